@@ -1,0 +1,2 @@
+//! placeholder
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
