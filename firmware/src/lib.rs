@@ -10,6 +10,7 @@
 #![no_std]
 
 pub mod measure;
+pub mod standin;
 
 #[cfg(feature = "rtt")]
 use defmt_rtt as _;
