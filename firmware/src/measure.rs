@@ -55,6 +55,18 @@ pub fn instructions_x100(reps: u32, mut f: impl FnMut()) -> u32 {
     u32::try_from(insns / u64::from(reps)).unwrap_or(u32::MAX)
 }
 
+/// Exactly `2 * n` instructions (`subs` + `bne` per iteration).
+#[inline(never)]
+pub fn spin(n: u32) {
+    if n == 0 {
+        return;
+    }
+    // SAFETY: a register-only countdown loop.
+    unsafe {
+        core::arch::asm!("1:", "subs {0}, #1", "bne 1b", inout(reg) n => _, options(nomem, nostack));
+    }
+}
+
 extern "C" {
     /// Lowest address of the stack (end of `.bss`/`.uninit`), from cortex-m-rt.
     static _stack_end: u32;

@@ -228,13 +228,16 @@ fn artifact_stem(elf: &Path) -> String {
     }
 }
 
-/// `cargo xtask qemu [--icount] [--timeout S] ELF [args cargo passes]`.
+/// `cargo xtask qemu [--no-icount] [--timeout S] ELF [args cargo passes]`.
 ///
 /// When `firmware/expected/<name>.txt` exists, the decoded log must equal it
 /// line for line (the same file for every core: the outputs are bit-exact);
 /// `XTASK_BLESS=1` rewrites it.
 pub fn qemu_command(args: &[String]) -> Result<()> {
-    let mut icount = false;
+    // Every run counts instructions: deterministic timing in CI, and the
+    // SysTick figures mean instructions (QEMU's real-time SysTick does not
+    // reliably advance during short runs).
+    let mut icount = true;
     let mut timeout = std::env::var("QEMU_TIMEOUT")
         .ok()
         .and_then(|t| t.parse().ok())
@@ -244,6 +247,7 @@ pub fn qemu_command(args: &[String]) -> Result<()> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--icount" => icount = true,
+            "--no-icount" => icount = false,
             "--timeout" => {
                 let v = it.next().context("--timeout needs seconds")?;
                 timeout = v.parse().with_context(|| format!("bad --timeout {v}"))?;
@@ -254,7 +258,7 @@ pub fn qemu_command(args: &[String]) -> Result<()> {
             _ => {}
         }
     }
-    let elf = elf.context("usage: cargo xtask qemu [--icount] [--timeout S] ELF")?;
+    let elf = elf.context("usage: cargo xtask qemu [--no-icount] [--timeout S] ELF")?;
     let (code, lines) = run_qemu(&QemuRun {
         elf: elf.clone(),
         icount,

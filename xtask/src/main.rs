@@ -37,7 +37,7 @@ fn main() -> Result<()> {
                 "  setup           install rustup targets and host tools (QEMU, defmt-print)"
             );
             eprintln!("  embedded        build the runtime for every embedded target");
-            eprintln!("  qemu [--icount] [--timeout S] ELF");
+            eprintln!("  qemu [--no-icount] [--timeout S] ELF");
             eprintln!("                  run a firmware ELF under QEMU, decode its defmt logs,");
             eprintln!("                  return its exit status (the firmware's cargo runner)");
             eprintln!("  demo [TARGET]   the firmware demo under QEMU (`cargo qemu`)");

@@ -9,7 +9,7 @@
 
 use core::hint::black_box;
 use cortex_m_rt::entry;
-use fewshot_firmware::measure::{self, instructions_x100, peak_stack};
+use fewshot_firmware::measure::{self, instructions_x100, peak_stack, spin};
 use fewshot_firmware::standin::{head_step, target, Lcg, Mlp, H};
 use fewshot_firmware::{self as fw};
 
@@ -28,18 +28,6 @@ fn row(what: &str, insns_x100: u32, unit: &str, unit_count: u32) {
         per,
         unit
     );
-}
-
-/// Exactly `2 * n` instructions (`subs` + `bne` per iteration).
-#[inline(never)]
-fn spin(n: u32) {
-    if n == 0 {
-        return;
-    }
-    // SAFETY: a register-only countdown loop.
-    unsafe {
-        core::arch::asm!("1:", "subs {0}, #1", "bne 1b", inout(reg) n => _, options(nomem, nostack));
-    }
 }
 
 #[entry]
