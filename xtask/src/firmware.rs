@@ -81,7 +81,7 @@ pub fn setup_host_tools() -> Result<()> {
     Ok(())
 }
 
-/// QEMU 10 from bookworm-backports: bookworm's own 7.2 lacks mps2-an386.
+/// QEMU 10 from bookworm-backports, the version the firmware is tested with.
 fn install_qemu() -> Result<()> {
     if !succeeds("apt-get", &["--version"]) {
         bail!("qemu-system-arm is missing and there is no apt-get: install QEMU >= 7 by hand");
