@@ -25,6 +25,19 @@ fn main() -> Result<()> {
         Some("embedded") => build_embedded(),
         Some("qemu") => firmware::qemu_command(&args[1..]),
         Some("firmware") => firmware::ci(&root()),
+        Some("fixtures") => run_env(
+            &root(),
+            "cargo",
+            &[
+                "test",
+                "-q",
+                "-p",
+                "fewshot-tests",
+                "--test",
+                "firmware_fixtures",
+            ],
+            ("FEWSHOT_BLESS", "1"),
+        ),
         Some("demo") => firmware::demo(&root(), &args[1..]),
         Some("size") => firmware::size_command(&root(), &args[1..]),
         Some("bench-firmware") => firmware::bench(&root()),
@@ -40,6 +53,9 @@ fn main() -> Result<()> {
             eprintln!("  qemu [--no-icount] [--timeout S] ELF");
             eprintln!("                  run a firmware ELF under QEMU, decode its defmt logs,");
             eprintln!("                  return its exit status (the firmware's cargo runner)");
+            eprintln!(
+                "  fixtures        regenerate firmware/fixtures (models, tasks, golden outputs)"
+            );
             eprintln!("  demo [TARGET]   the firmware demo under QEMU (`cargo qemu`)");
             eprintln!(
                 "  firmware        firmware demo + on-target tests on M4F and M3, size check"
@@ -66,6 +82,21 @@ pub(crate) fn run(dir: &Path, program: &str, args: &[&str]) -> Result<()> {
     eprintln!("+ {program} {}", args.join(" "));
     let status = Command::new(program)
         .args(args)
+        .current_dir(dir)
+        .status()
+        .with_context(|| format!("cannot start {program}"))?;
+    if !status.success() {
+        bail!("`{program} {}` failed with {status}", args.join(" "));
+    }
+    Ok(())
+}
+
+/// [`run`] with one extra environment variable.
+fn run_env(dir: &Path, program: &str, args: &[&str], (key, value): (&str, &str)) -> Result<()> {
+    eprintln!("+ {key}={value} {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .env(key, value)
         .current_dir(dir)
         .status()
         .with_context(|| format!("cannot start {program}"))?;
