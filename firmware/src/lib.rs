@@ -9,6 +9,7 @@
 //!   `-icount shift=0`) and stack painting for peak stack use.
 #![no_std]
 
+pub mod fixtures;
 pub mod measure;
 pub mod standin;
 
