@@ -505,7 +505,7 @@ pub fn bench(root: &Path) -> Result<()> {
         let model: u32 = e
             .symbols
             .iter()
-            .filter(|s| s.kind == STT_OBJECT && s.name.contains("MODEL"))
+            .filter(|s| s.kind == STT_OBJECT && s.name.contains("ALIGNED"))
             .map(|s| s.size)
             .sum();
         let runtime: u32 = e
@@ -524,6 +524,6 @@ pub fn bench(root: &Path) -> Result<()> {
         );
     }
     println!();
-    println!("model bytes: objects named *MODEL*; runtime fns: functions of fewshot_runtime left out-of-line after LTO (inlined code counts for its caller)");
+    println!("model bytes: objects embedded by include_model! (symbol ALIGNED); runtime fns: functions of fewshot_runtime left out-of-line after LTO (inlined code counts for its caller)");
     Ok(())
 }
