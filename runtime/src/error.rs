@@ -148,6 +148,26 @@ pub enum Error {
         /// The step at which the loss was not finite.
         step: u16,
     },
+    /// The flash device failed an operation.
+    Flash {
+        /// `"read"`, `"write"`, `"erase"` or `"verify"`.
+        op: &'static str,
+        /// What the device reported.
+        kind: &'static str,
+    },
+    /// The flash region given for saved state does not suit the device (alignment, size).
+    FlashLayout {
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// Neither slot holds a whole saved state.
+    NoSavedState,
+    /// The newest saved state belongs to another model, head or parameter count; it was not
+    /// restored.
+    SavedStateMismatch {
+        /// `"model"`, `"head"` or `"parameter count"`.
+        what: &'static str,
+    },
 }
 
 impl fmt::Display for Error {
@@ -226,6 +246,12 @@ impl fmt::Display for Error {
             }
             Error::MayOverflow => write!(f, "inputs too large: adaptation could overflow f32"),
             Error::NonFiniteLoss { step } => write!(f, "support loss not finite at step {step}"),
+            Error::Flash { op, kind } => write!(f, "flash {op} failed: {kind}"),
+            Error::FlashLayout { what } => write!(f, "flash region for saved state: {what}"),
+            Error::NoSavedState => write!(f, "no saved state in flash"),
+            Error::SavedStateMismatch { what } => {
+                write!(f, "saved state belongs to another {what}; not restored")
+            }
         }
     }
 }

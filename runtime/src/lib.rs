@@ -11,6 +11,8 @@
 //! - [`adapt`]: support set -> inner loop -> [`AdaptState`],
 //! - [`math`]: the kernels they share.
 //!
+//! Around it: [`persist`] keeps adapted state across power cuts on NOR flash.
+//!
 //! ```
 //! # #[cfg(feature = "std")] {
 //! use fewshot_runtime::writer::{Dense, HeadDef, ModelDef};
@@ -36,6 +38,7 @@ mod error;
 pub mod format;
 pub mod infer;
 pub mod math;
+pub mod persist;
 
 #[cfg(feature = "std")]
 pub use format::writer;
