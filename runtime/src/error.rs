@@ -168,6 +168,16 @@ pub enum Error {
         /// `"model"`, `"head"` or `"parameter count"`.
         what: &'static str,
     },
+    /// The bytes are not a signed-model envelope (a bare blob, say) where a signature is
+    /// required.
+    Unsigned,
+    /// The signed-model envelope is malformed: truncated, or a header field is wrong.
+    BadEnvelope {
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// The signature does not verify: the bytes were changed or signed with another key.
+    BadSignature,
 }
 
 impl fmt::Display for Error {
@@ -252,6 +262,9 @@ impl fmt::Display for Error {
             Error::SavedStateMismatch { what } => {
                 write!(f, "saved state belongs to another {what}; not restored")
             }
+            Error::Unsigned => write!(f, "model is not signed"),
+            Error::BadEnvelope { what } => write!(f, "signed-model envelope: bad {what}"),
+            Error::BadSignature => write!(f, "model signature does not verify against the key"),
         }
     }
 }

@@ -11,7 +11,8 @@
 //! - [`adapt`]: support set -> inner loop -> [`AdaptState`],
 //! - [`math`]: the kernels they share.
 //!
-//! Around it: [`persist`] keeps adapted state across power cuts on NOR flash.
+//! Around it: [`persist`] keeps adapted state across power cuts on NOR flash; [`signature`]
+//! accepts only models signed with the owner's key.
 //!
 //! ```
 //! # #[cfg(feature = "std")] {
@@ -39,6 +40,7 @@ pub mod format;
 pub mod infer;
 pub mod math;
 pub mod persist;
+pub mod signature;
 
 #[cfg(feature = "std")]
 pub use format::writer;
