@@ -11,6 +11,7 @@
 
 pub mod fixtures;
 pub mod measure;
+pub mod nor;
 pub mod standin;
 
 #[cfg(feature = "rtt")]

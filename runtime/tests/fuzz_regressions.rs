@@ -20,8 +20,16 @@ fn exp_near_overflow_is_inf_not_nan() {
     while x < 90.0 {
         let e = exp(x);
         assert!(!e.is_nan(), "exp({x}) is NaN");
-        assert!(!activate(Activation::Tanh, x / 2.0).is_nan(), "tanh({})", x / 2.0);
-        assert!(!activate(Activation::Sigmoid, -x).is_nan(), "sigmoid({})", -x);
+        assert!(
+            !activate(Activation::Tanh, x / 2.0).is_nan(),
+            "tanh({})",
+            x / 2.0
+        );
+        assert!(
+            !activate(Activation::Sigmoid, -x).is_nan(),
+            "sigmoid({})",
+            -x
+        );
         x = f32::from_bits(x.to_bits() + 97);
     }
 }

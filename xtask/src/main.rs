@@ -36,6 +36,8 @@ fn main() -> Result<()> {
                 "fewshot-tests",
                 "--test",
                 "firmware_fixtures",
+                "--test",
+                "signed_fixtures",
             ],
             ("FEWSHOT_BLESS", "1"),
         ),

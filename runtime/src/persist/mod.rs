@@ -81,6 +81,9 @@
 //! # }
 //! ```
 
+/// The flash traits (re-exported from `embedded-storage` 0.3, the version this runtime uses).
+pub use embedded_storage::nor_flash;
+
 use crate::format::CRC;
 use crate::{AdaptState, Error, Model};
 use embedded_storage::nor_flash::{NorFlash, NorFlashError, NorFlashErrorKind};
