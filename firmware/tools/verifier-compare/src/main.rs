@@ -2,6 +2,8 @@
 //! for the baseline) verifying the signed sinusoid fixture; logs instructions (exact under
 //! QEMU `-icount shift=0`) and peak stack. `./measure.sh` runs all four and adds flash.
 #![no_std]
+// One `cfg` block per candidate, each ending in `return`.
+#![allow(clippy::needless_return)]
 #![no_main]
 use core::hint::black_box;
 use cortex_m_rt::entry;
@@ -71,7 +73,7 @@ fn main() -> ! {
         ok,
         ok2,
         t * measure::INSTRUCTIONS_PER_TICK,
-        stack as u32
+        stack
     );
     fw::exit(0)
 }
