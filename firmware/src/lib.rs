@@ -11,7 +11,6 @@
 
 pub mod fixtures;
 pub mod measure;
-pub mod standin;
 
 #[cfg(feature = "rtt")]
 use defmt_rtt as _;

@@ -8,7 +8,7 @@ use super::params::{layer, layer_mut, Weights};
 use super::support::{Support, Targets};
 use crate::format::layout::AdaptedRange;
 use crate::format::{AdaptSpec, HeadKind, LearningRate, Model, MAX_STEPS};
-use crate::math::{cross_entropy_in_place, dense, derivative};
+use crate::math::{axpy_strided, cross_entropy_in_place, dense, derivative};
 use crate::Error;
 
 /// What an adaptation did.
@@ -253,8 +253,7 @@ impl<'a> InnerLoop<'a> {
         }
         let geo = &self.geo;
         let (acts, rest) = scratch.split_at_mut(geo.activations());
-        let (tcol, rest) = rest.split_at_mut(geo.k);
-        let (gtmp, rest) = rest.split_at_mut(geo.max_out);
+        let (block, rest) = rest.split_at_mut(geo.block);
         let (pa, rest) = rest.split_at_mut(geo.prefix_width);
         let pb = rest
             .get_mut(..geo.prefix_width)
@@ -291,7 +290,7 @@ impl<'a> InnerLoop<'a> {
                 break;
             }
             for index in (self.range.first..self.geo.chain_len).rev() {
-                self.backward(params, acts, tcol, gtmp, index, step)?;
+                self.backward(params, acts, block, index, step)?;
             }
         }
         Ok(AdaptReport {
@@ -400,12 +399,15 @@ impl<'a> InnerLoop<'a> {
     /// Backpropagates through adapted layer `index` and applies its update; on entry its output
     /// region holds the gradient w.r.t. its pre-activation; on exit (unless it is the first
     /// adapted layer) its input region holds the same for the layer before.
+    ///
+    /// Columns of `W` go in blocks of 8: the block's backpropagated deltas (old weights) go to
+    /// `block`, then its gradient updates the weights, then the deltas replace the input
+    /// activations, which nothing needs any more. No gradient is ever stored whole.
     fn backward(
         &self,
         params: &mut [f32],
         acts: &mut [f32],
-        tcol: &mut [f32],
-        gtmp: &mut [f32],
+        block: &mut [f32],
         index: usize,
         step: u16,
     ) -> Result<(), Error> {
@@ -426,44 +428,49 @@ impl<'a> InnerLoop<'a> {
         };
         let (rw, rb) = layer_rates(&self.spec, self.rates, self.range.layers(), slot, step);
         let c = self.spec.clip;
+        let k = self.geo.k;
         let (prev, cur) = regions(acts, &self.geo, position)?;
-        // Bias: its gradient is the sum of the deltas.
+        // Bias: its gradient is the sum of the deltas over the samples.
         for (i, b) in l.bias.iter_mut().enumerate() {
             let g: f32 = cur.iter().skip(i).step_by(no).sum();
             *b -= rb.at(i) * clip(g, c);
         }
-        let g = gtmp.get_mut(..no).ok_or(Error::StateMismatch)?;
         let mut weights = l.weights;
-        for j in 0..ni {
+        let mut j0 = 0;
+        while j0 < ni {
+            let width = (ni - j0).min(8);
             if backprop {
-                // delta_prev[s][j] = sum_i W[i][j] delta[s][i], with the old W.
-                let w = weights.get();
-                for (t, row) in tcol.iter_mut().zip(cur.chunks_exact(no)) {
-                    *t = w
-                        .iter()
-                        .skip(j)
-                        .step_by(ni)
-                        .zip(row)
-                        .map(|(a, b)| a * b)
-                        .sum();
+                // block[s][c] = sum_i delta[s][i] W[i][j0 + c], with the old W.
+                let w = weights.get().get(j0..).ok_or(Error::StateMismatch)?;
+                for (row, deltas) in block.chunks_exact_mut(8).zip(cur.chunks_exact(no)) {
+                    let acc = row.get_mut(..width).ok_or(Error::StateMismatch)?;
+                    acc.iter_mut().for_each(|v| *v = 0.0);
+                    axpy_strided(acc, deltas, 1, w, ni, no);
                 }
             }
             if let Weights::Adapted(w) = &mut weights {
-                g.iter_mut().for_each(|v| *v = 0.0);
-                for (a, row) in prev.iter().skip(j).step_by(ni).zip(cur.chunks_exact(no)) {
-                    for (gi, d) in g.iter_mut().zip(row) {
-                        *gi += a * d;
+                let inputs = prev.get(j0..).ok_or(Error::StateMismatch)?;
+                for (i, row) in w.chunks_exact_mut(ni).enumerate() {
+                    // g[c] = sum_s delta[s][i] a[s][j0 + c].
+                    let mut g = [0.0f32; 8];
+                    let g = g.get_mut(..width).ok_or(Error::StateMismatch)?;
+                    let deltas = cur.get(i..).ok_or(Error::StateMismatch)?;
+                    axpy_strided(g, deltas, no, inputs, ni, k);
+                    let wrow = row.get_mut(j0..j0 + width).ok_or(Error::StateMismatch)?;
+                    for (cix, (wij, gi)) in wrow.iter_mut().zip(g.iter()).enumerate() {
+                        *wij -= rw.at(i * ni + j0 + cix) * clip(*gi, c);
                     }
-                }
-                for (i, (wij, gi)) in w.iter_mut().skip(j).step_by(ni).zip(g.iter()).enumerate() {
-                    *wij -= rw.at(i * ni + j) * clip(*gi, c);
                 }
             }
             if backprop {
-                for (a, t) in prev.iter_mut().skip(j).step_by(ni).zip(tcol.iter()) {
-                    *a = t * derivative(prev_act, *a);
+                for (arow, brow) in prev.chunks_exact_mut(ni).zip(block.chunks_exact(8)) {
+                    let a = arow.get_mut(j0..j0 + width).ok_or(Error::StateMismatch)?;
+                    for (av, t) in a.iter_mut().zip(brow) {
+                        *av = t * derivative(prev_act, *av);
+                    }
                 }
             }
+            j0 += width;
         }
         Ok(())
     }
