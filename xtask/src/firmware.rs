@@ -496,7 +496,18 @@ pub fn bench(root: &Path) -> Result<()> {
     run(
         &fw,
         "cargo",
-        &["build", "--release", "--bin", "bench", "--bin", "demo"],
+        &[
+            "build",
+            "--release",
+            "--bin",
+            "bench",
+            "--bin",
+            "demo",
+            "--bin",
+            "size_runtime",
+            "--bin",
+            "size_baseline",
+        ],
     )?;
     let elf = release_elf(root, triple, "bench");
     let (code, _) = run_qemu(&QemuRun {
@@ -535,5 +546,12 @@ pub fn bench(root: &Path) -> Result<()> {
     }
     println!();
     println!("model bytes: objects embedded by include_model! (symbol ALIGNED); runtime fns: functions of fewshot_runtime left out-of-line after LTO (inlined code counts for its caller)");
+    let with = read_elf(&release_elf(root, triple, "size_runtime"))?.section_size(".text");
+    let without = read_elf(&release_elf(root, triple, "size_baseline"))?.section_size(".text");
+    println!(
+        "runtime code (loader + inference + adaptation, both head kinds): {} bytes of .text \
+         (size_runtime {with} - size_baseline {without})",
+        with.saturating_sub(without)
+    );
     Ok(())
 }

@@ -43,7 +43,7 @@ impl Rate<'_> {
     pub fn max(&self) -> f32 {
         match self {
             Rate::Same(a) => *a,
-            Rate::Each(v) => v.iter().copied().fold(0.0, f32::max),
+            Rate::Each(v) => v.iter().copied().fold(0.0, crate::math::max),
         }
     }
 }
@@ -97,7 +97,7 @@ pub(crate) fn layer_rates<'a>(
 
 #[inline]
 fn clip(g: f32, c: f32) -> f32 {
-    g.max(-c).min(c)
+    crate::math::clamp(g, c)
 }
 
 /// Splits the activations into the region before adapted position `p` (the layer's input) and
@@ -457,8 +457,19 @@ impl<'a> InnerLoop<'a> {
                     let deltas = cur.get(i..).ok_or(Error::StateMismatch)?;
                     axpy_strided(g, deltas, no, inputs, ni, k);
                     let wrow = row.get_mut(j0..j0 + width).ok_or(Error::StateMismatch)?;
-                    for (cix, (wij, gi)) in wrow.iter_mut().zip(g.iter()).enumerate() {
-                        *wij -= rw.at(i * ni + j0 + cix) * clip(*gi, c);
+                    match rw {
+                        Rate::Same(a) => {
+                            for (wij, gi) in wrow.iter_mut().zip(g.iter()) {
+                                *wij -= a * clip(*gi, c);
+                            }
+                        }
+                        Rate::Each(rates) => {
+                            let at = i * ni + j0;
+                            let rates = rates.get(at..at + width).ok_or(Error::StateMismatch)?;
+                            for ((wij, gi), a) in wrow.iter_mut().zip(g.iter()).zip(rates) {
+                                *wij -= a * clip(*gi, c);
+                            }
+                        }
                     }
                 }
             }

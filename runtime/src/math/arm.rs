@@ -104,6 +104,55 @@ global_asm!(
     "    pop {{r4, r5}}",
     "    bx lr",
     ".size fewshot_axpy8_f32, . - fewshot_axpy8_f32",
+    "",
+    // A dense layer's rows in pairs: y[2p + r] = b[2p + r] + sum_j W[2p + r][j] x[j].
+    // r0 = W (row-major, rows of 8 * chunks floats), r1 = b, r2 = x, r3 = y,
+    // [sp] = pairs (> 0), [sp + 4] = chunks (> 0).
+    ".section .text.fewshot_dense2_f32,\"ax\",%progbits",
+    ".global fewshot_dense2_f32",
+    ".type fewshot_dense2_f32,%function",
+    ".thumb_func",
+    ".p2align 2",
+    "fewshot_dense2_f32:",
+    "    push {{r4, r5, r6, r7, r8, lr}}",
+    "    ldr r4, [sp, #24]",
+    "    ldr r5, [sp, #28]",
+    "    vpush {{s16-s31}}",
+    "    lsl r6, r5, #5",
+    "2:",
+    "    vldmia r1!, {{s0-s1}}",
+    "    add r7, r0, r6",
+    "    mov r8, r2",
+    "    mov r12, r5",
+    "1:",
+    "    vldmia r8!, {{s8-s15}}",
+    "    vldmia r0!, {{s16-s23}}",
+    "    vldmia r7!, {{s24-s31}}",
+    "    vmla.f32 s0, s16, s8",
+    "    vmla.f32 s0, s17, s9",
+    "    vmla.f32 s0, s18, s10",
+    "    vmla.f32 s0, s19, s11",
+    "    vmla.f32 s0, s20, s12",
+    "    vmla.f32 s0, s21, s13",
+    "    vmla.f32 s0, s22, s14",
+    "    vmla.f32 s0, s23, s15",
+    "    vmla.f32 s1, s24, s8",
+    "    vmla.f32 s1, s25, s9",
+    "    vmla.f32 s1, s26, s10",
+    "    vmla.f32 s1, s27, s11",
+    "    vmla.f32 s1, s28, s12",
+    "    vmla.f32 s1, s29, s13",
+    "    vmla.f32 s1, s30, s14",
+    "    vmla.f32 s1, s31, s15",
+    "    subs r12, r12, #1",
+    "    bne 1b",
+    "    vstmia r3!, {{s0-s1}}",
+    "    mov r0, r7",
+    "    subs r4, r4, #1",
+    "    bne 2b",
+    "    vpop {{s16-s31}}",
+    "    pop {{r4, r5, r6, r7, r8, pc}}",
+    ".size fewshot_dense2_f32, . - fewshot_dense2_f32",
 );
 
 /// Two floats, returned in s0/s1 by the AAPCS-VFP.
@@ -119,6 +168,14 @@ extern "C" {
         n: usize,
         s_stride: usize,
         v_stride: usize,
+    );
+    fn fewshot_dense2_f32(
+        w: *const f32,
+        b: *const f32,
+        x: *const f32,
+        y: *mut f32,
+        pairs: usize,
+        chunks: usize,
     );
     fn fewshot_dot2_f32(
         w0: *const f32,
@@ -174,5 +231,40 @@ pub fn axpy8(acc: &mut [f32; 8], s: &[f32], ss: usize, v: &[f32], vs: usize, n: 
     }
     // SAFETY: every read lies within `s` and `v` (checked above); `acc` is 8 writable floats.
     unsafe { fewshot_axpy8_f32(acc.as_mut_ptr(), s.as_ptr(), v.as_ptr(), n, 4 * ss, 4 * vs) };
+    true
+}
+
+/// `y[i] = b[i] + sum_j W[i][j] x[j]` (no activation) for every row, when `x.len()` is a
+/// non-zero multiple of 8 and the slices agree; returns false (doing nothing) otherwise.
+#[inline(always)]
+pub fn dense_linear(w: &[f32], b: &[f32], x: &[f32], y: &mut [f32]) -> bool {
+    let n = x.len();
+    let rows = y.len();
+    if n == 0 || n % 8 != 0 || b.len() != rows || rows.checked_mul(n) != Some(w.len()) {
+        return false;
+    }
+    let pairs = rows / 2;
+    if pairs > 0 {
+        // SAFETY: `w` holds `rows * n` floats, `b` and `y` `rows`, `x` `n` (checked above);
+        // the function reads `2 * pairs` rows and writes `2 * pairs` outputs.
+        unsafe {
+            fewshot_dense2_f32(
+                w.as_ptr(),
+                b.as_ptr(),
+                x.as_ptr(),
+                y.as_mut_ptr(),
+                pairs,
+                n / 8,
+            )
+        };
+    }
+    if rows % 2 == 1 {
+        let last = rows - 1;
+        if let (Some(row), Some(bias), Some(out)) =
+            (w.get(last * n..), b.get(last), y.get_mut(last))
+        {
+            *out = dot1(*bias, row, x, n / 8);
+        }
+    }
     true
 }

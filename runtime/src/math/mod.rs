@@ -92,6 +92,29 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     dot_from(0.0, a, b)
 }
 
+/// The larger of `a` and `b` by comparison (`b` when either is NaN). `f32::max` would call
+/// `fmaxf` on a Cortex-M (about 20 instructions); this is a compare and a select.
+#[inline(always)]
+pub fn max(a: f32, b: f32) -> f32 {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// `g` clamped to `[-c, c]` by comparisons (NaN passes through).
+#[inline(always)]
+pub fn clamp(g: f32, c: f32) -> f32 {
+    if g > c {
+        c
+    } else if g < -c {
+        -c
+    } else {
+        g
+    }
+}
+
 /// `e^x` (micromath).
 #[inline]
 pub fn exp(x: f32) -> f32 {
@@ -137,27 +160,73 @@ pub fn derivative(act: Activation, y: f32) -> f32 {
     }
 }
 
+/// Applies `act` to every value of `y` (the activation chosen once, outside the loop).
+#[inline]
+pub fn activate_all(act: Activation, y: &mut [f32]) {
+    match act {
+        Activation::Identity => {}
+        Activation::Relu => y
+            .iter_mut()
+            .for_each(|v| *v = activate(Activation::Relu, *v)),
+        Activation::Tanh => y
+            .iter_mut()
+            .for_each(|v| *v = activate(Activation::Tanh, *v)),
+        Activation::Sigmoid => y
+            .iter_mut()
+            .for_each(|v| *v = activate(Activation::Sigmoid, *v)),
+    }
+}
+
 /// `y = act(W x + b)` with `W` row-major `[y.len()][x.len()]`; each output is `b_i` plus the
-/// terms `W_ij x_j` added sequentially. Rows go in pairs so each `x` load serves two rows.
+/// terms `W_ij x_j` added sequentially (`j` ascending), on every target.
 #[inline]
 pub fn dense(w: &[f32], b: &[f32], x: &[f32], y: &mut [f32], act: Activation) {
-    let n = x.len().max(1);
-    let mut rows = w.chunks_exact(n).zip(b).zip(y.iter_mut());
-    while let Some(((r0, b0), y0)) = rows.next() {
-        match rows.next() {
-            Some(((r1, b1), y1)) => {
-                let [z0, z1] = dot2_from([*b0, *b1], r0, r1, x);
-                *y0 = activate(act, z0);
-                *y1 = activate(act, z1);
+    if let ([x0], Activation::Relu) = (x, act) {
+        // Fused (one pass over W, b and y) for the narrow first layer of a 1-D regressor.
+        for ((yi, wi), bi) in y.iter_mut().zip(w).zip(b) {
+            *yi = activate(Activation::Relu, bi + wi * x0);
+        }
+        return;
+    }
+    dense_linear(w, b, x, y);
+    activate_all(act, y);
+}
+
+/// `y = W x + b`, accumulated as [`dense`] does.
+#[inline]
+pub fn dense_linear(w: &[f32], b: &[f32], x: &[f32], y: &mut [f32]) {
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+    {
+        if arm::dense_linear(w, b, x, y) {
+            return;
+        }
+    }
+    match x {
+        [] => y.iter_mut().zip(b).for_each(|(yi, bi)| *yi = *bi),
+        // One input (a 1-D regressor's first layer): W is a column.
+        [x0] => {
+            for ((yi, wi), bi) in y.iter_mut().zip(w).zip(b) {
+                *yi = bi + wi * x0;
             }
-            None => *y0 = activate(act, dot_from(*b0, r0, x)),
+        }
+        _ => {
+            let n = x.len();
+            let mut rows = w.chunks_exact(n).zip(b).zip(y.iter_mut());
+            while let Some(((r0, b0), y0)) = rows.next() {
+                match rows.next() {
+                    Some(((r1, b1), y1)) => {
+                        [*y0, *y1] = dot2_from([*b0, *b1], r0, r1, x);
+                    }
+                    None => *y0 = dot_from(*b0, r0, x),
+                }
+            }
         }
     }
 }
 
 /// Softmax in place (max-subtracted).
 pub fn softmax(z: &mut [f32]) {
-    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let max = z.iter().copied().fold(f32::NEG_INFINITY, self::max);
     let mut sum = 0.0;
     for v in z.iter_mut() {
         *v = exp(*v - max);
@@ -172,7 +241,7 @@ pub fn softmax(z: &mut [f32]) {
 /// Cross-entropy of logits `z` for class `label`: `ln sum_c e^{z_c} - z_label`, computed
 /// max-subtracted. Leaves `z` holding the softmax probabilities.
 pub fn cross_entropy_in_place(z: &mut [f32], label: usize) -> f32 {
-    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let max = z.iter().copied().fold(f32::NEG_INFINITY, self::max);
     let z_label = z.get(label).copied().unwrap_or(max);
     let mut sum = 0.0;
     for v in z.iter_mut() {
