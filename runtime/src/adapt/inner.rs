@@ -23,6 +23,11 @@ pub struct AdaptReport {
     pub final_loss: f32,
     /// The head's last layer was initialised from class prototypes.
     pub from_prototypes: bool,
+    /// The step whose parameters had the lowest support loss (0: the starting point).
+    pub best_step: u16,
+    /// With a rollback buffer: the support loss rose above its starting value (or stopped being
+    /// finite), so the steps stopped and the state went back to `best_step`'s parameters.
+    pub rolled_back: bool,
 }
 
 /// A step size: the same for a whole tensor, or one per parameter.
@@ -234,7 +239,17 @@ impl<'a> InnerLoop<'a> {
         steps: u16,
         scratch: &mut [f32],
         losses: &mut [f32],
+        mut best: Option<&mut [f32]>,
     ) -> Result<AdaptReport, Error> {
+        if let Some(b) = &best {
+            if b.len() != params.len() {
+                return Err(Error::BufferTooSmall {
+                    what: "rollback",
+                    needed: params.len(),
+                    provided: b.len(),
+                });
+            }
+        }
         let needed = self.geo.total();
         if scratch.len() < needed {
             return Err(Error::BufferTooSmall {
@@ -272,18 +287,42 @@ impl<'a> InnerLoop<'a> {
         };
         let mut initial_loss = 0.0;
         let mut final_loss = 0.0;
+        let mut best_loss = f32::INFINITY;
+        let mut best_step = 0;
+        let mut rolled_back = false;
+        let mut ran = steps;
         for step in 0..=steps {
             self.forward(params, acts, self.geo.chain_len)?;
             let last = step == steps;
             let loss = self.loss_and_delta(acts, !last)?;
-            if !loss.is_finite() {
-                return Err(Error::NonFiniteLoss { step });
+            if step == 0 {
+                if !loss.is_finite() {
+                    return Err(Error::NonFiniteLoss { step });
+                }
+                initial_loss = loss;
             }
             if let Some(slot) = losses.get_mut(usize::from(step)) {
                 *slot = loss;
             }
-            if step == 0 {
-                initial_loss = loss;
+            let diverged = !loss.is_finite() || loss > initial_loss;
+            if let Some(b) = best.as_deref_mut() {
+                if diverged {
+                    // Back to the best parameters seen; the log ends at this step.
+                    params.copy_from_slice(b);
+                    rolled_back = true;
+                    ran = step;
+                    final_loss = best_loss;
+                    break;
+                }
+                if loss < best_loss {
+                    b.copy_from_slice(params);
+                }
+            } else if !loss.is_finite() {
+                return Err(Error::NonFiniteLoss { step });
+            }
+            if loss < best_loss {
+                best_loss = loss;
+                best_step = step;
             }
             final_loss = loss;
             if last {
@@ -294,10 +333,12 @@ impl<'a> InnerLoop<'a> {
             }
         }
         Ok(AdaptReport {
-            steps,
+            steps: ran,
             initial_loss,
             final_loss,
             from_prototypes,
+            best_step,
+            rolled_back,
         })
     }
 
