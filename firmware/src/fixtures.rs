@@ -7,6 +7,11 @@
 pub static SINUSOID: &[u8] = fewshot_runtime::include_model!("../fixtures/sinusoid.fsm");
 /// A 3-head model: 8 -> 16 -> 16 trunk; 10-way, 5-way (prototypes), regression heads.
 pub static MULTIHEAD: &[u8] = fewshot_runtime::include_model!("../fixtures/multihead.fsm");
+/// Benchmarks: the sinusoid network adapting its head only.
+pub static BENCH_SINUSOID_HEAD: &[u8] =
+    fewshot_runtime::include_model!("../fixtures/bench-sinusoid-head.fsm");
+/// Benchmarks: 64 -> 64 -> 64 ReLU trunk, a 10-way head and a 5-way head from prototypes.
+pub static BENCH_DIGITS: &[u8] = fewshot_runtime::include_model!("../fixtures/bench-digits.fsm");
 static TASKS: &[u8] = include_bytes!("../fixtures/sinusoid-tasks.bin");
 static GOLDEN: &[u8] = include_bytes!("../fixtures/sinusoid-golden.bin");
 

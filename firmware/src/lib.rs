@@ -12,7 +12,6 @@
 pub mod fixtures;
 pub mod measure;
 pub mod nor;
-pub mod standin;
 
 #[cfg(feature = "rtt")]
 use defmt_rtt as _;

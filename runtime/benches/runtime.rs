@@ -10,15 +10,23 @@ use reference_models::{digits, sinusoid};
 
 fn forward(c: &mut Criterion) {
     let mut g = c.benchmark_group("forward per sample");
-    for (name, def) in [("sinusoid 1-40-40-1", sinusoid(AdaptScope::Everything)), ("digits 64-64-64 + 10 + 5", digits())] {
+    for (name, def) in [
+        ("sinusoid 1-40-40-1", sinusoid(AdaptScope::Everything)),
+        ("digits 64-64-64 + 10 + 5", digits()),
+    ] {
         let blob = def.to_aligned_bytes().expect("valid");
         let model = Model::from_bytes(&blob).expect("loads");
         let net = model.network();
         let mut scratch = vec![0.0; model.infer_scratch_len()];
         let mut out = vec![0.0; net.output_len(Heads::ALL)];
-        let x: Vec<f32> = (0..model.input_len()).map(|i| (i as f32 * 0.37).sin()).collect();
+        let x: Vec<f32> = (0..model.input_len())
+            .map(|i| (i as f32 * 0.37).sin())
+            .collect();
         g.bench_function(name, |b| {
-            b.iter(|| net.infer(black_box(&x), Heads::ALL, &mut scratch, &mut out).expect("infers"))
+            b.iter(|| {
+                net.infer(black_box(&x), Heads::ALL, &mut scratch, &mut out)
+                    .expect("infers")
+            })
         });
     }
     g.finish();
@@ -40,7 +48,11 @@ fn adapt(c: &mut Criterion) {
             let x: Vec<f32> = (0..shots * d).map(|i| (i as f32 * 0.37).sin()).collect();
             let y: Vec<f32> = (0..shots).map(|i| (i as f32).cos()).collect();
             let labels: Vec<u16> = (0..shots).map(|i| (i % 5) as u16).collect();
-            let support = if head == 1 { Support::classes(&x, &labels) } else { Support::values(&x, &y) };
+            let support = if head == 1 {
+                Support::classes(&x, &labels)
+            } else {
+                Support::values(&x, &y)
+            };
             let mut scratch = vec![0.0; model.ram_needs(head, shots).expect("needs").adapt_scratch];
             let mut losses = [0.0; 11];
             let fresh: AdaptState<2000> = AdaptState::new(&model, head).expect("fits");
@@ -48,7 +60,11 @@ fn adapt(c: &mut Criterion) {
             g.bench_with_input(BenchmarkId::new(name, shots), &shots, |b, _| {
                 b.iter_batched_ref(
                     || fresh.clone(),
-                    |state| state.adapt(&model, support, Some(10), &mut scratch, &mut losses).expect("adapts"),
+                    |state| {
+                        state
+                            .adapt(&model, support, Some(10), &mut scratch, &mut losses)
+                            .expect("adapts")
+                    },
                     criterion::BatchSize::SmallInput,
                 )
             });

@@ -7,7 +7,9 @@ use fewshot_runtime::{Activation, AdaptScope};
 
 fn layer(seed: &mut u64, inputs: usize, outputs: usize, act: Activation) -> Dense {
     let mut next = || {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((*seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * (6.0 / inputs as f32).sqrt()
     };
     let w = (0..inputs * outputs).map(|_| next()).collect();
@@ -30,9 +32,17 @@ pub fn sinusoid(scope: AdaptScope) -> ModelDef {
 /// prototypes.
 pub fn digits() -> ModelDef {
     let mut s = 2;
-    let fixed = HeadDef::classification(0, "digits", vec![layer(&mut s, 64, 10, Activation::Identity)]);
-    let novel = HeadDef::classification(1, "novel", vec![layer(&mut s, 64, 5, Activation::Identity)])
-        .with_adapt(AdaptDef::new(AdaptScope::HeadOnly, 5, RateDef::Scalar(0.05), 10.0).with_prototypes(0.1));
+    let fixed = HeadDef::classification(
+        0,
+        "digits",
+        vec![layer(&mut s, 64, 10, Activation::Identity)],
+    );
+    let novel =
+        HeadDef::classification(1, "novel", vec![layer(&mut s, 64, 5, Activation::Identity)])
+            .with_adapt(
+                AdaptDef::new(AdaptScope::HeadOnly, 5, RateDef::Scalar(0.05), 10.0)
+                    .with_prototypes(0.1),
+            );
     ModelDef::new("digits", 64)
         .trunk(layer(&mut s, 64, 64, Activation::Relu))
         .trunk(layer(&mut s, 64, 64, Activation::Relu))
@@ -45,7 +55,12 @@ fn main() {
     println!("| configuration | K | adapted params | activations | scratch | total (bytes) | over lower bound |");
     println!("|---|---|---|---|---|---|---|");
     let configs = [
-        ("sinusoid, full network", sinusoid(AdaptScope::Everything), 0usize, 1usize),
+        (
+            "sinusoid, full network",
+            sinusoid(AdaptScope::Everything),
+            0usize,
+            1usize,
+        ),
         ("sinusoid, head only", sinusoid(AdaptScope::HeadOnly), 0, 1),
         ("digits 5-way, head only", digits(), 1, 5),
     ];
@@ -66,7 +81,10 @@ fn main() {
             );
         }
     }
-    for (name, def) in [("sinusoid", sinusoid(AdaptScope::Everything)), ("digits", digits())] {
+    for (name, def) in [
+        ("sinusoid", sinusoid(AdaptScope::Everything)),
+        ("digits", digits()),
+    ] {
         let blob = def.to_aligned_bytes().expect("valid");
         let model = fewshot_runtime::Model::from_bytes(&blob).expect("loads");
         println!(

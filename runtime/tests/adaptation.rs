@@ -569,3 +569,62 @@ fn capacities_are_checked_at_load_and_ram_stays_near_the_lower_bound() {
         Error::NonFinite { .. }
     ));
 }
+
+#[test]
+fn divergence_rolls_back_to_the_best_step() {
+    // A step size far too large: the support loss rises after the first step.
+    let def = sinusoid(AdaptScope::Everything, 0.5);
+    let blob = def.to_aligned_bytes().expect("valid");
+    let model = Model::from_bytes(&blob).expect("loads");
+    let (_, x, y) = setup();
+    let mut state: AdaptState<2000> = AdaptState::new(&model, 0).expect("fits");
+    let start = state.params().to_vec();
+    let mut scratch = vec![0.0; 2000];
+    let mut losses = [0.0; 11];
+    let mut best = vec![0.0; state.params().len()];
+    let report = state
+        .adapt_guarded(
+            &model,
+            Support::values(&x, &y),
+            Some(10),
+            &mut scratch,
+            &mut losses,
+            &mut best,
+        )
+        .expect("adapts");
+    assert!(report.rolled_back, "{report:?} {losses:?}");
+    assert!(report.final_loss <= report.initial_loss);
+    assert!(report.steps < 10);
+    if report.best_step == 0 {
+        assert_eq!(state.params(), &start[..]);
+    }
+    // The state predicts with the parameters whose loss the report gives.
+    let mut check: AdaptState<2000> = state.clone();
+    let mut l2 = [0.0; 2];
+    let mut b2 = vec![0.0; check.params().len()];
+    let again = check
+        .adapt_guarded(
+            &model,
+            Support::values(&x, &y),
+            Some(1),
+            &mut scratch,
+            &mut l2,
+            &mut b2,
+        )
+        .expect("adapts");
+    assert_eq!(again.initial_loss, report.final_loss);
+
+    // Unguarded, the same call runs every step.
+    let mut plain: AdaptState<2000> = AdaptState::new(&model, 0).expect("fits");
+    let report = plain
+        .adapt(
+            &model,
+            Support::values(&x, &y),
+            Some(10),
+            &mut scratch,
+            &mut losses,
+        )
+        .expect("adapts");
+    assert!(!report.rolled_back);
+    assert_eq!(report.steps, 10);
+}

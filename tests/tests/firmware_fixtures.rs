@@ -99,6 +99,43 @@ fn multihead_model() -> Vec<u8> {
         .expect("the writer accepts the multi-head fixture")
 }
 
+/// The sinusoid network adapting its head only (benchmarks).
+fn sinusoid_head_model() -> Vec<u8> {
+    let mut r = Lcg(0x51_4e05);
+    let head = HeadDef::regression(0, "y", vec![r.dense(40, 1, Activation::Identity)]).with_adapt(
+        AdaptDef::new(AdaptScope::HeadOnly, STEPS, RateDef::Scalar(0.005), 10.0),
+    );
+    ModelDef::new("sinusoid-head-fixture", 1)
+        .with_id(0x5150_0002)
+        .trunk(r.dense(1, 40, Activation::Relu))
+        .trunk(r.dense(40, 40, Activation::Relu))
+        .head(head)
+        .to_bytes()
+        .expect("the writer accepts the head-only sinusoid fixture")
+}
+
+/// The digits-sized network (benchmarks): 64 -> 64 -> 64 ReLU, a fixed 10-way head and a 5-way
+/// head adapted from prototypes.
+fn digits_model() -> Vec<u8> {
+    let mut r = Lcg(0xd161_7501);
+    let t1 = r.dense(64, 64, Activation::Relu);
+    let t2 = r.dense(64, 64, Activation::Relu);
+    let ten = HeadDef::classification(0, "digits", vec![r.dense(64, 10, Activation::Identity)]);
+    let five = HeadDef::classification(1, "novel", vec![r.dense(64, 5, Activation::Identity)])
+        .with_adapt(
+            AdaptDef::new(AdaptScope::HeadOnly, 5, RateDef::Scalar(0.05), 10.0)
+                .with_prototypes(0.1),
+        );
+    ModelDef::new("digits-fixture", 64)
+        .with_id(0xd161_0001)
+        .trunk(t1)
+        .trunk(t2)
+        .head(ten)
+        .head(five)
+        .to_bytes()
+        .expect("the writer accepts the digits fixture")
+}
+
 fn push_f32s(out: &mut Vec<u8>, v: &[f32]) {
     for x in v {
         out.extend_from_slice(&x.to_le_bytes());
@@ -200,6 +237,8 @@ fn firmware_fixtures_are_current() {
         ("sinusoid-tasks.bin", tasks),
         ("sinusoid-golden.bin", golden),
         ("multihead.fsm", multihead_model()),
+        ("bench-sinusoid-head.fsm", sinusoid_head_model()),
+        ("bench-digits.fsm", digits_model()),
     ];
     let dir = fixtures_dir();
     let bless = std::env::var_os("FEWSHOT_BLESS").is_some();
