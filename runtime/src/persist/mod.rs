@@ -22,8 +22,10 @@
 //! | 24 | 4n | the adapted parameters, f32 ([`AdaptState::params`] order) |
 //! | `c` | 4 | CRC-32 (ISO-HDLC) of bytes `0..24 + 4n`, at `c` = `24 + 4n` rounded up to `WRITE_SIZE` |
 //!
-//! A record saved for another model (id or CRC) or another head is refused on restore
-//! ([`Error::SavedStateMismatch`]) and the state is left as it was. Writes go out in chunks
+//! The newest whole record decides: when it was saved for another model (id or CRC), another
+//! head or another parameter count, restore refuses it ([`Error::SavedStateMismatch`]) and
+//! leaves the state as it was (an older record for this model, if any, is not used: it is
+//! stale). Writes go out in chunks
 //! from a 256-byte stack buffer, aligned to the flash's `WRITE_SIZE`; nothing is allocated.
 //! A false CRC match on a torn record has probability 2^-32 per restore.
 //!
@@ -173,9 +175,9 @@ impl Slots {
                 "offset and slot size must be multiples of ERASE_SIZE",
             ));
         }
-        if size % read != 0 || size % write != 0 {
+        if size % read != 0 || size % write != 0 || offset as usize % read != 0 {
             return Err(layout(
-                "slot size must be a multiple of READ_SIZE and WRITE_SIZE",
+                "offset and slot size must be multiples of READ_SIZE and WRITE_SIZE",
             ));
         }
         let end = size
