@@ -10,6 +10,7 @@
 //! in `exp` fires on the known issue above.
 
 use arbitrary::Arbitrary;
+use fewshot_runtime::signature::{self, PublicKey};
 use fewshot_runtime::{AdaptState, Heads, Model, Support, MAX_STEPS};
 
 /// Known, reported and not yet fixed: an adaptation that fails with `NonFiniteLoss` may have
@@ -62,9 +63,19 @@ fn sane_values(seed: &[u8], n: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Target `load`: `data` as a blob, then with its CRC trailer fixed up.
+/// The firmware test key (public): envelopes signed with it verify.
+static KEY: PublicKey =
+    PublicKey::from_bytes(*include_bytes!("../../firmware/fixtures/test-signing.pub"));
+
+/// Target `load`: `data` as a signed envelope, as a blob, then as a blob with its CRC trailer
+/// fixed up.
 pub fn load(data: &[u8]) {
     let blob = Aligned::new(data);
+    if let Ok(inner) = signature::open(blob.bytes(), &KEY) {
+        // Only what the signer made verifies, and the signer signs only loadable models.
+        let model = Model::from_bytes(inner).expect("a signed blob loads");
+        run_model(&model, data);
+    }
     if let Ok(model) = Model::from_bytes(blob.bytes()) {
         run_model(&model, data);
     };
@@ -119,7 +130,16 @@ fn run_model(model: &Model<'_>, seed: &[u8]) {
         let mut scratch = vec![0.0f32; needs.adapt_scratch];
         let mut losses = [0.0f32; 3];
         let steps = Some(1 + (seed.len() % 2) as u16);
-        adapt_checked(model, &mut state, support, steps, &mut scratch, &mut losses);
+        let guarded = seed.len() % 3 == 0;
+        adapt_checked(
+            model,
+            &mut state,
+            support,
+            steps,
+            &mut scratch,
+            &mut losses,
+            guarded,
+        );
         let mut out = vec![0.0f32; model.network().output_len(Heads::ALL)];
         let mut scratch = vec![0.0f32; n_scratch];
         if let Ok(net) = state.network(model) {
@@ -129,7 +149,8 @@ fn run_model(model: &Model<'_>, seed: &[u8]) {
     }
 }
 
-/// `state.adapt(...)`, checking the runtime's promises on both outcomes.
+/// `state.adapt(...)`, or `state.adapt_guarded(...)` (divergence rollback) when `guarded`,
+/// checking the runtime's promises on both outcomes.
 fn adapt_checked<const P: usize>(
     model: &Model<'_>,
     state: &mut AdaptState<P>,
@@ -137,9 +158,16 @@ fn adapt_checked<const P: usize>(
     steps: Option<u16>,
     scratch: &mut [f32],
     losses: &mut [f32],
+    guarded: bool,
 ) {
     let before: Vec<u32> = state.params().iter().map(|v| v.to_bits()).collect();
-    match state.adapt(model, support, steps, scratch, losses) {
+    let result = if guarded {
+        let mut best = vec![0.0f32; state.params().len()];
+        state.adapt_guarded(model, support, steps, scratch, losses, &mut best)
+    } else {
+        state.adapt(model, support, steps, scratch, losses)
+    };
+    match result {
         Ok(report) => {
             assert!(
                 state.params().iter().all(|v| v.is_finite()),
@@ -211,6 +239,8 @@ pub struct AdaptInput {
     pub scratch_delta: i8,
     /// Length of the loss log.
     pub losses: u8,
+    /// Adapt with the divergence rollback (`adapt_guarded`).
+    pub guarded: bool,
     /// A second adaptation on the same state (a fresh support set built from `inputs` reversed).
     pub again: bool,
     /// Query inputs for inference afterwards.
@@ -277,7 +307,15 @@ pub fn adapt(input: &AdaptInput) {
         }
     };
     if let Some(state) = state.as_mut() {
-        adapt_checked(&model, state, support, steps, &mut scratch, &mut losses);
+        adapt_checked(
+            &model,
+            state,
+            support,
+            steps,
+            &mut scratch,
+            &mut losses,
+            input.guarded,
+        );
         if input.again {
             let rev: Vec<f32> = inputs.iter().rev().copied().collect();
             let support = if input.classes {
@@ -285,7 +323,15 @@ pub fn adapt(input: &AdaptInput) {
             } else {
                 Support::values(&rev, &values)
             };
-            adapt_checked(&model, state, support, steps, &mut scratch, &mut losses);
+            adapt_checked(
+                &model,
+                state,
+                support,
+                steps,
+                &mut scratch,
+                &mut losses,
+                input.guarded,
+            );
         }
     }
 

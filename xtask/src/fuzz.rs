@@ -57,6 +57,8 @@ fn seed(root: &Path) -> Result<()> {
     for dir in ["firmware/fixtures", "trainer", "models"] {
         collect(&root.join(dir), "fsm", &mut models, 3);
     }
+    // Signed envelopes (the firmware's signed fixture) too.
+    collect(&root.join("firmware/fixtures"), "signed", &mut models, 1);
     let load = fuzz.join("corpus/load");
     for m in &models {
         let name = m.file_name().context("model file name")?;
