@@ -13,11 +13,31 @@ use arbitrary::Arbitrary;
 use fewshot_runtime::signature::{self, PublicKey};
 use fewshot_runtime::{AdaptState, Heads, Model, Support, MAX_STEPS};
 
-/// Known, reported and not yet fixed: an adaptation that fails with `NonFiniteLoss` may have
-/// changed the state (root cause: micromath's `exp` returns NaN for finite x in [88.72, 89.42];
-/// see `runtime/tests/fuzz_regressions.rs`, ignored until the fix lands). While `true`, that one
-/// outcome is exempt from the "unchanged on error" check; set to `false` once fixed.
-pub const KNOWN_NONFINITE_LOSS_CHANGES_STATE: bool = true;
+/// Known, reported and not yet fixed: micromath's `exp` returns NaN for finite x in
+/// [88.72, 89.42] (and +inf for NaN), so a tanh or sigmoid unit driven there yields NaN. Two
+/// outcomes follow (see `runtime/tests/fuzz_regressions.rs`, ignored until the fix lands):
+/// an adaptation that fails with `NonFiniteLoss` after changing the state, and an adaptation
+/// that succeeds with NaN parameters (the clamp lets NaN through and micromath's tanh(NaN) is 1,
+/// so the loss stays finite). While `true`, exactly these two outcomes are exempt from the
+/// checks; set to `false` once `math::exp` is fixed.
+pub const KNOWN_EXP_NAN: bool = true;
+
+/// The known issue can only strike where a tanh or sigmoid unit runs: in the trunk or in
+/// head `head`.
+fn exposed_to_exp(model: &Model<'_>, head: usize) -> bool {
+    let smooth = |l: &fewshot_runtime::LayerSpec| {
+        matches!(
+            l.activation,
+            fewshot_runtime::Activation::Tanh | fewshot_runtime::Activation::Sigmoid
+        )
+    };
+    KNOWN_EXP_NAN
+        && (model.trunk().iter().any(smooth)
+            || model
+                .heads()
+                .get(head)
+                .is_some_and(|h| h.layers.iter().any(smooth)))
+}
 
 /// Adapted-state capacity the targets use (floats); larger heads are skipped (`Error::Capacity`).
 const STATE: usize = 4096;
@@ -170,13 +190,13 @@ fn adapt_checked<const P: usize>(
     match result {
         Ok(report) => {
             assert!(
-                state.params().iter().all(|v| v.is_finite()),
+                exposed_to_exp(model, state.head()) || state.params().iter().all(|v| v.is_finite()),
                 "adaptation left a non-finite parameter"
             );
             assert!(report.initial_loss.is_finite() && report.final_loss.is_finite());
         }
-        Err(fewshot_runtime::Error::NonFiniteLoss { .. }) if KNOWN_NONFINITE_LOSS_CHANGES_STATE => {
-        }
+        Err(fewshot_runtime::Error::NonFiniteLoss { .. })
+            if exposed_to_exp(model, state.head()) => {}
         Err(e) => {
             let after: Vec<u32> = state.params().iter().map(|v| v.to_bits()).collect();
             assert_eq!(before, after, "failed adaptation ({e}) changed the state");

@@ -104,3 +104,39 @@ fn a_diverging_adaptation_leaves_the_state_as_before() {
     let reversed: Vec<f32> = inputs.iter().rev().copied().collect();
     adapt(&mut state, &reversed);
 }
+
+/// fuzz/regressions/load/adapt-ok-with-nan-params (a mutated multi-head model, its CRC fixed
+/// up: the trunk's second layer is tanh): one guarded step on the regression head returns `Ok`
+/// with a finite loss but 25 NaN parameters. Same root cause (a tanh unit in the `exp` window
+/// gives NaN); the clamp lets NaN through and micromath's tanh(NaN) is 1, so no loss shows it.
+#[test]
+#[ignore = "math::exp: micromath NaN window near 88.7 (fix belongs in math.rs)"]
+fn a_successful_adaptation_leaves_finite_parameters() {
+    let mut bytes = include_bytes!("../../fuzz/regressions/load/adapt-ok-with-nan-params").to_vec();
+    let body = bytes.len() - 4;
+    let crc = fewshot_runtime::format::CRC.checksum(&bytes[..body]);
+    bytes[body..].copy_from_slice(&crc.to_le_bytes());
+    let blob = fewshot_runtime::format::AlignedBytes::from_slice(&bytes);
+    let model = Model::from_bytes(&blob).expect("the mutated model is valid");
+    // The fuzz target's support set: one sample from the bytes, target values from the rest.
+    let value = |b: u8, i: usize| (f32::from(b) - 128.0) / 16.0 + (i % 7) as f32 * 0.01;
+    let raw = include_bytes!("../../fuzz/regressions/load/adapt-ok-with-nan-params");
+    let x: Vec<f32> = (0..8).map(|i| value(raw[i], i)).collect();
+    let y: Vec<f32> = (0..2).map(|i| value(raw[raw.len() / 2 + i], i)).collect();
+    let mut state: AdaptState<4096> = AdaptState::new(&model, 2).expect("fits");
+    let mut scratch = vec![0.0f32; model.ram_needs(2, 1).expect("needs").adapt_scratch];
+    let mut losses = [0.0f32; 3];
+    let mut best = vec![0.0f32; state.params().len()];
+    let report = state.adapt_guarded(
+        &model,
+        Support::values(&x, &y),
+        Some(1),
+        &mut scratch,
+        &mut losses,
+        &mut best,
+    );
+    if report.is_ok() {
+        let nan = state.params().iter().filter(|v| !v.is_finite()).count();
+        assert_eq!(nan, 0, "Ok with {nan} non-finite parameters");
+    }
+}

@@ -465,6 +465,23 @@ fn a_corrupted_newest_record_falls_back_to_the_older_one() {
         }
     }
     assert!(flips > 2000);
+    // A whole record (its CRC holds) with a NaN parameter: refused, the state unchanged.
+    flash.mem.copy_from_slice(&pristine);
+    let at = 8192 + HEADER_LEN + 4 * 17;
+    flash.mem[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    let crc = fewshot_runtime::format::CRC.checksum(&flash.mem[8192..8192 + HEADER_LEN + 4 * 1761]);
+    flash.mem[record - 4..record].copy_from_slice(&crc.to_le_bytes());
+    let mut state = State::new(&model, 0).expect("fits");
+    let before = bits(state.params());
+    let mut buf = vec![0.0f32; 2048];
+    assert_eq!(
+        slots.restore(&mut flash, &model, &mut state, &mut buf),
+        Err(Error::NonFinite {
+            what: "saved parameter",
+            sample: 17
+        })
+    );
+    assert_eq!(bits(state.params()), before);
     // Both slots erased: nothing to restore, and the state stays meta-learned.
     flash.mem.fill(0xff);
     assert_eq!(restore(&mut flash, &slots, &model), Found::Nothing);

@@ -330,17 +330,25 @@ impl Slots {
     }
 
     /// Saves `state` (adapted from `model`) into the slot that does not hold the newest record,
-    /// then reads it back. Returns what was written. On any error the newest record from
-    /// before is still whole (a power cut included).
+    /// then reads it back. Returns what was written. A state with a non-finite parameter is
+    /// refused before anything is erased. On any error the newest record from before is still
+    /// whole (a power cut included).
     pub fn save<F: NorFlash, const P: usize>(
         &self,
         flash: &mut F,
         model: &Model<'_>,
         state: &AdaptState<P>,
     ) -> Result<RecordInfo, Error> {
-        // The state must belong to this model (its id and CRC go into the record).
+        // The state must belong to this model (its id and CRC go into the record), and only
+        // finite values are worth keeping: a bad state never replaces the last good record.
         state.network(model)?;
         let params = state.params();
+        if let Some(sample) = params.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                what: "adapted parameter",
+                sample,
+            });
+        }
         let count = u32::try_from(params.len()).map_err(|_| layout("record"))?;
         let head = u16::try_from(state.head()).map_err(|_| layout("record"))?;
         let data_len = params
@@ -436,8 +444,8 @@ impl Slots {
     }
 
     /// Reads the newest record's parameters into `buf` after checking that it was saved for
-    /// this `model` and head `head`; returns the record and the parameter count. Nothing but
-    /// `buf` is written.
+    /// this `model` and head `head` and that every value is finite; returns the record and the
+    /// parameter count. Nothing but `buf` is written.
     pub fn load<F: NorFlash>(
         &self,
         flash: &mut F,
@@ -491,6 +499,12 @@ impl Slots {
         let stored = u32::from_le_bytes(self.read_array(flash, info.slot, crc_at)?);
         if digest.finalize() != stored {
             return Err(Error::NoSavedState);
+        }
+        if let Some(sample) = out.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                what: "saved parameter",
+                sample,
+            });
         }
         Ok((info, n))
     }
