@@ -1,0 +1,5 @@
+//! Meta-training of compact MLPs for few-shot adaptation on microcontrollers.
+pub mod meta;
+pub mod net;
+pub mod real;
+pub mod tasks;
