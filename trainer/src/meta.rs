@@ -347,8 +347,12 @@ pub fn task_meta_grad<T: Real>(
         next.extend_from_slice(&lo[s]);
         let al = &ctx.alphas[s];
         for r in &ctx.ranges {
-            for i in r.clone() {
-                next[i] -= al[i] * g[i].max(-ctx.clip).min(ctx.clip);
+            for ((n, a), gi) in next[r.clone()]
+                .iter_mut()
+                .zip(&al[r.clone()])
+                .zip(&g[r.clone()])
+            {
+                *n -= *a * gi.max(-ctx.clip).min(ctx.clip);
             }
         }
     }
@@ -400,16 +404,17 @@ pub fn task_meta_grad<T: Real>(
             } else {
                 None
             };
+            let clip = ctx.clip;
             for r in &ctx.ranges {
-                for i in r.clone() {
-                    let inside = g[i] > -ctx.clip && g[i] < ctx.clip;
-                    let c = g[i].max(-ctx.clip).min(ctx.clip);
-                    if let Some(row) = row {
-                        g_alpha[row][i] -= c * v[i];
+                let (gr, vr, ar) = (&g[r.clone()], &v[r.clone()], &al[r.clone()]);
+                if let Some(row) = row {
+                    for ((ga, gi), vi) in g_alpha[row][r.clone()].iter_mut().zip(gr).zip(vr) {
+                        *ga -= gi.max(-clip).min(clip) * *vi;
                     }
-                    if inside {
-                        ws.a[i] = al[i] * v[i];
-                    }
+                }
+                for (((o, gi), vi), ai) in ws.a[r.clone()].iter_mut().zip(gr).zip(vr).zip(ar) {
+                    let inside = *gi > -clip && *gi < clip;
+                    *o = if inside { *ai * *vi } else { T::zero() };
                 }
             }
             if second {
@@ -513,34 +518,40 @@ pub fn batch_meta_grad<T: Real>(
 ) -> BatchGrad {
     use rayon::prelude::*;
     let ctx = Ctx::<T>::new(arch, spec, theta, u);
-    let results: Vec<TaskGrad<T>> = if parallel {
-        tasks
-            .par_iter()
-            .map_init(Workspace::default, |ws, d| task_meta_grad(&ctx, d, ws))
-            .collect()
-    } else {
-        let mut ws = Workspace::default();
-        tasks
-            .iter()
-            .map(|d| task_meta_grad(&ctx, d, &mut ws))
-            .collect()
-    };
     let n = tasks.len().max(1) as f64;
     let np = arch.n_params();
     let mut g_theta = vec![0.0; np];
     let mut g_alpha = vec![vec![0.0; np]; ctx.rate_rows];
     let (mut loss, mut final_loss) = (0.0, 0.0);
-    for r in &results {
-        loss += Real::to_f64(r.loss) / n;
-        final_loss += Real::to_f64(r.final_loss) / n;
+    let mut add = |r: TaskGrad<T>| {
+        loss += Real::to_f64(r.loss);
+        final_loss += Real::to_f64(r.final_loss);
         for (a, b) in g_theta.iter_mut().zip(&r.g_theta) {
-            *a += Real::to_f64(*b) / n;
+            *a += Real::to_f64(*b);
         }
         for (ga, rb) in g_alpha.iter_mut().zip(&r.g_alpha) {
             for (a, b) in ga.iter_mut().zip(rb) {
-                *a += Real::to_f64(*b) / n;
+                *a += Real::to_f64(*b);
             }
         }
+    };
+    // Per-task results are summed in task order either way, so the result does not depend on
+    // the thread count or scheduling.
+    if parallel {
+        let results: Vec<TaskGrad<T>> = tasks
+            .par_iter()
+            .map_init(Workspace::default, |ws, d| task_meta_grad(&ctx, d, ws))
+            .collect();
+        results.into_iter().for_each(&mut add);
+    } else {
+        let mut ws = Workspace::default();
+        tasks
+            .iter()
+            .for_each(|d| add(task_meta_grad(&ctx, d, &mut ws)));
+    }
+    let (loss, final_loss) = (loss / n, final_loss / n);
+    for x in g_theta.iter_mut().chain(g_alpha.iter_mut().flatten()) {
+        *x /= n;
     }
     let g_u = rate_param_grad(arch, spec, u, &g_alpha);
     BatchGrad {

@@ -6,7 +6,8 @@ use std::fmt::Debug;
 use std::iter::Sum;
 use std::ops::{AddAssign, MulAssign, SubAssign};
 
-/// A float the trainer can compute in. `gemm` is `matrixmultiply`'s packed kernel.
+/// A float the trainer can compute in. `gemm` is the `gemm` crate's kernel
+/// (register-blocked SIMD microkernels with low per-call overhead for small matrices).
 pub trait Real:
     Float + Debug + Default + Send + Sync + AddAssign + SubAssign + MulAssign + Sum + 'static
 {
@@ -42,7 +43,7 @@ fn span(m: usize, n: usize, rs: isize, cs: isize) -> usize {
 }
 
 macro_rules! impl_real {
-    ($t:ty, $f:ident) => {
+    ($t:ty) => {
         impl Real for $t {
             #[inline]
             fn gemm(
@@ -68,21 +69,26 @@ macro_rules! impl_real {
                 // SAFETY: the asserts above check that every strided access is inside the slices,
                 // and `c` is a unique borrow so it cannot alias `a` or `b`.
                 unsafe {
-                    matrixmultiply::$f(
+                    gemm::gemm(
                         m,
-                        k,
                         n,
-                        alpha,
-                        a.as_ptr(),
-                        rsa,
-                        csa,
-                        b.as_ptr(),
-                        rsb,
-                        csb,
-                        beta,
+                        k,
                         c.as_mut_ptr(),
-                        rsc,
                         csc,
+                        rsc,
+                        beta != 0.0,
+                        a.as_ptr(),
+                        csa,
+                        rsa,
+                        b.as_ptr(),
+                        csb,
+                        rsb,
+                        beta,
+                        alpha,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
                     )
                 }
             }
@@ -97,8 +103,8 @@ macro_rules! impl_real {
         }
     };
 }
-impl_real!(f32, sgemm);
-impl_real!(f64, dgemm);
+impl_real!(f32);
+impl_real!(f64);
 
 /// out (rows x cols, row-major) = X (rows x inner) * W^T where W is (cols x inner) row-major.
 #[inline]

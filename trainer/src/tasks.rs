@@ -257,7 +257,7 @@ impl CsvTasks {
         let mut ids: Vec<String> = tasks.keys().cloned().collect();
         if ids.len() < 2 {
             return Err(err(
-                0,
+                hl + 1,
                 "task_id",
                 format!(
                     "{} task(s): the meta-train/meta-test split needs at least 2",
