@@ -1,2 +1,76 @@
-//! placeholder
+//! # fewshot-runtime
+//!
+//! Loads a meta-trained model straight from flash, runs multi-head inference (the trunk once,
+//! every head from its features) and few-shot adaptation (a few gradient steps on a K-shot
+//! support set, with the model's meta-learned step sizes) in statically bounded RAM: no
+//! allocator, no heap, and no panic on any bytes or samples it is given.
+//!
+//! The data path, one module each:
+//! - [`format`]: bytes -> validated [`Model`] (format v1; the writer behind `std`),
+//! - [`infer`]: trunk -> heads ([`Network`]),
+//! - [`adapt`]: support set -> inner loop -> [`AdaptState`],
+//! - [`math`]: the kernels they share.
+//!
+//! ```
+//! # #[cfg(feature = "std")] {
+//! use fewshot_runtime::writer::{Dense, HeadDef, ModelDef};
+//! use fewshot_runtime::{Activation, Heads, Model};
+//!
+//! let blob = ModelDef::new("id", 1)
+//!     .head(HeadDef::regression(0, "y", vec![Dense::new(1, 1, Activation::Identity, vec![2.0], vec![1.0])]))
+//!     .to_aligned_bytes()
+//!     .unwrap();
+//! let model = Model::from_bytes(&blob).unwrap();
+//! let mut scratch = [0.0; 4];
+//! let mut y = [0.0];
+//! model.network().infer(&[3.0], Heads::ALL, &mut scratch, &mut y).unwrap();
+//! assert_eq!(y, [7.0]);
+//! # }
+//! ```
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
+#![deny(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod adapt;
+mod error;
+pub mod format;
+pub mod infer;
+pub mod math;
+
+#[cfg(feature = "std")]
+pub use format::writer;
+
+pub use adapt::{AdaptReport, AdaptState, Capacities, RamNeeds, Support, SupportSet, Targets};
+pub use error::Error;
+pub use format::{
+    Activation, AdaptScope, AdaptSpec, HeadKind, HeadSpec, Header, LayerSpec, LearningRate, Model,
+    FORMAT_VERSION, MAGIC, MAX_BLOB_LEN, MAX_STEPS,
+};
+pub use infer::{Heads, Network};
+
+/// A fixed-capacity scratch buffer of `N` floats for inference and adaptation.
+///
+/// ```
+/// let mut ws = fewshot_runtime::Workspace::<128>::new();
+/// assert_eq!(ws.as_mut_slice().len(), 128);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Workspace<const N: usize>([f32; N]);
+
+impl<const N: usize> Default for Workspace<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> Workspace<N> {
+    /// A zeroed workspace.
+    pub const fn new() -> Self {
+        const { assert!(N > 0, "Workspace capacity must be non-zero") };
+        Workspace([0.0; N])
+    }
+    /// The floats.
+    pub fn as_mut_slice(&mut self) -> &mut [f32] {
+        &mut self.0
+    }
+}

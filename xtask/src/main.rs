@@ -83,7 +83,14 @@ fn build_embedded() -> Result<()> {
         run(
             &root(),
             "cargo",
-            &["build", "-p", "fewshot-runtime", "--release", "--target", target],
+            &[
+                "build",
+                "-p",
+                "fewshot-runtime",
+                "--release",
+                "--target",
+                target,
+            ],
         )?;
     }
     Ok(())

@@ -1,0 +1,139 @@
+//! Proves, before the state changes, that no value of an adaptation can overflow f32.
+//!
+//! With every weight finite (checked at load), finite support values, step sizes `alpha` and the
+//! elementwise clip `c`, each adapted weight moves by at most `steps * alpha_max * c`. Interval
+//! bounds on the row sums (forward) and column sums (backward) of every adapted layer at its
+//! worst over the whole run then bound every activation, the loss, every backpropagated delta and
+//! every gradient. When any bound reaches [`LIMIT`], the call is refused with
+//! [`Error::MayOverflow`] and nothing has changed: the state is exactly as before the call.
+
+use super::inner::{layer_rates, InnerLoop, Rate, Slot};
+use super::params::layer;
+use super::support::Targets;
+use crate::format::HeadKind;
+use crate::{Activation, Error};
+
+/// Largest bound accepted (far below `f32::MAX`, leaving room for the sums the kernels form).
+pub const LIMIT: f32 = 1.0e30;
+
+fn ok(v: f32) -> Result<f32, Error> {
+    if v.is_finite() && v < LIMIT {
+        Ok(v)
+    } else {
+        Err(Error::MayOverflow)
+    }
+}
+
+fn max_abs(v: &[f32]) -> f32 {
+    v.iter().fold(0.0f32, |m, x| m.max(x.abs()))
+}
+
+/// Max over rows of `sum_j |W_ij|`, and max over columns of `sum_i |W_ij|`.
+fn norms(w: &[f32], inputs: usize, outputs: usize) -> (f32, f32) {
+    let rows = w
+        .chunks_exact(inputs.max(1))
+        .map(|r| r.iter().map(|v| v.abs()).sum::<f32>())
+        .fold(0.0, f32::max);
+    let cols = (0..inputs)
+        .map(|j| {
+            w.iter()
+                .skip(j)
+                .step_by(inputs.max(1))
+                .take(outputs)
+                .map(|v| v.abs())
+                .sum::<f32>()
+        })
+        .fold(0.0, f32::max);
+    (rows, cols)
+}
+
+fn max_rate(lp: &InnerLoop<'_>, slot: Slot, steps: u16) -> (f32, f32) {
+    let mut mw = 0.0f32;
+    let mut mb = 0.0f32;
+    for step in 0..steps.max(1) {
+        let (rw, rb): (Rate<'_>, Rate<'_>) =
+            layer_rates(&lp.spec, lp.rates, lp.range.layers(), slot, step);
+        mw = mw.max(rw.max());
+        mb = mb.max(rb.max());
+        if matches!(
+            lp.spec.rate,
+            crate::LearningRate::Scalar(_) | crate::LearningRate::PerParameter { .. }
+        ) {
+            break;
+        }
+    }
+    (mw, mb)
+}
+
+/// Refuses the call when the run could overflow; `acts` holds the inputs of the first adapted
+/// layer already.
+pub(crate) fn check_bounds(
+    lp: &InnerLoop<'_>,
+    params: &[f32],
+    acts: &[f32],
+    steps: u16,
+) -> Result<(), Error> {
+    let k = lp.geo.k as f32;
+    let first_len = lp.geo.starts.get(1).copied().unwrap_or(0);
+    let mut a = ok(max_abs(acts.get(..first_len).ok_or(Error::StateMismatch)?))?;
+    let c = lp.spec.clip;
+    let s = f32::from(steps);
+    let last = lp.geo.chain_len - 1;
+    // Column-sum bounds of each adapted layer (for the backward pass) and input bounds.
+    let mut cols: heapless::Vec<(f32, f32), { crate::format::spec::MAX_CHAIN }> =
+        heapless::Vec::new();
+    for index in lp.range.first..lp.geo.chain_len {
+        let position = index - lp.range.first;
+        let (w, b, spec) = layer(lp.model, lp.head, &lp.range, params, index)?;
+        let (ni, no) = (usize::from(spec.inputs), usize::from(spec.outputs));
+        let (w_at, b_at) = crate::infer::state_offsets(lp.model, lp.head, &lp.range, index)?;
+        let (mut rows, mut colsum) = norms(w, ni, no);
+        let mut bias = max_abs(b);
+        if index == last {
+            if let Some(scale) = lp.spec.prototype_scale {
+                // Prototype rows: 2 s mu with |mu_j| <= a; bias: s |mu|^2.
+                rows = ok(2.0 * scale * ni as f32 * a)?;
+                colsum = ok(2.0 * scale * no as f32 * a)?;
+                bias = ok(scale * ni as f32 * a * a)?;
+            }
+        }
+        let slot = Slot {
+            position,
+            w_at,
+            b_at,
+            nw: w.len(),
+            nb: no,
+        };
+        let (lw, lb) = max_rate(lp, slot, steps);
+        let dw = if w_at.is_some() { ok(s * lw * c)? } else { 0.0 };
+        let db = ok(s * lb * c)?;
+        let rows = ok(rows + ni as f32 * dw)?;
+        let colsum = ok(colsum + no as f32 * dw)?;
+        let bias = ok(bias + db)?;
+        let z = ok(rows * a + bias)?;
+        cols.push((colsum, a)).map_err(|_| Error::StateMismatch)?;
+        a = match spec.activation {
+            Activation::Identity | Activation::Relu => z,
+            Activation::Tanh | Activation::Sigmoid => 1.0,
+        };
+    }
+    // Loss and the delta of the last layer.
+    let mut delta = match (lp.kind, lp.support.targets) {
+        (HeadKind::Regression { outputs }, Targets::Values(values)) => {
+            let e = ok(a + max_abs(values))?;
+            ok(k * f32::from(outputs) * e * e)?;
+            ok(2.0 * e)?
+        }
+        _ => {
+            ok(2.0 * a + 32.0)?;
+            1.0
+        }
+    };
+    // Backward: deltas and gradients of every adapted layer.
+    for &(colsum, input) in cols.iter().rev() {
+        ok(k * delta * input)?;
+        ok(k * delta)?;
+        delta = ok(colsum * delta)?;
+    }
+    Ok(())
+}

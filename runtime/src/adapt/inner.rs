@@ -1,0 +1,512 @@
+//! The inner loop: S steps of clipped gradient descent on the support loss, over the adapted
+//! parameters only, with each layer's update applied as soon as backpropagation has used its
+//! old weights (no gradient buffer).
+
+use super::bound::check_bounds;
+use super::geometry::Geometry;
+use super::params::{layer, layer_mut, Weights};
+use super::support::{Support, Targets};
+use crate::format::layout::AdaptedRange;
+use crate::format::{AdaptSpec, HeadKind, LearningRate, Model, MAX_STEPS};
+use crate::math::{cross_entropy_in_place, dense, derivative};
+use crate::Error;
+
+/// What an adaptation did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct AdaptReport {
+    /// Inner steps run.
+    pub steps: u16,
+    /// Support loss before the first step (after prototype initialisation, if any).
+    pub initial_loss: f32,
+    /// Support loss after the last step.
+    pub final_loss: f32,
+    /// The head's last layer was initialised from class prototypes.
+    pub from_prototypes: bool,
+}
+
+/// A step size: the same for a whole tensor, or one per parameter.
+#[derive(Clone, Copy)]
+pub(crate) enum Rate<'a> {
+    Same(f32),
+    Each(&'a [f32]),
+}
+
+impl Rate<'_> {
+    #[inline]
+    fn at(&self, i: usize) -> f32 {
+        match self {
+            Rate::Same(a) => *a,
+            Rate::Each(v) => v.get(i).copied().unwrap_or(0.0),
+        }
+    }
+    pub fn max(&self) -> f32 {
+        match self {
+            Rate::Same(a) => *a,
+            Rate::Each(v) => v.iter().copied().fold(0.0, f32::max),
+        }
+    }
+}
+
+/// Step sizes of one adapted layer at one step: `(weights, bias)`.
+/// Where one adapted layer sits: its position among the adapted layers, and its tensors'
+/// offsets and sizes in the state.
+#[derive(Clone, Copy)]
+pub(crate) struct Slot {
+    pub position: usize,
+    pub w_at: Option<usize>,
+    pub b_at: usize,
+    pub nw: usize,
+    pub nb: usize,
+}
+
+pub(crate) fn layer_rates<'a>(
+    spec: &AdaptSpec,
+    table: &'a [f32],
+    layers: usize,
+    slot: Slot,
+    step: u16,
+) -> (Rate<'a>, Rate<'a>) {
+    let Slot {
+        position,
+        w_at,
+        b_at,
+        nw,
+        nb,
+    } = slot;
+    match spec.rate {
+        LearningRate::Scalar(a) => (Rate::Same(a), Rate::Same(a)),
+        LearningRate::PerLayerPerStep { steps, .. } => {
+            let row = usize::from(step.min(steps.saturating_sub(1)));
+            let at = (row * layers + position) * 2;
+            let w = table.get(at).copied().unwrap_or(0.0);
+            let b = table.get(at + 1).copied().unwrap_or(0.0);
+            (Rate::Same(w), Rate::Same(b))
+        }
+        LearningRate::PerParameter { .. } => {
+            let w = w_at
+                .and_then(|at| table.get(at..at + nw))
+                .map_or(Rate::Same(0.0), Rate::Each);
+            let b = table
+                .get(b_at..b_at + nb)
+                .map_or(Rate::Same(0.0), Rate::Each);
+            (w, b)
+        }
+    }
+}
+
+#[inline]
+fn clip(g: f32, c: f32) -> f32 {
+    g.max(-c).min(c)
+}
+
+/// Splits the activations into the region before adapted position `p` (the layer's input) and
+/// its own output region.
+fn regions<'a>(
+    acts: &'a mut [f32],
+    geo: &Geometry,
+    p: usize,
+) -> Result<(&'a mut [f32], &'a mut [f32]), Error> {
+    let s0 = *geo.starts.get(p).ok_or(Error::StateMismatch)?;
+    let s1 = *geo.starts.get(p + 1).ok_or(Error::StateMismatch)?;
+    let s2 = *geo.starts.get(p + 2).ok_or(Error::StateMismatch)?;
+    let (lo, hi) = acts.split_at_mut(s1);
+    let prev = lo.get_mut(s0..).ok_or(Error::StateMismatch)?;
+    let cur = hi.get_mut(..s2 - s1).ok_or(Error::StateMismatch)?;
+    Ok((prev, cur))
+}
+
+/// Everything one adaptation call works with.
+pub(crate) struct InnerLoop<'a> {
+    pub model: &'a Model<'a>,
+    pub head: usize,
+    pub range: AdaptedRange,
+    pub spec: AdaptSpec,
+    pub kind: HeadKind,
+    pub geo: Geometry,
+    pub support: Support<'a>,
+    pub rates: &'a [f32],
+}
+
+impl<'a> InnerLoop<'a> {
+    /// Validates the call; nothing is changed on error.
+    pub fn new(
+        model: &'a Model<'a>,
+        head: usize,
+        range: AdaptedRange,
+        support: Support<'a>,
+        steps: u16,
+    ) -> Result<Self, Error> {
+        let spec = *model.adapt_spec(head)?;
+        let kind = model.head(head)?.kind;
+        if steps == 0 && spec.prototype_scale.is_none() {
+            return Err(Error::ZeroSteps);
+        }
+        if steps > MAX_STEPS {
+            return Err(Error::TooManySteps { steps });
+        }
+        let d = model.input_len();
+        let k = match (support.targets, kind) {
+            (Targets::Classes(labels), HeadKind::Classification { classes }) => {
+                for (sample, &label) in labels.iter().enumerate() {
+                    if label >= classes {
+                        return Err(Error::LabelOutOfRange {
+                            sample,
+                            label,
+                            classes,
+                        });
+                    }
+                }
+                labels.len()
+            }
+            (Targets::Values(values), HeadKind::Regression { outputs }) => {
+                let m = usize::from(outputs);
+                if values.len() % m != 0 {
+                    return Err(Error::LengthMismatch {
+                        what: "support values",
+                        expected: (values.len() / m + 1) * m,
+                        found: values.len(),
+                    });
+                }
+                for (i, v) in values.iter().enumerate() {
+                    if !v.is_finite() {
+                        return Err(Error::NonFinite {
+                            what: "support target",
+                            sample: i / m,
+                        });
+                    }
+                }
+                values.len() / m
+            }
+            _ => return Err(Error::TargetKindMismatch),
+        };
+        if k == 0 {
+            return Err(Error::EmptySupport);
+        }
+        let expected = k.checked_mul(d).ok_or(Error::Capacity {
+            what: "support set",
+            needed: k,
+            available: usize::MAX / d,
+        })?;
+        if support.inputs.len() != expected {
+            return Err(Error::LengthMismatch {
+                what: "support inputs",
+                expected,
+                found: support.inputs.len(),
+            });
+        }
+        for (i, v) in support.inputs.iter().enumerate() {
+            if !v.is_finite() {
+                return Err(Error::NonFinite {
+                    what: "support input",
+                    sample: i / d,
+                });
+            }
+        }
+        if let (Some(_), Targets::Classes(labels), HeadKind::Classification { classes }) =
+            (spec.prototype_scale, support.targets, kind)
+        {
+            for class in 0..classes {
+                if !labels.contains(&class) {
+                    return Err(Error::ClassWithoutSamples { class });
+                }
+            }
+        }
+        let geo = Geometry::new(model, head, &range, k)?;
+        let rates = model.rate_tensor(head)?;
+        Ok(InnerLoop {
+            model,
+            head,
+            range,
+            spec,
+            kind,
+            geo,
+            support,
+            rates,
+        })
+    }
+
+    /// Runs the whole adaptation on `params` (the state), using `scratch`, logging the support
+    /// loss before each step and after the last into `losses`.
+    pub fn run(
+        &self,
+        params: &mut [f32],
+        steps: u16,
+        scratch: &mut [f32],
+        losses: &mut [f32],
+    ) -> Result<AdaptReport, Error> {
+        let needed = self.geo.total();
+        if scratch.len() < needed {
+            return Err(Error::BufferTooSmall {
+                what: "adaptation scratch",
+                needed,
+                provided: scratch.len(),
+            });
+        }
+        let n_log = usize::from(steps) + 1;
+        if losses.len() < n_log {
+            return Err(Error::BufferTooSmall {
+                what: "loss log",
+                needed: n_log,
+                provided: losses.len(),
+            });
+        }
+        let geo = &self.geo;
+        let (acts, rest) = scratch.split_at_mut(geo.activations());
+        let (tcol, rest) = rest.split_at_mut(geo.k);
+        let (gtmp, rest) = rest.split_at_mut(geo.max_out);
+        let (pa, rest) = rest.split_at_mut(geo.prefix_width);
+        let pb = rest
+            .get_mut(..geo.prefix_width)
+            .ok_or(Error::StateMismatch)?;
+
+        self.fill_inputs(acts, pa, pb)?;
+        check_bounds(self, params, acts, steps)?;
+        // From here on the state changes; the bounds above prove every value stays finite.
+        let from_prototypes = match self.spec.prototype_scale {
+            Some(scale) => {
+                self.forward(params, acts, self.geo.chain_len - 1)?;
+                self.init_prototypes(params, acts, scale)?;
+                true
+            }
+            None => false,
+        };
+        let mut initial_loss = 0.0;
+        let mut final_loss = 0.0;
+        for step in 0..=steps {
+            self.forward(params, acts, self.geo.chain_len)?;
+            let last = step == steps;
+            let loss = self.loss_and_delta(acts, !last)?;
+            if !loss.is_finite() {
+                return Err(Error::NonFiniteLoss { step });
+            }
+            if let Some(slot) = losses.get_mut(usize::from(step)) {
+                *slot = loss;
+            }
+            if step == 0 {
+                initial_loss = loss;
+            }
+            final_loss = loss;
+            if last {
+                break;
+            }
+            for index in (self.range.first..self.geo.chain_len).rev() {
+                self.backward(params, acts, tcol, gtmp, index, step)?;
+            }
+        }
+        Ok(AdaptReport {
+            steps,
+            initial_loss,
+            final_loss,
+            from_prototypes,
+        })
+    }
+
+    /// Writes the input of the first adapted layer, for every support sample, into the first
+    /// activation region: the normalised input, or the frozen prefix's output.
+    fn fill_inputs(&self, acts: &mut [f32], pa: &mut [f32], pb: &mut [f32]) -> Result<(), Error> {
+        let net = self.model.network();
+        let d = self.model.input_len();
+        let width = *self.geo.starts.get(1).ok_or(Error::StateMismatch)? / self.geo.k;
+        let region = acts
+            .get_mut(..width * self.geo.k)
+            .ok_or(Error::StateMismatch)?;
+        for (x, row) in self
+            .support
+            .inputs
+            .chunks_exact(d)
+            .zip(region.chunks_exact_mut(width))
+        {
+            if self.range.first == 0 {
+                net.normalise(x, row);
+                continue;
+            }
+            net.normalise(x, pa);
+            let mut in_a = true;
+            for i in 0..self.range.first {
+                let spec = self.model.chain_layer(self.head, i)?;
+                let (w, b) = self.model.layer_params(spec)?;
+                let (ni, no) = (usize::from(spec.inputs), usize::from(spec.outputs));
+                let (src, dst) = if in_a {
+                    (&*pa, &mut *pb)
+                } else {
+                    (&*pb, &mut *pa)
+                };
+                let src = src.get(..ni).ok_or(Error::StateMismatch)?;
+                let dst = dst.get_mut(..no).ok_or(Error::StateMismatch)?;
+                dense(w, b, src, dst, spec.activation);
+                in_a = !in_a;
+            }
+            let src = if in_a { &*pa } else { &*pb };
+            row.copy_from_slice(src.get(..width).ok_or(Error::StateMismatch)?);
+        }
+        Ok(())
+    }
+
+    /// Runs the adapted layers `first..upto` on every sample.
+    fn forward(&self, params: &[f32], acts: &mut [f32], upto: usize) -> Result<(), Error> {
+        for index in self.range.first..upto {
+            let (w, b, spec) = layer(self.model, self.head, &self.range, params, index)?;
+            let (prev, cur) = regions(acts, &self.geo, index - self.range.first)?;
+            let (ni, no) = (usize::from(spec.inputs), usize::from(spec.outputs));
+            for (x, y) in prev.chunks_exact(ni).zip(cur.chunks_exact_mut(no)) {
+                dense(w, b, x, y, spec.activation);
+            }
+        }
+        Ok(())
+    }
+
+    /// The support loss of the outputs in the last region; with `delta`, replaces them with the
+    /// loss's gradient with respect to the last layer's pre-activation.
+    fn loss_and_delta(&self, acts: &mut [f32], delta: bool) -> Result<f32, Error> {
+        let geo = &self.geo;
+        let last = geo.starts.len().saturating_sub(2);
+        let at = *geo.starts.get(last).ok_or(Error::StateMismatch)?;
+        let out = acts
+            .get_mut(at..geo.activations())
+            .ok_or(Error::StateMismatch)?;
+        let k = geo.k as f32;
+        let spec = self.model.chain_layer(self.head, geo.chain_len - 1)?;
+        let m = usize::from(spec.outputs);
+        let mut loss = 0.0f32;
+        match self.support.targets {
+            Targets::Values(values) => {
+                let scale = 1.0 / (k * m as f32);
+                for (y, t) in out.iter_mut().zip(values) {
+                    let e = *y - *t;
+                    loss += e * e;
+                    if delta {
+                        *y = 2.0 * e * scale * derivative(spec.activation, *y);
+                    }
+                }
+                loss *= scale;
+            }
+            Targets::Classes(labels) => {
+                for (row, &label) in out.chunks_exact_mut(m).zip(labels) {
+                    loss += cross_entropy_in_place(row, usize::from(label));
+                    if delta {
+                        for (c, p) in row.iter_mut().enumerate() {
+                            let target = if c == usize::from(label) { 1.0 } else { 0.0 };
+                            *p = (*p - target) / k;
+                        }
+                    }
+                }
+                loss /= k;
+            }
+        }
+        Ok(loss)
+    }
+
+    /// Backpropagates through adapted layer `index` and applies its update; on entry its output
+    /// region holds the gradient w.r.t. its pre-activation; on exit (unless it is the first
+    /// adapted layer) its input region holds the same for the layer before.
+    fn backward(
+        &self,
+        params: &mut [f32],
+        acts: &mut [f32],
+        tcol: &mut [f32],
+        gtmp: &mut [f32],
+        index: usize,
+        step: u16,
+    ) -> Result<(), Error> {
+        let position = index - self.range.first;
+        let backprop = index > self.range.first;
+        let prev_act = match backprop {
+            true => self.model.chain_layer(self.head, index - 1)?.activation,
+            false => crate::Activation::Identity,
+        };
+        let l = layer_mut(self.model, self.head, &self.range, params, index)?;
+        let (ni, no) = (usize::from(l.spec.inputs), usize::from(l.spec.outputs));
+        let slot = Slot {
+            position,
+            w_at: l.w_at,
+            b_at: l.b_at,
+            nw: l.spec.weight_count(),
+            nb: no,
+        };
+        let (rw, rb) = layer_rates(&self.spec, self.rates, self.range.layers(), slot, step);
+        let c = self.spec.clip;
+        let (prev, cur) = regions(acts, &self.geo, position)?;
+        // Bias: its gradient is the sum of the deltas.
+        for (i, b) in l.bias.iter_mut().enumerate() {
+            let g: f32 = cur.iter().skip(i).step_by(no).sum();
+            *b -= rb.at(i) * clip(g, c);
+        }
+        let g = gtmp.get_mut(..no).ok_or(Error::StateMismatch)?;
+        let mut weights = l.weights;
+        for j in 0..ni {
+            if backprop {
+                // delta_prev[s][j] = sum_i W[i][j] delta[s][i], with the old W.
+                let w = weights.get();
+                for (t, row) in tcol.iter_mut().zip(cur.chunks_exact(no)) {
+                    *t = w
+                        .iter()
+                        .skip(j)
+                        .step_by(ni)
+                        .zip(row)
+                        .map(|(a, b)| a * b)
+                        .sum();
+                }
+            }
+            if let Weights::Adapted(w) = &mut weights {
+                g.iter_mut().for_each(|v| *v = 0.0);
+                for (a, row) in prev.iter().skip(j).step_by(ni).zip(cur.chunks_exact(no)) {
+                    for (gi, d) in g.iter_mut().zip(row) {
+                        *gi += a * d;
+                    }
+                }
+                for (i, (wij, gi)) in w.iter_mut().skip(j).step_by(ni).zip(g.iter()).enumerate() {
+                    *wij -= rw.at(i * ni + j) * clip(*gi, c);
+                }
+            }
+            if backprop {
+                for (a, t) in prev.iter_mut().skip(j).step_by(ni).zip(tcol.iter()) {
+                    *a = t * derivative(prev_act, *a);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the last layer from class prototypes of its inputs (already in their region).
+    fn init_prototypes(
+        &self,
+        params: &mut [f32],
+        acts: &mut [f32],
+        scale: f32,
+    ) -> Result<(), Error> {
+        let Targets::Classes(labels) = self.support.targets else {
+            return Err(Error::TargetKindMismatch);
+        };
+        let index = self.geo.chain_len - 1;
+        let (prev, _) = regions(acts, &self.geo, index - self.range.first)?;
+        let l = layer_mut(self.model, self.head, &self.range, params, index)?;
+        let ni = usize::from(l.spec.inputs);
+        let Weights::Adapted(w) = l.weights else {
+            return Err(Error::InvalidHeader {
+                field: "adapt.prototype_scale",
+            });
+        };
+        for (class, (row, b)) in w.chunks_exact_mut(ni).zip(l.bias.iter_mut()).enumerate() {
+            row.iter_mut().for_each(|v| *v = 0.0);
+            let mut n = 0u32;
+            for (x, &label) in prev.chunks_exact(ni).zip(labels) {
+                if usize::from(label) == class {
+                    n += 1;
+                    for (r, v) in row.iter_mut().zip(x) {
+                        *r += v;
+                    }
+                }
+            }
+            let inv = 1.0 / n.max(1) as f32;
+            let mut norm = 0.0;
+            for r in row.iter_mut() {
+                let mu = *r * inv;
+                norm += mu * mu;
+                *r = 2.0 * scale * mu;
+            }
+            *b = -scale * norm;
+        }
+        Ok(())
+    }
+}

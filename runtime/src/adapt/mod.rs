@@ -1,0 +1,202 @@
+//! Few-shot adaptation on the device: a [`SupportSet`] of K labelled samples turns the
+//! meta-learned starting point into a model for this user, in a few gradient steps, in RAM the
+//! caller sizes in advance ([`Model::ram_needs`]).
+//!
+//! The adapted parameters live in an [`AdaptState`] (RAM), apart from the model (flash); the
+//! state can be reset to the meta-learned values and serves inference through the same
+//! [`Network`] API as the model. Head-only adaptation computes the trunk's features of the
+//! support set once and reuses them at every step; adapting trunk layers backpropagates
+//! through exactly those layers. On any error the state is exactly as before the call.
+//!
+//! ```
+//! # #[cfg(feature = "std")] {
+//! use fewshot_runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef, RateDef};
+//! use fewshot_runtime::{Activation, AdaptScope, AdaptState, Heads, Model, SupportSet};
+//!
+//! // y = w * x, adapted from w = 0 towards the support set's slope 2.
+//! let head = HeadDef::regression(0, "y", vec![Dense::zeros(1, 1, Activation::Identity)])
+//!     .with_adapt(AdaptDef::new(AdaptScope::HeadOnly, 20, RateDef::Scalar(0.2), 10.0));
+//! let blob = ModelDef::new("line", 1).head(head).to_aligned_bytes().unwrap();
+//! let model = Model::from_bytes(&blob).unwrap();
+//!
+//! let mut support: SupportSet<4, 1> = SupportSet::new();
+//! for x in [1.0f32, -1.0, 0.5, 2.0] {
+//!     support.push_valued(&[x], &[2.0 * x]).unwrap();
+//! }
+//! let needs = model.ram_needs(0, support.len()).unwrap();
+//! let mut state: AdaptState<2> = AdaptState::new(&model, 0).unwrap();
+//! let mut scratch = [0.0f32; 64];
+//! let mut losses = [0.0f32; 21];
+//! assert!(needs.adapt_scratch <= scratch.len());
+//! let report = state
+//!     .adapt(&model, support.as_support(), None, &mut scratch, &mut losses)
+//!     .unwrap();
+//! assert!(report.final_loss < 1e-3 * report.initial_loss);
+//!
+//! let mut y = [0.0f32];
+//! state.network(&model).unwrap().infer(&[3.0], Heads::ALL, &mut scratch, &mut y).unwrap();
+//! assert!((y[0] - 6.0).abs() < 0.05);
+//! state.reset(&model).unwrap(); // back to the meta-learned w = 0
+//! # }
+//! ```
+
+mod bound;
+mod geometry;
+mod inner;
+mod params;
+mod support;
+
+pub use bound::LIMIT as BOUND_LIMIT;
+pub use geometry::{Capacities, RamNeeds};
+pub use inner::AdaptReport;
+pub use support::{Support, SupportSet, Targets};
+
+use crate::format::layout::AdaptedRange;
+use crate::format::Model;
+use crate::infer::{state_offsets, AdaptedParams, Network};
+use crate::Error;
+use inner::InnerLoop;
+
+/// The adapted parameters of one head (capacity `P` floats), in RAM.
+#[derive(Debug, Clone)]
+pub struct AdaptState<const P: usize> {
+    params: [f32; P],
+    used: usize,
+    head: usize,
+    model_id: u32,
+    model_crc: u32,
+    range: AdaptedRange,
+}
+
+impl<const P: usize> AdaptState<P> {
+    /// A state for head `head` of `model`, holding its meta-learned values. Fails with
+    /// [`Error::Capacity`] when `P` is smaller than [`Model::adapted_param_count`].
+    pub fn new(model: &Model<'_>, head: usize) -> Result<Self, Error> {
+        const { assert!(P > 0, "AdaptState capacity must be non-zero") };
+        let range = model.adapted_range(head)?;
+        let used = model.adapted_param_count(head)?;
+        if used > P {
+            return Err(Error::Capacity {
+                what: "adapted state (AdaptState<P>)",
+                needed: used,
+                available: P,
+            });
+        }
+        let mut state = AdaptState {
+            params: [0.0; P],
+            used,
+            head,
+            model_id: model.model_id(),
+            model_crc: model.crc(),
+            range,
+        };
+        state.load_meta(model)?;
+        Ok(state)
+    }
+
+    fn check(&self, model: &Model<'_>) -> Result<(), Error> {
+        if model.model_id() != self.model_id || model.crc() != self.model_crc {
+            return Err(Error::StateMismatch);
+        }
+        Ok(())
+    }
+
+    fn load_meta(&mut self, model: &Model<'_>) -> Result<(), Error> {
+        for index in self.range.first..self.range.chain_len {
+            let spec = model.chain_layer(self.head, index)?;
+            let (w, b) = model.layer_params(spec)?;
+            let (w_at, b_at) = state_offsets(model, self.head, &self.range, index)?;
+            if let Some(at) = w_at {
+                self.params
+                    .get_mut(at..at + w.len())
+                    .ok_or(Error::StateMismatch)?
+                    .copy_from_slice(w);
+            }
+            self.params
+                .get_mut(b_at..b_at + b.len())
+                .ok_or(Error::StateMismatch)?
+                .copy_from_slice(b);
+        }
+        Ok(())
+    }
+
+    /// Back to the meta-learned values.
+    pub fn reset(&mut self, model: &Model<'_>) -> Result<(), Error> {
+        self.check(model)?;
+        self.load_meta(model)
+    }
+
+    /// The head this state adapts.
+    pub fn head(&self) -> usize {
+        self.head
+    }
+
+    /// The adapted parameters (each adapted layer in chain order: `W` row-major, then `b`).
+    pub fn params(&self) -> &[f32] {
+        self.params.get(..self.used).unwrap_or(&[])
+    }
+
+    /// Overwrites the adapted parameters (restoring a saved state); the length must match.
+    pub fn set_params(&mut self, model: &Model<'_>, params: &[f32]) -> Result<(), Error> {
+        self.check(model)?;
+        if params.len() != self.used {
+            return Err(Error::LengthMismatch {
+                what: "adapted parameters",
+                expected: self.used,
+                found: params.len(),
+            });
+        }
+        if params.iter().any(|v| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                what: "adapted parameter",
+                sample: 0,
+            });
+        }
+        self.params
+            .get_mut(..self.used)
+            .ok_or(Error::StateMismatch)?
+            .copy_from_slice(params);
+        Ok(())
+    }
+
+    /// The model with this state's parameters in place of the meta-learned ones.
+    pub fn network<'m, 's>(&'s self, model: &'m Model<'m>) -> Result<Network<'m, 's>, Error>
+    where
+        'm: 's,
+    {
+        self.check(model)?;
+        Ok(Network {
+            model,
+            adapted: Some(AdaptedParams {
+                head: self.head,
+                range: self.range,
+                params: self.params(),
+            }),
+        })
+    }
+
+    /// Adapts on `support` for `steps` inner steps (`None`: the model's default), logging the
+    /// support loss before each step and after the last into `losses` (at least `steps + 1`
+    /// long). `scratch` needs [`RamNeeds::adapt_scratch`] floats.
+    ///
+    /// A head that starts from prototypes has its last layer set from the support set's class
+    /// means first (then zero steps is allowed). On error the state is exactly as before.
+    pub fn adapt(
+        &mut self,
+        model: &Model<'_>,
+        support: Support<'_>,
+        steps: Option<u16>,
+        scratch: &mut [f32],
+        losses: &mut [f32],
+    ) -> Result<AdaptReport, Error> {
+        self.check(model)?;
+        let steps = match steps {
+            Some(s) => s,
+            None => model.adapt_spec(self.head)?.steps,
+        };
+        let lp = InnerLoop::new(model, self.head, self.range, support, steps)?;
+        let used = self.used;
+        let params = self.params.get_mut(..used).ok_or(Error::StateMismatch)?;
+        lp.run(params, steps, scratch, losses)
+    }
+}

@@ -1,0 +1,234 @@
+//! The runtime's one error type.
+//!
+//! Every fallible entry point returns [`Error`]; nothing in the runtime panics on bytes or samples
+//! it is given.
+//!
+//! ```
+//! use fewshot_runtime::{Error, Model};
+//! let err = Model::from_bytes(&[0u8; 3]).unwrap_err();
+//! assert!(matches!(err, Error::TooShort { .. }));
+//! println!("{err}");
+//! ```
+
+use core::fmt;
+
+/// What went wrong. Variants carry the numbers needed to act on the error.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Error {
+    /// The blob is shorter than the smallest valid model.
+    TooShort {
+        /// Bytes present.
+        len: usize,
+    },
+    /// The blob is longer than [`crate::MAX_BLOB_LEN`].
+    TooLong {
+        /// Bytes present.
+        len: usize,
+    },
+    /// The blob does not start at a 4-byte boundary (use [`crate::include_model!`]).
+    Misaligned,
+    /// The blob does not start with [`crate::MAGIC`].
+    BadMagic,
+    /// The blob's format version is not [`crate::FORMAT_VERSION`].
+    UnsupportedVersion {
+        /// Version found in the blob.
+        found: u16,
+    },
+    /// The CRC-32 trailer does not match the bytes.
+    CrcMismatch {
+        /// CRC stored in the blob.
+        stored: u32,
+        /// CRC computed over the bytes.
+        computed: u32,
+    },
+    /// The postcard header could not be decoded (malformed, or more layers or heads than the
+    /// runtime's format capacities).
+    HeaderDecode,
+    /// The header decoded but describes an impossible model; the field names what is wrong.
+    InvalidHeader {
+        /// The offending field.
+        field: &'static str,
+    },
+    /// A weight tensor does not lie where the canonical layout puts it, or the weights section's
+    /// size disagrees with the header.
+    LayoutMismatch {
+        /// Offset (in f32) where the tensor was expected.
+        expected: u32,
+        /// Offset (in f32) found in the header.
+        found: u32,
+    },
+    /// A weight, normalisation value or learning rate is NaN or infinite, or a learning rate is
+    /// negative.
+    BadWeight {
+        /// Index (in f32) into the weights section.
+        index: usize,
+    },
+    /// A dimension exceeds a runtime capacity.
+    Capacity {
+        /// What is too small.
+        what: &'static str,
+        /// What the model or call needs.
+        needed: usize,
+        /// What is available.
+        available: usize,
+    },
+    /// A caller-provided buffer is too small.
+    BufferTooSmall {
+        /// Which buffer.
+        what: &'static str,
+        /// Floats (or entries) needed.
+        needed: usize,
+        /// Floats (or entries) provided.
+        provided: usize,
+    },
+    /// A slice does not have the length the model expects.
+    LengthMismatch {
+        /// Which slice.
+        what: &'static str,
+        /// Expected length.
+        expected: usize,
+        /// Provided length.
+        found: usize,
+    },
+    /// No head with this index or id.
+    NoSuchHead {
+        /// The index or id asked for.
+        head: usize,
+    },
+    /// The head has no adaptation spec.
+    HeadNotAdaptable {
+        /// Head index.
+        head: usize,
+    },
+    /// The adapted state belongs to another model or head.
+    StateMismatch,
+    /// An input or target is NaN or infinite.
+    NonFinite {
+        /// Which value.
+        what: &'static str,
+        /// Sample index.
+        sample: usize,
+    },
+    /// A class label is not below the head's number of classes.
+    LabelOutOfRange {
+        /// Sample index.
+        sample: usize,
+        /// The label.
+        label: u16,
+        /// Classes of the head.
+        classes: u16,
+    },
+    /// The support set's kind (labels or values) does not match the head's kind.
+    TargetKindMismatch,
+    /// The support set is empty.
+    EmptySupport,
+    /// Prototype initialisation needs every class in the support set.
+    ClassWithoutSamples {
+        /// The missing class.
+        class: u16,
+    },
+    /// Zero inner steps asked of a head that does not start from prototypes.
+    ZeroSteps,
+    /// More inner steps than [`crate::MAX_STEPS`].
+    TooManySteps {
+        /// Steps asked for.
+        steps: u16,
+    },
+    /// The support set is full.
+    SupportSetFull {
+        /// Its capacity (K).
+        capacity: usize,
+    },
+    /// The inputs are so large that the adaptation could overflow f32; refused before any change.
+    MayOverflow,
+    /// The support loss became NaN or infinite at this step.
+    NonFiniteLoss {
+        /// The step at which the loss was not finite.
+        step: u16,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Error::TooShort { len } => write!(f, "model blob too short ({len} bytes)"),
+            Error::TooLong { len } => write!(
+                f,
+                "model blob too long ({len} bytes, cap {})",
+                crate::MAX_BLOB_LEN
+            ),
+            Error::Misaligned => write!(f, "model blob is not 4-byte aligned"),
+            Error::BadMagic => write!(f, "not a model blob (bad magic)"),
+            Error::UnsupportedVersion { found } => write!(
+                f,
+                "model format version {found} is not supported (this runtime reads {})",
+                crate::FORMAT_VERSION
+            ),
+            Error::CrcMismatch { stored, computed } => write!(
+                f,
+                "CRC mismatch: stored {stored:#010x}, computed {computed:#010x}"
+            ),
+            Error::HeaderDecode => write!(f, "model header cannot be decoded"),
+            Error::InvalidHeader { field } => write!(f, "invalid model header field `{field}`"),
+            Error::LayoutMismatch { expected, found } => {
+                write!(f, "weight tensor at offset {found}, expected {expected}")
+            }
+            Error::BadWeight { index } => {
+                write!(
+                    f,
+                    "weight {index} is not finite (or a negative learning rate)"
+                )
+            }
+            Error::Capacity {
+                what,
+                needed,
+                available,
+            } => write!(f, "{what} too small: needs {needed}, capacity {available}"),
+            Error::BufferTooSmall {
+                what,
+                needed,
+                provided,
+            } => write!(f, "{what} buffer too small: needs {needed}, got {provided}"),
+            Error::LengthMismatch {
+                what,
+                expected,
+                found,
+            } => write!(f, "{what}: expected length {expected}, got {found}"),
+            Error::NoSuchHead { head } => write!(f, "no head {head}"),
+            Error::HeadNotAdaptable { head } => write!(f, "head {head} has no adaptation spec"),
+            Error::StateMismatch => write!(f, "adapted state belongs to another model or head"),
+            Error::NonFinite { what, sample } => {
+                write!(f, "{what} of sample {sample} is not finite")
+            }
+            Error::LabelOutOfRange {
+                sample,
+                label,
+                classes,
+            } => write!(
+                f,
+                "label {label} of sample {sample} out of range (head has {classes} classes)"
+            ),
+            Error::TargetKindMismatch => {
+                write!(f, "support targets do not match the head's kind")
+            }
+            Error::EmptySupport => write!(f, "support set is empty"),
+            Error::ClassWithoutSamples { class } => {
+                write!(f, "class {class} has no support sample (prototype init)")
+            }
+            Error::ZeroSteps => write!(f, "zero inner steps"),
+            Error::TooManySteps { steps } => {
+                write!(f, "{steps} inner steps (at most {})", crate::MAX_STEPS)
+            }
+            Error::SupportSetFull { capacity } => {
+                write!(f, "support set full (capacity {capacity})")
+            }
+            Error::MayOverflow => write!(f, "inputs too large: adaptation could overflow f32"),
+            Error::NonFiniteLoss { step } => write!(f, "support loss not finite at step {step}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for Error {}

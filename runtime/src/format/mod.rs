@@ -1,0 +1,456 @@
+//! Model format v1: bytes in flash -> a validated [`Model`] view.
+//!
+//! A blob is, in order:
+//!
+//! | bytes | content |
+//! |---|---|
+//! | 4 | [`MAGIC`] |
+//! | 2 | format version, little-endian u16 ([`FORMAT_VERSION`]) |
+//! | n | the postcard-encoded [`Header`] |
+//! | 0..3 | zero padding to a 4-byte boundary |
+//! | 4 × `weights_len` | weights section: little-endian f32, read in place |
+//! | 4 | CRC-32 (ISO-HDLC) of every byte before it, little-endian |
+//!
+//! [`Model::from_bytes`] checks the length cap, alignment, magic, version and CRC, decodes the
+//! header, then validates every dimension, every tensor offset (against the one canonical layout
+//! in [`layout`]), and every weight (finite; learning rates also non-negative), before anything
+//! is used. Weights are never copied: they are `&[f32]` views into the blob.
+//!
+//! ```
+//! # #[cfg(feature = "std")] {
+//! use fewshot_runtime::{Activation, Model};
+//! use fewshot_runtime::writer::{Dense, HeadDef, ModelDef};
+//!
+//! let def = ModelDef::new("demo", 2)
+//!     .trunk(Dense::zeros(2, 4, Activation::Relu))
+//!     .head(HeadDef::regression(1, "y", vec![Dense::zeros(4, 1, Activation::Identity)]));
+//! let blob = def.to_aligned_bytes().unwrap();
+//! let model = Model::from_bytes(blob.as_bytes()).unwrap();
+//! assert_eq!(model.input_len(), 2);
+//! assert_eq!(model.heads().len(), 1);
+//! # }
+//! ```
+
+pub mod layout;
+pub mod spec;
+
+#[doc(hidden)]
+pub mod align_as {
+    pub use super::align::AlignedAs;
+}
+mod align;
+#[cfg(feature = "std")]
+pub mod writer;
+#[cfg(feature = "std")]
+pub use align::AlignedBytes;
+
+use crate::Error;
+use layout::{adapted_params, adapted_range, walk, AdaptedRange, Tensor};
+pub use spec::*;
+
+/// The first four bytes of every model blob.
+pub const MAGIC: [u8; 4] = *b"FSML";
+/// The format version this runtime reads and writes.
+pub const FORMAT_VERSION: u16 = 1;
+/// Largest blob accepted (bytes).
+pub const MAX_BLOB_LEN: usize = 4 << 20;
+/// Most inner steps in one adaptation call.
+pub const MAX_STEPS: u16 = 1000;
+/// Bytes before the postcard header (magic and version).
+pub(crate) const PREAMBLE: usize = 6;
+/// Bytes of the CRC trailer.
+pub(crate) const TRAILER: usize = 4;
+
+/// The CRC used for blob integrity (CRC-32/ISO-HDLC, as zlib).
+pub const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+
+#[cfg(target_endian = "big")]
+compile_error!(
+    "the model format stores little-endian f32 read in place: big-endian targets are not supported"
+);
+
+/// A validated model: the decoded header and views into the blob's weights.
+#[derive(Debug, Clone)]
+pub struct Model<'a> {
+    header: Header<'a>,
+    weights: &'a [f32],
+    crc: u32,
+    blob_len: usize,
+}
+
+/// Rounds `n` up to a multiple of 4.
+pub(crate) fn align4(n: usize) -> Option<usize> {
+    n.checked_add(3).map(|v| v & !3)
+}
+
+fn invalid(field: &'static str) -> Error {
+    Error::InvalidHeader { field }
+}
+
+fn check_width(w: u16, field: &'static str) -> Result<(), Error> {
+    if w == 0 {
+        return Err(invalid(field));
+    }
+    if usize::from(w) > MAX_WIDTH {
+        return Err(Error::Capacity {
+            what: "layer width (MAX_WIDTH)",
+            needed: usize::from(w),
+            available: MAX_WIDTH,
+        });
+    }
+    Ok(())
+}
+
+/// Checks that `layers` form a chain starting at width `inputs`; returns the output width.
+fn check_chain(layers: &[LayerSpec], mut inputs: u16, field: &'static str) -> Result<u16, Error> {
+    for layer in layers {
+        if layer.inputs != inputs {
+            return Err(invalid(field));
+        }
+        check_width(layer.inputs, field)?;
+        check_width(layer.outputs, field)?;
+        inputs = layer.outputs;
+    }
+    Ok(inputs)
+}
+
+fn check_finite(
+    weights: &[f32],
+    start: usize,
+    len: usize,
+    non_negative: bool,
+) -> Result<(), Error> {
+    let end = start.checked_add(len).ok_or(invalid("weights_len"))?;
+    let slice = weights.get(start..end).ok_or(invalid("weights_len"))?;
+    for (i, w) in slice.iter().enumerate() {
+        if !w.is_finite() || (non_negative && *w < 0.0) {
+            return Err(Error::BadWeight { index: start + i });
+        }
+    }
+    Ok(())
+}
+
+fn check_rate(value: f32) -> Result<(), Error> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(invalid("adapt.rate"))
+    }
+}
+
+fn check_adapt(header: &Header<'_>, head: &HeadSpec<'_>, spec: &AdaptSpec) -> Result<(), Error> {
+    adapted_range(spec, header.trunk.len(), head.layers.len())?;
+    if spec.steps > MAX_STEPS {
+        return Err(invalid("adapt.steps"));
+    }
+    if !(spec.clip.is_finite() && spec.clip > 0.0) {
+        return Err(invalid("adapt.clip"));
+    }
+    match spec.rate {
+        LearningRate::Scalar(r) => check_rate(r)?,
+        LearningRate::PerLayerPerStep { steps: 0, .. } => return Err(invalid("adapt.rate.steps")),
+        _ => {}
+    }
+    if let Some(scale) = spec.prototype_scale {
+        if !matches!(head.kind, HeadKind::Classification { .. }) {
+            return Err(invalid("adapt.prototype_scale"));
+        }
+        if !(scale.is_finite() && scale > 0.0) {
+            return Err(invalid("adapt.prototype_scale"));
+        }
+    }
+    Ok(())
+}
+
+/// Validates every dimension of `header` and its layout against `weights`.
+fn validate(header: &Header<'_>, weights: &[f32]) -> Result<(), Error> {
+    if header.name.len() > MAX_NAME_LEN {
+        return Err(invalid("name"));
+    }
+    check_width(header.input_len, "input_len")?;
+    let features = check_chain(&header.trunk, header.input_len, "trunk")?;
+    if header.heads.is_empty() {
+        return Err(invalid("heads"));
+    }
+    for (h, head) in header.heads.iter().enumerate() {
+        if head.name.len() > MAX_NAME_LEN {
+            return Err(invalid("head.name"));
+        }
+        if header.heads.iter().take(h).any(|o| o.id == head.id) {
+            return Err(invalid("head.id"));
+        }
+        let last = head.layers.last().ok_or(invalid("head.layers"))?;
+        let outputs = check_chain(&head.layers, features, "head.layers")?;
+        match head.kind {
+            HeadKind::Regression { outputs: o } if o == outputs => {}
+            HeadKind::Classification { classes } if classes == outputs && classes >= 2 => {
+                if last.activation != Activation::Identity {
+                    return Err(invalid("head.layers.activation"));
+                }
+            }
+            _ => return Err(invalid("head.kind")),
+        }
+        if let Some(spec) = &head.adapt {
+            check_adapt(header, head, spec)?;
+        }
+    }
+    // Every tensor where the canonical layout puts it, and nothing else in the section.
+    let total = walk(header, |tensor, expected| {
+        let found = match tensor {
+            Tensor::Normalisation => header.normalisation,
+            Tensor::Trunk(i) => header.trunk.get(i).map(|l| l.offset),
+            Tensor::HeadLayer(h, l) => header
+                .heads
+                .get(h)
+                .and_then(|hd| hd.layers.get(l))
+                .map(|l| l.offset),
+            Tensor::Rate(h) => match header.heads.get(h).and_then(|hd| hd.adapt) {
+                Some(AdaptSpec {
+                    rate: LearningRate::PerLayerPerStep { offset, .. },
+                    ..
+                })
+                | Some(AdaptSpec {
+                    rate: LearningRate::PerParameter { offset },
+                    ..
+                }) => Some(offset),
+                _ => None,
+            },
+        }
+        .ok_or(invalid("layout"))?;
+        if found != expected {
+            return Err(Error::LayoutMismatch { expected, found });
+        }
+        Ok(())
+    })?;
+    if total != header.weights_len || weights.len() != total as usize {
+        return Err(Error::LayoutMismatch {
+            expected: total,
+            found: header.weights_len,
+        });
+    }
+    // Every value finite; learning rates also non-negative.
+    walk(header, |tensor, at| {
+        let at = at as usize;
+        match tensor {
+            Tensor::Normalisation => {
+                check_finite(weights, at, usize::from(header.input_len) * 2, false)
+            }
+            Tensor::Trunk(i) => {
+                let l = header.trunk.get(i).ok_or(invalid("trunk"))?;
+                check_finite(weights, at, l.param_count(), false)
+            }
+            Tensor::HeadLayer(h, l) => {
+                let l = header
+                    .heads
+                    .get(h)
+                    .and_then(|hd| hd.layers.get(l))
+                    .ok_or(invalid("head.layers"))?;
+                check_finite(weights, at, l.param_count(), false)
+            }
+            Tensor::Rate(h) => {
+                let head = header.heads.get(h).ok_or(invalid("heads"))?;
+                let spec = head.adapt.as_ref().ok_or(invalid("adapt"))?;
+                let range = adapted_range(spec, header.trunk.len(), head.layers.len())?;
+                let params = adapted_params(&range, header.trunk.iter().chain(head.layers.iter()));
+                let len = layout::rate_len(spec, &range, params);
+                check_finite(weights, at, len, true)
+            }
+        }
+    })?;
+    Ok(())
+}
+
+impl<'a> Model<'a> {
+    /// Validates `bytes` as a format-v1 model and returns a view into it.
+    ///
+    /// `bytes` must be 4-byte aligned (embed it with [`crate::include_model!`] or hold it in an
+    /// [`AlignedBytes`]). Nothing is copied; nothing is used before every check has passed.
+    pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, Error> {
+        let len = bytes.len();
+        if len > MAX_BLOB_LEN {
+            return Err(Error::TooLong { len });
+        }
+        if len < PREAMBLE + TRAILER + 4 {
+            return Err(Error::TooShort { len });
+        }
+        if (bytes.as_ptr() as usize) % 4 != 0 {
+            return Err(Error::Misaligned);
+        }
+        let (body, trailer) = bytes.split_at(len - TRAILER);
+        let (magic, rest) = body.split_at(4);
+        if magic != MAGIC {
+            return Err(Error::BadMagic);
+        }
+        let (version, postcard_bytes) = rest.split_at(2);
+        let found = u16::from_le_bytes([version[0], version[1]]);
+        if found != FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion { found });
+        }
+        let stored = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+        let computed = CRC.checksum(body);
+        if stored != computed {
+            return Err(Error::CrcMismatch { stored, computed });
+        }
+        let (header, after): (Header<'a>, &'a [u8]) =
+            postcard::take_from_bytes(postcard_bytes).map_err(|_| Error::HeaderDecode)?;
+        let header_end = body.len() - after.len();
+        let weights_at = align4(header_end).ok_or(Error::TooShort { len })?;
+        let padding = body
+            .get(header_end..weights_at)
+            .ok_or(Error::TooShort { len })?;
+        if padding.iter().any(|&b| b != 0) {
+            return Err(invalid("padding"));
+        }
+        let weight_bytes = body.get(weights_at..).ok_or(Error::TooShort { len })?;
+        let weights: &'a [f32] =
+            bytemuck::try_cast_slice(weight_bytes).map_err(|_| Error::Misaligned)?;
+        validate(&header, weights)?;
+        Ok(Model {
+            header,
+            weights,
+            crc: stored,
+            blob_len: len,
+        })
+    }
+
+    /// The decoded header.
+    pub fn header(&self) -> &Header<'a> {
+        &self.header
+    }
+    /// The model's name.
+    pub fn name(&self) -> &'a str {
+        self.header.name
+    }
+    /// The model's identifier.
+    pub fn model_id(&self) -> u32 {
+        self.header.model_id
+    }
+    /// The blob's CRC-32.
+    pub fn crc(&self) -> u32 {
+        self.crc
+    }
+    /// The blob's length in bytes (flash it occupies).
+    pub fn blob_len(&self) -> usize {
+        self.blob_len
+    }
+    /// Input width.
+    pub fn input_len(&self) -> usize {
+        usize::from(self.header.input_len)
+    }
+    /// Width of the trunk's output (the features every head reads).
+    pub fn feature_len(&self) -> usize {
+        self.header
+            .trunk
+            .last()
+            .map_or(self.input_len(), |l| usize::from(l.outputs))
+    }
+    /// The trunk's layers.
+    pub fn trunk(&self) -> &[LayerSpec] {
+        &self.header.trunk
+    }
+    /// The heads.
+    pub fn heads(&self) -> &[HeadSpec<'a>] {
+        &self.header.heads
+    }
+    /// Head `index`.
+    pub fn head(&self, index: usize) -> Result<&HeadSpec<'a>, Error> {
+        self.header
+            .heads
+            .get(index)
+            .ok_or(Error::NoSuchHead { head: index })
+    }
+    /// Index of the head with this `id`.
+    pub fn head_index(&self, id: u16) -> Result<usize, Error> {
+        self.header
+            .heads
+            .iter()
+            .position(|h| h.id == id)
+            .ok_or(Error::NoSuchHead {
+                head: usize::from(id),
+            })
+    }
+    /// Parameters of the whole model (trunk and every head).
+    pub fn param_count(&self) -> usize {
+        self.header
+            .trunk
+            .iter()
+            .map(LayerSpec::param_count)
+            .sum::<usize>()
+            + self
+                .header
+                .heads
+                .iter()
+                .flat_map(|h| h.layers.iter())
+                .map(LayerSpec::param_count)
+                .sum::<usize>()
+    }
+    /// The normalisation `(shift, scale)`, if the model has one.
+    pub fn normalisation(&self) -> Option<(&'a [f32], &'a [f32])> {
+        let at = self.header.normalisation? as usize;
+        let n = self.input_len();
+        let shift = self.weights.get(at..at + n)?;
+        let scale = self.weights.get(at + n..at + 2 * n)?;
+        Some((shift, scale))
+    }
+    /// The weights `W` (row-major `[outputs][inputs]`) and bias `b` of a layer of this model.
+    pub fn layer_params(&self, layer: &LayerSpec) -> Result<(&'a [f32], &'a [f32]), Error> {
+        let at = layer.offset as usize;
+        let nw = layer.weight_count();
+        let w = self.weights.get(at..at + nw).ok_or(invalid("layout"))?;
+        let b = self
+            .weights
+            .get(at + nw..at + layer.param_count())
+            .ok_or(invalid("layout"))?;
+        Ok((w, b))
+    }
+    /// Number of layers in head `head`'s chain (trunk layers, then head layers).
+    pub fn chain_len(&self, head: usize) -> Result<usize, Error> {
+        Ok(self.header.trunk.len() + self.head(head)?.layers.len())
+    }
+    /// Layer `index` of head `head`'s chain.
+    pub fn chain_layer(&self, head: usize, index: usize) -> Result<&LayerSpec, Error> {
+        let trunk = self.header.trunk.len();
+        if index < trunk {
+            self.header.trunk.get(index).ok_or(invalid("trunk"))
+        } else {
+            self.head(head)?
+                .layers
+                .get(index - trunk)
+                .ok_or(invalid("head.layers"))
+        }
+    }
+    /// The adaptation spec of head `head`.
+    pub fn adapt_spec(&self, head: usize) -> Result<&AdaptSpec, Error> {
+        self.head(head)?
+            .adapt
+            .as_ref()
+            .ok_or(Error::HeadNotAdaptable { head })
+    }
+    /// Which part of head `head`'s chain adapts.
+    pub fn adapted_range(&self, head: usize) -> Result<AdaptedRange, Error> {
+        let spec = self.adapt_spec(head)?;
+        adapted_range(spec, self.header.trunk.len(), self.head(head)?.layers.len())
+    }
+    /// Number of parameters head `head`'s adaptation changes (the adapted state's size).
+    pub fn adapted_param_count(&self, head: usize) -> Result<usize, Error> {
+        let range = self.adapted_range(head)?;
+        let h = self.head(head)?;
+        Ok(adapted_params(
+            &range,
+            self.header.trunk.iter().chain(h.layers.iter()),
+        ))
+    }
+    /// The learning-rate tensor of head `head` (empty for a scalar rate).
+    pub(crate) fn rate_tensor(&self, head: usize) -> Result<&'a [f32], Error> {
+        let spec = self.adapt_spec(head)?;
+        let range = self.adapted_range(head)?;
+        let params = self.adapted_param_count(head)?;
+        let len = layout::rate_len(spec, &range, params);
+        let at = match spec.rate {
+            LearningRate::Scalar(_) => return Ok(&[]),
+            LearningRate::PerLayerPerStep { offset, .. } => offset,
+            LearningRate::PerParameter { offset } => offset,
+        } as usize;
+        self.weights.get(at..at + len).ok_or(invalid("layout"))
+    }
+}

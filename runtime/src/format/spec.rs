@@ -1,0 +1,176 @@
+//! The header types of format v1: what the postcard header says about the model.
+
+use heapless::Vec;
+use serde::{Deserialize, Serialize};
+
+/// Most trunk layers a model may have.
+pub const MAX_TRUNK_LAYERS: usize = 8;
+/// Most heads a model may have.
+pub const MAX_HEADS: usize = 6;
+/// Most dense layers in one head.
+pub const MAX_HEAD_LAYERS: usize = 3;
+/// Most layers in one chain (trunk then one head).
+pub const MAX_CHAIN: usize = MAX_TRUNK_LAYERS + MAX_HEAD_LAYERS;
+/// Widest layer (inputs or outputs).
+pub const MAX_WIDTH: usize = 4096;
+/// Longest model or head name, in bytes.
+pub const MAX_NAME_LEN: usize = 32;
+
+/// A layer's nonlinearity, applied elementwise to `W x + b`.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Activation {
+    /// `y = z`.
+    Identity,
+    /// `y = max(0, z)`; derivative 1 where `y > 0`.
+    Relu,
+    /// `y = tanh(z)`, computed as `1 - 2 / (exp(2z) + 1)` with micromath's `exp`.
+    Tanh,
+    /// `y = 1 / (1 + exp(-z))` with micromath's `exp`.
+    Sigmoid,
+}
+
+/// One dense layer: `y = act(W x + b)`, `W` row-major `[outputs][inputs]` at `offset` in the
+/// weights section (in f32), then `b` (`outputs` values) right after it.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct LayerSpec {
+    /// Input width.
+    pub inputs: u16,
+    /// Output width.
+    pub outputs: u16,
+    /// Nonlinearity.
+    pub activation: Activation,
+    /// Offset of `W` in the weights section, in f32.
+    pub offset: u32,
+}
+
+impl LayerSpec {
+    /// Number of weights (`inputs * outputs`).
+    pub fn weight_count(&self) -> usize {
+        usize::from(self.inputs) * usize::from(self.outputs)
+    }
+    /// Number of parameters (weights and biases).
+    pub fn param_count(&self) -> usize {
+        self.weight_count() + usize::from(self.outputs)
+    }
+    /// Multiply-accumulates per sample.
+    pub fn macs(&self) -> usize {
+        self.weight_count()
+    }
+}
+
+/// What a head predicts and which loss adapts it.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum HeadKind {
+    /// Real-valued outputs, mean squared error.
+    Regression {
+        /// Output width.
+        outputs: u16,
+    },
+    /// Softmax over classes, cross-entropy.
+    Classification {
+        /// Number of classes.
+        classes: u16,
+    },
+}
+
+impl HeadKind {
+    /// Output width (values or classes).
+    pub fn outputs(&self) -> usize {
+        match *self {
+            HeadKind::Regression { outputs } => usize::from(outputs),
+            HeadKind::Classification { classes } => usize::from(classes),
+        }
+    }
+}
+
+/// Which parameters the inner loop adapts.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum AdaptScope {
+    /// Every layer of the head; the trunk stays frozen (in flash).
+    HeadOnly,
+    /// The head and the last `k` trunk layers.
+    HeadAndLastTrunk(u8),
+    /// The biases of every trunk and head layer.
+    BiasesOnly,
+    /// Every parameter of the trunk and the head.
+    Everything,
+}
+
+/// The inner loop's step sizes.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum LearningRate {
+    /// One step size for every parameter and step.
+    Scalar(f32),
+    /// MAML++: a table `[steps][adapted layer][2]` (0: weights, 1: bias) at `offset`; step `s`
+    /// uses row `min(s, steps - 1)`.
+    PerLayerPerStep {
+        /// Rows in the table.
+        steps: u16,
+        /// Offset of the table in the weights section, in f32.
+        offset: u32,
+    },
+    /// Meta-SGD: one step size per adapted parameter at `offset`, laid out as the adapted
+    /// parameters are (each adapted layer in chain order: `W` row-major, then `b`; biases only
+    /// for [`AdaptScope::BiasesOnly`]).
+    PerParameter {
+        /// Offset of the step sizes in the weights section, in f32.
+        offset: u32,
+    },
+}
+
+/// How a head adapts on the device.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct AdaptSpec {
+    /// Which parameters adapt.
+    pub scope: AdaptScope,
+    /// Default number of inner steps.
+    pub steps: u16,
+    /// Step sizes.
+    pub rate: LearningRate,
+    /// Elementwise gradient clip: each gradient component is clamped to `[-clip, clip]`.
+    pub clip: f32,
+    /// For classification heads: start the last layer from class prototypes with this scale
+    /// (`W_c = 2 s mu_c`, `b_c = -s |mu_c|^2`).
+    pub prototype_scale: Option<f32>,
+}
+
+/// One head: its own dense layers on top of the trunk's features.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct HeadSpec<'a> {
+    /// Application-level identifier.
+    pub id: u16,
+    /// Human-readable name.
+    pub name: &'a str,
+    /// What it predicts.
+    pub kind: HeadKind,
+    /// Its dense layers, reading the trunk's output.
+    pub layers: Vec<LayerSpec, MAX_HEAD_LAYERS>,
+    /// How it adapts on the device; `None` for a fixed head.
+    pub adapt: Option<AdaptSpec>,
+}
+
+/// The postcard-encoded header (after the magic and the version).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Header<'a> {
+    /// Identifies the model (state saved for another model is refused).
+    pub model_id: u32,
+    /// Human-readable name.
+    pub name: &'a str,
+    /// Input width.
+    pub input_len: u16,
+    /// Offset of the per-feature normalisation (`shift[input_len]` then `scale[input_len]`;
+    /// `x' = (x - shift) * scale`), in f32.
+    pub normalisation: Option<u32>,
+    /// The shared trunk.
+    pub trunk: Vec<LayerSpec, MAX_TRUNK_LAYERS>,
+    /// The heads.
+    pub heads: Vec<HeadSpec<'a>, MAX_HEADS>,
+    /// Number of f32 in the weights section.
+    pub weights_len: u32,
+}

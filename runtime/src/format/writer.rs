@@ -1,0 +1,463 @@
+//! Building model blobs on a host (feature `std`): the trainer's export and the tests' fixtures.
+//!
+//! The writer lays tensors out with the same [`layout::walk`](super::layout::walk) the reader
+//! validates against, and checks its own output with [`Model::from_bytes`], so it never emits a
+//! blob the runtime would refuse.
+//!
+//! ```
+//! use fewshot_runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef, RateDef};
+//! use fewshot_runtime::{Activation, AdaptScope, Model};
+//!
+//! let head = HeadDef::regression(0, "y", vec![Dense::zeros(8, 1, Activation::Identity)])
+//!     .with_adapt(AdaptDef::new(AdaptScope::HeadOnly, 5, RateDef::Scalar(0.01), 10.0));
+//! let blob = ModelDef::new("tiny", 3)
+//!     .trunk(Dense::zeros(3, 8, Activation::Tanh))
+//!     .head(head)
+//!     .to_aligned_bytes()
+//!     .unwrap();
+//! let model = Model::from_bytes(&blob).unwrap();
+//! assert_eq!(model.adapted_param_count(0).unwrap(), 9);
+//! ```
+
+use std::string::String;
+use std::vec::Vec;
+
+use super::layout::{walk, Tensor};
+use super::spec::*;
+use super::{align4, AlignedBytes, Model, CRC, FORMAT_VERSION, MAGIC};
+use crate::Error;
+
+/// A dense layer with its values: `W` row-major `[outputs][inputs]`, then `b`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dense {
+    /// Input width.
+    pub inputs: usize,
+    /// Output width.
+    pub outputs: usize,
+    /// Nonlinearity.
+    pub activation: Activation,
+    /// `W`, row-major `[outputs][inputs]`.
+    pub weights: Vec<f32>,
+    /// `b`.
+    pub bias: Vec<f32>,
+}
+
+impl Dense {
+    /// A layer with the given values.
+    pub fn new(
+        inputs: usize,
+        outputs: usize,
+        activation: Activation,
+        weights: Vec<f32>,
+        bias: Vec<f32>,
+    ) -> Self {
+        Dense {
+            inputs,
+            outputs,
+            activation,
+            weights,
+            bias,
+        }
+    }
+    /// A layer of zeros.
+    pub fn zeros(inputs: usize, outputs: usize, activation: Activation) -> Self {
+        Dense::new(
+            inputs,
+            outputs,
+            activation,
+            std::vec![0.0; inputs * outputs],
+            std::vec![0.0; outputs],
+        )
+    }
+}
+
+/// A head's learning rates with their values.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RateDef {
+    /// One step size.
+    Scalar(f32),
+    /// MAML++ table `[steps][adapted layer][2]`.
+    PerLayerPerStep {
+        /// Rows.
+        steps: u16,
+        /// Values.
+        table: Vec<f32>,
+    },
+    /// Meta-SGD: one step size per adapted parameter.
+    PerParameter(Vec<f32>),
+}
+
+/// A head's adaptation spec with its values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdaptDef {
+    /// Which parameters adapt.
+    pub scope: AdaptScope,
+    /// Default inner steps.
+    pub steps: u16,
+    /// Step sizes.
+    pub rate: RateDef,
+    /// Elementwise gradient clip.
+    pub clip: f32,
+    /// Prototype initialisation scale (classification heads).
+    pub prototype_scale: Option<f32>,
+}
+
+impl AdaptDef {
+    /// A spec with no prototype initialisation.
+    pub fn new(scope: AdaptScope, steps: u16, rate: RateDef, clip: f32) -> Self {
+        AdaptDef {
+            scope,
+            steps,
+            rate,
+            clip,
+            prototype_scale: None,
+        }
+    }
+    /// Starts the head's last layer from class prototypes with this scale.
+    pub fn with_prototypes(mut self, scale: f32) -> Self {
+        self.prototype_scale = Some(scale);
+        self
+    }
+}
+
+/// A head with its values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeadDef {
+    /// Identifier.
+    pub id: u16,
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: HeadKind,
+    /// Layers.
+    pub layers: Vec<Dense>,
+    /// Adaptation spec.
+    pub adapt: Option<AdaptDef>,
+}
+
+impl HeadDef {
+    /// A regression head; its output width is the last layer's.
+    pub fn regression(id: u16, name: &str, layers: Vec<Dense>) -> Self {
+        let outputs = layers.last().map_or(0, |l| l.outputs) as u16;
+        HeadDef {
+            id,
+            name: name.into(),
+            kind: HeadKind::Regression { outputs },
+            layers,
+            adapt: None,
+        }
+    }
+    /// A classification head; its classes are the last layer's outputs.
+    pub fn classification(id: u16, name: &str, layers: Vec<Dense>) -> Self {
+        let classes = layers.last().map_or(0, |l| l.outputs) as u16;
+        HeadDef {
+            id,
+            name: name.into(),
+            kind: HeadKind::Classification { classes },
+            layers,
+            adapt: None,
+        }
+    }
+    /// Makes the head adaptable.
+    pub fn with_adapt(mut self, adapt: AdaptDef) -> Self {
+        self.adapt = Some(adapt);
+        self
+    }
+}
+
+/// A whole model with its values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelDef {
+    /// Name.
+    pub name: String,
+    /// Identifier; 0 means "derive it from the contents".
+    pub model_id: u32,
+    /// Input width.
+    pub input_len: usize,
+    /// `(shift, scale)`.
+    pub normalisation: Option<(Vec<f32>, Vec<f32>)>,
+    /// Trunk layers.
+    pub trunk: Vec<Dense>,
+    /// Heads.
+    pub heads: Vec<HeadDef>,
+}
+
+fn narrow(v: usize, what: &'static str) -> Result<u16, Error> {
+    u16::try_from(v).map_err(|_| Error::Capacity {
+        what,
+        needed: v,
+        available: usize::from(u16::MAX),
+    })
+}
+
+fn spec_of(d: &Dense) -> Result<LayerSpec, Error> {
+    if d.weights.len() != d.inputs * d.outputs {
+        return Err(Error::LengthMismatch {
+            what: "layer weights",
+            expected: d.inputs * d.outputs,
+            found: d.weights.len(),
+        });
+    }
+    if d.bias.len() != d.outputs {
+        return Err(Error::LengthMismatch {
+            what: "layer bias",
+            expected: d.outputs,
+            found: d.bias.len(),
+        });
+    }
+    Ok(LayerSpec {
+        inputs: narrow(d.inputs, "layer inputs")?,
+        outputs: narrow(d.outputs, "layer outputs")?,
+        activation: d.activation,
+        offset: 0,
+    })
+}
+
+fn capacity(what: &'static str, needed: usize, available: usize) -> Error {
+    Error::Capacity {
+        what,
+        needed,
+        available,
+    }
+}
+
+impl ModelDef {
+    /// An empty model with `input_len` inputs.
+    pub fn new(name: &str, input_len: usize) -> Self {
+        ModelDef {
+            name: name.into(),
+            model_id: 0,
+            input_len,
+            normalisation: None,
+            trunk: Vec::new(),
+            heads: Vec::new(),
+        }
+    }
+    /// Appends a trunk layer.
+    pub fn trunk(mut self, layer: Dense) -> Self {
+        self.trunk.push(layer);
+        self
+    }
+    /// Appends a head.
+    pub fn head(mut self, head: HeadDef) -> Self {
+        self.heads.push(head);
+        self
+    }
+    /// Sets the input normalisation `x' = (x - shift) * scale`.
+    pub fn normalise(mut self, shift: Vec<f32>, scale: Vec<f32>) -> Self {
+        self.normalisation = Some((shift, scale));
+        self
+    }
+    /// Sets the model identifier.
+    pub fn with_id(mut self, model_id: u32) -> Self {
+        self.model_id = model_id;
+        self
+    }
+
+    /// Copies a validated model back into an editable definition.
+    pub fn from_model(model: &Model<'_>) -> Result<Self, Error> {
+        let dense = |l: &LayerSpec| -> Result<Dense, Error> {
+            let (w, b) = model.layer_params(l)?;
+            Ok(Dense::new(
+                usize::from(l.inputs),
+                usize::from(l.outputs),
+                l.activation,
+                w.to_vec(),
+                b.to_vec(),
+            ))
+        };
+        let mut def = ModelDef::new(model.name(), model.input_len()).with_id(model.model_id());
+        def.normalisation = model.normalisation().map(|(s, c)| (s.to_vec(), c.to_vec()));
+        for l in model.trunk() {
+            def.trunk.push(dense(l)?);
+        }
+        for (h, head) in model.heads().iter().enumerate() {
+            let layers = head
+                .layers
+                .iter()
+                .map(dense)
+                .collect::<Result<Vec<_>, _>>()?;
+            let adapt = match &head.adapt {
+                None => None,
+                Some(spec) => {
+                    let values = model.rate_tensor(h)?.to_vec();
+                    let rate = match spec.rate {
+                        LearningRate::Scalar(r) => RateDef::Scalar(r),
+                        LearningRate::PerLayerPerStep { steps, .. } => RateDef::PerLayerPerStep {
+                            steps,
+                            table: values,
+                        },
+                        LearningRate::PerParameter { .. } => RateDef::PerParameter(values),
+                    };
+                    Some(AdaptDef {
+                        scope: spec.scope,
+                        steps: spec.steps,
+                        rate,
+                        clip: spec.clip,
+                        prototype_scale: spec.prototype_scale,
+                    })
+                }
+            };
+            def.heads.push(HeadDef {
+                id: head.id,
+                name: head.name.into(),
+                kind: head.kind,
+                layers,
+                adapt,
+            });
+        }
+        Ok(def)
+    }
+
+    /// Encodes the model as a format-v1 blob.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
+        let blob = self.encode(self.model_id)?;
+        if self.model_id != 0 {
+            return Ok(blob);
+        }
+        // Derive a non-zero id from the contents (the blob's CRC with id 0).
+        let id = CRC.checksum(&blob).max(1);
+        self.encode(id)
+    }
+
+    /// Encodes the model into an aligned buffer, ready for [`Model::from_bytes`].
+    pub fn to_aligned_bytes(&self) -> Result<AlignedBytes, Error> {
+        self.to_bytes().map(|b| AlignedBytes::from_slice(&b))
+    }
+
+    fn encode(&self, model_id: u32) -> Result<Vec<u8>, Error> {
+        let mut trunk = heapless::Vec::new();
+        for d in &self.trunk {
+            trunk
+                .push(spec_of(d)?)
+                .map_err(|_| capacity("trunk layers", self.trunk.len(), MAX_TRUNK_LAYERS))?;
+        }
+        let mut heads = heapless::Vec::new();
+        for h in &self.heads {
+            let mut layers = heapless::Vec::new();
+            for d in &h.layers {
+                layers
+                    .push(spec_of(d)?)
+                    .map_err(|_| capacity("head layers", h.layers.len(), MAX_HEAD_LAYERS))?;
+            }
+            let adapt = h.adapt.as_ref().map(|a| AdaptSpec {
+                scope: a.scope,
+                steps: a.steps,
+                rate: match &a.rate {
+                    RateDef::Scalar(r) => LearningRate::Scalar(*r),
+                    RateDef::PerLayerPerStep { steps, .. } => LearningRate::PerLayerPerStep {
+                        steps: *steps,
+                        offset: 0,
+                    },
+                    RateDef::PerParameter(_) => LearningRate::PerParameter { offset: 0 },
+                },
+                clip: a.clip,
+                prototype_scale: a.prototype_scale,
+            });
+            heads
+                .push(HeadSpec {
+                    id: h.id,
+                    name: h.name.as_str(),
+                    kind: h.kind,
+                    layers,
+                    adapt,
+                })
+                .map_err(|_| capacity("heads", self.heads.len(), MAX_HEADS))?;
+        }
+        let mut header = Header {
+            model_id,
+            name: self.name.as_str(),
+            input_len: narrow(self.input_len, "input_len")?,
+            normalisation: self.normalisation.as_ref().map(|_| 0),
+            trunk,
+            heads,
+            weights_len: 0,
+        };
+        let mut order = Vec::new();
+        header.weights_len = walk(&header, |t, at| {
+            order.push((t, at));
+            Ok(())
+        })?;
+        let mut weights: Vec<f32> = Vec::with_capacity(header.weights_len as usize);
+        let ends: Vec<u32> = order
+            .iter()
+            .skip(1)
+            .map(|(_, at)| *at)
+            .chain(std::iter::once(header.weights_len))
+            .collect();
+        for ((tensor, at), end) in order.into_iter().zip(ends) {
+            let check = |data: &[f32], expected: usize, what| {
+                if data.len() == expected {
+                    Ok(())
+                } else {
+                    Err(Error::LengthMismatch {
+                        what,
+                        expected,
+                        found: data.len(),
+                    })
+                }
+            };
+            match tensor {
+                Tensor::Normalisation => {
+                    let (shift, scale) = self.normalisation.as_ref().ok_or(Error::HeaderDecode)?;
+                    check(shift, self.input_len, "normalisation shift")?;
+                    check(scale, self.input_len, "normalisation scale")?;
+                    header.normalisation = Some(at);
+                    weights.extend_from_slice(shift);
+                    weights.extend_from_slice(scale);
+                }
+                Tensor::Trunk(i) => {
+                    header.trunk[i].offset = at;
+                    weights.extend_from_slice(&self.trunk[i].weights);
+                    weights.extend_from_slice(&self.trunk[i].bias);
+                }
+                Tensor::HeadLayer(h, l) => {
+                    header.heads[h].layers[l].offset = at;
+                    weights.extend_from_slice(&self.heads[h].layers[l].weights);
+                    weights.extend_from_slice(&self.heads[h].layers[l].bias);
+                }
+                Tensor::Rate(h) => {
+                    let spec = header.heads[h].adapt.as_mut().ok_or(Error::HeaderDecode)?;
+                    let def = self.heads[h].adapt.as_ref().ok_or(Error::HeaderDecode)?;
+                    match (&mut spec.rate, &def.rate) {
+                        (
+                            LearningRate::PerLayerPerStep { offset, .. },
+                            RateDef::PerLayerPerStep { table, .. },
+                        ) => {
+                            *offset = at;
+                            weights.extend_from_slice(table);
+                        }
+                        (LearningRate::PerParameter { offset }, RateDef::PerParameter(v)) => {
+                            *offset = at;
+                            weights.extend_from_slice(v);
+                        }
+                        _ => return Err(Error::HeaderDecode),
+                    }
+                }
+            }
+            check(&weights, end as usize, "tensor (learning-rate table size)")?;
+        }
+        if weights.len() != header.weights_len as usize {
+            return Err(Error::LengthMismatch {
+                what: "learning-rate tensor",
+                expected: header.weights_len as usize,
+                found: weights.len(),
+            });
+        }
+        let mut blob = Vec::new();
+        blob.extend_from_slice(&MAGIC);
+        blob.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        let encoded = postcard::to_stdvec(&header).map_err(|_| Error::HeaderDecode)?;
+        blob.extend_from_slice(&encoded);
+        let aligned = align4(blob.len()).ok_or(Error::HeaderDecode)?;
+        blob.resize(aligned, 0);
+        for w in &weights {
+            blob.extend_from_slice(&w.to_le_bytes());
+        }
+        let crc = CRC.checksum(&blob);
+        blob.extend_from_slice(&crc.to_le_bytes());
+        // Never emit a blob the reader refuses.
+        Model::from_bytes(AlignedBytes::from_slice(&blob).as_bytes())?;
+        Ok(blob)
+    }
+}

@@ -1,0 +1,369 @@
+//! Multi-head inference: the trunk runs once per sample, then every selected head reads its
+//! features. Outputs go into caller-provided buffers; classification heads output softmax
+//! probabilities, regression heads their values.
+//!
+//! The same [`Network`] API serves the meta-learned model in flash ([`Model::network`]) and an
+//! adapted state in RAM ([`AdaptState::network`](crate::AdaptState::network)).
+//!
+//! ```
+//! # #[cfg(feature = "std")] {
+//! use fewshot_runtime::writer::{Dense, HeadDef, ModelDef};
+//! use fewshot_runtime::{Activation, Heads, Model};
+//!
+//! let blob = ModelDef::new("two-heads", 2)
+//!     .trunk(Dense::new(2, 2, Activation::Identity, vec![1.0, 0.0, 0.0, 1.0], vec![0.0; 2]))
+//!     .head(HeadDef::regression(0, "sum", vec![Dense::new(2, 1, Activation::Identity, vec![1.0, 1.0], vec![0.0])]))
+//!     .head(HeadDef::classification(1, "which", vec![Dense::new(2, 2, Activation::Identity, vec![1.0, 0.0, 0.0, 1.0], vec![0.0; 2])]))
+//!     .to_aligned_bytes().unwrap();
+//! let model = Model::from_bytes(&blob).unwrap();
+//! let net = model.network();
+//! let mut scratch = [0.0f32; 16];
+//! let mut out = [0.0f32; 3];
+//! net.infer(&[3.0, 3.0], Heads::ALL, &mut scratch, &mut out).unwrap();
+//! assert_eq!(out, [6.0, 0.5, 0.5]);
+//! # }
+//! ```
+
+use crate::format::layout::AdaptedRange;
+use crate::format::{HeadKind, LayerSpec, Model};
+use crate::math::{dense, softmax};
+use crate::Error;
+
+/// A set of heads, by index (bit `i` selects head `i`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Heads(pub u8);
+
+impl Heads {
+    /// Every head of the model.
+    pub const ALL: Heads = Heads(u8::MAX);
+    /// Only head `index`.
+    pub fn only(index: usize) -> Heads {
+        Heads(if index < 8 { 1 << index } else { 0 })
+    }
+    /// True when head `index` is selected.
+    pub fn contains(&self, index: usize) -> bool {
+        index < 8 && self.0 & (1 << index) != 0
+    }
+}
+
+/// The adapted parameters of one head, as a view (see [`crate::AdaptState`]).
+#[derive(Debug, Clone, Copy)]
+pub struct AdaptedParams<'s> {
+    pub(crate) head: usize,
+    pub(crate) range: AdaptedRange,
+    pub(crate) params: &'s [f32],
+}
+
+/// Where an adapted layer's parameters lie in the state: `(weights offset, bias offset)`;
+/// `None` for the weights when only biases adapt.
+pub(crate) fn state_offsets(
+    model: &Model<'_>,
+    head: usize,
+    range: &AdaptedRange,
+    index: usize,
+) -> Result<(Option<usize>, usize), Error> {
+    let mut at = 0usize;
+    for i in range.first..index {
+        let l = model.chain_layer(head, i)?;
+        at += if range.biases_only {
+            usize::from(l.outputs)
+        } else {
+            l.param_count()
+        };
+    }
+    let l = model.chain_layer(head, index)?;
+    if range.biases_only {
+        Ok((None, at))
+    } else {
+        Ok((Some(at), at + l.weight_count()))
+    }
+}
+
+/// A model's parameters as inference sees them: flash, overlaid with an adapted state.
+#[derive(Debug, Clone, Copy)]
+pub struct Network<'m, 's> {
+    pub(crate) model: &'m Model<'m>,
+    pub(crate) adapted: Option<AdaptedParams<'s>>,
+}
+
+impl<'m> Model<'m> {
+    /// The meta-learned network, as stored.
+    pub fn network(&'m self) -> Network<'m, 'm> {
+        Network {
+            model: self,
+            adapted: None,
+        }
+    }
+
+    /// Floats of scratch that [`Network::infer`] needs for this model.
+    pub fn infer_scratch_len(&self) -> usize {
+        let trunk = self
+            .trunk()
+            .iter()
+            .map(|l| usize::from(l.outputs))
+            .fold(self.input_len(), usize::max);
+        let head_hidden = self
+            .heads()
+            .iter()
+            .flat_map(|h| h.layers.iter().rev().skip(1))
+            .map(|l| usize::from(l.outputs))
+            .max()
+            .unwrap_or(0);
+        2 * trunk + 2 * head_hidden
+    }
+}
+
+impl<'m, 's> Network<'m, 's> {
+    /// The model behind this network.
+    pub fn model(&self) -> &'m Model<'m> {
+        self.model
+    }
+
+    /// Weights and bias of layer `index` of head `head`'s chain, from the state where it holds
+    /// them, else from flash.
+    pub(crate) fn layer(
+        &self,
+        head: usize,
+        index: usize,
+    ) -> Result<(&'s [f32], &'s [f32], &'m LayerSpec), Error>
+    where
+        'm: 's,
+    {
+        let spec = self.model.chain_layer(head, index)?;
+        let (w, b) = self.model.layer_params(spec)?;
+        let trunk = self.model.trunk().len();
+        if let Some(a) = &self.adapted {
+            let in_state = index >= a.range.first && (index < trunk || head == a.head);
+            if in_state {
+                let (w_at, b_at) = state_offsets(self.model, a.head, &a.range, index)?;
+                let sb = a
+                    .params
+                    .get(b_at..b_at + b.len())
+                    .ok_or(Error::StateMismatch)?;
+                let sw = match w_at {
+                    Some(at) => a.params.get(at..at + w.len()).ok_or(Error::StateMismatch)?,
+                    None => w,
+                };
+                return Ok((sw, sb, spec));
+            }
+        }
+        Ok((w, b, spec))
+    }
+
+    /// Total output width of the selected heads (concatenated in head order).
+    pub fn output_len(&self, heads: Heads) -> usize {
+        self.model
+            .heads()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| heads.contains(*i))
+            .map(|(_, h)| h.kind.outputs())
+            .sum()
+    }
+
+    /// Normalises `input` into `out` (length `input_len`).
+    pub(crate) fn normalise(&self, input: &[f32], out: &mut [f32]) {
+        match self.model.normalisation() {
+            Some((shift, scale)) => {
+                for (((o, x), s), c) in out.iter_mut().zip(input).zip(shift).zip(scale) {
+                    *o = (x - s) * c;
+                }
+            }
+            None => {
+                for (o, x) in out.iter_mut().zip(input) {
+                    *o = *x;
+                }
+            }
+        }
+    }
+
+    /// Runs the trunk on one sample, writing the features into `features`; `scratch` must hold
+    /// `2 * max(input_len, widest trunk layer)` floats.
+    pub fn features(
+        &self,
+        input: &[f32],
+        scratch: &mut [f32],
+        features: &mut [f32],
+    ) -> Result<(), Error>
+    where
+        'm: 's,
+    {
+        let width = self
+            .model
+            .trunk()
+            .iter()
+            .map(|l| usize::from(l.outputs))
+            .fold(self.model.input_len(), usize::max);
+        if scratch.len() < 2 * width {
+            return Err(Error::BufferTooSmall {
+                what: "feature scratch",
+                needed: 2 * width,
+                provided: scratch.len(),
+            });
+        }
+        let (a, b) = scratch.split_at_mut(width);
+        let out = self.trunk_into(input, a, b)?;
+        let f = self.model.feature_len();
+        let (src, dst) = match out {
+            0 => (&a[..f], features),
+            _ => (&b[..f], features),
+        };
+        if dst.len() != f {
+            return Err(Error::LengthMismatch {
+                what: "features",
+                expected: f,
+                found: dst.len(),
+            });
+        }
+        dst.copy_from_slice(src);
+        Ok(())
+    }
+
+    /// Runs the trunk on `input` with ping-pong buffers `a`, `b`; returns 0 when the features
+    /// are in `a`, 1 when in `b`.
+    fn trunk_into(&self, input: &[f32], a: &mut [f32], b: &mut [f32]) -> Result<u8, Error>
+    where
+        'm: 's,
+    {
+        let n = self.model.input_len();
+        if input.len() != n {
+            return Err(Error::LengthMismatch {
+                what: "input",
+                expected: n,
+                found: input.len(),
+            });
+        }
+        self.normalise(input, a);
+        let mut in_a = true;
+        for i in 0..self.model.trunk().len() {
+            let (w, bias, spec) = self.layer(0, i)?;
+            let (ni, no) = (usize::from(spec.inputs), usize::from(spec.outputs));
+            let (src, dst) = if in_a { (&*a, &mut *b) } else { (&*b, &mut *a) };
+            dense(w, bias, &src[..ni], &mut dst[..no], spec.activation);
+            in_a = !in_a;
+        }
+        Ok(if in_a { 0 } else { 1 })
+    }
+
+    /// Runs the trunk once on `input`, then every head in `heads`, writing their outputs one
+    /// after the other (in head order) into `out`.
+    ///
+    /// `scratch` must hold [`Model::infer_scratch_len`] floats; `out` at least
+    /// [`Network::output_len`].
+    pub fn infer(
+        &self,
+        input: &[f32],
+        heads: Heads,
+        scratch: &mut [f32],
+        out: &mut [f32],
+    ) -> Result<(), Error>
+    where
+        'm: 's,
+    {
+        let needed = self.model.infer_scratch_len();
+        if scratch.len() < needed {
+            return Err(Error::BufferTooSmall {
+                what: "inference scratch",
+                needed,
+                provided: scratch.len(),
+            });
+        }
+        let total = self.output_len(heads);
+        if out.len() < total {
+            return Err(Error::BufferTooSmall {
+                what: "outputs",
+                needed: total,
+                provided: out.len(),
+            });
+        }
+        let trunk_w = self
+            .model
+            .trunk()
+            .iter()
+            .map(|l| usize::from(l.outputs))
+            .fold(self.model.input_len(), usize::max);
+        let (a, rest) = scratch.split_at_mut(trunk_w);
+        let (b, rest) = rest.split_at_mut(trunk_w);
+        let which = self.trunk_into(input, a, b)?;
+        let features: &[f32] = if which == 0 { a } else { b };
+        let features = &features[..self.model.feature_len()];
+        let half = rest.len() / 2;
+        let (c, d) = rest.split_at_mut(half);
+        let trunk = self.model.trunk().len();
+        let mut at = 0usize;
+        for (h, head) in self.model.heads().iter().enumerate() {
+            if !heads.contains(h) {
+                continue;
+            }
+            let n_out = head.kind.outputs();
+            let dst = out.get_mut(at..at + n_out).ok_or(Error::BufferTooSmall {
+                what: "outputs",
+                needed: at + n_out,
+                provided: total,
+            })?;
+            let layers = head.layers.len();
+            let mut src_is: u8 = 0; // 0: features, 1: c, 2: d
+            for l in 0..layers {
+                let (w, bias, spec) = self.layer(h, trunk + l)?;
+                let (ni, no) = (usize::from(spec.inputs), usize::from(spec.outputs));
+                let last = l + 1 == layers;
+                let (src, next): (&[f32], &mut [f32]) = match (src_is, last) {
+                    (0, true) => (features, &mut *dst),
+                    (0, false) => (features, &mut *c),
+                    (1, true) => (&*c, &mut *dst),
+                    (1, false) => (&*c, &mut *d),
+                    (_, true) => (&*d, &mut *dst),
+                    (_, false) => (&*d, &mut *c),
+                };
+                let src = src.get(..ni).ok_or(Error::StateMismatch)?;
+                let next = next.get_mut(..no).ok_or(Error::StateMismatch)?;
+                dense(w, bias, src, next, spec.activation);
+                src_is = match src_is {
+                    1 => 2,
+                    _ => 1,
+                };
+            }
+            if let HeadKind::Classification { .. } = head.kind {
+                softmax(dst);
+            }
+            at += n_out;
+        }
+        Ok(())
+    }
+
+    /// [`Network::infer`] on `n` samples: `inputs` holds them one after the other, `out` their
+    /// outputs one after the other.
+    pub fn infer_batch(
+        &self,
+        inputs: &[f32],
+        heads: Heads,
+        scratch: &mut [f32],
+        out: &mut [f32],
+    ) -> Result<usize, Error>
+    where
+        'm: 's,
+    {
+        let n_in = self.model.input_len();
+        let n_out = self.output_len(heads);
+        if inputs.len() % n_in != 0 {
+            return Err(Error::LengthMismatch {
+                what: "batch inputs",
+                expected: (inputs.len() / n_in + 1) * n_in,
+                found: inputs.len(),
+            });
+        }
+        let n = inputs.len() / n_in;
+        if out.len() < n * n_out {
+            return Err(Error::BufferTooSmall {
+                what: "batch outputs",
+                needed: n * n_out,
+                provided: out.len(),
+            });
+        }
+        for (x, y) in inputs.chunks_exact(n_in).zip(out.chunks_mut(n_out.max(1))) {
+            self.infer(x, heads, scratch, y)?;
+        }
+        Ok(n)
+    }
+}
