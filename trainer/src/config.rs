@@ -162,13 +162,19 @@ impl Config {
     /// Parse and validate a TOML file's text.
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         let cfg: Config = toml::from_str(text).map_err(|e| {
-            let line = e.span().map_or(1, |s| {
-                text[..s.start.min(text.len())].lines().count().max(1)
+            let field = field_of(&e);
+            // The key's own line when it can be found, else the line of the error's span.
+            let by_key = text
+                .lines()
+                .position(|l| l.split('=').next().map(str::trim) == Some(field.as_str()));
+            let by_span = e.span().map_or(1, |s| {
+                text.get(..s.start)
+                    .map_or(1, |t| t.matches('\n').count() + 1)
             });
             ConfigError {
                 file: file.into(),
-                line,
-                field: field_of(&e),
+                line: by_key.map_or(by_span, |i| i + 1),
+                field,
                 msg: e.message().to_string(),
             }
         })?;

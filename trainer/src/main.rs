@@ -47,6 +47,10 @@ enum Cmd {
         /// Write a checkpoint every N iterations (overrides the configuration; 0 = only at the end).
         #[arg(long)]
         checkpoint_every: Option<u64>,
+        /// Stop after N iterations with a checkpoint, exactly as Ctrl-C would (for tests and
+        /// time-sliced runs; continue with --resume).
+        #[arg(long)]
+        stop_after: Option<u64>,
         /// Skip the evaluation and the plots after training.
         #[arg(long)]
         no_eval: bool,
@@ -129,6 +133,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             iterations,
             resume,
             checkpoint_every,
+            stop_after,
             no_eval,
             threads: nt,
         } => {
@@ -184,7 +189,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
                 .map_err(|e| anyhow!("Ctrl-C handler: {e}"))?;
             let t0 = std::time::Instant::now();
-            let done = train(source.as_ref(), &mut state, Some(&ckpt), &stop, true)?;
+            let done = train(
+                source.as_ref(),
+                &mut state,
+                Some(&ckpt),
+                &stop,
+                stop_after,
+                true,
+            )?;
             if !done {
                 eprintln!(
                     "interrupted: checkpoint {} (continue with --resume)",

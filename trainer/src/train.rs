@@ -137,13 +137,15 @@ pub fn step(state: &mut State, tasks: &[Task], parallel: bool) -> (f64, f64) {
     (g.loss, g.final_loss)
 }
 
-/// Train until `settings.iterations` or until `stop` is raised; checkpoints every
-/// `checkpoint_every` iterations and on stop.
+/// Train until `settings.iterations` or until `stop` is raised (or `stop_at` is reached, which
+/// behaves like Ctrl-C at that iteration); checkpoints every `checkpoint_every` iterations and on
+/// stop. Returns false when stopped early.
 pub fn train(
     source: &dyn TaskSource,
     state: &mut State,
     checkpoint: Option<&Path>,
     stop: &AtomicBool,
+    stop_at: Option<u64>,
     progress: bool,
 ) -> Result<bool> {
     let total = state.settings.iterations;
@@ -164,7 +166,7 @@ pub fn train(
     let (mut acc, mut n) = (0.0, 0u64);
     let mut running = f64::NAN;
     while state.iter < total {
-        if stop.load(Ordering::SeqCst) {
+        if stop.load(Ordering::SeqCst) || stop_at.is_some_and(|s| state.iter >= s) {
             if let Some(p) = checkpoint {
                 state.save(p)?;
             }

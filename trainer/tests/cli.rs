@@ -67,7 +67,11 @@ fn bad_config_exits_2_naming_file_line_and_field() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("c.toml:2"), "{}", stderr(&o));
 
-    let p = write(&d, "d.toml", "[task]\nkind = \"csv\"\npath = \"/nonexistent/x.csv\"\n");
+    let p = write(
+        &d,
+        "d.toml",
+        "[task]\nkind = \"csv\"\npath = \"/nonexistent/x.csv\"\n",
+    );
     let o = run(bin().args(["train", "--config"]).arg(&p));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("/nonexistent/x.csv"), "{}", stderr(&o));
@@ -77,7 +81,14 @@ fn bad_config_exits_2_naming_file_line_and_field() {
 fn bad_csv_and_bad_model_exit_2() {
     let d = dir("badcsv");
     let csv = write(&d, "t.csv", "task_id,x1,y1\na,1,2\na,1\n");
-    let cfg = write(&d, "c.toml", &format!("[task]\nkind = \"csv\"\npath = {:?}\n", csv.display().to_string()));
+    let cfg = write(
+        &d,
+        "c.toml",
+        &format!(
+            "[task]\nkind = \"csv\"\npath = {:?}\n",
+            csv.display().to_string()
+        ),
+    );
     let o = run(bin().args(["train", "--config"]).arg(&cfg));
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
@@ -89,7 +100,10 @@ fn bad_csv_and_bad_model_exit_2() {
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         assert!(stderr(&o).contains("junk.postcard"), "{}", stderr(&o));
     }
-    let o = run(bin().args(["eval", "--model"]).arg(&junk).args(["--shots", "x"]));
+    let o = run(bin()
+        .args(["eval", "--model"])
+        .arg(&junk)
+        .args(["--shots", "x"]));
     assert_eq!(o.status.code(), Some(2));
     let o = run(bin().args(["train", "--preset", "nope"]));
     assert_eq!(o.status.code(), Some(2));
@@ -100,7 +114,11 @@ fn train_is_reproducible_and_resumable_then_eval_and_inspect() {
     let d = dir("train");
     let cfg = write(&d, "tiny.toml", TINY);
     let a = d.join("a.postcard");
-    let o = run(bin().args(["train", "--threads", "2", "--config"]).arg(&cfg).arg("--out").arg(&a));
+    let o = run(bin()
+        .args(["train", "--threads", "2", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&a));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("query MSE"));
     for ext in ["curve.png", "adaptation.png", "tasks.png", "eval.json"] {
@@ -108,31 +126,56 @@ fn train_is_reproducible_and_resumable_then_eval_and_inspect() {
     }
     // Same seed, other thread count: identical bytes.
     let b = d.join("b.postcard");
-    let o = run(bin().args(["train", "--no-eval", "--threads", "1", "--config"]).arg(&cfg).arg("--out").arg(&b));
+    let o = run(bin()
+        .args(["train", "--no-eval", "--threads", "1", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&b));
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
-    // 20 iterations, then resume to 30: identical bytes.
+    // Stopped at 20 (the Ctrl-C path), then resumed to 30: identical bytes.
     let c = d.join("c.postcard");
-    let o = run(bin().args(["train", "--no-eval", "--iterations", "20", "--config"]).arg(&cfg).arg("--out").arg(&c));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = run(bin().args(["train", "--no-eval", "--resume", "--config"]).arg(&cfg).arg("--out").arg(&c));
+    let o = run(bin()
+        .args(["train", "--no-eval", "--stop-after", "20", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&c));
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    let o = run(bin()
+        .args(["train", "--no-eval", "--resume", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&c));
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&c).unwrap());
     // Another seed: other bytes.
     let e = d.join("e.postcard");
-    let o = run(bin().args(["train", "--no-eval", "--seed", "9", "--config"]).arg(&cfg).arg("--out").arg(&e));
+    let o = run(bin()
+        .args(["train", "--no-eval", "--seed", "9", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&e));
     assert!(o.status.success());
     assert_ne!(std::fs::read(&a).unwrap(), std::fs::read(&e).unwrap());
 
-    let o = run(bin().args(["eval", "--shots", "5,10", "--steps", "1,2", "--tasks", "10", "--json", "--model"]).arg(&a));
+    let o = run(bin()
+        .args([
+            "eval", "--shots", "5,10", "--steps", "1,2", "--tasks", "10", "--json", "--model",
+        ])
+        .arg(&a));
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let rows = v["results"].as_array().unwrap();
     assert_eq!(rows.len(), 4);
-    assert!(rows.iter().all(|r| r["mean_mse"].as_f64().unwrap().is_finite()));
+    assert!(rows
+        .iter()
+        .all(|r| r["mean_mse"].as_f64().unwrap().is_finite()));
 
     let o = run(bin().arg("inspect").arg(&a));
     assert!(o.status.success(), "{}", stderr(&o));
     let s = String::from_utf8_lossy(&o.stdout);
-    assert!(s.contains("CRC-32") && s.contains("per parameter") && s.contains("RAM K=10"), "{s}");
+    assert!(
+        s.contains("CRC-32") && s.contains("per parameter") && s.contains("RAM K=10"),
+        "{s}"
+    );
 }

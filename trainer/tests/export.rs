@@ -43,10 +43,20 @@ fn case(alg: Algorithm, scope: Scope, act: Activation) {
     let mut losses = [0.0f32; 8];
     let sx: Vec<f32> = task.support_x.iter().map(|&v| v as f32).collect();
     let sy: Vec<f32> = task.support_y.iter().map(|&v| v as f32).collect();
-    st.adapt(&model, Support::values(&sx, &sy), Some(STEPS as u16), &mut scratch, &mut losses).unwrap();
+    st.adapt(
+        &model,
+        Support::values(&sx, &sy),
+        Some(STEPS as u16),
+        &mut scratch,
+        &mut losses,
+    )
+    .unwrap();
     let qx: Vec<f32> = task.query_x.iter().map(|&v| v as f32).collect();
     let mut got = vec![0.0f32; 7];
-    st.network(&model).unwrap().infer_batch(&qx, Heads::ALL, &mut scratch, &mut got).unwrap();
+    st.network(&model)
+        .unwrap()
+        .infer_batch(&qx, Heads::ALL, &mut scratch, &mut got)
+        .unwrap();
 
     // Trainer (f64).
     let ctx = Ctx::<f64>::new(&arch, &spec, &theta, &u);
@@ -59,14 +69,22 @@ fn case(alg: Algorithm, scope: Scope, act: Activation) {
     // bit, at ~1e-4 relative accuracy); ReLU networks must agree to f32 rounding.
     let tol = if act == Activation::Relu { 2e-5 } else { 3e-3 };
     for (g, w) in got.iter().zip(want) {
-        assert!((*g as f64 - w).abs() < tol * (1.0 + w.abs()), "{alg:?} {scope:?} {act:?}: runtime {g} vs trainer {w}");
+        assert!(
+            (*g as f64 - w).abs() < tol * (1.0 + w.abs()),
+            "{alg:?} {scope:?} {act:?}: runtime {g} vs trainer {w}"
+        );
     }
 }
 
 #[test]
 fn runtime_adaptation_matches_trainer_inner_loop() {
     for alg in [Algorithm::Maml, Algorithm::MetaSgd, Algorithm::MamlPp] {
-        for scope in [Scope::Everything, Scope::HeadOnly, Scope::HeadAndLastTrunk(1), Scope::BiasesOnly] {
+        for scope in [
+            Scope::Everything,
+            Scope::HeadOnly,
+            Scope::HeadAndLastTrunk(1),
+            Scope::BiasesOnly,
+        ] {
             case(alg, scope, Activation::Tanh);
         }
     }
