@@ -538,9 +538,19 @@ pub fn batch_meta_grad<T: Real>(
     // Per-task results are summed in task order either way, so the result does not depend on
     // the thread count or scheduling.
     if parallel {
+        // One workspace per chunk (a few chunks per thread for balance), not per task.
+        let chunk = tasks
+            .len()
+            .div_ceil(2 * rayon::current_num_threads())
+            .max(1);
         let results: Vec<TaskGrad<T>> = tasks
-            .par_iter()
-            .map_init(Workspace::default, |ws, d| task_meta_grad(&ctx, d, ws))
+            .par_chunks(chunk)
+            .flat_map_iter(|c| {
+                let mut ws = Workspace::default();
+                c.iter()
+                    .map(|d| task_meta_grad(&ctx, d, &mut ws))
+                    .collect::<Vec<_>>()
+            })
             .collect();
         results.into_iter().for_each(&mut add);
     } else {
