@@ -65,6 +65,11 @@ enum Cmd {
         /// `sinusoid` or `csv:PATH`.
         #[arg(long, default_value = "sinusoid")]
         task: String,
+        /// CSV tasks: the meta-test fraction and split seed the model was trained with.
+        #[arg(long, default_value_t = 0.2)]
+        test_fraction: f64,
+        #[arg(long, default_value_t = 0)]
+        split_seed: u64,
         #[arg(long, value_delimiter = ',', default_value = "5,10,20")]
         shots: Vec<usize>,
         #[arg(long, value_delimiter = ',', default_value = "1,10")]
@@ -115,10 +120,15 @@ fn threads(n: usize) -> Result<()> {
     Ok(())
 }
 
-fn task_source(spec: &str) -> Result<Box<dyn TaskSource>> {
+fn task_source(spec: &str, test_fraction: f64, split_seed: u64) -> Result<Box<dyn TaskSource>> {
     match spec.split_once(':') {
         None if spec == "sinusoid" => Ok(Box::new(Sinusoid)),
-        Some(("csv", p)) => Ok(Box::new(CsvTasks::load(Path::new(p), 0.2, 0, 2)?)),
+        Some(("csv", p)) => Ok(Box::new(CsvTasks::load(
+            Path::new(p),
+            test_fraction,
+            split_seed,
+            2,
+        )?)),
         _ => bail!("unknown task {spec:?} (sinusoid or csv:PATH)"),
     }
 }
@@ -244,6 +254,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Eval {
             model,
             task,
+            test_fraction,
+            split_seed,
             shots,
             steps,
             tasks,
@@ -254,7 +266,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if shots.is_empty() || shots.contains(&0) || tasks == 0 || query == 0 {
                 bail!("--shots must be >= 1 each; --tasks and --query >= 1");
             }
-            let source = task_source(&task)?;
+            let source = task_source(&task, test_fraction, split_seed)?;
             let blob = export::read(&model)?;
             let rows = eval::evaluate(&blob, source.as_ref(), &shots, &steps, tasks, query, seed)?;
             if json {

@@ -179,3 +179,60 @@ fn train_is_reproducible_and_resumable_then_eval_and_inspect() {
         "{s}"
     );
 }
+
+#[test]
+fn trains_and_evaluates_on_gzipped_csv_tasks() {
+    use std::io::Write;
+    let d = dir("csv");
+    let mut text = String::from("task_id,x1,y1\n");
+    for t in 0..12 {
+        let (a, b) = (0.3 * t as f64 - 1.5, 0.1 * t as f64);
+        for r in 0..30 {
+            let x = r as f64 / 10.0 - 1.5;
+            text += &format!("task{t},{x},{}\n", a * x + b);
+        }
+    }
+    let p = d.join("lines.csv.gz");
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(text.as_bytes()).unwrap();
+    std::fs::write(&p, e.finish().unwrap()).unwrap();
+    let cfg = write(
+        &d,
+        "lines.toml",
+        &format!(
+            "[task]\nkind = \"csv\"\npath = {:?}\ntest_fraction = 0.25\n{}",
+            p.display().to_string(),
+            TINY.replace(
+                "[model]\nhidden = [8]",
+                "[model]\nhidden = [8]\ninput_scale = [1.0]"
+            )
+        ),
+    );
+    let m = d.join("lines.postcard");
+    let o = run(bin()
+        .args(["train", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&m));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(bin()
+        .args([
+            "eval",
+            "--test-fraction",
+            "0.25",
+            "--shots",
+            "5",
+            "--steps",
+            "0,2",
+            "--tasks",
+            "10",
+            "--json",
+            "--model",
+        ])
+        .arg(&m)
+        .arg("--task")
+        .arg(format!("csv:{}", p.display())));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["results"].as_array().unwrap().len(), 2);
+}
