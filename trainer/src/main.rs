@@ -41,7 +41,7 @@ enum Cmd {
         /// Meta-iterations (overrides the configuration).
         #[arg(long)]
         iterations: Option<u64>,
-        /// Continue from the checkpoint beside the model (<out>.ckpt.json).
+        /// Continue from the checkpoint beside the model (<out>.ckpt).
         #[arg(long)]
         resume: bool,
         /// Write a checkpoint every N iterations (overrides the configuration; 0 = only at the end).
@@ -176,7 +176,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let out = out.unwrap_or_else(|| PathBuf::from(format!("models/{name}.postcard")));
             let source = cfg.source()?;
             let arch = cfg.arch(source.as_ref())?;
-            let ckpt = out.with_extension("ckpt.json");
+            let ckpt = out.with_extension("ckpt");
             if let Some(d) = ckpt.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
             }
