@@ -6,7 +6,7 @@
 //! allocator, no heap, and no panic on any bytes or samples it is given.
 //!
 //! The data path, one module each:
-//! - [`format`]: bytes -> validated [`Model`] (format v1; the writer behind `std`),
+//! - [`mod@format`]: bytes -> validated [`Model`] (format v1; the writer behind `std`),
 //! - [`infer`]: trunk -> heads ([`Network`]),
 //! - [`adapt`]: support set -> inner loop -> [`AdaptState`],
 //! - [`math`]: the kernels they share.

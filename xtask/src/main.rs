@@ -6,6 +6,9 @@ use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod elf;
+mod firmware;
+
 /// The embedded targets the runtime must build for, with no std and no alloc.
 const EMBEDDED_TARGETS: &[&str] = &[
     "thumbv7em-none-eabihf",
@@ -20,11 +23,47 @@ fn main() -> Result<()> {
         Some("ci") => ci(),
         Some("setup") => setup(),
         Some("embedded") => build_embedded(),
+        Some("qemu") => firmware::qemu_command(&args[1..]),
+        Some("firmware") => firmware::ci(&root()),
+        Some("fixtures") => run_env(
+            &root(),
+            "cargo",
+            &[
+                "test",
+                "-q",
+                "-p",
+                "fewshot-tests",
+                "--test",
+                "firmware_fixtures",
+            ],
+            ("FEWSHOT_BLESS", "1"),
+        ),
+        Some("demo") => firmware::demo(&root(), &args[1..]),
+        Some("size") => firmware::size_command(&root(), &args[1..]),
+        Some("bench-firmware") => firmware::bench(&root()),
         _ => {
-            eprintln!("usage: cargo xtask <ci|setup|embedded>");
-            eprintln!("  ci        install what is missing, then run every test (what CI runs)");
-            eprintln!("  setup     install rustup targets and host tools only");
-            eprintln!("  embedded  build the runtime for every embedded target");
+            eprintln!("usage: cargo xtask <command>");
+            eprintln!(
+                "  ci              install what is missing, then run every test (what CI runs)"
+            );
+            eprintln!(
+                "  setup           install rustup targets and host tools (QEMU, defmt-print)"
+            );
+            eprintln!("  embedded        build the runtime for every embedded target");
+            eprintln!("  qemu [--no-icount] [--timeout S] ELF");
+            eprintln!("                  run a firmware ELF under QEMU, decode its defmt logs,");
+            eprintln!("                  return its exit status (the firmware's cargo runner)");
+            eprintln!(
+                "  fixtures        regenerate firmware/fixtures (models, tasks, golden outputs)"
+            );
+            eprintln!("  demo [TARGET]   the firmware demo under QEMU (`cargo qemu`)");
+            eprintln!(
+                "  firmware        firmware demo + on-target tests on M4F and M3, size check"
+            );
+            eprintln!("  size [--update] firmware .text against firmware/size-snapshot.txt");
+            eprintln!(
+                "  bench-firmware  instruction counts, flash and RAM of the firmware (not in ci)"
+            );
             std::process::exit(2)
         }
     }
@@ -39,10 +78,25 @@ fn root() -> PathBuf {
 }
 
 /// Runs a command in `dir`, echoing it, and fails when it fails.
-fn run(dir: &Path, program: &str, args: &[&str]) -> Result<()> {
+pub(crate) fn run(dir: &Path, program: &str, args: &[&str]) -> Result<()> {
     eprintln!("+ {program} {}", args.join(" "));
     let status = Command::new(program)
         .args(args)
+        .current_dir(dir)
+        .status()
+        .with_context(|| format!("cannot start {program}"))?;
+    if !status.success() {
+        bail!("`{program} {}` failed with {status}", args.join(" "));
+    }
+    Ok(())
+}
+
+/// [`run`] with one extra environment variable.
+fn run_env(dir: &Path, program: &str, args: &[&str], (key, value): (&str, &str)) -> Result<()> {
+    eprintln!("+ {key}={value} {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .env(key, value)
         .current_dir(dir)
         .status()
         .with_context(|| format!("cannot start {program}"))?;
@@ -74,6 +128,7 @@ fn setup() -> Result<()> {
         args.extend(missing);
         run(&root(), "rustup", &args)?;
     }
+    firmware::setup_host_tools()?;
     Ok(())
 }
 
@@ -102,5 +157,6 @@ fn ci() -> Result<()> {
     build_embedded()?;
     run(&root(), "cargo", &["test", "--workspace", "--all-targets"])?;
     run(&root(), "cargo", &["test", "--workspace", "--doc"])?;
+    firmware::ci(&root())?;
     Ok(())
 }

@@ -11,6 +11,7 @@ use super::inner::{layer_rates, InnerLoop, Rate, Slot};
 use super::params::layer;
 use super::support::Targets;
 use crate::format::HeadKind;
+use crate::math::max;
 use crate::{Activation, Error};
 
 /// Largest bound accepted (far below `f32::MAX`, leaving room for the sums the kernels form).
@@ -25,7 +26,7 @@ fn ok(v: f32) -> Result<f32, Error> {
 }
 
 fn max_abs(v: &[f32]) -> f32 {
-    v.iter().fold(0.0f32, |m, x| m.max(x.abs()))
+    v.iter().fold(0.0f32, |m, x| max(m, x.abs()))
 }
 
 /// Max over rows of `sum_j |W_ij|`, and max over columns of `sum_i |W_ij|`.
@@ -33,7 +34,7 @@ fn norms(w: &[f32], inputs: usize, outputs: usize) -> (f32, f32) {
     let rows = w
         .chunks_exact(inputs.max(1))
         .map(|r| r.iter().map(|v| v.abs()).sum::<f32>())
-        .fold(0.0, f32::max);
+        .fold(0.0, max);
     let cols = (0..inputs)
         .map(|j| {
             w.iter()
@@ -43,7 +44,7 @@ fn norms(w: &[f32], inputs: usize, outputs: usize) -> (f32, f32) {
                 .map(|v| v.abs())
                 .sum::<f32>()
         })
-        .fold(0.0, f32::max);
+        .fold(0.0, max);
     (rows, cols)
 }
 
@@ -53,8 +54,8 @@ fn max_rate(lp: &InnerLoop<'_>, slot: Slot, steps: u16) -> (f32, f32) {
     for step in 0..steps.max(1) {
         let (rw, rb): (Rate<'_>, Rate<'_>) =
             layer_rates(&lp.spec, lp.rates, lp.range.layers(), slot, step);
-        mw = mw.max(rw.max());
-        mb = mb.max(rb.max());
+        mw = max(mw, rw.max());
+        mb = max(mb, rb.max());
         if matches!(
             lp.spec.rate,
             crate::LearningRate::Scalar(_) | crate::LearningRate::PerParameter { .. }

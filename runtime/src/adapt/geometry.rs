@@ -5,8 +5,9 @@ use crate::format::spec::MAX_CHAIN;
 use crate::format::Model;
 use crate::Error;
 
-/// The scratch layout of one adaptation: activations of the adapted layers for all K samples,
-/// then two small temporaries, then the ping-pong buffers of the frozen prefix.
+/// The scratch layout of one adaptation: activations of the adapted layers for all K samples
+/// (sample-major: `[k][feature]`), then the backpropagation block (`8 K` floats, when more than
+/// one layer adapts), then the ping-pong buffers of the frozen prefix.
 #[derive(Debug, Clone)]
 pub(crate) struct Geometry {
     pub k: usize,
@@ -14,8 +15,8 @@ pub(crate) struct Geometry {
     /// Start of each activation region: the input of the first adapted layer, then the output
     /// of each adapted layer; the last entry is the end.
     pub starts: heapless::Vec<usize, { MAX_CHAIN + 2 }>,
-    /// Widest adapted layer output.
-    pub max_out: usize,
+    /// Floats of the backpropagation block: the deltas of 8 input columns for every sample.
+    pub block: usize,
     /// Width of each frozen-prefix ping-pong buffer (0 when the first layer adapts).
     pub prefix_width: usize,
 }
@@ -44,10 +45,8 @@ impl Geometry {
             .checked_mul(usize::from(first_layer.inputs))
             .ok_or(too_big("support set"))?;
         push(at)?;
-        let mut max_out = 0;
         for i in range.first..range.chain_len {
             let out = usize::from(model.chain_layer(head, i)?.outputs);
-            max_out = max_out.max(out);
             at = k
                 .checked_mul(out)
                 .and_then(|n| n.checked_add(at))
@@ -65,7 +64,7 @@ impl Geometry {
             k,
             chain_len: range.chain_len,
             starts,
-            max_out,
+            block: if range.layers() > 1 { 8 * k } else { 0 },
             prefix_width,
         })
     }
@@ -77,7 +76,7 @@ impl Geometry {
 
     /// Floats of scratch in all.
     pub fn total(&self) -> usize {
-        self.activations() + self.k + self.max_out + 2 * self.prefix_width
+        self.activations() + self.block + 2 * self.prefix_width
     }
 }
 

@@ -8,7 +8,7 @@ use super::params::{layer, layer_mut, Weights};
 use super::support::{Support, Targets};
 use crate::format::layout::AdaptedRange;
 use crate::format::{AdaptSpec, HeadKind, LearningRate, Model, MAX_STEPS};
-use crate::math::{cross_entropy_in_place, dense, derivative};
+use crate::math::{axpy_strided, cross_entropy_in_place, dense, derivative};
 use crate::Error;
 
 /// What an adaptation did.
@@ -23,6 +23,11 @@ pub struct AdaptReport {
     pub final_loss: f32,
     /// The head's last layer was initialised from class prototypes.
     pub from_prototypes: bool,
+    /// The step whose parameters had the lowest support loss (0: the starting point).
+    pub best_step: u16,
+    /// With a rollback buffer: the support loss rose above its starting value (or stopped being
+    /// finite), so the steps stopped and the state went back to `best_step`'s parameters.
+    pub rolled_back: bool,
 }
 
 /// A step size: the same for a whole tensor, or one per parameter.
@@ -43,7 +48,7 @@ impl Rate<'_> {
     pub fn max(&self) -> f32 {
         match self {
             Rate::Same(a) => *a,
-            Rate::Each(v) => v.iter().copied().fold(0.0, f32::max),
+            Rate::Each(v) => v.iter().copied().fold(0.0, crate::math::max),
         }
     }
 }
@@ -97,7 +102,7 @@ pub(crate) fn layer_rates<'a>(
 
 #[inline]
 fn clip(g: f32, c: f32) -> f32 {
-    g.max(-c).min(c)
+    crate::math::clamp(g, c)
 }
 
 /// Splits the activations into the region before adapted position `p` (the layer's input) and
@@ -234,7 +239,17 @@ impl<'a> InnerLoop<'a> {
         steps: u16,
         scratch: &mut [f32],
         losses: &mut [f32],
+        mut best: Option<&mut [f32]>,
     ) -> Result<AdaptReport, Error> {
+        if let Some(b) = &best {
+            if b.len() != params.len() {
+                return Err(Error::BufferTooSmall {
+                    what: "rollback",
+                    needed: params.len(),
+                    provided: b.len(),
+                });
+            }
+        }
         let needed = self.geo.total();
         if scratch.len() < needed {
             return Err(Error::BufferTooSmall {
@@ -253,8 +268,7 @@ impl<'a> InnerLoop<'a> {
         }
         let geo = &self.geo;
         let (acts, rest) = scratch.split_at_mut(geo.activations());
-        let (tcol, rest) = rest.split_at_mut(geo.k);
-        let (gtmp, rest) = rest.split_at_mut(geo.max_out);
+        let (block, rest) = rest.split_at_mut(geo.block);
         let (pa, rest) = rest.split_at_mut(geo.prefix_width);
         let pb = rest
             .get_mut(..geo.prefix_width)
@@ -273,32 +287,58 @@ impl<'a> InnerLoop<'a> {
         };
         let mut initial_loss = 0.0;
         let mut final_loss = 0.0;
+        let mut best_loss = f32::INFINITY;
+        let mut best_step = 0;
+        let mut rolled_back = false;
+        let mut ran = steps;
         for step in 0..=steps {
             self.forward(params, acts, self.geo.chain_len)?;
             let last = step == steps;
             let loss = self.loss_and_delta(acts, !last)?;
-            if !loss.is_finite() {
-                return Err(Error::NonFiniteLoss { step });
+            if step == 0 {
+                if !loss.is_finite() {
+                    return Err(Error::NonFiniteLoss { step });
+                }
+                initial_loss = loss;
             }
             if let Some(slot) = losses.get_mut(usize::from(step)) {
                 *slot = loss;
             }
-            if step == 0 {
-                initial_loss = loss;
+            let diverged = !loss.is_finite() || loss > initial_loss;
+            if let Some(b) = best.as_deref_mut() {
+                if diverged {
+                    // Back to the best parameters seen; the log ends at this step.
+                    params.copy_from_slice(b);
+                    rolled_back = true;
+                    ran = step;
+                    final_loss = best_loss;
+                    break;
+                }
+                if loss < best_loss {
+                    b.copy_from_slice(params);
+                }
+            } else if !loss.is_finite() {
+                return Err(Error::NonFiniteLoss { step });
+            }
+            if loss < best_loss {
+                best_loss = loss;
+                best_step = step;
             }
             final_loss = loss;
             if last {
                 break;
             }
             for index in (self.range.first..self.geo.chain_len).rev() {
-                self.backward(params, acts, tcol, gtmp, index, step)?;
+                self.backward(params, acts, block, index, step)?;
             }
         }
         Ok(AdaptReport {
-            steps,
+            steps: ran,
             initial_loss,
             final_loss,
             from_prototypes,
+            best_step,
+            rolled_back,
         })
     }
 
@@ -400,12 +440,15 @@ impl<'a> InnerLoop<'a> {
     /// Backpropagates through adapted layer `index` and applies its update; on entry its output
     /// region holds the gradient w.r.t. its pre-activation; on exit (unless it is the first
     /// adapted layer) its input region holds the same for the layer before.
+    ///
+    /// Columns of `W` go in blocks of 8: the block's backpropagated deltas (old weights) go to
+    /// `block`, then its gradient updates the weights, then the deltas replace the input
+    /// activations, which nothing needs any more. No gradient is ever stored whole.
     fn backward(
         &self,
         params: &mut [f32],
         acts: &mut [f32],
-        tcol: &mut [f32],
-        gtmp: &mut [f32],
+        block: &mut [f32],
         index: usize,
         step: u16,
     ) -> Result<(), Error> {
@@ -426,44 +469,60 @@ impl<'a> InnerLoop<'a> {
         };
         let (rw, rb) = layer_rates(&self.spec, self.rates, self.range.layers(), slot, step);
         let c = self.spec.clip;
+        let k = self.geo.k;
         let (prev, cur) = regions(acts, &self.geo, position)?;
-        // Bias: its gradient is the sum of the deltas.
+        // Bias: its gradient is the sum of the deltas over the samples.
         for (i, b) in l.bias.iter_mut().enumerate() {
             let g: f32 = cur.iter().skip(i).step_by(no).sum();
             *b -= rb.at(i) * clip(g, c);
         }
-        let g = gtmp.get_mut(..no).ok_or(Error::StateMismatch)?;
         let mut weights = l.weights;
-        for j in 0..ni {
+        let mut j0 = 0;
+        while j0 < ni {
+            let width = (ni - j0).min(8);
             if backprop {
-                // delta_prev[s][j] = sum_i W[i][j] delta[s][i], with the old W.
-                let w = weights.get();
-                for (t, row) in tcol.iter_mut().zip(cur.chunks_exact(no)) {
-                    *t = w
-                        .iter()
-                        .skip(j)
-                        .step_by(ni)
-                        .zip(row)
-                        .map(|(a, b)| a * b)
-                        .sum();
+                // block[s][c] = sum_i delta[s][i] W[i][j0 + c], with the old W.
+                let w = weights.get().get(j0..).ok_or(Error::StateMismatch)?;
+                for (row, deltas) in block.chunks_exact_mut(8).zip(cur.chunks_exact(no)) {
+                    let acc = row.get_mut(..width).ok_or(Error::StateMismatch)?;
+                    acc.iter_mut().for_each(|v| *v = 0.0);
+                    axpy_strided(acc, deltas, 1, w, ni, no);
                 }
             }
             if let Weights::Adapted(w) = &mut weights {
-                g.iter_mut().for_each(|v| *v = 0.0);
-                for (a, row) in prev.iter().skip(j).step_by(ni).zip(cur.chunks_exact(no)) {
-                    for (gi, d) in g.iter_mut().zip(row) {
-                        *gi += a * d;
+                let inputs = prev.get(j0..).ok_or(Error::StateMismatch)?;
+                for (i, row) in w.chunks_exact_mut(ni).enumerate() {
+                    // g[c] = sum_s delta[s][i] a[s][j0 + c].
+                    let mut g = [0.0f32; 8];
+                    let g = g.get_mut(..width).ok_or(Error::StateMismatch)?;
+                    let deltas = cur.get(i..).ok_or(Error::StateMismatch)?;
+                    axpy_strided(g, deltas, no, inputs, ni, k);
+                    let wrow = row.get_mut(j0..j0 + width).ok_or(Error::StateMismatch)?;
+                    match rw {
+                        Rate::Same(a) => {
+                            for (wij, gi) in wrow.iter_mut().zip(g.iter()) {
+                                *wij -= a * clip(*gi, c);
+                            }
+                        }
+                        Rate::Each(rates) => {
+                            let at = i * ni + j0;
+                            let rates = rates.get(at..at + width).ok_or(Error::StateMismatch)?;
+                            for ((wij, gi), a) in wrow.iter_mut().zip(g.iter()).zip(rates) {
+                                *wij -= a * clip(*gi, c);
+                            }
+                        }
                     }
-                }
-                for (i, (wij, gi)) in w.iter_mut().skip(j).step_by(ni).zip(g.iter()).enumerate() {
-                    *wij -= rw.at(i * ni + j) * clip(*gi, c);
                 }
             }
             if backprop {
-                for (a, t) in prev.iter_mut().skip(j).step_by(ni).zip(tcol.iter()) {
-                    *a = t * derivative(prev_act, *a);
+                for (arow, brow) in prev.chunks_exact_mut(ni).zip(block.chunks_exact(8)) {
+                    let a = arow.get_mut(j0..j0 + width).ok_or(Error::StateMismatch)?;
+                    for (av, t) in a.iter_mut().zip(brow) {
+                        *av = t * derivative(prev_act, *av);
+                    }
                 }
             }
+            j0 += width;
         }
         Ok(())
     }

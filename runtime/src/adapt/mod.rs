@@ -197,6 +197,32 @@ impl<const P: usize> AdaptState<P> {
         let lp = InnerLoop::new(model, self.head, self.range, support, steps)?;
         let used = self.used;
         let params = self.params.get_mut(..used).ok_or(Error::StateMismatch)?;
-        lp.run(params, steps, scratch, losses)
+        lp.run(params, steps, scratch, losses, None)
+    }
+
+    /// [`AdaptState::adapt`] guarded against divergence: `best` (as long as
+    /// [`AdaptState::params`]) keeps the parameters of the lowest support loss seen; when the loss
+    /// rises above its starting value (or stops being finite) the steps stop and the state goes
+    /// back to them. [`AdaptReport::rolled_back`] and [`AdaptReport::best_step`] say so.
+    ///
+    /// `best` costs as much RAM as the state, which is why it is the caller's choice.
+    pub fn adapt_guarded(
+        &mut self,
+        model: &Model<'_>,
+        support: Support<'_>,
+        steps: Option<u16>,
+        scratch: &mut [f32],
+        losses: &mut [f32],
+        best: &mut [f32],
+    ) -> Result<AdaptReport, Error> {
+        self.check(model)?;
+        let steps = match steps {
+            Some(s) => s,
+            None => model.adapt_spec(self.head)?.steps,
+        };
+        let lp = InnerLoop::new(model, self.head, self.range, support, steps)?;
+        let used = self.used;
+        let params = self.params.get_mut(..used).ok_or(Error::StateMismatch)?;
+        lp.run(params, steps, scratch, losses, Some(best))
     }
 }

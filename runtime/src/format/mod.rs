@@ -76,6 +76,10 @@ pub struct Model<'a> {
     weights: &'a [f32],
     crc: u32,
     blob_len: usize,
+    /// Widest of the input and the trunk's layers (derived at load).
+    trunk_width: u16,
+    /// Widest hidden (non-final) head layer, 0 if none (derived at load).
+    head_hidden_width: u16,
 }
 
 /// Rounds `n` up to a multiple of 4.
@@ -305,11 +309,25 @@ impl<'a> Model<'a> {
         let weights: &'a [f32] =
             bytemuck::try_cast_slice(weight_bytes).map_err(|_| Error::Misaligned)?;
         validate(&header, weights)?;
+        let trunk_width = header
+            .trunk
+            .iter()
+            .map(|l| l.outputs)
+            .fold(header.input_len, u16::max);
+        let head_hidden_width = header
+            .heads
+            .iter()
+            .flat_map(|h| h.layers.iter().rev().skip(1))
+            .map(|l| l.outputs)
+            .max()
+            .unwrap_or(0);
         Ok(Model {
             header,
             weights,
             crc: stored,
             blob_len: len,
+            trunk_width,
+            head_hidden_width,
         })
     }
 
@@ -343,6 +361,14 @@ impl<'a> Model<'a> {
             .trunk
             .last()
             .map_or(self.input_len(), |l| usize::from(l.outputs))
+    }
+    /// Widest of the input and the trunk's layers.
+    pub fn trunk_width(&self) -> usize {
+        usize::from(self.trunk_width)
+    }
+    /// Widest hidden (non-final) head layer; 0 when every head is a single layer.
+    pub fn head_hidden_width(&self) -> usize {
+        usize::from(self.head_hidden_width)
     }
     /// The trunk's layers.
     pub fn trunk(&self) -> &[LayerSpec] {

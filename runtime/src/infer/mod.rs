@@ -98,19 +98,7 @@ impl<'m> Model<'m> {
 
     /// Floats of scratch that [`Network::infer`] needs for this model.
     pub fn infer_scratch_len(&self) -> usize {
-        let trunk = self
-            .trunk()
-            .iter()
-            .map(|l| usize::from(l.outputs))
-            .fold(self.input_len(), usize::max);
-        let head_hidden = self
-            .heads()
-            .iter()
-            .flat_map(|h| h.layers.iter().rev().skip(1))
-            .map(|l| usize::from(l.outputs))
-            .max()
-            .unwrap_or(0);
-        2 * trunk + 2 * head_hidden
+        2 * self.trunk_width() + 2 * self.head_hidden_width()
     }
 }
 
@@ -120,35 +108,35 @@ impl<'m, 's> Network<'m, 's> {
         self.model
     }
 
-    /// Weights and bias of layer `index` of head `head`'s chain, from the state where it holds
-    /// them, else from flash.
-    pub(crate) fn layer(
+    /// Weights and bias of `spec`, layer `index` of head `head`'s chain.
+    #[inline]
+    fn params(
         &self,
         head: usize,
         index: usize,
-    ) -> Result<(&'s [f32], &'s [f32], &'m LayerSpec), Error>
+        spec: &LayerSpec,
+    ) -> Result<(&'s [f32], &'s [f32]), Error>
     where
         'm: 's,
     {
-        let spec = self.model.chain_layer(head, index)?;
         let (w, b) = self.model.layer_params(spec)?;
+        let Some(a) = &self.adapted else {
+            return Ok((w, b));
+        };
         let trunk = self.model.trunk().len();
-        if let Some(a) = &self.adapted {
-            let in_state = index >= a.range.first && (index < trunk || head == a.head);
-            if in_state {
-                let (w_at, b_at) = state_offsets(self.model, a.head, &a.range, index)?;
-                let sb = a
-                    .params
-                    .get(b_at..b_at + b.len())
-                    .ok_or(Error::StateMismatch)?;
-                let sw = match w_at {
-                    Some(at) => a.params.get(at..at + w.len()).ok_or(Error::StateMismatch)?,
-                    None => w,
-                };
-                return Ok((sw, sb, spec));
-            }
+        if index < a.range.first || (index >= trunk && head != a.head) {
+            return Ok((w, b));
         }
-        Ok((w, b, spec))
+        let (w_at, b_at) = state_offsets(self.model, a.head, &a.range, index)?;
+        let sb = a
+            .params
+            .get(b_at..b_at + b.len())
+            .ok_or(Error::StateMismatch)?;
+        let sw = match w_at {
+            Some(at) => a.params.get(at..at + w.len()).ok_or(Error::StateMismatch)?,
+            None => w,
+        };
+        Ok((sw, sb))
     }
 
     /// Total output width of the selected heads (concatenated in head order).
@@ -189,12 +177,7 @@ impl<'m, 's> Network<'m, 's> {
     where
         'm: 's,
     {
-        let width = self
-            .model
-            .trunk()
-            .iter()
-            .map(|l| usize::from(l.outputs))
-            .fold(self.model.input_len(), usize::max);
+        let width = self.model.trunk_width();
         if scratch.len() < 2 * width {
             return Err(Error::BufferTooSmall {
                 what: "feature scratch",
@@ -236,8 +219,8 @@ impl<'m, 's> Network<'m, 's> {
         }
         self.normalise(input, a);
         let mut in_a = true;
-        for i in 0..self.model.trunk().len() {
-            let (w, bias, spec) = self.layer(0, i)?;
+        for (i, spec) in self.model.trunk().iter().enumerate() {
+            let (w, bias) = self.params(0, i, spec)?;
             let (ni, no) = (usize::from(spec.inputs), usize::from(spec.outputs));
             let (src, dst) = if in_a { (&*a, &mut *b) } else { (&*b, &mut *a) };
             dense(w, bias, &src[..ni], &mut dst[..no], spec.activation);
@@ -277,12 +260,7 @@ impl<'m, 's> Network<'m, 's> {
                 provided: out.len(),
             });
         }
-        let trunk_w = self
-            .model
-            .trunk()
-            .iter()
-            .map(|l| usize::from(l.outputs))
-            .fold(self.model.input_len(), usize::max);
+        let trunk_w = self.model.trunk_width();
         let (a, rest) = scratch.split_at_mut(trunk_w);
         let (b, rest) = rest.split_at_mut(trunk_w);
         let which = self.trunk_into(input, a, b)?;
@@ -304,8 +282,8 @@ impl<'m, 's> Network<'m, 's> {
             })?;
             let layers = head.layers.len();
             let mut src_is: u8 = 0; // 0: features, 1: c, 2: d
-            for l in 0..layers {
-                let (w, bias, spec) = self.layer(h, trunk + l)?;
+            for (l, spec) in head.layers.iter().enumerate() {
+                let (w, bias) = self.params(h, trunk + l, spec)?;
                 let (ni, no) = (usize::from(spec.inputs), usize::from(spec.outputs));
                 let last = l + 1 == layers;
                 let (src, next): (&[f32], &mut [f32]) = match (src_is, last) {

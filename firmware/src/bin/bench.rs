@@ -1,0 +1,244 @@
+//! Benchmark firmware, run by `cargo xtask bench-firmware` under QEMU `-icount shift=0`, where
+//! SysTick counts executed instructions (see `measure`). Logs a Markdown table: instructions to
+//! load a model, forward per sample and per MAC, the fixed cost of an adaptation call and the
+//! cost of one inner step per (adapted parameter x shot), for the sinusoid network (full and
+//! head-only) and the digits network (5-way head from prototypes), K = 1, 5, 10, 20; then RAM:
+//! adapted state, scratch and peak stack of the call.
+#![no_std]
+#![no_main]
+
+use core::hint::black_box;
+use cortex_m_rt::entry;
+use fewshot_firmware::fixtures::{BENCH_DIGITS, BENCH_SINUSOID_HEAD, SINUSOID};
+use fewshot_firmware::measure::{self, instructions_x100, peak_stack, spin};
+use fewshot_firmware::{self as fw};
+use fewshot_runtime::{AdaptState, Heads, Model, Support};
+
+/// Adapted-state capacity: the largest configuration (sinusoid, full network).
+const P: usize = 1761;
+/// Scratch capacity: digits 5-way 10-shot head adaptation (50 samples x 69 floats) and more.
+const SCRATCH: usize = 3600;
+/// Samples in the largest support set (digits, 10 per class; 64 KiB of RAM in all).
+const MAX_SAMPLES: usize = 50;
+
+fn row(what: &str, insns_x100: u32, unit: &str, units: u32) {
+    let per = insns_x100 as f32 / 100.0 / units.max(1) as f32;
+    defmt::info!(
+        "| {=str} | {=u32} | {=f32} per {=str} |",
+        what,
+        insns_x100 / 100,
+        per,
+        unit
+    );
+}
+
+/// Multiply-accumulates of one forward pass over every head.
+fn macs(model: &Model<'_>) -> u32 {
+    let trunk: usize = model.trunk().iter().map(|l| l.macs()).sum();
+    let heads: usize = model
+        .heads()
+        .iter()
+        .flat_map(|h| h.layers.iter())
+        .map(|l| l.macs())
+        .sum();
+    (trunk + heads) as u32
+}
+
+struct Data {
+    x: [f32; MAX_SAMPLES * 64],
+    y: [f32; MAX_SAMPLES],
+    labels: [u16; MAX_SAMPLES],
+}
+
+fn support<'a>(data: &'a Data, model: &Model<'_>, classes: bool, n: usize) -> Support<'a> {
+    let d = model.input_len();
+    if classes {
+        Support::classes(&data.x[..n * d], &data.labels[..n])
+    } else {
+        Support::values(&data.x[..n * d], &data.y[..n])
+    }
+}
+
+/// Fixed cost of one `adapt` call and cost of one inner step, for K = 1, 5, 10, 20 (per class
+/// for classification heads).
+fn adaptation(
+    name: &str,
+    blob: &'static [u8],
+    head: usize,
+    per_class: usize,
+    data: &Data,
+    scratch: &mut [f32],
+) {
+    let Ok(model) = Model::from_bytes(blob) else {
+        fw::finish(1)
+    };
+    let params = model.adapted_param_count(head).unwrap_or(0) as u32;
+    let classes = per_class > 1;
+    for k in [1usize, 5, 10, 20] {
+        let n = k * per_class;
+        if n > MAX_SAMPLES {
+            continue;
+        }
+        let Ok(mut state) = AdaptState::<P>::new(&model, head) else {
+            fw::finish(1)
+        };
+        let s = support(data, &model, classes, n);
+        let mut losses = [0.0f32; 12];
+        let mut run = |steps: u16| {
+            instructions_x100(1, || {
+                let r = state.adapt(&model, s, Some(steps), scratch, &mut losses);
+                if r.is_err() {
+                    fw::finish(1)
+                }
+            })
+        };
+        let one = run(1);
+        let eleven = run(11);
+        let step = (eleven.saturating_sub(one)) / 10;
+        defmt::info!(
+            "| {=str}, K={=usize}{=str}: one step | {=u32} | {=f32} per param x shot ({=u32} params, {=usize} shots) |",
+            name,
+            k,
+            if classes { " per class" } else { "" },
+            step / 100,
+            step as f32 / 100.0 / (params * n as u32) as f32,
+            params,
+            n
+        );
+        defmt::info!(
+            "| {=str}, K={=usize}{=str}: adapt call minus its steps | {=u32} | |",
+            name,
+            k,
+            if classes { " per class" } else { "" },
+            one.saturating_sub(step) / 100
+        );
+    }
+}
+
+/// RAM of one configuration: adapted state, scratch (from `ram_needs`), peak stack of the call.
+fn ram(name: &str, blob: &'static [u8], head: usize, n: usize, data: &Data, scratch: &mut [f32]) {
+    let Ok(model) = Model::from_bytes(blob) else {
+        fw::finish(1)
+    };
+    let Ok(needs) = model.ram_needs(head, n) else {
+        fw::finish(1)
+    };
+    let Ok(mut state) = AdaptState::<P>::new(&model, head) else {
+        fw::finish(1)
+    };
+    let s = support(data, &model, per_class_labels(head), n);
+    let mut losses = [0.0f32; 12];
+    let (ok, stack) = peak_stack(|| state.adapt(&model, s, None, scratch, &mut losses).is_ok());
+    if !ok {
+        fw::finish(1)
+    }
+    let bytes = 4 * (needs.state + needs.adapt_scratch) as u32;
+    let lower = 4 * needs.lower_bound() as u32;
+    defmt::info!(
+        "| {=str} | state {=usize} B + scratch {=usize} B = {=u32} B | lower bound {=u32} B (+{=f32}%) | peak stack of the call {=u32} B |",
+        name,
+        4 * needs.state,
+        4 * needs.adapt_scratch,
+        bytes,
+        lower,
+        100.0 * (bytes as f32 / lower as f32 - 1.0),
+        stack
+    );
+}
+
+fn per_class_labels(head: usize) -> bool {
+    head == 1
+}
+
+#[entry]
+fn main() -> ! {
+    fw::init("bench");
+    let Some(mut p) = cortex_m::Peripherals::take() else {
+        fw::finish(1)
+    };
+    measure::start_systick(&mut p.SYST);
+    let cal = instructions_x100(1, || spin(black_box(100_000)));
+    if cal / 100 != 200_000 {
+        defmt::error!(
+            "calibration: {=u32} instructions counted for 200000",
+            cal / 100
+        );
+        fw::finish(1)
+    }
+
+    let mut data = Data {
+        x: [0.0; MAX_SAMPLES * 64],
+        y: [0.0; MAX_SAMPLES],
+        labels: [0; MAX_SAMPLES],
+    };
+    let mut seed = 0x1234_5678u32;
+    for v in data.x.iter_mut() {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        *v = (seed >> 8) as f32 / (1u32 << 24) as f32;
+    }
+    for (i, (y, l)) in data.y.iter_mut().zip(data.labels.iter_mut()).enumerate() {
+        *y = data.x[i] * 2.0 - 1.0;
+        *l = (i % 5) as u16;
+    }
+    let mut scratch = [0.0f32; SCRATCH];
+
+    defmt::info!("| operation | instructions | per unit |");
+    defmt::info!("|---|---:|---:|");
+    for (name, blob) in [("sinusoid", SINUSOID), ("digits", BENCH_DIGITS)] {
+        let load = instructions_x100(3, || {
+            black_box(Model::from_bytes(black_box(blob)).is_ok());
+        });
+        let what = if name == "digits" {
+            "load digits model (Model::from_bytes: CRC + validation)"
+        } else {
+            "load sinusoid model (Model::from_bytes: CRC + validation)"
+        };
+        row(what, load, "byte", blob.len() as u32);
+        let Ok(model) = Model::from_bytes(blob) else {
+            fw::finish(1)
+        };
+        let net = model.network();
+        let mut out = [0.0f32; 16];
+        let d = model.input_len();
+        let fwd = instructions_x100(20, || {
+            let r = net.infer(black_box(&data.x[..d]), Heads::ALL, &mut scratch, &mut out);
+            black_box(r.is_ok());
+        });
+        let what = if name == "digits" {
+            "forward digits 64-64-64 + heads 10, 5 (batch 1)"
+        } else {
+            "forward sinusoid 1-40-40-1 (batch 1)"
+        };
+        row(what, fwd, "MAC", macs(&model));
+    }
+    adaptation("sinusoid full network", SINUSOID, 0, 1, &data, &mut scratch);
+    adaptation(
+        "sinusoid head only",
+        BENCH_SINUSOID_HEAD,
+        0,
+        1,
+        &data,
+        &mut scratch,
+    );
+    adaptation("digits 5-way head", BENCH_DIGITS, 1, 5, &data, &mut scratch);
+
+    defmt::info!("| configuration | adaptation RAM | lower bound | stack |");
+    defmt::info!("|---|---|---|---|");
+    ram(
+        "sinusoid full network, K=10",
+        SINUSOID,
+        0,
+        10,
+        &data,
+        &mut scratch,
+    );
+    ram(
+        "digits 5-way 5-shot head",
+        BENCH_DIGITS,
+        1,
+        25,
+        &data,
+        &mut scratch,
+    );
+    fw::finish(0)
+}

@@ -1,0 +1,142 @@
+//! The files in `firmware/fixtures/`, embedded in flash: models written by the
+//! runtime's writer, held-out tasks, and the golden outputs the runtime
+//! computed on the host (`tests/tests/firmware_fixtures.rs` writes them;
+//! `cargo xtask fixtures` regenerates them).
+
+/// The sinusoid model: 1 -> 40 -> 40 -> 1 ReLU, full-network adaptation.
+pub static SINUSOID: &[u8] = fewshot_runtime::include_model!("../fixtures/sinusoid.fsm");
+/// A 3-head model: 8 -> 16 -> 16 trunk; 10-way, 5-way (prototypes), regression heads.
+pub static MULTIHEAD: &[u8] = fewshot_runtime::include_model!("../fixtures/multihead.fsm");
+/// Benchmarks: the sinusoid network adapting its head only.
+pub static BENCH_SINUSOID_HEAD: &[u8] =
+    fewshot_runtime::include_model!("../fixtures/bench-sinusoid-head.fsm");
+/// Benchmarks: 64 -> 64 -> 64 ReLU trunk, a 10-way head and a 5-way head from prototypes.
+pub static BENCH_DIGITS: &[u8] = fewshot_runtime::include_model!("../fixtures/bench-digits.fsm");
+static TASKS: &[u8] = include_bytes!("../fixtures/sinusoid-tasks.bin");
+static GOLDEN: &[u8] = include_bytes!("../fixtures/sinusoid-golden.bin");
+
+/// Adapted parameters of the sinusoid model (full network).
+pub const SINUSOID_PARAMS: usize = 1761;
+/// Capacity for shots and query points in the firmware's buffers.
+pub const MAX_K: usize = 20;
+pub const MAX_Q: usize = 16;
+
+/// Little-endian f32 values in flash (any alignment).
+#[derive(Clone, Copy)]
+pub struct F32s(&'static [u8]);
+
+impl F32s {
+    pub fn len(&self) -> usize {
+        self.0.len() / 4
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.len() < 4
+    }
+    /// Value `i` (NaN when out of range, which no comparison accepts).
+    pub fn get(&self, i: usize) -> f32 {
+        match self.0.get(4 * i..4 * i + 4) {
+            Some(b) => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            None => f32::NAN,
+        }
+    }
+    /// Copies into `out` (its length, or fewer); returns the count copied.
+    pub fn copy_to(&self, out: &mut [f32]) -> usize {
+        let n = out.len().min(self.len());
+        for (i, o) in out.iter_mut().take(n).enumerate() {
+            *o = self.get(i);
+        }
+        n
+    }
+}
+
+fn u32_at(b: &[u8], i: usize) -> Option<u32> {
+    let s = b.get(4 * i..4 * i + 4)?;
+    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+/// The sinusoid tasks file (`FSTK` v1) and its golden outputs (`FSGD` v1).
+#[derive(Clone, Copy)]
+pub struct Tasks {
+    pub count: usize,
+    pub k: usize,
+    pub q: usize,
+    pub steps: usize,
+    pub params: usize,
+}
+
+/// One task with the host's results for it.
+pub struct Task {
+    pub support_x: F32s,
+    pub support_y: F32s,
+    pub query_x: F32s,
+    pub query_y: F32s,
+    pub golden_before: F32s,
+    pub golden_after: F32s,
+    pub golden_losses: F32s,
+    pub golden_params: F32s,
+}
+
+impl Tasks {
+    /// Parses the headers; `None` when a file is malformed or the two disagree.
+    pub fn load() -> Option<Tasks> {
+        if TASKS.get(..4)? != b"FSTK" || GOLDEN.get(..4)? != b"FSGD" {
+            return None;
+        }
+        let h = |i| u32_at(TASKS, i).map(|v| v as usize);
+        let g = |i| u32_at(GOLDEN, i).map(|v| v as usize);
+        let t = Tasks {
+            count: h(2)?,
+            k: h(3)?,
+            q: h(4)?,
+            steps: h(5)?,
+            params: g(5)?,
+        };
+        let ok = h(1)? == 1
+            && g(1)? == 1
+            && g(2)? == t.count
+            && g(3)? == t.q
+            && g(4)? == t.steps
+            && t.k <= MAX_K
+            && t.q <= MAX_Q
+            && TASKS.len() == 24 + t.count * 4 * (2 * t.k + 2 * t.q)
+            && GOLDEN.len() == 24 + t.count * 4 * (2 * t.q + t.steps + 1 + t.params);
+        ok.then_some(t)
+    }
+
+    /// Task `i` (`i < count`).
+    pub fn task(&self, i: usize) -> Task {
+        let per = 4 * (2 * self.k + 2 * self.q);
+        let base = 24 + i * per;
+        let cut = |from: usize, n: usize, src: &'static [u8]| {
+            F32s(src.get(from..from + 4 * n).unwrap_or(&[]))
+        };
+        let gper = 4 * (2 * self.q + self.steps + 1 + self.params);
+        let gbase = 24 + i * gper;
+        Task {
+            support_x: cut(base, self.k, TASKS),
+            support_y: cut(base + 4 * self.k, self.k, TASKS),
+            query_x: cut(base + 8 * self.k, self.q, TASKS),
+            query_y: cut(base + 8 * self.k + 4 * self.q, self.q, TASKS),
+            golden_before: cut(gbase, self.q, GOLDEN),
+            golden_after: cut(gbase + 4 * self.q, self.q, GOLDEN),
+            golden_losses: cut(gbase + 8 * self.q, self.steps + 1, GOLDEN),
+            golden_params: cut(
+                gbase + 4 * (2 * self.q + self.steps + 1),
+                self.params,
+                GOLDEN,
+            ),
+        }
+    }
+}
+
+/// Number of positions where `got` and `want` differ in any bit (lengths
+/// differing count as differences too).
+pub fn bit_mismatches(got: &[f32], want: F32s) -> u32 {
+    let mut n = u32::try_from(got.len().abs_diff(want.len())).unwrap_or(u32::MAX);
+    for (i, g) in got.iter().enumerate().take(want.len()) {
+        if g.to_bits() != want.get(i).to_bits() {
+            n = n.saturating_add(1);
+        }
+    }
+    n
+}

@@ -1,0 +1,146 @@
+//! Board support shared by the demo, the benchmark and the on-target tests.
+//!
+//! - the defmt global logger: semihosting under QEMU (default), or defmt-rtt
+//!   on a real board (`--features rtt`);
+//! - [`exit`]: ends the run with a status (QEMU returns it to the host);
+//! - a panic handler and a HardFault handler that exit with a non-zero status
+//!   instead of hanging, so CI fails instead of timing out;
+//! - [`measure`]: instruction counting with SysTick (exact under QEMU
+//!   `-icount shift=0`) and stack painting for peak stack use.
+#![no_std]
+
+pub mod fixtures;
+pub mod measure;
+
+#[cfg(feature = "rtt")]
+use defmt_rtt as _;
+#[cfg(not(feature = "rtt"))]
+use defmt_semihosting as _;
+
+use core::sync::atomic::{AtomicBool, Ordering};
+use cortex_m_rt::{exception, ExceptionFrame};
+
+/// Exit status of a panic.
+pub const EXIT_PANIC: i32 = 101;
+/// Exit status of a HardFault.
+pub const EXIT_HARDFAULT: i32 = 102;
+/// Exit status of any other unexpected exception or interrupt.
+pub const EXIT_UNEXPECTED_IRQ: i32 = 103;
+
+/// Ends the run with `code` (0 is success).
+///
+/// Under QEMU this is semihosting `SYS_EXIT_EXTENDED`, so the host sees the
+/// exact code. On a real board (`rtt`) it stops at a breakpoint instead, which
+/// the probe reports, and then sleeps.
+pub fn exit(code: i32) -> ! {
+    #[cfg(not(feature = "rtt"))]
+    {
+        semihosting::process::exit(code)
+    }
+    #[cfg(feature = "rtt")]
+    {
+        if code == 0 {
+            defmt::info!("exit 0");
+        } else {
+            defmt::error!("exit {}", code);
+        }
+        loop {
+            cortex_m::asm::bkpt();
+            cortex_m::asm::wfi();
+        }
+    }
+}
+
+/// Set on the first panic, so a panic while logging the panic cannot recurse.
+static PANICKING: AtomicBool = AtomicBool::new(false);
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    cortex_m::interrupt::disable();
+    if !PANICKING.swap(true, Ordering::Relaxed) {
+        // Location only: formatting the message would pull `core::fmt` into
+        // every firmware and blur the `.text` budget.
+        match info.location() {
+            Some(l) => defmt::error!("panicked at {=str}:{=u32}", l.file(), l.line()),
+            None => defmt::error!("panicked"),
+        }
+    }
+    exit(EXIT_PANIC)
+}
+
+#[exception]
+unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
+    defmt::error!(
+        "HardFault at pc={=u32:#010x} lr={=u32:#010x}",
+        frame.pc(),
+        frame.lr()
+    );
+    exit(EXIT_HARDFAULT)
+}
+
+#[exception]
+unsafe fn DefaultHandler(irqn: i16) {
+    defmt::error!("unexpected exception or interrupt {=i16}", irqn);
+    exit(EXIT_UNEXPECTED_IRQ)
+}
+
+/// Call first in `main`: logs the banner (the same on every core, so that
+/// decoded logs of M4F and M3 runs can be compared line for line).
+pub fn init(name: &str) {
+    defmt::info!("{=str}", name);
+    defmt::debug!("core: {=str}", core_name());
+}
+
+/// The core this firmware was built for.
+pub const fn core_name() -> &'static str {
+    if cfg!(target_feature = "vfp2") || cfg!(target_abi = "eabihf") {
+        "Cortex-M4F (thumbv7em-none-eabihf)"
+    } else if cfg!(target_feature = "v7") {
+        "Cortex-M3 (thumbv7m-none-eabi)"
+    } else {
+        "Cortex-M (thumbv6m)"
+    }
+}
+
+/// Logs `PASS`/`FAIL` and exits accordingly: 0 when `failures == 0`, 1 otherwise.
+pub fn finish(failures: u32) -> ! {
+    if failures == 0 {
+        defmt::info!("PASS");
+        exit(0)
+    } else {
+        defmt::error!("FAIL: {=u32} check(s) failed", failures);
+        exit(1)
+    }
+}
+
+/// Counts failed checks in an on-target test, logging each failure.
+#[derive(Default)]
+pub struct Checks {
+    failures: u32,
+}
+
+impl Checks {
+    pub const fn new() -> Self {
+        Self { failures: 0 }
+    }
+
+    /// Records a check; logs its name when it fails.
+    pub fn check(&mut self, ok: bool, what: &str) {
+        if ok {
+            defmt::info!("ok   {=str}", what);
+        } else {
+            defmt::error!("FAIL {=str}", what);
+            self.failures = self.failures.saturating_add(1);
+        }
+    }
+
+    /// Number of failed checks so far.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// Ends the test: exit 0 when every check passed.
+    pub fn finish(self) -> ! {
+        finish(self.failures)
+    }
+}

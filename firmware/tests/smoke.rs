@@ -1,0 +1,44 @@
+//! The board support itself: logging, SysTick, stack painting, exit status.
+#![no_std]
+#![no_main]
+
+use cortex_m_rt::entry;
+use fewshot_firmware::{self as fw, measure, Checks};
+
+#[inline(never)]
+fn uses_stack(n: usize) -> u32 {
+    let mut buf = [0u32; 64];
+    for (i, b) in buf.iter_mut().enumerate().take(n) {
+        *b = core::hint::black_box(i as u32);
+    }
+    core::hint::black_box(&buf).iter().sum()
+}
+
+#[entry]
+fn main() -> ! {
+    fw::init("smoke");
+    let mut checks = Checks::new();
+    let Some(mut p) = cortex_m::Peripherals::take() else {
+        fw::finish(1)
+    };
+    measure::start_systick(&mut p.SYST);
+    // The runner runs QEMU with `-icount shift=0`: SysTick counts exactly one
+    // tick per 40 instructions, which the benchmark relies on.
+    let ((), t) = measure::ticks(|| measure::spin(100_000));
+    checks.check(
+        (5000..=5001).contains(&t),
+        "SysTick counts 200000 instructions as 5000 ticks",
+    );
+    let (sum, stack) = measure::peak_stack(|| uses_stack(64));
+    checks.check(
+        sum == (0..64).sum::<u32>(),
+        "computation under stack painting",
+    );
+    checks.check(stack >= 256, "a 256-byte buffer shows in the peak stack");
+    checks.check(stack < 1024, "peak stack is bounded");
+    checks.check(
+        measure::stack_size() > 60 * 1024,
+        "the stack has the rest of 64 KiB RAM",
+    );
+    checks.finish()
+}

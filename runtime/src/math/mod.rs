@@ -1,0 +1,256 @@
+//! The numeric kernels every other module uses: dense layers, activations, softmax and losses.
+//!
+//! Transcendentals go through micromath, called explicitly (`micromath::F32Ext::exp(x)`), so a
+//! host build (where `x.exp()` would resolve to std) and a device build agree bit for bit.
+//!
+//! ```
+//! use fewshot_runtime::math::{dense, softmax};
+//! use fewshot_runtime::Activation;
+//! let w = [1.0, 2.0, 3.0, 4.0]; // 2x2, row-major
+//! let b = [0.5, -10.0];
+//! let mut y = [0.0; 2];
+//! dense(&w, &b, &[1.0, 1.0], &mut y, Activation::Relu);
+//! assert_eq!(y, [3.5, 0.0]);
+//! let mut p = [1.0, 1.0];
+//! softmax(&mut p);
+//! assert_eq!(p, [0.5, 0.5]);
+//! ```
+
+use crate::Activation;
+use micromath::F32Ext;
+
+#[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+mod arm;
+
+/// `acc + sum_j w_j x_j` over the common length, accumulated sequentially (`j` ascending, one
+/// rounded multiply and one rounded add per term): the same bits on every target.
+#[inline(always)]
+pub fn dot_from(acc: f32, w: &[f32], x: &[f32]) -> f32 {
+    #[allow(unused_mut, unused_assignments)]
+    let mut done = 0;
+    #[allow(unused_mut)]
+    let mut acc = acc;
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+    {
+        let chunks = w.len().min(x.len()) / 8;
+        acc = arm::dot1(acc, w, x, chunks);
+        done = 8 * chunks;
+    }
+    for (a, b) in w.iter().zip(x).skip(done) {
+        acc += a * b;
+    }
+    acc
+}
+
+/// [`dot_from`] for two rows sharing `x` (each loaded once).
+#[inline(always)]
+pub fn dot2_from(acc: [f32; 2], w0: &[f32], w1: &[f32], x: &[f32]) -> [f32; 2] {
+    #[allow(unused_mut, unused_assignments)]
+    let mut done = 0;
+    #[allow(unused_mut)]
+    let mut acc = acc;
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+    {
+        let chunks = w0.len().min(w1.len()).min(x.len()) / 8;
+        acc = arm::dot2(acc, w0, w1, x, chunks);
+        done = 8 * chunks;
+    }
+    for ((a, b), c) in w0.iter().zip(w1).zip(x).skip(done) {
+        acc[0] += a * c;
+        acc[1] += b * c;
+    }
+    acc
+}
+
+/// `acc[c] += sum_t s[t * ss] * v[t * vs + c]` for every `c < acc.len()` (at most 8) and
+/// `t < n`, accumulated sequentially in `t`: the kernel of the inner loop's gradient (`s` a
+/// column of deltas, `v` a block of input activations) and of its backpropagation.
+#[inline(always)]
+pub fn axpy_strided(acc: &mut [f32], s: &[f32], ss: usize, v: &[f32], vs: usize, n: usize) {
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+    {
+        if let Ok(acc8) = <&mut [f32; 8]>::try_from(&mut *acc) {
+            if arm::axpy8(acc8, s, ss, v, vs, n) {
+                return;
+            }
+        }
+    }
+    let w = acc.len();
+    for (t, sv) in s.iter().step_by(ss.max(1)).take(n).enumerate() {
+        let Some(row) = v.get(t * vs..t * vs + w) else {
+            return;
+        };
+        for (a, x) in acc.iter_mut().zip(row) {
+            *a += sv * x;
+        }
+    }
+}
+
+/// `sum_j a_j b_j`, sequentially (see [`dot_from`]).
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    dot_from(0.0, a, b)
+}
+
+/// The larger of `a` and `b` by comparison (`b` when either is NaN). `f32::max` would call
+/// `fmaxf` on a Cortex-M (about 20 instructions); this is a compare and a select.
+#[inline(always)]
+pub fn max(a: f32, b: f32) -> f32 {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// `g` clamped to `[-c, c]` by comparisons (NaN passes through).
+#[inline(always)]
+pub fn clamp(g: f32, c: f32) -> f32 {
+    if g > c {
+        c
+    } else if g < -c {
+        -c
+    } else {
+        g
+    }
+}
+
+/// `e^x` (micromath).
+#[inline]
+pub fn exp(x: f32) -> f32 {
+    F32Ext::exp(x)
+}
+
+/// `ln x` (micromath).
+#[inline]
+pub fn ln(x: f32) -> f32 {
+    F32Ext::ln(x)
+}
+
+/// Applies `act` to `z`.
+#[inline]
+pub fn activate(act: Activation, z: f32) -> f32 {
+    match act {
+        Activation::Identity => z,
+        // Clears every value whose sign bit is set (two integer instructions on a Cortex-M, where
+        // a float compare costs four): max(0, z) for every non-NaN z, -0 included.
+        Activation::Relu => {
+            let bits = z.to_bits();
+            f32::from_bits(bits & !(((bits as i32) >> 31) as u32))
+        }
+        Activation::Tanh => 1.0 - 2.0 / (exp(2.0 * z) + 1.0),
+        Activation::Sigmoid => 1.0 / (1.0 + exp(-z)),
+    }
+}
+
+/// The derivative of `act` expressed through its output `y`.
+#[inline]
+pub fn derivative(act: Activation, y: f32) -> f32 {
+    match act {
+        Activation::Identity => 1.0,
+        Activation::Relu => {
+            if y > 0.0 {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        Activation::Tanh => 1.0 - y * y,
+        Activation::Sigmoid => y * (1.0 - y),
+    }
+}
+
+/// Applies `act` to every value of `y` (the activation chosen once, outside the loop).
+#[inline]
+pub fn activate_all(act: Activation, y: &mut [f32]) {
+    match act {
+        Activation::Identity => {}
+        Activation::Relu => y
+            .iter_mut()
+            .for_each(|v| *v = activate(Activation::Relu, *v)),
+        Activation::Tanh => y
+            .iter_mut()
+            .for_each(|v| *v = activate(Activation::Tanh, *v)),
+        Activation::Sigmoid => y
+            .iter_mut()
+            .for_each(|v| *v = activate(Activation::Sigmoid, *v)),
+    }
+}
+
+/// `y = act(W x + b)` with `W` row-major `[y.len()][x.len()]`; each output is `b_i` plus the
+/// terms `W_ij x_j` added sequentially (`j` ascending), on every target.
+#[inline]
+pub fn dense(w: &[f32], b: &[f32], x: &[f32], y: &mut [f32], act: Activation) {
+    if let ([x0], Activation::Relu) = (x, act) {
+        // Fused (one pass over W, b and y) for the narrow first layer of a 1-D regressor.
+        for ((yi, wi), bi) in y.iter_mut().zip(w).zip(b) {
+            *yi = activate(Activation::Relu, bi + wi * x0);
+        }
+        return;
+    }
+    dense_linear(w, b, x, y);
+    activate_all(act, y);
+}
+
+/// `y = W x + b`, accumulated as [`dense`] does.
+#[inline]
+pub fn dense_linear(w: &[f32], b: &[f32], x: &[f32], y: &mut [f32]) {
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+    {
+        if arm::dense_linear(w, b, x, y) {
+            return;
+        }
+    }
+    match x {
+        [] => y.iter_mut().zip(b).for_each(|(yi, bi)| *yi = *bi),
+        // One input (a 1-D regressor's first layer): W is a column.
+        [x0] => {
+            for ((yi, wi), bi) in y.iter_mut().zip(w).zip(b) {
+                *yi = bi + wi * x0;
+            }
+        }
+        _ => {
+            let n = x.len();
+            let mut rows = w.chunks_exact(n).zip(b).zip(y.iter_mut());
+            while let Some(((r0, b0), y0)) = rows.next() {
+                match rows.next() {
+                    Some(((r1, b1), y1)) => {
+                        [*y0, *y1] = dot2_from([*b0, *b1], r0, r1, x);
+                    }
+                    None => *y0 = dot_from(*b0, r0, x),
+                }
+            }
+        }
+    }
+}
+
+/// Softmax in place (max-subtracted).
+pub fn softmax(z: &mut [f32]) {
+    let max = z.iter().copied().fold(f32::NEG_INFINITY, self::max);
+    let mut sum = 0.0;
+    for v in z.iter_mut() {
+        *v = exp(*v - max);
+        sum += *v;
+    }
+    let inv = 1.0 / sum;
+    for v in z.iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// Cross-entropy of logits `z` for class `label`: `ln sum_c e^{z_c} - z_label`, computed
+/// max-subtracted. Leaves `z` holding the softmax probabilities.
+pub fn cross_entropy_in_place(z: &mut [f32], label: usize) -> f32 {
+    let max = z.iter().copied().fold(f32::NEG_INFINITY, self::max);
+    let z_label = z.get(label).copied().unwrap_or(max);
+    let mut sum = 0.0;
+    for v in z.iter_mut() {
+        *v = exp(*v - max);
+        sum += *v;
+    }
+    let inv = 1.0 / sum;
+    for v in z.iter_mut() {
+        *v *= inv;
+    }
+    ln(sum) + (max - z_label)
+}

@@ -1,0 +1,260 @@
+//! The files the firmware embeds (`firmware/fixtures/`): models written by the runtime's
+//! writer, held-out sinusoid tasks, and the golden outputs that the runtime computes on the
+//! host for the same inputs and the same adaptation. The firmware compares its own outputs
+//! with them bit for bit (on Cortex-M4F and Cortex-M3 under QEMU).
+//!
+//! This test fails when the committed files are stale (the runtime's format or arithmetic
+//! changed); regenerate them with `cargo xtask fixtures`
+//! (`FEWSHOT_BLESS=1 cargo test -p fewshot-tests --test firmware_fixtures`).
+//!
+//! Until the trainer exports meta-trained models, the models have deterministic pseudo-random
+//! weights: the point is agreement between host and device, not accuracy.
+
+use runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef, RateDef};
+use runtime::{Activation, AdaptScope, AdaptState, Heads, Model, Support};
+use std::path::PathBuf;
+
+/// Tasks, shots, query points and inner steps of the demo.
+const TASKS: usize = 3;
+const K: usize = 10;
+const Q: usize = 16;
+const STEPS: u16 = 5;
+/// `AdaptState` capacity for the sinusoid model, full network (1761 parameters).
+const P: usize = 1761;
+
+struct Lcg(u64);
+impl Lcg {
+    /// Uniform in [lo, hi).
+    fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let u = (self.0 >> 40) as f32 / (1u64 << 24) as f32;
+        lo + (hi - lo) * u
+    }
+    fn dense(&mut self, inputs: usize, outputs: usize, act: Activation) -> Dense {
+        let s = (6.0 / inputs as f32).sqrt();
+        let w = (0..inputs * outputs).map(|_| self.uniform(-s, s)).collect();
+        let b = (0..outputs).map(|_| self.uniform(-0.1, 0.1)).collect();
+        Dense::new(inputs, outputs, act, w, b)
+    }
+}
+
+fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("firmware")
+        .join("fixtures")
+}
+
+/// 1 -> 40 -> 40 -> 1, ReLU, one regression head adapting every parameter.
+fn sinusoid_model() -> Vec<u8> {
+    let mut r = Lcg(0x51_4e05);
+    let head = HeadDef::regression(0, "y", vec![r.dense(40, 1, Activation::Identity)]).with_adapt(
+        AdaptDef::new(AdaptScope::Everything, STEPS, RateDef::Scalar(0.005), 10.0),
+    );
+    ModelDef::new("sinusoid-fixture", 1)
+        .with_id(0x5150_0001)
+        .trunk(r.dense(1, 40, Activation::Relu))
+        .trunk(r.dense(40, 40, Activation::Relu))
+        .head(head)
+        .to_bytes()
+        .expect("the writer accepts the sinusoid fixture")
+}
+
+/// A small multi-head model: 8 -> 16 -> 16 ReLU trunk; a 10-way head, a 5-way head adapted
+/// from prototypes, and a two-layer regression head.
+fn multihead_model() -> Vec<u8> {
+    let mut r = Lcg(0xd161_7500);
+    let trunk1 = r.dense(8, 16, Activation::Relu);
+    let trunk2 = r.dense(16, 16, Activation::Relu);
+    let ten = HeadDef::classification(0, "digits10", vec![r.dense(16, 10, Activation::Identity)]);
+    let five = HeadDef::classification(1, "new5", vec![r.dense(16, 5, Activation::Identity)])
+        .with_adapt(
+            AdaptDef::new(AdaptScope::HeadOnly, 3, RateDef::Scalar(0.05), 5.0).with_prototypes(1.0),
+        );
+    let reg = HeadDef::regression(
+        2,
+        "pose",
+        vec![
+            r.dense(16, 8, Activation::Tanh),
+            r.dense(8, 2, Activation::Identity),
+        ],
+    )
+    .with_adapt(AdaptDef::new(
+        AdaptScope::HeadAndLastTrunk(1),
+        2,
+        RateDef::Scalar(0.01),
+        5.0,
+    ));
+    ModelDef::new("multihead-fixture", 8)
+        .with_id(0x3417_0001)
+        .trunk(trunk1)
+        .trunk(trunk2)
+        .head(ten)
+        .head(five)
+        .head(reg)
+        .to_bytes()
+        .expect("the writer accepts the multi-head fixture")
+}
+
+/// The sinusoid network adapting its head only (benchmarks).
+fn sinusoid_head_model() -> Vec<u8> {
+    let mut r = Lcg(0x51_4e05);
+    let head = HeadDef::regression(0, "y", vec![r.dense(40, 1, Activation::Identity)]).with_adapt(
+        AdaptDef::new(AdaptScope::HeadOnly, STEPS, RateDef::Scalar(0.005), 10.0),
+    );
+    ModelDef::new("sinusoid-head-fixture", 1)
+        .with_id(0x5150_0002)
+        .trunk(r.dense(1, 40, Activation::Relu))
+        .trunk(r.dense(40, 40, Activation::Relu))
+        .head(head)
+        .to_bytes()
+        .expect("the writer accepts the head-only sinusoid fixture")
+}
+
+/// The digits-sized network (benchmarks): 64 -> 64 -> 64 ReLU, a fixed 10-way head and a 5-way
+/// head adapted from prototypes.
+fn digits_model() -> Vec<u8> {
+    let mut r = Lcg(0xd161_7501);
+    let t1 = r.dense(64, 64, Activation::Relu);
+    let t2 = r.dense(64, 64, Activation::Relu);
+    let ten = HeadDef::classification(0, "digits", vec![r.dense(64, 10, Activation::Identity)]);
+    let five = HeadDef::classification(1, "novel", vec![r.dense(64, 5, Activation::Identity)])
+        .with_adapt(
+            AdaptDef::new(AdaptScope::HeadOnly, 5, RateDef::Scalar(0.05), 10.0)
+                .with_prototypes(0.1),
+        );
+    ModelDef::new("digits-fixture", 64)
+        .with_id(0xd161_0001)
+        .trunk(t1)
+        .trunk(t2)
+        .head(ten)
+        .head(five)
+        .to_bytes()
+        .expect("the writer accepts the digits fixture")
+}
+
+fn push_f32s(out: &mut Vec<u8>, v: &[f32]) {
+    for x in v {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+}
+
+fn push_u32s(out: &mut Vec<u8>, v: &[u32]) {
+    for x in v {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+}
+
+/// Held-out tasks (`FSTK`) and the runtime's outputs on them (`FSGD`).
+fn sinusoid_tasks_and_golden(blob: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let aligned = runtime::format::AlignedBytes::from_slice(blob);
+    let model = Model::from_bytes(aligned.as_bytes()).expect("fixture loads");
+    let needs = model.ram_needs(0, K).expect("ram needs");
+    assert_eq!(needs.state, P, "firmware's AdaptState capacity");
+    let mut r = Lcg(0x7a5c_0001);
+    let mut tasks = b"FSTK".to_vec();
+    push_u32s(
+        &mut tasks,
+        &[1, TASKS as u32, K as u32, Q as u32, u32::from(STEPS)],
+    );
+    let mut golden = b"FSGD".to_vec();
+    push_u32s(
+        &mut golden,
+        &[1, TASKS as u32, Q as u32, u32::from(STEPS), P as u32],
+    );
+    let mut scratch = vec![0.0f32; needs.adapt_scratch.max(needs.infer_scratch)];
+    for _ in 0..TASKS {
+        let amp = r.uniform(0.1, 5.0);
+        let phase = r.uniform(0.0, std::f32::consts::PI);
+        let mut xs = |n: usize| -> (Vec<f32>, Vec<f32>) {
+            let x: Vec<f32> = (0..n).map(|_| r.uniform(-5.0, 5.0)).collect();
+            let y = x.iter().map(|x| amp * (x + phase).sin()).collect();
+            (x, y)
+        };
+        let (sx, sy) = xs(K);
+        let (qx, qy) = xs(Q);
+        push_f32s(&mut tasks, &sx);
+        push_f32s(&mut tasks, &sy);
+        push_f32s(&mut tasks, &qx);
+        push_f32s(&mut tasks, &qy);
+
+        let mut state = AdaptState::<P>::new(&model, 0).expect("state");
+        let mut before = vec![0.0f32; Q];
+        model
+            .network()
+            .infer_batch(&qx, Heads::ALL, &mut scratch, &mut before)
+            .expect("infer before");
+        let mut losses = vec![0.0f32; usize::from(STEPS) + 1];
+        state
+            .adapt(
+                &model,
+                Support::values(&sx, &sy),
+                None,
+                &mut scratch,
+                &mut losses,
+            )
+            .expect("adapt");
+        let mut after = vec![0.0f32; Q];
+        state
+            .network(&model)
+            .expect("adapted network")
+            .infer_batch(&qx, Heads::ALL, &mut scratch, &mut after)
+            .expect("infer after");
+        let mse = |p: &[f32]| {
+            p.iter()
+                .zip(&qy)
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum::<f32>()
+                / Q as f32
+        };
+        eprintln!(
+            "task: amp {amp:.2} phase {phase:.2}: query MSE {:.4} -> {:.4}, support {:?}",
+            mse(&before),
+            mse(&after),
+            losses
+        );
+        assert!(
+            mse(&after) < mse(&before),
+            "adaptation lowers the query MSE"
+        );
+        push_f32s(&mut golden, &before);
+        push_f32s(&mut golden, &after);
+        push_f32s(&mut golden, &losses);
+        push_f32s(&mut golden, state.params());
+    }
+    (tasks, golden)
+}
+
+#[test]
+fn firmware_fixtures_are_current() {
+    let sinusoid = sinusoid_model();
+    let (tasks, golden) = sinusoid_tasks_and_golden(&sinusoid);
+    let files = [
+        ("sinusoid.fsm", sinusoid),
+        ("sinusoid-tasks.bin", tasks),
+        ("sinusoid-golden.bin", golden),
+        ("multihead.fsm", multihead_model()),
+        ("bench-sinusoid-head.fsm", sinusoid_head_model()),
+        ("bench-digits.fsm", digits_model()),
+    ];
+    let dir = fixtures_dir();
+    let bless = std::env::var_os("FEWSHOT_BLESS").is_some();
+    let mut stale = Vec::new();
+    for (name, bytes) in &files {
+        let path = dir.join(name);
+        if bless {
+            std::fs::create_dir_all(&dir).expect("create firmware/fixtures");
+            std::fs::write(&path, bytes).expect("write fixture");
+            eprintln!("wrote {} ({} bytes)", path.display(), bytes.len());
+        } else if std::fs::read(&path).ok().as_deref() != Some(bytes.as_slice()) {
+            stale.push(*name);
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "firmware fixtures are stale or missing: {stale:?}; regenerate with `cargo xtask fixtures`"
+    );
+}
