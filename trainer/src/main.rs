@@ -195,9 +195,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 State::new(arch, cfg.spec(), cfg.train.clone())
             };
             let stop = Arc::new(AtomicBool::new(false));
-            let flag = stop.clone();
-            ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
-                .map_err(|e| anyhow!("Ctrl-C handler: {e}"))?;
+            let trained = Arc::new(AtomicBool::new(false));
+            let (flag, after) = (stop.clone(), trained.clone());
+            // First Ctrl-C while training: checkpoint and stop. A second one, or one after
+            // training (eval, plots), exits at once: the checkpoint is already written.
+            ctrlc::set_handler(move || {
+                if flag.swap(true, Ordering::SeqCst) || after.load(Ordering::SeqCst) {
+                    std::process::exit(130);
+                }
+            })
+            .map_err(|e| anyhow!("Ctrl-C handler: {e}"))?;
             let t0 = std::time::Instant::now();
             let done = train(
                 source.as_ref(),
@@ -215,6 +222,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::from(130));
             }
             state.save(&ckpt)?;
+            trained.store(true, Ordering::SeqCst);
             let secs = t0.elapsed().as_secs_f64();
             let def = export::model_def(&name, &state.arch, &state.spec, &state.theta, &state.u)?;
             let bytes = export::write(&out, &def)?;

@@ -236,3 +236,58 @@ fn trains_and_evaluates_on_gzipped_csv_tasks() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["results"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn ctrl_c_writes_a_checkpoint_and_resume_continues() {
+    let d = dir("sigint");
+    let cfg = write(&d, "tiny.toml", TINY);
+    let m = d.join("m.postcard");
+    let ckpt = m.with_extension("ckpt");
+    let mut child = bin()
+        .args([
+            "train",
+            "--no-eval",
+            "--iterations",
+            "100000000",
+            "--config",
+        ])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&m)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the first periodic checkpoint, so training is under way.
+    let t0 = std::time::Instant::now();
+    while !ckpt.exists() && t0.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let st = Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&ckpt).unwrap()).unwrap();
+    let at = v["iter"].as_u64().unwrap();
+    assert!(at > 0);
+    let o = run(bin()
+        .args([
+            "train",
+            "--no-eval",
+            "--resume",
+            "--iterations",
+            "100000000",
+            "--stop-after",
+        ])
+        .arg((at + 5).to_string())
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&m));
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&ckpt).unwrap()).unwrap();
+    assert_eq!(v["iter"].as_u64().unwrap(), at + 5);
+}
