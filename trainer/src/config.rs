@@ -71,10 +71,20 @@ impl Default for MetaConfig {
             scope: Scope::Everything,
             steps,
             alpha: 0.02,
-            alpha_max: 0.5,
+            alpha_max: 1.0,
             clip: 10.0,
+            // The query loss after step 1 weighs most, after the last step next, the steps in
+            // between a little (they keep the learned rates stable over every device step).
             step_weights: (1..=steps)
-                .map(|s| if s == 1 || s == steps { 1.0 } else { 0.1 })
+                .map(|s| {
+                    if s == 1 {
+                        3.0
+                    } else if s == steps {
+                        1.0
+                    } else {
+                        0.1
+                    }
+                })
                 .collect(),
             first_order: false,
         }
@@ -106,8 +116,8 @@ impl Default for EvalConfig {
 impl Default for TrainSettings {
     fn default() -> Self {
         TrainSettings {
-            iterations: 8000,
-            meta_batch: 25,
+            iterations: 40_000,
+            meta_batch: 5,
             shots_min: 5,
             shots_max: 20,
             query: 10,

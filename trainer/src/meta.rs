@@ -298,20 +298,22 @@ pub struct Workspace<T> {
 }
 
 /// Result of one task: weighted query loss, gradient wrt theta_0 and wrt the alpha tables.
-pub struct TaskGrad<T> {
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TaskLoss<T> {
     pub loss: T,
     /// Query loss after the last inner step (for logs).
     pub final_loss: T,
-    pub g_theta: Vec<T>,
-    pub g_alpha: Vec<Vec<T>>,
 }
 
-/// Inner loop plus meta-gradient of one task.
+/// Inner loop plus meta-gradient of one task: writes the gradient wrt theta_0 into `g_theta`
+/// (`n_params`) and wrt the alpha tables into `g_alpha` (`rate_rows x n_params`, row-major).
 pub fn task_meta_grad<T: Real>(
     ctx: &Ctx<T>,
     d: &TaskData<T>,
     ws: &mut Workspace<T>,
-) -> TaskGrad<T> {
+    g_theta: &mut [T],
+    g_alpha: &mut [T],
+) -> TaskLoss<T> {
     let arch = ctx.arch;
     let spec = ctx.spec;
     let np = arch.n_params();
@@ -352,11 +354,11 @@ pub fn task_meta_grad<T: Real>(
                 .zip(&al[r.clone()])
                 .zip(&g[r.clone()])
             {
-                *n -= *a * gi.max(-ctx.clip).min(ctx.clip);
+                *n -= *a * clamp(*gi, ctx.clip);
             }
         }
     }
-    let mut g_alpha = vec![vec![T::zero(); np]; ctx.rate_rows];
+    g_alpha.fill(T::zero());
     if spec.algorithm == Algorithm::Reptile {
         // The Reptile direction: theta_0 - theta_S, plus the query loss for logging.
         forward(arch, &ws.thetas[steps], &d.qx, d.q, &mut ws.fq, 0);
@@ -367,16 +369,12 @@ pub fn task_meta_grad<T: Real>(
             Targets::Reg(&d.qy),
             &mut ws.gq,
         );
-        let g_theta = ws.thetas[0]
-            .iter()
-            .zip(&ws.thetas[steps])
-            .map(|(a, b)| *a - *b)
-            .collect();
-        return TaskGrad {
+        for ((o, a), b) in g_theta.iter_mut().zip(&ws.thetas[0]).zip(&ws.thetas[steps]) {
+            *o = *a - *b;
+        }
+        return TaskLoss {
             loss: lq,
             final_loss: lq,
-            g_theta,
-            g_alpha,
         };
     }
     // Meta-backward.
@@ -388,7 +386,8 @@ pub fn task_meta_grad<T: Real>(
                 .unwrap_or(0.0),
         )
     };
-    let mut v = vec![T::zero(); np];
+    let v = g_theta;
+    v.fill(T::zero());
     let mut loss = T::zero();
     let mut final_loss = T::zero();
     ws.gq.resize(np, T::zero());
@@ -408,8 +407,9 @@ pub fn task_meta_grad<T: Real>(
             for r in &ctx.ranges {
                 let (gr, vr, ar) = (&g[r.clone()], &v[r.clone()], &al[r.clone()]);
                 if let Some(row) = row {
-                    for ((ga, gi), vi) in g_alpha[row][r.clone()].iter_mut().zip(gr).zip(vr) {
-                        *ga -= gi.max(-clip).min(clip) * *vi;
+                    let ga_row = &mut g_alpha[row * np..(row + 1) * np];
+                    for ((ga, gi), vi) in ga_row[r.clone()].iter_mut().zip(gr).zip(vr) {
+                        *ga -= clamp(*gi, clip) * *vi;
                     }
                 }
                 for (((o, gi), vi), ai) in ws.a[r.clone()].iter_mut().zip(gr).zip(vr).zip(ar) {
@@ -456,12 +456,7 @@ pub fn task_meta_grad<T: Real>(
             }
         }
     }
-    TaskGrad {
-        loss,
-        final_loss,
-        g_theta: v,
-        g_alpha,
-    }
+    TaskLoss { loss, final_loss }
 }
 
 /// Chain the alpha-table gradients (summed over tasks) into gradients of the rate parameters `u`.
@@ -520,44 +515,68 @@ pub fn batch_meta_grad<T: Real>(
     let ctx = Ctx::<T>::new(arch, spec, theta, u);
     let n = tasks.len().max(1) as f64;
     let np = arch.n_params();
+    let nt = tasks.len();
+    // Per-task outputs in one buffer (no per-task allocation), reduced below in task order, so
+    // the result does not depend on the thread count or scheduling.
+    let ra = ctx.rate_rows * np;
+    let ra1 = ra.max(1);
+    let mut buf_t = vec![T::zero(); nt * np];
+    let mut buf_a = vec![T::zero(); nt * ra1];
+    let mut losses = vec![TaskLoss::default(); nt];
+    let one = |ws: &mut Workspace<T>,
+               d: &TaskData<T>,
+               bt: &mut [T],
+               ba: &mut [T],
+               l: &mut TaskLoss<T>| {
+        *l = task_meta_grad(&ctx, d, ws, bt, &mut ba[..ra]);
+    };
+    if parallel && nt > 1 {
+        // One workspace per chunk (a few chunks per thread for balance), not per task.
+        let chunk = nt.div_ceil(2 * rayon::current_num_threads()).max(1);
+        tasks
+            .par_chunks(chunk)
+            .zip(buf_t.par_chunks_mut(chunk * np))
+            .zip(buf_a.par_chunks_mut(chunk * ra1))
+            .zip(losses.par_chunks_mut(chunk))
+            .for_each(|(((tc, bt), ba), lc)| {
+                let mut ws = Workspace::default();
+                for (i, d) in tc.iter().enumerate() {
+                    one(
+                        &mut ws,
+                        d,
+                        &mut bt[i * np..(i + 1) * np],
+                        &mut ba[i * ra1..(i + 1) * ra1],
+                        &mut lc[i],
+                    );
+                }
+            });
+    } else {
+        let mut ws = Workspace::default();
+        for (i, d) in tasks.iter().enumerate() {
+            one(
+                &mut ws,
+                d,
+                &mut buf_t[i * np..(i + 1) * np],
+                &mut buf_a[i * ra1..(i + 1) * ra1],
+                &mut losses[i],
+            );
+        }
+    }
     let mut g_theta = vec![0.0; np];
     let mut g_alpha = vec![vec![0.0; np]; ctx.rate_rows];
     let (mut loss, mut final_loss) = (0.0, 0.0);
-    let mut add = |r: TaskGrad<T>| {
-        loss += Real::to_f64(r.loss);
-        final_loss += Real::to_f64(r.final_loss);
-        for (a, b) in g_theta.iter_mut().zip(&r.g_theta) {
+    for i in 0..nt {
+        loss += Real::to_f64(losses[i].loss);
+        final_loss += Real::to_f64(losses[i].final_loss);
+        for (a, b) in g_theta.iter_mut().zip(&buf_t[i * np..(i + 1) * np]) {
             *a += Real::to_f64(*b);
         }
-        for (ga, rb) in g_alpha.iter_mut().zip(&r.g_alpha) {
-            for (a, b) in ga.iter_mut().zip(rb) {
+        for (r, ga) in g_alpha.iter_mut().enumerate() {
+            let off = i * ra1 + r * np;
+            for (a, b) in ga.iter_mut().zip(&buf_a[off..off + np]) {
                 *a += Real::to_f64(*b);
             }
         }
-    };
-    // Per-task results are summed in task order either way, so the result does not depend on
-    // the thread count or scheduling.
-    if parallel {
-        // One workspace per chunk (a few chunks per thread for balance), not per task.
-        let chunk = tasks
-            .len()
-            .div_ceil(2 * rayon::current_num_threads())
-            .max(1);
-        let results: Vec<TaskGrad<T>> = tasks
-            .par_chunks(chunk)
-            .flat_map_iter(|c| {
-                let mut ws = Workspace::default();
-                c.iter()
-                    .map(|d| task_meta_grad(&ctx, d, &mut ws))
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        results.into_iter().for_each(&mut add);
-    } else {
-        let mut ws = Workspace::default();
-        tasks
-            .iter()
-            .for_each(|d| add(task_meta_grad(&ctx, d, &mut ws)));
     }
     let (loss, final_loss) = (loss / n, final_loss / n);
     for x in g_theta.iter_mut().chain(g_alpha.iter_mut().flatten()) {
@@ -596,7 +615,7 @@ pub fn inner_loop<T: Real>(ctx: &Ctx<T>, d: &TaskData<T>) -> Vec<Vec<T>> {
         let mut next = cur.clone();
         for r in &ctx.ranges {
             for i in r.clone() {
-                next[i] -= ctx.alphas[s][i] * g[i].max(-ctx.clip).min(ctx.clip);
+                next[i] -= ctx.alphas[s][i] * clamp(g[i], ctx.clip);
             }
         }
         out.push(next);
@@ -624,4 +643,17 @@ pub fn query_loss<T: Real>(arch: &Arch, p: &[T], d: &TaskData<T>) -> T {
 
 pub fn support_loss<T: Real>(arch: &Arch, p: &[T], d: &TaskData<T>) -> T {
     batch_loss(arch, p, &d.sx, &d.sy, d.k)
+}
+
+/// `clamp(g, -c, c)` with plain comparisons (vectorises, unlike `max`/`min` with their NaN
+/// rules; a NaN gradient stays NaN and is caught by the outer loop's finiteness check).
+#[inline(always)]
+pub fn clamp<T: Real>(g: T, c: T) -> T {
+    if g > c {
+        c
+    } else if g < -c {
+        -c
+    } else {
+        g
+    }
 }
