@@ -413,8 +413,9 @@ pub fn task_meta_grad<T: Real>(
                     }
                 }
                 for (((o, gi), vi), ai) in ws.a[r.clone()].iter_mut().zip(gr).zip(vr).zip(ar) {
-                    let inside = *gi > -clip && *gi < clip;
-                    *o = if inside { *ai * *vi } else { T::zero() };
+                    // The clamp's derivative: 1 strictly inside the clip, else 0.
+                    let keep = if gi.abs() < clip { T::one() } else { T::zero() };
+                    *o = *ai * *vi * keep;
                 }
             }
             if second {

@@ -244,9 +244,13 @@ fn col_sum<T: Real>(m: &[T], cols: usize, out: &mut [T]) {
     }
 }
 
+/// Sets the length to `n`. Every caller overwrites all `n` entries before reading them, so a
+/// buffer that already has the length keeps its stale values instead of being zero-filled.
 fn resize<T: Real>(v: &mut Vec<T>, n: usize) {
-    v.clear();
-    v.resize(n, T::zero());
+    if v.len() != n {
+        v.clear();
+        v.resize(n, T::zero());
+    }
 }
 
 /// Forward pass of a batch of `k` rows. Layers below `from` are taken from the cache (they must
