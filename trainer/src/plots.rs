@@ -94,7 +94,7 @@ pub fn training_curve(path: &Path, curve: &[(u64, f64)]) -> Result<()> {
     b.margin(15).x_label_area_size(40).y_label_area_size(60);
     if text {
         b.caption(
-            "meta-training: mean query loss per 100 iterations",
+            "meta-training: weighted query loss over the inner steps (mean per 100 iterations)",
             ("sans-serif", 20),
         );
     }
