@@ -172,18 +172,29 @@ impl Config {
     /// Parse and validate a TOML file's text.
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         let cfg: Config = toml::from_str(text).map_err(|e| {
-            let field = field_of(&e);
-            // The key's own line when it can be found, else the line of the error's span.
-            let by_key = text
-                .lines()
-                .position(|l| l.split('=').next().map(str::trim) == Some(field.as_str()));
             let by_span = e.span().map_or(1, |s| {
                 text.get(..s.start)
                     .map_or(1, |t| t.matches('\n').count() + 1)
             });
+            // The key written on the error's line, if that line is `key = value`.
+            let key_at = |line: usize| {
+                let l = text.lines().nth(line.saturating_sub(1))?;
+                let (k, _) = l.split_once('=')?;
+                Some(k.trim().to_string())
+            };
+            let (line, field) = if e.message().starts_with("unknown field") {
+                // Unknown key: its name and its own line.
+                let f = field_of(&e);
+                let at = text
+                    .lines()
+                    .position(|l| l.split('=').next().map(str::trim) == Some(f.as_str()));
+                (at.map_or(by_span, |i| i + 1), f)
+            } else {
+                (by_span, key_at(by_span).unwrap_or_else(|| field_of(&e)))
+            };
             ConfigError {
                 file: file.into(),
-                line: by_key.map_or(by_span, |i| i + 1),
+                line,
                 field,
                 msg: e.message().to_string(),
             }
@@ -237,6 +248,15 @@ impl Config {
                 "model",
                 "hidden",
                 "need 1..=4096 units per hidden layer, at least one layer".into(),
+            ),
+            (
+                !matches!(m.scope, Scope::HeadAndLastTrunk(k) if k == 0 || k > self.model.hidden.len()),
+                "meta",
+                "scope",
+                format!(
+                    "head_and_last_trunk needs 1..={} (the trunk's layers)",
+                    self.model.hidden.len()
+                ),
             ),
             (
                 (1..=100).contains(&m.steps),
