@@ -3,6 +3,21 @@
 //! Tensors follow each other with no gap, in this order: the normalisation (`shift`, `scale`),
 //! each trunk layer (`W`, `b`), then for each head its layers (`W`, `b`) and its learning-rate
 //! tensor, if any.
+//!
+//! ```
+//! use fewshot_runtime::format::layout::adapted_range;
+//! use fewshot_runtime::{AdaptScope, AdaptSpec, LearningRate};
+//! let spec = AdaptSpec {
+//!     scope: AdaptScope::HeadAndLastTrunk(1),
+//!     steps: 5,
+//!     rate: LearningRate::Scalar(0.01),
+//!     clip: 10.0,
+//!     prototype_scale: None,
+//! };
+//! // Two trunk layers and one head layer: the last trunk layer and the head adapt.
+//! let range = adapted_range(&spec, 2, 1).unwrap();
+//! assert_eq!((range.first, range.layers()), (1, 2));
+//! ```
 
 use super::spec::{AdaptScope, AdaptSpec, Header, LayerSpec, LearningRate};
 use crate::Error;

@@ -1,4 +1,11 @@
 //! The header types of format v1: what the postcard header says about the model.
+//!
+//! ```
+//! use fewshot_runtime::format::spec::{Activation, LayerSpec};
+//! let layer = LayerSpec { inputs: 40, outputs: 40, activation: Activation::Relu, offset: 0 };
+//! assert_eq!(layer.param_count(), 40 * 40 + 40);
+//! assert_eq!(layer.macs(), 1600);
+//! ```
 
 use heapless::Vec;
 use serde::{Deserialize, Serialize};
