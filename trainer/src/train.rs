@@ -153,7 +153,7 @@ pub fn train(
         let b = indicatif::ProgressBar::new(total);
         b.set_style(
             indicatif::ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {per_sec} {msg}",
+                "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
@@ -189,7 +189,7 @@ pub fn train(
         }
         if state.iter % 20 == 0 {
             bar.set_position(state.iter);
-            bar.set_message(format!("meta-loss {running:.4}"));
+            bar.set_message(format!("{:.0} it/s  meta-loss {running:.4}", bar.per_sec()));
         }
         let every = state.settings.checkpoint_every;
         if every > 0 && state.iter % every == 0 {
@@ -198,6 +198,6 @@ pub fn train(
             }
         }
     }
-    bar.finish_with_message(format!("meta-loss {running:.4}"));
+    bar.finish_with_message(format!("{:.0} it/s  meta-loss {running:.4}", bar.per_sec()));
     Ok(true)
 }
