@@ -1,1 +1,327 @@
-fn main() {}
+//! `trainer`: meta-train, export, evaluate as deployed, inspect, benchmark.
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use trainer::config::Config;
+use trainer::tasks::{CsvTasks, Sinusoid, TaskSource};
+use trainer::train::{train, State};
+use trainer::{bench, eval, export, inspect, plots};
+
+#[derive(Parser)]
+#[command(
+    name = "trainer",
+    version,
+    about = "Meta-train compact models for few-shot adaptation on microcontrollers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Meta-train, export the model, evaluate it as deployed, write plots.
+    Train {
+        /// Built-in configuration (sinusoid).
+        #[arg(long, conflicts_with = "config")]
+        preset: Option<String>,
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Model file to write [default: models/<preset or config name>.postcard].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Seed of the whole run (overrides the configuration).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Meta-iterations (overrides the configuration).
+        #[arg(long)]
+        iterations: Option<u64>,
+        /// Continue from the checkpoint beside the model (<out>.ckpt).
+        #[arg(long)]
+        resume: bool,
+        /// Write a checkpoint every N iterations (overrides the configuration; 0 = only at the end).
+        #[arg(long)]
+        checkpoint_every: Option<u64>,
+        /// Stop after N iterations with a checkpoint, exactly as Ctrl-C would (for tests and
+        /// time-sliced runs; continue with --resume).
+        #[arg(long)]
+        stop_after: Option<u64>,
+        /// Skip the evaluation and the plots after training.
+        #[arg(long)]
+        no_eval: bool,
+        /// Worker threads (0 = all cores).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
+    /// Evaluate a model file with the runtime's own inner loop on held-out tasks.
+    Eval {
+        #[arg(long)]
+        model: PathBuf,
+        /// `sinusoid` or `csv:PATH`.
+        #[arg(long, default_value = "sinusoid")]
+        task: String,
+        /// CSV tasks: the meta-test fraction and split seed the model was trained with.
+        #[arg(long, default_value_t = 0.2)]
+        test_fraction: f64,
+        #[arg(long, default_value_t = 0)]
+        split_seed: u64,
+        #[arg(long, value_delimiter = ',', default_value = "5,10,20")]
+        shots: Vec<usize>,
+        #[arg(long, value_delimiter = ',', default_value = "1,10")]
+        steps: Vec<usize>,
+        #[arg(long, default_value_t = 600)]
+        tasks: usize,
+        #[arg(long, default_value_t = 100)]
+        query: usize,
+        #[arg(long, default_value_t = 20_260_101)]
+        seed: u64,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a model file's architecture, sizes, RAM needs and adaptation spec.
+    Inspect { file: PathBuf },
+    /// Meta-iterations per second for every algorithm (meta-batch 25, K=10, 1-40-40-1 ReLU).
+    Bench {
+        #[arg(long, default_value_t = 1000)]
+        iters: u64,
+        /// Inner steps.
+        #[arg(long, default_value_t = 1)]
+        steps: usize,
+        /// Worker threads (the 10x target is on 1).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn threads(n: usize) -> Result<()> {
+    if n > 0 {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| anyhow!("thread pool: {e}"))?;
+    }
+    Ok(())
+}
+
+fn task_source(spec: &str, test_fraction: f64, split_seed: u64) -> Result<Box<dyn TaskSource>> {
+    match spec.split_once(':') {
+        None if spec == "sinusoid" => Ok(Box::new(Sinusoid)),
+        Some(("csv", p)) => Ok(Box::new(CsvTasks::load(
+            Path::new(p),
+            test_fraction,
+            split_seed,
+            2,
+        )?)),
+        _ => bail!("unknown task {spec:?} (sinusoid or csv:PATH)"),
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.cmd {
+        Cmd::Train {
+            preset,
+            config,
+            out,
+            seed,
+            iterations,
+            resume,
+            checkpoint_every,
+            stop_after,
+            no_eval,
+            threads: nt,
+        } => {
+            threads(nt)?;
+            let (mut cfg, name) = match (&preset, &config) {
+                (Some(p), None) => (
+                    Config::preset(p)
+                        .ok_or_else(|| anyhow!("unknown preset {p:?} (available: sinusoid)"))?,
+                    p.clone(),
+                ),
+                (None, Some(c)) => (
+                    Config::load(c)?,
+                    c.file_stem()
+                        .map_or("model".into(), |s| s.to_string_lossy().into_owned()),
+                ),
+                _ => bail!("give --preset NAME or --config FILE"),
+            };
+            if let Some(s) = seed {
+                cfg.train.seed = s;
+            }
+            if let Some(i) = iterations {
+                if i == 0 {
+                    bail!("--iterations must be >= 1");
+                }
+                cfg.train.iterations = i;
+            }
+            if let Some(c) = checkpoint_every {
+                cfg.train.checkpoint_every = c;
+            }
+            let out = out.unwrap_or_else(|| PathBuf::from(format!("models/{name}.postcard")));
+            let source = cfg.source()?;
+            let arch = cfg.arch(source.as_ref())?;
+            let ckpt = out.with_extension("ckpt");
+            if let Some(d) = ckpt.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            }
+            let mut state = if resume {
+                let mut s = State::load(&ckpt)?;
+                if s.arch != arch || s.spec != cfg.spec() {
+                    bail!(
+                        "{}: checkpoint was made with a different model or meta configuration",
+                        ckpt.display()
+                    );
+                }
+                s.settings.iterations = cfg.train.iterations;
+                eprintln!("resuming at iteration {}", s.iter);
+                s
+            } else {
+                State::new(arch, cfg.spec(), cfg.train.clone())
+            };
+            let stop = Arc::new(AtomicBool::new(false));
+            let trained = Arc::new(AtomicBool::new(false));
+            let (flag, after) = (stop.clone(), trained.clone());
+            // First Ctrl-C while training: checkpoint and stop. A second one, or one after
+            // training (eval, plots), exits at once: the checkpoint is already written.
+            ctrlc::set_handler(move || {
+                if flag.swap(true, Ordering::SeqCst) || after.load(Ordering::SeqCst) {
+                    std::process::exit(130);
+                }
+            })
+            .map_err(|e| anyhow!("Ctrl-C handler: {e}"))?;
+            let t0 = std::time::Instant::now();
+            let done = train(
+                source.as_ref(),
+                &mut state,
+                Some(&ckpt),
+                &stop,
+                stop_after,
+                true,
+            )?;
+            if !done {
+                eprintln!(
+                    "interrupted: checkpoint {} (continue with --resume)",
+                    ckpt.display()
+                );
+                return Ok(ExitCode::from(130));
+            }
+            state.save(&ckpt)?;
+            trained.store(true, Ordering::SeqCst);
+            let secs = t0.elapsed().as_secs_f64();
+            let def = export::model_def(&name, &state.arch, &state.spec, &state.theta, &state.u)?;
+            let bytes = export::write(&out, &def)?;
+            eprintln!(
+                "trained {} iterations in {secs:.1} s; wrote {} ({bytes} bytes)",
+                state.iter,
+                out.display()
+            );
+            if !no_eval {
+                let blob = export::read(&out)?;
+                let e = &cfg.eval;
+                let rows = eval::evaluate(
+                    &blob,
+                    source.as_ref(),
+                    &e.shots,
+                    &e.steps,
+                    e.tasks,
+                    e.query,
+                    e.seed,
+                )?;
+                println!(
+                    "query MSE after adaptation, as deployed ({} held-out tasks, {} query points):",
+                    e.tasks, e.query
+                );
+                print!("{}", eval::table(&rows));
+                std::fs::write(
+                    out.with_extension("eval.json"),
+                    serde_json::to_string_pretty(&rows)?,
+                )?;
+                let written = plots::write_all(&out, &state, &blob, source.as_ref(), e)?;
+                for p in written {
+                    eprintln!("plot: {}", p.display());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Eval {
+            model,
+            task,
+            test_fraction,
+            split_seed,
+            shots,
+            steps,
+            tasks,
+            query,
+            seed,
+            json,
+        } => {
+            if shots.is_empty() || shots.contains(&0) || tasks == 0 || query == 0 {
+                bail!("--shots must be >= 1 each; --tasks and --query >= 1");
+            }
+            let source = task_source(&task, test_fraction, split_seed)?;
+            let blob = export::read(&model)?;
+            let rows = eval::evaluate(&blob, source.as_ref(), &shots, &steps, tasks, query, seed)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({ "model": model, "task": task, "query": query, "seed": seed, "results": rows })
+                    )?
+                );
+            } else {
+                print!("{}", eval::table(&rows));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Inspect { file } => {
+            let blob = runtime::format::AlignedBytes::read(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            print!(
+                "{}",
+                inspect::describe(&blob).with_context(|| format!("{}", file.display()))?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Bench {
+            iters,
+            steps,
+            threads: nt,
+        } => {
+            if iters == 0 || steps == 0 {
+                bail!("--iters and --steps must be >= 1");
+            }
+            threads(nt)?;
+            println!("meta-batch 25, K=10, 1-40-40-1 ReLU, {steps} inner step(s), {} thread(s), {iters} iterations", rayon::current_num_threads());
+            println!(
+                "{:>10} {:>12} {:>16} {:>16}",
+                "algorithm", "it/s", "s/1000 (median)", "s/1000 (best)"
+            );
+            for r in bench::run(iters, steps, nt != 1) {
+                println!(
+                    "{:>10} {:>12.0} {:>16.3} {:>16.3}",
+                    r.algorithm.name(),
+                    1000.0 / r.secs_per_1000,
+                    r.secs_per_1000,
+                    r.best_secs_per_1000
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,446 @@
+//! Run configuration (TOML, unknown keys refused) and the built-in sinusoid preset.
+
+use crate::meta::{Algorithm, MetaSpec, Scope};
+use crate::net::{Activation, Arch, HeadKind};
+use crate::tasks::{CsvTasks, Sinusoid, TaskSource};
+use crate::train::TrainSettings;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TaskConfig {
+    /// "sinusoid" or "csv".
+    pub kind: String,
+    pub path: Option<String>,
+    pub test_fraction: f64,
+    pub split_seed: u64,
+}
+
+impl Default for TaskConfig {
+    fn default() -> Self {
+        TaskConfig {
+            kind: "sinusoid".into(),
+            path: None,
+            test_fraction: 0.2,
+            split_seed: 0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    pub hidden: Vec<usize>,
+    pub activation: Activation,
+    /// Input normalisation x' = (x - shift) * scale; default from the task source.
+    pub input_shift: Option<Vec<f64>>,
+    pub input_scale: Option<Vec<f64>>,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            hidden: vec![40, 40],
+            activation: Activation::Relu,
+            input_shift: None,
+            input_scale: Some(vec![0.2]),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetaConfig {
+    pub algorithm: Algorithm,
+    pub scope: Scope,
+    pub steps: usize,
+    pub alpha: f64,
+    pub alpha_max: f64,
+    pub clip: f64,
+    /// Weight of the query loss after steps 1..=steps; empty = the last step only.
+    pub step_weights: Vec<f64>,
+    pub first_order: bool,
+}
+
+impl Default for MetaConfig {
+    fn default() -> Self {
+        let steps = 10;
+        MetaConfig {
+            algorithm: Algorithm::MetaSgd,
+            scope: Scope::Everything,
+            steps,
+            alpha: 0.02,
+            alpha_max: 1.0,
+            clip: 10.0,
+            // The query loss after step 1 weighs most, after the last step next, the steps in
+            // between a little (they keep the learned rates stable over every device step).
+            step_weights: (1..=steps)
+                .map(|s| {
+                    if s == 1 {
+                        3.0
+                    } else if s == steps {
+                        1.0
+                    } else {
+                        0.1
+                    }
+                })
+                .collect(),
+            first_order: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvalConfig {
+    pub shots: Vec<usize>,
+    pub steps: Vec<usize>,
+    pub tasks: usize,
+    pub query: usize,
+    pub seed: u64,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig {
+            shots: vec![5, 10, 20],
+            steps: vec![1, 10],
+            tasks: 600,
+            query: 100,
+            seed: 20_260_101,
+        }
+    }
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        TrainSettings {
+            iterations: 40_000,
+            meta_batch: 5,
+            shots_min: 5,
+            shots_max: 20,
+            query: 10,
+            lr: 2e-3,
+            lr_final: 1e-4,
+            grad_norm_clip: 10.0,
+            seed: 0,
+            checkpoint_every: 1000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub task: TaskConfig,
+    pub model: ModelConfig,
+    pub meta: MetaConfig,
+    pub train: TrainSettings,
+    pub eval: EvalConfig,
+}
+
+/// A bad configuration value: names the file, line and field.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}:{line}: field `{field}`: {msg}")]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub field: String,
+    pub msg: String,
+}
+
+/// Line of `key` inside `[section]` in the TOML text (1 when not found: a default value).
+fn line_of(text: &str, section: &str, key: &str) -> usize {
+    let mut cur = String::new();
+    for (i, l) in text.lines().enumerate() {
+        let t = l.trim();
+        if t.starts_with('[') {
+            cur = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        } else if cur == section && t.split('=').next().map(str::trim) == Some(key) {
+            return i + 1;
+        }
+    }
+    1
+}
+
+impl Config {
+    pub fn preset(name: &str) -> Option<Config> {
+        (name == "sinusoid").then(Config::default)
+    }
+
+    /// Parse and validate a TOML file's text.
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let by_span = e.span().map_or(1, |s| {
+                text.get(..s.start)
+                    .map_or(1, |t| t.matches('\n').count() + 1)
+            });
+            // The key written on the error's line, if that line is `key = value`.
+            let key_at = |line: usize| {
+                let l = text.lines().nth(line.saturating_sub(1))?;
+                let (k, _) = l.split_once('=')?;
+                Some(k.trim().to_string())
+            };
+            let (line, field) = if e.message().starts_with("unknown field") {
+                // Unknown key: its name and its own line.
+                let f = field_of(&e);
+                let at = text
+                    .lines()
+                    .position(|l| l.split('=').next().map(str::trim) == Some(f.as_str()));
+                (at.map_or(by_span, |i| i + 1), f)
+            } else {
+                (by_span, key_at(by_span).unwrap_or_else(|| field_of(&e)))
+            };
+            ConfigError {
+                file: file.into(),
+                line,
+                field,
+                msg: e.message().to_string(),
+            }
+        })?;
+        cfg.validate().map_err(|(section, key, msg)| ConfigError {
+            file: file.into(),
+            line: line_of(text, section, key),
+            field: format!("{section}.{key}"),
+            msg,
+        })?;
+        Ok(cfg)
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            line: 0,
+            field: "-".into(),
+            msg: format!("cannot read: {e}"),
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Range checks: (section, key, message) of the first bad value.
+    pub fn validate(&self) -> Result<(), (&'static str, &'static str, String)> {
+        let pos = |v: f64| v.is_finite() && v > 0.0;
+        let m = &self.meta;
+        let t = &self.train;
+        let checks: Vec<(bool, &'static str, &'static str, String)> = vec![
+            (
+                matches!(self.task.kind.as_str(), "sinusoid" | "csv"),
+                "task",
+                "kind",
+                format!("unknown task kind {:?} (sinusoid, csv)", self.task.kind),
+            ),
+            (
+                self.task.kind != "csv" || self.task.path.is_some(),
+                "task",
+                "path",
+                "a csv task needs `path`".into(),
+            ),
+            (
+                self.task.test_fraction > 0.0 && self.task.test_fraction < 1.0,
+                "task",
+                "test_fraction",
+                "must be in (0, 1)".into(),
+            ),
+            (
+                !self.model.hidden.is_empty()
+                    && self.model.hidden.iter().all(|&h| (1..=4096).contains(&h)),
+                "model",
+                "hidden",
+                "need 1..=4096 units per hidden layer, at least one layer".into(),
+            ),
+            (
+                !matches!(m.scope, Scope::HeadAndLastTrunk(k) if k == 0 || k > self.model.hidden.len()),
+                "meta",
+                "scope",
+                format!(
+                    "head_and_last_trunk needs 1..={} (the trunk's layers)",
+                    self.model.hidden.len()
+                ),
+            ),
+            (
+                (1..=100).contains(&m.steps),
+                "meta",
+                "steps",
+                format!("must be in 1..=100, got {}", m.steps),
+            ),
+            (
+                pos(m.alpha),
+                "meta",
+                "alpha",
+                format!("must be finite and > 0, got {}", m.alpha),
+            ),
+            (
+                pos(m.alpha_max) && m.alpha_max > m.alpha,
+                "meta",
+                "alpha_max",
+                "must be finite and > alpha".into(),
+            ),
+            (
+                pos(m.clip),
+                "meta",
+                "clip",
+                format!("must be finite and > 0, got {}", m.clip),
+            ),
+            (
+                m.step_weights.is_empty()
+                    || (m.step_weights.len() == m.steps
+                        && m.step_weights.iter().all(|w| w.is_finite() && *w >= 0.0)
+                        && m.step_weights.iter().any(|w| *w > 0.0)),
+                "meta",
+                "step_weights",
+                "need `steps` finite non-negative weights, not all zero (or none)".into(),
+            ),
+            (
+                t.iterations >= 1,
+                "train",
+                "iterations",
+                "must be >= 1".into(),
+            ),
+            (
+                (1..=10_000).contains(&t.meta_batch),
+                "train",
+                "meta_batch",
+                "must be in 1..=10000".into(),
+            ),
+            (
+                t.shots_min >= 1 && t.shots_min <= 1000,
+                "train",
+                "shots_min",
+                "must be in 1..=1000".into(),
+            ),
+            (
+                t.shots_max >= t.shots_min && t.shots_max <= 1000,
+                "train",
+                "shots_max",
+                "must be in shots_min..=1000".into(),
+            ),
+            (
+                (1..=10_000).contains(&t.query),
+                "train",
+                "query",
+                "must be in 1..=10000".into(),
+            ),
+            (pos(t.lr), "train", "lr", "must be finite and > 0".into()),
+            (
+                pos(t.lr_final) && t.lr_final <= t.lr,
+                "train",
+                "lr_final",
+                "must be finite, > 0 and <= lr".into(),
+            ),
+            (
+                t.grad_norm_clip.is_finite() && t.grad_norm_clip >= 0.0,
+                "train",
+                "grad_norm_clip",
+                "must be finite and >= 0".into(),
+            ),
+            (
+                !self.eval.shots.is_empty()
+                    && self.eval.shots.iter().all(|&k| (1..=1000).contains(&k)),
+                "eval",
+                "shots",
+                "need shot counts in 1..=1000".into(),
+            ),
+            (
+                !self.eval.steps.is_empty() && self.eval.steps.iter().all(|&s| s <= 1000),
+                "eval",
+                "steps",
+                "need step counts in 0..=1000".into(),
+            ),
+            (
+                (1..=1_000_000).contains(&self.eval.tasks),
+                "eval",
+                "tasks",
+                "must be in 1..=1000000".into(),
+            ),
+            (
+                (1..=100_000).contains(&self.eval.query),
+                "eval",
+                "query",
+                "must be in 1..=100000".into(),
+            ),
+        ];
+        for (ok, s, k, msg) in checks {
+            if !ok {
+                return Err((s, k, msg));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn spec(&self) -> MetaSpec {
+        let m = &self.meta;
+        MetaSpec {
+            algorithm: m.algorithm,
+            scope: m.scope,
+            steps: m.steps,
+            alpha: m.alpha,
+            alpha_max: m.alpha_max,
+            clip: m.clip,
+            step_weights: if m.step_weights.is_empty() {
+                (1..=m.steps)
+                    .map(|s| if s == m.steps { 1.0 } else { 0.0 })
+                    .collect()
+            } else {
+                m.step_weights.clone()
+            },
+            first_order: m.first_order,
+        }
+    }
+
+    pub fn source(&self) -> anyhow::Result<Box<dyn TaskSource>> {
+        Ok(match self.task.kind.as_str() {
+            "csv" => {
+                let p = self.task.path.clone().unwrap_or_default();
+                let min_rows = 2;
+                Box::new(CsvTasks::load(
+                    Path::new(&p),
+                    self.task.test_fraction,
+                    self.task.split_seed,
+                    min_rows,
+                )?)
+            }
+            _ => Box::new(Sinusoid),
+        })
+    }
+
+    pub fn arch(&self, source: &dyn TaskSource) -> Result<Arch, ConfigError> {
+        let mut a = Arch::mlp(
+            source.n_in(),
+            &self.model.hidden,
+            source.n_out(),
+            self.model.activation,
+            HeadKind::Regression,
+        );
+        let (shift, scale) = source.normalisation();
+        a.shift = self.model.input_shift.clone().unwrap_or(shift);
+        a.scale = self.model.input_scale.clone().unwrap_or(scale);
+        let bad = |key: &str, msg: String| ConfigError {
+            file: "config".into(),
+            line: 0,
+            field: format!("model.{key}"),
+            msg,
+        };
+        if a.shift.len() != a.inputs || a.shift.iter().any(|v| !v.is_finite()) {
+            return Err(bad(
+                "input_shift",
+                format!("need {} finite values", a.inputs),
+            ));
+        }
+        if a.scale.len() != a.inputs || a.scale.iter().any(|v| !v.is_finite()) {
+            return Err(bad(
+                "input_scale",
+                format!("need {} finite values", a.inputs),
+            ));
+        }
+        Ok(a)
+    }
+}
+
+/// Best-effort field name from a toml error message ("unknown field `x`").
+fn field_of(e: &toml::de::Error) -> String {
+    let m = e.message();
+    m.split('`')
+        .nth(1)
+        .map_or_else(|| "-".to_string(), str::to_string)
+}

@@ -1,0 +1,117 @@
+//! Export: the trained network and its adaptation spec in the runtime's format v1, written by the
+//! runtime's own writer (`fewshot_runtime::writer`), and loading it back for evaluation.
+
+use crate::meta::{adapted_layers, rates, MetaSpec, Rates, Scope};
+use crate::net::{Activation, Arch, HeadKind};
+use anyhow::{anyhow, bail, Context, Result};
+use runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef, RateDef};
+use std::path::Path;
+
+fn act(a: Activation) -> runtime::Activation {
+    match a {
+        Activation::Identity => runtime::Activation::Identity,
+        Activation::Relu => runtime::Activation::Relu,
+        Activation::Tanh => runtime::Activation::Tanh,
+        Activation::Sigmoid => runtime::Activation::Sigmoid,
+    }
+}
+
+pub fn scope(s: Scope) -> Result<runtime::AdaptScope> {
+    Ok(match s {
+        Scope::HeadOnly => runtime::AdaptScope::HeadOnly,
+        Scope::HeadAndLastTrunk(k) => runtime::AdaptScope::HeadAndLastTrunk(
+            u8::try_from(k).map_err(|_| anyhow!("head_and_last_trunk {k} > 255"))?,
+        ),
+        Scope::BiasesOnly => runtime::AdaptScope::BiasesOnly,
+        Scope::Everything => runtime::AdaptScope::Everything,
+    })
+}
+
+/// The runtime's rate definition for the learned (or fixed) rates.
+pub fn rate_def(arch: &Arch, spec: &MetaSpec, u: &[f64]) -> Result<RateDef> {
+    Ok(match rates(arch, spec, u) {
+        Rates::Scalar(a) => RateDef::Scalar(a as f32),
+        Rates::PerParameter(v) => RateDef::PerParameter(v.iter().map(|&x| x as f32).collect()),
+        Rates::PerLayerPerStep(t) => {
+            let nla = adapted_layers(arch, spec.effective_scope()).len();
+            let mut table = Vec::with_capacity(t.len() * nla * 2);
+            for row in &t {
+                for pair in row {
+                    table.extend(pair.iter().map(|&x| x as f32));
+                }
+            }
+            RateDef::PerLayerPerStep {
+                steps: u16::try_from(t.len()).context("too many steps")?,
+                table,
+            }
+        }
+    })
+}
+
+/// Build the runtime's model definition: trunk layers, one head, its adaptation spec.
+pub fn model_def(
+    name: &str,
+    arch: &Arch,
+    spec: &MetaSpec,
+    theta: &[f64],
+    u: &[f64],
+) -> Result<ModelDef> {
+    if theta.len() != arch.n_params() {
+        bail!(
+            "parameter vector has {} values, architecture needs {}",
+            theta.len(),
+            arch.n_params()
+        );
+    }
+    let dense = |l: usize| {
+        let s = &arch.layers[l];
+        let (w, b) = (arch.w_off(l), arch.b_off(l));
+        Dense::new(
+            s.inputs,
+            s.outputs,
+            act(s.act),
+            theta[w..b].iter().map(|&x| x as f32).collect(),
+            theta[b..b + s.outputs].iter().map(|&x| x as f32).collect(),
+        )
+    };
+    let mut def = ModelDef::new(name, arch.inputs).normalise(
+        arch.shift.iter().map(|&x| x as f32).collect(),
+        arch.scale.iter().map(|&x| x as f32).collect(),
+    );
+    for l in 0..arch.n_trunk {
+        def = def.trunk(dense(l));
+    }
+    let layers: Vec<Dense> = (arch.n_trunk..arch.layers.len()).map(dense).collect();
+    let head = match arch.head {
+        HeadKind::Regression => HeadDef::regression(0, "y", layers),
+        HeadKind::Classification => HeadDef::classification(0, "class", layers),
+    };
+    let steps = u16::try_from(spec.steps).context("too many inner steps")?;
+    let adapt = AdaptDef::new(
+        scope(spec.effective_scope())?,
+        steps,
+        rate_def(arch, spec, u)?,
+        spec.clip as f32,
+    );
+    Ok(def.head(head.with_adapt(adapt)))
+}
+
+pub fn write(path: &Path, def: &ModelDef) -> Result<usize> {
+    let bytes = def
+        .to_bytes()
+        .map_err(|e| anyhow!("runtime writer refused the model: {e}"))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+    Ok(bytes.len())
+}
+
+/// Read a model file into 4-byte-aligned memory and check it with the runtime's loader.
+pub fn read(path: &Path) -> Result<runtime::format::AlignedBytes> {
+    let bytes = runtime::format::AlignedBytes::read(path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    runtime::Model::from_bytes(&bytes)
+        .map_err(|e| anyhow!("{}: not a valid model: {e}", path.display()))?;
+    Ok(bytes)
+}

@@ -1,0 +1,12 @@
+//! Meta-training of compact MLPs for few-shot adaptation on microcontrollers.
+pub mod bench;
+pub mod config;
+pub mod eval;
+pub mod export;
+pub mod inspect;
+pub mod meta;
+pub mod net;
+pub mod plots;
+pub mod real;
+pub mod tasks;
+pub mod train;

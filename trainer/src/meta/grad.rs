@@ -1,0 +1,322 @@
+//! The inner loop of one task and its meta-gradient by reverse accumulation through the steps
+//! (exact Hessian-vector products for the second-order algorithms), and the batched reduction.
+
+use super::{adapted_layers, adapted_ranges, alpha_vector, clamp, rate_param_grad, rates};
+use super::{Algorithm, MetaSpec, RateKind, TaskData};
+use crate::net::{backward, forward, hvp, Arch, Bwd, Fwd, RScratch, Targets};
+use crate::real::Real;
+use std::ops::Range;
+
+/// Per-iteration constants shared by all tasks of a meta-batch.
+pub struct Ctx<'a, T> {
+    pub arch: &'a Arch,
+    pub spec: &'a MetaSpec,
+    pub theta: Vec<T>,
+    /// alpha vector per inner step.
+    pub alphas: Vec<Vec<T>>,
+    pub ranges: Vec<Range<usize>>,
+    pub first: usize,
+    pub clip: T,
+    /// Rows of the alpha-gradient table (steps for MAML++, 1 for Meta-SGD, 0 for a scalar).
+    pub rate_rows: usize,
+}
+
+impl<'a, T: Real> Ctx<'a, T> {
+    pub fn new(arch: &'a Arch, spec: &'a MetaSpec, theta: &[f64], u: &[f64]) -> Self {
+        let scope = spec.effective_scope();
+        let r = rates(arch, spec, u);
+        let alphas = (0..spec.steps)
+            .map(|s| alpha_vector(arch, scope, &r, s))
+            .collect();
+        let layers = adapted_layers(arch, scope);
+        Ctx {
+            arch,
+            spec,
+            theta: theta.iter().map(|&v| T::from_f64(v)).collect(),
+            alphas,
+            ranges: adapted_ranges(arch, scope),
+            first: layers.first().map_or(arch.layers.len(), |x| x.0),
+            clip: T::from_f64(spec.clip),
+            rate_rows: match spec.algorithm.rates() {
+                RateKind::Scalar => 0,
+                RateKind::PerParameter => 1,
+                RateKind::PerLayerPerStep => spec.steps,
+            },
+        }
+    }
+}
+
+/// Reusable buffers for one task's inner loop and meta-backward.
+#[derive(Default)]
+pub struct Workspace<T> {
+    thetas: Vec<Vec<T>>,
+    grads: Vec<Vec<T>>,
+    fwds: Vec<Fwd<T>>,
+    bwds: Vec<Bwd<T>>,
+    fq: Fwd<T>,
+    bq: Bwd<T>,
+    gq: Vec<T>,
+    a: Vec<T>,
+    h: Vec<T>,
+    rs: RScratch<T>,
+}
+
+/// Result of one task: weighted query loss, gradient wrt theta_0 and wrt the alpha tables.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TaskLoss<T> {
+    pub loss: T,
+    /// Query loss after the last inner step (for logs).
+    pub final_loss: T,
+}
+
+/// Inner loop plus meta-gradient of one task: writes the gradient wrt theta_0 into `g_theta`
+/// (`n_params`) and wrt the alpha tables into `g_alpha` (`rate_rows x n_params`, row-major).
+pub fn task_meta_grad<T: Real>(
+    ctx: &Ctx<T>,
+    d: &TaskData<T>,
+    ws: &mut Workspace<T>,
+    g_theta: &mut [T],
+    g_alpha: &mut [T],
+) -> TaskLoss<T> {
+    let arch = ctx.arch;
+    let spec = ctx.spec;
+    let np = arch.n_params();
+    let steps = spec.steps;
+    let second = spec.second_order();
+    let stop = if second { 0 } else { ctx.first };
+    ws.thetas.resize_with(steps + 1, Vec::new);
+    ws.grads.resize_with(steps, || vec![T::zero(); np]);
+    let keep = if second { steps } else { 1 };
+    ws.fwds.resize_with(keep, Fwd::default);
+    ws.bwds.resize_with(keep, Bwd::default);
+    ws.thetas[0].clear();
+    ws.thetas[0].extend_from_slice(&ctx.theta);
+    // Inner loop on the support set.
+    for s in 0..steps {
+        let slot = if second { s } else { 0 };
+        let from = if s == 0 || second { 0 } else { ctx.first };
+        forward(arch, &ws.thetas[s], &d.sx, d.k, &mut ws.fwds[slot], from);
+        let g = &mut ws.grads[s];
+        g.resize(np, T::zero());
+        backward(
+            arch,
+            &ws.thetas[s],
+            &ws.fwds[slot],
+            Targets::Reg(&d.sy),
+            g,
+            stop,
+            &mut ws.bwds[slot],
+        );
+        let (lo, hi) = ws.thetas.split_at_mut(s + 1);
+        let next = &mut hi[0];
+        next.clear();
+        next.extend_from_slice(&lo[s]);
+        let al = &ctx.alphas[s];
+        for r in &ctx.ranges {
+            for ((n, a), gi) in next[r.clone()]
+                .iter_mut()
+                .zip(&al[r.clone()])
+                .zip(&g[r.clone()])
+            {
+                *n -= *a * clamp(*gi, ctx.clip);
+            }
+        }
+    }
+    g_alpha.fill(T::zero());
+    if spec.algorithm == Algorithm::Reptile {
+        // The Reptile direction: theta_0 - theta_S, plus the query loss for logging.
+        forward(arch, &ws.thetas[steps], &d.qx, d.q, &mut ws.fq, 0);
+        let lq = crate::net::loss_and_dy(
+            arch.head,
+            &ws.fq.ys[arch.layers.len()],
+            arch.outputs(),
+            Targets::Reg(&d.qy),
+            &mut ws.gq,
+        );
+        for ((o, a), b) in g_theta.iter_mut().zip(&ws.thetas[0]).zip(&ws.thetas[steps]) {
+            *o = *a - *b;
+        }
+        return TaskLoss {
+            loss: lq,
+            final_loss: lq,
+        };
+    }
+    // Meta-backward.
+    let weight = |s: usize| {
+        T::from_f64(
+            spec.step_weights
+                .get(s.wrapping_sub(1))
+                .copied()
+                .unwrap_or(0.0),
+        )
+    };
+    let v = g_theta;
+    v.fill(T::zero());
+    let mut loss = T::zero();
+    let mut final_loss = T::zero();
+    ws.gq.resize(np, T::zero());
+    for s in (0..=steps).rev() {
+        if s < steps {
+            // Adjoint through theta_{s+1} = theta_s - alpha_s (.) clamp(g_s).
+            let g = &ws.grads[s];
+            let al = &ctx.alphas[s];
+            ws.a.clear();
+            ws.a.resize(np, T::zero());
+            let row = if ctx.rate_rows > 0 {
+                Some(s.min(ctx.rate_rows - 1))
+            } else {
+                None
+            };
+            let clip = ctx.clip;
+            for r in &ctx.ranges {
+                let (gr, vr, ar) = (&g[r.clone()], &v[r.clone()], &al[r.clone()]);
+                if let Some(row) = row {
+                    let ga_row = &mut g_alpha[row * np..(row + 1) * np];
+                    for ((ga, gi), vi) in ga_row[r.clone()].iter_mut().zip(gr).zip(vr) {
+                        *ga -= clamp(*gi, clip) * *vi;
+                    }
+                }
+                for (((o, gi), vi), ai) in ws.a[r.clone()].iter_mut().zip(gr).zip(vr).zip(ar) {
+                    // The clamp's derivative: 1 strictly inside the clip, else 0.
+                    let keep = if gi.abs() < clip { T::one() } else { T::zero() };
+                    *o = *ai * *vi * keep;
+                }
+            }
+            if second {
+                ws.h.resize(np, T::zero());
+                hvp(
+                    arch,
+                    &ws.thetas[s],
+                    &ws.a,
+                    ctx.first,
+                    &ws.fwds[s],
+                    &ws.bwds[s],
+                    Targets::Reg(&d.sy),
+                    &mut ws.h,
+                    &mut ws.rs,
+                );
+                for (vi, hi) in v.iter_mut().zip(&ws.h) {
+                    *vi -= *hi;
+                }
+            }
+        }
+        let w = weight(s);
+        if w != T::zero() || s == steps {
+            forward(arch, &ws.thetas[s], &d.qx, d.q, &mut ws.fq, 0);
+            let lq = backward(
+                arch,
+                &ws.thetas[s],
+                &ws.fq,
+                Targets::Reg(&d.qy),
+                &mut ws.gq,
+                0,
+                &mut ws.bq,
+            );
+            if s == steps {
+                final_loss = lq;
+            }
+            loss += w * lq;
+            for (vi, gi) in v.iter_mut().zip(&ws.gq) {
+                *vi += w * *gi;
+            }
+        }
+    }
+    TaskLoss { loss, final_loss }
+}
+
+/// Mean meta-loss and meta-gradient (wrt theta and u) over a batch of tasks, in f64 sums.
+/// Tasks run in parallel (rayon) and are reduced in a fixed order, so results are deterministic.
+pub struct BatchGrad {
+    pub loss: f64,
+    pub final_loss: f64,
+    pub g_theta: Vec<f64>,
+    pub g_u: Vec<f64>,
+}
+
+pub fn batch_meta_grad<T: Real>(
+    arch: &Arch,
+    spec: &MetaSpec,
+    theta: &[f64],
+    u: &[f64],
+    tasks: &[TaskData<T>],
+    parallel: bool,
+) -> BatchGrad {
+    use rayon::prelude::*;
+    let ctx = Ctx::<T>::new(arch, spec, theta, u);
+    let n = tasks.len().max(1) as f64;
+    let np = arch.n_params();
+    let nt = tasks.len();
+    // Per-task outputs in one buffer (no per-task allocation), reduced below in task order, so
+    // the result does not depend on the thread count or scheduling.
+    let ra = ctx.rate_rows * np;
+    let ra1 = ra.max(1);
+    let mut buf_t = vec![T::zero(); nt * np];
+    let mut buf_a = vec![T::zero(); nt * ra1];
+    let mut losses = vec![TaskLoss::default(); nt];
+    let one = |ws: &mut Workspace<T>,
+               d: &TaskData<T>,
+               bt: &mut [T],
+               ba: &mut [T],
+               l: &mut TaskLoss<T>| {
+        *l = task_meta_grad(&ctx, d, ws, bt, &mut ba[..ra]);
+    };
+    if parallel && nt > 1 {
+        // One workspace per chunk (a few chunks per thread for balance), not per task.
+        let chunk = nt.div_ceil(2 * rayon::current_num_threads()).max(1);
+        tasks
+            .par_chunks(chunk)
+            .zip(buf_t.par_chunks_mut(chunk * np))
+            .zip(buf_a.par_chunks_mut(chunk * ra1))
+            .zip(losses.par_chunks_mut(chunk))
+            .for_each(|(((tc, bt), ba), lc)| {
+                let mut ws = Workspace::default();
+                for (i, d) in tc.iter().enumerate() {
+                    one(
+                        &mut ws,
+                        d,
+                        &mut bt[i * np..(i + 1) * np],
+                        &mut ba[i * ra1..(i + 1) * ra1],
+                        &mut lc[i],
+                    );
+                }
+            });
+    } else {
+        let mut ws = Workspace::default();
+        for (i, d) in tasks.iter().enumerate() {
+            one(
+                &mut ws,
+                d,
+                &mut buf_t[i * np..(i + 1) * np],
+                &mut buf_a[i * ra1..(i + 1) * ra1],
+                &mut losses[i],
+            );
+        }
+    }
+    let mut g_theta = vec![0.0; np];
+    let mut g_alpha = vec![vec![0.0; np]; ctx.rate_rows];
+    let (mut loss, mut final_loss) = (0.0, 0.0);
+    for i in 0..nt {
+        loss += Real::to_f64(losses[i].loss);
+        final_loss += Real::to_f64(losses[i].final_loss);
+        for (a, b) in g_theta.iter_mut().zip(&buf_t[i * np..(i + 1) * np]) {
+            *a += Real::to_f64(*b);
+        }
+        for (r, ga) in g_alpha.iter_mut().enumerate() {
+            let off = i * ra1 + r * np;
+            for (a, b) in ga.iter_mut().zip(&buf_a[off..off + np]) {
+                *a += Real::to_f64(*b);
+            }
+        }
+    }
+    let (loss, final_loss) = (loss / n, final_loss / n);
+    for x in g_theta.iter_mut().chain(g_alpha.iter_mut().flatten()) {
+        *x /= n;
+    }
+    let g_u = rate_param_grad(arch, spec, u, &g_alpha);
+    BatchGrad {
+        loss,
+        final_loss,
+        g_theta,
+        g_u,
+    }
+}

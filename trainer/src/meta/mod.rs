@@ -1,0 +1,166 @@
+//! Meta-learning algorithms: exact second-order MAML (Hessian-vector products through every inner
+//! step), first-order MAML, Reptile, Meta-SGD (learned per-parameter rates), MAML++ per-layer
+//! per-step rates, and ANIL. All share one inner loop with the runtime's semantics:
+//! `theta <- theta - alpha (.) clamp(grad, -clip, clip)` on the adapted parameters only.
+
+mod grad;
+mod inner;
+mod rates;
+
+pub use grad::{batch_meta_grad, task_meta_grad, BatchGrad, Ctx, TaskLoss, Workspace};
+pub use inner::{batch_loss, clamp, inner_loop, query_loss, support_loss};
+pub use rates::{
+    alpha_vector, init_rates, logit, n_rate_params, rate_param_grad, rates, sigmoid, Rates,
+};
+
+use crate::net::Arch;
+use crate::real::Real;
+use crate::tasks::Task;
+use serde::{Deserialize, Serialize};
+use std::ops::Range;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Algorithm {
+    /// Second-order MAML, fixed scalar rate.
+    Maml,
+    /// First-order MAML.
+    Fomaml,
+    /// Reptile: meta-gradient = theta_0 - theta_S.
+    Reptile,
+    /// Learned per-parameter rates alpha = alpha_max * sigmoid(u) (second-order).
+    MetaSgd,
+    /// Learned per-layer, per-step rates (MAML++; second-order).
+    MamlPp,
+    /// Almost No Inner Loop: second-order MAML adapting the head only.
+    Anil,
+}
+
+impl Algorithm {
+    pub const ALL: [Algorithm; 6] = [
+        Algorithm::Maml,
+        Algorithm::Fomaml,
+        Algorithm::Reptile,
+        Algorithm::MetaSgd,
+        Algorithm::MamlPp,
+        Algorithm::Anil,
+    ];
+    pub fn rates(self) -> RateKind {
+        match self {
+            Algorithm::MetaSgd => RateKind::PerParameter,
+            Algorithm::MamlPp => RateKind::PerLayerPerStep,
+            _ => RateKind::Scalar,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Maml => "maml",
+            Algorithm::Fomaml => "fomaml",
+            Algorithm::Reptile => "reptile",
+            Algorithm::MetaSgd => "meta_sgd",
+            Algorithm::MamlPp => "maml_pp",
+            Algorithm::Anil => "anil",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    HeadOnly,
+    HeadAndLastTrunk(usize),
+    BiasesOnly,
+    Everything,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateKind {
+    Scalar,
+    PerLayerPerStep,
+    PerParameter,
+}
+
+/// Everything that defines the meta-objective (not the outer optimiser).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetaSpec {
+    pub algorithm: Algorithm,
+    pub scope: Scope,
+    /// Inner steps during meta-training (= the device's step count for learned rates).
+    pub steps: usize,
+    /// Scalar rate, and the initial value of learned rates.
+    pub alpha: f64,
+    /// Upper bound of learned rates.
+    pub alpha_max: f64,
+    pub clip: f64,
+    /// Weight of the query loss after each step `1..=steps` (index 0 = after step 1).
+    pub step_weights: Vec<f64>,
+    /// Drop the Hessian terms even for second-order algorithms.
+    pub first_order: bool,
+}
+
+impl MetaSpec {
+    pub fn effective_scope(&self) -> Scope {
+        if self.algorithm == Algorithm::Anil {
+            Scope::HeadOnly
+        } else {
+            self.scope
+        }
+    }
+    pub fn second_order(&self) -> bool {
+        !self.first_order && !matches!(self.algorithm, Algorithm::Fomaml | Algorithm::Reptile)
+    }
+}
+
+/// The adapted layers in chain order, with whether their weight matrix adapts (the bias always does).
+pub fn adapted_layers(arch: &Arch, scope: Scope) -> Vec<(usize, bool)> {
+    let nl = arch.layers.len();
+    match scope {
+        Scope::HeadOnly => (arch.n_trunk..nl).map(|l| (l, true)).collect(),
+        Scope::HeadAndLastTrunk(k) => (arch.n_trunk.saturating_sub(k)..nl)
+            .map(|l| (l, true))
+            .collect(),
+        Scope::BiasesOnly => (0..nl).map(|l| (l, false)).collect(),
+        Scope::Everything => (0..nl).map(|l| (l, true)).collect(),
+    }
+}
+
+/// Ranges of the flat parameter vector that adapt, in the runtime's Meta-SGD layout order.
+pub fn adapted_ranges(arch: &Arch, scope: Scope) -> Vec<Range<usize>> {
+    let mut r = Vec::new();
+    for (l, w) in adapted_layers(arch, scope) {
+        if w {
+            r.push(arch.w_off(l)..arch.b_off(l));
+        }
+        r.push(arch.b_off(l)..arch.b_off(l) + arch.layers[l].outputs);
+    }
+    r
+}
+
+pub fn n_adapted(arch: &Arch, scope: Scope) -> usize {
+    adapted_ranges(arch, scope).iter().map(|r| r.len()).sum()
+}
+
+/// A task converted to the compute type and normalised.
+#[derive(Clone, Debug)]
+pub struct TaskData<T> {
+    pub k: usize,
+    pub q: usize,
+    pub sx: Vec<T>,
+    pub sy: Vec<T>,
+    pub qx: Vec<T>,
+    pub qy: Vec<T>,
+}
+
+impl<T: Real> TaskData<T> {
+    pub fn new(arch: &Arch, t: &Task) -> Self {
+        TaskData {
+            k: t.k(),
+            q: t.q(),
+            sx: arch.normalise(&t.support_x),
+            sy: t.support_y.iter().map(|&v| T::from_f64(v)).collect(),
+            qx: arch.normalise(&t.query_x),
+            qy: t.query_y.iter().map(|&v| T::from_f64(v)).collect(),
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! The outer loop: Adam on (theta, rate parameters), seeded task streams (bit-for-bit
+//! reproducible, resumable), checkpoints, Ctrl-C handling and a progress bar.
+
+use crate::meta::{batch_meta_grad, init_rates, MetaSpec, TaskData};
+use crate::net::Arch;
+use crate::tasks::{Split, Task, TaskSource};
+use anyhow::{Context, Result};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainSettings {
+    pub iterations: u64,
+    pub meta_batch: usize,
+    /// Support size drawn uniformly in [shots_min, shots_max] per task.
+    pub shots_min: usize,
+    pub shots_max: usize,
+    pub query: usize,
+    pub lr: f64,
+    /// Cosine decay of the outer rate down to this value.
+    pub lr_final: f64,
+    /// Clip of the global norm of the meta-gradient (0 = off).
+    pub grad_norm_clip: f64,
+    pub seed: u64,
+    pub checkpoint_every: u64,
+}
+
+/// Everything needed to continue training exactly where it stopped.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub arch: Arch,
+    pub spec: MetaSpec,
+    pub settings: TrainSettings,
+    pub theta: Vec<f64>,
+    pub u: Vec<f64>,
+    pub m: Vec<f64>,
+    pub v: Vec<f64>,
+    pub iter: u64,
+    /// (iteration, mean meta-loss over the logging window)
+    pub curve: Vec<(u64, f64)>,
+}
+
+impl State {
+    pub fn new(arch: Arch, spec: MetaSpec, settings: TrainSettings) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
+        let theta = arch.init_params(&mut rng);
+        let u = init_rates(&arch, &spec);
+        let n = theta.len() + u.len();
+        State {
+            arch,
+            spec,
+            settings,
+            theta,
+            u,
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+            iter: 0,
+            curve: vec![],
+        }
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec(self)?)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+        Ok(())
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        let b = std::fs::read(path)
+            .with_context(|| format!("reading checkpoint {}", path.display()))?;
+        serde_json::from_slice(&b)
+            .with_context(|| format!("{}: not a trainer checkpoint", path.display()))
+    }
+}
+
+/// The meta-batch of iteration `iter`: a pure function of (seed, iter), so resuming replays the
+/// same stream.
+pub fn sample_batch(source: &dyn TaskSource, s: &TrainSettings, iter: u64) -> Vec<Task> {
+    let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
+    rng.set_stream(iter + 1);
+    (0..s.meta_batch)
+        .map(|_| {
+            let k = rng.random_range(s.shots_min..=s.shots_max.max(s.shots_min));
+            source.sample(Split::MetaTrain, k, s.query, &mut rng)
+        })
+        .collect()
+}
+
+/// One Adam step on the concatenated (theta, u); returns (loss, final query loss).
+pub fn step(state: &mut State, tasks: &[Task], parallel: bool) -> (f64, f64) {
+    let data: Vec<TaskData<f32>> = tasks
+        .iter()
+        .map(|t| TaskData::new(&state.arch, t))
+        .collect();
+    let g = batch_meta_grad(
+        &state.arch,
+        &state.spec,
+        &state.theta,
+        &state.u,
+        &data,
+        parallel,
+    );
+    let s = &state.settings;
+    let mut grad: Vec<f64> = g.g_theta.iter().chain(&g.g_u).copied().collect();
+    let norm = grad.iter().map(|x| x * x).sum::<f64>().sqrt();
+    if s.grad_norm_clip > 0.0 && norm > s.grad_norm_clip {
+        for x in &mut grad {
+            *x *= s.grad_norm_clip / norm;
+        }
+    }
+    if !norm.is_finite() {
+        return (g.loss, g.final_loss);
+    }
+    state.iter += 1;
+    let t = state.iter as f64;
+    let frac = (t / s.iterations.max(1) as f64).min(1.0);
+    let lr = s.lr_final + 0.5 * (s.lr - s.lr_final) * (1.0 + (std::f64::consts::PI * frac).cos());
+    let (b1, b2, eps): (f64, f64, f64) = (0.9, 0.999, 1e-8);
+    let (c1, c2) = (1.0 - b1.powf(t), 1.0 - b2.powf(t));
+    let nt = state.theta.len();
+    for (i, gi) in grad.iter().enumerate() {
+        state.m[i] = b1 * state.m[i] + (1.0 - b1) * gi;
+        state.v[i] = b2 * state.v[i] + (1.0 - b2) * gi * gi;
+        let d = lr * (state.m[i] / c1) / ((state.v[i] / c2).sqrt() + eps);
+        if i < nt {
+            state.theta[i] -= d;
+        } else {
+            state.u[i - nt] -= d;
+        }
+    }
+    (g.loss, g.final_loss)
+}
+
+/// Train until `settings.iterations` or until `stop` is raised (or `stop_at` is reached, which
+/// behaves like Ctrl-C at that iteration); checkpoints every `checkpoint_every` iterations and on
+/// stop. Returns false when stopped early.
+pub fn train(
+    source: &dyn TaskSource,
+    state: &mut State,
+    checkpoint: Option<&Path>,
+    stop: &AtomicBool,
+    stop_at: Option<u64>,
+    progress: bool,
+) -> Result<bool> {
+    let total = state.settings.iterations;
+    let bar = if progress {
+        let b = indicatif::ProgressBar::new(total);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b.set_position(state.iter);
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let window = 100u64;
+    let (mut acc, mut n) = (0.0, 0u64);
+    let mut running = f64::NAN;
+    while state.iter < total {
+        if stop.load(Ordering::SeqCst) || stop_at.is_some_and(|s| state.iter >= s) {
+            if let Some(p) = checkpoint {
+                state.save(p)?;
+            }
+            bar.abandon_with_message(format!("interrupted at {}; checkpoint written", state.iter));
+            return Ok(false);
+        }
+        let tasks = sample_batch(source, &state.settings, state.iter);
+        let (loss, _) = step(state, &tasks, true);
+        acc += loss;
+        n += 1;
+        running = if running.is_nan() {
+            loss
+        } else {
+            0.98 * running + 0.02 * loss
+        };
+        if state.iter % window == 0 {
+            state.curve.push((state.iter, acc / n as f64));
+            acc = 0.0;
+            n = 0;
+        }
+        if state.iter % 20 == 0 {
+            bar.set_position(state.iter);
+            bar.set_message(format!("{:.0} it/s  meta-loss {running:.4}", bar.per_sec()));
+        }
+        let every = state.settings.checkpoint_every;
+        if every > 0 && state.iter % every == 0 {
+            if let Some(p) = checkpoint {
+                state.save(p)?;
+            }
+        }
+    }
+    bar.finish_with_message(format!("{:.0} it/s  meta-loss {running:.4}", bar.per_sec()));
+    Ok(true)
+}

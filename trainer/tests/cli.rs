@@ -1,0 +1,293 @@
+//! The command line: bad input exits 2 with a precise message, training is reproducible bit for
+//! bit (also across a checkpoint and --resume), and the written model loads, evaluates and
+//! inspects.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_trainer"))
+}
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("trainer-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run(c: &mut Command) -> Output {
+    c.output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const TINY: &str = r#"
+[model]
+hidden = [8]
+[meta]
+algorithm = "meta_sgd"
+steps = 2
+step_weights = [0.5, 1.0]
+[train]
+iterations = 30
+meta_batch = 4
+checkpoint_every = 10
+[eval]
+shots = [5]
+steps = [0, 2]
+tasks = 20
+query = 20
+"#;
+
+fn write(d: &Path, name: &str, text: &str) -> PathBuf {
+    let p = d.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn bad_config_exits_2_naming_file_line_and_field() {
+    let d = dir("badcfg");
+    let p = write(&d, "a.toml", "[meta]\nsteps = 3\nbogus = 1\n");
+    let o = run(bin().args(["train", "--config"]).arg(&p));
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("a.toml:3") && e.contains("bogus"), "{e}");
+
+    let p = write(&d, "b.toml", "[train]\nmeta_batch = 4\nlr = -1.0\n");
+    let o = run(bin().args(["train", "--config"]).arg(&p));
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("b.toml:3") && e.contains("train.lr"), "{e}");
+
+    let p = write(&d, "c.toml", "[meta]\nclip = \"big\"\n");
+    let o = run(bin().args(["train", "--config"]).arg(&p));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("c.toml:2"), "{}", stderr(&o));
+
+    let p = write(
+        &d,
+        "d.toml",
+        "[task]\nkind = \"csv\"\npath = \"/nonexistent/x.csv\"\n",
+    );
+    let o = run(bin().args(["train", "--config"]).arg(&p));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("/nonexistent/x.csv"), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_csv_and_bad_model_exit_2() {
+    let d = dir("badcsv");
+    let csv = write(&d, "t.csv", "task_id,x1,y1\na,1,2\na,1\n");
+    let cfg = write(
+        &d,
+        "c.toml",
+        &format!(
+            "[task]\nkind = \"csv\"\npath = {:?}\n",
+            csv.display().to_string()
+        ),
+    );
+    let o = run(bin().args(["train", "--config"]).arg(&cfg));
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("t.csv:3") && e.contains("y1"), "{e}");
+
+    let junk = write(&d, "junk.postcard", "definitely not a model");
+    for args in [vec!["inspect"], vec!["eval", "--model"]] {
+        let o = run(bin().args(&args).arg(&junk));
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains("junk.postcard"), "{}", stderr(&o));
+    }
+    let o = run(bin()
+        .args(["eval", "--model"])
+        .arg(&junk)
+        .args(["--shots", "x"]));
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(bin().args(["train", "--preset", "nope"]));
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn train_is_reproducible_and_resumable_then_eval_and_inspect() {
+    let d = dir("train");
+    let cfg = write(&d, "tiny.toml", TINY);
+    let a = d.join("a.postcard");
+    let o = run(bin()
+        .args(["train", "--threads", "2", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&a));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("query MSE"));
+    for ext in ["curve.png", "adaptation.png", "tasks.png", "eval.json"] {
+        assert!(a.with_extension(ext).exists(), "{ext}");
+    }
+    // Same seed, other thread count: identical bytes.
+    let b = d.join("b.postcard");
+    let o = run(bin()
+        .args(["train", "--no-eval", "--threads", "1", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&b));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    // Stopped at 20 (the Ctrl-C path), then resumed to 30: identical bytes.
+    let c = d.join("c.postcard");
+    let o = run(bin()
+        .args(["train", "--no-eval", "--stop-after", "20", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&c));
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    let o = run(bin()
+        .args(["train", "--no-eval", "--resume", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&c));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&c).unwrap());
+    // Another seed: other bytes.
+    let e = d.join("e.postcard");
+    let o = run(bin()
+        .args(["train", "--no-eval", "--seed", "9", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&e));
+    assert!(o.status.success());
+    assert_ne!(std::fs::read(&a).unwrap(), std::fs::read(&e).unwrap());
+
+    let o = run(bin()
+        .args([
+            "eval", "--shots", "5,10", "--steps", "1,2", "--tasks", "10", "--json", "--model",
+        ])
+        .arg(&a));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = v["results"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    assert!(rows
+        .iter()
+        .all(|r| r["mean_mse"].as_f64().unwrap().is_finite()));
+
+    let o = run(bin().arg("inspect").arg(&a));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        s.contains("CRC-32") && s.contains("per parameter") && s.contains("RAM K=10"),
+        "{s}"
+    );
+}
+
+#[test]
+fn trains_and_evaluates_on_gzipped_csv_tasks() {
+    use std::io::Write;
+    let d = dir("csv");
+    let mut text = String::from("task_id,x1,y1\n");
+    for t in 0..12 {
+        let (a, b) = (0.3 * t as f64 - 1.5, 0.1 * t as f64);
+        for r in 0..30 {
+            let x = r as f64 / 10.0 - 1.5;
+            text += &format!("task{t},{x},{}\n", a * x + b);
+        }
+    }
+    let p = d.join("lines.csv.gz");
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(text.as_bytes()).unwrap();
+    std::fs::write(&p, e.finish().unwrap()).unwrap();
+    let cfg = write(
+        &d,
+        "lines.toml",
+        &format!(
+            "[task]\nkind = \"csv\"\npath = {:?}\ntest_fraction = 0.25\n{}",
+            p.display().to_string(),
+            TINY.replace(
+                "[model]\nhidden = [8]",
+                "[model]\nhidden = [8]\ninput_scale = [1.0]"
+            )
+        ),
+    );
+    let m = d.join("lines.postcard");
+    let o = run(bin()
+        .args(["train", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&m));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(bin()
+        .args([
+            "eval",
+            "--test-fraction",
+            "0.25",
+            "--shots",
+            "5",
+            "--steps",
+            "0,2",
+            "--tasks",
+            "10",
+            "--json",
+            "--model",
+        ])
+        .arg(&m)
+        .arg("--task")
+        .arg(format!("csv:{}", p.display())));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["results"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn ctrl_c_writes_a_checkpoint_and_resume_continues() {
+    let d = dir("sigint");
+    let cfg = write(&d, "tiny.toml", TINY);
+    let m = d.join("m.postcard");
+    let ckpt = m.with_extension("ckpt");
+    let mut child = bin()
+        .args([
+            "train",
+            "--no-eval",
+            "--iterations",
+            "100000000",
+            "--config",
+        ])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&m)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the first periodic checkpoint, so training is under way.
+    let t0 = std::time::Instant::now();
+    while !ckpt.exists() && t0.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let st = Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&ckpt).unwrap()).unwrap();
+    let at = v["iter"].as_u64().unwrap();
+    assert!(at > 0);
+    let o = run(bin()
+        .args([
+            "train",
+            "--no-eval",
+            "--resume",
+            "--iterations",
+            "100000000",
+            "--stop-after",
+        ])
+        .arg((at + 5).to_string())
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&m));
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&ckpt).unwrap()).unwrap();
+    assert_eq!(v["iter"].as_u64().unwrap(), at + 5);
+}

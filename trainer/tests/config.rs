@@ -1,0 +1,46 @@
+//! Configuration: the preset round-trips through TOML; bad values name file, line and field.
+
+use trainer::config::Config;
+
+#[test]
+fn preset_round_trips_through_toml() {
+    let preset = Config::preset("sinusoid").unwrap();
+    let text = toml::to_string(&preset).unwrap();
+    assert_eq!(Config::parse(&text, "p.toml").unwrap(), preset);
+    assert!(Config::preset("nope").is_none());
+}
+
+#[test]
+fn bad_values_name_file_line_and_field() {
+    let cases = [
+        (
+            "[meta]\nscope = { head_and_last_trunk = 5 }\n",
+            2,
+            "meta.scope",
+        ),
+        ("[meta]\n\nalpha = 0.0\n", 3, "meta.alpha"),
+        (
+            "[meta]\nsteps = 2\nstep_weights = [1.0]\n",
+            3,
+            "meta.step_weights",
+        ),
+        (
+            "[train]\nshots_min = 9\nshots_max = 3\n",
+            3,
+            "train.shots_max",
+        ),
+        ("[eval]\nshots = []\n", 2, "eval.shots"),
+        ("[model]\nhidden = []\n", 2, "model.hidden"),
+        ("[meta]\nalgorithm = \"sgd\"\n", 2, "algorithm"),
+        ("[oops]\n", 1, "oops"),
+    ];
+    for (text, line, field) in cases {
+        let e = Config::parse(text, "c.toml").unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (line, field), "{text:?}: {e}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("c.toml:{line}: field `{field}`")),
+            "{e}"
+        );
+    }
+}

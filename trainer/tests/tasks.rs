@@ -1,0 +1,91 @@
+//! Task sources: the sinusoid protocol and CSV parsing with precise errors.
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::io::Write;
+use trainer::tasks::{CsvTasks, Sinusoid, Split, TaskSource};
+
+#[test]
+fn sinusoid_follows_the_maml_protocol() {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    for _ in 0..200 {
+        let t = Sinusoid.sample(Split::MetaTrain, 5, 7, &mut rng);
+        let (a, ph) = t.truth.unwrap();
+        assert!((0.1..5.0).contains(&a) && (0.0..std::f64::consts::PI).contains(&ph));
+        assert_eq!((t.k(), t.q()), (5, 7));
+        for (x, y) in t
+            .support_x
+            .iter()
+            .chain(&t.query_x)
+            .zip(t.support_y.iter().chain(&t.query_y))
+        {
+            assert!((-5.0..5.0).contains(x));
+            assert!((y - a * (x - ph).sin()).abs() < 1e-12);
+        }
+    }
+    // Seeded: same rng, same task.
+    let a = Sinusoid.sample(Split::MetaTrain, 3, 3, &mut ChaCha8Rng::seed_from_u64(9));
+    let b = Sinusoid.sample(Split::MetaTrain, 3, 3, &mut ChaCha8Rng::seed_from_u64(9));
+    assert_eq!(a, b);
+}
+
+fn csv(n_tasks: usize, rows: usize) -> String {
+    let mut s = String::from("task_id,x1,x2,y1\n");
+    for t in 0..n_tasks {
+        for r in 0..rows {
+            s += &format!("t{t},{},{},{}\n", r as f64, t as f64, (r + t) as f64);
+        }
+    }
+    s
+}
+
+#[test]
+fn csv_split_is_seeded_and_disjoint() {
+    let a = CsvTasks::parse(&csv(10, 6), "f.csv", 0.3, 5, 2).unwrap();
+    let b = CsvTasks::parse(&csv(10, 6), "f.csv", 0.3, 5, 2).unwrap();
+    assert_eq!(a.test_ids, b.test_ids);
+    assert_eq!(a.test_ids.len(), 3);
+    assert!(a.test_ids.iter().all(|i| !a.train_ids.contains(i)));
+    assert_eq!((a.n_in(), a.n_out()), (2, 1));
+    let t = a.sample(Split::MetaTest, 2, 3, &mut ChaCha8Rng::seed_from_u64(0));
+    assert_eq!((t.k(), t.q()), (2, 3));
+}
+
+#[test]
+fn csv_gzip_accepted() {
+    let dir = std::env::temp_dir().join(format!("trainer-csv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("tasks.csv.gz");
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(csv(4, 3).as_bytes()).unwrap();
+    std::fs::write(&p, e.finish().unwrap()).unwrap();
+    let t = CsvTasks::load(&p, 0.25, 1, 2).unwrap();
+    assert_eq!(t.train_ids.len() + t.test_ids.len(), 4);
+}
+
+fn err(text: &str) -> String {
+    CsvTasks::parse(text, "bad.csv", 0.3, 1, 2)
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn csv_errors_name_file_line_and_field() {
+    assert!(err("").contains("bad.csv:1: field `header`"), "{}", err(""));
+    let e = err("task_id,x1,y1\na,1,2\na,1\n");
+    assert!(
+        e.contains("bad.csv:3: field `y1`") && e.contains("expected 3 fields"),
+        "{e}"
+    );
+    let e = err("task_id,x1,y1\na,1,2\na,zz,2\n");
+    assert!(
+        e.contains("bad.csv:3: field `x1`") && e.contains("not a finite number"),
+        "{e}"
+    );
+    let e = err("task_id,x1,y1\na,1,2\na,1,3\n");
+    assert!(e.contains("at least 2"), "{e}");
+    let e = err("id,x1,y1\n");
+    assert!(e.contains("bad.csv:1") && e.contains("task_id"), "{e}");
+    let e = err("task_id,x1,y1\na,1,2\nb,1,3\n");
+    assert!(e.contains("needs at least 2"), "{e}");
+}
