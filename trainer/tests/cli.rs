@@ -322,7 +322,7 @@ fn keygen_and_sign_make_a_model_the_runtime_accepts_only_with_that_key() {
         .arg("--key")
         .arg(prefix.with_extension("secret")));
     assert!(o.status.success(), "{}", stderr(&o));
-    let signed = runtime::format::AlignedBytes::read(&model.with_extension("signed")).unwrap();
+    let signed = runtime::format::AlignedBytes::read(model.with_extension("signed")).unwrap();
     let key = runtime::signature::PublicKey::from_bytes(public.as_slice().try_into().unwrap());
     assert!(runtime::Model::from_signed_bytes(&signed, &key).is_ok());
     let other = runtime::signature::PublicKey::from_bytes([9; 32]);

@@ -46,8 +46,9 @@ fn fuzz_dir(root: &Path) -> PathBuf {
     root.join("fuzz")
 }
 
-/// Copies the seeds into `fuzz/corpus/<target>`: real models (the firmware fixtures and any
-/// `*.fsm` the trainer exported under `trainer/`, `models/`), and the regression inputs.
+/// Copies the seeds into `fuzz/corpus/<target>`: real models (the firmware fixtures and the
+/// trainer's exports, `*.fsm` and `*.postcard` under `trainer/` and `models/`), and the
+/// regression inputs.
 fn seed(root: &Path) -> Result<()> {
     let fuzz = fuzz_dir(root);
     for target in TARGETS {
@@ -56,6 +57,8 @@ fn seed(root: &Path) -> Result<()> {
     let mut models = Vec::new();
     for dir in ["firmware/fixtures", "trainer", "models"] {
         collect(&root.join(dir), "fsm", &mut models, 3);
+        // The trainer writes `models/<name>.postcard`.
+        collect(&root.join(dir), "postcard", &mut models, 3);
     }
     // Signed envelopes (the firmware's signed fixture) too.
     collect(&root.join("firmware/fixtures"), "signed", &mut models, 1);
