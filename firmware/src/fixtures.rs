@@ -3,8 +3,9 @@
 //! computed on the host (`tests/tests/firmware_fixtures.rs` writes them;
 //! `cargo xtask fixtures` regenerates them).
 
-/// The sinusoid model: 1 -> 40 -> 40 -> 1 ReLU, full-network adaptation.
-pub static SINUSOID: &[u8] = fewshot_runtime::include_model!("../fixtures/sinusoid.fsm");
+/// The trainer's sinusoid model (`models/sinusoid.postcard`): 1 -> 40 -> 40 -> 1 ReLU,
+/// Meta-SGD rates, full-network adaptation.
+pub static SINUSOID: &[u8] = fewshot_runtime::include_model!("../../models/sinusoid.postcard");
 /// A 3-head model: 8 -> 16 -> 16 trunk; 10-way, 5-way (prototypes), regression heads.
 pub static MULTIHEAD: &[u8] = fewshot_runtime::include_model!("../fixtures/multihead.fsm");
 /// Benchmarks: the sinusoid network adapting its head only.

@@ -7,18 +7,24 @@
 //! changed); regenerate them with `cargo xtask fixtures`
 //! (`FEWSHOT_BLESS=1 cargo test -p fewshot-tests --test firmware_fixtures`).
 //!
-//! Until the trainer exports meta-trained models, the models have deterministic pseudo-random
-//! weights: the point is agreement between host and device, not accuracy.
+//! The demo's sinusoid model is the trainer's export, `models/sinusoid.postcard` (the firmware
+//! embeds that file itself); its held-out tasks come from the trainer's sinusoid task source with
+//! a fixed seed. Retraining the model makes the golden vectors stale, and this test says so.
+//! The other models (multi-head tests, benchmarks) have deterministic pseudo-random weights: the
+//! point there is agreement between host and device and instruction counts, not accuracy.
 
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef, RateDef};
 use runtime::{Activation, AdaptScope, AdaptState, Heads, Model, Support};
 use std::path::PathBuf;
+use trainer::tasks::{Sinusoid, Split, TaskSource};
 
 /// Tasks, shots, query points and inner steps of the demo.
 const TASKS: usize = 3;
 const K: usize = 10;
 const Q: usize = 16;
-const STEPS: u16 = 5;
+const STEPS: u16 = 10;
 /// `AdaptState` capacity for the sinusoid model, full network (1761 parameters).
 const P: usize = 1761;
 
@@ -48,19 +54,18 @@ fn fixtures_dir() -> PathBuf {
         .join("fixtures")
 }
 
-/// 1 -> 40 -> 40 -> 1, ReLU, one regression head adapting every parameter.
+/// The trainer's exported sinusoid model (1 -> 40 -> 40 -> 1 ReLU, Meta-SGD, full network).
 fn sinusoid_model() -> Vec<u8> {
-    let mut r = Lcg(0x51_4e05);
-    let head = HeadDef::regression(0, "y", vec![r.dense(40, 1, Activation::Identity)]).with_adapt(
-        AdaptDef::new(AdaptScope::Everything, STEPS, RateDef::Scalar(0.005), 10.0),
-    );
-    ModelDef::new("sinusoid-fixture", 1)
-        .with_id(0x5150_0001)
-        .trunk(r.dense(1, 40, Activation::Relu))
-        .trunk(r.dense(40, 40, Activation::Relu))
-        .head(head)
-        .to_bytes()
-        .expect("the writer accepts the sinusoid fixture")
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("models")
+        .join("sinusoid.postcard");
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run `trainer train --preset sinusoid`)",
+            path.display()
+        )
+    })
 }
 
 /// A small multi-head model: 8 -> 16 -> 16 ReLU trunk; a 10-way head, a 5-way head adapted
@@ -154,7 +159,7 @@ fn sinusoid_tasks_and_golden(blob: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let model = Model::from_bytes(aligned.as_bytes()).expect("fixture loads");
     let needs = model.ram_needs(0, K).expect("ram needs");
     assert_eq!(needs.state, P, "firmware's AdaptState capacity");
-    let mut r = Lcg(0x7a5c_0001);
+    let mut rng = ChaCha8Rng::seed_from_u64(0x7a5c_0001);
     let mut tasks = b"FSTK".to_vec();
     push_u32s(
         &mut tasks,
@@ -167,15 +172,11 @@ fn sinusoid_tasks_and_golden(blob: &[u8]) -> (Vec<u8>, Vec<u8>) {
     );
     let mut scratch = vec![0.0f32; needs.adapt_scratch.max(needs.infer_scratch)];
     for _ in 0..TASKS {
-        let amp = r.uniform(0.1, 5.0);
-        let phase = r.uniform(0.0, std::f32::consts::PI);
-        let mut xs = |n: usize| -> (Vec<f32>, Vec<f32>) {
-            let x: Vec<f32> = (0..n).map(|_| r.uniform(-5.0, 5.0)).collect();
-            let y = x.iter().map(|x| amp * (x + phase).sin()).collect();
-            (x, y)
-        };
-        let (sx, sy) = xs(K);
-        let (qx, qy) = xs(Q);
+        let task = Sinusoid.sample(Split::MetaTest, K, Q, &mut rng);
+        let f32s = |v: &[f64]| -> Vec<f32> { v.iter().map(|&x| x as f32).collect() };
+        let (sx, sy) = (f32s(&task.support_x), f32s(&task.support_y));
+        let (qx, qy) = (f32s(&task.query_x), f32s(&task.query_y));
+        let (amp, phase) = task.truth.unwrap_or_default();
         push_f32s(&mut tasks, &sx);
         push_f32s(&mut tasks, &sy);
         push_f32s(&mut tasks, &qx);
@@ -233,7 +234,6 @@ fn firmware_fixtures_are_current() {
     let sinusoid = sinusoid_model();
     let (tasks, golden) = sinusoid_tasks_and_golden(&sinusoid);
     let files = [
-        ("sinusoid.fsm", sinusoid),
         ("sinusoid-tasks.bin", tasks),
         ("sinusoid-golden.bin", golden),
         ("multihead.fsm", multihead_model()),
