@@ -3,5 +3,13 @@
 //! evaluation as deployed.
 
 pub mod data;
+pub mod deploy;
 pub mod episodes;
+pub mod config;
 pub mod proto;
+pub mod train;
+pub mod plots;
+pub mod run;
+
+/// Seed of the fixed evaluation episodes.
+pub const EVAL_SEED: u64 = 20_260_105;
