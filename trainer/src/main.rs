@@ -28,8 +28,8 @@ struct Cli {
 enum Cmd {
     /// Meta-train, export the model, evaluate it as deployed, write plots.
     Train {
-        /// Built-in configuration (sinusoid).
-        #[arg(long, conflicts_with = "config")]
+        /// Built-in configuration (sinusoid, digits; with digits, --config overrides its keys).
+        #[arg(long)]
         preset: Option<String>,
         /// TOML configuration file.
         #[arg(long)]
@@ -164,7 +164,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             threads(nt)?;
             if preset.as_deref() == Some("digits") {
-                let mut cfg = ClsConfig::default();
+                let mut cfg = match &config {
+                    None => ClsConfig::default(),
+                    Some(c) => {
+                        let text = std::fs::read_to_string(c)
+                            .with_context(|| format!("reading {}", c.display()))?;
+                        toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", c.display()))?
+                    }
+                };
                 if let Some(s) = seed {
                     cfg.seed = s;
                 }
@@ -186,8 +193,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             let (mut cfg, name) = match (&preset, &config) {
                 (Some(p), None) => (
-                    Config::preset(p)
-                        .ok_or_else(|| anyhow!("unknown preset {p:?} (available: sinusoid, digits)"))?,
+                    Config::preset(p).ok_or_else(|| {
+                        anyhow!("unknown preset {p:?} (available: sinusoid, digits)")
+                    })?,
                     p.clone(),
                 ),
                 (None, Some(c)) => (
@@ -311,7 +319,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
         } => {
             if task == "digits" {
-                return eval_digits(&model, data, ways, &shots, &steps, &episodes, query, seed, json);
+                return eval_digits(
+                    &model, data, ways, &shots, &steps, &episodes, query, seed, json,
+                );
             }
             let query = query.unwrap_or(100);
             let seed = seed.unwrap_or(20_260_101);

@@ -17,8 +17,7 @@ const STATE_CAP: usize = 1 << 14;
 pub fn model_def(name: &str, t: &Trained) -> Result<ModelDef> {
     let arch = &t.trunk;
     let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
-    let mut def = ModelDef::new(name, arch.inputs)
-        .normalise(f32s(&arch.shift), f32s(&arch.scale));
+    let mut def = ModelDef::new(name, arch.inputs).normalise(f32s(&arch.shift), f32s(&arch.scale));
     for (l, s) in arch.layers.iter().enumerate() {
         let (w, b) = (arch.w_off(l), arch.b_off(l));
         def = def.trunk(Dense::new(
@@ -77,7 +76,12 @@ pub fn prototype_head(model: &Model<'_>) -> Result<usize> {
 }
 
 /// Correct query predictions of one episode after `steps` device steps (0: prototypes only).
-pub fn episode_correct(model: &Model<'_>, head: usize, ep: &Episode, steps: usize) -> Result<usize> {
+pub fn episode_correct(
+    model: &Model<'_>,
+    head: usize,
+    ep: &Episode,
+    steps: usize,
+) -> Result<usize> {
     let e = |e: runtime::Error| anyhow!("runtime: {e}");
     let mut state = Box::new(AdaptState::<STATE_CAP>::new(model, head).map_err(e)?);
     let k = ep.support_y.len();
@@ -92,7 +96,13 @@ pub fn episode_correct(model: &Model<'_>, head: usize, ep: &Episode, steps: usiz
         .collect::<Result<_>>()?;
     let n = u16::try_from(steps).map_err(|_| anyhow!("{steps} steps is too many"))?;
     state
-        .adapt(model, Support::classes(&sx, &sl), Some(n), &mut scratch, &mut losses)
+        .adapt(
+            model,
+            Support::classes(&sx, &sl),
+            Some(n),
+            &mut scratch,
+            &mut losses,
+        )
         .map_err(e)?;
     let net = state.network(model).map_err(e)?;
     let qx: Vec<f32> = ep.query_x.iter().map(|&v| v as f32).collect();
@@ -169,10 +179,17 @@ pub fn evaluate(bytes: &[u8], eps: &[Episode], steps: &[usize]) -> Result<Vec<Ac
         bail!("no episodes");
     };
     if first.ways != classes {
-        bail!("the model's prototype head has {classes} classes, the episodes are {}-way", first.ways);
+        bail!(
+            "the model's prototype head has {classes} classes, the episodes are {}-way",
+            first.ways
+        );
     }
     if first.d != model.input_len() {
-        bail!("the model takes {} inputs, the data has {}", model.input_len(), first.d);
+        bail!(
+            "the model takes {} inputs, the data has {}",
+            model.input_len(),
+            first.d
+        );
     }
     let shots = first.shots;
     let mut rows = Vec::new();

@@ -79,7 +79,12 @@ pub fn eval_rows(
 }
 
 /// Train, export `out`, write `<out>.trained.json`, evaluate as deployed (`<out>.eval.json`).
-pub fn train_and_export(cfg: &ClsConfig, name: &str, out: &Path, stop: &AtomicBool) -> Result<Vec<AccRow>> {
+pub fn train_and_export(
+    cfg: &ClsConfig,
+    name: &str,
+    out: &Path,
+    stop: &AtomicBool,
+) -> Result<Vec<AccRow>> {
     let setup = Setup::new(cfg)?;
     let t0 = std::time::Instant::now();
     let trained: Trained = train(cfg, &setup, stop, true)?;
@@ -113,9 +118,15 @@ pub fn train_and_export(cfg: &ClsConfig, name: &str, out: &Path, stop: &AtomicBo
             seed: crate::classify::EVAL_SEED,
         },
     )?;
-    println!("novel classes {:?}, {}-way, 15 queries per class, as deployed:", cfg.test_classes, cfg.ways);
+    println!(
+        "novel classes {:?}, {}-way, 15 queries per class, as deployed:",
+        cfg.test_classes, cfg.ways
+    );
     print!("{}", table(&rows));
-    std::fs::write(out.with_extension("eval.json"), serde_json::to_string_pretty(&rows)?)?;
+    std::fs::write(
+        out.with_extension("eval.json"),
+        serde_json::to_string_pretty(&rows)?,
+    )?;
     if let Err(e) = super::plots::write_all(out, &trained) {
         eprintln!("plots skipped: {e:#}");
     }

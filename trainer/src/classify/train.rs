@@ -37,8 +37,14 @@ impl Setup {
             cfg.split_seed,
         )?;
         let aug = Augment { shift: cfg.shift };
-        let train = Pool::new(&ds, &split.train, cfg.rotations, aug)?;
-        let val = Pool::new(&ds, &split.val, cfg.rotations, Augment::default())?;
+        let mut train = Pool::new(&ds, &split.train, cfg.rotations, aug)?;
+        let mut val = Pool::new(&ds, &split.val, cfg.rotations, Augment::default())?;
+        if !cfg.val_rotations.is_empty() {
+            train
+                .classes
+                .retain(|c| !cfg.val_rotations.contains(&c.rot));
+            val.classes.retain(|c| cfg.val_rotations.contains(&c.rot));
+        }
         let test = Pool::new(&ds, &split.test, false, Augment::default())?;
         Ok(Setup {
             ds,
@@ -90,6 +96,9 @@ pub fn init_trunk(arch: &Arch, identity: bool, rng: &mut ChaCha8Rng) -> Vec<f64>
     }
     p
 }
+
+/// (proto loss, aux loss, correct, queries, proto gradient, aux gradient) of one episode.
+type EpisodeOut = (f64, f64, usize, usize, Vec<f32>, Vec<f32>);
 
 /// One logged point of training.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -146,22 +155,54 @@ pub fn accuracy(trunk: &Arch, params: &[f64], eps: &[Episode], spec: &ProtoSpec)
     correct as f64 / total.max(1) as f64
 }
 
-pub fn train(
-    cfg: &ClsConfig,
-    setup: &Setup,
-    stop: &AtomicBool,
-    progress: bool,
-) -> Result<Trained> {
+pub fn train(cfg: &ClsConfig, setup: &Setup, stop: &AtomicBool, progress: bool) -> Result<Trained> {
     if cfg.ways < 2 || cfg.shots.is_empty() || cfg.shots.contains(&0) || cfg.query == 0 {
         bail!("ways must be >= 2, shots and query >= 1");
     }
     let d_in = setup.ds.d;
     let trunk = trunk_arch(d_in, &cfg.hidden, cfg.input_scale);
     let feat = trunk.outputs();
-    let aux_classes = if cfg.aux { setup.train.classes.len() } else { 0 };
+    let aux_classes = if cfg.aux {
+        setup.train.classes.len()
+    } else {
+        0
+    };
     let global: Vec<usize> = (0..setup.train.classes.len()).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let mut params = init_trunk(&trunk, cfg.identity_init, &mut rng);
+    if let (true, Some(side), Some(l0)) = (
+        cfg.identity_init,
+        setup.ds.square_side(),
+        trunk.layers.first(),
+    ) {
+        if cfg.blur != 0.0 && l0.inputs == l0.outputs {
+            let s = side as i64;
+            for r in 0..s {
+                for c in 0..s {
+                    for (dr, dc) in [
+                        (-1i64, -1i64),
+                        (-1, 0),
+                        (-1, 1),
+                        (0, -1),
+                        (0, 1),
+                        (1, -1),
+                        (1, 0),
+                        (1, 1),
+                    ] {
+                        let (rr, cc) = (r + dr, c + dc);
+                        if rr >= 0 && cc >= 0 && rr < s && cc < s {
+                            let a = if dr != 0 && dc != 0 {
+                                cfg.blur / 2.0
+                            } else {
+                                cfg.blur
+                            };
+                            params[((r * s + c) * s * s + rr * s + cc) as usize] = a;
+                        }
+                    }
+                }
+            }
+        }
+    }
     let anchor_ref = params.clone();
     let nt = params.len();
     params.resize(nt + aux_classes * (feat + 1), 0.0);
@@ -196,7 +237,7 @@ pub fn train(
                 .map(|e| accuracy(&trunk, &params, e, &zero_steps))
                 .collect();
             let score = accs.iter().sum::<f64>() / accs.len().max(1) as f64;
-            if score > best.0 {
+            if score > best.0 || (cfg.freeze_trunk && score >= best.0) {
                 best = (score, it, params.clone());
             }
             let c = cnt.max(1) as f64;
@@ -235,7 +276,7 @@ pub fn train(
             })
             .collect::<Result<_>>()?;
         let p32: Vec<f32> = params.iter().map(|&x| x as f32).collect();
-        let outs: Vec<(f64, f64, usize, usize, Vec<f32>, Vec<f32>)> = eps
+        let outs: Vec<EpisodeOut> = eps
             .par_iter()
             .map(|ep| {
                 let d = EpisodeData::<f32>::new(&trunk, ep, cfg.aux.then_some(&global[..]));
@@ -250,14 +291,7 @@ pub fn train(
                     &mut gp,
                     &mut ga,
                 );
-                (
-                    l.proto as f64,
-                    l.aux as f64,
-                    l.correct,
-                    d.nq,
-                    gp,
-                    ga,
-                )
+                (l.proto as f64, l.aux as f64, l.correct, d.nq, gp, ga)
             })
             .collect();
         let b = cfg.meta_batch as f64;
@@ -285,9 +319,19 @@ pub fn train(
         let mut g: Vec<f64> = (0..n).map(|i| wp * gp[i] + wa * ga[i]).collect();
         for i in 0..nt {
             g[i] += cfg.anchor * (params[i] - anchor_ref[i]);
+            if cfg.freeze_trunk {
+                g[i] = 0.0;
+            }
         }
         let gl = if cfg.aux_weight == LossWeight::Uncertainty {
-            [1.0 - wp * bl_p, if aux_classes > 0 { 1.0 - wa * bl_a } else { 0.0 }]
+            [
+                1.0 - wp * bl_p,
+                if aux_classes > 0 {
+                    1.0 - wa * bl_a
+                } else {
+                    0.0
+                },
+            ]
         } else {
             [0.0, 0.0]
         };
@@ -299,6 +343,9 @@ pub fn train(
             m[i] = b1 * m[i] + (1.0 - b1) * g[i];
             v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
             let step = lr * m[i] / (v[i].sqrt() + eps_);
+            if cfg.freeze_trunk && i < nt {
+                continue;
+            }
             if i < n {
                 params[i] -= step;
             } else {
