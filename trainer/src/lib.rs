@@ -1,5 +1,6 @@
 //! Meta-training of compact MLPs for few-shot adaptation on microcontrollers.
 pub mod bench;
+pub mod classify;
 pub mod config;
 pub mod eval;
 pub mod export;
