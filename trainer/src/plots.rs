@@ -385,9 +385,12 @@ where
 {
     let text = have_font();
     let n = names.len().max(1);
+    // Colour scale from the off-diagonal cells (the diagonal of a cosine matrix is 1).
     let big = m
         .iter()
-        .flatten()
+        .enumerate()
+        .flat_map(|(i, r)| r.iter().enumerate().filter(move |(j, _)| *j != i || n == 1))
+        .map(|(_, v)| v)
         .filter(|v| v.is_finite())
         .fold(0.0f64, |a, v| a.max(v.abs()))
         .max(1e-12);
@@ -399,18 +402,25 @@ where
     let mut chart = b
         .build_cartesian_2d(0f64..n as f64, 0f64..n as f64)
         .map_err(pe)?;
-    let label = |v: &f64| {
+    let cell = |v: &f64| {
         let i = (v - 0.5).round();
-        if (v - 0.5 - i).abs() < 1e-6 && i >= 0.0 {
-            names.get(i as usize).cloned().unwrap_or_default()
-        } else {
-            String::new()
-        }
+        ((v - 0.5 - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < n).then_some(i as usize)
+    };
+    let label = |v: &f64| {
+        cell(v)
+            .and_then(|i| names.get(i).cloned())
+            .unwrap_or_default()
+    };
+    // Row 0 is drawn at the top.
+    let ylabel = |v: &f64| {
+        cell(v)
+            .and_then(|i| names.get(n - 1 - i).cloned())
+            .unwrap_or_default()
     };
     let mut mesh = chart.configure_mesh();
     mesh.disable_mesh().x_labels(2 * n + 1).y_labels(2 * n + 1);
     if text {
-        mesh.x_label_formatter(&label).y_label_formatter(&label);
+        mesh.x_label_formatter(&label).y_label_formatter(&ylabel);
     } else {
         mesh.x_labels(0).y_labels(0);
     }
