@@ -6,6 +6,7 @@ pub mod eval;
 pub mod export;
 pub mod inspect;
 pub mod meta;
+pub mod multitask;
 pub mod net;
 pub mod plots;
 pub mod real;

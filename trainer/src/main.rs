@@ -99,6 +99,28 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Task relatedness of a multi-task configuration's heads: trunk-gradient cosines and the
+    /// transfer gain of training pairs together vs alone; prints a table, writes a heatmap PNG.
+    Relatedness {
+        #[arg(long)]
+        config: PathBuf,
+        /// Heatmap PNG [default: <config stem>.relatedness.png beside the config].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Batches the cosines are averaged over (overrides [relatedness] batches).
+        #[arg(long)]
+        batches: Option<usize>,
+        /// Joint / alone / pair training iterations (overrides [relatedness] budget; 0 = cosines
+        /// at the initial weights, no transfer gain).
+        #[arg(long)]
+        budget: Option<u64>,
+        /// Skip the transfer-gain runs.
+        #[arg(long)]
+        no_transfer: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a model file's architecture, sizes, RAM needs and adaptation spec.
     Inspect { file: PathBuf },
     /// Meta-iterations per second for every algorithm (meta-batch 25, K=10, 1-40-40-1 ReLU).
@@ -190,6 +212,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let _ = (resume, checkpoint_every, stop_after, no_eval);
                 run::train_and_export(&cfg, "digits", &out, &stop)?;
                 return Ok(ExitCode::SUCCESS);
+            }
+            if let (None, Some(c)) = (&preset, &config) {
+                let text = std::fs::read_to_string(c)
+                    .with_context(|| format!("reading {}", c.display()))?;
+                if trainer::multitask::config::is_multitask(&text) {
+                    let name = c
+                        .file_stem()
+                        .map_or("multitask".into(), |s| s.to_string_lossy().into_owned());
+                    let out =
+                        out.unwrap_or_else(|| PathBuf::from(format!("models/{name}.postcard")));
+                    let stop = Arc::new(AtomicBool::new(false));
+                    let flag = stop.clone();
+                    ctrlc::set_handler(move || {
+                        if flag.swap(true, Ordering::SeqCst) {
+                            std::process::exit(130);
+                        }
+                    })
+                    .map_err(|e| anyhow!("Ctrl-C handler: {e}"))?;
+                    trainer::multitask::train_and_export(c, &out, iterations, seed, &stop)?;
+                    return Ok(ExitCode::SUCCESS);
+                }
             }
             let (mut cfg, name) = match (&preset, &config) {
                 (Some(p), None) => (
@@ -341,6 +384,37 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 print!("{}", eval::table(&rows));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Relatedness {
+            config,
+            out,
+            batches,
+            budget,
+            no_transfer,
+            json,
+        } => {
+            use trainer::multitask::{config::MtConfig, plots, relatedness};
+            let mut cfg = MtConfig::load(&config)?;
+            if let Some(b) = batches {
+                if b == 0 {
+                    bail!("--batches must be >= 1");
+                }
+                cfg.relatedness.batches = b;
+            }
+            if let Some(b) = budget {
+                cfg.relatedness.budget = b;
+            }
+            let base = config.parent().unwrap_or(Path::new("."));
+            let r = relatedness::measure(&cfg, base, !no_transfer)?;
+            let out = out.unwrap_or_else(|| config.with_extension("relatedness.png"));
+            plots::relatedness(&out, &r)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print!("{}", relatedness::table(&r));
+            }
+            eprintln!("heatmap: {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Inspect { file } => {

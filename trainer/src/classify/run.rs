@@ -127,8 +127,8 @@ pub fn train_and_export(
         out.with_extension("eval.json"),
         serde_json::to_string_pretty(&rows)?,
     )?;
-    if let Err(e) = super::plots::write_all(out, &trained) {
-        eprintln!("plots skipped: {e:#}");
+    for p in super::plots::write_all(out, &trained, &blob, &setup)? {
+        eprintln!("plot: {}", p.display());
     }
     Ok(rows)
 }

@@ -122,6 +122,9 @@ pub struct Trained {
     pub device: ProtoSpec,
     pub best_iter: u64,
     pub best_val: f64,
+    /// Shot counts of the validation accuracies in `curve`.
+    #[serde(default)]
+    pub val_shots: Vec<usize>,
     pub curve: Vec<CurvePoint>,
     /// (scale, alpha, validation accuracy per shot count) of every device setting tried.
     pub device_grid: Vec<(f64, f64, Vec<f64>)>,
@@ -389,6 +392,7 @@ pub fn train(cfg: &ClsConfig, setup: &Setup, stop: &AtomicBool, progress: bool) 
         },
         best_iter,
         best_val,
+        val_shots: cfg.shots.clone(),
         curve,
         device_grid: grid,
     })
