@@ -3,8 +3,9 @@
 //! computed on the host (`tests/tests/firmware_fixtures.rs` writes them;
 //! `cargo xtask fixtures` regenerates them).
 
-/// The sinusoid model: 1 -> 40 -> 40 -> 1 ReLU, full-network adaptation.
-pub static SINUSOID: &[u8] = fewshot_runtime::include_model!("../fixtures/sinusoid.fsm");
+/// The trainer's sinusoid model (`models/sinusoid.postcard`): 1 -> 40 -> 40 -> 1 ReLU,
+/// Meta-SGD rates, full-network adaptation.
+pub static SINUSOID: &[u8] = fewshot_runtime::include_model!("../../models/sinusoid.postcard");
 /// A 3-head model: 8 -> 16 -> 16 trunk; 10-way, 5-way (prototypes), regression heads.
 pub static MULTIHEAD: &[u8] = fewshot_runtime::include_model!("../fixtures/multihead.fsm");
 /// Benchmarks: the sinusoid network adapting its head only.
@@ -38,6 +39,10 @@ impl F32s {
             Some(b) => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
             None => f32::NAN,
         }
+    }
+    /// Values `from..from + n` (empty when out of range).
+    pub fn slice(&self, from: usize, n: usize) -> F32s {
+        F32s(self.0.get(4 * from..4 * (from + n)).unwrap_or(&[]))
     }
     /// Copies into `out` (its length, or fewer); returns the count copied.
     pub fn copy_to(&self, out: &mut [f32]) -> usize {
@@ -139,4 +144,109 @@ pub fn bit_mismatches(got: &[f32], want: F32s) -> u32 {
         }
     }
     n
+}
+
+/// The digits model the demo runs (`fixtures/digits-model.fsm`: the trainer's
+/// `models/digits.postcard` when it exists, else the benchmark model).
+pub static DIGITS: &[u8] = fewshot_runtime::include_model!("../fixtures/digits-model.fsm");
+static DIGITS_EPISODES: &[u8] = include_bytes!("../fixtures/digits-episodes.bin");
+static DIGITS_GOLDEN: &[u8] = include_bytes!("../fixtures/digits-golden.bin");
+
+/// Capacities of the demo's digits buffers.
+pub const DIGITS_MAX_SUPPORT: usize = 25;
+pub const DIGITS_INPUT: usize = 64;
+pub const DIGITS_MAX_OUTPUTS: usize = 32;
+pub const DIGITS_MAX_PARAMS: usize = 1024;
+
+/// The digits episodes file (`FSDE` v1) and its golden outputs (`FSDG` v1).
+#[derive(Clone, Copy)]
+pub struct DigitsEpisodes {
+    pub count: usize,
+    pub ways: usize,
+    pub shots: usize,
+    pub queries: usize,
+    pub input: usize,
+    pub outputs: usize,
+    pub params: usize,
+    pub steps: usize,
+    pub head: usize,
+}
+
+/// One episode with the host's results for it.
+pub struct DigitsEpisode {
+    pub support_x: F32s,
+    pub support_labels: &'static [u8],
+    pub query_x: F32s,
+    pub query_labels: &'static [u8],
+    pub golden_outputs: F32s,
+    pub golden_losses: F32s,
+    pub golden_params: F32s,
+}
+
+impl DigitsEpisodes {
+    /// Parses the headers; `None` when a file is malformed or the two disagree.
+    pub fn load() -> Option<DigitsEpisodes> {
+        if DIGITS_EPISODES.get(..4)? != b"FSDE" || DIGITS_GOLDEN.get(..4)? != b"FSDG" {
+            return None;
+        }
+        let h = |i| u32_at(DIGITS_EPISODES, i).map(|v| v as usize);
+        for i in 1..11 {
+            if h(i)? != u32_at(DIGITS_GOLDEN, i)? as usize {
+                return None;
+            }
+        }
+        let e = DigitsEpisodes {
+            count: h(2)?,
+            ways: h(3)?,
+            shots: h(4)?,
+            queries: h(5)?,
+            input: h(6)?,
+            outputs: h(7)?,
+            params: h(8)?,
+            steps: h(9)?,
+            head: h(10)?,
+        };
+        let (ns, nq) = (e.ways * e.shots, e.ways * e.queries);
+        let ok = h(1)? == 1
+            && ns <= DIGITS_MAX_SUPPORT
+            && e.input == DIGITS_INPUT
+            && e.outputs <= DIGITS_MAX_OUTPUTS
+            && e.params <= DIGITS_MAX_PARAMS
+            && DIGITS_EPISODES.len() == 44 + e.count * 4 * ((ns + nq) * (e.input + 1))
+            && DIGITS_GOLDEN.len() == 44 + e.count * 4 * (nq * e.outputs + e.steps + 1 + e.params);
+        ok.then_some(e)
+    }
+
+    /// Episode `i` (`i < count`).
+    pub fn episode(&self, i: usize) -> DigitsEpisode {
+        let (ns, nq) = (self.ways * self.shots, self.ways * self.queries);
+        let base = 44 + i * 4 * ((ns + nq) * (self.input + 1));
+        let cut = |from: usize, n: usize, src: &'static [u8]| {
+            F32s(src.get(from..from + 4 * n).unwrap_or(&[]))
+        };
+        let bytes = |from: usize, n: usize| DIGITS_EPISODES.get(from..from + 4 * n).unwrap_or(&[]);
+        let sx = base;
+        let sl = sx + 4 * ns * self.input;
+        let qx = sl + 4 * ns;
+        let ql = qx + 4 * nq * self.input;
+        let gbase = 44 + i * 4 * (nq * self.outputs + self.steps + 1 + self.params);
+        DigitsEpisode {
+            support_x: cut(sx, ns * self.input, DIGITS_EPISODES),
+            support_labels: bytes(sl, ns),
+            query_x: cut(qx, nq * self.input, DIGITS_EPISODES),
+            query_labels: bytes(ql, nq),
+            golden_outputs: cut(gbase, nq * self.outputs, DIGITS_GOLDEN),
+            golden_losses: cut(gbase + 4 * nq * self.outputs, self.steps + 1, DIGITS_GOLDEN),
+            golden_params: cut(
+                gbase + 4 * (nq * self.outputs + self.steps + 1),
+                self.params,
+                DIGITS_GOLDEN,
+            ),
+        }
+    }
+}
+
+/// Label `i` of a little-endian u32 label list.
+pub fn label_at(labels: &[u8], i: usize) -> u16 {
+    u32_at(labels, i).map_or(u16::MAX, |v| v as u16)
 }

@@ -11,7 +11,7 @@ use fewshot_runtime::{AdaptState, Capacities, Error, Heads, Model, Support};
 
 /// A RAM copy of a blob, 4-byte aligned, to corrupt.
 #[repr(C, align(4))]
-struct Blob([u8; 8192]);
+struct Blob([u8; 16384]);
 
 fn same_bits(a: &[f32], b: &[f32]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
@@ -19,7 +19,7 @@ fn same_bits(a: &[f32], b: &[f32]) -> bool {
 
 fn corrupted_blobs(c: &mut Checks) {
     let n = SINUSOID.len();
-    let mut blob = Blob([0; 8192]);
+    let mut blob = Blob([0; 16384]);
     if n > blob.0.len() {
         c.check(false, "the sinusoid blob fits the test buffer");
         return;
@@ -107,7 +107,7 @@ fn rollback_and_reset(c: &mut Checks, model: &Model<'_>) {
         return;
     };
     let mut scratch = [0.0f32; 1024];
-    let mut losses = [0.0f32; 6];
+    let mut losses = [0.0f32; 16];
     let xs = [-2.0f32, -1.0, 0.0, 1.0, 2.0];
     let ys = [0.1f32, 0.5, f32::NAN, 0.2, -0.4];
     let r = state.adapt(

@@ -7,18 +7,24 @@
 //! changed); regenerate them with `cargo xtask fixtures`
 //! (`FEWSHOT_BLESS=1 cargo test -p fewshot-tests --test firmware_fixtures`).
 //!
-//! Until the trainer exports meta-trained models, the models have deterministic pseudo-random
-//! weights: the point is agreement between host and device, not accuracy.
+//! The demo's sinusoid model is the trainer's export, `models/sinusoid.postcard` (the firmware
+//! embeds that file itself); its held-out tasks come from the trainer's sinusoid task source with
+//! a fixed seed. Retraining the model makes the golden vectors stale, and this test says so.
+//! The other models (multi-head tests, benchmarks) have deterministic pseudo-random weights: the
+//! point there is agreement between host and device and instruction counts, not accuracy.
 
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef, RateDef};
 use runtime::{Activation, AdaptScope, AdaptState, Heads, Model, Support};
 use std::path::PathBuf;
+use trainer::tasks::{Sinusoid, Split, TaskSource};
 
 /// Tasks, shots, query points and inner steps of the demo.
 const TASKS: usize = 3;
 const K: usize = 10;
 const Q: usize = 16;
-const STEPS: u16 = 5;
+const STEPS: u16 = 10;
 /// `AdaptState` capacity for the sinusoid model, full network (1761 parameters).
 const P: usize = 1761;
 
@@ -48,19 +54,18 @@ fn fixtures_dir() -> PathBuf {
         .join("fixtures")
 }
 
-/// 1 -> 40 -> 40 -> 1, ReLU, one regression head adapting every parameter.
+/// The trainer's exported sinusoid model (1 -> 40 -> 40 -> 1 ReLU, Meta-SGD, full network).
 fn sinusoid_model() -> Vec<u8> {
-    let mut r = Lcg(0x51_4e05);
-    let head = HeadDef::regression(0, "y", vec![r.dense(40, 1, Activation::Identity)]).with_adapt(
-        AdaptDef::new(AdaptScope::Everything, STEPS, RateDef::Scalar(0.005), 10.0),
-    );
-    ModelDef::new("sinusoid-fixture", 1)
-        .with_id(0x5150_0001)
-        .trunk(r.dense(1, 40, Activation::Relu))
-        .trunk(r.dense(40, 40, Activation::Relu))
-        .head(head)
-        .to_bytes()
-        .expect("the writer accepts the sinusoid fixture")
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("models")
+        .join("sinusoid.postcard");
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run `trainer train --preset sinusoid`)",
+            path.display()
+        )
+    })
 }
 
 /// A small multi-head model: 8 -> 16 -> 16 ReLU trunk; a 10-way head, a 5-way head adapted
@@ -154,7 +159,7 @@ fn sinusoid_tasks_and_golden(blob: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let model = Model::from_bytes(aligned.as_bytes()).expect("fixture loads");
     let needs = model.ram_needs(0, K).expect("ram needs");
     assert_eq!(needs.state, P, "firmware's AdaptState capacity");
-    let mut r = Lcg(0x7a5c_0001);
+    let mut rng = ChaCha8Rng::seed_from_u64(0x7a5c_0001);
     let mut tasks = b"FSTK".to_vec();
     push_u32s(
         &mut tasks,
@@ -167,15 +172,11 @@ fn sinusoid_tasks_and_golden(blob: &[u8]) -> (Vec<u8>, Vec<u8>) {
     );
     let mut scratch = vec![0.0f32; needs.adapt_scratch.max(needs.infer_scratch)];
     for _ in 0..TASKS {
-        let amp = r.uniform(0.1, 5.0);
-        let phase = r.uniform(0.0, std::f32::consts::PI);
-        let mut xs = |n: usize| -> (Vec<f32>, Vec<f32>) {
-            let x: Vec<f32> = (0..n).map(|_| r.uniform(-5.0, 5.0)).collect();
-            let y = x.iter().map(|x| amp * (x + phase).sin()).collect();
-            (x, y)
-        };
-        let (sx, sy) = xs(K);
-        let (qx, qy) = xs(Q);
+        let task = Sinusoid.sample(Split::MetaTest, K, Q, &mut rng);
+        let f32s = |v: &[f64]| -> Vec<f32> { v.iter().map(|&x| x as f32).collect() };
+        let (sx, sy) = (f32s(&task.support_x), f32s(&task.support_y));
+        let (qx, qy) = (f32s(&task.query_x), f32s(&task.query_y));
+        let (amp, phase) = task.truth.unwrap_or_default();
         push_f32s(&mut tasks, &sx);
         push_f32s(&mut tasks, &sy);
         push_f32s(&mut tasks, &qx);
@@ -228,12 +229,157 @@ fn sinusoid_tasks_and_golden(blob: &[u8]) -> (Vec<u8>, Vec<u8>) {
     (tasks, golden)
 }
 
+/// Digits episodes for the device: 5-way, `DIGITS_SHOTS`-shot, `DIGITS_QUERIES` queries per
+/// class, from the novel classes 5-9 of the shared digits data set.
+const DIGITS_EPISODES: usize = 3;
+const DIGITS_WAYS: usize = 5;
+const DIGITS_SHOTS: usize = 5;
+const DIGITS_QUERIES: usize = 4;
+
+/// The digits model the device runs: the trainer's export when it exists, else the
+/// pseudo-random benchmark model (same architecture).
+fn digits_device_model() -> Vec<u8> {
+    let trained = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("models")
+        .join("digits.postcard");
+    std::fs::read(trained).unwrap_or_else(|_| digits_model())
+}
+
+/// Rows of `../shared/data/digits.csv.gz`: 64 pixel values (0..16) and a label.
+fn digits_rows() -> Vec<(Vec<f32>, usize)> {
+    use std::io::Read;
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("..")
+        .join("shared")
+        .join("data")
+        .join("digits.csv.gz");
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (CI lays shared/ beside the checkout)",
+            path.display()
+        )
+    });
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(file)
+        .read_to_string(&mut text)
+        .expect("digits.csv.gz is gzip text");
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: Vec<f32> = l
+                .split(',')
+                .map(|c| c.trim().parse().expect("number"))
+                .collect();
+            let label = v[64] as usize;
+            (v[..64].to_vec(), label)
+        })
+        .collect()
+}
+
+/// Digits episodes (`FSDE`) and the runtime's outputs on them (`FSDG`): for each episode the
+/// adaptable head is adapted from prototypes on the support set, then every head infers on each
+/// query (one trunk pass).
+fn digits_episodes_and_golden(blob: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let aligned = runtime::format::AlignedBytes::from_slice(blob);
+    let model = Model::from_bytes(aligned.as_bytes()).expect("digits model loads");
+    let head = model
+        .heads()
+        .iter()
+        .position(|h| h.adapt.is_some())
+        .expect("an adaptable head");
+    let steps = model.adapt_spec(head).expect("spec").steps;
+    let params = model.adapted_param_count(head).expect("params");
+    let outputs = model.network().output_len(Heads::ALL);
+    let d = model.input_len();
+    let rows = digits_rows();
+    let mut r = Lcg(0xd161_e915);
+    let header = [
+        1,
+        DIGITS_EPISODES as u32,
+        DIGITS_WAYS as u32,
+        DIGITS_SHOTS as u32,
+        DIGITS_QUERIES as u32,
+        d as u32,
+        outputs as u32,
+        params as u32,
+        u32::from(steps),
+        head as u32,
+    ];
+    let mut episodes = b"FSDE".to_vec();
+    push_u32s(&mut episodes, &header);
+    let mut golden = b"FSDG".to_vec();
+    push_u32s(&mut golden, &header);
+    let needs = model
+        .ram_needs(head, DIGITS_WAYS * DIGITS_SHOTS)
+        .expect("needs");
+    let mut scratch = vec![0.0f32; needs.adapt_scratch.max(needs.infer_scratch)];
+    for _ in 0..DIGITS_EPISODES {
+        let (mut sx, mut sl, mut qx, mut ql) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut picked: Vec<(usize, usize, bool)> = Vec::new();
+        for way in 0..DIGITS_WAYS {
+            let class = 5 + way;
+            let mut pool: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].1 == class).collect();
+            for n in 0..DIGITS_SHOTS + DIGITS_QUERIES {
+                let at = (r.uniform(0.0, 1.0) * pool.len() as f32) as usize % pool.len();
+                picked.push((pool.swap_remove(at), way, n < DIGITS_SHOTS));
+            }
+        }
+        for &(row, way, support) in &picked {
+            let (x, l) = if support {
+                (&mut sx, &mut sl)
+            } else {
+                (&mut qx, &mut ql)
+            };
+            x.extend_from_slice(&rows[row].0);
+            l.push(way as u16);
+        }
+        push_f32s(&mut episodes, &sx);
+        push_u32s(
+            &mut episodes,
+            &sl.iter().map(|&v| u32::from(v)).collect::<Vec<_>>(),
+        );
+        push_f32s(&mut episodes, &qx);
+        push_u32s(
+            &mut episodes,
+            &ql.iter().map(|&v| u32::from(v)).collect::<Vec<_>>(),
+        );
+
+        let mut state = AdaptState::<4096>::new(&model, head).expect("state");
+        let mut losses = vec![0.0f32; usize::from(steps) + 1];
+        state
+            .adapt(
+                &model,
+                Support::classes(&sx, &sl),
+                None,
+                &mut scratch,
+                &mut losses,
+            )
+            .expect("adapts");
+        let mut out = vec![0.0f32; outputs * ql.len()];
+        state
+            .network(&model)
+            .expect("same model")
+            .infer_batch(&qx, Heads::ALL, &mut scratch, &mut out)
+            .expect("infers");
+        push_f32s(&mut golden, &out);
+        push_f32s(&mut golden, &losses);
+        push_f32s(&mut golden, state.params());
+    }
+    (episodes, golden)
+}
+
 #[test]
 fn firmware_fixtures_are_current() {
     let sinusoid = sinusoid_model();
     let (tasks, golden) = sinusoid_tasks_and_golden(&sinusoid);
+    let digits = digits_device_model();
+    let (episodes, digits_golden) = digits_episodes_and_golden(&digits);
     let files = [
-        ("sinusoid.fsm", sinusoid),
+        ("digits-model.fsm", digits),
+        ("digits-episodes.bin", episodes),
+        ("digits-golden.bin", digits_golden),
         ("sinusoid-tasks.bin", tasks),
         ("sinusoid-golden.bin", golden),
         ("multihead.fsm", multihead_model()),

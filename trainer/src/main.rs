@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use trainer::classify::config::ClsConfig;
+use trainer::classify::run;
 use trainer::config::Config;
 use trainer::tasks::{CsvTasks, Sinusoid, TaskSource};
 use trainer::train::{train, State};
@@ -26,8 +28,8 @@ struct Cli {
 enum Cmd {
     /// Meta-train, export the model, evaluate it as deployed, write plots.
     Train {
-        /// Built-in configuration (sinusoid).
-        #[arg(long, conflicts_with = "config")]
+        /// Built-in configuration (sinusoid, digits; with digits, --config overrides its keys).
+        #[arg(long)]
         preset: Option<String>,
         /// TOML configuration file.
         #[arg(long)]
@@ -76,10 +78,45 @@ enum Cmd {
         steps: Vec<usize>,
         #[arg(long, default_value_t = 600)]
         tasks: usize,
-        #[arg(long, default_value_t = 100)]
-        query: usize,
-        #[arg(long, default_value_t = 20_260_101)]
-        seed: u64,
+        /// Query points per task [default: 100], or per class for `digits` [default: 15].
+        #[arg(long)]
+        query: Option<usize>,
+        /// Classification (`--task digits`): ways of each episode.
+        #[arg(long, default_value_t = 5)]
+        ways: usize,
+        /// Classification: a number of seeded episodes per shot count, or a FILE listing
+        /// episodes (comma-separated 0-based data rows: N*K support then N*Q query rows,
+        /// class-major; `#` comments).
+        #[arg(long, default_value = "2000")]
+        episodes: String,
+        /// Classification: the data file [default: ../shared/data/digits.csv.gz].
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// [default: 20260101; digits: 20260105]
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Task relatedness of a multi-task configuration's heads: trunk-gradient cosines and the
+    /// transfer gain of training pairs together vs alone; prints a table, writes a heatmap PNG.
+    Relatedness {
+        #[arg(long)]
+        config: PathBuf,
+        /// Heatmap PNG [default: <config stem>.relatedness.png beside the config].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Batches the cosines are averaged over (overrides [relatedness] batches).
+        #[arg(long)]
+        batches: Option<usize>,
+        /// Joint / alone / pair training iterations (overrides [relatedness] budget; 0 = cosines
+        /// at the initial weights, no transfer gain).
+        #[arg(long)]
+        budget: Option<u64>,
+        /// Skip the transfer-gain runs.
+        #[arg(long)]
+        no_transfer: bool,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -183,10 +220,60 @@ fn run(cli: Cli) -> Result<ExitCode> {
             threads: nt,
         } => {
             threads(nt)?;
+            if preset.as_deref() == Some("digits") {
+                let mut cfg = match &config {
+                    None => ClsConfig::default(),
+                    Some(c) => {
+                        let text = std::fs::read_to_string(c)
+                            .with_context(|| format!("reading {}", c.display()))?;
+                        toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", c.display()))?
+                    }
+                };
+                if let Some(s) = seed {
+                    cfg.seed = s;
+                }
+                if let Some(i) = iterations {
+                    cfg.iterations = i;
+                }
+                let out = out.unwrap_or_else(|| PathBuf::from("models/digits.postcard"));
+                let stop = Arc::new(AtomicBool::new(false));
+                let flag = stop.clone();
+                ctrlc::set_handler(move || {
+                    if flag.swap(true, Ordering::SeqCst) {
+                        std::process::exit(130);
+                    }
+                })
+                .map_err(|e| anyhow!("Ctrl-C handler: {e}"))?;
+                let _ = (resume, checkpoint_every, stop_after, no_eval);
+                run::train_and_export(&cfg, "digits", &out, &stop)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            if let (None, Some(c)) = (&preset, &config) {
+                let text = std::fs::read_to_string(c)
+                    .with_context(|| format!("reading {}", c.display()))?;
+                if trainer::multitask::config::is_multitask(&text) {
+                    let name = c
+                        .file_stem()
+                        .map_or("multitask".into(), |s| s.to_string_lossy().into_owned());
+                    let out =
+                        out.unwrap_or_else(|| PathBuf::from(format!("models/{name}.postcard")));
+                    let stop = Arc::new(AtomicBool::new(false));
+                    let flag = stop.clone();
+                    ctrlc::set_handler(move || {
+                        if flag.swap(true, Ordering::SeqCst) {
+                            std::process::exit(130);
+                        }
+                    })
+                    .map_err(|e| anyhow!("Ctrl-C handler: {e}"))?;
+                    trainer::multitask::train_and_export(c, &out, iterations, seed, &stop)?;
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
             let (mut cfg, name) = match (&preset, &config) {
                 (Some(p), None) => (
-                    Config::preset(p)
-                        .ok_or_else(|| anyhow!("unknown preset {p:?} (available: sinusoid)"))?,
+                    Config::preset(p).ok_or_else(|| {
+                        anyhow!("unknown preset {p:?} (available: sinusoid, digits)")
+                    })?,
                     p.clone(),
                 ),
                 (None, Some(c)) => (
@@ -303,9 +390,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             steps,
             tasks,
             query,
+            ways,
+            episodes,
+            data,
             seed,
             json,
         } => {
+            if task == "digits" {
+                return eval_digits(
+                    &model, data, ways, &shots, &steps, &episodes, query, seed, json,
+                );
+            }
+            let query = query.unwrap_or(100);
+            let seed = seed.unwrap_or(20_260_101);
             if shots.is_empty() || shots.contains(&0) || tasks == 0 || query == 0 {
                 bail!("--shots must be >= 1 each; --tasks and --query >= 1");
             }
@@ -322,6 +419,37 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 print!("{}", eval::table(&rows));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Relatedness {
+            config,
+            out,
+            batches,
+            budget,
+            no_transfer,
+            json,
+        } => {
+            use trainer::multitask::{config::MtConfig, plots, relatedness};
+            let mut cfg = MtConfig::load(&config)?;
+            if let Some(b) = batches {
+                if b == 0 {
+                    bail!("--batches must be >= 1");
+                }
+                cfg.relatedness.batches = b;
+            }
+            if let Some(b) = budget {
+                cfg.relatedness.budget = b;
+            }
+            let base = config.parent().unwrap_or(Path::new("."));
+            let r = relatedness::measure(&cfg, base, !no_transfer)?;
+            let out = out.unwrap_or_else(|| config.with_extension("relatedness.png"));
+            plots::relatedness(&out, &r)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print!("{}", relatedness::table(&r));
+            }
+            eprintln!("heatmap: {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Inspect { file } => {
@@ -400,4 +528,52 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn eval_digits(
+    model: &Path,
+    data: Option<PathBuf>,
+    ways: usize,
+    shots: &[usize],
+    steps: &[usize],
+    episodes: &str,
+    query: Option<usize>,
+    seed: Option<u64>,
+    json: bool,
+) -> Result<ExitCode> {
+    let mut cfg = ClsConfig::default();
+    if let Some(d) = data {
+        cfg.data = d;
+    }
+    if shots.is_empty() || shots.contains(&0) || ways < 2 || query == Some(0) {
+        bail!("--shots must be >= 1 each, --ways >= 2, --query >= 1");
+    }
+    let setup = run::Setup::new(&cfg)?;
+    let blob = export::read(model)?;
+    let seed = seed.unwrap_or(trainer::classify::EVAL_SEED);
+    let query = query.unwrap_or(15);
+    let path;
+    let spec = match episodes.parse::<usize>() {
+        Ok(0) => bail!("--episodes must be >= 1"),
+        Ok(n) => run::EpisodeSpec::Sampled { n, query, seed },
+        Err(_) => {
+            path = PathBuf::from(episodes);
+            run::EpisodeSpec::File(&path)
+        }
+    };
+    let rows = run::eval_rows(&blob, &setup, ways, shots, steps, &spec)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "model": model, "task": "digits", "data": cfg.data, "ways": ways,
+                "test_classes": cfg.test_classes, "query": query, "seed": seed,
+                "episodes": episodes, "results": rows
+            }))?
+        );
+    } else {
+        print!("{}", trainer::classify::deploy::table(&rows));
+    }
+    Ok(ExitCode::SUCCESS)
 }

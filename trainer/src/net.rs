@@ -354,7 +354,6 @@ pub fn backward<T: Real>(
     bwd: &mut Bwd<T>,
 ) -> T {
     let nl = arch.layers.len();
-    let k = fwd.k;
     bwd.gy.resize_with(nl, Vec::new);
     bwd.gz.resize_with(nl, Vec::new);
     let loss = loss_and_dy(
@@ -364,6 +363,24 @@ pub fn backward<T: Real>(
         t,
         &mut bwd.gy[nl - 1],
     );
+    backward_from(arch, p, fwd, grad, stop, bwd);
+    loss
+}
+
+/// Backward pass from a given dL/dy of the last layer's output (`bwd.gy[last]`, `K x outputs`):
+/// writes the gradient of layers `stop..` into `grad` (other entries untouched).
+pub fn backward_from<T: Real>(
+    arch: &Arch,
+    p: &[T],
+    fwd: &Fwd<T>,
+    grad: &mut [T],
+    stop: usize,
+    bwd: &mut Bwd<T>,
+) {
+    let nl = arch.layers.len();
+    let k = fwd.k;
+    bwd.gy.resize_with(nl, Vec::new);
+    bwd.gz.resize_with(nl, Vec::new);
     for l in (stop..nl).rev() {
         let s = &arch.layers[l];
         let (w, b) = (arch.w_off(l), arch.b_off(l));
@@ -390,7 +407,6 @@ pub fn backward<T: Real>(
             bwd.gy[l - 1] = gy;
         }
     }
-    loss
 }
 
 /// Scratch for the R-op.

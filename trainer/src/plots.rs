@@ -21,7 +21,7 @@ const FONT_PATHS: &[&str] = &[
 ];
 
 /// Registers a system font once; false when none was found.
-fn have_font() -> bool {
+pub(crate) fn have_font() -> bool {
     static FONT: OnceLock<bool> = OnceLock::new();
     *FONT.get_or_init(|| {
         for p in FONT_PATHS {
@@ -36,11 +36,11 @@ fn have_font() -> bool {
     })
 }
 
-fn pe<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+pub(crate) fn pe<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("plot: {e:?}")
 }
 
-const COLORS: [RGBColor; 5] = [BLUE, RED, GREEN, MAGENTA, RGBColor(230, 140, 0)];
+pub(crate) const COLORS: [RGBColor; 5] = [BLUE, RED, GREEN, MAGENTA, RGBColor(230, 140, 0)];
 
 fn with_ext(out: &Path, ext: &str) -> PathBuf {
     out.with_extension(ext)
@@ -266,5 +266,197 @@ pub fn sinusoid_tasks(path: &Path, model: &Model<'_>, steps: usize, seed: u64) -
         }
     }
     root.present().map_err(pe)?;
+    Ok(())
+}
+
+/// One named line of a chart.
+pub struct Series {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+    /// Drawn dashed-looking (thin, grey-mixed): a reference such as a baseline.
+    pub reference: bool,
+}
+
+/// A line chart of several series in one drawing area (linear axes; the y range covers the data
+/// with a margin, or `y_range` when given).
+pub fn line_chart<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    series: &[Series],
+    y_range: Option<(f64, f64)>,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let text = have_font();
+    let pts = series.iter().flat_map(|s| s.points.iter());
+    let (x0, x1, y0, y1) = pts.fold(
+        (
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ),
+        |(a, b, c, d), &(x, y)| {
+            if y.is_finite() {
+                (a.min(x), b.max(x), c.min(y), d.max(y))
+            } else {
+                (a.min(x), b.max(x), c, d)
+            }
+        },
+    );
+    let (x0, x1) = if x0.is_finite() && x1 > x0 {
+        (x0, x1)
+    } else {
+        (0.0, 1.0)
+    };
+    let (y0, y1) = match y_range {
+        Some(r) => r,
+        None if y0.is_finite() && y1 > y0 => (y0 - 0.05 * (y1 - y0), y1 + 0.05 * (y1 - y0)),
+        None if y0.is_finite() => (y0 - 1.0, y0 + 1.0),
+        None => (0.0, 1.0),
+    };
+    let mut b = ChartBuilder::on(area);
+    b.margin(15).x_label_area_size(40).y_label_area_size(60);
+    if text {
+        b.caption(title, ("sans-serif", 18));
+    }
+    let mut chart = b.build_cartesian_2d(x0..x1, y0..y1).map_err(pe)?;
+    let mut mesh = chart.configure_mesh();
+    if text {
+        mesh.x_desc(x_desc).y_desc(y_desc);
+    } else {
+        mesh.x_labels(0).y_labels(0);
+    }
+    mesh.draw().map_err(pe)?;
+    for (i, s) in series.iter().enumerate() {
+        let c = COLORS[i % COLORS.len()];
+        let style = if s.reference {
+            c.mix(0.5).stroke_width(1)
+        } else {
+            c.stroke_width(2)
+        };
+        if !s.reference {
+            chart
+                .draw_series(
+                    s.points
+                        .iter()
+                        .filter(|p| p.1.is_finite())
+                        .map(|&p| Circle::new(p, 3, c.filled())),
+                )
+                .map_err(pe)?;
+        }
+        let drawn = chart
+            .draw_series(LineSeries::new(
+                s.points.iter().copied().filter(|p| p.1.is_finite()),
+                style,
+            ))
+            .map_err(pe)?;
+        if text {
+            drawn
+                .label(s.label.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c));
+        }
+    }
+    if text && !series.is_empty() {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(pe)?;
+    }
+    Ok(())
+}
+
+/// A square matrix as a heatmap (blue negative, white zero, red positive, scaled by the largest
+/// magnitude), each cell labelled with its value; NaN cells grey.
+pub fn heatmap<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    names: &[String],
+    m: &[Vec<f64>],
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let text = have_font();
+    let n = names.len().max(1);
+    // Colour scale from the off-diagonal cells (the diagonal of a cosine matrix is 1).
+    let big = m
+        .iter()
+        .enumerate()
+        .flat_map(|(i, r)| r.iter().enumerate().filter(move |(j, _)| *j != i || n == 1))
+        .map(|(_, v)| v)
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, |a, v| a.max(v.abs()))
+        .max(1e-12);
+    let mut b = ChartBuilder::on(area);
+    b.margin(20).x_label_area_size(60).y_label_area_size(110);
+    if text {
+        b.caption(title, ("sans-serif", 18));
+    }
+    let mut chart = b
+        .build_cartesian_2d(0f64..n as f64, 0f64..n as f64)
+        .map_err(pe)?;
+    let cell = |v: &f64| {
+        let i = (v - 0.5).round();
+        ((v - 0.5 - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < n).then_some(i as usize)
+    };
+    let label = |v: &f64| {
+        cell(v)
+            .and_then(|i| names.get(i).cloned())
+            .unwrap_or_default()
+    };
+    // Row 0 is drawn at the top.
+    let ylabel = |v: &f64| {
+        cell(v)
+            .and_then(|i| names.get(n - 1 - i).cloned())
+            .unwrap_or_default()
+    };
+    let mut mesh = chart.configure_mesh();
+    mesh.disable_mesh().x_labels(2 * n + 1).y_labels(2 * n + 1);
+    if text {
+        mesh.x_label_formatter(&label).y_label_formatter(&ylabel);
+    } else {
+        mesh.x_labels(0).y_labels(0);
+    }
+    mesh.draw().map_err(pe)?;
+    for (i, row) in m.iter().enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            // Row i at the top.
+            let y = (n - 1 - i) as f64;
+            let x = j as f64;
+            let color = if !v.is_finite() {
+                RGBColor(200, 200, 200)
+            } else {
+                let t = (v / big).clamp(-1.0, 1.0);
+                let f = |c: f64| (255.0 * (1.0 - c.abs())) as u8;
+                if t >= 0.0 {
+                    RGBColor(255, f(t), f(t))
+                } else {
+                    RGBColor(f(t), f(t), 255)
+                }
+            };
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(x, y), (x + 1.0, y + 1.0)],
+                    color.filled(),
+                )))
+                .map_err(pe)?;
+            if text && v.is_finite() {
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        format!("{v:+.3}"),
+                        (x + 0.35, y + 0.55),
+                        ("sans-serif", 16),
+                    )))
+                    .map_err(pe)?;
+            }
+        }
+    }
     Ok(())
 }

@@ -315,8 +315,10 @@ impl ModelDef {
         if self.model_id != 0 {
             return Ok(blob);
         }
-        // Derive a non-zero id from the contents (the blob's CRC with id 0).
-        let id = CRC.checksum(&blob).max(1);
+        // Derive a non-zero id from the contents: the CRC of the blob encoded with id 0 (its
+        // trailer; a CRC over the trailer too would be the same residue for every blob).
+        let body = blob.get(..blob.len().saturating_sub(4)).unwrap_or(&[]);
+        let id = CRC.checksum(body).max(1);
         self.encode(id)
     }
 

@@ -115,10 +115,21 @@ pub fn clamp(g: f32, c: f32) -> f32 {
     }
 }
 
-/// `e^x` (micromath).
+/// `e^x` (micromath), with the ends of the range handled here: micromath returns NaN for
+/// finite `x` in about [88.72, 89.42] (where `e^x` overflows f32) and asserts on NaN in debug
+/// builds. Above 88 the result is `+inf` (the true value is within a factor 2 of `f32::MAX`),
+/// below -88 it is 0 (below the smallest normal float), NaN stays NaN.
 #[inline]
 pub fn exp(x: f32) -> f32 {
-    F32Ext::exp(x)
+    if x > 88.0 {
+        f32::INFINITY
+    } else if x < -88.0 {
+        0.0
+    } else if x.is_nan() {
+        x
+    } else {
+        F32Ext::exp(x)
+    }
 }
 
 /// `ln x` (micromath).

@@ -3,7 +3,7 @@
 
 use super::{adapted_layers, adapted_ranges, alpha_vector, clamp, rate_param_grad, rates};
 use super::{Algorithm, MetaSpec, RateKind, TaskData};
-use crate::net::{backward, forward, hvp, Arch, Bwd, Fwd, RScratch, Targets};
+use crate::net::{backward, forward, hvp, Arch, Bwd, Fwd, RScratch};
 use crate::real::Real;
 use std::ops::Range;
 
@@ -102,7 +102,7 @@ pub fn task_meta_grad<T: Real>(
             arch,
             &ws.thetas[s],
             &ws.fwds[slot],
-            Targets::Reg(&d.sy),
+            d.st(),
             g,
             stop,
             &mut ws.bwds[slot],
@@ -130,7 +130,7 @@ pub fn task_meta_grad<T: Real>(
             arch.head,
             &ws.fq.ys[arch.layers.len()],
             arch.outputs(),
-            Targets::Reg(&d.qy),
+            d.qt(),
             &mut ws.gq,
         );
         for ((o, a), b) in g_theta.iter_mut().zip(&ws.thetas[0]).zip(&ws.thetas[steps]) {
@@ -191,7 +191,7 @@ pub fn task_meta_grad<T: Real>(
                     ctx.first,
                     &ws.fwds[s],
                     &ws.bwds[s],
-                    Targets::Reg(&d.sy),
+                    d.st(),
                     &mut ws.h,
                     &mut ws.rs,
                 );
@@ -207,7 +207,7 @@ pub fn task_meta_grad<T: Real>(
                 arch,
                 &ws.thetas[s],
                 &ws.fq,
-                Targets::Reg(&d.qy),
+                d.qt(),
                 &mut ws.gq,
                 0,
                 &mut ws.bq,

@@ -16,15 +16,7 @@ pub fn inner_loop<T: Real>(ctx: &Ctx<T>, d: &TaskData<T>) -> Vec<Vec<T>> {
         let from = if s == 0 { 0 } else { ctx.first };
         let cur = &out[s];
         forward(arch, cur, &d.sx, d.k, &mut fwd, from);
-        backward(
-            arch,
-            cur,
-            &fwd,
-            Targets::Reg(&d.sy),
-            &mut g,
-            ctx.first,
-            &mut bwd,
-        );
+        backward(arch, cur, &fwd, d.st(), &mut g, ctx.first, &mut bwd);
         let mut next = cur.clone();
         for r in &ctx.ranges {
             for i in r.clone() {
@@ -38,6 +30,11 @@ pub fn inner_loop<T: Real>(ctx: &Ctx<T>, d: &TaskData<T>) -> Vec<Vec<T>> {
 
 /// Mean squared error on a batch (rows x outputs).
 pub fn batch_loss<T: Real>(arch: &Arch, p: &[T], x: &[T], y: &[T], k: usize) -> T {
+    batch_loss_t(arch, p, x, Targets::Reg(y), k)
+}
+
+/// The head's loss (MSE or softmax cross-entropy) on a batch.
+pub fn batch_loss_t<T: Real>(arch: &Arch, p: &[T], x: &[T], t: Targets<T>, k: usize) -> T {
     let mut fwd = Fwd::default();
     forward(arch, p, x, k, &mut fwd, 0);
     let mut gy = Vec::new();
@@ -45,17 +42,17 @@ pub fn batch_loss<T: Real>(arch: &Arch, p: &[T], x: &[T], y: &[T], k: usize) -> 
         arch.head,
         &fwd.ys[arch.layers.len()],
         arch.outputs(),
-        Targets::Reg(y),
+        t,
         &mut gy,
     )
 }
 
 pub fn query_loss<T: Real>(arch: &Arch, p: &[T], d: &TaskData<T>) -> T {
-    batch_loss(arch, p, &d.qx, &d.qy, d.q)
+    batch_loss_t(arch, p, &d.qx, d.qt(), d.q)
 }
 
 pub fn support_loss<T: Real>(arch: &Arch, p: &[T], d: &TaskData<T>) -> T {
-    batch_loss(arch, p, &d.sx, &d.sy, d.k)
+    batch_loss_t(arch, p, &d.sx, d.st(), d.k)
 }
 
 /// `clamp(g, -c, c)` with plain comparisons (vectorises, unlike `max`/`min` with their NaN

@@ -8,12 +8,12 @@ mod inner;
 mod rates;
 
 pub use grad::{batch_meta_grad, task_meta_grad, BatchGrad, Ctx, TaskLoss, Workspace};
-pub use inner::{batch_loss, clamp, inner_loop, query_loss, support_loss};
+pub use inner::{batch_loss, batch_loss_t, clamp, inner_loop, query_loss, support_loss};
 pub use rates::{
     alpha_vector, init_rates, logit, n_rate_params, rate_param_grad, rates, sigmoid, Rates,
 };
 
-use crate::net::Arch;
+use crate::net::{Arch, Targets};
 use crate::real::Real;
 use crate::tasks::Task;
 use serde::{Deserialize, Serialize};
@@ -150,6 +150,9 @@ pub struct TaskData<T> {
     pub sy: Vec<T>,
     pub qx: Vec<T>,
     pub qy: Vec<T>,
+    /// Class labels (classification tasks; then `sy` / `qy` are empty).
+    pub sl: Vec<usize>,
+    pub ql: Vec<usize>,
 }
 
 impl<T: Real> TaskData<T> {
@@ -161,6 +164,40 @@ impl<T: Real> TaskData<T> {
             sy: t.support_y.iter().map(|&v| T::from_f64(v)).collect(),
             qx: arch.normalise(&t.query_x),
             qy: t.query_y.iter().map(|&v| T::from_f64(v)).collect(),
+            sl: Vec::new(),
+            ql: Vec::new(),
+        }
+    }
+    /// A classification episode: normalised inputs and class labels (`k` support, `q` query rows).
+    pub fn classes(arch: &Arch, sx: &[f64], sl: Vec<usize>, qx: &[f64], ql: Vec<usize>) -> Self {
+        TaskData {
+            k: sl.len(),
+            q: ql.len(),
+            sx: arch.normalise(sx),
+            sy: Vec::new(),
+            qx: arch.normalise(qx),
+            qy: Vec::new(),
+            sl,
+            ql,
+        }
+    }
+    pub fn is_classification(&self) -> bool {
+        !self.sl.is_empty()
+    }
+    /// Support targets as the network's loss takes them.
+    pub fn st(&self) -> Targets<'_, T> {
+        if self.is_classification() {
+            Targets::Cls(&self.sl)
+        } else {
+            Targets::Reg(&self.sy)
+        }
+    }
+    /// Query targets.
+    pub fn qt(&self) -> Targets<'_, T> {
+        if self.is_classification() {
+            Targets::Cls(&self.ql)
+        } else {
+            Targets::Reg(&self.qy)
         }
     }
 }

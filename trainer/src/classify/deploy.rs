@@ -1,0 +1,230 @@
+//! Export of a trained classifier (trunk, the fixed multi-task head, the prototype head adapted on
+//! the device) and evaluation as deployed: the bytes loaded by the runtime, the prototype head
+//! adapted by the runtime's own inner loop, inference through `Heads::only`. Also the raw-pixel
+//! nearest-centroid baseline on the same episodes.
+
+use super::episodes::Episode;
+use super::train::Trained;
+use crate::eval::mean_ci;
+use anyhow::{anyhow, bail, Context, Result};
+use rayon::prelude::*;
+use runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef, RateDef};
+use runtime::{AdaptState, Heads, Model, Support};
+use serde::Serialize;
+
+const STATE_CAP: usize = 1 << 14;
+
+pub fn model_def(name: &str, t: &Trained) -> Result<ModelDef> {
+    let arch = &t.trunk;
+    let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+    let mut def = ModelDef::new(name, arch.inputs).normalise(f32s(&arch.shift), f32s(&arch.scale));
+    for (l, s) in arch.layers.iter().enumerate() {
+        let (w, b) = (arch.w_off(l), arch.b_off(l));
+        def = def.trunk(Dense::new(
+            s.inputs,
+            s.outputs,
+            runtime::Activation::Relu,
+            f32s(&t.params[w..b]),
+            f32s(&t.params[b..b + s.outputs]),
+        ));
+    }
+    let feat = arch.outputs();
+    let nt = arch.n_params();
+    let mut id = 0;
+    if t.aux_classes > 0 {
+        let (w, b) = t.params[nt..].split_at(t.aux_classes * feat);
+        def = def.head(HeadDef::classification(
+            0,
+            "base",
+            vec![Dense::new(
+                feat,
+                t.aux_classes,
+                runtime::Activation::Identity,
+                f32s(w),
+                f32s(b),
+            )],
+        ));
+        id = 1;
+    }
+    let steps = u16::try_from(t.device.steps).context("too many device steps")?;
+    let adapt = AdaptDef::new(
+        runtime::AdaptScope::HeadOnly,
+        steps,
+        RateDef::Scalar(t.device.alpha as f32),
+        t.device.clip as f32,
+    )
+    .with_prototypes(t.device.scale as f32);
+    Ok(def.head(
+        HeadDef::classification(
+            id,
+            "novel",
+            vec![Dense::zeros(feat, t.ways, runtime::Activation::Identity)],
+        )
+        .with_adapt(adapt),
+    ))
+}
+
+/// The first head that starts from prototypes.
+pub fn prototype_head(model: &Model<'_>) -> Result<usize> {
+    (0..model.heads().len())
+        .find(|&h| {
+            model
+                .adapt_spec(h)
+                .is_ok_and(|s| s.prototype_scale.is_some())
+        })
+        .ok_or_else(|| anyhow!("the model has no prototype-initialised head"))
+}
+
+/// Correct query predictions of one episode after `steps` device steps (0: prototypes only).
+pub fn episode_correct(
+    model: &Model<'_>,
+    head: usize,
+    ep: &Episode,
+    steps: usize,
+) -> Result<usize> {
+    let e = |e: runtime::Error| anyhow!("runtime: {e}");
+    let mut state = Box::new(AdaptState::<STATE_CAP>::new(model, head).map_err(e)?);
+    let k = ep.support_y.len();
+    let needs = model.ram_needs(head, k.max(ep.query_y.len())).map_err(e)?;
+    let mut scratch = vec![0.0f32; needs.adapt_scratch.max(needs.infer_scratch)];
+    let mut losses = vec![0.0f32; steps + 1];
+    let sx: Vec<f32> = ep.support_x.iter().map(|&v| v as f32).collect();
+    let sl: Vec<u16> = ep
+        .support_y
+        .iter()
+        .map(|&c| u16::try_from(c).map_err(|_| anyhow!("class {c} > 65535")))
+        .collect::<Result<_>>()?;
+    let n = u16::try_from(steps).map_err(|_| anyhow!("{steps} steps is too many"))?;
+    state
+        .adapt(
+            model,
+            Support::classes(&sx, &sl),
+            Some(n),
+            &mut scratch,
+            &mut losses,
+        )
+        .map_err(e)?;
+    let net = state.network(model).map_err(e)?;
+    let qx: Vec<f32> = ep.query_x.iter().map(|&v| v as f32).collect();
+    let m = ep.ways;
+    let mut out = vec![0.0f32; ep.query_y.len() * m];
+    net.infer_batch(&qx, Heads::only(head), &mut scratch, &mut out)
+        .map_err(e)?;
+    Ok(out
+        .chunks_exact(m)
+        .zip(&ep.query_y)
+        .filter(|(z, &y)| (0..m).fold(0, |a, j| if z[j] > z[a] { j } else { a }) == y)
+        .count())
+}
+
+/// Nearest class mean in raw input space (squared Euclidean distance).
+pub fn centroid_correct(ep: &Episode) -> usize {
+    let d = ep.d;
+    let mut mu = vec![0.0; ep.ways * d];
+    let mut n = vec![0.0; ep.ways];
+    for (x, &c) in ep.support_x.chunks_exact(d).zip(&ep.support_y) {
+        n[c] += 1.0;
+        for j in 0..d {
+            mu[c * d + j] += x[j];
+        }
+    }
+    for c in 0..ep.ways {
+        for j in 0..d {
+            mu[c * d + j] /= f64::max(n[c], 1.0);
+        }
+    }
+    ep.query_x
+        .chunks_exact(d)
+        .zip(&ep.query_y)
+        .filter(|(x, &y)| {
+            let dist = |c: usize| -> f64 { (0..d).map(|j| (x[j] - mu[c * d + j]).powi(2)).sum() };
+            (0..ep.ways).fold(0, |a, c| if dist(c) < dist(a) { c } else { a }) == y
+        })
+        .count()
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct AccRow {
+    pub method: String,
+    pub shots: usize,
+    /// Device inner steps (`None` for the baseline).
+    pub steps: Option<usize>,
+    pub episodes: usize,
+    /// Mean query accuracy over episodes, in percent, and the 95% CI half-width.
+    pub accuracy: f64,
+    pub ci95: f64,
+}
+
+fn row(method: &str, shots: usize, steps: Option<usize>, per_ep: &[f64]) -> AccRow {
+    let (m, ci) = mean_ci(per_ep);
+    AccRow {
+        method: method.into(),
+        shots,
+        steps,
+        episodes: per_ep.len(),
+        accuracy: 100.0 * m,
+        ci95: 100.0 * ci,
+    }
+}
+
+/// Accuracy of the model as deployed for each step count, and the baseline, on `eps`.
+pub fn evaluate(bytes: &[u8], eps: &[Episode], steps: &[usize]) -> Result<Vec<AccRow>> {
+    let model = Model::from_bytes(bytes).map_err(|e| anyhow!("model: {e}"))?;
+    let head = prototype_head(&model)?;
+    let classes = match model.head(head).map_err(|e| anyhow!("model: {e}"))?.kind {
+        runtime::format::HeadKind::Classification { classes } => usize::from(classes),
+        _ => bail!("the prototype head is not a classification head"),
+    };
+    let Some(first) = eps.first() else {
+        bail!("no episodes");
+    };
+    if first.ways != classes {
+        bail!(
+            "the model's prototype head has {classes} classes, the episodes are {}-way",
+            first.ways
+        );
+    }
+    if first.d != model.input_len() {
+        bail!(
+            "the model takes {} inputs, the data has {}",
+            model.input_len(),
+            first.d
+        );
+    }
+    let shots = first.shots;
+    let mut rows = Vec::new();
+    for &s in steps {
+        let per: Vec<f64> = eps
+            .par_iter()
+            .map(|ep| Ok(episode_correct(&model, head, ep, s)? as f64 / ep.query_y.len() as f64))
+            .collect::<Result<_>>()?;
+        rows.push(row("model", shots, Some(s), &per));
+    }
+    rows.push(row("nearest_centroid_pixels", shots, None, &baseline(eps)));
+    Ok(rows)
+}
+
+pub fn baseline(eps: &[Episode]) -> Vec<f64> {
+    eps.par_iter()
+        .map(|ep| centroid_correct(ep) as f64 / ep.query_y.len() as f64)
+        .collect()
+}
+
+pub fn table(rows: &[AccRow]) -> String {
+    let mut s = format!(
+        "{:<24} {:>5} {:>6} {:>9} {:>9} {:>7}\n",
+        "method", "shots", "steps", "episodes", "acc %", "95% CI"
+    );
+    for r in rows {
+        s += &format!(
+            "{:<24} {:>5} {:>6} {:>9} {:>9.2} {:>7.2}\n",
+            r.method,
+            r.shots,
+            r.steps.map_or("-".into(), |v| v.to_string()),
+            r.episodes,
+            r.accuracy,
+            r.ci95
+        );
+    }
+    s
+}

@@ -1,0 +1,15 @@
+//! Few-shot classification: labelled CSV data, N-way K-shot episodes, prototype heads
+//! (ProtoNet / Proto-MAML) on a shared trunk with a multi-task head, the digits preset, and
+//! evaluation as deployed.
+
+pub mod config;
+pub mod data;
+pub mod deploy;
+pub mod episodes;
+pub mod plots;
+pub mod proto;
+pub mod run;
+pub mod train;
+
+/// Seed of the fixed evaluation episodes.
+pub const EVAL_SEED: u64 = 20_260_105;

@@ -1,0 +1,363 @@
+//! Multi-task configuration: a shared trunk and several `[[head]]` tables, each with its own task
+//! source, loss, loss weight and whether it is meta-learned (adaptable) or fixed. Errors name the
+//! file, line and field.
+
+use crate::config::ConfigError;
+use crate::meta::{Algorithm, Scope};
+use crate::net::Activation;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrunkConfig {
+    pub hidden: Vec<usize>,
+    pub activation: Activation,
+    /// Input normalisation x' = x * input_scale.
+    pub input_scale: f64,
+}
+
+impl Default for TrunkConfig {
+    fn default() -> Self {
+        TrunkConfig {
+            hidden: vec![32, 32],
+            activation: Activation::Relu,
+            input_scale: 1.0,
+        }
+    }
+}
+
+/// A head's loss weight: a number, or `"uncertainty"` (Kendall et al. 2018: the loss enters as
+/// `exp(-s) L + s` with the log-variance `s` trained alongside).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum WeightSpec {
+    Fixed(f64),
+    Named(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HeadConfig {
+    /// Unique; also seeds the head's batches, so a head sees the same batches alone or with others.
+    pub name: String,
+    /// `sinusoid`, `csv_tasks` (regression task CSV), `classes` (labelled rows CSV: the label is
+    /// the target) or `intensity` (labelled rows CSV: the mean feature / the largest feature of
+    /// the file is the target).
+    pub source: String,
+    pub path: Option<String>,
+    /// Labels used from a rows CSV (empty: every label in the file), in head-output order.
+    pub classes: Vec<usize>,
+    /// Rotate square images by `rotate` x 90 degrees (rows sources).
+    pub rotate: u8,
+    /// `mse` or `ce`.
+    pub loss: String,
+    pub weight: WeightSpec,
+    /// Meta-learned with `algorithm` (adapted on the device) or fixed (plain multi-task).
+    pub adaptable: bool,
+    /// Hidden layers of the head above the trunk.
+    pub hidden: Vec<usize>,
+    pub algorithm: Algorithm,
+    pub scope: Scope,
+    pub steps: usize,
+    pub alpha: f64,
+    pub clip: f64,
+    /// Adaptable classification: classes per episode (head outputs).
+    pub ways: usize,
+    /// Adaptable: support rows per task (per class for episodes).
+    pub shots: usize,
+    pub query: usize,
+    /// Rows sources: held-out share of rows for validation.
+    pub val_fraction: f64,
+}
+
+impl Default for HeadConfig {
+    fn default() -> Self {
+        HeadConfig {
+            name: String::new(),
+            source: String::new(),
+            path: None,
+            classes: Vec::new(),
+            rotate: 0,
+            loss: String::new(),
+            weight: WeightSpec::Fixed(1.0),
+            adaptable: false,
+            hidden: Vec::new(),
+            algorithm: Algorithm::Fomaml,
+            scope: Scope::HeadOnly,
+            steps: 1,
+            alpha: 0.1,
+            clip: 10.0,
+            ways: 5,
+            shots: 5,
+            query: 10,
+            val_fraction: 0.25,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelatednessConfig {
+    /// Batches the gradient cosines are averaged over.
+    pub batches: usize,
+    /// Iterations of joint training before measuring, and of each alone / pair run of the
+    /// transfer gain.
+    pub budget: u64,
+}
+
+impl Default for RelatednessConfig {
+    fn default() -> Self {
+        RelatednessConfig {
+            batches: 20,
+            budget: 200,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MtConfig {
+    pub seed: u64,
+    pub iterations: u64,
+    pub lr: f64,
+    /// Rows per batch of a fixed head.
+    pub batch: usize,
+    /// Tasks per batch of an adaptable head.
+    pub meta_batch: usize,
+    pub val_every: u64,
+    /// Fixed validation batches (tasks) per head.
+    pub val_batches: usize,
+    pub trunk: TrunkConfig,
+    #[serde(rename = "head")]
+    pub heads: Vec<HeadConfig>,
+    pub relatedness: RelatednessConfig,
+}
+
+impl Default for MtConfig {
+    fn default() -> Self {
+        MtConfig {
+            seed: 0,
+            iterations: 500,
+            lr: 2e-3,
+            batch: 32,
+            meta_batch: 4,
+            val_every: 50,
+            val_batches: 20,
+            trunk: TrunkConfig::default(),
+            heads: Vec::new(),
+            relatedness: RelatednessConfig::default(),
+        }
+    }
+}
+
+/// True when a TOML text declares `[[head]]` tables (a multi-task configuration).
+pub fn is_multitask(text: &str) -> bool {
+    text.lines().any(|l| l.trim() == "[[head]]")
+}
+
+/// Line of `key` in the `index`-th `[[head]]` table, or in `[section]` / the top level when
+/// `index` is None (the table's own line, or 1, when the key is not written: a default).
+fn line_of(text: &str, index: Option<usize>, section: &str, key: &str) -> usize {
+    let mut heads = 0usize;
+    let mut cur = String::new();
+    let mut table_line = 1;
+    for (i, l) in text.lines().enumerate() {
+        let t = l.trim();
+        if t == "[[head]]" {
+            cur = format!("head#{heads}");
+            heads += 1;
+            if index.map(|h| format!("head#{h}")) == Some(cur.clone()) {
+                table_line = i + 1;
+            }
+        } else if t.starts_with('[') {
+            cur = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        } else if t.split('=').next().map(str::trim) == Some(key) {
+            let want = match index {
+                Some(h) => format!("head#{h}"),
+                None => section.to_string(),
+            };
+            if cur == want {
+                return i + 1;
+            }
+        }
+    }
+    table_line
+}
+
+impl MtConfig {
+    pub fn parse(text: &str, file: &str) -> Result<Self, ConfigError> {
+        let cfg: MtConfig = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(1, |s| {
+                text.get(..s.start)
+                    .map_or(1, |t| t.matches('\n').count() + 1)
+            });
+            let msg = e.message().to_string();
+            let field = msg
+                .strip_prefix("unknown field `")
+                .and_then(|r| r.split('`').next())
+                .map(str::to_string)
+                .or_else(|| {
+                    let l = text.lines().nth(line.saturating_sub(1))?;
+                    Some(l.split_once('=')?.0.trim().to_string())
+                })
+                .unwrap_or_else(|| "-".into());
+            let line = if msg.starts_with("unknown field") {
+                text.lines()
+                    .position(|l| l.split('=').next().map(str::trim) == Some(field.as_str()))
+                    .map_or(line, |i| i + 1)
+            } else {
+                line
+            };
+            ConfigError {
+                file: file.into(),
+                line,
+                field,
+                msg,
+            }
+        })?;
+        cfg.validate()
+            .map_err(|(head, section, key, msg)| ConfigError {
+                file: file.into(),
+                line: line_of(text, head, section, key),
+                field: match head {
+                    Some(h) => format!("head[{h}].{key}"),
+                    None if section.is_empty() => key.to_string(),
+                    None => format!("{section}.{key}"),
+                },
+                msg,
+            })?;
+        Ok(cfg)
+    }
+
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            line: 0,
+            field: "-".into(),
+            msg: format!("cannot read: {e}"),
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// (head index, section, key, message) of the first bad value.
+    #[allow(clippy::type_complexity)]
+    pub fn validate(&self) -> Result<(), (Option<usize>, &'static str, &'static str, String)> {
+        let top = |ok: bool, key: &'static str, msg: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err((None, "", key, msg.to_string()))
+            }
+        };
+        top(self.iterations >= 1, "iterations", "must be >= 1")?;
+        top(
+            self.lr.is_finite() && self.lr > 0.0,
+            "lr",
+            "must be a positive number",
+        )?;
+        top(self.batch >= 1, "batch", "must be >= 1")?;
+        top(self.meta_batch >= 1, "meta_batch", "must be >= 1")?;
+        top(self.val_batches >= 1, "val_batches", "must be >= 1")?;
+        if self.trunk.hidden.is_empty() || self.trunk.hidden.contains(&0) {
+            return Err((
+                None,
+                "trunk",
+                "hidden",
+                "needs >= 1 layer, each >= 1 wide".into(),
+            ));
+        }
+        if !(self.trunk.input_scale.is_finite() && self.trunk.input_scale > 0.0) {
+            return Err((
+                None,
+                "trunk",
+                "input_scale",
+                "must be a positive number".into(),
+            ));
+        }
+        if self.relatedness.batches == 0 {
+            return Err((None, "relatedness", "batches", "must be >= 1".into()));
+        }
+        top(
+            !self.heads.is_empty(),
+            "head",
+            "declare at least one [[head]]",
+        )?;
+        top(
+            self.heads.len() <= 8,
+            "head",
+            "at most 8 heads (the runtime's head mask)",
+        )?;
+        for (i, h) in self.heads.iter().enumerate() {
+            let bad = |key: &'static str, msg: String| Err((Some(i), "head", key, msg));
+            if h.name.is_empty() {
+                return bad("name", "every head needs a name".into());
+            }
+            if self.heads[..i].iter().any(|o| o.name == h.name) {
+                return bad("name", format!("duplicate head name {:?}", h.name));
+            }
+            let rows = matches!(h.source.as_str(), "classes" | "intensity");
+            if !matches!(
+                h.source.as_str(),
+                "sinusoid" | "csv_tasks" | "classes" | "intensity"
+            ) {
+                return bad(
+                    "source",
+                    format!(
+                        "unknown source {:?} (sinusoid, csv_tasks, classes, intensity)",
+                        h.source
+                    ),
+                );
+            }
+            if h.source != "sinusoid" && h.path.is_none() {
+                return bad("path", format!("source {:?} needs `path`", h.source));
+            }
+            let want = if h.source == "classes" { "ce" } else { "mse" };
+            if h.loss != want {
+                return bad(
+                    "loss",
+                    format!(
+                        "{:?}: source {:?} takes loss \"{want}\" (mse or ce)",
+                        h.loss, h.source
+                    ),
+                );
+            }
+            match &h.weight {
+                WeightSpec::Fixed(w) if !(w.is_finite() && *w >= 0.0) => {
+                    return bad("weight", format!("{w}: must be >= 0"));
+                }
+                WeightSpec::Named(s) if s != "uncertainty" => {
+                    return bad("weight", format!("{s:?}: a number or \"uncertainty\""));
+                }
+                _ => {}
+            }
+            if h.rotate > 3 || (h.rotate > 0 && !rows) {
+                return bad("rotate", "0..=3, rows sources only".into());
+            }
+            if h.hidden.contains(&0) {
+                return bad("hidden", "layers must be >= 1 wide".into());
+            }
+            if !(h.val_fraction > 0.0 && h.val_fraction < 1.0) {
+                return bad("val_fraction", "must be in (0, 1)".into());
+            }
+            if h.adaptable {
+                if h.steps == 0 {
+                    return bad("steps", "an adaptable head needs >= 1 inner step".into());
+                }
+                if !(h.alpha.is_finite() && h.alpha > 0.0) {
+                    return bad("alpha", "must be a positive number".into());
+                }
+                if h.shots == 0 || h.query == 0 {
+                    return bad("shots", "shots and query must be >= 1".into());
+                }
+                if h.source == "classes" && h.ways < 2 {
+                    return bad("ways", "must be >= 2".into());
+                }
+                if matches!(h.algorithm, Algorithm::Reptile) {
+                    return bad("algorithm", "reptile has no query loss to weight".into());
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,249 @@
+//! Multi-task heads: joint training, the multi-head export served from one trunk pass, the
+//! relatedness command, bad configurations, and the digits CLI path on a tiny synthetic CSV.
+
+use runtime::{Heads, Model};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::AtomicBool;
+use trainer::multitask::config::MtConfig;
+use trainer::multitask::{build_heads, model_def, train};
+use trainer::net::{forward, Fwd};
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("trainer-mt-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// 4x4 images, `classes` classes, `per` rows each: a class-dependent stroke plus row noise.
+fn tiny_csv(path: &Path, classes: usize, per: usize) {
+    let mut s = String::new();
+    for r in 0..classes * per {
+        let c = r % classes;
+        let v: Vec<String> = (0..16)
+            .map(|j| {
+                let on = (j * 7 + c * 3) % 5 < 2;
+                let noise = ((r * 13 + j * 5) % 7) as f64 / 3.0;
+                format!("{}", if on { 12.0 + noise } else { noise })
+            })
+            .collect();
+        s += &format!("{},{c}\n", v.join(","));
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+const MT: &str = r#"
+iterations = 30
+batch = 8
+meta_batch = 2
+val_every = 10
+val_batches = 2
+[trunk]
+hidden = [8, 8]
+input_scale = 0.0625
+[relatedness]
+batches = 4
+budget = 5
+[[head]]
+name = "classes"
+source = "classes"
+path = "tiny.csv"
+loss = "ce"
+[[head]]
+name = "intensity"
+source = "intensity"
+path = "tiny.csv"
+loss = "mse"
+weight = "uncertainty"
+[[head]]
+name = "episodes"
+source = "classes"
+path = "tiny.csv"
+loss = "ce"
+adaptable = true
+ways = 2
+shots = 1
+query = 2
+steps = 2
+alpha = 0.2
+"#;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_trainer"))
+}
+
+fn run(c: &mut Command) -> Output {
+    c.output().unwrap()
+}
+
+#[test]
+fn multi_head_model_serves_every_head_from_one_trunk_pass() {
+    let d = dir("infer");
+    tiny_csv(&d.join("tiny.csv"), 4, 12);
+    let cfg = MtConfig::parse(MT, "mt.toml").unwrap();
+    let heads = build_heads(&cfg, &d).unwrap();
+    let t = train(&cfg, &heads, &AtomicBool::new(false), false).unwrap();
+    // Training moved the weights and the learned log-variance of the uncertainty-weighted head.
+    let init = trainer::multitask::Params::init(&cfg, &heads);
+    assert_ne!(init.trunk, t.params.trunk);
+    assert!(t.params.s[1] != 0.0 && t.params.s[0] == 0.0);
+    let first = &t.curve[0];
+    let last = t.curve.last().unwrap();
+    assert!(last.val_loss[0] < first.val_loss[0], "{:?}", t.curve);
+    let bytes = model_def("mt", &heads, &t.params)
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    let model = Model::from_bytes(&bytes).unwrap();
+    assert_eq!(model.heads().len(), 3);
+    assert!(model.adapt_spec(2).is_ok());
+    let net = model.network();
+    let mut scratch = vec![0.0f32; model.infer_scratch_len()];
+    let x: Vec<f32> = (0..16).map(|j| ((j * 5) % 13) as f32).collect();
+    let widths = [4usize, 1, 2];
+    let mut all = vec![0.0f32; 7];
+    net.infer(&x, Heads::ALL, &mut scratch, &mut all).unwrap();
+    let mut at = 0;
+    for (h, &w) in widths.iter().enumerate() {
+        let mut one = vec![0.0f32; w];
+        net.infer(&x, Heads::only(h), &mut scratch, &mut one)
+            .unwrap();
+        assert_eq!(&all[at..at + w], &one[..], "head {h}");
+        // The trainer's own forward pass of the same head agrees (f32 export).
+        let xd: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+        let xn: Vec<f64> = heads[h].arch.normalise(&xd);
+        let mut fwd = Fwd::default();
+        forward(&heads[h].arch, &t.params.theta(h), &xn, 1, &mut fwd, 0);
+        let mut y = fwd.ys[heads[h].arch.layers.len()].clone();
+        if heads[h].is_cls() {
+            // The runtime returns class probabilities.
+            let z = y.clone();
+            trainer::net::softmax(&z, &mut y);
+        }
+        for (a, b) in y.iter().zip(&one) {
+            assert!((a - *b as f64).abs() < 1e-3, "head {h}: {a} vs {b}");
+        }
+        at += w;
+    }
+}
+
+#[test]
+fn relatedness_prints_a_table_and_writes_a_heatmap() {
+    let d = dir("rel");
+    tiny_csv(&d.join("tiny.csv"), 4, 12);
+    std::fs::write(d.join("mt.toml"), MT).unwrap();
+    let png = d.join("rel.png");
+    let o = run(bin()
+        .args(["relatedness", "--config"])
+        .arg(d.join("mt.toml"))
+        .arg("--out")
+        .arg(&png));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        out.contains("trunk-gradient cosine") && out.contains("transfer gain"),
+        "{out}"
+    );
+    assert!(
+        out.contains("intensity") && out.contains("episodes"),
+        "{out}"
+    );
+    let meta = std::fs::metadata(&png).unwrap();
+    assert!(meta.len() > 1000);
+    // train --config with [[head]] tables trains and exports the multi-head model.
+    let model = d.join("m.postcard");
+    let o = run(bin()
+        .args(["train", "--config"])
+        .arg(d.join("mt.toml"))
+        .arg("--out")
+        .arg(&model));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let blob = std::fs::read(&model).unwrap();
+    assert!(model.with_extension("curve.png").exists());
+    let o = run(bin().arg("inspect").arg(&model));
+    assert!(o.status.success() && !blob.is_empty());
+}
+
+#[test]
+fn bad_multitask_configs_exit_2_naming_file_line_and_field() {
+    let d = dir("bad");
+    let cases = [
+        // (replace, with, expected line, field)
+        (
+            "loss = \"mse\"\nweight",
+            "loss = \"ce\"\nweight",
+            22,
+            "head[1].loss",
+        ),
+        (
+            "weight = \"uncertainty\"",
+            "weight = \"sometimes\"",
+            23,
+            "head[1].weight",
+        ),
+        ("ways = 2", "ways = 2\nwidth = 3", 31, "width"),
+        (
+            "name = \"episodes\"",
+            "name = \"classes\"",
+            25,
+            "head[2].name",
+        ),
+    ];
+    for (i, (from, to, line, field)) in cases.iter().enumerate() {
+        let text = MT.replacen(from, to, 1);
+        assert_ne!(text, MT);
+        let p = d.join(format!("bad{i}.toml"));
+        std::fs::write(&p, &text).unwrap();
+        let o = run(bin().args(["train", "--config"]).arg(&p));
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{e}");
+        let want = format!("{}:{line}: field `{field}`", p.display());
+        assert!(e.contains(&want), "want {want}, got {e}");
+    }
+}
+
+#[test]
+fn digits_cli_trains_and_evaluates_a_tiny_csv() {
+    let d = dir("digits");
+    let data = d.join("tiny.csv");
+    tiny_csv(&data, 10, 84);
+    let cfg = format!(
+        "data = {:?}\niterations = 4\nval_episodes = 5\nval_every = 2\nmeta_batch = 2\n\
+         hidden = [16, 16]\ndevice_scales = [0.5]\ndevice_alphas = [0.0, 0.3]\ndevice_steps = 2\n",
+        data.display().to_string()
+    );
+    std::fs::write(d.join("digits.toml"), cfg).unwrap();
+    let model = d.join("digits.postcard");
+    let o = run(bin()
+        .args(["train", "--preset", "digits", "--config"])
+        .arg(d.join("digits.toml"))
+        .arg("--out")
+        .arg(&model));
+    let so = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(so.contains("nearest_centroid_pixels"), "{so}");
+    assert!(model.with_extension("curve.png").exists());
+    assert!(model.with_extension("accuracy.png").exists());
+    let o = run(bin()
+        .args(["eval", "--task", "digits", "--model"])
+        .arg(&model)
+        .arg("--data")
+        .arg(&data)
+        .args([
+            "--shots",
+            "1,5",
+            "--steps",
+            "0,2",
+            "--episodes",
+            "20",
+            "--json",
+        ]));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = v["results"].as_array().unwrap();
+    assert_eq!(rows.len(), 6);
+    for r in rows {
+        let a = r["accuracy"].as_f64().unwrap();
+        assert!((0.0..=100.0).contains(&a) && r["episodes"] == 20, "{r}");
+    }
+}
