@@ -18,7 +18,7 @@ static KEY: PublicKey = PublicKey::from_bytes(*include_bytes!("../fixtures/test-
 
 /// A RAM copy of the envelope, 4-byte aligned, to tamper with.
 #[repr(C, align(4))]
-struct Buf([u8; 8192]);
+struct Buf([u8; 16384]);
 
 fn refused_as(bytes: &[u8], key: &PublicKey, want: fn(&Error) -> bool) -> bool {
     match Model::from_signed_bytes(bytes, key) {
@@ -52,7 +52,7 @@ fn main() -> ! {
     );
 
     let n = SIGNED.len();
-    let mut buf = Buf([0; 8192]);
+    let mut buf = Buf([0; 16384]);
     if n > buf.0.len() {
         c.check(false, "the envelope fits the test buffer");
         c.finish()

@@ -204,8 +204,9 @@ fn adapt_checked<const P: usize>(
     }
 }
 
-/// The real models the `adapt` target adapts (the firmware's fixtures).
-static SINUSOID: &[u8] = fewshot_runtime::include_model!("../../firmware/fixtures/sinusoid.fsm");
+/// The real models the `adapt` target adapts: the trainer's sinusoid export (which the firmware
+/// embeds) and the firmware's multi-head fixture.
+static SINUSOID: &[u8] = fewshot_runtime::include_model!("../../models/sinusoid.postcard");
 static MULTIHEAD: &[u8] = fewshot_runtime::include_model!("../../firmware/fixtures/multihead.fsm");
 
 /// How a float is made from the fuzzer's bytes.

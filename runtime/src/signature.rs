@@ -23,8 +23,9 @@
 //! [`Error::BadSignature`]. [`verify_detached`] serves a signature kept apart from the blob.
 //!
 //! **Verifier.** `ed25519-compact` (no_std, no allocation, feature `opt_size`): on a
-//! Cortex-M4F about 21.7 KiB of flash and 2.7 M instructions to verify a 7 KiB model (see
-//! `firmware/README.md` for the comparison with `salty` and `ed25519-dalek`).
+//! Cortex-M4F about 21.7 KB of flash and 3.8 M instructions to verify a 14 KB model (about
+//! 1.7 M plus 150 per byte; see `firmware/README.md` for the comparison with `salty` and
+//! `ed25519-dalek`).
 //!
 //! **Host side** (feature `std`): [`SigningKey`] makes keys and envelopes; the trainer's
 //! `keygen` and `sign` commands call it.

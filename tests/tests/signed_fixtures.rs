@@ -1,5 +1,6 @@
 //! The signed-model fixtures of the firmware's signature test (`firmware/tests/signature.rs`):
-//! `firmware/fixtures/sinusoid.signed`, the sinusoid fixture in a signed envelope, and
+//! `firmware/fixtures/sinusoid.signed`, the trainer's sinusoid model (`models/sinusoid.postcard`,
+//! which the firmware embeds) in a signed envelope, and
 //! `firmware/fixtures/test-signing.pub`, the public key the firmware compiles in.
 //!
 //! The key comes from a fixed seed written in this file: a **test key, not a secret**. Real
@@ -7,7 +8,7 @@
 //! the matching secret key (`trainer sign`).
 //!
 //! Fails when the committed files are stale; `cargo xtask fixtures` rewrites them (after
-//! `firmware_fixtures`, whose `sinusoid.fsm` this signs).
+//! `firmware_fixtures`).
 
 use runtime::signature::SigningKey;
 use std::path::PathBuf;
@@ -25,7 +26,8 @@ fn fixtures_dir() -> PathBuf {
 #[test]
 fn signed_fixtures_are_current() {
     let dir = fixtures_dir();
-    let blob = std::fs::read(dir.join("sinusoid.fsm")).expect("firmware/fixtures/sinusoid.fsm");
+    let model = dir.join("../../models/sinusoid.postcard");
+    let blob = std::fs::read(&model).expect("models/sinusoid.postcard (the trainer's export)");
     let key = SigningKey::from_seed(TEST_SEED);
     let files = [
         (

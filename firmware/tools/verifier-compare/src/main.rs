@@ -43,7 +43,7 @@ fn verify(msg: &[u8], pk: &[u8; 32], sig: &[u8; 64]) -> bool {
     }
     #[cfg(feature = "none")]
     {
-        return msg.len() == 7116 && pk[0] != sig[0];
+        return !msg.is_empty() && pk[0] != sig[0];
     }
 }
 
