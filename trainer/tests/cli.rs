@@ -291,3 +291,12 @@ fn ctrl_c_writes_a_checkpoint_and_resume_continues() {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&ckpt).unwrap()).unwrap();
     assert_eq!(v["iter"].as_u64().unwrap(), at + 5);
 }
+
+#[test]
+fn checkpoint_flags_are_refused_where_there_are_no_checkpoints() {
+    for flag in [&["--resume"][..], &["--stop-after", "5"], &["--no-eval"]] {
+        let o = run(bin().args(["train", "--preset", "digits"]).args(flag));
+        assert_eq!(o.status.code(), Some(2), "{flag:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(flag[0]), "{}", stderr(&o));
+    }
+}
