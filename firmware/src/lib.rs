@@ -11,6 +11,7 @@
 
 pub mod fixtures;
 pub mod measure;
+pub mod nor;
 
 #[cfg(feature = "rtt")]
 use defmt_rtt as _;

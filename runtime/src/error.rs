@@ -148,6 +148,36 @@ pub enum Error {
         /// The step at which the loss was not finite.
         step: u16,
     },
+    /// The flash device failed an operation.
+    Flash {
+        /// `"read"`, `"write"`, `"erase"` or `"verify"`.
+        op: &'static str,
+        /// What the device reported.
+        kind: &'static str,
+    },
+    /// The flash region given for saved state does not suit the device (alignment, size).
+    FlashLayout {
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// Neither slot holds a whole saved state.
+    NoSavedState,
+    /// The newest saved state belongs to another model, head or parameter count; it was not
+    /// restored.
+    SavedStateMismatch {
+        /// `"model"`, `"head"` or `"parameter count"`.
+        what: &'static str,
+    },
+    /// The bytes are not a signed-model envelope (a bare blob, say) where a signature is
+    /// required.
+    Unsigned,
+    /// The signed-model envelope is malformed: truncated, or a header field is wrong.
+    BadEnvelope {
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// The signature does not verify: the bytes were changed or signed with another key.
+    BadSignature,
 }
 
 impl fmt::Display for Error {
@@ -226,6 +256,15 @@ impl fmt::Display for Error {
             }
             Error::MayOverflow => write!(f, "inputs too large: adaptation could overflow f32"),
             Error::NonFiniteLoss { step } => write!(f, "support loss not finite at step {step}"),
+            Error::Flash { op, kind } => write!(f, "flash {op} failed: {kind}"),
+            Error::FlashLayout { what } => write!(f, "flash region for saved state: {what}"),
+            Error::NoSavedState => write!(f, "no saved state in flash"),
+            Error::SavedStateMismatch { what } => {
+                write!(f, "saved state belongs to another {what}; not restored")
+            }
+            Error::Unsigned => write!(f, "model is not signed"),
+            Error::BadEnvelope { what } => write!(f, "signed-model envelope: bad {what}"),
+            Error::BadSignature => write!(f, "model signature does not verify against the key"),
         }
     }
 }

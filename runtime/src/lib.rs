@@ -11,6 +11,9 @@
 //! - [`adapt`]: support set -> inner loop -> [`AdaptState`],
 //! - [`math`]: the kernels they share.
 //!
+//! Around it: [`persist`] keeps adapted state across power cuts on NOR flash; [`signature`]
+//! accepts only models signed with the owner's key.
+//!
 //! ```
 //! # #[cfg(feature = "std")] {
 //! use fewshot_runtime::writer::{Dense, HeadDef, ModelDef};
@@ -36,6 +39,8 @@ mod error;
 pub mod format;
 pub mod infer;
 pub mod math;
+pub mod persist;
+pub mod signature;
 
 #[cfg(feature = "std")]
 pub use format::writer;

@@ -1,4 +1,4 @@
-//! `trainer`: meta-train, export, evaluate as deployed, inspect, benchmark.
+//! `trainer`: meta-train, export, evaluate as deployed, inspect, benchmark, sign.
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -123,6 +123,27 @@ enum Cmd {
     },
     /// Print a model file's architecture, sizes, RAM needs and adaptation spec.
     Inspect { file: PathBuf },
+    /// Make an Ed25519 key pair for signing models: <out>.secret (the 32-byte seed: keep it
+    /// secret) and <out>.pub (the 32-byte public key the firmware compiles in).
+    Keygen {
+        /// Path of the two files, without extension.
+        #[arg(long, default_value = "keys/model-signing")]
+        out: PathBuf,
+        /// Overwrite existing key files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Sign a model file: writes the signed envelope that `Model::from_signed_bytes` verifies.
+    Sign {
+        /// Model file (format v1).
+        model: PathBuf,
+        /// Secret key file written by `trainer keygen` (<out>.secret).
+        #[arg(long)]
+        key: PathBuf,
+        /// Signed model to write [default: the model path with extension `signed`].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Meta-iterations per second for every algorithm (meta-batch 25, K=10, 1-40-40-1 ReLU).
     Bench {
         #[arg(long, default_value_t = 1000)]
@@ -155,6 +176,20 @@ fn threads(n: usize) -> Result<()> {
             .map_err(|e| anyhow!("thread pool: {e}"))?;
     }
     Ok(())
+}
+
+/// Writes a secret key readable by its owner only (on Unix).
+fn write_secret(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn task_source(spec: &str, test_fraction: f64, split_seed: u64) -> Result<Box<dyn TaskSource>> {
@@ -450,6 +485,47 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 "{}",
                 inspect::describe(&blob).with_context(|| format!("{}", file.display()))?
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Keygen { out, force } => {
+            let secret = out.with_extension("secret");
+            let public = out.with_extension("pub");
+            for p in [&secret, &public] {
+                if p.exists() && !force {
+                    bail!("{}: exists (use --force to overwrite)", p.display());
+                }
+            }
+            if let Some(d) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            }
+            let key = runtime::signature::SigningKey::generate();
+            write_secret(&secret, &key.to_seed())?;
+            std::fs::write(&public, key.public_key().as_bytes())
+                .with_context(|| format!("writing {}", public.display()))?;
+            eprintln!(
+                "wrote {} (secret) and {} (public key for the firmware)",
+                secret.display(),
+                public.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Sign { model, key, out } => {
+            let seed = std::fs::read(&key).with_context(|| format!("reading {}", key.display()))?;
+            let seed: [u8; 32] = seed.as_slice().try_into().map_err(|_| {
+                anyhow!(
+                    "{}: a secret key is 32 bytes (from `trainer keygen`), this file has {}",
+                    key.display(),
+                    seed.len()
+                )
+            })?;
+            let blob =
+                std::fs::read(&model).with_context(|| format!("reading {}", model.display()))?;
+            let signed = runtime::signature::SigningKey::from_seed(seed)
+                .sign(&blob)
+                .with_context(|| format!("{}: cannot sign", model.display()))?;
+            let out = out.unwrap_or_else(|| model.with_extension("signed"));
+            std::fs::write(&out, &signed).with_context(|| format!("writing {}", out.display()))?;
+            eprintln!("wrote {} ({} bytes)", out.display(), signed.len());
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Bench {

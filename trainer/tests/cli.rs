@@ -299,4 +299,56 @@ fn checkpoint_flags_are_refused_where_there_are_no_checkpoints() {
         assert_eq!(o.status.code(), Some(2), "{flag:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(flag[0]), "{}", stderr(&o));
     }
+
+fn keygen_and_sign_make_a_model_the_runtime_accepts_only_with_that_key() {
+    let d = dir("sign");
+    let prefix = d.join("keys/k");
+    let o = run(bin().arg("keygen").arg("--out").arg(&prefix));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let public = std::fs::read(prefix.with_extension("pub")).unwrap();
+    assert_eq!(public.len(), 32);
+    // No silent overwrite of a key.
+    let o = run(bin().arg("keygen").arg("--out").arg(&prefix));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("exists"), "{}", stderr(&o));
+
+    let model = d.join("m.fsm");
+    let def = runtime::writer::ModelDef::new("m", 1).head(runtime::writer::HeadDef::regression(
+        0,
+        "y",
+        vec![runtime::writer::Dense::zeros(
+            1,
+            1,
+            runtime::Activation::Identity,
+        )],
+    ));
+    std::fs::write(&model, def.to_bytes().unwrap()).unwrap();
+    let o = run(bin()
+        .arg("sign")
+        .arg(&model)
+        .arg("--key")
+        .arg(prefix.with_extension("secret")));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let signed = runtime::format::AlignedBytes::read(model.with_extension("signed")).unwrap();
+    let key = runtime::signature::PublicKey::from_bytes(public.as_slice().try_into().unwrap());
+    assert!(runtime::Model::from_signed_bytes(&signed, &key).is_ok());
+    let other = runtime::signature::PublicKey::from_bytes([9; 32]);
+    assert!(runtime::Model::from_signed_bytes(&signed, &other).is_err());
+
+    // Bad inputs exit 2 naming the file.
+    let o = run(bin().arg("sign").arg(&model).arg("--key").arg(&model));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("m.fsm") && stderr(&o).contains("32 bytes"),
+        "{}",
+        stderr(&o)
+    );
+    let junk = write(&d, "junk.fsm", "not a model");
+    let o = run(bin()
+        .arg("sign")
+        .arg(&junk)
+        .arg("--key")
+        .arg(prefix.with_extension("secret")));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("junk.fsm"), "{}", stderr(&o));
 }

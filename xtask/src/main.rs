@@ -8,6 +8,7 @@ use std::process::Command;
 
 mod elf;
 mod firmware;
+mod fuzz;
 
 /// The embedded targets the runtime must build for, with no std and no alloc.
 const EMBEDDED_TARGETS: &[&str] = &[
@@ -35,12 +36,16 @@ fn main() -> Result<()> {
                 "fewshot-tests",
                 "--test",
                 "firmware_fixtures",
+                "--test",
+                "signed_fixtures",
             ],
             ("FEWSHOT_BLESS", "1"),
         ),
         Some("demo") => firmware::demo(&root(), &args[1..]),
         Some("size") => firmware::size_command(&root(), &args[1..]),
         Some("bench-firmware") => firmware::bench(&root()),
+        Some("fuzz-smoke") => fuzz::smoke(&root(), &args[1..]),
+        Some("fuzz-long") => fuzz::long(&root(), &args[1..]),
         _ => {
             eprintln!("usage: cargo xtask <command>");
             eprintln!(
@@ -63,6 +68,12 @@ fn main() -> Result<()> {
             eprintln!("  size [--update] firmware .text against firmware/size-snapshot.txt");
             eprintln!(
                 "  bench-firmware  instruction counts, flash and RAM of the firmware (not in ci)"
+            );
+            eprintln!(
+                "  fuzz-smoke [S]  every fuzz target for S seconds (60), from the seeded corpus"
+            );
+            eprintln!(
+                "  fuzz-long [N]   every fuzz target for N executions (10 million; not in ci)"
             );
             std::process::exit(2)
         }
@@ -107,7 +118,7 @@ fn run_env(dir: &Path, program: &str, args: &[&str], (key, value): (&str, &str))
 }
 
 /// Output of a command, or an empty string when it cannot run.
-fn output(program: &str, args: &[&str]) -> String {
+pub(crate) fn output(program: &str, args: &[&str]) -> String {
     Command::new(program)
         .args(args)
         .output()
@@ -129,6 +140,7 @@ fn setup() -> Result<()> {
         run(&root(), "rustup", &args)?;
     }
     firmware::setup_host_tools()?;
+    fuzz::setup()?;
     Ok(())
 }
 
@@ -158,5 +170,6 @@ fn ci() -> Result<()> {
     run(&root(), "cargo", &["test", "--workspace", "--all-targets"])?;
     run(&root(), "cargo", &["test", "--workspace", "--doc"])?;
     firmware::ci(&root())?;
+    fuzz::smoke(&root(), &[])?;
     Ok(())
 }

@@ -1,0 +1,142 @@
+//! A NOR flash simulated in RAM that survives a core reset, for the persistence test.
+//!
+//! The mps2 boards under QEMU have no flash controller to program, so the test stands a RAM
+//! region in for NOR flash: 16 KiB in cortex-m-rt's `.uninit` section, which the startup code
+//! neither zeroes nor initialises, so its bytes live through `SCB::sys_reset()` (QEMU keeps RAM
+//! across a system reset; so does SRAM on real parts while powered). It behaves as NOR does:
+//! erase sets whole 4 KiB blocks to 0xff, a write of 4-byte words can only clear bits, and
+//! misaligned or out-of-range operations are errors. A real board would implement the same
+//! traits over its flash controller instead.
+
+use core::mem::MaybeUninit;
+use core::ptr::{addr_of_mut, read_volatile, write_volatile};
+use core::sync::atomic::{AtomicBool, Ordering};
+use fewshot_runtime::persist::nor_flash::{ErrorType, NorFlash, NorFlashErrorKind, ReadNorFlash};
+
+/// Bytes of the simulated flash.
+pub const NOR_SIZE: usize = 16 * 1024;
+
+#[link_section = ".uninit.FEWSHOT_NOR"]
+static mut NOR: MaybeUninit<[u8; NOR_SIZE]> = MaybeUninit::uninit();
+static TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// The simulated flash (one handle per boot).
+pub struct NoinitNor {
+    base: *mut u8,
+}
+
+impl NoinitNor {
+    /// The flash, the first time it is asked for in this boot.
+    pub fn take() -> Option<Self> {
+        if TAKEN.swap(true, Ordering::Relaxed) {
+            return None;
+        }
+        // Taken once per boot (above), so this is the only pointer to the region; all accesses
+        // are volatile byte accesses within `NOR_SIZE`. Its bytes may be left over from before
+        // a reset (that is the point) or arbitrary after power-up: the persistence layer
+        // treats them as untrusted.
+        let base = addr_of_mut!(NOR).cast::<u8>();
+        Some(NoinitNor { base })
+    }
+
+    fn byte(&self, at: usize) -> u8 {
+        // SAFETY: callers check `at < NOR_SIZE`.
+        unsafe { read_volatile(self.base.add(at)) }
+    }
+
+    fn set(&mut self, at: usize, v: u8) {
+        // SAFETY: callers check `at < NOR_SIZE`.
+        unsafe { write_volatile(self.base.add(at), v) }
+    }
+}
+
+impl ErrorType for NoinitNor {
+    type Error = NorFlashErrorKind;
+}
+
+impl ReadNorFlash for NoinitNor {
+    const READ_SIZE: usize = 1;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+        let at = offset as usize;
+        if at.checked_add(bytes.len()).is_none_or(|end| end > NOR_SIZE) {
+            return Err(NorFlashErrorKind::OutOfBounds);
+        }
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = self.byte(at + i);
+        }
+        Ok(())
+    }
+
+    fn capacity(&self) -> usize {
+        NOR_SIZE
+    }
+}
+
+impl NorFlash for NoinitNor {
+    const WRITE_SIZE: usize = 4;
+    const ERASE_SIZE: usize = 4096;
+
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+        let (from, to) = (from as usize, to as usize);
+        if from > to || from % Self::ERASE_SIZE != 0 || to % Self::ERASE_SIZE != 0 {
+            return Err(NorFlashErrorKind::NotAligned);
+        }
+        if to > NOR_SIZE {
+            return Err(NorFlashErrorKind::OutOfBounds);
+        }
+        for at in from..to {
+            self.set(at, 0xff);
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
+        let at = offset as usize;
+        if at % Self::WRITE_SIZE != 0 || bytes.len() % Self::WRITE_SIZE != 0 {
+            return Err(NorFlashErrorKind::NotAligned);
+        }
+        if at.checked_add(bytes.len()).is_none_or(|end| end > NOR_SIZE) {
+            return Err(NorFlashErrorKind::OutOfBounds);
+        }
+        for (i, b) in bytes.iter().enumerate() {
+            let old = self.byte(at + i);
+            self.set(at + i, old & b); // NOR: programming only clears bits
+        }
+        Ok(())
+    }
+}
+
+/// A few words in `.uninit` that tell a boot after `sys_reset` from a cold boot, and carry
+/// what the first boot predicted, for the second to compare with.
+#[repr(C)]
+pub struct Handover {
+    /// [`Handover::MAGIC`] when the rest is valid.
+    pub magic: u32,
+    /// Which boot comes next.
+    pub stage: u32,
+    /// Predictions (f32 bits) of the first boot.
+    pub predictions: [u32; 16],
+    /// How many of them.
+    pub count: u32,
+}
+
+impl Handover {
+    /// Marks a handover written by the first boot.
+    pub const MAGIC: u32 = 0xB007_5AFE;
+}
+
+#[link_section = ".uninit.FEWSHOT_HANDOVER"]
+static mut HANDOVER: MaybeUninit<Handover> = MaybeUninit::uninit();
+
+/// Reads the handover (arbitrary bits after power-up: check `magic`).
+pub fn handover() -> Handover {
+    // SAFETY: a volatile read of plain integers; any bit pattern is a valid `Handover`.
+    unsafe { read_volatile(addr_of_mut!(HANDOVER).cast::<Handover>()) }
+}
+
+/// Writes the handover for the next boot.
+pub fn set_handover(h: Handover) {
+    // SAFETY: as in `handover`; single-threaded firmware.
+    unsafe { write_volatile(addr_of_mut!(HANDOVER).cast::<Handover>(), h) }
+}

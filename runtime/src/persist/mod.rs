@@ -1,0 +1,527 @@
+//! Adapted state that survives a power cut: each head's [`AdaptState`] saved to and restored
+//! from NOR flash through the ecosystem's [`NorFlash`] trait (`embedded-storage` 0.3).
+//!
+//! A [`Slots`] is a flash region of two equal slots (each a whole number of erase blocks),
+//! written alternately. A save erases the slot that does **not** hold the newest valid record,
+//! writes the new record into it, the record's CRC last, then reads it back. The old record
+//! stays untouched until the new one is complete, so a power cut at any instant leaves at least
+//! one of them whole; on restore the valid record with the highest sequence number wins, and a
+//! torn one fails its CRC and is ignored.
+//!
+//! A record (all little-endian):
+//!
+//! | offset | bytes | field |
+//! |---|---|---|
+//! | 0 | 4 | [`RECORD_MAGIC`] |
+//! | 4 | 2 | record version ([`RECORD_VERSION`]) |
+//! | 6 | 2 | head index |
+//! | 8 | 4 | sequence number (1 for the first save; serial-number order, so it may wrap) |
+//! | 12 | 4 | model id ([`Model::model_id`]) |
+//! | 16 | 4 | model CRC ([`Model::crc`]) |
+//! | 20 | 4 | parameter count `n` |
+//! | 24 | 4n | the adapted parameters, f32 ([`AdaptState::params`] order) |
+//! | `c` | 4 | CRC-32 (ISO-HDLC) of bytes `0..24 + 4n`, at `c` = `24 + 4n` rounded up to `WRITE_SIZE` |
+//!
+//! The newest whole record decides: when it was saved for another model (id or CRC), another
+//! head or another parameter count, restore refuses it ([`Error::SavedStateMismatch`]) and
+//! leaves the state as it was (an older record for this model, if any, is not used: it is
+//! stale). Writes go out in chunks
+//! from a 256-byte stack buffer, aligned to the flash's `WRITE_SIZE`; nothing is allocated.
+//! A false CRC match on a torn record has probability 2^-32 per restore.
+//!
+//! For several heads, give each its own [`Slots`] ([`Slots::for_head`] lays them out one after
+//! the other).
+//!
+//! ```
+//! # #[cfg(feature = "std")] {
+//! use embedded_storage::nor_flash::{ErrorType, NorFlash, NorFlashErrorKind, ReadNorFlash};
+//! use fewshot_runtime::persist::Slots;
+//! use fewshot_runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef, RateDef};
+//! use fewshot_runtime::{Activation, AdaptScope, AdaptState, Model};
+//!
+//! /// 8 KiB of RAM standing in for NOR flash (4 KiB erase blocks, 4-byte writes).
+//! struct Ram([u8; 8192]);
+//! impl ErrorType for Ram { type Error = NorFlashErrorKind; }
+//! impl ReadNorFlash for Ram {
+//!     const READ_SIZE: usize = 1;
+//!     fn read(&mut self, at: u32, out: &mut [u8]) -> Result<(), Self::Error> {
+//!         let at = at as usize;
+//!         out.copy_from_slice(self.0.get(at..at + out.len()).ok_or(NorFlashErrorKind::OutOfBounds)?);
+//!         Ok(())
+//!     }
+//!     fn capacity(&self) -> usize { self.0.len() }
+//! }
+//! impl NorFlash for Ram {
+//!     const WRITE_SIZE: usize = 4;
+//!     const ERASE_SIZE: usize = 4096;
+//!     fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+//!         self.0[from as usize..to as usize].fill(0xff);
+//!         Ok(())
+//!     }
+//!     fn write(&mut self, at: u32, data: &[u8]) -> Result<(), Self::Error> {
+//!         for (f, d) in self.0[at as usize..].iter_mut().zip(data) { *f &= *d; }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let head = HeadDef::regression(0, "y", vec![Dense::new(1, 1, Activation::Identity, vec![0.5], vec![0.0])])
+//!     .with_adapt(AdaptDef::new(AdaptScope::HeadOnly, 5, RateDef::Scalar(0.1), 10.0));
+//! let blob = ModelDef::new("tiny", 1).head(head).to_aligned_bytes().unwrap();
+//! let model = Model::from_bytes(&blob).unwrap();
+//!
+//! let mut flash = Ram([0xff; 8192]);
+//! let slots = Slots::new(&flash, 0, 4096).unwrap();
+//! let mut state: AdaptState<4> = AdaptState::new(&model, 0).unwrap();
+//! state.set_params(&model, &[2.0, 1.0]).unwrap(); // as if adapted
+//! slots.save(&mut flash, &model, &state).unwrap();
+//!
+//! // After a reset: a fresh state, restored from flash.
+//! let mut restored: AdaptState<4> = AdaptState::new(&model, 0).unwrap();
+//! let mut buf = [0.0f32; 4];
+//! slots.restore(&mut flash, &model, &mut restored, &mut buf).unwrap();
+//! assert_eq!(restored.params(), &[2.0, 1.0]);
+//! # }
+//! ```
+
+/// The flash traits (re-exported from `embedded-storage` 0.3, the version this runtime uses).
+pub use embedded_storage::nor_flash;
+
+use crate::format::CRC;
+use crate::{AdaptState, Error, Model};
+use embedded_storage::nor_flash::{NorFlash, NorFlashError, NorFlashErrorKind};
+
+/// The first four bytes of every saved-state record.
+pub const RECORD_MAGIC: [u8; 4] = *b"FSAS";
+/// The record layout version this runtime writes and reads.
+pub const RECORD_VERSION: u16 = 1;
+/// Bytes of a record's fixed header (before the parameters).
+pub const HEADER_LEN: usize = 24;
+/// Bytes of the stack buffer reads and writes go through.
+pub const CHUNK: usize = 256;
+
+fn flash_error(op: &'static str, e: impl NorFlashError) -> Error {
+    let kind = match e.kind() {
+        NorFlashErrorKind::NotAligned => "not aligned",
+        NorFlashErrorKind::OutOfBounds => "out of bounds",
+        _ => "device error",
+    };
+    Error::Flash { op, kind }
+}
+
+fn layout(what: &'static str) -> Error {
+    Error::FlashLayout { what }
+}
+
+/// Largest multiple of `unit` that fits [`CHUNK`] (0 when `unit` is 0 or larger than it).
+const fn chunk_for(unit: usize) -> usize {
+    if unit == 0 || unit > CHUNK {
+        0
+    } else {
+        CHUNK / unit * unit
+    }
+}
+
+/// `n` rounded up to a multiple of `unit` (`unit` > 0).
+fn round_up(n: usize, unit: usize) -> Option<usize> {
+    n.checked_add(unit - 1).map(|v| v / unit * unit)
+}
+
+/// What a valid record says about itself (its parameters are not read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct RecordInfo {
+    /// Slot it lies in (0 or 1).
+    pub slot: u8,
+    /// Sequence number.
+    pub sequence: u32,
+    /// Head index.
+    pub head: u16,
+    /// Model id it was saved for.
+    pub model_id: u32,
+    /// Model CRC it was saved for.
+    pub model_crc: u32,
+    /// Parameter count.
+    pub params: u32,
+}
+
+/// `a` is newer than `b` in serial-number order (RFC 1982 style, so sequences may wrap).
+fn newer(a: u32, b: u32) -> bool {
+    a != b && a.wrapping_sub(b) < 0x8000_0000
+}
+
+/// Two slots of NOR flash holding one head's adapted state; see the [module docs](self).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Slots {
+    offset: u32,
+    slot_size: u32,
+}
+
+impl Slots {
+    /// Two slots of `slot_size` bytes each, from byte `offset` of `flash`. Both must be
+    /// multiples of the flash's `ERASE_SIZE`, `slot_size` a multiple of `READ_SIZE` and
+    /// `WRITE_SIZE`, those at most [`CHUNK`], and the region inside the flash.
+    pub fn new<F: NorFlash>(flash: &F, offset: u32, slot_size: u32) -> Result<Self, Error> {
+        let (read, write, erase) = (F::READ_SIZE, F::WRITE_SIZE, F::ERASE_SIZE);
+        if chunk_for(read) == 0 || chunk_for(write) == 0 {
+            return Err(layout("READ_SIZE and WRITE_SIZE must be 1..=256 bytes"));
+        }
+        if erase == 0 || slot_size == 0 {
+            return Err(layout("ERASE_SIZE and slot size must be non-zero"));
+        }
+        let size = slot_size as usize;
+        if offset as usize % erase != 0 || size % erase != 0 {
+            return Err(layout(
+                "offset and slot size must be multiples of ERASE_SIZE",
+            ));
+        }
+        if size % read != 0 || size % write != 0 || offset as usize % read != 0 {
+            return Err(layout(
+                "offset and slot size must be multiples of READ_SIZE and WRITE_SIZE",
+            ));
+        }
+        let end = size
+            .checked_mul(2)
+            .and_then(|n| n.checked_add(offset as usize))
+            .ok_or(layout("region beyond the flash"))?;
+        if end > flash.capacity() || u32::try_from(end).is_err() {
+            return Err(layout("region beyond the flash"));
+        }
+        Ok(Slots { offset, slot_size })
+    }
+
+    /// The slots of head number `head` when every head gets two slots of `slot_size`, one head
+    /// after the other from `offset`.
+    pub fn for_head<F: NorFlash>(
+        flash: &F,
+        offset: u32,
+        slot_size: u32,
+        head: usize,
+    ) -> Result<Self, Error> {
+        let at = u32::try_from(head)
+            .ok()
+            .and_then(|h| {
+                h.checked_mul(slot_size)?
+                    .checked_mul(2)?
+                    .checked_add(offset)
+            })
+            .ok_or(layout("region beyond the flash"))?;
+        Slots::new(flash, at, slot_size)
+    }
+
+    /// Flash bytes the two slots occupy.
+    pub fn region_len(&self) -> u32 {
+        self.slot_size.saturating_mul(2)
+    }
+
+    /// Flash bytes a record of `params` parameters takes on a flash of this `WRITE_SIZE`.
+    pub fn record_len<F: NorFlash>(params: usize) -> Option<usize> {
+        let unit = F::WRITE_SIZE.max(1);
+        let crc_at = round_up(params.checked_mul(4)?.checked_add(HEADER_LEN)?, unit)?;
+        crc_at.checked_add(round_up(4, unit)?)
+    }
+
+    fn slot_start(&self, slot: u8) -> u32 {
+        self.offset + u32::from(slot) * self.slot_size
+    }
+
+    /// Reads `len` bytes from `at` (relative to slot `slot`) in aligned chunks, passing each
+    /// piece to `f` in order.
+    fn read_range<F: NorFlash>(
+        &self,
+        flash: &mut F,
+        slot: u8,
+        at: usize,
+        len: usize,
+        mut f: impl FnMut(&[u8]),
+    ) -> Result<(), Error> {
+        let chunk = chunk_for(F::READ_SIZE);
+        let end = at.checked_add(len).ok_or(layout("record"))?;
+        if chunk == 0 || end > self.slot_size as usize {
+            return Err(layout("record beyond its slot"));
+        }
+        let base = self.slot_start(slot) as usize;
+        let mut buf = [0u8; CHUNK];
+        let mut pos = at / chunk * chunk;
+        while pos < end {
+            // Whole READ_SIZE units, never past the slot's end (a multiple of READ_SIZE).
+            let n = chunk.min(self.slot_size as usize - pos);
+            let piece = buf.get_mut(..n).ok_or(layout("chunk"))?;
+            let addr = u32::try_from(base + pos).map_err(|_| layout("region beyond the flash"))?;
+            flash
+                .read(addr, piece)
+                .map_err(|e| flash_error("read", e))?;
+            let from = at.max(pos) - pos;
+            let to = end.min(pos + n) - pos;
+            f(piece.get(from..to).ok_or(layout("chunk"))?);
+            pos += n;
+        }
+        Ok(())
+    }
+
+    /// Reads `N` bytes at `at` of slot `slot`.
+    fn read_array<F: NorFlash, const N: usize>(
+        &self,
+        flash: &mut F,
+        slot: u8,
+        at: usize,
+    ) -> Result<[u8; N], Error> {
+        let mut out = [0u8; N];
+        let mut filled = 0;
+        self.read_range(flash, slot, at, N, |piece| {
+            if let Some(dst) = out.get_mut(filled..filled + piece.len()) {
+                dst.copy_from_slice(piece);
+            }
+            filled += piece.len();
+        })?;
+        Ok(out)
+    }
+
+    /// Where the CRC of a record with `data_len` bytes of header and parameters lies, when the
+    /// whole record fits a slot.
+    fn crc_at<F: NorFlash>(&self, data_len: usize) -> Option<usize> {
+        let crc_at = round_up(data_len, F::WRITE_SIZE.max(1))?;
+        let end = crc_at.checked_add(round_up(4, F::WRITE_SIZE.max(1))?)?;
+        (end <= self.slot_size as usize).then_some(crc_at)
+    }
+
+    /// The header of slot `slot`'s record when the record is whole (magic, version, size and
+    /// CRC check out); `None` for an erased, torn or foreign slot.
+    fn probe<F: NorFlash>(&self, flash: &mut F, slot: u8) -> Result<Option<RecordInfo>, Error> {
+        let header: [u8; HEADER_LEN] = self.read_array(flash, slot, 0)?;
+        let u16_at = |i: usize| u16::from_le_bytes([header[i], header[i + 1]]);
+        let u32_at =
+            |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
+        if header[..4] != RECORD_MAGIC || u16_at(4) != RECORD_VERSION {
+            return Ok(None);
+        }
+        let info = RecordInfo {
+            slot,
+            sequence: u32_at(8),
+            head: u16_at(6),
+            model_id: u32_at(12),
+            model_crc: u32_at(16),
+            params: u32_at(20),
+        };
+        let Some(data_len) = (info.params as usize)
+            .checked_mul(4)
+            .and_then(|n| n.checked_add(HEADER_LEN))
+        else {
+            return Ok(None);
+        };
+        let Some(crc_at) = self.crc_at::<F>(data_len) else {
+            return Ok(None);
+        };
+        let mut digest = CRC.digest();
+        self.read_range(flash, slot, 0, data_len, |piece| digest.update(piece))?;
+        let computed = digest.finalize();
+        let stored = u32::from_le_bytes(self.read_array(flash, slot, crc_at)?);
+        Ok((stored == computed).then_some(info))
+    }
+
+    /// The newest whole record in the two slots, if any.
+    pub fn newest<F: NorFlash>(&self, flash: &mut F) -> Result<Option<RecordInfo>, Error> {
+        let a = self.probe(flash, 0)?;
+        let b = self.probe(flash, 1)?;
+        Ok(match (a, b) {
+            (Some(a), Some(b)) => Some(if newer(b.sequence, a.sequence) { b } else { a }),
+            (a, b) => a.or(b),
+        })
+    }
+
+    /// Saves `state` (adapted from `model`) into the slot that does not hold the newest record,
+    /// then reads it back. Returns what was written. A state with a non-finite parameter is
+    /// refused before anything is erased. On any error the newest record from before is still
+    /// whole (a power cut included).
+    pub fn save<F: NorFlash, const P: usize>(
+        &self,
+        flash: &mut F,
+        model: &Model<'_>,
+        state: &AdaptState<P>,
+    ) -> Result<RecordInfo, Error> {
+        // The state must belong to this model (its id and CRC go into the record), and only
+        // finite values are worth keeping: a bad state never replaces the last good record.
+        state.network(model)?;
+        let params = state.params();
+        if let Some(sample) = params.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                what: "adapted parameter",
+                sample,
+            });
+        }
+        let count = u32::try_from(params.len()).map_err(|_| layout("record"))?;
+        let head = u16::try_from(state.head()).map_err(|_| layout("record"))?;
+        let data_len = params
+            .len()
+            .checked_mul(4)
+            .and_then(|n| n.checked_add(HEADER_LEN))
+            .ok_or(layout("record"))?;
+        let crc_at = self.crc_at::<F>(data_len).ok_or(Error::Capacity {
+            what: "flash slot",
+            needed: Self::record_len::<F>(params.len()).unwrap_or(usize::MAX),
+            available: self.slot_size as usize,
+        })?;
+        let newest = self.newest(flash)?;
+        let (slot, sequence) = match newest {
+            Some(r) => (1 - r.slot.min(1), r.sequence.wrapping_add(1)),
+            None => (0, 1),
+        };
+        let mut header = [0u8; HEADER_LEN];
+        header[..4].copy_from_slice(&RECORD_MAGIC);
+        header[4..6].copy_from_slice(&RECORD_VERSION.to_le_bytes());
+        header[6..8].copy_from_slice(&head.to_le_bytes());
+        header[8..12].copy_from_slice(&sequence.to_le_bytes());
+        header[12..16].copy_from_slice(&model.model_id().to_le_bytes());
+        header[16..20].copy_from_slice(&model.crc().to_le_bytes());
+        header[20..24].copy_from_slice(&count.to_le_bytes());
+        // Byte `i` of the record's data (header, then parameters).
+        let byte = |i: usize| -> u8 {
+            match header.get(i) {
+                Some(b) => *b,
+                None => {
+                    let p = i - HEADER_LEN;
+                    params.get(p / 4).map_or(0xff, |v| v.to_le_bytes()[p % 4])
+                }
+            }
+        };
+
+        let start = self.slot_start(slot);
+        let end = start
+            .checked_add(self.slot_size)
+            .ok_or(layout("region beyond the flash"))?;
+        flash
+            .erase(start, end)
+            .map_err(|e| flash_error("erase", e))?;
+        let chunk = chunk_for(F::WRITE_SIZE);
+        let mut buf = [0xffu8; CHUNK];
+        let mut digest = CRC.digest();
+        let mut pos = 0;
+        while pos < crc_at {
+            let n = chunk.min(crc_at - pos);
+            let piece = buf.get_mut(..n).ok_or(layout("chunk"))?;
+            for (k, b) in piece.iter_mut().enumerate() {
+                let i = pos + k;
+                *b = if i < data_len { byte(i) } else { 0xff };
+            }
+            digest.update(
+                piece
+                    .get(..data_len.saturating_sub(pos).min(n))
+                    .unwrap_or(&[]),
+            );
+            flash
+                .write(start + pos as u32, piece)
+                .map_err(|e| flash_error("write", e))?;
+            pos += n;
+        }
+        // The CRC last: until it is written the record is invalid.
+        let crc = digest.finalize();
+        let tail = round_up(4, F::WRITE_SIZE.max(1)).ok_or(layout("record"))?;
+        let piece = buf.get_mut(..tail).ok_or(layout("chunk"))?;
+        piece.fill(0xff);
+        piece
+            .get_mut(..4)
+            .ok_or(layout("chunk"))?
+            .copy_from_slice(&crc.to_le_bytes());
+        flash
+            .write(start + crc_at as u32, piece)
+            .map_err(|e| flash_error("write", e))?;
+
+        let info = RecordInfo {
+            slot,
+            sequence,
+            head,
+            model_id: model.model_id(),
+            model_crc: model.crc(),
+            params: count,
+        };
+        match self.probe(flash, slot)? {
+            Some(read) if read == info => Ok(info),
+            _ => Err(Error::Flash {
+                op: "verify",
+                kind: "record reads back wrong",
+            }),
+        }
+    }
+
+    /// Reads the newest record's parameters into `buf` after checking that it was saved for
+    /// this `model` and head `head` and that every value is finite; returns the record and the
+    /// parameter count. Nothing but `buf` is written.
+    pub fn load<F: NorFlash>(
+        &self,
+        flash: &mut F,
+        model: &Model<'_>,
+        head: usize,
+        buf: &mut [f32],
+    ) -> Result<(RecordInfo, usize), Error> {
+        let info = self.newest(flash)?.ok_or(Error::NoSavedState)?;
+        if info.model_id != model.model_id() || info.model_crc != model.crc() {
+            return Err(Error::SavedStateMismatch { what: "model" });
+        }
+        if usize::from(info.head) != head {
+            return Err(Error::SavedStateMismatch { what: "head" });
+        }
+        let n = info.params as usize;
+        if n != model.adapted_param_count(head)? {
+            return Err(Error::SavedStateMismatch {
+                what: "parameter count",
+            });
+        }
+        let provided = buf.len();
+        let out = buf.get_mut(..n).ok_or(Error::BufferTooSmall {
+            what: "restore buffer",
+            needed: n,
+            provided,
+        })?;
+        let mut filled = 0usize; // bytes
+        let mut word = [0u8; 4];
+        self.read_range(flash, info.slot, HEADER_LEN, 4 * n, |piece| {
+            for b in piece {
+                word[filled % 4] = *b;
+                filled += 1;
+                if filled % 4 == 0 {
+                    if let Some(v) = out.get_mut(filled / 4 - 1) {
+                        *v = f32::from_le_bytes(word);
+                    }
+                }
+            }
+        })?;
+        // The parameters were read a second time: check them against the record's CRC again,
+        // so a flash that changed in between cannot slip garbage in.
+        let mut digest = CRC.digest();
+        let header: [u8; HEADER_LEN] = self.read_array(flash, info.slot, 0)?;
+        digest.update(&header);
+        for v in out.iter() {
+            digest.update(&v.to_le_bytes());
+        }
+        let crc_at = self
+            .crc_at::<F>(HEADER_LEN + 4 * n)
+            .ok_or(layout("record beyond its slot"))?;
+        let stored = u32::from_le_bytes(self.read_array(flash, info.slot, crc_at)?);
+        if digest.finalize() != stored {
+            return Err(Error::NoSavedState);
+        }
+        if let Some(sample) = out.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                what: "saved parameter",
+                sample,
+            });
+        }
+        Ok((info, n))
+    }
+
+    /// Restores `state` from the newest record: it must have been saved for this `model` and
+    /// the state's head. `buf` (at least the head's adapted parameter count) holds the values
+    /// while they are checked; on any error `state` is unchanged.
+    pub fn restore<F: NorFlash, const P: usize>(
+        &self,
+        flash: &mut F,
+        model: &Model<'_>,
+        state: &mut AdaptState<P>,
+        buf: &mut [f32],
+    ) -> Result<RecordInfo, Error> {
+        state.network(model)?;
+        let (info, n) = self.load(flash, model, state.head(), buf)?;
+        state.set_params(model, buf.get(..n).unwrap_or(&[]))?;
+        Ok(info)
+    }
+}

@@ -1,0 +1,142 @@
+//! Inputs the fuzzer (`fuzz/`, `cargo xtask fuzz-smoke`) found to break a promise of the
+//! runtime, minimised, one test each. Their fuzz inputs are in `fuzz/regressions/`.
+//!
+//! The two found so far lie in `math.rs` (micromath's `exp`) and the inner loop, which another
+//! change owns; their tests are `#[ignore]`d until the fix lands (`cargo test -- --ignored`
+//! shows them failing), and the fuzz targets exempt exactly these outcomes meanwhile
+//! (`fuzz/src/lib.rs`, `KNOWN_*`).
+
+use fewshot_runtime::math::{activate, exp};
+use fewshot_runtime::{Activation, AdaptState, Heads, Model, Support};
+
+static MULTIHEAD: &[u8] = fewshot_runtime::include_model!("../../firmware/fixtures/multihead.fsm");
+
+/// micromath's `exp` returns NaN for finite x in [88.72, 89.42] (where e^x overflows f32: the
+/// answer is +inf) and trips its own `debug_assert!` there and on NaN, so a debug build panics.
+#[test]
+#[ignore = "math::exp: micromath NaN/debug_assert window near 88.7 (fix belongs in math.rs)"]
+fn exp_near_overflow_is_inf_not_nan() {
+    let mut x = 88.0f32;
+    while x < 90.0 {
+        let e = exp(x);
+        assert!(!e.is_nan(), "exp({x}) is NaN");
+        assert!(
+            !activate(Activation::Tanh, x / 2.0).is_nan(),
+            "tanh({})",
+            x / 2.0
+        );
+        assert!(
+            !activate(Activation::Sigmoid, -x).is_nan(),
+            "sigmoid({})",
+            -x
+        );
+        x = f32::from_bits(x.to_bits() + 97);
+    }
+}
+
+/// fuzz/regressions/adapt/exp-overflow-window-tanh-infer: finite inputs of about 100 drive
+/// the regression head's tanh layer into the window above; inference panics in a debug build
+/// and outputs NaN in a release build.
+#[test]
+#[ignore = "math::exp: micromath NaN/debug_assert window near 88.7 (fix belongs in math.rs)"]
+fn finite_inputs_give_finite_outputs_on_a_tanh_head() {
+    let model = Model::from_bytes(MULTIHEAD).expect("fixture loads");
+    let s = |v: i16| f32::from(v) / 256.0;
+    let x = [
+        s(0),
+        s(24415),
+        s(24415),
+        s(24415),
+        s(24415),
+        s(-26463),
+        s(24415),
+        s(24415),
+    ];
+    let mut scratch = vec![0.0f32; model.infer_scratch_len()];
+    let mut out = vec![0.0f32; model.network().output_len(Heads::ALL)];
+    model
+        .network()
+        .infer(&x, Heads::ALL, &mut scratch, &mut out)
+        .expect("infers");
+    assert!(out.iter().all(|v| v.is_finite()), "{out:?}");
+}
+
+/// fuzz/regressions/adapt/nonfinite-loss-changes-state: a second adaptation of the regression
+/// head on one large sample fails with `NonFiniteLoss` at step 3 after changing the state,
+/// against "on error the state is exactly as before" (or, with the divergence rollback, an Ok
+/// report with the best step's finite parameters).
+#[test]
+#[ignore = "inner loop: NonFiniteLoss after the state changed (divergence rollback pending)"]
+fn a_diverging_adaptation_leaves_the_state_as_before() {
+    let model = Model::from_bytes(MULTIHEAD).expect("fixture loads");
+    let s = |v: i16| f32::from(v) / 256.0;
+    let inputs = [
+        s(-17221),
+        s(17733),
+        s(17733),
+        s(17733),
+        s(17733),
+        s(17733),
+        s(19789),
+        s(19789),
+    ];
+    let values = [s(17733), s(69)];
+    let mut state: AdaptState<2048> = AdaptState::new(&model, 2).expect("fits");
+    let mut scratch = vec![0.0f32; 2048];
+    let mut losses = vec![0.0f32; 186];
+    let mut adapt = |state: &mut AdaptState<2048>, x: &[f32]| {
+        let before: Vec<u32> = state.params().iter().map(|v| v.to_bits()).collect();
+        match state.adapt(
+            &model,
+            Support::values(x, &values),
+            Some(7),
+            &mut scratch,
+            &mut losses,
+        ) {
+            Ok(_) => assert!(state.params().iter().all(|v| v.is_finite())),
+            Err(e) => {
+                let after: Vec<u32> = state.params().iter().map(|v| v.to_bits()).collect();
+                assert_eq!(before, after, "{e} changed the state");
+            }
+        }
+    };
+    adapt(&mut state, &inputs);
+    let reversed: Vec<f32> = inputs.iter().rev().copied().collect();
+    adapt(&mut state, &reversed);
+}
+
+/// fuzz/regressions/load/adapt-ok-with-nan-params (a mutated multi-head model, its CRC fixed
+/// up: the trunk's second layer is tanh): one guarded step on the regression head returns `Ok`
+/// with a finite loss but 25 NaN parameters. Same root cause (a tanh unit in the `exp` window
+/// gives NaN); the clamp lets NaN through and micromath's tanh(NaN) is 1, so no loss shows it.
+#[test]
+#[ignore = "math::exp: micromath NaN window near 88.7 (fix belongs in math.rs)"]
+fn a_successful_adaptation_leaves_finite_parameters() {
+    let mut bytes = include_bytes!("../../fuzz/regressions/load/adapt-ok-with-nan-params").to_vec();
+    let body = bytes.len() - 4;
+    let crc = fewshot_runtime::format::CRC.checksum(&bytes[..body]);
+    bytes[body..].copy_from_slice(&crc.to_le_bytes());
+    let blob = fewshot_runtime::format::AlignedBytes::from_slice(&bytes);
+    let model = Model::from_bytes(&blob).expect("the mutated model is valid");
+    // The fuzz target's support set: one sample from the bytes, target values from the rest.
+    let value = |b: u8, i: usize| (f32::from(b) - 128.0) / 16.0 + (i % 7) as f32 * 0.01;
+    let raw = include_bytes!("../../fuzz/regressions/load/adapt-ok-with-nan-params");
+    let x: Vec<f32> = (0..8).map(|i| value(raw[i], i)).collect();
+    let y: Vec<f32> = (0..2).map(|i| value(raw[raw.len() / 2 + i], i)).collect();
+    let mut state: AdaptState<4096> = AdaptState::new(&model, 2).expect("fits");
+    let mut scratch = vec![0.0f32; model.ram_needs(2, 1).expect("needs").adapt_scratch];
+    let mut losses = [0.0f32; 3];
+    let mut best = vec![0.0f32; state.params().len()];
+    let report = state.adapt_guarded(
+        &model,
+        Support::values(&x, &y),
+        Some(1),
+        &mut scratch,
+        &mut losses,
+        &mut best,
+    );
+    if report.is_ok() {
+        let nan = state.params().iter().filter(|v| !v.is_finite()).count();
+        assert_eq!(nan, 0, "Ok with {nan} non-finite parameters");
+    }
+}

@@ -1,0 +1,488 @@
+//! Persistent adapted state under power cuts: a RAM-backed NOR flash that loses power at every
+//! erase and every write of a save (the operation not done, done in part, or leaving garbage
+//! bits as NOR does), and, for every cut point, a restore that yields the complete old state or
+//! the complete new one, bit for bit.
+
+mod common;
+
+use common::{adapt_def, random_model, Rng};
+use embedded_storage::nor_flash::{ErrorType, NorFlash, NorFlashErrorKind, ReadNorFlash};
+use fewshot_runtime::persist::{Slots, HEADER_LEN, RECORD_MAGIC};
+use fewshot_runtime::writer::{ModelDef, RateDef};
+use fewshot_runtime::{Activation, AdaptScope, AdaptState, Error, Model};
+
+/// How the operation at the cut point ends.
+#[derive(Debug, Clone, Copy)]
+enum Tear {
+    /// Power is lost before the operation starts.
+    Before,
+    /// The first `n` bytes are done, the rest untouched.
+    Prefix(usize),
+    /// The first `n` bytes are done, the rest hold random bits (a write can only clear bits,
+    /// an erase only set them).
+    Garbage(usize),
+    /// The operation completes, then power is lost.
+    After,
+}
+
+/// RAM standing in for NOR flash: `W`-byte writes, `E`-byte erase blocks, erased = 0xff,
+/// programming ANDs. Operation number `cut` (counting erases and writes from 0) is torn with
+/// `tear`, and every operation after it fails: the power is gone.
+struct SimFlash<const W: usize, const E: usize> {
+    mem: Vec<u8>,
+    ops: usize,
+    cut: Option<(usize, Tear)>,
+    dead: bool,
+    rng: Rng,
+    /// Writes to bytes that were not erased (the driver must never do that).
+    rewrites: usize,
+}
+
+impl<const W: usize, const E: usize> SimFlash<W, E> {
+    fn new(len: usize) -> Self {
+        SimFlash {
+            mem: vec![0xff; len],
+            ops: 0,
+            cut: None,
+            dead: false,
+            rng: Rng(0x5eed),
+            rewrites: 0,
+        }
+    }
+    /// Power back on: same contents, cut `cut` armed for the next save.
+    fn reboot(&mut self, cut: Option<(usize, Tear)>, seed: u64) {
+        self.ops = 0;
+        self.cut = cut;
+        self.dead = false;
+        self.rng = Rng(seed | 1);
+    }
+    /// Counts one operation; `Some(tear)` when this is the cut point.
+    fn tick(&mut self) -> Result<Option<Tear>, NorFlashErrorKind> {
+        if self.dead {
+            return Err(NorFlashErrorKind::Other);
+        }
+        let op = self.ops;
+        self.ops += 1;
+        match self.cut {
+            Some((at, tear)) if at == op => {
+                self.dead = true;
+                Ok(Some(tear))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+impl<const W: usize, const E: usize> ErrorType for SimFlash<W, E> {
+    type Error = NorFlashErrorKind;
+}
+
+impl<const W: usize, const E: usize> ReadNorFlash for SimFlash<W, E> {
+    const READ_SIZE: usize = 1;
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+        if self.dead {
+            return Err(NorFlashErrorKind::Other);
+        }
+        let at = offset as usize;
+        let src = self
+            .mem
+            .get(at..at + bytes.len())
+            .ok_or(NorFlashErrorKind::OutOfBounds)?;
+        bytes.copy_from_slice(src);
+        Ok(())
+    }
+    fn capacity(&self) -> usize {
+        self.mem.len()
+    }
+}
+
+impl<const W: usize, const E: usize> NorFlash for SimFlash<W, E> {
+    const WRITE_SIZE: usize = W;
+    const ERASE_SIZE: usize = E;
+
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+        let (from, to) = (from as usize, to as usize);
+        if from % E != 0 || to % E != 0 || from > to {
+            return Err(NorFlashErrorKind::NotAligned);
+        }
+        if to > self.mem.len() {
+            return Err(NorFlashErrorKind::OutOfBounds);
+        }
+        let tear = self.tick()?;
+        let n = to - from;
+        let done = match tear {
+            None | Some(Tear::After) => n,
+            Some(Tear::Before) => 0,
+            Some(Tear::Prefix(k)) | Some(Tear::Garbage(k)) => k.min(n),
+        };
+        self.mem[from..from + done].fill(0xff);
+        if let Some(Tear::Garbage(_)) = tear {
+            for b in &mut self.mem[from + done..to] {
+                *b |= self.rng.next_u64() as u8; // an erase only sets bits
+            }
+        }
+        match tear {
+            None => Ok(()),
+            Some(_) => Err(NorFlashErrorKind::Other),
+        }
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
+        let at = offset as usize;
+        if at % W != 0 || bytes.len() % W != 0 {
+            return Err(NorFlashErrorKind::NotAligned);
+        }
+        if at + bytes.len() > self.mem.len() {
+            return Err(NorFlashErrorKind::OutOfBounds);
+        }
+        let tear = self.tick()?;
+        if self.mem[at..at + bytes.len()].iter().any(|&b| b != 0xff) {
+            self.rewrites += 1;
+        }
+        let n = bytes.len();
+        let done = match tear {
+            None | Some(Tear::After) => n,
+            Some(Tear::Before) => 0,
+            Some(Tear::Prefix(k)) | Some(Tear::Garbage(k)) => k.min(n),
+        };
+        for (m, d) in self.mem[at..at + done].iter_mut().zip(bytes) {
+            *m &= *d;
+        }
+        if let Some(Tear::Garbage(_)) = tear {
+            for m in &mut self.mem[at + done..at + n] {
+                *m &= self.rng.next_u64() as u8; // a write only clears bits
+            }
+        }
+        match tear {
+            None => Ok(()),
+            Some(_) => Err(NorFlashErrorKind::Other),
+        }
+    }
+}
+
+/// A real-sized model: 1-40-40-1, every parameter adapted (1761 floats, a 7 KiB record).
+fn sinusoid(seed: u64) -> ModelDef {
+    let mut rng = Rng(seed);
+    random_model(
+        &mut rng,
+        1,
+        &[(40, Activation::Relu), (40, Activation::Relu)],
+        &[(1, Activation::Identity)],
+        false,
+        Some(adapt_def(AdaptScope::Everything, RateDef::Scalar(0.01))),
+    )
+}
+
+type State = AdaptState<2048>;
+
+/// Distinct adapted states: the meta-learned values shifted by `tag`.
+fn state_with(model: &Model<'_>, tag: f32) -> State {
+    let mut s = State::new(model, 0).expect("fits");
+    let p: Vec<f32> = s.params().iter().map(|v| v + tag * 1.0e-3).collect();
+    s.set_params(model, &p).expect("finite");
+    s
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// What a restore after a reboot finds.
+#[derive(Debug, PartialEq)]
+enum Found {
+    Nothing,
+    Params(Vec<u32>),
+}
+
+fn restore<const W: usize, const E: usize>(
+    flash: &mut SimFlash<W, E>,
+    slots: &Slots,
+    model: &Model<'_>,
+) -> Found {
+    flash.reboot(None, 1);
+    let mut state = State::new(model, 0).expect("fits");
+    let meta = bits(state.params());
+    let mut buf = vec![0.0f32; 2048];
+    match slots.restore(flash, model, &mut state, &mut buf) {
+        Ok(_) => Found::Params(bits(state.params())),
+        Err(Error::NoSavedState) => {
+            assert_eq!(
+                bits(state.params()),
+                meta,
+                "a failed restore changed the state"
+            );
+            Found::Nothing
+        }
+        Err(e) => panic!("restore failed with {e}"),
+    }
+}
+
+/// The tears tried at every operation of a save.
+fn tears(write: usize) -> Vec<Tear> {
+    vec![
+        Tear::Before,
+        Tear::Prefix(1),
+        Tear::Prefix(write),
+        Tear::Prefix(97),
+        Tear::Garbage(0),
+        Tear::Garbage(write + 3),
+        Tear::Garbage(130),
+        Tear::After,
+    ]
+}
+
+/// Saves `next` over a flash holding `before` (`None`: nothing saved yet), cutting the power at
+/// every operation of the save with every tear; after each cut the restore must find exactly
+/// the old or the new state. Returns (cut points, of which old, of which new).
+fn cut_everywhere<const W: usize, const E: usize>(
+    flash: &SimFlash<W, E>,
+    slots: &Slots,
+    model: &Model<'_>,
+    before: &Found,
+    next: &State,
+) -> (usize, usize, usize) {
+    // A clean run first: how many operations a save makes.
+    let mut clean = SimFlash::<W, E> {
+        mem: flash.mem.clone(),
+        ..SimFlash::new(0)
+    };
+    clean.reboot(None, 7);
+    slots
+        .save(&mut clean, model, next)
+        .expect("a save without cut");
+    let ops = clean.ops;
+    assert_eq!(
+        clean.rewrites, 0,
+        "the save wrote a byte that was not erased"
+    );
+    let new = Found::Params(bits(next.params()));
+    assert_eq!(restore(&mut clean, slots, model), new);
+
+    let (mut points, mut old_seen, mut new_seen) = (0, 0, 0);
+    for op in 0..ops {
+        for tear in tears(W) {
+            let mut f = SimFlash::<W, E> {
+                mem: flash.mem.clone(),
+                ..SimFlash::new(0)
+            };
+            f.reboot(Some((op, tear)), (op as u64) << 8 | points as u64);
+            assert!(
+                slots.save(&mut f, model, next).is_err(),
+                "a save that lost power at op {op} reported success"
+            );
+            assert_eq!(f.rewrites, 0);
+            let found = restore(&mut f, slots, model);
+            points += 1;
+            if &found == before {
+                old_seen += 1;
+            } else if found == new {
+                new_seen += 1;
+            } else {
+                panic!("cut at op {op}/{ops} ({tear:?}): restore found neither the old nor the new state");
+            }
+            // The device goes on: the next save after the cut completes and wins.
+            f.reboot(None, 3);
+            let after = state_with(model, 99.0);
+            slots
+                .save(&mut f, model, &after)
+                .expect("save after the cut");
+            assert_eq!(f.rewrites, 0);
+            assert_eq!(
+                restore(&mut f, slots, model),
+                Found::Params(bits(after.params()))
+            );
+        }
+    }
+    (points, old_seen, new_seen)
+}
+
+/// Every cut point of a sequence of saves (first save on blank flash, then saves alternating
+/// between the slots, then a save after a torn one), for one flash geometry.
+fn scenario<const W: usize, const E: usize>(slot_size: u32) -> usize {
+    let blob = sinusoid(11).to_aligned_bytes().expect("valid");
+    let model = Model::from_bytes(&blob).expect("loads");
+    let mut flash = SimFlash::<W, E>::new(4 * slot_size as usize);
+    // The region starts one slot in, to test a non-zero offset.
+    let slots = Slots::new(&flash, slot_size, slot_size).expect("layout");
+    let mut total = 0;
+    let mut before = Found::Nothing;
+    for round in 0..4 {
+        let next = state_with(&model, round as f32 + 1.0);
+        let (points, old, new) = cut_everywhere(&flash, &slots, &model, &before, &next);
+        assert_eq!(points, old + new);
+        assert!(old > 0 && new > 0, "round {round}: old {old}, new {new}");
+        total += points;
+        if round == 2 {
+            // Leave a torn record behind (cut in the middle of the parameters).
+            flash.reboot(Some((5, Tear::Garbage(11))), 5);
+            assert!(slots
+                .save(&mut flash, &model, &state_with(&model, 50.0))
+                .is_err());
+            assert_eq!(restore(&mut flash, &slots, &model), before);
+        } else {
+            flash.reboot(None, 9);
+            slots.save(&mut flash, &model, &next).expect("save");
+            before = Found::Params(bits(next.params()));
+            assert_eq!(restore(&mut flash, &slots, &model), before);
+        }
+    }
+    total
+}
+
+#[test]
+fn every_power_cut_leaves_the_old_or_the_new_state() {
+    let a = scenario::<4, 1024>(8192);
+    let b = scenario::<16, 2048>(8192);
+    let c = scenario::<1, 4096>(8192);
+    let d = scenario::<8, 8192>(8192);
+    let total = a + b + c + d;
+    // The figure quoted in the README.
+    println!("power-cut points tested: {total} (W=4: {a}, W=16: {b}, W=1: {c}, W=8: {d})");
+    assert!(total > 2000, "{total}");
+}
+
+#[test]
+fn state_for_another_model_or_head_is_refused() {
+    let blob = sinusoid(11).to_aligned_bytes().expect("valid");
+    let model = Model::from_bytes(&blob).expect("loads");
+    let other_blob = sinusoid(12).to_aligned_bytes().expect("valid");
+    let other = Model::from_bytes(&other_blob).expect("loads");
+    let mut flash = SimFlash::<4, 1024>::new(16384);
+    let slots = Slots::new(&flash, 0, 8192).expect("layout");
+    let saved = state_with(&model, 1.0);
+    slots.save(&mut flash, &model, &saved).expect("save");
+
+    let mut state = State::new(&other, 0).expect("fits");
+    let before = bits(state.params());
+    let mut buf = vec![0.0f32; 2048];
+    let err = slots
+        .restore(&mut flash, &other, &mut state, &mut buf)
+        .unwrap_err();
+    assert_eq!(err, Error::SavedStateMismatch { what: "model" });
+    assert_eq!(bits(state.params()), before);
+
+    // Saving a state with the wrong model is refused before anything is erased.
+    let snapshot = flash.mem.clone();
+    assert_eq!(
+        slots.save(&mut flash, &other, &saved).unwrap_err(),
+        Error::StateMismatch
+    );
+    assert_eq!(flash.mem, snapshot);
+
+    // Too small a buffer, too small a slot.
+    let mut state = State::new(&model, 0).expect("fits");
+    assert!(matches!(
+        slots.restore(&mut flash, &model, &mut state, &mut buf[..10]),
+        Err(Error::BufferTooSmall { .. })
+    ));
+    let small = Slots::new(&flash, 0, 1024).expect("layout");
+    assert!(matches!(
+        small.save(&mut flash, &model, &saved),
+        Err(Error::Capacity {
+            what: "flash slot",
+            ..
+        })
+    ));
+    // A region that does not fit the device's geometry.
+    for (offset, size) in [(0, 1000), (512, 1024), (0, 16384), (u32::MAX - 1023, 1024)] {
+        assert!(matches!(
+            Slots::new(&flash, offset, size),
+            Err(Error::FlashLayout { .. })
+        ));
+    }
+}
+
+#[test]
+fn a_head_restores_only_its_own_record() {
+    let mut rng = Rng(3);
+    let def = random_model(
+        &mut rng,
+        4,
+        &[(8, Activation::Tanh)],
+        &[(3, Activation::Identity)],
+        true,
+        Some(adapt_def(AdaptScope::HeadOnly, RateDef::Scalar(0.1))),
+    );
+    let mut second = def.heads[0].clone();
+    second.id = 8;
+    let def = def.head(second);
+    let blob = def.to_aligned_bytes().expect("valid");
+    let model = Model::from_bytes(&blob).expect("loads");
+    let mut flash = SimFlash::<4, 1024>::new(8192);
+    let h0 = Slots::for_head(&flash, 0, 1024, 0).expect("layout");
+    let h1 = Slots::for_head(&flash, 0, 1024, 1).expect("layout");
+    assert_ne!(h0, h1);
+    let mut s0: AdaptState<64> = AdaptState::new(&model, 0).expect("fits");
+    let mut s1: AdaptState<64> = AdaptState::new(&model, 1).expect("fits");
+    let p0: Vec<f32> = s0.params().iter().map(|v| v + 0.5).collect();
+    let p1: Vec<f32> = s1.params().iter().map(|v| v - 0.5).collect();
+    s0.set_params(&model, &p0).expect("finite");
+    s1.set_params(&model, &p1).expect("finite");
+    h0.save(&mut flash, &model, &s0).expect("save");
+    h1.save(&mut flash, &model, &s1).expect("save");
+    let mut buf = [0.0f32; 64];
+    let mut r0: AdaptState<64> = AdaptState::new(&model, 0).expect("fits");
+    let mut r1: AdaptState<64> = AdaptState::new(&model, 1).expect("fits");
+    h0.restore(&mut flash, &model, &mut r0, &mut buf)
+        .expect("head 0");
+    h1.restore(&mut flash, &model, &mut r1, &mut buf)
+        .expect("head 1");
+    assert_eq!(bits(r0.params()), bits(&p0));
+    assert_eq!(bits(r1.params()), bits(&p1));
+    // Head 1's state from head 0's slots: refused, unchanged.
+    let before = bits(r1.params());
+    assert_eq!(
+        h0.restore(&mut flash, &model, &mut r1, &mut buf)
+            .unwrap_err(),
+        Error::SavedStateMismatch { what: "head" }
+    );
+    assert_eq!(bits(r1.params()), before);
+}
+
+#[test]
+fn a_corrupted_newest_record_falls_back_to_the_older_one() {
+    let blob = sinusoid(11).to_aligned_bytes().expect("valid");
+    let model = Model::from_bytes(&blob).expect("loads");
+    let mut flash = SimFlash::<4, 1024>::new(16384);
+    let slots = Slots::new(&flash, 0, 8192).expect("layout");
+    let old = state_with(&model, 1.0);
+    let new = state_with(&model, 2.0);
+    slots.save(&mut flash, &model, &old).expect("save");
+    let info = slots.save(&mut flash, &model, &new).expect("save");
+    assert_eq!((info.slot, info.sequence), (1, 2));
+    let record = 8192 + HEADER_LEN + 4 * 1761 + 4;
+    assert_eq!(&flash.mem[8192..8196], &RECORD_MAGIC);
+    // Every single-bit flip of the newest record (sampled every 7 bytes): the older wins.
+    let pristine = flash.mem.clone();
+    let mut flips = 0;
+    for at in (8192..record).step_by(7) {
+        for bit in [0, 5] {
+            flash.mem.copy_from_slice(&pristine);
+            flash.mem[at] ^= 1 << bit;
+            let found = restore(&mut flash, &slots, &model);
+            assert_eq!(found, Found::Params(bits(old.params())), "flip at {at}");
+            flips += 1;
+        }
+    }
+    assert!(flips > 2000);
+    // A whole record (its CRC holds) with a NaN parameter: refused, the state unchanged.
+    flash.mem.copy_from_slice(&pristine);
+    let at = 8192 + HEADER_LEN + 4 * 17;
+    flash.mem[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    let crc = fewshot_runtime::format::CRC.checksum(&flash.mem[8192..8192 + HEADER_LEN + 4 * 1761]);
+    flash.mem[record - 4..record].copy_from_slice(&crc.to_le_bytes());
+    let mut state = State::new(&model, 0).expect("fits");
+    let before = bits(state.params());
+    let mut buf = vec![0.0f32; 2048];
+    assert_eq!(
+        slots.restore(&mut flash, &model, &mut state, &mut buf),
+        Err(Error::NonFinite {
+            what: "saved parameter",
+            sample: 17
+        })
+    );
+    assert_eq!(bits(state.params()), before);
+    // Both slots erased: nothing to restore, and the state stays meta-learned.
+    flash.mem.fill(0xff);
+    assert_eq!(restore(&mut flash, &slots, &model), Found::Nothing);
+}

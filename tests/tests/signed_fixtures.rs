@@ -1,0 +1,54 @@
+//! The signed-model fixtures of the firmware's signature test (`firmware/tests/signature.rs`):
+//! `firmware/fixtures/sinusoid.signed`, the trainer's sinusoid model (`models/sinusoid.postcard`,
+//! which the firmware embeds) in a signed envelope, and
+//! `firmware/fixtures/test-signing.pub`, the public key the firmware compiles in.
+//!
+//! The key comes from a fixed seed written in this file: a **test key, not a secret**. Real
+//! firmware compiles in the owner's public key (`trainer keygen`) and gets models signed with
+//! the matching secret key (`trainer sign`).
+//!
+//! Fails when the committed files are stale; `cargo xtask fixtures` rewrites them (after
+//! `firmware_fixtures`).
+
+use runtime::signature::SigningKey;
+use std::path::PathBuf;
+
+/// The test key's seed (public on purpose).
+pub const TEST_SEED: [u8; 32] = *b"fewshot firmware TEST key 000001";
+
+fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(|p| p.join("firmware").join("fixtures"))
+        .expect("repository root")
+}
+
+#[test]
+fn signed_fixtures_are_current() {
+    let dir = fixtures_dir();
+    let model = dir.join("../../models/sinusoid.postcard");
+    let blob = std::fs::read(&model).expect("models/sinusoid.postcard (the trainer's export)");
+    let key = SigningKey::from_seed(TEST_SEED);
+    let files = [
+        (
+            "sinusoid.signed",
+            key.sign(&blob).expect("the fixture signs"),
+        ),
+        ("test-signing.pub", key.public_key().as_bytes().to_vec()),
+    ];
+    let bless = std::env::var_os("FEWSHOT_BLESS").is_some();
+    let mut stale = Vec::new();
+    for (name, bytes) in &files {
+        let path = dir.join(name);
+        if bless {
+            std::fs::write(&path, bytes).expect("write fixture");
+            eprintln!("wrote {} ({} bytes)", path.display(), bytes.len());
+        } else if std::fs::read(&path).ok().as_deref() != Some(bytes.as_slice()) {
+            stale.push(*name);
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "signed fixtures are stale or missing: {stale:?}; regenerate with `cargo xtask fixtures`"
+    );
+}
