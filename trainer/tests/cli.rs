@@ -299,7 +299,9 @@ fn checkpoint_flags_are_refused_where_there_are_no_checkpoints() {
         assert_eq!(o.status.code(), Some(2), "{flag:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(flag[0]), "{}", stderr(&o));
     }
+}
 
+#[test]
 fn keygen_and_sign_make_a_model_the_runtime_accepts_only_with_that_key() {
     let d = dir("sign");
     let prefix = d.join("keys/k");
