@@ -6,21 +6,17 @@
 //! - a successful adaptation leaves only finite parameters and finite losses.
 //!
 //! The targets are built without debug assertions (`cargo fuzz run -O -s none`, no `-a`) but
-//! with overflow checks (`[profile.release]` in `Cargo.toml`): micromath's own `debug_assert!`
-//! in `exp` fires on the known issue above.
+//! with overflow checks (`[profile.release]` in `Cargo.toml`).
 
 use arbitrary::Arbitrary;
 use fewshot_runtime::signature::{self, PublicKey};
 use fewshot_runtime::{AdaptState, Heads, Model, Support, MAX_STEPS};
 
-/// Known, reported and not yet fixed: micromath's `exp` returns NaN for finite x in
-/// [88.72, 89.42] (and +inf for NaN), so a tanh or sigmoid unit driven there yields NaN. Two
-/// outcomes follow (see `runtime/tests/fuzz_regressions.rs`, ignored until the fix lands):
-/// an adaptation that fails with `NonFiniteLoss` after changing the state, and an adaptation
-/// that succeeds with NaN parameters (the clamp lets NaN through and micromath's tanh(NaN) is 1,
-/// so the loss stays finite). While `true`, exactly these two outcomes are exempt from the
-/// checks; set to `false` once `math::exp` is fixed.
-pub const KNOWN_EXP_NAN: bool = true;
+/// Was: micromath's `exp` returned NaN for finite x in [88.72, 89.42], so a tanh or sigmoid unit
+/// driven there yielded NaN (an adaptation failing with `NonFiniteLoss` after changing the state,
+/// or succeeding with NaN parameters). `math::exp` now handles the ends of the range itself and
+/// `runtime/tests/fuzz_regressions.rs` keeps the inputs; no outcome is exempt any more.
+pub const KNOWN_EXP_NAN: bool = false;
 
 /// The known issue can only strike where a tanh or sigmoid unit runs: in the trunk or in
 /// head `head`.

@@ -293,7 +293,10 @@ fn derived_model_ids_differ_between_models() {
     let mut other = small_model();
     other.trunk[0].bias[0] += 1.0;
     let b = other.to_aligned_bytes().expect("valid");
-    let (a, b) = (Model::from_bytes(&a).expect("loads"), Model::from_bytes(&b).expect("loads"));
+    let (a, b) = (
+        Model::from_bytes(&a).expect("loads"),
+        Model::from_bytes(&b).expect("loads"),
+    );
     assert_ne!(a.model_id(), b.model_id());
     assert_ne!(a.model_id(), 0x2144_df1c, "the CRC-32 residue is not an id");
 }

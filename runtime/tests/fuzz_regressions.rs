@@ -1,10 +1,8 @@
 //! Inputs the fuzzer (`fuzz/`, `cargo xtask fuzz-smoke`) found to break a promise of the
 //! runtime, minimised, one test each. Their fuzz inputs are in `fuzz/regressions/`.
 //!
-//! The two found so far lie in `math.rs` (micromath's `exp`) and the inner loop, which another
-//! change owns; their tests are `#[ignore]`d until the fix lands (`cargo test -- --ignored`
-//! shows them failing), and the fuzz targets exempt exactly these outcomes meanwhile
-//! (`fuzz/src/lib.rs`, `KNOWN_*`).
+//! The root cause of all of them was micromath's `exp` returning NaN for finite x in
+//! [88.72, 89.42]; `math::exp` now returns +inf above 88 and 0 below -88 itself.
 
 use fewshot_runtime::math::{activate, exp};
 use fewshot_runtime::{Activation, AdaptState, Heads, Model, Support};
@@ -14,7 +12,6 @@ static MULTIHEAD: &[u8] = fewshot_runtime::include_model!("../../firmware/fixtur
 /// micromath's `exp` returns NaN for finite x in [88.72, 89.42] (where e^x overflows f32: the
 /// answer is +inf) and trips its own `debug_assert!` there and on NaN, so a debug build panics.
 #[test]
-#[ignore = "math::exp: micromath NaN/debug_assert window near 88.7 (fix belongs in math.rs)"]
 fn exp_near_overflow_is_inf_not_nan() {
     let mut x = 88.0f32;
     while x < 90.0 {
@@ -38,7 +35,6 @@ fn exp_near_overflow_is_inf_not_nan() {
 /// the regression head's tanh layer into the window above; inference panics in a debug build
 /// and outputs NaN in a release build.
 #[test]
-#[ignore = "math::exp: micromath NaN/debug_assert window near 88.7 (fix belongs in math.rs)"]
 fn finite_inputs_give_finite_outputs_on_a_tanh_head() {
     let model = Model::from_bytes(MULTIHEAD).expect("fixture loads");
     let s = |v: i16| f32::from(v) / 256.0;
@@ -66,7 +62,6 @@ fn finite_inputs_give_finite_outputs_on_a_tanh_head() {
 /// against "on error the state is exactly as before" (or, with the divergence rollback, an Ok
 /// report with the best step's finite parameters).
 #[test]
-#[ignore = "inner loop: NonFiniteLoss after the state changed (divergence rollback pending)"]
 fn a_diverging_adaptation_leaves_the_state_as_before() {
     let model = Model::from_bytes(MULTIHEAD).expect("fixture loads");
     let s = |v: i16| f32::from(v) / 256.0;
@@ -110,7 +105,6 @@ fn a_diverging_adaptation_leaves_the_state_as_before() {
 /// with a finite loss but 25 NaN parameters. Same root cause (a tanh unit in the `exp` window
 /// gives NaN); the clamp lets NaN through and micromath's tanh(NaN) is 1, so no loss shows it.
 #[test]
-#[ignore = "math::exp: micromath NaN window near 88.7 (fix belongs in math.rs)"]
 fn a_successful_adaptation_leaves_finite_parameters() {
     let mut bytes = include_bytes!("../../fuzz/regressions/load/adapt-ok-with-nan-params").to_vec();
     let body = bytes.len() - 4;

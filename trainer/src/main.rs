@@ -220,7 +220,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
             threads: nt,
         } => {
             threads(nt)?;
+            // Checkpoints and resumption exist for the regression meta-trainer; the
+            // classification and multi-task runs train in seconds and keep none, so these flags
+            // are refused there rather than silently ignored.
+            let only_regression = |what: &str| -> Result<()> {
+                let mut flags = Vec::new();
+                if resume {
+                    flags.push("--resume");
+                }
+                if stop_after.is_some() {
+                    flags.push("--stop-after");
+                }
+                if checkpoint_every.is_some() {
+                    flags.push("--checkpoint-every");
+                }
+                if no_eval {
+                    flags.push("--no-eval");
+                }
+                match flags.is_empty() {
+                    true => Ok(()),
+                    false => Err(anyhow!(
+                        "{} not supported for {what} runs (they keep no checkpoints)",
+                        flags.join(", ")
+                    )),
+                }
+            };
             if preset.as_deref() == Some("digits") {
+                only_regression("the digits preset's")?;
                 let mut cfg = match &config {
                     None => ClsConfig::default(),
                     Some(c) => {
@@ -244,7 +270,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     }
                 })
                 .map_err(|e| anyhow!("Ctrl-C handler: {e}"))?;
-                let _ = (resume, checkpoint_every, stop_after, no_eval);
                 run::train_and_export(&cfg, "digits", &out, &stop)?;
                 return Ok(ExitCode::SUCCESS);
             }
@@ -252,6 +277,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let text = std::fs::read_to_string(c)
                     .with_context(|| format!("reading {}", c.display()))?;
                 if trainer::multitask::config::is_multitask(&text) {
+                    only_regression("multi-task")?;
                     let name = c
                         .file_stem()
                         .map_or("multitask".into(), |s| s.to_string_lossy().into_owned());
