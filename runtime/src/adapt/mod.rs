@@ -189,15 +189,7 @@ impl<const P: usize> AdaptState<P> {
         scratch: &mut [f32],
         losses: &mut [f32],
     ) -> Result<AdaptReport, Error> {
-        self.check(model)?;
-        let steps = match steps {
-            Some(s) => s,
-            None => model.adapt_spec(self.head)?.steps,
-        };
-        let lp = InnerLoop::new(model, self.head, self.range, support, steps)?;
-        let used = self.used;
-        let params = self.params.get_mut(..used).ok_or(Error::StateMismatch)?;
-        lp.run(params, steps, scratch, losses, None)
+        self.run(model, support, steps, scratch, losses, None)
     }
 
     /// [`AdaptState::adapt`] guarded against divergence: `best` (as long as
@@ -215,6 +207,19 @@ impl<const P: usize> AdaptState<P> {
         losses: &mut [f32],
         best: &mut [f32],
     ) -> Result<AdaptReport, Error> {
+        self.run(model, support, steps, scratch, losses, Some(best))
+    }
+
+    /// Both entry points: validate, then the inner loop (with a rollback buffer or none).
+    fn run(
+        &mut self,
+        model: &Model<'_>,
+        support: Support<'_>,
+        steps: Option<u16>,
+        scratch: &mut [f32],
+        losses: &mut [f32],
+        best: Option<&mut [f32]>,
+    ) -> Result<AdaptReport, Error> {
         self.check(model)?;
         let steps = match steps {
             Some(s) => s,
@@ -223,6 +228,6 @@ impl<const P: usize> AdaptState<P> {
         let lp = InnerLoop::new(model, self.head, self.range, support, steps)?;
         let used = self.used;
         let params = self.params.get_mut(..used).ok_or(Error::StateMismatch)?;
-        lp.run(params, steps, scratch, losses, Some(best))
+        lp.run(params, steps, scratch, losses, best)
     }
 }
