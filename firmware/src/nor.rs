@@ -93,7 +93,7 @@ impl NorFlash for NoinitNor {
 
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
         let at = offset as usize;
-        if at % Self::WRITE_SIZE != 0 || bytes.len() % Self::WRITE_SIZE != 0 {
+        if !at.is_multiple_of(Self::WRITE_SIZE) || !bytes.len().is_multiple_of(Self::WRITE_SIZE) {
             return Err(NorFlashErrorKind::NotAligned);
         }
         if at.checked_add(bytes.len()).is_none_or(|end| end > NOR_SIZE) {

@@ -146,7 +146,7 @@ fn run_model(model: &Model<'_>, seed: &[u8]) {
         let mut scratch = vec![0.0f32; needs.adapt_scratch];
         let mut losses = [0.0f32; 3];
         let steps = Some(1 + (seed.len() % 2) as u16);
-        let guarded = seed.len() % 3 == 0;
+        let guarded = seed.len().is_multiple_of(3);
         adapt_checked(
             model,
             &mut state,
@@ -275,7 +275,7 @@ fn resized(len: usize, delta: i8) -> usize {
 
 /// Target `adapt`.
 pub fn adapt(input: &AdaptInput) {
-    let blob = if input.model % 2 == 0 {
+    let blob = if input.model.is_multiple_of(2) {
         SINUSOID
     } else {
         MULTIHEAD

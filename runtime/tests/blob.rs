@@ -143,7 +143,7 @@ fn forged_fields_are_named() {
 
     // Misaligned view of valid bytes.
     let mut raw = vec![0u8; blob.len() + 1];
-    let off = if (raw.as_ptr() as usize) % 4 == 0 {
+    let off = if (raw.as_ptr() as usize).is_multiple_of(4) {
         1
     } else {
         0

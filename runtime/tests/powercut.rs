@@ -129,7 +129,7 @@ impl<const W: usize, const E: usize> NorFlash for SimFlash<W, E> {
 
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
         let at = offset as usize;
-        if at % W != 0 || bytes.len() % W != 0 {
+        if !at.is_multiple_of(W) || !bytes.len().is_multiple_of(W) {
             return Err(NorFlashErrorKind::NotAligned);
         }
         if at + bytes.len() > self.mem.len() {

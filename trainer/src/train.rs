@@ -182,17 +182,17 @@ pub fn train(
         } else {
             0.98 * running + 0.02 * loss
         };
-        if state.iter % window == 0 {
+        if state.iter.is_multiple_of(window) {
             state.curve.push((state.iter, acc / n as f64));
             acc = 0.0;
             n = 0;
         }
-        if state.iter % 20 == 0 {
+        if state.iter.is_multiple_of(20) {
             bar.set_position(state.iter);
             bar.set_message(format!("{:.0} it/s  meta-loss {running:.4}", bar.per_sec()));
         }
         let every = state.settings.checkpoint_every;
-        if every > 0 && state.iter % every == 0 {
+        if every > 0 && state.iter.is_multiple_of(every) {
             if let Some(p) = checkpoint {
                 state.save(p)?;
             }

@@ -277,7 +277,7 @@ impl<'a> Model<'a> {
         if len < PREAMBLE + TRAILER + 4 {
             return Err(Error::TooShort { len });
         }
-        if (bytes.as_ptr() as usize) % 4 != 0 {
+        if !(bytes.as_ptr() as usize).is_multiple_of(4) {
             return Err(Error::Misaligned);
         }
         let (body, trailer) = bytes.split_at(len - TRAILER);

@@ -324,7 +324,7 @@ impl<'m, 's> Network<'m, 's> {
     {
         let n_in = self.model.input_len();
         let n_out = self.output_len(heads);
-        if inputs.len() % n_in != 0 {
+        if !inputs.len().is_multiple_of(n_in) {
             return Err(Error::LengthMismatch {
                 what: "batch inputs",
                 expected: (inputs.len() / n_in + 1) * n_in,

@@ -240,7 +240,7 @@ pub fn axpy8(acc: &mut [f32; 8], s: &[f32], ss: usize, v: &[f32], vs: usize, n: 
 pub fn dense_linear(w: &[f32], b: &[f32], x: &[f32], y: &mut [f32]) -> bool {
     let n = x.len();
     let rows = y.len();
-    if n == 0 || n % 8 != 0 || b.len() != rows || rows.checked_mul(n) != Some(w.len()) {
+    if n == 0 || !n.is_multiple_of(8) || b.len() != rows || rows.checked_mul(n) != Some(w.len()) {
         return false;
     }
     let pairs = rows / 2;

@@ -170,12 +170,15 @@ impl Slots {
             return Err(layout("ERASE_SIZE and slot size must be non-zero"));
         }
         let size = slot_size as usize;
-        if offset as usize % erase != 0 || size % erase != 0 {
+        if !(offset as usize).is_multiple_of(erase) || !size.is_multiple_of(erase) {
             return Err(layout(
                 "offset and slot size must be multiples of ERASE_SIZE",
             ));
         }
-        if size % read != 0 || size % write != 0 || offset as usize % read != 0 {
+        if !size.is_multiple_of(read)
+            || !size.is_multiple_of(write)
+            || !(offset as usize).is_multiple_of(read)
+        {
             return Err(layout(
                 "offset and slot size must be multiples of READ_SIZE and WRITE_SIZE",
             ));
@@ -478,7 +481,7 @@ impl Slots {
             for b in piece {
                 word[filled % 4] = *b;
                 filled += 1;
-                if filled % 4 == 0 {
+                if filled.is_multiple_of(4) {
                     if let Some(v) = out.get_mut(filled / 4 - 1) {
                         *v = f32::from_le_bytes(word);
                     }
