@@ -169,6 +169,17 @@ fn ci() -> Result<()> {
     build_embedded()?;
     run(&root(), "cargo", &["test", "--workspace", "--all-targets"])?;
     run(&root(), "cargo", &["test", "--workspace", "--doc"])?;
+    // The library docs stay warning-free (broken links, missing docs).
+    eprintln!("+ RUSTDOCFLAGS=-D warnings cargo doc -p fewshot-runtime --features std --no-deps");
+    let status = Command::new("cargo")
+        .args(["doc", "-p", "fewshot-runtime", "--features", "std", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-D warnings")
+        .current_dir(root())
+        .status()
+        .context("cannot start cargo doc")?;
+    if !status.success() {
+        bail!("cargo doc reported warnings");
+    }
     firmware::ci(&root())?;
     fuzz::smoke(&root(), &[])?;
     Ok(())
