@@ -172,7 +172,14 @@ fn ci() -> Result<()> {
     // The library docs stay warning-free (broken links, missing docs).
     eprintln!("+ RUSTDOCFLAGS=-D warnings cargo doc -p fewshot-runtime --features std --no-deps");
     let status = Command::new("cargo")
-        .args(["doc", "-p", "fewshot-runtime", "--features", "std", "--no-deps"])
+        .args([
+            "doc",
+            "-p",
+            "fewshot-runtime",
+            "--features",
+            "std",
+            "--no-deps",
+        ])
         .env("RUSTDOCFLAGS", "-D warnings")
         .current_dir(root())
         .status()
