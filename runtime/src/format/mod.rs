@@ -286,11 +286,11 @@ impl<'a> Model<'a> {
             return Err(Error::BadMagic);
         }
         let (version, postcard_bytes) = rest.split_at(2);
-        let found = u16::from_le_bytes([version[0], version[1]]);
+        let found = u16::from_le_bytes(version.try_into().map_err(|_| Error::TooShort { len })?);
         if found != FORMAT_VERSION {
             return Err(Error::UnsupportedVersion { found });
         }
-        let stored = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+        let stored = u32::from_le_bytes(trailer.try_into().map_err(|_| Error::TooShort { len })?);
         let computed = CRC.checksum(body);
         if stored != computed {
             return Err(Error::CrcMismatch { stored, computed });
