@@ -220,9 +220,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             threads: nt,
         } => {
             threads(nt)?;
-            // Checkpoints and resumption exist for the regression meta-trainer; the
-            // classification and multi-task runs train in seconds and keep none, so these flags
-            // are refused there rather than silently ignored.
+            // The regression and multi-task trainers keep checkpoints; the digits preset trains
+            // in seconds and keeps none, so these flags are refused there rather than ignored.
             let only_regression = |what: &str| -> Result<()> {
                 let mut flags = Vec::new();
                 if resume {
@@ -277,7 +276,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let text = std::fs::read_to_string(c)
                     .with_context(|| format!("reading {}", c.display()))?;
                 if trainer::multitask::config::is_multitask(&text) {
-                    only_regression("multi-task")?;
                     let name = c
                         .file_stem()
                         .map_or("multitask".into(), |s| s.to_string_lossy().into_owned());
@@ -285,14 +283,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         out.unwrap_or_else(|| PathBuf::from(format!("models/{name}.postcard")));
                     let stop = Arc::new(AtomicBool::new(false));
                     let flag = stop.clone();
+                    // First Ctrl-C: checkpoint and stop; a second one exits at once.
                     ctrlc::set_handler(move || {
                         if flag.swap(true, Ordering::SeqCst) {
                             std::process::exit(130);
                         }
                     })
                     .map_err(|e| anyhow!("Ctrl-C handler: {e}"))?;
-                    trainer::multitask::train_and_export(c, &out, iterations, seed, &stop)?;
-                    return Ok(ExitCode::SUCCESS);
+                    let flags = trainer::multitask::RunFlags {
+                        iterations,
+                        seed,
+                        resume,
+                        checkpoint_every,
+                        stop_after,
+                        no_eval,
+                    };
+                    return Ok(
+                        match trainer::multitask::train_and_export(c, &out, &flags, &stop)? {
+                            Some(_) => ExitCode::SUCCESS,
+                            None => ExitCode::from(130),
+                        },
+                    );
                 }
             }
             let (mut cfg, name) = match (&preset, &config) {

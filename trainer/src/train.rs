@@ -64,19 +64,34 @@ impl State {
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, serde_json::to_vec(self)?)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-        Ok(())
+        write_json_atomic(self, path)
     }
 
     pub fn load(path: &Path) -> Result<Self> {
-        let b = std::fs::read(path)
-            .with_context(|| format!("reading checkpoint {}", path.display()))?;
-        serde_json::from_slice(&b)
-            .with_context(|| format!("{}: not a trainer checkpoint", path.display()))
+        read_json(path)
     }
+}
+
+/// Write a checkpoint through a temporary file and a rename, so a kill at any moment leaves
+/// either the previous checkpoint or the new one.
+pub fn write_json_atomic<T: Serialize>(v: &T, path: &Path) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec(v)?)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Read a checkpoint written by [`write_json_atomic`].
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let b =
+        std::fs::read(path).with_context(|| format!("reading checkpoint {}", path.display()))?;
+    serde_json::from_slice(&b).with_context(|| {
+        format!(
+            "{}: not a trainer checkpoint (or another kind of run's)",
+            path.display()
+        )
+    })
 }
 
 /// The meta-batch of iteration `iter`: a pure function of (seed, iter), so resuming replays the

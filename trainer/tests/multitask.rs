@@ -247,3 +247,44 @@ fn digits_cli_trains_and_evaluates_a_tiny_csv() {
         assert!((0.0..=100.0).contains(&a) && r["episodes"] == 20, "{r}");
     }
 }
+
+#[test]
+fn multitask_run_stopped_then_resumed_gives_the_uninterrupted_bytes() {
+    let d = dir("resume");
+    tiny_csv(&d.join("tiny.csv"), 4, 12);
+    std::fs::write(d.join("mt.toml"), MT).unwrap();
+    let train = |sub: &str, extra: &[&str]| {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+        let model = d.join(sub).join("m.postcard");
+        let o = run(bin()
+            .args(["train", "--no-eval", "--config"])
+            .arg(d.join("mt.toml"))
+            .arg("--out")
+            .arg(&model)
+            .args(extra));
+        (o, model)
+    };
+    let (o, straight) = train("straight", &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Stopped at 13 of 30 (as Ctrl-C would): exit 130 and a checkpoint, no model.
+    let (o, resumed) = train(
+        "resumed",
+        &["--stop-after", "13", "--checkpoint-every", "5"],
+    );
+    assert_eq!(o.status.code(), Some(130));
+    assert!(resumed.with_extension("ckpt").exists() && !resumed.exists());
+    // A checkpoint of another configuration is refused.
+    let (o, _) = train("resumed", &["--resume", "--seed", "9"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("different configuration"));
+    let (o, resumed) = train("resumed", &["--resume"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read(&straight).unwrap(),
+        std::fs::read(&resumed).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(straight.with_extension("trained.json")).unwrap(),
+        std::fs::read(resumed.with_extension("trained.json")).unwrap()
+    );
+}

@@ -128,6 +128,8 @@ pub struct MtConfig {
     pub val_every: u64,
     /// Fixed validation batches (tasks) per head.
     pub val_batches: usize,
+    /// Write `<out>.ckpt` every this many iterations (0: only when stopped or interrupted).
+    pub checkpoint_every: u64,
     pub trunk: TrunkConfig,
     #[serde(rename = "head")]
     pub heads: Vec<HeadConfig>,
@@ -144,6 +146,7 @@ impl Default for MtConfig {
             meta_batch: 4,
             val_every: 50,
             val_batches: 20,
+            checkpoint_every: 100,
             trunk: TrunkConfig::default(),
             heads: Vec::new(),
             relatedness: RelatednessConfig::default(),

@@ -458,13 +458,21 @@ impl Params {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Point {
     pub iter: u64,
-    /// Mean unweighted training loss since the previous point (NaN at iteration 0).
+    /// Mean unweighted training loss since the previous point (NaN at iteration 0; JSON null).
+    #[serde(deserialize_with = "nan_for_null")]
     pub train_loss: Vec<f64>,
+    #[serde(deserialize_with = "nan_for_null")]
     pub val_loss: Vec<f64>,
     /// Validation accuracy of classification heads.
     pub val_acc: Vec<Option<f64>>,
     /// Effective loss weight of each head.
     pub weight: Vec<f64>,
+}
+
+/// JSON writes a NaN as null: read it back as NaN.
+fn nan_for_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+    let v: Vec<Option<f64>> = Deserialize::deserialize(d)?;
+    Ok(v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -504,17 +512,103 @@ pub fn validate(cfg: &MtConfig, heads: &[Head], p: &Params) -> (Vec<f64>, Vec<Op
     (ls, accs)
 }
 
-/// Joint training of trunk and heads.
+/// Everything a multi-task run needs to continue exactly where it stopped: the configuration
+/// it was started with, the parameters, Adam's moments, the iteration and the curve so far.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MtState {
+    pub config: MtConfig,
+    pub params: Params,
+    pub m: Vec<f64>,
+    pub v: Vec<f64>,
+    /// Steps taken.
+    pub iter: u64,
+    pub curve: Vec<Point>,
+    /// Training-loss sums and count since the last curve point.
+    pub sums: Vec<f64>,
+    pub cnt: usize,
+}
+
+impl MtState {
+    pub fn new(cfg: &MtConfig, heads: &[Head]) -> Self {
+        let params = Params::init(cfg, heads);
+        let n = params.flat().len();
+        MtState {
+            config: cfg.clone(),
+            params,
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+            iter: 0,
+            curve: Vec::new(),
+            sums: vec![0.0; heads.len()],
+            cnt: 0,
+        }
+    }
+
+    /// Load a checkpoint for `cfg`: refused when it was made with another configuration
+    /// (the iteration count and checkpoint period aside) or does not fit these heads.
+    pub fn resume(path: &Path, cfg: &MtConfig, heads: &[Head]) -> Result<Self> {
+        let mut st: MtState = crate::train::read_json(path)?;
+        let same = |c: &MtConfig| MtConfig {
+            iterations: 0,
+            checkpoint_every: 0,
+            ..c.clone()
+        };
+        let fresh = Params::init(cfg, heads);
+        let fits = st.params.flat().len() == fresh.flat().len()
+            && st.m.len() == st.params.flat().len()
+            && st.v.len() == st.m.len()
+            && st.sums.len() == heads.len();
+        if same(&st.config) != same(cfg) || !fits {
+            bail!(
+                "{}: checkpoint was made with a different configuration",
+                path.display()
+            );
+        }
+        st.config.iterations = cfg.iterations;
+        st.config.checkpoint_every = cfg.checkpoint_every;
+        Ok(st)
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        crate::train::write_json_atomic(self, path)
+    }
+
+    pub fn trained(&self, heads: &[Head]) -> MtTrained {
+        MtTrained {
+            names: heads.iter().map(|h| h.cfg.name.clone()).collect(),
+            params: self.params.clone(),
+            curve: self.curve.clone(),
+        }
+    }
+}
+
+/// Joint training of trunk and heads from scratch, without checkpoints (relatedness runs,
+/// tests); stops early when `stop` is raised.
 pub fn train(
     cfg: &MtConfig,
     heads: &[Head],
     stop: &AtomicBool,
     progress: bool,
 ) -> Result<MtTrained> {
-    let mut p = Params::init(cfg, heads);
-    let nt = p.trunk.len();
-    let n = p.flat().len();
-    let (mut m, mut v) = (vec![0.0; n], vec![0.0; n]);
+    let mut st = MtState::new(cfg, heads);
+    train_from(&mut st, heads, None, stop, None, progress)?;
+    Ok(st.trained(heads))
+}
+
+/// Train `st` on to `st.config.iterations`. Writes `checkpoint` every `checkpoint_every` steps,
+/// and when `stop` is raised or `stop_at` steps are reached (then returns false: interrupted).
+/// Batches are a pure function of (seed, iteration), so a resumed run gives the same bytes.
+pub fn train_from(
+    st: &mut MtState,
+    heads: &[Head],
+    checkpoint: Option<&Path>,
+    stop: &AtomicBool,
+    stop_at: Option<u64>,
+    progress: bool,
+) -> Result<bool> {
+    let cfg = st.config.clone();
+    let nt = st.params.trunk.len();
+    let n = st.m.len();
     let bar = if progress {
         let b = indicatif::ProgressBar::new(cfg.iterations);
         b.set_style(
@@ -523,20 +617,28 @@ pub fn train(
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
+        b.set_position(st.iter);
         b
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let mut curve = Vec::new();
-    let mut sums = vec![0.0; heads.len()];
-    let mut cnt = 0usize;
-    for it in 0..=cfg.iterations {
-        if it % cfg.val_every.max(1) == 0 || it == cfg.iterations {
-            let (val_loss, val_acc) = validate(cfg, heads, &p);
-            let c = cnt as f64;
-            let train_loss: Vec<f64> = sums
+    loop {
+        let it = st.iter;
+        if it < cfg.iterations && (stop.load(Ordering::SeqCst) || stop_at.is_some_and(|s| it >= s))
+        {
+            if let Some(p) = checkpoint {
+                st.save(p)?;
+            }
+            bar.abandon_with_message(format!("interrupted at {it}"));
+            return Ok(false);
+        }
+        if it.is_multiple_of(cfg.val_every.max(1)) || it == cfg.iterations {
+            let (val_loss, val_acc) = validate(&cfg, heads, &st.params);
+            let c = st.cnt as f64;
+            let train_loss: Vec<f64> = st
+                .sums
                 .iter()
-                .map(|s| if cnt > 0 { s / c } else { f64::NAN })
+                .map(|s| if st.cnt > 0 { s / c } else { f64::NAN })
                 .collect();
             bar.set_message(
                 heads
@@ -552,31 +654,32 @@ pub fn train(
                     .collect::<Vec<_>>()
                     .join(" | "),
             );
-            curve.push(Point {
+            st.curve.push(Point {
                 iter: it,
                 train_loss,
                 val_loss,
                 val_acc,
-                weight: weights(heads, &p.s),
+                weight: weights(heads, &st.params.s),
             });
-            sums.fill(0.0);
-            cnt = 0;
+            st.sums.fill(0.0);
+            st.cnt = 0;
         }
-        if it == cfg.iterations || stop.load(Ordering::SeqCst) {
+        if it >= cfg.iterations {
             break;
         }
+        let p = &mut st.params;
         let w = weights(heads, &p.s);
         let mut g_trunk = vec![0.0; nt];
         let mut g_heads = Vec::new();
         let mut g_u = Vec::new();
         let mut g_s = vec![0.0; heads.len()];
         for (i, h) in heads.iter().enumerate() {
-            let b = batch(h, cfg, cfg.seed, it + 1, false);
+            let b = batch(h, &cfg, cfg.seed, it + 1, false);
             let (l, g, gu) = head_grad(h, &p.theta(i), &p.u[i], &b);
             if !l.is_finite() {
                 bail!("head {:?}: non-finite loss at iteration {it}", h.cfg.name);
             }
-            sums[i] += l;
+            st.sums[i] += l;
             for (a, b) in g_trunk.iter_mut().zip(&g[..nt]) {
                 *a += w[i] * b;
             }
@@ -586,30 +689,33 @@ pub fn train(
                 g_s[i] = 1.0 - w[i] * l;
             }
         }
-        cnt += 1;
+        st.cnt += 1;
         let mut g = g_trunk;
         for x in g_heads.iter().chain(&g_u) {
             g.extend_from_slice(x);
         }
         g.extend_from_slice(&g_s);
         let mut flat = p.flat();
-        let t = (it + 1) as i32;
+        let t = i32::try_from(it + 1).unwrap_or(i32::MAX);
         let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8);
         let lr = cfg.lr * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t));
         for i in 0..n {
-            m[i] = b1 * m[i] + (1.0 - b1) * g[i];
-            v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
-            flat[i] -= lr * m[i] / (v[i].sqrt() + eps);
+            st.m[i] = b1 * st.m[i] + (1.0 - b1) * g[i];
+            st.v[i] = b2 * st.v[i] + (1.0 - b2) * g[i] * g[i];
+            flat[i] -= lr * st.m[i] / (st.v[i].sqrt() + eps);
         }
         p.unflat(&flat);
+        st.iter += 1;
         bar.inc(1);
+        let every = cfg.checkpoint_every;
+        if every > 0 && st.iter.is_multiple_of(every) {
+            if let Some(c) = checkpoint {
+                st.save(c)?;
+            }
+        }
     }
     bar.finish();
-    Ok(MtTrained {
-        names: heads.iter().map(|h| h.cfg.name.clone()).collect(),
-        params: p,
-        curve,
-    })
+    Ok(true)
 }
 
 fn act(a: Activation) -> runtime::Activation {
@@ -667,28 +773,64 @@ pub fn model_def(name: &str, heads: &[Head], p: &Params) -> Result<ModelDef> {
     Ok(def)
 }
 
-/// Load, train, export `out`, write `<out>.trained.json` and the plots.
+/// What the command line asks of a multi-task run besides its configuration.
+#[derive(Clone, Debug, Default)]
+pub struct RunFlags {
+    pub iterations: Option<u64>,
+    pub seed: Option<u64>,
+    /// Continue from `<out>.ckpt`.
+    pub resume: bool,
+    pub checkpoint_every: Option<u64>,
+    /// Stop after this many iterations with a checkpoint, as Ctrl-C would.
+    pub stop_after: Option<u64>,
+    /// Skip the table and the plots.
+    pub no_eval: bool,
+}
+
+/// Load, train (or resume), export `out`, write `<out>.trained.json` and the plots. Returns
+/// None when the run was interrupted (its checkpoint written).
 pub fn train_and_export(
     cfg_path: &Path,
     out: &Path,
-    iterations: Option<u64>,
-    seed: Option<u64>,
+    flags: &RunFlags,
     stop: &AtomicBool,
-) -> Result<MtTrained> {
+) -> Result<Option<MtTrained>> {
     let mut cfg = MtConfig::load(cfg_path)?;
-    if let Some(i) = iterations {
+    if let Some(i) = flags.iterations {
         if i == 0 {
             bail!("--iterations must be >= 1");
         }
         cfg.iterations = i;
     }
-    if let Some(s) = seed {
+    if let Some(s) = flags.seed {
         cfg.seed = s;
+    }
+    if let Some(c) = flags.checkpoint_every {
+        cfg.checkpoint_every = c;
     }
     let base = cfg_path.parent().unwrap_or(Path::new("."));
     let heads = build_heads(&cfg, base)?;
+    let ckpt = out.with_extension("ckpt");
+    if let Some(d) = ckpt.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    let mut st = if flags.resume {
+        let st = MtState::resume(&ckpt, &cfg, &heads)?;
+        eprintln!("resuming at iteration {}", st.iter);
+        st
+    } else {
+        MtState::new(&cfg, &heads)
+    };
     let t0 = std::time::Instant::now();
-    let trained = train(&cfg, &heads, stop, true)?;
+    if !train_from(&mut st, &heads, Some(&ckpt), stop, flags.stop_after, true)? {
+        eprintln!(
+            "interrupted: checkpoint {} (continue with --resume)",
+            ckpt.display()
+        );
+        return Ok(None);
+    }
+    st.save(&ckpt)?;
+    let trained = st.trained(&heads);
     let name = out
         .file_stem()
         .map_or("multitask".into(), |s| s.to_string_lossy().into_owned());
@@ -701,6 +843,13 @@ pub fn train_and_export(
         t0.elapsed().as_secs_f64(),
         out.display()
     );
+    std::fs::write(
+        out.with_extension("trained.json"),
+        serde_json::to_string(&trained)?,
+    )?;
+    if flags.no_eval {
+        return Ok(Some(trained));
+    }
     if let Some(last) = trained.curve.last() {
         println!(
             "{:<16} {:>8} {:>10} {:>12} {:>9} {:>8}",
@@ -718,12 +867,8 @@ pub fn train_and_export(
             );
         }
     }
-    std::fs::write(
-        out.with_extension("trained.json"),
-        serde_json::to_string(&trained)?,
-    )?;
     let p = out.with_extension("curve.png");
     plots::curve(&p, &trained)?;
     eprintln!("plot: {}", p.display());
-    Ok(trained)
+    Ok(Some(trained))
 }
