@@ -114,6 +114,9 @@ enum Cmd {
         /// at the initial weights, no transfer gain).
         #[arg(long)]
         budget: Option<u64>,
+        /// Repeat every measurement over this many seeds (overrides [relatedness] seeds).
+        #[arg(long)]
+        seeds: Option<usize>,
         /// Skip the transfer-gain runs.
         #[arg(long)]
         no_transfer: bool,
@@ -463,6 +466,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             out,
             batches,
             budget,
+            seeds,
             no_transfer,
             json,
         } => {
@@ -476,6 +480,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             if let Some(b) = budget {
                 cfg.relatedness.budget = b;
+            }
+            if let Some(s) = seeds {
+                if !(1..=100).contains(&s) {
+                    bail!("--seeds must be in 1..=100");
+                }
+                cfg.relatedness.seeds = s;
             }
             let base = config.parent().unwrap_or(Path::new("."));
             let r = relatedness::measure(&cfg, base, !no_transfer)?;

@@ -150,6 +150,31 @@ fn relatedness_prints_a_table_and_writes_a_heatmap() {
     );
     let meta = std::fs::metadata(&png).unwrap();
     assert!(meta.len() > 1000);
+    // Repeated over seeds: gains carry their spread across seeds (0 with one seed).
+    let sd_of = |seeds: &str| -> serde_json::Value {
+        let o = run(bin()
+            .args(["relatedness", "--json", "--seeds", seeds, "--config"])
+            .arg(d.join("mt.toml"))
+            .arg("--out")
+            .arg(&png));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["seeds"].as_u64(), Some(seeds.parse().unwrap()));
+        v["gain_sd"].clone()
+    };
+    let flat = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
+            .collect()
+    };
+    assert!(flat(&sd_of("1")).iter().all(|&x| x == 0.0));
+    assert!(flat(&sd_of("2")).iter().any(|&x| x > 0.0));
+    let o = run(bin()
+        .args(["relatedness", "--seeds", "0", "--config"])
+        .arg(d.join("mt.toml")));
+    assert_eq!(o.status.code(), Some(2));
     // train --config with [[head]] tables trains and exports the multi-head model.
     let model = d.join("m.postcard");
     let o = run(bin()

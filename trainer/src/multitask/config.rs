@@ -104,6 +104,8 @@ pub struct RelatednessConfig {
     /// Iterations of joint training before measuring, and of each alone / pair run of the
     /// transfer gain.
     pub budget: u64,
+    /// Repeat every measurement with this many seeds (the configuration's seed, +1, ..).
+    pub seeds: usize,
 }
 
 impl Default for RelatednessConfig {
@@ -111,6 +113,7 @@ impl Default for RelatednessConfig {
         RelatednessConfig {
             batches: 20,
             budget: 200,
+            seeds: 3,
         }
     }
 }
@@ -280,6 +283,9 @@ impl MtConfig {
         }
         if self.relatedness.batches == 0 {
             return Err((None, "relatedness", "batches", "must be >= 1".into()));
+        }
+        if !(1..=100).contains(&self.relatedness.seeds) {
+            return Err((None, "relatedness", "seeds", "must be in 1..=100".into()));
         }
         top(
             !self.heads.is_empty(),

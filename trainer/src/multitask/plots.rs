@@ -73,20 +73,20 @@ pub fn relatedness(path: &Path, r: &Report) -> Result<()> {
         let (a, b) = root.split_horizontally(650);
         heatmap(
             &a,
-            "trunk-gradient cosine (mean over batches)",
+            "trunk-gradient cosine (mean over batches x seeds)",
             &r.names,
             &cos,
         )?;
         heatmap(
             &b,
-            "transfer gain: row head's val-loss drop with column head, %",
+            "transfer gain: row head's val-loss drop with column head, % (mean over seeds)",
             &r.names,
             g,
         )?;
     } else {
         heatmap(
             &root,
-            "trunk-gradient cosine (mean over batches)",
+            "trunk-gradient cosine (mean over batches x seeds)",
             &r.names,
             &cos,
         )?;

@@ -1,6 +1,8 @@
 //! Task relatedness: the cosine of the heads' loss gradients on the shared trunk, averaged over
 //! batches, measured after a short joint training; and the transfer gain of training a pair of
-//! heads together vs. each alone (same seed, same batches, same budget).
+//! heads together vs. each alone (same seed, same batches, same budget). Everything is repeated
+//! over `seeds` seeds (initialisation and batches), so an effect can be told from the noise of one
+//! run: cosines pool the batches of every seed, gains give their spread across seeds.
 
 use super::config::MtConfig;
 use super::{batch, build_heads, head_grad, train, validate, Head, Params};
@@ -17,15 +19,37 @@ pub struct Report {
     pub names: Vec<String>,
     pub batches: usize,
     pub budget: u64,
-    /// (mean, standard deviation) of the trunk-gradient cosine over batches, per pair.
+    /// Seeds every measurement was repeated with.
+    pub seeds: usize,
+    /// (mean, standard deviation) of the trunk-gradient cosine over batches x seeds, per pair.
     pub cos: Vec<Vec<(f64, f64)>>,
-    /// Validation loss (and accuracy) of each head trained alone.
+    /// Validation loss (and accuracy) of each head trained alone, mean over seeds.
     pub alone: Vec<Metric>,
     /// `gain[i][j]`: relative drop of head i's validation loss, in percent, when trained
-    /// together with head j instead of alone (diagonal 0); None when not measured.
+    /// together with head j instead of alone (diagonal 0), mean over seeds; None when not
+    /// measured.
     pub gain: Option<Vec<Vec<f64>>>,
-    /// Head i's validation (loss, accuracy) when trained with head j.
+    /// Standard deviation of `gain` across seeds (0 with one seed).
+    pub gain_sd: Option<Vec<Vec<f64>>>,
+    /// Head i's validation (loss, accuracy) when trained with head j, mean over seeds.
     pub pair: Option<Vec<Vec<Metric>>>,
+}
+
+/// (mean, sample standard deviation; 0 for fewer than two values).
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let m = v.iter().sum::<f64>() / v.len().max(1) as f64;
+    if v.len() < 2 {
+        return (m, 0.0);
+    }
+    let var = v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() - 1) as f64;
+    (m, var.sqrt())
+}
+
+/// Mean of (loss, accuracy) pairs.
+fn mean_metric(v: &[Metric]) -> Metric {
+    let l = mean_sd(&v.iter().map(|m| m.0).collect::<Vec<_>>()).0;
+    let a: Option<Vec<f64>> = v.iter().map(|m| m.1).collect();
+    (l, a.map(|a| mean_sd(&a).0))
 }
 
 fn cosine(a: &[f64], b: &[f64]) -> f64 {
@@ -39,9 +63,9 @@ fn cosine(a: &[f64], b: &[f64]) -> f64 {
     }
 }
 
-/// Trunk-gradient cosines at parameters `p`, over `batches` batches (each head's own batch
-/// `b`, drawn from its training data).
-pub fn cosines(cfg: &MtConfig, heads: &[Head], p: &Params, batches: usize) -> Vec<Vec<(f64, f64)>> {
+/// Trunk-gradient cosines at parameters `p`, one per batch (each head's own batch `b`, drawn
+/// from its training data), for every pair.
+pub fn cosines(cfg: &MtConfig, heads: &[Head], p: &Params, batches: usize) -> Vec<Vec<Vec<f64>>> {
     let n = heads.len();
     let nt = p.trunk.len();
     let mut per = vec![vec![Vec::new(); n]; n];
@@ -60,18 +84,7 @@ pub fn cosines(cfg: &MtConfig, heads: &[Head], p: &Params, batches: usize) -> Ve
             }
         }
     }
-    per.iter()
-        .map(|row| {
-            row.iter()
-                .map(|v| {
-                    let m = v.iter().sum::<f64>() / v.len().max(1) as f64;
-                    let var = v.iter().map(|x| (x - m) * (x - m)).sum::<f64>()
-                        / (v.len().max(2) - 1) as f64;
-                    (m, var.sqrt())
-                })
-                .collect()
-        })
-        .collect()
+    per
 }
 
 fn subset(cfg: &MtConfig, keep: &[usize]) -> MtConfig {
@@ -82,11 +95,16 @@ fn subset(cfg: &MtConfig, keep: &[usize]) -> MtConfig {
     c
 }
 
-/// Cosines after `budget` iterations of joint training (at the initial weights with budget 0),
-/// and, with `transfer`, the pairwise transfer gains.
-pub fn measure(cfg: &MtConfig, base: &Path, transfer: bool) -> Result<Report> {
+/// One seed's measurement: per-batch cosines, alone metrics, and (with `transfer`) each pair's
+/// metrics `pair[i][j]` (head i trained with head j).
+struct Run {
+    cos: Vec<Vec<Vec<f64>>>,
+    alone: Vec<Metric>,
+    pair: Option<Vec<Vec<Metric>>>,
+}
+
+fn measure_one(cfg: &MtConfig, base: &Path, transfer: bool) -> Result<Run> {
     let heads = build_heads(cfg, base)?;
-    let names: Vec<String> = heads.iter().map(|h| h.cfg.name.clone()).collect();
     let stop = AtomicBool::new(false);
     let budget = cfg.relatedness.budget;
     let p = if budget == 0 {
@@ -108,37 +126,103 @@ pub fn measure(cfg: &MtConfig, base: &Path, transfer: bool) -> Result<Report> {
     for i in 0..n {
         alone.push(run(&[i])?[0]);
     }
-    let (gain, pair) = if transfer && budget > 0 {
-        let mut gain = vec![vec![0.0; n]; n];
+    let pair = if transfer && budget > 0 {
         let mut pair = vec![alone.clone(); n];
-        for i in 0..n {
-            for j in i + 1..n {
-                let r = run(&[i, j])?;
-                pair[i][j] = r[0];
-                pair[j][i] = r[1];
-                gain[i][j] = 100.0 * (alone[i].0 - r[0].0) / alone[i].0.max(1e-12);
-                gain[j][i] = 100.0 * (alone[j].0 - r[1].0) / alone[j].0.max(1e-12);
-            }
+        let pairs = (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j)));
+        for (i, j) in pairs {
+            let r = run(&[i, j])?;
+            pair[i][j] = r[0];
+            pair[j][i] = r[1];
         }
-        (Some(gain), Some(pair))
+        Some(pair)
     } else {
-        (None, None)
+        None
+    };
+    Ok(Run { cos, alone, pair })
+}
+
+/// Cosines after `budget` iterations of joint training (at the initial weights with budget 0),
+/// and, with `transfer`, the pairwise transfer gains; each repeated for seeds `seed`,
+/// `seed + 1`, .. (`[relatedness] seeds`).
+pub fn measure(cfg: &MtConfig, base: &Path, transfer: bool) -> Result<Report> {
+    let names: Vec<String> = cfg.heads.iter().map(|h| h.name.clone()).collect();
+    let n = names.len();
+    let seeds = cfg.relatedness.seeds.max(1);
+    let runs = (0..seeds as u64)
+        .map(|s| {
+            let c = MtConfig {
+                seed: cfg.seed.wrapping_add(s),
+                ..cfg.clone()
+            };
+            measure_one(&c, base, transfer)
+        })
+        .collect::<Result<Vec<Run>>>()?;
+    let cos = (0..n)
+        .map(|i| {
+            (0..n)
+                .map(|j| {
+                    mean_sd(
+                        &runs
+                            .iter()
+                            .flat_map(|r| r.cos[i][j].clone())
+                            .collect::<Vec<_>>(),
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    let alone: Vec<Metric> = (0..n)
+        .map(|i| mean_metric(&runs.iter().map(|r| r.alone[i]).collect::<Vec<_>>()))
+        .collect();
+    let pairs: Option<Vec<&Vec<Vec<Metric>>>> = runs.iter().map(|r| r.pair.as_ref()).collect();
+    let (gain, gain_sd, pair) = match pairs {
+        Some(ps) if transfer => {
+            // Per seed: the drop of head i's loss with head j vs. alone, in that seed's run.
+            let g = |i: usize, j: usize| -> (f64, f64) {
+                if i == j {
+                    return (0.0, 0.0);
+                }
+                let v: Vec<f64> = runs
+                    .iter()
+                    .zip(&ps)
+                    .map(|(r, p)| 100.0 * (r.alone[i].0 - p[i][j].0) / r.alone[i].0.max(1e-12))
+                    .collect();
+                mean_sd(&v)
+            };
+            let gm = (0..n)
+                .map(|i| (0..n).map(|j| g(i, j).0).collect())
+                .collect();
+            let gs = (0..n)
+                .map(|i| (0..n).map(|j| g(i, j).1).collect())
+                .collect();
+            let pm = (0..n)
+                .map(|i| {
+                    (0..n)
+                        .map(|j| mean_metric(&ps.iter().map(|p| p[i][j]).collect::<Vec<_>>()))
+                        .collect()
+                })
+                .collect();
+            (Some(gm), Some(gs), Some(pm))
+        }
+        _ => (None, None, None),
     };
     Ok(Report {
         names,
         batches: cfg.relatedness.batches,
-        budget,
+        budget: cfg.relatedness.budget,
+        seeds,
         cos,
         alone,
         gain,
+        gain_sd,
         pair,
     })
 }
 
 pub fn table(r: &Report) -> String {
     let mut s = format!(
-        "trunk-gradient cosine, mean +- sd over {} batches, after {} joint iterations:\n",
-        r.batches, r.budget
+        "trunk-gradient cosine, mean +- sd over {} batches x {} seed(s), after {} joint iterations:\n",
+        r.batches, r.seeds, r.budget
     );
     s += &format!("{:<16}", "");
     for n in &r.names {
@@ -152,14 +236,14 @@ pub fn table(r: &Report) -> String {
         }
         s += "\n";
     }
-    if let (Some(g), Some(p)) = (&r.gain, &r.pair) {
+    if let (Some(g), Some(gsd), Some(p)) = (&r.gain, &r.gain_sd, &r.pair) {
         s += &format!(
-            "\ntransfer gain ({} iterations each, same seed): head (row) val loss alone -> with column head (% drop; acc)\n",
-            r.budget
+            "\ntransfer gain ({} iterations each, mean over {} seed(s)): head (row) val loss alone -> with column head (% drop +- sd across seeds; acc)\n",
+            r.budget, r.seeds
         );
         s += &format!("{:<16} {:>18}", "", "alone");
         for n in &r.names {
-            s += &format!(" {:>24}", n);
+            s += &format!(" {:>30}", n);
         }
         s += "\n";
         for i in 0..r.names.len() {
@@ -170,9 +254,15 @@ pub fn table(r: &Report) -> String {
                 let cell = if i == j {
                     "-".to_string()
                 } else {
-                    format!("{:.4} ({:+.1}%){}", p[i][j].0, g[i][j], acc(p[i][j].1))
+                    format!(
+                        "{:.4} ({:+.1} +- {:.1}%){}",
+                        p[i][j].0,
+                        g[i][j],
+                        gsd[i][j],
+                        acc(p[i][j].1)
+                    )
                 };
-                s += &format!(" {:>24}", cell);
+                s += &format!(" {:>30}", cell);
             }
             s += "\n";
         }
