@@ -44,3 +44,22 @@ fn bad_values_name_file_line_and_field() {
         );
     }
 }
+
+#[test]
+fn shipped_configs_parse_and_the_sinusoid_file_is_the_preset() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+    let mut seen = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        let text = std::fs::read_to_string(&p).unwrap();
+        if p.extension().is_some_and(|x| x == "toml")
+            && !trainer::multitask::config::is_multitask(&text)
+        {
+            Config::load(&p).unwrap_or_else(|e| panic!("{e}"));
+            seen += 1;
+        }
+    }
+    assert!(seen >= 2);
+    let file = Config::load(&dir.join("sinusoid.toml")).unwrap();
+    assert_eq!(file, Config::preset("sinusoid").unwrap());
+}
