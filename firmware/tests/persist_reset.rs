@@ -129,8 +129,8 @@ fn second_boot(
     };
     let mut meta = [0u32; 16];
     let meta_n = predict(model, &state, tasks, &mut meta);
-    let mut buf = [0.0f32; SINUSOID_PARAMS];
-    match slots.restore(nor, model, &mut state, &mut buf) {
+    // Straight into the state: no second 7 KB buffer.
+    match slots.restore(nor, model, &mut state) {
         Ok(info) => {
             defmt::info!(
                 "restored sequence {=u32} from slot {=u8}",
@@ -167,7 +167,7 @@ fn second_boot(
     let refused = match Model::from_bytes(MULTIHEAD) {
         Ok(other) => match AdaptState::<512>::new(&other, 2) {
             Ok(mut s) => matches!(
-                slots.restore(nor, &other, &mut s, &mut buf),
+                slots.restore(nor, &other, &mut s),
                 Err(Error::SavedStateMismatch { what: "model" })
             ),
             Err(_) => false,

@@ -36,6 +36,9 @@ struct SimFlash<const W: usize, const E: usize> {
     rng: Rng,
     /// Writes to bytes that were not erased (the driver must never do that).
     rewrites: usize,
+    /// (address, reads of it to serve first): then that byte flips before the read, as if
+    /// another writer changed the flash between two reads of the same record.
+    flip_on_read: Option<(usize, usize)>,
 }
 
 impl<const W: usize, const E: usize> SimFlash<W, E> {
@@ -47,6 +50,7 @@ impl<const W: usize, const E: usize> SimFlash<W, E> {
             dead: false,
             rng: Rng(0x5eed),
             rewrites: 0,
+            flip_on_read: None,
         }
     }
     /// Power back on: same contents, cut `cut` armed for the next save.
@@ -84,6 +88,18 @@ impl<const W: usize, const E: usize> ReadNorFlash for SimFlash<W, E> {
             return Err(NorFlashErrorKind::Other);
         }
         let at = offset as usize;
+        if let Some((addr, left)) = self.flip_on_read {
+            if (at..at + bytes.len()).contains(&addr) {
+                if left == 0 {
+                    if let Some(b) = self.mem.get_mut(addr) {
+                        *b ^= 1;
+                    }
+                    self.flip_on_read = None;
+                } else {
+                    self.flip_on_read = Some((addr, left - 1));
+                }
+            }
+        }
         let src = self
             .mem
             .get(at..at + bytes.len())
@@ -202,8 +218,7 @@ fn restore<const W: usize, const E: usize>(
     flash.reboot(None, 1);
     let mut state = State::new(model, 0).expect("fits");
     let meta = bits(state.params());
-    let mut buf = vec![0.0f32; 2048];
-    match slots.restore(flash, model, &mut state, &mut buf) {
+    match slots.restore(flash, model, &mut state) {
         Ok(_) => Found::Params(bits(state.params())),
         Err(Error::NoSavedState) => {
             assert_eq!(
@@ -354,10 +369,7 @@ fn state_for_another_model_or_head_is_refused() {
 
     let mut state = State::new(&other, 0).expect("fits");
     let before = bits(state.params());
-    let mut buf = vec![0.0f32; 2048];
-    let err = slots
-        .restore(&mut flash, &other, &mut state, &mut buf)
-        .unwrap_err();
+    let err = slots.restore(&mut flash, &other, &mut state).unwrap_err();
     assert_eq!(err, Error::SavedStateMismatch { what: "model" });
     assert_eq!(bits(state.params()), before);
 
@@ -369,12 +381,14 @@ fn state_for_another_model_or_head_is_refused() {
     );
     assert_eq!(flash.mem, snapshot);
 
-    // Too small a buffer, too small a slot.
-    let mut state = State::new(&model, 0).expect("fits");
+    // Too small a buffer for `load`, too small a slot.
+    let mut buf = vec![0.0f32; 2048];
     assert!(matches!(
-        slots.restore(&mut flash, &model, &mut state, &mut buf[..10]),
+        slots.load(&mut flash, &model, 0, &mut buf[..10]),
         Err(Error::BufferTooSmall { .. })
     ));
+    let (_, n) = slots.load(&mut flash, &model, 0, &mut buf).expect("load");
+    assert_eq!(bits(&buf[..n]), bits(saved.params()));
     let small = Slots::new(&flash, 0, 1024).expect("layout");
     assert!(matches!(
         small.save(&mut flash, &model, &saved),
@@ -420,20 +434,16 @@ fn a_head_restores_only_its_own_record() {
     s1.set_params(&model, &p1).expect("finite");
     h0.save(&mut flash, &model, &s0).expect("save");
     h1.save(&mut flash, &model, &s1).expect("save");
-    let mut buf = [0.0f32; 64];
     let mut r0: AdaptState<64> = AdaptState::new(&model, 0).expect("fits");
     let mut r1: AdaptState<64> = AdaptState::new(&model, 1).expect("fits");
-    h0.restore(&mut flash, &model, &mut r0, &mut buf)
-        .expect("head 0");
-    h1.restore(&mut flash, &model, &mut r1, &mut buf)
-        .expect("head 1");
+    h0.restore(&mut flash, &model, &mut r0).expect("head 0");
+    h1.restore(&mut flash, &model, &mut r1).expect("head 1");
     assert_eq!(bits(r0.params()), bits(&p0));
     assert_eq!(bits(r1.params()), bits(&p1));
     // Head 1's state from head 0's slots: refused, unchanged.
     let before = bits(r1.params());
     assert_eq!(
-        h0.restore(&mut flash, &model, &mut r1, &mut buf)
-            .unwrap_err(),
+        h0.restore(&mut flash, &model, &mut r1).unwrap_err(),
         Error::SavedStateMismatch { what: "head" }
     );
     assert_eq!(bits(r1.params()), before);
@@ -473,9 +483,8 @@ fn a_corrupted_newest_record_falls_back_to_the_older_one() {
     flash.mem[record - 4..record].copy_from_slice(&crc.to_le_bytes());
     let mut state = State::new(&model, 0).expect("fits");
     let before = bits(state.params());
-    let mut buf = vec![0.0f32; 2048];
     assert_eq!(
-        slots.restore(&mut flash, &model, &mut state, &mut buf),
+        slots.restore(&mut flash, &model, &mut state),
         Err(Error::NonFinite {
             what: "saved parameter",
             sample: 17
@@ -485,4 +494,45 @@ fn a_corrupted_newest_record_falls_back_to_the_older_one() {
     // Both slots erased: nothing to restore, and the state stays meta-learned.
     flash.mem.fill(0xff);
     assert_eq!(restore(&mut flash, &slots, &model), Found::Nothing);
+}
+
+#[test]
+fn restore_in_place_never_keeps_values_the_flash_changed_under_it() {
+    let blob = sinusoid(12).to_aligned_bytes().expect("valid");
+    let model = Model::from_bytes(&blob).expect("loads");
+    let mut flash = SimFlash::<4, 1024>::new(16384);
+    let slots = Slots::new(&flash, 0, 8192).expect("layout");
+    let saved = state_with(&model, 3.0);
+    slots.save(&mut flash, &model, &saved).expect("save");
+    let meta = bits(State::new(&model, 0).expect("fits").params());
+    // A parameter byte is read three times by a restore: the record's CRC check, the
+    // finiteness check, then the copy into the state. A change before the n-th read:
+    // n = 0 or 1: the record no longer checks out: refused, the state untouched;
+    // n = 2: the copy fails its second CRC check: the state goes back to the meta-learned values.
+    let param_byte = HEADER_LEN + 4 * 100 + 2;
+    let pristine = flash.mem.clone();
+    for n in 0..3 {
+        flash.mem.copy_from_slice(&pristine);
+        flash.flip_on_read = Some((param_byte, n));
+        let mut state = state_with(&model, 5.0);
+        let before = bits(state.params());
+        assert_eq!(
+            slots.restore(&mut flash, &model, &mut state),
+            Err(Error::NoSavedState),
+            "change before read {n}"
+        );
+        let want = if n < 2 { &before } else { &meta };
+        assert_eq!(&bits(state.params()), want, "change before read {n}");
+        assert!(
+            flash.flip_on_read.is_none(),
+            "the byte was read {n} times only"
+        );
+    }
+    // Untouched flash: restored exactly.
+    flash.mem.copy_from_slice(&pristine);
+    let mut state = State::new(&model, 0).expect("fits");
+    slots
+        .restore(&mut flash, &model, &mut state)
+        .expect("restore");
+    assert_eq!(bits(state.params()), bits(saved.params()));
 }

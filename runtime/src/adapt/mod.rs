@@ -159,6 +159,13 @@ impl<const P: usize> AdaptState<P> {
         Ok(())
     }
 
+    /// The adapted parameters, writable, after checking that `model` is this state's model
+    /// (restoring in place: the caller keeps the values finite).
+    pub(crate) fn params_mut(&mut self, model: &Model<'_>) -> Result<&mut [f32], Error> {
+        self.check(model)?;
+        self.params.get_mut(..self.used).ok_or(Error::StateMismatch)
+    }
+
     /// The model with this state's parameters in place of the meta-learned ones.
     pub fn network<'m, 's>(&'s self, model: &'m Model<'m>) -> Result<Network<'m, 's>, Error>
     where

@@ -77,8 +77,7 @@
 //!
 //! // After a reset: a fresh state, restored from flash.
 //! let mut restored: AdaptState<4> = AdaptState::new(&model, 0).unwrap();
-//! let mut buf = [0.0f32; 4];
-//! slots.restore(&mut flash, &model, &mut restored, &mut buf).unwrap();
+//! slots.restore(&mut flash, &model, &mut restored).unwrap();
 //! assert_eq!(restored.params(), &[2.0, 1.0]);
 //! # }
 //! ```
@@ -446,16 +445,14 @@ impl Slots {
         }
     }
 
-    /// Reads the newest record's parameters into `buf` after checking that it was saved for
-    /// this `model` and head `head` and that every value is finite; returns the record and the
-    /// parameter count. Nothing but `buf` is written.
-    pub fn load<F: NorFlash>(
+    /// The newest record, checked against `model` and `head` (model id and CRC, head, parameter
+    /// count), with every parameter finite (streamed from flash, nothing stored).
+    fn checked_newest<F: NorFlash>(
         &self,
         flash: &mut F,
         model: &Model<'_>,
         head: usize,
-        buf: &mut [f32],
-    ) -> Result<(RecordInfo, usize), Error> {
+    ) -> Result<RecordInfo, Error> {
         let info = self.newest(flash)?.ok_or(Error::NoSavedState)?;
         if info.model_id != model.model_id() || info.model_crc != model.crc() {
             return Err(Error::SavedStateMismatch { what: "model" });
@@ -463,18 +460,55 @@ impl Slots {
         if usize::from(info.head) != head {
             return Err(Error::SavedStateMismatch { what: "head" });
         }
-        let n = info.params as usize;
-        if n != model.adapted_param_count(head)? {
+        if info.params as usize != model.adapted_param_count(head)? {
             return Err(Error::SavedStateMismatch {
                 what: "parameter count",
             });
         }
-        let provided = buf.len();
-        let out = buf.get_mut(..n).ok_or(Error::BufferTooSmall {
-            what: "restore buffer",
-            needed: n,
-            provided,
+        // Finiteness, and the CRC once more over the very bytes looked at (the flash may have
+        // changed since `newest` checked it).
+        let mut bad = None;
+        let mut digest = CRC.digest();
+        let header: [u8; HEADER_LEN] = self.read_array(flash, info.slot, 0)?;
+        digest.update(&header);
+        self.read_params(flash, &info, |i, v| {
+            digest.update(&v.to_le_bytes());
+            if bad.is_none() && !v.is_finite() {
+                bad = Some(i);
+            }
         })?;
+        if digest.finalize() != self.stored_crc(flash, &info)? {
+            return Err(Error::NoSavedState);
+        }
+        match bad {
+            Some(sample) => Err(Error::NonFinite {
+                what: "saved parameter",
+                sample,
+            }),
+            None => Ok(info),
+        }
+    }
+
+    /// The CRC stored at the end of record `info`.
+    fn stored_crc<F: NorFlash>(&self, flash: &mut F, info: &RecordInfo) -> Result<u32, Error> {
+        let crc_at = (info.params as usize)
+            .checked_mul(4)
+            .and_then(|n| n.checked_add(HEADER_LEN))
+            .and_then(|n| self.crc_at::<F>(n))
+            .ok_or(layout("record beyond its slot"))?;
+        Ok(u32::from_le_bytes(
+            self.read_array(flash, info.slot, crc_at)?,
+        ))
+    }
+
+    /// Streams the parameters of record `info` to `f(index, value)`.
+    fn read_params<F: NorFlash>(
+        &self,
+        flash: &mut F,
+        info: &RecordInfo,
+        mut f: impl FnMut(usize, f32),
+    ) -> Result<(), Error> {
+        let n = info.params as usize;
         let mut filled = 0usize; // bytes
         let mut word = [0u8; 4];
         self.read_range(flash, info.slot, HEADER_LEN, 4 * n, |piece| {
@@ -482,49 +516,82 @@ impl Slots {
                 word[filled % 4] = *b;
                 filled += 1;
                 if filled.is_multiple_of(4) {
-                    if let Some(v) = out.get_mut(filled / 4 - 1) {
-                        *v = f32::from_le_bytes(word);
-                    }
+                    f(filled / 4 - 1, f32::from_le_bytes(word));
                 }
             }
+        })
+    }
+
+    /// Copies record `info`'s parameters into `out` (its length) and checks what was copied
+    /// against the record's CRC once more, so a flash that changed since the record was checked
+    /// cannot slip other values in. Err([`Error::NoSavedState`]) on a mismatch.
+    fn copy_params<F: NorFlash>(
+        &self,
+        flash: &mut F,
+        info: &RecordInfo,
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        self.read_params(flash, info, |i, v| {
+            if let Some(o) = out.get_mut(i) {
+                *o = v;
+            }
         })?;
-        // The parameters were read a second time: check them against the record's CRC again,
-        // so a flash that changed in between cannot slip garbage in.
         let mut digest = CRC.digest();
         let header: [u8; HEADER_LEN] = self.read_array(flash, info.slot, 0)?;
         digest.update(&header);
         for v in out.iter() {
             digest.update(&v.to_le_bytes());
         }
-        let crc_at = self
-            .crc_at::<F>(HEADER_LEN + 4 * n)
-            .ok_or(layout("record beyond its slot"))?;
-        let stored = u32::from_le_bytes(self.read_array(flash, info.slot, crc_at)?);
-        if digest.finalize() != stored {
+        if digest.finalize() != self.stored_crc(flash, info)? || out.iter().any(|v| !v.is_finite())
+        {
             return Err(Error::NoSavedState);
         }
-        if let Some(sample) = out.iter().position(|v| !v.is_finite()) {
-            return Err(Error::NonFinite {
-                what: "saved parameter",
-                sample,
-            });
-        }
+        Ok(())
+    }
+
+    /// Reads the newest record's parameters into `buf` after checking that it was saved for
+    /// this `model` and head `head` and that every value is finite; returns the record and the
+    /// parameter count. Nothing but `buf` is written. (To put them into an [`AdaptState`],
+    /// [`Slots::restore`] needs no buffer.)
+    pub fn load<F: NorFlash>(
+        &self,
+        flash: &mut F,
+        model: &Model<'_>,
+        head: usize,
+        buf: &mut [f32],
+    ) -> Result<(RecordInfo, usize), Error> {
+        let info = self.checked_newest(flash, model, head)?;
+        let n = info.params as usize;
+        let provided = buf.len();
+        let out = buf.get_mut(..n).ok_or(Error::BufferTooSmall {
+            what: "restore buffer",
+            needed: n,
+            provided,
+        })?;
+        self.copy_params(flash, &info, out)?;
         Ok((info, n))
     }
 
-    /// Restores `state` from the newest record: it must have been saved for this `model` and
-    /// the state's head. `buf` (at least the head's adapted parameter count) holds the values
-    /// while they are checked; on any error `state` is unchanged.
+    /// Restores `state` from the newest record, reading the parameters straight into it: no
+    /// buffer, no RAM beyond the state and a 256-byte stack chunk. The record must have been
+    /// saved for this `model` and the state's head, and hold only finite values; all of that is
+    /// checked, streaming from flash, before the state is touched, so on those errors `state` is
+    /// unchanged. Only if the flash changes between that check and the copy (another writer on
+    /// the same region) does the copy fail its second CRC check: then `state` goes back to the
+    /// meta-learned values ([`AdaptState::reset`]) and the error is [`Error::NoSavedState`].
     pub fn restore<F: NorFlash, const P: usize>(
         &self,
         flash: &mut F,
         model: &Model<'_>,
         state: &mut AdaptState<P>,
-        buf: &mut [f32],
     ) -> Result<RecordInfo, Error> {
         state.network(model)?;
-        let (info, n) = self.load(flash, model, state.head(), buf)?;
-        state.set_params(model, buf.get(..n).unwrap_or(&[]))?;
+        let info = self.checked_newest(flash, model, state.head())?;
+        let copied = self.copy_params(flash, &info, state.params_mut(model)?);
+        if let Err(e) = copied {
+            state.reset(model)?;
+            return Err(e);
+        }
         Ok(info)
     }
 }
