@@ -41,6 +41,17 @@ pub struct ClsConfig {
     /// 4-neighbouring pixels (half that for the diagonal ones): a fixed smoothing of the input
     /// metric that tolerates small shifts and stroke-width changes.
     pub blur: f64,
+    /// Candidate powers `p` of the covariance metric (`A = C^p`, `C` the covariance of the
+    /// meta-training images with their rotations; 0 = the input metric), chosen with the device's
+    /// prototype scale and rate by leave-`cv_holdout`-digits-out cross-validation on the
+    /// meta-training classes (see `metric.rs`). Empty: no cross-validation, the identity (or
+    /// `blur`) trunk and device settings chosen on held-out rows, as before. Needs
+    /// `identity_init` and square layers; `blur` applies only when 0 is chosen.
+    pub metric_powers: Vec<f64>,
+    /// Meta-training digits held out per cross-validation fold (every subset of this size).
+    pub cv_holdout: usize,
+    /// Validation episodes per fold and validation set.
+    pub cv_episodes: usize,
     /// Train only the multi-task head on the fixed (identity) trunk: the deployed metric stays
     /// the input metric. The preset does this: every trunk training tried raised validation
     /// accuracy on classes 0-4 but lowered accuracy on unseen classes (see the README).
@@ -87,6 +98,9 @@ impl Default for ClsConfig {
             input_scale: 1.0 / 16.0,
             identity_init: true,
             blur: 0.0,
+            metric_powers: vec![],
+            cv_holdout: 2,
+            cv_episodes: 200,
             freeze_trunk: true,
             anchor: 1e-3,
             ways: 5,
