@@ -259,3 +259,35 @@ fn leave_digits_out_cross_validation_never_touches_test_classes() {
     }
     assert!(rows[0].never_below(&rows[0]));
 }
+
+#[test]
+fn val_digits_are_kept_out_of_training() {
+    use trainer::classify::config::ClsConfig;
+    use trainer::classify::train::Setup;
+    let cfg = ClsConfig {
+        train_classes: vec![0, 1, 2, 3],
+        test_classes: vec![4, 5],
+        val_digits: vec![1, 3],
+        ..ClsConfig::default()
+    };
+    let setup = Setup::with_data(&cfg, tiny()).unwrap();
+    assert!(setup
+        .train
+        .classes
+        .iter()
+        .all(|c| c.class == 0 || c.class == 2));
+    assert_eq!(setup.train.classes.len(), 8); // 2 digits x 4 rotations
+    assert!(setup
+        .val
+        .classes
+        .iter()
+        .all(|c| c.class == 1 || c.class == 3));
+    assert_eq!(setup.val.classes.len(), 8);
+    // Every row of a held-out digit validates (its training and held-out rows alike).
+    assert!(setup.val.classes.iter().all(|c| c.rows.len() == 6));
+    let bad = ClsConfig {
+        val_digits: vec![5],
+        ..cfg
+    };
+    assert!(Setup::with_data(&bad, tiny()).is_err());
+}

@@ -30,6 +30,9 @@ pub struct ClsConfig {
     /// then come from these rotated classes only (held-out rows), measuring transfer to classes
     /// the trunk never saw while staying inside the meta-training digits.
     pub val_rotations: Vec<u8>,
+    /// Meta-training digits kept out of training: validation episodes then come from all their
+    /// rows (with their rotations): transfer to digits the trunk never saw, inside 0-4.
+    pub val_digits: Vec<usize>,
     /// Random shifts of up to this many pixels (meta-training only).
     pub shift: usize,
     pub hidden: Vec<usize>,
@@ -94,6 +97,7 @@ impl Default for ClsConfig {
             rotations: true,
             shift: 1,
             val_rotations: vec![],
+            val_digits: vec![],
             hidden: vec![64, 64],
             input_scale: 1.0 / 16.0,
             identity_init: true,

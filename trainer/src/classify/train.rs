@@ -45,6 +45,30 @@ impl Setup {
                 .retain(|c| !cfg.val_rotations.contains(&c.rot));
             val.classes.retain(|c| cfg.val_rotations.contains(&c.rot));
         }
+        if !cfg.val_digits.is_empty() {
+            // Whole meta-training digits held out of training: validation on all their rows
+            // (with their rotations), which measures transfer to digits the trunk never saw.
+            train.classes.retain(|c| !cfg.val_digits.contains(&c.class));
+            let held: Vec<(usize, Vec<usize>)> = split
+                .train
+                .iter()
+                .zip(&split.val)
+                .filter(|((c, _), _)| cfg.val_digits.contains(c))
+                .map(|((c, t), (_, v))| {
+                    let mut r = t.clone();
+                    r.extend_from_slice(v);
+                    r.sort_unstable();
+                    (*c, r)
+                })
+                .collect();
+            if held.len() != cfg.val_digits.len() {
+                bail!(
+                    "val_digits {:?} must be meta-training classes",
+                    cfg.val_digits
+                );
+            }
+            val = Pool::new(&ds, &held, cfg.rotations, Augment::default())?;
+        }
         let test = Pool::new(&ds, &split.test, false, Augment::default())?;
         Ok(Setup {
             ds,
