@@ -47,9 +47,11 @@ pub struct ClsConfig {
     /// Candidate powers `p` of the covariance metric (`A = C^p`, `C` the covariance of the
     /// meta-training images with their rotations; 0 = the input metric), chosen with the device's
     /// prototype scale and rate by leave-`cv_holdout`-digits-out cross-validation on the
-    /// meta-training classes (see `metric.rs`). Empty: no cross-validation, the identity (or
-    /// `blur`) trunk and device settings chosen on held-out rows, as before. Needs
-    /// `identity_init` and square layers; `blur` applies only when 0 is chosen.
+    /// meta-training classes (see `metric.rs`). The preset: `[0]`, the input metric, with the
+    /// device settings chosen by that cross-validation (`configs/digits_cv.toml` adds p > 0).
+    /// Empty: no cross-validation, the identity (or `blur`) trunk and device settings chosen on
+    /// held-out rows. Needs `identity_init` and square layers; `blur` applies only when 0 is
+    /// chosen (the cross-validation scores p = 0 without it).
     pub metric_powers: Vec<f64>,
     /// Meta-training digits held out per cross-validation fold (every subset of this size).
     pub cv_holdout: usize,
@@ -102,7 +104,7 @@ impl Default for ClsConfig {
             input_scale: 1.0 / 16.0,
             identity_init: true,
             blur: 0.0,
-            metric_powers: vec![],
+            metric_powers: vec![0.0],
             cv_holdout: 2,
             cv_episodes: 200,
             freeze_trunk: true,
