@@ -163,3 +163,131 @@ fn protonet_and_multitask_gradients_match_fd() {
     grad_case(spec, 0, 1e-6);
     grad_case(spec, 4, 1e-6);
 }
+
+#[test]
+fn covariance_metric_is_exact_through_the_trunk() {
+    use trainer::classify::metric::{matrix_power, metric_trunk, sym_eig};
+    use trainer::classify::train::trunk_arch;
+    let d = 6;
+    // A symmetric positive definite matrix.
+    let b: Vec<f64> = (0..d * d)
+        .map(|i| ((i * 37 % 11) as f64 - 5.0) / 7.0)
+        .collect();
+    let mut c = vec![0.0; d * d];
+    for i in 0..d {
+        for j in 0..d {
+            c[i * d + j] = (0..d).map(|k| b[i * d + k] * b[j * d + k]).sum::<f64>();
+        }
+        c[i * d + i] += 0.1;
+    }
+    let (w, v) = sym_eig(&c, d);
+    for k in 0..d {
+        for i in 0..d {
+            let cv: f64 = (0..d).map(|j| c[i * d + j] * v[j * d + k]).sum();
+            assert!((cv - w[k] * v[i * d + k]).abs() < 1e-9, "C v = lambda v");
+        }
+    }
+    let h = matrix_power(&c, d, 0.5);
+    for i in 0..d {
+        for j in 0..d {
+            let hh: f64 = (0..d).map(|k| h[i * d + k] * h[k * d + j]).sum();
+            assert!((hh - c[i * d + j]).abs() < 1e-8, "(C^1/2)^2 = C");
+        }
+    }
+    // Features A x + c for inputs in [0, x_max]: no ReLU clips, every layer after the first is
+    // the identity.
+    let arch = trunk_arch(d, &[d, d], 0.5);
+    let p = metric_trunk(&arch, &h, 2.0).unwrap();
+    let mut fwd = trainer::net::Fwd::default();
+    let x: Vec<f64> = (0..3 * d).map(|i| (i * 7 % 5) as f64).collect(); // 0..4 raw = 0..2
+    let xn = arch.normalise(&x);
+    trainer::net::forward(&arch, &p, &xn, 3, &mut fwd, 0);
+    let f = &fwd.ys[2];
+    let bias = &p[arch.b_off(0)..arch.b_off(0) + d];
+    for r in 0..3 {
+        for i in 0..d {
+            let ax: f64 = (0..d).map(|j| h[i * d + j] * xn[r * d + j]).sum();
+            assert!((f[r * d + i] - ax - bias[i]).abs() < 1e-12);
+        }
+    }
+    assert!(metric_trunk(&trunk_arch(d, &[4, d], 0.5), &h, 2.0).is_none());
+}
+
+#[test]
+fn leave_digits_out_cross_validation_never_touches_test_classes() {
+    use trainer::classify::config::ClsConfig;
+    use trainer::classify::metric::{cross_validate, folds};
+    use trainer::classify::train::{trunk_arch, Setup};
+    let ds = tiny();
+    let cfg = ClsConfig {
+        train_classes: vec![0, 1, 2, 3],
+        test_classes: vec![4, 5],
+        ways: 3,
+        shots: vec![1],
+        hidden: vec![4, 4],
+        cv_holdout: 2,
+        cv_episodes: 4,
+        metric_powers: vec![0.0, 0.5],
+        ..ClsConfig::default()
+    };
+    let setup = Setup::with_data(&cfg, ds).unwrap();
+    let f = folds(&cfg, &setup).unwrap();
+    assert_eq!(f.len(), 6); // C(4, 2)
+    for fold in &f {
+        let fit: Vec<usize> = fold.fit.classes.iter().map(|c| c.class).collect();
+        assert!(fit.iter().all(|c| !fold.held_out.contains(c) && *c < 4));
+        for set in &fold.sets {
+            for ep in set {
+                for &r in &ep.rows {
+                    assert!(fold.held_out.contains(&setup.ds.labels[r]));
+                }
+            }
+        }
+    }
+    let arch = trunk_arch(4, &[4, 4], 1.0 / 16.0);
+    let spec = ProtoSpec {
+        scale: 0.5,
+        steps: 0,
+        alpha: 0.0,
+        clip: 10.0,
+    };
+    let rows = cross_validate(&setup, &arch, &f, &[0.0, 0.5], &[spec]).unwrap();
+    assert_eq!(rows.len(), 2);
+    for r in &rows {
+        assert_eq!(r.acc.len(), 2); // 3-way rotated, 2-way upright
+        assert!(r.acc.iter().all(|a| (0.0..=1.0).contains(a)));
+    }
+    assert!(rows[0].never_below(&rows[0]));
+}
+
+#[test]
+fn val_digits_are_kept_out_of_training() {
+    use trainer::classify::config::ClsConfig;
+    use trainer::classify::train::Setup;
+    let cfg = ClsConfig {
+        train_classes: vec![0, 1, 2, 3],
+        test_classes: vec![4, 5],
+        val_digits: vec![1, 3],
+        ..ClsConfig::default()
+    };
+    let setup = Setup::with_data(&cfg, tiny()).unwrap();
+    assert!(setup
+        .train
+        .classes
+        .iter()
+        .all(|c| c.class == 0 || c.class == 2));
+    assert_eq!(setup.train.classes.len(), 8); // 2 digits x 4 rotations
+    assert!(setup
+        .val
+        .classes
+        .iter()
+        .all(|c| c.class == 1 || c.class == 3));
+    assert_eq!(setup.val.classes.len(), 8);
+    // Every row of a held-out digit validates (its training and held-out rows alike).
+    assert!(setup.val.classes.iter().all(|c| c.rows.len() == 6));
+    let bad = ClsConfig {
+        val_digits: vec![5],
+        ..cfg
+    };
+    assert!(Setup::with_data(&bad, tiny()).is_err());
+}

@@ -30,6 +30,9 @@ pub struct ClsConfig {
     /// then come from these rotated classes only (held-out rows), measuring transfer to classes
     /// the trunk never saw while staying inside the meta-training digits.
     pub val_rotations: Vec<u8>,
+    /// Meta-training digits kept out of training: validation episodes then come from all their
+    /// rows (with their rotations): transfer to digits the trunk never saw, inside 0-4.
+    pub val_digits: Vec<usize>,
     /// Random shifts of up to this many pixels (meta-training only).
     pub shift: usize,
     pub hidden: Vec<usize>,
@@ -41,6 +44,19 @@ pub struct ClsConfig {
     /// 4-neighbouring pixels (half that for the diagonal ones): a fixed smoothing of the input
     /// metric that tolerates small shifts and stroke-width changes.
     pub blur: f64,
+    /// Candidate powers `p` of the covariance metric (`A = C^p`, `C` the covariance of the
+    /// meta-training images with their rotations; 0 = the input metric), chosen with the device's
+    /// prototype scale and rate by leave-`cv_holdout`-digits-out cross-validation on the
+    /// meta-training classes (see `metric.rs`). The preset: `[0]`, the input metric, with the
+    /// device settings chosen by that cross-validation (`configs/digits_cv.toml` adds p > 0).
+    /// Empty: no cross-validation, the identity (or `blur`) trunk and device settings chosen on
+    /// held-out rows. Needs `identity_init` and square layers; `blur` applies only when 0 is
+    /// chosen (the cross-validation scores p = 0 without it).
+    pub metric_powers: Vec<f64>,
+    /// Meta-training digits held out per cross-validation fold (every subset of this size).
+    pub cv_holdout: usize,
+    /// Validation episodes per fold and validation set.
+    pub cv_episodes: usize,
     /// Train only the multi-task head on the fixed (identity) trunk: the deployed metric stays
     /// the input metric. The preset does this: every trunk training tried raised validation
     /// accuracy on classes 0-4 but lowered accuracy on unseen classes (see the README).
@@ -83,10 +99,14 @@ impl Default for ClsConfig {
             rotations: true,
             shift: 1,
             val_rotations: vec![],
+            val_digits: vec![],
             hidden: vec![64, 64],
             input_scale: 1.0 / 16.0,
             identity_init: true,
             blur: 0.0,
+            metric_powers: vec![0.0],
+            cv_holdout: 2,
+            cv_episodes: 200,
             freeze_trunk: true,
             anchor: 1e-3,
             ways: 5,

@@ -45,6 +45,30 @@ impl Setup {
                 .retain(|c| !cfg.val_rotations.contains(&c.rot));
             val.classes.retain(|c| cfg.val_rotations.contains(&c.rot));
         }
+        if !cfg.val_digits.is_empty() {
+            // Whole meta-training digits held out of training: validation on all their rows
+            // (with their rotations), which measures transfer to digits the trunk never saw.
+            train.classes.retain(|c| !cfg.val_digits.contains(&c.class));
+            let held: Vec<(usize, Vec<usize>)> = split
+                .train
+                .iter()
+                .zip(&split.val)
+                .filter(|((c, _), _)| cfg.val_digits.contains(c))
+                .map(|((c, t), (_, v))| {
+                    let mut r = t.clone();
+                    r.extend_from_slice(v);
+                    r.sort_unstable();
+                    (*c, r)
+                })
+                .collect();
+            if held.len() != cfg.val_digits.len() {
+                bail!(
+                    "val_digits {:?} must be meta-training classes",
+                    cfg.val_digits
+                );
+            }
+            val = Pool::new(&ds, &held, cfg.rotations, Augment::default())?;
+        }
         let test = Pool::new(&ds, &split.test, false, Augment::default())?;
         Ok(Setup {
             ds,
@@ -128,6 +152,15 @@ pub struct Trained {
     pub curve: Vec<CurvePoint>,
     /// (scale, alpha, validation accuracy per shot count) of every device setting tried.
     pub device_grid: Vec<(f64, f64, Vec<f64>)>,
+    /// Power of the covariance metric in the trunk (0: the input metric).
+    #[serde(default)]
+    pub metric_power: f64,
+    /// Names of the cross-validation's validation sets (the columns of `cv[..].acc`).
+    #[serde(default)]
+    pub cv_sets: Vec<String>,
+    /// Leave-digits-out cross-validation of every (power, device setting) tried.
+    #[serde(default)]
+    pub cv: Vec<super::metric::CvRow>,
 }
 
 /// Fixed validation episodes (held-out rows of the meta-training classes), per shot count.
@@ -140,6 +173,22 @@ pub fn val_episodes(setup: &Setup, cfg: &ClsConfig) -> Result<Vec<Vec<Episode>>>
             (0..cfg.val_episodes)
                 .map(|_| setup.val.sample(&setup.ds, cfg.ways, k, 15, &mut rng))
                 .collect()
+        })
+        .collect()
+}
+
+/// Query accuracy of the prototype head on each episode (f32, as the device computes).
+pub fn episode_accuracies(
+    trunk: &Arch,
+    params: &[f64],
+    eps: &[Episode],
+    spec: &ProtoSpec,
+) -> Vec<f64> {
+    let p: Vec<f32> = params.iter().map(|&v| v as f32).collect();
+    eps.par_iter()
+        .map_init(Fwd::default, |fwd, ep| {
+            let d = EpisodeData::<f32>::new(trunk, ep, None);
+            episode_accuracy(trunk, &p, &d, spec, fwd) as f64 / ep.query_y.len().max(1) as f64
         })
         .collect()
 }
@@ -205,6 +254,84 @@ pub fn train(cfg: &ClsConfig, setup: &Setup, stop: &AtomicBool, progress: bool) 
                 }
             }
         }
+    }
+    // The fixed input metric, chosen with the device settings by leave-digits-out
+    // cross-validation on the meta-training classes.
+    let mut cv = None;
+    if cfg.identity_init && !cfg.metric_powers.is_empty() {
+        let t0 = std::time::Instant::now();
+        let folds = super::metric::folds(cfg, setup)?;
+        let zero = ProtoSpec {
+            steps: 0,
+            alpha: 0.0,
+            clip: cfg.device_clip,
+            ..cfg.proto
+        };
+        let by_power =
+            super::metric::cross_validate(setup, &trunk, &folds, &cfg.metric_powers, &[zero])?;
+        // The best mean over the validation sets among the powers never below the input metric
+        // (power 0, when it is a candidate) on any set, beyond one paired standard error.
+        let base = by_power.iter().find(|r| r.power == 0.0);
+        let best_p = by_power
+            .iter()
+            .filter(|r| base.is_none_or(|b| r.never_below(b)))
+            .fold(None::<&super::metric::CvRow>, |b, r| match b {
+                Some(b) if b.score >= r.score - 1e-12 => Some(b),
+                _ => Some(r),
+            })
+            .map_or(0.0, |r| r.power);
+        let mut devices = Vec::new();
+        for &scale in &cfg.device_scales {
+            for &alpha in cfg.device_alphas.iter().filter(|&&a| a > 0.0) {
+                devices.push(ProtoSpec {
+                    scale,
+                    steps: cfg.device_steps,
+                    alpha,
+                    clip: cfg.device_clip,
+                });
+            }
+        }
+        let by_device = super::metric::cross_validate(setup, &trunk, &folds, &[best_p], &devices)?;
+        if progress {
+            let names = super::metric::set_names(cfg);
+            eprintln!(
+                "leave-{}-digits-out cross-validation over {:?} ({} folds, {} episodes per set; sets: {}), {:.1} s:",
+                cfg.cv_holdout,
+                cfg.train_classes,
+                folds.len(),
+                cfg.cv_episodes,
+                names.join(", "),
+                t0.elapsed().as_secs_f64()
+            );
+            for r in by_power.iter().chain(&by_device) {
+                let below = base.is_some_and(|b| r.steps_free() && !r.never_below(b));
+                eprintln!(
+                    "  power {:<5} scale {:<5} rate {:<5} steps {}: {} | mean {:.2}{}",
+                    r.power,
+                    r.device.scale,
+                    r.device.alpha,
+                    r.device.steps,
+                    r.acc
+                        .iter()
+                        .map(|a| format!("{:.2}", 100.0 * a))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    100.0 * r.score,
+                    if below {
+                        " (below the input metric)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+        if best_p != 0.0 {
+            params = super::metric::fit_trunk(&setup.ds, &setup.train, &trunk, best_p)
+                .ok_or_else(|| anyhow::anyhow!("metric_powers need square trunk layers"))?;
+        }
+        let mut rows = by_power;
+        rows.extend(by_device);
+        cv = Some((best_p, rows));
     }
     let anchor_ref = params.clone();
     let nt = params.len();
@@ -359,10 +486,24 @@ pub fn train(cfg: &ClsConfig, setup: &Setup, stop: &AtomicBool, progress: bool) 
     }
     bar.finish();
     let (best_val, best_iter, params) = best;
-    // The device's prototype scale and rate, chosen on validation episodes.
+    // The device's prototype scale and rate, chosen on validation episodes: the
+    // cross-validation's when it ran (0-step rows: the prototype start, scale-free), else on
+    // held-out rows of the meta-training classes.
     let mut grid = Vec::new();
     let mut chosen = (f64::NEG_INFINITY, cfg.proto);
-    for &scale in &cfg.device_scales {
+    if let Some((p, rows)) = &cv {
+        for r in rows.iter().filter(|r| r.power == *p) {
+            if r.score > chosen.0 + 1e-9 {
+                chosen = (r.score, r.device);
+            }
+        }
+    }
+    let held_out_rows_grid: &[f64] = if cv.is_none() {
+        &cfg.device_scales
+    } else {
+        &[]
+    };
+    for &scale in held_out_rows_grid {
         for &alpha in &cfg.device_alphas {
             let spec = ProtoSpec {
                 scale,
@@ -395,5 +536,12 @@ pub fn train(cfg: &ClsConfig, setup: &Setup, stop: &AtomicBool, progress: bool) 
         val_shots: cfg.shots.clone(),
         curve,
         device_grid: grid,
+        metric_power: cv.as_ref().map_or(0.0, |c| c.0),
+        cv_sets: if cv.is_some() {
+            super::metric::set_names(cfg)
+        } else {
+            Vec::new()
+        },
+        cv: cv.map_or_else(Vec::new, |c| c.1),
     })
 }
