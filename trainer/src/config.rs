@@ -150,6 +150,18 @@ pub struct ConfigError {
     pub msg: String,
 }
 
+impl ConfigError {
+    /// A configuration file's text, or the error naming the file.
+    pub fn read(path: &Path) -> Result<String, ConfigError> {
+        std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            line: 0,
+            field: "-".into(),
+            msg: format!("cannot read: {e}"),
+        })
+    }
+}
+
 /// Line of `key` inside `[section]` in the TOML text (1 when not found: a default value).
 fn line_of(text: &str, section: &str, key: &str) -> usize {
     let mut cur = String::new();
@@ -209,13 +221,7 @@ impl Config {
     }
 
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: path.display().to_string(),
-            line: 0,
-            field: "-".into(),
-            msg: format!("cannot read: {e}"),
-        })?;
-        Self::parse(&text, &path.display().to_string())
+        Self::parse(&ConfigError::read(path)?, &path.display().to_string())
     }
 
     /// Range checks: (section, key, message) of the first bad value.

@@ -237,13 +237,7 @@ impl MtConfig {
     }
 
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: path.display().to_string(),
-            line: 0,
-            field: "-".into(),
-            msg: format!("cannot read: {e}"),
-        })?;
-        Self::parse(&text, &path.display().to_string())
+        Self::parse(&ConfigError::read(path)?, &path.display().to_string())
     }
 
     /// (head index, section, key, message) of the first bad value.
