@@ -152,6 +152,22 @@ pub fn step(state: &mut State, tasks: &[Task], parallel: bool) -> (f64, f64) {
     (g.loss, g.final_loss)
 }
 
+/// The progress bar of a training run (hidden when `shown` is false), starting at `at`.
+pub fn progress_bar(shown: bool, total: u64, at: u64) -> indicatif::ProgressBar {
+    if !shown {
+        return indicatif::ProgressBar::hidden();
+    }
+    let b = indicatif::ProgressBar::new(total);
+    b.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    b.set_position(at);
+    b
+}
+
 /// Train until `settings.iterations` or until `stop` is raised (or `stop_at` is reached, which
 /// behaves like Ctrl-C at that iteration); checkpoints every `checkpoint_every` iterations and on
 /// stop. Returns false when stopped early.
@@ -164,19 +180,7 @@ pub fn train(
     progress: bool,
 ) -> Result<bool> {
     let total = state.settings.iterations;
-    let bar = if progress {
-        let b = indicatif::ProgressBar::new(total);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b.set_position(state.iter);
-        b
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = progress_bar(progress, total, state.iter);
     let window = 100u64;
     let (mut acc, mut n) = (0.0, 0u64);
     let mut running = f64::NAN;

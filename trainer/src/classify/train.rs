@@ -347,18 +347,7 @@ pub fn train(cfg: &ClsConfig, setup: &Setup, stop: &AtomicBool, progress: bool) 
     };
     let mut best = (f64::NEG_INFINITY, 0u64, params.clone());
     let mut curve = Vec::new();
-    let bar = if progress {
-        let b = indicatif::ProgressBar::new(cfg.iterations);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = crate::train::progress_bar(progress, cfg.iterations, 0);
     let (mut lp, mut la, mut acc, mut cnt) = (0.0, 0.0, 0.0, 0usize);
     for it in 0..=cfg.iterations {
         if it % cfg.val_every.max(1) == 0 || it == cfg.iterations {

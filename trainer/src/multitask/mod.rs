@@ -609,19 +609,7 @@ pub fn train_from(
     let cfg = st.config.clone();
     let nt = st.params.trunk.len();
     let n = st.m.len();
-    let bar = if progress {
-        let b = indicatif::ProgressBar::new(cfg.iterations);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b.set_position(st.iter);
-        b
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = crate::train::progress_bar(progress, cfg.iterations, st.iter);
     loop {
         let it = st.iter;
         if it < cfg.iterations && (stop.load(Ordering::SeqCst) || stop_at.is_some_and(|s| it >= s))
