@@ -1,0 +1,168 @@
+//! The multi-task model as the runtime reads it (every head, adaptable ones with their
+//! adaptation spec), and the `train --config` run: train or resume, export, table, plots.
+
+use super::config::MtConfig;
+use super::heads::{build_heads, Head};
+use super::plots;
+use super::train::{train_from, MtState, MtTrained, Params};
+use crate::export::{rate_def, scope};
+use crate::net::{Activation, Arch, HeadKind, LayerSpec};
+use anyhow::{bail, Context, Result};
+use runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+fn act(a: Activation) -> runtime::Activation {
+    match a {
+        Activation::Identity => runtime::Activation::Identity,
+        Activation::Relu => runtime::Activation::Relu,
+        Activation::Tanh => runtime::Activation::Tanh,
+        Activation::Sigmoid => runtime::Activation::Sigmoid,
+    }
+}
+
+/// The runtime's model: the trunk once, every head (adaptable ones with their adaptation spec).
+pub fn model_def(name: &str, heads: &[Head], p: &Params) -> Result<ModelDef> {
+    let Some(h0) = heads.first() else {
+        bail!("no heads");
+    };
+    let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+    let dense = |arch: &Arch, theta: &[f64], l: usize| {
+        let s: &LayerSpec = &arch.layers[l];
+        let (w, b) = (arch.w_off(l), arch.b_off(l));
+        Dense::new(
+            s.inputs,
+            s.outputs,
+            act(s.act),
+            f32s(&theta[w..b]),
+            f32s(&theta[b..b + s.outputs]),
+        )
+    };
+    let a0 = &h0.arch;
+    let mut def = ModelDef::new(name, a0.inputs).normalise(f32s(&a0.shift), f32s(&a0.scale));
+    let th0 = p.theta(0);
+    for l in 0..a0.n_trunk {
+        def = def.trunk(dense(a0, &th0, l));
+    }
+    for (i, h) in heads.iter().enumerate() {
+        let th = p.theta(i);
+        let layers: Vec<Dense> = (h.arch.n_trunk..h.arch.layers.len())
+            .map(|l| dense(&h.arch, &th, l))
+            .collect();
+        let id = u16::try_from(i).context("too many heads")?;
+        let mut hd = match h.arch.head {
+            HeadKind::Regression => HeadDef::regression(id, &h.cfg.name, layers),
+            HeadKind::Classification => HeadDef::classification(id, &h.cfg.name, layers),
+        };
+        if h.cfg.adaptable {
+            hd = hd.with_adapt(AdaptDef::new(
+                scope(h.spec.effective_scope())?,
+                u16::try_from(h.spec.steps).context("too many inner steps")?,
+                rate_def(&h.arch, &h.spec, &p.u[i])?,
+                h.spec.clip as f32,
+            ));
+        }
+        def = def.head(hd);
+    }
+    Ok(def)
+}
+
+/// What the command line asks of a multi-task run besides its configuration.
+#[derive(Clone, Debug, Default)]
+pub struct RunFlags {
+    pub iterations: Option<u64>,
+    pub seed: Option<u64>,
+    /// Continue from `<out>.ckpt`.
+    pub resume: bool,
+    pub checkpoint_every: Option<u64>,
+    /// Stop after this many iterations with a checkpoint, as Ctrl-C would.
+    pub stop_after: Option<u64>,
+    /// Skip the table and the plots.
+    pub no_eval: bool,
+}
+
+/// Load, train (or resume), export `out`, write `<out>.trained.json` and the plots. Returns
+/// None when the run was interrupted (its checkpoint written).
+pub fn train_and_export(
+    cfg_path: &Path,
+    out: &Path,
+    flags: &RunFlags,
+    stop: &AtomicBool,
+) -> Result<Option<MtTrained>> {
+    let mut cfg = MtConfig::load(cfg_path)?;
+    if let Some(i) = flags.iterations {
+        if i == 0 {
+            bail!("--iterations must be >= 1");
+        }
+        cfg.iterations = i;
+    }
+    if let Some(s) = flags.seed {
+        cfg.seed = s;
+    }
+    if let Some(c) = flags.checkpoint_every {
+        cfg.checkpoint_every = c;
+    }
+    let base = cfg_path.parent().unwrap_or(Path::new("."));
+    let heads = build_heads(&cfg, base)?;
+    let ckpt = out.with_extension("ckpt");
+    if let Some(d) = ckpt.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    let mut st = if flags.resume {
+        let st = MtState::resume(&ckpt, &cfg, &heads)?;
+        eprintln!("resuming at iteration {}", st.iter);
+        st
+    } else {
+        MtState::new(&cfg, &heads)
+    };
+    let t0 = std::time::Instant::now();
+    if !train_from(&mut st, &heads, Some(&ckpt), stop, flags.stop_after, true)? {
+        eprintln!(
+            "interrupted: checkpoint {} (continue with --resume)",
+            ckpt.display()
+        );
+        return Ok(None);
+    }
+    st.save(&ckpt)?;
+    let trained = st.trained(&heads);
+    let name = out
+        .file_stem()
+        .map_or("multitask".into(), |s| s.to_string_lossy().into_owned());
+    let bytes = crate::export::write(out, &model_def(&name, &heads, &trained.params)?)?;
+    crate::export::read(out)?;
+    eprintln!(
+        "trained {} heads for {} iterations in {:.1} s; wrote {} ({bytes} bytes)",
+        heads.len(),
+        trained.curve.last().map_or(0, |p| p.iter),
+        t0.elapsed().as_secs_f64(),
+        out.display()
+    );
+    std::fs::write(
+        out.with_extension("trained.json"),
+        serde_json::to_string(&trained)?,
+    )?;
+    if flags.no_eval {
+        return Ok(Some(trained));
+    }
+    if let Some(last) = trained.curve.last() {
+        println!(
+            "{:<16} {:>8} {:>10} {:>12} {:>9} {:>8}",
+            "head", "kind", "adaptable", "val loss", "val acc", "weight"
+        );
+        for (i, h) in heads.iter().enumerate() {
+            println!(
+                "{:<16} {:>8} {:>10} {:>12.5} {:>9} {:>8.3}",
+                h.cfg.name,
+                h.cfg.loss,
+                h.cfg.adaptable,
+                last.val_loss[i],
+                last.val_acc[i].map_or("-".into(), |a| format!("{:.2}%", 100.0 * a)),
+                last.weight[i]
+            );
+        }
+    }
+    let p = out.with_extension("curve.png");
+    plots::curve(&p, &trained)?;
+    eprintln!("plot: {}", p.display());
+    Ok(Some(trained))
+}

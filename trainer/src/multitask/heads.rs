@@ -1,0 +1,363 @@
+//! The heads of a multi-task run: each head's data (task source or labelled rows), its view of
+//! the network (trunk + its own layers), its batches, and its loss, gradient and validation.
+
+use super::config::{HeadConfig, MtConfig};
+use crate::classify::data::Dataset;
+use crate::classify::episodes::transform;
+use crate::meta::{batch_meta_grad, inner_loop, Ctx, MetaSpec, TaskData};
+use crate::net::{backward, forward, Arch, Bwd, Fwd, HeadKind, Targets};
+use crate::tasks::{CsvTasks, Sinusoid, Split, Task, TaskSource};
+use anyhow::{anyhow, bail, Context, Result};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Labelled rows (transformed), split into training and validation rows.
+pub struct Rows {
+    pub d: usize,
+    pub x: Vec<f64>,
+    /// Class index (position in the head's class list) per row.
+    pub class: Vec<usize>,
+    /// Regression target per row (`intensity`).
+    pub value: Vec<f64>,
+    pub classes: usize,
+    pub train: Vec<Vec<usize>>,
+    pub val: Vec<Vec<usize>>,
+}
+
+pub enum Source {
+    Tasks(Box<dyn TaskSource>),
+    Rows(Rows),
+}
+
+/// A head ready to train: its config, data, and its view of the network (trunk + head layers).
+pub struct Head {
+    pub cfg: HeadConfig,
+    pub source: Source,
+    pub arch: Arch,
+    pub spec: MetaSpec,
+    /// Seeds the head's batches and initial weights (from its name).
+    pub key: u64,
+}
+
+fn name_key(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+impl Head {
+    pub fn is_cls(&self) -> bool {
+        self.arch.head == HeadKind::Classification
+    }
+    pub fn n_in(&self) -> usize {
+        match &self.source {
+            Source::Tasks(t) => t.n_in(),
+            Source::Rows(r) => r.d,
+        }
+    }
+    /// Parameters of the head's own layers (above the trunk).
+    pub fn n_own(&self, n_trunk_params: usize) -> usize {
+        self.arch.n_params() - n_trunk_params
+    }
+}
+
+/// Heads of a configuration, data loaded (a file shared by heads is read once).
+pub fn build_heads(cfg: &MtConfig, base: &Path) -> Result<Vec<Head>> {
+    let mut files: HashMap<String, std::rc::Rc<Dataset>> = HashMap::new();
+    let mut heads = Vec::new();
+    for (i, h) in cfg.heads.iter().enumerate() {
+        let at = || format!("head[{i}] {:?}", h.name);
+        let path = h.path.as_deref().map(|p| base.join(p));
+        let source = match h.source.as_str() {
+            "sinusoid" => Source::Tasks(Box::new(Sinusoid)),
+            "csv_tasks" => {
+                let p = path.ok_or_else(|| anyhow!("{}: no path", at()))?;
+                Source::Tasks(Box::new(CsvTasks::load(&p, 0.2, 0, 2).with_context(at)?))
+            }
+            _ => {
+                let p = path.ok_or_else(|| anyhow!("{}: no path", at()))?;
+                let key = p.display().to_string();
+                let ds = match files.get(&key) {
+                    Some(d) => d.clone(),
+                    None => {
+                        let d = std::rc::Rc::new(Dataset::load(&p).with_context(at)?);
+                        files.insert(key, d.clone());
+                        d
+                    }
+                };
+                Source::Rows(rows(&ds, h).with_context(at)?)
+            }
+        };
+        let (outputs, kind) = match (&source, h.adaptable) {
+            (Source::Tasks(t), _) => (t.n_out(), HeadKind::Regression),
+            (Source::Rows(_), _) if h.source == "intensity" => (1, HeadKind::Regression),
+            (Source::Rows(_), true) => (h.ways, HeadKind::Classification),
+            (Source::Rows(r), false) => (r.classes, HeadKind::Classification),
+        };
+        if let Source::Rows(r) = &source {
+            if h.adaptable && h.source == "classes" && r.classes < h.ways {
+                bail!(
+                    "{}: {} classes for {}-way episodes",
+                    at(),
+                    r.classes,
+                    h.ways
+                );
+            }
+        }
+        let n_in = match &source {
+            Source::Tasks(t) => t.n_in(),
+            Source::Rows(r) => r.d,
+        };
+        let mut hidden = cfg.trunk.hidden.clone();
+        hidden.extend(&h.hidden);
+        let mut arch = Arch::mlp(n_in, &hidden, outputs, cfg.trunk.activation, kind);
+        arch.n_trunk = cfg.trunk.hidden.len();
+        arch.scale = vec![cfg.trunk.input_scale; n_in];
+        let spec = MetaSpec {
+            algorithm: h.algorithm,
+            scope: h.scope,
+            steps: if h.adaptable { h.steps } else { 0 },
+            alpha: h.alpha,
+            alpha_max: (h.alpha * 10.0).max(1.0),
+            clip: h.clip,
+            step_weights: Vec::new(),
+            first_order: false,
+        };
+        heads.push(Head {
+            cfg: h.clone(),
+            source,
+            arch,
+            spec,
+            key: name_key(&h.name),
+        });
+    }
+    if let Some((i, h)) = heads
+        .iter()
+        .enumerate()
+        .find(|(_, h)| h.n_in() != heads[0].n_in())
+    {
+        bail!(
+            "head[{i}] {:?} takes {} inputs, head[0] {}: heads share one trunk",
+            h.cfg.name,
+            h.n_in(),
+            heads[0].n_in()
+        );
+    }
+    Ok(heads)
+}
+
+fn rows(ds: &Dataset, h: &HeadConfig) -> Result<Rows> {
+    let by = ds.by_class();
+    let classes: Vec<usize> = if h.classes.is_empty() {
+        (0..by.len()).filter(|&c| !by[c].is_empty()).collect()
+    } else {
+        h.classes.clone()
+    };
+    let side = ds.square_side();
+    if h.rotate > 0 && side.is_none() {
+        bail!(
+            "{}: rotate needs square images, rows have {} features",
+            ds.file,
+            ds.d
+        );
+    }
+    let big = ds.x.iter().fold(0.0f64, |a, v| a.max(v.abs())).max(1e-12);
+    let mut r = Rows {
+        d: ds.d,
+        x: Vec::new(),
+        class: Vec::new(),
+        value: Vec::new(),
+        classes: classes.len(),
+        train: Vec::new(),
+        val: Vec::new(),
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let mut buf = Vec::new();
+    for (ci, &c) in classes.iter().enumerate() {
+        let mut idx = by
+            .get(c)
+            .filter(|v| v.len() >= 2)
+            .cloned()
+            .ok_or_else(|| anyhow!("{}: class {c} has fewer than 2 rows", ds.file))?;
+        idx.shuffle(&mut rng);
+        let nv = ((idx.len() as f64 * h.val_fraction).round() as usize).clamp(1, idx.len() - 1);
+        let (mut tr, mut va) = (Vec::new(), Vec::new());
+        for (j, &row) in idx.iter().enumerate() {
+            let img = ds.row(row);
+            let x: &[f64] = match side {
+                Some(s) if h.rotate > 0 => {
+                    transform(img, s, h.rotate, 0, 0, &mut buf);
+                    &buf
+                }
+                _ => img,
+            };
+            let at = r.class.len();
+            r.value
+                .push(x.iter().sum::<f64>() / (x.len().max(1) as f64 * big));
+            r.x.extend_from_slice(x);
+            r.class.push(ci);
+            if j < nv {
+                va.push(at)
+            } else {
+                tr.push(at)
+            }
+        }
+        r.train.push(tr);
+        r.val.push(va);
+    }
+    Ok(r)
+}
+
+/// One batch of a head: a fixed head's rows (as one task's support set) or an adaptable head's
+/// tasks.
+pub enum Batch {
+    Fixed(TaskData<f64>),
+    Tasks(Vec<TaskData<f64>>),
+}
+
+fn rows_task(
+    h: &Head,
+    r: &Rows,
+    pick: &[Vec<usize>],
+    k: usize,
+    q: usize,
+    rng: &mut ChaCha8Rng,
+) -> TaskData<f64> {
+    let d = r.d;
+    let reg = h.arch.head == HeadKind::Regression;
+    let all: Vec<usize> = pick.iter().flatten().copied().collect();
+    if reg || !h.cfg.adaptable {
+        // Rows drawn with replacement across the classes.
+        let mut draw = |n: usize| -> Vec<usize> {
+            (0..n)
+                .map(|_| all[rng.random_range(0..all.len().max(1))])
+                .collect()
+        };
+        let (s, qq) = (draw(k), draw(q));
+        let xs = |v: &[usize]| -> Vec<f64> {
+            v.iter()
+                .flat_map(|&i| r.x[i * d..(i + 1) * d].iter().copied())
+                .collect()
+        };
+        if reg {
+            let t = Task {
+                n_in: d,
+                n_out: 1,
+                support_x: xs(&s),
+                support_y: s.iter().map(|&i| r.value[i]).collect(),
+                query_x: xs(&qq),
+                query_y: qq.iter().map(|&i| r.value[i]).collect(),
+                truth: None,
+            };
+            return TaskData::new(&h.arch, &t);
+        }
+        let lab = |v: &[usize]| v.iter().map(|&i| r.class[i]).collect();
+        return TaskData::classes(&h.arch, &xs(&s), lab(&s), &xs(&qq), lab(&qq));
+    }
+    // An N-way episode: `k` support and `q` query rows per class (drawn with replacement).
+    let ways = h.cfg.ways;
+    let mut cls: Vec<usize> = (0..pick.len()).collect();
+    cls.shuffle(rng);
+    let (mut sx, mut sl, mut qx, mut ql) = (vec![], vec![], vec![], vec![]);
+    for (w, &c) in cls.iter().take(ways).enumerate() {
+        let rows = &pick[c];
+        for j in 0..k + q {
+            let i = rows[rng.random_range(0..rows.len().max(1))];
+            let (x, l) = if j < k {
+                (&mut sx, &mut sl)
+            } else {
+                (&mut qx, &mut ql)
+            };
+            x.extend_from_slice(&r.x[i * d..(i + 1) * d]);
+            l.push(w);
+        }
+    }
+    TaskData::classes(&h.arch, &sx, sl, &qx, ql)
+}
+
+/// The batch of head `h` for (seed, stream): a pure function of them and the head's name.
+pub fn batch(h: &Head, cfg: &MtConfig, seed: u64, stream: u64, val: bool) -> Batch {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ h.key);
+    rng.set_stream(stream);
+    let split = if val {
+        Split::MetaTest
+    } else {
+        Split::MetaTrain
+    };
+    let (k, q) = if h.cfg.adaptable {
+        (h.cfg.shots, h.cfg.query)
+    } else {
+        (cfg.batch, 1)
+    };
+    let one = |rng: &mut ChaCha8Rng| match &h.source {
+        Source::Tasks(t) => TaskData::new(&h.arch, &t.sample(split, k, q, rng)),
+        Source::Rows(r) => rows_task(h, r, if val { &r.val } else { &r.train }, k, q, rng),
+    };
+    if h.cfg.adaptable {
+        Batch::Tasks((0..cfg.meta_batch).map(|_| one(&mut rng)).collect())
+    } else {
+        Batch::Fixed(one(&mut rng))
+    }
+}
+
+/// Loss and gradient (w.r.t. the head's view parameters, and its learned rates) of one batch.
+pub fn head_grad(h: &Head, theta: &[f64], u: &[f64], b: &Batch) -> (f64, Vec<f64>, Vec<f64>) {
+    match b {
+        Batch::Fixed(d) => {
+            let mut fwd = Fwd::default();
+            let mut bwd = Bwd::default();
+            let mut g = vec![0.0; theta.len()];
+            forward(&h.arch, theta, &d.sx, d.k, &mut fwd, 0);
+            let l = backward(&h.arch, theta, &fwd, d.st(), &mut g, 0, &mut bwd);
+            (l, g, vec![0.0; u.len()])
+        }
+        Batch::Tasks(ts) => {
+            let g = batch_meta_grad(&h.arch, &h.spec, theta, u, ts, true);
+            (g.loss, g.g_theta, g.g_u)
+        }
+    }
+}
+
+/// Validation loss and accuracy (classification) of one batch: adaptable heads after their inner
+/// steps on the support set, on the query set; fixed heads on the rows.
+pub fn head_eval(h: &Head, theta: &[f64], u: &[f64], b: &Batch) -> (f64, Option<f64>) {
+    let m = h.arch.outputs();
+    let score = |p: &[f64], x: &[f64], k: usize, t: Targets<f64>| {
+        let mut fwd = Fwd::default();
+        forward(&h.arch, p, x, k, &mut fwd, 0);
+        let y = &fwd.ys[h.arch.layers.len()];
+        let mut gy = Vec::new();
+        let l = crate::net::loss_and_dy(h.arch.head, y, m, t, &mut gy);
+        let acc = match t {
+            Targets::Cls(lab) => {
+                let ok = y
+                    .chunks_exact(m)
+                    .zip(lab)
+                    .filter(|(z, &c)| (0..m).fold(0, |a, j| if z[j] > z[a] { j } else { a }) == c)
+                    .count();
+                Some(ok as f64 / k.max(1) as f64)
+            }
+            Targets::Reg(_) => None,
+        };
+        (l, acc)
+    };
+    match b {
+        Batch::Fixed(d) => score(theta, &d.sx, d.k, d.st()),
+        Batch::Tasks(ts) => {
+            let ctx = Ctx::<f64>::new(&h.arch, &h.spec, theta, u);
+            let (mut l, mut a) = (0.0, 0.0);
+            for d in ts {
+                let traj = inner_loop(&ctx, d);
+                let p = traj.last().map_or(theta, |v| v.as_slice());
+                let (li, ai) = score(p, &d.qx, d.q, d.qt());
+                l += li;
+                a += ai.unwrap_or(0.0);
+            }
+            let n = ts.len().max(1) as f64;
+            (l / n, h.is_cls().then_some(a / n))
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! Joint training of trunk and heads: parameters, loss weights, validation points, and the
+//! resumable training loop (checkpoints, Ctrl-C, --stop-after).
+
+use super::config::{MtConfig, WeightSpec};
+use super::heads::{batch, head_eval, head_grad, Head};
+use crate::meta::init_rates;
+use anyhow::{bail, Result};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Parameters of a multi-task model.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Params {
+    /// Trunk parameters.
+    pub trunk: Vec<f64>,
+    /// Each head's own layers.
+    pub heads: Vec<Vec<f64>>,
+    /// Learned-rate parameters of each head (empty for fixed heads).
+    pub u: Vec<Vec<f64>>,
+    /// Log-variances of the uncertainty weighting (0 for fixed weights).
+    pub s: Vec<f64>,
+}
+
+impl Params {
+    pub fn init(cfg: &MtConfig, heads: &[Head]) -> Self {
+        let Some(h0) = heads.first() else {
+            return Params {
+                trunk: vec![],
+                heads: vec![],
+                u: vec![],
+                s: vec![],
+            };
+        };
+        let mut trunk_arch = h0.arch.clone();
+        trunk_arch.layers.truncate(trunk_arch.n_trunk);
+        let nt = trunk_arch.n_params();
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+        let full = h0.arch.init_params(&mut rng);
+        let trunk = full[..nt].to_vec();
+        let hp = heads
+            .iter()
+            .map(|h| {
+                let mut r = ChaCha8Rng::seed_from_u64(cfg.seed ^ h.key);
+                h.arch.init_params(&mut r)[nt..].to_vec()
+            })
+            .collect();
+        let u = heads
+            .iter()
+            .map(|h| {
+                if h.cfg.adaptable {
+                    init_rates(&h.arch, &h.spec)
+                } else {
+                    vec![]
+                }
+            })
+            .collect();
+        Params {
+            trunk,
+            heads: hp,
+            u,
+            s: vec![0.0; heads.len()],
+        }
+    }
+    pub fn theta(&self, h: usize) -> Vec<f64> {
+        let mut t = self.trunk.clone();
+        t.extend_from_slice(&self.heads[h]);
+        t
+    }
+    fn flat(&self) -> Vec<f64> {
+        let mut v = self.trunk.clone();
+        for x in self.heads.iter().chain(&self.u) {
+            v.extend_from_slice(x);
+        }
+        v.extend_from_slice(&self.s);
+        v
+    }
+    fn unflat(&mut self, v: &[f64]) {
+        let mut at = 0;
+        let mut take = |dst: &mut Vec<f64>| {
+            let n = dst.len();
+            dst.copy_from_slice(&v[at..at + n]);
+            at += n;
+        };
+        take(&mut self.trunk);
+        for x in self.heads.iter_mut().chain(self.u.iter_mut()) {
+            take(x);
+        }
+        take(&mut self.s);
+    }
+}
+
+/// Per-head metrics at one validation point.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Point {
+    pub iter: u64,
+    /// Mean unweighted training loss since the previous point (NaN at iteration 0; JSON null).
+    #[serde(deserialize_with = "nan_for_null")]
+    pub train_loss: Vec<f64>,
+    #[serde(deserialize_with = "nan_for_null")]
+    pub val_loss: Vec<f64>,
+    /// Validation accuracy of classification heads.
+    pub val_acc: Vec<Option<f64>>,
+    /// Effective loss weight of each head.
+    pub weight: Vec<f64>,
+}
+
+/// JSON writes a NaN as null: read it back as NaN.
+fn nan_for_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+    let v: Vec<Option<f64>> = Deserialize::deserialize(d)?;
+    Ok(v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MtTrained {
+    pub names: Vec<String>,
+    pub params: Params,
+    pub curve: Vec<Point>,
+}
+
+fn weights(heads: &[Head], s: &[f64]) -> Vec<f64> {
+    heads
+        .iter()
+        .zip(s)
+        .map(|(h, &s)| match h.cfg.weight {
+            WeightSpec::Fixed(w) => w,
+            WeightSpec::Named(_) => (-s).exp(),
+        })
+        .collect()
+}
+
+/// Validation metrics of every head on fixed batches.
+pub fn validate(cfg: &MtConfig, heads: &[Head], p: &Params) -> (Vec<f64>, Vec<Option<f64>>) {
+    let mut ls = Vec::new();
+    let mut accs = Vec::new();
+    for (i, h) in heads.iter().enumerate() {
+        let th = p.theta(i);
+        let (mut l, mut a) = (0.0, 0.0);
+        for b in 0..cfg.val_batches as u64 {
+            let (li, ai) = head_eval(h, &th, &p.u[i], &batch(h, cfg, cfg.seed ^ 0x5eed, b, true));
+            l += li;
+            a += ai.unwrap_or(0.0);
+        }
+        let n = cfg.val_batches.max(1) as f64;
+        ls.push(l / n);
+        accs.push(h.is_cls().then_some(a / n));
+    }
+    (ls, accs)
+}
+
+/// Everything a multi-task run needs to continue exactly where it stopped: the configuration
+/// it was started with, the parameters, Adam's moments, the iteration and the curve so far.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MtState {
+    pub config: MtConfig,
+    pub params: Params,
+    pub m: Vec<f64>,
+    pub v: Vec<f64>,
+    /// Steps taken.
+    pub iter: u64,
+    pub curve: Vec<Point>,
+    /// Training-loss sums and count since the last curve point.
+    pub sums: Vec<f64>,
+    pub cnt: usize,
+}
+
+impl MtState {
+    pub fn new(cfg: &MtConfig, heads: &[Head]) -> Self {
+        let params = Params::init(cfg, heads);
+        let n = params.flat().len();
+        MtState {
+            config: cfg.clone(),
+            params,
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+            iter: 0,
+            curve: Vec::new(),
+            sums: vec![0.0; heads.len()],
+            cnt: 0,
+        }
+    }
+
+    /// Load a checkpoint for `cfg`: refused when it was made with another configuration
+    /// (the iteration count and checkpoint period aside) or does not fit these heads.
+    pub fn resume(path: &Path, cfg: &MtConfig, heads: &[Head]) -> Result<Self> {
+        let mut st: MtState = crate::train::read_json(path)?;
+        let same = |c: &MtConfig| MtConfig {
+            iterations: 0,
+            checkpoint_every: 0,
+            ..c.clone()
+        };
+        let fresh = Params::init(cfg, heads);
+        let fits = st.params.flat().len() == fresh.flat().len()
+            && st.m.len() == st.params.flat().len()
+            && st.v.len() == st.m.len()
+            && st.sums.len() == heads.len();
+        if same(&st.config) != same(cfg) || !fits {
+            bail!(
+                "{}: checkpoint was made with a different configuration",
+                path.display()
+            );
+        }
+        st.config.iterations = cfg.iterations;
+        st.config.checkpoint_every = cfg.checkpoint_every;
+        Ok(st)
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        crate::train::write_json_atomic(self, path)
+    }
+
+    pub fn trained(&self, heads: &[Head]) -> MtTrained {
+        MtTrained {
+            names: heads.iter().map(|h| h.cfg.name.clone()).collect(),
+            params: self.params.clone(),
+            curve: self.curve.clone(),
+        }
+    }
+}
+
+/// Joint training of trunk and heads from scratch, without checkpoints (relatedness runs,
+/// tests); stops early when `stop` is raised.
+pub fn train(
+    cfg: &MtConfig,
+    heads: &[Head],
+    stop: &AtomicBool,
+    progress: bool,
+) -> Result<MtTrained> {
+    let mut st = MtState::new(cfg, heads);
+    train_from(&mut st, heads, None, stop, None, progress)?;
+    Ok(st.trained(heads))
+}
+
+/// Train `st` on to `st.config.iterations`. Writes `checkpoint` every `checkpoint_every` steps,
+/// and when `stop` is raised or `stop_at` steps are reached (then returns false: interrupted).
+/// Batches are a pure function of (seed, iteration), so a resumed run gives the same bytes.
+pub fn train_from(
+    st: &mut MtState,
+    heads: &[Head],
+    checkpoint: Option<&Path>,
+    stop: &AtomicBool,
+    stop_at: Option<u64>,
+    progress: bool,
+) -> Result<bool> {
+    let cfg = st.config.clone();
+    let nt = st.params.trunk.len();
+    let n = st.m.len();
+    let bar = crate::train::progress_bar(progress, cfg.iterations, st.iter);
+    loop {
+        let it = st.iter;
+        if it < cfg.iterations && (stop.load(Ordering::SeqCst) || stop_at.is_some_and(|s| it >= s))
+        {
+            if let Some(p) = checkpoint {
+                st.save(p)?;
+            }
+            bar.abandon_with_message(format!("interrupted at {it}"));
+            return Ok(false);
+        }
+        if it.is_multiple_of(cfg.val_every.max(1)) || it == cfg.iterations {
+            let (val_loss, val_acc) = validate(&cfg, heads, &st.params);
+            let c = st.cnt as f64;
+            let train_loss: Vec<f64> = st
+                .sums
+                .iter()
+                .map(|s| if st.cnt > 0 { s / c } else { f64::NAN })
+                .collect();
+            bar.set_message(
+                heads
+                    .iter()
+                    .enumerate()
+                    .map(|(i, h)| {
+                        let metric = match val_acc[i] {
+                            Some(a) => format!("acc {:.3}", a),
+                            None => format!("val {:.4}", val_loss[i]),
+                        };
+                        format!("{}: loss {:.4} {metric}", h.cfg.name, train_loss[i])
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+            );
+            st.curve.push(Point {
+                iter: it,
+                train_loss,
+                val_loss,
+                val_acc,
+                weight: weights(heads, &st.params.s),
+            });
+            st.sums.fill(0.0);
+            st.cnt = 0;
+        }
+        if it >= cfg.iterations {
+            break;
+        }
+        let p = &mut st.params;
+        let w = weights(heads, &p.s);
+        let mut g_trunk = vec![0.0; nt];
+        let mut g_heads = Vec::new();
+        let mut g_u = Vec::new();
+        let mut g_s = vec![0.0; heads.len()];
+        for (i, h) in heads.iter().enumerate() {
+            let b = batch(h, &cfg, cfg.seed, it + 1, false);
+            let (l, g, gu) = head_grad(h, &p.theta(i), &p.u[i], &b);
+            if !l.is_finite() {
+                bail!("head {:?}: non-finite loss at iteration {it}", h.cfg.name);
+            }
+            st.sums[i] += l;
+            for (a, b) in g_trunk.iter_mut().zip(&g[..nt]) {
+                *a += w[i] * b;
+            }
+            g_heads.push(g[nt..].iter().map(|x| w[i] * x).collect::<Vec<_>>());
+            g_u.push(gu.iter().map(|x| w[i] * x).collect::<Vec<_>>());
+            if matches!(h.cfg.weight, WeightSpec::Named(_)) {
+                g_s[i] = 1.0 - w[i] * l;
+            }
+        }
+        st.cnt += 1;
+        let mut g = g_trunk;
+        for x in g_heads.iter().chain(&g_u) {
+            g.extend_from_slice(x);
+        }
+        g.extend_from_slice(&g_s);
+        let mut flat = p.flat();
+        let t = i32::try_from(it + 1).unwrap_or(i32::MAX);
+        let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8);
+        let lr = cfg.lr * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t));
+        for i in 0..n {
+            st.m[i] = b1 * st.m[i] + (1.0 - b1) * g[i];
+            st.v[i] = b2 * st.v[i] + (1.0 - b2) * g[i] * g[i];
+            flat[i] -= lr * st.m[i] / (st.v[i].sqrt() + eps);
+        }
+        p.unflat(&flat);
+        st.iter += 1;
+        bar.inc(1);
+        let every = cfg.checkpoint_every;
+        if every > 0 && st.iter.is_multiple_of(every) {
+            if let Some(c) = checkpoint {
+                st.save(c)?;
+            }
+        }
+    }
+    bar.finish();
+    Ok(true)
+}
