@@ -1,17 +1,16 @@
 //! `trainer`: meta-train, export, evaluate as deployed, inspect, benchmark, sign.
 
+mod cli;
+
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
+use cli::threads;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use trainer::classify::config::ClsConfig;
 use trainer::classify::run;
-use trainer::config::Config;
 use trainer::tasks::{CsvTasks, Sinusoid, TaskSource};
-use trainer::train::{train, State};
-use trainer::{bench, eval, export, inspect, plots};
+use trainer::{bench, eval, export, inspect};
 
 #[derive(Parser)]
 #[command(
@@ -27,39 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Meta-train, export the model, evaluate it as deployed, write plots.
-    Train {
-        /// Built-in configuration (sinusoid, digits; with digits, --config overrides its keys).
-        #[arg(long)]
-        preset: Option<String>,
-        /// TOML configuration file.
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Model file to write [default: models/<preset or config name>.postcard].
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Seed of the whole run (overrides the configuration).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Meta-iterations (overrides the configuration).
-        #[arg(long)]
-        iterations: Option<u64>,
-        /// Continue from the checkpoint beside the model (<out>.ckpt).
-        #[arg(long)]
-        resume: bool,
-        /// Write a checkpoint every N iterations (overrides the configuration; 0 = only at the end).
-        #[arg(long)]
-        checkpoint_every: Option<u64>,
-        /// Stop after N iterations with a checkpoint, exactly as Ctrl-C would (for tests and
-        /// time-sliced runs; continue with --resume).
-        #[arg(long)]
-        stop_after: Option<u64>,
-        /// Skip the evaluation and the plots after training.
-        #[arg(long)]
-        no_eval: bool,
-        /// Worker threads (0 = all cores).
-        #[arg(long, default_value_t = 0)]
-        threads: usize,
-    },
+    Train(cli::train::TrainArgs),
     /// Evaluate a model file with the runtime's own inner loop on held-out tasks.
     Eval {
         #[arg(long)]
@@ -171,16 +138,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn threads(n: usize) -> Result<()> {
-    if n > 0 {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global()
-            .map_err(|e| anyhow!("thread pool: {e}"))?;
-    }
-    Ok(())
-}
-
 /// Writes a secret key readable by its owner only (on Unix).
 fn write_secret(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
@@ -210,217 +167,7 @@ fn task_source(spec: &str, test_fraction: f64, split_seed: u64) -> Result<Box<dy
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.cmd {
-        Cmd::Train {
-            preset,
-            config,
-            out,
-            seed,
-            iterations,
-            resume,
-            checkpoint_every,
-            stop_after,
-            no_eval,
-            threads: nt,
-        } => {
-            threads(nt)?;
-            // The regression and multi-task trainers keep checkpoints; the digits preset trains
-            // in seconds and keeps none, so these flags are refused there rather than ignored.
-            let only_regression = |what: &str| -> Result<()> {
-                let mut flags = Vec::new();
-                if resume {
-                    flags.push("--resume");
-                }
-                if stop_after.is_some() {
-                    flags.push("--stop-after");
-                }
-                if checkpoint_every.is_some() {
-                    flags.push("--checkpoint-every");
-                }
-                if no_eval {
-                    flags.push("--no-eval");
-                }
-                match flags.is_empty() {
-                    true => Ok(()),
-                    false => Err(anyhow!(
-                        "{} not supported for {what} runs (they keep no checkpoints)",
-                        flags.join(", ")
-                    )),
-                }
-            };
-            if preset.as_deref() == Some("digits") {
-                only_regression("the digits preset's")?;
-                let mut cfg = match &config {
-                    None => ClsConfig::default(),
-                    Some(c) => {
-                        let text = std::fs::read_to_string(c)
-                            .with_context(|| format!("reading {}", c.display()))?;
-                        toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", c.display()))?
-                    }
-                };
-                if let Some(s) = seed {
-                    cfg.seed = s;
-                }
-                if let Some(i) = iterations {
-                    cfg.iterations = i;
-                }
-                let out = out.unwrap_or_else(|| PathBuf::from("models/digits.postcard"));
-                let stop = Arc::new(AtomicBool::new(false));
-                let flag = stop.clone();
-                ctrlc::set_handler(move || {
-                    if flag.swap(true, Ordering::SeqCst) {
-                        std::process::exit(130);
-                    }
-                })
-                .map_err(|e| anyhow!("Ctrl-C handler: {e}"))?;
-                run::train_and_export(&cfg, "digits", &out, &stop)?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            if let (None, Some(c)) = (&preset, &config) {
-                let text = std::fs::read_to_string(c)
-                    .with_context(|| format!("reading {}", c.display()))?;
-                if trainer::multitask::config::is_multitask(&text) {
-                    let name = c
-                        .file_stem()
-                        .map_or("multitask".into(), |s| s.to_string_lossy().into_owned());
-                    let out =
-                        out.unwrap_or_else(|| PathBuf::from(format!("models/{name}.postcard")));
-                    let stop = Arc::new(AtomicBool::new(false));
-                    let flag = stop.clone();
-                    // First Ctrl-C: checkpoint and stop; a second one exits at once.
-                    ctrlc::set_handler(move || {
-                        if flag.swap(true, Ordering::SeqCst) {
-                            std::process::exit(130);
-                        }
-                    })
-                    .map_err(|e| anyhow!("Ctrl-C handler: {e}"))?;
-                    let flags = trainer::multitask::RunFlags {
-                        iterations,
-                        seed,
-                        resume,
-                        checkpoint_every,
-                        stop_after,
-                        no_eval,
-                    };
-                    return Ok(
-                        match trainer::multitask::train_and_export(c, &out, &flags, &stop)? {
-                            Some(_) => ExitCode::SUCCESS,
-                            None => ExitCode::from(130),
-                        },
-                    );
-                }
-            }
-            let (mut cfg, name) = match (&preset, &config) {
-                (Some(p), None) => (
-                    Config::preset(p).ok_or_else(|| {
-                        anyhow!("unknown preset {p:?} (available: sinusoid, digits)")
-                    })?,
-                    p.clone(),
-                ),
-                (None, Some(c)) => (
-                    Config::load(c)?,
-                    c.file_stem()
-                        .map_or("model".into(), |s| s.to_string_lossy().into_owned()),
-                ),
-                _ => bail!("give --preset NAME or --config FILE"),
-            };
-            if let Some(s) = seed {
-                cfg.train.seed = s;
-            }
-            if let Some(i) = iterations {
-                if i == 0 {
-                    bail!("--iterations must be >= 1");
-                }
-                cfg.train.iterations = i;
-            }
-            if let Some(c) = checkpoint_every {
-                cfg.train.checkpoint_every = c;
-            }
-            let out = out.unwrap_or_else(|| PathBuf::from(format!("models/{name}.postcard")));
-            let source = cfg.source()?;
-            let arch = cfg.arch(source.as_ref())?;
-            let ckpt = out.with_extension("ckpt");
-            if let Some(d) = ckpt.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-            }
-            let mut state = if resume {
-                let mut s = State::load(&ckpt)?;
-                if s.arch != arch || s.spec != cfg.spec() {
-                    bail!(
-                        "{}: checkpoint was made with a different model or meta configuration",
-                        ckpt.display()
-                    );
-                }
-                s.settings.iterations = cfg.train.iterations;
-                eprintln!("resuming at iteration {}", s.iter);
-                s
-            } else {
-                State::new(arch, cfg.spec(), cfg.train.clone())
-            };
-            let stop = Arc::new(AtomicBool::new(false));
-            let trained = Arc::new(AtomicBool::new(false));
-            let (flag, after) = (stop.clone(), trained.clone());
-            // First Ctrl-C while training: checkpoint and stop. A second one, or one after
-            // training (eval, plots), exits at once: the checkpoint is already written.
-            ctrlc::set_handler(move || {
-                if flag.swap(true, Ordering::SeqCst) || after.load(Ordering::SeqCst) {
-                    std::process::exit(130);
-                }
-            })
-            .map_err(|e| anyhow!("Ctrl-C handler: {e}"))?;
-            let t0 = std::time::Instant::now();
-            let done = train(
-                source.as_ref(),
-                &mut state,
-                Some(&ckpt),
-                &stop,
-                stop_after,
-                true,
-            )?;
-            if !done {
-                eprintln!(
-                    "interrupted: checkpoint {} (continue with --resume)",
-                    ckpt.display()
-                );
-                return Ok(ExitCode::from(130));
-            }
-            state.save(&ckpt)?;
-            trained.store(true, Ordering::SeqCst);
-            let secs = t0.elapsed().as_secs_f64();
-            let def = export::model_def(&name, &state.arch, &state.spec, &state.theta, &state.u)?;
-            let bytes = export::write(&out, &def)?;
-            eprintln!(
-                "trained {} iterations in {secs:.1} s; wrote {} ({bytes} bytes)",
-                state.iter,
-                out.display()
-            );
-            if !no_eval {
-                let blob = export::read(&out)?;
-                let e = &cfg.eval;
-                let rows = eval::evaluate(
-                    &blob,
-                    source.as_ref(),
-                    &e.shots,
-                    &e.steps,
-                    e.tasks,
-                    e.query,
-                    e.seed,
-                )?;
-                println!(
-                    "query MSE after adaptation, as deployed ({} held-out tasks, {} query points):",
-                    e.tasks, e.query
-                );
-                print!("{}", eval::table(&rows));
-                std::fs::write(
-                    out.with_extension("eval.json"),
-                    serde_json::to_string_pretty(&rows)?,
-                )?;
-                let written = plots::write_all(&out, &state, &blob, source.as_ref(), e)?;
-                for p in written {
-                    eprintln!("plot: {}", p.display());
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Cmd::Train(args) => cli::train::run(args),
         Cmd::Eval {
             model,
             task,

@@ -1,0 +1,16 @@
+//! The command line's subcommands that need more than a few lines.
+
+pub mod train;
+
+use anyhow::{anyhow, Result};
+
+/// Sizes rayon's global pool (0: one thread per core).
+pub fn threads(n: usize) -> Result<()> {
+    if n > 0 {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| anyhow!("thread pool: {e}"))?;
+    }
+    Ok(())
+}
