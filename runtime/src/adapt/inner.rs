@@ -8,7 +8,8 @@ use super::params::{layer, layer_mut, Weights};
 use super::support::{Support, Targets};
 use crate::format::layout::AdaptedRange;
 use crate::format::{AdaptSpec, HeadKind, LearningRate, Model, MAX_STEPS};
-use crate::math::{axpy_strided, cross_entropy_in_place, dense, derivative};
+use crate::math::block::{apply_derivative, backprop, columns_step, Backprop, Columns};
+use crate::math::{cross_entropy_in_place, dense, derivative};
 use crate::Error;
 
 /// What an adaptation did.
@@ -30,28 +31,7 @@ pub struct AdaptReport {
     pub rolled_back: bool,
 }
 
-/// A step size: the same for a whole tensor, or one per parameter.
-#[derive(Clone, Copy)]
-pub(crate) enum Rate<'a> {
-    Same(f32),
-    Each(&'a [f32]),
-}
-
-impl Rate<'_> {
-    #[inline]
-    fn at(&self, i: usize) -> f32 {
-        match self {
-            Rate::Same(a) => *a,
-            Rate::Each(v) => v.get(i).copied().unwrap_or(0.0),
-        }
-    }
-    pub fn max(&self) -> f32 {
-        match self {
-            Rate::Same(a) => *a,
-            Rate::Each(v) => v.iter().copied().fold(0.0, crate::math::max),
-        }
-    }
-}
+pub(crate) use crate::math::Rate;
 
 /// Step sizes of one adapted layer at one step: `(weights, bias)`.
 /// Where one adapted layer sits: its position among the adapted layers, and its tensors'
@@ -453,8 +433,8 @@ impl<'a> InnerLoop<'a> {
         step: u16,
     ) -> Result<(), Error> {
         let position = index - self.range.first;
-        let backprop = index > self.range.first;
-        let prev_act = match backprop {
+        let backprop_on = index > self.range.first;
+        let prev_act = match backprop_on {
             true => self.model.chain_layer(self.head, index - 1)?.activation,
             false => crate::Activation::Identity,
         };
@@ -471,56 +451,49 @@ impl<'a> InnerLoop<'a> {
         let c = self.spec.clip;
         let k = self.geo.k;
         let (prev, cur) = regions(acts, &self.geo, position)?;
-        // Bias: its gradient is the sum of the deltas over the samples.
-        for (i, b) in l.bias.iter_mut().enumerate() {
-            let g: f32 = cur.iter().skip(i).step_by(no).sum();
-            *b -= rb.at(i) * clip(g, c);
+        // Bias: its gradient is the sum of the deltas over the samples, ascending from -0.0
+        // (as `Iterator::sum`: the first term exactly), eight biases at a time.
+        for (i0, chunk) in (0..).step_by(8).zip(l.bias.chunks_mut(8)) {
+            let mut g = [-0.0f32; 8];
+            for deltas in cur.chunks_exact(no) {
+                let d = deltas.get(i0..i0 + chunk.len());
+                for (gi, di) in g.iter_mut().zip(d.ok_or(Error::StateMismatch)?) {
+                    *gi += di;
+                }
+            }
+            for (i, (b, gi)) in (i0..).zip(chunk.iter_mut().zip(g)) {
+                *b -= rb.at(i) * clip(gi, c);
+            }
         }
         let mut weights = l.weights;
         let mut j0 = 0;
         while j0 < ni {
             let width = (ni - j0).min(8);
-            if backprop {
-                // block[s][c] = sum_i delta[s][i] W[i][j0 + c], with the old W.
-                let w = weights.get().get(j0..).ok_or(Error::StateMismatch)?;
-                for (row, deltas) in block.chunks_exact_mut(8).zip(cur.chunks_exact(no)) {
-                    let acc = row.get_mut(..width).ok_or(Error::StateMismatch)?;
-                    acc.iter_mut().for_each(|v| *v = 0.0);
-                    axpy_strided(acc, deltas, 1, w, ni, no);
+            match &mut weights {
+                Weights::Adapted(w) => {
+                    let cols = Columns {
+                        w,
+                        rate: rw,
+                        clip: c,
+                        deltas: cur,
+                        inputs: prev,
+                        ni,
+                        no,
+                        k,
+                        j0,
+                        width,
+                    };
+                    let back = backprop_on.then_some(Backprop {
+                        block: &mut *block,
+                        act: prev_act,
+                    });
+                    columns_step(cols, back)?;
                 }
-            }
-            if let Weights::Adapted(w) = &mut weights {
-                let inputs = prev.get(j0..).ok_or(Error::StateMismatch)?;
-                for (i, row) in w.chunks_exact_mut(ni).enumerate() {
-                    // g[c] = sum_s delta[s][i] a[s][j0 + c].
-                    let mut g = [0.0f32; 8];
-                    let g = g.get_mut(..width).ok_or(Error::StateMismatch)?;
-                    let deltas = cur.get(i..).ok_or(Error::StateMismatch)?;
-                    axpy_strided(g, deltas, no, inputs, ni, k);
-                    let wrow = row.get_mut(j0..j0 + width).ok_or(Error::StateMismatch)?;
-                    match rw {
-                        Rate::Same(a) => {
-                            for (wij, gi) in wrow.iter_mut().zip(g.iter()) {
-                                *wij -= a * clip(*gi, c);
-                            }
-                        }
-                        Rate::Each(rates) => {
-                            let at = i * ni + j0;
-                            let rates = rates.get(at..at + width).ok_or(Error::StateMismatch)?;
-                            for ((wij, gi), a) in wrow.iter_mut().zip(g.iter()).zip(rates) {
-                                *wij -= a * clip(*gi, c);
-                            }
-                        }
-                    }
+                Weights::Frozen(w) if backprop_on => {
+                    backprop(w, cur, block, ni, no, j0, width)?;
+                    apply_derivative(prev, block, prev_act, ni, j0, width)?;
                 }
-            }
-            if backprop {
-                for (arow, brow) in prev.chunks_exact_mut(ni).zip(block.chunks_exact(8)) {
-                    let a = arow.get_mut(j0..j0 + width).ok_or(Error::StateMismatch)?;
-                    for (av, t) in a.iter_mut().zip(brow) {
-                        *av = t * derivative(prev_act, *av);
-                    }
-                }
+                Weights::Frozen(_) => {}
             }
             j0 += width;
         }

@@ -21,6 +21,11 @@ use micromath::F32Ext;
 
 #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
 mod arm;
+#[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+mod arm_block;
+pub mod block;
+
+pub use block::Rate;
 
 /// `acc + sum_j w_j x_j` over the common length, accumulated sequentially (`j` ascending, one
 /// rounded multiply and one rounded add per term): the same bits on every target.

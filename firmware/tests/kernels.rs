@@ -1,0 +1,161 @@
+//! The inner loop's backward kernel on the target against the portable code, bit for bit:
+//! `columns_step` (the Cortex-M4F kernel where it applies) and `columns_step_portable` on the
+//! same pseudo-random layers, over shapes, sample counts, rates, clips (hit and not) and the
+//! previous layer's activation. On the Cortex-M3 both are the portable code.
+#![no_std]
+#![no_main]
+
+use cortex_m_rt::entry;
+use fewshot_firmware::{self as fw, Checks};
+use fewshot_runtime::math::block::{columns_step, columns_step_portable, Backprop, Columns};
+use fewshot_runtime::math::Rate;
+use fewshot_runtime::Activation;
+
+const MAX_NI: usize = 24;
+const MAX_NO: usize = 5;
+const MAX_K: usize = 7;
+
+/// One layer's data: weights, rates, deltas, inputs and the backpropagation block.
+#[derive(Clone)]
+struct Layer {
+    w: [f32; MAX_NO * MAX_NI],
+    rates: [f32; MAX_NO * MAX_NI],
+    deltas: [f32; MAX_K * MAX_NO],
+    inputs: [f32; MAX_K * MAX_NI],
+    block: [f32; 8 * MAX_K],
+}
+
+struct Lcg(u32);
+
+impl Lcg {
+    /// Uniform in [-1, 1), with exact zeros (both signs) now and then.
+    fn next(&mut self) -> f32 {
+        self.0 = self.0.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        match self.0 >> 28 {
+            0 => 0.0,
+            1 => -0.0,
+            _ => (self.0 >> 8) as f32 / (1u32 << 23) as f32 - 1.0,
+        }
+    }
+}
+
+fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
+struct Case {
+    ni: usize,
+    no: usize,
+    k: usize,
+    j0: usize,
+    each: bool,
+    clip: f32,
+    back: Option<Activation>,
+}
+
+fn run(case: &Case, layer: &mut Layer, portable: bool) -> bool {
+    let Case {
+        ni,
+        no,
+        k,
+        j0,
+        each,
+        clip,
+        back,
+    } = *case;
+    let width = (ni - j0).min(8);
+    let rate = if each {
+        Rate::Each(&layer.rates[..ni * no])
+    } else {
+        Rate::Same(0.37)
+    };
+    let cols = Columns {
+        w: &mut layer.w[..ni * no],
+        rate,
+        clip,
+        deltas: &layer.deltas[..k * no],
+        inputs: &mut layer.inputs[..k * ni],
+        ni,
+        no,
+        k,
+        j0,
+        width,
+    };
+    let back = back.map(|act| Backprop {
+        block: &mut layer.block[..8 * k],
+        act,
+    });
+    let r = if portable {
+        columns_step_portable(cols, back)
+    } else {
+        columns_step(cols, back)
+    };
+    r.is_ok()
+}
+
+fn agree(case: &Case, rng: &mut Lcg) -> bool {
+    let mut a = Layer {
+        w: [0.0; MAX_NO * MAX_NI],
+        rates: [0.0; MAX_NO * MAX_NI],
+        deltas: [0.0; MAX_K * MAX_NO],
+        inputs: [0.0; MAX_K * MAX_NI],
+        block: [0.0; 8 * MAX_K],
+    };
+    for v in
+        a.w.iter_mut()
+            .chain(a.rates.iter_mut())
+            .chain(a.deltas.iter_mut())
+            .chain(a.inputs.iter_mut())
+    {
+        *v = rng.next();
+    }
+    let mut b = a.clone();
+    let ok = run(case, &mut a, false) && run(case, &mut b, true);
+    // The portable code fills only `width` floats of each block row.
+    let width = (case.ni - case.j0).min(8);
+    let blocks = a
+        .block
+        .chunks_exact(8)
+        .zip(b.block.chunks_exact(8))
+        .all(|(x, y)| same_bits(&x[..width], &y[..width]));
+    ok && blocks
+        && same_bits(&a.w, &b.w)
+        && same_bits(&a.inputs, &b.inputs)
+        && same_bits(&a.deltas, &b.deltas)
+}
+
+#[entry]
+fn main() -> ! {
+    fw::init("backward kernel against the portable code");
+    let mut c = Checks::new();
+    let mut rng = Lcg(0x2545_f491);
+    let mut cases = 0u32;
+    let mut same = 0u32;
+    for (ni, j0) in [(8, 0), (16, 8), (24, 8), (24, 16), (12, 8), (1, 0)] {
+        for no in [1, 2, 5] {
+            for k in [1, 2, 7] {
+                for each in [false, true] {
+                    // A clip of 0.05 clamps most gradients; 100 none.
+                    for clip in [0.05, 100.0] {
+                        for back in [None, Some(Activation::Relu), Some(Activation::Identity)] {
+                            let case = Case {
+                                ni,
+                                no,
+                                k,
+                                j0,
+                                each,
+                                clip,
+                                back,
+                            };
+                            cases += 1;
+                            same += u32::from(agree(&case, &mut rng));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    defmt::info!("{=u32} of {=u32} cases bit-identical", same, cases);
+    c.check(same == cases, "columns_step equals the portable code");
+    c.finish()
+}

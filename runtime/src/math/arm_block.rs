@@ -1,0 +1,318 @@
+//! Cortex-M4F/M7 (hard-float) kernel of the inner loop's backward pass: one block of 8 columns
+//! of a dense layer, every row, every sample, in one call (see [`super::block`]).
+//!
+//! Per row `i` it keeps the row's 8 old weights and 8 gradient accumulators in registers and,
+//! per sample `s`, adds `delta[s][i] a[s][j0..j0 + 8]` to the gradient and
+//! `delta[s][i] W[i][j0..j0 + 8]` to the sample's backpropagation accumulators (in memory).
+//! Then the row is updated, `W -= rate * clip(g)`, and stored. The portable code computes the
+//! same terms in the same order (the block's backpropagation is a sum over rows, ascending; its
+//! gradient a sum over samples, ascending, both from `+0.0`): one `vmla.f32` (multiply, round,
+//! add, round) per term, `vmls.f32` for the update, so the bits are the same.
+//!
+//! The clip `clamp(g, c)` costs 4 instructions when `|g| <= c` (or unordered), which keeps `g`;
+//! otherwise `g > 0` picks `c`, else `-c`: what [`super::clamp`] returns when `c >= 0` (the
+//! kernel is not used for a negative clip).
+
+use super::block::{Backprop, Columns, Rate};
+use crate::Activation;
+use core::arch::global_asm;
+
+global_asm!(
+    ".syntax unified",
+    ".thumb",
+    ".fpu fpv4-sp-d16",
+    // w -= r * clamp(g, c), with s31 = c >= 0, s30 = -c; s24 is clobbered. Beyond the clip,
+    // `g > 0` picks `c`, else `-c`: the same as `g > c` then `g < -c` when `c >= 0`.
+    ".macro fewshot_clip_step w, g, r",
+    "    vabs.f32 s24, \\g",
+    "    vcmp.f32 s24, s31",
+    "    vmrs APSR_nzcv, fpscr",
+    "    ble 7f",
+    "    vcmp.f32 \\g, #0",
+    "    vmrs APSR_nzcv, fpscr",
+    "    ite gt",
+    "    vmovgt.f32 \\g, s31",
+    "    vmovle.f32 \\g, s30",
+    "7:",
+    "    vmls.f32 \\w, \\r, \\g",
+    ".endm",
+    // a = t * (a > 0 ? 1.0 : 0.0), with s26 = 1.0, s25 = +0.0 (ReLU's derivative).
+    ".macro fewshot_relu_back a, t",
+    "    vcmp.f32 \\a, #0",
+    "    vmrs APSR_nzcv, fpscr",
+    "    ite gt",
+    "    vmulgt.f32 \\a, \\t, s26",
+    "    vmulle.f32 \\a, \\t, s25",
+    ".endm",
+    "",
+    // r0 = &ColumnsArgs (see the struct below).
+    ".section .text.fewshot_columns8_f32,\"ax\",%progbits",
+    ".global fewshot_columns8_f32",
+    ".type fewshot_columns8_f32,%function",
+    ".thumb_func",
+    ".p2align 2",
+    "fewshot_columns8_f32:",
+    "    push {{r4, r5, r6, r7, r8, r9, r10, r11, lr}}",
+    "    vpush {{s16-s31}}",
+    // [sp, #0..32): eight +0.0; [sp, #32]: the activation mode; [sp, #36]: the byte stride
+    // between rows of rates; [sp, #40..72): eight copies of the one rate.
+    "    sub sp, sp, #72",
+    "    movs r6, #0",
+    "    movs r7, #0",
+    "    strd r6, r7, [sp]",
+    "    strd r6, r7, [sp, #8]",
+    "    strd r6, r7, [sp, #16]",
+    "    strd r6, r7, [sp, #24]",
+    "    vmov s25, r6",
+    "    vmov.f32 s26, #1.0",
+    "    ldr r12, [r0, #44]",
+    "    str r12, [sp, #32]",
+    "    ldr r1, [r0, #0]",
+    "    ldr r11, [r0, #4]",
+    "    ldr r2, [r0, #8]",
+    "    ldr r9, [r0, #12]",
+    "    ldr r3, [r0, #16]",
+    "    ldr r10, [r0, #20]",
+    "    ldr r4, [r0, #24]",
+    "    ldr r5, [r0, #28]",
+    "    str r11, [sp, #36]",
+    "    cmp r5, #0",
+    "    bne .Lfewshot_cols_rates",
+    // One rate: eight copies on the stack, read with a zero stride.
+    "    ldr r12, [r0, #32]",
+    "    str r12, [sp, #40]",
+    "    str r12, [sp, #44]",
+    "    str r12, [sp, #48]",
+    "    str r12, [sp, #52]",
+    "    str r12, [sp, #56]",
+    "    str r12, [sp, #60]",
+    "    str r12, [sp, #64]",
+    "    str r12, [sp, #68]",
+    "    add r5, sp, #40",
+    "    movs r12, #0",
+    "    str r12, [sp, #36]",
+    ".Lfewshot_cols_rates:",
+    "    vldr s31, [r0, #36]",
+    "    vneg.f32 s30, s31",
+    "    ldr lr, [r0, #40]",
+    "    ldr r0, [r0, #48]",
+    // Backpropagation accumulators start at +0.0.
+    "    cmp r4, #0",
+    "    beq .Lfewshot_cols_row",
+    "    vldmia sp, {{s16-s23}}",
+    "    mov r8, r4",
+    "    mov r12, r0",
+    ".Lfewshot_cols_zero:",
+    "    vstmia r8!, {{s16-s23}}",
+    "    subs r12, r12, #1",
+    "    bne .Lfewshot_cols_zero",
+    // One row: s0-s7 its old weights, s8-s15 its gradient, s24 the delta.
+    ".Lfewshot_cols_row:",
+    "    vldmia r1, {{s0-s7}}",
+    "    vldmia sp, {{s8-s15}}",
+    "    mov r6, r2",
+    "    mov r7, r3",
+    "    mov r12, r0",
+    "    cmp r4, #0",
+    "    beq .Lfewshot_cols_grad",
+    "    mov r8, r4",
+    ".Lfewshot_cols_back:",
+    "    vldr s24, [r6]",
+    "    add r6, r6, r9",
+    "    vldmia r7, {{s16-s23}}",
+    "    add r7, r7, r10",
+    "    vmla.f32 s8, s24, s16",
+    "    vmla.f32 s9, s24, s17",
+    "    vmla.f32 s10, s24, s18",
+    "    vmla.f32 s11, s24, s19",
+    "    vmla.f32 s12, s24, s20",
+    "    vmla.f32 s13, s24, s21",
+    "    vmla.f32 s14, s24, s22",
+    "    vmla.f32 s15, s24, s23",
+    "    vldmia r8, {{s16-s23}}",
+    "    vmla.f32 s16, s24, s0",
+    "    vmla.f32 s17, s24, s1",
+    "    vmla.f32 s18, s24, s2",
+    "    vmla.f32 s19, s24, s3",
+    "    vmla.f32 s20, s24, s4",
+    "    vmla.f32 s21, s24, s5",
+    "    vmla.f32 s22, s24, s6",
+    "    vmla.f32 s23, s24, s7",
+    "    vstmia r8!, {{s16-s23}}",
+    "    subs r12, r12, #1",
+    "    bne .Lfewshot_cols_back",
+    "    b .Lfewshot_cols_update",
+    ".Lfewshot_cols_grad:",
+    "    vldr s24, [r6]",
+    "    add r6, r6, r9",
+    "    vldmia r7, {{s16-s23}}",
+    "    add r7, r7, r10",
+    "    vmla.f32 s8, s24, s16",
+    "    vmla.f32 s9, s24, s17",
+    "    vmla.f32 s10, s24, s18",
+    "    vmla.f32 s11, s24, s19",
+    "    vmla.f32 s12, s24, s20",
+    "    vmla.f32 s13, s24, s21",
+    "    vmla.f32 s14, s24, s22",
+    "    vmla.f32 s15, s24, s23",
+    "    subs r12, r12, #1",
+    "    bne .Lfewshot_cols_grad",
+    ".Lfewshot_cols_update:",
+    "    vldmia r5, {{s16-s23}}",
+    "    ldr r12, [sp, #36]",
+    "    add r5, r5, r12",
+    "    fewshot_clip_step s0, s8, s16",
+    "    fewshot_clip_step s1, s9, s17",
+    "    fewshot_clip_step s2, s10, s18",
+    "    fewshot_clip_step s3, s11, s19",
+    "    fewshot_clip_step s4, s12, s20",
+    "    fewshot_clip_step s5, s13, s21",
+    "    fewshot_clip_step s6, s14, s22",
+    "    fewshot_clip_step s7, s15, s23",
+    ".Lfewshot_cols_store:",
+    "    vstmia r1, {{s0-s7}}",
+    "    add r1, r1, r11",
+    "    add r2, r2, #4",
+    "    subs lr, lr, #1",
+    "    bne .Lfewshot_cols_row",
+    // The previous layer's deltas replace the inputs' block: mode 1 identity, 2 ReLU.
+    "    ldr r12, [sp, #32]",
+    "    cmp r12, #0",
+    "    beq .Lfewshot_cols_done",
+    "    mov r7, r3",
+    "    mov r8, r4",
+    "    cmp r12, #1",
+    "    beq .Lfewshot_cols_copy",
+    ".Lfewshot_cols_relu:",
+    "    vldmia r7, {{s8-s15}}",
+    "    vldmia r8!, {{s16-s23}}",
+    "    fewshot_relu_back s8, s16",
+    "    fewshot_relu_back s9, s17",
+    "    fewshot_relu_back s10, s18",
+    "    fewshot_relu_back s11, s19",
+    "    fewshot_relu_back s12, s20",
+    "    fewshot_relu_back s13, s21",
+    "    fewshot_relu_back s14, s22",
+    "    fewshot_relu_back s15, s23",
+    "    vstmia r7, {{s8-s15}}",
+    "    add r7, r7, r10",
+    "    subs r0, r0, #1",
+    "    bne .Lfewshot_cols_relu",
+    "    b .Lfewshot_cols_done",
+    ".Lfewshot_cols_copy:",
+    "    vldmia r8!, {{s16-s23}}",
+    "    vstmia r7, {{s16-s23}}",
+    "    add r7, r7, r10",
+    "    subs r0, r0, #1",
+    "    bne .Lfewshot_cols_copy",
+    ".Lfewshot_cols_done:",
+    "    add sp, sp, #72",
+    "    vpop {{s16-s31}}",
+    "    pop {{r4, r5, r6, r7, r8, r9, r10, r11, pc}}",
+    ".size fewshot_columns8_f32, . - fewshot_columns8_f32",
+);
+
+/// The kernel's arguments (offsets fixed by `repr(C)`: every field is 4 bytes).
+#[repr(C)]
+struct ColumnsArgs {
+    /// `W[0][j0]`, and the byte stride between rows.
+    w: *mut f32,
+    w_stride: usize,
+    /// `delta[0][0]`, and the byte stride between samples.
+    d: *const f32,
+    d_stride: usize,
+    /// `a[0][j0]`, and the byte stride between samples.
+    a: *mut f32,
+    a_stride: usize,
+    /// `8 k` backpropagation accumulators, or null (no backpropagation).
+    block: *mut f32,
+    /// The rate of `W[0][j0]` (rows `w_stride` apart), or null: `rate` for every weight.
+    rates: *const f32,
+    rate: f32,
+    clip: f32,
+    rows: usize,
+    /// 0: no backpropagation, 1: identity, 2: ReLU.
+    act: usize,
+    k: usize,
+}
+
+extern "C" {
+    fn fewshot_columns8_f32(args: *const ColumnsArgs);
+}
+
+/// Whether `len` floats hold `count` runs of `run` floats `stride` apart, from `start`.
+fn fits(len: usize, start: usize, count: usize, stride: usize, run: usize) -> bool {
+    count
+        .checked_sub(1)
+        .and_then(|last| last.checked_mul(stride))
+        .and_then(|at| at.checked_add(start))
+        .and_then(|at| at.checked_add(run))
+        .is_some_and(|end| end <= len)
+}
+
+/// Runs [`super::block::columns_step`] with the kernel when the block is 8 columns wide, the
+/// previous activation (if any) is the identity or ReLU, and every slice holds what the kernel
+/// reads and writes; otherwise hands the arguments back untouched.
+#[allow(clippy::type_complexity)]
+pub fn columns8<'a, 'b>(
+    c: Columns<'a>,
+    back: Option<Backprop<'b>>,
+) -> Result<(), (Columns<'a>, Option<Backprop<'b>>)> {
+    let (ni, no, k, j0) = (c.ni, c.no, c.k, c.j0);
+    let act = match &back {
+        None => 0,
+        Some(b) if b.act == Activation::Identity => 1,
+        Some(b) if b.act == Activation::Relu => 2,
+        Some(_) => return Err((c, back)),
+    };
+    let rates_ok = match c.rate {
+        Rate::Same(_) => true,
+        Rate::Each(r) => fits(r.len(), j0, no, ni, 8),
+    };
+    let ok = c.width == 8
+        && !(c.clip < 0.0)
+        && no > 0
+        && k > 0
+        && ni.checked_mul(4).is_some()
+        && no.checked_mul(4).is_some()
+        && fits(c.w.len(), j0, no, ni, 8)
+        && fits(c.inputs.len(), j0, k, ni, 8)
+        && fits(c.deltas.len(), 0, k, no, no)
+        && rates_ok
+        && back
+            .as_ref()
+            .is_none_or(|b| k.checked_mul(8).is_some_and(|n| n <= b.block.len()));
+    if !ok {
+        return Err((c, back));
+    }
+    let (rates, rate) = match c.rate {
+        Rate::Same(a) => (core::ptr::null(), a),
+        // In range: `fits` above.
+        Rate::Each(r) => (r.as_ptr().wrapping_add(j0), 0.0),
+    };
+    let block = match back {
+        Some(b) => b.block.as_mut_ptr(),
+        None => core::ptr::null_mut(),
+    };
+    let args = ColumnsArgs {
+        w: c.w.as_mut_ptr().wrapping_add(j0),
+        w_stride: 4 * ni,
+        d: c.deltas.as_ptr(),
+        d_stride: 4 * no,
+        a: c.inputs.as_mut_ptr().wrapping_add(j0),
+        a_stride: 4 * ni,
+        block,
+        rates,
+        rate,
+        clip: c.clip,
+        rows: no,
+        act,
+        k,
+    };
+    // SAFETY: `fits` checked every access: rows `i < no` of `W` and of the rates at
+    // `j0 + i ni .. + 8`, samples `s < k` of the inputs at `j0 + s ni .. + 8`, deltas
+    // `s no + i`, and `8 k` accumulators; the pointers come from distinct borrows (the
+    // mutable ones exclusive), and the function follows the AAPCS-VFP.
+    unsafe { fewshot_columns8_f32(&args) };
+    Ok(())
+}
