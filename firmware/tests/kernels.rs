@@ -131,7 +131,7 @@ fn main() -> ! {
     let mut rng = Lcg(0x2545_f491);
     let mut cases = 0u32;
     let mut same = 0u32;
-    for (ni, j0) in [(8, 0), (16, 8), (24, 8), (24, 16), (12, 8), (1, 0)] {
+    for (ni, j0) in [(8, 0), (16, 8), (24, 8), (24, 16), (12, 8), (9, 8), (1, 0)] {
         for no in [1, 2, 5] {
             for k in [1, 2, 7] {
                 for each in [false, true] {

@@ -8,7 +8,7 @@ use super::params::{layer, layer_mut, Weights};
 use super::support::{Support, Targets};
 use crate::format::layout::AdaptedRange;
 use crate::format::{AdaptSpec, HeadKind, LearningRate, Model, MAX_STEPS};
-use crate::math::block::{apply_derivative, backprop, columns_step, Backprop, Columns};
+use crate::math::block::{apply_derivative, backprop, bias_step, columns_step, Backprop, Columns};
 use crate::math::{cross_entropy_in_place, dense, derivative};
 use crate::Error;
 
@@ -78,11 +78,6 @@ pub(crate) fn layer_rates<'a>(
             (w, b)
         }
     }
-}
-
-#[inline]
-fn clip(g: f32, c: f32) -> f32 {
-    crate::math::clamp(g, c)
 }
 
 /// Splits the activations into the region before adapted position `p` (the layer's input) and
@@ -451,20 +446,8 @@ impl<'a> InnerLoop<'a> {
         let c = self.spec.clip;
         let k = self.geo.k;
         let (prev, cur) = regions(acts, &self.geo, position)?;
-        // Bias: its gradient is the sum of the deltas over the samples, ascending from -0.0
-        // (as `Iterator::sum`: the first term exactly), eight biases at a time.
-        for (i0, chunk) in (0..).step_by(8).zip(l.bias.chunks_mut(8)) {
-            let mut g = [-0.0f32; 8];
-            for deltas in cur.chunks_exact(no) {
-                let d = deltas.get(i0..i0 + chunk.len());
-                for (gi, di) in g.iter_mut().zip(d.ok_or(Error::StateMismatch)?) {
-                    *gi += di;
-                }
-            }
-            for (i, (b, gi)) in (i0..).zip(chunk.iter_mut().zip(g)) {
-                *b -= rb.at(i) * clip(gi, c);
-            }
-        }
+        // Bias: its gradient is the sum of the deltas over the samples.
+        bias_step(l.bias, rb, c, cur, no)?;
         let mut weights = l.weights;
         let mut j0 = 0;
         while j0 < ni {

@@ -210,6 +210,62 @@ global_asm!(
     "    vpop {{s16-s31}}",
     "    pop {{r4, r5, r6, r7, r8, r9, r10, r11, pc}}",
     ".size fewshot_columns8_f32, . - fewshot_columns8_f32",
+    "",
+    // A block of one column without backpropagation (a 1-D regressor's first layer): per row,
+    // g = sum_s delta[s][i] a[s][j0] in s0, then the same clip and update. r0 = &ColumnsArgs.
+    ".section .text.fewshot_column1_f32,\"ax\",%progbits",
+    ".global fewshot_column1_f32",
+    ".type fewshot_column1_f32,%function",
+    ".thumb_func",
+    ".p2align 2",
+    "fewshot_column1_f32:",
+    "    push {{r4, r5, r6, r7, r8, r9, r10, r11, lr}}",
+    "    vpush {{s24-s31}}",
+    "    ldr r1, [r0, #0]",
+    "    ldr r11, [r0, #4]",
+    "    ldr r2, [r0, #8]",
+    "    ldr r9, [r0, #12]",
+    "    ldr r3, [r0, #16]",
+    "    ldr r10, [r0, #20]",
+    "    ldr r5, [r0, #28]",
+    "    ldr lr, [r0, #40]",
+    "    ldr r4, [r0, #48]",
+    "    vldr s31, [r0, #36]",
+    "    vneg.f32 s30, s31",
+    // Rates: per weight (rows `w_stride` apart), or the one rate (`args.rate`, stride 0).
+    "    mov r8, r11",
+    "    cmp r5, #0",
+    "    bne .Lfewshot_col1_row0",
+    "    add r5, r0, #32",
+    "    movs r8, #0",
+    ".Lfewshot_col1_row0:",
+    "    movs r6, #0",
+    "    vmov s1, r6",
+    ".Lfewshot_col1_row:",
+    "    vmov.f32 s0, s1",
+    "    mov r6, r2",
+    "    mov r7, r3",
+    "    mov r12, r4",
+    ".Lfewshot_col1_grad:",
+    "    vldr s2, [r6]",
+    "    add r6, r6, r9",
+    "    vldr s3, [r7]",
+    "    add r7, r7, r10",
+    "    vmla.f32 s0, s2, s3",
+    "    subs r12, r12, #1",
+    "    bne .Lfewshot_col1_grad",
+    "    vldr s4, [r1]",
+    "    vldr s5, [r5]",
+    "    add r5, r5, r8",
+    "    fewshot_clip_step s4, s0, s5",
+    "    vstr s4, [r1]",
+    "    add r1, r1, r11",
+    "    add r2, r2, #4",
+    "    subs lr, lr, #1",
+    "    bne .Lfewshot_col1_row",
+    "    vpop {{s24-s31}}",
+    "    pop {{r4, r5, r6, r7, r8, r9, r10, r11, pc}}",
+    ".size fewshot_column1_f32, . - fewshot_column1_f32",
 );
 
 /// The kernel's arguments (offsets fixed by `repr(C)`: every field is 4 bytes).
@@ -238,23 +294,21 @@ struct ColumnsArgs {
 
 extern "C" {
     fn fewshot_columns8_f32(args: *const ColumnsArgs);
+    fn fewshot_column1_f32(args: *const ColumnsArgs);
 }
 
-/// Whether `len` floats hold `count` runs of `run` floats `stride` apart, from `start`.
+/// Whether `len` floats hold `count` runs of `run` floats `stride` apart, from `start` (in u64:
+/// no product or sum of 32-bit values overflows).
 fn fits(len: usize, start: usize, count: usize, stride: usize, run: usize) -> bool {
-    count
-        .checked_sub(1)
-        .and_then(|last| last.checked_mul(stride))
-        .and_then(|at| at.checked_add(start))
-        .and_then(|at| at.checked_add(run))
-        .is_some_and(|end| end <= len)
+    let last = (count as u64).wrapping_sub(1);
+    count > 0 && last * stride as u64 + start as u64 + run as u64 <= len as u64
 }
 
-/// Runs [`super::block::columns_step`] with the kernel when the block is 8 columns wide, the
-/// previous activation (if any) is the identity or ReLU, and every slice holds what the kernel
-/// reads and writes; otherwise hands the arguments back untouched.
+/// Runs [`super::block::columns_step`] with a kernel when one applies (8 columns, the previous
+/// activation, if any, the identity or ReLU; or 1 column without backpropagation) and every
+/// slice holds what the kernel reads and writes; otherwise hands the arguments back untouched.
 #[allow(clippy::type_complexity)]
-pub fn columns8<'a, 'b>(
+pub fn columns<'a, 'b>(
     c: Columns<'a>,
     back: Option<Backprop<'b>>,
 ) -> Result<(), (Columns<'a>, Option<Backprop<'b>>)> {
@@ -265,23 +319,25 @@ pub fn columns8<'a, 'b>(
         Some(b) if b.act == Activation::Relu => 2,
         Some(_) => return Err((c, back)),
     };
+    let width = match (c.width, &back) {
+        (8, _) => 8,
+        (1, None) => 1,
+        _ => return Err((c, back)),
+    };
     let rates_ok = match c.rate {
         Rate::Same(_) => true,
-        Rate::Each(r) => fits(r.len(), j0, no, ni, 8),
+        Rate::Each(r) => fits(r.len(), j0, no, ni, width),
     };
-    let ok = c.width == 8
-        && !(c.clip < 0.0)
-        && no > 0
-        && k > 0
-        && ni.checked_mul(4).is_some()
-        && no.checked_mul(4).is_some()
-        && fits(c.w.len(), j0, no, ni, 8)
-        && fits(c.inputs.len(), j0, k, ni, 8)
+    // `fits` also requires `no > 0` and `k > 0`.
+    let ok = !(c.clip < 0.0)
+        && ni.max(no) <= usize::MAX / 4
+        && fits(c.w.len(), j0, no, ni, width)
+        && fits(c.inputs.len(), j0, k, ni, width)
         && fits(c.deltas.len(), 0, k, no, no)
         && rates_ok
         && back
             .as_ref()
-            .is_none_or(|b| k.checked_mul(8).is_some_and(|n| n <= b.block.len()));
+            .is_none_or(|b| fits(b.block.len(), 0, k, 8, 8));
     if !ok {
         return Err((c, back));
     }
@@ -310,9 +366,14 @@ pub fn columns8<'a, 'b>(
         k,
     };
     // SAFETY: `fits` checked every access: rows `i < no` of `W` and of the rates at
-    // `j0 + i ni .. + 8`, samples `s < k` of the inputs at `j0 + s ni .. + 8`, deltas
+    // `j0 + i ni .. + width`, samples `s < k` of the inputs at `j0 + s ni .. + width`, deltas
     // `s no + i`, and `8 k` accumulators; the pointers come from distinct borrows (the
-    // mutable ones exclusive), and the function follows the AAPCS-VFP.
-    unsafe { fewshot_columns8_f32(&args) };
+    // mutable ones exclusive), and the functions follow the AAPCS-VFP.
+    unsafe {
+        match width {
+            8 => fewshot_columns8_f32(&args),
+            _ => fewshot_column1_f32(&args),
+        }
+    };
     Ok(())
 }

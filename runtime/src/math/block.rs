@@ -2,9 +2,10 @@
 //! the deltas through the block's (old) weights, the block's gradient and update, then the
 //! deltas of the layer's inputs in place of its input activations.
 //!
-//! [`columns_step`] picks a Cortex-M4F kernel when one applies (a block of 8 columns, weights
-//! adapting, a ReLU or identity input activation) and [`columns_step_portable`] otherwise; both
-//! perform the same f32 operations in the same order, so the results are identical bit for bit.
+//! [`columns_step`] picks a Cortex-M4F kernel when one applies (a block of 8 columns with a ReLU
+//! or identity input activation, or of 1 column without backpropagation) and
+//! [`columns_step_portable`] otherwise; both perform the same f32 operations in the same order,
+//! so the results are identical bit for bit.
 
 use super::{axpy_strided, clamp, derivative};
 use crate::{Activation, Error};
@@ -79,7 +80,7 @@ pub struct Backprop<'a> {
 #[inline]
 pub fn columns_step(c: Columns<'_>, back: Option<Backprop<'_>>) -> Result<(), Error> {
     #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
-    let (c, back) = match super::arm_block::columns8(c, back) {
+    let (c, back) = match super::arm_block::columns(c, back) {
         Ok(()) => return Ok(()),
         Err(unused) => unused,
     };
@@ -146,6 +147,11 @@ fn update(
     j0: usize,
     width: usize,
 ) -> Result<(), Error> {
+    if let Rate::Each(r) = rate {
+        if r.len() < w.len() {
+            return Err(Error::StateMismatch);
+        }
+    }
     let inputs = inputs.get(j0..).ok_or(Error::StateMismatch)?;
     for (i, row) in w.chunks_exact_mut(ni.max(1)).take(no).enumerate() {
         // g[c] = sum_s delta[s][i] a[s][j0 + c].
@@ -154,19 +160,30 @@ fn update(
         let d = deltas.get(i..).ok_or(Error::StateMismatch)?;
         axpy_strided(g, d, no, inputs, ni, k);
         let wrow = row.get_mut(j0..j0 + width).ok_or(Error::StateMismatch)?;
-        match rate {
-            Rate::Same(a) => {
-                for (wij, gi) in wrow.iter_mut().zip(g.iter()) {
-                    *wij -= a * clamp(*gi, clip);
-                }
-            }
-            Rate::Each(rates) => {
-                let at = i * ni + j0;
-                let rates = rates.get(at..at + width).ok_or(Error::StateMismatch)?;
-                for ((wij, gi), a) in wrow.iter_mut().zip(g.iter()).zip(rates) {
-                    *wij -= a * clamp(*gi, clip);
-                }
-            }
+        for ((at, wij), gi) in (i * ni + j0..).zip(wrow).zip(g.iter()) {
+            *wij -= rate.at(at) * clamp(*gi, clip);
+        }
+    }
+    Ok(())
+}
+
+/// The bias update `b[i] -= rate * clip(sum_s delta[s][i])`, the sum sequential in `s` from
+/// `-0.0` (as `Iterator::sum`: the first term exactly), eight biases at a time.
+pub fn bias_step(
+    bias: &mut [f32],
+    rate: Rate<'_>,
+    clip: f32,
+    deltas: &[f32],
+    no: usize,
+) -> Result<(), Error> {
+    for (i0, chunk) in (0..).step_by(8).zip(bias.chunks_mut(8)) {
+        let mut g = [-0.0f32; 8];
+        for d in deltas.chunks_exact(no.max(1)) {
+            let d = d.get(i0..i0 + chunk.len()).ok_or(Error::StateMismatch)?;
+            g.iter_mut().zip(d).for_each(|(gi, di)| *gi += di);
+        }
+        for (i, (b, gi)) in (i0..).zip(chunk.iter_mut().zip(g)) {
+            *b -= rate.at(i) * clamp(gi, clip);
         }
     }
     Ok(())
