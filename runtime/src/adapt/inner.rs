@@ -416,9 +416,10 @@ impl<'a> InnerLoop<'a> {
     /// region holds the gradient w.r.t. its pre-activation; on exit (unless it is the first
     /// adapted layer) its input region holds the same for the layer before.
     ///
-    /// Columns of `W` go in blocks of 8: the block's backpropagated deltas (old weights) go to
-    /// `block`, then its gradient updates the weights, then the deltas replace the input
-    /// activations, which nothing needs any more. No gradient is ever stored whole.
+    /// Columns of `W` go in blocks of 8 ([`columns_step`]): the block's backpropagated deltas
+    /// (old weights) go to `block`, then its gradient updates the weights, then the deltas
+    /// replace the input activations, which nothing needs any more. No gradient is ever stored
+    /// whole.
     fn backward(
         &self,
         params: &mut [f32],
@@ -448,37 +449,36 @@ impl<'a> InnerLoop<'a> {
         let (prev, cur) = regions(acts, &self.geo, position)?;
         // Bias: its gradient is the sum of the deltas over the samples.
         bias_step(l.bias, rb, c, cur, no)?;
-        let mut weights = l.weights;
-        let mut j0 = 0;
-        while j0 < ni {
-            let width = (ni - j0).min(8);
-            match &mut weights {
-                Weights::Adapted(w) => {
-                    let cols = Columns {
-                        w,
-                        rate: rw,
-                        clip: c,
-                        deltas: cur,
-                        inputs: prev,
-                        ni,
-                        no,
-                        k,
-                        j0,
-                        width,
-                    };
-                    let back = backprop_on.then_some(Backprop {
-                        block: &mut *block,
-                        act: prev_act,
-                    });
-                    columns_step(cols, back)?;
-                }
-                Weights::Frozen(w) if backprop_on => {
+        match l.weights {
+            Weights::Adapted(w) => {
+                let cols = Columns {
+                    w,
+                    rate: rw,
+                    clip: c,
+                    deltas: cur,
+                    inputs: prev,
+                    ni,
+                    no,
+                    k,
+                    j0: 0,
+                    width: ni,
+                };
+                let back = backprop_on.then_some(Backprop {
+                    block,
+                    act: prev_act,
+                });
+                columns_step(cols, back)?;
+            }
+            Weights::Frozen(w) if backprop_on => {
+                let mut j0 = 0;
+                while j0 < ni {
+                    let width = (ni - j0).min(8);
                     backprop(w, cur, block, ni, no, j0, width)?;
                     apply_derivative(prev, block, prev_act, ni, j0, width)?;
+                    j0 += width;
                 }
-                Weights::Frozen(_) => {}
             }
-            j0 += width;
+            Weights::Frozen(_) => {}
         }
         Ok(())
     }

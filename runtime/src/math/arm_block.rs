@@ -55,8 +55,10 @@ global_asm!(
     "    push {{r4, r5, r6, r7, r8, r9, r10, r11, lr}}",
     "    vpush {{s16-s31}}",
     // [sp, #0..32): eight +0.0; [sp, #32]: the activation mode; [sp, #36]: the byte stride
-    // between rows of rates; [sp, #40..72): eight copies of the one rate.
-    "    sub sp, sp, #72",
+    // between rows of rates; [sp, #40..72): eight copies of the one rate; [sp, #72]: `W` and
+    // [sp, #76]: the rates at the block's first row; [sp, #80]: the rates' step from one block
+    // to the next (32 or 0); [sp, #84]: blocks left; [sp, #88]: `delta[0][0]`; [sp, #92]: rows.
+    "    sub sp, sp, #96",
     "    movs r6, #0",
     "    movs r7, #0",
     "    strd r6, r7, [sp]",
@@ -75,6 +77,14 @@ global_asm!(
     "    ldr r10, [r0, #20]",
     "    ldr r4, [r0, #24]",
     "    ldr r5, [r0, #28]",
+    "    str r1, [sp, #72]",
+    "    str r2, [sp, #88]",
+    "    ldr r12, [r0, #40]",
+    "    str r12, [sp, #92]",
+    "    ldr r12, [r0, #52]",
+    "    str r12, [sp, #84]",
+    "    movs r12, #32",
+    "    str r12, [sp, #80]",
     "    str r11, [sp, #36]",
     "    cmp r5, #0",
     "    bne .Lfewshot_cols_rates",
@@ -91,11 +101,18 @@ global_asm!(
     "    add r5, sp, #40",
     "    movs r12, #0",
     "    str r12, [sp, #36]",
+    "    str r12, [sp, #80]",
     ".Lfewshot_cols_rates:",
+    "    str r5, [sp, #76]",
     "    vldr s31, [r0, #36]",
     "    vneg.f32 s30, s31",
-    "    ldr lr, [r0, #40]",
     "    ldr r0, [r0, #48]",
+    // One block of 8 columns: r3 its inputs; r1, r2, r5 its row pointers.
+    ".Lfewshot_cols_block:",
+    "    ldr r1, [sp, #72]",
+    "    ldr r2, [sp, #88]",
+    "    ldr r5, [sp, #76]",
+    "    ldr lr, [sp, #92]",
     // Backpropagation accumulators start at +0.0.
     "    cmp r4, #0",
     "    beq .Lfewshot_cols_row",
@@ -178,9 +195,10 @@ global_asm!(
     // The previous layer's deltas replace the inputs' block: mode 1 identity, 2 ReLU.
     "    ldr r12, [sp, #32]",
     "    cmp r12, #0",
-    "    beq .Lfewshot_cols_done",
+    "    beq .Lfewshot_cols_next",
     "    mov r7, r3",
     "    mov r8, r4",
+    "    mov r6, r0",
     "    cmp r12, #1",
     "    beq .Lfewshot_cols_copy",
     ".Lfewshot_cols_relu:",
@@ -196,17 +214,30 @@ global_asm!(
     "    fewshot_relu_back s15, s23",
     "    vstmia r7, {{s8-s15}}",
     "    add r7, r7, r10",
-    "    subs r0, r0, #1",
+    "    subs r6, r6, #1",
     "    bne .Lfewshot_cols_relu",
-    "    b .Lfewshot_cols_done",
+    "    b .Lfewshot_cols_next",
     ".Lfewshot_cols_copy:",
     "    vldmia r8!, {{s16-s23}}",
     "    vstmia r7, {{s16-s23}}",
     "    add r7, r7, r10",
-    "    subs r0, r0, #1",
+    "    subs r6, r6, #1",
     "    bne .Lfewshot_cols_copy",
-    ".Lfewshot_cols_done:",
-    "    add sp, sp, #72",
+    // The next block: 8 columns on.
+    ".Lfewshot_cols_next:",
+    "    add r3, r3, #32",
+    "    ldr r12, [sp, #72]",
+    "    add r12, r12, #32",
+    "    str r12, [sp, #72]",
+    "    ldr r12, [sp, #76]",
+    "    ldr r6, [sp, #80]",
+    "    add r12, r12, r6",
+    "    str r12, [sp, #76]",
+    "    ldr r12, [sp, #84]",
+    "    subs r12, r12, #1",
+    "    str r12, [sp, #84]",
+    "    bne .Lfewshot_cols_block",
+    "    add sp, sp, #96",
     "    vpop {{s16-s31}}",
     "    pop {{r4, r5, r6, r7, r8, r9, r10, r11, pc}}",
     ".size fewshot_columns8_f32, . - fewshot_columns8_f32",
@@ -290,6 +321,8 @@ struct ColumnsArgs {
     /// 0: no backpropagation, 1: identity, 2: ReLU.
     act: usize,
     k: usize,
+    /// Blocks of 8 columns (`fewshot_columns8_f32`; 1 for `fewshot_column1_f32`).
+    blocks: usize,
 }
 
 extern "C" {
@@ -304,25 +337,27 @@ fn fits(len: usize, start: usize, count: usize, stride: usize, run: usize) -> bo
     count > 0 && last * stride as u64 + start as u64 + run as u64 <= len as u64
 }
 
-/// Runs [`super::block::columns_step`] with a kernel when one applies (8 columns, the previous
-/// activation, if any, the identity or ReLU; or 1 column without backpropagation) and every
-/// slice holds what the kernel reads and writes; otherwise hands the arguments back untouched.
+/// Runs [`super::block::columns_step`] with a kernel where one applies (blocks of 8 columns,
+/// the previous activation, if any, the identity or ReLU; or 1 column without
+/// backpropagation) and every slice holds what the kernel reads and writes. Returns what is
+/// left for the portable code: nothing, the columns after the last full block, or everything.
 #[allow(clippy::type_complexity)]
 pub fn columns<'a, 'b>(
     c: Columns<'a>,
-    back: Option<Backprop<'b>>,
-) -> Result<(), (Columns<'a>, Option<Backprop<'b>>)> {
+    mut back: Option<Backprop<'b>>,
+) -> Option<(Columns<'a>, Option<Backprop<'b>>)> {
     let (ni, no, k, j0) = (c.ni, c.no, c.k, c.j0);
     let act = match &back {
         None => 0,
         Some(b) if b.act == Activation::Identity => 1,
         Some(b) if b.act == Activation::Relu => 2,
-        Some(_) => return Err((c, back)),
+        Some(_) => return Some((c, back)),
     };
-    let width = match (c.width, &back) {
-        (8, _) => 8,
-        (1, None) => 1,
-        _ => return Err((c, back)),
+    // The columns the kernel does, in `blocks`.
+    let (width, blocks) = match (c.width, &back) {
+        (1, None) => (1, 1),
+        (w, _) if w >= 8 => (w - w % 8, w / 8),
+        _ => return Some((c, back)),
     };
     let rates_ok = match c.rate {
         Rate::Same(_) => true,
@@ -339,14 +374,14 @@ pub fn columns<'a, 'b>(
             .as_ref()
             .is_none_or(|b| fits(b.block.len(), 0, k, 8, 8));
     if !ok {
-        return Err((c, back));
+        return Some((c, back));
     }
     let (rates, rate) = match c.rate {
         Rate::Same(a) => (core::ptr::null(), a),
         // In range: `fits` above.
         Rate::Each(r) => (r.as_ptr().wrapping_add(j0), 0.0),
     };
-    let block = match back {
+    let block = match &mut back {
         Some(b) => b.block.as_mut_ptr(),
         None => core::ptr::null_mut(),
     };
@@ -364,6 +399,7 @@ pub fn columns<'a, 'b>(
         rows: no,
         act,
         k,
+        blocks,
     };
     // SAFETY: `fits` checked every access: rows `i < no` of `W` and of the rates at
     // `j0 + i ni .. + width`, samples `s < k` of the inputs at `j0 + s ni .. + width`, deltas
@@ -371,9 +407,16 @@ pub fn columns<'a, 'b>(
     // mutable ones exclusive), and the functions follow the AAPCS-VFP.
     unsafe {
         match width {
-            8 => fewshot_columns8_f32(&args),
-            _ => fewshot_column1_f32(&args),
+            1 => fewshot_column1_f32(&args),
+            _ => fewshot_columns8_f32(&args),
         }
     };
-    Ok(())
+    (c.width > width).then_some((
+        Columns {
+            j0: j0 + width,
+            width: c.width - width,
+            ..c
+        },
+        back,
+    ))
 }

@@ -38,8 +38,8 @@ impl Rate<'_> {
     }
 }
 
-/// One column block of a dense layer `y = W a + b` with `no` outputs and `ni` inputs, over `k`
-/// samples: columns `j0..j0 + width` of `W` (`width` at most 8).
+/// Columns `j0..j0 + width` of a dense layer `y = W a + b` with `no` outputs and `ni` inputs,
+/// over `k` samples (done in blocks of 8 columns).
 pub struct Columns<'a> {
     /// `W`, row-major `[no][ni]`: updated in place.
     pub w: &'a mut [f32],
@@ -60,7 +60,7 @@ pub struct Columns<'a> {
     pub k: usize,
     /// First column of the block.
     pub j0: usize,
-    /// Columns in the block (1 to 8).
+    /// Columns (from `j0`).
     pub width: usize,
 }
 
@@ -74,21 +74,21 @@ pub struct Backprop<'a> {
     pub act: Activation,
 }
 
-/// Backpropagates through the block (with `back`), then updates it:
-/// `W[i][j] -= rate * clip(sum_s delta[s][i] a[s][j])`, the sum sequential in `s` from `+0.0`,
-/// then (with `back`) writes the previous layer's deltas into the inputs' block.
+/// For each block of 8 columns (the last one narrower): backpropagates through it (with
+/// `back`), then updates it, `W[i][j] -= rate * clip(sum_s delta[s][i] a[s][j])`, the sum
+/// sequential in `s` from `+0.0`, then (with `back`) writes the previous layer's deltas into
+/// the inputs' block. Blocks touch disjoint columns, so their order does not matter.
 #[inline]
 pub fn columns_step(c: Columns<'_>, back: Option<Backprop<'_>>) -> Result<(), Error> {
     #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
-    let (c, back) = match super::arm_block::columns(c, back) {
-        Ok(()) => return Ok(()),
-        Err(unused) => unused,
+    let Some((c, back)) = super::arm_block::columns(c, back) else {
+        return Ok(());
     };
     columns_step_portable(c, back)
 }
 
-/// [`columns_step`] on any target.
-pub fn columns_step_portable(c: Columns<'_>, back: Option<Backprop<'_>>) -> Result<(), Error> {
+/// [`columns_step`] on any target, in blocks of 8 columns.
+pub fn columns_step_portable(c: Columns<'_>, mut back: Option<Backprop<'_>>) -> Result<(), Error> {
     let Columns {
         w,
         rate,
@@ -101,14 +101,21 @@ pub fn columns_step_portable(c: Columns<'_>, back: Option<Backprop<'_>>) -> Resu
         j0,
         width,
     } = c;
-    match back {
-        Some(Backprop { block, act }) => {
-            backprop(w, deltas, block, ni, no, j0, width)?;
-            update(w, rate, clip, deltas, inputs, ni, no, k, j0, width)?;
-            apply_derivative(inputs, block, act, ni, j0, width)
+    let end = j0.saturating_add(width);
+    let mut j = j0;
+    while j < end {
+        let wd = (end - j).min(8);
+        match &mut back {
+            Some(Backprop { block, act }) => {
+                backprop(w, deltas, block, ni, no, j, wd)?;
+                update(w, rate, clip, deltas, inputs, ni, no, k, j, wd)?;
+                apply_derivative(inputs, block, *act, ni, j, wd)?;
+            }
+            None => update(w, rate, clip, deltas, inputs, ni, no, k, j, wd)?,
         }
-        None => update(w, rate, clip, deltas, inputs, ni, no, k, j0, width),
+        j += wd;
     }
+    Ok(())
 }
 
 /// `block[s][c] = sum_i delta[s][i] W[i][j0 + c]`, sequential in `i` from `+0.0`.
