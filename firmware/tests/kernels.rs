@@ -1,14 +1,15 @@
-//! The inner loop's backward kernel on the target against the portable code, bit for bit:
+//! The inner loop's kernels on the target against the portable code, bit for bit:
 //! `columns_step` (the Cortex-M4F kernel where it applies) and `columns_step_portable` on the
 //! same pseudo-random layers, over shapes, sample counts, rates, clips (hit and not) and the
-//! previous layer's activation. On the Cortex-M3 both are the portable code.
+//! previous layer's activation; `dense_batch` and `dense` per sample. On the Cortex-M3 both
+//! sides are the portable code.
 #![no_std]
 #![no_main]
 
 use cortex_m_rt::entry;
 use fewshot_firmware::{self as fw, Checks};
 use fewshot_runtime::math::block::{columns_step, columns_step_portable, Backprop, Columns};
-use fewshot_runtime::math::Rate;
+use fewshot_runtime::math::{dense, dense_batch, Rate};
 use fewshot_runtime::Activation;
 
 const MAX_NI: usize = 24;
@@ -127,6 +128,24 @@ fn agree(case: &Case, rng: &mut Lcg) -> bool {
         && same_bits(&a.deltas, &b.deltas)
 }
 
+/// `dense_batch` against `dense` on each sample.
+fn dense_agrees(ni: usize, no: usize, k: usize, act: Activation, rng: &mut Lcg) -> bool {
+    let mut w = [0.0f32; MAX_NO * MAX_NI];
+    let mut b = [0.0f32; MAX_NO];
+    let mut xs = [0.0f32; MAX_K * MAX_NI];
+    for v in w.iter_mut().chain(b.iter_mut()).chain(xs.iter_mut()) {
+        *v = rng.next();
+    }
+    let (w, b, xs) = (&w[..ni * no], &b[..no], &xs[..k * ni]);
+    let mut batch = [0.0f32; MAX_K * MAX_NO];
+    let mut each = [0.0f32; MAX_K * MAX_NO];
+    dense_batch(w, b, xs, &mut batch[..k * no], (ni, no), act);
+    for (x, y) in xs.chunks_exact(ni).zip(each.chunks_exact_mut(no)) {
+        dense(w, b, x, y, act);
+    }
+    same_bits(&batch, &each)
+}
+
 #[entry]
 fn main() -> ! {
     fw::init("backward kernel against the portable code");
@@ -169,5 +188,18 @@ fn main() -> ! {
     }
     defmt::info!("{=u32} of {=u32} cases bit-identical", same, cases);
     c.check(same == cases, "columns_step equals the portable code");
+    let (mut cases, mut same) = (0u32, 0u32);
+    for ni in [1, 8, 16, 24, 12] {
+        for no in [1, 2, 3, 5] {
+            for k in [1, 2, 7] {
+                for act in [Activation::Identity, Activation::Relu, Activation::Tanh] {
+                    cases += 1;
+                    same += u32::from(dense_agrees(ni, no, k, act, &mut rng));
+                }
+            }
+        }
+    }
+    defmt::info!("{=u32} of {=u32} cases bit-identical", same, cases);
+    c.check(same == cases, "dense_batch equals dense on each sample");
     c.finish()
 }

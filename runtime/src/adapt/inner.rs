@@ -9,7 +9,7 @@ use super::support::{Support, Targets};
 use crate::format::layout::AdaptedRange;
 use crate::format::{AdaptSpec, HeadKind, LearningRate, Model, MAX_STEPS};
 use crate::math::block::{apply_derivative, backprop, bias_step, columns_step, Backprop, Columns};
-use crate::math::{cross_entropy_in_place, dense, derivative};
+use crate::math::{cross_entropy_in_place, dense, dense_batch, derivative};
 use crate::Error;
 
 /// What an adaptation did.
@@ -364,9 +364,7 @@ impl<'a> InnerLoop<'a> {
             let (w, b, spec) = layer(self.model, self.head, &self.range, params, index)?;
             let (prev, cur) = regions(acts, &self.geo, index - self.range.first)?;
             let (ni, no) = (usize::from(spec.inputs), usize::from(spec.outputs));
-            for (x, y) in prev.chunks_exact(ni).zip(cur.chunks_exact_mut(no)) {
-                dense(w, b, x, y, spec.activation);
-            }
+            dense_batch(w, b, prev, cur, (ni, no), spec.activation);
         }
         Ok(())
     }

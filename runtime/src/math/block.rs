@@ -211,8 +211,15 @@ pub fn apply_derivative(
     {
         let a = arow.get_mut(j0..j0 + width).ok_or(Error::StateMismatch)?;
         for (av, t) in a.iter_mut().zip(brow) {
-            *av = t * derivative(act, *av);
+            *av = times_derivative(act, *t, *av);
         }
     }
     Ok(())
+}
+
+/// `t * act'(a)`. Not inlined: the loop above would be copied once per activation (the kernels
+/// do the ReLU and identity on the Cortex-M4F; this is the portable path).
+#[inline(never)]
+fn times_derivative(act: Activation, t: f32, a: f32) -> f32 {
+    t * derivative(act, a)
 }
