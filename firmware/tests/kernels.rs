@@ -8,7 +8,9 @@
 
 use cortex_m_rt::entry;
 use fewshot_firmware::{self as fw, Checks};
-use fewshot_runtime::math::block::{columns_step, columns_step_portable, Backprop, Columns};
+use fewshot_runtime::math::block::{
+    bias_step, bias_step_portable, columns_step, columns_step_portable, Backprop, Columns,
+};
 use fewshot_runtime::math::{dense, dense_batch, Rate};
 use fewshot_runtime::Activation;
 
@@ -128,6 +130,30 @@ fn agree(case: &Case, rng: &mut Lcg) -> bool {
         && same_bits(&a.deltas, &b.deltas)
 }
 
+/// `bias_step` against `bias_step_portable`.
+fn bias_agrees(no: usize, k: usize, each: bool, clip: f32, rng: &mut Lcg) -> bool {
+    let mut bias = [0.0f32; 24];
+    let mut rates = [0.0f32; 24];
+    let mut deltas = [0.0f32; MAX_K * 24];
+    for v in bias
+        .iter_mut()
+        .chain(rates.iter_mut())
+        .chain(deltas.iter_mut())
+    {
+        *v = rng.next();
+    }
+    let mut other = bias;
+    let rate = if each {
+        Rate::Each(&rates[..no])
+    } else {
+        Rate::Same(0.37)
+    };
+    let d = &deltas[..k * no];
+    let ok = bias_step(&mut bias[..no], rate, clip, d, no).is_ok()
+        && bias_step_portable(&mut other[..no], rate, clip, d, no, 0).is_ok();
+    ok && same_bits(&bias, &other)
+}
+
 /// `dense_batch` against `dense` on each sample.
 fn dense_agrees(ni: usize, no: usize, k: usize, act: Activation, rng: &mut Lcg) -> bool {
     let mut w = [0.0f32; MAX_NO * MAX_NI];
@@ -188,6 +214,19 @@ fn main() -> ! {
     }
     defmt::info!("{=u32} of {=u32} cases bit-identical", same, cases);
     c.check(same == cases, "columns_step equals the portable code");
+    let (mut cases, mut same) = (0u32, 0u32);
+    for no in [1, 5, 8, 16, 21, 24] {
+        for k in [1, 2, 7] {
+            for each in [false, true] {
+                for clip in [0.05, 100.0] {
+                    cases += 1;
+                    same += u32::from(bias_agrees(no, k, each, clip, &mut rng));
+                }
+            }
+        }
+    }
+    defmt::info!("{=u32} of {=u32} cases bit-identical", same, cases);
+    c.check(same == cases, "bias_step equals the portable code");
     let (mut cases, mut same) = (0u32, 0u32);
     for ni in [1, 8, 16, 24, 12] {
         for no in [1, 2, 3, 5] {

@@ -350,7 +350,87 @@ global_asm!(
     "    vpop {{s24-s31}}",
     "    pop {{r4, r5, r6, r7, r8, r9, r10, r11, pc}}",
     ".size fewshot_column1_f32, . - fewshot_column1_f32",
+    "",
+    // Biases in groups of 8: g = -0.0 + delta[0][i] + ... + delta[k-1][i] (as `Iterator::sum`),
+    // then b -= rate * clamp(g, c). r0 = &BiasArgs.
+    ".section .text.fewshot_bias8_f32,\"ax\",%progbits",
+    ".global fewshot_bias8_f32",
+    ".type fewshot_bias8_f32,%function",
+    ".thumb_func",
+    ".p2align 2",
+    "fewshot_bias8_f32:",
+    "    push {{r4, r5, r6, lr}}",
+    "    vpush {{s16-s31}}",
+    "    ldr r1, [r0, #0]",
+    "    ldr r2, [r0, #4]",
+    "    ldr r3, [r0, #8]",
+    "    ldr r4, [r0, #12]",
+    "    ldr r5, [r0, #16]",
+    "    vldr s31, [r0, #20]",
+    "    vneg.f32 s30, s31",
+    "    ldr lr, [r0, #24]",
+    "    ldr r0, [r0, #28]",
+    "    mov r6, #0x80000000",
+    "    vmov s25, r6",
+    ".Lfewshot_bias_group:",
+    "    vmov.f32 s8, s25",
+    "    vmov.f32 s9, s25",
+    "    vmov.f32 s10, s25",
+    "    vmov.f32 s11, s25",
+    "    vmov.f32 s12, s25",
+    "    vmov.f32 s13, s25",
+    "    vmov.f32 s14, s25",
+    "    vmov.f32 s15, s25",
+    "    mov r6, r2",
+    "    mov r12, r0",
+    ".Lfewshot_bias_sum:",
+    "    vldmia r6, {{s16-s23}}",
+    "    add r6, r6, r3",
+    "    vadd.f32 s8, s8, s16",
+    "    vadd.f32 s9, s9, s17",
+    "    vadd.f32 s10, s10, s18",
+    "    vadd.f32 s11, s11, s19",
+    "    vadd.f32 s12, s12, s20",
+    "    vadd.f32 s13, s13, s21",
+    "    vadd.f32 s14, s14, s22",
+    "    vadd.f32 s15, s15, s23",
+    "    subs r12, r12, #1",
+    "    bne .Lfewshot_bias_sum",
+    "    vldmia r1, {{s0-s7}}",
+    "    vldmia r4, {{s16-s23}}",
+    "    add r4, r4, r5",
+    "    fewshot_clip_step s0, s8, s16",
+    "    fewshot_clip_step s1, s9, s17",
+    "    fewshot_clip_step s2, s10, s18",
+    "    fewshot_clip_step s3, s11, s19",
+    "    fewshot_clip_step s4, s12, s20",
+    "    fewshot_clip_step s5, s13, s21",
+    "    fewshot_clip_step s6, s14, s22",
+    "    fewshot_clip_step s7, s15, s23",
+    "    vstmia r1!, {{s0-s7}}",
+    "    add r2, r2, #32",
+    "    subs lr, lr, #1",
+    "    bne .Lfewshot_bias_group",
+    "    vpop {{s16-s31}}",
+    "    pop {{r4, r5, r6, pc}}",
+    ".size fewshot_bias8_f32, . - fewshot_bias8_f32",
 );
+
+/// The bias kernel's arguments (offsets fixed by `repr(C)`).
+#[repr(C)]
+struct BiasArgs {
+    /// The biases, and the deltas `[k][no]` with their byte stride between samples.
+    b: *mut f32,
+    d: *const f32,
+    d_stride: usize,
+    /// The rates of the biases, and the byte step from one group of 8 to the next (0: one rate
+    /// in 8 copies).
+    rates: *const f32,
+    rates_step: usize,
+    clip: f32,
+    groups: usize,
+    k: usize,
+}
 
 /// The kernel's arguments (offsets fixed by `repr(C)`: every field is 4 bytes).
 #[repr(C)]
@@ -381,6 +461,7 @@ struct ColumnsArgs {
 extern "C" {
     fn fewshot_columns8_f32(args: *const ColumnsArgs);
     fn fewshot_column1_f32(args: *const ColumnsArgs);
+    fn fewshot_bias8_f32(args: *const BiasArgs);
 }
 
 /// Whether `len` floats hold `count` runs of `run` floats `stride` apart, from `start` (in u64:
@@ -472,4 +553,45 @@ pub fn columns<'a, 'b>(
         },
         back,
     ))
+}
+
+/// The first `8 * (bias.len() / 8)` biases of [`super::block::bias_step`] with the kernel, when
+/// the slices agree (`bias` and a per-bias rate table `no` long, `k > 0` rows of deltas);
+/// returns how many it did (0: none).
+pub fn bias8(bias: &mut [f32], rate: Rate<'_>, clip: f32, deltas: &[f32], no: usize) -> usize {
+    let k = deltas.len() / no.max(1);
+    let groups = bias.len() / 8;
+    let same;
+    let (rates, rates_step) = match rate {
+        Rate::Same(a) => {
+            same = [a; 8];
+            (same.as_ptr(), 0)
+        }
+        Rate::Each(r) if r.len() >= no => (r.as_ptr(), 32),
+        Rate::Each(_) => return 0,
+    };
+    let ok = groups > 0
+        && !(clip < 0.0)
+        && bias.len() == no
+        && no <= usize::MAX / 4
+        && k > 0
+        && deltas.len() == k * no;
+    if !ok {
+        return 0;
+    }
+    let args = BiasArgs {
+        b: bias.as_mut_ptr(),
+        d: deltas.as_ptr(),
+        d_stride: 4 * no,
+        rates,
+        rates_step,
+        clip,
+        groups,
+        k,
+    };
+    // SAFETY: the kernel reads deltas `s no + i` and rates `i` (or the 8 copies, step 0) and
+    // writes biases `i`, for `s < k` and `i < 8 groups <= no`, all within the slices (checked
+    // above); it follows the AAPCS-VFP.
+    unsafe { fewshot_bias8_f32(&args) };
+    8 * groups
 }

@@ -176,6 +176,7 @@ fn update(
 
 /// The bias update `b[i] -= rate * clip(sum_s delta[s][i])`, the sum sequential in `s` from
 /// `-0.0` (as `Iterator::sum`: the first term exactly), eight biases at a time.
+#[inline]
 pub fn bias_step(
     bias: &mut [f32],
     rate: Rate<'_>,
@@ -183,7 +184,24 @@ pub fn bias_step(
     deltas: &[f32],
     no: usize,
 ) -> Result<(), Error> {
-    for (i0, chunk) in (0..).step_by(8).zip(bias.chunks_mut(8)) {
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+    let done = super::arm_block::bias8(bias, rate, clip, deltas, no);
+    #[cfg(not(all(target_arch = "arm", target_abi = "eabihf")))]
+    let done = 0;
+    bias_step_portable(bias, rate, clip, deltas, no, done)
+}
+
+/// [`bias_step`] on any target, from bias `first` on.
+pub fn bias_step_portable(
+    bias: &mut [f32],
+    rate: Rate<'_>,
+    clip: f32,
+    deltas: &[f32],
+    no: usize,
+    first: usize,
+) -> Result<(), Error> {
+    let rest = bias.get_mut(first..).ok_or(Error::StateMismatch)?;
+    for (i0, chunk) in (first..).step_by(8).zip(rest.chunks_mut(8)) {
         let mut g = [-0.0f32; 8];
         for d in deltas.chunks_exact(no.max(1)) {
             let d = d.get(i0..i0 + chunk.len()).ok_or(Error::StateMismatch)?;
