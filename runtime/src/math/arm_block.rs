@@ -1,17 +1,24 @@
-//! Cortex-M4F/M7 (hard-float) kernel of the inner loop's backward pass: one block of 8 columns
-//! of a dense layer, every row, every sample, in one call (see [`super::block`]).
+//! Cortex-M4F/M7 (hard-float) kernels of the inner loop's backward pass (see [`super::block`]),
+//! one call per layer:
 //!
-//! Per row `i` it keeps the row's 8 old weights and 8 gradient accumulators in registers and,
-//! per sample `s`, adds `delta[s][i] a[s][j0..j0 + 8]` to the gradient and
-//! `delta[s][i] W[i][j0..j0 + 8]` to the sample's backpropagation accumulators (in memory).
-//! Then the row is updated, `W -= rate * clip(g)`, and stored. The portable code computes the
-//! same terms in the same order (the block's backpropagation is a sum over rows, ascending; its
-//! gradient a sum over samples, ascending, both from `+0.0`): one `vmla.f32` (multiply, round,
-//! add, round) per term, `vmls.f32` for the update, so the bits are the same.
+//! - `fewshot_columns8_f32`: every block of 8 columns of a dense layer, every row, every sample.
+//!   Per row `i` it keeps the row's 8 old weights and 8 gradient accumulators in registers and,
+//!   per sample `s`, adds `delta[s][i] a[s][j0..j0 + 8]` to the gradient and
+//!   `delta[s][i] W[i][j0..j0 + 8]` to the sample's backpropagation accumulators (in memory);
+//!   then the row is updated, `W -= rate * clip(g)`, and stored; then the previous layer's
+//!   deltas (ReLU or identity derivative) replace the block's inputs. Without backpropagation
+//!   rows go in pairs, sharing each load of the inputs.
+//! - `fewshot_column1_f32`: the same for a one-column layer without backpropagation.
+//! - `fewshot_bias8_f32`: biases 8 at a time, `b -= rate * clip(-0.0 + sum_s delta[s][i])`.
+//!
+//! The portable code computes the same terms in the same order (a block's backpropagation is a
+//! sum over rows, ascending; a gradient a sum over samples, ascending, from `+0.0`, `-0.0` for
+//! a bias): one `vmla.f32` (multiply, round, add, round: not fused) per term, `vmls.f32` for the
+//! update, so the bits are the same. `firmware/tests/kernels.rs` checks it on the target.
 //!
 //! The clip `clamp(g, c)` costs 4 instructions when `|g| <= c` (or unordered), which keeps `g`;
 //! otherwise `g > 0` picks `c`, else `-c`: what [`super::clamp`] returns when `c >= 0` (the
-//! kernel is not used for a negative clip).
+//! kernels are not used for a negative clip).
 
 use super::block::{Backprop, Columns, Rate};
 use crate::Activation;

@@ -1,11 +1,13 @@
-//! The inner loop's backward pass through one column block of a dense layer: backpropagation of
-//! the deltas through the block's (old) weights, the block's gradient and update, then the
-//! deltas of the layer's inputs in place of its input activations.
+//! The inner loop's backward pass through a dense layer, in blocks of 8 columns: the bias
+//! update, then per block the backpropagation of the deltas through the block's (old) weights,
+//! the block's gradient and update, then the deltas of the layer's inputs in place of its input
+//! activations.
 //!
-//! [`columns_step`] picks a Cortex-M4F kernel when one applies (a block of 8 columns with a ReLU
-//! or identity input activation, or of 1 column without backpropagation) and
-//! [`columns_step_portable`] otherwise; both perform the same f32 operations in the same order,
-//! so the results are identical bit for bit.
+//! [`columns_step`] and [`bias_step`] use the Cortex-M4F kernels where they apply (see
+//! `arm_block.rs`: blocks of 8 columns with a ReLU or identity input activation, one column
+//! without backpropagation, groups of 8 biases) and the portable code
+//! ([`columns_step_portable`], [`bias_step_portable`]) for the rest and on other targets; both
+//! perform the same f32 operations in the same order, so the results are identical bit for bit.
 
 use super::{axpy_strided, clamp, derivative};
 use crate::{Activation, Error};
