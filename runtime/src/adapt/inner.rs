@@ -8,7 +8,8 @@ use super::params::{layer, layer_mut, Weights};
 use super::support::{Support, Targets};
 use crate::format::layout::AdaptedRange;
 use crate::format::{AdaptSpec, HeadKind, LearningRate, Model, MAX_STEPS};
-use crate::math::{axpy_strided, cross_entropy_in_place, dense, derivative};
+use crate::math::block::{apply_derivative, backprop, bias_step, columns_step, Backprop, Columns};
+use crate::math::{cross_entropy_in_place, dense, dense_batch, derivative};
 use crate::Error;
 
 /// What an adaptation did.
@@ -30,28 +31,7 @@ pub struct AdaptReport {
     pub rolled_back: bool,
 }
 
-/// A step size: the same for a whole tensor, or one per parameter.
-#[derive(Clone, Copy)]
-pub(crate) enum Rate<'a> {
-    Same(f32),
-    Each(&'a [f32]),
-}
-
-impl Rate<'_> {
-    #[inline]
-    fn at(&self, i: usize) -> f32 {
-        match self {
-            Rate::Same(a) => *a,
-            Rate::Each(v) => v.get(i).copied().unwrap_or(0.0),
-        }
-    }
-    pub fn max(&self) -> f32 {
-        match self {
-            Rate::Same(a) => *a,
-            Rate::Each(v) => v.iter().copied().fold(0.0, crate::math::max),
-        }
-    }
-}
+pub(crate) use crate::math::Rate;
 
 /// Step sizes of one adapted layer at one step: `(weights, bias)`.
 /// Where one adapted layer sits: its position among the adapted layers, and its tensors'
@@ -98,11 +78,6 @@ pub(crate) fn layer_rates<'a>(
             (w, b)
         }
     }
-}
-
-#[inline]
-fn clip(g: f32, c: f32) -> f32 {
-    crate::math::clamp(g, c)
 }
 
 /// Splits the activations into the region before adapted position `p` (the layer's input) and
@@ -389,9 +364,7 @@ impl<'a> InnerLoop<'a> {
             let (w, b, spec) = layer(self.model, self.head, &self.range, params, index)?;
             let (prev, cur) = regions(acts, &self.geo, index - self.range.first)?;
             let (ni, no) = (usize::from(spec.inputs), usize::from(spec.outputs));
-            for (x, y) in prev.chunks_exact(ni).zip(cur.chunks_exact_mut(no)) {
-                dense(w, b, x, y, spec.activation);
-            }
+            dense_batch(w, b, prev, cur, (ni, no), spec.activation);
         }
         Ok(())
     }
@@ -441,9 +414,10 @@ impl<'a> InnerLoop<'a> {
     /// region holds the gradient w.r.t. its pre-activation; on exit (unless it is the first
     /// adapted layer) its input region holds the same for the layer before.
     ///
-    /// Columns of `W` go in blocks of 8: the block's backpropagated deltas (old weights) go to
-    /// `block`, then its gradient updates the weights, then the deltas replace the input
-    /// activations, which nothing needs any more. No gradient is ever stored whole.
+    /// Columns of `W` go in blocks of 8 ([`columns_step`]): the block's backpropagated deltas
+    /// (old weights) go to `block`, then its gradient updates the weights, then the deltas
+    /// replace the input activations, which nothing needs any more. No gradient is ever stored
+    /// whole.
     fn backward(
         &self,
         params: &mut [f32],
@@ -453,8 +427,8 @@ impl<'a> InnerLoop<'a> {
         step: u16,
     ) -> Result<(), Error> {
         let position = index - self.range.first;
-        let backprop = index > self.range.first;
-        let prev_act = match backprop {
+        let backprop_on = index > self.range.first;
+        let prev_act = match backprop_on {
             true => self.model.chain_layer(self.head, index - 1)?.activation,
             false => crate::Activation::Identity,
         };
@@ -472,57 +446,37 @@ impl<'a> InnerLoop<'a> {
         let k = self.geo.k;
         let (prev, cur) = regions(acts, &self.geo, position)?;
         // Bias: its gradient is the sum of the deltas over the samples.
-        for (i, b) in l.bias.iter_mut().enumerate() {
-            let g: f32 = cur.iter().skip(i).step_by(no).sum();
-            *b -= rb.at(i) * clip(g, c);
-        }
-        let mut weights = l.weights;
-        let mut j0 = 0;
-        while j0 < ni {
-            let width = (ni - j0).min(8);
-            if backprop {
-                // block[s][c] = sum_i delta[s][i] W[i][j0 + c], with the old W.
-                let w = weights.get().get(j0..).ok_or(Error::StateMismatch)?;
-                for (row, deltas) in block.chunks_exact_mut(8).zip(cur.chunks_exact(no)) {
-                    let acc = row.get_mut(..width).ok_or(Error::StateMismatch)?;
-                    acc.iter_mut().for_each(|v| *v = 0.0);
-                    axpy_strided(acc, deltas, 1, w, ni, no);
+        bias_step(l.bias, rb, c, cur, no)?;
+        match l.weights {
+            Weights::Adapted(w) => {
+                let cols = Columns {
+                    w,
+                    rate: rw,
+                    clip: c,
+                    deltas: cur,
+                    inputs: prev,
+                    ni,
+                    no,
+                    k,
+                    j0: 0,
+                    width: ni,
+                };
+                let back = backprop_on.then_some(Backprop {
+                    block,
+                    act: prev_act,
+                });
+                columns_step(cols, back)?;
+            }
+            Weights::Frozen(w) if backprop_on => {
+                let mut j0 = 0;
+                while j0 < ni {
+                    let width = (ni - j0).min(8);
+                    backprop(w, cur, block, ni, no, j0, width)?;
+                    apply_derivative(prev, block, prev_act, ni, j0, width)?;
+                    j0 += width;
                 }
             }
-            if let Weights::Adapted(w) = &mut weights {
-                let inputs = prev.get(j0..).ok_or(Error::StateMismatch)?;
-                for (i, row) in w.chunks_exact_mut(ni).enumerate() {
-                    // g[c] = sum_s delta[s][i] a[s][j0 + c].
-                    let mut g = [0.0f32; 8];
-                    let g = g.get_mut(..width).ok_or(Error::StateMismatch)?;
-                    let deltas = cur.get(i..).ok_or(Error::StateMismatch)?;
-                    axpy_strided(g, deltas, no, inputs, ni, k);
-                    let wrow = row.get_mut(j0..j0 + width).ok_or(Error::StateMismatch)?;
-                    match rw {
-                        Rate::Same(a) => {
-                            for (wij, gi) in wrow.iter_mut().zip(g.iter()) {
-                                *wij -= a * clip(*gi, c);
-                            }
-                        }
-                        Rate::Each(rates) => {
-                            let at = i * ni + j0;
-                            let rates = rates.get(at..at + width).ok_or(Error::StateMismatch)?;
-                            for ((wij, gi), a) in wrow.iter_mut().zip(g.iter()).zip(rates) {
-                                *wij -= a * clip(*gi, c);
-                            }
-                        }
-                    }
-                }
-            }
-            if backprop {
-                for (arow, brow) in prev.chunks_exact_mut(ni).zip(block.chunks_exact(8)) {
-                    let a = arow.get_mut(j0..j0 + width).ok_or(Error::StateMismatch)?;
-                    for (av, t) in a.iter_mut().zip(brow) {
-                        *av = t * derivative(prev_act, *av);
-                    }
-                }
-            }
-            j0 += width;
+            Weights::Frozen(_) => {}
         }
         Ok(())
     }

@@ -22,15 +22,6 @@ pub(crate) enum Weights<'a> {
     Frozen(&'a [f32]),
 }
 
-impl Weights<'_> {
-    pub fn get(&self) -> &[f32] {
-        match self {
-            Weights::Adapted(w) => w,
-            Weights::Frozen(w) => w,
-        }
-    }
-}
-
 fn mismatch() -> Error {
     Error::StateMismatch
 }

@@ -268,3 +268,51 @@ pub fn dense_linear(w: &[f32], b: &[f32], x: &[f32], y: &mut [f32]) -> bool {
     }
     true
 }
+
+/// [`dense_linear`] for every sample (rows of `ni` floats in `xs`, of `no` in `ys`) with the
+/// bounds checked once, when `ni` is a non-zero multiple of 8 and the slices agree; returns
+/// false (doing nothing) otherwise.
+#[inline(always)]
+pub fn dense_linear_batch(
+    w: &[f32],
+    b: &[f32],
+    xs: &[f32],
+    ys: &mut [f32],
+    ni: usize,
+    no: usize,
+) -> bool {
+    let samples = xs.len() / ni.max(1);
+    let shapes_ok = ni > 0
+        && ni.is_multiple_of(8)
+        && no > 0
+        && b.len() == no
+        && no.checked_mul(ni) == Some(w.len())
+        && xs.len() == samples * ni
+        && no.checked_mul(samples) == Some(ys.len());
+    if !shapes_ok {
+        return false;
+    }
+    let (pairs, chunks) = (no / 2, ni / 8);
+    // The odd last row, if any.
+    let last = (no % 2 == 1).then(|| (w.get((no - 1) * ni..), b.get(no - 1)));
+    for (x, y) in xs.chunks_exact(ni).zip(ys.chunks_exact_mut(no)) {
+        if pairs > 0 {
+            // SAFETY: as in `dense_linear`: `w` holds `no * ni` floats, `b` and `y` `no`, `x`
+            // `ni` (checked above); the function reads and writes `2 * pairs <= no` rows.
+            unsafe {
+                fewshot_dense2_f32(
+                    w.as_ptr(),
+                    b.as_ptr(),
+                    x.as_ptr(),
+                    y.as_mut_ptr(),
+                    pairs,
+                    chunks,
+                )
+            };
+        }
+        if let (Some((Some(row), Some(bias))), Some(out)) = (last, y.last_mut()) {
+            *out = dot1(*bias, row, x, chunks);
+        }
+    }
+    true
+}

@@ -21,6 +21,11 @@ use micromath::F32Ext;
 
 #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
 mod arm;
+#[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+mod arm_block;
+pub mod block;
+
+pub use block::Rate;
 
 /// `acc + sum_j w_j x_j` over the common length, accumulated sequentially (`j` ascending, one
 /// rounded multiply and one rounded add per term): the same bits on every target.
@@ -171,8 +176,9 @@ pub fn derivative(act: Activation, y: f32) -> f32 {
     }
 }
 
-/// Applies `act` to every value of `y` (the activation chosen once, outside the loop).
-#[inline]
+/// Applies `act` to every value of `y` (the activation chosen once, outside the loop). Not
+/// inlined: its four loops (two with `exp`) would be copied into every caller.
+#[inline(never)]
 pub fn activate_all(act: Activation, y: &mut [f32]) {
     match act {
         Activation::Identity => {}
@@ -201,6 +207,33 @@ pub fn dense(w: &[f32], b: &[f32], x: &[f32], y: &mut [f32], act: Activation) {
     }
     dense_linear(w, b, x, y);
     activate_all(act, y);
+}
+
+/// [`dense`] for every sample: `ys[s] = act(W xs[s] + b)`, with `xs` rows of `ni` floats and
+/// `ys` rows of `no` (the inner loop's forward pass over its support set).
+#[inline]
+pub fn dense_batch(
+    w: &[f32],
+    b: &[f32],
+    xs: &[f32],
+    ys: &mut [f32],
+    (ni, no): (usize, usize),
+    act: Activation,
+) {
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+    {
+        // The bounds checks once for all samples, then the activation (elementwise) once.
+        if arm::dense_linear_batch(w, b, xs, ys, ni, no) {
+            activate_all(act, ys);
+            return;
+        }
+    }
+    for (x, y) in xs
+        .chunks_exact(ni.max(1))
+        .zip(ys.chunks_exact_mut(no.max(1)))
+    {
+        dense(w, b, x, y, act);
+    }
 }
 
 /// `y = W x + b`, accumulated as [`dense`] does.
