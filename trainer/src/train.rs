@@ -67,8 +67,20 @@ impl State {
         write_json_atomic(self, path)
     }
 
+    /// Reads a checkpoint; one whose vectors do not have its own architecture's and meta
+    /// spec's sizes (hand-edited, truncated by another tool) is refused rather than indexed.
     pub fn load(path: &Path) -> Result<Self> {
-        read_json(path)
+        let s: State = read_json(path)?;
+        let nt = s.arch.n_params();
+        let n = nt + crate::meta::n_rate_params(&s.arch, &s.spec);
+        if s.theta.len() != nt || s.theta.len() + s.u.len() != n || s.m.len() != n || s.v.len() != n
+        {
+            anyhow::bail!(
+                "{}: checkpoint vectors do not match its model",
+                path.display()
+            );
+        }
+        Ok(s)
     }
 }
 

@@ -141,6 +141,20 @@ fn train_is_reproducible_and_resumable_then_eval_and_inspect() {
         .arg("--out")
         .arg(&c));
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    // A checkpoint whose vectors were cut short is refused (exit 2), not indexed.
+    let ckpt = c.with_extension("ckpt");
+    let good = std::fs::read(&ckpt).unwrap();
+    let mut v: serde_json::Value = serde_json::from_slice(&good).unwrap();
+    v["theta"].as_array_mut().unwrap().pop();
+    std::fs::write(&ckpt, serde_json::to_vec(&v).unwrap()).unwrap();
+    let o = run(bin()
+        .args(["train", "--no-eval", "--resume", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&c));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("do not match"), "{}", stderr(&o));
+    std::fs::write(&ckpt, &good).unwrap();
     let o = run(bin()
         .args(["train", "--no-eval", "--resume", "--config"])
         .arg(&cfg)

@@ -302,6 +302,16 @@ fn multitask_run_stopped_then_resumed_gives_the_uninterrupted_bytes() {
     let (o, _) = train("resumed", &["--resume", "--seed", "9"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("different configuration"));
+    // A checkpoint with a head's parameters cut short is refused, not indexed.
+    let ckpt = d.join("resumed").join("m.ckpt");
+    let good = std::fs::read(&ckpt).unwrap();
+    let mut v: serde_json::Value = serde_json::from_slice(&good).unwrap();
+    v["params"]["heads"][0].as_array_mut().unwrap().pop();
+    v["params"]["trunk"].as_array_mut().unwrap().push(0.0.into());
+    std::fs::write(&ckpt, serde_json::to_vec(&v).unwrap()).unwrap();
+    let (o, _) = train("resumed", &["--resume"]);
+    assert_eq!(o.status.code(), Some(2));
+    std::fs::write(&ckpt, &good).unwrap();
     let (o, resumed) = train("resumed", &["--resume"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(

@@ -511,7 +511,8 @@ impl Slots {
         let n = info.params as usize;
         let mut filled = 0usize; // bytes
         let mut word = [0u8; 4];
-        self.read_range(flash, info.slot, HEADER_LEN, 4 * n, |piece| {
+        let len = n.checked_mul(4).ok_or(layout("record"))?;
+        self.read_range(flash, info.slot, HEADER_LEN, len, |piece| {
             for b in piece {
                 word[filled % 4] = *b;
                 filled += 1;

@@ -191,9 +191,16 @@ impl MtState {
             checkpoint_every: 0,
             ..c.clone()
         };
+        // Every part the training loop indexes must have this configuration's shape (a
+        // hand-edited or foreign checkpoint is refused, not indexed out of bounds).
         let fresh = Params::init(cfg, heads);
-        let fits = st.params.flat().len() == fresh.flat().len()
-            && st.m.len() == st.params.flat().len()
+        let lens = |p: &Params| {
+            let mut v = vec![p.trunk.len(), p.s.len(), p.heads.len(), p.u.len()];
+            v.extend(p.heads.iter().chain(&p.u).map(Vec::len));
+            v
+        };
+        let fits = lens(&st.params) == lens(&fresh)
+            && st.m.len() == fresh.flat().len()
             && st.v.len() == st.m.len()
             && st.sums.len() == heads.len();
         if same(&st.config) != same(cfg) || !fits {
