@@ -1,8 +1,10 @@
 //! Inputs the fuzzer (`fuzz/`, `cargo xtask fuzz-smoke`) found to break a promise of the
 //! runtime, minimised, one test each. Their fuzz inputs are in `fuzz/regressions/`.
 //!
-//! The root cause of all of them was micromath's `exp` returning NaN for finite x in
-//! [88.72, 89.42]; `math::exp` now returns +inf above 88 and 0 below -88 itself.
+//! The root cause of the first four was micromath's `exp` returning NaN for finite x in
+//! [88.72, 89.42]; `math::exp` now returns +inf above 88 and 0 below -88 itself. The last three
+//! came from a review (non-finite features from finite inputs, RAM queries that overflowed,
+//! prototypes on a biases-only head).
 
 use fewshot_runtime::math::{activate, exp};
 use fewshot_runtime::{Activation, AdaptState, Heads, Model, Support};
@@ -133,4 +135,139 @@ fn a_successful_adaptation_leaves_finite_parameters() {
         let nan = state.params().iter().filter(|v| !v.is_finite()).count();
         assert_eq!(nan, 0, "Ok with {nan} non-finite parameters");
     }
+}
+
+/// A frozen trunk turns finite inputs into `1e30 * 1e10 - 1e30 * 1e10 = inf - inf = NaN`. The
+/// overflow bound's max used to drop a NaN in its fold, so the prototype start changed the state
+/// before the step-0 loss failed, or a ReLU head swallowed the NaN and "succeeded" with NaN
+/// parameters. Non-finite features are now refused before the state changes.
+#[test]
+fn non_finite_features_from_finite_inputs_are_refused_before_the_state_changes() {
+    use fewshot_runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef, RateDef};
+    use fewshot_runtime::{Activation, AdaptScope, AdaptState, Error, Model, Support};
+    let trunk = || {
+        Dense::new(
+            2,
+            2,
+            Activation::Identity,
+            vec![1e10, -1e10, 0.0, 1e-30],
+            vec![0.0; 2],
+        )
+    };
+    let inputs = [1e30f32, 1e30, 1.0, 1.0];
+    let mut scratch = [0.0f32; 256];
+    let mut losses = [0.0f32; 8];
+    // Prototype start on a classification head.
+    let head = HeadDef::classification(0, "c", vec![Dense::zeros(2, 2, Activation::Identity)])
+        .with_adapt(
+            AdaptDef::new(AdaptScope::HeadOnly, 3, RateDef::Scalar(0.1), 1.0).with_prototypes(1.0),
+        );
+    let blob = ModelDef::new("m", 2)
+        .trunk(trunk())
+        .head(head)
+        .to_aligned_bytes()
+        .unwrap();
+    let model = Model::from_bytes(&blob).unwrap();
+    let mut state: AdaptState<16> = AdaptState::new(&model, 0).unwrap();
+    let before: Vec<u32> = state.params().iter().map(|v| v.to_bits()).collect();
+    let r = state.adapt(
+        &model,
+        Support::classes(&inputs, &[0, 1]),
+        None,
+        &mut scratch,
+        &mut losses,
+    );
+    assert!(
+        matches!(r, Err(Error::NonFinite { sample: 0, .. })),
+        "{r:?}"
+    );
+    let after: Vec<u32> = state.params().iter().map(|v| v.to_bits()).collect();
+    assert_eq!(before, after);
+    // A ReLU regression head after the same trunk.
+    let head = HeadDef::regression(
+        0,
+        "y",
+        vec![
+            Dense::new(2, 2, Activation::Relu, vec![1.0; 4], vec![0.0; 2]),
+            Dense::new(2, 1, Activation::Identity, vec![1.0, 1.0], vec![0.0]),
+        ],
+    )
+    .with_adapt(AdaptDef::new(
+        AdaptScope::HeadOnly,
+        3,
+        RateDef::Scalar(0.1),
+        1.0,
+    ));
+    let blob = ModelDef::new("m", 2)
+        .trunk(trunk())
+        .head(head)
+        .to_aligned_bytes()
+        .unwrap();
+    let model = Model::from_bytes(&blob).unwrap();
+    let mut state: AdaptState<16> = AdaptState::new(&model, 0).unwrap();
+    let r = state.adapt(
+        &model,
+        Support::values(&inputs, &[1.0, 2.0]),
+        None,
+        &mut scratch,
+        &mut losses,
+    );
+    assert!(
+        matches!(r, Err(Error::NonFinite { sample: 0, .. })),
+        "{r:?}"
+    );
+    assert!(state.params().iter().all(|v| v.is_finite()));
+}
+
+/// RAM queries with absurd shot counts are errors, not overflow panics.
+#[test]
+fn ram_needs_of_a_huge_support_set_is_an_error() {
+    use fewshot_runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef, RateDef};
+    use fewshot_runtime::{Activation, AdaptScope, Model};
+    let head = HeadDef::regression(
+        0,
+        "y",
+        vec![
+            Dense::zeros(1, 1, Activation::Relu),
+            Dense::zeros(1, 1, Activation::Identity),
+        ],
+    )
+    .with_adapt(AdaptDef::new(
+        AdaptScope::HeadOnly,
+        3,
+        RateDef::Scalar(0.1),
+        1.0,
+    ));
+    let blob = ModelDef::new("m", 1).head(head).to_aligned_bytes().unwrap();
+    let model = Model::from_bytes(&blob).unwrap();
+    for k in [usize::MAX / 8, usize::MAX / 4, usize::MAX] {
+        assert!(model.ram_needs(0, k).is_err(), "K = {k}");
+    }
+}
+
+/// Prototypes set the last layer's weights: a head that adapts only biases cannot use them,
+/// and such a model is refused at load instead of failing every adaptation.
+#[test]
+fn prototypes_with_a_biases_only_scope_are_refused_at_load() {
+    use fewshot_runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef, RateDef};
+    use fewshot_runtime::{Activation, AdaptScope, Model};
+    let head = HeadDef::classification(
+        0,
+        "c",
+        vec![Dense::new(
+            2,
+            2,
+            Activation::Identity,
+            vec![1.0, 0.0, 0.0, 1.0],
+            vec![0.0; 2],
+        )],
+    )
+    .with_adapt(
+        AdaptDef::new(AdaptScope::BiasesOnly, 3, RateDef::Scalar(0.1), 1.0).with_prototypes(1.0),
+    );
+    let refused = match ModelDef::new("m", 2).head(head).to_aligned_bytes() {
+        Err(_) => true,
+        Ok(blob) => Model::from_bytes(&blob).is_err(),
+    };
+    assert!(refused);
 }

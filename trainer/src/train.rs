@@ -205,7 +205,14 @@ pub fn train(
             return Ok(false);
         }
         let tasks = sample_batch(source, &state.settings, state.iter);
+        let before = state.iter;
         let (loss, _) = step(state, &tasks, true);
+        if state.iter == before {
+            // The batch of an iteration is fixed by (seed, iteration): retrying cannot help.
+            anyhow::bail!(
+                "non-finite meta-gradient at iteration {before} (lower `lr` or `alpha_max`?)"
+            );
+        }
         acc += loss;
         n += 1;
         running = if running.is_nan() {

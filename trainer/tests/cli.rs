@@ -78,6 +78,26 @@ fn bad_config_exits_2_naming_file_line_and_field() {
 }
 
 #[test]
+fn a_diverging_run_stops_with_exit_2_instead_of_retrying_forever() {
+    let d = dir("diverge");
+    let cfg = write(
+        &d,
+        "diverge.toml",
+        &TINY.replace(
+            "iterations = 30",
+            "iterations = 30\nlr = 1e300\nlr_final = 1e300\ngrad_norm_clip = 0.0",
+        ),
+    );
+    let o = run(bin()
+        .args(["train", "--no-eval", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(d.join("m.postcard")));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("non-finite"), "{}", stderr(&o));
+}
+
+#[test]
 fn bad_csv_and_bad_model_exit_2() {
     let d = dir("badcsv");
     let csv = write(&d, "t.csv", "task_id,x1,y1\na,1,2\na,1\n");
@@ -141,6 +161,13 @@ fn train_is_reproducible_and_resumable_then_eval_and_inspect() {
         .arg("--out")
         .arg(&c));
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    // A resume with another train setting (here the seed) is refused, not silently ignored.
+    let o = run(bin()
+        .args(["train", "--no-eval", "--resume", "--seed", "5", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&c));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     // A checkpoint whose vectors were cut short is refused (exit 2), not indexed.
     let ckpt = c.with_extension("ckpt");
     let good = std::fs::read(&ckpt).unwrap();

@@ -307,7 +307,10 @@ fn multitask_run_stopped_then_resumed_gives_the_uninterrupted_bytes() {
     let good = std::fs::read(&ckpt).unwrap();
     let mut v: serde_json::Value = serde_json::from_slice(&good).unwrap();
     v["params"]["heads"][0].as_array_mut().unwrap().pop();
-    v["params"]["trunk"].as_array_mut().unwrap().push(0.0.into());
+    v["params"]["trunk"]
+        .as_array_mut()
+        .unwrap()
+        .push(0.0.into());
     std::fs::write(&ckpt, serde_json::to_vec(&v).unwrap()).unwrap();
     let (o, _) = train("resumed", &["--resume"]);
     assert_eq!(o.status.code(), Some(2));

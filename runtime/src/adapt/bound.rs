@@ -25,7 +25,12 @@ fn ok(v: f32) -> Result<f32, Error> {
     }
 }
 
+/// Largest magnitude in `v`; infinite when any value is not finite (a NaN must not vanish in
+/// the fold: `max(NaN, x)` is `x`).
 fn max_abs(v: &[f32]) -> f32 {
+    if v.iter().any(|x| !x.is_finite()) {
+        return f32::INFINITY;
+    }
     v.iter().fold(0.0f32, |m, x| max(m, x.abs()))
 }
 

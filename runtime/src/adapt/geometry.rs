@@ -19,6 +19,8 @@ pub(crate) struct Geometry {
     pub block: usize,
     /// Width of each frozen-prefix ping-pong buffer (0 when the first layer adapts).
     pub prefix_width: usize,
+    /// Floats of scratch in all (checked sum of the parts).
+    total: usize,
 }
 
 fn too_big(what: &'static str) -> Error {
@@ -60,12 +62,23 @@ impl Geometry {
                 prefix_width = prefix_width.max(usize::from(model.chain_layer(head, i)?.outputs));
             }
         }
+        let block = if range.layers() > 1 {
+            k.checked_mul(8).ok_or(too_big("support set"))?
+        } else {
+            0
+        };
+        let total = prefix_width
+            .checked_mul(2)
+            .and_then(|p| p.checked_add(block))
+            .and_then(|p| p.checked_add(at))
+            .ok_or(too_big("support set"))?;
         Ok(Geometry {
             k,
             chain_len: range.chain_len,
             starts,
-            block: if range.layers() > 1 { 8 * k } else { 0 },
+            block,
             prefix_width,
+            total,
         })
     }
 
@@ -76,7 +89,7 @@ impl Geometry {
 
     /// Floats of scratch in all.
     pub fn total(&self) -> usize {
-        self.activations() + self.block + 2 * self.prefix_width
+        self.total
     }
 }
 

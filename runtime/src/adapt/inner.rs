@@ -318,8 +318,23 @@ impl<'a> InnerLoop<'a> {
     }
 
     /// Writes the input of the first adapted layer, for every support sample, into the first
-    /// activation region: the normalised input, or the frozen prefix's output.
+    /// activation region: the normalised input, or the frozen prefix's output. Finite inputs can
+    /// still give non-finite features (`inf - inf` in a frozen layer, `inf * 0` in the
+    /// normalisation): such a sample is refused here, before the state changes.
     fn fill_inputs(&self, acts: &mut [f32], pa: &mut [f32], pb: &mut [f32]) -> Result<(), Error> {
+        self.fill_features(acts, pa, pb)?;
+        let width = *self.geo.starts.get(1).ok_or(Error::StateMismatch)? / self.geo.k;
+        let region = acts.get(..width * self.geo.k).ok_or(Error::StateMismatch)?;
+        match region.iter().position(|v| !v.is_finite()) {
+            Some(i) => Err(Error::NonFinite {
+                what: "support features",
+                sample: i / width.max(1),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn fill_features(&self, acts: &mut [f32], pa: &mut [f32], pb: &mut [f32]) -> Result<(), Error> {
         let net = self.model.network();
         let d = self.model.input_len();
         let width = *self.geo.starts.get(1).ok_or(Error::StateMismatch)? / self.geo.k;

@@ -166,7 +166,9 @@ impl<const P: usize> AdaptState<P> {
         self.params.get_mut(..self.used).ok_or(Error::StateMismatch)
     }
 
-    /// The model with this state's parameters in place of the meta-learned ones.
+    /// The model with this state's parameters in place of the meta-learned ones. When the
+    /// state adapts trunk layers (every scope but head-only), the adapted trunk feeds every head
+    /// of a multi-head [`Network::infer`], not only this state's head.
     pub fn network<'m, 's>(&'s self, model: &'m Model<'m>) -> Result<Network<'m, 's>, Error>
     where
         'm: 's,

@@ -162,6 +162,11 @@ fn check_adapt(header: &Header<'_>, head: &HeadSpec<'_>, spec: &AdaptSpec) -> Re
         if !(scale.is_finite() && scale > 0.0) {
             return Err(invalid("adapt.prototype_scale"));
         }
+        // Prototypes set the last layer's weights: a scope that does not adapt weights could
+        // load but never adapt.
+        if matches!(spec.scope, AdaptScope::BiasesOnly) {
+            return Err(invalid("adapt.prototype_scale"));
+        }
     }
     Ok(())
 }

@@ -332,10 +332,11 @@ impl<'m, 's> Network<'m, 's> {
             });
         }
         let n = inputs.len() / n_in;
-        if out.len() < n * n_out {
+        let needed = n.saturating_mul(n_out);
+        if out.len() < needed {
             return Err(Error::BufferTooSmall {
                 what: "batch outputs",
-                needed: n * n_out,
+                needed,
                 provided: out.len(),
             });
         }

@@ -82,7 +82,7 @@ pub struct Backprop<'a> {
 /// the inputs' block. Blocks touch disjoint columns, so their order does not matter.
 #[inline]
 pub fn columns_step(c: Columns<'_>, back: Option<Backprop<'_>>) -> Result<(), Error> {
-    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
     let Some((c, back)) = super::arm_block::columns(c, back) else {
         return Ok(());
     };
@@ -186,9 +186,9 @@ pub fn bias_step(
     deltas: &[f32],
     no: usize,
 ) -> Result<(), Error> {
-    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
     let done = super::arm_block::bias8(bias, rate, clip, deltas, no);
-    #[cfg(not(all(target_arch = "arm", target_abi = "eabihf")))]
+    #[cfg(not(all(target_arch = "arm", target_abi = "eabihf", target_os = "none")))]
     let done = 0;
     bias_step_portable(bias, rate, clip, deltas, no, done)
 }

@@ -19,9 +19,9 @@
 use crate::Activation;
 use micromath::F32Ext;
 
-#[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
 mod arm;
-#[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
 mod arm_block;
 pub mod block;
 
@@ -35,7 +35,7 @@ pub fn dot_from(acc: f32, w: &[f32], x: &[f32]) -> f32 {
     let mut done = 0;
     #[allow(unused_mut)]
     let mut acc = acc;
-    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
     {
         let chunks = w.len().min(x.len()) / 8;
         acc = arm::dot1(acc, w, x, chunks);
@@ -54,7 +54,7 @@ pub fn dot2_from(acc: [f32; 2], w0: &[f32], w1: &[f32], x: &[f32]) -> [f32; 2] {
     let mut done = 0;
     #[allow(unused_mut)]
     let mut acc = acc;
-    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
     {
         let chunks = w0.len().min(w1.len()).min(x.len()) / 8;
         acc = arm::dot2(acc, w0, w1, x, chunks);
@@ -72,7 +72,7 @@ pub fn dot2_from(acc: [f32; 2], w0: &[f32], w1: &[f32], x: &[f32]) -> [f32; 2] {
 /// column of deltas, `v` a block of input activations) and of its backpropagation.
 #[inline(always)]
 pub fn axpy_strided(acc: &mut [f32], s: &[f32], ss: usize, v: &[f32], vs: usize, n: usize) {
-    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
     {
         if let Ok(acc8) = <&mut [f32; 8]>::try_from(&mut *acc) {
             if arm::axpy8(acc8, s, ss, v, vs, n) {
@@ -220,7 +220,7 @@ pub fn dense_batch(
     (ni, no): (usize, usize),
     act: Activation,
 ) {
-    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
     {
         // The bounds checks once for all samples, then the activation (elementwise) once.
         if arm::dense_linear_batch(w, b, xs, ys, ni, no) {
@@ -239,7 +239,7 @@ pub fn dense_batch(
 /// `y = W x + b`, accumulated as [`dense`] does.
 #[inline]
 pub fn dense_linear(w: &[f32], b: &[f32], x: &[f32], y: &mut [f32]) {
-    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
     {
         if arm::dense_linear(w, b, x, y) {
             return;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use trainer::classify::config::ClsConfig;
 use trainer::classify::run;
 use trainer::config::Config;
-use trainer::train::{train, State};
+use trainer::train::{train, State, TrainSettings};
 use trainer::{eval, export, plots};
 
 /// `trainer train`: meta-train, export the model, evaluate it as deployed, write plots.
@@ -182,13 +182,21 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     }
     let mut state = if resume {
         let mut s = State::load(&ckpt)?;
-        if s.arch != arch || s.spec != cfg.spec() {
+        // Everything but the length of the run and the checkpoint period must be as the
+        // checkpoint was made (a changed seed, rate or batch would silently not apply).
+        let same = |t: &TrainSettings| TrainSettings {
+            iterations: 0,
+            checkpoint_every: 0,
+            ..t.clone()
+        };
+        if s.arch != arch || s.spec != cfg.spec() || same(&s.settings) != same(&cfg.train) {
             bail!(
-                "{}: checkpoint was made with a different model or meta configuration",
+                "{}: checkpoint was made with a different model, meta or train configuration",
                 ckpt.display()
             );
         }
         s.settings.iterations = cfg.train.iterations;
+        s.settings.checkpoint_every = cfg.train.checkpoint_every;
         eprintln!("resuming at iteration {}", s.iter);
         s
     } else {
