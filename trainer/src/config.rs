@@ -44,7 +44,8 @@ impl Default for ModelConfig {
             hidden: vec![40, 40],
             activation: Activation::Relu,
             input_shift: None,
-            input_scale: Some(vec![0.2]),
+            // From the task source: 0.2 for the sinusoid, standardisation for CSV tasks.
+            input_scale: None,
         }
     }
 }

@@ -92,8 +92,9 @@ impl TaskSource for Sinusoid {
             truth: Some((a, ph)),
         }
     }
+    /// x in [-5, 5] becomes [-1, 1].
     fn normalisation(&self) -> (Vec<f64>, Vec<f64>) {
-        (vec![0.0], vec![1.0])
+        (vec![0.0], vec![0.2])
     }
 }
 

@@ -276,6 +276,35 @@ fn trains_and_evaluates_on_gzipped_csv_tasks() {
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["results"].as_array().unwrap().len(), 2);
+    // Two inputs and no input_scale key: the inputs are standardised on the meta-train tasks
+    // (the default used to be the sinusoid's one-input scale, refused for two inputs).
+    let mut text = String::from("task_id,x1,x2,y1\n");
+    for t in 0..12 {
+        for r in 0..30 {
+            let (x1, x2) = (r as f64 * 10.0, (r % 7) as f64);
+            text += &format!("task{t},{x1},{x2},{}\n", 0.01 * t as f64 * x1 - x2);
+        }
+    }
+    let p2 = write(&d, "planes.csv", &text);
+    let cfg = write(
+        &d,
+        "planes.toml",
+        &format!(
+            "[task]\nkind = \"csv\"\npath = {:?}\ntest_fraction = 0.25\n{TINY}",
+            p2.display().to_string()
+        ),
+    );
+    let m = d.join("planes.postcard");
+    let o = run(bin()
+        .args(["train", "--no-eval", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&m));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let model = std::fs::read(&m).unwrap();
+    let o = run(bin().arg("inspect").arg(&m));
+    assert!(o.status.success() && !model.is_empty());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("inputs     2"));
 }
 
 #[test]
