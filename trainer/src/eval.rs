@@ -2,7 +2,7 @@
 //! inner loop (f32, its clip and rates), query MSE on held-out tasks.
 
 use crate::tasks::{Split, Task, TaskSource};
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -116,6 +116,20 @@ pub fn evaluate(
     seed: u64,
 ) -> Result<Vec<EvalRow>> {
     let model = Model::from_bytes(bytes).map_err(|e| anyhow!("model: {e}"))?;
+    // The model must fit the tasks: as many inputs, a regression head 0 with their outputs.
+    let head = model.head(0).map_err(|e| anyhow!("model: {e}"))?;
+    let outputs = match head.kind {
+        runtime::HeadKind::Regression { outputs } => usize::from(outputs),
+        _ => bail!("model: head 0 is not a regression head; these tasks are regression"),
+    };
+    if model.input_len() != source.n_in() || outputs != source.n_out() {
+        bail!(
+            "model has {} input(s) and {outputs} output(s), the tasks {} and {}",
+            model.input_len(),
+            source.n_in(),
+            source.n_out()
+        );
+    }
     let mut rows = Vec::new();
     for &k in shots {
         let tasks = eval_tasks(source, k, n_tasks, query, seed);

@@ -127,6 +127,17 @@ fn bad_csv_and_bad_model_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     let o = run(bin().args(["train", "--preset", "nope"]));
     assert_eq!(o.status.code(), Some(2));
+    // A valid model that does not fit the tasks (the digits classifier on sinusoid tasks).
+    let digits = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/digits.postcard");
+    let o = run(bin()
+        .args(["eval", "--task", "sinusoid", "--steps", "0", "--model"])
+        .arg(&digits));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not a regression head"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
