@@ -163,8 +163,39 @@ impl ConfigError {
     }
 }
 
+/// A TOML parse error as a [`ConfigError`]: the line of the offending key (an unknown key's own
+/// line) and its name.
+pub fn toml_error(text: &str, file: &str, e: &toml::de::Error) -> ConfigError {
+    let by_span = e.span().map_or(1, |s| {
+        text.get(..s.start)
+            .map_or(1, |t| t.matches('\n').count() + 1)
+    });
+    // The key written on the error's line, if that line is `key = value`.
+    let key_at = |line: usize| {
+        let l = text.lines().nth(line.saturating_sub(1))?;
+        let (k, _) = l.split_once('=')?;
+        Some(k.trim().to_string())
+    };
+    let (line, field) = if e.message().starts_with("unknown field") {
+        // Unknown key: its name and its own line.
+        let f = field_of(e);
+        let at = text
+            .lines()
+            .position(|l| l.split('=').next().map(str::trim) == Some(f.as_str()));
+        (at.map_or(by_span, |i| i + 1), f)
+    } else {
+        (by_span, key_at(by_span).unwrap_or_else(|| field_of(e)))
+    };
+    ConfigError {
+        file: file.into(),
+        line,
+        field,
+        msg: e.message().to_string(),
+    }
+}
+
 /// Line of `key` inside `[section]` in the TOML text (1 when not found: a default value).
-fn line_of(text: &str, section: &str, key: &str) -> usize {
+pub fn line_of(text: &str, section: &str, key: &str) -> usize {
     let mut cur = String::new();
     for (i, l) in text.lines().enumerate() {
         let t = l.trim();
@@ -184,34 +215,7 @@ impl Config {
 
     /// Parse and validate a TOML file's text.
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| {
-            let by_span = e.span().map_or(1, |s| {
-                text.get(..s.start)
-                    .map_or(1, |t| t.matches('\n').count() + 1)
-            });
-            // The key written on the error's line, if that line is `key = value`.
-            let key_at = |line: usize| {
-                let l = text.lines().nth(line.saturating_sub(1))?;
-                let (k, _) = l.split_once('=')?;
-                Some(k.trim().to_string())
-            };
-            let (line, field) = if e.message().starts_with("unknown field") {
-                // Unknown key: its name and its own line.
-                let f = field_of(&e);
-                let at = text
-                    .lines()
-                    .position(|l| l.split('=').next().map(str::trim) == Some(f.as_str()));
-                (at.map_or(by_span, |i| i + 1), f)
-            } else {
-                (by_span, key_at(by_span).unwrap_or_else(|| field_of(&e)))
-            };
-            ConfigError {
-                file: file.into(),
-                line,
-                field,
-                msg: e.message().to_string(),
-            }
-        })?;
+        let cfg: Config = toml::from_str(text).map_err(|e| toml_error(text, file, &e))?;
         cfg.validate().map_err(|(section, key, msg)| ConfigError {
             file: file.into(),
             line: line_of(text, section, key),

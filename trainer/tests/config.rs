@@ -62,8 +62,8 @@ fn shipped_configs_parse_and_the_sinusoid_file_is_the_preset() {
             trainer::multitask::config::MtConfig::parse(&text, &name)
                 .unwrap_or_else(|e| panic!("{e}"));
         } else if name.starts_with("digits") {
-            toml::from_str::<trainer::classify::config::ClsConfig>(&text)
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            trainer::classify::config::ClsConfig::parse(&text, &name)
+                .unwrap_or_else(|e| panic!("{e}"));
         } else {
             Config::load(&p).unwrap_or_else(|e| panic!("{e}"));
         }

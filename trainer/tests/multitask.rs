@@ -326,3 +326,31 @@ fn multitask_run_stopped_then_resumed_gives_the_uninterrupted_bytes() {
         std::fs::read(resumed.with_extension("trained.json")).unwrap()
     );
 }
+
+#[test]
+fn bad_digits_configs_exit_2_naming_file_line_and_key() {
+    let d = dir("digits-bad");
+    let cases = [
+        ("iterations = 4\nhidden = []\n", 2, "hidden"),
+        ("train_classes = [0, 0, 1, 2]\n", 1, "train_classes"),
+        ("\nval_fraction = 0.0\n", 2, "val_fraction"),
+        ("device_steps = 70000\n", 1, "device_steps"),
+        ("lr = nan\n", 1, "lr"),
+        ("widths = 3\n", 1, "widths"),
+    ];
+    for (i, (text, line, key)) in cases.iter().enumerate() {
+        let p = d.join(format!("bad{i}.toml"));
+        std::fs::write(&p, text).unwrap();
+        let o = run(bin()
+            .args(["train", "--preset", "digits", "--config"])
+            .arg(&p));
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{text}: {e}");
+        let want = format!("{}:{line}: field `{key}`", p.display());
+        assert!(e.contains(&want), "want {want}, got {e}");
+    }
+    // A flag override is checked too.
+    let o = run(bin().args(["train", "--preset", "digits", "--iterations", "0"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("iterations"));
+}

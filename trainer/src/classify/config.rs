@@ -1,6 +1,7 @@
 //! Configuration of few-shot classification training (the `digits` preset is its default).
 
 use super::proto::ProtoSpec;
+use crate::config::ConfigError;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -137,5 +138,151 @@ impl Default for ClsConfig {
 impl ClsConfig {
     pub fn preset(name: &str) -> Option<Self> {
         (name == "digits").then(Self::default)
+    }
+}
+
+impl ClsConfig {
+    /// Parse a TOML override file of the digits preset and check every value; errors name the
+    /// file, line and key.
+    pub fn parse(text: &str, file: &str) -> Result<Self, ConfigError> {
+        let cfg: ClsConfig =
+            toml::from_str(text).map_err(|e| crate::config::toml_error(text, file, &e))?;
+        cfg.checked(text, file)
+    }
+
+    /// `self` when [`ClsConfig::validate`] passes, else the error at the key's line in `text`.
+    pub fn checked(self, text: &str, file: &str) -> Result<Self, ConfigError> {
+        self.validate().map_err(|(key, msg)| {
+            let (section, name) = key.split_once('.').unwrap_or(("", key));
+            ConfigError {
+                file: file.into(),
+                line: crate::config::line_of(text, section, name),
+                field: key.into(),
+                msg,
+            }
+        })?;
+        Ok(self)
+    }
+
+    /// Range checks: (key, message) of the first bad value.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        let finite_pos = |v: f64| v.is_finite() && v > 0.0;
+        let finite_nonneg = |v: f64| v.is_finite() && v >= 0.0;
+        let distinct = |v: &[usize]| v.iter().enumerate().all(|(i, a)| !v[..i].contains(a));
+        let steps_max = usize::from(runtime::MAX_STEPS);
+        let checks: [(bool, &'static str, String); 22] = [
+            (
+                !self.hidden.is_empty() && self.hidden.iter().all(|&h| (1..=4096).contains(&h)),
+                "hidden",
+                "need 1..=4096 units per layer, at least one layer".into(),
+            ),
+            (
+                !self.train_classes.is_empty() && distinct(&self.train_classes),
+                "train_classes",
+                "must be non-empty, each class once".into(),
+            ),
+            (
+                distinct(&self.test_classes)
+                    && self
+                        .test_classes
+                        .iter()
+                        .all(|c| !self.train_classes.contains(c)),
+                "test_classes",
+                "each class once, none of them a training class".into(),
+            ),
+            (
+                distinct(&self.val_digits)
+                    && self
+                        .val_digits
+                        .iter()
+                        .all(|c| self.train_classes.contains(c))
+                    && self.val_digits.len() < self.train_classes.len(),
+                "val_digits",
+                "distinct training classes, leaving at least one to train on".into(),
+            ),
+            (
+                self.val_fraction > 0.0 && self.val_fraction < 1.0,
+                "val_fraction",
+                "must be in (0, 1)".into(),
+            ),
+            (
+                self.val_rotations.iter().all(|r| (1..=3).contains(r))
+                    && (self.val_rotations.is_empty() || self.rotations),
+                "val_rotations",
+                "quarter turns 1..=3, and they need `rotations = true`".into(),
+            ),
+            (self.ways >= 2, "ways", "must be >= 2".into()),
+            (
+                !self.shots.is_empty() && self.shots.iter().all(|&s| s >= 1),
+                "shots",
+                "need at least one shot count, each >= 1".into(),
+            ),
+            (self.query >= 1, "query", "must be >= 1".into()),
+            (self.meta_batch >= 1, "meta_batch", "must be >= 1".into()),
+            (self.iterations >= 1, "iterations", "must be >= 1".into()),
+            (finite_pos(self.lr), "lr", "must be finite and > 0".into()),
+            (
+                finite_pos(self.input_scale),
+                "input_scale",
+                "must be finite and > 0".into(),
+            ),
+            (
+                finite_nonneg(self.blur) && finite_nonneg(self.anchor),
+                "blur",
+                "blur and anchor must be finite and >= 0".into(),
+            ),
+            (
+                finite_pos(self.proto.scale)
+                    && finite_nonneg(self.proto.alpha)
+                    && finite_pos(self.proto.clip)
+                    && self.proto.steps <= steps_max,
+                "proto.scale",
+                format!("proto: scale and clip finite and > 0, alpha >= 0, steps <= {steps_max}"),
+            ),
+            (
+                self.device_steps <= steps_max,
+                "device_steps",
+                format!("must be <= {steps_max} (the runtime's limit)"),
+            ),
+            (
+                !self.device_scales.is_empty() && self.device_scales.iter().all(|&v| finite_pos(v)),
+                "device_scales",
+                "need at least one, each finite and > 0".into(),
+            ),
+            (
+                !self.device_alphas.is_empty()
+                    && self.device_alphas.iter().all(|&v| finite_nonneg(v)),
+                "device_alphas",
+                "need at least one, each finite and >= 0".into(),
+            ),
+            (
+                finite_pos(self.device_clip),
+                "device_clip",
+                "must be finite and > 0".into(),
+            ),
+            (
+                self.metric_powers.iter().all(|p| p.is_finite()),
+                "metric_powers",
+                "must be finite".into(),
+            ),
+            (
+                self.metric_powers.is_empty()
+                    || (self.cv_holdout >= 2 && self.cv_holdout < self.train_classes.len()),
+                "cv_holdout",
+                format!(
+                    "with metric_powers: 2..{} (held-out digits per fold)",
+                    self.train_classes.len()
+                ),
+            ),
+            (
+                self.val_episodes >= 1 && (self.metric_powers.is_empty() || self.cv_episodes >= 1),
+                "val_episodes",
+                "val_episodes and cv_episodes must be >= 1".into(),
+            ),
+        ];
+        match checks.into_iter().find(|c| !c.0) {
+            Some((_, key, msg)) => Err((key, msg)),
+            None => Ok(()),
+        }
     }
 }

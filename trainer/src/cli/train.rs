@@ -89,20 +89,22 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     };
     if preset.as_deref() == Some("digits") {
         only_regression("the digits preset's")?;
-        let mut cfg = match &config {
-            None => ClsConfig::default(),
-            Some(c) => {
-                let text = std::fs::read_to_string(c)
-                    .with_context(|| format!("reading {}", c.display()))?;
-                toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", c.display()))?
-            }
+        let (text, file) = match &config {
+            None => (String::new(), "--preset digits".to_string()),
+            Some(c) => (
+                trainer::config::ConfigError::read(c)?,
+                c.display().to_string(),
+            ),
         };
+        let mut cfg = ClsConfig::parse(&text, &file)?;
         if let Some(s) = seed {
             cfg.seed = s;
         }
         if let Some(i) = iterations {
             cfg.iterations = i;
         }
+        // Overrides from flags are checked like the file's values.
+        let cfg = cfg.checked(&text, &file)?;
         let out = out.unwrap_or_else(|| PathBuf::from("models/digits.postcard"));
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
