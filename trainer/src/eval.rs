@@ -1,6 +1,7 @@
 //! Evaluation as deployed: the exported bytes loaded by the runtime, adapted with the runtime's own
 //! inner loop (f32, its clip and rates), query MSE on held-out tasks.
 
+use crate::export::f32s;
 use crate::tasks::{Split, Task, TaskSource};
 use anyhow::{anyhow, bail, Result};
 use rand::SeedableRng;
@@ -35,10 +36,6 @@ pub fn eval_tasks(
     (0..n)
         .map(|_| source.sample(Split::MetaTest, k, query, &mut rng))
         .collect()
-}
-
-fn f32s(v: &[f64]) -> Vec<f32> {
-    v.iter().map(|&x| x as f32).collect()
 }
 
 /// Query MSE of one task after each step count in `steps` (each from the meta-learned start),

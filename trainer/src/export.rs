@@ -7,13 +7,32 @@ use anyhow::{anyhow, bail, Context, Result};
 use runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef, RateDef};
 use std::path::Path;
 
-fn act(a: Activation) -> runtime::Activation {
+/// The runtime's activation for the trainer's.
+pub fn act(a: Activation) -> runtime::Activation {
     match a {
         Activation::Identity => runtime::Activation::Identity,
         Activation::Relu => runtime::Activation::Relu,
         Activation::Tanh => runtime::Activation::Tanh,
         Activation::Sigmoid => runtime::Activation::Sigmoid,
     }
+}
+
+/// Values as the model file stores them.
+pub fn f32s(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&x| x as f32).collect()
+}
+
+/// Layer `l` of `arch` with its parameters from `theta` (the trainer's layout).
+pub fn dense(arch: &Arch, theta: &[f64], l: usize) -> Dense {
+    let s = &arch.layers[l];
+    let (w, b) = (arch.w_off(l), arch.b_off(l));
+    Dense::new(
+        s.inputs,
+        s.outputs,
+        act(s.act),
+        f32s(&theta[w..b]),
+        f32s(&theta[b..b + s.outputs]),
+    )
 }
 
 pub fn scope(s: Scope) -> Result<runtime::AdaptScope> {
@@ -63,21 +82,8 @@ pub fn model_def(
             arch.n_params()
         );
     }
-    let dense = |l: usize| {
-        let s = &arch.layers[l];
-        let (w, b) = (arch.w_off(l), arch.b_off(l));
-        Dense::new(
-            s.inputs,
-            s.outputs,
-            act(s.act),
-            theta[w..b].iter().map(|&x| x as f32).collect(),
-            theta[b..b + s.outputs].iter().map(|&x| x as f32).collect(),
-        )
-    };
-    let mut def = ModelDef::new(name, arch.inputs).normalise(
-        arch.shift.iter().map(|&x| x as f32).collect(),
-        arch.scale.iter().map(|&x| x as f32).collect(),
-    );
+    let dense = |l: usize| dense(arch, theta, l);
+    let mut def = ModelDef::new(name, arch.inputs).normalise(f32s(&arch.shift), f32s(&arch.scale));
     for l in 0..arch.n_trunk {
         def = def.trunk(dense(l));
     }

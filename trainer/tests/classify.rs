@@ -95,6 +95,19 @@ fn episodes_are_class_major_and_split() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("class 1"), "{e}");
+    // A support row listed again as a query row of the same episode.
+    let mut rows = ep.rows.clone();
+    let last = rows.len() - 1;
+    rows[last] = rows[0];
+    let line = rows
+        .iter()
+        .map(|r| r.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let e = parse_file(&line, "e.txt", &ds, 3, 2, 2)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("listed twice"), "{e}");
 }
 
 fn trunk() -> Arch {

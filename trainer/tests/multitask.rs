@@ -354,3 +354,17 @@ fn bad_digits_configs_exit_2_naming_file_line_and_key() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("iterations"));
 }
+
+#[test]
+fn any_toml_spelling_of_head_tables_is_a_multitask_config() {
+    let d = dir("spelling");
+    tiny_csv(&d.join("tiny.csv"), 4, 12);
+    let text = MT.replace("[[head]]", "[[ head ]] # one head");
+    std::fs::write(d.join("mt.toml"), text).unwrap();
+    let o = run(bin()
+        .args(["train", "--no-eval", "--iterations", "2", "--config"])
+        .arg(d.join("mt.toml"))
+        .arg("--out")
+        .arg(d.join("m.postcard")));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

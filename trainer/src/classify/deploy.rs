@@ -6,6 +6,7 @@
 use super::episodes::Episode;
 use super::train::Trained;
 use crate::eval::mean_ci;
+use crate::export::{dense, f32s};
 use anyhow::{anyhow, bail, Context, Result};
 use rayon::prelude::*;
 use runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef, RateDef};
@@ -16,17 +17,9 @@ const STATE_CAP: usize = 1 << 14;
 
 pub fn model_def(name: &str, t: &Trained) -> Result<ModelDef> {
     let arch = &t.trunk;
-    let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
     let mut def = ModelDef::new(name, arch.inputs).normalise(f32s(&arch.shift), f32s(&arch.scale));
-    for (l, s) in arch.layers.iter().enumerate() {
-        let (w, b) = (arch.w_off(l), arch.b_off(l));
-        def = def.trunk(Dense::new(
-            s.inputs,
-            s.outputs,
-            runtime::Activation::Relu,
-            f32s(&t.params[w..b]),
-            f32s(&t.params[b..b + s.outputs]),
-        ));
+    for l in 0..arch.layers.len() {
+        def = def.trunk(dense(arch, &t.params, l));
     }
     let feat = arch.outputs();
     let nt = arch.n_params();

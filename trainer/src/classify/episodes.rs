@@ -2,11 +2,10 @@
 //! classes), seeded sampling, per-sample shift augmentation, and episodes listed in a file.
 
 use super::data::Dataset;
-use anyhow::{bail, Context, Result};
-use rand::seq::{index, SliceRandom};
+use anyhow::{bail, Result};
+use rand::seq::index;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use std::path::Path;
 
 /// One class of a pool: rows of a data-set class, seen through a rotation by `rot * 90` degrees.
 #[derive(Clone, Debug, PartialEq)]
@@ -205,21 +204,10 @@ pub fn from_rows(ds: &Dataset, ways: usize, shots: usize, query: usize, rows: &[
     ep
 }
 
-/// Episodes listed in a file: one per line, comma-separated 0-based data rows (N*K support rows
-/// then N*Q query rows, class-major); `#` starts a comment line. Every listed row's class must be
-/// the same within a block and differ between blocks.
-pub fn read_file(
-    path: &Path,
-    ds: &Dataset,
-    ways: usize,
-    shots: usize,
-    query: usize,
-) -> Result<Vec<Episode>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    parse_file(&text, &path.display().to_string(), ds, ways, shots, query)
-}
-
+/// Episodes listed in a file's text: one per line, comma-separated 0-based data rows (N*K support
+/// rows then N*Q query rows, class-major); `#` starts a comment line. Every listed row's class
+/// must be the same within a block and differ between blocks, and no row may appear twice in an
+/// episode (a query row also in the support set would inflate the accuracy).
 pub fn parse_file(
     text: &str,
     file: &str,
@@ -257,6 +245,9 @@ pub fn parse_file(
                 rows.len()
             );
         }
+        if let Some(f) = (1..rows.len()).find(|&f| rows[..f].contains(&rows[f])) {
+            bail!("{}: row {} is listed twice in this episode", at(f), rows[f]);
+        }
         let block_class = |i: usize| {
             if i < ways * shots {
                 i / shots
@@ -285,11 +276,4 @@ pub fn parse_file(
         bail!("{file}: no episodes");
     }
     Ok(out)
-}
-
-/// Shuffle helper kept here so every sampler uses the same rng discipline.
-pub fn shuffled(n: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
-    let mut v: Vec<usize> = (0..n).collect();
-    v.shuffle(rng);
-    v
 }

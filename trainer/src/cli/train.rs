@@ -106,14 +106,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         // Overrides from flags are checked like the file's values.
         let cfg = cfg.checked(&text, &file)?;
         let out = out.unwrap_or_else(|| PathBuf::from("models/digits.postcard"));
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        ctrlc::set_handler(move || {
-            if flag.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-        })
-        .map_err(|e| anyhow!("Ctrl-C handler: {e}"))?;
+        let (stop, _) = stop_on_ctrl_c()?;
         run::train_and_export(&cfg, "digits", &out, &stop)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -125,15 +118,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
                 .file_stem()
                 .map_or("multitask".into(), |s| s.to_string_lossy().into_owned());
             let out = out.unwrap_or_else(|| PathBuf::from(format!("models/{name}.postcard")));
-            let stop = Arc::new(AtomicBool::new(false));
-            let flag = stop.clone();
-            // First Ctrl-C: checkpoint and stop; a second one exits at once.
-            ctrlc::set_handler(move || {
-                if flag.swap(true, Ordering::SeqCst) {
-                    std::process::exit(130);
-                }
-            })
-            .map_err(|e| anyhow!("Ctrl-C handler: {e}"))?;
+            let (stop, _) = stop_on_ctrl_c()?;
             let flags = trainer::multitask::RunFlags {
                 iterations,
                 seed,
@@ -204,17 +189,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     } else {
         State::new(arch, cfg.spec(), cfg.train.clone())
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    let trained = Arc::new(AtomicBool::new(false));
-    let (flag, after) = (stop.clone(), trained.clone());
-    // First Ctrl-C while training: checkpoint and stop. A second one, or one after
-    // training (eval, plots), exits at once: the checkpoint is already written.
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) || after.load(Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-    })
-    .map_err(|e| anyhow!("Ctrl-C handler: {e}"))?;
+    let (stop, trained) = stop_on_ctrl_c()?;
     let t0 = std::time::Instant::now();
     let done = train(
         source.as_ref(),
@@ -268,4 +243,20 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The stop flag of a training run: the first Ctrl-C raises it (the loop then checkpoints and
+/// stops); a second one, or one once `done` is raised (training over: eval, plots), exits at
+/// once with 130. Returns (stop, done).
+fn stop_on_ctrl_c() -> Result<(Arc<AtomicBool>, Arc<AtomicBool>)> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicBool::new(false));
+    let (flag, after) = (stop.clone(), done.clone());
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) || after.load(Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    })
+    .map_err(|e| anyhow!("Ctrl-C handler: {e}"))?;
+    Ok((stop, done))
 }

@@ -28,11 +28,6 @@ pub fn inner_loop<T: Real>(ctx: &Ctx<T>, d: &TaskData<T>) -> Vec<Vec<T>> {
     out
 }
 
-/// Mean squared error on a batch (rows x outputs).
-pub fn batch_loss<T: Real>(arch: &Arch, p: &[T], x: &[T], y: &[T], k: usize) -> T {
-    batch_loss_t(arch, p, x, Targets::Reg(y), k)
-}
-
 /// The head's loss (MSE or softmax cross-entropy) on a batch.
 pub fn batch_loss_t<T: Real>(arch: &Arch, p: &[T], x: &[T], t: Targets<T>, k: usize) -> T {
     let mut fwd = Fwd::default();

@@ -8,7 +8,7 @@ mod inner;
 mod rates;
 
 pub use grad::{batch_meta_grad, task_meta_grad, BatchGrad, Ctx, TaskLoss, Workspace};
-pub use inner::{batch_loss, batch_loss_t, clamp, inner_loop, query_loss, support_loss};
+pub use inner::{batch_loss_t, clamp, inner_loop, query_loss, support_loss};
 pub use rates::{
     alpha_vector, init_rates, logit, n_rate_params, rate_param_grad, rates, sigmoid, Rates,
 };

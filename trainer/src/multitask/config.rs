@@ -159,7 +159,9 @@ impl Default for MtConfig {
 
 /// True when a TOML text declares `[[head]]` tables (a multi-task configuration).
 pub fn is_multitask(text: &str) -> bool {
-    text.lines().any(|l| l.trim() == "[[head]]")
+    // Any spelling TOML accepts (`[[ head ]]`, a trailing comment); unparsable text is left to
+    // the regression parser, which reports where it fails.
+    toml::from_str::<toml::Table>(text).is_ok_and(|t| t.contains_key("head"))
 }
 
 /// Line of `key` in the `index`-th `[[head]]` table, or in `[section]` / the top level when
@@ -259,12 +261,14 @@ impl MtConfig {
         top(self.batch >= 1, "batch", "must be >= 1")?;
         top(self.meta_batch >= 1, "meta_batch", "must be >= 1")?;
         top(self.val_batches >= 1, "val_batches", "must be >= 1")?;
-        if self.trunk.hidden.is_empty() || self.trunk.hidden.contains(&0) {
+        if self.trunk.hidden.is_empty()
+            || self.trunk.hidden.iter().any(|&h| !(1..=4096).contains(&h))
+        {
             return Err((
                 None,
                 "trunk",
                 "hidden",
-                "needs >= 1 layer, each >= 1 wide".into(),
+                "needs >= 1 layer, each 1..=4096 wide".into(),
             ));
         }
         if !(self.trunk.input_scale.is_finite() && self.trunk.input_scale > 0.0) {
@@ -337,15 +341,22 @@ impl MtConfig {
             if h.rotate > 3 || (h.rotate > 0 && !rows) {
                 return bad("rotate", "0..=3, rows sources only".into());
             }
-            if h.hidden.contains(&0) {
-                return bad("hidden", "layers must be >= 1 wide".into());
+            if h.hidden.iter().any(|&w| !(1..=4096).contains(&w)) {
+                return bad("hidden", "layers must be 1..=4096 wide".into());
             }
             if !(h.val_fraction > 0.0 && h.val_fraction < 1.0) {
                 return bad("val_fraction", "must be in (0, 1)".into());
             }
             if h.adaptable {
-                if h.steps == 0 {
-                    return bad("steps", "an adaptable head needs >= 1 inner step".into());
+                let max = usize::from(runtime::MAX_STEPS);
+                if h.steps == 0 || h.steps > max {
+                    return bad(
+                        "steps",
+                        format!("an adaptable head needs 1..={max} inner steps"),
+                    );
+                }
+                if !(h.clip.is_finite() && h.clip > 0.0) {
+                    return bad("clip", "must be a positive number".into());
                 }
                 if !(h.alpha.is_finite() && h.alpha > 0.0) {
                     return bad("alpha", "must be a positive number".into());

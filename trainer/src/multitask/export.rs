@@ -5,38 +5,17 @@ use super::config::MtConfig;
 use super::heads::{build_heads, Head};
 use super::plots;
 use super::train::{train_from, MtState, MtTrained, Params};
-use crate::export::{rate_def, scope};
-use crate::net::{Activation, Arch, HeadKind, LayerSpec};
+use crate::export::{dense, f32s, rate_def, scope};
+use crate::net::HeadKind;
 use anyhow::{bail, Context, Result};
 use runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-fn act(a: Activation) -> runtime::Activation {
-    match a {
-        Activation::Identity => runtime::Activation::Identity,
-        Activation::Relu => runtime::Activation::Relu,
-        Activation::Tanh => runtime::Activation::Tanh,
-        Activation::Sigmoid => runtime::Activation::Sigmoid,
-    }
-}
-
 /// The runtime's model: the trunk once, every head (adaptable ones with their adaptation spec).
 pub fn model_def(name: &str, heads: &[Head], p: &Params) -> Result<ModelDef> {
     let Some(h0) = heads.first() else {
         bail!("no heads");
-    };
-    let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
-    let dense = |arch: &Arch, theta: &[f64], l: usize| {
-        let s: &LayerSpec = &arch.layers[l];
-        let (w, b) = (arch.w_off(l), arch.b_off(l));
-        Dense::new(
-            s.inputs,
-            s.outputs,
-            act(s.act),
-            f32s(&theta[w..b]),
-            f32s(&theta[b..b + s.outputs]),
-        )
     };
     let a0 = &h0.arch;
     let mut def = ModelDef::new(name, a0.inputs).normalise(f32s(&a0.shift), f32s(&a0.scale));

@@ -58,10 +58,6 @@ impl Head {
             Source::Rows(r) => r.d,
         }
     }
-    /// Parameters of the head's own layers (above the trunk).
-    pub fn n_own(&self, n_trunk_params: usize) -> usize {
-        self.arch.n_params() - n_trunk_params
-    }
 }
 
 /// Heads of a configuration, data loaded (a file shared by heads is read once).
