@@ -26,7 +26,7 @@ fn main() -> Result<()> {
         Some("embedded") => build_embedded(),
         Some("qemu") => firmware::qemu_command(&args[1..]),
         Some("firmware") => firmware::ci(&root()),
-        Some("fixtures") => run_env(
+        Some("fixtures") => run_with(
             &root(),
             "cargo",
             &[
@@ -39,7 +39,7 @@ fn main() -> Result<()> {
                 "--test",
                 "signed_fixtures",
             ],
-            ("FEWSHOT_BLESS", "1"),
+            &[("FEWSHOT_BLESS", "1")],
         ),
         Some("demo") => firmware::demo(&root(), &args[1..]),
         Some("size") => firmware::size_command(&root(), &args[1..]),
@@ -90,24 +90,16 @@ fn root() -> PathBuf {
 
 /// Runs a command in `dir`, echoing it, and fails when it fails.
 pub(crate) fn run(dir: &Path, program: &str, args: &[&str]) -> Result<()> {
-    eprintln!("+ {program} {}", args.join(" "));
-    let status = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .status()
-        .with_context(|| format!("cannot start {program}"))?;
-    if !status.success() {
-        bail!("`{program} {}` failed with {status}", args.join(" "));
-    }
-    Ok(())
+    run_with(dir, program, args, &[])
 }
 
-/// [`run`] with one extra environment variable.
-fn run_env(dir: &Path, program: &str, args: &[&str], (key, value): (&str, &str)) -> Result<()> {
-    eprintln!("+ {key}={value} {program} {}", args.join(" "));
+/// [`run`] with extra environment variables.
+fn run_with(dir: &Path, program: &str, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
+    let vars: String = env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+    eprintln!("+ {vars}{program} {}", args.join(" "));
     let status = Command::new(program)
         .args(args)
-        .env(key, value)
+        .envs(env.iter().copied())
         .current_dir(dir)
         .status()
         .with_context(|| format!("cannot start {program}"))?;
@@ -170,23 +162,19 @@ fn ci() -> Result<()> {
     run(&root(), "cargo", &["test", "--workspace", "--all-targets"])?;
     run(&root(), "cargo", &["test", "--workspace", "--doc"])?;
     // The library docs stay warning-free (broken links, missing docs).
-    eprintln!("+ RUSTDOCFLAGS=-D warnings cargo doc -p fewshot-runtime --features std --no-deps");
-    let status = Command::new("cargo")
-        .args([
+    run_with(
+        &root(),
+        "cargo",
+        &[
             "doc",
             "-p",
             "fewshot-runtime",
             "--features",
             "std",
             "--no-deps",
-        ])
-        .env("RUSTDOCFLAGS", "-D warnings")
-        .current_dir(root())
-        .status()
-        .context("cannot start cargo doc")?;
-    if !status.success() {
-        bail!("cargo doc reported warnings");
-    }
+        ],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
     firmware::ci(&root())?;
     fuzz::smoke(&root(), &[])?;
     Ok(())
