@@ -90,6 +90,7 @@ fn run(case: &Case, seed: u64) -> f64 {
             RateDef::PerLayerPerStep { table, .. } => {
                 table[(p.0 - first) * 2 + usize::from(p.1)] as f64
             }
+            RateDef::Proximal(_) => unreachable!("explicit steps only (tests/proximal.rs)"),
         };
         let g = (before[i] as f64 - after[i] as f64) / alpha;
         let mut plus = reference.clone();

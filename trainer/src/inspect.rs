@@ -65,6 +65,9 @@ pub fn describe(bytes: &[u8]) -> Result<String> {
                         format!("per layer per step ({steps} rows)")
                     }
                     LearningRate::PerParameter { .. } => "per parameter (Meta-SGD)".into(),
+                    LearningRate::Proximal { .. } => {
+                        "per parameter, implicit (proximal) head step".into()
+                    }
                 };
                 let rates = match runtime::writer::ModelDef::from_model(&m)
                     .map_err(|e| anyhow!("{e}"))?
@@ -75,7 +78,7 @@ pub fn describe(bytes: &[u8]) -> Result<String> {
                 {
                     Some(RateDef::Scalar(r)) => vec![r],
                     Some(RateDef::PerLayerPerStep { table, .. }) => table,
-                    Some(RateDef::PerParameter(v)) => v,
+                    Some(RateDef::PerParameter(v)) | Some(RateDef::Proximal(v)) => v,
                     None => vec![],
                 };
                 let (lo, hi) = rates

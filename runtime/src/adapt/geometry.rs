@@ -2,12 +2,13 @@
 
 use crate::format::layout::AdaptedRange;
 use crate::format::spec::MAX_CHAIN;
-use crate::format::Model;
+use crate::format::{LearningRate, Model};
 use crate::Error;
 
 /// The scratch layout of one adaptation: activations of the adapted layers for all K samples
 /// (sample-major: `[k][feature]`), then the backpropagation block (`8 K` floats, when more than
-/// one layer adapts), then the ping-pong buffers of the frozen prefix.
+/// one layer adapts), then the ping-pong buffers of the frozen prefix, then (implicit steps
+/// only) the solver's `K x K` system, `K x outputs` accumulated solutions and a `K` vector.
 #[derive(Debug, Clone)]
 pub(crate) struct Geometry {
     pub k: usize,
@@ -19,6 +20,8 @@ pub(crate) struct Geometry {
     pub block: usize,
     /// Width of each frozen-prefix ping-pong buffer (0 when the first layer adapts).
     pub prefix_width: usize,
+    /// Floats of the implicit step's solver (0 for explicit steps).
+    pub solve: usize,
     /// Floats of scratch in all (checked sum of the parts).
     total: usize,
 }
@@ -67,9 +70,20 @@ impl Geometry {
         } else {
             0
         };
+        let solve = match model.adapt_spec(head)?.rate {
+            LearningRate::Proximal { .. } => {
+                let outputs = usize::from(model.chain_layer(head, range.chain_len.saturating_sub(1))?.outputs);
+                k.checked_add(outputs)
+                    .and_then(|n| n.checked_add(1))
+                    .and_then(|n| n.checked_mul(k))
+                    .ok_or(too_big("support set"))?
+            }
+            _ => 0,
+        };
         let total = prefix_width
             .checked_mul(2)
             .and_then(|p| p.checked_add(block))
+            .and_then(|p| p.checked_add(solve))
             .and_then(|p| p.checked_add(at))
             .ok_or(too_big("support set"))?;
         Ok(Geometry {
@@ -78,6 +92,7 @@ impl Geometry {
             starts,
             block,
             prefix_width,
+            solve,
             total,
         })
     }

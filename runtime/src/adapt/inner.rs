@@ -68,7 +68,7 @@ pub(crate) fn layer_rates<'a>(
             let b = table.get(at + 1).copied().unwrap_or(0.0);
             (Rate::Same(w), Rate::Same(b))
         }
-        LearningRate::PerParameter { .. } => {
+        LearningRate::PerParameter { .. } | LearningRate::Proximal { .. } => {
             let w = w_at
                 .and_then(|at| table.get(at..at + nw))
                 .map_or(Rate::Same(0.0), Rate::Each);
@@ -245,11 +245,14 @@ impl<'a> InnerLoop<'a> {
         let (acts, rest) = scratch.split_at_mut(geo.activations());
         let (block, rest) = rest.split_at_mut(geo.block);
         let (pa, rest) = rest.split_at_mut(geo.prefix_width);
-        let pb = rest
-            .get_mut(..geo.prefix_width)
-            .ok_or(Error::StateMismatch)?;
+        let (pb, rest) = rest.split_at_mut(geo.prefix_width);
+        let solve = rest.get_mut(..geo.solve).ok_or(Error::StateMismatch)?;
 
         self.fill_inputs(acts, pa, pb)?;
+        if matches!(self.spec.rate, LearningRate::Proximal { .. }) {
+            // Computed whole before the state changes; it cannot diverge, so `best` is unused.
+            return self.run_proximal(params, acts, solve, steps, losses);
+        }
         check_bounds(self, params, acts, steps)?;
         // From here on the state changes; the bounds above prove every value stays finite.
         let from_prototypes = match self.spec.prototype_scale {
@@ -374,7 +377,7 @@ impl<'a> InnerLoop<'a> {
     }
 
     /// Runs the adapted layers `first..upto` on every sample.
-    fn forward(&self, params: &[f32], acts: &mut [f32], upto: usize) -> Result<(), Error> {
+    pub(super) fn forward(&self, params: &[f32], acts: &mut [f32], upto: usize) -> Result<(), Error> {
         for index in self.range.first..upto {
             let (w, b, spec) = layer(self.model, self.head, &self.range, params, index)?;
             let (prev, cur) = regions(acts, &self.geo, index - self.range.first)?;

@@ -44,6 +44,7 @@ mod bound;
 mod geometry;
 mod inner;
 mod params;
+mod proximal;
 mod support;
 
 pub use bound::LIMIT as BOUND_LIMIT;

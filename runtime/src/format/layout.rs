@@ -99,7 +99,7 @@ pub fn rate_len(spec: &AdaptSpec, range: &AdaptedRange, adapted_params: usize) -
     match spec.rate {
         LearningRate::Scalar(_) => 0,
         LearningRate::PerLayerPerStep { steps, .. } => usize::from(steps) * range.layers() * 2,
-        LearningRate::PerParameter { .. } => adapted_params,
+        LearningRate::PerParameter { .. } | LearningRate::Proximal { .. } => adapted_params,
     }
 }
 

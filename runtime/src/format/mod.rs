@@ -142,6 +142,25 @@ fn check_rate(value: f32) -> Result<(), Error> {
     }
 }
 
+/// The implicit step is solved in closed form: one identity dense layer under mean squared error,
+/// adapted alone.
+fn check_proximal(head: &HeadSpec<'_>, spec: &AdaptSpec) -> Result<(), Error> {
+    let single_linear = head.layers.len() == 1
+        && head
+            .layers
+            .first()
+            .is_some_and(|l| l.activation == Activation::Identity);
+    if single_linear
+        && matches!(head.kind, HeadKind::Regression { .. })
+        && matches!(spec.scope, AdaptScope::HeadOnly)
+        && spec.prototype_scale.is_none()
+    {
+        Ok(())
+    } else {
+        Err(invalid("adapt.rate"))
+    }
+}
+
 fn check_adapt(header: &Header<'_>, head: &HeadSpec<'_>, spec: &AdaptSpec) -> Result<(), Error> {
     adapted_range(spec, header.trunk.len(), head.layers.len())?;
     if spec.steps > MAX_STEPS {
@@ -153,6 +172,7 @@ fn check_adapt(header: &Header<'_>, head: &HeadSpec<'_>, spec: &AdaptSpec) -> Re
     match spec.rate {
         LearningRate::Scalar(r) => check_rate(r)?,
         LearningRate::PerLayerPerStep { steps: 0, .. } => return Err(invalid("adapt.rate.steps")),
+        LearningRate::Proximal { .. } => check_proximal(head, spec)?,
         _ => {}
     }
     if let Some(scale) = spec.prototype_scale {
@@ -220,6 +240,10 @@ fn validate(header: &Header<'_>, weights: &[f32]) -> Result<(), Error> {
                 })
                 | Some(AdaptSpec {
                     rate: LearningRate::PerParameter { offset },
+                    ..
+                })
+                | Some(AdaptSpec {
+                    rate: LearningRate::Proximal { offset },
                     ..
                 }) => Some(offset),
                 _ => None,
@@ -480,7 +504,7 @@ impl<'a> Model<'a> {
         let at = match spec.rate {
             LearningRate::Scalar(_) => return Ok(&[]),
             LearningRate::PerLayerPerStep { offset, .. } => offset,
-            LearningRate::PerParameter { offset } => offset,
+            LearningRate::PerParameter { offset } | LearningRate::Proximal { offset } => offset,
         } as usize;
         self.weights.get(at..at + len).ok_or(invalid("layout"))
     }

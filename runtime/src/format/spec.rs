@@ -128,6 +128,15 @@ pub enum LearningRate {
         /// Offset of the step sizes in the weights section, in f32.
         offset: u32,
     },
+    /// Per-parameter step sizes (laid out as [`LearningRate::PerParameter`]), each step taken
+    /// implicitly: `theta' = theta - alpha (.) grad L(theta')`, the proximal step of the support
+    /// loss. It is solved exactly, so it needs a head that is one dense layer with the identity
+    /// activation, a regression (mean squared error) loss and [`AdaptScope::HeadOnly`]; any other
+    /// head is refused at load. Stable for every step size; no gradient clip applies.
+    Proximal {
+        /// Offset of the step sizes in the weights section, in f32.
+        offset: u32,
+    },
 }
 
 /// How a head adapts on the device.

@@ -85,6 +85,9 @@ pub enum RateDef {
     },
     /// Meta-SGD: one step size per adapted parameter.
     PerParameter(Vec<f32>),
+    /// One step size per adapted parameter, each step implicit (see
+    /// [`LearningRate::Proximal`](crate::LearningRate::Proximal)).
+    Proximal(Vec<f32>),
 }
 
 /// A head's adaptation spec with its values.
@@ -288,6 +291,7 @@ impl ModelDef {
                             table: values,
                         },
                         LearningRate::PerParameter { .. } => RateDef::PerParameter(values),
+                        LearningRate::Proximal { .. } => RateDef::Proximal(values),
                     };
                     Some(AdaptDef {
                         scope: spec.scope,
@@ -352,6 +356,7 @@ impl ModelDef {
                         offset: 0,
                     },
                     RateDef::PerParameter(_) => LearningRate::PerParameter { offset: 0 },
+                    RateDef::Proximal(_) => LearningRate::Proximal { offset: 0 },
                 },
                 clip: a.clip,
                 prototype_scale: a.prototype_scale,
@@ -429,7 +434,8 @@ impl ModelDef {
                             *offset = at;
                             weights.extend_from_slice(table);
                         }
-                        (LearningRate::PerParameter { offset }, RateDef::PerParameter(v)) => {
+                        (LearningRate::PerParameter { offset }, RateDef::PerParameter(v))
+                        | (LearningRate::Proximal { offset }, RateDef::Proximal(v)) => {
                             *offset = at;
                             weights.extend_from_slice(v);
                         }
