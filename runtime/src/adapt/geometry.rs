@@ -72,7 +72,11 @@ impl Geometry {
         };
         let solve = match model.adapt_spec(head)?.rate {
             LearningRate::Proximal { .. } => {
-                let outputs = usize::from(model.chain_layer(head, range.chain_len.saturating_sub(1))?.outputs);
+                let outputs = usize::from(
+                    model
+                        .chain_layer(head, range.chain_len.saturating_sub(1))?
+                        .outputs,
+                );
                 k.checked_add(outputs)
                     .and_then(|n| n.checked_add(1))
                     .and_then(|n| n.checked_mul(k))

@@ -377,7 +377,12 @@ impl<'a> InnerLoop<'a> {
     }
 
     /// Runs the adapted layers `first..upto` on every sample.
-    pub(super) fn forward(&self, params: &[f32], acts: &mut [f32], upto: usize) -> Result<(), Error> {
+    pub(super) fn forward(
+        &self,
+        params: &[f32],
+        acts: &mut [f32],
+        upto: usize,
+    ) -> Result<(), Error> {
         for index in self.range.first..upto {
             let (w, b, spec) = layer(self.model, self.head, &self.range, params, index)?;
             let (prev, cur) = regions(acts, &self.geo, index - self.range.first)?;

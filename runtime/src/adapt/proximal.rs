@@ -44,7 +44,8 @@ impl InnerLoop<'_> {
         let k = self.geo.k;
         let index = self.geo.chain_len.saturating_sub(1);
         self.forward(params, acts, self.geo.chain_len)?;
-        let (features, outputs) = acts.split_at_mut(*self.geo.starts.get(1).ok_or(Error::StateMismatch)?);
+        let (features, outputs) =
+            acts.split_at_mut(*self.geo.starts.get(1).ok_or(Error::StateMismatch)?);
         let m = outputs.len() / k.max(1);
         let h = features.len() / k.max(1);
         let c = (k * m) as f32 * 0.5;
@@ -72,11 +73,19 @@ impl InnerLoop<'_> {
         solver.sums.fill(0.0);
         let l = layer_mut(self.model, self.head, &self.range, params, index)?;
         let Weights::Adapted(w) = l.weights else {
-            return Err(Error::InvalidHeader { field: "adapt.rate" });
+            return Err(Error::InvalidHeader {
+                field: "adapt.rate",
+            });
         };
         let w_at = l.w_at.ok_or(Error::StateMismatch)?;
-        let rw_all = self.rates.get(w_at..w_at + w.len()).ok_or(Error::StateMismatch)?;
-        let rb_all = self.rates.get(l.b_at..l.b_at + m).ok_or(Error::StateMismatch)?;
+        let rw_all = self
+            .rates
+            .get(w_at..w_at + w.len())
+            .ok_or(Error::StateMismatch)?;
+        let rb_all = self
+            .rates
+            .get(l.b_at..l.b_at + m)
+            .ok_or(Error::StateMismatch)?;
         for j in 0..m {
             let rw = rw_all.get(j * h..(j + 1) * h).ok_or(Error::StateMismatch)?;
             let rb = *rb_all.get(j).ok_or(Error::StateMismatch)?;
@@ -123,7 +132,10 @@ impl InnerLoop<'_> {
                     };
                     let new = *v + *r * update(j, Some(col));
                     if pass == 0 && !new.is_finite() {
-                        return Err(Error::NonFinite { what: "adapted parameter", sample: 0 });
+                        return Err(Error::NonFinite {
+                            what: "adapted parameter",
+                            sample: 0,
+                        });
                     }
                     if pass == 1 {
                         *v = new;
@@ -134,17 +146,20 @@ impl InnerLoop<'_> {
                 };
                 let new = *b + *r * update(j, None);
                 if pass == 0 && !new.is_finite() {
-                    return Err(Error::NonFinite { what: "adapted parameter", sample: 0 });
+                    return Err(Error::NonFinite {
+                        what: "adapted parameter",
+                        sample: 0,
+                    });
                 }
                 if pass == 1 {
                     *b = new;
                 }
             }
         }
-        let (best_step, final_loss) = log
-            .iter()
-            .enumerate()
-            .fold((0, initial), |(bs, bl), (s, &v)| if v < bl { (s, v) } else { (bs, bl) });
+        let (best_step, final_loss) = log.iter().enumerate().fold(
+            (0, initial),
+            |(bs, bl), (s, &v)| if v < bl { (s, v) } else { (bs, bl) },
+        );
         Ok(AdaptReport {
             steps,
             initial_loss: initial,
