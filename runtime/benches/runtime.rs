@@ -6,7 +6,7 @@ use fewshot_runtime::{AdaptScope, AdaptState, Heads, Model, Support};
 
 #[path = "../examples/reference_models.rs"]
 mod reference_models;
-use reference_models::{digits, sinusoid};
+use reference_models::{digits, sinusoid, sinusoid_proximal};
 
 fn forward(c: &mut Criterion) {
     let mut g = c.benchmark_group("forward per sample");
@@ -37,6 +37,7 @@ fn adapt(c: &mut Criterion) {
     let configs = [
         ("sinusoid full", sinusoid(AdaptScope::Everything), 0usize),
         ("sinusoid head", sinusoid(AdaptScope::HeadOnly), 0),
+        ("sinusoid implicit head step", sinusoid_proximal(), 0),
         ("digits head (5-way)", digits(), 1),
     ];
     for (name, def, head) in configs {

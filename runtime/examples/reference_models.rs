@@ -1,4 +1,4 @@
-//! The two reference models of the README (random weights; sizes are what matter here), shared
+//! The reference models of the README (random weights; sizes are what matter here), shared
 //! by the benches and the RAM report.
 #![allow(dead_code)]
 
@@ -26,6 +26,16 @@ pub fn sinusoid(scope: AdaptScope) -> ModelDef {
         .trunk(layer(&mut s, 1, 40, Activation::Relu))
         .trunk(layer(&mut s, 40, 40, Activation::Relu))
         .head(head)
+}
+
+/// The sinusoid network whose head takes implicit (proximal) steps.
+pub fn sinusoid_proximal() -> ModelDef {
+    let mut def = sinusoid(AdaptScope::HeadOnly);
+    if let Some(adapt) = def.heads[0].adapt.as_mut() {
+        adapt.rate = RateDef::Proximal(vec![0.05; 41]);
+        adapt.steps = 1;
+    }
+    def
 }
 
 /// Digits: 64 -> 64 -> 64 ReLU trunk; a fixed 10-way head and a 5-way head adapted from
@@ -62,6 +72,7 @@ fn main() {
             1usize,
         ),
         ("sinusoid, head only", sinusoid(AdaptScope::HeadOnly), 0, 1),
+        ("sinusoid, implicit head step", sinusoid_proximal(), 0, 1),
         ("digits 5-way, head only", digits(), 1, 5),
     ];
     for (name, def, head, per_class) in configs {

@@ -1,6 +1,8 @@
 //! Few-shot adaptation on the device: a [`SupportSet`] of K labelled samples turns the
 //! meta-learned starting point into a model for this user, in a few gradient steps, in RAM the
-//! caller sizes in advance ([`Model::ram_needs`]).
+//! caller sizes in advance ([`Model::ram_needs`]). A linear regression head with
+//! [`LearningRate::Proximal`](crate::LearningRate::Proximal) takes implicit steps instead,
+//! solved exactly on the support set's features.
 //!
 //! The adapted parameters live in an [`AdaptState`] (RAM), apart from the model (flash); the
 //! state can be reset to the meta-learned values and serves inference through the same

@@ -86,7 +86,7 @@ pub enum RateDef {
     /// Meta-SGD: one step size per adapted parameter.
     PerParameter(Vec<f32>),
     /// One step size per adapted parameter, each step implicit (see
-    /// [`LearningRate::Proximal`](crate::LearningRate::Proximal)).
+    /// [`LearningRate::Proximal`]).
     Proximal(Vec<f32>),
 }
 
