@@ -377,11 +377,25 @@ pub fn backward_from<T: Real>(
     stop: usize,
     bwd: &mut Bwd<T>,
 ) {
+    backward_below(arch, p, fwd, grad, stop, arch.layers.len(), bwd);
+}
+
+/// Backward pass through layers `stop..top` from a given dL/dy of layer `top - 1`'s output
+/// (`bwd.gy[top - 1]`): writes the gradient of those layers into `grad` (other entries untouched).
+pub fn backward_below<T: Real>(
+    arch: &Arch,
+    p: &[T],
+    fwd: &Fwd<T>,
+    grad: &mut [T],
+    stop: usize,
+    top: usize,
+    bwd: &mut Bwd<T>,
+) {
     let nl = arch.layers.len();
     let k = fwd.k;
     bwd.gy.resize_with(nl, Vec::new);
     bwd.gz.resize_with(nl, Vec::new);
-    for l in (stop..nl).rev() {
+    for l in (stop..top).rev() {
         let s = &arch.layers[l];
         let (w, b) = (arch.w_off(l), arch.b_off(l));
         {

@@ -260,3 +260,116 @@ fn f32_close_to_f64() {
     let g32 = batch_meta_grad(&arch, &sp, &theta, &u, &t32, true);
     check_tol(&g32.g_theta, &g64.g_theta, "f32 vs f64", 1e-3);
 }
+
+/// A tiny network with `m` outputs and tasks of random targets (the sinusoid has one output).
+fn setup_outputs(m: usize) -> (Arch, Vec<f64>, Vec<TaskData<f64>>) {
+    let (mut arch, _, tasks) = setup(Activation::Tanh);
+    arch = Arch {
+        layers: Arch::mlp(1, &[4, 3], m, Activation::Tanh, HeadKind::Regression).layers,
+        ..arch
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let theta = arch
+        .init_params(&mut rng)
+        .iter()
+        .enumerate()
+        .map(|(i, t)| t + 0.05 * ((i % 5) as f64 - 2.0))
+        .collect();
+    let tasks = tasks
+        .into_iter()
+        .map(|mut d| {
+            let y = |x: &f64, j: usize| (x * (j + 2) as f64).sin() + 0.3 * j as f64;
+            d.sy =
+                d.sx.iter()
+                    .flat_map(|x| (0..m).map(move |j| y(x, j)))
+                    .collect();
+            d.qy =
+                d.qx.iter()
+                    .flat_map(|x| (0..m).map(move |j| y(x, j)))
+                    .collect();
+            d
+        })
+        .collect();
+    (arch, theta, tasks)
+}
+
+fn proximal_spec(steps: usize) -> MetaSpec {
+    MetaSpec {
+        algorithm: Algorithm::Proximal,
+        scope: Scope::Everything,
+        steps,
+        alpha: 0.5,
+        alpha_max: 2.0,
+        clip: 10.0,
+        // The rule weighs the last step only; 0.7 checks the weight reaches the gradient.
+        step_weights: (1..=steps)
+            .map(|s| if s == steps { 0.7 } else { 0.0 })
+            .collect(),
+        first_order: false,
+    }
+}
+
+fn perturbed_rates(arch: &Arch, sp: &MetaSpec) -> Vec<f64> {
+    let mut u = init_rates(arch, sp);
+    for (i, x) in u.iter_mut().enumerate() {
+        *x += 0.3 * ((i % 7) as f64 - 3.0);
+    }
+    u
+}
+
+#[test]
+fn proximal_matches_fd() {
+    for m in [1, 2] {
+        for steps in [1, 3] {
+            let (arch, theta, tasks) = setup_outputs(m);
+            let sp = proximal_spec(steps);
+            let u = perturbed_rates(&arch, &sp);
+            let g = batch_meta_grad(&arch, &sp, &theta, &u, &tasks, false);
+            let (gt, gu) = fd(&arch, &sp, &theta, &u, &tasks);
+            check(
+                &g.g_theta,
+                &gt,
+                &format!("proximal m={m} S={steps} d/dtheta"),
+            );
+            check(&g.g_u, &gu, &format!("proximal m={m} S={steps} d/du"));
+        }
+    }
+}
+
+/// Each implicit step is the backward-Euler fixed point theta_{s+1} = theta_s - alpha (.)
+/// grad L_support(theta_{s+1}) on the head, and leaves the trunk alone.
+#[test]
+fn proximal_step_is_the_implicit_fixed_point() {
+    for m in [1, 2] {
+        let (arch, theta, tasks) = setup_outputs(m);
+        let sp = proximal_spec(3);
+        let u = perturbed_rates(&arch, &sp);
+        let ctx = trainer::meta::Ctx::<f64>::new(&arch, &sp, &theta, &u);
+        let head = arch.w_off(arch.n_trunk);
+        for d in &tasks {
+            let traj = trainer::meta::inner_loop(&ctx, d);
+            assert_eq!(traj.len(), 4);
+            for s in 0..3 {
+                let next = &traj[s + 1];
+                let mut fwd = trainer::net::Fwd::default();
+                let mut bwd = trainer::net::Bwd::default();
+                let mut g = vec![0.0; theta.len()];
+                trainer::net::forward(&arch, next, &d.sx, d.k, &mut fwd, 0);
+                trainer::net::backward(&arch, next, &fwd, d.st(), &mut g, 0, &mut bwd);
+                for i in 0..theta.len() {
+                    let want = if i < head {
+                        traj[s][i]
+                    } else {
+                        traj[s][i] - ctx.alphas[0][i] * g[i]
+                    };
+                    assert!(
+                        (next[i] - want).abs() < 1e-10,
+                        "m={m} step {s} param {i}: {} vs {want}",
+                        next[i]
+                    );
+                }
+                assert!(next[head..] != traj[s][head..], "the head must move");
+            }
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! (exact Hessian-vector products for the second-order algorithms), and the batched reduction.
 
 use super::{adapted_layers, adapted_ranges, alpha_vector, clamp, rate_param_grad, rates};
-use super::{Algorithm, MetaSpec, RateKind, TaskData};
+use super::{proximal, Algorithm, MetaSpec, RateKind, TaskData};
 use crate::net::{backward, forward, hvp, Arch, Bwd, Fwd, RScratch};
 use crate::real::Real;
 use std::ops::Range;
@@ -59,6 +59,7 @@ pub struct Workspace<T> {
     a: Vec<T>,
     h: Vec<T>,
     rs: RScratch<T>,
+    prox: proximal::Scratch<T>,
 }
 
 /// Result of one task: weighted query loss, gradient wrt theta_0 and wrt the alpha tables.
@@ -71,6 +72,7 @@ pub struct TaskLoss<T> {
 
 /// Inner loop plus meta-gradient of one task: writes the gradient wrt theta_0 into `g_theta`
 /// (`n_params`) and wrt the alpha tables into `g_alpha` (`rate_rows x n_params`, row-major).
+/// The proximal rule has its own closed-form steps (`proximal::task_meta_grad`).
 pub fn task_meta_grad<T: Real>(
     ctx: &Ctx<T>,
     d: &TaskData<T>,
@@ -78,6 +80,9 @@ pub fn task_meta_grad<T: Real>(
     g_theta: &mut [T],
     g_alpha: &mut [T],
 ) -> TaskLoss<T> {
+    if ctx.spec.algorithm == Algorithm::Proximal {
+        return proximal::task_meta_grad(ctx, d, &mut ws.prox, g_theta, g_alpha);
+    }
     let arch = ctx.arch;
     let spec = ctx.spec;
     let np = arch.n_params();

@@ -1,11 +1,15 @@
 //! The plain inner loop (the trajectory the meta-objective differentiates) and batch losses.
 
-use super::{Ctx, TaskData};
+use super::{Algorithm, Ctx, TaskData};
 use crate::net::{backward, forward, Arch, Bwd, Fwd, Targets};
 use crate::real::Real;
 
-/// The inner-loop trajectory theta_0..theta_S on the support set (as the meta-objective uses it).
+/// The inner-loop trajectory theta_0..theta_S on the support set (as the meta-objective uses it;
+/// the implicit steps for the proximal rule).
 pub fn inner_loop<T: Real>(ctx: &Ctx<T>, d: &TaskData<T>) -> Vec<Vec<T>> {
+    if ctx.spec.algorithm == Algorithm::Proximal {
+        return super::proximal::inner_loop(ctx, d);
+    }
     let arch = ctx.arch;
     let np = arch.n_params();
     let mut fwd = Fwd::default();

@@ -2,13 +2,17 @@
 //! step), first-order MAML, Reptile, Meta-SGD (learned per-parameter rates), MAML++ per-layer
 //! per-step rates, and ANIL. All share one inner loop with the runtime's semantics:
 //! `theta <- theta - alpha (.) clamp(grad, -clip, clip)` on the adapted parameters only.
+//! The exception is the proximal rule: an implicit step on a linear regression head with
+//! Meta-SGD's per-parameter rates, solved in closed form (see `proximal`).
 
 mod grad;
 mod inner;
+mod proximal;
 mod rates;
 
 pub use grad::{batch_meta_grad, task_meta_grad, BatchGrad, Ctx, TaskLoss, Workspace};
 pub use inner::{batch_loss_t, clamp, inner_loop, query_loss, support_loss};
+pub use proximal::unsupported as proximal_unsupported;
 pub use rates::{
     alpha_vector, init_rates, logit, n_rate_params, rate_param_grad, rates, sigmoid, Rates,
 };
@@ -34,20 +38,24 @@ pub enum Algorithm {
     MamlPp,
     /// Almost No Inner Loop: second-order MAML adapting the head only.
     Anil,
+    /// Implicit (proximal) steps on a linear regression head with learned per-parameter rates:
+    /// `theta' = theta - alpha (.) grad L_support(theta')`, solved exactly.
+    Proximal,
 }
 
 impl Algorithm {
-    pub const ALL: [Algorithm; 6] = [
+    pub const ALL: [Algorithm; 7] = [
         Algorithm::Maml,
         Algorithm::Fomaml,
         Algorithm::Reptile,
         Algorithm::MetaSgd,
         Algorithm::MamlPp,
         Algorithm::Anil,
+        Algorithm::Proximal,
     ];
     pub fn rates(self) -> RateKind {
         match self {
-            Algorithm::MetaSgd => RateKind::PerParameter,
+            Algorithm::MetaSgd | Algorithm::Proximal => RateKind::PerParameter,
             Algorithm::MamlPp => RateKind::PerLayerPerStep,
             _ => RateKind::Scalar,
         }
@@ -60,6 +68,7 @@ impl Algorithm {
             Algorithm::MetaSgd => "meta_sgd",
             Algorithm::MamlPp => "maml_pp",
             Algorithm::Anil => "anil",
+            Algorithm::Proximal => "proximal",
         }
     }
 }
@@ -101,7 +110,7 @@ pub struct MetaSpec {
 
 impl MetaSpec {
     pub fn effective_scope(&self) -> Scope {
-        if self.algorithm == Algorithm::Anil {
+        if matches!(self.algorithm, Algorithm::Anil | Algorithm::Proximal) {
             Scope::HeadOnly
         } else {
             self.scope
