@@ -376,6 +376,19 @@ impl Config {
                 return Err((s, k, msg));
             }
         }
+        if m.algorithm == Algorithm::Proximal {
+            // The head's shape does not depend on the task source's input and output counts.
+            let arch = Arch::mlp(
+                1,
+                &self.model.hidden,
+                1,
+                self.model.activation,
+                HeadKind::Regression,
+            );
+            if let Some((key, msg)) = crate::meta::proximal_unsupported(&arch, &self.spec()) {
+                return Err(("meta", key, msg));
+            }
+        }
         Ok(())
     }
 

@@ -33,6 +33,16 @@ fn bad_values_name_file_line_and_field() {
         ("[model]\nhidden = []\n", 2, "model.hidden"),
         ("[meta]\nalgorithm = \"sgd\"\n", 2, "algorithm"),
         ("[oops]\n", 1, "oops"),
+        (
+            "[meta]\nalgorithm = \"proximal\"\nsteps = 1\nstep_weights = []\nfirst_order = true\n",
+            5,
+            "meta.first_order",
+        ),
+        (
+            "[meta]\nalgorithm = \"proximal\"\nsteps = 2\nstep_weights = [1.0, 1.0]\n",
+            4,
+            "meta.step_weights",
+        ),
     ];
     for (text, line, field) in cases {
         let e = Config::parse(text, "c.toml").unwrap_err();

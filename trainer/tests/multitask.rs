@@ -208,6 +208,12 @@ fn bad_multitask_configs_exit_2_naming_file_line_and_field() {
         ),
         ("ways = 2", "ways = 2\nwidth = 3", 31, "width"),
         (
+            "query = 2\nsteps",
+            "query = 2\nalgorithm = \"proximal\"\nsteps",
+            33,
+            "head[2].algorithm",
+        ),
+        (
             "name = \"episodes\"",
             "name = \"classes\"",
             25,

@@ -370,6 +370,12 @@ impl MtConfig {
                 if matches!(h.algorithm, Algorithm::Reptile) {
                     return bad("algorithm", "reptile has no query loss to weight".into());
                 }
+                if matches!(h.algorithm, Algorithm::Proximal) {
+                    return bad(
+                        "algorithm",
+                        "proximal is for single-head regression runs (`[meta]` configs)".into(),
+                    );
+                }
             }
         }
         Ok(())
