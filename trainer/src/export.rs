@@ -1,7 +1,7 @@
 //! Export: the trained network and its adaptation spec in the runtime's format v1, written by the
 //! runtime's own writer (`fewshot_runtime::writer`), and loading it back for evaluation.
 
-use crate::meta::{adapted_layers, rates, MetaSpec, Rates, Scope};
+use crate::meta::{adapted_layers, rates, Algorithm, MetaSpec, Rates, Scope};
 use crate::net::{Activation, Arch, HeadKind};
 use anyhow::{anyhow, bail, Context, Result};
 use runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef, RateDef};
@@ -50,7 +50,11 @@ pub fn scope(s: Scope) -> Result<runtime::AdaptScope> {
 pub fn rate_def(arch: &Arch, spec: &MetaSpec, u: &[f64]) -> Result<RateDef> {
     Ok(match rates(arch, spec, u) {
         Rates::Scalar(a) => RateDef::Scalar(a as f32),
-        Rates::PerParameter(v) => RateDef::PerParameter(v.iter().map(|&x| x as f32).collect()),
+        // The proximal rule's rates have the same layout; the runtime takes its steps implicitly.
+        Rates::PerParameter(v) if spec.algorithm == Algorithm::Proximal => {
+            RateDef::Proximal(f32s(&v))
+        }
+        Rates::PerParameter(v) => RateDef::PerParameter(f32s(&v)),
         Rates::PerLayerPerStep(t) => {
             let nla = adapted_layers(arch, spec.effective_scope()).len();
             let mut table = Vec::with_capacity(t.len() * nla * 2);

@@ -1,5 +1,5 @@
 //! The exported model, adapted by the runtime's inner loop, matches the trainer's own inner loop
-//! (the meta-objective's) for every adaptation scope and rate kind.
+//! (the meta-objective's) for every adaptation scope and rate kind, and for the proximal step.
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -93,4 +93,8 @@ fn runtime_adaptation_matches_trainer_inner_loop() {
         case(Algorithm::MamlPp, scope, Activation::Relu);
     }
     case(Algorithm::MamlPp, Scope::Everything, Activation::Sigmoid);
+    // The implicit head step: the runtime's f32 solve against the trainer's f64 one.
+    for act in [Activation::Tanh, Activation::Relu] {
+        case(Algorithm::Proximal, Scope::HeadOnly, act);
+    }
 }
