@@ -39,8 +39,8 @@ pub struct Scratch<T> {
     /// Per output: the Cholesky factor of `M` (`K x K`), and `a_0..a_{S-1}` (`S x K`).
     chol: Vec<T>,
     a: Vec<T>,
-    /// Per output in the backward pass: `beta_0..beta_{S-1}`, `A`, `z`, `Phi~^T a_s`,
-    /// `Phi~^T beta_s`, `Phi~^T A` (each `H + 1`).
+    /// One output at a time: `beta_0..beta_{S-1}` (`S x K`), `A` and `z` (`K`), then
+    /// `Phi~^T a_s`, `Phi~^T beta_s` and `Phi~^T A` (`H + 1`).
     beta: Vec<T>,
     sum_a: Vec<T>,
     z: Vec<T>,
