@@ -13,8 +13,13 @@ pub static BENCH_SINUSOID_HEAD: &[u8] =
     fewshot_runtime::include_model!("../fixtures/bench-sinusoid-head.fsm");
 /// Benchmarks: 64 -> 64 -> 64 ReLU trunk, a 10-way head and a 5-way head from prototypes.
 pub static BENCH_DIGITS: &[u8] = fewshot_runtime::include_model!("../fixtures/bench-digits.fsm");
+/// The trainer's sinusoid model adapted by one implicit (proximal) head step
+/// (`models/sinusoid_proximal.postcard`, `trainer/configs/sinusoid_proximal.toml`).
+pub static SINUSOID_PROXIMAL: &[u8] =
+    fewshot_runtime::include_model!("../../models/sinusoid_proximal.postcard");
 static TASKS: &[u8] = include_bytes!("../fixtures/sinusoid-tasks.bin");
 static GOLDEN: &[u8] = include_bytes!("../fixtures/sinusoid-golden.bin");
+static PROXIMAL_GOLDEN: &[u8] = include_bytes!("../fixtures/sinusoid-proximal-golden.bin");
 
 /// Adapted parameters of the sinusoid model (full network).
 pub const SINUSOID_PARAMS: usize = 1761;
@@ -59,9 +64,10 @@ fn u32_at(b: &[u8], i: usize) -> Option<u32> {
     Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
 }
 
-/// The sinusoid tasks file (`FSTK` v1) and its golden outputs (`FSGD` v1).
+/// The sinusoid tasks file (`FSTK` v1) and one model's golden outputs on them (`FSGD` v1).
 #[derive(Clone, Copy)]
 pub struct Tasks {
+    golden: &'static [u8],
     pub count: usize,
     pub k: usize,
     pub q: usize,
@@ -82,29 +88,40 @@ pub struct Task {
 }
 
 impl Tasks {
-    /// Parses the headers; `None` when a file is malformed or the two disagree.
+    /// The tasks with the sinusoid model's golden outputs ([`SINUSOID`]); `None` when a file is
+    /// malformed or the two disagree.
     pub fn load() -> Option<Tasks> {
-        if TASKS.get(..4)? != b"FSTK" || GOLDEN.get(..4)? != b"FSGD" {
+        Self::with_golden(GOLDEN)
+    }
+
+    /// The tasks with the proximal model's golden outputs ([`SINUSOID_PROXIMAL`]).
+    pub fn proximal() -> Option<Tasks> {
+        Self::with_golden(PROXIMAL_GOLDEN)
+    }
+
+    /// Parses the headers (the golden file says how many steps it ran).
+    fn with_golden(golden: &'static [u8]) -> Option<Tasks> {
+        if TASKS.get(..4)? != b"FSTK" || golden.get(..4)? != b"FSGD" {
             return None;
         }
         let h = |i| u32_at(TASKS, i).map(|v| v as usize);
-        let g = |i| u32_at(GOLDEN, i).map(|v| v as usize);
+        let g = |i| u32_at(golden, i).map(|v| v as usize);
         let t = Tasks {
+            golden,
             count: h(2)?,
             k: h(3)?,
             q: h(4)?,
-            steps: h(5)?,
+            steps: g(4)?,
             params: g(5)?,
         };
         let ok = h(1)? == 1
             && g(1)? == 1
             && g(2)? == t.count
             && g(3)? == t.q
-            && g(4)? == t.steps
             && t.k <= MAX_K
             && t.q <= MAX_Q
             && TASKS.len() == 24 + t.count * 4 * (2 * t.k + 2 * t.q)
-            && GOLDEN.len() == 24 + t.count * 4 * (2 * t.q + t.steps + 1 + t.params);
+            && golden.len() == 24 + t.count * 4 * (2 * t.q + t.steps + 1 + t.params);
         ok.then_some(t)
     }
 
@@ -122,13 +139,13 @@ impl Tasks {
             support_y: cut(base + 4 * self.k, self.k, TASKS),
             query_x: cut(base + 8 * self.k, self.q, TASKS),
             query_y: cut(base + 8 * self.k + 4 * self.q, self.q, TASKS),
-            golden_before: cut(gbase, self.q, GOLDEN),
-            golden_after: cut(gbase + 4 * self.q, self.q, GOLDEN),
-            golden_losses: cut(gbase + 8 * self.q, self.steps + 1, GOLDEN),
+            golden_before: cut(gbase, self.q, self.golden),
+            golden_after: cut(gbase + 4 * self.q, self.q, self.golden),
+            golden_losses: cut(gbase + 8 * self.q, self.steps + 1, self.golden),
             golden_params: cut(
                 gbase + 4 * (2 * self.q + self.steps + 1),
                 self.params,
-                GOLDEN,
+                self.golden,
             ),
         }
     }

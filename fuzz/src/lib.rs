@@ -179,9 +179,12 @@ fn adapt_checked<const P: usize>(
     }
 }
 
-/// The real models the `adapt` target adapts: the trainer's sinusoid export (which the firmware
-/// embeds) and the firmware's multi-head fixture.
+/// The real models the `adapt` target adapts: the trainer's sinusoid exports (gradient steps on
+/// the whole network, and the implicit head step; the firmware embeds both) and the firmware's
+/// multi-head fixture.
 static SINUSOID: &[u8] = fewshot_runtime::include_model!("../../models/sinusoid.postcard");
+static PROXIMAL: &[u8] =
+    fewshot_runtime::include_model!("../../models/sinusoid_proximal.postcard");
 static MULTIHEAD: &[u8] = fewshot_runtime::include_model!("../../firmware/fixtures/multihead.fsm");
 
 /// How a float is made from the fuzzer's bytes.
@@ -217,7 +220,7 @@ pub enum Steps {
 /// One fuzzed adaptation and inference on a real model.
 #[derive(Arbitrary, Debug)]
 pub struct AdaptInput {
-    /// Which model (`% 2`: sinusoid, multihead).
+    /// Which model (`% 3`: sinusoid, multihead, sinusoid with the implicit head step).
     pub model: u8,
     /// Head index (out-of-range ones are tried too).
     pub head: u8,
@@ -254,10 +257,10 @@ fn resized(len: usize, delta: i8) -> usize {
 
 /// Target `adapt`.
 pub fn adapt(input: &AdaptInput) {
-    let blob = if input.model.is_multiple_of(2) {
-        SINUSOID
-    } else {
-        MULTIHEAD
+    let blob = match input.model % 3 {
+        0 => SINUSOID,
+        1 => MULTIHEAD,
+        _ => PROXIMAL,
     };
     let model = Model::from_bytes(blob).expect("the fixtures load");
     let d = model.input_len();

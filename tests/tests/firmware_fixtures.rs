@@ -25,7 +25,12 @@ const TASKS: usize = 3;
 const K: usize = 10;
 const Q: usize = 16;
 const STEPS: u16 = 10;
-/// `AdaptState` capacity for the sinusoid model, full network (1761 parameters).
+/// Adapted parameters of the sinusoid model, full network.
+const SINUSOID_PARAMS: usize = 1761;
+/// Adapted parameters of the proximal sinusoid model (its 40 -> 1 head), and its steps.
+const PROXIMAL_PARAMS: usize = 41;
+const PROXIMAL_STEPS: u16 = 1;
+/// `AdaptState` capacity for either.
 const P: usize = 1761;
 
 struct Lcg(u64);
@@ -54,18 +59,26 @@ fn fixtures_dir() -> PathBuf {
         .join("fixtures")
 }
 
-/// The trainer's exported sinusoid model (1 -> 40 -> 40 -> 1 ReLU, Meta-SGD, full network).
-fn sinusoid_model() -> Vec<u8> {
+/// A model the trainer exported into `models/` (`how`: the command that makes it).
+fn trained_model(file: &str, how: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join("models")
-        .join("sinusoid.postcard");
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (run `trainer train --preset sinusoid`)",
-            path.display()
-        )
-    })
+        .join(file);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run `{how}`)", path.display()))
+}
+
+/// The trainer's exported sinusoid model (1 -> 40 -> 40 -> 1 ReLU, Meta-SGD, full network).
+fn sinusoid_model() -> Vec<u8> {
+    trained_model("sinusoid.postcard", "trainer train --preset sinusoid")
+}
+
+/// The trainer's sinusoid model adapted by one implicit (proximal) head step.
+fn sinusoid_proximal_model() -> Vec<u8> {
+    trained_model(
+        "sinusoid_proximal.postcard",
+        "trainer train --config trainer/configs/sinusoid_proximal.toml",
+    )
 }
 
 /// A small multi-head model: 8 -> 16 -> 16 ReLU trunk; a 10-way head, a 5-way head adapted
@@ -153,12 +166,13 @@ fn push_u32s(out: &mut Vec<u8>, v: &[u32]) {
     }
 }
 
-/// Held-out tasks (`FSTK`) and the runtime's outputs on them (`FSGD`).
-fn sinusoid_tasks_and_golden(blob: &[u8]) -> (Vec<u8>, Vec<u8>) {
+/// Held-out tasks (`FSTK`) and the runtime's outputs on them (`FSGD`) for a model with `p`
+/// adapted parameters, adapted for `steps` inner steps.
+fn sinusoid_tasks_and_golden(blob: &[u8], p: usize, steps: u16) -> (Vec<u8>, Vec<u8>) {
     let aligned = runtime::format::AlignedBytes::from_slice(blob);
     let model = Model::from_bytes(aligned.as_bytes()).expect("fixture loads");
     let needs = model.ram_needs(0, K).expect("ram needs");
-    assert_eq!(needs.state, P, "firmware's AdaptState capacity");
+    assert_eq!(needs.state, p, "firmware's AdaptState capacity");
     let mut rng = ChaCha8Rng::seed_from_u64(0x7a5c_0001);
     let mut tasks = b"FSTK".to_vec();
     push_u32s(
@@ -168,7 +182,7 @@ fn sinusoid_tasks_and_golden(blob: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let mut golden = b"FSGD".to_vec();
     push_u32s(
         &mut golden,
-        &[1, TASKS as u32, Q as u32, u32::from(STEPS), P as u32],
+        &[1, TASKS as u32, Q as u32, u32::from(steps), p as u32],
     );
     let mut scratch = vec![0.0f32; needs.adapt_scratch.max(needs.infer_scratch)];
     for _ in 0..TASKS {
@@ -188,12 +202,12 @@ fn sinusoid_tasks_and_golden(blob: &[u8]) -> (Vec<u8>, Vec<u8>) {
             .network()
             .infer_batch(&qx, Heads::ALL, &mut scratch, &mut before)
             .expect("infer before");
-        let mut losses = vec![0.0f32; usize::from(STEPS) + 1];
+        let mut losses = vec![0.0f32; usize::from(steps) + 1];
         state
             .adapt(
                 &model,
                 Support::values(&sx, &sy),
-                None,
+                Some(steps),
                 &mut scratch,
                 &mut losses,
             )
@@ -373,7 +387,10 @@ fn digits_episodes_and_golden(blob: &[u8]) -> (Vec<u8>, Vec<u8>) {
 #[test]
 fn firmware_fixtures_are_current() {
     let sinusoid = sinusoid_model();
-    let (tasks, golden) = sinusoid_tasks_and_golden(&sinusoid);
+    let (tasks, golden) = sinusoid_tasks_and_golden(&sinusoid, SINUSOID_PARAMS, STEPS);
+    let (same_tasks, proximal_golden) =
+        sinusoid_tasks_and_golden(&sinusoid_proximal_model(), PROXIMAL_PARAMS, PROXIMAL_STEPS);
+    assert_eq!(tasks, same_tasks, "both models run the same tasks");
     let digits = digits_device_model();
     let (episodes, digits_golden) = digits_episodes_and_golden(&digits);
     let files = [
@@ -382,6 +399,7 @@ fn firmware_fixtures_are_current() {
         ("digits-golden.bin", digits_golden),
         ("sinusoid-tasks.bin", tasks),
         ("sinusoid-golden.bin", golden),
+        ("sinusoid-proximal-golden.bin", proximal_golden),
         ("multihead.fsm", multihead_model()),
         ("bench-sinusoid-head.fsm", sinusoid_head_model()),
         ("bench-digits.fsm", digits_model()),

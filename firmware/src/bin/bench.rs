@@ -1,15 +1,15 @@
 //! Benchmark firmware, run by `cargo xtask bench-firmware` under QEMU `-icount shift=0`, where
 //! SysTick counts executed instructions (see `measure`). Logs a Markdown table: instructions to
 //! load a model, forward per sample and per MAC, the fixed cost of an adaptation call and the
-//! cost of one inner step per (adapted parameter x shot), for the sinusoid network (full and
-//! head-only) and the digits network (5-way head from prototypes), K = 1, 5, 10, 20; then RAM:
+//! cost of one inner step per (adapted parameter x shot), for the sinusoid network (full,
+//! head-only, and the implicit head step) and the digits network (5-way head from prototypes), K = 1, 5, 10, 20; then RAM:
 //! adapted state, scratch and peak stack of the call.
 #![no_std]
 #![no_main]
 
 use core::hint::black_box;
 use cortex_m_rt::entry;
-use fewshot_firmware::fixtures::{BENCH_DIGITS, BENCH_SINUSOID_HEAD, SINUSOID};
+use fewshot_firmware::fixtures::{BENCH_DIGITS, BENCH_SINUSOID_HEAD, SINUSOID, SINUSOID_PROXIMAL};
 use fewshot_firmware::measure::{self, instructions_x100, peak_stack, spin};
 use fewshot_firmware::{self as fw};
 use fewshot_runtime::{AdaptState, Heads, Model, Support};
@@ -220,6 +220,14 @@ fn main() -> ! {
         &data,
         &mut scratch,
     );
+    adaptation(
+        "sinusoid implicit head step",
+        SINUSOID_PROXIMAL,
+        0,
+        1,
+        &data,
+        &mut scratch,
+    );
     adaptation("digits 5-way head", BENCH_DIGITS, 1, 5, &data, &mut scratch);
 
     defmt::info!("| configuration | adaptation RAM | lower bound | stack |");
@@ -227,6 +235,14 @@ fn main() -> ! {
     ram(
         "sinusoid full network, K=10",
         SINUSOID,
+        0,
+        10,
+        &data,
+        &mut scratch,
+    );
+    ram(
+        "sinusoid implicit head step, K=10",
+        SINUSOID_PROXIMAL,
         0,
         10,
         &data,
