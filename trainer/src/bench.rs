@@ -29,9 +29,7 @@ pub fn run(iters: u64, steps: usize, parallel: bool) -> Vec<BenchResult> {
                 alpha: 0.01,
                 alpha_max: 0.1,
                 clip: 10.0,
-                step_weights: (1..=steps)
-                    .map(|s| if s == steps { 1.0 } else { 0.0 })
-                    .collect(),
+                step_weights: crate::meta::last_step_weights(steps),
                 first_order: false,
             };
             let settings = TrainSettings {

@@ -402,9 +402,7 @@ impl Config {
             alpha_max: m.alpha_max,
             clip: m.clip,
             step_weights: if m.step_weights.is_empty() {
-                (1..=m.steps)
-                    .map(|s| if s == m.steps { 1.0 } else { 0.0 })
-                    .collect()
+                crate::meta::last_step_weights(m.steps)
             } else {
                 m.step_weights.clone()
             },

@@ -190,6 +190,50 @@ fn relatedness_prints_a_table_and_writes_a_heatmap() {
 }
 
 #[test]
+fn a_multitask_head_can_take_the_implicit_step() {
+    let d = dir("proximal");
+    tiny_csv(&d.join("tiny.csv"), 4, 12);
+    let text = MT.replacen(
+        "weight = \"uncertainty\"",
+        "adaptable = true\nalgorithm = \"proximal\"\nsteps = 1\nshots = 4\nquery = 4\nalpha = 0.5",
+        1,
+    );
+    assert_ne!(text, MT);
+    let cfg = MtConfig::parse(&text, "mt.toml").unwrap();
+    let heads = build_heads(&cfg, &d).unwrap();
+    let t = train(&cfg, &heads, &AtomicBool::new(false), false).unwrap();
+    // The adaptable regression head's meta-objective reaches its rates (they moved).
+    let init = trainer::multitask::Params::init(&cfg, &heads);
+    assert_ne!(init.u[1], t.params.u[1]);
+    let bytes = model_def("mt", &heads, &t.params)
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    let model = Model::from_bytes(&bytes).unwrap();
+    assert!(matches!(
+        model.adapt_spec(1).unwrap().rate,
+        runtime::LearningRate::Proximal { .. }
+    ));
+    // The runtime adapts it: the support loss falls in one step.
+    let x: Vec<f32> = (0..4 * 16).map(|j| ((j * 7) % 17) as f32).collect();
+    let y: Vec<f32> = (0..4).map(|i| i as f32 * 0.1).collect();
+    let needs = model.ram_needs(1, 4).unwrap();
+    let mut state: runtime::AdaptState<64> = runtime::AdaptState::new(&model, 1).unwrap();
+    let mut scratch = vec![0.0f32; needs.adapt_scratch];
+    let mut losses = [0.0f32; 2];
+    let report = state
+        .adapt(
+            &model,
+            runtime::Support::values(&x, &y),
+            None,
+            &mut scratch,
+            &mut losses,
+        )
+        .unwrap();
+    assert!(report.final_loss < report.initial_loss, "{report:?}");
+}
+
+#[test]
 fn bad_multitask_configs_exit_2_naming_file_line_and_field() {
     let d = dir("bad");
     let cases = [

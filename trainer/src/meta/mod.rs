@@ -108,6 +108,14 @@ pub struct MetaSpec {
     pub first_order: bool,
 }
 
+/// Step weights that count the query loss after the last of `steps` inner steps only (the
+/// default: the model is judged as the device will run it).
+pub fn last_step_weights(steps: usize) -> Vec<f64> {
+    (1..=steps)
+        .map(|s| if s == steps { 1.0 } else { 0.0 })
+        .collect()
+}
+
 impl MetaSpec {
     pub fn effective_scope(&self) -> Scope {
         if matches!(self.algorithm, Algorithm::Anil | Algorithm::Proximal) {

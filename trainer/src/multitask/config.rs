@@ -370,10 +370,12 @@ impl MtConfig {
                 if matches!(h.algorithm, Algorithm::Reptile) {
                     return bad("algorithm", "reptile has no query loss to weight".into());
                 }
-                if matches!(h.algorithm, Algorithm::Proximal) {
+                if matches!(h.algorithm, Algorithm::Proximal)
+                    && (h.loss != "mse" || !h.hidden.is_empty())
+                {
                     return bad(
                         "algorithm",
-                        "proximal is for single-head regression runs (`[meta]` configs)".into(),
+                        "proximal needs an mse head of one linear layer (no hidden layers)".into(),
                     );
                 }
             }

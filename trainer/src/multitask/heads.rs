@@ -112,14 +112,17 @@ pub fn build_heads(cfg: &MtConfig, base: &Path) -> Result<Vec<Head>> {
         let mut arch = Arch::mlp(n_in, &hidden, outputs, cfg.trunk.activation, kind);
         arch.n_trunk = cfg.trunk.hidden.len();
         arch.scale = vec![cfg.trunk.input_scale; n_in];
+        let steps = if h.adaptable { h.steps } else { 0 };
         let spec = MetaSpec {
             algorithm: h.algorithm,
             scope: h.scope,
-            steps: if h.adaptable { h.steps } else { 0 },
+            steps,
             alpha: h.alpha,
             alpha_max: (h.alpha * 10.0).max(1.0),
             clip: h.clip,
-            step_weights: Vec::new(),
+            // The query loss after the last step: with no weights an adaptable head's
+            // meta-objective was identically zero (no gradient reached its head or the trunk).
+            step_weights: crate::meta::last_step_weights(steps),
             first_order: false,
         };
         heads.push(Head {
