@@ -110,49 +110,29 @@ impl InnerLoop<'_> {
         if let Some(step) = log.iter().position(|v| !v.is_finite()) {
             return Err(Error::NonFiniteLoss { step: step as u16 });
         }
-        let sums = &*solver.sums;
-        let update = |j: usize, col: Option<usize>| -> f32 {
-            let mut acc = 0.0f32;
-            for (i, row) in features.chunks_exact(h).enumerate() {
-                let f = match col {
-                    Some(c) => row.get(c).copied().unwrap_or(0.0),
-                    None => 1.0,
-                };
-                acc += f * sums.get(i * m + j).copied().unwrap_or(0.0);
-            }
-            acc
-        };
         // Two passes: check that every new value is finite, then write.
-        for pass in 0..2 {
+        let sums = &*solver.sums;
+        for write in [false, true] {
             for j in 0..m {
-                for col in 0..h {
-                    let at = j * h + col;
-                    let (Some(v), Some(r)) = (w.get_mut(at), rw_all.get(at)) else {
+                for col in 0..=h {
+                    let (param, rate) = if col < h {
+                        (w.get_mut(j * h + col), rw_all.get(j * h + col))
+                    } else {
+                        (l.bias.get_mut(j), rb_all.get(j))
+                    };
+                    let (Some(param), Some(rate)) = (param, rate) else {
                         return Err(Error::StateMismatch);
                     };
-                    let new = *v + *r * update(j, Some(col));
-                    if pass == 0 && !new.is_finite() {
+                    let new = *param + *rate * moved(features, sums, h, m, j, col);
+                    if !new.is_finite() {
                         return Err(Error::NonFinite {
                             what: "adapted parameter",
                             sample: 0,
                         });
                     }
-                    if pass == 1 {
-                        *v = new;
+                    if write {
+                        *param = new;
                     }
-                }
-                let (Some(b), Some(r)) = (l.bias.get_mut(j), rb_all.get(j)) else {
-                    return Err(Error::StateMismatch);
-                };
-                let new = *b + *r * update(j, None);
-                if pass == 0 && !new.is_finite() {
-                    return Err(Error::NonFinite {
-                        what: "adapted parameter",
-                        sample: 0,
-                    });
-                }
-                if pass == 1 {
-                    *b = new;
                 }
             }
         }
@@ -169,6 +149,21 @@ impl InnerLoop<'_> {
             rolled_back: false,
         })
     }
+}
+
+/// `sum_i F~[i][col] A[i][j]`: column `col` of the features with a trailing 1 (`col == h`), against
+/// the accumulated solutions of output `j`.
+fn moved(features: &[f32], sums: &[f32], h: usize, m: usize, j: usize, col: usize) -> f32 {
+    let mut acc = 0.0f32;
+    for (i, row) in features.chunks_exact(h).enumerate() {
+        let f = if col < h {
+            row.get(col).copied().unwrap_or(0.0)
+        } else {
+            1.0
+        };
+        acc += f * sums.get(i * m + j).copied().unwrap_or(0.0);
+    }
+    acc
 }
 
 impl Solver<'_> {
