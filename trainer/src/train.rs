@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -63,30 +63,161 @@ impl State {
         }
     }
 
-    pub fn save(&self, path: &Path) -> Result<()> {
-        write_json_atomic(self, path)
-    }
-
     /// Reads a checkpoint; one whose vectors do not have its own architecture's and meta
     /// spec's sizes (hand-edited, truncated by another tool) is refused rather than indexed.
     pub fn load(path: &Path) -> Result<Self> {
         let s: State = read_json(path)?;
         let nt = s.arch.n_params();
         let n = nt + crate::meta::n_rate_params(&s.arch, &s.spec);
-        if s.theta.len() != nt || s.theta.len() + s.u.len() != n || s.m.len() != n || s.v.len() != n
-        {
-            anyhow::bail!(
-                "{}: checkpoint vectors do not match its model",
-                path.display()
-            );
-        }
+        check_sizes(
+            path,
+            s.theta.len() == nt
+                && s.theta.len() + s.u.len() == n
+                && s.m.len() == n
+                && s.v.len() == n,
+        )?;
         Ok(s)
+    }
+}
+
+impl Checkpoint for State {
+    fn iter(&self) -> u64 {
+        self.iter
+    }
+}
+
+impl RunSettings for TrainSettings {
+    fn length_and_period(&mut self) -> (&mut u64, &mut u64) {
+        (&mut self.iterations, &mut self.checkpoint_every)
+    }
+}
+
+/// The state of a resumable training run, saved as its checkpoint.
+pub trait Checkpoint: Serialize {
+    /// Steps taken.
+    fn iter(&self) -> u64;
+
+    fn save(&self, path: &Path) -> Result<()> {
+        write_json_atomic(self, path)
+    }
+}
+
+/// Settings of a resumable run: a resume may change the run's length and its checkpoint period,
+/// nothing else (a changed seed, rate or batch would silently not apply).
+pub trait RunSettings: Clone + PartialEq {
+    /// The run's length (iterations) and checkpoint period.
+    fn length_and_period(&mut self) -> (&mut u64, &mut u64);
+
+    /// Whether a run made with `self` (a checkpoint's settings) may continue as `now`; if so,
+    /// `self` takes `now`'s length and checkpoint period.
+    fn resume_as(&mut self, now: &Self) -> bool {
+        let rest = |c: &Self| {
+            let mut c = c.clone();
+            let (length, period) = c.length_and_period();
+            (*length, *period) = (0, 0);
+            c
+        };
+        let same = rest(self) == rest(now);
+        if same {
+            *self = now.clone();
+        }
+        same
+    }
+}
+
+/// `<out>.ckpt`, the checkpoint of a run writing the model `out`, with its folder made.
+pub fn checkpoint_beside(out: &Path) -> Result<PathBuf> {
+    let ckpt = out.with_extension("ckpt");
+    if let Some(d) = ckpt.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    Ok(ckpt)
+}
+
+/// The state a run trains: `resumed()` (the checkpoint, refused when made by another run) with
+/// `--resume`, else `fresh()`.
+pub fn resume_or_new<S: Checkpoint>(
+    resume: bool,
+    resumed: impl FnOnce() -> Result<S>,
+    fresh: impl FnOnce() -> Result<S>,
+) -> Result<S> {
+    if !resume {
+        return fresh();
+    }
+    let s = resumed()?;
+    eprintln!("resuming at iteration {}", s.iter());
+    Ok(s)
+}
+
+/// Says how to continue a run stopped (Ctrl-C, `--stop-after`) with its checkpoint `ckpt`
+/// written; the command then exits with 130.
+pub fn report_interrupted(ckpt: &Path) {
+    eprintln!(
+        "interrupted: checkpoint {} (continue with --resume)",
+        ckpt.display()
+    );
+}
+
+/// Refuses a checkpoint whose vectors do not have the sizes of its own model (hand-edited,
+/// truncated by another tool) rather than indexing them.
+pub fn check_sizes(path: &Path, fits: bool) -> Result<()> {
+    if !fits {
+        anyhow::bail!(
+            "{}: checkpoint vectors do not match its model",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// When a training loop writes its checkpoint and when it stops early.
+pub struct Checkpoints<'a> {
+    /// The checkpoint file (None: nothing written, as in relatedness runs).
+    pub path: Option<&'a Path>,
+    /// Write it after every this many steps (0: only when stopped).
+    pub every: u64,
+    /// Raised by Ctrl-C.
+    pub stop: &'a AtomicBool,
+    /// Stop at this iteration exactly as Ctrl-C would (`--stop-after`).
+    pub stop_at: Option<u64>,
+}
+
+impl Checkpoints<'_> {
+    /// Before the step from iteration `iter`: when the run must stop there, writes `state`,
+    /// leaves the progress bar and returns true.
+    pub fn stopped<S: Checkpoint>(
+        &self,
+        iter: u64,
+        state: &S,
+        bar: &indicatif::ProgressBar,
+    ) -> Result<bool> {
+        if !(self.stop.load(Ordering::SeqCst) || self.stop_at.is_some_and(|s| iter >= s)) {
+            return Ok(false);
+        }
+        self.write(state)?;
+        bar.abandon_with_message(format!("interrupted at {iter}"));
+        Ok(true)
+    }
+
+    /// After the step to iteration `iter`: the periodic checkpoint.
+    pub fn after_step<S: Checkpoint>(&self, iter: u64, state: &S) -> Result<()> {
+        if self.every > 0 && iter.is_multiple_of(self.every) {
+            self.write(state)?;
+        }
+        Ok(())
+    }
+
+    fn write<S: Checkpoint>(&self, state: &S) -> Result<()> {
+        match self.path {
+            Some(p) => state.save(p),
+            None => Ok(()),
+        }
     }
 }
 
 /// Write a checkpoint through a temporary file and a rename, so a kill at any moment leaves
 /// either the previous checkpoint or the new one.
-pub fn write_json_atomic<T: Serialize>(v: &T, path: &Path) -> Result<()> {
+pub fn write_json_atomic<T: Serialize + ?Sized>(v: &T, path: &Path) -> Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, serde_json::to_vec(v)?)
         .with_context(|| format!("writing {}", tmp.display()))?;
@@ -193,15 +324,17 @@ pub fn train(
 ) -> Result<bool> {
     let total = state.settings.iterations;
     let bar = progress_bar(progress, total, state.iter);
+    let ckpts = Checkpoints {
+        path: checkpoint,
+        every: state.settings.checkpoint_every,
+        stop,
+        stop_at,
+    };
     let window = 100u64;
     let (mut acc, mut n) = (0.0, 0u64);
     let mut running = f64::NAN;
     while state.iter < total {
-        if stop.load(Ordering::SeqCst) || stop_at.is_some_and(|s| state.iter >= s) {
-            if let Some(p) = checkpoint {
-                state.save(p)?;
-            }
-            bar.abandon_with_message(format!("interrupted at {}; checkpoint written", state.iter));
+        if ckpts.stopped(state.iter, state, &bar)? {
             return Ok(false);
         }
         let tasks = sample_batch(source, &state.settings, state.iter);
@@ -229,12 +362,7 @@ pub fn train(
             bar.set_position(state.iter);
             bar.set_message(format!("{:.0} it/s  meta-loss {running:.4}", bar.per_sec()));
         }
-        let every = state.settings.checkpoint_every;
-        if every > 0 && state.iter.is_multiple_of(every) {
-            if let Some(p) = checkpoint {
-                state.save(p)?;
-            }
-        }
+        ckpts.after_step(state.iter, state)?;
     }
     bar.finish_with_message(format!("{:.0} it/s  meta-loss {running:.4}", bar.per_sec()));
     Ok(true)

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use trainer::classify::config::ClsConfig;
 use trainer::classify::run;
 use trainer::config::Config;
-use trainer::train::{train, State, TrainSettings};
+use trainer::train::{
+    checkpoint_beside, report_interrupted, resume_or_new, train, Checkpoint, RunSettings, State,
+};
 use trainer::{eval, export, plots};
 
 /// `trainer train`: meta-train, export the model, evaluate it as deployed, write plots.
@@ -163,32 +165,23 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     let out = out.unwrap_or_else(|| PathBuf::from(format!("models/{name}.postcard")));
     let source = cfg.source()?;
     let arch = cfg.arch(source.as_ref())?;
-    let ckpt = out.with_extension("ckpt");
-    if let Some(d) = ckpt.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-    }
-    let mut state = if resume {
-        let mut s = State::load(&ckpt)?;
-        // Everything but the length of the run and the checkpoint period must be as the
-        // checkpoint was made (a changed seed, rate or batch would silently not apply).
-        let same = |t: &TrainSettings| TrainSettings {
-            iterations: 0,
-            checkpoint_every: 0,
-            ..t.clone()
-        };
-        if s.arch != arch || s.spec != cfg.spec() || same(&s.settings) != same(&cfg.train) {
-            bail!(
-                "{}: checkpoint was made with a different model, meta or train configuration",
-                ckpt.display()
-            );
-        }
-        s.settings.iterations = cfg.train.iterations;
-        s.settings.checkpoint_every = cfg.train.checkpoint_every;
-        eprintln!("resuming at iteration {}", s.iter);
-        s
-    } else {
-        State::new(arch, cfg.spec(), cfg.train.clone())
-    };
+    let ckpt = checkpoint_beside(&out)?;
+    let mut state = resume_or_new(
+        resume,
+        || {
+            let mut s = State::load(&ckpt)?;
+            // Everything but the length of the run and the checkpoint period must be as the
+            // checkpoint was made.
+            if s.arch != arch || s.spec != cfg.spec() || !s.settings.resume_as(&cfg.train) {
+                bail!(
+                    "{}: checkpoint was made with a different model, meta or train configuration",
+                    ckpt.display()
+                );
+            }
+            Ok(s)
+        },
+        || Ok(State::new(arch.clone(), cfg.spec(), cfg.train.clone())),
+    )?;
     let (stop, trained) = stop_on_ctrl_c()?;
     let t0 = std::time::Instant::now();
     let done = train(
@@ -200,10 +193,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         true,
     )?;
     if !done {
-        eprintln!(
-            "interrupted: checkpoint {} (continue with --resume)",
-            ckpt.display()
-        );
+        report_interrupted(&ckpt);
         return Ok(ExitCode::from(130));
     }
     state.save(&ckpt)?;

@@ -7,6 +7,7 @@ use super::plots;
 use super::train::{train_from, MtState, MtTrained, Params};
 use crate::export::{dense, f32s, rate_def, scope};
 use crate::net::HeadKind;
+use crate::train::{checkpoint_beside, report_interrupted, resume_or_new, Checkpoint};
 use anyhow::{bail, Context, Result};
 use runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef};
 use std::path::Path;
@@ -83,23 +84,15 @@ pub fn train_and_export(
     }
     let base = cfg_path.parent().unwrap_or(Path::new("."));
     let heads = build_heads(&cfg, base)?;
-    let ckpt = out.with_extension("ckpt");
-    if let Some(d) = ckpt.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-    }
-    let mut st = if flags.resume {
-        let st = MtState::resume(&ckpt, &cfg, &heads)?;
-        eprintln!("resuming at iteration {}", st.iter);
-        st
-    } else {
-        MtState::new(&cfg, &heads)
-    };
+    let ckpt = checkpoint_beside(out)?;
+    let mut st = resume_or_new(
+        flags.resume,
+        || MtState::resume(&ckpt, &cfg, &heads),
+        || Ok(MtState::new(&cfg, &heads)),
+    )?;
     let t0 = std::time::Instant::now();
     if !train_from(&mut st, &heads, Some(&ckpt), stop, flags.stop_after, true)? {
-        eprintln!(
-            "interrupted: checkpoint {} (continue with --resume)",
-            ckpt.display()
-        );
+        report_interrupted(&ckpt);
         return Ok(None);
     }
     st.save(&ckpt)?;

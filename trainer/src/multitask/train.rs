@@ -4,12 +4,13 @@
 use super::config::{MtConfig, WeightSpec};
 use super::heads::{batch, head_eval, head_grad, Head};
 use crate::meta::init_rates;
+use crate::train::{Checkpoint, Checkpoints, RunSettings};
 use anyhow::{bail, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 /// Parameters of a multi-task model.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -186,11 +187,6 @@ impl MtState {
     /// (the iteration count and checkpoint period aside) or does not fit these heads.
     pub fn resume(path: &Path, cfg: &MtConfig, heads: &[Head]) -> Result<Self> {
         let mut st: MtState = crate::train::read_json(path)?;
-        let same = |c: &MtConfig| MtConfig {
-            iterations: 0,
-            checkpoint_every: 0,
-            ..c.clone()
-        };
         // Every part the training loop indexes must have this configuration's shape (a
         // hand-edited or foreign checkpoint is refused, not indexed out of bounds).
         let fresh = Params::init(cfg, heads);
@@ -203,19 +199,13 @@ impl MtState {
             && st.m.len() == fresh.flat().len()
             && st.v.len() == st.m.len()
             && st.sums.len() == heads.len();
-        if same(&st.config) != same(cfg) || !fits {
+        if !fits || !st.config.resume_as(cfg) {
             bail!(
                 "{}: checkpoint was made with a different configuration",
                 path.display()
             );
         }
-        st.config.iterations = cfg.iterations;
-        st.config.checkpoint_every = cfg.checkpoint_every;
         Ok(st)
-    }
-
-    pub fn save(&self, path: &Path) -> Result<()> {
-        crate::train::write_json_atomic(self, path)
     }
 
     pub fn trained(&self, heads: &[Head]) -> MtTrained {
@@ -224,6 +214,18 @@ impl MtState {
             params: self.params.clone(),
             curve: self.curve.clone(),
         }
+    }
+}
+
+impl Checkpoint for MtState {
+    fn iter(&self) -> u64 {
+        self.iter
+    }
+}
+
+impl RunSettings for MtConfig {
+    fn length_and_period(&mut self) -> (&mut u64, &mut u64) {
+        (&mut self.iterations, &mut self.checkpoint_every)
     }
 }
 
@@ -255,14 +257,15 @@ pub fn train_from(
     let nt = st.params.trunk.len();
     let n = st.m.len();
     let bar = crate::train::progress_bar(progress, cfg.iterations, st.iter);
+    let ckpts = Checkpoints {
+        path: checkpoint,
+        every: cfg.checkpoint_every,
+        stop,
+        stop_at,
+    };
     loop {
         let it = st.iter;
-        if it < cfg.iterations && (stop.load(Ordering::SeqCst) || stop_at.is_some_and(|s| it >= s))
-        {
-            if let Some(p) = checkpoint {
-                st.save(p)?;
-            }
-            bar.abandon_with_message(format!("interrupted at {it}"));
+        if it < cfg.iterations && ckpts.stopped(it, st, &bar)? {
             return Ok(false);
         }
         if it.is_multiple_of(cfg.val_every.max(1)) || it == cfg.iterations {
@@ -340,12 +343,7 @@ pub fn train_from(
         p.unflat(&flat);
         st.iter += 1;
         bar.inc(1);
-        let every = cfg.checkpoint_every;
-        if every > 0 && st.iter.is_multiple_of(every) {
-            if let Some(c) = checkpoint {
-                st.save(c)?;
-            }
-        }
+        ckpts.after_step(st.iter, st)?;
     }
     bar.finish();
     Ok(true)
