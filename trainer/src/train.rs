@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -80,17 +80,26 @@ impl State {
     }
 }
 
-impl Checkpoint for State {
-    fn iter(&self) -> u64 {
-        self.iter
-    }
-}
+/// `resumable!(State, Settings)`: [`Checkpoint`] for a state with an `iter` field and
+/// [`RunSettings`] for its settings with `iterations` and `checkpoint_every` fields.
+macro_rules! resumable {
+    ($state:ty, $settings:ty) => {
+        impl $crate::train::Checkpoint for $state {
+            fn iter(&self) -> u64 {
+                self.iter
+            }
+        }
 
-impl RunSettings for TrainSettings {
-    fn length_and_period(&mut self) -> (&mut u64, &mut u64) {
-        (&mut self.iterations, &mut self.checkpoint_every)
-    }
+        impl $crate::train::RunSettings for $settings {
+            fn length_and_period(&mut self) -> (&mut u64, &mut u64) {
+                (&mut self.iterations, &mut self.checkpoint_every)
+            }
+        }
+    };
 }
+pub(crate) use resumable;
+
+resumable!(State, TrainSettings);
 
 /// The state of a resumable training run, saved as its checkpoint.
 pub trait Checkpoint: Serialize {
@@ -125,37 +134,44 @@ pub trait RunSettings: Clone + PartialEq {
     }
 }
 
-/// `<out>.ckpt`, the checkpoint of a run writing the model `out`, with its folder made.
-pub fn checkpoint_beside(out: &Path) -> Result<PathBuf> {
+/// A run that writes the model `out` and keeps its checkpoint beside it (`<out>.ckpt`): the
+/// state is `resumed(ckpt)` with `--resume` (which refuses another run's checkpoint), else
+/// `fresh()`; `train` trains it on. A run stopped by Ctrl-C or `--stop-after` has written the
+/// checkpoint: says how to continue and returns None (the command exits 130). A finished run
+/// saves its final state too and returns it.
+pub fn train_checkpointed<S: Checkpoint>(
+    out: &Path,
+    flags: &RunFlags,
+    stop: &AtomicBool,
+    resumed: impl FnOnce(&Path) -> Result<S>,
+    fresh: impl FnOnce() -> Result<S>,
+    train: impl FnOnce(&mut S, &Checkpoints) -> Result<bool>,
+) -> Result<Option<S>> {
     let ckpt = out.with_extension("ckpt");
     if let Some(d) = ckpt.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
     }
-    Ok(ckpt)
-}
-
-/// The state a run trains: `resumed()` (the checkpoint, refused when made by another run) with
-/// `--resume`, else `fresh()`.
-pub fn resume_or_new<S: Checkpoint>(
-    resume: bool,
-    resumed: impl FnOnce() -> Result<S>,
-    fresh: impl FnOnce() -> Result<S>,
-) -> Result<S> {
-    if !resume {
-        return fresh();
+    let mut state = if flags.resume {
+        let s = resumed(&ckpt)?;
+        eprintln!("resuming at iteration {}", s.iter());
+        s
+    } else {
+        fresh()?
+    };
+    let ckpts = Checkpoints {
+        path: Some(&ckpt),
+        stop,
+        stop_at: flags.stop_after,
+    };
+    if !train(&mut state, &ckpts)? {
+        eprintln!(
+            "interrupted: checkpoint {} (continue with --resume)",
+            ckpt.display()
+        );
+        return Ok(None);
     }
-    let s = resumed()?;
-    eprintln!("resuming at iteration {}", s.iter());
-    Ok(s)
-}
-
-/// Says how to continue a run stopped (Ctrl-C, `--stop-after`) with its checkpoint `ckpt`
-/// written; the command then exits with 130.
-pub fn report_interrupted(ckpt: &Path) {
-    eprintln!(
-        "interrupted: checkpoint {} (continue with --resume)",
-        ckpt.display()
-    );
+    state.save(&ckpt)?;
+    Ok(Some(state))
 }
 
 /// Refuses a checkpoint whose vectors do not have the sizes of its own model (hand-edited,
@@ -170,12 +186,10 @@ pub fn check_sizes(path: &Path, fits: bool) -> Result<()> {
     Ok(())
 }
 
-/// When a training loop writes its checkpoint and when it stops early.
+/// Where a training loop writes its checkpoint, and when it stops early.
 pub struct Checkpoints<'a> {
     /// The checkpoint file (None: nothing written, as in relatedness runs).
     pub path: Option<&'a Path>,
-    /// Write it after every this many steps (0: only when stopped).
-    pub every: u64,
     /// Raised by Ctrl-C.
     pub stop: &'a AtomicBool,
     /// Stop at this iteration exactly as Ctrl-C would (`--stop-after`).
@@ -183,15 +197,16 @@ pub struct Checkpoints<'a> {
 }
 
 impl Checkpoints<'_> {
-    /// Before the step from iteration `iter`: when the run must stop there, writes `state`,
-    /// leaves the progress bar and returns true.
+    /// Before the step from iteration `iter` of `total`: when the run must stop there (not
+    /// when it is over), writes `state`, leaves the progress bar and returns true.
     pub fn stopped<S: Checkpoint>(
         &self,
-        iter: u64,
+        (iter, total): (u64, u64),
         state: &S,
         bar: &indicatif::ProgressBar,
     ) -> Result<bool> {
-        if !(self.stop.load(Ordering::SeqCst) || self.stop_at.is_some_and(|s| iter >= s)) {
+        let asked = self.stop.load(Ordering::SeqCst) || self.stop_at.is_some_and(|s| iter >= s);
+        if !asked || iter >= total {
             return Ok(false);
         }
         self.write(state)?;
@@ -199,9 +214,9 @@ impl Checkpoints<'_> {
         Ok(true)
     }
 
-    /// After the step to iteration `iter`: the periodic checkpoint.
-    pub fn after_step<S: Checkpoint>(&self, iter: u64, state: &S) -> Result<()> {
-        if self.every > 0 && iter.is_multiple_of(self.every) {
+    /// After the step to iteration `iter`: the checkpoint every `every` steps (0: none).
+    pub fn after_step<S: Checkpoint>(&self, iter: u64, every: u64, state: &S) -> Result<()> {
+        if every > 0 && iter.is_multiple_of(every) {
             self.write(state)?;
         }
         Ok(())
@@ -211,6 +226,35 @@ impl Checkpoints<'_> {
         match self.path {
             Some(p) => state.save(p),
             None => Ok(()),
+        }
+    }
+}
+
+/// What the command line asks of a run besides its configuration.
+#[derive(Clone, Debug, Default)]
+pub struct RunFlags {
+    pub iterations: Option<u64>,
+    pub seed: Option<u64>,
+    /// Continue from `<out>.ckpt`.
+    pub resume: bool,
+    pub checkpoint_every: Option<u64>,
+    /// Stop after this many iterations with a checkpoint, as Ctrl-C would.
+    pub stop_after: Option<u64>,
+    /// Skip the evaluation and the plots.
+    pub no_eval: bool,
+}
+
+impl RunFlags {
+    /// Puts the flags' overrides into a configuration's values.
+    pub fn apply(&self, iterations: &mut u64, seed: &mut u64, checkpoint_every: &mut u64) {
+        for (flag, value) in [
+            (self.iterations, iterations),
+            (self.seed, seed),
+            (self.checkpoint_every, checkpoint_every),
+        ] {
+            if let Some(v) = flag {
+                *value = v;
+            }
         }
     }
 }
@@ -311,30 +355,22 @@ pub fn progress_bar(shown: bool, total: u64, at: u64) -> indicatif::ProgressBar 
     b
 }
 
-/// Train until `settings.iterations` or until `stop` is raised (or `stop_at` is reached, which
-/// behaves like Ctrl-C at that iteration); checkpoints every `checkpoint_every` iterations and on
-/// stop. Returns false when stopped early.
+/// Train until `settings.iterations` or until `ckpts` stops the run (Ctrl-C, or its `stop_at`,
+/// which behaves like Ctrl-C at that iteration); checkpoints every `checkpoint_every` iterations
+/// and on stop. Returns false when stopped early.
 pub fn train(
     source: &dyn TaskSource,
     state: &mut State,
-    checkpoint: Option<&Path>,
-    stop: &AtomicBool,
-    stop_at: Option<u64>,
+    ckpts: &Checkpoints,
     progress: bool,
 ) -> Result<bool> {
     let total = state.settings.iterations;
     let bar = progress_bar(progress, total, state.iter);
-    let ckpts = Checkpoints {
-        path: checkpoint,
-        every: state.settings.checkpoint_every,
-        stop,
-        stop_at,
-    };
     let window = 100u64;
     let (mut acc, mut n) = (0.0, 0u64);
     let mut running = f64::NAN;
     while state.iter < total {
-        if ckpts.stopped(state.iter, state, &bar)? {
+        if ckpts.stopped((state.iter, total), state, &bar)? {
             return Ok(false);
         }
         let tasks = sample_batch(source, &state.settings, state.iter);
@@ -362,7 +398,7 @@ pub fn train(
             bar.set_position(state.iter);
             bar.set_message(format!("{:.0} it/s  meta-loss {running:.4}", bar.per_sec()));
         }
-        ckpts.after_step(state.iter, state)?;
+        ckpts.after_step(state.iter, state.settings.checkpoint_every, state)?;
     }
     bar.finish_with_message(format!("{:.0} it/s  meta-loss {running:.4}", bar.per_sec()));
     Ok(true)

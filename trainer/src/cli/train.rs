@@ -3,16 +3,14 @@
 
 use super::threads;
 use anyhow::{anyhow, bail, Context, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use trainer::classify::config::ClsConfig;
 use trainer::classify::run;
 use trainer::config::Config;
-use trainer::train::{
-    checkpoint_beside, report_interrupted, resume_or_new, train, Checkpoint, RunSettings, State,
-};
+use trainer::train::{train, train_checkpointed, RunFlags, RunSettings, State};
 use trainer::{eval, export, plots};
 
 /// `trainer train`: meta-train, export the model, evaluate it as deployed, write plots.
@@ -65,6 +63,18 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         threads: nt,
     } = args;
     threads(nt)?;
+    let flags = RunFlags {
+        iterations,
+        seed,
+        resume,
+        checkpoint_every,
+        stop_after,
+        no_eval,
+    };
+    let finished = |done: bool| match done {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::from(130),
+    };
     // The regression and multi-task trainers keep checkpoints; the digits preset trains
     // in seconds and keeps none, so these flags are refused there rather than ignored.
     let only_regression = |what: &str| -> Result<()> {
@@ -121,20 +131,8 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
                 .map_or("multitask".into(), |s| s.to_string_lossy().into_owned());
             let out = out.unwrap_or_else(|| PathBuf::from(format!("models/{name}.postcard")));
             let (stop, _) = stop_on_ctrl_c()?;
-            let flags = trainer::multitask::RunFlags {
-                iterations,
-                seed,
-                resume,
-                checkpoint_every,
-                stop_after,
-                no_eval,
-            };
-            return Ok(
-                match trainer::multitask::train_and_export(c, &out, &flags, &stop)? {
-                    Some(_) => ExitCode::SUCCESS,
-                    None => ExitCode::from(130),
-                },
-            );
+            let trained = trainer::multitask::train_and_export(c, &out, &flags, &stop)?;
+            return Ok(finished(trained.is_some()));
         }
     }
     let (mut cfg, name) = match (&preset, &config) {
@@ -150,53 +148,39 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         ),
         _ => bail!("give --preset NAME or --config FILE"),
     };
-    if let Some(s) = seed {
-        cfg.train.seed = s;
+    if flags.iterations == Some(0) {
+        bail!("--iterations must be >= 1");
     }
-    if let Some(i) = iterations {
-        if i == 0 {
-            bail!("--iterations must be >= 1");
-        }
-        cfg.train.iterations = i;
-    }
-    if let Some(c) = checkpoint_every {
-        cfg.train.checkpoint_every = c;
-    }
+    let t = &mut cfg.train;
+    flags.apply(&mut t.iterations, &mut t.seed, &mut t.checkpoint_every);
     let out = out.unwrap_or_else(|| PathBuf::from(format!("models/{name}.postcard")));
     let source = cfg.source()?;
     let arch = cfg.arch(source.as_ref())?;
-    let ckpt = checkpoint_beside(&out)?;
-    let mut state = resume_or_new(
-        resume,
-        || {
-            let mut s = State::load(&ckpt)?;
-            // Everything but the length of the run and the checkpoint period must be as the
-            // checkpoint was made.
-            if s.arch != arch || s.spec != cfg.spec() || !s.settings.resume_as(&cfg.train) {
-                bail!(
-                    "{}: checkpoint was made with a different model, meta or train configuration",
-                    ckpt.display()
-                );
-            }
-            Ok(s)
-        },
-        || Ok(State::new(arch.clone(), cfg.spec(), cfg.train.clone())),
-    )?;
     let (stop, trained) = stop_on_ctrl_c()?;
     let t0 = std::time::Instant::now();
-    let done = train(
-        source.as_ref(),
-        &mut state,
-        Some(&ckpt),
+    let resumed = |ckpt: &Path| {
+        let mut s = State::load(ckpt)?;
+        // Everything but the length of the run and the checkpoint period must be as the
+        // checkpoint was made.
+        if s.arch != arch || s.spec != cfg.spec() || !s.settings.resume_as(&cfg.train) {
+            bail!(
+                "{}: checkpoint was made with a different model, meta or train configuration",
+                ckpt.display()
+            );
+        }
+        Ok(s)
+    };
+    let Some(state) = train_checkpointed(
+        &out,
+        &flags,
         &stop,
-        stop_after,
-        true,
-    )?;
-    if !done {
-        report_interrupted(&ckpt);
+        resumed,
+        || Ok(State::new(arch.clone(), cfg.spec(), cfg.train.clone())),
+        |s, ckpts| train(source.as_ref(), s, ckpts, true),
+    )?
+    else {
         return Ok(ExitCode::from(130));
-    }
-    state.save(&ckpt)?;
+    };
     trained.store(true, Ordering::SeqCst);
     let secs = t0.elapsed().as_secs_f64();
     let def = export::model_def(&name, &state.arch, &state.spec, &state.theta, &state.u)?;
@@ -206,7 +190,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         state.iter,
         out.display()
     );
-    if !no_eval {
+    if !flags.no_eval {
         let blob = export::read(&out)?;
         let e = &cfg.eval;
         let rows = eval::evaluate(

@@ -4,7 +4,7 @@
 use super::config::{MtConfig, WeightSpec};
 use super::heads::{batch, head_eval, head_grad, Head};
 use crate::meta::init_rates;
-use crate::train::{Checkpoint, Checkpoints, RunSettings};
+use crate::train::{Checkpoints, RunSettings};
 use anyhow::{bail, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -217,17 +217,7 @@ impl MtState {
     }
 }
 
-impl Checkpoint for MtState {
-    fn iter(&self) -> u64 {
-        self.iter
-    }
-}
-
-impl RunSettings for MtConfig {
-    fn length_and_period(&mut self) -> (&mut u64, &mut u64) {
-        (&mut self.iterations, &mut self.checkpoint_every)
-    }
-}
+crate::train::resumable!(MtState, MtConfig);
 
 /// Joint training of trunk and heads from scratch, without checkpoints (relatedness runs,
 /// tests); stops early when `stop` is raised.
@@ -238,34 +228,31 @@ pub fn train(
     progress: bool,
 ) -> Result<MtTrained> {
     let mut st = MtState::new(cfg, heads);
-    train_from(&mut st, heads, None, stop, None, progress)?;
+    let ckpts = Checkpoints {
+        path: None,
+        stop,
+        stop_at: None,
+    };
+    train_from(&mut st, heads, &ckpts, progress)?;
     Ok(st.trained(heads))
 }
 
-/// Train `st` on to `st.config.iterations`. Writes `checkpoint` every `checkpoint_every` steps,
-/// and when `stop` is raised or `stop_at` steps are reached (then returns false: interrupted).
-/// Batches are a pure function of (seed, iteration), so a resumed run gives the same bytes.
+/// Train `st` on to `st.config.iterations`. Writes the checkpoint every `checkpoint_every` steps,
+/// and when `ckpts` stops the run (then returns false: interrupted). Batches are a pure function
+/// of (seed, iteration), so a resumed run gives the same bytes.
 pub fn train_from(
     st: &mut MtState,
     heads: &[Head],
-    checkpoint: Option<&Path>,
-    stop: &AtomicBool,
-    stop_at: Option<u64>,
+    ckpts: &Checkpoints,
     progress: bool,
 ) -> Result<bool> {
     let cfg = st.config.clone();
     let nt = st.params.trunk.len();
     let n = st.m.len();
     let bar = crate::train::progress_bar(progress, cfg.iterations, st.iter);
-    let ckpts = Checkpoints {
-        path: checkpoint,
-        every: cfg.checkpoint_every,
-        stop,
-        stop_at,
-    };
     loop {
         let it = st.iter;
-        if it < cfg.iterations && ckpts.stopped(it, st, &bar)? {
+        if ckpts.stopped((it, cfg.iterations), st, &bar)? {
             return Ok(false);
         }
         if it.is_multiple_of(cfg.val_every.max(1)) || it == cfg.iterations {
@@ -343,7 +330,7 @@ pub fn train_from(
         p.unflat(&flat);
         st.iter += 1;
         bar.inc(1);
-        ckpts.after_step(st.iter, st)?;
+        ckpts.after_step(st.iter, cfg.checkpoint_every, st)?;
     }
     bar.finish();
     Ok(true)
