@@ -1,5 +1,6 @@
-//! `trainer train`: the regression meta-trainer (presets and configs), the digits preset and
-//! multi-task `[[head]]` configurations, each with its export, evaluation and plots.
+//! `trainer train`: the regression meta-trainer (presets and configs), the digits preset (and
+//! classification configs given with it) and multi-task `[[head]]` configurations, each with its
+//! checkpoints, export, evaluation and plots.
 
 use super::threads;
 use anyhow::{anyhow, bail, Context, Result};
@@ -31,14 +32,17 @@ pub struct TrainArgs {
     /// Meta-iterations (overrides the configuration).
     #[arg(long)]
     pub iterations: Option<u64>,
-    /// Continue from the checkpoint beside the model (<out>.ckpt).
+    /// Continue from the checkpoint beside the model (<out>.ckpt), as any kind of run (regression,
+    /// digits, multi-task) writes it; only --iterations and --checkpoint-every may differ from
+    /// the run that wrote it.
     #[arg(long)]
     pub resume: bool,
-    /// Write a checkpoint every N iterations (overrides the configuration; 0 = only at the end).
+    /// Write a checkpoint every N iterations (overrides the configuration's `checkpoint_every`;
+    /// 0 = only when stopped and at the end).
     #[arg(long)]
     pub checkpoint_every: Option<u64>,
-    /// Stop after N iterations with a checkpoint, exactly as Ctrl-C would (for tests and
-    /// time-sliced runs; continue with --resume).
+    /// Stop after N iterations with a checkpoint and exit 130, exactly as Ctrl-C would (for tests
+    /// and time-sliced runs; continue with --resume).
     #[arg(long)]
     pub stop_after: Option<u64>,
     /// Skip the evaluation and the plots after training.
@@ -71,36 +75,13 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         stop_after,
         no_eval,
     };
+    // Each kind of run checkpoints alike: <out>.ckpt every `checkpoint_every` iterations and
+    // when stopped; Ctrl-C or --stop-after exits 130, and --resume continues bit for bit.
     let finished = |done: bool| match done {
         true => ExitCode::SUCCESS,
         false => ExitCode::from(130),
     };
-    // The regression and multi-task trainers keep checkpoints; the digits preset trains
-    // in seconds and keeps none, so these flags are refused there rather than ignored.
-    let only_regression = |what: &str| -> Result<()> {
-        let mut flags = Vec::new();
-        if resume {
-            flags.push("--resume");
-        }
-        if stop_after.is_some() {
-            flags.push("--stop-after");
-        }
-        if checkpoint_every.is_some() {
-            flags.push("--checkpoint-every");
-        }
-        if no_eval {
-            flags.push("--no-eval");
-        }
-        match flags.is_empty() {
-            true => Ok(()),
-            false => Err(anyhow!(
-                "{} not supported for {what} runs (they keep no checkpoints)",
-                flags.join(", ")
-            )),
-        }
-    };
     if preset.as_deref() == Some("digits") {
-        only_regression("the digits preset's")?;
         let (text, file) = match &config {
             None => (String::new(), "--preset digits".to_string()),
             Some(c) => (
@@ -109,18 +90,17 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
             ),
         };
         let mut cfg = ClsConfig::parse(&text, &file)?;
-        if let Some(s) = seed {
-            cfg.seed = s;
-        }
-        if let Some(i) = iterations {
-            cfg.iterations = i;
-        }
+        flags.apply(
+            &mut cfg.iterations,
+            &mut cfg.seed,
+            &mut cfg.checkpoint_every,
+        );
         // Overrides from flags are checked like the file's values.
         let cfg = cfg.checked(&text, &file)?;
         let out = out.unwrap_or_else(|| PathBuf::from("models/digits.postcard"));
         let (stop, _) = stop_on_ctrl_c()?;
-        run::train_and_export(&cfg, "digits", &out, &stop)?;
-        return Ok(ExitCode::SUCCESS);
+        let trained = run::train_and_export(&cfg, "digits", &out, &flags, &stop)?;
+        return Ok(finished(trained.is_some()));
     }
     if let (None, Some(c)) = (&preset, &config) {
         let text =
