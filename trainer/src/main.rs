@@ -26,6 +26,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Meta-train, export the model, evaluate it as deployed, write plots.
+    ///
+    /// Every kind of run (regression, digits, multi-task) keeps its checkpoint beside the model
+    /// (<out>.ckpt): every `checkpoint_every` iterations, at the end, and on Ctrl-C or
+    /// --stop-after, which then exit 130; --resume continues to the same bytes as an
+    /// uninterrupted run.
     Train(cli::train::TrainArgs),
     /// Evaluate a model file with the runtime's own inner loop on held-out tasks.
     Eval {

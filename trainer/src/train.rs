@@ -63,30 +63,205 @@ impl State {
         }
     }
 
-    pub fn save(&self, path: &Path) -> Result<()> {
-        write_json_atomic(self, path)
-    }
-
     /// Reads a checkpoint; one whose vectors do not have its own architecture's and meta
     /// spec's sizes (hand-edited, truncated by another tool) is refused rather than indexed.
     pub fn load(path: &Path) -> Result<Self> {
         let s: State = read_json(path)?;
         let nt = s.arch.n_params();
         let n = nt + crate::meta::n_rate_params(&s.arch, &s.spec);
-        if s.theta.len() != nt || s.theta.len() + s.u.len() != n || s.m.len() != n || s.v.len() != n
-        {
-            anyhow::bail!(
-                "{}: checkpoint vectors do not match its model",
-                path.display()
-            );
-        }
+        check_sizes(
+            path,
+            s.theta.len() == nt
+                && s.theta.len() + s.u.len() == n
+                && s.m.len() == n
+                && s.v.len() == n,
+        )?;
         Ok(s)
+    }
+}
+
+/// `resumable!(State, Settings)`: [`Checkpoint`] for a state with an `iter` field and
+/// [`RunSettings`] for its settings with `iterations` and `checkpoint_every` fields.
+macro_rules! resumable {
+    ($state:ty, $settings:ty) => {
+        impl $crate::train::Checkpoint for $state {
+            fn iter(&self) -> u64 {
+                self.iter
+            }
+        }
+
+        impl $crate::train::RunSettings for $settings {
+            fn length_and_period(&mut self) -> (&mut u64, &mut u64) {
+                (&mut self.iterations, &mut self.checkpoint_every)
+            }
+        }
+    };
+}
+pub(crate) use resumable;
+
+resumable!(State, TrainSettings);
+
+/// The state of a resumable training run, saved as its checkpoint.
+pub trait Checkpoint: Serialize {
+    /// Steps taken.
+    fn iter(&self) -> u64;
+
+    fn save(&self, path: &Path) -> Result<()> {
+        write_json_atomic(self, path)
+    }
+}
+
+/// Settings of a resumable run: a resume may change the run's length and its checkpoint period,
+/// nothing else (a changed seed, rate or batch would silently not apply).
+pub trait RunSettings: Clone + PartialEq {
+    /// The run's length (iterations) and checkpoint period.
+    fn length_and_period(&mut self) -> (&mut u64, &mut u64);
+
+    /// Whether a run made with `self` (a checkpoint's settings) may continue as `now`; if so,
+    /// `self` takes `now`'s length and checkpoint period.
+    fn resume_as(&mut self, now: &Self) -> bool {
+        let rest = |c: &Self| {
+            let mut c = c.clone();
+            let (length, period) = c.length_and_period();
+            (*length, *period) = (0, 0);
+            c
+        };
+        let same = rest(self) == rest(now);
+        if same {
+            *self = now.clone();
+        }
+        same
+    }
+}
+
+/// A run that writes the model `out` and keeps its checkpoint beside it (`<out>.ckpt`): the
+/// state is `resumed(ckpt)` with `--resume` (which refuses another run's checkpoint), else
+/// `fresh()`; `train` trains it on. A run stopped by Ctrl-C or `--stop-after` has written the
+/// checkpoint: says how to continue and returns None (the command exits 130). A finished run
+/// saves its final state too and returns it.
+pub fn train_checkpointed<S: Checkpoint>(
+    out: &Path,
+    flags: &RunFlags,
+    stop: &AtomicBool,
+    resumed: impl FnOnce(&Path) -> Result<S>,
+    fresh: impl FnOnce() -> Result<S>,
+    train: impl FnOnce(&mut S, &Checkpoints) -> Result<bool>,
+) -> Result<Option<S>> {
+    let ckpt = out.with_extension("ckpt");
+    if let Some(d) = ckpt.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    let mut state = if flags.resume {
+        let s = resumed(&ckpt)?;
+        eprintln!("resuming at iteration {}", s.iter());
+        s
+    } else {
+        fresh()?
+    };
+    let ckpts = Checkpoints {
+        path: Some(&ckpt),
+        stop,
+        stop_at: flags.stop_after,
+    };
+    if !train(&mut state, &ckpts)? {
+        eprintln!(
+            "interrupted: checkpoint {} (continue with --resume)",
+            ckpt.display()
+        );
+        return Ok(None);
+    }
+    state.save(&ckpt)?;
+    Ok(Some(state))
+}
+
+/// Refuses a checkpoint whose vectors do not have the sizes of its own model (hand-edited,
+/// truncated by another tool) rather than indexing them.
+pub fn check_sizes(path: &Path, fits: bool) -> Result<()> {
+    if !fits {
+        anyhow::bail!(
+            "{}: checkpoint vectors do not match its model",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Where a training loop writes its checkpoint, and when it stops early.
+pub struct Checkpoints<'a> {
+    /// The checkpoint file (None: nothing written, as in relatedness runs).
+    pub path: Option<&'a Path>,
+    /// Raised by Ctrl-C.
+    pub stop: &'a AtomicBool,
+    /// Stop at this iteration exactly as Ctrl-C would (`--stop-after`).
+    pub stop_at: Option<u64>,
+}
+
+impl Checkpoints<'_> {
+    /// Before the step from iteration `iter` of `total`: when the run must stop there (not
+    /// when it is over), writes `state`, leaves the progress bar and returns true.
+    pub fn stopped<S: Checkpoint>(
+        &self,
+        (iter, total): (u64, u64),
+        state: &S,
+        bar: &indicatif::ProgressBar,
+    ) -> Result<bool> {
+        let asked = self.stop.load(Ordering::SeqCst) || self.stop_at.is_some_and(|s| iter >= s);
+        if !asked || iter >= total {
+            return Ok(false);
+        }
+        self.write(state)?;
+        bar.abandon_with_message(format!("interrupted at {iter}"));
+        Ok(true)
+    }
+
+    /// After the step to iteration `iter`: the checkpoint every `every` steps (0: none).
+    pub fn after_step<S: Checkpoint>(&self, iter: u64, every: u64, state: &S) -> Result<()> {
+        if every > 0 && iter.is_multiple_of(every) {
+            self.write(state)?;
+        }
+        Ok(())
+    }
+
+    fn write<S: Checkpoint>(&self, state: &S) -> Result<()> {
+        match self.path {
+            Some(p) => state.save(p),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What the command line asks of a run besides its configuration.
+#[derive(Clone, Debug, Default)]
+pub struct RunFlags {
+    pub iterations: Option<u64>,
+    pub seed: Option<u64>,
+    /// Continue from `<out>.ckpt`.
+    pub resume: bool,
+    pub checkpoint_every: Option<u64>,
+    /// Stop after this many iterations with a checkpoint, as Ctrl-C would.
+    pub stop_after: Option<u64>,
+    /// Skip the evaluation and the plots.
+    pub no_eval: bool,
+}
+
+impl RunFlags {
+    /// Puts the flags' overrides into a configuration's values.
+    pub fn apply(&self, iterations: &mut u64, seed: &mut u64, checkpoint_every: &mut u64) {
+        for (flag, value) in [
+            (self.iterations, iterations),
+            (self.seed, seed),
+            (self.checkpoint_every, checkpoint_every),
+        ] {
+            if let Some(v) = flag {
+                *value = v;
+            }
+        }
     }
 }
 
 /// Write a checkpoint through a temporary file and a rename, so a kill at any moment leaves
 /// either the previous checkpoint or the new one.
-pub fn write_json_atomic<T: Serialize>(v: &T, path: &Path) -> Result<()> {
+pub fn write_json_atomic<T: Serialize + ?Sized>(v: &T, path: &Path) -> Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, serde_json::to_vec(v)?)
         .with_context(|| format!("writing {}", tmp.display()))?;
@@ -180,15 +355,13 @@ pub fn progress_bar(shown: bool, total: u64, at: u64) -> indicatif::ProgressBar 
     b
 }
 
-/// Train until `settings.iterations` or until `stop` is raised (or `stop_at` is reached, which
-/// behaves like Ctrl-C at that iteration); checkpoints every `checkpoint_every` iterations and on
-/// stop. Returns false when stopped early.
+/// Train until `settings.iterations` or until `ckpts` stops the run (Ctrl-C, or its `stop_at`,
+/// which behaves like Ctrl-C at that iteration); checkpoints every `checkpoint_every` iterations
+/// and on stop. Returns false when stopped early.
 pub fn train(
     source: &dyn TaskSource,
     state: &mut State,
-    checkpoint: Option<&Path>,
-    stop: &AtomicBool,
-    stop_at: Option<u64>,
+    ckpts: &Checkpoints,
     progress: bool,
 ) -> Result<bool> {
     let total = state.settings.iterations;
@@ -197,11 +370,7 @@ pub fn train(
     let (mut acc, mut n) = (0.0, 0u64);
     let mut running = f64::NAN;
     while state.iter < total {
-        if stop.load(Ordering::SeqCst) || stop_at.is_some_and(|s| state.iter >= s) {
-            if let Some(p) = checkpoint {
-                state.save(p)?;
-            }
-            bar.abandon_with_message(format!("interrupted at {}; checkpoint written", state.iter));
+        if ckpts.stopped((state.iter, total), state, &bar)? {
             return Ok(false);
         }
         let tasks = sample_batch(source, &state.settings, state.iter);
@@ -229,12 +398,7 @@ pub fn train(
             bar.set_position(state.iter);
             bar.set_message(format!("{:.0} it/s  meta-loss {running:.4}", bar.per_sec()));
         }
-        let every = state.settings.checkpoint_every;
-        if every > 0 && state.iter.is_multiple_of(every) {
-            if let Some(p) = checkpoint {
-                state.save(p)?;
-            }
-        }
+        ckpts.after_step(state.iter, state.settings.checkpoint_every, state)?;
     }
     bar.finish_with_message(format!("{:.0} it/s  meta-loss {running:.4}", bar.per_sec()));
     Ok(true)

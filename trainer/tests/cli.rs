@@ -374,15 +374,6 @@ fn ctrl_c_writes_a_checkpoint_and_resume_continues() {
 }
 
 #[test]
-fn checkpoint_flags_are_refused_where_there_are_no_checkpoints() {
-    for flag in [&["--resume"][..], &["--stop-after", "5"], &["--no-eval"]] {
-        let o = run(bin().args(["train", "--preset", "digits"]).args(flag));
-        assert_eq!(o.status.code(), Some(2), "{flag:?}: {}", stderr(&o));
-        assert!(stderr(&o).contains(flag[0]), "{}", stderr(&o));
-    }
-}
-
-#[test]
 fn keygen_and_sign_make_a_model_the_runtime_accepts_only_with_that_key() {
     let d = dir("sign");
     let prefix = d.join("keys/k");

@@ -1,5 +1,6 @@
 //! Multi-task heads: joint training, the multi-head export served from one trunk pass, the
-//! relatedness command, bad configurations, and the digits CLI path on a tiny synthetic CSV.
+//! relatedness command, bad configurations, and the digits CLI path on a tiny synthetic CSV
+//! (its checkpoints and --resume too).
 
 use runtime::{Heads, Model};
 use std::path::{Path, PathBuf};
@@ -277,17 +278,25 @@ fn bad_multitask_configs_exit_2_naming_file_line_and_field() {
     }
 }
 
+/// `<d>/digits.toml`: a small digits configuration (with `extra` keys) on a tiny synthetic
+/// CSV of 10 classes, `<d>/tiny.csv`.
+fn tiny_digits(d: &Path, extra: &str) -> PathBuf {
+    let data = d.join("tiny.csv");
+    tiny_csv(&data, 10, 84);
+    let cfg = format!(
+        "data = {:?}\nval_episodes = 5\nmeta_batch = 2\nhidden = [16, 16]\n\
+         device_scales = [0.5]\ndevice_alphas = [0.0, 0.3]\ndevice_steps = 2\n{extra}",
+        data.display().to_string()
+    );
+    std::fs::write(d.join("digits.toml"), cfg).unwrap();
+    d.join("digits.toml")
+}
+
 #[test]
 fn digits_cli_trains_and_evaluates_a_tiny_csv() {
     let d = dir("digits");
     let data = d.join("tiny.csv");
-    tiny_csv(&data, 10, 84);
-    let cfg = format!(
-        "data = {:?}\niterations = 4\nval_episodes = 5\nval_every = 2\nmeta_batch = 2\n\
-         hidden = [16, 16]\ndevice_scales = [0.5]\ndevice_alphas = [0.0, 0.3]\ndevice_steps = 2\n",
-        data.display().to_string()
-    );
-    std::fs::write(d.join("digits.toml"), cfg).unwrap();
+    tiny_digits(&d, "iterations = 4\nval_every = 2\n");
     let model = d.join("digits.postcard");
     let o = run(bin()
         .args(["train", "--preset", "digits", "--config"])
@@ -367,14 +376,93 @@ fn multitask_run_stopped_then_resumed_gives_the_uninterrupted_bytes() {
     std::fs::write(&ckpt, &good).unwrap();
     let (o, resumed) = train("resumed", &["--resume"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(
-        std::fs::read(&straight).unwrap(),
-        std::fs::read(&resumed).unwrap()
+    same_model_and_trained_json(&straight, &resumed);
+}
+
+/// The two runs wrote the same model bytes and the same `trained.json`.
+fn same_model_and_trained_json(a: &Path, b: &Path) {
+    for p in [a.to_path_buf(), a.with_extension("trained.json")] {
+        let q = b.with_file_name(p.file_name().unwrap());
+        assert_eq!(
+            std::fs::read(&p).unwrap(),
+            std::fs::read(&q).unwrap(),
+            "{}",
+            q.display()
+        );
+    }
+}
+
+#[test]
+fn digits_run_stopped_then_resumed_gives_the_uninterrupted_bytes() {
+    let d = dir("digits-resume");
+    // A trained trunk (anchored), learned loss weights and a cross-validated metric: every part
+    // of the state a checkpoint must carry; the best validation comes after the first stop.
+    let cfg = tiny_digits(
+        &d,
+        "iterations = 12\nval_every = 4\nfreeze_trunk = false\nlr = 0.02\n\
+         aux_weight = \"uncertainty\"\nmetric_powers = [0.0, 0.2]\ncv_episodes = 10\n\
+         checkpoint_every = 5\n",
     );
-    assert_eq!(
-        std::fs::read(straight.with_extension("trained.json")).unwrap(),
-        std::fs::read(resumed.with_extension("trained.json")).unwrap()
+    let train = |sub: &str, extra: &[&str]| {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+        let model = d.join(sub).join("m.postcard");
+        let o = run(bin()
+            .args(["train", "--preset", "digits", "--no-eval", "--config"])
+            .arg(&cfg)
+            .arg("--out")
+            .arg(&model)
+            .args(extra));
+        (o, model)
+    };
+    let err = |o: &Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    let (o, straight) = train("straight", &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    let t: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(straight.with_extension("trained.json")).unwrap())
+            .unwrap();
+    assert!(t["best_iter"].as_u64().unwrap() > 6, "{}", t["best_iter"]);
+    // Stopped at 6 of 12 (as Ctrl-C would): exit 130 and a checkpoint, no model.
+    let (o, resumed) = train("resumed", &["--stop-after", "6"]);
+    assert_eq!(o.status.code(), Some(130), "{}", err(&o));
+    let ckpt = resumed.with_extension("ckpt");
+    assert!(ckpt.exists() && !resumed.exists());
+    // A resume with another setting is refused; the length and checkpoint period may change.
+    let (o, _) = train("resumed", &["--resume", "--seed", "9"]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("different configuration"), "{}", err(&o));
+    let (o, _) = train(
+        "resumed",
+        &[
+            "--resume",
+            "--iterations",
+            "12",
+            "--checkpoint-every",
+            "2",
+            "--stop-after",
+            "9",
+        ],
     );
+    assert_eq!(o.status.code(), Some(130), "{}", err(&o));
+    assert!(err(&o).contains("resuming at iteration 6"), "{}", err(&o));
+    // Hand-edited or damaged checkpoints are refused (exit 2), not indexed.
+    let good = std::fs::read(&ckpt).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&good).unwrap();
+    assert_eq!(v["iter"], 9);
+    for part in ["params", "m", "anchor"] {
+        let mut bad = v.clone();
+        bad[part].as_array_mut().unwrap().pop();
+        std::fs::write(&ckpt, serde_json::to_vec(&bad).unwrap()).unwrap();
+        let (o, _) = train("resumed", &["--resume"]);
+        assert_eq!(o.status.code(), Some(2), "{part}: {}", err(&o));
+        assert!(err(&o).contains("do not match"), "{part}: {}", err(&o));
+    }
+    std::fs::write(&ckpt, &good[..good.len() / 2]).unwrap();
+    let (o, _) = train("resumed", &["--resume"]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    std::fs::write(&ckpt, &good).unwrap();
+    let (o, resumed) = train("resumed", &["--resume"]);
+    assert!(o.status.success(), "{}", err(&o));
+    same_model_and_trained_json(&straight, &resumed);
 }
 
 #[test]
@@ -387,6 +475,11 @@ fn bad_digits_configs_exit_2_naming_file_line_and_key() {
         ("device_steps = 70000\n", 1, "device_steps"),
         ("lr = nan\n", 1, "lr"),
         ("widths = 3\n", 1, "widths"),
+        (
+            "iterations = 4\ncheckpoint_every = -1\n",
+            2,
+            "checkpoint_every",
+        ),
     ];
     for (i, (text, line, key)) in cases.iter().enumerate() {
         let p = d.join(format!("bad{i}.toml"));

@@ -87,6 +87,8 @@ pub struct ClsConfig {
     pub device_alphas: Vec<f64>,
     pub device_clip: f64,
     pub seed: u64,
+    /// Write `<out>.ckpt` every this many iterations (0: only when stopped and at the end).
+    pub checkpoint_every: u64,
 }
 
 impl Default for ClsConfig {
@@ -131,6 +133,7 @@ impl Default for ClsConfig {
             device_alphas: vec![0.0, 0.1, 0.3, 1.0, 3.0],
             device_clip: 10.0,
             seed: 0,
+            checkpoint_every: 100,
         }
     }
 }

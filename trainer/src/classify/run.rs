@@ -1,12 +1,13 @@
-//! The classification commands behind `trainer train --preset digits` and
-//! `trainer eval --task digits`.
+//! The classification commands behind `trainer train --preset digits` (resumable, like every
+//! training run) and `trainer eval --task digits`.
 
 use super::config::ClsConfig;
 use super::deploy::{evaluate, model_def, table, AccRow};
 use super::episodes::{parse_file, Episode};
 pub use super::train::Setup;
-use super::train::{train, Trained};
+use super::train::{finish, train_from, ClsState, Trained};
 use crate::export;
+use crate::train::{train_checkpointed, RunFlags};
 use anyhow::{bail, Context, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -78,22 +79,37 @@ pub fn eval_rows(
     Ok(rows)
 }
 
-/// Train, export `out`, write `<out>.trained.json`, evaluate as deployed (`<out>.eval.json`).
+/// Train (or resume), export `out`, write `<out>.trained.json`, evaluate as deployed
+/// (`<out>.eval.json`) and plot unless `flags.no_eval`. `flags`' configuration overrides must
+/// already be in `cfg` (checked with the file's values, see [`crate::train::RunFlags::apply`]).
+/// Returns None when the run was interrupted (its checkpoint written).
 pub fn train_and_export(
     cfg: &ClsConfig,
     name: &str,
     out: &Path,
+    flags: &RunFlags,
     stop: &AtomicBool,
-) -> Result<Vec<AccRow>> {
+) -> Result<Option<Trained>> {
     let setup = Setup::new(cfg)?;
     let t0 = std::time::Instant::now();
-    let trained: Trained = train(cfg, &setup, stop, true)?;
+    let Some(st) = train_checkpointed(
+        out,
+        flags,
+        stop,
+        |ckpt| ClsState::resume(ckpt, cfg, &setup),
+        || ClsState::new(cfg, &setup, true),
+        |st, ckpts| train_from(st, &setup, ckpts, true),
+    )?
+    else {
+        return Ok(None);
+    };
+    let trained = finish(&st, &setup)?;
     let secs = t0.elapsed().as_secs_f64();
     let def = model_def(name, &trained)?;
     let bytes = export::write(out, &def)?;
     eprintln!(
         "trained {} iterations in {secs:.1} s (best validation {:.2}% at iteration {}); device: scale {}, rate {}, {} steps; wrote {} ({bytes} bytes)",
-        cfg.iterations,
+        st.iter,
         100.0 * trained.best_val,
         trained.best_iter,
         trained.device.scale,
@@ -105,6 +121,9 @@ pub fn train_and_export(
         out.with_extension("trained.json"),
         serde_json::to_string(&trained)?,
     )?;
+    if flags.no_eval {
+        return Ok(Some(trained));
+    }
     let blob = export::read(out)?;
     let rows = eval_rows(
         &blob,
@@ -130,5 +149,5 @@ pub fn train_and_export(
     for p in super::plots::write_all(out, &trained, &blob, &setup)? {
         eprintln!("plot: {}", p.display());
     }
-    Ok(rows)
+    Ok(Some(trained))
 }

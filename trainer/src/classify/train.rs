@@ -1,18 +1,20 @@
 //! Meta-training of a trunk with a prototype head (ProtoNet / Proto-MAML) and a multi-task head,
 //! Adam, validation on held-out rows of the meta-training classes (model selection and the
-//! device's prototype scale and rate), a progress bar with per-head metrics.
+//! device's prototype scale and rate), a progress bar with per-head metrics, and the resumable
+//! loop (checkpoints, Ctrl-C, --stop-after) shared with the other trainers.
 
 use super::config::{ClsConfig, LossWeight};
 use super::data::{ClassSplit, Dataset};
 use super::episodes::{Augment, Episode, Pool};
 use super::proto::{episode_accuracy, episode_grad, EpisodeData, ProtoSpec, Scratch};
 use crate::net::{Activation, Arch, Fwd, HeadKind, LayerSpec};
+use crate::train::{check_sizes, read_json, Checkpoints, RunSettings};
 use anyhow::{bail, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::Path;
 
 /// Data, split and episode pools of a run.
 pub struct Setup {
@@ -207,180 +209,300 @@ pub fn accuracy(trunk: &Arch, params: &[f64], eps: &[Episode], spec: &ProtoSpec)
     correct as f64 / total.max(1) as f64
 }
 
-pub fn train(cfg: &ClsConfig, setup: &Setup, stop: &AtomicBool, progress: bool) -> Result<Trained> {
+/// The trunk and the number of the multi-task head's classes of a run (from its configuration
+/// and data: rebuilt, not saved, when a run resumes).
+fn shapes(cfg: &ClsConfig, setup: &Setup) -> Result<(Arch, usize)> {
     if cfg.ways < 2 || cfg.shots.is_empty() || cfg.shots.contains(&0) || cfg.query == 0 {
         bail!("ways must be >= 2, shots and query >= 1");
     }
-    let d_in = setup.ds.d;
-    let trunk = trunk_arch(d_in, &cfg.hidden, cfg.input_scale);
-    let feat = trunk.outputs();
+    let trunk = trunk_arch(setup.ds.d, &cfg.hidden, cfg.input_scale);
     let aux_classes = if cfg.aux {
         setup.train.classes.len()
     } else {
         0
     };
-    let global: Vec<usize> = (0..setup.train.classes.len()).collect();
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let mut params = init_trunk(&trunk, cfg.identity_init, &mut rng);
-    if let (true, Some(side), Some(l0)) = (
-        cfg.identity_init,
-        setup.ds.square_side(),
-        trunk.layers.first(),
-    ) {
-        if cfg.blur != 0.0 && l0.inputs == l0.outputs {
-            let s = side as i64;
-            for r in 0..s {
-                for c in 0..s {
-                    for (dr, dc) in [
-                        (-1i64, -1i64),
-                        (-1, 0),
-                        (-1, 1),
-                        (0, -1),
-                        (0, 1),
-                        (1, -1),
-                        (1, 0),
-                        (1, 1),
-                    ] {
-                        let (rr, cc) = (r + dr, c + dc);
-                        if rr >= 0 && cc >= 0 && rr < s && cc < s {
-                            let a = if dr != 0 && dc != 0 {
-                                cfg.blur / 2.0
-                            } else {
-                                cfg.blur
-                            };
-                            params[((r * s + c) * s * s + rr * s + cc) as usize] = a;
+    Ok((trunk, aux_classes))
+}
+
+/// The best validation score so far, where it was reached and the parameters then.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Best {
+    pub score: f64,
+    pub iter: u64,
+    pub params: Vec<f64>,
+}
+
+/// Training losses and accuracy summed over the episodes since the last curve point.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Window {
+    pub proto_loss: f64,
+    pub aux_loss: f64,
+    pub train_acc: f64,
+    pub episodes: usize,
+}
+
+/// Everything a classification run needs to continue exactly where it stopped: the
+/// configuration it was started with, what was fixed before the first step (the cross-validated
+/// metric, the anchor's reference), the parameters, Adam's moments, the iteration, the best
+/// validation so far and the curve. Episodes are a pure function of (seed, iteration), so no
+/// random generator state is kept.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ClsState {
+    pub config: ClsConfig,
+    /// Trunk parameters then the multi-task head's W (`aux_classes x features`) and b.
+    pub params: Vec<f64>,
+    /// Log-variances of the uncertainty weighting (proto, aux).
+    pub logvar: [f64; 2],
+    /// Adam's moments of (params, logvar).
+    pub m: Vec<f64>,
+    pub v: Vec<f64>,
+    /// Steps taken.
+    pub iter: u64,
+    /// The trunk before training: the reference of the `anchor` pull.
+    pub anchor: Vec<f64>,
+    /// None before the first validation.
+    pub best: Option<Best>,
+    pub curve: Vec<CurvePoint>,
+    pub since: Window,
+    /// The cross-validation's chosen power and every row it scored (None: it did not run).
+    pub cv: Option<(f64, Vec<super::metric::CvRow>)>,
+}
+
+impl ClsState {
+    /// The state before the first step: the initial trunk (with its cross-validated metric when
+    /// `metric_powers` asks for one) and a zero multi-task head.
+    pub fn new(cfg: &ClsConfig, setup: &Setup, progress: bool) -> Result<Self> {
+        let (trunk, aux_classes) = shapes(cfg, setup)?;
+        let feat = trunk.outputs();
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+        let mut params = init_trunk(&trunk, cfg.identity_init, &mut rng);
+        if let (true, Some(side), Some(l0)) = (
+            cfg.identity_init,
+            setup.ds.square_side(),
+            trunk.layers.first(),
+        ) {
+            if cfg.blur != 0.0 && l0.inputs == l0.outputs {
+                let s = side as i64;
+                for r in 0..s {
+                    for c in 0..s {
+                        for (dr, dc) in [
+                            (-1i64, -1i64),
+                            (-1, 0),
+                            (-1, 1),
+                            (0, -1),
+                            (0, 1),
+                            (1, -1),
+                            (1, 0),
+                            (1, 1),
+                        ] {
+                            let (rr, cc) = (r + dr, c + dc);
+                            if rr >= 0 && cc >= 0 && rr < s && cc < s {
+                                let a = if dr != 0 && dc != 0 {
+                                    cfg.blur / 2.0
+                                } else {
+                                    cfg.blur
+                                };
+                                params[((r * s + c) * s * s + rr * s + cc) as usize] = a;
+                            }
                         }
                     }
                 }
             }
         }
-    }
-    // The fixed input metric, chosen with the device settings by leave-digits-out
-    // cross-validation on the meta-training classes.
-    let mut cv = None;
-    if cfg.identity_init && !cfg.metric_powers.is_empty() {
-        let t0 = std::time::Instant::now();
-        let folds = super::metric::folds(cfg, setup)?;
-        let zero = ProtoSpec {
-            steps: 0,
-            alpha: 0.0,
-            clip: cfg.device_clip,
-            ..cfg.proto
-        };
-        let by_power =
-            super::metric::cross_validate(setup, &trunk, &folds, &cfg.metric_powers, &[zero])?;
-        // The best mean over the validation sets among the powers never below the input metric
-        // (power 0, when it is a candidate) on any set, beyond one paired standard error.
-        let base = by_power.iter().find(|r| r.power == 0.0);
-        let best_p = by_power
-            .iter()
-            .filter(|r| base.is_none_or(|b| r.never_below(b)))
-            .fold(None::<&super::metric::CvRow>, |b, r| match b {
-                Some(b) if b.score >= r.score - 1e-12 => Some(b),
-                _ => Some(r),
-            })
-            .map_or(0.0, |r| r.power);
-        let mut devices = Vec::new();
-        for &scale in &cfg.device_scales {
-            for &alpha in cfg.device_alphas.iter().filter(|&&a| a > 0.0) {
-                devices.push(ProtoSpec {
-                    scale,
-                    steps: cfg.device_steps,
-                    alpha,
-                    clip: cfg.device_clip,
-                });
+        // The fixed input metric, chosen with the device settings by leave-digits-out
+        // cross-validation on the meta-training classes.
+        let mut cv = None;
+        if cfg.identity_init && !cfg.metric_powers.is_empty() {
+            let t0 = std::time::Instant::now();
+            let folds = super::metric::folds(cfg, setup)?;
+            let zero = ProtoSpec {
+                steps: 0,
+                alpha: 0.0,
+                clip: cfg.device_clip,
+                ..cfg.proto
+            };
+            let by_power =
+                super::metric::cross_validate(setup, &trunk, &folds, &cfg.metric_powers, &[zero])?;
+            // The best mean over the validation sets among the powers never below the input metric
+            // (power 0, when it is a candidate) on any set, beyond one paired standard error.
+            let base = by_power.iter().find(|r| r.power == 0.0);
+            let best_p = by_power
+                .iter()
+                .filter(|r| base.is_none_or(|b| r.never_below(b)))
+                .fold(None::<&super::metric::CvRow>, |b, r| match b {
+                    Some(b) if b.score >= r.score - 1e-12 => Some(b),
+                    _ => Some(r),
+                })
+                .map_or(0.0, |r| r.power);
+            let mut devices = Vec::new();
+            for &scale in &cfg.device_scales {
+                for &alpha in cfg.device_alphas.iter().filter(|&&a| a > 0.0) {
+                    devices.push(ProtoSpec {
+                        scale,
+                        steps: cfg.device_steps,
+                        alpha,
+                        clip: cfg.device_clip,
+                    });
+                }
             }
-        }
-        let by_device = super::metric::cross_validate(setup, &trunk, &folds, &[best_p], &devices)?;
-        if progress {
-            let names = super::metric::set_names(cfg);
-            eprintln!(
-                "leave-{}-digits-out cross-validation over {:?} ({} folds, {} episodes per set; sets: {}), {:.1} s:",
-                cfg.cv_holdout,
-                cfg.train_classes,
-                folds.len(),
-                cfg.cv_episodes,
-                names.join(", "),
-                t0.elapsed().as_secs_f64()
-            );
-            for r in by_power.iter().chain(&by_device) {
-                let below = base.is_some_and(|b| r.steps_free() && !r.never_below(b));
+            let by_device =
+                super::metric::cross_validate(setup, &trunk, &folds, &[best_p], &devices)?;
+            if progress {
+                let names = super::metric::set_names(cfg);
                 eprintln!(
-                    "  power {:<5} scale {:<5} rate {:<5} steps {}: {} | mean {:.2}{}",
-                    r.power,
-                    r.device.scale,
-                    r.device.alpha,
-                    r.device.steps,
-                    r.acc
-                        .iter()
-                        .map(|a| format!("{:.2}", 100.0 * a))
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                    100.0 * r.score,
-                    if below {
-                        " (below the input metric)"
-                    } else {
-                        ""
-                    }
+                    "leave-{}-digits-out cross-validation over {:?} ({} folds, {} episodes per set; sets: {}), {:.1} s:",
+                    cfg.cv_holdout,
+                    cfg.train_classes,
+                    folds.len(),
+                    cfg.cv_episodes,
+                    names.join(", "),
+                    t0.elapsed().as_secs_f64()
                 );
+                for r in by_power.iter().chain(&by_device) {
+                    let below = base.is_some_and(|b| r.steps_free() && !r.never_below(b));
+                    eprintln!(
+                        "  power {:<5} scale {:<5} rate {:<5} steps {}: {} | mean {:.2}{}",
+                        r.power,
+                        r.device.scale,
+                        r.device.alpha,
+                        r.device.steps,
+                        r.acc
+                            .iter()
+                            .map(|a| format!("{:.2}", 100.0 * a))
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        100.0 * r.score,
+                        if below {
+                            " (below the input metric)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
             }
+            if best_p != 0.0 {
+                params = super::metric::fit_trunk(&setup.ds, &setup.train, &trunk, best_p)
+                    .ok_or_else(|| anyhow::anyhow!("metric_powers need square trunk layers"))?;
+            }
+            let mut rows = by_power;
+            rows.extend(by_device);
+            cv = Some((best_p, rows));
         }
-        if best_p != 0.0 {
-            params = super::metric::fit_trunk(&setup.ds, &setup.train, &trunk, best_p)
-                .ok_or_else(|| anyhow::anyhow!("metric_powers need square trunk layers"))?;
-        }
-        let mut rows = by_power;
-        rows.extend(by_device);
-        cv = Some((best_p, rows));
+        let anchor = params.clone();
+        let nt = params.len();
+        params.resize(nt + aux_classes * (feat + 1), 0.0);
+        let n = params.len();
+        Ok(ClsState {
+            config: cfg.clone(),
+            params,
+            logvar: [0.0; 2],
+            m: vec![0.0; n + 2],
+            v: vec![0.0; n + 2],
+            iter: 0,
+            anchor,
+            best: None,
+            curve: Vec::new(),
+            since: Window::default(),
+            cv,
+        })
     }
-    let anchor_ref = params.clone();
-    let nt = params.len();
-    params.resize(nt + aux_classes * (feat + 1), 0.0);
-    let n = params.len();
-    // Log-variances of the uncertainty weighting (proto, aux).
-    let mut logvar = [0.0f64; 2];
-    let (mut m, mut v) = (vec![0.0; n + 2], vec![0.0; n + 2]);
-    let val = val_episodes(setup, cfg)?;
+
+    /// Load a checkpoint for `cfg`: refused when it was made with another configuration (the
+    /// iteration count and checkpoint period aside) or its vectors do not fit this model.
+    pub fn resume(path: &Path, cfg: &ClsConfig, setup: &Setup) -> Result<Self> {
+        let mut st: ClsState = read_json(path)?;
+        if !st.config.resume_as(cfg) {
+            bail!(
+                "{}: checkpoint was made with a different configuration",
+                path.display()
+            );
+        }
+        let (trunk, aux_classes) = shapes(cfg, setup)?;
+        let nt = trunk.n_params();
+        let n = nt + aux_classes * (trunk.outputs() + 1);
+        check_sizes(
+            path,
+            st.params.len() == n
+                && st.m.len() == n + 2
+                && st.v.len() == n + 2
+                && st.anchor.len() == nt
+                && st.best.as_ref().is_none_or(|b| b.params.len() == n)
+                && st.curve.iter().all(|c| c.val_acc.len() == cfg.shots.len()),
+        )?;
+        Ok(st)
+    }
+}
+
+crate::train::resumable!(ClsState, ClsConfig);
+
+/// Train `st` on to `st.config.iterations`: Adam on the trunk and the multi-task head,
+/// validation every `val_every` iterations (the best parameters kept). Writes the checkpoint
+/// every `checkpoint_every` steps, and when `ckpts` stops the run (then returns false:
+/// interrupted). A resumed run gives the uninterrupted run's bytes.
+pub fn train_from(
+    st: &mut ClsState,
+    setup: &Setup,
+    ckpts: &Checkpoints,
+    progress: bool,
+) -> Result<bool> {
+    let cfg = st.config.clone();
+    let (trunk, aux_classes) = shapes(&cfg, setup)?;
+    let global: Vec<usize> = (0..setup.train.classes.len()).collect();
+    let nt = st.anchor.len();
+    let n = st.params.len();
+    let val = val_episodes(setup, &cfg)?;
     let zero_steps = ProtoSpec {
         steps: 0,
         ..cfg.proto
     };
-    let mut best = (f64::NEG_INFINITY, 0u64, params.clone());
-    let mut curve = Vec::new();
-    let bar = crate::train::progress_bar(progress, cfg.iterations, 0);
-    let (mut lp, mut la, mut acc, mut cnt) = (0.0, 0.0, 0.0, 0usize);
-    for it in 0..=cfg.iterations {
-        if it % cfg.val_every.max(1) == 0 || it == cfg.iterations {
+    let bar = crate::train::progress_bar(progress, cfg.iterations, st.iter);
+    loop {
+        let it = st.iter;
+        if ckpts.stopped((it, cfg.iterations), st, &bar)? {
+            return Ok(false);
+        }
+        // (A checkpoint written at the end of a run already holds its last validation.)
+        let validated = st.curve.last().is_some_and(|c| c.iter == it);
+        if (it.is_multiple_of(cfg.val_every.max(1)) || it >= cfg.iterations) && !validated {
             let accs: Vec<f64> = val
                 .iter()
-                .map(|e| accuracy(&trunk, &params, e, &zero_steps))
+                .map(|e| accuracy(&trunk, &st.params, e, &zero_steps))
                 .collect();
             let score = accs.iter().sum::<f64>() / accs.len().max(1) as f64;
-            if score > best.0 || (cfg.freeze_trunk && score >= best.0) {
-                best = (score, it, params.clone());
+            if st
+                .best
+                .as_ref()
+                .is_none_or(|b| score > b.score || (cfg.freeze_trunk && score >= b.score))
+            {
+                st.best = Some(Best {
+                    score,
+                    iter: it,
+                    params: st.params.clone(),
+                });
             }
-            let c = cnt.max(1) as f64;
-            curve.push(CurvePoint {
+            let w = std::mem::take(&mut st.since);
+            let c = w.episodes.max(1) as f64;
+            st.curve.push(CurvePoint {
                 iter: it,
-                proto_loss: lp / c,
-                aux_loss: la / c,
-                train_acc: acc / c,
+                proto_loss: w.proto_loss / c,
+                aux_loss: w.aux_loss / c,
+                train_acc: w.train_acc / c,
                 val_acc: accs.clone(),
             });
+            let (best, best_iter) = st.best.as_ref().map_or((score, it), |b| (b.score, b.iter));
             bar.set_message(format!(
                 "proto {:.3} aux {:.3} | val acc {} (best {:.3} @ {})",
-                lp / c,
-                la / c,
+                w.proto_loss / c,
+                w.aux_loss / c,
                 accs.iter()
                     .map(|a| format!("{:.3}", a))
                     .collect::<Vec<_>>()
                     .join("/"),
-                best.0,
-                best.1
+                best,
+                best_iter
             ));
-            (lp, la, acc, cnt) = (0.0, 0.0, 0.0, 0);
         }
-        if it == cfg.iterations || stop.load(Ordering::SeqCst) {
+        if it >= cfg.iterations {
             break;
         }
         // The meta-batch of iteration `it` is a pure function of (seed, it).
@@ -394,7 +516,7 @@ pub fn train(cfg: &ClsConfig, setup: &Setup, stop: &AtomicBool, progress: bool) 
                     .sample(&setup.ds, cfg.ways, shots, cfg.query, &mut r)
             })
             .collect::<Result<_>>()?;
-        let p32: Vec<f32> = params.iter().map(|&x| x as f32).collect();
+        let p32: Vec<f32> = st.params.iter().map(|&x| x as f32).collect();
         let outs: Vec<EpisodeOut> = eps
             .par_iter()
             .map(|ep| {
@@ -416,30 +538,31 @@ pub fn train(cfg: &ClsConfig, setup: &Setup, stop: &AtomicBool, progress: bool) 
         let b = cfg.meta_batch as f64;
         let (mut gp, mut ga) = (vec![0.0f64; n], vec![0.0f64; n]);
         let (mut bl_p, mut bl_a) = (0.0, 0.0);
+        let w = &mut st.since;
         for (p_l, a_l, c, q, g1, g2) in &outs {
             bl_p += p_l / b;
             bl_a += a_l / b;
-            acc += *c as f64 / *q as f64;
-            cnt += 1;
+            w.train_acc += *c as f64 / *q as f64;
+            w.episodes += 1;
             for i in 0..n {
                 gp[i] += g1[i] as f64 / b;
                 ga[i] += g2[i] as f64 / b;
             }
         }
-        lp += bl_p * cfg.meta_batch as f64;
-        la += bl_a * cfg.meta_batch as f64;
+        w.proto_loss += bl_p * cfg.meta_batch as f64;
+        w.aux_loss += bl_a * cfg.meta_batch as f64;
         if !(bl_p.is_finite() && bl_a.is_finite()) {
             bail!("non-finite loss at iteration {it}");
         }
         let (wp, wa) = match cfg.aux_weight {
             LossWeight::Fixed(w) => (1.0, w),
-            LossWeight::Uncertainty => ((-logvar[0]).exp(), (-logvar[1]).exp()),
+            LossWeight::Uncertainty => ((-st.logvar[0]).exp(), (-st.logvar[1]).exp()),
         };
         let mut g: Vec<f64> = (0..n).map(|i| wp * gp[i] + wa * ga[i]).collect();
-        for i in 0..nt {
-            g[i] += cfg.anchor * (params[i] - anchor_ref[i]);
+        for (i, gi) in g.iter_mut().enumerate().take(nt) {
+            *gi += cfg.anchor * (st.params[i] - st.anchor[i]);
             if cfg.freeze_trunk {
-                g[i] = 0.0;
+                *gi = 0.0;
             }
         }
         let gl = if cfg.aux_weight == LossWeight::Uncertainty {
@@ -458,23 +581,44 @@ pub fn train(cfg: &ClsConfig, setup: &Setup, stop: &AtomicBool, progress: bool) 
         let t = (it + 1) as i32;
         let (b1, b2, eps_) = (0.9f64, 0.999f64, 1e-8);
         let lr = cfg.lr * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t));
-        for i in 0..n + 2 {
-            m[i] = b1 * m[i] + (1.0 - b1) * g[i];
-            v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
-            let step = lr * m[i] / (v[i].sqrt() + eps_);
+        for (i, gi) in g.iter().enumerate() {
+            st.m[i] = b1 * st.m[i] + (1.0 - b1) * gi;
+            st.v[i] = b2 * st.v[i] + (1.0 - b2) * gi * gi;
+            let step = lr * st.m[i] / (st.v[i].sqrt() + eps_);
             if cfg.freeze_trunk && i < nt {
                 continue;
             }
             if i < n {
-                params[i] -= step;
+                st.params[i] -= step;
             } else {
-                logvar[i - n] -= step;
+                st.logvar[i - n] -= step;
             }
         }
+        st.iter += 1;
         bar.inc(1);
+        ckpts.after_step(st.iter, cfg.checkpoint_every, st)?;
     }
     bar.finish();
-    let (best_val, best_iter, params) = best;
+    Ok(true)
+}
+
+/// The trained classifier of a finished run: its best parameters, and the device's prototype
+/// scale and rate chosen for them.
+pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
+    let cfg = &st.config;
+    let (trunk, aux_classes) = shapes(cfg, setup)?;
+    let Some(Best {
+        score: best_val,
+        iter: best_iter,
+        params,
+    }) = &st.best
+    else {
+        bail!("the run has not been validated yet");
+    };
+    let (best_val, best_iter) = (*best_val, *best_iter);
+    let val = val_episodes(setup, cfg)?;
+    let cv = &st.cv;
+    let curve = st.curve.clone();
     // The device's prototype scale and rate, chosen on validation episodes: the
     // cross-validation's when it ran (0-step rows: the prototype start, scale-free), else on
     // held-out rows of the meta-training classes.
@@ -502,7 +646,7 @@ pub fn train(cfg: &ClsConfig, setup: &Setup, stop: &AtomicBool, progress: bool) 
             };
             let accs: Vec<f64> = val
                 .iter()
-                .map(|e| accuracy(&trunk, &params, e, &spec))
+                .map(|e| accuracy(&trunk, params, e, &spec))
                 .collect();
             let s = accs.iter().sum::<f64>() / accs.len().max(1) as f64;
             if s > chosen.0 + 1e-9 {
@@ -513,7 +657,7 @@ pub fn train(cfg: &ClsConfig, setup: &Setup, stop: &AtomicBool, progress: bool) 
     }
     Ok(Trained {
         trunk,
-        params,
+        params: params.clone(),
         aux_classes,
         ways: cfg.ways,
         device: ProtoSpec {
@@ -531,6 +675,6 @@ pub fn train(cfg: &ClsConfig, setup: &Setup, stop: &AtomicBool, progress: bool) 
         } else {
             Vec::new()
         },
-        cv: cv.map_or_else(Vec::new, |c| c.1),
+        cv: cv.as_ref().map_or_else(Vec::new, |c| c.1.clone()),
     })
 }

@@ -1,16 +1,17 @@
-//! `trainer train`: the regression meta-trainer (presets and configs), the digits preset and
-//! multi-task `[[head]]` configurations, each with its export, evaluation and plots.
+//! `trainer train`: the regression meta-trainer (presets and configs), the digits preset (and
+//! classification configs given with it) and multi-task `[[head]]` configurations, each with its
+//! checkpoints, export, evaluation and plots.
 
 use super::threads;
 use anyhow::{anyhow, bail, Context, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use trainer::classify::config::ClsConfig;
 use trainer::classify::run;
 use trainer::config::Config;
-use trainer::train::{train, State, TrainSettings};
+use trainer::train::{train, train_checkpointed, RunFlags, RunSettings, State};
 use trainer::{eval, export, plots};
 
 /// `trainer train`: meta-train, export the model, evaluate it as deployed, write plots.
@@ -31,14 +32,17 @@ pub struct TrainArgs {
     /// Meta-iterations (overrides the configuration).
     #[arg(long)]
     pub iterations: Option<u64>,
-    /// Continue from the checkpoint beside the model (<out>.ckpt).
+    /// Continue from the checkpoint beside the model (<out>.ckpt), as any kind of run (regression,
+    /// digits, multi-task) writes it; only --iterations and --checkpoint-every may differ from
+    /// the run that wrote it.
     #[arg(long)]
     pub resume: bool,
-    /// Write a checkpoint every N iterations (overrides the configuration; 0 = only at the end).
+    /// Write a checkpoint every N iterations (overrides the configuration's `checkpoint_every`;
+    /// 0 = only when stopped and at the end).
     #[arg(long)]
     pub checkpoint_every: Option<u64>,
-    /// Stop after N iterations with a checkpoint, exactly as Ctrl-C would (for tests and
-    /// time-sliced runs; continue with --resume).
+    /// Stop after N iterations with a checkpoint and exit 130, exactly as Ctrl-C would (for tests
+    /// and time-sliced runs; continue with --resume).
     #[arg(long)]
     pub stop_after: Option<u64>,
     /// Skip the evaluation and the plots after training.
@@ -63,32 +67,21 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         threads: nt,
     } = args;
     threads(nt)?;
-    // The regression and multi-task trainers keep checkpoints; the digits preset trains
-    // in seconds and keeps none, so these flags are refused there rather than ignored.
-    let only_regression = |what: &str| -> Result<()> {
-        let mut flags = Vec::new();
-        if resume {
-            flags.push("--resume");
-        }
-        if stop_after.is_some() {
-            flags.push("--stop-after");
-        }
-        if checkpoint_every.is_some() {
-            flags.push("--checkpoint-every");
-        }
-        if no_eval {
-            flags.push("--no-eval");
-        }
-        match flags.is_empty() {
-            true => Ok(()),
-            false => Err(anyhow!(
-                "{} not supported for {what} runs (they keep no checkpoints)",
-                flags.join(", ")
-            )),
-        }
+    let flags = RunFlags {
+        iterations,
+        seed,
+        resume,
+        checkpoint_every,
+        stop_after,
+        no_eval,
+    };
+    // Each kind of run checkpoints alike: <out>.ckpt every `checkpoint_every` iterations and
+    // when stopped; Ctrl-C or --stop-after exits 130, and --resume continues bit for bit.
+    let finished = |done: bool| match done {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::from(130),
     };
     if preset.as_deref() == Some("digits") {
-        only_regression("the digits preset's")?;
         let (text, file) = match &config {
             None => (String::new(), "--preset digits".to_string()),
             Some(c) => (
@@ -97,18 +90,17 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
             ),
         };
         let mut cfg = ClsConfig::parse(&text, &file)?;
-        if let Some(s) = seed {
-            cfg.seed = s;
-        }
-        if let Some(i) = iterations {
-            cfg.iterations = i;
-        }
+        flags.apply(
+            &mut cfg.iterations,
+            &mut cfg.seed,
+            &mut cfg.checkpoint_every,
+        );
         // Overrides from flags are checked like the file's values.
         let cfg = cfg.checked(&text, &file)?;
         let out = out.unwrap_or_else(|| PathBuf::from("models/digits.postcard"));
         let (stop, _) = stop_on_ctrl_c()?;
-        run::train_and_export(&cfg, "digits", &out, &stop)?;
-        return Ok(ExitCode::SUCCESS);
+        let trained = run::train_and_export(&cfg, "digits", &out, &flags, &stop)?;
+        return Ok(finished(trained.is_some()));
     }
     if let (None, Some(c)) = (&preset, &config) {
         let text =
@@ -119,20 +111,8 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
                 .map_or("multitask".into(), |s| s.to_string_lossy().into_owned());
             let out = out.unwrap_or_else(|| PathBuf::from(format!("models/{name}.postcard")));
             let (stop, _) = stop_on_ctrl_c()?;
-            let flags = trainer::multitask::RunFlags {
-                iterations,
-                seed,
-                resume,
-                checkpoint_every,
-                stop_after,
-                no_eval,
-            };
-            return Ok(
-                match trainer::multitask::train_and_export(c, &out, &flags, &stop)? {
-                    Some(_) => ExitCode::SUCCESS,
-                    None => ExitCode::from(130),
-                },
-            );
+            let trained = trainer::multitask::train_and_export(c, &out, &flags, &stop)?;
+            return Ok(finished(trained.is_some()));
         }
     }
     let (mut cfg, name) = match (&preset, &config) {
@@ -148,65 +128,39 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         ),
         _ => bail!("give --preset NAME or --config FILE"),
     };
-    if let Some(s) = seed {
-        cfg.train.seed = s;
+    if flags.iterations == Some(0) {
+        bail!("--iterations must be >= 1");
     }
-    if let Some(i) = iterations {
-        if i == 0 {
-            bail!("--iterations must be >= 1");
-        }
-        cfg.train.iterations = i;
-    }
-    if let Some(c) = checkpoint_every {
-        cfg.train.checkpoint_every = c;
-    }
+    let t = &mut cfg.train;
+    flags.apply(&mut t.iterations, &mut t.seed, &mut t.checkpoint_every);
     let out = out.unwrap_or_else(|| PathBuf::from(format!("models/{name}.postcard")));
     let source = cfg.source()?;
     let arch = cfg.arch(source.as_ref())?;
-    let ckpt = out.with_extension("ckpt");
-    if let Some(d) = ckpt.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-    }
-    let mut state = if resume {
-        let mut s = State::load(&ckpt)?;
+    let (stop, trained) = stop_on_ctrl_c()?;
+    let t0 = std::time::Instant::now();
+    let resumed = |ckpt: &Path| {
+        let mut s = State::load(ckpt)?;
         // Everything but the length of the run and the checkpoint period must be as the
-        // checkpoint was made (a changed seed, rate or batch would silently not apply).
-        let same = |t: &TrainSettings| TrainSettings {
-            iterations: 0,
-            checkpoint_every: 0,
-            ..t.clone()
-        };
-        if s.arch != arch || s.spec != cfg.spec() || same(&s.settings) != same(&cfg.train) {
+        // checkpoint was made.
+        if s.arch != arch || s.spec != cfg.spec() || !s.settings.resume_as(&cfg.train) {
             bail!(
                 "{}: checkpoint was made with a different model, meta or train configuration",
                 ckpt.display()
             );
         }
-        s.settings.iterations = cfg.train.iterations;
-        s.settings.checkpoint_every = cfg.train.checkpoint_every;
-        eprintln!("resuming at iteration {}", s.iter);
-        s
-    } else {
-        State::new(arch, cfg.spec(), cfg.train.clone())
+        Ok(s)
     };
-    let (stop, trained) = stop_on_ctrl_c()?;
-    let t0 = std::time::Instant::now();
-    let done = train(
-        source.as_ref(),
-        &mut state,
-        Some(&ckpt),
+    let Some(state) = train_checkpointed(
+        &out,
+        &flags,
         &stop,
-        stop_after,
-        true,
-    )?;
-    if !done {
-        eprintln!(
-            "interrupted: checkpoint {} (continue with --resume)",
-            ckpt.display()
-        );
+        resumed,
+        || Ok(State::new(arch.clone(), cfg.spec(), cfg.train.clone())),
+        |s, ckpts| train(source.as_ref(), s, ckpts, true),
+    )?
+    else {
         return Ok(ExitCode::from(130));
-    }
-    state.save(&ckpt)?;
+    };
     trained.store(true, Ordering::SeqCst);
     let secs = t0.elapsed().as_secs_f64();
     let def = export::model_def(&name, &state.arch, &state.spec, &state.theta, &state.u)?;
@@ -216,7 +170,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         state.iter,
         out.display()
     );
-    if !no_eval {
+    if !flags.no_eval {
         let blob = export::read(&out)?;
         let e = &cfg.eval;
         let rows = eval::evaluate(

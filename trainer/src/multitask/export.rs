@@ -7,6 +7,7 @@ use super::plots;
 use super::train::{train_from, MtState, MtTrained, Params};
 use crate::export::{dense, f32s, rate_def, scope};
 use crate::net::HeadKind;
+use crate::train::{train_checkpointed, RunFlags};
 use anyhow::{bail, Context, Result};
 use runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef};
 use std::path::Path;
@@ -46,20 +47,6 @@ pub fn model_def(name: &str, heads: &[Head], p: &Params) -> Result<ModelDef> {
     Ok(def)
 }
 
-/// What the command line asks of a multi-task run besides its configuration.
-#[derive(Clone, Debug, Default)]
-pub struct RunFlags {
-    pub iterations: Option<u64>,
-    pub seed: Option<u64>,
-    /// Continue from `<out>.ckpt`.
-    pub resume: bool,
-    pub checkpoint_every: Option<u64>,
-    /// Stop after this many iterations with a checkpoint, as Ctrl-C would.
-    pub stop_after: Option<u64>,
-    /// Skip the table and the plots.
-    pub no_eval: bool,
-}
-
 /// Load, train (or resume), export `out`, write `<out>.trained.json` and the plots. Returns
 /// None when the run was interrupted (its checkpoint written).
 pub fn train_and_export(
@@ -69,40 +56,28 @@ pub fn train_and_export(
     stop: &AtomicBool,
 ) -> Result<Option<MtTrained>> {
     let mut cfg = MtConfig::load(cfg_path)?;
-    if let Some(i) = flags.iterations {
-        if i == 0 {
-            bail!("--iterations must be >= 1");
-        }
-        cfg.iterations = i;
+    if flags.iterations == Some(0) {
+        bail!("--iterations must be >= 1");
     }
-    if let Some(s) = flags.seed {
-        cfg.seed = s;
-    }
-    if let Some(c) = flags.checkpoint_every {
-        cfg.checkpoint_every = c;
-    }
+    flags.apply(
+        &mut cfg.iterations,
+        &mut cfg.seed,
+        &mut cfg.checkpoint_every,
+    );
     let base = cfg_path.parent().unwrap_or(Path::new("."));
     let heads = build_heads(&cfg, base)?;
-    let ckpt = out.with_extension("ckpt");
-    if let Some(d) = ckpt.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-    }
-    let mut st = if flags.resume {
-        let st = MtState::resume(&ckpt, &cfg, &heads)?;
-        eprintln!("resuming at iteration {}", st.iter);
-        st
-    } else {
-        MtState::new(&cfg, &heads)
-    };
     let t0 = std::time::Instant::now();
-    if !train_from(&mut st, &heads, Some(&ckpt), stop, flags.stop_after, true)? {
-        eprintln!(
-            "interrupted: checkpoint {} (continue with --resume)",
-            ckpt.display()
-        );
+    let Some(st) = train_checkpointed(
+        out,
+        flags,
+        stop,
+        |ckpt| MtState::resume(ckpt, &cfg, &heads),
+        || Ok(MtState::new(&cfg, &heads)),
+        |st, ckpts| train_from(st, &heads, ckpts, true),
+    )?
+    else {
         return Ok(None);
-    }
-    st.save(&ckpt)?;
+    };
     let trained = st.trained(&heads);
     let name = out
         .file_stem()

@@ -4,12 +4,13 @@
 use super::config::{MtConfig, WeightSpec};
 use super::heads::{batch, head_eval, head_grad, Head};
 use crate::meta::init_rates;
+use crate::train::{Checkpoints, RunSettings};
 use anyhow::{bail, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 /// Parameters of a multi-task model.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -186,11 +187,6 @@ impl MtState {
     /// (the iteration count and checkpoint period aside) or does not fit these heads.
     pub fn resume(path: &Path, cfg: &MtConfig, heads: &[Head]) -> Result<Self> {
         let mut st: MtState = crate::train::read_json(path)?;
-        let same = |c: &MtConfig| MtConfig {
-            iterations: 0,
-            checkpoint_every: 0,
-            ..c.clone()
-        };
         // Every part the training loop indexes must have this configuration's shape (a
         // hand-edited or foreign checkpoint is refused, not indexed out of bounds).
         let fresh = Params::init(cfg, heads);
@@ -203,19 +199,13 @@ impl MtState {
             && st.m.len() == fresh.flat().len()
             && st.v.len() == st.m.len()
             && st.sums.len() == heads.len();
-        if same(&st.config) != same(cfg) || !fits {
+        if !fits || !st.config.resume_as(cfg) {
             bail!(
                 "{}: checkpoint was made with a different configuration",
                 path.display()
             );
         }
-        st.config.iterations = cfg.iterations;
-        st.config.checkpoint_every = cfg.checkpoint_every;
         Ok(st)
-    }
-
-    pub fn save(&self, path: &Path) -> Result<()> {
-        crate::train::write_json_atomic(self, path)
     }
 
     pub fn trained(&self, heads: &[Head]) -> MtTrained {
@@ -227,6 +217,8 @@ impl MtState {
     }
 }
 
+crate::train::resumable!(MtState, MtConfig);
+
 /// Joint training of trunk and heads from scratch, without checkpoints (relatedness runs,
 /// tests); stops early when `stop` is raised.
 pub fn train(
@@ -236,19 +228,22 @@ pub fn train(
     progress: bool,
 ) -> Result<MtTrained> {
     let mut st = MtState::new(cfg, heads);
-    train_from(&mut st, heads, None, stop, None, progress)?;
+    let ckpts = Checkpoints {
+        path: None,
+        stop,
+        stop_at: None,
+    };
+    train_from(&mut st, heads, &ckpts, progress)?;
     Ok(st.trained(heads))
 }
 
-/// Train `st` on to `st.config.iterations`. Writes `checkpoint` every `checkpoint_every` steps,
-/// and when `stop` is raised or `stop_at` steps are reached (then returns false: interrupted).
-/// Batches are a pure function of (seed, iteration), so a resumed run gives the same bytes.
+/// Train `st` on to `st.config.iterations`. Writes the checkpoint every `checkpoint_every` steps,
+/// and when `ckpts` stops the run (then returns false: interrupted). Batches are a pure function
+/// of (seed, iteration), so a resumed run gives the same bytes.
 pub fn train_from(
     st: &mut MtState,
     heads: &[Head],
-    checkpoint: Option<&Path>,
-    stop: &AtomicBool,
-    stop_at: Option<u64>,
+    ckpts: &Checkpoints,
     progress: bool,
 ) -> Result<bool> {
     let cfg = st.config.clone();
@@ -257,12 +252,7 @@ pub fn train_from(
     let bar = crate::train::progress_bar(progress, cfg.iterations, st.iter);
     loop {
         let it = st.iter;
-        if it < cfg.iterations && (stop.load(Ordering::SeqCst) || stop_at.is_some_and(|s| it >= s))
-        {
-            if let Some(p) = checkpoint {
-                st.save(p)?;
-            }
-            bar.abandon_with_message(format!("interrupted at {it}"));
+        if ckpts.stopped((it, cfg.iterations), st, &bar)? {
             return Ok(false);
         }
         if it.is_multiple_of(cfg.val_every.max(1)) || it == cfg.iterations {
@@ -340,12 +330,7 @@ pub fn train_from(
         p.unflat(&flat);
         st.iter += 1;
         bar.inc(1);
-        let every = cfg.checkpoint_every;
-        if every > 0 && st.iter.is_multiple_of(every) {
-            if let Some(c) = checkpoint {
-                st.save(c)?;
-            }
-        }
+        ckpts.after_step(st.iter, cfg.checkpoint_every, st)?;
     }
     bar.finish();
     Ok(true)
