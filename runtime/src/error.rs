@@ -178,6 +178,11 @@ pub enum Error {
     },
     /// The signature does not verify: the bytes were changed or signed with another key.
     BadSignature,
+    /// The model needs a part of the runtime that this build leaves out (a cargo feature).
+    FeatureDisabled {
+        /// The cargo feature of `fewshot-runtime` to enable.
+        feature: &'static str,
+    },
 }
 
 impl fmt::Display for Error {
@@ -265,6 +270,10 @@ impl fmt::Display for Error {
             Error::Unsigned => write!(f, "model is not signed"),
             Error::BadEnvelope { what } => write!(f, "signed-model envelope: bad {what}"),
             Error::BadSignature => write!(f, "model signature does not verify against the key"),
+            Error::FeatureDisabled { feature } => write!(
+                f,
+                "the model needs the runtime's `{feature}` feature, which this build leaves out"
+            ),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! untouched when it cannot stay finite.
 
 #![allow(clippy::needless_range_loop)] // index loops mirror the maths
+#![cfg_attr(not(feature = "implicit-step"), allow(dead_code, unused_imports))]
 
 mod common;
 use common::*;
@@ -117,6 +118,7 @@ fn adapt(def: &ModelDef, inputs: &[f32], values: &[f32], steps: u16) -> (Vec<f32
 }
 
 #[test]
+#[cfg(feature = "implicit-step")]
 fn steps_match_a_parameter_space_reference() {
     for (seed, m, steps, k) in [
         (1u64, 1usize, 1u16, 6usize),
@@ -174,6 +176,7 @@ fn steps_match_a_parameter_space_reference() {
 }
 
 #[test]
+#[cfg(feature = "implicit-step")]
 fn one_step_is_the_implicit_gradient_step() {
     let mut rng = Rng(9);
     let (m, k) = (2, 7);
@@ -208,6 +211,7 @@ fn one_step_is_the_implicit_gradient_step() {
 }
 
 #[test]
+#[cfg(feature = "implicit-step")]
 fn refused_where_it_has_no_closed_form() {
     let mut rng = Rng(5);
     let trunk = [(4, Activation::Relu)];
@@ -273,6 +277,7 @@ fn refused_where_it_has_no_closed_form() {
 }
 
 #[test]
+#[cfg(feature = "implicit-step")]
 fn state_and_buffers_checked_before_anything_changes() {
     let mut rng = Rng(11);
     let def = model(&mut rng, 1, 4);
@@ -363,6 +368,7 @@ fn state_and_buffers_checked_before_anything_changes() {
 }
 
 #[test]
+#[cfg(feature = "implicit-step")]
 fn writer_round_trip_keeps_the_rule() {
     let mut rng = Rng(3);
     let def = model(&mut rng, 2, 2);
@@ -375,5 +381,17 @@ fn writer_round_trip_keeps_the_rule() {
             .to_bytes()
             .expect("writes"),
         bytes
+    );
+}
+
+#[test]
+#[cfg(not(feature = "implicit-step"))]
+fn refused_at_load_when_the_feature_is_left_out() {
+    let def = model(&mut Rng(1), 1, 1);
+    assert_eq!(
+        def.to_aligned_bytes().err(),
+        Some(Error::FeatureDisabled {
+            feature: "implicit-step"
+        })
     );
 }

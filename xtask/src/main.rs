@@ -136,21 +136,22 @@ fn setup() -> Result<()> {
     Ok(())
 }
 
-/// Builds the runtime for every embedded target (no std, no alloc).
+/// Builds the runtime for every embedded target (no std, no alloc), with its default features
+/// and with none.
 fn build_embedded() -> Result<()> {
     for target in EMBEDDED_TARGETS {
-        run(
-            &root(),
-            "cargo",
-            &[
+        for features in [None, Some("--no-default-features")] {
+            let mut args = vec![
                 "build",
                 "-p",
                 "fewshot-runtime",
                 "--release",
                 "--target",
                 target,
-            ],
-        )?;
+            ];
+            args.extend(features);
+            run(&root(), "cargo", &args)?;
+        }
     }
     Ok(())
 }
@@ -161,6 +162,19 @@ fn ci() -> Result<()> {
     build_embedded()?;
     run(&root(), "cargo", &["test", "--workspace", "--all-targets"])?;
     run(&root(), "cargo", &["test", "--workspace", "--doc"])?;
+    // The runtime without its optional implicit step: it builds, and refuses such models.
+    run(
+        &root(),
+        "cargo",
+        &[
+            "test",
+            "-p",
+            "fewshot-runtime",
+            "--no-default-features",
+            "--features",
+            "std",
+        ],
+    )?;
     // The library docs stay warning-free (broken links, missing docs).
     run_with(
         &root(),

@@ -251,7 +251,16 @@ impl<'a> InnerLoop<'a> {
         self.fill_inputs(acts, pa, pb)?;
         if matches!(self.spec.rate, LearningRate::Proximal { .. }) {
             // Computed whole before the state changes; it cannot diverge, so `best` is unused.
+            #[cfg(feature = "implicit-step")]
             return self.run_proximal(params, acts, solve, steps, losses);
+            // Unreachable: such a model is refused at load without the feature.
+            #[cfg(not(feature = "implicit-step"))]
+            {
+                let _ = solve;
+                return Err(Error::FeatureDisabled {
+                    feature: "implicit-step",
+                });
+            }
         }
         check_bounds(self, params, acts, steps)?;
         // From here on the state changes; the bounds above prove every value stays finite.

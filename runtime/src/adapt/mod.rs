@@ -46,6 +46,7 @@ mod bound;
 mod geometry;
 mod inner;
 mod params;
+#[cfg(feature = "implicit-step")]
 mod proximal;
 mod support;
 

@@ -172,7 +172,14 @@ fn check_adapt(header: &Header<'_>, head: &HeadSpec<'_>, spec: &AdaptSpec) -> Re
     match spec.rate {
         LearningRate::Scalar(r) => check_rate(r)?,
         LearningRate::PerLayerPerStep { steps: 0, .. } => return Err(invalid("adapt.rate.steps")),
-        LearningRate::Proximal { .. } => check_proximal(head, spec)?,
+        LearningRate::Proximal { .. } if cfg!(feature = "implicit-step") => {
+            check_proximal(head, spec)?
+        }
+        LearningRate::Proximal { .. } => {
+            return Err(Error::FeatureDisabled {
+                feature: "implicit-step",
+            })
+        }
         _ => {}
     }
     if let Some(scale) = spec.prototype_scale {
