@@ -304,41 +304,28 @@ fn state_and_buffers_checked_before_anything_changes() {
         &mut losses,
     );
     assert!(matches!(err, Err(Error::BufferTooSmall { .. })), "{err:?}");
-    // Finite targets whose residuals square to infinity: refused, state untouched.
     let mut scratch = vec![0.0f32; needs.adapt_scratch];
     let huge = vec![3.0e20f32; k];
-    let err = state.adapt(
-        &model,
-        Support::values(&inputs, &huge),
-        None,
-        &mut scratch,
-        &mut losses,
-    );
-    assert!(
-        matches!(
-            err,
-            Err(Error::NonFiniteLoss { .. } | Error::NonFinite { .. })
-        ),
-        "{err:?}"
-    );
-    assert_eq!(state.params(), &start[..]);
-    // Finite features whose residuals overflow: refused, state untouched.
     let far = vec![1.0e30f32; k * D];
-    let err = state.adapt(
-        &model,
-        Support::values(&far, &values),
-        None,
-        &mut scratch,
-        &mut losses,
-    );
-    assert!(
-        matches!(
-            err,
-            Err(Error::NonFiniteLoss { .. } | Error::NonFinite { .. })
-        ),
-        "{err:?}"
-    );
-    assert_eq!(state.params(), &start[..]);
+    // Finite targets whose residuals square to infinity, then finite features whose residuals
+    // overflow: refused, state untouched.
+    for (x, y) in [(&inputs, &huge), (&far, &values)] {
+        let err = state.adapt(
+            &model,
+            Support::values(x, y),
+            None,
+            &mut scratch,
+            &mut losses,
+        );
+        assert!(
+            matches!(
+                err,
+                Err(Error::NonFiniteLoss { .. } | Error::NonFinite { .. })
+            ),
+            "{err:?}"
+        );
+        assert_eq!(state.params(), &start[..]);
+    }
     // The guarded entry point never rolls back (the step cannot diverge) and agrees.
     let mut best = vec![0.0f32; start.len()];
     let guarded = state

@@ -11,6 +11,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
+use trainer::real::{cholesky, cholesky_solve};
 
 /// Constant, then sin/cos pairs of period 20 on [-5, 5].
 fn basis(x: f64, pairs: usize) -> Vec<f64> {
@@ -70,34 +71,9 @@ fn solve(mut a: Vec<f64>, b: &[f64], n: usize, lambda: f64) -> Vec<f64> {
     for i in 0..n {
         a[i * n + i] += lambda;
     }
-    for j in 0..n {
-        let mut d = a[j * n + j];
-        for k in 0..j {
-            d -= a[j * n + k] * a[j * n + k];
-        }
-        let d = d.max(1e-300).sqrt();
-        a[j * n + j] = d;
-        for i in j + 1..n {
-            let mut s = a[i * n + j];
-            for k in 0..j {
-                s -= a[i * n + k] * a[j * n + k];
-            }
-            a[i * n + j] = s / d;
-        }
-    }
+    cholesky(&mut a, n, 1e-300);
     let mut z = b.to_vec();
-    for i in 0..n {
-        for k in 0..i {
-            z[i] -= a[i * n + k] * z[k];
-        }
-        z[i] /= a[i * n + i];
-    }
-    for i in (0..n).rev() {
-        for k in i + 1..n {
-            z[i] -= a[k * n + i] * z[k];
-        }
-        z[i] /= a[i * n + i];
-    }
+    cholesky_solve(&a, n, &mut z);
     z
 }
 

@@ -192,3 +192,43 @@ pub fn mm_gtx<T: Real>(
         1,
     );
 }
+
+/// In-place Cholesky factor `L` (lower triangle of a row-major `n x n` matrix) of a symmetric
+/// matrix given by its lower triangle. A squared pivot below `floor` (rounding, for a matrix
+/// known to have pivots at least that large) is raised to `floor`.
+#[allow(clippy::needless_range_loop)] // index loops mirror the maths
+pub fn cholesky<T: Real>(a: &mut [T], n: usize, floor: T) {
+    for j in 0..n {
+        let mut d = a[j * n + j];
+        for k in 0..j {
+            d -= a[j * n + k] * a[j * n + k];
+        }
+        let d = if d < floor { floor } else { d }.sqrt();
+        a[j * n + j] = d;
+        for i in j + 1..n {
+            let mut s = a[i * n + j];
+            for k in 0..j {
+                s -= a[i * n + k] * a[j * n + k];
+            }
+            a[i * n + j] = s / d;
+        }
+    }
+}
+
+/// Solves `L L^T x = b` in place for the factor written by [`cholesky`].
+pub fn cholesky_solve<T: Real>(l: &[T], n: usize, b: &mut [T]) {
+    for i in 0..n {
+        let mut s = b[i];
+        for k in 0..i {
+            s -= l[i * n + k] * b[k];
+        }
+        b[i] = s / l[i * n + i];
+    }
+    for i in (0..n).rev() {
+        let mut s = b[i];
+        for k in i + 1..n {
+            s -= l[k * n + i] * b[k];
+        }
+        b[i] = s / l[i * n + i];
+    }
+}

@@ -44,10 +44,16 @@ impl InnerLoop<'_> {
         let k = self.geo.k;
         let index = self.geo.chain_len.saturating_sub(1);
         self.forward(params, acts, self.geo.chain_len)?;
-        let (features, outputs) =
-            acts.split_at_mut(*self.geo.starts.get(1).ok_or(Error::StateMismatch)?);
+        let split = *self.geo.starts.get(1).ok_or(Error::StateMismatch)?;
+        let (features, outputs) = acts
+            .split_at_mut_checked(split)
+            .ok_or(Error::StateMismatch)?;
         let m = outputs.len() / k.max(1);
         let h = features.len() / k.max(1);
+        if h == 0 || m == 0 {
+            // Validation refuses zero-width layers; this keeps `chunks_exact(h)` total.
+            return Err(Error::StateMismatch);
+        }
         let c = (k * m) as f32 * 0.5;
         let scale = 1.0 / (k * m) as f32;
         // Residuals y - f, and the starting loss.
@@ -66,8 +72,12 @@ impl InnerLoop<'_> {
         if let Some(first) = log.first_mut() {
             *first = initial;
         }
-        let (system, rest) = solve.split_at_mut(k * k);
-        let (sums, rest) = rest.split_at_mut(k * m);
+        let (system, rest) = solve
+            .split_at_mut_checked(k * k)
+            .ok_or(Error::StateMismatch)?;
+        let (sums, rest) = rest
+            .split_at_mut_checked(k * m)
+            .ok_or(Error::StateMismatch)?;
         let work = rest.get_mut(..k).ok_or(Error::StateMismatch)?;
         let mut solver = Solver { system, sums, work };
         solver.sums.fill(0.0);

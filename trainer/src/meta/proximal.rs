@@ -22,7 +22,7 @@
 
 use super::{Ctx, MetaSpec, TaskData, TaskLoss};
 use crate::net::{backward, backward_below, forward, Activation, Arch, Bwd, Fwd, HeadKind};
-use crate::real::Real;
+use crate::real::{cholesky, cholesky_solve, Real};
 
 /// Reusable buffers for one task's implicit steps and their meta-gradient.
 #[derive(Default)]
@@ -100,45 +100,6 @@ impl Head {
     }
 }
 
-/// In-place Cholesky factor `L` (lower triangle of a row-major `n x n` matrix) of `M`, given by
-/// its lower triangle. `M`'s squared pivots are at least `c` in exact arithmetic; one that
-/// rounding pushed below is raised back to `c`, as the runtime does.
-fn cholesky<T: Real>(a: &mut [T], n: usize, c: T) {
-    for j in 0..n {
-        let mut d = a[j * n + j];
-        for k in 0..j {
-            d -= a[j * n + k] * a[j * n + k];
-        }
-        let d = if d < c { c } else { d }.sqrt();
-        a[j * n + j] = d;
-        for i in j + 1..n {
-            let mut s = a[i * n + j];
-            for k in 0..j {
-                s -= a[i * n + k] * a[j * n + k];
-            }
-            a[i * n + j] = s / d;
-        }
-    }
-}
-
-/// Solves `L L^T x = b` in place for the factor written by [`cholesky`].
-fn solve<T: Real>(l: &[T], n: usize, b: &mut [T]) {
-    for i in 0..n {
-        let mut s = b[i];
-        for k in 0..i {
-            s -= l[i * n + k] * b[k];
-        }
-        b[i] = s / l[i * n + i];
-    }
-    for i in (0..n).rev() {
-        let mut s = b[i];
-        for k in i + 1..n {
-            s -= l[k * n + i] * b[k];
-        }
-        b[i] = s / l[i * n + i];
-    }
-}
-
 /// `out = Phi~^T v` (`H + 1` values: `Phi^T v`, then the sum of `v`).
 fn phi_t<T: Real>(phi: &[T], h: usize, v: &[T], out: &mut [T]) {
     out.fill(T::zero());
@@ -181,13 +142,13 @@ fn solve_steps<T: Real>(ctx: &Ctx<T>, d: &TaskData<T>, sc: &mut Scratch<T>) {
         for i in 0..k {
             aj[i] = d.sy[i * m + j] - f[i * m + j];
         }
-        solve(mm, k, &mut aj[..k]);
+        cholesky_solve(mm, k, &mut aj[..k]);
         for s in 1..steps {
             let (prev, cur) = aj.split_at_mut(s * k);
             for (x, &p) in cur[..k].iter_mut().zip(&prev[(s - 1) * k..]) {
                 *x = c * p;
             }
-            solve(mm, k, &mut cur[..k]);
+            cholesky_solve(mm, k, &mut cur[..k]);
         }
     }
 }
@@ -295,7 +256,7 @@ pub fn task_meta_grad<T: Real>(
                     sc.z[i]
                 };
             }
-            solve(chol, k, b);
+            cholesky_solve(chol, k, b);
         }
         sc.sum_a.fill(T::zero());
         for a in aj.chunks_exact(k) {
