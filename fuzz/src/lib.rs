@@ -121,7 +121,8 @@ fn run_model(model: &Model<'_>, seed: &[u8]) {
         let labels: Vec<u16> = (0..k).map(|i| (i % outputs.max(1)) as u16).collect();
         let values = sane_values(&seed[seed.len() / 2..], k * outputs);
         let support = match model.heads()[head].kind {
-            fewshot_runtime::HeadKind::Classification { .. } => Support::classes(&inputs, &labels),
+            fewshot_runtime::HeadKind::Classification { .. }
+            | fewshot_runtime::HeadKind::Matching { .. } => Support::classes(&inputs, &labels),
             fewshot_runtime::HeadKind::Regression { .. } => Support::values(&inputs, &values),
         };
         let mut scratch = vec![0.0f32; needs.adapt_scratch];
@@ -183,8 +184,7 @@ fn adapt_checked<const P: usize>(
 /// the whole network, and the implicit head step; the firmware embeds both) and the firmware's
 /// multi-head fixture.
 static SINUSOID: &[u8] = fewshot_runtime::include_model!("../../models/sinusoid.postcard");
-static PROXIMAL: &[u8] =
-    fewshot_runtime::include_model!("../../models/sinusoid_proximal.postcard");
+static PROXIMAL: &[u8] = fewshot_runtime::include_model!("../../models/sinusoid_proximal.postcard");
 static MULTIHEAD: &[u8] = fewshot_runtime::include_model!("../../firmware/fixtures/multihead.fsm");
 
 /// How a float is made from the fuzzer's bytes.

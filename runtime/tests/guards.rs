@@ -70,7 +70,8 @@ fn refused(
         .map(|i| i as f32 * 0.1 - 0.3)
         .collect();
     let warm = match model.heads()[0].kind {
-        fewshot_runtime::HeadKind::Classification { .. } => Support::classes(&x, &[0, 1, 2, 0]),
+        fewshot_runtime::HeadKind::Classification { .. }
+        | fewshot_runtime::HeadKind::Matching { .. } => Support::classes(&x, &[0, 1, 2, 0]),
         fewshot_runtime::HeadKind::Regression { .. } => {
             Support::values(&x, &[0.5, -0.5, 0.25, 0.0])
         }

@@ -9,7 +9,7 @@ use super::support::{Support, Targets};
 use crate::format::layout::AdaptedRange;
 use crate::format::{AdaptSpec, HeadKind, LearningRate, Model, MAX_STEPS};
 use crate::math::block::{apply_derivative, backprop, bias_step, columns_step, Backprop, Columns};
-use crate::math::{cross_entropy_in_place, dense, dense_batch, derivative};
+use crate::math::{cross_entropy_in_place, dense, dense_batch, derivative, exp, ln, max};
 use crate::Error;
 
 /// What an adaptation did.
@@ -97,6 +97,37 @@ fn regions<'a>(
 }
 
 /// Everything one adaptation call works with.
+/// Cross-entropy of the class scores `log sum_{j in c} exp(u_j)` of one row of prototype units
+/// (`per_class` per class), with `delta`, replaced by its gradient divided by `k`: with `r` the
+/// softmax over every unit and `q` the one within the label's class, `r_j - [j in label] q_j`.
+fn pooled_cross_entropy(
+    row: &mut [f32],
+    per_class: usize,
+    label: usize,
+    delta: bool,
+    k: f32,
+) -> f32 {
+    let group = label * per_class..(label + 1) * per_class;
+    let own = row.get(group.clone()).unwrap_or(&[]);
+    let ml = own.iter().copied().fold(f32::NEG_INFINITY, max);
+    let sl: f32 = own.iter().map(|&u| exp(u - ml)).sum();
+    let m = row.iter().copied().fold(f32::NEG_INFINITY, max);
+    let s: f32 = row.iter().map(|&u| exp(u - m)).sum();
+    if delta {
+        let (inv, inv_l) = (1.0 / s, 1.0 / sl);
+        for (j, u) in row.iter_mut().enumerate() {
+            let r = exp(*u - m) * inv;
+            let q = if group.contains(&j) {
+                exp(*u - ml) * inv_l
+            } else {
+                0.0
+            };
+            *u = (r - q) / k;
+        }
+    }
+    (m + ln(s)) - (ml + ln(sl))
+}
+
 pub(crate) struct InnerLoop<'a> {
     pub model: &'a Model<'a>,
     pub head: usize,
@@ -127,7 +158,8 @@ impl<'a> InnerLoop<'a> {
         }
         let d = model.input_len();
         let k = match (support.targets, kind) {
-            (Targets::Classes(labels), HeadKind::Classification { classes }) => {
+            (Targets::Classes(labels), kind) if kind.classes().is_some() => {
+                let classes = kind.classes().unwrap_or(0);
                 for (sample, &label) in labels.iter().enumerate() {
                     if label >= classes {
                         return Err(Error::LabelOutOfRange {
@@ -183,8 +215,8 @@ impl<'a> InnerLoop<'a> {
                 });
             }
         }
-        if let (Some(_), Targets::Classes(labels), HeadKind::Classification { classes }) =
-            (spec.prototype_scale, support.targets, kind)
+        if let (Some(_), Targets::Classes(labels), Some(classes)) =
+            (spec.prototype_scale, support.targets, kind.classes())
         {
             for class in 0..classes {
                 if !labels.contains(&class) {
@@ -413,6 +445,10 @@ impl<'a> InnerLoop<'a> {
         let k = geo.k as f32;
         let spec = self.model.chain_layer(self.head, geo.chain_len - 1)?;
         let m = usize::from(spec.outputs);
+        let per_class = match self.kind {
+            HeadKind::Matching { per_class, .. } => usize::from(per_class).max(1),
+            _ => 1,
+        };
         let mut loss = 0.0f32;
         match self.support.targets {
             Targets::Values(values) => {
@@ -425,6 +461,12 @@ impl<'a> InnerLoop<'a> {
                     }
                 }
                 loss *= scale;
+            }
+            Targets::Classes(labels) if per_class > 1 => {
+                for (row, &label) in out.chunks_exact_mut(m).zip(labels) {
+                    loss += pooled_cross_entropy(row, per_class, usize::from(label), delta, k);
+                }
+                loss /= k;
             }
             Targets::Classes(labels) => {
                 for (row, &label) in out.chunks_exact_mut(m).zip(labels) {
@@ -532,16 +574,29 @@ impl<'a> InnerLoop<'a> {
                 field: "adapt.prototype_scale",
             });
         };
-        for (class, (row, b)) in w.chunks_exact_mut(ni).zip(l.bias.iter_mut()).enumerate() {
+        let per_class = match self.kind {
+            HeadKind::Matching { per_class, .. } => usize::from(per_class).max(1),
+            _ => 1,
+        };
+        for (unit, (row, b)) in w.chunks_exact_mut(ni).zip(l.bias.iter_mut()).enumerate() {
+            let (class, slot) = (unit / per_class, unit % per_class);
+            // Slot `i` of a class: the mean of its samples `i, i + per_class, ...` (in support
+            // order); a slot with none (fewer samples than slots) takes the class mean.
+            let has_own = labels.iter().filter(|&&l| usize::from(l) == class).count() > slot;
             row.iter_mut().for_each(|v| *v = 0.0);
             let mut n = 0u32;
+            let mut rank = 0usize;
             for (x, &label) in prev.chunks_exact(ni).zip(labels) {
-                if usize::from(label) == class {
+                if usize::from(label) != class {
+                    continue;
+                }
+                if !has_own || rank % per_class == slot {
                     n += 1;
                     for (r, v) in row.iter_mut().zip(x) {
                         *r += v;
                     }
                 }
+                rank += 1;
             }
             let inv = 1.0 / n.max(1) as f32;
             let mut norm = 0.0;

@@ -1,8 +1,8 @@
 //! The canonical layout of the weights section, defined once for the reader and the writer.
 //!
 //! Tensors follow each other with no gap, in this order: the normalisation (`shift`, `scale`),
-//! each trunk layer (`W`, `b`), then for each head its layers (`W`, `b`) and its learning-rate
-//! tensor, if any.
+//! each trunk layer (`W`, `b`), then for each head its layers (`W`, `b`), its input warps and its
+//! learning-rate tensor, if any.
 //!
 //! ```
 //! use fewshot_runtime::format::layout::adapted_range;
@@ -19,7 +19,7 @@
 //! assert_eq!((range.first, range.layers()), (1, 2));
 //! ```
 
-use super::spec::{AdaptScope, AdaptSpec, Header, LayerSpec, LearningRate};
+use super::spec::{AdaptScope, AdaptSpec, HeadKind, Header, LayerSpec, LearningRate};
 use crate::Error;
 
 /// A tensor of the weights section, in canonical order.
@@ -33,6 +33,8 @@ pub enum Tensor {
     HeadLayer(usize, usize),
     /// Learning-rate tensor of head `h`.
     Rate(usize),
+    /// Input warps of matching head `h` (6 f32 per warp).
+    Warps(usize),
 }
 
 /// The adapted part of one head's chain (trunk layers then head layers).
@@ -131,6 +133,13 @@ pub fn walk(
         for (l, layer) in head.layers.iter().enumerate() {
             visit(Tensor::HeadLayer(h, l), at)?;
             at = add(at, layer.param_count())?;
+        }
+        if let HeadKind::Matching {
+            warps: Some(set), ..
+        } = head.kind
+        {
+            visit(Tensor::Warps(h), at)?;
+            at = add(at, usize::from(set.count) * 6)?;
         }
         if let Some(spec) = &head.adapt {
             let range = adapted_range(spec, header.trunk.len(), head.layers.len())?;

@@ -183,7 +183,7 @@ fn check_adapt(header: &Header<'_>, head: &HeadSpec<'_>, spec: &AdaptSpec) -> Re
         _ => {}
     }
     if let Some(scale) = spec.prototype_scale {
-        if !matches!(head.kind, HeadKind::Classification { .. }) {
+        if head.kind.classes().is_none() {
             return Err(invalid("adapt.prototype_scale"));
         }
         if !(scale.is_finite() && scale > 0.0) {
@@ -194,6 +194,21 @@ fn check_adapt(header: &Header<'_>, head: &HeadSpec<'_>, spec: &AdaptSpec) -> Re
         if matches!(spec.scope, AdaptScope::BiasesOnly) {
             return Err(invalid("adapt.prototype_scale"));
         }
+    }
+    Ok(())
+}
+
+/// Warps need an image that is the whole input, and the prototype scale of their distance.
+fn check_warps(header: &Header<'_>, head: &HeadSpec<'_>, set: &WarpSet) -> Result<(), Error> {
+    let pixels = usize::from(set.width) * usize::from(set.height);
+    if pixels != usize::from(header.input_len) {
+        return Err(invalid("head.kind.warps.size"));
+    }
+    if set.count == 0 || usize::from(set.count) > MAX_WARPS {
+        return Err(invalid("head.kind.warps.count"));
+    }
+    if head.adapt.and_then(|a| a.prototype_scale).is_none() {
+        return Err(invalid("head.kind.warps"));
     }
     Ok(())
 }
@@ -222,6 +237,21 @@ fn validate(header: &Header<'_>, weights: &[f32]) -> Result<(), Error> {
             HeadKind::Classification { classes } if classes == outputs && classes >= 2 => {
                 if last.activation != Activation::Identity {
                     return Err(invalid("head.layers.activation"));
+                }
+            }
+            HeadKind::Matching {
+                classes,
+                per_class,
+                warps,
+            } if classes >= 2
+                && per_class >= 1
+                && u32::from(classes) * u32::from(per_class) == u32::from(outputs) =>
+            {
+                if last.activation != Activation::Identity {
+                    return Err(invalid("head.layers.activation"));
+                }
+                if let Some(set) = warps {
+                    check_warps(header, head, &set)?;
                 }
             }
             _ => return Err(invalid("head.kind")),
@@ -253,6 +283,12 @@ fn validate(header: &Header<'_>, weights: &[f32]) -> Result<(), Error> {
                     rate: LearningRate::Proximal { offset },
                     ..
                 }) => Some(offset),
+                _ => None,
+            },
+            Tensor::Warps(h) => match header.heads.get(h).map(|hd| hd.kind) {
+                Some(HeadKind::Matching {
+                    warps: Some(set), ..
+                }) => Some(set.offset),
                 _ => None,
             },
         }
@@ -295,6 +331,12 @@ fn validate(header: &Header<'_>, weights: &[f32]) -> Result<(), Error> {
                 let len = layout::rate_len(spec, &range, params);
                 check_finite(weights, at, len, true)
             }
+            Tensor::Warps(h) => match header.heads.get(h).map(|hd| hd.kind) {
+                Some(HeadKind::Matching {
+                    warps: Some(set), ..
+                }) => check_finite(weights, at, usize::from(set.count) * 6, false),
+                _ => Err(invalid("head.kind.warps")),
+            },
         }
     })?;
     Ok(())
@@ -453,6 +495,18 @@ impl<'a> Model<'a> {
         let shift = self.weights.get(at..at + n)?;
         let scale = self.weights.get(at + n..at + 2 * n)?;
         Some((shift, scale))
+    }
+    /// The warps of matching head `head` (6 f32 each, see [`WarpSet`]), if it has any.
+    pub fn warps(&self, head: usize) -> Option<&'a [f32]> {
+        match self.header.heads.get(head)?.kind {
+            HeadKind::Matching {
+                warps: Some(set), ..
+            } => {
+                let at = set.offset as usize;
+                self.weights.get(at..at + usize::from(set.count) * 6)
+            }
+            _ => None,
+        }
     }
     /// The weights `W` (row-major `[outputs][inputs]`) and bias `b` of a layer of this model.
     pub fn layer_params(&self, layer: &LayerSpec) -> Result<(&'a [f32], &'a [f32]), Error> {

@@ -22,6 +22,8 @@ pub const MAX_CHAIN: usize = MAX_TRUNK_LAYERS + MAX_HEAD_LAYERS;
 pub const MAX_WIDTH: usize = 4096;
 /// Longest model or head name, in bytes.
 pub const MAX_NAME_LEN: usize = 32;
+/// Most input warps a matching head may try.
+pub const MAX_WARPS: usize = 16;
 
 /// A layer's nonlinearity, applied elementwise to `W x + b`.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +83,45 @@ pub enum HeadKind {
         /// Number of classes.
         classes: u16,
     },
+    /// Softmax over classes, cross-entropy, where each class is a mixture of `per_class`
+    /// prototypes: the last layer has `classes * per_class` units (class-major, unit
+    /// `c * per_class + i`) and class `c` scores `log sum_i exp(u_{c,i})`.
+    ///
+    /// With `warps`, the input is an image and each unit keeps its best score over the warped
+    /// copies of the input: `u_j = max_w (z_j(h_w) - s |h_w|^2)`, where `h_w` is the last
+    /// layer's input for warp `w`, `z_j` the unit's logit and `s` the head's prototype scale
+    /// (required). With prototype weights (`W_j = 2 s mu_j`, `b_j = -s |mu_j|^2`) the unit
+    /// score is `-s |h_w - mu_j|^2`: each prototype is matched to the best-aligned copy of the
+    /// input. The inner loop adapts on the unwarped support.
+    Matching {
+        /// Number of classes.
+        classes: u16,
+        /// Prototypes per class.
+        per_class: u16,
+        /// The input warps, if any.
+        warps: Option<WarpSet>,
+    },
+}
+
+/// Affine warps of an image input, tried at inference by a [`HeadKind::Matching`] head.
+///
+/// The input is a row-major `height x width` image (one value per pixel). Warp `w` is six f32
+/// at `offset + 6 w` in the weights section, `[a, b, tx, c, d, ty]`: output pixel (column `u`,
+/// row `v`), centred as `x = u - (width - 1) / 2`, `y = v - (height - 1) / 2`, samples the input
+/// at `(a x + b y + tx, c x + d y + ty)` (centred too) by bilinear interpolation, with zeros
+/// outside the image. `[1, 0, 0, 0, 1, 0]` is the identity; `[1, 0, -1, 0, 1, 0]` moves the
+/// content one pixel right.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct WarpSet {
+    /// Image width in pixels.
+    pub width: u8,
+    /// Image height in pixels.
+    pub height: u8,
+    /// Number of warps (1 to [`MAX_WARPS`]).
+    pub count: u8,
+    /// Offset of the warps in the weights section, in f32.
+    pub offset: u32,
 }
 
 impl HeadKind {
@@ -88,7 +129,29 @@ impl HeadKind {
     pub fn outputs(&self) -> usize {
         match *self {
             HeadKind::Regression { outputs } => usize::from(outputs),
-            HeadKind::Classification { classes } => usize::from(classes),
+            HeadKind::Classification { classes } | HeadKind::Matching { classes, .. } => {
+                usize::from(classes)
+            }
+        }
+    }
+
+    /// Number of classes, for the classification kinds.
+    pub fn classes(&self) -> Option<u16> {
+        match *self {
+            HeadKind::Regression { .. } => None,
+            HeadKind::Classification { classes } | HeadKind::Matching { classes, .. } => {
+                Some(classes)
+            }
+        }
+    }
+
+    /// Width of the last layer: the outputs, or every prototype unit of a matching head.
+    pub fn units(&self) -> usize {
+        match *self {
+            HeadKind::Matching {
+                classes, per_class, ..
+            } => usize::from(classes) * usize::from(per_class),
+            _ => self.outputs(),
         }
     }
 }

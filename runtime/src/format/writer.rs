@@ -136,6 +136,9 @@ pub struct HeadDef {
     pub layers: Vec<Dense>,
     /// Adaptation spec.
     pub adapt: Option<AdaptDef>,
+    /// Input warps of a matching head, `[a, b, tx, c, d, ty]` each (see
+    /// [`WarpSet`](crate::format::WarpSet)); their image size is in `kind`.
+    pub warps: Vec<[f32; 6]>,
 }
 
 impl HeadDef {
@@ -148,6 +151,7 @@ impl HeadDef {
             kind: HeadKind::Regression { outputs },
             layers,
             adapt: None,
+            warps: Vec::new(),
         }
     }
     /// A classification head; its classes are the last layer's outputs.
@@ -159,7 +163,45 @@ impl HeadDef {
             kind: HeadKind::Classification { classes },
             layers,
             adapt: None,
+            warps: Vec::new(),
         }
+    }
+    /// A matching head of `classes` classes with `per_class` prototypes each; the last layer must
+    /// have `classes * per_class` outputs.
+    pub fn matching(id: u16, name: &str, classes: u16, per_class: u16, layers: Vec<Dense>) -> Self {
+        HeadDef {
+            id,
+            name: name.into(),
+            kind: HeadKind::Matching {
+                classes,
+                per_class,
+                warps: None,
+            },
+            layers,
+            adapt: None,
+            warps: Vec::new(),
+        }
+    }
+    /// Gives a matching head affine warps of its `width x height` image input (ignored for
+    /// other kinds; the writer refuses a count above [`MAX_WARPS`](crate::format::MAX_WARPS)).
+    pub fn with_warps(mut self, width: u8, height: u8, warps: Vec<[f32; 6]>) -> Self {
+        if let HeadKind::Matching {
+            classes, per_class, ..
+        } = self.kind
+        {
+            self.kind = HeadKind::Matching {
+                classes,
+                per_class,
+                warps: Some(WarpSet {
+                    width,
+                    height,
+                    count: u8::try_from(warps.len()).unwrap_or(u8::MAX),
+                    offset: 0,
+                }),
+            };
+            self.warps = warps;
+        }
+        self
     }
     /// Makes the head adaptable.
     pub fn with_adapt(mut self, adapt: AdaptDef) -> Self {
@@ -302,12 +344,19 @@ impl ModelDef {
                     })
                 }
             };
+            let warps = model
+                .warps(h)
+                .unwrap_or(&[])
+                .chunks_exact(6)
+                .map(|w| [w[0], w[1], w[2], w[3], w[4], w[5]])
+                .collect();
             def.heads.push(HeadDef {
                 id: head.id,
                 name: head.name.into(),
                 kind: head.kind,
                 layers,
                 adapt,
+                warps,
             });
         }
         Ok(def)
@@ -440,6 +489,17 @@ impl ModelDef {
                             weights.extend_from_slice(v);
                         }
                         _ => return Err(Error::HeaderDecode),
+                    }
+                }
+                Tensor::Warps(h) => {
+                    if let HeadKind::Matching {
+                        warps: Some(set), ..
+                    } = &mut header.heads[h].kind
+                    {
+                        set.offset = at;
+                    }
+                    for w in &self.heads[h].warps {
+                        weights.extend_from_slice(w);
                     }
                 }
             }

@@ -24,10 +24,13 @@
 //! # }
 //! ```
 
+pub mod matching;
+
 use crate::format::layout::AdaptedRange;
-use crate::format::{HeadKind, LayerSpec, Model};
+use crate::format::{HeadKind, HeadSpec, LayerSpec, Model};
 use crate::math::{dense, softmax};
 use crate::Error;
+use matching::{pool_classes, warp_image};
 
 /// A set of heads, by index (bit `i` selects head `i`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +83,13 @@ pub(crate) fn state_offsets(
     }
 }
 
+/// The buffers a matching head works in.
+struct Scratch<'b> {
+    c: &'b mut [f32],
+    d: &'b mut [f32],
+    extra: &'b mut [f32],
+}
+
 /// A model's parameters as inference sees them: flash, overlaid with an adapted state.
 #[derive(Debug, Clone, Copy)]
 pub struct Network<'m, 's> {
@@ -98,7 +108,23 @@ impl<'m> Model<'m> {
 
     /// Floats of scratch that [`Network::infer`] needs for this model.
     pub fn infer_scratch_len(&self) -> usize {
-        2 * self.trunk_width() + 2 * self.head_hidden_width()
+        2 * self.trunk_width() + 2 * self.head_hidden_width() + self.matching_scratch_len()
+    }
+
+    /// Scratch the matching heads add: two buffers of prototype units, and for warps a warped
+    /// input and a second trunk.
+    fn matching_scratch_len(&self) -> usize {
+        self.heads()
+            .iter()
+            .map(|h| match h.kind {
+                HeadKind::Matching { warps: None, .. } => 2 * h.kind.units(),
+                HeadKind::Matching { .. } => {
+                    2 * h.kind.units() + self.input_len() + 2 * self.trunk_width()
+                }
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -266,9 +292,9 @@ impl<'m, 's> Network<'m, 's> {
         let which = self.trunk_into(input, a, b)?;
         let features: &[f32] = if which == 0 { a } else { b };
         let features = &features[..self.model.feature_len()];
-        let half = rest.len() / 2;
-        let (c, d) = rest.split_at_mut(half);
-        let trunk = self.model.trunk().len();
+        let hidden = self.model.head_hidden_width();
+        let (c, rest) = rest.split_at_mut(hidden);
+        let (d, extra) = rest.split_at_mut(hidden);
         let mut at = 0usize;
         for (h, head) in self.model.heads().iter().enumerate() {
             if !heads.contains(h) {
@@ -280,33 +306,131 @@ impl<'m, 's> Network<'m, 's> {
                 needed: at + n_out,
                 provided: total,
             })?;
-            let layers = head.layers.len();
-            let mut src_is: u8 = 0; // 0: features, 1: c, 2: d
-            for (l, spec) in head.layers.iter().enumerate() {
-                let (w, bias) = self.params(h, trunk + l, spec)?;
-                let (ni, no) = (usize::from(spec.inputs), usize::from(spec.outputs));
-                let last = l + 1 == layers;
-                let (src, next): (&[f32], &mut [f32]) = match (src_is, last) {
-                    (0, true) => (features, &mut *dst),
-                    (0, false) => (features, &mut *c),
-                    (1, true) => (&*c, &mut *dst),
-                    (1, false) => (&*c, &mut *d),
-                    (_, true) => (&*d, &mut *dst),
-                    (_, false) => (&*d, &mut *c),
-                };
-                let src = src.get(..ni).ok_or(Error::StateMismatch)?;
-                let next = next.get_mut(..no).ok_or(Error::StateMismatch)?;
-                dense(w, bias, src, next, spec.activation);
-                src_is = match src_is {
-                    1 => 2,
-                    _ => 1,
-                };
-            }
-            if let HeadKind::Classification { .. } = head.kind {
-                softmax(dst);
+            match head.kind {
+                HeadKind::Regression { .. } => {
+                    self.head_layers(h, head, features, c, d, dst)?;
+                }
+                HeadKind::Classification { .. } => {
+                    self.head_layers(h, head, features, c, d, dst)?;
+                    softmax(dst);
+                }
+                HeadKind::Matching { .. } => {
+                    let scratch = Scratch {
+                        c: &mut *c,
+                        d: &mut *d,
+                        extra: &mut *extra,
+                    };
+                    self.matching(h, head, input, features, scratch, dst)?;
+                    softmax(dst);
+                }
             }
             at += n_out;
         }
+        Ok(())
+    }
+
+    /// Runs head `h`'s layers on `features` into `dst` (the last layer's width), with `c` and
+    /// `d` for the hidden layers; returns `|x|^2` of the last layer's input `x`.
+    fn head_layers(
+        &self,
+        h: usize,
+        head: &HeadSpec<'_>,
+        features: &[f32],
+        c: &mut [f32],
+        d: &mut [f32],
+        dst: &mut [f32],
+    ) -> Result<f32, Error>
+    where
+        'm: 's,
+    {
+        let trunk = self.model.trunk().len();
+        let layers = head.layers.len();
+        let mut norm = 0.0;
+        let mut src_is: u8 = 0; // 0: features, 1: c, 2: d
+        for (l, spec) in head.layers.iter().enumerate() {
+            let (w, bias) = self.params(h, trunk + l, spec)?;
+            let (ni, no) = (usize::from(spec.inputs), usize::from(spec.outputs));
+            let last = l + 1 == layers;
+            let (src, next): (&[f32], &mut [f32]) = match (src_is, last) {
+                (0, true) => (features, &mut *dst),
+                (0, false) => (features, &mut *c),
+                (1, true) => (&*c, &mut *dst),
+                (1, false) => (&*c, &mut *d),
+                (_, true) => (&*d, &mut *dst),
+                (_, false) => (&*d, &mut *c),
+            };
+            let src = src.get(..ni).ok_or(Error::StateMismatch)?;
+            let next = next.get_mut(..no).ok_or(Error::StateMismatch)?;
+            if last {
+                norm = src.iter().map(|v| v * v).sum();
+            }
+            dense(w, bias, src, next, spec.activation);
+            src_is = match src_is {
+                1 => 2,
+                _ => 1,
+            };
+        }
+        Ok(norm)
+    }
+
+    /// Class scores (before the softmax) of matching head `h` into `dst`.
+    fn matching(
+        &self,
+        h: usize,
+        head: &HeadSpec<'_>,
+        input: &[f32],
+        features: &[f32],
+        scratch: Scratch<'_>,
+        dst: &mut [f32],
+    ) -> Result<(), Error>
+    where
+        'm: 's,
+    {
+        let HeadKind::Matching {
+            per_class, warps, ..
+        } = head.kind
+        else {
+            return Err(Error::StateMismatch);
+        };
+        let units = head.kind.units();
+        let Scratch { c, d, extra } = scratch;
+        let (z, rest) = extra.split_at_mut(units.min(extra.len()));
+        let (best, rest) = rest.split_at_mut(units.min(rest.len()));
+        if best.len() != units {
+            return Err(Error::StateMismatch);
+        }
+        match warps {
+            None => {
+                self.head_layers(h, head, features, c, d, z)?;
+                best.copy_from_slice(z);
+            }
+            Some(set) => {
+                let s = head
+                    .adapt
+                    .and_then(|a| a.prototype_scale)
+                    .ok_or(Error::StateMismatch)?;
+                let table = self.model.warps(h).ok_or(Error::StateMismatch)?;
+                let n = self.model.input_len();
+                let tw = self.model.trunk_width();
+                let (warped, rest) = rest.split_at_mut(n.min(rest.len()));
+                let (a, rest) = rest.split_at_mut(tw.min(rest.len()));
+                let b = rest.get_mut(..tw).ok_or(Error::StateMismatch)?;
+                best.iter_mut().for_each(|v| *v = f32::NEG_INFINITY);
+                for warp in table.chunks_exact(6) {
+                    warp_image(&set, warp, input, warped);
+                    let which = self.trunk_into(warped, a, b)?;
+                    let f: &[f32] = if which == 0 { a } else { b };
+                    let f = f
+                        .get(..self.model.feature_len())
+                        .ok_or(Error::StateMismatch)?;
+                    let norm = self.head_layers(h, head, f, c, d, z)?;
+                    for (m, &v) in best.iter_mut().zip(z.iter()) {
+                        *m = crate::math::max(*m, v - s * norm);
+                    }
+                }
+            }
+        }
+        pool_classes(best, usize::from(per_class), dst);
         Ok(())
     }
 
