@@ -173,7 +173,7 @@ static DIGITS_GOLDEN: &[u8] = include_bytes!("../fixtures/digits-golden.bin");
 pub const DIGITS_MAX_SUPPORT: usize = 25;
 pub const DIGITS_INPUT: usize = 64;
 pub const DIGITS_MAX_OUTPUTS: usize = 32;
-pub const DIGITS_MAX_PARAMS: usize = 1024;
+pub const DIGITS_MAX_PARAMS: usize = 2048;
 
 /// The digits episodes file (`FSDE` v1) and its golden outputs (`FSDG` v1).
 #[derive(Clone, Copy)]

@@ -44,6 +44,20 @@ pub fn describe(bytes: &[u8]) -> Result<String> {
             HeadKind::Classification { classes } => {
                 format!("classification, {classes} classes, softmax CE")
             }
+            HeadKind::Matching {
+                classes,
+                per_class,
+                warps,
+            } => {
+                let warps = match warps {
+                    Some(s) => format!(
+                        ", best of {} warps of a {}x{} image",
+                        s.count, s.width, s.height
+                    ),
+                    None => String::new(),
+                };
+                format!("matching, {classes} classes x {per_class} prototypes (log-sum-exp){warps}, softmax CE")
+            }
         };
         writeln!(w, "head {h}     id {} {:?}: {kind}", head.id, head.name)?;
         for (i, l) in head.layers.iter().enumerate() {

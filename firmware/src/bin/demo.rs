@@ -184,7 +184,7 @@ fn digits() -> u32 {
         eps.params
     );
     let mut mismatches = 0u32;
-    let mut scratch = [0.0f32; 2048];
+    let mut scratch = [0.0f32; 4096];
     let (ns, nq) = (eps.ways * eps.shots, eps.ways * eps.queries);
     let mut correct_all = 0usize;
     for e in 0..eps.count {

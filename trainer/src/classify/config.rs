@@ -16,6 +16,61 @@ pub enum LossWeight {
     Uncertainty,
 }
 
+/// The device's head as a matching head (the runtime's `HeadKind::Matching`): `per_class`
+/// prototypes per class pooled by log-sum-exp, each matched to the best of a set of affine warps
+/// of the (square) input image. The preset's values were chosen by leave-two-digits-out
+/// cross-validation on digits 0-4 (`experiments/digits_cv/matching.py`); when enabled they replace
+/// the cross-validated device settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MatchingSpec {
+    /// Off: a plain prototype head (one prototype per class, no warps).
+    pub enabled: bool,
+    /// Prototypes per class: support samples `i, i + per_class, ...` of a class average into
+    /// prototype `i`.
+    pub per_class: usize,
+    /// Warps: the identity, and shifts by this many pixels left, right, up and down (0: none).
+    pub shift: usize,
+    /// Warps: horizontal shears `x + h y` by `+h` and `-h` for each value.
+    pub shears: Vec<f64>,
+    /// Prototype scale `s` (distances are `s |h - mu|^2`).
+    pub scale: f64,
+    /// Device inner-loop rate (0: prototypes only) for `device_steps` steps.
+    pub alpha: f64,
+}
+
+impl Default for MatchingSpec {
+    fn default() -> Self {
+        MatchingSpec {
+            enabled: true,
+            per_class: 5,
+            shift: 1,
+            shears: vec![0.35],
+            scale: 0.5,
+            alpha: 1.0,
+        }
+    }
+}
+
+impl MatchingSpec {
+    /// The warps, `[a, b, tx, c, d, ty]` each (the runtime's `WarpSet` convention).
+    pub fn warps(&self) -> Vec<[f32; 6]> {
+        let mut w = vec![[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]];
+        if self.shift > 0 {
+            let s = self.shift as f32;
+            for (dx, dy) in [(s, 0.0), (-s, 0.0), (0.0, s), (0.0, -s)] {
+                w.push([1.0, 0.0, dx, 0.0, 1.0, dy]);
+            }
+        }
+        for &h in &self.shears {
+            for h in [h as f32, -h as f32] {
+                w.push([1.0, h, 0.0, 0.0, 1.0, 0.0]);
+            }
+        }
+        w
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClsConfig {
@@ -86,6 +141,8 @@ pub struct ClsConfig {
     pub device_scales: Vec<f64>,
     pub device_alphas: Vec<f64>,
     pub device_clip: f64,
+    /// The device head as a matching head (the preset); replaces the device settings above.
+    pub matching: MatchingSpec,
     pub seed: u64,
     /// Write `<out>.ckpt` every this many iterations (0: only when stopped and at the end).
     pub checkpoint_every: u64,
@@ -132,6 +189,7 @@ impl Default for ClsConfig {
             device_scales: vec![0.1, 0.2, 0.5, 1.0, 2.0],
             device_alphas: vec![0.0, 0.1, 0.3, 1.0, 3.0],
             device_clip: 10.0,
+            matching: MatchingSpec::default(),
             seed: 0,
             checkpoint_every: 100,
         }
@@ -173,7 +231,22 @@ impl ClsConfig {
         let finite_nonneg = |v: f64| v.is_finite() && v >= 0.0;
         let distinct = |v: &[usize]| v.iter().enumerate().all(|(i, a)| !v[..i].contains(a));
         let steps_max = usize::from(runtime::MAX_STEPS);
-        let checks: [(bool, &'static str, String); 22] = [
+        let m = &self.matching;
+        let checks: [(bool, &'static str, String); 23] = [
+            (
+                !m.enabled
+                    || ((1..=64).contains(&m.per_class)
+                        && m.shift <= 2
+                        && m.shears.iter().all(|&h| h.is_finite() && h.abs() <= 1.0)
+                        && m.warps().len() <= runtime::format::MAX_WARPS
+                        && finite_pos(m.scale)
+                        && finite_nonneg(m.alpha)),
+                "matching.per_class",
+                format!(
+                    "matching: per_class 1..=64, shift <= 2, shears finite within [-1, 1], at most {} warps, scale finite and > 0, alpha >= 0",
+                    runtime::format::MAX_WARPS
+                ),
+            ),
             (
                 !self.hidden.is_empty() && self.hidden.iter().all(|&h| (1..=4096).contains(&h)),
                 "hidden",

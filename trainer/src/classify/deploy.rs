@@ -47,14 +47,33 @@ pub fn model_def(name: &str, t: &Trained) -> Result<ModelDef> {
         t.device.clip as f32,
     )
     .with_prototypes(t.device.scale as f32);
-    Ok(def.head(
-        HeadDef::classification(
+    let head = match &t.matching {
+        None => HeadDef::classification(
             id,
             "novel",
             vec![Dense::zeros(feat, t.ways, runtime::Activation::Identity)],
-        )
-        .with_adapt(adapt),
-    ))
+        ),
+        Some(m) => {
+            let side = (1..=255usize)
+                .find(|s| s * s == arch.inputs)
+                .ok_or_else(|| anyhow!("warps need a square image input, not {}", arch.inputs))?;
+            let classes = u16::try_from(t.ways).context("too many ways")?;
+            let per_class = u16::try_from(m.per_class).context("too many prototypes")?;
+            HeadDef::matching(
+                id,
+                "novel",
+                classes,
+                per_class,
+                vec![Dense::zeros(
+                    feat,
+                    t.ways * m.per_class,
+                    runtime::Activation::Identity,
+                )],
+            )
+            .with_warps(side as u8, side as u8, m.warps())
+        }
+    };
+    Ok(def.head(head.with_adapt(adapt)))
 }
 
 /// The first head that starts from prototypes.
@@ -164,9 +183,14 @@ fn row(method: &str, shots: usize, steps: Option<usize>, per_ep: &[f64]) -> AccR
 pub fn evaluate(bytes: &[u8], eps: &[Episode], steps: &[usize]) -> Result<Vec<AccRow>> {
     let model = Model::from_bytes(bytes).map_err(|e| anyhow!("model: {e}"))?;
     let head = prototype_head(&model)?;
-    let classes = match model.head(head).map_err(|e| anyhow!("model: {e}"))?.kind {
-        runtime::format::HeadKind::Classification { classes } => usize::from(classes),
-        _ => bail!("the prototype head is not a classification head"),
+    let classes = match model
+        .head(head)
+        .map_err(|e| anyhow!("model: {e}"))?
+        .kind
+        .classes()
+    {
+        Some(classes) => usize::from(classes),
+        None => bail!("the prototype head is not a classification head"),
     };
     let Some(first) = eps.first() else {
         bail!("no episodes");

@@ -146,6 +146,9 @@ pub struct Trained {
     pub aux_classes: usize,
     pub ways: usize,
     pub device: ProtoSpec,
+    /// The device head as a matching head, when enabled (its scale and rate are in `device`).
+    #[serde(default)]
+    pub matching: Option<super::config::MatchingSpec>,
     pub best_iter: u64,
     pub best_val: f64,
     /// Shot counts of the validation accuracies in `curve`.
@@ -312,7 +315,7 @@ impl ClsState {
         // The fixed input metric, chosen with the device settings by leave-digits-out
         // cross-validation on the meta-training classes.
         let mut cv = None;
-        if cfg.identity_init && !cfg.metric_powers.is_empty() {
+        if cfg.identity_init && !cfg.metric_powers.is_empty() && !cfg.matching.enabled {
             let t0 = std::time::Instant::now();
             let folds = super::metric::folds(cfg, setup)?;
             let zero = ProtoSpec {
@@ -631,7 +634,7 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
             }
         }
     }
-    let held_out_rows_grid: &[f64] = if cv.is_none() {
+    let held_out_rows_grid: &[f64] = if cv.is_none() && !cfg.matching.enabled {
         &cfg.device_scales
     } else {
         &[]
@@ -655,6 +658,16 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
             grid.push((scale, alpha, accs));
         }
     }
+    let matching = cfg.matching.enabled.then(|| cfg.matching.clone());
+    if let Some(m) = &matching {
+        // Chosen on held-out base digits by `experiments/digits_cv/matching.py`.
+        chosen.1 = ProtoSpec {
+            scale: m.scale,
+            steps: cfg.device_steps,
+            alpha: m.alpha,
+            clip: cfg.device_clip,
+        };
+    }
     Ok(Trained {
         trunk,
         params: params.clone(),
@@ -664,6 +677,7 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
             steps: cfg.device_steps,
             ..chosen.1
         },
+        matching,
         best_iter,
         best_val,
         val_shots: cfg.shots.clone(),
