@@ -304,3 +304,83 @@ fn val_digits_are_kept_out_of_training() {
     };
     assert!(Setup::with_data(&bad, tiny()).is_err());
 }
+
+#[test]
+fn matching_cross_validation_scores_every_candidate_as_deployed_and_picks_the_best() {
+    use trainer::classify::config::{ClsConfig, MatchingSpec};
+    use trainer::classify::matching::{choose, MatchingChoice};
+    use trainer::classify::metric::folds;
+    use trainer::classify::train::{init_trunk, trunk_arch, Setup};
+    let ds = tiny();
+    let cfg = ClsConfig {
+        train_classes: vec![0, 1, 2, 3],
+        test_classes: vec![4, 5],
+        ways: 3,
+        shots: vec![1, 2],
+        hidden: vec![4, 4],
+        cv_holdout: 2,
+        cv_episodes: 3,
+        device_steps: 2,
+        matching: MatchingSpec {
+            enabled: true,
+            per_class: vec![1, 2],
+            shifts: vec![0, 1],
+            shears: vec![0.0, 0.3],
+            scales: vec![0.5, 1.0],
+            alphas: vec![0.0, 0.5],
+            episodes: 3,
+        },
+        ..ClsConfig::default()
+    };
+    let setup = Setup::with_data(&cfg, ds).unwrap();
+    let f = folds(&cfg, &setup).unwrap();
+    let arch = trunk_arch(4, &[4, 4], 1.0 / 16.0);
+    let trunk = init_trunk(&arch, true, &mut ChaCha8Rng::seed_from_u64(0));
+    let (choice, rows) = choose(&cfg, &arch, &trunk, &f).unwrap();
+    // Warp sets 2 x 2; one prototype per class is scale-free (1 row), two take both scales: 12
+    // rows at 0 steps, then one per non-zero rate for the best of them.
+    assert_eq!(rows.len(), 4 * (1 + 2) + 1);
+    assert!(rows.iter().any(|r| r.choice.is_plain()));
+    for r in &rows {
+        assert_eq!(r.acc.len(), 4); // 3-way 1-/2-shot rotated, 2-way 1-/2-shot upright
+        assert!(r.acc.iter().all(|a| (0.0..=1.0).contains(a)));
+        assert!((r.score - r.acc.iter().sum::<f64>() / 4.0).abs() < 1e-12);
+    }
+    let best = rows
+        .iter()
+        .map(|r| r.score)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let chosen = rows
+        .iter()
+        .find(|r| r.choice == choice)
+        .expect("the choice is a scored row");
+    // The chosen row is the best 0-step candidate or one of its rates, never worse than the
+    // 0-step candidate it refines.
+    let base = rows.iter().take(12).filter(|r| {
+        MatchingChoice {
+            alpha: 0.0,
+            steps: 0,
+            ..choice
+        } == r.choice
+    });
+    assert_eq!(base.count(), 1);
+    assert!(chosen.score <= best + 1e-12);
+    // Shifts and shears give the identity, 4 shifted copies and 2 sheared ones.
+    let c = MatchingChoice {
+        per_class: 2,
+        shift: 1,
+        shear: 0.3,
+        scale: 1.0,
+        alpha: 0.0,
+        steps: 0,
+    };
+    assert_eq!(c.warps().len(), 7);
+    assert_eq!(c.warps()[0], [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+    assert!(MatchingChoice {
+        shift: 0,
+        shear: 0.0,
+        ..c
+    }
+    .warps()
+    .is_empty());
+}

@@ -137,7 +137,7 @@ pub struct HeadDef {
     /// Adaptation spec.
     pub adapt: Option<AdaptDef>,
     /// Input warps of a matching head, `[a, b, tx, c, d, ty]` each (see
-    /// [`WarpSet`](crate::format::WarpSet)); their image size is in `kind`.
+    /// [`WarpSet`]); their image size is in `kind`.
     pub warps: Vec<[f32; 6]>,
 }
 
@@ -183,7 +183,7 @@ impl HeadDef {
         }
     }
     /// Gives a matching head affine warps of its `width x height` image input (ignored for
-    /// other kinds; the writer refuses a count above [`MAX_WARPS`](crate::format::MAX_WARPS)).
+    /// other kinds; the writer refuses a count above [`MAX_WARPS`]).
     pub fn with_warps(mut self, width: u8, height: u8, warps: Vec<[f32; 6]>) -> Self {
         if let HeadKind::Matching {
             classes, per_class, ..

@@ -1,4 +1,4 @@
-"""Matching heads (the preset's device head, issue 5): chosen by leave-two-digits-out
+"""Matching heads (the preset's device head, issue 5), offline study: leave-two-digits-out
 cross-validation on the meta-training digits 0-4 only (`cv.py`'s protocol, 100 episodes per set
 and fold), never on 5-9.
 
@@ -9,6 +9,8 @@ the runtime's `WarpSet`), then class c by log sum_{j in c} exp(u_j). Candidates:
 1-pixel shifts, shifts plus +-h shears), P in {1, 5}, s in {0.5, 1, 2} at 0 steps; then, for the
 best, the device's inner-loop rate (5 steps of cross-entropy on the pooled class scores, on the
 unwarped support, gradient clip 10). Selection: the best mean over the four validation sets.
+The preset makes its own choice in Rust (src/classify/matching.rs, as deployed); this wider grid
+(shears 0.15 / 0.25 / 0.35, scales 0.5 / 1 / 2) ranks the candidates the same way.
 Run from this directory: python3 matching.py (about 5 minutes on one core).
 """
 import itertools

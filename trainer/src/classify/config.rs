@@ -16,58 +16,43 @@ pub enum LossWeight {
     Uncertainty,
 }
 
-/// The device's head as a matching head (the runtime's `HeadKind::Matching`): `per_class`
-/// prototypes per class pooled by log-sum-exp, each matched to the best of a set of affine warps
-/// of the (square) input image. The preset's values were chosen by leave-two-digits-out
-/// cross-validation on digits 0-4 (`experiments/digits_cv/matching.py`); when enabled they replace
-/// the cross-validated device settings.
+/// The device's head as a matching head (the runtime's `HeadKind::Matching`): prototypes per
+/// class pooled by log-sum-exp, each matched to the best of a set of affine warps of the (square)
+/// input image. Every combination of these candidates is scored by leave-`cv_holdout`-digits-out
+/// cross-validation on the meta-training classes, as deployed (see `matching.rs`), and the best
+/// replaces the device settings below; the plain prototype head (1 per class, no shift, no
+/// shear) is among the candidates when the lists hold 1 and 0.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MatchingSpec {
-    /// Off: a plain prototype head (one prototype per class, no warps).
+    /// Off: the device head is a plain prototype head with the device settings below.
     pub enabled: bool,
-    /// Prototypes per class: support samples `i, i + per_class, ...` of a class average into
-    /// prototype `i`.
-    pub per_class: usize,
-    /// Warps: the identity, and shifts by this many pixels left, right, up and down (0: none).
-    pub shift: usize,
-    /// Warps: horizontal shears `x + h y` by `+h` and `-h` for each value.
+    /// Candidate prototypes per class (support samples `i, i + P, ...` average into prototype `i`).
+    pub per_class: Vec<usize>,
+    /// Candidate shifts in pixels (0: none): the warps then include the 4 shifted copies.
+    pub shifts: Vec<usize>,
+    /// Candidate horizontal shears `h` (0: none): the warps then include `x + h y` and `x - h y`.
     pub shears: Vec<f64>,
-    /// Prototype scale `s` (distances are `s |h - mu|^2`).
-    pub scale: f64,
-    /// Device inner-loop rate (0: prototypes only) for `device_steps` steps.
-    pub alpha: f64,
+    /// Candidate prototype scales.
+    pub scales: Vec<f64>,
+    /// Candidate inner-loop rates of the chosen head, at `device_steps` steps (0: prototypes only).
+    pub alphas: Vec<f64>,
+    /// Validation episodes per fold and set (each candidate runs every query through the
+    /// runtime once per warp, so fewer than `cv_episodes`).
+    pub episodes: usize,
 }
 
 impl Default for MatchingSpec {
     fn default() -> Self {
         MatchingSpec {
             enabled: true,
-            per_class: 5,
-            shift: 1,
-            shears: vec![0.35],
-            scale: 0.5,
-            alpha: 1.0,
+            per_class: vec![1, 5],
+            shifts: vec![0, 1],
+            shears: vec![0.0, 0.35],
+            scales: vec![0.5, 1.0],
+            alphas: vec![0.0, 0.3, 1.0, 3.0],
+            episodes: 100,
         }
-    }
-}
-
-impl MatchingSpec {
-    /// The warps, `[a, b, tx, c, d, ty]` each (the runtime's `WarpSet` convention).
-    pub fn warps(&self) -> Vec<[f32; 6]> {
-        let mut w = vec![[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]];
-        if self.shift > 0 {
-            let s = self.shift as f32;
-            for (dx, dy) in [(s, 0.0), (-s, 0.0), (0.0, s), (0.0, -s)] {
-                w.push([1.0, 0.0, dx, 0.0, 1.0, dy]);
-            }
-        }
-        for &h in &self.shears {
-            for h in [h as f32, -h as f32] {
-                w.push([1.0, h, 0.0, 0.0, 1.0, 0.0]);
-            }
-        }
-        w
     }
 }
 
@@ -235,17 +220,21 @@ impl ClsConfig {
         let checks: [(bool, &'static str, String); 23] = [
             (
                 !m.enabled
-                    || ((1..=64).contains(&m.per_class)
-                        && m.shift <= 2
-                        && m.shears.iter().all(|&h| h.is_finite() && h.abs() <= 1.0)
-                        && m.warps().len() <= runtime::format::MAX_WARPS
-                        && finite_pos(m.scale)
-                        && finite_nonneg(m.alpha)),
+                    || (!m.per_class.is_empty()
+                        && m.per_class.iter().all(|p| (1..=64).contains(p))
+                        && !m.shifts.is_empty()
+                        && m.shifts.iter().all(|&s| s <= 2)
+                        && !m.shears.is_empty()
+                        && m.shears.iter().all(|&h| h.is_finite() && (0.0..=1.0).contains(&h))
+                        && !m.scales.is_empty()
+                        && m.scales.iter().all(|&v| finite_pos(v))
+                        && !m.alphas.is_empty()
+                        && m.alphas.iter().all(|&v| finite_nonneg(v))
+                        && self.cv_holdout >= 2
+                        && self.cv_holdout < self.train_classes.len()
+                        && m.episodes >= 1),
                 "matching.per_class",
-                format!(
-                    "matching: per_class 1..=64, shift <= 2, shears finite within [-1, 1], at most {} warps, scale finite and > 0, alpha >= 0",
-                    runtime::format::MAX_WARPS
-                ),
+                "matching: non-empty candidate lists; per_class 1..=64, shifts <= 2, shears in [0, 1], scales finite and > 0, alphas finite and >= 0; and 2 <= cv_holdout < training classes, episodes >= 1".into(),
             ),
             (
                 !self.hidden.is_empty() && self.hidden.iter().all(|&h| (1..=4096).contains(&h)),

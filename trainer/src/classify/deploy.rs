@@ -4,9 +4,12 @@
 //! nearest-centroid baseline on the same episodes.
 
 use super::episodes::Episode;
+use super::matching::MatchingChoice;
+use super::proto::ProtoSpec;
 use super::train::Trained;
 use crate::eval::mean_ci;
 use crate::export::{dense, f32s};
+use crate::net::Arch;
 use anyhow::{anyhow, bail, Context, Result};
 use rayon::prelude::*;
 use runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef, RateDef};
@@ -15,12 +18,72 @@ use serde::Serialize;
 
 const STATE_CAP: usize = 1 << 14;
 
-pub fn model_def(name: &str, t: &Trained) -> Result<ModelDef> {
-    let arch = &t.trunk;
+/// The trunk (with its normalisation) of a classifier, as a model definition without heads.
+pub fn trunk_def(name: &str, arch: &Arch, params: &[f64]) -> ModelDef {
     let mut def = ModelDef::new(name, arch.inputs).normalise(f32s(&arch.shift), f32s(&arch.scale));
     for l in 0..arch.layers.len() {
-        def = def.trunk(dense(arch, &t.params, l));
+        def = def.trunk(dense(arch, params, l));
     }
+    def
+}
+
+/// The head the device adapts: a `ways`-way prototype head, or a matching head (unless the choice
+/// is the plain one), with zero weights (the device sets them from the support set).
+pub fn device_head(
+    id: u16,
+    arch: &Arch,
+    ways: usize,
+    device: &ProtoSpec,
+    matching: Option<&MatchingChoice>,
+) -> Result<HeadDef> {
+    let feat = arch.outputs();
+    let steps = u16::try_from(device.steps).context("too many device steps")?;
+    let adapt = AdaptDef::new(
+        runtime::AdaptScope::HeadOnly,
+        steps,
+        RateDef::Scalar(device.alpha as f32),
+        device.clip as f32,
+    )
+    .with_prototypes(device.scale as f32);
+    let head = match matching.filter(|m| !m.is_plain()) {
+        None => HeadDef::classification(
+            id,
+            "novel",
+            vec![Dense::zeros(feat, ways, runtime::Activation::Identity)],
+        ),
+        Some(m) => {
+            let classes = u16::try_from(ways).context("too many ways")?;
+            let per_class = u16::try_from(m.per_class).context("too many prototypes")?;
+            let head = HeadDef::matching(
+                id,
+                "novel",
+                classes,
+                per_class,
+                vec![Dense::zeros(
+                    feat,
+                    ways * m.per_class,
+                    runtime::Activation::Identity,
+                )],
+            );
+            let warps = m.warps();
+            if warps.is_empty() {
+                head
+            } else {
+                let side = (1..=255u8)
+                    .find(|&s| usize::from(s) * usize::from(s) == arch.inputs)
+                    .ok_or_else(|| {
+                        anyhow!("warps need a square image input, not {}", arch.inputs)
+                    })?;
+                head.with_warps(side, side, warps)
+            }
+        }
+    };
+    Ok(head.with_adapt(adapt))
+}
+
+pub fn model_def(name: &str, t: &Trained) -> Result<ModelDef> {
+    let arch = &t.trunk;
+    let mut def = trunk_def(name, arch, &t.params);
     let feat = arch.outputs();
     let nt = arch.n_params();
     let mut id = 0;
@@ -39,41 +102,13 @@ pub fn model_def(name: &str, t: &Trained) -> Result<ModelDef> {
         ));
         id = 1;
     }
-    let steps = u16::try_from(t.device.steps).context("too many device steps")?;
-    let adapt = AdaptDef::new(
-        runtime::AdaptScope::HeadOnly,
-        steps,
-        RateDef::Scalar(t.device.alpha as f32),
-        t.device.clip as f32,
-    )
-    .with_prototypes(t.device.scale as f32);
-    let head = match &t.matching {
-        None => HeadDef::classification(
-            id,
-            "novel",
-            vec![Dense::zeros(feat, t.ways, runtime::Activation::Identity)],
-        ),
-        Some(m) => {
-            let side = (1..=255usize)
-                .find(|s| s * s == arch.inputs)
-                .ok_or_else(|| anyhow!("warps need a square image input, not {}", arch.inputs))?;
-            let classes = u16::try_from(t.ways).context("too many ways")?;
-            let per_class = u16::try_from(m.per_class).context("too many prototypes")?;
-            HeadDef::matching(
-                id,
-                "novel",
-                classes,
-                per_class,
-                vec![Dense::zeros(
-                    feat,
-                    t.ways * m.per_class,
-                    runtime::Activation::Identity,
-                )],
-            )
-            .with_warps(side as u8, side as u8, m.warps())
-        }
-    };
-    Ok(def.head(head.with_adapt(adapt)))
+    Ok(def.head(device_head(
+        id,
+        arch,
+        t.ways,
+        &t.device,
+        t.matching.as_ref(),
+    )?))
 }
 
 /// The first head that starts from prototypes.

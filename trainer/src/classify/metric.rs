@@ -199,6 +199,31 @@ pub fn set_names(cfg: &ClsConfig) -> Vec<String> {
     v
 }
 
+/// The first line of a cross-validation table on stderr.
+pub fn print_header(
+    cfg: &ClsConfig,
+    what: &str,
+    folds: usize,
+    episodes: usize,
+    t0: std::time::Instant,
+) {
+    eprintln!(
+        "{what}leave-{}-digits-out cross-validation over {:?} ({folds} folds, {episodes} episodes per set; sets: {}), {:.1} s:",
+        cfg.cv_holdout,
+        cfg.train_classes,
+        set_names(cfg).join(", "),
+        t0.elapsed().as_secs_f64()
+    );
+}
+
+/// Accuracies as percentages, space-separated.
+pub fn percents(acc: &[f64]) -> String {
+    acc.iter()
+        .map(|a| format!("{:.2}", 100.0 * a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Every way of holding out `h` of `n` items (lexicographic).
 fn combinations(n: usize, h: usize) -> Vec<Vec<usize>> {
     fn rec(start: usize, n: usize, h: usize, cur: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
@@ -306,14 +331,20 @@ impl CvRow {
     /// Whether this row is no worse than `base` on any validation set, within one standard error
     /// of the paired (same episodes) difference.
     pub fn never_below(&self, base: &CvRow) -> bool {
-        self.episodes.iter().zip(&base.episodes).all(|(a, b)| {
-            let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
-            let n = d.len().max(2) as f64;
-            let m = d.iter().sum::<f64>() / n;
-            let var = d.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0);
-            m >= -(var / n).sqrt()
-        })
+        never_below(&self.episodes, &base.episodes)
     }
+}
+
+/// Whether per-set episode accuracies `a` are no worse than `b` (the same episodes) on any set,
+/// within one standard error of the paired difference.
+pub fn never_below(a: &[Vec<f64>], b: &[Vec<f64>]) -> bool {
+    a.iter().zip(b).all(|(a, b)| {
+        let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+        let n = d.len().max(2) as f64;
+        let m = d.iter().sum::<f64>() / n;
+        let var = d.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0);
+        m >= -(var / n).sqrt()
+    })
 }
 
 /// Cross-validated accuracy of every (power, device setting) pair: trunks fitted per fold once per

@@ -6,6 +6,7 @@ pub mod config;
 pub mod data;
 pub mod deploy;
 pub mod episodes;
+pub mod matching;
 pub mod metric;
 pub mod plots;
 pub mod proto;

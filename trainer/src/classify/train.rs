@@ -146,9 +146,13 @@ pub struct Trained {
     pub aux_classes: usize,
     pub ways: usize,
     pub device: ProtoSpec,
-    /// The device head as a matching head, when enabled (its scale and rate are in `device`).
+    /// The device head's cross-validated matching settings, when enabled (its scale, rate and
+    /// steps are also in `device`).
     #[serde(default)]
-    pub matching: Option<super::config::MatchingSpec>,
+    pub matching: Option<super::matching::MatchingChoice>,
+    /// Every matching candidate the cross-validation scored.
+    #[serde(default)]
+    pub matching_cv: Vec<super::matching::MatchingRow>,
     pub best_iter: u64,
     pub best_val: f64,
     /// Shot counts of the validation accuracies in `curve`.
@@ -269,6 +273,12 @@ pub struct ClsState {
     pub since: Window,
     /// The cross-validation's chosen power and every row it scored (None: it did not run).
     pub cv: Option<(f64, Vec<super::metric::CvRow>)>,
+    /// The cross-validated matching head and every candidate scored (None: not enabled).
+    #[serde(default)]
+    pub matching: Option<(
+        super::matching::MatchingChoice,
+        Vec<super::matching::MatchingRow>,
+    )>,
 }
 
 impl ClsState {
@@ -351,16 +361,7 @@ impl ClsState {
             let by_device =
                 super::metric::cross_validate(setup, &trunk, &folds, &[best_p], &devices)?;
             if progress {
-                let names = super::metric::set_names(cfg);
-                eprintln!(
-                    "leave-{}-digits-out cross-validation over {:?} ({} folds, {} episodes per set; sets: {}), {:.1} s:",
-                    cfg.cv_holdout,
-                    cfg.train_classes,
-                    folds.len(),
-                    cfg.cv_episodes,
-                    names.join(", "),
-                    t0.elapsed().as_secs_f64()
-                );
+                super::metric::print_header(cfg, "", folds.len(), cfg.cv_episodes, t0);
                 for r in by_power.iter().chain(&by_device) {
                     let below = base.is_some_and(|b| r.steps_free() && !r.never_below(b));
                     eprintln!(
@@ -369,11 +370,7 @@ impl ClsState {
                         r.device.scale,
                         r.device.alpha,
                         r.device.steps,
-                        r.acc
-                            .iter()
-                            .map(|a| format!("{:.2}", 100.0 * a))
-                            .collect::<Vec<_>>()
-                            .join(" "),
+                        super::metric::percents(&r.acc),
                         100.0 * r.score,
                         if below {
                             " (below the input metric)"
@@ -391,6 +388,11 @@ impl ClsState {
             rows.extend(by_device);
             cv = Some((best_p, rows));
         }
+        let matching = if cfg.matching.enabled {
+            Some(super::matching::run(cfg, setup, &trunk, &params, progress)?)
+        } else {
+            None
+        };
         let anchor = params.clone();
         let nt = params.len();
         params.resize(nt + aux_classes * (feat + 1), 0.0);
@@ -407,6 +409,7 @@ impl ClsState {
             curve: Vec::new(),
             since: Window::default(),
             cv,
+            matching,
         })
     }
 
@@ -658,26 +661,24 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
             grid.push((scale, alpha, accs));
         }
     }
-    let matching = cfg.matching.enabled.then(|| cfg.matching.clone());
+    let matching = st.matching.as_ref().map(|(choice, _)| *choice);
     if let Some(m) = &matching {
-        // Chosen on held-out base digits by `experiments/digits_cv/matching.py`.
-        chosen.1 = ProtoSpec {
-            scale: m.scale,
-            steps: cfg.device_steps,
-            alpha: m.alpha,
-            clip: cfg.device_clip,
-        };
+        chosen.1 = m.device(cfg.device_clip);
     }
     Ok(Trained {
         trunk,
         params: params.clone(),
         aux_classes,
         ways: cfg.ways,
-        device: ProtoSpec {
-            steps: cfg.device_steps,
-            ..chosen.1
+        device: match &matching {
+            Some(m) => m.device(cfg.device_clip),
+            None => ProtoSpec {
+                steps: cfg.device_steps,
+                ..chosen.1
+            },
         },
         matching,
+        matching_cv: st.matching.as_ref().map_or_else(Vec::new, |m| m.1.clone()),
         best_iter,
         best_val,
         val_shots: cfg.shots.clone(),
