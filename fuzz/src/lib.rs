@@ -186,6 +186,7 @@ fn adapt_checked<const P: usize>(
 static SINUSOID: &[u8] = fewshot_runtime::include_model!("../../models/sinusoid.postcard");
 static PROXIMAL: &[u8] = fewshot_runtime::include_model!("../../models/sinusoid_proximal.postcard");
 static MULTIHEAD: &[u8] = fewshot_runtime::include_model!("../../firmware/fixtures/multihead.fsm");
+static DIGITS: &[u8] = fewshot_runtime::include_model!("../../models/digits.postcard");
 
 /// How a float is made from the fuzzer's bytes.
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -220,7 +221,8 @@ pub enum Steps {
 /// One fuzzed adaptation and inference on a real model.
 #[derive(Arbitrary, Debug)]
 pub struct AdaptInput {
-    /// Which model (`% 3`: sinusoid, multihead, sinusoid with the implicit head step).
+    /// Which model (`% 4`: sinusoid, multihead, sinusoid with the implicit head step, digits with
+    /// its matching head).
     pub model: u8,
     /// Head index (out-of-range ones are tried too).
     pub head: u8,
@@ -257,10 +259,11 @@ fn resized(len: usize, delta: i8) -> usize {
 
 /// Target `adapt`.
 pub fn adapt(input: &AdaptInput) {
-    let blob = match input.model % 3 {
+    let blob = match input.model % 4 {
         0 => SINUSOID,
         1 => MULTIHEAD,
-        _ => PROXIMAL,
+        2 => PROXIMAL,
+        _ => DIGITS,
     };
     let model = Model::from_bytes(blob).expect("the fixtures load");
     let d = model.input_len();

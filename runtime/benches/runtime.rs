@@ -1,18 +1,22 @@
 //! Host benchmarks (criterion): forward per sample and adaptation per (shot x step) for both
-//! reference models, head-only and full network.
+//! reference models, head-only and full network, and the digits matching head.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use fewshot_runtime::{AdaptScope, AdaptState, Heads, Model, Support};
 
 #[path = "../examples/reference_models.rs"]
 mod reference_models;
-use reference_models::{digits, sinusoid, sinusoid_proximal};
+use reference_models::{digits, digits_matching, sinusoid, sinusoid_proximal};
 
 fn forward(c: &mut Criterion) {
     let mut g = c.benchmark_group("forward per sample");
     for (name, def) in [
         ("sinusoid 1-40-40-1", sinusoid(AdaptScope::Everything)),
         ("digits 64-64-64 + 10 + 5", digits()),
+        (
+            "digits 64-64-64 + 20 + matching 5x5 over 7 warps",
+            digits_matching(),
+        ),
     ] {
         let blob = def.to_aligned_bytes().expect("valid");
         let model = Model::from_bytes(&blob).expect("loads");
@@ -39,6 +43,11 @@ fn adapt(c: &mut Criterion) {
         ("sinusoid head", sinusoid(AdaptScope::HeadOnly), 0),
         ("sinusoid implicit head step", sinusoid_proximal(), 0),
         ("digits head (5-way)", digits(), 1),
+        (
+            "digits matching head (5-way, 5 per class)",
+            digits_matching(),
+            1,
+        ),
     ];
     for (name, def, head) in configs {
         let blob = def.to_aligned_bytes().expect("valid");

@@ -60,6 +60,40 @@ pub fn digits() -> ModelDef {
         .head(novel)
 }
 
+/// The digits preset's shape with random weights: trunk 64-64-64, a fixed 20-way head, and a 5-way
+/// matching head of 5 prototypes per class over 7 warps of the 8x8 input (identity, 1-pixel
+/// shifts, shears +-0.35).
+pub fn digits_matching() -> ModelDef {
+    let mut s = 3;
+    let fixed = HeadDef::classification(
+        0,
+        "digits",
+        vec![layer(&mut s, 64, 20, Activation::Identity)],
+    );
+    let mut warps = vec![[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]];
+    for (dx, dy) in [(1.0, 0.0), (-1.0, 0.0), (0.0, 1.0), (0.0, -1.0)] {
+        warps.push([1.0, 0.0, dx, 0.0, 1.0, dy]);
+    }
+    warps.push([1.0, 0.35, 0.0, 0.0, 1.0, 0.0]);
+    warps.push([1.0, -0.35, 0.0, 0.0, 1.0, 0.0]);
+    let novel = HeadDef::matching(
+        1,
+        "novel",
+        5,
+        5,
+        vec![layer(&mut s, 64, 25, Activation::Identity)],
+    )
+    .with_warps(8, 8, warps)
+    .with_adapt(
+        AdaptDef::new(AdaptScope::HeadOnly, 5, RateDef::Scalar(3.0), 10.0).with_prototypes(0.5),
+    );
+    ModelDef::new("digits-matching", 64)
+        .trunk(layer(&mut s, 64, 64, Activation::Relu))
+        .trunk(layer(&mut s, 64, 64, Activation::Relu))
+        .head(fixed)
+        .head(novel)
+}
+
 /// Prints the RAM each reference configuration needs for K = 1, 5, 10, 20.
 fn main() {
     println!("| configuration | K | adapted params | activations | scratch | total (bytes) | over lower bound |");
@@ -74,6 +108,12 @@ fn main() {
         ("sinusoid, head only", sinusoid(AdaptScope::HeadOnly), 0, 1),
         ("sinusoid, implicit head step", sinusoid_proximal(), 0, 1),
         ("digits 5-way, head only", digits(), 1, 5),
+        (
+            "digits 5-way matching head (5 prototypes per class)",
+            digits_matching(),
+            1,
+            5,
+        ),
     ];
     for (name, def, head, per_class) in configs {
         let blob = def.to_aligned_bytes().expect("reference models are valid");

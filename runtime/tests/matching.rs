@@ -4,6 +4,7 @@
 //! differences, the slot assignment, and the refusals at load.
 
 #![allow(clippy::needless_range_loop)] // index loops mirror the maths
+#![cfg_attr(not(feature = "matching-head"), allow(dead_code, unused_imports))]
 
 mod common;
 use common::*;
@@ -159,6 +160,7 @@ fn image(rng: &mut Rng) -> Vec<f32> {
 }
 
 #[test]
+#[cfg(feature = "matching-head")]
 fn inference_matches_the_definition() {
     let mut rng = Rng(0x5eed_1234);
     for (classes, p, k, with_warps) in [
@@ -221,6 +223,7 @@ fn support_loss(w: &[f64], b: &[f64], xs: &[f32], labels: &[u16], p: usize) -> f
 }
 
 #[test]
+#[cfg(feature = "matching-head")]
 fn one_step_follows_the_pooled_cross_entropy_gradient() {
     let mut rng = Rng(0xfeed_0042);
     let (classes, p, alpha) = (3, 2, 0.05);
@@ -258,6 +261,7 @@ fn one_step_follows_the_pooled_cross_entropy_gradient() {
 }
 
 #[test]
+#[cfg(feature = "matching-head")]
 fn slots_take_every_pth_sample_or_the_class_mean() {
     let def = model(2, 3, None, 1.0);
     let blob = def.to_aligned_bytes().expect("encodes");
@@ -273,6 +277,7 @@ fn slots_take_every_pth_sample_or_the_class_mean() {
 }
 
 #[test]
+#[cfg(feature = "matching-head")]
 fn refused_at_load() {
     let good = model(3, 2, Some(warps()), 0.5);
     assert!(good.to_bytes().is_ok());
@@ -315,5 +320,17 @@ fn refused_at_load() {
         good.to_aligned_bytes()
             .map(|b| Model::from_bytes(b.as_bytes()).expect("loads").heads()[0].kind)
             .expect("kind")
+    );
+}
+
+#[test]
+#[cfg(not(feature = "matching-head"))]
+fn refused_at_load_when_the_feature_is_left_out() {
+    let def = model(3, 2, Some(warps()), 0.5);
+    assert_eq!(
+        def.to_aligned_bytes().err(),
+        Some(Error::FeatureDisabled {
+            feature: "matching-head"
+        })
     );
 }

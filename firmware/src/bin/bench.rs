@@ -2,22 +2,25 @@
 //! SysTick counts executed instructions (see `measure`). Logs a Markdown table: instructions to
 //! load a model, forward per sample and per MAC, the fixed cost of an adaptation call and the
 //! cost of one inner step per (adapted parameter x shot), for the sinusoid network (full,
-//! head-only, and the implicit head step) and the digits network (5-way head from prototypes), K = 1, 5, 10, 20; then RAM:
-//! adapted state, scratch and peak stack of the call.
+//! head-only, and the implicit head step), the digits network (5-way head from prototypes) and
+//! the digits preset (5-way matching head: 5 prototypes per class, 7 warps), K = 1, 5, 10, 20;
+//! then RAM: adapted state, scratch and peak stack of the call.
 #![no_std]
 #![no_main]
 
 use core::hint::black_box;
 use cortex_m_rt::entry;
-use fewshot_firmware::fixtures::{BENCH_DIGITS, BENCH_SINUSOID_HEAD, SINUSOID, SINUSOID_PROXIMAL};
+use fewshot_firmware::fixtures::{
+    BENCH_DIGITS, BENCH_SINUSOID_HEAD, DIGITS, SINUSOID, SINUSOID_PROXIMAL,
+};
 use fewshot_firmware::measure::{self, instructions_x100, peak_stack, spin};
 use fewshot_firmware::{self as fw};
 use fewshot_runtime::{AdaptState, Heads, Model, Support};
 
 /// Adapted-state capacity: the largest configuration (sinusoid, full network).
 const P: usize = 1761;
-/// Scratch capacity: digits 5-way 10-shot head adaptation (50 samples x 69 floats) and more.
-const SCRATCH: usize = 3600;
+/// Scratch capacity: the digits preset's matching head, 5-way 10-shot (50 samples x 89 floats).
+const SCRATCH: usize = 4600;
 /// Samples in the largest support set (digits, 10 per class; 64 KiB of RAM in all).
 const MAX_SAMPLES: usize = 50;
 
@@ -146,6 +149,52 @@ fn ram(name: &str, blob: &'static [u8], head: usize, n: usize, data: &Data, scra
     );
 }
 
+/// One query through the digits preset: the trunk and the 20-way head once, then the trunk and
+/// the matching head once per warp (after a prototype start from 5-way 5-shot support).
+fn matching_forward(data: &Data, scratch: &mut [f32]) {
+    let Ok(model) = Model::from_bytes(DIGITS) else {
+        fw::finish(1)
+    };
+    let Ok(mut state) = AdaptState::<P>::new(&model, 1) else {
+        fw::finish(1)
+    };
+    let mut losses = [0.0f32; 1];
+    if state
+        .adapt(
+            &model,
+            support(data, &model, true, 25),
+            Some(0),
+            scratch,
+            &mut losses,
+        )
+        .is_err()
+    {
+        fw::finish(1)
+    }
+    let Ok(net) = state.network(&model) else {
+        fw::finish(1)
+    };
+    let trunk: usize = model.trunk().iter().map(|l| l.macs()).sum();
+    let head = |h: usize| -> usize {
+        model
+            .head(h)
+            .map_or(0, |h| h.layers.iter().map(|l| l.macs()).sum())
+    };
+    let warps = model.warps(1).map_or(1, |w| w.len() / 6);
+    let macs = trunk + head(0) + warps * (trunk + head(1));
+    let mut out = [0.0f32; 32];
+    let fwd = instructions_x100(5, || {
+        let r = net.infer(black_box(&data.x[..64]), Heads::ALL, scratch, &mut out);
+        black_box(r.is_ok());
+    });
+    row(
+        "forward digits preset: trunk + 20-way head, then 7 x (trunk + matching head)",
+        fwd,
+        "MAC",
+        macs as u32,
+    );
+}
+
 fn per_class_labels(head: usize) -> bool {
     head == 1
 }
@@ -211,6 +260,7 @@ fn main() -> ! {
         };
         row(what, fwd, "MAC", macs(&model));
     }
+    matching_forward(&data, &mut scratch);
     adaptation("sinusoid full network", SINUSOID, 0, 1, &data, &mut scratch);
     adaptation(
         "sinusoid head only",
@@ -229,6 +279,14 @@ fn main() -> ! {
         &mut scratch,
     );
     adaptation("digits 5-way head", BENCH_DIGITS, 1, 5, &data, &mut scratch);
+    adaptation(
+        "digits preset matching head (5 prototypes per class)",
+        DIGITS,
+        1,
+        5,
+        &data,
+        &mut scratch,
+    );
 
     defmt::info!("| configuration | adaptation RAM | lower bound | stack |");
     defmt::info!("|---|---|---|---|");
@@ -251,6 +309,14 @@ fn main() -> ! {
     ram(
         "digits 5-way 5-shot head",
         BENCH_DIGITS,
+        1,
+        25,
+        &data,
+        &mut scratch,
+    );
+    ram(
+        "digits preset matching head, 5-way 5-shot",
+        DIGITS,
         1,
         25,
         &data,

@@ -9,7 +9,9 @@ use super::support::{Support, Targets};
 use crate::format::layout::AdaptedRange;
 use crate::format::{AdaptSpec, HeadKind, LearningRate, Model, MAX_STEPS};
 use crate::math::block::{apply_derivative, backprop, bias_step, columns_step, Backprop, Columns};
-use crate::math::{cross_entropy_in_place, dense, dense_batch, derivative, exp, ln, max};
+use crate::math::{cross_entropy_in_place, dense, dense_batch, derivative};
+#[cfg(feature = "matching-head")]
+use crate::math::{exp, ln, max};
 use crate::Error;
 
 /// What an adaptation did.
@@ -97,6 +99,7 @@ fn regions<'a>(
 }
 
 /// Everything one adaptation call works with.
+#[cfg(feature = "matching-head")]
 /// Cross-entropy of the class scores `log sum_{j in c} exp(u_j)` of one row of prototype units
 /// (`per_class` per class), with `delta`, replaced by its gradient divided by `k`: with `r` the
 /// softmax over every unit and `q` the one within the label's class, `r_j - [j in label] q_j`.
@@ -445,6 +448,7 @@ impl<'a> InnerLoop<'a> {
         let k = geo.k as f32;
         let spec = self.model.chain_layer(self.head, geo.chain_len - 1)?;
         let m = usize::from(spec.outputs);
+        #[cfg(feature = "matching-head")]
         let per_class = match self.kind {
             HeadKind::Matching { per_class, .. } => usize::from(per_class).max(1),
             _ => 1,
@@ -462,6 +466,7 @@ impl<'a> InnerLoop<'a> {
                 }
                 loss *= scale;
             }
+            #[cfg(feature = "matching-head")]
             Targets::Classes(labels) if per_class > 1 => {
                 for (row, &label) in out.chunks_exact_mut(m).zip(labels) {
                     loss += pooled_cross_entropy(row, per_class, usize::from(label), delta, k);

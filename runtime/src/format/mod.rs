@@ -239,6 +239,11 @@ fn validate(header: &Header<'_>, weights: &[f32]) -> Result<(), Error> {
                     return Err(invalid("head.layers.activation"));
                 }
             }
+            HeadKind::Matching { .. } if !cfg!(feature = "matching-head") => {
+                return Err(Error::FeatureDisabled {
+                    feature: "matching-head",
+                })
+            }
             HeadKind::Matching {
                 classes,
                 per_class,

@@ -24,12 +24,14 @@
 //! # }
 //! ```
 
+#[cfg(feature = "matching-head")]
 pub mod matching;
 
 use crate::format::layout::AdaptedRange;
 use crate::format::{HeadKind, HeadSpec, LayerSpec, Model};
 use crate::math::{dense, softmax};
 use crate::Error;
+#[cfg(feature = "matching-head")]
 use matching::{pool_classes, warp_image};
 
 /// A set of heads, by index (bit `i` selects head `i`).
@@ -84,6 +86,7 @@ pub(crate) fn state_offsets(
 }
 
 /// The buffers a matching head works in.
+#[cfg(feature = "matching-head")]
 struct Scratch<'b> {
     c: &'b mut [f32],
     d: &'b mut [f32],
@@ -314,6 +317,15 @@ impl<'m, 's> Network<'m, 's> {
                     self.head_layers(h, head, features, c, d, dst)?;
                     softmax(dst);
                 }
+                #[cfg(not(feature = "matching-head"))]
+                HeadKind::Matching { .. } => {
+                    // Unreachable: such a model is refused at load without the feature.
+                    let _ = extra;
+                    return Err(Error::FeatureDisabled {
+                        feature: "matching-head",
+                    });
+                }
+                #[cfg(feature = "matching-head")]
                 HeadKind::Matching { .. } => {
                     let scratch = Scratch {
                         c: &mut *c,
@@ -374,6 +386,7 @@ impl<'m, 's> Network<'m, 's> {
     }
 
     /// Class scores (before the softmax) of matching head `h` into `dst`.
+    #[cfg(feature = "matching-head")]
     fn matching(
         &self,
         h: usize,
