@@ -7,7 +7,8 @@
 //!
 //! The data path, one module each:
 //! - [`mod@format`]: bytes -> validated [`Model`] (format v1; the writer behind `std`),
-//! - [`infer`]: trunk -> heads ([`Network`]),
+//! - [`infer`]: trunk -> heads ([`Network`]; `infer::matching` for matching heads' image warps
+//!   and prototype pooling, the cargo feature `matching-head`),
 //! - [`adapt`]: support set -> inner loop -> [`AdaptState`],
 //! - [`math`]: the kernels they share.
 //!
