@@ -334,3 +334,45 @@ fn refused_at_load_when_the_feature_is_left_out() {
         })
     );
 }
+
+#[test]
+#[cfg(feature = "matching-head")]
+fn integer_shifts_move_pixels_exactly_and_fill_with_zeros() {
+    use fewshot_runtime::format::WarpSet;
+    use fewshot_runtime::infer::matching::warp_image;
+    let mut rng = Rng(0x0b5e_55ed);
+    for (w, h) in [(8usize, 8usize), (5, 3), (1, 4)] {
+        let set = WarpSet {
+            width: w as u8,
+            height: h as u8,
+            count: 1,
+            offset: 0,
+        };
+        let x: Vec<f32> = (0..w * h).map(|_| rng.range(-3.0, 3.0)).collect();
+        for dx in -2i32..=2 {
+            for dy in -2i32..=2 {
+                let mut out = vec![f32::NAN; w * h];
+                // Content moves by (dx, dy): the output samples the input at (u - dx, v - dy).
+                warp_image(
+                    &set,
+                    &[1.0, 0.0, -dx as f32, 0.0, 1.0, -dy as f32],
+                    &x,
+                    &mut out,
+                );
+                for v in 0..h as i32 {
+                    for u in 0..w as i32 {
+                        let (su, sv) = (u - dx, v - dy);
+                        let inside = (0..w as i32).contains(&su) && (0..h as i32).contains(&sv);
+                        let want = if inside {
+                            x[(sv * w as i32 + su) as usize]
+                        } else {
+                            0.0
+                        };
+                        let got = out[(v * w as i32 + u) as usize];
+                        assert_eq!(got.to_bits(), want.to_bits(), "{w}x{h} by ({dx}, {dy})");
+                    }
+                }
+            }
+        }
+    }
+}
