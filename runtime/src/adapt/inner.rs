@@ -98,7 +98,6 @@ fn regions<'a>(
     Ok((prev, cur))
 }
 
-/// Everything one adaptation call works with.
 #[cfg(feature = "matching-head")]
 /// Cross-entropy of the class scores `log sum_{j in c} exp(u_j)` of one row of prototype units
 /// (`per_class` per class), with `delta`, replaced by its gradient divided by `k`: with `r` the
@@ -131,6 +130,7 @@ fn pooled_cross_entropy(
     (m + ln(s)) - (ml + ln(sl))
 }
 
+/// Everything one adaptation call works with.
 pub(crate) struct InnerLoop<'a> {
     pub model: &'a Model<'a>,
     pub head: usize,
@@ -449,10 +449,7 @@ impl<'a> InnerLoop<'a> {
         let spec = self.model.chain_layer(self.head, geo.chain_len - 1)?;
         let m = usize::from(spec.outputs);
         #[cfg(feature = "matching-head")]
-        let per_class = match self.kind {
-            HeadKind::Matching { per_class, .. } => usize::from(per_class).max(1),
-            _ => 1,
-        };
+        let per_class = self.kind.per_class();
         let mut loss = 0.0f32;
         match self.support.targets {
             Targets::Values(values) => {
@@ -579,10 +576,7 @@ impl<'a> InnerLoop<'a> {
                 field: "adapt.prototype_scale",
             });
         };
-        let per_class = match self.kind {
-            HeadKind::Matching { per_class, .. } => usize::from(per_class).max(1),
-            _ => 1,
-        };
+        let per_class = self.kind.per_class();
         for (unit, (row, b)) in w.chunks_exact_mut(ni).zip(l.bias.iter_mut()).enumerate() {
             let (class, slot) = (unit / per_class, unit % per_class);
             // Slot `i` of a class: the mean of its samples `i, i + per_class, ...` (in support

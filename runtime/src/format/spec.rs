@@ -145,6 +145,14 @@ impl HeadKind {
         }
     }
 
+    /// Prototype units per class: a matching head's `per_class` (at least 1), else 1.
+    pub fn per_class(&self) -> usize {
+        match *self {
+            HeadKind::Matching { per_class, .. } => usize::from(per_class).max(1),
+            _ => 1,
+        }
+    }
+
     /// Width of the last layer: the outputs, or every prototype unit of a matching head.
     pub fn units(&self) -> usize {
         match *self {
