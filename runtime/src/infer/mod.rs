@@ -214,7 +214,9 @@ impl<'m, 's> Network<'m, 's> {
                 provided: scratch.len(),
             });
         }
-        let (a, b) = scratch.split_at_mut(width);
+        let (a, b) = scratch
+            .split_at_mut_checked(width)
+            .ok_or(Error::StateMismatch)?;
         let out = self.trunk_into(input, a, b)?;
         let f = self.model.feature_len();
         let (src, dst) = match out {
@@ -290,14 +292,24 @@ impl<'m, 's> Network<'m, 's> {
             });
         }
         let trunk_w = self.model.trunk_width();
-        let (a, rest) = scratch.split_at_mut(trunk_w);
-        let (b, rest) = rest.split_at_mut(trunk_w);
+        let (a, rest) = scratch
+            .split_at_mut_checked(trunk_w)
+            .ok_or(Error::StateMismatch)?;
+        let (b, rest) = rest
+            .split_at_mut_checked(trunk_w)
+            .ok_or(Error::StateMismatch)?;
         let which = self.trunk_into(input, a, b)?;
         let features: &[f32] = if which == 0 { a } else { b };
-        let features = &features[..self.model.feature_len()];
+        let features = features
+            .get(..self.model.feature_len())
+            .ok_or(Error::StateMismatch)?;
         let hidden = self.model.head_hidden_width();
-        let (c, rest) = rest.split_at_mut(hidden);
-        let (d, extra) = rest.split_at_mut(hidden);
+        let (c, rest) = rest
+            .split_at_mut_checked(hidden)
+            .ok_or(Error::StateMismatch)?;
+        let (d, extra) = rest
+            .split_at_mut_checked(hidden)
+            .ok_or(Error::StateMismatch)?;
         let mut at = 0usize;
         for (h, head) in self.model.heads().iter().enumerate() {
             if !heads.contains(h) {
