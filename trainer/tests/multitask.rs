@@ -394,15 +394,27 @@ fn same_model_and_trained_json(a: &Path, b: &Path) {
 
 #[test]
 fn digits_run_stopped_then_resumed_gives_the_uninterrupted_bytes() {
-    let d = dir("digits-resume");
     // A trained trunk (anchored), learned loss weights and a cross-validated metric: every part
     // of the state a checkpoint must carry; the best validation comes after the first stop.
-    let cfg = tiny_digits(
-        &d,
-        "iterations = 12\nval_every = 4\nfreeze_trunk = false\nlr = 0.02\n\
-         aux_weight = \"uncertainty\"\nmetric_powers = [0.0, 0.2]\ncv_episodes = 10\n\
-         checkpoint_every = 5\n",
+    let common = "iterations = 12\nval_every = 4\nfreeze_trunk = false\nlr = 0.02\n\
+         aux_weight = \"uncertainty\"\ncv_episodes = 10\ncheckpoint_every = 5\n";
+    stopped_then_resumed(
+        "digits-resume",
+        &format!("{common}metric_powers = [0.0, 0.2]\n[matching]\nenabled = false\n"),
     );
+    // The same with the matching head's cross-validated choice in the checkpoint instead.
+    stopped_then_resumed(
+        "digits-resume-matching",
+        &format!(
+            "{common}[matching]\nper_class = [1, 2]\nshifts = [0, 1]\nshears = [0.0]\n\
+             scales = [0.5]\nalphas = [0.0, 0.3]\nepisodes = 4\n"
+        ),
+    );
+}
+
+fn stopped_then_resumed(name: &str, extra: &str) {
+    let d = dir(name);
+    let cfg = tiny_digits(&d, extra);
     let train = |sub: &str, extra: &[&str]| {
         std::fs::create_dir_all(d.join(sub)).unwrap();
         let model = d.join(sub).join("m.postcard");
@@ -475,6 +487,8 @@ fn bad_digits_configs_exit_2_naming_file_line_and_key() {
         ("device_steps = 70000\n", 1, "device_steps"),
         ("lr = nan\n", 1, "lr"),
         ("widths = 3\n", 1, "widths"),
+        ("metric_powers = [0.0, 0.1]\n", 1, "metric_powers"),
+        ("[matching]\nper_class = [0]\n", 2, "matching.per_class"),
         (
             "iterations = 4\ncheckpoint_every = -1\n",
             2,

@@ -2,8 +2,7 @@
 //! one-step sinusoid config (about a minute: its full training) gives the committed bytes, and
 //! that model, run by the runtime as deployed, meets issue 3's targets (600 held-out tasks, 100
 //! query points): after 1 step <= 0.32 / 0.20 / 0.11, after 10 steps <= 0.27 / 0.096 / 0.030 for
-//! K = 5 / 10 / 20; the digits preset (about 100 s on 2 threads, most of it the cross-validation and the
-//! 2000-episode evaluation) gives `models/digits.postcard`, which meets
+//! K = 5 / 10 / 20; the digits preset (about 50 s on 2 threads, most of it the cross-validation) gives `models/digits.postcard`, which meets
 //! issue 5's goal on novel digits (>= 75% 1-shot, >= 92% 5-shot, above raw pixels).
 
 use std::path::PathBuf;

@@ -11,7 +11,7 @@ use crate::format::{AdaptSpec, HeadKind, LearningRate, Model, MAX_STEPS};
 use crate::math::block::{apply_derivative, backprop, bias_step, columns_step, Backprop, Columns};
 use crate::math::{cross_entropy_in_place, dense, dense_batch, derivative};
 #[cfg(feature = "matching-head")]
-use crate::math::{exp, ln, max};
+use crate::math::{exp, ln, max_and_sum_exp};
 use crate::Error;
 
 /// What an adaptation did.
@@ -110,11 +110,8 @@ fn pooled_cross_entropy(
     k: f32,
 ) -> f32 {
     let group = label * per_class..(label + 1) * per_class;
-    let own = row.get(group.clone()).unwrap_or(&[]);
-    let ml = own.iter().copied().fold(f32::NEG_INFINITY, max);
-    let sl: f32 = own.iter().map(|&u| exp(u - ml)).sum();
-    let m = row.iter().copied().fold(f32::NEG_INFINITY, max);
-    let s: f32 = row.iter().map(|&u| exp(u - m)).sum();
+    let (ml, sl) = max_and_sum_exp(row.get(group.clone()).unwrap_or(&[]));
+    let (m, s) = max_and_sum_exp(row);
     if delta {
         let (inv, inv_l) = (1.0 / s, 1.0 / sl);
         for (j, u) in row.iter_mut().enumerate() {

@@ -183,7 +183,7 @@ impl HeadDef {
         }
     }
     /// Gives a matching head affine warps of its `width x height` image input (ignored for
-    /// other kinds; the writer refuses a count above [`MAX_WARPS`]).
+    /// other kinds; the writer refuses none, or more than [`MAX_WARPS`]).
     pub fn with_warps(mut self, width: u8, height: u8, warps: Vec<[f32; 6]>) -> Self {
         if let HeadKind::Matching {
             classes, per_class, ..
@@ -195,7 +195,8 @@ impl HeadDef {
                 warps: Some(WarpSet {
                     width,
                     height,
-                    count: u8::try_from(warps.len()).unwrap_or(u8::MAX),
+                    // Set from `warps` when the model is written.
+                    count: 0,
                     offset: 0,
                 }),
             };
@@ -264,6 +265,19 @@ fn capacity(what: &'static str, needed: usize, available: usize) -> Error {
         needed,
         available,
     }
+}
+
+/// The head's kind, a matching head's warp count taken from its warps.
+fn with_warp_count(h: &HeadDef) -> Result<HeadKind, Error> {
+    let mut kind = h.kind;
+    if let HeadKind::Matching {
+        warps: Some(set), ..
+    } = &mut kind
+    {
+        set.count =
+            u8::try_from(h.warps.len()).map_err(|_| capacity("warps", h.warps.len(), MAX_WARPS))?;
+    }
+    Ok(kind)
 }
 
 impl ModelDef {
@@ -414,7 +428,7 @@ impl ModelDef {
                 .push(HeadSpec {
                     id: h.id,
                     name: h.name.as_str(),
-                    kind: h.kind,
+                    kind: with_warp_count(h)?,
                     layers,
                     adapt,
                 })

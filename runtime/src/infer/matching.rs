@@ -20,7 +20,10 @@
 //! ```
 
 use crate::format::WarpSet;
-use crate::math::{exp, ln, max};
+use crate::math::log_sum_exp;
+
+/// The identity warp, `[1, 0, 0, 0, 1, 0]`: inference reuses the shared trunk pass for it.
+pub const IDENTITY_WARP: [f32; 6] = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0];
 
 /// `floor` with IEEE operations only, so host and device agree bit for bit.
 fn floor(x: f32) -> f32 {
@@ -48,7 +51,7 @@ fn pixel(image: &[f32], width: usize, height: usize, col: f32, row: f32) -> f32 
 pub fn warp_image(set: &WarpSet, warp: &[f32], image: &[f32], out: &mut [f32]) {
     let [a, b, tx, c, d, ty] = match warp {
         &[a, b, tx, c, d, ty] => [a, b, tx, c, d, ty],
-        _ => [1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+        _ => IDENTITY_WARP,
     };
     let (w, h) = (usize::from(set.width), usize::from(set.height));
     let cx = (w as f32 - 1.0) * 0.5;
@@ -73,11 +76,6 @@ pub fn warp_image(set: &WarpSet, warp: &[f32], image: &[f32], out: &mut [f32]) {
 /// Class scores from prototype units: `scores[c] = log sum_i exp(units[c * per_class + i])`.
 pub fn pool_classes(units: &[f32], per_class: usize, scores: &mut [f32]) {
     for (s, group) in scores.iter_mut().zip(units.chunks(per_class.max(1))) {
-        let m = group.iter().copied().fold(f32::NEG_INFINITY, max);
-        let mut sum = 0.0;
-        for &u in group {
-            sum += exp(u - m);
-        }
-        *s = m + ln(sum);
+        *s = log_sum_exp(group);
     }
 }

@@ -32,7 +32,7 @@ use crate::format::{HeadKind, HeadSpec, LayerSpec, Model};
 use crate::math::{dense, softmax};
 use crate::Error;
 #[cfg(feature = "matching-head")]
-use matching::{pool_classes, warp_image};
+use matching::{pool_classes, warp_image, IDENTITY_WARP};
 
 /// A set of heads, by index (bit `i` selects head `i`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +83,11 @@ pub(crate) fn state_offsets(
     } else {
         Ok((Some(at), at + l.weight_count()))
     }
+}
+
+/// `s` split at `at`; too short a buffer is a geometry error, never a panic.
+fn split(s: &mut [f32], at: usize) -> Result<(&mut [f32], &mut [f32]), Error> {
+    s.split_at_mut_checked(at).ok_or(Error::StateMismatch)
 }
 
 /// The buffers a matching head works in.
@@ -214,9 +219,7 @@ impl<'m, 's> Network<'m, 's> {
                 provided: scratch.len(),
             });
         }
-        let (a, b) = scratch
-            .split_at_mut_checked(width)
-            .ok_or(Error::StateMismatch)?;
+        let (a, b) = split(scratch, width)?;
         let out = self.trunk_into(input, a, b)?;
         let f = self.model.feature_len();
         let (src, dst) = match out {
@@ -292,24 +295,16 @@ impl<'m, 's> Network<'m, 's> {
             });
         }
         let trunk_w = self.model.trunk_width();
-        let (a, rest) = scratch
-            .split_at_mut_checked(trunk_w)
-            .ok_or(Error::StateMismatch)?;
-        let (b, rest) = rest
-            .split_at_mut_checked(trunk_w)
-            .ok_or(Error::StateMismatch)?;
+        let (a, rest) = split(scratch, trunk_w)?;
+        let (b, rest) = split(rest, trunk_w)?;
         let which = self.trunk_into(input, a, b)?;
         let features: &[f32] = if which == 0 { a } else { b };
         let features = features
             .get(..self.model.feature_len())
             .ok_or(Error::StateMismatch)?;
         let hidden = self.model.head_hidden_width();
-        let (c, rest) = rest
-            .split_at_mut_checked(hidden)
-            .ok_or(Error::StateMismatch)?;
-        let (d, extra) = rest
-            .split_at_mut_checked(hidden)
-            .ok_or(Error::StateMismatch)?;
+        let (c, rest) = split(rest, hidden)?;
+        let (d, extra) = split(rest, hidden)?;
         let mut at = 0usize;
         for (h, head) in self.model.heads().iter().enumerate() {
             if !heads.contains(h) {
@@ -419,11 +414,8 @@ impl<'m, 's> Network<'m, 's> {
         };
         let units = head.kind.units();
         let Scratch { c, d, extra } = scratch;
-        let (z, rest) = extra.split_at_mut(units.min(extra.len()));
-        let (best, rest) = rest.split_at_mut(units.min(rest.len()));
-        if best.len() != units {
-            return Err(Error::StateMismatch);
-        }
+        let (z, rest) = split(extra, units)?;
+        let (best, rest) = split(rest, units)?;
         match warps {
             None => {
                 self.head_layers(h, head, features, c, d, z)?;
@@ -437,14 +429,21 @@ impl<'m, 's> Network<'m, 's> {
                 let table = self.model.warps(h).ok_or(Error::StateMismatch)?;
                 let n = self.model.input_len();
                 let tw = self.model.trunk_width();
-                let (warped, rest) = rest.split_at_mut(n.min(rest.len()));
-                let (a, rest) = rest.split_at_mut(tw.min(rest.len()));
+                let (warped, rest) = split(rest, n)?;
+                let (a, rest) = split(rest, tw)?;
                 let b = rest.get_mut(..tw).ok_or(Error::StateMismatch)?;
                 best.iter_mut().for_each(|v| *v = f32::NEG_INFINITY);
                 for warp in table.chunks_exact(6) {
-                    warp_image(&set, warp, input, warped);
-                    let which = self.trunk_into(warped, a, b)?;
-                    let f: &[f32] = if which == 0 { a } else { b };
+                    // The identity reads the features the shared trunk pass already made.
+                    let f: &[f32] = if warp == IDENTITY_WARP {
+                        features
+                    } else {
+                        warp_image(&set, warp, input, warped);
+                        match self.trunk_into(warped, a, b)? {
+                            0 => a,
+                            _ => b,
+                        }
+                    };
                     let f = f
                         .get(..self.model.feature_len())
                         .ok_or(Error::StateMismatch)?;

@@ -282,6 +282,22 @@ pub fn softmax(z: &mut [f32]) {
     }
 }
 
+/// `(m, sum_i exp(v_i - m))` with `m = max_i v_i`: the stable parts of a log-sum-exp.
+pub fn max_and_sum_exp(v: &[f32]) -> (f32, f32) {
+    let m = v.iter().copied().fold(f32::NEG_INFINITY, max);
+    let mut sum = 0.0;
+    for &x in v {
+        sum += exp(x - m);
+    }
+    (m, sum)
+}
+
+/// `log sum_i exp(v_i)`, computed stably.
+pub fn log_sum_exp(v: &[f32]) -> f32 {
+    let (m, sum) = max_and_sum_exp(v);
+    m + ln(sum)
+}
+
 /// Cross-entropy of logits `z` for class `label`: `ln sum_c e^{z_c} - z_label`, computed
 /// max-subtracted. Leaves `z` holding the softmax probabilities.
 pub fn cross_entropy_in_place(z: &mut [f32], label: usize) -> f32 {

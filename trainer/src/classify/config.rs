@@ -217,7 +217,12 @@ impl ClsConfig {
         let distinct = |v: &[usize]| v.iter().enumerate().all(|(i, a)| !v[..i].contains(a));
         let steps_max = usize::from(runtime::MAX_STEPS);
         let m = &self.matching;
-        let checks: [(bool, &'static str, String); 23] = [
+        let checks: [(bool, &'static str, String); 24] = [
+            (
+                !m.enabled || self.metric_powers.iter().all(|&p| p == 0.0),
+                "metric_powers",
+                "with [matching] enabled the trunk stays the input metric: use [] or [0], or set matching.enabled = false for p > 0".into(),
+            ),
             (
                 !m.enabled
                     || (!m.per_class.is_empty()

@@ -11,7 +11,7 @@
 
 use super::config::ClsConfig;
 use super::deploy::{device_head, episode_correct, trunk_def};
-use super::metric::{folds, never_below, percents, print_header, Fold};
+use super::metric::{first_best, folds, never_below, percents, print_header, set_means, Fold};
 use super::proto::ProtoSpec;
 use super::train::Setup;
 use crate::net::Arch;
@@ -126,11 +126,7 @@ fn score(
             episodes[s].extend(accs);
         }
     }
-    let acc: Vec<f64> = episodes
-        .iter()
-        .map(|e| e.iter().sum::<f64>() / e.len().max(1) as f64)
-        .collect();
-    let score = acc.iter().sum::<f64>() / nsets.max(1) as f64;
+    let (acc, score) = set_means(&episodes);
     Ok(MatchingRow {
         choice,
         acc,
@@ -174,13 +170,7 @@ pub fn choose(
     let plain = rows.iter().position(|r| r.choice.is_plain());
     let eligible =
         |r: &MatchingRow| plain.is_none_or(|p| never_below(&r.episodes, &rows[p].episodes));
-    let best = rows
-        .iter()
-        .filter(|r| eligible(r))
-        .fold(None::<&MatchingRow>, |b, r| match b {
-            Some(b) if b.score >= r.score - 1e-12 => Some(b),
-            _ => Some(r),
-        })
+    let best = first_best(rows.iter().filter(|r| eligible(r)), |r| r.score)
         .ok_or_else(|| anyhow!("no matching candidate"))?
         .clone();
     let mut chosen = best.clone();

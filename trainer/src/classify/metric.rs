@@ -335,6 +335,27 @@ impl CvRow {
     }
 }
 
+/// The first of the highest-scoring items (ties keep the earlier one).
+pub fn first_best<'a, T>(
+    items: impl Iterator<Item = &'a T>,
+    score: impl Fn(&T) -> f64,
+) -> Option<&'a T> {
+    items.fold(None, |b, r| match b {
+        Some(b) if score(b) >= score(r) - 1e-12 => Some(b),
+        _ => Some(r),
+    })
+}
+
+/// Per validation set, the mean accuracy over its episodes; and their mean, the selection score.
+pub fn set_means(episodes: &[Vec<f64>]) -> (Vec<f64>, f64) {
+    let acc: Vec<f64> = episodes
+        .iter()
+        .map(|e| e.iter().sum::<f64>() / e.len().max(1) as f64)
+        .collect();
+    let score = acc.iter().sum::<f64>() / acc.len().max(1) as f64;
+    (acc, score)
+}
+
 /// Whether per-set episode accuracies `a` are no worse than `b` (the same episodes) on any set,
 /// within one standard error of the paired difference.
 pub fn never_below(a: &[Vec<f64>], b: &[Vec<f64>]) -> bool {
@@ -371,11 +392,7 @@ pub fn cross_validate(
                     episodes[s].extend(episode_accuracies(arch, params, eps, spec));
                 }
             }
-            let acc: Vec<f64> = episodes
-                .iter()
-                .map(|e| e.iter().sum::<f64>() / e.len().max(1) as f64)
-                .collect();
-            let score = acc.iter().sum::<f64>() / nsets.max(1) as f64;
+            let (acc, score) = set_means(&episodes);
             rows.push(CvRow {
                 power: p,
                 device: *spec,

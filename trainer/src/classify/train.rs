@@ -339,14 +339,13 @@ impl ClsState {
             // The best mean over the validation sets among the powers never below the input metric
             // (power 0, when it is a candidate) on any set, beyond one paired standard error.
             let base = by_power.iter().find(|r| r.power == 0.0);
-            let best_p = by_power
-                .iter()
-                .filter(|r| base.is_none_or(|b| r.never_below(b)))
-                .fold(None::<&super::metric::CvRow>, |b, r| match b {
-                    Some(b) if b.score >= r.score - 1e-12 => Some(b),
-                    _ => Some(r),
-                })
-                .map_or(0.0, |r| r.power);
+            let best_p = super::metric::first_best(
+                by_power
+                    .iter()
+                    .filter(|r| base.is_none_or(|b| r.never_below(b))),
+                |r| r.score,
+            )
+            .map_or(0.0, |r| r.power);
             let mut devices = Vec::new();
             for &scale in &cfg.device_scales {
                 for &alpha in cfg.device_alphas.iter().filter(|&&a| a > 0.0) {
@@ -637,7 +636,8 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
             }
         }
     }
-    let held_out_rows_grid: &[f64] = if cv.is_none() && !cfg.matching.enabled {
+    let matching = st.matching.as_ref().map(|(choice, _)| *choice);
+    let held_out_rows_grid: &[f64] = if cv.is_none() && matching.is_none() {
         &cfg.device_scales
     } else {
         &[]
@@ -660,10 +660,6 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
             }
             grid.push((scale, alpha, accs));
         }
-    }
-    let matching = st.matching.as_ref().map(|(choice, _)| *choice);
-    if let Some(m) = &matching {
-        chosen.1 = m.device(cfg.device_clip);
     }
     Ok(Trained {
         trunk,
