@@ -260,21 +260,14 @@ fn digits_device_model() -> Vec<u8> {
     std::fs::read(trained).unwrap_or_else(|_| digits_model())
 }
 
-/// Rows of `../shared/data/digits.csv.gz`: 64 pixel values (0..16) and a label.
+/// Rows of `data/digits.csv.gz`: 64 pixel values (0..16) and a label.
 fn digits_rows() -> Vec<(Vec<f32>, usize)> {
     use std::io::Read;
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("..")
-        .join("..")
-        .join("shared")
         .join("data")
         .join("digits.csv.gz");
-    let file = std::fs::File::open(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (CI lays shared/ beside the checkout)",
-            path.display()
-        )
-    });
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut text = String::new();
     flate2::read::GzDecoder::new(file)
         .read_to_string(&mut text)

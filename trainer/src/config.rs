@@ -194,6 +194,15 @@ pub fn toml_error(text: &str, file: &str, e: &toml::de::Error) -> ConfigError {
     }
 }
 
+/// `p` as written in the configuration file `config`: relative to the file's folder unless
+/// absolute.
+pub fn relative_to(config: &Path, p: &Path) -> std::path::PathBuf {
+    match config.parent() {
+        Some(dir) if p.is_relative() && !p.as_os_str().is_empty() => dir.join(p),
+        _ => p.to_path_buf(),
+    }
+}
+
 /// Line of `key` inside `[section]` in the TOML text (1 when not found: a default value).
 pub fn line_of(text: &str, section: &str, key: &str) -> usize {
     let mut cur = String::new();
@@ -225,8 +234,13 @@ impl Config {
         Ok(cfg)
     }
 
+    /// Read a configuration file; a task's data path is relative to the file's folder.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        Self::parse(&ConfigError::read(path)?, &path.display().to_string())
+        let mut cfg = Self::parse(&ConfigError::read(path)?, &path.display().to_string())?;
+        if let Some(p) = &cfg.task.path {
+            cfg.task.path = Some(relative_to(path, Path::new(p)).display().to_string());
+        }
+        Ok(cfg)
     }
 
     /// Range checks: (section, key, message) of the first bad value.

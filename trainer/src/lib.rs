@@ -2,6 +2,7 @@
 pub mod bench;
 pub mod classify;
 pub mod config;
+pub mod csvio;
 pub mod eval;
 pub mod export;
 pub mod inspect;
@@ -9,6 +10,7 @@ pub mod meta;
 pub mod multitask;
 pub mod net;
 pub mod plots;
+pub mod presets;
 pub mod real;
 pub mod tasks;
 pub mod train;

@@ -8,7 +8,9 @@ use cli::threads;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use trainer::classify::config::ClsConfig;
+use trainer::classify::record::RunRecord;
 use trainer::classify::run;
+use trainer::presets::RunConfig;
 use trainer::tasks::{CsvTasks, Sinusoid, TaskSource};
 use trainer::{bench, eval, export, inspect};
 
@@ -32,44 +34,58 @@ enum Cmd {
     /// --stop-after, which then exit 130; --resume continues to the same bytes as an
     /// uninterrupted run.
     Train(cli::train::TrainArgs),
-    /// Evaluate a model file with the runtime's own inner loop on held-out tasks.
+    /// Evaluate a model file as deployed (the runtime's own inner loop, on the host) on held-out
+    /// tasks or novel classes, beside the simple baselines on the same draws.
+    ///
+    /// A classification model is evaluated with its run's own classes, split and normalisation:
+    /// from its run record (<model>.run.json, written by `train`) or from --config; another data
+    /// file or split is refused. Regression models take --task (or --config).
     Eval {
         #[arg(long)]
         model: PathBuf,
-        /// `sinusoid` or `csv:PATH`.
-        #[arg(long, default_value = "sinusoid")]
-        task: String,
+        /// The run's configuration file (instead of the model's run record).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Regression: `sinusoid` or `csv:PATH`.
+        #[arg(long)]
+        task: Option<String>,
         /// CSV tasks: the meta-test fraction and split seed the model was trained with.
         #[arg(long, default_value_t = 0.2)]
         test_fraction: f64,
         #[arg(long, default_value_t = 0)]
         split_seed: u64,
-        #[arg(long, value_delimiter = ',', default_value = "5,10,20")]
-        shots: Vec<usize>,
-        #[arg(long, value_delimiter = ',', default_value = "1,10")]
-        steps: Vec<usize>,
+        /// Support-set sizes [regression: 5,10,20; classification: 1,5 per class].
+        #[arg(long, value_delimiter = ',')]
+        shots: Option<Vec<usize>>,
+        /// Device inner steps [regression: 1,10; classification: 0 and the model's default].
+        #[arg(long, value_delimiter = ',')]
+        steps: Option<Vec<usize>>,
         #[arg(long, default_value_t = 600)]
         tasks: usize,
-        /// Query points per task [default: 100], or per class for `digits` [default: 15].
+        /// Query points per task [default: 100], or per class [default: 15].
         #[arg(long)]
         query: Option<usize>,
-        /// Classification (`--task digits`): ways of each episode.
-        #[arg(long, default_value_t = 5)]
-        ways: usize,
+        /// Classification: ways of each episode [default: the model's head].
+        #[arg(long)]
+        ways: Option<usize>,
         /// Classification: a number of seeded episodes per shot count, or a FILE listing
         /// episodes (comma-separated 0-based data rows: N*K support then N*Q query rows,
         /// class-major; `#` comments).
         #[arg(long, default_value = "2000")]
         episodes: String,
-        /// Classification: the data file [default: ../shared/data/digits.csv.gz].
+        /// Classification: the data file [default: the one the model was trained on]; its
+        /// SHA-256 must be the recorded one.
         #[arg(long)]
         data: Option<PathBuf>,
-        /// [default: 20260101; digits: 20260105]
+        /// [default: 20260101; classification: 20260105]
         #[arg(long)]
         seed: Option<u64>,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// With --json: every episode's accuracy, for paired comparisons.
+        #[arg(long)]
+        per_task: bool,
     },
     /// Task relatedness of a multi-task configuration's heads: trunk-gradient cosines and the
     /// transfer gain of training pairs together vs alone; prints a table, writes a heatmap PNG.
@@ -175,6 +191,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Train(args) => cli::train::run(args),
         Cmd::Eval {
             model,
+            config,
             task,
             test_fraction,
             split_seed,
@@ -187,18 +204,47 @@ fn run(cli: Cli) -> Result<ExitCode> {
             data,
             seed,
             json,
+            per_task,
         } => {
-            if task == "digits" {
-                return eval_digits(
-                    &model, data, ways, &shots, &steps, &episodes, query, seed, json,
-                );
+            let record = trainer::classify::record::RunRecord::read(&model)?;
+            let run_config = match &config {
+                Some(c) => Some(trainer::presets::load(None, Some(c))?.0),
+                None => None,
+            };
+            let (classification, run_config) = match run_config {
+                Some(RunConfig::Classification(cfg)) => (Some(Some(*cfg)), None),
+                None if record.is_some() && task.is_none() => (Some(None), None),
+                other => (None, other),
+            };
+            if let Some(cfg) = classification {
+                let e = ClsEval {
+                    ways,
+                    shots,
+                    steps,
+                    episodes,
+                    query,
+                    seed,
+                    json,
+                    per_task,
+                };
+                return eval_classification(&model, cfg, record, data, e);
             }
             let query = query.unwrap_or(100);
             let seed = seed.unwrap_or(20_260_101);
+            let shots = shots.unwrap_or_else(|| vec![5, 10, 20]);
+            let steps = steps.unwrap_or_else(|| vec![1, 10]);
             if shots.is_empty() || shots.contains(&0) || tasks == 0 || query == 0 {
                 bail!("--shots must be >= 1 each; --tasks and --query >= 1");
             }
-            let source = task_source(&task, test_fraction, split_seed)?;
+            let (source, task) = match (run_config, task) {
+                (Some(RunConfig::Regression(cfg)), None) => (cfg.source()?, "config".to_string()),
+                (None, Some(t)) => (task_source(&t, test_fraction, split_seed)?, t),
+                (None, None) => (Box::new(Sinusoid) as Box<dyn TaskSource>, "sinusoid".into()),
+                (Some(RunConfig::Multitask(_)), _) => {
+                    bail!("multi-task models are evaluated by `train`")
+                }
+                _ => bail!("give --task or --config, not both"),
+            };
             let blob = export::read(&model)?;
             let rows = eval::evaluate(&blob, source.as_ref(), &shots, &steps, tasks, query, seed)?;
             if json {
@@ -329,50 +375,89 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn eval_digits(
-    model: &Path,
-    data: Option<PathBuf>,
-    ways: usize,
-    shots: &[usize],
-    steps: &[usize],
-    episodes: &str,
+/// The options of a classification evaluation.
+struct ClsEval {
+    ways: Option<usize>,
+    shots: Option<Vec<usize>>,
+    steps: Option<Vec<usize>>,
+    episodes: String,
     query: Option<usize>,
     seed: Option<u64>,
     json: bool,
+    per_task: bool,
+}
+
+/// `trainer eval` of a classification model: the run's classes, split and normalisation (from
+/// `config`, else the record), checked against the record when there is one.
+fn eval_classification(
+    model: &Path,
+    config: Option<ClsConfig>,
+    record: Option<RunRecord>,
+    data: Option<PathBuf>,
+    e: ClsEval,
 ) -> Result<ExitCode> {
-    let mut cfg = ClsConfig::default();
+    let mut cfg = match (config, &record) {
+        (Some(c), _) => c,
+        (None, Some(r)) => r.config.clone(),
+        (None, None) => bail!(
+            "{}: no run record beside the model; give --config",
+            model.display()
+        ),
+    };
     if let Some(d) = data {
         cfg.data = d;
     }
-    if shots.is_empty() || shots.contains(&0) || ways < 2 || query == Some(0) {
+    let setup = run::Setup::new(&cfg)?;
+    if let Some(r) = &record {
+        r.check(&cfg, &setup)?;
+    }
+    let blob = export::read(model)?;
+    let m = runtime::Model::from_bytes(&blob).map_err(|e| anyhow!("model: {e}"))?;
+    let head = trainer::classify::deploy::prototype_head(&m)?;
+    let spec = m.adapt_spec(head).map_err(|e| anyhow!("model: {e}"))?;
+    let classes = m
+        .head(head)
+        .map_err(|e| anyhow!("model: {e}"))?
+        .kind
+        .classes()
+        .map_or(cfg.ways, usize::from);
+    let ways = e.ways.unwrap_or(classes);
+    let shots = e.shots.unwrap_or_else(|| vec![1, 5]);
+    let steps = e.steps.unwrap_or_else(|| vec![0, usize::from(spec.steps)]);
+    if shots.is_empty() || shots.contains(&0) || ways < 2 || e.query == Some(0) {
         bail!("--shots must be >= 1 each, --ways >= 2, --query >= 1");
     }
-    let setup = run::Setup::new(&cfg)?;
-    let blob = export::read(model)?;
-    let seed = seed.unwrap_or(trainer::classify::EVAL_SEED);
-    let query = query.unwrap_or(15);
+    let seed = e.seed.unwrap_or(trainer::classify::EVAL_SEED);
+    let query = e.query.unwrap_or(15);
     let path;
-    let spec = match episodes.parse::<usize>() {
+    let spec = match e.episodes.parse::<usize>() {
         Ok(0) => bail!("--episodes must be >= 1"),
         Ok(n) => run::EpisodeSpec::Sampled { n, query, seed },
         Err(_) => {
-            path = PathBuf::from(episodes);
+            path = PathBuf::from(&e.episodes);
             run::EpisodeSpec::File(&path)
         }
     };
-    let rows = run::eval_rows(&blob, &setup, ways, shots, steps, &spec)?;
-    if json {
+    let baselines = run::baselines(&setup, record.as_ref());
+    let mut report = run::eval_rows(&blob, &setup, ways, &shots, &steps, &spec, &baselines)?;
+    if !e.per_task {
+        for r in &mut report.rows {
+            r.per_episode.clear();
+        }
+    }
+    if e.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "model": model, "task": "digits", "data": cfg.data, "ways": ways,
+                "model": model, "data": cfg.data, "data_sha256": setup.ds.sha256,
+                "ways": ways, "train_classes": cfg.train_classes, "val_classes": setup.val_classes,
                 "test_classes": cfg.test_classes, "query": query, "seed": seed,
-                "episodes": episodes, "results": rows
+                "episodes": e.episodes, "units": report.units, "results": report.rows
             }))?
         );
     } else {
-        print!("{}", trainer::classify::deploy::table(&rows));
+        print!("{}", run::describe(&cfg, &report));
+        print!("{}", trainer::classify::deploy::table(&report.rows));
     }
     Ok(ExitCode::SUCCESS)
 }

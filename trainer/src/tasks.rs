@@ -1,11 +1,10 @@
 //! Task sources: the sinusoid family (MAML protocol) and regression task sets from CSV.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// One few-shot task: a support set to adapt on and a query set to score the adaptation.
@@ -121,29 +120,13 @@ pub struct CsvTasks {
 }
 
 /// A CSV error that names the file, line and field.
-#[derive(Debug, thiserror::Error)]
-#[error("{file}:{line}: field `{field}`: {msg}")]
-pub struct CsvError {
-    pub file: String,
-    pub line: usize,
-    pub field: String,
-    pub msg: String,
-}
+pub use crate::csvio::CsvError;
 
 impl CsvTasks {
     /// Load and split. `test_fraction` of the tasks (at least one) go to meta-test; every task
     /// must have at least `min_rows` rows.
     pub fn load(path: &Path, test_fraction: f64, split_seed: u64, min_rows: usize) -> Result<Self> {
-        let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let text = if raw.starts_with(&[0x1f, 0x8b]) {
-            let mut s = String::new();
-            flate2::read::MultiGzDecoder::new(&raw[..])
-                .read_to_string(&mut s)
-                .with_context(|| format!("{}: not valid gzip/UTF-8", path.display()))?;
-            s
-        } else {
-            String::from_utf8(raw).with_context(|| format!("{}: not UTF-8 text", path.display()))?
-        };
+        let (text, _) = crate::csvio::read_text(path)?;
         Self::parse(
             &text,
             &path.display().to_string(),

@@ -40,6 +40,23 @@ fn csv_errors_name_file_line_and_field() {
     assert!(e.contains("d.csv:2") && e.contains("label"), "{e}");
     let ok = Dataset::parse("f1,f2,label\n1,2,0\n\n3,4,1\n", "d.csv").unwrap();
     assert_eq!((ok.d, ok.rows(), ok.lines.clone()), (2, 2, vec![2, 4]));
+    // Finite in f64 but not in f32 (the device's type): refused where it is read.
+    let e = Dataset::parse("1,2,0\n1e300,2,1\n", "d.csv")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("d.csv:2") && e.contains("f1") && e.contains("32-bit"),
+        "{e}"
+    );
+    // A header names the label column anywhere; without `label` the last column is the label.
+    let ok = Dataset::parse("label,a,b\n1,-2.5,3\n0,4,5e-3\n", "d.csv").unwrap();
+    assert_eq!(
+        (ok.d, ok.labels.clone(), ok.x.clone()),
+        (2, vec![1, 0], vec![-2.5, 3.0, 4.0, 5e-3])
+    );
+    assert_eq!(ok.columns, vec!["a", "b"]);
+    let ok = Dataset::parse("a,b,class\n1,2,3\n", "d.csv").unwrap();
+    assert_eq!((ok.d, ok.labels.clone()), (2, vec![3]));
 }
 
 #[test]
@@ -63,14 +80,14 @@ fn episodes_are_class_major_and_split() {
         assert!(t.iter().chain(v).all(|&r| ds.labels[r] == *c));
         assert!(t.iter().all(|r| !v.contains(r)));
     }
-    let pool = Pool::new(&ds, &split.train, true, Augment::default()).unwrap();
+    let pool = Pool::new(&ds, Some(2), &split.train, true, Augment::default()).unwrap();
     assert_eq!(pool.classes.len(), 12);
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let ep = pool.sample(&ds, 3, 1, 2, &mut rng).unwrap();
     assert_eq!(ep.support_y, vec![0, 1, 2]);
     assert_eq!(ep.query_y, vec![0, 0, 1, 1, 2, 2]);
     assert_eq!(ep.rows.len(), 9);
-    let test = Pool::new(&ds, &split.test, false, Augment::default()).unwrap();
+    let test = Pool::new(&ds, Some(2), &split.test, false, Augment::default()).unwrap();
     let ep = test.sample(&ds, 3, 2, 2, &mut rng).unwrap();
     assert!(ep.rows.iter().all(|&r| ds.labels[r] >= 3));
     // The same rows listed in a file give the same episode.
@@ -110,6 +127,31 @@ fn episodes_are_class_major_and_split() {
     assert!(e.contains("listed twice"), "{e}");
 }
 
+/// The normalisation `x * factor` of `d` features.
+fn scaled(d: usize, factor: f64) -> trainer::classify::train::Normalisation {
+    trainer::classify::train::Normalisation {
+        shift: vec![0.0; d],
+        scale: vec![factor; d],
+    }
+}
+
+/// The digits preset's image settings on the 2x2 test images.
+fn image_cfg() -> trainer::classify::config::ClsConfig {
+    use trainer::classify::config::{ClsConfig, InputKind, Normalise, ValidateOn};
+    ClsConfig {
+        input: InputKind::Image {
+            width: 2,
+            height: 2,
+        },
+        normalise: Normalise::Scale { factor: 1.0 / 16.0 },
+        validate_on: ValidateOn::HeldOutRows,
+        rotations: true,
+        identity_init: true,
+        freeze_trunk: true,
+        ..ClsConfig::default()
+    }
+}
+
 fn trunk() -> Arch {
     let mut a = Arch::mlp(4, &[5], 3, Activation::Tanh, HeadKind::Regression);
     a.n_trunk = a.layers.len();
@@ -126,7 +168,7 @@ fn params(n: usize) -> Vec<f64> {
 fn grad_case(spec: ProtoSpec, aux: usize, tol: f64) {
     let ds = tiny();
     let split = ClassSplit::new(&ds, &[0, 1, 2, 3], &[4, 5], 0.0, 1).unwrap();
-    let pool = Pool::new(&ds, &split.train, false, Augment::default()).unwrap();
+    let pool = Pool::new(&ds, Some(2), &split.train, false, Augment::default()).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let arch = trunk();
     let global = [0, 1, 2, 3];
@@ -209,7 +251,7 @@ fn covariance_metric_is_exact_through_the_trunk() {
     }
     // Features A x + c for inputs in [0, x_max]: no ReLU clips, every layer after the first is
     // the identity.
-    let arch = trunk_arch(d, &[d, d], 0.5);
+    let arch = trunk_arch(&[d, d], &scaled(d, 0.5));
     let p = metric_trunk(&arch, &h, 2.0).unwrap();
     let mut fwd = trainer::net::Fwd::default();
     let x: Vec<f64> = (0..3 * d).map(|i| (i * 7 % 5) as f64).collect(); // 0..4 raw = 0..2
@@ -223,7 +265,7 @@ fn covariance_metric_is_exact_through_the_trunk() {
             assert!((f[r * d + i] - ax - bias[i]).abs() < 1e-12);
         }
     }
-    assert!(metric_trunk(&trunk_arch(d, &[4, d], 0.5), &h, 2.0).is_none());
+    assert!(metric_trunk(&trunk_arch(&[4, d], &scaled(d, 0.5)), &h, 2.0).is_none());
 }
 
 #[test]
@@ -240,8 +282,9 @@ fn leave_digits_out_cross_validation_never_touches_test_classes() {
         hidden: vec![4, 4],
         cv_holdout: 2,
         cv_episodes: 4,
+        query: 2,
         metric_powers: vec![0.0, 0.5],
-        ..ClsConfig::default()
+        ..image_cfg()
     };
     let setup = Setup::with_data(&cfg, ds).unwrap();
     let f = folds(&cfg, &setup).unwrap();
@@ -257,7 +300,7 @@ fn leave_digits_out_cross_validation_never_touches_test_classes() {
             }
         }
     }
-    let arch = trunk_arch(4, &[4, 4], 1.0 / 16.0);
+    let arch = trunk_arch(&[4, 4], &scaled(4, 1.0 / 16.0));
     let spec = ProtoSpec {
         scale: 0.5,
         steps: 0,
@@ -274,35 +317,64 @@ fn leave_digits_out_cross_validation_never_touches_test_classes() {
 }
 
 #[test]
-fn val_digits_are_kept_out_of_training() {
+fn val_classes_are_kept_out_of_training_and_sizes_are_checked_first() {
     use trainer::classify::config::ClsConfig;
     use trainer::classify::train::Setup;
     let cfg = ClsConfig {
         train_classes: vec![0, 1, 2, 3],
         test_classes: vec![4, 5],
-        val_digits: vec![1, 3],
+        val_classes: vec![1, 3],
+        shots: vec![1],
+        query: 2,
         ..ClsConfig::default()
     };
+    cfg.validate().unwrap();
     let setup = Setup::with_data(&cfg, tiny()).unwrap();
-    assert!(setup
-        .train
-        .classes
-        .iter()
-        .all(|c| c.class == 0 || c.class == 2));
-    assert_eq!(setup.train.classes.len(), 8); // 2 digits x 4 rotations
-    assert!(setup
-        .val
-        .classes
-        .iter()
-        .all(|c| c.class == 1 || c.class == 3));
-    assert_eq!(setup.val.classes.len(), 8);
-    // Every row of a held-out digit validates (its training and held-out rows alike).
+    let classes = |p: &trainer::classify::episodes::Pool| -> Vec<usize> {
+        p.classes.iter().map(|c| c.class).collect()
+    };
+    assert_eq!(classes(&setup.train), vec![0, 2]);
+    assert_eq!(classes(&setup.val), vec![1, 3]);
+    // Every row of a held-out class validates (its training and held-out rows alike); the
+    // seen-class check takes the held-out rows of the trunk's classes.
     assert!(setup.val.classes.iter().all(|c| c.rows.len() == 6));
+    assert_eq!(classes(setup.seen.as_ref().unwrap()), vec![0, 2]);
+    assert_eq!((setup.val_ways, setup.val_query), (2, 1));
+    // The normalisation is fitted on the meta-training classes only.
+    let rows: Vec<usize> = (0..36).filter(|r| r % 6 < 4).collect();
+    let n = trainer::classify::train::Normalisation::fit(&setup.ds, &rows);
+    for (a, b) in setup
+        .norm
+        .shift
+        .iter()
+        .chain(&setup.norm.scale)
+        .zip(n.shift.iter().chain(&n.scale))
+    {
+        assert!((a - b).abs() < 1e-12, "{a} {b}");
+    }
+    assert!(n.scale.iter().all(|s| s.is_finite() && *s > 0.0));
+    // A validation class that is not a training class, and episodes too large for the rows,
+    // are refused before any work.
     let bad = ClsConfig {
-        val_digits: vec![5],
+        val_classes: vec![5],
+        ..cfg.clone()
+    };
+    assert_eq!(bad.validate().unwrap_err().0, "val_classes");
+    let big = ClsConfig {
+        shots: vec![5],
+        query: 10,
+        ..cfg.clone()
+    };
+    let e = Setup::with_data(&big, tiny()).err().unwrap().to_string();
+    assert!(e.contains("shots + query = 15"), "{e}");
+    // Image-only options on a vector input name their key.
+    let rot = ClsConfig {
+        rotations: true,
         ..cfg
     };
-    assert!(Setup::with_data(&bad, tiny()).is_err());
+    let (key, msg) = rot.validate().unwrap_err();
+    assert_eq!(key, "rotations");
+    assert!(msg.contains("image"), "{msg}");
 }
 
 #[test]
@@ -320,6 +392,8 @@ fn matching_cross_validation_scores_every_candidate_as_deployed_and_picks_the_be
         hidden: vec![4, 4],
         cv_holdout: 2,
         cv_episodes: 3,
+        query: 1,
+        val_fraction: 0.5,
         device_steps: 2,
         matching: MatchingSpec {
             enabled: true,
@@ -330,11 +404,11 @@ fn matching_cross_validation_scores_every_candidate_as_deployed_and_picks_the_be
             alphas: vec![0.0, 0.5],
             episodes: 3,
         },
-        ..ClsConfig::default()
+        ..image_cfg()
     };
     let setup = Setup::with_data(&cfg, ds).unwrap();
     let f = folds(&cfg, &setup).unwrap();
-    let arch = trunk_arch(4, &[4, 4], 1.0 / 16.0);
+    let arch = trunk_arch(&[4, 4], &scaled(4, 1.0 / 16.0));
     let trunk = init_trunk(&arch, true, &mut ChaCha8Rng::seed_from_u64(0));
     let (choice, rows) = choose(&cfg, &arch, &trunk, &f).unwrap();
     // Warp sets 2 x 2; one prototype per class is scale-free (1 row), two take both scales: 12

@@ -66,16 +66,21 @@ fn shipped_configs_parse_and_the_sinusoid_file_is_the_preset() {
         if !name.ends_with(".toml") {
             continue;
         }
-        // Each kind of run parses its own files: multi-task `[[head]]` files, the digits
-        // preset's overrides, and regression runs.
+        // Each kind of run parses its own files: multi-task `[[head]]` files, classification
+        // and regression runs; `digits_*.toml` override the digits preset.
         if trainer::multitask::config::is_multitask(&text) {
             trainer::multitask::config::MtConfig::parse(&text, &name)
                 .unwrap_or_else(|e| panic!("{e}"));
-        } else if name.starts_with("digits") {
-            trainer::classify::config::ClsConfig::parse(&text, &name)
-                .unwrap_or_else(|e| panic!("{e}"));
         } else {
-            Config::load(&p).unwrap_or_else(|e| panic!("{e}"));
+            let preset = name.starts_with("digits_").then_some("digits");
+            let (run, _) =
+                trainer::presets::load(preset, Some(&p)).unwrap_or_else(|e| panic!("{e:#}"));
+            let cls = matches!(run, trainer::presets::RunConfig::Classification(_));
+            assert_eq!(
+                cls,
+                name.starts_with("digits") || name.starts_with("plaid"),
+                "{name}"
+            );
         }
         seen += 1;
     }

@@ -284,7 +284,8 @@ fn tiny_digits(d: &Path, extra: &str) -> PathBuf {
     let data = d.join("tiny.csv");
     tiny_csv(&data, 10, 84);
     let cfg = format!(
-        "data = {:?}\nval_episodes = 5\nmeta_batch = 2\nhidden = [16, 16]\n\
+        "data = {:?}\ninput = {{ kind = \"image\", width = 4, height = 4 }}\n\
+         val_episodes = 5\nmeta_batch = 2\nhidden = [16, 16]\n\
          device_scales = [0.5]\ndevice_alphas = [0.0, 0.3]\ndevice_steps = 2\n{extra}",
         data.display().to_string()
     );
@@ -305,11 +306,12 @@ fn digits_cli_trains_and_evaluates_a_tiny_csv() {
         .arg(&model));
     let so = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(so.contains("nearest_centroid_pixels"), "{so}");
+    assert!(so.contains("nearest_centroid_raw"), "{so}");
+    assert!(so.contains("nearest_centroid_standardised"), "{so}");
     assert!(model.with_extension("curve.png").exists());
     assert!(model.with_extension("accuracy.png").exists());
     let o = run(bin()
-        .args(["eval", "--task", "digits", "--model"])
+        .args(["eval", "--model"])
         .arg(&model)
         .arg("--data")
         .arg(&data)
@@ -325,7 +327,8 @@ fn digits_cli_trains_and_evaluates_a_tiny_csv() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let rows = v["results"].as_array().unwrap();
-    assert_eq!(rows.len(), 6);
+    // 2 step counts and 2 nearest-centroid baselines, for 2 shot counts.
+    assert_eq!(rows.len(), 8);
     for r in rows {
         let a = r["accuracy"].as_f64().unwrap();
         assert!((0.0..=100.0).contains(&a) && r["episodes"] == 20, "{r}");
@@ -396,7 +399,7 @@ fn same_model_and_trained_json(a: &Path, b: &Path) {
 fn digits_run_stopped_then_resumed_gives_the_uninterrupted_bytes() {
     // A trained trunk (anchored), learned loss weights and a cross-validated metric: every part
     // of the state a checkpoint must carry; the best validation comes after the first stop.
-    let common = "iterations = 12\nval_every = 4\nfreeze_trunk = false\nlr = 0.02\n\
+    let common = "iterations = 12\nval_every = 4\nfreeze_trunk = false\nlr = 0.02\npatience = 0\n\
          aux_weight = \"uncertainty\"\ncv_episodes = 10\ncheckpoint_every = 5\n";
     stopped_then_resumed(
         "digits-resume",
@@ -481,7 +484,7 @@ fn stopped_then_resumed(name: &str, extra: &str) {
 fn bad_digits_configs_exit_2_naming_file_line_and_key() {
     let d = dir("digits-bad");
     let cases = [
-        ("iterations = 4\nhidden = []\n", 2, "hidden"),
+        ("iterations = 4\nhidden = [0]\n", 2, "hidden"),
         ("train_classes = [0, 0, 1, 2]\n", 1, "train_classes"),
         ("\nval_fraction = 0.0\n", 2, "val_fraction"),
         ("device_steps = 70000\n", 1, "device_steps"),

@@ -1,9 +1,11 @@
-//! From a fresh clone, the committed models are what their commands make: the documented
-//! one-step sinusoid config (about a minute: its full training) gives the committed bytes, and
-//! that model, run by the runtime as deployed, meets issue 3's targets (600 held-out tasks, 100
-//! query points): after 1 step <= 0.32 / 0.20 / 0.11, after 10 steps <= 0.27 / 0.096 / 0.030 for
-//! K = 5 / 10 / 20; the digits preset (about 50 s on 2 threads, most of it the cross-validation) gives `models/digits.postcard`, which meets
-//! issue 5's goal on novel digits (>= 75% 1-shot, >= 92% 5-shot, above raw pixels).
+//! From a fresh clone, the committed models are what their commands make, on any x86-64 CPU:
+//! retrained from scratch, each model is as good as the committed one (its evaluation, saved in
+//! `models/<name>.eval.json`, within a tolerance: `gemm` picks other kernels on other CPUs, so
+//! the bytes may differ) and meets its targets as deployed:
+//! - the implicit-step sinusoid config (about a minute): 600 held-out tasks, 100 query points,
+//!   after 1 step <= 0.32 / 0.20 / 0.11, after 10 steps <= 0.27 / 0.096 / 0.030 for K = 5 / 10 / 20;
+//! - the digits preset (about 2 minutes on 2 threads, most of it the cross-validation): novel
+//!   digits 5-9, 2000 episodes, >= 76.5% 1-shot and >= 92.5% 5-shot, above nearest centroid.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -16,9 +18,8 @@ struct Row {
     mean_mse: f64,
 }
 
-/// Runs `trainer train <args> --out <tmp>/<model>` from the checkout (presets read
-/// `../shared/data` from there), checks that it wrote exactly `models/<model>`, and returns the
-/// written path.
+/// Runs `trainer train <args> --out <tmp>/<model>` from the checkout and returns the written
+/// path; says whether the bytes are the committed ones.
 fn retrain(args: &[&str], model: &str) -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let dir = std::env::temp_dir().join(format!("trainer-reproduce-{}", std::process::id()));
@@ -34,12 +35,24 @@ fn retrain(args: &[&str], model: &str) -> PathBuf {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let committed = std::fs::read(root.join("models").join(model)).unwrap();
-    assert!(
-        std::fs::read(&out).unwrap() == committed,
-        "`trainer train {}` no longer reproduces models/{model}",
-        args.join(" ")
+    let same = std::fs::read(&out).unwrap() == committed;
+    eprintln!(
+        "`trainer train {}`: {} models/{model}",
+        args.join(" "),
+        if same {
+            "the bytes of"
+        } else {
+            "other bytes than (another CPU's kernels)"
+        }
     );
     out
+}
+
+/// The evaluation rows saved beside the committed model `name`.
+fn committed<T: serde::de::DeserializeOwned>(name: &str) -> Vec<T> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let p = root.join("models").join(format!("{name}.eval.json"));
+    serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap()
 }
 
 #[test]
@@ -63,16 +76,21 @@ fn the_proximal_config_reproduces_the_committed_model_and_meets_the_targets() {
         (10, 10, 0.096),
         (20, 10, 0.030),
     ];
+    let before: Vec<Row> = committed("sinusoid_proximal");
     for (shots, steps, target) in targets {
-        let r = rows
-            .iter()
-            .find(|r| r.shots == shots && r.steps == steps)
-            .unwrap_or_else(|| panic!("no K={shots}, {steps}-step row"));
-        assert_eq!(r.tasks, 600);
-        assert!(
-            r.mean_mse <= target,
-            "K={shots}, {steps} steps: {} > {target}",
+        let find = |rows: &[Row]| -> f64 {
+            let r = rows
+                .iter()
+                .find(|r| r.shots == shots && r.steps == steps)
+                .unwrap_or_else(|| panic!("no K={shots}, {steps}-step row"));
+            assert_eq!(r.tasks, 600);
             r.mean_mse
+        };
+        let (now, then) = (find(&rows), find(&before));
+        assert!(now <= target, "K={shots}, {steps} steps: {now} > {target}");
+        assert!(
+            now <= 1.25 * then + 1e-3,
+            "K={shots}, {steps} steps: {now}, the committed model {then}"
         );
     }
 }
@@ -89,25 +107,26 @@ struct AccRow {
 #[test]
 fn the_digits_preset_reproduces_the_committed_model_and_meets_the_goal() {
     let out = retrain(&["--preset", "digits", "--threads", "2"], "digits.postcard");
-    // Issue 5's protocol, as deployed: novel digits 5-9, 5-way, 15 queries, 2000 episodes.
+    // Novel digits 5-9, 5-way, 15 queries, 2000 episodes, as deployed.
     let rows: Vec<AccRow> =
         serde_json::from_slice(&std::fs::read(out.with_extension("eval.json")).unwrap()).unwrap();
-    for (shots, goal) in [(1, 75.0), (5, 92.0)] {
-        let pixels = rows
+    let before: Vec<AccRow> = committed("digits");
+    let find = |rows: &[AccRow], method: &str, shots: usize, steps: Option<usize>| -> f64 {
+        let r = rows
             .iter()
-            .find(|r| r.shots == shots && r.method == "nearest_centroid_pixels")
-            .unwrap_or_else(|| panic!("no {shots}-shot baseline row"));
+            .find(|r| r.shots == shots && r.method == method && r.steps == steps)
+            .unwrap_or_else(|| panic!("no {method} {shots}-shot {steps:?}-step row"));
+        assert_eq!(r.episodes, 2000);
+        r.accuracy
+    };
+    for (shots, goal) in [(1, 76.5), (5, 92.5)] {
+        let centroid = find(&rows, "nearest_centroid_raw", shots, None);
         for steps in [0, 5] {
-            let r = rows
-                .iter()
-                .find(|r| r.shots == shots && r.method == "model" && r.steps == Some(steps))
-                .unwrap_or_else(|| panic!("no {shots}-shot, {steps}-step row"));
-            assert_eq!(r.episodes, 2000);
+            let now = find(&rows, "model", shots, Some(steps));
+            let then = find(&before, "model", shots, Some(steps));
             assert!(
-                r.accuracy >= goal && r.accuracy > pixels.accuracy,
-                "{shots}-shot, {steps} steps: {} (goal {goal}, raw pixels {})",
-                r.accuracy,
-                pixels.accuracy
+                now >= goal && now > centroid && now >= then - 1.0,
+                "{shots}-shot, {steps} steps: {now} (goal {goal}, nearest centroid {centroid}, committed model {then})"
             );
         }
     }

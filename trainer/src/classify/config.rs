@@ -1,9 +1,66 @@
-//! Configuration of few-shot classification training (the `digits` preset is its default).
+//! Configuration of few-shot classification training on a labelled CSV: the input kind, the
+//! normalisation, the class split, the trunk, the episodes and the device head. The defaults
+//! are the general ones (a vector input standardised on the meta-training rows, a ProtoNet trunk
+//! validated on held-out classes); image-only machinery (rotations, shifts, warps, the covariance
+//! metric) needs `input.kind = "image"`. `configs/digits.toml` and `configs/plaid.toml` are
+//! complete examples.
 
 use super::proto::ProtoSpec;
-use crate::config::ConfigError;
+use crate::config::{relative_to, ConfigError};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// What a row's features are. The kind decides which options apply: rotations, shifts, warps
+/// and the covariance metric need an image; the width of the data must match the declared shape.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum InputKind {
+    /// Any number of features, no structure.
+    Vector,
+    /// `channels x length` samples of a time series, channel-major.
+    Series { channels: usize, length: usize },
+    /// A `height x width` grey image, row-major.
+    Image { width: usize, height: usize },
+}
+
+impl InputKind {
+    /// The number of features the kind declares (`None`: any).
+    pub fn width(&self) -> Option<usize> {
+        match *self {
+            InputKind::Vector => None,
+            InputKind::Series { channels, length } => channels.checked_mul(length),
+            InputKind::Image { width, height } => width.checked_mul(height),
+        }
+    }
+    /// The side of a square image input.
+    pub fn square_side(&self) -> Option<usize> {
+        match *self {
+            InputKind::Image { width, height } if width == height => Some(width),
+            _ => None,
+        }
+    }
+    pub fn name(&self) -> &'static str {
+        match self {
+            InputKind::Vector => "vector",
+            InputKind::Series { .. } => "series",
+            InputKind::Image { .. } => "image",
+        }
+    }
+}
+
+/// The per-feature input normalisation `x' = (x - shift) * scale`, fitted on the meta-training
+/// classes' training rows only and stored in the model (the device applies it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Normalise {
+    /// Shift by the mean and scale by 1 / standard deviation of each feature (a constant
+    /// feature keeps scale 1).
+    Standardise,
+    /// No shift, every feature times `factor` (e.g. 1/16 for 0..=16 pixel counts).
+    Scale { factor: f64 },
+    /// Raw values.
+    None,
+}
 
 /// How the multi-task head's loss is weighted against the prototype head's.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -59,10 +116,24 @@ impl Default for MatchingSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClsConfig {
+    /// `"classification"`: marks a configuration file as this kind of run.
+    pub task: String,
+    /// The labelled CSV (relative to the configuration file when read from one).
     pub data: PathBuf,
+    pub input: InputKind,
+    pub normalise: Normalise,
+    /// Classes the trunk is meta-trained on.
     pub train_classes: Vec<usize>,
+    /// Meta-training classes held out of trunk training: the trunk is validated on episodes of
+    /// these (early stopping, the trunk and the device head's settings are chosen on them).
+    /// Empty: about a third of `train_classes` (at least 2), drawn with `split_seed`.
+    pub val_classes: Vec<usize>,
+    /// Novel classes: evaluation only, never seen in training or validation.
     pub test_classes: Vec<usize>,
-    /// Held-out share of each meta-training class's rows (validation episodes).
+    /// Which validation episodes choose the trunk, the stopping point and the device settings.
+    pub validate_on: ValidateOn,
+    /// Held-out share of each meta-training class's rows: the episodes of `validate_on =
+    /// "held_out_rows"`, and the seen-class check beside held-out classes.
     pub val_fraction: f64,
     pub split_seed: u64,
     /// 90/180/270-degree rotations of the meta-training classes as extra classes.
@@ -71,14 +142,13 @@ pub struct ClsConfig {
     /// then come from these rotated classes only (held-out rows), measuring transfer to classes
     /// the trunk never saw while staying inside the meta-training digits.
     pub val_rotations: Vec<u8>,
-    /// Meta-training digits kept out of training: validation episodes then come from all their
-    /// rows (with their rotations): transfer to digits the trunk never saw, inside 0-4.
-    pub val_digits: Vec<usize>,
     /// Random shifts of up to this many pixels (meta-training only).
     pub shift: usize,
+    /// Trunk widths (ReLU layers); the identity trunk (no layer: the normalised input) is
+    /// always a candidate too.
     pub hidden: Vec<usize>,
-    /// Input normalisation x' = x * input_scale (no shift: pixels stay >= 0 through ReLU).
-    pub input_scale: f64,
+    /// Stop after this many validations without improvement (0: never stop early).
+    pub patience: usize,
     /// Start the trunk at the identity (features = normalised pixels: the raw-pixel metric).
     pub identity_init: bool,
     /// With `identity_init` on square images: the first layer also adds `blur` times each of the
@@ -134,39 +204,44 @@ pub struct ClsConfig {
 }
 
 impl Default for ClsConfig {
+    /// The general defaults: what a new data set gets without tuning.
     fn default() -> Self {
         ClsConfig {
-            data: PathBuf::from("../shared/data/digits.csv.gz"),
-            train_classes: (0..5).collect(),
-            test_classes: (5..10).collect(),
+            task: "classification".into(),
+            data: PathBuf::new(),
+            input: InputKind::Vector,
+            normalise: Normalise::Standardise,
+            train_classes: Vec::new(),
+            val_classes: Vec::new(),
+            test_classes: Vec::new(),
+            validate_on: ValidateOn::HeldOutClasses,
             val_fraction: 0.25,
             split_seed: 0,
-            rotations: true,
-            shift: 1,
+            rotations: false,
+            shift: 0,
             val_rotations: vec![],
-            val_digits: vec![],
             hidden: vec![64, 64],
-            input_scale: 1.0 / 16.0,
-            identity_init: true,
+            patience: 10,
+            identity_init: false,
             blur: 0.0,
-            metric_powers: vec![0.0],
+            metric_powers: vec![],
             cv_holdout: 2,
             cv_episodes: 200,
-            freeze_trunk: true,
-            anchor: 1e-3,
+            freeze_trunk: false,
+            anchor: 0.0,
             ways: 5,
             shots: vec![1, 5],
             query: 10,
             meta_batch: 8,
-            iterations: 1000,
-            lr: 2e-3,
+            iterations: 2000,
+            lr: 1e-3,
             proto: ProtoSpec {
                 scale: 0.5,
                 steps: 0,
                 alpha: 0.1,
                 clip: 10.0,
             },
-            aux: true,
+            aux: false,
             aux_weight: LossWeight::Fixed(0.1),
             val_episodes: 300,
             val_every: 100,
@@ -174,22 +249,40 @@ impl Default for ClsConfig {
             device_scales: vec![0.1, 0.2, 0.5, 1.0, 2.0],
             device_alphas: vec![0.0, 0.1, 0.3, 1.0, 3.0],
             device_clip: 10.0,
-            matching: MatchingSpec::default(),
+            matching: MatchingSpec {
+                enabled: false,
+                ..MatchingSpec::default()
+            },
             seed: 0,
             checkpoint_every: 100,
         }
     }
 }
 
-impl ClsConfig {
-    pub fn preset(name: &str) -> Option<Self> {
-        (name == "digits").then(Self::default)
-    }
+/// Which validation episodes choose the trunk, the stopping point and the device settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValidateOn {
+    /// Episodes of `val_classes`, which the trunk never trains on: transfer to new classes, what
+    /// the device does.
+    HeldOutClasses,
+    /// Episodes of held-out rows (`val_fraction`) of the training classes: meant for a trunk that
+    /// does not train (`freeze_trunk`); a trained trunk is then chosen on the classes it learns,
+    /// which overrates it (`train` warns).
+    HeldOutRows,
 }
 
 impl ClsConfig {
-    /// Parse a TOML override file of the digits preset and check every value; errors name the
-    /// file, line and key.
+    /// Read a configuration file: every value checked (errors name the file, line and key), and
+    /// the data path taken relative to the file's folder.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = ConfigError::read(path)?;
+        let mut cfg = Self::parse(&text, &path.display().to_string())?;
+        cfg.data = relative_to(path, &cfg.data);
+        Ok(cfg)
+    }
+
+    /// Parse a configuration's text and check every value; errors name the file, line and key.
     pub fn parse(text: &str, file: &str) -> Result<Self, ConfigError> {
         let cfg: ClsConfig =
             toml::from_str(text).map_err(|e| crate::config::toml_error(text, file, &e))?;
@@ -210,14 +303,80 @@ impl ClsConfig {
         Ok(self)
     }
 
-    /// Range checks: (key, message) of the first bad value.
+    /// The largest shot count of training and validation episodes.
+    pub fn max_shots(&self) -> usize {
+        self.shots.iter().copied().max().unwrap_or(1)
+    }
+
+    /// Range checks: (key, message) of the first bad value. Sizes are checked against the
+    /// runtime's capacities, image-only options against the input kind.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        let finite_pos = |v: f64| v.is_finite() && v > 0.0;
-        let finite_nonneg = |v: f64| v.is_finite() && v >= 0.0;
+        let finite_pos = |v: f64| v.is_finite() && v > 0.0 && v <= 1e6;
+        let finite_nonneg = |v: f64| v.is_finite() && (0.0..=1e6).contains(&v);
         let distinct = |v: &[usize]| v.iter().enumerate().all(|(i, a)| !v[..i].contains(a));
         let steps_max = usize::from(runtime::MAX_STEPS);
+        let max_width = runtime::format::MAX_WIDTH;
         let m = &self.matching;
-        let checks: [(bool, &'static str, String); 24] = [
+        let side = self.input.square_side();
+        let not_image = |what: &str| {
+            format!(
+                "{what} need `input.kind = \"image\"` with width = height; this run's input is `{}`",
+                self.input.name()
+            )
+        };
+        let val_ok = match self.validate_on {
+            ValidateOn::HeldOutRows => self.val_classes.is_empty(),
+            ValidateOn::HeldOutClasses => {
+                distinct(&self.val_classes)
+                    && self
+                        .val_classes
+                        .iter()
+                        .all(|c| self.train_classes.contains(c))
+                    && self.train_classes.len() >= self.val_classes.len() + 2
+            }
+        };
+        let input_ok = match self.input {
+            InputKind::Vector => true,
+            InputKind::Series { channels, length } => {
+                channels >= 1 && length >= 1 && self.input.width().is_some_and(|w| w <= max_width)
+            }
+            InputKind::Image { width, height } => {
+                width >= 1 && height >= 1 && self.input.width().is_some_and(|w| w <= max_width)
+            }
+        };
+        let checks: Vec<(bool, &'static str, String)> = vec![
+            (
+                self.task == "classification",
+                "task",
+                "must be \"classification\" in a classification configuration".into(),
+            ),
+            (
+                input_ok,
+                "input.kind",
+                format!("series and images need sizes >= 1 whose product is <= {max_width} (the runtime's widest layer)"),
+            ),
+            (
+                match self.normalise {
+                    Normalise::Scale { factor } => finite_pos(factor),
+                    _ => true,
+                },
+                "normalise.factor",
+                "must be finite and in (0, 1e6]".into(),
+            ),
+            (!self.rotations || side.is_some(), "rotations", not_image("rotations")),
+            (self.shift == 0 || side.is_some(), "shift", not_image("shifts")),
+            (self.blur == 0.0 || side.is_some(), "blur", not_image("the blur")),
+            (!m.enabled || side.is_some(), "matching.enabled", not_image("matching heads with warps")),
+            (
+                self.metric_powers.is_empty() || side.is_some(),
+                "metric_powers",
+                not_image("the covariance metric's powers"),
+            ),
+            (
+                !(self.identity_init && self.normalise == Normalise::Standardise),
+                "identity_init",
+                "an identity ReLU trunk would clip standardised (negative) inputs; the identity trunk without layers is always a candidate".into(),
+            ),
             (
                 !m.enabled || self.metric_powers.iter().all(|&p| p == 0.0),
                 "metric_powers",
@@ -242,9 +401,18 @@ impl ClsConfig {
                 "matching: non-empty candidate lists; per_class 1..=64, shifts <= 2, shears in [0, 1], scales finite and > 0, alphas finite and >= 0; and 2 <= cv_holdout < training classes, episodes >= 1".into(),
             ),
             (
-                !self.hidden.is_empty() && self.hidden.iter().all(|&h| (1..=4096).contains(&h)),
+                self.hidden.len() <= runtime::format::MAX_TRUNK_LAYERS
+                    && self.hidden.iter().all(|&h| (1..=max_width).contains(&h)),
                 "hidden",
-                "need 1..=4096 units per layer, at least one layer".into(),
+                format!(
+                    "at most {} layers (the runtime's limit) of 1..={max_width} units",
+                    runtime::format::MAX_TRUNK_LAYERS
+                ),
+            ),
+            (
+                self.hidden.windows(2).all(|w| w[0] * w[1] <= 1 << 20),
+                "hidden",
+                "two consecutive layers over 2^20 weights: the model would not fit a microcontroller's flash (4 MB)".into(),
             ),
             (
                 !self.train_classes.is_empty() && distinct(&self.train_classes),
@@ -261,14 +429,9 @@ impl ClsConfig {
                 "each class once, none of them a training class".into(),
             ),
             (
-                distinct(&self.val_digits)
-                    && self
-                        .val_digits
-                        .iter()
-                        .all(|c| self.train_classes.contains(c))
-                    && self.val_digits.len() < self.train_classes.len(),
-                "val_digits",
-                "distinct training classes, leaving at least one to train on".into(),
+                val_ok,
+                "val_classes",
+                "held_out_classes: distinct training classes, leaving at least 2 to train on (empty: about a third, chosen with split_seed); held_out_rows: must be empty".into(),
             ),
             (
                 self.val_fraction > 0.0 && self.val_fraction < 1.0,
@@ -281,25 +444,40 @@ impl ClsConfig {
                 "val_rotations",
                 "quarter turns 1..=3, and they need `rotations = true`".into(),
             ),
-            (self.ways >= 2, "ways", "must be >= 2".into()),
             (
-                !self.shots.is_empty() && self.shots.iter().all(|&s| s >= 1),
-                "shots",
-                "need at least one shot count, each >= 1".into(),
+                (2..=256).contains(&self.ways),
+                "ways",
+                "must be in 2..=256".into(),
             ),
-            (self.query >= 1, "query", "must be >= 1".into()),
-            (self.meta_batch >= 1, "meta_batch", "must be >= 1".into()),
-            (self.iterations >= 1, "iterations", "must be >= 1".into()),
-            (finite_pos(self.lr), "lr", "must be finite and > 0".into()),
             (
-                finite_pos(self.input_scale),
-                "input_scale",
-                "must be finite and > 0".into(),
+                !self.shots.is_empty() && self.shots.iter().all(|&s| (1..=1000).contains(&s)),
+                "shots",
+                "need at least one shot count, each in 1..=1000".into(),
+            ),
+            (
+                (1..=1000).contains(&self.query),
+                "query",
+                "must be in 1..=1000".into(),
+            ),
+            (
+                (1..=4096).contains(&self.meta_batch),
+                "meta_batch",
+                "must be in 1..=4096".into(),
+            ),
+            (
+                (1..=10_000_000).contains(&self.iterations),
+                "iterations",
+                "must be in 1..=10 000 000".into(),
+            ),
+            (
+                self.lr.is_finite() && self.lr > 0.0 && self.lr <= 1.0,
+                "lr",
+                "must be finite and in (0, 1]".into(),
             ),
             (
                 finite_nonneg(self.blur) && finite_nonneg(self.anchor),
                 "blur",
-                "blur and anchor must be finite and >= 0".into(),
+                "blur and anchor must be finite and in [0, 1e6]".into(),
             ),
             (
                 finite_pos(self.proto.scale)
@@ -307,7 +485,7 @@ impl ClsConfig {
                     && finite_pos(self.proto.clip)
                     && self.proto.steps <= steps_max,
                 "proto.scale",
-                format!("proto: scale and clip finite and > 0, alpha >= 0, steps <= {steps_max}"),
+                format!("proto: scale and clip finite in (0, 1e6], alpha in [0, 1e6], steps <= {steps_max}"),
             ),
             (
                 self.device_steps <= steps_max,
@@ -315,39 +493,34 @@ impl ClsConfig {
                 format!("must be <= {steps_max} (the runtime's limit)"),
             ),
             (
-                !self.device_scales.is_empty() && self.device_scales.iter().all(|&v| finite_pos(v)),
-                "device_scales",
-                "need at least one, each finite and > 0".into(),
-            ),
-            (
-                !self.device_alphas.is_empty()
+                !self.device_scales.is_empty()
+                    && self.device_scales.iter().all(|&v| finite_pos(v))
+                    && !self.device_alphas.is_empty()
                     && self.device_alphas.iter().all(|&v| finite_nonneg(v)),
-                "device_alphas",
-                "need at least one, each finite and >= 0".into(),
+                "device_scales",
+                "device_scales and device_alphas: at least one each, finite, scales in (0, 1e6], rates in [0, 1e6]".into(),
             ),
             (
                 finite_pos(self.device_clip),
                 "device_clip",
-                "must be finite and > 0".into(),
+                "must be finite and in (0, 1e6]".into(),
             ),
             (
-                self.metric_powers.iter().all(|p| p.is_finite()),
+                self.metric_powers.iter().all(|p| p.is_finite() && p.abs() <= 16.0)
+                    && (self.metric_powers.is_empty()
+                        || (self.cv_holdout >= 2 && self.cv_holdout < self.train_classes.len())),
                 "metric_powers",
-                "must be finite".into(),
-            ),
-            (
-                self.metric_powers.is_empty()
-                    || (self.cv_holdout >= 2 && self.cv_holdout < self.train_classes.len()),
-                "cv_holdout",
                 format!(
-                    "with metric_powers: 2..{} (held-out digits per fold)",
+                    "finite, |p| <= 16; with metric_powers, cv_holdout in 2..{} (held-out classes per fold)",
                     self.train_classes.len()
                 ),
             ),
             (
-                self.val_episodes >= 1 && (self.metric_powers.is_empty() || self.cv_episodes >= 1),
+                (1..=1_000_000).contains(&self.val_episodes)
+                    && (self.metric_powers.is_empty() || self.cv_episodes >= 1)
+                    && self.val_every >= 1,
                 "val_episodes",
-                "val_episodes and cv_episodes must be >= 1".into(),
+                "val_episodes in 1..=1e6, cv_episodes >= 1, val_every >= 1".into(),
             ),
         ];
         match checks.into_iter().find(|c| !c.0) {

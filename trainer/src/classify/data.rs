@@ -1,12 +1,12 @@
-//! A labelled data set from CSV (`f1..fn,label`; gzip accepted; an optional header whose last
-//! field is `label`), and the class split / held-out rows used by episodes.
+//! A labelled data set from a user's CSV: any width, an optional header (its label column named
+//! `label`, else the last column is the label), gzip accepted; every value finite as f32. Also
+//! the class split used by episodes.
 
-use crate::tasks::CsvError;
+use crate::csvio::{self, CsvError};
 use anyhow::{Context, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use std::io::Read;
 use std::path::Path;
 
 /// Rows of features with one class label each.
@@ -20,94 +20,95 @@ pub struct Dataset {
     /// File line of each row (1-based), for messages.
     pub lines: Vec<usize>,
     pub file: String,
+    /// SHA-256 of the file's bytes (empty for text parsed from memory).
+    pub sha256: String,
+    /// Column names (`f1..` without a header), features only.
+    pub columns: Vec<String>,
 }
 
 impl Dataset {
     pub fn load(path: &Path) -> Result<Self> {
-        let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let text = if raw.starts_with(&[0x1f, 0x8b]) {
-            let mut s = String::new();
-            flate2::read::MultiGzDecoder::new(&raw[..])
-                .read_to_string(&mut s)
-                .with_context(|| format!("{}: not valid gzip/UTF-8", path.display()))?;
-            s
-        } else {
-            String::from_utf8(raw).with_context(|| format!("{}: not UTF-8 text", path.display()))?
-        };
-        Ok(Self::parse(&text, &path.display().to_string())?)
+        let (text, sha) = csvio::read_text(path)?;
+        let mut ds = Self::parse(&text, &path.display().to_string())?;
+        ds.sha256 = sha;
+        Ok(ds)
     }
 
     pub fn parse(text: &str, file: &str) -> Result<Self, CsvError> {
-        let err = |line: usize, field: String, msg: String| CsvError {
+        let err = |line: usize, field: &str, msg: String| CsvError {
             file: file.to_string(),
             line,
-            field,
+            field: field.to_string(),
             msg,
         };
+        let mut recs = csvio::records(text, file)?.into_iter().peekable();
+        let Some((l0, first)) = recs.peek().cloned() else {
+            return Err(err(1, "-", "no data rows".into()));
+        };
+        let header = csvio::is_header(&first).then(|| {
+            recs.next();
+            first.clone()
+        });
+        let width = first.len();
+        let label_col = header
+            .as_ref()
+            .and_then(|h| h.iter().position(|c| c.eq_ignore_ascii_case("label")))
+            .unwrap_or(width.saturating_sub(1));
+        if width < 2 {
+            return Err(err(
+                l0,
+                "label",
+                "need at least one feature and a label".into(),
+            ));
+        }
+        let name = |i: usize| -> String {
+            match &header {
+                Some(h) => h[i].clone(),
+                None if i == label_col => "label".into(),
+                None => format!("f{}", i + 1),
+            }
+        };
+        let columns: Vec<String> = (0..width)
+            .filter(|&i| i != label_col)
+            .map(|i| {
+                header
+                    .as_ref()
+                    .map_or_else(|| format!("f{}", i + 1), |h| h[i].clone())
+            })
+            .collect();
         let mut ds = Dataset {
-            d: 0,
+            d: width - 1,
             x: Vec::new(),
             labels: Vec::new(),
             lines: Vec::new(),
             file: file.to_string(),
+            sha256: String::new(),
+            columns,
         };
-        let mut width = None;
-        for (ln, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() {
-                continue;
-            }
-            let cells: Vec<&str> = line.split(',').map(str::trim).collect();
-            if width.is_none() && cells.last() == Some(&"label") {
-                width = Some(cells.len());
-                continue;
-            }
-            let w = *width.get_or_insert(cells.len());
-            if w < 2 {
-                return Err(err(
-                    ln + 1,
-                    "label".into(),
-                    "need at least one feature and a label".into(),
-                ));
-            }
-            if cells.len() != w {
-                return Err(err(
-                    ln + 1,
-                    format!("f{}", cells.len().min(w)),
-                    format!("expected {w} fields, found {}", cells.len()),
-                ));
-            }
-            for (i, c) in cells[..w - 1].iter().enumerate() {
-                let v: f64 = c
-                    .parse()
-                    .ok()
-                    .filter(|v: &f64| v.is_finite())
-                    .ok_or_else(|| {
-                        err(
-                            ln + 1,
-                            format!("f{}", i + 1),
-                            format!("not a finite number: {c:?}"),
-                        )
-                    })?;
+        for (line, cells) in recs {
+            for (i, c) in cells.iter().enumerate() {
+                if i == label_col {
+                    continue;
+                }
+                let v = csvio::finite_f32(c).map_err(|m| err(line, &name(i), m))?;
                 ds.x.push(v);
             }
-            let c = cells[w - 1];
+            let c = &cells[label_col];
             let lab: usize = c.parse().map_err(|_| {
                 err(
-                    ln + 1,
-                    "label".into(),
+                    line,
+                    &name(label_col),
                     format!("not a class index (0, 1, ...): {c:?}"),
                 )
             })?;
             if lab > u16::MAX as usize {
-                return Err(err(ln + 1, "label".into(), format!("class {lab} > 65535")));
+                return Err(err(line, &name(label_col), format!("class {lab} > 65535")));
             }
             ds.labels.push(lab);
-            ds.lines.push(ln + 1);
+            ds.lines.push(line);
         }
-        ds.d = width.map_or(0, |w| w - 1);
         if ds.labels.is_empty() {
-            return Err(err(1, "f1".into(), "no data rows".into()));
+            return Err(err(l0, "-", "no data rows".into()));
         }
         Ok(ds)
     }

@@ -6,7 +6,7 @@
 use super::episodes::Episode;
 use super::matching::MatchingChoice;
 use super::proto::ProtoSpec;
-use super::train::Trained;
+use super::train::{episode_accuracies, Normalisation, Trained};
 use crate::eval::mean_ci;
 use crate::export::{dense, f32s};
 use crate::net::Arch;
@@ -164,12 +164,16 @@ pub fn episode_correct(
         .count())
 }
 
-/// Nearest class mean in raw input space (squared Euclidean distance).
-pub fn centroid_correct(ep: &Episode) -> usize {
+/// Nearest class mean (squared Euclidean distance) of `norm`-normalised inputs, or raw ones.
+pub fn centroid_correct(ep: &Episode, norm: Option<&Normalisation>) -> usize {
     let d = ep.d;
+    let (sx, qx) = match norm {
+        Some(n) => (n.apply(&ep.support_x), n.apply(&ep.query_x)),
+        None => (ep.support_x.clone(), ep.query_x.clone()),
+    };
     let mut mu = vec![0.0; ep.ways * d];
     let mut n = vec![0.0; ep.ways];
-    for (x, &c) in ep.support_x.chunks_exact(d).zip(&ep.support_y) {
+    for (x, &c) in sx.chunks_exact(d).zip(&ep.support_y) {
         n[c] += 1.0;
         for j in 0..d {
             mu[c * d + j] += x[j];
@@ -180,14 +184,21 @@ pub fn centroid_correct(ep: &Episode) -> usize {
             mu[c * d + j] /= f64::max(n[c], 1.0);
         }
     }
-    ep.query_x
-        .chunks_exact(d)
+    qx.chunks_exact(d)
         .zip(&ep.query_y)
         .filter(|(x, &y)| {
             let dist = |c: usize| -> f64 { (0..d).map(|j| (x[j] - mu[c * d + j]).powi(2)).sum() };
             (0..ep.ways).fold(0, |a, c| if dist(c) < dist(a) { c } else { a }) == y
         })
         .count()
+}
+
+/// The baselines printed beside the model, on the same episodes.
+pub struct Baselines<'a> {
+    /// The standardisation fitted on the meta-training classes.
+    pub standardise: &'a Normalisation,
+    /// A trained trunk evaluated with prototypes (0 steps, f32 on the host), and its name.
+    pub trunk: Option<(&'a Arch, &'a [f64], &'a str)>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -200,6 +211,9 @@ pub struct AccRow {
     /// Mean query accuracy over episodes, in percent, and the 95% CI half-width.
     pub accuracy: f64,
     pub ci95: f64,
+    /// Query accuracy of every episode, in order (for paired comparisons; `eval --per-task`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub per_episode: Vec<f64>,
 }
 
 fn row(method: &str, shots: usize, steps: Option<usize>, per_ep: &[f64]) -> AccRow {
@@ -211,11 +225,17 @@ fn row(method: &str, shots: usize, steps: Option<usize>, per_ep: &[f64]) -> AccR
         episodes: per_ep.len(),
         accuracy: 100.0 * m,
         ci95: 100.0 * ci,
+        per_episode: per_ep.to_vec(),
     }
 }
 
-/// Accuracy of the model as deployed for each step count, and the baseline, on `eps`.
-pub fn evaluate(bytes: &[u8], eps: &[Episode], steps: &[usize]) -> Result<Vec<AccRow>> {
+/// Accuracy of the model as deployed for each step count, and the baselines, on `eps`.
+pub fn evaluate(
+    bytes: &[u8],
+    eps: &[Episode],
+    steps: &[usize],
+    baselines: &Baselines<'_>,
+) -> Result<Vec<AccRow>> {
     let model = Model::from_bytes(bytes).map_err(|e| anyhow!("model: {e}"))?;
     let head = prototype_head(&model)?;
     let classes = match model
@@ -252,24 +272,46 @@ pub fn evaluate(bytes: &[u8], eps: &[Episode], steps: &[usize]) -> Result<Vec<Ac
             .collect::<Result<_>>()?;
         rows.push(row("model", shots, Some(s), &per));
     }
-    rows.push(row("nearest_centroid_pixels", shots, None, &baseline(eps)));
+    rows.push(row(
+        "nearest_centroid_raw",
+        shots,
+        None,
+        &baseline(eps, None),
+    ));
+    rows.push(row(
+        "nearest_centroid_standardised",
+        shots,
+        None,
+        &baseline(eps, Some(baselines.standardise)),
+    ));
+    if let Some((arch, params, name)) = baselines.trunk {
+        let spec = ProtoSpec {
+            scale: 1.0,
+            steps: 0,
+            alpha: 0.0,
+            clip: 1.0,
+        };
+        let per = episode_accuracies(arch, params, eps, &spec);
+        rows.push(row(name, shots, Some(0), &per));
+    }
     Ok(rows)
 }
 
-pub fn baseline(eps: &[Episode]) -> Vec<f64> {
+/// Query accuracy of nearest centroid on every episode (`norm`: on normalised inputs).
+pub fn baseline(eps: &[Episode], norm: Option<&Normalisation>) -> Vec<f64> {
     eps.par_iter()
-        .map(|ep| centroid_correct(ep) as f64 / ep.query_y.len() as f64)
+        .map(|ep| centroid_correct(ep, norm) as f64 / ep.query_y.len() as f64)
         .collect()
 }
 
 pub fn table(rows: &[AccRow]) -> String {
     let mut s = format!(
-        "{:<24} {:>5} {:>6} {:>9} {:>9} {:>7}\n",
+        "{:<30} {:>5} {:>6} {:>9} {:>9} {:>7}\n",
         "method", "shots", "steps", "episodes", "acc %", "95% CI"
     );
     for r in rows {
         s += &format!(
-            "{:<24} {:>5} {:>6} {:>9} {:>9.2} {:>7.2}\n",
+            "{:<30} {:>5} {:>6} {:>9} {:>9.2} {:>7.2}\n",
             r.method,
             r.shots,
             r.steps.map_or("-".into(), |v| v.to_string()),

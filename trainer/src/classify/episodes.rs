@@ -73,16 +73,17 @@ pub struct Pool {
 
 impl Pool {
     /// Each (class, rows), plus its 90/180/270-degree rotations as extra classes when `rotations`.
+    /// `side`: the side of a square image input (rotations and shifts need one).
     pub fn new(
         ds: &Dataset,
+        side: Option<usize>,
         classes: &[(usize, Vec<usize>)],
         rotations: bool,
         augment: Augment,
     ) -> Result<Self> {
-        let side = ds.square_side();
-        if (rotations || augment.shift > 0) && side.is_none() {
+        if (rotations || augment.shift > 0) && side.is_none_or(|s| s * s != ds.d) {
             bail!(
-                "{}: rotations and shifts need square images, rows have {} features",
+                "{}: rotations and shifts need a square image input, rows have {} features",
                 ds.file,
                 ds.d
             );

@@ -265,10 +265,16 @@ pub fn folds(cfg: &ClsConfig, setup: &Setup) -> Result<Vec<Fold>> {
             .map(|i| base[i].clone())
             .collect();
         let held_rows: Vec<(usize, Vec<usize>)> = held.iter().map(|&i| all_rows(i)).collect();
-        let fit = Pool::new(&setup.ds, &fit_classes, cfg.rotations, Augment::default())?;
+        let fit = Pool::new(
+            &setup.ds,
+            setup.side,
+            &fit_classes,
+            cfg.rotations,
+            Augment::default(),
+        )?;
         let mut pools = Vec::new();
         if cfg.rotations {
-            let p = Pool::new(&setup.ds, &held_rows, true, Augment::default())?;
+            let p = Pool::new(&setup.ds, setup.side, &held_rows, true, Augment::default())?;
             if p.classes.len() < cfg.ways {
                 bail!(
                     "cv_holdout = {h}: {} held-out classes with rotations, fewer than ways = {}",
@@ -278,7 +284,7 @@ pub fn folds(cfg: &ClsConfig, setup: &Setup) -> Result<Vec<Fold>> {
             }
             pools.extend(cfg.shots.iter().map(|&k| (p.clone(), cfg.ways, k)));
         }
-        let up = Pool::new(&setup.ds, &held_rows, false, Augment::default())?;
+        let up = Pool::new(&setup.ds, setup.side, &held_rows, false, Augment::default())?;
         pools.extend(cfg.shots.iter().map(|&k| (up.clone(), h, k)));
         // 15 queries per class, as the test episodes, or what the smallest held-out class allows.
         let fewest = held_rows.iter().map(|(_, r)| r.len()).min().unwrap_or(0);

@@ -10,6 +10,7 @@ pub mod matching;
 pub mod metric;
 pub mod plots;
 pub mod proto;
+pub mod record;
 pub mod run;
 pub mod train;
 

@@ -1,8 +1,9 @@
 //! Plots of a classification run, beside the model: the training curve (per-head training loss,
 //! training and validation accuracy over iterations) and accuracy vs device inner steps for 1 and
-//! 5 shots on the novel classes, the model as deployed beside the raw-pixel baseline.
+//! 5 shots on the novel classes, the model as deployed beside nearest centroid on standardised
+//! inputs.
 
-use super::deploy::{baseline, evaluate};
+use super::deploy::{baseline, evaluate, Baselines};
 use super::run::test_episodes;
 use super::train::{Setup, Trained};
 use crate::eval::mean_ci;
@@ -98,19 +99,24 @@ pub fn accuracy_plot(path: &Path, t: &Trained, model: &[u8], setup: &Setup) -> R
             PLOT_EPISODES,
             crate::classify::EVAL_SEED,
         )?;
-        let rows = evaluate(model, &eps, &steps)?;
+        let none = Baselines {
+            standardise: &setup.standardise,
+            trunk: None,
+        };
+        let rows = evaluate(model, &eps, &steps, &none)?;
         series.push(Series {
             label: format!("model, {k}-shot"),
             points: rows
                 .iter()
+                .filter(|r| r.method == "model")
                 .filter_map(|r| Some((r.steps? as f64, r.accuracy)))
                 .collect(),
             reference: false,
         });
-        let (b, _) = mean_ci(&baseline(&eps));
+        let (b, _) = mean_ci(&baseline(&eps, Some(&setup.standardise)));
         let last = *steps.last().unwrap_or(&1) as f64;
         series.push(Series {
-            label: format!("pixels nearest centroid, {k}-shot"),
+            label: format!("nearest centroid (standardised), {k}-shot"),
             points: vec![(0.0, 100.0 * b), (last, 100.0 * b)],
             reference: true,
         });

@@ -1,9 +1,12 @@
-//! The classification commands behind `trainer train --preset digits` (resumable, like every
-//! training run) and `trainer eval --task digits`.
+//! The classification commands: `trainer train` of a classification configuration (resumable,
+//! like every training run; writes the model, its run record and the evaluation) and `trainer
+//! eval` of a classification model (the run's own classes, split and normalisation, from its
+//! record or its configuration).
 
 use super::config::ClsConfig;
-use super::deploy::{evaluate, model_def, table, AccRow};
+use super::deploy::{evaluate, model_def, table, AccRow, Baselines};
 use super::episodes::{parse_file, Episode};
+use super::record::RunRecord;
 pub use super::train::Setup;
 use super::train::{finish, train_from, ClsState, Trained};
 use crate::export;
@@ -38,6 +41,38 @@ pub enum EpisodeSpec<'a> {
     File(&'a Path),
 }
 
+/// What an evaluation measured: the rows, and for each shot count the episodes' count, their
+/// distinct draws and the real query size.
+pub struct EvalReport {
+    pub rows: Vec<AccRow>,
+    pub units: Vec<EpisodeUnits>,
+}
+
+/// The independent units behind one shot count's rows.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct EpisodeUnits {
+    pub shots: usize,
+    pub ways: usize,
+    pub episodes: usize,
+    /// Episodes whose (support, query) rows differ from every other episode's.
+    pub distinct: usize,
+    pub query_per_class: usize,
+}
+
+fn units(eps: &[Episode]) -> Option<EpisodeUnits> {
+    let first = eps.first()?;
+    let mut draws: Vec<Vec<usize>> = eps.iter().map(|e| e.rows.clone()).collect();
+    draws.sort_unstable();
+    draws.dedup();
+    Some(EpisodeUnits {
+        shots: first.shots,
+        ways: first.ways,
+        episodes: eps.len(),
+        distinct: draws.len(),
+        query_per_class: first.query,
+    })
+}
+
 pub fn eval_rows(
     bytes: &[u8],
     setup: &Setup,
@@ -45,13 +80,32 @@ pub fn eval_rows(
     shots: &[usize],
     steps: &[usize],
     spec: &EpisodeSpec<'_>,
-) -> Result<Vec<AccRow>> {
+    baselines: &Baselines<'_>,
+) -> Result<EvalReport> {
     let mut rows = Vec::new();
+    let mut all_units = Vec::new();
     match spec {
         EpisodeSpec::Sampled { n, query, seed } => {
             for &k in shots {
+                let need = k + query;
+                let enough = setup
+                    .test
+                    .classes
+                    .iter()
+                    .filter(|c| c.rows.len() >= need)
+                    .count();
+                if enough < ways {
+                    bail!(
+                        "{}-way {k}-shot episodes with {query} queries per class need {ways} novel classes with {need} rows; {enough} of {:?} have them",
+                        ways,
+                        setup.test.classes.iter().map(|c| c.class).collect::<Vec<_>>()
+                    );
+                }
+            }
+            for &k in shots {
                 let eps = test_episodes(setup, ways, k, *query, *n, *seed)?;
-                rows.extend(evaluate(bytes, &eps, steps)?);
+                all_units.extend(units(&eps));
+                rows.extend(evaluate(bytes, &eps, steps, baselines)?);
             }
         }
         EpisodeSpec::File(path) => {
@@ -73,10 +127,46 @@ pub fn eval_rows(
             }
             let q = fields / ways - k;
             let eps = parse_file(&text, &path.display().to_string(), &setup.ds, ways, *k, q)?;
-            rows.extend(evaluate(bytes, &eps, steps)?);
+            all_units.extend(units(&eps));
+            rows.extend(evaluate(bytes, &eps, steps, baselines)?);
         }
     }
-    Ok(rows)
+    Ok(EvalReport {
+        rows,
+        units: all_units,
+    })
+}
+
+/// The baselines of a run: standardised nearest centroid and the trained trunk, if any.
+pub fn baselines<'a>(setup: &'a Setup, record: Option<&'a RunRecord>) -> Baselines<'a> {
+    Baselines {
+        standardise: &setup.standardise,
+        trunk: record.and_then(|r| {
+            r.trained_trunk.as_ref().map(|(a, p)| {
+                let name = if r.plain_protonet {
+                    "protonet"
+                } else {
+                    "trained_trunk"
+                };
+                (a, p.as_slice(), name)
+            })
+        }),
+    }
+}
+
+/// The lines above an evaluation table: which classes, how many independent episodes.
+pub fn describe(cfg: &ClsConfig, report: &EvalReport) -> String {
+    let mut s = format!(
+        "novel classes {:?} (never seen in training or validation), as deployed (the runtime's inner loop on the host):\n",
+        cfg.test_classes
+    );
+    for u in &report.units {
+        s += &format!(
+            "  {}-way {}-shot: {} episodes ({} distinct draws), {} queries per class; 95% CI over episodes\n",
+            u.ways, u.shots, u.episodes, u.distinct, u.query_per_class
+        );
+    }
+    s
 }
 
 /// Train (or resume), export `out`, write `<out>.trained.json`, evaluate as deployed
@@ -91,6 +181,12 @@ pub fn train_and_export(
     stop: &AtomicBool,
 ) -> Result<Option<Trained>> {
     let setup = Setup::new(cfg)?;
+    if cfg.validate_on == super::config::ValidateOn::HeldOutRows
+        && !cfg.freeze_trunk
+        && !cfg.hidden.is_empty()
+    {
+        eprintln!("warning: validate_on = \"held_out_rows\" with a trained trunk: the stopping point and the device settings are chosen on the classes the trunk learns, which overrates it; held-out classes measure what the device does");
+    }
     let t0 = std::time::Instant::now();
     let Some(st) = train_checkpointed(
         out,
@@ -107,16 +203,50 @@ pub fn train_and_export(
     let secs = t0.elapsed().as_secs_f64();
     let def = model_def(name, &trained)?;
     let bytes = export::write(out, &def)?;
+    let record = RunRecord::new(out, cfg, &setup, &trained)?;
+    record.write(out)?;
     eprintln!(
-        "trained {} iterations in {secs:.1} s (best validation {:.2}% at iteration {}); device: scale {}, rate {}, {} steps; wrote {} ({bytes} bytes)",
+        "trained {} iterations in {secs:.1} s (best validation {:.2}% at iteration {}{}); device: scale {}, rate {}, {} steps; wrote {} ({bytes} bytes) and its run record",
         st.iter,
         100.0 * trained.best_val,
         trained.best_iter,
+        trained
+            .early_stop
+            .map_or(String::new(), |i| format!(", stopped early at {i}")),
         trained.device.scale,
         trained.device.alpha,
         trained.device.steps,
         out.display()
     );
+    if !setup.val_classes.is_empty() {
+        eprintln!(
+            "validation on held-out classes {:?} ({}-way); the trunk trained on {:?}",
+            setup.val_classes, setup.val_ways, record.trunk_classes
+        );
+    }
+    for c in &trained.candidates {
+        eprintln!(
+            "  trunk {:<9} validation {:.2}% (per shots {}) with scale {}, rate {}, {} steps{}",
+            c.trunk,
+            100.0 * c.score,
+            c.per_shots
+                .iter()
+                .map(|a| format!("{:.2}", 100.0 * a))
+                .collect::<Vec<_>>()
+                .join("/"),
+            c.device.scale,
+            c.device.alpha,
+            c.device.steps,
+            if std::ptr::eq(c, &trained.candidates[0]) {
+                "  <- exported"
+            } else {
+                ""
+            }
+        );
+    }
+    if let Some(w) = &trained.overfit_warning {
+        eprintln!("warning: {w}");
+    }
     std::fs::write(
         out.with_extension("trained.json"),
         serde_json::to_string(&trained)?,
@@ -125,7 +255,7 @@ pub fn train_and_export(
         return Ok(Some(trained));
     }
     let blob = export::read(out)?;
-    let rows = eval_rows(
+    let report = eval_rows(
         &blob,
         &setup,
         cfg.ways,
@@ -136,15 +266,17 @@ pub fn train_and_export(
             query: 15,
             seed: crate::classify::EVAL_SEED,
         },
+        &baselines(&setup, Some(&record)),
     )?;
-    println!(
-        "novel classes {:?}, {}-way, 15 queries per class, as deployed:",
-        cfg.test_classes, cfg.ways
-    );
-    print!("{}", table(&rows));
+    print!("{}", describe(cfg, &report));
+    print!("{}", table(&report.rows));
+    let mut report = report;
+    for r in &mut report.rows {
+        r.per_episode.clear();
+    }
     std::fs::write(
         out.with_extension("eval.json"),
-        serde_json::to_string_pretty(&rows)?,
+        serde_json::to_string_pretty(&report.rows)?,
     )?;
     for p in super::plots::write_all(out, &trained, &blob, &setup)? {
         eprintln!("plot: {}", p.display());

@@ -3,26 +3,95 @@
 //! device's prototype scale and rate), a progress bar with per-head metrics, and the resumable
 //! loop (checkpoints, Ctrl-C, --stop-after) shared with the other trainers.
 
-use super::config::{ClsConfig, LossWeight};
+use super::config::{ClsConfig, InputKind, LossWeight, Normalise, ValidateOn};
 use super::data::{ClassSplit, Dataset};
 use super::episodes::{Augment, Episode, Pool};
 use super::proto::{episode_accuracy, episode_grad, EpisodeData, ProtoSpec, Scratch};
 use crate::net::{Activation, Arch, Fwd, HeadKind, LayerSpec};
 use crate::train::{check_sizes, read_json, Checkpoints, RunSettings};
 use anyhow::{bail, Result};
+use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// Data, split and episode pools of a run.
+/// Data, split, normalisation and episode pools of a run, every size checked before any work.
 pub struct Setup {
     pub ds: Dataset,
     pub split: ClassSplit,
+    /// Side of a square image input (rotations, shifts and warps need it).
+    pub side: Option<usize>,
+    /// Episodes the trunk trains on.
     pub train: Pool,
+    /// Validation episodes: the held-out classes' rows, or held-out rows of the training classes.
     pub val: Pool,
+    /// Held-out rows of the trunk's training classes, when validation is on held-out classes: the
+    /// seen-class check that tells overfitting of the training classes from learning.
+    pub seen: Option<Pool>,
     pub test: Pool,
+    /// The meta-training classes held out of trunk training (empty: validation on rows).
+    pub val_classes: Vec<usize>,
+    /// Ways of the training and validation episodes (the configured ways, or fewer when fewer
+    /// classes are available).
+    pub train_ways: usize,
+    pub val_ways: usize,
+    /// Queries per class of validation episodes ([`VAL_QUERY`], or fewer for small classes).
+    pub val_query: usize,
+    /// The model's input normalisation (`x' = (x - shift) * scale`), from `normalise`.
+    pub norm: Normalisation,
+    /// Per-feature standardisation fitted on the meta-training classes (the standardised
+    /// nearest-centroid baseline uses it whatever the model's normalisation).
+    pub standardise: Normalisation,
+}
+
+/// A per-feature affine normalisation `x' = (x - shift) * scale`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Normalisation {
+    pub shift: Vec<f64>,
+    pub scale: Vec<f64>,
+}
+
+impl Normalisation {
+    /// Mean and 1 / standard deviation of every feature over `rows` (a constant feature keeps
+    /// scale 1: it then maps to 0).
+    pub fn fit(ds: &Dataset, rows: &[usize]) -> Self {
+        let (d, n) = (ds.d, rows.len().max(1) as f64);
+        let mut mean = vec![0.0; d];
+        for &r in rows {
+            for (m, x) in mean.iter_mut().zip(ds.row(r)) {
+                *m += x / n;
+            }
+        }
+        let mut var = vec![0.0; d];
+        for &r in rows {
+            for ((v, x), m) in var.iter_mut().zip(ds.row(r)).zip(&mean) {
+                *v += (x - m) * (x - m) / n;
+            }
+        }
+        let scale = var
+            .iter()
+            .zip(&mean)
+            .map(|(v, m): (&f64, &f64)| {
+                let sd = v.sqrt();
+                if sd > 1e-6 * (1.0 + m.abs()) {
+                    1.0 / sd
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        Normalisation { shift: mean, scale }
+    }
+
+    pub fn apply(&self, x: &[f64]) -> Vec<f64> {
+        let d = self.shift.len().max(1);
+        x.iter()
+            .enumerate()
+            .map(|(i, v)| (v - self.shift[i % d]) * self.scale[i % d])
+            .collect()
+    }
 }
 
 impl Setup {
@@ -30,7 +99,33 @@ impl Setup {
         let ds = Dataset::load(&cfg.data)?;
         Self::with_data(cfg, ds)
     }
+
     pub fn with_data(cfg: &ClsConfig, ds: Dataset) -> Result<Self> {
+        if let Some(w) = cfg.input.width() {
+            if w != ds.d {
+                bail!(
+                    "{}: rows have {} features, `input` declares {} x {} = {w}",
+                    ds.file,
+                    ds.d,
+                    cfg.input.name(),
+                    match cfg.input {
+                        InputKind::Series { channels, length } =>
+                            format!("{channels} channels x {length}"),
+                        InputKind::Image { width, height } => format!("{width} x {height}"),
+                        InputKind::Vector => String::new(),
+                    }
+                );
+            }
+        }
+        if ds.d > runtime::format::MAX_WIDTH {
+            bail!(
+                "{}: {} features per row, the runtime takes at most {}",
+                ds.file,
+                ds.d,
+                runtime::format::MAX_WIDTH
+            );
+        }
+        let side = cfg.input.square_side();
         let split = ClassSplit::new(
             &ds,
             &cfg.train_classes,
@@ -38,24 +133,61 @@ impl Setup {
             cfg.val_fraction,
             cfg.split_seed,
         )?;
+        let val_classes = match cfg.validate_on {
+            ValidateOn::HeldOutRows => Vec::new(),
+            ValidateOn::HeldOutClasses if !cfg.val_classes.is_empty() => cfg.val_classes.clone(),
+            ValidateOn::HeldOutClasses => {
+                let n = cfg.train_classes.len();
+                let k = n.div_ceil(3).max(2);
+                if n < k + 2 {
+                    bail!(
+                        "train_classes: {n} classes; validation on held-out classes needs at least 4 (2 to validate on, 2 to train on)"
+                    );
+                }
+                let mut c = cfg.train_classes.clone();
+                c.shuffle(&mut ChaCha8Rng::seed_from_u64(cfg.split_seed ^ 0x0c1a_55e5));
+                c.truncate(k);
+                c.sort_unstable();
+                c
+            }
+        };
+        let all_rows: Vec<usize> = split
+            .train
+            .iter()
+            .zip(&split.val)
+            .flat_map(|((_, t), (_, v))| t.iter().chain(v).copied())
+            .collect();
+        let standardise = Normalisation::fit(&ds, &all_rows);
+        let norm = match cfg.normalise {
+            Normalise::Standardise => standardise.clone(),
+            Normalise::Scale { factor } => Normalisation {
+                shift: vec![0.0; ds.d],
+                scale: vec![factor; ds.d],
+            },
+            Normalise::None => Normalisation {
+                shift: vec![0.0; ds.d],
+                scale: vec![1.0; ds.d],
+            },
+        };
         let aug = Augment { shift: cfg.shift };
-        let mut train = Pool::new(&ds, &split.train, cfg.rotations, aug)?;
-        let mut val = Pool::new(&ds, &split.val, cfg.rotations, Augment::default())?;
-        if !cfg.val_rotations.is_empty() {
-            train
-                .classes
-                .retain(|c| !cfg.val_rotations.contains(&c.rot));
-            val.classes.retain(|c| cfg.val_rotations.contains(&c.rot));
-        }
-        if !cfg.val_digits.is_empty() {
-            // Whole meta-training digits held out of training: validation on all their rows
-            // (with their rotations), which measures transfer to digits the trunk never saw.
-            train.classes.retain(|c| !cfg.val_digits.contains(&c.class));
+        let trunk_classes = |part: &[(usize, Vec<usize>)]| -> Vec<(usize, Vec<usize>)> {
+            part.iter()
+                .filter(|(c, _)| !val_classes.contains(c))
+                .cloned()
+                .collect()
+        };
+        let mut train = Pool::new(&ds, side, &trunk_classes(&split.train), cfg.rotations, aug)?;
+        let (mut val, seen) = if val_classes.is_empty() {
+            (
+                Pool::new(&ds, side, &split.val, cfg.rotations, Augment::default())?,
+                None,
+            )
+        } else {
             let held: Vec<(usize, Vec<usize>)> = split
                 .train
                 .iter()
                 .zip(&split.val)
-                .filter(|((c, _), _)| cfg.val_digits.contains(c))
+                .filter(|((c, _), _)| val_classes.contains(c))
                 .map(|((c, t), (_, v))| {
                     let mut r = t.clone();
                     r.extend_from_slice(v);
@@ -63,27 +195,86 @@ impl Setup {
                     (*c, r)
                 })
                 .collect();
-            if held.len() != cfg.val_digits.len() {
-                bail!(
-                    "val_digits {:?} must be meta-training classes",
-                    cfg.val_digits
-                );
-            }
-            val = Pool::new(&ds, &held, cfg.rotations, Augment::default())?;
+            let seen = Pool::new(
+                &ds,
+                side,
+                &trunk_classes(&split.val),
+                false,
+                Augment::default(),
+            )?;
+            (
+                Pool::new(&ds, side, &held, cfg.rotations, Augment::default())?,
+                Some(seen),
+            )
+        };
+        if !cfg.val_rotations.is_empty() {
+            train
+                .classes
+                .retain(|c| !cfg.val_rotations.contains(&c.rot));
+            val.classes.retain(|c| cfg.val_rotations.contains(&c.rot));
         }
-        let test = Pool::new(&ds, &split.test, false, Augment::default())?;
+        let test = Pool::new(&ds, side, &split.test, false, Augment::default())?;
+        let need = cfg.max_shots() + cfg.query;
+        let usable =
+            |p: &Pool, need: usize| p.classes.iter().filter(|c| c.rows.len() >= need).count();
+        let train_ways = cfg.ways.min(usable(&train, need));
+        if train_ways < 2 {
+            bail!(
+                "{}: training episodes need 2 classes with shots + query = {need} training rows each; {} of the trunk's training classes have them (lower `shots`/`query`, or `val_fraction`)",
+                ds.file,
+                train_ways
+            );
+        }
+        // 15 queries per class, or what the smallest validation class allows.
+        let fewest = val
+            .classes
+            .iter()
+            .chain(seen.iter().flat_map(|p| &p.classes))
+            .map(|c| c.rows.len())
+            .min()
+            .unwrap_or(0);
+        let val_query = VAL_QUERY.min(fewest.saturating_sub(cfg.max_shots()));
+        let val_ways = cfg.ways.min(val.classes.len());
+        let seen_ways = seen.as_ref().map_or(val_ways, |p| p.classes.len());
+        if val_query == 0 || val_ways < 2 || seen_ways < 2 {
+            bail!(
+                "{}: validation episodes need 2 classes with more than max(shots) = {} rows each; the validation classes {:?} have {:?} rows{}",
+                ds.file,
+                cfg.max_shots(),
+                if val_classes.is_empty() { &cfg.train_classes } else { &val_classes },
+                val.classes.iter().map(|c| c.rows.len()).collect::<Vec<_>>(),
+                seen.as_ref().map_or(String::new(), |p| format!(
+                    ", and the held-out rows (val_fraction = {}) of the training classes {:?}",
+                    cfg.val_fraction,
+                    p.classes.iter().map(|c| c.rows.len()).collect::<Vec<_>>()
+                ))
+            );
+        }
         Ok(Setup {
             ds,
             split,
+            side,
             train,
             val,
+            seen,
             test,
+            val_classes,
+            train_ways,
+            val_ways,
+            val_query,
+            norm,
+            standardise,
         })
     }
 }
 
-/// The trunk: `inputs -> hidden...`, every layer ReLU (its output is the feature vector).
-pub fn trunk_arch(inputs: usize, hidden: &[usize], input_scale: f64) -> Arch {
+/// Queries per class of validation episodes.
+pub const VAL_QUERY: usize = 15;
+
+/// The trunk: `inputs -> hidden...`, every layer ReLU (its output is the feature vector), after
+/// the input normalisation.
+pub fn trunk_arch(hidden: &[usize], norm: &Normalisation) -> Arch {
+    let inputs = norm.shift.len();
     let mut layers = Vec::new();
     let mut prev = inputs;
     for &h in hidden {
@@ -96,8 +287,8 @@ pub fn trunk_arch(inputs: usize, hidden: &[usize], input_scale: f64) -> Arch {
     }
     Arch {
         inputs,
-        shift: vec![0.0; inputs],
-        scale: vec![input_scale; inputs],
+        shift: norm.shift.clone(),
+        scale: norm.scale.clone(),
         n_trunk: layers.len(),
         layers,
         head: HeadKind::Regression,
@@ -135,6 +326,10 @@ pub struct CurvePoint {
     pub train_acc: f64,
     /// Validation accuracy (1-shot, 5-shot or the configured shots) at 0 device steps.
     pub val_acc: Vec<f64>,
+    /// The same on held-out rows of the trunk's training classes (when validation is on
+    /// held-out classes).
+    #[serde(default)]
+    pub seen_acc: Vec<f64>,
 }
 
 /// A trained classifier: trunk, multi-task head and the device's prototype head spec.
@@ -170,17 +365,51 @@ pub struct Trained {
     /// Leave-digits-out cross-validation of every (power, device setting) tried.
     #[serde(default)]
     pub cv: Vec<super::metric::CvRow>,
+    /// The trunks compared on the validation episodes (the trained one and the identity), with
+    /// their best device settings; the first is the exported one.
+    #[serde(default)]
+    pub candidates: Vec<Candidate>,
+    /// The trained trunk (without the multi-task head), kept as the ProtoNet baseline of `eval`
+    /// even when the identity trunk is exported.
+    #[serde(default)]
+    pub trained_trunk: Option<(Arch, Vec<f64>)>,
+    /// Where training stopped early (no validation gain for `patience` validations).
+    #[serde(default)]
+    pub early_stop: Option<u64>,
+    /// Set when validation on held-out rows of the training classes rose while the held-out
+    /// classes fell: the trunk learned the training classes, not features that transfer.
+    #[serde(default)]
+    pub overfit_warning: Option<String>,
 }
 
-/// Fixed validation episodes (held-out rows of the meta-training classes), per shot count.
+/// A trunk scored on the validation episodes at its best device setting.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Candidate {
+    /// `trained` or `identity` (no layer: the normalised input is the feature vector).
+    pub trunk: String,
+    /// Mean validation accuracy over the shot counts, and per shot count.
+    pub score: f64,
+    pub per_shots: Vec<f64>,
+    pub device: ProtoSpec,
+}
+
+/// Fixed validation episodes (the validation pool: held-out classes or rows), per shot count.
 pub fn val_episodes(setup: &Setup, cfg: &ClsConfig) -> Result<Vec<Vec<Episode>>> {
+    pool_episodes(setup, &setup.val, cfg)
+}
+
+/// Fixed episodes of `pool` (`setup.val_ways`-way, `setup.val_query` queries), per shot count.
+pub fn pool_episodes(setup: &Setup, pool: &Pool, cfg: &ClsConfig) -> Result<Vec<Vec<Episode>>> {
     cfg.shots
         .iter()
         .map(|&k| {
             let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed_0a11);
             rng.set_stream(k as u64);
             (0..cfg.val_episodes)
-                .map(|_| setup.val.sample(&setup.ds, cfg.ways, k, 15, &mut rng))
+                .map(|_| {
+                    let ways = setup.val_ways.min(pool.classes.len());
+                    pool.sample(&setup.ds, ways, k, setup.val_query, &mut rng)
+                })
                 .collect()
         })
         .collect()
@@ -222,7 +451,7 @@ fn shapes(cfg: &ClsConfig, setup: &Setup) -> Result<(Arch, usize)> {
     if cfg.ways < 2 || cfg.shots.is_empty() || cfg.shots.contains(&0) || cfg.query == 0 {
         bail!("ways must be >= 2, shots and query >= 1");
     }
-    let trunk = trunk_arch(setup.ds.d, &cfg.hidden, cfg.input_scale);
+    let trunk = trunk_arch(&cfg.hidden, &setup.norm);
     let aux_classes = if cfg.aux {
         setup.train.classes.len()
     } else {
@@ -271,6 +500,9 @@ pub struct ClsState {
     pub best: Option<Best>,
     pub curve: Vec<CurvePoint>,
     pub since: Window,
+    /// The iteration at which validation stopped improving for `patience` validations.
+    #[serde(default)]
+    pub early_stop: Option<u64>,
     /// The cross-validation's chosen power and every row it scored (None: it did not run).
     pub cv: Option<(f64, Vec<super::metric::CvRow>)>,
     /// The cross-validated matching head and every candidate scored (None: not enabled).
@@ -407,6 +639,7 @@ impl ClsState {
             best: None,
             curve: Vec::new(),
             since: Window::default(),
+            early_stop: None,
             cv,
             matching,
         })
@@ -456,10 +689,16 @@ pub fn train_from(
     let nt = st.anchor.len();
     let n = st.params.len();
     let val = val_episodes(setup, &cfg)?;
+    let seen = match &setup.seen {
+        Some(pool) => pool_episodes(setup, pool, &cfg)?,
+        None => Vec::new(),
+    };
     let zero_steps = ProtoSpec {
         steps: 0,
         ..cfg.proto
     };
+    // The identity trunk without a multi-task head has no parameter: validation only.
+    let nothing_to_train = n == 0 || (cfg.freeze_trunk && aux_classes == 0);
     let bar = crate::train::progress_bar(progress, cfg.iterations, st.iter);
     loop {
         let it = st.iter;
@@ -470,6 +709,10 @@ pub fn train_from(
         let validated = st.curve.last().is_some_and(|c| c.iter == it);
         if (it.is_multiple_of(cfg.val_every.max(1)) || it >= cfg.iterations) && !validated {
             let accs: Vec<f64> = val
+                .iter()
+                .map(|e| accuracy(&trunk, &st.params, e, &zero_steps))
+                .collect();
+            let seen_accs: Vec<f64> = seen
                 .iter()
                 .map(|e| accuracy(&trunk, &st.params, e, &zero_steps))
                 .collect();
@@ -493,7 +736,12 @@ pub fn train_from(
                 aux_loss: w.aux_loss / c,
                 train_acc: w.train_acc / c,
                 val_acc: accs.clone(),
+                seen_acc: seen_accs,
             });
+            let best_iter = st.best.as_ref().map_or(it, |b| b.iter);
+            if cfg.patience > 0 && it - best_iter >= cfg.patience as u64 * cfg.val_every {
+                st.early_stop = Some(it);
+            }
             let (best, best_iter) = st.best.as_ref().map_or((score, it), |b| (b.score, b.iter));
             bar.set_message(format!(
                 "proto {:.3} aux {:.3} | val acc {} (best {:.3} @ {})",
@@ -507,7 +755,7 @@ pub fn train_from(
                 best_iter
             ));
         }
-        if it >= cfg.iterations {
+        if it >= cfg.iterations || st.early_stop.is_some() || nothing_to_train {
             break;
         }
         // The meta-batch of iteration `it` is a pure function of (seed, it).
@@ -518,7 +766,7 @@ pub fn train_from(
             .map(|_| {
                 setup
                     .train
-                    .sample(&setup.ds, cfg.ways, shots, cfg.query, &mut r)
+                    .sample(&setup.ds, setup.train_ways, shots, cfg.query, &mut r)
             })
             .collect::<Result<_>>()?;
         let p32: Vec<f32> = st.params.iter().map(|&x| x as f32).collect();
@@ -607,6 +855,61 @@ pub fn train_from(
     Ok(true)
 }
 
+/// The best device setting (prototype scale, rate, steps) for a trunk on validation episodes:
+/// (mean accuracy, accuracy per shot count, setting), and every setting tried.
+type Grid = Vec<(f64, f64, Vec<f64>)>;
+fn device_grid(
+    cfg: &ClsConfig,
+    trunk: &Arch,
+    params: &[f64],
+    val: &[Vec<Episode>],
+) -> ((f64, Vec<f64>, ProtoSpec), Grid) {
+    let mut grid = Vec::new();
+    let mut chosen = (f64::NEG_INFINITY, Vec::new(), cfg.proto);
+    for &scale in &cfg.device_scales {
+        for &alpha in &cfg.device_alphas {
+            let spec = ProtoSpec {
+                scale,
+                steps: if alpha > 0.0 { cfg.device_steps } else { 0 },
+                alpha,
+                clip: cfg.device_clip,
+            };
+            let accs: Vec<f64> = val
+                .iter()
+                .map(|e| accuracy(trunk, params, e, &spec))
+                .collect();
+            let s = accs.iter().sum::<f64>() / accs.len().max(1) as f64;
+            if s > chosen.0 + 1e-9 {
+                chosen = (s, accs.clone(), spec);
+            }
+            grid.push((scale, alpha, accs));
+        }
+    }
+    (chosen, grid)
+}
+
+/// The warning of a run whose seen-class validation rose after the best held-out-class point
+/// while the held-out classes fell.
+fn overfit_warning(curve: &[CurvePoint], best_iter: u64) -> Option<String> {
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let best = curve.iter().find(|c| c.iter == best_iter)?;
+    let last = curve.last()?;
+    if best.seen_acc.is_empty() || last.iter == best.iter {
+        return None;
+    }
+    let (seen0, seen1) = (mean(&best.seen_acc), mean(&last.seen_acc));
+    let (val0, val1) = (mean(&best.val_acc), mean(&last.val_acc));
+    (seen1 > seen0 + 0.01 && val1 < val0 - 0.01).then(|| {
+        format!(
+            "after iteration {best_iter} the trunk kept improving on held-out rows of its training classes ({:.1}% -> {:.1}%) while the held-out classes fell ({:.1}% -> {:.1}%): it learns the training classes, not features that transfer; the model keeps iteration {best_iter} (more classes, `anchor`, or fewer `hidden` units may help)",
+            100.0 * seen0,
+            100.0 * seen1,
+            100.0 * val0,
+            100.0 * val1
+        )
+    })
+}
+
 /// The trained classifier of a finished run: its best parameters, and the device's prototype
 /// scale and rate chosen for them.
 pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
@@ -626,8 +929,7 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
     let curve = st.curve.clone();
     // The device's prototype scale and rate, chosen on validation episodes: the
     // cross-validation's when it ran (0-step rows: the prototype start, scale-free), else on
-    // held-out rows of the meta-training classes.
-    let mut grid = Vec::new();
+    // the validation episodes with the final trunk.
     let mut chosen = (f64::NEG_INFINITY, cfg.proto);
     if let Some((p, rows)) = &cv {
         for r in rows.iter().filter(|r| r.power == *p) {
@@ -637,30 +939,48 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
         }
     }
     let matching = st.matching.as_ref().map(|(choice, _)| *choice);
-    let held_out_rows_grid: &[f64] = if cv.is_none() && matching.is_none() {
-        &cfg.device_scales
-    } else {
-        &[]
-    };
-    for &scale in held_out_rows_grid {
-        for &alpha in &cfg.device_alphas {
-            let spec = ProtoSpec {
-                scale,
-                steps: if alpha > 0.0 { cfg.device_steps } else { 0 },
-                alpha,
-                clip: cfg.device_clip,
-            };
-            let accs: Vec<f64> = val
-                .iter()
-                .map(|e| accuracy(&trunk, params, e, &spec))
-                .collect();
-            let s = accs.iter().sum::<f64>() / accs.len().max(1) as f64;
-            if s > chosen.0 + 1e-9 {
-                chosen = (s, spec);
+    let mut grid = Vec::new();
+    let mut candidates = Vec::new();
+    let (mut trunk, mut params, mut aux_classes) = (trunk, params.clone(), aux_classes);
+    let trunk_trains = !cfg.freeze_trunk && !cfg.hidden.is_empty();
+    if cv.is_none() && matching.is_none() {
+        // The device settings are chosen on the final trunk; a trained trunk competes with the
+        // identity trunk (the normalised input), so the export is never below nearest centroid
+        // on the validation classes.
+        let ((score, per_shots, device), g) = device_grid(cfg, &trunk, &params, &val);
+        grid = g;
+        chosen = (score, device);
+        candidates.push(Candidate {
+            trunk: if trunk_trains { "trained" } else { "fixed" }.into(),
+            score,
+            per_shots,
+            device,
+        });
+        if trunk_trains {
+            let identity = trunk_arch(&[], &setup.norm);
+            let ((score, per_shots, device), _) = device_grid(cfg, &identity, &[], &val);
+            candidates.push(Candidate {
+                trunk: "identity".into(),
+                score,
+                per_shots,
+                device,
+            });
+            if score >= chosen.0 {
+                candidates.swap(0, 1);
+                chosen = (score, device);
+                (trunk, params, aux_classes) = (identity, Vec::new(), 0);
             }
-            grid.push((scale, alpha, accs));
         }
     }
+    let trained_trunk = trunk_trains.then(|| {
+        let arch = trunk_arch(&cfg.hidden, &setup.norm);
+        let nt = arch.n_params();
+        let p = st
+            .best
+            .as_ref()
+            .map_or_else(Vec::new, |b| b.params[..nt].to_vec());
+        (arch, p)
+    });
     Ok(Trained {
         trunk,
         params: params.clone(),
@@ -687,5 +1007,9 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
             Vec::new()
         },
         cv: cv.as_ref().map_or_else(Vec::new, |c| c.1.clone()),
+        candidates,
+        trained_trunk,
+        early_stop: st.early_stop,
+        overfit_warning: overfit_warning(&st.curve, best_iter),
     })
 }

@@ -3,21 +3,21 @@
 //! checkpoints, export, evaluation and plots.
 
 use super::threads;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use trainer::classify::config::ClsConfig;
 use trainer::classify::run;
-use trainer::config::Config;
+use trainer::presets::{self, RunConfig};
 use trainer::train::{train, train_checkpointed, RunFlags, RunSettings, State};
 use trainer::{eval, export, plots};
 
 /// `trainer train`: meta-train, export the model, evaluate it as deployed, write plots.
 #[derive(clap::Args)]
 pub struct TrainArgs {
-    /// Built-in configuration (sinusoid, digits; with digits, --config overrides its keys).
+    /// A shipped configuration: reads trainer/configs/NAME.toml (sinusoid, digits, plaid, ...);
+    /// with --config, that file's keys override the preset's.
     #[arg(long)]
     pub preset: Option<String>,
     /// TOML configuration file.
@@ -81,59 +81,34 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         true => ExitCode::SUCCESS,
         false => ExitCode::from(130),
     };
-    if preset.as_deref() == Some("digits") {
-        let (text, file) = match &config {
-            None => (String::new(), "--preset digits".to_string()),
-            Some(c) => (
-                trainer::config::ConfigError::read(c)?,
-                c.display().to_string(),
-            ),
-        };
-        let mut cfg = ClsConfig::parse(&text, &file)?;
-        flags.apply(
-            &mut cfg.iterations,
-            &mut cfg.seed,
-            &mut cfg.checkpoint_every,
-        );
-        // Overrides from flags are checked like the file's values.
-        let cfg = cfg.checked(&text, &file)?;
-        let out = out.unwrap_or_else(|| PathBuf::from("models/digits.postcard"));
-        let (stop, _) = stop_on_ctrl_c()?;
-        let trained = run::train_and_export(&cfg, "digits", &out, &flags, &stop)?;
-        return Ok(finished(trained.is_some()));
-    }
-    if let (None, Some(c)) = (&preset, &config) {
-        let text =
-            std::fs::read_to_string(c).with_context(|| format!("reading {}", c.display()))?;
-        if trainer::multitask::config::is_multitask(&text) {
-            let name = c
-                .file_stem()
-                .map_or("multitask".into(), |s| s.to_string_lossy().into_owned());
-            let out = out.unwrap_or_else(|| PathBuf::from(format!("models/{name}.postcard")));
-            let (stop, _) = stop_on_ctrl_c()?;
-            let trained = trainer::multitask::train_and_export(c, &out, &flags, &stop)?;
-            return Ok(finished(trained.is_some()));
-        }
-    }
-    let (mut cfg, name) = match (&preset, &config) {
-        (Some(p), None) => (
-            Config::preset(p)
-                .ok_or_else(|| anyhow!("unknown preset {p:?} (available: sinusoid, digits)"))?,
-            p.clone(),
-        ),
-        (None, Some(c)) => (
-            Config::load(c)?,
-            c.file_stem()
-                .map_or("model".into(), |s| s.to_string_lossy().into_owned()),
-        ),
-        _ => bail!("give --preset NAME or --config FILE"),
-    };
     if flags.iterations == Some(0) {
         bail!("--iterations must be >= 1");
     }
+    let (run_config, name) = presets::load(preset.as_deref(), config.as_deref())?;
+    let out = out.unwrap_or_else(|| PathBuf::from(format!("models/{name}.postcard")));
+    let mut cfg = match run_config {
+        RunConfig::Classification(cfg) => {
+            let mut cfg = *cfg;
+            flags.apply(
+                &mut cfg.iterations,
+                &mut cfg.seed,
+                &mut cfg.checkpoint_every,
+            );
+            cfg.validate()
+                .map_err(|(key, msg)| anyhow!("{key} (from the command line): {msg}"))?;
+            let (stop, _) = stop_on_ctrl_c()?;
+            let trained = run::train_and_export(&cfg, &name, &out, &flags, &stop)?;
+            return Ok(finished(trained.is_some()));
+        }
+        RunConfig::Multitask(c) => {
+            let (stop, _) = stop_on_ctrl_c()?;
+            let trained = trainer::multitask::train_and_export(&c, &out, &flags, &stop)?;
+            return Ok(finished(trained.is_some()));
+        }
+        RunConfig::Regression(cfg) => *cfg,
+    };
     let t = &mut cfg.train;
     flags.apply(&mut t.iterations, &mut t.seed, &mut t.checkpoint_every);
-    let out = out.unwrap_or_else(|| PathBuf::from(format!("models/{name}.postcard")));
     let source = cfg.source()?;
     let arch = cfg.arch(source.as_ref())?;
     let (stop, trained) = stop_on_ctrl_c()?;

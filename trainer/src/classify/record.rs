@@ -1,0 +1,173 @@
+//! The record of a classification run, written beside its model as `<model>.run.json`: the
+//! model's SHA-256, the configuration (classes, split, input kind), the data file's path and
+//! fingerprint, the normalisation, the trunks compared and the trained trunk (the ProtoNet
+//! baseline). `trainer eval` reads it, so evaluation uses the run's own classes, split and
+//! normalisation, and refuses another data file or a model the record does not describe.
+
+use super::config::ClsConfig;
+use super::train::{Candidate, Normalisation, Setup, Trained};
+use crate::csvio::hex;
+use crate::net::Arch;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// What a classification model was trained on and how.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// SHA-256 of the model file this record describes.
+    pub model_sha256: String,
+    /// The run's configuration; `data` relative to the record's folder.
+    pub config: ClsConfig,
+    /// SHA-256 of the data file, its rows and features.
+    pub data_sha256: String,
+    pub data_rows: usize,
+    pub features: usize,
+    /// The meta-training classes held out of trunk training (validation), the trunk's training
+    /// classes, and the novel classes of the evaluation.
+    pub val_classes: Vec<usize>,
+    pub trunk_classes: Vec<usize>,
+    pub test_classes: Vec<usize>,
+    /// The model's input normalisation, and the standardisation of the baseline.
+    pub normalisation: Normalisation,
+    pub standardise: Normalisation,
+    /// The trunks compared on validation, the exported one first.
+    pub candidates: Vec<Candidate>,
+    /// The trained trunk (the ProtoNet baseline), when the trunk trained.
+    pub trained_trunk: Option<(Arch, Vec<f64>)>,
+    /// The trained trunk is a plain ProtoNet (prototype loss only, no inner step, no multi-task
+    /// head).
+    pub plain_protonet: bool,
+}
+
+/// `<model>.run.json`.
+pub fn path_of(model: &Path) -> PathBuf {
+    model.with_extension("run.json")
+}
+
+/// `target` relative to the folder of `file` (both resolved), or absolute when they share no
+/// folder: the record stays valid when the repository moves.
+pub fn relative_path(file: &Path, target: &Path) -> PathBuf {
+    let (Ok(target), Some(Ok(dir))) = (
+        std::fs::canonicalize(target),
+        file.parent()
+            .map(|d| {
+                if d.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    d
+                }
+            })
+            .map(std::fs::canonicalize),
+    ) else {
+        return target.to_path_buf();
+    };
+    let (t, d): (Vec<_>, Vec<_>) = (target.components().collect(), dir.components().collect());
+    let common = t.iter().zip(&d).take_while(|(a, b)| a == b).count();
+    if common <= 1 {
+        return target;
+    }
+    let mut rel = PathBuf::new();
+    for _ in common..d.len() {
+        rel.push("..");
+    }
+    for c in &t[common..] {
+        rel.push(c);
+    }
+    rel
+}
+
+/// SHA-256 of a file's bytes, in hex.
+pub fn file_sha256(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(hex(&Sha256::digest(&bytes)))
+}
+
+impl RunRecord {
+    pub fn new(model: &Path, cfg: &ClsConfig, setup: &Setup, t: &Trained) -> Result<Self> {
+        let mut config = cfg.clone();
+        config.data = relative_path(model, &cfg.data);
+        Ok(RunRecord {
+            model_sha256: file_sha256(model)?,
+            config,
+            data_sha256: setup.ds.sha256.clone(),
+            data_rows: setup.ds.rows(),
+            features: setup.ds.d,
+            val_classes: setup.val_classes.clone(),
+            trunk_classes: cfg
+                .train_classes
+                .iter()
+                .copied()
+                .filter(|c| !setup.val_classes.contains(c))
+                .collect(),
+            test_classes: cfg.test_classes.clone(),
+            normalisation: setup.norm.clone(),
+            standardise: setup.standardise.clone(),
+            candidates: t.candidates.clone(),
+            trained_trunk: t.trained_trunk.clone(),
+            plain_protonet: cfg.proto.steps == 0 && !cfg.aux,
+        })
+    }
+
+    pub fn write(&self, model: &Path) -> Result<PathBuf> {
+        let p = path_of(model);
+        std::fs::write(&p, serde_json::to_string_pretty(self)?)
+            .with_context(|| format!("writing {}", p.display()))?;
+        Ok(p)
+    }
+
+    /// The record beside `model`, checked to describe exactly these model bytes.
+    pub fn read(model: &Path) -> Result<Option<Self>> {
+        let p = path_of(model);
+        if !p.exists() {
+            return Ok(None);
+        }
+        let text =
+            std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+        let mut r: RunRecord = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a run record", p.display()))?;
+        r.config.data = crate::config::relative_to(&p, &r.config.data);
+        let sha = file_sha256(model)?;
+        if sha != r.model_sha256 {
+            bail!(
+                "{} describes another model (SHA-256 {}), not {} ({sha}): retrain, or evaluate with --config",
+                p.display(),
+                &r.model_sha256,
+                model.display()
+            );
+        }
+        Ok(Some(r))
+    }
+
+    /// Refuses a data set or configuration that is not the run's: another file, or another split.
+    pub fn check(&self, cfg: &ClsConfig, setup: &Setup) -> Result<()> {
+        if setup.ds.sha256 != self.data_sha256 {
+            bail!(
+                "{}: SHA-256 {} but the model was trained on {} (SHA-256 {}): its split and normalisation belong to that file",
+                setup.ds.file,
+                setup.ds.sha256,
+                self.config.data.display(),
+                self.data_sha256
+            );
+        }
+        let r = &self.config;
+        for (key, same) in [
+            ("train_classes", r.train_classes == cfg.train_classes),
+            ("test_classes", r.test_classes == cfg.test_classes),
+            ("val_classes", self.val_classes == setup.val_classes),
+            ("split_seed", r.split_seed == cfg.split_seed),
+            ("val_fraction", r.val_fraction == cfg.val_fraction),
+            ("input", r.input == cfg.input),
+            ("normalise", r.normalise == cfg.normalise),
+        ] {
+            if !same {
+                bail!("`{key}` differs from the run that trained this model: its held-out classes and normalisation would not be the ones it was validated with");
+            }
+        }
+        if setup.norm != self.normalisation {
+            bail!("the normalisation fitted on this data differs from the model's");
+        }
+        Ok(())
+    }
+}

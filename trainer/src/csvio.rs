@@ -1,0 +1,108 @@
+//! Reading a user's CSV file: plain or gzip, its SHA-256 fingerprint (recorded with every model
+//! trained on it), records through the `csv` crate with their line numbers, and numbers checked
+//! finite *as f32* (the device's type), so that `1e300` is refused where it is read, with the
+//! file, line and column, instead of turning into `inf` in a model or an evaluation.
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::Path;
+
+/// A CSV value that cannot be used, located in its file.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}:{line}: field `{field}`: {msg}")]
+pub struct CsvError {
+    pub file: String,
+    pub line: usize,
+    pub field: String,
+    pub msg: String,
+}
+
+/// The text of a data file (gunzipped when it starts with the gzip magic) and the SHA-256 of its
+/// bytes as stored, in hex.
+pub fn read_text(path: &Path) -> Result<(String, String)> {
+    let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let sha = hex(&Sha256::digest(&raw));
+    let text = if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut s = String::new();
+        flate2::read::MultiGzDecoder::new(&raw[..])
+            .read_to_string(&mut s)
+            .with_context(|| format!("{}: not valid gzip/UTF-8", path.display()))?;
+        s
+    } else {
+        String::from_utf8(raw).with_context(|| format!("{}: not UTF-8 text", path.display()))?
+    };
+    Ok((text, sha))
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The non-empty records of `text` with their 1-based line numbers, cells trimmed. Every record
+/// must have the first one's width (the error names the line).
+pub fn records(text: &str, file: &str) -> Result<Vec<(usize, Vec<String>)>, CsvError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .comment(Some(b'#'))
+        .from_reader(text.as_bytes());
+    // The csv crate's line numbers skip blank lines: count newlines before the record instead.
+    let line_at = |byte: u64| -> usize {
+        let b = text.as_bytes();
+        let mut end = (byte as usize).min(b.len());
+        while end < b.len() && matches!(b[end], b'\n' | b'\r') {
+            end += 1;
+        }
+        b[..end].iter().filter(|&&c| c == b'\n').count() + 1
+    };
+    let mut out: Vec<(usize, Vec<String>)> = Vec::new();
+    for rec in reader.records() {
+        let rec = rec.map_err(|e| {
+            let line = e.position().map_or(0, |p| line_at(p.byte()));
+            CsvError {
+                file: file.into(),
+                line,
+                field: "-".into(),
+                msg: e.to_string(),
+            }
+        })?;
+        let line = rec.position().map_or(0, |p| line_at(p.byte()));
+        if rec.iter().all(str::is_empty) {
+            continue;
+        }
+        let cells: Vec<String> = rec.iter().map(str::to_string).collect();
+        if let Some((_, first)) = out.first() {
+            if cells.len() != first.len() {
+                return Err(CsvError {
+                    file: file.into(),
+                    line,
+                    field: format!("column {}", cells.len().min(first.len()) + 1),
+                    msg: format!("expected {} fields, found {}", first.len(), cells.len()),
+                });
+            }
+        }
+        out.push((line, cells));
+    }
+    Ok(out)
+}
+
+/// `cell` as a number that is finite in f32 (what the device computes in).
+pub fn finite_f32(cell: &str) -> Result<f64, String> {
+    let v: f64 = cell
+        .parse()
+        .map_err(|_| format!("not a number: {cell:?}"))?;
+    if !v.is_finite() || v.abs() > f64::from(f32::MAX) {
+        return Err(format!(
+            "{cell} is not a finite 32-bit float (|x| <= 3.4e38)"
+        ));
+    }
+    Ok(v)
+}
+
+/// True when some cell of `cells` is not a number: the first row is then a header.
+pub fn is_header(cells: &[String]) -> bool {
+    cells.iter().any(|c| c.parse::<f64>().is_err())
+}

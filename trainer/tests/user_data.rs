@@ -1,0 +1,219 @@
+//! A user's own data, as the README's walk-through uses it: a CSV of multi-channel sensor
+//! windows in raw units (negative values, a header with the label first), a configuration file
+//! next to it, `train`, then `eval` from the run record with every baseline on the same episodes;
+//! another data file or split is refused, and so are options the input kind cannot take.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_trainer"))
+}
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("trainer-user-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run(c: &mut Command) -> Output {
+    c.output().unwrap()
+}
+
+/// 12 classes x 30 windows of 3 channels x 8 samples: each class a different waveform per
+/// channel, in raw units around an offset of 1000 with noise, some values negative.
+fn windows_csv(path: &Path) {
+    let mut s = String::from("label");
+    for c in 0..3 {
+        for t in 0..8 {
+            s += &format!(",ch{c}_t{t}");
+        }
+    }
+    s += "\n";
+    let mut seed = 12345u64;
+    let mut noise = || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((seed >> 33) as f64 / (1u64 << 31) as f64) - 0.5
+    };
+    for row in 0..360 {
+        let class = row % 12;
+        s += &class.to_string();
+        for c in 0..3 {
+            for t in 0..8 {
+                let phase = (class * 7 + c * 3) as f64 * 0.6;
+                let v = 1000.0 * (c as f64 - 1.0)
+                    + 300.0 * ((t as f64) * 0.8 + phase).sin()
+                    + 150.0 * noise();
+                s += &format!(",{v:.3}");
+            }
+        }
+        s += "\n";
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+const CONFIG: &str = r#"task = "classification"
+data = "windows.csv"
+train_classes = [0, 1, 2, 3, 4, 5, 6, 7]
+val_classes = [6, 7]
+test_classes = [8, 9, 10, 11]
+ways = 4
+shots = [1, 5]
+query = 5
+hidden = [16]
+iterations = 40
+val_every = 10
+val_episodes = 20
+device_scales = [0.5]
+device_alphas = [0.0, 0.3]
+device_steps = 2
+
+[input]
+kind = "series"
+channels = 3
+length = 8
+"#;
+
+#[test]
+fn a_users_series_csv_trains_evaluates_with_baselines_and_refuses_another_split() {
+    let d = dir("series");
+    windows_csv(&d.join("windows.csv"));
+    std::fs::write(d.join("run.toml"), CONFIG).unwrap();
+    let model = d.join("out").join("m.postcard");
+    // Run from elsewhere: the data path is relative to the configuration file.
+    let o = run(bin()
+        .current_dir(std::env::temp_dir())
+        .args(["train", "--no-eval", "--config"])
+        .arg(d.join("run.toml"))
+        .arg("--out")
+        .arg(&model));
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("held-out classes [6, 7]"), "{err}");
+    assert!(
+        err.contains("trunk identity") && err.contains("trunk trained"),
+        "{err}"
+    );
+    // The exported trunk is the better one on the validation classes.
+    let t: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.with_extension("trained.json")).unwrap())
+            .unwrap();
+    let c = t["candidates"].as_array().unwrap();
+    assert_eq!(c.len(), 2);
+    assert!(c[0]["score"].as_f64() >= c[1]["score"].as_f64());
+
+    let eval = |extra: &[&str]| {
+        run(bin()
+            .args(["eval", "--episodes", "30", "--json", "--model"])
+            .arg(&model)
+            .args(extra))
+    };
+    let o = eval(&["--per-task"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["test_classes"], serde_json::json!([8, 9, 10, 11]));
+    assert_eq!(v["val_classes"], serde_json::json!([6, 7]));
+    let rows = v["results"].as_array().unwrap();
+    for shots in [1, 5] {
+        let methods: Vec<&str> = rows
+            .iter()
+            .filter(|r| r["shots"] == shots)
+            .map(|r| r["method"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            methods,
+            [
+                "model",
+                "model",
+                "nearest_centroid_raw",
+                "nearest_centroid_standardised",
+                "protonet"
+            ]
+        );
+    }
+    for r in rows {
+        let per = r["per_episode"].as_array().unwrap();
+        assert_eq!((per.len(), r["episodes"].as_u64()), (30, Some(30)), "{r}");
+        let mean = per.iter().map(|a| a.as_f64().unwrap()).sum::<f64>() / 30.0;
+        assert!((100.0 * mean - r["accuracy"].as_f64().unwrap()).abs() < 1e-9);
+    }
+    // Episodes are the independent units: their count and distinct draws are reported.
+    let units = v["units"].as_array().unwrap();
+    assert_eq!(units.len(), 2);
+    assert!(units
+        .iter()
+        .all(|u| u["episodes"] == 30 && u["distinct"] == 30 && u["ways"] == 4));
+    // The same waveforms are easy: the standardised baseline and the model are far above chance.
+    let acc = |m: &str, k: u64| {
+        rows.iter()
+            .find(|r| r["method"] == m && r["shots"] == k)
+            .unwrap()["accuracy"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(acc("nearest_centroid_standardised", 5) > 60.0, "{v}");
+    assert!(acc("model", 5) > 60.0, "{v}");
+
+    // Another data file (one value changed) is refused: the split and normalisation are the run's.
+    let other = d.join("other.csv");
+    let text = std::fs::read_to_string(d.join("windows.csv")).unwrap();
+    std::fs::write(&other, text.replacen("\n0,-", "\n0,-1", 1)).unwrap();
+    let o = eval(&["--data", other.to_str().unwrap()]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("SHA-256"), "{e}");
+    // Another split given with --config is refused too.
+    std::fs::write(
+        d.join("other.toml"),
+        CONFIG.replace("val_classes = [6, 7]", "val_classes = [0, 1]"),
+    )
+    .unwrap();
+    let o = eval(&["--config", d.join("other.toml").to_str().unwrap()]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("val_classes"), "{e}");
+}
+
+#[test]
+fn wrong_shapes_and_image_options_are_refused_before_any_work() {
+    let d = dir("refusals");
+    windows_csv(&d.join("windows.csv"));
+    let cases = [
+        // An image-only option on a series, named at its line.
+        (
+            CONFIG.replace("hidden = [16]", "hidden = [16]\nrotations = true"),
+            "run.toml:10: field `rotations`",
+        ),
+        // A declared shape the rows do not have.
+        (
+            CONFIG.replace("length = 8", "length = 7"),
+            "rows have 24 features",
+        ),
+        // Validation episodes larger than the held-out classes' rows.
+        (
+            CONFIG.replace("shots = [1, 5]", "shots = [1, 14]"),
+            "validation episodes need",
+        ),
+        // A value that passes the type check but not the range check.
+        (
+            CONFIG.replace("iterations = 40", "iterations = 40\nlr = 1e300"),
+            "field `lr`",
+        ),
+    ];
+    for (text, want) in cases {
+        std::fs::write(d.join("run.toml"), &text).unwrap();
+        let t0 = std::time::Instant::now();
+        let o = run(bin()
+            .args(["train", "--no-eval", "--config"])
+            .arg(d.join("run.toml"))
+            .arg("--out")
+            .arg(d.join("m.postcard")));
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{e}");
+        assert!(e.contains(want), "want {want}, got {e}");
+        assert!(!d.join("m.postcard").exists());
+        assert!(t0.elapsed().as_secs() < 20);
+    }
+}
