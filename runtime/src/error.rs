@@ -143,6 +143,21 @@ pub enum Error {
     },
     /// The inputs are so large that the adaptation could overflow f32; refused before any change.
     MayOverflow,
+    /// The implicit (proximal) step's `K x K` system is too ill-conditioned for f32: in its
+    /// `L D L^T` factors, the pivot of `sample` is below `1 / limit` of its diagonal (rounding
+    /// would decide the step). In exact arithmetic every pivot is at least `K m / 2`, so this
+    /// means that sample's features are too large for the head's step sizes: scale the inputs
+    /// down (the system grows with the square of the features). Refused before any change.
+    IllConditioned {
+        /// Output (row of the head layer) whose system it is.
+        output: usize,
+        /// Support sample of the pivot.
+        sample: usize,
+        /// Its diagonal over its pivot, rounded down (`u32::MAX`: the pivot was not positive).
+        ratio: u32,
+        /// The largest ratio accepted (`adapt::PIVOT_LIMIT`).
+        limit: u32,
+    },
     /// The support loss became NaN or infinite at this step.
     NonFiniteLoss {
         /// The step at which the loss was not finite.
@@ -260,6 +275,16 @@ impl fmt::Display for Error {
                 write!(f, "support set full (capacity {capacity})")
             }
             Error::MayOverflow => write!(f, "inputs too large: adaptation could overflow f32"),
+            Error::IllConditioned {
+                output,
+                sample,
+                ratio,
+                limit,
+            } => write!(
+                f,
+                "implicit step ill-conditioned in f32: support sample {sample} (output {output}) \
+                 has diagonal / pivot {ratio} (at most {limit}); scale the inputs down"
+            ),
             Error::NonFiniteLoss { step } => write!(f, "support loss not finite at step {step}"),
             Error::Flash { op, kind } => write!(f, "flash {op} failed: {kind}"),
             Error::FlashLayout { what } => write!(f, "flash region for saved state: {what}"),

@@ -326,7 +326,7 @@ fn state_and_buffers_checked_before_anything_changes() {
         );
         assert_eq!(state.params(), &start[..]);
     }
-    // The guarded entry point never rolls back (the step cannot diverge) and agrees.
+    // Guarded, with a log that falls at every step: the last step is kept, as unguarded.
     let mut best = vec![0.0f32; start.len()];
     let guarded = state
         .adapt_guarded(

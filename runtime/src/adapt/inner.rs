@@ -18,18 +18,19 @@ use crate::Error;
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct AdaptReport {
-    /// Inner steps run.
+    /// Inner steps run (with the guard, up to a step whose loss was not finite).
     pub steps: u16,
     /// Support loss before the first step (after prototype initialisation, if any).
     pub initial_loss: f32,
-    /// Support loss after the last step.
+    /// Support loss after the last step (with the guard: of the parameters the state keeps).
     pub final_loss: f32,
     /// The head's last layer was initialised from class prototypes.
     pub from_prototypes: bool,
     /// The step whose parameters had the lowest support loss (0: the starting point).
     pub best_step: u16,
-    /// With a rollback buffer: the support loss rose above its starting value (or stopped being
-    /// finite), so the steps stopped and the state went back to `best_step`'s parameters.
+    /// With the guard ([`AdaptState::adapt_guarded`](crate::AdaptState::adapt_guarded)): the
+    /// state went back to `best_step`'s parameters, because the loss after the last step was
+    /// above that lowest one, or was not finite (the steps stopped there).
     pub rolled_back: bool,
 }
 
@@ -282,9 +283,10 @@ impl<'a> InnerLoop<'a> {
 
         self.fill_inputs(acts, pa, pb)?;
         if matches!(self.spec.rate, LearningRate::Proximal { .. }) {
-            // Computed whole before the state changes; it cannot diverge, so `best` is unused.
+            // Computed whole before the state changes, so the guard needs no copy of the state:
+            // `best` only says that it is on.
             #[cfg(feature = "implicit-step")]
-            return self.run_proximal(params, acts, solve, steps, losses);
+            return self.run_proximal(params, acts, solve, steps, losses, best.is_some());
             // Unreachable: such a model is refused at load without the feature.
             #[cfg(not(feature = "implicit-step"))]
             {
@@ -323,9 +325,8 @@ impl<'a> InnerLoop<'a> {
             if let Some(slot) = losses.get_mut(usize::from(step)) {
                 *slot = loss;
             }
-            let diverged = !loss.is_finite() || loss > initial_loss;
             if let Some(b) = best.as_deref_mut() {
-                if diverged {
+                if !loss.is_finite() {
                     // Back to the best parameters seen; the log ends at this step.
                     params.copy_from_slice(b);
                     rolled_back = true;
@@ -345,6 +346,14 @@ impl<'a> InnerLoop<'a> {
             }
             final_loss = loss;
             if last {
+                if let Some(b) = best.as_deref_mut() {
+                    if best_step != step {
+                        // The last loss is above the lowest: back to the best parameters seen.
+                        params.copy_from_slice(b);
+                        rolled_back = true;
+                        final_loss = best_loss;
+                    }
+                }
                 break;
             }
             for index in (self.range.first..self.geo.chain_len).rev() {

@@ -53,6 +53,8 @@ mod support;
 pub use bound::LIMIT as BOUND_LIMIT;
 pub use geometry::{Capacities, RamNeeds};
 pub use inner::AdaptReport;
+#[cfg(feature = "implicit-step")]
+pub use proximal::PIVOT_LIMIT;
 pub use support::{Support, SupportSet, Targets};
 
 use crate::format::layout::AdaptedRange;
@@ -205,12 +207,18 @@ impl<const P: usize> AdaptState<P> {
         self.run(model, support, steps, scratch, losses, None)
     }
 
-    /// [`AdaptState::adapt`] guarded against divergence: `best` (as long as
-    /// [`AdaptState::params`]) keeps the parameters of the lowest support loss seen; when the loss
-    /// rises above its starting value (or stops being finite) the steps stop and the state goes
-    /// back to them. [`AdaptReport::rolled_back`] and [`AdaptReport::best_step`] say so.
+    /// [`AdaptState::adapt`] guarded against divergence, for every step rule (gradient and
+    /// implicit steps): the state ends at the parameters of the lowest support loss of the log,
+    /// so no rise of the support loss survives the call. When the loss after the last step is
+    /// above the lowest one seen, or a step's loss is not finite (the steps stop there), the
+    /// state goes back to the best step's parameters; [`AdaptReport::rolled_back`] and
+    /// [`AdaptReport::best_step`] say so. A loss that rises and falls again below the lowest
+    /// keeps going (the shipped Meta-SGD sinusoid model does so on about one task in twenty).
     ///
-    /// `best` costs as much RAM as the state, which is why it is the caller's choice.
+    /// Gradient steps copy the state into `best` (as long as [`AdaptState::params`]) at every
+    /// new lowest loss: it costs as much RAM as the state, which is why it is the caller's
+    /// choice. Implicit steps compute their whole log before the state changes and leave `best`
+    /// unused (its length is still checked).
     pub fn adapt_guarded(
         &mut self,
         model: &Model<'_>,

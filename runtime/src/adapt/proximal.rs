@@ -10,26 +10,63 @@
 //!
 //! The residual after the step is `c a`, so S steps factor `M` once and solve S times: the
 //! whole run costs `K^2 (H + S) + K^3 / 6` multiply-adds per output, and the state changes
-//! only once, at the end, after every value was checked finite. `M`'s pivots are at least `c` in
-//! exact arithmetic; a pivot that rounding pushed below is raised back to `c`, which keeps the
-//! solve defined (and identical on every target) for any features.
+//! only once, at the end, after every value was checked finite.
+//!
+//! # What is proven, and what f32 needs
+//!
+//! In exact arithmetic the step is stable for every step size: `c M^-1` has its eigenvalues in
+//! `(0, 1]`, so no step raises the support loss, and every pivot of `M`'s `L D L^T` factors is at
+//! least `c`. In f32 this holds only while rounding cannot decide the factors. A pivot `d_i` is
+//! the diagonal `M_ii` minus non-negative terms that are each at most `M_ii`, so rounding moves
+//! it by about `i u M_ii` (`u = 2^-24`): when the features are large for the step sizes (`M_ii`
+//! far above `c`, as with inputs thousands of times the training range), the pivots, and then
+//! the steps, are rounding noise, and the loss can grow at every step.
+//!
+//! So every pivot must be at least `M_ii / PIVOT_LIMIT` (`PIVOT_LIMIT = 10^4`): then rounding
+//! moves it by at most `K u 10^4`, 1.2% at K = 20, and the step is the exact step of a system
+//! within that of `M`. A support set that fails is refused with [`Error::IllConditioned`] (the
+//! output, the sample, its `M_ii / d_i`) before the state changes. The shipped
+//! `models/sinusoid_proximal.postcard` on its task family (inputs in [-5, 5], K = 1-20) stays
+//! below 600, 17 times under the limit; at 4 times that input range 4% of support sets are
+//! refused, at 10 times most.
+//!
+//! Refusing rather than regularising: raising `c` (or clamping pivots) would change the step
+//! the trainer meta-learns through (`trainer/src/meta/proximal.rs` differentiates this exact
+//! solve), so the device would no longer run the model that was trained and evaluated; a
+//! support set this far outside the training range is better refused, with the numbers to
+//! act on, than adapted to something no one measured. A pivot in `[M_ii / PIVOT_LIMIT, c)` is
+//! rounding only and is raised back to `c`, which keeps the solve identical on every target.
+//!
+//! The log reports the loss of `c a` at each step; [`AdaptState::adapt_guarded`] keeps the
+//! parameters of its lowest entry (solving again up to that step when it is not the last), as
+//! it does for gradient steps.
+//!
+//! [`AdaptState::adapt_guarded`]: super::AdaptState::adapt_guarded
 
 use super::inner::{AdaptReport, InnerLoop};
 use super::params::{layer_mut, Weights};
 use super::support::Targets;
 use crate::Error;
 
-/// The solver's scratch: `M` (`K x K`, lower triangle used), the accumulated solutions
-/// (`K x outputs`, sample-major) and one working vector.
+/// The solver: its scratch, `M` (`K x K`, lower triangle used), the accumulated solutions
+/// (`K x outputs`, sample-major) and one working vector, and what it reads: the support
+/// features (`K x h`), the starting residuals (`K x m`) and `c`.
 struct Solver<'s> {
     system: &'s mut [f32],
     sums: &'s mut [f32],
     work: &'s mut [f32],
+    features: &'s [f32],
+    residuals: &'s [f32],
+    h: usize,
+    m: usize,
+    c: f32,
 }
 
 impl InnerLoop<'_> {
     /// Runs `steps` implicit steps of the (single, linear) head layer; `acts` holds the support
-    /// features in its first region, `solve` is the geometry's solver region.
+    /// features in its first region, `solve` is the geometry's solver region. `guarded`: stop
+    /// at the first step whose logged loss rises above the best so far (or is not finite) and
+    /// keep the parameters of the best step, as [`super::AdaptState::adapt_guarded`] promises.
     pub(super) fn run_proximal(
         &self,
         params: &mut [f32],
@@ -37,6 +74,7 @@ impl InnerLoop<'_> {
         solve: &mut [f32],
         steps: u16,
         losses: &mut [f32],
+        guarded: bool,
     ) -> Result<AdaptReport, Error> {
         let Targets::Values(values) = self.support.targets else {
             return Err(Error::TargetKindMismatch);
@@ -79,8 +117,16 @@ impl InnerLoop<'_> {
             .split_at_mut_checked(k * m)
             .ok_or(Error::StateMismatch)?;
         let work = rest.get_mut(..k).ok_or(Error::StateMismatch)?;
-        let mut solver = Solver { system, sums, work };
-        solver.sums.fill(0.0);
+        let mut solver = Solver {
+            system,
+            sums,
+            work,
+            features: &*features,
+            residuals: outputs,
+            h,
+            m,
+            c,
+        };
         let l = layer_mut(self.model, self.head, &self.range, params, index)?;
         let Weights::Adapted(w) = l.weights else {
             return Err(Error::InvalidHeader {
@@ -96,33 +142,35 @@ impl InnerLoop<'_> {
             .rates
             .get(l.b_at..l.b_at + m)
             .ok_or(Error::StateMismatch)?;
+        // Every step of every output, logging the support loss (the state does not change).
+        solver.sums.fill(0.0);
         for j in 0..m {
-            let rw = rw_all.get(j * h..(j + 1) * h).ok_or(Error::StateMismatch)?;
-            let rb = *rb_all.get(j).ok_or(Error::StateMismatch)?;
-            solver.factor(features, h, rw, rb, c);
-            for (i, t) in solver.work.iter_mut().enumerate() {
-                *t = outputs.get(i * m + j).copied().unwrap_or(0.0);
-            }
-            for entry in log.iter_mut().skip(1) {
-                solver.solve();
-                let mut sq = 0.0f32;
-                for (i, t) in solver.work.iter_mut().enumerate() {
-                    if let Some(s) = solver.sums.get_mut(i * m + j) {
-                        *s += *t;
-                    }
-                    *t *= c;
-                    sq += *t * *t;
-                }
-                *entry += sq * scale;
+            solver.output(j, rw_all, rb_all, n_log - 1, Some(&mut *log), scale)?;
+        }
+        // The step to keep: the last, or with the guard the lowest loss of the log up to the
+        // first that is not finite (where the steps stop, as gradient steps do).
+        let non_finite = log.iter().position(|v| !v.is_finite());
+        let (ran, kept) = match (non_finite, guarded) {
+            // Nothing has changed yet: refuse a run that did not stay finite.
+            (Some(step), false) => return Err(Error::NonFiniteLoss { step: step as u16 }),
+            (Some(step), true) => (step, best_step(log.get(..step).unwrap_or(&[]))),
+            (None, false) => (n_log - 1, n_log - 1),
+            (None, true) => (n_log - 1, best_step(log)),
+        };
+        let rolled_back = kept < n_log - 1;
+        if kept < n_log - 1 {
+            // Rolled back: the accumulated solutions of the kept steps only (the same factors
+            // and solves as above, so the same values).
+            solver.sums.fill(0.0);
+            for j in 0..m {
+                solver.output(j, rw_all, rb_all, kept, None, scale)?;
             }
         }
-        // Nothing has changed yet: refuse a run that did not stay finite.
-        if let Some(step) = log.iter().position(|v| !v.is_finite()) {
-            return Err(Error::NonFiniteLoss { step: step as u16 });
-        }
-        // Two passes: check that every new value is finite, then write.
+        // Two passes: check that every new value is finite, then write (nothing to write when
+        // the guard keeps the start: the state stays bit-identical).
         let sums = &*solver.sums;
-        for write in [false, true] {
+        let passes: &[bool] = if kept == 0 { &[] } else { &[false, true] };
+        for &write in passes {
             for j in 0..m {
                 for col in 0..=h {
                     let (param, rate) = if col < h {
@@ -133,7 +181,7 @@ impl InnerLoop<'_> {
                     let (Some(param), Some(rate)) = (param, rate) else {
                         return Err(Error::StateMismatch);
                     };
-                    let new = *param + *rate * moved(features, sums, h, m, j, col);
+                    let new = *param + *rate * moved(solver.features, sums, h, m, j, col);
                     if !new.is_finite() {
                         return Err(Error::NonFinite {
                             what: "adapted parameter",
@@ -146,19 +194,40 @@ impl InnerLoop<'_> {
                 }
             }
         }
-        let (best_step, final_loss) = log.iter().enumerate().fold(
-            (0, initial),
-            |(bs, bl), (s, &v)| if v < bl { (s, v) } else { (bs, bl) },
-        );
         Ok(AdaptReport {
-            steps,
+            steps: ran as u16,
             initial_loss: initial,
-            final_loss: log.last().copied().unwrap_or(final_loss),
+            final_loss: log.get(kept).copied().unwrap_or(initial),
             from_prototypes: false,
-            best_step: best_step as u16,
-            rolled_back: false,
+            best_step: if guarded { kept } else { best_step(log) } as u16,
+            rolled_back,
         })
     }
+}
+
+/// The largest `diagonal / pivot` of `M`'s `L D L^T` factors the implicit step accepts.
+pub const PIVOT_LIMIT: u32 = 10_000;
+
+/// `diag / pivot` rounded down, saturating (`u32::MAX` for a pivot that is not positive, or
+/// either value not finite).
+fn pivot_ratio(diag: f32, pivot: f32) -> u32 {
+    let r = diag / pivot;
+    if pivot > 0.0 && r.is_finite() && r < u32::MAX as f32 {
+        r as u32
+    } else {
+        u32::MAX
+    }
+}
+
+/// The first step of the lowest loss in `log` (0 for an empty log).
+fn best_step(log: &[f32]) -> usize {
+    let mut best = 0;
+    for (s, v) in log.iter().enumerate() {
+        if log.get(best).is_some_and(|b| v < b) {
+            best = s;
+        }
+    }
+    best
 }
 
 /// `sum_i F~[i][col] A[i][j]`: column `col` of the features with a trailing 1 (`col == h`), against
@@ -177,10 +246,56 @@ fn moved(features: &[f32], sums: &[f32], h: usize, m: usize, j: usize, col: usiz
 }
 
 impl Solver<'_> {
+    /// Output `j`: factors its system, then runs `steps` solves from its residuals, adding each
+    /// solution to the sums and (with `log`) each step's loss to `log[1..]`.
+    fn output(
+        &mut self,
+        j: usize,
+        rw_all: &[f32],
+        rb_all: &[f32],
+        steps: usize,
+        log: Option<&mut [f32]>,
+        scale: f32,
+    ) -> Result<(), Error> {
+        let (h, m, c) = (self.h, self.m, self.c);
+        let rw = rw_all.get(j * h..(j + 1) * h).ok_or(Error::StateMismatch)?;
+        let rb = *rb_all.get(j).ok_or(Error::StateMismatch)?;
+        self.factor(rw, rb)
+            .map_err(|(sample, ratio)| Error::IllConditioned {
+                output: j,
+                sample,
+                ratio,
+                limit: PIVOT_LIMIT,
+            })?;
+        for (i, t) in self.work.iter_mut().enumerate() {
+            *t = self.residuals.get(i * m + j).copied().unwrap_or(0.0);
+        }
+        let mut log = log.map(|l| l.iter_mut().skip(1));
+        for _ in 0..steps {
+            self.solve();
+            let mut sq = 0.0f32;
+            for (i, t) in self.work.iter_mut().enumerate() {
+                if let Some(s) = self.sums.get_mut(i * m + j) {
+                    *s += *t;
+                }
+                *t *= c;
+                sq += *t * *t;
+            }
+            if let Some(entry) = log.as_mut().and_then(|l| l.next()) {
+                *entry += sq * scale;
+            }
+        }
+        Ok(())
+    }
+
     /// `M = c I + F diag(rw, rb) F~^T` into the lower triangle, then its `L D L^T` factors in
-    /// place (unit `L` below the diagonal, `D` on it).
-    fn factor(&mut self, features: &[f32], h: usize, rw: &[f32], rb: f32, c: f32) {
+    /// place (unit `L` below the diagonal, `D` on it). Refuses, as `(sample, diagonal / pivot)`,
+    /// a pivot below `1 / PIVOT_LIMIT` of its diagonal (or not finite): f32 cannot solve such a
+    /// system accurately (see the module docs).
+    fn factor(&mut self, rw: &[f32], rb: f32) -> Result<(), (usize, u32)> {
+        let (h, c) = (self.h, self.c);
         let k = self.work.len();
+        let features = self.features;
         for (p, fp) in features.chunks_exact(h).enumerate().take(k) {
             for (q, fq) in features.chunks_exact(h).enumerate().take(p + 1) {
                 let mut acc = rb;
@@ -204,6 +319,13 @@ impl Solver<'_> {
                     acc -= get(m, i * k + t) * get(m, j * k + t) * get(m, t * k + t);
                 }
                 let value = if i == j {
+                    // The diagonal of M, not yet overwritten.
+                    let diag = get(m, i * k + i);
+                    // NaN (from a system that overflowed) fails the comparison too.
+                    let accurate = acc * PIVOT_LIMIT as f32 >= diag && diag.is_finite();
+                    if !accurate {
+                        return Err((i, pivot_ratio(diag, acc)));
+                    }
                     // At least c in exact arithmetic; rounding can only have lowered it.
                     if acc < c {
                         c
@@ -218,8 +340,8 @@ impl Solver<'_> {
                 }
             }
         }
+        Ok(())
     }
-
     /// `work <- M^-1 work` with the factors from [`Solver::factor`].
     fn solve(&mut self) {
         let k = self.work.len();

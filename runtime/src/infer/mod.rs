@@ -318,10 +318,10 @@ impl<'m, 's> Network<'m, 's> {
             })?;
             match head.kind {
                 HeadKind::Regression { .. } => {
-                    self.head_layers(h, head, features, c, d, dst)?;
+                    self.head_layers(h, head, features, c, d, dst, false)?;
                 }
                 HeadKind::Classification { .. } => {
-                    self.head_layers(h, head, features, c, d, dst)?;
+                    self.head_layers(h, head, features, c, d, dst, false)?;
                     softmax(dst);
                 }
                 #[cfg(not(feature = "matching-head"))]
@@ -349,7 +349,10 @@ impl<'m, 's> Network<'m, 's> {
     }
 
     /// Runs head `h`'s layers on `features` into `dst` (the last layer's width), with `c` and
-    /// `d` for the hidden layers; returns `|x|^2` of the last layer's input `x`.
+    /// `d` for the hidden layers; returns `|x|^2` of the last layer's input `x` when `norm` asks
+    /// for it (a warped matching head's penalty), else 0 (it would cost a pass over `x` on every
+    /// regression and classification head).
+    #[allow(clippy::too_many_arguments)]
     fn head_layers(
         &self,
         h: usize,
@@ -358,13 +361,14 @@ impl<'m, 's> Network<'m, 's> {
         c: &mut [f32],
         d: &mut [f32],
         dst: &mut [f32],
+        norm: bool,
     ) -> Result<f32, Error>
     where
         'm: 's,
     {
         let trunk = self.model.trunk().len();
         let layers = head.layers.len();
-        let mut norm = 0.0;
+        let mut squares = 0.0;
         let mut src_is: u8 = 0; // 0: features, 1: c, 2: d
         for (l, spec) in head.layers.iter().enumerate() {
             let (w, bias) = self.params(h, trunk + l, spec)?;
@@ -380,8 +384,8 @@ impl<'m, 's> Network<'m, 's> {
             };
             let src = src.get(..ni).ok_or(Error::StateMismatch)?;
             let next = next.get_mut(..no).ok_or(Error::StateMismatch)?;
-            if last {
-                norm = src.iter().map(|v| v * v).sum();
+            if last && norm {
+                squares = src.iter().map(|v| v * v).sum();
             }
             dense(w, bias, src, next, spec.activation);
             src_is = match src_is {
@@ -389,7 +393,7 @@ impl<'m, 's> Network<'m, 's> {
                 _ => 1,
             };
         }
-        Ok(norm)
+        Ok(squares)
     }
 
     /// Class scores (before the softmax) of matching head `h` into `dst`.
@@ -418,7 +422,7 @@ impl<'m, 's> Network<'m, 's> {
         let (best, rest) = split(rest, units)?;
         match warps {
             None => {
-                self.head_layers(h, head, features, c, d, z)?;
+                self.head_layers(h, head, features, c, d, z, false)?;
                 best.copy_from_slice(z);
             }
             Some(set) => {
@@ -447,7 +451,7 @@ impl<'m, 's> Network<'m, 's> {
                     let f = f
                         .get(..self.model.feature_len())
                         .ok_or(Error::StateMismatch)?;
-                    let norm = self.head_layers(h, head, f, c, d, z)?;
+                    let norm = self.head_layers(h, head, f, c, d, z, true)?;
                     for (m, &v) in best.iter_mut().zip(z.iter()) {
                         *m = crate::math::max(*m, v - s * norm);
                     }
