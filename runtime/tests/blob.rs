@@ -4,6 +4,7 @@
 
 mod common;
 use common::*;
+use fewshot_runtime::format::InputTransform;
 use fewshot_runtime::format::CRC;
 use fewshot_runtime::writer::{AdaptDef, ModelDef, RateDef};
 use fewshot_runtime::{Activation, AdaptScope, AdaptState, Error, Heads, Model, Support};
@@ -25,6 +26,30 @@ fn small_model() -> ModelDef {
         false,
         Some(adapt),
     )
+}
+
+/// The small model with what format v2 adds: a per-channel input standardisation and an output
+/// normalisation of its regression head.
+fn small_model_v2() -> ModelDef {
+    let mut def = small_model().transform(InputTransform::StandardiseChannels {
+        channels: 1,
+        eps: 1e-3,
+    });
+    def.heads[0] = def.heads[0]
+        .clone()
+        .with_output_normalisation(vec![1.5, -2.0], vec![0.5, 3.0]);
+    def
+}
+
+/// Blobs of every format version.
+fn blobs() -> Vec<fewshot_runtime::format::AlignedBytes> {
+    let blobs: Vec<_> = [small_model(), small_model_v2()]
+        .iter()
+        .map(|d| d.to_aligned_bytes().expect("valid"))
+        .collect();
+    assert_eq!(blobs[0].as_bytes()[4..6], [1, 0]);
+    assert_eq!(blobs[1].as_bytes()[4..6], [2, 0]);
+    blobs
 }
 
 fn fix_crc(bytes: &mut [u8]) {
@@ -59,19 +84,26 @@ fn exercise(model: &Model<'_>) {
 
 #[test]
 fn every_truncation_is_refused() {
-    let blob = small_model().to_bytes().expect("valid");
-    for len in 0..blob.len() {
-        let cut = fewshot_runtime::format::AlignedBytes::from_slice(&blob[..len]);
-        assert!(
-            Model::from_bytes(&cut).is_err(),
-            "truncation to {len} accepted"
-        );
+    for blob in blobs() {
+        let blob = blob.as_bytes();
+        for len in 0..blob.len() {
+            let cut = fewshot_runtime::format::AlignedBytes::from_slice(&blob[..len]);
+            assert!(
+                Model::from_bytes(&cut).is_err(),
+                "truncation to {len} accepted"
+            );
+        }
     }
 }
 
 #[test]
 fn every_single_bit_flip_is_refused() {
-    let blob = small_model().to_aligned_bytes().expect("valid");
+    for blob in blobs() {
+        every_single_bit_flip_of(blob);
+    }
+}
+
+fn every_single_bit_flip_of(blob: fewshot_runtime::format::AlignedBytes) {
     let mut flipped = blob.clone();
     let mut count = 0;
     for byte in 0..blob.len() {
@@ -90,7 +122,12 @@ fn every_single_bit_flip_is_refused() {
 
 #[test]
 fn bit_flips_with_a_forged_crc_never_panic() {
-    let blob = small_model().to_aligned_bytes().expect("valid");
+    for blob in blobs() {
+        forged_flips_of(blob);
+    }
+}
+
+fn forged_flips_of(blob: fewshot_runtime::format::AlignedBytes) {
     let mut accepted = 0;
     for byte in 0..blob.len() - 4 {
         for bit in 0..8 {
@@ -110,13 +147,17 @@ fn bit_flips_with_a_forged_crc_never_panic() {
 #[test]
 fn forged_fields_are_named() {
     let blob = small_model().to_aligned_bytes().expect("valid");
-    let mut b = blob.clone();
-    b.as_bytes_mut()[4] = 2;
-    fix_crc(b.as_bytes_mut());
-    assert_eq!(
-        Model::from_bytes(&b).unwrap_err(),
-        Error::UnsupportedVersion { found: 2 }
-    );
+    // A version this runtime does not know; a v1 header read as v2 lacks its extension.
+    for (version, e) in [
+        (3, Error::UnsupportedVersion { found: 3 }),
+        (0, Error::UnsupportedVersion { found: 0 }),
+        (2, Error::HeaderDecode),
+    ] {
+        let mut b = blob.clone();
+        b.as_bytes_mut()[4] = version;
+        fix_crc(b.as_bytes_mut());
+        assert_eq!(Model::from_bytes(&b).unwrap_err(), e, "version {version}");
+    }
 
     let mut b = blob.clone();
     b.as_bytes_mut()[0] = b'X';

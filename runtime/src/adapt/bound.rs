@@ -126,7 +126,19 @@ pub(crate) fn check_bounds(
     // Loss and the delta of the last layer.
     let mut delta = match (lp.kind, lp.support.targets) {
         (HeadKind::Regression { outputs }, Targets::Values(values)) => {
-            let e = ok(a + max_abs(values))?;
+            let norm = lp.model.output_normalisation(lp.head);
+            let t = values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| super::inner::standardised_target(norm, i, *v))
+                .fold(0.0f32, |m, v| {
+                    if v.is_finite() {
+                        max(m, v.abs())
+                    } else {
+                        f32::INFINITY
+                    }
+                });
+            let e = ok(a + t)?;
             ok(k * f32::from(outputs) * e * e)?;
             ok(2.0 * e)?
         }

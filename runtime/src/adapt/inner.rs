@@ -140,6 +140,22 @@ pub(crate) struct InnerLoop<'a> {
     pub rates: &'a [f32],
 }
 
+/// Support target `i` (flat, sample-major) in the head's standardised units: `(t - shift) /
+/// scale` under an output normalisation `(shift, scale)`, else `t`.
+#[inline]
+pub(crate) fn standardised_target(norm: Option<(&[f32], &[f32])>, i: usize, t: f32) -> f32 {
+    match norm {
+        Some((shift, scale)) => {
+            let j = i % shift.len().max(1);
+            match (shift.get(j), scale.get(j)) {
+                (Some(m), Some(s)) => (t - m) / s,
+                _ => f32::NAN,
+            }
+        }
+        None => t,
+    }
+}
+
 impl<'a> InnerLoop<'a> {
     /// Validates the call; nothing is changed on error.
     pub fn new(
@@ -181,8 +197,9 @@ impl<'a> InnerLoop<'a> {
                         found: values.len(),
                     });
                 }
+                let norm = model.output_normalisation(head);
                 for (i, v) in values.iter().enumerate() {
-                    if !v.is_finite() {
+                    if !standardised_target(norm, i, *v).is_finite() {
                         return Err(Error::NonFinite {
                             what: "support target",
                             sample: i / m,
@@ -460,8 +477,9 @@ impl<'a> InnerLoop<'a> {
         match self.support.targets {
             Targets::Values(values) => {
                 let scale = 1.0 / (k * m as f32);
-                for (y, t) in out.iter_mut().zip(values) {
-                    let e = *y - *t;
+                let norm = self.model.output_normalisation(self.head);
+                for (i, (y, t)) in out.iter_mut().zip(values).enumerate() {
+                    let e = *y - standardised_target(norm, i, *t);
                     loss += e * e;
                     if delta {
                         *y = 2.0 * e * scale * derivative(spec.activation, *y);

@@ -96,8 +96,9 @@ impl InnerLoop<'_> {
         let scale = 1.0 / (k * m) as f32;
         // Residuals y - f, and the starting loss.
         let mut initial = 0.0f32;
-        for (r, y) in outputs.iter_mut().zip(values) {
-            *r = *y - *r;
+        let norm = self.model.output_normalisation(self.head);
+        for (i, (r, y)) in outputs.iter_mut().zip(values).enumerate() {
+            *r = super::inner::standardised_target(norm, i, *y) - *r;
             initial += *r * *r;
         }
         initial *= scale;

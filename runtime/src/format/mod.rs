@@ -1,4 +1,4 @@
-//! Model format v1: bytes in flash -> a validated [`Model`] view.
+//! Model format (v1, v2): bytes in flash -> a validated [`Model`] view.
 //!
 //! A blob is, in order:
 //!
@@ -7,8 +7,9 @@
 //! | 4 | [`MAGIC`] |
 //! | 2 | format version, little-endian u16 ([`FORMAT_VERSION`]) |
 //! | n | the postcard-encoded [`Header`] |
+//! | m | v2 only: the postcard-encoded [`Extension`] (input transform, output normalisation) |
 //! | 0..3 | zero padding to a 4-byte boundary |
-//! | 4 × `weights_len` | weights section: little-endian f32, read in place |
+//! | 4 × w | weights section: little-endian f32, read in place: the header's `weights_len`, then the extension's tensors |
 //! | 4 | CRC-32 (ISO-HDLC) of every byte before it, little-endian |
 //!
 //! [`Model::from_bytes`] checks the length cap, alignment, magic, version and CRC, decodes the
@@ -50,8 +51,9 @@ pub use spec::*;
 
 /// The first four bytes of every model blob.
 pub const MAGIC: [u8; 4] = *b"FSML";
-/// The format version this runtime reads and writes.
-pub const FORMAT_VERSION: u16 = 1;
+/// The newest format version this runtime reads. It reads every older one; the writer emits the
+/// oldest version that can express a model (v1 unless it uses something of [`Extension`]).
+pub const FORMAT_VERSION: u16 = 2;
 /// Largest blob accepted (bytes).
 pub const MAX_BLOB_LEN: usize = 4 << 20;
 /// Most inner steps in one adaptation call.
@@ -73,6 +75,8 @@ compile_error!(
 #[derive(Debug, Clone)]
 pub struct Model<'a> {
     header: Header<'a>,
+    /// What format v2 adds (empty for a v1 blob).
+    ext: Extension,
     weights: &'a [f32],
     crc: u32,
     blob_len: usize,
@@ -213,8 +217,8 @@ fn check_warps(header: &Header<'_>, head: &HeadSpec<'_>, set: &WarpSet) -> Resul
     Ok(())
 }
 
-/// Validates every dimension of `header` and its layout against `weights`.
-fn validate(header: &Header<'_>, weights: &[f32]) -> Result<(), Error> {
+/// Validates every dimension of `header` and `ext` and their layout against `weights`.
+fn validate(header: &Header<'_>, ext: &Extension, weights: &[f32]) -> Result<(), Error> {
     if header.name.len() > MAX_NAME_LEN {
         return Err(invalid("name"));
     }
@@ -303,7 +307,8 @@ fn validate(header: &Header<'_>, weights: &[f32]) -> Result<(), Error> {
         }
         Ok(())
     })?;
-    if total != header.weights_len || weights.len() != total as usize {
+    let ext_len = validate_extension(header, ext, weights)?;
+    if total != header.weights_len || weights.len() != total as usize + ext_len {
         return Err(Error::LayoutMismatch {
             expected: total,
             found: header.weights_len,
@@ -347,6 +352,54 @@ fn validate(header: &Header<'_>, weights: &[f32]) -> Result<(), Error> {
     Ok(())
 }
 
+/// Validates the v2 extension: its transform, and each output normalisation (a regression head,
+/// in increasing head order, its tensor right after the previous one, finite, scale > 0).
+/// Returns the length of its tensors in f32.
+fn validate_extension(
+    header: &Header<'_>,
+    ext: &Extension,
+    weights: &[f32],
+) -> Result<usize, Error> {
+    if let Some(InputTransform::StandardiseChannels { channels, eps }) = ext.input_transform {
+        if channels == 0 || !header.input_len.is_multiple_of(channels) {
+            return Err(invalid("input_transform.channels"));
+        }
+        if !(eps.is_finite() && eps > 0.0) {
+            return Err(invalid("input_transform.eps"));
+        }
+    }
+    let mut at = header.weights_len as usize;
+    let mut previous = None;
+    for o in &ext.outputs {
+        let h = usize::from(o.head);
+        if previous.is_some_and(|p| p >= h) {
+            return Err(invalid("outputs.head"));
+        }
+        previous = Some(h);
+        let outputs = match header.heads.get(h).map(|hd| hd.kind) {
+            Some(HeadKind::Regression { outputs }) => usize::from(outputs),
+            _ => return Err(invalid("outputs.head")),
+        };
+        if o.offset as usize != at {
+            return Err(Error::LayoutMismatch {
+                expected: u32::try_from(at).map_err(|_| invalid("outputs.offset"))?,
+                found: o.offset,
+            });
+        }
+        check_finite(weights, at, 2 * outputs, false)?;
+        let scale = weights
+            .get(at + outputs..at + 2 * outputs)
+            .ok_or(invalid("weights_len"))?;
+        if let Some(i) = scale.iter().position(|&s| s <= 0.0) {
+            return Err(Error::BadWeight {
+                index: at + outputs + i,
+            });
+        }
+        at += 2 * outputs;
+    }
+    Ok(at - header.weights_len as usize)
+}
+
 impl<'a> Model<'a> {
     /// Validates `bytes` as a format-v1 model and returns a view into it.
     ///
@@ -370,7 +423,7 @@ impl<'a> Model<'a> {
         }
         let (version, postcard_bytes) = rest.split_at(2);
         let found = u16::from_le_bytes(version.try_into().map_err(|_| Error::TooShort { len })?);
-        if found != FORMAT_VERSION {
+        if found == 0 || found > FORMAT_VERSION {
             return Err(Error::UnsupportedVersion { found });
         }
         let stored = u32::from_le_bytes(trailer.try_into().map_err(|_| Error::TooShort { len })?);
@@ -380,6 +433,11 @@ impl<'a> Model<'a> {
         }
         let (header, after): (Header<'a>, &'a [u8]) =
             postcard::take_from_bytes(postcard_bytes).map_err(|_| Error::HeaderDecode)?;
+        let (ext, after) = if found >= 2 {
+            postcard::take_from_bytes::<Extension>(after).map_err(|_| Error::HeaderDecode)?
+        } else {
+            (Extension::default(), after)
+        };
         let header_end = body.len() - after.len();
         let weights_at = align4(header_end).ok_or(Error::TooShort { len })?;
         let padding = body
@@ -391,7 +449,7 @@ impl<'a> Model<'a> {
         let weight_bytes = body.get(weights_at..).ok_or(Error::TooShort { len })?;
         let weights: &'a [f32] =
             bytemuck::try_cast_slice(weight_bytes).map_err(|_| Error::Misaligned)?;
-        validate(&header, weights)?;
+        validate(&header, &ext, weights)?;
         let trunk_width = header
             .trunk
             .iter()
@@ -406,6 +464,7 @@ impl<'a> Model<'a> {
             .unwrap_or(0);
         Ok(Model {
             header,
+            ext,
             weights,
             crc: stored,
             blob_len: len,
@@ -500,6 +559,28 @@ impl<'a> Model<'a> {
         let shift = self.weights.get(at..at + n)?;
         let scale = self.weights.get(at + n..at + 2 * n)?;
         Some((shift, scale))
+    }
+    /// The v2 extension (empty for a v1 model).
+    pub fn extension(&self) -> &Extension {
+        &self.ext
+    }
+    /// The per-sample input transform, if the model has one.
+    pub fn input_transform(&self) -> Option<InputTransform> {
+        self.ext.input_transform
+    }
+    /// The output normalisation `(shift, scale)` of head `head`, if it has one.
+    pub fn output_normalisation(&self, head: usize) -> Option<(&'a [f32], &'a [f32])> {
+        let o = self
+            .ext
+            .outputs
+            .iter()
+            .find(|o| usize::from(o.head) == head)?;
+        let n = self.header.heads.get(head)?.kind.outputs();
+        let at = o.offset as usize;
+        Some((
+            self.weights.get(at..at + n)?,
+            self.weights.get(at + n..at + 2 * n)?,
+        ))
     }
     /// The warps of matching head `head` (6 f32 each, see [`WarpSet`]), if it has any.
     pub fn warps(&self, head: usize) -> Option<&'a [f32]> {

@@ -261,3 +261,50 @@ pub struct Header<'a> {
     /// Number of f32 in the weights section.
     pub weights_len: u32,
 }
+
+/// What format v2 adds after the v1 [`Header`] (a v1 blob has none of it: the default). Its
+/// tensors follow the v1 tensors in the weights section, in the order listed here.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct Extension {
+    /// A per-sample transform of the input, applied before the per-feature normalisation.
+    pub input_transform: Option<InputTransform>,
+    /// The output normalisation of regression heads, in increasing head order.
+    pub outputs: Vec<OutputNormalisation, MAX_HEADS>,
+}
+
+impl Extension {
+    /// True when the model needs nothing of format v2.
+    pub fn is_empty(&self) -> bool {
+        self.input_transform.is_none() && self.outputs.is_empty()
+    }
+}
+
+/// A per-sample transform of the input (format v2).
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum InputTransform {
+    /// The input is `channels` equal blocks (channel-major, e.g. the samples of one sensor
+    /// axis); each block is standardised by its own mean and variance:
+    /// `x' = (x - mean) / sqrt(var + eps)`, so that a window's level and amplitude do not
+    /// matter, only its shape. `1 / sqrt` is three Newton steps from a bit-level estimate
+    /// (IEEE arithmetic only: the same bits on every target).
+    StandardiseChannels {
+        /// Number of blocks (at least 1, dividing the input width).
+        channels: u16,
+        /// Added to each block's variance (finite, > 0).
+        eps: f32,
+    },
+}
+
+/// The output normalisation of a regression head (format v2): the head computes in
+/// standardised units `z`; it returns `y = z * scale + shift`, and support targets enter its loss
+/// as `(y - shift) / scale`, so the device takes and returns raw units.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct OutputNormalisation {
+    /// Index of the head (a regression head).
+    pub head: u8,
+    /// Offset of `shift[outputs]` then `scale[outputs]` (finite, scale > 0) in the weights
+    /// section, in f32.
+    pub offset: u32,
+}

@@ -139,6 +139,9 @@ pub struct HeadDef {
     /// Input warps of a matching head, `[a, b, tx, c, d, ty]` each (see
     /// [`WarpSet`]); their image size is in `kind`.
     pub warps: Vec<[f32; 6]>,
+    /// A regression head's output normalisation `(shift, scale)` (format v2, see
+    /// [`OutputNormalisation`]).
+    pub output_normalisation: Option<(Vec<f32>, Vec<f32>)>,
 }
 
 impl HeadDef {
@@ -152,6 +155,7 @@ impl HeadDef {
             layers,
             adapt: None,
             warps: Vec::new(),
+            output_normalisation: None,
         }
     }
     /// A classification head; its classes are the last layer's outputs.
@@ -164,6 +168,7 @@ impl HeadDef {
             layers,
             adapt: None,
             warps: Vec::new(),
+            output_normalisation: None,
         }
     }
     /// A matching head of `classes` classes with `per_class` prototypes each; the last layer must
@@ -180,6 +185,7 @@ impl HeadDef {
             layers,
             adapt: None,
             warps: Vec::new(),
+            output_normalisation: None,
         }
     }
     /// Gives a matching head affine warps of its `width x height` image input (ignored for
@@ -209,6 +215,12 @@ impl HeadDef {
         self.adapt = Some(adapt);
         self
     }
+    /// Gives a regression head an output normalisation: it returns `z * scale + shift`, and
+    /// support targets enter its loss as `(y - shift) / scale` (format v2).
+    pub fn with_output_normalisation(mut self, shift: Vec<f32>, scale: Vec<f32>) -> Self {
+        self.output_normalisation = Some((shift, scale));
+        self
+    }
 }
 
 /// A whole model with its values.
@@ -222,6 +234,8 @@ pub struct ModelDef {
     pub input_len: usize,
     /// `(shift, scale)`.
     pub normalisation: Option<(Vec<f32>, Vec<f32>)>,
+    /// A per-sample input transform (format v2).
+    pub input_transform: Option<InputTransform>,
     /// Trunk layers.
     pub trunk: Vec<Dense>,
     /// Heads.
@@ -259,6 +273,18 @@ fn spec_of(d: &Dense) -> Result<LayerSpec, Error> {
     })
 }
 
+fn check_len(data: &[f32], expected: usize, what: &'static str) -> Result<(), Error> {
+    if data.len() == expected {
+        Ok(())
+    } else {
+        Err(Error::LengthMismatch {
+            what,
+            expected,
+            found: data.len(),
+        })
+    }
+}
+
 fn capacity(what: &'static str, needed: usize, available: usize) -> Error {
     Error::Capacity {
         what,
@@ -288,6 +314,7 @@ impl ModelDef {
             model_id: 0,
             input_len,
             normalisation: None,
+            input_transform: None,
             trunk: Vec::new(),
             heads: Vec::new(),
         }
@@ -305,6 +332,11 @@ impl ModelDef {
     /// Sets the input normalisation `x' = (x - shift) * scale`.
     pub fn normalise(mut self, shift: Vec<f32>, scale: Vec<f32>) -> Self {
         self.normalisation = Some((shift, scale));
+        self
+    }
+    /// Sets the per-sample input transform (format v2).
+    pub fn transform(mut self, t: InputTransform) -> Self {
+        self.input_transform = Some(t);
         self
     }
     /// Sets the model identifier.
@@ -327,6 +359,7 @@ impl ModelDef {
         };
         let mut def = ModelDef::new(model.name(), model.input_len()).with_id(model.model_id());
         def.normalisation = model.normalisation().map(|(s, c)| (s.to_vec(), c.to_vec()));
+        def.input_transform = model.input_transform();
         for l in model.trunk() {
             def.trunk.push(dense(l)?);
         }
@@ -371,12 +404,15 @@ impl ModelDef {
                 layers,
                 adapt,
                 warps,
+                output_normalisation: model
+                    .output_normalisation(h)
+                    .map(|(s, c)| (s.to_vec(), c.to_vec())),
             });
         }
         Ok(def)
     }
 
-    /// Encodes the model as a format-v1 blob.
+    /// Encodes the model as a blob of the oldest format version that can express it.
     pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
         let blob = self.encode(self.model_id)?;
         if self.model_id != 0 {
@@ -526,11 +562,36 @@ impl ModelDef {
                 found: weights.len(),
             });
         }
+
+        let mut ext = Extension {
+            input_transform: self.input_transform,
+            outputs: heapless::Vec::new(),
+        };
+        for (h, head) in self.heads.iter().enumerate() {
+            let Some((shift, scale)) = &head.output_normalisation else {
+                continue;
+            };
+            let n = head.kind.outputs();
+            check_len(shift, n, "output normalisation shift")?;
+            check_len(scale, n, "output normalisation scale")?;
+            let offset = u32::try_from(weights.len()).map_err(|_| Error::HeaderDecode)?;
+            let head = u8::try_from(h).map_err(|_| capacity("heads", h + 1, MAX_HEADS))?;
+            ext.outputs
+                .push(OutputNormalisation { head, offset })
+                .map_err(|_| capacity("heads", self.heads.len(), MAX_HEADS))?;
+            weights.extend_from_slice(shift);
+            weights.extend_from_slice(scale);
+        }
         let mut blob = Vec::new();
         blob.extend_from_slice(&MAGIC);
-        blob.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        let version: u16 = if ext.is_empty() { 1 } else { FORMAT_VERSION };
+        blob.extend_from_slice(&version.to_le_bytes());
         let encoded = postcard::to_stdvec(&header).map_err(|_| Error::HeaderDecode)?;
         blob.extend_from_slice(&encoded);
+        if version >= 2 {
+            let encoded = postcard::to_stdvec(&ext).map_err(|_| Error::HeaderDecode)?;
+            blob.extend_from_slice(&encoded);
+        }
         let aligned = align4(blob.len()).ok_or(Error::HeaderDecode)?;
         blob.resize(aligned, 0);
         for w in &weights {

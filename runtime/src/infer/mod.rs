@@ -28,8 +28,8 @@
 pub mod matching;
 
 use crate::format::layout::AdaptedRange;
-use crate::format::{HeadKind, HeadSpec, LayerSpec, Model};
-use crate::math::{dense, softmax};
+use crate::format::{HeadKind, HeadSpec, InputTransform, LayerSpec, Model};
+use crate::math::{dense, softmax, standardise};
 use crate::Error;
 #[cfg(feature = "matching-head")]
 use matching::{pool_classes, warp_image, IDENTITY_WARP};
@@ -184,18 +184,23 @@ impl<'m, 's> Network<'m, 's> {
             .sum()
     }
 
-    /// Normalises `input` into `out` (length `input_len`).
+    /// Normalises `input` into `out` (length `input_len`): the model's per-sample transform,
+    /// then its per-feature normalisation.
     pub(crate) fn normalise(&self, input: &[f32], out: &mut [f32]) {
-        match self.model.normalisation() {
-            Some((shift, scale)) => {
-                for (((o, x), s), c) in out.iter_mut().zip(input).zip(shift).zip(scale) {
-                    *o = (x - s) * c;
+        let n = input.len().min(out.len());
+        let (input, out) = (&input[..n], &mut out[..n]);
+        match self.model.input_transform() {
+            Some(InputTransform::StandardiseChannels { channels, eps }) => {
+                let len = n / usize::from(channels).max(1);
+                for (x, o) in input.chunks(len.max(1)).zip(out.chunks_mut(len.max(1))) {
+                    standardise(x, o, eps);
                 }
             }
-            None => {
-                for (o, x) in out.iter_mut().zip(input) {
-                    *o = *x;
-                }
+            None => out.copy_from_slice(input),
+        }
+        if let Some((shift, scale)) = self.model.normalisation() {
+            for ((o, s), c) in out.iter_mut().zip(shift).zip(scale) {
+                *o = (*o - s) * c;
             }
         }
     }
@@ -319,6 +324,11 @@ impl<'m, 's> Network<'m, 's> {
             match head.kind {
                 HeadKind::Regression { .. } => {
                     self.head_layers(h, head, features, c, d, dst, false)?;
+                    if let Some((shift, scale)) = self.model.output_normalisation(h) {
+                        for ((y, m), s) in dst.iter_mut().zip(shift).zip(scale) {
+                            *y = *y * s + m;
+                        }
+                    }
                 }
                 HeadKind::Classification { .. } => {
                     self.head_layers(h, head, features, c, d, dst, false)?;

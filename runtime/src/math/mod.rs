@@ -137,6 +137,40 @@ pub fn exp(x: f32) -> f32 {
     }
 }
 
+/// `1 / sqrt(x)` for finite `x > 0`: a bit-level first estimate, then three Newton steps
+/// (relative error below 1e-6). IEEE multiply and subtract only, so every target computes the
+/// same bits. `+inf` for 0, NaN for negative or NaN `x`.
+#[inline]
+pub fn inv_sqrt(x: f32) -> f32 {
+    if x.is_nan() || x < 0.0 {
+        return f32::NAN;
+    }
+    if x == 0.0 {
+        return f32::INFINITY;
+    }
+    if x.is_infinite() {
+        return 0.0;
+    }
+    let mut y = f32::from_bits(0x5f37_5a86_u32.wrapping_sub(x.to_bits() >> 1));
+    let half = 0.5 * x;
+    for _ in 0..3 {
+        y *= 1.5 - half * y * y;
+    }
+    y
+}
+
+/// Writes `x` standardised by its own mean and variance into `out`:
+/// `(x - mean) * inv_sqrt(var + eps)` (two passes, f32).
+pub fn standardise(x: &[f32], out: &mut [f32], eps: f32) {
+    let n = x.len().max(1) as f32;
+    let mean = x.iter().sum::<f32>() / n;
+    let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let inv = inv_sqrt(var + eps);
+    for (o, v) in out.iter_mut().zip(x) {
+        *o = (v - mean) * inv;
+    }
+}
+
 /// `ln x` (micromath).
 #[inline]
 pub fn ln(x: f32) -> f32 {
