@@ -1,8 +1,10 @@
 //! The inner loop's kernels on the target against the portable code, bit for bit:
 //! `columns_step` (the Cortex-M4F kernel where it applies) and `columns_step_portable` on the
 //! same pseudo-random layers, over shapes, sample counts, rates, clips (hit and not) and the
-//! previous layer's activation; `dense_batch` and `dense` per sample. On the Cortex-M3 both
-//! sides are the portable code.
+//! previous layer's activation; `dense_batch` and `dense` per sample (the forward kernels apply
+//! the ReLU as they store, `dense_batch` after); a one-input ReLU layer (the Cortex-M4F kernel
+//! for its rows in fours) against `activate(Relu, b + w x)`. On the Cortex-M3 both sides are the
+//! portable code.
 #![no_std]
 #![no_main]
 
@@ -11,7 +13,7 @@ use fewshot_firmware::{self as fw, Checks};
 use fewshot_runtime::math::block::{
     bias_step, bias_step_portable, columns_step, columns_step_portable, Backprop, Columns,
 };
-use fewshot_runtime::math::{dense, dense_batch, Rate};
+use fewshot_runtime::math::{activate, dense, dense_batch, Rate};
 use fewshot_runtime::Activation;
 
 const MAX_NI: usize = 24;
@@ -172,6 +174,24 @@ fn dense_agrees(ni: usize, no: usize, k: usize, act: Activation, rng: &mut Lcg) 
     same_bits(&batch, &each)
 }
 
+/// A one-input ReLU layer of `no` rows through `dense` against `activate(Relu, b + w x)`.
+fn column_agrees(no: usize, rng: &mut Lcg) -> bool {
+    const MAX: usize = 41;
+    let mut w = [0.0f32; MAX];
+    let mut b = [0.0f32; MAX];
+    for v in w.iter_mut().chain(b.iter_mut()) {
+        *v = rng.next();
+    }
+    let x0 = 4.0 * rng.next();
+    let mut y = [0.0f32; MAX];
+    let mut expected = [0.0f32; MAX];
+    dense(&w[..no], &b[..no], &[x0], &mut y[..no], Activation::Relu);
+    for ((e, wi), bi) in expected[..no].iter_mut().zip(&w).zip(&b) {
+        *e = activate(Activation::Relu, bi + wi * x0);
+    }
+    same_bits(&y[..no], &expected[..no])
+}
+
 #[entry]
 fn main() -> ! {
     fw::init("backward kernel against the portable code");
@@ -240,5 +260,17 @@ fn main() -> ! {
     }
     defmt::info!("{=u32} of {=u32} cases bit-identical", same, cases);
     c.check(same == cases, "dense_batch equals dense on each sample");
+    let (mut cases, mut same) = (0u32, 0u32);
+    for no in [1, 3, 4, 5, 8, 40, 41] {
+        for _ in 0..4 {
+            cases += 1;
+            same += u32::from(column_agrees(no, &mut rng));
+        }
+    }
+    defmt::info!("{=u32} of {=u32} cases bit-identical", same, cases);
+    c.check(
+        same == cases,
+        "a one-input ReLU layer equals activate(Relu, b + w x)",
+    );
     c.finish()
 }

@@ -5,10 +5,84 @@
 //! (multiply, round, add, round: not fused) per term, accumulated sequentially. Results are
 //! therefore bit-identical to the portable kernels on any IEEE-754 target.
 //!
+//! The kernels of [`super::dense`] for a ReLU layer apply it as they store, with the integer
+//! `bic` of [`super::activate`] (each value whose sign bit is set becomes +0): the same bits as
+//! the activation applied afterwards.
+//!
 //! They are plain AAPCS-VFP functions (`global_asm!`): pointers and the chunk count in r0-r3,
 //! accumulators in s0/s1, callee-saved s16-s31 saved and restored.
 
 use core::arch::global_asm;
+
+/// A dense layer's rows in pairs: `y[2p + r] = b[2p + r] + sum_j W[2p + r][j] x[j]`, with
+/// `$store` writing the pair `(s0, s1)` to `y` (post-incrementing r3; r8 and r12 are free there).
+/// r0 = W (row-major, rows of 8 * chunks floats), r1 = b, r2 = x, r3 = y,
+/// [sp] = pairs (> 0), [sp + 4] = chunks (> 0).
+macro_rules! dense2 {
+    ($name:literal, $store:literal) => {
+        concat!(
+            ".section .text.",
+            $name,
+            ",\"ax\",%progbits\n",
+            ".global ",
+            $name,
+            "\n",
+            ".type ",
+            $name,
+            ",%function\n",
+            ".thumb_func\n",
+            ".p2align 2\n",
+            $name,
+            ":\n",
+            "    push {{r4, r5, r6, r7, r8, lr}}
+    ldr r4, [sp, #24]
+    ldr r5, [sp, #28]
+    vpush {{s16-s31}}
+    lsl r6, r5, #5
+2:
+    vldmia r1!, {{s0-s1}}
+    add r7, r0, r6
+    mov r8, r2
+    mov r12, r5
+1:
+    vldmia r8!, {{s8-s15}}
+    vldmia r0!, {{s16-s23}}
+    vldmia r7!, {{s24-s31}}
+    vmla.f32 s0, s16, s8
+    vmla.f32 s0, s17, s9
+    vmla.f32 s0, s18, s10
+    vmla.f32 s0, s19, s11
+    vmla.f32 s0, s20, s12
+    vmla.f32 s0, s21, s13
+    vmla.f32 s0, s22, s14
+    vmla.f32 s0, s23, s15
+    vmla.f32 s1, s24, s8
+    vmla.f32 s1, s25, s9
+    vmla.f32 s1, s26, s10
+    vmla.f32 s1, s27, s11
+    vmla.f32 s1, s28, s12
+    vmla.f32 s1, s29, s13
+    vmla.f32 s1, s30, s14
+    vmla.f32 s1, s31, s15
+    subs r12, r12, #1
+    bne 1b
+",
+            $store,
+            "
+    mov r0, r7
+    subs r4, r4, #1
+    bne 2b
+    vpop {{s16-s31}}
+    pop {{r4, r5, r6, r7, r8, pc}}
+",
+            ".size ",
+            $name,
+            ", . - ",
+            $name,
+            "\n"
+        )
+    };
+}
 
 global_asm!(
     ".syntax unified",
@@ -105,54 +179,46 @@ global_asm!(
     "    bx lr",
     ".size fewshot_axpy8_f32, . - fewshot_axpy8_f32",
     "",
-    // A dense layer's rows in pairs: y[2p + r] = b[2p + r] + sum_j W[2p + r][j] x[j].
-    // r0 = W (row-major, rows of 8 * chunks floats), r1 = b, r2 = x, r3 = y,
-    // [sp] = pairs (> 0), [sp + 4] = chunks (> 0).
-    ".section .text.fewshot_dense2_f32,\"ax\",%progbits",
-    ".global fewshot_dense2_f32",
-    ".type fewshot_dense2_f32,%function",
+    // A one-input layer with the ReLU, four rows at a time: y[i] = max(0, b[i] + W[i] x0) (the
+    // ReLU as in `fewshot_dense2_relu_f32`). r0 = W, r1 = b, r2 = y, r3 = quads (> 0), s0 = x0.
+    ".section .text.fewshot_column_relu_f32,\"ax\",%progbits",
+    ".global fewshot_column_relu_f32",
+    ".type fewshot_column_relu_f32,%function",
     ".thumb_func",
     ".p2align 2",
-    "fewshot_dense2_f32:",
-    "    push {{r4, r5, r6, r7, r8, lr}}",
-    "    ldr r4, [sp, #24]",
-    "    ldr r5, [sp, #28]",
-    "    vpush {{s16-s31}}",
-    "    lsl r6, r5, #5",
-    "2:",
-    "    vldmia r1!, {{s0-s1}}",
-    "    add r7, r0, r6",
-    "    mov r8, r2",
-    "    mov r12, r5",
+    "fewshot_column_relu_f32:",
+    "    push {{r4, r5, r6, r7}}",
     "1:",
-    "    vldmia r8!, {{s8-s15}}",
-    "    vldmia r0!, {{s16-s23}}",
-    "    vldmia r7!, {{s24-s31}}",
-    "    vmla.f32 s0, s16, s8",
-    "    vmla.f32 s0, s17, s9",
-    "    vmla.f32 s0, s18, s10",
-    "    vmla.f32 s0, s19, s11",
-    "    vmla.f32 s0, s20, s12",
-    "    vmla.f32 s0, s21, s13",
-    "    vmla.f32 s0, s22, s14",
-    "    vmla.f32 s0, s23, s15",
-    "    vmla.f32 s1, s24, s8",
-    "    vmla.f32 s1, s25, s9",
-    "    vmla.f32 s1, s26, s10",
-    "    vmla.f32 s1, s27, s11",
-    "    vmla.f32 s1, s28, s12",
-    "    vmla.f32 s1, s29, s13",
-    "    vmla.f32 s1, s30, s14",
-    "    vmla.f32 s1, s31, s15",
-    "    subs r12, r12, #1",
+    "    vldmia r1!, {{s4-s7}}",
+    "    vldmia r0!, {{s8-s11}}",
+    "    vmla.f32 s4, s8, s0",
+    "    vmla.f32 s5, s9, s0",
+    "    vmla.f32 s6, s10, s0",
+    "    vmla.f32 s7, s11, s0",
+    "    vmov r4, r5, s4, s5",
+    "    vmov r6, r7, s6, s7",
+    "    bic r4, r4, r4, asr #31",
+    "    bic r5, r5, r5, asr #31",
+    "    bic r6, r6, r6, asr #31",
+    "    bic r7, r7, r7, asr #31",
+    "    stmia r2!, {{r4, r5, r6, r7}}",
+    "    subs r3, r3, #1",
     "    bne 1b",
-    "    vstmia r3!, {{s0-s1}}",
-    "    mov r0, r7",
-    "    subs r4, r4, #1",
-    "    bne 2b",
-    "    vpop {{s16-s31}}",
-    "    pop {{r4, r5, r6, r7, r8, pc}}",
-    ".size fewshot_dense2_f32, . - fewshot_dense2_f32",
+    "    pop {{r4, r5, r6, r7}}",
+    "    bx lr",
+    ".size fewshot_column_relu_f32, . - fewshot_column_relu_f32",
+    "",
+    dense2!("fewshot_dense2_f32", "    vstmia r3!, {{s0-s1}}"),
+    "",
+    // The same rows with the ReLU applied as they are stored: two integer `bic`s clear each
+    // value whose sign bit is set, exactly as `activate(Relu, _)` does.
+    dense2!(
+        "fewshot_dense2_relu_f32",
+        "    vmov r8, r12, s0, s1
+    bic r8, r8, r8, asr #31
+    bic r12, r12, r12, asr #31
+    stmia r3!, {{r8, r12}}"
+    ),
 );
 
 /// Two floats, returned in s0/s1 by the AAPCS-VFP.
@@ -170,6 +236,15 @@ extern "C" {
         v_stride: usize,
     );
     fn fewshot_dense2_f32(
+        w: *const f32,
+        b: *const f32,
+        x: *const f32,
+        y: *mut f32,
+        pairs: usize,
+        chunks: usize,
+    );
+    fn fewshot_column_relu_f32(w: *const f32, b: *const f32, y: *mut f32, quads: usize, x0: f32);
+    fn fewshot_dense2_relu_f32(
         w: *const f32,
         b: *const f32,
         x: *const f32,
@@ -234,10 +309,25 @@ pub fn axpy8(acc: &mut [f32; 8], s: &[f32], ss: usize, v: &[f32], vs: usize, n: 
     true
 }
 
-/// `y[i] = b[i] + sum_j W[i][j] x[j]` (no activation) for every row, when `x.len()` is a
-/// non-zero multiple of 8 and the slices agree; returns false (doing nothing) otherwise.
+/// `y[i] = max(0, b[i] + W[i] x0)` (the ReLU as [`super::activate`] applies it) for the first
+/// `4 * (y.len() / 4)` rows, when `w` and `b` hold as many; returns how many rows it wrote.
 #[inline(always)]
-pub fn dense_linear(w: &[f32], b: &[f32], x: &[f32], y: &mut [f32]) -> bool {
+pub fn column_relu(w: &[f32], b: &[f32], x0: f32, y: &mut [f32]) -> usize {
+    let quads = y.len() / 4;
+    if quads == 0 || w.len() < 4 * quads || b.len() < 4 * quads {
+        return 0;
+    }
+    // SAFETY: `w`, `b` and `y` hold at least `4 * quads` floats (checked above); the function
+    // reads `w` and `b` and writes `y` only there, and follows the AAPCS-VFP.
+    unsafe { fewshot_column_relu_f32(w.as_ptr(), b.as_ptr(), y.as_mut_ptr(), quads, x0) };
+    4 * quads
+}
+
+/// `y[i] = b[i] + sum_j W[i][j] x[j]` for every row, then the ReLU when `relu` (none otherwise),
+/// when `x.len()` is a non-zero multiple of 8 and the slices agree; returns false (doing
+/// nothing) otherwise.
+#[inline(always)]
+pub fn dense_linear(w: &[f32], b: &[f32], x: &[f32], y: &mut [f32], relu: bool) -> bool {
     let n = x.len();
     let rows = y.len();
     if n == 0 || !n.is_multiple_of(8) || b.len() != rows || rows.checked_mul(n) != Some(w.len()) {
@@ -245,10 +335,15 @@ pub fn dense_linear(w: &[f32], b: &[f32], x: &[f32], y: &mut [f32]) -> bool {
     }
     let pairs = rows / 2;
     if pairs > 0 {
+        let kernel = if relu {
+            fewshot_dense2_relu_f32
+        } else {
+            fewshot_dense2_f32
+        };
         // SAFETY: `w` holds `rows * n` floats, `b` and `y` `rows`, `x` `n` (checked above);
         // the function reads `2 * pairs` rows and writes `2 * pairs` outputs.
         unsafe {
-            fewshot_dense2_f32(
+            kernel(
                 w.as_ptr(),
                 b.as_ptr(),
                 x.as_ptr(),
@@ -263,7 +358,12 @@ pub fn dense_linear(w: &[f32], b: &[f32], x: &[f32], y: &mut [f32]) -> bool {
         if let (Some(row), Some(bias), Some(out)) =
             (w.get(last * n..), b.get(last), y.get_mut(last))
         {
-            *out = dot1(*bias, row, x, n / 8);
+            let z = dot1(*bias, row, x, n / 8);
+            *out = if relu {
+                super::activate(crate::Activation::Relu, z)
+            } else {
+                z
+            };
         }
     }
     true

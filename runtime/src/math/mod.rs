@@ -234,10 +234,27 @@ pub fn activate_all(act: Activation, y: &mut [f32]) {
 pub fn dense(w: &[f32], b: &[f32], x: &[f32], y: &mut [f32], act: Activation) {
     if let ([x0], Activation::Relu) = (x, act) {
         // Fused (one pass over W, b and y) for the narrow first layer of a 1-D regressor.
-        for ((yi, wi), bi) in y.iter_mut().zip(w).zip(b) {
+        // On the Cortex-M4F the rows in fours go through a kernel, the rest here.
+        #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+        let done = arm::column_relu(w, b, *x0, y);
+        #[cfg(not(all(target_arch = "arm", target_abi = "eabihf", target_os = "none")))]
+        let done = 0;
+        let rest = y.iter_mut().zip(w).zip(b).skip(done);
+        for ((yi, wi), bi) in rest {
             *yi = activate(Activation::Relu, bi + wi * x0);
         }
         return;
+    }
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+    {
+        // The ReLU is applied by the kernel as it stores each pair of rows.
+        let relu = act == Activation::Relu;
+        if arm::dense_linear(w, b, x, y, relu) {
+            if !matches!(act, Activation::Relu | Activation::Identity) {
+                activate_all(act, y);
+            }
+            return;
+        }
     }
     dense_linear(w, b, x, y);
     activate_all(act, y);
@@ -275,7 +292,7 @@ pub fn dense_batch(
 pub fn dense_linear(w: &[f32], b: &[f32], x: &[f32], y: &mut [f32]) {
     #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
     {
-        if arm::dense_linear(w, b, x, y) {
+        if arm::dense_linear(w, b, x, y, false) {
             return;
         }
     }
