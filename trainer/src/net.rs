@@ -92,6 +92,34 @@ pub struct Arch {
     /// The first `n_trunk` layers are the trunk, the rest the head.
     pub n_trunk: usize,
     pub head: HeadKind,
+    /// Each sample standardised per channel before `shift` and `scale` (the runtime's
+    /// `InputTransform::StandardiseChannels`).
+    #[serde(default)]
+    pub window: Option<WindowStandardise>,
+}
+
+/// A sample's `channels` equal blocks, each standardised by its own mean and variance:
+/// `(x - mean) / sqrt(var + eps)`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowStandardise {
+    pub channels: usize,
+    pub eps: f64,
+}
+
+impl WindowStandardise {
+    /// `rows` (row-major, `width` features each) with every row's channels standardised.
+    pub fn apply(&self, rows: &[f64], width: usize) -> Vec<f64> {
+        let len = (width / self.channels.max(1)).max(1);
+        let mut out = Vec::with_capacity(rows.len());
+        for block in rows.chunks(len) {
+            let n = block.len() as f64;
+            let m = block.iter().sum::<f64>() / n;
+            let v = block.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / n;
+            let inv = 1.0 / (v + self.eps).sqrt();
+            out.extend(block.iter().map(|x| (x - m) * inv));
+        }
+        out
+    }
 }
 
 impl Arch {
@@ -126,6 +154,7 @@ impl Arch {
             n_trunk: hidden.len(),
             layers,
             head,
+            window: None,
         }
     }
     pub fn outputs(&self) -> usize {
@@ -148,6 +177,14 @@ impl Arch {
     /// Normalise raw inputs (row-major `rows x inputs`) as the runtime does.
     pub fn normalise<T: Real>(&self, raw: &[f64]) -> Vec<T> {
         let n = self.inputs.max(1);
+        let windowed;
+        let raw = match &self.window {
+            Some(w) => {
+                windowed = w.apply(raw, n);
+                &windowed[..]
+            }
+            None => raw,
+        };
         raw.iter()
             .enumerate()
             .map(|(i, &x)| T::from_f64((x - self.shift[i % n]) * self.scale[i % n]))

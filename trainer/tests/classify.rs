@@ -132,6 +132,7 @@ fn scaled(d: usize, factor: f64) -> trainer::classify::train::Normalisation {
     trainer::classify::train::Normalisation {
         shift: vec![0.0; d],
         scale: vec![factor; d],
+        window: None,
     }
 }
 

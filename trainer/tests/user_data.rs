@@ -217,3 +217,40 @@ fn wrong_shapes_and_image_options_are_refused_before_any_work() {
         assert!(t0.elapsed().as_secs() < 20);
     }
 }
+
+#[test]
+fn standardised_windows_are_exported_and_computed_as_the_device_does() {
+    // The host's f64 standardisation (training) against the runtime's f32 one (the device).
+    let w = trainer::net::WindowStandardise {
+        channels: 3,
+        eps: 1e-6,
+    };
+    let row: Vec<f64> = (0..24)
+        .map(|i| 500.0 * (i / 8) as f64 + (i as f64 * 1.7).sin() * 30.0)
+        .collect();
+    let host = w.apply(&row, 24);
+    let mut device = vec![0.0f32; 24];
+    for (x, o) in row.chunks(8).zip(device.chunks_mut(8)) {
+        let x: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        runtime::math::standardise(&x, o, 1e-6);
+    }
+    for (h, d) in host.iter().zip(&device) {
+        assert!((h - *d as f64).abs() < 1e-4, "{h} vs {d}");
+    }
+    // A run with standardised windows exports a v2 model, and its eval adds nearest centroid on
+    // the model's own input to the baselines.
+    let d = dir("windows");
+    windows_csv(&d.join("windows.csv"));
+    let cfg = CONFIG.replace("hidden = [16]", "hidden = [16]\nstandardise_windows = true");
+    std::fs::write(d.join("run.toml"), cfg).unwrap();
+    let model = d.join("m.postcard");
+    let o = run(bin()
+        .args(["train", "--config"])
+        .arg(d.join("run.toml"))
+        .arg("--out")
+        .arg(&model));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(&model).unwrap()[4..6], [2, 0]);
+    let so = String::from_utf8_lossy(&o.stdout);
+    assert!(so.contains("nearest_centroid_model_input"), "{so}");
+}

@@ -32,6 +32,13 @@ impl InputKind {
             InputKind::Image { width, height } => width.checked_mul(height),
         }
     }
+    /// Channels of the input (a series' channels, else 1).
+    pub fn channels(&self) -> usize {
+        match *self {
+            InputKind::Series { channels, .. } => channels.max(1),
+            _ => 1,
+        }
+    }
     /// The side of a square image input.
     pub fn square_side(&self) -> Option<usize> {
         match *self {
@@ -122,6 +129,10 @@ pub struct ClsConfig {
     pub data: PathBuf,
     pub input: InputKind,
     pub normalise: Normalise,
+    /// Standardise every sample's channels by their own mean and variance first (on the device
+    /// too), so that a window's level and amplitude do not matter, only its shape: for signals
+    /// whose scale varies between recordings, sensors or subjects.
+    pub standardise_windows: bool,
     /// Classes the trunk is meta-trained on.
     pub train_classes: Vec<usize>,
     /// Meta-training classes held out of trunk training: the trunk is validated on episodes of
@@ -211,6 +222,7 @@ impl Default for ClsConfig {
             data: PathBuf::new(),
             input: InputKind::Vector,
             normalise: Normalise::Standardise,
+            standardise_windows: false,
             train_classes: Vec::new(),
             val_classes: Vec::new(),
             test_classes: Vec::new(),

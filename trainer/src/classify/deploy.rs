@@ -21,6 +21,12 @@ const STATE_CAP: usize = 1 << 14;
 /// The trunk (with its normalisation) of a classifier, as a model definition without heads.
 pub fn trunk_def(name: &str, arch: &Arch, params: &[f64]) -> ModelDef {
     let mut def = ModelDef::new(name, arch.inputs).normalise(f32s(&arch.shift), f32s(&arch.scale));
+    if let Some(w) = &arch.window {
+        def = def.transform(runtime::format::InputTransform::StandardiseChannels {
+            channels: u16::try_from(w.channels).unwrap_or(u16::MAX),
+            eps: w.eps as f32,
+        });
+    }
     for l in 0..arch.layers.len() {
         def = def.trunk(dense(arch, params, l));
     }
@@ -197,6 +203,9 @@ pub fn centroid_correct(ep: &Episode, norm: Option<&Normalisation>) -> usize {
 pub struct Baselines<'a> {
     /// The standardisation fitted on the meta-training classes.
     pub standardise: &'a Normalisation,
+    /// The model's own input normalisation, when it is not that standardisation (it has a
+    /// per-sample transform): nearest centroid on it is the identity trunk's prototype start.
+    pub model_input: Option<&'a Normalisation>,
     /// A trained trunk evaluated with prototypes (0 steps, f32 on the host), and its name.
     pub trunk: Option<(&'a Arch, &'a [f64], &'a str)>,
 }
@@ -284,6 +293,14 @@ pub fn evaluate(
         None,
         &baseline(eps, Some(baselines.standardise)),
     ));
+    if let Some(norm) = baselines.model_input {
+        rows.push(row(
+            "nearest_centroid_model_input",
+            shots,
+            None,
+            &baseline(eps, Some(norm)),
+        ));
+    }
     if let Some((arch, params, name)) = baselines.trunk {
         let spec = ProtoSpec {
             scale: 1.0,

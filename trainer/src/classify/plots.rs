@@ -101,6 +101,7 @@ pub fn accuracy_plot(path: &Path, t: &Trained, model: &[u8], setup: &Setup) -> R
         )?;
         let none = Baselines {
             standardise: &setup.standardise,
+            model_input: None,
             trunk: None,
         };
         let rows = evaluate(model, &eps, &steps, &none)?;

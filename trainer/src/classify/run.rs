@@ -141,6 +141,7 @@ pub fn eval_rows(
 pub fn baselines<'a>(setup: &'a Setup, record: Option<&'a RunRecord>) -> Baselines<'a> {
     Baselines {
         standardise: &setup.standardise,
+        model_input: setup.norm.window.is_some().then_some(&setup.norm),
         trunk: record.and_then(|r| {
             r.trained_trunk.as_ref().map(|(a, p)| {
                 let name = if r.plain_protonet {

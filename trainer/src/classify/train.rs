@@ -7,7 +7,7 @@ use super::config::{ClsConfig, InputKind, LossWeight, Normalise, ValidateOn};
 use super::data::{ClassSplit, Dataset};
 use super::episodes::{Augment, Episode, Pool};
 use super::proto::{episode_accuracy, episode_grad, EpisodeData, ProtoSpec, Scratch};
-use crate::net::{Activation, Arch, Fwd, HeadKind, LayerSpec};
+use crate::net::{Activation, Arch, Fwd, HeadKind, LayerSpec, WindowStandardise};
 use crate::train::{check_sizes, read_json, Checkpoints, RunSettings};
 use anyhow::{bail, Result};
 use rand::seq::SliceRandom;
@@ -46,14 +46,50 @@ pub struct Setup {
     pub standardise: Normalisation,
 }
 
-/// A per-feature affine normalisation `x' = (x - shift) * scale`.
+/// A per-feature affine normalisation `x' = (x - shift) * scale`, after an optional per-sample
+/// standardisation of each channel.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Normalisation {
     pub shift: Vec<f64>,
     pub scale: Vec<f64>,
+    #[serde(default)]
+    pub window: Option<WindowStandardise>,
 }
 
 impl Normalisation {
+    /// Each row's channels standardised (`eps`: a millionth of the rows' mean within-channel
+    /// variance, so that it does not depend on the units), then the per-feature fit of the
+    /// result (`per_feature`) or none.
+    pub fn fit_windowed(ds: &Dataset, rows: &[usize], channels: usize, per_feature: bool) -> Self {
+        let len = (ds.d / channels.max(1)).max(1);
+        let mut var = 0.0;
+        for &r in rows {
+            for block in ds.row(r).chunks(len) {
+                let n = block.len() as f64;
+                let m = block.iter().sum::<f64>() / n;
+                var += block.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / n;
+            }
+        }
+        let blocks = (rows.len() * channels).max(1) as f64;
+        let eps = (1e-6 * var / blocks).max(1e-30);
+        let window = WindowStandardise { channels, eps };
+        let windowed = Dataset {
+            x: window.apply(&ds.x, ds.d),
+            ..ds.clone()
+        };
+        let mut n = if per_feature {
+            Self::fit(&windowed, rows)
+        } else {
+            Normalisation {
+                shift: vec![0.0; ds.d],
+                scale: vec![1.0; ds.d],
+                window: None,
+            }
+        };
+        n.window = Some(window);
+        n
+    }
+
     /// Mean and 1 / standard deviation of every feature over `rows` (a constant feature keeps
     /// scale 1: it then maps to 0).
     pub fn fit(ds: &Dataset, rows: &[usize]) -> Self {
@@ -82,11 +118,23 @@ impl Normalisation {
                 }
             })
             .collect();
-        Normalisation { shift: mean, scale }
+        Normalisation {
+            shift: mean,
+            scale,
+            window: None,
+        }
     }
 
     pub fn apply(&self, x: &[f64]) -> Vec<f64> {
         let d = self.shift.len().max(1);
+        let windowed;
+        let x = match &self.window {
+            Some(w) => {
+                windowed = w.apply(x, d);
+                &windowed[..]
+            }
+            None => x,
+        };
         x.iter()
             .enumerate()
             .map(|(i, v)| (v - self.shift[i % d]) * self.scale[i % d])
@@ -158,16 +206,22 @@ impl Setup {
             .flat_map(|((_, t), (_, v))| t.iter().chain(v).copied())
             .collect();
         let standardise = Normalisation::fit(&ds, &all_rows);
-        let norm = match cfg.normalise {
-            Normalise::Standardise => standardise.clone(),
-            Normalise::Scale { factor } => Normalisation {
+        let norm = match (cfg.normalise.clone(), cfg.standardise_windows) {
+            (Normalise::Standardise, false) => standardise.clone(),
+            (Normalise::Scale { factor }, false) => Normalisation {
                 shift: vec![0.0; ds.d],
                 scale: vec![factor; ds.d],
+                window: None,
             },
-            Normalise::None => Normalisation {
+            (Normalise::None, false) => Normalisation {
                 shift: vec![0.0; ds.d],
                 scale: vec![1.0; ds.d],
+                window: None,
             },
+            (kind, true) => {
+                let per_feature = kind == Normalise::Standardise;
+                Normalisation::fit_windowed(&ds, &all_rows, cfg.input.channels(), per_feature)
+            }
         };
         let aug = Augment { shift: cfg.shift };
         let trunk_classes = |part: &[(usize, Vec<usize>)]| -> Vec<(usize, Vec<usize>)> {
@@ -292,6 +346,7 @@ pub fn trunk_arch(hidden: &[usize], norm: &Normalisation) -> Arch {
         n_trunk: layers.len(),
         layers,
         head: HeadKind::Regression,
+        window: norm.window,
     }
 }
 
