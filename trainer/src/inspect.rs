@@ -13,7 +13,9 @@ pub fn describe(bytes: &[u8]) -> Result<String> {
     writeln!(
         w,
         "format     v{}, {} bytes (flash), CRC-32 {:#010x}",
-        runtime::FORMAT_VERSION,
+        bytes
+            .get(4..6)
+            .map_or(0, |v| u16::from_le_bytes([v[0], v[1]])),
         m.blob_len(),
         m.crc()
     )?;
@@ -27,6 +29,14 @@ pub fn describe(bytes: &[u8]) -> Result<String> {
             "no"
         }
     )?;
+    if let Some(runtime::format::InputTransform::StandardiseChannels { channels, eps }) =
+        m.input_transform()
+    {
+        writeln!(
+            w,
+            "transform  each sample's {channels} channel(s) standardised (eps {eps:e}), then the normalisation"
+        )?;
+    }
     writeln!(w, "parameters {}", m.param_count())?;
     for (i, l) in m.trunk().iter().enumerate() {
         writeln!(
@@ -60,6 +70,12 @@ pub fn describe(bytes: &[u8]) -> Result<String> {
             }
         };
         writeln!(w, "head {h}     id {} {:?}: {kind}", head.id, head.name)?;
+        if let Some((shift, scale)) = m.output_normalisation(h) {
+            writeln!(
+                w,
+                "  outputs  in raw units: z * {scale:?} + {shift:?} (targets standardised alike)"
+            )?;
+        }
         for (i, l) in head.layers.iter().enumerate() {
             writeln!(
                 w,

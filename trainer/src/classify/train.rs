@@ -57,7 +57,7 @@ pub struct Normalisation {
 }
 
 impl Normalisation {
-    /// Each row's channels standardised (`eps`: a millionth of the rows' mean within-channel
+    /// Each row's channels standardised (`eps`: 1e-12 of the rows' mean within-channel
     /// variance, so that it does not depend on the units), then the per-feature fit of the
     /// result (`per_feature`) or none.
     pub fn fit_windowed(ds: &Dataset, rows: &[usize], channels: usize, per_feature: bool) -> Self {
@@ -71,7 +71,7 @@ impl Normalisation {
             }
         }
         let blocks = (rows.len() * channels).max(1) as f64;
-        let eps = (1e-6 * var / blocks).max(1e-30);
+        let eps = (1e-12 * var / blocks).max(1e-30);
         let window = WindowStandardise { channels, eps };
         let windowed = Dataset {
             x: window.apply(&ds.x, ds.d),
