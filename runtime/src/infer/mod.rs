@@ -187,21 +187,33 @@ impl<'m, 's> Network<'m, 's> {
     /// Normalises `input` into `out` (length `input_len`): the model's per-sample transform,
     /// then its per-feature normalisation.
     pub(crate) fn normalise(&self, input: &[f32], out: &mut [f32]) {
-        let n = input.len().min(out.len());
-        let (input, out) = (&input[..n], &mut out[..n]);
-        match self.model.input_transform() {
+        let source = match self.model.input_transform() {
             Some(InputTransform::StandardiseChannels { channels, eps }) => {
-                let len = n / usize::from(channels).max(1);
-                for (x, o) in input.chunks(len.max(1)).zip(out.chunks_mut(len.max(1))) {
+                let len = (input.len() / usize::from(channels).max(1)).max(1);
+                for (x, o) in input.chunks(len).zip(out.chunks_mut(len)) {
                     standardise(x, o, eps);
                 }
+                None
             }
-            None => out.copy_from_slice(input),
-        }
-        if let Some((shift, scale)) = self.model.normalisation() {
-            for ((o, s), c) in out.iter_mut().zip(shift).zip(scale) {
-                *o = (*o - s) * c;
+            None => Some(input),
+        };
+        match (self.model.normalisation(), source) {
+            (Some((shift, scale)), Some(x)) => {
+                for (((o, x), s), c) in out.iter_mut().zip(x).zip(shift).zip(scale) {
+                    *o = (x - s) * c;
+                }
             }
+            (Some((shift, scale)), None) => {
+                for ((o, s), c) in out.iter_mut().zip(shift).zip(scale) {
+                    *o = (*o - s) * c;
+                }
+            }
+            (None, Some(x)) => {
+                for (o, x) in out.iter_mut().zip(x) {
+                    *o = *x;
+                }
+            }
+            (None, None) => {}
         }
     }
 
