@@ -254,3 +254,54 @@ fn standardised_windows_are_exported_and_computed_as_the_device_does() {
     let so = String::from_utf8_lossy(&o.stdout);
     assert!(so.contains("nearest_centroid_model_input"), "{so}");
 }
+
+#[test]
+fn the_trunk_can_be_chosen_over_folds_of_the_training_classes() {
+    let d = dir("folds");
+    windows_csv(&d.join("windows.csv"));
+    let cfg = CONFIG.replace("hidden = [16]", "hidden = [16]\ntrunk_folds = 2");
+    std::fs::write(d.join("run.toml"), cfg).unwrap();
+    let model = d.join("m.postcard");
+    let o = run(bin()
+        .args(["train", "--no-eval", "--config"])
+        .arg(d.join("run.toml"))
+        .arg("--out")
+        .arg(&model));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("chosen over 2 folds"), "{err}");
+    let t: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.with_extension("trained.json")).unwrap())
+            .unwrap();
+    let f = &t["folds"];
+    let folds: Vec<Vec<u64>> = serde_json::from_value(f["folds"].clone()).unwrap();
+    // Two disjoint folds covering the training classes, each scored for both trunks.
+    let mut all: Vec<u64> = folds.concat();
+    all.sort_unstable();
+    assert_eq!(all, (0..8).collect::<Vec<_>>());
+    assert_eq!(f["trained"].as_array().unwrap().len(), 2);
+    assert_eq!(f["identity"].as_array().unwrap().len(), 2);
+    // The exported trunk is the one with the better fold mean.
+    let mean = |k: &str| {
+        f[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .sum::<f64>()
+    };
+    let first = t["candidates"][0]["trunk"].as_str().unwrap();
+    let want = if mean("identity") >= mean("trained") {
+        "identity"
+    } else {
+        "trained"
+    };
+    assert_eq!(first, want);
+    // Too many folds for the classes is refused at its key.
+    std::fs::write(
+        d.join("bad.toml"),
+        CONFIG.replace("hidden = [16]", "hidden = [16]\ntrunk_folds = 5"),
+    )
+    .unwrap();
+    let o = run(bin().args(["train", "--config"]).arg(d.join("bad.toml")));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("field `trunk_folds`"));
+}

@@ -141,6 +141,11 @@ pub struct ClsConfig {
     pub val_classes: Vec<usize>,
     /// Novel classes: evaluation only, never seen in training or validation.
     pub test_classes: Vec<usize>,
+    /// Choose between the trained and the identity trunk by this many folds of the training
+    /// classes (each fold held out once, a trunk trained on the others; 0: on `val_classes`
+    /// alone). More validation classes make the choice less noisy, at the cost of one training
+    /// per fold.
+    pub trunk_folds: usize,
     /// Which validation episodes choose the trunk, the stopping point and the device settings.
     pub validate_on: ValidateOn,
     /// Held-out share of each meta-training class's rows: the episodes of `validate_on =
@@ -226,6 +231,7 @@ impl Default for ClsConfig {
             train_classes: Vec::new(),
             val_classes: Vec::new(),
             test_classes: Vec::new(),
+            trunk_folds: 0,
             validate_on: ValidateOn::HeldOutClasses,
             val_fraction: 0.25,
             split_seed: 0,
@@ -444,6 +450,20 @@ impl ClsConfig {
                 val_ok,
                 "val_classes",
                 "held_out_classes: distinct training classes, leaving at least 2 to train on (empty: about a third, chosen with split_seed); held_out_rows: must be empty".into(),
+            ),
+            (
+                self.trunk_folds == 0
+                    || (self.trunk_folds >= 2
+                        && 2 * self.trunk_folds <= self.train_classes.len()
+                        && self.validate_on == ValidateOn::HeldOutClasses
+                        && !self.freeze_trunk
+                        && !self.hidden.is_empty()),
+                "trunk_folds",
+                format!(
+                    "0, or 2..={} folds of at least 2 of the {} training classes, with a trained trunk validated on held-out classes",
+                    self.train_classes.len() / 2,
+                    self.train_classes.len()
+                ),
             ),
             (
                 self.val_fraction > 0.0 && self.val_fraction < 1.0,

@@ -245,6 +245,15 @@ pub fn train_and_export(
             }
         );
     }
+    if let Some(f) = &trained.folds {
+        eprintln!(
+            "  the trunk was chosen over {} folds of the training classes {:?}: trained {:.2}%, identity {:.2}% (mean validation)",
+            f.folds.len(),
+            f.folds,
+            100.0 * f.mean(&f.trained),
+            100.0 * f.mean(&f.identity)
+        );
+    }
     if let Some(w) = &trained.overfit_warning {
         eprintln!("warning: {w}");
     }

@@ -435,6 +435,9 @@ pub struct Trained {
     /// classes fell: the trunk learned the training classes, not features that transfer.
     #[serde(default)]
     pub overfit_warning: Option<String>,
+    /// The fold validation that chose the trunk, when `trunk_folds` asked for it.
+    #[serde(default)]
+    pub folds: Option<FoldScores>,
 }
 
 /// A trunk scored on the validation episodes at its best device setting.
@@ -560,6 +563,10 @@ pub struct ClsState {
     pub early_stop: Option<u64>,
     /// The cross-validation's chosen power and every row it scored (None: it did not run).
     pub cv: Option<(f64, Vec<super::metric::CvRow>)>,
+    /// The trained and identity trunks' validation over folds of the training classes (None:
+    /// `trunk_folds = 0`).
+    #[serde(default)]
+    pub folds: Option<FoldScores>,
     /// The cross-validated matching head and every candidate scored (None: not enabled).
     #[serde(default)]
     pub matching: Option<(
@@ -679,6 +686,11 @@ impl ClsState {
         } else {
             None
         };
+        let folds = if cfg.trunk_folds >= 2 {
+            Some(trunk_folds(cfg, &setup.ds, progress)?)
+        } else {
+            None
+        };
         let anchor = params.clone();
         let nt = params.len();
         params.resize(nt + aux_classes * (feat + 1), 0.0);
@@ -697,6 +709,7 @@ impl ClsState {
             early_stop: None,
             cv,
             matching,
+            folds,
         })
     }
 
@@ -1020,7 +1033,11 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
                 per_shots,
                 device,
             });
-            if score >= chosen.0 {
+            let identity_wins = match &st.folds {
+                Some(f) => f.mean(&f.identity) >= f.mean(&f.trained),
+                None => score >= chosen.0,
+            };
+            if identity_wins {
                 candidates.swap(0, 1);
                 chosen = (score, device);
                 (trunk, params, aux_classes) = (identity, Vec::new(), 0);
@@ -1066,5 +1083,78 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
         trained_trunk,
         early_stop: st.early_stop,
         overfit_warning: overfit_warning(&st.curve, best_iter),
+        folds: st.folds.clone(),
     })
+}
+
+/// The validation of both trunks on each fold of the training classes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FoldScores {
+    /// The held-out classes of each fold.
+    pub folds: Vec<Vec<usize>>,
+    /// Mean validation accuracy (over the shot counts) of each trunk, per fold.
+    pub trained: Vec<f64>,
+    pub identity: Vec<f64>,
+}
+
+impl FoldScores {
+    pub fn mean(&self, v: &[f64]) -> f64 {
+        v.iter().sum::<f64>() / v.len().max(1) as f64
+    }
+}
+
+/// Trains a trunk on the other classes for each of `cfg.trunk_folds` folds of the training
+/// classes (drawn with `split_seed`) and scores it and the identity trunk on the fold's classes,
+/// each at its best device setting: the same procedure as the run's own validation split.
+pub fn trunk_folds(cfg: &ClsConfig, ds: &Dataset, progress: bool) -> Result<FoldScores> {
+    let mut classes = cfg.train_classes.clone();
+    classes.shuffle(&mut ChaCha8Rng::seed_from_u64(cfg.split_seed ^ 0x0f01_d5ee));
+    let n = cfg.trunk_folds;
+    let folds: Vec<Vec<usize>> = (0..n)
+        .map(|f| {
+            let mut v: Vec<usize> = classes.iter().skip(f).step_by(n).copied().collect();
+            v.sort_unstable();
+            v
+        })
+        .collect();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let none = Checkpoints {
+        path: None,
+        stop: &stop,
+        stop_at: None,
+    };
+    let mut scores = FoldScores {
+        folds: folds.clone(),
+        trained: Vec::new(),
+        identity: Vec::new(),
+    };
+    let t0 = std::time::Instant::now();
+    for fold in &folds {
+        let fold_cfg = ClsConfig {
+            val_classes: fold.clone(),
+            trunk_folds: 0,
+            ..cfg.clone()
+        };
+        let setup = Setup::with_data(&fold_cfg, ds.clone())?;
+        let mut st = ClsState::new(&fold_cfg, &setup, false)?;
+        train_from(&mut st, &setup, &none, false)?;
+        let t = finish(&st, &setup)?;
+        let score = |name: &str| {
+            t.candidates
+                .iter()
+                .find(|c| c.trunk == name)
+                .map_or(0.0, |c| c.score)
+        };
+        scores.trained.push(score("trained"));
+        scores.identity.push(score("identity"));
+        if progress {
+            eprintln!(
+                "trunk fold {fold:?}: trained {:.2}%, identity {:.2}% ({:.0} s)",
+                100.0 * score("trained"),
+                100.0 * score("identity"),
+                t0.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(scores)
 }
