@@ -36,6 +36,10 @@ pub struct ModelConfig {
     /// Input normalisation x' = (x - shift) * scale; default from the task source.
     pub input_shift: Option<Vec<f64>>,
     pub input_scale: Option<Vec<f64>>,
+    /// Train on targets standardised per output on the meta-training tasks (mean, sd), and
+    /// export that output normalisation in the regression head so the device takes and returns
+    /// raw units (CSV tasks; the sinusoid family has none and keeps raw targets).
+    pub standardise_targets: bool,
 }
 
 impl Default for ModelConfig {
@@ -46,6 +50,7 @@ impl Default for ModelConfig {
             input_shift: None,
             // From the task source: 0.2 for the sinusoid, standardisation for CSV tasks.
             input_scale: None,
+            standardise_targets: true,
         }
     }
 }
@@ -140,6 +145,14 @@ pub struct Config {
     pub train: TrainSettings,
     pub eval: EvalConfig,
 }
+
+/// Largest inner-loop rate (and rate bound) accepted: the device's f32 steps stay far from
+/// overflow (the implicit step's sinusoid model uses bounds up to 1000).
+pub const MAX_RATE: f64 = 1e6;
+/// Largest elementwise gradient clip, and largest meta-gradient norm clip.
+pub const MAX_CLIP: f64 = 1e6;
+/// Weights between two consecutive layers: 2^20 (4 MB of f32, a large microcontroller's flash).
+pub const MAX_LAYER_WEIGHTS: usize = 1 << 20;
 
 /// A bad configuration value: names the file, line and field.
 #[derive(Debug, thiserror::Error)]
@@ -245,7 +258,11 @@ impl Config {
 
     /// Range checks: (section, key, message) of the first bad value.
     pub fn validate(&self) -> Result<(), (&'static str, &'static str, String)> {
+        // Values the device stores as f32 and computes with: positive and far from overflow.
         let pos = |v: f64| v.is_finite() && v > 0.0;
+        let rate = |v: f64| pos(v) && v <= MAX_RATE;
+        let max_w = runtime::format::MAX_WIDTH;
+        let max_l = runtime::format::MAX_TRUNK_LAYERS;
         let m = &self.meta;
         let t = &self.train;
         let checks: Vec<(bool, &'static str, &'static str, String)> = vec![
@@ -268,11 +285,29 @@ impl Config {
                 "must be in (0, 1)".into(),
             ),
             (
-                !self.model.hidden.is_empty()
-                    && self.model.hidden.iter().all(|&h| (1..=4096).contains(&h)),
+                (1..=max_l).contains(&self.model.hidden.len())
+                    && self.model.hidden.iter().all(|&h| (1..=max_w).contains(&h)),
                 "model",
                 "hidden",
-                "need 1..=4096 units per hidden layer, at least one layer".into(),
+                format!("need 1..={max_l} hidden layers (the runtime's limit) of 1..={max_w} units"),
+            ),
+            (
+                self.model.hidden.windows(2).all(|w| w[0] * w[1] <= MAX_LAYER_WEIGHTS),
+                "model",
+                "hidden",
+                "two consecutive layers over 2^20 weights: the model would not fit a microcontroller's flash (4 MB)".into(),
+            ),
+            (
+                [&self.model.input_shift, &self.model.input_scale]
+                    .iter()
+                    .all(|v| v.iter().flatten().all(|x| x.abs() <= f64::from(f32::MAX))),
+                "model",
+                if self.model.input_shift.iter().flatten().all(|x| x.abs() <= f64::from(f32::MAX)) {
+                    "input_scale"
+                } else {
+                    "input_shift"
+                },
+                "values must be finite as 32-bit floats (|x| <= 3.4e38)".into(),
             ),
             (
                 !matches!(m.scope, Scope::HeadAndLastTrunk(k) if k == 0 || k > self.model.hidden.len()),
@@ -290,31 +325,31 @@ impl Config {
                 format!("must be in 1..=100, got {}", m.steps),
             ),
             (
-                pos(m.alpha),
+                rate(m.alpha),
                 "meta",
                 "alpha",
-                format!("must be finite and > 0, got {}", m.alpha),
+                format!("must be in (0, {MAX_RATE:e}], got {:?}", m.alpha),
             ),
             (
-                pos(m.alpha_max) && m.alpha_max > m.alpha,
+                rate(m.alpha_max) && m.alpha_max > m.alpha,
                 "meta",
                 "alpha_max",
-                "must be finite and > alpha".into(),
+                format!("must be > alpha and <= {MAX_RATE:e}, got {:?}", m.alpha_max),
             ),
             (
-                pos(m.clip),
+                pos(m.clip) && m.clip <= MAX_CLIP,
                 "meta",
                 "clip",
-                format!("must be finite and > 0, got {}", m.clip),
+                format!("must be in (0, {MAX_CLIP:e}], got {:?}", m.clip),
             ),
             (
                 m.step_weights.is_empty()
                     || (m.step_weights.len() == m.steps
-                        && m.step_weights.iter().all(|w| w.is_finite() && *w >= 0.0)
+                        && m.step_weights.iter().all(|w| w.is_finite() && (0.0..=1e6).contains(w))
                         && m.step_weights.iter().any(|w| *w > 0.0)),
                 "meta",
                 "step_weights",
-                "need `steps` finite non-negative weights, not all zero (or none)".into(),
+                "need `steps` weights in [0, 1e6], not all zero (or none)".into(),
             ),
             (
                 t.iterations >= 1,
@@ -346,7 +381,12 @@ impl Config {
                 "query",
                 "must be in 1..=10000".into(),
             ),
-            (pos(t.lr), "train", "lr", "must be finite and > 0".into()),
+            (
+                pos(t.lr) && t.lr <= 1.0,
+                "train",
+                "lr",
+                format!("must be in (0, 1], got {:?}", t.lr),
+            ),
             (
                 pos(t.lr_final) && t.lr_final <= t.lr,
                 "train",
@@ -354,10 +394,10 @@ impl Config {
                 "must be finite, > 0 and <= lr".into(),
             ),
             (
-                t.grad_norm_clip.is_finite() && t.grad_norm_clip >= 0.0,
+                t.grad_norm_clip.is_finite() && (0.0..=MAX_CLIP).contains(&t.grad_norm_clip),
                 "train",
                 "grad_norm_clip",
-                "must be finite and >= 0".into(),
+                format!("must be in [0, {MAX_CLIP:e}] (0 = off)"),
             ),
             (
                 !self.eval.shots.is_empty()
@@ -425,19 +465,34 @@ impl Config {
     }
 
     pub fn source(&self) -> anyhow::Result<Box<dyn TaskSource>> {
-        Ok(match self.task.kind.as_str() {
-            "csv" => {
-                let p = self.task.path.clone().unwrap_or_default();
-                let min_rows = 2;
-                Box::new(CsvTasks::load(
-                    Path::new(&p),
-                    self.task.test_fraction,
-                    self.task.split_seed,
-                    min_rows,
-                )?)
-            }
-            _ => Box::new(Sinusoid),
+        Ok(match self.csv()? {
+            Some(t) => Box::new(t),
+            None => Box::new(Sinusoid),
         })
+    }
+
+    /// The CSV tasks of a `kind = "csv"` configuration, split as configured (None: sinusoid).
+    pub fn csv(&self) -> anyhow::Result<Option<CsvTasks>> {
+        if self.task.kind != "csv" {
+            return Ok(None);
+        }
+        let p = self.task.path.clone().unwrap_or_default();
+        let min_rows = 2;
+        Ok(Some(CsvTasks::load(
+            Path::new(&p),
+            self.task.test_fraction,
+            self.task.split_seed,
+            min_rows,
+        )?))
+    }
+
+    /// The output normalisation of the model's regression head: the source's, fitted on its
+    /// meta-training targets, unless `standardise_targets = false`.
+    pub fn target_normalisation(&self, source: &dyn TaskSource) -> Option<(Vec<f64>, Vec<f64>)> {
+        self.model
+            .standardise_targets
+            .then(|| source.target_normalisation())
+            .flatten()
     }
 
     pub fn arch(&self, source: &dyn TaskSource) -> Result<Arch, ConfigError> {
@@ -457,13 +512,23 @@ impl Config {
             field: format!("model.{key}"),
             msg,
         };
-        if a.shift.len() != a.inputs || a.shift.iter().any(|v| !v.is_finite()) {
+        let f32_ok = |v: &f64| v.is_finite() && v.abs() <= f64::from(f32::MAX);
+        if a.layers[0].inputs * a.layers[0].outputs > MAX_LAYER_WEIGHTS {
+            return Err(bad(
+                "hidden",
+                format!(
+                    "{} inputs x {} units of the first layer is over 2^20 weights",
+                    a.inputs, a.layers[0].outputs
+                ),
+            ));
+        }
+        if a.shift.len() != a.inputs || !a.shift.iter().all(f32_ok) {
             return Err(bad(
                 "input_shift",
                 format!("need {} finite values", a.inputs),
             ));
         }
-        if a.scale.len() != a.inputs || a.scale.iter().any(|v| !v.is_finite()) {
+        if a.scale.len() != a.inputs || !a.scale.iter().all(f32_ok) {
             return Err(bad(
                 "input_scale",
                 format!("need {} finite values", a.inputs),

@@ -1,26 +1,75 @@
 //! Evaluation as deployed: the exported bytes loaded by the runtime, adapted with the runtime's own
-//! inner loop (f32, its clip and rates), query MSE on held-out tasks.
+//! inner loop (f32, its clip and rates), query MSE on held-out tasks, beside baselines scored on
+//! the same draws (the model's start at 0 steps, the population mean, a per-task straight line).
+//!
+//! The mean and its confidence interval are over independent units: for a finite set of held-out
+//! tasks (CSV: subjects, units) every distinct task is one unit, drawn several times when there
+//! are fewer tasks than asked and averaged per task first; for a task family (the sinusoid) every
+//! draw is a new task. The interval is Student's t over the units.
 
 use crate::export::f32s;
 use crate::tasks::{Split, Task, TaskSource};
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, ensure, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use runtime::{AdaptState, Heads, Model, Support};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Adapted-state capacity used on the host (floats).
 pub const STATE_CAP: usize = 1 << 15;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EvalRow {
+    /// `model` (the exported model after `steps` device steps; 0 steps is its meta-learned
+    /// start), `population_mean` (the mean target of the meta-training tasks) or `line` (a
+    /// straight line fitted to each support set; see [`line_predict`]).
+    pub method: String,
     pub shots: usize,
+    /// Device steps (0 for the baselines, which do not run the model).
     pub steps: usize,
+    /// Independent units the mean and its interval are over: distinct held-out tasks, or fresh
+    /// draws of a task family.
     pub tasks: usize,
+    /// Support draws per unit, averaged per unit before the mean over units.
+    pub draws: usize,
     pub mean_mse: f64,
-    /// Half-width of the 95% confidence interval of the mean (1.96 standard errors).
+    /// Half-width of the 95% confidence interval of the mean over the units (Student's t,
+    /// `tasks - 1` degrees of freedom).
     pub ci95: f64,
+    /// Each unit's mean query MSE (for paired comparisons; `eval --per-task`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_task: Vec<TaskScore>,
+}
+
+/// One held-out unit's mean query MSE over its draws.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskScore {
+    pub task: String,
+    pub mse: f64,
+}
+
+/// The draws behind one K: which units, how many draws each, how many query rows they had.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Units {
+    pub shots: usize,
+    /// Distinct held-out tasks (true), or fresh draws of a task family (false).
+    pub distinct: bool,
+    pub tasks: usize,
+    pub draws: usize,
+    /// Query rows per draw, smallest and largest (a task's rows minus K, up to the asked query).
+    pub query_min: usize,
+    pub query_max: usize,
+    /// The held-out task ids (empty for a task family).
+    pub ids: Vec<String>,
+}
+
+/// An evaluation: the rows of every (method, K, steps) and the units behind each K.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Report {
+    pub query: usize,
+    pub units: Vec<Units>,
+    pub results: Vec<EvalRow>,
 }
 
 /// Held-out tasks for one K: a pure function of (seed, K).
@@ -95,25 +144,286 @@ pub fn adapt_task(
     Ok((mses, preds))
 }
 
+/// Two-sided 95% quantile of Student's t with `df` degrees of freedom (exact table to 30, then
+/// the Cornish-Fisher expansion, within 1e-4; the normal's 1.96 in the limit).
+pub fn t95(df: usize) -> f64 {
+    const T: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
+    ];
+    match df {
+        0 => f64::NAN,
+        1..=30 => T[df - 1],
+        _ => {
+            let (z, n) = (1.959_964_f64, df as f64);
+            z + (z.powi(3) + z) / (4.0 * n)
+                + (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / (96.0 * n * n)
+        }
+    }
+}
+
+/// Mean and half-width of its 95% confidence interval (Student's t over `v.len()` independent
+/// values; 0 for a single value, which has no spread to estimate).
 pub fn mean_ci(v: &[f64]) -> (f64, f64) {
     let n = v.len().max(1) as f64;
     let mean = v.iter().sum::<f64>() / n;
-    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    (mean, 1.96 * (var / n).sqrt())
+    if v.len() < 2 {
+        return (mean, 0.0);
+    }
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, t95(v.len() - 1) * (var / n).sqrt())
 }
 
-/// Mean and 95% CI of the query MSE for every (K, steps).
-pub fn evaluate(
-    bytes: &[u8],
+/// The held-out draws of one K: per unit, its id and tasks.
+pub struct Draws {
+    pub ids: Vec<String>,
+    pub tasks: Vec<Vec<Task>>,
+    pub distinct: bool,
+}
+
+/// The draws of one K, a pure function of (seed, K). Distinct held-out tasks: `n_tasks` of them
+/// (seeded choice) when there are that many, else all of them, each drawn
+/// `ceil(n_tasks / tasks)` times. A K that leaves a held-out task no query row is refused, naming
+/// the tasks. A task family: `n_tasks` fresh tasks.
+pub fn draws(
     source: &dyn TaskSource,
-    shots: &[usize],
-    steps: &[usize],
+    k: usize,
     n_tasks: usize,
     query: usize,
     seed: u64,
-) -> Result<Vec<EvalRow>> {
+) -> Result<Draws> {
+    let Some(held) = source.held_out() else {
+        let tasks = eval_tasks(source, k, n_tasks, query, seed);
+        return Ok(Draws {
+            ids: (0..tasks.len()).map(|i| i.to_string()).collect(),
+            tasks: tasks.into_iter().map(|t| vec![t]).collect(),
+            distinct: false,
+        });
+    };
+    let short: Vec<String> = held
+        .iter()
+        .filter(|(_, rows)| *rows < k + 1)
+        .map(|(id, rows)| format!("{id:?} ({rows} rows)"))
+        .collect();
+    if !short.is_empty() {
+        let fit = held
+            .iter()
+            .map(|h| h.1)
+            .min()
+            .unwrap_or(1)
+            .saturating_sub(1);
+        bail!(
+            "K = {k} needs {} rows per held-out task (K support + at least 1 query); {} of {} held-out tasks have fewer: {}; use --shots up to {fit}",
+            k + 1,
+            short.len(),
+            held.len(),
+            short.join(", ")
+        );
+    }
+    let mut order: Vec<usize> = (0..held.len()).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(k as u64);
+    let per = if held.len() >= n_tasks {
+        use rand::seq::SliceRandom;
+        order.shuffle(&mut rng);
+        order.truncate(n_tasks);
+        order.sort_unstable();
+        1
+    } else {
+        n_tasks.div_ceil(held.len())
+    };
+    let tasks = order
+        .iter()
+        .map(|&i| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (i as u64).wrapping_mul(0x9e37_79b9));
+            rng.set_stream(k as u64);
+            (0..per)
+                .map(|_| source.sample_held_out(i, k, query, &mut rng))
+                .collect()
+        })
+        .collect();
+    Ok(Draws {
+        ids: order.iter().map(|&i| held[i].0.clone()).collect(),
+        tasks,
+        distinct: true,
+    })
+}
+
+/// Per-task straight line (the simplest adaptive baseline), its predictions at the query inputs
+/// in raw units: per output, least squares of y on x over the support set for one input, and
+/// ridge regression (penalty 1 on the inputs standardised with `norm`, intercept free) for
+/// several; with one support row, or an input that does not vary, the support mean.
+pub fn line_predict(task: &Task, norm: &(Vec<f64>, Vec<f64>)) -> Vec<f64> {
+    let (d, m, k, q) = (task.n_in, task.n_out, task.k(), task.q());
+    let lambda = if d == 1 { 0.0 } else { 1.0 };
+    let z = |x: &[f64], r: usize, j: usize| (x[r * d + j] - norm.0[j]) * norm.1[j];
+    let xm: Vec<f64> = (0..d)
+        .map(|j| (0..k).map(|r| z(&task.support_x, r, j)).sum::<f64>() / k as f64)
+        .collect();
+    // Centred Gram matrix + lambda I, Cholesky-factored (d is the input count: small).
+    let mut a = vec![0.0; d * d];
+    for r in 0..k {
+        for i in 0..d {
+            for j in 0..d {
+                a[i * d + j] +=
+                    (z(&task.support_x, r, i) - xm[i]) * (z(&task.support_x, r, j) - xm[j]);
+            }
+        }
+    }
+    for i in 0..d {
+        a[i * d + i] += lambda;
+    }
+    let chol = cholesky(&mut a, d);
+    let mut out = vec![0.0; q * m];
+    for o in 0..m {
+        let ym = (0..k).map(|r| task.support_y[r * m + o]).sum::<f64>() / k as f64;
+        let mut w = vec![0.0; d];
+        if chol && k >= 2 {
+            for (i, wi) in w.iter_mut().enumerate() {
+                *wi = (0..k)
+                    .map(|r| (z(&task.support_x, r, i) - xm[i]) * (task.support_y[r * m + o] - ym))
+                    .sum();
+            }
+            solve_cholesky(&a, d, &mut w);
+        }
+        for r in 0..q {
+            out[r * m + o] = ym
+                + (0..d)
+                    .map(|j| w[j] * (z(&task.query_x, r, j) - xm[j]))
+                    .sum::<f64>();
+        }
+    }
+    out
+}
+
+/// In-place Cholesky `A = L L^T` (lower triangle); false when `A` is not positive definite
+/// (relative pivot below 1e-12).
+fn cholesky(a: &mut [f64], d: usize) -> bool {
+    let scale = (0..d).map(|i| a[i * d + i].abs()).fold(0.0, f64::max);
+    for j in 0..d {
+        let mut s = a[j * d + j];
+        for p in 0..j {
+            s -= a[j * d + p] * a[j * d + p];
+        }
+        if s.is_nan() || s <= 1e-12 * scale.max(f64::MIN_POSITIVE) {
+            return false;
+        }
+        let l = s.sqrt();
+        a[j * d + j] = l;
+        for i in j + 1..d {
+            let mut t = a[i * d + j];
+            for p in 0..j {
+                t -= a[i * d + p] * a[j * d + p];
+            }
+            a[i * d + j] = t / l;
+        }
+    }
+    true
+}
+
+/// Solves `L L^T w = b` in place with the factor of [`cholesky`].
+fn solve_cholesky(l: &[f64], d: usize, b: &mut [f64]) {
+    for i in 0..d {
+        let s: f64 = (0..i).map(|p| l[i * d + p] * b[p]).sum();
+        b[i] = (b[i] - s) / l[i * d + i];
+    }
+    for i in (0..d).rev() {
+        let s: f64 = (i + 1..d).map(|p| l[p * d + i] * b[p]).sum();
+        b[i] = (b[i] - s) / l[i * d + i];
+    }
+}
+
+fn mse(pred: impl Iterator<Item = f64>, truth: &[f64]) -> f64 {
+    let (se, n) = pred
+        .zip(truth)
+        .fold((0.0, 0usize), |(s, n), (p, t)| (s + (p - t).powi(2), n + 1));
+    se / n.max(1) as f64
+}
+
+/// The method columns scored per draw: the model after each of `steps`, then the population
+/// mean, then the line.
+pub fn methods(steps: &[usize]) -> Vec<(String, usize)> {
+    steps
+        .iter()
+        .map(|&s| ("model".to_string(), s))
+        .chain([("population_mean".into(), 0), ("line".into(), 0)])
+        .collect()
+}
+
+/// Every unit's mean query MSE per method column of [`methods`], averaged over its draws.
+pub fn score(
+    model: &Model<'_>,
+    draws: &Draws,
+    steps: &[usize],
+    target_mean: &[f64],
+    input_norm: &(Vec<f64>, Vec<f64>),
+) -> Result<Vec<Vec<f64>>> {
+    draws
+        .tasks
+        .par_iter()
+        .map(|unit| {
+            let mut acc = vec![0.0; steps.len() + 2];
+            for t in unit {
+                let (mses, _) = adapt_task(model, t, steps, &[])?;
+                let m = target_mean.len().max(1);
+                let mean = mse((0..t.query_y.len()).map(|i| target_mean[i % m]), &t.query_y);
+                let line = mse(line_predict(t, input_norm).into_iter(), &t.query_y);
+                for (a, v) in acc.iter_mut().zip(mses.into_iter().chain([mean, line])) {
+                    *a += v / unit.len() as f64;
+                }
+            }
+            Ok(acc)
+        })
+        .collect()
+}
+
+/// Rows of one K from every unit's scores: mean +- t-interval over the units.
+pub fn rows(
+    k: usize,
+    steps: &[usize],
+    ids: &[String],
+    per_unit: &[Vec<f64>],
+    draws: usize,
+) -> Vec<EvalRow> {
+    methods(steps)
+        .into_iter()
+        .enumerate()
+        .map(|(j, (method, s))| {
+            let v: Vec<f64> = per_unit.iter().map(|u| u[j]).collect();
+            let (mean_mse, ci95) = mean_ci(&v);
+            EvalRow {
+                method,
+                shots: k,
+                steps: s,
+                tasks: v.len(),
+                draws,
+                mean_mse,
+                ci95,
+                per_task: ids
+                    .iter()
+                    .zip(&v)
+                    .map(|(task, &mse)| TaskScore {
+                        task: task.clone(),
+                        mse,
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// The model's step counts with 0 (its meta-learned start) first.
+pub fn with_zero(steps: &[usize]) -> Vec<usize> {
+    let mut v = vec![0];
+    v.extend(steps.iter().copied().filter(|&s| s != 0));
+    v
+}
+
+/// Loads `bytes` and checks they fit the tasks: as many inputs, a regression head 0 with their
+/// outputs.
+pub fn load_for<'a>(bytes: &'a [u8], source: &dyn TaskSource) -> Result<Model<'a>> {
     let model = Model::from_bytes(bytes).map_err(|e| anyhow!("model: {e}"))?;
-    // The model must fit the tasks: as many inputs, a regression head 0 with their outputs.
     let head = model.head(0).map_err(|e| anyhow!("model: {e}"))?;
     let outputs = match head.kind {
         runtime::HeadKind::Regression { outputs } => usize::from(outputs),
@@ -127,37 +437,100 @@ pub fn evaluate(
             source.n_out()
         );
     }
-    let mut rows = Vec::new();
+    Ok(model)
+}
+
+/// The query rows of every draw: (smallest, largest).
+pub fn query_range(d: &Draws) -> (usize, usize) {
+    d.tasks
+        .iter()
+        .flatten()
+        .map(Task::q)
+        .fold((usize::MAX, 0), |(a, b), q| (a.min(q), b.max(q)))
+}
+
+/// Mean and 95% CI of the query MSE for every (method, K, steps), on the same draws.
+pub fn evaluate(
+    bytes: &[u8],
+    source: &dyn TaskSource,
+    shots: &[usize],
+    steps: &[usize],
+    n_tasks: usize,
+    query: usize,
+    seed: u64,
+) -> Result<Report> {
+    ensure!(
+        n_tasks >= 1 && query >= 1,
+        "need at least one task and one query point"
+    );
+    let model = load_for(bytes, source)?;
+    let steps = with_zero(steps);
+    let (mean, norm) = (source.target_mean(), source.normalisation());
+    let mut report = Report {
+        query,
+        units: vec![],
+        results: vec![],
+    };
     for &k in shots {
-        let tasks = eval_tasks(source, k, n_tasks, query, seed);
-        let per_task: Vec<Vec<f64>> = tasks
-            .par_iter()
-            .map(|t| adapt_task(&model, t, steps, &[]).map(|r| r.0))
-            .collect::<Result<_>>()?;
-        for (j, &s) in steps.iter().enumerate() {
-            let v: Vec<f64> = per_task.iter().map(|r| r[j]).collect();
-            let (mean_mse, ci95) = mean_ci(&v);
-            rows.push(EvalRow {
-                shots: k,
-                steps: s,
-                tasks: n_tasks,
-                mean_mse,
-                ci95,
-            });
+        let d = draws(source, k, n_tasks, query, seed)?;
+        let per_unit = score(&model, &d, &steps, &mean, &norm)?;
+        let per = d.tasks.first().map_or(1, Vec::len);
+        report
+            .results
+            .extend(rows(k, &steps, &d.ids, &per_unit, per));
+        let (query_min, query_max) = query_range(&d);
+        report.units.push(Units {
+            shots: k,
+            distinct: d.distinct,
+            tasks: d.ids.len(),
+            draws: per,
+            query_min,
+            query_max,
+            ids: if d.distinct { d.ids } else { vec![] },
+        });
+    }
+    Ok(report)
+}
+
+/// What the rows are over, one line per K: distinct held-out tasks and their draws, or fresh
+/// tasks of a family; the query rows really used.
+pub fn describe(r: &Report) -> String {
+    let mut s = String::new();
+    for u in &r.units {
+        let q = if u.query_min == u.query_max {
+            format!("{}", u.query_min)
+        } else {
+            format!("{}-{}", u.query_min, u.query_max)
+        };
+        if u.distinct {
+            s += &format!(
+                "K = {}: {} distinct held-out tasks, {} support draw(s) each (averaged per task; the CI is over the {} tasks); {q} query points per draw (asked {})\n",
+                u.shots, u.tasks, u.draws, u.tasks, r.query
+            );
+        } else {
+            s += &format!(
+                "K = {}: {} fresh tasks of the family, one draw each; {q} query points per draw\n",
+                u.shots, u.tasks
+            );
         }
     }
-    Ok(rows)
+    s
 }
 
 pub fn table(rows: &[EvalRow]) -> String {
     let mut s = format!(
-        "{:>6} {:>6} {:>6} {:>12} {:>10}\n",
-        "K", "steps", "tasks", "query MSE", "95% CI"
+        "{:>6} {:<16} {:>6} {:>6} {:>12} {:>10}\n",
+        "K", "method", "steps", "tasks", "query MSE", "95% CI"
     );
     for r in rows {
+        let steps = if r.method == "model" {
+            r.steps.to_string()
+        } else {
+            "-".into()
+        };
         s += &format!(
-            "{:>6} {:>6} {:>6} {:>12.4} {:>10.4}\n",
-            r.shots, r.steps, r.tasks, r.mean_mse, r.ci95
+            "{:>6} {:<16} {:>6} {:>6} {:>12.4} {:>10.4}\n",
+            r.shots, r.method, steps, r.tasks, r.mean_mse, r.ci95
         );
     }
     s

@@ -106,6 +106,17 @@ pub fn model_def(
     Ok(def.head(head.with_adapt(adapt)))
 }
 
+/// `def` with its regression head 0 returning `z * scale + shift` and standardising support
+/// targets as `(y - shift) / scale` (format v2); None leaves it as it is (format v1).
+pub fn with_targets(mut def: ModelDef, targets: &Option<(Vec<f64>, Vec<f64>)>) -> ModelDef {
+    if let (Some((shift, scale)), Some(h)) = (targets, def.heads.first_mut()) {
+        *h = h
+            .clone()
+            .with_output_normalisation(f32s(shift), f32s(scale));
+    }
+    def
+}
+
 pub fn write(path: &Path, def: &ModelDef) -> Result<usize> {
     let bytes = def
         .to_bytes()

@@ -12,5 +12,6 @@ pub mod net;
 pub mod plots;
 pub mod presets;
 pub mod real;
+pub mod regression;
 pub mod tasks;
 pub mod train;

@@ -12,7 +12,7 @@ use trainer::classify::record::RunRecord;
 use trainer::classify::run;
 use trainer::presets::RunConfig;
 use trainer::tasks::{CsvTasks, Sinusoid, TaskSource};
-use trainer::{bench, eval, export, inspect};
+use trainer::{bench, eval, export, inspect, regression};
 
 #[derive(Parser)]
 #[command(
@@ -39,7 +39,9 @@ enum Cmd {
     ///
     /// A classification model is evaluated with its run's own classes, split and normalisation:
     /// from its run record (<model>.run.json, written by `train`) or from --config; another data
-    /// file or split is refused. Regression models take --task (or --config).
+    /// file or split is refused. Regression models on CSV tasks likewise use their record's data
+    /// file and held-out tasks (or --task csv:PATH / --config, checked against the record); the
+    /// sinusoid takes --task sinusoid (the default without a record).
     Eval {
         #[arg(long)]
         model: PathBuf,
@@ -49,17 +51,21 @@ enum Cmd {
         /// Regression: `sinusoid` or `csv:PATH`.
         #[arg(long)]
         task: Option<String>,
-        /// CSV tasks: the meta-test fraction and split seed the model was trained with.
-        #[arg(long, default_value_t = 0.2)]
-        test_fraction: f64,
-        #[arg(long, default_value_t = 0)]
-        split_seed: u64,
+        /// CSV tasks: the meta-test fraction and split seed [default: the run record's; without
+        /// one 0.2 and 0]. A split that is not the recorded one is refused.
+        #[arg(long)]
+        test_fraction: Option<f64>,
+        #[arg(long)]
+        split_seed: Option<u64>,
         /// Support-set sizes [regression: 5,10,20; classification: 1,5 per class].
         #[arg(long, value_delimiter = ',')]
         shots: Option<Vec<usize>>,
         /// Device inner steps [regression: 1,10; classification: 0 and the model's default].
         #[arg(long, value_delimiter = ',')]
         steps: Option<Vec<usize>>,
+        /// Regression: units to evaluate. Distinct held-out CSV tasks: this many (or all of them,
+        /// each drawn ceil(tasks / held-out tasks) times, averaged per task: the CI is over the
+        /// distinct tasks).
         #[arg(long, default_value_t = 600)]
         tasks: usize,
         /// Query points per task [default: 100], or per class [default: 15].
@@ -83,9 +89,32 @@ enum Cmd {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
-        /// With --json: every episode's accuracy, for paired comparisons.
+        /// With --json: every episode's accuracy (classification), every held-out task's mean
+        /// query MSE (regression), for paired comparisons.
         #[arg(long)]
         per_task: bool,
+    },
+    /// Cross-validation of a regression configuration on CSV tasks over task ids: for each of N
+    /// folds, train from scratch on the other folds' tasks, evaluate as deployed on the fold's
+    /// tasks; the table aggregates every task's scores (N = the number of tasks: leave one task
+    /// out). Writes no model.
+    Cv {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        folds: usize,
+        /// Meta-iterations per fold (overrides the configuration).
+        #[arg(long)]
+        iterations: Option<u64>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// With --json: every task's mean query MSE.
+        #[arg(long)]
+        per_task: bool,
+        /// Worker threads (0 = all cores).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
     },
     /// Task relatedness of a multi-task configuration's heads: trunk-gradient cosines and the
     /// transfer gain of training pairs together vs alone; prints a table, writes a heatmap PNG.
@@ -173,17 +202,59 @@ fn write_secret(path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
-fn task_source(spec: &str, test_fraction: f64, split_seed: u64) -> Result<Box<dyn TaskSource>> {
-    match spec.split_once(':') {
-        None if spec == "sinusoid" => Ok(Box::new(Sinusoid)),
-        Some(("csv", p)) => Ok(Box::new(CsvTasks::load(
-            Path::new(p),
-            test_fraction,
-            split_seed,
-            2,
-        )?)),
-        _ => bail!("unknown task {spec:?} (sinusoid or csv:PATH)"),
+/// The tasks of a regression evaluation: from --config, --task, or the model's run record
+/// (CSV tasks are checked against the record: the same data file and held-out tasks).
+fn regression_source(
+    run_config: Option<RunConfig>,
+    task: Option<String>,
+    test_fraction: Option<f64>,
+    split_seed: Option<u64>,
+    record: Option<&regression::Record>,
+) -> Result<(Box<dyn TaskSource>, String)> {
+    let csv = match (run_config, task) {
+        (Some(RunConfig::Regression(cfg)), None) => match cfg.csv()? {
+            Some(t) => t,
+            None => return Ok((Box::new(Sinusoid), "sinusoid".into())),
+        },
+        (None, Some(t)) => match t.split_once(':') {
+            None if t == "sinusoid" => return Ok((Box::new(Sinusoid), t)),
+            Some(("csv", p)) => {
+                let r = record.map(|r| &r.config.task);
+                CsvTasks::load(
+                    Path::new(p),
+                    test_fraction.or(r.map(|t| t.test_fraction)).unwrap_or(0.2),
+                    split_seed.or(r.map(|t| t.split_seed)).unwrap_or(0),
+                    2,
+                )?
+            }
+            _ => bail!("unknown task {t:?} (sinusoid or csv:PATH)"),
+        },
+        (None, None) => match record {
+            Some(r) => {
+                if test_fraction.is_some() || split_seed.is_some() {
+                    let mut c = r.config.clone();
+                    c.task.test_fraction = test_fraction.unwrap_or(c.task.test_fraction);
+                    c.task.split_seed = split_seed.unwrap_or(c.task.split_seed);
+                    c.csv()?
+                        .ok_or_else(|| anyhow!("run record without CSV tasks"))?
+                } else {
+                    r.tasks()?
+                }
+            }
+            None => return Ok((Box::new(Sinusoid), "sinusoid".into())),
+        },
+        (Some(RunConfig::Multitask(_)), _) => bail!("multi-task models are evaluated by `train`"),
+        _ => bail!("give --task or --config, not both"),
+    };
+    match record {
+        Some(r) => r.check(&csv)?,
+        None => eprintln!(
+            "warning: no run record beside the model: the split (held-out tasks {:?}) is not checked against the one it was trained with",
+            csv.test_ids
+        ),
     }
+    let name = csv.name();
+    Ok((Box::new(csv), name))
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -206,7 +277,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
             per_task,
         } => {
-            let record = trainer::classify::record::RunRecord::read(&model)?;
+            let reg_record = regression::Record::read(&model)?;
+            let record = match reg_record {
+                Some(_) => None,
+                None => trainer::classify::record::RunRecord::read(&model)?,
+            };
             let run_config = match &config {
                 Some(c) => Some(trainer::presets::load(None, Some(c))?.0),
                 None => None,
@@ -236,27 +311,53 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if shots.is_empty() || shots.contains(&0) || tasks == 0 || query == 0 {
                 bail!("--shots must be >= 1 each; --tasks and --query >= 1");
             }
-            let (source, task) = match (run_config, task) {
-                (Some(RunConfig::Regression(cfg)), None) => (cfg.source()?, "config".to_string()),
-                (None, Some(t)) => (task_source(&t, test_fraction, split_seed)?, t),
-                (None, None) => (Box::new(Sinusoid) as Box<dyn TaskSource>, "sinusoid".into()),
-                (Some(RunConfig::Multitask(_)), _) => {
-                    bail!("multi-task models are evaluated by `train`")
-                }
-                _ => bail!("give --task or --config, not both"),
-            };
+            let (source, task) = regression_source(
+                run_config,
+                task,
+                test_fraction,
+                split_seed,
+                reg_record.as_ref(),
+            )?;
             let blob = export::read(&model)?;
-            let rows = eval::evaluate(&blob, source.as_ref(), &shots, &steps, tasks, query, seed)?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(
-                        &serde_json::json!({ "model": model, "task": task, "query": query, "seed": seed, "results": rows })
-                    )?
-                );
-            } else {
-                print!("{}", eval::table(&rows));
+            let report =
+                eval::evaluate(&blob, source.as_ref(), &shots, &steps, tasks, query, seed)?;
+            print_report(
+                report,
+                json,
+                per_task,
+                serde_json::json!({ "model": model, "task": task, "seed": seed }),
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Cv {
+            config,
+            folds,
+            iterations,
+            json,
+            per_task,
+            threads: nt,
+        } => {
+            threads(nt)?;
+            let mut cfg = match trainer::presets::load(None, Some(&config))?.0 {
+                RunConfig::Regression(c) => *c,
+                _ => bail!(
+                    "{}: cross-validation takes a regression configuration",
+                    config.display()
+                ),
+            };
+            if let Some(i) = iterations {
+                if i == 0 {
+                    bail!("--iterations must be >= 1");
+                }
+                cfg.train.iterations = i;
             }
+            let (report, fold_ids) = regression::cross_validate(&cfg, folds, !json)?;
+            print_report(
+                report,
+                json,
+                per_task,
+                serde_json::json!({ "config": config, "folds": fold_ids }),
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Relatedness {
@@ -373,6 +474,32 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Prints a regression evaluation: the units and the table, or JSON (`head`'s keys, the query
+/// size asked, the units and the rows; each held-out task's score with `per_task`).
+fn print_report(
+    mut report: eval::Report,
+    json: bool,
+    per_task: bool,
+    head: serde_json::Value,
+) -> Result<()> {
+    if !per_task {
+        for r in &mut report.results {
+            r.per_task.clear();
+        }
+    }
+    if json {
+        let mut v = head;
+        v["query"] = report.query.into();
+        v["units"] = serde_json::to_value(&report.units)?;
+        v["results"] = serde_json::to_value(&report.results)?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print!("{}", eval::describe(&report));
+        print!("{}", eval::table(&report.results));
+    }
+    Ok(())
 }
 
 /// The options of a classification evaluation.

@@ -47,6 +47,37 @@ pub trait TaskSource: Send + Sync {
     fn normalisation(&self) -> (Vec<f64>, Vec<f64>) {
         (vec![0.0; self.n_in()], vec![1.0; self.n_in()])
     }
+    /// The distinct held-out tasks `(id, rows)` when the meta-test set is a finite list (CSV
+    /// tasks); None when every draw is a new task (the sinusoid family).
+    fn held_out(&self) -> Option<Vec<(String, usize)>> {
+        None
+    }
+    /// A draw of `k` support and `q` query rows from held-out task `index` of [`Self::held_out`].
+    fn sample_held_out(&self, _index: usize, k: usize, q: usize, rng: &mut ChaCha8Rng) -> Task {
+        self.sample(Split::MetaTest, k, q, rng)
+    }
+    /// Mean target per output over the meta-training tasks (the population-mean baseline);
+    /// by default estimated from 2000 seeded meta-training tasks of 20 points.
+    fn target_mean(&self) -> Vec<f64> {
+        let m = self.n_out();
+        let mut rng = ChaCha8Rng::seed_from_u64(0x6d65616e);
+        let mut sum = vec![0.0; m];
+        let mut n = 0usize;
+        for _ in 0..2000 {
+            let t = self.sample(Split::MetaTrain, 20, 1, &mut rng);
+            for (i, y) in t.support_y.iter().enumerate() {
+                sum[i % m] += y;
+            }
+            n += t.k();
+        }
+        sum.iter().map(|s| s / n.max(1) as f64).collect()
+    }
+    /// The output normalisation `(shift, scale)` per output the model's head should carry, fitted
+    /// on the meta-training targets (CSV tasks: their mean and standard deviation); None keeps
+    /// raw targets (the sinusoid family, whose models stay format v1).
+    fn target_normalisation(&self) -> Option<(Vec<f64>, Vec<f64>)> {
+        None
+    }
 }
 
 /// MAML sinusoid: A ~ U[0.1, 5], phase ~ U[0, pi], x ~ U[-5, 5], y = A sin(x - phase).
@@ -100,6 +131,7 @@ impl TaskSource for Sinusoid {
 /// Rows of one CSV task.
 #[derive(Clone, Debug)]
 struct CsvTask {
+    id: String,
     x: Vec<f64>,
     y: Vec<f64>,
     /// First line of the task in the file.
@@ -107,14 +139,20 @@ struct CsvTask {
 }
 
 /// Regression tasks from a CSV file `task_id, x1..xn, y1..ym` (header required; `.gz` or gzip
-/// magic accepted). Task ids are split into meta-train / meta-test by a seeded shuffle.
+/// magic accepted; parsed by the `csv` crate, every value finite as f32). Task ids are split
+/// into meta-train / meta-test by a seeded shuffle, or given explicitly (cross-validation folds).
+/// The input standardisation and the target statistics are fitted on the meta-train tasks only.
 #[derive(Clone, Debug)]
 pub struct CsvTasks {
     pub path: PathBuf,
+    /// SHA-256 of the file's bytes as stored (hex).
+    pub sha256: String,
     n_in: usize,
     n_out: usize,
-    train: Vec<CsvTask>,
-    test: Vec<CsvTask>,
+    /// Every task, sorted by id.
+    all: Vec<CsvTask>,
+    train: Vec<usize>,
+    test: Vec<usize>,
     pub train_ids: Vec<String>,
     pub test_ids: Vec<String>,
 }
@@ -126,18 +164,19 @@ impl CsvTasks {
     /// Load and split. `test_fraction` of the tasks (at least one) go to meta-test; every task
     /// must have at least `min_rows` rows.
     pub fn load(path: &Path, test_fraction: f64, split_seed: u64, min_rows: usize) -> Result<Self> {
-        let (text, _) = crate::csvio::read_text(path)?;
-        Self::parse(
-            &text,
-            &path.display().to_string(),
-            test_fraction,
-            split_seed,
-            min_rows,
-        )
-        .map(|mut t| {
-            t.path = path.to_path_buf();
-            t
-        })
+        let mut t = Self::read(path, min_rows)?;
+        let test = t.split_ids(test_fraction, split_seed)?;
+        t.set_test_ids(&test)?;
+        Ok(t)
+    }
+
+    /// Every task of a file, not split yet (see [`CsvTasks::set_test_ids`]).
+    pub fn read(path: &Path, min_rows: usize) -> Result<Self> {
+        let (text, sha) = crate::csvio::read_text(path)?;
+        let mut t = Self::parse_all(&text, &path.display().to_string(), min_rows)?;
+        t.path = path.to_path_buf();
+        t.sha256 = sha;
+        Ok(t)
     }
 
     pub fn parse(
@@ -147,20 +186,40 @@ impl CsvTasks {
         split_seed: u64,
         min_rows: usize,
     ) -> Result<Self> {
+        let mut t = Self::parse_all(text, file, min_rows)?;
+        let test = t.split_ids(test_fraction, split_seed)?;
+        t.set_test_ids(&test)?;
+        Ok(t)
+    }
+
+    /// Every task of the text, unsplit.
+    pub fn parse_all(text: &str, file: &str, min_rows: usize) -> Result<Self> {
         let err = |line: usize, field: &str, msg: String| CsvError {
             file: file.to_string(),
             line,
             field: field.to_string(),
             msg,
         };
-        if !(test_fraction > 0.0 && test_fraction < 1.0) {
-            bail!("test_fraction must be in (0, 1), got {test_fraction}");
-        }
-        let mut lines = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty());
-        let Some((hl, header)) = lines.next() else {
+        let records = crate::csvio::records(text, file).map_err(|mut e| {
+            // A record of the wrong width: name the header's column when there is one.
+            let col = e
+                .field
+                .strip_prefix("column ")
+                .and_then(|c| c.parse::<usize>().ok());
+            let header = text
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with('#'));
+            if let (Some(c), Some(h)) = (col, header) {
+                if let Some(name) = h.split(',').nth(c.saturating_sub(1)) {
+                    e.msg = format!("column {c}: {}", e.msg);
+                    e.field = name.trim().to_string();
+                }
+            }
+            e
+        })?;
+        let mut records = records.into_iter();
+        let Some((hl, names)) = records.next() else {
             return Err(err(
                 1,
                 "header",
@@ -168,10 +227,9 @@ impl CsvTasks {
             )
             .into());
         };
-        let names: Vec<String> = header.split(',').map(|s| s.trim().to_string()).collect();
         if names.first().map(String::as_str) != Some("task_id") {
             return Err(err(
-                hl + 1,
+                hl,
                 names.first().map_or("", |s| s),
                 "first column must be `task_id`".into(),
             )
@@ -186,40 +244,23 @@ impl CsvTasks {
                 n.starts_with('y')
             };
             if !ok {
-                return Err(err(hl + 1, n, "expected columns x1..xn then y1..ym".into()).into());
+                return Err(err(hl, n, "expected columns x1..xn then y1..ym".into()).into());
             }
         }
         if n_in == 0 || n_out == 0 {
-            return Err(err(
-                hl + 1,
-                "header",
-                "need at least one x and one y column".into(),
-            )
-            .into());
+            return Err(err(hl, "header", "need at least one x and one y column".into()).into());
         }
         let mut tasks: BTreeMap<String, CsvTask> = BTreeMap::new();
-        for (ln, line) in lines {
-            let cells: Vec<&str> = line.split(',').map(str::trim).collect();
-            if cells.len() != names.len() {
-                let f = names.get(cells.len()).map_or("(extra)", |s| s.as_str());
-                return Err(err(
-                    ln + 1,
-                    f,
-                    format!("expected {} fields, found {}", names.len(), cells.len()),
-                )
-                .into());
-            }
-            let t = tasks.entry(cells[0].to_string()).or_insert(CsvTask {
+        for (line, cells) in records {
+            let t = tasks.entry(cells[0].clone()).or_insert(CsvTask {
+                id: cells[0].clone(),
                 x: vec![],
                 y: vec![],
-                line: ln + 1,
+                line,
             });
             for (i, c) in cells.iter().enumerate().skip(1) {
-                let v: f64 = c
-                    .parse()
-                    .ok()
-                    .filter(|v: &f64| v.is_finite())
-                    .ok_or_else(|| err(ln + 1, &names[i], format!("not a finite number: {c:?}")))?;
+                let v = crate::csvio::finite_f32(c)
+                    .map_err(|m| err(line, &names[i], format!("column {}: {m}", i + 1)))?;
                 if i <= n_in {
                     t.x.push(v)
                 } else {
@@ -238,53 +279,107 @@ impl CsvTasks {
                 .into());
             }
         }
-        let mut ids: Vec<String> = tasks.keys().cloned().collect();
-        if ids.len() < 2 {
+        if tasks.len() < 2 {
             return Err(err(
-                hl + 1,
+                hl,
                 "task_id",
                 format!(
                     "{} task(s): the meta-train/meta-test split needs at least 2",
-                    ids.len()
+                    tasks.len()
                 ),
             )
             .into());
         }
-        ids.shuffle(&mut ChaCha8Rng::seed_from_u64(split_seed));
-        let n_test = ((ids.len() as f64 * test_fraction).round() as usize).clamp(1, ids.len() - 1);
-        let test_ids = ids[..n_test].to_vec();
-        let train_ids = ids[n_test..].to_vec();
-        let get = |ids: &[String]| ids.iter().filter_map(|i| tasks.get(i).cloned()).collect();
         Ok(CsvTasks {
             path: PathBuf::from(file),
+            sha256: String::new(),
             n_in,
             n_out,
-            train: get(&train_ids),
-            test: get(&test_ids),
-            train_ids,
-            test_ids,
+            all: tasks.into_values().collect(),
+            train: vec![],
+            test: vec![],
+            train_ids: vec![],
+            test_ids: vec![],
         })
     }
-}
 
-impl TaskSource for CsvTasks {
-    fn name(&self) -> String {
-        format!("csv:{}", self.path.display())
+    /// Every task id, sorted.
+    pub fn ids(&self) -> Vec<String> {
+        self.all.iter().map(|t| t.id.clone()).collect()
     }
-    fn n_in(&self) -> usize {
-        self.n_in
+
+    /// The meta-test ids of the seeded split: `test_fraction` of the tasks, at least one, leaving
+    /// at least one to train on.
+    pub fn split_ids(&self, test_fraction: f64, split_seed: u64) -> Result<Vec<String>> {
+        if !(test_fraction > 0.0 && test_fraction < 1.0) {
+            bail!("test_fraction must be in (0, 1), got {test_fraction}");
+        }
+        let mut ids = self.ids();
+        ids.shuffle(&mut ChaCha8Rng::seed_from_u64(split_seed));
+        let n_test = ((ids.len() as f64 * test_fraction).round() as usize).clamp(1, ids.len() - 1);
+        Ok(ids[..n_test].to_vec())
     }
-    fn n_out(&self) -> usize {
-        self.n_out
+
+    /// `folds` disjoint sets of task ids covering every task (a seeded shuffle dealt round-robin;
+    /// `folds` = the number of tasks is leave-one-task-out).
+    pub fn fold_ids(&self, folds: usize, split_seed: u64) -> Result<Vec<Vec<String>>> {
+        let n = self.all.len();
+        if !(2..=n).contains(&folds) {
+            bail!("--folds must be in 2..={n} (the data set's tasks), got {folds}");
+        }
+        let mut ids = self.ids();
+        ids.shuffle(&mut ChaCha8Rng::seed_from_u64(split_seed));
+        let mut out = vec![Vec::new(); folds];
+        for (i, id) in ids.into_iter().enumerate() {
+            out[i % folds].push(id);
+        }
+        for f in &mut out {
+            f.sort();
+        }
+        Ok(out)
     }
-    /// Support and query are disjoint rows of one task; with too few rows the support keeps at
+
+    /// Meta-test = exactly `test` (known ids, at least one task left to train on); meta-train =
+    /// the rest.
+    pub fn set_test_ids(&mut self, test: &[String]) -> Result<()> {
+        let (mut tr, mut te) = (vec![], vec![]);
+        for (i, t) in self.all.iter().enumerate() {
+            if test.contains(&t.id) {
+                te.push(i)
+            } else {
+                tr.push(i)
+            }
+        }
+        if let Some(u) = test
+            .iter()
+            .find(|id| !self.all.iter().any(|t| &t.id == *id))
+        {
+            bail!("{}: no task {u:?}", self.path.display());
+        }
+        if te.is_empty() || tr.is_empty() {
+            bail!("the split needs at least one meta-train and one meta-test task");
+        }
+        // Ids in the split's order (the seeded shuffle's, or as given).
+        self.test_ids = test.to_vec();
+        self.train_ids = tr.iter().map(|&i| self.all[i].id.clone()).collect();
+        self.train = tr;
+        self.test = te;
+        Ok(())
+    }
+
+    /// The meta-training tasks with fewer than `rows` rows, as `id (rows)`.
+    pub fn rows_below(&self, rows: usize) -> Vec<String> {
+        self.train
+            .iter()
+            .map(|&i| &self.all[i])
+            .filter(|t| t.x.len() / self.n_in < rows)
+            .map(|t| format!("{:?} ({} rows)", t.id, t.x.len() / self.n_in))
+            .collect()
+    }
+
+    /// Support and query are disjoint rows of task `t`; with too few rows the support keeps at
     /// least one row back for the query.
-    fn sample(&self, split: Split, k: usize, q: usize, rng: &mut ChaCha8Rng) -> Task {
-        let set = match split {
-            Split::MetaTrain => &self.train,
-            Split::MetaTest => &self.test,
-        };
-        let t = &set[rng.random_range(0..set.len())];
+    fn draw(&self, t: &CsvTask, k: usize, q: usize, rng: &mut ChaCha8Rng) -> Task {
         let rows = t.x.len() / self.n_in;
         let mut idx: Vec<usize> = (0..rows).collect();
         idx.shuffle(rng);
@@ -307,22 +402,105 @@ impl TaskSource for CsvTasks {
             truth: None,
         }
     }
-    fn normalisation(&self) -> (Vec<f64>, Vec<f64>) {
-        let n = self.n_in;
-        let mut shift = vec![0.0; n];
-        let mut scale = vec![1.0; n];
-        let all: Vec<&CsvTask> = self.train.iter().collect();
-        for j in 0..n {
-            let vals: Vec<f64> = all
+
+    /// Per-column mean and standard deviation of `col(task)` over the meta-train tasks' rows
+    /// (a constant column gets scale 1).
+    fn train_stats(&self, width: usize, col: impl Fn(&CsvTask) -> &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let mut mean = vec![0.0; width];
+        let mut sd = vec![1.0; width];
+        for j in 0..width {
+            let vals: Vec<f64> = self
+                .train
                 .iter()
-                .flat_map(|t| t.x.iter().skip(j).step_by(n).copied())
+                .flat_map(|&i| col(&self.all[i]).iter().skip(j).step_by(width).copied())
                 .collect();
             let c = vals.len().max(1) as f64;
-            let mean = vals.iter().sum::<f64>() / c;
-            let var = vals.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / c;
-            shift[j] = mean;
-            scale[j] = if var > 1e-12 { 1.0 / var.sqrt() } else { 1.0 };
+            let m = vals.iter().sum::<f64>() / c;
+            let var = vals.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / c;
+            mean[j] = m;
+            sd[j] = if var > 1e-12 { var.sqrt() } else { 1.0 };
         }
-        (shift, scale)
+        (mean, sd)
+    }
+}
+
+impl TaskSource for CsvTasks {
+    fn name(&self) -> String {
+        format!("csv:{}", self.path.display())
+    }
+    fn n_in(&self) -> usize {
+        self.n_in
+    }
+    fn n_out(&self) -> usize {
+        self.n_out
+    }
+    fn sample(&self, split: Split, k: usize, q: usize, rng: &mut ChaCha8Rng) -> Task {
+        let set = match split {
+            Split::MetaTrain => &self.train,
+            Split::MetaTest => &self.test,
+        };
+        let t = &self.all[set[rng.random_range(0..set.len())]];
+        self.draw(t, k, q, rng)
+    }
+    fn held_out(&self) -> Option<Vec<(String, usize)>> {
+        Some(
+            self.test
+                .iter()
+                .map(|&i| (self.all[i].id.clone(), self.all[i].x.len() / self.n_in))
+                .collect(),
+        )
+    }
+    fn sample_held_out(&self, index: usize, k: usize, q: usize, rng: &mut ChaCha8Rng) -> Task {
+        self.draw(&self.all[self.test[index]], k, q, rng)
+    }
+    /// Standardisation fitted on the meta-train tasks' rows: x' = (x - mean) / sd.
+    fn normalisation(&self) -> (Vec<f64>, Vec<f64>) {
+        let (mean, sd) = self.train_stats(self.n_in, |t| &t.x);
+        (mean, sd.iter().map(|s| 1.0 / s).collect())
+    }
+    fn target_mean(&self) -> Vec<f64> {
+        self.train_stats(self.n_out, |t| &t.y).0
+    }
+    fn target_normalisation(&self) -> Option<(Vec<f64>, Vec<f64>)> {
+        Some(self.train_stats(self.n_out, |t| &t.y))
+    }
+}
+
+/// A task source whose targets are standardised, `(y - shift) / scale` per output: what the
+/// trainer fits when the model's regression head carries that output normalisation (the device
+/// then takes and returns raw units).
+pub struct StandardisedTargets<'a> {
+    pub inner: &'a dyn TaskSource,
+    pub shift: Vec<f64>,
+    pub scale: Vec<f64>,
+}
+
+impl StandardisedTargets<'_> {
+    fn apply(&self, y: &mut [f64]) {
+        let m = self.shift.len().max(1);
+        for (i, v) in y.iter_mut().enumerate() {
+            *v = (*v - self.shift[i % m]) / self.scale[i % m];
+        }
+    }
+}
+
+impl TaskSource for StandardisedTargets<'_> {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+    fn n_in(&self) -> usize {
+        self.inner.n_in()
+    }
+    fn n_out(&self) -> usize {
+        self.inner.n_out()
+    }
+    fn sample(&self, split: Split, k: usize, q: usize, rng: &mut ChaCha8Rng) -> Task {
+        let mut t = self.inner.sample(split, k, q, rng);
+        self.apply(&mut t.support_y);
+        self.apply(&mut t.query_y);
+        t
+    }
+    fn normalisation(&self) -> (Vec<f64>, Vec<f64>) {
+        self.inner.normalisation()
     }
 }

@@ -42,6 +42,10 @@ pub struct State {
     pub iter: u64,
     /// (iteration, mean meta-loss over the logging window)
     pub curve: Vec<(u64, f64)>,
+    /// Output normalisation `(shift, scale)` per output: the run trains on `(y - shift) / scale`
+    /// and the exported head returns `z * scale + shift` (None: raw targets).
+    #[serde(default)]
+    pub targets: Option<(Vec<f64>, Vec<f64>)>,
 }
 
 impl State {
@@ -60,6 +64,7 @@ impl State {
             v: vec![0.0; n],
             iter: 0,
             curve: vec![],
+            targets: None,
         }
     }
 

@@ -83,10 +83,17 @@ fn a_diverging_run_stops_with_exit_2_instead_of_retrying_forever() {
     let cfg = write(
         &d,
         "diverge.toml",
-        &TINY.replace(
-            "iterations = 30",
-            "iterations = 30\nlr = 1e300\nlr_final = 1e300\ngrad_norm_clip = 0.0",
-        ),
+        // Every value within its range, but inner steps of rate 1e5 on an unclipped gradient
+        // overflow (the largest values the range checks accept).
+        &TINY
+            .replace(
+                "iterations = 30",
+                "iterations = 30\nlr = 1.0\nlr_final = 1.0\ngrad_norm_clip = 0.0",
+            )
+            .replace(
+                "steps = 2\n",
+                "steps = 2\nalpha = 1e5\nalpha_max = 1e6\nclip = 1e6\n",
+            ),
     );
     let o = run(bin()
         .args(["train", "--no-eval", "--config"])
@@ -112,7 +119,10 @@ fn bad_csv_and_bad_model_exit_2() {
     let o = run(bin().args(["train", "--config"]).arg(&cfg));
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
-    assert!(e.contains("t.csv:3") && e.contains("y1"), "{e}");
+    assert!(
+        e.contains("t.csv:3: field `y1`") && e.contains("column 3"),
+        "{e}"
+    );
 
     let junk = write(&d, "junk.postcard", "definitely not a model");
     for args in [vec!["inspect"], vec!["eval", "--model"]] {
@@ -218,7 +228,8 @@ fn train_is_reproducible_and_resumable_then_eval_and_inspect() {
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let rows = v["results"].as_array().unwrap();
-    assert_eq!(rows.len(), 4);
+    // Per K: the model at 0 (its start), 1 and 2 steps, the population mean and the line.
+    assert_eq!(rows.len(), 10);
     assert!(rows
         .iter()
         .all(|r| r["mean_mse"].as_f64().unwrap().is_finite()));
@@ -286,7 +297,8 @@ fn trains_and_evaluates_on_gzipped_csv_tasks() {
         .arg(format!("csv:{}", p.display())));
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["results"].as_array().unwrap().len(), 2);
+    // The model at 0 and 2 steps, the population mean and the line.
+    assert_eq!(v["results"].as_array().unwrap().len(), 4);
     // Two inputs and no input_scale key: the inputs are standardised on the meta-train tasks
     // (the default used to be the sinusoid's one-input scale, refused for two inputs).
     let mut text = String::from("task_id,x1,x2,y1\n");

@@ -79,7 +79,7 @@ fn csv_errors_name_file_line_and_field() {
     );
     let e = err("task_id,x1,y1\na,1,2\na,zz,2\n");
     assert!(
-        e.contains("bad.csv:3: field `x1`") && e.contains("not a finite number"),
+        e.contains("bad.csv:3: field `x1`") && e.contains("column 2: not a number"),
         "{e}"
     );
     let e = err("task_id,x1,y1\na,1,2\na,1,3\n");

@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use trainer::classify::run;
 use trainer::presets::{self, RunConfig};
-use trainer::train::{train, train_checkpointed, RunFlags, RunSettings, State};
-use trainer::{eval, export, plots};
+use trainer::tasks::CsvTasks;
+use trainer::train::{train_checkpointed, RunFlags, RunSettings, State};
+use trainer::{eval, export, plots, regression};
 
 /// `trainer train`: meta-train, export the model, evaluate it as deployed, write plots.
 #[derive(clap::Args)]
@@ -109,15 +110,26 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     };
     let t = &mut cfg.train;
     flags.apply(&mut t.iterations, &mut t.seed, &mut t.checkpoint_every);
-    let source = cfg.source()?;
-    let arch = cfg.arch(source.as_ref())?;
+    let csv = cfg.csv()?;
+    let source: Box<dyn trainer::tasks::TaskSource> = match &csv {
+        Some(t) => Box::new(t.clone()),
+        None => cfg.source()?,
+    };
+    let fresh = regression::fresh_state(&cfg, source.as_ref())?;
+    if let Some(t) = &csv {
+        describe_split(t, &fresh, cfg.train.shots_max);
+    }
     let (stop, trained) = stop_on_ctrl_c()?;
     let t0 = std::time::Instant::now();
     let resumed = |ckpt: &Path| {
         let mut s = State::load(ckpt)?;
         // Everything but the length of the run and the checkpoint period must be as the
         // checkpoint was made.
-        if s.arch != arch || s.spec != cfg.spec() || !s.settings.resume_as(&cfg.train) {
+        if s.arch != fresh.arch
+            || s.spec != fresh.spec
+            || s.targets != fresh.targets
+            || !s.settings.resume_as(&cfg.train)
+        {
             bail!(
                 "{}: checkpoint was made with a different model, meta or train configuration",
                 ckpt.display()
@@ -130,25 +142,29 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         &flags,
         &stop,
         resumed,
-        || Ok(State::new(arch.clone(), cfg.spec(), cfg.train.clone())),
-        |s, ckpts| train(source.as_ref(), s, ckpts, true),
+        || Ok(fresh.clone()),
+        |s, ckpts| regression::train_on(source.as_ref(), s, ckpts, true),
     )?
     else {
         return Ok(ExitCode::from(130));
     };
     trained.store(true, Ordering::SeqCst);
     let secs = t0.elapsed().as_secs_f64();
-    let def = export::model_def(&name, &state.arch, &state.spec, &state.theta, &state.u)?;
+    let def = regression::model_def(&name, &state)?;
     let bytes = export::write(&out, &def)?;
     eprintln!(
         "trained {} iterations in {secs:.1} s; wrote {} ({bytes} bytes)",
         state.iter,
         out.display()
     );
+    if let Some(t) = &csv {
+        let p = regression::Record::new(&out, &cfg, t, &state)?.write(&out)?;
+        eprintln!("run record: {}", p.display());
+    }
     if !flags.no_eval {
         let blob = export::read(&out)?;
         let e = &cfg.eval;
-        let rows = eval::evaluate(
+        let mut report = eval::evaluate(
             &blob,
             source.as_ref(),
             &e.shots,
@@ -157,14 +173,15 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
             e.query,
             e.seed,
         )?;
-        println!(
-            "query MSE after adaptation, as deployed ({} held-out tasks, {} query points):",
-            e.tasks, e.query
-        );
-        print!("{}", eval::table(&rows));
+        println!("query MSE after adaptation, as deployed, and baselines on the same draws:");
+        print!("{}", eval::describe(&report));
+        print!("{}", eval::table(&report.results));
+        for r in &mut report.results {
+            r.per_task.clear();
+        }
         std::fs::write(
             out.with_extension("eval.json"),
-            serde_json::to_string_pretty(&rows)?,
+            serde_json::to_string_pretty(&report.results)?,
         )?;
         let written = plots::write_all(&out, &state, &blob, source.as_ref(), e)?;
         for p in written {
@@ -172,6 +189,46 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the split of a CSV run (the held-out task ids) and its normalisations; warns when the
+/// largest K of training leaves some meta-training task no query row.
+fn describe_split(t: &CsvTasks, s: &State, shots_max: usize) {
+    eprintln!(
+        "{}: {} meta-training tasks, {} held-out tasks {:?}",
+        t.path.display(),
+        t.train_ids.len(),
+        t.test_ids.len(),
+        t.test_ids
+    );
+    let fmt = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.4}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    eprintln!(
+        "input standardisation (meta-training tasks): shift [{}], scale [{}]",
+        fmt(&s.arch.shift),
+        fmt(&s.arch.scale)
+    );
+    match &s.targets {
+        Some((shift, scale)) => eprintln!(
+            "targets standardised (meta-training tasks): mean [{}], sd [{}]; the device takes and returns raw units",
+            fmt(shift),
+            fmt(scale)
+        ),
+        None => eprintln!("targets in raw units (standardise_targets = false)"),
+    }
+    let short = t.rows_below(shots_max + 1);
+    if !short.is_empty() {
+        eprintln!(
+            "warning: shots_max = {shots_max} but {} meta-training task(s) have fewer than {} rows ({}): their support sets are capped at rows - 1",
+            short.len(),
+            shots_max + 1,
+            short.join(", ")
+        );
+    }
 }
 
 /// The stop flag of a training run: the first Ctrl-C raises it (the loop then checkpoints and

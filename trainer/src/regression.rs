@@ -1,0 +1,257 @@
+//! Regression runs on a user's own tasks: the training state with its target normalisation, the
+//! run record (`<model>.run.json`: data fingerprint, split, normalisations) that `eval` checks,
+//! and k-fold cross-validation over task ids for small data sets.
+
+use crate::classify::record::{file_sha256, path_of, relative_path};
+use crate::config::Config;
+use crate::eval::{self, Report, Units};
+use crate::export;
+use crate::tasks::{CsvTasks, StandardisedTargets, TaskSource};
+use crate::train::{train, Checkpoints, State};
+use anyhow::{anyhow, bail, Context, Result};
+use runtime::writer::ModelDef;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+/// A fresh training state for `cfg` on `source`: the input normalisation and, unless
+/// `standardise_targets = false`, the target normalisation, both fitted on the source's
+/// meta-training tasks.
+pub fn fresh_state(cfg: &Config, source: &dyn TaskSource) -> Result<State> {
+    let arch = cfg.arch(source)?;
+    let mut s = State::new(arch, cfg.spec(), cfg.train.clone());
+    s.targets = cfg.target_normalisation(source);
+    Ok(s)
+}
+
+/// Trains `state` on `source`, on standardised targets when the state has a target
+/// normalisation (see [`crate::train::train`]).
+pub fn train_on(
+    source: &dyn TaskSource,
+    state: &mut State,
+    ckpts: &Checkpoints,
+    progress: bool,
+) -> Result<bool> {
+    match state.targets.clone() {
+        Some((shift, scale)) => {
+            let std = StandardisedTargets {
+                inner: source,
+                shift,
+                scale,
+            };
+            train(&std, state, ckpts, progress)
+        }
+        None => train(source, state, ckpts, progress),
+    }
+}
+
+/// The model of a trained state: its head carries the target normalisation (format v2), or
+/// none (v1, bytes as before for the sinusoid).
+pub fn model_def(name: &str, s: &State) -> Result<ModelDef> {
+    let def = export::model_def(name, &s.arch, &s.spec, &s.theta, &s.u)?;
+    Ok(export::with_targets(def, &s.targets))
+}
+
+/// What a regression model on CSV tasks was trained on: written beside it by `train`, checked by
+/// `eval`, which refuses another data file or another split.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Record {
+    /// Always `regression` (classification runs write their own record at the same path).
+    pub kind: String,
+    /// SHA-256 of the model file this record describes.
+    pub model_sha256: String,
+    /// The run's configuration; `task.path` relative to the record's folder.
+    pub config: Config,
+    /// SHA-256 of the data file as stored.
+    pub data_sha256: String,
+    /// Meta-training and held-out (meta-test) task ids.
+    pub train_ids: Vec<String>,
+    pub test_ids: Vec<String>,
+    /// The model's input normalisation `x' = (x - shift) * scale`, fitted on the meta-training
+    /// tasks.
+    pub input_shift: Vec<f64>,
+    pub input_scale: Vec<f64>,
+    /// The head's output normalisation `(shift, scale)` per output (the meta-training targets'
+    /// mean and standard deviation), or none.
+    pub targets: Option<(Vec<f64>, Vec<f64>)>,
+}
+
+impl Record {
+    pub fn new(model: &Path, cfg: &Config, tasks: &CsvTasks, s: &State) -> Result<Self> {
+        let mut config = cfg.clone();
+        config.task.path = Some(relative_path(model, &tasks.path).display().to_string());
+        Ok(Record {
+            kind: "regression".into(),
+            model_sha256: file_sha256(model)?,
+            config,
+            data_sha256: tasks.sha256.clone(),
+            train_ids: tasks.train_ids.clone(),
+            test_ids: tasks.test_ids.clone(),
+            input_shift: s.arch.shift.clone(),
+            input_scale: s.arch.scale.clone(),
+            targets: s.targets.clone(),
+        })
+    }
+
+    pub fn write(&self, model: &Path) -> Result<PathBuf> {
+        let p = path_of(model);
+        std::fs::write(&p, serde_json::to_string_pretty(self)?)
+            .with_context(|| format!("writing {}", p.display()))?;
+        Ok(p)
+    }
+
+    /// The regression record beside `model` (None: no record, or another kind's), checked to
+    /// describe exactly these model bytes; its data path resolved.
+    pub fn read(model: &Path) -> Result<Option<Self>> {
+        let p = path_of(model);
+        if !p.exists() {
+            return Ok(None);
+        }
+        let text =
+            std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a run record", p.display()))?;
+        if v.get("kind").and_then(|k| k.as_str()) != Some("regression") {
+            return Ok(None);
+        }
+        let mut r: Record = serde_json::from_value(v)
+            .with_context(|| format!("{}: not a regression run record", p.display()))?;
+        if let Some(d) = &r.config.task.path {
+            r.config.task.path = Some(
+                crate::config::relative_to(&p, Path::new(d))
+                    .display()
+                    .to_string(),
+            );
+        }
+        let sha = file_sha256(model)?;
+        if sha != r.model_sha256 {
+            bail!(
+                "{} describes another model (SHA-256 {}), not {} ({sha}): retrain, or delete the record",
+                p.display(),
+                r.model_sha256,
+                model.display()
+            );
+        }
+        Ok(Some(r))
+    }
+
+    /// Refuses tasks that are not the run's: another data file, or another split (its held-out
+    /// tasks would include tasks the model was trained on).
+    pub fn check(&self, tasks: &CsvTasks) -> Result<()> {
+        if tasks.sha256 != self.data_sha256 {
+            bail!(
+                "{}: SHA-256 {} but the model was trained on {} (SHA-256 {}): its split and normalisation belong to that file",
+                tasks.path.display(),
+                tasks.sha256,
+                self.config.task.path.as_deref().unwrap_or("?"),
+                self.data_sha256
+            );
+        }
+        let sorted = |v: &[String]| {
+            let mut v = v.to_vec();
+            v.sort();
+            v
+        };
+        if sorted(&tasks.test_ids) != sorted(&self.test_ids) {
+            let trained_on: Vec<&String> = tasks
+                .test_ids
+                .iter()
+                .filter(|i| self.train_ids.contains(i))
+                .collect();
+            bail!(
+                "this split's held-out tasks {:?} are not the model's {:?} (its run: test_fraction {}, split_seed {}); {} of them were meta-training tasks {:?}: evaluate without --split-seed/--test-fraction to use the recorded split",
+                tasks.test_ids,
+                self.test_ids,
+                self.config.task.test_fraction,
+                self.config.task.split_seed,
+                trained_on.len(),
+                trained_on
+            );
+        }
+        Ok(())
+    }
+
+    /// The recorded run's tasks, split as recorded.
+    pub fn tasks(&self) -> Result<CsvTasks> {
+        let p = self
+            .config
+            .task
+            .path
+            .clone()
+            .ok_or_else(|| anyhow!("run record without a data path"))?;
+        let mut t = CsvTasks::read(Path::new(&p), 2)?;
+        t.set_test_ids(&self.test_ids)?;
+        self.check(&t)?;
+        Ok(t)
+    }
+}
+
+/// k-fold cross-validation over task ids (`folds` = the number of tasks: leave-one-task-out):
+/// for each fold, a model trained from scratch on the other folds' tasks (normalisations fitted
+/// on them), exported, and evaluated as deployed on the fold's tasks; every task's scores from
+/// its own fold, aggregated over all tasks (mean +- t-interval over tasks). Returns the report
+/// and the folds.
+pub fn cross_validate(
+    cfg: &Config,
+    folds: usize,
+    progress: bool,
+) -> Result<(Report, Vec<Vec<String>>)> {
+    let Some(all) = cfg.csv()? else {
+        bail!("cross-validation needs CSV tasks (`[task] kind = \"csv\"`)");
+    };
+    let fold_ids = all.fold_ids(folds, cfg.task.split_seed)?;
+    let e = &cfg.eval;
+    let steps = eval::with_zero(&e.steps);
+    let per = e.tasks.div_ceil(all.ids().len()).max(1);
+    // Per K: (ids, per-unit scores, query range).
+    type Scores = (Vec<String>, Vec<Vec<f64>>, usize, usize);
+    let mut acc: Vec<Scores> = vec![(vec![], vec![], usize::MAX, 0); e.shots.len()];
+    let stop = AtomicBool::new(false);
+    for (f, test) in fold_ids.iter().enumerate() {
+        let mut tasks = all.clone();
+        tasks.set_test_ids(test)?;
+        let mut state = fresh_state(cfg, &tasks)?;
+        let ckpts = Checkpoints {
+            path: None,
+            stop: &stop,
+            stop_at: None,
+        };
+        eprintln!("fold {}/{folds}: held-out tasks {test:?}", f + 1);
+        train_on(&tasks, &mut state, &ckpts, progress)?;
+        let bytes = model_def("cv", &state)?
+            .to_bytes()
+            .map_err(|e| anyhow!("runtime writer refused the model: {e}"))?;
+        let blob = runtime::format::AlignedBytes::from_slice(&bytes);
+        let model = eval::load_for(&blob, &tasks)?;
+        let (mean, norm) = (tasks.target_mean(), tasks.normalisation());
+        for (j, &k) in e.shots.iter().enumerate() {
+            let d = eval::draws(&tasks, k, test.len() * per, e.query, e.seed)?;
+            let scores = eval::score(&model, &d, &steps, &mean, &norm)?;
+            let (lo, hi) = eval::query_range(&d);
+            let a = &mut acc[j];
+            a.0.extend(d.ids);
+            a.1.extend(scores);
+            (a.2, a.3) = (a.2.min(lo), a.3.max(hi));
+        }
+    }
+    let mut report = Report {
+        query: e.query,
+        units: vec![],
+        results: vec![],
+    };
+    for (&k, (ids, scores, lo, hi)) in e.shots.iter().zip(acc) {
+        report
+            .results
+            .extend(eval::rows(k, &steps, &ids, &scores, per));
+        report.units.push(Units {
+            shots: k,
+            distinct: true,
+            tasks: ids.len(),
+            draws: per,
+            query_min: lo,
+            query_max: hi,
+            ids,
+        });
+    }
+    Ok((report, fold_ids))
+}
