@@ -261,31 +261,34 @@ pub fn line_predict(task: &Task, norm: &(Vec<f64>, Vec<f64>)) -> Vec<f64> {
     let xm: Vec<f64> = (0..d)
         .map(|j| (0..k).map(|r| z(&task.support_x, r, j)).sum::<f64>() / k as f64)
         .collect();
-    // Centred Gram matrix + lambda I, Cholesky-factored (d is the input count: small).
-    let mut a = vec![0.0; d * d];
-    for r in 0..k {
-        for i in 0..d {
-            for j in 0..d {
-                a[i * d + j] +=
-                    (z(&task.support_x, r, i) - xm[i]) * (z(&task.support_x, r, j) - xm[j]);
-            }
+    // Centred Gram matrix + lambda I, Cholesky-factored by nalgebra (d is the input count:
+    // small); None when it is not positive definite (a constant input).
+    let gram = nalgebra::DMatrix::from_fn(d, d, |i, j| {
+        let s: f64 = (0..k)
+            .map(|r| (z(&task.support_x, r, i) - xm[i]) * (z(&task.support_x, r, j) - xm[j]))
+            .sum();
+        if i == j {
+            s + lambda
+        } else {
+            s
         }
-    }
-    for i in 0..d {
-        a[i * d + i] += lambda;
-    }
-    let chol = cholesky(&mut a, d);
+    });
+    let scale = gram.diagonal().amax();
+    let chol = nalgebra::Cholesky::new(gram).filter(|c| {
+        let l = c.l_dirty();
+        (0..d).all(|i| l[(i, i)] * l[(i, i)] > 1e-12 * scale.max(f64::MIN_POSITIVE))
+    });
     let mut out = vec![0.0; q * m];
     for o in 0..m {
         let ym = (0..k).map(|r| task.support_y[r * m + o]).sum::<f64>() / k as f64;
-        let mut w = vec![0.0; d];
-        if chol && k >= 2 {
-            for (i, wi) in w.iter_mut().enumerate() {
-                *wi = (0..k)
+        let mut w = nalgebra::DVector::zeros(d);
+        if let (Some(c), true) = (&chol, k >= 2) {
+            let b = nalgebra::DVector::from_fn(d, |i, _| {
+                (0..k)
                     .map(|r| (z(&task.support_x, r, i) - xm[i]) * (task.support_y[r * m + o] - ym))
-                    .sum();
-            }
-            solve_cholesky(&a, d, &mut w);
+                    .sum::<f64>()
+            });
+            w = c.solve(&b);
         }
         for r in 0..q {
             out[r * m + o] = ym
@@ -295,43 +298,6 @@ pub fn line_predict(task: &Task, norm: &(Vec<f64>, Vec<f64>)) -> Vec<f64> {
         }
     }
     out
-}
-
-/// In-place Cholesky `A = L L^T` (lower triangle); false when `A` is not positive definite
-/// (relative pivot below 1e-12).
-fn cholesky(a: &mut [f64], d: usize) -> bool {
-    let scale = (0..d).map(|i| a[i * d + i].abs()).fold(0.0, f64::max);
-    for j in 0..d {
-        let mut s = a[j * d + j];
-        for p in 0..j {
-            s -= a[j * d + p] * a[j * d + p];
-        }
-        if s.is_nan() || s <= 1e-12 * scale.max(f64::MIN_POSITIVE) {
-            return false;
-        }
-        let l = s.sqrt();
-        a[j * d + j] = l;
-        for i in j + 1..d {
-            let mut t = a[i * d + j];
-            for p in 0..j {
-                t -= a[i * d + p] * a[j * d + p];
-            }
-            a[i * d + j] = t / l;
-        }
-    }
-    true
-}
-
-/// Solves `L L^T w = b` in place with the factor of [`cholesky`].
-fn solve_cholesky(l: &[f64], d: usize, b: &mut [f64]) {
-    for i in 0..d {
-        let s: f64 = (0..i).map(|p| l[i * d + p] * b[p]).sum();
-        b[i] = (b[i] - s) / l[i * d + i];
-    }
-    for i in (0..d).rev() {
-        let s: f64 = (i + 1..d).map(|p| l[p * d + i] * b[p]).sum();
-        b[i] = (b[i] - s) / l[i * d + i];
-    }
 }
 
 fn mse(pred: impl Iterator<Item = f64>, truth: &[f64]) -> f64 {
