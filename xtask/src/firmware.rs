@@ -97,6 +97,7 @@ fn install_qemu() -> Result<()> {
     }
     run(Path::new("/"), "apt-get", &["update"])?;
     eprintln!("+ apt-get install -y -t bookworm-backports qemu-system-arm");
+    let start = Instant::now();
     let status = Command::new("apt-get")
         .args([
             "install",
@@ -108,6 +109,10 @@ fn install_qemu() -> Result<()> {
         .env("DEBIAN_FRONTEND", "noninteractive")
         .status()
         .context("cannot start apt-get")?;
+    eprintln!(
+        "+ [{:.1} s] apt-get install -y -t bookworm-backports qemu-system-arm",
+        start.elapsed().as_secs_f64()
+    );
     if !status.success() {
         bail!("apt-get install qemu-system-arm failed with {status}");
     }

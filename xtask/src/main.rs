@@ -5,6 +5,7 @@
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Instant;
 
 mod elf;
 mod firmware;
@@ -93,16 +94,20 @@ pub(crate) fn run(dir: &Path, program: &str, args: &[&str]) -> Result<()> {
     run_with(dir, program, args, &[])
 }
 
-/// [`run`] with extra environment variables.
+/// [`run`] with extra environment variables. Prints the elapsed time when the command ends
+/// (`+ [12.3 s] ...`), so a CI log shows where the time goes.
 fn run_with(dir: &Path, program: &str, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
     let vars: String = env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
-    eprintln!("+ {vars}{program} {}", args.join(" "));
+    let line = format!("{vars}{program} {}", args.join(" "));
+    eprintln!("+ {line}");
+    let start = Instant::now();
     let status = Command::new(program)
         .args(args)
         .envs(env.iter().copied())
         .current_dir(dir)
         .status()
         .with_context(|| format!("cannot start {program}"))?;
+    eprintln!("+ [{:.1} s] {line}", start.elapsed().as_secs_f64());
     if !status.success() {
         bail!("`{program} {}` failed with {status}", args.join(" "));
     }
