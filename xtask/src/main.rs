@@ -42,6 +42,20 @@ fn main() -> Result<()> {
             ],
             &[("FEWSHOT_BLESS", "1")],
         ),
+        Some("reproduce") => run(
+            &root(),
+            "cargo",
+            &[
+                "test",
+                "--release",
+                "-p",
+                "trainer",
+                "--test",
+                "reproduce",
+                "--",
+                "--ignored",
+            ],
+        ),
         Some("demo") => firmware::demo(&root(), &args[1..]),
         Some("size") => firmware::size_command(&root(), &args[1..]),
         Some("bench-firmware") => firmware::bench(&root()),
@@ -61,6 +75,9 @@ fn main() -> Result<()> {
             eprintln!("                  return its exit status (the firmware's cargo runner)");
             eprintln!(
                 "  fixtures        regenerate firmware/fixtures (models, tasks, golden outputs)"
+            );
+            eprintln!(
+                "  reproduce       retrain the committed presets from scratch and check them (minutes; not in ci)"
             );
             eprintln!("  demo [TARGET]   the firmware demo under QEMU (`cargo qemu`)");
             eprintln!(
