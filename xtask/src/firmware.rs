@@ -28,6 +28,11 @@ const SIZE_TOLERANCE_PERCENT: u64 = 5;
 /// Default guard against a firmware that hangs.
 const DEFAULT_TIMEOUT_S: u64 = 120;
 
+/// Whether the firmware CI builds (and runs) the runtime for `triple`.
+pub fn builds_target(triple: &str) -> bool {
+    MACHINES.iter().any(|(t, _)| *t == triple)
+}
+
 fn firmware_dir(root: &Path) -> PathBuf {
     root.join("firmware")
 }
