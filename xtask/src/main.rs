@@ -205,6 +205,29 @@ fn check_embedded() -> Result<()> {
 /// Everything CI runs.
 fn ci() -> Result<()> {
     setup()?;
+    // Formatting and lints first: they fail in seconds, not after the build.
+    run(&root(), "cargo", &["fmt", "--all", "--check"])?;
+    for dir in ["firmware", "fuzz"] {
+        run(&root().join(dir), "cargo", &["fmt", "--check"])?;
+    }
+    run(
+        &root(),
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    // The firmware for its default target (firmware/.cargo/config.toml).
+    run(
+        &root().join("firmware"),
+        "cargo",
+        &["clippy", "--all-targets", "--", "-D", "warnings"],
+    )?;
     check_embedded()?;
     run(&root(), "cargo", &["test", "--workspace", "--all-targets"])?;
     run(&root(), "cargo", &["test", "--workspace", "--doc"])?;
