@@ -56,6 +56,7 @@ fn committed<T: serde::de::DeserializeOwned>(name: &str) -> Vec<T> {
 }
 
 #[test]
+#[ignore = "retrains a preset from scratch (minutes): run with `cargo xtask reproduce`"]
 fn the_proximal_config_reproduces_the_committed_model_and_meets_the_targets() {
     let out = retrain(
         &[
@@ -105,6 +106,7 @@ struct AccRow {
 }
 
 #[test]
+#[ignore = "retrains a preset from scratch (minutes): run with `cargo xtask reproduce`"]
 fn the_digits_preset_reproduces_the_committed_model_and_meets_the_goal() {
     let out = retrain(&["--preset", "digits", "--threads", "2"], "digits.postcard");
     // Novel digits 5-9, 5-way, 15 queries, 2000 episodes, as deployed.

@@ -28,6 +28,11 @@ const SIZE_TOLERANCE_PERCENT: u64 = 5;
 /// Default guard against a firmware that hangs.
 const DEFAULT_TIMEOUT_S: u64 = 120;
 
+/// Whether the firmware CI builds (and runs) the runtime for `triple`.
+pub fn builds_target(triple: &str) -> bool {
+    MACHINES.iter().any(|(t, _)| *t == triple)
+}
+
 fn firmware_dir(root: &Path) -> PathBuf {
     root.join("firmware")
 }
@@ -97,6 +102,7 @@ fn install_qemu() -> Result<()> {
     }
     run(Path::new("/"), "apt-get", &["update"])?;
     eprintln!("+ apt-get install -y -t bookworm-backports qemu-system-arm");
+    let start = Instant::now();
     let status = Command::new("apt-get")
         .args([
             "install",
@@ -108,6 +114,10 @@ fn install_qemu() -> Result<()> {
         .env("DEBIAN_FRONTEND", "noninteractive")
         .status()
         .context("cannot start apt-get")?;
+    eprintln!(
+        "+ [{:.1} s] apt-get install -y -t bookworm-backports qemu-system-arm",
+        start.elapsed().as_secs_f64()
+    );
     if !status.success() {
         bail!("apt-get install qemu-system-arm failed with {status}");
     }

@@ -129,6 +129,7 @@ fn run_target(root: &Path, target: &str, opts: &[String]) -> Result<Stats> {
         .output()
         .context("cannot start cargo fuzz (run `cargo xtask setup`)")?;
     let seconds = start.elapsed().as_secs_f64();
+    eprintln!("+ [{seconds:.1} s] (fuzz/) cargo {}", args.join(" "));
     let log = String::from_utf8_lossy(&out.stderr);
     let tail: Vec<&str> = log.lines().rev().take(40).collect();
     if !out.status.success() {

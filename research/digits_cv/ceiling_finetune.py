@@ -5,7 +5,7 @@ step count picked *on 5-9 itself* (an oracle the protocol forbids), to bound wha
 could reach. Run: python3 ceiling_finetune.py (about 40 s).
 """
 import gzip, numpy as np
-D=np.loadtxt(gzip.open(__import__('os').environ.get('DIGITS', __import__('os').path.join(__import__('os').path.dirname(__import__('os').path.abspath(__file__)), '../../../../shared/data/digits.csv.gz'))),delimiter=',')
+D=np.loadtxt(gzip.open(__import__('os').environ.get('DIGITS', __import__('os').path.join(__import__('os').path.dirname(__import__('os').path.abspath(__file__)), '../../../shared/data/digits.csv.gz'))),delimiter=',')
 X=D[:,:64]/16.0; Y=D[:,64].astype(int)
 rng=np.random.default_rng(0)
 cls=[X[Y==c] for c in range(5,10)]

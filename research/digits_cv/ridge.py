@@ -2,7 +2,7 @@
 episodes of digits 0-4, reported on 5-9. Run from this directory.
 """
 import gzip, os, numpy as np
-D = np.loadtxt(gzip.open(os.environ.get('DIGITS', os.path.join(os.path.dirname(os.path.abspath(__file__)), '../../../../shared/data/digits.csv.gz'))), delimiter=',')
+D = np.loadtxt(gzip.open(os.environ.get('DIGITS', os.path.join(os.path.dirname(os.path.abspath(__file__)), '../../../shared/data/digits.csv.gz'))), delimiter=',')
 X = D[:, :64] / 16.0; Y = D[:, 64].astype(int)
 rng = np.random.default_rng(0)
 def episodes(classes, k, q, n):

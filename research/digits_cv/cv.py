@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 DATA = os.environ.get('DIGITS', os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                             '../../../../shared/data/digits.csv.gz'))
+                                             '../../../shared/data/digits.csv.gz'))
 D = np.loadtxt(gzip.open(DATA), delimiter=',')
 X = D[:, :64] / 16.0
 Y = D[:, 64].astype(int)
