@@ -29,7 +29,7 @@ struct Cli {
 enum Cmd {
     /// Meta-train, export the model, evaluate it as deployed, write plots.
     ///
-    /// Every kind of run (regression, digits, multi-task) keeps its checkpoint beside the model
+    /// Every kind of run (regression, classification, multi-task) keeps its checkpoint beside the model
     /// (<out>.ckpt): every `checkpoint_every` iterations, at the end, and on Ctrl-C or
     /// --stop-after, which then exit 130; --resume continues to the same bytes as an
     /// uninterrupted run.

@@ -82,7 +82,7 @@ pub enum LossWeight {
 
 /// The device's head as a matching head (the runtime's `HeadKind::Matching`): prototypes per
 /// class pooled by log-sum-exp, each matched to the best of a set of affine warps of the (square)
-/// input image. Every combination of these candidates is scored by leave-`cv_holdout`-digits-out
+/// input image. Every combination of these candidates is scored by leave-`cv_holdout`-classes-out
 /// cross-validation on the meta-training classes, as deployed (see `matching.rs`), and the best
 /// replaces the device settings below; the plain prototype head (1 per class, no shift, no
 /// shear) is among the candidates when the lists hold 1 and 0.
@@ -156,7 +156,7 @@ pub struct ClsConfig {
     pub rotations: bool,
     /// Rotations (1, 2, 3 = 90/180/270 degrees) kept out of meta-training: validation episodes
     /// then come from these rotated classes only (held-out rows), measuring transfer to classes
-    /// the trunk never saw while staying inside the meta-training digits.
+    /// the trunk never saw while staying inside the meta-training classes.
     pub val_rotations: Vec<u8>,
     /// Random shifts of up to this many pixels (meta-training only).
     pub shift: usize,
@@ -173,14 +173,14 @@ pub struct ClsConfig {
     pub blur: f64,
     /// Candidate powers `p` of the covariance metric (`A = C^p`, `C` the covariance of the
     /// meta-training images with their rotations; 0 = the input metric), chosen with the device's
-    /// prototype scale and rate by leave-`cv_holdout`-digits-out cross-validation on the
+    /// prototype scale and rate by leave-`cv_holdout`-classes-out cross-validation on the
     /// meta-training classes (see `metric.rs`). The preset: `[0]`, the input metric, with the
     /// device settings chosen by that cross-validation (`configs/digits_cv.toml` adds p > 0).
     /// Empty: no cross-validation, the identity (or `blur`) trunk and device settings chosen on
     /// held-out rows. Needs `identity_init` and square layers; `blur` applies only when 0 is
     /// chosen (the cross-validation scores p = 0 without it).
     pub metric_powers: Vec<f64>,
-    /// Meta-training digits held out per cross-validation fold (every subset of this size).
+    /// Meta-training classes held out per cross-validation fold (every subset of this size).
     pub cv_holdout: usize,
     /// Validation episodes per fold and validation set.
     pub cv_episodes: usize,

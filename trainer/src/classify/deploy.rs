@@ -1,7 +1,8 @@
 //! Export of a trained classifier (trunk, the fixed multi-task head, the prototype head adapted on
 //! the device) and evaluation as deployed: the bytes loaded by the runtime, the prototype head
-//! adapted by the runtime's own inner loop, inference through `Heads::only`. Also the raw-pixel
-//! nearest-centroid baseline on the same episodes.
+//! adapted by the runtime's own inner loop, inference through `Heads::only`. Also the baselines
+//! (nearest centroid on raw, standardised and the model's inputs; the trained trunk) on the same
+//! episodes.
 
 use super::episodes::Episode;
 use super::matching::MatchingChoice;

@@ -153,13 +153,13 @@ pub fn set_names(cfg: &ClsConfig) -> Vec<String> {
         v.extend(
             cfg.shots
                 .iter()
-                .map(|k| format!("{}-way {k}-shot held-out digits+rotations", cfg.ways)),
+                .map(|k| format!("{}-way {k}-shot held-out classes+rotations", cfg.ways)),
         );
     }
     v.extend(
         cfg.shots
             .iter()
-            .map(|k| format!("{}-way {k}-shot held-out digits", cfg.cv_holdout)),
+            .map(|k| format!("{}-way {k}-shot held-out classes", cfg.cv_holdout)),
     );
     v
 }
@@ -173,7 +173,7 @@ pub fn print_header(
     t0: std::time::Instant,
 ) {
     eprintln!(
-        "{what}leave-{}-digits-out cross-validation over {:?} ({folds} folds, {episodes} episodes per set; sets: {}), {:.1} s:",
+        "{what}leave-{}-classes-out cross-validation over {:?} ({folds} folds, {episodes} episodes per set; sets: {}), {:.1} s:",
         cfg.cv_holdout,
         cfg.train_classes,
         set_names(cfg).join(", "),

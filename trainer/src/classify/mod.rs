@@ -1,5 +1,5 @@
 //! Few-shot classification: labelled CSV data, N-way K-shot episodes, prototype heads
-//! (ProtoNet / Proto-MAML) on a shared trunk with a multi-task head, the digits preset, and
+//! (ProtoNet / Proto-MAML) on a shared trunk with a multi-task head, image-only machinery (rotations, warps), and
 //! evaluation as deployed.
 
 pub mod config;

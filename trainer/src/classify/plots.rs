@@ -86,7 +86,7 @@ pub fn training_curve(path: &Path, t: &Trained) -> Result<()> {
 }
 
 /// Accuracy on novel-class episodes after 0..=device steps, for 1 and 5 shots, through the
-/// runtime, and the nearest-centroid pixel baseline on the same episodes.
+/// runtime, and nearest centroid on standardised inputs on the same episodes.
 pub fn accuracy_plot(path: &Path, t: &Trained, model: &[u8], setup: &Setup) -> Result<()> {
     let steps: Vec<usize> = (0..=t.device.steps.max(1)).collect();
     let mut series = Vec::new();

@@ -417,7 +417,7 @@ pub struct Trained {
     /// Names of the cross-validation's validation sets (the columns of `cv[..].acc`).
     #[serde(default)]
     pub cv_sets: Vec<String>,
-    /// Leave-digits-out cross-validation of every (power, device setting) tried.
+    /// Leave-classes-out cross-validation of every (power, device setting) tried.
     #[serde(default)]
     pub cv: Vec<super::metric::CvRow>,
     /// The trunks compared on the validation episodes (the trained one and the identity), with
@@ -616,7 +616,7 @@ impl ClsState {
                 }
             }
         }
-        // The fixed input metric, chosen with the device settings by leave-digits-out
+        // The fixed input metric, chosen with the device settings by leave-classes-out
         // cross-validation on the meta-training classes.
         let mut cv = None;
         if cfg.identity_init && !cfg.metric_powers.is_empty() && !cfg.matching.enabled {

@@ -1,5 +1,4 @@
-//! `trainer train`: the regression meta-trainer (presets and configs), the digits preset (and
-//! classification configs given with it) and multi-task `[[head]]` configurations, each with its
+//! `trainer train`: the regression meta-trainer, classification runs and multi-task `[[head]]` configurations, each with its
 //! checkpoints, export, evaluation and plots.
 
 use super::threads;
@@ -34,7 +33,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub iterations: Option<u64>,
     /// Continue from the checkpoint beside the model (<out>.ckpt), as any kind of run (regression,
-    /// digits, multi-task) writes it; only --iterations and --checkpoint-every may differ from
+    /// classification, multi-task) writes it; only --iterations and --checkpoint-every may differ from
     /// the run that wrote it.
     #[arg(long)]
     pub resume: bool,
