@@ -245,6 +245,13 @@ pub fn train_and_export(
             }
         );
     }
+    if let (Some((gain, ci)), None) = (trained.trunk_gain, &trained.folds) {
+        eprintln!(
+            "  trained minus identity on the same validation episodes: {:+.2} +- {:.2} points (the trained trunk is exported only when this is above zero and its best validation came after iteration 0)",
+            100.0 * gain,
+            100.0 * ci
+        );
+    }
     if let Some(f) = &trained.folds {
         eprintln!(
             "  the trunk was chosen over {} folds of the training classes {:?}: trained {:.2}%, identity {:.2}% (mean validation)",

@@ -438,6 +438,10 @@ pub struct Trained {
     /// The fold validation that chose the trunk, when `trunk_folds` asked for it.
     #[serde(default)]
     pub folds: Option<FoldScores>,
+    /// The trained trunk's accuracy minus the identity trunk's on the same validation episodes
+    /// (mean and 95% half-width), each at its best device setting.
+    #[serde(default)]
+    pub trunk_gain: Option<(f64, f64)>,
 }
 
 /// A trunk scored on the validation episodes at its best device setting.
@@ -1009,6 +1013,7 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
     let matching = st.matching.as_ref().map(|(choice, _)| *choice);
     let mut grid = Vec::new();
     let mut candidates = Vec::new();
+    let mut trunk_gain = None;
     let (mut trunk, mut params, mut aux_classes) = (trunk, params.clone(), aux_classes);
     let trunk_trains = !cfg.freeze_trunk && !cfg.hidden.is_empty();
     if cv.is_none() && matching.is_none() {
@@ -1033,10 +1038,25 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
                 per_shots,
                 device,
             });
-            let identity_wins = match &st.folds {
-                Some(f) => f.mean(&f.identity) >= f.mean(&f.trained),
-                None => score >= chosen.0,
+            // The trained trunk must beat the identity beyond the noise of the validation
+            // episodes: its paired gain's 95% interval above zero (or, with folds, a higher
+            // mean over the folds); else the simpler identity trunk is exported.
+            let per_episode = |arch: &Arch, p: &[f64], spec: &ProtoSpec| -> Vec<f64> {
+                val.iter()
+                    .flat_map(|eps| episode_accuracies(arch, p, eps, spec))
+                    .collect()
             };
+            let a = per_episode(&trunk, &params, &chosen.1);
+            let b = per_episode(&identity, &[], &device);
+            let diff: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
+            let (gain, ci) = crate::eval::mean_ci(&diff);
+            trunk_gain = Some((gain, ci));
+            // A best validation at iteration 0 is the random initial trunk, not a learned one.
+            let identity_wins = best_iter == 0
+                || match &st.folds {
+                    Some(f) => f.mean(&f.identity) >= f.mean(&f.trained),
+                    None => gain <= ci,
+                };
             if identity_wins {
                 candidates.swap(0, 1);
                 chosen = (score, device);
@@ -1084,6 +1104,7 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
         early_stop: st.early_stop,
         overfit_warning: overfit_warning(&st.curve, best_iter),
         folds: st.folds.clone(),
+        trunk_gain,
     })
 }
 
