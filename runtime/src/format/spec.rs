@@ -203,7 +203,9 @@ pub enum LearningRate {
     /// implicitly: `theta' = theta - alpha (.) grad L(theta')`, the proximal step of the support
     /// loss. It is solved exactly, so it needs a head that is one dense layer with the identity
     /// activation, a regression (mean squared error) loss and [`AdaptScope::HeadOnly`]; any other
-    /// head is refused at load. Stable for every step size; no gradient clip applies.
+    /// head is refused at load. In exact arithmetic no step raises the support loss, whatever
+    /// the step size; in f32 a support set whose system is too ill-conditioned is refused
+    /// (`Error::IllConditioned`). No gradient clip applies.
     Proximal {
         /// Offset of the step sizes in the weights section, in f32.
         offset: u32,
