@@ -459,3 +459,48 @@ fn matching_cross_validation_scores_every_candidate_as_deployed_and_picks_the_be
     .warps()
     .is_empty());
 }
+
+/// 8 classes x 24 rows of 4 features: class information in features 0-1 at scale `a`, noise in
+/// features 2-3 at scale `b`.
+fn scaled_features(a: f64, b: f64) -> Dataset {
+    let mut s = String::new();
+    let mut seed = 99u64;
+    let mut noise = || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((seed >> 33) as f64 / (1u64 << 31) as f64) - 0.5
+    };
+    for r in 0..192 {
+        let c = r % 8;
+        let f0 = a * ((c % 4) as f64 + 0.3 * noise());
+        let f1 = a * ((c / 4) as f64 * 2.0 + 0.3 * noise());
+        s += &format!("{f0},{f1},{},{},{c}\n", b * noise(), b * noise());
+    }
+    Dataset::parse(&s, "scaled.csv").unwrap()
+}
+
+#[test]
+fn auto_normalisation_is_chosen_by_nearest_centroid_on_the_validation_classes() {
+    use trainer::classify::config::ClsConfig;
+    use trainer::classify::train::Setup;
+    let cfg = ClsConfig {
+        train_classes: vec![0, 1, 2, 3, 4, 5],
+        test_classes: vec![6, 7],
+        shots: vec![1],
+        query: 3,
+        ways: 3,
+        val_episodes: 50,
+        ..ClsConfig::default()
+    };
+    // Informative features large, noise small: standardising inflates the noise.
+    let setup = Setup::with_data(&cfg, scaled_features(10.0, 0.01)).unwrap();
+    let c = setup.normalise_choice.unwrap();
+    assert!(c.common && c.common_score > c.standardise_score, "{c:?}");
+    assert!(setup.norm.scale.windows(2).all(|w| w[0] == w[1]));
+    // Informative features tiny, noise large: only standardisation puts them on equal terms.
+    let setup = Setup::with_data(&cfg, scaled_features(0.01, 10.0)).unwrap();
+    let c = setup.normalise_choice.unwrap();
+    assert!(!c.common && c.standardise_score > c.common_score, "{c:?}");
+    assert_eq!(setup.norm, setup.standardise);
+}

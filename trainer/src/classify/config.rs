@@ -67,6 +67,13 @@ pub enum Normalise {
     Scale { factor: f64 },
     /// Raw values.
     None,
+    /// One shift and one scale for every feature (the mean and standard deviation of all the
+    /// values): keeps the features' relative magnitudes (pixels, spectra), in units the device
+    /// and the prototype scales handle.
+    Common,
+    /// Per-feature standardisation or the common scale, whichever nearest centroid scores
+    /// better on the validation episodes (the default; with `standardise_windows`, per-feature).
+    Auto,
 }
 
 /// How the multi-task head's loss is weighted against the prototype head's.
@@ -226,7 +233,7 @@ impl Default for ClsConfig {
             task: "classification".into(),
             data: PathBuf::new(),
             input: InputKind::Vector,
-            normalise: Normalise::Standardise,
+            normalise: Normalise::Auto,
             standardise_windows: false,
             train_classes: Vec::new(),
             val_classes: Vec::new(),

@@ -219,6 +219,14 @@ pub fn train_and_export(
         trained.device.steps,
         out.display()
     );
+    if let Some(c) = &setup.normalise_choice {
+        eprintln!(
+            "input normalisation (auto): {} (nearest centroid on the validation episodes: per-feature standardisation {:.2}%, common scale {:.2}%)",
+            if c.common { "a common scale for every feature" } else { "per-feature standardisation" },
+            100.0 * c.standardise_score,
+            100.0 * c.common_score
+        );
+    }
     if !setup.val_classes.is_empty() {
         eprintln!(
             "validation on held-out classes {:?} ({}-way); the trunk trained on {:?}",

@@ -44,6 +44,18 @@ pub struct Setup {
     /// Per-feature standardisation fitted on the meta-training classes (the standardised
     /// nearest-centroid baseline uses it whatever the model's normalisation).
     pub standardise: Normalisation,
+    /// How `normalise = "auto"` chose, when it did.
+    pub normalise_choice: Option<NormaliseChoice>,
+}
+
+/// The validation of `normalise = "auto"`: nearest centroid on the validation episodes under
+/// per-feature standardisation and under the common scale.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NormaliseChoice {
+    /// The common scale won.
+    pub common: bool,
+    pub standardise_score: f64,
+    pub common_score: f64,
 }
 
 /// A per-feature affine normalisation `x' = (x - shift) * scale`, after an optional per-sample
@@ -88,6 +100,30 @@ impl Normalisation {
         };
         n.window = Some(window);
         n
+    }
+
+    /// One shift and scale for every feature: the mean and 1 / standard deviation of all the
+    /// values of `rows` (scale 1 when they are all equal).
+    pub fn fit_common(ds: &Dataset, rows: &[usize]) -> Self {
+        let n = (rows.len() * ds.d).max(1) as f64;
+        let mean = rows.iter().flat_map(|&r| ds.row(r)).sum::<f64>() / n;
+        let var = rows
+            .iter()
+            .flat_map(|&r| ds.row(r))
+            .map(|x| (x - mean) * (x - mean))
+            .sum::<f64>()
+            / n;
+        let sd = var.sqrt();
+        let scale = if sd > 1e-6 * (1.0 + mean.abs()) {
+            1.0 / sd
+        } else {
+            1.0
+        };
+        Normalisation {
+            shift: vec![mean; ds.d],
+            scale: vec![scale; ds.d],
+            window: None,
+        }
     }
 
     /// Mean and 1 / standard deviation of every feature over `rows` (a constant feature keeps
@@ -206,8 +242,10 @@ impl Setup {
             .flat_map(|((_, t), (_, v))| t.iter().chain(v).copied())
             .collect();
         let standardise = Normalisation::fit(&ds, &all_rows);
+        let common = Normalisation::fit_common(&ds, &all_rows);
         let norm = match (cfg.normalise.clone(), cfg.standardise_windows) {
-            (Normalise::Standardise, false) => standardise.clone(),
+            (Normalise::Standardise | Normalise::Auto, false) => standardise.clone(),
+            (Normalise::Common, false) => common.clone(),
             (Normalise::Scale { factor }, false) => Normalisation {
                 shift: vec![0.0; ds.d],
                 scale: vec![factor; ds.d],
@@ -219,7 +257,7 @@ impl Setup {
                 window: None,
             },
             (kind, true) => {
-                let per_feature = kind == Normalise::Standardise;
+                let per_feature = matches!(kind, Normalise::Standardise | Normalise::Auto);
                 Normalisation::fit_windowed(&ds, &all_rows, cfg.input.channels(), per_feature)
             }
         };
@@ -304,7 +342,35 @@ impl Setup {
                 ))
             );
         }
+        let (norm, normalise_choice) = match (&cfg.normalise, cfg.standardise_windows) {
+            (Normalise::Auto, false) => {
+                let score = |n: &Normalisation| -> Result<f64> {
+                    let mut total = (0.0, 0usize);
+                    for &k in &cfg.shots {
+                        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x0a07_0a07);
+                        rng.set_stream(k as u64);
+                        for _ in 0..cfg.val_episodes.min(200) {
+                            let ways = val_ways.min(val.classes.len());
+                            let ep = val.sample(&ds, ways, k, val_query, &mut rng)?;
+                            let c = super::deploy::centroid_correct(&ep, Some(n));
+                            total.0 += c as f64 / ep.query_y.len().max(1) as f64;
+                            total.1 += 1;
+                        }
+                    }
+                    Ok(total.0 / total.1.max(1) as f64)
+                };
+                let (s, c) = (score(&standardise)?, score(&common)?);
+                let choice = NormaliseChoice {
+                    common: c > s,
+                    standardise_score: s,
+                    common_score: c,
+                };
+                (if c > s { common } else { norm }, Some(choice))
+            }
+            _ => (norm, None),
+        };
         Ok(Setup {
+            normalise_choice,
             ds,
             split,
             side,
