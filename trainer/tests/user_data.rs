@@ -314,3 +314,31 @@ fn the_trunk_can_be_chosen_over_folds_of_the_training_classes() {
     let o = run(bin().args(["train", "--config"]).arg(d.join("bad.toml")));
     assert!(String::from_utf8_lossy(&o.stderr).contains("field `trunk_folds`"));
 }
+
+#[test]
+fn train_takes_the_data_file_from_the_command_line_and_eval_follows_the_record() {
+    let d = dir("data-flag");
+    std::fs::create_dir_all(d.join("elsewhere")).unwrap();
+    windows_csv(&d.join("elsewhere").join("mine.csv"));
+    // The configuration names a file that does not exist; --data replaces it.
+    std::fs::write(
+        d.join("run.toml"),
+        CONFIG.replace("windows.csv", "missing.csv"),
+    )
+    .unwrap();
+    let model = d.join("m.postcard");
+    let o = run(bin()
+        .current_dir(&d)
+        .args(["train", "--no-eval", "--config", "run.toml", "--data"])
+        .arg("elsewhere/mine.csv")
+        .arg("--out")
+        .arg(&model));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.with_extension("run.json")).unwrap()).unwrap();
+    assert_eq!(r["config"]["data"], "elsewhere/mine.csv");
+    let o = run(bin()
+        .args(["eval", "--episodes", "5", "--model"])
+        .arg(&model));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -51,6 +51,10 @@ pub struct TrainArgs {
     /// Worker threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// The data file (overrides the configuration's `data`, or a CSV task source's `path`;
+    /// relative to the working directory).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
 }
 
 pub fn run(args: TrainArgs) -> Result<ExitCode> {
@@ -65,6 +69,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         stop_after,
         no_eval,
         threads: nt,
+        data,
     } = args;
     threads(nt)?;
     let flags = RunFlags {
@@ -89,6 +94,9 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     let mut cfg = match run_config {
         RunConfig::Classification(cfg) => {
             let mut cfg = *cfg;
+            if let Some(d) = &data {
+                cfg.data = d.clone();
+            }
             flags.apply(
                 &mut cfg.iterations,
                 &mut cfg.seed,
@@ -107,6 +115,15 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         }
         RunConfig::Regression(cfg) => *cfg,
     };
+    if let Some(d) = &data {
+        if cfg.task.kind != "csv" {
+            bail!(
+                "--data needs a csv task source (this configuration's task kind is {:?})",
+                cfg.task.kind
+            );
+        }
+        cfg.task.path = Some(d.display().to_string());
+    }
     let t = &mut cfg.train;
     flags.apply(&mut t.iterations, &mut t.seed, &mut t.checkpoint_every);
     let csv = cfg.csv()?;
