@@ -12,6 +12,7 @@ pub mod net;
 pub mod plots;
 pub mod presets;
 pub mod real;
+pub mod record;
 pub mod regression;
 pub mod tasks;
 pub mod train;

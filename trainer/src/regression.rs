@@ -2,10 +2,10 @@
 //! run record (`<model>.run.json`: data fingerprint, split, normalisations) that `eval` checks,
 //! and k-fold cross-validation over task ids for small data sets.
 
-use crate::classify::record::{file_sha256, path_of, relative_path};
 use crate::config::Config;
 use crate::eval::{self, Report, Units};
 use crate::export;
+use crate::record::{file_sha256, relative_path};
 use crate::tasks::{CsvTasks, StandardisedTargets, TaskSource};
 use crate::train::{train, Checkpoints, State};
 use anyhow::{anyhow, bail, Context, Result};
@@ -94,26 +94,15 @@ impl Record {
     }
 
     pub fn write(&self, model: &Path) -> Result<PathBuf> {
-        let p = path_of(model);
-        std::fs::write(&p, serde_json::to_string_pretty(self)?)
-            .with_context(|| format!("writing {}", p.display()))?;
-        Ok(p)
+        crate::record::write(model, self)
     }
 
     /// The regression record beside `model` (None: no record, or another kind's), checked to
     /// describe exactly these model bytes; its data path resolved.
     pub fn read(model: &Path) -> Result<Option<Self>> {
-        let p = path_of(model);
-        if !p.exists() {
+        let Some((p, v)) = crate::record::read(model, Some("regression"))? else {
             return Ok(None);
-        }
-        let text =
-            std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
-        let v: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a run record", p.display()))?;
-        if v.get("kind").and_then(|k| k.as_str()) != Some("regression") {
-            return Ok(None);
-        }
+        };
         let mut r: Record = serde_json::from_value(v)
             .with_context(|| format!("{}: not a regression run record", p.display()))?;
         if let Some(d) = &r.config.task.path {
@@ -121,15 +110,6 @@ impl Record {
                 crate::config::relative_to(&p, Path::new(d))
                     .display()
                     .to_string(),
-            );
-        }
-        let sha = file_sha256(model)?;
-        if sha != r.model_sha256 {
-            bail!(
-                "{} describes another model (SHA-256 {}), not {} ({sha}): retrain, or delete the record",
-                p.display(),
-                r.model_sha256,
-                model.display()
             );
         }
         Ok(Some(r))

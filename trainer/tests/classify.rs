@@ -1,6 +1,7 @@
 //! Classification data, episodes, and the prototype / multi-task heads' gradients against
 //! central finite differences (f64, tiny trunk).
 
+mod common;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use trainer::classify::data::{ClassSplit, Dataset};
@@ -464,18 +465,12 @@ fn matching_cross_validation_scores_every_candidate_as_deployed_and_picks_the_be
 /// features 2-3 at scale `b`.
 fn scaled_features(a: f64, b: f64) -> Dataset {
     let mut s = String::new();
-    let mut seed = 99u64;
-    let mut noise = || {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((seed >> 33) as f64 / (1u64 << 31) as f64) - 0.5
-    };
+    let mut noise = common::Noise(99);
     for r in 0..192 {
         let c = r % 8;
-        let f0 = a * ((c % 4) as f64 + 0.3 * noise());
-        let f1 = a * ((c / 4) as f64 * 2.0 + 0.3 * noise());
-        s += &format!("{f0},{f1},{},{},{c}\n", b * noise(), b * noise());
+        let f0 = a * ((c % 4) as f64 + 0.3 * noise.next());
+        let f1 = a * ((c / 4) as f64 * 2.0 + 0.3 * noise.next());
+        s += &format!("{f0},{f1},{},{},{c}\n", b * noise.next(), b * noise.next());
     }
     Dataset::parse(&s, "scaled.csv").unwrap()
 }

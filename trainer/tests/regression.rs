@@ -10,7 +10,8 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
+use common::{bin, run, train_refuses};
 use trainer::config::Config;
 use trainer::eval::{line_predict, mean_ci, t95};
 use trainer::tasks::{CsvTasks, Sinusoid, Task, TaskSource};
@@ -47,18 +48,8 @@ pub fn repeated_measures(subjects: usize, linear: bool, seed: u64) -> String {
     s
 }
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_trainer"))
-}
-
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("trainer-reg-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn run(c: &mut Command) -> Output {
-    c.output().unwrap()
+    common::dir("reg", name)
 }
 
 fn config(algorithm: &str, iterations: u64) -> String {
@@ -387,18 +378,7 @@ fn config_values_are_range_checked_with_file_line_and_key() {
             "2^20 weights",
         ),
     ];
-    for (text, want) in cases {
-        std::fs::write(d.join("run.toml"), &text).unwrap();
-        let o = run(bin()
-            .args(["train", "--no-eval", "--config"])
-            .arg(d.join("run.toml"))
-            .arg("--out")
-            .arg(d.join("m.postcard")));
-        let e = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{e}");
-        assert!(e.contains(want), "want {want}, got {e}");
-        assert!(!d.join("m.postcard").exists());
-    }
+    train_refuses(&d, &cases);
 }
 
 fn task(sx: &[f64], sy: &[f64], qx: &[f64], n_in: usize) -> Task {

@@ -3,21 +3,12 @@
 //! next to it, `train`, then `eval` from the run record with every baseline on the same episodes;
 //! another data file or split is refused, and so are options the input kind cannot take.
 
+mod common;
+use common::{bin, run, train_refuses, Noise};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_trainer"))
-}
 
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("trainer-user-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn run(c: &mut Command) -> Output {
-    c.output().unwrap()
+    common::dir("user", name)
 }
 
 /// 12 classes x 30 windows of 3 channels x 8 samples: each class a different waveform per
@@ -30,13 +21,7 @@ fn windows_csv(path: &Path) {
         }
     }
     s += "\n";
-    let mut seed = 12345u64;
-    let mut noise = || {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((seed >> 33) as f64 / (1u64 << 31) as f64) - 0.5
-    };
+    let mut noise = Noise(12345);
     for row in 0..360 {
         let class = row % 12;
         s += &class.to_string();
@@ -45,7 +30,7 @@ fn windows_csv(path: &Path) {
                 let phase = (class * 7 + c * 3) as f64 * 0.6;
                 let v = 1000.0 * (c as f64 - 1.0)
                     + 300.0 * ((t as f64) * 0.8 + phase).sin()
-                    + 150.0 * noise();
+                    + 150.0 * noise.next();
                 s += &format!(",{v:.3}");
             }
         }
@@ -211,20 +196,7 @@ fn wrong_shapes_and_image_options_are_refused_before_any_work() {
             "field `lr`",
         ),
     ];
-    for (text, want) in cases {
-        std::fs::write(d.join("run.toml"), &text).unwrap();
-        let t0 = std::time::Instant::now();
-        let o = run(bin()
-            .args(["train", "--no-eval", "--config"])
-            .arg(d.join("run.toml"))
-            .arg("--out")
-            .arg(d.join("m.postcard")));
-        let e = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{e}");
-        assert!(e.contains(want), "want {want}, got {e}");
-        assert!(!d.join("m.postcard").exists());
-        assert!(t0.elapsed().as_secs() < 20);
-    }
+    train_refuses(&d, &cases);
 }
 
 #[test]

@@ -24,7 +24,7 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("setup") => setup(),
-        Some("embedded") => build_embedded(),
+        Some("embedded") => embedded(true),
         Some("qemu") => firmware::qemu_command(&args[1..]),
         Some("firmware") => firmware::ci(&root()),
         Some("fixtures") => run_with(
@@ -158,35 +158,17 @@ fn setup() -> Result<()> {
     Ok(())
 }
 
-/// Builds the runtime for every embedded target (no std, no alloc), with its default features
-/// and with none.
-fn build_embedded() -> Result<()> {
-    for target in EMBEDDED_TARGETS {
-        for features in [None, Some("--no-default-features")] {
-            let mut args = vec![
-                "build",
-                "-p",
-                "fewshot-runtime",
-                "--release",
-                "--target",
-                target,
-            ];
-            args.extend(features);
-            run(&root(), "cargo", &args)?;
-        }
-    }
-    Ok(())
-}
-
-/// What CI proves of the embedded targets, cheaper than [`build_embedded`]: one real release
-/// build per architecture family the firmware does not build (ARMv6-M: no hardware divide or
-/// compare-and-swap; RISC-V), and a type check of every other target and feature set. The
-/// firmware (`firmware::ci`) builds, links and runs the runtime on ARMv7E-M and ARMv7-M.
-fn check_embedded() -> Result<()> {
+/// The runtime on every embedded target (no std, no alloc), with its default features and
+/// with none. `all`: a release build of each (`cargo xtask embedded`). Otherwise what CI
+/// proves, cheaper: one real release build per architecture family the firmware does not build
+/// (ARMv6-M: no hardware divide or compare-and-swap; RISC-V), and a type check of every other
+/// target and feature set; the firmware (`firmware::ci`) builds, links and runs the runtime on
+/// ARMv7E-M and ARMv7-M.
+fn embedded(all: bool) -> Result<()> {
     for target in EMBEDDED_TARGETS {
         let firmware_builds = firmware::builds_target(target);
         for features in [None, Some("--no-default-features")] {
-            let build = !firmware_builds && features.is_none();
+            let build = all || (!firmware_builds && features.is_none());
             let mut args = vec![
                 if build { "build" } else { "check" },
                 "-p",
@@ -228,7 +210,7 @@ fn ci() -> Result<()> {
         "cargo",
         &["clippy", "--all-targets", "--", "-D", "warnings"],
     )?;
-    check_embedded()?;
+    embedded(false)?;
     run(&root(), "cargo", &["test", "--workspace", "--all-targets"])?;
     run(&root(), "cargo", &["test", "--workspace", "--doc"])?;
     // The runtime without its optional features: it builds, its unit and integration tests

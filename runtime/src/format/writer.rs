@@ -492,22 +492,11 @@ impl ModelDef {
             .chain(std::iter::once(header.weights_len))
             .collect();
         for ((tensor, at), end) in order.into_iter().zip(ends) {
-            let check = |data: &[f32], expected: usize, what| {
-                if data.len() == expected {
-                    Ok(())
-                } else {
-                    Err(Error::LengthMismatch {
-                        what,
-                        expected,
-                        found: data.len(),
-                    })
-                }
-            };
             match tensor {
                 Tensor::Normalisation => {
                     let (shift, scale) = self.normalisation.as_ref().ok_or(Error::HeaderDecode)?;
-                    check(shift, self.input_len, "normalisation shift")?;
-                    check(scale, self.input_len, "normalisation scale")?;
+                    check_len(shift, self.input_len, "normalisation shift")?;
+                    check_len(scale, self.input_len, "normalisation scale")?;
                     header.normalisation = Some(at);
                     weights.extend_from_slice(shift);
                     weights.extend_from_slice(scale);
@@ -553,7 +542,7 @@ impl ModelDef {
                     }
                 }
             }
-            check(&weights, end as usize, "tensor (learning-rate table size)")?;
+            check_len(&weights, end as usize, "tensor (learning-rate table size)")?;
         }
         if weights.len() != header.weights_len as usize {
             return Err(Error::LengthMismatch {

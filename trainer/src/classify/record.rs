@@ -6,11 +6,10 @@
 
 use super::config::ClsConfig;
 use super::train::{Candidate, Normalisation, Setup, Trained};
-use crate::csvio::hex;
 use crate::net::Arch;
+use crate::record::{read, relative_path, write};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// What a classification model was trained on and how.
@@ -41,55 +40,12 @@ pub struct RunRecord {
     pub plain_protonet: bool,
 }
 
-/// `<model>.run.json`.
-pub fn path_of(model: &Path) -> PathBuf {
-    model.with_extension("run.json")
-}
-
-/// `target` relative to the folder of `file` (both resolved), or absolute when they share no
-/// folder: the record stays valid when the repository moves.
-pub fn relative_path(file: &Path, target: &Path) -> PathBuf {
-    let (Ok(target), Some(Ok(dir))) = (
-        std::fs::canonicalize(target),
-        file.parent()
-            .map(|d| {
-                if d.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    d
-                }
-            })
-            .map(std::fs::canonicalize),
-    ) else {
-        return target.to_path_buf();
-    };
-    let (t, d): (Vec<_>, Vec<_>) = (target.components().collect(), dir.components().collect());
-    let common = t.iter().zip(&d).take_while(|(a, b)| a == b).count();
-    if common <= 1 {
-        return target;
-    }
-    let mut rel = PathBuf::new();
-    for _ in common..d.len() {
-        rel.push("..");
-    }
-    for c in &t[common..] {
-        rel.push(c);
-    }
-    rel
-}
-
-/// SHA-256 of a file's bytes, in hex.
-pub fn file_sha256(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(hex(&Sha256::digest(&bytes)))
-}
-
 impl RunRecord {
     pub fn new(model: &Path, cfg: &ClsConfig, setup: &Setup, t: &Trained) -> Result<Self> {
         let mut config = cfg.clone();
         config.data = relative_path(model, &cfg.data);
         Ok(RunRecord {
-            model_sha256: file_sha256(model)?,
+            model_sha256: crate::record::file_sha256(model)?,
             config,
             data_sha256: setup.ds.sha256.clone(),
             data_rows: setup.ds.rows(),
@@ -111,32 +67,18 @@ impl RunRecord {
     }
 
     pub fn write(&self, model: &Path) -> Result<PathBuf> {
-        let p = path_of(model);
-        std::fs::write(&p, serde_json::to_string_pretty(self)?)
-            .with_context(|| format!("writing {}", p.display()))?;
-        Ok(p)
+        write(model, self)
     }
 
-    /// The record beside `model`, checked to describe exactly these model bytes.
+    /// The classification record beside `model` (None: no record, or another kind's), checked
+    /// to describe exactly these model bytes; its data path resolved.
     pub fn read(model: &Path) -> Result<Option<Self>> {
-        let p = path_of(model);
-        if !p.exists() {
+        let Some((p, v)) = read(model, None)? else {
             return Ok(None);
-        }
-        let text =
-            std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
-        let mut r: RunRecord = serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a run record", p.display()))?;
+        };
+        let mut r: RunRecord = serde_json::from_value(v)
+            .with_context(|| format!("{}: not a classification run record", p.display()))?;
         r.config.data = crate::config::relative_to(&p, &r.config.data);
-        let sha = file_sha256(model)?;
-        if sha != r.model_sha256 {
-            bail!(
-                "{} describes another model (SHA-256 {}), not {} ({sha}): retrain, or evaluate with --config",
-                p.display(),
-                &r.model_sha256,
-                model.display()
-            );
-        }
         Ok(Some(r))
     }
 
@@ -167,6 +109,18 @@ impl RunRecord {
         }
         if setup.norm != self.normalisation {
             bail!("the normalisation fitted on this data differs from the model's");
+        }
+        // The baseline trunk is read from this file: its sizes are checked before it runs.
+        if let Some((arch, params)) = &self.trained_trunk {
+            let fits = arch.inputs == setup.ds.d
+                && params.len() == arch.n_params()
+                && arch.shift.len() == arch.inputs
+                && arch.scale.len() == arch.inputs
+                && arch.layers.first().is_none_or(|l| l.inputs == arch.inputs)
+                && arch.layers.windows(2).all(|w| w[0].outputs == w[1].inputs);
+            if !fits {
+                bail!("the record's trained trunk does not fit its own architecture or the data");
+            }
         }
         Ok(())
     }
