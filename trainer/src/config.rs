@@ -382,24 +382,6 @@ impl Config {
                 "must be in 1..=10000".into(),
             ),
             (
-                pos(t.lr) && t.lr <= 1.0,
-                "train",
-                "lr",
-                format!("must be in (0, 1], got {:?}", t.lr),
-            ),
-            (
-                pos(t.lr_final) && t.lr_final <= t.lr,
-                "train",
-                "lr_final",
-                "must be finite, > 0 and <= lr".into(),
-            ),
-            (
-                t.grad_norm_clip.is_finite() && (0.0..=MAX_CLIP).contains(&t.grad_norm_clip),
-                "train",
-                "grad_norm_clip",
-                format!("must be in [0, {MAX_CLIP:e}] (0 = off)"),
-            ),
-            (
                 !self.eval.shots.is_empty()
                     && self.eval.shots.iter().all(|&k| (1..=1000).contains(&k)),
                 "eval",
@@ -430,6 +412,9 @@ impl Config {
                 return Err((s, k, msg));
             }
         }
+        t.optimiser()
+            .check(MAX_CLIP)
+            .map_err(|(key, msg)| ("train", key, msg))?;
         if m.algorithm == Algorithm::Proximal {
             // The head's shape does not depend on the task source's input and output counts.
             let arch = Arch::mlp(

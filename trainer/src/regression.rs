@@ -3,11 +3,12 @@
 //! and k-fold cross-validation over task ids for small data sets.
 
 use crate::config::Config;
+use crate::engine::Checkpoints;
 use crate::eval::{self, Report, Units};
 use crate::export;
 use crate::record::{file_sha256, relative_path};
 use crate::tasks::{CsvTasks, StandardisedTargets, TaskSource};
-use crate::train::{train, Checkpoints, State};
+use crate::train::{train, State};
 use anyhow::{anyhow, bail, Context, Result};
 use runtime::writer::ModelDef;
 use serde::{Deserialize, Serialize};

@@ -469,13 +469,14 @@ impl TaskSource for CsvTasks {
 /// A task source whose targets are standardised, `(y - shift) / scale` per output: what the
 /// trainer fits when the model's regression head carries that output normalisation (the device
 /// then takes and returns raw units).
-pub struct StandardisedTargets<'a> {
-    pub inner: &'a dyn TaskSource,
+pub struct StandardisedTargets<S> {
+    /// The source (a reference or a box).
+    pub inner: S,
     pub shift: Vec<f64>,
     pub scale: Vec<f64>,
 }
 
-impl StandardisedTargets<'_> {
+impl<S> StandardisedTargets<S> {
     fn apply(&self, y: &mut [f64]) {
         let m = self.shift.len().max(1);
         for (i, v) in y.iter_mut().enumerate() {
@@ -484,7 +485,11 @@ impl StandardisedTargets<'_> {
     }
 }
 
-impl TaskSource for StandardisedTargets<'_> {
+impl<S> TaskSource for StandardisedTargets<S>
+where
+    S: std::ops::Deref + Send + Sync,
+    S::Target: TaskSource,
+{
     fn name(&self) -> String {
         self.inner.name()
     }

@@ -234,6 +234,76 @@ fn a_multitask_head_can_take_the_implicit_step() {
     assert!(report.final_loss < report.initial_loss, "{report:?}");
 }
 
+/// Regression tasks in raw units (targets around 5000, spread 1000): y = 5000 + 1000 a x.
+fn raw_tasks_csv(path: &Path, tasks: usize) {
+    let mut t = String::from("task_id,x1,y1\n");
+    for k in 0..tasks {
+        let a = 0.5 + (k % 7) as f64 * 0.25;
+        for j in 0..12 {
+            let x = -1.0 + j as f64 / 6.0;
+            t += &format!("u{k},{x},{}\n", 5000.0 + 1000.0 * a * x);
+        }
+    }
+    std::fs::write(path, t).unwrap();
+}
+
+#[test]
+fn a_csv_tasks_head_trains_on_standardised_targets_and_the_device_returns_raw_units() {
+    let d = dir("raw-units");
+    raw_tasks_csv(&d.join("tasks.csv"), 20);
+    let text = |extra: &str| {
+        format!(
+            "iterations = 200\nval_every = 100\n[trunk]\nhidden = [8]\n\n[[head]]\nname = \"level\"\n\
+             source = \"csv_tasks\"\npath = \"tasks.csv\"\nloss = \"mse\"\nadaptable = true\n\
+             algorithm = \"maml\"\nsteps = 1\nshots = 5\nquery = 5\n{extra}"
+        )
+    };
+    let cfg = MtConfig::parse(&text(""), "mt.toml").unwrap();
+    let heads = build_heads(&cfg, &d).unwrap();
+    let (shift, scale) = heads[0].targets.clone().expect("standardised by default");
+    assert!(
+        (shift[0] - 5000.0).abs() < 200.0 && scale[0] > 100.0,
+        "{shift:?} {scale:?}"
+    );
+    let t = train(&cfg, &heads, &AtomicBool::new(false), false).unwrap();
+    // Validation is on the standardised scale: far below the raw targets' variance.
+    assert!(t.curve.last().unwrap().val_loss[0] < 2.0, "{:?}", t.curve);
+    let bytes = model_def("mt", &heads, &t.params)
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    let model = Model::from_bytes(&bytes).unwrap();
+    let (s, c) = model.output_normalisation(0).expect("exported");
+    assert_eq!((s[0], c[0]), (shift[0] as f32, scale[0] as f32));
+    // The device's output is the trainer's standardised output in raw units.
+    let mut scratch = vec![0.0f32; model.infer_scratch_len()];
+    let mut y = [0.0f32];
+    model
+        .network()
+        .infer(&[0.5], Heads::ALL, &mut scratch, &mut y)
+        .unwrap();
+    let h = &heads[0];
+    let mut fwd = Fwd::default();
+    forward(
+        &h.arch,
+        &t.params.theta(0),
+        &h.arch.normalise(&[0.5]),
+        1,
+        &mut fwd,
+        0,
+    );
+    let z = fwd.ys[h.arch.layers.len()][0];
+    assert!(
+        (y[0] as f64 - (z * scale[0] + shift[0])).abs() < 0.5,
+        "{} vs {z}",
+        y[0]
+    );
+    assert!((y[0] - 5000.0).abs() < 2000.0, "raw units: {}", y[0]);
+    // Opting out keeps raw targets (and a v1 model).
+    let cfg = MtConfig::parse(&text("standardise_targets = false"), "mt.toml").unwrap();
+    assert!(build_heads(&cfg, &d).unwrap()[0].targets.is_none());
+}
+
 #[test]
 fn bad_multitask_configs_exit_2_naming_file_line_and_field() {
     let d = dir("bad");
@@ -252,6 +322,18 @@ fn bad_multitask_configs_exit_2_naming_file_line_and_field() {
             "head[1].weight",
         ),
         ("ways = 2", "ways = 2\nwidth = 3", 31, "width"),
+        (
+            "loss = \"mse\"\nweight",
+            "loss = \"mse\"\nstandardise_targets = true\nweight",
+            23,
+            "head[1].standardise_targets",
+        ),
+        (
+            "val_batches = 2",
+            "val_batches = 2\nlr_final = 1.0",
+            7,
+            "lr_final",
+        ),
         (
             "query = 2\nsteps",
             "query = 2\nalgorithm = \"proximal\"\nsteps",

@@ -6,7 +6,8 @@
 //! complete examples.
 
 use super::proto::ProtoSpec;
-use crate::config::{relative_to, ConfigError};
+use crate::config::{relative_to, ConfigError, MAX_CLIP};
+use crate::engine::optim::Optimiser;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -205,6 +206,10 @@ pub struct ClsConfig {
     pub meta_batch: usize,
     pub iterations: u64,
     pub lr: f64,
+    /// Rate at the last iteration, by a cosine decay (absent: `lr` throughout).
+    pub lr_final: Option<f64>,
+    /// Clip of the gradient's global norm (0: off).
+    pub grad_norm_clip: f64,
     /// Prototype head while meta-training (steps > 0: Proto-MAML).
     pub proto: ProtoSpec,
     /// Multi-task head over every meta-training class (with rotations); 0 weight = none.
@@ -260,6 +265,8 @@ impl Default for ClsConfig {
             meta_batch: 8,
             iterations: 2000,
             lr: 1e-3,
+            lr_final: None,
+            grad_norm_clip: 0.0,
             proto: ProtoSpec {
                 scale: 0.5,
                 steps: 0,
@@ -509,11 +516,6 @@ impl ClsConfig {
                 "must be in 1..=10 000 000".into(),
             ),
             (
-                self.lr.is_finite() && self.lr > 0.0 && self.lr <= 1.0,
-                "lr",
-                "must be finite and in (0, 1]".into(),
-            ),
-            (
                 finite_nonneg(self.blur) && finite_nonneg(self.anchor),
                 "blur",
                 "blur and anchor must be finite and in [0, 1e6]".into(),
@@ -564,7 +566,13 @@ impl ClsConfig {
         ];
         match checks.into_iter().find(|c| !c.0) {
             Some((_, key, msg)) => Err((key, msg)),
-            None => Ok(()),
+            None => self.optimiser().check(MAX_CLIP),
         }
+    }
+
+    /// The engine's optimiser for this configuration.
+    pub fn optimiser(&self) -> Optimiser {
+        let (lr, clip) = (self.lr, self.grad_norm_clip);
+        Optimiser::new(lr, self.lr_final, clip, self.iterations)
     }
 }

@@ -9,8 +9,8 @@ use super::episodes::{parse_file, Episode};
 use super::record::RunRecord;
 pub use super::train::Setup;
 use super::train::{finish, train_from, ClsState, Trained};
+use crate::engine::{train_checkpointed, RunFlags};
 use crate::export;
-use crate::train::{train_checkpointed, RunFlags};
 use anyhow::{bail, Context, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -172,7 +172,7 @@ pub fn describe(cfg: &ClsConfig, report: &EvalReport) -> String {
 
 /// Train (or resume), export `out`, write `<out>.trained.json`, evaluate as deployed
 /// (`<out>.eval.json`) and plot unless `flags.no_eval`. `flags`' configuration overrides must
-/// already be in `cfg` (checked with the file's values, see [`crate::train::RunFlags::apply`]).
+/// already be in `cfg` (checked with the file's values, see [`crate::engine::RunFlags::apply`]).
 /// Returns None when the run was interrupted (its checkpoint written).
 pub fn train_and_export(
     cfg: &ClsConfig,

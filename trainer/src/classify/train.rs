@@ -3,12 +3,14 @@
 //! device's prototype scale and rate), a progress bar with per-head metrics, and the resumable
 //! loop (checkpoints, Ctrl-C, --stop-after) shared with the other trainers.
 
-use super::config::{ClsConfig, InputKind, LossWeight, Normalise, ValidateOn};
+use super::config::{ClsConfig, InputKind, Normalise, ValidateOn};
 use super::data::{ClassSplit, Dataset};
 use super::episodes::{Augment, Episode, Pool};
-use super::proto::{episode_accuracy, episode_grad, EpisodeData, ProtoSpec, Scratch};
+pub use super::job::train_from;
+use super::proto::{episode_accuracy, EpisodeData, ProtoSpec};
+use crate::engine::optim::Adam;
+use crate::engine::{check_sizes, read_json, Checkpoints, RunSettings};
 use crate::net::{Activation, Arch, Fwd, HeadKind, LayerSpec, WindowStandardise};
-use crate::train::{check_sizes, read_json, Checkpoints, RunSettings};
 use anyhow::{bail, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -435,9 +437,6 @@ pub fn init_trunk(arch: &Arch, identity: bool, rng: &mut ChaCha8Rng) -> Vec<f64>
     p
 }
 
-/// (proto loss, aux loss, correct, queries, proto gradient, aux gradient) of one episode.
-type EpisodeOut = (f64, f64, usize, usize, Vec<f32>, Vec<f32>);
-
 /// One logged point of training.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CurvePoint {
@@ -575,7 +574,7 @@ pub fn accuracy(trunk: &Arch, params: &[f64], eps: &[Episode], spec: &ProtoSpec)
 
 /// The trunk and the number of the multi-task head's classes of a run (from its configuration
 /// and data: rebuilt, not saved, when a run resumes).
-fn shapes(cfg: &ClsConfig, setup: &Setup) -> Result<(Arch, usize)> {
+pub(super) fn shapes(cfg: &ClsConfig, setup: &Setup) -> Result<(Arch, usize)> {
     if cfg.ways < 2 || cfg.shots.is_empty() || cfg.shots.contains(&0) || cfg.query == 0 {
         bail!("ways must be >= 2, shots and query >= 1");
     }
@@ -617,9 +616,9 @@ pub struct ClsState {
     pub params: Vec<f64>,
     /// Log-variances of the uncertainty weighting (proto, aux).
     pub logvar: [f64; 2],
-    /// Adam's moments of (params, logvar).
-    pub m: Vec<f64>,
-    pub v: Vec<f64>,
+    /// Adam's moments of (params, logvar) (`m`, `v` in the checkpoint).
+    #[serde(flatten)]
+    pub adam: Adam,
     /// Steps taken.
     pub iter: u64,
     /// The trunk before training: the reference of the `anchor` pull.
@@ -769,8 +768,7 @@ impl ClsState {
             config: cfg.clone(),
             params,
             logvar: [0.0; 2],
-            m: vec![0.0; n + 2],
-            v: vec![0.0; n + 2],
+            adam: Adam::new(n + 2),
             iter: 0,
             anchor,
             best: None,
@@ -799,8 +797,7 @@ impl ClsState {
         check_sizes(
             path,
             st.params.len() == n
-                && st.m.len() == n + 2
-                && st.v.len() == n + 2
+                && st.adam.fits(n + 2)
                 && st.anchor.len() == nt
                 && st.best.as_ref().is_none_or(|b| b.params.len() == n)
                 && st.curve.iter().all(|c| c.val_acc.len() == cfg.shots.len()),
@@ -809,189 +806,7 @@ impl ClsState {
     }
 }
 
-crate::train::resumable!(ClsState, ClsConfig);
-
-/// Train `st` on to `st.config.iterations`: Adam on the trunk and the multi-task head,
-/// validation every `val_every` iterations (the best parameters kept). Writes the checkpoint
-/// every `checkpoint_every` steps, and when `ckpts` stops the run (then returns false:
-/// interrupted). A resumed run gives the uninterrupted run's bytes.
-pub fn train_from(
-    st: &mut ClsState,
-    setup: &Setup,
-    ckpts: &Checkpoints,
-    progress: bool,
-) -> Result<bool> {
-    let cfg = st.config.clone();
-    let (trunk, aux_classes) = shapes(&cfg, setup)?;
-    let global: Vec<usize> = (0..setup.train.classes.len()).collect();
-    let nt = st.anchor.len();
-    let n = st.params.len();
-    let val = val_episodes(setup, &cfg)?;
-    let seen = match &setup.seen {
-        Some(pool) => pool_episodes(setup, pool, &cfg)?,
-        None => Vec::new(),
-    };
-    let zero_steps = ProtoSpec {
-        steps: 0,
-        ..cfg.proto
-    };
-    // The identity trunk without a multi-task head has no parameter: validation only.
-    let nothing_to_train = n == 0 || (cfg.freeze_trunk && aux_classes == 0);
-    let bar = crate::train::progress_bar(progress, cfg.iterations, st.iter);
-    loop {
-        let it = st.iter;
-        if ckpts.stopped((it, cfg.iterations), st, &bar)? {
-            return Ok(false);
-        }
-        // (A checkpoint written at the end of a run already holds its last validation.)
-        let validated = st.curve.last().is_some_and(|c| c.iter == it);
-        if (it.is_multiple_of(cfg.val_every.max(1)) || it >= cfg.iterations) && !validated {
-            let accs: Vec<f64> = val
-                .iter()
-                .map(|e| accuracy(&trunk, &st.params, e, &zero_steps))
-                .collect();
-            let seen_accs: Vec<f64> = seen
-                .iter()
-                .map(|e| accuracy(&trunk, &st.params, e, &zero_steps))
-                .collect();
-            let score = accs.iter().sum::<f64>() / accs.len().max(1) as f64;
-            if st
-                .best
-                .as_ref()
-                .is_none_or(|b| score > b.score || (cfg.freeze_trunk && score >= b.score))
-            {
-                st.best = Some(Best {
-                    score,
-                    iter: it,
-                    params: st.params.clone(),
-                });
-            }
-            let w = std::mem::take(&mut st.since);
-            let c = w.episodes.max(1) as f64;
-            st.curve.push(CurvePoint {
-                iter: it,
-                proto_loss: w.proto_loss / c,
-                aux_loss: w.aux_loss / c,
-                train_acc: w.train_acc / c,
-                val_acc: accs.clone(),
-                seen_acc: seen_accs,
-            });
-            let best_iter = st.best.as_ref().map_or(it, |b| b.iter);
-            if cfg.patience > 0 && it - best_iter >= cfg.patience as u64 * cfg.val_every {
-                st.early_stop = Some(it);
-            }
-            let (best, best_iter) = st.best.as_ref().map_or((score, it), |b| (b.score, b.iter));
-            bar.set_message(format!(
-                "proto {:.3} aux {:.3} | val acc {} (best {:.3} @ {})",
-                w.proto_loss / c,
-                w.aux_loss / c,
-                accs.iter()
-                    .map(|a| format!("{:.3}", a))
-                    .collect::<Vec<_>>()
-                    .join("/"),
-                best,
-                best_iter
-            ));
-        }
-        if it >= cfg.iterations || st.early_stop.is_some() || nothing_to_train {
-            break;
-        }
-        // The meta-batch of iteration `it` is a pure function of (seed, it).
-        let mut r = ChaCha8Rng::seed_from_u64(cfg.seed);
-        r.set_stream(it + 1);
-        let shots = cfg.shots[(it as usize) % cfg.shots.len()];
-        let eps: Vec<Episode> = (0..cfg.meta_batch)
-            .map(|_| {
-                setup
-                    .train
-                    .sample(&setup.ds, setup.train_ways, shots, cfg.query, &mut r)
-            })
-            .collect::<Result<_>>()?;
-        let p32: Vec<f32> = st.params.iter().map(|&x| x as f32).collect();
-        let outs: Vec<EpisodeOut> = eps
-            .par_iter()
-            .map(|ep| {
-                let d = EpisodeData::<f32>::new(&trunk, ep, cfg.aux.then_some(&global[..]));
-                let (mut gp, mut ga) = (vec![0.0f32; n], vec![0.0f32; n]);
-                let l = episode_grad(
-                    &trunk,
-                    aux_classes,
-                    &p32,
-                    &d,
-                    &cfg.proto,
-                    &mut Scratch::default(),
-                    &mut gp,
-                    &mut ga,
-                );
-                (l.proto as f64, l.aux as f64, l.correct, d.nq, gp, ga)
-            })
-            .collect();
-        let b = cfg.meta_batch as f64;
-        let (mut gp, mut ga) = (vec![0.0f64; n], vec![0.0f64; n]);
-        let (mut bl_p, mut bl_a) = (0.0, 0.0);
-        let w = &mut st.since;
-        for (p_l, a_l, c, q, g1, g2) in &outs {
-            bl_p += p_l / b;
-            bl_a += a_l / b;
-            w.train_acc += *c as f64 / *q as f64;
-            w.episodes += 1;
-            for i in 0..n {
-                gp[i] += g1[i] as f64 / b;
-                ga[i] += g2[i] as f64 / b;
-            }
-        }
-        w.proto_loss += bl_p * cfg.meta_batch as f64;
-        w.aux_loss += bl_a * cfg.meta_batch as f64;
-        if !(bl_p.is_finite() && bl_a.is_finite()) {
-            bail!("non-finite loss at iteration {it}");
-        }
-        let (wp, wa) = match cfg.aux_weight {
-            LossWeight::Fixed(w) => (1.0, w),
-            LossWeight::Uncertainty => ((-st.logvar[0]).exp(), (-st.logvar[1]).exp()),
-        };
-        let mut g: Vec<f64> = (0..n).map(|i| wp * gp[i] + wa * ga[i]).collect();
-        for (i, gi) in g.iter_mut().enumerate().take(nt) {
-            *gi += cfg.anchor * (st.params[i] - st.anchor[i]);
-            if cfg.freeze_trunk {
-                *gi = 0.0;
-            }
-        }
-        let gl = if cfg.aux_weight == LossWeight::Uncertainty {
-            [
-                1.0 - wp * bl_p,
-                if aux_classes > 0 {
-                    1.0 - wa * bl_a
-                } else {
-                    0.0
-                },
-            ]
-        } else {
-            [0.0, 0.0]
-        };
-        g.extend_from_slice(&gl);
-        let t = (it + 1) as i32;
-        let (b1, b2, eps_) = (0.9f64, 0.999f64, 1e-8);
-        let lr = cfg.lr * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t));
-        for (i, gi) in g.iter().enumerate() {
-            st.m[i] = b1 * st.m[i] + (1.0 - b1) * gi;
-            st.v[i] = b2 * st.v[i] + (1.0 - b2) * gi * gi;
-            let step = lr * st.m[i] / (st.v[i].sqrt() + eps_);
-            if cfg.freeze_trunk && i < nt {
-                continue;
-            }
-            if i < n {
-                st.params[i] -= step;
-            } else {
-                st.logvar[i - n] -= step;
-            }
-        }
-        st.iter += 1;
-        bar.inc(1);
-        ckpts.after_step(st.iter, cfg.checkpoint_every, st)?;
-    }
-    bar.finish();
-    Ok(true)
-}
+crate::engine::resumable!(ClsState, ClsConfig);
 
 /// The best device setting (prototype scale, rate, steps) for a trunk on validation episodes:
 /// (mean accuracy, accuracy per shot count, setting), and every setting tried.

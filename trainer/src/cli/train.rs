@@ -8,9 +8,10 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use trainer::classify::run;
+use trainer::engine::{train_checkpointed, RunFlags, RunSettings};
 use trainer::presets::{self, RunConfig};
 use trainer::tasks::CsvTasks;
-use trainer::train::{train_checkpointed, RunFlags, RunSettings, State};
+use trainer::train::State;
 use trainer::{eval, export, plots, regression};
 
 /// `trainer train`: meta-train, export the model, evaluate it as deployed, write plots.

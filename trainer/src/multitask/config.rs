@@ -2,7 +2,8 @@
 //! source, loss, loss weight and whether it is meta-learned (adaptable) or fixed. Errors name the
 //! file, line and field.
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, MAX_CLIP};
+use crate::engine::optim::Optimiser;
 use crate::meta::{Algorithm, Scope};
 use crate::net::Activation;
 use serde::{Deserialize, Serialize};
@@ -69,6 +70,17 @@ pub struct HeadConfig {
     pub query: usize,
     /// Rows sources: held-out share of rows for validation.
     pub val_fraction: f64,
+    /// `csv_tasks` heads: train on standardised targets (fitted on the meta-training tasks) and
+    /// export them as the head's output normalisation, so the device takes and returns raw
+    /// units (absent: true for `csv_tasks`; other sources keep their targets).
+    pub standardise_targets: Option<bool>,
+}
+
+impl HeadConfig {
+    /// Whether the head trains on standardised targets.
+    pub fn standardises_targets(&self) -> bool {
+        self.source == "csv_tasks" && self.standardise_targets != Some(false)
+    }
 }
 
 impl Default for HeadConfig {
@@ -92,6 +104,7 @@ impl Default for HeadConfig {
             shots: 5,
             query: 10,
             val_fraction: 0.25,
+            standardise_targets: None,
         }
     }
 }
@@ -124,6 +137,10 @@ pub struct MtConfig {
     pub seed: u64,
     pub iterations: u64,
     pub lr: f64,
+    /// Rate at the last iteration, by a cosine decay (absent: `lr` throughout).
+    pub lr_final: Option<f64>,
+    /// Clip of the gradient's global norm (0: off).
+    pub grad_norm_clip: f64,
     /// Rows per batch of a fixed head.
     pub batch: usize,
     /// Tasks per batch of an adaptable head.
@@ -139,12 +156,22 @@ pub struct MtConfig {
     pub relatedness: RelatednessConfig,
 }
 
+impl MtConfig {
+    /// The engine's optimiser for this configuration.
+    pub fn optimiser(&self) -> Optimiser {
+        let (lr, clip) = (self.lr, self.grad_norm_clip);
+        Optimiser::new(lr, self.lr_final, clip, self.iterations)
+    }
+}
+
 impl Default for MtConfig {
     fn default() -> Self {
         MtConfig {
             seed: 0,
             iterations: 500,
             lr: 2e-3,
+            lr_final: None,
+            grad_norm_clip: 0.0,
             batch: 32,
             meta_batch: 4,
             val_every: 50,
@@ -253,11 +280,9 @@ impl MtConfig {
             }
         };
         top(self.iterations >= 1, "iterations", "must be >= 1")?;
-        top(
-            self.lr.is_finite() && self.lr > 0.0,
-            "lr",
-            "must be a positive number",
-        )?;
+        if let Err((key, msg)) = self.optimiser().check(MAX_CLIP) {
+            return Err((None, "", key, msg));
+        }
         top(self.batch >= 1, "batch", "must be >= 1")?;
         top(self.meta_batch >= 1, "meta_batch", "must be >= 1")?;
         top(self.val_batches >= 1, "val_batches", "must be >= 1")?;
@@ -337,6 +362,15 @@ impl MtConfig {
                     return bad("weight", format!("{s:?}: a number or \"uncertainty\""));
                 }
                 _ => {}
+            }
+            if h.standardise_targets == Some(true) && h.source != "csv_tasks" {
+                return bad(
+                    "standardise_targets",
+                    format!(
+                        "csv_tasks heads only (this head's source is {:?})",
+                        h.source
+                    ),
+                );
             }
             if h.rotate > 3 || (h.rotate > 0 && !rows) {
                 return bad("rotate", "0..=3, rows sources only".into());

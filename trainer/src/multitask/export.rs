@@ -5,9 +5,9 @@ use super::config::MtConfig;
 use super::heads::{build_heads, Head};
 use super::plots;
 use super::train::{train_from, MtState, MtTrained, Params};
+use crate::engine::{train_checkpointed, RunFlags};
 use crate::export::{dense, f32s, rate_def, scope};
 use crate::net::HeadKind;
-use crate::train::{train_checkpointed, RunFlags};
 use anyhow::{bail, Context, Result};
 use runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef};
 use std::path::Path;
@@ -34,6 +34,9 @@ pub fn model_def(name: &str, heads: &[Head], p: &Params) -> Result<ModelDef> {
             HeadKind::Regression => HeadDef::regression(id, &h.cfg.name, layers),
             HeadKind::Classification => HeadDef::classification(id, &h.cfg.name, layers),
         };
+        if let Some((shift, scale)) = &h.targets {
+            hd = hd.with_output_normalisation(f32s(shift), f32s(scale));
+        }
         if h.cfg.adaptable {
             hd = hd.with_adapt(AdaptDef::new(
                 scope(h.spec.effective_scope())?,
@@ -112,6 +115,12 @@ pub fn train_and_export(
                 last.val_loss[i],
                 last.val_acc[i].map_or("-".into(), |a| format!("{:.2}%", 100.0 * a)),
                 last.weight[i]
+            );
+        }
+        for h in heads.iter().filter(|h| h.targets.is_some()) {
+            println!(
+                "{}: standardised targets (val loss in standardised units; the model returns raw units)",
+                h.cfg.name
             );
         }
     }

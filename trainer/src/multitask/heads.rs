@@ -6,7 +6,7 @@ use crate::classify::data::Dataset;
 use crate::classify::episodes::transform;
 use crate::meta::{batch_meta_grad, inner_loop, Ctx, MetaSpec, TaskData};
 use crate::net::{backward, forward, Arch, Bwd, Fwd, HeadKind, Targets};
-use crate::tasks::{CsvTasks, Sinusoid, Split, Task, TaskSource};
+use crate::tasks::{CsvTasks, Sinusoid, Split, StandardisedTargets, Task, TaskSource};
 use anyhow::{anyhow, bail, Context, Result};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -40,6 +40,9 @@ pub struct Head {
     pub spec: MetaSpec,
     /// Seeds the head's batches and initial weights (from its name).
     pub key: u64,
+    /// The output normalisation `(shift, scale)` the head trains under and exports (None: raw
+    /// targets).
+    pub targets: Option<(Vec<f64>, Vec<f64>)>,
 }
 
 fn name_key(name: &str) -> u64 {
@@ -67,11 +70,24 @@ pub fn build_heads(cfg: &MtConfig, base: &Path) -> Result<Vec<Head>> {
     for (i, h) in cfg.heads.iter().enumerate() {
         let at = || format!("head[{i}] {:?}", h.name);
         let path = h.path.as_deref().map(|p| base.join(p));
+        let mut targets = None;
         let source = match h.source.as_str() {
             "sinusoid" => Source::Tasks(Box::new(Sinusoid)),
             "csv_tasks" => {
                 let p = path.ok_or_else(|| anyhow!("{}: no path", at()))?;
-                Source::Tasks(Box::new(CsvTasks::load(&p, 0.2, 0, 2).with_context(at)?))
+                let tasks = CsvTasks::load(&p, 0.2, 0, 2).with_context(at)?;
+                targets = h
+                    .standardises_targets()
+                    .then(|| tasks.target_normalisation())
+                    .flatten();
+                Source::Tasks(match &targets {
+                    Some((shift, scale)) => Box::new(StandardisedTargets {
+                        inner: Box::new(tasks) as Box<dyn TaskSource>,
+                        shift: shift.clone(),
+                        scale: scale.clone(),
+                    }),
+                    None => Box::new(tasks),
+                })
             }
             _ => {
                 let p = path.ok_or_else(|| anyhow!("{}: no path", at()))?;
@@ -131,6 +147,7 @@ pub fn build_heads(cfg: &MtConfig, base: &Path) -> Result<Vec<Head>> {
             arch,
             spec,
             key: name_key(&h.name),
+            targets,
         });
     }
     if let Some((i, h)) = heads

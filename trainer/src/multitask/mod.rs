@@ -11,7 +11,7 @@ pub mod plots;
 pub mod relatedness;
 mod train;
 
-pub use crate::train::RunFlags;
+pub use crate::engine::RunFlags;
 pub use export::{model_def, train_and_export};
 pub use heads::{batch, build_heads, head_eval, head_grad, Batch, Head, Rows, Source};
 pub use train::{train, train_from, validate, MtState, MtTrained, Params, Point};

@@ -3,9 +3,11 @@
 
 use super::config::{MtConfig, WeightSpec};
 use super::heads::{batch, head_eval, head_grad, Head};
+use crate::engine::optim::{Adam, Optimiser};
+use crate::engine::{self, Checkpoints, Flow, Job, RunSettings, Trainable};
 use crate::meta::init_rates;
-use crate::train::{Checkpoints, RunSettings};
 use anyhow::{bail, Result};
+use indicatif::ProgressBar;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -70,26 +72,15 @@ impl Params {
         t.extend_from_slice(&self.heads[h]);
         t
     }
-    fn flat(&self) -> Vec<f64> {
-        let mut v = self.trunk.clone();
-        for x in self.heads.iter().chain(&self.u) {
-            v.extend_from_slice(x);
-        }
-        v.extend_from_slice(&self.s);
-        v
-    }
-    fn unflat(&mut self, v: &[f64]) {
-        let mut at = 0;
-        let mut take = |dst: &mut Vec<f64>| {
-            let n = dst.len();
-            dst.copy_from_slice(&v[at..at + n]);
-            at += n;
-        };
-        take(&mut self.trunk);
-        for x in self.heads.iter_mut().chain(self.u.iter_mut()) {
-            take(x);
-        }
-        take(&mut self.s);
+    /// Parameters the optimiser moves, in [`Trainable::parts`]'s order.
+    fn count(&self) -> usize {
+        let parts = self
+            .heads
+            .iter()
+            .chain(&self.u)
+            .map(Vec::len)
+            .sum::<usize>();
+        self.trunk.len() + parts + self.s.len()
     }
 }
 
@@ -157,8 +148,9 @@ pub fn validate(cfg: &MtConfig, heads: &[Head], p: &Params) -> (Vec<f64>, Vec<Op
 pub struct MtState {
     pub config: MtConfig,
     pub params: Params,
-    pub m: Vec<f64>,
-    pub v: Vec<f64>,
+    /// The optimiser's moments (`m`, `v` in the checkpoint).
+    #[serde(flatten)]
+    pub adam: Adam,
     /// Steps taken.
     pub iter: u64,
     pub curve: Vec<Point>,
@@ -170,12 +162,11 @@ pub struct MtState {
 impl MtState {
     pub fn new(cfg: &MtConfig, heads: &[Head]) -> Self {
         let params = Params::init(cfg, heads);
-        let n = params.flat().len();
+        let n = params.count();
         MtState {
             config: cfg.clone(),
             params,
-            m: vec![0.0; n],
-            v: vec![0.0; n],
+            adam: Adam::new(n),
             iter: 0,
             curve: Vec::new(),
             sums: vec![0.0; heads.len()],
@@ -186,7 +177,7 @@ impl MtState {
     /// Load a checkpoint for `cfg`: refused when it was made with another configuration
     /// (the iteration count and checkpoint period aside) or does not fit these heads.
     pub fn resume(path: &Path, cfg: &MtConfig, heads: &[Head]) -> Result<Self> {
-        let mut st: MtState = crate::train::read_json(path)?;
+        let mut st: MtState = engine::read_json(path)?;
         // Every part the training loop indexes must have this configuration's shape (a
         // hand-edited or foreign checkpoint is refused, not indexed out of bounds).
         let fresh = Params::init(cfg, heads);
@@ -196,8 +187,7 @@ impl MtState {
             v
         };
         let fits = lens(&st.params) == lens(&fresh)
-            && st.m.len() == fresh.flat().len()
-            && st.v.len() == st.m.len()
+            && st.adam.fits(fresh.count())
             && st.sums.len() == heads.len();
         if !fits || !st.config.resume_as(cfg) {
             bail!(
@@ -217,7 +207,7 @@ impl MtState {
     }
 }
 
-crate::train::resumable!(MtState, MtConfig);
+engine::resumable!(MtState, MtConfig);
 
 /// Joint training of trunk and heads from scratch, without checkpoints (relatedness runs,
 /// tests); stops early when `stop` is raised.
@@ -246,92 +236,103 @@ pub fn train_from(
     ckpts: &Checkpoints,
     progress: bool,
 ) -> Result<bool> {
-    let cfg = st.config.clone();
-    let nt = st.params.trunk.len();
-    let n = st.m.len();
-    let bar = crate::train::progress_bar(progress, cfg.iterations, st.iter);
-    loop {
-        let it = st.iter;
-        if ckpts.stopped((it, cfg.iterations), st, &bar)? {
-            return Ok(false);
+    engine::run(&mut JointTraining { heads }, st, ckpts, progress)
+}
+
+impl Trainable for MtState {
+    fn optimiser(&self) -> Optimiser {
+        self.config.optimiser()
+    }
+
+    fn checkpoint_every(&self) -> u64 {
+        self.config.checkpoint_every
+    }
+
+    fn parts(&mut self) -> (&mut Adam, Vec<&mut [f64]>) {
+        let p = &mut self.params;
+        let mut v: Vec<&mut [f64]> = vec![&mut p.trunk];
+        v.extend(p.heads.iter_mut().chain(p.u.iter_mut()).map(|x| &mut x[..]));
+        v.push(&mut p.s);
+        (&mut self.adam, v)
+    }
+}
+
+/// Joint training of the trunk and every head: a weighted sum of the heads' losses (fixed
+/// weights, or learned by uncertainty weighting), validated on fixed batches.
+struct JointTraining<'a> {
+    heads: &'a [Head],
+}
+
+impl Job for JointTraining<'_> {
+    type State = MtState;
+
+    fn observe(&mut self, st: &mut MtState, it: u64, bar: &ProgressBar) -> Result<Flow> {
+        let cfg = &st.config;
+        if !(it.is_multiple_of(cfg.val_every.max(1)) || it == cfg.iterations) {
+            return Ok(Flow::Continue);
         }
-        if it.is_multiple_of(cfg.val_every.max(1)) || it == cfg.iterations {
-            let (val_loss, val_acc) = validate(&cfg, heads, &st.params);
-            let c = st.cnt as f64;
-            let train_loss: Vec<f64> = st
-                .sums
+        let heads = self.heads;
+        let (val_loss, val_acc) = validate(cfg, heads, &st.params);
+        let c = st.cnt as f64;
+        let train_loss: Vec<f64> = st
+            .sums
+            .iter()
+            .map(|s| if st.cnt > 0 { s / c } else { f64::NAN })
+            .collect();
+        bar.set_message(
+            heads
                 .iter()
-                .map(|s| if st.cnt > 0 { s / c } else { f64::NAN })
-                .collect();
-            bar.set_message(
-                heads
-                    .iter()
-                    .enumerate()
-                    .map(|(i, h)| {
-                        let metric = match val_acc[i] {
-                            Some(a) => format!("acc {:.3}", a),
-                            None => format!("val {:.4}", val_loss[i]),
-                        };
-                        format!("{}: loss {:.4} {metric}", h.cfg.name, train_loss[i])
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" | "),
-            );
-            st.curve.push(Point {
-                iter: it,
-                train_loss,
-                val_loss,
-                val_acc,
-                weight: weights(heads, &st.params.s),
-            });
-            st.sums.fill(0.0);
-            st.cnt = 0;
-        }
-        if it >= cfg.iterations {
-            break;
-        }
-        let p = &mut st.params;
-        let w = weights(heads, &p.s);
-        let mut g_trunk = vec![0.0; nt];
-        let mut g_heads = Vec::new();
-        let mut g_u = Vec::new();
-        let mut g_s = vec![0.0; heads.len()];
-        for (i, h) in heads.iter().enumerate() {
-            let b = batch(h, &cfg, cfg.seed, it + 1, false);
+                .enumerate()
+                .map(|(i, h)| {
+                    let metric = match val_acc[i] {
+                        Some(a) => format!("acc {:.3}", a),
+                        None => format!("val {:.4}", val_loss[i]),
+                    };
+                    format!("{}: loss {:.4} {metric}", h.cfg.name, train_loss[i])
+                })
+                .collect::<Vec<_>>()
+                .join(" | "),
+        );
+        st.curve.push(Point {
+            iter: it,
+            train_loss,
+            val_loss,
+            val_acc,
+            weight: weights(heads, &st.params.s),
+        });
+        st.sums.fill(0.0);
+        st.cnt = 0;
+        Ok(Flow::Continue)
+    }
+
+    fn gradient(&mut self, st: &mut MtState, it: u64) -> Result<(f64, Vec<f64>)> {
+        let (cfg, p) = (&st.config, &st.params);
+        let w = weights(self.heads, &p.s);
+        let mut g_trunk = vec![0.0; p.trunk.len()];
+        let (mut g_heads, mut g_u) = (Vec::new(), Vec::new());
+        let mut g_s = vec![0.0; self.heads.len()];
+        let mut total = 0.0;
+        for (i, h) in self.heads.iter().enumerate() {
+            let b = batch(h, cfg, cfg.seed, it + 1, false);
             let (l, g, gu) = head_grad(h, &p.theta(i), &p.u[i], &b);
             if !l.is_finite() {
                 bail!("head {:?}: non-finite loss at iteration {it}", h.cfg.name);
             }
             st.sums[i] += l;
-            for (a, b) in g_trunk.iter_mut().zip(&g[..nt]) {
+            total += w[i] * l;
+            let (gt, gh) = g.split_at(g_trunk.len());
+            for (a, b) in g_trunk.iter_mut().zip(gt) {
                 *a += w[i] * b;
             }
-            g_heads.push(g[nt..].iter().map(|x| w[i] * x).collect::<Vec<_>>());
-            g_u.push(gu.iter().map(|x| w[i] * x).collect::<Vec<_>>());
+            g_heads.extend(gh.iter().map(|x| w[i] * x));
+            g_u.extend(gu.iter().map(|x| w[i] * x));
             if matches!(h.cfg.weight, WeightSpec::Named(_)) {
                 g_s[i] = 1.0 - w[i] * l;
             }
         }
         st.cnt += 1;
         let mut g = g_trunk;
-        for x in g_heads.iter().chain(&g_u) {
-            g.extend_from_slice(x);
-        }
-        g.extend_from_slice(&g_s);
-        let mut flat = p.flat();
-        let t = i32::try_from(it + 1).unwrap_or(i32::MAX);
-        let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8);
-        let lr = cfg.lr * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t));
-        for i in 0..n {
-            st.m[i] = b1 * st.m[i] + (1.0 - b1) * g[i];
-            st.v[i] = b2 * st.v[i] + (1.0 - b2) * g[i] * g[i];
-            flat[i] -= lr * st.m[i] / (st.v[i].sqrt() + eps);
-        }
-        p.unflat(&flat);
-        st.iter += 1;
-        bar.inc(1);
-        ckpts.after_step(st.iter, cfg.checkpoint_every, st)?;
+        g.extend(g_heads.into_iter().chain(g_u).chain(g_s));
+        Ok((total, g))
     }
-    bar.finish();
-    Ok(true)
 }
