@@ -335,6 +335,12 @@ fn bad_multitask_configs_exit_2_naming_file_line_and_field() {
             "lr_final",
         ),
         (
+            "source = \"intensity\"",
+            "source = \"brightness\"",
+            20,
+            "source",
+        ),
+        (
             "query = 2\nsteps",
             "query = 2\nalgorithm = \"proximal\"\nsteps",
             33,

@@ -1,5 +1,5 @@
 //! The device's matching head (the runtime's `HeadKind::Matching`), its settings chosen by the
-//! leave-digits-out cross-validation of `metric.rs` (folds over the meta-training digits only),
+//! leave-classes-out cross-validation of `metric.rs` (folds over the meta-training classes only),
 //! every candidate scored as deployed: its bytes loaded by the runtime, the head started from the
 //! support set and adapted by the runtime's inner loop, the queries run by the runtime.
 //!

@@ -1,19 +1,19 @@
-//! A fixed input metric fitted on the meta-training classes, and the leave-digits-out
+//! A fixed input metric fitted on the meta-training classes, and the leave-classes-out
 //! cross-validation that chooses it.
 //!
 //! The covariance power metric: `C` the (centred, trace-normalised) covariance of the normalised
 //! images of the meta-training pool (every rotation class included, so `C` is symmetric under the
 //! rotations), `A = C^p = V diag(lambda^p) V^T`, features `A x + c`. The prototype head's squared
 //! distance is then `(x - mu)^T C^{2p} (x - mu)`: `p = 0` is the input metric; `p > 0` weighs the
-//! directions in which images of the base digits vary (strokes, smooth shapes) above the
+//! directions in which images of the base classes vary (strokes, smooth shapes) above the
 //! pixel-level noise, a data-fitted smoothing. The trunk represents it exactly: layer 0 is
 //! `A x + c` with `c_i = sum_j max(0, -A_ij) x_max + 0.01` so that no ReLU clips for inputs in
 //! `[0, x_max]` (prototype distances do not see a constant offset), later layers the identity.
 //!
-//! The power is chosen by leave-`h`-digits-out cross-validation over the meta-training classes:
-//! each fold fits `C` on the other digits (with their rotations) and scores the prototype head on
-//! episodes of the `h` held-out digits only: `ways`-way episodes over the held-out digits and their
-//! rotations (classes the fit never saw), and `h`-way episodes of the upright held-out digits.
+//! The power is chosen by leave-`h`-classes-out cross-validation over the meta-training classes:
+//! each fold fits `C` on the other classes (with their rotations) and scores the prototype head on
+//! episodes of the `h` held-out classes only: `ways`-way episodes over the held-out classes and their
+//! rotations (classes the fit never saw), and `h`-way episodes of the upright held-out classes.
 //! Classes outside the meta-training set are never touched.
 
 use super::config::ClsConfig;
@@ -138,8 +138,8 @@ pub fn fit_trunk(ds: &Dataset, pool: &Pool, arch: &Arch, p: f64) -> Option<Vec<f
     metric_trunk(arch, &a, x_max)
 }
 
-/// One cross-validation fold: the meta-training digits it fits on, and its validation episode
-/// sets (held-out digits only).
+/// One cross-validation fold: the meta-training classes it fits on, and its validation episode
+/// sets (held-out classes only).
 pub struct Fold {
     pub held_out: Vec<usize>,
     pub fit: Pool,
@@ -207,7 +207,7 @@ fn combinations(n: usize, h: usize) -> Vec<Vec<usize>> {
     out
 }
 
-/// The leave-`cv_holdout`-digits-out folds over the meta-training classes.
+/// The leave-`cv_holdout`-classes-out folds over the meta-training classes.
 pub fn folds(cfg: &ClsConfig, setup: &Setup) -> Result<Vec<Fold>> {
     let h = cfg.cv_holdout;
     let base = &setup.split.train;

@@ -42,17 +42,15 @@ pub enum WeightSpec {
 pub struct HeadConfig {
     /// Unique; also seeds the head's batches, so a head sees the same batches alone or with others.
     pub name: String,
-    /// `sinusoid`, `csv_tasks` (regression task CSV), `classes` (labelled rows CSV: the label is
-    /// the target) or `intensity` (labelled rows CSV: the mean feature / the largest feature of
-    /// the file is the target).
-    pub source: String,
+    /// Where the head's data comes from (required).
+    pub source: Option<HeadSource>,
     pub path: Option<String>,
     /// Labels used from a rows CSV (empty: every label in the file), in head-output order.
     pub classes: Vec<usize>,
     /// Rotate square images by `rotate` x 90 degrees (rows sources).
     pub rotate: u8,
-    /// `mse` or `ce`.
-    pub loss: String,
+    /// The head's objective (required; the one its source takes).
+    pub loss: Option<Loss>,
     pub weight: WeightSpec,
     /// Meta-learned with `algorithm` (adapted on the device) or fixed (plain multi-task).
     pub adaptable: bool,
@@ -76,10 +74,74 @@ pub struct HeadConfig {
     pub standardise_targets: Option<bool>,
 }
 
+/// A head's data source (`source = "..."`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeadSource {
+    /// The sinusoid task family (regression tasks).
+    Sinusoid,
+    /// Regression tasks of a CSV (`task_id,x1..xn,y1..ym`).
+    CsvTasks,
+    /// Labelled rows of a CSV: the label is the target (`classes` selects labels).
+    Classes,
+    /// Labelled rows of a CSV: the mean feature over the file's largest feature is the target.
+    Intensity,
+}
+
+impl HeadSource {
+    /// Whether the source is labelled rows (rather than tasks).
+    pub fn is_rows(self) -> bool {
+        matches!(self, HeadSource::Classes | HeadSource::Intensity)
+    }
+
+    /// The loss the source's targets take.
+    pub fn loss(self) -> Loss {
+        match self {
+            HeadSource::Classes => Loss::Ce,
+            _ => Loss::Mse,
+        }
+    }
+
+    /// The name in a configuration file.
+    pub fn name(self) -> &'static str {
+        match self {
+            HeadSource::Sinusoid => "sinusoid",
+            HeadSource::CsvTasks => "csv_tasks",
+            HeadSource::Classes => "classes",
+            HeadSource::Intensity => "intensity",
+        }
+    }
+}
+
+/// A head's objective (`loss = "..."`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Loss {
+    /// Mean squared error (regression heads).
+    Mse,
+    /// Cross-entropy over the classes (classification heads).
+    Ce,
+}
+
+impl Loss {
+    /// The name in a configuration file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Loss::Mse => "mse",
+            Loss::Ce => "ce",
+        }
+    }
+}
+
 impl HeadConfig {
+    /// The head's source (validated configurations always have one).
+    pub fn source(&self) -> HeadSource {
+        self.source.unwrap_or(HeadSource::Sinusoid)
+    }
+
     /// Whether the head trains on standardised targets.
     pub fn standardises_targets(&self) -> bool {
-        self.source == "csv_tasks" && self.standardise_targets != Some(false)
+        self.source == Some(HeadSource::CsvTasks) && self.standardise_targets != Some(false)
     }
 }
 
@@ -87,11 +149,11 @@ impl Default for HeadConfig {
     fn default() -> Self {
         HeadConfig {
             name: String::new(),
-            source: String::new(),
+            source: None,
             path: None,
             classes: Vec::new(),
             rotate: 0,
-            loss: String::new(),
+            loss: None,
             weight: WeightSpec::Fixed(1.0),
             adaptable: false,
             hidden: Vec::new(),
@@ -328,29 +390,24 @@ impl MtConfig {
             if self.heads[..i].iter().any(|o| o.name == h.name) {
                 return bad("name", format!("duplicate head name {:?}", h.name));
             }
-            let rows = matches!(h.source.as_str(), "classes" | "intensity");
-            if !matches!(
-                h.source.as_str(),
-                "sinusoid" | "csv_tasks" | "classes" | "intensity"
-            ) {
+            let Some(source) = h.source else {
                 return bad(
                     "source",
-                    format!(
-                        "unknown source {:?} (sinusoid, csv_tasks, classes, intensity)",
-                        h.source
-                    ),
+                    "every head needs a source (sinusoid, csv_tasks, classes, intensity)".into(),
                 );
+            };
+            let rows = source.is_rows();
+            if source != HeadSource::Sinusoid && h.path.is_none() {
+                return bad("path", format!("source {:?} needs `path`", source.name()));
             }
-            if h.source != "sinusoid" && h.path.is_none() {
-                return bad("path", format!("source {:?} needs `path`", h.source));
-            }
-            let want = if h.source == "classes" { "ce" } else { "mse" };
-            if h.loss != want {
+            let want = source.loss();
+            if h.loss != Some(want) {
                 return bad(
                     "loss",
                     format!(
-                        "{:?}: source {:?} takes loss \"{want}\" (mse or ce)",
-                        h.loss, h.source
+                        "source {:?} takes loss {:?} (mse or ce)",
+                        source.name(),
+                        want.name()
                     ),
                 );
             }
@@ -363,12 +420,12 @@ impl MtConfig {
                 }
                 _ => {}
             }
-            if h.standardise_targets == Some(true) && h.source != "csv_tasks" {
+            if h.standardise_targets == Some(true) && source != HeadSource::CsvTasks {
                 return bad(
                     "standardise_targets",
                     format!(
                         "csv_tasks heads only (this head's source is {:?})",
-                        h.source
+                        source.name()
                     ),
                 );
             }
@@ -398,14 +455,14 @@ impl MtConfig {
                 if h.shots == 0 || h.query == 0 {
                     return bad("shots", "shots and query must be >= 1".into());
                 }
-                if h.source == "classes" && h.ways < 2 {
+                if source == HeadSource::Classes && h.ways < 2 {
                     return bad("ways", "must be >= 2".into());
                 }
                 if matches!(h.algorithm, Algorithm::Reptile) {
                     return bad("algorithm", "reptile has no query loss to weight".into());
                 }
                 if matches!(h.algorithm, Algorithm::Proximal)
-                    && (h.loss != "mse" || !h.hidden.is_empty())
+                    && (h.loss != Some(Loss::Mse) || !h.hidden.is_empty())
                 {
                     return bad(
                         "algorithm",

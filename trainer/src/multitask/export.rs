@@ -110,7 +110,7 @@ pub fn train_and_export(
             println!(
                 "{:<16} {:>8} {:>10} {:>12.5} {:>9} {:>8.3}",
                 h.cfg.name,
-                h.cfg.loss,
+                h.cfg.loss.map_or("-", |l| l.name()),
                 h.cfg.adaptable,
                 last.val_loss[i],
                 last.val_acc[i].map_or("-".into(), |a| format!("{:.2}%", 100.0 * a)),

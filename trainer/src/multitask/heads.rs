@@ -1,7 +1,7 @@
 //! The heads of a multi-task run: each head's data (task source or labelled rows), its view of
 //! the network (trunk + its own layers), its batches, and its loss, gradient and validation.
 
-use super::config::{HeadConfig, MtConfig};
+use super::config::{HeadConfig, HeadSource, MtConfig};
 use crate::classify::data::Dataset;
 use crate::classify::episodes::transform;
 use crate::meta::{batch_meta_grad, inner_loop, Ctx, MetaSpec, TaskData};
@@ -71,9 +71,9 @@ pub fn build_heads(cfg: &MtConfig, base: &Path) -> Result<Vec<Head>> {
         let at = || format!("head[{i}] {:?}", h.name);
         let path = h.path.as_deref().map(|p| base.join(p));
         let mut targets = None;
-        let source = match h.source.as_str() {
-            "sinusoid" => Source::Tasks(Box::new(Sinusoid)),
-            "csv_tasks" => {
+        let source = match h.source() {
+            HeadSource::Sinusoid => Source::Tasks(Box::new(Sinusoid)),
+            HeadSource::CsvTasks => {
                 let p = path.ok_or_else(|| anyhow!("{}: no path", at()))?;
                 let tasks = CsvTasks::load(&p, 0.2, 0, 2).with_context(at)?;
                 targets = h
@@ -89,7 +89,7 @@ pub fn build_heads(cfg: &MtConfig, base: &Path) -> Result<Vec<Head>> {
                     None => Box::new(tasks),
                 })
             }
-            _ => {
+            HeadSource::Classes | HeadSource::Intensity => {
                 let p = path.ok_or_else(|| anyhow!("{}: no path", at()))?;
                 let key = p.display().to_string();
                 let ds = match files.get(&key) {
@@ -105,12 +105,14 @@ pub fn build_heads(cfg: &MtConfig, base: &Path) -> Result<Vec<Head>> {
         };
         let (outputs, kind) = match (&source, h.adaptable) {
             (Source::Tasks(t), _) => (t.n_out(), HeadKind::Regression),
-            (Source::Rows(_), _) if h.source == "intensity" => (1, HeadKind::Regression),
+            (Source::Rows(_), _) if h.source() == HeadSource::Intensity => {
+                (1, HeadKind::Regression)
+            }
             (Source::Rows(_), true) => (h.ways, HeadKind::Classification),
             (Source::Rows(r), false) => (r.classes, HeadKind::Classification),
         };
         if let Source::Rows(r) = &source {
-            if h.adaptable && h.source == "classes" && r.classes < h.ways {
+            if h.adaptable && h.source() == HeadSource::Classes && r.classes < h.ways {
                 bail!(
                     "{}: {} classes for {}-way episodes",
                     at(),
