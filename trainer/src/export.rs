@@ -71,6 +71,51 @@ pub fn rate_def(arch: &Arch, spec: &MetaSpec, u: &[f64]) -> Result<RateDef> {
     })
 }
 
+/// The trunk of `arch` (its first `n_trunk` layers) with the input normalisation and transform:
+/// a model definition without heads, the start of every exported model.
+pub fn trunk_def(name: &str, arch: &Arch, theta: &[f64]) -> ModelDef {
+    let mut def = ModelDef::new(name, arch.inputs).normalise(f32s(&arch.shift), f32s(&arch.scale));
+    if let Some(w) = &arch.window {
+        def = def.transform(runtime::format::InputTransform::StandardiseChannels {
+            channels: u16::try_from(w.channels).unwrap_or(u16::MAX),
+            eps: w.eps as f32,
+        });
+    }
+    for l in 0..arch.n_trunk {
+        def = def.trunk(dense(arch, theta, l));
+    }
+    def
+}
+
+/// Head `id` of `arch` (its layers above the trunk), adapted on the device by `spec` with rate
+/// parameters `u` when given.
+pub fn head_def(
+    id: u16,
+    name: &str,
+    arch: &Arch,
+    theta: &[f64],
+    adapt: Option<(&MetaSpec, &[f64])>,
+) -> Result<HeadDef> {
+    let layers: Vec<Dense> = (arch.n_trunk..arch.layers.len())
+        .map(|l| dense(arch, theta, l))
+        .collect();
+    let head = match arch.head {
+        HeadKind::Regression => HeadDef::regression(id, name, layers),
+        HeadKind::Classification => HeadDef::classification(id, name, layers),
+    };
+    let Some((spec, u)) = adapt else {
+        return Ok(head);
+    };
+    let steps = u16::try_from(spec.steps).context("too many inner steps")?;
+    let adapt = AdaptDef::new(
+        scope(spec.effective_scope())?,
+        steps,
+        rate_def(arch, spec, u)?,
+        spec.clip as f32,
+    );
+    Ok(head.with_adapt(adapt))
+}
+
 /// Build the runtime's model definition: trunk layers, one head, its adaptation spec.
 pub fn model_def(
     name: &str,
@@ -86,24 +131,12 @@ pub fn model_def(
             arch.n_params()
         );
     }
-    let dense = |l: usize| dense(arch, theta, l);
-    let mut def = ModelDef::new(name, arch.inputs).normalise(f32s(&arch.shift), f32s(&arch.scale));
-    for l in 0..arch.n_trunk {
-        def = def.trunk(dense(l));
-    }
-    let layers: Vec<Dense> = (arch.n_trunk..arch.layers.len()).map(dense).collect();
-    let head = match arch.head {
-        HeadKind::Regression => HeadDef::regression(0, "y", layers),
-        HeadKind::Classification => HeadDef::classification(0, "class", layers),
+    let head_name = match arch.head {
+        HeadKind::Regression => "y",
+        HeadKind::Classification => "class",
     };
-    let steps = u16::try_from(spec.steps).context("too many inner steps")?;
-    let adapt = AdaptDef::new(
-        scope(spec.effective_scope())?,
-        steps,
-        rate_def(arch, spec, u)?,
-        spec.clip as f32,
-    );
-    Ok(def.head(head.with_adapt(adapt)))
+    let head = head_def(0, head_name, arch, theta, Some((spec, u)))?;
+    Ok(trunk_def(name, arch, theta).head(head))
 }
 
 /// `def` with its regression head 0 returning `z * scale + shift` and standardising support

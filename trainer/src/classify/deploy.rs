@@ -9,7 +9,7 @@ use super::matching::MatchingChoice;
 use super::proto::ProtoSpec;
 use super::train::{episode_accuracies, Normalisation, Trained};
 use crate::eval::mean_ci;
-use crate::export::{dense, f32s};
+use crate::export::f32s;
 use crate::net::Arch;
 use anyhow::{anyhow, bail, Context, Result};
 use rayon::prelude::*;
@@ -19,20 +19,7 @@ use serde::Serialize;
 
 const STATE_CAP: usize = 1 << 14;
 
-/// The trunk (with its normalisation) of a classifier, as a model definition without heads.
-pub fn trunk_def(name: &str, arch: &Arch, params: &[f64]) -> ModelDef {
-    let mut def = ModelDef::new(name, arch.inputs).normalise(f32s(&arch.shift), f32s(&arch.scale));
-    if let Some(w) = &arch.window {
-        def = def.transform(runtime::format::InputTransform::StandardiseChannels {
-            channels: u16::try_from(w.channels).unwrap_or(u16::MAX),
-            eps: w.eps as f32,
-        });
-    }
-    for l in 0..arch.layers.len() {
-        def = def.trunk(dense(arch, params, l));
-    }
-    def
-}
+pub use crate::export::trunk_def;
 
 /// The head the device adapts: a `ways`-way prototype head, or a matching head (unless the choice
 /// is the plain one), with zero weights (the device sets them from the support set).

@@ -6,10 +6,9 @@ use super::heads::{build_heads, Head};
 use super::plots;
 use super::train::{train_from, MtState, MtTrained, Params};
 use crate::engine::{train_checkpointed, RunFlags};
-use crate::export::{dense, f32s, rate_def, scope};
-use crate::net::HeadKind;
+use crate::export::{f32s, head_def, trunk_def};
 use anyhow::{bail, Context, Result};
-use runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef};
+use runtime::writer::ModelDef;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
@@ -18,32 +17,13 @@ pub fn model_def(name: &str, heads: &[Head], p: &Params) -> Result<ModelDef> {
     let Some(h0) = heads.first() else {
         bail!("no heads");
     };
-    let a0 = &h0.arch;
-    let mut def = ModelDef::new(name, a0.inputs).normalise(f32s(&a0.shift), f32s(&a0.scale));
-    let th0 = p.theta(0);
-    for l in 0..a0.n_trunk {
-        def = def.trunk(dense(a0, &th0, l));
-    }
+    let mut def = trunk_def(name, &h0.arch, &p.theta(0));
     for (i, h) in heads.iter().enumerate() {
-        let th = p.theta(i);
-        let layers: Vec<Dense> = (h.arch.n_trunk..h.arch.layers.len())
-            .map(|l| dense(&h.arch, &th, l))
-            .collect();
         let id = u16::try_from(i).context("too many heads")?;
-        let mut hd = match h.arch.head {
-            HeadKind::Regression => HeadDef::regression(id, &h.cfg.name, layers),
-            HeadKind::Classification => HeadDef::classification(id, &h.cfg.name, layers),
-        };
+        let adapt = h.cfg.adaptable.then_some((&h.spec, &p.u[i][..]));
+        let mut hd = head_def(id, &h.cfg.name, &h.arch, &p.theta(i), adapt)?;
         if let Some((shift, scale)) = &h.targets {
             hd = hd.with_output_normalisation(f32s(shift), f32s(scale));
-        }
-        if h.cfg.adaptable {
-            hd = hd.with_adapt(AdaptDef::new(
-                scope(h.spec.effective_scope())?,
-                u16::try_from(h.spec.steps).context("too many inner steps")?,
-                rate_def(&h.arch, &h.spec, &p.u[i])?,
-                h.spec.clip as f32,
-            ));
         }
         def = def.head(hd);
     }
