@@ -88,16 +88,27 @@ pub fn eval_tasks(
 }
 
 /// Query MSE of one task after each step count in `steps` (each from the meta-learned start),
-/// and the predictions at `extra_x` (for plots) after each.
+/// and the predictions at `extra_x` (for plots) after each, with the model's head 0.
 pub fn adapt_task(
     model: &Model<'_>,
     task: &Task,
     steps: &[usize],
     extra_x: &[f64],
 ) -> Result<(Vec<f64>, Vec<Vec<f32>>)> {
+    adapt_head(model, 0, task, steps, extra_x)
+}
+
+/// [`adapt_task`] with head `head` of a multi-head model.
+pub fn adapt_head(
+    model: &Model<'_>,
+    head: usize,
+    task: &Task,
+    steps: &[usize],
+    extra_x: &[f64],
+) -> Result<(Vec<f64>, Vec<Vec<f32>>)> {
     let e = |e: runtime::Error| anyhow!("runtime: {e}");
-    let mut state = Box::new(AdaptState::<STATE_CAP>::new(model, 0).map_err(e)?);
-    let needs = model.ram_needs(0, task.k()).map_err(e)?;
+    let mut state = Box::new(AdaptState::<STATE_CAP>::new(model, head).map_err(e)?);
+    let needs = model.ram_needs(head, task.k().max(task.q())).map_err(e)?;
     let mut scratch = vec![0.0f32; needs.adapt_scratch.max(needs.infer_scratch)];
     let max_steps = steps.iter().copied().max().unwrap_or(0);
     let mut losses = vec![0.0f32; max_steps + 1];
@@ -126,7 +137,7 @@ pub fn adapt_task(
         }
         let net = state.network(model).map_err(e)?;
         let mut out = vec![0.0f32; task.q() * m];
-        net.infer_batch(&qx, Heads::only(0), &mut scratch, &mut out)
+        net.infer_batch(&qx, Heads::only(head), &mut scratch, &mut out)
             .map_err(e)?;
         let se: f64 = out
             .iter()
@@ -136,7 +147,7 @@ pub fn adapt_task(
         mses.push(se / out.len().max(1) as f64);
         if !ex.is_empty() {
             let mut p = vec![0.0f32; ex.len() / task.n_in.max(1) * m];
-            net.infer_batch(&ex, Heads::only(0), &mut scratch, &mut p)
+            net.infer_batch(&ex, Heads::only(head), &mut scratch, &mut p)
                 .map_err(e)?;
             preds.push(p);
         }

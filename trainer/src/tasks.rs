@@ -508,4 +508,13 @@ where
     fn normalisation(&self) -> (Vec<f64>, Vec<f64>) {
         self.inner.normalisation()
     }
+    fn held_out(&self) -> Option<Vec<(String, usize)>> {
+        self.inner.held_out()
+    }
+    fn sample_held_out(&self, index: usize, k: usize, q: usize, rng: &mut ChaCha8Rng) -> Task {
+        let mut t = self.inner.sample_held_out(index, k, q, rng);
+        self.apply(&mut t.support_y);
+        self.apply(&mut t.query_y);
+        t
+    }
 }

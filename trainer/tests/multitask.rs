@@ -299,6 +299,22 @@ fn a_csv_tasks_head_trains_on_standardised_targets_and_the_device_returns_raw_un
         y[0]
     );
     assert!((y[0] - 5000.0).abs() < 2000.0, "raw units: {}", y[0]);
+    // As deployed, in raw units, one unit per held-out task (4 of 20), beside the population
+    // mean on the same draws: the adapted head is far below it.
+    let rows = trainer::multitask::deployed::evaluate(&bytes, &heads, &cfg, 100).unwrap();
+    let find = |m: &str, s: Option<usize>| {
+        rows.iter()
+            .find(|r| r.method == m && r.steps == s)
+            .unwrap_or_else(|| panic!("no {m} {s:?} in {rows:?}"))
+    };
+    let (adapted, mean) = (find("model", Some(1)), find("population_mean", None));
+    assert_eq!(
+        (adapted.units, adapted.unit, mean.units),
+        (4, "held-out task", 4)
+    );
+    assert!(mean.mean > 1e4, "raw units^2: {mean:?}");
+    assert!(adapted.mean < mean.mean / 2.0, "{rows:?}");
+    assert!(adapted.mean < find("model", Some(0)).mean, "{rows:?}");
     // Opting out keeps raw targets (and a v1 model).
     let cfg = MtConfig::parse(&text("standardise_targets = false"), "mt.toml").unwrap();
     assert!(build_heads(&cfg, &d).unwrap()[0].targets.is_none());

@@ -116,7 +116,8 @@ pub fn prototype_head(model: &Model<'_>) -> Result<usize> {
         .ok_or_else(|| anyhow!("the model has no prototype-initialised head"))
 }
 
-/// Correct query predictions of one episode after `steps` device steps (0: prototypes only).
+/// Correct query predictions of one episode after `steps` device steps (0: prototypes only, or
+/// the meta-learned start of a head that does not start from prototypes).
 pub fn episode_correct(
     model: &Model<'_>,
     head: usize,
@@ -136,15 +137,21 @@ pub fn episode_correct(
         .map(|&c| u16::try_from(c).map_err(|_| anyhow!("class {c} > 65535")))
         .collect::<Result<_>>()?;
     let n = u16::try_from(steps).map_err(|_| anyhow!("{steps} steps is too many"))?;
-    state
-        .adapt(
-            model,
-            Support::classes(&sx, &sl),
-            Some(n),
-            &mut scratch,
-            &mut losses,
-        )
-        .map_err(e)?;
+    // A head that does not start from prototypes is its meta-learned start at 0 steps.
+    let prototypes = model
+        .adapt_spec(head)
+        .is_ok_and(|s| s.prototype_scale.is_some());
+    if steps > 0 || prototypes {
+        state
+            .adapt(
+                model,
+                Support::classes(&sx, &sl),
+                Some(n),
+                &mut scratch,
+                &mut losses,
+            )
+            .map_err(e)?;
+    }
     let net = state.network(model).map_err(e)?;
     let qx: Vec<f32> = ep.query_x.iter().map(|&v| v as f32).collect();
     let m = ep.ways;

@@ -30,6 +30,33 @@ pub fn model_def(name: &str, heads: &[Head], p: &Params) -> Result<ModelDef> {
     Ok(def)
 }
 
+/// Tasks (or episodes) drawn for a head whose units are not a finite list.
+const DEPLOYED_TASKS: usize = 600;
+
+/// The as-deployed table: every head, the model at 0 and its device steps, and its baseline.
+fn print_deployed(rows: &[super::deployed::HeadRow]) {
+    println!(
+        "as deployed (the exported bytes through the runtime), 95% CI over independent units:"
+    );
+    println!(
+        "{:<16} {:<22} {:>5} {:>9} {:>14} {:>12}  units",
+        "head", "method", "steps", "metric", "mean", "95% CI"
+    );
+    for r in rows {
+        println!(
+            "{:<16} {:<22} {:>5} {:>9} {:>14.5} {:>12.5}  {} {}s",
+            r.head,
+            r.method,
+            r.steps.map_or("-".into(), |s| s.to_string()),
+            r.metric,
+            r.mean,
+            r.ci95,
+            r.units,
+            r.unit
+        );
+    }
+}
+
 /// Load, train (or resume), export `out`, write `<out>.trained.json` and the plots. Returns
 /// None when the run was interrupted (its checkpoint written).
 pub fn train_and_export(
@@ -104,6 +131,13 @@ pub fn train_and_export(
             );
         }
     }
+    let bytes = std::fs::read(out).with_context(|| format!("reading {}", out.display()))?;
+    let blob = runtime::format::AlignedBytes::from_slice(&bytes);
+    let rows = super::deployed::evaluate(&blob, &heads, &cfg, DEPLOYED_TASKS)?;
+    print_deployed(&rows);
+    let json = out.with_extension("eval.json");
+    std::fs::write(&json, serde_json::to_string_pretty(&rows)?)?;
+    eprintln!("as deployed: {}", json.display());
     let p = out.with_extension("curve.png");
     plots::curve(&p, &trained)?;
     eprintln!("plot: {}", p.display());

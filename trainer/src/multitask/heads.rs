@@ -236,14 +236,39 @@ pub enum Batch {
     Tasks(Vec<TaskData<f64>>),
 }
 
-fn rows_task(
+/// One draw of a head's data in the data's units: regression rows or tasks (targets as the
+/// head trains on them), or labelled rows (class indices of the head).
+pub enum Draw {
+    Values(Task),
+    Labels {
+        d: usize,
+        sx: Vec<f64>,
+        sl: Vec<usize>,
+        qx: Vec<f64>,
+        ql: Vec<usize>,
+    },
+}
+
+impl Draw {
+    /// The trainer's view: normalised inputs.
+    pub fn data(&self, arch: &Arch) -> TaskData<f64> {
+        match self {
+            Draw::Values(t) => TaskData::new(arch, t),
+            Draw::Labels { sx, sl, qx, ql, .. } => {
+                TaskData::classes(arch, sx, sl.clone(), qx, ql.clone())
+            }
+        }
+    }
+}
+
+fn rows_draw(
     h: &Head,
     r: &Rows,
     pick: &[Vec<usize>],
     k: usize,
     q: usize,
     rng: &mut ChaCha8Rng,
-) -> TaskData<f64> {
+) -> Draw {
     let d = r.d;
     let reg = h.arch.head == HeadKind::Regression;
     let all: Vec<usize> = pick.iter().flatten().copied().collect();
@@ -261,7 +286,7 @@ fn rows_task(
                 .collect()
         };
         if reg {
-            let t = Task {
+            return Draw::Values(Task {
                 n_in: d,
                 n_out: 1,
                 support_x: xs(&s),
@@ -269,11 +294,16 @@ fn rows_task(
                 query_x: xs(&qq),
                 query_y: qq.iter().map(|&i| r.value[i]).collect(),
                 truth: None,
-            };
-            return TaskData::new(&h.arch, &t);
+            });
         }
         let lab = |v: &[usize]| v.iter().map(|&i| r.class[i]).collect();
-        return TaskData::classes(&h.arch, &xs(&s), lab(&s), &xs(&qq), lab(&qq));
+        return Draw::Labels {
+            d,
+            sx: xs(&s),
+            sl: lab(&s),
+            qx: xs(&qq),
+            ql: lab(&qq),
+        };
     }
     // An N-way episode: `k` support and `q` query rows per class (drawn with replacement).
     let ways = h.cfg.ways;
@@ -293,11 +323,12 @@ fn rows_task(
             l.push(w);
         }
     }
-    TaskData::classes(&h.arch, &sx, sl, &qx, ql)
+    Draw::Labels { d, sx, sl, qx, ql }
 }
 
-/// The batch of head `h` for (seed, stream): a pure function of them and the head's name.
-pub fn batch(h: &Head, cfg: &MtConfig, seed: u64, stream: u64, val: bool) -> Batch {
+/// The draws of head `h`'s batch for (seed, stream): a pure function of them and the head's
+/// name; one draw for a fixed head, `meta_batch` tasks or episodes for an adaptable one.
+pub fn draws(h: &Head, cfg: &MtConfig, seed: u64, stream: u64, val: bool) -> Vec<Draw> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ h.key);
     rng.set_stream(stream);
     let split = if val {
@@ -310,14 +341,30 @@ pub fn batch(h: &Head, cfg: &MtConfig, seed: u64, stream: u64, val: bool) -> Bat
     } else {
         (cfg.batch, 1)
     };
-    let one = |rng: &mut ChaCha8Rng| match &h.source {
-        Source::Tasks(t) => TaskData::new(&h.arch, &t.sample(split, k, q, rng)),
-        Source::Rows(r) => rows_task(h, r, if val { &r.val } else { &r.train }, k, q, rng),
-    };
-    if h.cfg.adaptable {
-        Batch::Tasks((0..cfg.meta_batch).map(|_| one(&mut rng)).collect())
-    } else {
-        Batch::Fixed(one(&mut rng))
+    let n = if h.cfg.adaptable { cfg.meta_batch } else { 1 };
+    (0..n)
+        .map(|_| match &h.source {
+            Source::Tasks(t) => Draw::Values(t.sample(split, k, q, &mut rng)),
+            Source::Rows(r) => {
+                let pick = if val { &r.val } else { &r.train };
+                rows_draw(h, r, pick, k, q, &mut rng)
+            }
+        })
+        .collect()
+}
+
+/// The batch of head `h` for (seed, stream): [`draws`] in the trainer's view.
+pub fn batch(h: &Head, cfg: &MtConfig, seed: u64, stream: u64, val: bool) -> Batch {
+    let mut data: Vec<TaskData<f64>> = draws(h, cfg, seed, stream, val)
+        .iter()
+        .map(|d| d.data(&h.arch))
+        .collect();
+    match (h.cfg.adaptable, data.pop()) {
+        (false, Some(d)) => Batch::Fixed(d),
+        (_, last) => {
+            data.extend(last);
+            Batch::Tasks(data)
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! log-variances). The exported model carries every head.
 
 pub mod config;
+pub mod deployed;
 mod export;
 mod heads;
 pub mod plots;
@@ -13,5 +14,5 @@ mod train;
 
 pub use crate::engine::RunFlags;
 pub use export::{model_def, train_and_export};
-pub use heads::{batch, build_heads, head_eval, head_grad, Batch, Head, Rows, Source};
+pub use heads::{batch, build_heads, draws, head_eval, head_grad, Batch, Draw, Head, Rows, Source};
 pub use train::{train, train_from, validate, MtState, MtTrained, Params, Point};

@@ -1,0 +1,276 @@
+//! Every head of an exported multi-task model evaluated as deployed: the model's bytes loaded by
+//! the runtime, adaptable heads adapted by the runtime's inner loop, beside a simple baseline on
+//! the same draws (population mean for regression heads, nearest centroid on raw features for
+//! classification heads), with confidence intervals over independent units.
+//!
+//! Units: the held-out tasks of a CSV task source (one draw each), fresh tasks of an unbounded
+//! family, episodes of the validation rows for an adaptable classification head, and every
+//! validation row once for a fixed head on rows. Regression errors are in the data's units (a
+//! head that trained on standardised targets returns raw units on the device).
+
+use super::config::MtConfig;
+use super::heads::{draws, Draw, Head, Source};
+use crate::classify::deploy::{centroid_correct, episode_correct};
+use crate::classify::episodes::Episode;
+use crate::eval::{adapt_head, mean_ci};
+use crate::tasks::Task;
+use anyhow::{anyhow, Result};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use runtime::{Heads, Model};
+use serde::Serialize;
+
+/// One row of the table: a method on one head.
+#[derive(Clone, Debug, Serialize)]
+pub struct HeadRow {
+    pub head: String,
+    /// `model` or the baseline's name.
+    pub method: String,
+    /// Device inner steps (None for a baseline).
+    pub steps: Option<usize>,
+    /// `mse` (data units^2) or `accuracy` (percent).
+    pub metric: &'static str,
+    /// Independent units the interval is over, and what they are.
+    pub units: usize,
+    pub unit: &'static str,
+    pub mean: f64,
+    pub ci95: f64,
+}
+
+/// Every head of `bytes` on its validation data; `tasks` draws for unbounded task families.
+pub fn evaluate(
+    bytes: &[u8],
+    heads: &[Head],
+    cfg: &MtConfig,
+    tasks: usize,
+) -> Result<Vec<HeadRow>> {
+    let model = Model::from_bytes(bytes).map_err(|e| anyhow!("model: {e}"))?;
+    let mut rows = Vec::new();
+    for (i, h) in heads.iter().enumerate() {
+        let (unit, units) = units_of(h, cfg, tasks);
+        let steps: Vec<usize> = if h.cfg.adaptable {
+            vec![0, h.spec.steps]
+        } else {
+            vec![0]
+        };
+        let scores: Vec<Vec<f64>> = units
+            .par_iter()
+            .map(|d| score(&model, i, h, d, &steps))
+            .collect::<Result<_>>()?;
+        let cls = matches!(units.first(), Some(Draw::Labels { .. }));
+        let (metric, scale) = if cls {
+            ("accuracy", 100.0)
+        } else {
+            ("mse", 1.0)
+        };
+        let baseline = if cls {
+            "nearest_centroid_raw"
+        } else {
+            "population_mean"
+        };
+        let methods = steps
+            .iter()
+            .map(|&s| ("model", Some(s)))
+            .chain([(baseline, None)]);
+        for (j, (method, s)) in methods.enumerate() {
+            let v: Vec<f64> = scores.iter().map(|u| u[j]).collect();
+            let (mean, ci) = mean_ci(&v);
+            rows.push(HeadRow {
+                head: h.cfg.name.clone(),
+                method: method.into(),
+                steps: s,
+                metric,
+                units: v.len(),
+                unit,
+                mean: scale * mean,
+                ci95: scale * ci,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// The head's evaluation units in the data's units, and their name.
+fn units_of(h: &Head, cfg: &MtConfig, tasks: usize) -> (&'static str, Vec<Draw>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xe7a1 ^ h.key);
+    let raw = |mut t: Task| {
+        if let Some((shift, scale)) = &h.targets {
+            let m = shift.len().max(1);
+            for (j, y) in t
+                .support_y
+                .iter_mut()
+                .chain(t.query_y.iter_mut())
+                .enumerate()
+            {
+                let o = (j % t.n_out.max(1)) % m;
+                *y = *y * scale[o] + shift[o];
+            }
+        }
+        Draw::Values(t)
+    };
+    match (&h.source, h.cfg.adaptable) {
+        (Source::Tasks(src), _) => match src.held_out() {
+            Some(ids) => {
+                let (k, q) = (h.cfg.shots, h.cfg.query);
+                let units = (0..ids.len()).map(|j| raw(src.sample_held_out(j, k, q, &mut rng)));
+                ("held-out task", units.collect())
+            }
+            None => {
+                let per = draws(h, cfg, cfg.seed ^ 0xe7a1, 0, true).len().max(1);
+                let n = tasks.div_ceil(per) as u64;
+                let all = (0..n).flat_map(|b| draws(h, cfg, cfg.seed ^ 0xe7a1, b, true));
+                let units = all.map(|d| match d {
+                    Draw::Values(t) => raw(t),
+                    other => other,
+                });
+                ("task", units.collect())
+            }
+        },
+        (Source::Rows(_), true) => {
+            let n = tasks.div_ceil(cfg.meta_batch.max(1)) as u64;
+            let all = (0..n).flat_map(|b| draws(h, cfg, cfg.seed ^ 0xe7a1, b, true));
+            ("episode", all.collect())
+        }
+        (Source::Rows(r), false) => {
+            let d = r.d;
+            let val: Vec<usize> = r.val.iter().flatten().copied().collect();
+            let units = val.iter().map(|&j| {
+                let x = r.x[j * d..(j + 1) * d].to_vec();
+                if h.is_cls() {
+                    Draw::Labels {
+                        d,
+                        sx: Vec::new(),
+                        sl: Vec::new(),
+                        qx: x,
+                        ql: vec![r.class[j]],
+                    }
+                } else {
+                    Draw::Values(Task {
+                        n_in: d,
+                        n_out: 1,
+                        support_x: Vec::new(),
+                        support_y: Vec::new(),
+                        query_x: x,
+                        query_y: vec![r.value[j]],
+                        truth: None,
+                    })
+                }
+            });
+            ("validation row", units.collect())
+        }
+    }
+}
+
+/// One unit's scores: the model after each of `steps`, then the baseline.
+fn score(model: &Model<'_>, i: usize, h: &Head, d: &Draw, steps: &[usize]) -> Result<Vec<f64>> {
+    match d {
+        Draw::Values(t) => {
+            let mut v = if h.cfg.adaptable {
+                adapt_head(model, i, t, steps, &[])?.0
+            } else {
+                vec![fixed_mse(model, i, t)?]
+            };
+            let mean = population_mean(h);
+            let se: f64 = t.query_y.iter().map(|y| (y - mean).powi(2)).sum();
+            v.push(se / t.query_y.len().max(1) as f64);
+            Ok(v)
+        }
+        Draw::Labels { d, sx, sl, qx, ql } => {
+            let ep = Episode {
+                ways: h.arch.outputs(),
+                shots: 0,
+                query: 0,
+                d: *d,
+                support_x: sx.clone(),
+                support_y: sl.clone(),
+                query_x: qx.clone(),
+                query_y: ql.clone(),
+                pool_class: Vec::new(),
+                rows: Vec::new(),
+            };
+            let q = ql.len().max(1) as f64;
+            let mut v = Vec::new();
+            for &s in steps {
+                let correct = if h.cfg.adaptable {
+                    episode_correct(model, i, &ep, s)?
+                } else {
+                    fixed_correct(model, i, &ep)?
+                };
+                v.push(correct as f64 / q);
+            }
+            v.push(match (h.cfg.adaptable, &h.source) {
+                (true, _) => centroid_correct(&ep, None) as f64 / q,
+                (false, Source::Rows(r)) => centroid_of_training_rows(r, &ep) as f64 / q,
+                (false, Source::Tasks(_)) => f64::NAN,
+            });
+            Ok(v)
+        }
+    }
+}
+
+/// The regression baseline: the head's mean training target (raw units).
+fn population_mean(h: &Head) -> f64 {
+    match (&h.targets, &h.source) {
+        (Some((shift, _)), _) => shift.first().copied().unwrap_or(0.0),
+        (None, Source::Tasks(src)) => src.target_mean().first().copied().unwrap_or(0.0),
+        (None, Source::Rows(r)) => {
+            let train: Vec<usize> = r.train.iter().flatten().copied().collect();
+            train.iter().map(|&j| r.value[j]).sum::<f64>() / train.len().max(1) as f64
+        }
+    }
+}
+
+/// The model's outputs of head `i` for `x` (rows of the model's input width).
+fn infer(model: &Model<'_>, i: usize, x: &[f64]) -> Result<Vec<f32>> {
+    let e = |e: runtime::Error| anyhow!("runtime: {e}");
+    let m = model.head(i).map_err(e)?.kind.outputs();
+    let n = x.len() / model.input_len().max(1);
+    let mut scratch = vec![0.0f32; model.infer_scratch_len()];
+    let mut out = vec![0.0f32; n * m];
+    let xs: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    model
+        .network()
+        .infer_batch(&xs, Heads::only(i), &mut scratch, &mut out)
+        .map_err(e)?;
+    Ok(out)
+}
+
+fn fixed_mse(model: &Model<'_>, i: usize, t: &Task) -> Result<f64> {
+    let out = infer(model, i, &t.query_x)?;
+    let se: f64 = out
+        .iter()
+        .zip(&t.query_y)
+        .map(|(&p, y)| (p as f64 - y).powi(2))
+        .sum();
+    Ok(se / t.query_y.len().max(1) as f64)
+}
+
+fn fixed_correct(model: &Model<'_>, i: usize, ep: &Episode) -> Result<usize> {
+    let out = infer(model, i, &ep.query_x)?;
+    let m = ep.ways;
+    let argmax = |z: &[f32]| (0..m).fold(0, |a, j| if z[j] > z[a] { j } else { a });
+    Ok(out
+        .chunks_exact(m)
+        .zip(&ep.query_y)
+        .filter(|(z, &y)| argmax(z) == y)
+        .count())
+}
+
+/// Nearest centroid of the training rows of every class (raw features).
+fn centroid_of_training_rows(r: &super::heads::Rows, ep: &Episode) -> usize {
+    let d = r.d;
+    let (mut sx, mut sl) = (Vec::new(), Vec::new());
+    for (c, rows) in r.train.iter().enumerate() {
+        for &j in rows {
+            sx.extend_from_slice(&r.x[j * d..(j + 1) * d]);
+            sl.push(c);
+        }
+    }
+    let with_support = Episode {
+        support_x: sx,
+        support_y: sl,
+        ..ep.clone()
+    };
+    centroid_correct(&with_support, None)
+}
