@@ -39,6 +39,7 @@ pub mod adapt;
 mod error;
 pub mod format;
 pub mod infer;
+pub mod learner;
 pub mod math;
 pub mod persist;
 pub mod signature;
@@ -53,6 +54,7 @@ pub use format::{
     FORMAT_VERSION, MAGIC, MAX_BLOB_LEN, MAX_STEPS,
 };
 pub use infer::{Heads, Network};
+pub use learner::Learner;
 
 /// A fixed-capacity scratch buffer of `N` floats for inference and adaptation.
 ///

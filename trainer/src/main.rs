@@ -142,7 +142,19 @@ enum Cmd {
         json: bool,
     },
     /// Print a model file's architecture, sizes, RAM needs and adaptation spec.
-    Inspect { file: PathBuf },
+    Inspect {
+        file: PathBuf,
+        /// Print instead the Rust constants of `fewshot_runtime::Learner` for this model (save
+        /// them as a module of the firmware: no size written by hand).
+        #[arg(long)]
+        rust: bool,
+        /// With --rust: the head to adapt (default: the first adaptable one).
+        #[arg(long)]
+        head: Option<usize>,
+        /// With --rust: the largest support set (samples) to size the scratch for.
+        #[arg(long, default_value_t = 20)]
+        k: usize,
+    },
     /// Make an Ed25519 key pair for signing models: <out>.secret (the 32-byte seed: keep it
     /// secret) and <out>.pub (the 32-byte public key the firmware compiles in).
     Keygen {
@@ -398,13 +410,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             eprintln!("heatmap: {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Inspect { file } => {
+        Cmd::Inspect {
+            file,
+            rust,
+            head,
+            k,
+        } => {
             let blob = runtime::format::AlignedBytes::read(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            print!(
-                "{}",
-                inspect::describe(&blob).with_context(|| format!("{}", file.display()))?
-            );
+            let text = if rust {
+                inspect::rust_sizes(&blob, head, k, &file.display().to_string())
+            } else {
+                inspect::describe(&blob)
+            };
+            print!("{}", text.with_context(|| format!("{}", file.display()))?);
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Keygen { out, force } => {

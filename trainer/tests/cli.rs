@@ -438,3 +438,51 @@ fn keygen_and_sign_make_a_model_the_runtime_accepts_only_with_that_key() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("junk.fsm"), "{}", stderr(&o));
 }
+
+/// `inspect --rust` prints the sizes the runtime's `Learner` needs for the model's first
+/// adaptable head: exactly what the runtime reports, the learner built with them.
+#[test]
+fn inspect_rust_prints_the_learners_sizes() {
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/fixtures/multihead.fsm");
+    let o = run(bin().args(["inspect", "--rust", "--k", "10"]).arg(&fixture));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let value = |name: &str| -> usize {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("pub const {name}:")))
+            .unwrap_or_else(|| panic!("no {name} in {text}"));
+        line.rsplit('=')
+            .next()
+            .unwrap()
+            .trim()
+            .trim_end_matches(';')
+            .parse()
+            .unwrap()
+    };
+    let blob = runtime::format::AlignedBytes::read(&fixture).unwrap();
+    let model = runtime::Model::from_bytes(&blob).unwrap();
+    let needs = model.ram_needs(1, 10).unwrap();
+    assert_eq!(value("HEAD"), 1);
+    assert_eq!(
+        (value("PARAMS"), value("SCRATCH")),
+        (85, needs.adapt_scratch)
+    );
+    assert_eq!(
+        (value("INPUTS"), value("OUTPUTS"), value("K_MAX")),
+        (8, 5, 10)
+    );
+    assert!(text.contains("pub const HEAD_NAMES: [&str; 3] = [\"digits10\", \"new5\", \"pose\"];"));
+    assert!(text.contains(
+        "pub type Learner<'m> = fewshot_runtime::Learner<'m, PARAMS, SCRATCH, LOSS_LOG>;"
+    ));
+    // The printed sizes make a learner (with LOSS_LOG = 3 steps + 1); one float less does not.
+    assert!(runtime::Learner::<85, 242, 4>::new(&model, 1).is_ok());
+    assert!(runtime::Learner::<85, 242, 3>::new(&model, 1).is_err());
+    // A model without an adaptable head needs --head, and a fixed head is refused.
+    let o = run(bin()
+        .args(["inspect", "--rust", "--head", "0"])
+        .arg(&fixture));
+    assert!(!o.status.success());
+}

@@ -1,0 +1,184 @@
+//! [`Learner`]: one head of a model with its adapted state, scratch and loss log, sized by
+//! constants (the ones `trainer inspect MODEL --rust` writes for each exported model), so a
+//! firmware author owns only the input and output buffers.
+//!
+//! ```
+//! # #[cfg(feature = "std")] {
+//! use fewshot_runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef, RateDef};
+//! use fewshot_runtime::AdaptScope;
+//! use fewshot_runtime::{Activation, Learner, Model, Support};
+//!
+//! // y = w x + b, adapted by 20 gradient steps of rate 0.2 on its head.
+//! let head = HeadDef::regression(0, "y", vec![Dense::new(1, 1, Activation::Identity, vec![0.0], vec![0.0])])
+//!     .with_adapt(AdaptDef::new(AdaptScope::HeadOnly, 20, RateDef::Scalar(0.2), 10.0));
+//! let blob = ModelDef::new("line", 1).head(head).to_aligned_bytes().unwrap();
+//! let model = Model::from_bytes(&blob).unwrap();
+//! // Sizes: 2 adapted parameters, 64 floats of scratch, a log of 21 losses.
+//! let mut learner: Learner<'_, 2, 64, 21> = Learner::new(&model, 0).unwrap();
+//! let (x, y) = ([0.0, 1.0, 2.0], [1.0, 3.0, 5.0]);
+//! let report = learner.adapt(Support::values(&x, &y)).unwrap();
+//! assert!(report.final_loss < report.initial_loss);
+//! assert_eq!(learner.losses().len(), 21);
+//! let mut out = [0.0];
+//! learner.predict(&[3.0], &mut out).unwrap();
+//! assert!((out[0] - 7.0).abs() < 1.0);
+//! # }
+//! ```
+
+use crate::adapt::{AdaptReport, AdaptState, Support};
+use crate::format::{HeadKind, Model};
+use crate::infer::Heads;
+use crate::Error;
+
+/// Head `head` of a model, ready to adapt and predict: `P` adapted parameters, `S` floats of
+/// scratch (adaptation with the largest support set it will see, and inference), a log of
+/// `LOG` support losses (at least the model's default steps + 1).
+#[derive(Debug, Clone)]
+pub struct Learner<'m, const P: usize, const S: usize, const LOG: usize> {
+    model: &'m Model<'m>,
+    state: AdaptState<P>,
+    scratch: [f32; S],
+    losses: [f32; LOG],
+    logged: usize,
+}
+
+impl<'m, const P: usize, const S: usize, const LOG: usize> Learner<'m, P, S, LOG> {
+    /// The learner of head `head` at its meta-learned start. Fails with [`Error::Capacity`]
+    /// when `P`, `S` (for inference) or `LOG` (for the default steps) is too small for this
+    /// model: constants written for another model are refused here, not at the first call.
+    pub fn new(model: &'m Model<'m>, head: usize) -> Result<Self, Error> {
+        let state = AdaptState::new(model, head)?;
+        // Inference, then room for the head's outputs ([`Learner::classify`]'s probabilities).
+        let infer = model.infer_scratch_len() + model.head(head)?.kind.outputs();
+        if infer > S {
+            return Err(Error::Capacity {
+                what: "learner scratch (S)",
+                needed: infer,
+                available: S,
+            });
+        }
+        let log = usize::from(model.adapt_spec(head)?.steps) + 1;
+        if log > LOG {
+            return Err(Error::Capacity {
+                what: "learner loss log (LOG)",
+                needed: log,
+                available: LOG,
+            });
+        }
+        Ok(Learner {
+            model,
+            state,
+            scratch: [0.0; S],
+            losses: [0.0; LOG],
+            logged: 0,
+        })
+    }
+
+    /// The model's head this learner adapts.
+    pub fn head(&self) -> usize {
+        self.state.head()
+    }
+
+    /// Floats per input sample.
+    pub fn input_len(&self) -> usize {
+        self.model.input_len()
+    }
+
+    /// Outputs of the head: values of a regression head, or one probability per class.
+    pub fn output_len(&self) -> Result<usize, Error> {
+        self.output_len_of(self.head())
+    }
+
+    fn output_len_of(&self, head: usize) -> Result<usize, Error> {
+        Ok(self.model.head(head)?.kind.outputs())
+    }
+
+    /// Adapts on `support` with the model's default number of steps. On error the learner is
+    /// exactly as before.
+    pub fn adapt(&mut self, support: Support<'_>) -> Result<AdaptReport, Error> {
+        self.adapt_steps(support, None)
+    }
+
+    /// Adapts on `support` for `steps` steps (`None`: the model's default); `steps + 1` must fit
+    /// the loss log.
+    pub fn adapt_steps(
+        &mut self,
+        support: Support<'_>,
+        steps: Option<u16>,
+    ) -> Result<AdaptReport, Error> {
+        let report = self.state.adapt(
+            self.model,
+            support,
+            steps,
+            &mut self.scratch,
+            &mut self.losses,
+        )?;
+        self.logged = usize::from(report.steps) + 1;
+        Ok(report)
+    }
+
+    /// The support losses of the last adaptation: before each step and after the last.
+    pub fn losses(&self) -> &[f32] {
+        self.losses.get(..self.logged).unwrap_or(&[])
+    }
+
+    /// Back to the meta-learned start.
+    pub fn reset(&mut self) -> Result<(), Error> {
+        self.logged = 0;
+        self.state.reset(self.model)
+    }
+
+    /// The adapted state (to persist it, see [`crate::persist`]).
+    pub fn state(&self) -> &AdaptState<P> {
+        &self.state
+    }
+
+    /// The adapted head's outputs for one sample `x` into `out` (exactly
+    /// [`Learner::output_len`] long): values, or class probabilities.
+    pub fn predict(&mut self, x: &[f32], out: &mut [f32]) -> Result<(), Error> {
+        self.predict_head(self.head(), x, out)
+    }
+
+    /// Another head of the same model, from the same trunk (the adapted head as adapted, the
+    /// others as exported): its outputs for `x` into `out` (exactly that head's output count).
+    pub fn predict_head(&mut self, head: usize, x: &[f32], out: &mut [f32]) -> Result<(), Error> {
+        let n = self.output_len_of(head)?;
+        if out.len() != n {
+            return Err(Error::LengthMismatch {
+                what: "output",
+                expected: n,
+                found: out.len(),
+            });
+        }
+        if head >= 8 {
+            return Err(Error::NoSuchHead { head });
+        }
+        let net = self.state.network(self.model)?;
+        net.infer(x, Heads::only(head), &mut self.scratch, out)
+    }
+
+    /// The class of `x` and its probability, for a classification or matching head.
+    pub fn classify(&mut self, x: &[f32]) -> Result<(u16, f32), Error> {
+        let head = self.head();
+        let classes = match self.model.head(head)?.kind {
+            HeadKind::Regression { .. } => return Err(Error::TargetKindMismatch),
+            kind => kind.outputs(),
+        };
+        let infer = self.model.infer_scratch_len();
+        let net = self.state.network(self.model)?;
+        let (scratch, rest) = self.scratch.split_at_mut(infer.min(S));
+        let probs = rest.get_mut(..classes).ok_or(Error::BufferTooSmall {
+            what: "learner scratch (S)",
+            needed: infer + classes,
+            provided: S,
+        })?;
+        net.infer(x, Heads::only(head), scratch, probs)?;
+        let (best, p) =
+            probs.iter().enumerate().fold(
+                (0, f32::NEG_INFINITY),
+                |a, (i, &p)| if p > a.1 { (i, p) } else { a },
+            );
+        // Class counts are u16 in the format.
+        Ok((u16::try_from(best).unwrap_or(u16::MAX), p))
+    }
+}
