@@ -82,7 +82,7 @@ pub struct Backprop<'a> {
 /// the inputs' block. Blocks touch disjoint columns, so their order does not matter.
 #[inline]
 pub fn columns_step(c: Columns<'_>, back: Option<Backprop<'_>>) -> Result<(), Error> {
-    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+    #[cfg(m4f_kernels)]
     let Some((c, back)) = super::arm_block::columns(c, back) else {
         return Ok(());
     };
@@ -186,9 +186,9 @@ pub fn bias_step(
     deltas: &[f32],
     no: usize,
 ) -> Result<(), Error> {
-    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+    #[cfg(m4f_kernels)]
     let done = super::arm_block::bias8(bias, rate, clip, deltas, no);
-    #[cfg(not(all(target_arch = "arm", target_abi = "eabihf", target_os = "none")))]
+    #[cfg(not(m4f_kernels))]
     let done = 0;
     bias_step_portable(bias, rate, clip, deltas, no, done)
 }
