@@ -100,8 +100,16 @@ impl<const P: usize> AdaptState<P> {
         Ok(state)
     }
 
+    /// The one place a caller's mistake about the state shows: `model` must be the state's
+    /// model. Its id and CRC say so; its adapted layers and parameter count are compared as
+    /// well, so that even a CRC collision cannot bring a state of another shape into the inner
+    /// loop or inference (which then treat any mismatch as [`Error::Internal`]).
     fn check(&self, model: &Model<'_>) -> Result<(), Error> {
-        if model.model_id() != self.model_id || model.crc() != self.model_crc {
+        let same = model.model_id() == self.model_id
+            && model.crc() == self.model_crc
+            && model.adapted_range(self.head).ok() == Some(self.range)
+            && model.adapted_param_count(self.head).ok() == Some(self.used);
+        if !same {
             return Err(Error::StateMismatch);
         }
         Ok(())
@@ -115,12 +123,12 @@ impl<const P: usize> AdaptState<P> {
             if let Some(at) = w_at {
                 self.params
                     .get_mut(at..at + w.len())
-                    .ok_or(Error::StateMismatch)?
+                    .ok_or(Error::internal("adapt::load_meta"))?
                     .copy_from_slice(w);
             }
             self.params
                 .get_mut(b_at..b_at + b.len())
-                .ok_or(Error::StateMismatch)?
+                .ok_or(Error::internal("adapt::load_meta"))?
                 .copy_from_slice(b);
         }
         Ok(())
@@ -160,7 +168,7 @@ impl<const P: usize> AdaptState<P> {
         }
         self.params
             .get_mut(..self.used)
-            .ok_or(Error::StateMismatch)?
+            .ok_or(Error::internal("adapt::set_params"))?
             .copy_from_slice(params);
         Ok(())
     }
@@ -169,7 +177,9 @@ impl<const P: usize> AdaptState<P> {
     /// (restoring in place: the caller keeps the values finite).
     pub(crate) fn params_mut(&mut self, model: &Model<'_>) -> Result<&mut [f32], Error> {
         self.check(model)?;
-        self.params.get_mut(..self.used).ok_or(Error::StateMismatch)
+        self.params
+            .get_mut(..self.used)
+            .ok_or(Error::internal("adapt::params_mut"))
     }
 
     /// The model with this state's parameters in place of the meta-learned ones. When the
@@ -248,7 +258,10 @@ impl<const P: usize> AdaptState<P> {
         };
         let lp = InnerLoop::new(model, self.head, self.range, support, steps)?;
         let used = self.used;
-        let params = self.params.get_mut(..used).ok_or(Error::StateMismatch)?;
+        let params = self
+            .params
+            .get_mut(..used)
+            .ok_or(Error::internal("adapt::run"))?;
         lp.run(params, steps, scratch, losses, best)
     }
 }
