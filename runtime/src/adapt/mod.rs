@@ -101,18 +101,16 @@ impl<const P: usize> AdaptState<P> {
     }
 
     /// The one place a caller's mistake about the state shows: `model` must be the state's
-    /// model. Its id and CRC say so; its adapted layers and parameter count are compared as
-    /// well, so that even a CRC collision cannot bring a state of another shape into the inner
-    /// loop or inference (which then treat any mismatch as [`Error::Internal`]).
+    /// model (see [`same_model`]).
     fn check(&self, model: &Model<'_>) -> Result<(), Error> {
-        let same = model.model_id() == self.model_id
-            && model.crc() == self.model_crc
-            && model.adapted_range(self.head).ok() == Some(self.range)
-            && model.adapted_param_count(self.head).ok() == Some(self.used);
-        if !same {
-            return Err(Error::StateMismatch);
-        }
-        Ok(())
+        let fingerprint = (
+            self.model_id,
+            self.model_crc,
+            self.head,
+            self.range,
+            self.used,
+        );
+        same_model(model, fingerprint)
     }
 
     fn load_meta(&mut self, model: &Model<'_>) -> Result<(), Error> {
@@ -264,4 +262,25 @@ impl<const P: usize> AdaptState<P> {
             .ok_or(Error::internal("adapt::run"))?;
         lp.run(params, steps, scratch, losses, best)
     }
+}
+
+/// Err([`Error::StateMismatch`]) unless `model` is the one a state's fingerprint (model id,
+/// CRC, head, adapted range, parameter count) was made from. The id and CRC say so; the adapted
+/// layers and parameter count are compared as well, so that even a CRC collision cannot bring a
+/// state of another shape into the inner loop or inference (which then treat any mismatch as
+/// [`Error::Internal`]). Not generic and out of line: one copy guards every entry point of
+/// every `AdaptState<P>`.
+#[inline(never)]
+fn same_model(
+    model: &Model<'_>,
+    (id, crc, head, range, used): (u32, u32, usize, AdaptedRange, usize),
+) -> Result<(), Error> {
+    let same = model.model_id() == id
+        && model.crc() == crc
+        && model.adapted_range(head).ok() == Some(range)
+        && model.adapted_param_count(head).ok() == Some(used);
+    if !same {
+        return Err(Error::StateMismatch);
+    }
+    Ok(())
 }
