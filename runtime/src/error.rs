@@ -1,7 +1,9 @@
 //! The runtime's one error type.
 //!
 //! Every fallible entry point returns [`Error`]; nothing in the runtime panics on bytes or samples
-//! it is given.
+//! it is given. Each variant but one describes something about the caller's input;
+//! [`Error::Internal`] is a state the runtime's own validation rules out (a bug in the runtime),
+//! so that such a bug never reads as a user error such as [`Error::StateMismatch`].
 //!
 //! ```
 //! use fewshot_runtime::{Error, Model};
@@ -102,8 +104,19 @@ pub enum Error {
         /// Head index.
         head: usize,
     },
-    /// The adapted state belongs to another model or head.
+    /// The adapted state belongs to another model or head: its model's id and CRC, adapted
+    /// layers or parameter count differ from the model it is used with.
     StateMismatch,
+    /// A state the runtime's own validation rules out: a bug in the runtime (please report it);
+    /// `at` names the place, e.g. `"adapt::inner::run"`. No model bytes, samples, state or
+    /// buffers passed to the runtime's entry points lead here (too small a buffer is
+    /// [`Error::BufferTooSmall`], a state of another model [`Error::StateMismatch`]). The one
+    /// exception is the kernels of [`crate::math::block`], public for the on-target tests: they
+    /// trust the caller's dimensions and report slices that disagree with them here.
+    Internal {
+        /// The function where the impossible state was found.
+        at: &'static str,
+    },
     /// An input or target is NaN or infinite.
     NonFinite {
         /// Which value.
@@ -249,6 +262,7 @@ impl fmt::Display for Error {
             Error::NoSuchHead { head } => write!(f, "no head {head}"),
             Error::HeadNotAdaptable { head } => write!(f, "head {head} has no adaptation spec"),
             Error::StateMismatch => write!(f, "adapted state belongs to another model or head"),
+            Error::Internal { at } => write!(f, "internal error in the runtime at {at} (a bug)"),
             Error::NonFinite { what, sample } => {
                 write!(f, "{what} of sample {sample} is not finite")
             }
@@ -300,6 +314,13 @@ impl fmt::Display for Error {
                 "the model needs the runtime's `{feature}` feature, which this build leaves out"
             ),
         }
+    }
+}
+
+impl Error {
+    /// [`Error::Internal`] at `at`.
+    pub(crate) const fn internal(at: &'static str) -> Error {
+        Error::Internal { at }
     }
 }
 

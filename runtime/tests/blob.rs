@@ -58,16 +58,37 @@ fn fix_crc(bytes: &mut [u8]) {
     bytes[n..].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// Uses a loaded model every way the device would, to show nothing panics on it.
+/// A refusal, and not [`Error::Internal`]: bytes, however bad, are the caller's, never a runtime
+/// bug.
+fn refused<T>(result: Result<T, Error>) -> bool {
+    matches!(result, Err(e) if !matches!(e, Error::Internal { .. }))
+}
+
+/// Panics when `result` is [`Error::Internal`] (any other outcome is fine).
+fn not_internal<T>(result: Result<T, Error>, what: &str) {
+    if let Err(e @ Error::Internal { .. }) = result {
+        panic!("{what}: {e}");
+    }
+}
+
+/// Uses a loaded model every way the device would, to show nothing panics on it and no call
+/// reports a runtime bug ([`Error::Internal`]).
 fn exercise(model: &Model<'_>) {
     let mut scratch = vec![0.0f32; 4096];
     let mut out = vec![0.0f32; 4096];
     let input = vec![0.5f32; model.input_len()];
-    let _ = model
-        .network()
-        .infer(&input, Heads::ALL, &mut scratch, &mut out);
+    not_internal(
+        model
+            .network()
+            .infer(&input, Heads::ALL, &mut scratch, &mut out),
+        "infer",
+    );
     for h in 0..model.heads().len() {
-        if let Ok(mut state) = AdaptState::<4096>::new(model, h) {
+        let state = AdaptState::<4096>::new(model, h);
+        if let Err(e) = state {
+            not_internal::<()>(Err(e), "AdaptState::new");
+        }
+        if let Ok(mut state) = state {
             let k = 3;
             let inputs = vec![0.25f32; k * model.input_len()];
             let values = vec![0.1f32; k * model.heads()[h].kind.outputs()];
@@ -77,7 +98,28 @@ fn exercise(model: &Model<'_>) {
                 _ => Support::classes(&inputs, &labels),
             };
             let mut losses = [0.0f32; 8];
-            let _ = state.adapt(model, support, Some(3), &mut scratch, &mut losses);
+            not_internal(
+                state.adapt(model, support, Some(3), &mut scratch, &mut losses),
+                "adapt",
+            );
+            let mut best = vec![0.0f32; state.params().len()];
+            not_internal(
+                state.adapt_guarded(
+                    model,
+                    support,
+                    Some(3),
+                    &mut scratch,
+                    &mut losses,
+                    &mut best,
+                ),
+                "adapt_guarded",
+            );
+            if let Ok(net) = state.network(model) {
+                not_internal(
+                    net.infer(&input, Heads::ALL, &mut scratch, &mut out),
+                    "adapted infer",
+                );
+            }
         }
     }
 }
@@ -89,7 +131,7 @@ fn every_truncation_is_refused() {
         for len in 0..blob.len() {
             let cut = fewshot_runtime::format::AlignedBytes::from_slice(&blob[..len]);
             assert!(
-                Model::from_bytes(&cut).is_err(),
+                refused(Model::from_bytes(&cut)),
                 "truncation to {len} accepted"
             );
         }
@@ -110,7 +152,7 @@ fn every_single_bit_flip_of(blob: fewshot_runtime::format::AlignedBytes) {
         for bit in 0..8 {
             flipped.as_bytes_mut()[byte] ^= 1 << bit;
             assert!(
-                Model::from_bytes(&flipped).is_err(),
+                refused(Model::from_bytes(&flipped)),
                 "flip {byte}:{bit} accepted"
             );
             flipped.as_bytes_mut()[byte] ^= 1 << bit;
@@ -128,15 +170,32 @@ fn bit_flips_with_a_forged_crc_never_panic() {
 }
 
 fn forged_flips_of(blob: fewshot_runtime::format::AlignedBytes) {
+    let original = Model::from_bytes(&blob).expect("loads");
+    let mut state = AdaptState::<4096>::new(&original, 0).expect("fits");
+    let mut scratch = vec![0.0f32; 4096];
+    let mut losses = [0.0f32; 8];
     let mut accepted = 0;
     for byte in 0..blob.len() - 4 {
         for bit in 0..8 {
             let mut forged = blob.clone();
             forged.as_bytes_mut()[byte] ^= 1 << bit;
             fix_crc(forged.as_bytes_mut());
-            if let Ok(model) = Model::from_bytes(&forged) {
-                accepted += 1;
-                exercise(&model);
+            match Model::from_bytes(&forged) {
+                Ok(model) => {
+                    accepted += 1;
+                    exercise(&model);
+                    // The original's state is not this model's (most flips keep the model id).
+                    let support = Support::values(&[0.25; 2], &[0.1; 2]);
+                    assert_eq!(
+                        state
+                            .adapt(&model, support, None, &mut scratch, &mut losses)
+                            .unwrap_err(),
+                        Error::StateMismatch
+                    );
+                    assert_eq!(state.reset(&model).unwrap_err(), Error::StateMismatch);
+                    assert!(matches!(state.network(&model), Err(Error::StateMismatch)));
+                }
+                Err(e) => not_internal::<()>(Err(e), "from_bytes"),
             };
         }
     }

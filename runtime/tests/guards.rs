@@ -5,10 +5,10 @@
 
 mod common;
 
-use common::{random_model, Rng};
-use fewshot_runtime::writer::{AdaptDef, ModelDef, RateDef};
+use common::{dense, random_model, Rng};
+use fewshot_runtime::writer::{AdaptDef, HeadDef, ModelDef, RateDef};
 use fewshot_runtime::{
-    Activation, AdaptScope, AdaptState, Error, Model, Support, SupportSet, MAX_STEPS,
+    Activation, AdaptScope, AdaptState, Error, Heads, Model, Support, SupportSet, MAX_STEPS,
 };
 
 type State = AdaptState<1024>;
@@ -312,4 +312,79 @@ fn a_state_of_another_model_or_a_missing_head_is_refused() {
         State::new(&model, usize::MAX).unwrap_err(),
         Error::NoSuchHead { head: usize::MAX }
     );
+}
+
+/// Every entry point that takes a state and a model refuses a state adapted for another model
+/// (the same model id: only the CRC and the shapes tell them apart) or for a head the model
+/// does not have, with [`Error::StateMismatch`], never [`Error::Internal`] or a panic, and
+/// leaves the state as it was.
+#[test]
+fn a_state_adapted_for_another_model_or_head_is_a_state_mismatch_everywhere() {
+    // Model `a`: the regression model with a second adaptable head (1 output of the trunk's
+    // 16 features); model `b`: the regression model alone, under the same id.
+    let mut rng = Rng(33);
+    let second = HeadDef::regression(8, "second", vec![dense(&mut rng, 16, 1, Activation::Relu)])
+        .with_adapt(AdaptDef::new(
+            AdaptScope::HeadOnly,
+            3,
+            RateDef::Scalar(0.05),
+            5.0,
+        ));
+    let a_blob = regression(3)
+        .head(second)
+        .with_id(77)
+        .to_aligned_bytes()
+        .expect("valid");
+    let b_blob = regression(3).with_id(77).to_aligned_bytes().expect("valid");
+    let a = Model::from_bytes(&a_blob).expect("loads");
+    let b = Model::from_bytes(&b_blob).expect("loads");
+    assert_eq!(a.model_id(), b.model_id());
+    let x = [0.1f32, 0.2, -0.3, 0.4];
+    let y = [0.3f32, -0.1];
+    let mut scratch = vec![0.0f32; 1024];
+    let mut losses = [0.0f32; 8];
+    for head in [0, 1] {
+        let mut state = State::new(&a, head).expect("fits");
+        state
+            .adapt(&a, Support::values(&x, &y), None, &mut scratch, &mut losses)
+            .expect("adapts");
+        let before = bits(state.params());
+        let mut best = vec![0.0f32; before.len()];
+        let support = Support::values(&x, &y);
+        let results = [
+            state
+                .adapt(&b, support, None, &mut scratch, &mut losses)
+                .map(|_| ()),
+            state
+                .adapt_guarded(&b, support, None, &mut scratch, &mut losses, &mut best)
+                .map(|_| ()),
+            state.network(&b).map(|_| ()),
+            state.reset(&b),
+            state.set_params(&b, &vec![0.0; before.len()]),
+        ];
+        for (call, result) in results.into_iter().enumerate() {
+            assert_eq!(
+                result,
+                Err(Error::StateMismatch),
+                "head {head}, call {call}"
+            );
+        }
+        assert_eq!(bits(state.params()), before, "head {head}");
+        // With its own model the state still works.
+        let mut out = [0.0f32; 2];
+        state
+            .network(&a)
+            .expect("same model")
+            .infer(&x[..2], Heads::ALL, &mut scratch, &mut out)
+            .expect("infers");
+    }
+}
+
+#[test]
+fn internal_errors_name_their_place() {
+    let e = Error::Internal {
+        at: "adapt::inner::run",
+    };
+    assert!(e.to_string().contains("adapt::inner::run"), "{e}");
+    assert_ne!(e, Error::StateMismatch);
 }

@@ -81,7 +81,10 @@ pub(crate) fn check_bounds(
 ) -> Result<(), Error> {
     let k = lp.geo.k as f32;
     let first_len = lp.geo.starts.get(1).copied().unwrap_or(0);
-    let mut a = ok(max_abs(acts.get(..first_len).ok_or(Error::StateMismatch)?))?;
+    let mut a = ok(max_abs(
+        acts.get(..first_len)
+            .ok_or(Error::internal("adapt::bound::check_bounds"))?,
+    ))?;
     let c = lp.spec.clip;
     let s = f32::from(steps);
     let last = lp.geo.chain_len - 1;
@@ -117,7 +120,8 @@ pub(crate) fn check_bounds(
         let colsum = ok(colsum + no as f32 * dw)?;
         let bias = ok(bias + db)?;
         let z = ok(rows * a + bias)?;
-        cols.push((colsum, a)).map_err(|_| Error::StateMismatch)?;
+        cols.push((colsum, a))
+            .map_err(|_| Error::internal("adapt::bound::check_bounds"))?;
         a = match spec.activation {
             Activation::Identity | Activation::Relu => z,
             Activation::Tanh | Activation::Sigmoid => 1.0,

@@ -90,12 +90,13 @@ fn regions<'a>(
     geo: &Geometry,
     p: usize,
 ) -> Result<(&'a mut [f32], &'a mut [f32]), Error> {
-    let s0 = *geo.starts.get(p).ok_or(Error::StateMismatch)?;
-    let s1 = *geo.starts.get(p + 1).ok_or(Error::StateMismatch)?;
-    let s2 = *geo.starts.get(p + 2).ok_or(Error::StateMismatch)?;
+    let bug = Error::internal("adapt::inner::regions");
+    let s0 = *geo.starts.get(p).ok_or(bug)?;
+    let s1 = *geo.starts.get(p + 1).ok_or(bug)?;
+    let s2 = *geo.starts.get(p + 2).ok_or(bug)?;
     let (lo, hi) = acts.split_at_mut(s1);
-    let prev = lo.get_mut(s0..).ok_or(Error::StateMismatch)?;
-    let cur = hi.get_mut(..s2 - s1).ok_or(Error::StateMismatch)?;
+    let prev = lo.get_mut(s0..).ok_or(bug)?;
+    let cur = hi.get_mut(..s2 - s1).ok_or(bug)?;
     Ok((prev, cur))
 }
 
@@ -296,7 +297,9 @@ impl<'a> InnerLoop<'a> {
         let (block, rest) = rest.split_at_mut(geo.block);
         let (pa, rest) = rest.split_at_mut(geo.prefix_width);
         let (pb, rest) = rest.split_at_mut(geo.prefix_width);
-        let solve = rest.get_mut(..geo.solve).ok_or(Error::StateMismatch)?;
+        let solve = rest
+            .get_mut(..geo.solve)
+            .ok_or(Error::internal("adapt::inner::run"))?;
 
         self.fill_inputs(acts, pa, pb)?;
         if matches!(self.spec.rate, LearningRate::Proximal { .. }) {
@@ -393,8 +396,15 @@ impl<'a> InnerLoop<'a> {
     /// normalisation): such a sample is refused here, before the state changes.
     fn fill_inputs(&self, acts: &mut [f32], pa: &mut [f32], pb: &mut [f32]) -> Result<(), Error> {
         self.fill_features(acts, pa, pb)?;
-        let width = *self.geo.starts.get(1).ok_or(Error::StateMismatch)? / self.geo.k;
-        let region = acts.get(..width * self.geo.k).ok_or(Error::StateMismatch)?;
+        let width = *self
+            .geo
+            .starts
+            .get(1)
+            .ok_or(Error::internal("adapt::inner::fill_inputs"))?
+            / self.geo.k;
+        let region = acts
+            .get(..width * self.geo.k)
+            .ok_or(Error::internal("adapt::inner::fill_inputs"))?;
         match region.iter().position(|v| !v.is_finite()) {
             Some(i) => Err(Error::NonFinite {
                 what: "support features",
@@ -405,12 +415,11 @@ impl<'a> InnerLoop<'a> {
     }
 
     fn fill_features(&self, acts: &mut [f32], pa: &mut [f32], pb: &mut [f32]) -> Result<(), Error> {
+        let bug = Error::internal("adapt::inner::fill_features");
         let net = self.model.network();
         let d = self.model.input_len();
-        let width = *self.geo.starts.get(1).ok_or(Error::StateMismatch)? / self.geo.k;
-        let region = acts
-            .get_mut(..width * self.geo.k)
-            .ok_or(Error::StateMismatch)?;
+        let width = *self.geo.starts.get(1).ok_or(bug)? / self.geo.k;
+        let region = acts.get_mut(..width * self.geo.k).ok_or(bug)?;
         for (x, row) in self
             .support
             .inputs
@@ -432,13 +441,13 @@ impl<'a> InnerLoop<'a> {
                 } else {
                     (&*pb, &mut *pa)
                 };
-                let src = src.get(..ni).ok_or(Error::StateMismatch)?;
-                let dst = dst.get_mut(..no).ok_or(Error::StateMismatch)?;
+                let src = src.get(..ni).ok_or(bug)?;
+                let dst = dst.get_mut(..no).ok_or(bug)?;
                 dense(w, b, src, dst, spec.activation);
                 in_a = !in_a;
             }
             let src = if in_a { &*pa } else { &*pb };
-            row.copy_from_slice(src.get(..width).ok_or(Error::StateMismatch)?);
+            row.copy_from_slice(src.get(..width).ok_or(bug)?);
         }
         Ok(())
     }
@@ -464,10 +473,13 @@ impl<'a> InnerLoop<'a> {
     fn loss_and_delta(&self, acts: &mut [f32], delta: bool) -> Result<f32, Error> {
         let geo = &self.geo;
         let last = geo.starts.len().saturating_sub(2);
-        let at = *geo.starts.get(last).ok_or(Error::StateMismatch)?;
+        let at = *geo
+            .starts
+            .get(last)
+            .ok_or(Error::internal("adapt::inner::loss_and_delta"))?;
         let out = acts
             .get_mut(at..geo.activations())
-            .ok_or(Error::StateMismatch)?;
+            .ok_or(Error::internal("adapt::inner::loss_and_delta"))?;
         let k = geo.k as f32;
         let spec = self.model.chain_layer(self.head, geo.chain_len - 1)?;
         let m = usize::from(spec.outputs);

@@ -100,11 +100,17 @@ impl<const P: usize> AdaptState<P> {
         Ok(state)
     }
 
+    /// The one place a caller's mistake about the state shows: `model` must be the state's
+    /// model (see [`same_model`]).
     fn check(&self, model: &Model<'_>) -> Result<(), Error> {
-        if model.model_id() != self.model_id || model.crc() != self.model_crc {
-            return Err(Error::StateMismatch);
-        }
-        Ok(())
+        let fingerprint = (
+            self.model_id,
+            self.model_crc,
+            self.head,
+            self.range,
+            self.used,
+        );
+        same_model(model, fingerprint)
     }
 
     fn load_meta(&mut self, model: &Model<'_>) -> Result<(), Error> {
@@ -115,12 +121,12 @@ impl<const P: usize> AdaptState<P> {
             if let Some(at) = w_at {
                 self.params
                     .get_mut(at..at + w.len())
-                    .ok_or(Error::StateMismatch)?
+                    .ok_or(Error::internal("adapt::load_meta"))?
                     .copy_from_slice(w);
             }
             self.params
                 .get_mut(b_at..b_at + b.len())
-                .ok_or(Error::StateMismatch)?
+                .ok_or(Error::internal("adapt::load_meta"))?
                 .copy_from_slice(b);
         }
         Ok(())
@@ -160,7 +166,7 @@ impl<const P: usize> AdaptState<P> {
         }
         self.params
             .get_mut(..self.used)
-            .ok_or(Error::StateMismatch)?
+            .ok_or(Error::internal("adapt::set_params"))?
             .copy_from_slice(params);
         Ok(())
     }
@@ -169,7 +175,9 @@ impl<const P: usize> AdaptState<P> {
     /// (restoring in place: the caller keeps the values finite).
     pub(crate) fn params_mut(&mut self, model: &Model<'_>) -> Result<&mut [f32], Error> {
         self.check(model)?;
-        self.params.get_mut(..self.used).ok_or(Error::StateMismatch)
+        self.params
+            .get_mut(..self.used)
+            .ok_or(Error::internal("adapt::params_mut"))
     }
 
     /// The model with this state's parameters in place of the meta-learned ones. When the
@@ -248,7 +256,31 @@ impl<const P: usize> AdaptState<P> {
         };
         let lp = InnerLoop::new(model, self.head, self.range, support, steps)?;
         let used = self.used;
-        let params = self.params.get_mut(..used).ok_or(Error::StateMismatch)?;
+        let params = self
+            .params
+            .get_mut(..used)
+            .ok_or(Error::internal("adapt::run"))?;
         lp.run(params, steps, scratch, losses, best)
     }
+}
+
+/// Err([`Error::StateMismatch`]) unless `model` is the one a state's fingerprint (model id,
+/// CRC, head, adapted range, parameter count) was made from. The id and CRC say so; the adapted
+/// layers and parameter count are compared as well, so that even a CRC collision cannot bring a
+/// state of another shape into the inner loop or inference (which then treat any mismatch as
+/// [`Error::Internal`]). Not generic and out of line: one copy guards every entry point of
+/// every `AdaptState<P>`.
+#[inline(never)]
+fn same_model(
+    model: &Model<'_>,
+    (id, crc, head, range, used): (u32, u32, usize, AdaptedRange, usize),
+) -> Result<(), Error> {
+    let same = model.model_id() == id
+        && model.crc() == crc
+        && model.adapted_range(head).ok() == Some(range)
+        && model.adapted_param_count(head).ok() == Some(used);
+    if !same {
+        return Err(Error::StateMismatch);
+    }
+    Ok(())
 }

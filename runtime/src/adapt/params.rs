@@ -22,10 +22,6 @@ pub(crate) enum Weights<'a> {
     Frozen(&'a [f32]),
 }
 
-fn mismatch() -> Error {
-    Error::StateMismatch
-}
-
 /// `W` and `b` of adapted layer `index`, read-only.
 pub(crate) fn layer<'a>(
     model: &'a Model<'a>,
@@ -38,9 +34,13 @@ pub(crate) fn layer<'a>(
     let (fw, _) = model.layer_params(&spec)?;
     let (w_at, b_at) = state_offsets(model, head, range, index)?;
     let nb = usize::from(spec.outputs);
-    let b = params.get(b_at..b_at + nb).ok_or_else(mismatch)?;
+    let b = params
+        .get(b_at..b_at + nb)
+        .ok_or(Error::internal("adapt::params::layer"))?;
     let w = match w_at {
-        Some(at) => params.get(at..at + fw.len()).ok_or_else(mismatch)?,
+        Some(at) => params
+            .get(at..at + fw.len())
+            .ok_or(Error::internal("adapt::params::layer"))?,
         None => fw,
     };
     Ok((w, b, spec))
@@ -60,13 +60,17 @@ pub(crate) fn layer_mut<'a>(
     let nb = usize::from(spec.outputs);
     let (weights, bias) = match w_at {
         Some(at) => {
-            let both = params.get_mut(at..b_at + nb).ok_or_else(mismatch)?;
+            let both = params
+                .get_mut(at..b_at + nb)
+                .ok_or(Error::internal("adapt::params::layer_mut"))?;
             let (w, b) = both.split_at_mut(fw.len());
             (Weights::Adapted(w), b)
         }
         None => (
             Weights::Frozen(fw),
-            params.get_mut(b_at..b_at + nb).ok_or_else(mismatch)?,
+            params
+                .get_mut(b_at..b_at + nb)
+                .ok_or(Error::internal("adapt::params::layer_mut"))?,
         ),
     };
     Ok(LayerMut {

@@ -76,21 +76,20 @@ impl InnerLoop<'_> {
         losses: &mut [f32],
         guarded: bool,
     ) -> Result<AdaptReport, Error> {
+        let bug = Error::internal("adapt::proximal::run_proximal");
         let Targets::Values(values) = self.support.targets else {
             return Err(Error::TargetKindMismatch);
         };
         let k = self.geo.k;
         let index = self.geo.chain_len.saturating_sub(1);
         self.forward(params, acts, self.geo.chain_len)?;
-        let split = *self.geo.starts.get(1).ok_or(Error::StateMismatch)?;
-        let (features, outputs) = acts
-            .split_at_mut_checked(split)
-            .ok_or(Error::StateMismatch)?;
+        let split = *self.geo.starts.get(1).ok_or(bug)?;
+        let (features, outputs) = acts.split_at_mut_checked(split).ok_or(bug)?;
         let m = outputs.len() / k.max(1);
         let h = features.len() / k.max(1);
         if h == 0 || m == 0 {
             // Validation refuses zero-width layers; this keeps `chunks_exact(h)` total.
-            return Err(Error::StateMismatch);
+            return Err(bug);
         }
         let c = (k * m) as f32 * 0.5;
         let scale = 1.0 / (k * m) as f32;
@@ -106,18 +105,14 @@ impl InnerLoop<'_> {
             return Err(Error::NonFiniteLoss { step: 0 });
         }
         let n_log = usize::from(steps) + 1;
-        let log = losses.get_mut(..n_log).ok_or(Error::StateMismatch)?;
+        let log = losses.get_mut(..n_log).ok_or(bug)?;
         log.fill(0.0);
         if let Some(first) = log.first_mut() {
             *first = initial;
         }
-        let (system, rest) = solve
-            .split_at_mut_checked(k * k)
-            .ok_or(Error::StateMismatch)?;
-        let (sums, rest) = rest
-            .split_at_mut_checked(k * m)
-            .ok_or(Error::StateMismatch)?;
-        let work = rest.get_mut(..k).ok_or(Error::StateMismatch)?;
+        let (system, rest) = solve.split_at_mut_checked(k * k).ok_or(bug)?;
+        let (sums, rest) = rest.split_at_mut_checked(k * m).ok_or(bug)?;
+        let work = rest.get_mut(..k).ok_or(bug)?;
         let mut solver = Solver {
             system,
             sums,
@@ -134,15 +129,9 @@ impl InnerLoop<'_> {
                 field: "adapt.rate",
             });
         };
-        let w_at = l.w_at.ok_or(Error::StateMismatch)?;
-        let rw_all = self
-            .rates
-            .get(w_at..w_at + w.len())
-            .ok_or(Error::StateMismatch)?;
-        let rb_all = self
-            .rates
-            .get(l.b_at..l.b_at + m)
-            .ok_or(Error::StateMismatch)?;
+        let w_at = l.w_at.ok_or(bug)?;
+        let rw_all = self.rates.get(w_at..w_at + w.len()).ok_or(bug)?;
+        let rb_all = self.rates.get(l.b_at..l.b_at + m).ok_or(bug)?;
         // Every step of every output, logging the support loss (the state does not change).
         solver.sums.fill(0.0);
         for j in 0..m {
@@ -180,7 +169,7 @@ impl InnerLoop<'_> {
                         (l.bias.get_mut(j), rb_all.get(j))
                     };
                     let (Some(param), Some(rate)) = (param, rate) else {
-                        return Err(Error::StateMismatch);
+                        return Err(bug);
                     };
                     let new = *param + *rate * moved(solver.features, sums, h, m, j, col);
                     if !new.is_finite() {
@@ -259,8 +248,12 @@ impl Solver<'_> {
         scale: f32,
     ) -> Result<(), Error> {
         let (h, m, c) = (self.h, self.m, self.c);
-        let rw = rw_all.get(j * h..(j + 1) * h).ok_or(Error::StateMismatch)?;
-        let rb = *rb_all.get(j).ok_or(Error::StateMismatch)?;
+        let rw = rw_all
+            .get(j * h..(j + 1) * h)
+            .ok_or(Error::internal("adapt::proximal::output"))?;
+        let rb = *rb_all
+            .get(j)
+            .ok_or(Error::internal("adapt::proximal::output"))?;
         self.factor(rw, rb)
             .map_err(|(sample, ratio)| Error::IllConditioned {
                 output: j,

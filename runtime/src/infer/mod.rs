@@ -87,7 +87,8 @@ pub(crate) fn state_offsets(
 
 /// `s` split at `at`; too short a buffer is a geometry error, never a panic.
 fn split(s: &mut [f32], at: usize) -> Result<(&mut [f32], &mut [f32]), Error> {
-    s.split_at_mut_checked(at).ok_or(Error::StateMismatch)
+    s.split_at_mut_checked(at)
+        .ok_or(Error::internal("infer::split"))
 }
 
 /// The buffers a matching head works in.
@@ -165,9 +166,12 @@ impl<'m, 's> Network<'m, 's> {
         let sb = a
             .params
             .get(b_at..b_at + b.len())
-            .ok_or(Error::StateMismatch)?;
+            .ok_or(Error::internal("infer::params"))?;
         let sw = match w_at {
-            Some(at) => a.params.get(at..at + w.len()).ok_or(Error::StateMismatch)?,
+            Some(at) => a
+                .params
+                .get(at..at + w.len())
+                .ok_or(Error::internal("infer::params"))?,
             None => w,
         };
         Ok((sw, sb))
@@ -318,7 +322,7 @@ impl<'m, 's> Network<'m, 's> {
         let features: &[f32] = if which == 0 { a } else { b };
         let features = features
             .get(..self.model.feature_len())
-            .ok_or(Error::StateMismatch)?;
+            .ok_or(Error::internal("infer::infer"))?;
         let hidden = self.model.head_hidden_width();
         let (c, rest) = split(rest, hidden)?;
         let (d, extra) = split(rest, hidden)?;
@@ -404,8 +408,10 @@ impl<'m, 's> Network<'m, 's> {
                 (_, true) => (&*d, &mut *dst),
                 (_, false) => (&*d, &mut *c),
             };
-            let src = src.get(..ni).ok_or(Error::StateMismatch)?;
-            let next = next.get_mut(..no).ok_or(Error::StateMismatch)?;
+            let src = src.get(..ni).ok_or(Error::internal("infer::head_layers"))?;
+            let next = next
+                .get_mut(..no)
+                .ok_or(Error::internal("infer::head_layers"))?;
             if last && norm {
                 squares = src.iter().map(|v| v * v).sum();
             }
@@ -432,11 +438,12 @@ impl<'m, 's> Network<'m, 's> {
     where
         'm: 's,
     {
+        let bug = Error::internal("infer::matching");
         let HeadKind::Matching {
             per_class, warps, ..
         } = head.kind
         else {
-            return Err(Error::StateMismatch);
+            return Err(bug);
         };
         let units = head.kind.units();
         let Scratch { c, d, extra } = scratch;
@@ -448,16 +455,13 @@ impl<'m, 's> Network<'m, 's> {
                 best.copy_from_slice(z);
             }
             Some(set) => {
-                let s = head
-                    .adapt
-                    .and_then(|a| a.prototype_scale)
-                    .ok_or(Error::StateMismatch)?;
-                let table = self.model.warps(h).ok_or(Error::StateMismatch)?;
+                let s = head.adapt.and_then(|a| a.prototype_scale).ok_or(bug)?;
+                let table = self.model.warps(h).ok_or(bug)?;
                 let n = self.model.input_len();
                 let tw = self.model.trunk_width();
                 let (warped, rest) = split(rest, n)?;
                 let (a, rest) = split(rest, tw)?;
-                let b = rest.get_mut(..tw).ok_or(Error::StateMismatch)?;
+                let b = rest.get_mut(..tw).ok_or(bug)?;
                 best.iter_mut().for_each(|v| *v = f32::NEG_INFINITY);
                 for warp in table.chunks_exact(6) {
                     // The identity reads the features the shared trunk pass already made.
@@ -470,9 +474,7 @@ impl<'m, 's> Network<'m, 's> {
                             _ => b,
                         }
                     };
-                    let f = f
-                        .get(..self.model.feature_len())
-                        .ok_or(Error::StateMismatch)?;
+                    let f = f.get(..self.model.feature_len()).ok_or(bug)?;
                     let norm = self.head_layers(h, head, f, c, d, z, true)?;
                     for (m, &v) in best.iter_mut().zip(z.iter()) {
                         *m = crate::math::max(*m, v - s * norm);

@@ -8,6 +8,10 @@
 //! without backpropagation, groups of 8 biases) and the portable code
 //! ([`columns_step_portable`], [`bias_step_portable`]) for the rest and on other targets; both
 //! perform the same f32 operations in the same order, so the results are identical bit for bit.
+//!
+//! These functions are public for the on-target kernel tests. They trust the dimensions they
+//! are given (`ni`, `no`, `k`, `j0`, `width`); slices that disagree with them are reported as
+//! [`Error::Internal`], which the inner loop's geometry rules out.
 
 use super::{axpy_strided, clamp, derivative};
 use crate::{Activation, Error};
@@ -82,7 +86,7 @@ pub struct Backprop<'a> {
 /// the inputs' block. Blocks touch disjoint columns, so their order does not matter.
 #[inline]
 pub fn columns_step(c: Columns<'_>, back: Option<Backprop<'_>>) -> Result<(), Error> {
-    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+    #[cfg(m4f_kernels)]
     let Some((c, back)) = super::arm_block::columns(c, back) else {
         return Ok(());
     };
@@ -130,12 +134,16 @@ pub fn backprop(
     j0: usize,
     width: usize,
 ) -> Result<(), Error> {
-    let w = w.get(j0..).ok_or(Error::StateMismatch)?;
+    let w = w
+        .get(j0..)
+        .ok_or(Error::internal("math::block::backprop"))?;
     for (row, d) in block
         .chunks_exact_mut(8)
         .zip(deltas.chunks_exact(no.max(1)))
     {
-        let acc = row.get_mut(..width).ok_or(Error::StateMismatch)?;
+        let acc = row
+            .get_mut(..width)
+            .ok_or(Error::internal("math::block::backprop"))?;
         acc.iter_mut().for_each(|v| *v = 0.0);
         axpy_strided(acc, d, 1, w, ni, no);
     }
@@ -156,19 +164,20 @@ fn update(
     j0: usize,
     width: usize,
 ) -> Result<(), Error> {
+    let bug = Error::internal("math::block::update");
     if let Rate::Each(r) = rate {
         if r.len() < w.len() {
-            return Err(Error::StateMismatch);
+            return Err(bug);
         }
     }
-    let inputs = inputs.get(j0..).ok_or(Error::StateMismatch)?;
+    let inputs = inputs.get(j0..).ok_or(bug)?;
     for (i, row) in w.chunks_exact_mut(ni.max(1)).take(no).enumerate() {
         // g[c] = sum_s delta[s][i] a[s][j0 + c].
         let mut g = [0.0f32; 8];
-        let g = g.get_mut(..width).ok_or(Error::StateMismatch)?;
-        let d = deltas.get(i..).ok_or(Error::StateMismatch)?;
+        let g = g.get_mut(..width).ok_or(bug)?;
+        let d = deltas.get(i..).ok_or(bug)?;
         axpy_strided(g, d, no, inputs, ni, k);
-        let wrow = row.get_mut(j0..j0 + width).ok_or(Error::StateMismatch)?;
+        let wrow = row.get_mut(j0..j0 + width).ok_or(bug)?;
         for ((at, wij), gi) in (i * ni + j0..).zip(wrow).zip(g.iter()) {
             *wij -= rate.at(at) * clamp(*gi, clip);
         }
@@ -186,9 +195,9 @@ pub fn bias_step(
     deltas: &[f32],
     no: usize,
 ) -> Result<(), Error> {
-    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+    #[cfg(m4f_kernels)]
     let done = super::arm_block::bias8(bias, rate, clip, deltas, no);
-    #[cfg(not(all(target_arch = "arm", target_abi = "eabihf", target_os = "none")))]
+    #[cfg(not(m4f_kernels))]
     let done = 0;
     bias_step_portable(bias, rate, clip, deltas, no, done)
 }
@@ -202,11 +211,15 @@ pub fn bias_step_portable(
     no: usize,
     first: usize,
 ) -> Result<(), Error> {
-    let rest = bias.get_mut(first..).ok_or(Error::StateMismatch)?;
+    let rest = bias
+        .get_mut(first..)
+        .ok_or(Error::internal("math::block::bias_step_portable"))?;
     for (i0, chunk) in (first..).step_by(8).zip(rest.chunks_mut(8)) {
         let mut g = [-0.0f32; 8];
         for d in deltas.chunks_exact(no.max(1)) {
-            let d = d.get(i0..i0 + chunk.len()).ok_or(Error::StateMismatch)?;
+            let d = d
+                .get(i0..i0 + chunk.len())
+                .ok_or(Error::internal("math::block::bias_step_portable"))?;
             g.iter_mut().zip(d).for_each(|(gi, di)| *gi += di);
         }
         for (i, (b, gi)) in (i0..).zip(chunk.iter_mut().zip(g)) {
@@ -229,7 +242,9 @@ pub fn apply_derivative(
         .chunks_exact_mut(ni.max(1))
         .zip(block.chunks_exact(8))
     {
-        let a = arow.get_mut(j0..j0 + width).ok_or(Error::StateMismatch)?;
+        let a = arow
+            .get_mut(j0..j0 + width)
+            .ok_or(Error::internal("math::block::apply_derivative"))?;
         for (av, t) in a.iter_mut().zip(brow) {
             *av = times_derivative(act, *t, *av);
         }

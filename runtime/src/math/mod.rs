@@ -3,6 +3,12 @@
 //! Transcendentals go through micromath, called explicitly (`micromath::F32Ext::exp(x)`), so a
 //! host build (where `x.exp()` would resolve to std) and a device build agree bit for bit.
 //!
+//! On the Cortex-M4F/M7 (bare-metal ARM with hardware float: `thumbv7em-none-eabihf`) the hot
+//! loops go through hand-written kernels (`arm`, `arm_block`) with the same results bit for bit.
+//! Their condition has one name, `cfg(m4f_kernels)`, set by the crate's `build.rs` when
+//! `target_arch = "arm"`, `target_abi = "eabihf"` and `target_os = "none"`; every other target
+//! (`cfg(not(m4f_kernels))`) runs the portable code.
+//!
 //! ```
 //! use fewshot_runtime::math::{dense, softmax};
 //! use fewshot_runtime::Activation;
@@ -19,9 +25,9 @@
 use crate::Activation;
 use micromath::F32Ext;
 
-#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+#[cfg(m4f_kernels)]
 mod arm;
-#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+#[cfg(m4f_kernels)]
 mod arm_block;
 pub mod block;
 
@@ -35,7 +41,7 @@ pub fn dot_from(acc: f32, w: &[f32], x: &[f32]) -> f32 {
     let mut done = 0;
     #[allow(unused_mut)]
     let mut acc = acc;
-    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+    #[cfg(m4f_kernels)]
     {
         let chunks = w.len().min(x.len()) / 8;
         acc = arm::dot1(acc, w, x, chunks);
@@ -54,7 +60,7 @@ pub fn dot2_from(acc: [f32; 2], w0: &[f32], w1: &[f32], x: &[f32]) -> [f32; 2] {
     let mut done = 0;
     #[allow(unused_mut)]
     let mut acc = acc;
-    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+    #[cfg(m4f_kernels)]
     {
         let chunks = w0.len().min(w1.len()).min(x.len()) / 8;
         acc = arm::dot2(acc, w0, w1, x, chunks);
@@ -72,7 +78,7 @@ pub fn dot2_from(acc: [f32; 2], w0: &[f32], w1: &[f32], x: &[f32]) -> [f32; 2] {
 /// column of deltas, `v` a block of input activations) and of its backpropagation.
 #[inline(always)]
 pub fn axpy_strided(acc: &mut [f32], s: &[f32], ss: usize, v: &[f32], vs: usize, n: usize) {
-    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+    #[cfg(m4f_kernels)]
     {
         if let Ok(acc8) = <&mut [f32; 8]>::try_from(&mut *acc) {
             if arm::axpy8(acc8, s, ss, v, vs, n) {
@@ -235,9 +241,9 @@ pub fn dense(w: &[f32], b: &[f32], x: &[f32], y: &mut [f32], act: Activation) {
     if let ([x0], Activation::Relu) = (x, act) {
         // Fused (one pass over W, b and y) for the narrow first layer of a 1-D regressor.
         // On the Cortex-M4F the rows in fours go through a kernel, the rest here.
-        #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+        #[cfg(m4f_kernels)]
         let done = arm::column_relu(w, b, *x0, y);
-        #[cfg(not(all(target_arch = "arm", target_abi = "eabihf", target_os = "none")))]
+        #[cfg(not(m4f_kernels))]
         let done = 0;
         let rest = y.iter_mut().zip(w).zip(b).skip(done);
         for ((yi, wi), bi) in rest {
@@ -245,7 +251,7 @@ pub fn dense(w: &[f32], b: &[f32], x: &[f32], y: &mut [f32], act: Activation) {
         }
         return;
     }
-    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+    #[cfg(m4f_kernels)]
     {
         // The ReLU is applied by the kernel as it stores each pair of rows.
         let relu = act == Activation::Relu;
@@ -271,7 +277,7 @@ pub fn dense_batch(
     (ni, no): (usize, usize),
     act: Activation,
 ) {
-    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+    #[cfg(m4f_kernels)]
     {
         // The bounds checks once for all samples, then the activation (elementwise) once.
         if arm::dense_linear_batch(w, b, xs, ys, ni, no) {
@@ -290,7 +296,7 @@ pub fn dense_batch(
 /// `y = W x + b`, accumulated as [`dense`] does.
 #[inline]
 pub fn dense_linear(w: &[f32], b: &[f32], x: &[f32], y: &mut [f32]) {
-    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+    #[cfg(m4f_kernels)]
     {
         if arm::dense_linear(w, b, x, y, false) {
             return;
