@@ -99,6 +99,15 @@ pub enum Error {
         /// The index or id asked for.
         head: usize,
     },
+    /// A head selection ([`crate::Heads`]) names none of the model's heads, e.g.
+    /// `Heads::only(i)` with `i` at or above the model's head count (or at or above 8, which
+    /// selects nothing).
+    NoHeadSelected {
+        /// The selection's bits.
+        heads: u8,
+        /// Heads the model has.
+        model_heads: usize,
+    },
     /// The head has no adaptation spec.
     HeadNotAdaptable {
         /// Head index.
@@ -260,6 +269,10 @@ impl fmt::Display for Error {
                 found,
             } => write!(f, "{what}: expected length {expected}, got {found}"),
             Error::NoSuchHead { head } => write!(f, "no head {head}"),
+            Error::NoHeadSelected { heads, model_heads } => write!(
+                f,
+                "head selection {heads:#010b} names none of the model's {model_heads} heads"
+            ),
             Error::HeadNotAdaptable { head } => write!(f, "head {head} has no adaptation spec"),
             Error::StateMismatch => write!(f, "adapted state belongs to another model or head"),
             Error::Internal { at } => write!(f, "internal error in the runtime at {at} (a bug)"),

@@ -150,9 +150,6 @@ impl<'m, const P: usize, const S: usize, const LOG: usize> Learner<'m, P, S, LOG
                 found: out.len(),
             });
         }
-        if head >= 8 {
-            return Err(Error::NoSuchHead { head });
-        }
         let net = self.state.network(self.model)?;
         net.infer(x, Heads::only(head), &mut self.scratch, out)
     }

@@ -115,3 +115,26 @@ fn wrong_buffers_and_kinds_are_errors_not_panics() {
     let mut pose: Learner<'_, 426, 1200, 3> = Learner::new(&model, 2).unwrap();
     assert!(matches!(pose.classify(&q), Err(Error::TargetKindMismatch)));
 }
+
+#[test]
+fn a_selection_of_no_head_is_refused_not_silently_empty() {
+    let model = Model::from_bytes(MULTIHEAD).unwrap();
+    let net = model.network();
+    let mut scratch = vec![0.0f32; model.infer_scratch_len()];
+    let mut out = [0.0f32; 20];
+    for bad in [3usize, 7, 8, 100] {
+        let e = net.infer(&[0.0; 8], Heads::only(bad), &mut scratch, &mut out);
+        assert!(
+            matches!(e, Err(Error::NoHeadSelected { model_heads: 3, .. })),
+            "{bad}: {e:?}"
+        );
+        let e = net.infer_batch(&[0.0; 16], Heads::only(bad), &mut scratch, &mut out);
+        assert!(
+            matches!(e, Err(Error::NoHeadSelected { .. })),
+            "{bad}: {e:?}"
+        );
+    }
+    assert!(net
+        .infer(&[0.0; 8], Heads::only(2), &mut scratch, &mut out)
+        .is_ok());
+}

@@ -42,7 +42,8 @@ pub struct Heads(pub u8);
 impl Heads {
     /// Every head of the model.
     pub const ALL: Heads = Heads(u8::MAX);
-    /// Only head `index`.
+    /// Only head `index`. At or above 8 (beyond any model's heads) it selects nothing, and
+    /// inference refuses it with [`Error::NoHeadSelected`].
     pub fn only(index: usize) -> Heads {
         Heads(if index < 8 { 1 << index } else { 0 })
     }
@@ -177,6 +178,20 @@ impl<'m, 's> Network<'m, 's> {
         Ok((sw, sb))
     }
 
+    /// Refuses a selection that names none of the model's heads (`Heads::only(9)`): it would
+    /// otherwise compute nothing and succeed.
+    fn check_selection(&self, heads: Heads) -> Result<(), Error> {
+        let model_heads = self.model.heads().len();
+        if (0..model_heads).any(|i| heads.contains(i)) {
+            Ok(())
+        } else {
+            Err(Error::NoHeadSelected {
+                heads: heads.0,
+                model_heads,
+            })
+        }
+    }
+
     /// Total output width of the selected heads (concatenated in head order).
     pub fn output_len(&self, heads: Heads) -> usize {
         self.model
@@ -299,6 +314,7 @@ impl<'m, 's> Network<'m, 's> {
     where
         'm: 's,
     {
+        self.check_selection(heads)?;
         let needed = self.model.infer_scratch_len();
         if scratch.len() < needed {
             return Err(Error::BufferTooSmall {
@@ -498,6 +514,7 @@ impl<'m, 's> Network<'m, 's> {
     where
         'm: 's,
     {
+        self.check_selection(heads)?;
         let n_in = self.model.input_len();
         let n_out = self.output_len(heads);
         if !inputs.len().is_multiple_of(n_in) {
