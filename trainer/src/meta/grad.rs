@@ -48,7 +48,7 @@ impl<'a, T: Real> Ctx<'a, T> {
 
 /// Reusable buffers for one task's inner loop and meta-backward.
 #[derive(Default)]
-pub struct Workspace<T> {
+pub struct Workspace<T: Real> {
     thetas: Vec<Vec<T>>,
     grads: Vec<Vec<T>>,
     fwds: Vec<Fwd<T>>,
