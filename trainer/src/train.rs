@@ -1,7 +1,7 @@
 //! The outer loop: Adam on (theta, rate parameters), seeded task streams (bit-for-bit
 //! reproducible, resumable), checkpoints, Ctrl-C handling and a progress bar.
 
-use crate::meta::{batch_meta_grad, init_rates, MetaSpec, TaskData};
+use crate::meta::{batch_meta_grad_in, init_rates, MetaSpec, TaskData, Workspace};
 use crate::net::Arch;
 use crate::tasks::{Split, Task, TaskSource};
 use anyhow::{Context, Result};
@@ -299,18 +299,34 @@ pub fn sample_batch(source: &dyn TaskSource, s: &TrainSettings, iter: u64) -> Ve
         .collect()
 }
 
+/// What one meta-iteration reuses from the previous one: the tasks in the compute type and the
+/// workspaces of the meta-gradient.
+#[derive(Default)]
+pub struct StepBuffers {
+    data: Vec<TaskData<f32>>,
+    wss: Vec<Workspace<f32>>,
+}
+
 /// One Adam step on the concatenated (theta, u); returns (loss, final query loss).
-pub fn step(state: &mut State, tasks: &[Task], parallel: bool) -> (f64, f64) {
-    let data: Vec<TaskData<f32>> = tasks
-        .iter()
-        .map(|t| TaskData::new(&state.arch, t))
-        .collect();
-    let g = batch_meta_grad(
+pub fn step(
+    state: &mut State,
+    tasks: &[Task],
+    parallel: bool,
+    buf: &mut StepBuffers,
+) -> (f64, f64) {
+    buf.data.truncate(tasks.len());
+    for (i, t) in tasks.iter().enumerate() {
+        match buf.data.get_mut(i) {
+            Some(d) => d.set(&state.arch, t),
+            None => buf.data.push(TaskData::new(&state.arch, t)),
+        }
+    }
+    let g = batch_meta_grad_in(
+        &mut buf.wss,
         &state.arch,
         &state.spec,
-        &state.theta,
-        &state.u,
-        &data,
+        (&state.theta, &state.u),
+        &buf.data,
         parallel,
     );
     let s = &state.settings;
@@ -374,13 +390,14 @@ pub fn train(
     let window = 100u64;
     let (mut acc, mut n) = (0.0, 0u64);
     let mut running = f64::NAN;
+    let mut buf = StepBuffers::default();
     while state.iter < total {
         if ckpts.stopped((state.iter, total), state, &bar)? {
             return Ok(false);
         }
         let tasks = sample_batch(source, &state.settings, state.iter);
         let before = state.iter;
-        let (loss, _) = step(state, &tasks, true);
+        let (loss, _) = step(state, &tasks, true, &mut buf);
         if state.iter == before {
             // The batch of an iteration is fixed by (seed, iteration): retrying cannot help.
             anyhow::bail!(
