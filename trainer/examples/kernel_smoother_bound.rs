@@ -11,7 +11,6 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
-use trainer::real::{cholesky, cholesky_solve};
 
 /// Constant, then sin/cos pairs of period 20 on [-5, 5].
 fn basis(x: f64, pairs: usize) -> Vec<f64> {
@@ -66,15 +65,20 @@ fn regressors(t: &Task, x: f64, pairs: usize) -> Vec<f64> {
     r
 }
 
-/// Solve `(A + lambda I) w = b` for symmetric positive definite `A` (Cholesky).
-fn solve(mut a: Vec<f64>, b: &[f64], n: usize, lambda: f64) -> Vec<f64> {
+/// Solve `(A + lambda I) w = b` for symmetric positive definite `A` (row-major `a`) by
+/// nalgebra's Cholesky factorisation (NaN if it fails).
+fn solve(a: Vec<f64>, b: &[f64], n: usize, lambda: f64) -> Vec<f64> {
+    let mut m = nalgebra::DMatrix::from_row_slice(n, n, &a);
     for i in 0..n {
-        a[i * n + i] += lambda;
+        m[(i, i)] += lambda;
     }
-    cholesky(&mut a, n, 1e-300);
-    let mut z = b.to_vec();
-    cholesky_solve(&a, n, &mut z);
-    z
+    match nalgebra::Cholesky::new_with_substitute(m, 1e-300) {
+        Some(c) => c
+            .solve(&nalgebra::DVector::from_column_slice(b))
+            .as_slice()
+            .to_vec(),
+        None => vec![f64::NAN; n],
+    }
 }
 
 fn main() {

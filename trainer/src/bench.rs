@@ -3,7 +3,7 @@
 use crate::meta::{Algorithm, MetaSpec, Scope};
 use crate::net::{Activation, Arch, HeadKind};
 use crate::tasks::Sinusoid;
-use crate::train::{sample_batch, step, State, TrainSettings};
+use crate::train::{sample_batch, step, State, StepBuffers, TrainSettings};
 use std::time::Instant;
 
 pub struct BenchResult {
@@ -48,7 +48,8 @@ pub fn run(iters: u64, steps: usize, parallel: bool) -> Vec<BenchResult> {
             let batches: Vec<_> = (0..iters)
                 .map(|i| sample_batch(&Sinusoid, &settings, i))
                 .collect();
-            step(&mut st, &batches[0], parallel);
+            let mut buf = StepBuffers::default();
+            step(&mut st, &batches[0], parallel, &mut buf);
             // Chunks of 50 iterations: the machine is shared, so report the median and the best
             // chunk (the best is the least disturbed by other processes).
             let mut chunks: Vec<f64> = batches
@@ -56,7 +57,7 @@ pub fn run(iters: u64, steps: usize, parallel: bool) -> Vec<BenchResult> {
                 .map(|c| {
                     let t0 = Instant::now();
                     for b in c {
-                        step(&mut st, b, parallel);
+                        step(&mut st, b, parallel, &mut buf);
                     }
                     t0.elapsed().as_secs_f64() * 1000.0 / c.len() as f64
                 })

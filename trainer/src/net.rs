@@ -176,6 +176,12 @@ impl Arch {
     }
     /// Normalise raw inputs (row-major `rows x inputs`) as the runtime does.
     pub fn normalise<T: Real>(&self, raw: &[f64]) -> Vec<T> {
+        let mut out = Vec::new();
+        self.normalise_into(raw, &mut out);
+        out
+    }
+    /// [`Arch::normalise`] into `out` (its contents replaced).
+    pub fn normalise_into<T: Real>(&self, raw: &[f64], out: &mut Vec<T>) {
         let n = self.inputs.max(1);
         let windowed;
         let raw = match &self.window {
@@ -185,10 +191,12 @@ impl Arch {
             }
             None => raw,
         };
-        raw.iter()
-            .enumerate()
-            .map(|(i, &x)| T::from_f64((x - self.shift[i % n]) * self.scale[i % n]))
-            .collect()
+        out.clear();
+        out.extend(
+            raw.iter()
+                .enumerate()
+                .map(|(i, &x)| T::from_f64((x - self.shift[i % n]) * self.scale[i % n])),
+        );
     }
     /// He-style initialisation (deterministic from the rng).
     pub fn init_params<R: rand::Rng>(&self, rng: &mut R) -> Vec<f64> {

@@ -1,5 +1,6 @@
-//! The floating-point element type of the host maths (f32 for speed, f64 for reference tests)
-//! and the matrix-multiply kernel behind every dense layer.
+//! The floating-point element type of the host maths (f32 for speed, f64 for reference tests),
+//! the matrix-multiply kernel behind every dense layer, and the type's nalgebra counterpart for
+//! the dense factorisations.
 
 use num_traits::Float;
 use std::fmt::Debug;
@@ -32,6 +33,11 @@ pub trait Real:
     );
     fn from_f64(x: f64) -> Self;
     fn to_f64(self) -> f64;
+    /// The same float as nalgebra's scalar, for the dense factorisations (a separate type, so
+    /// nalgebra's method names do not clash with `Float`'s on `Self`).
+    type Field: nalgebra::RealField + Copy + Default;
+    fn to_field(self) -> Self::Field;
+    fn from_field(x: Self::Field) -> Self;
 }
 
 /// Largest offset touched by a strided m x n view; used to check slices before the unsafe call.
@@ -99,6 +105,15 @@ macro_rules! impl_real {
             #[inline]
             fn to_f64(self) -> f64 {
                 self as f64
+            }
+            type Field = $t;
+            #[inline]
+            fn to_field(self) -> $t {
+                self
+            }
+            #[inline]
+            fn from_field(x: $t) -> Self {
+                x
             }
         }
     };
@@ -191,44 +206,4 @@ pub fn mm_gtx<T: Real>(
         inner as isize,
         1,
     );
-}
-
-/// In-place Cholesky factor `L` (lower triangle of a row-major `n x n` matrix) of a symmetric
-/// matrix given by its lower triangle. A squared pivot below `floor` (rounding, for a matrix
-/// known to have pivots at least that large) is raised to `floor`.
-#[allow(clippy::needless_range_loop)] // index loops mirror the maths
-pub fn cholesky<T: Real>(a: &mut [T], n: usize, floor: T) {
-    for j in 0..n {
-        let mut d = a[j * n + j];
-        for k in 0..j {
-            d -= a[j * n + k] * a[j * n + k];
-        }
-        let d = if d < floor { floor } else { d }.sqrt();
-        a[j * n + j] = d;
-        for i in j + 1..n {
-            let mut s = a[i * n + j];
-            for k in 0..j {
-                s -= a[i * n + k] * a[j * n + k];
-            }
-            a[i * n + j] = s / d;
-        }
-    }
-}
-
-/// Solves `L L^T x = b` in place for the factor written by [`cholesky`].
-pub fn cholesky_solve<T: Real>(l: &[T], n: usize, b: &mut [T]) {
-    for i in 0..n {
-        let mut s = b[i];
-        for k in 0..i {
-            s -= l[i * n + k] * b[k];
-        }
-        b[i] = s / l[i * n + i];
-    }
-    for i in (0..n).rev() {
-        let mut s = b[i];
-        for k in i + 1..n {
-            s -= l[k * n + i] * b[k];
-        }
-        b[i] = s / l[i * n + i];
-    }
 }

@@ -4,7 +4,7 @@
 
 use crate::engine::optim::{Adam, Optimiser};
 use crate::engine::{self, check_sizes, read_json, Checkpoints, Job, Trainable};
-use crate::meta::{batch_meta_grad, init_rates, MetaSpec, TaskData};
+use crate::meta::{batch_meta_grad_in, init_rates, MetaSpec, TaskData, Workspace};
 use crate::net::Arch;
 use crate::tasks::{Split, Task, TaskSource};
 use anyhow::Result;
@@ -100,18 +100,34 @@ pub fn sample_batch(source: &dyn TaskSource, s: &TrainSettings, iter: u64) -> Ve
         .collect()
 }
 
+/// What one meta-iteration reuses from the previous one: the tasks in the compute type and the
+/// workspaces of the meta-gradient.
+#[derive(Default)]
+pub struct StepBuffers {
+    data: Vec<TaskData<f32>>,
+    wss: Vec<Workspace<f32>>,
+}
+
 /// The meta-gradient of a meta-batch: (mean meta-loss, gradient over (theta, u)).
-fn meta_gradient(state: &State, tasks: &[Task], parallel: bool) -> (f64, Vec<f64>) {
-    let data: Vec<TaskData<f32>> = tasks
-        .iter()
-        .map(|t| TaskData::new(&state.arch, t))
-        .collect();
-    let g = batch_meta_grad(
+fn meta_gradient(
+    state: &State,
+    tasks: &[Task],
+    parallel: bool,
+    buf: &mut StepBuffers,
+) -> (f64, Vec<f64>) {
+    buf.data.truncate(tasks.len());
+    for (i, t) in tasks.iter().enumerate() {
+        match buf.data.get_mut(i) {
+            Some(d) => d.set(&state.arch, t),
+            None => buf.data.push(TaskData::new(&state.arch, t)),
+        }
+    }
+    let g = batch_meta_grad_in(
+        &mut buf.wss,
         &state.arch,
         &state.spec,
-        &state.theta,
-        &state.u,
-        &data,
+        (&state.theta, &state.u),
+        &buf.data,
         parallel,
     );
     let grad = g.g_theta.iter().chain(&g.g_u).copied().collect();
@@ -120,8 +136,13 @@ fn meta_gradient(state: &State, tasks: &[Task], parallel: bool) -> (f64, Vec<f64
 
 /// One optimiser step on the meta-batch `tasks` (the benchmark's unit of work); returns the
 /// meta-loss, or None when the meta-gradient was not finite (nothing changed).
-pub fn step(state: &mut State, tasks: &[Task], parallel: bool) -> Option<f64> {
-    let (loss, mut grad) = meta_gradient(state, tasks, parallel);
+pub fn step(
+    state: &mut State,
+    tasks: &[Task],
+    parallel: bool,
+    buf: &mut StepBuffers,
+) -> Option<f64> {
+    let (loss, mut grad) = meta_gradient(state, tasks, parallel, buf);
     engine::apply(state, &mut grad).ok().map(|()| loss)
 }
 
@@ -153,6 +174,7 @@ struct MetaTraining<'a> {
     source: &'a dyn TaskSource,
     window: (f64, u64),
     running: f64,
+    buf: StepBuffers,
 }
 
 impl Job for MetaTraining<'_> {
@@ -160,7 +182,7 @@ impl Job for MetaTraining<'_> {
 
     fn gradient(&mut self, st: &mut State, it: u64) -> Result<(f64, Vec<f64>)> {
         let tasks = sample_batch(self.source, &st.settings, it);
-        Ok(meta_gradient(st, &tasks, true))
+        Ok(meta_gradient(st, &tasks, true, &mut self.buf))
     }
 
     fn stepped(&mut self, st: &mut State, it: u64, loss: f64, bar: &ProgressBar) {
@@ -198,6 +220,7 @@ pub fn train(
         source,
         window: (0.0, 0),
         running: f64::NAN,
+        buf: StepBuffers::default(),
     };
     engine::run(&mut job, state, ckpts, progress)
 }

@@ -48,7 +48,7 @@ impl<'a, T: Real> Ctx<'a, T> {
 
 /// Reusable buffers for one task's inner loop and meta-backward.
 #[derive(Default)]
-pub struct Workspace<T> {
+pub struct Workspace<T: Real> {
     thetas: Vec<Vec<T>>,
     grads: Vec<Vec<T>>,
     fwds: Vec<Fwd<T>>,
@@ -246,6 +246,19 @@ pub fn batch_meta_grad<T: Real>(
     tasks: &[TaskData<T>],
     parallel: bool,
 ) -> BatchGrad {
+    batch_meta_grad_in(&mut Vec::new(), arch, spec, (theta, u), tasks, parallel)
+}
+
+/// [`batch_meta_grad`] in the workspaces `wss` (one per chunk of tasks, kept from the previous
+/// call so that a training loop does not grow its buffers again every iteration).
+pub fn batch_meta_grad_in<T: Real>(
+    wss: &mut Vec<Workspace<T>>,
+    arch: &Arch,
+    spec: &MetaSpec,
+    (theta, u): (&[f64], &[f64]),
+    tasks: &[TaskData<T>],
+    parallel: bool,
+) -> BatchGrad {
     use rayon::prelude::*;
     let ctx = Ctx::<T>::new(arch, spec, theta, u);
     let n = tasks.len().max(1) as f64;
@@ -268,16 +281,17 @@ pub fn batch_meta_grad<T: Real>(
     if parallel && nt > 1 {
         // One workspace per chunk (a few chunks per thread for balance), not per task.
         let chunk = nt.div_ceil(2 * rayon::current_num_threads()).max(1);
+        wss.resize_with(nt.div_ceil(chunk), Workspace::default);
         tasks
             .par_chunks(chunk)
             .zip(buf_t.par_chunks_mut(chunk * np))
             .zip(buf_a.par_chunks_mut(chunk * ra1))
             .zip(losses.par_chunks_mut(chunk))
-            .for_each(|(((tc, bt), ba), lc)| {
-                let mut ws = Workspace::default();
+            .zip(wss.par_iter_mut())
+            .for_each(|((((tc, bt), ba), lc), ws)| {
                 for (i, d) in tc.iter().enumerate() {
                     one(
-                        &mut ws,
+                        ws,
                         d,
                         &mut bt[i * np..(i + 1) * np],
                         &mut ba[i * ra1..(i + 1) * ra1],
@@ -286,10 +300,11 @@ pub fn batch_meta_grad<T: Real>(
                 }
             });
     } else {
-        let mut ws = Workspace::default();
+        wss.resize_with(1, Workspace::default);
+        let ws = &mut wss[0];
         for (i, d) in tasks.iter().enumerate() {
             one(
-                &mut ws,
+                ws,
                 d,
                 &mut buf_t[i * np..(i + 1) * np],
                 &mut buf_a[i * ra1..(i + 1) * ra1],

@@ -10,7 +10,9 @@ mod inner;
 mod proximal;
 mod rates;
 
-pub use grad::{batch_meta_grad, task_meta_grad, BatchGrad, Ctx, TaskLoss, Workspace};
+pub use grad::{
+    batch_meta_grad, batch_meta_grad_in, task_meta_grad, BatchGrad, Ctx, TaskLoss, Workspace,
+};
 pub use inner::{batch_loss_t, clamp, inner_loop, query_loss, support_loss};
 pub use proximal::unsupported as proximal_unsupported;
 pub use rates::{
@@ -174,16 +176,32 @@ pub struct TaskData<T> {
 
 impl<T: Real> TaskData<T> {
     pub fn new(arch: &Arch, t: &Task) -> Self {
-        TaskData {
-            k: t.k(),
-            q: t.q(),
-            sx: arch.normalise(&t.support_x),
-            sy: t.support_y.iter().map(|&v| T::from_f64(v)).collect(),
-            qx: arch.normalise(&t.query_x),
-            qy: t.query_y.iter().map(|&v| T::from_f64(v)).collect(),
+        let mut d = TaskData {
+            k: 0,
+            q: 0,
+            sx: Vec::new(),
+            sy: Vec::new(),
+            qx: Vec::new(),
+            qy: Vec::new(),
             sl: Vec::new(),
             ql: Vec::new(),
-        }
+        };
+        d.set(arch, t);
+        d
+    }
+    /// Becomes the (regression) task `t`, in its own buffers.
+    pub fn set(&mut self, arch: &Arch, t: &Task) {
+        let to_t = |v: &[f64], out: &mut Vec<T>| {
+            out.clear();
+            out.extend(v.iter().map(|&v| T::from_f64(v)));
+        };
+        (self.k, self.q) = (t.k(), t.q());
+        arch.normalise_into(&t.support_x, &mut self.sx);
+        to_t(&t.support_y, &mut self.sy);
+        arch.normalise_into(&t.query_x, &mut self.qx);
+        to_t(&t.query_y, &mut self.qy);
+        self.sl.clear();
+        self.ql.clear();
     }
     /// A classification episode: normalised inputs and class labels (`k` support, `q` query rows).
     pub fn classes(arch: &Arch, sx: &[f64], sl: Vec<usize>, qx: &[f64], ql: Vec<usize>) -> Self {

@@ -22,11 +22,12 @@
 
 use super::{Ctx, MetaSpec, TaskData, TaskLoss};
 use crate::net::{backward, backward_below, forward, Activation, Arch, Bwd, Fwd, HeadKind};
-use crate::real::{cholesky, cholesky_solve, Real};
+use crate::real::Real;
+use nalgebra::{Cholesky, DMatrix, DVectorViewMut, Dyn};
 
 /// Reusable buffers for one task's implicit steps and their meta-gradient.
 #[derive(Default)]
-pub struct Scratch<T> {
+pub struct Scratch<T: Real> {
     /// Support forward pass (its head inputs are `Phi`).
     fs: Fwd<T>,
     bs: Bwd<T>,
@@ -36,9 +37,12 @@ pub struct Scratch<T> {
     theta: Vec<T>,
     /// Query-loss gradient at the adapted parameters.
     gq: Vec<T>,
-    /// Per output: the Cholesky factor of `M` (`K x K`), and `a_0..a_{S-1}` (`S x K`).
-    chol: Vec<T>,
+    /// Per output: nalgebra's Cholesky factor of `M` (`K x K`; its storage is reused by the next
+    /// task), and `a_0..a_{S-1}` (`S x K`).
+    chol: Vec<Option<Cholesky<T::Field, Dyn>>>,
     a: Vec<T>,
+    /// The right-hand side of one solve.
+    rhs: Vec<T::Field>,
     /// One output at a time: `beta_0..beta_{S-1}` (`S x K`), `A` and `z` (`K`), then
     /// `Phi~^T a_s`, `Phi~^T beta_s` and `Phi~^T A` (`H + 1`).
     beta: Vec<T>,
@@ -111,6 +115,50 @@ fn phi_t<T: Real>(phi: &[T], h: usize, v: &[T], out: &mut [T]) {
     out[h] = v.iter().copied().sum();
 }
 
+/// `M = c I + Phi~ D Phi~^T` of one output (rates `dw`, `db`) factored by nalgebra, in the
+/// storage of `old` (the previous task's factor) when it has the size. The exact pivots are at
+/// least `c`; one that rounding leaves non-positive is replaced by `c`.
+fn factor<T: Real>(
+    old: Option<Cholesky<T::Field, Dyn>>,
+    phi: &[T],
+    (h, k): (usize, usize),
+    (dw, db): (&[T], T),
+    c: T,
+) -> Option<Cholesky<T::Field, Dyn>> {
+    let mut mm = match old.map(Cholesky::unpack_dirty) {
+        Some(m) if m.shape() == (k, k) => m,
+        _ => DMatrix::zeros(k, k),
+    };
+    for p in 0..k {
+        let xp = &phi[p * h..(p + 1) * h];
+        for q in 0..=p {
+            let xq = &phi[q * h..(q + 1) * h];
+            let mut s = db;
+            for t in 0..h {
+                s += xp[t] * dw[t] * xq[t];
+            }
+            mm[(p, q)] = if p == q { s + c } else { s }.to_field();
+        }
+    }
+    Cholesky::new_with_substitute(mm, c.to_field())
+}
+
+/// Solves `M x = b` in place with the factor of [`factor`] (`rhs` is scratch); a factor nalgebra
+/// refused (a NaN `c`) gives NaN, which the outer loop's finiteness check catches.
+fn solve<T: Real>(chol: Option<&Cholesky<T::Field, Dyn>>, rhs: &mut Vec<T::Field>, b: &mut [T]) {
+    rhs.clear();
+    rhs.extend(b.iter().map(|x| x.to_field()));
+    let Some(chol) = chol else {
+        b.fill(T::nan());
+        return;
+    };
+    let n = rhs.len();
+    chol.solve_mut(&mut DVectorViewMut::from_slice(rhs, n));
+    for (o, &x) in b.iter_mut().zip(rhs.iter()) {
+        *o = T::from_field(x);
+    }
+}
+
 /// Support forward pass, and per output the factor of `M` and `a_0..a_{S-1}`.
 fn solve_steps<T: Real>(ctx: &Ctx<T>, d: &TaskData<T>, sc: &mut Scratch<T>) {
     let arch = ctx.arch;
@@ -121,34 +169,23 @@ fn solve_steps<T: Real>(ctx: &Ctx<T>, d: &TaskData<T>, sc: &mut Scratch<T>) {
     let phi = &sc.fs.ys[hd.l];
     let f = &sc.fs.ys[hd.l + 1];
     let c = T::from_f64((k * m) as f64 / 2.0);
-    sc.chol.resize(m * k * k, T::zero());
+    sc.chol.resize_with(m, || None);
     sc.a.resize(m * steps * k, T::zero());
     for j in 0..m {
-        let (dw, db) = (&al[hd.w + j * h..hd.w + (j + 1) * h], al[hd.b + j]);
-        let mm = &mut sc.chol[j * k * k..(j + 1) * k * k];
-        for p in 0..k {
-            let xp = &phi[p * h..(p + 1) * h];
-            for q in 0..=p {
-                let xq = &phi[q * h..(q + 1) * h];
-                let mut s = db;
-                for t in 0..h {
-                    s += xp[t] * dw[t] * xq[t];
-                }
-                mm[p * k + q] = if p == q { s + c } else { s };
-            }
-        }
-        cholesky(mm, k, c);
+        let rates = (&al[hd.w + j * h..hd.w + (j + 1) * h], al[hd.b + j]);
+        sc.chol[j] = factor(sc.chol[j].take(), phi, (h, k), rates, c);
+        let chol = sc.chol[j].as_ref();
         let aj = &mut sc.a[j * steps * k..(j + 1) * steps * k];
         for i in 0..k {
             aj[i] = d.sy[i * m + j] - f[i * m + j];
         }
-        cholesky_solve(mm, k, &mut aj[..k]);
+        solve(chol, &mut sc.rhs, &mut aj[..k]);
         for s in 1..steps {
             let (prev, cur) = aj.split_at_mut(s * k);
             for (x, &p) in cur[..k].iter_mut().zip(&prev[(s - 1) * k..]) {
                 *x = c * p;
             }
-            cholesky_solve(mm, k, &mut cur[..k]);
+            solve(chol, &mut sc.rhs, &mut cur[..k]);
         }
     }
 }
@@ -234,7 +271,7 @@ pub fn task_meta_grad<T: Real>(
         let (dw, db) = (&al[row..row + h], al[hd.b + j]);
         let (gw, gb) = (&sc.gq[row..row + h], sc.gq[hd.b + j]);
         let w = &ctx.theta[row..row + h];
-        let chol = &sc.chol[j * k * k..(j + 1) * k * k];
+        let chol = sc.chol[j].as_ref();
         let aj = &sc.a[j * steps * k..(j + 1) * steps * k];
         // z = Phi~ D g, then the adjoints beta_s.
         let ub = db * gb;
@@ -256,7 +293,7 @@ pub fn task_meta_grad<T: Real>(
                     sc.z[i]
                 };
             }
-            cholesky_solve(chol, k, b);
+            solve(chol, &mut sc.rhs, b);
         }
         sc.sum_a.fill(T::zero());
         for a in aj.chunks_exact(k) {
