@@ -7,6 +7,7 @@ pub mod engine;
 pub mod eval;
 pub mod export;
 pub mod inspect;
+pub mod kernels;
 pub mod meta;
 pub mod multitask;
 pub mod net;

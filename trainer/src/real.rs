@@ -48,6 +48,53 @@ fn span(m: usize, n: usize, rs: isize, cs: isize) -> usize {
     (m - 1) * rs.unsigned_abs() + (n - 1) * cs.unsigned_abs() + 1
 }
 
+/// The strides of a matrix view: (row, column).
+type Strides = (isize, isize);
+
+/// The small-product kernels ([`crate::kernels`]) for f32 with `alpha = 1` and `beta` 0 or 1;
+/// false when they do not apply (then `gemm` runs).
+trait SmallMatmul: Sized {
+    #[allow(clippy::too_many_arguments)]
+    fn small_matmul(
+        _m: usize,
+        _k: usize,
+        _n: usize,
+        _alpha: Self,
+        _a: &[Self],
+        _sa: Strides,
+        _b: &[Self],
+        _sb: Strides,
+        _beta: Self,
+        _c: &mut [Self],
+        _sc: Strides,
+    ) -> bool {
+        false
+    }
+}
+
+impl SmallMatmul for f64 {}
+
+impl SmallMatmul for f32 {
+    fn small_matmul(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: f32,
+        a: &[f32],
+        sa: Strides,
+        b: &[f32],
+        sb: Strides,
+        beta: f32,
+        c: &mut [f32],
+        sc: Strides,
+    ) -> bool {
+        let u = |(r, c): Strides| (r.unsigned_abs(), c.unsigned_abs());
+        alpha == 1.0
+            && (beta == 0.0 || beta == 1.0)
+            && crate::kernels::matmul((m, k, n), a, u(sa), b, u(sb), beta == 1.0, c, u(sc))
+    }
+}
+
 macro_rules! impl_real {
     ($t:ty) => {
         impl Real for $t {
@@ -72,6 +119,21 @@ macro_rules! impl_real {
                 assert!(b.len() >= span(k, n, rsb, csb), "gemm: B too short");
                 assert!(c.len() >= span(m, n, rsc, csc), "gemm: C too short");
                 assert!(rsa >= 0 && csa >= 0 && rsb >= 0 && csb >= 0 && rsc >= 0 && csc >= 0);
+                if Self::small_matmul(
+                    m,
+                    k,
+                    n,
+                    alpha,
+                    a,
+                    (rsa, csa),
+                    b,
+                    (rsb, csb),
+                    beta,
+                    c,
+                    (rsc, csc),
+                ) {
+                    return;
+                }
                 // SAFETY: the asserts above check that every strided access is inside the slices,
                 // and `c` is a unique borrow so it cannot alias `a` or `b`.
                 unsafe {
