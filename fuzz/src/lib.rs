@@ -348,7 +348,10 @@ pub fn adapt(input: &AdaptInput) {
     for net in nets.into_iter().flatten() {
         let mut out = vec![0.0f32; resized(net.output_len(heads), input.out_delta)];
         let r = net.infer(&query, heads, &mut scratch, &mut out);
+        // A selection must name at least one of the model's heads (`Error::NoHeadSelected`).
+        let selects = (0..model.heads().len()).any(|h| heads.contains(h));
         let fits = query.len() == d
+            && selects
             && scratch.len() >= model.infer_scratch_len()
             && out.len() >= net.output_len(heads);
         assert_eq!(r.is_ok(), fits, "inference result {r:?} for valid={fits}");
