@@ -102,6 +102,42 @@ mod x86 {
             let ai = a.add(i * rsa);
             let ci = c.add(i * rsc);
             let mut j = 0;
+            while j + 8 <= n {
+                let bj = |t: usize| b.add((j + t) * ldb);
+                let mut s = [_mm256_setzero_ps(); 8];
+                let mut p = 0;
+                while p < k8 {
+                    let x = _mm256_loadu_ps(ai.add(p));
+                    s[0] = _mm256_fmadd_ps(x, _mm256_loadu_ps(bj(0).add(p)), s[0]);
+                    s[1] = _mm256_fmadd_ps(x, _mm256_loadu_ps(bj(1).add(p)), s[1]);
+                    s[2] = _mm256_fmadd_ps(x, _mm256_loadu_ps(bj(2).add(p)), s[2]);
+                    s[3] = _mm256_fmadd_ps(x, _mm256_loadu_ps(bj(3).add(p)), s[3]);
+                    s[4] = _mm256_fmadd_ps(x, _mm256_loadu_ps(bj(4).add(p)), s[4]);
+                    s[5] = _mm256_fmadd_ps(x, _mm256_loadu_ps(bj(5).add(p)), s[5]);
+                    s[6] = _mm256_fmadd_ps(x, _mm256_loadu_ps(bj(6).add(p)), s[6]);
+                    s[7] = _mm256_fmadd_ps(x, _mm256_loadu_ps(bj(7).add(p)), s[7]);
+                    p += 8;
+                }
+                // The eight lane sums at once: two rounds of pairwise adds, then the halves.
+                let h0123 = _mm256_hadd_ps(_mm256_hadd_ps(s[0], s[1]), _mm256_hadd_ps(s[2], s[3]));
+                let h4567 = _mm256_hadd_ps(_mm256_hadd_ps(s[4], s[5]), _mm256_hadd_ps(s[6], s[7]));
+                let mut sums = _mm256_add_ps(
+                    _mm256_permute2f128_ps(h0123, h4567, 0x20),
+                    _mm256_permute2f128_ps(h0123, h4567, 0x31),
+                );
+                if k8 < k {
+                    let mut tail = [0.0f32; 8];
+                    for (t, v) in tail.iter_mut().enumerate() {
+                        *v = dot_tail(ai, bj(t));
+                    }
+                    sums = _mm256_add_ps(sums, _mm256_loadu_ps(tail.as_ptr()));
+                }
+                if accumulate {
+                    sums = _mm256_add_ps(sums, _mm256_loadu_ps(ci.add(j)));
+                }
+                _mm256_storeu_ps(ci.add(j), sums);
+                j += 8;
+            }
             while j + 4 <= n {
                 let (b0, b1, b2, b3) = (
                     b.add(j * ldb),

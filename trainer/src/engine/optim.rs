@@ -136,11 +136,20 @@ impl Adam {
         let tf = t as f64;
         let (c1, c2) = (1.0 - BETA1.powf(tf), 1.0 - BETA2.powf(tf));
         let lr = opt.rate(t);
-        let values = params.iter_mut().flat_map(|p| p.iter_mut());
-        for (((x, g), m), v) in values.zip(grad.iter()).zip(&mut self.m).zip(&mut self.v) {
-            *m = BETA1 * *m + (1.0 - BETA1) * g;
-            *v = BETA2 * *v + (1.0 - BETA2) * g * g;
-            *x -= lr * (*m / c1) / ((*v / c2).sqrt() + EPS);
+        let mut at = 0;
+        for seg in params.iter_mut() {
+            let n = seg.len();
+            let (g, m, v) = (
+                &grad[at..at + n],
+                &mut self.m[at..at + n],
+                &mut self.v[at..at + n],
+            );
+            for i in 0..n {
+                m[i] = BETA1 * m[i] + (1.0 - BETA1) * g[i];
+                v[i] = BETA2 * v[i] + (1.0 - BETA2) * g[i] * g[i];
+                seg[i] -= lr * (m[i] / c1) / ((v[i] / c2).sqrt() + EPS);
+            }
+            at += n;
         }
         Ok(())
     }
