@@ -172,26 +172,36 @@ pub fn centroid_correct(ep: &Episode, norm: Option<&Normalisation>) -> usize {
         Some(n) => (n.apply(&ep.support_x), n.apply(&ep.query_x)),
         None => (ep.support_x.clone(), ep.query_x.clone()),
     };
-    let mut mu = vec![0.0; ep.ways * d];
-    let mut n = vec![0.0; ep.ways];
-    for (x, &c) in sx.chunks_exact(d).zip(&ep.support_y) {
+    let mu = class_means(&sx, &ep.support_y, ep.ways, d);
+    qx.chunks_exact(d)
+        .zip(&ep.query_y)
+        .filter(|(x, &y)| nearest_mean(&mu, d, x) == y)
+        .count()
+}
+
+/// The mean of each of `ways` classes (row-major, `ways x d`) of rows `x` labelled `y`; a class
+/// without rows has mean 0.
+pub fn class_means(x: &[f64], y: &[usize], ways: usize, d: usize) -> Vec<f64> {
+    let mut mu = vec![0.0; ways * d];
+    let mut n = vec![0.0; ways];
+    for (x, &c) in x.chunks_exact(d).zip(y) {
         n[c] += 1.0;
         for j in 0..d {
             mu[c * d + j] += x[j];
         }
     }
-    for c in 0..ep.ways {
+    for c in 0..ways {
         for j in 0..d {
             mu[c * d + j] /= f64::max(n[c], 1.0);
         }
     }
-    qx.chunks_exact(d)
-        .zip(&ep.query_y)
-        .filter(|(x, &y)| {
-            let dist = |c: usize| -> f64 { (0..d).map(|j| (x[j] - mu[c * d + j]).powi(2)).sum() };
-            (0..ep.ways).fold(0, |a, c| if dist(c) < dist(a) { c } else { a }) == y
-        })
-        .count()
+    mu
+}
+
+/// The class whose mean (of [`class_means`]) is nearest to `x` (squared Euclidean distance).
+pub fn nearest_mean(mu: &[f64], d: usize, x: &[f64]) -> usize {
+    let dist = |c: usize| -> f64 { (0..d).map(|j| (x[j] - mu[c * d + j]).powi(2)).sum() };
+    (0..mu.len() / d.max(1)).fold(0, |a, c| if dist(c) < dist(a) { c } else { a })
 }
 
 /// The baselines printed beside the model, on the same episodes.

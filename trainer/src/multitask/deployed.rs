@@ -10,11 +10,11 @@
 
 use super::config::MtConfig;
 use super::heads::{draws, Draw, Head, Source};
-use crate::classify::deploy::{centroid_correct, episode_correct};
+use crate::classify::deploy::{centroid_correct, class_means, episode_correct, nearest_mean};
 use crate::classify::episodes::Episode;
 use crate::eval::{adapt_head, mean_ci};
 use crate::tasks::Task;
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -54,9 +54,10 @@ pub fn evaluate(
         } else {
             vec![0]
         };
+        let baseline = Baseline::of(h);
         let scores: Vec<Vec<f64>> = units
             .par_iter()
-            .map(|d| score(&model, i, h, d, &steps))
+            .map(|d| score(&model, i, h, d, &steps, &baseline))
             .collect::<Result<_>>()?;
         let cls = matches!(units.first(), Some(Draw::Labels { .. }));
         let (metric, scale) = if cls {
@@ -117,8 +118,8 @@ fn units_of(h: &Head, cfg: &MtConfig, tasks: usize) -> (&'static str, Vec<Draw>)
                 ("held-out task", units.collect())
             }
             None => {
-                let per = draws(h, cfg, cfg.seed ^ 0xe7a1, 0, true).len().max(1);
-                let n = tasks.div_ceil(per) as u64;
+                let per = if h.cfg.adaptable { cfg.meta_batch } else { 1 };
+                let n = tasks.div_ceil(per.max(1)) as u64;
                 let all = (0..n).flat_map(|b| draws(h, cfg, cfg.seed ^ 0xe7a1, b, true));
                 let units = all.map(|d| match d {
                     Draw::Values(t) => raw(t),
@@ -162,8 +163,52 @@ fn units_of(h: &Head, cfg: &MtConfig, tasks: usize) -> (&'static str, Vec<Draw>)
     }
 }
 
+/// A head's baseline, fitted once on its training data.
+enum Baseline {
+    /// Regression: the mean training target of each output (raw units).
+    Mean(Vec<f64>),
+    /// A fixed classification head: the class means of its training rows (raw features).
+    ClassMeans(Vec<f64>),
+    /// An adaptable classification head: nearest centroid on each episode's support set.
+    SupportCentroids,
+}
+
+impl Baseline {
+    fn of(h: &Head) -> Self {
+        match (&h.targets, &h.source) {
+            (Some((shift, _)), _) => Baseline::Mean(shift.clone()),
+            (None, Source::Tasks(src)) => Baseline::Mean(src.target_mean()),
+            (None, Source::Rows(_)) if h.cfg.adaptable && h.is_cls() => Baseline::SupportCentroids,
+            (None, Source::Rows(r)) => {
+                let train: Vec<usize> = r.train.iter().flatten().copied().collect();
+                if h.is_cls() {
+                    let (d, classes) = (r.d, r.train.len());
+                    let x: Vec<f64> = train
+                        .iter()
+                        .flat_map(|&j| r.x[j * d..(j + 1) * d].iter().copied())
+                        .collect();
+                    let y: Vec<usize> = (0..classes)
+                        .flat_map(|c| std::iter::repeat_n(c, r.train[c].len()))
+                        .collect();
+                    Baseline::ClassMeans(class_means(&x, &y, classes, d))
+                } else {
+                    let mean = train.iter().map(|&j| r.value[j]).sum::<f64>();
+                    Baseline::Mean(vec![mean / train.len().max(1) as f64])
+                }
+            }
+        }
+    }
+}
+
 /// One unit's scores: the model after each of `steps`, then the baseline.
-fn score(model: &Model<'_>, i: usize, h: &Head, d: &Draw, steps: &[usize]) -> Result<Vec<f64>> {
+fn score(
+    model: &Model<'_>,
+    i: usize,
+    h: &Head,
+    d: &Draw,
+    steps: &[usize],
+    baseline: &Baseline,
+) -> Result<Vec<f64>> {
     match d {
         Draw::Values(t) => {
             let mut v = if h.cfg.adaptable {
@@ -171,8 +216,16 @@ fn score(model: &Model<'_>, i: usize, h: &Head, d: &Draw, steps: &[usize]) -> Re
             } else {
                 vec![fixed_mse(model, i, t)?]
             };
-            let mean = population_mean(h);
-            let se: f64 = t.query_y.iter().map(|y| (y - mean).powi(2)).sum();
+            let Baseline::Mean(mean) = baseline else {
+                bail!(
+                    "head {:?}: values scored against a class baseline",
+                    h.cfg.name
+                );
+            };
+            let m = mean.len().max(1);
+            let se: f64 = (t.query_y.iter().enumerate())
+                .map(|(j, y)| (y - mean.get(j % m).copied().unwrap_or(0.0)).powi(2))
+                .sum();
             v.push(se / t.query_y.len().max(1) as f64);
             Ok(v)
         }
@@ -199,24 +252,17 @@ fn score(model: &Model<'_>, i: usize, h: &Head, d: &Draw, steps: &[usize]) -> Re
                 };
                 v.push(correct as f64 / q);
             }
-            v.push(match (h.cfg.adaptable, &h.source) {
-                (true, _) => centroid_correct(&ep, None) as f64 / q,
-                (false, Source::Rows(r)) => centroid_of_training_rows(r, &ep) as f64 / q,
-                (false, Source::Tasks(_)) => f64::NAN,
-            });
+            let correct = match baseline {
+                Baseline::SupportCentroids => centroid_correct(&ep, None),
+                Baseline::ClassMeans(mu) => (qx.chunks_exact(*d).zip(ql))
+                    .filter(|(x, &y)| nearest_mean(mu, *d, x) == y)
+                    .count(),
+                Baseline::Mean(_) => {
+                    bail!("head {:?}: labels scored against a mean", h.cfg.name)
+                }
+            };
+            v.push(correct as f64 / q);
             Ok(v)
-        }
-    }
-}
-
-/// The regression baseline: the head's mean training target (raw units).
-fn population_mean(h: &Head) -> f64 {
-    match (&h.targets, &h.source) {
-        (Some((shift, _)), _) => shift.first().copied().unwrap_or(0.0),
-        (None, Source::Tasks(src)) => src.target_mean().first().copied().unwrap_or(0.0),
-        (None, Source::Rows(r)) => {
-            let train: Vec<usize> = r.train.iter().flatten().copied().collect();
-            train.iter().map(|&j| r.value[j]).sum::<f64>() / train.len().max(1) as f64
         }
     }
 }
@@ -255,22 +301,4 @@ fn fixed_correct(model: &Model<'_>, i: usize, ep: &Episode) -> Result<usize> {
         .zip(&ep.query_y)
         .filter(|(z, &y)| argmax(z) == y)
         .count())
-}
-
-/// Nearest centroid of the training rows of every class (raw features).
-fn centroid_of_training_rows(r: &super::heads::Rows, ep: &Episode) -> usize {
-    let d = r.d;
-    let (mut sx, mut sl) = (Vec::new(), Vec::new());
-    for (c, rows) in r.train.iter().enumerate() {
-        for &j in rows {
-            sx.extend_from_slice(&r.x[j * d..(j + 1) * d]);
-            sl.push(c);
-        }
-    }
-    let with_support = Episode {
-        support_x: sx,
-        support_y: sl,
-        ..ep.clone()
-    };
-    centroid_correct(&with_support, None)
 }

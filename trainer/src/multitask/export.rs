@@ -93,7 +93,7 @@ pub fn train_and_export(
         .file_stem()
         .map_or("multitask".into(), |s| s.to_string_lossy().into_owned());
     let bytes = crate::export::write(out, &model_def(&name, &heads, &trained.params)?)?;
-    crate::export::read(out)?;
+    let blob = crate::export::read(out)?;
     eprintln!(
         "trained {} heads for {} iterations in {:.1} s; wrote {} ({bytes} bytes)",
         heads.len(),
@@ -131,8 +131,6 @@ pub fn train_and_export(
             );
         }
     }
-    let bytes = std::fs::read(out).with_context(|| format!("reading {}", out.display()))?;
-    let blob = runtime::format::AlignedBytes::from_slice(&bytes);
     let rows = super::deployed::evaluate(&blob, &heads, &cfg, DEPLOYED_TASKS)?;
     print_deployed(&rows);
     let json = out.with_extension("eval.json");
