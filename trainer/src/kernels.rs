@@ -13,7 +13,7 @@
 
 /// `C (m x n) = A (m x k) B (k x n) (+ C when `accumulate`)`, strides `(row, column)` per
 /// matrix. Returns false (nothing written) when the layout is not one of the two patterns or the
-/// CPU lacks AVX2 + FMA. The caller has checked that every strided access is in bounds.
+/// CPU lacks AVX2 + FMA. Panics when a slice is shorter than its shape and strides reach.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul(
     (m, k, n): (usize, usize, usize),
@@ -25,6 +25,15 @@ pub fn matmul(
     c: &mut [f32],
     (rsc, csc): (usize, usize),
 ) -> bool {
+    let span = |r: usize, cols: usize, rs: usize, cs: usize| {
+        crate::real::span(r, cols, rs as isize, cs as isize)
+    };
+    assert!(
+        a.len() >= span(m, k, rsa, csa)
+            && b.len() >= span(k, n, rsb, csb)
+            && c.len() >= span(m, n, rsc, csc),
+        "matmul: a matrix is shorter than its shape and strides"
+    );
     #[cfg(target_arch = "x86_64")]
     {
         if !(std::arch::is_x86_feature_detected!("avx2")
@@ -34,7 +43,7 @@ pub fn matmul(
             return false;
         }
         if csb == 1 {
-            // SAFETY: AVX2 and FMA are present; the caller checked the strided spans of a, b, c.
+            // SAFETY: AVX2 and FMA are present; the assert above checked the strided spans.
             unsafe { x86::scaled_rows((m, k, n), a, (rsa, csa), b, rsb, accumulate, c, rsc) };
             return true;
         }
@@ -76,7 +85,8 @@ mod x86 {
     }
 
     /// `C[i, j] (+)= dot(A_i, B_j)` with A's rows (stride `rsa`) and B's columns (stride `ldb`)
-    /// contiguous over `k`; four columns at a time, each in its own register.
+    /// contiguous over `k`: eight columns at a time (their eight sums reduced together), then
+    /// four, then one, each column in its own register.
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn rows_times_rows(

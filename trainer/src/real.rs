@@ -41,7 +41,7 @@ pub trait Real:
 }
 
 /// Largest offset touched by a strided m x n view; used to check slices before the unsafe call.
-fn span(m: usize, n: usize, rs: isize, cs: isize) -> usize {
+pub(crate) fn span(m: usize, n: usize, rs: isize, cs: isize) -> usize {
     if m == 0 || n == 0 {
         return 0;
     }
