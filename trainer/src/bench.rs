@@ -15,10 +15,10 @@ pub struct BenchResult {
     pub best_secs_per_1000: f64,
 }
 
-/// Time `iters` meta-iterations (meta-batch 25, K = 10, 1-40-40-1 ReLU) per algorithm, on the
-/// current rayon pool (`threads` = 1 for the single-thread target).
-pub fn run(iters: u64, steps: usize, parallel: bool) -> Vec<BenchResult> {
-    Algorithm::ALL
+/// Time `iters` meta-iterations (meta-batch 25, K = 10, 1-40-40-1 ReLU) of each of
+/// `algorithms`, on the current rayon pool (`threads` = 1 for the single-thread target).
+pub fn run(algorithms: &[Algorithm], iters: u64, steps: usize, parallel: bool) -> Vec<BenchResult> {
+    algorithms
         .iter()
         .map(|&algorithm| {
             let arch = Arch::mlp(1, &[40, 40], 1, Activation::Relu, HeadKind::Regression);

@@ -42,6 +42,22 @@ pub fn matmul(
         {
             return false;
         }
+        if n == 1 && rsa == 1 && rsc == 1 {
+            // A column of C: as a row, C^T = B^T A^T, A's columns contiguous over C's entries.
+            // SAFETY: AVX2 and FMA are present; the assert above checked the strided spans
+            // (one_row reads B at p * rsb, A at p * csa + i and writes C[i], i < m, p < k).
+            unsafe {
+                x86::one_row(
+                    (b.as_ptr(), rsb),
+                    a.as_ptr(),
+                    csa,
+                    accumulate,
+                    c.as_mut_ptr(),
+                    (k, m),
+                )
+            };
+            return true;
+        }
         if csb == 1 {
             // SAFETY: AVX2 and FMA are present; the assert above checked the strided spans.
             unsafe { x86::scaled_rows((m, k, n), a, (rsa, csa), b, rsb, accumulate, c, rsc) };
@@ -327,7 +343,7 @@ mod x86 {
 
     /// One row of [`scaled_rows`]: 8 columns at a time with four chains over p.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn one_row(
+    pub unsafe fn one_row(
         (ai, csa): (*const f32, usize),
         b: *const f32,
         rsb: usize,
@@ -409,6 +425,8 @@ mod tests {
             (10, 40, 40),
             (10, 1, 40),
             (10, 40, 1),
+            (40, 10, 1),
+            (13, 3, 1),
             (7, 13, 37),
             (25, 64, 65),
             (3, 9, 33),

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use trainer::classify::config::ClsConfig;
 use trainer::classify::record::RunRecord;
 use trainer::classify::run;
+use trainer::meta::Algorithm;
 use trainer::presets::RunConfig;
 use trainer::tasks::{CsvTasks, Sinusoid, TaskSource};
 use trainer::{bench, eval, export, inspect, regression};
@@ -186,7 +187,21 @@ enum Cmd {
         /// Worker threads (the 10x target is on 1).
         #[arg(long, default_value_t = 1)]
         threads: usize,
+        /// Only these algorithms (repeatable; e.g. `--algorithm maml`) [default: all].
+        #[arg(long = "algorithm", value_parser = parse_algorithm)]
+        algorithms: Vec<Algorithm>,
     },
+}
+
+/// An algorithm by its name in configs and tables (`maml`, `meta_sgd`, ...).
+fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
+    Algorithm::ALL
+        .into_iter()
+        .find(|a| a.name() == name)
+        .ok_or_else(|| {
+            let names: Vec<_> = Algorithm::ALL.iter().map(|a| a.name()).collect();
+            format!("unknown algorithm `{name}` (one of {})", names.join(", "))
+        })
 }
 
 fn main() -> ExitCode {
@@ -471,6 +486,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             iters,
             steps,
             threads: nt,
+            algorithms,
         } => {
             if iters == 0 || steps == 0 {
                 bail!("--iters and --steps must be >= 1");
@@ -481,7 +497,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 "{:>10} {:>12} {:>16} {:>16}",
                 "algorithm", "it/s", "s/1000 (median)", "s/1000 (best)"
             );
-            for r in bench::run(iters, steps, nt != 1) {
+            let algorithms = if algorithms.is_empty() {
+                Algorithm::ALL.to_vec()
+            } else {
+                algorithms
+            };
+            for r in bench::run(&algorithms, iters, steps, nt != 1) {
                 println!(
                     "{:>10} {:>12.0} {:>16.3} {:>16.3}",
                     r.algorithm.name(),

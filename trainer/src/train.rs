@@ -4,7 +4,7 @@
 
 use crate::engine::optim::{Adam, Optimiser};
 use crate::engine::{self, check_sizes, read_json, Checkpoints, Job, Trainable};
-use crate::meta::{batch_meta_grad_in, init_rates, MetaSpec, TaskData, Workspace};
+use crate::meta::{batch_meta_grad_in, init_rates, BatchWorkspace, MetaSpec, TaskData};
 use crate::net::Arch;
 use crate::tasks::{Split, Task, TaskSource};
 use anyhow::Result;
@@ -105,7 +105,7 @@ pub fn sample_batch(source: &dyn TaskSource, s: &TrainSettings, iter: u64) -> Ve
 #[derive(Default)]
 pub struct StepBuffers {
     data: Vec<TaskData<f32>>,
-    wss: Vec<Workspace<f32>>,
+    batch: BatchWorkspace<f32>,
 }
 
 /// The meta-gradient of a meta-batch: (mean meta-loss, gradient over (theta, u)).
@@ -123,7 +123,7 @@ fn meta_gradient(
         }
     }
     let g = batch_meta_grad_in(
-        &mut buf.wss,
+        &mut buf.batch,
         &state.arch,
         &state.spec,
         (&state.theta, &state.u),

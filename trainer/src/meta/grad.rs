@@ -62,6 +62,22 @@ pub struct Workspace<T: Real> {
     prox: proximal::Scratch<T>,
 }
 
+/// The parts of `0..n` outside the ascending, disjoint `ranges`.
+fn gaps(ranges: &[Range<usize>], n: usize) -> impl Iterator<Item = Range<usize>> + '_ {
+    let starts = std::iter::once(0).chain(ranges.iter().map(|r| r.end));
+    let ends = ranges.iter().map(|r| r.start).chain(std::iter::once(n));
+    starts.zip(ends).filter(|(a, b)| a < b).map(|(a, b)| a..b)
+}
+
+/// Sets `a`'s length to `n` and zeroes every entry outside `ranges` (the entries inside are the
+/// caller's to write): no pass over the whole buffer when the ranges cover it.
+fn zero_outside<T: Real>(a: &mut Vec<T>, n: usize, ranges: &[Range<usize>]) {
+    a.resize(n, T::zero());
+    for g in gaps(ranges, n) {
+        a[g].fill(T::zero());
+    }
+}
+
 /// Result of one task: weighted query loss, gradient wrt theta_0 and wrt the alpha tables.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TaskLoss<T> {
@@ -112,18 +128,22 @@ pub fn task_meta_grad<T: Real>(
             stop,
             &mut ws.bwds[slot],
         );
+        // theta_{s+1} = theta_s - alpha_s (.) clamp(g_s) on the adapted ranges, theta_s elsewhere.
         let (lo, hi) = ws.thetas.split_at_mut(s + 1);
-        let next = &mut hi[0];
-        next.clear();
-        next.extend_from_slice(&lo[s]);
+        let (prev, next) = (&lo[s], &mut hi[0]);
+        next.resize(np, T::zero());
+        for r in gaps(&ctx.ranges, np) {
+            next[r.clone()].copy_from_slice(&prev[r]);
+        }
         let al = &ctx.alphas[s];
         for r in &ctx.ranges {
-            for ((n, a), gi) in next[r.clone()]
+            for (((n, p), a), gi) in next[r.clone()]
                 .iter_mut()
+                .zip(&prev[r.clone()])
                 .zip(&al[r.clone()])
                 .zip(&g[r.clone()])
             {
-                *n -= *a * clamp(*gi, ctx.clip);
+                *n = *p - *a * clamp(*gi, ctx.clip);
             }
         }
     }
@@ -155,8 +175,8 @@ pub fn task_meta_grad<T: Real>(
                 .unwrap_or(0.0),
         )
     };
+    // `v` is first written (not added to) at the last step, below.
     let v = g_theta;
-    v.fill(T::zero());
     let mut loss = T::zero();
     let mut final_loss = T::zero();
     ws.gq.resize(np, T::zero());
@@ -165,8 +185,8 @@ pub fn task_meta_grad<T: Real>(
             // Adjoint through theta_{s+1} = theta_s - alpha_s (.) clamp(g_s).
             let g = &ws.grads[s];
             let al = &ctx.alphas[s];
-            ws.a.clear();
-            ws.a.resize(np, T::zero());
+            // Every entry is written: zeros outside the adapted ranges, the adjoint inside.
+            zero_outside(&mut ws.a, np, &ctx.ranges);
             let row = if ctx.rate_rows > 0 {
                 Some(s.min(ctx.rate_rows - 1))
             } else {
@@ -221,8 +241,14 @@ pub fn task_meta_grad<T: Real>(
                 final_loss = lq;
             }
             loss += w * lq;
-            for (vi, gi) in v.iter_mut().zip(&ws.gq) {
-                *vi += w * *gi;
+            if s == steps {
+                for (vi, gi) in v.iter_mut().zip(&ws.gq) {
+                    *vi = w * *gi;
+                }
+            } else {
+                for (vi, gi) in v.iter_mut().zip(&ws.gq) {
+                    *vi += w * *gi;
+                }
             }
         }
     }
@@ -246,13 +272,32 @@ pub fn batch_meta_grad<T: Real>(
     tasks: &[TaskData<T>],
     parallel: bool,
 ) -> BatchGrad {
-    batch_meta_grad_in(&mut Vec::new(), arch, spec, (theta, u), tasks, parallel)
+    batch_meta_grad_in(
+        &mut BatchWorkspace::default(),
+        arch,
+        spec,
+        (theta, u),
+        tasks,
+        parallel,
+    )
 }
 
-/// [`batch_meta_grad`] in the workspaces `wss` (one per chunk of tasks, kept from the previous
-/// call so that a training loop does not grow its buffers again every iteration).
+/// What [`batch_meta_grad_in`] keeps from one call to the next, so that a training loop does
+/// not allocate (and zero) its buffers again every iteration: one task workspace per chunk of
+/// tasks, and the per-task outputs, reduced in task order.
+#[derive(Default)]
+pub struct BatchWorkspace<T: Real> {
+    tasks: Vec<Workspace<T>>,
+    /// Each task's gradient wrt theta (`tasks x n_params`).
+    theta: Vec<T>,
+    /// Each task's gradient wrt the rate tables (`tasks x max(1, rate_rows x n_params)`).
+    rates: Vec<T>,
+    losses: Vec<TaskLoss<T>>,
+}
+
+/// [`batch_meta_grad`] in the buffers of `bw`.
 pub fn batch_meta_grad_in<T: Real>(
-    wss: &mut Vec<Workspace<T>>,
+    bw: &mut BatchWorkspace<T>,
     arch: &Arch,
     spec: &MetaSpec,
     (theta, u): (&[f64], &[f64]),
@@ -265,12 +310,14 @@ pub fn batch_meta_grad_in<T: Real>(
     let np = arch.n_params();
     let nt = tasks.len();
     // Per-task outputs in one buffer (no per-task allocation), reduced below in task order, so
-    // the result does not depend on the thread count or scheduling.
+    // the result does not depend on the thread count or scheduling. Every task writes all of
+    // its slice, so stale values from the previous call are never read.
     let ra = ctx.rate_rows * np;
     let ra1 = ra.max(1);
-    let mut buf_t = vec![T::zero(); nt * np];
-    let mut buf_a = vec![T::zero(); nt * ra1];
-    let mut losses = vec![TaskLoss::default(); nt];
+    bw.theta.resize(nt * np, T::zero());
+    bw.rates.resize(nt * ra1, T::zero());
+    bw.losses.resize(nt, TaskLoss::default());
+    let (buf_t, buf_a, losses) = (&mut bw.theta, &mut bw.rates, &mut bw.losses);
     let one = |ws: &mut Workspace<T>,
                d: &TaskData<T>,
                bt: &mut [T],
@@ -278,6 +325,7 @@ pub fn batch_meta_grad_in<T: Real>(
                l: &mut TaskLoss<T>| {
         *l = task_meta_grad(&ctx, d, ws, bt, &mut ba[..ra]);
     };
+    let wss = &mut bw.tasks;
     if parallel && nt > 1 {
         // One workspace per chunk (a few chunks per thread for balance), not per task.
         let chunk = nt.div_ceil(2 * rayon::current_num_threads()).max(1);

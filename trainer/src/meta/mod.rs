@@ -11,7 +11,8 @@ mod proximal;
 mod rates;
 
 pub use grad::{
-    batch_meta_grad, batch_meta_grad_in, task_meta_grad, BatchGrad, Ctx, TaskLoss, Workspace,
+    batch_meta_grad, batch_meta_grad_in, task_meta_grad, BatchGrad, BatchWorkspace, Ctx, TaskLoss,
+    Workspace,
 };
 pub use inner::{batch_loss_t, clamp, inner_loop, query_loss, support_loss};
 pub use proximal::unsupported as proximal_unsupported;
