@@ -16,5 +16,6 @@ pub mod presets;
 pub mod real;
 pub mod record;
 pub mod regression;
+pub mod standardise;
 pub mod tasks;
 pub mod train;

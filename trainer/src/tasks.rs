@@ -57,14 +57,12 @@ pub trait TaskSource: Send + Sync {
         self.sample(Split::MetaTest, k, q, rng)
     }
     /// Mean target per output over the meta-training tasks (the population-mean baseline);
-    /// by default estimated from 2000 seeded meta-training tasks of 20 points.
+    /// by default estimated from [`meta_train_sample`].
     fn target_mean(&self) -> Vec<f64> {
         let m = self.n_out();
-        let mut rng = ChaCha8Rng::seed_from_u64(0x6d65616e);
         let mut sum = vec![0.0; m];
         let mut n = 0usize;
-        for _ in 0..2000 {
-            let t = self.sample(Split::MetaTrain, 20, 1, &mut rng);
+        for t in meta_train_sample(self) {
             for (i, y) in t.support_y.iter().enumerate() {
                 sum[i % m] += y;
             }
@@ -72,12 +70,28 @@ pub trait TaskSource: Send + Sync {
         }
         sum.iter().map(|s| s / n.max(1) as f64).collect()
     }
+    /// The meta-training tasks' input rows (row-major, `n_in` wide), raw: what an input
+    /// standardisation is fitted on (never held-out tasks). By default the support rows of
+    /// [`meta_train_sample`].
+    fn train_inputs(&self) -> Vec<f64> {
+        let sample = meta_train_sample(self);
+        sample.into_iter().flat_map(|t| t.support_x).collect()
+    }
     /// The output normalisation `(shift, scale)` per output the model's head should carry, fitted
     /// on the meta-training targets (CSV tasks: their mean and standard deviation); None keeps
     /// raw targets (the sinusoid family, whose models stay format v1).
     fn target_normalisation(&self) -> Option<(Vec<f64>, Vec<f64>)> {
         None
     }
+}
+
+/// 2000 seeded meta-training tasks of 20 support points (and one query point): the sample the
+/// default statistics of an unbounded task family are estimated from.
+pub fn meta_train_sample<S: TaskSource + ?Sized>(source: &S) -> Vec<Task> {
+    let mut rng = ChaCha8Rng::seed_from_u64(0x6d65616e);
+    (0..2000)
+        .map(|_| source.sample(Split::MetaTrain, 20, 1, &mut rng))
+        .collect()
 }
 
 /// MAML sinusoid: A ~ U[0.1, 5], phase ~ U[0, pi], x ~ U[-5, 5], y = A sin(x - phase).
@@ -461,6 +475,11 @@ impl TaskSource for CsvTasks {
     fn target_mean(&self) -> Vec<f64> {
         self.train_stats(self.n_out, |t| &t.y).0
     }
+    /// Every row of the meta-training tasks.
+    fn train_inputs(&self) -> Vec<f64> {
+        let rows = self.train.iter().flat_map(|&i| &self.all[i].x);
+        rows.copied().collect()
+    }
     fn target_normalisation(&self) -> Option<(Vec<f64>, Vec<f64>)> {
         Some(self.train_stats(self.n_out, |t| &t.y))
     }
@@ -507,6 +526,9 @@ where
     }
     fn normalisation(&self) -> (Vec<f64>, Vec<f64>) {
         self.inner.normalisation()
+    }
+    fn train_inputs(&self) -> Vec<f64> {
+        self.inner.train_inputs()
     }
     fn held_out(&self) -> Option<Vec<(String, usize)>> {
         self.inner.held_out()

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::AtomicBool;
 use trainer::multitask::config::MtConfig;
-use trainer::multitask::{build_heads, model_def, train};
+use trainer::multitask::{build_heads, model_def, train, Source};
 use trainer::net::{forward, Fwd};
 
 fn dir(name: &str) -> PathBuf {
@@ -41,7 +41,7 @@ val_every = 10
 val_batches = 2
 [trunk]
 hidden = [8, 8]
-input_scale = 0.0625
+standardise_inputs = true
 [relatedness]
 batches = 4
 budget = 5
@@ -320,11 +320,162 @@ fn a_csv_tasks_head_trains_on_standardised_targets_and_the_device_returns_raw_un
     assert!(build_heads(&cfg, &d).unwrap()[0].targets.is_none());
 }
 
+/// Tasks `u0..` of one raw input around `x0` (spread about 10) with y = 3 x + 40 k; the tasks
+/// in `moved` have their inputs at 1000 x instead.
+fn raw_inputs_csv(path: &Path, tasks: usize, x0: f64, moved: &[String]) {
+    let mut t = String::from("task_id,x1,y1\n");
+    for k in 0..tasks {
+        for j in 0..10 {
+            let mut x = x0 + ((k * 7 + j * 3) % 11) as f64 * 2.0 - 10.0;
+            if moved.contains(&format!("u{k}")) {
+                x *= 1000.0;
+            }
+            t += &format!("u{k},{x},{}\n", 3.0 * x + 40.0 * k as f64);
+        }
+    }
+    std::fs::write(path, t).unwrap();
+}
+
+/// The held-out task ids of a task head.
+fn held_out_ids(h: &trainer::multitask::Head) -> Vec<String> {
+    let Source::Tasks(t) = &h.source else {
+        panic!("a task head");
+    };
+    t.held_out()
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect()
+}
+
+const RAW_INPUTS: &str = "iterations = 40\nval_every = 20\n[trunk]\nhidden = [8]\n\n[[head]]\n\
+    name = \"level\"\nsource = \"csv_tasks\"\npath = \"tasks.csv\"\nloss = \"mse\"\n\
+    adaptable = true\nalgorithm = \"maml\"\nsteps = 1\nshots = 4\nquery = 4\n";
+
+#[test]
+fn inputs_are_standardised_on_training_tasks_only_and_exported() {
+    let d = dir("std-inputs");
+    let csv = d.join("tasks.csv");
+    raw_inputs_csv(&csv, 20, 500.0, &[]);
+    let cfg = MtConfig::parse(RAW_INPUTS, "mt.toml").unwrap();
+    let heads = build_heads(&cfg, &d).unwrap();
+    let held: Vec<String> = held_out_ids(&heads[0]);
+    assert_eq!(held.len(), 4);
+    let (shift, scale) = (heads[0].arch.shift.clone(), heads[0].arch.scale.clone());
+    // The mean and 1 / sd of the training tasks' inputs, read back from the file.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let train_x: Vec<f64> = (text.lines().skip(1))
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| !held.contains(&f[0].to_string()))
+        .map(|f| f[1].parse().unwrap())
+        .collect();
+    let n = train_x.len() as f64;
+    let mean = train_x.iter().sum::<f64>() / n;
+    let sd = (train_x.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+    assert!((shift[0] - mean).abs() < 1e-9 && (scale[0] * sd - 1.0).abs() < 1e-9);
+    assert!((shift[0] - 500.0).abs() < 20.0, "{shift:?}");
+    // Held-out tasks with inputs a thousand times larger leave it as it was.
+    raw_inputs_csv(&csv, 20, 500.0, &held);
+    let moved = build_heads(&cfg, &d).unwrap();
+    assert_eq!(held_out_ids(&moved[0]), held);
+    assert_eq!(
+        (&moved[0].arch.shift, &moved[0].arch.scale),
+        (&shift, &scale)
+    );
+    raw_inputs_csv(&csv, 20, 500.0, &[]);
+    // The exported model carries it, and takes raw units: the device's prediction is the
+    // trainer's forward pass of the normalised raw inputs (in raw target units).
+    let t = train(&cfg, &heads, &AtomicBool::new(false), false).unwrap();
+    let bytes = model_def("mt", &heads, &t.params)
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    let model = Model::from_bytes(&bytes).unwrap();
+    let (s, c) = model.normalisation().expect("input normalisation");
+    assert_eq!((s, c), (&[shift[0] as f32][..], &[scale[0] as f32][..]));
+    let (ts, tc) = heads[0].targets.clone().unwrap();
+    let mut scratch = vec![0.0f32; model.infer_scratch_len()];
+    for x in [480.0f32, 500.0, 515.0] {
+        let mut y = [0.0f32];
+        (model.network())
+            .infer(&[x], Heads::ALL, &mut scratch, &mut y)
+            .unwrap();
+        let h = &heads[0];
+        let mut fwd = Fwd::default();
+        let xn: Vec<f64> = h.arch.normalise(&[f64::from(x)]);
+        forward(&h.arch, &t.params.theta(0), &xn, 1, &mut fwd, 0);
+        let z = fwd.ys[h.arch.layers.len()][0] * tc[0] + ts[0];
+        assert!(
+            (f64::from(y[0]) - z).abs() < 1e-3 * tc[0],
+            "{x}: {} vs {z}",
+            y[0]
+        );
+    }
+    // Opting out: shift 0 and the given common scale.
+    let off = RAW_INPUTS.replace(
+        "[trunk]",
+        "[trunk]\nstandardise_inputs = false\ninput_scale = 0.5",
+    );
+    let heads = build_heads(&MtConfig::parse(&off, "mt.toml").unwrap(), &d).unwrap();
+    assert_eq!(
+        (&heads[0].arch.shift[..], &heads[0].arch.scale[..]),
+        (&[0.0][..], &[0.5][..])
+    );
+}
+
+#[test]
+fn rows_heads_standardise_on_training_rows_only_and_share_one_input_width() {
+    let d = dir("std-rows");
+    tiny_csv(&d.join("tiny.csv"), 4, 12);
+    let cfg = MtConfig::parse(MT, "mt.toml").unwrap();
+    let mut heads = build_heads(&cfg, &d).unwrap();
+    let fitted = trainer::multitask::input_normalisation(&cfg, &heads);
+    assert_eq!(
+        (&heads[1].arch.shift, &heads[1].arch.scale),
+        (&fitted.0, &fitted.1)
+    );
+    assert!(fitted.1.iter().any(|&s| s != 1.0), "{fitted:?}");
+    let Source::Rows(r) = &mut heads[0].source else {
+        panic!("a rows head");
+    };
+    // Validation rows do not enter it; training rows do.
+    let (val, train) = (r.val[0][0], r.train[0][0]);
+    r.x[val * r.d] += 1e6;
+    assert_eq!(
+        trainer::multitask::input_normalisation(&cfg, &heads),
+        fitted
+    );
+    let Source::Rows(r) = &mut heads[0].source else {
+        unreachable!()
+    };
+    r.x[train * r.d] += 1e6;
+    assert_ne!(
+        trainer::multitask::input_normalisation(&cfg, &heads),
+        fitted
+    );
+    // A head of another input width is refused: the heads share one trunk.
+    raw_inputs_csv(&d.join("tasks.csv"), 10, 1.0, &[]);
+    let text = format!(
+        "{MT}{}",
+        &RAW_INPUTS[RAW_INPUTS.find("[[head]]").unwrap()..]
+    );
+    let e = build_heads(&MtConfig::parse(&text, "mt.toml").unwrap(), &d)
+        .err()
+        .expect("refused");
+    assert!(e.to_string().contains("share one trunk"), "{e}");
+}
+
 #[test]
 fn bad_multitask_configs_exit_2_naming_file_line_and_field() {
     let d = dir("bad");
     let cases = [
         // (replace, with, expected line, field)
+        (
+            "standardise_inputs = true",
+            "input_scale = 0.0625",
+            9,
+            "trunk.input_scale",
+        ),
         (
             "loss = \"mse\"\nweight",
             "loss = \"ce\"\nweight",

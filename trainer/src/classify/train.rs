@@ -129,35 +129,11 @@ impl Normalisation {
     }
 
     /// Mean and 1 / standard deviation of every feature over `rows` (a constant feature keeps
-    /// scale 1: it then maps to 0).
+    /// scale 1: it then maps to 0; see [`crate::standardise::fit`]).
     pub fn fit(ds: &Dataset, rows: &[usize]) -> Self {
-        let (d, n) = (ds.d, rows.len().max(1) as f64);
-        let mut mean = vec![0.0; d];
-        for &r in rows {
-            for (m, x) in mean.iter_mut().zip(ds.row(r)) {
-                *m += x / n;
-            }
-        }
-        let mut var = vec![0.0; d];
-        for &r in rows {
-            for ((v, x), m) in var.iter_mut().zip(ds.row(r)).zip(&mean) {
-                *v += (x - m) * (x - m) / n;
-            }
-        }
-        let scale = var
-            .iter()
-            .zip(&mean)
-            .map(|(v, m): (&f64, &f64)| {
-                let sd = v.sqrt();
-                if sd > 1e-6 * (1.0 + m.abs()) {
-                    1.0 / sd
-                } else {
-                    1.0
-                }
-            })
-            .collect();
+        let (shift, scale) = crate::standardise::fit(ds.d, rows.iter().map(|&r| ds.row(r)));
         Normalisation {
-            shift: mean,
+            shift,
             scale,
             window: None,
         }

@@ -14,8 +14,20 @@ use std::path::Path;
 pub struct TrunkConfig {
     pub hidden: Vec<usize>,
     pub activation: Activation,
-    /// Input normalisation x' = x * input_scale.
-    pub input_scale: f64,
+    /// Standardise every input feature, `x' = (x - mean) / sd`, with the mean and standard
+    /// deviation of the training inputs of every head (training tasks and training rows, never
+    /// held-out tasks or validation rows); the model stores it, so the device takes raw units.
+    pub standardise_inputs: bool,
+    /// With `standardise_inputs = false` only: `x' = x * input_scale` (absent: 1). Refused
+    /// beside standardisation, which it would silently rescale.
+    pub input_scale: Option<f64>,
+}
+
+impl TrunkConfig {
+    /// The common input scale when inputs are not standardised.
+    pub fn raw_input_scale(&self) -> f64 {
+        self.input_scale.unwrap_or(1.0)
+    }
 }
 
 impl Default for TrunkConfig {
@@ -23,7 +35,8 @@ impl Default for TrunkConfig {
         TrunkConfig {
             hidden: vec![32, 32],
             activation: Activation::Relu,
-            input_scale: 1.0,
+            standardise_inputs: true,
+            input_scale: None,
         }
     }
 }
@@ -358,13 +371,27 @@ impl MtConfig {
                 "needs >= 1 layer, each 1..=4096 wide".into(),
             ));
         }
-        if !(self.trunk.input_scale.is_finite() && self.trunk.input_scale > 0.0) {
-            return Err((
-                None,
-                "trunk",
-                "input_scale",
-                "must be a positive number".into(),
-            ));
+        match self.trunk.input_scale {
+            Some(s) if !(s.is_finite() && s > 0.0) => {
+                return Err((
+                    None,
+                    "trunk",
+                    "input_scale",
+                    "must be a positive number".into(),
+                ));
+            }
+            Some(_) if self.trunk.standardise_inputs => {
+                return Err((
+                    None,
+                    "trunk",
+                    "input_scale",
+                    "applies only with `standardise_inputs = false` (by default every input \
+                     feature is standardised on the training data): remove it, or set \
+                     standardise_inputs = false to scale raw inputs by it"
+                        .into(),
+                ));
+            }
+            _ => {}
         }
         if self.relatedness.batches == 0 {
             return Err((None, "relatedness", "batches", "must be >= 1".into()));

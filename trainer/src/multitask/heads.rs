@@ -61,6 +61,19 @@ impl Head {
             Source::Rows(r) => r.d,
         }
     }
+    /// The raw inputs the head trains on (row-major): its source's meta-training tasks, or its
+    /// training rows (as transformed); never held-out tasks or validation rows.
+    pub fn train_inputs(&self) -> Vec<f64> {
+        match &self.source {
+            Source::Tasks(t) => t.train_inputs(),
+            Source::Rows(r) => {
+                let rows = r.train.iter().flatten();
+                rows.flat_map(|&j| &r.x[j * r.d..(j + 1) * r.d])
+                    .copied()
+                    .collect()
+            }
+        }
+    }
 }
 
 /// Heads of a configuration, data loaded (a file shared by heads is read once).
@@ -129,7 +142,6 @@ pub fn build_heads(cfg: &MtConfig, base: &Path) -> Result<Vec<Head>> {
         hidden.extend(&h.hidden);
         let mut arch = Arch::mlp(n_in, &hidden, outputs, cfg.trunk.activation, kind);
         arch.n_trunk = cfg.trunk.hidden.len();
-        arch.scale = vec![cfg.trunk.input_scale; n_in];
         let steps = if h.adaptable { h.steps } else { 0 };
         let spec = MetaSpec {
             algorithm: h.algorithm,
@@ -164,7 +176,25 @@ pub fn build_heads(cfg: &MtConfig, base: &Path) -> Result<Vec<Head>> {
             heads[0].n_in()
         );
     }
+    let (shift, scale) = input_normalisation(cfg, &heads);
+    for h in &mut heads {
+        h.arch.shift.clone_from(&shift);
+        h.arch.scale.clone_from(&scale);
+    }
     Ok(heads)
+}
+
+/// The trunk's input normalisation `(shift, scale)`: with `standardise_inputs`, every feature's
+/// mean and 1 / standard deviation over the training inputs of all heads pooled (training tasks
+/// and training rows only, never held-out tasks or validation rows); otherwise shift 0 and the
+/// configured `input_scale`. Heads must share one input width.
+pub fn input_normalisation(cfg: &MtConfig, heads: &[Head]) -> (Vec<f64>, Vec<f64>) {
+    let n_in = heads.first().map_or(0, Head::n_in);
+    if !cfg.trunk.standardise_inputs {
+        return (vec![0.0; n_in], vec![cfg.trunk.raw_input_scale(); n_in]);
+    }
+    let x: Vec<f64> = heads.iter().flat_map(Head::train_inputs).collect();
+    crate::standardise::fit(n_in, x.chunks_exact(n_in.max(1)))
 }
 
 fn rows(ds: &Dataset, h: &HeadConfig) -> Result<Rows> {

@@ -14,5 +14,8 @@ mod train;
 
 pub use crate::engine::RunFlags;
 pub use export::{model_def, train_and_export};
-pub use heads::{batch, build_heads, draws, head_eval, head_grad, Batch, Draw, Head, Rows, Source};
+pub use heads::{
+    batch, build_heads, draws, head_eval, head_grad, input_normalisation, Batch, Draw, Head, Rows,
+    Source,
+};
 pub use train::{train, train_from, validate, MtState, MtTrained, Params, Point};
