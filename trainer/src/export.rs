@@ -71,6 +71,18 @@ pub fn rate_def(arch: &Arch, spec: &MetaSpec, u: &[f64]) -> Result<RateDef> {
     })
 }
 
+/// Ok when the runtime's format holds every layer of `arch` (dense layers); a convolution or
+/// pooling layer is refused, naming it: the runtime does not run them yet.
+pub fn exportable(arch: &Arch) -> Result<()> {
+    match arch.layers.iter().position(|l| !l.is_dense()) {
+        None => Ok(()),
+        Some(l) => bail!(
+            "layer {l} of the network is a {} layer: the runtime's model format holds dense layers only, so a convolution or pooling trunk cannot be exported yet (it trains and evaluates on the host)",
+            arch.layers[l].op.name()
+        ),
+    }
+}
+
 /// The trunk of `arch` (its first `n_trunk` layers) with the input normalisation and transform:
 /// a model definition without heads, the start of every exported model.
 pub fn trunk_def(name: &str, arch: &Arch, theta: &[f64]) -> ModelDef {
@@ -124,6 +136,7 @@ pub fn model_def(
     theta: &[f64],
     u: &[f64],
 ) -> Result<ModelDef> {
+    exportable(arch)?;
     if theta.len() != arch.n_params() {
         bail!(
             "parameter vector has {} values, architecture needs {}",

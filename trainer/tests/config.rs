@@ -67,12 +67,13 @@ fn shipped_configs_parse_and_the_sinusoid_file_is_the_preset() {
             continue;
         }
         // Each kind of run parses its own files: multi-task `[[head]]` files, classification
-        // and regression runs; `digits_*.toml` override the digits preset.
+        // and regression runs; `digits_*.toml` without a `task` override the digits preset.
         if trainer::multitask::config::is_multitask(&text) {
             trainer::multitask::config::MtConfig::parse(&text, &name)
                 .unwrap_or_else(|e| panic!("{e}"));
         } else {
-            let preset = name.starts_with("digits_").then_some("digits");
+            let standalone = text.lines().any(|l| l.starts_with("task"));
+            let preset = (name.starts_with("digits_") && !standalone).then_some("digits");
             let (run, _) =
                 trainer::presets::load(preset, Some(&p)).unwrap_or_else(|e| panic!("{e:#}"));
             let cls = matches!(run, trainer::presets::RunConfig::Classification(_));
@@ -87,4 +88,64 @@ fn shipped_configs_parse_and_the_sinusoid_file_is_the_preset() {
     assert!(seen >= 4);
     let file = Config::load(&dir.join("sinusoid.toml")).unwrap();
     assert_eq!(file, Config::preset("sinusoid").unwrap());
+}
+
+/// A classification trunk's layers are checked against the declared input before any work; the
+/// error names the file, the line of the layer's table and its key.
+#[test]
+fn trunk_layers_are_checked_against_the_input() {
+    use trainer::classify::config::ClsConfig;
+    let head = "task = \"classification\"\ndata = \"x.csv\"\ntrain_classes = [0, 1, 2, 3]\n";
+    let series = "[input]\nkind = \"series\"\nchannels = 1\nlength = 16\n";
+    let image = "[input]\nkind = \"image\"\nwidth = 8\nheight = 8\n";
+    let conv = |kind: &str, extra: &str| {
+        format!("[[trunk]]\nkind = \"{kind}\"\nchannels = 4\nkernel = 3\n{extra}")
+    };
+    let cases = [
+        // A conv2d on a series: the second [[trunk]] table is at line 12.
+        (
+            format!("{head}{series}{}{}", conv("conv1d", ""), conv("conv2d", "")),
+            12,
+            "trunk[1].kind",
+            "`conv2d` needs an image",
+        ),
+        // A kernel larger than the map.
+        (
+            format!(
+                "{head}{series}{}",
+                conv("conv1d", "stride = 1\n").replace("3\n", "17\n")
+            ),
+            8,
+            "trunk[0].kind",
+            "does not fit",
+        ),
+        // A convolution after flatten.
+        (
+            format!(
+                "{head}{image}[[trunk]]\nkind = \"flatten\"\n{}",
+                conv("conv2d", "")
+            ),
+            10,
+            "trunk[1].kind",
+            "a vector of 64",
+        ),
+        // A conv trunk with the dense identity trunk's options.
+        (
+            format!("{head}identity_init = true\n{image}{}", conv("conv2d", "")),
+            9,
+            "trunk",
+            "identity_init",
+        ),
+    ];
+    for (text, line, field, msg) in cases {
+        let e = ClsConfig::parse(&text, "c.toml").unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (line, field), "{text}\n{e}");
+        assert!(e.to_string().contains(msg), "{e}");
+    }
+    let ok = format!(
+        "{head}{image}{}[[trunk]]\nkind = \"global_avg_pool\"\n",
+        conv("conv2d", "padding = 1\n")
+    );
+    let cfg = ClsConfig::parse(&ok, "c.toml").unwrap();
+    assert_eq!(cfg.trunk_layers(64).unwrap().last().unwrap().outputs, 4);
 }

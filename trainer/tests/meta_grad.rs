@@ -1,10 +1,12 @@
 //! Every algorithm's meta-gradient against central finite differences of its objective, in f64,
-//! on a tiny network.
+//! on a tiny network, dense and with a convolution trunk.
 
+use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use trainer::meta::{batch_meta_grad, init_rates, Algorithm, MetaSpec, Scope, TaskData};
-use trainer::net::{Activation, Arch, HeadKind};
+use trainer::net::trunk::{build, TrunkLayer};
+use trainer::net::{Activation, Arch, HeadKind, LayerSpec, Shape};
 use trainer::tasks::{Sinusoid, Split, TaskSource};
 
 fn setup(act: Activation) -> (Arch, Vec<f64>, Vec<TaskData<f64>>) {
@@ -20,6 +22,60 @@ fn setup(act: Activation) -> (Arch, Vec<f64>, Vec<TaskData<f64>>) {
         .collect();
     let tasks = (0..2)
         .map(|_| TaskData::new(&arch, &Sinusoid.sample(Split::MetaTrain, 4, 5, &mut rng)))
+        .collect();
+    (arch, theta, tasks)
+}
+
+/// A 3-class classifier on 2 x 7 series: conv1d (stride 2, padding 1), max pool, flatten, a
+/// dense head; two tasks of 6 support and 6 query rows.
+fn setup_conv() -> (Arch, Vec<f64>, Vec<TaskData<f64>>) {
+    let input = Shape {
+        channels: 2,
+        height: 1,
+        width: 7,
+    };
+    let trunk = [
+        TrunkLayer::Conv1d {
+            channels: 3,
+            kernel: 3,
+            stride: 2,
+            padding: 1,
+            activation: Activation::Tanh,
+        },
+        TrunkLayer::MaxPool {
+            size: 2,
+            stride: Some(1),
+        },
+        TrunkLayer::Flatten,
+    ];
+    let mut layers = build(input, true, &trunk).expect("trunk fits");
+    let n_trunk = layers.len();
+    let feat = layers[n_trunk - 1].outputs;
+    layers.push(LayerSpec::dense(feat, 3, Activation::Identity));
+    let mut arch = Arch::mlp(
+        input.len(),
+        &[],
+        3,
+        Activation::Identity,
+        HeadKind::Classification,
+    );
+    (arch.layers, arch.n_trunk) = (layers, n_trunk);
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let theta = arch.init_params(&mut rng);
+    let mut rows =
+        |n: usize| -> Vec<f64> { (0..n * 14).map(|_| rng.random_range(-1.0..1.0)).collect() };
+    let labels: Vec<usize> = (0..6).map(|i| i % 3).collect();
+    let tasks = (0..2)
+        .map(|_| TaskData {
+            k: 6,
+            q: 6,
+            sx: rows(6),
+            qx: rows(6),
+            sy: Vec::new(),
+            qy: Vec::new(),
+            sl: labels.clone(),
+            ql: labels.clone(),
+        })
         .collect();
     (arch, theta, tasks)
 }
@@ -87,6 +143,24 @@ fn fd(
 
 fn second_order_case(alg: Algorithm, scope: Scope, act: Activation, steps: usize, clip: f64) {
     let (arch, theta, tasks) = setup(act);
+    meta_grad_case(
+        alg,
+        scope,
+        steps,
+        clip,
+        (arch, theta, tasks),
+        &format!("{act:?}"),
+    );
+}
+
+fn meta_grad_case(
+    alg: Algorithm,
+    scope: Scope,
+    steps: usize,
+    clip: f64,
+    (arch, theta, tasks): (Arch, Vec<f64>, Vec<TaskData<f64>>),
+    act: &str,
+) {
     let sp = spec(alg, scope, steps, clip);
     let mut u = init_rates(&arch, &sp);
     for (i, x) in u.iter_mut().enumerate() {
@@ -97,9 +171,22 @@ fn second_order_case(alg: Algorithm, scope: Scope, act: Activation, steps: usize
     check(
         &g.g_theta,
         &gt,
-        &format!("{alg:?} {scope:?} {act:?} d/dtheta"),
+        &format!("{alg:?} {scope:?} {act} d/dtheta"),
     );
-    check(&g.g_u, &gu, &format!("{alg:?} {scope:?} {act:?} d/du"));
+    check(&g.g_u, &gu, &format!("{alg:?} {scope:?} {act} d/du"));
+}
+
+/// Second-order MAML, Meta-SGD and ANIL through a convolution and max-pooling trunk are exact.
+#[test]
+fn second_order_through_conv_matches_fd() {
+    for (alg, scope) in [
+        (Algorithm::Maml, Scope::Everything),
+        (Algorithm::Maml, Scope::BiasesOnly),
+        (Algorithm::MetaSgd, Scope::Everything),
+        (Algorithm::Anil, Scope::HeadOnly),
+    ] {
+        meta_grad_case(alg, scope, 2, 100.0, setup_conv(), "conv1d");
+    }
 }
 
 #[test]
@@ -187,7 +274,12 @@ fn anil_matches_fd() {
 /// inner trajectory held fixed.
 #[test]
 fn fomaml_matches_fd_of_its_objective() {
-    let (arch, theta, tasks) = setup(Activation::Tanh);
+    for (arch, theta, tasks) in [setup(Activation::Tanh), setup_conv()] {
+        fomaml_case(arch, theta, tasks);
+    }
+}
+
+fn fomaml_case(arch: Arch, theta: Vec<f64>, tasks: Vec<TaskData<f64>>) {
     let sp = spec(Algorithm::Fomaml, Scope::Everything, 2, 100.0);
     let g = batch_meta_grad(&arch, &sp, &theta, &[], &tasks, false);
     // trajectory per task, then FD over delta with steps = 0 query losses.
@@ -223,7 +315,12 @@ fn fomaml_matches_fd_of_its_objective() {
 /// Reptile with one step and no clipping: theta_0 - theta_1 = alpha * grad L_support(theta_0).
 #[test]
 fn reptile_matches_fd_of_support_loss() {
-    let (arch, theta, tasks) = setup(Activation::Tanh);
+    for (arch, theta, tasks) in [setup(Activation::Tanh), setup_conv()] {
+        reptile_case(arch, theta, tasks);
+    }
+}
+
+fn reptile_case(arch: Arch, theta: Vec<f64>, tasks: Vec<TaskData<f64>>) {
     let sp = spec(Algorithm::Reptile, Scope::Everything, 1, 100.0);
     let g = batch_meta_grad(&arch, &sp, &theta, &[], &tasks, false);
     let objective = |p: &[f64]| -> f64 {

@@ -8,6 +8,8 @@
 use super::proto::ProtoSpec;
 use crate::config::{relative_to, ConfigError, MAX_CLIP};
 use crate::engine::optim::Optimiser;
+use crate::net::trunk::{build, TrunkLayer};
+use crate::net::{LayerSpec, Shape};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -45,6 +47,29 @@ impl InputKind {
         match *self {
             InputKind::Image { width, height } if width == height => Some(width),
             _ => None,
+        }
+    }
+    /// The shape a trunk sees (`width` features for a vector) and whether it is a map (a series
+    /// or an image: what convolutions and pooling need).
+    pub fn shape(&self, width: usize) -> (Shape, bool) {
+        match *self {
+            InputKind::Vector => (Shape::flat(width), false),
+            InputKind::Series { channels, length } => (
+                Shape {
+                    channels,
+                    height: 1,
+                    width: length,
+                },
+                true,
+            ),
+            InputKind::Image { width, height } => (
+                Shape {
+                    channels: 1,
+                    height,
+                    width,
+                },
+                true,
+            ),
         }
     }
     pub fn name(&self) -> &'static str {
@@ -171,6 +196,11 @@ pub struct ClsConfig {
     /// Trunk widths (ReLU layers); the identity trunk (no layer: the normalised input) is
     /// always a candidate too.
     pub hidden: Vec<usize>,
+    /// The trunk as a list of layers (`[[trunk]]` tables, `kind = "conv1d"`, ...: see
+    /// `net::trunk`), checked against `input`; when given it replaces `hidden`. Convolution and
+    /// pooling layers train on the host; the runtime's format does not hold them yet, so such a
+    /// trunk is evaluated with the trainer's own forward pass and not exported.
+    pub trunk: Vec<TrunkLayer>,
     /// Stop after this many validations without improvement (0: never stop early).
     pub patience: usize,
     /// Start the trunk at the identity (features = normalised pixels: the raw-pixel metric).
@@ -251,6 +281,7 @@ impl Default for ClsConfig {
             shift: 0,
             val_rotations: vec![],
             hidden: vec![64, 64],
+            trunk: Vec::new(),
             patience: 10,
             identity_init: false,
             blur: 0.0,
@@ -291,6 +322,18 @@ impl Default for ClsConfig {
     }
 }
 
+/// The line of the `i`-th `[[trunk]]` table in `text` (or of an inline `trunk = [...]`).
+fn trunk_line(text: &str, i: usize) -> usize {
+    let tables = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim().trim_end_matches(|c: char| c != ']') == "[[trunk]]");
+    match tables.map(|(n, _)| n + 1).nth(i) {
+        Some(line) => line,
+        None => crate::config::line_of(text, "", "trunk"),
+    }
+}
+
 /// Which validation episodes choose the trunk, the stopping point and the device settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -323,16 +366,61 @@ impl ClsConfig {
 
     /// `self` when [`ClsConfig::validate`] passes, else the error at the key's line in `text`.
     pub fn checked(self, text: &str, file: &str) -> Result<Self, ConfigError> {
+        let trunk_error = match self.trunk_layers(1) {
+            Err((i, msg)) if !self.trunk.is_empty() => Some((i, msg)),
+            _ => None,
+        };
+        if let Some((i, msg)) = trunk_error {
+            return Err(ConfigError {
+                file: file.into(),
+                line: trunk_line(text, i),
+                field: format!("trunk[{i}].kind"),
+                msg,
+            });
+        }
         self.validate().map_err(|(key, msg)| {
             let (section, name) = key.split_once('.').unwrap_or(("", key));
             ConfigError {
                 file: file.into(),
-                line: crate::config::line_of(text, section, name),
+                line: if key == "trunk" {
+                    trunk_line(text, 0)
+                } else {
+                    crate::config::line_of(text, section, name)
+                },
                 field: key.into(),
                 msg,
             }
         })?;
         Ok(self)
+    }
+
+    /// The trunk's layers on rows of `width` features (a vector input's width; series and images
+    /// declare theirs): `trunk` when given, else `hidden` as dense ReLU layers; or the index of
+    /// the first layer that does not fit the input and why.
+    pub fn trunk_layers(&self, width: usize) -> Result<Vec<LayerSpec>, (usize, String)> {
+        let (shape, map) = self.input.shape(width);
+        if self.trunk.is_empty() {
+            let dense = |&units| TrunkLayer::Dense {
+                units,
+                activation: crate::net::Activation::Relu,
+            };
+            let hidden: Vec<TrunkLayer> = self.hidden.iter().map(dense).collect();
+            return build(shape, map, &hidden);
+        }
+        build(shape, map, &self.trunk)
+    }
+
+    /// The trunk has layers to train (else it is the identity: the normalised input).
+    pub fn has_trunk_layers(&self) -> bool {
+        !self.trunk.is_empty() || !self.hidden.is_empty()
+    }
+
+    /// The trunk has a layer the runtime's format does not hold yet (convolution, pooling).
+    pub fn host_only_trunk(&self) -> bool {
+        !self
+            .trunk
+            .iter()
+            .all(|l| matches!(l, TrunkLayer::Dense { .. }))
     }
 
     /// The largest shot count of training and validation episodes.
@@ -447,6 +535,20 @@ impl ClsConfig {
                 "two consecutive layers over 2^20 weights: the model would not fit a microcontroller's flash (4 MB)".into(),
             ),
             (
+                !self.host_only_trunk()
+                    || !(self.identity_init
+                        || self.blur != 0.0
+                        || m.enabled
+                        || !self.metric_powers.is_empty()),
+                "trunk",
+                "a convolution or pooling trunk takes none of identity_init, blur, metric_powers, matching.enabled (they shape a dense identity trunk or the runtime's head)".into(),
+            ),
+            (
+                self.trunk.len() <= runtime::format::MAX_TRUNK_LAYERS,
+                "trunk",
+                format!("at most {} layers", runtime::format::MAX_TRUNK_LAYERS),
+            ),
+            (
                 !self.train_classes.is_empty() && distinct(&self.train_classes),
                 "train_classes",
                 "must be non-empty, each class once".into(),
@@ -471,7 +573,7 @@ impl ClsConfig {
                         && 2 * self.trunk_folds <= self.train_classes.len()
                         && self.validate_on == ValidateOn::HeldOutClasses
                         && !self.freeze_trunk
-                        && !self.hidden.is_empty()),
+                        && self.has_trunk_layers()),
                 "trunk_folds",
                 format!(
                     "0, or 2..={} folds of at least 2 of the {} training classes, with a trained trunk validated on held-out classes",

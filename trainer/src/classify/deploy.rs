@@ -77,6 +77,7 @@ pub fn device_head(
 
 pub fn model_def(name: &str, t: &Trained) -> Result<ModelDef> {
     let arch = &t.trunk;
+    crate::export::exportable(arch)?;
     let mut def = trunk_def(name, arch, &t.params);
     let feat = arch.outputs();
     let nt = arch.n_params();
@@ -230,7 +231,7 @@ pub struct AccRow {
     pub per_episode: Vec<f64>,
 }
 
-fn row(method: &str, shots: usize, steps: Option<usize>, per_ep: &[f64]) -> AccRow {
+pub(super) fn row(method: &str, shots: usize, steps: Option<usize>, per_ep: &[f64]) -> AccRow {
     let (m, ci) = mean_ci(per_ep);
     AccRow {
         method: method.into(),

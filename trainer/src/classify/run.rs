@@ -184,7 +184,7 @@ pub fn train_and_export(
     let setup = Setup::new(cfg)?;
     if cfg.validate_on == super::config::ValidateOn::HeldOutRows
         && !cfg.freeze_trunk
-        && !cfg.hidden.is_empty()
+        && cfg.has_trunk_layers()
     {
         eprintln!("warning: validate_on = \"held_out_rows\" with a trained trunk: the stopping point and the device settings are chosen on the classes the trunk learns, which overrates it; held-out classes measure what the device does");
     }
@@ -202,6 +202,9 @@ pub fn train_and_export(
     };
     let trained = finish(&st, &setup)?;
     let secs = t0.elapsed().as_secs_f64();
+    if cfg.host_only_trunk() {
+        return host_only(cfg, out, &setup, trained, (st.iter, secs), flags.no_eval).map(Some);
+    }
     let def = model_def(name, &trained)?;
     let bytes = export::write(out, &def)?;
     let record = RunRecord::new(out, cfg, &setup, &trained)?;
@@ -233,6 +236,47 @@ pub fn train_and_export(
             setup.val_classes, setup.val_ways, record.trunk_classes
         );
     }
+    print_candidates(&trained);
+    std::fs::write(
+        out.with_extension("trained.json"),
+        serde_json::to_string(&trained)?,
+    )?;
+    if flags.no_eval {
+        return Ok(Some(trained));
+    }
+    let blob = export::read(out)?;
+    let report = eval_rows(
+        &blob,
+        &setup,
+        cfg.ways,
+        &[1, 5],
+        &[0, trained.device.steps],
+        &EpisodeSpec::Sampled {
+            n: 2000,
+            query: 15,
+            seed: crate::classify::EVAL_SEED,
+        },
+        &baselines(&setup, Some(&record)),
+    )?;
+    print!("{}", describe(cfg, &report));
+    print!("{}", table(&report.rows));
+    let mut report = report;
+    for r in &mut report.rows {
+        r.per_episode.clear();
+    }
+    std::fs::write(
+        out.with_extension("eval.json"),
+        serde_json::to_string_pretty(&report.rows)?,
+    )?;
+    for p in super::plots::write_all(out, &trained, &blob, &setup)? {
+        eprintln!("plot: {}", p.display());
+    }
+    Ok(Some(trained))
+}
+
+/// The trunks compared on the validation episodes, the trained trunk's gain over the identity,
+/// the fold validation and the overfitting warning.
+fn print_candidates(trained: &Trained) {
     for c in &trained.candidates {
         eprintln!(
             "  trunk {:<9} validation {:.2}% (per shots {}) with scale {}, rate {}, {} steps{}",
@@ -272,39 +316,56 @@ pub fn train_and_export(
     if let Some(w) = &trained.overfit_warning {
         eprintln!("warning: {w}");
     }
+}
+
+/// A trunk the runtime cannot run yet: written as `<out>.trained.json` (no model file) and
+/// evaluated on the host (`<out>.eval.json`) unless `no_eval`.
+fn host_only(
+    cfg: &ClsConfig,
+    out: &Path,
+    setup: &Setup,
+    trained: Trained,
+    (iters, secs): (u64, f64),
+    no_eval: bool,
+) -> Result<Trained> {
+    eprintln!(
+        "trained {iters} iterations in {secs:.1} s (best validation {:.2}% at iteration {}); not exported: {}",
+        100.0 * trained.best_val,
+        trained.best_iter,
+        super::train::configured_trunk(cfg, &setup.norm)
+            .and_then(|a| export::exportable(&a))
+            .err()
+            .map_or("-".into(), |e| e.to_string())
+    );
+    print_candidates(&trained);
     std::fs::write(
         out.with_extension("trained.json"),
         serde_json::to_string(&trained)?,
     )?;
-    if flags.no_eval {
-        return Ok(Some(trained));
+    if no_eval {
+        return Ok(trained);
     }
-    let blob = export::read(out)?;
-    let report = eval_rows(
-        &blob,
-        &setup,
+    let Some((arch, params)) = &trained.trained_trunk else {
+        bail!("no trained trunk to evaluate (freeze_trunk)");
+    };
+    let (n, query) = (2000, 15);
+    let rows = super::host::host_rows(
+        setup,
+        &trained,
+        (arch, params),
         cfg.ways,
         &[1, 5],
-        &[0, trained.device.steps],
-        &EpisodeSpec::Sampled {
-            n: 2000,
-            query: 15,
-            seed: crate::classify::EVAL_SEED,
-        },
-        &baselines(&setup, Some(&record)),
+        (n, query, crate::classify::EVAL_SEED),
     )?;
-    print!("{}", describe(cfg, &report));
-    print!("{}", table(&report.rows));
-    let mut report = report;
-    for r in &mut report.rows {
+    print!("{}", super::host::describe(cfg, cfg.ways, n, query));
+    print!("{}", table(&rows));
+    let mut rows = rows;
+    for r in &mut rows {
         r.per_episode.clear();
     }
     std::fs::write(
         out.with_extension("eval.json"),
-        serde_json::to_string_pretty(&report.rows)?,
+        serde_json::to_string_pretty(&rows)?,
     )?;
-    for p in super::plots::write_all(out, &trained, &blob, &setup)? {
-        eprintln!("plot: {}", p.display());
-    }
-    Ok(Some(trained))
+    Ok(trained)
 }

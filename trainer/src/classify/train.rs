@@ -376,11 +376,7 @@ pub fn trunk_arch(hidden: &[usize], norm: &Normalisation) -> Arch {
     let mut layers = Vec::new();
     let mut prev = inputs;
     for &h in hidden {
-        layers.push(LayerSpec {
-            inputs: prev,
-            outputs: h,
-            act: Activation::Relu,
-        });
+        layers.push(LayerSpec::dense(prev, h, Activation::Relu));
         prev = h;
     }
     Arch {
@@ -392,6 +388,21 @@ pub fn trunk_arch(hidden: &[usize], norm: &Normalisation) -> Arch {
         head: HeadKind::Regression,
         window: norm.window,
     }
+}
+
+/// The configured trunk (`trunk` or `hidden`) after the input normalisation.
+pub fn configured_trunk(cfg: &ClsConfig, norm: &Normalisation) -> Result<Arch> {
+    if cfg.trunk.is_empty() {
+        return Ok(trunk_arch(&cfg.hidden, norm));
+    }
+    let layers = cfg
+        .trunk_layers(norm.shift.len())
+        .map_err(|(i, e)| anyhow::anyhow!("trunk layer {i}: {e}"))?;
+    Ok(Arch {
+        n_trunk: layers.len(),
+        layers,
+        ..trunk_arch(&[], norm)
+    })
 }
 
 /// Initial trunk: the identity where a layer is square (a small positive bias keeps ReLUs of
@@ -554,7 +565,7 @@ pub(super) fn shapes(cfg: &ClsConfig, setup: &Setup) -> Result<(Arch, usize)> {
     if cfg.ways < 2 || cfg.shots.is_empty() || cfg.shots.contains(&0) || cfg.query == 0 {
         bail!("ways must be >= 2, shots and query >= 1");
     }
-    let trunk = trunk_arch(&cfg.hidden, &setup.norm);
+    let trunk = configured_trunk(cfg, &setup.norm)?;
     let aux_classes = if cfg.aux {
         setup.train.classes.len()
     } else {
@@ -872,7 +883,7 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
     let mut candidates = Vec::new();
     let mut trunk_gain = None;
     let (mut trunk, mut params, mut aux_classes) = (trunk, params.clone(), aux_classes);
-    let trunk_trains = !cfg.freeze_trunk && !cfg.hidden.is_empty();
+    let trunk_trains = !cfg.freeze_trunk && cfg.has_trunk_layers();
     if cv.is_none() && matching.is_none() {
         // The device settings are chosen on the final trunk; a trained trunk competes with the
         // identity trunk (the normalised input), so the export is never below nearest centroid
@@ -921,14 +932,14 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
             }
         }
     }
+    let configured = configured_trunk(cfg, &setup.norm)?;
     let trained_trunk = trunk_trains.then(|| {
-        let arch = trunk_arch(&cfg.hidden, &setup.norm);
-        let nt = arch.n_params();
+        let nt = configured.n_params();
         let p = st
             .best
             .as_ref()
             .map_or_else(Vec::new, |b| b.params[..nt].to_vec());
-        (arch, p)
+        (configured, p)
     });
     Ok(Trained {
         trunk,

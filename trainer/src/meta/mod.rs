@@ -152,7 +152,7 @@ pub fn adapted_ranges(arch: &Arch, scope: Scope) -> Vec<Range<usize>> {
         if w {
             r.push(arch.w_off(l)..arch.b_off(l));
         }
-        r.push(arch.b_off(l)..arch.b_off(l) + arch.layers[l].outputs);
+        r.push(arch.b_off(l)..arch.end_off(l));
     }
     r
 }

@@ -84,7 +84,7 @@ pub fn alpha_vector<T: Real>(arch: &Arch, scope: Scope, rates: &Rates, s: usize)
                     out[arch.w_off(l)..arch.b_off(l)].fill(T::from_f64(row[j][0]));
                 }
                 let b = arch.b_off(l);
-                out[b..b + arch.layers[l].outputs].fill(T::from_f64(row[j][1]));
+                out[b..arch.end_off(l)].fill(T::from_f64(row[j][1]));
             }
         }
     }
@@ -117,8 +117,7 @@ pub fn rate_param_grad(arch: &Arch, spec: &MetaSpec, u: &[f64], g_alpha: &[Vec<f
                     if w {
                         gu[iw] = ga[wo..bo].iter().sum::<f64>() * dsig(u[iw]);
                     }
-                    gu[iw + 1] =
-                        ga[bo..bo + arch.layers[l].outputs].iter().sum::<f64>() * dsig(u[iw + 1]);
+                    gu[iw + 1] = ga[bo..arch.end_off(l)].iter().sum::<f64>() * dsig(u[iw + 1]);
                 }
             }
         }

@@ -1,13 +1,24 @@
-//! The MLP (trunk + one head chain) with exactly the runtime's layer semantics, and its batched
-//! maths: forward, backward (gradient of the head loss) and the exact Hessian-vector product
-//! (Pearlmutter's R-op, forward-over-reverse) used by second-order meta-gradients.
+//! The network (trunk + one head chain): dense layers with exactly the runtime's semantics, and
+//! convolution, pooling and flatten layers for series and image trunks (see [`layer`]), with its
+//! batched maths: forward, backward (gradient of the head loss) and the exact Hessian-vector
+//! product (Pearlmutter's R-op, forward-over-reverse) used by second-order meta-gradients.
 //!
-//! Parameters live in one flat vector; layer `l` holds `W` (row-major `[outputs][inputs]`) then `b`.
-//! Samples are rows: a batch of K inputs is a row-major `K x inputs` matrix.
+//! Parameters live in one flat vector; layer `l` holds its weights (a dense layer's `W`
+//! row-major `[outputs][inputs]`) then its biases. Samples are rows: a batch of K inputs is a
+//! row-major `K x inputs` matrix, each row channel-major for series and images.
 
 #![allow(clippy::needless_range_loop)] // index loops mirror the maths
 
-use crate::real::{mm_gtx, mm_gw, mm_xwt, Real};
+pub mod avg_pool;
+pub mod conv;
+mod dense;
+pub mod layer;
+pub mod max_pool;
+pub mod trunk;
+pub mod window;
+
+use crate::real::Real;
+pub use layer::{Op, Shape};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +91,9 @@ pub struct LayerSpec {
     pub inputs: usize,
     pub outputs: usize,
     pub act: Activation,
+    /// What the layer computes before its activation (absent: dense).
+    #[serde(default)]
+    pub op: Op,
 }
 
 /// Architecture: input normalisation, trunk layers then the head's layers (one chain).
@@ -135,18 +149,10 @@ impl Arch {
         let mut layers = Vec::new();
         let mut prev = inputs;
         for &h in hidden {
-            layers.push(LayerSpec {
-                inputs: prev,
-                outputs: h,
-                act,
-            });
+            layers.push(LayerSpec::dense(prev, h, act));
             prev = h;
         }
-        layers.push(LayerSpec {
-            inputs: prev,
-            outputs,
-            act: Activation::Identity,
-        });
+        layers.push(LayerSpec::dense(prev, outputs, Activation::Identity));
         Arch {
             inputs,
             shift: vec![0.0; inputs],
@@ -162,14 +168,19 @@ impl Arch {
     }
     /// Offset of layer `l`'s weight matrix in the flat parameter vector.
     pub fn w_off(&self, l: usize) -> usize {
-        self.layers[..l]
-            .iter()
-            .map(|s| s.outputs * (s.inputs + 1))
-            .sum()
+        self.layers[..l].iter().map(LayerSpec::n_params).sum()
     }
     /// Offset of layer `l`'s bias.
     pub fn b_off(&self, l: usize) -> usize {
-        self.w_off(l) + self.layers[l].outputs * self.layers[l].inputs
+        self.w_off(l) + self.layers[l].n_weights()
+    }
+    /// Offset just past layer `l`'s bias.
+    pub fn end_off(&self, l: usize) -> usize {
+        self.b_off(l) + self.layers[l].n_bias()
+    }
+    /// True when every layer is dense (what the runtime's format holds).
+    pub fn is_dense(&self) -> bool {
+        self.layers.iter().all(LayerSpec::is_dense)
     }
     pub fn n_params(&self) -> usize {
         self.w_off(self.layers.len())
@@ -203,9 +214,9 @@ impl Arch {
         let mut p = vec![0.0; self.n_params()];
         for (l, s) in self.layers.iter().enumerate() {
             let o = self.w_off(l);
-            let bound = (6.0 / s.inputs.max(1) as f64).sqrt()
+            let bound = (6.0 / s.fan_in().max(1) as f64).sqrt()
                 * if s.act == Activation::Relu { 1.0 } else { 0.7 };
-            for w in &mut p[o..o + s.inputs * s.outputs] {
+            for w in &mut p[o..o + s.n_weights()] {
                 *w = rng.random_range(-bound..bound) * 0.8;
             }
         }
@@ -278,17 +289,6 @@ pub fn apply_act<T: Real>(act: Activation, v: &mut [T]) {
     }
 }
 
-/// Sum of the rows of a `rows x cols` matrix into `out` (overwritten).
-#[inline]
-fn col_sum<T: Real>(m: &[T], cols: usize, out: &mut [T]) {
-    out.fill(T::zero());
-    for row in m.chunks_exact(cols) {
-        for (o, g) in out.iter_mut().zip(row) {
-            *o += *g;
-        }
-    }
-}
-
 /// Sets the length to `n`. Every caller overwrites all `n` entries before reading them, so a
 /// buffer that already has the length keeps its stale values instead of being zero-filled.
 fn resize<T: Real>(v: &mut Vec<T>, n: usize) {
@@ -315,18 +315,8 @@ pub fn forward<T: Real>(arch: &Arch, p: &[T], x: &[T], k: usize, fwd: &mut Fwd<T
         let (lo, hi) = fwd.ys.split_at_mut(l + 1);
         let (xin, out) = (&lo[l], &mut hi[0]);
         resize(out, k * s.outputs);
-        for r in 0..k {
-            out[r * s.outputs..(r + 1) * s.outputs].copy_from_slice(&p[b..b + s.outputs]);
-        }
-        mm_xwt(
-            k,
-            s.inputs,
-            s.outputs,
-            xin,
-            &p[w..w + s.outputs * s.inputs],
-            T::one(),
-            out,
-        );
+        s.fill_bias(k, &p[b..b + s.n_bias()], out);
+        s.linear(k, xin, xin, &p[w..b], true, out);
         apply_act(s.act, out);
     }
 }
@@ -449,20 +439,12 @@ pub fn backward_below<T: Real>(
             times_d1(s.act, &bwd.gy[l], &fwd.ys[l + 1], gz);
         }
         let gz = &bwd.gz[l];
-        mm_gtx(
-            k,
-            s.outputs,
-            s.inputs,
-            gz,
-            &fwd.ys[l],
-            T::zero(),
-            &mut grad[w..b],
-        );
-        col_sum(gz, s.outputs, &mut grad[b..b + s.outputs]);
+        s.weight_grad(k, &fwd.ys[l], gz, false, &mut grad[w..b]);
+        s.bias_grad(gz, &mut grad[b..b + s.n_bias()]);
         if l > stop {
             let mut gy = std::mem::take(&mut bwd.gy[l - 1]);
             resize(&mut gy, k * s.inputs);
-            mm_gw(k, s.outputs, s.inputs, gz, &p[w..b], T::zero(), &mut gy);
+            s.linear_t(k, &fwd.ys[l], gz, &p[w..b], false, &mut gy);
             bwd.gy[l - 1] = gy;
         }
     }
@@ -504,12 +486,13 @@ pub fn hvp<T: Real>(
         let (lo, hi) = sc.ry.split_at_mut(l);
         let rz = &mut sc.rz[l];
         resize(rz, k * s.outputs);
-        for r in 0..k {
-            rz[r * s.outputs..(r + 1) * s.outputs].copy_from_slice(&u[b..b + s.outputs]);
+        let x = &fwd.ys[l];
+        s.fill_bias(k, &u[b..b + s.n_bias()], rz);
+        if s.n_weights() > 0 {
+            s.linear(k, x, x, &u[w..b], true, rz);
         }
-        mm_xwt(k, s.inputs, s.outputs, &fwd.ys[l], &u[w..b], T::one(), rz);
         if l > first {
-            mm_xwt(k, s.inputs, s.outputs, &lo[l - 1], &p[w..b], T::one(), rz);
+            s.linear(k, x, &lo[l - 1], &p[w..b], true, rz);
         }
         let ry = &mut hi[0];
         resize(ry, rz.len());
@@ -554,51 +537,19 @@ pub fn hvp<T: Real>(
             }
         }
         let gz = &bwd.gz[l];
+        let x = &fwd.ys[l];
         // R(gW) = R(gz)^T x + gz^T R(x)
-        mm_gtx(
-            k,
-            s.outputs,
-            s.inputs,
-            &sc.rgz,
-            &fwd.ys[l],
-            T::zero(),
-            &mut out[w..b],
-        );
+        s.weight_grad(k, x, &sc.rgz, false, &mut out[w..b]);
         if l > first {
-            mm_gtx(
-                k,
-                s.outputs,
-                s.inputs,
-                gz,
-                &sc.ry[l - 1],
-                T::one(),
-                &mut out[w..b],
-            );
+            s.weight_grad(k, &sc.ry[l - 1], gz, true, &mut out[w..b]);
         }
-        let ob = &mut out[b..b + s.outputs];
-        ob.fill(T::zero());
-        for r in 0..k {
-            for (o, g) in ob
-                .iter_mut()
-                .zip(&sc.rgz[r * s.outputs..(r + 1) * s.outputs])
-            {
-                *o += *g;
-            }
-        }
+        s.bias_grad(&sc.rgz, &mut out[b..b + s.n_bias()]);
         if l > 0 {
-            // R(gy_{l-1}) = R(gz) W + gz R(W)
+            // R(gy_{l-1}) = R(gz) W + gz R(W) (the routing of a max pool is fixed: no R term)
             resize(&mut sc.tmp, k * s.inputs);
-            mm_gw(
-                k,
-                s.outputs,
-                s.inputs,
-                &sc.rgz,
-                &p[w..b],
-                T::zero(),
-                &mut sc.tmp,
-            );
-            if l >= first {
-                mm_gw(k, s.outputs, s.inputs, gz, &u[w..b], T::one(), &mut sc.tmp);
+            s.linear_t(k, x, &sc.rgz, &p[w..b], false, &mut sc.tmp);
+            if l >= first && s.n_weights() > 0 {
+                s.linear_t(k, x, gz, &u[w..b], true, &mut sc.tmp);
             }
             std::mem::swap(&mut sc.rgy, &mut sc.tmp);
         }

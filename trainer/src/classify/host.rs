@@ -1,0 +1,55 @@
+//! Evaluation of a trunk the runtime cannot run yet (convolution and pooling layers), with the
+//! trainer's own forward pass in f32 on the host: the prototype head the device would build,
+//! without and with its inner steps, beside nearest centroid on the same episodes.
+
+use super::config::ClsConfig;
+use super::deploy::{baseline, row, AccRow};
+use super::run::test_episodes;
+use super::train::{episode_accuracies, Setup, Trained};
+use crate::net::Arch;
+use anyhow::{bail, Result};
+
+/// Rows of `trunk` with `params` and the device settings of `t` on `n` seeded `ways`-way
+/// episodes of the novel classes per shot count (`query` per class).
+pub fn host_rows(
+    setup: &Setup,
+    t: &Trained,
+    (trunk, params): (&Arch, &[f64]),
+    ways: usize,
+    shots: &[usize],
+    (n, query, seed): (usize, usize, u64),
+) -> Result<Vec<AccRow>> {
+    let device = t
+        .candidates
+        .iter()
+        .find(|c| c.trunk == "trained")
+        .map_or(t.device, |c| c.device);
+    let mut rows = Vec::new();
+    for &k in shots {
+        let eps = test_episodes(setup, ways, k, query, n, seed)?;
+        if eps.is_empty() {
+            bail!("no episodes");
+        }
+        for steps in [0, device.steps] {
+            let spec = super::proto::ProtoSpec { steps, ..device };
+            let per = episode_accuracies(trunk, params, &eps, &spec);
+            rows.push(row("trunk_host", k, Some(steps), &per));
+        }
+        rows.push(row("nearest_centroid_raw", k, None, &baseline(&eps, None)));
+        let std = baseline(&eps, Some(&setup.standardise));
+        rows.push(row("nearest_centroid_standardised", k, None, &std));
+        if setup.norm.window.is_some() {
+            let own = baseline(&eps, Some(&setup.norm));
+            rows.push(row("nearest_centroid_model_input", k, None, &own));
+        }
+    }
+    Ok(rows)
+}
+
+/// The lines above a host evaluation's table.
+pub fn describe(cfg: &ClsConfig, ways: usize, n: usize, query: usize) -> String {
+    format!(
+        "novel classes {:?} (never seen in training or validation), on the host (the trainer's forward pass in f32; the runtime cannot run this trunk yet):\n  {ways}-way: {n} episodes per shot count, {query} queries per class; 95% CI over episodes\n",
+        cfg.test_classes
+    )
+}
