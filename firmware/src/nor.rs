@@ -1,23 +1,30 @@
-//! A NOR flash simulated in RAM that survives a core reset, for the persistence test.
+//! A NOR flash simulated in RAM that survives a core reset, for the persistence and model
+//! update tests.
 //!
 //! The mps2 boards under QEMU have no flash controller to program, so the test stands a RAM
 //! region in for NOR flash: 16 KiB in cortex-m-rt's `.uninit` section, which the startup code
 //! neither zeroes nor initialises, so its bytes live through `SCB::sys_reset()` (QEMU keeps RAM
 //! across a system reset; so does SRAM on real parts while powered). It behaves as NOR does:
 //! erase sets whole 4 KiB blocks to 0xff, a write of 4-byte words can only clear bits, and
-//! misaligned or out-of-range operations are errors. A real board would implement the same
-//! traits over its flash controller instead.
+//! misaligned or out-of-range operations are errors, and its bytes read in place
+//! ([`MappedFlash`], as a part's internal flash is memory-mapped). A real board would
+//! implement the same traits over its flash controller instead.
 
 use core::mem::MaybeUninit;
 use core::ptr::{addr_of_mut, read_volatile, write_volatile};
 use core::sync::atomic::{AtomicBool, Ordering};
 use fewshot_runtime::persist::nor_flash::{ErrorType, NorFlash, NorFlashErrorKind, ReadNorFlash};
+use fewshot_runtime::update::MappedFlash;
 
 /// Bytes of the simulated flash.
 pub const NOR_SIZE: usize = 16 * 1024;
 
+/// The flash's bytes, 4-byte aligned so a model stored in it loads in place.
+#[repr(C, align(4))]
+struct NorBytes([u8; NOR_SIZE]);
+
 #[link_section = ".uninit.FEWSHOT_NOR"]
-static mut NOR: MaybeUninit<[u8; NOR_SIZE]> = MaybeUninit::uninit();
+static mut NOR: MaybeUninit<NorBytes> = MaybeUninit::uninit();
 static TAKEN: AtomicBool = AtomicBool::new(false);
 
 /// The simulated flash (one handle per boot).
@@ -107,6 +114,14 @@ impl NorFlash for NoinitNor {
     }
 }
 
+impl MappedFlash for NoinitNor {
+    fn mapped(&self) -> &[u8] {
+        // SAFETY: the region is `NOR_SIZE` bytes, 4-byte aligned, and only this handle reaches
+        // it; writes need `&mut self`, so none happens while the returned slice lives.
+        unsafe { core::slice::from_raw_parts(self.base, NOR_SIZE) }
+    }
+}
+
 /// A few words in `.uninit` that tell a boot after `sys_reset` from a cold boot, and carry
 /// what the first boot predicted, for the second to compare with.
 #[repr(C)]
@@ -133,6 +148,16 @@ static mut HANDOVER: MaybeUninit<Handover> = MaybeUninit::uninit();
 pub fn handover() -> Handover {
     // SAFETY: a volatile read of plain integers; any bit pattern is a valid `Handover`.
     unsafe { read_volatile(addr_of_mut!(HANDOVER).cast::<Handover>()) }
+}
+
+/// Clears the handover, so the next boot starts cold.
+pub fn clear_handover() {
+    set_handover(Handover {
+        magic: 0,
+        stage: 0,
+        predictions: [0; 16],
+        count: 0,
+    });
 }
 
 /// Writes the handover for the next boot.

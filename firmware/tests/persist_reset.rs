@@ -8,7 +8,9 @@
 
 use cortex_m_rt::entry;
 use fewshot_firmware::fixtures::{Tasks, MAX_K, MAX_Q, MULTIHEAD, SINUSOID, SINUSOID_PARAMS};
-use fewshot_firmware::nor::{handover, set_handover, Handover, NoinitNor, NOR_SIZE};
+use fewshot_firmware::nor::{
+    clear_handover, handover, set_handover, Handover, NoinitNor, NOR_SIZE,
+};
 use fewshot_firmware::{self as fw, Checks};
 use fewshot_runtime::persist::nor_flash::NorFlash;
 use fewshot_runtime::persist::Slots;
@@ -113,12 +115,7 @@ fn second_boot(
 ) {
     defmt::info!("boot 2: after the reset");
     // A second run must start cold again.
-    set_handover(Handover {
-        magic: 0,
-        stage: 0,
-        predictions: [0; 16],
-        count: 0,
-    });
+    clear_handover();
     let Ok(slots) = Slots::new(nor, 0, SLOT) else {
         c.check(false, "two 8 KiB slots fit the flash");
         return;

@@ -215,6 +215,36 @@ pub enum Error {
     },
     /// The signature does not verify: the bytes were changed or signed with another key.
     BadSignature,
+    /// The signed-model envelope has a version this runtime does not read (version 1 carried no
+    /// model version: re-sign the model with `trainer sign --version N`).
+    UnsupportedEnvelope {
+        /// Envelope version found.
+        found: u16,
+    },
+    /// A signed model is not newer than the newest this device accepted (anti-rollback).
+    Rollback {
+        /// The model version offered.
+        offered: u32,
+        /// The version floor: the highest model version accepted so far.
+        floor: u32,
+    },
+    /// No model slot holds a signed model that verifies, loads and is not older than the floor.
+    NoValidModel,
+    /// An update chunk does not continue where the last one ended (or is misaligned, or runs
+    /// past the announced length); send again from `expected`.
+    ChunkOutOfOrder {
+        /// Byte offset the next chunk must start at.
+        expected: u32,
+        /// Byte offset given.
+        offset: u32,
+    },
+    /// `finish` was called before every announced byte of the update was written.
+    UpdateIncomplete {
+        /// Bytes written.
+        written: u32,
+        /// Bytes announced at `begin`.
+        len: u32,
+    },
     /// The model needs a part of the runtime that this build leaves out (a cargo feature).
     FeatureDisabled {
         /// The cargo feature of `fewshot-runtime` to enable.
@@ -322,6 +352,24 @@ impl fmt::Display for Error {
             Error::Unsigned => write!(f, "model is not signed"),
             Error::BadEnvelope { what } => write!(f, "signed-model envelope: bad {what}"),
             Error::BadSignature => write!(f, "model signature does not verify against the key"),
+            Error::UnsupportedEnvelope { found } => write!(
+                f,
+                "signed-model envelope version {found} is not supported (this runtime reads {}; \
+                 re-sign with `trainer sign --version N`)",
+                crate::signature::ENVELOPE_VERSION
+            ),
+            Error::Rollback { offered, floor } => write!(
+                f,
+                "model version {offered} refused: not newer than version {floor}, the newest accepted"
+            ),
+            Error::NoValidModel => write!(f, "no model slot holds a valid signed model"),
+            Error::ChunkOutOfOrder { expected, offset } => write!(
+                f,
+                "update chunk at offset {offset} refused: the next chunk starts at {expected}"
+            ),
+            Error::UpdateIncomplete { written, len } => {
+                write!(f, "update incomplete: {written} of {len} bytes written")
+            }
             Error::FeatureDisabled { feature } => write!(
                 f,
                 "the model needs the runtime's `{feature}` feature, which this build leaves out"

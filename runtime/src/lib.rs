@@ -13,7 +13,8 @@
 //! - [`math`]: the kernels they share.
 //!
 //! Around it: [`persist`] keeps adapted state across power cuts on NOR flash; [`signature`]
-//! accepts only models signed with the owner's key.
+//! accepts only models signed with the owner's key; [`update`] writes a signed model into the
+//! second of two flash slots and switches to it, refusing older versions (anti-rollback).
 //!
 //! ```
 //! # #[cfg(feature = "std")] {
@@ -43,6 +44,7 @@ pub mod learner;
 pub mod math;
 pub mod persist;
 pub mod signature;
+pub mod update;
 
 #[cfg(feature = "std")]
 pub use format::writer;

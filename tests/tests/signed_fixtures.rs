@@ -1,7 +1,9 @@
 //! The signed-model fixtures of the firmware's signature test (`firmware/tests/signature.rs`):
 //! `firmware/fixtures/sinusoid.signed`, the trainer's sinusoid model (`models/sinusoid.postcard`,
 //! which the firmware embeds) in a signed envelope, and
-//! `firmware/fixtures/test-signing.pub`, the public key the firmware compiles in.
+//! `firmware/fixtures/test-signing.pub`, the public key the firmware compiles in; and the
+//! update test's (`firmware/tests/update_reset.rs`) `update-v1.signed` and `update-v2.signed`,
+//! the multi-head fixture model signed as model versions 1 and 2.
 //!
 //! The key comes from a fixed seed written in this file: a **test key, not a secret**. Real
 //! firmware compiles in the owner's public key (`trainer keygen`) and gets models signed with
@@ -12,6 +14,9 @@
 
 use runtime::signature::SigningKey;
 use std::path::PathBuf;
+
+/// The model version the fixture is signed with.
+pub const FIXTURE_VERSION: u32 = 1;
 
 /// The test key's seed (public on purpose).
 pub const TEST_SEED: [u8; 32] = *b"fewshot firmware TEST key 000001";
@@ -28,13 +33,22 @@ fn signed_fixtures_are_current() {
     let dir = fixtures_dir();
     let model = dir.join("../../models/sinusoid.postcard");
     let blob = std::fs::read(&model).expect("models/sinusoid.postcard (the trainer's export)");
+    let multihead = std::fs::read(dir.join("multihead.fsm")).expect("the multi-head fixture");
     let key = SigningKey::from_seed(TEST_SEED);
     let files = [
         (
             "sinusoid.signed",
-            key.sign(&blob).expect("the fixture signs"),
+            key.sign(&blob, FIXTURE_VERSION).expect("the fixture signs"),
         ),
         ("test-signing.pub", key.public_key().as_bytes().to_vec()),
+        (
+            "update-v1.signed",
+            key.sign(&multihead, 1).expect("the fixture signs"),
+        ),
+        (
+            "update-v2.signed",
+            key.sign(&multihead, 2).expect("the fixture signs"),
+        ),
     ];
     let bless = std::env::var_os("FEWSHOT_BLESS").is_some();
     let mut stale = Vec::new();

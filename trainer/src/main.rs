@@ -176,6 +176,10 @@ enum Cmd {
         /// Signed model to write [default: the model path with extension `signed`].
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Model version, signed with the model: devices refuse a version that is not greater
+        /// than the newest they accepted (anti-rollback), so each release needs a larger one.
+        #[arg(long)]
+        version: u32,
     },
     /// Meta-iterations per second for every algorithm (meta-batch 25, K=10, 1-40-40-1 ReLU).
     Bench {
@@ -463,7 +467,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Sign { model, key, out } => {
+        Cmd::Sign {
+            model,
+            key,
+            out,
+            version,
+        } => {
             let seed = std::fs::read(&key).with_context(|| format!("reading {}", key.display()))?;
             let seed: [u8; 32] = seed.as_slice().try_into().map_err(|_| {
                 anyhow!(
@@ -475,11 +484,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let blob =
                 std::fs::read(&model).with_context(|| format!("reading {}", model.display()))?;
             let signed = runtime::signature::SigningKey::from_seed(seed)
-                .sign(&blob)
+                .sign(&blob, version)
                 .with_context(|| format!("{}: cannot sign", model.display()))?;
             let out = out.unwrap_or_else(|| model.with_extension("signed"));
             std::fs::write(&out, &signed).with_context(|| format!("writing {}", out.display()))?;
-            eprintln!("wrote {} ({} bytes)", out.display(), signed.len());
+            eprintln!(
+                "wrote {} ({} bytes, model version {version})",
+                out.display(),
+                signed.len()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Bench {

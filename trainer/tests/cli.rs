@@ -409,20 +409,36 @@ fn keygen_and_sign_make_a_model_the_runtime_accepts_only_with_that_key() {
         )],
     ));
     std::fs::write(&model, def.to_bytes().unwrap()).unwrap();
+    // The model version is required: anti-rollback compares it.
     let o = run(bin()
         .arg("sign")
         .arg(&model)
         .arg("--key")
         .arg(prefix.with_extension("secret")));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--version"), "{}", stderr(&o));
+    let o = run(bin()
+        .arg("sign")
+        .arg(&model)
+        .arg("--key")
+        .arg(prefix.with_extension("secret"))
+        .args(["--version", "12"]));
     assert!(o.status.success(), "{}", stderr(&o));
     let signed = runtime::format::AlignedBytes::read(model.with_extension("signed")).unwrap();
     let key = runtime::signature::PublicKey::from_bytes(public.as_slice().try_into().unwrap());
     assert!(runtime::Model::from_signed_bytes(&signed, &key).is_ok());
+    let opened = runtime::signature::open_versioned(&signed, &key).unwrap();
+    assert_eq!(opened.model_version, 12);
     let other = runtime::signature::PublicKey::from_bytes([9; 32]);
     assert!(runtime::Model::from_signed_bytes(&signed, &other).is_err());
 
     // Bad inputs exit 2 naming the file.
-    let o = run(bin().arg("sign").arg(&model).arg("--key").arg(&model));
+    let o = run(bin()
+        .arg("sign")
+        .arg(&model)
+        .arg("--key")
+        .arg(&model)
+        .args(["--version", "1"]));
     assert_eq!(o.status.code(), Some(2));
     assert!(
         stderr(&o).contains("m.fsm") && stderr(&o).contains("32 bytes"),
@@ -434,7 +450,8 @@ fn keygen_and_sign_make_a_model_the_runtime_accepts_only_with_that_key() {
         .arg("sign")
         .arg(&junk)
         .arg("--key")
-        .arg(prefix.with_extension("secret")));
+        .arg(prefix.with_extension("secret"))
+        .args(["--version", "1"]));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("junk.fsm"), "{}", stderr(&o));
 }

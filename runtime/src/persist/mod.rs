@@ -29,6 +29,9 @@
 //! from a 256-byte stack buffer, aligned to the flash's `WRITE_SIZE`; nothing is allocated.
 //! A false CRC match on a torn record has probability 2^-32 per restore.
 //!
+//! The flash side of this scheme (slot layout, chunked reads and writes, the CRC written last)
+//! also keeps the version floor of signed model updates ([`crate::update`]).
+//!
 //! For several heads, give each its own [`Slots`] ([`Slots::for_head`] lays them out one after
 //! the other).
 //!
@@ -85,9 +88,14 @@
 /// The flash traits (re-exported from `embedded-storage` 0.3, the version this runtime uses).
 pub use embedded_storage::nor_flash;
 
+pub(crate) mod region;
+
+pub use region::CHUNK;
+
 use crate::format::CRC;
 use crate::{AdaptState, Error, Model};
-use embedded_storage::nor_flash::{NorFlash, NorFlashError, NorFlashErrorKind};
+use embedded_storage::nor_flash::NorFlash;
+use region::{layout, Region};
 
 /// The first four bytes of every saved-state record.
 pub const RECORD_MAGIC: [u8; 4] = *b"FSAS";
@@ -95,35 +103,6 @@ pub const RECORD_MAGIC: [u8; 4] = *b"FSAS";
 pub const RECORD_VERSION: u16 = 1;
 /// Bytes of a record's fixed header (before the parameters).
 pub const HEADER_LEN: usize = 24;
-/// Bytes of the stack buffer reads and writes go through.
-pub const CHUNK: usize = 256;
-
-fn flash_error(op: &'static str, e: impl NorFlashError) -> Error {
-    let kind = match e.kind() {
-        NorFlashErrorKind::NotAligned => "not aligned",
-        NorFlashErrorKind::OutOfBounds => "out of bounds",
-        _ => "device error",
-    };
-    Error::Flash { op, kind }
-}
-
-fn layout(what: &'static str) -> Error {
-    Error::FlashLayout { what }
-}
-
-/// Largest multiple of `unit` that fits [`CHUNK`] (0 when `unit` is 0 or larger than it).
-const fn chunk_for(unit: usize) -> usize {
-    if unit == 0 || unit > CHUNK {
-        0
-    } else {
-        CHUNK / unit * unit
-    }
-}
-
-/// `n` rounded up to a multiple of `unit` (`unit` > 0).
-fn round_up(n: usize, unit: usize) -> Option<usize> {
-    n.checked_add(unit - 1).map(|v| v / unit * unit)
-}
 
 /// What a valid record says about itself (its parameters are not read).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,17 +122,16 @@ pub struct RecordInfo {
     pub params: u32,
 }
 
-/// `a` is newer than `b` in serial-number order (RFC 1982 style, so sequences may wrap).
-fn newer(a: u32, b: u32) -> bool {
-    a != b && a.wrapping_sub(b) < 0x8000_0000
+/// Bytes of a record's data (header and parameters) for `params` parameters.
+fn data_len(params: usize) -> Option<usize> {
+    params.checked_mul(4)?.checked_add(HEADER_LEN)
 }
 
 /// Two slots of NOR flash holding one head's adapted state; see the [module docs](self).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Slots {
-    offset: u32,
-    slot_size: u32,
+    region: Region,
 }
 
 impl Slots {
@@ -161,35 +139,9 @@ impl Slots {
     /// multiples of the flash's `ERASE_SIZE`, `slot_size` a multiple of `READ_SIZE` and
     /// `WRITE_SIZE`, those at most [`CHUNK`], and the region inside the flash.
     pub fn new<F: NorFlash>(flash: &F, offset: u32, slot_size: u32) -> Result<Self, Error> {
-        let (read, write, erase) = (F::READ_SIZE, F::WRITE_SIZE, F::ERASE_SIZE);
-        if chunk_for(read) == 0 || chunk_for(write) == 0 {
-            return Err(layout("READ_SIZE and WRITE_SIZE must be 1..=256 bytes"));
-        }
-        if erase == 0 || slot_size == 0 {
-            return Err(layout("ERASE_SIZE and slot size must be non-zero"));
-        }
-        let size = slot_size as usize;
-        if !(offset as usize).is_multiple_of(erase) || !size.is_multiple_of(erase) {
-            return Err(layout(
-                "offset and slot size must be multiples of ERASE_SIZE",
-            ));
-        }
-        if !size.is_multiple_of(read)
-            || !size.is_multiple_of(write)
-            || !(offset as usize).is_multiple_of(read)
-        {
-            return Err(layout(
-                "offset and slot size must be multiples of READ_SIZE and WRITE_SIZE",
-            ));
-        }
-        let end = size
-            .checked_mul(2)
-            .and_then(|n| n.checked_add(offset as usize))
-            .ok_or(layout("region beyond the flash"))?;
-        if end > flash.capacity() || u32::try_from(end).is_err() {
-            return Err(layout("region beyond the flash"));
-        }
-        Ok(Slots { offset, slot_size })
+        Ok(Slots {
+            region: Region::new(flash, offset, slot_size)?,
+        })
     }
 
     /// The slots of head number `head` when every head gets two slots of `slot_size`, one head
@@ -213,84 +165,18 @@ impl Slots {
 
     /// Flash bytes the two slots occupy.
     pub fn region_len(&self) -> u32 {
-        self.slot_size.saturating_mul(2)
+        self.region.slot_size().saturating_mul(2)
     }
 
     /// Flash bytes a record of `params` parameters takes on a flash of this `WRITE_SIZE`.
     pub fn record_len<F: NorFlash>(params: usize) -> Option<usize> {
-        let unit = F::WRITE_SIZE.max(1);
-        let crc_at = round_up(params.checked_mul(4)?.checked_add(HEADER_LEN)?, unit)?;
-        crc_at.checked_add(round_up(4, unit)?)
-    }
-
-    fn slot_start(&self, slot: u8) -> u32 {
-        self.offset + u32::from(slot) * self.slot_size
-    }
-
-    /// Reads `len` bytes from `at` (relative to slot `slot`) in aligned chunks, passing each
-    /// piece to `f` in order.
-    fn read_range<F: NorFlash>(
-        &self,
-        flash: &mut F,
-        slot: u8,
-        at: usize,
-        len: usize,
-        mut f: impl FnMut(&[u8]),
-    ) -> Result<(), Error> {
-        let chunk = chunk_for(F::READ_SIZE);
-        let end = at.checked_add(len).ok_or(layout("record"))?;
-        if chunk == 0 || end > self.slot_size as usize {
-            return Err(layout("record beyond its slot"));
-        }
-        let base = self.slot_start(slot) as usize;
-        let mut buf = [0u8; CHUNK];
-        let mut pos = at / chunk * chunk;
-        while pos < end {
-            // Whole READ_SIZE units, never past the slot's end (a multiple of READ_SIZE).
-            let n = chunk.min(self.slot_size as usize - pos);
-            let piece = buf.get_mut(..n).ok_or(layout("chunk"))?;
-            let addr = u32::try_from(base + pos).map_err(|_| layout("region beyond the flash"))?;
-            flash
-                .read(addr, piece)
-                .map_err(|e| flash_error("read", e))?;
-            let from = at.max(pos) - pos;
-            let to = end.min(pos + n) - pos;
-            f(piece.get(from..to).ok_or(layout("chunk"))?);
-            pos += n;
-        }
-        Ok(())
-    }
-
-    /// Reads `N` bytes at `at` of slot `slot`.
-    fn read_array<F: NorFlash, const N: usize>(
-        &self,
-        flash: &mut F,
-        slot: u8,
-        at: usize,
-    ) -> Result<[u8; N], Error> {
-        let mut out = [0u8; N];
-        let mut filled = 0;
-        self.read_range(flash, slot, at, N, |piece| {
-            if let Some(dst) = out.get_mut(filled..filled + piece.len()) {
-                dst.copy_from_slice(piece);
-            }
-            filled += piece.len();
-        })?;
-        Ok(out)
-    }
-
-    /// Where the CRC of a record with `data_len` bytes of header and parameters lies, when the
-    /// whole record fits a slot.
-    fn crc_at<F: NorFlash>(&self, data_len: usize) -> Option<usize> {
-        let crc_at = round_up(data_len, F::WRITE_SIZE.max(1))?;
-        let end = crc_at.checked_add(round_up(4, F::WRITE_SIZE.max(1))?)?;
-        (end <= self.slot_size as usize).then_some(crc_at)
+        region::record_len::<F>(data_len(params)?)
     }
 
     /// The header of slot `slot`'s record when the record is whole (magic, version, size and
     /// CRC check out); `None` for an erased, torn or foreign slot.
     fn probe<F: NorFlash>(&self, flash: &mut F, slot: u8) -> Result<Option<RecordInfo>, Error> {
-        let header: [u8; HEADER_LEN] = self.read_array(flash, slot, 0)?;
+        let header: [u8; HEADER_LEN] = self.region.read_array(flash, slot, 0)?;
         let u16_at = |i: usize| u16::from_le_bytes([header[i], header[i + 1]]);
         let u32_at =
             |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
@@ -305,30 +191,17 @@ impl Slots {
             model_crc: u32_at(16),
             params: u32_at(20),
         };
-        let Some(data_len) = (info.params as usize)
-            .checked_mul(4)
-            .and_then(|n| n.checked_add(HEADER_LEN))
-        else {
+        let Some(len) = data_len(info.params as usize) else {
             return Ok(None);
         };
-        let Some(crc_at) = self.crc_at::<F>(data_len) else {
-            return Ok(None);
-        };
-        let mut digest = CRC.digest();
-        self.read_range(flash, slot, 0, data_len, |piece| digest.update(piece))?;
-        let computed = digest.finalize();
-        let stored = u32::from_le_bytes(self.read_array(flash, slot, crc_at)?);
-        Ok((stored == computed).then_some(info))
+        Ok(self.region.record_whole(flash, slot, len)?.then_some(info))
     }
 
     /// The newest whole record in the two slots, if any.
     pub fn newest<F: NorFlash>(&self, flash: &mut F) -> Result<Option<RecordInfo>, Error> {
         let a = self.probe(flash, 0)?;
         let b = self.probe(flash, 1)?;
-        Ok(match (a, b) {
-            (Some(a), Some(b)) => Some(if newer(b.sequence, a.sequence) { b } else { a }),
-            (a, b) => a.or(b),
-        })
+        Ok(region::newest_of(a, b, |r| r.sequence))
     }
 
     /// Saves `state` (adapted from `model`) into the slot that does not hold the newest record,
@@ -353,21 +226,9 @@ impl Slots {
         }
         let count = u32::try_from(params.len()).map_err(|_| layout("record"))?;
         let head = u16::try_from(state.head()).map_err(|_| layout("record"))?;
-        let data_len = params
-            .len()
-            .checked_mul(4)
-            .and_then(|n| n.checked_add(HEADER_LEN))
-            .ok_or(layout("record"))?;
-        let crc_at = self.crc_at::<F>(data_len).ok_or(Error::Capacity {
-            what: "flash slot",
-            needed: Self::record_len::<F>(params.len()).unwrap_or(usize::MAX),
-            available: self.slot_size as usize,
-        })?;
-        let newest = self.newest(flash)?;
-        let (slot, sequence) = match newest {
-            Some(r) => (1 - r.slot.min(1), r.sequence.wrapping_add(1)),
-            None => (0, 1),
-        };
+        let len = data_len(params.len()).ok_or(layout("record"))?;
+        let newest = self.newest(flash)?.map(|r| (r.slot, r.sequence));
+        let (slot, sequence) = region::next_record(newest);
         let mut header = [0u8; HEADER_LEN];
         header[..4].copy_from_slice(&RECORD_MAGIC);
         header[4..6].copy_from_slice(&RECORD_VERSION.to_le_bytes());
@@ -386,47 +247,7 @@ impl Slots {
                 }
             }
         };
-
-        let start = self.slot_start(slot);
-        let end = start
-            .checked_add(self.slot_size)
-            .ok_or(layout("region beyond the flash"))?;
-        flash
-            .erase(start, end)
-            .map_err(|e| flash_error("erase", e))?;
-        let chunk = chunk_for(F::WRITE_SIZE);
-        let mut buf = [0xffu8; CHUNK];
-        let mut digest = CRC.digest();
-        let mut pos = 0;
-        while pos < crc_at {
-            let n = chunk.min(crc_at - pos);
-            let piece = buf.get_mut(..n).ok_or(layout("chunk"))?;
-            for (k, b) in piece.iter_mut().enumerate() {
-                let i = pos + k;
-                *b = if i < data_len { byte(i) } else { 0xff };
-            }
-            digest.update(
-                piece
-                    .get(..data_len.saturating_sub(pos).min(n))
-                    .unwrap_or(&[]),
-            );
-            flash
-                .write(start + pos as u32, piece)
-                .map_err(|e| flash_error("write", e))?;
-            pos += n;
-        }
-        // The CRC last: until it is written the record is invalid.
-        let crc = digest.finalize();
-        let tail = round_up(4, F::WRITE_SIZE.max(1)).ok_or(layout("record"))?;
-        let piece = buf.get_mut(..tail).ok_or(layout("chunk"))?;
-        piece.fill(0xff);
-        piece
-            .get_mut(..4)
-            .ok_or(layout("chunk"))?
-            .copy_from_slice(&crc.to_le_bytes());
-        flash
-            .write(start + crc_at as u32, piece)
-            .map_err(|e| flash_error("write", e))?;
+        self.region.write_record(flash, slot, len, byte)?;
 
         let info = RecordInfo {
             slot,
@@ -469,7 +290,7 @@ impl Slots {
         // changed since `newest` checked it).
         let mut bad = None;
         let mut digest = CRC.digest();
-        let header: [u8; HEADER_LEN] = self.read_array(flash, info.slot, 0)?;
+        let header: [u8; HEADER_LEN] = self.region.read_array(flash, info.slot, 0)?;
         digest.update(&header);
         self.read_params(flash, &info, |i, v| {
             digest.update(&v.to_le_bytes());
@@ -491,14 +312,8 @@ impl Slots {
 
     /// The CRC stored at the end of record `info`.
     fn stored_crc<F: NorFlash>(&self, flash: &mut F, info: &RecordInfo) -> Result<u32, Error> {
-        let crc_at = (info.params as usize)
-            .checked_mul(4)
-            .and_then(|n| n.checked_add(HEADER_LEN))
-            .and_then(|n| self.crc_at::<F>(n))
-            .ok_or(layout("record beyond its slot"))?;
-        Ok(u32::from_le_bytes(
-            self.read_array(flash, info.slot, crc_at)?,
-        ))
+        let len = data_len(info.params as usize).ok_or(layout("record beyond its slot"))?;
+        self.region.stored_crc(flash, info.slot, len)
     }
 
     /// Streams the parameters of record `info` to `f(index, value)`.
@@ -512,15 +327,16 @@ impl Slots {
         let mut filled = 0usize; // bytes
         let mut word = [0u8; 4];
         let len = n.checked_mul(4).ok_or(layout("record"))?;
-        self.read_range(flash, info.slot, HEADER_LEN, len, |piece| {
-            for b in piece {
-                word[filled % 4] = *b;
-                filled += 1;
-                if filled.is_multiple_of(4) {
-                    f(filled / 4 - 1, f32::from_le_bytes(word));
+        self.region
+            .read_range(flash, info.slot, HEADER_LEN, len, |piece| {
+                for b in piece {
+                    word[filled % 4] = *b;
+                    filled += 1;
+                    if filled.is_multiple_of(4) {
+                        f(filled / 4 - 1, f32::from_le_bytes(word));
+                    }
                 }
-            }
-        })
+            })
     }
 
     /// Copies record `info`'s parameters into `out` (its length) and checks what was copied
@@ -538,7 +354,7 @@ impl Slots {
             }
         })?;
         let mut digest = CRC.digest();
-        let header: [u8; HEADER_LEN] = self.read_array(flash, info.slot, 0)?;
+        let header: [u8; HEADER_LEN] = self.region.read_array(flash, info.slot, 0)?;
         digest.update(&header);
         for v in out.iter() {
             digest.update(&v.to_le_bytes());

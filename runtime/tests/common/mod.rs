@@ -2,6 +2,8 @@
 //! runtime's maths (exact `exp`/`tanh`, no micromath).
 #![allow(dead_code)]
 
+pub mod sim_flash;
+
 use fewshot_runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef, RateDef};
 use fewshot_runtime::{Activation, AdaptScope, HeadKind};
 
