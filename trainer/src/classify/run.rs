@@ -236,7 +236,7 @@ pub fn train_and_export(
             setup.val_classes, setup.val_ways, record.trunk_classes
         );
     }
-    print_candidates(&trained);
+    print_candidates(&trained, "exported");
     std::fs::write(
         out.with_extension("trained.json"),
         serde_json::to_string(&trained)?,
@@ -274,9 +274,10 @@ pub fn train_and_export(
     Ok(Some(trained))
 }
 
-/// The trunks compared on the validation episodes, the trained trunk's gain over the identity,
-/// the fold validation and the overfitting warning.
-fn print_candidates(trained: &Trained) {
+/// The trunks compared on the validation episodes (the chosen one marked `chosen`: exported, or
+/// evaluated on the host when the runtime cannot run it), the trained trunk's gain over the
+/// identity, the fold validation and the overfitting warning.
+fn print_candidates(trained: &Trained, chosen: &str) {
     for c in &trained.candidates {
         eprintln!(
             "  trunk {:<9} validation {:.2}% (per shots {}) with scale {}, rate {}, {} steps{}",
@@ -291,15 +292,15 @@ fn print_candidates(trained: &Trained) {
             c.device.alpha,
             c.device.steps,
             if std::ptr::eq(c, &trained.candidates[0]) {
-                "  <- exported"
+                format!("  <- {chosen}")
             } else {
-                ""
+                String::new()
             }
         );
     }
     if let (Some((gain, ci)), None) = (trained.trunk_gain, &trained.folds) {
         eprintln!(
-            "  trained minus identity on the same validation episodes: {:+.2} +- {:.2} points (the trained trunk is exported only when this is above zero and its best validation came after iteration 0)",
+            "  trained minus identity on the same validation episodes: {:+.2} +- {:.2} points (the trained trunk is chosen only when this is above zero and its best validation came after iteration 0)",
             100.0 * gain,
             100.0 * ci
         );
@@ -337,7 +338,7 @@ fn host_only(
             .err()
             .map_or("-".into(), |e| e.to_string())
     );
-    print_candidates(&trained);
+    print_candidates(&trained, "chosen (host only)");
     std::fs::write(
         out.with_extension("trained.json"),
         serde_json::to_string(&trained)?,
