@@ -177,7 +177,7 @@ pub enum Error {
         sample: usize,
         /// Its diagonal over its pivot, rounded down (`u32::MAX`: the pivot was not positive).
         ratio: u32,
-        /// The largest ratio accepted (`adapt::PIVOT_LIMIT`).
+        /// The largest ratio accepted (`ops::step::proximal::PIVOT_LIMIT`).
         limit: u32,
     },
     /// The support loss became NaN or infinite at this step.

@@ -45,6 +45,7 @@ pub mod writer;
 #[cfg(feature = "std")]
 pub use align::AlignedBytes;
 
+use crate::ops::layer::{Layer, LayerOp};
 use crate::Error;
 use layout::{adapted_params, adapted_range, walk, AdaptedRange, Tensor};
 pub use spec::*;
@@ -91,11 +92,12 @@ pub(crate) fn align4(n: usize) -> Option<usize> {
     n.checked_add(3).map(|v| v & !3)
 }
 
-fn invalid(field: &'static str) -> Error {
+pub(crate) fn invalid(field: &'static str) -> Error {
     Error::InvalidHeader { field }
 }
 
-fn check_width(w: u16, field: &'static str) -> Result<(), Error> {
+/// A layer or input width within `1..=MAX_WIDTH`.
+pub(crate) fn check_width(w: u16, field: &'static str) -> Result<(), Error> {
     if w == 0 {
         return Err(invalid(field));
     }
@@ -109,14 +111,14 @@ fn check_width(w: u16, field: &'static str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Checks that `layers` form a chain starting at width `inputs`; returns the output width.
+/// Checks that `layers` form a chain starting at width `inputs`, each layer valid by its own
+/// rules; returns the output width.
 fn check_chain(layers: &[LayerSpec], mut inputs: u16, field: &'static str) -> Result<u16, Error> {
     for layer in layers {
         if layer.inputs != inputs {
             return Err(invalid(field));
         }
-        check_width(layer.inputs, field)?;
-        check_width(layer.outputs, field)?;
+        Layer::of(layer).validate(field)?;
         inputs = layer.outputs;
     }
     Ok(inputs)
@@ -138,33 +140,6 @@ fn check_finite(
     Ok(())
 }
 
-fn check_rate(value: f32) -> Result<(), Error> {
-    if value.is_finite() && value >= 0.0 {
-        Ok(())
-    } else {
-        Err(invalid("adapt.rate"))
-    }
-}
-
-/// The implicit step is solved in closed form: one identity dense layer under mean squared error,
-/// adapted alone.
-fn check_proximal(head: &HeadSpec<'_>, spec: &AdaptSpec) -> Result<(), Error> {
-    let single_linear = head.layers.len() == 1
-        && head
-            .layers
-            .first()
-            .is_some_and(|l| l.activation == Activation::Identity);
-    if single_linear
-        && matches!(head.kind, HeadKind::Regression { .. })
-        && matches!(spec.scope, AdaptScope::HeadOnly)
-        && spec.prototype_scale.is_none()
-    {
-        Ok(())
-    } else {
-        Err(invalid("adapt.rate"))
-    }
-}
-
 fn check_adapt(header: &Header<'_>, head: &HeadSpec<'_>, spec: &AdaptSpec) -> Result<(), Error> {
     adapted_range(spec, header.trunk.len(), head.layers.len())?;
     if spec.steps > MAX_STEPS {
@@ -173,19 +148,7 @@ fn check_adapt(header: &Header<'_>, head: &HeadSpec<'_>, spec: &AdaptSpec) -> Re
     if !(spec.clip.is_finite() && spec.clip > 0.0) {
         return Err(invalid("adapt.clip"));
     }
-    match spec.rate {
-        LearningRate::Scalar(r) => check_rate(r)?,
-        LearningRate::PerLayerPerStep { steps: 0, .. } => return Err(invalid("adapt.rate.steps")),
-        LearningRate::Proximal { .. } if cfg!(feature = "implicit-step") => {
-            check_proximal(head, spec)?
-        }
-        LearningRate::Proximal { .. } => {
-            return Err(Error::FeatureDisabled {
-                feature: "implicit-step",
-            })
-        }
-        _ => {}
-    }
+    spec.rate.validate(head, spec)?;
     if let Some(scale) = spec.prototype_scale {
         if head.kind.classes().is_none() {
             return Err(invalid("adapt.prototype_scale"));
@@ -198,21 +161,6 @@ fn check_adapt(header: &Header<'_>, head: &HeadSpec<'_>, spec: &AdaptSpec) -> Re
         if matches!(spec.scope, AdaptScope::BiasesOnly) {
             return Err(invalid("adapt.prototype_scale"));
         }
-    }
-    Ok(())
-}
-
-/// Warps need an image that is the whole input, and the prototype scale of their distance.
-fn check_warps(header: &Header<'_>, head: &HeadSpec<'_>, set: &WarpSet) -> Result<(), Error> {
-    let pixels = usize::from(set.width) * usize::from(set.height);
-    if pixels != usize::from(header.input_len) {
-        return Err(invalid("head.kind.warps.size"));
-    }
-    if set.count == 0 || usize::from(set.count) > MAX_WARPS {
-        return Err(invalid("head.kind.warps.count"));
-    }
-    if head.adapt.and_then(|a| a.prototype_scale).is_none() {
-        return Err(invalid("head.kind.warps"));
     }
     Ok(())
 }
@@ -234,37 +182,11 @@ fn validate(header: &Header<'_>, ext: &Extension, weights: &[f32]) -> Result<(),
         if header.heads.iter().take(h).any(|o| o.id == head.id) {
             return Err(invalid("head.id"));
         }
-        let last = head.layers.last().ok_or(invalid("head.layers"))?;
-        let outputs = check_chain(&head.layers, features, "head.layers")?;
-        match head.kind {
-            HeadKind::Regression { outputs: o } if o == outputs => {}
-            HeadKind::Classification { classes } if classes == outputs && classes >= 2 => {
-                if last.activation != Activation::Identity {
-                    return Err(invalid("head.layers.activation"));
-                }
-            }
-            HeadKind::Matching { .. } if !cfg!(feature = "matching-head") => {
-                return Err(Error::FeatureDisabled {
-                    feature: "matching-head",
-                })
-            }
-            HeadKind::Matching {
-                classes,
-                per_class,
-                warps,
-            } if classes >= 2
-                && per_class >= 1
-                && u32::from(classes) * u32::from(per_class) == u32::from(outputs) =>
-            {
-                if last.activation != Activation::Identity {
-                    return Err(invalid("head.layers.activation"));
-                }
-                if let Some(set) = warps {
-                    check_warps(header, head, &set)?;
-                }
-            }
-            _ => return Err(invalid("head.kind")),
+        if head.layers.is_empty() {
+            return Err(invalid("head.layers"));
         }
+        let outputs = check_chain(&head.layers, features, "head.layers")?;
+        head.kind.validate(header, head, outputs)?;
         if let Some(spec) = &head.adapt {
             check_adapt(header, head, spec)?;
         }
@@ -279,27 +201,16 @@ fn validate(header: &Header<'_>, ext: &Extension, weights: &[f32]) -> Result<(),
                 .get(h)
                 .and_then(|hd| hd.layers.get(l))
                 .map(|l| l.offset),
-            Tensor::Rate(h) => match header.heads.get(h).and_then(|hd| hd.adapt) {
-                Some(AdaptSpec {
-                    rate: LearningRate::PerLayerPerStep { offset, .. },
-                    ..
-                })
-                | Some(AdaptSpec {
-                    rate: LearningRate::PerParameter { offset },
-                    ..
-                })
-                | Some(AdaptSpec {
-                    rate: LearningRate::Proximal { offset },
-                    ..
-                }) => Some(offset),
-                _ => None,
-            },
-            Tensor::Warps(h) => match header.heads.get(h).map(|hd| hd.kind) {
-                Some(HeadKind::Matching {
-                    warps: Some(set), ..
-                }) => Some(set.offset),
-                _ => None,
-            },
+            Tensor::Rate(h) => header
+                .heads
+                .get(h)
+                .and_then(|hd| hd.adapt)
+                .and_then(|a| a.rate.tensor_offset()),
+            Tensor::HeadTensor(h) => header
+                .heads
+                .get(h)
+                .and_then(|hd| hd.kind.tensor())
+                .map(|(offset, _)| offset),
         }
         .ok_or(invalid("layout"))?;
         if found != expected {
@@ -338,14 +249,12 @@ fn validate(header: &Header<'_>, ext: &Extension, weights: &[f32]) -> Result<(),
                 let spec = head.adapt.as_ref().ok_or(invalid("adapt"))?;
                 let range = adapted_range(spec, header.trunk.len(), head.layers.len())?;
                 let params = adapted_params(&range, header.trunk.iter().chain(head.layers.iter()));
-                let len = layout::rate_len(spec, &range, params);
+                let len = spec.rate.rate_len(&range, params);
                 check_finite(weights, at, len, true)
             }
-            Tensor::Warps(h) => match header.heads.get(h).map(|hd| hd.kind) {
-                Some(HeadKind::Matching {
-                    warps: Some(set), ..
-                }) => check_finite(weights, at, usize::from(set.count) * 6, false),
-                _ => Err(invalid("head.kind.warps")),
+            Tensor::HeadTensor(h) => match header.heads.get(h).and_then(|hd| hd.kind.tensor()) {
+                Some((_, len)) => check_finite(weights, at, len, false),
+                None => Err(invalid("head.kind")),
             },
         }
     })?;
@@ -376,10 +285,11 @@ fn validate_extension(
             return Err(invalid("outputs.head"));
         }
         previous = Some(h);
-        let outputs = match header.heads.get(h).map(|hd| hd.kind) {
-            Some(HeadKind::Regression { outputs }) => usize::from(outputs),
-            _ => return Err(invalid("outputs.head")),
-        };
+        let outputs = header
+            .heads
+            .get(h)
+            .and_then(|hd| hd.kind.normalised_outputs())
+            .ok_or(invalid("outputs.head"))?;
         if o.offset as usize != at {
             return Err(Error::LayoutMismatch {
                 expected: u32::try_from(at).map_err(|_| invalid("outputs.offset"))?,
@@ -582,17 +492,12 @@ impl<'a> Model<'a> {
             self.weights.get(at + n..at + 2 * n)?,
         ))
     }
-    /// The warps of matching head `head` (6 f32 each, see [`WarpSet`]), if it has any.
+    /// The own tensor of head `head`'s kind, if it has one: a matching head's warps (6 f32
+    /// each, see [`WarpSet`]).
     pub fn warps(&self, head: usize) -> Option<&'a [f32]> {
-        match self.header.heads.get(head)?.kind {
-            HeadKind::Matching {
-                warps: Some(set), ..
-            } => {
-                let at = set.offset as usize;
-                self.weights.get(at..at + usize::from(set.count) * 6)
-            }
-            _ => None,
-        }
+        let (at, len) = self.header.heads.get(head)?.kind.tensor()?;
+        let at = at as usize;
+        self.weights.get(at..at + len)
     }
     /// The weights `W` (row-major `[outputs][inputs]`) and bias `b` of a layer of this model.
     pub fn layer_params(&self, layer: &LayerSpec) -> Result<(&'a [f32], &'a [f32]), Error> {
@@ -647,12 +552,11 @@ impl<'a> Model<'a> {
         let spec = self.adapt_spec(head)?;
         let range = self.adapted_range(head)?;
         let params = self.adapted_param_count(head)?;
-        let len = layout::rate_len(spec, &range, params);
-        let at = match spec.rate {
-            LearningRate::Scalar(_) => return Ok(&[]),
-            LearningRate::PerLayerPerStep { offset, .. } => offset,
-            LearningRate::PerParameter { offset } | LearningRate::Proximal { offset } => offset,
-        } as usize;
+        let len = spec.rate.rate_len(&range, params);
+        let Some(at) = spec.rate.tensor_offset() else {
+            return Ok(&[]);
+        };
+        let at = at as usize;
         self.weights.get(at..at + len).ok_or(invalid("layout"))
     }
 }

@@ -530,7 +530,7 @@ impl ModelDef {
                         _ => return Err(Error::HeaderDecode),
                     }
                 }
-                Tensor::Warps(h) => {
+                Tensor::HeadTensor(h) => {
                     if let HeadKind::Matching {
                         warps: Some(set), ..
                     } = &mut header.heads[h].kind
