@@ -53,8 +53,8 @@ pub use format::writer;
 pub use adapt::{AdaptReport, AdaptState, Capacities, RamNeeds, Support, SupportSet, Targets};
 pub use error::Error;
 pub use format::{
-    Activation, AdaptScope, AdaptSpec, HeadKind, HeadSpec, Header, LayerSpec, LearningRate, Model,
-    FORMAT_VERSION, MAGIC, MAX_BLOB_LEN, MAX_STEPS,
+    Activation, AdaptScope, AdaptSpec, Capabilities, HeadKind, HeadSpec, Header, LayerSpec,
+    LearningRate, Model, FORMAT_VERSION, MAGIC, MAX_BLOB_LEN, MAX_STEPS,
 };
 pub use infer::{Heads, Network};
 pub use learner::Learner;

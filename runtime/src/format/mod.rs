@@ -1,4 +1,4 @@
-//! Model format (v1, v2): bytes in flash -> a validated [`Model`] view.
+//! Model format (v1, v2, v3): bytes in flash -> a validated [`Model`] view.
 //!
 //! A blob is, in order:
 //!
@@ -6,14 +6,34 @@
 //! |---|---|
 //! | 4 | [`MAGIC`] |
 //! | 2 | format version, little-endian u16 ([`FORMAT_VERSION`]) |
+//! | 4 | v3: the [`Capabilities`] the model needs, little-endian u32 (bits below) |
 //! | n | the postcard-encoded [`Header`] |
-//! | m | v2 only: the postcard-encoded [`Extension`] (input transform, output normalisation) |
+//! | m | v2, v3: the postcard-encoded [`Extension`] (input transform, output normalisation) |
 //! | 0..3 | zero padding to a 4-byte boundary |
 //! | 4 × w | weights section: little-endian f32, read in place: the header's `weights_len`, then the extension's tensors |
 //! | 4 | CRC-32 (ISO-HDLC) of every byte before it, little-endian |
 //!
-//! [`Model::from_bytes`] checks the length cap, alignment, magic, version and CRC, decodes the
-//! header, then validates every dimension, every tensor offset (against the one canonical layout
+//! The capability bits (v3): the writer sets one per kind of op and format feature the model
+//! contains; the loader checks them against this build before decoding the header (a missing
+//! one is [`Error::FeatureDisabled`] naming it, an unnamed bit [`Error::UnknownCapability`]),
+//! then against what the decoded model contains ([`Error::InvalidModel`] when they differ).
+//! A v1 or v2 blob has none: its capabilities are derived from its contents, and checked alike.
+//!
+//! | bit | capability | needed by |
+//! |---|---|---|
+//! | 0 | `dense` | dense layers (every model) |
+//! | 1 | `matching-head` | a [`HeadKind::Matching`] head (cargo feature `matching-head`) |
+//! | 2 | `implicit-step` | [`LearningRate::Proximal`] (cargo feature `implicit-step`) |
+//! | 3 | `input-transform` | an [`InputTransform`] |
+//! | 4 | `output-normalisation` | an [`OutputNormalisation`] |
+//! | 5 | `conv` | reserved: convolution and pooling layers |
+//! | 6 | `int8` | reserved: int8 layers |
+//!
+//! The version changes whenever what a model may contain changes. The writer emits v3; the
+//! runtime reads v1, v2 and v3.
+//!
+//! [`Model::from_bytes`] checks the length cap, alignment, magic, version, CRC and
+//! capabilities, decodes the header, then validates every dimension, every tensor offset (against the one canonical layout
 //! in [`layout`]), and every weight (finite; learning rates also non-negative), before anything
 //! is used. Weights are never copied: they are `&[f32]` views into the blob.
 //!
@@ -32,6 +52,7 @@
 //! # }
 //! ```
 
+mod capabilities;
 pub mod layout;
 pub mod spec;
 
@@ -47,14 +68,17 @@ pub use align::AlignedBytes;
 
 use crate::ops::layer::{Layer, LayerOp};
 use crate::Error;
+pub use capabilities::Capabilities;
 use layout::{adapted_params, adapted_range, walk, AdaptedRange, Tensor};
 pub use spec::*;
 
 /// The first four bytes of every model blob.
 pub const MAGIC: [u8; 4] = *b"FSML";
-/// The newest format version this runtime reads. It reads every older one; the writer emits the
-/// oldest version that can express a model (v1 unless it uses something of [`Extension`]).
-pub const FORMAT_VERSION: u16 = 2;
+/// The newest format version this runtime reads, and the one the writer emits. It reads every
+/// older one (v1: no extension, v2: no capabilities).
+pub const FORMAT_VERSION: u16 = 3;
+/// The first version whose blobs carry their [`Capabilities`].
+const CAPABILITIES_SINCE: u16 = 3;
 /// Largest blob accepted (bytes).
 pub const MAX_BLOB_LEN: usize = 4 << 20;
 /// Most inner steps in one adaptation call.
@@ -79,6 +103,8 @@ pub struct Model<'a> {
     /// What format v2 adds (empty for a v1 blob).
     ext: Extension,
     weights: &'a [f32],
+    /// What the model needs (declared by a v3 blob, derived for older ones).
+    capabilities: Capabilities,
     crc: u32,
     blob_len: usize,
     /// Widest of the input and the trunk's layers (derived at load).
@@ -311,7 +337,7 @@ fn validate_extension(
 }
 
 impl<'a> Model<'a> {
-    /// Validates `bytes` as a format-v1 model and returns a view into it.
+    /// Validates `bytes` as a model (format v1, v2 or v3) and returns a view into it.
     ///
     /// `bytes` must be 4-byte aligned (embed it with [`crate::include_model!`] or hold it in an
     /// [`AlignedBytes`]). Nothing is copied; nothing is used before every check has passed.
@@ -341,6 +367,17 @@ impl<'a> Model<'a> {
         if stored != computed {
             return Err(Error::CrcMismatch { stored, computed });
         }
+        let (declared, postcard_bytes) = if found >= CAPABILITIES_SINCE {
+            let (bits, rest) = postcard_bytes
+                .split_first_chunk::<4>()
+                .ok_or(Error::TooShort { len })?;
+            let declared = Capabilities(u32::from_le_bytes(*bits));
+            // Before anything the missing op would have to decode.
+            declared.check_enabled()?;
+            (Some(declared), rest)
+        } else {
+            (None, postcard_bytes)
+        };
         let (header, after): (Header<'a>, &'a [u8]) =
             postcard::take_from_bytes(postcard_bytes).map_err(|_| Error::HeaderDecode)?;
         let (ext, after) = if found >= 2 {
@@ -359,6 +396,17 @@ impl<'a> Model<'a> {
         let weight_bytes = body.get(weights_at..).ok_or(Error::TooShort { len })?;
         let weights: &'a [f32] =
             bytemuck::try_cast_slice(weight_bytes).map_err(|_| Error::Misaligned)?;
+        let capabilities = Capabilities::of(&header, &ext);
+        match declared {
+            Some(d) if d != capabilities => {
+                return Err(Error::InvalidModel {
+                    declared: d.0,
+                    contains: capabilities.0,
+                })
+            }
+            Some(_) => {}
+            None => capabilities.check_enabled()?,
+        }
         validate(&header, &ext, weights)?;
         let trunk_width = header
             .trunk
@@ -376,6 +424,7 @@ impl<'a> Model<'a> {
             header,
             ext,
             weights,
+            capabilities,
             crc: stored,
             blob_len: len,
             trunk_width,
@@ -394,6 +443,10 @@ impl<'a> Model<'a> {
     /// The model's identifier.
     pub fn model_id(&self) -> u32 {
         self.header.model_id
+    }
+    /// The capabilities the model needs (a v3 blob's header, derived for older ones).
+    pub fn capabilities(&self) -> Capabilities {
+        self.capabilities
     }
     /// The blob's CRC-32.
     pub fn crc(&self) -> u32 {

@@ -25,7 +25,7 @@ use core::fmt;
 use super::classification::{check_logits, cross_entropy_loss, label_count, softmax_delta_bound};
 use super::{HeadOp, HeadScratch, LossInput};
 use crate::adapt::Targets;
-use crate::format::{invalid, HeadSpec, Header, Model, WarpSet, MAX_WARPS};
+use crate::format::{invalid, Capabilities, HeadSpec, Header, Model, WarpSet, MAX_WARPS};
 use crate::infer::{split, Network};
 use crate::math::{exp, ln, log_sum_exp, max_and_sum_exp, softmax};
 use crate::Error;
@@ -197,6 +197,9 @@ impl HeadOp for Matching {
     }
     fn classes(&self) -> Option<u16> {
         Some(self.classes)
+    }
+    fn capability(&self) -> Capabilities {
+        Capabilities::MATCHING_HEAD
     }
     fn per_class(&self) -> usize {
         usize::from(self.per_class).max(1)

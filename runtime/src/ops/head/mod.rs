@@ -21,7 +21,7 @@ pub mod regression;
 use core::fmt;
 
 use crate::adapt::Targets;
-use crate::format::{HeadKind, HeadSpec, Header, Model};
+use crate::format::{Capabilities, HeadKind, HeadSpec, Header, Model};
 use crate::infer::Network;
 use crate::{Activation, Error};
 use classification::Classification;
@@ -73,6 +73,10 @@ pub(crate) trait HeadOp {
     /// Width of the last layer.
     fn units(&self) -> usize {
         self.outputs()
+    }
+    /// The capability a model with this head kind needs (format v3).
+    fn capability(&self) -> Capabilities {
+        Capabilities::NONE
     }
     /// Outputs an output normalisation (format v2) may scale, if the kind takes one.
     fn normalised_outputs(&self) -> Option<usize> {
@@ -183,6 +187,11 @@ impl HeadKind {
     #[inline]
     pub fn units(&self) -> usize {
         dispatch!(*self, op => op.units(), disabled => 0)
+    }
+    /// The capability a model with this head kind needs (format v3), also in a build that
+    /// leaves the kind out.
+    pub fn capability(&self) -> Capabilities {
+        dispatch!(*self, op => op.capability(), disabled => Capabilities::MATCHING_HEAD)
     }
     /// Outputs an output normalisation may scale (regression heads), else `None`.
     pub fn normalised_outputs(&self) -> Option<usize> {

@@ -8,7 +8,7 @@
 
 use super::{Backward, LayerOp, LayerTrain};
 use crate::adapt::params::Weights;
-use crate::format::{check_width, LayerSpec};
+use crate::format::{check_width, Capabilities, LayerSpec};
 use crate::math::block::{apply_derivative, backprop, bias_step, columns_step, Backprop, Columns};
 use crate::math::{dense, dense_batch};
 use crate::{Activation, Error};
@@ -62,6 +62,9 @@ impl LayerOp for Dense {
     #[inline(always)]
     fn scratch_len(&self) -> usize {
         0
+    }
+    fn capability(&self) -> Capabilities {
+        Capabilities::DENSE
     }
     fn validate(&self, field: &'static str) -> Result<(), Error> {
         check_width(self.inputs, field)?;

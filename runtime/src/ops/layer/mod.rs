@@ -17,7 +17,7 @@
 pub mod dense;
 
 use crate::adapt::params::Weights;
-use crate::format::LayerSpec;
+use crate::format::{Capabilities, LayerSpec};
 use crate::math::Rate;
 use crate::{Activation, Error};
 pub use dense::Dense;
@@ -39,6 +39,8 @@ pub trait LayerOp {
     fn macs(&self) -> usize;
     /// Floats of scratch it needs beyond its input and output buffers.
     fn scratch_len(&self) -> usize;
+    /// The capability a model with this layer needs (format v3).
+    fn capability(&self) -> Capabilities;
     /// Checks its own dimensions (each within `1..=MAX_WIDTH`).
     fn validate(&self, field: &'static str) -> Result<(), Error>;
     /// One sample: `y = layer(x)`.
@@ -135,6 +137,12 @@ impl LayerOp for Layer {
     fn scratch_len(&self) -> usize {
         match self {
             Layer::Dense(l) => l.scratch_len(),
+        }
+    }
+    #[inline(always)]
+    fn capability(&self) -> Capabilities {
+        match self {
+            Layer::Dense(l) => l.capability(),
         }
     }
     fn validate(&self, field: &'static str) -> Result<(), Error> {

@@ -23,7 +23,7 @@ use core::fmt;
 use crate::adapt::inner::InnerLoop;
 use crate::adapt::AdaptReport;
 use crate::format::layout::AdaptedRange;
-use crate::format::{AdaptSpec, HeadSpec, LearningRate};
+use crate::format::{AdaptSpec, Capabilities, HeadSpec, LearningRate};
 use crate::math::Rate;
 use crate::Error;
 use per_layer_step::PerLayerPerStep;
@@ -67,6 +67,10 @@ pub(crate) trait StepOp {
     /// Offset of its learning-rate tensor in the weights section, if it has one.
     fn tensor_offset(&self) -> Option<u32> {
         None
+    }
+    /// The capability a model with this step rule needs (format v3).
+    fn capability(&self) -> Capabilities {
+        Capabilities::NONE
     }
     /// Checks the rule against the head it adapts.
     fn validate(&self, head: &HeadSpec<'_>, spec: &AdaptSpec) -> Result<(), Error>;
@@ -132,6 +136,11 @@ impl LearningRate {
     /// Length in f32 of the learning-rate tensor (0 for a scalar rate).
     pub fn rate_len(&self, range: &AdaptedRange, adapted_params: usize) -> usize {
         dispatch!(*self, op => op.rate_len(range, adapted_params), disabled => 0)
+    }
+    /// The capability a model with this step rule needs (format v3), also in a build that
+    /// leaves the rule out.
+    pub fn capability(&self) -> Capabilities {
+        dispatch!(*self, op => op.capability(), disabled => Capabilities::IMPLICIT_STEP)
     }
     /// Offset of the learning-rate tensor in the weights section, if it has one.
     pub fn tensor_offset(&self) -> Option<u32> {

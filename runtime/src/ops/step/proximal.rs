@@ -52,7 +52,7 @@ use crate::adapt::inner::InnerLoop;
 use crate::adapt::params::{layer_mut, Weights};
 use crate::adapt::{AdaptReport, Targets};
 use crate::format::layout::AdaptedRange;
-use crate::format::{invalid, AdaptScope, AdaptSpec, HeadKind, HeadSpec};
+use crate::format::{invalid, AdaptScope, AdaptSpec, Capabilities, HeadKind, HeadSpec};
 use crate::math::Rate;
 use crate::ops::head::regression::standardised_target;
 use crate::{Activation, Error};
@@ -70,6 +70,9 @@ impl StepOp for Proximal {
     }
     fn tensor_offset(&self) -> Option<u32> {
         Some(self.offset)
+    }
+    fn capability(&self) -> Capabilities {
+        Capabilities::IMPLICIT_STEP
     }
     /// The step is solved in closed form: one identity dense layer under mean squared error,
     /// adapted alone.
