@@ -34,6 +34,10 @@ fn max_abs(v: &[f32]) -> f32 {
 }
 
 /// Max over rows of `sum_j |W_ij|`, and max over columns of `sum_i |W_ij|`.
+///
+/// Out of line: inlined into [`check_bounds`], whose loop over the layers keeps more values
+/// live, the strided column loop spilled a register and cost one more instruction per weight.
+#[inline(never)]
 fn norms(w: &[f32], inputs: usize, outputs: usize) -> (f32, f32) {
     let rows = w
         .chunks_exact(inputs.max(1))

@@ -234,6 +234,9 @@ impl HeadOp for Matching {
             Some(_) => 2 * self.units() + model.input_len() + 2 * model.trunk_width(),
         }
     }
+    // Out of line: the dispatch then stays small enough to inline into `Network::infer` for
+    // the other kinds (a matching query is long; one call is nothing to it).
+    #[inline(never)]
     fn infer<'m, 's>(
         &self,
         net: &Network<'m, 's>,

@@ -234,6 +234,7 @@ impl HeadKind {
             disabled => Err(MATCHING_DISABLED)
         )
     }
+    #[inline]
     pub(crate) fn support_len(
         &self,
         model: &Model<'_>,
@@ -246,6 +247,7 @@ impl HeadKind {
     pub(crate) fn loss(&self, input: LossInput<'_>) -> Result<f32, Error> {
         dispatch!(*self, op => op.loss(input), disabled => Err(MATCHING_DISABLED))
     }
+    #[inline]
     pub(crate) fn delta_bound(
         &self,
         a: f32,

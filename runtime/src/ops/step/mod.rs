@@ -163,12 +163,15 @@ impl LearningRate {
             disabled => (Rate::Same(0.0), Rate::Same(0.0))
         )
     }
+    #[inline]
     pub(crate) fn same_every_step(&self) -> bool {
         dispatch!(*self, op => op.same_every_step(), disabled => true)
     }
+    #[inline]
     pub(crate) fn solve_len(&self, k: usize, outputs: usize) -> Option<usize> {
         dispatch!(*self, op => op.solve_len(k, outputs), disabled => Some(0))
     }
+    #[inline]
     pub(crate) fn run(
         &self,
         lp: &InnerLoop<'_>,
