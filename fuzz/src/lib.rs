@@ -120,10 +120,9 @@ fn run_model(model: &Model<'_>, seed: &[u8]) {
         let outputs = model.heads()[head].kind.outputs();
         let labels: Vec<u16> = (0..k).map(|i| (i % outputs.max(1)) as u16).collect();
         let values = sane_values(&seed[seed.len() / 2..], k * outputs);
-        let support = match model.heads()[head].kind {
-            fewshot_runtime::HeadKind::Classification { .. }
-            | fewshot_runtime::HeadKind::Matching { .. } => Support::classes(&inputs, &labels),
-            fewshot_runtime::HeadKind::Regression { .. } => Support::values(&inputs, &values),
+        let support = match model.heads()[head].kind.classes() {
+            Some(_) => Support::classes(&inputs, &labels),
+            None => Support::values(&inputs, &values),
         };
         let mut scratch = vec![0.0f32; needs.adapt_scratch];
         let mut losses = [0.0f32; 3];

@@ -177,7 +177,7 @@ pub enum Error {
         sample: usize,
         /// Its diagonal over its pivot, rounded down (`u32::MAX`: the pivot was not positive).
         ratio: u32,
-        /// The largest ratio accepted (`adapt::PIVOT_LIMIT`).
+        /// The largest ratio accepted (`ops::step::proximal::PIVOT_LIMIT`).
         limit: u32,
     },
     /// The support loss became NaN or infinite at this step.
@@ -247,8 +247,22 @@ pub enum Error {
     },
     /// The model needs a part of the runtime that this build leaves out (a cargo feature).
     FeatureDisabled {
-        /// The cargo feature of `fewshot-runtime` to enable.
+        /// The cargo feature of `fewshot-runtime` to enable (or the op no build runs yet:
+        /// `conv`, `int8`).
         feature: &'static str,
+    },
+    /// The model's header declares a capability this runtime has no name for (a newer
+    /// runtime's op): update the runtime.
+    UnknownCapability {
+        /// The capability's bit.
+        bit: u8,
+    },
+    /// The capabilities a v3 header declares are not those of what the model contains.
+    InvalidModel {
+        /// The header's capability bits.
+        declared: u32,
+        /// The capability bits of the decoded model.
+        contains: u32,
     },
 }
 
@@ -373,6 +387,14 @@ impl fmt::Display for Error {
             Error::FeatureDisabled { feature } => write!(
                 f,
                 "the model needs the runtime's `{feature}` feature, which this build leaves out"
+            ),
+            Error::UnknownCapability { bit } => write!(
+                f,
+                "the model needs capability bit {bit}, unknown to this runtime (update it)"
+            ),
+            Error::InvalidModel { declared, contains } => write!(
+                f,
+                "the header declares capabilities {declared:#x} but the model contains {contains:#x}"
             ),
         }
     }

@@ -7,9 +7,11 @@
 //!
 //! The data path, one module each:
 //! - [`mod@format`]: bytes -> validated [`Model`] (format v1; the writer behind `std`),
-//! - [`infer`]: trunk -> heads ([`Network`]; `infer::matching` for matching heads' image warps
-//!   and prototype pooling, the cargo feature `matching-head`),
+//! - [`infer`]: trunk -> heads ([`Network`]),
 //! - [`adapt`]: support set -> inner loop -> [`AdaptState`],
+//! - [`ops`]: the op boundary: each kind of layer, head and step rule in its own file,
+//!   dispatched in one place (matching heads behind the cargo feature `matching-head`, the
+//!   implicit step behind `implicit-step`),
 //! - [`math`]: the kernels they share.
 //!
 //! Around it: [`persist`] keeps adapted state across power cuts on NOR flash; [`signature`]
@@ -42,6 +44,7 @@ pub mod format;
 pub mod infer;
 pub mod learner;
 pub mod math;
+pub mod ops;
 pub mod persist;
 pub mod signature;
 pub mod update;
@@ -52,8 +55,8 @@ pub use format::writer;
 pub use adapt::{AdaptReport, AdaptState, Capacities, RamNeeds, Support, SupportSet, Targets};
 pub use error::Error;
 pub use format::{
-    Activation, AdaptScope, AdaptSpec, HeadKind, HeadSpec, Header, LayerSpec, LearningRate, Model,
-    FORMAT_VERSION, MAGIC, MAX_BLOB_LEN, MAX_STEPS,
+    Activation, AdaptScope, AdaptSpec, Capabilities, HeadKind, HeadSpec, Header, LayerSpec,
+    LearningRate, Model, FORMAT_VERSION, MAGIC, MAX_BLOB_LEN, MAX_STEPS,
 };
 pub use infer::{Heads, Network};
 pub use learner::Learner;

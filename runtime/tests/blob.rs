@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use fewshot_runtime::format::InputTransform;
-use fewshot_runtime::format::CRC;
+use fewshot_runtime::format::{AlignedBytes, CRC};
 use fewshot_runtime::writer::{AdaptDef, ModelDef, RateDef};
 use fewshot_runtime::{Activation, AdaptScope, AdaptState, Error, Heads, Model, Support};
 use proptest::prelude::*;
@@ -41,14 +41,17 @@ fn small_model_v2() -> ModelDef {
     def
 }
 
-/// Blobs of every format version.
+/// Blobs of every format version: v1, v2, and v3 (the writer's) of both models.
 fn blobs() -> Vec<fewshot_runtime::format::AlignedBytes> {
-    let blobs: Vec<_> = [small_model(), small_model_v2()]
-        .iter()
-        .map(|d| d.to_aligned_bytes().expect("valid"))
-        .collect();
-    assert_eq!(blobs[0].as_bytes()[4..6], [1, 0]);
-    assert_eq!(blobs[1].as_bytes()[4..6], [2, 0]);
+    let encode = |d: &ModelDef, v: u16| AlignedBytes::from_slice(&d.to_bytes_as(v).expect("valid"));
+    let blobs = vec![
+        encode(&small_model(), 1),
+        encode(&small_model_v2(), 2),
+        small_model().to_aligned_bytes().expect("valid"),
+        small_model_v2().to_aligned_bytes().expect("valid"),
+    ];
+    let versions: Vec<u8> = blobs.iter().map(|b| b.as_bytes()[4]).collect();
+    assert_eq!(versions, [1, 2, 3, 3]);
     blobs
 }
 
@@ -205,10 +208,10 @@ fn forged_flips_of(blob: fewshot_runtime::format::AlignedBytes) {
 
 #[test]
 fn forged_fields_are_named() {
-    let blob = small_model().to_aligned_bytes().expect("valid");
+    let blob = AlignedBytes::from_slice(&small_model().to_bytes_as(1).expect("valid"));
     // A version this runtime does not know; a v1 header read as v2 lacks its extension.
     for (version, e) in [
-        (3, Error::UnsupportedVersion { found: 3 }),
+        (4, Error::UnsupportedVersion { found: 4 }),
         (0, Error::UnsupportedVersion { found: 0 }),
         (2, Error::HeaderDecode),
     ] {

@@ -159,9 +159,10 @@ fn output_normalisation_is_raw_units_in_and_out() {
 }
 
 #[test]
-fn v2_fields_are_validated_and_v1_is_kept_when_unused() {
+fn v2_fields_are_validated_and_v1_still_encodes_when_unused() {
     let base = regression_model(4);
-    assert_eq!(base.to_bytes().unwrap()[4..6], [1, 0]);
+    assert_eq!(base.to_bytes().unwrap()[4..6], [3, 0]);
+    assert_eq!(base.to_bytes_as(1).unwrap()[4..6], [1, 0]);
     let refused = |def: ModelDef| def.to_bytes().unwrap_err();
     for (channels, eps) in [(0, 1e-3), (3, 1e-3), (2, 0.0), (2, f32::NAN)] {
         let e = refused(
@@ -196,4 +197,9 @@ fn v2_fields_are_validated_and_v1_is_kept_when_unused() {
     let model = Model::from_bytes(&blob).unwrap();
     let again = ModelDef::from_model(&model).unwrap();
     assert_eq!(again.to_bytes().unwrap(), blob.as_bytes());
+    // Format v1 cannot express it.
+    assert_eq!(
+        def.to_bytes_as(1).unwrap_err(),
+        Error::UnsupportedVersion { found: 1 }
+    );
 }

@@ -339,7 +339,7 @@ fn refused_at_load_when_the_feature_is_left_out() {
 #[cfg(feature = "matching-head")]
 fn integer_shifts_move_pixels_exactly_and_fill_with_zeros() {
     use fewshot_runtime::format::WarpSet;
-    use fewshot_runtime::infer::matching::warp_image;
+    use fewshot_runtime::ops::head::matching::warp_image;
     let mut rng = Rng(0x0b5e_55ed);
     for (w, h) in [(8usize, 8usize), (5, 3), (1, 4)] {
         let set = WarpSet {

@@ -2,7 +2,7 @@
 
 use anyhow::{anyhow, Result};
 use runtime::writer::RateDef;
-use runtime::{HeadKind, LearningRate, Model};
+use runtime::Model;
 use std::fmt::Write;
 
 pub fn describe(bytes: &[u8]) -> Result<String> {
@@ -49,26 +49,7 @@ pub fn describe(bytes: &[u8]) -> Result<String> {
         )?;
     }
     for (h, head) in m.heads().iter().enumerate() {
-        let kind = match head.kind {
-            HeadKind::Regression { outputs } => format!("regression, {outputs} output(s), MSE"),
-            HeadKind::Classification { classes } => {
-                format!("classification, {classes} classes, softmax CE")
-            }
-            HeadKind::Matching {
-                classes,
-                per_class,
-                warps,
-            } => {
-                let warps = match warps {
-                    Some(s) => format!(
-                        ", best of {} warps of a {}x{} image",
-                        s.count, s.width, s.height
-                    ),
-                    None => String::new(),
-                };
-                format!("matching, {classes} classes x {per_class} prototypes (log-sum-exp){warps}, softmax CE")
-            }
-        };
+        let kind = head.kind;
         writeln!(w, "head {h}     id {} {:?}: {kind}", head.id, head.name)?;
         if let Some((shift, scale)) = m.output_normalisation(h) {
             writeln!(
@@ -89,16 +70,7 @@ pub fn describe(bytes: &[u8]) -> Result<String> {
         match &head.adapt {
             None => writeln!(w, "  adapt    none (fixed head)")?,
             Some(a) => {
-                let rate = match a.rate {
-                    LearningRate::Scalar(r) => format!("scalar {r}"),
-                    LearningRate::PerLayerPerStep { steps, .. } => {
-                        format!("per layer per step ({steps} rows)")
-                    }
-                    LearningRate::PerParameter { .. } => "per parameter (Meta-SGD)".into(),
-                    LearningRate::Proximal { .. } => {
-                        "per parameter, implicit (proximal) head step".into()
-                    }
-                };
+                let rate = a.rate;
                 let rates = match runtime::writer::ModelDef::from_model(&m)
                     .map_err(|e| anyhow!("{e}"))?
                     .heads

@@ -303,7 +303,7 @@ fn targets_and_inputs_are_standardised_on_meta_training_tasks_only() {
     let sd = (ys.iter().map(|y| (y - m).powi(2)).sum::<f64>() / ys.len() as f64).sqrt();
     let (shift, scale) = a.target_normalisation().unwrap();
     assert!((shift[0] - m).abs() < 1e-9 && (scale[0] - sd).abs() < 1e-9);
-    // The sinusoid family keeps raw targets: its models stay format v1, bytes unchanged.
+    // The sinusoid family keeps raw targets: no output normalisation, bytes unchanged.
     assert_eq!(Sinusoid.target_normalisation(), None);
     let cfg = Config::default();
     let s = trainer::regression::fresh_state(&cfg, &Sinusoid).unwrap();
@@ -312,7 +312,7 @@ fn targets_and_inputs_are_standardised_on_meta_training_tasks_only() {
         .unwrap()
         .to_bytes()
         .unwrap();
-    assert_eq!(u16::from_le_bytes([bytes[4], bytes[5]]), 1);
+    assert_eq!(u16::from_le_bytes([bytes[4], bytes[5]]), 3);
     let plain = trainer::export::model_def("s", &s.arch, &s.spec, &s.theta, &s.u)
         .unwrap()
         .to_bytes()

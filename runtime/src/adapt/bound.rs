@@ -7,17 +7,16 @@
 //! every gradient. When any bound reaches [`LIMIT`], the call is refused with
 //! [`Error::MayOverflow`] and nothing has changed: the state is exactly as before the call.
 
-use super::inner::{layer_rates, InnerLoop, Rate, Slot};
+use super::inner::InnerLoop;
 use super::params::layer;
-use super::support::Targets;
-use crate::format::HeadKind;
-use crate::math::max;
+use crate::math::{max, Rate};
+use crate::ops::step::Slot;
 use crate::{Activation, Error};
 
 /// Largest bound accepted (far below `f32::MAX`, leaving room for the sums the kernels form).
 pub const LIMIT: f32 = 1.0e30;
 
-fn ok(v: f32) -> Result<f32, Error> {
+pub(crate) fn ok(v: f32) -> Result<f32, Error> {
     if v.is_finite() && v < LIMIT {
         Ok(v)
     } else {
@@ -35,6 +34,10 @@ fn max_abs(v: &[f32]) -> f32 {
 }
 
 /// Max over rows of `sum_j |W_ij|`, and max over columns of `sum_i |W_ij|`.
+///
+/// Out of line: inlined into [`check_bounds`], whose loop over the layers keeps more values
+/// live, the strided column loop spilled a register and cost one more instruction per weight.
+#[inline(never)]
 fn norms(w: &[f32], inputs: usize, outputs: usize) -> (f32, f32) {
     let rows = w
         .chunks_exact(inputs.max(1))
@@ -58,13 +61,12 @@ fn max_rate(lp: &InnerLoop<'_>, slot: Slot, steps: u16) -> (f32, f32) {
     let mut mb = 0.0f32;
     for step in 0..steps.max(1) {
         let (rw, rb): (Rate<'_>, Rate<'_>) =
-            layer_rates(&lp.spec, lp.rates, lp.range.layers(), slot, step);
+            lp.spec
+                .rate
+                .layer_rates(lp.rates, lp.range.layers(), slot, step);
         mw = max(mw, rw.max());
         mb = max(mb, rb.max());
-        if matches!(
-            lp.spec.rate,
-            crate::LearningRate::Scalar(_) | crate::LearningRate::PerParameter { .. }
-        ) {
+        if lp.spec.rate.same_every_step() {
             break;
         }
     }
@@ -128,29 +130,8 @@ pub(crate) fn check_bounds(
         };
     }
     // Loss and the delta of the last layer.
-    let mut delta = match (lp.kind, lp.support.targets) {
-        (HeadKind::Regression { outputs }, Targets::Values(values)) => {
-            let norm = lp.model.output_normalisation(lp.head);
-            let t = values
-                .iter()
-                .enumerate()
-                .map(|(i, v)| super::inner::standardised_target(norm, i, *v))
-                .fold(0.0f32, |m, v| {
-                    if v.is_finite() {
-                        max(m, v.abs())
-                    } else {
-                        f32::INFINITY
-                    }
-                });
-            let e = ok(a + t)?;
-            ok(k * f32::from(outputs) * e * e)?;
-            ok(2.0 * e)?
-        }
-        _ => {
-            ok(2.0 * a + 32.0)?;
-            1.0
-        }
-    };
+    let norm = lp.model.output_normalisation(lp.head);
+    let mut delta = lp.kind.delta_bound(a, k, lp.support.targets, norm)?;
     // Backward: deltas and gradients of every adapted layer.
     for &(colsum, input) in cols.iter().rev() {
         ok(k * delta * input)?;

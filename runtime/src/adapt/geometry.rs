@@ -2,7 +2,7 @@
 
 use crate::format::layout::AdaptedRange;
 use crate::format::spec::MAX_CHAIN;
-use crate::format::{LearningRate, Model};
+use crate::format::Model;
 use crate::Error;
 
 /// The scratch layout of one adaptation: activations of the adapted layers for all K samples
@@ -70,20 +70,16 @@ impl Geometry {
         } else {
             0
         };
-        let solve = match model.adapt_spec(head)?.rate {
-            LearningRate::Proximal { .. } => {
-                let outputs = usize::from(
-                    model
-                        .chain_layer(head, range.chain_len.saturating_sub(1))?
-                        .outputs,
-                );
-                k.checked_add(outputs)
-                    .and_then(|n| n.checked_add(1))
-                    .and_then(|n| n.checked_mul(k))
-                    .ok_or(too_big("support set"))?
-            }
-            _ => 0,
-        };
+        let outputs = usize::from(
+            model
+                .chain_layer(head, range.chain_len.saturating_sub(1))?
+                .outputs,
+        );
+        let solve = model
+            .adapt_spec(head)?
+            .rate
+            .solve_len(k, outputs)
+            .ok_or(too_big("support set"))?;
         let total = prefix_width
             .checked_mul(2)
             .and_then(|p| p.checked_add(block))

@@ -7,11 +7,10 @@ use super::geometry::Geometry;
 use super::params::{layer, layer_mut, Weights};
 use super::support::{Support, Targets};
 use crate::format::layout::AdaptedRange;
-use crate::format::{AdaptSpec, HeadKind, LearningRate, Model, MAX_STEPS};
-use crate::math::block::{apply_derivative, backprop, bias_step, columns_step, Backprop, Columns};
-use crate::math::{cross_entropy_in_place, dense, dense_batch, derivative};
-#[cfg(feature = "matching-head")]
-use crate::math::{exp, ln, max_and_sum_exp};
+use crate::format::{AdaptSpec, HeadKind, Model, MAX_STEPS};
+use crate::ops::head::LossInput;
+use crate::ops::layer::{Backward, Layer, LayerOp, LayerTrain};
+use crate::ops::step::{Run, Slot};
 use crate::Error;
 
 /// What an adaptation did.
@@ -34,55 +33,6 @@ pub struct AdaptReport {
     pub rolled_back: bool,
 }
 
-pub(crate) use crate::math::Rate;
-
-/// Step sizes of one adapted layer at one step: `(weights, bias)`.
-/// Where one adapted layer sits: its position among the adapted layers, and its tensors'
-/// offsets and sizes in the state.
-#[derive(Clone, Copy)]
-pub(crate) struct Slot {
-    pub position: usize,
-    pub w_at: Option<usize>,
-    pub b_at: usize,
-    pub nw: usize,
-    pub nb: usize,
-}
-
-pub(crate) fn layer_rates<'a>(
-    spec: &AdaptSpec,
-    table: &'a [f32],
-    layers: usize,
-    slot: Slot,
-    step: u16,
-) -> (Rate<'a>, Rate<'a>) {
-    let Slot {
-        position,
-        w_at,
-        b_at,
-        nw,
-        nb,
-    } = slot;
-    match spec.rate {
-        LearningRate::Scalar(a) => (Rate::Same(a), Rate::Same(a)),
-        LearningRate::PerLayerPerStep { steps, .. } => {
-            let row = usize::from(step.min(steps.saturating_sub(1)));
-            let at = (row * layers + position) * 2;
-            let w = table.get(at).copied().unwrap_or(0.0);
-            let b = table.get(at + 1).copied().unwrap_or(0.0);
-            (Rate::Same(w), Rate::Same(b))
-        }
-        LearningRate::PerParameter { .. } | LearningRate::Proximal { .. } => {
-            let w = w_at
-                .and_then(|at| table.get(at..at + nw))
-                .map_or(Rate::Same(0.0), Rate::Each);
-            let b = table
-                .get(b_at..b_at + nb)
-                .map_or(Rate::Same(0.0), Rate::Each);
-            (w, b)
-        }
-    }
-}
-
 /// Splits the activations into the region before adapted position `p` (the layer's input) and
 /// its own output region.
 fn regions<'a>(
@@ -100,35 +50,6 @@ fn regions<'a>(
     Ok((prev, cur))
 }
 
-#[cfg(feature = "matching-head")]
-/// Cross-entropy of the class scores `log sum_{j in c} exp(u_j)` of one row of prototype units
-/// (`per_class` per class), with `delta`, replaced by its gradient divided by `k`: with `r` the
-/// softmax over every unit and `q` the one within the label's class, `r_j - [j in label] q_j`.
-fn pooled_cross_entropy(
-    row: &mut [f32],
-    per_class: usize,
-    label: usize,
-    delta: bool,
-    k: f32,
-) -> f32 {
-    let group = label * per_class..(label + 1) * per_class;
-    let (ml, sl) = max_and_sum_exp(row.get(group.clone()).unwrap_or(&[]));
-    let (m, s) = max_and_sum_exp(row);
-    if delta {
-        let (inv, inv_l) = (1.0 / s, 1.0 / sl);
-        for (j, u) in row.iter_mut().enumerate() {
-            let r = exp(*u - m) * inv;
-            let q = if group.contains(&j) {
-                exp(*u - ml) * inv_l
-            } else {
-                0.0
-            };
-            *u = (r - q) / k;
-        }
-    }
-    (m + ln(s)) - (ml + ln(sl))
-}
-
 /// Everything one adaptation call works with.
 pub(crate) struct InnerLoop<'a> {
     pub model: &'a Model<'a>,
@@ -139,22 +60,6 @@ pub(crate) struct InnerLoop<'a> {
     pub geo: Geometry,
     pub support: Support<'a>,
     pub rates: &'a [f32],
-}
-
-/// Support target `i` (flat, sample-major) in the head's standardised units: `(t - shift) /
-/// scale` under an output normalisation `(shift, scale)`, else `t`.
-#[inline]
-pub(crate) fn standardised_target(norm: Option<(&[f32], &[f32])>, i: usize, t: f32) -> f32 {
-    match norm {
-        Some((shift, scale)) => {
-            let j = i % shift.len().max(1);
-            match (shift.get(j), scale.get(j)) {
-                (Some(m), Some(s)) => (t - m) / s,
-                _ => f32::NAN,
-            }
-        }
-        None => t,
-    }
 }
 
 impl<'a> InnerLoop<'a> {
@@ -175,42 +80,7 @@ impl<'a> InnerLoop<'a> {
             return Err(Error::TooManySteps { steps });
         }
         let d = model.input_len();
-        let k = match (support.targets, kind) {
-            (Targets::Classes(labels), kind) if kind.classes().is_some() => {
-                let classes = kind.classes().unwrap_or(0);
-                for (sample, &label) in labels.iter().enumerate() {
-                    if label >= classes {
-                        return Err(Error::LabelOutOfRange {
-                            sample,
-                            label,
-                            classes,
-                        });
-                    }
-                }
-                labels.len()
-            }
-            (Targets::Values(values), HeadKind::Regression { outputs }) => {
-                let m = usize::from(outputs);
-                if values.len() % m != 0 {
-                    return Err(Error::LengthMismatch {
-                        what: "support values",
-                        expected: (values.len() / m + 1) * m,
-                        found: values.len(),
-                    });
-                }
-                let norm = model.output_normalisation(head);
-                for (i, v) in values.iter().enumerate() {
-                    if !standardised_target(norm, i, *v).is_finite() {
-                        return Err(Error::NonFinite {
-                            what: "support target",
-                            sample: i / m,
-                        });
-                    }
-                }
-                values.len() / m
-            }
-            _ => return Err(Error::TargetKindMismatch),
-        };
+        let k = kind.support_len(model, head, support.targets)?;
         if k == 0 {
             return Err(Error::EmptySupport);
         }
@@ -302,19 +172,17 @@ impl<'a> InnerLoop<'a> {
             .ok_or(Error::internal("adapt::inner::run"))?;
 
         self.fill_inputs(acts, pa, pb)?;
-        if matches!(self.spec.rate, LearningRate::Proximal { .. }) {
-            // Computed whole before the state changes, so the guard needs no copy of the state:
-            // `best` only says that it is on.
-            #[cfg(feature = "implicit-step")]
-            return self.run_proximal(params, acts, solve, steps, losses, best.is_some());
-            // Unreachable: such a model is refused at load without the feature.
-            #[cfg(not(feature = "implicit-step"))]
-            {
-                let _ = solve;
-                return Err(Error::FeatureDisabled {
-                    feature: "implicit-step",
-                });
-            }
+        let run = Run {
+            params: &mut *params,
+            acts: &mut *acts,
+            solve,
+            steps,
+            losses: &mut *losses,
+            guard: best.is_some(),
+        };
+        if let Some(report) = self.spec.rate.run(self, run) {
+            // A rule that is not a gradient step (the implicit step) ran whole.
+            return report;
         }
         check_bounds(self, params, acts, steps)?;
         // From here on the state changes; the bounds above prove every value stays finite.
@@ -435,15 +303,15 @@ impl<'a> InnerLoop<'a> {
             for i in 0..self.range.first {
                 let spec = self.model.chain_layer(self.head, i)?;
                 let (w, b) = self.model.layer_params(spec)?;
-                let (ni, no) = (usize::from(spec.inputs), usize::from(spec.outputs));
+                let layer = Layer::of(spec);
                 let (src, dst) = if in_a {
                     (&*pa, &mut *pb)
                 } else {
                     (&*pb, &mut *pa)
                 };
-                let src = src.get(..ni).ok_or(bug)?;
-                let dst = dst.get_mut(..no).ok_or(bug)?;
-                dense(w, b, src, dst, spec.activation);
+                let src = src.get(..layer.inputs()).ok_or(bug)?;
+                let dst = dst.get_mut(..layer.outputs()).ok_or(bug)?;
+                layer.forward(w, b, src, dst);
                 in_a = !in_a;
             }
             let src = if in_a { &*pa } else { &*pb };
@@ -453,7 +321,7 @@ impl<'a> InnerLoop<'a> {
     }
 
     /// Runs the adapted layers `first..upto` on every sample.
-    pub(super) fn forward(
+    pub(crate) fn forward(
         &self,
         params: &[f32],
         acts: &mut [f32],
@@ -462,8 +330,7 @@ impl<'a> InnerLoop<'a> {
         for index in self.range.first..upto {
             let (w, b, spec) = layer(self.model, self.head, &self.range, params, index)?;
             let (prev, cur) = regions(acts, &self.geo, index - self.range.first)?;
-            let (ni, no) = (usize::from(spec.inputs), usize::from(spec.outputs));
-            dense_batch(w, b, prev, cur, (ni, no), spec.activation);
+            Layer::of(&spec).forward_batch(w, b, prev, cur);
         }
         Ok(())
     }
@@ -480,56 +347,22 @@ impl<'a> InnerLoop<'a> {
         let out = acts
             .get_mut(at..geo.activations())
             .ok_or(Error::internal("adapt::inner::loss_and_delta"))?;
-        let k = geo.k as f32;
         let spec = self.model.chain_layer(self.head, geo.chain_len - 1)?;
-        let m = usize::from(spec.outputs);
-        #[cfg(feature = "matching-head")]
-        let per_class = self.kind.per_class();
-        let mut loss = 0.0f32;
-        match self.support.targets {
-            Targets::Values(values) => {
-                let scale = 1.0 / (k * m as f32);
-                let norm = self.model.output_normalisation(self.head);
-                for (i, (y, t)) in out.iter_mut().zip(values).enumerate() {
-                    let e = *y - standardised_target(norm, i, *t);
-                    loss += e * e;
-                    if delta {
-                        *y = 2.0 * e * scale * derivative(spec.activation, *y);
-                    }
-                }
-                loss *= scale;
-            }
-            #[cfg(feature = "matching-head")]
-            Targets::Classes(labels) if per_class > 1 => {
-                for (row, &label) in out.chunks_exact_mut(m).zip(labels) {
-                    loss += pooled_cross_entropy(row, per_class, usize::from(label), delta, k);
-                }
-                loss /= k;
-            }
-            Targets::Classes(labels) => {
-                for (row, &label) in out.chunks_exact_mut(m).zip(labels) {
-                    loss += cross_entropy_in_place(row, usize::from(label));
-                    if delta {
-                        for (c, p) in row.iter_mut().enumerate() {
-                            let target = if c == usize::from(label) { 1.0 } else { 0.0 };
-                            *p = (*p - target) / k;
-                        }
-                    }
-                }
-                loss /= k;
-            }
-        }
-        Ok(loss)
+        self.kind.loss(LossInput {
+            out,
+            targets: self.support.targets,
+            activation: spec.activation,
+            norm: self.model.output_normalisation(self.head),
+            k: geo.k,
+            delta,
+        })
     }
 
     /// Backpropagates through adapted layer `index` and applies its update; on entry its output
     /// region holds the gradient w.r.t. its pre-activation; on exit (unless it is the first
     /// adapted layer) its input region holds the same for the layer before.
     ///
-    /// Columns of `W` go in blocks of 8 ([`columns_step`]): the block's backpropagated deltas
-    /// (old weights) go to `block`, then its gradient updates the weights, then the deltas
-    /// replace the input activations, which nothing needs any more. No gradient is ever stored
-    /// whole.
+    /// The layer's own backward pass does the work (see [`LayerOp::backward`]).
     fn backward(
         &self,
         params: &mut [f32],
@@ -541,56 +374,34 @@ impl<'a> InnerLoop<'a> {
         let position = index - self.range.first;
         let backprop_on = index > self.range.first;
         let prev_act = match backprop_on {
-            true => self.model.chain_layer(self.head, index - 1)?.activation,
+            true => Layer::of(self.model.chain_layer(self.head, index - 1)?).activation(),
             false => crate::Activation::Identity,
         };
         let l = layer_mut(self.model, self.head, &self.range, params, index)?;
-        let (ni, no) = (usize::from(l.spec.inputs), usize::from(l.spec.outputs));
+        let layer = Layer::of(&l.spec);
         let slot = Slot {
             position,
             w_at: l.w_at,
             b_at: l.b_at,
-            nw: l.spec.weight_count(),
-            nb: no,
+            nw: layer.weight_count(),
+            nb: layer.outputs(),
         };
-        let (rw, rb) = layer_rates(&self.spec, self.rates, self.range.layers(), slot, step);
-        let c = self.spec.clip;
-        let k = self.geo.k;
+        let rates = self
+            .spec
+            .rate
+            .layer_rates(self.rates, self.range.layers(), slot, step);
         let (prev, cur) = regions(acts, &self.geo, position)?;
-        // Bias: its gradient is the sum of the deltas over the samples.
-        bias_step(l.bias, rb, c, cur, no)?;
-        match l.weights {
-            Weights::Adapted(w) => {
-                let cols = Columns {
-                    w,
-                    rate: rw,
-                    clip: c,
-                    deltas: cur,
-                    inputs: prev,
-                    ni,
-                    no,
-                    k,
-                    j0: 0,
-                    width: ni,
-                };
-                let back = backprop_on.then_some(Backprop {
-                    block,
-                    act: prev_act,
-                });
-                columns_step(cols, back)?;
-            }
-            Weights::Frozen(w) if backprop_on => {
-                let mut j0 = 0;
-                while j0 < ni {
-                    let width = (ni - j0).min(8);
-                    backprop(w, cur, block, ni, no, j0, width)?;
-                    apply_derivative(prev, block, prev_act, ni, j0, width)?;
-                    j0 += width;
-                }
-            }
-            Weights::Frozen(_) => {}
-        }
-        Ok(())
+        layer.backward(Backward {
+            weights: l.weights,
+            bias: l.bias,
+            rates,
+            clip: self.spec.clip,
+            k: self.geo.k,
+            inputs: prev,
+            deltas: cur,
+            block,
+            back: backprop_on.then_some(prev_act),
+        })
     }
 
     /// Sets the last layer from class prototypes of its inputs (already in their region).

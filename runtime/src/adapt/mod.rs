@@ -42,19 +42,15 @@
 //! # }
 //! ```
 
-mod bound;
+pub(crate) mod bound;
 mod geometry;
-mod inner;
-mod params;
-#[cfg(feature = "implicit-step")]
-mod proximal;
+pub(crate) mod inner;
+pub(crate) mod params;
 mod support;
 
 pub use bound::LIMIT as BOUND_LIMIT;
 pub use geometry::{Capacities, RamNeeds};
 pub use inner::AdaptReport;
-#[cfg(feature = "implicit-step")]
-pub use proximal::PIVOT_LIMIT;
 pub use support::{Support, SupportSet, Targets};
 
 use crate::format::layout::AdaptedRange;

@@ -1,8 +1,9 @@
 //! The canonical layout of the weights section, defined once for the reader and the writer.
 //!
 //! Tensors follow each other with no gap, in this order: the normalisation (`shift`, `scale`),
-//! each trunk layer (`W`, `b`), then for each head its layers (`W`, `b`), its input warps and its
-//! learning-rate tensor, if any.
+//! each trunk layer (its parameters), then for each head its layers, its head kind's own tensor
+//! (a matching head's warps) and its learning-rate tensor, if any. Each op declares the length
+//! of its tensors (see [`crate::ops`]).
 //!
 //! ```
 //! use fewshot_runtime::format::layout::adapted_range;
@@ -19,7 +20,7 @@
 //! assert_eq!((range.first, range.layers()), (1, 2));
 //! ```
 
-use super::spec::{AdaptScope, AdaptSpec, HeadKind, Header, LayerSpec, LearningRate};
+use super::spec::{AdaptScope, AdaptSpec, Header, LayerSpec};
 use crate::Error;
 
 /// A tensor of the weights section, in canonical order.
@@ -33,8 +34,9 @@ pub enum Tensor {
     HeadLayer(usize, usize),
     /// Learning-rate tensor of head `h`.
     Rate(usize),
-    /// Input warps of matching head `h` (6 f32 per warp).
-    Warps(usize),
+    /// The own tensor of head `h`'s kind ([`crate::HeadKind::tensor`]: a matching head's
+    /// warps).
+    HeadTensor(usize),
 }
 
 /// The adapted part of one head's chain (trunk layers then head layers).
@@ -96,15 +98,6 @@ pub fn adapted_params<'h>(
         .sum()
 }
 
-/// Length in f32 of a head's learning-rate tensor (0 for a scalar rate).
-pub fn rate_len(spec: &AdaptSpec, range: &AdaptedRange, adapted_params: usize) -> usize {
-    match spec.rate {
-        LearningRate::Scalar(_) => 0,
-        LearningRate::PerLayerPerStep { steps, .. } => usize::from(steps) * range.layers() * 2,
-        LearningRate::PerParameter { .. } | LearningRate::Proximal { .. } => adapted_params,
-    }
-}
-
 fn add(a: u32, b: usize) -> Result<u32, Error> {
     u32::try_from(b)
         .ok()
@@ -134,17 +127,14 @@ pub fn walk(
             visit(Tensor::HeadLayer(h, l), at)?;
             at = add(at, layer.param_count())?;
         }
-        if let HeadKind::Matching {
-            warps: Some(set), ..
-        } = head.kind
-        {
-            visit(Tensor::Warps(h), at)?;
-            at = add(at, usize::from(set.count) * 6)?;
+        if let Some((_, len)) = head.kind.tensor() {
+            visit(Tensor::HeadTensor(h), at)?;
+            at = add(at, len)?;
         }
         if let Some(spec) = &head.adapt {
             let range = adapted_range(spec, header.trunk.len(), head.layers.len())?;
             let params = adapted_params(&range, header.trunk.iter().chain(head.layers.iter()));
-            let len = rate_len(spec, &range, params);
+            let len = spec.rate.rate_len(&range, params);
             if len > 0 {
                 visit(Tensor::Rate(h), at)?;
                 at = add(at, len)?;

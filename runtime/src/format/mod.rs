@@ -1,4 +1,4 @@
-//! Model format (v1, v2): bytes in flash -> a validated [`Model`] view.
+//! Model format (v1, v2, v3): bytes in flash -> a validated [`Model`] view.
 //!
 //! A blob is, in order:
 //!
@@ -6,14 +6,34 @@
 //! |---|---|
 //! | 4 | [`MAGIC`] |
 //! | 2 | format version, little-endian u16 ([`FORMAT_VERSION`]) |
+//! | 4 | v3: the [`Capabilities`] the model needs, little-endian u32 (bits below) |
 //! | n | the postcard-encoded [`Header`] |
-//! | m | v2 only: the postcard-encoded [`Extension`] (input transform, output normalisation) |
+//! | m | v2, v3: the postcard-encoded [`Extension`] (input transform, output normalisation) |
 //! | 0..3 | zero padding to a 4-byte boundary |
 //! | 4 × w | weights section: little-endian f32, read in place: the header's `weights_len`, then the extension's tensors |
 //! | 4 | CRC-32 (ISO-HDLC) of every byte before it, little-endian |
 //!
-//! [`Model::from_bytes`] checks the length cap, alignment, magic, version and CRC, decodes the
-//! header, then validates every dimension, every tensor offset (against the one canonical layout
+//! The capability bits (v3): the writer sets one per kind of op and format feature the model
+//! contains; the loader checks them against this build before decoding the header (a missing
+//! one is [`Error::FeatureDisabled`] naming it, an unnamed bit [`Error::UnknownCapability`]),
+//! then against what the decoded model contains ([`Error::InvalidModel`] when they differ).
+//! A v1 or v2 blob has none: its capabilities are derived from its contents, and checked alike.
+//!
+//! | bit | capability | needed by |
+//! |---|---|---|
+//! | 0 | `dense` | dense layers (every model) |
+//! | 1 | `matching-head` | a [`HeadKind::Matching`] head (cargo feature `matching-head`) |
+//! | 2 | `implicit-step` | [`LearningRate::Proximal`] (cargo feature `implicit-step`) |
+//! | 3 | `input-transform` | an [`InputTransform`] |
+//! | 4 | `output-normalisation` | an [`OutputNormalisation`] |
+//! | 5 | `conv` | reserved: convolution and pooling layers |
+//! | 6 | `int8` | reserved: int8 layers |
+//!
+//! The version changes whenever what a model may contain changes. The writer emits v3; the
+//! runtime reads v1, v2 and v3.
+//!
+//! [`Model::from_bytes`] checks the length cap, alignment, magic, version, CRC and
+//! capabilities, decodes the header, then validates every dimension, every tensor offset (against the one canonical layout
 //! in [`layout`]), and every weight (finite; learning rates also non-negative), before anything
 //! is used. Weights are never copied: they are `&[f32]` views into the blob.
 //!
@@ -32,6 +52,7 @@
 //! # }
 //! ```
 
+mod capabilities;
 pub mod layout;
 pub mod spec;
 
@@ -45,15 +66,19 @@ pub mod writer;
 #[cfg(feature = "std")]
 pub use align::AlignedBytes;
 
+use crate::ops::layer::{Layer, LayerOp};
 use crate::Error;
+pub use capabilities::Capabilities;
 use layout::{adapted_params, adapted_range, walk, AdaptedRange, Tensor};
 pub use spec::*;
 
 /// The first four bytes of every model blob.
 pub const MAGIC: [u8; 4] = *b"FSML";
-/// The newest format version this runtime reads. It reads every older one; the writer emits the
-/// oldest version that can express a model (v1 unless it uses something of [`Extension`]).
-pub const FORMAT_VERSION: u16 = 2;
+/// The newest format version this runtime reads, and the one the writer emits. It reads every
+/// older one (v1: no extension, v2: no capabilities).
+pub const FORMAT_VERSION: u16 = 3;
+/// The first version whose blobs carry their [`Capabilities`].
+const CAPABILITIES_SINCE: u16 = 3;
 /// Largest blob accepted (bytes).
 pub const MAX_BLOB_LEN: usize = 4 << 20;
 /// Most inner steps in one adaptation call.
@@ -78,6 +103,8 @@ pub struct Model<'a> {
     /// What format v2 adds (empty for a v1 blob).
     ext: Extension,
     weights: &'a [f32],
+    /// What the model needs (declared by a v3 blob, derived for older ones).
+    capabilities: Capabilities,
     crc: u32,
     blob_len: usize,
     /// Widest of the input and the trunk's layers (derived at load).
@@ -91,11 +118,12 @@ pub(crate) fn align4(n: usize) -> Option<usize> {
     n.checked_add(3).map(|v| v & !3)
 }
 
-fn invalid(field: &'static str) -> Error {
+pub(crate) fn invalid(field: &'static str) -> Error {
     Error::InvalidHeader { field }
 }
 
-fn check_width(w: u16, field: &'static str) -> Result<(), Error> {
+/// A layer or input width within `1..=MAX_WIDTH`.
+pub(crate) fn check_width(w: u16, field: &'static str) -> Result<(), Error> {
     if w == 0 {
         return Err(invalid(field));
     }
@@ -109,14 +137,14 @@ fn check_width(w: u16, field: &'static str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Checks that `layers` form a chain starting at width `inputs`; returns the output width.
+/// Checks that `layers` form a chain starting at width `inputs`, each layer valid by its own
+/// rules; returns the output width.
 fn check_chain(layers: &[LayerSpec], mut inputs: u16, field: &'static str) -> Result<u16, Error> {
     for layer in layers {
         if layer.inputs != inputs {
             return Err(invalid(field));
         }
-        check_width(layer.inputs, field)?;
-        check_width(layer.outputs, field)?;
+        Layer::of(layer).validate(field)?;
         inputs = layer.outputs;
     }
     Ok(inputs)
@@ -138,33 +166,6 @@ fn check_finite(
     Ok(())
 }
 
-fn check_rate(value: f32) -> Result<(), Error> {
-    if value.is_finite() && value >= 0.0 {
-        Ok(())
-    } else {
-        Err(invalid("adapt.rate"))
-    }
-}
-
-/// The implicit step is solved in closed form: one identity dense layer under mean squared error,
-/// adapted alone.
-fn check_proximal(head: &HeadSpec<'_>, spec: &AdaptSpec) -> Result<(), Error> {
-    let single_linear = head.layers.len() == 1
-        && head
-            .layers
-            .first()
-            .is_some_and(|l| l.activation == Activation::Identity);
-    if single_linear
-        && matches!(head.kind, HeadKind::Regression { .. })
-        && matches!(spec.scope, AdaptScope::HeadOnly)
-        && spec.prototype_scale.is_none()
-    {
-        Ok(())
-    } else {
-        Err(invalid("adapt.rate"))
-    }
-}
-
 fn check_adapt(header: &Header<'_>, head: &HeadSpec<'_>, spec: &AdaptSpec) -> Result<(), Error> {
     adapted_range(spec, header.trunk.len(), head.layers.len())?;
     if spec.steps > MAX_STEPS {
@@ -173,19 +174,7 @@ fn check_adapt(header: &Header<'_>, head: &HeadSpec<'_>, spec: &AdaptSpec) -> Re
     if !(spec.clip.is_finite() && spec.clip > 0.0) {
         return Err(invalid("adapt.clip"));
     }
-    match spec.rate {
-        LearningRate::Scalar(r) => check_rate(r)?,
-        LearningRate::PerLayerPerStep { steps: 0, .. } => return Err(invalid("adapt.rate.steps")),
-        LearningRate::Proximal { .. } if cfg!(feature = "implicit-step") => {
-            check_proximal(head, spec)?
-        }
-        LearningRate::Proximal { .. } => {
-            return Err(Error::FeatureDisabled {
-                feature: "implicit-step",
-            })
-        }
-        _ => {}
-    }
+    spec.rate.validate(head, spec)?;
     if let Some(scale) = spec.prototype_scale {
         if head.kind.classes().is_none() {
             return Err(invalid("adapt.prototype_scale"));
@@ -198,21 +187,6 @@ fn check_adapt(header: &Header<'_>, head: &HeadSpec<'_>, spec: &AdaptSpec) -> Re
         if matches!(spec.scope, AdaptScope::BiasesOnly) {
             return Err(invalid("adapt.prototype_scale"));
         }
-    }
-    Ok(())
-}
-
-/// Warps need an image that is the whole input, and the prototype scale of their distance.
-fn check_warps(header: &Header<'_>, head: &HeadSpec<'_>, set: &WarpSet) -> Result<(), Error> {
-    let pixels = usize::from(set.width) * usize::from(set.height);
-    if pixels != usize::from(header.input_len) {
-        return Err(invalid("head.kind.warps.size"));
-    }
-    if set.count == 0 || usize::from(set.count) > MAX_WARPS {
-        return Err(invalid("head.kind.warps.count"));
-    }
-    if head.adapt.and_then(|a| a.prototype_scale).is_none() {
-        return Err(invalid("head.kind.warps"));
     }
     Ok(())
 }
@@ -234,37 +208,11 @@ fn validate(header: &Header<'_>, ext: &Extension, weights: &[f32]) -> Result<(),
         if header.heads.iter().take(h).any(|o| o.id == head.id) {
             return Err(invalid("head.id"));
         }
-        let last = head.layers.last().ok_or(invalid("head.layers"))?;
-        let outputs = check_chain(&head.layers, features, "head.layers")?;
-        match head.kind {
-            HeadKind::Regression { outputs: o } if o == outputs => {}
-            HeadKind::Classification { classes } if classes == outputs && classes >= 2 => {
-                if last.activation != Activation::Identity {
-                    return Err(invalid("head.layers.activation"));
-                }
-            }
-            HeadKind::Matching { .. } if !cfg!(feature = "matching-head") => {
-                return Err(Error::FeatureDisabled {
-                    feature: "matching-head",
-                })
-            }
-            HeadKind::Matching {
-                classes,
-                per_class,
-                warps,
-            } if classes >= 2
-                && per_class >= 1
-                && u32::from(classes) * u32::from(per_class) == u32::from(outputs) =>
-            {
-                if last.activation != Activation::Identity {
-                    return Err(invalid("head.layers.activation"));
-                }
-                if let Some(set) = warps {
-                    check_warps(header, head, &set)?;
-                }
-            }
-            _ => return Err(invalid("head.kind")),
+        if head.layers.is_empty() {
+            return Err(invalid("head.layers"));
         }
+        let outputs = check_chain(&head.layers, features, "head.layers")?;
+        head.kind.validate(header, head, outputs)?;
         if let Some(spec) = &head.adapt {
             check_adapt(header, head, spec)?;
         }
@@ -279,27 +227,16 @@ fn validate(header: &Header<'_>, ext: &Extension, weights: &[f32]) -> Result<(),
                 .get(h)
                 .and_then(|hd| hd.layers.get(l))
                 .map(|l| l.offset),
-            Tensor::Rate(h) => match header.heads.get(h).and_then(|hd| hd.adapt) {
-                Some(AdaptSpec {
-                    rate: LearningRate::PerLayerPerStep { offset, .. },
-                    ..
-                })
-                | Some(AdaptSpec {
-                    rate: LearningRate::PerParameter { offset },
-                    ..
-                })
-                | Some(AdaptSpec {
-                    rate: LearningRate::Proximal { offset },
-                    ..
-                }) => Some(offset),
-                _ => None,
-            },
-            Tensor::Warps(h) => match header.heads.get(h).map(|hd| hd.kind) {
-                Some(HeadKind::Matching {
-                    warps: Some(set), ..
-                }) => Some(set.offset),
-                _ => None,
-            },
+            Tensor::Rate(h) => header
+                .heads
+                .get(h)
+                .and_then(|hd| hd.adapt)
+                .and_then(|a| a.rate.tensor_offset()),
+            Tensor::HeadTensor(h) => header
+                .heads
+                .get(h)
+                .and_then(|hd| hd.kind.tensor())
+                .map(|(offset, _)| offset),
         }
         .ok_or(invalid("layout"))?;
         if found != expected {
@@ -338,14 +275,12 @@ fn validate(header: &Header<'_>, ext: &Extension, weights: &[f32]) -> Result<(),
                 let spec = head.adapt.as_ref().ok_or(invalid("adapt"))?;
                 let range = adapted_range(spec, header.trunk.len(), head.layers.len())?;
                 let params = adapted_params(&range, header.trunk.iter().chain(head.layers.iter()));
-                let len = layout::rate_len(spec, &range, params);
+                let len = spec.rate.rate_len(&range, params);
                 check_finite(weights, at, len, true)
             }
-            Tensor::Warps(h) => match header.heads.get(h).map(|hd| hd.kind) {
-                Some(HeadKind::Matching {
-                    warps: Some(set), ..
-                }) => check_finite(weights, at, usize::from(set.count) * 6, false),
-                _ => Err(invalid("head.kind.warps")),
+            Tensor::HeadTensor(h) => match header.heads.get(h).and_then(|hd| hd.kind.tensor()) {
+                Some((_, len)) => check_finite(weights, at, len, false),
+                None => Err(invalid("head.kind")),
             },
         }
     })?;
@@ -376,10 +311,11 @@ fn validate_extension(
             return Err(invalid("outputs.head"));
         }
         previous = Some(h);
-        let outputs = match header.heads.get(h).map(|hd| hd.kind) {
-            Some(HeadKind::Regression { outputs }) => usize::from(outputs),
-            _ => return Err(invalid("outputs.head")),
-        };
+        let outputs = header
+            .heads
+            .get(h)
+            .and_then(|hd| hd.kind.normalised_outputs())
+            .ok_or(invalid("outputs.head"))?;
         if o.offset as usize != at {
             return Err(Error::LayoutMismatch {
                 expected: u32::try_from(at).map_err(|_| invalid("outputs.offset"))?,
@@ -401,7 +337,7 @@ fn validate_extension(
 }
 
 impl<'a> Model<'a> {
-    /// Validates `bytes` as a format-v1 model and returns a view into it.
+    /// Validates `bytes` as a model (format v1, v2 or v3) and returns a view into it.
     ///
     /// `bytes` must be 4-byte aligned (embed it with [`crate::include_model!`] or hold it in an
     /// [`AlignedBytes`]). Nothing is copied; nothing is used before every check has passed.
@@ -431,6 +367,17 @@ impl<'a> Model<'a> {
         if stored != computed {
             return Err(Error::CrcMismatch { stored, computed });
         }
+        let (declared, postcard_bytes) = if found >= CAPABILITIES_SINCE {
+            let (bits, rest) = postcard_bytes
+                .split_first_chunk::<4>()
+                .ok_or(Error::TooShort { len })?;
+            let declared = Capabilities(u32::from_le_bytes(*bits));
+            // Before anything the missing op would have to decode.
+            declared.check_enabled()?;
+            (Some(declared), rest)
+        } else {
+            (None, postcard_bytes)
+        };
         let (header, after): (Header<'a>, &'a [u8]) =
             postcard::take_from_bytes(postcard_bytes).map_err(|_| Error::HeaderDecode)?;
         let (ext, after) = if found >= 2 {
@@ -449,6 +396,17 @@ impl<'a> Model<'a> {
         let weight_bytes = body.get(weights_at..).ok_or(Error::TooShort { len })?;
         let weights: &'a [f32] =
             bytemuck::try_cast_slice(weight_bytes).map_err(|_| Error::Misaligned)?;
+        let capabilities = Capabilities::of(&header, &ext);
+        match declared {
+            Some(d) if d != capabilities => {
+                return Err(Error::InvalidModel {
+                    declared: d.0,
+                    contains: capabilities.0,
+                })
+            }
+            Some(_) => {}
+            None => capabilities.check_enabled()?,
+        }
         validate(&header, &ext, weights)?;
         let trunk_width = header
             .trunk
@@ -466,6 +424,7 @@ impl<'a> Model<'a> {
             header,
             ext,
             weights,
+            capabilities,
             crc: stored,
             blob_len: len,
             trunk_width,
@@ -484,6 +443,10 @@ impl<'a> Model<'a> {
     /// The model's identifier.
     pub fn model_id(&self) -> u32 {
         self.header.model_id
+    }
+    /// The capabilities the model needs (a v3 blob's header, derived for older ones).
+    pub fn capabilities(&self) -> Capabilities {
+        self.capabilities
     }
     /// The blob's CRC-32.
     pub fn crc(&self) -> u32 {
@@ -582,17 +545,12 @@ impl<'a> Model<'a> {
             self.weights.get(at + n..at + 2 * n)?,
         ))
     }
-    /// The warps of matching head `head` (6 f32 each, see [`WarpSet`]), if it has any.
+    /// The own tensor of head `head`'s kind, if it has one: a matching head's warps (6 f32
+    /// each, see [`WarpSet`]).
     pub fn warps(&self, head: usize) -> Option<&'a [f32]> {
-        match self.header.heads.get(head)?.kind {
-            HeadKind::Matching {
-                warps: Some(set), ..
-            } => {
-                let at = set.offset as usize;
-                self.weights.get(at..at + usize::from(set.count) * 6)
-            }
-            _ => None,
-        }
+        let (at, len) = self.header.heads.get(head)?.kind.tensor()?;
+        let at = at as usize;
+        self.weights.get(at..at + len)
     }
     /// The weights `W` (row-major `[outputs][inputs]`) and bias `b` of a layer of this model.
     pub fn layer_params(&self, layer: &LayerSpec) -> Result<(&'a [f32], &'a [f32]), Error> {
@@ -647,12 +605,11 @@ impl<'a> Model<'a> {
         let spec = self.adapt_spec(head)?;
         let range = self.adapted_range(head)?;
         let params = self.adapted_param_count(head)?;
-        let len = layout::rate_len(spec, &range, params);
-        let at = match spec.rate {
-            LearningRate::Scalar(_) => return Ok(&[]),
-            LearningRate::PerLayerPerStep { offset, .. } => offset,
-            LearningRate::PerParameter { offset } | LearningRate::Proximal { offset } => offset,
-        } as usize;
+        let len = spec.rate.rate_len(&range, params);
+        let Some(at) = spec.rate.tensor_offset() else {
+            return Ok(&[]);
+        };
+        let at = at as usize;
         self.weights.get(at..at + len).ok_or(invalid("layout"))
     }
 }

@@ -1,4 +1,5 @@
-//! The header types of format v1: what the postcard header says about the model.
+//! The header types: what the postcard header says about the model. Their geometry and
+//! validation are the ops' ([`crate::ops`]).
 //!
 //! ```
 //! use fewshot_runtime::format::spec::{Activation, LayerSpec};
@@ -54,21 +55,6 @@ pub struct LayerSpec {
     pub offset: u32,
 }
 
-impl LayerSpec {
-    /// Number of weights (`inputs * outputs`).
-    pub fn weight_count(&self) -> usize {
-        usize::from(self.inputs) * usize::from(self.outputs)
-    }
-    /// Number of parameters (weights and biases).
-    pub fn param_count(&self) -> usize {
-        self.weight_count() + usize::from(self.outputs)
-    }
-    /// Multiply-accumulates per sample.
-    pub fn macs(&self) -> usize {
-        self.weight_count()
-    }
-}
-
 /// What a head predicts and which loss adapts it.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -122,46 +108,6 @@ pub struct WarpSet {
     pub count: u8,
     /// Offset of the warps in the weights section, in f32.
     pub offset: u32,
-}
-
-impl HeadKind {
-    /// Output width (values or classes).
-    pub fn outputs(&self) -> usize {
-        match *self {
-            HeadKind::Regression { outputs } => usize::from(outputs),
-            HeadKind::Classification { classes } | HeadKind::Matching { classes, .. } => {
-                usize::from(classes)
-            }
-        }
-    }
-
-    /// Number of classes, for the classification kinds.
-    pub fn classes(&self) -> Option<u16> {
-        match *self {
-            HeadKind::Regression { .. } => None,
-            HeadKind::Classification { classes } | HeadKind::Matching { classes, .. } => {
-                Some(classes)
-            }
-        }
-    }
-
-    /// Prototype units per class: a matching head's `per_class` (at least 1), else 1.
-    pub fn per_class(&self) -> usize {
-        match *self {
-            HeadKind::Matching { per_class, .. } => usize::from(per_class).max(1),
-            _ => 1,
-        }
-    }
-
-    /// Width of the last layer: the outputs, or every prototype unit of a matching head.
-    pub fn units(&self) -> usize {
-        match *self {
-            HeadKind::Matching {
-                classes, per_class, ..
-            } => usize::from(classes) * usize::from(per_class),
-            _ => self.outputs(),
-        }
-    }
 }
 
 /// Which parameters the inner loop adapts.

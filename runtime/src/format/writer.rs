@@ -24,7 +24,7 @@ use std::vec::Vec;
 
 use super::layout::{walk, Tensor};
 use super::spec::*;
-use super::{align4, AlignedBytes, Model, CRC, FORMAT_VERSION, MAGIC};
+use super::{align4, AlignedBytes, Capabilities, Model, CRC, FORMAT_VERSION, MAGIC};
 use crate::Error;
 
 /// A dense layer with its values: `W` row-major `[outputs][inputs]`, then `b`.
@@ -412,9 +412,17 @@ impl ModelDef {
         Ok(def)
     }
 
-    /// Encodes the model as a blob of the oldest format version that can express it.
+    /// Encodes the model as a blob of format [`FORMAT_VERSION`], its capabilities derived from
+    /// what it contains.
     pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
-        let blob = self.encode(self.model_id)?;
+        self.to_bytes_as(FORMAT_VERSION)
+    }
+
+    /// [`ModelDef::to_bytes`] in format `version`: an older one (1: no extension, 2: no
+    /// capabilities) only to check that blobs already deployed keep loading. A version that
+    /// cannot express the model is [`Error::UnsupportedVersion`].
+    pub fn to_bytes_as(&self, version: u16) -> Result<Vec<u8>, Error> {
+        let blob = self.encode(self.model_id, version)?;
         if self.model_id != 0 {
             return Ok(blob);
         }
@@ -422,7 +430,7 @@ impl ModelDef {
         // trailer; a CRC over the trailer too would be the same residue for every blob).
         let body = blob.get(..blob.len().saturating_sub(4)).unwrap_or(&[]);
         let id = CRC.checksum(body).max(1);
-        self.encode(id)
+        self.encode(id, version)
     }
 
     /// Encodes the model into an aligned buffer, ready for [`Model::from_bytes`].
@@ -430,7 +438,7 @@ impl ModelDef {
         self.to_bytes().map(|b| AlignedBytes::from_slice(&b))
     }
 
-    fn encode(&self, model_id: u32) -> Result<Vec<u8>, Error> {
+    fn encode(&self, model_id: u32, version: u16) -> Result<Vec<u8>, Error> {
         let mut trunk = heapless::Vec::new();
         for d in &self.trunk {
             trunk
@@ -530,7 +538,7 @@ impl ModelDef {
                         _ => return Err(Error::HeaderDecode),
                     }
                 }
-                Tensor::Warps(h) => {
+                Tensor::HeadTensor(h) => {
                     if let HeadKind::Matching {
                         warps: Some(set), ..
                     } = &mut header.heads[h].kind
@@ -573,8 +581,13 @@ impl ModelDef {
         }
         let mut blob = Vec::new();
         blob.extend_from_slice(&MAGIC);
-        let version: u16 = if ext.is_empty() { 1 } else { FORMAT_VERSION };
+        if version == 0 || version > FORMAT_VERSION || (version == 1 && !ext.is_empty()) {
+            return Err(Error::UnsupportedVersion { found: version });
+        }
         blob.extend_from_slice(&version.to_le_bytes());
+        if version >= 3 {
+            blob.extend_from_slice(&Capabilities::of(&header, &ext).0.to_le_bytes());
+        }
         let encoded = postcard::to_stdvec(&header).map_err(|_| Error::HeaderDecode)?;
         blob.extend_from_slice(&encoded);
         if version >= 2 {

@@ -24,15 +24,12 @@
 //! # }
 //! ```
 
-#[cfg(feature = "matching-head")]
-pub mod matching;
-
 use crate::format::layout::AdaptedRange;
-use crate::format::{HeadKind, HeadSpec, InputTransform, LayerSpec, Model};
-use crate::math::{dense, softmax, standardise};
+use crate::format::{HeadSpec, InputTransform, LayerSpec, Model};
+use crate::math::standardise;
+use crate::ops::head::HeadScratch;
+use crate::ops::layer::{Layer, LayerOp};
 use crate::Error;
-#[cfg(feature = "matching-head")]
-use matching::{pool_classes, warp_image, IDENTITY_WARP};
 
 /// A set of heads, by index (bit `i` selects head `i`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,17 +84,9 @@ pub(crate) fn state_offsets(
 }
 
 /// `s` split at `at`; too short a buffer is a geometry error, never a panic.
-fn split(s: &mut [f32], at: usize) -> Result<(&mut [f32], &mut [f32]), Error> {
+pub(crate) fn split(s: &mut [f32], at: usize) -> Result<(&mut [f32], &mut [f32]), Error> {
     s.split_at_mut_checked(at)
         .ok_or(Error::internal("infer::split"))
-}
-
-/// The buffers a matching head works in.
-#[cfg(feature = "matching-head")]
-struct Scratch<'b> {
-    c: &'b mut [f32],
-    d: &'b mut [f32],
-    extra: &'b mut [f32],
 }
 
 /// A model's parameters as inference sees them: flash, overlaid with an adapted state.
@@ -118,21 +107,14 @@ impl<'m> Model<'m> {
 
     /// Floats of scratch that [`Network::infer`] needs for this model.
     pub fn infer_scratch_len(&self) -> usize {
-        2 * self.trunk_width() + 2 * self.head_hidden_width() + self.matching_scratch_len()
+        2 * self.trunk_width() + 2 * self.head_hidden_width() + self.head_scratch_len()
     }
 
-    /// Scratch the matching heads add: two buffers of prototype units, and for warps a warped
-    /// input and a second trunk.
-    fn matching_scratch_len(&self) -> usize {
+    /// Scratch the head kinds add (the most any head needs).
+    fn head_scratch_len(&self) -> usize {
         self.heads()
             .iter()
-            .map(|h| match h.kind {
-                HeadKind::Matching { warps: None, .. } => 2 * h.kind.units(),
-                HeadKind::Matching { .. } => {
-                    2 * h.kind.units() + self.input_len() + 2 * self.trunk_width()
-                }
-                _ => 0,
-            })
+            .map(|h| h.kind.infer_scratch(self))
             .max()
             .unwrap_or(0)
     }
@@ -275,7 +257,12 @@ impl<'m, 's> Network<'m, 's> {
 
     /// Runs the trunk on `input` with ping-pong buffers `a`, `b`; returns 0 when the features
     /// are in `a`, 1 when in `b`.
-    fn trunk_into(&self, input: &[f32], a: &mut [f32], b: &mut [f32]) -> Result<u8, Error>
+    pub(crate) fn trunk_into(
+        &self,
+        input: &[f32],
+        a: &mut [f32],
+        b: &mut [f32],
+    ) -> Result<u8, Error>
     where
         'm: 's,
     {
@@ -291,9 +278,10 @@ impl<'m, 's> Network<'m, 's> {
         let mut in_a = true;
         for (i, spec) in self.model.trunk().iter().enumerate() {
             let (w, bias) = self.params(0, i, spec)?;
-            let (ni, no) = (usize::from(spec.inputs), usize::from(spec.outputs));
+            let layer = Layer::of(spec);
+            let (ni, no) = (layer.inputs(), layer.outputs());
             let (src, dst) = if in_a { (&*a, &mut *b) } else { (&*b, &mut *a) };
-            dense(w, bias, &src[..ni], &mut dst[..no], spec.activation);
+            layer.forward(w, bias, &src[..ni], &mut dst[..no]);
             in_a = !in_a;
         }
         Ok(if in_a { 0 } else { 1 })
@@ -353,38 +341,13 @@ impl<'m, 's> Network<'m, 's> {
                 needed: at + n_out,
                 provided: total,
             })?;
-            match head.kind {
-                HeadKind::Regression { .. } => {
-                    self.head_layers(h, head, features, c, d, dst, false)?;
-                    if let Some((shift, scale)) = self.model.output_normalisation(h) {
-                        for ((y, m), s) in dst.iter_mut().zip(shift).zip(scale) {
-                            *y = *y * s + m;
-                        }
-                    }
-                }
-                HeadKind::Classification { .. } => {
-                    self.head_layers(h, head, features, c, d, dst, false)?;
-                    softmax(dst);
-                }
-                #[cfg(not(feature = "matching-head"))]
-                HeadKind::Matching { .. } => {
-                    // Unreachable: such a model is refused at load without the feature.
-                    let _ = extra;
-                    return Err(Error::FeatureDisabled {
-                        feature: "matching-head",
-                    });
-                }
-                #[cfg(feature = "matching-head")]
-                HeadKind::Matching { .. } => {
-                    let scratch = Scratch {
-                        c: &mut *c,
-                        d: &mut *d,
-                        extra: &mut *extra,
-                    };
-                    self.matching(h, head, input, features, scratch, dst)?;
-                    softmax(dst);
-                }
-            }
+            let scratch = HeadScratch {
+                c: &mut *c,
+                d: &mut *d,
+                extra: &mut *extra,
+            };
+            head.kind
+                .infer(self, h, head, input, features, scratch, dst)?;
             at += n_out;
         }
         Ok(())
@@ -395,7 +358,7 @@ impl<'m, 's> Network<'m, 's> {
     /// for it (a warped matching head's penalty), else 0 (it would cost a pass over `x` on every
     /// regression and classification head).
     #[allow(clippy::too_many_arguments)]
-    fn head_layers(
+    pub(crate) fn head_layers(
         &self,
         h: usize,
         head: &HeadSpec<'_>,
@@ -431,75 +394,13 @@ impl<'m, 's> Network<'m, 's> {
             if last && norm {
                 squares = src.iter().map(|v| v * v).sum();
             }
-            dense(w, bias, src, next, spec.activation);
+            Layer::of(spec).forward(w, bias, src, next);
             src_is = match src_is {
                 1 => 2,
                 _ => 1,
             };
         }
         Ok(squares)
-    }
-
-    /// Class scores (before the softmax) of matching head `h` into `dst`.
-    #[cfg(feature = "matching-head")]
-    fn matching(
-        &self,
-        h: usize,
-        head: &HeadSpec<'_>,
-        input: &[f32],
-        features: &[f32],
-        scratch: Scratch<'_>,
-        dst: &mut [f32],
-    ) -> Result<(), Error>
-    where
-        'm: 's,
-    {
-        let bug = Error::internal("infer::matching");
-        let HeadKind::Matching {
-            per_class, warps, ..
-        } = head.kind
-        else {
-            return Err(bug);
-        };
-        let units = head.kind.units();
-        let Scratch { c, d, extra } = scratch;
-        let (z, rest) = split(extra, units)?;
-        let (best, rest) = split(rest, units)?;
-        match warps {
-            None => {
-                self.head_layers(h, head, features, c, d, z, false)?;
-                best.copy_from_slice(z);
-            }
-            Some(set) => {
-                let s = head.adapt.and_then(|a| a.prototype_scale).ok_or(bug)?;
-                let table = self.model.warps(h).ok_or(bug)?;
-                let n = self.model.input_len();
-                let tw = self.model.trunk_width();
-                let (warped, rest) = split(rest, n)?;
-                let (a, rest) = split(rest, tw)?;
-                let b = rest.get_mut(..tw).ok_or(bug)?;
-                best.iter_mut().for_each(|v| *v = f32::NEG_INFINITY);
-                for warp in table.chunks_exact(6) {
-                    // The identity reads the features the shared trunk pass already made.
-                    let f: &[f32] = if warp == IDENTITY_WARP {
-                        features
-                    } else {
-                        warp_image(&set, warp, input, warped);
-                        match self.trunk_into(warped, a, b)? {
-                            0 => a,
-                            _ => b,
-                        }
-                    };
-                    let f = f.get(..self.model.feature_len()).ok_or(bug)?;
-                    let norm = self.head_layers(h, head, f, c, d, z, true)?;
-                    for (m, &v) in best.iter_mut().zip(z.iter()) {
-                        *m = crate::math::max(*m, v - s * norm);
-                    }
-                }
-            }
-        }
-        pool_classes(best, usize::from(per_class), dst);
-        Ok(())
     }
 
     /// [`Network::infer`] on `n` samples: `inputs` holds them one after the other, `out` their

@@ -1,4 +1,5 @@
-//! The implicit (proximal) step of a linear regression head, solved exactly.
+//! The implicit (proximal) step of a linear regression head, solved exactly (cargo feature
+//! `implicit-step`).
 //!
 //! With the head's input features `F` (K rows, plus a column of ones for the bias) fixed, the
 //! support loss `L(w) = |F w - y|^2 / (K m)` of one output row `w` is quadratic, so the implicit
@@ -41,12 +42,82 @@
 //! parameters of its lowest entry (solving again up to that step when it is not the last), as
 //! it does for gradient steps.
 //!
-//! [`AdaptState::adapt_guarded`]: super::AdaptState::adapt_guarded
+//! [`AdaptState::adapt_guarded`]: crate::AdaptState::adapt_guarded
 
-use super::inner::{AdaptReport, InnerLoop};
-use super::params::{layer_mut, Weights};
-use super::support::Targets;
-use crate::Error;
+use core::fmt;
+
+use super::per_parameter::slot_rates;
+use super::{Run, Slot, StepOp};
+use crate::adapt::inner::InnerLoop;
+use crate::adapt::params::{layer_mut, Weights};
+use crate::adapt::{AdaptReport, Targets};
+use crate::format::layout::AdaptedRange;
+use crate::format::{invalid, AdaptScope, AdaptSpec, Capabilities, HeadKind, HeadSpec};
+use crate::math::Rate;
+use crate::ops::head::regression::standardised_target;
+use crate::{Activation, Error};
+
+/// Per-parameter step sizes (laid out as Meta-SGD's), each step taken implicitly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Proximal {
+    /// Offset of the step sizes in the weights section, in f32.
+    pub offset: u32,
+}
+
+impl StepOp for Proximal {
+    fn rate_len(&self, _: &AdaptedRange, adapted_params: usize) -> usize {
+        adapted_params
+    }
+    fn tensor_offset(&self) -> Option<u32> {
+        Some(self.offset)
+    }
+    fn capability(&self) -> Capabilities {
+        Capabilities::IMPLICIT_STEP
+    }
+    /// The step is solved in closed form: one identity dense layer under mean squared error,
+    /// adapted alone.
+    fn validate(&self, head: &HeadSpec<'_>, spec: &AdaptSpec) -> Result<(), Error> {
+        let single_linear = head.layers.len() == 1
+            && head
+                .layers
+                .first()
+                .is_some_and(|l| l.activation == Activation::Identity);
+        if single_linear
+            && matches!(head.kind, HeadKind::Regression { .. })
+            && matches!(spec.scope, AdaptScope::HeadOnly)
+            && spec.prototype_scale.is_none()
+        {
+            Ok(())
+        } else {
+            Err(invalid("adapt.rate"))
+        }
+    }
+    fn layer_rates<'a>(
+        &self,
+        table: &'a [f32],
+        _: usize,
+        slot: Slot,
+        _: u16,
+    ) -> (Rate<'a>, Rate<'a>) {
+        slot_rates(table, slot)
+    }
+    fn same_every_step(&self) -> bool {
+        false
+    }
+    /// `M` (`K x K`), the solutions (`K x outputs`) and one working vector.
+    fn solve_len(&self, k: usize, outputs: usize) -> Option<usize> {
+        k.checked_add(outputs)
+            .and_then(|n| n.checked_add(1))
+            .and_then(|n| n.checked_mul(k))
+    }
+    /// Computed whole before the state changes, so the guard needs no copy of the state.
+    fn run(&self, lp: &InnerLoop<'_>, run: Run<'_>) -> Option<Result<AdaptReport, Error>> {
+        Some(lp.run_proximal(run))
+    }
+    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("per parameter, implicit (proximal) head step")
+    }
+}
 
 /// The solver: its scratch, `M` (`K x K`, lower triangle used), the accumulated solutions
 /// (`K x outputs`, sample-major) and one working vector, and what it reads: the support
@@ -66,17 +137,17 @@ impl InnerLoop<'_> {
     /// Runs `steps` implicit steps of the (single, linear) head layer; `acts` holds the support
     /// features in its first region, `solve` is the geometry's solver region. `guarded`: stop
     /// at the first step whose logged loss rises above the best so far (or is not finite) and
-    /// keep the parameters of the best step, as [`super::AdaptState::adapt_guarded`] promises.
-    pub(super) fn run_proximal(
-        &self,
-        params: &mut [f32],
-        acts: &mut [f32],
-        solve: &mut [f32],
-        steps: u16,
-        losses: &mut [f32],
-        guarded: bool,
-    ) -> Result<AdaptReport, Error> {
-        let bug = Error::internal("adapt::proximal::run_proximal");
+    /// keep the parameters of the best step, as [`crate::AdaptState::adapt_guarded`] promises.
+    fn run_proximal(&self, run: Run<'_>) -> Result<AdaptReport, Error> {
+        let Run {
+            params,
+            acts,
+            solve,
+            steps,
+            losses,
+            guard: guarded,
+        } = run;
+        let bug = Error::internal("ops::step::proximal::run_proximal");
         let Targets::Values(values) = self.support.targets else {
             return Err(Error::TargetKindMismatch);
         };
@@ -97,7 +168,7 @@ impl InnerLoop<'_> {
         let mut initial = 0.0f32;
         let norm = self.model.output_normalisation(self.head);
         for (i, (r, y)) in outputs.iter_mut().zip(values).enumerate() {
-            *r = super::inner::standardised_target(norm, i, *y) - *r;
+            *r = standardised_target(norm, i, *y) - *r;
             initial += *r * *r;
         }
         initial *= scale;
@@ -250,10 +321,10 @@ impl Solver<'_> {
         let (h, m, c) = (self.h, self.m, self.c);
         let rw = rw_all
             .get(j * h..(j + 1) * h)
-            .ok_or(Error::internal("adapt::proximal::output"))?;
+            .ok_or(Error::internal("ops::step::proximal::output"))?;
         let rb = *rb_all
             .get(j)
-            .ok_or(Error::internal("adapt::proximal::output"))?;
+            .ok_or(Error::internal("ops::step::proximal::output"))?;
         self.factor(rw, rb)
             .map_err(|(sample, ratio)| Error::IllConditioned {
                 output: j,

@@ -1,0 +1,20 @@
+//! The op boundary: every kind of thing the runtime executes, one file each, dispatched in
+//! one place per family.
+//!
+//! - [`layer`]: trunk and head layers ([`layer::Layer`]; today dense f32 layers),
+//! - [`head`]: head kinds (regression, classification, matching), dispatched on
+//!   [`HeadKind`](crate::HeadKind),
+//! - [`step`]: the inner loop's step rules (scalar, per layer per step, per parameter,
+//!   implicit), dispatched on [`LearningRate`](crate::LearningRate).
+//!
+//! Each op declares its own geometry (parameters, scratch, state), validation and execution;
+//! the format, inference and the inner loop ask the dispatch, never a variant. An op behind a
+//! cargo feature (`matching-head`, `implicit-step`) is compiled only with it.
+//!
+//! Adding an op: its file here, its arm in the dispatch (and its variant in the header's
+//! enum in [`crate::format::spec`]), its encoding in the writer, and its training in the
+//! trainer.
+
+pub mod head;
+pub mod layer;
+pub mod step;
