@@ -218,8 +218,8 @@ fn standardised_windows_are_exported_and_computed_as_the_device_does() {
     for (h, d) in host.iter().zip(&device) {
         assert!((h - *d as f64).abs() < 1e-4, "{h} vs {d}");
     }
-    // A run with standardised windows exports a v2 model, and its eval adds nearest centroid on
-    // the model's own input to the baselines.
+    // A run with standardised windows exports a model that declares the input transform, and
+    // its eval adds nearest centroid on the model's own input to the baselines.
     let d = dir("windows");
     windows_csv(&d.join("windows.csv"));
     let cfg = CONFIG.replace("hidden = [16]", "hidden = [16]\nstandardise_windows = true");
@@ -231,7 +231,11 @@ fn standardised_windows_are_exported_and_computed_as_the_device_does() {
         .arg("--out")
         .arg(&model));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(std::fs::read(&model).unwrap()[4..6], [2, 0]);
+    let blob = runtime::format::AlignedBytes::from_slice(&std::fs::read(&model).unwrap());
+    let loaded = runtime::Model::from_bytes(blob.as_bytes()).unwrap();
+    assert!(loaded
+        .capabilities()
+        .contains(runtime::Capabilities::INPUT_TRANSFORM));
     let so = String::from_utf8_lossy(&o.stdout);
     assert!(so.contains("nearest_centroid_model_input"), "{so}");
 }
