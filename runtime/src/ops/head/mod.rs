@@ -1,6 +1,6 @@
 //! Head kinds: the one place that dispatches what a head predicts and which loss adapts it.
 //!
-//! A head kind is a file here implementing [`HeadOp`] (its geometry, validation, its own
+//! A head kind is a file here implementing `HeadOp` (its geometry, validation, its own
 //! tensor, inference scratch and output, the support targets it takes, its loss and the loss's
 //! overflow bound), a variant of [`HeadKind`] in the format and one arm of the dispatch below.
 //! Matching heads are behind the cargo feature `matching-head`: without it the arm answers
@@ -30,7 +30,7 @@ use matching::Matching;
 use regression::Regression;
 
 /// The buffers a head works in at inference: `c` and `d` (the widest hidden head layer each)
-/// and what [`HeadOp::infer_scratch`] asked for.
+/// and what `HeadOp::infer_scratch` asked for.
 pub(crate) struct HeadScratch<'b> {
     /// A hidden layer's output.
     pub c: &'b mut [f32],

@@ -1,6 +1,6 @@
 //! Step rules: the one place that dispatches how the inner loop sizes its steps.
 //!
-//! A step rule is a file here implementing [`StepOp`] (its learning-rate tensor, validation,
+//! A step rule is a file here implementing `StepOp` (its learning-rate tensor, validation,
 //! the step sizes of each adapted layer, the scratch of its own solver, and, for a rule that
 //! is not a gradient step, its whole run), a variant of [`LearningRate`] in the format and one
 //! arm of the dispatch below. The implicit (proximal) step is behind the cargo feature
@@ -43,14 +43,14 @@ pub(crate) struct Slot {
     pub nb: usize,
 }
 
-/// The buffers and log of a run (see [`StepOp::run`]).
+/// The buffers and log of a run (see `StepOp::run`).
 #[cfg_attr(not(feature = "implicit-step"), allow(dead_code))]
 pub(crate) struct Run<'r> {
     /// The adapted parameters (the state).
     pub params: &'r mut [f32],
     /// The activations, the first region filled with the first adapted layer's inputs.
     pub acts: &'r mut [f32],
-    /// The rule's own scratch ([`StepOp::solve_len`] floats).
+    /// The rule's own scratch (`StepOp::solve_len` floats).
     pub solve: &'r mut [f32],
     /// Steps to run.
     pub steps: u16,
