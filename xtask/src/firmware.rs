@@ -33,7 +33,7 @@ pub fn builds_target(triple: &str) -> bool {
     MACHINES.iter().any(|(t, _)| *t == triple)
 }
 
-fn firmware_dir(root: &Path) -> PathBuf {
+pub(crate) fn firmware_dir(root: &Path) -> PathBuf {
     root.join("firmware")
 }
 
@@ -408,7 +408,7 @@ fn release_elf(root: &Path, triple: &str, bin: &str) -> PathBuf {
         .join(bin)
 }
 
-fn read_elf(path: &Path) -> Result<Elf> {
+pub(crate) fn read_elf(path: &Path) -> Result<Elf> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     Elf::parse(&bytes).with_context(|| format!("cannot parse {}", path.display()))
 }

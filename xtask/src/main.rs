@@ -10,6 +10,7 @@ use std::time::Instant;
 mod elf;
 mod firmware;
 mod fuzz;
+mod size_table;
 
 /// The embedded targets the runtime must build for, with no std and no alloc.
 const EMBEDDED_TARGETS: &[&str] = &[
@@ -59,6 +60,7 @@ fn main() -> Result<()> {
         Some("demo") => firmware::demo(&root(), &args[1..]),
         Some("size") => firmware::size_command(&root(), &args[1..]),
         Some("bench-firmware") => firmware::bench(&root()),
+        Some("size-table") => size_table::run(&root()),
         Some("fuzz-smoke") => fuzz::smoke(&root(), &args[1..]),
         Some("fuzz-long") => fuzz::long(&root(), &args[1..]),
         _ => {
@@ -86,6 +88,9 @@ fn main() -> Result<()> {
             eprintln!("  size [--update] firmware .text against firmware/size-snapshot.txt");
             eprintln!(
                 "  bench-firmware  instruction counts, flash and RAM of the firmware (not in ci)"
+            );
+            eprintln!(
+                "  size-table      the runtime's .text per feature set, opt-level z and 3 (not in ci)"
             );
             eprintln!(
                 "  fuzz-smoke [S]  every fuzz target for S seconds (60), from the seeded corpus"

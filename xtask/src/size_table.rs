@@ -1,0 +1,84 @@
+//! `cargo xtask size-table`: the runtime's own `.text` per feature set on the Cortex-M4F.
+//!
+//! Each row builds the firmware's `size_probe` (load a dense model, infer, adapt by gradient
+//! steps, reset; see `firmware/src/bin/size_probe.rs`) with one set of the firmware's features,
+//! at `opt-level = "z"` and at the release profile's `opt-level = 3`, and subtracts
+//! `size_baseline` (the same program without the runtime calls). The builds go to their own
+//! target folder (`firmware/target/size-table`), so the release build the tests use is left
+//! alone.
+
+use crate::firmware::{firmware_dir, read_elf};
+use anyhow::Result;
+use std::path::Path;
+
+/// The probe's triple (the Cortex-M4F the other figures are for).
+const TRIPLE: &str = "thumbv7em-none-eabihf";
+
+/// One row: its label and the firmware features it builds with (never the defaults).
+const ROWS: &[(&str, &str)] = &[
+    ("dense f32 layers, gradient adaptation, loader", ""),
+    ("+ matching heads (`matching-head`)", "matching-head"),
+    ("+ implicit step (`implicit-step`)", "implicit-step"),
+    ("+ persistence of the adapted state", "probe-persist"),
+    ("+ signed models (Ed25519)", "probe-signature"),
+    (
+        "everything above",
+        "matching-head,implicit-step,probe-persist,probe-signature",
+    ),
+];
+
+/// Builds every row at both optimisation levels and prints the table.
+pub fn run(root: &Path) -> Result<()> {
+    let fw = firmware_dir(root);
+    let target_dir = fw.join("target").join("size-table");
+    let target_dir = target_dir.to_string_lossy();
+    let mut lines = Vec::new();
+    for (label, features) in ROWS {
+        let mut sizes = Vec::new();
+        for opt in ["z", "3"] {
+            sizes.push(probe(&fw, &target_dir, features, opt)?);
+        }
+        lines.push(format!("| {label} | {} | {} |", sizes[0], sizes[1]));
+    }
+    println!();
+    println!("| runtime features ({TRIPLE}) | `.text` at opt-level \"z\" | at opt-level 3 |");
+    println!("|---|---:|---:|");
+    for line in lines {
+        println!("{line}");
+    }
+    println!();
+    println!("bytes of .text: size_probe minus size_baseline, fat LTO, one codegen unit");
+    Ok(())
+}
+
+/// The runtime's `.text` with `features` at `opt`: `size_probe - size_baseline`.
+fn probe(fw: &Path, target_dir: &str, features: &str, opt: &str) -> Result<u32> {
+    let mut args = vec![
+        "build",
+        "-q",
+        "--release",
+        "--target",
+        TRIPLE,
+        "--bin",
+        "size_probe",
+        "--bin",
+        "size_baseline",
+        "--no-default-features",
+    ];
+    if !features.is_empty() {
+        args.extend(["--features", features]);
+    }
+    crate::run_with(
+        fw,
+        "cargo",
+        &args,
+        &[
+            ("CARGO_TARGET_DIR", target_dir),
+            ("CARGO_PROFILE_RELEASE_OPT_LEVEL", opt),
+        ],
+    )?;
+    let elf = |bin: &str| read_elf(&Path::new(target_dir).join(TRIPLE).join("release").join(bin));
+    let with = elf("size_probe")?.section_size(".text");
+    let without = elf("size_baseline")?.section_size(".text");
+    Ok(with.saturating_sub(without))
+}
