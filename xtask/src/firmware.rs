@@ -514,7 +514,7 @@ pub fn bench(root: &Path) -> Result<()> {
             "--bin",
             "demo",
             "--bin",
-            "size_runtime",
+            "size_probe",
             "--bin",
             "size_baseline",
         ],
@@ -556,11 +556,11 @@ pub fn bench(root: &Path) -> Result<()> {
     }
     println!();
     println!("model bytes: objects embedded by include_model! (symbol ALIGNED); runtime fns: functions of fewshot_runtime left out-of-line after LTO (inlined code counts for its caller)");
-    let with = read_elf(&release_elf(root, triple, "size_runtime"))?.section_size(".text");
+    let with = read_elf(&release_elf(root, triple, "size_probe"))?.section_size(".text");
     let without = read_elf(&release_elf(root, triple, "size_baseline"))?.section_size(".text");
     println!(
         "runtime code (loader + inference + adaptation, both head kinds): {} bytes of .text \
-         (size_runtime {with} - size_baseline {without})",
+         (size_probe {with} - size_baseline {without})",
         with.saturating_sub(without)
     );
     Ok(())

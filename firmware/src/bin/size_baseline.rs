@@ -1,4 +1,4 @@
-//! Size probe baseline: `size_runtime` without the runtime calls (see there).
+//! Size probe baseline: `size_probe` without the runtime calls (see there).
 #![no_std]
 #![no_main]
 

@@ -1,7 +1,8 @@
-//! Size probe for the per-feature `.text` table (`cargo xtask size-table`): loads a dense
-//! model, infers, adapts it by gradient steps and resets it; with `probe-persist` it also saves
-//! and restores the adapted state on NOR flash, with `probe-signature` it opens a signed
-//! envelope. The runtime's own features (`matching-head`, `implicit-step`) are this crate's
+//! Size probe: loads a dense regression model, infers, adapts it by gradient steps and resets
+//! it, then adapts a classification head; with `probe-persist` it also saves and restores the
+//! adapted state on NOR flash, with `probe-signature` it opens a signed envelope. `cargo xtask
+//! bench-firmware` reports it with the default features, `cargo xtask size-table` per feature
+//! set. The runtime's own features (`matching-head`, `implicit-step`) are this crate's
 //! features of the same names: the dispatch links a feature's op whether or not the model uses
 //! it, which is what the table measures. `size_baseline` is the same program without the
 //! runtime calls.
@@ -20,7 +21,6 @@ fn main() -> ! {
     let mut losses = [0.0f32; 8];
     let x = [black_box(0.5f32); 4];
     let y = [black_box(0.25f32); 4];
-    black_box(BENCH_DIGITS);
     let mut failures = 0;
     #[cfg(feature = "probe-signature")]
     let opened = {
@@ -51,8 +51,29 @@ fn main() -> ! {
             failures += state.reset(&model).is_err() as i32;
         }
     }
+    failures += classify(&mut scratch, &mut out, &mut losses) as i32;
     black_box(&out);
     fewshot_firmware::exit(failures)
+}
+
+/// Adapts the classification head of the digits bench model and infers: true on failure.
+fn classify(scratch: &mut [f32], out: &mut [f32], losses: &mut [f32]) -> bool {
+    let Ok(model) = Model::from_bytes(black_box(BENCH_DIGITS)) else {
+        return false;
+    };
+    let Ok(mut state) = AdaptState::<325>::new(&model, 1) else {
+        return true;
+    };
+    let inputs = [black_box(0.5f32); 64 * 5];
+    let labels = [0, 1, 2, 3, 4];
+    let support = Support::classes(&inputs, &labels);
+    if state.adapt(&model, support, None, scratch, losses).is_err() {
+        return true;
+    }
+    let Ok(net) = state.network(&model) else {
+        return true;
+    };
+    net.infer(&inputs[..64], Heads::ALL, scratch, out).is_err()
 }
 
 /// Saves the state to the simulated NOR flash and restores it: true on failure.
