@@ -783,3 +783,49 @@ fn any_toml_spelling_of_head_tables_is_a_multitask_config() {
         .arg(d.join("m.postcard")));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// `MT`'s heads on a convolution trunk over the 4x4 images, the adaptable head meta-learned
+/// with `algorithm`.
+fn conv_config(algorithm: &str) -> String {
+    MT.replace(
+        "[trunk]\nhidden = [8, 8]\nstandardise_inputs = true\n",
+        "[trunk]\nstandardise_inputs = true\ninput = { kind = \"image\", width = 4, height = 4 }\n\
+         [[trunk.layers]]\nkind = \"conv2d\"\nchannels = 3\nkernel = 3\npadding = 1\n\
+         [[trunk.layers]]\nkind = \"max_pool\"\nsize = 2\n\
+         [[trunk.layers]]\nkind = \"flatten\"\n\
+         [[trunk.layers]]\nkind = \"dense\"\nunits = 8\n",
+    )
+    .replace(
+        "adaptable = true\n",
+        &format!("adaptable = true\nalgorithm = \"{algorithm}\"\n"),
+    )
+}
+
+#[test]
+fn a_convolution_trunk_trains_with_every_head_algorithm() {
+    let d = dir("conv");
+    tiny_csv(&d.join("tiny.csv"), 4, 12);
+    for algorithm in ["maml", "fomaml", "anil", "meta_sgd"] {
+        let cfg = MtConfig::parse(&conv_config(algorithm), "mt.toml").unwrap();
+        let heads = build_heads(&cfg, &d).unwrap();
+        // conv 3 x 3x3 (pad 1) -> 3 x 4 x 4, max pool 2 -> 3 x 2 x 2, flatten, dense 8.
+        assert_eq!(heads[0].arch.n_trunk, 4, "{algorithm}");
+        assert_eq!(heads[0].arch.layers[3].inputs, 12, "{algorithm}");
+        let t = train(&cfg, &heads, &AtomicBool::new(false), false).unwrap();
+        let (first, last) = (&t.curve[0], t.curve.last().unwrap());
+        assert!(
+            last.val_loss[0] < first.val_loss[0],
+            "{algorithm}: {:?}",
+            t.curve
+        );
+        assert!(last.val_loss.iter().all(|l| l.is_finite()), "{algorithm}");
+    }
+    // A convolution needs a map: on a vector input it is refused at parse time, naming it.
+    let vector =
+        conv_config("maml").replace("input = { kind = \"image\", width = 4, height = 4 }\n", "");
+    let e = MtConfig::parse(&vector, "mt.toml").unwrap_err().to_string();
+    assert!(
+        e.contains("trunk.layers") && e.contains("conv2d") && e.contains("image"),
+        "{e}"
+    );
+}

@@ -2,18 +2,28 @@
 //! source, loss, loss weight and whether it is meta-learned (adaptable) or fixed. Errors name the
 //! file, line and field.
 
+use crate::classify::config::InputKind;
 use crate::config::{ConfigError, MAX_CLIP};
 use crate::engine::optim::Optimiser;
 use crate::meta::{Algorithm, Scope};
-use crate::net::Activation;
+use crate::net::trunk::{build, TrunkLayer};
+use crate::net::{Activation, LayerSpec};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrunkConfig {
+    /// Widths of the trunk's dense layers (each with `activation`), when `layers` is empty.
     pub hidden: Vec<usize>,
     pub activation: Activation,
+    /// The shape of a row's features: a `series` or an `image` is what convolution and pooling
+    /// layers need (`vector`, the default: no structure).
+    pub input: InputKind,
+    /// The trunk as a list of layers (`[[trunk.layers]]` tables, `kind = "conv1d"`, ...: as the
+    /// classification trainer's `[[trunk]]`), checked against `input`; when given it replaces
+    /// `hidden`.
+    pub layers: Vec<TrunkLayer>,
     /// Standardise every input feature, `x' = (x - mean) / sd`, with the mean and standard
     /// deviation of the training inputs of every head (training tasks and training rows, never
     /// held-out tasks or validation rows); the model stores it, so the device takes raw units.
@@ -24,6 +34,22 @@ pub struct TrunkConfig {
 }
 
 impl TrunkConfig {
+    /// The trunk's network layers on rows of `width` features (a vector's width; a series or
+    /// an image declares its own): `layers` when given, else `hidden` as dense layers; or the
+    /// index of the first layer that does not fit the input and why.
+    pub fn network_layers(&self, width: usize) -> Result<Vec<LayerSpec>, (usize, String)> {
+        if self.layers.is_empty() {
+            let dense = |&units| TrunkLayer::Dense {
+                units,
+                activation: self.activation,
+            };
+            let hidden: Vec<TrunkLayer> = self.hidden.iter().map(dense).collect();
+            return build(crate::net::layer::Shape::flat(width), false, &hidden);
+        }
+        let (shape, map) = self.input.shape(width);
+        build(shape, map, &self.layers)
+    }
+
     /// The common input scale when inputs are not standardised.
     pub fn raw_input_scale(&self) -> f64 {
         self.input_scale.unwrap_or(1.0)
@@ -35,6 +61,8 @@ impl Default for TrunkConfig {
         TrunkConfig {
             hidden: vec![32, 32],
             activation: Activation::Relu,
+            input: InputKind::Vector,
+            layers: Vec::new(),
             standardise_inputs: true,
             input_scale: None,
         }
@@ -361,15 +389,26 @@ impl MtConfig {
         top(self.batch >= 1, "batch", "must be >= 1")?;
         top(self.meta_batch >= 1, "meta_batch", "must be >= 1")?;
         top(self.val_batches >= 1, "val_batches", "must be >= 1")?;
-        if self.trunk.hidden.is_empty()
-            || self.trunk.hidden.iter().any(|&h| !(1..=4096).contains(&h))
+        if self.trunk.layers.is_empty()
+            && (self.trunk.hidden.is_empty()
+                || self.trunk.hidden.iter().any(|&h| !(1..=4096).contains(&h)))
         {
             return Err((
                 None,
                 "trunk",
                 "hidden",
-                "needs >= 1 layer, each 1..=4096 wide".into(),
+                "needs >= 1 layer, each 1..=4096 wide (or `[[trunk.layers]]`)".into(),
             ));
+        }
+        if !self.trunk.layers.is_empty() {
+            // A series or an image declares its width; a vector's is the data's (1 here: only
+            // layers that need a map can fail, and they fail on any vector).
+            let width = self.trunk.input.width().unwrap_or(1);
+            if let Err((i, msg)) = self.trunk.network_layers(width) {
+                let kind = self.trunk.layers.get(i).map_or("?", TrunkLayer::kind);
+                let msg = format!("layer {i} (`{kind}`): {msg}");
+                return Err((None, "trunk.layers", "kind", msg));
+            }
         }
         match self.trunk.input_scale {
             Some(s) if !(s.is_finite() && s > 0.0) => {

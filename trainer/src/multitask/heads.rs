@@ -138,10 +138,18 @@ pub fn build_heads(cfg: &MtConfig, base: &Path) -> Result<Vec<Head>> {
             Source::Tasks(t) => t.n_in(),
             Source::Rows(r) => r.d,
         };
-        let mut hidden = cfg.trunk.hidden.clone();
-        hidden.extend(&h.hidden);
-        let mut arch = Arch::mlp(n_in, &hidden, outputs, cfg.trunk.activation, kind);
-        arch.n_trunk = cfg.trunk.hidden.len();
+        if let Some(w) = cfg.trunk.input.width().filter(|&w| w != n_in) {
+            bail!(
+                "{}: {n_in} features per row, but `trunk.input` declares {} of {w}",
+                at(),
+                cfg.trunk.input.name()
+            );
+        }
+        let trunk = cfg
+            .trunk
+            .network_layers(n_in)
+            .map_err(|(i, msg)| anyhow!("trunk layer {i}: {msg}"))?;
+        let arch = Arch::with_trunk(n_in, trunk, &h.hidden, outputs, cfg.trunk.activation, kind);
         let steps = if h.adaptable { h.steps } else { 0 };
         let spec = MetaSpec {
             algorithm: h.algorithm,

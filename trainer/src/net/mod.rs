@@ -146,18 +146,38 @@ impl Arch {
         act: Activation,
         head: HeadKind,
     ) -> Self {
-        let mut layers = Vec::new();
+        let mut trunk = Vec::with_capacity(hidden.len());
         let mut prev = inputs;
         for &h in hidden {
-            layers.push(LayerSpec::dense(prev, h, act));
+            trunk.push(LayerSpec::dense(prev, h, act));
             prev = h;
         }
+        Self::with_trunk(inputs, trunk, &[], outputs, act, head)
+    }
+
+    /// `trunk` (its first layer reading `inputs` values), then dense `hidden` layers of
+    /// activation `act` and an identity output layer of `outputs`; the trunk is `trunk` only.
+    pub fn with_trunk(
+        inputs: usize,
+        trunk: Vec<LayerSpec>,
+        hidden: &[usize],
+        outputs: usize,
+        act: Activation,
+        head: HeadKind,
+    ) -> Self {
+        let n_trunk = trunk.len();
+        let mut layers = trunk;
+        for &h in hidden {
+            let prev = layers.last().map_or(inputs, |l| l.outputs);
+            layers.push(LayerSpec::dense(prev, h, act));
+        }
+        let prev = layers.last().map_or(inputs, |l| l.outputs);
         layers.push(LayerSpec::dense(prev, outputs, Activation::Identity));
         Arch {
             inputs,
             shift: vec![0.0; inputs],
             scale: vec![1.0; inputs],
-            n_trunk: hidden.len(),
+            n_trunk,
             layers,
             head,
             window: None,
