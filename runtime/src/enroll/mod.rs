@@ -326,11 +326,10 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
             available: 0,
         })?;
         let mut sum = 0.0;
-        for ((_, slot), z) in self
+        for (slot, z) in self
             .bank
             .chunks_exact(s)
             .take(self.classes)
-            .enumerate()
             .zip(logits.iter())
         {
             if slot[1] == 1.0 {
