@@ -96,7 +96,10 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
         let base = 2 * model.trunk_width() + f + classes;
         Ok(match steps {
             0 => base,
-            _ => base + k * f + bank,
+            // Saturating: any K the caller passes, even one no memory holds, is an answer.
+            _ => base
+                .saturating_add(k.saturating_mul(f))
+                .saturating_add(bank),
         })
     }
 
