@@ -432,3 +432,68 @@ fn a_bank_record_is_checked_before_it_is_used() {
     assert_eq!(r.labels().collect::<Vec<_>>(), [4, 5]);
     assert_eq!(bits(r.as_slice()), bits(bank.as_slice()));
 }
+
+#[derive(Debug, Clone)]
+enum Op {
+    Enroll {
+        label: u16,
+        class: u16,
+        k: usize,
+        steps: u16,
+    },
+    Forget(u16),
+    Relabel(u16, u16),
+    Classify(u16),
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (0u16..8, 0u16..6, 1usize..5, 0u16..3).prop_map(|(label, class, k, steps)| Op::Enroll {
+            label,
+            class,
+            k,
+            steps
+        }),
+        (0u16..8).prop_map(Op::Forget),
+        (0u16..8, 0u16..8).prop_map(|(a, b)| Op::Relabel(a, b)),
+        (0u16..6).prop_map(Op::Classify),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config { cases: 64, ..Default::default() })]
+
+    /// Any sequence of calls: no panic, never `Error::Internal`, an error leaves the bank as it
+    /// was, at most `MAX` classes, no label active twice, and a classified label is active.
+    #[test]
+    fn any_sequence_of_calls_keeps_the_bank_consistent(ops in proptest::collection::vec(op(), 1..30)) {
+        let blob = model_def(MAX).to_aligned_bytes().unwrap();
+        let model = Model::from_bytes(&blob).unwrap();
+        let mut bank = Bank::new(&model, 0).unwrap();
+        let mut rng = Rng(17);
+        for op in ops {
+            let before = bits(bank.as_slice());
+            let result = match op {
+                Op::Enroll { label, class, k, steps } => {
+                    bank.enroll_steps(label, &samples(&mut rng, class, k), steps, 0.3).map(|_| ())
+                }
+                Op::Forget(label) => bank.forget(label),
+                Op::Relabel(a, b) => bank.relabel(a, b),
+                Op::Classify(class) => bank.classify(&samples(&mut rng, class, 1)).map(|(label, p)| {
+                    assert!(bank.labels().any(|l| l == label), "{label} is not active");
+                    assert!(p > 0.0 && p <= 1.0, "{p}");
+                }),
+            };
+            if let Err(e) = result {
+                assert!(!matches!(e, Error::Internal { .. }), "{e}");
+                assert_eq!(bits(bank.as_slice()), before, "{e} changed the bank");
+            }
+            let mut labels: Vec<u16> = bank.labels().collect();
+            proptest::prop_assert!(labels.len() <= usize::from(MAX));
+            labels.sort_unstable();
+            labels.dedup();
+            proptest::prop_assert_eq!(labels.len(), bank.len());
+        }
+    }
+}
