@@ -296,7 +296,7 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
     }
 
     /// The label of `x`'s most likely active class and its probability (softmax over the
-    /// active classes only).
+    /// active classes only). [`Error::NonFinite`] when a class's score overflows.
     pub fn classify(&mut self, x: &[f32]) -> Result<(u16, f32), Error> {
         self.features_of(x)?;
         let t = 2 * self.model.trunk_width();
@@ -319,6 +319,13 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
                 continue;
             }
             *z = dot(&slot[SLOT_HEADER..SLOT_HEADER + f], feat) + slot[SLOT_HEADER + f];
+            if !z.is_finite() {
+                // Features far outside what the rows were made from.
+                return Err(Error::NonFinite {
+                    what: "class score",
+                    sample: i,
+                });
+            }
             if best.is_none_or(|(_, m)| *z > m) {
                 best = Some((i, *z));
             }
