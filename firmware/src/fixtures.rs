@@ -13,6 +13,8 @@ pub static BENCH_SINUSOID_HEAD: &[u8] =
     fewshot_runtime::include_model!("../fixtures/bench-sinusoid-head.fsm");
 /// Benchmarks: 64 -> 64 -> 64 ReLU trunk, a 10-way head and a 5-way head from prototypes.
 pub static BENCH_DIGITS: &[u8] = fewshot_runtime::include_model!("../fixtures/bench-digits.fsm");
+/// Benchmarks: the same network with its 10-way head enrollable (up to 16 classes, format v4).
+pub static BENCH_ENROLL: &[u8] = fewshot_runtime::include_model!("../fixtures/bench-enroll.fsm");
 /// The trainer's sinusoid model adapted by one implicit (proximal) head step
 /// (`models/sinusoid_proximal.postcard`, `trainer/configs/sinusoid_proximal.toml`).
 pub static SINUSOID_PROXIMAL: &[u8] =

@@ -165,3 +165,14 @@ pub fn set_handover(h: Handover) {
     // SAFETY: as in `handover`; single-threaded firmware.
     unsafe { write_volatile(addr_of_mut!(HANDOVER).cast::<Handover>(), h) }
 }
+
+/// Ends a first boot: after a failed check the run ends there; otherwise `h` goes to the next
+/// boot and the core resets (`SCB::sys_reset`).
+pub fn hand_over_and_reset(c: crate::Checks, h: Handover) -> ! {
+    if c.failures() != 0 {
+        c.finish()
+    }
+    set_handover(h);
+    defmt::info!("boot 1: resetting the core (SCB::sys_reset)");
+    cortex_m::peripheral::SCB::sys_reset()
+}

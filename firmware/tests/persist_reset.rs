@@ -9,7 +9,7 @@
 use cortex_m_rt::entry;
 use fewshot_firmware::fixtures::{Tasks, MAX_K, MAX_Q, MULTIHEAD, SINUSOID, SINUSOID_PARAMS};
 use fewshot_firmware::nor::{
-    clear_handover, handover, set_handover, Handover, NoinitNor, NOR_SIZE,
+    clear_handover, hand_over_and_reset, handover, Handover, NoinitNor, NOR_SIZE,
 };
 use fewshot_firmware::{self as fw, Checks};
 use fewshot_runtime::persist::nor_flash::NorFlash;
@@ -98,12 +98,7 @@ fn first_boot(mut c: Checks, model: &Model<'_>, tasks: &Tasks, nor: &mut NoinitN
         h.predictions[1],
         h.predictions[2]
     );
-    if c.failures() != 0 {
-        c.finish()
-    }
-    set_handover(h);
-    defmt::info!("boot 1: resetting the core (SCB::sys_reset)");
-    cortex_m::peripheral::SCB::sys_reset()
+    hand_over_and_reset(c, h)
 }
 
 fn second_boot(

@@ -11,7 +11,7 @@
 use cortex_m_rt::entry;
 use fewshot_firmware::fixtures::MULTIHEAD;
 use fewshot_firmware::nor::{
-    clear_handover, handover, set_handover, Handover, NoinitNor, NOR_SIZE,
+    clear_handover, hand_over_and_reset, handover, Handover, NoinitNor, NOR_SIZE,
 };
 use fewshot_firmware::{self as fw, measure, Checks};
 use fewshot_runtime::persist::nor_flash::NorFlash;
@@ -71,17 +71,13 @@ fn first_boot(mut c: Checks, slots: &ModelSlots, nor: &mut NoinitNor) -> ! {
             c.check(false, "version 2 installs");
         }
     }
-    if c.failures() != 0 {
-        c.finish()
-    }
-    set_handover(Handover {
+    let h = Handover {
         magic: Handover::MAGIC,
         stage: 3,
         predictions: [0; 16],
         count: 0,
-    });
-    defmt::info!("boot 1: resetting the core (SCB::sys_reset)");
-    cortex_m::peripheral::SCB::sys_reset()
+    };
+    hand_over_and_reset(c, h)
 }
 
 fn second_boot(c: &mut Checks, slots: &ModelSlots, nor: &mut NoinitNor) {

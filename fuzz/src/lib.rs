@@ -10,7 +10,7 @@
 
 use arbitrary::Arbitrary;
 use fewshot_runtime::signature::{self, PublicKey};
-use fewshot_runtime::{AdaptState, Heads, Model, Support, MAX_STEPS};
+use fewshot_runtime::{AdaptState, ClassBank, Heads, Model, Support, MAX_STEPS};
 
 // micromath's `exp` once returned NaN for finite x in [88.72, 89.42]; `math::exp` now handles
 // the ends of the range and `runtime/tests/fuzz_regressions.rs` keeps the inputs. No outcome is
@@ -106,6 +106,7 @@ fn run_model(model: &Model<'_>, seed: &[u8]) {
         assert!(net.infer(&x, Heads::ALL, short, &mut out).is_err());
     }
     for head in 0..model.heads().len() {
+        run_bank(model, head, seed);
         let Ok(mut state) = AdaptState::<STATE>::new(model, head) else {
             continue;
         };
@@ -144,6 +145,42 @@ fn run_model(model: &Model<'_>, seed: &[u8]) {
                 .expect("inference of an adapted state succeeds");
         }
     }
+}
+
+/// Floats of the class bank and its scratch the targets use (larger banks are skipped).
+const BANK: usize = 1 << 15;
+
+/// An enrollable head's class bank: classes enrolled (with and without inner steps) until the
+/// bank is full, relabelled, forgotten, classified. Every error leaves the bank bit for bit as
+/// it was; a classified label is an active one.
+fn run_bank(model: &Model<'_>, head: usize, seed: &[u8]) {
+    let Ok(bank) = ClassBank::<BANK, BANK>::from_head(model, head) else {
+        return;
+    };
+    let mut bank = Box::new(bank);
+    let n = model.input_len();
+    let x = sane_values(seed, 3 * n);
+    let bits = |b: &ClassBank<'_, BANK, BANK>| -> Vec<u32> {
+        b.as_slice().iter().map(|v| v.to_bits()).collect()
+    };
+    for label in 0..bank.capacity() as u16 + 2 {
+        let before = bits(&bank);
+        let steps = u16::from(label % 3 == 0);
+        if bank.enroll_steps(label ^ 0x5a5a, &x, steps, 0.5).is_err() {
+            assert_eq!(bits(&bank), before, "a failed enroll changed the bank");
+        }
+        if let Ok((got, p)) = bank.classify(&x[..n]) {
+            assert!(
+                bank.labels().any(|l| l == got) && p.is_finite(),
+                "{got} {p}"
+            );
+        }
+    }
+    let before = bits(&bank);
+    if bank.relabel(0, 0x5a5a).is_err() {
+        assert_eq!(bits(&bank), before, "a failed relabel changed the bank");
+    }
+    let _ = bank.forget(0x5a5a);
 }
 
 /// `state.adapt(...)`, or `state.adapt_guarded(...)` (divergence rollback) when `guarded`,

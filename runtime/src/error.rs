@@ -264,6 +264,17 @@ pub enum Error {
         /// The capability bits of the decoded model.
         contains: u32,
     },
+    /// No active class of the class bank has this label.
+    UnknownLabel {
+        /// The label asked for.
+        label: u16,
+    },
+    /// An active class of the class bank already has this label (forget it first to enroll it
+    /// anew).
+    DuplicateLabel {
+        /// The label.
+        label: u16,
+    },
 }
 
 impl fmt::Display for Error {
@@ -396,6 +407,10 @@ impl fmt::Display for Error {
                 f,
                 "the header declares capabilities {declared:#x} but the model contains {contains:#x}"
             ),
+            Error::UnknownLabel { label } => write!(f, "no enrolled class has label {label}"),
+            Error::DuplicateLabel { label } => {
+                write!(f, "label {label} is already enrolled (forget it first)")
+            }
         }
     }
 }

@@ -39,6 +39,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod adapt;
+pub mod enroll;
 mod error;
 pub mod format;
 pub mod infer;
@@ -53,6 +54,7 @@ pub mod update;
 pub use format::writer;
 
 pub use adapt::{AdaptReport, AdaptState, Capacities, RamNeeds, Support, SupportSet, Targets};
+pub use enroll::ClassBank;
 pub use error::Error;
 pub use format::{
     Activation, AdaptScope, AdaptSpec, Capabilities, HeadKind, HeadSpec, Header, LayerSpec,

@@ -4,9 +4,10 @@
 
 mod common;
 use common::*;
+use fewshot_runtime::enroll::ClassBank;
 use fewshot_runtime::format::InputTransform;
 use fewshot_runtime::format::{AlignedBytes, CRC};
-use fewshot_runtime::writer::{AdaptDef, ModelDef, RateDef};
+use fewshot_runtime::writer::{AdaptDef, HeadDef, ModelDef, RateDef};
 use fewshot_runtime::{Activation, AdaptScope, AdaptState, Error, Heads, Model, Support};
 use proptest::prelude::*;
 
@@ -41,7 +42,15 @@ fn small_model_v2() -> ModelDef {
     def
 }
 
-/// Blobs of every format version: v1, v2, and v3 (the writer's) of both models.
+/// Format v4: the small model with a second head, a classification head the device enrolls
+/// classes into (up to 5).
+fn small_model_v4() -> ModelDef {
+    let mut rng = Rng(43);
+    let layer = dense(&mut rng, 4, 3, Activation::Identity);
+    small_model().head(HeadDef::classification(9, "bank", vec![layer]).with_max_classes(5))
+}
+
+/// Blobs of every format version: v1, v2, and v3 (the writer's) of both models, and v4.
 fn blobs() -> Vec<fewshot_runtime::format::AlignedBytes> {
     let encode = |d: &ModelDef, v: u16| AlignedBytes::from_slice(&d.to_bytes_as(v).expect("valid"));
     let blobs = vec![
@@ -49,9 +58,10 @@ fn blobs() -> Vec<fewshot_runtime::format::AlignedBytes> {
         encode(&small_model_v2(), 2),
         small_model().to_aligned_bytes().expect("valid"),
         small_model_v2().to_aligned_bytes().expect("valid"),
+        small_model_v4().to_aligned_bytes().expect("valid"),
     ];
     let versions: Vec<u8> = blobs.iter().map(|b| b.as_bytes()[4]).collect();
-    assert_eq!(versions, [1, 2, 3, 3]);
+    assert_eq!(versions, [1, 2, 3, 3, 4]);
     blobs
 }
 
@@ -87,6 +97,7 @@ fn exercise(model: &Model<'_>) {
         "infer",
     );
     for h in 0..model.heads().len() {
+        exercise_bank(model, h, &input);
         let state = AdaptState::<4096>::new(model, h);
         if let Err(e) = state {
             not_internal::<()>(Err(e), "AdaptState::new");
@@ -165,6 +176,25 @@ fn every_single_bit_flip_of(blob: fewshot_runtime::format::AlignedBytes) {
     assert_eq!(count, blob.len() * 8);
 }
 
+/// Enrolls, classifies, relabels and forgets on head `h` when it is enrollable.
+fn exercise_bank(model: &Model<'_>, h: usize, input: &[f32]) {
+    let Some(e) = model.enrollable(h) else {
+        return;
+    };
+    let bank = ClassBank::<'_, 8192, 8192>::from_head(model, h);
+    let mut bank = match bank {
+        Ok(b) => b,
+        Err(e) => return not_internal::<()>(Err(e), "ClassBank::from_head"),
+    };
+    let samples: Vec<f32> = input.iter().chain(input).map(|v| v * 0.5).collect();
+    for label in 100..100 + e.max_classes {
+        not_internal(bank.enroll_steps(label, &samples, 2, 0.1), "enroll");
+    }
+    not_internal(bank.classify(input), "classify");
+    not_internal(bank.relabel(100, 7), "relabel");
+    not_internal(bank.forget(7), "forget");
+}
+
 #[test]
 fn bit_flips_with_a_forged_crc_never_panic() {
     for blob in blobs() {
@@ -211,7 +241,7 @@ fn forged_fields_are_named() {
     let blob = AlignedBytes::from_slice(&small_model().to_bytes_as(1).expect("valid"));
     // A version this runtime does not know; a v1 header read as v2 lacks its extension.
     for (version, e) in [
-        (4, Error::UnsupportedVersion { found: 4 }),
+        (5, Error::UnsupportedVersion { found: 5 }),
         (0, Error::UnsupportedVersion { found: 0 }),
         (2, Error::HeaderDecode),
     ] {
@@ -347,6 +377,10 @@ prop_compose! {
                 a = a.with_prototypes(0.5);
             }
             head.adapt = Some(a);
+            if *classification && hidden.is_empty() && seed % 3 == 0 {
+                // Format v4: an enrollable head.
+                head = head.with_max_classes(outputs as u16 + (seed % 7) as u16);
+            }
             def = def.head(head);
         }
         def

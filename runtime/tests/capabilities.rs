@@ -3,7 +3,7 @@
 
 use fewshot_runtime::format::{AlignedBytes, Capabilities, InputTransform, CRC};
 use fewshot_runtime::writer::{Dense, HeadDef, ModelDef};
-use fewshot_runtime::{Activation, Error, Model, FORMAT_VERSION};
+use fewshot_runtime::{Activation, Error, Model};
 
 /// A dense regression model: `y = 2 x + 1`.
 fn small_model() -> ModelDef {
@@ -32,7 +32,7 @@ fn model_file(name: &str) -> AlignedBytes {
 #[test]
 fn the_writer_declares_what_the_model_contains() {
     let blob = small_model().to_bytes().unwrap();
-    assert_eq!(u16::from_le_bytes([blob[4], blob[5]]), FORMAT_VERSION);
+    assert_eq!(u16::from_le_bytes([blob[4], blob[5]]), 3); // v4 only with an enrollable head
     assert_eq!(u32::from_le_bytes(blob[6..10].try_into().unwrap()), 1);
     let def = small_model().transform(InputTransform::StandardiseChannels {
         channels: 1,

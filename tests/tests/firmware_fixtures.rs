@@ -135,6 +135,21 @@ fn sinusoid_head_model() -> Vec<u8> {
 /// The digits-sized network (benchmarks): 64 -> 64 -> 64 ReLU, a fixed 10-way head and a 5-way
 /// head adapted from prototypes.
 fn digits_model() -> Vec<u8> {
+    digits_def()
+        .to_bytes()
+        .expect("the writer accepts the digits fixture")
+}
+
+/// The benchmark's digits model with its 10-way head enrollable: the device holds up to 16
+/// classes in it (format v4; the firmware benchmark's enrollment rows).
+fn enroll_model() -> Vec<u8> {
+    let mut def = digits_def().with_id(0xd161_0002);
+    def.heads[0].max_classes = Some(16);
+    def.to_bytes()
+        .expect("the writer accepts the enrollable digits fixture")
+}
+
+fn digits_def() -> ModelDef {
     let mut r = Lcg(0xd161_7501);
     let t1 = r.dense(64, 64, Activation::Relu);
     let t2 = r.dense(64, 64, Activation::Relu);
@@ -150,8 +165,6 @@ fn digits_model() -> Vec<u8> {
         .trunk(t2)
         .head(ten)
         .head(five)
-        .to_bytes()
-        .expect("the writer accepts the digits fixture")
 }
 
 fn push_f32s(out: &mut Vec<u8>, v: &[f32]) {
@@ -396,6 +409,7 @@ fn firmware_fixtures_are_current() {
         ("multihead.fsm", multihead_model()),
         ("bench-sinusoid-head.fsm", sinusoid_head_model()),
         ("bench-digits.fsm", digits_model()),
+        ("bench-enroll.fsm", enroll_model()),
     ];
     let dir = fixtures_dir();
     let bless = std::env::var_os("FEWSHOT_BLESS").is_some();

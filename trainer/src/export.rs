@@ -182,3 +182,19 @@ pub fn read(path: &Path) -> Result<runtime::format::AlignedBytes> {
         .map_err(|e| anyhow!("{}: not a valid model: {e}", path.display()))?;
     Ok(bytes)
 }
+
+/// Model `bytes` with head `head` made enrollable: the device may hold up to `max_classes`
+/// classes in it (format v4; the runtime's `ClassBank`). Everything else is kept, model id
+/// included.
+pub fn enrollable(bytes: &[u8], head: usize, max_classes: u16) -> Result<ModelDef> {
+    let model = runtime::Model::from_bytes(bytes).map_err(|e| anyhow!("not a valid model: {e}"))?;
+    let mut def = ModelDef::from_model(&model).map_err(|e| anyhow!("{e}"))?;
+    let h = def
+        .heads
+        .get_mut(head)
+        .ok_or_else(|| anyhow!("the model has no head {head}"))?;
+    h.max_classes = Some(max_classes);
+    def.to_bytes()
+        .map_err(|e| anyhow!("head {head} cannot be enrollable with {max_classes} classes: {e}"))?;
+    Ok(def)
+}

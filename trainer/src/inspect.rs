@@ -1,6 +1,6 @@
 //! `trainer inspect`: what a model file holds, through the runtime's loader.
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use runtime::writer::RateDef;
 use runtime::Model;
 use std::fmt::Write;
@@ -51,6 +51,15 @@ pub fn describe(bytes: &[u8]) -> Result<String> {
     for (h, head) in m.heads().iter().enumerate() {
         let kind = head.kind;
         writeln!(w, "head {h}     id {} {:?}: {kind}", head.id, head.name)?;
+        if let Some(e) = m.enrollable(h) {
+            let bank = runtime::ClassBank::<1, 1>::bank_len(&m, h).map_err(|e| anyhow!("{e}"))?;
+            writeln!(
+                w,
+                "  enroll   up to {} classes added on the device (class bank {bank} floats, {} bytes)",
+                e.max_classes,
+                4 * bank
+            )?;
+        }
         if let Some((shift, scale)) = m.output_normalisation(h) {
             writeln!(
                 w,
@@ -118,18 +127,14 @@ pub fn describe(bytes: &[u8]) -> Result<String> {
 /// refuses smaller ones when the learner is made).
 pub fn rust_sizes(bytes: &[u8], head: Option<usize>, k: usize, file: &str) -> Result<String> {
     let m = Model::from_bytes(bytes).map_err(|e| anyhow!("not a valid model: {e}"))?;
-    let e = |e: runtime::Error| anyhow!("{e}");
     let head = match head {
         Some(h) => h,
         None => (0..m.heads().len())
-            .find(|&h| m.adapt_spec(h).is_ok())
+            .find(|&h| m.adapt_spec(h).is_ok() || m.enrollable(h).is_some())
             .ok_or_else(|| anyhow!("the model has no adaptable head (pick one with --head)"))?,
     };
-    let spec = m.adapt_spec(head).map_err(e)?;
-    let outputs = m.head(head).map_err(e)?.kind.outputs();
-    let needs = m.ram_needs(head, k.max(1)).map_err(e)?;
-    let scratch = needs.adapt_scratch.max(m.infer_scratch_len() + outputs);
     let names: Vec<String> = m.heads().iter().map(|h| format!("{:?}", h.name)).collect();
+    let outputs = m.head(head).map_err(|e| anyhow!("{e}"))?.kind.outputs();
     let mut s = String::new();
     let w = &mut s;
     writeln!(
@@ -163,6 +168,25 @@ pub fn rust_sizes(bytes: &[u8], head: Option<usize>, k: usize, file: &str) -> Re
     writeln!(w, "pub const OUTPUTS: usize = {outputs};")?;
     writeln!(w, "/// The largest support set the scratch is sized for.")?;
     writeln!(w, "pub const K_MAX: usize = {k};")?;
+    let adaptable = m.adapt_spec(head).is_ok();
+    if adaptable {
+        learner_sizes(w, &m, head, k)?;
+    }
+    if m.enrollable(head).is_some() {
+        bank_sizes(w, &m, head, k)?;
+    } else if !adaptable {
+        bail!("head {head} is neither adaptable nor enrollable");
+    }
+    Ok(s)
+}
+
+/// The `Learner` part of [`rust_sizes`].
+fn learner_sizes(w: &mut String, m: &Model<'_>, head: usize, k: usize) -> Result<()> {
+    let e = |e: runtime::Error| anyhow!("{e}");
+    let spec = m.adapt_spec(head).map_err(e)?;
+    let outputs = m.head(head).map_err(e)?.kind.outputs();
+    let needs = m.ram_needs(head, k.max(1)).map_err(e)?;
+    let scratch = needs.adapt_scratch.max(m.infer_scratch_len() + outputs);
     writeln!(w, "/// The model's default inner steps.")?;
     writeln!(w, "pub const STEPS: u16 = {};", spec.steps)?;
     writeln!(w, "/// Adapted parameters.")?;
@@ -186,5 +210,41 @@ pub fn rust_sizes(bytes: &[u8], head: Option<usize>, k: usize, file: &str) -> Re
         w,
         "pub type Learner<'m> = fewshot_runtime::Learner<'m, PARAMS, SCRATCH, LOSS_LOG>;"
     )?;
-    Ok(s)
+    Ok(())
+}
+
+/// The `ClassBank` part of [`rust_sizes`] (an enrollable head): enrollment from up to K_MAX
+/// samples without inner steps (the default, see trainer/README.md).
+fn bank_sizes(w: &mut String, m: &Model<'_>, head: usize, k: usize) -> Result<()> {
+    type Bank<'m> = runtime::ClassBank<'m, 1, 1>;
+    let e = |e: runtime::Error| anyhow!("{e}");
+    let max = m.enrollable(head).map_or(0, |e| e.max_classes);
+    let bank = Bank::bank_len(m, head).map_err(e)?;
+    let scratch = Bank::scratch_len(m, head, k.max(1), 0).map_err(e)?;
+    writeln!(
+        w,
+        "/// Most classes the device holds in the head (its class bank)."
+    )?;
+    writeln!(w, "pub const MAX_CLASSES: usize = {max};")?;
+    writeln!(
+        w,
+        "/// Floats of the class bank: MAX_CLASSES x (label, flag, {} weights, bias).",
+        m.feature_len()
+    )?;
+    writeln!(w, "pub const BANK: usize = {bank};")?;
+    writeln!(
+        w,
+        "/// Scratch floats of the class bank: classify, and enroll (up to K_MAX samples, no inner steps)."
+    )?;
+    writeln!(w, "pub const BANK_SCRATCH: usize = {scratch};")?;
+    writeln!(
+        w,
+        "/// RAM of the class bank: {} bytes.",
+        4 * (bank + scratch)
+    )?;
+    writeln!(
+        w,
+        "pub type ClassBank<'m> = fewshot_runtime::ClassBank<'m, BANK, BANK_SCRATCH>;"
+    )?;
+    Ok(())
 }

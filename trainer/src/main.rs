@@ -156,6 +156,14 @@ enum Cmd {
         #[arg(long, default_value_t = 20)]
         k: usize,
     },
+    /// Re-export a model with a classification head the device adds classes to (format v4):
+    /// `--max-classes` is the most it holds at once (the runtime's `ClassBank`).
+    Export(cli::enroll::ExportArgs),
+    /// Classes added on the device one after another (enroll / forget), run by the runtime's
+    /// own class bank on the host: accuracy on the classes the device started with before and
+    /// after 1, 5 and 10 enrollments, and on the enrolled ones, beside nearest centroid on the
+    /// same draws (see trainer/README.md, "Classes added on the device").
+    EnrollEval(cli::enroll::EnrollEvalArgs),
     /// Make an Ed25519 key pair for signing models: <out>.secret (the 32-byte seed: keep it
     /// secret) and <out>.pub (the 32-byte public key the firmware compiles in).
     Keygen {
@@ -291,6 +299,8 @@ fn regression_source(
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.cmd {
         Cmd::Train(args) => cli::train::run(args),
+        Cmd::Export(args) => cli::enroll::export(args),
+        Cmd::EnrollEval(args) => cli::enroll::enroll_eval(args),
         Cmd::Eval {
             model,
             config,

@@ -503,3 +503,80 @@ fn inspect_rust_prints_the_learners_sizes() {
         .arg(&fixture));
     assert!(!o.status.success());
 }
+
+/// `export --max-classes` makes a head enrollable (format v4), `inspect --rust` prints the class
+/// bank's sizes, and `enroll-eval` runs the runtime's bank on a tiny subset: without inner
+/// steps the original classes' rows never move, so their accuracy among themselves is the same
+/// after 10 enrollments as before.
+#[test]
+fn export_inspect_and_enroll_eval_of_an_enrollable_head() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let digits = root.join("models/digits.postcard");
+    let out = dir("enroll").join("digits32.postcard");
+    let o = run(bin()
+        .arg("export")
+        .arg(&digits)
+        .args(["--head", "0", "--max-classes", "32", "--out"])
+        .arg(&out));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let blob = runtime::format::AlignedBytes::read(&out).unwrap();
+    assert_eq!(blob.as_bytes()[4], 4);
+    let model = runtime::Model::from_bytes(&blob).unwrap();
+    assert_eq!(model.enrollable(0).map(|e| e.max_classes), Some(32));
+
+    let o = run(bin().args(["inspect", "--rust", "--k", "5"]).arg(&out));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let bank = runtime::ClassBank::<1, 1>::bank_len(&model, 0).unwrap();
+    let scratch = runtime::ClassBank::<1, 1>::scratch_len(&model, 0, 5, 0).unwrap();
+    assert!(
+        text.contains("pub const MAX_CLASSES: usize = 32;"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("pub const BANK: usize = {bank};")),
+        "{text}"
+    );
+    assert!(text.contains(&format!("pub const BANK_SCRATCH: usize = {scratch};")));
+    assert!(
+        !text.contains("pub type Learner"),
+        "head 0 is fixed: no learner"
+    );
+    assert!(runtime::ClassBank::<2144, 256>::new(&model, 0).is_ok());
+    assert_eq!(bank, 2144);
+
+    // A head that is not enrollable is refused, naming the fix.
+    let o = run(bin()
+        .args(["enroll-eval", "--episodes", "1", "--model"])
+        .arg(&digits));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--max-classes"), "{}", stderr(&o));
+
+    let o = run(bin()
+        .args([
+            "enroll-eval",
+            "--max-classes",
+            "32",
+            "--episodes",
+            "3",
+            "--classes",
+            "2",
+        ])
+        .args(["--query", "5", "--steps", "0,2", "--json", "--model"])
+        .arg(&digits));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = v["results"].as_array().unwrap();
+    // 2 bank variants + 2 baselines, 4 checkpoints each.
+    assert_eq!(rows.len(), 16);
+    let at = |method: &str, n: u64| {
+        rows.iter()
+            .find(|r| r["method"] == method && r["enrollments"] == n)
+            .unwrap_or_else(|| panic!("{method} {n}"))
+    };
+    let plain = "device bank, 0 steps";
+    assert_eq!(at(plain, 0)["original"], at(plain, 0)["original_only"]);
+    assert_eq!(at(plain, 10)["original_only"], at(plain, 0)["original"]);
+    assert!(at(plain, 10)["enrolled"][0].as_f64().unwrap() > 50.0);
+    assert_eq!(v["held_out"], serde_json::json!([5, 6]));
+}

@@ -11,11 +11,11 @@
 use core::hint::black_box;
 use cortex_m_rt::entry;
 use fewshot_firmware::fixtures::{
-    BENCH_DIGITS, BENCH_SINUSOID_HEAD, DIGITS, SINUSOID, SINUSOID_PROXIMAL,
+    BENCH_DIGITS, BENCH_ENROLL, BENCH_SINUSOID_HEAD, DIGITS, SINUSOID, SINUSOID_PROXIMAL,
 };
 use fewshot_firmware::measure::{self, instructions_x100, peak_stack, spin};
 use fewshot_firmware::{self as fw};
-use fewshot_runtime::{AdaptState, Heads, Model, Support};
+use fewshot_runtime::{AdaptState, ClassBank, Heads, Model, Support};
 
 /// Adapted-state capacity: the largest configuration (sinusoid, full network).
 const P: usize = 1761;
@@ -200,6 +200,62 @@ fn matching_forward(data: &Data, scratch: &mut [f32]) {
     );
 }
 
+/// The class bank of the enrollable digits fixture: 16 classes x (2 + 64 + 1) floats, and its
+/// scratch to classify and enroll without inner steps (the numbers `trainer inspect --rust`
+/// prints for it; `ClassBank::new` refuses smaller ones).
+const ENROLL_SCRATCH: usize = 208;
+type EnrollBank<'m> = ClassBank<'m, 1072, ENROLL_SCRATCH>;
+
+/// Enrolling one class from 5 samples into a bank that holds 4 (trunk passes, prototype row),
+/// then classifying one sample over the 5 active classes: instructions, RAM (bank + scratch)
+/// and the peak stack of the enroll call.
+fn enrollment(data: &Data) {
+    let Ok(model) = Model::from_bytes(BENCH_ENROLL) else {
+        fw::finish(1)
+    };
+    let Ok(mut bank) = EnrollBank::new(&model, 0) else {
+        fw::finish(1)
+    };
+    let d = model.input_len();
+    for label in 0..4u16 {
+        let at = usize::from(label) * 5 * d;
+        if bank.enroll(label, &data.x[at..at + 5 * d]).is_err() {
+            fw::finish(1)
+        }
+    }
+    let x = &data.x[20 * d..25 * d];
+    let enroll = instructions_x100(1, || {
+        black_box(bank.enroll(black_box(4), x).is_ok());
+    });
+    let classify = instructions_x100(5, || {
+        black_box(bank.classify(black_box(&data.x[..d])).is_ok());
+    });
+    let _ = bank.forget(4);
+    let (ok, stack) = peak_stack(|| bank.enroll(4, x).is_ok());
+    if !ok || bank.len() != 5 {
+        fw::finish(1)
+    }
+    row(
+        "enroll one class from 5 samples (digits 64-64-64, bank of 16)",
+        enroll,
+        "sample",
+        5,
+    );
+    row(
+        "classify over 5 enrolled classes (digits 64-64-64)",
+        classify,
+        "class",
+        5,
+    );
+    defmt::info!(
+        "| class bank of 16 classes (64 features) | bank {=usize} B + scratch {=usize} B = {=usize} B | peak stack of enroll {=u32} B |",
+        4 * bank.as_slice().len(),
+        4 * ENROLL_SCRATCH,
+        4 * (bank.as_slice().len() + ENROLL_SCRATCH),
+        stack
+    );
+}
+
 fn per_class_labels(head: usize) -> bool {
     head == 1
 }
@@ -266,6 +322,7 @@ fn main() -> ! {
         row(what, fwd, "MAC", macs(&model));
     }
     matching_forward(&data, &mut scratch);
+    enrollment(&data);
     adaptation("sinusoid full network", SINUSOID, 0, 1, &data, &mut scratch);
     adaptation(
         "sinusoid head only",

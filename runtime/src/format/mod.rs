@@ -1,4 +1,4 @@
-//! Model format (v1, v2, v3): bytes in flash -> a validated [`Model`] view.
+//! Model format (v1 to v4): bytes in flash -> a validated [`Model`] view.
 //!
 //! A blob is, in order:
 //!
@@ -8,7 +8,7 @@
 //! | 2 | format version, little-endian u16 ([`FORMAT_VERSION`]) |
 //! | 4 | v3: the [`Capabilities`] the model needs, little-endian u32 (bits below) |
 //! | n | the postcard-encoded [`Header`] |
-//! | m | v2, v3: the postcard-encoded [`Extension`] (input transform, output normalisation) |
+//! | m | v2 to v4: the postcard-encoded [`Extension`] (input transform, output normalisation; v4: enrollable heads) |
 //! | 0..3 | zero padding to a 4-byte boundary |
 //! | 4 × w | weights section: little-endian f32, read in place: the header's `weights_len`, then the extension's tensors |
 //! | 4 | CRC-32 (ISO-HDLC) of every byte before it, little-endian |
@@ -29,8 +29,9 @@
 //! | 5 | `conv` | reserved: convolution and pooling layers |
 //! | 6 | `int8` | reserved: int8 layers |
 //!
-//! The version changes whenever what a model may contain changes. The writer emits v3; the
-//! runtime reads v1, v2 and v3.
+//! The version changes whenever what a model may contain changes. The writer emits v3, or v4
+//! for a model with an [`Enrollable`] head (v4 appends that list to the extension); the
+//! runtime reads v1 to v4.
 //!
 //! [`Model::from_bytes`] checks the length cap, alignment, magic, version, CRC and
 //! capabilities, decodes the header, then validates every dimension, every tensor offset (against the one canonical layout
@@ -53,6 +54,7 @@
 //! ```
 
 mod capabilities;
+mod enrollable;
 pub mod layout;
 pub mod spec;
 
@@ -76,7 +78,7 @@ pub use spec::*;
 pub const MAGIC: [u8; 4] = *b"FSML";
 /// The newest format version this runtime reads, and the one the writer emits. It reads every
 /// older one (v1: no extension, v2: no capabilities).
-pub const FORMAT_VERSION: u16 = 3;
+pub const FORMAT_VERSION: u16 = 4;
 /// The first version whose blobs carry their [`Capabilities`].
 const CAPABILITIES_SINCE: u16 = 3;
 /// Largest blob accepted (bytes).
@@ -245,6 +247,7 @@ fn validate(header: &Header<'_>, ext: &Extension, weights: &[f32]) -> Result<(),
         Ok(())
     })?;
     let ext_len = validate_extension(header, ext, weights)?;
+    enrollable::validate(header, ext)?;
     if total != header.weights_len || weights.len() != total as usize + ext_len {
         return Err(Error::LayoutMismatch {
             expected: total,
@@ -381,7 +384,7 @@ impl<'a> Model<'a> {
         let (header, after): (Header<'a>, &'a [u8]) =
             postcard::take_from_bytes(postcard_bytes).map_err(|_| Error::HeaderDecode)?;
         let (ext, after) = if found >= 2 {
-            postcard::take_from_bytes::<Extension>(after).map_err(|_| Error::HeaderDecode)?
+            enrollable::decode(found, after)?
         } else {
             (Extension::default(), after)
         };
@@ -526,6 +529,10 @@ impl<'a> Model<'a> {
     /// The v2 extension (empty for a v1 model).
     pub fn extension(&self) -> &Extension {
         &self.ext
+    }
+    /// Head `head`'s declaration as an enrollable head (format v4), if it is one.
+    pub fn enrollable(&self, head: usize) -> Option<Enrollable> {
+        enrollable::of(&self.ext, head)
     }
     /// The per-sample input transform, if the model has one.
     pub fn input_transform(&self) -> Option<InputTransform> {

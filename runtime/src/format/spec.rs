@@ -25,6 +25,8 @@ pub const MAX_WIDTH: usize = 4096;
 pub const MAX_NAME_LEN: usize = 32;
 /// Most input warps a matching head may try.
 pub const MAX_WARPS: usize = 16;
+/// Most classes an enrollable head may declare ([`Enrollable::max_classes`], format v4).
+pub const MAX_ENROLL_CLASSES: u16 = 1024;
 
 /// A layer's nonlinearity, applied elementwise to `W x + b`.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,13 +220,40 @@ pub struct Extension {
     pub input_transform: Option<InputTransform>,
     /// The output normalisation of regression heads, in increasing head order.
     pub outputs: Vec<OutputNormalisation, MAX_HEADS>,
+    /// Format v4: the classification heads that take classes added on the device, in
+    /// increasing head order (decoded only from a v4 blob; empty for older ones).
+    pub enrollable: Vec<Enrollable, MAX_HEADS>,
 }
 
 impl Extension {
     /// True when the model needs nothing of format v2.
     pub fn is_empty(&self) -> bool {
-        self.input_transform.is_none() && self.outputs.is_empty()
+        self.input_transform.is_none() && self.outputs.is_empty() && self.enrollable.is_empty()
     }
+
+    /// The format version this extension needs at least (2 for anything of v2, 4 for
+    /// enrollable heads), or 1.
+    pub fn min_version(&self) -> u16 {
+        if !self.enrollable.is_empty() {
+            4
+        } else if !self.is_empty() {
+            2
+        } else {
+            1
+        }
+    }
+}
+
+/// A classification head whose classes the device adds, forgets and relabels (format v4; the
+/// runtime's [`ClassBank`](crate::enroll::ClassBank)). The head must be one dense layer on the
+/// trunk's features; `max_classes` is at least its exported class count.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Enrollable {
+    /// Index of the head.
+    pub head: u8,
+    /// Most classes the device may hold at once (1 to [`MAX_ENROLL_CLASSES`]).
+    pub max_classes: u16,
 }
 
 /// A per-sample transform of the input (format v2).

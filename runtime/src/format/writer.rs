@@ -142,6 +142,9 @@ pub struct HeadDef {
     /// A regression head's output normalisation `(shift, scale)` (format v2, see
     /// [`OutputNormalisation`]).
     pub output_normalisation: Option<(Vec<f32>, Vec<f32>)>,
+    /// A classification head's most classes on the device (format v4, see
+    /// [`Enrollable`]).
+    pub max_classes: Option<u16>,
 }
 
 impl HeadDef {
@@ -156,6 +159,7 @@ impl HeadDef {
             adapt: None,
             warps: Vec::new(),
             output_normalisation: None,
+            max_classes: None,
         }
     }
     /// A classification head; its classes are the last layer's outputs.
@@ -169,6 +173,7 @@ impl HeadDef {
             adapt: None,
             warps: Vec::new(),
             output_normalisation: None,
+            max_classes: None,
         }
     }
     /// A matching head of `classes` classes with `per_class` prototypes each; the last layer must
@@ -186,6 +191,7 @@ impl HeadDef {
             adapt: None,
             warps: Vec::new(),
             output_normalisation: None,
+            max_classes: None,
         }
     }
     /// Gives a matching head affine warps of its `width x height` image input (ignored for
@@ -208,6 +214,12 @@ impl HeadDef {
             };
             self.warps = warps;
         }
+        self
+    }
+    /// Makes a classification head enrollable: the device may hold up to `max_classes` classes
+    /// ([`crate::enroll::ClassBank`]; format v4).
+    pub fn with_max_classes(mut self, max_classes: u16) -> Self {
+        self.max_classes = Some(max_classes);
         self
     }
     /// Makes the head adaptable.
@@ -407,15 +419,17 @@ impl ModelDef {
                 output_normalisation: model
                     .output_normalisation(h)
                     .map(|(s, c)| (s.to_vec(), c.to_vec())),
+                max_classes: model.enrollable(h).map(|e| e.max_classes),
             });
         }
         Ok(def)
     }
 
-    /// Encodes the model as a blob of format [`FORMAT_VERSION`], its capabilities derived from
-    /// what it contains.
+    /// Encodes the model as a blob of format 3, or [`FORMAT_VERSION`] (4) when a head is
+    /// enrollable, its capabilities derived from what it contains.
     pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
-        self.to_bytes_as(FORMAT_VERSION)
+        let enrollable = self.heads.iter().any(|h| h.max_classes.is_some());
+        self.to_bytes_as(if enrollable { FORMAT_VERSION } else { 3 })
     }
 
     /// [`ModelDef::to_bytes`] in format `version`: an older one (1: no extension, 2: no
@@ -563,7 +577,16 @@ impl ModelDef {
         let mut ext = Extension {
             input_transform: self.input_transform,
             outputs: heapless::Vec::new(),
+            enrollable: heapless::Vec::new(),
         };
+        for (h, head) in self.heads.iter().enumerate() {
+            if let Some(max_classes) = head.max_classes {
+                let head = u8::try_from(h).map_err(|_| capacity("heads", h + 1, MAX_HEADS))?;
+                ext.enrollable
+                    .push(super::Enrollable { head, max_classes })
+                    .map_err(|_| capacity("heads", self.heads.len(), MAX_HEADS))?;
+            }
+        }
         for (h, head) in self.heads.iter().enumerate() {
             let Some((shift, scale)) = &head.output_normalisation else {
                 continue;
@@ -581,7 +604,7 @@ impl ModelDef {
         }
         let mut blob = Vec::new();
         blob.extend_from_slice(&MAGIC);
-        if version == 0 || version > FORMAT_VERSION || (version == 1 && !ext.is_empty()) {
+        if version == 0 || version > FORMAT_VERSION || version < ext.min_version() {
             return Err(Error::UnsupportedVersion { found: version });
         }
         blob.extend_from_slice(&version.to_le_bytes());
@@ -591,8 +614,7 @@ impl ModelDef {
         let encoded = postcard::to_stdvec(&header).map_err(|_| Error::HeaderDecode)?;
         blob.extend_from_slice(&encoded);
         if version >= 2 {
-            let encoded = postcard::to_stdvec(&ext).map_err(|_| Error::HeaderDecode)?;
-            blob.extend_from_slice(&encoded);
+            blob.extend_from_slice(&super::enrollable::encode(version, &ext)?);
         }
         let aligned = align4(blob.len()).ok_or(Error::HeaderDecode)?;
         blob.resize(aligned, 0);

@@ -88,8 +88,10 @@
 /// The flash traits (re-exported from `embedded-storage` 0.3, the version this runtime uses).
 pub use embedded_storage::nor_flash;
 
+mod bank;
 pub(crate) mod region;
 
+pub use bank::BANK_MAGIC;
 pub use region::CHUNK;
 
 use crate::format::CRC;
@@ -173,14 +175,20 @@ impl Slots {
         region::record_len::<F>(data_len(params)?)
     }
 
-    /// The header of slot `slot`'s record when the record is whole (magic, version, size and
+    /// The header of slot `slot`'s record that starts with `magic` (an adapted state's or a class
+    /// bank's) when the record is whole (magic, version, size and
     /// CRC check out); `None` for an erased, torn or foreign slot.
-    fn probe<F: NorFlash>(&self, flash: &mut F, slot: u8) -> Result<Option<RecordInfo>, Error> {
+    fn probe_kind<F: NorFlash>(
+        &self,
+        flash: &mut F,
+        slot: u8,
+        magic: [u8; 4],
+    ) -> Result<Option<RecordInfo>, Error> {
         let header: [u8; HEADER_LEN] = self.region.read_array(flash, slot, 0)?;
         let u16_at = |i: usize| u16::from_le_bytes([header[i], header[i + 1]]);
         let u32_at =
             |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
-        if header[..4] != RECORD_MAGIC || u16_at(4) != RECORD_VERSION {
+        if header[..4] != magic || u16_at(4) != RECORD_VERSION {
             return Ok(None);
         }
         let info = RecordInfo {
@@ -199,8 +207,17 @@ impl Slots {
 
     /// The newest whole record in the two slots, if any.
     pub fn newest<F: NorFlash>(&self, flash: &mut F) -> Result<Option<RecordInfo>, Error> {
-        let a = self.probe(flash, 0)?;
-        let b = self.probe(flash, 1)?;
+        self.newest_kind(flash, RECORD_MAGIC)
+    }
+
+    /// The newest whole record that starts with `magic`.
+    fn newest_kind<F: NorFlash>(
+        &self,
+        flash: &mut F,
+        magic: [u8; 4],
+    ) -> Result<Option<RecordInfo>, Error> {
+        let a = self.probe_kind(flash, 0, magic)?;
+        let b = self.probe_kind(flash, 1, magic)?;
         Ok(region::newest_of(a, b, |r| r.sequence))
     }
 
@@ -217,7 +234,19 @@ impl Slots {
         // The state must belong to this model (its id and CRC go into the record), and only
         // finite values are worth keeping: a bad state never replaces the last good record.
         state.network(model)?;
-        let params = state.params();
+        self.save_values(flash, model, state.head(), RECORD_MAGIC, state.params())
+    }
+
+    /// Saves `params` as a record starting with `magic` for head `head` of `model`; see
+    /// [`Slots::save`].
+    fn save_values<F: NorFlash>(
+        &self,
+        flash: &mut F,
+        model: &Model<'_>,
+        head: usize,
+        magic: [u8; 4],
+        params: &[f32],
+    ) -> Result<RecordInfo, Error> {
         if let Some(sample) = params.iter().position(|v| !v.is_finite()) {
             return Err(Error::NonFinite {
                 what: "adapted parameter",
@@ -225,12 +254,14 @@ impl Slots {
             });
         }
         let count = u32::try_from(params.len()).map_err(|_| layout("record"))?;
-        let head = u16::try_from(state.head()).map_err(|_| layout("record"))?;
+        let head = u16::try_from(head).map_err(|_| layout("record"))?;
         let len = data_len(params.len()).ok_or(layout("record"))?;
-        let newest = self.newest(flash)?.map(|r| (r.slot, r.sequence));
+        let newest = self
+            .newest_kind(flash, magic)?
+            .map(|r| (r.slot, r.sequence));
         let (slot, sequence) = region::next_record(newest);
         let mut header = [0u8; HEADER_LEN];
-        header[..4].copy_from_slice(&RECORD_MAGIC);
+        header[..4].copy_from_slice(&magic);
         header[4..6].copy_from_slice(&RECORD_VERSION.to_le_bytes());
         header[6..8].copy_from_slice(&head.to_le_bytes());
         header[8..12].copy_from_slice(&sequence.to_le_bytes());
@@ -257,7 +288,7 @@ impl Slots {
             model_crc: model.crc(),
             params: count,
         };
-        match self.probe(flash, slot)? {
+        match self.probe_kind(flash, slot, magic)? {
             Some(read) if read == info => Ok(info),
             _ => Err(Error::Flash {
                 op: "verify",
@@ -274,14 +305,27 @@ impl Slots {
         model: &Model<'_>,
         head: usize,
     ) -> Result<RecordInfo, Error> {
-        let info = self.newest(flash)?.ok_or(Error::NoSavedState)?;
+        let count = model.adapted_param_count(head)?;
+        self.checked_newest_kind(flash, model, head, RECORD_MAGIC, count)
+    }
+
+    /// [`Slots::checked_newest`] for records that start with `magic` and hold `count` values.
+    fn checked_newest_kind<F: NorFlash>(
+        &self,
+        flash: &mut F,
+        model: &Model<'_>,
+        head: usize,
+        magic: [u8; 4],
+        count: usize,
+    ) -> Result<RecordInfo, Error> {
+        let info = self.newest_kind(flash, magic)?.ok_or(Error::NoSavedState)?;
         if info.model_id != model.model_id() || info.model_crc != model.crc() {
             return Err(Error::SavedStateMismatch { what: "model" });
         }
         if usize::from(info.head) != head {
             return Err(Error::SavedStateMismatch { what: "head" });
         }
-        if info.params as usize != model.adapted_param_count(head)? {
+        if info.params as usize != count {
             return Err(Error::SavedStateMismatch {
                 what: "parameter count",
             });

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod data;
 pub mod deploy;
+pub mod enroll;
 pub mod episodes;
 pub mod host;
 mod job;

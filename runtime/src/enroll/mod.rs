@@ -1,0 +1,352 @@
+//! [`ClassBank`]: classes added on the device to an enrollable classification head (format v4,
+//! [`Enrollable`](crate::format::Enrollable)), kept, forgotten and relabelled, each under the
+//! caller's own `u16` label.
+//!
+//! The bank holds up to the head's declared `max_classes` classes. Each is a slot of
+//! `2 + F + 1` floats (`F` the trunk's feature width): its label, an active flag (0 or 1), and
+//! its row of the head's last layer (`W_c`, then `b_c`). [`ClassBank::enroll`] runs the K samples
+//! through the frozen trunk and starts the row from their mean feature `mu` with the head's
+//! prototype scale `s` (1 without one): `W_c = 2 s mu`, `b_c = -s |mu|^2`, so that the logit
+//! is `-s |x - mu|^2` up to a term shared by every class. The other classes' rows are not
+//! touched unless [`ClassBank::enroll_steps`] asks for inner steps (cross-entropy over the
+//! new samples and one replay sample per other class, its stored prototype).
+//! [`ClassBank::classify`] scores the active classes only and returns the caller's label.
+//!
+//! The bank is plain floats ([`ClassBank::as_slice`]); [`crate::persist::Slots::save_bank`]
+//! keeps it power-cut safe. Sizes are const generics, `B` floats of bank and `S` of scratch
+//! (`trainer inspect MODEL --rust` prints both); nothing is allocated and nothing panics.
+//!
+//! ```
+//! # #[cfg(feature = "std")] {
+//! use fewshot_runtime::enroll::ClassBank;
+//! use fewshot_runtime::writer::{Dense, HeadDef, ModelDef};
+//! use fewshot_runtime::{Activation, Error, Model};
+//!
+//! // Two input features, an identity trunk, a 2-class head that holds up to 3 classes.
+//! let head = HeadDef::classification(0, "who", vec![Dense::zeros(2, 2, Activation::Identity)])
+//!     .with_max_classes(3);
+//! let blob = ModelDef::new("bank", 2).head(head).to_aligned_bytes().unwrap();
+//! let model = Model::from_bytes(&blob).unwrap();
+//! // 3 classes x (2 + 2 + 1) floats of bank; scratch for the classifier.
+//! let mut bank: ClassBank<'_, 15, 16> = ClassBank::new(&model, 0).unwrap();
+//! bank.enroll(700, &[1.0, 0.0, 0.9, 0.1]).unwrap(); // two samples of class 700
+//! bank.enroll(42, &[0.0, 1.0, 0.1, 0.9]).unwrap();
+//! assert_eq!(bank.classify(&[0.8, 0.1]).unwrap().0, 700);
+//! bank.relabel(700, 7).unwrap();
+//! bank.forget(42).unwrap();
+//! assert_eq!(bank.classify(&[0.1, 0.8]).unwrap(), (7, 1.0)); // the only class left
+//! assert_eq!(bank.forget(42), Err(Error::UnknownLabel { label: 42 }));
+//! # }
+//! ```
+
+mod steps;
+
+use crate::format::{HeadKind, Model};
+use crate::math::{dot, exp};
+use crate::Error;
+
+/// Floats of a slot before its row: the label and the active flag.
+pub const SLOT_HEADER: usize = 2;
+
+/// An enrollable head's classes on the device; see the [module docs](self). `B` floats hold the
+/// bank (at least [`ClassBank::bank_len`]), `S` the scratch (at least
+/// [`ClassBank::scratch_len`] for the largest enrollment and steps it will see).
+#[derive(Debug, Clone)]
+pub struct ClassBank<'m, const B: usize, const S: usize> {
+    model: &'m Model<'m>,
+    head: usize,
+    classes: usize,
+    features: usize,
+    scale: f32,
+    bank: [f32; B],
+    scratch: [f32; S],
+}
+
+/// Checks that `needed` fits in `available`.
+fn fits(what: &'static str, needed: usize, available: usize) -> Result<(), Error> {
+    if needed > available {
+        return Err(Error::Capacity {
+            what,
+            needed,
+            available,
+        });
+    }
+    Ok(())
+}
+
+impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
+    /// Floats of bank head `head` of `model` needs: `max_classes x (2 + F + 1)`.
+    pub fn bank_len(model: &Model<'_>, head: usize) -> Result<usize, Error> {
+        let e = model.enrollable(head).ok_or(Error::TargetKindMismatch)?;
+        Ok(usize::from(e.max_classes) * (SLOT_HEADER + model.feature_len() + 1))
+    }
+
+    /// Floats of scratch to classify, and to enroll up to `k` samples with `steps` inner steps:
+    /// the trunk's ping-pong buffers, a feature vector and a logit per class; with steps also
+    /// the K samples' features and a copy of the bank (the steps are undone on error).
+    pub fn scratch_len(
+        model: &Model<'_>,
+        head: usize,
+        k: usize,
+        steps: u16,
+    ) -> Result<usize, Error> {
+        let bank = Self::bank_len(model, head)?;
+        let classes = usize::from(model.enrollable(head).map_or(0, |e| e.max_classes));
+        let f = model.feature_len();
+        let base = 2 * model.trunk_width() + f + classes;
+        Ok(match steps {
+            0 => base,
+            // Saturating: any K the caller passes, even one no memory holds, is an answer.
+            _ => base
+                .saturating_add(k.saturating_mul(f))
+                .saturating_add(bank),
+        })
+    }
+
+    /// An empty bank for enrollable head `head`. [`Error::TargetKindMismatch`] when the head is
+    /// not enrollable; [`Error::Capacity`] when `B` or `S` (to classify) is too small.
+    pub fn new(model: &'m Model<'m>, head: usize) -> Result<Self, Error> {
+        let e = model.enrollable(head).ok_or(Error::TargetKindMismatch)?;
+        fits("class bank (B)", Self::bank_len(model, head)?, B)?;
+        fits(
+            "class bank scratch (S)",
+            Self::scratch_len(model, head, 0, 0)?,
+            S,
+        )?;
+        let scale = model
+            .head(head)?
+            .adapt
+            .and_then(|a| a.prototype_scale)
+            .unwrap_or(1.0);
+        Ok(ClassBank {
+            model,
+            head,
+            classes: usize::from(e.max_classes),
+            features: model.feature_len(),
+            scale,
+            bank: [0.0; B],
+            scratch: [0.0; S],
+        })
+    }
+
+    /// A bank holding the head's exported classes as labels `0..N`, their rows as exported.
+    pub fn from_head(model: &'m Model<'m>, head: usize) -> Result<Self, Error> {
+        let mut bank = Self::new(model, head)?;
+        let spec = model.head(head)?;
+        let (HeadKind::Classification { classes }, Some(layer)) = (spec.kind, spec.layers.first())
+        else {
+            return Err(Error::TargetKindMismatch);
+        };
+        let (w, b) = model.layer_params(layer)?;
+        let f = bank.features;
+        for c in 0..classes {
+            let i = usize::from(c);
+            let row = w
+                .get(i * f..(i + 1) * f)
+                .ok_or(Error::internal("enroll::from_head"))?;
+            let bias = *b.get(i).ok_or(Error::internal("enroll::from_head"))?;
+            let slot = bank.slot_mut(i)?;
+            slot[0] = f32::from(c);
+            slot[1] = 1.0;
+            slot[SLOT_HEADER..SLOT_HEADER + f].copy_from_slice(row);
+            slot[SLOT_HEADER + f] = bias;
+        }
+        Ok(bank)
+    }
+
+    /// The model's head this bank belongs to.
+    pub fn head(&self) -> usize {
+        self.head
+    }
+
+    /// The model this bank belongs to.
+    pub fn model(&self) -> &'m Model<'m> {
+        self.model
+    }
+
+    /// Most classes the bank holds (the head's `max_classes`).
+    pub fn capacity(&self) -> usize {
+        self.classes
+    }
+
+    /// Floats per class slot: `2 + F + 1`.
+    fn stride(&self) -> usize {
+        SLOT_HEADER + self.features + 1
+    }
+
+    fn slot(&self, i: usize) -> Result<&[f32], Error> {
+        let s = self.stride();
+        self.bank
+            .get(i * s..(i + 1) * s)
+            .ok_or(Error::internal("enroll::slot"))
+    }
+
+    fn slot_mut(&mut self, i: usize) -> Result<&mut [f32], Error> {
+        let s = self.stride();
+        self.bank
+            .get_mut(i * s..(i + 1) * s)
+            .ok_or(Error::internal("enroll::slot"))
+    }
+
+    /// The active slots' `(slot index, label)`.
+    fn active(&self) -> impl Iterator<Item = (usize, u16)> + '_ {
+        let s = self.stride();
+        self.bank
+            .get(..self.classes * s)
+            .unwrap_or(&[])
+            .chunks_exact(s)
+            .enumerate()
+            .filter(|(_, slot)| slot[1] == 1.0)
+            .map(|(i, slot)| (i, slot[0] as u16))
+    }
+
+    /// Labels of the active classes, in slot order.
+    pub fn labels(&self) -> impl Iterator<Item = u16> + '_ {
+        self.active().map(|(_, l)| l)
+    }
+
+    /// Active classes.
+    pub fn len(&self) -> usize {
+        self.active().count()
+    }
+
+    /// True when no class is active.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The slot of the active class `label`.
+    fn find(&self, label: u16) -> Option<usize> {
+        self.active().find(|&(_, l)| l == label).map(|(i, _)| i)
+    }
+
+    /// The bank's floats, as [`crate::persist::Slots::save_bank`] stores them.
+    pub fn as_slice(&self) -> &[f32] {
+        self.bank.get(..self.classes * self.stride()).unwrap_or(&[])
+    }
+
+    /// The bank's floats to restore into; [`ClassBank::check`] must pass after writing them.
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [f32] {
+        let n = self.classes * self.stride();
+        self.bank.get_mut(..n).unwrap_or(&mut [])
+    }
+
+    /// Checks floats restored into the bank: finite, labels whole numbers of `u16`, flags 0 or
+    /// 1, no label active twice.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        let s = self.stride();
+        for (i, slot) in self.as_slice().chunks_exact(s).enumerate() {
+            let (label, flag) = (slot[0], slot[1]);
+            let whole =
+                label >= 0.0 && label <= f32::from(u16::MAX) && label == f32::from(label as u16);
+            if !whole || !(flag == 0.0 || flag == 1.0) || slot.iter().any(|v| !v.is_finite()) {
+                return Err(Error::NonFinite {
+                    what: "saved class slot",
+                    sample: i,
+                });
+            }
+            if flag == 1.0
+                && self
+                    .active()
+                    .take_while(|&(j, _)| j < i)
+                    .any(|(_, l)| f32::from(l) == label)
+            {
+                return Err(Error::DuplicateLabel {
+                    label: label as u16,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets class `label`: its slot is free for the next enrollment.
+    pub fn forget(&mut self, label: u16) -> Result<(), Error> {
+        let i = self.find(label).ok_or(Error::UnknownLabel { label })?;
+        self.slot_mut(i)?.fill(0.0);
+        Ok(())
+    }
+
+    /// Gives class `old` the label `new` (its row unchanged). [`Error::DuplicateLabel`] when
+    /// another active class has `new`.
+    pub fn relabel(&mut self, old: u16, new: u16) -> Result<(), Error> {
+        let i = self.find(old).ok_or(Error::UnknownLabel { label: old })?;
+        if old != new && self.find(new).is_some() {
+            return Err(Error::DuplicateLabel { label: new });
+        }
+        self.slot_mut(i)?[0] = f32::from(new);
+        Ok(())
+    }
+
+    /// The feature vector of `x` (the frozen trunk's output) into `scratch[2T..2T + F]`.
+    fn features_of(&mut self, x: &[f32]) -> Result<(), Error> {
+        let t = 2 * self.model.trunk_width();
+        let f = self.features;
+        let (trunk, rest) = self.scratch.split_at_mut(t.min(S));
+        let out = rest
+            .get_mut(..f)
+            .ok_or(Error::internal("enroll::features_of"))?;
+        self.model.network().features(x, trunk, out)?;
+        if out.iter().any(|v| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                what: "features",
+                sample: 0,
+            });
+        }
+        Ok(())
+    }
+
+    /// The label of `x`'s most likely active class and its probability (softmax over the
+    /// active classes only). [`Error::NonFinite`] when a class's score overflows.
+    pub fn classify(&mut self, x: &[f32]) -> Result<(u16, f32), Error> {
+        self.features_of(x)?;
+        let t = 2 * self.model.trunk_width();
+        let f = self.features;
+        let (head, rest) = self.scratch.split_at_mut((t + f).min(S));
+        let feat = head.get(t..).ok_or(Error::internal("enroll::classify"))?;
+        let logits = rest
+            .get_mut(..self.classes)
+            .ok_or(Error::internal("enroll::classify"))?;
+        let s = SLOT_HEADER + f + 1;
+        let mut best: Option<(usize, f32)> = None;
+        for ((i, slot), z) in self
+            .bank
+            .chunks_exact(s)
+            .take(self.classes)
+            .enumerate()
+            .zip(logits.iter_mut())
+        {
+            if slot[1] != 1.0 {
+                continue;
+            }
+            *z = dot(&slot[SLOT_HEADER..SLOT_HEADER + f], feat) + slot[SLOT_HEADER + f];
+            if !z.is_finite() {
+                // Features far outside what the rows were made from.
+                return Err(Error::NonFinite {
+                    what: "class score",
+                    sample: i,
+                });
+            }
+            if best.is_none_or(|(_, m)| *z > m) {
+                best = Some((i, *z));
+            }
+        }
+        let (i, m) = best.ok_or(Error::Capacity {
+            what: "enrolled classes",
+            needed: 1,
+            available: 0,
+        })?;
+        let mut sum = 0.0;
+        for (slot, z) in self
+            .bank
+            .chunks_exact(s)
+            .take(self.classes)
+            .zip(logits.iter())
+        {
+            if slot[1] == 1.0 {
+                sum += exp(z - m);
+            }
+        }
+        let label = self.slot(i)?[0] as u16;
+        Ok((label, 1.0 / sum))
+    }
+}

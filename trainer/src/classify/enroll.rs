@@ -1,0 +1,396 @@
+//! `trainer enroll-eval`: classes added on the device one after another, run by the runtime's
+//! own [`ClassBank`] on the host, and what they cost the classes the device started with.
+//!
+//! Protocol, per episode (independent seeded draws): every class gets `query` query rows and a
+//! shuffled pool of support rows, disjoint from its queries. The device starts with the run's
+//! meta-training classes ("original"), each enrolled from `shots` samples; then enrollment
+//! `j = 1, 2, ...` adds the `j`-th of the held-out classes (in an order drawn per episode). Past
+//! the number of held-out classes, enrollment `j` forgets held-out class `(j - 1) mod n` and
+//! enrolls it again from `shots` fresh samples of its pool (the churn of a device whose users
+//! re-enroll): so "10 enrollments" is 10 enroll calls, whatever the class count. After 0, 1, 5
+//! and 10 enrollments it scores the original classes' queries among every active class, the
+//! same among the original classes only (how far their rows moved), and the enrolled classes'
+//! queries among every active class. Nearest centroid on the raw input and on the trunk's
+//! features, with the same samples and the same schedule, are printed beside.
+
+use super::train::Setup;
+use crate::eval::mean_ci;
+use anyhow::{anyhow, bail, Result};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use runtime::{ClassBank, Model};
+use serde::Serialize;
+
+/// Floats of the host's bank and scratch (any model up to these; the device's come from
+/// `trainer inspect --rust`).
+const CAP: usize = 1 << 14;
+type Bank<'m> = ClassBank<'m, CAP, CAP>;
+
+/// Enrollments after which the scores are taken.
+pub const CHECKPOINTS: [usize; 4] = [0, 1, 5, 10];
+
+/// What `trainer enroll-eval` varies.
+#[derive(Clone, Debug)]
+pub struct EnrollSpec {
+    pub shots: usize,
+    pub query: usize,
+    pub episodes: usize,
+    pub seed: u64,
+    /// Inner steps of each enrollment (one row of results each; 0: prototype only).
+    pub steps: Vec<u16>,
+    /// Their rate.
+    pub rate: f32,
+}
+
+/// The classes of one episode, original first, then the held-out ones in enrollment order:
+/// their query rows and support pools.
+struct Draw {
+    classes: Vec<usize>,
+    queries: Vec<Vec<usize>>,
+    pools: Vec<Vec<usize>>,
+}
+
+/// Something that enrolls, forgets and classifies by label: the runtime's bank or a baseline.
+trait Classifier: Clone {
+    fn enroll(&mut self, label: u16, x: &[f32]) -> Result<()>;
+    fn forget(&mut self, label: u16) -> Result<()>;
+    fn classify(&mut self, x: &[f32]) -> Result<u16>;
+}
+
+/// The runtime's class bank with its inner steps.
+#[derive(Clone)]
+struct Device<'m> {
+    bank: Box<Bank<'m>>,
+    steps: u16,
+    rate: f32,
+}
+
+impl Classifier for Device<'_> {
+    fn enroll(&mut self, label: u16, x: &[f32]) -> Result<()> {
+        self.bank
+            .enroll_steps(label, x, self.steps, self.rate)
+            .map(|_| ())
+            .map_err(|e| anyhow!("enroll {label}: {e}"))
+    }
+    fn forget(&mut self, label: u16) -> Result<()> {
+        self.bank.forget(label).map_err(|e| anyhow!("forget: {e}"))
+    }
+    fn classify(&mut self, x: &[f32]) -> Result<u16> {
+        Ok(self
+            .bank
+            .classify(x)
+            .map_err(|e| anyhow!("classify: {e}"))?
+            .0)
+    }
+}
+
+/// Nearest class mean (squared Euclidean, f64) of the raw input, or of the trunk's features.
+#[derive(Clone)]
+struct Centroids<'m> {
+    model: &'m Model<'m>,
+    features: bool,
+    means: Vec<(u16, Vec<f64>)>,
+}
+
+impl Centroids<'_> {
+    fn embed(&self, x: &[f32]) -> Result<Vec<f64>> {
+        let m = self.model;
+        if !self.features {
+            return Ok(x.iter().map(|&v| f64::from(v)).collect());
+        }
+        let mut scratch = vec![0.0f32; 2 * m.trunk_width()];
+        let mut out = vec![0.0f32; m.feature_len()];
+        m.network()
+            .features(x, &mut scratch, &mut out)
+            .map_err(|e| anyhow!("features: {e}"))?;
+        Ok(out.iter().map(|&v| f64::from(v)).collect())
+    }
+}
+
+impl Classifier for Centroids<'_> {
+    fn enroll(&mut self, label: u16, x: &[f32]) -> Result<()> {
+        let n = self.model.input_len();
+        let mut mu: Vec<f64> = Vec::new();
+        let rows: Vec<&[f32]> = x.chunks_exact(n.max(1)).collect();
+        for r in &rows {
+            let e = self.embed(r)?;
+            mu.resize(e.len(), 0.0);
+            mu.iter_mut()
+                .zip(&e)
+                .for_each(|(a, v)| *a += v / rows.len() as f64);
+        }
+        self.means.push((label, mu));
+        Ok(())
+    }
+    fn forget(&mut self, label: u16) -> Result<()> {
+        self.means.retain(|(l, _)| *l != label);
+        Ok(())
+    }
+    fn classify(&mut self, x: &[f32]) -> Result<u16> {
+        let e = self.embed(x)?;
+        let dist = |mu: &[f64]| -> f64 { mu.iter().zip(&e).map(|(a, b)| (a - b).powi(2)).sum() };
+        let best = self
+            .means
+            .iter()
+            .fold(None, |best: Option<(u16, f64)>, (l, mu)| {
+                let d = dist(mu);
+                match best {
+                    Some((_, b)) if b <= d => best,
+                    _ => Some((*l, d)),
+                }
+            });
+        best.map(|(l, _)| l).ok_or_else(|| anyhow!("no class"))
+    }
+}
+
+/// Accuracy on the queries of `classes` (indices into the draw) by `c`.
+fn accuracy<C: Classifier>(
+    c: &mut C,
+    setup: &Setup,
+    draw: &Draw,
+    classes: &[usize],
+) -> Result<f64> {
+    let (mut right, mut total) = (0usize, 0usize);
+    for &i in classes {
+        for &r in &draw.queries[i] {
+            let x: Vec<f32> = setup.ds.row(r).iter().map(|&v| v as f32).collect();
+            right += usize::from(c.classify(&x)? == label(draw.classes[i])?);
+            total += 1;
+        }
+    }
+    Ok(right as f64 / total.max(1) as f64)
+}
+
+fn label(class: usize) -> Result<u16> {
+    u16::try_from(class).map_err(|_| anyhow!("class {class} > 65535"))
+}
+
+/// Support rows `round` of class `i` (round 0: its first enrollment): the `round`-th group of `shots` rows of its pool
+/// (wrapping around a pool that is too short).
+fn support(setup: &Setup, draw: &Draw, i: usize, round: usize, shots: usize) -> Vec<f32> {
+    let pool = &draw.pools[i];
+    (0..shots)
+        .flat_map(|s| {
+            setup
+                .ds
+                .row(pool[(round * shots + s) % pool.len()])
+                .iter()
+                .map(|&v| v as f32)
+        })
+        .collect()
+}
+
+/// Scores of one classifier on one episode: per checkpoint, (original among all, original
+/// among originals only, enrolled among all).
+fn run<C: Classifier>(
+    mut c: C,
+    setup: &Setup,
+    draw: &Draw,
+    originals: usize,
+    shots: usize,
+) -> Result<Vec<[f64; 3]>> {
+    let orig: Vec<usize> = (0..originals).collect();
+    let held = draw.classes.len() - originals;
+    for &i in &orig {
+        c.enroll(label(draw.classes[i])?, &support(setup, draw, i, 0, shots))?;
+    }
+    let mut scores = Vec::new();
+    for j in 0..=*CHECKPOINTS.last().unwrap_or(&0) {
+        if j > 0 {
+            let i = originals + (j - 1) % held;
+            let round = (j - 1) / held;
+            if round > 0 {
+                c.forget(label(draw.classes[i])?)?;
+            }
+            c.enroll(
+                label(draw.classes[i])?,
+                &support(setup, draw, i, round, shots),
+            )?;
+        }
+        if CHECKPOINTS.contains(&j) {
+            let enrolled: Vec<usize> = (originals..originals + j.min(held)).collect();
+            let mut only = c.clone();
+            for &i in &enrolled {
+                only.forget(label(draw.classes[i])?)?;
+            }
+            scores.push([
+                accuracy(&mut c, setup, draw, &orig)?,
+                accuracy(&mut only, setup, draw, &orig)?,
+                if enrolled.is_empty() {
+                    f64::NAN
+                } else {
+                    accuracy(&mut c, setup, draw, &enrolled)?
+                },
+            ]);
+        }
+    }
+    Ok(scores)
+}
+
+/// Episode `e`'s draw: queries and pools of the original classes, then of the held-out classes
+/// in a drawn order.
+fn draw(
+    setup: &Setup,
+    original: &[usize],
+    held: &[usize],
+    query: usize,
+    seed: u64,
+    e: usize,
+) -> Draw {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(e as u64);
+    let by = setup.ds.by_class();
+    let mut order = held.to_vec();
+    order.shuffle(&mut rng);
+    let classes: Vec<usize> = original.iter().copied().chain(order).collect();
+    let (mut queries, mut pools) = (Vec::new(), Vec::new());
+    for &c in &classes {
+        let mut rows = by[c].clone();
+        rows.shuffle(&mut rng);
+        let pool = rows.split_off(query.min(rows.len()));
+        queries.push(rows);
+        pools.push(pool);
+    }
+    Draw {
+        classes,
+        queries,
+        pools,
+    }
+}
+
+/// One row of the table: a method, a checkpoint, and its three scores over episodes.
+#[derive(Clone, Debug, Serialize)]
+pub struct EnrollRow {
+    pub method: String,
+    pub enrollments: usize,
+    /// Mean accuracy in percent and 95% CI half-width, over episodes.
+    pub original: (f64, f64),
+    pub original_only: (f64, f64),
+    pub enrolled: Option<(f64, f64)>,
+    /// Original-class accuracy at this checkpoint minus at 0 (paired over episodes).
+    pub original_change: (f64, f64),
+}
+
+/// Runs the protocol of the [module docs](self) with the enrollable head `head` of `bytes`.
+pub fn evaluate(
+    bytes: &[u8],
+    head: usize,
+    setup: &Setup,
+    original: &[usize],
+    held: &[usize],
+    spec: &EnrollSpec,
+) -> Result<Vec<EnrollRow>> {
+    let model = Model::from_bytes(bytes).map_err(|e| anyhow!("model: {e}"))?;
+    if model.enrollable(head).is_none() {
+        bail!(
+            "head {head} is not enrollable (`trainer export MODEL --head {head} --max-classes C`)"
+        );
+    }
+    let need = spec.query + spec.shots;
+    let by = setup.ds.by_class();
+    if let Some(&c) = original
+        .iter()
+        .chain(held)
+        .find(|&&c| by.get(c).map_or(0, Vec::len) < need)
+    {
+        bail!(
+            "class {c} has fewer than {need} rows ({} queries + {} shots)",
+            spec.query,
+            spec.shots
+        );
+    }
+    if held.is_empty() || original.is_empty() {
+        bail!("needs original (meta-training) and held-out classes");
+    }
+    let mut methods: Vec<String> = spec
+        .steps
+        .iter()
+        .map(|s| format!("device bank, {s} steps"))
+        .collect();
+    methods.push("nearest centroid, raw input".into());
+    methods.push("nearest centroid, trunk features".into());
+    // Per episode: per method, per checkpoint, the three scores.
+    let per_episode: Vec<Vec<Vec<[f64; 3]>>> = (0..spec.episodes)
+        .into_par_iter()
+        .map(|e| -> Result<_> {
+            let d = draw(setup, original, held, spec.query, spec.seed, e);
+            let o = original.len();
+            let mut out = Vec::new();
+            for &steps in &spec.steps {
+                let bank = Box::new(Bank::new(&model, head).map_err(|e| anyhow!("bank: {e}"))?);
+                out.push(run(
+                    Device {
+                        bank,
+                        steps,
+                        rate: spec.rate,
+                    },
+                    setup,
+                    &d,
+                    o,
+                    spec.shots,
+                )?);
+            }
+            for features in [false, true] {
+                let c = Centroids {
+                    model: &model,
+                    features,
+                    means: Vec::new(),
+                };
+                out.push(run(c, setup, &d, o, spec.shots)?);
+            }
+            Ok(out)
+        })
+        .collect::<Result<_>>()?;
+    let ci = |v: Vec<f64>| -> (f64, f64) {
+        let (m, c) = mean_ci(&v);
+        (100.0 * m, 100.0 * c)
+    };
+    let mut rows = Vec::new();
+    for (mi, method) in methods.iter().enumerate() {
+        for (ci_at, &enrollments) in CHECKPOINTS.iter().enumerate() {
+            let col = |k: usize| {
+                per_episode
+                    .iter()
+                    .map(|ep| ep[mi][ci_at][k])
+                    .collect::<Vec<f64>>()
+            };
+            let change = per_episode
+                .iter()
+                .map(|ep| ep[mi][ci_at][0] - ep[mi][0][0])
+                .collect();
+            rows.push(EnrollRow {
+                method: method.clone(),
+                enrollments,
+                original: ci(col(0)),
+                original_only: ci(col(1)),
+                enrolled: (enrollments > 0).then(|| ci(col(2))),
+                original_change: ci(change),
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// The table of [`evaluate`]'s rows.
+pub fn table(rows: &[EnrollRow]) -> String {
+    let pm = |(m, c): (f64, f64)| format!("{m:.2} +- {c:.2}");
+    let mut s = String::from("| method | enrollments | original classes | original, among themselves | change of original | enrolled classes |\n|---|---:|---|---|---|---|\n");
+    for r in rows {
+        s += &format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            r.method,
+            r.enrollments,
+            pm(r.original),
+            pm(r.original_only),
+            if r.enrollments == 0 {
+                "".into()
+            } else {
+                format!("{:+.2} +- {:.2}", r.original_change.0, r.original_change.1)
+            },
+            r.enrolled.map_or(String::new(), pm)
+        );
+    }
+    s
+}

@@ -1,0 +1,131 @@
+//! `trainer export` (an enrollable head) and `trainer enroll-eval` (classes added on the
+//! device, measured as deployed).
+
+use anyhow::{anyhow, bail, Result};
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use trainer::classify::enroll::{evaluate, table, EnrollSpec};
+use trainer::classify::record::RunRecord;
+use trainer::classify::run::Setup;
+use trainer::export;
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// The exported model to re-export.
+    pub model: PathBuf,
+    /// The classification head to make enrollable (one dense layer on the trunk's features).
+    #[arg(long)]
+    pub head: usize,
+    /// Most classes the device may hold in that head (at least its exported class count).
+    #[arg(long)]
+    pub max_classes: u16,
+    /// Where to write the model (format v4).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn export(a: ExportArgs) -> Result<ExitCode> {
+    let blob = export::read(&a.model)?;
+    let def = export::enrollable(&blob, a.head, a.max_classes)?;
+    let n = export::write(&a.out, &def)?;
+    println!(
+        "{}: head {} holds up to {} classes on the device ({n} bytes, format v4)",
+        a.out.display(),
+        a.head,
+        a.max_classes
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args)]
+pub struct EnrollEvalArgs {
+    /// A classification model with its run record beside it (`trainer train`).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The head to enroll into: enrollable already, or made so with --max-classes.
+    #[arg(long, default_value_t = 0)]
+    pub head: usize,
+    /// Make the head enrollable with this many classes first (the bytes `trainer export`
+    /// writes); without it the head must be enrollable.
+    #[arg(long)]
+    pub max_classes: Option<u16>,
+    /// Samples per enrollment.
+    #[arg(long, default_value_t = 5)]
+    pub shots: usize,
+    /// Query rows per class.
+    #[arg(long, default_value_t = 15)]
+    pub query: usize,
+    /// Independent episodes.
+    #[arg(long, default_value_t = 500)]
+    pub episodes: usize,
+    #[arg(long, default_value_t = 20_260_115)]
+    pub seed: u64,
+    /// Inner steps per enrollment, one result row each (0: prototype only).
+    #[arg(long, value_delimiter = ',', default_value = "0,5")]
+    pub steps: Vec<u16>,
+    /// Rate of the inner steps.
+    #[arg(long, default_value_t = 0.5)]
+    pub rate: f32,
+    /// Use only the first N original and N held-out classes (fast checks).
+    #[arg(long)]
+    pub classes: Option<usize>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn enroll_eval(a: EnrollEvalArgs) -> Result<ExitCode> {
+    let record = RunRecord::read(&a.model)?.ok_or_else(|| {
+        anyhow!(
+            "{}: no classification run record beside the model",
+            a.model.display()
+        )
+    })?;
+    let cfg = record.config.clone();
+    let setup = Setup::new(&cfg)?;
+    record.check(&cfg, &setup)?;
+    let blob = export::read(&a.model)?;
+    let bytes = match a.max_classes {
+        Some(c) => export::enrollable(&blob, a.head, c)?
+            .to_bytes()
+            .map_err(|e| anyhow!("{e}"))?,
+        None => blob.to_vec(),
+    };
+    let bytes = runtime::format::AlignedBytes::from_slice(&bytes);
+    let n = a.classes.unwrap_or(usize::MAX);
+    let original: Vec<usize> = cfg.train_classes.iter().copied().take(n).collect();
+    let held: Vec<usize> = cfg.test_classes.iter().copied().take(n).collect();
+    if a.episodes == 0 || a.shots == 0 || a.query == 0 {
+        bail!("--episodes, --shots and --query must be >= 1");
+    }
+    let spec = EnrollSpec {
+        shots: a.shots,
+        query: a.query,
+        episodes: a.episodes,
+        seed: a.seed,
+        steps: a.steps.clone(),
+        rate: a.rate,
+    };
+    let rows = evaluate(&bytes, a.head, &setup, &original, &held, &spec)?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "model": a.model, "head": a.head, "original": original, "held_out": held,
+                "shots": a.shots, "query": a.query, "episodes": a.episodes, "seed": a.seed,
+                "rate": a.rate, "results": rows
+            }))?
+        );
+    } else {
+        println!(
+            "original classes {original:?} (enrolled first), then held-out classes {held:?} one per enrollment (past {} enrollments: forget one and enroll it again from fresh samples); {}-shot, {} queries per class, {} episodes, 95% CI over episodes; accuracy in %:",
+            held.len(),
+            a.shots,
+            a.query,
+            a.episodes
+        );
+        print!("{}", table(&rows));
+    }
+    Ok(ExitCode::SUCCESS)
+}
