@@ -372,3 +372,69 @@ proptest! {
         prop_assert_eq!(i32::from(q[0]), want);
     }
 }
+
+/// The golden case the firmware's on-target test (`firmware/tests/int8.rs`) checks with the
+/// same formulas: a 20 -> 8 dense layer and a 1x8x8 -> 4 channel 3x3 convolution.
+fn golden_weights(n: usize, k: usize) -> Vec<i8> {
+    (0..n).map(|i| ((i * k + 11) % 255) as u8 as i8).collect()
+}
+
+fn fnv(y: &[i8]) -> u32 {
+    y.iter().fold(0x811c_9dc5u32, |h, &v| {
+        (h ^ u32::from(v as u8)).wrapping_mul(0x0100_0193)
+    })
+}
+
+#[test]
+fn golden_vectors_for_the_firmware() {
+    let (w, x) = (golden_weights(160, 37), golden_weights(20, 53));
+    let bias: Vec<i32> = (0..8).map(|o| o * 1000 - 3500).collect();
+    let mult = [1_518_500_250i32; 8];
+    let shift: Vec<i32> = (0..8).map(|o| -8 - o % 3).collect();
+    let rq = Requant {
+        multiplier: &mult,
+        shift: &shift,
+        out_zp: -7,
+        act_min: -7,
+        act_max: 127,
+    };
+    let l = QuantDense {
+        inputs: 20,
+        outputs: 8,
+        in_zp: 3,
+        weights: &w,
+        bias: &bias,
+        requant: rq,
+    };
+    let mut y = [0i8; 8];
+    dense(&l, &x, &mut y, &mut [0u32; 10]).unwrap();
+    assert_eq!(y, [72, -6, -7, -7, -7, -7, -3, -4]);
+    let geom = ConvGeom {
+        in_channels: 1,
+        height: 8,
+        width: 8,
+        out_channels: 4,
+        kernel: [3, 3],
+        stride: 1,
+        padding: [1, 1],
+        depthwise: false,
+    };
+    let (w, x) = (golden_weights(36, 29), golden_weights(64, 71));
+    let rq = Requant {
+        out_zp: 4,
+        act_min: -128,
+        shift: &shift[..4],
+        multiplier: &mult[..4],
+        ..rq
+    };
+    let c = QuantConv {
+        geom,
+        in_zp: -5,
+        weights: &w,
+        bias: &bias[..4],
+        requant: rq,
+    };
+    let mut y = [0i8; 256];
+    conv(&c, &x, &mut y, &mut [0u32; 36]).unwrap();
+    assert_eq!(fnv(&y), 2_570_940_937);
+}

@@ -27,9 +27,10 @@ fn smlad(a: u32, b: u32, acc: i32) -> i32 {
 #[inline(always)]
 fn sxtb16_pair(x: u32) -> (u32, u32) {
     let (even, odd): (u32, u32);
-    // SAFETY: register-only DSP instructions of the Cortex-M4 (ARMv7E-M).
+    // SAFETY: register-only DSP instructions of the Cortex-M4 (ARMv7E-M). `e` is written
+    // before `x` is read again, so it must not share `x`'s register (`out`, not `lateout`).
     unsafe {
-        asm!("sxtb16 {e}, {x}", "sxtb16 {o}, {x}, ror #8", e = lateout(reg) even,
+        asm!("sxtb16 {e}, {x}", "sxtb16 {o}, {x}, ror #8", e = out(reg) even,
              o = lateout(reg) odd, x = in(reg) x, options(pure, nomem, nostack, preserves_flags));
     }
     (even, odd)
