@@ -45,8 +45,9 @@ fn word(w: &[i8]) -> u32 {
     }
 }
 
-/// See [`super::kernel::dot_c1`].
-#[inline(always)]
+/// See [`super::kernel::dot_c1`]. Not inlined: the loop keeps its accumulators and pointers in
+/// registers instead of sharing them with a large caller.
+#[inline(never)]
 pub fn dot_c1(w: &[i8], x: &[u32], acc: i32) -> i32 {
     w.chunks_exact(4)
         .zip(x.chunks_exact(2))
@@ -56,8 +57,9 @@ pub fn dot_c1(w: &[i8], x: &[u32], acc: i32) -> i32 {
         })
 }
 
-/// See [`super::kernel::dot_r2c1`].
-#[inline(always)]
+/// See [`super::kernel::dot_r2c1`]. Not inlined: the loop keeps its accumulators and pointers in
+/// registers instead of sharing them with a large caller.
+#[inline(never)]
 pub fn dot_r2c1(w0: &[i8], w1: &[i8], x: &[u32], acc: [i32; 2]) -> [i32; 2] {
     w0.chunks_exact(4)
         .zip(w1.chunks_exact(4))
@@ -73,7 +75,7 @@ pub fn dot_r2c1(w0: &[i8], w1: &[i8], x: &[u32], acc: [i32; 2]) -> [i32; 2] {
         })
 }
 
-/// See [`super::kernel::dot_c4`].
+/// See [`super::kernel::dot_c4`]. Inlined: out of line, its four accumulators go through memory.
 #[inline(always)]
 pub fn dot_c4(w: &[i8], x: &[u32], acc: [i32; 4]) -> [i32; 4] {
     w.chunks_exact(4)
