@@ -2,6 +2,8 @@
 //! ones, the int8 trunk (the runtime's kernels) tracks the f32 trunk's features on the
 //! calibration rows, and activations the int8 kernels cannot express are refused.
 
+mod common;
+use common::{bin, run, Noise};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use trainer::net::conv::Conv;
@@ -120,4 +122,55 @@ fn percentile_ranges_are_inside_min_max() {
     let mm = QuantTrunk::new(&a, &p, &x, Ranges::MinMax).unwrap();
     let pc = QuantTrunk::new(&a, &p, &x, Ranges::Percentile(1.0)).unwrap();
     assert!(pc.input.scale < mm.input.scale);
+}
+
+/// `train` a small conv trunk on a synthetic series CSV (8 classes of sine phases), then
+/// `quantise` it: the int8 rows sit beside the f32 rows and the baselines, with the sizes.
+#[test]
+fn quantise_command_prints_int8_beside_f32() {
+    let d = common::dir("quantise", "cli");
+    let mut csv = String::from("label");
+    (0..16).for_each(|t| csv += &format!(",t{t}"));
+    let mut noise = Noise(99);
+    for row in 0..240 {
+        let class = row % 8;
+        csv += &format!("\n{class}");
+        for t in 0..16 {
+            let v = (t as f64 * 0.7 + class as f64 * 0.8).sin() + 1.5 * noise.next();
+            csv += &format!(",{v:.4}");
+        }
+    }
+    std::fs::write(d.join("s.csv"), csv + "\n").unwrap();
+    let config = "task = \"classification\"\ndata = \"s.csv\"\ntrain_classes = [0, 1, 2, 3, 4]\nval_classes = [3, 4]\ntest_classes = [5, 6, 7]\nways = 3\nshots = [1]\nquery = 3\niterations = 10\nval_every = 5\nval_episodes = 10\n[input]\nkind = \"series\"\nchannels = 1\nlength = 16\n[[trunk]]\nkind = \"conv1d\"\nchannels = 4\nkernel = 3\npadding = 1\n[[trunk]]\nkind = \"max_pool\"\nsize = 2\n[[trunk]]\nkind = \"flatten\"\n";
+    std::fs::write(d.join("run.toml"), config).unwrap();
+    let out = d.join("m");
+    let o = run(bin()
+        .args(["train", "--no-eval", "--config"])
+        .arg(d.join("run.toml"))
+        .arg("--out")
+        .arg(&out));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(bin()
+        .args([
+            "quantise",
+            "--episodes",
+            "30",
+            "--calibration",
+            "50",
+            "--config",
+        ])
+        .arg(d.join("run.toml"))
+        .arg("--trained")
+        .arg(out.with_extension("trained.json")));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for want in [
+        "trunk_host",
+        "trunk_int8",
+        "nearest_centroid_raw",
+        "50 calibration rows",
+        "trunk bytes: f32 64,",
+    ] {
+        assert!(text.contains(want), "{want} missing:\n{text}");
+    }
 }

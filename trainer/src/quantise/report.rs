@@ -59,7 +59,7 @@ pub fn run(a: &QuantiseArgs) -> Result<()> {
     );
     print!("{}", table(&rows));
     println!(
-        "trunk bytes: f32 {} (weights and biases), int8 {} (int8 weights, int32 biases, multipliers, shifts, scales and zero points)",
+        "trunk bytes: f32 {}, int8 {} (f32: weights and biases; int8: int8 weights, int32 biases, multipliers, shifts, scales and zero points)",
         f32_bytes(arch),
         q.bytes()
     );
