@@ -10,6 +10,7 @@
 #![no_std]
 
 pub mod fixtures;
+pub mod int8;
 pub mod measure;
 pub mod nor;
 

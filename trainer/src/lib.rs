@@ -13,6 +13,7 @@ pub mod multitask;
 pub mod net;
 pub mod plots;
 pub mod presets;
+pub mod quantise;
 pub mod real;
 pub mod record;
 pub mod regression;

@@ -117,6 +117,26 @@ enum Cmd {
         #[arg(long, default_value_t = 0)]
         threads: usize,
     },
+    /// Post-training int8 quantisation of a classification run's trained trunk (TFLM semantics,
+    /// the runtime's int8 kernels): accuracy beside the f32 trunk and the baselines on the same
+    /// novel-class episodes, and the trunk's bytes in f32 and int8.
+    Quantise {
+        /// The run's configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The run's `<out>.trained.json`.
+        #[arg(long)]
+        trained: PathBuf,
+        /// Calibration rows, drawn (seeded) from the training classes only.
+        #[arg(long, default_value_t = 512)]
+        calibration: usize,
+        /// Activation ranges from the P-th and (100 - P)-th percentiles instead of min/max.
+        #[arg(long)]
+        percentile: Option<f64>,
+        /// Episodes per shot count.
+        #[arg(long, default_value_t = 2000)]
+        episodes: usize,
+    },
     /// Task relatedness of a multi-task configuration's heads: trunk-gradient cosines and the
     /// transfer gain of training pairs together vs alone; prints a table, writes a heatmap PNG.
     Relatedness {
@@ -399,6 +419,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 per_task,
                 serde_json::json!({ "config": config, "folds": fold_ids }),
             )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Quantise {
+            config,
+            trained,
+            calibration,
+            percentile,
+            episodes,
+        } => {
+            let ranges = percentile.map_or(trainer::quantise::Ranges::MinMax, |p| {
+                trainer::quantise::Ranges::Percentile(p)
+            });
+            trainer::quantise::report::run(&trainer::quantise::report::QuantiseArgs {
+                config: &config,
+                trained: &trained,
+                calibration,
+                ranges,
+                episodes,
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Relatedness {

@@ -17,6 +17,9 @@ use fewshot_firmware::measure::{self, instructions_x100, peak_stack, spin};
 use fewshot_firmware::{self as fw};
 use fewshot_runtime::{AdaptState, ClassBank, Heads, Model, Support};
 
+#[path = "bench/int8.rs"]
+mod int8;
+
 /// Adapted-state capacity: the largest configuration (sinusoid, full network).
 const P: usize = 1761;
 /// Scratch capacity: the digits preset's matching head, 5-way 10-shot (50 samples x 89 floats).
@@ -323,6 +326,7 @@ fn main() -> ! {
     }
     matching_forward(&data, &mut scratch);
     enrollment(&data);
+    int8::rows();
     adaptation("sinusoid full network", SINUSOID, 0, 1, &data, &mut scratch);
     adaptation(
         "sinusoid head only",

@@ -30,6 +30,8 @@ mod arm;
 #[cfg(m4f_kernels)]
 mod arm_block;
 pub mod block;
+#[cfg(feature = "int8")]
+pub mod int8;
 
 pub use block::Rate;
 

@@ -7,14 +7,18 @@ use super::deploy::{baseline, row, AccRow};
 use super::run::test_episodes;
 use super::train::{episode_accuracies, Setup, Trained};
 use crate::net::Arch;
+use crate::quantise::QuantTrunk;
 use anyhow::{bail, Result};
 
 /// Rows of `trunk` with `params` and the device settings of `t` on `n` seeded `ways`-way
-/// episodes of the novel classes per shot count (`query` per class).
+/// episodes of the novel classes per shot count (`query` per class); with `int8`, the
+/// quantised trunk's rows (`trunk_int8`) on the same episodes.
+#[allow(clippy::too_many_arguments)]
 pub fn host_rows(
     setup: &Setup,
     t: &Trained,
     (trunk, params): (&Arch, &[f64]),
+    int8: Option<&QuantTrunk>,
     ways: usize,
     shots: &[usize],
     (n, query, seed): (usize, usize, u64),
@@ -34,6 +38,13 @@ pub fn host_rows(
             let spec = super::proto::ProtoSpec { steps, ..device };
             let per = episode_accuracies(trunk, params, &eps, &spec);
             rows.push(row("trunk_host", k, Some(steps), &per));
+        }
+        if let Some(q) = int8 {
+            for steps in [0, device.steps] {
+                let spec = super::proto::ProtoSpec { steps, ..device };
+                let per = crate::quantise::episode_accuracies(q, trunk, &eps, &spec)?;
+                rows.push(row("trunk_int8", k, Some(steps), &per));
+            }
         }
         rows.push(row("nearest_centroid_raw", k, None, &baseline(&eps, None)));
         let std = baseline(&eps, Some(&setup.standardise));

@@ -276,7 +276,12 @@ pub fn episode_accuracy<T: Real>(
     let d = trunk.outputs();
     let nt = trunk.n_params();
     forward(trunk, &p[..nt], &ep.x, ep.ns + ep.nq, fwd, 0);
-    let f = &fwd.ys[trunk.layers.len()];
+    head_accuracy(&fwd.ys[trunk.layers.len()], ep, d, spec)
+}
+
+/// Correct queries of the prototype head (and its inner steps) on the episode's features `f`
+/// (support rows then query rows, `d` wide).
+pub fn head_accuracy<T: Real>(f: &[T], ep: &EpisodeData<T>, d: usize, spec: &ProtoSpec) -> usize {
     let (fs, fq) = f.split_at(ep.ns * d);
     let (mut w, mut b, _, _) = prototypes(fs, &ep.sl, ep.ways, d, T::from_f64(spec.scale));
     inner_steps(fs, &ep.sl, d, spec, &mut w, &mut b);

@@ -354,6 +354,7 @@ fn host_only(
         setup,
         &trained,
         (arch, params),
+        None,
         cfg.ways,
         &[1, 5],
         (n, query, crate::classify::EVAL_SEED),

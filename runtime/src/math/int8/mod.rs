@@ -1,0 +1,159 @@
+//! int8 kernels with TFLite Micro / CMSIS-NN semantics, for a quantised trunk: per-output-channel
+//! symmetric int8 weights, int8 activations with a per-tensor scale and zero point, int32
+//! biases and accumulation, and requantisation by a Q31 multiplier and shift per output channel
+//! ([`Requant`]); a ReLU is the clamp at the output zero point. The cargo feature `int8` (on by
+//! default).
+//!
+//! - [`quantize`] / [`dequantize`]: f32 <-> int8 at the trunk's ends,
+//! - [`dense`] ([`QuantDense`]), [`conv`] ([`QuantConv`]: 1-D, 2-D, depthwise),
+//!   [`max_pool`] / [`avg_pool`] ([`PoolGeom`]),
+//! - [`multiply_by_quantized_multiplier`] and [`quantize_multiplier`]: the fixed-point
+//!   arithmetic.
+//!
+//! Every layer function takes its description (slices borrowed from wherever the model lives),
+//! its input, its output and a scratch of `u32` words (`scratch_words()`), checks every length
+//! and parameter, and returns an [`Error`] instead of panicking. On the Cortex-M4F
+//! (`cfg(m4f_kernels)`) the multiply-accumulate loops use the DSP extension's `SMLAD` (`arm`),
+//! with exactly the portable kernels' integers; [`dense_with`] and [`conv_with`] pick the
+//! kernels explicitly ([`Portable`], and `M4f` on that target).
+//!
+//! ```
+//! use fewshot_runtime::math::int8::{dequantize, quantize, QuantParams};
+//! let p = QuantParams { scale: 0.1, zero_point: 0 };
+//! let mut q = [0i8; 2];
+//! quantize(&[0.5, -0.26], p, &mut q).unwrap();
+//! assert_eq!(q, [5, -3]);
+//! let mut x = [0.0f32; 2];
+//! dequantize(&q, p, &mut x).unwrap();
+//! assert!((x[0] - 0.5).abs() < 1e-6);
+//! ```
+
+#[cfg(m4f_kernels)]
+pub mod arm;
+mod conv;
+mod dense;
+pub mod kernel;
+mod pack;
+mod pool;
+mod quant;
+mod requant;
+
+pub use conv::{conv, conv_with, ConvGeom, QuantConv};
+pub use dense::{dense, dense_with, QuantDense};
+pub use pack::{packed_words, Packer};
+pub use pool::{avg_pool, max_pool, PoolGeom};
+pub use quant::{dequantize, quantize, round_half_away, QuantParams};
+pub use requant::{
+    multiply_by_quantized_multiplier, quantize_multiplier, rounding_divide_by_pot,
+    saturating_rounding_doubling_high_mul, Requant, MAX_SHIFT, MIN_SHIFT,
+};
+
+use crate::Error;
+
+/// The multiply-accumulate kernels over packed columns (see [`packed_words`]'s layout): each
+/// adds `sum_d w[d] x[d]` over the whole blocks of four (`w.len() / 4`), wrapping on overflow.
+pub trait Kernels {
+    /// One weight row, one packed column.
+    fn dot_c1(w: &[i8], x: &[u32], acc: i32) -> i32;
+    /// Two weight rows, one packed column.
+    fn dot_r2c1(w0: &[i8], w1: &[i8], x: &[u32], acc: [i32; 2]) -> [i32; 2];
+    /// One weight row, four interleaved packed columns.
+    fn dot_c4(w: &[i8], x: &[u32], acc: [i32; 4]) -> [i32; 4];
+}
+
+/// The portable kernels ([`kernel`]), on every target.
+pub struct Portable;
+
+impl Kernels for Portable {
+    fn dot_c1(w: &[i8], x: &[u32], acc: i32) -> i32 {
+        kernel::dot_c1(w, x, acc)
+    }
+    fn dot_r2c1(w0: &[i8], w1: &[i8], x: &[u32], acc: [i32; 2]) -> [i32; 2] {
+        kernel::dot_r2c1(w0, w1, x, acc)
+    }
+    fn dot_c4(w: &[i8], x: &[u32], acc: [i32; 4]) -> [i32; 4] {
+        kernel::dot_c4(w, x, acc)
+    }
+}
+
+/// The Cortex-M4F `SMLAD` kernels ([`arm`]).
+#[cfg(m4f_kernels)]
+pub struct M4f;
+
+#[cfg(m4f_kernels)]
+impl Kernels for M4f {
+    fn dot_c1(w: &[i8], x: &[u32], acc: i32) -> i32 {
+        arm::dot_c1(w, x, acc)
+    }
+    fn dot_r2c1(w0: &[i8], w1: &[i8], x: &[u32], acc: [i32; 2]) -> [i32; 2] {
+        arm::dot_r2c1(w0, w1, x, acc)
+    }
+    fn dot_c4(w: &[i8], x: &[u32], acc: [i32; 4]) -> [i32; 4] {
+        arm::dot_c4(w, x, acc)
+    }
+}
+
+/// The kernels [`dense`] and [`conv`] use on this target.
+#[cfg(m4f_kernels)]
+pub type Native = M4f;
+/// The kernels [`dense`] and [`conv`] use on this target.
+#[cfg(not(m4f_kernels))]
+pub type Native = Portable;
+
+fn check_len(what: &'static str, expected: usize, found: usize) -> Result<(), Error> {
+    if expected == found {
+        Ok(())
+    } else {
+        Err(Error::LengthMismatch {
+            what,
+            expected,
+            found,
+        })
+    }
+}
+
+fn check_zp(zp: i32) -> Result<(), Error> {
+    if (-128..=127).contains(&zp) {
+        Ok(())
+    } else {
+        Err(Error::InvalidHeader {
+            field: "int8 input zero point",
+        })
+    }
+}
+
+/// The first `words` of the caller's scratch (`Error::BufferTooSmall` if it is shorter).
+fn scratch(s: &mut [u32], words: usize) -> Result<&mut [u32], Error> {
+    let provided = s.len();
+    s.get_mut(..words).ok_or(Error::BufferTooSmall {
+        what: "int8 scratch",
+        needed: words,
+        provided,
+    })
+}
+
+/// Row `o` of `n` weights split into its whole blocks of four and the rest (empty past the end).
+fn split_row(w: &[i8], n: usize, o: usize) -> (&[i8], &[i8]) {
+    let start = o.saturating_mul(n);
+    let row = w.get(start..start.saturating_add(n)).unwrap_or_default();
+    row.split_at((n / 4 * 4).min(row.len()))
+}
+
+/// Bias `o` (0 past the end: the callers check the lengths first).
+fn bias(b: &[i32], o: usize) -> i32 {
+    b.get(o).copied().unwrap_or(0)
+}
+
+/// Stores `v` at `i` (dropped past the end: the callers check the lengths first).
+fn put(y: &mut [i8], i: usize, v: i8) {
+    if let Some(o) = y.get_mut(i) {
+        *o = v;
+    }
+}
+
+/// `acc + sum_d w[d] x[d]` over a column's last `depth % 4` values (one per word, low lane).
+fn tail_dot(w: &[i8], x: &[u32], acc: i32) -> i32 {
+    w.iter().zip(x).fold(acc, |a, (&w, &x)| {
+        a.wrapping_add(i32::from(w) * pack::lanes(x).0)
+    })
+}

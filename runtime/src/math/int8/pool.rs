@@ -1,0 +1,104 @@
+//! int8 pooling without padding (the trainer's `max_pool` / `avg_pool` / `global_avg_pool`):
+//! the output keeps the input's scale and zero point, so no requantisation. The average rounds
+//! half away from zero, as TFLM's int8 average pool does.
+//!
+//! ```
+//! use fewshot_runtime::math::int8::{avg_pool, max_pool, PoolGeom};
+//! let g = PoolGeom { channels: 1, height: 1, width: 4, kernel: [1, 2], stride: 2 };
+//! let mut y = [0i8; 2];
+//! max_pool(&g, &[1, -3, 7, 2], &mut y).unwrap();
+//! assert_eq!(y, [1, 7]);
+//! avg_pool(&g, &[1, -4, 7, 2], &mut y).unwrap();
+//! assert_eq!(y, [-2, 5]); // -1.5 and 4.5 round away from zero
+//! ```
+
+use super::check_len;
+use crate::Error;
+
+/// A pooling window's shapes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolGeom {
+    /// Channels (kept).
+    pub channels: usize,
+    /// Input rows (1 for a series).
+    pub height: usize,
+    /// Input columns.
+    pub width: usize,
+    /// Window rows and columns.
+    pub kernel: [usize; 2],
+    /// Step between windows (>= 1).
+    pub stride: usize,
+}
+
+impl PoolGeom {
+    /// `[channels, rows, columns]` of the output (`Error::InvalidHeader` if the window does not
+    /// fit or a size is zero).
+    pub fn output(&self) -> Result<[usize; 3], Error> {
+        let side = |len: usize, k: usize| {
+            (k >= 1 && len >= k && self.stride >= 1).then(|| (len - k) / self.stride + 1)
+        };
+        let bad = Error::InvalidHeader {
+            field: "int8 pool geometry",
+        };
+        let oh = side(self.height, self.kernel[0]).ok_or(bad)?;
+        let ow = side(self.width, self.kernel[1]).ok_or(bad)?;
+        let n = self
+            .channels
+            .checked_mul(self.height)
+            .and_then(|v| v.checked_mul(self.width));
+        (self.channels >= 1 && n.is_some())
+            .then_some([self.channels, oh, ow])
+            .ok_or(bad)
+    }
+
+    /// `f(output index, window values)` for every output, after the lengths are checked.
+    fn each(
+        &self,
+        x: &[i8],
+        y: &mut [i8],
+        f: impl Fn(&mut dyn Iterator<Item = i8>) -> i8,
+    ) -> Result<(), Error> {
+        let [c, oh, ow] = self.output()?;
+        check_len("int8 pool input", c * self.height * self.width, x.len())?;
+        check_len("int8 pool output", c * oh * ow, y.len())?;
+        let [kh, kw] = self.kernel;
+        let mut out = y.iter_mut();
+        for ch in 0..c {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let base =
+                        (ch * self.height + oy * self.stride) * self.width + ox * self.stride;
+                    let mut win = (0..kh)
+                        .flat_map(|a| (0..kw).map(move |b| base + a * self.width + b))
+                        .filter_map(|i| x.get(i).copied());
+                    if let Some(o) = out.next() {
+                        *o = f(&mut win);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The maximum of every window.
+pub fn max_pool(g: &PoolGeom, x: &[i8], y: &mut [i8]) -> Result<(), Error> {
+    g.each(x, y, |w| w.max().unwrap_or(0))
+}
+
+/// The mean of every window, rounded half away from zero.
+pub fn avg_pool(g: &PoolGeom, x: &[i8], y: &mut [i8]) -> Result<(), Error> {
+    let n = g.kernel[0]
+        .saturating_mul(g.kernel[1])
+        .min(i32::MAX as usize) as i32;
+    g.each(x, y, |w| {
+        let s: i32 = w.fold(0i32, |a, v| a.saturating_add(i32::from(v)));
+        let r = if s > 0 {
+            s.saturating_add(n / 2)
+        } else {
+            s.saturating_sub(n / 2)
+        };
+        let r = r / n.max(1);
+        r.clamp(-128, 127) as i8
+    })
+}

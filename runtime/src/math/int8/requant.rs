@@ -1,0 +1,145 @@
+//! Requantisation of an int32 accumulator to int8: TFLite Micro's
+//! `MultiplyByQuantizedMultiplier` (a Q31 multiplier and a power-of-two shift per output
+//! channel, gemmlowp's `SaturatingRoundingDoublingHighMul` then `RoundingDivideByPOT`, the
+//! "double rounding" of TFLM's default build), the output zero point, then the clamp to the
+//! activation range (a ReLU is folded into that clamp).
+//!
+//! ```
+//! use fewshot_runtime::math::int8::{multiply_by_quantized_multiplier, quantize_multiplier};
+//! let (m, shift) = quantize_multiplier(0.25).unwrap();
+//! assert_eq!((m, shift), (1 << 30, -1));
+//! assert_eq!(multiply_by_quantized_multiplier(1000, m, shift), 250);
+//! assert_eq!(multiply_by_quantized_multiplier(-6, m, shift), -2); // -1.5: half away from zero
+//! ```
+
+use crate::Error;
+
+/// The largest left shift a multiplier may carry (`shift <= 30`).
+pub const MAX_SHIFT: i32 = 30;
+/// The largest right shift a multiplier may carry (`shift >= -31`).
+pub const MIN_SHIFT: i32 = -31;
+
+/// `round(a * b / 2^31)` (ties towards +infinity), saturated: the only overflow,
+/// `i32::MIN * i32::MIN`, gives `i32::MAX`. gemmlowp's `SaturatingRoundingDoublingHighMul`.
+#[inline(always)]
+pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
+    if a == i32::MIN && b == i32::MIN {
+        return i32::MAX;
+    }
+    let ab = i64::from(a) * i64::from(b);
+    let nudge: i64 = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
+    // |ab + nudge| < 2^62, so the quotient fits an i32 except for the case handled above.
+    ((ab + nudge) / (1i64 << 31)) as i32
+}
+
+/// `x / 2^exponent` rounded to nearest, ties away from zero (gemmlowp's `RoundingDivideByPOT`);
+/// `exponent` above 31 is taken as 31.
+#[inline(always)]
+pub fn rounding_divide_by_pot(x: i32, exponent: u32) -> i32 {
+    let e = exponent.min(31);
+    let mask = ((1i64 << e) - 1) as i32;
+    let remainder = x & mask;
+    let threshold = (mask >> 1) + i32::from(x < 0);
+    (x >> e) + i32::from(remainder > threshold)
+}
+
+/// `x * multiplier * 2^shift / 2^31` as TFLM computes it: `x` shifted left by `max(shift, 0)`
+/// (saturating where TFLM's C would overflow), the doubling high multiply, then the rounding
+/// right shift by `max(-shift, 0)`. `shift` is clamped to `MIN_SHIFT..=MAX_SHIFT`.
+#[inline(always)]
+pub fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i32) -> i32 {
+    let shift = shift.clamp(MIN_SHIFT, MAX_SHIFT);
+    let left = shift.max(0) as u32;
+    let right = (-shift).max(0) as u32;
+    let y = saturating_rounding_doubling_high_mul(x.saturating_mul(1 << left), multiplier);
+    rounding_divide_by_pot(y, right)
+}
+
+/// The Q31 multiplier and shift of a positive real factor (TFLite's `QuantizeMultiplier`):
+/// `real = multiplier / 2^31 * 2^shift` with `multiplier` in `[2^30, 2^31)`, or `(0, 0)` for
+/// zero and factors too small to represent. `None` for a negative or non-finite factor; a factor
+/// of `2^31` or more saturates to the largest multiplier at `MAX_SHIFT`.
+pub fn quantize_multiplier(real: f64) -> Option<(i32, i32)> {
+    if !real.is_finite() || real < 0.0 {
+        return None;
+    }
+    let bits = real.to_bits();
+    let exp = ((bits >> 52) & 0x7ff) as i32;
+    if exp == 0 {
+        return Some((0, 0)); // zero or subnormal
+    }
+    // frexp: real = q * 2^shift with q in [0.5, 1).
+    let q = f64::from_bits((bits & !(0x7ff << 52)) | (1022 << 52));
+    let mut shift = exp - 1022;
+    let scaled = q * (1u64 << 31) as f64; // exact: a power-of-two scaling
+    let t = scaled as i64;
+    let mut fixed = t + i64::from(scaled - t as f64 >= 0.5);
+    if fixed == 1 << 31 {
+        fixed /= 2;
+        shift += 1;
+    }
+    if shift < MIN_SHIFT {
+        return Some((0, 0));
+    }
+    if shift > MAX_SHIFT {
+        return Some((i32::MAX, MAX_SHIFT));
+    }
+    Some((fixed as i32, shift))
+}
+
+/// How one layer's int32 accumulators become int8 outputs: per output channel a Q31
+/// multiplier and shift (`multiplier[c] / 2^31 * 2^shift[c] = s_in * s_w[c] / s_out`), then
+/// the output zero point and the clamp to `act_min..=act_max` (for a ReLU,
+/// `act_min = out_zp`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Requant<'a> {
+    /// Q31 multipliers, one per output channel (non-negative).
+    pub multiplier: &'a [i32],
+    /// Shifts, one per output channel, in `MIN_SHIFT..=MAX_SHIFT` (positive: left).
+    pub shift: &'a [i32],
+    /// The output's zero point, in `-128..=127`.
+    pub out_zp: i32,
+    /// The smallest output (the activation's clamp).
+    pub act_min: i8,
+    /// The largest output.
+    pub act_max: i8,
+}
+
+impl Requant<'_> {
+    /// Checks that there are `channels` multipliers and shifts, each in range, a zero point in
+    /// int8 range and `act_min <= act_max` (`Error::LengthMismatch`, `Error::InvalidHeader`).
+    pub fn check(&self, channels: usize) -> Result<(), Error> {
+        super::check_len("int8 multipliers", channels, self.multiplier.len())?;
+        super::check_len("int8 shifts", channels, self.shift.len())?;
+        let bad = |field| Err(Error::InvalidHeader { field });
+        if self.multiplier.iter().any(|&m| m < 0) {
+            return bad("int8 multiplier");
+        }
+        if self
+            .shift
+            .iter()
+            .any(|s| !(MIN_SHIFT..=MAX_SHIFT).contains(s))
+        {
+            return bad("int8 shift");
+        }
+        if !(-128..=127).contains(&self.out_zp) {
+            return bad("int8 output zero point");
+        }
+        if self.act_min > self.act_max {
+            return bad("int8 activation range");
+        }
+        Ok(())
+    }
+
+    /// The int8 output of channel `c`'s accumulator (channels beyond the slices give the zero
+    /// point: [`Requant::check`] rules them out).
+    #[inline(always)]
+    pub fn apply(&self, c: usize, acc: i32) -> i8 {
+        let (m, s) = match (self.multiplier.get(c), self.shift.get(c)) {
+            (Some(&m), Some(&s)) => (m, s),
+            _ => (0, 0),
+        };
+        let v = multiply_by_quantized_multiplier(acc, m, s).saturating_add(self.out_zp);
+        v.clamp(i32::from(self.act_min), i32::from(self.act_max)) as i8
+    }
+}

@@ -1,0 +1,440 @@
+//! The int8 kernels against references written another way: the fixed-point requantisation
+//! against exact i64/i128 rational arithmetic, the layers against naive i32 loops over the
+//! unpadded geometry.
+#![cfg(feature = "int8")]
+
+use fewshot_runtime::math::int8::*;
+use fewshot_runtime::Error;
+use proptest::prelude::*;
+
+/// `floor((a b + 2^30) / 2^31)` saturated: round half up of `a b / 2^31`.
+fn srdhm_ref(a: i32, b: i32) -> i32 {
+    let ab = i64::from(a) * i64::from(b);
+    ((ab + (1 << 30)).div_euclid(1 << 31)).clamp(i32::MIN.into(), i32::MAX.into()) as i32
+}
+
+/// `x / 2^e` rounded half away from zero.
+fn rdbpot_ref(x: i32, e: u32) -> i32 {
+    let (x, d) = (i64::from(x), 1i64 << e);
+    let m = (x.abs() + d / 2) >> e;
+    (if x < 0 { -m } else { m }) as i32
+}
+
+fn edge() -> impl Strategy<Value = i32> {
+    prop_oneof![
+        Just(i32::MIN),
+        Just(i32::MIN + 1),
+        Just(i32::MAX),
+        Just(0),
+        Just(1),
+        Just(-1),
+        Just(1 << 30),
+        Just(-(1 << 30)),
+        -70_000i32..70_000,
+        any::<i32>(),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn doubling_high_mul_is_exact_rounding(a in edge(), b in edge()) {
+        prop_assert_eq!(saturating_rounding_doubling_high_mul(a, b), srdhm_ref(a, b));
+    }
+
+    #[test]
+    fn divide_by_pot_rounds_half_away(x in edge(), e in 0u32..=31) {
+        prop_assert_eq!(rounding_divide_by_pot(x, e), rdbpot_ref(x, e));
+    }
+
+    #[test]
+    fn multiplier_matches_two_roundings(x in edge(), m in edge(), s in -31i32..=30) {
+        let m = m.max(0);
+        let left = x.saturating_mul(1 << s.max(0));
+        let want = rdbpot_ref(srdhm_ref(left, m), (-s).max(0) as u32);
+        prop_assert_eq!(multiply_by_quantized_multiplier(x, m, s), want);
+    }
+
+    #[test]
+    fn quantized_multiplier_represents_the_factor(real in 1e-9f64..1e3) {
+        let (m, s) = quantize_multiplier(real).unwrap();
+        prop_assert!((1 << 30..=i32::MAX).contains(&m));
+        let back = f64::from(m) / 2f64.powi(31) * 2f64.powi(s);
+        prop_assert!((back - real).abs() <= real * 2f64.powi(-30));
+    }
+}
+
+#[test]
+fn quantized_multiplier_edges() {
+    assert_eq!(quantize_multiplier(0.0), Some((0, 0)));
+    assert_eq!(quantize_multiplier(-1.0), None);
+    assert_eq!(quantize_multiplier(f64::NAN), None);
+    assert_eq!(quantize_multiplier(1.0), Some((1 << 30, 1)));
+    assert_eq!(quantize_multiplier(1e-20), Some((0, 0)));
+    assert_eq!(quantize_multiplier(1e12), Some((i32::MAX, MAX_SHIFT)));
+    // 1 - 2^-40 rounds up to 2^31: the multiplier halves, the shift grows.
+    assert_eq!(
+        quantize_multiplier(1.0 - 2f64.powi(-40)),
+        Some((1 << 30, 1))
+    );
+}
+
+/// A small deterministic generator (no dependency on proptest's shrinking for big tensors).
+struct Lcg(u64);
+impl Lcg {
+    fn i8(&mut self) -> i8 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 56) as u8 as i8
+    }
+    fn fill(&mut self, n: usize) -> Vec<i8> {
+        (0..n).map(|_| self.i8()).collect()
+    }
+    fn i32(&mut self, r: i32) -> i32 {
+        (i64::from(self.i8()) * i64::from(r) / 128) as i32
+    }
+}
+
+struct Params {
+    bias: Vec<i32>,
+    mult: Vec<i32>,
+    shift: Vec<i32>,
+}
+
+fn params(rng: &mut Lcg, n: usize) -> Params {
+    Params {
+        bias: (0..n).map(|_| rng.i32(20_000)).collect(),
+        mult: (0..n)
+            .map(|_| (1 << 30) + rng.i32(1 << 29).abs() * 2)
+            .collect(),
+        shift: (0..n).map(|_| -(rng.i32(12).abs()) - 1).collect(),
+    }
+}
+
+fn requant(p: &Params, zp: i32, relu: bool) -> Requant<'_> {
+    Requant {
+        multiplier: &p.mult,
+        shift: &p.shift,
+        out_zp: zp,
+        act_min: if relu { zp as i8 } else { -128 },
+        act_max: 127,
+    }
+}
+
+#[test]
+fn dense_matches_naive_loops() {
+    let mut rng = Lcg(1);
+    for (inputs, outputs) in [(1, 1), (3, 5), (4, 2), (7, 3), (64, 64), (33, 9)] {
+        let w = rng.fill(inputs * outputs);
+        let x = rng.fill(inputs);
+        let p = params(&mut rng, outputs);
+        for (in_zp, out_zp, relu) in [(0, 0, false), (-128, 5, true), (127, -128, false)] {
+            let l = QuantDense {
+                inputs,
+                outputs,
+                in_zp,
+                weights: &w,
+                bias: &p.bias,
+                requant: requant(&p, out_zp, relu),
+            };
+            let mut y = vec![0i8; outputs];
+            let mut s = vec![0u32; l.scratch_words()];
+            dense(&l, &x, &mut y, &mut s).unwrap();
+            let want: Vec<i8> = (0..outputs)
+                .map(|o| {
+                    let acc = (0..inputs).fold(p.bias[o], |a, i| {
+                        a + i32::from(w[o * inputs + i]) * (i32::from(x[i]) - in_zp)
+                    });
+                    l.requant.apply(o, acc)
+                })
+                .collect();
+            assert_eq!(y, want, "{inputs}x{outputs} zp {in_zp}");
+        }
+    }
+}
+
+fn conv_ref(l: &QuantConv, x: &[i8]) -> Vec<i8> {
+    let g = l.geom;
+    let [oc_n, oh, ow] = g.output().unwrap();
+    let [kh, kw] = g.kernel;
+    let mut y = Vec::new();
+    for oc in 0..oc_n {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut acc = l.bias[oc];
+                for gi in 0..g.group_in() {
+                    let ic = if g.depthwise { oc } else { gi };
+                    for a in 0..kh {
+                        for b in 0..kw {
+                            let iy = (oy * g.stride + a) as i64 - g.padding[0] as i64;
+                            let ix = (ox * g.stride + b) as i64 - g.padding[1] as i64;
+                            let inside = (0..g.height as i64).contains(&iy)
+                                && (0..g.width as i64).contains(&ix);
+                            let v = if inside {
+                                x[(ic * g.height + iy as usize) * g.width + ix as usize]
+                            } else {
+                                l.in_zp as i8 // the padding reads the zero point
+                            };
+                            let wi = ((oc * g.group_in() + gi) * kh + a) * kw + b;
+                            acc += i32::from(l.weights[wi]) * (i32::from(v) - l.in_zp);
+                        }
+                    }
+                }
+                y.push(l.requant.apply(oc, acc));
+            }
+        }
+    }
+    y
+}
+
+#[test]
+fn conv_matches_naive_loops() {
+    let mut rng = Lcg(2);
+    #[rustfmt::skip]
+    let geoms = [
+        // plaid_conv1d's first layer, shortened; conv1d 8 -> 16 k5; digits conv2d; depthwise
+        ConvGeom { in_channels: 1, height: 1, width: 40, out_channels: 8, kernel: [1, 7], stride: 2, padding: [0, 3], depthwise: false },
+        ConvGeom { in_channels: 8, height: 1, width: 13, out_channels: 16, kernel: [1, 5], stride: 1, padding: [0, 2], depthwise: false },
+        ConvGeom { in_channels: 1, height: 8, width: 8, out_channels: 8, kernel: [3, 3], stride: 1, padding: [1, 1], depthwise: false },
+        ConvGeom { in_channels: 3, height: 5, width: 6, out_channels: 2, kernel: [2, 3], stride: 2, padding: [1, 0], depthwise: false },
+        ConvGeom { in_channels: 4, height: 5, width: 5, out_channels: 4, kernel: [3, 3], stride: 1, padding: [1, 1], depthwise: true },
+        ConvGeom { in_channels: 2, height: 1, width: 9, out_channels: 2, kernel: [1, 4], stride: 3, padding: [0, 0], depthwise: true },
+    ];
+    for g in geoms {
+        let fan = g.fan_in().unwrap();
+        let w = rng.fill(g.out_channels * fan);
+        let x = rng.fill(g.input_len());
+        let p = params(&mut rng, g.out_channels);
+        for (in_zp, relu) in [(0, false), (-20, true), (127, false)] {
+            let l = QuantConv {
+                geom: g,
+                in_zp,
+                weights: &w,
+                bias: &p.bias,
+                requant: requant(&p, -3, relu),
+            };
+            let want = conv_ref(&l, &x);
+            let mut y = vec![0i8; want.len()];
+            let mut s = vec![0u32; l.scratch_words()];
+            conv(&l, &x, &mut y, &mut s).unwrap();
+            assert_eq!(y, want, "{g:?} zp {in_zp}");
+        }
+    }
+}
+
+#[test]
+fn pools_match_naive_loops() {
+    let mut rng = Lcg(3);
+    let g = PoolGeom {
+        channels: 3,
+        height: 4,
+        width: 7,
+        kernel: [2, 3],
+        stride: 2,
+    };
+    let x = rng.fill(3 * 4 * 7);
+    let [c, oh, ow] = g.output().unwrap();
+    let (mut mx, mut av) = (vec![0i8; c * oh * ow], vec![0i8; c * oh * ow]);
+    max_pool(&g, &x, &mut mx).unwrap();
+    avg_pool(&g, &x, &mut av).unwrap();
+    let mut j = 0;
+    for ch in 0..c {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let win: Vec<i32> = (0..2)
+                    .flat_map(|a| (0..3).map(move |b| (a, b)))
+                    .map(|(a, b)| i32::from(x[(ch * 4 + oy * 2 + a) * 7 + ox * 2 + b]))
+                    .collect();
+                assert_eq!(i32::from(mx[j]), *win.iter().max().unwrap());
+                let mean = f64::from(win.iter().sum::<i32>()) / 6.0;
+                assert_eq!(f64::from(av[j]), mean.round(), "{win:?}"); // f64 round: half away
+                j += 1;
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_descriptions_are_errors_not_panics() {
+    let (w, b, m, s) = ([1i8; 6], [0i32; 2], [1 << 30; 2], [0i32; 2]);
+    let rq = Requant {
+        multiplier: &m,
+        shift: &s,
+        out_zp: 0,
+        act_min: -128,
+        act_max: 127,
+    };
+    let l = QuantDense {
+        inputs: 3,
+        outputs: 2,
+        in_zp: 0,
+        weights: &w,
+        bias: &b,
+        requant: rq,
+    };
+    let (mut y, mut sc) = ([0i8; 2], [0u32; 3]);
+    assert!(dense(&l, &[1, 2, 3], &mut y, &mut sc).is_ok());
+    let short = QuantDense {
+        weights: &w[..5],
+        ..l
+    };
+    assert!(matches!(
+        dense(&short, &[1, 2, 3], &mut y, &mut sc),
+        Err(Error::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        dense(&l, &[1, 2], &mut y, &mut sc),
+        Err(Error::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        dense(&l, &[1, 2, 3], &mut y, &mut sc[..1]),
+        Err(Error::BufferTooSmall { .. })
+    ));
+    let bad_shift = [31i32, 0];
+    let l2 = QuantDense {
+        requant: Requant {
+            shift: &bad_shift,
+            ..rq
+        },
+        ..l
+    };
+    assert!(matches!(
+        dense(&l2, &[1, 2, 3], &mut y, &mut sc),
+        Err(Error::InvalidHeader { .. })
+    ));
+    let l3 = QuantDense { in_zp: 128, ..l };
+    assert!(matches!(
+        dense(&l3, &[1, 2, 3], &mut y, &mut sc),
+        Err(Error::InvalidHeader { .. })
+    ));
+    let l4 = QuantDense {
+        requant: Requant {
+            act_min: 5,
+            act_max: 4,
+            ..rq
+        },
+        ..l
+    };
+    assert!(dense(&l4, &[1, 2, 3], &mut y, &mut sc).is_err());
+    let huge = QuantDense {
+        inputs: usize::MAX,
+        ..l
+    };
+    assert!(dense(&huge, &[1, 2, 3], &mut y, &mut sc).is_err());
+    let g = ConvGeom {
+        in_channels: 1,
+        height: 1,
+        width: 2,
+        out_channels: 2,
+        kernel: [1, 3],
+        stride: 1,
+        padding: [0, 0],
+        depthwise: false,
+    };
+    let c = QuantConv {
+        geom: g,
+        in_zp: 0,
+        weights: &w,
+        bias: &b,
+        requant: rq,
+    };
+    assert!(matches!(
+        conv(&c, &[1, 2], &mut y, &mut sc),
+        Err(Error::InvalidHeader { .. })
+    ));
+    let g0 = ConvGeom { stride: 0, ..g };
+    assert!(conv(&QuantConv { geom: g0, ..c }, &[1, 2], &mut y, &mut sc).is_err());
+    let gd = ConvGeom {
+        depthwise: true,
+        ..g
+    };
+    assert!(conv(&QuantConv { geom: gd, ..c }, &[1, 2], &mut y, &mut sc).is_err());
+    let p = QuantParams {
+        scale: 0.0,
+        zero_point: 0,
+    };
+    assert!(quantize(&[1.0], p, &mut [0]).is_err());
+    let p = QuantParams {
+        scale: f32::NAN,
+        zero_point: 0,
+    };
+    assert!(dequantize(&[1], p, &mut [0.0]).is_err());
+}
+
+proptest! {
+    #[test]
+    fn quantize_rounds_like_f32_round(x in -300.0f32..300.0, zp in -128i32..=127) {
+        let p = QuantParams { scale: 0.75, zero_point: zp };
+        let mut q = [0i8];
+        quantize(&[x], p, &mut q).unwrap();
+        let want = ((x / 0.75).round() as i32 + zp).clamp(-128, 127);
+        prop_assert_eq!(i32::from(q[0]), want);
+    }
+}
+
+/// The golden case the firmware's on-target test (`firmware/tests/int8.rs`) checks with the
+/// same formulas: a 20 -> 8 dense layer and a 1x8x8 -> 4 channel 3x3 convolution.
+fn golden_weights(n: usize, k: usize) -> Vec<i8> {
+    (0..n).map(|i| ((i * k + 11) % 255) as u8 as i8).collect()
+}
+
+fn fnv(y: &[i8]) -> u32 {
+    y.iter().fold(0x811c_9dc5u32, |h, &v| {
+        (h ^ u32::from(v as u8)).wrapping_mul(0x0100_0193)
+    })
+}
+
+#[test]
+fn golden_vectors_for_the_firmware() {
+    let (w, x) = (golden_weights(160, 37), golden_weights(20, 53));
+    let bias: Vec<i32> = (0..8).map(|o| o * 1000 - 3500).collect();
+    let mult = [1_518_500_250i32; 8];
+    let shift: Vec<i32> = (0..8).map(|o| -8 - o % 3).collect();
+    let rq = Requant {
+        multiplier: &mult,
+        shift: &shift,
+        out_zp: -7,
+        act_min: -7,
+        act_max: 127,
+    };
+    let l = QuantDense {
+        inputs: 20,
+        outputs: 8,
+        in_zp: 3,
+        weights: &w,
+        bias: &bias,
+        requant: rq,
+    };
+    let mut y = [0i8; 8];
+    dense(&l, &x, &mut y, &mut [0u32; 10]).unwrap();
+    assert_eq!(y, [72, -6, -7, -7, -7, -7, -3, -4]);
+    let geom = ConvGeom {
+        in_channels: 1,
+        height: 8,
+        width: 8,
+        out_channels: 4,
+        kernel: [3, 3],
+        stride: 1,
+        padding: [1, 1],
+        depthwise: false,
+    };
+    let (w, x) = (golden_weights(36, 29), golden_weights(64, 71));
+    let rq = Requant {
+        out_zp: 4,
+        act_min: -128,
+        shift: &shift[..4],
+        multiplier: &mult[..4],
+        ..rq
+    };
+    let c = QuantConv {
+        geom,
+        in_zp: -5,
+        weights: &w,
+        bias: &bias[..4],
+        requant: rq,
+    };
+    let mut y = [0i8; 256];
+    conv(&c, &x, &mut y, &mut [0u32; 36]).unwrap();
+    assert_eq!(fnv(&y), 2_570_940_937);
+}

@@ -1,0 +1,125 @@
+//! Post-training int8 quantisation of a trained f32 trunk, with TFLite Micro semantics (the
+//! runtime's `math::int8`): per-output-channel symmetric int8 weights (`s_w[c] = max |w| / 127`),
+//! per-tensor asymmetric int8 activations whose ranges are calibrated on rows of the training
+//! classes, int32 biases `round(b / (s_in s_w[c]))`, Q31 multipliers and shifts
+//! `s_in s_w[c] / s_out`. ReLU and identity activations are quantised (a ReLU is the clamp at
+//! the output zero point); tanh and sigmoid are refused. Pools keep their input's scale and
+//! zero point.
+//!
+//! The host forward ([`QuantTrunk::features`]) calls the runtime's int8 kernels, so the host
+//! computes the device's integers; its int8 output is dequantised to the f32 features the
+//! adaptable head starts from.
+
+mod calibrate;
+mod layer;
+pub mod report;
+
+pub use calibrate::{calibration_rows, Ranges};
+pub use layer::{QLayer, QWeights};
+
+use crate::net::Arch;
+use anyhow::{bail, Result};
+use runtime::math::int8::{dequantize, quantize, QuantParams};
+
+/// Scale and zero point covering `[lo, hi]` (widened to contain 0, as TFLite requires: real 0
+/// must be exact, it is the padding and the ReLU floor).
+pub fn params_for(lo: f64, hi: f64) -> QuantParams {
+    let (lo, hi) = (lo.min(0.0), hi.max(0.0));
+    let scale = ((hi - lo) / 255.0).max(1e-8);
+    let zp = (-128.0 - lo / scale).round().clamp(-128.0, 127.0) as i32;
+    QuantParams {
+        scale: scale as f32,
+        zero_point: zp,
+    }
+}
+
+/// A quantised trunk: the input's parameters, its layers, the output's parameters.
+#[derive(Clone, Debug)]
+pub struct QuantTrunk {
+    pub input: QuantParams,
+    pub layers: Vec<QLayer>,
+    pub output: QuantParams,
+    pub inputs: usize,
+    pub features: usize,
+}
+
+impl QuantTrunk {
+    /// Quantises `arch` (every layer) with `params`, its activation ranges measured on the
+    /// normalised calibration rows `calib` (`rows x arch.inputs`).
+    pub fn new(arch: &Arch, params: &[f64], calib: &[f32], ranges: Ranges) -> Result<Self> {
+        if params.len() < arch.n_params() {
+            bail!(
+                "{} parameters for a trunk of {}",
+                params.len(),
+                arch.n_params()
+            );
+        }
+        let bounds = calibrate::measure(arch, params, calib, ranges)?;
+        let input = params_for(bounds[0].0, bounds[0].1);
+        let mut layers = Vec::new();
+        let mut cur = input;
+        for (l, spec) in arch.layers.iter().enumerate() {
+            let (lo, hi) = bounds[l + 1];
+            let p = &params[arch.w_off(l)..arch.end_off(l)];
+            let q = QLayer::new(l, spec, p, cur, params_for(lo, hi))?;
+            cur = q.output();
+            layers.push(q);
+        }
+        Ok(QuantTrunk {
+            input,
+            layers,
+            output: cur,
+            inputs: arch.inputs,
+            features: arch.outputs(),
+        })
+    }
+
+    /// The trunk's f32 features of one normalised sample, through the runtime's int8 kernels.
+    pub fn features(&self, x: &[f32], out: &mut [f32]) -> Result<()> {
+        let mut a = vec![0i8; x.len()];
+        quantize(x, self.input, &mut a)?;
+        let mut scratch = Vec::new();
+        for l in &self.layers {
+            a = l.run(&a, &mut scratch)?;
+        }
+        dequantize(&a, self.output, out)?;
+        Ok(())
+    }
+
+    /// Bytes of the int8 trunk's tensors: int8 weights, int32 biases, multipliers and shifts,
+    /// and 8 bytes (scale, zero point) per quantised tensor.
+    pub fn bytes(&self) -> usize {
+        8 + self.layers.iter().map(QLayer::bytes).sum::<usize>()
+    }
+}
+
+/// Bytes of the f32 trunk's weights and biases.
+pub fn f32_bytes(arch: &Arch) -> usize {
+    4 * arch.n_params()
+}
+
+/// Mean query accuracy of every episode with the int8 trunk's features (the prototype head
+/// and its inner steps in f32, as on the device).
+pub fn episode_accuracies(
+    q: &QuantTrunk,
+    arch: &Arch,
+    eps: &[crate::classify::episodes::Episode],
+    spec: &crate::classify::proto::ProtoSpec,
+) -> Result<Vec<f64>> {
+    use crate::classify::proto::{head_accuracy, EpisodeData};
+    use rayon::prelude::*;
+    eps.par_iter()
+        .map(|ep| {
+            let d = EpisodeData::<f32>::new(arch, ep, None);
+            let mut f = vec![0.0f32; (d.ns + d.nq) * q.features];
+            for (x, o) in
+                d.x.chunks_exact(q.inputs)
+                    .zip(f.chunks_exact_mut(q.features))
+            {
+                q.features(x, o)?;
+            }
+            let correct = head_accuracy(&f, &d, q.features, spec);
+            Ok(correct as f64 / ep.query_y.len().max(1) as f64)
+        })
+        .collect()
+}

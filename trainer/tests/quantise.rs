@@ -1,0 +1,176 @@
+//! Post-training quantisation: the int8 weights dequantise to within half a step of the f32
+//! ones, the int8 trunk (the runtime's kernels) tracks the f32 trunk's features on the
+//! calibration rows, and activations the int8 kernels cannot express are refused.
+
+mod common;
+use common::{bin, run, Noise};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use trainer::net::conv::Conv;
+use trainer::net::layer::{Op, Shape};
+use trainer::net::max_pool::MaxPool;
+use trainer::net::window::Window;
+use trainer::net::{forward, Activation, Arch, Fwd, HeadKind, LayerSpec};
+use trainer::quantise::{QLayer, QuantTrunk, Ranges};
+
+fn arch(last: Activation) -> Arch {
+    let input = Shape {
+        channels: 1,
+        height: 1,
+        width: 16,
+    };
+    let conv = Conv {
+        input,
+        out_channels: 4,
+        kernel: [1, 3],
+        stride: 1,
+        padding: [0, 1],
+        depthwise: false,
+    };
+    let pooled = Shape {
+        channels: 4,
+        ..input
+    };
+    let pool = MaxPool(Window {
+        input: pooled,
+        kernel: [1, 2],
+        stride: 2,
+    });
+    Arch {
+        inputs: 16,
+        shift: vec![0.0; 16],
+        scale: vec![1.0; 16],
+        layers: vec![
+            LayerSpec::with_op(16, Op::Conv(conv), Activation::Relu),
+            LayerSpec::with_op(64, Op::MaxPool(pool), Activation::Identity),
+            LayerSpec::dense(32, 8, last),
+        ],
+        n_trunk: 3,
+        head: HeadKind::Classification,
+        window: None,
+    }
+}
+
+fn setup(last: Activation) -> (Arch, Vec<f64>, Vec<f32>) {
+    let a = arch(last);
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut p = a.init_params(&mut rng);
+    for b in [a.b_off(0), a.b_off(2)] {
+        p[b] = 0.1; // biases that are not all zero
+    }
+    let x: Vec<f32> = (0..64 * 16).map(|_| rng.random_range(-2.0..2.0)).collect();
+    (a, p, x)
+}
+
+#[test]
+fn weights_dequantise_within_half_a_step() {
+    let (a, p, x) = setup(Activation::Identity);
+    let q = QuantTrunk::new(&a, &p, &x, Ranges::MinMax).unwrap();
+    for (l, ql) in q.layers.iter().enumerate() {
+        let (QLayer::Dense { q: w, .. } | QLayer::Conv { q: w, .. }) = ql else {
+            continue;
+        };
+        let fan = w.weights.len() / w.w_scale.len();
+        let orig = &p[a.w_off(l)..a.b_off(l)];
+        for (i, (d, o)) in w.dequantised().iter().zip(orig).enumerate() {
+            let step = f64::from(w.w_scale[i / fan]);
+            assert!(
+                (d - o).abs() <= step / 2.0 + 1e-12,
+                "layer {l} weight {i}: {d} vs {o}"
+            );
+        }
+        // The largest weight of each row is exactly +-127 steps.
+        for row in w.weights.chunks(fan) {
+            assert_eq!(row.iter().map(|v| v.unsigned_abs()).max(), Some(127));
+        }
+    }
+    assert!(q.bytes() * 2 < trainer::quantise::f32_bytes(&a));
+}
+
+#[test]
+fn int8_features_track_f32() {
+    let (a, p, x) = setup(Activation::Identity);
+    let q = QuantTrunk::new(&a, &p, &x, Ranges::MinMax).unwrap();
+    let pf: Vec<f32> = p.iter().map(|&v| v as f32).collect();
+    let mut fwd = Fwd::default();
+    forward(&a, &pf, &x, 64, &mut fwd, 0);
+    let want = &fwd.ys[3];
+    let range = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let mut got = vec![0.0f32; 8];
+    let mut worst = 0.0f32;
+    for (xr, wr) in x.chunks_exact(16).zip(want.chunks_exact(8)) {
+        q.features(xr, &mut got).unwrap();
+        for (g, w) in got.iter().zip(wr) {
+            worst = worst.max((g - w).abs());
+        }
+    }
+    // Three requantised tensors: a few output steps (range / 127) at most.
+    assert!(worst < 0.05 * range, "worst {worst} of range {range}");
+    assert!(worst > 0.0, "int8 features cannot equal f32 exactly");
+}
+
+#[test]
+fn tanh_is_refused() {
+    let (a, p, x) = setup(Activation::Tanh);
+    let e = QuantTrunk::new(&a, &p, &x, Ranges::MinMax).unwrap_err();
+    assert!(e.to_string().contains("cannot be quantised"), "{e}");
+}
+
+#[test]
+fn percentile_ranges_are_inside_min_max() {
+    let (a, p, x) = setup(Activation::Identity);
+    let mm = QuantTrunk::new(&a, &p, &x, Ranges::MinMax).unwrap();
+    let pc = QuantTrunk::new(&a, &p, &x, Ranges::Percentile(1.0)).unwrap();
+    assert!(pc.input.scale < mm.input.scale);
+}
+
+/// `train` a small conv trunk on a synthetic series CSV (8 classes of sine phases), then
+/// `quantise` it: the int8 rows sit beside the f32 rows and the baselines, with the sizes.
+#[test]
+fn quantise_command_prints_int8_beside_f32() {
+    let d = common::dir("quantise", "cli");
+    let mut csv = String::from("label");
+    (0..16).for_each(|t| csv += &format!(",t{t}"));
+    let mut noise = Noise(99);
+    for row in 0..240 {
+        let class = row % 8;
+        csv += &format!("\n{class}");
+        for t in 0..16 {
+            let v = (t as f64 * 0.7 + class as f64 * 0.8).sin() + 1.5 * noise.next();
+            csv += &format!(",{v:.4}");
+        }
+    }
+    std::fs::write(d.join("s.csv"), csv + "\n").unwrap();
+    let config = "task = \"classification\"\ndata = \"s.csv\"\ntrain_classes = [0, 1, 2, 3, 4]\nval_classes = [3, 4]\ntest_classes = [5, 6, 7]\nways = 3\nshots = [1]\nquery = 3\niterations = 10\nval_every = 5\nval_episodes = 10\n[input]\nkind = \"series\"\nchannels = 1\nlength = 16\n[[trunk]]\nkind = \"conv1d\"\nchannels = 4\nkernel = 3\npadding = 1\n[[trunk]]\nkind = \"max_pool\"\nsize = 2\n[[trunk]]\nkind = \"flatten\"\n";
+    std::fs::write(d.join("run.toml"), config).unwrap();
+    let out = d.join("m");
+    let o = run(bin()
+        .args(["train", "--no-eval", "--config"])
+        .arg(d.join("run.toml"))
+        .arg("--out")
+        .arg(&out));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(bin()
+        .args([
+            "quantise",
+            "--episodes",
+            "30",
+            "--calibration",
+            "50",
+            "--config",
+        ])
+        .arg(d.join("run.toml"))
+        .arg("--trained")
+        .arg(out.with_extension("trained.json")));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for want in [
+        "trunk_host",
+        "trunk_int8",
+        "nearest_centroid_raw",
+        "50 calibration rows",
+        "trunk bytes: f32 64,",
+    ] {
+        assert!(text.contains(want), "{want} missing:\n{text}");
+    }
+}
