@@ -264,6 +264,12 @@ pub enum Error {
         /// The capability bits of the decoded model.
         contains: u32,
     },
+    /// A head's adaptation scope would reach into the model's frozen stem (format v4): with a
+    /// stem, only `HeadOnly` and `HeadAndLastTrunk(k)` (counting dense trunk layers) adapt.
+    ScopeReachesStem {
+        /// The head.
+        head: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -395,6 +401,10 @@ impl fmt::Display for Error {
             Error::InvalidModel { declared, contains } => write!(
                 f,
                 "the header declares capabilities {declared:#x} but the model contains {contains:#x}"
+            ),
+            Error::ScopeReachesStem { head } => write!(
+                f,
+                "head {head} adapts every trunk layer or bias, but the model's convolution stem is frozen (use HeadOnly or HeadAndLastTrunk)"
             ),
         }
     }

@@ -211,7 +211,7 @@ fn forged_fields_are_named() {
     let blob = AlignedBytes::from_slice(&small_model().to_bytes_as(1).expect("valid"));
     // A version this runtime does not know; a v1 header read as v2 lacks its extension.
     for (version, e) in [
-        (4, Error::UnsupportedVersion { found: 4 }),
+        (5, Error::UnsupportedVersion { found: 5 }),
         (0, Error::UnsupportedVersion { found: 0 }),
         (2, Error::HeaderDecode),
     ] {
