@@ -6,7 +6,6 @@ pub mod config;
 pub mod data;
 pub mod deploy;
 pub mod episodes;
-pub mod host;
 mod job;
 pub mod matching;
 pub mod metric;

@@ -58,7 +58,9 @@ pub(crate) fn map_len(map: &Map) -> Option<usize> {
     let n = usize::from(map.channels)
         .checked_mul(usize::from(map.height))?
         .checked_mul(usize::from(map.width))?;
-    (1..=crate::format::spec::MAX_MAP_LEN).contains(&n).then_some(n)
+    (1..=crate::format::spec::MAX_MAP_LEN)
+        .contains(&n)
+        .then_some(n)
 }
 
 impl Conv {
