@@ -404,8 +404,7 @@ impl<'a> Model<'a> {
             (Extension::default(), after)
         };
         let after = if found >= STEM_SINCE {
-            let (stem, after) =
-                postcard::take_from_bytes(after).map_err(|_| Error::HeaderDecode)?;
+            let (stem, after) = stem::take_stem(after)?;
             ext.stem = stem;
             after
         } else {

@@ -22,10 +22,25 @@
 //! # }
 //! ```
 
-use super::spec::{AdaptScope, Extension, Header, StemLayer};
+use super::spec::{AdaptScope, Extension, Header, StemLayer, MAX_STEM_LAYERS};
 use super::{check_finite, invalid};
 use crate::ops::layer::{LayerOp, Stem};
 use crate::Error;
+use heapless::Vec;
+
+/// Decodes the stem list of a v4 blob from `bytes`; returns it and the bytes after it. A build
+/// without the `conv` feature decodes none (it would only link the decoder): it takes the empty
+/// list (one zero byte) and refuses any other.
+pub(crate) fn take_stem(bytes: &[u8]) -> Result<(Vec<StemLayer, MAX_STEM_LAYERS>, &[u8]), Error> {
+    #[cfg(feature = "conv")]
+    return postcard::take_from_bytes(bytes).map_err(|_| Error::HeaderDecode);
+    #[cfg(not(feature = "conv"))]
+    match bytes.split_first() {
+        Some((0, rest)) => Ok((Vec::new(), rest)),
+        Some(_) => Err(Error::FeatureDisabled { feature: "conv" }),
+        None => Err(Error::HeaderDecode),
+    }
+}
 
 /// The stem's output width and its widest map (input included), or `(input_len, input_len)`
 /// without a stem.
