@@ -275,6 +275,12 @@ pub enum Error {
         /// The label.
         label: u16,
     },
+    /// A head's adaptation scope would reach into the model's frozen stem (format v4): with a
+    /// stem, only `HeadOnly` and `HeadAndLastTrunk(k)` (counting dense trunk layers) adapt.
+    ScopeReachesStem {
+        /// The head.
+        head: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -411,6 +417,10 @@ impl fmt::Display for Error {
             Error::DuplicateLabel { label } => {
                 write!(f, "label {label} is already enrolled (forget it first)")
             }
+            Error::ScopeReachesStem { head } => write!(
+                f,
+                "head {head} adapts every trunk layer or bias, but the model's convolution stem is frozen (use HeadOnly or HeadAndLastTrunk)"
+            ),
         }
     }
 }

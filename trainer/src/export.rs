@@ -1,10 +1,16 @@
-//! Export: the trained network and its adaptation spec in the runtime's format v1, written by the
+//! Export: the trained network and its adaptation spec in the runtime's format, written by the
 //! runtime's own writer (`fewshot_runtime::writer`), and loading it back for evaluation.
+//!
+//! A trunk's convolution and pooling layers (before its first dense layer) become the runtime's
+//! frozen stem (format v4), its `flatten` nothing (the channel-major map is already the flat
+//! vector), its dense layers the runtime's trunk. The trainer has no batch normalisation, so
+//! there is nothing to fold.
 
 use crate::meta::{adapted_layers, rates, Algorithm, MetaSpec, Rates, Scope};
-use crate::net::{Activation, Arch, HeadKind};
+use crate::net::{Activation, Arch, HeadKind, Op, Shape};
 use anyhow::{anyhow, bail, Context, Result};
-use runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef, RateDef};
+use runtime::format::spec::{ConvSpec, Map, PoolSpec};
+use runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef, RateDef, StemDef};
 use std::path::Path;
 
 /// The runtime's activation for the trainer's.
@@ -71,21 +77,110 @@ pub fn rate_def(arch: &Arch, spec: &MetaSpec, u: &[f64]) -> Result<RateDef> {
     })
 }
 
-/// Ok when the runtime's format holds every layer of `arch` (dense layers); a convolution or
-/// pooling layer is refused, naming it: the runtime does not run them yet.
+/// Ok when the runtime's format holds every layer of `arch`: convolution and pooling layers
+/// (and flattens) only before the trunk's first dense layer, at most
+/// [`MAX_STEM_LAYERS`](runtime::format::spec::MAX_STEM_LAYERS) of them, dense layers after.
 pub fn exportable(arch: &Arch) -> Result<()> {
-    match arch.layers.iter().position(|l| !l.is_dense()) {
-        None => Ok(()),
-        Some(l) => bail!(
-            "layer {l} of the network is a {} layer: the runtime's model format holds dense layers only, so a convolution or pooling trunk cannot be exported yet (it trains and evaluates on the host)",
-            arch.layers[l].op.name()
-        ),
+    let first_dense = arch.layers.iter().position(|l| l.is_dense());
+    let late = arch
+        .layers
+        .iter()
+        .enumerate()
+        .skip(first_dense.unwrap_or(arch.layers.len()))
+        .find(|(_, l)| !l.is_dense());
+    if let Some((l, layer)) = late {
+        bail!(
+            "layer {l} of the network is a {} layer after a dense layer: the runtime runs convolution and pooling layers only as a stem before the first dense layer",
+            layer.op.name()
+        );
     }
+    let stem = stem_layers(arch).count();
+    if stem > runtime::format::spec::MAX_STEM_LAYERS {
+        bail!(
+            "the trunk has {stem} convolution and pooling layers, the runtime's stem holds at most {}",
+            runtime::format::spec::MAX_STEM_LAYERS
+        );
+    }
+    Ok(())
+}
+
+/// The indices of the layers of `arch` that become the runtime's stem.
+fn stem_layers(arch: &Arch) -> impl Iterator<Item = usize> + '_ {
+    (0..arch.n_trunk).filter(|&l| !matches!(arch.layers[l].op, Op::Dense | Op::Flatten))
+}
+
+/// The number of dense layers of `arch`'s trunk (the runtime's trunk).
+pub fn dense_trunk_layers(arch: &Arch) -> usize {
+    (0..arch.n_trunk)
+        .filter(|&l| arch.layers[l].is_dense())
+        .count()
+}
+
+fn narrow(v: usize, what: &str) -> Result<u16> {
+    u16::try_from(v).map_err(|_| anyhow!("{what} {v} exceeds the runtime's 65535"))
+}
+
+fn map(s: Shape) -> Result<Map> {
+    Ok(Map {
+        channels: narrow(s.channels, "channels")?,
+        height: narrow(s.height, "map height")?,
+        width: narrow(s.width, "map width")?,
+    })
+}
+
+/// The runtime's stem layer for layer `l` of `arch` (a convolution or a pooling).
+pub fn stem_def(arch: &Arch, theta: &[f64], l: usize) -> Result<StemDef> {
+    let s = &arch.layers[l];
+    Ok(match &s.op {
+        Op::Conv(c) => {
+            let spec = ConvSpec {
+                input: map(c.input)?,
+                channels: narrow(c.out_channels, "channels")?,
+                kernel: [
+                    narrow(c.kernel[0], "kernel")?,
+                    narrow(c.kernel[1], "kernel")?,
+                ],
+                stride: narrow(c.stride, "stride")?,
+                padding: [
+                    narrow(c.padding[0], "padding")?,
+                    narrow(c.padding[1], "padding")?,
+                ],
+                activation: act(s.act),
+                offset: 0,
+            };
+            let (w, b) = (arch.w_off(l), arch.b_off(l));
+            let (w, b) = (f32s(&theta[w..b]), f32s(&theta[b..arch.end_off(l)]));
+            if c.depthwise {
+                StemDef::depthwise(spec, w, b)
+            } else {
+                StemDef::conv(spec, w, b)
+            }
+        }
+        Op::MaxPool(p) => StemDef::max_pool(pool(&p.0)?),
+        Op::AvgPool(p) if p.0.kernel == [p.0.input.height, p.0.input.width] => {
+            StemDef::global_avg_pool(map(p.0.input)?)
+        }
+        Op::AvgPool(p) => StemDef::avg_pool(pool(&p.0)?),
+        Op::Dense | Op::Flatten => bail!("layer {l} is a {} layer, not a stem layer", s.op.name()),
+    })
+}
+
+fn pool(w: &crate::net::window::Window) -> Result<PoolSpec> {
+    Ok(PoolSpec {
+        input: map(w.input)?,
+        size: [
+            narrow(w.kernel[0], "pool size")?,
+            narrow(w.kernel[1], "pool size")?,
+        ],
+        stride: narrow(w.stride, "pool stride")?,
+    })
 }
 
 /// The trunk of `arch` (its first `n_trunk` layers) with the input normalisation and transform:
-/// a model definition without heads, the start of every exported model.
-pub fn trunk_def(name: &str, arch: &Arch, theta: &[f64]) -> ModelDef {
+/// a model definition without heads, the start of every exported model. Its convolution and
+/// pooling layers form the stem, its dense layers the trunk, a flatten nothing.
+pub fn trunk_def(name: &str, arch: &Arch, theta: &[f64]) -> Result<ModelDef> {
+    exportable(arch)?;
     let mut def = ModelDef::new(name, arch.inputs).normalise(f32s(&arch.shift), f32s(&arch.scale));
     if let Some(w) = &arch.window {
         def = def.transform(runtime::format::InputTransform::StandardiseChannels {
@@ -93,10 +188,13 @@ pub fn trunk_def(name: &str, arch: &Arch, theta: &[f64]) -> ModelDef {
             eps: w.eps as f32,
         });
     }
-    for l in 0..arch.n_trunk {
+    for l in stem_layers(arch) {
+        def = def.stem(stem_def(arch, theta, l)?);
+    }
+    for l in (0..arch.n_trunk).filter(|&l| arch.layers[l].is_dense()) {
         def = def.trunk(dense(arch, theta, l));
     }
-    def
+    Ok(def)
 }
 
 /// Head `id` of `arch` (its layers above the trunk), adapted on the device by `spec` with rate
@@ -118,6 +216,7 @@ pub fn head_def(
     let Some((spec, u)) = adapt else {
         return Ok(head);
     };
+    check_scope(arch, spec.effective_scope())?;
     let steps = u16::try_from(spec.steps).context("too many inner steps")?;
     let adapt = AdaptDef::new(
         scope(spec.effective_scope())?,
@@ -128,6 +227,23 @@ pub fn head_def(
     Ok(head.with_adapt(adapt))
 }
 
+/// Refuses a scope that would adapt the runtime's frozen stem, naming the configuration key.
+fn check_scope(arch: &Arch, scope: Scope) -> Result<()> {
+    if stem_layers(arch).next().is_none() {
+        return Ok(());
+    }
+    let dense = dense_trunk_layers(arch);
+    match scope {
+        Scope::BiasesOnly | Scope::Everything => bail!(
+            "`[meta] scope` = {scope:?} adapts every trunk layer, but the trunk's convolution and pooling layers export as the runtime's frozen stem: use head_only or head_and_last_trunk (at most {dense})"
+        ),
+        Scope::HeadAndLastTrunk(k) if k > dense => bail!(
+            "`[meta] scope` = head_and_last_trunk {k} reaches past the trunk's {dense} dense layers into its convolution and pooling layers (the runtime's frozen stem)"
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// Build the runtime's model definition: trunk layers, one head, its adaptation spec.
 pub fn model_def(
     name: &str,
@@ -136,7 +252,6 @@ pub fn model_def(
     theta: &[f64],
     u: &[f64],
 ) -> Result<ModelDef> {
-    exportable(arch)?;
     if theta.len() != arch.n_params() {
         bail!(
             "parameter vector has {} values, architecture needs {}",
@@ -149,7 +264,7 @@ pub fn model_def(
         HeadKind::Classification => "class",
     };
     let head = head_def(0, head_name, arch, theta, Some((spec, u)))?;
-    Ok(trunk_def(name, arch, theta).head(head))
+    Ok(trunk_def(name, arch, theta)?.head(head))
 }
 
 /// `def` with its regression head 0 returning `z * scale + shift` and standardising support

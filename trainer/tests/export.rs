@@ -98,3 +98,181 @@ fn runtime_adaptation_matches_trainer_inner_loop() {
         case(Algorithm::Proximal, Scope::HeadOnly, act);
     }
 }
+
+/// A network of `trunk` on `input`, then a dense ReLU trunk layer of 6 and a regression head of 2.
+fn conv_arch(input: trainer::net::Shape, trunk: &[trainer::net::trunk::TrunkLayer]) -> Arch {
+    use trainer::net::LayerSpec;
+    let mut layers = trainer::net::trunk::build(input, true, trunk).expect("trunk fits");
+    let feat = layers.last().map_or(input.len(), |l| l.outputs);
+    layers.push(LayerSpec::dense(feat, 6, Activation::Relu));
+    let n_trunk = layers.len();
+    layers.push(LayerSpec::dense(6, 2, Activation::Identity));
+    let mut arch = Arch::mlp(
+        input.len(),
+        &[],
+        2,
+        Activation::Identity,
+        HeadKind::Regression,
+    );
+    (arch.layers, arch.n_trunk) = (layers, n_trunk);
+    arch
+}
+
+fn head_only() -> MetaSpec {
+    MetaSpec {
+        algorithm: Algorithm::Maml,
+        scope: Scope::HeadOnly,
+        steps: 1,
+        alpha: 0.05,
+        alpha_max: 0.2,
+        clip: CLIP,
+        step_weights: vec![1.0],
+        first_order: false,
+    }
+}
+
+#[test]
+fn exported_conv_trunks_compute_the_trainers_forward_pass() {
+    use trainer::net::trunk::TrunkLayer as T;
+    use trainer::net::Shape;
+    let (relu, tanh) = (Activation::Relu, Activation::Tanh);
+    let series = Shape {
+        channels: 2,
+        height: 1,
+        width: 16,
+    };
+    let image = Shape {
+        channels: 1,
+        height: 7,
+        width: 6,
+    };
+    let cases: [(Shape, Vec<T>); 2] = [
+        (
+            series,
+            vec![
+                T::Conv1d {
+                    channels: 4,
+                    kernel: 5,
+                    stride: 2,
+                    padding: 2,
+                    activation: relu,
+                },
+                T::MaxPool {
+                    size: 2,
+                    stride: None,
+                },
+                T::DepthwiseConv1d {
+                    kernel: 3,
+                    stride: 1,
+                    padding: 1,
+                    activation: tanh,
+                },
+                T::AvgPool {
+                    size: 2,
+                    stride: Some(1),
+                },
+                T::GlobalAvgPool,
+            ],
+        ),
+        (
+            image,
+            vec![
+                T::Conv2d {
+                    channels: 3,
+                    kernel: 3,
+                    stride: 1,
+                    padding: 1,
+                    activation: relu,
+                },
+                T::DepthwiseConv2d {
+                    kernel: 2,
+                    stride: 2,
+                    padding: 0,
+                    activation: relu,
+                },
+                T::MaxPool {
+                    size: 2,
+                    stride: Some(1),
+                },
+                T::Flatten,
+            ],
+        ),
+    ];
+    for (input, trunk) in cases {
+        let mut arch = conv_arch(input, &trunk);
+        arch.shift = vec![0.25; arch.inputs];
+        arch.scale = vec![2.0; arch.inputs];
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let theta = arch.init_params(&mut rng);
+        let spec = head_only();
+        let u = init_rates(&arch, &spec);
+        let def = trainer::export::model_def("conv", &arch, &spec, &theta, &u).unwrap();
+        assert_eq!(def.stem.len(), trunk.len() - usize::from(input.height > 1));
+        let blob = def.to_aligned_bytes().unwrap();
+        let model = Model::from_bytes(&blob).unwrap();
+        // Inputs whose normalisation is exact in f32 and f64 alike (multiples of 1/64).
+        let x: Vec<f64> = (0..5 * arch.inputs)
+            .map(|i| ((i * 37 % 101) as f64 - 50.0) / 64.0)
+            .collect();
+        let mut scratch = vec![0.0f32; model.infer_scratch_len()];
+        let mut got = vec![0.0f32; 10];
+        let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        model
+            .network()
+            .infer_batch(&xf, Heads::ALL, &mut scratch, &mut got)
+            .unwrap();
+        // The trainer's forward pass in f32, as its host evaluation runs it.
+        let p: Vec<f32> = theta.iter().map(|&v| v as f32).collect();
+        let mut f = Fwd::<f32>::default();
+        forward(&arch, &p, &arch.normalise::<f32>(&x), 5, &mut f, 0);
+        let want = &f.ys[arch.layers.len()];
+        // The runtime's tanh goes through micromath's exp: ~1e-4 relative. Without it, within
+        // 1e-5: the stem adds in the trainer's order, but the trainer's dense layers are a
+        // blocked matrix product (another order), so the bits differ in the last place.
+        let tol = if input.height == 1 { 3e-3 } else { 1e-5 };
+        for (g, w) in got.iter().zip(want) {
+            assert!(
+                (g - w).abs() <= tol * (1.0 + w.abs()),
+                "runtime {g} vs trainer {w}"
+            );
+        }
+    }
+}
+
+#[test]
+fn scopes_reaching_into_a_conv_stem_are_refused_at_export() {
+    use trainer::net::trunk::TrunkLayer as T;
+    let input = trainer::net::Shape {
+        channels: 1,
+        height: 1,
+        width: 8,
+    };
+    let conv = T::Conv1d {
+        channels: 2,
+        kernel: 3,
+        stride: 1,
+        padding: 1,
+        activation: Activation::Relu,
+    };
+    let arch = conv_arch(input, &[conv]);
+    let theta = arch.init_params(&mut ChaCha8Rng::seed_from_u64(1));
+    for scope in [
+        Scope::Everything,
+        Scope::BiasesOnly,
+        Scope::HeadAndLastTrunk(2),
+    ] {
+        let spec = MetaSpec {
+            scope,
+            ..head_only()
+        };
+        let u = init_rates(&arch, &spec);
+        let err = trainer::export::model_def("c", &arch, &spec, &theta, &u).unwrap_err();
+        assert!(err.to_string().contains("`[meta] scope`"), "{err}");
+    }
+    let spec = MetaSpec {
+        scope: Scope::HeadAndLastTrunk(1),
+        ..head_only()
+    };
+    let u = init_rates(&arch, &spec);
+    assert!(trainer::export::model_def("c", &arch, &spec, &theta, &u).is_ok());
+}

@@ -7,7 +7,7 @@ use crate::Error;
 
 /// The scratch layout of one adaptation: activations of the adapted layers for all K samples
 /// (sample-major: `[k][feature]`), then the backpropagation block (`8 K` floats, when more than
-/// one layer adapts), then the ping-pong buffers of the frozen prefix, then (implicit steps
+/// one layer adapts), then the ping-pong buffers of the frozen prefix (stem and frozen trunk layers), then (implicit steps
 /// only) the solver's `K x K` system, `K x outputs` accumulated solutions and a `K` vector.
 #[derive(Debug, Clone)]
 pub(crate) struct Geometry {
@@ -59,8 +59,9 @@ impl Geometry {
             push(at)?;
         }
         let mut prefix_width = 0;
-        if range.first > 0 {
-            prefix_width = model.input_len();
+        if range.first > 0 || !model.stem().is_empty() {
+            // The normalised input and the stem's maps, then the frozen trunk layers.
+            prefix_width = model.stem_width();
             for i in 0..range.first {
                 prefix_width = prefix_width.max(usize::from(model.chain_layer(head, i)?.outputs));
             }

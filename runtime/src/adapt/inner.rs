@@ -294,12 +294,11 @@ impl<'a> InnerLoop<'a> {
             .chunks_exact(d)
             .zip(region.chunks_exact_mut(width))
         {
-            if self.range.first == 0 {
+            if self.range.first == 0 && self.model.stem().is_empty() {
                 net.normalise(x, row);
                 continue;
             }
-            net.normalise(x, pa);
-            let mut in_a = true;
+            let mut in_a = net.front(x, pa, pb)?;
             for i in 0..self.range.first {
                 let spec = self.model.chain_layer(self.head, i)?;
                 let (w, b) = self.model.layer_params(spec)?;

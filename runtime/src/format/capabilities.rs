@@ -48,7 +48,7 @@ impl Capabilities {
     pub const INPUT_TRANSFORM: Capabilities = Capabilities(1 << 3);
     /// The output normalisation of regression heads.
     pub const OUTPUT_NORMALISATION: Capabilities = Capabilities(1 << 4);
-    /// Convolution and pooling layers (reserved: no build runs them yet).
+    /// Convolution and pooling layers in a stem (cargo feature `conv`).
     pub const CONV: Capabilities = Capabilities(1 << 5);
     /// int8 layers (reserved: no build runs them yet).
     pub const INT8: Capabilities = Capabilities(1 << 6);
@@ -65,6 +65,11 @@ impl Capabilities {
             }
             | if cfg!(feature = "implicit-step") {
                 Self::IMPLICIT_STEP.0
+            } else {
+                0
+            }
+            | if cfg!(feature = "conv") {
+                Self::CONV.0
             } else {
                 0
             },
@@ -121,6 +126,6 @@ impl Capabilities {
         if !ext.outputs.is_empty() {
             found = found.with(Self::OUTPUT_NORMALISATION);
         }
-        found
+        ext.stem.iter().fold(found, |c, l| c.with(l.capability()))
     }
 }

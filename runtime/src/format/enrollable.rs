@@ -24,6 +24,7 @@ pub(crate) fn decode(version: u16, bytes: &[u8]) -> Result<(Extension, &[u8]), E
         input_transform: v3.input_transform,
         outputs: v3.outputs,
         enrollable: Vec::new(),
+        stem: Vec::new(),
     };
     Ok((ext, rest))
 }

@@ -9,6 +9,7 @@
 //! | 4 | v3: the [`Capabilities`] the model needs, little-endian u32 (bits below) |
 //! | n | the postcard-encoded [`Header`] |
 //! | m | v2 to v4: the postcard-encoded [`Extension`] (input transform, output normalisation; v4: enrollable heads) |
+//! | s | v4: the postcard-encoded stem ([`Extension::stem`], a list of [`StemLayer`]) |
 //! | 0..3 | zero padding to a 4-byte boundary |
 //! | 4 × w | weights section: little-endian f32, read in place: the header's `weights_len`, then the extension's tensors |
 //! | 4 | CRC-32 (ISO-HDLC) of every byte before it, little-endian |
@@ -26,12 +27,13 @@
 //! | 2 | `implicit-step` | [`LearningRate::Proximal`] (cargo feature `implicit-step`) |
 //! | 3 | `input-transform` | an [`InputTransform`] |
 //! | 4 | `output-normalisation` | an [`OutputNormalisation`] |
-//! | 5 | `conv` | reserved: convolution and pooling layers |
+//! | 5 | `conv` | a stem of convolution and pooling layers ([`StemLayer`], cargo feature `conv`) |
 //! | 6 | `int8` | reserved: int8 layers |
 //!
-//! The version changes whenever what a model may contain changes. The writer emits v3, or v4
-//! for a model with an [`Enrollable`] head (v4 appends that list to the extension); the
-//! runtime reads v1 to v4.
+//! The version changes whenever what a model may contain changes. The writer emits the oldest
+//! version that holds the model: v4 for a model with a stem or an [`Enrollable`] head (v4
+//! appends that list to the extension), else v3; the runtime reads v1 to v4. The stem (v4) runs
+//! frozen between the normalisation and the dense trunk (see [`stem`]).
 //!
 //! [`Model::from_bytes`] checks the length cap, alignment, magic, version, CRC and
 //! capabilities, decodes the header, then validates every dimension, every tensor offset (against the one canonical layout
@@ -57,12 +59,15 @@ mod capabilities;
 mod enrollable;
 pub mod layout;
 pub mod spec;
+pub mod stem;
 
 #[doc(hidden)]
 pub mod align_as {
     pub use super::align::AlignedAs;
 }
 mod align;
+#[cfg(feature = "std")]
+mod stem_def;
 #[cfg(feature = "std")]
 pub mod writer;
 #[cfg(feature = "std")]
@@ -81,6 +86,8 @@ pub const MAGIC: [u8; 4] = *b"FSML";
 pub const FORMAT_VERSION: u16 = 4;
 /// The first version whose blobs carry their [`Capabilities`].
 const CAPABILITIES_SINCE: u16 = 3;
+/// The first version whose blobs may have a stem ([`Extension::stem`]).
+pub const STEM_SINCE: u16 = 4;
 /// Largest blob accepted (bytes).
 pub const MAX_BLOB_LEN: usize = 4 << 20;
 /// Most inner steps in one adaptation call.
@@ -109,8 +116,12 @@ pub struct Model<'a> {
     capabilities: Capabilities,
     crc: u32,
     blob_len: usize,
-    /// Widest of the input and the trunk's layers (derived at load).
+    /// Widest of the input, the stem's maps and the trunk's layers (derived at load).
     trunk_width: u16,
+    /// The dense trunk's input width: the stem's output, or the input (derived at load).
+    trunk_input: u16,
+    /// Widest of the input and the stem's maps (derived at load).
+    stem_width: u16,
     /// Widest hidden (non-final) head layer, 0 if none (derived at load).
     head_hidden_width: u16,
 }
@@ -152,7 +163,7 @@ fn check_chain(layers: &[LayerSpec], mut inputs: u16, field: &'static str) -> Re
     Ok(inputs)
 }
 
-fn check_finite(
+pub(crate) fn check_finite(
     weights: &[f32],
     start: usize,
     len: usize,
@@ -168,8 +179,13 @@ fn check_finite(
     Ok(())
 }
 
-fn check_adapt(header: &Header<'_>, head: &HeadSpec<'_>, spec: &AdaptSpec) -> Result<(), Error> {
+fn check_adapt(
+    (header, ext): (&Header<'_>, &Extension),
+    (h, head): (usize, &HeadSpec<'_>),
+    spec: &AdaptSpec,
+) -> Result<(), Error> {
     adapted_range(spec, header.trunk.len(), head.layers.len())?;
+    stem::check_scope(ext, h, spec.scope)?;
     if spec.steps > MAX_STEPS {
         return Err(invalid("adapt.steps"));
     }
@@ -199,7 +215,8 @@ fn validate(header: &Header<'_>, ext: &Extension, weights: &[f32]) -> Result<(),
         return Err(invalid("name"));
     }
     check_width(header.input_len, "input_len")?;
-    let features = check_chain(&header.trunk, header.input_len, "trunk")?;
+    let trunk_input = stem::trunk_input(header, ext)?;
+    let features = check_chain(&header.trunk, trunk_input, "trunk")?;
     if header.heads.is_empty() {
         return Err(invalid("heads"));
     }
@@ -216,7 +233,7 @@ fn validate(header: &Header<'_>, ext: &Extension, weights: &[f32]) -> Result<(),
         let outputs = check_chain(&head.layers, features, "head.layers")?;
         head.kind.validate(header, head, outputs)?;
         if let Some(spec) = &head.adapt {
-            check_adapt(header, head, spec)?;
+            check_adapt((header, ext), (h, head), spec)?;
         }
     }
     // Every tensor where the canonical layout puts it, and nothing else in the section.
@@ -336,11 +353,12 @@ fn validate_extension(
         }
         at += 2 * outputs;
     }
+    let at = stem::check_stem_tensors(&ext.stem, weights, at)?;
     Ok(at - header.weights_len as usize)
 }
 
 impl<'a> Model<'a> {
-    /// Validates `bytes` as a model (format v1, v2 or v3) and returns a view into it.
+    /// Validates `bytes` as a model (format v1 to v4) and returns a view into it.
     ///
     /// `bytes` must be 4-byte aligned (embed it with [`crate::include_model!`] or hold it in an
     /// [`AlignedBytes`]). Nothing is copied; nothing is used before every check has passed.
@@ -383,10 +401,17 @@ impl<'a> Model<'a> {
         };
         let (header, after): (Header<'a>, &'a [u8]) =
             postcard::take_from_bytes(postcard_bytes).map_err(|_| Error::HeaderDecode)?;
-        let (ext, after) = if found >= 2 {
+        let (mut ext, after) = if found >= 2 {
             enrollable::decode(found, after)?
         } else {
             (Extension::default(), after)
+        };
+        let after = if found >= STEM_SINCE {
+            let (stem, after) = stem::take_stem(after)?;
+            ext.stem = stem;
+            after
+        } else {
+            after
         };
         let header_end = body.len() - after.len();
         let weights_at = align4(header_end).ok_or(Error::TooShort { len })?;
@@ -411,11 +436,12 @@ impl<'a> Model<'a> {
             None => capabilities.check_enabled()?,
         }
         validate(&header, &ext, weights)?;
+        let (trunk_input, widest_map) = stem::check_stem(header.input_len, &ext.stem)?;
         let trunk_width = header
             .trunk
             .iter()
             .map(|l| l.outputs)
-            .fold(header.input_len, u16::max);
+            .fold(widest_map, u16::max);
         let head_hidden_width = header
             .heads
             .iter()
@@ -431,6 +457,8 @@ impl<'a> Model<'a> {
             crc: stored,
             blob_len: len,
             trunk_width,
+            trunk_input,
+            stem_width: widest_map,
             head_hidden_width,
         })
     }
@@ -468,9 +496,35 @@ impl<'a> Model<'a> {
         self.header
             .trunk
             .last()
-            .map_or(self.input_len(), |l| usize::from(l.outputs))
+            .map_or(self.trunk_input_len(), |l| usize::from(l.outputs))
     }
-    /// Widest of the input and the trunk's layers.
+    /// Width of the dense trunk's input: the stem's output, or the input without a stem.
+    pub fn trunk_input_len(&self) -> usize {
+        usize::from(self.trunk_input)
+    }
+    /// Widest of the input and the stem's maps: the ping-pong buffers the stem needs.
+    pub fn stem_width(&self) -> usize {
+        usize::from(self.stem_width)
+    }
+    /// The stem's layers (format v4; empty without a stem).
+    pub fn stem(&self) -> &[StemLayer] {
+        &self.ext.stem
+    }
+    /// The weights and biases of a stem layer of this model (empty for a pooling).
+    pub fn stem_params(&self, layer: &StemLayer) -> Result<(&'a [f32], &'a [f32]), Error> {
+        let Some(at) = layer.offset() else {
+            return Ok((&[], &[]));
+        };
+        let l = crate::ops::layer::Stem::of(layer)?;
+        let (at, nw) = (at as usize, l.weight_count());
+        let w = self.weights.get(at..at + nw).ok_or(invalid("layout"))?;
+        let b = self
+            .weights
+            .get(at + nw..at + l.param_count())
+            .ok_or(invalid("layout"))?;
+        Ok((w, b))
+    }
+    /// Widest of the input, the stem's maps and the trunk's layers.
     pub fn trunk_width(&self) -> usize {
         usize::from(self.trunk_width)
     }
@@ -503,13 +557,20 @@ impl<'a> Model<'a> {
                 head: usize::from(id),
             })
     }
-    /// Parameters of the whole model (trunk and every head).
+    /// Parameters of the whole model (stem, trunk and every head).
     pub fn param_count(&self) -> usize {
-        self.header
-            .trunk
+        self.ext
+            .stem
             .iter()
-            .map(LayerSpec::param_count)
+            .filter_map(|l| crate::ops::layer::Stem::of(l).ok())
+            .map(|l| l.param_count())
             .sum::<usize>()
+            + self
+                .header
+                .trunk
+                .iter()
+                .map(LayerSpec::param_count)
+                .sum::<usize>()
             + self
                 .header
                 .heads

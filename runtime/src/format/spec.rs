@@ -7,6 +7,9 @@
 //! assert_eq!(layer.param_count(), 40 * 40 + 40);
 //! assert_eq!(layer.macs(), 1600);
 //! ```
+//!
+//! The stem's layers (format v4) are [`StemLayer`]s: a 1-d convolution over a series is a
+//! convolution over a map of height 1.
 
 use heapless::Vec;
 use serde::{Deserialize, Serialize};
@@ -27,6 +30,10 @@ pub const MAX_NAME_LEN: usize = 32;
 pub const MAX_WARPS: usize = 16;
 /// Most classes an enrollable head may declare ([`Enrollable::max_classes`], format v4).
 pub const MAX_ENROLL_CLASSES: u16 = 1024;
+/// Most layers in a model's stem (format v4).
+pub const MAX_STEM_LAYERS: usize = 8;
+/// Most values in one feature map of the stem (its input, or any layer's output).
+pub const MAX_MAP_LEN: usize = 16384;
 
 /// A layer's nonlinearity, applied elementwise to `W x + b`.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,6 +221,9 @@ pub struct Header<'a> {
 
 /// What format v2 adds after the v1 [`Header`] (a v1 blob has none of it: the default). Its
 /// tensors follow the v1 tensors in the weights section, in the order listed here.
+///
+/// Fields added by later versions are encoded after the v2 fields, each only in blobs of that
+/// version or newer (the v2 encoding skips them): the stem (v4).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
 pub struct Extension {
     /// A per-sample transform of the input, applied before the per-feature normalisation.
@@ -223,18 +233,25 @@ pub struct Extension {
     /// Format v4: the classification heads that take classes added on the device, in
     /// increasing head order (decoded only from a v4 blob; empty for older ones).
     pub enrollable: Vec<Enrollable, MAX_HEADS>,
+    /// Format v4: frozen convolution and pooling layers run on the normalised input before the
+    /// dense trunk (see [`StemLayer`]); empty for older blobs. Encoded after the v2 fields.
+    #[serde(skip)]
+    pub stem: Vec<StemLayer, MAX_STEM_LAYERS>,
 }
 
 impl Extension {
     /// True when the model needs nothing of format v2.
     pub fn is_empty(&self) -> bool {
-        self.input_transform.is_none() && self.outputs.is_empty() && self.enrollable.is_empty()
+        self.input_transform.is_none()
+            && self.outputs.is_empty()
+            && self.enrollable.is_empty()
+            && self.stem.is_empty()
     }
 
     /// The format version this extension needs at least (2 for anything of v2, 4 for
     /// enrollable heads), or 1.
     pub fn min_version(&self) -> u16 {
-        if !self.enrollable.is_empty() {
+        if !self.enrollable.is_empty() || !self.stem.is_empty() {
             4
         } else if !self.is_empty() {
             2
@@ -254,6 +271,76 @@ pub struct Enrollable {
     pub head: u8,
     /// Most classes the device may hold at once (1 to [`MAX_ENROLL_CLASSES`]).
     pub max_classes: u16,
+}
+
+/// The shape of a feature map of the stem: `channels x height x width` values, channel-major
+/// then row-major. A series of `channels x length` is a map of height 1; a flat vector of `n`
+/// values is `n x 1 x 1`. Flattening a map is the identity on this layout, so it is no layer.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Map {
+    /// Channels.
+    pub channels: u16,
+    /// Rows (1 for a series).
+    pub height: u16,
+    /// Columns (the length of a series).
+    pub width: u16,
+}
+
+/// A convolution of the stem (format v4): `channels` filters of `kernel` (rows, columns) over
+/// `input` zero-padded by `padding` (rows above and below, columns left and right), every
+/// `stride` positions in both directions, then `activation`. Weights row-major `[output
+/// channel][input channel][kernel row][kernel column]` (one input channel per filter for
+/// [`StemLayer::Depthwise`]) at `offset` in the weights section (in f32), then one bias per
+/// output channel.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ConvSpec {
+    /// The input map.
+    pub input: Map,
+    /// Output channels (the input's channels for a depthwise convolution).
+    pub channels: u16,
+    /// Kernel rows and columns (1 row for a series).
+    pub kernel: [u16; 2],
+    /// Step between outputs, in both directions (at least 1).
+    pub stride: u16,
+    /// Zero padding: rows above and below, columns left and right.
+    pub padding: [u16; 2],
+    /// Nonlinearity.
+    pub activation: Activation,
+    /// Offset of the weights in the weights section, in f32.
+    pub offset: u32,
+}
+
+/// A pooling window of the stem (format v4): `size` (rows, columns) of each channel of `input`,
+/// every `stride` positions in both directions, without padding.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PoolSpec {
+    /// The input map.
+    pub input: Map,
+    /// Window rows and columns (1 row for a series).
+    pub size: [u16; 2],
+    /// Step between windows, in both directions (at least 1).
+    pub stride: u16,
+}
+
+/// One frozen layer of the stem (format v4), in the order they run. The stem reads the
+/// normalised input as its first layer's input map and hands its last layer's output, flat, to
+/// the dense trunk. The device never adapts it.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum StemLayer {
+    /// Every output channel sees every input channel.
+    Conv(ConvSpec),
+    /// Output channel `c` sees input channel `c` only.
+    Depthwise(ConvSpec),
+    /// The largest value of each window.
+    MaxPool(PoolSpec),
+    /// The mean of each window.
+    AvgPool(PoolSpec),
+    /// The mean of each channel: one value per channel.
+    GlobalAvgPool(Map),
 }
 
 /// A per-sample transform of the input (format v2).

@@ -24,7 +24,8 @@ use std::vec::Vec;
 
 use super::layout::{walk, Tensor};
 use super::spec::*;
-use super::{align4, AlignedBytes, Capabilities, Model, CRC, FORMAT_VERSION, MAGIC};
+pub use super::stem_def::StemDef;
+use super::{align4, AlignedBytes, Capabilities, Model, CRC, FORMAT_VERSION, MAGIC, STEM_SINCE};
 use crate::Error;
 
 /// A dense layer with its values: `W` row-major `[outputs][inputs]`, then `b`.
@@ -248,6 +249,8 @@ pub struct ModelDef {
     pub normalisation: Option<(Vec<f32>, Vec<f32>)>,
     /// A per-sample input transform (format v2).
     pub input_transform: Option<InputTransform>,
+    /// Frozen convolution and pooling layers before the trunk (format v4).
+    pub stem: Vec<StemDef>,
     /// Trunk layers.
     pub trunk: Vec<Dense>,
     /// Heads.
@@ -327,9 +330,15 @@ impl ModelDef {
             input_len,
             normalisation: None,
             input_transform: None,
+            stem: Vec::new(),
             trunk: Vec::new(),
             heads: Vec::new(),
         }
+    }
+    /// Appends a stem layer (format v4).
+    pub fn stem(mut self, layer: StemDef) -> Self {
+        self.stem.push(layer);
+        self
     }
     /// Appends a trunk layer.
     pub fn trunk(mut self, layer: Dense) -> Self {
@@ -372,6 +381,14 @@ impl ModelDef {
         let mut def = ModelDef::new(model.name(), model.input_len()).with_id(model.model_id());
         def.normalisation = model.normalisation().map(|(s, c)| (s.to_vec(), c.to_vec()));
         def.input_transform = model.input_transform();
+        for l in model.stem() {
+            let (w, b) = model.stem_params(l)?;
+            def.stem.push(StemDef {
+                layer: *l,
+                weights: w.to_vec(),
+                bias: b.to_vec(),
+            });
+        }
         for l in model.trunk() {
             def.trunk.push(dense(l)?);
         }
@@ -425,11 +442,20 @@ impl ModelDef {
         Ok(def)
     }
 
-    /// Encodes the model as a blob of format 3, or [`FORMAT_VERSION`] (4) when a head is
-    /// enrollable, its capabilities derived from what it contains.
+    /// Encodes the model as a blob of the oldest format that holds it (v4 with a stem or an
+    /// enrollable head, else v3), its capabilities derived from what it contains.
     pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
-        let enrollable = self.heads.iter().any(|h| h.max_classes.is_some());
-        self.to_bytes_as(if enrollable { FORMAT_VERSION } else { 3 })
+        self.to_bytes_as(self.version())
+    }
+
+    /// The oldest format version that holds the model: [`STEM_SINCE`] (4) with a stem or an enrollable
+    /// head, else 3.
+    pub fn version(&self) -> u16 {
+        if self.stem.is_empty() && self.heads.iter().all(|h| h.max_classes.is_none()) {
+            3
+        } else {
+            STEM_SINCE
+        }
     }
 
     /// [`ModelDef::to_bytes`] in format `version`: an older one (1: no extension, 2: no
@@ -578,6 +604,7 @@ impl ModelDef {
             input_transform: self.input_transform,
             outputs: heapless::Vec::new(),
             enrollable: heapless::Vec::new(),
+            stem: heapless::Vec::new(),
         };
         for (h, head) in self.heads.iter().enumerate() {
             if let Some(max_classes) = head.max_classes {
@@ -602,6 +629,12 @@ impl ModelDef {
             weights.extend_from_slice(shift);
             weights.extend_from_slice(scale);
         }
+        for s in &self.stem {
+            let offset = u32::try_from(weights.len()).map_err(|_| Error::HeaderDecode)?;
+            ext.stem
+                .push(s.place(offset, &mut weights)?)
+                .map_err(|_| capacity("stem layers", self.stem.len(), MAX_STEM_LAYERS))?;
+        }
         let mut blob = Vec::new();
         blob.extend_from_slice(&MAGIC);
         if version == 0 || version > FORMAT_VERSION || version < ext.min_version() {
@@ -615,6 +648,10 @@ impl ModelDef {
         blob.extend_from_slice(&encoded);
         if version >= 2 {
             blob.extend_from_slice(&super::enrollable::encode(version, &ext)?);
+        }
+        if version >= STEM_SINCE {
+            let encoded = postcard::to_stdvec(&ext.stem).map_err(|_| Error::HeaderDecode)?;
+            blob.extend_from_slice(&encoded);
         }
         let aligned = align4(blob.len()).ok_or(Error::HeaderDecode)?;
         blob.resize(aligned, 0);

@@ -28,7 +28,7 @@ use crate::format::layout::AdaptedRange;
 use crate::format::{HeadSpec, InputTransform, LayerSpec, Model};
 use crate::math::standardise;
 use crate::ops::head::HeadScratch;
-use crate::ops::layer::{Layer, LayerOp};
+use crate::ops::layer::{Layer, LayerOp, Stem};
 use crate::Error;
 
 /// A set of heads, by index (bit `i` selects head `i`).
@@ -255,6 +255,25 @@ impl<'m, 's> Network<'m, 's> {
         Ok(())
     }
 
+    /// The dense trunk's input from one sample's `input` (`input_len` values): normalised
+    /// ([`Network::normalise`]), then through the frozen stem, with ping-pong buffers `a` and
+    /// `b` (each at least the widest stem map). Returns true when the result is in `a`.
+    pub(crate) fn front(&self, input: &[f32], a: &mut [f32], b: &mut [f32]) -> Result<bool, Error> {
+        let bug = Error::internal("infer::front");
+        self.normalise(input, a.get_mut(..input.len()).ok_or(bug)?);
+        let mut in_a = true;
+        for spec in self.model.stem() {
+            let (w, bias) = self.model.stem_params(spec)?;
+            let layer = Stem::of(spec)?;
+            let (src, dst) = if in_a { (&*a, &mut *b) } else { (&*b, &mut *a) };
+            let src = src.get(..layer.inputs()).ok_or(bug)?;
+            let dst = dst.get_mut(..layer.outputs()).ok_or(bug)?;
+            layer.forward(w, bias, src, dst);
+            in_a = !in_a;
+        }
+        Ok(in_a)
+    }
+
     /// Runs the trunk on `input` with ping-pong buffers `a`, `b`; returns 0 when the features
     /// are in `a`, 1 when in `b`.
     pub(crate) fn trunk_into(
@@ -274,8 +293,7 @@ impl<'m, 's> Network<'m, 's> {
                 found: input.len(),
             });
         }
-        self.normalise(input, a);
-        let mut in_a = true;
+        let mut in_a = self.front(input, a, b)?;
         for (i, spec) in self.model.trunk().iter().enumerate() {
             let (w, bias) = self.params(0, i, spec)?;
             let layer = Layer::of(spec);

@@ -415,8 +415,8 @@ impl ClsConfig {
         !self.trunk.is_empty() || !self.hidden.is_empty()
     }
 
-    /// The trunk has a layer the runtime's format does not hold yet (convolution, pooling).
-    pub fn host_only_trunk(&self) -> bool {
+    /// The trunk has a convolution or pooling layer (the runtime's stem).
+    pub fn conv_trunk(&self) -> bool {
         !self
             .trunk
             .iter()
@@ -535,7 +535,7 @@ impl ClsConfig {
                 "two consecutive layers over 2^20 weights: the model would not fit a microcontroller's flash (4 MB)".into(),
             ),
             (
-                !self.host_only_trunk()
+                !self.conv_trunk()
                     || !(self.identity_init
                         || self.blur != 0.0
                         || m.enabled

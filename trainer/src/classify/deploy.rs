@@ -77,8 +77,7 @@ pub fn device_head(
 
 pub fn model_def(name: &str, t: &Trained) -> Result<ModelDef> {
     let arch = &t.trunk;
-    crate::export::exportable(arch)?;
-    let mut def = trunk_def(name, arch, &t.params);
+    let mut def = trunk_def(name, arch, &t.params)?;
     let feat = arch.outputs();
     let nt = arch.n_params();
     let mut id = 0;

@@ -1,6 +1,7 @@
-//! Evaluation of a trunk the runtime cannot run yet (convolution and pooling layers), with the
-//! trainer's own forward pass in f32 on the host: the prototype head the device would build,
-//! without and with its inner steps, beside nearest centroid on the same episodes.
+//! Evaluation of a trained trunk with the trainer's own forward pass on the host, in f32 and,
+//! for `trainer quantise`, as the int8 trunk (the runtime's int8 kernels): the prototype head
+//! the device would build, without and with its inner steps, beside nearest centroid on the
+//! same episodes.
 
 use super::config::ClsConfig;
 use super::deploy::{baseline, row, AccRow};

@@ -110,7 +110,7 @@ fn score(
                 continue;
             };
             let head = device_head(0, arch, ways, &choice.device(clip), Some(&choice))?;
-            let bytes = trunk_def("cv", arch, trunk)
+            let bytes = trunk_def("cv", arch, trunk)?
                 .head(head)
                 .to_aligned_bytes()
                 .map_err(|e| anyhow!("cv model: {e}"))?;

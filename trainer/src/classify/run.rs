@@ -202,9 +202,6 @@ pub fn train_and_export(
     };
     let trained = finish(&st, &setup)?;
     let secs = t0.elapsed().as_secs_f64();
-    if cfg.host_only_trunk() {
-        return host_only(cfg, out, &setup, trained, (st.iter, secs), flags.no_eval).map(Some);
-    }
     let def = model_def(name, &trained)?;
     let bytes = export::write(out, &def)?;
     let record = RunRecord::new(out, cfg, &setup, &trained)?;
@@ -274,8 +271,7 @@ pub fn train_and_export(
     Ok(Some(trained))
 }
 
-/// The trunks compared on the validation episodes (the chosen one marked `chosen`: exported, or
-/// evaluated on the host when the runtime cannot run it), the trained trunk's gain over the
+/// The trunks compared on the validation episodes (the chosen one marked `chosen`: exported), the trained trunk's gain over the
 /// identity, the fold validation and the overfitting warning.
 fn print_candidates(trained: &Trained, chosen: &str) {
     for c in &trained.candidates {
@@ -317,57 +313,4 @@ fn print_candidates(trained: &Trained, chosen: &str) {
     if let Some(w) = &trained.overfit_warning {
         eprintln!("warning: {w}");
     }
-}
-
-/// A trunk the runtime cannot run yet: written as `<out>.trained.json` (no model file) and
-/// evaluated on the host (`<out>.eval.json`) unless `no_eval`.
-fn host_only(
-    cfg: &ClsConfig,
-    out: &Path,
-    setup: &Setup,
-    trained: Trained,
-    (iters, secs): (u64, f64),
-    no_eval: bool,
-) -> Result<Trained> {
-    eprintln!(
-        "trained {iters} iterations in {secs:.1} s (best validation {:.2}% at iteration {}); not exported: {}",
-        100.0 * trained.best_val,
-        trained.best_iter,
-        super::train::configured_trunk(cfg, &setup.norm)
-            .and_then(|a| export::exportable(&a))
-            .err()
-            .map_or("-".into(), |e| e.to_string())
-    );
-    print_candidates(&trained, "chosen (host only)");
-    std::fs::write(
-        out.with_extension("trained.json"),
-        serde_json::to_string(&trained)?,
-    )?;
-    if no_eval {
-        return Ok(trained);
-    }
-    let Some((arch, params)) = &trained.trained_trunk else {
-        bail!("no trained trunk to evaluate (freeze_trunk)");
-    };
-    let (n, query) = (2000, 15);
-    let rows = super::host::host_rows(
-        setup,
-        &trained,
-        (arch, params),
-        None,
-        cfg.ways,
-        &[1, 5],
-        (n, query, crate::classify::EVAL_SEED),
-    )?;
-    print!("{}", super::host::describe(cfg, cfg.ways, n, query));
-    print!("{}", table(&rows));
-    let mut rows = rows;
-    for r in &mut rows {
-        r.per_episode.clear();
-    }
-    std::fs::write(
-        out.with_extension("eval.json"),
-        serde_json::to_string_pretty(&rows)?,
-    )?;
-    Ok(trained)
 }

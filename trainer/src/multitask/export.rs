@@ -17,7 +17,7 @@ pub fn model_def(name: &str, heads: &[Head], p: &Params) -> Result<ModelDef> {
     let Some(h0) = heads.first() else {
         bail!("no heads");
     };
-    let mut def = trunk_def(name, &h0.arch, &p.theta(0));
+    let mut def = trunk_def(name, &h0.arch, &p.theta(0))?;
     for (i, h) in heads.iter().enumerate() {
         let id = u16::try_from(i).context("too many heads")?;
         let adapt = h.cfg.adaptable.then_some((&h.spec, &p.u[i][..]));

@@ -1,10 +1,13 @@
 //! Trunk and head layers: the one place that dispatches each kind of layer the runtime runs.
 //!
 //! A layer kind is a file here implementing [`LayerOp`] (its geometry, validation, forward
-//! pass, and in `LayerTrain` the inner loop's backward pass) and one arm of [`Layer`]. Today every layer is
-//! [`dense`] (f32 `W x + b` and an activation); a convolution, a pooling or an int8 layer
-//! would be another file, another variant of `Layer` and another arm in [`Layer::of`] and
-//! in each method below.
+//! pass, and in `LayerTrain` the inner loop's backward pass) and one arm of [`Layer`]. Every layer of the trunk and
+//! the heads is [`dense`] (f32 `W x + b` and an activation); an int8 layer would be another
+//! file, another variant of `Layer` and another arm in [`Layer::of`] and in each method below.
+//!
+//! The frozen stem before the trunk (format v4, cargo feature `conv`) has its own dispatch,
+//! [`Stem`]: convolutions (`conv`) and poolings (`pool`) over channel-major maps, forward
+//! only. Flattening a map is no layer: the channel-major map is already the flat vector.
 //!
 //! ```
 //! use fewshot_runtime::ops::layer::{Layer, LayerOp};
@@ -14,13 +17,23 @@
 //! assert_eq!((layer.param_count(), layer.macs(), layer.scratch_len()), (9, 6, 0));
 //! ```
 
+#[cfg(feature = "conv")]
+pub mod conv;
 pub mod dense;
+#[cfg(feature = "conv")]
+pub mod pool;
+pub mod stem;
 
 use crate::adapt::params::Weights;
 use crate::format::{Capabilities, LayerSpec};
 use crate::math::Rate;
 use crate::{Activation, Error};
+#[cfg(feature = "conv")]
+pub use conv::Conv;
 pub use dense::Dense;
+#[cfg(feature = "conv")]
+pub use pool::Pool;
+pub use stem::Stem;
 
 /// What every kind of layer declares and does. Parameters are a weights slice and a bias
 /// slice (read from flash or from an adapted state).
@@ -46,8 +59,13 @@ pub trait LayerOp {
     /// One sample: `y = layer(x)`.
     fn forward(&self, w: &[f32], b: &[f32], x: &[f32], y: &mut [f32]);
     /// Every sample of a batch: `xs` rows of [`LayerOp::inputs`], `ys` rows of
-    /// [`LayerOp::outputs`].
-    fn forward_batch(&self, w: &[f32], b: &[f32], xs: &[f32], ys: &mut [f32]);
+    /// [`LayerOp::outputs`] (by default one [`LayerOp::forward`] per sample).
+    fn forward_batch(&self, w: &[f32], b: &[f32], xs: &[f32], ys: &mut [f32]) {
+        let (ni, no) = (self.inputs().max(1), self.outputs().max(1));
+        for (x, y) in xs.chunks_exact(ni).zip(ys.chunks_exact_mut(no)) {
+            self.forward(w, b, x, y);
+        }
+    }
 }
 
 /// The inner loop's part of a layer: its backward pass and parameter update.
