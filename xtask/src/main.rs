@@ -93,7 +93,7 @@ fn main() -> Result<()> {
                 "  size-table      the runtime's .text per feature set, opt-level z and 3 (not in ci)"
             );
             eprintln!(
-                "  fuzz-smoke [S]  every fuzz target for S seconds (60), from the seeded corpus"
+                "  fuzz-smoke [S]  every fuzz target for S seconds (60; serial at most 15), from the seeded corpus"
             );
             eprintln!(
                 "  fuzz-long [N]   every fuzz target for N executions (10 million; not in ci)"
@@ -118,7 +118,12 @@ pub(crate) fn run(dir: &Path, program: &str, args: &[&str]) -> Result<()> {
 
 /// [`run`] with extra environment variables. Prints the elapsed time when the command ends
 /// (`+ [12.3 s] ...`), so a CI log shows where the time goes.
-fn run_with(dir: &Path, program: &str, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
+pub(crate) fn run_with(
+    dir: &Path,
+    program: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<()> {
     let vars: String = env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
     let line = format!("{vars}{program} {}", args.join(" "));
     eprintln!("+ {line}");
