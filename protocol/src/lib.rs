@@ -4,9 +4,9 @@
 //! postcard and framed with COBS ([`frame`]: postcard's `to_slice_cobs` / `from_bytes_cobs`, a
 //! zero byte ends each frame), at most [`MAX_FRAME`] bytes. No allocation: every variable part
 //! is a `heapless` container of fixed capacity ([`MAX_INPUT`], [`MAX_CHUNK`], ...), so both
-//! sides bound what they accept. The device side ([`device::Device`], feature `device`) maps
+//! sides bound what they accept. The device side (`device::Device`, feature `device`) maps
 //! requests to the runtime's `Learner`, support set, persisted state and signed model updates;
-//! [`device::Session`] turns a byte stream into replies, so a firmware only moves bytes.
+//! `device::Session` turns a byte stream into replies, so a firmware only moves bytes.
 //!
 //! ```
 //! use fewshot_protocol::{frame, Input, Reply, Request, Target, MAX_FRAME};
