@@ -393,7 +393,7 @@ pub fn ci(root: &Path) -> Result<()> {
 /// The `serial` firmware under QEMU (Cortex-M4F), driven over its UART by `trainer device`:
 /// `trainer/tests/device_qemu.rs`, which starts QEMU itself. `--workspace` keeps the feature
 /// set of `cargo test --workspace`, so nothing is rebuilt after it.
-fn serial_end_to_end(root: &Path) -> Result<()> {
+pub fn serial_end_to_end(root: &Path) -> Result<()> {
     let (triple, _) = MACHINES[0];
     run(
         &firmware_dir(root),

@@ -28,6 +28,7 @@ fn main() -> Result<()> {
         Some("embedded") => embedded(true),
         Some("qemu") => firmware::qemu_command(&args[1..]),
         Some("firmware") => firmware::ci(&root()),
+        Some("device-e2e") => firmware::serial_end_to_end(&root()),
         Some("fixtures") => run_with(
             &root(),
             "cargo",
@@ -84,6 +85,9 @@ fn main() -> Result<()> {
             eprintln!("  demo [TARGET]   the firmware demo under QEMU (`cargo qemu`)");
             eprintln!(
                 "  firmware        firmware demo + on-target tests on M4F and M3, size check"
+            );
+            eprintln!(
+                "  device-e2e      the serial firmware under QEMU driven by `trainer device` (in firmware)"
             );
             eprintln!("  size [--update] firmware .text against firmware/size-snapshot.txt");
             eprintln!(
