@@ -13,6 +13,8 @@ pub mod fixtures;
 pub mod int8;
 pub mod measure;
 pub mod nor;
+pub mod serial_sizes;
+pub mod uart;
 
 #[cfg(feature = "rtt")]
 use defmt_rtt as _;

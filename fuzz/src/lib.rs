@@ -8,6 +8,8 @@
 //! The targets are built without debug assertions (`cargo fuzz run -O -s none`, no `-a`) but
 //! with overflow checks (`[profile.release]` in `Cargo.toml`).
 
+pub mod serial;
+
 use arbitrary::Arbitrary;
 use fewshot_runtime::signature::{self, PublicKey};
 use fewshot_runtime::{AdaptState, ClassBank, Heads, Model, Support, MAX_STEPS};

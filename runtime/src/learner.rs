@@ -28,6 +28,8 @@
 use crate::adapt::{AdaptReport, AdaptState, Support};
 use crate::format::{HeadKind, Model};
 use crate::infer::Heads;
+use crate::persist::nor_flash::NorFlash;
+use crate::persist::{RecordInfo, Slots};
 use crate::Error;
 
 /// Head `head` of a model, ready to adapt and predict: `P` adapted parameters, `S` floats of
@@ -131,6 +133,18 @@ impl<'m, const P: usize, const S: usize, const LOG: usize> Learner<'m, P, S, LOG
     /// The adapted state (to persist it, see [`crate::persist`]).
     pub fn state(&self) -> &AdaptState<P> {
         &self.state
+    }
+
+    /// Restores the newest state saved in `slots` (by [`Slots::save`] of [`Learner::state`])
+    /// into this learner, as [`Slots::restore`] does (on error the state is as that leaves it:
+    /// unchanged, or at the meta-learned start); the loss log is emptied.
+    pub fn restore<F: NorFlash>(
+        &mut self,
+        slots: &Slots,
+        flash: &mut F,
+    ) -> Result<RecordInfo, Error> {
+        self.logged = 0;
+        slots.restore(flash, self.model, &mut self.state)
     }
 
     /// The adapted head's outputs for one sample `x` into `out` (exactly

@@ -3,6 +3,7 @@ pub mod bench;
 pub mod classify;
 pub mod config;
 pub mod csvio;
+pub mod device;
 pub mod engine;
 pub mod eval;
 pub mod export;

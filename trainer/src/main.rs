@@ -209,6 +209,10 @@ enum Cmd {
         #[arg(long)]
         version: u32,
     },
+    /// Talk to a device running the serial protocol (`fewshot-protocol`): info, push samples,
+    /// adapt, classify, save/restore, signed model updates. Over a serial port (--port) or
+    /// QEMU's unix socket (--socket).
+    Device(cli::device::DeviceArgs),
     /// Meta-iterations per second for every algorithm (meta-batch 25, K=10, 1-40-40-1 ReLU).
     Bench {
         #[arg(long, default_value_t = 1000)]
@@ -321,6 +325,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Train(args) => cli::train::run(args),
         Cmd::Export(args) => cli::enroll::export(args),
         Cmd::EnrollEval(args) => cli::enroll::enroll_eval(args),
+        Cmd::Device(args) => cli::device::run(args),
         Cmd::Eval {
             model,
             config,

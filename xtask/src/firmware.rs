@@ -2,7 +2,7 @@
 //! check and benchmark.
 
 use crate::elf::{Elf, STT_FUNC, STT_OBJECT};
-use crate::run;
+use crate::{run, run_with};
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -375,7 +375,7 @@ fn compare_expected(
 }
 
 /// What CI runs for the firmware: the demo and the on-target tests on both
-/// machines, then the size check.
+/// machines, the serial protocol end to end, then the size check.
 pub fn ci(root: &Path) -> Result<()> {
     let fw = firmware_dir(root);
     for (triple, _) in MACHINES {
@@ -386,7 +386,35 @@ pub fn ci(root: &Path) -> Result<()> {
         )?;
         run(&fw, "cargo", &["test", "--release", "--target", triple])?;
     }
+    serial_end_to_end(root)?;
     size_check(root, false)
+}
+
+/// The `serial` firmware under QEMU (Cortex-M4F), driven over its UART by `trainer device`:
+/// `trainer/tests/device_qemu.rs`, which starts QEMU itself. `--workspace` keeps the feature
+/// set of `cargo test --workspace`, so nothing is rebuilt after it.
+pub fn serial_end_to_end(root: &Path) -> Result<()> {
+    let (triple, _) = MACHINES[0];
+    run(
+        &firmware_dir(root),
+        "cargo",
+        &["build", "--release", "--bin", "serial", "--target", triple],
+    )?;
+    let elf = release_elf(root, triple, "serial");
+    let elf = elf.to_string_lossy();
+    run_with(
+        root,
+        "cargo",
+        &[
+            "test",
+            "--workspace",
+            "--test",
+            "device_qemu",
+            "--",
+            "--ignored",
+        ],
+        &[("FEWSHOT_SERIAL_ELF", &elf)],
+    )
 }
 
 /// `cargo qemu` / `cargo xtask demo [TARGET]`: the demo in release, on M4F
@@ -400,12 +428,18 @@ pub fn demo(root: &Path, args: &[String]) -> Result<()> {
     )
 }
 
+/// The firmware's target folder: `CARGO_TARGET_DIR` when set (relative to `firmware/`, where
+/// its cargo runs), else `firmware/target`.
+fn firmware_target(root: &Path) -> PathBuf {
+    let fw = firmware_dir(root);
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => fw.join(dir),
+        None => fw.join("target"),
+    }
+}
+
 fn release_elf(root: &Path, triple: &str, bin: &str) -> PathBuf {
-    firmware_dir(root)
-        .join("target")
-        .join(triple)
-        .join("release")
-        .join(bin)
+    firmware_target(root).join(triple).join("release").join(bin)
 }
 
 pub(crate) fn read_elf(path: &Path) -> Result<Elf> {

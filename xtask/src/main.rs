@@ -28,6 +28,7 @@ fn main() -> Result<()> {
         Some("embedded") => embedded(true),
         Some("qemu") => firmware::qemu_command(&args[1..]),
         Some("firmware") => firmware::ci(&root()),
+        Some("device-e2e") => firmware::serial_end_to_end(&root()),
         Some("fixtures") => run_with(
             &root(),
             "cargo",
@@ -85,6 +86,9 @@ fn main() -> Result<()> {
             eprintln!(
                 "  firmware        firmware demo + on-target tests on M4F and M3, size check"
             );
+            eprintln!(
+                "  device-e2e      the serial firmware under QEMU driven by `trainer device` (in firmware)"
+            );
             eprintln!("  size [--update] firmware .text against firmware/size-snapshot.txt");
             eprintln!(
                 "  bench-firmware  instruction counts, flash and RAM of the firmware (not in ci)"
@@ -93,7 +97,7 @@ fn main() -> Result<()> {
                 "  size-table      the runtime's .text per feature set, opt-level z and 3 (not in ci)"
             );
             eprintln!(
-                "  fuzz-smoke [S]  every fuzz target for S seconds (60), from the seeded corpus"
+                "  fuzz-smoke [S]  every fuzz target for S seconds (60; serial at most 15), from the seeded corpus"
             );
             eprintln!(
                 "  fuzz-long [N]   every fuzz target for N executions (10 million; not in ci)"
@@ -118,7 +122,12 @@ pub(crate) fn run(dir: &Path, program: &str, args: &[&str]) -> Result<()> {
 
 /// [`run`] with extra environment variables. Prints the elapsed time when the command ends
 /// (`+ [12.3 s] ...`), so a CI log shows where the time goes.
-fn run_with(dir: &Path, program: &str, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
+pub(crate) fn run_with(
+    dir: &Path,
+    program: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<()> {
     let vars: String = env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
     let line = format!("{vars}{program} {}", args.join(" "));
     eprintln!("+ {line}");

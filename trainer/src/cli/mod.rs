@@ -1,5 +1,6 @@
 //! The command line's subcommands that need more than a few lines.
 
+pub mod device;
 pub mod enroll;
 pub mod train;
 

@@ -1,0 +1,96 @@
+//! The device side of the serial protocol (`fewshot-protocol`) on UART0: reads bytes, answers
+//! each request frame with a reply frame, forever. It serves the 5-way prototype head of the
+//! multi-head fixture (sizes from `trainer inspect --rust`, `src/serial_sizes.rs`), keeps its
+//! saved state and signed model updates on the simulated NOR flash (`nor.rs`), and resets the
+//! core on `Reboot`: the flash lives through that reset, as a real part's flash lives through a
+//! power cycle. A cold boot (no handover word) erases the flash first (factory state).
+#![no_std]
+#![no_main]
+
+use cortex_m_rt::entry;
+use fewshot_firmware::fixtures::MULTIHEAD;
+use fewshot_firmware::nor::{handover, set_handover, Handover, NoinitNor, NOR_SIZE};
+use fewshot_firmware::serial_sizes as sizes;
+use fewshot_firmware::uart::Uart;
+use fewshot_firmware::{self as fw};
+use fewshot_protocol::device::{Device, Layout, Session};
+use fewshot_runtime::persist::nor_flash::NorFlash;
+use fewshot_runtime::signature::PublicKey;
+use fewshot_runtime::Model;
+
+/// The key model updates must be signed with (the public test key of the fixtures).
+static KEY: PublicKey = PublicKey::from_bytes(*include_bytes!("../../fixtures/test-signing.pub"));
+/// The handover stage that marks the flash as this firmware's (kept across `Reboot`).
+const SERIAL_STAGE: u32 = 4;
+/// UART clock divisor (QEMU ignores it; a 25 MHz board at 115 200 baud would use 217).
+const BAUDDIV: u32 = 217;
+
+type Serial<'m> = Device<
+    'm,
+    NoinitNor,
+    { sizes::PARAMS },
+    { sizes::SCRATCH },
+    { sizes::LOSS_LOG },
+    { sizes::K_MAX },
+    { sizes::INPUTS },
+    1,
+>;
+
+/// The flash, erased on a cold boot and kept after `Reboot`.
+fn flash() -> Option<NoinitNor> {
+    let mut nor = NoinitNor::take()?;
+    let h = handover();
+    if h.magic == Handover::MAGIC && h.stage == SERIAL_STAGE {
+        defmt::info!("serial: warm boot, flash kept");
+        return Some(nor);
+    }
+    nor.erase(0, NOR_SIZE as u32).ok()?;
+    set_handover(Handover {
+        magic: Handover::MAGIC,
+        stage: SERIAL_STAGE,
+        predictions: [0; 16],
+        count: 0,
+    });
+    defmt::info!("serial: cold boot, flash erased");
+    Some(nor)
+}
+
+#[entry]
+fn main() -> ! {
+    fw::init("serial");
+    let Some(nor) = flash() else {
+        defmt::error!("serial: no flash");
+        fw::finish(1)
+    };
+    let model = match Model::from_bytes(MULTIHEAD) {
+        Ok(m) => m,
+        Err(e) => {
+            defmt::error!("serial: model: {}", e);
+            fw::finish(1)
+        }
+    };
+    let mut device: Serial<'_> = match Device::new(&model, sizes::HEAD, nor, &Layout::SMALL, KEY) {
+        Ok(d) => d,
+        Err(e) => {
+            defmt::error!("serial: device: {}", e);
+            fw::finish(1)
+        }
+    };
+    // SAFETY: the only handle to UART0 in this firmware.
+    let mut uart = unsafe { Uart::uart0(BAUDDIV) };
+    let mut session = Session::new();
+    defmt::info!("serial: serving {=str} on UART0", model.name());
+    loop {
+        let Some(byte) = uart.try_read() else {
+            continue;
+        };
+        if let Some(answer) = session.feed(&mut device, byte) {
+            uart.write_all(answer.frame);
+            if answer.reboot {
+                uart.flush();
+                defmt::info!("serial: reboot");
+                cortex_m::peripheral::SCB::sys_reset();
+            }
+        }
+    }
+}

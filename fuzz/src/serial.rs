@@ -1,0 +1,63 @@
+//! The `serial` target's body: an arbitrary byte stream into the device side of the serial
+//! protocol (`fewshot_protocol::device`), as the `serial` firmware runs it, on an in-memory flash.
+
+use fewshot_protocol::device::{Device, Layout, RamFlash, Session};
+use fewshot_protocol::{frame, Reply};
+use fewshot_runtime::signature::PublicKey;
+use fewshot_runtime::update::ModelSlots;
+use fewshot_runtime::{Error, Model};
+
+#[allow(dead_code)]
+#[path = "../../firmware/src/serial_sizes.rs"]
+mod sizes;
+
+static MODEL: &[u8] = fewshot_runtime::include_model!("../../firmware/fixtures/multihead.fsm");
+const KEY: [u8; 32] = *include_bytes!("../../firmware/fixtures/test-signing.pub");
+
+type Dev<'m> = Device<
+    'm,
+    RamFlash<32768>,
+    { sizes::PARAMS },
+    { sizes::SCRATCH },
+    { sizes::LOSS_LOG },
+    { sizes::K_MAX },
+    { sizes::INPUTS },
+    1,
+>;
+
+/// Feeds `data` to a device byte by byte. Every reply must decode, and at the end the update
+/// slots hold no model or a whole, validly signed one: the fixture's (the only model the test
+/// key signed), never a half-written one.
+pub fn serial(data: &[u8]) {
+    let Ok(model) = Model::from_bytes(MODEL) else {
+        panic!("the multi-head fixture loads")
+    };
+    let key = PublicKey::from_bytes(KEY);
+    let Ok(mut dev): Result<Dev<'_>, _> =
+        Device::new(&model, sizes::HEAD, RamFlash::new(), &Layout::SMALL, key)
+    else {
+        panic!("the device is made")
+    };
+    let mut session = Session::new();
+    for &b in data {
+        if let Some(answer) = session.feed(&mut dev, b) {
+            let mut f = answer.frame.to_vec();
+            if let Err(e) = frame::decode::<Reply>(&mut f) {
+                panic!("a reply does not decode: {e}");
+            }
+        }
+    }
+    let l = Layout::SMALL;
+    let mut flash = dev.flash().clone();
+    let Ok(slots) = ModelSlots::new(&flash, l.models_at, l.model_slot, l.floor_at, key) else {
+        panic!("the layout is valid")
+    };
+    match slots.active(&mut flash) {
+        Err(Error::NoValidModel) => {}
+        Ok(a) => match slots.model(&flash, &a) {
+            Ok(m) => assert_eq!(m.crc(), model.crc(), "an installed model is the signed one"),
+            Err(e) => panic!("the active slot does not load: {e}"),
+        },
+        Err(e) => panic!("the update slots are neither empty nor valid: {e}"),
+    }
+}

@@ -1,0 +1,357 @@
+//! The device side: [`Device`] answers each [`Request`] from one head's [`Learner`], a support
+//! buffer ([`SupportSet`]) and a flash holding the saved state ([`Slots`]) and the signed model
+//! slots ([`ModelSlots`]); [`Session`] turns received bytes into reply frames.
+//!
+//! Nothing here panics on what the host sends: every request is checked by the runtime (input
+//! widths, finite values, labels, capacities) and a refusal is a [`Reply::Error`]. A model
+//! update is written only through [`ModelSlots`], which accepts the new slot only after the
+//! whole envelope verified, so no request sequence leaves a half-written model active.
+//!
+//! ```
+//! use fewshot_protocol::device::{Device, Layout, RamFlash, Session};
+//! use fewshot_protocol::{frame, Reply, Request, MAX_FRAME};
+//! use fewshot_runtime::signature::SigningKey;
+//! use fewshot_runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef, RateDef};
+//! use fewshot_runtime::{Activation, AdaptScope, Model};
+//!
+//! let head = HeadDef::regression(0, "y", vec![Dense::new(2, 1, Activation::Identity, vec![0.0; 2], vec![0.0])])
+//!     .with_adapt(AdaptDef::new(AdaptScope::HeadOnly, 5, RateDef::Scalar(0.1), 10.0));
+//! let blob = ModelDef::new("line", 2).head(head).to_aligned_bytes().unwrap();
+//! let model = Model::from_bytes(&blob).unwrap();
+//! let key = SigningKey::from_seed([1; 32]).public_key();
+//! // 3 adapted parameters, 64 floats of scratch, 6 losses; 4 samples of 2 inputs, 1 target.
+//! let mut device: Device<'_, RamFlash<32768>, 3, 64, 6, 4, 2, 1> =
+//!     Device::new(&model, 0, RamFlash::new(), &Layout::SMALL, key).unwrap();
+//!
+//! let mut buf = [0u8; MAX_FRAME];
+//! let request = frame::encode(&Request::Info, &mut buf).unwrap().to_vec();
+//! let mut session = Session::new();
+//! let mut reply = None;
+//! for &b in &request {
+//!     if let Some(answer) = session.feed(&mut device, b) {
+//!         reply = Some(frame::decode::<Reply>(&mut answer.frame.to_vec()).unwrap());
+//!     }
+//! }
+//! assert!(matches!(reply, Some(Reply::Info(info)) if info.input_len == 2 && info.max_samples == 4));
+//! ```
+
+mod error;
+mod ram;
+mod session;
+
+pub use error::runtime_error;
+pub use ram::RamFlash;
+pub use session::{Answer, Handler, Session};
+
+use crate::{DeviceError, HeadInfo, HeadKind, Info, Installed, Reply, Request, Target};
+use crate::{MAX_HEADS, MAX_NAME, MAX_OUTPUTS, PROTOCOL_VERSION};
+use fewshot_runtime::persist::Slots;
+use fewshot_runtime::signature::PublicKey;
+use fewshot_runtime::update::{MappedFlash, ModelSlots, Update};
+use fewshot_runtime::{Error, Learner, Model, SupportSet};
+use heapless::{String, Vec};
+
+/// Where the device keeps what it saves, in bytes of its flash (multiples of its erase size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// The adapted state's two slots, from this offset.
+    pub state_at: u32,
+    /// Bytes of each state slot.
+    pub state_slot: u32,
+    /// The two model slots, from this offset.
+    pub models_at: u32,
+    /// Bytes of each model slot.
+    pub model_slot: u32,
+    /// The version floor's records (two erase blocks), from this offset.
+    pub floor_at: u32,
+}
+
+impl Layout {
+    /// 32 KiB of 4 KiB blocks: state slots of 4 KiB at 0, model slots of 8 KiB at 8 KiB, the
+    /// floor at 24 KiB.
+    pub const SMALL: Layout = Layout {
+        state_at: 0,
+        state_slot: 4096,
+        models_at: 8192,
+        model_slot: 8192,
+        floor_at: 24576,
+    };
+}
+
+/// One adaptable head of a model served over the protocol: its [`Learner`] (`P` adapted
+/// parameters, `S` scratch floats, `LOG` losses: the sizes `trainer inspect --rust` writes), a
+/// support buffer of `K` samples of `D` inputs (`T` regression targets each) and the flash `F`.
+pub struct Device<
+    'm,
+    F,
+    const P: usize,
+    const S: usize,
+    const LOG: usize,
+    const K: usize,
+    const D: usize,
+    const T: usize,
+> {
+    model: &'m Model<'m>,
+    learner: Learner<'m, P, S, LOG>,
+    samples: SupportSet<K, D, T>,
+    flash: F,
+    state: Slots,
+    models: ModelSlots,
+    update: Option<Update>,
+}
+
+impl<
+        'm,
+        F: MappedFlash,
+        const P: usize,
+        const S: usize,
+        const LOG: usize,
+        const K: usize,
+        const D: usize,
+        const T: usize,
+    > Device<'m, F, P, S, LOG, K, D, T>
+{
+    /// The device for head `head` of `model` at its meta-learned start, with an empty buffer,
+    /// keeping its state and model updates on `flash` as `layout` says; updates must be signed
+    /// with the key of `key`. Refuses sizes made for another model ([`Error::Capacity`]).
+    pub fn new(
+        model: &'m Model<'m>,
+        head: usize,
+        flash: F,
+        layout: &Layout,
+        key: PublicKey,
+    ) -> Result<Self, Error> {
+        let learner = Learner::new(model, head)?;
+        fits("support input width (D)", model.input_len(), D)?;
+        let outputs = learner.output_len()?;
+        fits("protocol outputs (MAX_OUTPUTS)", outputs, MAX_OUTPUTS)?;
+        if matches!(
+            model.head(head)?.kind,
+            fewshot_runtime::HeadKind::Regression { .. }
+        ) {
+            fits("support targets (T)", outputs, T)?;
+        }
+        let state = Slots::new(&flash, layout.state_at, layout.state_slot)?;
+        let models = ModelSlots::new(
+            &flash,
+            layout.models_at,
+            layout.model_slot,
+            layout.floor_at,
+            key,
+        )?;
+        Ok(Device {
+            model,
+            learner,
+            samples: SupportSet::new(),
+            flash,
+            state,
+            models,
+            update: None,
+        })
+    }
+
+    /// The flash (to inspect it; the device is its only writer).
+    pub fn flash(&self) -> &F {
+        &self.flash
+    }
+
+    /// The reply to `request`.
+    pub fn handle(&mut self, request: &Request) -> Reply {
+        self.serve(request)
+            .unwrap_or_else(|e| Reply::Error(DeviceError::Runtime(runtime_error(&e))))
+    }
+
+    fn serve(&mut self, request: &Request) -> Result<Reply, Error> {
+        Ok(match request {
+            Request::Info => Reply::Info(self.info()?),
+            Request::PushSample { target, x } => {
+                match target {
+                    Target::Class(c) => self.samples.push_labelled(x, *c)?,
+                    Target::Values(v) => self.samples.push_valued(x, v)?,
+                }
+                self.samples_reply()
+            }
+            Request::ClearSamples => {
+                self.samples.clear();
+                self.samples_reply()
+            }
+            Request::Adapt { steps } => {
+                let r = self
+                    .learner
+                    .adapt_steps(self.samples.as_support(), *steps)?;
+                Reply::Adapted {
+                    steps: r.steps,
+                    initial_loss: r.initial_loss,
+                    final_loss: r.final_loss,
+                }
+            }
+            Request::Infer { x } => Reply::Outputs(self.infer(finite(x)?)?),
+            Request::Classify { x } => {
+                let (class, score) = self.learner.classify(finite(x)?)?;
+                Reply::Class { class, score }
+            }
+            Request::Save => {
+                let r = self
+                    .state
+                    .save(&mut self.flash, self.model, self.learner.state())?;
+                Reply::Saved {
+                    sequence: r.sequence,
+                    slot: r.slot,
+                }
+            }
+            Request::Restore => {
+                let r = self.learner.restore(&self.state, &mut self.flash)?;
+                Reply::Restored {
+                    sequence: r.sequence,
+                    slot: r.slot,
+                }
+            }
+            Request::Reset => {
+                self.learner.reset()?;
+                Reply::Done
+            }
+            Request::UpdateBegin { .. } | Request::UpdateChunk { .. } | Request::UpdateFinish => {
+                self.serve_update(request)?
+            }
+            Request::Reboot => Reply::Done,
+        })
+    }
+
+    /// The model update requests: one update at a time; a refused chunk leaves it open (send
+    /// again from where it stands), a refused finish or a new begin ends it.
+    fn serve_update(&mut self, request: &Request) -> Result<Reply, Error> {
+        match request {
+            Request::UpdateBegin { total_len } => {
+                self.update = None;
+                let u = self.models.begin(&mut self.flash, *total_len)?;
+                let slot = u.slot();
+                self.update = Some(u);
+                Ok(Reply::UpdateStarted { slot })
+            }
+            Request::UpdateChunk { offset, bytes } => {
+                let Some(u) = self.update.as_mut() else {
+                    return Ok(Reply::Error(DeviceError::NoUpdate));
+                };
+                self.models
+                    .write_chunk(&mut self.flash, u, *offset, bytes)?;
+                Ok(Reply::UpdateProgress {
+                    written: u.written(),
+                })
+            }
+            _ => {
+                let Some(u) = self.update.take() else {
+                    return Ok(Reply::Error(DeviceError::NoUpdate));
+                };
+                let a = self.models.finish(&mut self.flash, u)?;
+                Ok(Reply::UpdateInstalled {
+                    slot: a.slot,
+                    model_version: a.model_version,
+                })
+            }
+        }
+    }
+
+    fn samples_reply(&self) -> Reply {
+        Reply::Samples {
+            stored: count(self.samples.len()),
+            capacity: count(K),
+        }
+    }
+
+    fn infer(&mut self, x: &[f32]) -> Result<Vec<f32, MAX_OUTPUTS>, Error> {
+        let mut out = Vec::new();
+        // `new` checked that the outputs fit.
+        out.resize(self.learner.output_len()?, 0.0)
+            .map_err(|_| Error::Internal {
+                at: "device::infer",
+            })?;
+        self.learner.predict(x, &mut out)?;
+        Ok(out)
+    }
+
+    fn info(&mut self) -> Result<Info, Error> {
+        let mut heads = Vec::<HeadInfo, MAX_HEADS>::new();
+        for (i, h) in self.model.heads().iter().enumerate().take(MAX_HEADS) {
+            let kind = match h.kind {
+                fewshot_runtime::HeadKind::Regression { .. } => HeadKind::Regression,
+                fewshot_runtime::HeadKind::Classification { .. } => HeadKind::Classification,
+                _ => HeadKind::Matching,
+            };
+            let head = HeadInfo {
+                name: name(h.name),
+                kind,
+                outputs: count(h.kind.outputs()),
+                adaptable: self.model.adapt_spec(i).is_ok(),
+            };
+            // At most MAX_HEADS (take above).
+            let _ = heads.push(head);
+        }
+        let installed = self.models.active(&mut self.flash).ok().map(|a| Installed {
+            slot: a.slot,
+            model_version: a.model_version,
+        });
+        Ok(Info {
+            protocol_version: PROTOCOL_VERSION,
+            model_id: self.model.model_id(),
+            model_name: name(self.model.name()),
+            input_len: count(self.model.input_len()),
+            heads,
+            adapted_head: u8::try_from(self.learner.head()).unwrap_or(u8::MAX),
+            max_samples: count(K),
+            free_samples: count(K.saturating_sub(self.samples.len())),
+            installed,
+        })
+    }
+}
+
+impl<
+        F: MappedFlash,
+        const P: usize,
+        const S: usize,
+        const LOG: usize,
+        const K: usize,
+        const D: usize,
+        const T: usize,
+    > Handler for Device<'_, F, P, S, LOG, K, D, T>
+{
+    fn handle(&mut self, request: &Request) -> Reply {
+        Device::handle(self, request)
+    }
+}
+
+fn fits(what: &'static str, needed: usize, available: usize) -> Result<(), Error> {
+    if needed > available {
+        return Err(Error::Capacity {
+            what,
+            needed,
+            available,
+        });
+    }
+    Ok(())
+}
+
+/// `x` when every value is finite (inference would answer NaN otherwise).
+fn finite(x: &[f32]) -> Result<&[f32], Error> {
+    match x.iter().all(|v| v.is_finite()) {
+        true => Ok(x),
+        false => Err(Error::NonFinite {
+            what: "input",
+            sample: 0,
+        }),
+    }
+}
+
+fn count(n: usize) -> u16 {
+    u16::try_from(n).unwrap_or(u16::MAX)
+}
+
+/// `s` cut to [`MAX_NAME`] bytes at a character boundary.
+fn name(s: &str) -> String<MAX_NAME> {
+    let mut out = String::new();
+    for c in s.chars() {
+        if out.push(c).is_err() {
+            break;
+        }
+    }
+    out
+}

@@ -1,0 +1,77 @@
+//! The serial protocol between a host and a fewshot device.
+//!
+//! The host sends a [`Request`], the device answers one [`Reply`]; each message is encoded with
+//! postcard and framed with COBS ([`frame`]: postcard's `to_slice_cobs` / `from_bytes_cobs`, a
+//! zero byte ends each frame), at most [`MAX_FRAME`] bytes. No allocation: every variable part
+//! is a `heapless` container of fixed capacity ([`MAX_INPUT`], [`MAX_CHUNK`], ...), so both
+//! sides bound what they accept. The device side (`device::Device`, feature `device`) maps
+//! requests to the runtime's `Learner`, support set, persisted state and signed model updates;
+//! `device::Session` turns a byte stream into replies, so a firmware only moves bytes.
+//!
+//! ```
+//! use fewshot_protocol::{frame, Input, Reply, Request, Target, MAX_FRAME};
+//!
+//! // The host: a sample of class 2, as one frame.
+//! let x = Input::from_slice(&[0.5, -1.0, 2.0]).unwrap();
+//! let request = Request::PushSample { target: Target::Class(2), x };
+//! let mut buf = [0u8; MAX_FRAME];
+//! let bytes = frame::encode(&request, &mut buf).unwrap();
+//! assert_eq!(bytes.last(), Some(&0)); // the delimiter
+//! assert!(!bytes[..bytes.len() - 1].contains(&0));
+//!
+//! // The device: bytes in, frames out, decoded.
+//! let mut reader = frame::FrameReader::<MAX_FRAME>::new();
+//! let mut got = None;
+//! for &b in bytes.iter() {
+//!     if let Some(frame::Frame::Whole(f)) = reader.push(b) {
+//!         got = Some(frame::decode::<Request>(f).unwrap());
+//!     }
+//! }
+//! assert_eq!(got, Some(request));
+//!
+//! // A corrupted frame is an error, not a panic.
+//! let mut bad = [0x05, 0x01, 0xff, 0xff];
+//! assert!(frame::decode::<Reply>(&mut bad).is_err());
+//! ```
+#![cfg_attr(not(feature = "std"), no_std)]
+#![deny(missing_docs)]
+
+#[cfg(feature = "device")]
+pub mod device;
+pub mod frame;
+mod message;
+
+pub use frame::MAX_FRAME;
+pub use message::*;
+
+/// The protocol's version, in [`Info::protocol_version`]: raised when a message changes
+/// incompatibly.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// What encoding or decoding a frame can fail with.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// The message does not fit the buffer.
+    Encode {
+        /// Bytes of the buffer.
+        buffer: u16,
+    },
+    /// The frame is not a COBS-encoded message of the expected type.
+    Decode {
+        /// Bytes of the frame.
+        len: u16,
+    },
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Error::Encode { buffer } => write!(f, "the message does not fit {buffer} bytes"),
+            Error::Decode { len } => write!(f, "a {len}-byte frame does not decode"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for Error {}

@@ -1,0 +1,253 @@
+//! The messages: what the host asks ([`Request`]) and what the device answers ([`Reply`]).
+//!
+//! Every request gets exactly one reply; a request the device cannot serve gets
+//! [`Reply::Error`] with a [`DeviceError`], never silence. Variants are only ever appended
+//! (postcard encodes the variant's index), so an older host still decodes the replies it knows.
+
+use heapless::{String, Vec};
+use serde::{Deserialize, Serialize};
+
+/// Floats in one sample's input (the widest model input a request carries).
+pub const MAX_INPUT: usize = 64;
+/// Floats in a head's outputs or a sample's regression targets.
+pub const MAX_OUTPUTS: usize = 32;
+/// Bytes of one [`Request::UpdateChunk`].
+pub const MAX_CHUNK: usize = 256;
+/// Heads listed by [`Info`].
+pub const MAX_HEADS: usize = 8;
+/// Bytes of a model or head name in [`Info`] (longer names are cut at a character boundary).
+pub const MAX_NAME: usize = 32;
+/// Bytes of a [`RuntimeError`]'s message.
+pub const MAX_MESSAGE: usize = 96;
+/// Numbers a [`RuntimeError`] carries.
+pub const MAX_NUMBERS: usize = 4;
+
+/// A sample's input, as the model takes it (raw units).
+pub type Input = Vec<f32, MAX_INPUT>;
+
+/// What the host asks the device.
+// No allocator, so no `Box`: a message exists once at a time, on the stack or in a session.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// The model, its heads, the input width and the support buffer's capacity: [`Reply::Info`].
+    Info,
+    /// Adds a sample to the device's support buffer: [`Reply::Samples`]. A full buffer is
+    /// [`DeviceError::Runtime`] `SupportSetFull`.
+    PushSample {
+        /// Its class or its regression values.
+        target: Target,
+        /// Its input.
+        x: Input,
+    },
+    /// Empties the support buffer: [`Reply::Samples`].
+    ClearSamples,
+    /// Adapts the learner on the buffered samples (`None`: the model's default steps):
+    /// [`Reply::Adapted`].
+    Adapt {
+        /// Inner steps.
+        steps: Option<u16>,
+    },
+    /// The adapted head's outputs for `x`: [`Reply::Outputs`].
+    Infer {
+        /// The input.
+        x: Input,
+    },
+    /// The class of `x` and its probability: [`Reply::Class`].
+    Classify {
+        /// The input.
+        x: Input,
+    },
+    /// Saves the adapted state to flash (power-cut safe): [`Reply::Saved`].
+    Save,
+    /// Restores the newest saved state: [`Reply::Restored`].
+    Restore,
+    /// Back to the meta-learned start (the buffer is kept): [`Reply::Done`].
+    Reset,
+    /// Starts a signed model update of `total_len` bytes (the envelope `trainer sign` writes):
+    /// erases the slot not in use. [`Reply::UpdateStarted`].
+    UpdateBegin {
+        /// Bytes of the whole envelope.
+        total_len: u32,
+    },
+    /// The envelope's bytes from `offset`, in order: [`Reply::UpdateProgress`].
+    UpdateChunk {
+        /// Where these bytes go in the envelope.
+        offset: u32,
+        /// The bytes.
+        bytes: Vec<u8, MAX_CHUNK>,
+    },
+    /// Verifies the whole envelope (signature, model, version above the floor) and makes it the
+    /// active model slot: [`Reply::UpdateInstalled`]. It runs from the next boot.
+    UpdateFinish,
+    /// Answers [`Reply::Done`], then resets the core (the flash and what was saved on it stay).
+    Reboot,
+}
+
+/// The target of a support sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Target {
+    /// A class index, below the head's classes.
+    Class(u16),
+    /// Regression values, one per output of the head.
+    Values(Vec<f32, MAX_OUTPUTS>),
+}
+
+/// What the device answers.
+// No allocator, so no `Box`: a message exists once at a time, on the stack or in a session.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Reply {
+    /// To [`Request::Info`].
+    Info(Info),
+    /// The support buffer after [`Request::PushSample`] or [`Request::ClearSamples`].
+    Samples {
+        /// Samples held.
+        stored: u16,
+        /// Samples it holds at most.
+        capacity: u16,
+    },
+    /// To [`Request::Adapt`].
+    Adapted {
+        /// Inner steps run.
+        steps: u16,
+        /// Support loss before the first step.
+        initial_loss: f32,
+        /// Support loss after the last step.
+        final_loss: f32,
+    },
+    /// To [`Request::Infer`]: the head's outputs (values, or one probability per class).
+    Outputs(Vec<f32, MAX_OUTPUTS>),
+    /// To [`Request::Classify`].
+    Class {
+        /// The most probable class.
+        class: u16,
+        /// Its probability.
+        score: f32,
+    },
+    /// To [`Request::Save`]: the record written.
+    Saved {
+        /// Its sequence number (one more than the previous save's).
+        sequence: u32,
+        /// The flash slot it went to.
+        slot: u8,
+    },
+    /// To [`Request::Restore`]: the record read.
+    Restored {
+        /// Its sequence number.
+        sequence: u32,
+        /// The flash slot it came from.
+        slot: u8,
+    },
+    /// To [`Request::Reset`] and [`Request::Reboot`].
+    Done,
+    /// To [`Request::UpdateBegin`].
+    UpdateStarted {
+        /// The model slot being written (the one not in use).
+        slot: u8,
+    },
+    /// To [`Request::UpdateChunk`].
+    UpdateProgress {
+        /// Bytes written so far: where the next chunk starts.
+        written: u32,
+    },
+    /// To [`Request::UpdateFinish`]: the new active model slot.
+    UpdateInstalled {
+        /// Its slot.
+        slot: u8,
+        /// Its signed model version (the new version floor).
+        model_version: u32,
+    },
+    /// The request was refused; nothing changed except as the error says.
+    Error(DeviceError),
+}
+
+/// The device, its model and its buffers: the reply to [`Request::Info`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Info {
+    /// [`crate::PROTOCOL_VERSION`] of the device.
+    pub protocol_version: u16,
+    /// The running model's id (`Model::model_id`).
+    pub model_id: u32,
+    /// Its name.
+    pub model_name: String<MAX_NAME>,
+    /// Floats per input sample.
+    pub input_len: u16,
+    /// Its heads, by index.
+    pub heads: Vec<HeadInfo, MAX_HEADS>,
+    /// The head the device adapts.
+    pub adapted_head: u8,
+    /// Support samples the buffer holds at most.
+    pub max_samples: u16,
+    /// Samples that still fit.
+    pub free_samples: u16,
+    /// The signed model installed in the update slots (`None`: none yet).
+    pub installed: Option<Installed>,
+}
+
+/// One head of the running model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeadInfo {
+    /// Its name.
+    pub name: String<MAX_NAME>,
+    /// What it predicts.
+    pub kind: HeadKind,
+    /// Its outputs: values, or one probability per class.
+    pub outputs: u16,
+    /// Whether the device can adapt it.
+    pub adaptable: bool,
+}
+
+/// What a head predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HeadKind {
+    /// Real values (mean squared error).
+    Regression,
+    /// Classes (softmax).
+    Classification,
+    /// Classes, each a mixture of prototypes matched to the input.
+    Matching,
+}
+
+/// The model in the update slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Installed {
+    /// Its slot.
+    pub slot: u8,
+    /// Its signed model version.
+    pub model_version: u32,
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum DeviceError {
+    /// The frame did not decode as a request (corrupted, truncated, or of another protocol).
+    BadFrame {
+        /// Bytes in the frame (COBS-encoded, without its delimiter).
+        len: u16,
+    },
+    /// The frame was longer than [`crate::MAX_FRAME`]; its bytes were dropped up to the next
+    /// delimiter.
+    FrameTooLong {
+        /// The limit.
+        max: u16,
+    },
+    /// [`Request::UpdateChunk`] or [`Request::UpdateFinish`] without [`Request::UpdateBegin`]
+    /// (or after the update ended, accepted or refused).
+    NoUpdate,
+    /// The runtime refused: its error's name, numbers and text.
+    Runtime(RuntimeError),
+}
+
+/// An error of the runtime (`fewshot_runtime::Error`), compactly: the variant's name, the
+/// numbers it carries in order, and its text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeError {
+    /// The variant, e.g. `Rollback`.
+    pub kind: String<MAX_NAME>,
+    /// Its numbers in order, e.g. `[offered, floor]`.
+    pub numbers: Vec<u32, MAX_NUMBERS>,
+    /// Its text (cut at [`MAX_MESSAGE`] bytes).
+    pub message: String<MAX_MESSAGE>,
+}

@@ -1,0 +1,378 @@
+//! The device handler on the host, through frames as a serial line carries them: the firmware's
+//! multi-head fixture (its 5-way prototype head), an in-memory flash, the signed update fixtures.
+
+#[allow(dead_code)]
+#[path = "../../firmware/src/serial_sizes.rs"]
+mod sizes;
+
+use fewshot_protocol::device::{Device, Layout, RamFlash, Session};
+use fewshot_protocol::{frame, DeviceError, Input, Reply, Request, Target};
+use fewshot_protocol::{HeadInfo, HeadKind, Info, Installed, RuntimeError};
+use fewshot_protocol::{MAX_CHUNK, MAX_FRAME, MAX_HEADS, MAX_INPUT, MAX_NAME, MAX_OUTPUTS};
+use fewshot_runtime::signature::PublicKey;
+use fewshot_runtime::Model;
+
+static MODEL: &[u8] = fewshot_runtime::include_model!("../../firmware/fixtures/multihead.fsm");
+static V1: &[u8] = include_bytes!("../../firmware/fixtures/update-v1.signed");
+static V2: &[u8] = include_bytes!("../../firmware/fixtures/update-v2.signed");
+const KEY: [u8; 32] = *include_bytes!("../../firmware/fixtures/test-signing.pub");
+
+type Dev<'m> = Device<
+    'm,
+    RamFlash<32768>,
+    { sizes::PARAMS },
+    { sizes::SCRATCH },
+    { sizes::LOSS_LOG },
+    { sizes::K_MAX },
+    { sizes::INPUTS },
+    1,
+>;
+
+fn device(model: &'static Model<'static>) -> Dev<'static> {
+    Device::new(
+        model,
+        sizes::HEAD,
+        RamFlash::new(),
+        &Layout::SMALL,
+        PublicKey::from_bytes(KEY),
+    )
+    .unwrap()
+}
+
+fn model() -> &'static Model<'static> {
+    Box::leak(Box::new(Model::from_bytes(MODEL).unwrap()))
+}
+
+/// Sends `bytes` through a session; every reply decoded.
+fn exchange(session: &mut Session, dev: &mut Dev<'_>, bytes: &[u8]) -> Vec<Reply> {
+    let mut replies = Vec::new();
+    for &b in bytes {
+        if let Some(a) = session.feed(dev, b) {
+            replies.push(frame::decode(&mut a.frame.to_vec()).unwrap());
+        }
+    }
+    replies
+}
+
+fn ask(session: &mut Session, dev: &mut Dev<'_>, request: &Request) -> Reply {
+    let mut buf = [0u8; MAX_FRAME];
+    let bytes = frame::encode(request, &mut buf).unwrap().to_vec();
+    let mut replies = exchange(session, dev, &bytes);
+    assert_eq!(replies.len(), 1, "one reply per request");
+    replies.remove(0)
+}
+
+/// Sample `i` of class `c`: clusters far apart in input space.
+fn sample(c: u16, i: usize) -> Input {
+    let x: Vec<f32> = (0..8)
+        .map(|j| if j % 5 == usize::from(c) { 3.0 } else { 0.0 } + 0.1 * ((i + j) % 3) as f32)
+        .collect();
+    Input::from_slice(&x).unwrap()
+}
+
+fn runtime_kind(reply: &Reply) -> &str {
+    match reply {
+        Reply::Error(DeviceError::Runtime(e)) => e.kind.as_str(),
+        _ => "",
+    }
+}
+
+#[test]
+fn the_largest_messages_fit_a_frame() {
+    let floats = |n: usize| heapless::Vec::<f32, 64>::from_iter((0..n).map(|_| f32::MIN));
+    let name = heapless::String::<MAX_NAME>::try_from("n".repeat(MAX_NAME).as_str()).unwrap();
+    let x = Input::from_iter(floats(MAX_INPUT));
+    let values = heapless::Vec::from_iter(floats(MAX_OUTPUTS));
+    let head = HeadInfo {
+        name: name.clone(),
+        kind: HeadKind::Matching,
+        outputs: u16::MAX,
+        adaptable: true,
+    };
+    let messages: Vec<Result<Vec<u8>, _>> = vec![
+        enc(&Request::PushSample {
+            target: Target::Values(values.clone()),
+            x: x.clone(),
+        }),
+        enc(&Request::UpdateChunk {
+            offset: u32::MAX,
+            bytes: heapless::Vec::from_iter([0u8; MAX_CHUNK]),
+        }),
+        enc(&Reply::Outputs(values)),
+        enc(&Reply::Info(Info {
+            protocol_version: u16::MAX,
+            model_id: u32::MAX,
+            model_name: name,
+            input_len: u16::MAX,
+            heads: heapless::Vec::from_iter((0..MAX_HEADS).map(|_| head.clone())),
+            adapted_head: u8::MAX,
+            max_samples: u16::MAX,
+            free_samples: u16::MAX,
+            installed: Some(Installed {
+                slot: 1,
+                model_version: u32::MAX,
+            }),
+        })),
+        enc(&Reply::Error(DeviceError::Runtime(RuntimeError {
+            kind: heapless::String::try_from("k".repeat(MAX_NAME).as_str()).unwrap(),
+            numbers: heapless::Vec::from_iter([u32::MAX; 4]),
+            message: heapless::String::try_from("m".repeat(96).as_str()).unwrap(),
+        }))),
+    ];
+    for m in messages {
+        assert!(m.is_ok(), "a message does not fit {MAX_FRAME} bytes");
+    }
+}
+
+fn enc<T: serde::Serialize>(m: &T) -> Result<Vec<u8>, fewshot_protocol::Error> {
+    let mut buf = [0u8; MAX_FRAME];
+    frame::encode(m, &mut buf).map(<[u8]>::to_vec)
+}
+
+#[test]
+fn bad_frames_get_error_replies_and_the_session_goes_on() {
+    let m = model();
+    let mut dev = device(m);
+    let mut s = Session::new();
+    let mut buf = [0u8; MAX_FRAME];
+    let info = frame::encode(&Request::Info, &mut buf).unwrap().to_vec();
+    // Corrupted: a COBS code byte pointing past the frame's end.
+    let replies = exchange(&mut s, &mut dev, &[0x09, 0x01, 0x02, 0x00]);
+    assert_eq!(
+        replies,
+        vec![Reply::Error(DeviceError::BadFrame { len: 3 })]
+    );
+    // Truncated: a push missing its last bytes.
+    let push = Request::PushSample {
+        target: Target::Class(1),
+        x: sample(1, 0),
+    };
+    let whole = frame::encode(&push, &mut buf).unwrap().to_vec();
+    let mut cut = whole[..whole.len() / 2].to_vec();
+    cut.push(0);
+    let replies = exchange(&mut s, &mut dev, &cut);
+    assert!(matches!(
+        replies[..],
+        [Reply::Error(DeviceError::BadFrame { .. })]
+    ));
+    // Oversized: one error for the whole frame, whatever its length.
+    let mut long = vec![0x55u8; 3 * MAX_FRAME];
+    long.push(0);
+    let replies = exchange(&mut s, &mut dev, &long);
+    assert_eq!(
+        replies,
+        vec![Reply::Error(DeviceError::FrameTooLong {
+            max: MAX_FRAME as u16
+        })]
+    );
+    // Empty frames are skipped; the next request is served.
+    let mut again = vec![0, 0];
+    again.extend(&info);
+    let replies = exchange(&mut s, &mut dev, &again);
+    assert!(matches!(&replies[..], [Reply::Info(i)] if i.input_len == 8 && i.free_samples == 20));
+}
+
+#[test]
+fn push_adapt_classify_save_restore_reset() {
+    let m = model();
+    let mut dev = device(m);
+    let mut s = Session::new();
+    let info = ask(&mut s, &mut dev, &Request::Info);
+    let Reply::Info(info) = info else {
+        panic!("{info:?}")
+    };
+    assert_eq!(
+        (info.model_id, info.adapted_head, info.heads.len()),
+        (0x3417_0001, 1, 3)
+    );
+    assert_eq!(info.heads[1].kind, HeadKind::Classification);
+    assert_eq!(info.installed, None);
+    let adapt = Request::Adapt { steps: None };
+    assert_eq!(runtime_kind(&ask(&mut s, &mut dev, &adapt)), "EmptySupport");
+    for i in 0..4 {
+        for c in 0..5 {
+            let push = Request::PushSample {
+                target: Target::Class(c),
+                x: sample(c, i),
+            };
+            assert!(matches!(
+                ask(&mut s, &mut dev, &push),
+                Reply::Samples { .. }
+            ));
+        }
+    }
+    // The buffer (K = 20) is full: an error, the samples kept.
+    let more = Request::PushSample {
+        target: Target::Class(0),
+        x: sample(0, 9),
+    };
+    let full = ask(&mut s, &mut dev, &more);
+    assert_eq!(runtime_kind(&full), "SupportSetFull");
+    let Reply::Adapted { steps, .. } = ask(&mut s, &mut dev, &adapt) else {
+        panic!("adapts")
+    };
+    assert_eq!(steps, 3);
+    let classes = |s: &mut Session, dev: &mut Dev<'_>| -> Vec<Reply> {
+        (0..5)
+            .map(|c| ask(s, dev, &Request::Classify { x: sample(c, 1) }))
+            .collect()
+    };
+    let adapted = classes(&mut s, &mut dev);
+    for (c, r) in adapted.iter().enumerate() {
+        assert!(
+            matches!(r, Reply::Class { class, .. } if usize::from(*class) == c),
+            "{r:?}"
+        );
+    }
+    assert!(matches!(
+        ask(&mut s, &mut dev, &Request::Save),
+        Reply::Saved { sequence: 1, .. }
+    ));
+    assert_eq!(ask(&mut s, &mut dev, &Request::Reset), Reply::Done);
+    assert_ne!(
+        classes(&mut s, &mut dev),
+        adapted,
+        "reset forgot the adaptation"
+    );
+    assert!(matches!(
+        ask(&mut s, &mut dev, &Request::Restore),
+        Reply::Restored { sequence: 1, .. }
+    ));
+    assert_eq!(classes(&mut s, &mut dev), adapted);
+    // Wrong widths and non-finite inputs are refused.
+    let short = Request::Infer {
+        x: Input::from_slice(&[1.0]).unwrap(),
+    };
+    assert_eq!(
+        runtime_kind(&ask(&mut s, &mut dev, &short)),
+        "LengthMismatch"
+    );
+    let mut nan = sample(0, 0);
+    nan[3] = f32::NAN;
+    for r in [
+        Request::Infer { x: nan.clone() },
+        Request::Classify { x: nan },
+    ] {
+        assert_eq!(runtime_kind(&ask(&mut s, &mut dev, &r)), "NonFinite");
+    }
+    let Reply::Outputs(p) = ask(&mut s, &mut dev, &Request::Infer { x: sample(2, 0) }) else {
+        panic!("infers")
+    };
+    assert_eq!(p.len(), 5);
+}
+
+fn install(s: &mut Session, dev: &mut Dev<'_>, envelope: &[u8], tamper: Option<usize>) -> Reply {
+    let begin = Request::UpdateBegin {
+        total_len: envelope.len() as u32,
+    };
+    assert!(matches!(ask(s, dev, &begin), Reply::UpdateStarted { .. }));
+    for (i, chunk) in envelope.chunks(MAX_CHUNK).enumerate() {
+        let mut bytes = heapless::Vec::from_slice(chunk).unwrap();
+        if tamper == Some(i) {
+            bytes[7] ^= 0x10;
+        }
+        let offset = (i * MAX_CHUNK) as u32;
+        let r = ask(s, dev, &Request::UpdateChunk { offset, bytes });
+        if !matches!(r, Reply::UpdateProgress { .. }) {
+            return r;
+        }
+    }
+    ask(s, dev, &Request::UpdateFinish)
+}
+
+fn installed(s: &mut Session, dev: &mut Dev<'_>) -> Option<Installed> {
+    match ask(s, dev, &Request::Info) {
+        Reply::Info(i) => i.installed,
+        r => panic!("{r:?}"),
+    }
+}
+
+#[test]
+fn signed_updates_install_whole_or_not_at_all() {
+    let m = model();
+    let mut dev = device(m);
+    let mut s = Session::new();
+    let chunk = Request::UpdateChunk {
+        offset: 0,
+        bytes: heapless::Vec::new(),
+    };
+    let none = Reply::Error(DeviceError::NoUpdate);
+    assert_eq!(ask(&mut s, &mut dev, &chunk), none);
+    assert_eq!(ask(&mut s, &mut dev, &Request::UpdateFinish), none);
+    let v1 = install(&mut s, &mut dev, V1, None);
+    assert_eq!(
+        v1,
+        Reply::UpdateInstalled {
+            slot: 0,
+            model_version: 1
+        }
+    );
+    // A tampered chunk of version 2: refused at finish, version 1 stays.
+    let bad = install(&mut s, &mut dev, V2, Some(5));
+    assert_eq!(runtime_kind(&bad), "BadSignature");
+    let one = Installed {
+        slot: 0,
+        model_version: 1,
+    };
+    assert_eq!(installed(&mut s, &mut dev), Some(one));
+    // An update left unfinished changes nothing either.
+    let begin = Request::UpdateBegin {
+        total_len: V2.len() as u32,
+    };
+    assert!(matches!(
+        ask(&mut s, &mut dev, &begin),
+        Reply::UpdateStarted { slot: 1 }
+    ));
+    let first = Request::UpdateChunk {
+        offset: 0,
+        bytes: heapless::Vec::from_slice(&V2[..MAX_CHUNK]).unwrap(),
+    };
+    assert!(matches!(
+        ask(&mut s, &mut dev, &first),
+        Reply::UpdateProgress { written: 256 }
+    ));
+    let early = ask(&mut s, &mut dev, &Request::UpdateFinish);
+    assert_eq!(runtime_kind(&early), "UpdateIncomplete");
+    assert_eq!(installed(&mut s, &mut dev), Some(one));
+    // Out of order: refused with where to resume.
+    assert!(matches!(
+        ask(&mut s, &mut dev, &begin),
+        Reply::UpdateStarted { .. }
+    ));
+    let skip = Request::UpdateChunk {
+        offset: 512,
+        bytes: heapless::Vec::from_slice(&V2[512..768]).unwrap(),
+    };
+    let r = ask(&mut s, &mut dev, &skip);
+    let Reply::Error(DeviceError::Runtime(e)) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(
+        (e.kind.as_str(), e.numbers.as_slice()),
+        ("ChunkOutOfOrder", &[0, 512][..])
+    );
+    let v2 = install(&mut s, &mut dev, V2, None);
+    assert_eq!(
+        v2,
+        Reply::UpdateInstalled {
+            slot: 1,
+            model_version: 2
+        }
+    );
+    // Rollback to the validly signed version 1.
+    let back = install(&mut s, &mut dev, V1, None);
+    let Reply::Error(DeviceError::Runtime(e)) = back else {
+        panic!("{back:?}")
+    };
+    assert_eq!(
+        (e.kind.as_str(), e.numbers.as_slice()),
+        ("Rollback", &[1, 2][..])
+    );
+    assert_eq!(
+        installed(&mut s, &mut dev),
+        Some(Installed {
+            slot: 1,
+            model_version: 2
+        })
+    );
+}

@@ -1,0 +1,330 @@
+//! `trainer device`: talk to a device running the serial protocol (a board's UART, or the
+//! `serial` firmware under QEMU).
+
+use anyhow::{anyhow, bail, Context, Result};
+use fewshot_protocol::{DeviceError, HeadKind, Info, Input, Reply, Request, Target, MAX_CHUNK};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+use trainer::device::{read_rows, Client, Row};
+
+/// `trainer device`: one command to a device.
+#[derive(clap::Args)]
+pub struct DeviceArgs {
+    /// Serial port (e.g. /dev/ttyACM0, or the pty QEMU's `-serial pty` prints).
+    #[arg(long, conflicts_with = "socket", required_unless_present = "socket")]
+    pub port: Option<String>,
+    /// Baud rate of --port.
+    #[arg(long, default_value_t = 115_200)]
+    pub baud: u32,
+    /// Unix socket of QEMU's `-chardev socket,path=PATH,server=on` (instead of --port).
+    #[arg(long)]
+    pub socket: Option<PathBuf>,
+    /// Seconds to wait for each reply.
+    #[arg(long, default_value_t = 10.0)]
+    pub timeout: f64,
+    /// Machine-readable output: the device's replies as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub cmd: DeviceCmd,
+}
+
+/// What to ask the device.
+#[derive(clap::Subcommand)]
+pub enum DeviceCmd {
+    /// The model, its heads, the input width and the support buffer.
+    Info,
+    /// Add the rows of a CSV to the support buffer (input columns, then the label or the
+    /// regression targets; a header's `label` column is the label).
+    Push {
+        #[arg(long)]
+        csv: PathBuf,
+    },
+    /// Empty the support buffer.
+    Clear,
+    /// Adapt on the buffered samples.
+    Adapt {
+        /// Inner steps [default: the model's].
+        #[arg(long)]
+        steps: Option<u16>,
+    },
+    /// Classify each row of a CSV; with labels, print the accuracy.
+    Classify {
+        #[arg(long)]
+        csv: PathBuf,
+    },
+    /// The adapted head's outputs for each row of a CSV.
+    Infer {
+        #[arg(long)]
+        csv: PathBuf,
+    },
+    /// Save the adapted state to the device's flash.
+    Save,
+    /// Restore the newest saved state.
+    Restore,
+    /// Back to the meta-learned start.
+    Reset,
+    /// Reset the device (its flash stays).
+    Reboot,
+    /// Install a signed model (`trainer sign`) in chunks; it runs from the next boot.
+    Update {
+        #[arg(long)]
+        envelope: PathBuf,
+    },
+}
+
+/// Runs the command; exit code 1 when the device refused a request.
+pub fn run(args: DeviceArgs) -> Result<ExitCode> {
+    let timeout = Duration::from_secs_f64(args.timeout.max(0.1));
+    let mut client = match (&args.port, &args.socket) {
+        (Some(p), None) => Client::port(p, args.baud, timeout)?,
+        #[cfg(unix)]
+        (None, Some(s)) => Client::socket(s, timeout)?,
+        _ => bail!("give --port or --socket"),
+    };
+    let mut out = Output {
+        json: args.json,
+        replies: Vec::new(),
+        refused: false,
+    };
+    match &args.cmd {
+        DeviceCmd::Info => out.one(&mut client, &Request::Info, describe_info)?,
+        DeviceCmd::Push { csv } => push(&mut client, &mut out, csv)?,
+        DeviceCmd::Clear => out.one(&mut client, &Request::ClearSamples, describe)?,
+        DeviceCmd::Adapt { steps } => {
+            out.one(&mut client, &Request::Adapt { steps: *steps }, describe)?
+        }
+        DeviceCmd::Classify { csv } => classify(&mut client, &mut out, csv)?,
+        DeviceCmd::Infer { csv } => {
+            let info = info(&mut client)?;
+            for row in read_rows(csv, usize::from(info.input_len))? {
+                out.one(&mut client, &Request::Infer { x: input(&row)? }, describe)?;
+            }
+        }
+        DeviceCmd::Save => out.one(&mut client, &Request::Save, describe)?,
+        DeviceCmd::Restore => out.one(&mut client, &Request::Restore, describe)?,
+        DeviceCmd::Reset => out.one(&mut client, &Request::Reset, describe)?,
+        DeviceCmd::Reboot => out.one(&mut client, &Request::Reboot, describe)?,
+        DeviceCmd::Update { envelope } => update(&mut client, &mut out, envelope)?,
+    }
+    out.finish()
+}
+
+/// The replies so far, printed as they come (text) or at the end (JSON).
+struct Output {
+    json: bool,
+    replies: Vec<serde_json::Value>,
+    refused: bool,
+}
+
+impl Output {
+    /// Asks `request`; prints the reply with `text`. Returns it.
+    fn ask(
+        &mut self,
+        client: &mut Client,
+        request: &Request,
+        text: fn(&Reply) -> String,
+    ) -> Result<Reply> {
+        let reply = client.ask(request)?;
+        self.show(&reply, text)?;
+        Ok(reply)
+    }
+
+    /// Prints `reply` with `text` (or keeps it for the JSON array).
+    fn show(&mut self, reply: &Reply, text: fn(&Reply) -> String) -> Result<()> {
+        self.refused |= matches!(reply, Reply::Error(_));
+        if self.json {
+            self.replies.push(serde_json::to_value(reply)?);
+        } else {
+            println!("{}", text(reply));
+        }
+        Ok(())
+    }
+
+    fn one(&mut self, c: &mut Client, r: &Request, text: fn(&Reply) -> String) -> Result<()> {
+        self.ask(c, r, text).map(|_| ())
+    }
+
+    fn finish(self) -> Result<ExitCode> {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&self.replies)?);
+        }
+        Ok(ExitCode::from(u8::from(self.refused)))
+    }
+}
+
+fn info(client: &mut Client) -> Result<Info> {
+    match client.ask(&Request::Info)? {
+        Reply::Info(i) => Ok(i),
+        r => Err(anyhow!("the device answered Info with {}", describe(&r))),
+    }
+}
+
+fn input(row: &Row) -> Result<Input> {
+    Input::from_slice(&row.x).map_err(|_| {
+        anyhow!(
+            "line {}: more than {} inputs",
+            row.line,
+            fewshot_protocol::MAX_INPUT
+        )
+    })
+}
+
+fn push(client: &mut Client, out: &mut Output, csv: &Path) -> Result<()> {
+    let info = info(client)?;
+    let head = info
+        .heads
+        .get(usize::from(info.adapted_head))
+        .context("the device's adapted head is not in its head list")?;
+    for row in read_rows(csv, usize::from(info.input_len))? {
+        let target = match head.kind {
+            HeadKind::Regression => Target::Values(
+                row.rest
+                    .iter()
+                    .map(|&v| v as f32)
+                    .collect::<heapless::Vec<_, 32>>(),
+            ),
+            _ => Target::Class(label(&row)?.context("push needs a label column")?),
+        };
+        let reply = out.ask(
+            client,
+            &Request::PushSample {
+                target,
+                x: input(&row)?,
+            },
+            describe,
+        )?;
+        if matches!(reply, Reply::Error(_)) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The row's class label, if it has one.
+fn label(row: &Row) -> Result<Option<u16>> {
+    match row.rest.as_slice() {
+        [] => Ok(None),
+        [l] if *l >= 0.0 && l.fract() == 0.0 && *l <= f64::from(u16::MAX) => Ok(Some(*l as u16)),
+        _ => bail!(
+            "line {}: expected one integer class label after the input",
+            row.line
+        ),
+    }
+}
+
+fn classify(client: &mut Client, out: &mut Output, csv: &Path) -> Result<()> {
+    let info = info(client)?;
+    let (mut right, mut labelled) = (0usize, 0usize);
+    for row in read_rows(csv, usize::from(info.input_len))? {
+        let reply = out.ask(client, &Request::Classify { x: input(&row)? }, describe)?;
+        if let (Reply::Class { class, .. }, Some(l)) = (reply, label(&row)?) {
+            labelled += 1;
+            right += usize::from(class == l);
+        }
+    }
+    if labelled > 0 && !out.json {
+        let pct = 100.0 * right as f64 / labelled as f64;
+        println!("accuracy: {right}/{labelled} ({pct:.1}%)");
+    }
+    Ok(())
+}
+
+fn update(client: &mut Client, out: &mut Output, envelope: &Path) -> Result<()> {
+    let bytes =
+        std::fs::read(envelope).with_context(|| format!("reading {}", envelope.display()))?;
+    let total_len = u32::try_from(bytes.len()).context("an envelope over 4 GiB")?;
+    let begin = out.ask(client, &Request::UpdateBegin { total_len }, describe)?;
+    if matches!(begin, Reply::Error(_)) {
+        return Ok(());
+    }
+    for (i, chunk) in bytes.chunks(MAX_CHUNK).enumerate() {
+        let request = Request::UpdateChunk {
+            offset: (i * MAX_CHUNK) as u32,
+            bytes: heapless::Vec::from_slice(chunk).map_err(|_| anyhow!("chunk size"))?,
+        };
+        // Progress replies only count; errors are printed.
+        let reply = client.ask(&request)?;
+        if let Reply::Error(_) = reply {
+            return out.show(&reply, describe);
+        }
+    }
+    out.one(client, &Request::UpdateFinish, describe)
+}
+
+fn describe_info(reply: &Reply) -> String {
+    let Reply::Info(i) = reply else {
+        return describe(reply);
+    };
+    let mut s = format!(
+        "model {:?} (id {:#010x}), protocol {}, {} inputs\n",
+        i.model_name.as_str(),
+        i.model_id,
+        i.protocol_version,
+        i.input_len
+    );
+    for (n, h) in i.heads.iter().enumerate() {
+        let adapted = if n == usize::from(i.adapted_head) {
+            ", adapted by the device"
+        } else {
+            ""
+        };
+        s += &format!(
+            "  head {n} {:?}: {:?}, {} outputs{adapted}\n",
+            h.name.as_str(),
+            h.kind,
+            h.outputs
+        );
+    }
+    s += &format!(
+        "support buffer: {} of {} samples free\n",
+        i.free_samples, i.max_samples
+    );
+    s += &match i.installed {
+        Some(m) => format!(
+            "installed update: model version {} in slot {}",
+            m.model_version, m.slot
+        ),
+        None => "installed update: none".into(),
+    };
+    s
+}
+
+fn describe(reply: &Reply) -> String {
+    match reply {
+        Reply::Samples { stored, capacity } => format!("samples: {stored} of {capacity}"),
+        Reply::Adapted {
+            steps,
+            initial_loss,
+            final_loss,
+        } => {
+            format!("adapted: {steps} steps, support loss {initial_loss:.4} -> {final_loss:.4}")
+        }
+        Reply::Outputs(o) => format!("outputs: {:?}", o.as_slice()),
+        Reply::Class { class, score } => format!("class {class} (p = {score:.3})"),
+        Reply::Saved { sequence, slot } => format!("saved: record {sequence} in slot {slot}"),
+        Reply::Restored { sequence, slot } => {
+            format!("restored: record {sequence} from slot {slot}")
+        }
+        Reply::Done => "done".into(),
+        Reply::UpdateStarted { slot } => format!("update: writing slot {slot}"),
+        Reply::UpdateProgress { written } => format!("update: {written} bytes written"),
+        Reply::UpdateInstalled {
+            slot,
+            model_version,
+        } => {
+            format!("update: model version {model_version} installed in slot {slot} (runs from the next boot)")
+        }
+        Reply::Error(DeviceError::Runtime(e)) => {
+            format!(
+                "refused: {} ({} {:?})",
+                e.message,
+                e.kind,
+                e.numbers.as_slice()
+            )
+        }
+        Reply::Error(e) => format!("refused: {e:?}"),
+        Reply::Info(_) => describe_info(reply),
+    }
+}

@@ -1,0 +1,147 @@
+//! The host end of the serial protocol (`fewshot-protocol`): [`Client`] sends a request frame
+//! over a serial port or a unix socket (QEMU's `-chardev socket`) and reads the reply frame;
+//! [`read_rows`] reads a CSV of samples for the device, with the trainer's CSV conventions.
+
+use crate::csvio;
+use anyhow::{anyhow, bail, Context, Result};
+use fewshot_protocol::frame::{self, Frame, FrameReader};
+use fewshot_protocol::{Reply, Request, MAX_FRAME};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// A byte stream to a device.
+pub trait Link: Read + Write + Send {}
+impl<T: Read + Write + Send> Link for T {}
+
+/// A connection to a device: one reply per request.
+pub struct Client {
+    link: Box<dyn Link>,
+    reader: FrameReader<{ MAX_FRAME - 1 }>,
+    timeout: Duration,
+}
+
+impl Client {
+    /// Over `link`, waiting at most `timeout` for each reply (`link` must time out its reads
+    /// well within that, so the deadline is checked).
+    pub fn new(link: Box<dyn Link>, timeout: Duration) -> Self {
+        Client {
+            link,
+            reader: FrameReader::new(),
+            timeout,
+        }
+    }
+
+    /// A unix socket (QEMU: `-chardev socket,id=s0,path=PATH,server=on,wait=off -serial
+    /// chardev:s0`).
+    #[cfg(unix)]
+    pub fn socket(path: &Path, timeout: Duration) -> Result<Self> {
+        let s = std::os::unix::net::UnixStream::connect(path)
+            .with_context(|| format!("connecting to {}", path.display()))?;
+        s.set_read_timeout(Some(Duration::from_millis(100)))?;
+        Ok(Self::new(Box::new(s), timeout))
+    }
+
+    /// A serial port (a board's UART, or QEMU's `-serial pty`), 8N1 at `baud`.
+    pub fn port(path: &str, baud: u32, timeout: Duration) -> Result<Self> {
+        let p = serialport::new(path, baud)
+            .timeout(Duration::from_millis(100))
+            .open()
+            .with_context(|| format!("opening serial port {path}"))?;
+        Ok(Self::new(Box::new(p), timeout))
+    }
+
+    /// Sends `request` and returns the device's reply (an error reply is a reply: see
+    /// [`Reply::Error`]).
+    pub fn ask(&mut self, request: &Request) -> Result<Reply> {
+        let mut buf = [0u8; MAX_FRAME + 1];
+        // A leading delimiter ends whatever partial frame the line may hold.
+        let len = frame::encode(request, &mut buf[1..])?.len();
+        let bytes = buf.get(..=len).context("frame length")?;
+        self.link
+            .write_all(bytes)
+            .context("writing to the device")?;
+        self.link.flush().context("writing to the device")?;
+        self.read_reply()
+    }
+
+    fn read_reply(&mut self) -> Result<Reply> {
+        let deadline = Instant::now() + self.timeout;
+        let mut chunk = [0u8; 64];
+        loop {
+            if Instant::now() > deadline {
+                bail!("no reply within {:?}", self.timeout);
+            }
+            let n = match self.link.read(&mut chunk) {
+                Ok(0) => bail!("the device closed the connection"),
+                Ok(n) => n,
+                Err(e) if is_timeout(&e) => continue,
+                Err(e) => return Err(e).context("reading from the device"),
+            };
+            for &b in &chunk[..n] {
+                match self.reader.push(b) {
+                    Some(Frame::Whole(f)) => return Ok(frame::decode(f)?),
+                    Some(Frame::TooLong) => bail!("a reply longer than {MAX_FRAME} bytes"),
+                    None => {}
+                }
+            }
+        }
+    }
+}
+
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::TimedOut
+            | std::io::ErrorKind::WouldBlock
+            | std::io::ErrorKind::Interrupted
+    )
+}
+
+/// One CSV row for the device: its input, and the other columns (a class label, or regression
+/// targets), if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// File line (1-based).
+    pub line: usize,
+    /// The input (the model's `inputs` floats).
+    pub x: Vec<f32>,
+    /// The label or targets: a header's `label` column, else the columns after the input.
+    pub rest: Vec<f64>,
+}
+
+/// The rows of a CSV file (gzip accepted) for a model of `inputs` floats per sample. As the
+/// trainer reads CSV: an optional header, whose column `label` (anywhere) is the label; without
+/// one (or without a `label` column) the first `inputs` columns are the input and the others,
+/// if any, the label or targets. Every value must be finite as f32.
+pub fn read_rows(path: &Path, inputs: usize) -> Result<Vec<Row>> {
+    let file = path.display().to_string();
+    let (text, _) = csvio::read_text(path)?;
+    let mut records = csvio::records(&text, &file)?;
+    let mut label = None;
+    if records.first().is_some_and(|(_, c)| csvio::is_header(c)) {
+        let (_, header) = records.remove(0);
+        label = header.iter().position(|h| h.eq_ignore_ascii_case("label"));
+    }
+    let mut rows = Vec::with_capacity(records.len());
+    for (line, cells) in records {
+        let width = cells.len() - usize::from(label.is_some());
+        if width < inputs {
+            bail!("{file}:{line}: {width} feature columns, the model takes {inputs}");
+        }
+        let mut values = Vec::with_capacity(cells.len());
+        for (i, c) in cells.iter().enumerate() {
+            let v = csvio::finite_f32(c)
+                .map_err(|m| anyhow!("{file}:{line}: column {}: {m}", i + 1))?;
+            values.push(v);
+        }
+        let label_value = label.map(|l| values.remove(l));
+        let rest: Vec<f64> = label_value
+            .into_iter()
+            .chain(values.drain(inputs..))
+            .collect();
+        let x = values.iter().map(|&v| v as f32).collect();
+        rows.push(Row { line, x, rest });
+    }
+    Ok(rows)
+}

@@ -1,0 +1,41 @@
+//! `trainer device`'s CSV rows: the trainer's conventions (optional header, `label` column
+//! anywhere, else the columns after the input), values finite as f32, errors with the line.
+
+use trainer::device::read_rows;
+
+fn rows(text: &str, inputs: usize) -> anyhow::Result<Vec<(Vec<f32>, Vec<f64>)>> {
+    let dir = std::env::temp_dir().join(format!("fewshot-device-csv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{}.csv", text.len()));
+    std::fs::write(&path, text)?;
+    let r = read_rows(&path, inputs).map(|v| v.into_iter().map(|r| (r.x, r.rest)).collect());
+    let _ = std::fs::remove_file(&path);
+    r
+}
+
+#[test]
+fn label_last_without_a_header_or_named_in_one() {
+    let plain = rows("1,2,3\n4,5,6\n", 2).unwrap();
+    assert_eq!(
+        plain,
+        vec![(vec![1.0, 2.0], vec![3.0]), (vec![4.0, 5.0], vec![6.0])]
+    );
+    let named = rows("label,a,b\n7,1,2\n# a comment\n8,3,4\n", 2).unwrap();
+    assert_eq!(
+        named,
+        vec![(vec![1.0, 2.0], vec![7.0]), (vec![3.0, 4.0], vec![8.0])]
+    );
+    let unlabelled = rows("1,2\n", 2).unwrap();
+    assert_eq!(unlabelled, vec![(vec![1.0, 2.0], vec![])]);
+}
+
+#[test]
+fn too_few_columns_and_bad_values_name_the_line() {
+    let narrow = rows("1,2,3\n", 4).unwrap_err().to_string();
+    assert!(
+        narrow.contains(":1:") && narrow.contains("the model takes 4"),
+        "{narrow}"
+    );
+    let huge = rows("1,2,0\n1,1e300,0\n", 2).unwrap_err().to_string();
+    assert!(huge.contains(":2:") && huge.contains("column 2"), "{huge}");
+}

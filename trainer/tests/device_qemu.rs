@@ -1,0 +1,179 @@
+//! End to end over a serial line: the `serial` firmware under QEMU (mps2-an386), its UART0 on a
+//! unix socket, driven by `trainer device`. Push, adapt, classify, save; reboot the device
+//! (`Reboot`: a core reset, the simulated flash stays, as a real part's flash stays through a
+//! power cycle); restore and classify again with the same replies, bit for bit; a signed model
+//! update; bad frames on the raw line.
+//!
+//! Needs QEMU and the firmware ELF: `cargo xtask firmware` builds it and runs this test with
+//! `FEWSHOT_SERIAL_ELF` set (it is `#[ignore]`d in a plain `cargo test`).
+
+use fewshot_protocol::{frame, DeviceError, Reply, MAX_FRAME};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// QEMU, killed when the test ends (passed or not).
+struct Qemu(Child);
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_qemu(elf: &Path, socket: &Path, log: &Path) -> Qemu {
+    let chardev = format!("socket,id=s0,path={},server=on,wait=off", socket.display());
+    let child = Command::new("qemu-system-arm")
+        .args(["-M", "mps2-an386", "-display", "none", "-monitor", "none"])
+        .args(["-semihosting-config", "enable=on,target=native"])
+        .args(["-chardev", &chardev, "-serial", "chardev:s0", "-kernel"])
+        .arg(elf)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(log).expect("the defmt log file"))
+        .spawn()
+        .expect("qemu-system-arm (cargo xtask setup installs it)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() {
+        assert!(Instant::now() < deadline, "QEMU made no socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Qemu(child)
+}
+
+/// `trainer device --socket S --json ARGS`: its replies and whether it exited 0.
+fn device(socket: &Path, args: &[&str]) -> (Vec<Value>, bool) {
+    let out = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["device", "--socket"])
+        .arg(socket)
+        .arg("--json")
+        .args(args)
+        .output()
+        .expect("the trainer binary runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let replies = serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!(
+            "trainer device {args:?}: {e}\nstdout: {text}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (replies, out.status.success())
+}
+
+fn ok(socket: &Path, args: &[&str]) -> Vec<Value> {
+    let (replies, success) = device(socket, args);
+    assert!(success, "trainer device {args:?} was refused: {replies:?}");
+    replies
+}
+
+/// Rows of 8 features and a label 0-4: five clusters (shots `0..n` of each class).
+fn write_csv(path: &Path, shots: std::ops::Range<usize>) {
+    let mut text = String::from("# f1..f8, label\n");
+    for c in 0..5 {
+        for i in shots.clone() {
+            let x: Vec<String> = (0..8)
+                .map(|j| {
+                    let v = if j % 5 == c { 3.0 } else { 0.0 } + 0.1 * ((i + j) % 3) as f64;
+                    format!("{v}")
+                })
+                .collect();
+            text += &format!("{},{c}\n", x.join(","));
+        }
+    }
+    std::fs::write(path, text).expect("the CSV is written");
+}
+
+/// Garbage, then a frame too long: one error reply each, raw on the line.
+fn bad_frames(socket: &Path) {
+    let mut s = UnixStream::connect(socket).expect("the socket connects");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut garbage = vec![0u8, 0x09, 0x01, 0x02, 0x00];
+    garbage.extend(vec![0x55; 2 * MAX_FRAME]);
+    garbage.push(0);
+    s.write_all(&garbage).unwrap();
+    let want = [
+        Reply::Error(DeviceError::BadFrame { len: 3 }),
+        Reply::Error(DeviceError::FrameTooLong {
+            max: MAX_FRAME as u16,
+        }),
+    ];
+    for w in want {
+        let mut f = Vec::new();
+        let mut b = [0u8; 1];
+        while f.last() != Some(&0) {
+            s.read_exact(&mut b).expect("a reply");
+            f.push(b[0]);
+        }
+        assert_eq!(frame::decode::<Reply>(&mut f).unwrap(), w);
+    }
+}
+
+#[test]
+#[ignore = "needs QEMU and the serial firmware: run by `cargo xtask firmware`"]
+fn push_adapt_classify_save_reboot_restore_update() {
+    let elf = PathBuf::from(
+        std::env::var_os("FEWSHOT_SERIAL_ELF")
+            .expect("FEWSHOT_SERIAL_ELF: the serial firmware's ELF (cargo xtask firmware)"),
+    );
+    let dir = std::env::temp_dir().join(format!("fewshot-serial-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (socket, log) = (dir.join("uart0.sock"), dir.join("defmt.bin"));
+    let _ = std::fs::remove_file(&socket);
+    let (support, query) = (dir.join("support.csv"), dir.join("query.csv"));
+    write_csv(&support, 0..4);
+    write_csv(&query, 4..7);
+    let started = Instant::now();
+    let _qemu = start_qemu(&elf, &socket, &log);
+    let s = socket.as_path();
+
+    let info = ok(s, &["info"]);
+    assert_eq!(info[0]["Info"]["model_name"], "multihead-fixture");
+    assert_eq!(info[0]["Info"]["input_len"], 8);
+    let pushed = ok(s, &["push", "--csv", support.to_str().unwrap()]);
+    assert_eq!(pushed.len(), 20);
+    assert_eq!(pushed[19]["Samples"]["stored"], 20);
+    let (full, accepted) = device(s, &["push", "--csv", query.to_str().unwrap()]);
+    assert!(!accepted, "a full buffer is refused");
+    assert_eq!(full[0]["Error"]["Runtime"]["kind"], "SupportSetFull");
+    let adapted = ok(s, &["adapt"]);
+    assert_eq!(adapted[0]["Adapted"]["steps"], 3);
+    let before = ok(s, &["classify", "--csv", query.to_str().unwrap()]);
+    for (i, r) in before.iter().enumerate() {
+        assert_eq!(r["Class"]["class"], i / 3, "query {i}: {r}");
+    }
+    assert_eq!(ok(s, &["save"])[0]["Saved"]["sequence"], 1);
+
+    assert_eq!(ok(s, &["reboot"])[0], "Done");
+    let fresh = ok(s, &["classify", "--csv", query.to_str().unwrap()]);
+    assert_ne!(
+        fresh, before,
+        "after the reboot the device starts from the meta-learned state"
+    );
+    assert_eq!(ok(s, &["restore"])[0]["Restored"]["sequence"], 1);
+    let after = ok(s, &["classify", "--csv", query.to_str().unwrap()]);
+    assert_eq!(
+        after, before,
+        "the restored state classifies as before the reboot"
+    );
+
+    let v1 = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/fixtures/update-v1.signed");
+    let installed = ok(s, &["update", "--envelope", v1.to_str().unwrap()]);
+    assert_eq!(installed[0]["UpdateStarted"]["slot"], 0);
+    assert_eq!(installed[1]["UpdateInstalled"]["model_version"], 1);
+    let (again, accepted) = device(s, &["update", "--envelope", v1.to_str().unwrap()]);
+    assert!(!accepted, "re-installing version 1 is refused");
+    assert_eq!(
+        again.last().unwrap()["Error"]["Runtime"]["kind"],
+        "Rollback"
+    );
+    bad_frames(s);
+    assert_eq!(ok(s, &["info"])[0]["Info"]["installed"]["model_version"], 1);
+    eprintln!(
+        "end to end over QEMU's UART: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
