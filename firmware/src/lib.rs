@@ -10,6 +10,7 @@
 #![no_std]
 
 pub mod fixtures;
+#[cfg(feature = "int8")]
 pub mod int8;
 pub mod measure;
 pub mod nor;

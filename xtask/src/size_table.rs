@@ -19,11 +19,12 @@ const ROWS: &[(&str, &str)] = &[
     ("dense f32 layers, gradient adaptation, loader", ""),
     ("+ matching heads (`matching-head`)", "matching-head"),
     ("+ implicit step (`implicit-step`)", "implicit-step"),
+    ("+ convolution stems (`conv`)", "conv"),
     ("+ persistence of the adapted state", "probe-persist"),
     ("+ signed models (Ed25519)", "probe-signature"),
     (
         "everything above",
-        "matching-head,implicit-step,probe-persist,probe-signature",
+        "matching-head,implicit-step,conv,probe-persist,probe-signature",
     ),
 ];
 
