@@ -46,7 +46,7 @@ pub use message::*;
 
 /// The protocol's version, in [`Info::protocol_version`]: raised when a message changes
 /// incompatibly.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// What encoding or decoding a frame can fail with.
 #[non_exhaustive]
