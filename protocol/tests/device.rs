@@ -18,17 +18,23 @@ static V1: &[u8] = include_bytes!("../../firmware/fixtures/update-v1.signed");
 static V2: &[u8] = include_bytes!("../../firmware/fixtures/update-v2.signed");
 const KEY: [u8; 32] = *include_bytes!("../../firmware/fixtures/test-signing.pub");
 
-type Dev<'m> = Device<
+/// The serial firmware's device (a flash of `N` bytes, a bank of `B` and `BS` floats).
+type Dev<
     'm,
-    RamFlash<40960>,
+    const N: usize = 40960,
+    const B: usize = { sizes::BANK },
+    const BS: usize = { sizes::BANK_SCRATCH },
+> = Device<
+    'm,
+    RamFlash<N>,
     { sizes::PARAMS },
     { sizes::SCRATCH },
     { sizes::LOSS_LOG },
     { sizes::K_MAX },
     { sizes::INPUTS },
     1,
-    { sizes::BANK },
-    { sizes::BANK_SCRATCH },
+    B,
+    BS,
 >;
 
 fn device(model: &'static Model<'static>) -> Dev<'static> {
@@ -625,4 +631,22 @@ fn a_head_that_is_not_enrollable_has_no_bank() {
     ] {
         assert_eq!(dev.handle(&r), Reply::Error(DeviceError::NoBank), "{r:?}");
     }
+}
+
+#[test]
+fn an_enrollable_head_needs_room_for_its_bank() {
+    let key = PublicKey::from_bytes(KEY);
+    // 32 KiB: no room for the bank's slots at 32 KiB.
+    let small = Dev::<'_, 32768>::new(model(), sizes::HEAD, RamFlash::new(), &Layout::SMALL, key);
+    assert!(matches!(
+        small,
+        Err(fewshot_runtime::Error::FlashLayout { .. })
+    ));
+    // B and BS left at 0: no bank fits.
+    let no_bank =
+        Dev::<'_, 40960, 0, 0>::new(model(), sizes::HEAD, RamFlash::new(), &Layout::SMALL, key);
+    assert!(matches!(
+        no_bank,
+        Err(fewshot_runtime::Error::Capacity { .. })
+    ));
 }

@@ -128,7 +128,9 @@ impl<
 {
     /// The device for head `head` of `model` at its meta-learned start, with an empty buffer,
     /// keeping its state and model updates on `flash` as `layout` says; updates must be signed
-    /// with the key of `key`. Refuses sizes made for another model ([`Error::Capacity`]).
+    /// with the key of `key`. Refuses sizes made for another model ([`Error::Capacity`]), and
+    /// for an enrollable head a bank of `B` / `BS` too small ([`Error::Capacity`]) or a flash
+    /// without room for the bank's slots at `layout.bank_at` ([`Error::FlashLayout`]).
     pub fn new(
         model: &'m Model<'m>,
         head: usize,
