@@ -2,7 +2,7 @@
 //! update tests.
 //!
 //! The mps2 boards under QEMU have no flash controller to program, so the test stands a RAM
-//! region in for NOR flash: 32 KiB in cortex-m-rt's `.uninit` section, which the startup code
+//! region in for NOR flash: 40 KiB in cortex-m-rt's `.uninit` section, which the startup code
 //! neither zeroes nor initialises, so its bytes live through `SCB::sys_reset()` (QEMU keeps RAM
 //! across a system reset; so does SRAM on real parts while powered). It behaves as NOR does:
 //! erase sets whole 4 KiB blocks to 0xff, a write of 4-byte words can only clear bits, and
@@ -16,8 +16,8 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use fewshot_runtime::persist::nor_flash::{ErrorType, NorFlash, NorFlashErrorKind, ReadNorFlash};
 use fewshot_runtime::update::MappedFlash;
 
-/// Bytes of the simulated flash.
-pub const NOR_SIZE: usize = 32 * 1024;
+/// Bytes of the simulated flash: the serial firmware's `Layout::SMALL` with its class bank.
+pub const NOR_SIZE: usize = 40 * 1024;
 
 /// The flash's bytes, 4-byte aligned so a model stored in it loads in place.
 #[repr(C, align(4))]

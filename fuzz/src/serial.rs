@@ -16,13 +16,15 @@ const KEY: [u8; 32] = *include_bytes!("../../firmware/fixtures/test-signing.pub"
 
 type Dev<'m> = Device<
     'm,
-    RamFlash<32768>,
+    RamFlash<40960>,
     { sizes::PARAMS },
     { sizes::SCRATCH },
     { sizes::LOSS_LOG },
     { sizes::K_MAX },
     { sizes::INPUTS },
     1,
+    { sizes::BANK },
+    { sizes::BANK_SCRATCH },
 >;
 
 /// Feeds `data` to a device byte by byte. Every reply must decode, and at the end the update

@@ -5,7 +5,8 @@
 //! zero byte ends each frame), at most [`MAX_FRAME`] bytes. No allocation: every variable part
 //! is a `heapless` container of fixed capacity ([`MAX_INPUT`], [`MAX_CHUNK`], ...), so both
 //! sides bound what they accept. The device side (`device::Device`, feature `device`) maps
-//! requests to the runtime's `Learner`, support set, persisted state and signed model updates;
+//! requests to the runtime's `Learner`, support set, class bank (an enrollable head's classes
+//! under the caller's labels), persisted state and signed model updates;
 //! `device::Session` turns a byte stream into replies, so a firmware only moves bytes.
 //!
 //! ```
@@ -46,7 +47,7 @@ pub use message::*;
 
 /// The protocol's version, in [`Info::protocol_version`]: raised when a message changes
 /// incompatibly.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// What encoding or decoding a frame can fail with.
 #[non_exhaustive]

@@ -21,6 +21,8 @@ pub const MAX_NAME: usize = 32;
 pub const MAX_MESSAGE: usize = 96;
 /// Numbers a [`RuntimeError`] carries.
 pub const MAX_NUMBERS: usize = 4;
+/// Labels of enrolled classes listed by [`BankInfo`] (a larger bank lists its first ones).
+pub const MAX_CLASSES: usize = 32;
 
 /// A sample's input, as the model takes it (raw units).
 pub type Input = Vec<f32, MAX_INPUT>;
@@ -82,6 +84,38 @@ pub enum Request {
     UpdateFinish,
     /// Answers [`Reply::Done`], then resets the core (the flash and what was saved on it stay).
     Reboot,
+    /// Enrolls a new class `label` into the class bank of an enrollable head from every
+    /// buffered sample (their targets are ignored), then empties the buffer: [`Reply::Bank`].
+    /// An active `label` is `DuplicateLabel`, a full bank `Capacity`, an empty buffer
+    /// `LengthMismatch` (the buffer is kept on error).
+    Enroll {
+        /// The caller's label for the class.
+        label: u16,
+    },
+    /// Forgets class `label` of the bank: [`Reply::Bank`]; `UnknownLabel` when not active.
+    Forget {
+        /// Its label.
+        label: u16,
+    },
+    /// Gives bank class `old` the label `new`: [`Reply::Bank`]. `UnknownLabel` when `old` is
+    /// not active, `DuplicateLabel` when another class has `new`.
+    Relabel {
+        /// Its label now.
+        old: u16,
+        /// Its label from now on.
+        new: u16,
+    },
+    /// The bank's most probable active class for `x`, by the caller's label, and its
+    /// probability over the active classes: [`Reply::Class`]. (`Classify` stays the adapted
+    /// learner's: the bank and the learner are separate states of the same head.)
+    ClassifyEnrolled {
+        /// The input.
+        x: Input,
+    },
+    /// Saves the class bank to its own flash slots (power-cut safe): [`Reply::Saved`].
+    SaveBank,
+    /// Restores the newest saved class bank: [`Reply::Restored`].
+    RestoreBank,
 }
 
 /// The target of a support sample.
@@ -118,21 +152,22 @@ pub enum Reply {
     },
     /// To [`Request::Infer`]: the head's outputs (values, or one probability per class).
     Outputs(Vec<f32, MAX_OUTPUTS>),
-    /// To [`Request::Classify`].
+    /// To [`Request::Classify`] (the class index) and [`Request::ClassifyEnrolled`] (the
+    /// caller's label).
     Class {
         /// The most probable class.
         class: u16,
         /// Its probability.
         score: f32,
     },
-    /// To [`Request::Save`]: the record written.
+    /// To [`Request::Save`] and [`Request::SaveBank`]: the record written.
     Saved {
         /// Its sequence number (one more than the previous save's).
         sequence: u32,
         /// The flash slot it went to.
         slot: u8,
     },
-    /// To [`Request::Restore`]: the record read.
+    /// To [`Request::Restore`] and [`Request::RestoreBank`]: the record read.
     Restored {
         /// Its sequence number.
         sequence: u32,
@@ -160,6 +195,13 @@ pub enum Reply {
     },
     /// The request was refused; nothing changed except as the error says.
     Error(DeviceError),
+    /// The class bank after [`Request::Enroll`], [`Request::Forget`] or [`Request::Relabel`].
+    Bank {
+        /// Active classes.
+        classes: u16,
+        /// Classes it holds at most.
+        capacity: u16,
+    },
 }
 
 /// The device, its model and its buffers: the reply to [`Request::Info`].
@@ -183,6 +225,17 @@ pub struct Info {
     pub free_samples: u16,
     /// The signed model installed in the update slots (`None`: none yet).
     pub installed: Option<Installed>,
+    /// The class bank of the served head (`None`: the head is not enrollable).
+    pub bank: Option<BankInfo>,
+}
+
+/// The class bank of an enrollable head, in [`Info`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BankInfo {
+    /// Classes it holds at most.
+    pub capacity: u16,
+    /// The active classes' labels, in slot order (the first [`MAX_CLASSES`]).
+    pub labels: Vec<u16, MAX_CLASSES>,
 }
 
 /// One head of the running model.
@@ -238,6 +291,9 @@ pub enum DeviceError {
     NoUpdate,
     /// The runtime refused: its error's name, numbers and text.
     Runtime(RuntimeError),
+    /// A class bank request ([`Request::Enroll`], ...) to a device whose head is not
+    /// enrollable.
+    NoBank,
 }
 
 /// An error of the runtime (`fewshot_runtime::Error`), compactly: the variant's name, the

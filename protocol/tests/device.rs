@@ -6,9 +6,10 @@
 mod sizes;
 
 use fewshot_protocol::device::{Device, Layout, RamFlash, Session};
+use fewshot_protocol::MAX_OUTPUTS;
 use fewshot_protocol::{frame, DeviceError, Input, Reply, Request, Target};
-use fewshot_protocol::{HeadInfo, HeadKind, Info, Installed, RuntimeError};
-use fewshot_protocol::{MAX_CHUNK, MAX_FRAME, MAX_HEADS, MAX_INPUT, MAX_NAME, MAX_OUTPUTS};
+use fewshot_protocol::{BankInfo, HeadInfo, HeadKind, Info, Installed, RuntimeError};
+use fewshot_protocol::{MAX_CHUNK, MAX_CLASSES, MAX_FRAME, MAX_HEADS, MAX_INPUT, MAX_NAME};
 use fewshot_runtime::signature::PublicKey;
 use fewshot_runtime::Model;
 
@@ -17,15 +18,23 @@ static V1: &[u8] = include_bytes!("../../firmware/fixtures/update-v1.signed");
 static V2: &[u8] = include_bytes!("../../firmware/fixtures/update-v2.signed");
 const KEY: [u8; 32] = *include_bytes!("../../firmware/fixtures/test-signing.pub");
 
-type Dev<'m> = Device<
+/// The serial firmware's device (a flash of `N` bytes, a bank of `B` and `BS` floats).
+type Dev<
     'm,
-    RamFlash<32768>,
+    const N: usize = 40960,
+    const B: usize = { sizes::BANK },
+    const BS: usize = { sizes::BANK_SCRATCH },
+> = Device<
+    'm,
+    RamFlash<N>,
     { sizes::PARAMS },
     { sizes::SCRATCH },
     { sizes::LOSS_LOG },
     { sizes::K_MAX },
     { sizes::INPUTS },
     1,
+    B,
+    BS,
 >;
 
 fn device(model: &'static Model<'static>) -> Dev<'static> {
@@ -111,6 +120,10 @@ fn the_largest_messages_fit_a_frame() {
             installed: Some(Installed {
                 slot: 1,
                 model_version: u32::MAX,
+            }),
+            bank: Some(BankInfo {
+                capacity: u16::MAX,
+                labels: heapless::Vec::from_iter([u16::MAX; MAX_CLASSES]),
             }),
         })),
         enc(&Reply::Error(DeviceError::Runtime(RuntimeError {
@@ -375,4 +388,265 @@ fn signed_updates_install_whole_or_not_at_all() {
             model_version: 2
         })
     );
+}
+
+/// Sample `i` of a class the head was not exported with: every input high.
+fn novel(i: usize) -> Input {
+    let x: Vec<f32> = (0..8).map(|j| 2.0 + 0.1 * ((i + j) % 3) as f32).collect();
+    Input::from_slice(&x).unwrap()
+}
+
+fn bank_info(s: &mut Session, dev: &mut Dev<'_>) -> (BankInfo, u16) {
+    match ask(s, dev, &Request::Info) {
+        Reply::Info(i) => (
+            i.bank.expect("the served head is enrollable"),
+            i.free_samples,
+        ),
+        r => panic!("Info answered {r:?}"),
+    }
+}
+
+fn push_novel(s: &mut Session, dev: &mut Dev<'_>, shots: std::ops::Range<usize>) {
+    for i in shots {
+        let target = Target::Class(0); // ignored by Enroll
+        let r = ask(
+            s,
+            dev,
+            &Request::PushSample {
+                target,
+                x: novel(i),
+            },
+        );
+        assert!(matches!(r, Reply::Samples { .. }), "{r:?}");
+    }
+}
+
+fn enroll(s: &mut Session, dev: &mut Dev<'_>, label: u16) -> Reply {
+    ask(s, dev, &Request::Enroll { label })
+}
+
+#[test]
+fn enroll_classify_relabel_forget_and_their_refusals() {
+    let (mut s, mut dev) = (Session::new(), device(model()));
+    let (bank, _) = bank_info(&mut s, &mut dev);
+    assert_eq!(bank.capacity, 8);
+    assert_eq!(
+        bank.labels.as_slice(),
+        &[0, 1, 2, 3, 4],
+        "the exported classes"
+    );
+    assert_eq!(
+        runtime_kind(&enroll(&mut s, &mut dev, 100)),
+        "LengthMismatch",
+        "an empty buffer enrolls nothing"
+    );
+
+    push_novel(&mut s, &mut dev, 0..4);
+    let r = enroll(&mut s, &mut dev, 100);
+    assert_eq!(
+        r,
+        Reply::Bank {
+            classes: 6,
+            capacity: 8
+        }
+    );
+    let (bank, free) = bank_info(&mut s, &mut dev);
+    assert_eq!(bank.labels.as_slice(), &[0, 1, 2, 3, 4, 100]);
+    assert_eq!(free, 20, "enrolling empties the buffer");
+    for i in 4..7 {
+        let r = ask(&mut s, &mut dev, &Request::ClassifyEnrolled { x: novel(i) });
+        assert!(
+            matches!(r, Reply::Class { class: 100, .. }),
+            "held-out {i}: {r:?}"
+        );
+    }
+
+    push_novel(&mut s, &mut dev, 0..2);
+    assert_eq!(
+        runtime_kind(&enroll(&mut s, &mut dev, 100)),
+        "DuplicateLabel"
+    );
+    assert_eq!(
+        bank_info(&mut s, &mut dev).1,
+        18,
+        "a refused enrollment keeps the buffer"
+    );
+    let relabel = |old, new| Request::Relabel { old, new };
+    assert_eq!(
+        runtime_kind(&ask(&mut s, &mut dev, &relabel(100, 3))),
+        "DuplicateLabel"
+    );
+    assert_eq!(
+        runtime_kind(&ask(&mut s, &mut dev, &relabel(7, 8))),
+        "UnknownLabel"
+    );
+    assert_eq!(
+        ask(&mut s, &mut dev, &relabel(100, 200)),
+        Reply::Bank {
+            classes: 6,
+            capacity: 8
+        }
+    );
+    let r = ask(&mut s, &mut dev, &Request::ClassifyEnrolled { x: novel(5) });
+    assert!(matches!(r, Reply::Class { class: 200, .. }), "{r:?}");
+
+    // Fill the bank: 8 classes, the ninth is refused and the buffer kept.
+    for label in [300, 301] {
+        assert!(matches!(
+            enroll(&mut s, &mut dev, label),
+            Reply::Bank { .. }
+        ));
+        push_novel(&mut s, &mut dev, 0..2);
+    }
+    let (bank, _) = bank_info(&mut s, &mut dev);
+    assert_eq!(bank.labels.len(), 8);
+    let r = enroll(&mut s, &mut dev, 302);
+    assert_eq!(runtime_kind(&r), "Capacity", "{r:?}");
+    assert_eq!(bank_info(&mut s, &mut dev).1, 18);
+
+    let forget = |label| Request::Forget { label };
+    assert_eq!(
+        ask(&mut s, &mut dev, &forget(200)),
+        Reply::Bank {
+            classes: 7,
+            capacity: 8
+        }
+    );
+    assert_eq!(
+        runtime_kind(&ask(&mut s, &mut dev, &forget(200))),
+        "UnknownLabel"
+    );
+    let (bank, _) = bank_info(&mut s, &mut dev);
+    assert!(!bank.labels.contains(&200));
+    assert_eq!(
+        enroll(&mut s, &mut dev, 302),
+        Reply::Bank {
+            classes: 8,
+            capacity: 8
+        },
+        "a forgotten slot takes the next class"
+    );
+    let nan = Input::from_slice(&[f32::NAN; 8]).unwrap();
+    let r = ask(&mut s, &mut dev, &Request::ClassifyEnrolled { x: nan });
+    assert_eq!(runtime_kind(&r), "NonFinite");
+}
+
+#[test]
+fn the_bank_saves_and_restores_apart_from_the_adapted_state() {
+    let (mut s, mut dev) = (Session::new(), device(model()));
+    let r = ask(&mut s, &mut dev, &Request::RestoreBank);
+    assert!(
+        matches!(r, Reply::Error(DeviceError::Runtime(_))),
+        "nothing saved: {r:?}"
+    );
+    push_novel(&mut s, &mut dev, 0..4);
+    assert!(matches!(enroll(&mut s, &mut dev, 100), Reply::Bank { .. }));
+    let queries: Vec<Request> = (4..8)
+        .map(|i| Request::ClassifyEnrolled { x: novel(i) })
+        .chain((0..5).map(|c| Request::ClassifyEnrolled { x: sample(c, 9) }))
+        .collect();
+    let answers = |s: &mut Session, dev: &mut Dev<'_>| -> Vec<Reply> {
+        queries.iter().map(|q| ask(s, dev, q)).collect()
+    };
+    let before = answers(&mut s, &mut dev);
+    assert_eq!(
+        ask(&mut s, &mut dev, &Request::SaveBank),
+        Reply::Saved {
+            sequence: 1,
+            slot: 0
+        }
+    );
+    let r = ask(&mut s, &mut dev, &Request::Restore);
+    assert!(
+        matches!(r, Reply::Error(DeviceError::Runtime(_))),
+        "the bank's record is not an adapted state: {r:?}"
+    );
+    assert!(matches!(
+        ask(&mut s, &mut dev, &Request::Forget { label: 100 }),
+        Reply::Bank { classes: 5, .. }
+    ));
+    assert_ne!(answers(&mut s, &mut dev), before);
+    assert_eq!(
+        ask(&mut s, &mut dev, &Request::RestoreBank),
+        Reply::Restored {
+            sequence: 1,
+            slot: 0
+        }
+    );
+    assert_eq!(answers(&mut s, &mut dev), before, "bit for bit");
+
+    // A fresh device on the same flash (a power cycle) restores the same bank.
+    let flash = dev.flash().clone();
+    let mut again: Dev<'_> = Device::new(
+        model(),
+        sizes::HEAD,
+        flash,
+        &Layout::SMALL,
+        PublicKey::from_bytes(KEY),
+    )
+    .unwrap();
+    let mut s2 = Session::new();
+    assert_ne!(answers(&mut s2, &mut again), before);
+    assert!(matches!(
+        ask(&mut s2, &mut again, &Request::RestoreBank),
+        Reply::Restored { sequence: 1, .. }
+    ));
+    assert_eq!(answers(&mut s2, &mut again), before);
+}
+
+#[test]
+fn a_head_that_is_not_enrollable_has_no_bank() {
+    use fewshot_runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef, RateDef};
+    use fewshot_runtime::{Activation, AdaptScope};
+    let dense = Dense::new(2, 1, Activation::Identity, vec![0.0; 2], vec![0.0]);
+    let head = HeadDef::regression(0, "y", vec![dense]).with_adapt(AdaptDef::new(
+        AdaptScope::HeadOnly,
+        5,
+        RateDef::Scalar(0.1),
+        10.0,
+    ));
+    let blob = ModelDef::new("line", 2)
+        .head(head)
+        .to_aligned_bytes()
+        .unwrap();
+    let model = Model::from_bytes(&blob).unwrap();
+    // A 32 KiB flash: no room for a bank, none needed.
+    let mut dev: Device<'_, RamFlash<32768>, 3, 64, 6, 4, 2, 1> = Device::new(
+        &model,
+        0,
+        RamFlash::new(),
+        &Layout::SMALL,
+        PublicKey::from_bytes(KEY),
+    )
+    .unwrap();
+    assert!(matches!(dev.handle(&Request::Info), Reply::Info(i) if i.bank.is_none()));
+    let x = Input::from_slice(&[1.0, 2.0]).unwrap();
+    for r in [
+        Request::Enroll { label: 1 },
+        Request::Forget { label: 1 },
+        Request::Relabel { old: 1, new: 2 },
+        Request::ClassifyEnrolled { x },
+        Request::SaveBank,
+        Request::RestoreBank,
+    ] {
+        assert_eq!(dev.handle(&r), Reply::Error(DeviceError::NoBank), "{r:?}");
+    }
+}
+
+#[test]
+fn an_enrollable_head_needs_room_for_its_bank() {
+    let key = PublicKey::from_bytes(KEY);
+    // 32 KiB: no room for the bank's slots at 32 KiB.
+    let small = Dev::<'_, 32768>::new(model(), sizes::HEAD, RamFlash::new(), &Layout::SMALL, key);
+    assert!(matches!(
+        small,
+        Err(fewshot_runtime::Error::FlashLayout { .. })
+    ));
+    // B and BS left at 0: no bank fits.
+    let no_bank =
+        Dev::<'_, 40960, 0, 0>::new(model(), sizes::HEAD, RamFlash::new(), &Layout::SMALL, key);
+    assert!(matches!(
+        no_bank,
+        Err(fewshot_runtime::Error::Capacity { .. })
+    ));
 }

@@ -1,6 +1,6 @@
 //! The fuzz target `serial`'s seed (`fuzz/regressions/serial/session`): a whole session as the
-//! host sends it, so the fuzzer starts from streams that reach every request, the signed update
-//! included. This test fails when the seed is stale; `FEWSHOT_BLESS=1` rewrites it.
+//! host sends it, so the fuzzer starts from streams that reach every request, the class bank and
+//! the signed update included. This test fails when the seed is stale; `FEWSHOT_BLESS=1` rewrites it.
 
 use fewshot_protocol::{frame, Input, Request, Target, MAX_CHUNK, MAX_FRAME};
 
@@ -23,10 +23,17 @@ fn session() -> Vec<u8> {
     requests.extend([
         Request::Adapt { steps: None },
         Request::Classify { x: x.clone() },
-        Request::Infer { x },
+        Request::Infer { x: x.clone() },
         Request::Save,
         Request::Reset,
         Request::Restore,
+        // The class bank: the buffered samples become class 100.
+        Request::Enroll { label: 100 },
+        Request::ClassifyEnrolled { x },
+        Request::Relabel { old: 100, new: 7 },
+        Request::SaveBank,
+        Request::Forget { label: 7 },
+        Request::RestoreBank,
         Request::ClearSamples,
         Request::UpdateBegin {
             total_len: V1.len() as u32,

@@ -82,7 +82,8 @@ fn sinusoid_proximal_model() -> Vec<u8> {
 }
 
 /// A small multi-head model: 8 -> 16 -> 16 ReLU trunk; a 10-way head, a 5-way head adapted
-/// from prototypes, and a two-layer regression head.
+/// from prototypes and enrollable up to 8 classes (the serial firmware's), and a two-layer
+/// regression head.
 fn multihead_model() -> Vec<u8> {
     let mut r = Lcg(0xd161_7500);
     let trunk1 = r.dense(8, 16, Activation::Relu);
@@ -91,7 +92,8 @@ fn multihead_model() -> Vec<u8> {
     let five = HeadDef::classification(1, "new5", vec![r.dense(16, 5, Activation::Identity)])
         .with_adapt(
             AdaptDef::new(AdaptScope::HeadOnly, 3, RateDef::Scalar(0.05), 5.0).with_prototypes(1.0),
-        );
+        )
+        .with_max_classes(8);
     let reg = HeadDef::regression(
         2,
         "pose",

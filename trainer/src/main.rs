@@ -210,8 +210,8 @@ enum Cmd {
         version: u32,
     },
     /// Talk to a device running the serial protocol (`fewshot-protocol`): info, push samples,
-    /// adapt, classify, save/restore, signed model updates. Over a serial port (--port) or
-    /// QEMU's unix socket (--socket).
+    /// adapt, classify, save/restore, enroll/forget/relabel classes, signed model updates. Over
+    /// a serial port (--port) or QEMU's unix socket (--socket).
     Device(cli::device::DeviceArgs),
     /// Meta-iterations per second for every algorithm (meta-batch 25, K=10, 1-40-40-1 ReLU).
     Bench {

@@ -1,8 +1,9 @@
 //! End to end over a serial line: the `serial` firmware under QEMU (mps2-an386), its UART0 on a
 //! unix socket, driven by `trainer device`. Push, adapt, classify, save; reboot the device
 //! (`Reboot`: a core reset, the simulated flash stays, as a real part's flash stays through a
-//! power cycle); restore and classify again with the same replies, bit for bit; a signed model
-//! update; bad frames on the raw line.
+//! power cycle); restore and classify again with the same replies, bit for bit; a class
+//! enrolled from a CSV into the head's class bank, classified by its label, saved, kept through
+//! a reboot and forgotten; a signed model update; bad frames on the raw line.
 //!
 //! Needs QEMU and the firmware ELF: `cargo xtask firmware` builds it and runs this test with
 //! `FEWSHOT_SERIAL_ELF` set (it is `#[ignore]`d in a plain `cargo test`).
@@ -86,6 +87,79 @@ fn write_csv(path: &Path, shots: std::ops::Range<usize>) {
     std::fs::write(path, text).expect("the CSV is written");
 }
 
+/// Rows of 8 features of a class the head was not exported with (every feature high), no label.
+fn write_novel_csv(path: &Path, shots: std::ops::Range<usize>) {
+    let mut text = String::from("# f1..f8 of a new class\n");
+    for i in shots {
+        let x: Vec<String> = (0..8)
+            .map(|j| format!("{}", 2.0 + 0.1 * ((i + j) % 3) as f64))
+            .collect();
+        text += &(x.join(",") + "\n");
+    }
+    std::fs::write(path, text).expect("the CSV is written");
+}
+
+/// The labels `classify --enrolled` reports for `csv`.
+fn enrolled_classes(socket: &Path, csv: &Path) -> Vec<Value> {
+    ok(
+        socket,
+        &["classify", "--enrolled", "--csv", csv.to_str().unwrap()],
+    )
+}
+
+/// Enroll class 100 from a CSV, classify held-out rows by it, save the bank, reboot, restore it
+/// and classify again (the same replies), then forget it.
+fn enroll_save_reboot_restore_forget(s: &Path, dir: &Path) {
+    let (shots, held_out) = (dir.join("new-support.csv"), dir.join("new-query.csv"));
+    write_novel_csv(&shots, 0..4);
+    write_novel_csv(&held_out, 4..10);
+    let labels = |s: &Path| ok(s, &["info"])[0]["Info"]["bank"]["labels"].clone();
+    assert_eq!(labels(s), serde_json::json!([0, 1, 2, 3, 4]));
+    let enrolled = ok(
+        s,
+        &["enroll", "--label", "100", "--csv", shots.to_str().unwrap()],
+    );
+    assert_eq!(
+        enrolled.last().unwrap()["Bank"],
+        serde_json::json!({"classes": 6, "capacity": 8})
+    );
+    assert_eq!(labels(s), serde_json::json!([0, 1, 2, 3, 4, 100]));
+    let before = enrolled_classes(s, &held_out);
+    let hits = before.iter().filter(|r| r["Class"]["class"] == 100).count();
+    assert!(
+        hits * 2 > before.len(),
+        "held-out rows of class 100: {before:?}"
+    );
+    assert_eq!(ok(s, &["save-bank"])[0]["Saved"]["sequence"], 1);
+
+    assert_eq!(ok(s, &["reboot"])[0], "Done");
+    assert_eq!(
+        labels(s),
+        serde_json::json!([0, 1, 2, 3, 4]),
+        "a fresh boot"
+    );
+    assert_eq!(ok(s, &["restore-bank"])[0]["Restored"]["sequence"], 1);
+    assert_eq!(
+        enrolled_classes(s, &held_out),
+        before,
+        "the restored bank classifies as before the reboot"
+    );
+
+    assert_eq!(
+        ok(s, &["forget", "--label", "100"])[0]["Bank"]["classes"],
+        5
+    );
+    assert_eq!(labels(s), serde_json::json!([0, 1, 2, 3, 4]));
+    let after = enrolled_classes(s, &held_out);
+    assert!(
+        after.iter().all(|r| r["Class"]["class"] != 100),
+        "{after:?}"
+    );
+    let (again, accepted) = device(s, &["forget", "--label", "100"]);
+    assert!(!accepted, "forgetting it twice is refused");
+    assert_eq!(again[0]["Error"]["Runtime"]["kind"], "UnknownLabel");
+}
+
 /// Garbage, then a frame too long: one error reply each, raw on the line.
 fn bad_frames(socket: &Path) {
     let mut s = UnixStream::connect(socket).expect("the socket connects");
@@ -113,7 +187,7 @@ fn bad_frames(socket: &Path) {
 
 #[test]
 #[ignore = "needs QEMU and the serial firmware: run by `cargo xtask firmware`"]
-fn push_adapt_classify_save_reboot_restore_update() {
+fn push_adapt_classify_save_reboot_restore_enroll_update() {
     let elf = PathBuf::from(
         std::env::var_os("FEWSHOT_SERIAL_ELF")
             .expect("FEWSHOT_SERIAL_ELF: the serial firmware's ELF (cargo xtask firmware)"),
@@ -158,6 +232,7 @@ fn push_adapt_classify_save_reboot_restore_update() {
         after, before,
         "the restored state classifies as before the reboot"
     );
+    enroll_save_reboot_restore_forget(s, &dir);
 
     let v1 = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/fixtures/update-v1.signed");
     let installed = ok(s, &["update", "--envelope", v1.to_str().unwrap()]);

@@ -1,7 +1,8 @@
 //! The device side of the serial protocol (`fewshot-protocol`) on UART0: reads bytes, answers
 //! each request frame with a reply frame, forever. It serves the 5-way prototype head of the
-//! multi-head fixture (sizes from `trainer inspect --rust`, `src/serial_sizes.rs`), keeps its
-//! saved state and signed model updates on the simulated NOR flash (`nor.rs`), and resets the
+//! multi-head fixture, enrollable up to 8 classes (sizes from `trainer inspect --rust`,
+//! `src/serial_sizes.rs`), keeps its saved state, class bank and signed model updates on the
+//! simulated NOR flash (`nor.rs`, 40 KiB: `Layout::SMALL` with the bank), and resets the
 //! core on `Reboot`: the flash lives through that reset, as a real part's flash lives through a
 //! power cycle. A cold boot (no handover word) erases the flash first (factory state).
 #![no_std]
@@ -34,6 +35,8 @@ type Serial<'m> = Device<
     { sizes::K_MAX },
     { sizes::INPUTS },
     1,
+    { sizes::BANK },
+    { sizes::BANK_SCRATCH },
 >;
 
 /// The flash, erased on a cold boot and kept after `Reboot`.

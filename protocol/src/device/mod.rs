@@ -1,6 +1,7 @@
 //! The device side: [`Device`] answers each [`Request`] from one head's [`Learner`], a support
-//! buffer ([`SupportSet`]) and a flash holding the saved state ([`Slots`]) and the signed model
-//! slots ([`ModelSlots`]); [`Session`] turns received bytes into reply frames.
+//! buffer ([`SupportSet`]), the head's [`ClassBank`] when it is enrollable, and a flash holding
+//! the saved state and bank ([`Slots`]) and the signed model slots ([`ModelSlots`]);
+//! [`Session`] turns received bytes into reply frames.
 //!
 //! Nothing here panics on what the host sends: every request is checked by the runtime (input
 //! widths, finite values, labels, capacities) and a refusal is a [`Reply::Error`]. A model
@@ -43,8 +44,9 @@ pub use error::runtime_error;
 pub use ram::RamFlash;
 pub use session::{Answer, Handler, Session};
 
-use crate::{DeviceError, HeadInfo, HeadKind, Info, Installed, Reply, Request, Target};
-use crate::{MAX_HEADS, MAX_NAME, MAX_OUTPUTS, PROTOCOL_VERSION};
+use crate::{BankInfo, DeviceError, HeadInfo, HeadKind, Info, Installed, Reply, Request, Target};
+use crate::{MAX_CLASSES, MAX_HEADS, MAX_NAME, MAX_OUTPUTS, PROTOCOL_VERSION};
+use fewshot_runtime::enroll::ClassBank;
 use fewshot_runtime::persist::Slots;
 use fewshot_runtime::signature::PublicKey;
 use fewshot_runtime::update::{MappedFlash, ModelSlots, Update};
@@ -62,25 +64,33 @@ pub struct Layout {
     pub models_at: u32,
     /// Bytes of each model slot.
     pub model_slot: u32,
+    /// The class bank's two slots (`state_slot` bytes each), from this offset: used only when
+    /// the served head is enrollable.
+    pub bank_at: u32,
     /// The version floor's records (two erase blocks), from this offset.
     pub floor_at: u32,
 }
 
 impl Layout {
     /// 32 KiB of 4 KiB blocks: state slots of 4 KiB at 0, model slots of 8 KiB at 8 KiB, the
-    /// floor at 24 KiB.
+    /// floor at 24 KiB; with an enrollable head 40 KiB: the bank's slots at 32 KiB.
     pub const SMALL: Layout = Layout {
         state_at: 0,
         state_slot: 4096,
         models_at: 8192,
         model_slot: 8192,
         floor_at: 24576,
+        bank_at: 32768,
     };
 }
 
 /// One adaptable head of a model served over the protocol: its [`Learner`] (`P` adapted
 /// parameters, `S` scratch floats, `LOG` losses: the sizes `trainer inspect --rust` writes), a
 /// support buffer of `K` samples of `D` inputs (`T` regression targets each) and the flash `F`.
+/// When the head is enrollable (exported with a max class count) the device also holds its
+/// [`ClassBank`] of `B` floats and `BS` scratch floats (`BANK` and `BANK_SCRATCH` of
+/// `trainer inspect --rust`), started from the head's exported classes as labels `0..N`; for
+/// other heads `B` and `BS` are unused (0 by default).
 pub struct Device<
     'm,
     F,
@@ -90,9 +100,12 @@ pub struct Device<
     const K: usize,
     const D: usize,
     const T: usize,
+    const B: usize = 0,
+    const BS: usize = 0,
 > {
     model: &'m Model<'m>,
     learner: Learner<'m, P, S, LOG>,
+    bank: Option<(ClassBank<'m, B, BS>, Slots)>,
     samples: SupportSet<K, D, T>,
     flash: F,
     state: Slots,
@@ -109,11 +122,15 @@ impl<
         const K: usize,
         const D: usize,
         const T: usize,
-    > Device<'m, F, P, S, LOG, K, D, T>
+        const B: usize,
+        const BS: usize,
+    > Device<'m, F, P, S, LOG, K, D, T, B, BS>
 {
     /// The device for head `head` of `model` at its meta-learned start, with an empty buffer,
     /// keeping its state and model updates on `flash` as `layout` says; updates must be signed
-    /// with the key of `key`. Refuses sizes made for another model ([`Error::Capacity`]).
+    /// with the key of `key`. Refuses sizes made for another model ([`Error::Capacity`]), and
+    /// for an enrollable head a bank of `B` / `BS` too small ([`Error::Capacity`]) or a flash
+    /// without room for the bank's slots at `layout.bank_at` ([`Error::FlashLayout`]).
     pub fn new(
         model: &'m Model<'m>,
         head: usize,
@@ -132,6 +149,13 @@ impl<
             fits("support targets (T)", outputs, T)?;
         }
         let state = Slots::new(&flash, layout.state_at, layout.state_slot)?;
+        let bank = match model.enrollable(head) {
+            Some(_) => Some((
+                ClassBank::from_head(model, head)?,
+                Slots::new(&flash, layout.bank_at, layout.state_slot)?,
+            )),
+            None => None,
+        };
         let models = ModelSlots::new(
             &flash,
             layout.models_at,
@@ -142,6 +166,7 @@ impl<
         Ok(Device {
             model,
             learner,
+            bank,
             samples: SupportSet::new(),
             flash,
             state,
@@ -214,6 +239,50 @@ impl<
                 self.serve_update(request)?
             }
             Request::Reboot => Reply::Done,
+            Request::Enroll { .. }
+            | Request::Forget { .. }
+            | Request::Relabel { .. }
+            | Request::ClassifyEnrolled { .. }
+            | Request::SaveBank
+            | Request::RestoreBank => self.serve_bank(request)?,
+        })
+    }
+
+    /// The class bank requests; [`DeviceError::NoBank`] when the head is not enrollable.
+    fn serve_bank(&mut self, request: &Request) -> Result<Reply, Error> {
+        let Some((bank, slots)) = self.bank.as_mut() else {
+            return Ok(Reply::Error(DeviceError::NoBank));
+        };
+        match request {
+            Request::Enroll { label } => {
+                // Every buffered input, whatever its target; the bank checks the count.
+                bank.enroll(*label, self.samples.as_support().inputs)?;
+                self.samples.clear();
+            }
+            Request::Forget { label } => bank.forget(*label)?,
+            Request::Relabel { old, new } => bank.relabel(*old, *new)?,
+            Request::ClassifyEnrolled { x } => {
+                let (class, score) = bank.classify(finite(x)?)?;
+                return Ok(Reply::Class { class, score });
+            }
+            Request::SaveBank => {
+                let r = slots.save_bank(&mut self.flash, bank)?;
+                return Ok(Reply::Saved {
+                    sequence: r.sequence,
+                    slot: r.slot,
+                });
+            }
+            _ => {
+                let r = slots.restore_bank(&mut self.flash, bank)?;
+                return Ok(Reply::Restored {
+                    sequence: r.sequence,
+                    slot: r.slot,
+                });
+            }
+        }
+        Ok(Reply::Bank {
+            classes: count(bank.len()),
+            capacity: count(bank.capacity()),
         })
     }
 
@@ -300,6 +369,10 @@ impl<
             max_samples: count(K),
             free_samples: count(K.saturating_sub(self.samples.len())),
             installed,
+            bank: self.bank.as_ref().map(|(b, _)| BankInfo {
+                capacity: count(b.capacity()),
+                labels: b.labels().take(MAX_CLASSES).collect(),
+            }),
         })
     }
 }
@@ -312,7 +385,9 @@ impl<
         const K: usize,
         const D: usize,
         const T: usize,
-    > Handler for Device<'_, F, P, S, LOG, K, D, T>
+        const B: usize,
+        const BS: usize,
+    > Handler for Device<'_, F, P, S, LOG, K, D, T, B, BS>
 {
     fn handle(&mut self, request: &Request) -> Reply {
         Device::handle(self, request)

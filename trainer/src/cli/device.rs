@@ -53,6 +53,10 @@ pub enum DeviceCmd {
     Classify {
         #[arg(long)]
         csv: PathBuf,
+        /// By the class bank (enrolled classes, the caller's labels) instead of the adapted
+        /// head.
+        #[arg(long)]
+        enrolled: bool,
     },
     /// The adapted head's outputs for each row of a CSV.
     Infer {
@@ -72,6 +76,31 @@ pub enum DeviceCmd {
         #[arg(long)]
         envelope: PathBuf,
     },
+    /// Enroll a new class from the rows of a CSV (input columns; a label column is ignored):
+    /// empties the support buffer, pushes the rows, then enrolls them as class --label.
+    Enroll {
+        /// The class's label (any u16 not in use).
+        #[arg(long)]
+        label: u16,
+        #[arg(long)]
+        csv: PathBuf,
+    },
+    /// Forget an enrolled (or exported) class.
+    Forget {
+        #[arg(long)]
+        label: u16,
+    },
+    /// Give class --old the label --new.
+    Relabel {
+        #[arg(long)]
+        old: u16,
+        #[arg(long)]
+        new: u16,
+    },
+    /// Save the class bank to the device's flash.
+    SaveBank,
+    /// Restore the newest saved class bank.
+    RestoreBank,
 }
 
 /// Runs the command; exit code 1 when the device refused a request.
@@ -95,7 +124,7 @@ pub fn run(args: DeviceArgs) -> Result<ExitCode> {
         DeviceCmd::Adapt { steps } => {
             out.one(&mut client, &Request::Adapt { steps: *steps }, describe)?
         }
-        DeviceCmd::Classify { csv } => classify(&mut client, &mut out, csv)?,
+        DeviceCmd::Classify { csv, enrolled } => classify(&mut client, &mut out, csv, *enrolled)?,
         DeviceCmd::Infer { csv } => {
             let info = info(&mut client)?;
             for row in read_rows(csv, usize::from(info.input_len))? {
@@ -107,6 +136,19 @@ pub fn run(args: DeviceArgs) -> Result<ExitCode> {
         DeviceCmd::Reset => out.one(&mut client, &Request::Reset, describe)?,
         DeviceCmd::Reboot => out.one(&mut client, &Request::Reboot, describe)?,
         DeviceCmd::Update { envelope } => update(&mut client, &mut out, envelope)?,
+        DeviceCmd::Enroll { label, csv } => enroll(&mut client, &mut out, *label, csv)?,
+        DeviceCmd::Forget { label } => {
+            out.one(&mut client, &Request::Forget { label: *label }, describe)?
+        }
+        DeviceCmd::Relabel { old, new } => {
+            let r = Request::Relabel {
+                old: *old,
+                new: *new,
+            };
+            out.one(&mut client, &r, describe)?
+        }
+        DeviceCmd::SaveBank => out.one(&mut client, &Request::SaveBank, describe)?,
+        DeviceCmd::RestoreBank => out.one(&mut client, &Request::RestoreBank, describe)?,
     }
     out.finish()
 }
@@ -214,11 +256,18 @@ fn label(row: &Row) -> Result<Option<u16>> {
     }
 }
 
-fn classify(client: &mut Client, out: &mut Output, csv: &Path) -> Result<()> {
+/// Classifies each row, by the adapted head or (`enrolled`) the class bank, whose classes are
+/// the caller's labels.
+fn classify(client: &mut Client, out: &mut Output, csv: &Path, enrolled: bool) -> Result<()> {
     let info = info(client)?;
     let (mut right, mut labelled) = (0usize, 0usize);
     for row in read_rows(csv, usize::from(info.input_len))? {
-        let reply = out.ask(client, &Request::Classify { x: input(&row)? }, describe)?;
+        let x = input(&row)?;
+        let request = match enrolled {
+            true => Request::ClassifyEnrolled { x },
+            false => Request::Classify { x },
+        };
+        let reply = out.ask(client, &request, describe)?;
         if let (Reply::Class { class, .. }, Some(l)) = (reply, label(&row)?) {
             labelled += 1;
             right += usize::from(class == l);
@@ -229,6 +278,32 @@ fn classify(client: &mut Client, out: &mut Output, csv: &Path) -> Result<()> {
         println!("accuracy: {right}/{labelled} ({pct:.1}%)");
     }
     Ok(())
+}
+
+/// Empties the buffer, pushes every row (its label, if any, is not the class's: the target is
+/// ignored by `Enroll`), then enrolls them as class `label`. Stops at the first refusal.
+fn enroll(client: &mut Client, out: &mut Output, label: u16, csv: &Path) -> Result<()> {
+    let info = info(client)?;
+    if info.bank.is_none() {
+        bail!("the device's head is not enrollable (export it with --max-classes)");
+    }
+    let rows = read_rows(csv, usize::from(info.input_len))?;
+    if matches!(
+        out.ask(client, &Request::ClearSamples, describe)?,
+        Reply::Error(_)
+    ) {
+        return Ok(());
+    }
+    for row in &rows {
+        let request = Request::PushSample {
+            target: Target::Class(0),
+            x: input(row)?,
+        };
+        if matches!(out.ask(client, &request, describe)?, Reply::Error(_)) {
+            return Ok(());
+        }
+    }
+    out.one(client, &Request::Enroll { label }, describe)
 }
 
 fn update(client: &mut Client, out: &mut Output, envelope: &Path) -> Result<()> {
@@ -288,6 +363,14 @@ fn describe_info(reply: &Reply) -> String {
         ),
         None => "installed update: none".into(),
     };
+    if let Some(b) = &i.bank {
+        s += &format!(
+            "\nclass bank: {} of {} classes, labels {:?}",
+            b.labels.len(),
+            b.capacity,
+            b.labels.as_slice()
+        );
+    }
     s
 }
 
@@ -324,7 +407,11 @@ fn describe(reply: &Reply) -> String {
                 e.numbers.as_slice()
             )
         }
+        Reply::Error(DeviceError::NoBank) => {
+            "refused: the device's head is not enrollable (no class bank)".into()
+        }
         Reply::Error(e) => format!("refused: {e:?}"),
+        Reply::Bank { classes, capacity } => format!("class bank: {classes} of {capacity} classes"),
         Reply::Info(_) => describe_info(reply),
     }
 }
