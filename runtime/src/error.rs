@@ -430,6 +430,23 @@ impl Error {
     pub(crate) const fn internal(at: &'static str) -> Error {
         Error::Internal { at }
     }
+
+    /// `Err(`[`Error::Capacity`]`)` when `needed` exceeds `available`: the one check a buffer
+    /// sized by a const generic makes against what a model needs.
+    pub fn check_capacity(
+        what: &'static str,
+        needed: usize,
+        available: usize,
+    ) -> Result<(), Error> {
+        if needed > available {
+            return Err(Error::Capacity {
+                what,
+                needed,
+                available,
+            });
+        }
+        Ok(())
+    }
 }
 
 #[cfg(feature = "std")]

@@ -139,14 +139,14 @@ impl<
         key: PublicKey,
     ) -> Result<Self, Error> {
         let learner = Learner::new(model, head)?;
-        fits("support input width (D)", model.input_len(), D)?;
+        Error::check_capacity("support input width (D)", model.input_len(), D)?;
         let outputs = learner.output_len()?;
-        fits("protocol outputs (MAX_OUTPUTS)", outputs, MAX_OUTPUTS)?;
+        Error::check_capacity("protocol outputs (MAX_OUTPUTS)", outputs, MAX_OUTPUTS)?;
         if matches!(
             model.head(head)?.kind,
             fewshot_runtime::HeadKind::Regression { .. }
         ) {
-            fits("support targets (T)", outputs, T)?;
+            Error::check_capacity("support targets (T)", outputs, T)?;
         }
         let state = Slots::new(&flash, layout.state_at, layout.state_slot)?;
         let bank = match model.enrollable(head) {
@@ -392,17 +392,6 @@ impl<
     fn handle(&mut self, request: &Request) -> Reply {
         Device::handle(self, request)
     }
-}
-
-fn fits(what: &'static str, needed: usize, available: usize) -> Result<(), Error> {
-    if needed > available {
-        return Err(Error::Capacity {
-            what,
-            needed,
-            available,
-        });
-    }
-    Ok(())
 }
 
 /// `x` when every value is finite (inference would answer NaN otherwise).

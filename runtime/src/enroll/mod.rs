@@ -62,18 +62,6 @@ pub struct ClassBank<'m, const B: usize, const S: usize> {
     scratch: [f32; S],
 }
 
-/// Checks that `needed` fits in `available`.
-fn fits(what: &'static str, needed: usize, available: usize) -> Result<(), Error> {
-    if needed > available {
-        return Err(Error::Capacity {
-            what,
-            needed,
-            available,
-        });
-    }
-    Ok(())
-}
-
 impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
     /// Floats of bank head `head` of `model` needs: `max_classes x (2 + F + 1)`.
     pub fn bank_len(model: &Model<'_>, head: usize) -> Result<usize, Error> {
@@ -107,8 +95,8 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
     /// not enrollable; [`Error::Capacity`] when `B` or `S` (to classify) is too small.
     pub fn new(model: &'m Model<'m>, head: usize) -> Result<Self, Error> {
         let e = model.enrollable(head).ok_or(Error::TargetKindMismatch)?;
-        fits("class bank (B)", Self::bank_len(model, head)?, B)?;
-        fits(
+        Error::check_capacity("class bank (B)", Self::bank_len(model, head)?, B)?;
+        Error::check_capacity(
             "class bank scratch (S)",
             Self::scratch_len(model, head, 0, 0)?,
             S,

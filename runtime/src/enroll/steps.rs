@@ -1,6 +1,6 @@
 //! Enrollment: the prototype start of a new class, then optional inner steps with replay.
 
-use super::{fits, ClassBank, SLOT_HEADER};
+use super::{ClassBank, SLOT_HEADER};
 use crate::math::{dot, exp, max};
 use crate::Error;
 
@@ -87,7 +87,7 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
                 sample: 0,
             });
         }
-        fits(
+        Error::check_capacity(
             "class bank scratch (S)",
             Self::scratch_len(self.model, self.head, k, steps)?,
             S,
