@@ -38,6 +38,9 @@ pub fn describe(bytes: &[u8]) -> Result<String> {
         )?;
     }
     writeln!(w, "parameters {}", m.param_count())?;
+    for (i, l) in m.stem().iter().enumerate() {
+        write_stem_layer(w, i, l)?;
+    }
     for (i, l) in m.trunk().iter().enumerate() {
         writeln!(
             w,
@@ -245,6 +248,35 @@ fn bank_sizes(w: &mut String, m: &Model<'_>, head: usize, k: usize) -> Result<()
     writeln!(
         w,
         "pub type ClassBank<'m> = fewshot_runtime::ClassBank<'m, BANK, BANK_SCRATCH>;"
+    )?;
+    Ok(())
+}
+
+/// One frozen stem layer (format v4): its kind, input and output maps, parameters and MACs.
+fn write_stem_layer(w: &mut impl Write, i: usize, l: &runtime::format::StemLayer) -> Result<()> {
+    use runtime::format::StemLayer;
+    use runtime::ops::layer::{LayerOp, Stem};
+    let kind = match l {
+        StemLayer::Conv(_) => "conv",
+        StemLayer::Depthwise(_) => "depthwise conv",
+        StemLayer::MaxPool(_) => "max pool",
+        StemLayer::AvgPool(_) => "avg pool",
+        StemLayer::GlobalAvgPool(_) => "global avg pool",
+    };
+    let map = |m: runtime::format::Map| format!("{}x{}x{}", m.channels, m.height, m.width);
+    let Ok(op) = Stem::of(l) else {
+        return Ok(writeln!(
+            w,
+            "stem[{i}]    {kind} (this build has no `conv`)"
+        )?);
+    };
+    let out = op.output_map().map_or_else(|| "?".into(), map);
+    writeln!(
+        w,
+        "stem[{i}]    {kind} {} -> {out} ({} params, {} MACs)",
+        map(op.input_map()),
+        op.param_count(),
+        op.macs()
     )?;
     Ok(())
 }

@@ -210,6 +210,14 @@ fn exported_conv_trunks_compute_the_trainers_forward_pass() {
         assert_eq!(def.stem.len(), trunk.len() - usize::from(input.height > 1));
         let blob = def.to_aligned_bytes().unwrap();
         let model = Model::from_bytes(&blob).unwrap();
+        // inspect lists every stem layer with its maps, as the blob holds them.
+        let described = trainer::inspect::describe(&blob).unwrap();
+        assert_eq!(
+            described.matches("\nstem[").count(),
+            model.stem().len(),
+            "{described}"
+        );
+        assert!(described.contains("stem[0]    conv"), "{described}");
         // Inputs whose normalisation is exact in f32 and f64 alike (multiples of 1/64).
         let x: Vec<f64> = (0..5 * arch.inputs)
             .map(|i| ((i * 37 % 101) as f64 - 50.0) / 64.0)
