@@ -22,10 +22,10 @@ pub mod serial_sizes;
 
 pub use fewshot_protocol::device::Window;
 pub use port::{Async, Blocking};
+pub use serial_device::SerialDevice;
 
 use defmt_rtt as _;
 use fewshot_protocol::device::{Device, Layout, Port, Session};
-use fewshot_runtime::persist::nor_flash::NorFlash;
 use fewshot_runtime::signature::PublicKey;
 use fewshot_runtime::update::MappedFlash;
 use fewshot_runtime::{Error, Model};
@@ -40,13 +40,11 @@ pub static KEY: PublicKey = PublicKey::from_bytes(*include_bytes!(
     "../../../firmware/fixtures/test-signing.pub"
 ));
 
-pub use serial_device::SerialDevice;
-
 /// Serves the protocol on `port` with the device's slots on `flash` as `layout` places them,
 /// until a `Reboot` request has been answered (then it resets the core). A device that cannot
 /// start (its flash window too small for `layout`, a model the sizes do not fit) logs why and
 /// sleeps.
-pub fn run<F: NorFlash + MappedFlash, P: Port>(flash: F, layout: &Layout, port: &mut P) -> ! {
+pub fn run<F: MappedFlash, P: Port>(flash: F, layout: &Layout, port: &mut P) -> ! {
     match serve(flash, layout, port) {
         Ok(()) => {
             defmt::info!("reboot");
@@ -61,11 +59,7 @@ pub fn run<F: NorFlash + MappedFlash, P: Port>(flash: F, layout: &Layout, port: 
     }
 }
 
-fn serve<F: NorFlash + MappedFlash, P: Port>(
-    flash: F,
-    layout: &Layout,
-    port: &mut P,
-) -> Result<(), Error> {
+fn serve<F: MappedFlash, P: Port>(flash: F, layout: &Layout, port: &mut P) -> Result<(), Error> {
     let model = Model::from_bytes(MODEL)?;
     let mut device: SerialDevice<'_, F> =
         Device::new(&model, serial_sizes::HEAD, flash, layout, KEY)?;
