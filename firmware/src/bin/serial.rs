@@ -14,6 +14,7 @@
 use cortex_m_rt::entry;
 use fewshot_firmware::fixtures::MULTIHEAD;
 use fewshot_firmware::nor::{handover, set_handover, Handover, NoinitNor, NOR_SIZE};
+use fewshot_firmware::serial_device::SerialDevice;
 use fewshot_firmware::serial_sizes as sizes;
 use fewshot_firmware::uart::Uart;
 use fewshot_firmware::{self as fw};
@@ -29,18 +30,7 @@ const SERIAL_STAGE: u32 = 4;
 /// UART clock divisor (QEMU ignores it; a 25 MHz board at 115 200 baud would use 217).
 const BAUDDIV: u32 = 217;
 
-type Serial<'m> = Device<
-    'm,
-    NoinitNor,
-    { sizes::PARAMS },
-    { sizes::SCRATCH },
-    { sizes::LOSS_LOG },
-    { sizes::K_MAX },
-    { sizes::INPUTS },
-    1,
-    { sizes::BANK },
-    { sizes::BANK_SCRATCH },
->;
+type Serial<'m> = SerialDevice<'m, NoinitNor>;
 
 /// The flash, erased on a cold boot and kept after `Reboot`.
 fn flash() -> Option<NoinitNor> {
@@ -109,17 +99,7 @@ fn main() -> ! {
     let mut uart = unsafe { Uart::uart0(BAUDDIV) };
     let mut session = Session::new();
     defmt::info!("serial: serving {=str} on UART0", model.name());
-    loop {
-        let Some(byte) = uart.try_read() else {
-            continue;
-        };
-        if let Some(answer) = session.feed(&mut device, byte) {
-            uart.write_all(answer.frame);
-            if answer.reboot {
-                uart.flush();
-                defmt::info!("serial: reboot");
-                cortex_m::peripheral::SCB::sys_reset();
-            }
-        }
-    }
+    session.serve(&mut device, &mut uart);
+    defmt::info!("serial: reboot");
+    cortex_m::peripheral::SCB::sys_reset()
 }

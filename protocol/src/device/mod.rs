@@ -1,7 +1,8 @@
 //! The device side: [`Device`] answers each [`Request`] from one head's [`Learner`], a support
 //! buffer ([`SupportSet`]), the head's [`ClassBank`] when it is enrollable, and a flash holding
 //! the saved state and bank ([`Slots`]) and the signed model slots ([`ModelSlots`]);
-//! [`Session`] turns received bytes into reply frames.
+//! [`Session`] turns received bytes into reply frames, and [`Session::serve`] runs that loop
+//! over a firmware's UART ([`Port`]).
 //!
 //! Nothing here panics on what the host sends: every request is checked by the runtime (input
 //! widths, finite values, labels, capacities) and a refusal is a [`Reply::Error`]. A model
@@ -37,12 +38,16 @@
 //! ```
 
 mod error;
+mod port;
 mod ram;
 mod session;
+mod window;
 
 pub use error::runtime_error;
+pub use port::Port;
 pub use ram::RamFlash;
 pub use session::{Answer, Handler, Session};
+pub use window::Window;
 
 use crate::{BankInfo, DeviceError, HeadInfo, HeadKind, Info, Installed, Reply, Request, Target};
 use crate::{MAX_CLASSES, MAX_HEADS, MAX_NAME, MAX_OUTPUTS, PROTOCOL_VERSION};
