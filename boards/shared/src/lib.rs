@@ -59,10 +59,25 @@ pub fn run<F: MappedFlash, P: Port>(flash: F, layout: &Layout, port: &mut P) -> 
     }
 }
 
-fn serve<F: MappedFlash, P: Port>(flash: F, layout: &Layout, port: &mut P) -> Result<(), Error> {
-    let model = Model::from_bytes(MODEL)?;
-    let mut device: SerialDevice<'_, F> =
-        Device::new(&model, serial_sizes::HEAD, flash, layout, KEY)?;
+/// Bytes of RAM for a copy of an installed model update (a larger one is refused at boot and
+/// the built-in model runs).
+const MODEL_RAM_WORDS: usize = 8192 / 4;
+
+fn serve<F: MappedFlash, P: Port>(
+    mut flash: F,
+    layout: &Layout,
+    port: &mut P,
+) -> Result<(), Error> {
+    let built_in = Model::from_bytes(MODEL)?;
+    let mut ram = [0u32; MODEL_RAM_WORDS];
+    let head = serial_sizes::HEAD;
+    let installed = SerialDevice::<'_, F>::installed(&mut flash, layout, KEY, &mut ram, head)
+        .unwrap_or_else(|e| {
+            defmt::warn!("installed model refused, running the built-in one: {}", e);
+            None
+        });
+    let model = installed.as_ref().unwrap_or(&built_in);
+    let mut device: SerialDevice<'_, F> = Device::new(model, head, flash, layout, KEY)?;
     defmt::info!(
         "serving {=str} (head {=usize}) over the serial protocol",
         model.name(),

@@ -21,7 +21,7 @@ use fewshot_firmware::{self as fw};
 use fewshot_protocol::device::{Device, Layout, Session};
 use fewshot_runtime::persist::nor_flash::NorFlash;
 use fewshot_runtime::signature::PublicKey;
-use fewshot_runtime::{Error, Model};
+use fewshot_runtime::Model;
 
 /// The key model updates must be signed with (the public test key of the fixtures).
 static KEY: PublicKey = PublicKey::from_bytes(*include_bytes!("../../fixtures/test-signing.pub"));
@@ -70,24 +70,15 @@ fn main() -> ! {
     };
     let mut nor = nor;
     let mut ram = [0u32; MODEL_RAM_WORDS];
-    let installed = match Layout::SMALL.installed_model(&mut nor, KEY, &mut ram) {
-        Ok(m) => Some(m),
-        Err(Error::NoValidModel) => None,
-        Err(e) => {
-            defmt::warn!("serial: installed model refused: {}", e);
+    let installed = Serial::installed(&mut nor, &Layout::SMALL, KEY, &mut ram, sizes::HEAD)
+        .unwrap_or_else(|e| {
+            defmt::warn!(
+                "serial: installed model refused, running the built-in one: {}",
+                e
+            );
             None
-        }
-    };
-    let model = match &installed {
-        Some(m) => match Serial::check_sizes(m, sizes::HEAD) {
-            Ok(()) => m,
-            Err(e) => {
-                defmt::warn!("serial: {=str} does not fit this firmware: {}", m.name(), e);
-                &built_in
-            }
-        },
-        None => &built_in,
-    };
+        });
+    let model = installed.as_ref().unwrap_or(&built_in);
     let mut device: Serial<'_> = match Device::new(model, sizes::HEAD, nor, &Layout::SMALL, KEY) {
         Ok(d) => d,
         Err(e) => {

@@ -207,6 +207,26 @@ impl<
         }
     }
 
+    /// At boot: the signed update installed in `layout`'s model slots on `flash`, copied into
+    /// `ram` ([`Layout::installed_model`]), when it also fits these sizes for head `head`
+    /// ([`Device::check_sizes`]). Ok(None) when none is installed; an error when the installed
+    /// one is refused (too large for `ram`, or sizes made for another model): either way the
+    /// firmware serves its built-in model.
+    pub fn installed<'r>(
+        flash: &mut F,
+        layout: &Layout,
+        key: PublicKey,
+        ram: &'r mut [u32],
+        head: usize,
+    ) -> Result<Option<Model<'r>>, Error> {
+        let model = match layout.installed_model(flash, key, ram) {
+            Err(Error::NoValidModel) => return Ok(None),
+            other => other?,
+        };
+        Self::check_sizes(&model, head)?;
+        Ok(Some(model))
+    }
+
     /// The flash (to inspect it; the device is its only writer).
     pub fn flash(&self) -> &F {
         &self.flash
