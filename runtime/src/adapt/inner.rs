@@ -8,6 +8,7 @@ use super::params::{layer, layer_mut, Weights};
 use super::support::{Support, Targets};
 use crate::format::layout::AdaptedRange;
 use crate::format::{AdaptSpec, HeadKind, Model, MAX_STEPS};
+use crate::math::copy;
 use crate::ops::head::LossInput;
 use crate::ops::layer::{Backward, Layer, LayerOp, LayerTrain};
 use crate::ops::step::{Run, Slot};
@@ -216,14 +217,14 @@ impl<'a> InnerLoop<'a> {
             if let Some(b) = best.as_deref_mut() {
                 if !loss.is_finite() {
                     // Back to the best parameters seen; the log ends at this step.
-                    params.copy_from_slice(b);
+                    copy(params, b, "adapt::inner::run")?;
                     rolled_back = true;
                     ran = step;
                     final_loss = best_loss;
                     break;
                 }
                 if loss < best_loss {
-                    b.copy_from_slice(params);
+                    copy(b, params, "adapt::inner::run")?;
                 }
             } else if !loss.is_finite() {
                 return Err(Error::NonFiniteLoss { step });
@@ -237,7 +238,7 @@ impl<'a> InnerLoop<'a> {
                 if let Some(b) = best.as_deref_mut() {
                     if best_step != step {
                         // The last loss is above the lowest: back to the best parameters seen.
-                        params.copy_from_slice(b);
+                        copy(params, b, "adapt::inner::run")?;
                         rolled_back = true;
                         final_loss = best_loss;
                     }
@@ -314,7 +315,11 @@ impl<'a> InnerLoop<'a> {
                 in_a = !in_a;
             }
             let src = if in_a { &*pa } else { &*pb };
-            row.copy_from_slice(src.get(..width).ok_or(bug)?);
+            copy(
+                row,
+                src.get(..width).ok_or(bug)?,
+                "adapt::inner::fill_features",
+            )?;
         }
         Ok(())
     }

@@ -128,6 +128,21 @@ pub fn clamp(g: f32, c: f32) -> f32 {
     }
 }
 
+/// Copies `src` into `dst`, which must be as long ([`Error::Internal`] at `at` otherwise: the
+/// callers size both). `copy_from_slice` would panic instead, and its panic message would link
+/// `core::fmt` into every firmware.
+#[inline]
+pub(crate) fn copy(dst: &mut [f32], src: &[f32], at: &'static str) -> Result<(), crate::Error> {
+    if dst.len() != src.len() {
+        return Err(crate::Error::internal(at));
+    }
+    // Equal lengths: the loop is a `memcpy`, without a length check that could panic.
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
+    }
+    Ok(())
+}
+
 /// `e^x` (micromath), with the ends of the range handled here: micromath returns NaN for
 /// finite `x` in about [88.72, 89.42] (where `e^x` overflows f32) and asserts on NaN in debug
 /// builds. Above 88 the result is `+inf` (the true value is within a factor 2 of `f32::MAX`),
