@@ -17,6 +17,10 @@ const TRIPLE: &str = "thumbv7em-none-eabihf";
 /// One row: its label and the firmware features it builds with (never the defaults).
 const ROWS: &[(&str, &str)] = &[
     ("dense f32 layers, gradient adaptation, loader", ""),
+    (
+        "the same with the portable kernels (`portable-kernels`)",
+        "portable-kernels",
+    ),
     ("+ matching heads (`matching-head`)", "matching-head"),
     ("+ implicit step (`implicit-step`)", "implicit-step"),
     ("+ convolution stems (`conv`)", "conv"),
