@@ -6,8 +6,9 @@
 //! On the Cortex-M4F/M7 (bare-metal ARM with hardware float: `thumbv7em-none-eabihf`) the hot
 //! loops go through hand-written kernels (`arm`, `arm_block`) with the same results bit for bit.
 //! Their condition has one name, `cfg(m4f_kernels)`, set by the crate's `build.rs` when
-//! `target_arch = "arm"`, `target_abi = "eabihf"` and `target_os = "none"`; every other target
-//! (`cfg(not(m4f_kernels))`) runs the portable code.
+//! `target_arch = "arm"`, `target_abi = "eabihf"` and `target_os = "none"` (and the
+//! `portable-kernels` feature is off); every other build (`cfg(not(m4f_kernels))`) runs the
+//! portable code.
 //!
 //! ```
 //! use fewshot_runtime::math::{dense, softmax};
