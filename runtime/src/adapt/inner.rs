@@ -45,7 +45,7 @@ fn regions<'a>(
     let s0 = *geo.starts.get(p).ok_or(bug)?;
     let s1 = *geo.starts.get(p + 1).ok_or(bug)?;
     let s2 = *geo.starts.get(p + 2).ok_or(bug)?;
-    let (lo, hi) = acts.split_at_mut(s1);
+    let (lo, hi) = acts.split_at_mut_checked(s1).ok_or(bug)?;
     let prev = lo.get_mut(s0..).ok_or(bug)?;
     let cur = hi.get_mut(..s2 - s1).ok_or(bug)?;
     Ok((prev, cur))
@@ -88,7 +88,7 @@ impl<'a> InnerLoop<'a> {
         let expected = k.checked_mul(d).ok_or(Error::Capacity {
             what: "support set",
             needed: k,
-            available: usize::MAX / d,
+            available: usize::MAX / d.max(1),
         })?;
         if support.inputs.len() != expected {
             return Err(Error::LengthMismatch {
@@ -292,8 +292,8 @@ impl<'a> InnerLoop<'a> {
         for (x, row) in self
             .support
             .inputs
-            .chunks_exact(d)
-            .zip(region.chunks_exact_mut(width))
+            .chunks_exact(d.max(1))
+            .zip(region.chunks_exact_mut(width.max(1)))
         {
             if self.range.first == 0 && self.model.stem().is_empty() {
                 net.normalise(x, row);
@@ -428,7 +428,11 @@ impl<'a> InnerLoop<'a> {
             });
         };
         let per_class = self.kind.per_class();
-        for (unit, (row, b)) in w.chunks_exact_mut(ni).zip(l.bias.iter_mut()).enumerate() {
+        for (unit, (row, b)) in w
+            .chunks_exact_mut(ni.max(1))
+            .zip(l.bias.iter_mut())
+            .enumerate()
+        {
             let (class, slot) = (unit / per_class, unit % per_class);
             // Slot `i` of a class: the mean of its samples `i, i + per_class, ...` (in support
             // order); a slot with none (fewer samples than slots) takes the class mean.
@@ -436,7 +440,7 @@ impl<'a> InnerLoop<'a> {
             row.iter_mut().for_each(|v| *v = 0.0);
             let mut n = 0u32;
             let mut rank = 0usize;
-            for (x, &label) in prev.chunks_exact(ni).zip(labels) {
+            for (x, &label) in prev.chunks_exact(ni.max(1)).zip(labels) {
                 if usize::from(label) != class {
                     continue;
                 }
