@@ -27,7 +27,7 @@ const ROWS: &[(&str, &str)] = &[
     ("+ persistence of the adapted state", "probe-persist"),
     ("+ signed models (Ed25519)", "probe-signature"),
     (
-        "everything above",
+        "every row above but `portable-kernels`",
         "matching-head,implicit-step,conv,probe-persist,probe-signature",
     ),
 ];
