@@ -18,6 +18,10 @@ const TRIPLE: &str = "thumbv7em-none-eabihf";
 const ROWS: &[(&str, &str)] = &[
     ("dense f32 layers, gradient adaptation, loader", ""),
     (
+        "the same with the portable kernels (`portable-kernels`)",
+        "portable-kernels",
+    ),
+    (
         "+ matching heads and input views (`matching-head`, `input-views`)",
         "matching-head,input-views",
     ),
@@ -26,7 +30,7 @@ const ROWS: &[(&str, &str)] = &[
     ("+ persistence of the adapted state", "probe-persist"),
     ("+ signed models (Ed25519)", "probe-signature"),
     (
-        "everything above",
+        "every row above but `portable-kernels`",
         "matching-head,input-views,implicit-step,conv,probe-persist,probe-signature",
     ),
 ];

@@ -8,6 +8,7 @@ use super::params::{layer, layer_mut, Weights};
 use super::support::{Support, Targets};
 use crate::format::layout::AdaptedRange;
 use crate::format::{AdaptSpec, HeadKind, Model, MAX_STEPS};
+use crate::math::copy;
 use crate::ops::head::LossInput;
 use crate::ops::layer::{Backward, Layer, LayerOp, LayerTrain};
 use crate::ops::step::{Run, Slot};
@@ -44,7 +45,7 @@ fn regions<'a>(
     let s0 = *geo.starts.get(p).ok_or(bug)?;
     let s1 = *geo.starts.get(p + 1).ok_or(bug)?;
     let s2 = *geo.starts.get(p + 2).ok_or(bug)?;
-    let (lo, hi) = acts.split_at_mut(s1);
+    let (lo, hi) = acts.split_at_mut_checked(s1).ok_or(bug)?;
     let prev = lo.get_mut(s0..).ok_or(bug)?;
     let cur = hi.get_mut(..s2 - s1).ok_or(bug)?;
     Ok((prev, cur))
@@ -87,7 +88,7 @@ impl<'a> InnerLoop<'a> {
         let expected = k.checked_mul(d).ok_or(Error::Capacity {
             what: "support set",
             needed: k,
-            available: usize::MAX / d,
+            available: usize::MAX / d.max(1),
         })?;
         if support.inputs.len() != expected {
             return Err(Error::LengthMismatch {
@@ -216,14 +217,14 @@ impl<'a> InnerLoop<'a> {
             if let Some(b) = best.as_deref_mut() {
                 if !loss.is_finite() {
                     // Back to the best parameters seen; the log ends at this step.
-                    params.copy_from_slice(b);
+                    copy(params, b, "adapt::inner::run")?;
                     rolled_back = true;
                     ran = step;
                     final_loss = best_loss;
                     break;
                 }
                 if loss < best_loss {
-                    b.copy_from_slice(params);
+                    copy(b, params, "adapt::inner::run")?;
                 }
             } else if !loss.is_finite() {
                 return Err(Error::NonFiniteLoss { step });
@@ -237,7 +238,7 @@ impl<'a> InnerLoop<'a> {
                 if let Some(b) = best.as_deref_mut() {
                     if best_step != step {
                         // The last loss is above the lowest: back to the best parameters seen.
-                        params.copy_from_slice(b);
+                        copy(params, b, "adapt::inner::run")?;
                         rolled_back = true;
                         final_loss = best_loss;
                     }
@@ -291,8 +292,8 @@ impl<'a> InnerLoop<'a> {
         for (x, row) in self
             .support
             .inputs
-            .chunks_exact(d)
-            .zip(region.chunks_exact_mut(width))
+            .chunks_exact(d.max(1))
+            .zip(region.chunks_exact_mut(width.max(1)))
         {
             if self.range.first == 0 && self.model.stem().is_empty() {
                 net.normalise(x, row);
@@ -314,7 +315,11 @@ impl<'a> InnerLoop<'a> {
                 in_a = !in_a;
             }
             let src = if in_a { &*pa } else { &*pb };
-            row.copy_from_slice(src.get(..width).ok_or(bug)?);
+            copy(
+                row,
+                src.get(..width).ok_or(bug)?,
+                "adapt::inner::fill_features",
+            )?;
         }
         Ok(())
     }
@@ -423,7 +428,11 @@ impl<'a> InnerLoop<'a> {
             });
         };
         let per_class = self.kind.per_class();
-        for (unit, (row, b)) in w.chunks_exact_mut(ni).zip(l.bias.iter_mut()).enumerate() {
+        for (unit, (row, b)) in w
+            .chunks_exact_mut(ni.max(1))
+            .zip(l.bias.iter_mut())
+            .enumerate()
+        {
             let (class, slot) = (unit / per_class, unit % per_class);
             // Slot `i` of a class: the mean of its samples `i, i + per_class, ...` (in support
             // order); a slot with none (fewer samples than slots) takes the class mean.
@@ -431,7 +440,7 @@ impl<'a> InnerLoop<'a> {
             row.iter_mut().for_each(|v| *v = 0.0);
             let mut n = 0u32;
             let mut rank = 0usize;
-            for (x, &label) in prev.chunks_exact(ni).zip(labels) {
+            for (x, &label) in prev.chunks_exact(ni.max(1)).zip(labels) {
                 if usize::from(label) != class {
                     continue;
                 }

@@ -56,13 +56,25 @@ pub use support::{Support, SupportSet, Targets};
 use crate::format::layout::AdaptedRange;
 use crate::format::Model;
 use crate::infer::{state_offsets, AdaptedParams, Network};
+use crate::math::copy;
 use crate::Error;
 use inner::InnerLoop;
 
 /// The adapted parameters of one head (capacity `P` floats), in RAM.
+///
+/// Only the array is generic: every method forwards to non-generic code over the slice of the
+/// parameters in use (see `Fingerprint`), so a firmware with states of several capacities
+/// holds one copy of that code.
 #[derive(Debug, Clone)]
 pub struct AdaptState<const P: usize> {
     params: [f32; P],
+    of: Fingerprint,
+}
+
+/// What ties a state to its model and head, and the number of parameters in use: the
+/// non-generic part of an [`AdaptState`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Fingerprint {
     used: usize,
     head: usize,
     model_id: u32,
@@ -75,105 +87,37 @@ impl<const P: usize> AdaptState<P> {
     /// [`Error::Capacity`] when `P` is smaller than [`Model::adapted_param_count`].
     pub fn new(model: &Model<'_>, head: usize) -> Result<Self, Error> {
         const { assert!(P > 0, "AdaptState capacity must be non-zero") };
-        let range = model.adapted_range(head)?;
-        let used = model.adapted_param_count(head)?;
-        if used > P {
-            return Err(Error::Capacity {
-                what: "adapted state (AdaptState<P>)",
-                needed: used,
-                available: P,
-            });
-        }
-        let mut state = AdaptState {
-            params: [0.0; P],
-            used,
-            head,
-            model_id: model.model_id(),
-            model_crc: model.crc(),
-            range,
-        };
-        state.load_meta(model)?;
-        Ok(state)
-    }
-
-    /// The one place a caller's mistake about the state shows: `model` must be the state's
-    /// model (see [`same_model`]).
-    fn check(&self, model: &Model<'_>) -> Result<(), Error> {
-        let fingerprint = (
-            self.model_id,
-            self.model_crc,
-            self.head,
-            self.range,
-            self.used,
-        );
-        same_model(model, fingerprint)
-    }
-
-    fn load_meta(&mut self, model: &Model<'_>) -> Result<(), Error> {
-        for index in self.range.first..self.range.chain_len {
-            let spec = model.chain_layer(self.head, index)?;
-            let (w, b) = model.layer_params(spec)?;
-            let (w_at, b_at) = state_offsets(model, self.head, &self.range, index)?;
-            if let Some(at) = w_at {
-                self.params
-                    .get_mut(at..at + w.len())
-                    .ok_or(Error::internal("adapt::load_meta"))?
-                    .copy_from_slice(w);
-            }
-            self.params
-                .get_mut(b_at..b_at + b.len())
-                .ok_or(Error::internal("adapt::load_meta"))?
-                .copy_from_slice(b);
-        }
-        Ok(())
+        let mut params = [0.0; P];
+        let of = Fingerprint::new(model, head, &mut params)?;
+        Ok(AdaptState { params, of })
     }
 
     /// Back to the meta-learned values.
     pub fn reset(&mut self, model: &Model<'_>) -> Result<(), Error> {
-        self.check(model)?;
-        self.load_meta(model)
+        self.of.check(model)?;
+        self.of.load_meta(model, &mut self.params)
     }
 
     /// The head this state adapts.
     pub fn head(&self) -> usize {
-        self.head
+        self.of.head
     }
 
     /// The adapted parameters (each adapted layer in chain order: `W` row-major, then `b`).
     pub fn params(&self) -> &[f32] {
-        self.params.get(..self.used).unwrap_or(&[])
+        self.params.get(..self.of.used).unwrap_or(&[])
     }
 
     /// Overwrites the adapted parameters (restoring a saved state); the length must match.
     pub fn set_params(&mut self, model: &Model<'_>, params: &[f32]) -> Result<(), Error> {
-        self.check(model)?;
-        if params.len() != self.used {
-            return Err(Error::LengthMismatch {
-                what: "adapted parameters",
-                expected: self.used,
-                found: params.len(),
-            });
-        }
-        if params.iter().any(|v| !v.is_finite()) {
-            return Err(Error::NonFinite {
-                what: "adapted parameter",
-                sample: 0,
-            });
-        }
-        self.params
-            .get_mut(..self.used)
-            .ok_or(Error::internal("adapt::set_params"))?
-            .copy_from_slice(params);
-        Ok(())
+        self.of.set_params(model, &mut self.params, params)
     }
 
     /// The adapted parameters, writable, after checking that `model` is this state's model
     /// (restoring in place: the caller keeps the values finite).
     pub(crate) fn params_mut(&mut self, model: &Model<'_>) -> Result<&mut [f32], Error> {
-        self.check(model)?;
-        self.params
-            .get_mut(..self.used)
-            .ok_or(Error::internal("adapt::params_mut"))
+        self.of.check(model)?;
+        self.of.in_use(&mut self.params)
     }
 
     /// The model with this state's parameters in place of the meta-learned ones. When the
@@ -183,12 +127,12 @@ impl<const P: usize> AdaptState<P> {
     where
         'm: 's,
     {
-        self.check(model)?;
+        self.of.check(model)?;
         Ok(Network {
             model,
             adapted: Some(AdaptedParams {
-                head: self.head,
-                range: self.range,
+                head: self.of.head,
+                range: self.of.range,
                 params: self.params(),
             }),
         })
@@ -208,7 +152,14 @@ impl<const P: usize> AdaptState<P> {
         scratch: &mut [f32],
         losses: &mut [f32],
     ) -> Result<AdaptReport, Error> {
-        self.run(model, support, steps, scratch, losses, None)
+        let call = AdaptCall {
+            support,
+            steps,
+            scratch,
+            losses,
+            best: None,
+        };
+        self.of.adapt(model, &mut self.params, call)
     }
 
     /// [`AdaptState::adapt`] guarded against divergence, for every step rule (gradient and
@@ -232,31 +183,141 @@ impl<const P: usize> AdaptState<P> {
         losses: &mut [f32],
         best: &mut [f32],
     ) -> Result<AdaptReport, Error> {
-        self.run(model, support, steps, scratch, losses, Some(best))
+        let call = AdaptCall {
+            support,
+            steps,
+            scratch,
+            losses,
+            best: Some(best),
+        };
+        self.of.adapt(model, &mut self.params, call)
+    }
+}
+
+/// The arguments of [`AdaptState::adapt`] and [`AdaptState::adapt_guarded`] besides the model.
+struct AdaptCall<'a> {
+    support: Support<'a>,
+    steps: Option<u16>,
+    scratch: &'a mut [f32],
+    losses: &'a mut [f32],
+    /// The rollback buffer of a guarded call.
+    best: Option<&'a mut [f32]>,
+}
+
+impl Fingerprint {
+    /// The fingerprint of a new state of head `head` of `model`, after loading its meta-learned
+    /// values into `params` (the state's whole capacity).
+    #[inline(never)]
+    fn new(model: &Model<'_>, head: usize, params: &mut [f32]) -> Result<Fingerprint, Error> {
+        let range = model.adapted_range(head)?;
+        let used = model.adapted_param_count(head)?;
+        Error::check_capacity("adapted state (AdaptState<P>)", used, params.len())?;
+        let of = Fingerprint {
+            used,
+            head,
+            model_id: model.model_id(),
+            model_crc: model.crc(),
+            range,
+        };
+        of.load_meta(model, params)?;
+        Ok(of)
     }
 
-    /// Both entry points: validate, then the inner loop (with a rollback buffer or none).
-    fn run(
-        &mut self,
+    /// The one place a caller's mistake about the state shows: `model` must be the state's
+    /// model (see [`same_model`]).
+    fn check(&self, model: &Model<'_>) -> Result<(), Error> {
+        same_model(
+            model,
+            (
+                self.model_id,
+                self.model_crc,
+                self.head,
+                self.range,
+                self.used,
+            ),
+        )
+    }
+
+    /// The parameters in use of a state's whole array.
+    fn in_use<'p>(&self, params: &'p mut [f32]) -> Result<&'p mut [f32], Error> {
+        params
+            .get_mut(..self.used)
+            .ok_or(Error::internal("adapt::in_use"))
+    }
+
+    /// Writes the meta-learned values of the adapted layers into `params`.
+    #[inline(never)]
+    fn load_meta(&self, model: &Model<'_>, params: &mut [f32]) -> Result<(), Error> {
+        for index in self.range.first..self.range.chain_len {
+            let spec = model.chain_layer(self.head, index)?;
+            let (w, b) = model.layer_params(spec)?;
+            let (w_at, b_at) = state_offsets(model, self.head, &self.range, index)?;
+            if let Some(at) = w_at {
+                let dst = params.get_mut(at..at + w.len());
+                copy(
+                    dst.ok_or(Error::internal("adapt::load_meta"))?,
+                    w,
+                    "adapt::load_meta",
+                )?;
+            }
+            let dst = params.get_mut(b_at..b_at + b.len());
+            copy(
+                dst.ok_or(Error::internal("adapt::load_meta"))?,
+                b,
+                "adapt::load_meta",
+            )?;
+        }
+        Ok(())
+    }
+
+    /// [`AdaptState::set_params`] on the state's array `state`.
+    #[inline(never)]
+    fn set_params(
+        &self,
         model: &Model<'_>,
-        support: Support<'_>,
-        steps: Option<u16>,
-        scratch: &mut [f32],
-        losses: &mut [f32],
-        best: Option<&mut [f32]>,
+        state: &mut [f32],
+        params: &[f32],
+    ) -> Result<(), Error> {
+        self.check(model)?;
+        if params.len() != self.used {
+            return Err(Error::LengthMismatch {
+                what: "adapted parameters",
+                expected: self.used,
+                found: params.len(),
+            });
+        }
+        if params.iter().any(|v| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                what: "adapted parameter",
+                sample: 0,
+            });
+        }
+        copy(self.in_use(state)?, params, "adapt::set_params")
+    }
+
+    /// Both entry points of an adaptation: validate, then the inner loop (with a rollback
+    /// buffer or none) on the state's array `params`.
+    #[inline(never)]
+    fn adapt(
+        &self,
+        model: &Model<'_>,
+        params: &mut [f32],
+        call: AdaptCall<'_>,
     ) -> Result<AdaptReport, Error> {
+        let AdaptCall {
+            support,
+            steps,
+            scratch,
+            losses,
+            best,
+        } = call;
         self.check(model)?;
         let steps = match steps {
             Some(s) => s,
             None => model.adapt_spec(self.head)?.steps,
         };
         let lp = InnerLoop::new(model, self.head, self.range, support, steps)?;
-        let used = self.used;
-        let params = self
-            .params
-            .get_mut(..used)
-            .ok_or(Error::internal("adapt::run"))?;
-        lp.run(params, steps, scratch, losses, best)
+        lp.run(self.in_use(params)?, steps, scratch, losses, best)
     }
 }
 

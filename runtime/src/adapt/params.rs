@@ -63,7 +63,9 @@ pub(crate) fn layer_mut<'a>(
             let both = params
                 .get_mut(at..b_at + nb)
                 .ok_or(Error::internal("adapt::params::layer_mut"))?;
-            let (w, b) = both.split_at_mut(fw.len());
+            let (w, b) = both
+                .split_at_mut_checked(fw.len())
+                .ok_or(Error::internal("adapt::params::layer_mut"))?;
             (Weights::Adapted(w), b)
         }
         None => (

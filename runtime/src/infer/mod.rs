@@ -244,10 +244,12 @@ impl<'m, 's> Network<'m, 's> {
         let (a, b) = split(scratch, width)?;
         let out = self.trunk_into(input, a, b)?;
         let f = self.model.feature_len();
-        let (src, dst) = match out {
-            0 => (&a[..f], features),
-            _ => (&b[..f], features),
+        let src = match out {
+            0 => &*a,
+            _ => &*b,
         };
+        let src = src.get(..f).ok_or(Error::internal("infer::features"))?;
+        let dst = features;
         if dst.len() != f {
             return Err(Error::LengthMismatch {
                 what: "features",
@@ -255,8 +257,7 @@ impl<'m, 's> Network<'m, 's> {
                 found: dst.len(),
             });
         }
-        dst.copy_from_slice(src);
-        Ok(())
+        crate::math::copy(dst, src, "infer::features")
     }
 
     /// The dense trunk's input from one sample's `input` (`input_len` values): normalised
@@ -303,7 +304,10 @@ impl<'m, 's> Network<'m, 's> {
             let layer = Layer::of(spec);
             let (ni, no) = (layer.inputs(), layer.outputs());
             let (src, dst) = if in_a { (&*a, &mut *b) } else { (&*b, &mut *a) };
-            layer.forward(w, bias, &src[..ni], &mut dst[..no]);
+            let bug = Error::internal("infer::trunk_into");
+            let src = src.get(..ni).ok_or(bug)?;
+            let dst = dst.get_mut(..no).ok_or(bug)?;
+            layer.forward(w, bias, src, dst);
             in_a = !in_a;
         }
         Ok(if in_a { 0 } else { 1 })

@@ -6,8 +6,9 @@
 //! On the Cortex-M4F/M7 (bare-metal ARM with hardware float: `thumbv7em-none-eabihf`) the hot
 //! loops go through hand-written kernels (`arm`, `arm_block`) with the same results bit for bit.
 //! Their condition has one name, `cfg(m4f_kernels)`, set by the crate's `build.rs` when
-//! `target_arch = "arm"`, `target_abi = "eabihf"` and `target_os = "none"`; every other target
-//! (`cfg(not(m4f_kernels))`) runs the portable code.
+//! `target_arch = "arm"`, `target_abi = "eabihf"` and `target_os = "none"` (and the
+//! `portable-kernels` feature is off); every other build (`cfg(not(m4f_kernels))`) runs the
+//! portable code.
 //!
 //! ```
 //! use fewshot_runtime::math::{dense, softmax};
@@ -126,6 +127,21 @@ pub fn clamp(g: f32, c: f32) -> f32 {
     } else {
         g
     }
+}
+
+/// Copies `src` into `dst`, which must be as long ([`Error::Internal`] at `at` otherwise: the
+/// callers size both). `copy_from_slice` would panic instead, and its panic message would link
+/// `core::fmt` into every firmware.
+#[inline]
+pub(crate) fn copy(dst: &mut [f32], src: &[f32], at: &'static str) -> Result<(), crate::Error> {
+    if dst.len() != src.len() {
+        return Err(crate::Error::internal(at));
+    }
+    // Equal lengths: the loop is a `memcpy`, without a length check that could panic.
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
+    }
+    Ok(())
 }
 
 /// `e^x` (micromath), with the ends of the range handled here: micromath returns NaN for

@@ -78,7 +78,7 @@ impl HeadOp for Regression {
         let Targets::Values(values) = targets else {
             return Err(Error::TargetKindMismatch);
         };
-        let m = self.outputs();
+        let m = self.outputs().max(1);
         if values.len() % m != 0 {
             return Err(Error::LengthMismatch {
                 what: "support values",
