@@ -2,7 +2,11 @@
 //! kind of layer on the digits images, and the trainer's two convolution presets (PLAID as a
 //! 1-channel series with a conv1d stem, digits as 1 x 8 x 8 images with a conv2d stem), each
 //! with held-out episodes and the host's golden outputs on them. The bench firmware times the
-//! stem fixture's inference.
+//! three models' inference.
+//!
+//! The presets' models are committed exports (`models/plaid_conv1d.postcard`,
+//! `models/digits_conv2d.postcard`), made by the commands in [`files`]; this test never
+//! retrains them (a new export makes the golden files stale, and this test says so).
 
 use super::{data_rows, digits_rows, episodes_and_golden, trained_model, Episodes, Lcg};
 use runtime::format::spec::{ConvSpec, Map, PoolSpec};
@@ -118,12 +122,12 @@ pub fn files() -> Vec<(&'static str, Vec<u8>)> {
     let (stem_episodes, stem_golden) = episodes_and_golden(&stem, &digits, &DIGITS);
     let digits_conv2d = trained_model(
         "digits_conv2d.postcard",
-        "trainer train --preset digits_conv2d --iterations 150 --no-eval --out models/digits_conv2d.postcard",
+        "trainer train --preset digits_conv2d --iterations 60 --no-eval --out models/digits_conv2d.postcard",
     );
     let (digits_episodes, digits_golden) = episodes_and_golden(&digits_conv2d, &digits, &DIGITS);
     let plaid_conv1d = trained_model(
         "plaid_conv1d.postcard",
-        "trainer train --preset plaid_conv1d --iterations 300 --no-eval --out models/plaid_conv1d.postcard",
+        "trainer train --preset plaid_conv1d --iterations 100 --no-eval --out models/plaid_conv1d.postcard",
     );
     let (plaid_episodes, plaid_golden) =
         episodes_and_golden(&plaid_conv1d, &data_rows("plaid.csv.gz", 256), &PLAID);
