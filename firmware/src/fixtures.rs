@@ -171,15 +171,20 @@ pub static DIGITS: &[u8] = fewshot_runtime::include_model!("../fixtures/digits-m
 static DIGITS_EPISODES: &[u8] = include_bytes!("../fixtures/digits-episodes.bin");
 static DIGITS_GOLDEN: &[u8] = include_bytes!("../fixtures/digits-golden.bin");
 
-/// Capacities of the demo's digits buffers.
-pub const DIGITS_MAX_SUPPORT: usize = 25;
-pub const DIGITS_INPUT: usize = 64;
-pub const DIGITS_MAX_OUTPUTS: usize = 32;
-pub const DIGITS_MAX_PARAMS: usize = 2048;
+/// Capacities of the episodes' buffers ([`crate::episodes::run`]): support samples, their
+/// floats, one input, outputs of every head, adapted parameters.
+pub const EPISODE_MAX_SUPPORT: usize = 25;
+pub const EPISODE_MAX_SUPPORT_FLOATS: usize = 2560;
+pub const EPISODE_MAX_INPUT: usize = 256;
+pub const EPISODE_MAX_OUTPUTS: usize = 32;
+pub const EPISODE_MAX_PARAMS: usize = 2048;
 
-/// The digits episodes file (`FSDE` v1) and its golden outputs (`FSDG` v1).
+/// A file of classification episodes (`FSDE` v1) and one model's golden outputs on them
+/// (`FSDG` v1), as `tests/tests/firmware_fixtures.rs` writes them.
 #[derive(Clone, Copy)]
-pub struct DigitsEpisodes {
+pub struct Episodes {
+    episodes: &'static [u8],
+    golden: &'static [u8],
     pub count: usize,
     pub ways: usize,
     pub shots: usize,
@@ -192,7 +197,7 @@ pub struct DigitsEpisodes {
 }
 
 /// One episode with the host's results for it.
-pub struct DigitsEpisode {
+pub struct Episode {
     pub support_x: F32s,
     pub support_labels: &'static [u8],
     pub query_x: F32s,
@@ -202,19 +207,27 @@ pub struct DigitsEpisode {
     pub golden_params: F32s,
 }
 
-impl DigitsEpisodes {
-    /// Parses the headers; `None` when a file is malformed or the two disagree.
-    pub fn load() -> Option<DigitsEpisodes> {
-        if DIGITS_EPISODES.get(..4)? != b"FSDE" || DIGITS_GOLDEN.get(..4)? != b"FSDG" {
+impl Episodes {
+    /// The digits episodes of [`DIGITS`].
+    pub fn digits() -> Option<Episodes> {
+        Self::load(DIGITS_EPISODES, DIGITS_GOLDEN)
+    }
+
+    /// Parses the headers; `None` when a file is malformed, the two disagree or the episodes
+    /// exceed the buffers' capacities.
+    pub fn load(episodes: &'static [u8], golden: &'static [u8]) -> Option<Episodes> {
+        if episodes.get(..4)? != b"FSDE" || golden.get(..4)? != b"FSDG" {
             return None;
         }
-        let h = |i| u32_at(DIGITS_EPISODES, i).map(|v| v as usize);
+        let h = |i| u32_at(episodes, i).map(|v| v as usize);
         for i in 1..11 {
-            if h(i)? != u32_at(DIGITS_GOLDEN, i)? as usize {
+            if h(i)? != u32_at(golden, i)? as usize {
                 return None;
             }
         }
-        let e = DigitsEpisodes {
+        let e = Episodes {
+            episodes,
+            golden,
             count: h(2)?,
             ways: h(3)?,
             shots: h(4)?,
@@ -227,39 +240,40 @@ impl DigitsEpisodes {
         };
         let (ns, nq) = (e.ways * e.shots, e.ways * e.queries);
         let ok = h(1)? == 1
-            && ns <= DIGITS_MAX_SUPPORT
-            && e.input == DIGITS_INPUT
-            && e.outputs <= DIGITS_MAX_OUTPUTS
-            && e.params <= DIGITS_MAX_PARAMS
-            && DIGITS_EPISODES.len() == 44 + e.count * 4 * ((ns + nq) * (e.input + 1))
-            && DIGITS_GOLDEN.len() == 44 + e.count * 4 * (nq * e.outputs + e.steps + 1 + e.params);
+            && ns <= EPISODE_MAX_SUPPORT
+            && ns * e.input <= EPISODE_MAX_SUPPORT_FLOATS
+            && e.input <= EPISODE_MAX_INPUT
+            && e.outputs <= EPISODE_MAX_OUTPUTS
+            && e.params <= EPISODE_MAX_PARAMS
+            && episodes.len() == 44 + e.count * 4 * ((ns + nq) * (e.input + 1))
+            && golden.len() == 44 + e.count * 4 * (nq * e.outputs + e.steps + 1 + e.params);
         ok.then_some(e)
     }
 
     /// Episode `i` (`i < count`).
-    pub fn episode(&self, i: usize) -> DigitsEpisode {
+    pub fn episode(&self, i: usize) -> Episode {
         let (ns, nq) = (self.ways * self.shots, self.ways * self.queries);
         let base = 44 + i * 4 * ((ns + nq) * (self.input + 1));
         let cut = |from: usize, n: usize, src: &'static [u8]| {
             F32s(src.get(from..from + 4 * n).unwrap_or(&[]))
         };
-        let bytes = |from: usize, n: usize| DIGITS_EPISODES.get(from..from + 4 * n).unwrap_or(&[]);
+        let bytes = |from: usize, n: usize| self.episodes.get(from..from + 4 * n).unwrap_or(&[]);
         let sx = base;
         let sl = sx + 4 * ns * self.input;
         let qx = sl + 4 * ns;
         let ql = qx + 4 * nq * self.input;
         let gbase = 44 + i * 4 * (nq * self.outputs + self.steps + 1 + self.params);
-        DigitsEpisode {
-            support_x: cut(sx, ns * self.input, DIGITS_EPISODES),
+        Episode {
+            support_x: cut(sx, ns * self.input, self.episodes),
             support_labels: bytes(sl, ns),
-            query_x: cut(qx, nq * self.input, DIGITS_EPISODES),
+            query_x: cut(qx, nq * self.input, self.episodes),
             query_labels: bytes(ql, nq),
-            golden_outputs: cut(gbase, nq * self.outputs, DIGITS_GOLDEN),
-            golden_losses: cut(gbase + 4 * nq * self.outputs, self.steps + 1, DIGITS_GOLDEN),
+            golden_outputs: cut(gbase, nq * self.outputs, self.golden),
+            golden_losses: cut(gbase + 4 * nq * self.outputs, self.steps + 1, self.golden),
             golden_params: cut(
                 gbase + 4 * (nq * self.outputs + self.steps + 1),
                 self.params,
-                DIGITS_GOLDEN,
+                self.golden,
             ),
         }
     }
@@ -269,3 +283,6 @@ impl DigitsEpisodes {
 pub fn label_at(labels: &[u8], i: usize) -> u16 {
     u32_at(labels, i).map_or(u16::MAX, |v| v as u16)
 }
+
+#[cfg(feature = "conv")]
+pub mod conv;

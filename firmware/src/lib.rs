@@ -9,6 +9,7 @@
 //!   `-icount shift=0`) and stack painting for peak stack use.
 #![no_std]
 
+pub mod episodes;
 pub mod fixtures;
 #[cfg(feature = "int8")]
 pub mod int8;

@@ -225,6 +225,10 @@ static SINUSOID: &[u8] = fewshot_runtime::include_model!("../../models/sinusoid.
 static PROXIMAL: &[u8] = fewshot_runtime::include_model!("../../models/sinusoid_proximal.postcard");
 static MULTIHEAD: &[u8] = fewshot_runtime::include_model!("../../firmware/fixtures/multihead.fsm");
 static DIGITS: &[u8] = fewshot_runtime::include_model!("../../models/digits.postcard");
+/// Models with a convolution stem: the firmware's stem fixture (conv2d, depthwise, max and
+/// average pooling, a dense trunk layer, two heads) and the trainer's `plaid_conv1d` export.
+static CONV_STEM: &[u8] = fewshot_runtime::include_model!("../../firmware/fixtures/conv-stem.fsm");
+static PLAID_CONV1D: &[u8] = fewshot_runtime::include_model!("../../models/plaid_conv1d.postcard");
 
 /// How a float is made from the fuzzer's bytes.
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -259,8 +263,8 @@ pub enum Steps {
 /// One fuzzed adaptation and inference on a real model.
 #[derive(Arbitrary, Debug)]
 pub struct AdaptInput {
-    /// Which model (`% 4`: sinusoid, multihead, sinusoid with the implicit head step, digits with
-    /// its matching head).
+    /// Which model: below 128, `% 4`: sinusoid, multihead, sinusoid with the implicit head step,
+    /// digits with its matching head; from 128, `% 2`: the conv stem fixture, `plaid_conv1d`.
     pub model: u8,
     /// Head index (out-of-range ones are tried too).
     pub head: u8,
@@ -297,11 +301,13 @@ fn resized(len: usize, delta: i8) -> usize {
 
 /// Target `adapt`.
 pub fn adapt(input: &AdaptInput) {
-    let blob = match input.model % 4 {
-        0 => SINUSOID,
-        1 => MULTIHEAD,
-        2 => PROXIMAL,
-        _ => DIGITS,
+    let blob = match (input.model >= 128, input.model % 4) {
+        (false, 0) => SINUSOID,
+        (false, 1) => MULTIHEAD,
+        (false, 2) => PROXIMAL,
+        (false, _) => DIGITS,
+        (true, 0 | 2) => CONV_STEM,
+        (true, _) => PLAID_CONV1D,
     };
     let model = Model::from_bytes(blob).expect("the fixtures load");
     let d = model.input_len();

@@ -12,8 +12,9 @@ use fewshot_runtime::ops::layer::{LayerOp, Stem};
 use fewshot_runtime::writer::{AdaptDef, HeadDef, ModelDef, RateDef, StemDef};
 use fewshot_runtime::{Activation, AdaptScope, AdaptState, Error, Heads, Model, SupportSet};
 
-/// The naive convolution: every output is its bias plus each in-map tap in (input channel,
-/// kernel row, kernel column) order, then the activation (ReLU or identity).
+/// The naive convolution: every output is its bias plus each tap in (input channel, kernel row,
+/// kernel column) order (`w x 0` for a tap in the zero padding), then the activation (ReLU or
+/// identity).
 fn naive_conv(s: &ConvSpec, depthwise: bool, w: &[f32], b: &[f32], x: &[f32]) -> Vec<f32> {
     let (c, h, wd) = (
         s.input.channels as isize,
@@ -39,10 +40,12 @@ fn naive_conv(s: &ConvSpec, depthwise: bool, w: &[f32], b: &[f32], x: &[f32]) ->
                     for a in 0..kh {
                         for bb in 0..kw {
                             let (iy, ix) = (oy * st + a - ph, ox * st + bb - pw);
+                            let wi = ((oc * group + gi) * kh + a) * kw + bb;
                             if iy < 0 || iy >= h || ix < 0 || ix >= wd {
+                                // A tap in the zero padding adds w x 0.
+                                acc += w[wi as usize] * 0.0;
                                 continue;
                             }
-                            let wi = ((oc * group + gi) * kh + a) * kw + bb;
                             acc += w[wi as usize] * x[((ic * h + iy) * wd + ix) as usize];
                         }
                     }
@@ -101,12 +104,28 @@ fn conv_spec(input: Map, channels: u16, k: [u16; 2], stride: u16, pad: [u16; 2])
     }
 }
 
+/// The layer's `forward`; checks that the stem's path (`Stem::run`, through the padded copy)
+/// gives the same bits.
 fn run(layer: &StemLayer, w: &[f32], b: &[f32], x: &[f32]) -> Vec<f32> {
     let op = Stem::of(layer).unwrap();
     op.validate("test").unwrap();
     assert_eq!(op.inputs(), x.len());
     let mut y = vec![f32::NAN; op.outputs()];
     op.forward(w, b, x, &mut y);
+    let need = op.inputs().max(op.outputs()).max(op.work_len());
+    let (mut src, mut dst) = (vec![f32::NAN; need], vec![f32::NAN; need]);
+    src[..x.len()].copy_from_slice(x);
+    let out = if op.run(w, b, &mut src, &mut dst) {
+        &dst
+    } else {
+        &src
+    };
+    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+    assert_eq!(
+        bits(&out[..y.len()]),
+        bits(&y),
+        "{layer:?}: run and forward"
+    );
     y
 }
 

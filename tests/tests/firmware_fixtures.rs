@@ -13,6 +13,9 @@
 //! The other models (multi-head tests, benchmarks) have deterministic pseudo-random weights: the
 //! point there is agreement between host and device and instruction counts, not accuracy.
 
+#[path = "firmware_fixtures/conv.rs"]
+mod conv;
+
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef, RateDef};
@@ -258,12 +261,26 @@ fn sinusoid_tasks_and_golden(blob: &[u8], p: usize, steps: u16) -> (Vec<u8>, Vec
     (tasks, golden)
 }
 
-/// Digits episodes for the device: 5-way, `DIGITS_SHOTS`-shot, `DIGITS_QUERIES` queries per
-/// class, from the novel classes 5-9 of the shared digits data set.
-const DIGITS_EPISODES: usize = 3;
-const DIGITS_WAYS: usize = 5;
-const DIGITS_SHOTS: usize = 5;
-const DIGITS_QUERIES: usize = 4;
+/// Digits episodes for the device: 5-way, 5-shot, 4 queries per class, from the novel classes
+/// 5-9 of the shared digits data set.
+const DIGITS_EPISODES: Episodes = Episodes {
+    count: 3,
+    classes: &[5, 6, 7, 8, 9],
+    shots: 5,
+    queries: 4,
+    seed: 0xd161_e915,
+};
+
+/// The shape of a file of classification episodes: `count` episodes, each of the data set's
+/// `classes` (way `i` is `classes[i]`) with `shots` support and `queries` query rows per class,
+/// drawn with `seed`.
+pub struct Episodes {
+    pub count: usize,
+    pub classes: &'static [usize],
+    pub shots: usize,
+    pub queries: usize,
+    pub seed: u64,
+}
 
 /// The digits model the device runs: the trainer's export when it exists, else the
 /// pseudo-random benchmark model (same architecture).
@@ -275,18 +292,18 @@ fn digits_device_model() -> Vec<u8> {
     std::fs::read(trained).unwrap_or_else(|_| digits_model())
 }
 
-/// Rows of `data/digits.csv.gz`: 64 pixel values (0..16) and a label.
-fn digits_rows() -> Vec<(Vec<f32>, usize)> {
+/// Rows of `data/FILE` (gzip CSV): `width` values, then a label.
+pub fn data_rows(file: &str, width: usize) -> Vec<(Vec<f32>, usize)> {
     use std::io::Read;
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join("data")
-        .join("digits.csv.gz");
+        .join(file);
     let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut text = String::new();
     flate2::read::GzDecoder::new(file)
         .read_to_string(&mut text)
-        .expect("digits.csv.gz is gzip text");
+        .expect("gzip text");
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
@@ -294,18 +311,27 @@ fn digits_rows() -> Vec<(Vec<f32>, usize)> {
                 .split(',')
                 .map(|c| c.trim().parse().expect("number"))
                 .collect();
-            let label = v[64] as usize;
-            (v[..64].to_vec(), label)
+            let label = v[width] as usize;
+            (v[..width].to_vec(), label)
         })
         .collect()
 }
 
-/// Digits episodes (`FSDE`) and the runtime's outputs on them (`FSDG`): for each episode the
-/// adaptable head is adapted from prototypes on the support set, then every head infers on each
-/// query (one trunk pass).
-fn digits_episodes_and_golden(blob: &[u8]) -> (Vec<u8>, Vec<u8>) {
+/// Rows of `data/digits.csv.gz`: 64 pixel values (0..16) and a label.
+pub fn digits_rows() -> Vec<(Vec<f32>, usize)> {
+    data_rows("digits.csv.gz", 64)
+}
+
+/// Classification episodes (`FSDE`) and the runtime's outputs on them (`FSDG`): for each
+/// episode the adaptable head is adapted from prototypes on the support set, then every head
+/// infers on each query (one trunk pass).
+pub fn episodes_and_golden(
+    blob: &[u8],
+    rows: &[(Vec<f32>, usize)],
+    spec: &Episodes,
+) -> (Vec<u8>, Vec<u8>) {
     let aligned = runtime::format::AlignedBytes::from_slice(blob);
-    let model = Model::from_bytes(aligned.as_bytes()).expect("digits model loads");
+    let model = Model::from_bytes(aligned.as_bytes()).expect("model loads");
     let head = model
         .heads()
         .iter()
@@ -315,14 +341,13 @@ fn digits_episodes_and_golden(blob: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let params = model.adapted_param_count(head).expect("params");
     let outputs = model.network().output_len(Heads::ALL);
     let d = model.input_len();
-    let rows = digits_rows();
-    let mut r = Lcg(0xd161_e915);
+    let mut r = Lcg(spec.seed);
     let header = [
         1,
-        DIGITS_EPISODES as u32,
-        DIGITS_WAYS as u32,
-        DIGITS_SHOTS as u32,
-        DIGITS_QUERIES as u32,
+        spec.count as u32,
+        spec.classes.len() as u32,
+        spec.shots as u32,
+        spec.queries as u32,
         d as u32,
         outputs as u32,
         params as u32,
@@ -334,18 +359,17 @@ fn digits_episodes_and_golden(blob: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let mut golden = b"FSDG".to_vec();
     push_u32s(&mut golden, &header);
     let needs = model
-        .ram_needs(head, DIGITS_WAYS * DIGITS_SHOTS)
+        .ram_needs(head, spec.classes.len() * spec.shots)
         .expect("needs");
     let mut scratch = vec![0.0f32; needs.adapt_scratch.max(needs.infer_scratch)];
-    for _ in 0..DIGITS_EPISODES {
+    for _ in 0..spec.count {
         let (mut sx, mut sl, mut qx, mut ql) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut picked: Vec<(usize, usize, bool)> = Vec::new();
-        for way in 0..DIGITS_WAYS {
-            let class = 5 + way;
+        for (way, &class) in spec.classes.iter().enumerate() {
             let mut pool: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].1 == class).collect();
-            for n in 0..DIGITS_SHOTS + DIGITS_QUERIES {
+            for n in 0..spec.shots + spec.queries {
                 let at = (r.uniform(0.0, 1.0) * pool.len() as f32) as usize % pool.len();
-                picked.push((pool.swap_remove(at), way, n < DIGITS_SHOTS));
+                picked.push((pool.swap_remove(at), way, n < spec.shots));
             }
         }
         for &(row, way, support) in &picked {
@@ -400,8 +424,8 @@ fn firmware_fixtures_are_current() {
         sinusoid_tasks_and_golden(&sinusoid_proximal_model(), PROXIMAL_PARAMS, PROXIMAL_STEPS);
     assert_eq!(tasks, same_tasks, "both models run the same tasks");
     let digits = digits_device_model();
-    let (episodes, digits_golden) = digits_episodes_and_golden(&digits);
-    let files = [
+    let (episodes, digits_golden) = episodes_and_golden(&digits, &digits_rows(), &DIGITS_EPISODES);
+    let mut files = vec![
         ("digits-model.fsm", digits),
         ("digits-episodes.bin", episodes),
         ("digits-golden.bin", digits_golden),
@@ -413,6 +437,7 @@ fn firmware_fixtures_are_current() {
         ("bench-digits.fsm", digits_model()),
         ("bench-enroll.fsm", enroll_model()),
     ];
+    files.extend(conv::files());
     let dir = fixtures_dir();
     let bless = std::env::var_os("FEWSHOT_BLESS").is_some();
     let mut stale = Vec::new();

@@ -384,7 +384,19 @@ pub fn ci(root: &Path) -> Result<()> {
             "cargo",
             &["run", "--release", "--bin", "demo", "--target", triple],
         )?;
-        run(&fw, "cargo", &["test", "--release", "--target", triple])?;
+        // `--features conv`: the convolution test (`tests/conv.rs`) with the others in one build.
+        run(
+            &fw,
+            "cargo",
+            &[
+                "test",
+                "--release",
+                "--target",
+                triple,
+                "--features",
+                "conv",
+            ],
+        )?;
     }
     serial_end_to_end(root)?;
     size_check(root, false)
@@ -541,14 +553,19 @@ fn size_check(root: &Path, update: bool) -> Result<()> {
 pub fn bench(root: &Path) -> Result<()> {
     let fw = firmware_dir(root);
     let (triple, _) = MACHINES[0];
+    // The bench needs the `conv` feature (its f32 convolution rows); the demo and the size
+    // probes are built without it, as CI builds them.
+    run(
+        &fw,
+        "cargo",
+        &["build", "--release", "--bin", "bench", "--features", "conv"],
+    )?;
     run(
         &fw,
         "cargo",
         &[
             "build",
             "--release",
-            "--bin",
-            "bench",
             "--bin",
             "demo",
             "--bin",

@@ -17,6 +17,8 @@ use fewshot_firmware::measure::{self, instructions_x100, peak_stack, spin};
 use fewshot_firmware::{self as fw};
 use fewshot_runtime::{AdaptState, ClassBank, Heads, Model, Support};
 
+#[path = "bench/conv.rs"]
+mod conv;
 #[path = "bench/int8.rs"]
 mod int8;
 
@@ -327,6 +329,7 @@ fn main() -> ! {
     matching_forward(&data, &mut scratch);
     enrollment(&data);
     int8::rows();
+    conv::rows(&data.x, &mut scratch);
     adaptation("sinusoid full network", SINUSOID, 0, 1, &data, &mut scratch);
     adaptation(
         "sinusoid head only",

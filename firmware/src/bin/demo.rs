@@ -12,11 +12,10 @@
 
 use cortex_m_rt::entry;
 use fewshot_firmware::fixtures::{
-    bit_mismatches, label_at, DigitsEpisodes, Tasks, DIGITS, DIGITS_INPUT, DIGITS_MAX_OUTPUTS,
-    DIGITS_MAX_PARAMS, DIGITS_MAX_SUPPORT, MAX_K, MAX_Q, SINUSOID, SINUSOID_PARAMS,
+    bit_mismatches, Episodes, Tasks, DIGITS, MAX_K, MAX_Q, SINUSOID, SINUSOID_PARAMS,
     SINUSOID_PROXIMAL,
 };
-use fewshot_firmware::{self as fw};
+use fewshot_firmware::{self as fw, episodes};
 use fewshot_runtime::{AdaptState, Heads, Model, Support};
 
 /// Scratch floats for adaptation and inference (checked against the model's needs).
@@ -39,7 +38,7 @@ fn main() -> ! {
         SINUSOID_PROXIMAL,
         Tasks::proximal(),
     ));
-    mismatches = mismatches.saturating_add(digits());
+    mismatches = mismatches.saturating_add(episodes::run("digits", DIGITS, Episodes::digits()));
     fw::finish(mismatches)
 }
 
@@ -146,143 +145,5 @@ fn sinusoid(title: &str, blob: &'static [u8], tasks: Option<Tasks>) -> u32 {
         );
         mismatches = m.iter().fold(mismatches, |a, b| a.saturating_add(*b));
     }
-    mismatches
-}
-
-/// The digits model: per episode, the new head starts from the prototypes of the support set
-/// and adapts; then each query runs the trunk once and every head (the fixed head and the new
-/// one). Logs the new head's accuracy; returns the bit mismatches against the host.
-#[inline(never)]
-fn digits() -> u32 {
-    let model = match Model::from_bytes(DIGITS) {
-        Ok(m) => m,
-        Err(e) => {
-            defmt::error!("digits model refused: {}", e);
-            fw::exit(2)
-        }
-    };
-    let Some(eps) = DigitsEpisodes::load() else {
-        defmt::error!("digits fixtures malformed");
-        fw::exit(2)
-    };
-    let head = eps.head;
-    let net_outputs = model.network().output_len(Heads::ALL);
-    // Offset of the adapted head's outputs among all heads' outputs.
-    let at: usize = model
-        .heads()
-        .iter()
-        .take(head)
-        .map(|h| h.kind.outputs())
-        .sum();
-    defmt::info!(
-        "digits model {=str}: {=usize} bytes, {=usize} heads, {=usize} outputs per query; head {=usize} adapts {=usize} parameters from prototypes",
-        model.name(),
-        model.blob_len(),
-        model.heads().len(),
-        net_outputs,
-        head,
-        eps.params
-    );
-    let mut mismatches = 0u32;
-    let mut scratch = [0.0f32; 4096];
-    let (ns, nq) = (eps.ways * eps.shots, eps.ways * eps.queries);
-    let mut correct_all = 0usize;
-    for e in 0..eps.count {
-        let ep = eps.episode(e);
-        let mut sx = [0.0f32; DIGITS_MAX_SUPPORT * DIGITS_INPUT];
-        let mut sl = [0u16; DIGITS_MAX_SUPPORT];
-        ep.support_x.copy_to(&mut sx[..ns * eps.input]);
-        for (i, l) in sl.iter_mut().take(ns).enumerate() {
-            *l = label_at(ep.support_labels, i);
-        }
-        let mut state = match AdaptState::<DIGITS_MAX_PARAMS>::new(&model, head) {
-            Ok(s) => s,
-            Err(e) => {
-                defmt::error!("digits state: {}", e);
-                fw::exit(2)
-            }
-        };
-        let mut losses = [0.0f32; 32];
-        let nl = eps.steps + 1;
-        let report = state.adapt(
-            &model,
-            Support::classes(&sx[..ns * eps.input], &sl[..ns]),
-            None,
-            &mut scratch,
-            &mut losses[..nl],
-        );
-        let report = match report {
-            Ok(r) => r,
-            Err(err) => {
-                defmt::error!("digits episode {=usize}: {}", e, err);
-                fw::exit(2)
-            }
-        };
-        let Ok(net) = state.network(&model) else {
-            fw::exit(2)
-        };
-        let mut correct = 0usize;
-        let mut out_mismatch = 0u32;
-        for q in 0..nq {
-            let mut x = [0.0f32; DIGITS_INPUT];
-            let mut out = [0.0f32; DIGITS_MAX_OUTPUTS];
-            let row =
-                fewshot_firmware::fixtures::F32s::slice(&ep.query_x, q * eps.input, eps.input);
-            row.copy_to(&mut x);
-            if net
-                .infer(
-                    &x[..eps.input],
-                    Heads::ALL,
-                    &mut scratch,
-                    &mut out[..net_outputs],
-                )
-                .is_err()
-            {
-                fw::exit(2)
-            }
-            let new_head = &out[at..at + eps.ways];
-            let mut best = 0;
-            for (c, p) in new_head.iter().enumerate() {
-                if *p > new_head[best] {
-                    best = c;
-                }
-            }
-            correct += usize::from(best as u16 == label_at(ep.query_labels, q));
-            let want = fewshot_firmware::fixtures::F32s::slice(
-                &ep.golden_outputs,
-                q * eps.outputs,
-                eps.outputs,
-            );
-            out_mismatch = out_mismatch.saturating_add(bit_mismatches(&out[..net_outputs], want));
-        }
-        correct_all += correct;
-        let m = [
-            out_mismatch,
-            bit_mismatches(&losses[..nl], ep.golden_losses),
-            bit_mismatches(state.params(), ep.golden_params),
-        ];
-        defmt::info!(
-            "digits episode {=usize}: {=usize}-way {=usize}-shot, {=u16} steps from prototypes, support loss {=f32} -> {=f32}; new-head accuracy {=usize}/{=usize}",
-            e,
-            eps.ways,
-            eps.shots,
-            report.steps,
-            report.initial_loss,
-            report.final_loss,
-            correct,
-            nq
-        );
-        defmt::info!(
-            "digits episode {=usize}: bit mismatches vs host: outputs of every head {=u32}, losses {=u32}, adapted params {=u32}",
-            e, m[0], m[1], m[2]
-        );
-        mismatches = m.iter().fold(mismatches, |a, b| a.saturating_add(*b));
-    }
-    defmt::info!(
-        "digits: new-head accuracy {=usize}/{=usize} over {=usize} episodes",
-        correct_all,
-        nq * eps.count,
-        eps.count
-    );
     mismatches
 }

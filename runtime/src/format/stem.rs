@@ -42,8 +42,8 @@ pub(crate) fn take_stem(bytes: &[u8]) -> Result<(Vec<StemLayer, MAX_STEM_LAYERS>
     }
 }
 
-/// The stem's output width and its widest map (input included), or `(input_len, input_len)`
-/// without a stem.
+/// The stem's output width and its widest map (input included; a padded convolution's
+/// zero-padded input too: `Stem::run` writes it), or `(input_len, input_len)` without a stem.
 pub(crate) fn check_stem(input_len: u16, stem: &[StemLayer]) -> Result<(u16, u16), Error> {
     let mut width = usize::from(input_len);
     let mut widest = width;
@@ -57,7 +57,7 @@ pub(crate) fn check_stem(input_len: u16, stem: &[StemLayer]) -> Result<(u16, u16
         }
         previous = layer.output_map();
         width = layer.outputs();
-        widest = widest.max(width);
+        widest = widest.max(width).max(layer.work_len());
     }
     let narrow = |n: usize| u16::try_from(n).map_err(|_| invalid("stem"));
     Ok((narrow(width)?, narrow(widest)?))

@@ -262,7 +262,8 @@ impl<'m, 's> Network<'m, 's> {
 
     /// The dense trunk's input from one sample's `input` (`input_len` values): normalised
     /// ([`Network::normalise`]), then through the frozen stem, with ping-pong buffers `a` and
-    /// `b` (each at least the widest stem map). Returns true when the result is in `a`.
+    /// `b` (each at least the widest stem map, padded maps included). Returns true when the
+    /// result is in `a`.
     pub(crate) fn front(&self, input: &[f32], a: &mut [f32], b: &mut [f32]) -> Result<bool, Error> {
         let bug = Error::internal("infer::front");
         self.normalise(input, a.get_mut(..input.len()).ok_or(bug)?);
@@ -270,11 +271,18 @@ impl<'m, 's> Network<'m, 's> {
         for spec in self.model.stem() {
             let (w, bias) = self.model.stem_params(spec)?;
             let layer = Stem::of(spec)?;
-            let (src, dst) = if in_a { (&*a, &mut *b) } else { (&*b, &mut *a) };
-            let src = src.get(..layer.inputs()).ok_or(bug)?;
-            let dst = dst.get_mut(..layer.outputs()).ok_or(bug)?;
-            layer.forward(w, bias, src, dst);
-            in_a = !in_a;
+            let (src, dst) = if in_a {
+                (&mut *a, &mut *b)
+            } else {
+                (&mut *b, &mut *a)
+            };
+            let need = layer.inputs().max(layer.outputs()).max(layer.work_len());
+            if src.len() < need || dst.len() < need {
+                return Err(bug);
+            }
+            if layer.run(w, bias, src, dst) {
+                in_a = !in_a;
+            }
         }
         Ok(in_a)
     }

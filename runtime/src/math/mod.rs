@@ -30,6 +30,8 @@ use micromath::F32Ext;
 mod arm;
 #[cfg(m4f_kernels)]
 mod arm_block;
+#[cfg(all(m4f_kernels, feature = "conv"))]
+pub(crate) mod arm_conv;
 pub mod block;
 #[cfg(feature = "int8")]
 pub mod int8;

@@ -3,10 +3,17 @@
 //! every input channel) or depthwise (filter `c` sees input channel `c`), then an activation.
 //!
 //! Each output is its channel's bias plus the terms `w x` of its filter added sequentially in
-//! (input channel, kernel row, kernel column) order, the taps that fall in the padding skipped:
-//! the trainer's forward pass adds them in that order too, and every target computes the same
-//! bits. The taps of one kernel row are contiguous in the input, so each row is one
-//! [`dot_from`].
+//! (input channel, kernel row, kernel column) order, a tap in the zero padding adding `w x 0`:
+//! every target computes the same bits. (Adding `w x 0` instead of skipping the tap changes a
+//! sum only when it is a zero of the other sign: it lets the padded map be computed as a map
+//! without padding, below.)
+//!
+//! [`Conv::run`] is the stem's path: it copies the input into its zero-padded map (in the
+//! buffer that receives the output otherwise) and convolves that map with no bounds to check,
+//! back into the input's buffer. On the Cortex-M4F, blocks of output channels x 8 (or 4)
+//! consecutive outputs of a row at stride 1 or 2 go through the kernels of `math::arm_conv` (one
+//! `vldmia` of the inputs per tap); the rest, other strides and other targets, one output at a
+//! time. [`LayerOp::forward`] gives the same values without the padded copy (slower).
 //!
 //! ```
 //! use fewshot_runtime::format::spec::{ConvSpec, Map};
@@ -31,7 +38,7 @@
 use super::LayerOp;
 use crate::format::spec::{ConvSpec, Map};
 use crate::format::{invalid, Capabilities};
-use crate::math::{activate_all, dot_from};
+use crate::math::{activate, dot_from};
 use crate::{Activation, Error};
 
 /// A convolution's geometry and nonlinearity.
@@ -102,6 +109,7 @@ impl Conv {
         };
         map_len(&s.input)?;
         map_len(&map)?;
+        self.padded_map()?;
         Some(map)
     }
 
@@ -110,41 +118,222 @@ impl Conv {
         self.spec.input
     }
 
-    /// One output channel's values (`y`: its `oh x ow` outputs) from the input `x`.
-    fn channel(&self, oc: usize, w: &[f32], bias: f32, x: &[f32], y: &mut [f32], out: Map) {
+    /// The input map with its zero padding (the input map without padding); `None` above
+    /// [`MAX_MAP_LEN`](crate::format::spec::MAX_MAP_LEN).
+    fn padded_map(&self) -> Option<Map> {
+        let s = &self.spec;
+        let grow = |len: u16, pad: u16| len.checked_add(pad.checked_mul(2)?);
+        let map = Map {
+            channels: s.input.channels,
+            height: grow(s.input.height, s.padding[0])?,
+            width: grow(s.input.width, s.padding[1])?,
+        };
+        map_len(&map).map(|_| map)
+    }
+
+    /// Floats of the buffer [`Conv::run`] writes the padded input map to (0 without padding).
+    pub fn work_len(&self) -> usize {
+        if self.spec.padding == [0, 0] {
+            return 0;
+        }
+        self.padded_map().and_then(|m| map_len(&m)).unwrap_or(0)
+    }
+
+    /// The stem's forward pass: `src` holds the input map; returns true when the output map is
+    /// at the start of `dst`, false when it is at the start of `src` (with padding: the padded
+    /// input is written to `dst`, at least [`Conv::work_len`] floats, and convolved into `src`).
+    /// Short buffers write nothing (the caller checked their sizes).
+    pub fn run(&self, w: &[f32], b: &[f32], src: &mut [f32], dst: &mut [f32]) -> bool {
+        let (n_in, n_out, work) = (self.inputs(), self.outputs(), self.work_len());
+        if work == 0 {
+            if let (Some(x), Some(y)) = (src.get(..n_in), dst.get_mut(..n_out)) {
+                self.forward(w, b, x, y);
+            }
+            return true;
+        }
+        let (Some(map), Some(p), Some(y)) = (
+            self.padded_map(),
+            dst.get_mut(..work),
+            src.get_mut(..n_out.max(n_in)),
+        ) else {
+            return false;
+        };
+        self.pad_into(y, p);
+        if let Some(y) = y.get_mut(..n_out) {
+            self.convolve(w, b, p, &map, [0, 0], y);
+        }
+        false
+    }
+
+    /// Copies the input map `x` into the zero-padded map `p`.
+    fn pad_into(&self, x: &[f32], p: &mut [f32]) {
         let s = &self.spec;
         let (h, wd) = (usize::from(s.input.height), usize::from(s.input.width));
-        let [kh, kw] = [usize::from(s.kernel[0]), usize::from(s.kernel[1])];
         let [ph, pw] = [usize::from(s.padding[0]), usize::from(s.padding[1])];
-        let (st, ow) = (usize::from(s.stride), usize::from(out.width));
-        for (oy, row) in y.chunks_exact_mut(ow).enumerate() {
-            // Kernel rows a with 0 <= oy s + a - ph < h.
-            let a0 = ph.saturating_sub(oy * st);
-            let a1 = kh.min((h + ph).saturating_sub(oy * st));
-            for (ox, out) in row.iter_mut().enumerate() {
-                // Kernel columns b with 0 <= ox s + b - pw < width.
-                let b0 = pw.saturating_sub(ox * st);
-                let b1 = kw.min((wd + pw).saturating_sub(ox * st));
-                let mut acc = bias;
-                if b0 < b1 {
-                    let ix = ox * st + b0 - pw;
-                    for gi in 0..self.group_in() {
-                        let ic = if self.depthwise { oc } else { gi };
-                        for a in a0..a1 {
-                            let taps = ((oc * self.group_in() + gi) * kh + a) * kw;
-                            let at = (ic * h + oy * st + a - ph) * wd + ix;
-                            let (Some(wr), Some(xr)) =
-                                (w.get(taps + b0..taps + b1), x.get(at..at + b1 - b0))
-                            else {
-                                continue;
-                            };
-                            acc = dot_from(acc, wr, xr);
-                        }
-                    }
+        let pwd = wd + 2 * pw;
+        p.fill(0.0);
+        let plane = (h + 2 * ph) * pwd;
+        for (c, xc) in x.chunks_exact((h * wd).max(1)).enumerate() {
+            for (r, row) in xc.chunks_exact(wd.max(1)).enumerate() {
+                let at = c * plane + (r + ph) * pwd + pw;
+                if let Some(to) = p.get_mut(at..at + wd) {
+                    to.copy_from_slice(row);
                 }
-                *out = acc;
             }
         }
+    }
+
+    /// Output `(oc, oy, ox)` over the map `x` (of `xm`, zero-padded by `pad`): the bias, then
+    /// every tap in order, `w x 0` for a tap in the padding.
+    #[allow(clippy::too_many_arguments)]
+    fn one(
+        &self,
+        oc: usize,
+        oy: usize,
+        ox: usize,
+        w: &[f32],
+        bias: f32,
+        x: &[f32],
+        xm: &Map,
+        pad: [usize; 2],
+    ) -> f32 {
+        let s = &self.spec;
+        let (h, wd) = (usize::from(xm.height), usize::from(xm.width));
+        let [kh, kw] = [usize::from(s.kernel[0]), usize::from(s.kernel[1])];
+        let [ph, pw] = pad;
+        let st = usize::from(s.stride);
+        let mut acc = bias;
+        if pad == [0, 0] {
+            // Every tap in the map: one contiguous row of `kw` inputs per (channel, kernel row).
+            let fan = self.fan_in();
+            let filter = w.get(oc * fan..oc * fan + fan).unwrap_or(&[]);
+            let ic0 = if self.depthwise { oc } else { 0 };
+            let first = (ic0 * h + oy * st) * wd + ox * st;
+            let (mut at, mut a) = (first, 0);
+            for taps in filter.chunks_exact(kw.max(1)) {
+                if let Some(xr) = x.get(at..at + kw) {
+                    for (t, v) in taps.iter().zip(xr) {
+                        acc += t * v;
+                    }
+                }
+                // The next kernel row, or the next channel's first.
+                a += 1;
+                at += wd;
+                if a == kh {
+                    a = 0;
+                    at += (h - kh.min(h)) * wd;
+                }
+            }
+            return acc;
+        }
+        let zeros = |acc: f32, taps: &[f32]| taps.iter().fold(acc, |acc, &t| acc + t * 0.0);
+        for gi in 0..self.group_in() {
+            let ic = if self.depthwise { oc } else { gi };
+            for a in 0..kh {
+                let at = ((oc * self.group_in() + gi) * kh + a) * kw;
+                let taps = w.get(at..at + kw).unwrap_or(&[]);
+                let iy = (oy * st + a).checked_sub(ph).filter(|&r| r < h);
+                let Some(iy) = iy else {
+                    acc = zeros(acc, taps);
+                    continue;
+                };
+                // Kernel columns b with 0 <= ox s + b - pw < width.
+                let lo = pw.saturating_sub(ox * st).min(taps.len());
+                let hi = kw
+                    .min((wd + pw).saturating_sub(ox * st))
+                    .clamp(lo, taps.len());
+                acc = zeros(acc, taps.get(..lo).unwrap_or(&[]));
+                let ix = (ic * h + iy) * wd + (ox * st + lo).saturating_sub(pw);
+                if let (Some(wr), Some(xr)) = (taps.get(lo..hi), x.get(ix..ix + hi - lo)) {
+                    acc = dot_from(acc, wr, xr);
+                }
+                acc = zeros(acc, taps.get(hi..).unwrap_or(&[]));
+            }
+        }
+        acc
+    }
+
+    /// The convolution of the map `x` (of `xm`, zero-padded by `pad`) into `y`, each output
+    /// through the activation.
+    fn convolve(&self, w: &[f32], b: &[f32], x: &[f32], xm: &Map, pad: [usize; 2], y: &mut [f32]) {
+        let Some(out) = self.output_map() else {
+            return;
+        };
+        let (oh, ow) = (usize::from(out.height), usize::from(out.width));
+        let (co, per) = (usize::from(out.channels), oh * ow);
+        let act = self.spec.activation;
+        // Channels below `cdone`, columns below `xdone` of every row: done by block kernels.
+        let (cdone, xdone) = self.blocks(&out, xm, pad, w, b, x, y);
+        for oc in 0..co {
+            let bias = b.get(oc).copied().unwrap_or(0.0);
+            let from = if oc < cdone { xdone } else { 0 };
+            for oy in 0..oh {
+                for ox in from..ow {
+                    let v = activate(act, self.one(oc, oy, ox, w, bias, x, xm, pad));
+                    if let Some(o) = y.get_mut(oc * per + oy * ow + ox) {
+                        *o = v;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The Cortex-M4F's block kernels on a map without padding at stride 1 (ReLU or identity):
+    /// returns the channels and columns they computed (see `arm_conv::layer`).
+    #[cfg(m4f_kernels)]
+    #[allow(clippy::too_many_arguments)]
+    fn blocks(
+        &self,
+        out: &Map,
+        xm: &Map,
+        pad: [usize; 2],
+        w: &[f32],
+        b: &[f32],
+        x: &[f32],
+        y: &mut [f32],
+    ) -> (usize, usize) {
+        use crate::math::arm_conv::{layer, Block, Shape};
+        let relu = match self.spec.activation {
+            Activation::Relu => true,
+            Activation::Identity => false,
+            _ => return (0, 0),
+        };
+        let (ow, stride) = (usize::from(out.width), usize::from(self.spec.stride));
+        let Some(kind) = Block::for_row(self.depthwise, stride, ow) else {
+            return (0, 0);
+        };
+        if pad != [0, 0] {
+            return (0, 0);
+        }
+        let shape = Shape {
+            stride,
+            kw: usize::from(self.spec.kernel[1]),
+            kh: usize::from(self.spec.kernel[0]),
+            groups: self.group_in(),
+            depthwise: self.depthwise,
+            h: usize::from(xm.height),
+            row: usize::from(xm.width),
+            co: usize::from(out.channels),
+            oh: usize::from(out.height),
+            ow,
+        };
+        layer(kind, &shape, relu, w, b, x, y)
+    }
+
+    /// No block kernels off the Cortex-M4F.
+    #[cfg(not(m4f_kernels))]
+    #[allow(clippy::too_many_arguments)]
+    fn blocks(
+        &self,
+        _: &Map,
+        _: &Map,
+        _: [usize; 2],
+        _: &[f32],
+        _: &[f32],
+        _: &[f32],
+        _: &mut [f32],
+    ) -> (usize, usize) {
+        (0, 0)
     }
 }
 
@@ -179,14 +368,10 @@ impl LayerOp for Conv {
     fn validate(&self, field: &'static str) -> Result<(), Error> {
         self.output_map().map(|_| ()).ok_or(invalid(field))
     }
+    /// Without a work buffer: the taps in the padding are found by bounds (the values of
+    /// [`Conv::run`], slower).
     fn forward(&self, w: &[f32], b: &[f32], x: &[f32], y: &mut [f32]) {
-        let Some(out) = self.output_map() else {
-            return;
-        };
-        let per = usize::from(out.height) * usize::from(out.width);
-        for (oc, (ys, &bias)) in y.chunks_exact_mut(per.max(1)).zip(b).enumerate() {
-            self.channel(oc, w, bias, x, ys, out);
-        }
-        activate_all(self.spec.activation, y);
+        let pad = self.spec.padding.map(usize::from);
+        self.convolve(w, b, x, &self.spec.input, pad, y);
     }
 }

@@ -72,6 +72,35 @@ impl Stem {
     pub fn output_map(&self) -> Option<Map> {
         each!(self, l => l.output_map())
     }
+
+    /// Floats [`Stem::run`] needs in its output buffer beyond the output map: a convolution's
+    /// zero-padded input map (0 when it has no padding or is a pooling).
+    pub fn work_len(&self) -> usize {
+        match *self {
+            #[cfg(feature = "conv")]
+            Stem::Conv(c) => c.work_len(),
+            #[cfg(feature = "conv")]
+            Stem::Pool(_) => 0,
+        }
+    }
+
+    /// The stem's forward pass between two buffers (each at least the wider of its input and
+    /// output maps and [`Stem::work_len`]): `src` holds the input map; returns true when the
+    /// output map is at the start of `dst`, false when at the start of `src` (a padded
+    /// convolution: [`Conv::run`]). Short buffers write nothing.
+    pub fn run(&self, w: &[f32], b: &[f32], src: &mut [f32], dst: &mut [f32]) -> bool {
+        match *self {
+            #[cfg(feature = "conv")]
+            Stem::Conv(c) => c.run(w, b, src, dst),
+            #[cfg(feature = "conv")]
+            Stem::Pool(p) => {
+                if let (Some(x), Some(y)) = (src.get(..p.inputs()), dst.get_mut(..p.outputs())) {
+                    p.forward(w, b, x, y);
+                }
+                true
+            }
+        }
+    }
 }
 
 /// What a stem entry needs, whatever the build.

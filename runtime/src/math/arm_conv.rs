@@ -1,0 +1,547 @@
+//! Cortex-M4F/M7 (hard-float) kernels of the stem's convolution (`ops::layer::conv`): a block of
+//! `C` output channels x `N` consecutive output positions of one output row, stride 1, over a map
+//! without padding (the padded copy). For each tap, one `vldmia` loads the `N` inputs it meets,
+//! and `C x N` `vmla.f32` add it to every output of the block: about 1.4 (C = 2, N = 8), 1.5
+//! (4 x 4) and 1.6 (1 x 8, depthwise) instructions per multiply-accumulate in the inner loop.
+//!
+//! Each output is its bias plus its terms in (input channel, kernel row, kernel column) order,
+//! one `vmla.f32` (multiply, round, add, round: not fused) per term: the portable loop's
+//! operations in its order, so the results are the same bits.
+//!
+//! A ReLU layer's kernel clears the negative outputs as it stores them (the integer `bic` of
+//! `math::activate`: the same bits as the activation applied afterwards).
+//!
+//! Plain AAPCS-VFP functions (`global_asm!`): r0 = the first channel's filter, r1 = the block's
+//! first input (input channel 0, kernel row 0), r2 = its first output, r3 = the [`Geometry`];
+//! callee-saved registers saved and restored.
+
+use core::arch::global_asm;
+
+/// What a block kernel reads besides its pointers (`#[repr(C)]`, offsets fixed in the asm).
+#[repr(C)]
+struct Geometry {
+    /// Kernel columns (taps per row), > 0.
+    kw: u32,
+    /// Kernel rows, > 0.
+    kh: u32,
+    /// Input channels each filter sees, > 0.
+    groups: u32,
+    /// Bytes from one input row to the next.
+    row_step: u32,
+    /// Bytes from the row after a channel's `kh` rows to the next channel's first row.
+    plane_skip: u32,
+    /// Bytes from one filter to the next.
+    filter_step: u32,
+    /// Bytes from one output channel to the next.
+    channel_step: u32,
+    /// The block's first bias (one per channel).
+    bias: *const f32,
+    /// Non-zero: ReLU as the outputs are stored (every value whose sign bit is set becomes +0,
+    /// as `math::activate` does).
+    relu: u32,
+}
+
+/// A block kernel (see the module's documentation): `$name`, then the assembly that broadcasts
+/// the biases into the accumulators, finds the other filters, loads a tap's inputs, loads its
+/// weights and adds its terms, stores the outputs, and stores them through ReLU.
+macro_rules! conv_kernel {
+    ($name:literal, $bias:expr, $filters:expr, $load:expr, $taps:expr, $store:expr, $relu:expr) => {
+        global_asm!(concat!(
+            ".section .text.",
+            $name,
+            ",\"ax\",%progbits\n.global ",
+            $name,
+            "\n.type ",
+            $name,
+            ",%function\n.thumb_func\n.p2align 2\n",
+            $name,
+            ":\n",
+            "    push {{r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, lr}}
+    vpush {{s16-s31}}
+    ldr r12, [r3, #28]
+",
+            $bias,
+            "    ldm r3, {{r4, r5, r6, r7, r8, r9}}\n",
+            $filters,
+            "3:
+    mov r3, r5
+2:
+    mov r2, r1
+    mov r12, r4
+1:
+",
+            $load,
+            "    adds r2, r2, #4\n",
+            $taps,
+            "    subs r12, r12, #1
+    bne 1b
+    add r1, r1, r7
+    subs r3, r3, #1
+    bne 2b
+    add r1, r1, r8
+    subs r6, r6, #1
+    bne 3b
+    ldr r2, [sp, #64]
+    ldr r3, [sp, #68]
+    ldr r12, [r3, #24]
+    ldr r4, [r3, #32]
+    cbnz r4, 5f
+",
+            $store,
+            "    b 6f\n5:\n",
+            $relu,
+            "6:
+    vpop {{s16-s31}}
+    pop {{r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, pc}}
+.size ",
+            $name,
+            ", . - ",
+            $name
+        ));
+    };
+}
+
+/// One output channel of 8 positions: its bias broadcast, its plain and ReLU stores.
+macro_rules! bias_1x8 {
+    () => {
+        "    vldr s0, [r12, #0]
+    vmov.f32 s1, s0
+    vmov.f32 s2, s0
+    vmov.f32 s3, s0
+    vmov.f32 s4, s0
+    vmov.f32 s5, s0
+    vmov.f32 s6, s0
+    vmov.f32 s7, s0
+"
+    };
+}
+macro_rules! store_1x8 {
+    () => {
+        "    vstmia r2, {{s0-s7}}
+"
+    };
+}
+macro_rules! relu_1x8 {
+    () => {
+        "    sub r12, r12, #32
+    vmov r4, s0
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s1
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s2
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s3
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s4
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s5
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s6
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s7
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+"
+    };
+}
+/// The inputs of 8 consecutive positions.
+macro_rules! load_8 {
+    () => {
+        "    vldmia r2, {{s16-s23}}
+"
+    };
+}
+
+conv_kernel!(
+    "fewshot_conv_c2n8_f32",
+    "    vldr s0, [r12, #0]
+    vmov.f32 s1, s0
+    vmov.f32 s2, s0
+    vmov.f32 s3, s0
+    vmov.f32 s4, s0
+    vmov.f32 s5, s0
+    vmov.f32 s6, s0
+    vmov.f32 s7, s0
+    vldr s8, [r12, #4]
+    vmov.f32 s9, s8
+    vmov.f32 s10, s8
+    vmov.f32 s11, s8
+    vmov.f32 s12, s8
+    vmov.f32 s13, s8
+    vmov.f32 s14, s8
+    vmov.f32 s15, s8
+",
+    "    add r9, r0, r9
+",
+    load_8!(),
+    "    vldmia r0!, {{s24}}
+    vldmia r9!, {{s25}}
+    vmla.f32 s0, s24, s16
+    vmla.f32 s1, s24, s17
+    vmla.f32 s2, s24, s18
+    vmla.f32 s3, s24, s19
+    vmla.f32 s4, s24, s20
+    vmla.f32 s5, s24, s21
+    vmla.f32 s6, s24, s22
+    vmla.f32 s7, s24, s23
+    vmla.f32 s8, s25, s16
+    vmla.f32 s9, s25, s17
+    vmla.f32 s10, s25, s18
+    vmla.f32 s11, s25, s19
+    vmla.f32 s12, s25, s20
+    vmla.f32 s13, s25, s21
+    vmla.f32 s14, s25, s22
+    vmla.f32 s15, s25, s23
+",
+    "    vstmia r2, {{s0-s7}}
+    add r2, r2, r12
+    vstmia r2, {{s8-s15}}
+",
+    "    sub r12, r12, #32
+    vmov r4, s0
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s1
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s2
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s3
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s4
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s5
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s6
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s7
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    add r2, r2, r12
+    vmov r4, s8
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s9
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s10
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s11
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s12
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s13
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s14
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s15
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+"
+);
+conv_kernel!(
+    "fewshot_conv_c4n4_f32",
+    "    vldr s0, [r12, #0]
+    vmov.f32 s1, s0
+    vmov.f32 s2, s0
+    vmov.f32 s3, s0
+    vldr s4, [r12, #4]
+    vmov.f32 s5, s4
+    vmov.f32 s6, s4
+    vmov.f32 s7, s4
+    vldr s8, [r12, #8]
+    vmov.f32 s9, s8
+    vmov.f32 s10, s8
+    vmov.f32 s11, s8
+    vldr s12, [r12, #12]
+    vmov.f32 s13, s12
+    vmov.f32 s14, s12
+    vmov.f32 s15, s12
+",
+    "    add r10, r0, r9, lsl #1
+    add r11, r10, r9
+    add r9, r0, r9
+",
+    "    vldmia r2, {{s16-s19}}
+",
+    "    vldmia r0!, {{s24}}
+    vldmia r9!, {{s25}}
+    vldmia r10!, {{s26}}
+    vldmia r11!, {{s27}}
+    vmla.f32 s0, s24, s16
+    vmla.f32 s1, s24, s17
+    vmla.f32 s2, s24, s18
+    vmla.f32 s3, s24, s19
+    vmla.f32 s4, s25, s16
+    vmla.f32 s5, s25, s17
+    vmla.f32 s6, s25, s18
+    vmla.f32 s7, s25, s19
+    vmla.f32 s8, s26, s16
+    vmla.f32 s9, s26, s17
+    vmla.f32 s10, s26, s18
+    vmla.f32 s11, s26, s19
+    vmla.f32 s12, s27, s16
+    vmla.f32 s13, s27, s17
+    vmla.f32 s14, s27, s18
+    vmla.f32 s15, s27, s19
+",
+    "    vstmia r2, {{s0-s3}}
+    add r2, r2, r12
+    vstmia r2, {{s4-s7}}
+    add r2, r2, r12
+    vstmia r2, {{s8-s11}}
+    add r2, r2, r12
+    vstmia r2, {{s12-s15}}
+",
+    "    sub r12, r12, #16
+    vmov r4, s0
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s1
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s2
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s3
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    add r2, r2, r12
+    vmov r4, s4
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s5
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s6
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s7
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    add r2, r2, r12
+    vmov r4, s8
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s9
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s10
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s11
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    add r2, r2, r12
+    vmov r4, s12
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s13
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s14
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+    vmov r4, s15
+    bic r4, r4, r4, asr #31
+    str r4, [r2], #4
+"
+);
+conv_kernel!(
+    "fewshot_conv_c1n8_f32",
+    bias_1x8!(),
+    "",
+    load_8!(),
+    "    vldmia r0!, {{s8}}
+    vmla.f32 s0, s8, s16
+    vmla.f32 s1, s8, s17
+    vmla.f32 s2, s8, s18
+    vmla.f32 s3, s8, s19
+    vmla.f32 s4, s8, s20
+    vmla.f32 s5, s8, s21
+    vmla.f32 s6, s8, s22
+    vmla.f32 s7, s8, s23
+",
+    store_1x8!(),
+    relu_1x8!()
+);
+// Stride 2: the 15 inputs from the tap's, every other one to an output.
+conv_kernel!(
+    "fewshot_conv_c1n8s2_f32",
+    bias_1x8!(),
+    "",
+    "    vldmia r2, {{s16-s30}}
+",
+    "    vldmia r0!, {{s8}}
+    vmla.f32 s0, s8, s16
+    vmla.f32 s1, s8, s18
+    vmla.f32 s2, s8, s20
+    vmla.f32 s3, s8, s22
+    vmla.f32 s4, s8, s24
+    vmla.f32 s5, s8, s26
+    vmla.f32 s6, s8, s28
+    vmla.f32 s7, s8, s30
+",
+    store_1x8!(),
+    relu_1x8!()
+);
+
+extern "C" {
+    fn fewshot_conv_c2n8_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
+    fn fewshot_conv_c4n4_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
+    fn fewshot_conv_c1n8_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
+    fn fewshot_conv_c1n8s2_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
+}
+
+/// A block kernel: output channels x output positions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Block {
+    /// 2 channels (full convolution: both read the same inputs) x 8 positions.
+    C2N8,
+    /// 4 channels x 4 positions (rows of 4 to 7 outputs).
+    C4N4,
+    /// 1 channel x 8 positions (depthwise: each channel reads its own input channel).
+    C1N8,
+    /// 1 channel x 8 positions 2 apart (stride 2; depthwise or not): one `vldmia` of the 15
+    /// inputs per tap.
+    C1N8S2,
+}
+
+impl Block {
+    /// The kernel for rows of `ow` outputs at `stride`, if any: 8 positions from 8 outputs, 4
+    /// channels x 4 positions for rows of 4 to 7 (full convolutions at stride 1 only).
+    pub fn for_row(depthwise: bool, stride: usize, ow: usize) -> Option<Block> {
+        match (depthwise, stride, ow) {
+            (_, 2, 8..) => Some(Block::C1N8S2),
+            (true, 1, 8..) => Some(Block::C1N8),
+            (false, 1, 8..) => Some(Block::C2N8),
+            (false, 1, 4..) => Some(Block::C4N4),
+            _ => None,
+        }
+    }
+
+    /// Output channels and positions of one call.
+    pub fn size(self) -> (usize, usize) {
+        match self {
+            Block::C2N8 => (2, 8),
+            Block::C4N4 => (4, 4),
+            Block::C1N8 | Block::C1N8S2 => (1, 8),
+        }
+    }
+}
+
+/// A convolution over a map without padding, in floats: the stride, kernel columns and rows,
+/// input channels of a filter (1 when depthwise), the input map's rows and row length, the
+/// output map's channels, rows and row length.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    pub stride: usize,
+    pub kw: usize,
+    pub kh: usize,
+    pub groups: usize,
+    pub depthwise: bool,
+    pub h: usize,
+    pub row: usize,
+    pub co: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+/// Every whole block of the layer: output `(c, oy, ox)` is `b[c]` plus the terms
+/// `w[c][g][a][k] x[g'][oy s + a][ox s + k]` (`s` the stride) in `(g, a, k)` order (`g' = c` when depthwise, else
+/// `g`), then ReLU when `relu`, for `c` below the first value returned and `ox` below the second
+/// (the rest is the caller's). `(0, 0)` (nothing written) when a slice is too short, the kernel
+/// does not fit the convolution or a size does not fit 32 bits.
+pub fn layer(
+    kind: Block,
+    s: &Shape,
+    relu: bool,
+    w: &[f32],
+    b: &[f32],
+    x: &[f32],
+    y: &mut [f32],
+) -> (usize, usize) {
+    let (c, n) = kind.size();
+    let fan = s.groups * s.kh * s.kw;
+    let (plane, per) = (s.h * s.row, s.oh * s.ow);
+    let in_channels = if s.depthwise { s.co } else { s.groups };
+    let ok = fan > 0
+        && per > 0
+        && (c == 1 || !s.depthwise)
+        && (kind != Block::C1N8 || s.depthwise)
+        && (!s.depthwise || s.groups == 1)
+        && s.stride == if kind == Block::C1N8S2 { 2 } else { 1 }
+        && (s.oh - 1) * s.stride + s.kh <= s.h
+        && (s.ow - 1) * s.stride + s.kw <= s.row
+        && in_channels.checked_mul(plane).is_some_and(|v| v <= x.len())
+        && s.co.checked_mul(fan).is_some_and(|v| v <= w.len())
+        && s.co.checked_mul(per).is_some_and(|v| v <= y.len())
+        && s.co <= b.len();
+    let bytes = |v: usize| v.checked_mul(4).and_then(|v| u32::try_from(v).ok());
+    let g = (|| {
+        Some(Geometry {
+            kw: u32::try_from(s.kw).ok()?,
+            kh: u32::try_from(s.kh).ok()?,
+            groups: u32::try_from(s.groups).ok()?,
+            row_step: bytes(s.row)?,
+            plane_skip: bytes(plane - s.kh * s.row)?,
+            filter_step: bytes(fan)?,
+            channel_step: bytes(per)?,
+            bias: b.as_ptr(),
+            relu: u32::from(relu),
+        })
+    })();
+    let (true, Some(mut g)) = (ok, g) else {
+        return (0, 0);
+    };
+    let f = match kind {
+        Block::C2N8 => fewshot_conv_c2n8_f32,
+        Block::C4N4 => fewshot_conv_c4n4_f32,
+        Block::C1N8 => fewshot_conv_c1n8_f32,
+        Block::C1N8S2 => fewshot_conv_c1n8s2_f32,
+    };
+    let (cdone, xdone) = (s.co - s.co % c, s.ow - s.ow % n);
+    for oc0 in (0..cdone).step_by(c) {
+        let x0 = if s.depthwise { oc0 * plane } else { 0 };
+        for oy in 0..s.oh {
+            for ox0 in (0..xdone).step_by(n) {
+                // SAFETY: the block reads filters oc0..oc0 + c (below co, `co * fan <= w.len()`),
+                // biases oc0..oc0 + c (`co <= b.len()`), inputs of channels x0 / plane.. +
+                // groups (below in_channels), rows oy s..oy s + kh (`<= h`) and columns
+                // ox0 s..(ox0 + n - 1) s + kw (`<= row`; with stride 2 its `vldmia` reads the 15
+                // columns from the tap's, the last at (ox0 + 7) 2 + tap): within
+                // `in_channels * plane <= x.len()`; it writes
+                // channels oc0..oc0 + c, row oy, columns ox0..ox0 + n (`<= ow`): within
+                // `co * per <= y.len()`. The kernels follow the AAPCS-VFP and touch memory only
+                // through these pointers.
+                unsafe {
+                    g.bias = b.as_ptr().add(oc0);
+                    f(
+                        w.as_ptr().add(oc0 * fan),
+                        x.as_ptr().add(x0 + oy * s.stride * s.row + ox0 * s.stride),
+                        y.as_mut_ptr().add(oc0 * per + oy * s.ow + ox0),
+                        &g,
+                    );
+                }
+            }
+        }
+    }
+    (cdone, xdone)
+}
