@@ -250,6 +250,7 @@ fn naive_stem(model: &Model<'_>, x: &[f32]) -> Vec<f32> {
                 false,
                 &v,
             ),
+            int8 => panic!("an f32 stem has no {int8:?} (tests/int8_stem.rs)"),
         };
     }
     v

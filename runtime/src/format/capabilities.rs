@@ -50,7 +50,7 @@ impl Capabilities {
     pub const OUTPUT_NORMALISATION: Capabilities = Capabilities(1 << 4);
     /// Convolution and pooling layers in a stem (cargo feature `conv`).
     pub const CONV: Capabilities = Capabilities(1 << 5);
-    /// int8 layers (reserved: no build runs them yet).
+    /// int8 layers in the stem (cargo feature `int8`).
     pub const INT8: Capabilities = Capabilities(1 << 6);
 
     /// What this build runs.
@@ -70,6 +70,11 @@ impl Capabilities {
             }
             | if cfg!(feature = "conv") {
                 Self::CONV.0
+            } else {
+                0
+            }
+            | if cfg!(feature = "int8") {
+                Self::INT8.0
             } else {
                 0
             },

@@ -28,7 +28,7 @@
 //! | 3 | `input-transform` | an [`InputTransform`] |
 //! | 4 | `output-normalisation` | an [`OutputNormalisation`] |
 //! | 5 | `conv` | a stem of convolution and pooling layers ([`StemLayer`], cargo feature `conv`) |
-//! | 6 | `int8` | reserved: int8 layers |
+//! | 6 | `int8` | int8 layers in the stem ([`StemLayer::Quantise`] and the others of [`int8`], cargo feature `int8`; they also need `conv`) |
 //!
 //! The version changes whenever what a model may contain changes. The writer emits the oldest
 //! version that holds the model: v4 for a model with a stem or an [`Enrollable`] head (v4
@@ -57,6 +57,7 @@
 
 mod capabilities;
 mod enrollable;
+pub mod int8;
 pub mod layout;
 pub mod spec;
 pub mod stem;
@@ -502,7 +503,8 @@ impl<'a> Model<'a> {
     pub fn trunk_input_len(&self) -> usize {
         usize::from(self.trunk_input)
     }
-    /// Widest of the input and the stem's maps: the ping-pong buffers the stem needs.
+    /// Widest of the input and the stem's buffers (each layer's output and the scratch it keeps
+    /// after it, an int8 map four values to a float): the ping-pong buffers the stem needs.
     pub fn stem_width(&self) -> usize {
         usize::from(self.stem_width)
     }
@@ -510,7 +512,8 @@ impl<'a> Model<'a> {
     pub fn stem(&self) -> &[StemLayer] {
         &self.ext.stem
     }
-    /// The weights and biases of a stem layer of this model (empty for a pooling).
+    /// The weights and biases of a stem layer of this model (empty for a pooling); an int8
+    /// layer's whole tensor ([`int8::Int8Tensor`]) is its weights, its biases empty.
     pub fn stem_params(&self, layer: &StemLayer) -> Result<(&'a [f32], &'a [f32]), Error> {
         let Some(at) = layer.offset() else {
             return Ok((&[], &[]));

@@ -24,7 +24,7 @@ use std::vec::Vec;
 
 use super::layout::{walk, Tensor};
 use super::spec::*;
-pub use super::stem_def::StemDef;
+pub use super::stem_def::{Int8Values, StemDef};
 use super::{align4, AlignedBytes, Capabilities, Model, CRC, FORMAT_VERSION, MAGIC, STEM_SINCE};
 use crate::Error;
 

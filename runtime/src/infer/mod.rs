@@ -266,9 +266,7 @@ impl<'m, 's> Network<'m, 's> {
             let (w, bias) = self.model.stem_params(spec)?;
             let layer = Stem::of(spec)?;
             let (src, dst) = if in_a { (&*a, &mut *b) } else { (&*b, &mut *a) };
-            let src = src.get(..layer.inputs()).ok_or(bug)?;
-            let dst = dst.get_mut(..layer.outputs()).ok_or(bug)?;
-            layer.forward(w, bias, src, dst);
+            layer.run_buffers(w, bias, src, dst)?;
             in_a = !in_a;
         }
         Ok(in_a)
