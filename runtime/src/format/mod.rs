@@ -11,7 +11,7 @@
 //! | m | v2 to v4: the postcard-encoded [`Extension`] (input transform, output normalisation; v4: enrollable heads) |
 //! | s | v4: the postcard-encoded stem ([`Extension::stem`], a list of [`StemLayer`]) |
 //! | 0..3 | zero padding to a 4-byte boundary |
-//! | 4 × w | weights section: little-endian f32, read in place: the header's `weights_len`, then the extension's tensors |
+//! | 4 × w | weights section: little-endian f32, read in place: the header's `weights_len`, then the extension's tensors (an int8 stem layer's int32 and int8 values are stored in these words, see [`Int8ConvSpec`]) |
 //! | 4 | CRC-32 (ISO-HDLC) of every byte before it, little-endian |
 //!
 //! The capability bits (v3): the writer sets one per kind of op and format feature the model
@@ -29,6 +29,10 @@
 //! | 4 | `output-normalisation` | an [`OutputNormalisation`] |
 //! | 5 | `conv` | a stem of convolution and pooling layers ([`StemLayer`], cargo feature `conv`) |
 //! | 6 | `int8` | int8 layers in the stem ([`StemLayer::Quantise`] and the others of [`int8`], cargo feature `int8`; they also need `conv`) |
+//!
+//! The int8 stem's layers are new [`StemLayer`] variants after the f32 ones: a v4 blob holds
+//! them, and a runtime that cannot run them refuses the blob by its `int8` capability bit
+//! before decoding the header, so they need no new version.
 //!
 //! The version changes whenever what a model may contain changes. The writer emits the oldest
 //! version that holds the model: v4 for a model with a stem or an [`Enrollable`] head (v4
