@@ -20,10 +20,11 @@ const ROWS: &[(&str, &str)] = &[
     ("+ matching heads (`matching-head`)", "matching-head"),
     ("+ implicit step (`implicit-step`)", "implicit-step"),
     ("+ convolution stems (`conv`)", "conv"),
+    ("+ int8 stems (`conv`, `int8`)", "conv,int8"),
     ("+ persistence of the adapted state", "probe-persist"),
     ("+ signed models (Ed25519)", "probe-signature"),
     (
-        "everything above",
+        "everything above but int8",
         "matching-head,implicit-step,conv,probe-persist,probe-signature",
     ),
 ];
