@@ -14,6 +14,7 @@ pub mod fixtures;
 pub mod int8;
 pub mod measure;
 pub mod nor;
+pub mod serial_device;
 pub mod serial_sizes;
 pub mod uart;
 

@@ -7,6 +7,7 @@
 //! baud rate; a real board's divisor is its clock over the baud rate.
 
 use core::ptr::{read_volatile, write_volatile};
+use fewshot_protocol::device::Port;
 
 /// UART0's base address on mps2-an385 / mps2-an386.
 pub const UART0: usize = 0x4000_4000;
@@ -55,17 +56,27 @@ impl Uart {
         }
         Some((self.read(DATA) & 0xff) as u8)
     }
+}
 
-    /// Sends `bytes`, waiting while the transmit buffer is full.
-    pub fn write_all(&mut self, bytes: &[u8]) {
+/// The serial protocol's line (`Session::serve`): polls for each byte.
+impl Port for Uart {
+    fn read_byte(&mut self) -> u8 {
+        loop {
+            if let Some(b) = self.try_read() {
+                return b;
+            }
+        }
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) {
         for &b in bytes {
-            while self.read(STATE) & TX_FULL != 0 {}
+            self.flush();
             self.write(DATA, u32::from(b));
         }
     }
 
     /// Waits until the last byte has left the transmit buffer.
-    pub fn flush(&mut self) {
+    fn flush(&mut self) {
         while self.read(STATE) & TX_FULL != 0 {}
     }
 }

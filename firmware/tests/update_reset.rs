@@ -1,5 +1,5 @@
 //! A signed model update across a real reset of the core: the first boot installs
-//! `fixtures/update-v1.signed` (the multi-head model signed as model version 1), then updates
+//! `fixtures/update-v1.signed` (an update of the multi-head model signed as model version 1), then updates
 //! to `fixtures/update-v2.signed` in 256-byte chunks into the other slot of the
 //! (RAM-simulated, see `nor.rs`) NOR flash, and resets the core with `SCB::sys_reset()`; the
 //! second boot must run version 2 from the second slot, with the floor at 2, and refuse the
@@ -9,13 +9,12 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use fewshot_firmware::fixtures::MULTIHEAD;
 use fewshot_firmware::nor::{
     clear_handover, hand_over_and_reset, handover, Handover, NoinitNor, NOR_SIZE,
 };
 use fewshot_firmware::{self as fw, measure, Checks};
 use fewshot_runtime::persist::nor_flash::NorFlash;
-use fewshot_runtime::signature::PublicKey;
+use fewshot_runtime::signature::{PublicKey, ENVELOPE_HEADER_LEN};
 use fewshot_runtime::update::{Active, ModelSlots};
 use fewshot_runtime::{Error, Model};
 
@@ -98,7 +97,8 @@ fn second_boot(c: &mut Checks, slots: &ModelSlots, nor: &mut NoinitNor) {
         "version 2 (slot 1) runs after the reset",
     );
     c.check(slots.floor(nor) == Ok(2), "the floor is 2");
-    let same = match (slots.model(nor, &active), Model::from_bytes(MULTIHEAD)) {
+    let signed = V2.get(ENVELOPE_HEADER_LEN..).unwrap_or(&[]);
+    let same = match (slots.model(nor, &active), Model::from_bytes(signed)) {
         (Ok(m), Ok(plain)) => m.crc() == plain.crc() && m.heads().len() == plain.heads().len(),
         _ => false,
     };

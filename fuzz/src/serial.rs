@@ -7,25 +7,16 @@ use fewshot_runtime::signature::PublicKey;
 use fewshot_runtime::update::ModelSlots;
 use fewshot_runtime::{Error, Model};
 
+#[path = "../../firmware/src/serial_device.rs"]
+mod serial_device;
 #[allow(dead_code)]
 #[path = "../../firmware/src/serial_sizes.rs"]
-mod sizes;
+mod serial_sizes;
 
 static MODEL: &[u8] = fewshot_runtime::include_model!("../../firmware/fixtures/multihead.fsm");
 const KEY: [u8; 32] = *include_bytes!("../../firmware/fixtures/test-signing.pub");
 
-type Dev<'m> = Device<
-    'm,
-    RamFlash<40960>,
-    { sizes::PARAMS },
-    { sizes::SCRATCH },
-    { sizes::LOSS_LOG },
-    { sizes::K_MAX },
-    { sizes::INPUTS },
-    1,
-    { sizes::BANK },
-    { sizes::BANK_SCRATCH },
->;
+type Dev<'m> = serial_device::SerialDevice<'m, RamFlash<40960>>;
 
 /// Feeds `data` to a device byte by byte. Every reply must decode, and at the end the update
 /// slots hold no model or a whole, validly signed one: the fixture's (the only model the test
@@ -35,9 +26,13 @@ pub fn serial(data: &[u8]) {
         panic!("the multi-head fixture loads")
     };
     let key = PublicKey::from_bytes(KEY);
-    let Ok(mut dev): Result<Dev<'_>, _> =
-        Device::new(&model, sizes::HEAD, RamFlash::new(), &Layout::SMALL, key)
-    else {
+    let Ok(mut dev): Result<Dev<'_>, _> = Device::new(
+        &model,
+        serial_sizes::HEAD,
+        RamFlash::new(),
+        &Layout::SMALL,
+        key,
+    ) else {
         panic!("the device is made")
     };
     let mut session = Session::new();

@@ -10,6 +10,7 @@ use fewshot_protocol::MAX_OUTPUTS;
 use fewshot_protocol::{frame, DeviceError, Input, Reply, Request, Target};
 use fewshot_protocol::{BankInfo, HeadInfo, HeadKind, Info, Installed, RuntimeError};
 use fewshot_protocol::{MAX_CHUNK, MAX_CLASSES, MAX_FRAME, MAX_HEADS, MAX_INPUT, MAX_NAME};
+use fewshot_runtime::format::AlignedBytes;
 use fewshot_runtime::signature::PublicKey;
 use fewshot_runtime::Model;
 
@@ -388,6 +389,59 @@ fn signed_updates_install_whole_or_not_at_all() {
             model_version: 2
         })
     );
+}
+
+/// After a reboot the firmware runs the installed update: the active slot's model, copied into
+/// RAM so the flash can go to the device, which then serves it; none installed: the built-in.
+#[test]
+fn the_installed_update_runs_after_a_reboot() {
+    let key = PublicKey::from_bytes(KEY);
+    let mut ram = vec![0u32; Layout::SMALL.model_slot as usize / 4];
+    let mut blank: RamFlash<40960> = RamFlash::new();
+    assert_eq!(
+        Layout::SMALL
+            .installed_model(&mut blank, key, &mut ram)
+            .err(),
+        Some(fewshot_runtime::Error::NoValidModel)
+    );
+    let m = model();
+    let mut dev = device(m);
+    let mut s = Session::new();
+    for v in [V1, V2] {
+        assert!(matches!(
+            install(&mut s, &mut dev, v, None),
+            Reply::UpdateInstalled { .. }
+        ));
+    }
+    // The reboot: the same flash, a new device on the model it holds.
+    let mut flash = dev.flash().clone();
+    let update = Layout::SMALL
+        .installed_model(&mut flash, key, &mut ram)
+        .expect("the installed update loads");
+    let signed = &V2[fewshot_runtime::signature::ENVELOPE_HEADER_LEN..];
+    let signed = AlignedBytes::from_slice(signed);
+    let expected = Model::from_bytes(signed.as_bytes()).unwrap();
+    assert_eq!(update.crc(), expected.crc());
+    assert_ne!(
+        update.model_id(),
+        m.model_id(),
+        "the update is another model"
+    );
+    // Too little RAM for the copy is an error, not a truncated model.
+    let mut small = vec![0u32; 16];
+    assert!(matches!(
+        Layout::SMALL.installed_model(&mut flash, key, &mut small),
+        Err(fewshot_runtime::Error::Capacity { .. })
+    ));
+    let mut rebooted: Dev<'_> =
+        Device::new(&update, sizes::HEAD, flash, &Layout::SMALL, key).unwrap();
+    match ask(&mut Session::new(), &mut rebooted, &Request::Info) {
+        Reply::Info(i) => {
+            assert_eq!(i.model_id, expected.model_id());
+            assert_eq!(i.model_name.as_str(), expected.name());
+        }
+        r => panic!("{r:?}"),
+    }
 }
 
 /// Sample `i` of a class the head was not exported with: every input high.

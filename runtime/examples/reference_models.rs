@@ -83,11 +83,11 @@ pub fn digits_matching() -> ModelDef {
         5,
         vec![layer(&mut s, 64, 25, Activation::Identity)],
     )
-    .with_warps(8, 8, warps)
     .with_adapt(
         AdaptDef::new(AdaptScope::HeadOnly, 5, RateDef::Scalar(3.0), 10.0).with_prototypes(0.5),
     );
     ModelDef::new("digits-matching", 64)
+        .views(8, 8, warps)
         .trunk(layer(&mut s, 64, 64, Activation::Relu))
         .trunk(layer(&mut s, 64, 64, Activation::Relu))
         .head(fixed)

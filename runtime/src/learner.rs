@@ -49,24 +49,8 @@ impl<'m, const P: usize, const S: usize, const LOG: usize> Learner<'m, P, S, LOG
     /// when `P`, `S` (for inference) or `LOG` (for the default steps) is too small for this
     /// model: constants written for another model are refused here, not at the first call.
     pub fn new(model: &'m Model<'m>, head: usize) -> Result<Self, Error> {
+        Self::check_sizes(model, head)?;
         let state = AdaptState::new(model, head)?;
-        // Inference, then room for the head's outputs ([`Learner::classify`]'s probabilities).
-        let infer = model.infer_scratch_len() + model.head(head)?.kind.outputs();
-        if infer > S {
-            return Err(Error::Capacity {
-                what: "learner scratch (S)",
-                needed: infer,
-                available: S,
-            });
-        }
-        let log = usize::from(model.adapt_spec(head)?.steps) + 1;
-        if log > LOG {
-            return Err(Error::Capacity {
-                what: "learner loss log (LOG)",
-                needed: log,
-                available: LOG,
-            });
-        }
         Ok(Learner {
             model,
             state,
@@ -74,6 +58,21 @@ impl<'m, const P: usize, const S: usize, const LOG: usize> Learner<'m, P, S, LOG
             losses: [0.0; LOG],
             logged: 0,
         })
+    }
+
+    /// What [`Learner::new`] checks, without building the learner (nor its `P + S + LOG`
+    /// floats): a firmware choosing between models asks before it commits to one.
+    pub fn check_sizes(model: &Model<'_>, head: usize) -> Result<(), Error> {
+        Error::check_capacity(
+            "adapted state (AdaptState<P>)",
+            model.adapted_param_count(head)?,
+            P,
+        )?;
+        // Inference, then room for the head's outputs ([`Learner::classify`]'s probabilities).
+        let infer = model.infer_scratch_len() + model.head(head)?.kind.outputs();
+        Error::check_capacity("learner scratch (S)", infer, S)?;
+        let log = usize::from(model.adapt_spec(head)?.steps) + 1;
+        Error::check_capacity("learner loss log (LOG)", log, LOG)
     }
 
     /// The model's head this learner adapts.

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use fewshot_runtime::enroll::ClassBank;
 use fewshot_runtime::format::InputTransform;
-use fewshot_runtime::format::{AlignedBytes, CRC};
+use fewshot_runtime::format::{AlignedBytes, CRC, FORMAT_VERSION};
 use fewshot_runtime::writer::{AdaptDef, HeadDef, ModelDef, RateDef};
 use fewshot_runtime::{Activation, AdaptScope, AdaptState, Error, Heads, Model, Support};
 use proptest::prelude::*;
@@ -241,7 +241,12 @@ fn forged_fields_are_named() {
     let blob = AlignedBytes::from_slice(&small_model().to_bytes_as(1).expect("valid"));
     // A version this runtime does not know; a v1 header read as v2 lacks its extension.
     for (version, e) in [
-        (5, Error::UnsupportedVersion { found: 5 }),
+        (
+            FORMAT_VERSION as u8 + 1,
+            Error::UnsupportedVersion {
+                found: FORMAT_VERSION + 1,
+            },
+        ),
         (0, Error::UnsupportedVersion { found: 0 }),
         (2, Error::HeaderDecode),
     ] {

@@ -39,14 +39,16 @@ fn model(classes: usize, per_class: usize, warps: Option<Vec<[f32; 6]>>, scale: 
         per_class as u16,
         vec![Dense::zeros(D, classes * per_class, Activation::Identity)],
     );
-    if let Some(w) = warps {
-        head = head.with_warps(SIDE as u8, SIDE as u8, w);
-    }
     let adapt =
         AdaptDef::new(AdaptScope::HeadOnly, 3, RateDef::Scalar(0.05), 10.0).with_prototypes(scale);
-    ModelDef::new("matching", D)
+    head = head.with_adapt(adapt);
+    let def = ModelDef::new("matching", D)
         .trunk(Dense::new(D, D, Activation::Relu, eye, vec![0.0; D]))
-        .head(head.with_adapt(adapt))
+        .head(head);
+    match warps {
+        Some(w) => def.views(SIDE as u8, SIDE as u8, w),
+        None => def,
+    }
 }
 
 /// The warp of the definition, in f64: bilinear, zeros outside.
@@ -290,31 +292,31 @@ fn refused_at_load() {
     bad.heads[0].layers[0] = Dense::zeros(D, 5, Activation::Identity);
     assert_eq!(field(bad), "head.kind");
     // An image that is not the input.
-    let bad = model(3, 2, None, 0.5);
-    let mut bad_head = bad.heads[0].clone().with_warps(3, 5, warps());
-    bad_head.adapt = good.heads[0].adapt.clone();
-    let mut bad = bad;
-    bad.heads[0] = bad_head;
-    assert_eq!(field(bad), "head.kind.warps.size");
-    // No warps at all.
     let mut bad = good.clone();
-    bad.heads[0] = model(3, 2, None, 0.5).heads[0]
-        .clone()
-        .with_warps(4, 4, vec![]);
-    assert_eq!(field(bad), "head.kind.warps.count");
-    // Warps without a prototype scale to measure distances with.
+    bad = bad.views(3, 5, warps());
+    assert_eq!(field(bad), "views.size");
+    // No warps at all.
+    let bad = good.clone().views(4, 4, vec![]);
+    assert_eq!(field(bad), "views.count");
+    // Views without a prototype scale to measure distances with.
     let mut bad = good.clone();
     bad.heads[0].adapt = None;
-    assert_eq!(field(bad), "head.kind.warps");
+    assert_eq!(field(bad), "views.prototype_scale");
+    // Views no head reads.
+    let mut bad = good.clone();
+    bad.heads[0] = HeadDef::classification(0, "c", vec![Dense::zeros(D, 3, Activation::Identity)]);
+    assert_eq!(field(bad), "views");
     // A non-finite warp.
     let mut bad = good.clone();
-    bad.heads[0].warps[1][2] = f32::NAN;
+    if let Some(v) = bad.views.as_mut() {
+        v.warps[1][2] = f32::NAN;
+    }
     assert!(matches!(bad.to_bytes(), Err(Error::BadWeight { .. })));
     // The definition round-trips through the bytes.
     let blob = good.to_aligned_bytes().expect("encodes");
     let back =
         ModelDef::from_model(&Model::from_bytes(blob.as_bytes()).expect("loads")).expect("copies");
-    assert_eq!(back.heads[0].warps, warps());
+    assert_eq!(back.views.map(|v| v.warps), Some(warps()));
     assert_eq!(
         back.heads[0].kind,
         good.to_aligned_bytes()
@@ -339,7 +341,7 @@ fn refused_at_load_when_the_feature_is_left_out() {
 #[cfg(feature = "matching-head")]
 fn integer_shifts_move_pixels_exactly_and_fill_with_zeros() {
     use fewshot_runtime::format::WarpSet;
-    use fewshot_runtime::ops::head::matching::warp_image;
+    use fewshot_runtime::ops::views::warp_image;
     let mut rng = Rng(0x0b5e_55ed);
     for (w, h) in [(8usize, 8usize), (5, 3), (1, 4)] {
         let set = WarpSet {
@@ -374,5 +376,44 @@ fn integer_shifts_move_pixels_exactly_and_fill_with_zeros() {
                 }
             }
         }
+    }
+}
+
+/// Format v1 to v4 declared the warps inside the matching head: such blobs keep loading, their
+/// warps read as the model's views, with outputs bit-identical to the v5 blob's, and re-export
+/// as the v5 blob.
+#[test]
+#[cfg(feature = "matching-head")]
+fn older_blobs_with_head_warps_keep_loading() {
+    let def = model(3, 2, Some(warps()), 0.5);
+    let mut rng = Rng(0x001e_9ac7);
+    let x: Vec<f32> = (0..D).map(|_| rng.range(0.0, 2.0)).collect();
+    let run = |blob: &[u8]| {
+        let m = Model::from_bytes(blob).expect("loads");
+        let mut scratch = vec![0.0; m.infer_scratch_len()];
+        let mut out = vec![0.0f32; 3];
+        m.network()
+            .infer(&x, Heads::ALL, &mut scratch, &mut out)
+            .expect("infers");
+        (out, m.views().map(|(s, t)| (s.count, t.to_vec())))
+    };
+    let v5 = def.to_aligned_bytes().expect("v5");
+    assert_eq!(u16::from_le_bytes([v5.as_bytes()[4], v5.as_bytes()[5]]), 5);
+    let (want, views) = run(v5.as_bytes());
+    assert_eq!(views.as_ref().map(|v| v.0), Some(5));
+    for version in [1u16, 2, 3, 4] {
+        let old = def.to_bytes_as(version).expect("older");
+        let old = fewshot_runtime::format::AlignedBytes::from_slice(&old);
+        let (got, old_views) = run(old.as_bytes());
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&want), "v{version}");
+        assert_eq!(old_views, views, "v{version}");
+        let m = Model::from_bytes(old.as_bytes()).expect("loads");
+        // The same blob but for the model id, which the older blob derived from its bytes.
+        let again = ModelDef::from_model(&m).expect("copies").with_id(0);
+        assert!(
+            again.to_bytes() == def.to_bytes(),
+            "v{version} re-exported as v5"
+        );
     }
 }

@@ -3,7 +3,8 @@
 //! which the firmware embeds) in a signed envelope, and
 //! `firmware/fixtures/test-signing.pub`, the public key the firmware compiles in; and the
 //! update test's (`firmware/tests/update_reset.rs`) `update-v1.signed` and `update-v2.signed`,
-//! the multi-head fixture model signed as model versions 1 and 2.
+//! an update of the multi-head fixture model (the same network, another name and id, so a
+//! device shows which one it runs) signed as model versions 1 and 2.
 //!
 //! The key comes from a fixed seed written in this file: a **test key, not a secret**. Real
 //! firmware compiles in the owner's public key (`trainer keygen`) and gets models signed with
@@ -12,7 +13,10 @@
 //! Fails when the committed files are stale; `cargo xtask fixtures` rewrites them (after
 //! `firmware_fixtures`).
 
+use runtime::format::AlignedBytes;
 use runtime::signature::SigningKey;
+use runtime::writer::ModelDef;
+use runtime::Model;
 use std::path::PathBuf;
 
 /// The model version the fixture is signed with.
@@ -28,12 +32,24 @@ fn fixtures_dir() -> PathBuf {
         .expect("repository root")
 }
 
+/// The multi-head fixture as an update: renamed, another id.
+fn update_model(dir: &std::path::Path) -> Vec<u8> {
+    let bytes = std::fs::read(dir.join("multihead.fsm")).expect("the multi-head fixture");
+    let blob = AlignedBytes::from_slice(&bytes);
+    let model = Model::from_bytes(blob.as_bytes()).expect("the multi-head fixture loads");
+    let mut def = ModelDef::from_model(&model)
+        .expect("copies")
+        .with_id(0x3417_0002);
+    def.name = "multihead-update".into();
+    def.to_bytes().expect("the update model encodes")
+}
+
 #[test]
 fn signed_fixtures_are_current() {
     let dir = fixtures_dir();
     let model = dir.join("../../models/sinusoid.postcard");
     let blob = std::fs::read(&model).expect("models/sinusoid.postcard (the trainer's export)");
-    let multihead = std::fs::read(dir.join("multihead.fsm")).expect("the multi-head fixture");
+    let multihead = update_model(&dir);
     let key = SigningKey::from_seed(TEST_SEED);
     let files = [
         (

@@ -37,6 +37,13 @@ pub fn describe(bytes: &[u8]) -> Result<String> {
             "transform  each sample's {channels} channel(s) standardised (eps {eps:e}), then the normalisation"
         )?;
     }
+    if let Some((set, _)) = m.views() {
+        writeln!(
+            w,
+            "views      {} affine warps of the {}x{} image input, the trunk run on each; read by matching heads",
+            set.count, set.width, set.height
+        )?;
+    }
     writeln!(w, "parameters {}", m.param_count())?;
     for (i, l) in m.stem().iter().enumerate() {
         write_stem_layer(w, &m, i, l)?;

@@ -3,7 +3,8 @@
 //! (`Reboot`: a core reset, the simulated flash stays, as a real part's flash stays through a
 //! power cycle); restore and classify again with the same replies, bit for bit; a class
 //! enrolled from a CSV into the head's class bank, classified by its label, saved, kept through
-//! a reboot and forgotten; a signed model update; bad frames on the raw line.
+//! a reboot and forgotten; a signed model update, run after the next reboot; bad frames on the
+//! raw line.
 //!
 //! Needs QEMU and the firmware ELF: `cargo xtask firmware` builds it and runs this test with
 //! `FEWSHOT_SERIAL_ELF` set (it is `#[ignore]`d in a plain `cargo test`).
@@ -244,8 +245,16 @@ fn push_adapt_classify_save_reboot_restore_enroll_update() {
         again.last().unwrap()["Error"]["Runtime"]["kind"],
         "Rollback"
     );
+    // After a reboot the device runs the installed update, not its built-in model.
+    assert_eq!(ok(s, &["reboot"])[0], "Done");
+    let info = ok(s, &["info"]);
+    assert_eq!(info[0]["Info"]["model_name"], "multihead-update");
+    assert_eq!(info[0]["Info"]["installed"]["model_version"], 1);
     bad_frames(s);
-    assert_eq!(ok(s, &["info"])[0]["Info"]["installed"]["model_version"], 1);
+    assert_eq!(
+        ok(s, &["info"])[0]["Info"]["model_name"],
+        "multihead-update"
+    );
     eprintln!(
         "end to end over QEMU's UART: {:.1} s",
         started.elapsed().as_secs_f64()

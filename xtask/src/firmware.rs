@@ -428,13 +428,17 @@ pub fn demo(root: &Path, args: &[String]) -> Result<()> {
     )
 }
 
-/// The firmware's target folder: `CARGO_TARGET_DIR` when set (relative to `firmware/`, where
-/// its cargo runs), else `firmware/target`.
+/// The firmware's target folder (its cargo runs in `firmware/`).
 fn firmware_target(root: &Path) -> PathBuf {
-    let fw = firmware_dir(root);
+    target_dir(&firmware_dir(root))
+}
+
+/// The target folder of cargo run in `dir`: `CARGO_TARGET_DIR` when set (relative to `dir`),
+/// else `dir/target`.
+pub(crate) fn target_dir(dir: &Path) -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => fw.join(dir),
-        None => fw.join("target"),
+        Some(t) => dir.join(t),
+        None => dir.join("target"),
     }
 }
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+mod boards;
 mod elf;
 mod firmware;
 mod fuzz;
@@ -29,6 +30,7 @@ fn main() -> Result<()> {
         Some("qemu") => firmware::qemu_command(&args[1..]),
         Some("firmware") => firmware::ci(&root()),
         Some("device-e2e") => firmware::serial_end_to_end(&root()),
+        Some("boards") => boards::ci(&root()),
         Some("fixtures") => run_with(
             &root(),
             "cargo",
@@ -88,6 +90,9 @@ fn main() -> Result<()> {
             );
             eprintln!(
                 "  device-e2e      the serial firmware under QEMU driven by `trainer device` (in firmware)"
+            );
+            eprintln!(
+                "  boards          lint and build the real-board firmwares (boards/), their sizes (in ci)"
             );
             eprintln!("  size [--update] firmware .text against firmware/size-snapshot.txt");
             eprintln!(
@@ -259,6 +264,7 @@ fn ci() -> Result<()> {
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
     firmware::ci(&root())?;
+    boards::ci(&root())?;
     // 30 s per target: several hundred thousand inputs each from the seeded corpus (real
     // models and every regression input); the long runs are `fuzz-long`.
     fuzz::smoke(&root(), &["30".to_string()])?;

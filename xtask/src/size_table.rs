@@ -17,7 +17,10 @@ const TRIPLE: &str = "thumbv7em-none-eabihf";
 /// One row: its label and the firmware features it builds with (never the defaults).
 const ROWS: &[(&str, &str)] = &[
     ("dense f32 layers, gradient adaptation, loader", ""),
-    ("+ matching heads (`matching-head`)", "matching-head"),
+    (
+        "+ matching heads and input views (`matching-head`, `input-views`)",
+        "matching-head,input-views",
+    ),
     ("+ implicit step (`implicit-step`)", "implicit-step"),
     ("+ convolution stems (`conv`)", "conv"),
     ("+ int8 stems (`conv`, `int8`)", "conv,int8"),
@@ -25,7 +28,7 @@ const ROWS: &[(&str, &str)] = &[
     ("+ signed models (Ed25519)", "probe-signature"),
     (
         "everything above but int8",
-        "matching-head,implicit-step,conv,probe-persist,probe-signature",
+        "matching-head,input-views,implicit-step,conv,probe-persist,probe-signature",
     ),
 ];
 

@@ -184,9 +184,9 @@ fn matching_forward(data: &Data, scratch: &mut [f32]) {
             .head(h)
             .map_or(0, |h| h.layers.iter().map(|l| l.macs()).sum())
     };
-    let table = model.warps(1).unwrap_or(&[]);
+    let table = model.views().map_or(&[][..], |(_, t)| t);
     let warps = table.len() / 6;
-    // The identity warp reuses the shared trunk pass: one more pass per other warp.
+    // The identity view reuses the input's trunk pass: one more pass per other view.
     let identity = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0];
     let others = table.chunks_exact(6).filter(|w| *w != identity).count();
     let macs = trunk * (1 + others) + head(0) + warps * head(1);

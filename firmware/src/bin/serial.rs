@@ -4,20 +4,24 @@
 //! `src/serial_sizes.rs`), keeps its saved state, class bank and signed model updates on the
 //! simulated NOR flash (`nor.rs`, 40 KiB: `Layout::SMALL` with the bank), and resets the
 //! core on `Reboot`: the flash lives through that reset, as a real part's flash lives through a
-//! power cycle. A cold boot (no handover word) erases the flash first (factory state).
+//! power cycle. A cold boot (no handover word) erases the flash first (factory state). At boot
+//! it runs the signed update installed in the model slots, if any (copied into RAM, since the
+//! device owns the flash), else its built-in model; an update whose sizes do not fit this
+//! firmware's buffers is logged and the built-in model runs.
 #![no_std]
 #![no_main]
 
 use cortex_m_rt::entry;
 use fewshot_firmware::fixtures::MULTIHEAD;
 use fewshot_firmware::nor::{handover, set_handover, Handover, NoinitNor, NOR_SIZE};
+use fewshot_firmware::serial_device::SerialDevice;
 use fewshot_firmware::serial_sizes as sizes;
 use fewshot_firmware::uart::Uart;
 use fewshot_firmware::{self as fw};
 use fewshot_protocol::device::{Device, Layout, Session};
 use fewshot_runtime::persist::nor_flash::NorFlash;
 use fewshot_runtime::signature::PublicKey;
-use fewshot_runtime::Model;
+use fewshot_runtime::{Error, Model};
 
 /// The key model updates must be signed with (the public test key of the fixtures).
 static KEY: PublicKey = PublicKey::from_bytes(*include_bytes!("../../fixtures/test-signing.pub"));
@@ -26,18 +30,7 @@ const SERIAL_STAGE: u32 = 4;
 /// UART clock divisor (QEMU ignores it; a 25 MHz board at 115 200 baud would use 217).
 const BAUDDIV: u32 = 217;
 
-type Serial<'m> = Device<
-    'm,
-    NoinitNor,
-    { sizes::PARAMS },
-    { sizes::SCRATCH },
-    { sizes::LOSS_LOG },
-    { sizes::K_MAX },
-    { sizes::INPUTS },
-    1,
-    { sizes::BANK },
-    { sizes::BANK_SCRATCH },
->;
+type Serial<'m> = SerialDevice<'m, NoinitNor>;
 
 /// The flash, erased on a cold boot and kept after `Reboot`.
 fn flash() -> Option<NoinitNor> {
@@ -58,6 +51,9 @@ fn flash() -> Option<NoinitNor> {
     Some(nor)
 }
 
+/// Words of RAM for a copy of the installed model: a whole model slot.
+const MODEL_RAM_WORDS: usize = Layout::SMALL.model_slot as usize / 4;
+
 #[entry]
 fn main() -> ! {
     fw::init("serial");
@@ -65,14 +61,34 @@ fn main() -> ! {
         defmt::error!("serial: no flash");
         fw::finish(1)
     };
-    let model = match Model::from_bytes(MULTIHEAD) {
+    let built_in = match Model::from_bytes(MULTIHEAD) {
         Ok(m) => m,
         Err(e) => {
             defmt::error!("serial: model: {}", e);
             fw::finish(1)
         }
     };
-    let mut device: Serial<'_> = match Device::new(&model, sizes::HEAD, nor, &Layout::SMALL, KEY) {
+    let mut nor = nor;
+    let mut ram = [0u32; MODEL_RAM_WORDS];
+    let installed = match Layout::SMALL.installed_model(&mut nor, KEY, &mut ram) {
+        Ok(m) => Some(m),
+        Err(Error::NoValidModel) => None,
+        Err(e) => {
+            defmt::warn!("serial: installed model refused: {}", e);
+            None
+        }
+    };
+    let model = match &installed {
+        Some(m) => match Serial::check_sizes(m, sizes::HEAD) {
+            Ok(()) => m,
+            Err(e) => {
+                defmt::warn!("serial: {=str} does not fit this firmware: {}", m.name(), e);
+                &built_in
+            }
+        },
+        None => &built_in,
+    };
+    let mut device: Serial<'_> = match Device::new(model, sizes::HEAD, nor, &Layout::SMALL, KEY) {
         Ok(d) => d,
         Err(e) => {
             defmt::error!("serial: device: {}", e);
@@ -83,17 +99,7 @@ fn main() -> ! {
     let mut uart = unsafe { Uart::uart0(BAUDDIV) };
     let mut session = Session::new();
     defmt::info!("serial: serving {=str} on UART0", model.name());
-    loop {
-        let Some(byte) = uart.try_read() else {
-            continue;
-        };
-        if let Some(answer) = session.feed(&mut device, byte) {
-            uart.write_all(answer.frame);
-            if answer.reboot {
-                uart.flush();
-                defmt::info!("serial: reboot");
-                cortex_m::peripheral::SCB::sys_reset();
-            }
-        }
-    }
+    session.serve(&mut device, &mut uart);
+    defmt::info!("serial: reboot");
+    cortex_m::peripheral::SCB::sys_reset()
 }

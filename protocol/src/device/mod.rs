@@ -1,7 +1,8 @@
 //! The device side: [`Device`] answers each [`Request`] from one head's [`Learner`], a support
 //! buffer ([`SupportSet`]), the head's [`ClassBank`] when it is enrollable, and a flash holding
 //! the saved state and bank ([`Slots`]) and the signed model slots ([`ModelSlots`]);
-//! [`Session`] turns received bytes into reply frames.
+//! [`Session`] turns received bytes into reply frames, and [`Session::serve`] runs that loop
+//! over a firmware's UART ([`Port`]).
 //!
 //! Nothing here panics on what the host sends: every request is checked by the runtime (input
 //! widths, finite values, labels, capacities) and a refusal is a [`Reply::Error`]. A model
@@ -37,16 +38,21 @@
 //! ```
 
 mod error;
+mod port;
 mod ram;
 mod session;
+mod window;
 
 pub use error::runtime_error;
+pub use port::Port;
 pub use ram::RamFlash;
 pub use session::{Answer, Handler, Session};
+pub use window::Window;
 
 use crate::{BankInfo, DeviceError, HeadInfo, HeadKind, Info, Installed, Reply, Request, Target};
 use crate::{MAX_CLASSES, MAX_HEADS, MAX_NAME, MAX_OUTPUTS, PROTOCOL_VERSION};
 use fewshot_runtime::enroll::ClassBank;
+use fewshot_runtime::persist::nor_flash::NorFlash;
 use fewshot_runtime::persist::Slots;
 use fewshot_runtime::signature::PublicKey;
 use fewshot_runtime::update::{MappedFlash, ModelSlots, Update};
@@ -82,6 +88,26 @@ impl Layout {
         floor_at: 24576,
         bank_at: 32768,
     };
+
+    /// The model slots of this layout on `flash`, updates signed with the key of `key`.
+    pub fn model_slots<F: NorFlash>(&self, flash: &F, key: PublicKey) -> Result<ModelSlots, Error> {
+        ModelSlots::new(flash, self.models_at, self.model_slot, self.floor_at, key)
+    }
+
+    /// At boot: the signed model installed in this layout's model slots (the highest valid
+    /// version, see [`ModelSlots::active`]), copied into `ram` and loaded from there, so the
+    /// flash can then be handed to the [`Device`]. `ram` needs `model_slot / 4` words.
+    /// Err([`Error::NoValidModel`]) when no update was installed: run the built-in model.
+    pub fn installed_model<'r, F: MappedFlash>(
+        &self,
+        flash: &mut F,
+        key: PublicKey,
+        ram: &'r mut [u32],
+    ) -> Result<Model<'r>, Error> {
+        let slots = self.model_slots(flash, key)?;
+        let active = slots.active(flash)?;
+        slots.copy_model(flash, &active, ram)
+    }
 }
 
 /// One adaptable head of a model served over the protocol: its [`Learner`] (`P` adapted
@@ -138,16 +164,8 @@ impl<
         layout: &Layout,
         key: PublicKey,
     ) -> Result<Self, Error> {
+        Self::check_sizes(model, head)?;
         let learner = Learner::new(model, head)?;
-        Error::check_capacity("support input width (D)", model.input_len(), D)?;
-        let outputs = learner.output_len()?;
-        Error::check_capacity("protocol outputs (MAX_OUTPUTS)", outputs, MAX_OUTPUTS)?;
-        if matches!(
-            model.head(head)?.kind,
-            fewshot_runtime::HeadKind::Regression { .. }
-        ) {
-            Error::check_capacity("support targets (T)", outputs, T)?;
-        }
         let state = Slots::new(&flash, layout.state_at, layout.state_slot)?;
         let bank = match model.enrollable(head) {
             Some(_) => Some((
@@ -156,13 +174,7 @@ impl<
             )),
             None => None,
         };
-        let models = ModelSlots::new(
-            &flash,
-            layout.models_at,
-            layout.model_slot,
-            layout.floor_at,
-            key,
-        )?;
+        let models = layout.model_slots(&flash, key)?;
         Ok(Device {
             model,
             learner,
@@ -173,6 +185,26 @@ impl<
             models,
             update: None,
         })
+    }
+
+    /// What [`Device::new`] checks of the model before it takes the flash: these sizes serve
+    /// head `head` of `model`. A firmware asks it of an installed update before it hands the
+    /// flash over, and runs its built-in model when the update does not fit.
+    pub fn check_sizes(model: &Model<'_>, head: usize) -> Result<(), Error> {
+        Learner::<P, S, LOG>::check_sizes(model, head)?;
+        Error::check_capacity("support input width (D)", model.input_len(), D)?;
+        let outputs = model.head(head)?.kind.outputs();
+        Error::check_capacity("protocol outputs (MAX_OUTPUTS)", outputs, MAX_OUTPUTS)?;
+        if matches!(
+            model.head(head)?.kind,
+            fewshot_runtime::HeadKind::Regression { .. }
+        ) {
+            Error::check_capacity("support targets (T)", outputs, T)?;
+        }
+        match model.enrollable(head) {
+            Some(_) => ClassBank::<B, BS>::check_sizes(model, head),
+            None => Ok(()),
+        }
     }
 
     /// The flash (to inspect it; the device is its only writer).

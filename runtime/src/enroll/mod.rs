@@ -91,16 +91,22 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
         })
     }
 
-    /// An empty bank for enrollable head `head`. [`Error::TargetKindMismatch`] when the head is
-    /// not enrollable; [`Error::Capacity`] when `B` or `S` (to classify) is too small.
-    pub fn new(model: &'m Model<'m>, head: usize) -> Result<Self, Error> {
-        let e = model.enrollable(head).ok_or(Error::TargetKindMismatch)?;
+    /// What [`ClassBank::new`] checks, without building the bank.
+    pub fn check_sizes(model: &Model<'_>, head: usize) -> Result<(), Error> {
+        model.enrollable(head).ok_or(Error::TargetKindMismatch)?;
         Error::check_capacity("class bank (B)", Self::bank_len(model, head)?, B)?;
         Error::check_capacity(
             "class bank scratch (S)",
             Self::scratch_len(model, head, 0, 0)?,
             S,
-        )?;
+        )
+    }
+
+    /// An empty bank for enrollable head `head`. [`Error::TargetKindMismatch`] when the head is
+    /// not enrollable; [`Error::Capacity`] when `B` or `S` (to classify) is too small.
+    pub fn new(model: &'m Model<'m>, head: usize) -> Result<Self, Error> {
+        Self::check_sizes(model, head)?;
+        let e = model.enrollable(head).ok_or(Error::TargetKindMismatch)?;
         let scale = model
             .head(head)?
             .adapt

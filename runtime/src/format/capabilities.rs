@@ -25,7 +25,7 @@ pub struct Capabilities(pub u32);
 
 /// Each named bit, in bit order: the name is the runtime's cargo feature that runs it, or the
 /// op's name when no build has it yet.
-const NAMES: [(Capabilities, &str); 7] = [
+const NAMES: [(Capabilities, &str); 8] = [
     (Capabilities::DENSE, "dense"),
     (Capabilities::MATCHING_HEAD, "matching-head"),
     (Capabilities::IMPLICIT_STEP, "implicit-step"),
@@ -33,6 +33,7 @@ const NAMES: [(Capabilities, &str); 7] = [
     (Capabilities::OUTPUT_NORMALISATION, "output-normalisation"),
     (Capabilities::CONV, "conv"),
     (Capabilities::INT8, "int8"),
+    (Capabilities::INPUT_VIEWS, "input-views"),
 ];
 
 impl Capabilities {
@@ -52,6 +53,8 @@ impl Capabilities {
     pub const CONV: Capabilities = Capabilities(1 << 5);
     /// int8 layers in the stem (cargo feature `int8`).
     pub const INT8: Capabilities = Capabilities(1 << 6);
+    /// Input views declared by the model (format v5, cargo feature `input-views`).
+    pub const INPUT_VIEWS: Capabilities = Capabilities(1 << 7);
 
     /// What this build runs.
     pub const ENABLED: Capabilities = Capabilities(
@@ -70,6 +73,11 @@ impl Capabilities {
             }
             | if cfg!(feature = "conv") {
                 Self::CONV.0
+            } else {
+                0
+            }
+            | if cfg!(feature = "input-views") {
+                Self::INPUT_VIEWS.0
             } else {
                 0
             }
@@ -130,6 +138,9 @@ impl Capabilities {
         }
         if !ext.outputs.is_empty() {
             found = found.with(Self::OUTPUT_NORMALISATION);
+        }
+        if ext.views.is_some() {
+            found = found.with(Self::INPUT_VIEWS);
         }
         ext.stem.iter().fold(found, |c, l| c.with(l.capability()))
     }

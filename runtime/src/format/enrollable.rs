@@ -25,6 +25,7 @@ pub(crate) fn decode(version: u16, bytes: &[u8]) -> Result<(Extension, &[u8]), E
         outputs: v3.outputs,
         enrollable: Vec::new(),
         stem: Vec::new(),
+        views: None,
     };
     Ok((ext, rest))
 }

@@ -1,4 +1,4 @@
-//! Model format (v1 to v4): bytes in flash -> a validated [`Model`] view.
+//! Model format (v1 to v5): bytes in flash -> a validated [`Model`] view.
 //!
 //! A blob is, in order:
 //!
@@ -10,6 +10,7 @@
 //! | n | the postcard-encoded [`Header`] |
 //! | m | v2 to v4: the postcard-encoded [`Extension`] (input transform, output normalisation; v4: enrollable heads) |
 //! | s | v4: the postcard-encoded stem ([`Extension::stem`], a list of [`StemLayer`]) |
+//! | v | v5: the postcard-encoded input views ([`Extension::views`], an optional [`WarpSet`]) |
 //! | 0..3 | zero padding to a 4-byte boundary |
 //! | 4 × w | weights section: little-endian f32, read in place: the header's `weights_len`, then the extension's tensors (an int8 stem layer's int32 and int8 values are stored in these words, see [`Int8ConvSpec`]) |
 //! | 4 | CRC-32 (ISO-HDLC) of every byte before it, little-endian |
@@ -29,15 +30,18 @@
 //! | 4 | `output-normalisation` | an [`OutputNormalisation`] |
 //! | 5 | `conv` | a stem of convolution and pooling layers ([`StemLayer`], cargo feature `conv`) |
 //! | 6 | `int8` | int8 layers in the stem ([`StemLayer::Quantise`] and the others of [`int8`], cargo feature `int8`; they also need `conv`) |
+//! | 7 | `input-views` | input views ([`Extension::views`], cargo feature `input-views`) |
 //!
-//! The int8 stem's layers are new [`StemLayer`] variants after the f32 ones: a v4 blob holds
-//! them, and a runtime that cannot run them refuses the blob by its `int8` capability bit
-//! before decoding the header, so they need no new version.
+//! The int8 stem's layers are new [`StemLayer`] variants after the f32 ones: a v4 (or newer)
+//! blob holds them, and a runtime that cannot run them refuses the blob by its `int8`
+//! capability bit before decoding the header, so they need no new version.
 //!
 //! The version changes whenever what a model may contain changes. The writer emits the oldest
-//! version that holds the model: v4 for a model with a stem or an [`Enrollable`] head (v4
-//! appends that list to the extension), else v3; the runtime reads v1 to v4. The stem (v4) runs
-//! frozen between the normalisation and the dense trunk (see [`stem`]).
+//! version that holds the model: v5 for a model with input views, v4 for a model with a stem or
+//! an [`Enrollable`] head (v4 appends that list to the extension), else v3; the runtime reads
+//! v1 to v5. The stem (v4) runs frozen between the normalisation and the dense trunk (see
+//! [`stem`]). The input views (v5) are declared once for the model instead of inside a
+//! matching head, as v1 to v4 did; such older blobs keep loading (see [`views`]).
 //!
 //! [`Model::from_bytes`] checks the length cap, alignment, magic, version, CRC and
 //! capabilities, decodes the header, then validates every dimension, every tensor offset (against the one canonical layout
@@ -65,6 +69,7 @@ pub mod int8;
 pub mod layout;
 pub mod spec;
 pub mod stem;
+pub mod views;
 
 #[doc(hidden)]
 pub mod align_as {
@@ -88,7 +93,7 @@ pub use spec::*;
 pub const MAGIC: [u8; 4] = *b"FSML";
 /// The newest format version this runtime reads, and the one the writer emits. It reads every
 /// older one (v1: no extension, v2: no capabilities).
-pub const FORMAT_VERSION: u16 = 4;
+pub const FORMAT_VERSION: u16 = 5;
 /// The first version whose blobs carry their [`Capabilities`].
 const CAPABILITIES_SINCE: u16 = 3;
 /// The first version whose blobs may have a stem ([`Extension::stem`]).
@@ -129,6 +134,21 @@ pub struct Model<'a> {
     stem_width: u16,
     /// Widest hidden (non-final) head layer, 0 if none (derived at load).
     head_hidden_width: u16,
+    /// The input views: the extension's (v5), or an older blob's matching head's warps.
+    views: Option<WarpSet>,
+    /// Bit `h` set when head `h` reads the input views (derived at load; 0 without views).
+    view_readers: u8,
+}
+
+/// The heads that read the input views, as a bit set.
+fn view_readers(header: &Header<'_>) -> u8 {
+    header
+        .heads
+        .iter()
+        .take(8)
+        .enumerate()
+        .filter(|(_, h)| h.kind.reads_views())
+        .fold(0, |bits, (i, _)| bits | 1 << i)
 }
 
 /// Rounds `n` up to a multiple of 4.
@@ -215,7 +235,12 @@ fn check_adapt(
 }
 
 /// Validates every dimension of `header` and `ext` and their layout against `weights`.
-fn validate(header: &Header<'_>, ext: &Extension, weights: &[f32]) -> Result<(), Error> {
+fn validate(
+    header: &Header<'_>,
+    ext: &Extension,
+    views: Option<&WarpSet>,
+    weights: &[f32],
+) -> Result<(), Error> {
     if header.name.len() > MAX_NAME_LEN {
         return Err(invalid("name"));
     }
@@ -270,6 +295,9 @@ fn validate(header: &Header<'_>, ext: &Extension, weights: &[f32]) -> Result<(),
     })?;
     let ext_len = validate_extension(header, ext, weights)?;
     enrollable::validate(header, ext)?;
+    if let Some(set) = views {
+        views::validate(header, set)?;
+    }
     if total != header.weights_len || weights.len() != total as usize + ext_len {
         return Err(Error::LayoutMismatch {
             expected: total,
@@ -359,11 +387,12 @@ fn validate_extension(
         at += 2 * outputs;
     }
     let at = stem::check_stem_tensors(&ext.stem, weights, at)?;
+    let at = views::check_tensor(ext, weights, at)?;
     Ok(at - header.weights_len as usize)
 }
 
 impl<'a> Model<'a> {
-    /// Validates `bytes` as a model (format v1 to v4) and returns a view into it.
+    /// Validates `bytes` as a model (format v1 to v5) and returns a view into it.
     ///
     /// `bytes` must be 4-byte aligned (embed it with [`crate::include_model!`] or hold it in an
     /// [`AlignedBytes`]). Nothing is copied; nothing is used before every check has passed.
@@ -418,6 +447,13 @@ impl<'a> Model<'a> {
         } else {
             after
         };
+        let after = if found >= views::VIEWS_SINCE {
+            let (set, after) = views::take_views(after)?;
+            ext.views = set;
+            after
+        } else {
+            after
+        };
         let header_end = body.len() - after.len();
         let weights_at = align4(header_end).ok_or(Error::TooShort { len })?;
         let padding = body
@@ -440,7 +476,8 @@ impl<'a> Model<'a> {
             Some(_) => {}
             None => capabilities.check_enabled()?,
         }
-        validate(&header, &ext, weights)?;
+        let views = views::resolve(found, &header, &ext)?;
+        validate(&header, &ext, views.as_ref(), weights)?;
         let (trunk_input, widest_map) = stem::check_stem(header.input_len, &ext.stem)?;
         let trunk_width = header
             .trunk
@@ -454,6 +491,7 @@ impl<'a> Model<'a> {
             .map(|l| l.outputs)
             .max()
             .unwrap_or(0);
+        let view_readers = views.map_or(0, |_| view_readers(&header));
         Ok(Model {
             header,
             ext,
@@ -465,6 +503,8 @@ impl<'a> Model<'a> {
             trunk_input,
             stem_width: widest_map,
             head_hidden_width,
+            view_readers,
+            views,
         })
     }
 
@@ -620,12 +660,20 @@ impl<'a> Model<'a> {
             self.weights.get(at + n..at + 2 * n)?,
         ))
     }
-    /// The own tensor of head `head`'s kind, if it has one: a matching head's warps (6 f32
-    /// each, see [`WarpSet`]).
-    pub fn warps(&self, head: usize) -> Option<&'a [f32]> {
-        let (at, len) = self.header.heads.get(head)?.kind.tensor()?;
-        let at = at as usize;
-        self.weights.get(at..at + len)
+    /// True when one of the heads `selection` selects (bit `h`: head `h`) reads the views.
+    pub(crate) fn views_read_by(&self, selection: u8) -> bool {
+        selection & self.view_readers != 0
+    }
+    /// The input views and their table (6 f32 per warp, see [`WarpSet`]), if the model has
+    /// them: always `None` in a build without the `input-views` feature (such a model is
+    /// refused at load).
+    pub fn views(&self) -> Option<(WarpSet, &'a [f32])> {
+        if !cfg!(feature = "input-views") {
+            return None;
+        }
+        let set = self.views?;
+        let at = set.offset as usize;
+        Some((set, self.weights.get(at..at + usize::from(set.count) * 6)?))
     }
     /// The weights `W` (row-major `[outputs][inputs]`) and bias `b` of a layer of this model.
     pub fn layer_params(&self, layer: &LayerSpec) -> Result<(&'a [f32], &'a [f32]), Error> {

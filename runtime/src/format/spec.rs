@@ -26,7 +26,7 @@ pub const MAX_CHAIN: usize = MAX_TRUNK_LAYERS + MAX_HEAD_LAYERS;
 pub const MAX_WIDTH: usize = 4096;
 /// Longest model or head name, in bytes.
 pub const MAX_NAME_LEN: usize = 32;
-/// Most input warps a matching head may try.
+/// Most input views (warps) a model may declare.
 pub const MAX_WARPS: usize = 16;
 /// Most classes an enrollable head may declare ([`Enrollable::max_classes`], format v4).
 pub const MAX_ENROLL_CLASSES: u16 = 1024;
@@ -82,23 +82,27 @@ pub enum HeadKind {
     /// prototypes: the last layer has `classes * per_class` units (class-major, unit
     /// `c * per_class + i`) and class `c` scores `log sum_i exp(u_{c,i})`.
     ///
-    /// With `warps`, the input is an image and each unit keeps its best score over the warped
-    /// copies of the input: `u_j = max_w (z_j(h_w) - s |h_w|^2)`, where `h_w` is the last
-    /// layer's input for warp `w`, `z_j` the unit's logit and `s` the head's prototype scale
+    /// With the model's input views ([`Extension::views`]), each unit keeps its best score
+    /// over the views: `u_j = max_v (z_j(h_v) - s |h_v|^2)`, where `h_v` is the last layer's
+    /// input for view `v`, `z_j` the unit's logit and `s` the head's prototype scale
     /// (required). With prototype weights (`W_j = 2 s mu_j`, `b_j = -s |mu_j|^2`) the unit
-    /// score is `-s |h_w - mu_j|^2`: each prototype is matched to the best-aligned copy of the
+    /// score is `-s |h_v - mu_j|^2`: each prototype is matched to the best-aligned copy of the
     /// input. The inner loop adapts on the unwarped support.
     Matching {
         /// Number of classes.
         classes: u16,
         /// Prototypes per class.
         per_class: u16,
-        /// The input warps, if any.
+        /// Format v1 to v4 only: the input warps, which format v5 declares once for the model
+        /// as its input views ([`Extension::views`]). A v5 blob with warps here is refused;
+        /// an older blob's warps are read as the model's views.
         warps: Option<WarpSet>,
     },
 }
 
-/// Affine warps of an image input, tried at inference by a [`HeadKind::Matching`] head.
+/// The model's input views (format v5, [`Extension::views`]): affine warps of an image input.
+/// At inference the trunk runs on each view, and a [`HeadKind::Matching`] head keeps each
+/// unit's best score over the views' features; other heads read the input as given.
 ///
 /// The input is a row-major `height x width` image (one value per pixel). Warp `w` is six f32
 /// at `offset + 6 w` in the weights section, `[a, b, tx, c, d, ty]`: output pixel (column `u`,
@@ -237,6 +241,10 @@ pub struct Extension {
     /// dense trunk (see [`StemLayer`]); empty for older blobs. Encoded after the v2 fields.
     #[serde(skip)]
     pub stem: Vec<StemLayer, MAX_STEM_LAYERS>,
+    /// Format v5: the input views ([`WarpSet`]), their table after the stem's tensors; `None`
+    /// for older blobs (whose warps, if any, are a matching head's). Encoded after the stem.
+    #[serde(skip)]
+    pub views: Option<WarpSet>,
 }
 
 impl Extension {
@@ -246,12 +254,15 @@ impl Extension {
             && self.outputs.is_empty()
             && self.enrollable.is_empty()
             && self.stem.is_empty()
+            && self.views.is_none()
     }
 
     /// The format version this extension needs at least (2 for anything of v2, 4 for
-    /// enrollable heads), or 1.
+    /// enrollable heads or a stem, 5 for input views), or 1.
     pub fn min_version(&self) -> u16 {
-        if !self.enrollable.is_empty() || !self.stem.is_empty() {
+        if self.views.is_some() {
+            5
+        } else if !self.enrollable.is_empty() || !self.stem.is_empty() {
             4
         } else if !self.is_empty() {
             2

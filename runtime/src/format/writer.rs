@@ -25,7 +25,10 @@ use std::vec::Vec;
 use super::layout::{walk, Tensor};
 use super::spec::*;
 pub use super::stem_def::{Int8Values, StemDef};
-use super::{align4, AlignedBytes, Capabilities, Model, CRC, FORMAT_VERSION, MAGIC, STEM_SINCE};
+use super::views::VIEWS_SINCE;
+use super::{
+    align4, invalid, AlignedBytes, Capabilities, Model, CRC, FORMAT_VERSION, MAGIC, STEM_SINCE,
+};
 use crate::Error;
 
 /// A dense layer with its values: `W` row-major `[outputs][inputs]`, then `b`.
@@ -137,9 +140,6 @@ pub struct HeadDef {
     pub layers: Vec<Dense>,
     /// Adaptation spec.
     pub adapt: Option<AdaptDef>,
-    /// Input warps of a matching head, `[a, b, tx, c, d, ty]` each (see
-    /// [`WarpSet`]); their image size is in `kind`.
-    pub warps: Vec<[f32; 6]>,
     /// A regression head's output normalisation `(shift, scale)` (format v2, see
     /// [`OutputNormalisation`]).
     pub output_normalisation: Option<(Vec<f32>, Vec<f32>)>,
@@ -158,7 +158,6 @@ impl HeadDef {
             kind: HeadKind::Regression { outputs },
             layers,
             adapt: None,
-            warps: Vec::new(),
             output_normalisation: None,
             max_classes: None,
         }
@@ -172,7 +171,6 @@ impl HeadDef {
             kind: HeadKind::Classification { classes },
             layers,
             adapt: None,
-            warps: Vec::new(),
             output_normalisation: None,
             max_classes: None,
         }
@@ -190,32 +188,9 @@ impl HeadDef {
             },
             layers,
             adapt: None,
-            warps: Vec::new(),
             output_normalisation: None,
             max_classes: None,
         }
-    }
-    /// Gives a matching head affine warps of its `width x height` image input (ignored for
-    /// other kinds; the writer refuses none, or more than [`MAX_WARPS`]).
-    pub fn with_warps(mut self, width: u8, height: u8, warps: Vec<[f32; 6]>) -> Self {
-        if let HeadKind::Matching {
-            classes, per_class, ..
-        } = self.kind
-        {
-            self.kind = HeadKind::Matching {
-                classes,
-                per_class,
-                warps: Some(WarpSet {
-                    width,
-                    height,
-                    // Set from `warps` when the model is written.
-                    count: 0,
-                    offset: 0,
-                }),
-            };
-            self.warps = warps;
-        }
-        self
     }
     /// Makes a classification head enrollable: the device may hold up to `max_classes` classes
     /// ([`crate::enroll::ClassBank`]; format v4).
@@ -233,6 +208,30 @@ impl HeadDef {
     pub fn with_output_normalisation(mut self, shift: Vec<f32>, scale: Vec<f32>) -> Self {
         self.output_normalisation = Some((shift, scale));
         self
+    }
+}
+
+/// The input views with their values (see [`WarpSet`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewsDef {
+    /// Image width in pixels.
+    pub width: u8,
+    /// Image height in pixels.
+    pub height: u8,
+    /// The warps, `[a, b, tx, c, d, ty]` each (1 to [`MAX_WARPS`]).
+    pub warps: Vec<[f32; 6]>,
+}
+
+impl ViewsDef {
+    /// The declaration of these views with their table at `offset`.
+    fn set(&self, offset: u32) -> Result<WarpSet, Error> {
+        let n = self.warps.len();
+        Ok(WarpSet {
+            width: self.width,
+            height: self.height,
+            count: u8::try_from(n).map_err(|_| capacity("warps", n, MAX_WARPS))?,
+            offset,
+        })
     }
 }
 
@@ -255,6 +254,8 @@ pub struct ModelDef {
     pub trunk: Vec<Dense>,
     /// Heads.
     pub heads: Vec<HeadDef>,
+    /// Input views read by its matching heads (format v5).
+    pub views: Option<ViewsDef>,
 }
 
 fn narrow(v: usize, what: &'static str) -> Result<u16, Error> {
@@ -308,19 +309,6 @@ fn capacity(what: &'static str, needed: usize, available: usize) -> Error {
     }
 }
 
-/// The head's kind, a matching head's warp count taken from its warps.
-fn with_warp_count(h: &HeadDef) -> Result<HeadKind, Error> {
-    let mut kind = h.kind;
-    if let HeadKind::Matching {
-        warps: Some(set), ..
-    } = &mut kind
-    {
-        set.count =
-            u8::try_from(h.warps.len()).map_err(|_| capacity("warps", h.warps.len(), MAX_WARPS))?;
-    }
-    Ok(kind)
-}
-
 impl ModelDef {
     /// An empty model with `input_len` inputs.
     pub fn new(name: &str, input_len: usize) -> Self {
@@ -333,7 +321,18 @@ impl ModelDef {
             stem: Vec::new(),
             trunk: Vec::new(),
             heads: Vec::new(),
+            views: None,
         }
+    }
+    /// Gives the model input views: affine warps of its `width x height` image input, read by
+    /// its matching heads (format v5; the writer refuses none, or more than [`MAX_WARPS`]).
+    pub fn views(mut self, width: u8, height: u8, warps: Vec<[f32; 6]>) -> Self {
+        self.views = Some(ViewsDef {
+            width,
+            height,
+            warps,
+        });
+        self
     }
     /// Appends a stem layer (format v4).
     pub fn stem(mut self, layer: StemDef) -> Self {
@@ -420,38 +419,53 @@ impl ModelDef {
                     })
                 }
             };
-            let warps = model
-                .warps(h)
-                .unwrap_or(&[])
-                .chunks_exact(6)
-                .map(|w| [w[0], w[1], w[2], w[3], w[4], w[5]])
-                .collect();
+            // An older blob's warps are the model's views, below.
+            let kind = match head.kind {
+                HeadKind::Matching {
+                    classes, per_class, ..
+                } => HeadKind::Matching {
+                    classes,
+                    per_class,
+                    warps: None,
+                },
+                kind => kind,
+            };
             def.heads.push(HeadDef {
                 id: head.id,
                 name: head.name.into(),
-                kind: head.kind,
+                kind,
                 layers,
                 adapt,
-                warps,
                 output_normalisation: model
                     .output_normalisation(h)
                     .map(|(s, c)| (s.to_vec(), c.to_vec())),
                 max_classes: model.enrollable(h).map(|e| e.max_classes),
             });
         }
+        def.views = model.views().map(|(set, table)| ViewsDef {
+            width: set.width,
+            height: set.height,
+            warps: table
+                .chunks_exact(6)
+                .map(|w| [w[0], w[1], w[2], w[3], w[4], w[5]])
+                .collect(),
+        });
         Ok(def)
     }
 
-    /// Encodes the model as a blob of the oldest format that holds it (v4 with a stem or an
-    /// enrollable head, else v3), its capabilities derived from what it contains.
+    /// Encodes the model as a blob of the oldest format that holds it (v5 with input views, v4
+    /// with a stem or an enrollable head, else v3), its capabilities derived from what it
+    /// contains.
     pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
         self.to_bytes_as(self.version())
     }
 
-    /// The oldest format version that holds the model: [`STEM_SINCE`] (4) with a stem or an enrollable
-    /// head, else 3.
+    /// The oldest format version that holds the model: [`VIEWS_SINCE`] (5) with input views,
+    /// [`STEM_SINCE`] (4) with a stem or an enrollable head, else 3.
     pub fn version(&self) -> u16 {
-        if self.stem.is_empty() && self.heads.iter().all(|h| h.max_classes.is_none()) {
+        if self.views.is_some() {
+            VIEWS_SINCE
+        } else if self.stem.is_empty() && self.heads.iter().all(|h| h.max_classes.is_none()) {
             3
         } else {
             STEM_SINCE
@@ -459,8 +473,9 @@ impl ModelDef {
     }
 
     /// [`ModelDef::to_bytes`] in format `version`: an older one (1: no extension, 2: no
-    /// capabilities) only to check that blobs already deployed keep loading. A version that
-    /// cannot express the model is [`Error::UnsupportedVersion`].
+    /// capabilities, before 5: input views as the first matching head's warps) only to check
+    /// that blobs already deployed keep loading. A version that cannot express the model is
+    /// [`Error::UnsupportedVersion`].
     pub fn to_bytes_as(&self, version: u16) -> Result<Vec<u8>, Error> {
         let blob = self.encode(self.model_id, version)?;
         if self.model_id != 0 {
@@ -485,8 +500,32 @@ impl ModelDef {
                 .push(spec_of(d)?)
                 .map_err(|_| capacity("trunk layers", self.trunk.len(), MAX_TRUNK_LAYERS))?;
         }
+        // Before v5, the views are the warps of the first head that reads them.
+        let legacy_views = match &self.views {
+            Some(v) if version < VIEWS_SINCE => Some((
+                self.heads
+                    .iter()
+                    .position(|h| h.kind.reads_views())
+                    .ok_or(invalid("views"))?,
+                v,
+            )),
+            _ => None,
+        };
         let mut heads = heapless::Vec::new();
-        for h in &self.heads {
+        for (i, h) in self.heads.iter().enumerate() {
+            let kind = match (legacy_views, h.kind) {
+                (
+                    Some((at, v)),
+                    HeadKind::Matching {
+                        classes, per_class, ..
+                    },
+                ) if at == i => HeadKind::Matching {
+                    classes,
+                    per_class,
+                    warps: Some(v.set(0)?),
+                },
+                (_, kind) => kind,
+            };
             let mut layers = heapless::Vec::new();
             for d in &h.layers {
                 layers
@@ -512,7 +551,7 @@ impl ModelDef {
                 .push(HeadSpec {
                     id: h.id,
                     name: h.name.as_str(),
-                    kind: with_warp_count(h)?,
+                    kind,
                     layers,
                     adapt,
                 })
@@ -585,7 +624,7 @@ impl ModelDef {
                     {
                         set.offset = at;
                     }
-                    for w in &self.heads[h].warps {
+                    for w in self.views.iter().flat_map(|v| &v.warps) {
                         weights.extend_from_slice(w);
                     }
                 }
@@ -605,6 +644,7 @@ impl ModelDef {
             outputs: heapless::Vec::new(),
             enrollable: heapless::Vec::new(),
             stem: heapless::Vec::new(),
+            views: None,
         };
         for (h, head) in self.heads.iter().enumerate() {
             if let Some(max_classes) = head.max_classes {
@@ -635,6 +675,13 @@ impl ModelDef {
                 .push(s.place(offset, &mut weights)?)
                 .map_err(|_| capacity("stem layers", self.stem.len(), MAX_STEM_LAYERS))?;
         }
+        if let Some(v) = self.views.as_ref().filter(|_| legacy_views.is_none()) {
+            let offset = u32::try_from(weights.len()).map_err(|_| Error::HeaderDecode)?;
+            ext.views = Some(v.set(offset)?);
+            for w in &v.warps {
+                weights.extend_from_slice(w);
+            }
+        }
         let mut blob = Vec::new();
         blob.extend_from_slice(&MAGIC);
         if version == 0 || version > FORMAT_VERSION || version < ext.min_version() {
@@ -651,6 +698,10 @@ impl ModelDef {
         }
         if version >= STEM_SINCE {
             let encoded = postcard::to_stdvec(&ext.stem).map_err(|_| Error::HeaderDecode)?;
+            blob.extend_from_slice(&encoded);
+        }
+        if version >= VIEWS_SINCE {
+            let encoded = postcard::to_stdvec(&ext.views).map_err(|_| Error::HeaderDecode)?;
             blob.extend_from_slice(&encoded);
         }
         let aligned = align4(blob.len()).ok_or(Error::HeaderDecode)?;

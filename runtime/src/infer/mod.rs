@@ -27,8 +27,9 @@
 use crate::format::layout::AdaptedRange;
 use crate::format::{HeadSpec, InputTransform, LayerSpec, Model};
 use crate::math::standardise;
-use crate::ops::head::HeadScratch;
+use crate::ops::head::{Features, HeadScratch};
 use crate::ops::layer::{Layer, LayerOp, Stem};
+use crate::ops::views;
 use crate::Error;
 
 /// A set of heads, by index (bit `i` selects head `i`).
@@ -107,7 +108,10 @@ impl<'m> Model<'m> {
 
     /// Floats of scratch that [`Network::infer`] needs for this model.
     pub fn infer_scratch_len(&self) -> usize {
-        2 * self.trunk_width() + 2 * self.head_hidden_width() + self.head_scratch_len()
+        2 * self.trunk_width()
+            + 2 * self.head_hidden_width()
+            + views::scratch_len(self)
+            + self.head_scratch_len()
     }
 
     /// Scratch the head kinds add (the most any head needs).
@@ -338,14 +342,32 @@ impl<'m, 's> Network<'m, 's> {
         let trunk_w = self.model.trunk_width();
         let (a, rest) = split(scratch, trunk_w)?;
         let (b, rest) = split(rest, trunk_w)?;
-        let which = self.trunk_into(input, a, b)?;
-        let features: &[f32] = if which == 0 { a } else { b };
-        let features = features
-            .get(..self.model.feature_len())
-            .ok_or(Error::internal("infer::infer"))?;
         let hidden = self.model.head_hidden_width();
         let (c, rest) = split(rest, hidden)?;
-        let (d, extra) = split(rest, hidden)?;
+        let (d, rest) = split(rest, hidden)?;
+        let (view_buf, extra) = split(rest, views::scratch_len(self.model))?;
+        // The views first: their trunk passes use `a` and `b`, where the input's features end.
+        let read = self.views_read(heads);
+        if let Some(v) = read {
+            views::run(self, v, input, (&mut *a, &mut *b), view_buf)?;
+        }
+        let which = self.trunk_into(input, a, b)?;
+        let plain: &[f32] = if which == 0 { a } else { b };
+        let plain = plain
+            .get(..self.model.feature_len())
+            .ok_or(Error::internal("infer::infer"))?;
+        let views = match read {
+            Some((set, table)) => {
+                let n = usize::from(set.count) * plain.len();
+                let slots = view_buf
+                    .get_mut(..n)
+                    .ok_or(Error::internal("infer::infer"))?;
+                views::fill_identity(table, plain, slots);
+                &*slots
+            }
+            None => &[],
+        };
+        let features = Features { plain, views };
         let mut at = 0usize;
         for (h, head) in self.model.heads().iter().enumerate() {
             if !heads.contains(h) {
@@ -362,16 +384,23 @@ impl<'m, 's> Network<'m, 's> {
                 d: &mut *d,
                 extra: &mut *extra,
             };
-            head.kind
-                .infer(self, h, head, input, features, scratch, dst)?;
+            head.kind.infer(self, h, head, &features, scratch, dst)?;
             at += n_out;
         }
         Ok(())
     }
 
+    /// The model's views, when one of the selected heads reads them.
+    fn views_read(&self, heads: Heads) -> Option<(crate::format::WarpSet, &'m [f32])> {
+        match self.model.views_read_by(heads.0) {
+            true => self.model.views(),
+            false => None,
+        }
+    }
+
     /// Runs head `h`'s layers on `features` into `dst` (the last layer's width), with `c` and
     /// `d` for the hidden layers; returns `|x|^2` of the last layer's input `x` when `norm` asks
-    /// for it (a warped matching head's penalty), else 0 (it would cost a pass over `x` on every
+    /// for it (a matching head's penalty over views), else 0 (it would cost a pass over `x` on every
     /// regression and classification head).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn head_layers(

@@ -255,6 +255,29 @@ impl ModelSlots {
         Model::from_bytes(envelope.get(ENVELOPE_HEADER_LEN..).unwrap_or(&[]))
     }
 
+    /// Copies the model of `active` into `ram` and loads it from there: for a firmware that
+    /// hands its flash to a writer which owns it (the protocol's device does), so the running
+    /// model cannot borrow the flash in place. `ram` must hold the model's bytes
+    /// ([`Error::Capacity`] otherwise; a model slot's size always does).
+    pub fn copy_model<'r, F: MappedFlash>(
+        &self,
+        flash: &F,
+        active: &Active,
+        ram: &'r mut [u32],
+    ) -> Result<Model<'r>, Error> {
+        let envelope = self.envelope(flash, active.slot)?;
+        let blob = envelope.get(ENVELOPE_HEADER_LEN..).unwrap_or(&[]);
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(ram);
+        let available = bytes.len();
+        let copy = bytes.get_mut(..blob.len()).ok_or(Error::Capacity {
+            what: "model copy in RAM (bytes)",
+            needed: blob.len(),
+            available,
+        })?;
+        copy.copy_from_slice(blob);
+        Model::from_bytes(copy)
+    }
+
     /// Starts an update of a `len`-byte signed envelope: erases the model slot not in use (slot
     /// 0 when none is). The model in use stays untouched until the update is accepted.
     pub fn begin<F: MappedFlash>(&self, flash: &mut F, len: u32) -> Result<Update, Error> {

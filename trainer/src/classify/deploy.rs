@@ -21,15 +21,17 @@ const STATE_CAP: usize = 1 << 14;
 
 pub use crate::export::trunk_def;
 
-/// The head the device adapts: a `ways`-way prototype head, or a matching head (unless the choice
-/// is the plain one), with zero weights (the device sets them from the support set).
-pub fn device_head(
+/// `def` with the head the device adapts: a `ways`-way prototype head, or a matching head (unless
+/// the choice is the plain one), with zero weights (the device sets them from the support set);
+/// and the matching choice's warps as the model's input views.
+pub fn with_device_head(
+    def: ModelDef,
     id: u16,
     arch: &Arch,
     ways: usize,
     device: &ProtoSpec,
     matching: Option<&MatchingChoice>,
-) -> Result<HeadDef> {
+) -> Result<ModelDef> {
     let feat = arch.outputs();
     let steps = u16::try_from(device.steps).context("too many device steps")?;
     let adapt = AdaptDef::new(
@@ -48,7 +50,7 @@ pub fn device_head(
         Some(m) => {
             let classes = u16::try_from(ways).context("too many ways")?;
             let per_class = u16::try_from(m.per_class).context("too many prototypes")?;
-            let head = HeadDef::matching(
+            HeadDef::matching(
                 id,
                 "novel",
                 classes,
@@ -58,21 +60,18 @@ pub fn device_head(
                     ways * m.per_class,
                     runtime::Activation::Identity,
                 )],
-            );
-            let warps = m.warps();
-            if warps.is_empty() {
-                head
-            } else {
-                let side = (1..=255u8)
-                    .find(|&s| usize::from(s) * usize::from(s) == arch.inputs)
-                    .ok_or_else(|| {
-                        anyhow!("warps need a square image input, not {}", arch.inputs)
-                    })?;
-                head.with_warps(side, side, warps)
-            }
+            )
         }
     };
-    Ok(head.with_adapt(adapt))
+    let def = def.head(head.with_adapt(adapt));
+    let warps = matching.map(MatchingChoice::warps).unwrap_or_default();
+    if warps.is_empty() {
+        return Ok(def);
+    }
+    let side = (1..=255u8)
+        .find(|&s| usize::from(s) * usize::from(s) == arch.inputs)
+        .ok_or_else(|| anyhow!("warps need a square image input, not {}", arch.inputs))?;
+    Ok(def.views(side, side, warps))
 }
 
 pub fn model_def(name: &str, t: &Trained) -> Result<ModelDef> {
@@ -101,13 +100,7 @@ pub fn with_heads(mut def: ModelDef, t: &Trained) -> Result<ModelDef> {
         ));
         id = 1;
     }
-    Ok(def.head(device_head(
-        id,
-        arch,
-        t.ways,
-        &t.device,
-        t.matching.as_ref(),
-    )?))
+    with_device_head(def, id, arch, t.ways, &t.device, t.matching.as_ref())
 }
 
 /// The first head that starts from prototypes.

@@ -10,7 +10,7 @@
 //! error; then that candidate's rate, the best mean among 0 steps and every rate.
 
 use super::config::ClsConfig;
-use super::deploy::{device_head, episode_correct, trunk_def};
+use super::deploy::{episode_correct, trunk_def, with_device_head};
 use super::metric::{first_best, folds, never_below, percents, print_header, set_means, Fold};
 use super::proto::ProtoSpec;
 use super::train::Setup;
@@ -109,9 +109,9 @@ fn score(
             let Some(ways) = set.first().map(|e| e.ways) else {
                 continue;
             };
-            let head = device_head(0, arch, ways, &choice.device(clip), Some(&choice))?;
-            let bytes = trunk_def("cv", arch, trunk)?
-                .head(head)
+            let def = trunk_def("cv", arch, trunk)?;
+            let def = with_device_head(def, 0, arch, ways, &choice.device(clip), Some(&choice))?;
+            let bytes = def
                 .to_aligned_bytes()
                 .map_err(|e| anyhow!("cv model: {e}"))?;
             let model =

@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use super::{HeadOp, HeadScratch, LossInput};
+use super::{Features, HeadOp, HeadScratch, LossInput};
 use crate::adapt::bound::ok;
 use crate::adapt::Targets;
 use crate::format::{invalid, HeadSpec, Header, Model};
@@ -88,15 +88,14 @@ impl HeadOp for Classification {
         net: &Network<'m, 's>,
         h: usize,
         head: &HeadSpec<'_>,
-        _input: &[f32],
-        features: &[f32],
+        features: &Features<'_>,
         scratch: HeadScratch<'_>,
         dst: &mut [f32],
     ) -> Result<(), Error>
     where
         'm: 's,
     {
-        net.head_layers(h, head, features, scratch.c, scratch.d, dst, false)?;
+        net.head_layers(h, head, features.plain, scratch.c, scratch.d, dst, false)?;
         softmax(dst);
         Ok(())
     }

@@ -1,17 +1,9 @@
 //! Matching heads ([`HeadKind::Matching`](crate::HeadKind::Matching), cargo feature
-//! `matching-head`): each class is a mixture of prototype units pooled by log-sum-exp; with
-//! warps, each unit keeps its best score over affine warps of an image input.
+//! `matching-head`): each class is a mixture of prototype units pooled by log-sum-exp; with the
+//! model's input views ([`crate::ops::views`]), each unit keeps its best score over the views.
 //!
 //! ```
-//! use fewshot_runtime::ops::head::matching::{pool_classes, warp_image};
-//! use fewshot_runtime::format::WarpSet;
-//!
-//! // A 3x3 image moved one pixel right: the left column becomes zero.
-//! let set = WarpSet { width: 3, height: 3, count: 1, offset: 0 };
-//! let image = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
-//! let mut out = [0.0f32; 9];
-//! warp_image(&set, &[1.0, 0.0, -1.0, 0.0, 1.0, 0.0], &image, &mut out);
-//! assert_eq!(out, [0.0, 1.0, 2.0, 0.0, 4.0, 5.0, 0.0, 7.0, 8.0]);
+//! use fewshot_runtime::ops::head::matching::pool_classes;
 //!
 //! // Two classes of two prototypes: each class is the log-sum-exp of its units (micromath's
 //! // exp and ln are approximations, to about 1e-3).
@@ -23,73 +15,23 @@
 use core::fmt;
 
 use super::classification::{check_logits, cross_entropy_loss, label_count, softmax_delta_bound};
-use super::{HeadOp, HeadScratch, LossInput};
+use super::{Features, HeadOp, HeadScratch, LossInput};
 use crate::adapt::Targets;
-use crate::format::{invalid, Capabilities, HeadSpec, Header, Model, WarpSet, MAX_WARPS};
+use crate::format::{invalid, Capabilities, HeadSpec, Header, Model, WarpSet};
 use crate::infer::{split, Network};
 use crate::math::{exp, ln, log_sum_exp, max_and_sum_exp, softmax};
 use crate::Error;
 
-/// A matching head: `classes` classes of `per_class` prototype units, with optional warps.
+/// A matching head: `classes` classes of `per_class` prototype units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Matching {
     /// Number of classes.
     pub classes: u16,
     /// Prototypes per class.
     pub per_class: u16,
-    /// The input warps, if any.
-    pub warps: Option<WarpSet>,
-}
-
-/// The identity warp, `[1, 0, 0, 0, 1, 0]`: inference reuses the shared trunk pass for it.
-pub const IDENTITY_WARP: [f32; 6] = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0];
-
-/// `floor` with IEEE operations only, so host and device agree bit for bit.
-fn floor(x: f32) -> f32 {
-    let t = x as i32 as f32;
-    if t > x {
-        t - 1.0
-    } else {
-        t
-    }
-}
-
-/// Pixel `(col, row)` of `image`, zero outside.
-fn pixel(image: &[f32], width: usize, height: usize, col: f32, row: f32) -> f32 {
-    if col < 0.0 || row < 0.0 || col >= width as f32 || row >= height as f32 {
-        return 0.0;
-    }
-    image
-        .get(row as usize * width + col as usize)
-        .copied()
-        .unwrap_or(0.0)
-}
-
-/// Writes `image` warped by `warp` (`[a, b, tx, c, d, ty]`, see [`WarpSet`]) into `out`.
-/// Both are `set.width * set.height` long; a shorter slice leaves the rest untouched.
-pub fn warp_image(set: &WarpSet, warp: &[f32], image: &[f32], out: &mut [f32]) {
-    let [a, b, tx, c, d, ty] = match warp {
-        &[a, b, tx, c, d, ty] => [a, b, tx, c, d, ty],
-        _ => IDENTITY_WARP,
-    };
-    let (w, h) = (usize::from(set.width), usize::from(set.height));
-    let cx = (w as f32 - 1.0) * 0.5;
-    let cy = (h as f32 - 1.0) * 0.5;
-    for (i, o) in out.iter_mut().enumerate().take(w * h) {
-        let x = (i % w) as f32 - cx;
-        let y = (i / w) as f32 - cy;
-        let sx = a * x + b * y + tx + cx;
-        let sy = c * x + d * y + ty + cy;
-        let (x0, y0) = (floor(sx), floor(sy));
-        let (fx, fy) = (sx - x0, sy - y0);
-        let p00 = pixel(image, w, h, x0, y0);
-        let p01 = pixel(image, w, h, x0 + 1.0, y0);
-        let p10 = pixel(image, w, h, x0, y0 + 1.0);
-        let p11 = pixel(image, w, h, x0 + 1.0, y0 + 1.0);
-        let top = p00 * (1.0 - fx) + p01 * fx;
-        let bottom = p10 * (1.0 - fx) + p11 * fx;
-        *o = top * (1.0 - fy) + bottom * fy;
-    }
+    /// Format v1 to v4: the input warps declared by the head (read as the model's views; their
+    /// table is this head's tensor).
+    pub legacy_warps: Option<WarpSet>,
 }
 
 /// Class scores from prototype units: `scores[c] = log sum_i exp(units[c * per_class + i])`.
@@ -127,62 +69,28 @@ fn pooled_cross_entropy(
     (m + ln(s)) - (ml + ln(sl))
 }
 
-/// Warps need an image that is the whole input, and the prototype scale of their distance.
-fn check_warps(header: &Header<'_>, head: &HeadSpec<'_>, set: &WarpSet) -> Result<(), Error> {
-    let pixels = usize::from(set.width) * usize::from(set.height);
-    if pixels != usize::from(header.input_len) {
-        return Err(invalid("head.kind.warps.size"));
-    }
-    if set.count == 0 || usize::from(set.count) > MAX_WARPS {
-        return Err(invalid("head.kind.warps.count"));
-    }
-    if head.adapt.and_then(|a| a.prototype_scale).is_none() {
-        return Err(invalid("head.kind.warps"));
-    }
-    Ok(())
-}
-
 impl Matching {
-    /// Unit scores of every warp of `input` into `best` (each unit's best over the warps), with
-    /// `z` and `rest` as scratch.
+    /// Each unit's best score over the views' features `views` into `best`, with `z` as
+    /// scratch: `max_v (z_j(h_v) - s |h_v|^2)`.
     #[allow(clippy::too_many_arguments)]
-    fn best_over_warps<'m, 's>(
+    fn best_over_views<'m, 's>(
         &self,
         net: &Network<'m, 's>,
         h: usize,
         head: &HeadSpec<'_>,
-        set: &WarpSet,
-        input: &[f32],
-        features: &[f32],
+        views: &[f32],
         (c, d): (&mut [f32], &mut [f32]),
-        (z, best, rest): (&mut [f32], &mut [f32], &mut [f32]),
+        (z, best): (&mut [f32], &mut [f32]),
     ) -> Result<(), Error>
     where
         'm: 's,
     {
         let bug = Error::internal("ops::head::matching");
-        let model = net.model();
         let s = head.adapt.and_then(|a| a.prototype_scale).ok_or(bug)?;
-        let table = model.warps(h).ok_or(bug)?;
-        let n = model.input_len();
-        let tw = model.trunk_width();
-        let (warped, rest) = split(rest, n)?;
-        let (a, rest) = split(rest, tw)?;
-        let b = rest.get_mut(..tw).ok_or(bug)?;
+        let f = net.model().feature_len();
         best.iter_mut().for_each(|v| *v = f32::NEG_INFINITY);
-        for warp in table.chunks_exact(6) {
-            // The identity reads the features the shared trunk pass already made.
-            let f: &[f32] = if warp == IDENTITY_WARP {
-                features
-            } else {
-                warp_image(set, warp, input, warped);
-                match net.trunk_into(warped, a, b)? {
-                    0 => a,
-                    _ => b,
-                }
-            };
-            let f = f.get(..model.feature_len()).ok_or(bug)?;
-            let norm = net.head_layers(h, head, f, c, d, z, true)?;
+        for features in views.chunks_exact(f) {
+            let norm = net.head_layers(h, head, features, c, d, z, true)?;
             for (m, &v) in best.iter_mut().zip(z.iter()) {
                 *m = crate::math::max(*m, v - s * norm);
             }
@@ -207,32 +115,23 @@ impl HeadOp for Matching {
     fn units(&self) -> usize {
         usize::from(self.classes) * usize::from(self.per_class)
     }
-    fn validate(
-        &self,
-        header: &Header<'_>,
-        head: &HeadSpec<'_>,
-        outputs: u16,
-    ) -> Result<(), Error> {
+    fn validate(&self, _: &Header<'_>, head: &HeadSpec<'_>, outputs: u16) -> Result<(), Error> {
         let units = u32::from(self.classes) * u32::from(self.per_class);
         if self.classes < 2 || self.per_class < 1 || units != u32::from(outputs) {
             return Err(invalid("head.kind"));
         }
-        check_logits(head)?;
-        match &self.warps {
-            Some(set) => check_warps(header, head, set),
-            None => Ok(()),
-        }
+        check_logits(head)
+    }
+    fn reads_views(&self) -> bool {
+        true
     }
     fn tensor(&self) -> Option<(u32, usize)> {
-        self.warps
+        self.legacy_warps
             .map(|set| (set.offset, usize::from(set.count) * 6))
     }
-    /// Two buffers of prototype units, and for warps a warped input and a second trunk.
-    fn infer_scratch(&self, model: &Model<'_>) -> usize {
-        match self.warps {
-            None => 2 * self.units(),
-            Some(_) => 2 * self.units() + model.input_len() + 2 * model.trunk_width(),
-        }
+    /// Two buffers of prototype units.
+    fn infer_scratch(&self, _: &Model<'_>) -> usize {
+        2 * self.units()
     }
     // Out of line: the dispatch then stays small enough to inline into `Network::infer` for
     // the other kinds (a matching query is long; one call is nothing to it).
@@ -242,8 +141,7 @@ impl HeadOp for Matching {
         net: &Network<'m, 's>,
         h: usize,
         head: &HeadSpec<'_>,
-        input: &[f32],
-        features: &[f32],
+        features: &Features<'_>,
         scratch: HeadScratch<'_>,
         dst: &mut [f32],
     ) -> Result<(), Error>
@@ -253,15 +151,14 @@ impl HeadOp for Matching {
         let units = self.units();
         let HeadScratch { c, d, extra } = scratch;
         let (z, rest) = split(extra, units)?;
-        let (best, rest) = split(rest, units)?;
-        match &self.warps {
-            None => {
-                net.head_layers(h, head, features, c, d, z, false)?;
-                best.copy_from_slice(z);
-            }
-            Some(set) => {
-                self.best_over_warps(net, h, head, set, input, features, (c, d), (z, best, rest))?
-            }
+        let best = rest
+            .get_mut(..units)
+            .ok_or(Error::internal("ops::head::matching"))?;
+        if features.views.is_empty() {
+            net.head_layers(h, head, features.plain, c, d, z, false)?;
+            best.copy_from_slice(z);
+        } else {
+            self.best_over_views(net, h, head, features.views, (c, d), (z, best))?;
         }
         pool_classes(best, usize::from(self.per_class), dst);
         softmax(dst);
@@ -300,13 +197,6 @@ impl HeadOp for Matching {
             "matching, {} classes x {} prototypes (log-sum-exp)",
             self.classes, self.per_class
         )?;
-        if let Some(s) = self.warps {
-            write!(
-                f,
-                ", best of {} warps of a {}x{} image",
-                s.count, s.width, s.height
-            )?;
-        }
         f.write_str(", softmax CE")
     }
 }

@@ -41,6 +41,17 @@ pub(crate) struct HeadScratch<'b> {
     pub extra: &'b mut [f32],
 }
 
+/// What a head reads at inference: the trunk's features of the input, and of each input view
+/// (a head is a function of these alone; it never runs the trunk).
+pub(crate) struct Features<'f> {
+    /// The features of the input as given.
+    pub plain: &'f [f32],
+    /// The features of each input view, one after the other; empty when the model has none or
+    /// no selected head reads them.
+    #[cfg_attr(not(feature = "matching-head"), allow(dead_code))]
+    pub views: &'f [f32],
+}
+
 /// The last layer's outputs of every support sample and what the loss needs to know.
 pub(crate) struct LossInput<'a> {
     /// `k` rows of the last layer's width: replaced by the loss's gradient with respect to the
@@ -82,6 +93,10 @@ pub(crate) trait HeadOp {
     fn normalised_outputs(&self) -> Option<usize> {
         None
     }
+    /// True when it reads the input views' features (the model's views are then computed).
+    fn reads_views(&self) -> bool {
+        false
+    }
     /// Checks the kind against its head, whose last layer is `outputs` wide.
     fn validate(&self, header: &Header<'_>, head: &HeadSpec<'_>, outputs: u16)
         -> Result<(), Error>;
@@ -93,15 +108,13 @@ pub(crate) trait HeadOp {
     fn infer_scratch(&self, _model: &Model<'_>) -> usize {
         0
     }
-    /// Its outputs for one sample into `dst` (its [`HeadOp::outputs`] wide).
-    #[allow(clippy::too_many_arguments)]
+    /// Its outputs for one sample, from its features, into `dst` (its [`HeadOp::outputs`] wide).
     fn infer<'m, 's>(
         &self,
         net: &Network<'m, 's>,
         h: usize,
         head: &HeadSpec<'_>,
-        input: &[f32],
-        features: &[f32],
+        features: &Features<'_>,
         scratch: HeadScratch<'_>,
         dst: &mut [f32],
     ) -> Result<(), Error>
@@ -151,7 +164,7 @@ macro_rules! dispatch {
                 let $op = Matching {
                     classes,
                     per_class,
-                    warps,
+                    legacy_warps: warps,
                 };
                 $body
             }
@@ -197,8 +210,12 @@ impl HeadKind {
     pub fn normalised_outputs(&self) -> Option<usize> {
         dispatch!(*self, op => op.normalised_outputs(), disabled => None)
     }
+    /// True when it reads the input views' features (a matching head).
+    pub fn reads_views(&self) -> bool {
+        dispatch!(*self, op => op.reads_views(), disabled => false)
+    }
     /// The head kind's own tensor in the weights section, `(offset, length in f32)`, if any
-    /// (a matching head's warps).
+    /// (a format v1 to v4 matching head's warps).
     pub fn tensor(&self) -> Option<(u32, usize)> {
         dispatch!(*self, op => op.tensor(), disabled => None)
     }
@@ -213,15 +230,13 @@ impl HeadKind {
     pub(crate) fn infer_scratch(&self, model: &Model<'_>) -> usize {
         dispatch!(*self, op => op.infer_scratch(model), disabled => 0)
     }
-    #[allow(clippy::too_many_arguments)]
     #[inline]
     pub(crate) fn infer<'m, 's>(
         &self,
         net: &Network<'m, 's>,
         h: usize,
         head: &HeadSpec<'_>,
-        input: &[f32],
-        features: &[f32],
+        features: &Features<'_>,
         scratch: HeadScratch<'_>,
         dst: &mut [f32],
     ) -> Result<(), Error>
@@ -230,7 +245,7 @@ impl HeadKind {
     {
         dispatch!(
             *self,
-            op => op.infer(net, h, head, input, features, scratch, dst),
+            op => op.infer(net, h, head, features, scratch, dst),
             disabled => Err(MATCHING_DISABLED)
         )
     }

@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use super::{HeadOp, HeadScratch, LossInput};
+use super::{Features, HeadOp, HeadScratch, LossInput};
 use crate::adapt::bound::ok;
 use crate::adapt::Targets;
 use crate::format::{invalid, HeadSpec, Header, Model};
@@ -54,15 +54,14 @@ impl HeadOp for Regression {
         net: &Network<'m, 's>,
         h: usize,
         head: &HeadSpec<'_>,
-        _input: &[f32],
-        features: &[f32],
+        features: &Features<'_>,
         scratch: HeadScratch<'_>,
         dst: &mut [f32],
     ) -> Result<(), Error>
     where
         'm: 's,
     {
-        net.head_layers(h, head, features, scratch.c, scratch.d, dst, false)?;
+        net.head_layers(h, head, features.plain, scratch.c, scratch.d, dst, false)?;
         if let Some((shift, scale)) = net.model().output_normalisation(h) {
             for ((y, m), s) in dst.iter_mut().zip(shift).zip(scale) {
                 *y = *y * s + m;

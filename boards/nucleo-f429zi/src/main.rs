@@ -1,0 +1,75 @@
+//! The fewshot serial device on a NUCLEO-F429ZI (STM32F429ZI): the protocol on USART3 at
+//! 115 200 baud, 8N1, on the pins of the on-board ST-LINK's virtual COM port (PD8 TX, PD9 RX:
+//! `/dev/ttyACM0` on the host), its saved state, class bank and signed model updates in flash
+//! bank 2, logs over defmt-rtt. See `boards/README.md`.
+//!
+//! The F4's flash erases in sectors of 16, 64 and 128 KiB, and embassy's `Flash` erases in
+//! blocks of the largest (`ERASE_SIZE` = 128 KiB). Bank 2 (sectors 12-23, 1 MiB) is eight such
+//! blocks: sectors 12-16 (4 x 16 + 64 KiB) make the first, sectors 17-23 the other seven. The
+//! device needs eight erase blocks (two each for the adapted state, the model slots, the
+//! version floor and the class bank), so each slot is one 128 KiB block.
+#![no_std]
+#![no_main]
+
+use cortex_m_rt::entry;
+use embassy_stm32::flash::Flash;
+use embassy_stm32::usart::{self, BufferedUart};
+use embassy_stm32::{bind_interrupts, peripherals};
+use fewshot_boards::{Blocking, Window};
+use fewshot_protocol::device::Layout;
+
+/// The flash's erase block as embassy's `Flash` sees it (its `ERASE_SIZE`).
+const BLOCK: u32 = 128 * 1024;
+/// Bank 2: its offset in the flash, its bytes, and where the CPU reads it.
+const BANK2_AT: u32 = 0x10_0000;
+const BANK2_LEN: u32 = 8 * BLOCK;
+const BANK2_ADDRESS: usize = 0x0810_0000;
+
+/// Each slot one block: the state's at 0 and 128 KiB, the models' at 256 and 384 KiB, the
+/// version floor's records at 512 and 640 KiB, the class bank's at 768 and 896 KiB.
+const LAYOUT: Layout = Layout {
+    state_at: 0,
+    state_slot: BLOCK,
+    models_at: 2 * BLOCK,
+    model_slot: BLOCK,
+    floor_at: 4 * BLOCK,
+    bank_at: 6 * BLOCK,
+};
+
+bind_interrupts!(struct Irqs {
+    USART3 => usart::BufferedInterruptHandler<peripherals::USART3>;
+});
+
+#[entry]
+fn main() -> ! {
+    let p = embassy_stm32::init(Default::default());
+    defmt::info!("nucleo-f429zi: flash slots in bank 2");
+    // SAFETY: flash offset `BANK2_AT` is read at `BANK2_ADDRESS`; `memory.x` keeps the program
+    // in bank 1, and the `Flash` handle moved into the window is the only writer.
+    let window = unsafe {
+        Window::new(
+            Flash::new_blocking(p.FLASH),
+            BANK2_AT,
+            BANK2_LEN,
+            BANK2_ADDRESS as *const u8,
+        )
+    };
+    let Some(flash) = window else {
+        defmt::panic!("flash window");
+    };
+    // `main` never returns: the buffers live as long as the UART.
+    let (mut rx, mut tx) = ([0u8; 1024], [0u8; 1024]);
+    let uart = match BufferedUart::new(
+        p.USART3,
+        p.PD9,
+        p.PD8,
+        &mut tx,
+        &mut rx,
+        Irqs,
+        usart::Config::default(),
+    ) {
+        Ok(u) => u,
+        Err(e) => defmt::panic!("usart3: {}", e),
+    };
+    fewshot_boards::run(flash, &LAYOUT, &mut Blocking(uart))
+}
