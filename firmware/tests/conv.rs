@@ -126,7 +126,7 @@ fn layers(checks: &mut usize) -> u32 {
                         let (wt, b) = (&w[..nw], &w[nw..nw + usize::from(spec.channels)]);
                         let mut want = [0.0f32; MAX];
                         naive(&spec, depthwise, wt, b, &x, &mut want);
-                        let out = if op.run(wt, b, &mut src, &mut dst) {
+                        let out = if op.run(wt, b, &mut src, &mut dst) == Ok(true) {
                             &dst
                         } else {
                             &src

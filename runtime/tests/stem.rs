@@ -115,7 +115,7 @@ fn run(layer: &StemLayer, w: &[f32], b: &[f32], x: &[f32]) -> Vec<f32> {
     let need = op.inputs().max(op.outputs()).max(op.work_len());
     let (mut src, mut dst) = (vec![f32::NAN; need], vec![f32::NAN; need]);
     src[..x.len()].copy_from_slice(x);
-    let out = if op.run(w, b, &mut src, &mut dst) {
+    let out = if op.run(w, b, &mut src, &mut dst).expect("buffers fit") {
         &dst
     } else {
         &src
@@ -269,6 +269,7 @@ fn naive_stem(model: &Model<'_>, x: &[f32]) -> Vec<f32> {
                 false,
                 &v,
             ),
+            int8 => panic!("an f32 stem has no {int8:?} (tests/int8_stem.rs)"),
         };
     }
     v

@@ -176,18 +176,24 @@ fn pool(w: &crate::net::window::Window) -> Result<PoolSpec> {
     })
 }
 
+/// A model definition of `arch`'s input: its normalisation and per-sample transform, no layers.
+pub fn input_def(name: &str, arch: &Arch) -> ModelDef {
+    let def = ModelDef::new(name, arch.inputs).normalise(f32s(&arch.shift), f32s(&arch.scale));
+    match &arch.window {
+        Some(w) => def.transform(runtime::format::InputTransform::StandardiseChannels {
+            channels: u16::try_from(w.channels).unwrap_or(u16::MAX),
+            eps: w.eps as f32,
+        }),
+        None => def,
+    }
+}
+
 /// The trunk of `arch` (its first `n_trunk` layers) with the input normalisation and transform:
 /// a model definition without heads, the start of every exported model. Its convolution and
 /// pooling layers form the stem, its dense layers the trunk, a flatten nothing.
 pub fn trunk_def(name: &str, arch: &Arch, theta: &[f64]) -> Result<ModelDef> {
     exportable(arch)?;
-    let mut def = ModelDef::new(name, arch.inputs).normalise(f32s(&arch.shift), f32s(&arch.scale));
-    if let Some(w) = &arch.window {
-        def = def.transform(runtime::format::InputTransform::StandardiseChannels {
-            channels: u16::try_from(w.channels).unwrap_or(u16::MAX),
-            eps: w.eps as f32,
-        });
-    }
+    let mut def = input_def(name, arch);
     for l in stem_layers(arch) {
         def = def.stem(stem_def(arch, theta, l)?);
     }

@@ -46,7 +46,15 @@ pub fn describe(bytes: &[u8]) -> Result<String> {
     }
     writeln!(w, "parameters {}", m.param_count())?;
     for (i, l) in m.stem().iter().enumerate() {
-        write_stem_layer(w, i, l)?;
+        write_stem_layer(w, &m, i, l)?;
+    }
+    if let Some((int8, f32)) = int8_flash(&m)? {
+        writeln!(
+            w,
+            "int8 stem  {int8} bytes of tensors (int8 weights; int32 biases, multipliers, shifts; f32 weight scales), {f32} as f32 weights and biases: {} bytes saved ({:.2}x smaller)",
+            f32.saturating_sub(int8),
+            f32 as f64 / int8.max(1) as f64
+        )?;
     }
     for (i, l) in m.trunk().iter().enumerate() {
         writeln!(
@@ -259,8 +267,14 @@ fn bank_sizes(w: &mut String, m: &Model<'_>, head: usize, k: usize) -> Result<()
     Ok(())
 }
 
-/// One frozen stem layer (format v4): its kind, input and output maps, parameters and MACs.
-fn write_stem_layer(w: &mut impl Write, i: usize, l: &runtime::format::StemLayer) -> Result<()> {
+/// One frozen stem layer (format v4): its kind, input and output maps, parameters and MACs;
+/// for the int8 stem's layers, their maps' scales and zero points and their weights' scales.
+fn write_stem_layer(
+    w: &mut impl Write,
+    m: &Model<'_>,
+    i: usize,
+    l: &runtime::format::StemLayer,
+) -> Result<()> {
     use runtime::format::StemLayer;
     use runtime::ops::layer::{LayerOp, Stem};
     let kind = match l {
@@ -269,21 +283,95 @@ fn write_stem_layer(w: &mut impl Write, i: usize, l: &runtime::format::StemLayer
         StemLayer::MaxPool(_) => "max pool",
         StemLayer::AvgPool(_) => "avg pool",
         StemLayer::GlobalAvgPool(_) => "global avg pool",
+        StemLayer::Quantise(_) => "quantise",
+        StemLayer::Dequantise(_) => "dequantise",
+        StemLayer::Int8Conv(c) if c.depthwise => "int8 depthwise conv",
+        StemLayer::Int8Conv(_) => "int8 conv",
+        StemLayer::Int8Dense(_) => "int8 dense",
+        StemLayer::Int8MaxPool(_) => "int8 max pool",
+        StemLayer::Int8AvgPool(_) => "int8 avg pool",
     };
     let map = |m: runtime::format::Map| format!("{}x{}x{}", m.channels, m.height, m.width);
     let Ok(op) = Stem::of(l) else {
         return Ok(writeln!(
             w,
-            "stem[{i}]    {kind} (this build has no `conv`)"
+            "stem[{i}]    {kind} (this build has no `conv` or no `int8`)"
         )?);
     };
     let out = op.output_map().map_or_else(|| "?".into(), map);
+    let input = op
+        .input_map()
+        .map_or_else(|| format!("{} (flat)", op.inputs()), map);
     writeln!(
         w,
-        "stem[{i}]    {kind} {} -> {out} ({} params, {} MACs)",
-        map(op.input_map()),
+        "stem[{i}]    {kind} {input} -> {out} ({} {}, {} MACs)",
         op.param_count(),
+        if l.is_int8() { "words" } else { "params" },
         op.macs()
     )?;
+    let q = |p: runtime::format::spec::Int8Params| {
+        format!("scale {:e} zero point {}", p.scale, p.zero_point)
+    };
+    match l {
+        StemLayer::Quantise(b) => writeln!(w, "  int8     output {}", q(b.params))?,
+        StemLayer::Dequantise(b) => writeln!(w, "  int8     input {}", q(b.params))?,
+        StemLayer::Int8Conv(runtime::format::spec::Int8ConvSpec { input, output, .. })
+        | StemLayer::Int8Dense(runtime::format::spec::Int8DenseSpec { input, output, .. }) => {
+            writeln!(w, "  int8     input {}, output {}", q(*input), q(*output))?;
+            let t = int8_tensor(m, l)?;
+            let (lo, hi) = t
+                .scale
+                .iter()
+                .fold((f32::INFINITY, 0.0f32), |(lo, hi), &s| {
+                    (lo.min(s), hi.max(s))
+                });
+            writeln!(
+                w,
+                "  weights  {} int8, per-channel scale {lo:e} to {hi:e} over {} channels",
+                t.weights.len(),
+                t.scale.len()
+            )?;
+        }
+        _ => {}
+    }
     Ok(())
+}
+
+/// The int8 tensor of an int8 convolution or dense layer of `m`.
+fn int8_tensor<'a>(
+    m: &Model<'a>,
+    l: &runtime::format::StemLayer,
+) -> Result<runtime::format::int8::Int8Tensor<'a>> {
+    use runtime::format::StemLayer;
+    use runtime::ops::layer::LayerOp;
+    let (words, _) = m.stem_params(l).map_err(|e| anyhow!("{e}"))?;
+    let (channels, weights) = match l {
+        StemLayer::Int8Conv(c) => {
+            let f32_conv = runtime::ops::layer::Conv::of(&c.conv, c.depthwise);
+            (usize::from(c.conv.channels), f32_conv.weight_count())
+        }
+        StemLayer::Int8Dense(d) => (
+            usize::from(d.outputs),
+            usize::from(d.inputs) * usize::from(d.outputs),
+        ),
+        _ => bail!("stem layer {l:?} has no int8 tensor"),
+    };
+    runtime::format::int8::Int8Tensor::of(words, channels, weights).map_err(|e| anyhow!("{e}"))
+}
+
+/// The flash of the int8 stem's tensors against the f32 layers they replace (weights and
+/// biases as f32), in bytes; `None` without int8 layers.
+pub fn int8_flash(m: &Model<'_>) -> Result<Option<(usize, usize)>> {
+    let mut found = None;
+    for l in m
+        .stem()
+        .iter()
+        .filter(|l| l.offset().is_some() && l.is_int8())
+    {
+        let t = int8_tensor(m, l)?;
+        let (int8, f32) = found.get_or_insert((0, 0));
+        *int8 += 4 * (4 * t.scale.len() + t.weights.len().div_ceil(4));
+        *f32 += 4 * (t.weights.len() + t.bias.len());
+    }
+    Ok(found)
 }

@@ -136,6 +136,10 @@ enum Cmd {
         /// Episodes per shot count.
         #[arg(long, default_value_t = 2000)]
         episodes: usize,
+        /// Write the int8 model (the f32 export's heads on an int8 stem) to this file, and
+        /// evaluate it and the f32 export as deployed on the same episodes instead of on the host.
+        #[arg(long)]
+        export: Option<PathBuf>,
     },
     /// Task relatedness of a multi-task configuration's heads: trunk-gradient cosines and the
     /// transfer gain of training pairs together vs alone; prints a table, writes a heatmap PNG.
@@ -432,6 +436,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             calibration,
             percentile,
             episodes,
+            export,
         } => {
             let ranges = percentile.map_or(trainer::quantise::Ranges::MinMax, |p| {
                 trainer::quantise::Ranges::Percentile(p)
@@ -442,6 +447,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 calibration,
                 ranges,
                 episodes,
+                export: export.as_deref(),
             })?;
             Ok(ExitCode::SUCCESS)
         }

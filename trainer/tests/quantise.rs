@@ -174,3 +174,40 @@ fn quantise_command_prints_int8_beside_f32() {
         assert!(text.contains(want), "{want} missing:\n{text}");
     }
 }
+
+#[test]
+fn the_exported_int8_stem_computes_the_host_int8_trunk_bit_for_bit() {
+    use runtime::writer::{Dense, HeadDef};
+    let (a, p, x) = setup(Activation::Relu);
+    let q = QuantTrunk::new(&a, &p, &x, Ranges::MinMax).unwrap();
+    let def = trainer::quantise::export::int8_trunk_def("q", &a, &p, &q)
+        .unwrap()
+        .head(HeadDef::regression(
+            0,
+            "y",
+            vec![Dense::zeros(8, 1, runtime::Activation::Identity)],
+        ));
+    let blob = def.to_aligned_bytes().unwrap();
+    let model = runtime::Model::from_bytes(&blob).unwrap();
+    // quantise, conv, max pool, dense, dequantise; no f32 trunk layer.
+    assert_eq!((model.stem().len(), model.trunk().len()), (5, 0));
+    let net = model.network();
+    let mut scratch = vec![0.0f32; model.infer_scratch_len()];
+    let (mut got, mut want) = (vec![0.0f32; 8], vec![0.0f32; 8]);
+    for row in x.chunks_exact(16) {
+        net.features(row, &mut scratch, &mut got).unwrap();
+        q.features(row, &mut want).unwrap();
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&want));
+    }
+    let described = trainer::inspect::describe(blob.as_bytes()).unwrap();
+    for line in [
+        "stem[0]    quantise 1x1x16",
+        "stem[1]    int8 conv 1x1x16 -> 4x1x16",
+        "stem[3]    int8 dense 32 (flat) -> 8x1x1",
+        "per-channel scale",
+        "bytes saved",
+    ] {
+        assert!(described.contains(line), "{line:?} in\n{described}");
+    }
+}

@@ -27,10 +27,11 @@ const ROWS: &[(&str, &str)] = &[
     ),
     ("+ implicit step (`implicit-step`)", "implicit-step"),
     ("+ convolution stems (`conv`)", "conv"),
+    ("+ int8 stems (`conv`, `int8`)", "conv,int8"),
     ("+ persistence of the adapted state", "probe-persist"),
     ("+ signed models (Ed25519)", "probe-signature"),
     (
-        "every row above but `portable-kernels`",
+        "every row above but `portable-kernels` and int8",
         "matching-head,input-views,implicit-step,conv,probe-persist,probe-signature",
     ),
 ];

@@ -51,7 +51,7 @@ impl Capabilities {
     pub const OUTPUT_NORMALISATION: Capabilities = Capabilities(1 << 4);
     /// Convolution and pooling layers in a stem (cargo feature `conv`).
     pub const CONV: Capabilities = Capabilities(1 << 5);
-    /// int8 layers (reserved: no build runs them yet).
+    /// int8 layers in the stem (cargo feature `int8`).
     pub const INT8: Capabilities = Capabilities(1 << 6);
     /// Input views declared by the model (format v5, cargo feature `input-views`).
     pub const INPUT_VIEWS: Capabilities = Capabilities(1 << 7);
@@ -78,6 +78,11 @@ impl Capabilities {
             }
             | if cfg!(feature = "input-views") {
                 Self::INPUT_VIEWS.0
+            } else {
+                0
+            }
+            | if cfg!(feature = "int8") {
+                Self::INT8.0
             } else {
                 0
             },

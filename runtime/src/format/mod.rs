@@ -12,7 +12,7 @@
 //! | s | v4: the postcard-encoded stem ([`Extension::stem`], a list of [`StemLayer`]) |
 //! | v | v5: the postcard-encoded input views ([`Extension::views`], an optional [`WarpSet`]) |
 //! | 0..3 | zero padding to a 4-byte boundary |
-//! | 4 × w | weights section: little-endian f32, read in place: the header's `weights_len`, then the extension's tensors |
+//! | 4 × w | weights section: little-endian f32, read in place: the header's `weights_len`, then the extension's tensors (an int8 stem layer's int32 and int8 values are stored in these words, see [`Int8ConvSpec`]) |
 //! | 4 | CRC-32 (ISO-HDLC) of every byte before it, little-endian |
 //!
 //! The capability bits (v3): the writer sets one per kind of op and format feature the model
@@ -29,8 +29,12 @@
 //! | 3 | `input-transform` | an [`InputTransform`] |
 //! | 4 | `output-normalisation` | an [`OutputNormalisation`] |
 //! | 5 | `conv` | a stem of convolution and pooling layers ([`StemLayer`], cargo feature `conv`) |
-//! | 6 | `int8` | reserved: int8 layers |
+//! | 6 | `int8` | int8 layers in the stem ([`StemLayer::Quantise`] and the others of [`int8`], cargo feature `int8`; they also need `conv`) |
 //! | 7 | `input-views` | input views ([`Extension::views`], cargo feature `input-views`) |
+//!
+//! The int8 stem's layers are new [`StemLayer`] variants after the f32 ones: a v4 (or newer)
+//! blob holds them, and a runtime that cannot run them refuses the blob by its `int8`
+//! capability bit before decoding the header, so they need no new version.
 //!
 //! The version changes whenever what a model may contain changes. The writer emits the oldest
 //! version that holds the model: v5 for a model with input views, v4 for a model with a stem or
@@ -61,6 +65,7 @@
 
 mod capabilities;
 mod enrollable;
+pub mod int8;
 pub mod layout;
 pub mod spec;
 pub mod stem;
@@ -542,7 +547,8 @@ impl<'a> Model<'a> {
     pub fn trunk_input_len(&self) -> usize {
         usize::from(self.trunk_input)
     }
-    /// Widest of the input and the stem's maps: the ping-pong buffers the stem needs.
+    /// Widest of the input and the stem's buffers (each layer's output and the scratch it keeps
+    /// after it, an int8 map four values to a float): the ping-pong buffers the stem needs.
     pub fn stem_width(&self) -> usize {
         usize::from(self.stem_width)
     }
@@ -550,7 +556,8 @@ impl<'a> Model<'a> {
     pub fn stem(&self) -> &[StemLayer] {
         &self.ext.stem
     }
-    /// The weights and biases of a stem layer of this model (empty for a pooling).
+    /// The weights and biases of a stem layer of this model (empty for a pooling); an int8
+    /// layer's whole tensor ([`int8::Int8Tensor`]) is its weights, its biases empty.
     pub fn stem_params(&self, layer: &StemLayer) -> Result<(&'a [f32], &'a [f32]), Error> {
         let Some(at) = layer.offset() else {
             return Ok((&[], &[]));

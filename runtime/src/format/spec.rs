@@ -339,7 +339,12 @@ pub struct PoolSpec {
 /// One frozen layer of the stem (format v4), in the order they run. The stem reads the
 /// normalised input as its first layer's input map and hands its last layer's output, flat, to
 /// the dense trunk. The device never adapts it.
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// The stem may run in int8 (capability `int8`, cargo feature `int8`): a
+/// [`StemLayer::Quantise`] turns the f32 map into int8, int8 layers follow, and a
+/// [`StemLayer::Dequantise`] turns their int8 map back into f32 before any f32 layer, the dense
+/// trunk or the heads (which adapt in f32). See [`Int8ConvSpec`] for the int8 tensors.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum StemLayer {
     /// Every output channel sees every input channel.
@@ -352,6 +357,87 @@ pub enum StemLayer {
     AvgPool(PoolSpec),
     /// The mean of each channel: one value per channel.
     GlobalAvgPool(Map),
+    /// f32 -> int8: `q = clamp(round(x / scale) + zero_point, -128, 127)`, ties away from zero.
+    Quantise(Int8Boundary),
+    /// int8 -> f32: `x = scale * (q - zero_point)`.
+    Dequantise(Int8Boundary),
+    /// An int8 (depthwise) convolution.
+    Int8Conv(Int8ConvSpec),
+    /// An int8 fully connected layer over the flat map.
+    Int8Dense(Int8DenseSpec),
+    /// The largest int8 value of each window (scale and zero point kept).
+    Int8MaxPool(PoolSpec),
+    /// The mean of each window of int8 values, rounded half away from zero (scale and zero point
+    /// kept); a window the size of the map is a global average.
+    Int8AvgPool(PoolSpec),
+}
+
+/// The scale and zero point of an int8 map of the stem: its real values are
+/// `scale * (q - zero_point)`.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Int8Params {
+    /// Real value of one step (finite, > 0).
+    pub scale: f32,
+    /// The int8 value of real zero.
+    pub zero_point: i8,
+}
+
+/// Where the stem's map changes between f32 and int8: the map and the int8 side's parameters.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Int8Boundary {
+    /// The map (the same on both sides).
+    pub map: Map,
+    /// The int8 side's scale and zero point.
+    pub params: Int8Params,
+}
+
+/// An int8 convolution of the stem (TFLite Micro semantics): the geometry of `conv` (its
+/// activation ReLU, the clamp at the output zero point, or the identity; its offset that of the
+/// tensor below), per-output-channel symmetric int8 weights, int32 biases and accumulation,
+/// and a Q31 multiplier and shift per output channel (`s_in s_w[c] / s_out`).
+///
+/// The tensor, in the f32 words of the weights section from `conv.offset`, for `C` output
+/// channels and `N` weights (`C x fan-in`, row-major as [`ConvSpec`]'s):
+///
+/// | words | content |
+/// |---|---|
+/// | `C` | biases, little-endian i32 (in units of `s_in s_w[c]`) |
+/// | `C` | multipliers, i32 in `0..2^31` |
+/// | `C` | shifts, i32 in `-31..=30` (positive: left) |
+/// | `C` | the weights' scales `s_w[c]`, f32 (finite, > 0; what the int8 weights are worth) |
+/// | `ceil(N / 4)` | the int8 weights, four to a word in memory order, the last word's unused bytes 0 |
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Int8ConvSpec {
+    /// The geometry, activation and tensor offset.
+    pub conv: ConvSpec,
+    /// One input channel per filter (`conv.channels` = the input's channels).
+    pub depthwise: bool,
+    /// The input map's scale and zero point (the padding reads the zero point).
+    pub input: Int8Params,
+    /// The output map's scale and zero point.
+    pub output: Int8Params,
+}
+
+/// An int8 fully connected layer of the stem: `outputs x inputs` weights row-major, its tensor
+/// laid out as [`Int8ConvSpec`]'s (`C = outputs`).
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Int8DenseSpec {
+    /// Input width (the flat input map).
+    pub inputs: u16,
+    /// Output width.
+    pub outputs: u16,
+    /// ReLU or the identity.
+    pub activation: Activation,
+    /// The input's scale and zero point.
+    pub input: Int8Params,
+    /// The output's scale and zero point.
+    pub output: Int8Params,
+    /// Offset of the tensor in the weights section, in f32.
+    pub offset: u32,
 }
 
 /// A per-sample transform of the input (format v2).

@@ -22,8 +22,8 @@
 //! # }
 //! ```
 
+use super::invalid;
 use super::spec::{AdaptScope, Extension, Header, StemLayer, MAX_STEM_LAYERS};
-use super::{check_finite, invalid};
 use crate::ops::layer::{LayerOp, Stem};
 use crate::Error;
 use heapless::Vec;
@@ -42,28 +42,37 @@ pub(crate) fn take_stem(bytes: &[u8]) -> Result<(Vec<StemLayer, MAX_STEM_LAYERS>
     }
 }
 
-/// The stem's output width and its widest map (input included; a padded convolution's
-/// zero-padded input too: `Stem::run` writes it), or `(input_len, input_len)` without a stem.
+/// The stem's output width and its widest buffer (input included; see
+/// [`LayerOp::buffer_len`]; a padded convolution's zero-padded input too: `Stem::run` writes
+/// it), or `(input_len, input_len)` without a stem. The maps must chain, and int8 layers run
+/// only between a quantisation and a dequantisation with the parameters each expects
+/// ([`StemLayer::next_domain`]).
 pub(crate) fn check_stem(input_len: u16, stem: &[StemLayer]) -> Result<(u16, u16), Error> {
     let mut width = usize::from(input_len);
     let mut widest = width;
     let mut previous = None;
+    let mut domain = None;
     for spec in stem {
         let layer = Stem::of(spec)?;
         layer.validate("stem")?;
         let input = layer.input_map();
-        if previous.is_some_and(|p| p != input) || layer.inputs() != width {
+        if (previous.is_some() && input.is_some() && previous != input) || layer.inputs() != width {
             return Err(invalid("stem.input"));
         }
+        domain = spec.next_domain(domain).ok_or(invalid("stem.int8"))?;
         previous = layer.output_map();
         width = layer.outputs();
-        widest = widest.max(width).max(layer.work_len());
+        widest = widest.max(layer.buffer_len()).max(layer.work_len());
+    }
+    if domain.is_some() {
+        return Err(invalid("stem.int8"));
     }
     let narrow = |n: usize| u16::try_from(n).map_err(|_| invalid("stem"));
     Ok((narrow(width)?, narrow(widest)?))
 }
 
-/// Checks the stem's tensors from `at` (each where it must be, finite); returns where they end.
+/// Checks the stem's tensors from `at` (each where it must be, each valid by its layer's
+/// rules); returns where they end.
 pub(crate) fn check_stem_tensors(
     stem: &[StemLayer],
     weights: &[f32],
@@ -79,9 +88,11 @@ pub(crate) fn check_stem_tensors(
                 found: offset,
             });
         }
-        let len = Stem::of(spec)?.param_count();
-        check_finite(weights, at, len, false)?;
-        at = at.checked_add(len).ok_or(invalid("stem.offset"))?;
+        let layer = Stem::of(spec)?;
+        layer.check_tensor(weights, at)?;
+        at = at
+            .checked_add(layer.param_count())
+            .ok_or(invalid("stem.offset"))?;
     }
     Ok(at)
 }

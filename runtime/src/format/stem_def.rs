@@ -2,13 +2,16 @@
 
 use std::vec::Vec;
 
-use super::spec::{ConvSpec, Map, PoolSpec, StemLayer};
+use super::int8::pack_tensor;
+use super::spec::{
+    ConvSpec, Int8Boundary, Int8ConvSpec, Int8DenseSpec, Int8Params, Map, PoolSpec, StemLayer,
+};
 use crate::ops::layer::{LayerOp, Stem};
 use crate::Error;
 
 /// A stem layer with its values (format v4): a convolution's weights (row-major `[output
 /// channel][input channel][kernel row][kernel column]`) and biases (one per output channel);
-/// none for a pooling.
+/// none for a pooling; an int8 layer's whole tensor as its weights (see [`Int8Values`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StemDef {
     /// The layer (its offset is set by the writer).
@@ -17,6 +20,51 @@ pub struct StemDef {
     pub weights: Vec<f32>,
     /// The biases.
     pub bias: Vec<f32>,
+}
+
+/// The values of an int8 convolution or dense layer (format v4, capability `int8`; laid out as
+/// [`Int8ConvSpec`] documents): per output channel its int32 bias, Q31 multiplier, shift and
+/// weight scale, and the int8 weights row-major.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Int8Values {
+    /// The int8 weights, `[output channel][fan-in]`.
+    pub weights: Vec<i8>,
+    /// Per output channel: the bias.
+    pub bias: Vec<i32>,
+    /// Per output channel: the Q31 multiplier.
+    pub multiplier: Vec<i32>,
+    /// Per output channel: the shift.
+    pub shift: Vec<i32>,
+    /// Per output channel: the weights' scale.
+    pub scale: Vec<f32>,
+}
+
+impl Int8Values {
+    /// The tensor's words, after checking that each per-channel list has `channels` values.
+    fn words(&self, channels: u16) -> Result<Vec<f32>, Error> {
+        let expected = usize::from(channels);
+        for (found, what) in [
+            (self.bias.len(), "int8 bias"),
+            (self.multiplier.len(), "int8 multipliers"),
+            (self.shift.len(), "int8 shifts"),
+            (self.scale.len(), "int8 weight scales"),
+        ] {
+            if found != expected {
+                return Err(Error::LengthMismatch {
+                    what,
+                    expected,
+                    found,
+                });
+            }
+        }
+        Ok(pack_tensor(
+            &self.bias,
+            &self.multiplier,
+            &self.shift,
+            &self.scale,
+            &self.weights,
+        ))
+    }
 }
 
 impl StemDef {
@@ -57,12 +105,48 @@ impl StemDef {
         Self::fixed(StemLayer::GlobalAvgPool(input))
     }
 
+    /// f32 -> int8 of `map` with `params`.
+    pub fn quantise(map: Map, params: Int8Params) -> Self {
+        Self::fixed(StemLayer::Quantise(Int8Boundary { map, params }))
+    }
+    /// int8 -> f32 of `map` with `params`.
+    pub fn dequantise(map: Map, params: Int8Params) -> Self {
+        Self::fixed(StemLayer::Dequantise(Int8Boundary { map, params }))
+    }
+    /// An int8 convolution; `values` has one entry per output channel in each list.
+    pub fn int8_conv(spec: Int8ConvSpec, values: &Int8Values) -> Result<Self, Error> {
+        Ok(StemDef {
+            layer: StemLayer::Int8Conv(spec),
+            weights: values.words(spec.conv.channels)?,
+            bias: Vec::new(),
+        })
+    }
+    /// An int8 fully connected layer; `values` has one entry per output in each list.
+    pub fn int8_dense(spec: Int8DenseSpec, values: &Int8Values) -> Result<Self, Error> {
+        Ok(StemDef {
+            layer: StemLayer::Int8Dense(spec),
+            weights: values.words(spec.outputs)?,
+            bias: Vec::new(),
+        })
+    }
+    /// int8 max pooling.
+    pub fn int8_max_pool(spec: PoolSpec) -> Self {
+        Self::fixed(StemLayer::Int8MaxPool(spec))
+    }
+    /// int8 average pooling (a window the size of the map: global).
+    pub fn int8_avg_pool(spec: PoolSpec) -> Self {
+        Self::fixed(StemLayer::Int8AvgPool(spec))
+    }
+
     /// The layer placed at `offset` with its values appended to `weights`; checks their counts.
     pub(crate) fn place(&self, offset: u32, weights: &mut Vec<f32>) -> Result<StemLayer, Error> {
         let layer = Stem::of(&self.layer)?;
         let mut placed = self.layer;
-        if let StemLayer::Conv(c) | StemLayer::Depthwise(c) = &mut placed {
-            c.offset = offset;
+        match &mut placed {
+            StemLayer::Conv(c) | StemLayer::Depthwise(c) => c.offset = offset,
+            StemLayer::Int8Conv(c) => c.conv.offset = offset,
+            StemLayer::Int8Dense(d) => d.offset = offset,
+            _ => {}
         }
         for (values, expected, what) in [
             (&self.weights, layer.weight_count(), "stem weights"),

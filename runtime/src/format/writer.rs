@@ -24,7 +24,7 @@ use std::vec::Vec;
 
 use super::layout::{walk, Tensor};
 use super::spec::*;
-pub use super::stem_def::StemDef;
+pub use super::stem_def::{Int8Values, StemDef};
 use super::views::VIEWS_SINCE;
 use super::{
     align4, invalid, AlignedBytes, Capabilities, Model, CRC, FORMAT_VERSION, MAGIC, STEM_SINCE,

@@ -75,8 +75,13 @@ pub fn with_device_head(
 }
 
 pub fn model_def(name: &str, t: &Trained) -> Result<ModelDef> {
+    with_heads(trunk_def(name, &t.trunk, &t.params)?, t)
+}
+
+/// `def` (a trunk of `t.trunk`'s features) with `t`'s heads: the multi-task head, if any, and
+/// the head the device adapts.
+pub fn with_heads(mut def: ModelDef, t: &Trained) -> Result<ModelDef> {
     let arch = &t.trunk;
-    let mut def = trunk_def(name, arch, &t.params)?;
     let feat = arch.outputs();
     let nt = arch.n_params();
     let mut id = 0;

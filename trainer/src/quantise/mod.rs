@@ -8,9 +8,10 @@
 //!
 //! The host forward ([`QuantTrunk::features`]) calls the runtime's int8 kernels, so the host
 //! computes the device's integers; its int8 output is dequantised to the f32 features the
-//! adaptable head starts from.
+//! adaptable head starts from. [`export`] writes the quantised trunk as the runtime's int8 stem.
 
 mod calibrate;
+pub mod export;
 mod layer;
 pub mod report;
 

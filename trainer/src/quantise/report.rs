@@ -3,9 +3,11 @@
 
 use super::{calibration_rows, f32_bytes, QuantTrunk, Ranges};
 use crate::classify::config::ClsConfig;
-use crate::classify::deploy::table;
+use crate::classify::deploy::evaluate;
+use crate::classify::deploy::{table, with_heads, AccRow, Baselines};
+use crate::classify::run::test_episodes;
 use crate::classify::train::{Setup, Trained};
-use anyhow::{Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use std::path::Path;
 
 /// The calibration rows' seed.
@@ -18,6 +20,8 @@ pub struct QuantiseArgs<'a> {
     pub calibration: usize,
     pub ranges: Ranges,
     pub episodes: usize,
+    /// Write the int8 model there and evaluate it as deployed beside the f32 export.
+    pub export: Option<&'a Path>,
 }
 
 /// Quantises the trunk of `<out>.trained.json`, prints the accuracy table and the flash sizes.
@@ -40,6 +44,9 @@ pub fn run(a: &QuantiseArgs) -> Result<()> {
     let x: Vec<f32> = arch.normalise(&raw);
     let q = QuantTrunk::new(arch, params, &x, a.ranges)?;
     let (n, query) = (a.episodes, 15);
+    if let Some(out) = a.export {
+        return deployed(&cfg, &setup, &t, &q, out, (n, query));
+    }
     let rows = crate::classify::host::host_rows(
         &setup,
         &t,
@@ -63,5 +70,80 @@ pub fn run(a: &QuantiseArgs) -> Result<()> {
         f32_bytes(arch),
         q.bytes()
     );
+    Ok(())
+}
+
+/// Writes the int8 model of `q` (the heads of the f32 export on the int8 stem) to `out`, then
+/// evaluates it and the f32 export as deployed (the runtime's loader, inner loop and inference)
+/// on the same episodes, beside nearest centroid; prints the table and the stem's flash.
+fn deployed(
+    cfg: &ClsConfig,
+    setup: &Setup,
+    t: &Trained,
+    q: &QuantTrunk,
+    out: &Path,
+    (n, query): (usize, usize),
+) -> Result<()> {
+    let (arch, params) = t
+        .trained_trunk
+        .as_ref()
+        .context("the run has no trained trunk")?;
+    if t.trunk.layers != arch.layers || t.params.get(..arch.n_params()) != Some(params) {
+        bail!("the run exported the identity trunk, not its trained one: there is no trunk to quantise in its model");
+    }
+    let name = out
+        .file_stem()
+        .map_or("int8".into(), |s| s.to_string_lossy().into_owned());
+    let int8 = with_heads(super::export::int8_trunk_def(&name, arch, params, q)?, t)?;
+    let bytes = crate::export::write(out, &int8)?;
+    let int8 = crate::export::read(out)?;
+    let f32 = crate::classify::deploy::model_def(&name, t)?
+        .to_aligned_bytes()
+        .map_err(|e| anyhow!("runtime writer: {e}"))?;
+    println!(
+        "wrote {} ({bytes} bytes; the f32 export is {} bytes)",
+        out.display(),
+        f32.as_bytes().len()
+    );
+    let baselines = Baselines {
+        standardise: &setup.standardise,
+        model_input: setup.norm.window.is_some().then_some(&setup.norm),
+        trunk: None,
+    };
+    let none = Baselines {
+        model_input: None,
+        ..baselines
+    };
+    let steps = [0, t.device.steps];
+    let mut rows: Vec<AccRow> = Vec::new();
+    for k in [1, 5] {
+        let eps = test_episodes(setup, cfg.ways, k, query, n, crate::classify::EVAL_SEED)?;
+        let named = |rows: Vec<AccRow>, name: &'static str| {
+            rows.into_iter().map(move |mut r| {
+                if r.method == "model" {
+                    r.method = name.into();
+                }
+                r
+            })
+        };
+        rows.extend(named(
+            evaluate(f32.as_bytes(), &eps, &steps, &baselines)?,
+            "f32_model",
+        ));
+        let int8_rows = evaluate(&int8, &eps, &steps, &none)?;
+        rows.extend(named(int8_rows, "int8_model").filter(|r| r.method == "int8_model"));
+    }
+    println!(
+        "as deployed: the exported bytes through the runtime (prototype head, {} inner steps), {}-way, {n} episodes per shot count, {query} queries per class, novel classes {:?}; 95% CI over episodes",
+        t.device.steps, cfg.ways, cfg.test_classes
+    );
+    print!("{}", table(&rows));
+    let model = runtime::Model::from_bytes(&int8).map_err(|e| anyhow!("{e}"))?;
+    if let Some((i8b, f32b)) = crate::inspect::int8_flash(&model)? {
+        println!(
+            "trunk tensors: f32 {f32b} bytes, int8 {i8b} bytes ({} bytes saved)",
+            f32b.saturating_sub(i8b)
+        );
+    }
     Ok(())
 }

@@ -7,7 +7,8 @@
 //!
 //! The frozen stem before the trunk (format v4, cargo feature `conv`) has its own dispatch,
 //! [`Stem`]: convolutions (`conv`) and poolings (`pool`) over channel-major maps, forward
-//! only. Flattening a map is no layer: the channel-major map is already the flat vector.
+//! only. Flattening a map is no layer: the channel-major map is already the flat vector. With
+//! the cargo feature `int8` the stem may also run in int8 ([`int8`]).
 //!
 //! ```
 //! use fewshot_runtime::ops::layer::{Layer, LayerOp};
@@ -20,6 +21,8 @@
 #[cfg(feature = "conv")]
 pub mod conv;
 pub mod dense;
+#[cfg(all(feature = "conv", feature = "int8"))]
+pub mod int8;
 #[cfg(feature = "conv")]
 pub mod pool;
 pub mod stem;
@@ -31,6 +34,8 @@ use crate::{Activation, Error};
 #[cfg(feature = "conv")]
 pub use conv::Conv;
 pub use dense::Dense;
+#[cfg(all(feature = "conv", feature = "int8"))]
+pub use int8::{Boundary, QConv, QDense, QPool};
 #[cfg(feature = "conv")]
 pub use pool::Pool;
 pub use stem::Stem;
@@ -58,6 +63,26 @@ pub trait LayerOp {
     fn validate(&self, field: &'static str) -> Result<(), Error>;
     /// One sample: `y = layer(x)`.
     fn forward(&self, w: &[f32], b: &[f32], x: &[f32], y: &mut [f32]);
+    /// Floats of the buffer its output goes to: its output, and any scratch it keeps after it
+    /// (by default [`LayerOp::outputs`] plus [`LayerOp::scratch_len`]; an int8 map packs four
+    /// values to a float).
+    fn buffer_len(&self) -> usize {
+        self.outputs().saturating_add(self.scratch_len())
+    }
+    /// Checks its tensor at `at` in the weights section (by default: every value finite).
+    fn check_tensor(&self, weights: &[f32], at: usize) -> Result<(), Error> {
+        crate::format::check_finite(weights, at, self.param_count(), false)
+    }
+    /// One sample from the start of buffer `x` into the start of buffer `y` (each at least as
+    /// long as the layer reads or writes: [`LayerOp::buffer_len`]); an error only when a
+    /// buffer is too short.
+    fn run_buffers(&self, w: &[f32], b: &[f32], x: &[f32], y: &mut [f32]) -> Result<(), Error> {
+        let bug = Error::internal("layer::run_buffers");
+        let x = x.get(..self.inputs()).ok_or(bug)?;
+        let y = y.get_mut(..self.outputs()).ok_or(bug)?;
+        self.forward(w, b, x, y);
+        Ok(())
+    }
     /// Every sample of a batch: `xs` rows of [`LayerOp::inputs`], `ys` rows of
     /// [`LayerOp::outputs`] (by default one [`LayerOp::forward`] per sample).
     fn forward_batch(&self, w: &[f32], b: &[f32], xs: &[f32], ys: &mut [f32]) {

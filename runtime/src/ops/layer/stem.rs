@@ -1,7 +1,9 @@
 //! The stem's dispatch (format v4): the frozen convolution and pooling layers run on the
-//! normalised input before the dense trunk, one variant per kind of stem layer (an int8
-//! convolution would be one more file and one more variant here). Without the cargo feature
-//! `conv` there is none: a model with a stem is refused at load (its `conv` capability).
+//! normalised input before the dense trunk, one variant per kind of stem layer: f32
+//! convolutions and poolings, and (cargo feature `int8`) the int8 stem's layers
+//! ([`super::int8`]). Without the cargo feature `conv` there is none: a model with a stem is
+//! refused at load (its `conv` capability); without `int8`, one with int8 layers (its `int8`
+//! capability).
 //!
 //! ```
 //! use fewshot_runtime::format::spec::{Map, StemLayer};
@@ -13,9 +15,11 @@
 //! # }
 //! ```
 
-#![cfg_attr(not(feature = "conv"), allow(unused_variables))]
+#![cfg_attr(not(feature = "conv"), allow(unused_variables, unreachable_code))]
 
 use super::LayerOp;
+#[cfg(all(feature = "conv", feature = "int8"))]
+use super::{Boundary, QConv, QDense, QPool};
 #[cfg(feature = "conv")]
 use super::{Conv, Pool};
 use crate::format::spec::{Map, StemLayer};
@@ -23,7 +27,7 @@ use crate::format::Capabilities;
 use crate::{Activation, Error};
 
 /// One stem layer, by kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Stem {
     /// A (depthwise) convolution.
     #[cfg(feature = "conv")]
@@ -31,6 +35,18 @@ pub enum Stem {
     /// A max, average or global average pooling.
     #[cfg(feature = "conv")]
     Pool(Pool),
+    /// Quantisation or dequantisation of a map.
+    #[cfg(all(feature = "conv", feature = "int8"))]
+    Boundary(Boundary),
+    /// An int8 (depthwise) convolution.
+    #[cfg(all(feature = "conv", feature = "int8"))]
+    Int8Conv(QConv),
+    /// An int8 fully connected layer.
+    #[cfg(all(feature = "conv", feature = "int8"))]
+    Int8Dense(QDense),
+    /// An int8 max or average pooling.
+    #[cfg(all(feature = "conv", feature = "int8"))]
+    Int8Pool(QPool),
 }
 
 /// Delegates to the variant's [`LayerOp`].
@@ -41,6 +57,14 @@ macro_rules! each {
             Stem::Conv($l) => $e,
             #[cfg(feature = "conv")]
             Stem::Pool($l) => $e,
+            #[cfg(all(feature = "conv", feature = "int8"))]
+            Stem::Boundary($l) => $e,
+            #[cfg(all(feature = "conv", feature = "int8"))]
+            Stem::Int8Conv($l) => $e,
+            #[cfg(all(feature = "conv", feature = "int8"))]
+            Stem::Int8Dense($l) => $e,
+            #[cfg(all(feature = "conv", feature = "int8"))]
+            Stem::Int8Pool($l) => $e,
         }
     };
 }
@@ -55,6 +79,7 @@ impl Stem {
             StemLayer::MaxPool(p) => Stem::Pool(Pool::max(p)),
             StemLayer::AvgPool(p) => Stem::Pool(Pool::mean(p)),
             StemLayer::GlobalAvgPool(m) => Stem::Pool(Pool::global(m)),
+            _ => return Self::int8(spec),
         });
         #[cfg(not(feature = "conv"))]
         {
@@ -63,9 +88,33 @@ impl Stem {
         }
     }
 
-    /// Its input map.
-    pub fn input_map(&self) -> Map {
-        each!(self, l => l.input_map())
+    /// An int8 layer; [`Error::FeatureDisabled`] in a build without `int8`.
+    #[cfg(feature = "conv")]
+    fn int8(spec: &StemLayer) -> Result<Stem, Error> {
+        #[cfg(feature = "int8")]
+        return Ok(match spec {
+            StemLayer::Quantise(b) => Stem::Boundary(Boundary::quantise(b)),
+            StemLayer::Dequantise(b) => Stem::Boundary(Boundary::dequantise(b)),
+            StemLayer::Int8Conv(c) => Stem::Int8Conv(QConv::of(c)),
+            StemLayer::Int8Dense(d) => Stem::Int8Dense(QDense::of(d)),
+            StemLayer::Int8MaxPool(p) => Stem::Int8Pool(QPool::max(p)),
+            StemLayer::Int8AvgPool(p) => Stem::Int8Pool(QPool::mean(p)),
+            _ => return Err(Error::internal("stem::int8")),
+        });
+        #[cfg(not(feature = "int8"))]
+        {
+            let _ = spec;
+            Err(Error::FeatureDisabled { feature: "int8" })
+        }
+    }
+
+    /// Its input map; `None` for a dense layer, which reads any map flat.
+    pub fn input_map(&self) -> Option<Map> {
+        match self {
+            #[cfg(all(feature = "conv", feature = "int8"))]
+            Stem::Int8Dense(_) => None,
+            _ => Some(each!(self, l => l.input_map())),
+        }
     }
 
     /// Its output map, `None` when the geometry is invalid.
@@ -79,40 +128,52 @@ impl Stem {
         match *self {
             #[cfg(feature = "conv")]
             Stem::Conv(c) => c.work_len(),
-            #[cfg(feature = "conv")]
-            Stem::Pool(_) => 0,
+            _ => 0,
         }
     }
 
-    /// The stem's forward pass between two buffers (each at least the wider of its input and
-    /// output maps and [`Stem::work_len`]): `src` holds the input map; returns true when the
-    /// output map is at the start of `dst`, false when at the start of `src` (a padded
-    /// convolution: [`Conv::run`]). Short buffers write nothing.
-    pub fn run(&self, w: &[f32], b: &[f32], src: &mut [f32], dst: &mut [f32]) -> bool {
+    /// The stem's forward pass between two buffers: `src` holds the input map; returns true
+    /// when the output map is at the start of `dst`, false when at the start of `src` (a padded
+    /// convolution: [`Conv::run`]). Buffers shorter than the layer needs (the wider of its
+    /// maps and [`Stem::work_len`], or [`LayerOp::buffer_len`]) are an internal error.
+    pub fn run(
+        &self,
+        w: &[f32],
+        b: &[f32],
+        src: &mut [f32],
+        dst: &mut [f32],
+    ) -> Result<bool, Error> {
         match *self {
             #[cfg(feature = "conv")]
-            Stem::Conv(c) => c.run(w, b, src, dst),
-            #[cfg(feature = "conv")]
-            Stem::Pool(p) => {
-                if let (Some(x), Some(y)) = (src.get(..p.inputs()), dst.get_mut(..p.outputs())) {
-                    p.forward(w, b, x, y);
+            Stem::Conv(c) => {
+                let need = c.inputs().max(c.outputs()).max(c.work_len());
+                if src.len() < need || dst.len() < need {
+                    return Err(Error::internal("stem::run"));
                 }
-                true
+                Ok(c.run(w, b, src, dst))
             }
+            _ => self.run_buffers(w, b, src, dst).map(|()| true),
         }
     }
 }
 
 /// What a stem entry needs, whatever the build.
 impl StemLayer {
-    /// The capability a model with this layer needs.
+    /// The capabilities a model with this layer needs: `conv` (the stem), and `int8` for the
+    /// int8 stem's layers.
     pub fn capability(&self) -> Capabilities {
-        Capabilities::CONV
+        if self.is_int8() {
+            Capabilities::CONV.with(Capabilities::INT8)
+        } else {
+            Capabilities::CONV
+        }
     }
-    /// Offset of its weights, in f32, if it has any.
+    /// Offset of its tensor, in f32, if it has one.
     pub fn offset(&self) -> Option<u32> {
         match self {
             StemLayer::Conv(c) | StemLayer::Depthwise(c) => Some(c.offset),
+            StemLayer::Int8Conv(c) => Some(c.conv.offset),
+            StemLayer::Int8Dense(d) => Some(d.offset),
             _ => None,
         }
     }
@@ -148,5 +209,14 @@ impl LayerOp for Stem {
     }
     fn forward(&self, w: &[f32], b: &[f32], x: &[f32], y: &mut [f32]) {
         each!(self, l => l.forward(w, b, x, y))
+    }
+    fn buffer_len(&self) -> usize {
+        each!(self, l => l.buffer_len())
+    }
+    fn check_tensor(&self, weights: &[f32], at: usize) -> Result<(), Error> {
+        each!(self, l => l.check_tensor(weights, at))
+    }
+    fn run_buffers(&self, w: &[f32], b: &[f32], x: &[f32], y: &mut [f32]) -> Result<(), Error> {
+        each!(self, l => l.run_buffers(w, b, x, y))
     }
 }
