@@ -101,18 +101,25 @@ macro_rules! conv_kernel {
     };
 }
 
+/// Loads the bias at byte `$at` from r12 into the first register, then copies it into the others.
+macro_rules! broadcast {
+    ($at:literal, $first:literal $(, $rest:literal)*) => {
+        concat!(
+            "    vldr ", $first, ", [r12, #", $at, "]\n",
+            $("    vmov.f32 ", $rest, ", ", $first, "\n",)*
+        )
+    };
+}
+/// Stores the registers through ReLU (the integer `bic` of `math::activate`) at r2, advancing it.
+macro_rules! relu_store {
+    ($($s:literal),*) => {
+        concat!($("    vmov r4, ", $s, "\n    bic r4, r4, r4, asr #31\n    str r4, [r2], #4\n",)*)
+    };
+}
 /// One output channel of 8 positions: its bias broadcast, its plain and ReLU stores.
 macro_rules! bias_1x8 {
     () => {
-        "    vldr s0, [r12, #0]
-    vmov.f32 s1, s0
-    vmov.f32 s2, s0
-    vmov.f32 s3, s0
-    vmov.f32 s4, s0
-    vmov.f32 s5, s0
-    vmov.f32 s6, s0
-    vmov.f32 s7, s0
-"
+        broadcast!(0, "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7")
     };
 }
 macro_rules! store_1x8 {
@@ -123,32 +130,10 @@ macro_rules! store_1x8 {
 }
 macro_rules! relu_1x8 {
     () => {
-        "    sub r12, r12, #32
-    vmov r4, s0
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s1
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s2
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s3
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s4
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s5
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s6
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s7
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-"
+        concat!(
+            "    sub r12, r12, #32\n",
+            relu_store!("s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7")
+        )
     };
 }
 /// The inputs of 8 consecutive positions.
@@ -161,23 +146,10 @@ macro_rules! load_8 {
 
 conv_kernel!(
     "fewshot_conv_c2n8_f32",
-    "    vldr s0, [r12, #0]
-    vmov.f32 s1, s0
-    vmov.f32 s2, s0
-    vmov.f32 s3, s0
-    vmov.f32 s4, s0
-    vmov.f32 s5, s0
-    vmov.f32 s6, s0
-    vmov.f32 s7, s0
-    vldr s8, [r12, #4]
-    vmov.f32 s9, s8
-    vmov.f32 s10, s8
-    vmov.f32 s11, s8
-    vmov.f32 s12, s8
-    vmov.f32 s13, s8
-    vmov.f32 s14, s8
-    vmov.f32 s15, s8
-",
+    concat!(
+        bias_1x8!(),
+        broadcast!(4, "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15")
+    ),
     "    add r9, r0, r9
 ",
     load_8!(),
@@ -204,77 +176,20 @@ conv_kernel!(
     add r2, r2, r12
     vstmia r2, {{s8-s15}}
 ",
-    "    sub r12, r12, #32
-    vmov r4, s0
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s1
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s2
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s3
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s4
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s5
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s6
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s7
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    add r2, r2, r12
-    vmov r4, s8
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s9
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s10
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s11
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s12
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s13
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s14
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s15
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-"
+    concat!(
+        relu_1x8!(),
+        "    add r2, r2, r12\n",
+        relu_store!("s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15")
+    )
 );
 conv_kernel!(
     "fewshot_conv_c4n4_f32",
-    "    vldr s0, [r12, #0]
-    vmov.f32 s1, s0
-    vmov.f32 s2, s0
-    vmov.f32 s3, s0
-    vldr s4, [r12, #4]
-    vmov.f32 s5, s4
-    vmov.f32 s6, s4
-    vmov.f32 s7, s4
-    vldr s8, [r12, #8]
-    vmov.f32 s9, s8
-    vmov.f32 s10, s8
-    vmov.f32 s11, s8
-    vldr s12, [r12, #12]
-    vmov.f32 s13, s12
-    vmov.f32 s14, s12
-    vmov.f32 s15, s12
-",
+    concat!(
+        broadcast!(0, "s0", "s1", "s2", "s3"),
+        broadcast!(4, "s4", "s5", "s6", "s7"),
+        broadcast!(8, "s8", "s9", "s10", "s11"),
+        broadcast!(12, "s12", "s13", "s14", "s15")
+    ),
     "    add r10, r0, r9, lsl #1
     add r11, r10, r9
     add r9, r0, r9
@@ -310,59 +225,16 @@ conv_kernel!(
     add r2, r2, r12
     vstmia r2, {{s12-s15}}
 ",
-    "    sub r12, r12, #16
-    vmov r4, s0
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s1
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s2
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s3
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    add r2, r2, r12
-    vmov r4, s4
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s5
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s6
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s7
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    add r2, r2, r12
-    vmov r4, s8
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s9
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s10
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s11
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    add r2, r2, r12
-    vmov r4, s12
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s13
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s14
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-    vmov r4, s15
-    bic r4, r4, r4, asr #31
-    str r4, [r2], #4
-"
+    concat!(
+        "    sub r12, r12, #16\n",
+        relu_store!("s0", "s1", "s2", "s3"),
+        "    add r2, r2, r12\n",
+        relu_store!("s4", "s5", "s6", "s7"),
+        "    add r2, r2, r12\n",
+        relu_store!("s8", "s9", "s10", "s11"),
+        "    add r2, r2, r12\n",
+        relu_store!("s12", "s13", "s14", "s15")
+    )
 );
 conv_kernel!(
     "fewshot_conv_c1n8_f32",
