@@ -3,8 +3,7 @@
 
 use fewshot_protocol::device::{Device, Layout, RamFlash, Session};
 use fewshot_protocol::{frame, Reply};
-use fewshot_runtime::signature::PublicKey;
-use fewshot_runtime::update::ModelSlots;
+use fewshot_runtime::signature::{PublicKey, ENVELOPE_HEADER_LEN};
 use fewshot_runtime::{Error, Model};
 
 #[path = "../../firmware/src/serial_device.rs"]
@@ -14,13 +13,15 @@ mod serial_device;
 mod serial_sizes;
 
 static MODEL: &[u8] = fewshot_runtime::include_model!("../../firmware/fixtures/multihead.fsm");
+/// The signed update of the seed (versions 1 and 2 sign the same model).
+static UPDATE: &[u8] = fewshot_runtime::include_model!("../../firmware/fixtures/update-v1.signed");
 const KEY: [u8; 32] = *include_bytes!("../../firmware/fixtures/test-signing.pub");
 
 type Dev<'m> = serial_device::SerialDevice<'m, RamFlash<40960>>;
 
 /// Feeds `data` to a device byte by byte. Every reply must decode, and at the end the update
-/// slots hold no model or a whole, validly signed one: the fixture's (the only model the test
-/// key signed), never a half-written one.
+/// slots hold no model or a whole, validly signed one: the update fixture's (the only model the
+/// test key signed), never a half-written one.
 pub fn serial(data: &[u8]) {
     let Ok(model) = Model::from_bytes(MODEL) else {
         panic!("the multi-head fixture loads")
@@ -44,15 +45,21 @@ pub fn serial(data: &[u8]) {
             }
         }
     }
-    let l = Layout::SMALL;
+    let Ok(signed) = Model::from_bytes(UPDATE.get(ENVELOPE_HEADER_LEN..).unwrap_or(&[])) else {
+        panic!("the update fixture's model loads")
+    };
     let mut flash = dev.flash().clone();
-    let Ok(slots) = ModelSlots::new(&flash, l.models_at, l.model_slot, l.floor_at, key) else {
+    let Ok(slots) = Layout::SMALL.model_slots(&flash, key) else {
         panic!("the layout is valid")
     };
     match slots.active(&mut flash) {
         Err(Error::NoValidModel) => {}
         Ok(a) => match slots.model(&flash, &a) {
-            Ok(m) => assert_eq!(m.crc(), model.crc(), "an installed model is the signed one"),
+            Ok(m) => assert_eq!(
+                m.crc(),
+                signed.crc(),
+                "an installed model is the signed one"
+            ),
             Err(e) => panic!("the active slot does not load: {e}"),
         },
         Err(e) => panic!("the update slots are neither empty nor valid: {e}"),
