@@ -8,6 +8,7 @@ use std::process::Command;
 use std::time::Instant;
 
 mod boards;
+mod data;
 mod elf;
 mod firmware;
 mod fuzz;
@@ -31,6 +32,7 @@ fn main() -> Result<()> {
         Some("firmware") => firmware::ci(&root()),
         Some("device-e2e") => firmware::serial_end_to_end(&root()),
         Some("boards") => boards::ci(&root()),
+        Some("data") => data::command(&root(), &args[1..]),
         Some("fixtures") => run_with(
             &root(),
             "cargo",
@@ -93,6 +95,12 @@ fn main() -> Result<()> {
             );
             eprintln!(
                 "  boards          lint and build the real-board firmwares (boards/), their sizes (in ci)"
+            );
+            eprintln!(
+                "  data words [--small] [--out DIR] [--words N] [--renditions R] [--seed S] [--jobs J]"
+            );
+            eprintln!(
+                "                  synthesise the spoken-words set with espeak-ng (data/README.md)"
             );
             eprintln!("  size [--update] firmware .text against firmware/size-snapshot.txt");
             eprintln!(
@@ -173,6 +181,7 @@ fn setup() -> Result<()> {
         run(&root(), "rustup", &args)?;
     }
     firmware::setup_host_tools()?;
+    fewshot_datasets::words::ensure_installed()?;
     fuzz::setup()?;
     Ok(())
 }
