@@ -13,7 +13,7 @@ const DEFAULT_OUT: &str = "data/cache/words";
 const WORD_LIST: &str = "data/words.txt";
 
 const USAGE: &str = "usage: cargo xtask data words [--small] [--out DIR] [--words N] \
-                     [--renditions R] [--seed S] [--jobs J]";
+                     [--renditions R] [--seed S] [--jobs J]\n       cargo xtask data check";
 
 /// Options of `cargo xtask data words`.
 #[derive(Debug, PartialEq)]
@@ -23,15 +23,35 @@ struct Options {
     jobs: usize,
 }
 
-/// `cargo xtask data <set> [options]`.
+/// `cargo xtask data words [options]`, `cargo xtask data check`.
 pub fn command(root: &Path, args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
-        Some("words") => words_set(root, &args[1..]),
+        Some("words") => words_set(root, &args[1..]).map(|_| ()),
+        Some("check") => small_check(root),
         _ => bail!("{USAGE}"),
     }
 }
 
-fn words_set(root: &Path, args: &[String]) -> Result<()> {
+/// `cargo xtask data words --small` into a temporary folder, twice: the second run must be a
+/// cache hit (`cargo xtask data check`, part of `cargo ci`).
+pub fn small_check(root: &Path) -> Result<()> {
+    let out = std::env::temp_dir().join(format!("fewshot-words-ci-{}", std::process::id()));
+    let args: Vec<String> = ["--small", "--out", &out.to_string_lossy()]
+        .map(str::to_string)
+        .to_vec();
+    let made = words_set(root, &args).and_then(|first| {
+        let second = words_set(root, &args)?;
+        if first == 0 || second != 0 {
+            bail!("the small words set was made {first} then {second} times, not once");
+        }
+        Ok(())
+    });
+    std::fs::remove_dir_all(&out).ok();
+    made
+}
+
+/// Makes (or finds cached) the words set `args` describe; the number of clips synthesised.
+fn words_set(root: &Path, args: &[String]) -> Result<usize> {
     let opts = parse(root, args)?;
     words::ensure_installed()?;
     let list = words::read_word_list(&root.join(WORD_LIST))?;
@@ -69,7 +89,7 @@ fn words_set(root: &Path, args: &[String]) -> Result<()> {
         c.clips_per_noise,
         folder_bytes(&opts.out)? as f64 / 1e6,
     );
-    Ok(())
+    Ok(summary.synthesised)
 }
 
 fn parse(root: &Path, args: &[String]) -> Result<Options> {

@@ -102,6 +102,9 @@ fn main() -> Result<()> {
             eprintln!(
                 "                  synthesise the spoken-words set with espeak-ng (data/README.md)"
             );
+            eprintln!(
+                "  data check      the small words set twice: made, then a cache hit (in ci)"
+            );
             eprintln!("  size [--update] firmware .text against firmware/size-snapshot.txt");
             eprintln!(
                 "  bench-firmware  instruction counts, flash and RAM of the firmware (not in ci)"
@@ -241,6 +244,9 @@ fn ci() -> Result<()> {
     embedded(false)?;
     run(&root(), "cargo", &["test", "--workspace", "--all-targets"])?;
     run(&root(), "cargo", &["test", "--workspace", "--doc"])?;
+    // The words set's command end to end on its small subset (seconds; the library's own test
+    // above checks determinism and the cache).
+    data::small_check(&root())?;
     // The runtime without its optional features: it builds, its unit and integration tests
     // pass, and it refuses such models. (Its doc tests and example need no such run: the doc
     // tests passed above, the example requires `implicit-step`.)
