@@ -181,6 +181,23 @@ impl Manifest {
         })
     }
 
+    /// The records of each word in `word_split` whose voice split is `voice_split` (any when
+    /// `None`), by word in alphabetical order, each word's clips in manifest order: the classes
+    /// an episode sampler draws from.
+    pub fn by_word(
+        &self,
+        word_split: WordSplit,
+        voice_split: Option<VoiceSplit>,
+    ) -> BTreeMap<&str, Vec<&Record>> {
+        let mut words: BTreeMap<&str, Vec<&Record>> = BTreeMap::new();
+        for r in &self.records {
+            if r.word_split == word_split && voice_split.is_none_or(|v| v == r.voice_split) {
+                words.entry(r.word.as_str()).or_default().push(r);
+            }
+        }
+        words
+    }
+
     /// The path of a record's WAV file.
     pub fn path(&self, record: &Record) -> PathBuf {
         self.dir.join(&record.file)
@@ -245,6 +262,51 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn record(word: &str, word_split: WordSplit, voice_split: VoiceSplit) -> Record {
+        Record {
+            file: format!("clips/{word}-000.wav"),
+            word: word.into(),
+            word_split,
+            voice: "en".into(),
+            variant: "none".into(),
+            voice_split,
+            speed_wpm: 175,
+            pitch: 50,
+            noise: Noise::None,
+            snr_db: None,
+            seed: 0,
+            sha256: String::new(),
+        }
+    }
+
+    #[test]
+    fn by_word_selects_the_splits() {
+        use VoiceSplit::{Seen, Unseen};
+        use WordSplit::{Novel, Train};
+        let records = vec![
+            record("yes", Train, Seen),
+            record("no", Novel, Unseen),
+            record("yes", Train, Unseen),
+            record("go", Train, Seen),
+        ];
+        let info: Info = serde_json::from_value(serde_json::json!({
+            "generator": 1, "espeak_ng": "1.51", "word_list_sha256": "",
+            "params": crate::words::Params::small(), "voices": [], "variants": [],
+            "words": [], "counts": Counts::default(), "trimmed": []
+        }))
+        .unwrap();
+        let set = Manifest {
+            dir: PathBuf::from("."),
+            info,
+            records,
+        };
+        let train = set.by_word(Train, None);
+        assert_eq!(train.keys().copied().collect::<Vec<_>>(), ["go", "yes"]);
+        assert_eq!(train["yes"].len(), 2);
+        assert_eq!(set.by_word(Train, Some(Unseen))["yes"].len(), 1);
+        assert_eq!(set.by_word(Novel, Some(Seen)).len(), 0);
+    }
 
     #[test]
     fn csv_header_and_empty_snr() {
