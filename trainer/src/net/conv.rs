@@ -130,10 +130,7 @@ impl Conv {
         cols.fill(T::zero());
         self.runs_of_channel(0, |r, row| {
             let dst = &mut cols[row * p + r.out..row * p + r.out + r.n];
-            let src = v[r.inp..].iter().step_by(self.stride);
-            for (d, x) in dst.iter_mut().zip(src) {
-                *d = *x;
-            }
+            axpy_gather(T::one(), &v[r.inp..], self.stride, dst);
         });
     }
 
@@ -142,10 +139,7 @@ impl Conv {
         let p = self.positions();
         self.runs_of_channel(0, |r, row| {
             let src = &cols[row * p + r.out..row * p + r.out + r.n];
-            let dst = gx[r.inp..].iter_mut().step_by(self.stride);
-            for (x, g) in dst.zip(src) {
-                *x += *g;
-            }
+            axpy_scatter(T::one(), src, &mut gx[r.inp..], self.stride);
         });
     }
 
@@ -207,11 +201,7 @@ impl Conv {
         }
         for (vr, or) in v.chunks_exact(ni).zip(out.chunks_exact_mut(no)).take(k) {
             self.runs(|r| {
-                let wv = w[r.w];
-                let src = vr[r.inp..].iter().step_by(s);
-                for (o, x) in or[r.out..r.out + r.n].iter_mut().zip(src) {
-                    *o += wv * *x;
-                }
+                axpy_gather(w[r.w], &vr[r.inp..], s, &mut or[r.out..r.out + r.n]);
             });
         }
     }
@@ -274,11 +264,7 @@ impl Conv {
         }
         for (gr, xr) in g.chunks_exact(no).zip(gx.chunks_exact_mut(ni)).take(k) {
             self.runs(|r| {
-                let wv = w[r.w];
-                let dst = xr[r.inp..].iter_mut().step_by(s);
-                for (x, o) in dst.zip(&gr[r.out..r.out + r.n]) {
-                    *x += wv * *o;
-                }
+                axpy_scatter(w[r.w], &gr[r.out..r.out + r.n], &mut xr[r.inp..], s);
             });
         }
     }
@@ -321,15 +307,49 @@ impl Conv {
         }
         for (vr, gr) in v.chunks_exact(ni).zip(g.chunks_exact(no)).take(k) {
             self.runs(|r| {
-                let src = vr[r.inp..].iter().step_by(s);
-                let dot: T = gr[r.out..r.out + r.n]
-                    .iter()
-                    .zip(src)
-                    .map(|(a, b)| *a * *b)
-                    .sum();
-                gw[r.w] += dot;
+                gw[r.w] += dot_gather(&gr[r.out..r.out + r.n], &vr[r.inp..], s);
             });
         }
+    }
+}
+
+/// `dst[i] += a * src[i * stride]` for every `i < dst.len()` (contiguous, so vectorised, at
+/// stride 1; the same operations either way).
+fn axpy_gather<T: Real>(a: T, src: &[T], stride: usize, dst: &mut [T]) {
+    if stride == 1 {
+        let n = dst.len();
+        for (d, x) in dst.iter_mut().zip(&src[..n]) {
+            *d += a * *x;
+        }
+    } else {
+        for (d, x) in dst.iter_mut().zip(src.iter().step_by(stride)) {
+            *d += a * *x;
+        }
+    }
+}
+
+/// `dst[i * stride] += a * src[i]` for every `i < src.len()`.
+fn axpy_scatter<T: Real>(a: T, src: &[T], dst: &mut [T], stride: usize) {
+    if stride == 1 {
+        for (d, x) in dst[..src.len()].iter_mut().zip(src) {
+            *d += a * *x;
+        }
+    } else {
+        for (d, x) in dst.iter_mut().step_by(stride).zip(src) {
+            *d += a * *x;
+        }
+    }
+}
+
+/// `sum_i g[i] * src[i * stride]`, in order.
+fn dot_gather<T: Real>(g: &[T], src: &[T], stride: usize) -> T {
+    if stride == 1 {
+        g.iter().zip(&src[..g.len()]).map(|(a, b)| *a * *b).sum()
+    } else {
+        g.iter()
+            .zip(src.iter().step_by(stride))
+            .map(|(a, b)| *a * *b)
+            .sum()
     }
 }
 
