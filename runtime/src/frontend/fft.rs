@@ -14,7 +14,7 @@
 //! for (n, v) in buf.iter_mut().enumerate() {
 //!     *v = (2.0 * core::f64::consts::PI * 4.0 * n as f64 / 64.0).cos() as f32;
 //! }
-//! power_spectrum(&mut buf).unwrap();
+//! power_spectrum::<64>(&mut buf).unwrap();
 //! assert!((buf[4] - 1024.0).abs() < 1e-2);
 //! assert!(buf[..=32].iter().enumerate().all(|(k, p)| k == 4 || *p < 1e-6));
 //! ```
@@ -22,11 +22,12 @@
 use super::spec::{MAX_FFT_SIZE, MIN_FFT_SIZE};
 use crate::Error;
 
-/// Transforms `buf` (a power of two from [`MIN_FFT_SIZE`] to [`MAX_FFT_SIZE`] samples) in
-/// place; after it, `buf[k]` for `k` in `0..=len/2` is the power `|X_k|^2` of bin `k` (the rest
-/// of `buf` is scratch).
-pub fn power_spectrum(buf: &mut [f32]) -> Result<(), Error> {
-    rfft(buf)?;
+/// Transforms `buf` (a power of two from [`MIN_FFT_SIZE`] to `FFT`, at most [`MAX_FFT_SIZE`],
+/// samples) in place; after it, `buf[k]` for `k` in `0..=len/2` is the power `|X_k|^2` of bin
+/// `k` (the rest of `buf` is scratch). Only the sizes up to `FFT` are compiled in (each size is
+/// its own code: about 1 KB of Cortex-M flash).
+pub fn power_spectrum<const FFT: usize>(buf: &mut [f32]) -> Result<(), Error> {
+    rfft::<FFT>(buf)?;
     // `buf` holds the complex bins interleaved (re, im), the Nyquist bin's real part in bin 0's
     // imaginary slot. Power `k` goes to index `k`, whose value (bin k / 2) was read before.
     let n = buf.len();
@@ -40,12 +41,13 @@ pub fn power_spectrum(buf: &mut [f32]) -> Result<(), Error> {
     Ok(())
 }
 
-/// `microfft`'s real FFT of `buf`'s length, in place.
-fn rfft(buf: &mut [f32]) -> Result<(), Error> {
+/// `microfft`'s real FFT of `buf`'s length (at most `FFT`), in place.
+fn rfft<const FFT: usize>(buf: &mut [f32]) -> Result<(), Error> {
     macro_rules! sizes {
         ($($n:literal => $f:ident),*) => {
             match buf.len() {
-                $($n => {
+                // `$n <= FFT` is a constant: the sizes above the capacity are not compiled in.
+                $($n if $n <= FFT => {
                     let array: &mut [f32; $n] =
                         buf.try_into().map_err(|_| Error::internal("frontend::fft::rfft"))?;
                     let _ = microfft::real::$f(array);

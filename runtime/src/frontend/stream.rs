@@ -108,7 +108,7 @@ impl<const FFT: usize, const MELS: usize, const RING: usize> FrontEnd<FFT, MELS,
             *b = f32::from(s) * (1.0 / 32768.0) * w;
         }
         tail.fill(0.0);
-        power_spectrum(buf)?;
+        power_spectrum::<FFT>(buf)?;
         let mels = usize::from(self.spec.mel_bins);
         let energies = self
             .energies
