@@ -15,6 +15,8 @@
 
 #[path = "firmware_fixtures/conv.rs"]
 mod conv;
+#[path = "firmware_fixtures/frontend.rs"]
+mod frontend;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -438,6 +440,7 @@ fn firmware_fixtures_are_current() {
         ("bench-enroll.fsm", enroll_model()),
     ];
     files.extend(conv::files());
+    files.extend(frontend::files());
     let dir = fixtures_dir();
     let bless = std::env::var_os("FEWSHOT_BLESS").is_some();
     let mut stale = Vec::new();

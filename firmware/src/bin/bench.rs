@@ -19,6 +19,8 @@ use fewshot_runtime::{AdaptState, ClassBank, Heads, Model, Support};
 
 #[path = "bench/conv.rs"]
 mod conv;
+#[path = "bench/frontend.rs"]
+mod frontend;
 #[path = "bench/int8.rs"]
 mod int8;
 
@@ -330,6 +332,7 @@ fn main() -> ! {
     enrollment(&data);
     int8::rows();
     conv::rows(&data.x, &mut scratch);
+    frontend::rows();
     adaptation("sinusoid full network", SINUSOID, 0, 1, &data, &mut scratch);
     adaptation(
         "sinusoid head only",
