@@ -30,13 +30,27 @@ use crate::Error;
 pub const FRONT_END_SINCE: u16 = 6;
 
 /// Decodes the front-end of a v6 blob from `bytes`; returns it and the bytes after it.
+#[cfg(feature = "audio-frontend")]
 pub(crate) fn take(bytes: &[u8]) -> Result<(Option<FrontEndSpec>, &[u8]), Error> {
     postcard::take_from_bytes(bytes).map_err(|_| Error::HeaderDecode)
 }
 
+/// Without the `audio-frontend` feature only a v6 blob without a front-end gets here (the
+/// capability check refused the others): its `None` byte, and no decoder linked.
+#[cfg(not(feature = "audio-frontend"))]
+pub(crate) fn take(bytes: &[u8]) -> Result<(Option<FrontEndSpec>, &[u8]), Error> {
+    match bytes.split_first() {
+        Some((0, rest)) => Ok((None, rest)),
+        _ => Err(Error::FeatureDisabled {
+            feature: "audio-frontend",
+        }),
+    }
+}
+
 /// A front-end is valid by its own rules, and the model's input is its second of frames.
 pub(crate) fn validate(header: &Header<'_>, ext: &Extension) -> Result<(), Error> {
-    let Some(spec) = ext.front_end else {
+    // (Always `None` without the feature: nothing of this is linked then.)
+    let Some(spec) = ext.front_end.filter(|_| cfg!(feature = "audio-frontend")) else {
         return Ok(());
     };
     spec.validate()?;
