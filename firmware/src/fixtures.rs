@@ -338,3 +338,5 @@ pub fn label_at(labels: &[u8], i: usize) -> u16 {
 
 #[cfg(feature = "conv")]
 pub mod conv;
+#[cfg(feature = "audio-frontend")]
+pub mod frontend;

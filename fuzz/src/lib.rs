@@ -90,6 +90,42 @@ pub fn load(data: &[u8]) {
     }
 }
 
+/// A model that carries a front-end (format v6): it builds for its own sample rate, takes the
+/// seed's bytes as PCM in uneven chunks, and its features fill the model's input once it has
+/// heard a second.
+fn run_front_end(model: &Model<'_>, seed: &[u8]) {
+    use fewshot_runtime::frontend::{AudioConfig, FrontEnd};
+    let Some(spec) = model.front_end() else {
+        return;
+    };
+    // Fast inputs only: a second of at most ~100 FFTs of 2048 points (the keyword spec: 49 of
+    // 512), not thousands.
+    if spec.frames_per_second() * usize::from(spec.fft_size) > 1 << 18 {
+        return;
+    }
+    let audio = AudioConfig {
+        sample_rate: spec.sample_rate,
+        channels: 1,
+    };
+    // The model's input is at most `MAX_WIDTH` (4096) floats: the ring of any valid spec.
+    let mut fe = Box::new(
+        FrontEnd::<2048, 128, 4096>::for_model(model, audio).expect("the model's front-end builds"),
+    );
+    let pcm: Vec<i16> = seed
+        .chunks(2)
+        .map(|b| i16::from_le_bytes([b[0], *b.get(1).unwrap_or(&0)]))
+        .cycle()
+        .take(spec.sample_rate as usize)
+        .collect();
+    let mut frames = 0;
+    for chunk in pcm.chunks(1 + usize::from(seed.first().copied().unwrap_or(0))) {
+        frames += fe.push(chunk).expect("push");
+    }
+    assert_eq!(frames, spec.frames_per_second());
+    let mut x = vec![0.0f32; model.input_len()];
+    assert_eq!(fe.features(&mut x), Ok(spec.frames_per_second()));
+}
+
 /// Runs a model that loaded: inference on every head, and a short adaptation of every adaptable
 /// head that fits [`STATE`].
 fn run_model(model: &Model<'_>, seed: &[u8]) {
@@ -97,6 +133,7 @@ fn run_model(model: &Model<'_>, seed: &[u8]) {
     if n_scratch > MAX_SCRATCH {
         return;
     }
+    run_front_end(model, seed);
     let net = model.network();
     let mut scratch = vec![0.0f32; n_scratch];
     let mut out = vec![0.0f32; net.output_len(Heads::ALL)];

@@ -281,6 +281,30 @@ pub enum Error {
         /// The head.
         head: usize,
     },
+    /// A setting of an audio front-end ([`crate::frontend::FrontEndSpec`]) is out of its
+    /// range: `value` is not within `min..=max` (frequencies in Hz, rounded down, `u32::MAX`
+    /// when not finite or negative; `field` says when more is required, e.g. a power of two).
+    FrontEndSetting {
+        /// The setting.
+        field: &'static str,
+        /// Its value.
+        value: u32,
+        /// The smallest accepted.
+        min: u32,
+        /// The largest accepted.
+        max: u32,
+    },
+    /// The audio given to a model's front-end is not the audio it was trained on.
+    AudioMismatch {
+        /// `"sample_rate"` or `"channels"`.
+        what: &'static str,
+        /// The model's value.
+        model: u32,
+        /// The value given.
+        given: u32,
+    },
+    /// The model carries no audio front-end (format v6, `Extension::front_end`).
+    NoFrontEnd,
 }
 
 impl fmt::Display for Error {
@@ -421,6 +445,20 @@ impl fmt::Display for Error {
                 f,
                 "head {head} adapts every trunk layer or bias, but the model's convolution stem is frozen (use HeadOnly or HeadAndLastTrunk)"
             ),
+            Error::FrontEndSetting {
+                field,
+                value,
+                min,
+                max,
+            } => write!(
+                f,
+                "audio front-end: {field} is {value}, expected {min} to {max}"
+            ),
+            Error::AudioMismatch { what, model, given } => write!(
+                f,
+                "audio {what} {given} does not match the model's front-end ({model})"
+            ),
+            Error::NoFrontEnd => write!(f, "the model carries no audio front-end"),
         }
     }
 }

@@ -14,6 +14,9 @@
 //!   implicit step behind `implicit-step`),
 //! - [`math`]: the kernels they share.
 //!
+//! Before it, for audio: [`frontend`] turns 16-bit PCM into log-mel (or MFCC) frames, the
+//! same bits on the host and the device (cargo feature `audio-frontend`).
+//!
 //! Around it: [`persist`] keeps adapted state across power cuts on NOR flash; [`signature`]
 //! accepts only models signed with the owner's key; [`update`] writes a signed model into the
 //! second of two flash slots and switches to it, refusing older versions (anti-rollback).
@@ -42,6 +45,7 @@ pub mod adapt;
 pub mod enroll;
 mod error;
 pub mod format;
+pub mod frontend;
 pub mod infer;
 pub mod learner;
 pub mod math;
@@ -62,6 +66,11 @@ pub use format::{
 };
 pub use infer::{Heads, Network};
 pub use learner::Learner;
+
+/// The examples of `runtime/README.md`, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
 
 /// A fixed-capacity scratch buffer of `N` floats for inference and adaptation.
 ///

@@ -134,6 +134,16 @@ fn a_capability_this_build_lacks_is_named_before_the_header_is_decoded() {
                 Error::FeatureDisabled { feature: "int8" }
             },
         ),
+        (
+            Capabilities::AUDIO_FRONTEND,
+            if cfg!(feature = "audio-frontend") {
+                Error::HeaderDecode
+            } else {
+                Error::FeatureDisabled {
+                    feature: "audio-frontend",
+                }
+            },
+        ),
         (Capabilities(1 << 20), Error::UnknownCapability { bit: 20 }),
     ] {
         let b = with_bits(&blob, Capabilities::DENSE.with(bits).0);

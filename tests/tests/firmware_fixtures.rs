@@ -17,6 +17,8 @@
 mod conv;
 #[path = "firmware_fixtures/enroll.rs"]
 mod enroll;
+#[path = "firmware_fixtures/frontend.rs"]
+mod frontend;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -444,6 +446,7 @@ fn firmware_fixtures_are_current() {
         ("bench-enroll.fsm", enroll_model()),
     ];
     files.extend(conv::files());
+    files.extend(frontend::files());
     let dir = fixtures_dir();
     let bless = std::env::var_os("FEWSHOT_BLESS").is_some();
     let mut stale = Vec::new();

@@ -44,6 +44,27 @@ pub fn describe(bytes: &[u8]) -> Result<String> {
             set.count, set.width, set.height
         )?;
     }
+    if let Some(fe) = m.front_end() {
+        let what = if fe.dct_coeffs > 0 {
+            format!("{} MFCCs", fe.dct_coeffs)
+        } else {
+            "log-mel".to_string()
+        };
+        writeln!(
+            w,
+            "front-end  {} Hz mono; frames of {} samples every {}, Hann, FFT {}, {} mel bands {}-{} Hz, ln(e + {:e}), {what}: {} frames x {} = the input",
+            fe.sample_rate,
+            fe.frame_len,
+            fe.hop,
+            fe.fft_size,
+            fe.mel_bins,
+            fe.f_min,
+            fe.f_max,
+            fe.log_offset,
+            fe.frames_per_second(),
+            fe.features_per_frame()
+        )?;
+    }
     writeln!(w, "parameters {}", m.param_count())?;
     for (i, l) in m.stem().iter().enumerate() {
         write_stem_layer(w, &m, i, l)?;

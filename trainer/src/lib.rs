@@ -7,6 +7,7 @@ pub mod device;
 pub mod engine;
 pub mod eval;
 pub mod export;
+pub mod features;
 pub mod inspect;
 pub mod kernels;
 pub mod meta;

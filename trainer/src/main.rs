@@ -166,6 +166,26 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Log-mel (or MFCC) features of a manifest's WAV clips, computed by the runtime's own
+    /// front-end (the device's code), as a classification CSV (`label` column) for `trainer
+    /// train`, with the front-end recorded beside it (`<name>.front_end.json`).
+    Features {
+        /// The clips: a CSV with a header naming `file` (relative to it) and `word` (also read:
+        /// `word_split`, `voice_split`, `sha256`).
+        #[arg(long)]
+        manifest: PathBuf,
+        /// The front-end (TOML: `sample_rate`, `frame_len`, `hop`, `fft_size`, `mel_bins`,
+        /// `f_min`, `f_max`, `log_offset`, `dct_coeffs`; each defaults to the keyword spec:
+        /// 16 kHz, 480/320, FFT 512, 40 log-mel bands 20-8000 Hz).
+        #[arg(long)]
+        front_end: Option<PathBuf>,
+        /// Only the clips of this `voice_split` (e.g. `seen`).
+        #[arg(long)]
+        voice_split: Option<String>,
+        /// The CSV to write (gzip when it ends in `.gz`).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Print a model file's architecture, sizes, RAM needs and adaptation spec.
     Inspect {
         file: PathBuf,
@@ -487,6 +507,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 print!("{}", relatedness::table(&r));
             }
             eprintln!("heatmap: {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Features {
+            manifest,
+            front_end,
+            voice_split,
+            out,
+        } => {
+            let spec = match &front_end {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    trainer::features::spec_from_toml(&text, &path.display().to_string())?
+                }
+                None => runtime::frontend::FrontEndSpec::KEYWORD,
+            };
+            let rec = trainer::features::run(&manifest, &spec, voice_split.as_deref(), &out)?;
+            eprintln!(
+                "wrote {} ({} clips, {} words, {} features a clip: {} frames x {}) and {}",
+                out.display(),
+                rec.rows,
+                rec.labels.len(),
+                spec.input_len(),
+                spec.frames_per_second(),
+                spec.features_per_frame(),
+                trainer::features::recorded_path(&out).display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Inspect {

@@ -384,7 +384,8 @@ pub fn ci(root: &Path) -> Result<()> {
             "cargo",
             &["run", "--release", "--bin", "demo", "--target", triple],
         )?;
-        // `--features conv`: the convolution test (`tests/conv.rs`) with the others in one build.
+        // `--features conv,audio-frontend`: the convolution and audio front-end tests
+        // (`tests/conv.rs`, `tests/frontend.rs`) with the others in one build.
         run(
             &fw,
             "cargo",
@@ -394,12 +395,12 @@ pub fn ci(root: &Path) -> Result<()> {
                 "--target",
                 triple,
                 "--features",
-                "conv",
+                "conv,audio-frontend",
             ],
         )?;
     }
     serial_end_to_end(root)?;
-    // Rebuilt without `conv`: the tests above rebuilt the binaries with it.
+    // Rebuilt without `conv` and `audio-frontend`: the tests above rebuilt the binaries with them.
     size_command(root, &[])
 }
 
@@ -554,12 +555,19 @@ fn size_check(root: &Path, update: bool) -> Result<()> {
 pub fn bench(root: &Path) -> Result<()> {
     let fw = firmware_dir(root);
     let (triple, _) = MACHINES[0];
-    // The bench needs the `conv` feature (its f32 convolution rows); the demo and the size
-    // probes are built without it, as CI builds them.
+    // The bench needs the `conv` and `audio-frontend` features (its f32 convolution and audio
+    // front-end rows); the demo and the size probes are built without them, as CI builds them.
     run(
         &fw,
         "cargo",
-        &["build", "--release", "--bin", "bench", "--features", "conv"],
+        &[
+            "build",
+            "--release",
+            "--bin",
+            "bench",
+            "--features",
+            "conv,audio-frontend",
+        ],
     )?;
     run(
         &fw,

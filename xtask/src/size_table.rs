@@ -31,6 +31,10 @@ const ROWS: &[(&str, &str)] = &[
     ("+ persistence of the adapted state", "probe-persist"),
     ("+ signed models (Ed25519)", "probe-signature"),
     (
+        "+ audio front-end, log-mel (`audio-frontend`)",
+        "probe-frontend",
+    ),
+    (
         "every row above but `portable-kernels` and int8",
         "matching-head,input-views,implicit-step,conv,probe-persist,probe-signature",
     ),

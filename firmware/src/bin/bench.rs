@@ -21,6 +21,8 @@ use fewshot_runtime::{AdaptState, ClassBank, Heads, Model, Support};
 
 #[path = "bench/conv.rs"]
 mod conv;
+#[path = "bench/frontend.rs"]
+mod frontend;
 #[path = "bench/int8.rs"]
 mod int8;
 #[path = "bench/int8_model.rs"]
@@ -335,6 +337,7 @@ fn main() -> ! {
     int8::rows();
     conv::rows(&data.x, &mut scratch);
     int8_model::rows(&data.x, &mut scratch);
+    frontend::rows();
     adaptation("sinusoid full network", SINUSOID, 0, 1, &data, &mut scratch);
     adaptation(
         "sinusoid head only",

@@ -1,6 +1,7 @@
 //! Size probe: loads a dense regression model, infers, adapts it by gradient steps and resets
 //! it, then adapts a classification head; with `probe-persist` it also saves and restores the
-//! adapted state on NOR flash, with `probe-signature` it opens a signed envelope. `cargo xtask
+//! adapted state on NOR flash, with `probe-signature` it opens a signed envelope, with
+//! `probe-frontend` it builds the audio front-end and computes a frame. `cargo xtask
 //! bench-firmware` reports it with the default features, `cargo xtask size-table` per feature
 //! set. The runtime's own features (`matching-head`, `implicit-step`) are this crate's
 //! features of the same names: the dispatch links a feature's op whether or not the model uses
@@ -52,8 +53,25 @@ fn main() -> ! {
         }
     }
     failures += classify(&mut scratch, &mut out, &mut losses) as i32;
+    #[cfg(feature = "probe-frontend")]
+    {
+        failures += frontend() as i32;
+    }
     black_box(&out);
     fewshot_firmware::exit(failures)
+}
+
+/// Builds the keyword spec's log-mel front-end and computes a frame: true on failure.
+#[cfg(feature = "probe-frontend")]
+fn frontend() -> bool {
+    use fewshot_runtime::frontend::{FrontEnd, FrontEndSpec};
+    let Ok(mut fe) = FrontEnd::<512, 40, 1960>::new(black_box(&FrontEndSpec::KEYWORD)) else {
+        return true;
+    };
+    let pcm = [black_box(100i16); 480];
+    let pushed = fe.push(&pcm);
+    let mut x = [0.0f32; 1960];
+    pushed.is_err() || black_box(fe.features(&mut x)).is_err()
 }
 
 /// Adapts the classification head of the digits bench model and infers: true on failure.

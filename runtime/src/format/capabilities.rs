@@ -25,7 +25,7 @@ pub struct Capabilities(pub u32);
 
 /// Each named bit, in bit order: the name is the runtime's cargo feature that runs it, or the
 /// op's name when no build has it yet.
-const NAMES: [(Capabilities, &str); 8] = [
+const NAMES: [(Capabilities, &str); 9] = [
     (Capabilities::DENSE, "dense"),
     (Capabilities::MATCHING_HEAD, "matching-head"),
     (Capabilities::IMPLICIT_STEP, "implicit-step"),
@@ -34,6 +34,7 @@ const NAMES: [(Capabilities, &str); 8] = [
     (Capabilities::CONV, "conv"),
     (Capabilities::INT8, "int8"),
     (Capabilities::INPUT_VIEWS, "input-views"),
+    (Capabilities::AUDIO_FRONTEND, "audio-frontend"),
 ];
 
 impl Capabilities {
@@ -55,6 +56,8 @@ impl Capabilities {
     pub const INT8: Capabilities = Capabilities(1 << 6);
     /// Input views declared by the model (format v5, cargo feature `input-views`).
     pub const INPUT_VIEWS: Capabilities = Capabilities(1 << 7);
+    /// An audio front-end carried by the model (format v6, cargo feature `audio-frontend`).
+    pub const AUDIO_FRONTEND: Capabilities = Capabilities(1 << 8);
 
     /// What this build runs.
     pub const ENABLED: Capabilities = Capabilities(
@@ -83,6 +86,11 @@ impl Capabilities {
             }
             | if cfg!(feature = "int8") {
                 Self::INT8.0
+            } else {
+                0
+            }
+            | if cfg!(feature = "audio-frontend") {
+                Self::AUDIO_FRONTEND.0
             } else {
                 0
             },
@@ -141,6 +149,9 @@ impl Capabilities {
         }
         if ext.views.is_some() {
             found = found.with(Self::INPUT_VIEWS);
+        }
+        if ext.front_end.is_some() {
+            found = found.with(Self::AUDIO_FRONTEND);
         }
         ext.stem.iter().fold(found, |c, l| c.with(l.capability()))
     }

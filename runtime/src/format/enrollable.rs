@@ -26,6 +26,7 @@ pub(crate) fn decode(version: u16, bytes: &[u8]) -> Result<(Extension, &[u8]), E
         enrollable: Vec::new(),
         stem: Vec::new(),
         views: None,
+        front_end: None,
     };
     Ok((ext, rest))
 }

@@ -1,4 +1,4 @@
-//! Model format (v1 to v5): bytes in flash -> a validated [`Model`] view.
+//! Model format (v1 to v6): bytes in flash -> a validated [`Model`] view.
 //!
 //! A blob is, in order:
 //!
@@ -11,6 +11,7 @@
 //! | m | v2 to v4: the postcard-encoded [`Extension`] (input transform, output normalisation; v4: enrollable heads) |
 //! | s | v4: the postcard-encoded stem ([`Extension::stem`], a list of [`StemLayer`]) |
 //! | v | v5: the postcard-encoded input views ([`Extension::views`], an optional [`WarpSet`]) |
+//! | f | v6: the postcard-encoded audio front-end ([`Extension::front_end`], an optional [`FrontEndSpec`](crate::frontend::FrontEndSpec)) |
 //! | 0..3 | zero padding to a 4-byte boundary |
 //! | 4 × w | weights section: little-endian f32, read in place: the header's `weights_len`, then the extension's tensors (an int8 stem layer's int32 and int8 values are stored in these words, see [`Int8ConvSpec`]) |
 //! | 4 | CRC-32 (ISO-HDLC) of every byte before it, little-endian |
@@ -31,15 +32,17 @@
 //! | 5 | `conv` | a stem of convolution and pooling layers ([`StemLayer`], cargo feature `conv`) |
 //! | 6 | `int8` | int8 layers in the stem ([`StemLayer::Quantise`] and the others of [`int8`], cargo feature `int8`; they also need `conv`) |
 //! | 7 | `input-views` | input views ([`Extension::views`], cargo feature `input-views`) |
+//! | 8 | `audio-frontend` | an audio front-end ([`Extension::front_end`], cargo feature `audio-frontend`) |
 //!
 //! The int8 stem's layers are new [`StemLayer`] variants after the f32 ones: a v4 (or newer)
 //! blob holds them, and a runtime that cannot run them refuses the blob by its `int8`
 //! capability bit before decoding the header, so they need no new version.
 //!
 //! The version changes whenever what a model may contain changes. The writer emits the oldest
-//! version that holds the model: v5 for a model with input views, v4 for a model with a stem or
+//! version that holds the model: v6 for a model that carries its audio front-end
+//! ([`front_end`]), v5 for a model with input views, v4 for a model with a stem or
 //! an [`Enrollable`] head (v4 appends that list to the extension), else v3; the runtime reads
-//! v1 to v5. The stem (v4) runs frozen between the normalisation and the dense trunk (see
+//! v1 to v6. The stem (v4) runs frozen between the normalisation and the dense trunk (see
 //! [`stem`]). The input views (v5) are declared once for the model instead of inside a
 //! matching head, as v1 to v4 did; such older blobs keep loading (see [`views`]).
 //!
@@ -65,6 +68,7 @@
 
 mod capabilities;
 mod enrollable;
+pub mod front_end;
 pub mod int8;
 pub mod layout;
 pub mod spec;
@@ -93,7 +97,7 @@ pub use spec::*;
 pub const MAGIC: [u8; 4] = *b"FSML";
 /// The newest format version this runtime reads, and the one the writer emits. It reads every
 /// older one (v1: no extension, v2: no capabilities).
-pub const FORMAT_VERSION: u16 = 5;
+pub const FORMAT_VERSION: u16 = 6;
 /// The first version whose blobs carry their [`Capabilities`].
 const CAPABILITIES_SINCE: u16 = 3;
 /// The first version whose blobs may have a stem ([`Extension::stem`]).
@@ -295,6 +299,7 @@ fn validate(
     })?;
     let ext_len = validate_extension(header, ext, weights)?;
     enrollable::validate(header, ext)?;
+    front_end::validate(header, ext)?;
     if let Some(set) = views {
         views::validate(header, set)?;
     }
@@ -392,7 +397,7 @@ fn validate_extension(
 }
 
 impl<'a> Model<'a> {
-    /// Validates `bytes` as a model (format v1 to v5) and returns a view into it.
+    /// Validates `bytes` as a model (format v1 to v6) and returns a view into it.
     ///
     /// `bytes` must be 4-byte aligned (embed it with [`crate::include_model!`] or hold it in an
     /// [`AlignedBytes`]). Nothing is copied; nothing is used before every check has passed.
@@ -450,6 +455,13 @@ impl<'a> Model<'a> {
         let after = if found >= views::VIEWS_SINCE {
             let (set, after) = views::take_views(after)?;
             ext.views = set;
+            after
+        } else {
+            after
+        };
+        let after = if found >= front_end::FRONT_END_SINCE {
+            let (spec, after) = front_end::take(after)?;
+            ext.front_end = spec;
             after
         } else {
             after
@@ -641,6 +653,10 @@ impl<'a> Model<'a> {
     /// Head `head`'s declaration as an enrollable head (format v4), if it is one.
     pub fn enrollable(&self, head: usize) -> Option<Enrollable> {
         enrollable::of(&self.ext, head)
+    }
+    /// The audio front-end the model was trained with (format v6), if it carries one.
+    pub fn front_end(&self) -> Option<crate::frontend::FrontEndSpec> {
+        self.ext.front_end
     }
     /// The per-sample input transform, if the model has one.
     pub fn input_transform(&self) -> Option<InputTransform> {

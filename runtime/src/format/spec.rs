@@ -245,6 +245,11 @@ pub struct Extension {
     /// for older blobs (whose warps, if any, are a matching head's). Encoded after the stem.
     #[serde(skip)]
     pub views: Option<WarpSet>,
+    /// Format v6: the audio front-end the model was trained with
+    /// ([`FrontEndSpec`](crate::frontend::FrontEndSpec)); its input is the front-end's second
+    /// of frames. `None` for older blobs. Encoded after the views.
+    #[serde(skip)]
+    pub front_end: Option<crate::frontend::FrontEndSpec>,
 }
 
 impl Extension {
@@ -255,12 +260,15 @@ impl Extension {
             && self.enrollable.is_empty()
             && self.stem.is_empty()
             && self.views.is_none()
+            && self.front_end.is_none()
     }
 
     /// The format version this extension needs at least (2 for anything of v2, 4 for
-    /// enrollable heads or a stem, 5 for input views), or 1.
+    /// enrollable heads or a stem, 5 for input views, 6 for an audio front-end), or 1.
     pub fn min_version(&self) -> u16 {
-        if self.views.is_some() {
+        if self.front_end.is_some() {
+            6
+        } else if self.views.is_some() {
             5
         } else if !self.enrollable.is_empty() || !self.stem.is_empty() {
             4

@@ -22,6 +22,7 @@
 use std::string::String;
 use std::vec::Vec;
 
+use super::front_end::FRONT_END_SINCE;
 use super::layout::{walk, Tensor};
 use super::spec::*;
 pub use super::stem_def::{Int8Values, StemDef};
@@ -256,6 +257,8 @@ pub struct ModelDef {
     pub heads: Vec<HeadDef>,
     /// Input views read by its matching heads (format v5).
     pub views: Option<ViewsDef>,
+    /// The audio front-end the model was trained with (format v6).
+    pub front_end: Option<crate::frontend::FrontEndSpec>,
 }
 
 fn narrow(v: usize, what: &'static str) -> Result<u16, Error> {
@@ -322,7 +325,14 @@ impl ModelDef {
             trunk: Vec::new(),
             heads: Vec::new(),
             views: None,
+            front_end: None,
         }
+    }
+    /// Carries the audio front-end the model was trained with (format v6): its input is the
+    /// front-end's second of frames ([`crate::frontend::FrontEndSpec::input_len`]).
+    pub fn front_end(mut self, spec: crate::frontend::FrontEndSpec) -> Self {
+        self.front_end = Some(spec);
+        self
     }
     /// Gives the model input views: affine warps of its `width x height` image input, read by
     /// its matching heads (format v5; the writer refuses none, or more than [`MAX_WARPS`]).
@@ -450,6 +460,7 @@ impl ModelDef {
                 .map(|w| [w[0], w[1], w[2], w[3], w[4], w[5]])
                 .collect(),
         });
+        def.front_end = model.front_end();
         Ok(def)
     }
 
@@ -460,10 +471,13 @@ impl ModelDef {
         self.to_bytes_as(self.version())
     }
 
-    /// The oldest format version that holds the model: [`VIEWS_SINCE`] (5) with input views,
+    /// The oldest format version that holds the model: [`FRONT_END_SINCE`] (6) with an audio
+    /// front-end, [`VIEWS_SINCE`] (5) with input views,
     /// [`STEM_SINCE`] (4) with a stem or an enrollable head, else 3.
     pub fn version(&self) -> u16 {
-        if self.views.is_some() {
+        if self.front_end.is_some() {
+            FRONT_END_SINCE
+        } else if self.views.is_some() {
             VIEWS_SINCE
         } else if self.stem.is_empty() && self.heads.iter().all(|h| h.max_classes.is_none()) {
             3
@@ -645,6 +659,7 @@ impl ModelDef {
             enrollable: heapless::Vec::new(),
             stem: heapless::Vec::new(),
             views: None,
+            front_end: self.front_end,
         };
         for (h, head) in self.heads.iter().enumerate() {
             if let Some(max_classes) = head.max_classes {
@@ -702,6 +717,10 @@ impl ModelDef {
         }
         if version >= VIEWS_SINCE {
             let encoded = postcard::to_stdvec(&ext.views).map_err(|_| Error::HeaderDecode)?;
+            blob.extend_from_slice(&encoded);
+        }
+        if version >= FRONT_END_SINCE {
+            let encoded = postcard::to_stdvec(&ext.front_end).map_err(|_| Error::HeaderDecode)?;
             blob.extend_from_slice(&encoded);
         }
         let aligned = align4(blob.len()).ok_or(Error::HeaderDecode)?;

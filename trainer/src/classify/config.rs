@@ -259,6 +259,11 @@ pub struct ClsConfig {
     pub seed: u64,
     /// Write `<out>.ckpt` every this many iterations (0: only when stopped and at the end).
     pub checkpoint_every: u64,
+    /// The audio front-end the data's features were made with (`trainer features`; keys of
+    /// `runtime::frontend::FrontEndSpec`, each defaulting to the keyword spec's): checked
+    /// against the data's recorded front-end and carried by the exported model (format v6).
+    #[serde(deserialize_with = "crate::features::deserialize_spec")]
+    pub front_end: Option<runtime::frontend::FrontEndSpec>,
 }
 
 impl Default for ClsConfig {
@@ -318,6 +323,7 @@ impl Default for ClsConfig {
             },
             seed: 0,
             checkpoint_every: 100,
+            front_end: None,
         }
     }
 }

@@ -182,6 +182,9 @@ pub fn train_and_export(
     stop: &AtomicBool,
 ) -> Result<Option<Trained>> {
     let setup = Setup::new(cfg)?;
+    if let Some(spec) = &cfg.front_end {
+        crate::features::check_config(spec, &cfg.data, setup.ds.d)?;
+    }
     if cfg.validate_on == super::config::ValidateOn::HeldOutRows
         && !cfg.freeze_trunk
         && cfg.has_trunk_layers()
@@ -202,7 +205,8 @@ pub fn train_and_export(
     };
     let trained = finish(&st, &setup)?;
     let secs = t0.elapsed().as_secs_f64();
-    let def = model_def(name, &trained)?;
+    let mut def = model_def(name, &trained)?;
+    def.front_end = cfg.front_end;
     let bytes = export::write(out, &def)?;
     let record = RunRecord::new(out, cfg, &setup, &trained)?;
     record.write(out)?;

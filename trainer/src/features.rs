@@ -1,0 +1,303 @@
+//! `trainer features`: the log-mel (or MFCC) features of a manifest's WAV clips, computed by the
+//! runtime's own front-end (`runtime::frontend::FrontEnd`, the code the device runs, so the
+//! features the model is trained on are the device's, bit for bit), written as a classification
+//! CSV that `trainer train` reads: a header, `frames x values` feature columns (frame-major) and
+//! a `label` column.
+//!
+//! Beside the CSV, `<stem>.front_end.json` ([`Recorded`]) records the front-end, the manifest
+//! and each label's word and split. A classification config's `[front_end]` table must equal the
+//! recorded spec; the exported model then carries it (format v6).
+//!
+//! The manifest is a CSV with a header naming at least `file` (relative to the manifest) and
+//! `word`; `word_split` (`train` words get the first labels), `voice_split` (see
+//! `--voice-split`) and `sha256` (checked when present) are read when there. Clips are 16-bit
+//! mono WAV at the front-end's sample rate, padded with silence or cut to one second.
+
+use crate::csvio;
+use anyhow::{bail, Context, Result};
+use runtime::frontend::{AudioConfig, FrontEnd, FrontEndSpec};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The front-end capacities the trainer builds: any valid spec whose second of features fits
+/// in 16 384 values.
+type HostFrontEnd = FrontEnd<2048, 128, 16384>;
+
+/// What `trainer features` records beside its CSV.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Recorded {
+    /// The front-end the features were computed with.
+    pub front_end: FrontEndSpec,
+    /// The manifest read, and the SHA-256 of its bytes.
+    pub manifest: String,
+    pub manifest_sha256: String,
+    /// Only clips of this voice split, when given.
+    pub voice_split: Option<String>,
+    /// Label `i`'s word and word split.
+    pub labels: Vec<(String, String)>,
+    /// Rows written.
+    pub rows: usize,
+}
+
+/// Where [`Recorded`] lies for the features CSV `csv`: `dir/name.front_end.json`, `name` the
+/// file name without `.gz` and `.csv`.
+pub fn recorded_path(csv: &Path) -> PathBuf {
+    let name = csv.file_name().map_or_else(String::new, |n| {
+        let n = n.to_string_lossy();
+        let n = n.strip_suffix(".gz").unwrap_or(&n);
+        n.strip_suffix(".csv").unwrap_or(n).to_string()
+    });
+    csv.with_file_name(format!("{name}.front_end.json"))
+}
+
+/// The front-end recorded for the features CSV `csv`, if `trainer features` wrote it.
+pub fn recorded(csv: &Path) -> Result<Option<Recorded>> {
+    let path = recorded_path(csv);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let r = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    Ok(Some(r))
+}
+
+/// A front-end spec from TOML: the keys of [`FrontEndSpec`], each defaulting to
+/// [`FrontEndSpec::KEYWORD`]'s value; unknown keys are refused.
+pub fn spec_from_toml(text: &str, file: &str) -> Result<FrontEndSpec> {
+    let given: toml::Table = toml::from_str(text).with_context(|| format!("parsing {file}"))?;
+    spec_from_table(given).with_context(|| format!("in {file}"))
+}
+
+/// [`spec_from_toml`] of a parsed table (a config's `[front_end]`).
+pub fn spec_from_table(given: toml::Table) -> Result<FrontEndSpec> {
+    let mut table = toml::Table::try_from(FrontEndSpec::KEYWORD)?;
+    for (key, value) in given {
+        if !table.contains_key(&key) {
+            let known: Vec<&String> = table.keys().collect();
+            bail!("unknown front-end key `{key}` (known: {known:?})");
+        }
+        table.insert(key, value);
+    }
+    let spec: FrontEndSpec = table.try_into().context("front-end values")?;
+    spec.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(spec)
+}
+
+/// A config's optional `[front_end]` table, through [`spec_from_table`].
+pub fn deserialize_spec<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<FrontEndSpec>, D::Error> {
+    let table = Option::<toml::Table>::deserialize(d)?;
+    table
+        .map(spec_from_table)
+        .transpose()
+        .map_err(|e| serde::de::Error::custom(format!("[front_end]: {e:#}")))
+}
+
+/// A config's `[front_end]` against what `trainer features` recorded for its data `data`
+/// (`width` features a row): the same spec, and rows of its second of features.
+pub fn check_config(spec: &FrontEndSpec, data: &Path, width: usize) -> Result<()> {
+    let Some(rec) = recorded(data)? else {
+        bail!(
+            "[front_end] is set but {} has no recorded front-end ({}): make the data with `trainer features`",
+            data.display(),
+            recorded_path(data).display()
+        );
+    };
+    if rec.front_end != *spec {
+        bail!(
+            "[front_end] {spec:?} differs from the front-end {} was made with ({:?}, in {})",
+            data.display(),
+            rec.front_end,
+            recorded_path(data).display()
+        );
+    }
+    if width != spec.input_len() {
+        bail!(
+            "{} has {width} features a row; the front-end makes {} ({} frames x {})",
+            data.display(),
+            spec.input_len(),
+            spec.frames_per_second(),
+            spec.features_per_frame()
+        );
+    }
+    Ok(())
+}
+
+/// One manifest row.
+struct Clip {
+    path: PathBuf,
+    word: String,
+    word_split: String,
+    voice_split: String,
+    sha256: String,
+    line: usize,
+}
+
+fn read_manifest(manifest: &Path) -> Result<(Vec<Clip>, String)> {
+    let (text, sha) = csvio::read_text(manifest)?;
+    let file = manifest.display().to_string();
+    let recs = csvio::records(&text, &file)?;
+    let Some(((_, header), rows)) = recs.split_first() else {
+        bail!("{file}: empty manifest");
+    };
+    let col = |name: &str| header.iter().position(|h| h == name);
+    let (Some(f), Some(w)) = (col("file"), col("word")) else {
+        bail!("{file}: the header must name `file` and `word` (found {header:?})");
+    };
+    let (ws, vs, sha_col) = (col("word_split"), col("voice_split"), col("sha256"));
+    let dir = manifest.parent().unwrap_or(Path::new("."));
+    let cell = |cells: &[String], c: Option<usize>| {
+        c.and_then(|c| cells.get(c)).cloned().unwrap_or_default()
+    };
+    let clips = rows
+        .iter()
+        .map(|(line, cells)| Clip {
+            path: dir.join(cell(cells, Some(f))),
+            word: cell(cells, Some(w)),
+            word_split: cell(cells, ws),
+            voice_split: cell(cells, vs),
+            sha256: cell(cells, sha_col),
+            line: *line,
+        })
+        .collect();
+    Ok((clips, sha))
+}
+
+/// One second of a 16-bit mono WAV at `spec`'s sample rate (padded with silence or cut).
+pub fn read_clip(path: &Path, spec: &FrontEndSpec) -> Result<Vec<i16>> {
+    let reader =
+        hound::WavReader::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let s = reader.spec();
+    if s.bits_per_sample != 16 || s.sample_format != hound::SampleFormat::Int {
+        bail!(
+            "{}: {}-bit {:?} samples; the front-end takes 16-bit PCM",
+            path.display(),
+            s.bits_per_sample,
+            s.sample_format
+        );
+    }
+    let audio = AudioConfig {
+        sample_rate: s.sample_rate,
+        channels: s.channels,
+    };
+    spec.check_audio(audio)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let mut pcm = reader
+        .into_samples::<i16>()
+        .take(spec.sample_rate as usize)
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("decoding {}", path.display()))?;
+    pcm.resize(spec.sample_rate as usize, 0);
+    Ok(pcm)
+}
+
+/// The front-end's features of one second of PCM: the model's input.
+pub fn clip_features(fe: &mut HostFrontEnd, pcm: &[i16]) -> Result<Vec<f32>> {
+    fe.reset();
+    fe.push(pcm).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut out = vec![0.0; fe.spec().input_len()];
+    let frames = fe.features(&mut out).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if frames != fe.spec().frames_per_second() {
+        bail!("{frames} frames from one second");
+    }
+    Ok(out)
+}
+
+/// A host front-end of `spec` (on the heap: its buffers are sized for any spec).
+pub fn host_front_end(spec: &FrontEndSpec) -> Result<Box<HostFrontEnd>> {
+    Ok(Box::new(
+        HostFrontEnd::new(spec).map_err(|e| anyhow::anyhow!("front-end: {e}"))?,
+    ))
+}
+
+/// `trainer features`: writes the CSV `out` and its [`Recorded`]; returns the record.
+pub fn run(
+    manifest: &Path,
+    spec: &FrontEndSpec,
+    voice_split: Option<&str>,
+    out: &Path,
+) -> Result<Recorded> {
+    let (clips, manifest_sha256) = read_manifest(manifest)?;
+    // Labels: the words of the `train` split first, then the others, each split in word order.
+    let mut words: BTreeMap<(bool, String, String), ()> = BTreeMap::new();
+    for c in &clips {
+        words.insert(
+            (
+                c.word_split != "train",
+                c.word_split.clone(),
+                c.word.clone(),
+            ),
+            (),
+        );
+    }
+    let labels: Vec<(String, String)> = words.into_keys().map(|(_, s, w)| (w, s)).collect();
+    let label_of: BTreeMap<&str, usize> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, (w, _))| (w.as_str(), i))
+        .collect();
+    let mut fe = host_front_end(spec)?;
+    let (frames, width) = (spec.frames_per_second(), spec.features_per_frame());
+    let file = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut w = flate2::write::GzEncoder::new(
+        std::io::BufWriter::new(file),
+        if out.extension().is_some_and(|e| e == "gz") {
+            flate2::Compression::default()
+        } else {
+            flate2::Compression::none()
+        },
+    );
+    let mut header: Vec<String> = (0..frames)
+        .flat_map(|t| (0..width).map(move |b| format!("t{t}_b{b}")))
+        .collect();
+    header.push("label".into());
+    writeln!(w, "{}", header.join(","))?;
+    let mut rows = 0;
+    for c in clips
+        .iter()
+        .filter(|c| voice_split.is_none_or(|v| c.voice_split == v))
+    {
+        if !c.sha256.is_empty() {
+            let bytes = std::fs::read(&c.path)
+                .with_context(|| format!("line {}: reading {}", c.line, c.path.display()))?;
+            let sha = csvio::hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+            if sha != c.sha256 {
+                bail!(
+                    "{}:{}: {} has SHA-256 {sha}, the manifest says {}",
+                    manifest.display(),
+                    c.line,
+                    c.path.display(),
+                    c.sha256
+                );
+            }
+        }
+        let x = clip_features(&mut fe, &read_clip(&c.path, spec)?)?;
+        let mut line: Vec<String> = x.iter().map(f32::to_string).collect();
+        line.push(
+            label_of
+                .get(c.word.as_str())
+                .copied()
+                .unwrap_or(0)
+                .to_string(),
+        );
+        writeln!(w, "{}", line.join(","))?;
+        rows += 1;
+    }
+    w.finish()?.flush()?;
+    let record = Recorded {
+        front_end: *spec,
+        manifest: manifest.display().to_string(),
+        manifest_sha256,
+        voice_split: voice_split.map(str::to_string),
+        labels,
+        rows,
+    };
+    let path = recorded_path(out);
+    std::fs::write(&path, serde_json::to_string_pretty(&record)? + "\n")
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(record)
+}

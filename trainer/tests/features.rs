@@ -1,0 +1,186 @@
+//! `trainer features` on a tiny manifest of synthetic WAV clips (chirps, written with hound):
+//! the CSV holds the runtime front-end's features bit for bit, `trainer train` with the same
+//! `[front_end]` exports a model that carries it (format v6, shown by `trainer inspect`), and
+//! a config whose front-end differs from the data's is refused.
+
+mod common;
+use common::{bin, run};
+use runtime::frontend::synth::Chirp;
+use runtime::frontend::{FrontEnd, FrontEndSpec};
+use std::path::{Path, PathBuf};
+
+fn dir(name: &str) -> PathBuf {
+    common::dir("features", name)
+}
+
+const WORDS: [(&str, &str, f64); 6] = [
+    ("alpha", "train", 300.0),
+    ("bravo", "train", 900.0),
+    ("charlie", "train", 1800.0),
+    ("delta", "train", 3000.0),
+    ("echo", "novel", 500.0),
+    ("foxtrot", "novel", 2400.0),
+];
+
+/// Clip `i` of a word: a chirp around the word's frequency, seeded noise.
+fn clip(base: f64, i: u32) -> Vec<i16> {
+    let mut pcm = vec![0i16; 16_000];
+    Chirp {
+        from_hz: base,
+        to_hz: base * (1.3 + 0.05 * f64::from(i)),
+        amplitude: 0.3 + 0.05 * f64::from(i),
+        noise: 0.02,
+        seed: 100 + i,
+    }
+    .fill(&mut pcm, 16_000);
+    pcm
+}
+
+/// Six clips a word (five of `seen` voices, one `unseen`), under the manifest's header.
+fn manifest(d: &Path) -> PathBuf {
+    std::fs::create_dir_all(d.join("clips")).unwrap();
+    let mut m = String::from(
+        "file,word,word_split,voice,variant,voice_split,speed_wpm,pitch,noise,snr_db,seed,sha256\n",
+    );
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    for (word, split, base) in WORDS {
+        for i in 0..6 {
+            let file = format!("clips/{word}-{i}.wav");
+            let mut w = hound::WavWriter::create(d.join(&file), spec).unwrap();
+            for s in clip(base, i) {
+                w.write_sample(s).unwrap();
+            }
+            w.finalize().unwrap();
+            let voice = if i < 5 { "seen" } else { "unseen" };
+            m += &format!("{file},{word},{split},en,,{voice},160,50,0,,{i},\n");
+        }
+    }
+    let path = d.join("manifest.csv");
+    std::fs::write(&path, m).unwrap();
+    path
+}
+
+const MFCC: FrontEndSpec = FrontEndSpec {
+    dct_coeffs: 10,
+    ..FrontEndSpec::KEYWORD
+};
+
+#[test]
+fn features_are_the_runtimes_and_the_model_carries_the_front_end() {
+    let d = dir("mfcc");
+    let manifest = manifest(&d);
+    std::fs::write(d.join("fe.toml"), "dct_coeffs = 10\n").unwrap();
+    let out = d.join("features.csv.gz");
+    let o = run(bin()
+        .args(["features", "--manifest"])
+        .arg(&manifest)
+        .arg("--front-end")
+        .arg(d.join("fe.toml"))
+        .args(["--voice-split", "seen", "--out"])
+        .arg(&out));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rec = trainer::features::recorded(&out).unwrap().unwrap();
+    assert_eq!(rec.front_end, MFCC);
+    assert_eq!(rec.rows, 30);
+    assert_eq!(rec.labels[0], ("alpha".to_string(), "train".to_string()));
+    assert_eq!(rec.labels[4], ("echo".to_string(), "novel".to_string()));
+
+    // The rows, as the trainer's loader reads them, are the runtime's features bit for bit.
+    let ds = trainer::classify::data::Dataset::load(&out).unwrap();
+    assert_eq!((ds.rows(), ds.d), (30, 490));
+    let mut fe = Box::new(FrontEnd::<512, 40, 490>::new(&MFCC).unwrap());
+    fe.push(&clip(WORDS[1].2, 2)).unwrap();
+    let mut want = [0.0f32; 490];
+    assert_eq!(fe.features(&mut want), Ok(49));
+    let row = (0..ds.rows())
+        .find(|&r| ds.labels[r] == 1 && ds.lines[r] == 2 + 5 + 2)
+        .expect("bravo's third clip");
+    let got: Vec<f32> = ds.row(row).iter().map(|&v| v as f32).collect();
+    assert!(got
+        .iter()
+        .zip(&want)
+        .all(|(g, w)| g.to_bits() == w.to_bits()));
+
+    // Train on it with the same front-end: the export carries it.
+    let config = r#"task = "classification"
+data = "features.csv.gz"
+train_classes = [0, 1, 2, 3]
+val_classes = [2, 3]
+test_classes = [4, 5]
+ways = 2
+shots = [1]
+query = 2
+hidden = [16]
+iterations = 20
+val_every = 10
+val_episodes = 10
+device_scales = [0.5]
+device_alphas = [0.0]
+device_steps = 1
+val_fraction = 0.4
+
+[front_end]
+dct_coeffs = 10
+"#;
+    std::fs::write(d.join("run.toml"), config).unwrap();
+    let model = d.join("kws.postcard");
+    let o = run(bin()
+        .args(["train", "--no-eval", "--config"])
+        .arg(d.join("run.toml"))
+        .arg("--out")
+        .arg(&model));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let blob = runtime::format::AlignedBytes::from_slice(&std::fs::read(&model).unwrap());
+    assert_eq!(blob.as_bytes()[4], 6, "format v6");
+    let loaded = runtime::Model::from_bytes(blob.as_bytes()).unwrap();
+    assert_eq!(loaded.front_end(), Some(MFCC));
+    let o = run(bin().arg("inspect").arg(&model));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("front-end  16000 Hz mono"), "{text}");
+    assert!(
+        text.contains("10 MFCCs: 49 frames x 10 = the input"),
+        "{text}"
+    );
+
+    // Another front-end than the data's is refused before training.
+    std::fs::write(
+        d.join("run.toml"),
+        config.replace("dct_coeffs = 10", "dct_coeffs = 12"),
+    )
+    .unwrap();
+    let o = run(bin()
+        .args(["train", "--no-eval", "--config"])
+        .arg(d.join("run.toml"))
+        .arg("--out")
+        .arg(d.join("other.postcard")));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("differs from the front-end"),
+        "{err}"
+    );
+}
+
+#[test]
+fn clips_of_another_rate_are_refused_naming_both() {
+    let d = dir("rate");
+    let manifest = manifest(&d);
+    std::fs::write(d.join("fe.toml"), "sample_rate = 8000\nf_max = 4000\n").unwrap();
+    let o = run(bin()
+        .args(["features", "--manifest"])
+        .arg(&manifest)
+        .arg("--front-end")
+        .arg(d.join("fe.toml"))
+        .arg("--out")
+        .arg(d.join("f.csv")));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("audio sample_rate 16000 does not match the model's front-end (8000)"),
+        "{err}"
+    );
+}
