@@ -26,7 +26,7 @@ use super::{check_io, input, output, requant, words};
 use crate::format::int8::{tensor_words, Int8Tensor};
 use crate::format::spec::{Int8ConvSpec, Map};
 use crate::format::Capabilities;
-use crate::math::int8::{conv, packed_words, ConvGeom, QuantConv};
+use crate::math::int8::{conv, conv_scratch_words, ConvGeom, QuantConv};
 use crate::{Activation, Error};
 
 /// An int8 convolution.
@@ -99,9 +99,9 @@ impl LayerOp for QConv {
     fn macs(&self) -> usize {
         self.geometry.macs()
     }
-    /// The packed int16 input of four output positions.
+    /// The packed int16 input of four output positions and one window.
     fn scratch_len(&self) -> usize {
-        packed_words(self.geometry.weight_count() / self.channels().max(1), 4)
+        conv_scratch_words(self.geometry.weight_count() / self.channels().max(1))
     }
     fn buffer_len(&self) -> usize {
         words(self.outputs()).saturating_add(self.scratch_len())
