@@ -450,6 +450,6 @@ fn golden_vectors_for_the_firmware() {
         requant: rq,
     };
     let mut y = [0i8; 256];
-    conv(&c, &x, &mut y, &mut [0u32; 36]).unwrap();
+    conv(&c, &x, &mut y, &mut vec![0u32; c.scratch_words()]).unwrap();
     assert_eq!(fnv(&y), 2_570_940_937);
 }

@@ -123,16 +123,29 @@ impl QuantConv<'_> {
         self.requant.check(self.geom.out_channels)?;
         Ok(out)
     }
-    /// Words of scratch [`conv`] needs ([`conv_scratch_words`] of its fan-in).
+    /// Words of scratch [`conv`] needs ([`conv_scratch_words`] of its geometry).
     pub fn scratch_words(&self) -> usize {
-        conv_scratch_words(self.geom.fan_in().unwrap_or(0))
+        conv_scratch_words(&self.geom)
     }
 }
 
-/// Words of scratch a convolution whose outputs each see `fan_in` inputs needs: four packed
-/// columns and one window of bytes (with a word to spare for the four-byte copies).
-pub const fn conv_scratch_words(fan_in: usize) -> usize {
-    packed_words(fan_in, 4) + fan_in.div_ceil(4) + 1
+/// Words of scratch a convolution needs: four packed columns, one window of bytes and the
+/// input zero-padded as bytes (each with a word to spare for the four-byte copies).
+pub fn conv_scratch_words(g: &ConvGeom) -> usize {
+    let fan = g.fan_in().unwrap_or(0);
+    let [h, w] = padded(g);
+    let padded = g.in_channels.saturating_mul(h).saturating_mul(w);
+    packed_words(fan, 4)
+        .saturating_add(fan.div_ceil(4) + 1)
+        .saturating_add(padded.div_ceil(4) + 1)
+}
+
+/// Rows and columns of the zero-padded input.
+fn padded(g: &ConvGeom) -> [usize; 2] {
+    [0, 1].map(|i| {
+        let side = if i == 0 { g.height } else { g.width };
+        g.padding[i].saturating_mul(2).saturating_add(side)
+    })
 }
 
 /// Runs the layer on one sample with the target's kernels.
@@ -154,8 +167,10 @@ pub fn conv_with<K: Kernels>(
     check_len("int8 conv output", oc_n * positions, y.len())?;
     let fan = g.fan_in().unwrap_or(0);
     let s = super::scratch(scratch, l.scratch_words())?;
-    let (packed, window) = s.split_at_mut(packed_words(fan, 4));
-    let window = bytes(window);
+    let (packed, rest) = s.split_at_mut(packed_words(fan, 4));
+    let (window, input) = rest.split_at_mut(fan.div_ceil(4) + 1);
+    let (window, input) = (bytes(window), bytes(input));
+    pad(l, x, input);
     let (groups, per_group) = if g.depthwise {
         (g.in_channels, 1)
     } else {
@@ -173,7 +188,7 @@ pub fn conv_with<K: Kernels>(
         for p0 in (0..positions).step_by(4) {
             let cols = (positions - p0).min(4);
             for c in 0..cols {
-                let n = gather(l, x, grp, ((p0 + c) / ow, (p0 + c) % ow), window);
+                let n = gather(l, input, grp, ((p0 + c) / ow, (p0 + c) % ow), window);
                 pack_column(window.get(..n).unwrap_or_default(), l.in_zp, packed, 4, c);
             }
             block::<K>(&rows, &l.requant, packed, yg, positions, p0, cols);
@@ -226,11 +241,23 @@ fn bytes(w: &mut [u32]) -> &mut [i8] {
     unsafe { core::slice::from_raw_parts_mut(w.as_mut_ptr().cast::<i8>(), w.len() * 4) }
 }
 
-/// Gathers the window of output position `at` (row, column) of group `grp` into `col` in depth
-/// order, the input's zero point for the padding; returns its length (the fan-in).
-fn gather(l: &QuantConv, x: &[i8], grp: usize, at: (usize, usize), col: &mut [i8]) -> usize {
+/// Writes the input, zero-padded with its zero point, as bytes into `xp`.
+fn pad(l: &QuantConv, x: &[i8], xp: &mut [i8]) {
     let g = &l.geom;
-    let zp = l.in_zp as i8;
+    let [hp, wp] = padded(g);
+    xp.fill(l.in_zp as i8);
+    for (i, row) in x.chunks_exact(g.width.max(1)).enumerate() {
+        let (c, y) = (i / g.height.max(1), i % g.height.max(1));
+        let at = (c * hp + y + g.padding[0]) * wp + g.padding[1];
+        copy_run(xp, at, row, 0, g.width, true);
+    }
+}
+
+/// Gathers the window of output position `at` (row, column) of group `grp` from the padded
+/// input `xp` into `col` in depth order; returns its length (the fan-in).
+fn gather(l: &QuantConv, xp: &[i8], grp: usize, at: (usize, usize), col: &mut [i8]) -> usize {
+    let g = &l.geom;
+    let [hp, wp] = padded(g);
     let (c0, cn) = if g.depthwise {
         (grp, 1)
     } else {
@@ -238,48 +265,33 @@ fn gather(l: &QuantConv, x: &[i8], grp: usize, at: (usize, usize), col: &mut [i8
     };
     let [kh, kw] = g.kernel;
     let (oy, ox) = (at.0 * g.stride, at.1 * g.stride);
-    // The window's first column, when the whole kernel row lies inside the input.
-    let inside = ox
-        .checked_sub(g.padding[1])
-        .filter(|&x0| x0 + kw <= g.width);
     let mut d = 0;
     for ic in c0..c0 + cn {
-        for a in 0..kh {
-            let iy = (oy + a).checked_sub(g.padding[0]).filter(|&v| v < g.height);
-            let line = iy.map(|iy| (ic * g.height + iy) * g.width);
-            match (line, inside) {
-                (Some(line), Some(x0)) => copy_run(col, d, x, line + x0, kw),
-                (Some(line), None) => {
-                    for b in 0..kw {
-                        let ix = (ox + b).checked_sub(g.padding[1]).filter(|&v| v < g.width);
-                        let v = ix.and_then(|ix| x.get(line + ix)).copied();
-                        set(col, d + b, v.unwrap_or(zp));
-                    }
-                }
-                (None, _) => (d..d + kw).for_each(|i| set(col, i, zp)),
-            }
+        let mut from = (ic * hp + oy) * wp + ox;
+        for _ in 0..kh {
+            copy_run(col, d, xp, from, kw, false);
             d += kw;
+            from += wp;
         }
     }
     d
 }
 
-/// `col[d..d + n] = x[at..at + n]`, four bytes at a time while both have them (the last copy
-/// may write up to three bytes past `d + n`: the next run, or nothing, reads them).
+/// `col[d..d + n] = x[at..at + n]`, four bytes at a time while both have them; unless `exact`
+/// the last copy may write up to three bytes past `d + n` (the next run, or nothing, reads
+/// them).
 #[inline(always)]
-fn copy_run(col: &mut [i8], d: usize, x: &[i8], at: usize, n: usize) {
+fn copy_run(col: &mut [i8], d: usize, x: &[i8], at: usize, n: usize, exact: bool) {
     let mut i = 0;
-    while i < n {
+    while i < n && (!exact || i + 4 <= n) {
         match (x.get(at + i..at + i + 4), col.get_mut(d + i..d + i + 4)) {
             (Some(src), Some(dst)) => dst.copy_from_slice(src),
-            _ => {
-                for j in i..n {
-                    set(col, d + j, x.get(at + j).copied().unwrap_or(0));
-                }
-                return;
-            }
+            _ => break,
         }
         i += 4;
+    }
+    for j in i..n {
+        set(col, d + j, x.get(at + j).copied().unwrap_or(0));
     }
 }
 
