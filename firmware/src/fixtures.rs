@@ -24,7 +24,7 @@ static GOLDEN: &[u8] = include_bytes!("../fixtures/sinusoid-golden.bin");
 static PROXIMAL_GOLDEN: &[u8] = include_bytes!("../fixtures/sinusoid-proximal-golden.bin");
 
 /// Adapted parameters of the sinusoid model (full network).
-pub const SINUSOID_PARAMS: usize = 1761;
+pub const SINUSOID_PARAMS: usize = crate::sizes::sinusoid::PARAMS;
 /// Capacity for shots and query points in the firmware's buffers.
 pub const MAX_K: usize = 20;
 pub const MAX_Q: usize = 16;
@@ -276,6 +276,58 @@ impl Episodes {
                 self.golden,
             ),
         }
+    }
+}
+
+/// The digits model with its 20-way base head enrollable (up to 24 classes held on the
+/// device): the demo's class bank. Its sizes are `crate::sizes::digits_enroll`.
+pub static DIGITS_ENROLL: &[u8] = fewshot_runtime::include_model!("../fixtures/digits-enroll.fsm");
+static DIGITS_ENROLL_GOLDEN: &[u8] = include_bytes!("../fixtures/digits-enroll-golden.bin");
+
+/// The class bank's answers the host computed on the digits episodes (`FSEG` v1): the label
+/// of each way, then per episode, after enrolling each way's support samples (label = the digit) and again after
+/// forgetting one label, each query's label and probability bits.
+#[derive(Clone, Copy)]
+pub struct EnrollGolden {
+    bytes: &'static [u8],
+    /// Episodes (those of [`Episodes::digits`]).
+    pub count: usize,
+    /// Classes enrolled per episode.
+    pub ways: usize,
+    /// Queries per episode.
+    pub queries: usize,
+    /// The label forgotten after the first round of answers.
+    pub forget: u16,
+}
+
+impl EnrollGolden {
+    /// The answers on the digits episodes; `None` when the file is malformed.
+    pub fn digits() -> Option<EnrollGolden> {
+        let b = DIGITS_ENROLL_GOLDEN;
+        if b.get(..4)? != b"FSEG" || u32_at(b, 1)? != 1 {
+            return None;
+        }
+        let g = EnrollGolden {
+            bytes: b,
+            count: u32_at(b, 2)? as usize,
+            ways: u32_at(b, 3)? as usize,
+            queries: u32_at(b, 4)? as usize,
+            forget: u16::try_from(u32_at(b, 5)?).ok()?,
+        };
+        (b.len() == 24 + 4 * g.ways + g.count * 2 * g.queries * 8).then_some(g)
+    }
+
+    /// The label enrolled from way `way`'s support samples.
+    pub fn label(&self, way: usize) -> Option<u16> {
+        u16::try_from(u32_at(self.bytes, 6 + way)?).ok()
+    }
+
+    /// Episode `e`'s answer to query `q`, after enrolling (`phase` 0) or after forgetting
+    /// (`phase` 1): (label, probability bits).
+    pub fn answer(&self, e: usize, phase: usize, q: usize) -> Option<(u16, u32)> {
+        let word = 6 + self.ways + 2 * ((e * 2 + phase) * self.queries + q);
+        let label = u16::try_from(u32_at(self.bytes, word)?).ok()?;
+        Some((label, u32_at(self.bytes, word + 1)?))
     }
 }
 

@@ -17,6 +17,7 @@ pub mod measure;
 pub mod nor;
 pub mod serial_device;
 pub mod serial_sizes;
+pub mod sizes;
 pub mod uart;
 
 #[cfg(feature = "rtt")]

@@ -4,6 +4,8 @@
 //! classes. Per episode the head starts from the prototypes of the support set and adapts, then
 //! every query runs the stem, the trunk and every head; every output, support loss and adapted
 //! parameter must equal the host's golden vectors (`tests/tests/firmware_fixtures/conv.rs`).
+//! Then the two presets' int8 exports (feature `int8`: the stem in int8, `SMLAD` kernels on the
+//! Cortex-M4F, portable ones on the M3) on the same episodes, against their own golden vectors.
 //!
 //! Before them, the stem's convolution path (`Stem::run`: the padded copy, the Cortex-M4F's block
 //! kernels on stride 1, one output at a time elsewhere) against a naive convolution written here,
@@ -13,7 +15,9 @@
 
 use cortex_m_rt::entry;
 use fewshot_firmware::fixtures::conv::{
-    digits_conv2d_episodes, plaid_conv1d_episodes, stem_episodes, DIGITS_CONV2D, PLAID_CONV1D, STEM,
+    digits_conv2d_episodes, digits_conv2d_int8_episodes, plaid_conv1d_episodes,
+    plaid_conv1d_int8_episodes, stem_episodes, DIGITS_CONV2D, DIGITS_CONV2D_INT8, PLAID_CONV1D,
+    PLAID_CONV1D_INT8, STEM,
 };
 use fewshot_firmware::{self as fw, episodes};
 use fewshot_runtime::format::spec::{ConvSpec, Map, StemLayer};
@@ -153,16 +157,23 @@ fn main() -> ! {
         shapes,
         mismatches
     );
-    mismatches = mismatches.saturating_add(episodes::run("stem fixture", STEM, stem_episodes()));
-    mismatches = mismatches.saturating_add(episodes::run(
-        "digits_conv2d",
-        DIGITS_CONV2D,
-        digits_conv2d_episodes(),
-    ));
-    mismatches = mismatches.saturating_add(episodes::run(
-        "plaid_conv1d",
-        PLAID_CONV1D,
-        plaid_conv1d_episodes(),
-    ));
+    let models = [
+        ("stem fixture", STEM, stem_episodes()),
+        ("digits_conv2d", DIGITS_CONV2D, digits_conv2d_episodes()),
+        ("plaid_conv1d", PLAID_CONV1D, plaid_conv1d_episodes()),
+        (
+            "digits_conv2d int8",
+            DIGITS_CONV2D_INT8,
+            digits_conv2d_int8_episodes(),
+        ),
+        (
+            "plaid_conv1d int8",
+            PLAID_CONV1D_INT8,
+            plaid_conv1d_int8_episodes(),
+        ),
+    ];
+    for (title, blob, eps) in models {
+        mismatches = mismatches.saturating_add(episodes::run(title, blob, eps));
+    }
     fw::finish(mismatches)
 }

@@ -15,6 +15,8 @@
 
 #[path = "firmware_fixtures/conv.rs"]
 mod conv;
+#[path = "firmware_fixtures/enroll.rs"]
+mod enroll;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -425,7 +427,11 @@ fn firmware_fixtures_are_current() {
     assert_eq!(tasks, same_tasks, "both models run the same tasks");
     let digits = digits_device_model();
     let (episodes, digits_golden) = episodes_and_golden(&digits, &digits_rows(), &DIGITS_EPISODES);
+    let digits_enroll = enroll::enroll_model(&digits);
+    let enroll_golden = enroll::golden(&digits_enroll, &episodes, &DIGITS_EPISODES);
     let mut files = vec![
+        ("digits-enroll.fsm", digits_enroll),
+        ("digits-enroll-golden.bin", enroll_golden),
         ("digits-model.fsm", digits),
         ("digits-episodes.bin", episodes),
         ("digits-golden.bin", digits_golden),

@@ -581,3 +581,51 @@ fn export_inspect_and_enroll_eval_of_an_enrollable_head() {
     assert!(at(plain, 10)["enrolled"][0].as_f64().unwrap() > 50.0);
     assert_eq!(v["held_out"], serde_json::json!([5, 6]));
 }
+
+/// The firmware's generated size modules are what `inspect --rust` prints for their models
+/// today: a model regenerated without them fails here, not on the device.
+/// `FEWSHOT_BLESS=1` rewrites them.
+#[test]
+fn firmware_size_modules_are_current() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let modules: [(&str, &[&str], &str); 4] = [
+        (
+            "models/sinusoid.postcard",
+            &["--k", "10"],
+            "firmware/src/sizes/sinusoid.rs",
+        ),
+        (
+            "models/sinusoid_proximal.postcard",
+            &["--k", "10"],
+            "firmware/src/sizes/sinusoid_proximal.rs",
+        ),
+        (
+            "firmware/fixtures/multihead.fsm",
+            &["--head", "1", "--k", "20"],
+            "firmware/src/serial_sizes.rs",
+        ),
+        (
+            "firmware/fixtures/digits-enroll.fsm",
+            &["--head", "0", "--k", "5"],
+            "firmware/src/sizes/digits_enroll.rs",
+        ),
+    ];
+    let bless = std::env::var_os("FEWSHOT_BLESS").is_some();
+    for (model, args, module) in modules {
+        let o = run(bin()
+            .current_dir(&root)
+            .args(["inspect", model, "--rust"])
+            .args(args));
+        assert!(o.status.success(), "{}", stderr(&o));
+        let path = root.join(module);
+        if bless {
+            std::fs::write(&path, &o.stdout).unwrap();
+        } else {
+            let committed = std::fs::read(&path).unwrap_or_default();
+            assert!(
+                committed == o.stdout,
+                "{module} is stale: regenerate with `FEWSHOT_BLESS=1 cargo test -p trainer --test cli firmware_size_modules`"
+            );
+        }
+    }
+}

@@ -8,6 +8,7 @@ use std::process::Command;
 use std::time::Instant;
 
 mod boards;
+mod data;
 mod elf;
 mod firmware;
 mod fuzz;
@@ -31,6 +32,7 @@ fn main() -> Result<()> {
         Some("firmware") => firmware::ci(&root()),
         Some("device-e2e") => firmware::serial_end_to_end(&root()),
         Some("boards") => boards::ci(&root()),
+        Some("data") => data::command(&root(), &args[1..]),
         Some("fixtures") => run_with(
             &root(),
             "cargo",
@@ -93,6 +95,15 @@ fn main() -> Result<()> {
             );
             eprintln!(
                 "  boards          lint and build the real-board firmwares (boards/), their sizes (in ci)"
+            );
+            eprintln!(
+                "  data words [--small] [--out DIR] [--words N] [--renditions R] [--seed S] [--jobs J]"
+            );
+            eprintln!(
+                "                  synthesise the spoken-words set with espeak-ng (data/README.md)"
+            );
+            eprintln!(
+                "  data check      the small words set twice: made, then a cache hit (in ci)"
             );
             eprintln!("  size [--update] firmware .text against firmware/size-snapshot.txt");
             eprintln!(
@@ -173,6 +184,7 @@ fn setup() -> Result<()> {
         run(&root(), "rustup", &args)?;
     }
     firmware::setup_host_tools()?;
+    fewshot_datasets::words::ensure_installed()?;
     fuzz::setup()?;
     Ok(())
 }
@@ -223,6 +235,21 @@ fn ci() -> Result<()> {
             "warnings",
         ],
     )?;
+    // The runtime as the Cortex-M4F compiles it: its hand-written kernels exist only there.
+    run(
+        &root(),
+        "cargo",
+        &[
+            "clippy",
+            "-p",
+            "fewshot-runtime",
+            "--target",
+            "thumbv7em-none-eabihf",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
     // The firmware for its default target (firmware/.cargo/config.toml).
     run(
         &root().join("firmware"),
@@ -232,6 +259,9 @@ fn ci() -> Result<()> {
     embedded(false)?;
     run(&root(), "cargo", &["test", "--workspace", "--all-targets"])?;
     run(&root(), "cargo", &["test", "--workspace", "--doc"])?;
+    // The words set's command end to end on its small subset (seconds; the library's own test
+    // above checks determinism and the cache).
+    data::small_check(&root())?;
     // The runtime without its optional features: it builds, its unit and integration tests
     // pass, and it refuses such models. (Its doc tests and example need no such run: the doc
     // tests passed above, the example requires `implicit-step`.)

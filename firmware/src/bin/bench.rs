@@ -4,7 +4,9 @@
 //! cost of one inner step per (adapted parameter x shot), for the sinusoid network (full,
 //! head-only, and the implicit head step), the digits network (5-way head from prototypes) and
 //! the digits preset (5-way matching head: 5 prototypes per class, 7 warps), K = 1, 5, 10, 20;
-//! then RAM: adapted state, scratch and peak stack of the call.
+//! then RAM: adapted state, scratch and peak stack of the call. `bench/int8.rs` adds the int8
+//! layers, `bench/conv.rs` the f32 convolutions, `bench/int8_model.rs` the convolution presets
+//! whole in f32 and int8.
 #![no_std]
 #![no_main]
 
@@ -21,6 +23,8 @@ use fewshot_runtime::{AdaptState, ClassBank, Heads, Model, Support};
 mod conv;
 #[path = "bench/int8.rs"]
 mod int8;
+#[path = "bench/int8_model.rs"]
+mod int8_model;
 
 /// Adapted-state capacity: the largest configuration (sinusoid, full network).
 const P: usize = 1761;
@@ -330,6 +334,7 @@ fn main() -> ! {
     enrollment(&data);
     int8::rows();
     conv::rows(&data.x, &mut scratch);
+    int8_model::rows(&data.x, &mut scratch);
     adaptation("sinusoid full network", SINUSOID, 0, 1, &data, &mut scratch);
     adaptation(
         "sinusoid head only",

@@ -504,8 +504,8 @@ pub fn columns<'a, 'b>(
         Rate::Same(_) => true,
         Rate::Each(r) => fits(r.len(), j0, no, ni, width),
     };
-    // `fits` also requires `no > 0` and `k > 0`.
-    let ok = !(c.clip < 0.0)
+    // `fits` also requires `no > 0` and `k > 0`. A NaN clip passes, as in the portable code.
+    let ok = c.clip.partial_cmp(&0.0) != Some(core::cmp::Ordering::Less)
         && ni.max(no) <= usize::MAX / 4
         && fits(c.w.len(), j0, no, ni, width)
         && fits(c.inputs.len(), j0, k, ni, width)
@@ -578,7 +578,7 @@ pub fn bias8(bias: &mut [f32], rate: Rate<'_>, clip: f32, deltas: &[f32], no: us
         Rate::Each(_) => return 0,
     };
     let ok = groups > 0
-        && !(clip < 0.0)
+        && clip.partial_cmp(&0.0) != Some(core::cmp::Ordering::Less)
         && bias.len() == no
         && no <= usize::MAX / 4
         && k > 0

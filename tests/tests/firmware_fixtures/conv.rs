@@ -6,7 +6,10 @@
 //!
 //! The presets' models are committed exports (`models/plaid_conv1d.postcard`,
 //! `models/digits_conv2d.postcard`), made by the commands in [`files`]; this test never
-//! retrains them (a new export makes the golden files stale, and this test says so).
+//! retrains them (a new export makes the golden files stale, and this test says so). Their int8
+//! exports (`models/*_int8.postcard`, `trainer quantise` of the same trained weights: an int8
+//! stem, the same f32 heads) run the f32 models' episodes; only their golden outputs are files
+//! of their own.
 
 use super::{data_rows, digits_rows, episodes_and_golden, trained_model, Episodes, Lcg};
 use runtime::format::spec::{ConvSpec, Map, PoolSpec};
@@ -129,8 +132,10 @@ pub fn files() -> Vec<(&'static str, Vec<u8>)> {
         "plaid_conv1d.postcard",
         "trainer train --preset plaid_conv1d --iterations 100 --no-eval --out models/plaid_conv1d.postcard",
     );
-    let (plaid_episodes, plaid_golden) =
-        episodes_and_golden(&plaid_conv1d, &data_rows("plaid.csv.gz", 256), &PLAID);
+    let plaid = data_rows("plaid.csv.gz", 256);
+    let (plaid_episodes, plaid_golden) = episodes_and_golden(&plaid_conv1d, &plaid, &PLAID);
+    let digits_int8 = int8_golden("digits_conv2d", (&digits, &DIGITS), &digits_episodes);
+    let plaid_int8 = int8_golden("plaid_conv1d", (&plaid, &PLAID), &plaid_episodes);
     vec![
         ("conv-stem.fsm", stem),
         ("conv-stem-episodes.bin", stem_episodes),
@@ -139,5 +144,27 @@ pub fn files() -> Vec<(&'static str, Vec<u8>)> {
         ("digits-conv2d-golden.bin", digits_golden),
         ("plaid-conv1d-episodes.bin", plaid_episodes),
         ("plaid-conv1d-golden.bin", plaid_golden),
+        ("digits-conv2d-int8-golden.bin", digits_int8),
+        ("plaid-conv1d-int8-golden.bin", plaid_int8),
     ]
+}
+
+/// The host's golden outputs of the int8 export of `preset` (`models/<preset>_int8.postcard`)
+/// on the f32 model's `episodes` (drawn again from `rows` by `spec`: the int8 model has the same
+/// input, heads and adaptation, so the same file).
+fn int8_golden(
+    preset: &str,
+    (rows, spec): (&[(Vec<f32>, usize)], &Episodes),
+    episodes: &[u8],
+) -> Vec<u8> {
+    let how = format!(
+        "trainer quantise --config trainer/configs/{preset}.toml --trained <the f32 run's out>.trained.json --export models/{preset}_int8.postcard"
+    );
+    let model = trained_model(&format!("{preset}_int8.postcard"), &how);
+    let (same, golden) = episodes_and_golden(&model, rows, spec);
+    assert_eq!(
+        same, episodes,
+        "{preset}: the int8 model runs the f32 model's episodes"
+    );
+    golden
 }

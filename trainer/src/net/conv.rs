@@ -73,12 +73,17 @@ impl Conv {
     }
 
     /// Every run of one sample, in a fixed order.
-    fn runs(&self, mut f: impl FnMut(Run)) {
+    fn runs(&self, f: impl FnMut(Run)) {
+        self.runs_in(0..self.out_channels, f);
+    }
+
+    /// The runs of output channels `channels`, in a fixed order.
+    fn runs_in(&self, channels: core::ops::Range<usize>, mut f: impl FnMut(Run)) {
         let o = self.output();
         let (h, w, s) = (self.input.height, self.input.width, self.stride);
         let [kh, kw] = self.kernel;
         let [ph, pw] = self.padding;
-        for oc in 0..o.channels {
+        for oc in channels {
             for gi in 0..self.group_in() {
                 let ic = if self.depthwise { oc } else { gi };
                 for a in 0..kh {
@@ -106,9 +111,97 @@ impl Conv {
         }
     }
 
-    /// `out (+)= conv(v, w)` for `k` rows.
+    /// Positions of one output channel.
+    fn positions(&self) -> usize {
+        let o = self.output();
+        o.height * o.width
+    }
+
+    /// A full convolution whose im2col matrix is its input: 1 x 1 kernel, stride 1, no padding.
+    fn is_pointwise(&self) -> bool {
+        !self.depthwise && self.kernel == [1, 1] && self.stride == 1 && self.padding == [0, 0]
+    }
+
+    /// The im2col matrix of one input `v` into `cols` (`fan_in x positions`, row-major): row
+    /// `(ic, a, b)`, column `(y, x)` holds the input at `(ic, y s + a - ph, x s + b - pw)`, zero
+    /// in the padding.
+    fn im2col<T: Real>(&self, v: &[T], cols: &mut [T]) {
+        let p = self.positions();
+        cols.fill(T::zero());
+        self.runs_of_channel(0, |r, row| {
+            let dst = &mut cols[row * p + r.out..row * p + r.out + r.n];
+            let src = v[r.inp..].iter().step_by(self.stride);
+            for (d, x) in dst.iter_mut().zip(src) {
+                *d = *x;
+            }
+        });
+    }
+
+    /// Adds the im2col matrix `cols` back onto the input it came from: `gx += col2im(cols)`.
+    fn col2im_add<T: Real>(&self, cols: &[T], gx: &mut [T]) {
+        let p = self.positions();
+        self.runs_of_channel(0, |r, row| {
+            let src = &cols[row * p + r.out..row * p + r.out + r.n];
+            let dst = gx[r.inp..].iter_mut().step_by(self.stride);
+            for (x, g) in dst.zip(src) {
+                *x += *g;
+            }
+        });
+    }
+
+    /// The runs of output channel `oc` only, with each run's weight index within the channel's
+    /// row (the im2col row it reads).
+    fn runs_of_channel(&self, oc: usize, mut f: impl FnMut(Run, usize)) {
+        let fan_in = self.fan_in();
+        let (lo, hi) = (oc * fan_in, (oc + 1) * fan_in);
+        let p = self.positions();
+        self.runs_in(oc..oc + 1, |r| {
+            debug_assert!(r.w >= lo && r.w < hi);
+            f(
+                Run {
+                    out: r.out - oc * p,
+                    ..r
+                },
+                r.w - lo,
+            );
+        });
+    }
+
+    /// `out (+)= conv(v, w)` for `k` rows. A full convolution is one matrix product per row,
+    /// `W (out channels x fan_in) * im2col(v) (fan_in x positions)`; a depthwise one walks its
+    /// runs.
     pub fn linear<T: Real>(&self, k: usize, v: &[T], w: &[T], acc: bool, out: &mut [T]) {
         let (ni, no, s) = (self.input.len(), self.output().len(), self.stride);
+        let beta = if acc { T::one() } else { T::zero() };
+        if !self.depthwise {
+            let (f, p, oc) = (self.fan_in(), self.positions(), self.out_channels);
+            let mut cols = vec![T::zero(); if self.is_pointwise() { 0 } else { f * p }];
+            for (vr, or) in v.chunks_exact(ni).zip(out.chunks_exact_mut(no)).take(k) {
+                let b: &[T] = if self.is_pointwise() {
+                    vr
+                } else {
+                    self.im2col(vr, &mut cols);
+                    &cols
+                };
+                T::gemm(
+                    oc,
+                    f,
+                    p,
+                    T::one(),
+                    w,
+                    f as isize,
+                    1,
+                    b,
+                    p as isize,
+                    1,
+                    beta,
+                    or,
+                    p as isize,
+                    1,
+                );
+            }
+            return;
+        }
         if !acc {
             out[..k * no].fill(T::zero());
         }
@@ -123,9 +216,59 @@ impl Conv {
         }
     }
 
-    /// `gx (+)= conv^T(g, w)` for `k` rows.
+    /// `gx (+)= conv^T(g, w)` for `k` rows: for a full convolution
+    /// `col2im(W^T (fan_in x out channels) * g (out channels x positions))`.
     pub fn linear_t<T: Real>(&self, k: usize, g: &[T], w: &[T], acc: bool, gx: &mut [T]) {
         let (ni, no, s) = (self.input.len(), self.output().len(), self.stride);
+        if !self.depthwise {
+            let (f, p, oc) = (self.fan_in(), self.positions(), self.out_channels);
+            if self.is_pointwise() {
+                let beta = if acc { T::one() } else { T::zero() };
+                for (gr, xr) in g.chunks_exact(no).zip(gx.chunks_exact_mut(ni)).take(k) {
+                    T::gemm(
+                        f,
+                        oc,
+                        p,
+                        T::one(),
+                        w,
+                        1,
+                        f as isize,
+                        gr,
+                        p as isize,
+                        1,
+                        beta,
+                        xr,
+                        p as isize,
+                        1,
+                    );
+                }
+                return;
+            }
+            if !acc {
+                gx[..k * ni].fill(T::zero());
+            }
+            let mut cols = vec![T::zero(); f * p];
+            for (gr, xr) in g.chunks_exact(no).zip(gx.chunks_exact_mut(ni)).take(k) {
+                T::gemm(
+                    f,
+                    oc,
+                    p,
+                    T::one(),
+                    w,
+                    1,
+                    f as isize,
+                    gr,
+                    p as isize,
+                    1,
+                    T::zero(),
+                    &mut cols,
+                    p as isize,
+                    1,
+                );
+                self.col2im_add(&cols, xr);
+            }
+            return;
+        }
         if !acc {
             gx[..k * ni].fill(T::zero());
         }
@@ -140,11 +283,41 @@ impl Conv {
         }
     }
 
-    /// `gw (+)= d <g, conv(v, w)> / dw` for `k` rows.
+    /// `gw (+)= d <g, conv(v, w)> / dw` for `k` rows: for a full convolution
+    /// `g (out channels x positions) * im2col(v)^T`, summed over the rows.
     pub fn weight_grad<T: Real>(&self, k: usize, v: &[T], g: &[T], acc: bool, gw: &mut [T]) {
         let (ni, no, s) = (self.input.len(), self.output().len(), self.stride);
         if !acc {
             gw.fill(T::zero());
+        }
+        if !self.depthwise {
+            let (f, p, oc) = (self.fan_in(), self.positions(), self.out_channels);
+            let mut cols = vec![T::zero(); if self.is_pointwise() { 0 } else { f * p }];
+            for (vr, gr) in v.chunks_exact(ni).zip(g.chunks_exact(no)).take(k) {
+                let b: &[T] = if self.is_pointwise() {
+                    vr
+                } else {
+                    self.im2col(vr, &mut cols);
+                    &cols
+                };
+                T::gemm(
+                    oc,
+                    p,
+                    f,
+                    T::one(),
+                    gr,
+                    p as isize,
+                    1,
+                    b,
+                    1,
+                    p as isize,
+                    T::one(),
+                    gw,
+                    f as isize,
+                    1,
+                );
+            }
+            return;
         }
         for (vr, gr) in v.chunks_exact(ni).zip(g.chunks_exact(no)).take(k) {
             self.runs(|r| {
@@ -156,6 +329,109 @@ impl Conv {
                     .sum();
                 gw[r.w] += dot;
             });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The input index and weight index of every (output, tap) pair, from the definition.
+    fn taps(c: &Conv, mut f: impl FnMut(usize, usize, usize)) {
+        let o = c.output();
+        let (h, w) = (c.input.height as isize, c.input.width as isize);
+        for oc in 0..o.channels {
+            for gi in 0..c.group_in() {
+                let ic = if c.depthwise { oc } else { gi };
+                for y in 0..o.height {
+                    for x in 0..o.width {
+                        for a in 0..c.kernel[0] {
+                            for b in 0..c.kernel[1] {
+                                let iy = (y * c.stride + a) as isize - c.padding[0] as isize;
+                                let ix = (x * c.stride + b) as isize - c.padding[1] as isize;
+                                if iy < 0 || ix < 0 || iy >= h || ix >= w {
+                                    continue;
+                                }
+                                let inp = (ic * c.input.height + iy as usize) * c.input.width
+                                    + ix as usize;
+                                let wi =
+                                    ((oc * c.group_in() + gi) * c.kernel[0] + a) * c.kernel[1] + b;
+                                f((oc * o.height + y) * o.width + x, inp, wi);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn values(n: usize, seed: u64) -> Vec<f64> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 33) as f64 / (1u64 << 31) as f64) - 0.5
+            })
+            .collect()
+    }
+
+    /// The matrix-product paths (pointwise, padded, strided, rectangular kernels) and the
+    /// depthwise runs agree with the definition for the forward pass and both gradients.
+    #[test]
+    fn every_path_matches_the_definition() {
+        let shape = |channels, height, width| Shape {
+            channels,
+            height,
+            width,
+        };
+        let cases = [
+            (shape(3, 5, 6), 4, [1, 1], 1, [0, 0], false),
+            (shape(3, 5, 6), 4, [3, 3], 1, [1, 1], false),
+            (shape(2, 7, 9), 3, [3, 2], 2, [1, 0], false),
+            (shape(1, 1, 17), 5, [1, 5], 2, [0, 2], false),
+            (shape(4, 6, 5), 4, [3, 3], 2, [1, 1], true),
+        ];
+        let k = 2;
+        for (input, out_channels, kernel, stride, padding, depthwise) in cases {
+            let c = Conv {
+                input,
+                out_channels,
+                kernel,
+                stride,
+                padding,
+                depthwise,
+            };
+            let (ni, no) = (input.len(), c.output().len());
+            let v = values(k * ni, 1);
+            let w = values(c.n_weights(), 2);
+            let g = values(k * no, 3);
+            let (mut out, mut want_out) = (vec![0.5; k * no], vec![0.5; k * no]);
+            let (mut gx, mut want_gx) = (vec![0.25; k * ni], vec![0.25; k * ni]);
+            let (mut gw, mut want_gw) = (vec![0.125; w.len()], vec![0.125; w.len()]);
+            for r in 0..k {
+                taps(&c, |o, i, wi| {
+                    want_out[r * no + o] += w[wi] * v[r * ni + i];
+                    want_gx[r * ni + i] += w[wi] * g[r * no + o];
+                    want_gw[wi] += g[r * no + o] * v[r * ni + i];
+                });
+            }
+            c.linear(k, &v, &w, true, &mut out);
+            c.linear_t(k, &g, &w, true, &mut gx);
+            c.weight_grad(k, &v, &g, true, &mut gw);
+            for (got, want) in [(&out, &want_out), (&gx, &want_gx), (&gw, &want_gw)] {
+                for (a, b) in got.iter().zip(want.iter()) {
+                    assert!((a - b).abs() < 1e-12, "{c:?}: {a} vs {b}");
+                }
+            }
+            // Without accumulation the outputs are overwritten.
+            let mut fresh = vec![9.0; k * no];
+            c.linear(k, &v, &w, false, &mut fresh);
+            for (a, b) in fresh.iter().zip(&want_out) {
+                assert!((a - (b - 0.5)).abs() < 1e-12);
+            }
         }
     }
 }
