@@ -167,7 +167,7 @@ fn golden_case(c: &mut Checks) {
         requant: rq,
     };
     let mut y = [0i8; 256];
-    let ok = conv(&l, &x, &mut y, &mut [0u32; 36]).is_ok();
+    let ok = conv(&l, &x, &mut y, &mut [0u32; 64]).is_ok();
     c.check(
         ok && fnv(&y) == 2_570_940_937,
         "int8 conv equals the host's golden vector",

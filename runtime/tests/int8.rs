@@ -55,6 +55,21 @@ proptest! {
     }
 
     #[test]
+    fn a_channel_requantises_like_tflm(
+        x in edge(),
+        m in edge(),
+        s in -31i32..=30,
+        zp in -128i32..=127,
+        relu in any::<bool>(),
+    ) {
+        let m = m.max(0);
+        let act_min = if relu { zp as i8 } else { -128 };
+        let r = Requant { multiplier: &[m], shift: &[s], out_zp: zp, act_min, act_max: 127 };
+        let v = multiply_by_quantized_multiplier(x, m, s).saturating_add(zp);
+        prop_assert_eq!(r.channel(0).apply(x), v.clamp(act_min.into(), 127) as i8);
+    }
+
+    #[test]
     fn quantized_multiplier_represents_the_factor(real in 1e-9f64..1e3) {
         let (m, s) = quantize_multiplier(real).unwrap();
         prop_assert!((1 << 30..=i32::MAX).contains(&m));
@@ -435,6 +450,6 @@ fn golden_vectors_for_the_firmware() {
         requant: rq,
     };
     let mut y = [0i8; 256];
-    conv(&c, &x, &mut y, &mut [0u32; 36]).unwrap();
+    conv(&c, &x, &mut y, &mut vec![0u32; c.scratch_words()]).unwrap();
     assert_eq!(fnv(&y), 2_570_940_937);
 }

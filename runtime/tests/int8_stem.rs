@@ -320,7 +320,9 @@ fn int8_buffers_hold_the_packed_maps_and_the_scratch() {
     let (def, _, _) = int8_def(5);
     let blob = def.to_aligned_bytes().unwrap();
     let model = Model::from_bytes(&blob).unwrap();
-    // The conv's output (36 values: 9 words) and its packed input of 4 positions x 3 taps
-    // (12 words) is the widest buffer; the 12 f32 inputs are wider than any int8 map.
-    assert_eq!(model.stem_width(), 21);
+    // The conv's output (36 values: 9 words) and its scratch is the widest buffer: 4 positions
+    // x 3 taps packed (a zero-padded block of two words each: 8 words), one window (1 word + 1
+    // spare) and the padded input (14 bytes: 4 words + 1 spare). The 12 f32 inputs are wider
+    // than any int8 map.
+    assert_eq!(model.stem_width(), 9 + 8 + 2 + 5);
 }

@@ -1,92 +1,202 @@
 //! Cortex-M4F kernels of [`super::kernel`]: the DSP extension's `SMLAD` (two 16 x 16-bit
 //! products added to a 32-bit accumulator in one instruction) on weights widened by `SXTB16`
 //! (bytes 0 and 2, or rotated by 8 bytes 1 and 3, sign-extended into two int16 lanes), as
-//! CMSIS-NN's `arm_nn_mat_mult_kernel_s8_s16` does. Each instruction is one `asm!` statement;
-//! the loops, loads and register allocation are the compiler's.
+//! CMSIS-NN's `arm_nn_mat_mult_kernel_s8_s16` does.
+//!
+//! The loops are plain AAPCS functions (`global_asm!`): LLVM's own code for them kept the
+//! accumulators of several columns on the stack. Four columns take every core register: one
+//! `LDR` of four weights, two `SXTB16`, two `LDM` of the four columns' eight words and eight
+//! `SMLAD`, 13 instructions per 16 multiply-accumulates; two rows over one column (dense layers
+//! at batch 1, where each weight is used once) 11 per 8. A row's last 1-3 weights are read
+//! byte by byte, with zeros above them, as the portable code pads them.
 //!
 //! The sums are the portable kernels' exactly: every product fits 32 bits and `SMLAD` keeps
 //! the low 32 bits of the exact sum (it only sets the Q flag on overflow), which is the
 //! portable code's wrapping addition; integer addition does not depend on the order.
 
-use core::arch::asm;
+use super::kernel;
+use core::arch::global_asm;
 
-/// `acc + a.lo * b.lo + a.hi * b.hi` (signed 16-bit lanes).
-#[inline(always)]
-fn smlad(a: u32, b: u32, acc: i32) -> i32 {
-    let r: i32;
-    // SAFETY: a register-only DSP instruction of the Cortex-M4 (ARMv7E-M).
-    unsafe {
-        asm!("smlad {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b,
-             c = in(reg) acc, options(pure, nomem, nostack, preserves_flags));
-    }
-    r
+/// One block of four weights (in r12) against four interleaved packed columns (r1
+/// post-incremented): accumulators r4, r5, r8, r9; r6, r7, r10, r11 and lr are scratch.
+macro_rules! widened_c4 {
+    () => {
+        "    sxtb16 lr, r12, ror #8
+    sxtb16 r12, r12
+    ldm r1!, {{r6, r7, r10, r11}}
+    smlad r4, r12, r6, r4
+    smlad r4, lr, r7, r4
+    smlad r5, r12, r10, r5
+    smlad r5, lr, r11, r5
+    ldm r1!, {{r6, r7, r10, r11}}
+    smlad r8, r12, r6, r8
+    smlad r8, lr, r7, r8
+    smlad r9, r12, r10, r9
+    smlad r9, lr, r11, r9
+"
+    };
 }
 
-/// Bytes 0 and 2 of `x` sign-extended into the low and high int16 lanes, and bytes 1 and 3
-/// likewise (`SXTB16` and `SXTB16 ..., ROR #8`).
-#[inline(always)]
-fn sxtb16_pair(x: u32) -> (u32, u32) {
-    let (even, odd): (u32, u32);
-    // SAFETY: register-only DSP instructions of the Cortex-M4 (ARMv7E-M). `e` is written
-    // before `x` is read again, so it must not share `x`'s register (`out`, not `lateout`).
-    unsafe {
-        asm!("sxtb16 {e}, {x}", "sxtb16 {o}, {x}, ror #8", e = out(reg) even,
-             o = lateout(reg) odd, x = in(reg) x, options(pure, nomem, nostack, preserves_flags));
-    }
-    (even, odd)
+/// [`widened_c4`] with its four weights loaded from r0 (post-incremented).
+macro_rules! block_c4 {
+    () => {
+        concat!("    ldr r12, [r0], #4\n", widened_c4!())
+    };
 }
 
-/// Four weights as one little-endian word (one unaligned `LDR`).
-#[inline(always)]
-fn word(w: &[i8]) -> u32 {
-    match w {
-        [a, b, c, d, ..] => u32::from_le_bytes([*a as u8, *b as u8, *c as u8, *d as u8]),
-        _ => 0,
-    }
+/// One block of two rows (in r8 and r10) against one packed column (r2 post-incremented):
+/// accumulators r4, r5; r6, r7, r9 and r11 are scratch.
+macro_rules! widened_r2 {
+    () => {
+        "    ldrd r6, r7, [r2], #8
+    sxtb16 r9, r8, ror #8
+    sxtb16 r8, r8
+    sxtb16 r11, r10, ror #8
+    sxtb16 r10, r10
+    smlad r4, r8, r6, r4
+    smlad r4, r9, r7, r4
+    smlad r5, r10, r6, r5
+    smlad r5, r11, r7, r5
+"
+    };
 }
 
-/// See [`super::kernel::dot_c1`]. Not inlined: the loop keeps its accumulators and pointers in
-/// registers instead of sharing them with a large caller.
-#[inline(never)]
+/// [`widened_r2`] with its weights loaded from r0 and r1 (post-incremented).
+macro_rules! block_r2 {
+    () => {
+        concat!(
+            "    ldr r8, [r0], #4\n",
+            "    ldr r10, [r1], #4\n",
+            widened_r2!()
+        )
+    };
+}
+
+global_asm!(
+    ".syntax unified",
+    ".thumb",
+    ".section .text.fewshot_dot_c4_s8,\"ax\",%progbits",
+    ".global fewshot_dot_c4_s8",
+    ".type fewshot_dot_c4_s8,%function",
+    ".thumb_func",
+    ".p2align 2",
+    // r0 = weights, r1 = packed columns, r2 = weights in the row, r3 = the four accumulators.
+    // Blocks in pairs (an odd one first), then the last 1-3 weights with zeros above them.
+    "fewshot_dot_c4_s8:",
+    "    push {{r3, r4, r5, r6, r7, r8, r9, r10, r11, lr}}",
+    "    ldm r3, {{r4, r5, r8, r9}}",
+    "    lsrs r3, r2, #3",
+    "    tst r2, #4",
+    "    beq 1f",
+    block_c4!(),
+    "1:",
+    "    cbz r3, 3f",
+    "2:",
+    block_c4!(),
+    block_c4!(),
+    "    subs r3, r3, #1",
+    "    bne 2b",
+    "3:",
+    "    ands r2, r2, #3",
+    "    beq 4f",
+    "    ldrb r12, [r0]",
+    "    cmp r2, #2",
+    "    blo 5f",
+    "    ldrb lr, [r0, #1]",
+    "    orr r12, r12, lr, lsl #8",
+    "    beq 5f",
+    "    ldrb lr, [r0, #2]",
+    "    orr r12, r12, lr, lsl #16",
+    "5:",
+    widened_c4!(),
+    "4:",
+    "    pop {{r3}}",
+    "    stm r3, {{r4, r5, r8, r9}}",
+    "    pop {{r4, r5, r6, r7, r8, r9, r10, r11, pc}}",
+    ".size fewshot_dot_c4_s8, . - fewshot_dot_c4_s8",
+    "",
+    ".section .text.fewshot_dot_r2_s8,\"ax\",%progbits",
+    ".global fewshot_dot_r2_s8",
+    ".type fewshot_dot_r2_s8,%function",
+    ".thumb_func",
+    ".p2align 2",
+    // r0, r1 = the two weight rows, r2 = the packed column, r3 = weights in a row,
+    // [sp] = the two accumulators. Blocks as in `fewshot_dot_c4_s8`.
+    "fewshot_dot_r2_s8:",
+    "    push {{r4, r5, r6, r7, r8, r9, r10, r11, lr}}",
+    "    ldr r12, [sp, #36]",
+    "    ldm r12, {{r4, r5}}",
+    "    lsrs lr, r3, #3",
+    "    tst r3, #4",
+    "    beq 1f",
+    block_r2!(),
+    "1:",
+    "    cmp lr, #0",
+    "    beq 3f",
+    "2:",
+    block_r2!(),
+    block_r2!(),
+    "    subs lr, lr, #1",
+    "    bne 2b",
+    "3:",
+    "    ands r3, r3, #3",
+    "    beq 4f",
+    "    ldrb r8, [r0]",
+    "    ldrb r10, [r1]",
+    "    cmp r3, #2",
+    "    blo 5f",
+    "    ldrb r9, [r0, #1]",
+    "    ldrb r11, [r1, #1]",
+    "    orr r8, r8, r9, lsl #8",
+    "    orr r10, r10, r11, lsl #8",
+    "    beq 5f",
+    "    ldrb r9, [r0, #2]",
+    "    ldrb r11, [r1, #2]",
+    "    orr r8, r8, r9, lsl #16",
+    "    orr r10, r10, r11, lsl #16",
+    "5:",
+    widened_r2!(),
+    "4:",
+    "    stm r12, {{r4, r5}}",
+    "    pop {{r4, r5, r6, r7, r8, r9, r10, r11, pc}}",
+    ".size fewshot_dot_r2_s8, . - fewshot_dot_r2_s8",
+);
+
+extern "C" {
+    fn fewshot_dot_c4_s8(w: *const i8, x: *const u32, n: usize, acc: *mut [i32; 4]);
+    fn fewshot_dot_r2_s8(w0: *const i8, w1: *const i8, x: *const u32, n: usize, acc: *mut [i32; 2]);
+}
+
+/// See [`super::kernel::dot_c1`].
+#[inline(always)]
 pub fn dot_c1(w: &[i8], x: &[u32], acc: i32) -> i32 {
-    w.chunks_exact(4)
-        .zip(x.chunks_exact(2))
-        .fold(acc, |a, (wb, xb)| {
-            let (w02, w13) = sxtb16_pair(word(wb));
-            smlad(w13, xb[1], smlad(w02, xb[0], a))
-        })
+    kernel::dot_c1(w, x, acc)
 }
 
-/// See [`super::kernel::dot_r2c1`]. Not inlined: the loop keeps its accumulators and pointers in
-/// registers instead of sharing them with a large caller.
-#[inline(never)]
+/// See [`super::kernel::dot_r2c1`]: the portable code unless both rows have the same length
+/// and `x` all their blocks.
+#[inline(always)]
 pub fn dot_r2c1(w0: &[i8], w1: &[i8], x: &[u32], acc: [i32; 2]) -> [i32; 2] {
-    w0.chunks_exact(4)
-        .zip(w1.chunks_exact(4))
-        .zip(x.chunks_exact(2))
-        .fold(acc, |[a0, a1], ((wa, wb), xb)| {
-            let (x02, x13) = (xb[0], xb[1]);
-            let (a02, a13) = sxtb16_pair(word(wa));
-            let (b02, b13) = sxtb16_pair(word(wb));
-            [
-                smlad(a13, x13, smlad(a02, x02, a0)),
-                smlad(b13, x13, smlad(b02, x02, a1)),
-            ]
-        })
+    let n = w0.len();
+    if n != w1.len() || x.len() < n.div_ceil(4) * 2 {
+        return kernel::dot_r2c1(w0, w1, x, acc);
+    }
+    let mut a = acc;
+    // SAFETY: `w0` and `w1` hold `n` bytes and `x` the `2 ceil(n / 4)` words the function
+    // reads; it writes only `a` and follows the AAPCS.
+    unsafe { fewshot_dot_r2_s8(w0.as_ptr(), w1.as_ptr(), x.as_ptr(), n, &mut a) };
+    a
 }
 
-/// See [`super::kernel::dot_c4`]. Inlined: out of line, its four accumulators go through memory.
+/// See [`super::kernel::dot_c4`]: the portable code unless `x` holds all the row's blocks.
 #[inline(always)]
 pub fn dot_c4(w: &[i8], x: &[u32], acc: [i32; 4]) -> [i32; 4] {
-    w.chunks_exact(4)
-        .zip(x.chunks_exact(8))
-        .fold(acc, |[a0, a1, a2, a3], (wb, xb)| {
-            let (w02, w13) = sxtb16_pair(word(wb));
-            [
-                smlad(w13, xb[1], smlad(w02, xb[0], a0)),
-                smlad(w13, xb[3], smlad(w02, xb[2], a1)),
-                smlad(w13, xb[5], smlad(w02, xb[4], a2)),
-                smlad(w13, xb[7], smlad(w02, xb[6], a3)),
-            ]
-        })
+    if x.len() < w.len().div_ceil(4) * 8 {
+        return kernel::dot_c4(w, x, acc);
+    }
+    let mut a = acc;
+    // SAFETY: `w` holds the `n` bytes and `x` the `8 ceil(n / 4)` words the function reads;
+    // it writes only `a` and follows the AAPCS.
+    unsafe { fewshot_dot_c4_s8(w.as_ptr(), x.as_ptr(), w.len(), &mut a) };
+    a
 }

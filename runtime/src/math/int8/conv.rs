@@ -4,7 +4,9 @@
 //! zero point (real 0) as TFLM does; output channel-major `[channel][row][column]`.
 //!
 //! The input is unrolled four output positions at a time into the packed int16 scratch
-//! (im2col, see [`super::pack`]), so every weight word widened once feeds four columns.
+//! (im2col, see [`super::pack`]), so every weight word widened once feeds four columns: each
+//! window is first gathered as int8 bytes (a kernel row inside the input is copied four bytes
+//! at a time, the padding is the zero point), then widened four values at a time.
 //!
 //! ```
 //! use fewshot_runtime::math::int8::{conv, ConvGeom, QuantConv, Requant};
@@ -24,7 +26,7 @@
 //! assert_eq!(y, [3, 6, 9, 7]); // x - 5 = [1, 2, 3, 4]; the padding adds 0
 //! ```
 
-use super::{bias, check_len, put, split_row, tail_dot, Kernels, Native, Packer, Requant};
+use super::{check_len, pack_column, packed_words, Kernels, Native, Requant};
 use crate::Error;
 
 /// A convolution's shapes (a series is a map of height 1).
@@ -121,10 +123,29 @@ impl QuantConv<'_> {
         self.requant.check(self.geom.out_channels)?;
         Ok(out)
     }
-    /// Words of scratch [`conv`] needs.
+    /// Words of scratch [`conv`] needs ([`conv_scratch_words`] of its geometry).
     pub fn scratch_words(&self) -> usize {
-        super::packed_words(self.geom.fan_in().unwrap_or(0), 4)
+        conv_scratch_words(&self.geom)
     }
+}
+
+/// Words of scratch a convolution needs: four packed columns, one window of bytes and the
+/// input zero-padded as bytes (each with a word to spare for the four-byte copies).
+pub fn conv_scratch_words(g: &ConvGeom) -> usize {
+    let fan = g.fan_in().unwrap_or(0);
+    let [h, w] = padded(g);
+    let padded = g.in_channels.saturating_mul(h).saturating_mul(w);
+    packed_words(fan, 4)
+        .saturating_add(fan.div_ceil(4) + 1)
+        .saturating_add(padded.div_ceil(4) + 1)
+}
+
+/// Rows and columns of the zero-padded input.
+fn padded(g: &ConvGeom) -> [usize; 2] {
+    [0, 1].map(|i| {
+        let side = if i == 0 { g.height } else { g.width };
+        g.padding[i].saturating_mul(2).saturating_add(side)
+    })
 }
 
 /// Runs the layer on one sample with the target's kernels.
@@ -145,64 +166,139 @@ pub fn conv_with<K: Kernels>(
     let positions = oh * ow;
     check_len("int8 conv output", oc_n * positions, y.len())?;
     let fan = g.fan_in().unwrap_or(0);
-    let packed = super::scratch(scratch, l.scratch_words())?;
+    let s = super::scratch(scratch, l.scratch_words())?;
+    let (packed, rest) = s.split_at_mut(packed_words(fan, 4));
+    let (window, input) = rest.split_at_mut(fan.div_ceil(4) + 1);
+    let (window, input) = (bytes(window), bytes(input));
+    pad(l, x, input);
     let (groups, per_group) = if g.depthwise {
         (g.in_channels, 1)
     } else {
         (1, oc_n)
     };
-    let tl = fan % 4;
     for grp in 0..groups {
+        let part = |n: usize| grp * per_group * n..(grp + 1) * per_group * n;
+        let rows = Rows {
+            weights: l.weights.get(part(fan)).unwrap_or_default(),
+            bias: l.bias.get(part(1)).unwrap_or_default(),
+            multiplier: l.requant.multiplier.get(part(1)).unwrap_or_default(),
+            shift: l.requant.shift.get(part(1)).unwrap_or_default(),
+        };
+        let yg = y.get_mut(part(positions)).unwrap_or_default();
         for p0 in (0..positions).step_by(4) {
             let cols = (positions - p0).min(4);
-            for c in 0..4 {
-                let at = (c < cols).then(|| ((p0 + c) / ow, (p0 + c) % ow));
-                unroll(l, x, grp, at, Packer::new(packed, fan, 4, c));
+            for c in 0..cols {
+                let n = gather(l, input, grp, ((p0 + c) / ow, (p0 + c) % ow), window);
+                pack_column(window.get(..n).unwrap_or_default(), l.in_zp, packed, 4, c);
             }
-            let (blocks, tail) = packed.split_at(fan / 4 * 8);
-            for oc in grp * per_group..(grp + 1) * per_group {
-                let (h, t) = split_row(l.weights, fan, oc);
-                let acc = K::dot_c4(h, blocks, [bias(l.bias, oc); 4]);
-                for (c, a) in acc.into_iter().enumerate().take(cols) {
-                    let xt = tail.get(c * tl..(c + 1) * tl).unwrap_or_default();
-                    let v = l.requant.apply(oc, tail_dot(t, xt, a));
-                    put(y, oc * positions + p0 + c, v);
-                }
-            }
+            block::<K>(&rows, &l.requant, packed, yg, positions, p0, cols);
         }
     }
     Ok(())
 }
 
-/// Packs the window of output position `at` (row, column) of group `grp`, each value minus the
-/// zero point (padding: 0); no position (a block's unused column): zeros.
-fn unroll(l: &QuantConv, x: &[i8], grp: usize, at: Option<(usize, usize)>, mut p: Packer) {
+/// The weights and per-channel parameters of one group's output channels.
+struct Rows<'a> {
+    weights: &'a [i8],
+    bias: &'a [i32],
+    multiplier: &'a [i32],
+    shift: &'a [i32],
+}
+
+/// Every output channel of `rows` at the `cols` positions from `p0` (the packed columns):
+/// `y` holds the group's outputs, `positions` per channel.
+#[inline(never)]
+fn block<K: Kernels>(
+    rows: &Rows,
+    rq: &Requant,
+    packed: &[u32],
+    y: &mut [i8],
+    positions: usize,
+    p0: usize,
+    cols: usize,
+) {
+    let fan = rows.weights.len() / rows.bias.len().max(1);
+    let params = rows.bias.iter().zip(rows.multiplier).zip(rows.shift);
+    let outs = y.chunks_exact_mut(positions.max(1));
+    for ((w, ((&b, &m), &s)), out) in rows.weights.chunks_exact(fan.max(1)).zip(params).zip(outs) {
+        let acc = K::dot_c4(w, packed, [b; 4]);
+        let ch = rq.with(m, s);
+        match out.get_mut(p0..p0 + cols) {
+            Some([o0, o1, o2, o3]) => {
+                let [a0, a1, a2, a3] = acc;
+                (*o0, *o1, *o2, *o3) = (ch.apply(a0), ch.apply(a1), ch.apply(a2), ch.apply(a3));
+            }
+            Some(o) => o.iter_mut().zip(acc).for_each(|(o, a)| *o = ch.apply(a)),
+            None => {}
+        }
+    }
+}
+
+/// The scratch words as bytes.
+fn bytes(w: &mut [u32]) -> &mut [i8] {
+    // SAFETY: the same memory, borrowed mutably for the same lifetime; `i8` has no alignment
+    // requirement and every bit pattern is valid for both types.
+    unsafe { core::slice::from_raw_parts_mut(w.as_mut_ptr().cast::<i8>(), w.len() * 4) }
+}
+
+/// Writes the input, zero-padded with its zero point, as bytes into `xp`.
+fn pad(l: &QuantConv, x: &[i8], xp: &mut [i8]) {
     let g = &l.geom;
+    let [hp, wp] = padded(g);
+    xp.fill(l.in_zp as i8);
+    for (i, row) in x.chunks_exact(g.width.max(1)).enumerate() {
+        let (c, y) = (i / g.height.max(1), i % g.height.max(1));
+        let at = (c * hp + y + g.padding[0]) * wp + g.padding[1];
+        copy_run(xp, at, row, 0, g.width, true);
+    }
+}
+
+/// Gathers the window of output position `at` (row, column) of group `grp` from the padded
+/// input `xp` into `col` in depth order; returns its length (the fan-in).
+fn gather(l: &QuantConv, xp: &[i8], grp: usize, at: (usize, usize), col: &mut [i8]) -> usize {
+    let g = &l.geom;
+    let [hp, wp] = padded(g);
     let (c0, cn) = if g.depthwise {
         (grp, 1)
     } else {
         (0, g.in_channels)
     };
     let [kh, kw] = g.kernel;
-    let Some((oy, ox)) = at else {
-        (0..cn * kh * kw).for_each(|_| p.push(0));
-        return;
-    };
+    let (oy, ox) = (at.0 * g.stride, at.1 * g.stride);
+    let mut d = 0;
     for ic in c0..c0 + cn {
-        for a in 0..kh {
-            let iy = (oy * g.stride + a)
-                .checked_sub(g.padding[0])
-                .filter(|&v| v < g.height);
-            for b in 0..kw {
-                let ix = (ox * g.stride + b)
-                    .checked_sub(g.padding[1])
-                    .filter(|&v| v < g.width);
-                let v = match (iy, ix) {
-                    (Some(iy), Some(ix)) => x.get((ic * g.height + iy) * g.width + ix),
-                    _ => None,
-                };
-                p.push(v.map_or(0, |&v| (i32::from(v) - l.in_zp) as i16));
-            }
+        let mut from = (ic * hp + oy) * wp + ox;
+        for _ in 0..kh {
+            copy_run(col, d, xp, from, kw, false);
+            d += kw;
+            from += wp;
         }
+    }
+    d
+}
+
+/// `col[d..d + n] = x[at..at + n]`, four bytes at a time while both have them; unless `exact`
+/// the last copy may write up to three bytes past `d + n` (the next run, or nothing, reads
+/// them).
+#[inline(always)]
+fn copy_run(col: &mut [i8], d: usize, x: &[i8], at: usize, n: usize, exact: bool) {
+    let mut i = 0;
+    while i < n && (!exact || i + 4 <= n) {
+        match (x.get(at + i..at + i + 4), col.get_mut(d + i..d + i + 4)) {
+            (Some(src), Some(dst)) => dst.copy_from_slice(src),
+            _ => break,
+        }
+        i += 4;
+    }
+    for j in i..n {
+        set(col, d + j, x.get(at + j).copied().unwrap_or(0));
+    }
+}
+
+/// `col[i] = v` (dropped past the end: the scratch is sized for the window).
+#[inline(always)]
+fn set(col: &mut [i8], i: usize, v: i8) {
+    if let Some(o) = col.get_mut(i) {
+        *o = v;
     }
 }

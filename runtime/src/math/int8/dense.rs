@@ -20,7 +20,7 @@
 //! assert_eq!(y, [13, 3]);
 //! ```
 
-use super::{bias, check_len, put, split_row, tail_dot, Kernels, Native, Packer, Requant};
+use super::{check_len, pack_column, Kernels, Native, Requant};
 use crate::Error;
 
 /// A quantised dense layer as the runtime reads it (every slice borrowed, e.g. from flash).
@@ -73,27 +73,25 @@ pub fn dense_with<K: Kernels>(
     l.check()?;
     check_len("int8 dense input", l.inputs, x.len())?;
     check_len("int8 dense output", l.outputs, y.len())?;
-    let words = l.scratch_words();
-    let packed = super::scratch(scratch, words)?;
-    let mut p = Packer::new(packed, l.inputs, 1, 0);
-    for &v in x {
-        p.push((i32::from(v) - l.in_zp) as i16);
-    }
-    let (blocks, tail) = packed.split_at(l.inputs / 4 * 2);
-    let row = |o: usize| split_row(l.weights, l.inputs, o);
-    let mut o = 0;
-    while o + 1 < l.outputs {
-        let ((h0, t0), (h1, t1)) = (row(o), row(o + 1));
-        let b = [bias(l.bias, o), bias(l.bias, o + 1)];
-        let [a0, a1] = K::dot_r2c1(h0, h1, blocks, b);
-        put(y, o, l.requant.apply(o, tail_dot(t0, tail, a0)));
-        put(y, o + 1, l.requant.apply(o + 1, tail_dot(t1, tail, a1)));
-        o += 2;
-    }
-    if o < l.outputs {
-        let (h0, t0) = row(o);
-        let a0 = K::dot_c1(h0, blocks, bias(l.bias, o));
-        put(y, o, l.requant.apply(o, tail_dot(t0, tail, a0)));
+    let packed = super::scratch(scratch, l.scratch_words())?;
+    pack_column(x, l.in_zp, packed, 1, 0);
+    let rq = &l.requant;
+    let n = l.inputs.max(1);
+    let params = l.bias.iter().zip(rq.multiplier).zip(rq.shift);
+    let mut rows = l.weights.chunks_exact(n).zip(params).zip(y.iter_mut());
+    loop {
+        match (rows.next(), rows.next()) {
+            (Some(((w0, ((&b0, &m0), &s0)), y0)), Some(((w1, ((&b1, &m1), &s1)), y1))) => {
+                let [a0, a1] = K::dot_r2c1(w0, w1, packed, [b0, b1]);
+                *y0 = rq.with(m0, s0).apply(a0);
+                *y1 = rq.with(m1, s1).apply(a1);
+            }
+            (Some(((w, ((&b, &m), &s)), y0)), None) => {
+                *y0 = rq.with(m, s).apply(K::dot_c1(w, packed, b));
+                break;
+            }
+            _ => break,
+        }
     }
     Ok(())
 }

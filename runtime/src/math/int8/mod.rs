@@ -38,14 +38,14 @@ mod pool;
 mod quant;
 mod requant;
 
-pub use conv::{conv, conv_with, ConvGeom, QuantConv};
+pub use conv::{conv, conv_scratch_words, conv_with, ConvGeom, QuantConv};
 pub use dense::{dense, dense_with, QuantDense};
-pub use pack::{packed_words, Packer};
+pub use pack::{pack_column, packed_words};
 pub use pool::{avg_pool, max_pool, PoolGeom};
 pub use quant::{dequantize, quantize, round_half_away, QuantParams};
 pub use requant::{
     multiply_by_quantized_multiplier, quantize_multiplier, rounding_divide_by_pot,
-    saturating_rounding_doubling_high_mul, Requant, MAX_SHIFT, MIN_SHIFT,
+    saturating_rounding_doubling_high_mul, Channel, Requant, MAX_SHIFT, MIN_SHIFT,
 };
 
 use crate::Error;
@@ -65,12 +65,15 @@ pub trait Kernels {
 pub struct Portable;
 
 impl Kernels for Portable {
+    #[inline(always)]
     fn dot_c1(w: &[i8], x: &[u32], acc: i32) -> i32 {
         kernel::dot_c1(w, x, acc)
     }
+    #[inline(always)]
     fn dot_r2c1(w0: &[i8], w1: &[i8], x: &[u32], acc: [i32; 2]) -> [i32; 2] {
         kernel::dot_r2c1(w0, w1, x, acc)
     }
+    #[inline(always)]
     fn dot_c4(w: &[i8], x: &[u32], acc: [i32; 4]) -> [i32; 4] {
         kernel::dot_c4(w, x, acc)
     }
@@ -82,12 +85,15 @@ pub struct M4f;
 
 #[cfg(m4f_kernels)]
 impl Kernels for M4f {
+    #[inline(always)]
     fn dot_c1(w: &[i8], x: &[u32], acc: i32) -> i32 {
         arm::dot_c1(w, x, acc)
     }
+    #[inline(always)]
     fn dot_r2c1(w0: &[i8], w1: &[i8], x: &[u32], acc: [i32; 2]) -> [i32; 2] {
         arm::dot_r2c1(w0, w1, x, acc)
     }
+    #[inline(always)]
     fn dot_c4(w: &[i8], x: &[u32], acc: [i32; 4]) -> [i32; 4] {
         arm::dot_c4(w, x, acc)
     }
@@ -129,31 +135,5 @@ fn scratch(s: &mut [u32], words: usize) -> Result<&mut [u32], Error> {
         what: "int8 scratch",
         needed: words,
         provided,
-    })
-}
-
-/// Row `o` of `n` weights split into its whole blocks of four and the rest (empty past the end).
-fn split_row(w: &[i8], n: usize, o: usize) -> (&[i8], &[i8]) {
-    let start = o.saturating_mul(n);
-    let row = w.get(start..start.saturating_add(n)).unwrap_or_default();
-    row.split_at((n / 4 * 4).min(row.len()))
-}
-
-/// Bias `o` (0 past the end: the callers check the lengths first).
-fn bias(b: &[i32], o: usize) -> i32 {
-    b.get(o).copied().unwrap_or(0)
-}
-
-/// Stores `v` at `i` (dropped past the end: the callers check the lengths first).
-fn put(y: &mut [i8], i: usize, v: i8) {
-    if let Some(o) = y.get_mut(i) {
-        *o = v;
-    }
-}
-
-/// `acc + sum_d w[d] x[d]` over a column's last `depth % 4` values (one per word, low lane).
-fn tail_dot(w: &[i8], x: &[u32], acc: i32) -> i32 {
-    w.iter().zip(x).fold(acc, |a, (&w, &x)| {
-        a.wrapping_add(i32::from(w) * pack::lanes(x).0)
     })
 }

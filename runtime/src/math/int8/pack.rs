@@ -4,81 +4,68 @@
 //!
 //! For `cols` columns of `depth` values: every block of four depths `d..d + 4` of column `c`
 //! is two words, `[x_d, x_{d+2}]` then `[x_{d+1}, x_{d+3}]` (low lane first), the blocks of the
-//! columns interleaved (block `b` of column `c` at word `(b * cols + c) * 2`); the last
-//! `depth % 4` values of each column follow, one word each (low lane), column after column.
-//! `SXTB16` of four weights gives `[w_d, w_{d+2}]`, and rotated by 8 `[w_{d+1}, w_{d+3}]`, so
-//! one `SMLAD` per word adds two products.
+//! columns interleaved (block `b` of column `c` at word `(b * cols + c) * 2`). A depth that is
+//! not a multiple of four ends with a block padded with zeros, so every kernel runs whole
+//! blocks. `SXTB16` of four weights gives `[w_d, w_{d+2}]`, and rotated by 8
+//! `[w_{d+1}, w_{d+3}]`, so one `SMLAD` per word adds two products.
+//!
+//! A column is packed from its int8 values four at a time ([`pack_column`]): the word of four
+//! bytes minus the zero point in each lane is what the Cortex-M4's `SXTAB16` computes.
 //!
 //! ```
-//! use fewshot_runtime::math::int8::{packed_words, Packer};
-//! let mut buf = [0u32; 3];
-//! assert_eq!(packed_words(5, 1), 3);
-//! let mut p = Packer::new(&mut buf, 5, 1, 0);
-//! for v in [1, 2, 3, 4, 5] {
-//!     p.push(v);
-//! }
-//! assert_eq!(buf, [1 | 3 << 16, 2 | 4 << 16, 5]);
+//! use fewshot_runtime::math::int8::{pack_column, packed_words};
+//! assert_eq!(packed_words(5, 1), 4);
+//! let mut buf = [0u32; 4];
+//! pack_column(&[1, 2, 3, 4, 5], 0, &mut buf, 1, 0);
+//! assert_eq!(buf, [1 | 3 << 16, 2 | 4 << 16, 5, 0]);
 //! ```
 
 /// Words that `cols` packed columns of `depth` values take.
 pub const fn packed_words(depth: usize, cols: usize) -> usize {
-    cols * (depth / 4 * 2 + depth % 4)
+    cols * depth.div_ceil(4) * 2
 }
 
-/// Writes one column's values, in depth order, into a packed buffer. Values past `depth`, and
-/// values whose word lies outside the buffer, are dropped (callers size the buffer with
-/// [`packed_words`]).
-pub struct Packer<'a> {
-    buf: &'a mut [u32],
-    cols: usize,
-    col: usize,
-    blocks: usize,
-    depth: usize,
-    d: usize,
-    pend: [i16; 4],
+/// Packs column `col` of `cols` from its values `x` (each minus `zp`; past the end of `x`, up
+/// to the next multiple of four: 0). Blocks whose words lie outside `buf` are dropped (callers
+/// size it with [`packed_words`]).
+#[inline(always)]
+pub fn pack_column(x: &[i8], zp: i32, buf: &mut [u32], cols: usize, col: usize) {
+    let step = cols * 2;
+    let (h, t) = x.split_at(x.len() / 4 * 4);
+    let blocks = buf.get_mut(col * 2..).unwrap_or_default();
+    let mut out = blocks.chunks_mut(step);
+    for (b, o) in h.chunks_exact(4).zip(&mut out) {
+        put(o, widen(word_or(b, 0), zp));
+    }
+    if let (false, Some(o)) = (t.is_empty(), out.next()) {
+        put(o, widen(word_or(t, zp as i8), zp));
+    }
 }
 
-impl<'a> Packer<'a> {
-    /// A packer for column `col` of `cols` columns of `depth` values.
-    pub fn new(buf: &'a mut [u32], depth: usize, cols: usize, col: usize) -> Self {
-        Packer {
-            buf,
-            cols,
-            col,
-            blocks: depth / 4,
-            depth,
-            d: 0,
-            pend: [0; 4],
-        }
+/// The two words of a block at the start of `o` (dropped if it is shorter).
+#[inline(always)]
+fn put(o: &mut [u32], (lo, hi): (u32, u32)) {
+    if let Some([w0, w1]) = o.first_chunk_mut() {
+        *w0 = lo;
+        *w1 = hi;
     }
+}
 
-    /// Appends the next value of the column.
-    #[inline(always)]
-    pub fn push(&mut self, v: i16) {
-        let d = self.d;
-        self.d += 1;
-        let b = d / 4;
-        if b < self.blocks {
-            let r = d % 4;
-            if let Some(slot) = self.pend.get_mut(r) {
-                *slot = v;
-            }
-            if r == 3 {
-                let [x0, x1, x2, x3] = self.pend;
-                let at = (b * self.cols + self.col) * 2;
-                if let Some(w) = self.buf.get_mut(at..at + 2) {
-                    w[0] = pair(x0, x2);
-                    w[1] = pair(x1, x3);
-                }
-            }
-        } else if d < self.depth {
-            let tail = self.depth - self.blocks * 4;
-            let at = self.blocks * 2 * self.cols + self.col * tail + (d - self.blocks * 4);
-            if let Some(w) = self.buf.get_mut(at) {
-                *w = u32::from(v as u16);
-            }
-        }
+/// Four values as one little-endian word, `fill` past the end of `b`.
+#[inline(always)]
+pub(crate) fn word_or(b: &[i8], fill: i8) -> u32 {
+    let v = |i: usize| b.get(i).copied().unwrap_or(fill) as u8;
+    match b.first_chunk::<4>() {
+        Some(&[a, b, c, d]) => u32::from_le_bytes([a as u8, b as u8, c as u8, d as u8]),
+        None => u32::from_le_bytes([v(0), v(1), v(2), v(3)]),
     }
+}
+
+/// Bytes 0 and 2 of `w` minus `zp` in the low and high int16 lanes, and bytes 1 and 3 likewise.
+#[inline(always)]
+fn widen(w: u32, zp: i32) -> (u32, u32) {
+    let [a, b, c, d] = w.to_le_bytes().map(|v| (i32::from(v as i8) - zp) as i16);
+    (pair(a, c), pair(b, d))
 }
 
 /// Two int16 lanes in one word, `lo` in the low half.

@@ -26,10 +26,11 @@ pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
     if a == i32::MIN && b == i32::MIN {
         return i32::MAX;
     }
-    let ab = i64::from(a) * i64::from(b);
-    let nudge: i64 = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
-    // |ab + nudge| < 2^62, so the quotient fits an i32 except for the case handled above.
-    ((ab + nudge) / (1i64 << 31)) as i32
+    // gemmlowp adds 2^30 (or 1 - 2^30 below zero) and divides truncating towards zero; both
+    // are floor((ab + 2^30) / 2^31): for ab = -n < 0, -floor((n - 1 + 2^30) / 2^31) =
+    // floor((2^30 - n) / 2^31). An arithmetic shift is that floor, and it fits an i32 except
+    // for the case handled above.
+    ((i64::from(a) * i64::from(b) + (1 << 30)) >> 31) as i32
 }
 
 /// `x / 2^exponent` rounded to nearest, ties away from zero (gemmlowp's `RoundingDivideByPOT`);
@@ -48,11 +49,16 @@ pub fn rounding_divide_by_pot(x: i32, exponent: u32) -> i32 {
 /// right shift by `max(-shift, 0)`. `shift` is clamped to `MIN_SHIFT..=MAX_SHIFT`.
 #[inline(always)]
 pub fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i32) -> i32 {
-    let shift = shift.clamp(MIN_SHIFT, MAX_SHIFT);
-    let left = shift.max(0) as u32;
-    let right = (-shift).max(0) as u32;
+    let (left, right) = shifts(shift);
     let y = saturating_rounding_doubling_high_mul(x.saturating_mul(1 << left), multiplier);
     rounding_divide_by_pot(y, right)
+}
+
+/// The left and right shifts of a multiplier's `shift`, clamped to `MIN_SHIFT..=MAX_SHIFT`.
+#[inline(always)]
+fn shifts(shift: i32) -> (u32, u32) {
+    let shift = shift.clamp(MIN_SHIFT, MAX_SHIFT);
+    (shift.max(0) as u32, (-shift).max(0) as u32)
 }
 
 /// The Q31 multiplier and shift of a positive real factor (TFLite's `QuantizeMultiplier`):
@@ -131,15 +137,64 @@ impl Requant<'_> {
         Ok(())
     }
 
-    /// The int8 output of channel `c`'s accumulator (channels beyond the slices give the zero
-    /// point: [`Requant::check`] rules them out).
+    /// The int8 output of channel `c`'s accumulator: `multiply_by_quantized_multiplier`, the
+    /// output zero point added (saturating), the clamp, for parameters [`Requant::check`]
+    /// accepted (channels beyond the slices give the zero point).
     #[inline(always)]
     pub fn apply(&self, c: usize, acc: i32) -> i8 {
+        self.channel(c).apply(acc)
+    }
+
+    /// Channel `c`'s parameters, read once for all its outputs.
+    #[inline(always)]
+    pub fn channel(&self, c: usize) -> Channel {
         let (m, s) = match (self.multiplier.get(c), self.shift.get(c)) {
             (Some(&m), Some(&s)) => (m, s),
             _ => (0, 0),
         };
-        let v = multiply_by_quantized_multiplier(acc, m, s).saturating_add(self.out_zp);
-        v.clamp(i32::from(self.act_min), i32::from(self.act_max)) as i8
+        self.with(m, s)
+    }
+
+    /// The requantisation of a channel whose multiplier is `m` and shift `s`.
+    #[inline(always)]
+    pub fn with(&self, m: i32, s: i32) -> Channel {
+        let (left, right) = shifts(s);
+        Channel {
+            multiplier: m,
+            left,
+            right,
+            out_zp: self.out_zp,
+            min: i32::from(self.act_min),
+            max: i32::from(self.act_max),
+        }
+    }
+}
+
+/// One output channel's requantisation ([`Requant::channel`], [`Requant::with`]), its
+/// parameters in registers across the channel's outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Channel {
+    multiplier: i32,
+    left: u32,
+    right: u32,
+    out_zp: i32,
+    min: i32,
+    max: i32,
+}
+
+impl Channel {
+    /// The int8 output of an accumulator.
+    #[inline(always)]
+    pub fn apply(&self, acc: i32) -> i8 {
+        let x = if self.left == 0 {
+            acc
+        } else {
+            acc.saturating_mul(1 << self.left)
+        };
+        // `saturating_rounding_doubling_high_mul` but for its saturating case, both operands
+        // `i32::MIN`, which checked (non-negative) multipliers rule out.
+        let y = ((i64::from(x) * i64::from(self.multiplier) + (1 << 30)) >> 31) as i32;
+        let v = rounding_divide_by_pot(y, self.right).saturating_add(self.out_zp);
+        v.clamp(self.min, self.max) as i8
     }
 }

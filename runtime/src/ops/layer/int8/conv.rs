@@ -26,7 +26,7 @@ use super::{check_io, input, output, requant, words};
 use crate::format::int8::{tensor_words, Int8Tensor};
 use crate::format::spec::{Int8ConvSpec, Map};
 use crate::format::Capabilities;
-use crate::math::int8::{conv, packed_words, ConvGeom, QuantConv};
+use crate::math::int8::{conv, conv_scratch_words, ConvGeom, QuantConv};
 use crate::{Activation, Error};
 
 /// An int8 convolution.
@@ -55,11 +55,10 @@ impl QConv {
     fn channels(&self) -> usize {
         usize::from(self.spec.conv.channels)
     }
-    /// The kernel's view of the layer, its tensor read from `w`.
-    fn layer<'a>(&self, w: &'a [f32]) -> Result<QuantConv<'a>, Error> {
+    /// The kernel's shapes.
+    fn geom(&self) -> ConvGeom {
         let s = &self.spec.conv;
-        let t = Int8Tensor::of(w, self.channels(), self.geometry.weight_count())?;
-        let geom = ConvGeom {
+        ConvGeom {
             in_channels: usize::from(s.input.channels),
             height: usize::from(s.input.height),
             width: usize::from(s.input.width),
@@ -68,7 +67,13 @@ impl QConv {
             stride: usize::from(s.stride),
             padding: s.padding.map(usize::from),
             depthwise: self.spec.depthwise,
-        };
+        }
+    }
+    /// The kernel's view of the layer, its tensor read from `w`.
+    fn layer<'a>(&self, w: &'a [f32]) -> Result<QuantConv<'a>, Error> {
+        let s = &self.spec.conv;
+        let t = Int8Tensor::of(w, self.channels(), self.geometry.weight_count())?;
+        let geom = self.geom();
         Ok(QuantConv {
             geom,
             in_zp: i32::from(self.spec.input.zero_point),
@@ -99,9 +104,9 @@ impl LayerOp for QConv {
     fn macs(&self) -> usize {
         self.geometry.macs()
     }
-    /// The packed int16 input of four output positions.
+    /// The packed int16 input of four output positions, one window, the padded input.
     fn scratch_len(&self) -> usize {
-        packed_words(self.geometry.weight_count() / self.channels().max(1), 4)
+        conv_scratch_words(&self.geom())
     }
     fn buffer_len(&self) -> usize {
         words(self.outputs()).saturating_add(self.scratch_len())
