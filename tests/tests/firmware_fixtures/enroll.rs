@@ -1,11 +1,12 @@
 //! The demo's enrollment fixtures: the trained digits model with its 20-way base head made
-//! enrollable (up to 24 classes held on the device: at least its 20), and the class bank's answers on the digits
-//! episodes' novel classes as the runtime computes them on the host.
+//! enrollable (up to 24 classes held on the device: at least its 20), and the class bank's
+//! answers on the digits episodes' novel classes as the runtime computes them on the host.
 //!
-//! For each digits episode (`digits-episodes.bin`), an empty bank enrolls the novel digits
-//! 5-9 from their support samples (label = the digit), classifies every query, forgets
-//! [`FORGET`] and classifies every query again. The golden file (`FSEG` v1) holds the labels enrolled, then per
-//! episode and phase each query's label and probability bits; the demo must give the same.
+//! For each digits episode (`digits-episodes.bin`), an empty bank enrolls the novel digits 5-9
+//! from their support samples (label = the digit), classifies every query, forgets [`FORGET`]
+//! and classifies every query again. The golden file (`FSEG` v1) holds the labels enrolled,
+//! then per episode and phase each query's label and probability bits; the demo must give the
+//! same.
 
 use super::{push_u32s, Episodes};
 use runtime::writer::ModelDef;

@@ -128,37 +128,45 @@ impl Conv {
     fn im2col<T: Real>(&self, v: &[T], cols: &mut [T]) {
         let p = self.positions();
         cols.fill(T::zero());
-        self.runs_of_channel(0, |r, row| {
+        self.im2col_runs(|r, row| {
             let dst = &mut cols[row * p + r.out..row * p + r.out + r.n];
             axpy_gather(T::one(), &v[r.inp..], self.stride, dst);
         });
     }
 
+    /// The buffer [`Conv::columns`] writes into (empty for a pointwise convolution).
+    fn columns_buffer<T: Real>(&self) -> Vec<T> {
+        let n = if self.is_pointwise() {
+            0
+        } else {
+            self.fan_in() * self.positions()
+        };
+        vec![T::zero(); n]
+    }
+
+    /// The im2col matrix of one input `v`: `v` itself for a pointwise convolution, else
+    /// written into `cols`.
+    fn columns<'a, T: Real>(&self, v: &'a [T], cols: &'a mut [T]) -> &'a [T] {
+        if self.is_pointwise() {
+            return v;
+        }
+        self.im2col(v, cols);
+        cols
+    }
+
     /// Adds the im2col matrix `cols` back onto the input it came from: `gx += col2im(cols)`.
     fn col2im_add<T: Real>(&self, cols: &[T], gx: &mut [T]) {
         let p = self.positions();
-        self.runs_of_channel(0, |r, row| {
+        self.im2col_runs(|r, row| {
             let src = &cols[row * p + r.out..row * p + r.out + r.n];
             axpy_scatter(T::one(), src, &mut gx[r.inp..], self.stride);
         });
     }
 
-    /// The runs of output channel `oc` only, with each run's weight index within the channel's
-    /// row (the im2col row it reads).
-    fn runs_of_channel(&self, oc: usize, mut f: impl FnMut(Run, usize)) {
-        let fan_in = self.fan_in();
-        let (lo, hi) = (oc * fan_in, (oc + 1) * fan_in);
-        let p = self.positions();
-        self.runs_in(oc..oc + 1, |r| {
-            debug_assert!(r.w >= lo && r.w < hi);
-            f(
-                Run {
-                    out: r.out - oc * p,
-                    ..r
-                },
-                r.w - lo,
-            );
-        });
+    /// The runs of output channel 0 with each run's im2col row (its weight index): every
+    /// output channel of a full convolution reads the same runs.
+    fn im2col_runs(&self, mut f: impl FnMut(Run, usize)) {
+        self.runs_in(0..1, |r| f(r, r.w));
     }
 
     /// `out (+)= conv(v, w)` for `k` rows. A full convolution is one matrix product per row,
@@ -169,30 +177,10 @@ impl Conv {
         let beta = if acc { T::one() } else { T::zero() };
         if !self.depthwise {
             let (f, p, oc) = (self.fan_in(), self.positions(), self.out_channels);
-            let mut cols = vec![T::zero(); if self.is_pointwise() { 0 } else { f * p }];
+            let mut cols = self.columns_buffer();
             for (vr, or) in v.chunks_exact(ni).zip(out.chunks_exact_mut(no)).take(k) {
-                let b: &[T] = if self.is_pointwise() {
-                    vr
-                } else {
-                    self.im2col(vr, &mut cols);
-                    &cols
-                };
-                T::gemm(
-                    oc,
-                    f,
-                    p,
-                    T::one(),
-                    w,
-                    f as isize,
-                    1,
-                    b,
-                    p as isize,
-                    1,
-                    beta,
-                    or,
-                    p as isize,
-                    1,
-                );
+                let b = self.columns(vr, &mut cols);
+                product((oc, f, p), (w, false), (b, false), beta, or);
             }
             return;
         }
@@ -215,22 +203,7 @@ impl Conv {
             if self.is_pointwise() {
                 let beta = if acc { T::one() } else { T::zero() };
                 for (gr, xr) in g.chunks_exact(no).zip(gx.chunks_exact_mut(ni)).take(k) {
-                    T::gemm(
-                        f,
-                        oc,
-                        p,
-                        T::one(),
-                        w,
-                        1,
-                        f as isize,
-                        gr,
-                        p as isize,
-                        1,
-                        beta,
-                        xr,
-                        p as isize,
-                        1,
-                    );
+                    product((f, oc, p), (w, true), (gr, false), beta, xr);
                 }
                 return;
             }
@@ -239,22 +212,7 @@ impl Conv {
             }
             let mut cols = vec![T::zero(); f * p];
             for (gr, xr) in g.chunks_exact(no).zip(gx.chunks_exact_mut(ni)).take(k) {
-                T::gemm(
-                    f,
-                    oc,
-                    p,
-                    T::one(),
-                    w,
-                    1,
-                    f as isize,
-                    gr,
-                    p as isize,
-                    1,
-                    T::zero(),
-                    &mut cols,
-                    p as isize,
-                    1,
-                );
+                product((f, oc, p), (w, true), (gr, false), T::zero(), &mut cols);
                 self.col2im_add(&cols, xr);
             }
             return;
@@ -278,30 +236,10 @@ impl Conv {
         }
         if !self.depthwise {
             let (f, p, oc) = (self.fan_in(), self.positions(), self.out_channels);
-            let mut cols = vec![T::zero(); if self.is_pointwise() { 0 } else { f * p }];
+            let mut cols = self.columns_buffer();
             for (vr, gr) in v.chunks_exact(ni).zip(g.chunks_exact(no)).take(k) {
-                let b: &[T] = if self.is_pointwise() {
-                    vr
-                } else {
-                    self.im2col(vr, &mut cols);
-                    &cols
-                };
-                T::gemm(
-                    oc,
-                    p,
-                    f,
-                    T::one(),
-                    gr,
-                    p as isize,
-                    1,
-                    b,
-                    1,
-                    p as isize,
-                    T::one(),
-                    gw,
-                    f as isize,
-                    1,
-                );
+                let b = self.columns(vr, &mut cols);
+                product((oc, p, f), (gr, false), (b, true), T::one(), gw);
             }
             return;
         }
@@ -311,6 +249,43 @@ impl Conv {
             });
         }
     }
+}
+
+/// `c (m x n) = a (m x k) * b (k x n) + beta c`, every matrix row-major and dense; `a` or `b`
+/// given transposed (stored `k x m`, `n x k`) when its flag says so.
+fn product<T: Real>(
+    (m, k, n): (usize, usize, usize),
+    (a, a_t): (&[T], bool),
+    (b, b_t): (&[T], bool),
+    beta: T,
+    c: &mut [T],
+) {
+    let (rsa, csa) = if a_t {
+        (1, m as isize)
+    } else {
+        (k as isize, 1)
+    };
+    let (rsb, csb) = if b_t {
+        (1, k as isize)
+    } else {
+        (n as isize, 1)
+    };
+    T::gemm(
+        m,
+        k,
+        n,
+        T::one(),
+        a,
+        rsa,
+        csa,
+        b,
+        rsb,
+        csb,
+        beta,
+        c,
+        n as isize,
+        1,
+    );
 }
 
 /// `dst[i] += a * src[i * stride]` for every `i < dst.len()` (contiguous, so vectorised, at

@@ -58,9 +58,9 @@ fn episodes(eps: &Episodes, golden: &EnrollGolden) -> Result<u32, Error> {
             let label = golden.label(way).unwrap_or(u16::MAX);
             bank.enroll(label, samples.get(..taken).unwrap_or(&[]))?;
         }
-        let (m0, right0) = answers(&mut bank, &ep, golden, |q| golden.answer(e, 0, q))?;
+        let (m0, right0) = answers(&mut bank, &ep, golden, (e, 0))?;
         bank.forget(golden.forget)?;
-        let (m1, right1) = answers(&mut bank, &ep, golden, |q| golden.answer(e, 1, q))?;
+        let (m1, right1) = answers(&mut bank, &ep, golden, (e, 1))?;
         defmt::info!(
             "enroll episode {=usize}: {=usize} digits from {=usize} samples each, {=usize}/{=usize} queries right; after forgetting {=u16}, {=usize}/{=usize} (the forgotten digit's queries cannot be); answers differing from the host: {=u32}",
             e,
@@ -78,12 +78,13 @@ fn episodes(eps: &Episodes, golden: &EnrollGolden) -> Result<u32, Error> {
     Ok(mismatches)
 }
 
-/// Classifies every query of `ep`: (answers differing from `want`, queries labelled right).
+/// Classifies every query of `ep`: (answers differing from the host's for `(episode, phase)`,
+/// queries labelled right).
 fn answers(
     bank: &mut sizes::ClassBank<'_>,
     ep: &Episode,
     golden: &EnrollGolden,
-    want: impl Fn(usize) -> Option<(u16, u32)>,
+    (e, phase): (usize, usize),
 ) -> Result<(u32, usize), Error> {
     let mut x = [0.0f32; sizes::INPUTS];
     let (mut differ, mut right) = (0u32, 0usize);
@@ -92,7 +93,7 @@ fn answers(
         let (label, p) = bank.classify(&x)?;
         let way = usize::from(label_at(ep.query_labels, q));
         right += usize::from(golden.label(way) == Some(label));
-        differ += u32::from(want(q) != Some((label, p.to_bits())));
+        differ += u32::from(golden.answer(e, phase, q) != Some((label, p.to_bits())));
     }
     Ok((differ, right))
 }
