@@ -81,7 +81,8 @@ enum Cmd {
         #[arg(long, default_value = "2000")]
         episodes: String,
         /// Classification: the data file [default: the one the model was trained on]; its
-        /// SHA-256 must be the recorded one.
+        /// SHA-256 must be the recorded one, or it is another voice split of the same
+        /// `trainer features` recording (same manifest, front-end and labels).
         #[arg(long)]
         data: Option<PathBuf>,
         /// [default: 20260101; classification: 20260105]
@@ -694,8 +695,24 @@ fn eval_classification(
     if let Some(d) = data {
         cfg.data = d;
     }
-    let setup = run::Setup::new(&cfg)?;
+    let other_split = match &record {
+        Some(r) if cfg.data != r.config.data => r.other_split(&cfg.data)?,
+        _ => None,
+    };
+    if let Some(split) = &other_split {
+        eprintln!(
+            "{}: the voice split `{split}` of the run's recording, with the run's classes and normalisation",
+            cfg.data.display()
+        );
+        // Nothing trains on it: its classes need only the rows of the evaluation's episodes.
+        cfg.shots = vec![1];
+        cfg.query = 1;
+    }
+    let mut setup = run::Setup::new(&cfg)?;
     if let Some(r) = &record {
+        if other_split.is_some() {
+            r.use_normalisation(&mut setup);
+        }
         r.check(&cfg, &setup)?;
     }
     let blob = export::read(model)?;

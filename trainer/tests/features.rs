@@ -36,7 +36,7 @@ fn clip(base: f64, i: u32) -> Vec<i16> {
     pcm
 }
 
-/// Six clips a word (five of `seen` voices, one `unseen`), under the manifest's header.
+/// Nine clips a word (five of `seen` voices, four `unseen`), under the manifest's header.
 fn manifest(d: &Path) -> PathBuf {
     std::fs::create_dir_all(d.join("clips")).unwrap();
     let mut m = String::from(
@@ -49,7 +49,7 @@ fn manifest(d: &Path) -> PathBuf {
         sample_format: hound::SampleFormat::Int,
     };
     for (word, split, base) in WORDS {
-        for i in 0..6 {
+        for i in 0..9 {
             let file = format!("clips/{word}-{i}.wav");
             let mut w = hound::WavWriter::create(d.join(&file), spec).unwrap();
             for s in clip(base, i) {
@@ -146,6 +146,44 @@ dct_coeffs = 10
         text.contains("10 MFCCs: 49 frames x 10 = the input"),
         "{text}"
     );
+
+    // The voices held out of training: another voice split of the same recording is evaluated
+    // with the run's classes and normalisation; the same clips through another front-end are
+    // refused.
+    let unseen = d.join("unseen.csv.gz");
+    let o = run(bin()
+        .args(["features", "--manifest"])
+        .arg(&manifest)
+        .arg("--front-end")
+        .arg(d.join("fe.toml"))
+        .args(["--voice-split", "unseen", "--out"])
+        .arg(&unseen));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let eval = |data: &Path| {
+        run(bin()
+            .args(["eval", "--model"])
+            .arg(&model)
+            .arg("--data")
+            .arg(data)
+            .args(["--ways", "2", "--shots", "1", "--query", "1"])
+            .args(["--steps", "0", "--episodes", "4"]))
+    };
+    let o = eval(&unseen);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success() && err.contains("the voice split `unseen` of the run's recording"),
+        "{err}"
+    );
+    let other = d.join("other.csv.gz");
+    let o = run(bin()
+        .args(["features", "--manifest"])
+        .arg(&manifest)
+        .args(["--voice-split", "seen", "--out"])
+        .arg(&other));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = eval(&other);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("SHA-256"), "{err}");
 
     // Another front-end than the data's is refused before training.
     std::fs::write(

@@ -82,9 +82,35 @@ impl RunRecord {
         Ok(Some(r))
     }
 
+    /// The voice split of `data` when it is another file than the run's with the same
+    /// recording behind it: both made by `trainer features` from the same manifest (its
+    /// SHA-256), with the same front-end and the same labels, only another voice split (e.g. the
+    /// voices held out of training). The model is then evaluated on it with its own
+    /// normalisation ([`RunRecord::use_normalisation`]). None: not such a file.
+    pub fn other_split(&self, data: &Path) -> Result<Option<String>> {
+        let (Some(ours), Some(theirs)) = (
+            crate::features::recorded(&self.config.data)?,
+            crate::features::recorded(data)?,
+        ) else {
+            return Ok(None);
+        };
+        let same = ours.front_end == theirs.front_end
+            && ours.manifest_sha256 == theirs.manifest_sha256
+            && ours.labels == theirs.labels
+            && ours.voice_split != theirs.voice_split;
+        Ok(same.then(|| theirs.voice_split.unwrap_or_else(|| "all".into())))
+    }
+
+    /// Evaluates on `setup` with the run's own normalisation (the deployed model's) and the
+    /// baseline's standardisation, not ones fitted on `setup`'s file.
+    pub fn use_normalisation(&self, setup: &mut Setup) {
+        setup.norm = self.normalisation.clone();
+        setup.standardise = self.standardise.clone();
+    }
+
     /// Refuses a data set or configuration that is not the run's: another file, or another split.
     pub fn check(&self, cfg: &ClsConfig, setup: &Setup) -> Result<()> {
-        if setup.ds.sha256 != self.data_sha256 {
+        if setup.ds.sha256 != self.data_sha256 && self.other_split(&cfg.data)?.is_none() {
             bail!(
                 "{}: SHA-256 {} but the model was trained on {} (SHA-256 {}): its split and normalisation belong to that file",
                 setup.ds.file,
