@@ -341,7 +341,12 @@ fn val_classes_are_kept_out_of_training_and_sizes_are_checked_first() {
     // seen-class check takes the held-out rows of the trunk's classes.
     assert!(setup.val.classes.iter().all(|c| c.rows.len() == 6));
     assert_eq!(classes(setup.seen.as_ref().unwrap()), vec![0, 2]);
-    assert_eq!((setup.val_ways, setup.val_query), (2, 1));
+    // Each pool's queries are what its own smallest class leaves beside the shots: the few
+    // held-out rows of the seen-class check do not limit the validation classes' queries.
+    assert_eq!(
+        (setup.val_ways, setup.val_query, setup.seen_query),
+        (2, 5, 1)
+    );
     // The normalisation is fitted on the meta-training classes only.
     let rows: Vec<usize> = (0..36).filter(|r| r % 6 < 4).collect();
     let n = trainer::classify::train::Normalisation::fit(&setup.ds, &rows);

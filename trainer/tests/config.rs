@@ -79,7 +79,9 @@ fn shipped_configs_parse_and_the_sinusoid_file_is_the_preset() {
             let cls = matches!(run, trainer::presets::RunConfig::Classification(_));
             assert_eq!(
                 cls,
-                name.starts_with("digits") || name.starts_with("plaid"),
+                ["digits", "plaid", "keyword"]
+                    .iter()
+                    .any(|k| name.starts_with(k)),
                 "{name}"
             );
         }

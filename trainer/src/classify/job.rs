@@ -35,7 +35,7 @@ pub fn train_from(
         aux_classes,
         val: val_episodes(setup, cfg)?,
         seen: match &setup.seen {
-            Some(pool) => pool_episodes(setup, pool, cfg)?,
+            Some(pool) => pool_episodes(setup, pool, setup.seen_query, cfg)?,
             None => Vec::new(),
         },
         // The identity trunk without a multi-task head has no parameter: validation only.

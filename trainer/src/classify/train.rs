@@ -41,6 +41,8 @@ pub struct Setup {
     pub val_ways: usize,
     /// Queries per class of validation episodes ([`VAL_QUERY`], or fewer for small classes).
     pub val_query: usize,
+    /// Queries per class of the seen-class check's episodes (the same rule on its pool).
+    pub seen_query: usize,
     /// The model's input normalisation (`x' = (x - shift) * scale`), from `normalise`.
     pub norm: Normalisation,
     /// Per-feature standardisation fitted on the meta-training classes (the standardised
@@ -295,18 +297,16 @@ impl Setup {
                 train_ways
             );
         }
-        // 15 queries per class, or what the smallest validation class allows.
-        let fewest = val
-            .classes
-            .iter()
-            .chain(seen.iter().flat_map(|p| &p.classes))
-            .map(|c| c.rows.len())
-            .min()
-            .unwrap_or(0);
-        let val_query = VAL_QUERY.min(fewest.saturating_sub(cfg.max_shots()));
+        // 15 queries per class, or what each pool's smallest class allows: the held-out rows
+        // of the training classes (the seen-class check) are fewer than the validation
+        // classes' rows, and do not limit the validation episodes' queries.
+        let val_query = pool_query(&val, cfg.max_shots());
+        let seen_query = seen
+            .as_ref()
+            .map_or(val_query, |p| pool_query(p, cfg.max_shots()));
         let val_ways = cfg.ways.min(val.classes.len());
         let seen_ways = seen.as_ref().map_or(val_ways, |p| p.classes.len());
-        if val_query == 0 || val_ways < 2 || seen_ways < 2 {
+        if val_query == 0 || seen_query == 0 || val_ways < 2 || seen_ways < 2 {
             bail!(
                 "{}: validation episodes need 2 classes with more than max(shots) = {} rows each; the validation classes {:?} have {:?} rows{}",
                 ds.file,
@@ -360,6 +360,7 @@ impl Setup {
             train_ways,
             val_ways,
             val_query,
+            seen_query,
             norm,
             standardise,
         })
@@ -509,11 +510,23 @@ pub struct Candidate {
 
 /// Fixed validation episodes (the validation pool: held-out classes or rows), per shot count.
 pub fn val_episodes(setup: &Setup, cfg: &ClsConfig) -> Result<Vec<Vec<Episode>>> {
-    pool_episodes(setup, &setup.val, cfg)
+    pool_episodes(setup, &setup.val, setup.val_query, cfg)
 }
 
-/// Fixed episodes of `pool` (`setup.val_ways`-way, `setup.val_query` queries), per shot count.
-pub fn pool_episodes(setup: &Setup, pool: &Pool, cfg: &ClsConfig) -> Result<Vec<Vec<Episode>>> {
+/// Queries per class of validation episodes on `pool`: [`VAL_QUERY`], or what its smallest
+/// class leaves beside `max_shots` support rows.
+fn pool_query(pool: &Pool, max_shots: usize) -> usize {
+    let fewest = pool.classes.iter().map(|c| c.rows.len()).min().unwrap_or(0);
+    VAL_QUERY.min(fewest.saturating_sub(max_shots))
+}
+
+/// Fixed episodes of `pool` (`setup.val_ways`-way, `query` queries), per shot count.
+pub fn pool_episodes(
+    setup: &Setup,
+    pool: &Pool,
+    query: usize,
+    cfg: &ClsConfig,
+) -> Result<Vec<Vec<Episode>>> {
     cfg.shots
         .iter()
         .map(|&k| {
@@ -522,7 +535,7 @@ pub fn pool_episodes(setup: &Setup, pool: &Pool, cfg: &ClsConfig) -> Result<Vec<
             (0..cfg.val_episodes)
                 .map(|_| {
                     let ways = setup.val_ways.min(pool.classes.len());
-                    pool.sample(&setup.ds, ways, k, setup.val_query, &mut rng)
+                    pool.sample(&setup.ds, ways, k, query, &mut rng)
                 })
                 .collect()
         })
