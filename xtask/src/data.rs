@@ -13,7 +13,11 @@ const DEFAULT_OUT: &str = "data/cache/words";
 const WORD_LIST: &str = "data/words.txt";
 
 const USAGE: &str = "usage: cargo xtask data words [--small] [--out DIR] [--words N] \
-                     [--renditions R] [--seed S] [--jobs J]\n       cargo xtask data check";
+                     [--renditions R] [--seed S] [--jobs J]\n       \
+                     cargo xtask data keyword [the same options]\n       cargo xtask data check";
+
+/// The voice splits `cargo xtask data keyword` writes features of (`<out>/<split>.csv.gz`).
+const VOICE_SPLITS: [&str; 2] = ["seen", "unseen"];
 
 /// Options of `cargo xtask data words`.
 #[derive(Debug, PartialEq)]
@@ -27,6 +31,7 @@ struct Options {
 pub fn command(root: &Path, args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("words") => words_set(root, &args[1..]).map(|_| ()),
+        Some("keyword") => keyword_features(root, &args[1..]),
         Some("check") => small_check(root),
         _ => bail!("{USAGE}"),
     }
@@ -48,6 +53,49 @@ pub fn small_check(root: &Path) -> Result<()> {
     });
     std::fs::remove_dir_all(&out).ok();
     made
+}
+
+/// `cargo xtask data keyword`: the words set, then the log-mel features of its seen and
+/// unseen voices (`trainer features --voice-split S`, the runtime's front-end) beside its
+/// manifest, the data `trainer/configs/keyword.toml` trains on. A features file whose record
+/// names the current manifest's SHA-256 is kept.
+fn keyword_features(root: &Path, args: &[String]) -> Result<()> {
+    words_set(root, args)?;
+    let out = parse(root, args)?.out;
+    let manifest = out.join("manifest.csv");
+    let sha = words::sha256_hex(
+        &std::fs::read(&manifest).with_context(|| manifest.display().to_string())?,
+    );
+    for split in VOICE_SPLITS {
+        let csv = out.join(format!("{split}.csv.gz"));
+        let record = out.join(format!("{split}.front_end.json"));
+        let current = std::fs::read_to_string(&record).is_ok_and(|r| r.contains(&sha));
+        if current && csv.exists() {
+            println!("{}: features of this manifest, kept", csv.display());
+            continue;
+        }
+        let (m, c) = (manifest.to_string_lossy(), csv.to_string_lossy());
+        crate::run(
+            root,
+            "cargo",
+            &[
+                "run",
+                "--release",
+                "-q",
+                "-p",
+                "trainer",
+                "--",
+                "features",
+                "--manifest",
+                &m,
+                "--voice-split",
+                split,
+                "--out",
+                &c,
+            ],
+        )?;
+    }
+    Ok(())
 }
 
 /// Makes (or finds cached) the words set `args` describe; the number of clips synthesised.

@@ -96,14 +96,18 @@ fn deployed(
         .map_or("int8".into(), |s| s.to_string_lossy().into_owned());
     let int8 = with_heads(super::export::int8_trunk_def(&name, arch, params, q)?, t)?;
     let bytes = crate::export::write(out, &int8)?;
+    // Its run record (the run's classes, split and normalisation, these bytes' SHA-256), so
+    // that `trainer eval --model OUT` evaluates it like the f32 export.
+    let record = crate::classify::record::RunRecord::new(out, cfg, setup, t)?.write(out)?;
     let int8 = crate::export::read(out)?;
     let f32 = crate::classify::deploy::model_def(&name, t)?
         .to_aligned_bytes()
         .map_err(|e| anyhow!("runtime writer: {e}"))?;
     println!(
-        "wrote {} ({bytes} bytes; the f32 export is {} bytes)",
+        "wrote {} ({bytes} bytes; the f32 export is {} bytes) and its run record {}",
         out.display(),
-        f32.as_bytes().len()
+        f32.as_bytes().len(),
+        record.display()
     );
     let baselines = Baselines {
         standardise: &setup.standardise,
