@@ -2,6 +2,7 @@
 //! false-accept / false-reject rates measured on the right query sets, as deployed, on a tiny
 //! two-feature data set whose unknown rows are built to be accepted or rejected.
 
+mod common;
 use runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef, RateDef};
 use trainer::classify::data::Dataset;
 use trainer::classify::deploy::with_ways;
@@ -148,4 +149,119 @@ fn false_accepts_and_rejects_are_counted_on_the_right_queries() {
     assert_eq!((r.false_accept, r.false_accept_ci95), (50.0, 0.0));
     assert_eq!(r.accepted_accuracy, 100.0);
     assert_eq!((r.shots, r.steps, r.rule.as_str()), (1, 0, "eer"));
+}
+
+/// 12 classes x 20 rows of 4 features: each class a noisy point of its own.
+fn clusters_csv(path: &std::path::Path) {
+    let mut s = String::from("label,a,b,c,d\n");
+    let mut noise = common::Noise(99);
+    for row in 0..240 {
+        let c = row % 12;
+        s += &c.to_string();
+        for j in 0..4 {
+            let centre = ((c * 5 + j * 3) % 7) as f64 - 3.0;
+            s += &format!(",{:.4}", centre + 0.8 * noise.next());
+        }
+        s += "\n";
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+#[test]
+fn eval_prints_the_threshold_and_its_rates_for_every_shots_and_steps() {
+    let d = common::dir("unknown", "cli");
+    clusters_csv(&d.join("c.csv"));
+    std::fs::write(
+        d.join("run.toml"),
+        r#"task = "classification"
+data = "c.csv"
+train_classes = [0, 1, 2, 3, 4, 5, 6, 7]
+val_classes = [5, 6, 7]
+test_classes = [8, 9, 10, 11]
+ways = 3
+shots = [1, 3]
+query = 4
+hidden = [8]
+iterations = 6
+val_every = 3
+val_episodes = 5
+device_steps = 2
+"#,
+    )
+    .unwrap();
+    let model = d.join("m.postcard");
+    let o = common::run(
+        common::bin()
+            .args(["train", "--no-eval", "--config"])
+            .arg(d.join("run.toml"))
+            .arg("--out")
+            .arg(&model),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let eval = |extra: &[&str]| {
+        common::run(
+            common::bin()
+                .args(["eval", "--episodes", "20", "--shots", "1,3", "--model"])
+                .arg(&model)
+                .args(extra),
+        )
+    };
+    // A 3-class head evaluated 2-way: two of the four novel classes are unknown in each episode.
+    let o = eval(&["--ways", "2", "--unknown-queries", "6", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|u| u["ways"] == 2));
+    let rows = v["unknown"].as_array().unwrap();
+    let keys: Vec<(u64, u64)> = rows
+        .iter()
+        .map(|r| (r["shots"].as_u64().unwrap(), r["steps"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(keys, [(1, 0), (1, 2), (3, 0), (3, 2)]);
+    for r in rows {
+        assert_eq!(
+            r["calibration_classes"],
+            serde_json::json!([5, 6, 7]),
+            "{r}"
+        );
+        assert_eq!(
+            (r["episodes"].as_u64(), r["unknown_per_episode"].as_u64()),
+            (Some(20), Some(6))
+        );
+        let t = r["threshold"].as_f64().unwrap();
+        assert!((0.0..=1.5).contains(&t), "{r}");
+        for k in ["false_reject", "false_accept", "calibration_false_reject"] {
+            assert!((0.0..=100.0).contains(&r[k].as_f64().unwrap()), "{k}: {r}");
+        }
+    }
+    // The table prints the threshold; without --unknown-queries there is no unknown row.
+    let with_rule = |rule: &str| {
+        eval(&[
+            "--ways",
+            "2",
+            "--unknown-queries",
+            "6",
+            "--unknown-rule",
+            rule,
+        ])
+    };
+    let o = with_rule("fr=0.1");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("rule fr=0.1 on episodes of classes [5, 6, 7]"),
+        "{out}"
+    );
+    let o = eval(&["--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["unknown"], serde_json::json!([]));
+    // Refused: a bad rule; a 3-way episode of 3 validation classes leaves no unknown class.
+    let o = with_rule("fr=2");
+    assert_eq!(o.status.code(), Some(2));
+    let o = eval(&["--unknown-queries", "6"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("validation classes [5, 6, 7]"), "{e}");
 }

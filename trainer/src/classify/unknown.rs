@@ -348,7 +348,7 @@ pub fn table(rows: &[UnknownRow]) -> String {
         first.unknown_per_episode, first.rule, first.calibration_classes
     );
     s += &format!(
-        "{:<8} {:>5} {:>6} {:>10} {:>9} {:>9} {:>15} {:>15} {:>17}\n",
+        "{:<8} {:>5} {:>6} {:>11} {:>9} {:>9} {:>15} {:>15} {:>17}\n",
         "method",
         "shots",
         "steps",
@@ -361,7 +361,7 @@ pub fn table(rows: &[UnknownRow]) -> String {
     );
     for r in rows {
         s += &format!(
-            "{:<8} {:>5} {:>6} {:>10.6} {:>9.2} {:>9.2} {:>8.2} +- {:>4.2} {:>8.2} +- {:>4.2} {:>10.2} +- {:>4.2}\n",
+            "{:<8} {:>5} {:>6} {:>11} {:>9.2} {:>9.2} {:>8.2} +- {:>4.2} {:>8.2} +- {:>4.2} {:>10.2} +- {:>4.2}\n",
             r.method,
             r.shots,
             r.steps,
