@@ -257,11 +257,22 @@ device_steps = 2
     let o = eval(&["--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["unknown"], serde_json::json!([]));
-    // Refused: a bad rule; a 3-way episode of 3 validation classes leaves no unknown class.
+    // Refused: a bad rule; 4-way episodes of the 4 novel classes leave no unknown class.
     let o = with_rule("fr=2");
     assert_eq!(o.status.code(), Some(2));
-    let o = eval(&["--unknown-queries", "6"]);
+    let o = eval(&["--ways", "4", "--unknown-queries", "6"]);
     assert_eq!(o.status.code(), Some(2));
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains("validation classes [5, 6, 7]"), "{e}");
+    assert!(e.contains("(lower --"), "{e}");
+    // 3-way episodes of the 3 validation classes leave none either: the held-out rows of the
+    // trunk's classes 0-4 join them, the novel classes never.
+    let o = eval(&["--unknown-queries", "2", "--query", "2", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = v["unknown"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    for r in rows {
+        let c = &r["calibration_classes"];
+        assert_eq!(c, &serde_json::json!([0, 1, 2, 3, 4, 5, 6, 7]), "{r}");
+    }
 }

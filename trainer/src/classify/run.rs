@@ -172,7 +172,7 @@ pub fn eval_rows(
 }
 
 /// The unknown-input rows of one shot count `(k, query, n, seed)`: calibration episodes of the
-/// run's validation classes built as the novel episodes `eps` are, each with `u.queries`
+/// run's meta-training classes ([`unknown::calibration_pool`]) built as the novel episodes `eps` are, each with `u.queries`
 /// unknown rows of its pool's other classes.
 fn unknown_rows_of(
     bytes: &[u8],
@@ -183,7 +183,7 @@ fn unknown_rows_of(
     steps: &[usize],
     u: &UnknownSpec,
 ) -> Result<Vec<UnknownRow>> {
-    let pool = unknown::calibration_pool(&setup.val);
+    let pool = unknown::calibration_pool(&setup.val, setup.seen.as_ref(), ways, k + query);
     let mut classes: Vec<usize> = pool.classes.iter().map(|c| c.class).collect();
     classes.sort_unstable();
     classes.dedup();
@@ -194,7 +194,7 @@ fn unknown_rows_of(
         .count();
     if usable < ways || pool.classes.len() <= ways {
         bail!(
-            "unknown inputs: the threshold is chosen on {ways}-way episodes of the validation classes {classes:?}, with other classes' rows as unknown queries; {usable} of them have {k} + {query} rows and {} exist (lower --ways or --query)",
+            "unknown inputs: the threshold is chosen on {ways}-way episodes of the validation classes {classes:?} (and held-out rows of the trunk's classes, if any), with other classes' rows as unknown queries; {usable} of them have {k} + {query} rows and {} exist (lower --ways or --query)",
             pool.classes.len()
         );
     }

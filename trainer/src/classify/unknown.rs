@@ -5,8 +5,9 @@
 //!
 //! Each episode also gets `U` unknown queries: distinct rows of the same pool's classes that are
 //! not among the episode's classes (seeded, drawn once, so every step count scores the same
-//! rows). `t` is chosen per (shots, steps) on episodes of the run's validation classes (never
-//! the novel ones), by a [`Rule`]; it is then reported on the novel classes' episodes: the
+//! rows). `t` is chosen per (shots, steps) on episodes of the run's validation classes (with
+//! too few of them, also held-out rows of the trunk's training classes; never the novel
+//! ones), by a [`Rule`]; it is then reported on the novel classes' episodes: the
 //! false-reject rate (known queries below `t`), the false-accept rate (unknown queries at or
 //! above `t`) and the accuracy among the accepted known queries, each with a 95% CI over
 //! episodes.
@@ -329,13 +330,25 @@ pub fn evaluate(
 }
 
 /// The calibration pool: the validation pool's unrotated classes (all of them when every
-/// validation class is rotated), so that its episodes are built as the novel ones are.
-pub fn calibration_pool(val: &Pool) -> Pool {
-    let mut p = val.clone();
-    if p.classes.iter().any(|c| c.rot == 0) {
-        p.classes.retain(|c| c.rot == 0);
+/// validation class is rotated), so that its episodes are built as the novel ones are. When
+/// they are too few for `ways`-way episodes of `need` rows a class with another class left
+/// over as unknown, also `seen`: the held-out rows of the trunk's own training classes.
+pub fn calibration_pool(val: &Pool, seen: Option<&Pool>, ways: usize, need: usize) -> Pool {
+    let unrotated = |p: &Pool| {
+        let mut p = p.clone();
+        if p.classes.iter().any(|c| c.rot == 0) {
+            p.classes.retain(|c| c.rot == 0);
+        }
+        p
+    };
+    let fits = |p: &Pool| {
+        p.classes.len() > ways && p.classes.iter().filter(|c| c.rows.len() >= need).count() >= ways
+    };
+    let mut pool = unrotated(val);
+    if let Some(s) = seen.filter(|_| !fits(&pool)) {
+        pool.classes.extend(unrotated(s).classes);
     }
-    p
+    pool
 }
 
 /// The unknown-input table printed under the accuracy table.
