@@ -389,5 +389,11 @@ pub fn table(rows: &[UnknownRow]) -> String {
             r.accepted_accuracy_ci95
         );
     }
+    if rows
+        .iter()
+        .any(|r| r.rule == "eer" && r.calibration_false_reject >= 45.0)
+    {
+        s += "note: an equal error rate near or above 50% on the calibration classes: there the highest probability barely tells unknown inputs from known ones (a prototype head is confident on inputs far from every prototype)\n";
+    }
     s
 }
