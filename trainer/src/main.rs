@@ -73,7 +73,8 @@ enum Cmd {
         /// Query points per task [default: 100], or per class [default: 15].
         #[arg(long)]
         query: Option<usize>,
-        /// Classification: ways of each episode [default: the model's head].
+        /// Classification: ways of each episode [default: the model's head; another N resizes
+        /// the prototype head, whose weights the device sets from the support set].
         #[arg(long)]
         ways: Option<usize>,
         /// Classification: a number of seeded episodes per shot count, or a FILE listing
@@ -98,7 +99,8 @@ enum Cmd {
         /// Classification: also U unknown queries per episode (rows of the pool's classes
         /// outside the episode), and the "unknown input" decision: a query is accepted when the
         /// adapted head's highest class probability is at least a threshold chosen on episodes
-        /// of the run's validation classes; prints the threshold, its false-reject and
+        /// of the run's validation classes (with too few of them, also held-out rows of the
+        /// trunk's classes; never the novel ones); prints the threshold, its false-reject and
         /// false-accept rates and the accuracy among accepted queries on the novel classes.
         #[arg(long, value_name = "U")]
         unknown_queries: Option<usize>,

@@ -172,8 +172,8 @@ pub fn eval_rows(
 }
 
 /// The unknown-input rows of one shot count `(k, query, n, seed)`: calibration episodes of the
-/// run's meta-training classes ([`unknown::calibration_pool`]) built as the novel episodes `eps` are, each with `u.queries`
-/// unknown rows of its pool's other classes.
+/// run's meta-training classes ([`unknown::calibration_pool`]) built as the novel episodes
+/// `eps` are, each with `u.queries` unknown rows of its pool's other classes.
 fn unknown_rows_of(
     bytes: &[u8],
     setup: &Setup,
