@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use trainer::classify::config::ClsConfig;
 use trainer::classify::record::RunRecord;
 use trainer::classify::run;
+use trainer::classify::unknown::UnknownSpec;
 use trainer::meta::Algorithm;
 use trainer::presets::RunConfig;
 use trainer::tasks::{CsvTasks, Sinusoid, TaskSource};
@@ -72,7 +73,8 @@ enum Cmd {
         /// Query points per task [default: 100], or per class [default: 15].
         #[arg(long)]
         query: Option<usize>,
-        /// Classification: ways of each episode [default: the model's head].
+        /// Classification: ways of each episode [default: the model's head; another N resizes
+        /// the prototype head, whose weights the device sets from the support set].
         #[arg(long)]
         ways: Option<usize>,
         /// Classification: a number of seeded episodes per shot count, or a FILE listing
@@ -95,6 +97,18 @@ enum Cmd {
         /// query MSE (regression), for paired comparisons.
         #[arg(long)]
         per_task: bool,
+        /// Classification: also U unknown queries per episode (rows of the pool's classes
+        /// outside the episode), and the "unknown input" decision: a query is accepted when the
+        /// adapted head's highest class probability is at least a threshold chosen on episodes
+        /// of the run's validation classes (with too few of them, also held-out rows of the
+        /// trunk's classes; never the novel ones); prints the threshold, its false-reject and
+        /// false-accept rates and the accuracy among accepted queries on the novel classes.
+        #[arg(long, value_name = "U")]
+        unknown_queries: Option<usize>,
+        /// With --unknown-queries: how the threshold is chosen, `eer` (equal error rate) or
+        /// `fr=F` (the highest threshold that rejects at most the fraction F of known queries).
+        #[arg(long, default_value = "eer", value_name = "RULE")]
+        unknown_rule: String,
     },
     /// Cross-validation of a regression configuration on CSV tasks over task ids: for each of N
     /// folds, train from scratch on the other folds' tasks, evaluate as deployed on the fold's
@@ -367,6 +381,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             seed,
             json,
             per_task,
+            unknown_queries,
+            unknown_rule,
         } => {
             let reg_record = regression::Record::read(&model)?;
             let record = match reg_record {
@@ -383,7 +399,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 other => (None, other),
             };
             if let Some(cfg) = classification {
+                let unknown = match unknown_queries {
+                    None => None,
+                    Some(0) => bail!("--unknown-queries must be >= 1"),
+                    Some(queries) => Some(UnknownSpec {
+                        queries,
+                        rule: unknown_rule.parse()?,
+                    }),
+                };
                 let e = ClsEval {
+                    unknown,
                     ways,
                     shots,
                     steps,
@@ -394,6 +419,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     per_task,
                 };
                 return eval_classification(&model, cfg, record, data, e);
+            }
+            if unknown_queries.is_some() {
+                bail!("--unknown-queries is for classification models");
             }
             let query = query.unwrap_or(100);
             let seed = seed.unwrap_or(20_260_101);
@@ -665,6 +693,7 @@ fn print_report(
 
 /// The options of a classification evaluation.
 struct ClsEval {
+    unknown: Option<UnknownSpec>,
     ways: Option<usize>,
     shots: Option<Vec<usize>>,
     steps: Option<Vec<usize>>,
@@ -736,13 +765,22 @@ fn eval_classification(
     let path;
     let spec = match e.episodes.parse::<usize>() {
         Ok(0) => bail!("--episodes must be >= 1"),
-        Ok(n) => run::EpisodeSpec::Sampled { n, query, seed },
+        Ok(n) => run::EpisodeSpec::Sampled {
+            n,
+            query,
+            seed,
+            unknown: e.unknown,
+        },
         Err(_) => {
+            if e.unknown.is_some() {
+                bail!("--unknown-queries draws seeded episodes: give --episodes a number");
+            }
             path = PathBuf::from(&e.episodes);
             run::EpisodeSpec::File(&path)
         }
     };
     let baselines = run::baselines(&setup, record.as_ref());
+    let blob = trainer::classify::deploy::with_ways(&blob, ways)?;
     let mut report = run::eval_rows(&blob, &setup, ways, &shots, &steps, &spec, &baselines)?;
     if !e.per_task {
         for r in &mut report.rows {
@@ -756,12 +794,14 @@ fn eval_classification(
                 "model": model, "data": cfg.data, "data_sha256": setup.ds.sha256,
                 "ways": ways, "train_classes": cfg.train_classes, "val_classes": setup.val_classes,
                 "test_classes": cfg.test_classes, "query": query, "seed": seed,
-                "episodes": e.episodes, "units": report.units, "results": report.rows
+                "episodes": e.episodes, "units": report.units, "results": report.rows,
+                "unknown": report.unknown
             }))?
         );
     } else {
         print!("{}", run::describe(&cfg, &report));
         print!("{}", trainer::classify::deploy::table(&report.rows));
+        print!("{}", trainer::classify::unknown::table(&report.unknown));
     }
     Ok(ExitCode::SUCCESS)
 }

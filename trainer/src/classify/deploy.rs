@@ -114,6 +114,56 @@ pub fn prototype_head(model: &Model<'_>) -> Result<usize> {
         .ok_or_else(|| anyhow!("the model has no prototype-initialised head"))
 }
 
+/// Model `bytes` with its prototype head resized to `ways` classes, as `trainer train` exports
+/// it for `ways`-way episodes (the head's last layer is zeros that the device sets from the
+/// support set, so nothing learned changes); the bytes as they are when the head already has
+/// `ways` classes. Refused when the head's step sizes are per parameter (their count is the
+/// head's size).
+pub fn with_ways(bytes: &[u8], ways: usize) -> Result<runtime::format::AlignedBytes> {
+    let model = Model::from_bytes(bytes).map_err(|e| anyhow!("model: {e}"))?;
+    let head = prototype_head(&model)?;
+    let kind = model.head(head).map_err(|e| anyhow!("model: {e}"))?.kind;
+    if kind.classes().map(usize::from) == Some(ways) {
+        return Ok(runtime::format::AlignedBytes::from_slice(bytes));
+    }
+    let classes = u16::try_from(ways).context("too many ways")?;
+    let mut def = ModelDef::from_model(&model).map_err(|e| anyhow!("model: {e}"))?;
+    let h = def
+        .heads
+        .get_mut(head)
+        .ok_or_else(|| anyhow!("model: no head {head}"))?;
+    let per_class = match &mut h.kind {
+        runtime::HeadKind::Classification { classes: c } => {
+            *c = classes;
+            1
+        }
+        runtime::HeadKind::Matching {
+            classes: c,
+            per_class,
+            ..
+        } => {
+            *c = classes;
+            usize::from(*per_class)
+        }
+        runtime::HeadKind::Regression { .. } => {
+            bail!("the prototype head is not a classification head")
+        }
+    };
+    if h.adapt
+        .as_ref()
+        .is_some_and(|a| !matches!(a.rate, RateDef::Scalar(_) | RateDef::PerLayerPerStep { .. }))
+    {
+        bail!("--ways {ways}: the head's step sizes are per parameter, so its size is fixed at {:?} classes", kind.classes());
+    }
+    let last = h
+        .layers
+        .last_mut()
+        .ok_or_else(|| anyhow!("model: the prototype head has no layer"))?;
+    *last = Dense::zeros(last.inputs, ways * per_class, last.activation);
+    def.to_aligned_bytes()
+        .map_err(|e| anyhow!("the model with a {ways}-class head: {e}"))
+}
+
 /// Correct query predictions of one episode after `steps` device steps (0: prototypes only, or
 /// the meta-learned start of a head that does not start from prototypes).
 pub fn episode_correct(
@@ -122,10 +172,34 @@ pub fn episode_correct(
     ep: &Episode,
     steps: usize,
 ) -> Result<usize> {
+    let out = episode_probs(model, head, ep, steps, &[])?;
+    Ok(out
+        .chunks_exact(ep.ways)
+        .zip(&ep.query_y)
+        .filter(|(z, &y)| argmax(z) == y)
+        .count())
+}
+
+/// The first index of the largest value (0 for an empty slice).
+pub fn argmax(z: &[f32]) -> usize {
+    (0..z.len()).fold(0, |a, j| if z[j] > z[a] { j } else { a })
+}
+
+/// The head's class probabilities (`ways` a row) for the episode's queries, then for the rows
+/// of `extra` (`ep.d` features each), after the runtime adapted the head to the episode's
+/// support set with `steps` device steps.
+pub fn episode_probs(
+    model: &Model<'_>,
+    head: usize,
+    ep: &Episode,
+    steps: usize,
+    extra: &[f64],
+) -> Result<Vec<f32>> {
     let e = |e: runtime::Error| anyhow!("runtime: {e}");
     let mut state = Box::new(AdaptState::<STATE_CAP>::new(model, head).map_err(e)?);
     let k = ep.support_y.len();
-    let needs = model.ram_needs(head, k.max(ep.query_y.len())).map_err(e)?;
+    let rows = ep.query_y.len() + extra.len() / ep.d.max(1);
+    let needs = model.ram_needs(head, k.max(rows)).map_err(e)?;
     let mut scratch = vec![0.0f32; needs.adapt_scratch.max(needs.infer_scratch)];
     let mut losses = vec![0.0f32; steps + 1];
     let sx: Vec<f32> = ep.support_x.iter().map(|&v| v as f32).collect();
@@ -151,16 +225,11 @@ pub fn episode_correct(
             .map_err(e)?;
     }
     let net = state.network(model).map_err(e)?;
-    let qx: Vec<f32> = ep.query_x.iter().map(|&v| v as f32).collect();
-    let m = ep.ways;
-    let mut out = vec![0.0f32; ep.query_y.len() * m];
+    let qx: Vec<f32> = ep.query_x.iter().chain(extra).map(|&v| v as f32).collect();
+    let mut out = vec![0.0f32; rows * ep.ways];
     net.infer_batch(&qx, Heads::only(head), &mut scratch, &mut out)
         .map_err(e)?;
-    Ok(out
-        .chunks_exact(m)
-        .zip(&ep.query_y)
-        .filter(|(z, &y)| (0..m).fold(0, |a, j| if z[j] > z[a] { j } else { a }) == y)
-        .count())
+    Ok(out)
 }
 
 /// Nearest class mean (squared Euclidean distance) of `norm`-normalised inputs, or raw ones.

@@ -152,33 +152,46 @@ impl Pool {
         for (part, range) in [(0, 0..shots), (1, shots..need)] {
             for (w, idx) in chosen.iter().enumerate() {
                 for &row in &idx[range.clone()] {
-                    let rot = self.classes[picked[w]].rot;
-                    let img = ds.row(row);
-                    let x: &[f64] = match self.side {
-                        Some(side) if rot != 0 || self.augment.shift > 0 => {
-                            let m = self.augment.shift as i64;
-                            let (dx, dy) = if m > 0 {
-                                (rng.random_range(-m..=m), rng.random_range(-m..=m))
-                            } else {
-                                (0, 0)
-                            };
-                            transform(img, side, rot, dx, dy, &mut buf);
-                            &buf
-                        }
-                        _ => img,
-                    };
                     let (xs, ys) = if part == 0 {
                         (&mut ep.support_x, &mut ep.support_y)
                     } else {
                         (&mut ep.query_x, &mut ep.query_y)
                     };
-                    xs.extend_from_slice(x);
+                    self.push_input(ds, picked[w], row, rng, &mut buf, xs);
                     ys.push(w);
                     ep.rows.push(row);
                 }
             }
         }
         Ok(ep)
+    }
+
+    /// Appends to `out` data row `row` as pool class `pc` sees it: rotated, and shifted by a
+    /// draw from `rng` when the pool augments (`buf`: scratch).
+    pub fn push_input(
+        &self,
+        ds: &Dataset,
+        pc: usize,
+        row: usize,
+        rng: &mut ChaCha8Rng,
+        buf: &mut Vec<f64>,
+        out: &mut Vec<f64>,
+    ) {
+        let rot = self.classes.get(pc).map_or(0, |c| c.rot);
+        let img = ds.row(row);
+        match self.side {
+            Some(side) if rot != 0 || self.augment.shift > 0 => {
+                let m = self.augment.shift as i64;
+                let (dx, dy) = if m > 0 {
+                    (rng.random_range(-m..=m), rng.random_range(-m..=m))
+                } else {
+                    (0, 0)
+                };
+                transform(img, side, rot, dx, dy, buf);
+                out.extend_from_slice(buf);
+            }
+            _ => out.extend_from_slice(img),
+        }
     }
 }
 

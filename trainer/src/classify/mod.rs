@@ -16,6 +16,7 @@ pub mod proto;
 pub mod record;
 pub mod run;
 pub mod train;
+pub mod unknown;
 
 /// Seed of the fixed evaluation episodes.
 pub const EVAL_SEED: u64 = 20_260_105;

@@ -4,11 +4,13 @@
 //! record or its configuration).
 
 use super::config::ClsConfig;
+use super::data::Dataset;
 use super::deploy::{evaluate, model_def, table, AccRow, Baselines};
-use super::episodes::{parse_file, Episode};
+use super::episodes::{parse_file, Episode, Pool};
 use super::record::RunRecord;
 pub use super::train::Setup;
 use super::train::{finish, train_from, ClsState, Trained};
+use super::unknown::{self, Drawn, UnknownRow, UnknownSpec};
 use crate::engine::{train_checkpointed, RunFlags};
 use crate::export;
 use anyhow::{bail, Context, Result};
@@ -26,17 +28,36 @@ pub fn test_episodes(
     n: usize,
     seed: u64,
 ) -> Result<Vec<Episode>> {
+    pool_episodes(&setup.test, &setup.ds, ways, shots, query, n, seed)
+}
+
+/// `n` fixed-seed episodes of `pool` for one shot count.
+pub fn pool_episodes(
+    pool: &Pool,
+    ds: &Dataset,
+    ways: usize,
+    shots: usize,
+    query: usize,
+    n: usize,
+    seed: u64,
+) -> Result<Vec<Episode>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(shots as u64);
     (0..n)
-        .map(|_| setup.test.sample(&setup.ds, ways, shots, query, &mut rng))
+        .map(|_| pool.sample(ds, ways, shots, query, &mut rng))
         .collect()
 }
 
 /// Where the episodes of an evaluation come from.
 pub enum EpisodeSpec<'a> {
-    /// `n` seeded episodes per shot count, `query` per class.
-    Sampled { n: usize, query: usize, seed: u64 },
+    /// `n` seeded episodes per shot count, `query` per class; with unknown queries (open-set
+    /// rejection, [`unknown`]) when given.
+    Sampled {
+        n: usize,
+        query: usize,
+        seed: u64,
+        unknown: Option<UnknownSpec>,
+    },
     /// Exactly the episodes listed in a file (one shot count).
     File(&'a Path),
 }
@@ -46,6 +67,8 @@ pub enum EpisodeSpec<'a> {
 pub struct EvalReport {
     pub rows: Vec<AccRow>,
     pub units: Vec<EpisodeUnits>,
+    /// With unknown queries: the threshold and its rates, per (shots, steps).
+    pub unknown: Vec<UnknownRow>,
 }
 
 /// The independent units behind one shot count's rows.
@@ -84,8 +107,14 @@ pub fn eval_rows(
 ) -> Result<EvalReport> {
     let mut rows = Vec::new();
     let mut all_units = Vec::new();
+    let mut unknown_rows = Vec::new();
     match spec {
-        EpisodeSpec::Sampled { n, query, seed } => {
+        EpisodeSpec::Sampled {
+            n,
+            query,
+            seed,
+            unknown,
+        } => {
             for &k in shots {
                 let need = k + query;
                 let enough = setup
@@ -106,6 +135,10 @@ pub fn eval_rows(
                 let eps = test_episodes(setup, ways, k, *query, *n, *seed)?;
                 all_units.extend(units(&eps));
                 rows.extend(evaluate(bytes, &eps, steps, baselines)?);
+                if let Some(u) = unknown {
+                    let spec = (k, *query, *n, *seed);
+                    unknown_rows.extend(unknown_rows_of(bytes, setup, ways, spec, &eps, steps, u)?);
+                }
             }
         }
         EpisodeSpec::File(path) => {
@@ -134,7 +167,61 @@ pub fn eval_rows(
     Ok(EvalReport {
         rows,
         units: all_units,
+        unknown: unknown_rows,
     })
+}
+
+/// The unknown-input rows of one shot count `(k, query, n, seed)`: calibration episodes of the
+/// run's meta-training classes ([`unknown::calibration_pool`]) built as the novel episodes
+/// `eps` are, each with `u.queries` unknown rows of its pool's other classes.
+fn unknown_rows_of(
+    bytes: &[u8],
+    setup: &Setup,
+    ways: usize,
+    (k, query, n, seed): (usize, usize, usize, u64),
+    eps: &[Episode],
+    steps: &[usize],
+    u: &UnknownSpec,
+) -> Result<Vec<UnknownRow>> {
+    let pool = unknown::calibration_pool(&setup.val, setup.seen.as_ref(), ways, k + query);
+    let mut classes: Vec<usize> = pool.classes.iter().map(|c| c.class).collect();
+    classes.sort_unstable();
+    classes.dedup();
+    let usable = pool
+        .classes
+        .iter()
+        .filter(|c| c.rows.len() >= k + query)
+        .count();
+    if usable < ways || pool.classes.len() <= ways {
+        bail!(
+            "unknown inputs: the threshold is chosen on {ways}-way episodes of the validation classes {classes:?} (and held-out rows of the trunk's classes, if any), with other classes' rows as unknown queries; {usable} of them have {k} + {query} rows and {} exist (lower --ways or --query)",
+            pool.classes.len()
+        );
+    }
+    let cal_eps = pool_episodes(
+        &pool,
+        &setup.ds,
+        ways,
+        k,
+        query,
+        n,
+        seed ^ unknown::CALIBRATION_SALT,
+    )?;
+    let cal = Drawn {
+        unknown: unknown::draws(
+            &pool,
+            &setup.ds,
+            &cal_eps,
+            u.queries,
+            seed ^ unknown::CALIBRATION_SALT,
+        )?,
+        eps: &cal_eps,
+    };
+    let novel = Drawn {
+        unknown: unknown::draws(&setup.test, &setup.ds, eps, u.queries, seed)?,
+        eps,
+    };
+    unknown::evaluate(bytes, (&cal, &classes), &novel, steps, u)
 }
 
 /// The baselines of a run: standardised nearest centroid and the trained trunk, if any.
@@ -256,6 +343,7 @@ pub fn train_and_export(
             n: 2000,
             query: 15,
             seed: crate::classify::EVAL_SEED,
+            unknown: None,
         },
         &baselines(&setup, Some(&record)),
     )?;

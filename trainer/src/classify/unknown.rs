@@ -1,0 +1,399 @@
+//! Unknown inputs (open-set rejection) of a classification model as deployed: the device
+//! answers "none of the classes it was taught" when the adapted head's highest class
+//! probability (what `runtime::Learner::classify` and `runtime::ClassBank::classify` return) is
+//! below a threshold `t`.
+//!
+//! Each episode also gets `U` unknown queries: distinct rows of the same pool's classes that are
+//! not among the episode's classes (seeded, drawn once, so every step count scores the same
+//! rows). `t` is chosen per (shots, steps) on episodes of the run's validation classes (with
+//! too few of them, also held-out rows of the trunk's training classes; never the novel
+//! ones), by a [`Rule`]; it is then reported on the novel classes' episodes: the
+//! false-reject rate (known queries below `t`), the false-accept rate (unknown queries at or
+//! above `t`) and the accuracy among the accepted known queries, each with a 95% CI over
+//! episodes.
+//!
+//! ```
+//! use trainer::classify::unknown::{choose_threshold, rates, Rule};
+//!
+//! let known = [0.9, 0.8, 0.7, 0.4];
+//! let unknown = [0.2, 0.3, 0.5, 0.75];
+//! // The equal error rate: one known and one unknown score on the wrong side of 0.6.
+//! let t = choose_threshold(&known, &unknown, Rule::Eer).unwrap();
+//! assert!((t - 0.6).abs() < 1e-6);
+//! assert_eq!(rates(&known, &unknown, t), (0.25, 0.25));
+//! // At most 25% of the known queries rejected: the highest such threshold.
+//! let t = choose_threshold(&known, &unknown, Rule::FalseReject(0.25)).unwrap();
+//! assert_eq!((t, rates(&known, &unknown, t)), (0.7, (0.25, 0.25)));
+//! ```
+
+use super::data::Dataset;
+use super::deploy::{argmax, episode_probs, prototype_head};
+use super::episodes::{Episode, Pool};
+use crate::eval::mean_ci;
+use anyhow::{anyhow, bail, Result};
+use rand::seq::index;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use runtime::Model;
+use serde::Serialize;
+
+/// Seed salt of the unknown rows' draws (the episodes keep their own seed).
+const DRAW_SALT: u64 = 0x756e_6b6e_6f77_6e31;
+/// Seed salt of the calibration episodes.
+pub const CALIBRATION_SALT: u64 = 0x6361_6c69_6272_6174;
+
+/// How the threshold is chosen on the calibration episodes' pooled scores.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Rule {
+    /// Equal error rate: the threshold that minimises the larger of the false-reject and
+    /// false-accept rates (ties: the smaller difference, then the lower threshold), midway
+    /// between two adjacent observed scores.
+    Eer,
+    /// The highest threshold that rejects at most this fraction of the known queries (a
+    /// quantile of the known scores).
+    FalseReject(f64),
+}
+
+impl std::str::FromStr for Rule {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        if s == "eer" {
+            return Ok(Rule::Eer);
+        }
+        let f = s
+            .strip_prefix("fr=")
+            .and_then(|v| v.parse::<f64>().ok())
+            .ok_or_else(|| anyhow!("unknown rule {s:?}: `eer` or `fr=F` (0 <= F < 1)"))?;
+        if !(0.0..1.0).contains(&f) {
+            bail!("unknown rule {s:?}: the false-reject target must be in [0, 1)");
+        }
+        Ok(Rule::FalseReject(f))
+    }
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rule::Eer => f.write_str("eer"),
+            Rule::FalseReject(v) => write!(f, "fr={v}"),
+        }
+    }
+}
+
+/// What `trainer eval --unknown-queries U` adds.
+#[derive(Clone, Copy, Debug)]
+pub struct UnknownSpec {
+    /// Unknown queries per episode.
+    pub queries: usize,
+    pub rule: Rule,
+}
+
+/// The fractions of `known` scores rejected (below `t`) and of `unknown` scores accepted (at
+/// or above `t`); 0 for an empty set.
+pub fn rates(known: &[f32], unknown: &[f32], t: f32) -> (f64, f64) {
+    let frac = |n: usize, of: usize| n as f64 / of.max(1) as f64;
+    (
+        frac(known.iter().filter(|&&p| p < t).count(), known.len()),
+        frac(unknown.iter().filter(|&&p| p >= t).count(), unknown.len()),
+    )
+}
+
+/// The threshold `rule` picks from the known and unknown queries' scores.
+pub fn choose_threshold(known: &[f32], unknown: &[f32], rule: Rule) -> Result<f32> {
+    if known.is_empty() || unknown.is_empty() || known.iter().chain(unknown).any(|p| p.is_nan()) {
+        bail!("a threshold needs known and unknown scores, none NaN");
+    }
+    let mut k = known.to_vec();
+    k.sort_unstable_by(f32::total_cmp);
+    if let Rule::FalseReject(f) = rule {
+        // #{known < t} <= floor(f n) exactly when t <= k[floor(f n)].
+        let m = ((f * k.len() as f64).floor() as usize).min(k.len() - 1);
+        return Ok(k[m]);
+    }
+    let mut all: Vec<f32> = known.iter().chain(unknown).copied().collect();
+    all.sort_unstable_by(f32::total_cmp);
+    all.dedup();
+    // Below every score, between adjacent scores, above every score.
+    let mut candidates = vec![all[0] - 1.0];
+    candidates.extend(
+        all.windows(2)
+            .map(|w| ((f64::from(w[0]) + f64::from(w[1])) / 2.0) as f32),
+    );
+    candidates.push(all[all.len() - 1] + 1.0);
+    let key = |t: f32| {
+        let (fr, fa) = rates(known, unknown, t);
+        (fr.max(fa), (fr - fa).abs())
+    };
+    candidates
+        .into_iter()
+        .map(|t| (key(t), t))
+        .min_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal))
+        .map(|(_, t)| t)
+        .ok_or_else(|| anyhow!("no threshold candidates"))
+}
+
+/// One episode's scores: each known query's highest probability and whether its class was
+/// right, each unknown query's highest probability.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Scored {
+    pub known: Vec<(f32, bool)>,
+    pub unknown: Vec<f32>,
+}
+
+impl Scored {
+    /// From the head's probabilities (`ways` a row): the episode's queries, then the unknown rows.
+    pub fn from_probs(probs: &[f32], ep: &Episode) -> Scored {
+        let best = |z: &[f32]| z.get(argmax(z)).copied().unwrap_or(0.0);
+        let rows: Vec<&[f32]> = probs.chunks_exact(ep.ways.max(1)).collect();
+        let (known, unknown) = rows.split_at(ep.query_y.len().min(rows.len()));
+        Scored {
+            known: known
+                .iter()
+                .zip(&ep.query_y)
+                .map(|(z, &y)| (best(z), argmax(z) == y))
+                .collect(),
+            unknown: unknown.iter().map(|z| best(z)).collect(),
+        }
+    }
+
+    /// This episode at threshold `t`: the false-reject and false-accept rates, and the
+    /// accuracy among the accepted known queries (None when none is accepted).
+    pub fn at(&self, t: f32) -> (f64, f64, Option<f64>) {
+        let known: Vec<f32> = self.known.iter().map(|k| k.0).collect();
+        let (fr, fa) = rates(&known, &self.unknown, t);
+        let accepted: Vec<bool> = self
+            .known
+            .iter()
+            .filter(|k| k.0 >= t)
+            .map(|k| k.1)
+            .collect();
+        let acc = (!accepted.is_empty())
+            .then(|| accepted.iter().filter(|&&c| c).count() as f64 / accepted.len() as f64);
+        (fr, fa, acc)
+    }
+}
+
+/// `n` distinct rows of `pool`'s classes other than the episode's, as the pool shows them
+/// (appended class after class, `ds.d` features each). An error when the other classes have
+/// fewer rows.
+pub fn draw_outside(
+    pool: &Pool,
+    ds: &Dataset,
+    ep: &Episode,
+    n: usize,
+    rng: &mut ChaCha8Rng,
+) -> Result<Vec<f64>> {
+    let outside: Vec<(usize, usize)> = pool
+        .classes
+        .iter()
+        .enumerate()
+        .filter(|(pc, _)| !ep.pool_class.contains(pc))
+        .flat_map(|(pc, c)| c.rows.iter().map(move |&r| (pc, r)))
+        .collect();
+    if outside.len() < n {
+        bail!(
+            "{}: {n} unknown queries per episode, but the classes outside a {}-way episode have {} rows (lower --unknown-queries or --ways)",
+            ds.file,
+            ep.ways,
+            outside.len()
+        );
+    }
+    let mut x = Vec::with_capacity(n * ds.d);
+    let mut buf = Vec::new();
+    for i in index::sample(rng, outside.len(), n) {
+        let (pc, row) = outside[i];
+        pool.push_input(ds, pc, row, rng, &mut buf, &mut x);
+    }
+    Ok(x)
+}
+
+/// The unknown rows of each episode of `eps` (drawn from `pool`, which the episodes come from),
+/// seeded by `seed` and the shot count, in episode order.
+pub fn draws(
+    pool: &Pool,
+    ds: &Dataset,
+    eps: &[Episode],
+    n: usize,
+    seed: u64,
+) -> Result<Vec<Vec<f64>>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ DRAW_SALT);
+    rng.set_stream(eps.first().map_or(0, |e| e.shots) as u64);
+    eps.iter()
+        .map(|ep| draw_outside(pool, ds, ep, n, &mut rng))
+        .collect()
+}
+
+/// Episodes with their unknown rows.
+pub struct Drawn<'a> {
+    pub eps: &'a [Episode],
+    pub unknown: Vec<Vec<f64>>,
+}
+
+impl Drawn<'_> {
+    /// Every episode scored by the model as deployed after `steps` device steps.
+    fn score(&self, model: &Model<'_>, head: usize, steps: usize) -> Result<Vec<Scored>> {
+        self.eps
+            .par_iter()
+            .zip(&self.unknown)
+            .map(|(ep, u)| {
+                Ok(Scored::from_probs(
+                    &episode_probs(model, head, ep, steps, u)?,
+                    ep,
+                ))
+            })
+            .collect()
+    }
+}
+
+/// The threshold for one (shots, steps) and what it does on the novel classes.
+#[derive(Clone, Debug, Serialize)]
+pub struct UnknownRow {
+    pub method: String,
+    pub shots: usize,
+    pub steps: usize,
+    /// How the threshold was chosen, and on which classes.
+    pub rule: String,
+    pub calibration_classes: Vec<usize>,
+    /// Accept a query when its highest class probability is at least this.
+    pub threshold: f32,
+    /// On the calibration episodes (pooled queries), in percent.
+    pub calibration_false_reject: f64,
+    pub calibration_false_accept: f64,
+    /// Novel-class episodes, unknown queries in each.
+    pub episodes: usize,
+    pub unknown_per_episode: usize,
+    /// Means over the novel episodes in percent, and their 95% CI half-widths.
+    pub false_reject: f64,
+    pub false_reject_ci95: f64,
+    pub false_accept: f64,
+    pub false_accept_ci95: f64,
+    /// Over the episodes where at least one known query was accepted (`accepted_episodes`).
+    pub accepted_accuracy: f64,
+    pub accepted_accuracy_ci95: f64,
+    pub accepted_episodes: usize,
+}
+
+/// The rows of one shot count: for each step count, `t` chosen on `calibration` by `spec`'s
+/// rule, measured on `novel`.
+pub fn evaluate(
+    bytes: &[u8],
+    calibration: (&Drawn<'_>, &[usize]),
+    novel: &Drawn<'_>,
+    steps: &[usize],
+    spec: &UnknownSpec,
+) -> Result<Vec<UnknownRow>> {
+    let model = Model::from_bytes(bytes).map_err(|e| anyhow!("model: {e}"))?;
+    let head = prototype_head(&model)?;
+    let (cal, cal_classes) = calibration;
+    let shots = novel.eps.first().map_or(0, |e| e.shots);
+    let mut rows = Vec::new();
+    for &s in steps {
+        let c = cal.score(&model, head, s)?;
+        let known: Vec<f32> = c.iter().flat_map(|e| e.known.iter().map(|k| k.0)).collect();
+        let unknown: Vec<f32> = c.iter().flat_map(|e| e.unknown.iter().copied()).collect();
+        let t = choose_threshold(&known, &unknown, spec.rule)?;
+        let (cfr, cfa) = rates(&known, &unknown, t);
+        let per: Vec<(f64, f64, Option<f64>)> = novel
+            .score(&model, head, s)?
+            .iter()
+            .map(|e| e.at(t))
+            .collect();
+        let ci = |v: Vec<f64>| {
+            let (m, h) = mean_ci(&v);
+            (100.0 * m, 100.0 * h, v.len())
+        };
+        let (fr, fr_ci, n) = ci(per.iter().map(|p| p.0).collect());
+        let (fa, fa_ci, _) = ci(per.iter().map(|p| p.1).collect());
+        let (acc, acc_ci, acc_n) = ci(per.iter().filter_map(|p| p.2).collect());
+        rows.push(UnknownRow {
+            method: "model".into(),
+            shots,
+            steps: s,
+            rule: spec.rule.to_string(),
+            calibration_classes: cal_classes.to_vec(),
+            threshold: t,
+            calibration_false_reject: 100.0 * cfr,
+            calibration_false_accept: 100.0 * cfa,
+            episodes: n,
+            unknown_per_episode: spec.queries,
+            false_reject: fr,
+            false_reject_ci95: fr_ci,
+            false_accept: fa,
+            false_accept_ci95: fa_ci,
+            accepted_accuracy: acc,
+            accepted_accuracy_ci95: acc_ci,
+            accepted_episodes: acc_n,
+        });
+    }
+    Ok(rows)
+}
+
+/// The calibration pool: the validation pool's unrotated classes (all of them when every
+/// validation class is rotated), so that its episodes are built as the novel ones are. When
+/// they are too few for `ways`-way episodes of `need` rows a class with another class left
+/// over as unknown, also `seen`: the held-out rows of the trunk's own training classes.
+pub fn calibration_pool(val: &Pool, seen: Option<&Pool>, ways: usize, need: usize) -> Pool {
+    let unrotated = |p: &Pool| {
+        let mut p = p.clone();
+        if p.classes.iter().any(|c| c.rot == 0) {
+            p.classes.retain(|c| c.rot == 0);
+        }
+        p
+    };
+    let fits = |p: &Pool| {
+        p.classes.len() > ways && p.classes.iter().filter(|c| c.rows.len() >= need).count() >= ways
+    };
+    let mut pool = unrotated(val);
+    if let Some(s) = seen.filter(|_| !fits(&pool)) {
+        pool.classes.extend(unrotated(s).classes);
+    }
+    pool
+}
+
+/// The unknown-input table printed under the accuracy table.
+pub fn table(rows: &[UnknownRow]) -> String {
+    let Some(first) = rows.first() else {
+        return String::new();
+    };
+    let mut s = format!(
+        "unknown inputs: {} unknown queries per episode from the pool's other classes; a query is accepted when its highest class probability >= t, t chosen by rule {} on episodes of classes {:?} (never the novel ones); rates on the novel classes in %, 95% CI over episodes:\n",
+        first.unknown_per_episode, first.rule, first.calibration_classes
+    );
+    s += &format!(
+        "{:<8} {:>5} {:>6} {:>11} {:>9} {:>9} {:>15} {:>15} {:>17}\n",
+        "method",
+        "shots",
+        "steps",
+        "t",
+        "cal FR",
+        "cal FA",
+        "false reject",
+        "false accept",
+        "acc of accepted"
+    );
+    for r in rows {
+        s += &format!(
+            "{:<8} {:>5} {:>6} {:>11} {:>9.2} {:>9.2} {:>8.2} +- {:>4.2} {:>8.2} +- {:>4.2} {:>10.2} +- {:>4.2}\n",
+            r.method,
+            r.shots,
+            r.steps,
+            r.threshold,
+            r.calibration_false_reject,
+            r.calibration_false_accept,
+            r.false_reject,
+            r.false_reject_ci95,
+            r.false_accept,
+            r.false_accept_ci95,
+            r.accepted_accuracy,
+            r.accepted_accuracy_ci95
+        );
+    }
+    if rows
+        .iter()
+        .any(|r| r.rule == "eer" && r.calibration_false_reject >= 45.0)
+    {
+        s += "note: an equal error rate near or above 50% on the calibration classes: there the highest probability barely tells unknown inputs from known ones (a prototype head is confident on inputs far from every prototype)\n";
+    }
+    s
+}
