@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// The default output folder, relative to the repository root (ignored by git).
-const DEFAULT_OUT: &str = "data/cache/words";
+pub const DEFAULT_OUT: &str = "data/cache/words";
 
 /// The word list, relative to the repository root.
 const WORD_LIST: &str = "data/words.txt";
 
 const USAGE: &str = "usage: cargo xtask data words [--small] [--out DIR] [--words N] \
-                     [--renditions R] [--seed S] [--jobs J]\n       cargo xtask data check";
+                     [--renditions R] [--seed S] [--jobs J]\n       cargo xtask data check\n       \
+                     cargo xtask data keyword-clips [--words DIR]";
 
 /// Options of `cargo xtask data words`.
 #[derive(Debug, PartialEq)]
@@ -28,6 +29,7 @@ pub fn command(root: &Path, args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("words") => words_set(root, &args[1..]).map(|_| ()),
         Some("check") => small_check(root),
+        Some("keyword-clips") => crate::keyword_clips::command(root, &args[1..]),
         _ => bail!("{USAGE}"),
     }
 }
