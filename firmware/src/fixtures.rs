@@ -340,3 +340,5 @@ pub fn label_at(labels: &[u8], i: usize) -> u16 {
 pub mod conv;
 #[cfg(feature = "audio-frontend")]
 pub mod frontend;
+#[cfg(all(feature = "audio-frontend", feature = "conv", feature = "int8"))]
+pub mod keyword;

@@ -497,3 +497,58 @@ proptest::proptest! {
         }
     }
 }
+
+/// `enroll_each`, one sample at a time into the caller's buffer, makes the rows `enroll` makes
+/// from the K samples at once, bit for bit; an error of the caller's `fill`, a K of 0 or a
+/// buffer of the wrong width leaves the bank as it was.
+#[test]
+fn enrolls_one_sample_at_a_time_with_the_same_bits() {
+    let blob = model_def(MAX).to_aligned_bytes().unwrap();
+    let model = Model::from_bytes(&blob).unwrap();
+    let (mut whole, mut each) = (Bank::new(&model, 0).unwrap(), Bank::new(&model, 0).unwrap());
+    let mut rng = Rng(9);
+    let mut x = [0.0; D];
+    for c in 0..3u16 {
+        let s = samples(&mut rng, c, 5);
+        assert_eq!(whole.enroll(20 + c, &s).unwrap(), usize::from(c));
+        let slot = each
+            .enroll_each(20 + c, 5, &mut x, |j, x| {
+                x.copy_from_slice(&s[j * D..(j + 1) * D]);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(slot, usize::from(c));
+    }
+    assert_eq!(bits(whole.as_slice()), bits(each.as_slice()));
+    let before = bits(each.as_slice());
+    let stop = Error::NonFinite {
+        what: "microphone",
+        sample: 2,
+    };
+    let failing = |j: usize, x: &mut [f32]| {
+        x.fill(0.5);
+        if j == 2 {
+            Err(stop)
+        } else {
+            Ok(())
+        }
+    };
+    assert_eq!(each.enroll_each(30, 4, &mut x, failing), Err(stop));
+    assert!(matches!(
+        each.enroll_each(30, 0, &mut x, |_, _| Ok(())),
+        Err(Error::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        each.enroll_each(30, 2, &mut [0.0; D + 1], |_, _| Ok(())),
+        Err(Error::LengthMismatch { .. })
+    ));
+    assert_eq!(
+        each.enroll_each(20, 1, &mut x, |_, _| Ok(())),
+        Err(Error::DuplicateLabel { label: 20 })
+    );
+    assert_eq!(
+        bits(each.as_slice()),
+        before,
+        "refusals leave the bank as it was"
+    );
+}

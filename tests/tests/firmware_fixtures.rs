@@ -19,6 +19,8 @@ mod conv;
 mod enroll;
 #[path = "firmware_fixtures/frontend.rs"]
 mod frontend;
+#[path = "firmware_fixtures/keyword.rs"]
+mod keyword;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -447,6 +449,7 @@ fn firmware_fixtures_are_current() {
     ];
     files.extend(conv::files());
     files.extend(frontend::files());
+    files.extend(keyword::files());
     let dir = fixtures_dir();
     let bless = std::env::var_os("FEWSHOT_BLESS").is_some();
     let mut stale = Vec::new();

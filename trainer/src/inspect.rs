@@ -216,7 +216,30 @@ pub fn rust_sizes(bytes: &[u8], head: Option<usize>, k: usize, file: &str) -> Re
     } else if !adaptable {
         bail!("head {head} is neither adaptable nor enrollable");
     }
+    if let Some(spec) = m.front_end() {
+        front_end_sizes(w, &spec)?;
+    }
     Ok(s)
+}
+
+/// The audio front-end part of [`rust_sizes`] (a model that carries its front-end, format v6):
+/// the const generics of `fewshot_runtime::frontend::FrontEnd` for it, its ring one input.
+fn front_end_sizes(w: &mut String, spec: &runtime::frontend::FrontEndSpec) -> Result<()> {
+    writeln!(w, "/// The model's audio front-end: FFT points.")?;
+    writeln!(w, "pub const FFT: usize = {};", spec.fft_size)?;
+    writeln!(w, "/// The model's audio front-end: mel bands.")?;
+    writeln!(w, "pub const MELS: usize = {};", spec.mel_bins)?;
+    writeln!(
+        w,
+        "/// The model's front-end, its ring holding one input ({} frames of {} values).",
+        spec.frames_per_second(),
+        spec.features_per_frame()
+    )?;
+    writeln!(
+        w,
+        "pub type FrontEnd = fewshot_runtime::frontend::FrontEnd<FFT, MELS, INPUTS>;"
+    )?;
+    Ok(())
 }
 
 /// The `Learner` part of [`rust_sizes`].

@@ -588,7 +588,7 @@ fn export_inspect_and_enroll_eval_of_an_enrollable_head() {
 #[test]
 fn firmware_size_modules_are_current() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let modules: [(&str, &[&str], &str); 4] = [
+    let modules: [(&str, &[&str], &str); 6] = [
         (
             "models/sinusoid.postcard",
             &["--k", "10"],
@@ -608,6 +608,16 @@ fn firmware_size_modules_are_current() {
             "firmware/fixtures/digits-enroll.fsm",
             &["--head", "0", "--k", "5"],
             "firmware/src/sizes/digits_enroll.rs",
+        ),
+        (
+            "firmware/fixtures/keyword-enroll.fsm",
+            &["--head", "0", "--k", "5"],
+            "firmware/src/sizes/keyword.rs",
+        ),
+        (
+            "models/keyword.postcard",
+            &["--head", "0", "--k", "1"],
+            "firmware/src/sizes/keyword_f32.rs",
         ),
     ];
     let bless = std::env::var_os("FEWSHOT_BLESS").is_some();

@@ -7,14 +7,15 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// The default output folder, relative to the repository root (ignored by git).
-const DEFAULT_OUT: &str = "data/cache/words";
+pub const DEFAULT_OUT: &str = "data/cache/words";
 
 /// The word list, relative to the repository root.
 const WORD_LIST: &str = "data/words.txt";
 
 const USAGE: &str = "usage: cargo xtask data words [--small] [--out DIR] [--words N] \
                      [--renditions R] [--seed S] [--jobs J]\n       \
-                     cargo xtask data keyword [the same options]\n       cargo xtask data check";
+                     cargo xtask data keyword [the same options]\n       cargo xtask data check\n       \
+                     cargo xtask data keyword-clips [--words DIR]";
 
 /// The voice splits `cargo xtask data keyword` writes features of (`<out>/<split>.csv.gz`).
 const VOICE_SPLITS: [&str; 2] = ["seen", "unseen"];
@@ -33,6 +34,7 @@ pub fn command(root: &Path, args: &[String]) -> Result<()> {
         Some("words") => words_set(root, &args[1..]).map(|_| ()),
         Some("keyword") => keyword_features(root, &args[1..]),
         Some("check") => small_check(root),
+        Some("keyword-clips") => crate::keyword_clips::command(root, &args[1..]),
         _ => bail!("{USAGE}"),
     }
 }

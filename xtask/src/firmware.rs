@@ -24,6 +24,11 @@ const DEFMT_PRINT_VERSION: &str = "1.2.0";
 /// What `SNAPSHOT` holds and the growth it tolerates.
 const SNAPSHOT: &str = "firmware/size-snapshot.txt";
 const SIZE_TOLERANCE_PERCENT: u64 = 5;
+/// The firmware features the demo, the on-target tests and the size check are built with
+/// (`int8` is a default one): the convolution stems and the audio front-end, which the demo's
+/// keyword part (`src/bin/demo/keyword.rs`), `tests/conv.rs` and `tests/frontend.rs` need. One
+/// feature set for all, so that no step rebuilds what another built.
+const FEATURES: &str = "conv,audio-frontend";
 
 /// Default guard against a firmware that hangs.
 const DEFAULT_TIMEOUT_S: u64 = 120;
@@ -379,13 +384,7 @@ fn compare_expected(
 pub fn ci(root: &Path) -> Result<()> {
     let fw = firmware_dir(root);
     for (triple, _) in MACHINES {
-        run(
-            &fw,
-            "cargo",
-            &["run", "--release", "--bin", "demo", "--target", triple],
-        )?;
-        // `--features conv,audio-frontend`: the convolution and audio front-end tests
-        // (`tests/conv.rs`, `tests/frontend.rs`) with the others in one build.
+        demo_cargo(&fw, "run", triple)?;
         run(
             &fw,
             "cargo",
@@ -395,12 +394,11 @@ pub fn ci(root: &Path) -> Result<()> {
                 "--target",
                 triple,
                 "--features",
-                "conv,audio-frontend",
+                FEATURES,
             ],
         )?;
     }
     serial_end_to_end(root)?;
-    // Rebuilt without `conv` and `audio-frontend`: the tests above rebuilt the binaries with them.
     size_command(root, &[])
 }
 
@@ -435,10 +433,25 @@ pub fn serial_end_to_end(root: &Path) -> Result<()> {
 /// unless a target triple is given.
 pub fn demo(root: &Path, args: &[String]) -> Result<()> {
     let triple = args.first().map(String::as_str).unwrap_or(MACHINES[0].0);
+    demo_cargo(&firmware_dir(root), "run", triple)
+}
+
+/// `cargo VERB --release --bin demo --target TRIPLE --features FEATURES` in `fw`: the demo as
+/// CI runs it and the size check measures it.
+fn demo_cargo(fw: &Path, verb: &str, triple: &str) -> Result<()> {
     run(
-        &firmware_dir(root),
+        fw,
         "cargo",
-        &["run", "--release", "--bin", "demo", "--target", triple],
+        &[
+            verb,
+            "--release",
+            "--bin",
+            "demo",
+            "--target",
+            triple,
+            "--features",
+            FEATURES,
+        ],
     )
 }
 
@@ -497,11 +510,7 @@ fn read_snapshot(path: &Path) -> Result<Vec<(String, String, u64)>> {
 pub fn size_command(root: &Path, args: &[String]) -> Result<()> {
     let update = args.iter().any(|a| a == "--update");
     for (triple, _) in MACHINES {
-        run(
-            &firmware_dir(root),
-            "cargo",
-            &["build", "--release", "--bin", "demo", "--target", triple],
-        )?;
+        demo_cargo(&firmware_dir(root), "build", triple)?;
     }
     size_check(root, update)
 }
@@ -555,8 +564,9 @@ fn size_check(root: &Path, update: bool) -> Result<()> {
 pub fn bench(root: &Path) -> Result<()> {
     let fw = firmware_dir(root);
     let (triple, _) = MACHINES[0];
-    // The bench needs the `conv` and `audio-frontend` features (its f32 convolution and audio
-    // front-end rows); the demo and the size probes are built without them, as CI builds them.
+    // The bench and the demo need the `conv` and `audio-frontend` features (the f32
+    // convolution, audio front-end and keyword rows; the demo's keyword part), as CI builds
+    // them; the size probes are built without them.
     run(
         &fw,
         "cargo",
@@ -565,8 +575,10 @@ pub fn bench(root: &Path) -> Result<()> {
             "--release",
             "--bin",
             "bench",
+            "--bin",
+            "demo",
             "--features",
-            "conv,audio-frontend",
+            FEATURES,
         ],
     )?;
     run(
@@ -575,8 +587,6 @@ pub fn bench(root: &Path) -> Result<()> {
         &[
             "build",
             "--release",
-            "--bin",
-            "demo",
             "--bin",
             "size_probe",
             "--bin",

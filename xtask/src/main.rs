@@ -12,6 +12,7 @@ mod data;
 mod elf;
 mod firmware;
 mod fuzz;
+mod keyword_clips;
 mod size_table;
 
 /// The embedded targets the runtime must build for, with no std and no alloc.
@@ -104,6 +105,9 @@ fn main() -> Result<()> {
             );
             eprintln!(
                 "  data check      the small words set twice: made, then a cache hit (in ci)"
+            );
+            eprintln!(
+                "  data keyword-clips [--words DIR]  the keyword demo's clips from the words set"
             );
             eprintln!("  size [--update] firmware .text against firmware/size-snapshot.txt");
             eprintln!(

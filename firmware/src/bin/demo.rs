@@ -10,11 +10,18 @@
 //!   prototypes (`fewshot_firmware::episodes`).
 //! - Classes added on the device (`demo/enroll.rs`): the digits model's enrollable head
 //!   enrolls five digits, classifies, forgets one, classifies again.
+//! - Keywords from raw audio (`demo/keyword.rs`, features `audio-frontend`, `conv` and `int8`,
+//!   as `cargo xtask firmware` builds the demo): the int8 keyword model's front-end and trunk
+//!   enroll three spoken words from three clips each, then recognise held-out clips and reject
+//!   a word never taught.
 #![no_std]
 #![no_main]
 
 #[path = "demo/enroll.rs"]
 mod enroll;
+#[cfg(all(feature = "audio-frontend", feature = "conv", feature = "int8"))]
+#[path = "demo/keyword.rs"]
+mod keyword;
 
 use cortex_m_rt::entry;
 use fewshot_firmware::fixtures::{
@@ -61,6 +68,10 @@ fn main() -> ! {
     ));
     mismatches = mismatches.saturating_add(episodes::run("digits", DIGITS, Episodes::digits()));
     mismatches = mismatches.saturating_add(enroll::run());
+    #[cfg(all(feature = "audio-frontend", feature = "conv", feature = "int8"))]
+    {
+        mismatches = mismatches.saturating_add(keyword::run());
+    }
     fw::finish(mismatches)
 }
 

@@ -2,5 +2,11 @@
 //! trainer test checks that they are current): the firmware writes no size constant by hand.
 
 pub mod digits_enroll;
+/// The keyword model's (its front-end's type needs the feature `audio-frontend`).
+#[cfg(feature = "audio-frontend")]
+pub mod keyword;
+/// The trainer's f32 keyword model's (the benchmark's f32 trunk row).
+#[cfg(feature = "audio-frontend")]
+pub mod keyword_f32;
 pub mod sinusoid;
 pub mod sinusoid_proximal;

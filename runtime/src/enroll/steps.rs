@@ -63,15 +63,7 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
         steps: u16,
         rate: f32,
     ) -> Result<usize, Error> {
-        if self.find(label).is_some() {
-            return Err(Error::DuplicateLabel { label });
-        }
-        let free = (0..self.classes).find(|&i| self.slot(i).is_ok_and(|s| s[1] != 1.0));
-        let slot = free.ok_or(Error::Capacity {
-            what: "class bank (classes)",
-            needed: self.classes + 1,
-            available: self.classes,
-        })?;
+        let slot = self.free_slot(label)?;
         let n = self.model.input_len();
         if samples.is_empty() || !samples.len().is_multiple_of(n.max(1)) {
             return Err(Error::LengthMismatch {
@@ -106,6 +98,76 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
         Ok(slot)
     }
 
+    /// [`ClassBank::enroll`] from `k` samples that the caller makes one at a time: `fill(j, x)`
+    /// writes sample `j` into `x` (one input, `input_len` floats), which the bank then runs
+    /// through the trunk before asking for the next. A device whose samples come from a sensor
+    /// or an audio front-end holds one sample instead of K; the row has the bits `enroll` gives
+    /// on the same K samples. An error of `fill` is returned, and the bank is as before.
+    ///
+    /// ```
+    /// # #[cfg(feature = "std")] {
+    /// use fewshot_runtime::enroll::ClassBank;
+    /// use fewshot_runtime::writer::{Dense, HeadDef, ModelDef};
+    /// use fewshot_runtime::{Activation, Model};
+    ///
+    /// let head = HeadDef::classification(0, "who", vec![Dense::zeros(2, 2, Activation::Identity)])
+    ///     .with_max_classes(3);
+    /// let blob = ModelDef::new("bank", 2).head(head).to_aligned_bytes().unwrap();
+    /// let model = Model::from_bytes(&blob).unwrap();
+    /// let samples = [[1.0, 0.0], [0.9, 0.1]];
+    /// let (mut a, mut b): (ClassBank<'_, 15, 16>, ClassBank<'_, 15, 16>) =
+    ///     (ClassBank::new(&model, 0).unwrap(), ClassBank::new(&model, 0).unwrap());
+    /// a.enroll(7, &[1.0, 0.0, 0.9, 0.1]).unwrap();
+    /// let mut x = [0.0; 2];
+    /// b.enroll_each(7, 2, &mut x, |j, x| {
+    ///     x.copy_from_slice(&samples[j]);
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// assert_eq!(a.as_slice(), b.as_slice());
+    /// # }
+    /// ```
+    pub fn enroll_each(
+        &mut self,
+        label: u16,
+        k: usize,
+        x: &mut [f32],
+        mut fill: impl FnMut(usize, &mut [f32]) -> Result<(), Error>,
+    ) -> Result<usize, Error> {
+        let slot = self.free_slot(label)?;
+        if k == 0 || x.len() != self.model.input_len() {
+            return Err(Error::LengthMismatch {
+                what: "enrollment samples",
+                expected: self.model.input_len(),
+                found: k.min(1) * x.len(),
+            });
+        }
+        Error::check_capacity(
+            "class bank scratch (S)",
+            Self::scratch_len(self.model, self.head, k, 0)?,
+            S,
+        )?;
+        self.slot_mut(slot)?.fill(0.0);
+        let row = (0..k)
+            .try_for_each(|j| {
+                fill(j, x)?;
+                self.add_sample(slot, j, x, false)
+            })
+            .and_then(|()| self.finish_row(slot, k));
+        let s = self.slot_mut(slot)?;
+        match row {
+            Ok(()) => {
+                s[0] = f32::from(label);
+                s[1] = 1.0;
+                Ok(slot)
+            }
+            Err(e) => {
+                s.fill(0.0);
+                Err(e)
+            }
+        }
+    }
+
     /// Writes the prototype row of the `k` samples into (inactive) slot `slot`; with `keep`,
     /// also their features into the scratch after the logits.
     fn start_row(
@@ -115,35 +177,62 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
         k: usize,
         keep: bool,
     ) -> Result<(), Error> {
-        let f = self.features;
-        let t = 2 * self.model.trunk_width();
-        let kept_at = t + f + self.classes;
-        let stride = self.stride();
         self.slot_mut(slot)?.fill(0.0);
         for (j, x) in samples
             .chunks_exact(self.model.input_len().max(1))
             .enumerate()
         {
-            self.features_of(x)?;
-            let (feat, rest) = self.scratch.split_at_mut((t + f).min(S));
-            let feat = feat.get(t..).ok_or(Error::internal("enroll::start_row"))?;
-            if keep {
-                let at = kept_at - t - f + j * f;
-                rest.get_mut(at..at + f)
-                    .ok_or(Error::internal("enroll::start_row"))?
-                    .copy_from_slice(feat);
-            }
-            let row = self
-                .bank
-                .get_mut(slot * stride + SLOT_HEADER..slot * stride + SLOT_HEADER + f);
-            for (a, v) in row
-                .ok_or(Error::internal("enroll::start_row"))?
-                .iter_mut()
-                .zip(feat)
-            {
-                *a += v;
-            }
+            self.add_sample(slot, j, x, keep)?;
         }
+        self.finish_row(slot, k)
+    }
+
+    /// The slot a new class `label` takes: [`Error::DuplicateLabel`] when `label` is active,
+    /// [`Error::Capacity`] when every slot is.
+    fn free_slot(&self, label: u16) -> Result<usize, Error> {
+        if self.find(label).is_some() {
+            return Err(Error::DuplicateLabel { label });
+        }
+        let free = (0..self.classes).find(|&i| self.slot(i).is_ok_and(|s| s[1] != 1.0));
+        free.ok_or(Error::Capacity {
+            what: "class bank (classes)",
+            needed: self.classes + 1,
+            available: self.classes,
+        })
+    }
+
+    /// Adds sample `j`'s features to slot `slot`'s row (zeroed first by the caller); with
+    /// `keep`, also keeps them in the scratch after the logits.
+    fn add_sample(&mut self, slot: usize, j: usize, x: &[f32], keep: bool) -> Result<(), Error> {
+        let f = self.features;
+        let t = 2 * self.model.trunk_width();
+        let kept_at = t + f + self.classes;
+        let stride = self.stride();
+        self.features_of(x)?;
+        let (feat, rest) = self.scratch.split_at_mut((t + f).min(S));
+        let feat = feat.get(t..).ok_or(Error::internal("enroll::start_row"))?;
+        if keep {
+            let at = kept_at - t - f + j * f;
+            rest.get_mut(at..at + f)
+                .ok_or(Error::internal("enroll::start_row"))?
+                .copy_from_slice(feat);
+        }
+        let row = self
+            .bank
+            .get_mut(slot * stride + SLOT_HEADER..slot * stride + SLOT_HEADER + f);
+        for (a, v) in row
+            .ok_or(Error::internal("enroll::start_row"))?
+            .iter_mut()
+            .zip(feat)
+        {
+            *a += v;
+        }
+        Ok(())
+    }
+
+    /// Turns slot `slot`'s sum of `k` features into the prototype row.
+    fn finish_row(&mut self, slot: usize, k: usize) -> Result<(), Error> {
+        let f = self.features;
         let (scale, inv) = (self.scale, 1.0 / k as f32);
         let s = self.slot_mut(slot)?;
         let mut squares = 0.0;
