@@ -94,13 +94,17 @@ fn deployed(
     let name = out
         .file_stem()
         .map_or("int8".into(), |s| s.to_string_lossy().into_owned());
-    let int8 = with_heads(super::export::int8_trunk_def(&name, arch, params, q)?, t)?;
+    let mut int8 = with_heads(super::export::int8_trunk_def(&name, arch, params, q)?, t)?;
+    // The same front-end as the f32 export: the device builds it from the model.
+    int8.front_end = cfg.front_end;
     let bytes = crate::export::write(out, &int8)?;
     // Its run record (the run's classes, split and normalisation, these bytes' SHA-256), so
     // that `trainer eval --model OUT` evaluates it like the f32 export.
     let record = crate::classify::record::RunRecord::new(out, cfg, setup, t)?.write(out)?;
     let int8 = crate::export::read(out)?;
-    let f32 = crate::classify::deploy::model_def(&name, t)?
+    let mut f32 = crate::classify::deploy::model_def(&name, t)?;
+    f32.front_end = cfg.front_end;
+    let f32 = f32
         .to_aligned_bytes()
         .map_err(|e| anyhow!("runtime writer: {e}"))?;
     println!(
