@@ -215,6 +215,14 @@ fn conv_matches_naive_loops() {
         ConvGeom { in_channels: 3, height: 5, width: 6, out_channels: 2, kernel: [2, 3], stride: 2, padding: [1, 0], depthwise: false },
         ConvGeom { in_channels: 4, height: 5, width: 5, out_channels: 4, kernel: [3, 3], stride: 1, padding: [1, 1], depthwise: true },
         ConvGeom { in_channels: 2, height: 1, width: 9, out_channels: 2, kernel: [1, 4], stride: 3, padding: [0, 0], depthwise: true },
+        // the keyword trunk's depthwise 3 x 3 / 2, first (one channel) and pointwise layers; a
+        // depthwise 2 x 3; a one-channel conv1d k3 / 2; a padded 1 x 1 with a stride
+        ConvGeom { in_channels: 3, height: 9, width: 7, out_channels: 3, kernel: [3, 3], stride: 2, padding: [1, 1], depthwise: true },
+        ConvGeom { in_channels: 2, height: 4, width: 5, out_channels: 2, kernel: [2, 3], stride: 1, padding: [1, 0], depthwise: true },
+        ConvGeom { in_channels: 1, height: 7, width: 6, out_channels: 5, kernel: [3, 3], stride: 2, padding: [1, 1], depthwise: false },
+        ConvGeom { in_channels: 1, height: 1, width: 11, out_channels: 3, kernel: [1, 3], stride: 2, padding: [0, 1], depthwise: false },
+        ConvGeom { in_channels: 6, height: 3, width: 5, out_channels: 7, kernel: [1, 1], stride: 1, padding: [0, 0], depthwise: false },
+        ConvGeom { in_channels: 5, height: 4, width: 3, out_channels: 3, kernel: [1, 1], stride: 2, padding: [1, 1], depthwise: false },
     ];
     for g in geoms {
         let fan = g.fan_in().unwrap();

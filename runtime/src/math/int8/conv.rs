@@ -3,10 +3,12 @@
 //! row][kernel column]`, one stride for both directions, zero padding, which reads the input's
 //! zero point (real 0) as TFLM does; output channel-major `[channel][row][column]`.
 //!
-//! The input is unrolled four output positions at a time into the packed int16 scratch
-//! (im2col, see [`super::pack`]), so every weight word widened once feeds four columns: each
-//! window is first gathered as int8 bytes (a kernel row inside the input is copied four bytes
-//! at a time, the padding is the zero point), then widened four values at a time.
+//! The input is first copied into the scratch zero-padded (with its zero point). Layers whose
+//! outputs each see one input plane (depthwise, or one input channel) through a kernel three
+//! columns wide then run from it directly ([`super::direct`]). The others are unrolled four output positions at a time into
+//! the packed int16 scratch (im2col, see [`super::pack`]), so every weight word widened once
+//! feeds four columns: each window is first gathered as int8 bytes (a kernel row copied four
+//! bytes at a time; a 1 x 1 window one byte per channel), then widened four values at a time.
 //!
 //! ```
 //! use fewshot_runtime::math::int8::{conv, ConvGeom, QuantConv, Requant};
@@ -26,7 +28,7 @@
 //! assert_eq!(y, [3, 6, 9, 7]); // x - 5 = [1, 2, 3, 4]; the padding adds 0
 //! ```
 
-use super::{check_len, pack_column, packed_words, Kernels, Native, Requant};
+use super::{check_len, direct, pack_column, packed_words, Kernels, Native, Requant};
 use crate::Error;
 
 /// A convolution's shapes (a series is a map of height 1).
@@ -171,6 +173,22 @@ pub fn conv_with<K: Kernels>(
     let (window, input) = rest.split_at_mut(fan.div_ceil(4) + 1);
     let (window, input) = (bytes(window), bytes(input));
     pad(l, x, input);
+    if direct::applies(g.depthwise, g.in_channels, g.kernel) {
+        let planes = direct::Planes {
+            weights: l.weights,
+            bias: l.bias,
+            requant: &l.requant,
+            zp: l.in_zp,
+            padded: padded(g),
+            out: [oh, ow],
+            stride: g.stride,
+            shared: !g.depthwise,
+        };
+        direct::direct(&planes, g.kernel, input, y);
+        return Ok(());
+    }
+    // A group of output channels sees the same input channels: all of them, or (depthwise)
+    // its own.
     let (groups, per_group) = if g.depthwise {
         (g.in_channels, 1)
     } else {
@@ -265,6 +283,22 @@ fn gather(l: &QuantConv, xp: &[i8], grp: usize, at: (usize, usize), col: &mut [i
     };
     let [kh, kw] = g.kernel;
     let (oy, ox) = (at.0 * g.stride, at.1 * g.stride);
+    if [kh, kw] == [1, 1] {
+        // Pointwise: one value of each channel's plane.
+        let plane = hp * wp;
+        let from = (c0 * hp + oy) * wp + ox;
+        let values = xp
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .step_by(plane.max(1));
+        let mut d = 0;
+        for (o, &v) in col.iter_mut().zip(values.take(cn)) {
+            *o = v;
+            d += 1;
+        }
+        return d;
+    }
     let mut d = 0;
     for ic in c0..c0 + cn {
         let mut from = (ic * hp + oy) * wp + ox;

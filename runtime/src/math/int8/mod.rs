@@ -5,7 +5,9 @@
 //! default).
 //!
 //! - [`quantize`] / [`dequantize`]: f32 <-> int8 at the trunk's ends,
-//! - [`dense`] ([`QuantDense`]), [`conv`] ([`QuantConv`]: 1-D, 2-D, depthwise),
+//! - [`dense`] ([`QuantDense`]), [`conv`] ([`QuantConv`]: 1-D, 2-D, depthwise; layers whose
+//!   outputs see one input plane through a kernel three columns wide run straight from the
+//!   padded input, `direct`, with the [`dsp`] instructions),
 //!   [`max_pool`] / [`avg_pool`] ([`PoolGeom`]),
 //! - [`multiply_by_quantized_multiplier`] and [`quantize_multiplier`]: the fixed-point
 //!   arithmetic.
@@ -32,6 +34,8 @@
 pub mod arm;
 mod conv;
 mod dense;
+mod direct;
+pub mod dsp;
 pub mod kernel;
 mod pack;
 mod pool;

@@ -183,6 +183,22 @@ pub struct Channel {
 }
 
 impl Channel {
+    /// [`Channel::apply`] to each accumulator of `acc`, into `out` (as many as both hold): its
+    /// own function, so the parameters stay in registers, and the left shift tested once.
+    #[inline(never)]
+    pub fn apply_all(&self, acc: &[i32], out: &mut [i8]) {
+        if self.left == 0 {
+            let ch = Channel { left: 0, ..*self };
+            for (o, &a) in out.iter_mut().zip(acc) {
+                *o = ch.apply(a);
+            }
+        } else {
+            for (o, &a) in out.iter_mut().zip(acc) {
+                *o = self.apply(a);
+            }
+        }
+    }
+
     /// The int8 output of an accumulator.
     #[inline(always)]
     pub fn apply(&self, acc: i32) -> i8 {

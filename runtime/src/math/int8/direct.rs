@@ -1,0 +1,183 @@
+//! Convolutions whose outputs each read a single input plane, run straight from the zero-padded
+//! input: depthwise layers (output channel `c` reads plane `c`) and layers over one input
+//! channel (every output channel reads plane 0, e.g. a first layer over a log-mel image). An output's few taps (9 for 3 x 3) are multiply-accumulated from the padded bytes,
+//! a run of outputs of a row at a time, then that run is requantised in one pass
+//! ([`super::Channel::apply_all`]); the im2col copy and packing of [`super::conv`], which pays
+//! off when many input channels feed each output, is skipped. The kernels are three columns
+//! wide (3 x 3, 1 x 3), held in registers as int16 pairs, and read a window row with one word
+//! load, two `SXTB16` and two `SMLAD` ([`super::dsp`]).
+//!
+//! The integers are the packed kernels' exactly: `bias + sum w (x - zp)` is computed as
+//! `(bias - zp sum w) + sum w x` in wrapping int32 arithmetic, equal modulo 2^32 (the padding
+//! holds the zero point, so it adds `w zp - w zp = 0` either way).
+
+use super::dsp::{smlad, sxtb16, sxtb16_ror8};
+use super::pack::pair;
+use super::Requant;
+
+/// Outputs accumulated before they are requantised together.
+const RUN: usize = 32;
+
+/// The channels' kernels, biases and requantisation, and the geometry of the padded planes.
+pub(super) struct Planes<'a> {
+    /// `channels x kh x kw` weights.
+    pub weights: &'a [i8],
+    /// One bias per channel.
+    pub bias: &'a [i32],
+    /// Per-channel requantisation.
+    pub requant: &'a Requant<'a>,
+    /// The input's zero point (the padding's value).
+    pub zp: i32,
+    /// Rows and columns of a padded plane.
+    pub padded: [usize; 2],
+    /// Rows and columns of an output plane.
+    pub out: [usize; 2],
+    /// Step between windows.
+    pub stride: usize,
+    /// Every output channel reads plane 0 (one input channel), else its own (depthwise).
+    pub shared: bool,
+}
+
+/// Whether [`direct`] runs a layer: depthwise or over one input channel, with a kernel three
+/// columns wide (3 x 3 or 1 x 3; the others run through im2col, which was faster for them than
+/// a byte-by-byte direct loop).
+pub(super) fn applies(depthwise: bool, in_channels: usize, kernel: [usize; 2]) -> bool {
+    (depthwise || in_channels == 1) && matches!(kernel, [1, 3] | [3, 3])
+}
+
+/// Every output channel of the layer ([`applies`]): `xp` holds the padded planes (and at least
+/// one byte after them), `y` the output planes.
+#[inline(never)]
+pub(super) fn direct(p: &Planes, kernel: [usize; 2], xp: &[i8], y: &mut [i8]) {
+    match kernel {
+        [1, 3] => channels::<1>(p, xp, y),
+        _ => channels::<3>(p, xp, y),
+    }
+}
+
+/// The input plane of output channel `c`, and whatever follows it.
+fn plane<'a>(p: &Planes, xp: &'a [i8], c: usize) -> &'a [i8] {
+    let [hp, wp] = p.padded;
+    let at = if p.shared { 0 } else { c * hp * wp };
+    xp.get(at..).unwrap_or_default()
+}
+
+/// Every channel, with kernels of `KH` rows of three.
+fn channels<const KH: usize>(p: &Planes, xp: &[i8], y: &mut [i8]) {
+    let [oh, ow] = p.out;
+    let wp = p.padded[1];
+    let mut acc = [0i32; RUN];
+    let fan = KH * 3;
+    let per_channel = p.weights.chunks_exact(fan).zip(p.bias);
+    let outs = y.chunks_exact_mut((oh * ow).max(1));
+    for (c, ((w, &b), out)) in per_channel.zip(outs).enumerate() {
+        let sum = w.iter().fold(0i32, |a, &v| a.wrapping_add(i32::from(v)));
+        let base = b.wrapping_sub(p.zp.wrapping_mul(sum));
+        let k = Three::<KH>::of(w);
+        let ch = p.requant.channel(c);
+        let plane = plane(p, xp, c);
+        for (oy, row_out) in out.chunks_exact_mut(ow.max(1)).enumerate() {
+            let rows = plane.get(oy * p.stride * wp..).unwrap_or_default();
+            for (r, o) in row_out.chunks_mut(RUN).enumerate() {
+                let acc = acc.get_mut(..o.len()).unwrap_or_default();
+                let run = Run {
+                    base,
+                    rows,
+                    wp,
+                    x0: r * RUN * p.stride,
+                    stride: p.stride,
+                };
+                k.taps(run, acc);
+                ch.apply_all(acc, o);
+            }
+        }
+    }
+}
+
+/// Where a run of outputs reads: `rows` from the first row its windows read (rows of `wp`
+/// padded bytes, then whatever follows), its first window at column `x0`, the next ones
+/// `stride` apart; every accumulator starts at `base`.
+struct Run<'r> {
+    base: i32,
+    rows: &'r [i8],
+    wp: usize,
+    x0: usize,
+    stride: usize,
+}
+
+impl Run<'_> {
+    /// Whether the windows of `n` outputs, each `rows` high and reading `width` bytes of a row,
+    /// lie inside `rows` (checked once per run, so the loops read without bounds checks).
+    fn holds(&self, n: usize, rows: usize, width: usize) -> bool {
+        n.saturating_sub(1)
+            .checked_mul(self.stride)
+            .and_then(|v| v.checked_add(self.x0)?.checked_add(width))
+            .and_then(|end| {
+                rows.saturating_sub(1)
+                    .checked_mul(self.wp)?
+                    .checked_add(end)
+            })
+            .is_some_and(|end| end <= self.rows.len())
+    }
+    /// Byte `i` of the rows, 0 past them.
+    fn at(&self, i: usize) -> i32 {
+        i32::from(self.rows.get(i).copied().unwrap_or(0))
+    }
+}
+
+/// A kernel of `KH` rows of three, held in registers as `([w0, w2], [w1, 0])` int16 pairs.
+struct Three<'a, const KH: usize> {
+    k: [(u32, u32); KH],
+    w: &'a [i8],
+}
+
+impl<'a, const KH: usize> Three<'a, KH> {
+    /// The kernel of channel weights `w` (`KH x 3`).
+    fn of(w: &'a [i8]) -> Self {
+        let mut k = [(0, 0); KH];
+        for (kr, r) in k.iter_mut().zip(w.chunks_exact(3)) {
+            let v = |i: usize| i16::from(r.get(i).copied().unwrap_or(0));
+            *kr = (pair(v(0), v(2)), pair(v(1), 0));
+        }
+        Three { k, w }
+    }
+    /// The accumulators of `acc.len()` consecutive outputs of `run`. Each window row is one
+    /// (unaligned) word load of four bytes; `SXTB16` splits it into
+    /// `[x0, x2]` and `[x1, x3]`, and two `SMLAD` add its three products (the fourth byte meets
+    /// a zero weight). Its own function: the kernel in registers.
+    #[inline(never)]
+    fn taps(&self, run: Run, acc: &mut [i32]) {
+        if !run.holds(acc.len(), KH, 4) {
+            return taps_checked(&run, self.w, [KH, 3], acc);
+        }
+        let origin = run.rows.as_ptr();
+        for (j, a) in acc.iter_mut().enumerate() {
+            let at = run.x0 + j * run.stride;
+            let mut v = run.base;
+            for (ky, &(w02, w1)) in self.k.iter().enumerate() {
+                // SAFETY: `ky * wp + at + 4 <= (KH - 1) * wp + x0 + (n - 1) * stride + 4 <=
+                // rows.len()` (`holds`); an unaligned read of four bytes.
+                let x = unsafe {
+                    core::ptr::read_unaligned(origin.add(ky * run.wp + at).cast::<u32>())
+                };
+                v = smlad(sxtb16(x), w02, smlad(sxtb16_ror8(x), w1, v));
+            }
+            *a = v;
+        }
+    }
+}
+
+/// The accumulators of a run whose windows do not all lie inside its rows (which the callers'
+/// geometry rules out): `base` plus the products of the `kh x kw` weights `w` with the window,
+/// every read checked (a byte past the rows reads 0).
+fn taps_checked(run: &Run, w: &[i8], [kh, kw]: [usize; 2], acc: &mut [i32]) {
+    for (j, a) in acc.iter_mut().enumerate() {
+        let at = run.x0 + j * run.stride;
+        *a = run.base;
+        for (ky, wr) in w.chunks_exact(kw.max(1)).take(kh).enumerate() {
+            for (kx, &wv) in wr.iter().enumerate() {
+                *a = a.wrapping_add(i32::from(wv) * run.at(ky * run.wp + at + kx));
+            }
+        }
+    }
+}
