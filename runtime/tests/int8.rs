@@ -221,6 +221,11 @@ fn conv_matches_naive_loops() {
         ConvGeom { in_channels: 2, height: 4, width: 5, out_channels: 2, kernel: [2, 3], stride: 1, padding: [1, 0], depthwise: true },
         ConvGeom { in_channels: 1, height: 7, width: 6, out_channels: 5, kernel: [3, 3], stride: 2, padding: [1, 1], depthwise: false },
         ConvGeom { in_channels: 1, height: 1, width: 11, out_channels: 3, kernel: [1, 3], stride: 2, padding: [0, 1], depthwise: false },
+        // direct kernels of 1 to 8 columns, one or three rows
+        ConvGeom { in_channels: 1, height: 1, width: 20, out_channels: 4, kernel: [1, 5], stride: 1, padding: [0, 2], depthwise: false },
+        ConvGeom { in_channels: 3, height: 5, width: 12, out_channels: 3, kernel: [3, 8], stride: 2, padding: [1, 3], depthwise: true },
+        ConvGeom { in_channels: 2, height: 3, width: 6, out_channels: 2, kernel: [1, 1], stride: 1, padding: [0, 0], depthwise: true },
+        ConvGeom { in_channels: 1, height: 4, width: 9, out_channels: 2, kernel: [3, 6], stride: 3, padding: [1, 2], depthwise: false },
         ConvGeom { in_channels: 6, height: 3, width: 5, out_channels: 7, kernel: [1, 1], stride: 1, padding: [0, 0], depthwise: false },
         ConvGeom { in_channels: 5, height: 4, width: 3, out_channels: 3, kernel: [1, 1], stride: 2, padding: [1, 1], depthwise: false },
     ];

@@ -4,8 +4,8 @@
 //! zero point (real 0) as TFLM does; output channel-major `[channel][row][column]`.
 //!
 //! The input is first copied into the scratch zero-padded (with its zero point). Layers whose
-//! outputs each see one input plane (depthwise, or one input channel) through a kernel three
-//! columns wide then run from it directly ([`super::direct`]). The others are unrolled four output positions at a time into
+//! outputs each see one input plane (depthwise, or one input channel) through a kernel of one
+//! or three rows of up to eight columns then run from it directly ([`super::direct`]). The others are unrolled four output positions at a time into
 //! the packed int16 scratch (im2col, see [`super::pack`]), so every weight word widened once
 //! feeds four columns: each window is first gathered as int8 bytes (a kernel row copied four
 //! bytes at a time; a 1 x 1 window one byte per channel), then widened four values at a time.

@@ -1,11 +1,12 @@
 //! Convolutions whose outputs each read a single input plane, run straight from the zero-padded
 //! input: depthwise layers (output channel `c` reads plane `c`) and layers over one input
-//! channel (every output channel reads plane 0, e.g. a first layer over a log-mel image). An output's few taps (9 for 3 x 3) are multiply-accumulated from the padded bytes,
+//! channel (every output channel reads plane 0, e.g. a first layer over a log-mel image or a
+//! series). An output's few taps (9 for 3 x 3) are multiply-accumulated from the padded bytes,
 //! a run of outputs of a row at a time, then that run is requantised in one pass
 //! ([`super::Channel::apply_all`]); the im2col copy and packing of [`super::conv`], which pays
-//! off when many input channels feed each output, is skipped. The kernels are three columns
-//! wide (3 x 3, 1 x 3), held in registers as int16 pairs, and read a window row with one word
-//! load, two `SXTB16` and two `SMLAD` ([`super::dsp`]).
+//! off when many input channels feed each output, is skipped. Kernels of one or three rows of
+//! up to eight columns are held in registers as int16 pairs; a window row of up to four
+//! columns is one word load, two `SXTB16` and two `SMLAD` ([`super::dsp`]), up to eight two.
 //!
 //! The integers are the packed kernels' exactly: `bias + sum w (x - zp)` is computed as
 //! `(bias - zp sum w) + sum w x` in wrapping int32 arithmetic, equal modulo 2^32 (the padding
@@ -38,20 +39,21 @@ pub(super) struct Planes<'a> {
     pub shared: bool,
 }
 
-/// Whether [`direct`] runs a layer: depthwise or over one input channel, with a kernel three
-/// columns wide (3 x 3 or 1 x 3; the others run through im2col, which was faster for them than
-/// a byte-by-byte direct loop).
-pub(super) fn applies(depthwise: bool, in_channels: usize, kernel: [usize; 2]) -> bool {
-    (depthwise || in_channels == 1) && matches!(kernel, [1, 3] | [3, 3])
+/// Whether [`direct`] runs a layer: depthwise or over one input channel, with a kernel of one
+/// or three rows of at most eight columns (the others run through im2col).
+pub(super) fn applies(depthwise: bool, in_channels: usize, [kh, kw]: [usize; 2]) -> bool {
+    (depthwise || in_channels == 1) && matches!(kh, 1 | 3) && (1..=8).contains(&kw)
 }
 
 /// Every output channel of the layer ([`applies`]): `xp` holds the padded planes (and at least
-/// one byte after them), `y` the output planes.
+/// three bytes after them), `y` the output planes.
 #[inline(never)]
-pub(super) fn direct(p: &Planes, kernel: [usize; 2], xp: &[i8], y: &mut [i8]) {
-    match kernel {
-        [1, 3] => channels::<1>(p, xp, y),
-        _ => channels::<3>(p, xp, y),
+pub(super) fn direct(p: &Planes, [kh, kw]: [usize; 2], xp: &[i8], y: &mut [i8]) {
+    match (kh, kw > 4) {
+        (1, false) => channels::<1, 1>(p, kw, xp, y),
+        (1, true) => channels::<1, 2>(p, kw, xp, y),
+        (_, false) => channels::<3, 1>(p, kw, xp, y),
+        (_, true) => channels::<3, 2>(p, kw, xp, y),
     }
 }
 
@@ -62,18 +64,18 @@ fn plane<'a>(p: &Planes, xp: &'a [i8], c: usize) -> &'a [i8] {
     xp.get(at..).unwrap_or_default()
 }
 
-/// Every channel, with kernels of `KH` rows of three.
-fn channels<const KH: usize>(p: &Planes, xp: &[i8], y: &mut [i8]) {
+/// Every channel, with kernels of `KH` rows of `kw <= 4 W` columns.
+fn channels<const KH: usize, const W: usize>(p: &Planes, kw: usize, xp: &[i8], y: &mut [i8]) {
     let [oh, ow] = p.out;
     let wp = p.padded[1];
     let mut acc = [0i32; RUN];
-    let fan = KH * 3;
+    let fan = (KH * kw).max(1);
     let per_channel = p.weights.chunks_exact(fan).zip(p.bias);
     let outs = y.chunks_exact_mut((oh * ow).max(1));
     for (c, ((w, &b), out)) in per_channel.zip(outs).enumerate() {
         let sum = w.iter().fold(0i32, |a, &v| a.wrapping_add(i32::from(v)));
         let base = b.wrapping_sub(p.zp.wrapping_mul(sum));
-        let k = Three::<KH>::of(w);
+        let k = Packed::<KH, W>::of(w, kw);
         let ch = p.requant.channel(c);
         let plane = plane(p, xp, c);
         for (oy, row_out) in out.chunks_exact_mut(ow.max(1)).enumerate() {
@@ -125,42 +127,50 @@ impl Run<'_> {
     }
 }
 
-/// A kernel of `KH` rows of three, held in registers as `([w0, w2], [w1, 0])` int16 pairs.
-struct Three<'a, const KH: usize> {
-    k: [(u32, u32); KH],
+/// A kernel of `KH` rows of up to `4 W` columns, held in registers: each block of four columns
+/// `d..d + 4` of a row as the int16 pairs `([w_d, w_d+2], [w_d+1, w_d+3])`, zeros past the
+/// kernel's width.
+struct Packed<'a, const KH: usize, const W: usize> {
+    k: [[(u32, u32); W]; KH],
     w: &'a [i8],
+    kw: usize,
 }
 
-impl<'a, const KH: usize> Three<'a, KH> {
-    /// The kernel of channel weights `w` (`KH x 3`).
-    fn of(w: &'a [i8]) -> Self {
-        let mut k = [(0, 0); KH];
-        for (kr, r) in k.iter_mut().zip(w.chunks_exact(3)) {
-            let v = |i: usize| i16::from(r.get(i).copied().unwrap_or(0));
-            *kr = (pair(v(0), v(2)), pair(v(1), 0));
+impl<'a, const KH: usize, const W: usize> Packed<'a, KH, W> {
+    /// The kernel of channel weights `w` (`KH x kw`).
+    fn of(w: &'a [i8], kw: usize) -> Self {
+        let mut k = [[(0, 0); W]; KH];
+        for (kr, r) in k.iter_mut().zip(w.chunks_exact(kw.max(1))) {
+            for (d, block) in kr.iter_mut().enumerate() {
+                let v = |i: usize| i16::from(r.get(4 * d + i).copied().unwrap_or(0));
+                *block = (pair(v(0), v(2)), pair(v(1), v(3)));
+            }
         }
-        Three { k, w }
+        Packed { k, w, kw }
     }
-    /// The accumulators of `acc.len()` consecutive outputs of `run`. Each window row is one
-    /// (unaligned) word load of four bytes; `SXTB16` splits it into
-    /// `[x0, x2]` and `[x1, x3]`, and two `SMLAD` add its three products (the fourth byte meets
-    /// a zero weight). Its own function: the kernel in registers.
+    /// The accumulators of `acc.len()` consecutive outputs of `run`. Each block of a window
+    /// row is one (unaligned) word load of four bytes; `SXTB16` splits it into `[x0, x2]` and
+    /// `[x1, x3]`, and two `SMLAD` add its products (bytes past the kernel's width meet zero
+    /// weights). Its own function: the kernel in registers.
     #[inline(never)]
     fn taps(&self, run: Run, acc: &mut [i32]) {
-        if !run.holds(acc.len(), KH, 4) {
-            return taps_checked(&run, self.w, [KH, 3], acc);
+        if !run.holds(acc.len(), KH, 4 * W) {
+            return taps_checked(&run, self.w, [KH, self.kw], acc);
         }
         let origin = run.rows.as_ptr();
         for (j, a) in acc.iter_mut().enumerate() {
             let at = run.x0 + j * run.stride;
             let mut v = run.base;
-            for (ky, &(w02, w1)) in self.k.iter().enumerate() {
-                // SAFETY: `ky * wp + at + 4 <= (KH - 1) * wp + x0 + (n - 1) * stride + 4 <=
-                // rows.len()` (`holds`); an unaligned read of four bytes.
-                let x = unsafe {
-                    core::ptr::read_unaligned(origin.add(ky * run.wp + at).cast::<u32>())
-                };
-                v = smlad(sxtb16(x), w02, smlad(sxtb16_ror8(x), w1, v));
+            for (ky, kr) in self.k.iter().enumerate() {
+                for (d, &(w02, w13)) in kr.iter().enumerate() {
+                    // SAFETY: `ky * wp + at + 4 d + 4 <= (KH - 1) * wp + x0 + (n - 1) * stride
+                    // + 4 W <= rows.len()` (`holds`); an unaligned read of four bytes.
+                    let x = unsafe {
+                        let p = origin.add(ky * run.wp + at + 4 * d);
+                        core::ptr::read_unaligned(p.cast::<u32>())
+                    };
+                    v = smlad(sxtb16(x), w02, smlad(sxtb16_ror8(x), w13, v));
+                }
             }
             *a = v;
         }

@@ -51,29 +51,35 @@ impl PoolGeom {
             .ok_or(bad)
     }
 
-    /// `f(output index, window values)` for every output, after the lengths are checked.
+    /// For every output, `finish` of the window's values folded by `step` from `init`, after
+    /// the lengths are checked (monomorphised: a window row is a slice, read without
+    /// per-value dispatch).
     fn each(
         &self,
         x: &[i8],
         y: &mut [i8],
-        f: impl Fn(&mut dyn Iterator<Item = i8>) -> i8,
+        init: i32,
+        step: impl Fn(i32, i8) -> i32,
+        finish: impl Fn(i32) -> i8,
     ) -> Result<(), Error> {
         let [c, oh, ow] = self.output()?;
         check_len("int8 pool input", c * self.height * self.width, x.len())?;
         check_len("int8 pool output", c * oh * ow, y.len())?;
         let [kh, kw] = self.kernel;
-        let mut out = y.iter_mut();
-        for ch in 0..c {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let base =
-                        (ch * self.height + oy * self.stride) * self.width + ox * self.stride;
-                    let mut win = (0..kh)
-                        .flat_map(|a| (0..kw).map(move |b| base + a * self.width + b))
-                        .filter_map(|i| x.get(i).copied());
-                    if let Some(o) = out.next() {
-                        *o = f(&mut win);
+        let plane = self.height * self.width;
+        let outs = y.chunks_exact_mut((oh * ow).max(1));
+        for (xc, yc) in x.chunks_exact(plane.max(1)).zip(outs) {
+            for (oy, yr) in yc.chunks_exact_mut(ow.max(1)).enumerate() {
+                let top = oy * self.stride * self.width;
+                for (ox, o) in yr.iter_mut().enumerate() {
+                    let mut acc = init;
+                    for a in 0..kh {
+                        let at = top + a * self.width + ox * self.stride;
+                        for &v in xc.get(at..at + kw).unwrap_or_default() {
+                            acc = step(acc, v);
+                        }
                     }
+                    *o = finish(acc);
                 }
             }
         }
@@ -83,7 +89,9 @@ impl PoolGeom {
 
 /// The maximum of every window.
 pub fn max_pool(g: &PoolGeom, x: &[i8], y: &mut [i8]) -> Result<(), Error> {
-    g.each(x, y, |w| w.max().unwrap_or(0))
+    let empty = i32::MIN;
+    let finish = |m: i32| if m == empty { 0 } else { m as i8 };
+    g.each(x, y, empty, |m, v| m.max(i32::from(v)), finish)
 }
 
 /// The mean of every window, rounded half away from zero.
@@ -91,8 +99,8 @@ pub fn avg_pool(g: &PoolGeom, x: &[i8], y: &mut [i8]) -> Result<(), Error> {
     let n = g.kernel[0]
         .saturating_mul(g.kernel[1])
         .min(i32::MAX as usize) as i32;
-    g.each(x, y, |w| {
-        let s: i32 = w.fold(0i32, |a, v| a.saturating_add(i32::from(v)));
+    let step = |a: i32, v: i8| a.saturating_add(i32::from(v));
+    g.each(x, y, 0, step, |s| {
         let r = if s > 0 {
             s.saturating_add(n / 2)
         } else {
