@@ -552,3 +552,36 @@ fn enrolls_one_sample_at_a_time_with_the_same_bits() {
         "refusals leave the bank as it was"
     );
 }
+
+#[test]
+fn score_gives_the_distance_to_the_chosen_prototype() {
+    // An identity trunk (two features), prototype scale 0.5.
+    let adapt =
+        AdaptDef::new(AdaptScope::HeadOnly, 0, RateDef::Scalar(0.0), 1.0).with_prototypes(0.5);
+    let head = HeadDef::classification(0, "who", vec![Dense::zeros(2, 2, Activation::Identity)])
+        .with_adapt(adapt)
+        .with_max_classes(3);
+    let blob = ModelDef::new("score", 2)
+        .head(head)
+        .to_aligned_bytes()
+        .unwrap();
+    let model = Model::from_bytes(&blob).unwrap();
+    let mut bank: ClassBank<'_, 15, 16> = ClassBank::new(&model, 0).unwrap();
+    bank.enroll(7, &[1.0, 0.0, 0.9, 0.1]).unwrap(); // prototype (0.95, 0.05)
+    bank.enroll(3, &[-1.0, 0.0, -1.0, 0.2]).unwrap(); // prototype (-1, 0.1)
+    for (x, label, d) in [
+        ([0.95f32, 0.05], 7, 0.0f32),
+        ([2.0, 0.05], 7, 1.05 * 1.05),
+        ([-1.0, 3.1], 3, 9.0),
+        ([9.95, 0.05], 7, 81.0),
+    ] {
+        let s = bank.score(&x).unwrap();
+        assert_eq!(s.label, label, "{x:?}");
+        assert!((s.distance - d).abs() < 1e-4 * (1.0 + d), "{x:?}: {s:?}");
+        assert_eq!((s.label, s.probability), bank.classify(&x).unwrap());
+    }
+    // Far from both, yet one class is almost certain: the probability cannot tell it, the
+    // distance does.
+    let far = bank.score(&[30.0, 0.0]).unwrap();
+    assert!(far.probability > 0.99 && far.distance > 800.0, "{far:?}");
+}

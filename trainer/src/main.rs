@@ -109,6 +109,11 @@ enum Cmd {
         /// `fr=F` (the highest threshold that rejects at most the fraction F of known queries).
         #[arg(long, default_value = "eer", value_name = "RULE")]
         unknown_rule: String,
+        /// With --unknown-queries: the score thresholded, `probability` (the adapted head's
+        /// highest class probability), `distance` (minus the squared distance of the query's
+        /// trunk features to the nearest support prototype) or `cosine` (its cosine).
+        #[arg(long, default_value = "probability", value_name = "SCORE")]
+        unknown_score: String,
     },
     /// Cross-validation of a regression configuration on CSV tasks over task ids: for each of N
     /// folds, train from scratch on the other folds' tasks, evaluate as deployed on the fold's
@@ -383,6 +388,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             per_task,
             unknown_queries,
             unknown_rule,
+            unknown_score,
         } => {
             let reg_record = regression::Record::read(&model)?;
             let record = match reg_record {
@@ -405,6 +411,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     Some(queries) => Some(UnknownSpec {
                         queries,
                         rule: unknown_rule.parse()?,
+                        score: unknown_score.parse()?,
                     }),
                 };
                 let e = ClsEval {

@@ -9,7 +9,7 @@ use trainer::classify::deploy::with_ways;
 use trainer::classify::episodes::{Augment, Pool};
 use trainer::classify::run::pool_episodes;
 use trainer::classify::unknown::{
-    choose_threshold, draws, evaluate, rates, Drawn, Rule, UnknownSpec,
+    choose_threshold, draws, evaluate, rates, Drawn, Rule, Score, UnknownSpec,
 };
 
 #[test]
@@ -110,6 +110,7 @@ fn false_accepts_and_rejects_are_counted_on_the_right_queries() {
     let spec = UnknownSpec {
         queries: 4,
         rule: Rule::Eer,
+        score: Score::Probability,
     };
     let eps = pool_episodes(&novel, &ds, 2, 1, 4, 12, 7).unwrap();
     let cal_eps = pool_episodes(&val, &ds, 2, 1, 4, 12, 8).unwrap();
@@ -149,6 +150,34 @@ fn false_accepts_and_rejects_are_counted_on_the_right_queries() {
     assert_eq!((r.false_accept, r.false_accept_ci95), (50.0, 0.0));
     assert_eq!(r.accepted_accuracy, 100.0);
     assert_eq!((r.shots, r.steps, r.rule.as_str()), (1, 0, "eer"));
+
+    // By the distance to the nearest prototype, the far rows are as unlike the taught classes
+    // as the midline ones: every unknown row is rejected, no known query.
+    for score in [Score::Distance, Score::Cosine] {
+        let spec = UnknownSpec { score, ..spec };
+        let rows = evaluate(&blob, (&cal, &[10, 11, 12]), &novel, &[0], &spec).unwrap();
+        let [r] = rows.as_slice() else {
+            panic!("{rows:?}")
+        };
+        assert_eq!(r.method, format!("model ({score})"));
+        if score == Score::Distance {
+            assert_eq!((r.false_reject, r.false_accept), (0.0, 0.0), "{r:?}");
+            assert!(r.threshold < 0.0, "{r:?}");
+        } else {
+            // The cosine sees directions only: the far rows point like the taught classes.
+            assert_eq!((r.false_reject, r.false_accept), (0.0, 50.0), "{r:?}");
+        }
+        assert_eq!(r.accepted_accuracy, 100.0);
+    }
+    for (text, score) in [
+        ("probability", Score::Probability),
+        ("distance", Score::Distance),
+        ("cosine", Score::Cosine),
+    ] {
+        assert_eq!(text.parse::<Score>().unwrap(), score);
+        assert_eq!(score.to_string(), text);
+    }
+    assert!("margin".parse::<Score>().is_err());
 }
 
 /// 12 classes x 20 rows of 4 features: each class a noisy point of its own.

@@ -292,7 +292,34 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
     /// The label of `x`'s most likely active class and its probability (softmax over the
     /// active classes only). [`Error::NonFinite`] when a class's score overflows.
     pub fn classify(&mut self, x: &[f32]) -> Result<(u16, f32), Error> {
+        self.score(x).map(|s| (s.label, s.probability))
+    }
+
+    /// [`ClassBank::classify`] with the squared distance from `x`'s features to the chosen
+    /// class's prototype, the better score to tell an input of no taught class by (a
+    /// threshold on it: `trainer eval --unknown-score distance`): from the row,
+    /// `|f|^2 - z / s` (`z = W_c . f + b_c`, `s` the prototype scale), which is
+    /// `|f - mu|^2` while the row is the prototype's (`W_c = 2 s mu`, `b_c = -s |mu|^2`);
+    /// after inner steps it is the distance the adapted row implies. At least 0.
+    pub fn score(&mut self, x: &[f32]) -> Result<ClassScore, Error> {
         self.features_of(x)?;
+        let (label, probability, z) = self.softmax()?;
+        let t = 2 * self.model.trunk_width();
+        let feat = self
+            .scratch
+            .get(t..t + self.features)
+            .ok_or(Error::internal("enroll::score"))?;
+        let distance = (dot(feat, feat) - z / self.scale).max(0.0);
+        Ok(ClassScore {
+            label,
+            probability,
+            distance,
+        })
+    }
+
+    /// The most likely active class of the features in the scratch: its label, probability and
+    /// logit.
+    fn softmax(&mut self) -> Result<(u16, f32, f32), Error> {
         let t = 2 * self.model.trunk_width();
         let f = self.features;
         let (head, rest) = self.scratch.split_at_mut((t + f).min(S));
@@ -341,6 +368,17 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
             }
         }
         let label = self.slot(i)?[0] as u16;
-        Ok((label, 1.0 / sum))
+        Ok((label, 1.0 / sum, m))
     }
+}
+
+/// What [`ClassBank::score`] gives for one input.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ClassScore {
+    /// The most likely active class's label.
+    pub label: u16,
+    /// Its probability (softmax over the active classes).
+    pub probability: f32,
+    /// The squared distance from the input's features to that class's prototype.
+    pub distance: f32,
 }

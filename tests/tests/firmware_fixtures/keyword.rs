@@ -7,14 +7,15 @@
 //! The pipeline, as the device runs it: each clip's PCM is pushed into the model's front-end in
 //! chunks of [`CHUNK`] samples (as audio arrives), its 49 x 40 log-mel frames go through the
 //! int8 trunk into a `ClassBank`: the taught words are enrolled from their clips (label = the
-//! index's label), then every other clip is classified: (label, probability), "unknown" when the
-//! probability is below the threshold of `keyword.toml`.
+//! index's label), then every other clip is scored (`ClassBank::score`: label, probability,
+//! squared distance to that word's prototype), "unknown" when the distance is above the
+//! threshold of `keyword.toml`.
 //!
-//! The golden file (`FSKG` v1, little-endian u32 words): `FSKG`, version 1, clips, chunk,
+//! The golden file (`FSKG` v2, little-endian u32 words): `FSKG`, version 2, clips, chunk,
 //! threshold bits; per clip its role (0 teach, 1 classify), its label (`NONE` for the untaught
 //! word) and the CRC-32 of its features' little-endian bytes; per classified clip, in clip
-//! order, the bank's label, the probability bits and the decision (the label, or `NONE` for
-//! unknown).
+//! order, the bank's label, the probability bits, the distance bits and the decision (the
+//! label, or `NONE` for unknown).
 
 use super::{fixtures_dir, push_u32s, trained_model};
 use runtime::frontend::{AudioConfig, FrontEnd};
@@ -126,7 +127,7 @@ pub fn files() -> Vec<(&'static str, Vec<u8>)> {
     let mut out = b"FSKG".to_vec();
     push_u32s(
         &mut out,
-        &[1, roles.len() as u32, CHUNK as u32, threshold.to_bits()],
+        &[2, roles.len() as u32, CHUNK as u32, threshold.to_bits()],
     );
     for ((teach, label), f) in roles.iter().zip(&feats) {
         push_u32s(&mut out, &[u32::from(!*teach), *label, crc(f)]);
@@ -147,10 +148,16 @@ pub fn files() -> Vec<(&'static str, Vec<u8>)> {
         if *teach {
             continue;
         }
-        let (got, p) = bank.classify(f).expect("classifies");
-        let decision = if p < threshold { NONE } else { u32::from(got) };
-        eprintln!("keyword: word {label:#x}: classified {got}, p {p:.3}, decision {decision:#x}");
-        push_u32s(&mut out, &[u32::from(got), p.to_bits(), decision]);
+        let s = bank.score(f).expect("scores");
+        let (got, p, d) = (s.label, s.probability, s.distance);
+        let decision = if d > threshold { NONE } else { u32::from(got) };
+        eprintln!(
+            "keyword: word {label:#x}: classified {got}, p {p:.3}, distance {d:.2}, decision {decision:#x}"
+        );
+        push_u32s(
+            &mut out,
+            &[u32::from(got), p.to_bits(), d.to_bits(), decision],
+        );
     }
     vec![("keyword-enroll.fsm", blob), ("keyword-golden.bin", out)]
 }

@@ -81,12 +81,49 @@ impl std::fmt::Display for Rule {
     }
 }
 
+/// The score a query is accepted on (higher: more like a taught class).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Score {
+    /// The adapted head's highest class probability (what `Learner::classify` and
+    /// `ClassBank::classify` return).
+    Probability,
+    /// Minus the squared Euclidean distance from the query's trunk features to the nearest
+    /// class prototype (the mean features of its support samples); the class is that
+    /// prototype's (the prototype head before any step).
+    Distance,
+    /// The cosine of the angle between the query's trunk features and the nearest prototype.
+    Cosine,
+}
+
+impl std::str::FromStr for Score {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "probability" => Ok(Score::Probability),
+            "distance" => Ok(Score::Distance),
+            "cosine" => Ok(Score::Cosine),
+            _ => bail!("unknown score {s:?}: `probability`, `distance` or `cosine`"),
+        }
+    }
+}
+
+impl std::fmt::Display for Score {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Score::Probability => "probability",
+            Score::Distance => "distance",
+            Score::Cosine => "cosine",
+        })
+    }
+}
+
 /// What `trainer eval --unknown-queries U` adds.
 #[derive(Clone, Copy, Debug)]
 pub struct UnknownSpec {
     /// Unknown queries per episode.
     pub queries: usize,
     pub rule: Rule,
+    pub score: Score,
 }
 
 /// The fractions of `known` scores rejected (below `t`) and of `unknown` scores accepted (at
@@ -231,19 +268,82 @@ pub struct Drawn<'a> {
 }
 
 impl Drawn<'_> {
-    /// Every episode scored by the model as deployed after `steps` device steps.
-    fn score(&self, model: &Model<'_>, head: usize, steps: usize) -> Result<Vec<Scored>> {
+    /// Every episode scored by the model as deployed after `steps` device steps (`score`
+    /// `Probability`), or by its trunk features' distances to the support prototypes.
+    fn score(
+        &self,
+        model: &Model<'_>,
+        head: usize,
+        steps: usize,
+        score: Score,
+    ) -> Result<Vec<Scored>> {
         self.eps
             .par_iter()
             .zip(&self.unknown)
             .map(|(ep, u)| {
-                Ok(Scored::from_probs(
-                    &episode_probs(model, head, ep, steps, u)?,
-                    ep,
-                ))
+                let scores = match score {
+                    Score::Probability => episode_probs(model, head, ep, steps, u)?,
+                    _ => prototype_scores(model, ep, u, score)?,
+                };
+                Ok(Scored::from_probs(&scores, ep))
             })
             .collect()
     }
+}
+
+/// The trunk features (as deployed) of each row of `x` (`d` values a row).
+fn trunk_features(model: &Model<'_>, x: &[f64], d: usize) -> Result<Vec<Vec<f32>>> {
+    let e = |e: runtime::Error| anyhow!("runtime: {e}");
+    let net = model.network();
+    let mut scratch = vec![0.0f32; model.infer_scratch_len().max(2 * model.trunk_width())];
+    let f = model.feature_len();
+    x.chunks_exact(d.max(1))
+        .map(|row| {
+            let xr: Vec<f32> = row.iter().map(|&v| v as f32).collect();
+            let mut out = vec![0.0f32; f];
+            net.features(&xr, &mut scratch, &mut out).map_err(e)?;
+            Ok(out)
+        })
+        .collect()
+}
+
+/// Each query's (then each unknown row's) score against each class prototype (the mean trunk
+/// features of the class's support rows): minus the squared distance, or the cosine.
+fn prototype_scores(
+    model: &Model<'_>,
+    ep: &Episode,
+    extra: &[f64],
+    score: Score,
+) -> Result<Vec<f32>> {
+    let support = trunk_features(model, &ep.support_x, ep.d)?;
+    let f = model.feature_len();
+    let mut protos = vec![vec![0.0f32; f]; ep.ways];
+    let mut counts = vec![0usize; ep.ways];
+    for (feat, &c) in support.iter().zip(&ep.support_y) {
+        let (p, n) = (
+            protos.get_mut(c).ok_or_else(|| anyhow!("label {c}"))?,
+            &mut counts[c],
+        );
+        p.iter_mut().zip(feat).for_each(|(a, b)| *a += b);
+        *n += 1;
+    }
+    for (p, &n) in protos.iter_mut().zip(&counts) {
+        p.iter_mut().for_each(|v| *v /= n.max(1) as f32);
+    }
+    let norm = |v: &[f32]| v.iter().map(|a| a * a).sum::<f32>().sqrt().max(1e-12);
+    let queries: Vec<f64> = ep.query_x.iter().chain(extra).copied().collect();
+    let mut out = Vec::new();
+    for q in trunk_features(model, &queries, ep.d)? {
+        for p in &protos {
+            out.push(match score {
+                Score::Cosine => {
+                    q.iter().zip(p).map(|(a, b)| a * b).sum::<f32>() / (norm(&q) * norm(p))
+                }
+                _ => -q.iter().zip(p).map(|(a, b)| (a - b) * (a - b)).sum::<f32>(),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// The threshold for one (shots, steps) and what it does on the novel classes.
@@ -254,8 +354,11 @@ pub struct UnknownRow {
     pub steps: usize,
     /// How the threshold was chosen, and on which classes.
     pub rule: String,
+    /// The score thresholded: `probability`, `distance` (minus the squared distance, so a
+    /// query is accepted when its distance is at most `-threshold`) or `cosine`.
+    pub score: String,
     pub calibration_classes: Vec<usize>,
-    /// Accept a query when its highest class probability is at least this.
+    /// Accept a query when its score is at least this.
     pub threshold: f32,
     /// On the calibration episodes (pooled queries), in percent.
     pub calibration_false_reject: f64,
@@ -289,13 +392,13 @@ pub fn evaluate(
     let shots = novel.eps.first().map_or(0, |e| e.shots);
     let mut rows = Vec::new();
     for &s in steps {
-        let c = cal.score(&model, head, s)?;
+        let c = cal.score(&model, head, s, spec.score)?;
         let known: Vec<f32> = c.iter().flat_map(|e| e.known.iter().map(|k| k.0)).collect();
         let unknown: Vec<f32> = c.iter().flat_map(|e| e.unknown.iter().copied()).collect();
         let t = choose_threshold(&known, &unknown, spec.rule)?;
         let (cfr, cfa) = rates(&known, &unknown, t);
         let per: Vec<(f64, f64, Option<f64>)> = novel
-            .score(&model, head, s)?
+            .score(&model, head, s, spec.score)?
             .iter()
             .map(|e| e.at(t))
             .collect();
@@ -307,10 +410,11 @@ pub fn evaluate(
         let (fa, fa_ci, _) = ci(per.iter().map(|p| p.1).collect());
         let (acc, acc_ci, acc_n) = ci(per.iter().filter_map(|p| p.2).collect());
         rows.push(UnknownRow {
-            method: "model".into(),
+            method: format!("model ({})", spec.score),
             shots,
             steps: s,
             rule: spec.rule.to_string(),
+            score: spec.score.to_string(),
             calibration_classes: cal_classes.to_vec(),
             threshold: t,
             calibration_false_reject: 100.0 * cfr,
@@ -357,8 +461,8 @@ pub fn table(rows: &[UnknownRow]) -> String {
         return String::new();
     };
     let mut s = format!(
-        "unknown inputs: {} unknown queries per episode from the pool's other classes; a query is accepted when its highest class probability >= t, t chosen by rule {} on episodes of classes {:?} (never the novel ones); rates on the novel classes in %, 95% CI over episodes:\n",
-        first.unknown_per_episode, first.rule, first.calibration_classes
+        "unknown inputs: {} unknown queries per episode from the pool's other classes; a query is accepted when its score ({}) >= t, t chosen by rule {} on episodes of classes {:?} (never the novel ones); rates on the novel classes in %, 95% CI over episodes:\n",
+        first.unknown_per_episode, first.score, first.rule, first.calibration_classes
     );
     s += &format!(
         "{:<8} {:>5} {:>6} {:>11} {:>9} {:>9} {:>15} {:>15} {:>17}\n",

@@ -8,9 +8,10 @@
 //! the golden file's chunks, as audio arrives; its second of log-mel frames is the input of the
 //! int8 trunk. Three novel words are enrolled from their three clips each, one clip at a time
 //! (`ClassBank::enroll_each`); then a held-out clip of each (an unseen voice) and a clip of a
-//! word never taught are classified: the bank's word and probability, "unknown" below the
-//! threshold (`fixtures/keyword.toml`). Every clip's features (CRC-32), every answer (label,
-//! probability bits) and decision are compared with the host's (`keyword-golden.bin`).
+//! word never taught are scored (`ClassBank::score`): the bank's word, its probability and the
+//! squared distance to its prototype, "unknown" above the threshold distance
+//! (`fixtures/keyword.toml`). Every clip's features (CRC-32), every answer (label, probability
+//! and distance bits) and decision are compared with the host's (`keyword-golden.bin`).
 
 use fewshot_firmware::fixtures::keyword::{self as fx, Golden, NONE};
 use fewshot_firmware::sizes::keyword as sizes;
@@ -108,12 +109,17 @@ fn words(golden: &Golden) -> Result<u32, Error> {
     let mut right = 0u32;
     for (n, (c, g)) in clips.filter(|(_, g)| !g.teach).enumerate() {
         differ += u32::from(!features(&mut fe, golden, c, &mut x)?);
-        let (label, p) = bank.classify(&x)?;
-        let decision = if p < golden.threshold { NONE } else { label };
+        let s = bank.score(&x)?;
+        let (label, p, d) = (s.label, s.probability, s.distance);
+        let decision = if d > golden.threshold { NONE } else { label };
         right += u32::from(decision == g.label);
         let host = golden.answer(n);
-        let same = host
-            .is_some_and(|h| h.label == label && h.p_bits == p.to_bits() && h.decision == decision);
+        let same = host.is_some_and(|h| {
+            h.label == label
+                && h.p_bits == p.to_bits()
+                && h.d_bits == d.to_bits()
+                && h.decision == decision
+        });
         differ += u32::from(!same);
         // -1: the word never taught.
         let truth = if g.label == NONE {
@@ -122,18 +128,19 @@ fn words(golden: &Golden) -> Result<u32, Error> {
             i32::from(g.label)
         };
         defmt::info!(
-            "keyword clip {=usize} (word {=i32}): best word {=u16}, p {=f32} (bits {=u32:#x}): {=str}; the host's answer: {=bool}",
+            "keyword clip {=usize} (word {=i32}): best word {=u16}, p {=f32}, distance {=f32} (bits {=u32:#x}): {=str}; the host's answer: {=bool}",
             c,
             truth,
             label,
             p,
-            p.to_bits(),
+            d,
+            d.to_bits(),
             if decision == NONE { "unknown" } else { "recognised" },
             same
         );
     }
     defmt::info!(
-        "keyword: {=u16} words enrolled; {=u32} of the other clips decided right (threshold {=f32}); values differing from the host: {=u32}",
+        "keyword: {=u16} words enrolled; {=u32} of the other clips decided right (threshold distance {=f32}); values differing from the host: {=u32}",
         enrolled,
         right,
         golden.threshold,
