@@ -744,7 +744,7 @@ fn eval_classification(
         cfg.shots = vec![1];
         cfg.query = 1;
     }
-    let mut setup = run::Setup::new(&cfg)?;
+    let mut setup = run::Setup::for_purpose(&cfg, trainer::classify::train::Purpose::Evaluate)?;
     if let Some(r) = &record {
         if other_split.is_some() {
             r.use_normalisation(&mut setup);

@@ -174,6 +174,26 @@ dct_coeffs = 10
         o.status.success() && err.contains("the voice split `unseen` of the run's recording"),
         "{err}"
     );
+    // Without the run record, the config names the classes; the unseen split's few clips a
+    // word could not train (2 training rows a word for shots + query = 3), but nothing trains
+    // in an evaluation.
+    let bare = d.join("bare.postcard");
+    std::fs::copy(&model, &bare).unwrap();
+    let o = run(bin()
+        .args(["eval", "--model"])
+        .arg(&bare)
+        .arg("--config")
+        .arg(d.join("run.toml"))
+        .arg("--data")
+        .arg(&unseen)
+        .args(["--ways", "2", "--shots", "1", "--query", "1"])
+        .args(["--steps", "0", "--episodes", "4"]));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && text.contains("nearest_centroid_standardised"),
+        "{}{text}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let other = d.join("other.csv.gz");
     let o = run(bin()
         .args(["features", "--manifest"])

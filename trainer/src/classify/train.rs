@@ -158,13 +158,31 @@ impl Normalisation {
     }
 }
 
+/// What a [`Setup`] is for: training checks that every pool can make its episodes; an
+/// evaluation trains nothing, so the training and validation pools may be too small to train
+/// on (another voice split of a recording, with a few clips a word).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    Train,
+    Evaluate,
+}
+
 impl Setup {
     pub fn new(cfg: &ClsConfig) -> Result<Self> {
+        Self::for_purpose(cfg, Purpose::Train)
+    }
+
+    pub fn for_purpose(cfg: &ClsConfig, purpose: Purpose) -> Result<Self> {
         let ds = Dataset::load(&cfg.data)?;
-        Self::with_data(cfg, ds)
+        Self::build(cfg, ds, purpose)
     }
 
     pub fn with_data(cfg: &ClsConfig, ds: Dataset) -> Result<Self> {
+        Self::build(cfg, ds, Purpose::Train)
+    }
+
+    fn build(cfg: &ClsConfig, ds: Dataset, purpose: Purpose) -> Result<Self> {
+        let train_checks = purpose == Purpose::Train;
         if let Some(w) = cfg.input.width() {
             if w != ds.d {
                 bail!(
@@ -290,7 +308,7 @@ impl Setup {
         let usable =
             |p: &Pool, need: usize| p.classes.iter().filter(|c| c.rows.len() >= need).count();
         let train_ways = cfg.ways.min(usable(&train, need));
-        if train_ways < 2 {
+        if train_checks && train_ways < 2 {
             bail!(
                 "{}: training episodes need 2 classes with shots + query = {need} training rows each; {} of the trunk's training classes have them (lower `shots`/`query`, or `val_fraction`)",
                 ds.file,
@@ -306,7 +324,8 @@ impl Setup {
             .map_or(val_query, |p| pool_query(p, cfg.max_shots()));
         let val_ways = cfg.ways.min(val.classes.len());
         let seen_ways = seen.as_ref().map_or(val_ways, |p| p.classes.len());
-        if val_query == 0 || seen_query == 0 || val_ways < 2 || seen_ways < 2 {
+        let val_usable = val_query > 0 && val_ways >= 2;
+        if train_checks && (!val_usable || seen_query == 0 || seen_ways < 2) {
             bail!(
                 "{}: validation episodes need 2 classes with more than max(shots) = {} rows each; the validation classes {:?} have {:?} rows{}",
                 ds.file,
@@ -321,7 +340,8 @@ impl Setup {
             );
         }
         let (norm, normalise_choice) = match (&cfg.normalise, cfg.standardise_windows) {
-            (Normalise::Auto, false) => {
+            // Chosen on validation episodes (an evaluation reads the model's own).
+            (Normalise::Auto, false) if val_usable => {
                 let score = |n: &Normalisation| -> Result<f64> {
                     let mut total = (0.0, 0usize);
                     for &k in &cfg.shots {
