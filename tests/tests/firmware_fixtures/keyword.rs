@@ -1,5 +1,5 @@
 //! The keyword demo's fixtures (`firmware/src/bin/demo/keyword.rs` runs them): the int8 keyword
-//! model with its head made enrollable and the f32 model's front-end attached, and the answers
+//! model with its head made enrollable (it carries its front-end), and the answers
 //! the runtime gives on the host for the spoken-word clips of `keyword-clips.bin` (cut out of
 //! the words set by `cargo xtask data keyword-clips`; `keyword-clips.txt` says which clip is
 //! which).
@@ -39,21 +39,18 @@ const AUDIO: AudioConfig = AudioConfig {
 type KeywordFrontEnd = FrontEnd<512, 40, { 49 * 40 }>;
 type Bank<'m> = ClassBank<'m, 4096, 16384>;
 
-/// `models/keyword_int8.postcard` with head 0 enrollable (up to [`MAX_CLASSES`]) and the front-end
-/// of `models/keyword.postcard` (the int8 export does not carry it), under its own id.
+/// `models/keyword_int8.postcard` with head 0 enrollable (up to [`MAX_CLASSES`]), under its own
+/// id.
 pub fn enroll_model() -> Vec<u8> {
-    let how = "the lead's keyword training (issue 14)";
-    let load = |file| {
-        let blob = trained_model(file, how);
-        let aligned = runtime::format::AlignedBytes::from_slice(&blob);
-        let model = Model::from_bytes(aligned.as_bytes()).expect("keyword model loads");
-        ModelDef::from_model(&model).expect("the keyword model re-exports")
-    };
-    let f32_def = load("keyword.postcard");
-    let mut def = load("keyword_int8.postcard");
+    let blob = trained_model(
+        "keyword_int8.postcard",
+        "the lead's keyword training (issue 14)",
+    );
+    let aligned = runtime::format::AlignedBytes::from_slice(&blob);
+    let model = Model::from_bytes(aligned.as_bytes()).expect("keyword model loads");
+    let mut def = ModelDef::from_model(&model).expect("the keyword model re-exports");
     def.model_id ^= 0x0e00_0000;
     def.heads[0].max_classes = Some(MAX_CLASSES);
-    def.front_end = def.front_end.or(f32_def.front_end);
     assert!(
         def.front_end.is_some(),
         "the keyword model carries its front-end"
