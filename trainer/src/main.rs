@@ -402,6 +402,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let (classification, run_config) = match run_config {
                 Some(RunConfig::Classification(cfg)) => (Some(Some(*cfg)), None),
                 None if record.is_some() && task.is_none() => (Some(None), None),
+                // A user's own data for a classification model (every class new to it).
+                None if data.is_some() && task.is_none() && classifies(&model)? => {
+                    (Some(None), None)
+                }
                 other => (None, other),
             };
             if let Some(cfg) = classification {
@@ -698,6 +702,13 @@ fn print_report(
     Ok(())
 }
 
+/// Whether the model at `path` has a head the device adapts from a support set of classes.
+fn classifies(path: &Path) -> Result<bool> {
+    let blob = export::read(path)?;
+    let m = runtime::Model::from_bytes(&blob).map_err(|e| anyhow!("model: {e}"))?;
+    Ok(trainer::classify::deploy::prototype_head(&m).is_ok())
+}
+
 /// The options of a classification evaluation.
 struct ClsEval {
     unknown: Option<UnknownSpec>,
@@ -720,11 +731,24 @@ fn eval_classification(
     data: Option<PathBuf>,
     e: ClsEval,
 ) -> Result<ExitCode> {
-    let mut cfg = match (config, &record) {
-        (Some(c), _) => c,
-        (None, Some(r)) => r.config.clone(),
-        (None, None) => bail!(
-            "{}: no run record beside the model; give --config",
+    let mut cfg = match (config, &record, &data) {
+        (Some(c), _, _) => c,
+        (None, Some(r), _) => r.config.clone(),
+        (None, None, Some(d)) => {
+            eprintln!(
+                "{}: no run record beside the model and no --config: every class of {} is new to the model (episodes of all its classes; nearest centroid standardised on all its rows)",
+                model.display(),
+                d.display()
+            );
+            if e.unknown.is_some() {
+                bail!("--unknown-queries chooses its threshold on the model's validation classes: give the run's --config (or its record)");
+            }
+            let ds = trainer::classify::data::Dataset::load(d)?;
+            let (cfg, setup) = run::Setup::new_classes(ds)?;
+            return eval_with_setup(model, &cfg, &setup, None, e);
+        }
+        (None, None, None) => bail!(
+            "{}: no run record beside the model; give --config (the run's classes), or --data alone (every class of that data new to the model)",
             model.display()
         ),
     };
@@ -751,8 +775,29 @@ fn eval_classification(
         }
         r.check(&cfg, &setup)?;
     }
+    eval_with_setup(model, &cfg, &setup, record.as_ref(), e)
+}
+
+/// `trainer eval` of a classification model on `setup`'s test classes.
+fn eval_with_setup(
+    model: &Path,
+    cfg: &ClsConfig,
+    setup: &run::Setup,
+    record: Option<&RunRecord>,
+    e: ClsEval,
+) -> Result<ExitCode> {
     let blob = export::read(model)?;
     let m = runtime::Model::from_bytes(&blob).map_err(|e| anyhow!("model: {e}"))?;
+    if let (Some(rec), Some(fe)) = (trainer::features::recorded(&cfg.data)?, m.front_end()) {
+        if rec.front_end != fe {
+            bail!(
+                "{}: its features were made with another front-end than the model's ({:?}; the model: {:?}): remake them with `trainer features --front-end`",
+                cfg.data.display(),
+                rec.front_end,
+                fe
+            );
+        }
+    }
     let head = trainer::classify::deploy::prototype_head(&m)?;
     let spec = m.adapt_spec(head).map_err(|e| anyhow!("model: {e}"))?;
     let classes = m
@@ -786,9 +831,9 @@ fn eval_classification(
             run::EpisodeSpec::File(&path)
         }
     };
-    let baselines = run::baselines(&setup, record.as_ref());
+    let baselines = run::baselines(setup, record);
     let blob = trainer::classify::deploy::with_ways(&blob, ways)?;
-    let mut report = run::eval_rows(&blob, &setup, ways, &shots, &steps, &spec, &baselines)?;
+    let mut report = run::eval_rows(&blob, setup, ways, &shots, &steps, &spec, &baselines)?;
     if !e.per_task {
         for r in &mut report.rows {
             r.per_episode.clear();
@@ -806,7 +851,7 @@ fn eval_classification(
             }))?
         );
     } else {
-        print!("{}", run::describe(&cfg, &report));
+        print!("{}", run::describe(cfg, &report));
         print!("{}", trainer::classify::deploy::table(&report.rows));
         print!("{}", trainer::classify::unknown::table(&report.unknown));
     }

@@ -159,15 +159,17 @@ dct_coeffs = 10
         .args(["--voice-split", "unseen", "--out"])
         .arg(&unseen));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let eval = |data: &Path| {
+    let eval_of = |model: &Path, data: &Path, extra: &[&std::ffi::OsStr]| {
         run(bin()
             .args(["eval", "--model"])
-            .arg(&model)
+            .arg(model)
             .arg("--data")
             .arg(data)
+            .args(extra)
             .args(["--ways", "2", "--shots", "1", "--query", "1"])
             .args(["--steps", "0", "--episodes", "4"]))
     };
+    let eval = |data: &Path| eval_of(&model, data, &[]);
     let o = eval(&unseen);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -179,15 +181,8 @@ dct_coeffs = 10
     // in an evaluation.
     let bare = d.join("bare.postcard");
     std::fs::copy(&model, &bare).unwrap();
-    let o = run(bin()
-        .args(["eval", "--model"])
-        .arg(&bare)
-        .arg("--config")
-        .arg(d.join("run.toml"))
-        .arg("--data")
-        .arg(&unseen)
-        .args(["--ways", "2", "--shots", "1", "--query", "1"])
-        .args(["--steps", "0", "--episodes", "4"]));
+    let run_toml = d.join("run.toml");
+    let o = eval_of(&bare, &unseen, &["--config".as_ref(), run_toml.as_os_str()]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(
         o.status.success() && text.contains("nearest_centroid_standardised"),
@@ -204,6 +199,16 @@ dct_coeffs = 10
     let o = eval(&other);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("SHA-256"), "{err}");
+    // Without a record or config (every class new to the model), features of another
+    // front-end than the model's are refused before any episode.
+    let o = eval_of(&bare, &other, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("another front-end than the model's"),
+        "{err}"
+    );
+    let o = eval_of(&bare, &unseen, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
     // Another front-end than the data's is refused before training.
     std::fs::write(

@@ -168,6 +168,62 @@ fn a_users_series_csv_trains_evaluates_with_baselines_and_refuses_another_split(
     let e = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{e}");
     assert!(e.contains("val_classes"), "{e}");
+
+    // A shipped model (no record beside it) on the user's own classes: every class of the data
+    // is new to it, the baselines beside it on the same episodes.
+    let shipped = d.join("shipped.postcard");
+    std::fs::copy(&model, &shipped).unwrap();
+    let novel = d.join("novel.csv");
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            let label = l.split(',').next().unwrap_or("");
+            label.parse::<usize>().map_or(true, |c| c >= 8)
+        })
+        .collect();
+    std::fs::write(&novel, kept.join("\n") + "\n").unwrap();
+    let o = run(bin()
+        .args([
+            "eval",
+            "--episodes",
+            "30",
+            "--json",
+            "--ways",
+            "4",
+            "--model",
+        ])
+        .arg(&shipped)
+        .arg("--data")
+        .arg(&novel));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && e.contains("every class of"), "{e}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["test_classes"], serde_json::json!([8, 9, 10, 11]), "{v}");
+    let methods: Vec<&str> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["method"].as_str().unwrap())
+        .collect();
+    assert!(methods.contains(&"nearest_centroid_standardised"), "{v}");
+    // The unknown-input threshold needs the run's validation classes.
+    let o = run(bin()
+        .args([
+            "eval",
+            "--episodes",
+            "30",
+            "--unknown-queries",
+            "2",
+            "--model",
+        ])
+        .arg(&shipped)
+        .arg("--data")
+        .arg(&novel));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && e.contains("validation classes"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -244,10 +244,18 @@ pub fn baselines<'a>(setup: &'a Setup, record: Option<&'a RunRecord>) -> Baselin
 
 /// The lines above an evaluation table: which classes, how many independent episodes.
 pub fn describe(cfg: &ClsConfig, report: &EvalReport) -> String {
-    let mut s = format!(
-        "novel classes {:?} (never seen in training or validation), as deployed (the runtime's inner loop on the host):\n",
-        cfg.test_classes
-    );
+    let mut s = if cfg.train_classes.is_empty() {
+        format!(
+            "classes {:?} of {}, each new to the model as far as this evaluation knows (no run record or config: if the model trained on some of them, this overrates it), as deployed (the runtime's inner loop on the host):\n",
+            cfg.test_classes,
+            cfg.data.display()
+        )
+    } else {
+        format!(
+            "novel classes {:?} (never seen in training or validation), as deployed (the runtime's inner loop on the host):\n",
+            cfg.test_classes
+        )
+    };
     for u in &report.units {
         s += &format!(
             "  {}-way {}-shot: {} episodes ({} distinct draws), {} queries per class; 95% CI over episodes\n",

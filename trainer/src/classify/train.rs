@@ -181,6 +181,29 @@ impl Setup {
         Self::build(cfg, ds, Purpose::Train)
     }
 
+    /// An evaluation of a model on data whose every class is new to it (no training or
+    /// validation classes): every class with rows is a test class. The standardised nearest
+    /// centroid baseline is fitted on all of the data's rows (labels unused), there being no
+    /// training rows to fit it on.
+    pub fn new_classes(ds: Dataset) -> Result<(ClsConfig, Self)> {
+        let test_classes: Vec<usize> = ds
+            .by_class()
+            .iter()
+            .enumerate()
+            .filter(|(_, rows)| !rows.is_empty())
+            .map(|(c, _)| c)
+            .collect();
+        let cfg = ClsConfig {
+            data: std::path::PathBuf::from(&ds.file),
+            test_classes,
+            validate_on: ValidateOn::HeldOutRows,
+            normalise: Normalise::Standardise,
+            ..ClsConfig::default()
+        };
+        let setup = Self::build(&cfg, ds, Purpose::Evaluate)?;
+        Ok((cfg, setup))
+    }
+
     fn build(cfg: &ClsConfig, ds: Dataset, purpose: Purpose) -> Result<Self> {
         let train_checks = purpose == Purpose::Train;
         if let Some(w) = cfg.input.width() {
@@ -239,6 +262,12 @@ impl Setup {
             .zip(&split.val)
             .flat_map(|((_, t), (_, v))| t.iter().chain(v).copied())
             .collect();
+        // No training rows (every class new to an evaluated model): the data's own.
+        let all_rows = if all_rows.is_empty() && purpose == Purpose::Evaluate {
+            (0..ds.rows()).collect()
+        } else {
+            all_rows
+        };
         let standardise = Normalisation::fit(&ds, &all_rows);
         let common = Normalisation::fit_common(&ds, &all_rows);
         let norm = match (cfg.normalise.clone(), cfg.standardise_windows) {
