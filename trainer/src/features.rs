@@ -184,8 +184,17 @@ pub fn read_clip(path: &Path, spec: &FrontEndSpec) -> Result<Vec<i16>> {
         sample_rate: s.sample_rate,
         channels: s.channels,
     };
-    spec.check_audio(audio)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if spec.check_audio(audio).is_err() {
+        bail!(
+            "{}: {} Hz, {} channel(s); the front-end takes {} Hz mono: resample the clip (e.g. `ffmpeg -i IN -ar {} -ac 1 -c:a pcm_s16le OUT.wav` or `sox IN -r {} -c 1 -b 16 OUT.wav`), or give --front-end a sample_rate (the device's microphone must then run at it)",
+            path.display(),
+            s.sample_rate,
+            s.channels,
+            spec.sample_rate,
+            spec.sample_rate,
+            spec.sample_rate
+        );
+    }
     let mut pcm = reader
         .into_samples::<i16>()
         .take(spec.sample_rate as usize)

@@ -243,7 +243,7 @@ fn clips_of_another_rate_are_refused_naming_both() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "{err}");
     assert!(
-        err.contains("audio sample_rate 16000 does not match the model's front-end (8000)"),
+        err.contains("16000 Hz, 1 channel(s); the front-end takes 8000 Hz mono: resample"),
         "{err}"
     );
 }
