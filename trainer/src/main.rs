@@ -84,7 +84,8 @@ enum Cmd {
         episodes: String,
         /// Classification: the data file [default: the one the model was trained on]; its
         /// SHA-256 must be the recorded one, or it is another voice split of the same
-        /// `trainer features` recording (same manifest, front-end and labels).
+        /// `trainer features` recording (same manifest, front-end and labels). Without a run
+        /// record or --config: every class of this file is new to the model.
         #[arg(long)]
         data: Option<PathBuf>,
         /// [default: 20260101; classification: 20260105]
