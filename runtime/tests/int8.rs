@@ -55,8 +55,10 @@ proptest! {
     }
 
     #[test]
-    fn a_channel_requantises_like_tflm(
+    fn a_channel_requantises_like_tflm_alone_and_in_runs(
         x in edge(),
+        xs in proptest::collection::vec(edge(), 1..40),
+        near in proptest::collection::vec(-(1i32 << 30)..(1i32 << 30), 1..40),
         m in edge(),
         s in -31i32..=30,
         zp in -128i32..=127,
@@ -65,8 +67,18 @@ proptest! {
         let m = m.max(0);
         let act_min = if relu { zp as i8 } else { -128 };
         let r = Requant { multiplier: &[m], shift: &[s], out_zp: zp, act_min, act_max: 127 };
+        let ch = r.channel(0);
         let v = multiply_by_quantized_multiplier(x, m, s).saturating_add(zp);
-        prop_assert_eq!(r.channel(0).apply(x), v.clamp(act_min.into(), 127) as i8);
+        prop_assert_eq!(ch.apply(x), v.clamp(act_min.into(), 127) as i8);
+        // Runs of any accumulators (the general path) and of accumulators below 2^30 in
+        // magnitude, the edges included (the short path): each output as `apply` gives it.
+        let edges = [-(1 << 30), (1 << 30) - 1, -1, 0, 1];
+        for acc in [xs, near.iter().chain(&edges).copied().collect()] {
+            let mut out = vec![0i8; acc.len()];
+            ch.apply_all(&acc, &mut out);
+            let want: Vec<i8> = acc.iter().map(|&a| ch.apply(a)).collect();
+            prop_assert_eq!(out, want);
+        }
     }
 
     #[test]

@@ -241,13 +241,8 @@ fn block<K: Kernels>(
     for ((w, ((&b, &m), &s)), out) in rows.weights.chunks_exact(fan.max(1)).zip(params).zip(outs) {
         let acc = K::dot_c4(w, packed, [b; 4]);
         let ch = rq.with(m, s);
-        match out.get_mut(p0..p0 + cols) {
-            Some([o0, o1, o2, o3]) => {
-                let [a0, a1, a2, a3] = acc;
-                (*o0, *o1, *o2, *o3) = (ch.apply(a0), ch.apply(a1), ch.apply(a2), ch.apply(a3));
-            }
-            Some(o) => o.iter_mut().zip(acc).for_each(|(o, a)| *o = ch.apply(a)),
-            None => {}
+        if let Some(o) = out.get_mut(p0..p0 + cols) {
+            ch.apply_each(&acc, o);
         }
     }
 }

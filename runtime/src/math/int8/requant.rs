@@ -187,7 +187,21 @@ impl Channel {
     /// own function, so the parameters stay in registers, and the left shift tested once.
     #[inline(never)]
     pub fn apply_all(&self, acc: &[i32], out: &mut [i8]) {
-        if self.left == 0 {
+        self.apply_each(acc, out);
+    }
+
+    /// [`Channel::apply_all`] inlined where it is called (a few accumulators at a time). When
+    /// every `|a|` is below 2^30 (`a ^ (a >> 31)` is `|a|` or `|a| - 1`), there is no left
+    /// shift and the right shift is at least 1, a shorter exact form (`apply_small`).
+    #[inline(always)]
+    pub fn apply_each(&self, acc: &[i32], out: &mut [i8]) {
+        let small = acc.iter().fold(0u32, |o, &a| o | (a ^ (a >> 31)) as u32) < 1 << 30;
+        if self.left == 0 && self.right >= 1 && small {
+            let half = 1i32 << (self.right - 1);
+            for (o, &a) in out.iter_mut().zip(acc) {
+                *o = self.apply_small(a, half);
+            }
+        } else if self.left == 0 {
             let ch = Channel { left: 0, ..*self };
             for (o, &a) in out.iter_mut().zip(acc) {
                 *o = ch.apply(a);
@@ -197,6 +211,19 @@ impl Channel {
                 *o = self.apply(a);
             }
         }
+    }
+
+    /// [`Channel::apply`] for `|acc| < 2^30`, no left shift, a right shift of at least 1 and
+    /// `half = 2^(right - 1)`, in fewer operations and to the same value:
+    /// `(x m + 2^30) >> 31 = (2x m + 2^31) >> 32` (the rounding high multiply, `SMMULR` on the
+    /// Cortex-M4F; `2x` fits and nothing saturates, `m < 2^31`), and rounding half away from zero
+    /// by `2^right` is `(y + 2^(right - 1) - [y < 0]) >> right` (`y >> 31` is `-[y < 0]`;
+    /// `|y| < 2^30`, so the sum fits).
+    #[inline(always)]
+    fn apply_small(&self, acc: i32, half: i32) -> i8 {
+        let y = ((i64::from(acc << 1) * i64::from(self.multiplier) + (1 << 31)) >> 32) as i32;
+        let v = (y + half + (y >> 31)) >> self.right;
+        (v + self.out_zp).clamp(self.min, self.max) as i8
     }
 
     /// The int8 output of an accumulator.
