@@ -115,6 +115,11 @@ enum Cmd {
         /// trunk features to the nearest support prototype) or `cosine` (its cosine).
         #[arg(long, default_value = "probability", value_name = "SCORE")]
         unknown_score: String,
+        /// With --unknown-queries: this threshold (as the table's `t` column prints it: minus
+        /// the squared distance for `distance`) instead of one chosen on validation classes,
+        /// e.g. the one a device uses; no run record or config needed.
+        #[arg(long, value_name = "T", allow_hyphen_values = true)]
+        unknown_threshold: Option<f32>,
     },
     /// Cross-validation of a regression configuration on CSV tasks over task ids: for each of N
     /// folds, train from scratch on the other folds' tasks, evaluate as deployed on the fold's
@@ -390,6 +395,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             unknown_queries,
             unknown_rule,
             unknown_score,
+            unknown_threshold,
         } => {
             let reg_record = regression::Record::read(&model)?;
             let record = match reg_record {
@@ -417,8 +423,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         queries,
                         rule: unknown_rule.parse()?,
                         score: unknown_score.parse()?,
+                        threshold: unknown_threshold,
                     }),
                 };
+                if unknown_threshold.is_some() && unknown_queries.is_none() {
+                    bail!("--unknown-threshold needs --unknown-queries");
+                }
                 let e = ClsEval {
                     unknown,
                     ways,
@@ -741,8 +751,8 @@ fn eval_classification(
                 model.display(),
                 d.display()
             );
-            if e.unknown.is_some() {
-                bail!("--unknown-queries chooses its threshold on the model's validation classes: give the run's --config (or its record)");
+            if e.unknown.is_some_and(|u| u.threshold.is_none()) {
+                bail!("--unknown-queries chooses its threshold on the model's validation classes: give the run's --config (or its record), or the threshold (--unknown-threshold)");
             }
             let ds = trainer::classify::data::Dataset::load(d)?;
             let (cfg, setup) = run::Setup::new_classes(ds)?;

@@ -111,6 +111,7 @@ fn false_accepts_and_rejects_are_counted_on_the_right_queries() {
         queries: 4,
         rule: Rule::Eer,
         score: Score::Probability,
+        threshold: None,
     };
     let eps = pool_episodes(&novel, &ds, 2, 1, 4, 12, 7).unwrap();
     let cal_eps = pool_episodes(&val, &ds, 2, 1, 4, 12, 8).unwrap();
@@ -133,7 +134,7 @@ fn false_accepts_and_rejects_are_counted_on_the_right_queries() {
         unknown: novel_unknown,
         eps: &eps,
     };
-    let rows = evaluate(&blob, (&cal, &[10, 11, 12]), &novel, &[0], &spec).unwrap();
+    let rows = evaluate(&blob, Some((&cal, &[10, 11, 12])), &novel, &[0], &spec).unwrap();
     let [r] = rows.as_slice() else {
         panic!("{rows:?}")
     };
@@ -155,7 +156,7 @@ fn false_accepts_and_rejects_are_counted_on_the_right_queries() {
     // as the midline ones: every unknown row is rejected, no known query.
     for score in [Score::Distance, Score::Cosine] {
         let spec = UnknownSpec { score, ..spec };
-        let rows = evaluate(&blob, (&cal, &[10, 11, 12]), &novel, &[0], &spec).unwrap();
+        let rows = evaluate(&blob, Some((&cal, &[10, 11, 12])), &novel, &[0], &spec).unwrap();
         let [r] = rows.as_slice() else {
             panic!("{rows:?}")
         };
@@ -169,6 +170,24 @@ fn false_accepts_and_rejects_are_counted_on_the_right_queries() {
         }
         assert_eq!(r.accepted_accuracy, 100.0);
     }
+    // A threshold given (a device's): no calibration; a probability threshold of 0 accepts
+    // every query, known or not.
+    let spec = UnknownSpec {
+        threshold: Some(0.0),
+        ..spec
+    };
+    let rows = evaluate(&blob, None, &novel, &[0], &spec).unwrap();
+    let [r] = rows.as_slice() else {
+        panic!("{rows:?}")
+    };
+    assert_eq!((r.rule.as_str(), r.threshold), ("given", 0.0));
+    assert!(r.calibration_false_reject.is_nan() && r.calibration_classes.is_empty());
+    assert_eq!((r.false_reject, r.false_accept), (0.0, 100.0), "{r:?}");
+    let spec = UnknownSpec {
+        threshold: None,
+        ..spec
+    };
+    assert!(evaluate(&blob, None, &novel, &[0], &spec).is_err());
     for (text, score) in [
         ("probability", Score::Probability),
         ("distance", Score::Distance),

@@ -224,6 +224,33 @@ fn a_users_series_csv_trains_evaluates_with_baselines_and_refuses_another_split(
         !o.status.success() && e.contains("validation classes"),
         "{e}"
     );
+    // A threshold given (the device's) is measured on the user's classes without them.
+    let o = run(bin()
+        .args([
+            "eval",
+            "--episodes",
+            "30",
+            "--ways",
+            "3",
+            "--unknown-queries",
+            "2",
+        ])
+        .args([
+            "--unknown-score",
+            "distance",
+            "--unknown-threshold",
+            "-1e9",
+            "--model",
+        ])
+        .arg(&shipped)
+        .arg("--data")
+        .arg(&novel));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(text.contains("t given (--unknown-threshold)"), "{text}");
+    // Every distance is below 1e9: nothing rejected, every unknown query accepted.
+    let last = text.lines().last().unwrap_or("");
+    assert!(last.contains("0.00 +- 0.00   100.00 +- 0.00"), "{text}");
 }
 
 #[test]

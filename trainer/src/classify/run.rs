@@ -183,6 +183,13 @@ fn unknown_rows_of(
     steps: &[usize],
     u: &UnknownSpec,
 ) -> Result<Vec<UnknownRow>> {
+    let novel = Drawn {
+        unknown: unknown::draws(&setup.test, &setup.ds, eps, u.queries, seed)?,
+        eps,
+    };
+    if u.threshold.is_some() {
+        return unknown::evaluate(bytes, None, &novel, steps, u);
+    }
     let pool = unknown::calibration_pool(&setup.val, setup.seen.as_ref(), ways, k + query);
     let mut classes: Vec<usize> = pool.classes.iter().map(|c| c.class).collect();
     classes.sort_unstable();
@@ -217,11 +224,7 @@ fn unknown_rows_of(
         )?,
         eps: &cal_eps,
     };
-    let novel = Drawn {
-        unknown: unknown::draws(&setup.test, &setup.ds, eps, u.queries, seed)?,
-        eps,
-    };
-    unknown::evaluate(bytes, (&cal, &classes), &novel, steps, u)
+    unknown::evaluate(bytes, Some((&cal, &classes)), &novel, steps, u)
 }
 
 /// The baselines of a run: standardised nearest centroid and the trained trunk, if any.

@@ -124,6 +124,9 @@ pub struct UnknownSpec {
     pub queries: usize,
     pub rule: Rule,
     pub score: Score,
+    /// A threshold given (`--unknown-threshold`, e.g. the one a device uses): no calibration
+    /// episodes; `rule` is not used.
+    pub threshold: Option<f32>,
 }
 
 /// The fractions of `known` scores rejected (below `t`) and of `unknown` scores accepted (at
@@ -352,7 +355,7 @@ pub struct UnknownRow {
     pub method: String,
     pub shots: usize,
     pub steps: usize,
-    /// How the threshold was chosen, and on which classes.
+    /// How the threshold was chosen (`given`: `--unknown-threshold`), and on which classes.
     pub rule: String,
     /// The score thresholded: `probability`, `distance` (minus the squared distance, so a
     /// query is accepted when its distance is at most `-threshold`) or `cosine`.
@@ -360,7 +363,7 @@ pub struct UnknownRow {
     pub calibration_classes: Vec<usize>,
     /// Accept a query when its score is at least this.
     pub threshold: f32,
-    /// On the calibration episodes (pooled queries), in percent.
+    /// On the calibration episodes (pooled queries), in percent (NaN for a given threshold).
     pub calibration_false_reject: f64,
     pub calibration_false_accept: f64,
     /// Novel-class episodes, unknown queries in each.
@@ -378,25 +381,32 @@ pub struct UnknownRow {
 }
 
 /// The rows of one shot count: for each step count, `t` chosen on `calibration` by `spec`'s
-/// rule, measured on `novel`.
+/// rule (or `spec`'s given threshold, without calibration), measured on `novel`.
 pub fn evaluate(
     bytes: &[u8],
-    calibration: (&Drawn<'_>, &[usize]),
+    calibration: Option<(&Drawn<'_>, &[usize])>,
     novel: &Drawn<'_>,
     steps: &[usize],
     spec: &UnknownSpec,
 ) -> Result<Vec<UnknownRow>> {
     let model = Model::from_bytes(bytes).map_err(|e| anyhow!("model: {e}"))?;
     let head = prototype_head(&model)?;
-    let (cal, cal_classes) = calibration;
     let shots = novel.eps.first().map_or(0, |e| e.shots);
     let mut rows = Vec::new();
     for &s in steps {
-        let c = cal.score(&model, head, s, spec.score)?;
-        let known: Vec<f32> = c.iter().flat_map(|e| e.known.iter().map(|k| k.0)).collect();
-        let unknown: Vec<f32> = c.iter().flat_map(|e| e.unknown.iter().copied()).collect();
-        let t = choose_threshold(&known, &unknown, spec.rule)?;
-        let (cfr, cfa) = rates(&known, &unknown, t);
+        let (t, (cfr, cfa), cal_classes) = match (spec.threshold, calibration) {
+            (Some(t), _) => (t, (f64::NAN, f64::NAN), &[][..]),
+            (None, Some((cal, classes))) => {
+                let c = cal.score(&model, head, s, spec.score)?;
+                let known: Vec<f32> = c.iter().flat_map(|e| e.known.iter().map(|k| k.0)).collect();
+                let unknown: Vec<f32> = c.iter().flat_map(|e| e.unknown.iter().copied()).collect();
+                let t = choose_threshold(&known, &unknown, spec.rule)?;
+                (t, rates(&known, &unknown, t), classes)
+            }
+            (None, None) => {
+                bail!("unknown inputs: a threshold, or calibration episodes to choose it")
+            }
+        };
         let per: Vec<(f64, f64, Option<f64>)> = novel
             .score(&model, head, s, spec.score)?
             .iter()
@@ -413,7 +423,10 @@ pub fn evaluate(
             method: format!("model ({})", spec.score),
             shots,
             steps: s,
-            rule: spec.rule.to_string(),
+            rule: match spec.threshold {
+                Some(_) => "given".to_string(),
+                None => spec.rule.to_string(),
+            },
             score: spec.score.to_string(),
             calibration_classes: cal_classes.to_vec(),
             threshold: t,
@@ -455,14 +468,31 @@ pub fn calibration_pool(val: &Pool, seen: Option<&Pool>, ways: usize, need: usiz
     pool
 }
 
+/// A rate in percent with two decimals, `-` when there is none (a given threshold).
+fn percent(v: f64) -> String {
+    if v.is_nan() {
+        "-".to_string()
+    } else {
+        format!("{v:.2}")
+    }
+}
+
 /// The unknown-input table printed under the accuracy table.
 pub fn table(rows: &[UnknownRow]) -> String {
     let Some(first) = rows.first() else {
         return String::new();
     };
+    let how = if first.rule == "given" {
+        "t given (--unknown-threshold)".to_string()
+    } else {
+        format!(
+            "t chosen by rule {} on episodes of classes {:?} (never the novel ones)",
+            first.rule, first.calibration_classes
+        )
+    };
     let mut s = format!(
-        "unknown inputs: {} unknown queries per episode from the pool's other classes; a query is accepted when its score ({}) >= t, t chosen by rule {} on episodes of classes {:?} (never the novel ones); rates on the novel classes in %, 95% CI over episodes:\n",
-        first.unknown_per_episode, first.score, first.rule, first.calibration_classes
+        "unknown inputs: {} unknown queries per episode from the pool's other classes; a query is accepted when its score ({}) >= t, {how}; rates on the novel classes in %, 95% CI over episodes:\n",
+        first.unknown_per_episode, first.score
     );
     s += &format!(
         "{:<8} {:>5} {:>6} {:>11} {:>9} {:>9} {:>15} {:>15} {:>17}\n",
@@ -478,13 +508,13 @@ pub fn table(rows: &[UnknownRow]) -> String {
     );
     for r in rows {
         s += &format!(
-            "{:<8} {:>5} {:>6} {:>11} {:>9.2} {:>9.2} {:>8.2} +- {:>4.2} {:>8.2} +- {:>4.2} {:>10.2} +- {:>4.2}\n",
+            "{:<8} {:>5} {:>6} {:>11} {:>9} {:>9} {:>8.2} +- {:>4.2} {:>8.2} +- {:>4.2} {:>10.2} +- {:>4.2}\n",
             r.method,
             r.shots,
             r.steps,
             r.threshold,
-            r.calibration_false_reject,
-            r.calibration_false_accept,
+            percent(r.calibration_false_reject),
+            percent(r.calibration_false_accept),
             r.false_reject,
             r.false_reject_ci95,
             r.false_accept,
