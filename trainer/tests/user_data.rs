@@ -182,19 +182,16 @@ fn a_users_series_csv_trains_evaluates_with_baselines_and_refuses_another_split(
         })
         .collect();
     std::fs::write(&novel, kept.join("\n") + "\n").unwrap();
-    let o = run(bin()
-        .args([
-            "eval",
-            "--episodes",
-            "30",
-            "--json",
-            "--ways",
-            "4",
-            "--model",
-        ])
-        .arg(&shipped)
-        .arg("--data")
-        .arg(&novel));
+    let eval_shipped = |args: &[&str]| {
+        run(bin()
+            .args(["eval", "--episodes", "30"])
+            .args(args)
+            .arg("--model")
+            .arg(&shipped)
+            .arg("--data")
+            .arg(&novel))
+    };
+    let o = eval_shipped(&["--json", "--ways", "4"]);
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success() && e.contains("every class of"), "{e}");
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -207,44 +204,23 @@ fn a_users_series_csv_trains_evaluates_with_baselines_and_refuses_another_split(
         .collect();
     assert!(methods.contains(&"nearest_centroid_standardised"), "{v}");
     // The unknown-input threshold needs the run's validation classes.
-    let o = run(bin()
-        .args([
-            "eval",
-            "--episodes",
-            "30",
-            "--unknown-queries",
-            "2",
-            "--model",
-        ])
-        .arg(&shipped)
-        .arg("--data")
-        .arg(&novel));
+    let o = eval_shipped(&["--unknown-queries", "2"]);
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(
         !o.status.success() && e.contains("validation classes"),
         "{e}"
     );
     // A threshold given (the device's) is measured on the user's classes without them.
-    let o = run(bin()
-        .args([
-            "eval",
-            "--episodes",
-            "30",
-            "--ways",
-            "3",
-            "--unknown-queries",
-            "2",
-        ])
-        .args([
-            "--unknown-score",
-            "distance",
-            "--unknown-threshold",
-            "-1e9",
-            "--model",
-        ])
-        .arg(&shipped)
-        .arg("--data")
-        .arg(&novel));
+    let o = eval_shipped(&[
+        "--ways",
+        "3",
+        "--unknown-queries",
+        "2",
+        "--unknown-score",
+        "distance",
+        "--unknown-threshold",
+        "-1e9",
+    ]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(text.contains("t given (--unknown-threshold)"), "{text}");
