@@ -392,12 +392,32 @@ pub fn evaluate(
     let model = Model::from_bytes(bytes).map_err(|e| anyhow!("model: {e}"))?;
     let head = prototype_head(&model)?;
     let shots = novel.eps.first().map_or(0, |e| e.shots);
+    // The distance and cosine read the trunk's features, which no device step changes: scored
+    // once for every step count.
+    let fixed = spec.score != Score::Probability;
+    let once = |d: &Drawn<'_>| -> Result<Option<Vec<Scored>>> {
+        Ok(match fixed {
+            true => Some(d.score(&model, head, 0, spec.score)?),
+            false => None,
+        })
+    };
+    let (novel_fixed, cal_fixed) = (
+        once(novel)?,
+        match (spec.threshold, calibration) {
+            (None, Some((cal, _))) => once(cal)?,
+            _ => None,
+        },
+    );
+    let scored = |d: &Drawn<'_>, fixed: &Option<Vec<Scored>>, s: usize| match fixed {
+        Some(v) => Ok(v.clone()),
+        None => d.score(&model, head, s, spec.score),
+    };
     let mut rows = Vec::new();
     for &s in steps {
         let (t, (cfr, cfa), cal_classes) = match (spec.threshold, calibration) {
             (Some(t), _) => (t, (f64::NAN, f64::NAN), &[][..]),
             (None, Some((cal, classes))) => {
-                let c = cal.score(&model, head, s, spec.score)?;
+                let c = scored(cal, &cal_fixed, s)?;
                 let known: Vec<f32> = c.iter().flat_map(|e| e.known.iter().map(|k| k.0)).collect();
                 let unknown: Vec<f32> = c.iter().flat_map(|e| e.unknown.iter().copied()).collect();
                 let t = choose_threshold(&known, &unknown, spec.rule)?;
@@ -407,8 +427,7 @@ pub fn evaluate(
                 bail!("unknown inputs: a threshold, or calibration episodes to choose it")
             }
         };
-        let per: Vec<(f64, f64, Option<f64>)> = novel
-            .score(&model, head, s, spec.score)?
+        let per: Vec<(f64, f64, Option<f64>)> = scored(novel, &novel_fixed, s)?
             .iter()
             .map(|e| e.at(t))
             .collect();
