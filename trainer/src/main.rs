@@ -764,7 +764,7 @@ fn eval_classification(
         ),
     };
     if let Some(d) = data {
-        cfg.data = d;
+        cfg.set_data(&d)?;
     }
     let other_split = match &record {
         Some(r) if cfg.data != r.config.data => r.other_split(&cfg.data)?,
@@ -856,13 +856,14 @@ fn eval_with_setup(
             serde_json::to_string_pretty(&serde_json::json!({
                 "model": model, "data": cfg.data, "data_sha256": setup.ds.sha256,
                 "ways": ways, "train_classes": cfg.train_classes, "val_classes": setup.val_classes,
-                "test_classes": cfg.test_classes, "query": query, "seed": seed,
+                "test_classes": cfg.test_classes, "class_names": setup.ds.class_names,
+                "query": query, "seed": seed,
                 "episodes": e.episodes, "units": report.units, "results": report.rows,
                 "unknown": report.unknown
             }))?
         );
     } else {
-        print!("{}", run::describe(cfg, &report));
+        print!("{}", run::describe(cfg, &setup.ds, &report));
         print!("{}", trainer::classify::deploy::table(&report.rows));
         print!("{}", trainer::classify::unknown::table(&report.unknown));
     }

@@ -4,6 +4,7 @@
 //! few-shot classification, `[[head]]` tables for multi-task heads, else regression tasks.
 //! Data paths are relative to the file that names them.
 
+use crate::classify::class_names::NamedClasses;
 use crate::classify::config::ClsConfig;
 use crate::config::{relative_to, Config, ConfigError};
 use anyhow::{bail, Context, Result};
@@ -161,15 +162,24 @@ pub fn load(preset: Option<&str>, config: Option<&Path>) -> Result<(RunConfig, S
     let mut table = Table::new();
     for s in &sources {
         if is_cls {
-            s.parse_alone::<ClsConfig>()?;
+            // Class names are resolved on the merged table; its types are checked there.
+            if !NamedClasses::named_in(&s.table) {
+                s.parse_alone::<ClsConfig>()?;
+            }
         } else {
             s.parse_alone::<Config>()?;
         }
         merge(&mut table, s.table.clone());
     }
+    let named = match is_cls {
+        true => NamedClasses::resolve(&mut table)
+            .with_context(|| format!("{}: class names", sources[sources.len() - 1].file))?,
+        false => None,
+    };
     let merged = toml::to_string(&table).context("re-encoding the configuration")?;
     let parsed = if is_cls {
-        let cfg: ClsConfig = toml::from_str(&merged).context("merged configuration")?;
+        let mut cfg: ClsConfig = toml::from_str(&merged).context("merged configuration")?;
+        cfg.named = named;
         cfg.validate()
             .map_err(|(key, msg)| located(&sources, key, msg))?;
         RunConfig::Classification(Box::new(cfg))

@@ -58,6 +58,29 @@ fn csv_errors_name_file_line_and_field() {
     assert_eq!(ok.columns, vec!["a", "b"]);
     let ok = Dataset::parse("a,b,class\n1,2,3\n", "d.csv").unwrap();
     assert_eq!((ok.d, ok.labels.clone()), (2, vec![3]));
+    // Class names: numbered in sorted order, whatever the rows' order.
+    let ok = Dataset::parse("a,label\n1,walk\n2, run\n3,walk\n", "d.csv").unwrap();
+    assert_eq!(
+        (ok.labels.clone(), ok.class_names.clone()),
+        (vec![1, 0, 1], vec!["run".to_string(), "walk".into()])
+    );
+    assert_eq!(
+        (ok.class_of("walk").unwrap(), ok.describe_classes(&[1, 0])),
+        (1, r#"["walk", "run"]"#.into())
+    );
+    let e = ok.class_of("jump").unwrap_err().to_string();
+    assert!(
+        e.contains(r#"no class named "jump"; its classes are ["run", "walk"]"#),
+        "{e}"
+    );
+    // A number that is not an index, or an empty label, is more likely a wrong column: refused.
+    for (text, want) in [
+        ("1,2.5\n", "or a class name: \"2.5\""),
+        ("1,walk\n2,\n", "empty class label"),
+    ] {
+        let e = Dataset::parse(text, "d.csv").unwrap_err().to_string();
+        assert!(e.contains(want), "{e}");
+    }
 }
 
 #[test]

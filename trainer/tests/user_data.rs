@@ -377,3 +377,114 @@ fn train_takes_the_data_file_from_the_command_line_and_eval_follows_the_record()
         .arg(&model));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// The classes of `windows_csv` by name (a gesture each), in its class order; sorted they
+/// number the classes differently.
+const GESTURES: [&str; 12] = [
+    "wave",
+    "tap",
+    "circle",
+    "swipe left",
+    "swipe right",
+    "shake",
+    "tilt",
+    "push",
+    "pull",
+    "twist",
+    "flick",
+    "knock",
+];
+
+/// `windows_csv` with each class index replaced by its gesture's name (quoted, as a
+/// spreadsheet writes it), plus `extra` rows of a class named "aardvark" (sorted first).
+fn gestures_csv(path: &Path, extra: usize) {
+    windows_csv(path);
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let mut s = format!("{}\n", lines.next().unwrap());
+    for l in lines {
+        let (c, rest) = l.split_once(',').unwrap();
+        s += &format!("\"{}\",{rest}\n", GESTURES[c.parse::<usize>().unwrap()]);
+    }
+    for i in 0..extra {
+        s += &format!("aardvark{}\n", format!(",{i}.5").repeat(24));
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+#[test]
+fn classes_named_in_the_data_are_named_in_the_configuration() {
+    let d = dir("named");
+    gestures_csv(&d.join("windows.csv"), 0);
+    gestures_csv(&d.join("more.csv"), 30);
+    let names = |v: &[usize]| format!("{:?}", v.iter().map(|&c| GESTURES[c]).collect::<Vec<_>>());
+    let config = CONFIG
+        .replace(
+            "[0, 1, 2, 3, 4, 5, 6, 7]",
+            &names(&[0, 1, 2, 3, 4, 5, 6, 7]),
+        )
+        .replace("[6, 7]", &names(&[6, 7]))
+        .replace("[8, 9, 10, 11]", &names(&[8, 9, 10, 11]));
+    std::fs::write(d.join("run.toml"), &config).unwrap();
+    let model = d.join("m.postcard");
+    let o = run(bin()
+        .current_dir(&d)
+        .args(["train", "--no-eval", "--config", "run.toml", "--out"])
+        .arg(&model));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains(r#"validation on held-out classes ["tilt", "push"]"#),
+        "{err}"
+    );
+    // The record holds the classes' numbers in the data's sorted names.
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.with_extension("run.json")).unwrap()).unwrap();
+    let mut sorted = GESTURES.to_vec();
+    sorted.sort_unstable();
+    let index = |g: &str| sorted.iter().position(|s| *s == g).unwrap();
+    let test: Vec<usize> = GESTURES[8..].iter().map(|g| index(g)).collect();
+    assert_eq!(r["config"]["test_classes"], serde_json::json!(test));
+    let eval = |args: &[&str]| {
+        let o = run(bin()
+            .current_dir(&d)
+            .args(["eval", "--episodes", "5", "--json"])
+            .args(args));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let from_record = eval(&["--model", "m.postcard"]);
+    assert_eq!(from_record["test_classes"], serde_json::json!(test));
+    // Another file whose extra class sorts first: the configuration's names are found again
+    // in it (each class one number higher), not its numbers reused.
+    std::fs::copy(&model, d.join("bare.postcard")).unwrap();
+    let other = eval(&[
+        "--model",
+        "bare.postcard",
+        "--config",
+        "run.toml",
+        "--data",
+        "more.csv",
+    ]);
+    let shifted: Vec<usize> = test.iter().map(|c| c + 1).collect();
+    assert_eq!(other["test_classes"], serde_json::json!(shifted));
+    assert_eq!(other["class_names"][shifted[0]], sorted[test[0]]);
+    // A name the data does not have, and numbers among names, are refused with what exists.
+    std::fs::remove_file(&model).unwrap();
+    let text = std::fs::read_to_string(d.join("windows.csv")).unwrap();
+    train_refuses(
+        &d,
+        &[(
+            config.replace("\"knock\"", "\"knok\""),
+            r#"no class named "knok"; its classes are ["circle", "flick", "knock""#,
+        )],
+    );
+    std::fs::write(d.join("windows.csv"), text.replacen("\"wave\"", "3", 1)).unwrap();
+    train_refuses(
+        &d,
+        &[(
+            config,
+            "windows.csv:2: field `label`: a number among class names",
+        )],
+    );
+}

@@ -5,8 +5,9 @@
 //! metric) needs `input.kind = "image"`. `configs/digits.toml` and `configs/plaid.toml` are
 //! complete examples.
 
+use super::class_names::NamedClasses;
 use super::proto::ProtoSpec;
-use crate::config::{relative_to, ConfigError, MAX_CLIP};
+use crate::config::{ConfigError, MAX_CLIP};
 use crate::engine::optim::Optimiser;
 use crate::net::trunk::{build, TrunkLayer};
 use crate::net::{LayerSpec, Shape};
@@ -166,7 +167,7 @@ pub struct ClsConfig {
     /// too), so that a window's level and amplitude do not matter, only its shape: for signals
     /// whose scale varies between recordings, sensors or subjects.
     pub standardise_windows: bool,
-    /// Classes the trunk is meta-trained on.
+    /// Classes the trunk is meta-trained on (in the file: indices, or the data's class names).
     pub train_classes: Vec<usize>,
     /// Meta-training classes held out of trunk training: the trunk is validated on episodes of
     /// these (early stopping, the trunk and the device head's settings are chosen on them).
@@ -174,6 +175,9 @@ pub struct ClsConfig {
     pub val_classes: Vec<usize>,
     /// Novel classes: evaluation only, never seen in training or validation.
     pub test_classes: Vec<usize>,
+    /// The class lists as written when they name classes: resolved again for another data file.
+    #[serde(skip)]
+    pub named: Option<NamedClasses>,
     /// Choose between the trained and the identity trunk by this many folds of the training
     /// classes (each fold held out once, a trunk trained on the others; 0: on `val_classes`
     /// alone). More validation classes make the choice less noisy, at the cost of one training
@@ -278,6 +282,7 @@ impl Default for ClsConfig {
             train_classes: Vec::new(),
             val_classes: Vec::new(),
             test_classes: Vec::new(),
+            named: None,
             trunk_folds: 0,
             validate_on: ValidateOn::HeldOutClasses,
             val_fraction: 0.25,
@@ -354,13 +359,28 @@ pub enum ValidateOn {
 }
 
 impl ClsConfig {
-    /// Read a configuration file: every value checked (errors name the file, line and key), and
-    /// the data path taken relative to the file's folder.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = ConfigError::read(path)?;
-        let mut cfg = Self::parse(&text, &path.display().to_string())?;
-        cfg.data = relative_to(path, &cfg.data);
-        Ok(cfg)
+    /// Read a configuration file as `train --config` does: every value checked (errors name
+    /// the file, line and key), the data path taken relative to the file's folder, class names
+    /// resolved against that data.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        match crate::presets::load(None, Some(path))?.0 {
+            crate::presets::RunConfig::Classification(cfg) => Ok(*cfg),
+            _ => anyhow::bail!(
+                "{}: not a classification configuration (`task = \"classification\"`)",
+                path.display()
+            ),
+        }
+    }
+
+    /// Another data file for this configuration (`--data`): class names resolved again against
+    /// its labels.
+    pub fn set_data(&mut self, data: &Path) -> anyhow::Result<()> {
+        self.data = data.to_path_buf();
+        if let Some(named) = &self.named {
+            let ds = super::data::Dataset::load(data)?;
+            [self.train_classes, self.val_classes, self.test_classes] = named.ids(&ds)?;
+        }
+        Ok(())
     }
 
     /// Parse a configuration's text and check every value; errors name the file, line and key.

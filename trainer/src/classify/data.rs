@@ -1,9 +1,12 @@
 //! A labelled data set from a user's CSV: any width, an optional header (its label column named
-//! `label`, else the last column is the label), gzip accepted; every value finite as f32. Also
-//! the class split used by episodes.
+//! `label`, else the last column is the label), gzip accepted; every value finite as f32. Labels
+//! are class indices (0, 1, ...) or names (`walk`, `run`; every label one or the other, a
+//! number that is not an index refused: it is more often a wrong column than a class): the
+//! names in sorted order are classes 0, 1, ... Also the class
+//! split used by episodes.
 
 use crate::csvio::{self, CsvError};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -24,6 +27,9 @@ pub struct Dataset {
     pub sha256: String,
     /// Column names (`f1..` without a header), features only.
     pub columns: Vec<String>,
+    /// The name of each class when the labels are names (sorted: class `c` is `class_names[c]`);
+    /// empty when they are class indices.
+    pub class_names: Vec<String>,
 }
 
 impl Dataset {
@@ -84,7 +90,9 @@ impl Dataset {
             file: file.to_string(),
             sha256: String::new(),
             columns,
+            class_names: Vec::new(),
         };
+        let mut raw_labels = Vec::new();
         for (line, cells) in recs {
             for (i, c) in cells.iter().enumerate() {
                 if i == label_col {
@@ -93,24 +101,98 @@ impl Dataset {
                 let v = csvio::finite_f32(c).map_err(|m| err(line, &name(i), m))?;
                 ds.x.push(v);
             }
-            let c = &cells[label_col];
-            let lab: usize = c.parse().map_err(|_| {
-                err(
-                    line,
-                    &name(label_col),
-                    format!("not a class index (0, 1, ...): {c:?}"),
-                )
-            })?;
-            if lab > u16::MAX as usize {
-                return Err(err(line, &name(label_col), format!("class {lab} > 65535")));
-            }
-            ds.labels.push(lab);
+            raw_labels.push(cells[label_col].trim().to_string());
             ds.lines.push(line);
+        }
+        let label_err = |i: usize, msg: String| err(ds.lines[i], &name(label_col), msg);
+        if let Some(i) = raw_labels.iter().position(|c| c.is_empty()) {
+            return Err(label_err(i, "empty class label".into()));
+        }
+        let is_number = |c: &str| c.parse::<f64>().is_ok();
+        match raw_labels.iter().position(|c| !is_number(c)) {
+            None => {
+                for (i, c) in raw_labels.iter().enumerate() {
+                    match c.parse::<usize>() {
+                        Ok(l) if l <= u16::MAX as usize => ds.labels.push(l),
+                        Ok(l) => return Err(label_err(i, format!("class {l} > 65535"))),
+                        Err(_) => {
+                            let msg =
+                                format!("not a class index (0, 1, ...) or a class name: {c:?}");
+                            return Err(label_err(i, msg));
+                        }
+                    }
+                }
+            }
+            Some(first) => {
+                if let Some(i) = raw_labels.iter().position(|c| is_number(c)) {
+                    let msg = format!(
+                        "a number among class names (line {} names {:?}): give every class a name, or every class an index",
+                        ds.lines[first], raw_labels[first]
+                    );
+                    return Err(label_err(i, msg));
+                }
+                let mut names = raw_labels.clone();
+                names.sort_unstable();
+                names.dedup();
+                if names.len() > u16::MAX as usize + 1 {
+                    let msg = format!("{} class names, at most 65536", names.len());
+                    return Err(label_err(0, msg));
+                }
+                ds.labels = raw_labels
+                    .iter()
+                    // Every label is in `names`, which was made from them.
+                    .map(|c| names.binary_search(c).unwrap_or_default())
+                    .collect();
+                ds.class_names = names;
+            }
         }
         if ds.labels.is_empty() {
             return Err(err(l0, "-", "no data rows".into()));
         }
         Ok(ds)
+    }
+
+    /// How the user calls class `c`: its name, or its index.
+    pub fn class_name(&self, c: usize) -> String {
+        self.class_names
+            .get(c)
+            .cloned()
+            .unwrap_or_else(|| c.to_string())
+    }
+
+    /// Classes as the user calls them, for messages: `[0, 3]`, or `["jump", "walk"]` with
+    /// named classes.
+    pub fn describe_classes(&self, classes: &[usize]) -> String {
+        match self.class_names.is_empty() {
+            true => format!("{classes:?}"),
+            false => format!(
+                "{:?}",
+                classes
+                    .iter()
+                    .map(|&c| self.class_name(c))
+                    .collect::<Vec<_>>()
+            ),
+        }
+    }
+
+    /// The class of each name in `names` (the data's labels): an error names the unknown one and
+    /// the data's classes.
+    pub fn class_of(&self, label: &str) -> Result<usize> {
+        if self.class_names.is_empty() {
+            bail!(
+                "{}: class {label:?}: the data's labels are class indices (0, 1, ...), not names",
+                self.file
+            );
+        }
+        self.class_names
+            .binary_search_by(|n| n.as_str().cmp(label))
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "{}: no class named {label:?}; its classes are {:?}",
+                    self.file,
+                    self.class_names
+                )
+            })
     }
 
     pub fn rows(&self) -> usize {
@@ -160,10 +242,13 @@ impl ClassSplit {
             by.get(c)
                 .filter(|r| !r.is_empty())
                 .cloned()
-                .with_context(|| format!("{}: class {c} has no rows", ds.file))
+                .with_context(|| format!("{}: class {} has no rows", ds.file, ds.class_name(c)))
         };
         if let Some(c) = train_classes.iter().find(|c| test_classes.contains(c)) {
-            anyhow::bail!("class {c} is both a meta-training and a meta-test class");
+            anyhow::bail!(
+                "class {} is both a meta-training and a meta-test class",
+                ds.class_name(*c)
+            );
         }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let (mut train, mut val) = (Vec::new(), Vec::new());

@@ -127,7 +127,7 @@ pub fn eval_rows(
                     bail!(
                         "{}-way {k}-shot episodes with {query} queries per class need {ways} novel classes with {need} rows; {enough} of {:?} have them",
                         ways,
-                        setup.test.classes.iter().map(|c| c.class).collect::<Vec<_>>()
+                        setup.ds.describe_classes(&setup.test.classes.iter().map(|c| c.class).collect::<Vec<_>>())
                     );
                 }
             }
@@ -246,17 +246,17 @@ pub fn baselines<'a>(setup: &'a Setup, record: Option<&'a RunRecord>) -> Baselin
 }
 
 /// The lines above an evaluation table: which classes, how many independent episodes.
-pub fn describe(cfg: &ClsConfig, report: &EvalReport) -> String {
+pub fn describe(cfg: &ClsConfig, ds: &Dataset, report: &EvalReport) -> String {
     let mut s = if cfg.train_classes.is_empty() {
         format!(
-            "classes {:?} of {}, each new to the model as far as this evaluation knows (no run record or config: if the model trained on some of them, this overrates it), as deployed (the runtime's inner loop on the host):\n",
-            cfg.test_classes,
+            "classes {} of {}, each new to the model as far as this evaluation knows (no run record or config: if the model trained on some of them, this overrates it), as deployed (the runtime's inner loop on the host):\n",
+            ds.describe_classes(&cfg.test_classes),
             cfg.data.display()
         )
     } else {
         format!(
-            "novel classes {:?} (never seen in training or validation), as deployed (the runtime's inner loop on the host):\n",
-            cfg.test_classes
+            "novel classes {} (never seen in training or validation), as deployed (the runtime's inner loop on the host):\n",
+            ds.describe_classes(&cfg.test_classes)
         )
     };
     for u in &report.units {
@@ -331,8 +331,10 @@ pub fn train_and_export(
     }
     if !setup.val_classes.is_empty() {
         eprintln!(
-            "validation on held-out classes {:?} ({}-way); the trunk trained on {:?}",
-            setup.val_classes, setup.val_ways, record.trunk_classes
+            "validation on held-out classes {} ({}-way); the trunk trained on {}",
+            setup.ds.describe_classes(&setup.val_classes),
+            setup.val_ways,
+            setup.ds.describe_classes(&record.trunk_classes)
         );
     }
     print_candidates(&trained, "exported");
@@ -358,7 +360,7 @@ pub fn train_and_export(
         },
         &baselines(&setup, Some(&record)),
     )?;
-    print!("{}", describe(cfg, &report));
+    print!("{}", describe(cfg, &setup.ds, &report));
     print!("{}", table(&report.rows));
     let mut report = report;
     for r in &mut report.rows {

@@ -356,10 +356,10 @@ impl Setup {
         let val_usable = val_query > 0 && val_ways >= 2;
         if train_checks && (!val_usable || seen_query == 0 || seen_ways < 2) {
             bail!(
-                "{}: validation episodes need 2 classes with more than max(shots) = {} rows each; the validation classes {:?} have {:?} rows{}",
+                "{}: validation episodes need 2 classes with more than max(shots) = {} rows each; the validation classes {} have {:?} rows{}",
                 ds.file,
                 cfg.max_shots(),
-                if val_classes.is_empty() { &cfg.train_classes } else { &val_classes },
+                ds.describe_classes(if val_classes.is_empty() { &cfg.train_classes } else { &val_classes }),
                 val.classes.iter().map(|c| c.rows.len()).collect::<Vec<_>>(),
                 seen.as_ref().map_or(String::new(), |p| format!(
                     ", and the held-out rows (val_fraction = {}) of the training classes {:?}",

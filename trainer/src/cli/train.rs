@@ -96,7 +96,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         RunConfig::Classification(cfg) => {
             let mut cfg = *cfg;
             if let Some(d) = &data {
-                cfg.data = d.clone();
+                cfg.set_data(d)?;
             }
             flags.apply(
                 &mut cfg.iterations,
