@@ -824,7 +824,16 @@ fn eval_with_setup(
         bail!("--shots must be >= 1 each, --ways >= 2, --query >= 1");
     }
     let seed = e.seed.unwrap_or(trainer::classify::EVAL_SEED);
-    let query = e.query.unwrap_or(15);
+    let query = match e.query {
+        Some(q) => q,
+        None => {
+            let most = shots.iter().copied().max().unwrap_or(1);
+            match run::default_query(setup, ways, most) {
+                0 => run::DEFAULT_QUERY,
+                q => q,
+            }
+        }
+    };
     let path;
     let spec = match e.episodes.parse::<usize>() {
         Ok(0) => bail!("--episodes must be >= 1"),

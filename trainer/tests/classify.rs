@@ -383,6 +383,18 @@ fn val_classes_are_kept_out_of_training_and_sizes_are_checked_first() {
         assert!((a - b).abs() < 1e-12, "{a} {b}");
     }
     assert!(n.scale.iter().all(|s| s.is_finite() && *s > 0.0));
+    // Held-out rows too few for the seen-class check (2 a class, 2 shots): it is left out, a
+    // diagnostic, not a reason to refuse a small data set.
+    let few = ClsConfig {
+        shots: vec![2],
+        ..cfg.clone()
+    };
+    let s = Setup::with_data(&few, tiny()).unwrap();
+    assert!(s.seen.is_none() && s.val_query == 4);
+    // Evaluations take 15 queries a class, or what the novel classes' 6 rows leave.
+    use trainer::classify::run::{default_query, trained_eval_shots};
+    assert_eq!((default_query(&s, 2, 1), default_query(&s, 2, 6)), (5, 0));
+    assert_eq!(trained_eval_shots(&s, 2), Some((vec![1, 5], 1)));
     // A validation class that is not a training class, and episodes too large for the rows,
     // are refused before any work.
     let bad = ClsConfig {

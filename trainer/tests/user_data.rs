@@ -244,10 +244,10 @@ fn wrong_shapes_and_image_options_are_refused_before_any_work() {
             CONFIG.replace("length = 8", "length = 7"),
             "rows have 24 features",
         ),
-        // Validation episodes larger than the held-out classes' rows.
+        // Training episodes larger than the training classes' rows (30 less the 8 held out).
         (
-            CONFIG.replace("shots = [1, 5]", "shots = [1, 14]"),
-            "validation episodes need",
+            CONFIG.replace("shots = [1, 5]", "shots = [1, 20]"),
+            "training episodes need 2 classes with shots + query = 25",
         ),
         // A value that passes the type check but not the range check.
         (

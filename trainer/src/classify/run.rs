@@ -80,11 +80,21 @@ pub struct EpisodeUnits {
     /// Episodes whose (support, query) rows differ from every other episode's.
     pub distinct: usize,
     pub query_per_class: usize,
+    /// Classes and data rows the episodes drew from: what the interval does not cover is
+    /// another choice of these.
+    pub classes: usize,
+    pub rows: usize,
 }
 
 fn units(eps: &[Episode]) -> Option<EpisodeUnits> {
     let first = eps.first()?;
     let mut draws: Vec<Vec<usize>> = eps.iter().map(|e| e.rows.clone()).collect();
+    let mut rows: Vec<usize> = draws.iter().flatten().copied().collect();
+    rows.sort_unstable();
+    rows.dedup();
+    let mut classes: Vec<usize> = eps.iter().flat_map(|e| e.pool_class.clone()).collect();
+    classes.sort_unstable();
+    classes.dedup();
     draws.sort_unstable();
     draws.dedup();
     Some(EpisodeUnits {
@@ -93,6 +103,8 @@ fn units(eps: &[Episode]) -> Option<EpisodeUnits> {
         episodes: eps.len(),
         distinct: draws.len(),
         query_per_class: first.query,
+        classes: classes.len(),
+        rows: rows.len(),
     })
 }
 
@@ -125,7 +137,7 @@ pub fn eval_rows(
                     .count();
                 if enough < ways {
                     bail!(
-                        "{}-way {k}-shot episodes with {query} queries per class need {ways} novel classes with {need} rows; {enough} of {:?} have them",
+                        "{}-way {k}-shot episodes with {query} queries per class need {ways} novel classes with {need} rows; {enough} of {} have them",
                         ways,
                         setup.ds.describe_classes(&setup.test.classes.iter().map(|c| c.class).collect::<Vec<_>>())
                     );
@@ -245,6 +257,30 @@ pub fn baselines<'a>(setup: &'a Setup, record: Option<&'a RunRecord>) -> Baselin
     }
 }
 
+/// Queries per class when none is asked for: 15, or as many as the novel classes' rows allow
+/// (the `ways`-th largest class holds `max_shots` plus the queries); 0 when they allow none.
+pub fn default_query(setup: &Setup, ways: usize, max_shots: usize) -> usize {
+    let mut rows: Vec<usize> = setup.test.classes.iter().map(|c| c.rows.len()).collect();
+    rows.sort_unstable_by(|a, b| b.cmp(a));
+    rows.get(ways.saturating_sub(1))
+        .map_or(0, |r| r.saturating_sub(max_shots))
+        .min(DEFAULT_QUERY)
+}
+
+/// The shot counts (1 and 5, those the novel classes' rows allow) and queries per class of the
+/// evaluation after training and of its plot; None when not even 1-shot episodes fit.
+pub fn trained_eval_shots(setup: &Setup, ways: usize) -> Option<(Vec<usize>, usize)> {
+    let shots: Vec<usize> = [1, 5]
+        .into_iter()
+        .filter(|&k| default_query(setup, ways, k) > 0)
+        .collect();
+    let query = default_query(setup, ways, *shots.last()?);
+    Some((shots, query))
+}
+
+/// Queries per class of an evaluation, unless the data allow fewer.
+pub const DEFAULT_QUERY: usize = 15;
+
 /// The lines above an evaluation table: which classes, how many independent episodes.
 pub fn describe(cfg: &ClsConfig, ds: &Dataset, report: &EvalReport) -> String {
     let mut s = if cfg.train_classes.is_empty() {
@@ -261,8 +297,8 @@ pub fn describe(cfg: &ClsConfig, ds: &Dataset, report: &EvalReport) -> String {
     };
     for u in &report.units {
         s += &format!(
-            "  {}-way {}-shot: {} episodes ({} distinct draws), {} queries per class; 95% CI over episodes\n",
-            u.ways, u.shots, u.episodes, u.distinct, u.query_per_class
+            "  {}-way {}-shot: {} episodes ({} distinct draws from {} rows of {} classes), {} queries per class; 95% CI over episodes\n",
+            u.ways, u.shots, u.episodes, u.distinct, u.rows, u.classes, u.query_per_class
         );
     }
     s
@@ -345,16 +381,29 @@ pub fn train_and_export(
     if flags.no_eval {
         return Ok(Some(trained));
     }
+    let Some((shots, query)) = trained_eval_shots(&setup, cfg.ways) else {
+        eprintln!(
+            "note: no evaluation: {}-way 1-shot episodes with a query need {} novel classes with 2 rows",
+            cfg.ways, cfg.ways
+        );
+        return Ok(Some(trained));
+    };
+    if query < DEFAULT_QUERY || shots.len() < 2 {
+        eprintln!(
+            "note: the novel classes' rows allow {query} queries per class at {:?} shots (of {DEFAULT_QUERY} at 1 and 5)",
+            shots
+        );
+    }
     let blob = export::read(out)?;
     let report = eval_rows(
         &blob,
         &setup,
         cfg.ways,
-        &[1, 5],
+        &shots,
         &[0, trained.device.steps],
         &EpisodeSpec::Sampled {
             n: 2000,
-            query: 15,
+            query,
             seed: crate::classify::EVAL_SEED,
             unknown: None,
         },

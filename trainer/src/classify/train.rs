@@ -354,20 +354,32 @@ impl Setup {
         let val_ways = cfg.ways.min(val.classes.len());
         let seen_ways = seen.as_ref().map_or(val_ways, |p| p.classes.len());
         let val_usable = val_query > 0 && val_ways >= 2;
-        if train_checks && (!val_usable || seen_query == 0 || seen_ways < 2) {
+        if train_checks && !val_usable {
             bail!(
-                "{}: validation episodes need 2 classes with more than max(shots) = {} rows each; the validation classes {} have {:?} rows{}",
+                "{}: validation episodes need 2 classes with more than max(shots) = {} rows each; the {} {} have {:?} rows (lower `shots`, or validate on classes with more rows)",
                 ds.file,
                 cfg.max_shots(),
+                if val_classes.is_empty() { "held-out rows of the training classes" } else { "validation classes" },
                 ds.describe_classes(if val_classes.is_empty() { &cfg.train_classes } else { &val_classes }),
                 val.classes.iter().map(|c| c.rows.len()).collect::<Vec<_>>(),
-                seen.as_ref().map_or(String::new(), |p| format!(
-                    ", and the held-out rows (val_fraction = {}) of the training classes {:?}",
-                    cfg.val_fraction,
-                    p.classes.iter().map(|c| c.rows.len()).collect::<Vec<_>>()
-                ))
             );
         }
+        // The seen-class check is a diagnostic: a data set too small for it trains without it.
+        let (seen, seen_query) = match seen {
+            Some(p) if seen_query == 0 || seen_ways < 2 => {
+                if train_checks {
+                    eprintln!(
+                        "note: no seen-class check (validation on held-out rows of the training classes, which tells learning them from learning what transfers): val_fraction = {} holds out {:?} rows of {}, too few for {}-shot episodes with a query (raise `val_fraction` for it)",
+                        cfg.val_fraction,
+                        p.classes.iter().map(|c| c.rows.len()).collect::<Vec<_>>(),
+                        ds.describe_classes(&p.classes.iter().map(|c| c.class).collect::<Vec<_>>()),
+                        cfg.max_shots()
+                    );
+                }
+                (None, val_query)
+            }
+            s => (s, seen_query),
+        };
         let (norm, normalise_choice) = match (&cfg.normalise, cfg.standardise_windows) {
             // Chosen on validation episodes (an evaluation reads the model's own).
             (Normalise::Auto, false) if val_usable => {
