@@ -2,7 +2,7 @@
 
 use crate::meta::{Algorithm, MetaSpec, Scope};
 use crate::net::{Activation, Arch, HeadKind};
-use crate::tasks::{CsvTasks, Sinusoid, TaskSource};
+use crate::tasks::{Columns, CsvTasks, Sinusoid, TaskSource};
 use crate::train::TrainSettings;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -15,6 +15,10 @@ pub struct TaskConfig {
     pub path: Option<String>,
     pub test_fraction: f64,
     pub split_seed: u64,
+    /// CSV: the column naming each task.
+    pub task_column: String,
+    /// CSV: the target columns by name (every other column an input); empty: `x..` and `y..`.
+    pub targets: Vec<String>,
 }
 
 impl Default for TaskConfig {
@@ -24,6 +28,18 @@ impl Default for TaskConfig {
             path: None,
             test_fraction: 0.2,
             split_seed: 0,
+            task_column: Columns::default().task_column,
+            targets: Vec::new(),
+        }
+    }
+}
+
+impl TaskConfig {
+    /// Which CSV columns are the task id, the inputs and the targets.
+    pub fn columns(&self) -> Columns {
+        Columns {
+            task_column: self.task_column.clone(),
+            targets: self.targets.clone(),
         }
     }
 }
@@ -56,7 +72,7 @@ impl Default for ModelConfig {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(from = "MetaFile")]
 pub struct MetaConfig {
     pub algorithm: Algorithm,
     pub scope: Scope,
@@ -71,30 +87,68 @@ pub struct MetaConfig {
 
 impl Default for MetaConfig {
     fn default() -> Self {
-        let steps = 10;
-        MetaConfig {
+        MetaFile::default().into()
+    }
+}
+
+/// The `[meta]` table as written: `step_weights` left out takes the default weights of the
+/// file's own `steps` (a file that sets `steps = 5` alone is valid).
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct MetaFile {
+    algorithm: Algorithm,
+    scope: Scope,
+    steps: usize,
+    alpha: f64,
+    alpha_max: f64,
+    clip: f64,
+    step_weights: Option<Vec<f64>>,
+    first_order: bool,
+}
+
+impl Default for MetaFile {
+    fn default() -> Self {
+        MetaFile {
             algorithm: Algorithm::MetaSgd,
             scope: Scope::Everything,
-            steps,
+            steps: 10,
             alpha: 0.02,
             alpha_max: 1.0,
             clip: 10.0,
-            // The query loss after step 1 weighs most, after the last step next, the steps in
-            // between a little (they keep the learned rates stable over every device step).
-            step_weights: (1..=steps)
-                .map(|s| {
-                    if s == 1 {
-                        3.0
-                    } else if s == steps {
-                        1.0
-                    } else {
-                        0.1
-                    }
-                })
-                .collect(),
+            step_weights: None,
             first_order: false,
         }
     }
+}
+
+impl From<MetaFile> for MetaConfig {
+    fn from(f: MetaFile) -> Self {
+        let steps = f.steps;
+        MetaConfig {
+            algorithm: f.algorithm,
+            scope: f.scope,
+            steps,
+            alpha: f.alpha,
+            alpha_max: f.alpha_max,
+            clip: f.clip,
+            step_weights: f
+                .step_weights
+                .unwrap_or_else(|| default_step_weights(steps)),
+            first_order: f.first_order,
+        }
+    }
+}
+
+/// The query loss after step 1 weighs most, after the last step next, the steps in between a
+/// little (they keep the learned rates stable over every device step).
+pub fn default_step_weights(steps: usize) -> Vec<f64> {
+    (1..=steps)
+        .map(|s| match s {
+            1 => 3.0,
+            s if s == steps => 1.0,
+            _ => 0.1,
+        })
+        .collect()
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -468,6 +522,7 @@ impl Config {
             self.task.test_fraction,
             self.task.split_seed,
             min_rows,
+            &self.task.columns(),
         )?))
     }
 

@@ -338,6 +338,7 @@ fn regression_source(
                     test_fraction.or(r.map(|t| t.test_fraction)).unwrap_or(0.2),
                     split_seed.or(r.map(|t| t.split_seed)).unwrap_or(0),
                     2,
+                    &r.map(|t| t.columns()).unwrap_or_default(),
                 )?
             }
             _ => bail!("unknown task {t:?} (sinusoid or csv:PATH)"),

@@ -160,7 +160,13 @@ pub fn load(preset: Option<&str>, config: Option<&Path>) -> Result<(RunConfig, S
     }
     let is_cls = matches!(sources[0].table.get("task"), Some(Value::String(_)));
     let mut table = Table::new();
-    for s in &sources {
+    for (i, s) in sources.iter().enumerate() {
+        // Step weights are per step: a file that changes `steps` alone drops the base's.
+        if i > 0 && s.sets("meta.steps") && !s.sets("meta.step_weights") {
+            if let Some(Value::Table(meta)) = table.get_mut("meta") {
+                meta.remove("step_weights");
+            }
+        }
         if is_cls {
             // Class names are resolved on the merged table; its types are checked there.
             if !NamedClasses::named_in(&s.table) {

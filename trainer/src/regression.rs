@@ -160,7 +160,7 @@ impl Record {
             .path
             .clone()
             .ok_or_else(|| anyhow!("run record without a data path"))?;
-        let mut t = CsvTasks::read(Path::new(&p), 2)?;
+        let mut t = CsvTasks::read(Path::new(&p), 2, &self.config.task.columns())?;
         t.set_test_ids(&self.test_ids)?;
         self.check(&t)?;
         Ok(t)

@@ -152,6 +152,111 @@ struct CsvTask {
     line: usize,
 }
 
+/// Which columns of a task CSV hold the task id, the inputs and the targets (`[task]`'s
+/// `task_column` and `targets`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Columns {
+    /// The task id column's name.
+    pub task_column: String,
+    /// The target columns by name, in the model's output order; every other column is an
+    /// input, in the file's order. Empty: the inputs are the columns named `x..`, then the
+    /// targets those named `y..`, right after the task id.
+    pub targets: Vec<String>,
+}
+
+impl Default for Columns {
+    fn default() -> Self {
+        Columns {
+            task_column: "task_id".into(),
+            targets: Vec::new(),
+        }
+    }
+}
+
+/// Column indices of a header: the task id, the inputs and the targets.
+struct Layout {
+    task: usize,
+    inputs: Vec<usize>,
+    targets: Vec<usize>,
+}
+
+impl Columns {
+    /// The task id column, the input columns and the target columns of a header, or the
+    /// offending field and why.
+    fn of(&self, names: &[String]) -> Result<Layout, (String, String)> {
+        let find = |n: &str| names.iter().position(|h| h == n);
+        let Some(task) = find(&self.task_column) else {
+            return Err((
+                self.task_column.clone(),
+                format!(
+                    "no `{}` column (its columns: {}); set `task_column` under [task] to the column naming each task",
+                    self.task_column,
+                    names.join(", ")
+                ),
+            ));
+        };
+        if !self.targets.is_empty() {
+            let mut targets = Vec::new();
+            for t in &self.targets {
+                match find(t) {
+                    Some(i) if i != task && !targets.contains(&i) => targets.push(i),
+                    _ => {
+                        let msg = format!(
+                            "`targets` names {t:?}: not a distinct data column of {}",
+                            names.join(", ")
+                        );
+                        return Err((t.clone(), msg));
+                    }
+                }
+            }
+            let inputs: Vec<usize> = (0..names.len())
+                .filter(|i| *i != task && !targets.contains(i))
+                .collect();
+            if inputs.is_empty() {
+                return Err((
+                    "targets".into(),
+                    "every column is a target: no input left".into(),
+                ));
+            }
+            return Ok(Layout {
+                task,
+                inputs,
+                targets,
+            });
+        }
+        let hint = "expected columns x1..xn then y1..ym, or name the targets (`targets = [\"..\"]` under [task]: every other column is an input)";
+        if task != 0 {
+            return Err((
+                names[0].clone(),
+                format!("the task id must be the first column; {hint}"),
+            ));
+        }
+        let n_in = names.iter().filter(|n| n.starts_with('x')).count();
+        let n_out = names.iter().filter(|n| n.starts_with('y')).count();
+        for (i, n) in names.iter().enumerate().skip(1) {
+            let ok = if i <= n_in {
+                n.starts_with('x')
+            } else {
+                n.starts_with('y')
+            };
+            if !ok {
+                return Err((n.clone(), hint.into()));
+            }
+        }
+        if n_in == 0 || n_out == 0 {
+            return Err((
+                "header".into(),
+                format!("need at least one x and one y column; {hint}"),
+            ));
+        }
+        Ok(Layout {
+            task: 0,
+            inputs: (1..=n_in).collect(),
+            targets: (n_in + 1..=n_in + n_out).collect(),
+        })
+    }
+}
+
 /// Regression tasks from a CSV file `task_id, x1..xn, y1..ym` (header required; `.gz` or gzip
 /// magic accepted; parsed by the `csv` crate, every value finite as f32). Task ids are split
 /// into meta-train / meta-test by a seeded shuffle, or given explicitly (cross-validation folds).
@@ -177,17 +282,23 @@ pub use crate::csvio::CsvError;
 impl CsvTasks {
     /// Load and split. `test_fraction` of the tasks (at least one) go to meta-test; every task
     /// must have at least `min_rows` rows.
-    pub fn load(path: &Path, test_fraction: f64, split_seed: u64, min_rows: usize) -> Result<Self> {
-        let mut t = Self::read(path, min_rows)?;
+    pub fn load(
+        path: &Path,
+        test_fraction: f64,
+        split_seed: u64,
+        min_rows: usize,
+        columns: &Columns,
+    ) -> Result<Self> {
+        let mut t = Self::read(path, min_rows, columns)?;
         let test = t.split_ids(test_fraction, split_seed)?;
         t.set_test_ids(&test)?;
         Ok(t)
     }
 
     /// Every task of a file, not split yet (see [`CsvTasks::set_test_ids`]).
-    pub fn read(path: &Path, min_rows: usize) -> Result<Self> {
+    pub fn read(path: &Path, min_rows: usize, columns: &Columns) -> Result<Self> {
         let (text, sha) = crate::csvio::read_text(path)?;
-        let mut t = Self::parse_all(&text, &path.display().to_string(), min_rows)?;
+        let mut t = Self::parse_all(&text, &path.display().to_string(), min_rows, columns)?;
         t.path = path.to_path_buf();
         t.sha256 = sha;
         Ok(t)
@@ -199,15 +310,16 @@ impl CsvTasks {
         test_fraction: f64,
         split_seed: u64,
         min_rows: usize,
+        columns: &Columns,
     ) -> Result<Self> {
-        let mut t = Self::parse_all(text, file, min_rows)?;
+        let mut t = Self::parse_all(text, file, min_rows, columns)?;
         let test = t.split_ids(test_fraction, split_seed)?;
         t.set_test_ids(&test)?;
         Ok(t)
     }
 
     /// Every task of the text, unsplit.
-    pub fn parse_all(text: &str, file: &str, min_rows: usize) -> Result<Self> {
+    pub fn parse_all(text: &str, file: &str, min_rows: usize, columns: &Columns) -> Result<Self> {
         let err = |line: usize, field: &str, msg: String| CsvError {
             file: file.to_string(),
             line,
@@ -241,41 +353,29 @@ impl CsvTasks {
             )
             .into());
         };
-        if names.first().map(String::as_str) != Some("task_id") {
-            return Err(err(
-                hl,
-                names.first().map_or("", |s| s),
-                "first column must be `task_id`".into(),
-            )
-            .into());
-        }
-        let n_in = names.iter().filter(|n| n.starts_with('x')).count();
-        let n_out = names.iter().filter(|n| n.starts_with('y')).count();
-        for (i, n) in names.iter().enumerate().skip(1) {
-            let ok = if i <= n_in {
-                n.starts_with('x')
-            } else {
-                n.starts_with('y')
-            };
-            if !ok {
-                return Err(err(hl, n, "expected columns x1..xn then y1..ym".into()).into());
-            }
-        }
-        if n_in == 0 || n_out == 0 {
-            return Err(err(hl, "header", "need at least one x and one y column".into()).into());
-        }
+        let Layout {
+            task: task_col,
+            inputs,
+            targets,
+        } = columns.of(&names).map_err(|(f, m)| err(hl, &f, m))?;
+        let (n_in, n_out) = (inputs.len(), targets.len());
         let mut tasks: BTreeMap<String, CsvTask> = BTreeMap::new();
         for (line, cells) in records {
-            let t = tasks.entry(cells[0].clone()).or_insert(CsvTask {
-                id: cells[0].clone(),
+            let id = &cells[task_col];
+            let t = tasks.entry(id.clone()).or_insert(CsvTask {
+                id: id.clone(),
                 x: vec![],
                 y: vec![],
                 line,
             });
-            for (i, c) in cells.iter().enumerate().skip(1) {
-                let v = crate::csvio::finite_f32(c)
+            for (&i, to_x) in inputs
+                .iter()
+                .map(|i| (i, true))
+                .chain(targets.iter().map(|i| (i, false)))
+            {
+                let v = crate::csvio::finite_f32(&cells[i])
                     .map_err(|m| err(line, &names[i], format!("column {}: {m}", i + 1)))?;
-                if i <= n_in {
+                if to_x {
                     t.x.push(v)
                 } else {
                     t.y.push(v)
@@ -287,7 +387,7 @@ impl CsvTasks {
             if rows < min_rows {
                 return Err(err(
                     t.line,
-                    "task_id",
+                    &names[task_col],
                     format!("task {id:?} (first row on this line) has {rows} rows, needs at least {min_rows}"),
                 )
                 .into());

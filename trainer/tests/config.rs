@@ -151,3 +151,23 @@ fn trunk_layers_are_checked_against_the_input() {
     let cfg = ClsConfig::parse(&ok, "c.toml").unwrap();
     assert_eq!(cfg.trunk_layers(64).unwrap().last().unwrap().outputs, 4);
 }
+
+/// Step weights are per step: a file that sets `steps` alone gets the default weights of its
+/// own step count (it was refused: the defaults were the 10-step preset's), also over a preset.
+#[test]
+fn steps_alone_take_the_default_weights_of_their_count() {
+    let c = Config::parse("[task]\nkind = \"sinusoid\"\n[meta]\nsteps = 5\n", "c.toml").unwrap();
+    assert_eq!(c.meta.step_weights, [3.0, 0.1, 0.1, 0.1, 1.0]);
+    let dir = std::env::temp_dir().join(format!("trainer-steps-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let over = dir.join("over.toml");
+    std::fs::write(&over, "[meta]\nsteps = 3\n").unwrap();
+    let (run, _) = trainer::presets::load(Some("sinusoid"), Some(&over)).unwrap();
+    let trainer::presets::RunConfig::Regression(c) = run else {
+        panic!("not a regression configuration")
+    };
+    assert_eq!(c.meta.step_weights, [3.0, 0.1, 1.0]);
+    // Written weights are kept, and checked against the steps.
+    let c = Config::parse("[meta]\nsteps = 2\nstep_weights = [0.0, 1.0]\n", "c.toml").unwrap();
+    assert_eq!(c.meta.step_weights, [0.0, 1.0]);
+}

@@ -274,7 +274,7 @@ fn cross_validation_scores_every_task_once_from_its_own_fold() {
 #[test]
 fn targets_and_inputs_are_standardised_on_meta_training_tasks_only() {
     let text = repeated_measures(10, true, 3);
-    let a = CsvTasks::parse(&text, "f.csv", 0.3, 0, 2).unwrap();
+    let a = CsvTasks::parse(&text, "f.csv", 0.3, 0, 2, &Default::default()).unwrap();
     // Change every held-out row's target: the fitted statistics do not move.
     let held: Vec<String> = a.test_ids.clone();
     let changed: String = text
@@ -287,7 +287,7 @@ fn targets_and_inputs_are_standardised_on_meta_training_tasks_only() {
             _ => format!("{l}\n"),
         })
         .collect();
-    let b = CsvTasks::parse(&changed, "f.csv", 0.3, 0, 2).unwrap();
+    let b = CsvTasks::parse(&changed, "f.csv", 0.3, 0, 2, &Default::default()).unwrap();
     assert_eq!(a.test_ids, b.test_ids);
     assert_eq!(a.target_normalisation(), b.target_normalisation());
     assert_eq!(a.normalisation(), b.normalisation());
@@ -328,6 +328,7 @@ fn csv_values_are_finite_as_f32_and_errors_name_line_and_column() {
         0.5,
         0,
         2,
+        &Default::default(),
     )
     .unwrap_err()
     .to_string();
@@ -342,6 +343,7 @@ fn csv_values_are_finite_as_f32_and_errors_name_line_and_column() {
         0.5,
         0,
         2,
+        &Default::default(),
     )
     .unwrap();
     assert_eq!(t.ids(), ["a", "b"]);

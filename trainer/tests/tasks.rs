@@ -3,7 +3,7 @@
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::io::Write;
-use trainer::tasks::{CsvTasks, Sinusoid, Split, TaskSource};
+use trainer::tasks::{Columns, CsvTasks, Sinusoid, Split, TaskSource};
 
 #[test]
 fn sinusoid_follows_the_maml_protocol() {
@@ -41,8 +41,8 @@ fn csv(n_tasks: usize, rows: usize) -> String {
 
 #[test]
 fn csv_split_is_seeded_and_disjoint() {
-    let a = CsvTasks::parse(&csv(10, 6), "f.csv", 0.3, 5, 2).unwrap();
-    let b = CsvTasks::parse(&csv(10, 6), "f.csv", 0.3, 5, 2).unwrap();
+    let a = CsvTasks::parse(&csv(10, 6), "f.csv", 0.3, 5, 2, &Columns::default()).unwrap();
+    let b = CsvTasks::parse(&csv(10, 6), "f.csv", 0.3, 5, 2, &Columns::default()).unwrap();
     assert_eq!(a.test_ids, b.test_ids);
     assert_eq!(a.test_ids.len(), 3);
     assert!(a.test_ids.iter().all(|i| !a.train_ids.contains(i)));
@@ -59,12 +59,64 @@ fn csv_gzip_accepted() {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     e.write_all(csv(4, 3).as_bytes()).unwrap();
     std::fs::write(&p, e.finish().unwrap()).unwrap();
-    let t = CsvTasks::load(&p, 0.25, 1, 2).unwrap();
+    let t = CsvTasks::load(&p, 0.25, 1, 2, &Columns::default()).unwrap();
     assert_eq!(t.train_ids.len() + t.test_ids.len(), 4);
 }
 
+/// A user's own column names: the task id anywhere, the targets named, every other column an
+/// input in the file's order; the same tasks as the `x..`/`y..` layout of the same values.
+#[test]
+fn csv_columns_can_be_named() {
+    let mut named = String::from("temp_c,subject,reading_mv,humidity\n");
+    let mut plain = String::from("task_id,x1,x2,y1\n");
+    for t in 0..6 {
+        for r in 0..5 {
+            let (temp, hum, y) = (
+                r as f64 - 2.0,
+                40.0 + t as f64,
+                1500.0 + 10.0 * r as f64 + t as f64,
+            );
+            named += &format!("{temp},s{t},{y},{hum}\n");
+            plain += &format!("s{t},{temp},{hum},{y}\n");
+        }
+    }
+    let columns = Columns {
+        task_column: "subject".into(),
+        targets: vec!["reading_mv".into()],
+    };
+    let a = CsvTasks::parse(&named, "n.csv", 0.3, 2, 2, &columns).unwrap();
+    let b = CsvTasks::parse(&plain, "p.csv", 0.3, 2, 2, &Columns::default()).unwrap();
+    assert_eq!((a.n_in(), a.n_out(), &a.test_ids), (2, 1, &b.test_ids));
+    for split in [Split::MetaTrain, Split::MetaTest] {
+        let mut r = (ChaCha8Rng::seed_from_u64(9), ChaCha8Rng::seed_from_u64(9));
+        assert_eq!(
+            a.sample(split, 2, 2, &mut r.0),
+            b.sample(split, 2, 2, &mut r.1)
+        );
+    }
+    // A task column or target the header does not have: the error lists the header.
+    let e = CsvTasks::parse(&named, "n.csv", 0.3, 2, 2, &Columns::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("n.csv:1: field `task_id`: no `task_id` column (its columns: temp_c, subject"),
+        "{e}"
+    );
+    let bad = Columns {
+        targets: vec!["reading".into()],
+        ..columns
+    };
+    let e = CsvTasks::parse(&named, "n.csv", 0.3, 2, 2, &bad)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("field `reading`: `targets` names \"reading\""),
+        "{e}"
+    );
+}
+
 fn err(text: &str) -> String {
-    CsvTasks::parse(text, "bad.csv", 0.3, 1, 2)
+    CsvTasks::parse(text, "bad.csv", 0.3, 1, 2, &Columns::default())
         .unwrap_err()
         .to_string()
 }
