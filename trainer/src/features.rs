@@ -10,8 +10,9 @@
 //!
 //! The manifest is a CSV with a header naming at least `file` (relative to the manifest) and
 //! `word`; `word_split` (`train` words get the first labels), `voice_split` (see
-//! `--voice-split`) and `sha256` (checked when present) are read when there. Clips are 16-bit
-//! mono WAV at the front-end's sample rate, padded with silence or cut to one second.
+//! `--voice-split`) and `sha256` (checked when present) are read when there. Clips are WAV,
+//! padded with silence or cut to one second: 16-bit mono at the front-end's sample rate as they
+//! are, any other PCM converted to it ([`read_clip`]).
 
 use crate::csvio;
 use anyhow::{bail, Context, Result};
@@ -39,6 +40,14 @@ pub struct Recorded {
     pub labels: Vec<(String, String)>,
     /// Rows written.
     pub rows: usize,
+    /// Clips that were not 16-bit mono at the front-end's rate, converted before their
+    /// features were computed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub converted: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Where [`Recorded`] lies for the features CSV `csv`: `dir/name.front_end.json`, `name` the
@@ -167,41 +176,81 @@ fn read_manifest(manifest: &Path) -> Result<(Vec<Clip>, String)> {
     Ok((clips, sha))
 }
 
-/// One second of a 16-bit mono WAV at `spec`'s sample rate (padded with silence or cut).
-pub fn read_clip(path: &Path, spec: &FrontEndSpec) -> Result<Vec<i16>> {
+/// One second of a WAV clip as the front-end's audio (padded with silence or cut), and whether
+/// it had to be converted. 16-bit mono at `spec`'s sample rate is read as it is; any other
+/// integer or float PCM is scaled to [-1, 1), its channels averaged, resampled to the rate
+/// (rubato's FFT resampler) and rounded back to 16 bits.
+pub fn read_clip(path: &Path, spec: &FrontEndSpec) -> Result<(Vec<i16>, bool)> {
     let reader =
         hound::WavReader::open(path).with_context(|| format!("reading {}", path.display()))?;
     let s = reader.spec();
-    if s.bits_per_sample != 16 || s.sample_format != hound::SampleFormat::Int {
-        bail!(
-            "{}: {}-bit {:?} samples; the front-end takes 16-bit PCM",
-            path.display(),
-            s.bits_per_sample,
-            s.sample_format
-        );
-    }
+    let second = spec.sample_rate as usize;
     let audio = AudioConfig {
         sample_rate: s.sample_rate,
         channels: s.channels,
     };
-    if spec.check_audio(audio).is_err() {
-        bail!(
-            "{}: {} Hz, {} channel(s); the front-end takes {} Hz mono: resample the clip (e.g. `ffmpeg -i IN -ar {} -ac 1 -c:a pcm_s16le OUT.wav` or `sox IN -r {} -c 1 -b 16 OUT.wav`), or give --front-end a sample_rate (the device's microphone must then run at it)",
-            path.display(),
-            s.sample_rate,
-            s.channels,
-            spec.sample_rate,
-            spec.sample_rate,
-            spec.sample_rate
-        );
+    let native = s.bits_per_sample == 16 && s.sample_format == hound::SampleFormat::Int;
+    if native && spec.check_audio(audio).is_ok() {
+        let mut pcm = reader
+            .into_samples::<i16>()
+            .take(second)
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("decoding {}", path.display()))?;
+        pcm.resize(second, 0);
+        return Ok((pcm, false));
     }
-    let mut pcm = reader
-        .into_samples::<i16>()
-        .take(spec.sample_rate as usize)
-        .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("decoding {}", path.display()))?;
-    pcm.resize(spec.sample_rate as usize, 0);
-    Ok(pcm)
+    let decoding = || format!("decoding {}", path.display());
+    let samples: Vec<f32> = match (s.sample_format, s.bits_per_sample) {
+        (hound::SampleFormat::Float, 32) => reader
+            .into_samples::<f32>()
+            .collect::<Result<_, _>>()
+            .with_context(decoding)?,
+        (hound::SampleFormat::Int, bits @ 8..=32) => {
+            let full = (1u64 << (bits - 1)) as f32;
+            reader
+                .into_samples::<i32>()
+                .map(|v| v.map(|v| v as f32 / full))
+                .collect::<Result<_, _>>()
+                .with_context(decoding)?
+        }
+        (f, b) => bail!(
+            "{}: {b}-bit {f:?} samples: not a PCM format this reads",
+            path.display()
+        ),
+    };
+    let channels = usize::from(s.channels.max(1));
+    let mono: Vec<f32> = samples
+        .chunks_exact(channels)
+        .map(|frame| frame.iter().sum::<f32>() / channels as f32)
+        .collect();
+    let mut at_rate = if s.sample_rate == spec.sample_rate {
+        mono
+    } else {
+        resample(&mono, s.sample_rate, spec.sample_rate).with_context(|| {
+            format!(
+                "{}: resampling {} Hz to {} Hz",
+                path.display(),
+                s.sample_rate,
+                spec.sample_rate
+            )
+        })?
+    };
+    at_rate.resize(second, 0.0);
+    let pcm = at_rate
+        .iter()
+        .map(|v| (v * 32768.0).round().clamp(-32768.0, 32767.0) as i16)
+        .collect();
+    Ok((pcm, true))
+}
+
+/// `x` at `from` Hz resampled to `to` Hz (band-limited: rubato's synchronous FFT resampler,
+/// its start-up delay trimmed).
+fn resample(x: &[f32], from: u32, to: u32) -> Result<Vec<f32>> {
+    use rubato::audioadapter_buffers::direct::InterleavedSlice;
+    use rubato::{Fft, FixedSync, Resampler};
+    let mut r = Fft::<f32>::new(from as usize, to as usize, 1024, 1, FixedSync::Input)?;
+    let input = InterleavedSlice::new(x, 1, x.len())?;
+    Ok(r.process_all(&input, x.len(), None)?.take_data())
 }
 
 /// The front-end's features of one second of PCM: the model's input.
@@ -265,7 +314,7 @@ pub fn run(
         .collect();
     header.push("label".into());
     writeln!(w, "{}", header.join(","))?;
-    let mut rows = 0;
+    let (mut rows, mut converted) = (0, 0);
     for c in clips
         .iter()
         .filter(|c| voice_split.is_none_or(|v| c.voice_split == v))
@@ -284,7 +333,9 @@ pub fn run(
                 );
             }
         }
-        let x = clip_features(&mut fe, &read_clip(&c.path, spec)?)?;
+        let (pcm, was_converted) = read_clip(&c.path, spec)?;
+        converted += usize::from(was_converted);
+        let x = clip_features(&mut fe, &pcm)?;
         let mut line: Vec<String> = x.iter().map(f32::to_string).collect();
         line.push(
             label_of
@@ -304,7 +355,14 @@ pub fn run(
         voice_split: voice_split.map(str::to_string),
         labels,
         rows,
+        converted,
     };
+    if converted > 0 {
+        eprintln!(
+            "note: {converted} of {rows} clips converted to {} Hz 16-bit mono (channels averaged, resampled); the device's microphone runs at {} Hz",
+            spec.sample_rate, spec.sample_rate
+        );
+    }
     let path = recorded_path(out);
     std::fs::write(&path, serde_json::to_string_pretty(&record)? + "\n")
         .with_context(|| format!("writing {}", path.display()))?;
