@@ -119,7 +119,9 @@ pub fn enroll_eval(a: EnrollEvalArgs) -> Result<ExitCode> {
         );
     } else {
         println!(
-            "original classes {original:?} (enrolled first), then held-out classes {held:?} one per enrollment (past {} enrollments: forget one and enroll it again from fresh samples); {}-shot, {} queries per class, {} episodes, 95% CI over episodes; accuracy in %:",
+            "original classes {} (enrolled first), then held-out classes {} one per enrollment (past {} enrollments: forget one and enroll it again from fresh samples); {}-shot, {} queries per class, {} episodes, 95% CI over episodes; accuracy in %:",
+            setup.ds.describe_classes(&original),
+            setup.ds.describe_classes(&held),
             held.len(),
             a.shots,
             a.query,

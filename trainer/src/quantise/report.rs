@@ -57,11 +57,11 @@ pub fn run(a: &QuantiseArgs) -> Result<()> {
         (n, query, crate::classify::EVAL_SEED),
     )?;
     println!(
-        "int8 trunk: {} calibration rows of the training classes {:?} ({:?} ranges), novel classes {:?}, {}-way, {n} episodes per shot count, {query} queries per class; 95% CI over episodes",
+        "int8 trunk: {} calibration rows of the training classes {} ({:?} ranges), novel classes {}, {}-way, {n} episodes per shot count, {query} queries per class; 95% CI over episodes",
         x.len() / arch.inputs.max(1),
-        cfg.train_classes,
+        setup.ds.describe_classes(&cfg.train_classes),
         a.ranges,
-        cfg.test_classes,
+        setup.ds.describe_classes(&cfg.test_classes),
         cfg.ways
     );
     print!("{}", table(&rows));
@@ -142,8 +142,10 @@ fn deployed(
         rows.extend(named(int8_rows, "int8_model").filter(|r| r.method == "int8_model"));
     }
     println!(
-        "as deployed: the exported bytes through the runtime (prototype head, {} inner steps), {}-way, {n} episodes per shot count, {query} queries per class, novel classes {:?}; 95% CI over episodes",
-        t.device.steps, cfg.ways, cfg.test_classes
+        "as deployed: the exported bytes through the runtime (prototype head, {} inner steps), {}-way, {n} episodes per shot count, {query} queries per class, novel classes {}; 95% CI over episodes",
+        t.device.steps,
+        cfg.ways,
+        setup.ds.describe_classes(&cfg.test_classes)
     );
     print!("{}", table(&rows));
     let model = runtime::Model::from_bytes(&int8).map_err(|e| anyhow!("{e}"))?;
