@@ -35,6 +35,8 @@ pub(crate) mod arm_conv;
 pub mod block;
 #[cfg(feature = "int8")]
 pub mod int8;
+#[cfg(any(feature = "conv", feature = "int8"))]
+pub(crate) mod tiles;
 
 pub use block::Rate;
 

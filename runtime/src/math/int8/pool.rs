@@ -13,6 +13,7 @@
 //! ```
 
 use super::check_len;
+use crate::math::tiles::{tiled, Window};
 use crate::Error;
 
 /// A pooling window's shapes.
@@ -68,18 +69,26 @@ impl PoolGeom {
         let [kh, kw] = self.kernel;
         let plane = self.height * self.width;
         let outs = y.chunks_exact_mut((oh * ow).max(1));
+        let fold = |w: &[i8], acc: i32| w.iter().fold(acc, |a, &v| step(a, v));
+        let one = |w: Window<'_, i8>| finish(w.fold(init, |a, &v| step(a, v)));
+        let (wd, st) = (self.width, self.stride);
         for (xc, yc) in x.chunks_exact(plane.max(1)).zip(outs) {
-            for (oy, yr) in yc.chunks_exact_mut(ow.max(1)).enumerate() {
-                let top = oy * self.stride * self.width;
-                for (ox, o) in yr.iter_mut().enumerate() {
-                    let mut acc = init;
-                    for a in 0..kh {
-                        let at = top + a * self.width + ox * self.stride;
-                        for &v in xc.get(at..at + kw).unwrap_or_default() {
-                            acc = step(acc, v);
+            // Windows that tile one or two rows of the usual widths are read as fixed-size
+            // chunks of those rows: the same values in the same order as the general loop.
+            match (kh, kw, st) {
+                (1 | 2, 2, 2) => tiled::<_, 2>(xc, yc, [wd, ow, kh], one),
+                _ => {
+                    for (oy, yr) in yc.chunks_exact_mut(ow.max(1)).enumerate() {
+                        let band = xc.get(oy * st * wd..).unwrap_or_default();
+                        for (ox, o) in yr.iter_mut().enumerate() {
+                            let mut acc = init;
+                            for a in 0..kh {
+                                let at = a * wd + ox * st;
+                                acc = fold(band.get(at..at + kw).unwrap_or_default(), acc);
+                            }
+                            *o = finish(acc);
                         }
                     }
-                    *o = finish(acc);
                 }
             }
         }

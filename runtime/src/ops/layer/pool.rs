@@ -22,6 +22,7 @@ use super::conv::{map_len, side};
 use super::LayerOp;
 use crate::format::spec::{Map, PoolSpec};
 use crate::format::{invalid, Capabilities};
+use crate::math::tiles::tiled;
 use crate::{Activation, Error};
 
 /// A pooling layer's geometry and kind.
@@ -81,15 +82,56 @@ impl Pool {
             usize::from(self.spec.size[1]),
         ];
         let rows = (y0..y0 + kh).filter_map(|r| plane.get(r * wd + x0..r * wd + x0 + kw));
+        self.reduce(rows.flatten())
+    }
+
+    /// The largest of `values` (the first of equal ones), or their sum from 0 in order times
+    /// `1 / (rows x columns)`.
+    #[inline(always)]
+    fn reduce<'a>(&self, values: impl Iterator<Item = &'a f32> + Clone) -> f32 {
         if self.max {
-            let first = plane.get(y0 * wd + x0).copied().unwrap_or(0.0);
-            rows.flatten()
-                .fold(first, |m, &v| if v > m { v } else { m })
+            max_of(values)
         } else {
-            let sum = rows.flatten().fold(0.0f32, |s, &v| s + v);
-            sum * (1.0 / (kh * kw) as f32)
+            let [kh, kw] = self.spec.size;
+            mean_of(values, 1.0 / (usize::from(kh) * usize::from(kw)) as f32)
         }
     }
+
+    /// One channel's plane into its outputs (`ow` a row). Windows that tile one or two rows
+    /// (stride = window width) of the usual widths 2 and 3 are read as fixed-size chunks of
+    /// those rows, max and mean each in its own loop; any other window through
+    /// [`Pool::window`]. The same values in the same order either way.
+    fn plane(&self, xs: &[f32], ys: &mut [f32], ow: usize) {
+        let wd = usize::from(self.spec.input.width);
+        let st = usize::from(self.spec.stride);
+        let [kh, kw] = self.spec.size.map(usize::from);
+        let scale = 1.0 / (kh * kw) as f32;
+        let mean = |v| mean_of(v, scale);
+        match (kh, kw, st, self.max) {
+            (1 | 2, 2, 2, true) => tiled::<_, 2>(xs, ys, [wd, ow, kh], max_of),
+            (1 | 2, 2, 2, false) => tiled::<_, 2>(xs, ys, [wd, ow, kh], mean),
+            _ => {
+                for (oy, yr) in ys.chunks_exact_mut(ow.max(1)).enumerate() {
+                    for (ox, v) in yr.iter_mut().enumerate() {
+                        *v = self.window(xs, oy * st, ox * st);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The largest of `values`, the first of equal ones (by `v > m`, as the trainer).
+#[inline(always)]
+fn max_of<'a>(values: impl Iterator<Item = &'a f32> + Clone) -> f32 {
+    let first = values.clone().next().copied().unwrap_or(0.0);
+    values.fold(first, |m, &v| if v > m { v } else { m })
+}
+
+/// The sum of `values` from 0 in order, times `scale`.
+#[inline(always)]
+fn mean_of<'a>(values: impl Iterator<Item = &'a f32>, scale: f32) -> f32 {
+    values.fold(0.0f32, |s, &v| s + v) * scale
 }
 
 impl LayerOp for Pool {
@@ -132,11 +174,9 @@ impl LayerOp for Pool {
         };
         let plane = usize::from(self.spec.input.height) * usize::from(self.spec.input.width);
         let per = usize::from(out.height) * usize::from(out.width);
-        let (ow, st) = (usize::from(out.width), usize::from(self.spec.stride));
+        let ow = usize::from(out.width);
         for (xs, ys) in x.chunks_exact(plane).zip(y.chunks_exact_mut(per)) {
-            for (j, v) in ys.iter_mut().enumerate() {
-                *v = self.window(xs, (j / ow) * st, (j % ow) * st);
-            }
+            self.plane(xs, ys, ow);
         }
     }
 }
