@@ -580,6 +580,30 @@ fn export_inspect_and_enroll_eval_of_an_enrollable_head() {
     assert_eq!(at(plain, 10)["original_only"], at(plain, 0)["original"]);
     assert!(at(plain, 10)["enrolled"][0].as_f64().unwrap() > 50.0);
     assert_eq!(v["held_out"], serde_json::json!([5, 6]));
+
+    // Original classes enrolled from more samples than the new ones (a device that ships
+    // knowing them); more than a class has is refused, naming it.
+    let eval = |original_shots: &str| {
+        run(bin()
+            .args(["enroll-eval", "--max-classes", "32", "--episodes", "2"])
+            .args(["--classes", "2", "--steps", "0", "--json"])
+            .args(["--original-shots", original_shots, "--model"])
+            .arg(&digits))
+    };
+    let o = eval("40");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (&v["original_shots"], &v["shots"]),
+        (&serde_json::json!(40), &serde_json::json!(5))
+    );
+    let o = eval("1000");
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("class 0 has fewer than 1015 rows (15 queries + 1000 shots)"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// The firmware's generated size modules are what `inspect --rust` prints for their models

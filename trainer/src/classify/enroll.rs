@@ -35,6 +35,9 @@ pub const CHECKPOINTS: [usize; 4] = [0, 1, 5, 10];
 #[derive(Clone, Debug)]
 pub struct EnrollSpec {
     pub shots: usize,
+    /// Samples each original class is enrolled from (a device that ships knowing its classes
+    /// has many); the held-out classes get `shots`.
+    pub original_shots: usize,
     pub query: usize,
     pub episodes: usize,
     pub seed: u64,
@@ -189,12 +192,13 @@ fn run<C: Classifier>(
     setup: &Setup,
     draw: &Draw,
     originals: usize,
-    shots: usize,
+    [shots, original_shots]: [usize; 2],
 ) -> Result<Vec<[f64; 3]>> {
     let orig: Vec<usize> = (0..originals).collect();
     let held = draw.classes.len() - originals;
     for &i in &orig {
-        c.enroll(label(draw.classes[i])?, &support(setup, draw, i, 0, shots))?;
+        let x = support(setup, draw, i, 0, original_shots);
+        c.enroll(label(draw.classes[i])?, &x)?;
     }
     let mut scores = Vec::new();
     for j in 0..=*CHECKPOINTS.last().unwrap_or(&0) {
@@ -288,17 +292,24 @@ pub fn evaluate(
             "head {head} is not enrollable (`trainer export MODEL --head {head} --max-classes C`)"
         );
     }
-    let need = spec.query + spec.shots;
     let by = setup.ds.by_class();
+    let need = |c: usize| {
+        let shots = match original.contains(&c) {
+            true => spec.original_shots,
+            false => spec.shots,
+        };
+        (spec.query + shots, shots)
+    };
     if let Some(&c) = original
         .iter()
         .chain(held)
-        .find(|&&c| by.get(c).map_or(0, Vec::len) < need)
+        .find(|&&c| by.get(c).map_or(0, Vec::len) < need(c).0)
     {
+        let (n, shots) = need(c);
         bail!(
-            "class {c} has fewer than {need} rows ({} queries + {} shots)",
+            "class {} has fewer than {n} rows ({} queries + {shots} shots)",
+            setup.ds.class_name(c),
             spec.query,
-            spec.shots
         );
     }
     if held.is_empty() || original.is_empty() {
@@ -329,7 +340,7 @@ pub fn evaluate(
                     setup,
                     &d,
                     o,
-                    spec.shots,
+                    [spec.shots, spec.original_shots],
                 )?);
             }
             for features in [false, true] {
@@ -338,7 +349,7 @@ pub fn evaluate(
                     features,
                     means: Vec::new(),
                 };
-                out.push(run(c, setup, &d, o, spec.shots)?);
+                out.push(run(c, setup, &d, o, [spec.shots, spec.original_shots])?);
             }
             Ok(out)
         })

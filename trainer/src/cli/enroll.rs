@@ -53,6 +53,10 @@ pub struct EnrollEvalArgs {
     /// Samples per enrollment.
     #[arg(long, default_value_t = 5)]
     pub shots: usize,
+    /// Samples each original class is enrolled from (default: --shots); a device that ships
+    /// knowing its classes can hold prototypes of many samples.
+    #[arg(long)]
+    pub original_shots: Option<usize>,
     /// Query rows per class.
     #[arg(long, default_value_t = 15)]
     pub query: usize,
@@ -96,11 +100,13 @@ pub fn enroll_eval(a: EnrollEvalArgs) -> Result<ExitCode> {
     let n = a.classes.unwrap_or(usize::MAX);
     let original: Vec<usize> = cfg.train_classes.iter().copied().take(n).collect();
     let held: Vec<usize> = cfg.test_classes.iter().copied().take(n).collect();
-    if a.episodes == 0 || a.shots == 0 || a.query == 0 {
-        bail!("--episodes, --shots and --query must be >= 1");
+    let original_shots = a.original_shots.unwrap_or(a.shots);
+    if a.episodes == 0 || a.shots == 0 || a.query == 0 || original_shots == 0 {
+        bail!("--episodes, --shots, --original-shots and --query must be >= 1");
     }
     let spec = EnrollSpec {
         shots: a.shots,
+        original_shots,
         query: a.query,
         episodes: a.episodes,
         seed: a.seed,
@@ -113,13 +119,13 @@ pub fn enroll_eval(a: EnrollEvalArgs) -> Result<ExitCode> {
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "model": a.model, "head": a.head, "original": original, "held_out": held,
-                "shots": a.shots, "query": a.query, "episodes": a.episodes, "seed": a.seed,
+                "shots": a.shots, "original_shots": original_shots, "query": a.query, "episodes": a.episodes, "seed": a.seed,
                 "rate": a.rate, "results": rows
             }))?
         );
     } else {
         println!(
-            "original classes {} (enrolled first), then held-out classes {} one per enrollment (past {} enrollments: forget one and enroll it again from fresh samples); {}-shot, {} queries per class, {} episodes, 95% CI over episodes; accuracy in %:",
+            "original classes {} (enrolled first, from {original_shots} samples each), then held-out classes {} one per enrollment (past {} enrollments: forget one and enroll it again from fresh samples); {}-shot, {} queries per class, {} episodes, 95% CI over episodes; accuracy in %:",
             setup.ds.describe_classes(&original),
             setup.ds.describe_classes(&held),
             held.len(),
