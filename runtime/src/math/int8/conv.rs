@@ -241,8 +241,15 @@ fn block<K: Kernels>(
     for ((w, ((&b, &m), &s)), out) in rows.weights.chunks_exact(fan.max(1)).zip(params).zip(outs) {
         let acc = K::dot_c4(w, packed, [b; 4]);
         let ch = rq.with(m, s);
-        if let Some(o) = out.get_mut(p0..p0 + cols) {
-            ch.apply_each(&acc, o);
+        match out.get_mut(p0..p0 + cols) {
+            // Four columns (all but a row's last block): a fixed length, no per-output test.
+            Some(o) if cols == 4 => {
+                if let Some(o) = o.first_chunk_mut::<4>() {
+                    ch.apply_each(&acc, o);
+                }
+            }
+            Some(o) => ch.apply_each(&acc, o),
+            None => {}
         }
     }
 }
@@ -298,12 +305,35 @@ fn gather(l: &QuantConv, xp: &[i8], grp: usize, at: (usize, usize), col: &mut [i
     for ic in c0..c0 + cn {
         let mut from = (ic * hp + oy) * wp + ox;
         for _ in 0..kh {
-            copy_run(col, d, xp, from, kw, false);
+            // The usual kernel widths as fixed-size copies (a few loads and stores each).
+            let copied = match kw {
+                3 => copy_fixed::<3>(col, d, xp, from),
+                5 => copy_fixed::<5>(col, d, xp, from),
+                7 => copy_fixed::<7>(col, d, xp, from),
+                _ => false,
+            };
+            if !copied {
+                copy_run(col, d, xp, from, kw, false);
+            }
             d += kw;
             from += wp;
         }
     }
     d
+}
+
+/// `col[d..d + N] = x[at..at + N]` when both hold them (else false: nothing copied).
+#[inline(always)]
+fn copy_fixed<const N: usize>(col: &mut [i8], d: usize, x: &[i8], at: usize) -> bool {
+    let src = x.get(at..).and_then(|s| s.first_chunk::<N>());
+    let dst = col.get_mut(d..).and_then(|s| s.first_chunk_mut::<N>());
+    match (src, dst) {
+        (Some(src), Some(dst)) => {
+            *dst = *src;
+            true
+        }
+        _ => false,
+    }
 }
 
 /// `col[d..d + n] = x[at..at + n]`, four bytes at a time while both have them; unless `exact`

@@ -61,11 +61,15 @@ pub(crate) fn word_or(b: &[i8], fill: i8) -> u32 {
     }
 }
 
-/// Bytes 0 and 2 of `w` minus `zp` in the low and high int16 lanes, and bytes 1 and 3 likewise.
+/// Bytes 0 and 2 of `w` minus `zp` in the low and high int16 lanes, and bytes 1 and 3 likewise
+/// (`SXTAB16` of `-zp` in both lanes: `x - zp` is in -255..=255, so no lane wraps).
 #[inline(always)]
 fn widen(w: u32, zp: i32) -> (u32, u32) {
-    let [a, b, c, d] = w.to_le_bytes().map(|v| (i32::from(v as i8) - zp) as i16);
-    (pair(a, c), pair(b, d))
+    let minus = pair(zp.wrapping_neg() as i16, zp.wrapping_neg() as i16);
+    (
+        super::dsp::sxtab16(minus, w),
+        super::dsp::sxtab16_ror8(minus, w),
+    )
 }
 
 /// Two int16 lanes in one word, `lo` in the low half.
