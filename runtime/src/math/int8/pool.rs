@@ -73,8 +73,9 @@ impl PoolGeom {
         let one = |w: Window<'_, i8>| finish(w.fold(init, |a, &v| step(a, v)));
         let (wd, st) = (self.width, self.stride);
         for (xc, yc) in x.chunks_exact(plane.max(1)).zip(outs) {
-            // Windows that tile one or two rows of the usual widths are read as fixed-size
-            // chunks of those rows: the same values in the same order as the general loop.
+            // Windows two columns wide on one or two rows at a stride of 2 (max pool 2 and
+            // 2 x 2) are read as pairs of those rows: the same values in the same order as the
+            // general loop.
             match (kh, kw, st) {
                 (1 | 2, 2, 2) => tiled::<_, 2>(xc, yc, [wd, ow, kh], one),
                 _ => {

@@ -97,9 +97,9 @@ impl Pool {
         }
     }
 
-    /// One channel's plane into its outputs (`ow` a row). Windows that tile one or two rows
-    /// (stride = window width) of the usual widths 2 and 3 are read as fixed-size chunks of
-    /// those rows, max and mean each in its own loop; any other window through
+    /// One channel's plane into its outputs (`ow` a row). Windows two columns wide on one or
+    /// two rows at a stride of 2 (max pool 2 and 2 x 2) are read as pairs of those rows
+    /// ([`tiled`]), max and mean each in its own loop; any other window through
     /// [`Pool::window`]. The same values in the same order either way.
     fn plane(&self, xs: &[f32], ys: &mut [f32], ow: usize) {
         let wd = usize::from(self.spec.input.width);
