@@ -108,12 +108,16 @@ pub struct Row {
     pub x: Vec<f32>,
     /// The label or targets: a header's `label` column, else the columns after the input.
     pub rest: Vec<f64>,
+    /// A header's `label` column when it holds a class name (not a number): the row's class
+    /// by name (`device enroll --class`); `rest` then has no label.
+    pub class: Option<String>,
 }
 
 /// The rows of a CSV file (gzip accepted) for a model of `inputs` floats per sample. As the
 /// trainer reads CSV: an optional header, whose column `label` (anywhere) is the label; without
 /// one (or without a `label` column) the first `inputs` columns are the input and the others,
-/// if any, the label or targets. Every value must be finite as f32.
+/// if any, the label or targets. Every value must be finite as f32, but for a `label` column's
+/// class names ([`Row::class`]).
 pub fn read_rows(path: &Path, inputs: usize) -> Result<Vec<Row>> {
     let file = path.display().to_string();
     let (text, _) = csvio::read_text(path)?;
@@ -130,18 +134,29 @@ pub fn read_rows(path: &Path, inputs: usize) -> Result<Vec<Row>> {
             bail!("{file}:{line}: {width} feature columns, the model takes {inputs}");
         }
         let mut values = Vec::with_capacity(cells.len());
+        let mut class = None;
         for (i, c) in cells.iter().enumerate() {
+            // A label that is not a number is a class name, kept as text.
+            if Some(i) == label && c.trim().parse::<f64>().is_err() && !c.trim().is_empty() {
+                class = Some(c.trim().to_string());
+                continue;
+            }
             let v = csvio::finite_f32(c)
                 .map_err(|m| anyhow!("{file}:{line}: column {}: {m}", i + 1))?;
             values.push(v);
         }
-        let label_value = label.map(|l| values.remove(l));
+        let label_value = label.filter(|_| class.is_none()).map(|l| values.remove(l));
         let rest: Vec<f64> = label_value
             .into_iter()
             .chain(values.drain(inputs..))
             .collect();
         let x = values.iter().map(|&v| v as f32).collect();
-        rows.push(Row { line, x, rest });
+        rows.push(Row {
+            line,
+            x,
+            rest,
+            class,
+        });
     }
     Ok(rows)
 }

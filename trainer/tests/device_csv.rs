@@ -30,6 +30,30 @@ fn label_last_without_a_header_or_named_in_one() {
 }
 
 #[test]
+fn a_label_column_of_names_is_kept_as_text() {
+    let dir = std::env::temp_dir().join(format!("fewshot-device-names-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("named.csv");
+    std::fs::write(&path, "a,b,label\n1,2,walk\n3,4,\"swipe left\"\n5,6,walk\n").unwrap();
+    let r = read_rows(&path, 2).unwrap();
+    let got: Vec<_> = r
+        .iter()
+        .map(|r| (r.x.clone(), r.rest.clone(), r.class.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (vec![1.0, 2.0], vec![], Some("walk".to_string())),
+            (vec![3.0, 4.0], vec![], Some("swipe left".to_string())),
+            (vec![5.0, 6.0], vec![], Some("walk".to_string())),
+        ]
+    );
+    // Names only in a header's `label` column: elsewhere a word is a bad value.
+    let e = rows("a,b,c\n1,2,walk\n", 2).unwrap_err().to_string();
+    assert!(e.contains(":2:") && e.contains("column 3"), "{e}");
+}
+
+#[test]
 fn too_few_columns_and_bad_values_name_the_line() {
     let narrow = rows("1,2,3\n", 4).unwrap_err().to_string();
     assert!(

@@ -159,6 +159,44 @@ fn enroll_save_reboot_restore_forget(s: &Path, dir: &Path) {
     let (again, accepted) = device(s, &["forget", "--label", "100"]);
     assert!(!accepted, "forgetting it twice is refused");
     assert_eq!(again[0]["Error"]["Runtime"]["kind"], "UnknownLabel");
+
+    // A CSV of named classes (a header's `label` column): `--class` enrolls one class's rows.
+    let named = dir.join("named.csv");
+    let novel = std::fs::read_to_string(&shots).expect("the CSV is read");
+    let mut text = String::from("f1,f2,f3,f4,f5,f6,f7,f8,label\n");
+    for row in novel.lines().filter(|l| !l.starts_with('#')) {
+        text += &format!(
+            "{row},\"desk lamp\"\n{},fan\n",
+            ["3", "0", "0", "0", "0", "3", "0", "0"].join(",")
+        );
+    }
+    std::fs::write(&named, text).expect("the CSV is written");
+    let enrolled = ok(
+        s,
+        &[
+            "enroll",
+            "--label",
+            "101",
+            "--csv",
+            named.to_str().unwrap(),
+            "--class",
+            "desk lamp",
+        ],
+    );
+    assert_eq!(enrolled.last().unwrap()["Bank"]["classes"], 6);
+    let by_name = enrolled_classes(s, &held_out);
+    assert_eq!(
+        by_name
+            .iter()
+            .filter(|r| r["Class"]["class"] == 101)
+            .count(),
+        hits,
+        "the named rows are the same samples as class 100's: {by_name:?}"
+    );
+    assert_eq!(
+        ok(s, &["forget", "--label", "101"])[0]["Bank"]["classes"],
+        5
+    );
 }
 
 /// Garbage, then a frame too long: one error reply each, raw on the line.

@@ -76,14 +76,18 @@ pub enum DeviceCmd {
         #[arg(long)]
         envelope: PathBuf,
     },
-    /// Enroll a new class from the rows of a CSV (input columns; a label column is ignored):
-    /// empties the support buffer, pushes the rows, then enrolls them as class --label.
+    /// Enroll a new class from the rows of a CSV (input columns; a label column is ignored
+    /// unless --class picks rows by it): empties the support buffer, pushes the rows, then
+    /// enrolls them as class --label.
     Enroll {
-        /// The class's label (any u16 not in use).
+        /// The class's label on the device (any u16 not in use).
         #[arg(long)]
         label: u16,
         #[arg(long)]
         csv: PathBuf,
+        /// Only the rows whose `label` column is this class (a name, or a number).
+        #[arg(long)]
+        class: Option<String>,
     },
     /// Forget an enrolled (or exported) class.
     Forget {
@@ -136,7 +140,9 @@ pub fn run(args: DeviceArgs) -> Result<ExitCode> {
         DeviceCmd::Reset => out.one(&mut client, &Request::Reset, describe)?,
         DeviceCmd::Reboot => out.one(&mut client, &Request::Reboot, describe)?,
         DeviceCmd::Update { envelope } => update(&mut client, &mut out, envelope)?,
-        DeviceCmd::Enroll { label, csv } => enroll(&mut client, &mut out, *label, csv)?,
+        DeviceCmd::Enroll { label, csv, class } => {
+            enroll(&mut client, &mut out, *label, csv, class.as_deref())?
+        }
         DeviceCmd::Forget { label } => {
             out.one(&mut client, &Request::Forget { label: *label }, describe)?
         }
@@ -227,7 +233,13 @@ fn push(client: &mut Client, out: &mut Output, csv: &Path) -> Result<()> {
                     .map(|&v| v as f32)
                     .collect::<heapless::Vec<_, 32>>(),
             ),
-            _ => Target::Class(label(&row)?.context("push needs a label column")?),
+            _ => match (&row.class, label(&row)?) {
+                (Some(name), _) => bail!(
+                    "line {}: class {name:?}: push takes class numbers (the device's labels); enroll a named class with `enroll --class {name} --label N`",
+                    row.line
+                ),
+                (None, l) => Target::Class(l.context("push needs a label column")?),
+            },
         };
         let reply = out.ask(
             client,
@@ -260,8 +272,9 @@ fn label(row: &Row) -> Result<Option<u16>> {
 /// the caller's labels.
 fn classify(client: &mut Client, out: &mut Output, csv: &Path, enrolled: bool) -> Result<()> {
     let info = info(client)?;
-    let (mut right, mut labelled) = (0usize, 0usize);
+    let (mut right, mut labelled, mut named) = (0usize, 0usize, false);
     for row in read_rows(csv, usize::from(info.input_len))? {
+        named |= row.class.is_some();
         let x = input(&row)?;
         let request = match enrolled {
             true => Request::ClassifyEnrolled { x },
@@ -276,18 +289,27 @@ fn classify(client: &mut Client, out: &mut Output, csv: &Path, enrolled: bool) -
     if labelled > 0 && !out.json {
         let pct = 100.0 * right as f64 / labelled as f64;
         println!("accuracy: {right}/{labelled} ({pct:.1}%)");
+    } else if named && !out.json {
+        println!("no accuracy: the rows' labels are class names, the device's classes numbers");
     }
     Ok(())
 }
 
 /// Empties the buffer, pushes every row (its label, if any, is not the class's: the target is
-/// ignored by `Enroll`), then enrolls them as class `label`. Stops at the first refusal.
-fn enroll(client: &mut Client, out: &mut Output, label: u16, csv: &Path) -> Result<()> {
+/// ignored by `Enroll`), or with `class` the rows of that class, then enrolls them as class
+/// `label`. Stops at the first refusal.
+fn enroll(
+    client: &mut Client,
+    out: &mut Output,
+    label: u16,
+    csv: &Path,
+    class: Option<&str>,
+) -> Result<()> {
     let info = info(client)?;
     if info.bank.is_none() {
         bail!("the device's head is not enrollable (export it with --max-classes)");
     }
-    let rows = read_rows(csv, usize::from(info.input_len))?;
+    let rows = of_class(read_rows(csv, usize::from(info.input_len))?, class, csv)?;
     if matches!(
         out.ask(client, &Request::ClearSamples, describe)?,
         Reply::Error(_)
@@ -304,6 +326,36 @@ fn enroll(client: &mut Client, out: &mut Output, label: u16, csv: &Path) -> Resu
         }
     }
     out.one(client, &Request::Enroll { label }, describe)
+}
+
+/// The rows of `class` (by its name, or its number in a numeric label column), or every row.
+fn of_class(rows: Vec<Row>, class: Option<&str>, csv: &Path) -> Result<Vec<Row>> {
+    let Some(class) = class else {
+        return Ok(rows);
+    };
+    let is = |r: &Row| match (&r.class, r.rest.as_slice()) {
+        (Some(name), _) => name == class,
+        (None, [l]) => class.parse::<f64>() == Ok(*l),
+        _ => false,
+    };
+    let mut names: Vec<String> = rows
+        .iter()
+        .map(|r| match (&r.class, r.rest.as_slice()) {
+            (Some(n), _) => n.clone(),
+            (None, [l]) => l.to_string(),
+            _ => String::new(),
+        })
+        .collect();
+    let picked: Vec<Row> = rows.into_iter().filter(is).collect();
+    if picked.is_empty() {
+        names.sort_unstable();
+        names.dedup();
+        bail!(
+            "{}: no row of class {class:?} (a header's `label` column); its classes: {names:?}",
+            csv.display()
+        );
+    }
+    Ok(picked)
 }
 
 fn update(client: &mut Client, out: &mut Output, envelope: &Path) -> Result<()> {
