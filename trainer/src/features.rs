@@ -200,15 +200,20 @@ pub fn read_clip(path: &Path, spec: &FrontEndSpec) -> Result<(Vec<i16>, bool)> {
         return Ok((pcm, false));
     }
     let decoding = || format!("decoding {}", path.display());
+    // Only the second that is kept, and a margin for the resampler's filter past it.
+    let channels = usize::from(s.channels.max(1));
+    let needed = (s.sample_rate as usize + RESAMPLE_MARGIN) * channels;
     let samples: Vec<f32> = match (s.sample_format, s.bits_per_sample) {
         (hound::SampleFormat::Float, 32) => reader
             .into_samples::<f32>()
+            .take(needed)
             .collect::<Result<_, _>>()
             .with_context(decoding)?,
         (hound::SampleFormat::Int, bits @ 8..=32) => {
             let full = (1u64 << (bits - 1)) as f32;
             reader
                 .into_samples::<i32>()
+                .take(needed)
                 .map(|v| v.map(|v| v as f32 / full))
                 .collect::<Result<_, _>>()
                 .with_context(decoding)?
@@ -218,7 +223,6 @@ pub fn read_clip(path: &Path, spec: &FrontEndSpec) -> Result<(Vec<i16>, bool)> {
             path.display()
         ),
     };
-    let channels = usize::from(s.channels.max(1));
     let mono: Vec<f32> = samples
         .chunks_exact(channels)
         .map(|frame| frame.iter().sum::<f32>() / channels as f32)
@@ -242,6 +246,11 @@ pub fn read_clip(path: &Path, spec: &FrontEndSpec) -> Result<(Vec<i16>, bool)> {
         .collect();
     Ok((pcm, true))
 }
+
+/// Input frames decoded past the kept second when a clip is resampled: more than the FFT
+/// resampler's filter reaches (its chunks are 1 024 frames), so the kept second's last
+/// samples are those of the whole clip.
+const RESAMPLE_MARGIN: usize = 4096;
 
 /// `x` at `from` Hz resampled to `to` Hz (band-limited: rubato's synchronous FFT resampler,
 /// its start-up delay trimmed).

@@ -278,6 +278,32 @@ fn clips_of_another_rate_or_layout_are_converted() {
             .unwrap();
         assert!(worst < 164, "{name}: {worst}");
     }
+    // A long recording: only its first second (and the resampler's margin) is decoded, and the
+    // kept second is what resampling the whole recording gives.
+    let long: Vec<f32> = (0..3 * 48_000).map(|i| tone(48_000, i) as f32).collect();
+    let path = d.join("long.wav");
+    let spec32 = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48_000,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut w = hound::WavWriter::create(&path, spec32).unwrap();
+    long.iter().for_each(|&v| w.write_sample(v).unwrap());
+    w.finalize().unwrap();
+    let (pcm, _) = trainer::features::read_clip(&path, &spec).unwrap();
+    let whole = {
+        use rubato::audioadapter_buffers::direct::InterleavedSlice;
+        use rubato::{Fft, FixedSync, Resampler};
+        let mut r = Fft::<f32>::new(48_000, 16_000, 1024, 1, FixedSync::Input).unwrap();
+        let input = InterleavedSlice::new(&long, 1, long.len()).unwrap();
+        r.process_all(&input, long.len(), None).unwrap().take_data()
+    };
+    let whole: Vec<i16> = whole[..16_000]
+        .iter()
+        .map(|v| (v * 32768.0).round().clamp(-32768.0, 32767.0) as i16)
+        .collect();
+    assert_eq!(pcm, whole);
     // Through the command: the 16 kHz manifest's clips, for an 8 kHz front-end.
     let manifest = manifest(&d);
     std::fs::write(d.join("fe.toml"), "sample_rate = 8000\nf_max = 4000\n").unwrap();

@@ -2,8 +2,7 @@
 //! `label`, else the last column is the label), gzip accepted; every value finite as f32. Labels
 //! are class indices (0, 1, ...) or names (`walk`, `run`; every label one or the other, a
 //! number that is not an index refused: it is more often a wrong column than a class): the
-//! names in sorted order are classes 0, 1, ... Also the class
-//! split used by episodes.
+//! names in sorted order are classes 0, 1, ... Also the class split used by episodes.
 
 use crate::csvio::{self, CsvError};
 use anyhow::{bail, Context, Result};
@@ -175,8 +174,8 @@ impl Dataset {
         }
     }
 
-    /// The class of each name in `names` (the data's labels): an error names the unknown one and
-    /// the data's classes.
+    /// The class named `label`; an error names the data's classes when it has none of that
+    /// name (or its labels are indices).
     pub fn class_of(&self, label: &str) -> Result<usize> {
         if self.class_names.is_empty() {
             bail!(

@@ -241,15 +241,13 @@ fn block<K: Kernels>(
     for ((w, ((&b, &m), &s)), out) in rows.weights.chunks_exact(fan.max(1)).zip(params).zip(outs) {
         let acc = K::dot_c4(w, packed, [b; 4]);
         let ch = rq.with(m, s);
-        match out.get_mut(p0..p0 + cols) {
+        let Some(o) = out.get_mut(p0..p0 + cols) else {
+            continue;
+        };
+        match o.first_chunk_mut::<4>() {
             // Four columns (all but a row's last block): a fixed length, no per-output test.
-            Some(o) if cols == 4 => {
-                if let Some(o) = o.first_chunk_mut::<4>() {
-                    ch.apply_each(&acc, o);
-                }
-            }
-            Some(o) => ch.apply_each(&acc, o),
-            None => {}
+            Some(o4) => ch.apply_each(&acc, o4),
+            None => ch.apply_each(&acc, o),
         }
     }
 }
