@@ -190,7 +190,10 @@ fn params(n: usize) -> Vec<f64> {
         .collect()
 }
 
-fn grad_case(spec: ProtoSpec, aux: usize, tol: f64) {
+/// Checks `episode_grad`'s gradients (and, with `open`, the open-set threshold's, with two
+/// rows of classes outside the episode) against central finite differences.
+fn grad_case(spec: ProtoSpec, aux: usize, open: bool, tol: f64) {
+    use trainer::classify::unknown::draw_outside;
     let ds = tiny();
     let split = ClassSplit::new(&ds, &[0, 1, 2, 3], &[4, 5], 0.0, 1).unwrap();
     let pool = Pool::new(&ds, Some(2), &split.train, false, Augment::default()).unwrap();
@@ -198,50 +201,69 @@ fn grad_case(spec: ProtoSpec, aux: usize, tol: f64) {
     let arch = trunk();
     let global = [0, 1, 2, 3];
     let ep = pool.sample(&ds, 3, 2, 2, &mut rng).unwrap();
-    let d: EpisodeData<f64> = EpisodeData::new(&arch, &ep, Some(&global[..aux.min(4)]));
+    let mut d: EpisodeData<f64> = EpisodeData::new(&arch, &ep, Some(&global[..aux.min(4)]));
+    if open {
+        let raw = draw_outside(&pool, &ds, &ep, 2, &mut rng).unwrap();
+        d = d.with_unknown(&arch, &raw);
+        assert_eq!(d.nu, 2);
+    }
     let n = arch.n_params() + aux * (arch.outputs() + 1);
     let p = params(n);
+    let log_tau = open.then_some(0.3f64);
     let mut sc = Scratch::default();
     let (mut gp, mut ga) = (vec![0.0; n], vec![0.0; n]);
-    let loss = |p: &[f64]| {
+    let loss = |p: &[f64], log_tau: Option<f64>| {
         let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
-        let l = episode_grad(
-            &arch,
-            aux,
-            p,
-            &d,
-            &spec,
-            &mut Scratch::default(),
-            &mut a,
-            &mut b,
-        );
+        let mut sc = Scratch::default();
+        let l = episode_grad(&arch, aux, p, &d, &spec, log_tau, &mut sc, &mut a, &mut b);
         l.proto + l.aux
     };
-    episode_grad(&arch, aux, &p, &d, &spec, &mut sc, &mut gp, &mut ga);
+    let l = episode_grad(
+        &arch, aux, &p, &d, &spec, log_tau, &mut sc, &mut gp, &mut ga,
+    );
     let h = 1e-6;
     for i in 0..n {
         let (mut a, mut b) = (p.clone(), p.clone());
         a[i] += h;
         b[i] -= h;
-        let fd = (loss(&a) - loss(&b)) / (2.0 * h);
+        let fd = (loss(&a, log_tau) - loss(&b, log_tau)) / (2.0 * h);
         let an = gp[i] + ga[i];
         assert!(
             (fd - an).abs() <= tol * (1.0 + fd.abs()),
             "param {i}: analytic {an} vs fd {fd}"
         );
     }
+    if let Some(t) = log_tau {
+        let fd = (loss(&p, Some(t + h)) - loss(&p, Some(t - h))) / (2.0 * h);
+        let an = l.threshold_grad;
+        assert!(fd.abs() > 1e-4, "the threshold moves the loss: {fd}");
+        assert!(
+            (fd - an).abs() <= tol * (1.0 + fd.abs()),
+            "threshold: analytic {an} vs fd {fd}"
+        );
+    } else {
+        assert_eq!(l.threshold_grad, 0.0);
+    }
 }
+
+/// A ProtoNet head (no inner step): the gradients are exact.
+const PROTONET: ProtoSpec = ProtoSpec {
+    scale: 0.7,
+    steps: 0,
+    alpha: 0.0,
+    clip: 10.0,
+};
 
 #[test]
 fn protonet_and_multitask_gradients_match_fd() {
-    let spec = ProtoSpec {
-        scale: 0.7,
-        steps: 0,
-        alpha: 0.0,
-        clip: 10.0,
-    };
-    grad_case(spec, 0, 1e-6);
-    grad_case(spec, 4, 1e-6);
+    grad_case(PROTONET, 0, false, 1e-6);
+    grad_case(PROTONET, 4, false, 1e-6);
+}
+
+#[test]
+fn open_set_gradients_match_fd() {
+    grad_case(PROTONET, 0, true, 1e-6);
+    grad_case(PROTONET, 4, true, 1e-6);
 }
 
 #[test]

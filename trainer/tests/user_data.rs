@@ -488,3 +488,67 @@ fn classes_named_in_the_data_are_named_in_the_configuration() {
         )],
     );
 }
+
+#[test]
+fn open_set_training_learns_a_threshold_resumes_exactly_and_checks_its_rows() {
+    let d = dir("open-set");
+    windows_csv(&d.join("windows.csv"));
+    let cfg = CONFIG.replace("query = 5", "query = 5\nunknown_queries = 6");
+    std::fs::write(d.join("run.toml"), &cfg).unwrap();
+    let train = |out: &str, extra: &[&str]| {
+        let o = run(bin()
+            .args(["train", "--no-eval"])
+            .args(extra)
+            .arg("--config")
+            .arg(d.join("run.toml"))
+            .arg("--out")
+            .arg(d.join(out)));
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(o.status.success() || err.contains("interrupted"), "{err}");
+        err
+    };
+    let err = train("whole.postcard", &[]);
+    assert!(err.contains("open-set training (6 rows"), "{err}");
+    let trained = |out: &str| -> serde_json::Value {
+        let p = d.join(out).with_extension("trained.json");
+        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    };
+    let tau = trained("whole.postcard")["open_set_threshold"]
+        .as_f64()
+        .unwrap();
+    assert!(tau.is_finite() && tau > 0.0, "{tau}");
+    // The threshold is part of the checkpoint: stopped and resumed, the same model and tau.
+    train("parts.postcard", &["--stop-after", "20"]);
+    train("parts.postcard", &["--resume"]);
+    assert_eq!(
+        std::fs::read(d.join("whole.postcard")).unwrap(),
+        std::fs::read(d.join("parts.postcard")).unwrap()
+    );
+    assert_eq!(
+        trained("parts.postcard")["open_set_threshold"].as_f64(),
+        Some(tau)
+    );
+    // A closed-set run records none.
+    std::fs::write(d.join("closed.toml"), CONFIG).unwrap();
+    let o = run(bin()
+        .args(["train", "--no-eval", "--config"])
+        .arg(d.join("closed.toml"))
+        .arg("--out")
+        .arg(d.join("closed.postcard")));
+    assert!(o.status.success());
+    assert!(trained("closed.postcard")["open_set_threshold"].is_null());
+    // More outside rows than the classes outside an episode hold: refused before training
+    // (the trunk's 6 classes, 22 of their 30 rows each beside the seen-class check's; 4-way
+    // episodes leave 2 classes outside).
+    std::fs::write(
+        d.join("bad.toml"),
+        CONFIG.replace("query = 5", "query = 5\nunknown_queries = 45"),
+    )
+    .unwrap();
+    let o = run(bin().args(["train", "--config"]).arg(d.join("bad.toml")));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("as few as 44 rows"),
+        "{err}"
+    );
+}

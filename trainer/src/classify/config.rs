@@ -237,6 +237,13 @@ pub struct ClsConfig {
     /// Shots of training episodes, cycled.
     pub shots: Vec<usize>,
     pub query: usize,
+    /// Open-set training: each training episode also scores this many rows of classes outside
+    /// it, which should be rejected: every query's softmax gains a "none of them" logit
+    /// `-scale * tau` against the classes' `-scale * |f - mu_c|^2`, with the distance threshold
+    /// `tau` learned beside the trunk. What it trains is the device's distance decision (a
+    /// query is unknown when its distance to the nearest prototype exceeds the threshold;
+    /// `trainer eval --unknown-queries`). 0: closed-set episodes only.
+    pub unknown_queries: usize,
     pub meta_batch: usize,
     pub iterations: u64,
     pub lr: f64,
@@ -303,6 +310,7 @@ impl Default for ClsConfig {
             ways: 5,
             shots: vec![1, 5],
             query: 10,
+            unknown_queries: 0,
             meta_batch: 8,
             iterations: 2000,
             lr: 1e-3,
@@ -587,6 +595,11 @@ impl ClsConfig {
                         .all(|c| !self.train_classes.contains(c)),
                 "test_classes",
                 "each class once, none of them a training class".into(),
+            ),
+            (
+                self.unknown_queries <= 4096,
+                "unknown_queries",
+                "at most 4096 rows of other classes per training episode".into(),
             ),
             (
                 val_ok,

@@ -4,6 +4,7 @@
 
 use super::config::LossWeight;
 use super::episodes::Episode;
+use super::open_set::training_episode;
 use super::proto::{episode_grad, EpisodeData, ProtoSpec, Scratch};
 use super::train::{
     accuracy, pool_episodes, shapes, val_episodes, Best, ClsState, CurvePoint, Setup,
@@ -55,7 +56,10 @@ impl Trainable for ClsState {
     }
 
     fn parts(&mut self) -> (&mut Adam, Vec<&mut [f64]>) {
-        (&mut self.adam, vec![&mut self.params, &mut self.logvar])
+        (
+            &mut self.adam,
+            vec![&mut self.params, &mut self.logvar, &mut self.threshold],
+        )
     }
 }
 
@@ -85,7 +89,7 @@ impl Job for EpisodicTraining<'_> {
     }
 
     fn gradient(&mut self, st: &mut ClsState, it: u64) -> Result<(f64, Vec<f64>)> {
-        let (bl_p, bl_a, gp, ga) = self.batch_gradients(st, it)?;
+        let (bl_p, bl_a, gp, ga, g_thr) = self.batch_gradients(st, it)?;
         let cfg = &st.config;
         let nt = st.anchor.len();
         let (wp, wa) = match cfg.aux_weight {
@@ -109,6 +113,9 @@ impl Job for EpisodicTraining<'_> {
             g.extend_from_slice(&[1.0 - wp * bl_p, aux]);
         } else {
             g.extend_from_slice(&[0.0, 0.0]);
+        }
+        if !st.threshold.is_empty() {
+            g.push(wp * g_thr);
         }
         Ok((wp * bl_p + wa * bl_a, g))
     }
@@ -139,6 +146,7 @@ impl EpisodicTraining<'_> {
                 score,
                 iter: it,
                 params: st.params.clone(),
+                threshold: st.threshold.clone(),
             });
         }
         let w = std::mem::take(&mut st.since);
@@ -165,12 +173,9 @@ impl EpisodicTraining<'_> {
     }
 
     /// The meta-batch of iteration `it` (a pure function of the seed and `it`): mean prototype
-    /// and multi-task losses and their gradients over the parameters; the window's sums.
-    fn batch_gradients(
-        &self,
-        st: &mut ClsState,
-        it: u64,
-    ) -> Result<(f64, f64, Vec<f64>, Vec<f64>)> {
+    /// and multi-task losses, their gradients over the parameters and the prototype loss's
+    /// gradient wrt the open-set threshold; the window's sums.
+    fn batch_gradients(&self, st: &mut ClsState, it: u64) -> Result<BatchGradients> {
         let cfg = &st.config;
         let setup = self.setup;
         let global: Vec<usize> = (0..setup.train.classes.len()).collect();
@@ -184,34 +189,45 @@ impl EpisodicTraining<'_> {
                     .sample(&setup.ds, setup.train_ways, shots, cfg.query, &mut r)
             })
             .collect::<Result<_>>()?;
+        // The rows of other classes are drawn after the episodes: a closed-set run's stream
+        // is unchanged.
+        let data: Vec<EpisodeData<f32>> = eps
+            .iter()
+            .map(|ep| {
+                let g = cfg.aux.then_some(&global[..]);
+                training_episode(setup, &self.trunk, ep, g, cfg.unknown_queries, &mut r)
+            })
+            .collect::<Result<_>>()?;
         let n = st.params.len();
         let p32: Vec<f32> = st.params.iter().map(|&x| x as f32).collect();
-        let outs: Vec<_> = eps
+        let log_tau = st.threshold.first().map(|&t| t as f32);
+        let outs: Vec<_> = data
             .par_iter()
-            .map(|ep| {
-                let d = EpisodeData::<f32>::new(&self.trunk, ep, cfg.aux.then_some(&global[..]));
+            .map(|d| {
                 let (mut gp, mut ga) = (vec![0.0f32; n], vec![0.0f32; n]);
                 let l = episode_grad(
                     &self.trunk,
                     self.aux_classes,
                     &p32,
-                    &d,
+                    d,
                     &cfg.proto,
+                    log_tau,
                     &mut Scratch::default(),
                     &mut gp,
                     &mut ga,
                 );
-                (l.proto as f64, l.aux as f64, l.correct, d.nq, gp, ga)
+                (l, d.nq, gp, ga)
             })
             .collect();
         let b = cfg.meta_batch as f64;
         let (mut gp, mut ga) = (vec![0.0f64; n], vec![0.0f64; n]);
-        let (mut bl_p, mut bl_a) = (0.0, 0.0);
+        let (mut bl_p, mut bl_a, mut g_thr) = (0.0, 0.0, 0.0);
         let w = &mut st.since;
-        for (p_l, a_l, c, q, g1, g2) in &outs {
-            bl_p += p_l / b;
-            bl_a += a_l / b;
-            w.train_acc += *c as f64 / *q as f64;
+        for (l, q, g1, g2) in &outs {
+            bl_p += l.proto as f64 / b;
+            bl_a += l.aux as f64 / b;
+            g_thr += l.threshold_grad as f64 / b;
+            w.train_acc += l.correct as f64 / *q as f64;
             w.episodes += 1;
             for i in 0..n {
                 gp[i] += g1[i] as f64 / b;
@@ -220,6 +236,10 @@ impl EpisodicTraining<'_> {
         }
         w.proto_loss += bl_p * b;
         w.aux_loss += bl_a * b;
-        Ok((bl_p, bl_a, gp, ga))
+        Ok((bl_p, bl_a, gp, ga, g_thr))
     }
 }
+
+/// A meta-batch's mean prototype and multi-task losses, their gradients over the parameters,
+/// and the prototype loss's gradient wrt the open-set threshold `ln tau`.
+type BatchGradients = (f64, f64, Vec<f64>, Vec<f64>, f64);

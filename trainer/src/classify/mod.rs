@@ -12,6 +12,7 @@ pub mod host;
 mod job;
 pub mod matching;
 pub mod metric;
+pub mod open_set;
 pub mod plots;
 pub mod proto;
 pub mod record;

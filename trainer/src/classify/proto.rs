@@ -23,12 +23,15 @@ pub struct ProtoSpec {
     pub clip: f64,
 }
 
-/// An episode in the compute type: normalised rows (support then query), labels.
+/// An episode in the compute type: normalised rows (support, query, then the rows of other
+/// classes an open-set episode scores), labels.
 #[derive(Clone, Debug)]
 pub struct EpisodeData<T> {
     pub ways: usize,
     pub ns: usize,
     pub nq: usize,
+    /// Rows of classes outside the episode after the queries (open-set training; else 0).
+    pub nu: usize,
     pub x: Vec<T>,
     pub sl: Vec<usize>,
     pub ql: Vec<usize>,
@@ -45,6 +48,7 @@ impl<T: Real> EpisodeData<T> {
             ways: ep.ways,
             ns: ep.support_y.len(),
             nq: ep.query_y.len(),
+            nu: 0,
             x: trunk.normalise(&raw),
             sl: ep.support_y.clone(),
             ql: ep.query_y.clone(),
@@ -55,6 +59,15 @@ impl<T: Real> EpisodeData<T> {
             },
         }
     }
+
+    /// The episode with rows of other classes (`raw`: data rows as the pool shows them) after
+    /// its queries: the "none of them" rows of open-set training.
+    pub fn with_unknown(mut self, trunk: &Arch, raw: &[f64]) -> Self {
+        let x: Vec<T> = trunk.normalise(raw);
+        self.nu = x.len() / trunk.inputs.max(1);
+        self.x.extend(x);
+        self
+    }
 }
 
 /// Losses of one episode and the query accuracy of the prototype head.
@@ -62,7 +75,10 @@ impl<T: Real> EpisodeData<T> {
 pub struct EpisodeLoss<T> {
     pub proto: T,
     pub aux: T,
+    /// Known queries whose nearest prototype is their class's (the "none" logit aside).
     pub correct: usize,
+    /// d proto / d log(tau), the open-set threshold's gradient (0 without one).
+    pub threshold_grad: T,
 }
 
 /// `z = f W^T + b` for `rows` feature rows of width `d`, `m` outputs.
@@ -178,8 +194,15 @@ pub struct Scratch<T> {
 }
 
 /// Losses of one episode with their gradients wrt `[trunk params, multi-task head W, b]`:
-/// `g_proto` for the prototype head's query loss, `g_aux` for the multi-task head's loss on every
-/// row of the episode (left zero when `aux_classes = 0`). Both are overwritten.
+/// `g_proto` for the prototype head's query loss, `g_aux` for the multi-task head's loss on the
+/// support and query rows (left zero when `aux_classes = 0`). Both are overwritten.
+///
+/// `log_threshold` (open-set training, with the episode's rows of other classes): every scored
+/// row's softmax gains a "none of them" logit `s (|f|^2 - tau)`, `tau = exp(log_threshold)`,
+/// beside the classes' `2 s mu_c . f - s |mu_c|^2`: the same comparison, up to the row's own
+/// `s |f|^2`, as the device's `|f - mu_c|^2 > tau`. The rows of other classes are labelled
+/// "none"; the known queries keep their class. The loss's gradient wrt `log_threshold` is
+/// returned in [`EpisodeLoss::threshold_grad`].
 #[allow(clippy::too_many_arguments)]
 pub fn episode_grad<T: Real>(
     trunk: &Arch,
@@ -187,38 +210,64 @@ pub fn episode_grad<T: Real>(
     p: &[T],
     ep: &EpisodeData<T>,
     spec: &ProtoSpec,
+    log_threshold: Option<T>,
     sc: &mut Scratch<T>,
     g_proto: &mut [T],
     g_aux: &mut [T],
 ) -> EpisodeLoss<T> {
     let d = trunk.outputs();
     let nt = trunk.n_params();
-    let rows = ep.ns + ep.nq;
+    // The scored rows: known queries, then (with a threshold) the rows of other classes.
+    let nq = ep.nq + if log_threshold.is_some() { ep.nu } else { 0 };
+    let rows = ep.ns + ep.nq + ep.nu;
     let nl = trunk.layers.len();
     forward(trunk, &p[..nt], &ep.x, rows, &mut sc.fwd, 0);
     let f = sc.fwd.ys[nl].clone();
-    let (fs, fq) = f.split_at(ep.ns * d);
+    let (fs, rest) = f.split_at(ep.ns * d);
+    let fq = &rest[..nq * d];
     let scale = T::from_f64(spec.scale);
     let (mut w, mut b, mu, n) = prototypes(fs, &ep.sl, ep.ways, d, scale);
     inner_steps(fs, &ep.sl, d, spec, &mut w, &mut b);
-    logits(fq, ep.nq, d, &w, &b, &mut sc.z);
-    let (proto, correct) = cross_entropy(&sc.z, ep.ways, &ep.ql, &mut sc.g);
+    logits(fq, nq, d, &w, &b, &mut sc.z);
+    let correct = (0..ep.nq)
+        .filter(|&r| {
+            let zr = &sc.z[r * ep.ways..(r + 1) * ep.ways];
+            (0..ep.ways).fold(0, |a, j| if zr[j] > zr[a] { j } else { a }) == ep.ql[r]
+        })
+        .count();
+    let tau = log_threshold.map(|l| l.exp());
+    let m = ep.ways + usize::from(tau.is_some());
+    let mut labels = ep.ql.clone();
+    if let Some(tau) = tau {
+        none_column(&mut sc.z, fq, ep.ways, d, scale, tau);
+        labels.resize(nq, ep.ways);
+    }
+    let (proto, _) = cross_entropy(&sc.z, m, &labels, &mut sc.g);
     // dL/dF for every row.
-    let m = ep.ways;
     let mut df = vec![T::zero(); rows * d];
-    let mut dw = vec![T::zero(); m * d];
-    let mut db = vec![T::zero(); m];
-    for r in 0..ep.nq {
-        for c in 0..m {
+    let mut dw = vec![T::zero(); ep.ways * d];
+    let mut db = vec![T::zero(); ep.ways];
+    let two_s = T::from_f64(2.0) * scale;
+    let mut dtau = T::zero();
+    for r in 0..nq {
+        let dfr = &mut df[(ep.ns + r) * d..(ep.ns + r + 1) * d];
+        let fr = &fq[r * d..(r + 1) * d];
+        for c in 0..ep.ways {
             let gz = sc.g[r * m + c];
             db[c] += gz;
             for j in 0..d {
-                df[(ep.ns + r) * d + j] += gz * w[c * d + j];
-                dw[c * d + j] += gz * fq[r * d + j];
+                dfr[j] += gz * w[c * d + j];
+                dw[c * d + j] += gz * fr[j];
+            }
+        }
+        if tau.is_some() {
+            let gz = sc.g[r * m + ep.ways];
+            dtau -= scale * gz;
+            for j in 0..d {
+                dfr[j] += gz * two_s * fr[j];
             }
         }
     }
-    let two_s = T::from_f64(2.0) * scale;
     for (r, &c) in ep.sl.iter().enumerate() {
         let inv = T::one() / T::from_f64(n[c] as f64);
         for j in 0..d {
@@ -229,31 +278,63 @@ pub fn episode_grad<T: Real>(
     g_proto.fill(T::zero());
     trunk_backward(trunk, p, sc, &df, g_proto);
     g_aux.fill(T::zero());
-    let mut aux = T::zero();
-    if aux_classes > 0 {
-        let (wa, ba) = p[nt..].split_at(aux_classes * d);
-        logits(&f, rows, d, wa, ba, &mut sc.z);
-        let (l, _) = cross_entropy(&sc.z, aux_classes, &ep.global, &mut sc.g);
-        aux = l;
-        let mut dfa = vec![T::zero(); rows * d];
-        let (gw, gb) = g_aux[nt..].split_at_mut(aux_classes * d);
-        for r in 0..rows {
-            for c in 0..aux_classes {
-                let gz = sc.g[r * aux_classes + c];
-                gb[c] += gz;
-                for j in 0..d {
-                    dfa[r * d + j] += gz * wa[c * d + j];
-                    gw[c * d + j] += gz * f[r * d + j];
-                }
-            }
-        }
-        trunk_backward(trunk, p, sc, &dfa, g_aux);
-    }
+    let aux = if aux_classes > 0 {
+        aux_grad(trunk, aux_classes, p, ep, &f, sc, g_aux)
+    } else {
+        T::zero()
+    };
     EpisodeLoss {
         proto,
         aux,
         correct,
+        threshold_grad: tau.map_or(T::zero(), |t| dtau * t),
     }
+}
+
+/// Widens the `ways`-column logits `z` of the rows `f` by the "none of them" logit
+/// `s (|f|^2 - tau)`.
+fn none_column<T: Real>(z: &mut Vec<T>, f: &[T], ways: usize, d: usize, s: T, tau: T) {
+    let rows = f.len() / d.max(1);
+    let mut wide = Vec::with_capacity(rows * (ways + 1));
+    for r in 0..rows {
+        wide.extend_from_slice(&z[r * ways..(r + 1) * ways]);
+        let norm: T = f[r * d..(r + 1) * d].iter().map(|v| *v * *v).sum();
+        wide.push(s * (norm - tau));
+    }
+    *z = wide;
+}
+
+/// The multi-task head's loss on the support and query rows (features `f`), its gradient into
+/// `g_aux` (trunk and head).
+fn aux_grad<T: Real>(
+    trunk: &Arch,
+    aux_classes: usize,
+    p: &[T],
+    ep: &EpisodeData<T>,
+    f: &[T],
+    sc: &mut Scratch<T>,
+    g_aux: &mut [T],
+) -> T {
+    let d = trunk.outputs();
+    let nt = trunk.n_params();
+    let labelled = ep.ns + ep.nq;
+    let (wa, ba) = p[nt..].split_at(aux_classes * d);
+    logits(&f[..labelled * d], labelled, d, wa, ba, &mut sc.z);
+    let (l, _) = cross_entropy(&sc.z, aux_classes, &ep.global, &mut sc.g);
+    let mut dfa = vec![T::zero(); (labelled + ep.nu) * d];
+    let (gw, gb) = g_aux[nt..].split_at_mut(aux_classes * d);
+    for r in 0..labelled {
+        for c in 0..aux_classes {
+            let gz = sc.g[r * aux_classes + c];
+            gb[c] += gz;
+            for j in 0..d {
+                dfa[r * d + j] += gz * wa[c * d + j];
+                gw[c * d + j] += gz * f[r * d + j];
+            }
+        }
+    }
+    trunk_backward(trunk, p, sc, &dfa, g_aux);
+    l
 }
 
 fn trunk_backward<T: Real>(trunk: &Arch, p: &[T], sc: &mut Scratch<T>, df: &[T], g: &mut [T]) {

@@ -357,6 +357,12 @@ pub fn train_and_export(
         trained.device.steps,
         out.display()
     );
+    if let Some(tau) = trained.open_set_threshold {
+        eprintln!(
+            "open-set training ({} rows of other classes an episode): the trained trunk's learned threshold is {tau:.4} (squared distance to the nearest prototype); a device's threshold: `trainer eval --unknown-queries U --unknown-score distance`",
+            cfg.unknown_queries
+        );
+    }
     if let Some(c) = &setup.normalise_choice {
         eprintln!(
             "input normalisation (auto): {} (nearest centroid on the validation episodes: per-feature standardisation {:.2}%, common scale {:.2}%)",

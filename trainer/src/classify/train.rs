@@ -556,6 +556,10 @@ pub struct Trained {
     /// (mean and 95% half-width), each at its best device setting.
     #[serde(default)]
     pub trunk_gain: Option<(f64, f64)>,
+    /// Open-set training's learned distance threshold `tau` (squared distance to the nearest
+    /// prototype) at the kept iteration.
+    #[serde(default)]
+    pub open_set_threshold: Option<f64>,
 }
 
 /// A trunk scored on the validation episodes at its best device setting.
@@ -654,6 +658,9 @@ pub struct Best {
     pub score: f64,
     pub iter: u64,
     pub params: Vec<f64>,
+    /// The open-set threshold `ln tau` then (empty without `unknown_queries`).
+    #[serde(default)]
+    pub threshold: Vec<f64>,
 }
 
 /// Training losses and accuracy summed over the episodes since the last curve point.
@@ -677,6 +684,10 @@ pub struct ClsState {
     pub params: Vec<f64>,
     /// Log-variances of the uncertainty weighting (proto, aux).
     pub logvar: [f64; 2],
+    /// Open-set training's distance threshold `ln tau` (one value with `unknown_queries`, else
+    /// empty).
+    #[serde(default)]
+    pub threshold: Vec<f64>,
     /// Adam's moments of (params, logvar) (`m`, `v` in the checkpoint).
     #[serde(flatten)]
     pub adam: Adam,
@@ -821,6 +832,7 @@ impl ClsState {
         } else {
             None
         };
+        let threshold = open_set_start(cfg, setup, &trunk, &params)?;
         let anchor = params.clone();
         let nt = params.len();
         params.resize(nt + aux_classes * (feat + 1), 0.0);
@@ -829,7 +841,8 @@ impl ClsState {
             config: cfg.clone(),
             params,
             logvar: [0.0; 2],
-            adam: Adam::new(n + 2),
+            adam: Adam::new(n + 2 + threshold.len()),
+            threshold,
             iter: 0,
             anchor,
             best: None,
@@ -858,7 +871,8 @@ impl ClsState {
         check_sizes(
             path,
             st.params.len() == n
-                && st.adam.fits(n + 2)
+                && st.threshold.len() == usize::from(cfg.unknown_queries > 0)
+                && st.adam.fits(n + 2 + st.threshold.len())
                 && st.anchor.len() == nt
                 && st.best.as_ref().is_none_or(|b| b.params.len() == n)
                 && st.curve.iter().all(|c| c.val_acc.len() == cfg.shots.len()),
@@ -868,6 +882,53 @@ impl ClsState {
 }
 
 crate::engine::resumable!(ClsState, ClsConfig);
+
+/// Episodes the open-set threshold's starting value is measured on.
+const THRESHOLD_START_EPISODES: usize = 8;
+
+/// The open-set threshold's starting `ln tau` (`[]` without `unknown_queries`), on the
+/// initial trunk's features of a few training episodes.
+fn open_set_start(
+    cfg: &ClsConfig,
+    setup: &Setup,
+    trunk: &Arch,
+    params: &[f64],
+) -> Result<Vec<f64>> {
+    if cfg.unknown_queries == 0 {
+        return Ok(Vec::new());
+    }
+    let mut sizes: Vec<usize> = setup.train.classes.iter().map(|c| c.rows.len()).collect();
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    let fewest_outside: usize = sizes.iter().skip(setup.train_ways).sum();
+    if fewest_outside < cfg.unknown_queries {
+        bail!(
+            "unknown_queries = {}: the training classes outside a {}-way episode can have as few as {fewest_outside} rows (fewer `ways` or more training classes)",
+            cfg.unknown_queries,
+            setup.train_ways
+        );
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x0be0_5e75);
+    let shots = cfg.shots.first().copied().unwrap_or(1);
+    let eps = (0..THRESHOLD_START_EPISODES)
+        .map(|_| {
+            let ep = setup
+                .train
+                .sample(&setup.ds, setup.train_ways, shots, cfg.query, &mut rng)?;
+            super::open_set::training_episode(
+                setup,
+                trunk,
+                &ep,
+                None,
+                cfg.unknown_queries,
+                &mut rng,
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
+    match super::open_set::initial_log_threshold(trunk, params, &eps) {
+        Some(t) => Ok(vec![t]),
+        None => bail!("unknown_queries: the initial trunk's distances give no starting threshold (all rows equal?)"),
+    }
+}
 
 /// The best device setting (prototype scale, rate, steps) for a trunk on validation episodes:
 /// (mean accuracy, accuracy per shot count, setting), and every setting tried.
@@ -933,6 +994,7 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
         score: best_val,
         iter: best_iter,
         params,
+        threshold,
     }) = &st.best
     else {
         bail!("the run has not been validated yet");
@@ -1047,6 +1109,7 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
         overfit_warning: overfit_warning(&st.curve, best_iter),
         folds: st.folds.clone(),
         trunk_gain,
+        open_set_threshold: threshold.first().map(|t| t.exp()),
     })
 }
 
