@@ -73,6 +73,33 @@ fn csv_errors_name_file_line_and_field() {
         e.contains(r#"no class named "jump"; its classes are ["run", "walk"]"#),
         "{e}"
     );
+    // Another header column named by `label_column`: the labels, wherever it is.
+    let text = "gesture,ax,ay\nswipe up,1,2\ntap,-3,4\n";
+    let ok = Dataset::parse_labelled(text, "d.csv", Some("gesture")).unwrap();
+    assert_eq!(
+        (ok.labels.clone(), ok.columns.clone(), ok.x.clone()),
+        (
+            vec![0, 1],
+            vec!["ax".to_string(), "ay".into()],
+            vec![1.0, 2.0, -3.0, 4.0]
+        )
+    );
+    // Without it the last column is the label, and the names in `gesture` are refused with
+    // the way out.
+    let e = Dataset::parse(text, "d.csv").unwrap_err().to_string();
+    assert!(
+        e.contains("field `gesture`: not a number") && e.contains("set `label_column`"),
+        "{e}"
+    );
+    for (text, want) in [
+        (text, "no column named \"kind\""),
+        ("1,2,0\n", "has no header row"),
+    ] {
+        let e = Dataset::parse_labelled(text, "d.csv", Some("kind"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(want), "{e}");
+    }
     // A number that is not an index, or an empty label, is more likely a wrong column: refused.
     for (text, want) in [
         ("1,2.5\n", "or a class name: \"2.5\""),

@@ -597,10 +597,20 @@ fn export_inspect_and_enroll_eval_of_an_enrollable_head() {
         (&v["original_shots"], &v["shots"]),
         (&serde_json::json!(40), &serde_json::json!(5))
     );
+    // Without --query, what the smallest class leaves (digit 0: 178 rows), with a note.
+    let o = eval("170");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["query"], serde_json::json!(8));
+    assert!(
+        stderr(&o).contains("8 queries per class (of 15): class 0 has 178 rows"),
+        "{}",
+        stderr(&o)
+    );
     let o = eval("1000");
     assert!(!o.status.success());
     assert!(
-        stderr(&o).contains("class 0 has fewer than 1015 rows (15 queries + 1000 shots)"),
+        stderr(&o).contains("class 0 has 178 rows: none left for a query"),
         "{}",
         stderr(&o)
     );

@@ -483,9 +483,30 @@ fn classes_named_in_the_data_are_named_in_the_configuration() {
     train_refuses(
         &d,
         &[(
-            config,
+            config.clone(),
             "windows.csv:2: field `label`: a number among class names",
         )],
+    );
+    // The labels under another header name: `label_column` names it, for the classes' names
+    // and for training.
+    std::fs::write(
+        d.join("windows.csv"),
+        text.replacen("label,", "gesture,", 1),
+    )
+    .unwrap();
+    let config = config.replace(
+        "data = \"windows.csv\"",
+        "data = \"windows.csv\"\nlabel_column = \"gesture\"",
+    );
+    std::fs::write(d.join("run.toml"), config).unwrap();
+    let o = run(bin()
+        .current_dir(&d)
+        .args(["train", "--no-eval", "--config", "run.toml", "--out"])
+        .arg(&model));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        eval(&["--model", "m.postcard"])["test_classes"],
+        serde_json::json!(test)
     );
 }
 

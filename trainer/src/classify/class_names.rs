@@ -51,7 +51,11 @@ impl NamedClasses {
                 named.first_name()
             ),
         };
-        let ds = Dataset::load(Path::new(&data))?;
+        let label = match table.get("label_column") {
+            Some(Value::String(l)) => Some(l.as_str()),
+            _ => None,
+        };
+        let ds = Dataset::load_labelled(Path::new(&data), label)?;
         for (key, ids) in KEYS.iter().zip(named.ids(&ds)?) {
             if table.contains_key(*key) {
                 let ids = ids.into_iter().map(|c| Value::Integer(c as i64)).collect();

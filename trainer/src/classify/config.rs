@@ -161,6 +161,8 @@ pub struct ClsConfig {
     pub task: String,
     /// The labelled CSV (relative to the configuration file when read from one).
     pub data: PathBuf,
+    /// The header column holding the labels (absent: the column named `label`, else the last).
+    pub label_column: Option<String>,
     pub input: InputKind,
     pub normalise: Normalise,
     /// Standardise every sample's channels by their own mean and variance first (on the device
@@ -283,6 +285,7 @@ impl Default for ClsConfig {
         ClsConfig {
             task: "classification".into(),
             data: PathBuf::new(),
+            label_column: None,
             input: InputKind::Vector,
             normalise: Normalise::Auto,
             standardise_windows: false,
@@ -385,7 +388,7 @@ impl ClsConfig {
     pub fn set_data(&mut self, data: &Path) -> anyhow::Result<()> {
         self.data = data.to_path_buf();
         if let Some(named) = &self.named {
-            let ds = super::data::Dataset::load(data)?;
+            let ds = super::data::Dataset::load_labelled(data, self.label_column.as_deref())?;
             [self.train_classes, self.val_classes, self.test_classes] = named.ids(&ds)?;
         }
         Ok(())

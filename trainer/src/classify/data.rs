@@ -1,5 +1,5 @@
-//! A labelled data set from a user's CSV: any width, an optional header (its label column named
-//! `label`, else the last column is the label), gzip accepted; every value finite as f32. Labels
+//! A labelled data set from a user's CSV: any width, an optional header (its label column the
+//! one a configuration's `label_column` names, else the one named `label`, else the last), gzip accepted; every value finite as f32. Labels
 //! are class indices (0, 1, ...) or names (`walk`, `run`; every label one or the other, a
 //! number that is not an index refused: it is more often a wrong column than a class): the
 //! names in sorted order are classes 0, 1, ... Also the class split used by episodes.
@@ -33,13 +33,24 @@ pub struct Dataset {
 
 impl Dataset {
     pub fn load(path: &Path) -> Result<Self> {
+        Self::load_labelled(path, None)
+    }
+
+    /// [`Dataset::load`] with the labels in the header's column `label` (the configuration's
+    /// `label_column`; `None`: the column named `label`, else the last).
+    pub fn load_labelled(path: &Path, label: Option<&str>) -> Result<Self> {
         let (text, sha) = csvio::read_text(path)?;
-        let mut ds = Self::parse(&text, &path.display().to_string())?;
+        let mut ds = Self::parse_labelled(&text, &path.display().to_string(), label)?;
         ds.sha256 = sha;
         Ok(ds)
     }
 
     pub fn parse(text: &str, file: &str) -> Result<Self, CsvError> {
+        Self::parse_labelled(text, file, None)
+    }
+
+    /// [`Dataset::parse`] with the labels in the header's column `label`.
+    pub fn parse_labelled(text: &str, file: &str, label: Option<&str>) -> Result<Self, CsvError> {
         let err = |line: usize, field: &str, msg: String| CsvError {
             file: file.to_string(),
             line,
@@ -55,10 +66,27 @@ impl Dataset {
             first.clone()
         });
         let width = first.len();
-        let label_col = header
-            .as_ref()
-            .and_then(|h| h.iter().position(|c| c.eq_ignore_ascii_case("label")))
-            .unwrap_or(width.saturating_sub(1));
+        let label_col = match (label, &header) {
+            (None, _) => header
+                .as_ref()
+                .and_then(|h| h.iter().position(|c| c.eq_ignore_ascii_case("label")))
+                .unwrap_or(width.saturating_sub(1)),
+            (Some(l), Some(h)) => match h.iter().position(|c| c.trim() == l) {
+                Some(i) => i,
+                None => {
+                    let msg = format!(
+                        "no column named {l:?} (`label_column`); the header's columns: {}",
+                        preview(h)
+                    );
+                    return Err(err(l0, l, msg));
+                }
+            },
+            (Some(l), None) => {
+                let msg =
+                    "`label_column` names a header column, and this file has no header row".into();
+                return Err(err(l0, l, msg));
+            }
+        };
         if width < 2 {
             return Err(err(
                 l0,
@@ -97,7 +125,16 @@ impl Dataset {
                 if i == label_col {
                     continue;
                 }
-                let v = csvio::finite_f32(c).map_err(|m| err(line, &name(i), m))?;
+                let v = csvio::finite_f32(c).map_err(|m| {
+                    let hint = match (&header, label) {
+                        (Some(_), None) if c.parse::<f64>().is_err() => format!(
+                            " (the labels were taken from column `{}`; a header column named `label` is taken instead, or set `label_column`)",
+                            name(label_col)
+                        ),
+                        _ => String::new(),
+                    };
+                    err(line, &name(i), m + &hint)
+                })?;
                 ds.x.push(v);
             }
             raw_labels.push(cells[label_col].trim().to_string());
@@ -267,5 +304,16 @@ impl ClassSplit {
             .map(|&c| Ok((c, rows(c)?)))
             .collect::<Result<_>>()?;
         Ok(ClassSplit { train, val, test })
+    }
+}
+
+/// The first few of a header's columns, for a message.
+fn preview(h: &[String]) -> String {
+    let shown: Vec<&str> = h.iter().take(6).map(String::as_str).collect();
+    let more = h.len().saturating_sub(shown.len());
+    if more > 0 {
+        format!("{} and {more} more", shown.join(", "))
+    } else {
+        shown.join(", ")
     }
 }

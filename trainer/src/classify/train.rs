@@ -173,7 +173,7 @@ impl Setup {
     }
 
     pub fn for_purpose(cfg: &ClsConfig, purpose: Purpose) -> Result<Self> {
-        let ds = Dataset::load(&cfg.data)?;
+        let ds = Dataset::load_labelled(&cfg.data, cfg.label_column.as_deref())?;
         Self::build(cfg, ds, purpose)
     }
 

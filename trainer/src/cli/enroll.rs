@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use trainer::classify::enroll::{evaluate, table, EnrollSpec};
 use trainer::classify::record::RunRecord;
-use trainer::classify::run::Setup;
+use trainer::classify::run::{Setup, DEFAULT_QUERY};
 use trainer::export;
 
 #[derive(Args)]
@@ -57,9 +57,10 @@ pub struct EnrollEvalArgs {
     /// knowing its classes can hold prototypes of many samples.
     #[arg(long)]
     pub original_shots: Option<usize>,
-    /// Query rows per class.
-    #[arg(long, default_value_t = 15)]
-    pub query: usize,
+    /// Query rows per class (default: 15, or what the smallest class leaves beside its
+    /// samples).
+    #[arg(long)]
+    pub query: Option<usize>,
     /// Independent episodes.
     #[arg(long, default_value_t = 500)]
     pub episodes: usize,
@@ -101,13 +102,17 @@ pub fn enroll_eval(a: EnrollEvalArgs) -> Result<ExitCode> {
     let original: Vec<usize> = cfg.train_classes.iter().copied().take(n).collect();
     let held: Vec<usize> = cfg.test_classes.iter().copied().take(n).collect();
     let original_shots = a.original_shots.unwrap_or(a.shots);
-    if a.episodes == 0 || a.shots == 0 || a.query == 0 || original_shots == 0 {
+    let query = match a.query {
+        Some(q) => q,
+        None => default_query(&setup, &original, &held, original_shots, a.shots)?,
+    };
+    if a.episodes == 0 || a.shots == 0 || query == 0 || original_shots == 0 {
         bail!("--episodes, --shots, --original-shots and --query must be >= 1");
     }
     let spec = EnrollSpec {
         shots: a.shots,
         original_shots,
-        query: a.query,
+        query,
         episodes: a.episodes,
         seed: a.seed,
         steps: a.steps.clone(),
@@ -119,7 +124,7 @@ pub fn enroll_eval(a: EnrollEvalArgs) -> Result<ExitCode> {
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "model": a.model, "head": a.head, "original": original, "held_out": held,
-                "shots": a.shots, "original_shots": original_shots, "query": a.query, "episodes": a.episodes, "seed": a.seed,
+                "shots": a.shots, "original_shots": original_shots, "query": query, "episodes": a.episodes, "seed": a.seed,
                 "rate": a.rate, "results": rows
             }))?
         );
@@ -130,10 +135,45 @@ pub fn enroll_eval(a: EnrollEvalArgs) -> Result<ExitCode> {
             setup.ds.describe_classes(&held),
             held.len(),
             a.shots,
-            a.query,
+            query,
             a.episodes
         );
         print!("{}", table(&rows));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Queries per class when `--query` is not given: [`DEFAULT_QUERY`], or what the smallest
+/// class leaves beside the samples it is enrolled from (with a note); an error naming the
+/// class when it leaves none.
+fn default_query(
+    setup: &Setup,
+    original: &[usize],
+    held: &[usize],
+    original_shots: usize,
+    shots: usize,
+) -> Result<usize> {
+    let by = setup.ds.by_class();
+    let rows = |c: usize| by.get(c).map_or(0, Vec::len);
+    let spare = |c: usize, k: usize| (rows(c).saturating_sub(k), c);
+    let (fewest, class) = original
+        .iter()
+        .map(|&c| spare(c, original_shots))
+        .chain(held.iter().map(|&c| spare(c, shots)))
+        .min()
+        .unwrap_or((0, 0));
+    let name = setup.ds.class_name(class);
+    if fewest == 0 {
+        bail!(
+            "class {name} has {} rows: none left for a query beside its samples (lower --shots or --original-shots)",
+            rows(class)
+        );
+    }
+    if fewest < DEFAULT_QUERY {
+        eprintln!(
+            "note: {fewest} queries per class (of {DEFAULT_QUERY}): class {name} has {} rows",
+            rows(class)
+        );
+    }
+    Ok(fewest.min(DEFAULT_QUERY))
 }
