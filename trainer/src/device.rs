@@ -119,13 +119,29 @@ pub struct Row {
 /// if any, the label or targets. Every value must be finite as f32, but for a `label` column's
 /// class names ([`Row::class`]).
 pub fn read_rows(path: &Path, inputs: usize) -> Result<Vec<Row>> {
+    read_rows_labelled(path, inputs, None)
+}
+
+/// [`read_rows`] with the label in the header's column `label_column` (`None`: the column
+/// named `label`); an error when the file has no header or no such column.
+pub fn read_rows_labelled(
+    path: &Path,
+    inputs: usize,
+    label_column: Option<&str>,
+) -> Result<Vec<Row>> {
     let file = path.display().to_string();
     let (text, _) = csvio::read_text(path)?;
     let mut records = csvio::records(&text, &file)?;
     let mut label = None;
+    let name = label_column.unwrap_or("label");
     if records.first().is_some_and(|(_, c)| csvio::is_header(c)) {
         let (_, header) = records.remove(0);
-        label = header.iter().position(|h| h.eq_ignore_ascii_case("label"));
+        label = header
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(name));
+    }
+    if let (Some(l), None) = (label_column, label) {
+        bail!("{file}: no header column named {l:?} (--label-column)");
     }
     let mut rows = Vec::with_capacity(records.len());
     for (line, cells) in records {

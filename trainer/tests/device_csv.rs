@@ -48,6 +48,17 @@ fn a_label_column_of_names_is_kept_as_text() {
             (vec![5.0, 6.0], vec![], Some("walk".to_string())),
         ]
     );
+    // Another header column named as the label column (`--label-column`).
+    std::fs::write(&path, "gesture,a,b\ntap,1,2\n").unwrap();
+    let r = trainer::device::read_rows_labelled(&path, 2, Some("gesture")).unwrap();
+    assert_eq!(
+        (r[0].x.clone(), r[0].class.clone()),
+        (vec![1.0, 2.0], Some("tap".to_string()))
+    );
+    let e = trainer::device::read_rows_labelled(&path, 2, Some("kind"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no header column named \"kind\""), "{e}");
     // Names only in a header's `label` column: elsewhere a word is a bad value.
     let e = rows("a,b,c\n1,2,walk\n", 2).unwrap_err().to_string();
     assert!(e.contains(":2:") && e.contains("column 3"), "{e}");

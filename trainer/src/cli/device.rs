@@ -6,7 +6,7 @@ use fewshot_protocol::{DeviceError, HeadKind, Info, Input, Reply, Request, Targe
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
-use trainer::device::{read_rows, Client, Row};
+use trainer::device::{read_rows_labelled, Client, Row};
 
 /// `trainer device`: one command to a device.
 #[derive(clap::Args)]
@@ -26,6 +26,9 @@ pub struct DeviceArgs {
     /// Machine-readable output: the device's replies as JSON.
     #[arg(long)]
     pub json: bool,
+    /// The CSV header column of the labels (default: the column named `label`).
+    #[arg(long)]
+    pub label_column: Option<String>,
     #[command(subcommand)]
     pub cmd: DeviceCmd,
 }
@@ -118,6 +121,7 @@ pub fn run(args: DeviceArgs) -> Result<ExitCode> {
     };
     let mut out = Output {
         json: args.json,
+        label_column: args.label_column.clone(),
         replies: Vec::new(),
         refused: false,
     };
@@ -131,7 +135,7 @@ pub fn run(args: DeviceArgs) -> Result<ExitCode> {
         DeviceCmd::Classify { csv, enrolled } => classify(&mut client, &mut out, csv, *enrolled)?,
         DeviceCmd::Infer { csv } => {
             let info = info(&mut client)?;
-            for row in read_rows(csv, usize::from(info.input_len))? {
+            for row in out.rows(csv, usize::from(info.input_len))? {
                 out.one(&mut client, &Request::Infer { x: input(&row)? }, describe)?;
             }
         }
@@ -159,14 +163,22 @@ pub fn run(args: DeviceArgs) -> Result<ExitCode> {
     out.finish()
 }
 
-/// The replies so far, printed as they come (text) or at the end (JSON).
+/// How the command reads its CSVs, and the replies so far, printed as they come (text) or at
+/// the end (JSON).
 struct Output {
     json: bool,
+    /// The CSVs' label column (`--label-column`).
+    label_column: Option<String>,
     replies: Vec<serde_json::Value>,
     refused: bool,
 }
 
 impl Output {
+    /// The rows of `csv` for a model of `inputs` floats, labels from `--label-column`.
+    fn rows(&self, csv: &Path, inputs: usize) -> Result<Vec<Row>> {
+        read_rows_labelled(csv, inputs, self.label_column.as_deref())
+    }
+
     /// Asks `request`; prints the reply with `text`. Returns it.
     fn ask(
         &mut self,
@@ -225,7 +237,7 @@ fn push(client: &mut Client, out: &mut Output, csv: &Path) -> Result<()> {
         .heads
         .get(usize::from(info.adapted_head))
         .context("the device's adapted head is not in its head list")?;
-    for row in read_rows(csv, usize::from(info.input_len))? {
+    for row in out.rows(csv, usize::from(info.input_len))? {
         let target = match head.kind {
             HeadKind::Regression => Target::Values(
                 row.rest
@@ -273,7 +285,7 @@ fn label(row: &Row) -> Result<Option<u16>> {
 fn classify(client: &mut Client, out: &mut Output, csv: &Path, enrolled: bool) -> Result<()> {
     let info = info(client)?;
     let (mut right, mut labelled, mut named) = (0usize, 0usize, false);
-    for row in read_rows(csv, usize::from(info.input_len))? {
+    for row in out.rows(csv, usize::from(info.input_len))? {
         named |= row.class.is_some();
         let x = input(&row)?;
         let request = match enrolled {
@@ -309,7 +321,7 @@ fn enroll(
     if info.bank.is_none() {
         bail!("the device's head is not enrollable (export it with --max-classes)");
     }
-    let rows = of_class(read_rows(csv, usize::from(info.input_len))?, class, csv)?;
+    let rows = of_class(out.rows(csv, usize::from(info.input_len))?, class, csv)?;
     if matches!(
         out.ask(client, &Request::ClearSamples, describe)?,
         Reply::Error(_)
