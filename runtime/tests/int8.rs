@@ -266,47 +266,54 @@ fn conv_matches_naive_loops() {
 #[test]
 fn pools_match_naive_loops() {
     let mut rng = Lcg(3);
-    // Windows that tile one or two rows (read as chunks of them) and windows that do not.
-    for (kernel, stride) in [
-        ([2, 3], 2),
-        ([1, 2], 2),
-        ([2, 2], 2),
-        ([1, 3], 3),
-        ([2, 3], 3),
-        ([2, 2], 1),
-        ([3, 2], 2),
-    ] {
-        let g = PoolGeom {
-            channels: 3,
-            height: 4,
-            width: 7,
-            kernel,
-            stride,
-        };
-        let x = rng.fill(3 * 4 * 7);
-        let [c, oh, ow] = g.output().unwrap();
-        let (mut mx, mut av) = (vec![0i8; c * oh * ow], vec![0i8; c * oh * ow]);
-        max_pool(&g, &x, &mut mx).unwrap();
-        avg_pool(&g, &x, &mut av).unwrap();
-        let [kh, kw] = kernel;
-        let mut j = 0;
-        for ch in 0..c {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let win: Vec<i32> = (0..kh)
-                        .flat_map(|a| (0..kw).map(move |b| (a, b)))
-                        .map(|(a, b)| {
-                            i32::from(x[(ch * 4 + oy * stride + a) * 7 + ox * stride + b])
-                        })
-                        .collect();
-                    assert_eq!(i32::from(mx[j]), *win.iter().max().unwrap(), "{g:?}");
-                    let mean = f64::from(win.iter().sum::<i32>()) / win.len() as f64;
-                    assert_eq!(f64::from(av[j]), mean.round(), "{g:?} {win:?}"); // half away
-                    j += 1;
+    // Windows that tile one or two rows (read as chunks of them) and windows that do not, on
+    // maps of even and odd heights and widths, and one-row series.
+    for [channels, height, width] in [[3, 4, 7], [2, 1, 8], [2, 1, 7], [2, 3, 6]] {
+        for (kernel, stride) in [
+            ([2, 3], 2),
+            ([1, 2], 2),
+            ([2, 2], 2),
+            ([1, 3], 3),
+            ([2, 3], 3),
+            ([2, 2], 1),
+            ([3, 2], 2),
+        ] {
+            let g = PoolGeom {
+                channels,
+                height,
+                width,
+                kernel,
+                stride,
+            };
+            let Ok([c, oh, ow]) = g.output() else {
+                assert!(kernel[0] > height, "{g:?}");
+                continue;
+            };
+            let x = rng.fill(c * height * width);
+            let (mut mx, mut av) = (vec![0i8; c * oh * ow], vec![0i8; c * oh * ow]);
+            max_pool(&g, &x, &mut mx).unwrap();
+            avg_pool(&g, &x, &mut av).unwrap();
+            let [kh, kw] = kernel;
+            let mut j = 0;
+            for ch in 0..c {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let at = |a: usize, b: usize| {
+                            (ch * height + oy * stride + a) * width + ox * stride + b
+                        };
+                        let win: Vec<i32> = (0..kh)
+                            .flat_map(|a| (0..kw).map(move |b| (a, b)))
+                            .map(|(a, b)| i32::from(x[at(a, b)]))
+                            .collect();
+                        assert_eq!(i32::from(mx[j]), *win.iter().max().unwrap(), "{g:?}");
+                        let mean = f64::from(win.iter().sum::<i32>()) / win.len() as f64;
+                        assert_eq!(f64::from(av[j]), mean.round(), "{g:?} {win:?}"); // half away
+                        j += 1;
+                    }
                 }
             }
+            assert_eq!(j, mx.len());
         }
-        assert_eq!(j, mx.len());
     }
 }
 

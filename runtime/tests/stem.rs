@@ -175,7 +175,17 @@ fn every_small_convolution_matches_the_naive_one() {
 #[test]
 fn every_small_pooling_matches_the_naive_one() {
     let mut rng = Rng(6);
-    for (c, h, wd) in [(1, 1, 7), (2, 1, 4), (2, 3, 5), (1, 4, 4)] {
+    // One-row series of even and odd widths, maps of odd and even heights, one or more
+    // channels.
+    for (c, h, wd) in [
+        (1, 1, 7),
+        (2, 1, 4),
+        (2, 1, 5),
+        (2, 3, 5),
+        (1, 4, 4),
+        (3, 4, 5),
+        (3, 2, 6),
+    ] {
         for (kh, kw) in [(1, 1), (1, 2), (1, 3), (2, 2), (2, 3), (3, 2)] {
             for stride in 1..=3 {
                 let spec = PoolSpec {
