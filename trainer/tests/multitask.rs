@@ -829,3 +829,52 @@ fn a_convolution_trunk_trains_with_every_head_algorithm() {
         "{e}"
     );
 }
+
+#[test]
+fn a_rows_head_takes_named_classes_from_another_label_column() {
+    let d = dir("named");
+    tiny_csv(&d.join("plain.csv"), 4, 12);
+    // The same rows with a header, the label first under `kind` and named.
+    let text = std::fs::read_to_string(d.join("plain.csv")).unwrap();
+    let mut s = String::from("kind");
+    for j in 0..16 {
+        s += &format!(",p{j}");
+    }
+    s += "\n";
+    for line in text.lines() {
+        let (x, c) = line.rsplit_once(',').unwrap();
+        s += &format!("\"gesture {c}\",{x}\n");
+    }
+    std::fs::write(d.join("named.csv"), s).unwrap();
+    let head = |classes: &str| {
+        format!(
+            "iterations = 5\n[trunk]\nhidden = [8]\n[[head]]\nname = \"g\"\nsource = \"classes\"\npath = \"named.csv\"\nlabel_column = \"kind\"\nclasses = {classes}\nloss = \"ce\"\n"
+        )
+    };
+    let cfg = MtConfig::parse(&head(r#"["gesture 2", 0]"#), "mt.toml").unwrap();
+    let heads = build_heads(&cfg, &d).unwrap();
+    let Source::Rows(r) = &heads[0].source else {
+        panic!("a rows head");
+    };
+    assert_eq!(r.classes, 2);
+    // Head output 0 is "gesture 2" (class 2 of the sorted names), output 1 class 0: each
+    // training row's label follows the list's order.
+    let plain = build_heads(
+        &MtConfig::parse(
+            &head("[2, 0]")
+                .replace("named.csv", "plain.csv")
+                .replace("label_column = \"kind\"\n", ""),
+            "mt.toml",
+        )
+        .unwrap(),
+        &d,
+    )
+    .unwrap();
+    let Source::Rows(p) = &plain[0].source else {
+        panic!("a rows head");
+    };
+    assert_eq!((&r.class, &r.x), (&p.class, &p.x));
+    let cfg = MtConfig::parse(&head(r#"["gesture 9"]"#), "mt.toml").unwrap();
+    let e = format!("{:#}", build_heads(&cfg, &d).err().unwrap());
+    assert!(e.contains(r#"no class named "gesture 9""#), "{e}");
+}

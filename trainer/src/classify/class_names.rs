@@ -23,10 +23,21 @@ use toml::{Table, Value};
 pub const KEYS: [&str; 3] = ["train_classes", "val_classes", "test_classes"];
 
 /// One entry of a class list: an index, or a label of the data.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
 pub enum ClassRef {
     Index(usize),
     Name(String),
+}
+
+impl ClassRef {
+    /// The class in `ds`: a name looked up among its labels, an index itself.
+    pub fn id(&self, ds: &Dataset) -> Result<usize> {
+        match self {
+            ClassRef::Index(i) => Ok(*i),
+            ClassRef::Name(n) => ds.class_of(n),
+        }
+    }
 }
 
 /// The class lists of a configuration that names at least one class (in [`KEYS`] order).
@@ -101,10 +112,7 @@ impl NamedClasses {
         let mut out: [Vec<usize>; 3] = Default::default();
         for ((key, list), ids) in KEYS.iter().zip(&self.lists).zip(&mut out) {
             for c in list {
-                ids.push(match c {
-                    ClassRef::Index(i) => *i,
-                    ClassRef::Name(n) => ds.class_of(n).map_err(|e| anyhow!("{key}: {e}"))?,
-                });
+                ids.push(c.id(ds).map_err(|e| anyhow!("{key}: {e}"))?);
             }
         }
         Ok(out)

@@ -2,6 +2,7 @@
 //! source, loss, loss weight and whether it is meta-learned (adaptable) or fixed. Errors name the
 //! file, line and field.
 
+use crate::classify::class_names::ClassRef;
 use crate::classify::config::InputKind;
 use crate::config::{ConfigError, MAX_CLIP};
 use crate::engine::optim::Optimiser;
@@ -86,8 +87,12 @@ pub struct HeadConfig {
     /// Where the head's data comes from (required).
     pub source: Option<HeadSource>,
     pub path: Option<String>,
-    /// Labels used from a rows CSV (empty: every label in the file), in head-output order.
-    pub classes: Vec<usize>,
+    /// The header column of a rows CSV's labels (absent: the column named `label`, else the
+    /// last).
+    pub label_column: Option<String>,
+    /// Labels used from a rows CSV (empty: every label in the file), in head-output order:
+    /// class indices or the data's class names.
+    pub classes: Vec<ClassRef>,
     /// Rotate square images by `rotate` x 90 degrees (rows sources).
     pub rotate: u8,
     /// The head's objective (required; the one its source takes).
@@ -192,6 +197,7 @@ impl Default for HeadConfig {
             name: String::new(),
             source: None,
             path: None,
+            label_column: None,
             classes: Vec::new(),
             rotate: 0,
             loss: None,

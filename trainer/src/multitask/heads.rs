@@ -104,11 +104,13 @@ pub fn build_heads(cfg: &MtConfig, base: &Path) -> Result<Vec<Head>> {
             }
             HeadSource::Classes | HeadSource::Intensity => {
                 let p = path.ok_or_else(|| anyhow!("{}: no path", at()))?;
-                let key = p.display().to_string();
+                let label = h.label_column.as_deref();
+                let key = format!("{}\n{}", p.display(), label.unwrap_or_default());
                 let ds = match files.get(&key) {
                     Some(d) => d.clone(),
                     None => {
-                        let d = std::rc::Rc::new(Dataset::load(&p).with_context(at)?);
+                        let d = Dataset::load_labelled(&p, label).with_context(at)?;
+                        let d = std::rc::Rc::new(d);
                         files.insert(key, d.clone());
                         d
                     }
@@ -210,7 +212,7 @@ fn rows(ds: &Dataset, h: &HeadConfig) -> Result<Rows> {
     let classes: Vec<usize> = if h.classes.is_empty() {
         (0..by.len()).filter(|&c| !by[c].is_empty()).collect()
     } else {
-        h.classes.clone()
+        h.classes.iter().map(|c| c.id(ds)).collect::<Result<_>>()?
     };
     let side = ds.square_side();
     if h.rotate > 0 && side.is_none() {
@@ -233,11 +235,10 @@ fn rows(ds: &Dataset, h: &HeadConfig) -> Result<Rows> {
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let mut buf = Vec::new();
     for (ci, &c) in classes.iter().enumerate() {
-        let mut idx = by
-            .get(c)
-            .filter(|v| v.len() >= 2)
-            .cloned()
-            .ok_or_else(|| anyhow!("{}: class {c} has fewer than 2 rows", ds.file))?;
+        let mut idx = by.get(c).filter(|v| v.len() >= 2).cloned().ok_or_else(|| {
+            let name = ds.class_name(c);
+            anyhow!("{}: class {name} has fewer than 2 rows", ds.file)
+        })?;
         idx.shuffle(&mut rng);
         let nv = ((idx.len() as f64 * h.val_fraction).round() as usize).clamp(1, idx.len() - 1);
         let (mut tr, mut va) = (Vec::new(), Vec::new());
