@@ -106,8 +106,9 @@ enum Cmd {
         /// false-accept rates and the accuracy among accepted queries on the novel classes.
         #[arg(long, value_name = "U")]
         unknown_queries: Option<usize>,
-        /// With --unknown-queries: how the threshold is chosen, `eer` (equal error rate) or
-        /// `fr=F` (the highest threshold that rejects at most the fraction F of known queries).
+        /// With --unknown-queries: how the threshold is chosen, `eer` (equal error rate),
+        /// `fr=F` (the highest threshold that rejects at most the fraction F of known queries)
+        /// or `fa=F` (the lowest that accepts at most the fraction F of unknown queries).
         #[arg(long, default_value = "eer", value_name = "RULE")]
         unknown_rule: String,
         /// With --unknown-queries: the score thresholded, `probability` (the adapted head's

@@ -42,11 +42,20 @@ fn eer_picks_the_crossing_and_fr_a_quantile_of_the_known_scores() {
         assert_eq!(t, want, "fr={f}");
         assert!(rates(&k, &[], t).0 <= f);
     }
+    // A target false-accept rate: the lowest threshold that accepts at most that fraction
+    // (ties included: both 0.6 scores are accepted or neither).
+    let u = [0.3, 0.1, 0.6, 0.2, 0.6, 0.5, 0.8, 0.7, 1.0, 0.9];
+    for (f, above) in [(0.0, 1.0), (0.1, 0.9), (0.25, 0.8), (0.5, 0.6), (0.55, 0.6)] {
+        let t = choose_threshold(&[0.5], &u, Rule::FalseAccept(f)).unwrap();
+        assert!(t > above && t == above.next_up(), "fa={f}: {t}");
+        assert!(rates(&[], &u, t).1 <= f);
+    }
     assert!(choose_threshold(&[], &[0.5], Rule::Eer).is_err());
     assert!(choose_threshold(&[0.5], &[f32::NAN], Rule::Eer).is_err());
     assert_eq!("eer".parse::<Rule>().unwrap(), Rule::Eer);
     assert_eq!("fr=0.05".parse::<Rule>().unwrap(), Rule::FalseReject(0.05));
-    for bad in ["fr=1", "fr=-0.1", "fr=x", "min"] {
+    assert_eq!("fa=0.01".parse::<Rule>().unwrap(), Rule::FalseAccept(0.01));
+    for bad in ["fr=1", "fr=-0.1", "fr=x", "fa=1.5", "fa=", "min"] {
         assert!(bad.parse::<Rule>().is_err(), "{bad}");
     }
 }

@@ -24,6 +24,10 @@
 //! // At most 25% of the known queries rejected: the highest such threshold.
 //! let t = choose_threshold(&known, &unknown, Rule::FalseReject(0.25)).unwrap();
 //! assert_eq!((t, rates(&known, &unknown, t)), (0.7, (0.25, 0.25)));
+//! // No unknown query accepted: just above the highest unknown score.
+//! let t = choose_threshold(&known, &unknown, Rule::FalseAccept(0.0)).unwrap();
+//! assert_eq!(rates(&known, &unknown, t), (0.5, 0.0));
+//! assert!(t > 0.75 && t < 0.7500001);
 //! ```
 
 use super::data::Dataset;
@@ -53,6 +57,10 @@ pub enum Rule {
     /// The highest threshold that rejects at most this fraction of the known queries (a
     /// quantile of the known scores).
     FalseReject(f64),
+    /// The lowest threshold that accepts at most this fraction of the unknown queries (just
+    /// above a quantile of the unknown scores): a device that must rarely answer for a class
+    /// it was not taught.
+    FalseAccept(f64),
 }
 
 impl std::str::FromStr for Rule {
@@ -61,14 +69,16 @@ impl std::str::FromStr for Rule {
         if s == "eer" {
             return Ok(Rule::Eer);
         }
-        let f = s
-            .strip_prefix("fr=")
-            .and_then(|v| v.parse::<f64>().ok())
-            .ok_or_else(|| anyhow!("unknown rule {s:?}: `eer` or `fr=F` (0 <= F < 1)"))?;
+        let target = |prefix: &str| s.strip_prefix(prefix).map(|v| v.parse::<f64>());
+        let (rule, f) = match (target("fr="), target("fa=")) {
+            (Some(Ok(f)), _) => (Rule::FalseReject(f), f),
+            (_, Some(Ok(f))) => (Rule::FalseAccept(f), f),
+            _ => bail!("unknown rule {s:?}: `eer`, `fr=F` or `fa=F` (0 <= F < 1)"),
+        };
         if !(0.0..1.0).contains(&f) {
-            bail!("unknown rule {s:?}: the false-reject target must be in [0, 1)");
+            bail!("unknown rule {s:?}: the target rate must be in [0, 1)");
         }
-        Ok(Rule::FalseReject(f))
+        Ok(rule)
     }
 }
 
@@ -77,6 +87,7 @@ impl std::fmt::Display for Rule {
         match self {
             Rule::Eer => f.write_str("eer"),
             Rule::FalseReject(v) => write!(f, "fr={v}"),
+            Rule::FalseAccept(v) => write!(f, "fa={v}"),
         }
     }
 }
@@ -150,6 +161,13 @@ pub fn choose_threshold(known: &[f32], unknown: &[f32], rule: Rule) -> Result<f3
         // #{known < t} <= floor(f n) exactly when t <= k[floor(f n)].
         let m = ((f * k.len() as f64).floor() as usize).min(k.len() - 1);
         return Ok(k[m]);
+    }
+    if let Rule::FalseAccept(f) = rule {
+        // #{unknown >= t} <= m = floor(f n) exactly when t > u[n - m - 1] (ascending).
+        let mut u = unknown.to_vec();
+        u.sort_unstable_by(f32::total_cmp);
+        let m = ((f * u.len() as f64).floor() as usize).min(u.len() - 1);
+        return Ok(u[u.len() - m - 1].next_up());
     }
     let mut all: Vec<f32> = known.iter().chain(unknown).copied().collect();
     all.sort_unstable_by(f32::total_cmp);
