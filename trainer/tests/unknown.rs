@@ -50,6 +50,17 @@ fn eer_picks_the_crossing_and_fr_a_quantile_of_the_known_scores() {
         assert!(t > above && t == above.next_up(), "fa={f}: {t}");
         assert!(rates(&[], &u, t).1 <= f);
     }
+    // The area under the ROC curve: known above unknown in 3 of 4 pairs, one tie (half).
+    let sc = trainer::classify::unknown::Scored {
+        known: vec![(0.9, true), (0.5, false)],
+        unknown: vec![0.5, 0.1],
+    };
+    assert_eq!(sc.auroc(), Some(0.875));
+    let none = trainer::classify::unknown::Scored {
+        known: vec![(0.9, true)],
+        unknown: vec![],
+    };
+    assert_eq!(none.auroc(), None);
     assert!(choose_threshold(&[], &[0.5], Rule::Eer).is_err());
     assert!(choose_threshold(&[0.5], &[f32::NAN], Rule::Eer).is_err());
     assert_eq!("eer".parse::<Rule>().unwrap(), Rule::Eer);
@@ -160,6 +171,8 @@ fn false_accepts_and_rejects_are_counted_on_the_right_queries() {
     assert_eq!((r.false_accept, r.false_accept_ci95), (50.0, 0.0));
     assert_eq!(r.accepted_accuracy, 100.0);
     assert_eq!((r.shots, r.steps, r.rule.as_str()), (1, 0, "eer"));
+    // Threshold-free: the midline rows score below every known query, the far ones not.
+    assert!((50.0..100.0).contains(&r.auroc), "{r:?}");
 
     // By the distance to the nearest prototype, the far rows are as unlike the taught classes
     // as the midline ones: every unknown row is rejected, no known query.
@@ -173,6 +186,7 @@ fn false_accepts_and_rejects_are_counted_on_the_right_queries() {
         if score == Score::Distance {
             assert_eq!((r.false_reject, r.false_accept), (0.0, 0.0), "{r:?}");
             assert!(r.threshold < 0.0, "{r:?}");
+            assert_eq!((r.auroc, r.auroc_ci95), (100.0, 0.0), "{r:?}");
         } else {
             // The cosine sees directions only: the far rows point like the taught classes.
             assert_eq!((r.false_reject, r.false_accept), (0.0, 50.0), "{r:?}");

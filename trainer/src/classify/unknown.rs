@@ -215,6 +215,25 @@ impl Scored {
         }
     }
 
+    /// The area under this episode's ROC curve: the chance that a known query scores above an
+    /// unknown one (ties count half), whatever the threshold; None without both kinds.
+    pub fn auroc(&self) -> Option<f64> {
+        if self.known.is_empty() || self.unknown.is_empty() {
+            return None;
+        }
+        let wins: f64 = self
+            .known
+            .iter()
+            .flat_map(|k| self.unknown.iter().map(move |&u| (k.0, u)))
+            .map(|(k, u)| match k.partial_cmp(&u) {
+                Some(std::cmp::Ordering::Greater) => 1.0,
+                Some(std::cmp::Ordering::Equal) => 0.5,
+                _ => 0.0,
+            })
+            .sum();
+        Some(wins / (self.known.len() * self.unknown.len()) as f64)
+    }
+
     /// This episode at threshold `t`: the false-reject and false-accept rates, and the
     /// accuracy among the accepted known queries (None when none is accepted).
     pub fn at(&self, t: f32) -> (f64, f64, Option<f64>) {
@@ -396,6 +415,10 @@ pub struct UnknownRow {
     pub accepted_accuracy: f64,
     pub accepted_accuracy_ci95: f64,
     pub accepted_episodes: usize,
+    /// The area under the ROC curve of known against unknown queries, per novel episode
+    /// (threshold-free: how well the score separates them), mean and 95% CI in percent.
+    pub auroc: f64,
+    pub auroc_ci95: f64,
 }
 
 /// The rows of one shot count: for each step count, `t` chosen on `calibration` by `spec`'s
@@ -445,10 +468,8 @@ pub fn evaluate(
                 bail!("unknown inputs: a threshold, or calibration episodes to choose it")
             }
         };
-        let per: Vec<(f64, f64, Option<f64>)> = scored(novel, &novel_fixed, s)?
-            .iter()
-            .map(|e| e.at(t))
-            .collect();
+        let novel_scores = scored(novel, &novel_fixed, s)?;
+        let per: Vec<(f64, f64, Option<f64>)> = novel_scores.iter().map(|e| e.at(t)).collect();
         let ci = |v: Vec<f64>| {
             let (m, h) = mean_ci(&v);
             (100.0 * m, 100.0 * h, v.len())
@@ -456,6 +477,7 @@ pub fn evaluate(
         let (fr, fr_ci, n) = ci(per.iter().map(|p| p.0).collect());
         let (fa, fa_ci, _) = ci(per.iter().map(|p| p.1).collect());
         let (acc, acc_ci, acc_n) = ci(per.iter().filter_map(|p| p.2).collect());
+        let (auroc, auroc_ci, _) = ci(novel_scores.iter().filter_map(Scored::auroc).collect());
         rows.push(UnknownRow {
             method: format!("model ({})", spec.score),
             shots,
@@ -478,6 +500,8 @@ pub fn evaluate(
             accepted_accuracy: acc,
             accepted_accuracy_ci95: acc_ci,
             accepted_episodes: acc_n,
+            auroc,
+            auroc_ci95: auroc_ci,
         });
     }
     Ok(rows)
@@ -532,7 +556,7 @@ pub fn table(rows: &[UnknownRow]) -> String {
         first.unknown_per_episode, first.score
     );
     s += &format!(
-        "{:<8} {:>5} {:>6} {:>11} {:>9} {:>9} {:>15} {:>15} {:>17}\n",
+        "{:<8} {:>5} {:>6} {:>11} {:>9} {:>9} {:>15} {:>15} {:>17} {:>15}\n",
         "method",
         "shots",
         "steps",
@@ -541,11 +565,12 @@ pub fn table(rows: &[UnknownRow]) -> String {
         "cal FA",
         "false reject",
         "false accept",
-        "acc of accepted"
+        "acc of accepted",
+        "AUROC"
     );
     for r in rows {
         s += &format!(
-            "{:<8} {:>5} {:>6} {:>11} {:>9} {:>9} {:>8.2} +- {:>4.2} {:>8.2} +- {:>4.2} {:>10.2} +- {:>4.2}\n",
+            "{:<8} {:>5} {:>6} {:>11} {:>9} {:>9} {:>8.2} +- {:>4.2} {:>8.2} +- {:>4.2} {:>10.2} +- {:>4.2} {:>8.2} +- {:>4.2}\n",
             r.method,
             r.shots,
             r.steps,
@@ -557,7 +582,9 @@ pub fn table(rows: &[UnknownRow]) -> String {
             r.false_accept,
             r.false_accept_ci95,
             r.accepted_accuracy,
-            r.accepted_accuracy_ci95
+            r.accepted_accuracy_ci95,
+            r.auroc,
+            r.auroc_ci95
         );
     }
     if rows
