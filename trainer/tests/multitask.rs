@@ -878,3 +878,42 @@ fn a_rows_head_takes_named_classes_from_another_label_column() {
     let e = format!("{:#}", build_heads(&cfg, &d).err().unwrap());
     assert!(e.contains(r#"no class named "gesture 9""#), "{e}");
 }
+
+#[test]
+fn a_csv_tasks_head_reads_named_columns_as_the_x_y_layout() {
+    let d = dir("task-columns");
+    raw_tasks_csv(&d.join("tasks.csv"), 12);
+    // The same rows under a user's names, the target before the input.
+    let text = std::fs::read_to_string(d.join("tasks.csv")).unwrap();
+    let mut named = String::from("subject,reading_mv,temp_c\n");
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        named += &format!("{},{},{}\n", f[0], f[2], f[1]);
+    }
+    std::fs::write(d.join("named.csv"), named).unwrap();
+    let cfg = |path: &str, extra: &str| {
+        let text = format!(
+            "iterations = 20\nval_every = 10\n[trunk]\nhidden = [4]\n\n[[head]]\nname = \"level\"\n\
+             source = \"csv_tasks\"\npath = \"{path}\"\nloss = \"mse\"\nadaptable = true\n\
+             algorithm = \"maml\"\nsteps = 1\nshots = 5\nquery = 5\n{extra}"
+        );
+        MtConfig::parse(&text, "mt.toml").unwrap()
+    };
+    let bytes = |cfg: &MtConfig| {
+        let heads = build_heads(cfg, &d).unwrap();
+        let t = train(cfg, &heads, &AtomicBool::new(false), false).unwrap();
+        model_def("mt", &heads, &t.params)
+            .unwrap()
+            .to_bytes()
+            .unwrap()
+    };
+    let plain = bytes(&cfg("tasks.csv", ""));
+    let renamed = bytes(&cfg(
+        "named.csv",
+        "task_column = \"subject\"\ntargets = [\"reading_mv\"]\n",
+    ));
+    assert_eq!(plain, renamed);
+    // Without the names the file is refused (no `task_id` column).
+    let heads = build_heads(&cfg("named.csv", ""), &d);
+    assert!(heads.is_err());
+}

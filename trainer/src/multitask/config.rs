@@ -9,6 +9,7 @@ use crate::engine::optim::Optimiser;
 use crate::meta::{Algorithm, Scope};
 use crate::net::trunk::{build, TrunkLayer};
 use crate::net::{Activation, LayerSpec};
+use crate::tasks::Columns;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -90,6 +91,11 @@ pub struct HeadConfig {
     /// The header column of a rows CSV's labels (absent: the column named `label`, else the
     /// last).
     pub label_column: Option<String>,
+    /// `csv_tasks` heads: the column naming each task (default `task_id`), and the target
+    /// columns by name (every other column an input; empty: `x..` then `y..`), as a
+    /// regression run's `[task]`.
+    pub task_column: Option<String>,
+    pub targets: Vec<String>,
     /// Labels used from a rows CSV (empty: every label in the file), in head-output order:
     /// class indices or the data's class names.
     pub classes: Vec<ClassRef>,
@@ -180,6 +186,17 @@ impl Loss {
 }
 
 impl HeadConfig {
+    /// Which columns of a `csv_tasks` head's CSV are the task id, the inputs and the targets.
+    pub fn columns(&self) -> Columns {
+        Columns {
+            task_column: self
+                .task_column
+                .clone()
+                .unwrap_or_else(|| Columns::default().task_column),
+            targets: self.targets.clone(),
+        }
+    }
+
     /// The head's source (validated configurations always have one).
     pub fn source(&self) -> HeadSource {
         self.source.unwrap_or(HeadSource::Sinusoid)
@@ -198,6 +215,8 @@ impl Default for HeadConfig {
             source: None,
             path: None,
             label_column: None,
+            task_column: None,
+            targets: Vec::new(),
             classes: Vec::new(),
             rotate: 0,
             loss: None,

@@ -88,7 +88,7 @@ pub fn build_heads(cfg: &MtConfig, base: &Path) -> Result<Vec<Head>> {
             HeadSource::Sinusoid => Source::Tasks(Box::new(Sinusoid)),
             HeadSource::CsvTasks => {
                 let p = path.ok_or_else(|| anyhow!("{}: no path", at()))?;
-                let tasks = CsvTasks::load(&p, 0.2, 0, 2, &Default::default()).with_context(at)?;
+                let tasks = CsvTasks::load(&p, 0.2, 0, 2, &h.columns()).with_context(at)?;
                 targets = h
                     .standardises_targets()
                     .then(|| tasks.target_normalisation())
