@@ -1,8 +1,9 @@
 //! A labelled data set from a user's CSV: any width, an optional header (its label column the
-//! one a configuration's `label_column` names, else the one named `label`, else the last), gzip accepted; every value finite as f32. Labels
-//! are class indices (0, 1, ...) or names (`walk`, `run`; every label one or the other, a
-//! number that is not an index refused: it is more often a wrong column than a class): the
-//! names in sorted order are classes 0, 1, ... Also the class split used by episodes.
+//! one a configuration's `label_column` names, else the one named `label`, else the last),
+//! gzip accepted; every value finite as f32. Labels are class indices (0, 1, ...) or names
+//! (`walk`, `run`; every label one or the other, a number that is not an index refused: it is
+//! more often a wrong column than a class): the names in sorted order are classes 0, 1, ...
+//! Also the class split used by episodes.
 
 use crate::csvio::{self, CsvError};
 use anyhow::{bail, Context, Result};

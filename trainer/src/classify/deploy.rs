@@ -181,7 +181,7 @@ pub fn episode_correct(
 }
 
 /// The first index of the largest value (0 for an empty slice).
-pub fn argmax(z: &[f32]) -> usize {
+pub fn argmax<T: PartialOrd>(z: &[T]) -> usize {
     (0..z.len()).fold(0, |a, j| if z[j] > z[a] { j } else { a })
 }
 

@@ -9,13 +9,15 @@
 //! logit at the threshold `tau` (see [`super::proto::episode_grad`]), the queries keep their
 //! class and the outside rows are labelled "none", and `log tau` is learned with the trunk.
 
+use super::config::ClsConfig;
 use super::episodes::Episode;
 use super::proto::{prototypes, EpisodeData};
 use super::train::Setup;
 use super::unknown::draw_outside;
 use crate::net::{forward, Arch, Fwd};
 use crate::real::Real;
-use anyhow::Result;
+use anyhow::{bail, Result};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 /// `ep` in the compute type, with `unknown` rows of the training pool's other classes drawn
@@ -34,6 +36,41 @@ pub fn training_episode<T: Real>(
     }
     let raw = draw_outside(&setup.train, &setup.ds, ep, unknown, rng)?;
     Ok(data.with_unknown(trunk, &raw))
+}
+
+/// Episodes the open-set threshold's starting value is measured on.
+const THRESHOLD_START_EPISODES: usize = 8;
+
+/// The open-set threshold's starting `ln tau` (`[]` without `unknown_queries`), on the
+/// initial trunk's features of a few training episodes.
+pub fn start(cfg: &ClsConfig, setup: &Setup, trunk: &Arch, params: &[f64]) -> Result<Vec<f64>> {
+    if cfg.unknown_queries == 0 {
+        return Ok(Vec::new());
+    }
+    let mut sizes: Vec<usize> = setup.train.classes.iter().map(|c| c.rows.len()).collect();
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    let fewest_outside: usize = sizes.iter().skip(setup.train_ways).sum();
+    if fewest_outside < cfg.unknown_queries {
+        bail!(
+            "unknown_queries = {}: the training classes outside a {}-way episode can have as few as {fewest_outside} rows (fewer `ways` or more training classes)",
+            cfg.unknown_queries,
+            setup.train_ways
+        );
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x0be0_5e75);
+    let shots = cfg.shots.first().copied().unwrap_or(1);
+    let eps = (0..THRESHOLD_START_EPISODES)
+        .map(|_| {
+            let ep = setup
+                .train
+                .sample(&setup.ds, setup.train_ways, shots, cfg.query, &mut rng)?;
+            training_episode(setup, trunk, &ep, None, cfg.unknown_queries, &mut rng)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    match initial_log_threshold(trunk, params, &eps) {
+        Some(t) => Ok(vec![t]),
+        None => bail!("unknown_queries: the initial trunk's distances give no starting threshold (all rows equal?)"),
+    }
 }
 
 /// The threshold's starting value, `ln tau`: `tau` halfway between the mean squared distance of

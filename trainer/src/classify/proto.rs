@@ -10,6 +10,7 @@
 
 #![allow(clippy::needless_range_loop)] // index loops mirror the maths
 
+use super::deploy::argmax;
 use crate::meta::clamp;
 use crate::net::{backward_from, forward, softmax, Arch, Bwd, Fwd};
 use crate::real::Real;
@@ -104,8 +105,7 @@ pub fn cross_entropy<T: Real>(z: &[T], m: usize, labels: &[usize], g: &mut Vec<T
     let (mut loss, mut correct) = (T::zero(), 0);
     for r in 0..rows {
         let zr = &z[r * m..(r + 1) * m];
-        let arg = (0..m).fold(0, |a, j| if zr[j] > zr[a] { j } else { a });
-        if arg == labels[r] {
+        if argmax(zr) == labels[r] {
             correct += 1;
         }
         let gr = &mut g[r * m..(r + 1) * m];
@@ -230,10 +230,7 @@ pub fn episode_grad<T: Real>(
     inner_steps(fs, &ep.sl, d, spec, &mut w, &mut b);
     logits(fq, nq, d, &w, &b, &mut sc.z);
     let correct = (0..ep.nq)
-        .filter(|&r| {
-            let zr = &sc.z[r * ep.ways..(r + 1) * ep.ways];
-            (0..ep.ways).fold(0, |a, j| if zr[j] > zr[a] { j } else { a }) == ep.ql[r]
-        })
+        .filter(|&r| argmax(&sc.z[r * ep.ways..(r + 1) * ep.ways]) == ep.ql[r])
         .count();
     let tau = log_threshold.map(|l| l.exp());
     let m = ep.ways + usize::from(tau.is_some());

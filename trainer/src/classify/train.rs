@@ -688,7 +688,7 @@ pub struct ClsState {
     /// empty).
     #[serde(default)]
     pub threshold: Vec<f64>,
-    /// Adam's moments of (params, logvar) (`m`, `v` in the checkpoint).
+    /// Adam's moments of (params, logvar, threshold) (`m`, `v` in the checkpoint).
     #[serde(flatten)]
     pub adam: Adam,
     /// Steps taken.
@@ -832,7 +832,7 @@ impl ClsState {
         } else {
             None
         };
-        let threshold = open_set_start(cfg, setup, &trunk, &params)?;
+        let threshold = super::open_set::start(cfg, setup, &trunk, &params)?;
         let anchor = params.clone();
         let nt = params.len();
         params.resize(nt + aux_classes * (feat + 1), 0.0);
@@ -882,53 +882,6 @@ impl ClsState {
 }
 
 crate::engine::resumable!(ClsState, ClsConfig);
-
-/// Episodes the open-set threshold's starting value is measured on.
-const THRESHOLD_START_EPISODES: usize = 8;
-
-/// The open-set threshold's starting `ln tau` (`[]` without `unknown_queries`), on the
-/// initial trunk's features of a few training episodes.
-fn open_set_start(
-    cfg: &ClsConfig,
-    setup: &Setup,
-    trunk: &Arch,
-    params: &[f64],
-) -> Result<Vec<f64>> {
-    if cfg.unknown_queries == 0 {
-        return Ok(Vec::new());
-    }
-    let mut sizes: Vec<usize> = setup.train.classes.iter().map(|c| c.rows.len()).collect();
-    sizes.sort_unstable_by(|a, b| b.cmp(a));
-    let fewest_outside: usize = sizes.iter().skip(setup.train_ways).sum();
-    if fewest_outside < cfg.unknown_queries {
-        bail!(
-            "unknown_queries = {}: the training classes outside a {}-way episode can have as few as {fewest_outside} rows (fewer `ways` or more training classes)",
-            cfg.unknown_queries,
-            setup.train_ways
-        );
-    }
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x0be0_5e75);
-    let shots = cfg.shots.first().copied().unwrap_or(1);
-    let eps = (0..THRESHOLD_START_EPISODES)
-        .map(|_| {
-            let ep = setup
-                .train
-                .sample(&setup.ds, setup.train_ways, shots, cfg.query, &mut rng)?;
-            super::open_set::training_episode(
-                setup,
-                trunk,
-                &ep,
-                None,
-                cfg.unknown_queries,
-                &mut rng,
-            )
-        })
-        .collect::<Result<Vec<_>>>()?;
-    match super::open_set::initial_log_threshold(trunk, params, &eps) {
-        Some(t) => Ok(vec![t]),
-        None => bail!("unknown_queries: the initial trunk's distances give no starting threshold (all rows equal?)"),
-    }
-}
 
 /// The best device setting (prototype scale, rate, steps) for a trunk on validation episodes:
 /// (mean accuracy, accuracy per shot count, setting), and every setting tried.
