@@ -113,6 +113,18 @@ pub fn is_header(cells: &[String]) -> bool {
     cells.iter().any(|c| c.parse::<f64>().is_err())
 }
 
+/// The header column `name` names: the first whose trimmed text is `name`, else the first
+/// equal to it ignoring ASCII case (`Label` for `label`). Every named column (a label, a task
+/// id, a target) is found this way.
+pub fn column(header: &[String], name: &str) -> Option<usize> {
+    let name = name.trim();
+    header.iter().position(|h| h.trim() == name).or_else(|| {
+        header
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(name))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::records;

@@ -136,9 +136,7 @@ pub fn read_rows_labelled(
     let name = label_column.unwrap_or("label");
     if records.first().is_some_and(|(_, c)| csvio::is_header(c)) {
         let (_, header) = records.remove(0);
-        label = header
-            .iter()
-            .position(|h| h.trim().eq_ignore_ascii_case(name));
+        label = csvio::column(&header, name);
     }
     if let (Some(l), None) = (label_column, label) {
         bail!("{file}: no header column named {l:?} (--label-column)");

@@ -153,7 +153,7 @@ fn read_manifest(manifest: &Path) -> Result<(Vec<Clip>, String)> {
     let Some(((_, header), rows)) = recs.split_first() else {
         bail!("{file}: empty manifest");
     };
-    let col = |name: &str| header.iter().position(|h| h == name);
+    let col = |name: &str| csvio::column(header, name);
     let (Some(f), Some(w)) = (col("file"), col("word")) else {
         bail!("{file}: the header must name `file` and `word` (found {header:?})");
     };

@@ -184,7 +184,7 @@ impl Columns {
     /// The task id column, the input columns and the target columns of a header, or the
     /// offending field and why.
     fn of(&self, names: &[String]) -> Result<Layout, (String, String)> {
-        let find = |n: &str| names.iter().position(|h| h == n);
+        let find = |n: &str| crate::csvio::column(names, n);
         let Some(task) = find(&self.task_column) else {
             return Err((
                 self.task_column.clone(),

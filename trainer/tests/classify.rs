@@ -84,6 +84,12 @@ fn csv_errors_name_file_line_and_field() {
             vec![1.0, 2.0, -3.0, 4.0]
         )
     );
+    // Named as the device command names it: trimmed, any ASCII case; an exact match first.
+    let same = Dataset::parse_labelled(text, "d.csv", Some(" Gesture")).unwrap();
+    assert_eq!((same.labels.clone(), same.x.clone()), (ok.labels, ok.x));
+    let both = "Label,x,label\n5,1,0\n6,2,1\n";
+    let exact = Dataset::parse_labelled(both, "d.csv", Some("label")).unwrap();
+    assert_eq!(exact.columns, vec!["Label".to_string(), "x".into()]);
     // Without it the last column is the label, and the names in `gesture` are refused with
     // the way out.
     let e = Dataset::parse(text, "d.csv").unwrap_err().to_string();

@@ -193,6 +193,24 @@ fn enroll_save_reboot_restore_forget(s: &Path, dir: &Path) {
         hits,
         "the named rows are the same samples as class 100's: {by_name:?}"
     );
+    // Rows labelled by name are scored through `--class-label`, and tallied per name.
+    let out = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["device", "--socket"])
+        .arg(s)
+        .args(["classify", "--enrolled", "--csv"])
+        .arg(&named)
+        .args(["--class-label", "desk lamp=101"])
+        .output()
+        .expect("the trainer binary runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for line in [
+        "class \"desk lamp\": answered 101 x4",
+        "not scored (no --class-label NAME=LABEL): [\"fan\"]",
+        "accuracy: 4/4 (100.0%)",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} in {text}");
+    }
     assert_eq!(
         ok(s, &["forget", "--label", "101"])[0]["Bank"]["classes"],
         5

@@ -70,9 +70,9 @@ impl Dataset {
         let label_col = match (label, &header) {
             (None, _) => header
                 .as_ref()
-                .and_then(|h| h.iter().position(|c| c.eq_ignore_ascii_case("label")))
+                .and_then(|h| csvio::column(h, "label"))
                 .unwrap_or(width.saturating_sub(1)),
-            (Some(l), Some(h)) => match h.iter().position(|c| c.trim() == l) {
+            (Some(l), Some(h)) => match csvio::column(h, l) {
                 Some(i) => i,
                 None => {
                     let msg = format!(

@@ -3,6 +3,7 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use fewshot_protocol::{DeviceError, HeadKind, Info, Input, Reply, Request, Target, MAX_CHUNK};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -52,7 +53,8 @@ pub enum DeviceCmd {
         #[arg(long)]
         steps: Option<u16>,
     },
-    /// Classify each row of a CSV; with labels, print the accuracy.
+    /// Classify each row of a CSV; with labels, print the accuracy (rows labelled by class
+    /// name: the answers per name, and the accuracy of the names given a label).
     Classify {
         #[arg(long)]
         csv: PathBuf,
@@ -60,6 +62,10 @@ pub enum DeviceCmd {
         /// head.
         #[arg(long)]
         enrolled: bool,
+        /// The device's label of a class name in the CSV's label column, `NAME=LABEL` (as
+        /// enrolled with `enroll --class NAME --label LABEL`); repeat for each class.
+        #[arg(long = "class-label", value_name = "NAME=LABEL")]
+        class_labels: Vec<String>,
     },
     /// The adapted head's outputs for each row of a CSV.
     Infer {
@@ -132,7 +138,14 @@ pub fn run(args: DeviceArgs) -> Result<ExitCode> {
         DeviceCmd::Adapt { steps } => {
             out.one(&mut client, &Request::Adapt { steps: *steps }, describe)?
         }
-        DeviceCmd::Classify { csv, enrolled } => classify(&mut client, &mut out, csv, *enrolled)?,
+        DeviceCmd::Classify {
+            csv,
+            enrolled,
+            class_labels,
+        } => {
+            let names = class_label_map(class_labels)?;
+            classify(&mut client, &mut out, csv, *enrolled, &names)?
+        }
         DeviceCmd::Infer { csv } => {
             let info = info(&mut client)?;
             for row in out.rows(csv, usize::from(info.input_len))? {
@@ -280,29 +293,78 @@ fn label(row: &Row) -> Result<Option<u16>> {
     }
 }
 
+/// `NAME=LABEL` pairs (`--class-label`), by name; a name given twice is refused.
+fn class_label_map(pairs: &[String]) -> Result<BTreeMap<String, u16>> {
+    let mut map = BTreeMap::new();
+    for p in pairs {
+        let (name, label) = p
+            .rsplit_once('=')
+            .with_context(|| format!("--class-label {p:?}: expected NAME=LABEL"))?;
+        let label: u16 = label
+            .trim()
+            .parse()
+            .with_context(|| format!("--class-label {p:?}: LABEL must be a number 0-65535"))?;
+        if map.insert(name.trim().to_string(), label).is_some() {
+            bail!("--class-label: class {:?} given twice", name.trim());
+        }
+    }
+    Ok(map)
+}
+
 /// Classifies each row, by the adapted head or (`enrolled`) the class bank, whose classes are
-/// the caller's labels.
-fn classify(client: &mut Client, out: &mut Output, csv: &Path, enrolled: bool) -> Result<()> {
+/// the caller's labels. Rows labelled by number are scored against the answer; rows labelled
+/// by class name are scored through `names` (their device labels), and their answers are
+/// tallied per name.
+fn classify(
+    client: &mut Client,
+    out: &mut Output,
+    csv: &Path,
+    enrolled: bool,
+    names: &BTreeMap<String, u16>,
+) -> Result<()> {
     let info = info(client)?;
-    let (mut right, mut labelled, mut named) = (0usize, 0usize, false);
+    let (mut right, mut labelled) = (0usize, 0usize);
+    let mut tally: BTreeMap<String, BTreeMap<u16, usize>> = BTreeMap::new();
     for row in out.rows(csv, usize::from(info.input_len))? {
-        named |= row.class.is_some();
         let x = input(&row)?;
         let request = match enrolled {
             true => Request::ClassifyEnrolled { x },
             false => Request::Classify { x },
         };
         let reply = out.ask(client, &request, describe)?;
-        if let (Reply::Class { class, .. }, Some(l)) = (reply, label(&row)?) {
+        let Reply::Class { class, .. } = reply else {
+            continue;
+        };
+        let truth = match &row.class {
+            Some(name) => {
+                *tally
+                    .entry(name.clone())
+                    .or_default()
+                    .entry(class)
+                    .or_default() += 1;
+                names.get(name).copied()
+            }
+            None => label(&row)?,
+        };
+        if let Some(l) = truth {
             labelled += 1;
             right += usize::from(class == l);
         }
     }
-    if labelled > 0 && !out.json {
+    if out.json {
+        return Ok(());
+    }
+    for (name, answers) in &tally {
+        let list: Vec<String> = answers.iter().map(|(l, n)| format!("{l} x{n}")).collect();
+        println!("class {name:?}: answered {}", list.join(", "));
+    }
+    let unnamed: Vec<&String> = tally.keys().filter(|n| !names.contains_key(*n)).collect();
+    if !unnamed.is_empty() {
+        println!("not scored (no --class-label NAME=LABEL): {unnamed:?}");
+    }
+    if labelled > 0 {
         let pct = 100.0 * right as f64 / labelled as f64;
         println!("accuracy: {right}/{labelled} ({pct:.1}%)");
-    } else if named && !out.json {
-        println!("no accuracy: the rows' labels are class names, the device's classes numbers");
     }
     Ok(())
 }
