@@ -3,6 +3,11 @@
 //! without padding (the padded copy). For each tap, one `vldmia` loads the `N` inputs it meets,
 //! and `C x N` `vmla.f32` add it to every output of the block: about 1.4 (C = 2, N = 8), 1.5
 //! (4 x 4) and 1.6 (1 x 8, depthwise) instructions per multiply-accumulate in the inner loop.
+//! Kernels of 3 columns (the common 3 x 3 and 1 x 3) run unrolled rows instead: one `vldmia` of
+//! the `N + 2` inputs the row's 3 taps meet, the filters' 3 weights of the row in one `vldmia`
+//! each (two of the four channels of a 4 x 4 block; the others tap by tap), then the `3 C N`
+//! `vmla.f32` with each tap's register window one column on: 1.06 (2 x 8) and 1.19 (4 x 4)
+//! instructions per multiply-accumulate per kernel row.
 //!
 //! Each output is its bias plus its terms in (input channel, kernel row, kernel column) order,
 //! one `vmla.f32` (multiply, round, add, round: not fused) per term: the portable loop's
@@ -42,10 +47,11 @@ struct Geometry {
 }
 
 /// A block kernel (see the module's documentation): `$name`, then the assembly that broadcasts
-/// the biases into the accumulators, finds the other filters, loads a tap's inputs, loads its
-/// weights and adds its terms, stores the outputs, and stores them through ReLU.
+/// the biases into the accumulators, finds the other filters, adds one kernel row's terms (r1
+/// its first input; [`tap_loop!`], or a row unrolled for a kernel width), stores the outputs,
+/// and stores them through ReLU.
 macro_rules! conv_kernel {
-    ($name:literal, $bias:expr, $filters:expr, $load:expr, $taps:expr, $store:expr, $relu:expr) => {
+    ($name:literal, $bias:expr, $filters:expr, $row:expr, $store:expr, $relu:expr) => {
         global_asm!(concat!(
             ".section .text.",
             $name,
@@ -66,16 +72,9 @@ macro_rules! conv_kernel {
             "3:
     mov r3, r5
 2:
-    mov r2, r1
-    mov r12, r4
-1:
 ",
-            $load,
-            "    adds r2, r2, #4\n",
-            $taps,
-            "    subs r12, r12, #1
-    bne 1b
-    add r1, r1, r7
+            $row,
+            "    add r1, r1, r7
     subs r3, r3, #1
     bne 2b
     add r1, r1, r8
@@ -98,6 +97,25 @@ macro_rules! conv_kernel {
             ", . - ",
             $name
         ));
+    };
+}
+
+/// One kernel row of any width (r4 taps): per tap, the assembly that loads the inputs it meets
+/// (from r2, which then steps one column) and the one that loads its weights and adds its terms.
+macro_rules! tap_loop {
+    ($load:expr, $taps:expr) => {
+        concat!(
+            "    mov r2, r1
+    mov r12, r4
+1:
+",
+            $load,
+            "    adds r2, r2, #4\n",
+            $taps,
+            "    subs r12, r12, #1
+    bne 1b
+"
+        )
     };
 }
 
@@ -144,16 +162,92 @@ macro_rules! load_8 {
     };
 }
 
+/// 2 output channels of 8 positions: biases, the second filter (r9), plain and ReLU stores.
+macro_rules! bias_2x8 {
+    () => {
+        concat!(
+            bias_1x8!(),
+            broadcast!(4, "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15")
+        )
+    };
+}
+macro_rules! filters_2 {
+    () => {
+        "    add r9, r0, r9
+"
+    };
+}
+macro_rules! store_2x8 {
+    () => {
+        "    vstmia r2, {{s0-s7}}
+    add r2, r2, r12
+    vstmia r2, {{s8-s15}}
+"
+    };
+}
+macro_rules! relu_2x8 {
+    () => {
+        concat!(
+            relu_1x8!(),
+            "    add r2, r2, r12\n",
+            relu_store!("s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15")
+        )
+    };
+}
+/// 4 output channels of 4 positions: biases, the other filters (r9, r10, r11), plain and ReLU
+/// stores.
+macro_rules! bias_4x4 {
+    () => {
+        concat!(
+            broadcast!(0, "s0", "s1", "s2", "s3"),
+            broadcast!(4, "s4", "s5", "s6", "s7"),
+            broadcast!(8, "s8", "s9", "s10", "s11"),
+            broadcast!(12, "s12", "s13", "s14", "s15")
+        )
+    };
+}
+macro_rules! filters_4 {
+    () => {
+        "    add r10, r0, r9, lsl #1
+    add r11, r10, r9
+    add r9, r0, r9
+"
+    };
+}
+macro_rules! store_4x4 {
+    () => {
+        "    vstmia r2, {{s0-s3}}
+    add r2, r2, r12
+    vstmia r2, {{s4-s7}}
+    add r2, r2, r12
+    vstmia r2, {{s8-s11}}
+    add r2, r2, r12
+    vstmia r2, {{s12-s15}}
+"
+    };
+}
+macro_rules! relu_4x4 {
+    () => {
+        concat!(
+            "    sub r12, r12, #16\n",
+            relu_store!("s0", "s1", "s2", "s3"),
+            "    add r2, r2, r12\n",
+            relu_store!("s4", "s5", "s6", "s7"),
+            "    add r2, r2, r12\n",
+            relu_store!("s8", "s9", "s10", "s11"),
+            "    add r2, r2, r12\n",
+            relu_store!("s12", "s13", "s14", "s15")
+        )
+    };
+}
+
 conv_kernel!(
     "fewshot_conv_c2n8_f32",
-    concat!(
-        bias_1x8!(),
-        broadcast!(4, "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15")
-    ),
-    "    add r9, r0, r9
-",
-    load_8!(),
-    "    vldmia r0!, {{s24}}
+    bias_2x8!(),
+    filters_2!(),
+    tap_loop!(
+        load_8!(),
+        "    vldmia r0!, {{s24}}
     vldmia r9!, {{s25}}
     vmla.f32 s0, s24, s16
     vmla.f32 s1, s24, s17
@@ -171,32 +265,19 @@ conv_kernel!(
     vmla.f32 s13, s25, s21
     vmla.f32 s14, s25, s22
     vmla.f32 s15, s25, s23
-",
-    "    vstmia r2, {{s0-s7}}
-    add r2, r2, r12
-    vstmia r2, {{s8-s15}}
-",
-    concat!(
-        relu_1x8!(),
-        "    add r2, r2, r12\n",
-        relu_store!("s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15")
-    )
+"
+    ),
+    store_2x8!(),
+    relu_2x8!()
 );
 conv_kernel!(
     "fewshot_conv_c4n4_f32",
-    concat!(
-        broadcast!(0, "s0", "s1", "s2", "s3"),
-        broadcast!(4, "s4", "s5", "s6", "s7"),
-        broadcast!(8, "s8", "s9", "s10", "s11"),
-        broadcast!(12, "s12", "s13", "s14", "s15")
-    ),
-    "    add r10, r0, r9, lsl #1
-    add r11, r10, r9
-    add r9, r0, r9
+    bias_4x4!(),
+    filters_4!(),
+    tap_loop!(
+        "    vldmia r2, {{s16-s19}}
 ",
-    "    vldmia r2, {{s16-s19}}
-",
-    "    vldmia r0!, {{s24}}
+        "    vldmia r0!, {{s24}}
     vldmia r9!, {{s25}}
     vldmia r10!, {{s26}}
     vldmia r11!, {{s27}}
@@ -216,32 +297,18 @@ conv_kernel!(
     vmla.f32 s13, s27, s17
     vmla.f32 s14, s27, s18
     vmla.f32 s15, s27, s19
-",
-    "    vstmia r2, {{s0-s3}}
-    add r2, r2, r12
-    vstmia r2, {{s4-s7}}
-    add r2, r2, r12
-    vstmia r2, {{s8-s11}}
-    add r2, r2, r12
-    vstmia r2, {{s12-s15}}
-",
-    concat!(
-        "    sub r12, r12, #16\n",
-        relu_store!("s0", "s1", "s2", "s3"),
-        "    add r2, r2, r12\n",
-        relu_store!("s4", "s5", "s6", "s7"),
-        "    add r2, r2, r12\n",
-        relu_store!("s8", "s9", "s10", "s11"),
-        "    add r2, r2, r12\n",
-        relu_store!("s12", "s13", "s14", "s15")
-    )
+"
+    ),
+    store_4x4!(),
+    relu_4x4!()
 );
 conv_kernel!(
     "fewshot_conv_c1n8_f32",
     bias_1x8!(),
     "",
-    load_8!(),
-    "    vldmia r0!, {{s8}}
+    tap_loop!(
+        load_8!(),
+        "    vldmia r0!, {{s8}}
     vmla.f32 s0, s8, s16
     vmla.f32 s1, s8, s17
     vmla.f32 s2, s8, s18
@@ -250,7 +317,8 @@ conv_kernel!(
     vmla.f32 s5, s8, s21
     vmla.f32 s6, s8, s22
     vmla.f32 s7, s8, s23
-",
+"
+    ),
     store_1x8!(),
     relu_1x8!()
 );
@@ -259,9 +327,10 @@ conv_kernel!(
     "fewshot_conv_c1n8s2_f32",
     bias_1x8!(),
     "",
-    "    vldmia r2, {{s16-s30}}
+    tap_loop!(
+        "    vldmia r2, {{s16-s30}}
 ",
-    "    vldmia r0!, {{s8}}
+        "    vldmia r0!, {{s8}}
     vmla.f32 s0, s8, s16
     vmla.f32 s1, s8, s18
     vmla.f32 s2, s8, s20
@@ -270,14 +339,145 @@ conv_kernel!(
     vmla.f32 s5, s8, s26
     vmla.f32 s6, s8, s28
     vmla.f32 s7, s8, s30
-",
+"
+    ),
     store_1x8!(),
     relu_1x8!()
+);
+
+// Kernel rows of 3 taps, unrolled: one `vldmia` of the row's inputs (n + 2) for its 3 taps,
+// each output register window one column on; the filters' 3 weights of the row in one
+// `vldmia` each where registers allow (4 x 4: two of the four channels).
+conv_kernel!(
+    "fewshot_conv_c2n8k3_f32",
+    bias_2x8!(),
+    filters_2!(),
+    "    vldmia r1, {{s16-s25}}
+    vldmia r0!, {{s26-s28}}
+    vldmia r9!, {{s29-s31}}
+    vmla.f32 s0, s26, s16
+    vmla.f32 s1, s26, s17
+    vmla.f32 s2, s26, s18
+    vmla.f32 s3, s26, s19
+    vmla.f32 s4, s26, s20
+    vmla.f32 s5, s26, s21
+    vmla.f32 s6, s26, s22
+    vmla.f32 s7, s26, s23
+    vmla.f32 s8, s29, s16
+    vmla.f32 s9, s29, s17
+    vmla.f32 s10, s29, s18
+    vmla.f32 s11, s29, s19
+    vmla.f32 s12, s29, s20
+    vmla.f32 s13, s29, s21
+    vmla.f32 s14, s29, s22
+    vmla.f32 s15, s29, s23
+    vmla.f32 s0, s27, s17
+    vmla.f32 s1, s27, s18
+    vmla.f32 s2, s27, s19
+    vmla.f32 s3, s27, s20
+    vmla.f32 s4, s27, s21
+    vmla.f32 s5, s27, s22
+    vmla.f32 s6, s27, s23
+    vmla.f32 s7, s27, s24
+    vmla.f32 s8, s30, s17
+    vmla.f32 s9, s30, s18
+    vmla.f32 s10, s30, s19
+    vmla.f32 s11, s30, s20
+    vmla.f32 s12, s30, s21
+    vmla.f32 s13, s30, s22
+    vmla.f32 s14, s30, s23
+    vmla.f32 s15, s30, s24
+    vmla.f32 s0, s28, s18
+    vmla.f32 s1, s28, s19
+    vmla.f32 s2, s28, s20
+    vmla.f32 s3, s28, s21
+    vmla.f32 s4, s28, s22
+    vmla.f32 s5, s28, s23
+    vmla.f32 s6, s28, s24
+    vmla.f32 s7, s28, s25
+    vmla.f32 s8, s31, s18
+    vmla.f32 s9, s31, s19
+    vmla.f32 s10, s31, s20
+    vmla.f32 s11, s31, s21
+    vmla.f32 s12, s31, s22
+    vmla.f32 s13, s31, s23
+    vmla.f32 s14, s31, s24
+    vmla.f32 s15, s31, s25
+",
+    store_2x8!(),
+    relu_2x8!()
+);
+conv_kernel!(
+    "fewshot_conv_c4n4k3_f32",
+    bias_4x4!(),
+    filters_4!(),
+    "    vldmia r1, {{s16-s21}}
+    vldmia r0!, {{s22-s24}}
+    vldmia r9!, {{s25-s27}}
+    vldmia r10!, {{s28}}
+    vldmia r11!, {{s29}}
+    vmla.f32 s0, s22, s16
+    vmla.f32 s1, s22, s17
+    vmla.f32 s2, s22, s18
+    vmla.f32 s3, s22, s19
+    vmla.f32 s4, s25, s16
+    vmla.f32 s5, s25, s17
+    vmla.f32 s6, s25, s18
+    vmla.f32 s7, s25, s19
+    vmla.f32 s8, s28, s16
+    vmla.f32 s9, s28, s17
+    vmla.f32 s10, s28, s18
+    vmla.f32 s11, s28, s19
+    vmla.f32 s12, s29, s16
+    vmla.f32 s13, s29, s17
+    vmla.f32 s14, s29, s18
+    vmla.f32 s15, s29, s19
+    vldmia r10!, {{s28}}
+    vldmia r11!, {{s29}}
+    vmla.f32 s0, s23, s17
+    vmla.f32 s1, s23, s18
+    vmla.f32 s2, s23, s19
+    vmla.f32 s3, s23, s20
+    vmla.f32 s4, s26, s17
+    vmla.f32 s5, s26, s18
+    vmla.f32 s6, s26, s19
+    vmla.f32 s7, s26, s20
+    vmla.f32 s8, s28, s17
+    vmla.f32 s9, s28, s18
+    vmla.f32 s10, s28, s19
+    vmla.f32 s11, s28, s20
+    vmla.f32 s12, s29, s17
+    vmla.f32 s13, s29, s18
+    vmla.f32 s14, s29, s19
+    vmla.f32 s15, s29, s20
+    vldmia r10!, {{s28}}
+    vldmia r11!, {{s29}}
+    vmla.f32 s0, s24, s18
+    vmla.f32 s1, s24, s19
+    vmla.f32 s2, s24, s20
+    vmla.f32 s3, s24, s21
+    vmla.f32 s4, s27, s18
+    vmla.f32 s5, s27, s19
+    vmla.f32 s6, s27, s20
+    vmla.f32 s7, s27, s21
+    vmla.f32 s8, s28, s18
+    vmla.f32 s9, s28, s19
+    vmla.f32 s10, s28, s20
+    vmla.f32 s11, s28, s21
+    vmla.f32 s12, s29, s18
+    vmla.f32 s13, s29, s19
+    vmla.f32 s14, s29, s20
+    vmla.f32 s15, s29, s21
+",
+    store_4x4!(),
+    relu_4x4!()
 );
 
 extern "C" {
     fn fewshot_conv_c2n8_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
     fn fewshot_conv_c4n4_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
+    fn fewshot_conv_c2n8k3_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
+    fn fewshot_conv_c4n4k3_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
     fn fewshot_conv_c1n8_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
     fn fewshot_conv_c1n8s2_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
 }
@@ -383,11 +583,13 @@ pub fn layer(
     let (true, Some(mut g)) = (ok, g) else {
         return (0, 0);
     };
-    let f = match kind {
-        Block::C2N8 => fewshot_conv_c2n8_f32,
-        Block::C4N4 => fewshot_conv_c4n4_f32,
-        Block::C1N8 => fewshot_conv_c1n8_f32,
-        Block::C1N8S2 => fewshot_conv_c1n8s2_f32,
+    let f = match (kind, s.kw) {
+        (Block::C2N8, 3) => fewshot_conv_c2n8k3_f32,
+        (Block::C4N4, 3) => fewshot_conv_c4n4k3_f32,
+        (Block::C2N8, _) => fewshot_conv_c2n8_f32,
+        (Block::C4N4, _) => fewshot_conv_c4n4_f32,
+        (Block::C1N8, _) => fewshot_conv_c1n8_f32,
+        (Block::C1N8S2, _) => fewshot_conv_c1n8s2_f32,
     };
     let (cdone, xdone) = (s.co - s.co % c, s.ow - s.ow % n);
     for oc0 in (0..cdone).step_by(c) {
