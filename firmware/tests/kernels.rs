@@ -1,8 +1,9 @@
 //! The inner loop's kernels on the target against the portable code, bit for bit:
 //! `columns_step` (the Cortex-M4F kernel where it applies) and `columns_step_portable` on the
 //! same pseudo-random layers, over shapes, sample counts, rates, clips (hit and not) and the
-//! previous layer's activation; `dense_batch` and `dense` per sample (the forward kernels apply
-//! the ReLU as they store, `dense_batch` after); a one-input ReLU layer (the Cortex-M4F kernel
+//! previous layer's activation; `dense_batch`, `dense` per sample (the forward kernels apply
+//! the ReLU as they store, `dense_batch` after; rows four, two and one at a time) and each
+//! row's bias plus its terms in order; a one-input ReLU layer (the Cortex-M4F kernel
 //! for its rows in fours) against `activate(Relu, b + w x)`. On the Cortex-M3 both sides are the
 //! portable code. The same equality lets the `portable-kernels` feature build the portable code
 //! on the Cortex-M4F too (smaller, slower): it changes no result.
@@ -18,7 +19,7 @@ use fewshot_runtime::math::{activate, dense, dense_batch, Rate};
 use fewshot_runtime::Activation;
 
 const MAX_NI: usize = 24;
-const MAX_NO: usize = 5;
+const MAX_NO: usize = 9;
 const MAX_K: usize = 7;
 
 /// One layer's data: weights, rates, deltas, inputs and the backpropagation block.
@@ -168,11 +169,22 @@ fn dense_agrees(ni: usize, no: usize, k: usize, act: Activation, rng: &mut Lcg) 
     let (w, b, xs) = (&w[..ni * no], &b[..no], &xs[..k * ni]);
     let mut batch = [0.0f32; MAX_K * MAX_NO];
     let mut each = [0.0f32; MAX_K * MAX_NO];
+    let mut reference = [0.0f32; MAX_K * MAX_NO];
     dense_batch(w, b, xs, &mut batch[..k * no], (ni, no), act);
-    for (x, y) in xs.chunks_exact(ni).zip(each.chunks_exact_mut(no)) {
+    for ((x, y), r) in xs
+        .chunks_exact(ni)
+        .zip(each.chunks_exact_mut(no))
+        .zip(reference.chunks_exact_mut(no))
+    {
         dense(w, b, x, y, act);
+        // Each row: its bias, then every term in order (what the kernels do, four rows, two
+        // or one at a time).
+        for ((ri, row), bi) in r.iter_mut().zip(w.chunks_exact(ni)).zip(b) {
+            let z = row.iter().zip(x).fold(*bi, |acc, (wj, xj)| acc + wj * xj);
+            *ri = activate(act, z);
+        }
     }
-    same_bits(&batch, &each)
+    same_bits(&batch, &each) && same_bits(&each, &reference)
 }
 
 /// A one-input ReLU layer of `no` rows through `dense` against `activate(Relu, b + w x)`.
@@ -250,7 +262,7 @@ fn main() -> ! {
     c.check(same == cases, "bias_step equals the portable code");
     let (mut cases, mut same) = (0u32, 0u32);
     for ni in [1, 8, 16, 24, 12] {
-        for no in [1, 2, 3, 5] {
+        for no in [1, 2, 3, 4, 5, 6, 7, 9] {
             for k in [1, 2, 7] {
                 for act in [Activation::Identity, Activation::Relu, Activation::Tanh] {
                     cases += 1;
@@ -260,7 +272,10 @@ fn main() -> ! {
         }
     }
     defmt::info!("{=u32} of {=u32} cases bit-identical", same, cases);
-    c.check(same == cases, "dense_batch equals dense on each sample");
+    c.check(
+        same == cases,
+        "dense_batch equals dense on each sample and the terms in order",
+    );
     let (mut cases, mut same) = (0u32, 0u32);
     for no in [1, 3, 4, 5, 8, 40, 41] {
         for _ in 0..4 {

@@ -142,6 +142,8 @@ pub struct Model<'a> {
     views: Option<WarpSet>,
     /// Bit `h` set when head `h` reads the input views (derived at load; 0 without views).
     view_readers: u8,
+    /// [`Model::infer_scratch_len`] (derived at load).
+    pub(crate) infer_scratch: u32,
 }
 
 /// The heads that read the input views, as a bit set.
@@ -504,7 +506,7 @@ impl<'a> Model<'a> {
             .max()
             .unwrap_or(0);
         let view_readers = views.map_or(0, |_| view_readers(&header));
-        Ok(Model {
+        let mut model = Model {
             header,
             ext,
             weights,
@@ -517,7 +519,12 @@ impl<'a> Model<'a> {
             head_hidden_width,
             view_readers,
             views,
-        })
+            infer_scratch: 0,
+        };
+        // At most 2 x 2 x 4096 + 16 x 4096 + 4096 + a head's 2 x 4096 (`MAX_WIDTH`).
+        model.infer_scratch =
+            u32::try_from(model.derive_infer_scratch_len()).map_err(|_| invalid("scratch"))?;
+        Ok(model)
     }
 
     /// The decoded header.

@@ -106,8 +106,14 @@ impl<'m> Model<'m> {
         }
     }
 
-    /// Floats of scratch that [`Network::infer`] needs for this model.
+    /// Floats of scratch that [`Network::infer`] needs for this model (derived at load).
     pub fn infer_scratch_len(&self) -> usize {
+        self.infer_scratch as usize
+    }
+
+    /// [`Model::infer_scratch_len`] from the model's geometry: `Model::from_bytes` keeps it, so
+    /// that each inference does not walk the heads again.
+    pub(crate) fn derive_infer_scratch_len(&self) -> usize {
         2 * self.trunk_width()
             + 2 * self.head_hidden_width()
             + views::scratch_len(self)
@@ -355,7 +361,10 @@ impl<'m, 's> Network<'m, 's> {
         let hidden = self.model.head_hidden_width();
         let (c, rest) = split(rest, hidden)?;
         let (d, rest) = split(rest, hidden)?;
-        let (view_buf, extra) = split(rest, views::scratch_len(self.model))?;
+        let (view_buf, extra) = match self.model.views() {
+            Some(_) => split(rest, views::scratch_len(self.model))?,
+            None => (&mut [][..], rest),
+        };
         // The views first: their trunk passes use `a` and `b`, where the input's features end.
         let read = self.views_read(heads);
         if let Some(v) = read {
