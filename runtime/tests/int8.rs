@@ -246,13 +246,24 @@ fn conv_matches_naive_loops() {
         let w = rng.fill(g.out_channels * fan);
         let x = rng.fill(g.input_len());
         let p = params(&mut rng, g.out_channels);
-        for (in_zp, relu) in [(0, false), (-20, true), (127, false)] {
+        // Biases near 2^30: accumulators past the short requantisation's bound, the long form.
+        let big = Params {
+            bias: p.bias.iter().map(|b| b + (1 << 30) * b.signum()).collect(),
+            mult: p.mult.clone(),
+            shift: p.shift.iter().map(|s| s - 18).collect(),
+        };
+        for (in_zp, relu, p) in [
+            (0, false, &p),
+            (-20, true, &p),
+            (127, false, &p),
+            (5, false, &big),
+        ] {
             let l = QuantConv {
                 geom: g,
                 in_zp,
                 weights: &w,
                 bias: &p.bias,
-                requant: requant(&p, -3, relu),
+                requant: requant(p, -3, relu),
             };
             let want = conv_ref(&l, &x);
             let mut y = vec![0i8; want.len()];
