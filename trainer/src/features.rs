@@ -11,8 +11,22 @@
 //! The manifest is a CSV with a header naming at least `file` (relative to the manifest) and
 //! `word`; `word_split` (`train` words get the first labels), `voice_split` (see
 //! `--voice-split`) and `sha256` (checked when present) are read when there. Clips are WAV,
-//! padded with silence or cut to one second: 16-bit mono at the front-end's sample rate as they
-//! are, any other PCM converted to it ([`read_clip`]).
+//! padded with silence to one second, or, when longer, cut to the second centred on the word
+//! ([`Window`]):
+//! 16-bit mono at the front-end's sample rate as they are, any other PCM converted to it
+//! ([`read_clip`]).
+//!
+//! ```
+//! use trainer::features::{word_second, Window};
+//! // A 3-second recording, silent but for a word-like burst from 1.6 s to 1.9 s (16 kHz).
+//! let mut pcm = vec![0i16; 48_000];
+//! pcm[25_600..30_400].iter_mut().for_each(|v| *v = 1_000);
+//! let start = word_second(&pcm, 16_000, 160);
+//! // The burst is whole in the kept second, and centred in it.
+//! assert!(start <= 25_600 && start + 16_000 >= 30_400);
+//! assert_eq!(start, 20_000); // the burst at 5 600..10 400 of the kept 16 000
+//! assert_eq!(Window::default(), Window::Centred);
+//! ```
 
 use crate::csvio;
 use anyhow::{bail, Context, Result};
@@ -44,6 +58,98 @@ pub struct Recorded {
     /// features were computed.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub converted: usize,
+    /// Which second of a longer clip was kept (records written before this field: the first).
+    #[serde(default = "Window::first")]
+    pub window: Window,
+    /// Clips longer than a second (cut to the `window` second) and shorter (padded with
+    /// silence).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cut: usize,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub padded: usize,
+}
+
+/// Which second of a clip longer than one second becomes its features.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Window {
+    /// The second centred on the word ([`word_second`]): the loudest second above the
+    /// recording's noise floor, centred on its energy. What a device that classifies when a
+    /// word is in the middle of its last second of audio sees.
+    #[default]
+    Centred,
+    /// The first second (a recording that starts with the word).
+    First,
+}
+
+impl Window {
+    fn first() -> Self {
+        Window::First
+    }
+}
+
+/// Longest recording read (a longer one is refused: cut it first).
+pub const MAX_CLIP_SECONDS: usize = 60;
+
+/// The start of the `second` samples of `pcm` (longer than `second`) centred on the word it
+/// holds. In frames of `hop` samples: each frame's energy (sum of squared samples) less the
+/// recording's noise floor (the 20th percentile of the frames' energies), then the `second`
+/// with the most of that energy (among equally loud ones the middle one), then the second
+/// centred on that energy's centroid, kept inside the recording. Without the floor a noisy
+/// recording's loudest second would be any second that holds the whole word, decided by the
+/// noise; with it a word lands in the middle whatever the noise. Energies are exact (sums of
+/// squared 16-bit samples in f64, below 2^53 for a minute at 48 kHz).
+pub fn word_second(pcm: &[i16], second: usize, hop: usize) -> usize {
+    let hop = hop.max(1);
+    if pcm.len() <= second || second < hop {
+        return 0;
+    }
+    let energy: Vec<f64> = pcm
+        .chunks(hop)
+        .map(|f| f.iter().map(|&v| f64::from(v) * f64::from(v)).sum())
+        .collect();
+    let mut sorted = energy.clone();
+    sorted.sort_by(f64::total_cmp);
+    let floor = sorted[sorted.len() / 5];
+    let above: Vec<f64> = energy.iter().map(|e| (e - floor).max(0.0)).collect();
+    let span = second / hop;
+    let mut prefix = vec![0.0f64];
+    for e in &above {
+        prefix.push(prefix[prefix.len() - 1] + e);
+    }
+    let last = above.len().saturating_sub(span);
+    let sum = |s: usize| prefix[(s + span).min(above.len())] - prefix[s];
+    let best = (0..=last).map(sum).fold(f64::MIN, f64::max);
+    let tied: Vec<usize> = (0..=last).filter(|&s| sum(s) == best).collect();
+    let s = tied[tied.len() / 2];
+    let window = &above[s..(s + span).min(above.len())];
+    let total: f64 = window.iter().sum();
+    let centre = match total > 0.0 {
+        // The energy's centroid, in samples (a frame's energy at its middle).
+        true => {
+            let moment: f64 = window
+                .iter()
+                .enumerate()
+                .map(|(k, e)| ((s + k) as f64 + 0.5) * e)
+                .sum();
+            moment / total * hop as f64
+        }
+        false => (s * hop + second / 2) as f64,
+    };
+    let start = (centre - second as f64 / 2.0).round().max(0.0) as usize;
+    start.min(pcm.len() - second)
+}
+
+/// One clip as the front-end's audio ([`read_clip`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClipAudio {
+    /// One second of 16-bit samples at the front-end's rate.
+    pub pcm: Vec<i16>,
+    /// Not 16-bit mono at the front-end's rate: converted.
+    pub converted: bool,
+    /// Its length before it was cut or padded to a second, in samples at the front-end's
+    /// rate.
+    pub len: usize,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -176,44 +282,55 @@ fn read_manifest(manifest: &Path) -> Result<(Vec<Clip>, String)> {
     Ok((clips, sha))
 }
 
-/// One second of a WAV clip as the front-end's audio (padded with silence or cut), and whether
-/// it had to be converted. 16-bit mono at `spec`'s sample rate is read as it is; any other
-/// integer or float PCM is scaled to [-1, 1), its channels averaged, resampled to the rate
-/// (rubato's FFT resampler) and rounded back to 16 bits.
-pub fn read_clip(path: &Path, spec: &FrontEndSpec) -> Result<(Vec<i16>, bool)> {
+/// One second of a WAV clip as the front-end's audio: padded with silence, or the `window`
+/// second of a longer clip (at most [`MAX_CLIP_SECONDS`]). 16-bit mono at `spec`'s sample rate
+/// is read as it is; any other integer or float PCM is scaled to [-1, 1), its channels
+/// averaged, resampled to the rate (rubato's FFT resampler) and rounded back to 16 bits.
+pub fn read_clip(path: &Path, spec: &FrontEndSpec, window: Window) -> Result<ClipAudio> {
     let reader =
         hound::WavReader::open(path).with_context(|| format!("reading {}", path.display()))?;
     let s = reader.spec();
     let second = spec.sample_rate as usize;
+    let channels = usize::from(s.channels.max(1));
+    let frames = reader.duration() as usize;
+    if frames > MAX_CLIP_SECONDS * s.sample_rate as usize {
+        bail!(
+            "{}: {:.1} s long: clips of at most {MAX_CLIP_SECONDS} s (cut the recording into clips)",
+            path.display(),
+            frames as f64 / f64::from(s.sample_rate.max(1))
+        );
+    }
     let audio = AudioConfig {
         sample_rate: s.sample_rate,
         channels: s.channels,
     };
     let native = s.bits_per_sample == 16 && s.sample_format == hound::SampleFormat::Int;
-    if native && spec.check_audio(audio).is_ok() {
-        let mut pcm = reader
-            .into_samples::<i16>()
-            .take(second)
-            .collect::<Result<Vec<_>, _>>()
-            .with_context(|| format!("decoding {}", path.display()))?;
-        pcm.resize(second, 0);
-        return Ok((pcm, false));
-    }
+    // The first second needs only its samples (and, resampled, a margin for the filter).
+    let keep = match (window, native && spec.check_audio(audio).is_ok()) {
+        (Window::First, true) => second,
+        (Window::First, false) => (s.sample_rate as usize + RESAMPLE_MARGIN) * channels,
+        (Window::Centred, _) => usize::MAX,
+    };
     let decoding = || format!("decoding {}", path.display());
-    // Only the second that is kept, and a margin for the resampler's filter past it.
-    let channels = usize::from(s.channels.max(1));
-    let needed = (s.sample_rate as usize + RESAMPLE_MARGIN) * channels;
+    if native && spec.check_audio(audio).is_ok() {
+        let pcm = reader
+            .into_samples::<i16>()
+            .take(keep)
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(decoding)?;
+        return Ok(cut_to_second(pcm, frames, second, window, false));
+    }
     let samples: Vec<f32> = match (s.sample_format, s.bits_per_sample) {
         (hound::SampleFormat::Float, 32) => reader
             .into_samples::<f32>()
-            .take(needed)
+            .take(keep)
             .collect::<Result<_, _>>()
             .with_context(decoding)?,
         (hound::SampleFormat::Int, bits @ 8..=32) => {
             let full = (1u64 << (bits - 1)) as f32;
             reader
                 .into_samples::<i32>()
-                .take(needed)
+                .take(keep)
                 .map(|v| v.map(|v| v as f32 / full))
                 .collect::<Result<_, _>>()
                 .with_context(decoding)?
@@ -227,7 +344,7 @@ pub fn read_clip(path: &Path, spec: &FrontEndSpec) -> Result<(Vec<i16>, bool)> {
         .chunks_exact(channels)
         .map(|frame| frame.iter().sum::<f32>() / channels as f32)
         .collect();
-    let mut at_rate = if s.sample_rate == spec.sample_rate {
+    let at_rate = if s.sample_rate == spec.sample_rate {
         mono
     } else {
         resample(&mono, s.sample_rate, spec.sample_rate).with_context(|| {
@@ -239,12 +356,41 @@ pub fn read_clip(path: &Path, spec: &FrontEndSpec) -> Result<(Vec<i16>, bool)> {
             )
         })?
     };
-    at_rate.resize(second, 0.0);
+    // The recording's length at the front-end's rate (the resampler's output may differ from
+    // it by a few samples at the end).
+    let len =
+        (frames as u64 * u64::from(spec.sample_rate) / u64::from(s.sample_rate.max(1))) as usize;
     let pcm = at_rate
         .iter()
         .map(|v| (v * 32768.0).round().clamp(-32768.0, 32767.0) as i16)
         .collect();
-    Ok((pcm, true))
+    Ok(cut_to_second(pcm, len, second, window, true))
+}
+
+/// One second of `pcm` (at the front-end's rate; a clip `len` samples long, of which `pcm`
+/// may hold only the start): the `window` second of a longer clip, or the clip padded with
+/// silence.
+fn cut_to_second(
+    mut pcm: Vec<i16>,
+    len: usize,
+    second: usize,
+    window: Window,
+    converted: bool,
+) -> ClipAudio {
+    let start = match window {
+        Window::Centred if len > second => {
+            let end = len.min(pcm.len());
+            word_second(&pcm[..end], second, (second / 100).max(1))
+        }
+        _ => 0,
+    };
+    pcm.drain(..start.min(pcm.len()));
+    pcm.resize(second, 0);
+    ClipAudio {
+        pcm,
+        converted,
+        len,
+    }
 }
 
 /// Input frames decoded past the kept second when a clip is resampled: more than the FFT
@@ -286,6 +432,7 @@ pub fn run(
     manifest: &Path,
     spec: &FrontEndSpec,
     voice_split: Option<&str>,
+    window: Window,
     out: &Path,
 ) -> Result<Recorded> {
     let (clips, manifest_sha256) = read_manifest(manifest)?;
@@ -323,7 +470,8 @@ pub fn run(
         .collect();
     header.push("label".into());
     writeln!(w, "{}", header.join(","))?;
-    let (mut rows, mut converted) = (0, 0);
+    let (mut rows, mut converted, mut cut, mut padded) = (0, 0, 0, 0);
+    let second = spec.sample_rate as usize;
     for c in clips
         .iter()
         .filter(|c| voice_split.is_none_or(|v| c.voice_split == v))
@@ -342,9 +490,11 @@ pub fn run(
                 );
             }
         }
-        let (pcm, was_converted) = read_clip(&c.path, spec)?;
-        converted += usize::from(was_converted);
-        let x = clip_features(&mut fe, &pcm)?;
+        let clip = read_clip(&c.path, spec, window)?;
+        converted += usize::from(clip.converted);
+        cut += usize::from(clip.len > second);
+        padded += usize::from(clip.len < second);
+        let x = clip_features(&mut fe, &clip.pcm)?;
         let mut line: Vec<String> = x.iter().map(f32::to_string).collect();
         line.push(
             label_of
@@ -365,7 +515,20 @@ pub fn run(
         labels,
         rows,
         converted,
+        window,
+        cut,
+        padded,
     };
+    if cut > 0 {
+        let which = match window {
+            Window::Centred => "the second centred on the word (--window first: the first)",
+            Window::First => "the first second",
+        };
+        eprintln!("note: {cut} of {rows} clips longer than a second, cut to {which}");
+    }
+    if padded > 0 {
+        eprintln!("note: {padded} of {rows} clips shorter than a second, padded with silence");
+    }
     if converted > 0 {
         eprintln!(
             "note: {converted} of {rows} clips converted to {} Hz 16-bit mono (channels averaged, resampled); the device's microphone runs at {} Hz",

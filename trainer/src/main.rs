@@ -209,6 +209,10 @@ enum Cmd {
         /// Only the clips of this `voice_split` (e.g. `seen`).
         #[arg(long)]
         voice_split: Option<String>,
+        /// Which second of a clip longer than one second is kept: the one centred on the word
+        /// (its energy above the recording's noise floor) or the first.
+        #[arg(long, value_enum, default_value_t = trainer::features::Window::Centred)]
+        window: trainer::features::Window,
         /// The CSV to write (gzip when it ends in `.gz`).
         #[arg(long)]
         out: PathBuf,
@@ -566,6 +570,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             manifest,
             front_end,
             voice_split,
+            window,
             out,
         } => {
             let spec = match &front_end {
@@ -576,7 +581,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 None => runtime::frontend::FrontEndSpec::KEYWORD,
             };
-            let rec = trainer::features::run(&manifest, &spec, voice_split.as_deref(), &out)?;
+            let rec =
+                trainer::features::run(&manifest, &spec, voice_split.as_deref(), window, &out)?;
             eprintln!(
                 "wrote {} ({} clips, {} words, {} features a clip: {} frames x {}) and {}",
                 out.display(),

@@ -8,6 +8,7 @@ use common::{bin, run};
 use runtime::frontend::synth::Chirp;
 use runtime::frontend::{FrontEnd, FrontEndSpec};
 use std::path::{Path, PathBuf};
+use trainer::features::Window;
 
 fn dir(name: &str) -> PathBuf {
     common::dir("features", name)
@@ -260,14 +261,18 @@ fn clips_of_another_rate_or_layout_are_converted() {
         path
     };
     let spec = FrontEndSpec::KEYWORD;
-    let (native, converted) =
-        trainer::features::read_clip(&write("native.wav", 16_000, 1, 16), &spec).unwrap();
-    assert!(!converted);
+    let read = |path: &Path, window| trainer::features::read_clip(path, &spec, window).unwrap();
+    let native = read(&write("native.wav", 16_000, 1, 16), Window::Centred);
+    assert!(!native.converted && native.len == 16_000);
+    let native = native.pcm;
     for (name, rate, channels, bits) in [("studio.wav", 48_000, 2, 24), ("phone.wav", 8_000, 1, 16)]
     {
-        let (pcm, converted) =
-            trainer::features::read_clip(&write(name, rate, channels, bits), &spec).unwrap();
-        assert!(converted && pcm.len() == 16_000, "{name}");
+        let clip = read(&write(name, rate, channels, bits), Window::Centred);
+        let pcm = clip.pcm;
+        assert!(
+            clip.converted && clip.len == 16_000 && pcm.len() == 16_000,
+            "{name}"
+        );
         // Away from the clip's ends (the resampler's filter sees silence past them), the same
         // 440 Hz tone within 0.5 % of full scale.
         let worst = pcm[800..15_200]
@@ -278,8 +283,8 @@ fn clips_of_another_rate_or_layout_are_converted() {
             .unwrap();
         assert!(worst < 164, "{name}: {worst}");
     }
-    // A long recording: only its first second (and the resampler's margin) is decoded, and the
-    // kept second is what resampling the whole recording gives.
+    // A long recording, its first second kept (`--window first`): only that second (and the
+    // resampler's margin) is decoded, and it is what resampling the whole recording gives.
     let long: Vec<f32> = (0..3 * 48_000).map(|i| tone(48_000, i) as f32).collect();
     let path = d.join("long.wav");
     let spec32 = hound::WavSpec {
@@ -291,7 +296,9 @@ fn clips_of_another_rate_or_layout_are_converted() {
     let mut w = hound::WavWriter::create(&path, spec32).unwrap();
     long.iter().for_each(|&v| w.write_sample(v).unwrap());
     w.finalize().unwrap();
-    let (pcm, _) = trainer::features::read_clip(&path, &spec).unwrap();
+    let first = read(&path, Window::First);
+    assert_eq!(first.len, 48_000);
+    let pcm = first.pcm;
     let whole = {
         use rubato::audioadapter_buffers::direct::InterleavedSlice;
         use rubato::{Fft, FixedSync, Resampler};
@@ -319,4 +326,113 @@ fn clips_of_another_rate_or_layout_are_converted() {
     assert!(err.contains("54 of 54 clips converted to 8000 Hz"), "{err}");
     let rec = std::fs::read_to_string(d.join("f.front_end.json")).unwrap();
     assert!(rec.contains("\"converted\": 54"), "{rec}");
+}
+
+/// A recording longer than a second keeps the second centred on its word (the default,
+/// `--window centred`): a word-like burst in 3 s of a microphone's noise floor ends up whole
+/// and in the middle, whatever the recording's rate and the noise; `--window first` keeps the
+/// first second; clips shorter than a second are padded. The command counts both and records
+/// the rule.
+#[test]
+fn long_recordings_keep_the_second_centred_on_the_word() {
+    let d = dir("window");
+    std::fs::create_dir_all(&d).unwrap();
+    // 3 s of silence at `rate` with a 300 Hz burst from 1.6 s to 1.9 s (the 16 kHz sample
+    // indices 25 600..30 400).
+    let write = |name: &str, rate: u32, seconds: f64| {
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: rate,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let path = d.join(name);
+        let mut w = hound::WavWriter::create(&path, spec).unwrap();
+        // A noise floor of about +-60 (-55 dBFS), from a fixed LCG.
+        let mut state = 0x2545_f491u32;
+        for i in 0..(seconds * f64::from(rate)) as usize {
+            let t = i as f64 / f64::from(rate);
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let noise = f64::from((state >> 16) % 121) - 60.0;
+            let burst = (1.6..1.9).contains(&t);
+            let v = if burst {
+                8_000.0 * (2.0 * std::f64::consts::PI * 300.0 * t).sin()
+            } else {
+                0.0
+            };
+            w.write_sample((v + noise).round() as i16).unwrap();
+        }
+        w.finalize().unwrap();
+        path
+    };
+    let spec = FrontEndSpec::KEYWORD;
+    let read = |path: &Path, window| trainer::features::read_clip(path, &spec, window).unwrap();
+    let loud = |pcm: &[i16]| {
+        let on: Vec<usize> = (0..pcm.len()).filter(|&i| pcm[i].abs() > 1_000).collect();
+        (on[0], on[on.len() - 1])
+    };
+    let native = read(&write("native.wav", 16_000, 3.0), Window::Centred);
+    assert_eq!((native.len, native.converted), (48_000, false));
+    // The burst (4 800 samples) in the middle of the kept second: 5 600..10 400, within a
+    // frame or two.
+    let (a, b) = loud(&native.pcm);
+    assert!(
+        a.abs_diff(5_600) < 320 && b.abs_diff(10_400) < 320,
+        "{a}..{b}"
+    );
+    // The same from a 44.1 kHz recording, converted.
+    let cd = read(&write("cd.wav", 44_100, 3.0), Window::Centred);
+    assert!(cd.converted && cd.len == 48_000);
+    let (c, e) = loud(&cd.pcm);
+    assert!(
+        c.abs_diff(a) < 200 && e.abs_diff(b) < 200,
+        "{c}..{e} vs {a}..{b}"
+    );
+    // The first second: the noise floor only.
+    let first = read(&write("first.wav", 16_000, 3.0), Window::First);
+    assert!(first.pcm.iter().all(|&v| v.abs() <= 60) && first.len == 48_000);
+    // Through the command: one long clip, one short one.
+    write("short.wav", 16_000, 0.5);
+    std::fs::write(
+        d.join("m.csv"),
+        "file,word\nnative.wav,burst\nshort.wav,nothing\n",
+    )
+    .unwrap();
+    for (window, rule) in [
+        ("centred", "the second centred on the word"),
+        ("first", "the first second"),
+    ] {
+        let o = run(bin()
+            .args(["features", "--manifest"])
+            .arg(d.join("m.csv"))
+            .args(["--window", window, "--out"])
+            .arg(d.join(format!("{window}.csv"))));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{err}");
+        assert!(
+            err.contains(&format!("1 of 2 clips longer than a second, cut to {rule}")),
+            "{err}"
+        );
+        assert!(
+            err.contains("1 of 2 clips shorter than a second, padded with silence"),
+            "{err}"
+        );
+        let rec = std::fs::read_to_string(d.join(format!("{window}.front_end.json"))).unwrap();
+        assert!(rec.contains(&format!("\"window\": \"{window}\"")), "{rec}");
+    }
+    // Too long a recording is refused, naming it.
+    let o = run(bin()
+        .args(["features", "--manifest"])
+        .arg({
+            write("hour.wav", 8_000, 61.0);
+            std::fs::write(d.join("h.csv"), "file,word\nhour.wav,x\n").unwrap();
+            d.join("h.csv")
+        })
+        .arg("--out")
+        .arg(d.join("h.out.csv")));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("hour.wav: 61.0 s long"),
+        "{err}"
+    );
 }
