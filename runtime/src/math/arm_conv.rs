@@ -6,8 +6,8 @@
 //! Kernels of 3 columns (the common 3 x 3 and 1 x 3) run unrolled rows instead: one `vldmia` of
 //! the `N + 2` inputs the row's 3 taps meet, the filters' 3 weights of the row in one `vldmia`
 //! each (two of the four channels of a 4 x 4 block; the others tap by tap), then the `3 C N`
-//! `vmla.f32` with each tap's register window one column on: 1.06 (2 x 8) and 1.19 (4 x 4)
-//! instructions per multiply-accumulate per kernel row.
+//! `vmla.f32` with each tap's register window one column on: 1.06 (2 x 8), 1.19 (4 x 4) and
+//! 1.08 (1 x 8, depthwise) instructions per multiply-accumulate per kernel row.
 //!
 //! Each output is its bias plus its terms in (input channel, kernel row, kernel column) order,
 //! one `vmla.f32` (multiply, round, add, round: not fused) per term: the portable loop's
@@ -473,11 +473,47 @@ conv_kernel!(
     relu_4x4!()
 );
 
+conv_kernel!(
+    "fewshot_conv_c1n8k3_f32",
+    bias_1x8!(),
+    "",
+    "    vldmia r1, {{s16-s25}}
+    vldmia r0!, {{s26-s28}}
+    vmla.f32 s0, s26, s16
+    vmla.f32 s1, s26, s17
+    vmla.f32 s2, s26, s18
+    vmla.f32 s3, s26, s19
+    vmla.f32 s4, s26, s20
+    vmla.f32 s5, s26, s21
+    vmla.f32 s6, s26, s22
+    vmla.f32 s7, s26, s23
+    vmla.f32 s0, s27, s17
+    vmla.f32 s1, s27, s18
+    vmla.f32 s2, s27, s19
+    vmla.f32 s3, s27, s20
+    vmla.f32 s4, s27, s21
+    vmla.f32 s5, s27, s22
+    vmla.f32 s6, s27, s23
+    vmla.f32 s7, s27, s24
+    vmla.f32 s0, s28, s18
+    vmla.f32 s1, s28, s19
+    vmla.f32 s2, s28, s20
+    vmla.f32 s3, s28, s21
+    vmla.f32 s4, s28, s22
+    vmla.f32 s5, s28, s23
+    vmla.f32 s6, s28, s24
+    vmla.f32 s7, s28, s25
+",
+    store_1x8!(),
+    relu_1x8!()
+);
+
 extern "C" {
     fn fewshot_conv_c2n8_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
     fn fewshot_conv_c4n4_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
     fn fewshot_conv_c2n8k3_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
     fn fewshot_conv_c4n4k3_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
+    fn fewshot_conv_c1n8k3_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
     fn fewshot_conv_c1n8_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
     fn fewshot_conv_c1n8s2_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
 }
@@ -588,6 +624,7 @@ pub fn layer(
         (Block::C4N4, 3) => fewshot_conv_c4n4k3_f32,
         (Block::C2N8, _) => fewshot_conv_c2n8_f32,
         (Block::C4N4, _) => fewshot_conv_c4n4_f32,
+        (Block::C1N8, 3) => fewshot_conv_c1n8k3_f32,
         (Block::C1N8, _) => fewshot_conv_c1n8_f32,
         (Block::C1N8S2, _) => fewshot_conv_c1n8s2_f32,
     };

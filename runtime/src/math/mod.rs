@@ -275,7 +275,7 @@ pub fn dense(w: &[f32], b: &[f32], x: &[f32], y: &mut [f32], act: Activation) {
     }
     #[cfg(m4f_kernels)]
     {
-        // The ReLU is applied by the kernel as it stores each pair of rows.
+        // The ReLU is applied by the kernels as they store each row (four, two or one at a time).
         let relu = act == Activation::Relu;
         if arm::dense_linear(w, b, x, y, relu) {
             if !matches!(act, Activation::Relu | Activation::Identity) {
