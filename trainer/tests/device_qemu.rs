@@ -211,6 +211,35 @@ fn enroll_save_reboot_restore_forget(s: &Path, dir: &Path) {
     ] {
         assert!(text.lines().any(|l| l == line), "{line:?} in {text}");
     }
+    // `push` sends rows labelled by name under the labels `--class-label` gives them, and
+    // refuses a name without one.
+    let named_csv = named.to_str().unwrap();
+    let e = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["device", "--socket"])
+        .arg(s)
+        .args(["push", "--csv", named_csv])
+        .output()
+        .expect("the trainer binary runs");
+    let err = String::from_utf8_lossy(&e.stderr);
+    assert!(
+        !e.status.success() && err.contains("--class-label \"desk lamp=N\""),
+        "{err}"
+    );
+    ok(s, &["clear"]);
+    let pushed = ok(
+        s,
+        &[
+            "push",
+            "--csv",
+            named_csv,
+            "--class-label",
+            "desk lamp=0",
+            "--class-label",
+            "fan=1",
+        ],
+    );
+    assert_eq!(pushed.len(), 8, "{pushed:?}");
+    ok(s, &["clear"]);
     assert_eq!(
         ok(s, &["forget", "--label", "101"])[0]["Bank"]["classes"],
         5

@@ -30,6 +30,11 @@ pub struct DeviceArgs {
     /// The CSV header column of the labels (default: the column named `label`).
     #[arg(long)]
     pub label_column: Option<String>,
+    /// The device's label of a class name in the CSV's label column, `NAME=LABEL` (as enrolled
+    /// with `enroll --class NAME --label LABEL`); repeat for each class. `push` sends such rows
+    /// under their labels, `classify` scores them.
+    #[arg(long = "class-label", value_name = "NAME=LABEL", global = true)]
+    pub class_labels: Vec<String>,
     #[command(subcommand)]
     pub cmd: DeviceCmd,
 }
@@ -62,10 +67,6 @@ pub enum DeviceCmd {
         /// head.
         #[arg(long)]
         enrolled: bool,
-        /// The device's label of a class name in the CSV's label column, `NAME=LABEL` (as
-        /// enrolled with `enroll --class NAME --label LABEL`); repeat for each class.
-        #[arg(long = "class-label", value_name = "NAME=LABEL")]
-        class_labels: Vec<String>,
     },
     /// The adapted head's outputs for each row of a CSV.
     Infer {
@@ -128,6 +129,7 @@ pub fn run(args: DeviceArgs) -> Result<ExitCode> {
     let mut out = Output {
         json: args.json,
         label_column: args.label_column.clone(),
+        names: class_label_map(&args.class_labels)?,
         replies: Vec::new(),
         refused: false,
     };
@@ -138,14 +140,7 @@ pub fn run(args: DeviceArgs) -> Result<ExitCode> {
         DeviceCmd::Adapt { steps } => {
             out.one(&mut client, &Request::Adapt { steps: *steps }, describe)?
         }
-        DeviceCmd::Classify {
-            csv,
-            enrolled,
-            class_labels,
-        } => {
-            let names = class_label_map(class_labels)?;
-            classify(&mut client, &mut out, csv, *enrolled, &names)?
-        }
+        DeviceCmd::Classify { csv, enrolled } => classify(&mut client, &mut out, csv, *enrolled)?,
         DeviceCmd::Infer { csv } => {
             let info = info(&mut client)?;
             for row in out.rows(csv, usize::from(info.input_len))? {
@@ -182,6 +177,8 @@ struct Output {
     json: bool,
     /// The CSVs' label column (`--label-column`).
     label_column: Option<String>,
+    /// The device's labels of class names (`--class-label`).
+    names: BTreeMap<String, u16>,
     replies: Vec<serde_json::Value>,
     refused: bool,
 }
@@ -259,10 +256,13 @@ fn push(client: &mut Client, out: &mut Output, csv: &Path) -> Result<()> {
                     .collect::<heapless::Vec<_, 32>>(),
             ),
             _ => match (&row.class, label(&row)?) {
-                (Some(name), _) => bail!(
-                    "line {}: class {name:?}: push takes class numbers (the device's labels); enroll a named class with `enroll --class {name} --label N`",
-                    row.line
-                ),
+                (Some(name), _) => match out.names.get(name) {
+                    Some(&l) => Target::Class(l),
+                    None => bail!(
+                        "line {}: class {name:?}: the device's classes are numbers; give its label with `--class-label \"{name}=N\"` (or enroll it with `enroll --class \"{name}\" --label N`)",
+                        row.line
+                    ),
+                },
                 (None, l) => Target::Class(l.context("push needs a label column")?),
             },
         };
@@ -313,15 +313,9 @@ fn class_label_map(pairs: &[String]) -> Result<BTreeMap<String, u16>> {
 
 /// Classifies each row, by the adapted head or (`enrolled`) the class bank, whose classes are
 /// the caller's labels. Rows labelled by number are scored against the answer; rows labelled
-/// by class name are scored through `names` (their device labels), and their answers are
-/// tallied per name.
-fn classify(
-    client: &mut Client,
-    out: &mut Output,
-    csv: &Path,
-    enrolled: bool,
-    names: &BTreeMap<String, u16>,
-) -> Result<()> {
+/// by class name are scored through `--class-label` (their device labels), and their answers
+/// are tallied per name.
+fn classify(client: &mut Client, out: &mut Output, csv: &Path, enrolled: bool) -> Result<()> {
     let info = info(client)?;
     let (mut right, mut labelled) = (0usize, 0usize);
     let mut tally: BTreeMap<String, BTreeMap<u16, usize>> = BTreeMap::new();
@@ -342,7 +336,7 @@ fn classify(
                     .or_default()
                     .entry(class)
                     .or_default() += 1;
-                names.get(name).copied()
+                out.names.get(name).copied()
             }
             None => label(&row)?,
         };
@@ -358,7 +352,10 @@ fn classify(
         let list: Vec<String> = answers.iter().map(|(l, n)| format!("{l} x{n}")).collect();
         println!("class {name:?}: answered {}", list.join(", "));
     }
-    let unnamed: Vec<&String> = tally.keys().filter(|n| !names.contains_key(*n)).collect();
+    let unnamed: Vec<&String> = tally
+        .keys()
+        .filter(|n| !out.names.contains_key(*n))
+        .collect();
     if !unnamed.is_empty() {
         println!("not scored (no --class-label NAME=LABEL): {unnamed:?}");
     }
