@@ -7,7 +7,9 @@
 //! the `N + 2` inputs the row's 3 taps meet, the filters' 3 weights of the row in one `vldmia`
 //! each (two of the four channels of a 4 x 4 block; the others tap by tap), then the `3 C N`
 //! `vmla.f32` with each tap's register window one column on: 1.06 (2 x 8), 1.19 (4 x 4) and
-//! 1.08 (1 x 8, depthwise) instructions per multiply-accumulate per kernel row.
+//! 1.08 (1 x 8, depthwise) instructions per multiply-accumulate per kernel row. Kernels of five
+//! columns (1 x 5 series filters, full convolutions) load the `N + 4` inputs once a row and the
+//! weights tap by tap: 1.14 (2 x 8) and 1.26 (4 x 4).
 //!
 //! Each output is its bias plus its terms in (input channel, kernel row, kernel column) order,
 //! one `vmla.f32` (multiply, round, add, round: not fused) per term: the portable loop's
@@ -508,12 +510,225 @@ conv_kernel!(
     relu_1x8!()
 );
 
+// Kernel rows of 5 taps (1 x 5 series filters), unrolled: one `vldmia` of the row's n + 4
+// inputs, the weights tap by tap (the registers hold no more).
+conv_kernel!(
+    "fewshot_conv_c2n8k5_f32",
+    bias_2x8!(),
+    filters_2!(),
+    "    vldmia r1, {{s16-s27}}
+    vldmia r0!, {{s28}}
+    vldmia r9!, {{s29}}
+    vmla.f32 s0, s28, s16
+    vmla.f32 s1, s28, s17
+    vmla.f32 s2, s28, s18
+    vmla.f32 s3, s28, s19
+    vmla.f32 s4, s28, s20
+    vmla.f32 s5, s28, s21
+    vmla.f32 s6, s28, s22
+    vmla.f32 s7, s28, s23
+    vmla.f32 s8, s29, s16
+    vmla.f32 s9, s29, s17
+    vmla.f32 s10, s29, s18
+    vmla.f32 s11, s29, s19
+    vmla.f32 s12, s29, s20
+    vmla.f32 s13, s29, s21
+    vmla.f32 s14, s29, s22
+    vmla.f32 s15, s29, s23
+    vldmia r0!, {{s28}}
+    vldmia r9!, {{s29}}
+    vmla.f32 s0, s28, s17
+    vmla.f32 s1, s28, s18
+    vmla.f32 s2, s28, s19
+    vmla.f32 s3, s28, s20
+    vmla.f32 s4, s28, s21
+    vmla.f32 s5, s28, s22
+    vmla.f32 s6, s28, s23
+    vmla.f32 s7, s28, s24
+    vmla.f32 s8, s29, s17
+    vmla.f32 s9, s29, s18
+    vmla.f32 s10, s29, s19
+    vmla.f32 s11, s29, s20
+    vmla.f32 s12, s29, s21
+    vmla.f32 s13, s29, s22
+    vmla.f32 s14, s29, s23
+    vmla.f32 s15, s29, s24
+    vldmia r0!, {{s28}}
+    vldmia r9!, {{s29}}
+    vmla.f32 s0, s28, s18
+    vmla.f32 s1, s28, s19
+    vmla.f32 s2, s28, s20
+    vmla.f32 s3, s28, s21
+    vmla.f32 s4, s28, s22
+    vmla.f32 s5, s28, s23
+    vmla.f32 s6, s28, s24
+    vmla.f32 s7, s28, s25
+    vmla.f32 s8, s29, s18
+    vmla.f32 s9, s29, s19
+    vmla.f32 s10, s29, s20
+    vmla.f32 s11, s29, s21
+    vmla.f32 s12, s29, s22
+    vmla.f32 s13, s29, s23
+    vmla.f32 s14, s29, s24
+    vmla.f32 s15, s29, s25
+    vldmia r0!, {{s28}}
+    vldmia r9!, {{s29}}
+    vmla.f32 s0, s28, s19
+    vmla.f32 s1, s28, s20
+    vmla.f32 s2, s28, s21
+    vmla.f32 s3, s28, s22
+    vmla.f32 s4, s28, s23
+    vmla.f32 s5, s28, s24
+    vmla.f32 s6, s28, s25
+    vmla.f32 s7, s28, s26
+    vmla.f32 s8, s29, s19
+    vmla.f32 s9, s29, s20
+    vmla.f32 s10, s29, s21
+    vmla.f32 s11, s29, s22
+    vmla.f32 s12, s29, s23
+    vmla.f32 s13, s29, s24
+    vmla.f32 s14, s29, s25
+    vmla.f32 s15, s29, s26
+    vldmia r0!, {{s28}}
+    vldmia r9!, {{s29}}
+    vmla.f32 s0, s28, s20
+    vmla.f32 s1, s28, s21
+    vmla.f32 s2, s28, s22
+    vmla.f32 s3, s28, s23
+    vmla.f32 s4, s28, s24
+    vmla.f32 s5, s28, s25
+    vmla.f32 s6, s28, s26
+    vmla.f32 s7, s28, s27
+    vmla.f32 s8, s29, s20
+    vmla.f32 s9, s29, s21
+    vmla.f32 s10, s29, s22
+    vmla.f32 s11, s29, s23
+    vmla.f32 s12, s29, s24
+    vmla.f32 s13, s29, s25
+    vmla.f32 s14, s29, s26
+    vmla.f32 s15, s29, s27
+",
+    store_2x8!(),
+    relu_2x8!()
+);
+conv_kernel!(
+    "fewshot_conv_c4n4k5_f32",
+    bias_4x4!(),
+    filters_4!(),
+    "    vldmia r1, {{s16-s23}}
+    vldmia r0!, {{s24}}
+    vldmia r9!, {{s25}}
+    vldmia r10!, {{s26}}
+    vldmia r11!, {{s27}}
+    vmla.f32 s0, s24, s16
+    vmla.f32 s1, s24, s17
+    vmla.f32 s2, s24, s18
+    vmla.f32 s3, s24, s19
+    vmla.f32 s4, s25, s16
+    vmla.f32 s5, s25, s17
+    vmla.f32 s6, s25, s18
+    vmla.f32 s7, s25, s19
+    vmla.f32 s8, s26, s16
+    vmla.f32 s9, s26, s17
+    vmla.f32 s10, s26, s18
+    vmla.f32 s11, s26, s19
+    vmla.f32 s12, s27, s16
+    vmla.f32 s13, s27, s17
+    vmla.f32 s14, s27, s18
+    vmla.f32 s15, s27, s19
+    vldmia r0!, {{s24}}
+    vldmia r9!, {{s25}}
+    vldmia r10!, {{s26}}
+    vldmia r11!, {{s27}}
+    vmla.f32 s0, s24, s17
+    vmla.f32 s1, s24, s18
+    vmla.f32 s2, s24, s19
+    vmla.f32 s3, s24, s20
+    vmla.f32 s4, s25, s17
+    vmla.f32 s5, s25, s18
+    vmla.f32 s6, s25, s19
+    vmla.f32 s7, s25, s20
+    vmla.f32 s8, s26, s17
+    vmla.f32 s9, s26, s18
+    vmla.f32 s10, s26, s19
+    vmla.f32 s11, s26, s20
+    vmla.f32 s12, s27, s17
+    vmla.f32 s13, s27, s18
+    vmla.f32 s14, s27, s19
+    vmla.f32 s15, s27, s20
+    vldmia r0!, {{s24}}
+    vldmia r9!, {{s25}}
+    vldmia r10!, {{s26}}
+    vldmia r11!, {{s27}}
+    vmla.f32 s0, s24, s18
+    vmla.f32 s1, s24, s19
+    vmla.f32 s2, s24, s20
+    vmla.f32 s3, s24, s21
+    vmla.f32 s4, s25, s18
+    vmla.f32 s5, s25, s19
+    vmla.f32 s6, s25, s20
+    vmla.f32 s7, s25, s21
+    vmla.f32 s8, s26, s18
+    vmla.f32 s9, s26, s19
+    vmla.f32 s10, s26, s20
+    vmla.f32 s11, s26, s21
+    vmla.f32 s12, s27, s18
+    vmla.f32 s13, s27, s19
+    vmla.f32 s14, s27, s20
+    vmla.f32 s15, s27, s21
+    vldmia r0!, {{s24}}
+    vldmia r9!, {{s25}}
+    vldmia r10!, {{s26}}
+    vldmia r11!, {{s27}}
+    vmla.f32 s0, s24, s19
+    vmla.f32 s1, s24, s20
+    vmla.f32 s2, s24, s21
+    vmla.f32 s3, s24, s22
+    vmla.f32 s4, s25, s19
+    vmla.f32 s5, s25, s20
+    vmla.f32 s6, s25, s21
+    vmla.f32 s7, s25, s22
+    vmla.f32 s8, s26, s19
+    vmla.f32 s9, s26, s20
+    vmla.f32 s10, s26, s21
+    vmla.f32 s11, s26, s22
+    vmla.f32 s12, s27, s19
+    vmla.f32 s13, s27, s20
+    vmla.f32 s14, s27, s21
+    vmla.f32 s15, s27, s22
+    vldmia r0!, {{s24}}
+    vldmia r9!, {{s25}}
+    vldmia r10!, {{s26}}
+    vldmia r11!, {{s27}}
+    vmla.f32 s0, s24, s20
+    vmla.f32 s1, s24, s21
+    vmla.f32 s2, s24, s22
+    vmla.f32 s3, s24, s23
+    vmla.f32 s4, s25, s20
+    vmla.f32 s5, s25, s21
+    vmla.f32 s6, s25, s22
+    vmla.f32 s7, s25, s23
+    vmla.f32 s8, s26, s20
+    vmla.f32 s9, s26, s21
+    vmla.f32 s10, s26, s22
+    vmla.f32 s11, s26, s23
+    vmla.f32 s12, s27, s20
+    vmla.f32 s13, s27, s21
+    vmla.f32 s14, s27, s22
+    vmla.f32 s15, s27, s23
+",
+    store_4x4!(),
+    relu_4x4!()
+);
+
 extern "C" {
     fn fewshot_conv_c2n8_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
     fn fewshot_conv_c4n4_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
     fn fewshot_conv_c2n8k3_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
     fn fewshot_conv_c4n4k3_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
     fn fewshot_conv_c1n8k3_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
+    fn fewshot_conv_c2n8k5_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
+    fn fewshot_conv_c4n4k5_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
     fn fewshot_conv_c1n8_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
     fn fewshot_conv_c1n8s2_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
 }
@@ -622,6 +837,8 @@ pub fn layer(
     let f = match (kind, s.kw) {
         (Block::C2N8, 3) => fewshot_conv_c2n8k3_f32,
         (Block::C4N4, 3) => fewshot_conv_c4n4k3_f32,
+        (Block::C2N8, 5) => fewshot_conv_c2n8k5_f32,
+        (Block::C4N4, 5) => fewshot_conv_c4n4k5_f32,
         (Block::C2N8, _) => fewshot_conv_c2n8_f32,
         (Block::C4N4, _) => fewshot_conv_c4n4_f32,
         (Block::C1N8, 3) => fewshot_conv_c1n8k3_f32,
