@@ -304,15 +304,18 @@ pub fn read_clip(path: &Path, spec: &FrontEndSpec, window: Window) -> Result<Cli
         sample_rate: s.sample_rate,
         channels: s.channels,
     };
-    let native = s.bits_per_sample == 16 && s.sample_format == hound::SampleFormat::Int;
+    // 16-bit mono at the front-end's rate: read as it is.
+    let as_is = s.bits_per_sample == 16
+        && s.sample_format == hound::SampleFormat::Int
+        && spec.check_audio(audio).is_ok();
     // The first second needs only its samples (and, resampled, a margin for the filter).
-    let keep = match (window, native && spec.check_audio(audio).is_ok()) {
+    let keep = match (window, as_is) {
         (Window::First, true) => second,
         (Window::First, false) => (s.sample_rate as usize + RESAMPLE_MARGIN) * channels,
         (Window::Centred, _) => usize::MAX,
     };
     let decoding = || format!("decoding {}", path.display());
-    if native && spec.check_audio(audio).is_ok() {
+    if as_is {
         let pcm = reader
             .into_samples::<i16>()
             .take(keep)

@@ -15,29 +15,6 @@
 
 use core::arch::global_asm;
 
-/// The directives that open a Thumb function `$name` in its own section.
-macro_rules! asm_fn_start {
-    ($name:literal) => {
-        concat!(
-            ".section .text.",
-            $name,
-            ",\"ax\",%progbits\n.global ",
-            $name,
-            "\n.type ",
-            $name,
-            ",%function\n.thumb_func\n.p2align 2\n",
-            $name,
-            ":\n"
-        )
-    };
-}
-/// The directive that closes function `$name` (its size).
-macro_rules! asm_fn_end {
-    ($name:literal) => {
-        concat!(".size ", $name, ", . - ", $name, "\n")
-    };
-}
-
 /// Two rows' terms of one chunk of 8 inputs (in s8-s15): `$a += s16..s23 x`, `$b += s24..s31
 /// x`, each sequentially.
 macro_rules! two_rows_of_8 {

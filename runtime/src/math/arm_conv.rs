@@ -55,15 +55,7 @@ struct Geometry {
 macro_rules! conv_kernel {
     ($name:literal, $bias:expr, $filters:expr, $row:expr, $store:expr, $relu:expr) => {
         global_asm!(concat!(
-            ".section .text.",
-            $name,
-            ",\"ax\",%progbits\n.global ",
-            $name,
-            "\n.type ",
-            $name,
-            ",%function\n.thumb_func\n.p2align 2\n",
-            $name,
-            ":\n",
+            asm_fn_start!($name),
             "    push {{r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, lr}}
     vpush {{s16-s31}}
     ldr r12, [r3, #28]
@@ -94,10 +86,8 @@ macro_rules! conv_kernel {
             "6:
     vpop {{s16-s31}}
     pop {{r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, pc}}
-.size ",
-            $name,
-            ", . - ",
-            $name
+",
+            asm_fn_end!($name)
         ));
     };
 }
@@ -249,25 +239,13 @@ conv_kernel!(
     filters_2!(),
     tap_loop!(
         load_8!(),
-        "    vldmia r0!, {{s24}}
+        concat!(
+            "    vldmia r0!, {{s24}}
     vldmia r9!, {{s25}}
-    vmla.f32 s0, s24, s16
-    vmla.f32 s1, s24, s17
-    vmla.f32 s2, s24, s18
-    vmla.f32 s3, s24, s19
-    vmla.f32 s4, s24, s20
-    vmla.f32 s5, s24, s21
-    vmla.f32 s6, s24, s22
-    vmla.f32 s7, s24, s23
-    vmla.f32 s8, s25, s16
-    vmla.f32 s9, s25, s17
-    vmla.f32 s10, s25, s18
-    vmla.f32 s11, s25, s19
-    vmla.f32 s12, s25, s20
-    vmla.f32 s13, s25, s21
-    vmla.f32 s14, s25, s22
-    vmla.f32 s15, s25, s23
-"
+",
+            vmla_w!("s24"; "s0" "s16", "s1" "s17", "s2" "s18", "s3" "s19", "s4" "s20", "s5" "s21", "s6" "s22", "s7" "s23"),
+            vmla_w!("s25"; "s8" "s16", "s9" "s17", "s10" "s18", "s11" "s19", "s12" "s20", "s13" "s21", "s14" "s22", "s15" "s23")
+        )
     ),
     store_2x8!(),
     relu_2x8!()
@@ -279,27 +257,17 @@ conv_kernel!(
     tap_loop!(
         "    vldmia r2, {{s16-s19}}
 ",
-        "    vldmia r0!, {{s24}}
+        concat!(
+            "    vldmia r0!, {{s24}}
     vldmia r9!, {{s25}}
     vldmia r10!, {{s26}}
     vldmia r11!, {{s27}}
-    vmla.f32 s0, s24, s16
-    vmla.f32 s1, s24, s17
-    vmla.f32 s2, s24, s18
-    vmla.f32 s3, s24, s19
-    vmla.f32 s4, s25, s16
-    vmla.f32 s5, s25, s17
-    vmla.f32 s6, s25, s18
-    vmla.f32 s7, s25, s19
-    vmla.f32 s8, s26, s16
-    vmla.f32 s9, s26, s17
-    vmla.f32 s10, s26, s18
-    vmla.f32 s11, s26, s19
-    vmla.f32 s12, s27, s16
-    vmla.f32 s13, s27, s17
-    vmla.f32 s14, s27, s18
-    vmla.f32 s15, s27, s19
-"
+",
+            vmla_w!("s24"; "s0" "s16", "s1" "s17", "s2" "s18", "s3" "s19"),
+            vmla_w!("s25"; "s4" "s16", "s5" "s17", "s6" "s18", "s7" "s19"),
+            vmla_w!("s26"; "s8" "s16", "s9" "s17", "s10" "s18", "s11" "s19"),
+            vmla_w!("s27"; "s12" "s16", "s13" "s17", "s14" "s18", "s15" "s19")
+        )
     ),
     store_4x4!(),
     relu_4x4!()
@@ -310,16 +278,11 @@ conv_kernel!(
     "",
     tap_loop!(
         load_8!(),
-        "    vldmia r0!, {{s8}}
-    vmla.f32 s0, s8, s16
-    vmla.f32 s1, s8, s17
-    vmla.f32 s2, s8, s18
-    vmla.f32 s3, s8, s19
-    vmla.f32 s4, s8, s20
-    vmla.f32 s5, s8, s21
-    vmla.f32 s6, s8, s22
-    vmla.f32 s7, s8, s23
-"
+        concat!(
+            "    vldmia r0!, {{s8}}
+",
+            vmla_w!("s8"; "s0" "s16", "s1" "s17", "s2" "s18", "s3" "s19", "s4" "s20", "s5" "s21", "s6" "s22", "s7" "s23")
+        )
     ),
     store_1x8!(),
     relu_1x8!()
@@ -332,16 +295,11 @@ conv_kernel!(
     tap_loop!(
         "    vldmia r2, {{s16-s30}}
 ",
-        "    vldmia r0!, {{s8}}
-    vmla.f32 s0, s8, s16
-    vmla.f32 s1, s8, s18
-    vmla.f32 s2, s8, s20
-    vmla.f32 s3, s8, s22
-    vmla.f32 s4, s8, s24
-    vmla.f32 s5, s8, s26
-    vmla.f32 s6, s8, s28
-    vmla.f32 s7, s8, s30
-"
+        concat!(
+            "    vldmia r0!, {{s8}}
+",
+            vmla_w!("s8"; "s0" "s16", "s1" "s18", "s2" "s20", "s3" "s22", "s4" "s24", "s5" "s26", "s6" "s28", "s7" "s30")
+        )
     ),
     store_1x8!(),
     relu_1x8!()
@@ -354,58 +312,18 @@ conv_kernel!(
     "fewshot_conv_c2n8k3_f32",
     bias_2x8!(),
     filters_2!(),
-    "    vldmia r1, {{s16-s25}}
+    concat!(
+        "    vldmia r1, {{s16-s25}}
     vldmia r0!, {{s26-s28}}
     vldmia r9!, {{s29-s31}}
-    vmla.f32 s0, s26, s16
-    vmla.f32 s1, s26, s17
-    vmla.f32 s2, s26, s18
-    vmla.f32 s3, s26, s19
-    vmla.f32 s4, s26, s20
-    vmla.f32 s5, s26, s21
-    vmla.f32 s6, s26, s22
-    vmla.f32 s7, s26, s23
-    vmla.f32 s8, s29, s16
-    vmla.f32 s9, s29, s17
-    vmla.f32 s10, s29, s18
-    vmla.f32 s11, s29, s19
-    vmla.f32 s12, s29, s20
-    vmla.f32 s13, s29, s21
-    vmla.f32 s14, s29, s22
-    vmla.f32 s15, s29, s23
-    vmla.f32 s0, s27, s17
-    vmla.f32 s1, s27, s18
-    vmla.f32 s2, s27, s19
-    vmla.f32 s3, s27, s20
-    vmla.f32 s4, s27, s21
-    vmla.f32 s5, s27, s22
-    vmla.f32 s6, s27, s23
-    vmla.f32 s7, s27, s24
-    vmla.f32 s8, s30, s17
-    vmla.f32 s9, s30, s18
-    vmla.f32 s10, s30, s19
-    vmla.f32 s11, s30, s20
-    vmla.f32 s12, s30, s21
-    vmla.f32 s13, s30, s22
-    vmla.f32 s14, s30, s23
-    vmla.f32 s15, s30, s24
-    vmla.f32 s0, s28, s18
-    vmla.f32 s1, s28, s19
-    vmla.f32 s2, s28, s20
-    vmla.f32 s3, s28, s21
-    vmla.f32 s4, s28, s22
-    vmla.f32 s5, s28, s23
-    vmla.f32 s6, s28, s24
-    vmla.f32 s7, s28, s25
-    vmla.f32 s8, s31, s18
-    vmla.f32 s9, s31, s19
-    vmla.f32 s10, s31, s20
-    vmla.f32 s11, s31, s21
-    vmla.f32 s12, s31, s22
-    vmla.f32 s13, s31, s23
-    vmla.f32 s14, s31, s24
-    vmla.f32 s15, s31, s25
 ",
+        vmla_w!("s26"; "s0" "s16", "s1" "s17", "s2" "s18", "s3" "s19", "s4" "s20", "s5" "s21", "s6" "s22", "s7" "s23"),
+        vmla_w!("s29"; "s8" "s16", "s9" "s17", "s10" "s18", "s11" "s19", "s12" "s20", "s13" "s21", "s14" "s22", "s15" "s23"),
+        vmla_w!("s27"; "s0" "s17", "s1" "s18", "s2" "s19", "s3" "s20", "s4" "s21", "s5" "s22", "s6" "s23", "s7" "s24"),
+        vmla_w!("s30"; "s8" "s17", "s9" "s18", "s10" "s19", "s11" "s20", "s12" "s21", "s13" "s22", "s14" "s23", "s15" "s24"),
+        vmla_w!("s28"; "s0" "s18", "s1" "s19", "s2" "s20", "s3" "s21", "s4" "s22", "s5" "s23", "s6" "s24", "s7" "s25"),
+        vmla_w!("s31"; "s8" "s18", "s9" "s19", "s10" "s20", "s11" "s21", "s12" "s22", "s13" "s23", "s14" "s24", "s15" "s25")
+    ),
     store_2x8!(),
     relu_2x8!()
 );
@@ -413,64 +331,32 @@ conv_kernel!(
     "fewshot_conv_c4n4k3_f32",
     bias_4x4!(),
     filters_4!(),
-    "    vldmia r1, {{s16-s21}}
+    concat!(
+        "    vldmia r1, {{s16-s21}}
     vldmia r0!, {{s22-s24}}
     vldmia r9!, {{s25-s27}}
     vldmia r10!, {{s28}}
     vldmia r11!, {{s29}}
-    vmla.f32 s0, s22, s16
-    vmla.f32 s1, s22, s17
-    vmla.f32 s2, s22, s18
-    vmla.f32 s3, s22, s19
-    vmla.f32 s4, s25, s16
-    vmla.f32 s5, s25, s17
-    vmla.f32 s6, s25, s18
-    vmla.f32 s7, s25, s19
-    vmla.f32 s8, s28, s16
-    vmla.f32 s9, s28, s17
-    vmla.f32 s10, s28, s18
-    vmla.f32 s11, s28, s19
-    vmla.f32 s12, s29, s16
-    vmla.f32 s13, s29, s17
-    vmla.f32 s14, s29, s18
-    vmla.f32 s15, s29, s19
-    vldmia r10!, {{s28}}
-    vldmia r11!, {{s29}}
-    vmla.f32 s0, s23, s17
-    vmla.f32 s1, s23, s18
-    vmla.f32 s2, s23, s19
-    vmla.f32 s3, s23, s20
-    vmla.f32 s4, s26, s17
-    vmla.f32 s5, s26, s18
-    vmla.f32 s6, s26, s19
-    vmla.f32 s7, s26, s20
-    vmla.f32 s8, s28, s17
-    vmla.f32 s9, s28, s18
-    vmla.f32 s10, s28, s19
-    vmla.f32 s11, s28, s20
-    vmla.f32 s12, s29, s17
-    vmla.f32 s13, s29, s18
-    vmla.f32 s14, s29, s19
-    vmla.f32 s15, s29, s20
-    vldmia r10!, {{s28}}
-    vldmia r11!, {{s29}}
-    vmla.f32 s0, s24, s18
-    vmla.f32 s1, s24, s19
-    vmla.f32 s2, s24, s20
-    vmla.f32 s3, s24, s21
-    vmla.f32 s4, s27, s18
-    vmla.f32 s5, s27, s19
-    vmla.f32 s6, s27, s20
-    vmla.f32 s7, s27, s21
-    vmla.f32 s8, s28, s18
-    vmla.f32 s9, s28, s19
-    vmla.f32 s10, s28, s20
-    vmla.f32 s11, s28, s21
-    vmla.f32 s12, s29, s18
-    vmla.f32 s13, s29, s19
-    vmla.f32 s14, s29, s20
-    vmla.f32 s15, s29, s21
 ",
+        vmla_w!("s22"; "s0" "s16", "s1" "s17", "s2" "s18", "s3" "s19"),
+        vmla_w!("s25"; "s4" "s16", "s5" "s17", "s6" "s18", "s7" "s19"),
+        vmla_w!("s28"; "s8" "s16", "s9" "s17", "s10" "s18", "s11" "s19"),
+        vmla_w!("s29"; "s12" "s16", "s13" "s17", "s14" "s18", "s15" "s19"),
+        "    vldmia r10!, {{s28}}
+    vldmia r11!, {{s29}}
+",
+        vmla_w!("s23"; "s0" "s17", "s1" "s18", "s2" "s19", "s3" "s20"),
+        vmla_w!("s26"; "s4" "s17", "s5" "s18", "s6" "s19", "s7" "s20"),
+        vmla_w!("s28"; "s8" "s17", "s9" "s18", "s10" "s19", "s11" "s20"),
+        vmla_w!("s29"; "s12" "s17", "s13" "s18", "s14" "s19", "s15" "s20"),
+        "    vldmia r10!, {{s28}}
+    vldmia r11!, {{s29}}
+",
+        vmla_w!("s24"; "s0" "s18", "s1" "s19", "s2" "s20", "s3" "s21"),
+        vmla_w!("s27"; "s4" "s18", "s5" "s19", "s6" "s20", "s7" "s21"),
+        vmla_w!("s28"; "s8" "s18", "s9" "s19", "s10" "s20", "s11" "s21"),
+        vmla_w!("s29"; "s12" "s18", "s13" "s19", "s14" "s20", "s15" "s21")
+    ),
     store_4x4!(),
     relu_4x4!()
 );
@@ -479,33 +365,14 @@ conv_kernel!(
     "fewshot_conv_c1n8k3_f32",
     bias_1x8!(),
     "",
-    "    vldmia r1, {{s16-s25}}
+    concat!(
+        "    vldmia r1, {{s16-s25}}
     vldmia r0!, {{s26-s28}}
-    vmla.f32 s0, s26, s16
-    vmla.f32 s1, s26, s17
-    vmla.f32 s2, s26, s18
-    vmla.f32 s3, s26, s19
-    vmla.f32 s4, s26, s20
-    vmla.f32 s5, s26, s21
-    vmla.f32 s6, s26, s22
-    vmla.f32 s7, s26, s23
-    vmla.f32 s0, s27, s17
-    vmla.f32 s1, s27, s18
-    vmla.f32 s2, s27, s19
-    vmla.f32 s3, s27, s20
-    vmla.f32 s4, s27, s21
-    vmla.f32 s5, s27, s22
-    vmla.f32 s6, s27, s23
-    vmla.f32 s7, s27, s24
-    vmla.f32 s0, s28, s18
-    vmla.f32 s1, s28, s19
-    vmla.f32 s2, s28, s20
-    vmla.f32 s3, s28, s21
-    vmla.f32 s4, s28, s22
-    vmla.f32 s5, s28, s23
-    vmla.f32 s6, s28, s24
-    vmla.f32 s7, s28, s25
 ",
+        vmla_w!("s26"; "s0" "s16", "s1" "s17", "s2" "s18", "s3" "s19", "s4" "s20", "s5" "s21", "s6" "s22", "s7" "s23"),
+        vmla_w!("s27"; "s0" "s17", "s1" "s18", "s2" "s19", "s3" "s20", "s4" "s21", "s5" "s22", "s6" "s23", "s7" "s24"),
+        vmla_w!("s28"; "s0" "s18", "s1" "s19", "s2" "s20", "s3" "s21", "s4" "s22", "s5" "s23", "s6" "s24", "s7" "s25")
+    ),
     store_1x8!(),
     relu_1x8!()
 );
@@ -516,98 +383,34 @@ conv_kernel!(
     "fewshot_conv_c2n8k5_f32",
     bias_2x8!(),
     filters_2!(),
-    "    vldmia r1, {{s16-s27}}
+    concat!(
+        "    vldmia r1, {{s16-s27}}
     vldmia r0!, {{s28}}
     vldmia r9!, {{s29}}
-    vmla.f32 s0, s28, s16
-    vmla.f32 s1, s28, s17
-    vmla.f32 s2, s28, s18
-    vmla.f32 s3, s28, s19
-    vmla.f32 s4, s28, s20
-    vmla.f32 s5, s28, s21
-    vmla.f32 s6, s28, s22
-    vmla.f32 s7, s28, s23
-    vmla.f32 s8, s29, s16
-    vmla.f32 s9, s29, s17
-    vmla.f32 s10, s29, s18
-    vmla.f32 s11, s29, s19
-    vmla.f32 s12, s29, s20
-    vmla.f32 s13, s29, s21
-    vmla.f32 s14, s29, s22
-    vmla.f32 s15, s29, s23
-    vldmia r0!, {{s28}}
-    vldmia r9!, {{s29}}
-    vmla.f32 s0, s28, s17
-    vmla.f32 s1, s28, s18
-    vmla.f32 s2, s28, s19
-    vmla.f32 s3, s28, s20
-    vmla.f32 s4, s28, s21
-    vmla.f32 s5, s28, s22
-    vmla.f32 s6, s28, s23
-    vmla.f32 s7, s28, s24
-    vmla.f32 s8, s29, s17
-    vmla.f32 s9, s29, s18
-    vmla.f32 s10, s29, s19
-    vmla.f32 s11, s29, s20
-    vmla.f32 s12, s29, s21
-    vmla.f32 s13, s29, s22
-    vmla.f32 s14, s29, s23
-    vmla.f32 s15, s29, s24
-    vldmia r0!, {{s28}}
-    vldmia r9!, {{s29}}
-    vmla.f32 s0, s28, s18
-    vmla.f32 s1, s28, s19
-    vmla.f32 s2, s28, s20
-    vmla.f32 s3, s28, s21
-    vmla.f32 s4, s28, s22
-    vmla.f32 s5, s28, s23
-    vmla.f32 s6, s28, s24
-    vmla.f32 s7, s28, s25
-    vmla.f32 s8, s29, s18
-    vmla.f32 s9, s29, s19
-    vmla.f32 s10, s29, s20
-    vmla.f32 s11, s29, s21
-    vmla.f32 s12, s29, s22
-    vmla.f32 s13, s29, s23
-    vmla.f32 s14, s29, s24
-    vmla.f32 s15, s29, s25
-    vldmia r0!, {{s28}}
-    vldmia r9!, {{s29}}
-    vmla.f32 s0, s28, s19
-    vmla.f32 s1, s28, s20
-    vmla.f32 s2, s28, s21
-    vmla.f32 s3, s28, s22
-    vmla.f32 s4, s28, s23
-    vmla.f32 s5, s28, s24
-    vmla.f32 s6, s28, s25
-    vmla.f32 s7, s28, s26
-    vmla.f32 s8, s29, s19
-    vmla.f32 s9, s29, s20
-    vmla.f32 s10, s29, s21
-    vmla.f32 s11, s29, s22
-    vmla.f32 s12, s29, s23
-    vmla.f32 s13, s29, s24
-    vmla.f32 s14, s29, s25
-    vmla.f32 s15, s29, s26
-    vldmia r0!, {{s28}}
-    vldmia r9!, {{s29}}
-    vmla.f32 s0, s28, s20
-    vmla.f32 s1, s28, s21
-    vmla.f32 s2, s28, s22
-    vmla.f32 s3, s28, s23
-    vmla.f32 s4, s28, s24
-    vmla.f32 s5, s28, s25
-    vmla.f32 s6, s28, s26
-    vmla.f32 s7, s28, s27
-    vmla.f32 s8, s29, s20
-    vmla.f32 s9, s29, s21
-    vmla.f32 s10, s29, s22
-    vmla.f32 s11, s29, s23
-    vmla.f32 s12, s29, s24
-    vmla.f32 s13, s29, s25
-    vmla.f32 s14, s29, s26
-    vmla.f32 s15, s29, s27
 ",
+        vmla_w!("s28"; "s0" "s16", "s1" "s17", "s2" "s18", "s3" "s19", "s4" "s20", "s5" "s21", "s6" "s22", "s7" "s23"),
+        vmla_w!("s29"; "s8" "s16", "s9" "s17", "s10" "s18", "s11" "s19", "s12" "s20", "s13" "s21", "s14" "s22", "s15" "s23"),
+        "    vldmia r0!, {{s28}}
+    vldmia r9!, {{s29}}
+",
+        vmla_w!("s28"; "s0" "s17", "s1" "s18", "s2" "s19", "s3" "s20", "s4" "s21", "s5" "s22", "s6" "s23", "s7" "s24"),
+        vmla_w!("s29"; "s8" "s17", "s9" "s18", "s10" "s19", "s11" "s20", "s12" "s21", "s13" "s22", "s14" "s23", "s15" "s24"),
+        "    vldmia r0!, {{s28}}
+    vldmia r9!, {{s29}}
+",
+        vmla_w!("s28"; "s0" "s18", "s1" "s19", "s2" "s20", "s3" "s21", "s4" "s22", "s5" "s23", "s6" "s24", "s7" "s25"),
+        vmla_w!("s29"; "s8" "s18", "s9" "s19", "s10" "s20", "s11" "s21", "s12" "s22", "s13" "s23", "s14" "s24", "s15" "s25"),
+        "    vldmia r0!, {{s28}}
+    vldmia r9!, {{s29}}
+",
+        vmla_w!("s28"; "s0" "s19", "s1" "s20", "s2" "s21", "s3" "s22", "s4" "s23", "s5" "s24", "s6" "s25", "s7" "s26"),
+        vmla_w!("s29"; "s8" "s19", "s9" "s20", "s10" "s21", "s11" "s22", "s12" "s23", "s13" "s24", "s14" "s25", "s15" "s26"),
+        "    vldmia r0!, {{s28}}
+    vldmia r9!, {{s29}}
+",
+        vmla_w!("s28"; "s0" "s20", "s1" "s21", "s2" "s22", "s3" "s23", "s4" "s24", "s5" "s25", "s6" "s26", "s7" "s27"),
+        vmla_w!("s29"; "s8" "s20", "s9" "s21", "s10" "s22", "s11" "s23", "s12" "s24", "s13" "s25", "s14" "s26", "s15" "s27")
+    ),
     store_2x8!(),
     relu_2x8!()
 );
@@ -615,108 +418,54 @@ conv_kernel!(
     "fewshot_conv_c4n4k5_f32",
     bias_4x4!(),
     filters_4!(),
-    "    vldmia r1, {{s16-s23}}
+    concat!(
+        "    vldmia r1, {{s16-s23}}
     vldmia r0!, {{s24}}
     vldmia r9!, {{s25}}
     vldmia r10!, {{s26}}
     vldmia r11!, {{s27}}
-    vmla.f32 s0, s24, s16
-    vmla.f32 s1, s24, s17
-    vmla.f32 s2, s24, s18
-    vmla.f32 s3, s24, s19
-    vmla.f32 s4, s25, s16
-    vmla.f32 s5, s25, s17
-    vmla.f32 s6, s25, s18
-    vmla.f32 s7, s25, s19
-    vmla.f32 s8, s26, s16
-    vmla.f32 s9, s26, s17
-    vmla.f32 s10, s26, s18
-    vmla.f32 s11, s26, s19
-    vmla.f32 s12, s27, s16
-    vmla.f32 s13, s27, s17
-    vmla.f32 s14, s27, s18
-    vmla.f32 s15, s27, s19
-    vldmia r0!, {{s24}}
-    vldmia r9!, {{s25}}
-    vldmia r10!, {{s26}}
-    vldmia r11!, {{s27}}
-    vmla.f32 s0, s24, s17
-    vmla.f32 s1, s24, s18
-    vmla.f32 s2, s24, s19
-    vmla.f32 s3, s24, s20
-    vmla.f32 s4, s25, s17
-    vmla.f32 s5, s25, s18
-    vmla.f32 s6, s25, s19
-    vmla.f32 s7, s25, s20
-    vmla.f32 s8, s26, s17
-    vmla.f32 s9, s26, s18
-    vmla.f32 s10, s26, s19
-    vmla.f32 s11, s26, s20
-    vmla.f32 s12, s27, s17
-    vmla.f32 s13, s27, s18
-    vmla.f32 s14, s27, s19
-    vmla.f32 s15, s27, s20
-    vldmia r0!, {{s24}}
-    vldmia r9!, {{s25}}
-    vldmia r10!, {{s26}}
-    vldmia r11!, {{s27}}
-    vmla.f32 s0, s24, s18
-    vmla.f32 s1, s24, s19
-    vmla.f32 s2, s24, s20
-    vmla.f32 s3, s24, s21
-    vmla.f32 s4, s25, s18
-    vmla.f32 s5, s25, s19
-    vmla.f32 s6, s25, s20
-    vmla.f32 s7, s25, s21
-    vmla.f32 s8, s26, s18
-    vmla.f32 s9, s26, s19
-    vmla.f32 s10, s26, s20
-    vmla.f32 s11, s26, s21
-    vmla.f32 s12, s27, s18
-    vmla.f32 s13, s27, s19
-    vmla.f32 s14, s27, s20
-    vmla.f32 s15, s27, s21
-    vldmia r0!, {{s24}}
-    vldmia r9!, {{s25}}
-    vldmia r10!, {{s26}}
-    vldmia r11!, {{s27}}
-    vmla.f32 s0, s24, s19
-    vmla.f32 s1, s24, s20
-    vmla.f32 s2, s24, s21
-    vmla.f32 s3, s24, s22
-    vmla.f32 s4, s25, s19
-    vmla.f32 s5, s25, s20
-    vmla.f32 s6, s25, s21
-    vmla.f32 s7, s25, s22
-    vmla.f32 s8, s26, s19
-    vmla.f32 s9, s26, s20
-    vmla.f32 s10, s26, s21
-    vmla.f32 s11, s26, s22
-    vmla.f32 s12, s27, s19
-    vmla.f32 s13, s27, s20
-    vmla.f32 s14, s27, s21
-    vmla.f32 s15, s27, s22
-    vldmia r0!, {{s24}}
-    vldmia r9!, {{s25}}
-    vldmia r10!, {{s26}}
-    vldmia r11!, {{s27}}
-    vmla.f32 s0, s24, s20
-    vmla.f32 s1, s24, s21
-    vmla.f32 s2, s24, s22
-    vmla.f32 s3, s24, s23
-    vmla.f32 s4, s25, s20
-    vmla.f32 s5, s25, s21
-    vmla.f32 s6, s25, s22
-    vmla.f32 s7, s25, s23
-    vmla.f32 s8, s26, s20
-    vmla.f32 s9, s26, s21
-    vmla.f32 s10, s26, s22
-    vmla.f32 s11, s26, s23
-    vmla.f32 s12, s27, s20
-    vmla.f32 s13, s27, s21
-    vmla.f32 s14, s27, s22
-    vmla.f32 s15, s27, s23
 ",
+        vmla_w!("s24"; "s0" "s16", "s1" "s17", "s2" "s18", "s3" "s19"),
+        vmla_w!("s25"; "s4" "s16", "s5" "s17", "s6" "s18", "s7" "s19"),
+        vmla_w!("s26"; "s8" "s16", "s9" "s17", "s10" "s18", "s11" "s19"),
+        vmla_w!("s27"; "s12" "s16", "s13" "s17", "s14" "s18", "s15" "s19"),
+        "    vldmia r0!, {{s24}}
+    vldmia r9!, {{s25}}
+    vldmia r10!, {{s26}}
+    vldmia r11!, {{s27}}
+",
+        vmla_w!("s24"; "s0" "s17", "s1" "s18", "s2" "s19", "s3" "s20"),
+        vmla_w!("s25"; "s4" "s17", "s5" "s18", "s6" "s19", "s7" "s20"),
+        vmla_w!("s26"; "s8" "s17", "s9" "s18", "s10" "s19", "s11" "s20"),
+        vmla_w!("s27"; "s12" "s17", "s13" "s18", "s14" "s19", "s15" "s20"),
+        "    vldmia r0!, {{s24}}
+    vldmia r9!, {{s25}}
+    vldmia r10!, {{s26}}
+    vldmia r11!, {{s27}}
+",
+        vmla_w!("s24"; "s0" "s18", "s1" "s19", "s2" "s20", "s3" "s21"),
+        vmla_w!("s25"; "s4" "s18", "s5" "s19", "s6" "s20", "s7" "s21"),
+        vmla_w!("s26"; "s8" "s18", "s9" "s19", "s10" "s20", "s11" "s21"),
+        vmla_w!("s27"; "s12" "s18", "s13" "s19", "s14" "s20", "s15" "s21"),
+        "    vldmia r0!, {{s24}}
+    vldmia r9!, {{s25}}
+    vldmia r10!, {{s26}}
+    vldmia r11!, {{s27}}
+",
+        vmla_w!("s24"; "s0" "s19", "s1" "s20", "s2" "s21", "s3" "s22"),
+        vmla_w!("s25"; "s4" "s19", "s5" "s20", "s6" "s21", "s7" "s22"),
+        vmla_w!("s26"; "s8" "s19", "s9" "s20", "s10" "s21", "s11" "s22"),
+        vmla_w!("s27"; "s12" "s19", "s13" "s20", "s14" "s21", "s15" "s22"),
+        "    vldmia r0!, {{s24}}
+    vldmia r9!, {{s25}}
+    vldmia r10!, {{s26}}
+    vldmia r11!, {{s27}}
+",
+        vmla_w!("s24"; "s0" "s20", "s1" "s21", "s2" "s22", "s3" "s23"),
+        vmla_w!("s25"; "s4" "s20", "s5" "s21", "s6" "s22", "s7" "s23"),
+        vmla_w!("s26"; "s8" "s20", "s9" "s21", "s10" "s22", "s11" "s23"),
+        vmla_w!("s27"; "s12" "s20", "s13" "s21", "s14" "s22", "s15" "s23")
+    ),
     store_4x4!(),
     relu_4x4!()
 );

@@ -27,6 +27,9 @@ use crate::Activation;
 use micromath::F32Ext;
 
 #[cfg(m4f_kernels)]
+#[macro_use]
+mod asm;
+#[cfg(m4f_kernels)]
 mod arm;
 #[cfg(m4f_kernels)]
 mod arm_block;
