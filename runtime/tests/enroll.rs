@@ -585,3 +585,86 @@ fn score_gives_the_distance_to_the_chosen_prototype() {
     let far = bank.score(&[30.0, 0.0]).unwrap();
     assert!(far.probability > 0.99 && far.distance > 800.0, "{far:?}");
 }
+
+#[test]
+fn a_margin_lowers_the_rows_enrolled_after_it_and_nothing_else() {
+    let blob = model_def(MAX).to_aligned_bytes().unwrap();
+    let model = Model::from_bytes(&blob).unwrap();
+    let mut rng = Rng(11);
+    let sets: Vec<Vec<f32>> = (0..4u16).map(|c| samples(&mut rng, c, 5)).collect();
+    let stride = 2 + D + 1;
+    let bias = |bank: &Bank<'_>, slot: usize| bank.as_slice()[slot * stride + stride - 1];
+    // Scale 2, margin 0.75: each new row's bias 1.5 lower, its weights and the older rows as
+    // without the margin; by `enroll`, `enroll_each` and `enroll_steps` alike.
+    let (mut plain, mut with) = (Bank::new(&model, 0).unwrap(), Bank::new(&model, 0).unwrap());
+    plain.enroll(0, &sets[0]).unwrap();
+    with.enroll(0, &sets[0]).unwrap();
+    assert_eq!(
+        with.set_margin(f32::NAN),
+        Err(Error::NonFinite {
+            what: "enrollment margin",
+            sample: 0
+        })
+    );
+    assert_eq!(
+        with.set_margin(f32::MAX),
+        Err(Error::NonFinite {
+            what: "enrollment margin",
+            sample: 0
+        })
+    );
+    assert_eq!(with.margin(), 0.0);
+    with.set_margin(0.75).unwrap();
+    plain.enroll(1, &sets[1]).unwrap();
+    with.enroll(1, &sets[1]).unwrap();
+    let mut x = [0.0; D];
+    for bank in [&mut plain, &mut with] {
+        bank.enroll_each(2, 5, &mut x, |j, x| {
+            x.copy_from_slice(&sets[2][j * D..(j + 1) * D]);
+            Ok(())
+        })
+        .unwrap();
+    }
+    for slot in 0..3 {
+        let row = |b: &Bank<'_>| bits(&b.as_slice()[slot * stride..(slot + 1) * stride - 1]);
+        assert_eq!(
+            row(&plain),
+            row(&with),
+            "slot {slot}'s label, flag and weights"
+        );
+        let lowered = if slot == 0 { 0.0 } else { 1.5 };
+        assert_eq!(
+            bias(&with, slot),
+            bias(&plain, slot) - lowered,
+            "slot {slot}"
+        );
+    }
+    // With steps the margin lowers the row after them: the same steps without the margin on
+    // the same bank give a bias 1.5 higher.
+    let mut again = with.clone();
+    with.enroll_steps(3, &sets[3], 3, 0.5).unwrap();
+    again.set_margin(0.0).unwrap();
+    again.enroll_steps(3, &sets[3], 3, 0.5).unwrap();
+    assert_eq!(bias(&with, 3), bias(&again, 3) - 1.5);
+    // The distance a score reports includes the margin (identity trunk, scale 0.5).
+    let adapt =
+        AdaptDef::new(AdaptScope::HeadOnly, 0, RateDef::Scalar(0.0), 1.0).with_prototypes(0.5);
+    let head = HeadDef::classification(0, "who", vec![Dense::zeros(2, 2, Activation::Identity)])
+        .with_adapt(adapt)
+        .with_max_classes(2);
+    let blob = ModelDef::new("margin", 2)
+        .head(head)
+        .to_aligned_bytes()
+        .unwrap();
+    let model = Model::from_bytes(&blob).unwrap();
+    let mut bank: ClassBank<'_, 10, 16> = ClassBank::new(&model, 0).unwrap();
+    bank.enroll(7, &[0.0, 0.0]).unwrap();
+    bank.set_margin(2.0).unwrap();
+    bank.enroll(8, &[2.0, 0.0]).unwrap();
+    let s = bank.score(&[2.0, 0.0]).unwrap();
+    assert_eq!((s.label, s.distance), (8, 2.0));
+    // Class 8 wins only where it is nearer by more than the margin: at 1.3, 0.49 + 2 > 1.69;
+    // at 1.7, 0.09 + 2 < 2.89.
+    assert_eq!(bank.classify(&[1.3, 0.0]).unwrap().0, 7);
+    assert_eq!(bank.classify(&[1.7, 0.0]).unwrap().0, 8);
+}

@@ -616,6 +616,70 @@ fn export_inspect_and_enroll_eval_of_an_enrollable_head() {
     );
 }
 
+/// `enroll-eval --margin`: a margin no held-out class can overcome leaves the original classes
+/// exactly where they started and wins none of the enrolled classes' queries; `--protect`
+/// chooses a margin on the original classes alone that meets its bound there.
+#[test]
+fn enroll_eval_margins_protect_the_original_classes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let digits = root.join("models/digits.postcard");
+    let eval = |extra: &[&str]| {
+        run(bin()
+            .args(["enroll-eval", "--max-classes", "32", "--episodes", "3"])
+            .args(["--classes", "3", "--query", "5", "--steps", "0", "--json"])
+            .args(extra)
+            .arg("--model")
+            .arg(&digits))
+    };
+    let o = eval(&[
+        "--margin",
+        "0,1000",
+        "--protect",
+        "1",
+        "--protect-episodes",
+        "6",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = v["results"].as_array().unwrap();
+    let at = |method: &str, n: u64| {
+        rows.iter()
+            .find(|r| r["method"] == method && r["enrollments"] == n)
+            .unwrap_or_else(|| panic!("{method} {n}: {rows:?}"))
+    };
+    let walled = "device bank, 0 steps, margin 1000";
+    assert_eq!(at(walled, 10)["original_change"][0], 0.0);
+    assert_eq!(at(walled, 10)["enrolled"][0], 0.0);
+    assert!(
+        at("device bank, 0 steps", 10)["enrolled"][0]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    let p = &v["protect"];
+    assert_eq!(
+        (&p["shipped"], &p["enrolled"]),
+        (&serde_json::json!(2), &serde_json::json!(1))
+    );
+    assert!(p["drop"].as_f64().unwrap() <= 1.0, "{p}");
+    let m = p["margin"].as_f64().unwrap();
+    assert!(
+        v["margins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x.as_f64() == Some(m)),
+        "{v}"
+    );
+    let o = eval(&["--margin", "nan"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--margin NaN: not a finite number"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 /// The firmware's generated size modules are what `inspect --rust` prints for their models
 /// today: a model regenerated without them fails here, not on the device.
 /// `FEWSHOT_BLESS=1` rewrites them.

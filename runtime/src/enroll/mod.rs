@@ -12,6 +12,13 @@
 //! new samples and one replay sample per other class, its stored prototype).
 //! [`ClassBank::classify`] scores the active classes only and returns the caller's label.
 //!
+//! A device that ships knowing some classes can protect them from the ones its users add:
+//! [`ClassBank::set_margin`] makes every class enrolled from then on score as if each input
+//! were `m` farther from it (squared feature distance: `b_c` lowered by `s m`), so it takes a
+//! query only when it is nearer by more than `m`. The shipped classes lose fewer queries to
+//! the new ones, the new ones win fewer of their own: `trainer enroll-eval --margin` measures
+//! both, `--protect P` chooses `m` on the training classes.
+//!
 //! The bank is plain floats ([`ClassBank::as_slice`]); [`crate::persist::Slots::save_bank`]
 //! keeps it power-cut safe. Sizes are const generics, `B` floats of bank and `S` of scratch
 //! (`trainer inspect MODEL --rust` prints both); nothing is allocated and nothing panics.
@@ -58,6 +65,7 @@ pub struct ClassBank<'m, const B: usize, const S: usize> {
     classes: usize,
     features: usize,
     scale: f32,
+    margin: f32,
     bank: [f32; B],
     scratch: [f32; S],
 }
@@ -118,6 +126,7 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
             classes: usize::from(e.max_classes),
             features: model.feature_len(),
             scale,
+            margin: 0.0,
             bank: [0.0; B],
             scratch: [0.0; S],
         })
@@ -161,6 +170,70 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
     /// Most classes the bank holds (the head's `max_classes`).
     pub fn capacity(&self) -> usize {
         self.classes
+    }
+
+    /// Sets the margin of the classes enrolled from now on (0 when the bank is made): each
+    /// scores as if every input were `margin` farther from its prototype, in squared feature
+    /// distance (the units of [`ClassScore::distance`]); classes already in the bank keep
+    /// theirs. A device setting, not saved with the bank: set it again after a restore.
+    /// [`Error::NonFinite`] when `margin` is not finite (the margin is then unchanged).
+    ///
+    /// ```
+    /// # #[cfg(feature = "std")] {
+    /// use fewshot_runtime::enroll::ClassBank;
+    /// use fewshot_runtime::writer::{Dense, HeadDef, ModelDef};
+    /// use fewshot_runtime::{Activation, Model};
+    ///
+    /// let head = HeadDef::classification(0, "who", vec![Dense::zeros(1, 2, Activation::Identity)])
+    ///     .with_max_classes(2);
+    /// let blob = ModelDef::new("bank", 1).head(head).to_aligned_bytes().unwrap();
+    /// let model = Model::from_bytes(&blob).unwrap();
+    /// let mut bank: ClassBank<'_, 8, 8> = ClassBank::new(&model, 0).unwrap();
+    /// bank.enroll(1, &[0.0]).unwrap(); // shipped class at 0
+    /// bank.set_margin(0.5).unwrap();
+    /// bank.enroll(2, &[1.0]).unwrap(); // a user's class at 1
+    /// assert_eq!(bank.classify(&[0.6]).unwrap().0, 1); // 0.36 < 0.16 + 0.5
+    /// assert_eq!(bank.classify(&[0.8]).unwrap().0, 2); // 0.64 > 0.04 + 0.5
+    /// assert_eq!(bank.score(&[1.0]).unwrap().distance, 0.5);
+    /// # }
+    /// ```
+    pub fn set_margin(&mut self, margin: f32) -> Result<(), Error> {
+        if !(margin * self.scale).is_finite() {
+            return Err(Error::NonFinite {
+                what: "enrollment margin",
+                sample: 0,
+            });
+        }
+        self.margin = margin;
+        Ok(())
+    }
+
+    /// The margin of the classes enrolled from now on ([`ClassBank::set_margin`]).
+    pub fn margin(&self) -> f32 {
+        self.margin
+    }
+
+    /// How far the margin lowers a new row's bias: `s m`.
+    fn lowering(&self) -> f32 {
+        self.scale * self.margin
+    }
+
+    /// Makes slot `slot` class `label`, its bias lowered by `lower` ([`ClassBank::lowering`],
+    /// or 0 when the inner steps have lowered it); when that is not finite the slot is freed.
+    fn activate(&mut self, slot: usize, label: u16, lower: f32) -> Result<usize, Error> {
+        let f = self.features;
+        let s = self.slot_mut(slot)?;
+        s[0] = f32::from(label);
+        s[1] = 1.0;
+        s[SLOT_HEADER + f] -= lower;
+        if !s[SLOT_HEADER + f].is_finite() {
+            s.fill(0.0);
+            return Err(Error::NonFinite {
+                what: "class prototype",
+                sample: 0,
+            });
+        }
+        Ok(slot)
     }
 
     /// Floats per class slot: `2 + F + 1`.

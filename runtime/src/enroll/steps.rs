@@ -44,7 +44,8 @@ fn sgd_sample(
 
 impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
     /// Enrolls class `label` from `samples` (K inputs one after the other): its row starts at
-    /// the prototype of their mean feature; the other classes are not touched. Returns its slot.
+    /// the prototype of their mean feature, lowered by the bank's margin
+    /// ([`ClassBank::set_margin`]); the other classes are not touched. Returns its slot.
     /// [`Error::DuplicateLabel`] when `label` is active (forget it first to enroll it anew),
     /// [`Error::Capacity`] when the bank is full. On error the bank is as before.
     pub fn enroll(&mut self, label: u16, samples: &[f32]) -> Result<usize, Error> {
@@ -54,7 +55,7 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
     /// [`ClassBank::enroll`], then `steps` epochs of cross-entropy SGD at `rate` (divided by
     /// the epoch's sample count) over every active class, on the K samples and one replay
     /// sample per other class (its prototype as stored before this call, `W_c / 2s`), which
-    /// keeps the other classes from drifting. Needs [`ClassBank::scratch_len`] for K and
+    /// keeps the other classes from drifting; the margin lowers the row after the steps. Needs [`ClassBank::scratch_len`] for K and
     /// `steps`. When a value would stop being finite, the bank goes back to how it was.
     pub fn enroll_steps(
         &mut self,
@@ -89,13 +90,11 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
             self.slot_mut(slot)?.fill(0.0);
             return Err(e);
         }
-        if steps > 0 {
-            self.replay_steps(slot, k, steps, rate)?;
+        if steps == 0 {
+            return self.activate(slot, label, self.lowering());
         }
-        let s = self.slot_mut(slot)?;
-        s[0] = f32::from(label);
-        s[1] = 1.0;
-        Ok(slot)
+        self.replay_steps(slot, k, steps, rate)?;
+        self.activate(slot, label, 0.0)
     }
 
     /// [`ClassBank::enroll`] from `k` samples that the caller makes one at a time: `fill(j, x)`
@@ -154,15 +153,10 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
                 self.add_sample(slot, j, x, false)
             })
             .and_then(|()| self.finish_row(slot, k));
-        let s = self.slot_mut(slot)?;
         match row {
-            Ok(()) => {
-                s[0] = f32::from(label);
-                s[1] = 1.0;
-                Ok(slot)
-            }
+            Ok(()) => self.activate(slot, label, self.lowering()),
             Err(e) => {
-                s.fill(0.0);
+                self.slot_mut(slot)?.fill(0.0);
                 Err(e)
             }
         }
@@ -252,13 +246,14 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
     }
 
     /// The inner steps of [`ClassBank::enroll_steps`], the new class at slot `slot` (made
-    /// active here) with its `k` features kept in the scratch. On a non-finite value the bank
-    /// goes back to its copy and slot `slot` is freed.
+    /// active here) with its `k` features kept in the scratch, then its bias lowered by the
+    /// margin. On a non-finite value the bank goes back to its copy and slot `slot` is freed.
     fn replay_steps(&mut self, slot: usize, k: usize, steps: u16, rate: f32) -> Result<(), Error> {
         let f = self.features;
         let t = 2 * self.model.trunk_width();
         let len = self.classes * self.stride();
         let stride = self.stride();
+        let lower = self.lowering();
         let (front, copy) = self
             .scratch
             .split_at_mut((t + f + self.classes + k * f).min(S));
@@ -294,6 +289,9 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
                 }
                 sgd_sample(bank, stride, feat, c, logits, lr);
             }
+        }
+        if let Some(b) = bank.get_mut(slot * stride + SLOT_HEADER + f) {
+            *b -= lower;
         }
         if bank.iter().any(|v| !v.is_finite()) {
             bank.copy_from_slice(copy);

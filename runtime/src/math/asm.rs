@@ -24,7 +24,8 @@ macro_rules! asm_fn_end {
     };
 }
 /// `vmla.f32 $acc, $w, $x` for each `$acc $x` pair, in order: one weight register's terms added
-/// to several accumulators (a filter tap over a block's outputs).
+/// to several accumulators (a filter tap over a block's outputs); only the convolution kernels use it.
+#[cfg(feature = "conv")]
 macro_rules! vmla_w {
     ($w:literal; $($acc:literal $x:literal),+ $(,)?) => {
         concat!($("    vmla.f32 ", $acc, ", ", $w, ", ", $x, "\n",)+)

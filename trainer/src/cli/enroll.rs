@@ -5,6 +5,7 @@ use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use trainer::classify::enroll::protect::choose_margin;
 use trainer::classify::enroll::{evaluate, table, EnrollSpec};
 use trainer::classify::record::RunRecord;
 use trainer::classify::run::{Setup, DEFAULT_QUERY};
@@ -72,6 +73,17 @@ pub struct EnrollEvalArgs {
     /// Rate of the inner steps.
     #[arg(long, default_value_t = 0.5)]
     pub rate: f32,
+    /// Margins of the held-out classes' enrollments (squared feature distance, the device's
+    /// `ClassBank::set_margin`), one result row each per step count.
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    pub margin: Vec<f32>,
+    /// Also the smallest margin that keeps the original classes within this many points of
+    /// their start after 10 enrollments, chosen on episodes of the original classes alone.
+    #[arg(long)]
+    pub protect: Option<f64>,
+    /// Calibration episodes of --protect.
+    #[arg(long, default_value_t = 200)]
+    pub protect_episodes: usize,
     /// Use only the first N original and N held-out classes (fast checks).
     #[arg(long)]
     pub classes: Option<usize>,
@@ -109,7 +121,10 @@ pub fn enroll_eval(a: EnrollEvalArgs) -> Result<ExitCode> {
     if a.episodes == 0 || a.shots == 0 || query == 0 || original_shots == 0 {
         bail!("--episodes, --shots, --original-shots and --query must be >= 1");
     }
-    let spec = EnrollSpec {
+    if let Some(m) = a.margin.iter().find(|m| !m.is_finite()) {
+        bail!("--margin {m}: not a finite number");
+    }
+    let mut spec = EnrollSpec {
         shots: a.shots,
         original_shots,
         query,
@@ -117,6 +132,26 @@ pub fn enroll_eval(a: EnrollEvalArgs) -> Result<ExitCode> {
         seed: a.seed,
         steps: a.steps.clone(),
         rate: a.rate,
+        margins: a.margin.clone(),
+    };
+    let protection = match a.protect {
+        Some(bound) => {
+            let model = runtime::Model::from_bytes(&bytes).map_err(|e| anyhow!("model: {e}"))?;
+            let p = choose_margin(
+                &model,
+                a.head,
+                &setup,
+                &original,
+                &spec,
+                bound,
+                a.protect_episodes.max(1),
+            )?;
+            if !spec.margins.contains(&p.margin) {
+                spec.margins.push(p.margin);
+            }
+            Some(p)
+        }
+        None => None,
     };
     let rows = evaluate(&bytes, a.head, &setup, &original, &held, &spec)?;
     if a.json {
@@ -125,7 +160,7 @@ pub fn enroll_eval(a: EnrollEvalArgs) -> Result<ExitCode> {
             serde_json::to_string_pretty(&serde_json::json!({
                 "model": a.model, "head": a.head, "original": original, "held_out": held,
                 "shots": a.shots, "original_shots": original_shots, "query": query, "episodes": a.episodes, "seed": a.seed,
-                "rate": a.rate, "results": rows
+                "rate": a.rate, "margins": spec.margins, "protect": protection, "results": rows
             }))?
         );
     } else {
@@ -138,6 +173,12 @@ pub fn enroll_eval(a: EnrollEvalArgs) -> Result<ExitCode> {
             query,
             a.episodes
         );
+        if let Some(p) = &protection {
+            println!(
+                "--protect {}: margin {} chosen on {} episodes of the original classes alone ({} shipped, {} enrolled in turn, 10 enrollments): the shipped classes drop {:.2} points with it, {:.2} without",
+                p.bound, p.margin, p.episodes, p.shipped, p.enrolled, p.drop, p.drop_without
+            );
+        }
         print!("{}", table(&rows));
     }
     Ok(ExitCode::SUCCESS)

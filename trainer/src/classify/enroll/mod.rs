@@ -12,6 +12,13 @@
 //! same among the original classes only (how far their rows moved), and the enrolled classes'
 //! queries among every active class. Nearest centroid on the raw input and on the trunk's
 //! features, with the same samples and the same schedule, are printed beside.
+//!
+//! The device bank runs once per inner step count and per margin ([`ClassBank::set_margin`],
+//! set after the original classes are enrolled, so only the held-out ones carry it);
+//! [`protect::choose_margin`] picks the smallest margin that keeps the original classes' drop
+//! within a bound, on episodes of the original classes alone.
+
+pub mod protect;
 
 use super::train::Setup;
 use crate::eval::mean_ci;
@@ -45,6 +52,8 @@ pub struct EnrollSpec {
     pub steps: Vec<u16>,
     /// Their rate.
     pub rate: f32,
+    /// Margins of the held-out classes' enrollments (one row of results each per step count).
+    pub margins: Vec<f32>,
 }
 
 /// The classes of one episode, original first, then the held-out ones in enrollment order:
@@ -57,20 +66,43 @@ struct Draw {
 
 /// Something that enrolls, forgets and classifies by label: the runtime's bank or a baseline.
 trait Classifier: Clone {
+    /// Called once the original classes are enrolled, before the first held-out one.
+    fn originals_enrolled(&mut self) -> Result<()> {
+        Ok(())
+    }
     fn enroll(&mut self, label: u16, x: &[f32]) -> Result<()>;
     fn forget(&mut self, label: u16) -> Result<()>;
     fn classify(&mut self, x: &[f32]) -> Result<u16>;
 }
 
-/// The runtime's class bank with its inner steps.
+/// The runtime's class bank with its inner steps, and the margin it takes once the original
+/// classes are in.
 #[derive(Clone)]
 struct Device<'m> {
     bank: Box<Bank<'m>>,
     steps: u16,
     rate: f32,
+    margin: f32,
+}
+
+impl<'m> Device<'m> {
+    fn new(model: &'m Model<'m>, head: usize, steps: u16, rate: f32, margin: f32) -> Result<Self> {
+        let bank = Box::new(Bank::new(model, head).map_err(|e| anyhow!("bank: {e}"))?);
+        Ok(Device {
+            bank,
+            steps,
+            rate,
+            margin,
+        })
+    }
 }
 
 impl Classifier for Device<'_> {
+    fn originals_enrolled(&mut self) -> Result<()> {
+        self.bank
+            .set_margin(self.margin)
+            .map_err(|e| anyhow!("margin {}: {e}", self.margin))
+    }
     fn enroll(&mut self, label: u16, x: &[f32]) -> Result<()> {
         self.bank
             .enroll_steps(label, x, self.steps, self.rate)
@@ -200,6 +232,7 @@ fn run<C: Classifier>(
         let x = support(setup, draw, i, 0, original_shots);
         c.enroll(label(draw.classes[i])?, &x)?;
     }
+    c.originals_enrolled()?;
     let mut scores = Vec::new();
     for j in 0..=*CHECKPOINTS.last().unwrap_or(&0) {
         if j > 0 {
@@ -315,10 +348,17 @@ pub fn evaluate(
     if held.is_empty() || original.is_empty() {
         bail!("needs original (meta-training) and held-out classes");
     }
-    let mut methods: Vec<String> = spec
+    let banks: Vec<(u16, f32)> = spec
         .steps
         .iter()
-        .map(|s| format!("device bank, {s} steps"))
+        .flat_map(|&s| spec.margins.iter().map(move |&m| (s, m)))
+        .collect();
+    let mut methods: Vec<String> = banks
+        .iter()
+        .map(|&(s, m)| match m {
+            0.0 => format!("device bank, {s} steps"),
+            _ => format!("device bank, {s} steps, margin {m}"),
+        })
         .collect();
     methods.push("nearest centroid, raw input".into());
     methods.push("nearest centroid, trunk features".into());
@@ -329,14 +369,9 @@ pub fn evaluate(
             let d = draw(setup, original, held, spec.query, spec.seed, e);
             let o = original.len();
             let mut out = Vec::new();
-            for &steps in &spec.steps {
-                let bank = Box::new(Bank::new(&model, head).map_err(|e| anyhow!("bank: {e}"))?);
+            for &(steps, margin) in &banks {
                 out.push(run(
-                    Device {
-                        bank,
-                        steps,
-                        rate: spec.rate,
-                    },
+                    Device::new(&model, head, steps, spec.rate, margin)?,
                     setup,
                     &d,
                     o,
