@@ -36,7 +36,7 @@
 //! 1.7 M plus 150 per byte; see `firmware/README.md` for the comparison with `salty` and
 //! `ed25519-dalek`).
 //!
-//! **Host side** (feature `std`): [`SigningKey`] makes keys and envelopes; the trainer's
+//! **Host side** (feature `std`): `SigningKey` makes keys and envelopes; the trainer's
 //! `keygen` and `sign` commands call it.
 //!
 //! ```

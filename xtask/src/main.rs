@@ -297,6 +297,22 @@ fn ci() -> Result<()> {
         ],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
+    // ... and as a firmware author builds them: the device target, the device features.
+    run_with(
+        &root(),
+        "cargo",
+        &[
+            "doc",
+            "-p",
+            "fewshot-runtime",
+            "--target",
+            "thumbv7em-none-eabihf",
+            "--features",
+            "conv,int8,audio-frontend",
+            "--no-deps",
+        ],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
     firmware::ci(&root())?;
     boards::ci(&root())?;
     // 30 s per target: several hundred thousand inputs each from the seeded corpus (real

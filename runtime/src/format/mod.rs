@@ -401,8 +401,8 @@ fn validate_extension(
 impl<'a> Model<'a> {
     /// Validates `bytes` as a model (format v1 to v6) and returns a view into it.
     ///
-    /// `bytes` must be 4-byte aligned (embed it with [`crate::include_model!`] or hold it in an
-    /// [`AlignedBytes`]). Nothing is copied; nothing is used before every check has passed.
+    /// `bytes` must be 4-byte aligned (embed it with [`crate::include_model!`] or, on a host
+    /// with the feature `std`, hold it in an `AlignedBytes`). Nothing is copied; nothing is used before every check has passed.
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, Error> {
         let len = bytes.len();
         if len > MAX_BLOB_LEN {
