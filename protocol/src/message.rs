@@ -116,6 +116,14 @@ pub enum Request {
     SaveBank,
     /// Restores the newest saved class bank: [`Reply::Restored`].
     RestoreBank,
+    /// Sets the margin of the classes enrolled from now on (`ClassBank::set_margin`: each
+    /// scores as if every input were `margin` farther from it, in squared feature distance;
+    /// 0 after a boot, not saved with the bank): [`Reply::Bank`]. A margin that is not finite
+    /// is `NonFinite`, the margin unchanged.
+    SetMargin {
+        /// The margin.
+        margin: f32,
+    },
 }
 
 /// The target of a support sample.
@@ -195,7 +203,8 @@ pub enum Reply {
     },
     /// The request was refused; nothing changed except as the error says.
     Error(DeviceError),
-    /// The class bank after [`Request::Enroll`], [`Request::Forget`] or [`Request::Relabel`].
+    /// The class bank after [`Request::Enroll`], [`Request::Forget`], [`Request::Relabel`] or
+    /// [`Request::SetMargin`].
     Bank {
         /// Active classes.
         classes: u16,
@@ -236,6 +245,8 @@ pub struct BankInfo {
     pub capacity: u16,
     /// The active classes' labels, in slot order (the first [`MAX_CLASSES`]).
     pub labels: Vec<u16, MAX_CLASSES>,
+    /// The margin of the classes enrolled from now on ([`Request::SetMargin`]).
+    pub margin: f32,
 }
 
 /// One head of the running model.

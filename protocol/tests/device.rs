@@ -125,6 +125,7 @@ fn the_largest_messages_fit_a_frame() {
             bank: Some(BankInfo {
                 capacity: u16::MAX,
                 labels: heapless::Vec::from_iter([u16::MAX; MAX_CLASSES]),
+                margin: f32::MAX,
             }),
         })),
         enc(&Reply::Error(DeviceError::Runtime(RuntimeError {
@@ -583,6 +584,36 @@ fn enroll_classify_relabel_forget_and_their_refusals() {
     let nan = Input::from_slice(&[f32::NAN; 8]).unwrap();
     let r = ask(&mut s, &mut dev, &Request::ClassifyEnrolled { x: nan });
     assert_eq!(runtime_kind(&r), "NonFinite");
+}
+
+/// `SetMargin` applies to the classes enrolled after it: a class enrolled behind a margin no
+/// input can overcome never answers, one enrolled after the margin is back to 0 does; a margin
+/// that is not finite is refused and the margin kept.
+#[test]
+fn a_margin_holds_back_the_classes_enrolled_after_it() {
+    let (mut s, mut dev) = (Session::new(), device(model()));
+    assert_eq!(bank_info(&mut s, &mut dev).0.margin, 0.0);
+    let set = |margin| Request::SetMargin { margin };
+    let bank = |classes| Reply::Bank {
+        classes,
+        capacity: 8,
+    };
+    assert_eq!(ask(&mut s, &mut dev, &set(1.0e6)), bank(5));
+    let r = ask(&mut s, &mut dev, &set(f32::INFINITY));
+    assert_eq!(runtime_kind(&r), "NonFinite", "{r:?}");
+    assert_eq!(bank_info(&mut s, &mut dev).0.margin, 1.0e6);
+    push_novel(&mut s, &mut dev, 0..4);
+    assert_eq!(enroll(&mut s, &mut dev, 100), bank(6));
+    let r = ask(&mut s, &mut dev, &Request::ClassifyEnrolled { x: novel(5) });
+    assert!(
+        matches!(r, Reply::Class { class, .. } if class < 5),
+        "behind the margin, an exported class answers: {r:?}"
+    );
+    assert_eq!(ask(&mut s, &mut dev, &set(0.0)), bank(6));
+    push_novel(&mut s, &mut dev, 0..4);
+    assert_eq!(enroll(&mut s, &mut dev, 101), bank(7));
+    let r = ask(&mut s, &mut dev, &Request::ClassifyEnrolled { x: novel(5) });
+    assert!(matches!(r, Reply::Class { class: 101, .. }), "{r:?}");
 }
 
 #[test]

@@ -27,7 +27,8 @@ fn session() -> Vec<u8> {
         Request::Save,
         Request::Reset,
         Request::Restore,
-        // The class bank: the buffered samples become class 100.
+        // The class bank: the buffered samples become class 100, behind a margin.
+        Request::SetMargin { margin: 0.5 },
         Request::Enroll { label: 100 },
         Request::ClassifyEnrolled { x },
         Request::Relabel { old: 100, new: 7 },

@@ -160,6 +160,23 @@ fn enroll_save_reboot_restore_forget(s: &Path, dir: &Path) {
     assert!(!accepted, "forgetting it twice is refused");
     assert_eq!(again[0]["Error"]["Runtime"]["kind"], "UnknownLabel");
 
+    // Behind a margin no row can overcome, the same rows enrolled again answer nowhere.
+    let margin = |s: &Path| ok(s, &["info"])[0]["Info"]["bank"]["margin"].clone();
+    assert_eq!(margin(s), 0.0);
+    ok(s, &["set-margin", "--margin", "1000000"]);
+    assert_eq!(margin(s), 1_000_000.0);
+    ok(
+        s,
+        &["enroll", "--label", "100", "--csv", shots.to_str().unwrap()],
+    );
+    let walled = enrolled_classes(s, &held_out);
+    assert!(
+        walled.iter().all(|r| r["Class"]["class"] != 100),
+        "{walled:?}"
+    );
+    ok(s, &["forget", "--label", "100"]);
+    ok(s, &["set-margin", "--margin", "0"]);
+
     // A CSV of named classes (a header's `label` column): `--class` enrolls one class's rows.
     let named = dir.join("named.csv");
     let novel = std::fs::read_to_string(&shots).expect("the CSV is read");

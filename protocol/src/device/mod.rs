@@ -296,7 +296,8 @@ impl<
             | Request::Relabel { .. }
             | Request::ClassifyEnrolled { .. }
             | Request::SaveBank
-            | Request::RestoreBank => self.serve_bank(request)?,
+            | Request::RestoreBank
+            | Request::SetMargin { .. } => self.serve_bank(request)?,
         })
     }
 
@@ -313,6 +314,7 @@ impl<
             }
             Request::Forget { label } => bank.forget(*label)?,
             Request::Relabel { old, new } => bank.relabel(*old, *new)?,
+            Request::SetMargin { margin } => bank.set_margin(*margin)?,
             Request::ClassifyEnrolled { x } => {
                 let (class, score) = bank.classify(finite(x)?)?;
                 return Ok(Reply::Class { class, score });
@@ -424,6 +426,7 @@ impl<
             bank: self.bank.as_ref().map(|(b, _)| BankInfo {
                 capacity: count(b.capacity()),
                 labels: b.labels().take(MAX_CLASSES).collect(),
+                margin: b.margin(),
             }),
         })
     }

@@ -111,6 +111,13 @@ pub enum DeviceCmd {
         #[arg(long)]
         new: u16,
     },
+    /// The margin of the classes enrolled from now on (squared feature distance: a new class
+    /// takes an input only when it is nearer by more than this; `trainer enroll-eval
+    /// --margin/--protect` measures it). 0 after a boot, not saved with the bank.
+    SetMargin {
+        #[arg(long, allow_negative_numbers = true)]
+        margin: f32,
+    },
     /// Save the class bank to the device's flash.
     SaveBank,
     /// Restore the newest saved class bank.
@@ -163,6 +170,10 @@ pub fn run(args: DeviceArgs) -> Result<ExitCode> {
                 old: *old,
                 new: *new,
             };
+            out.one(&mut client, &r, describe)?
+        }
+        DeviceCmd::SetMargin { margin } => {
+            let r = Request::SetMargin { margin: *margin };
             out.one(&mut client, &r, describe)?
         }
         DeviceCmd::SaveBank => out.one(&mut client, &Request::SaveBank, describe)?,
@@ -488,10 +499,11 @@ fn describe_info(reply: &Reply) -> String {
     };
     if let Some(b) = &i.bank {
         s += &format!(
-            "\nclass bank: {} of {} classes, labels {:?}",
+            "\nclass bank: {} of {} classes, labels {:?}, margin of new classes {}",
             b.labels.len(),
             b.capacity,
-            b.labels.as_slice()
+            b.labels.as_slice(),
+            b.margin
         );
     }
     s
