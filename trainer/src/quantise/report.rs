@@ -108,7 +108,7 @@ fn deployed(
         .to_aligned_bytes()
         .map_err(|e| anyhow!("runtime writer: {e}"))?;
     println!(
-        "wrote {} ({bytes} bytes; the f32 export is {} bytes) and its run record {}",
+        "wrote {} ({bytes} bytes; the same model, named alike, with its f32 trunk: {} bytes) and its run record {}",
         out.display(),
         f32.as_bytes().len(),
         record.display()
