@@ -240,6 +240,11 @@ fn conv_matches_naive_loops() {
         ConvGeom { in_channels: 1, height: 4, width: 9, out_channels: 2, kernel: [3, 6], stride: 3, padding: [1, 2], depthwise: false },
         ConvGeom { in_channels: 6, height: 3, width: 5, out_channels: 7, kernel: [1, 1], stride: 1, padding: [0, 0], depthwise: false },
         ConvGeom { in_channels: 5, height: 4, width: 3, out_channels: 3, kernel: [1, 1], stride: 2, padding: [1, 1], depthwise: false },
+        // no padding, several channels: the im2col gather reads the input in place, its last
+        // windows ending at the input's last byte (kernel widths 3, 5 and 2)
+        ConvGeom { in_channels: 3, height: 4, width: 7, out_channels: 4, kernel: [2, 3], stride: 1, padding: [0, 0], depthwise: false },
+        ConvGeom { in_channels: 4, height: 1, width: 11, out_channels: 5, kernel: [1, 5], stride: 2, padding: [0, 0], depthwise: false },
+        ConvGeom { in_channels: 2, height: 3, width: 3, out_channels: 3, kernel: [3, 2], stride: 1, padding: [0, 0], depthwise: false },
     ];
     for g in geoms {
         let fan = g.fan_in().unwrap();

@@ -171,9 +171,17 @@ pub fn conv_with<K: Kernels>(
     let s = super::scratch(scratch, l.scratch_words())?;
     let (packed, rest) = s.split_at_mut(packed_words(fan, 4));
     let (window, input) = rest.split_at_mut(fan.div_ceil(4) + 1);
-    let (window, input) = (bytes(window), bytes(input));
-    pad(l, x, input);
-    if direct::applies(g.depthwise, g.in_channels, g.kernel) {
+    let (window, padded_input) = (bytes(window), bytes(input));
+    let direct = direct::applies(g.depthwise, g.in_channels, g.kernel);
+    // Without padding the padded layout is the input's own: the im2col gather reads it in
+    // place (the direct kernels read whole words, and need the spare bytes after a copy).
+    let input: &[i8] = if g.padding == [0, 0] && !direct {
+        x
+    } else {
+        pad(l, x, padded_input);
+        padded_input
+    };
+    if direct {
         let planes = direct::Planes {
             weights: l.weights,
             bias: l.bias,
@@ -264,10 +272,26 @@ fn pad(l: &QuantConv, x: &[i8], xp: &mut [i8]) {
     let g = &l.geom;
     let [hp, wp] = padded(g);
     xp.fill(l.in_zp as i8);
-    for (i, row) in x.chunks_exact(g.width.max(1)).enumerate() {
-        let (c, y) = (i / g.height.max(1), i % g.height.max(1));
-        let at = (c * hp + y + g.padding[0]) * wp + g.padding[1];
-        copy_run(xp, at, row, 0, g.width, true);
+    let (h, w) = (g.height.max(1), g.width.max(1));
+    for (c, plane) in x.chunks_exact(h * w).enumerate() {
+        for (y, row) in plane.chunks_exact(w).enumerate() {
+            let at = (c * hp + y + g.padding[0]) * wp + g.padding[1];
+            if let Some(to) = xp.get_mut(at..at + w) {
+                copy_words(to, row);
+            }
+        }
+    }
+}
+
+/// `to = from` (the same length), four bytes at a time.
+#[inline(always)]
+fn copy_words(to: &mut [i8], from: &[i8]) {
+    let (mut t, mut f) = (to.chunks_exact_mut(4), from.chunks_exact(4));
+    for (a, b) in (&mut t).zip(&mut f) {
+        a.copy_from_slice(b);
+    }
+    for (a, b) in t.into_remainder().iter_mut().zip(f.remainder()) {
+        *a = *b;
     }
 }
 
@@ -311,7 +335,7 @@ fn gather(l: &QuantConv, xp: &[i8], grp: usize, at: (usize, usize), col: &mut [i
                 _ => false,
             };
             if !copied {
-                copy_run(col, d, xp, from, kw, false);
+                copy_run(col, d, xp, from, kw);
             }
             d += kw;
             from += wp;
@@ -334,13 +358,12 @@ fn copy_fixed<const N: usize>(col: &mut [i8], d: usize, x: &[i8], at: usize) -> 
     }
 }
 
-/// `col[d..d + n] = x[at..at + n]`, four bytes at a time while both have them; unless `exact`
-/// the last copy may write up to three bytes past `d + n` (the next run, or nothing, reads
-/// them).
+/// `col[d..d + n] = x[at..at + n]`, four bytes at a time while both have them; the last copy
+/// may write up to three bytes past `d + n` (the next run, or nothing, reads them).
 #[inline(always)]
-fn copy_run(col: &mut [i8], d: usize, x: &[i8], at: usize, n: usize, exact: bool) {
+fn copy_run(col: &mut [i8], d: usize, x: &[i8], at: usize, n: usize) {
     let mut i = 0;
-    while i < n && (!exact || i + 4 <= n) {
+    while i < n {
         match (x.get(at + i..at + i + 4), col.get_mut(d + i..d + i + 4)) {
             (Some(src), Some(dst)) => dst.copy_from_slice(src),
             _ => break,

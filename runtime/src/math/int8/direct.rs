@@ -75,6 +75,10 @@ fn channels<const KH: usize, const W: usize>(p: &Planes, kw: usize, xp: &[i8], y
     for (c, ((w, &b), out)) in per_channel.zip(outs).enumerate() {
         let sum = w.iter().fold(0i32, |a, &v| a.wrapping_add(i32::from(v)));
         let base = b.wrapping_sub(p.zp.wrapping_mul(sum));
+        // Every accumulator is `base` plus at most `128 sum |w|` either way: when that stays
+        // below 2^30, the requantisation need not test them.
+        let reach = w.iter().map(|&v| u64::from(v.unsigned_abs())).sum::<u64>() * 128;
+        let small = u64::from(base.unsigned_abs()) + reach < 1 << 30;
         let k = Packed::<KH, W>::of(w, kw);
         let ch = p.requant.channel(c);
         let plane = plane(p, xp, c);
@@ -90,7 +94,10 @@ fn channels<const KH: usize, const W: usize>(p: &Planes, kw: usize, xp: &[i8], y
                     stride: p.stride,
                 };
                 k.taps(run, acc);
-                ch.apply_all(acc, o);
+                match small {
+                    true => ch.apply_all_small(acc, o),
+                    false => ch.apply_all(acc, o),
+                }
             }
         }
     }

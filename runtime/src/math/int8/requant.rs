@@ -190,16 +190,42 @@ impl Channel {
         self.apply_each(acc, out);
     }
 
+    /// [`Channel::apply_all`] for accumulators the caller has bounded below 2^30 in magnitude
+    /// (so the test of [`Channel::apply_each`] is skipped); the same outputs when they are.
+    #[inline(never)]
+    pub(crate) fn apply_all_small(&self, acc: &[i32], out: &mut [i8]) {
+        self.apply_known(acc, out, true);
+    }
+
     /// [`Channel::apply_all`] inlined where it is called (a few accumulators at a time). When
     /// every `|a|` is below 2^30 (`a ^ (a >> 31)` is `|a|` or `|a| - 1`), there is no left
     /// shift and the right shift is at least 1, a shorter exact form (`apply_small`).
     #[inline(always)]
     pub fn apply_each(&self, acc: &[i32], out: &mut [i8]) {
-        let small = acc.iter().fold(0u32, |o, &a| o | (a ^ (a >> 31)) as u32) < 1 << 30;
+        self.apply_known(acc, out, false);
+    }
+
+    /// [`Channel::apply_each`], its accumulators known to be small when `small` is true.
+    #[inline(always)]
+    fn apply_known(&self, acc: &[i32], out: &mut [i8], small: bool) {
+        let small = small || acc.iter().fold(0u32, |o, &a| o | (a ^ (a >> 31)) as u32) < 1 << 30;
         if self.left == 0 && self.right >= 1 && small {
             let half = 1i32 << (self.right - 1);
-            for (o, &a) in out.iter_mut().zip(acc) {
-                *o = self.apply_small(a, half);
+            if (self.min, self.max) == (-128, 127) {
+                // The whole int8 range (a ReLU whose zero point is -128, or no activation): the
+                // clamp is one saturation (`SSAT` on the Cortex-M4F).
+                let full = Channel {
+                    min: -128,
+                    max: 127,
+                    ..*self
+                };
+                for (o, &a) in out.iter_mut().zip(acc) {
+                    *o = full.apply_small(a, half);
+                }
+            } else {
+                for (o, &a) in out.iter_mut().zip(acc) {
+                    *o = self.apply_small(a, half);
+                }
             }
         } else if self.left == 0 {
             let ch = Channel { left: 0, ..*self };
