@@ -6,11 +6,16 @@ mod common;
 
 use common::Rng;
 use fewshot_runtime::format::spec::{
-    ConvSpec, Int8ConvSpec, Int8DenseSpec, Int8Params, Map, PoolSpec, StemLayer,
+    ConvSpec, Int8ConvSpec, Int8DenseSpec, Int8Params, Map, PoolSpec,
 };
-use fewshot_runtime::format::Capabilities;
 use fewshot_runtime::writer::{Dense, HeadDef, Int8Values, ModelDef, StemDef};
-use fewshot_runtime::{Activation, Error, Model};
+use fewshot_runtime::{Activation, Error};
+// What only the tests of a build with int8 use.
+#[cfg(feature = "int8")]
+use fewshot_runtime::{
+    format::{spec::StemLayer, Capabilities},
+    Model,
+};
 
 const INPUT: Map = Map {
     channels: 1,
