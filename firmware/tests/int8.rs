@@ -212,6 +212,11 @@ fn main() -> ! {
         geom(3, [5, 6], 2, [2, 3], 2, [1, 0], false),
         geom(4, [5, 5], 4, [3, 3], 1, [1, 1], true),
         geom(2, [1, 9], 2, [1, 4], 3, [0, 0], true),
+        // three-row direct kernels: stride 2 (the keyword trunk's), four columns, stride 3
+        geom(1, [9, 7], 5, [3, 3], 2, [1, 1], false),
+        geom(3, [9, 8], 3, [3, 3], 2, [1, 1], true),
+        geom(2, [6, 9], 2, [3, 4], 1, [1, 2], true),
+        geom(1, [7, 10], 3, [3, 2], 3, [1, 0], false),
     ];
     let (mut cases, mut same) = (0u32, 0u32);
     for g in geoms {

@@ -162,7 +162,74 @@ global_asm!(
     ".size fewshot_dot_r2_s8, . - fewshot_dot_r2_s8",
 );
 
+/// The direct taps of a kernel of three rows of up to four columns, `$stride` bytes between
+/// windows: r0 = the first window's first row (post-incremented by the stride), r1 = bytes per
+/// padded row, r2 = outputs (> 0), r3 = the six int16 pairs `[w0 w2], [w1 w3]` of the three
+/// rows; [sp] = the accumulators' start, [sp + 4] = where they go. Per output three `LDR`,
+/// six `SXTB16` and six `SMLAD`, the first adding to the start value: 19 instructions for up
+/// to 12 multiply-accumulates. Every weight stays in a register (r4-r9).
+macro_rules! taps3 {
+    ($name:literal, $stride:literal) => {
+        concat!(
+            asm_fn_start!($name),
+            "    push {{r4, r5, r6, r7, r8, r9, r10, r11, lr}}
+    ldm r3, {{r4, r5, r6, r7, r8, r9}}
+    ldr r10, [sp, #36]
+    ldr r11, [sp, #40]
+    mov r3, r2
+1:
+    ldr lr, [r0]
+    sxtb16 r2, lr, ror #8
+    sxtb16 lr, lr
+    smlad r12, lr, r4, r10
+    smlad r12, r2, r5, r12
+    ldr lr, [r0, r1]
+    sxtb16 r2, lr, ror #8
+    sxtb16 lr, lr
+    smlad r12, lr, r6, r12
+    smlad r12, r2, r7, r12
+    ldr lr, [r0, r1, lsl #1]
+    sxtb16 r2, lr, ror #8
+    sxtb16 lr, lr
+    smlad r12, lr, r8, r12
+    smlad r12, r2, r9, r12
+    str r12, [r11], #4
+    add r0, r0, #",
+            $stride,
+            "
+    subs r3, r3, #1
+    bne 1b
+    pop {{r4, r5, r6, r7, r8, r9, r10, r11, pc}}
+",
+            asm_fn_end!($name)
+        )
+    };
+}
+
+global_asm!(
+    ".syntax unified",
+    ".thumb",
+    taps3!("fewshot_taps3_s1_s8", "1"),
+    taps3!("fewshot_taps3_s2_s8", "2"),
+);
+
 extern "C" {
+    fn fewshot_taps3_s1_s8(
+        x: *const i8,
+        wp: usize,
+        n: usize,
+        k: *const [u32; 6],
+        base: i32,
+        out: *mut i32,
+    );
+    fn fewshot_taps3_s2_s8(
+        x: *const i8,
+        wp: usize,
+        n: usize,
+        k: *const [u32; 6],
+        base: i32,
+        out: *mut i32,
+    );
     fn fewshot_dot_c4_s8(w: *const i8, x: *const u32, n: usize, acc: *mut [i32; 4]);
     fn fewshot_dot_r2_s8(w0: *const i8, w1: *const i8, x: *const u32, n: usize, acc: *mut [i32; 2]);
 }
@@ -199,4 +266,31 @@ pub fn dot_c4(w: &[i8], x: &[u32], acc: [i32; 4]) -> [i32; 4] {
     // it writes only `a` and follows the AAPCS.
     unsafe { fewshot_dot_c4_s8(w.as_ptr(), x.as_ptr(), w.len(), &mut a) };
     a
+}
+
+/// See [`super::Kernels::taps3`]: the `fewshot_taps3_*` kernels for strides 1 and 2.
+#[inline(always)]
+pub fn taps3(run: &super::Taps3, acc: &mut [i32]) -> bool {
+    let n = acc.len();
+    // The last window's third row ends `2 wp + x0 + (n - 1) stride + 4` bytes in.
+    let end = n
+        .checked_sub(1)
+        .and_then(|m| m.checked_mul(run.stride))
+        .and_then(|v| {
+            v.checked_add(run.x0)?
+                .checked_add(4)?
+                .checked_add(run.wp.checked_mul(2)?)
+        });
+    if !matches!(end, Some(e) if e <= run.rows.len()) || !matches!(run.stride, 1 | 2) {
+        return false;
+    }
+    let x = run.rows.as_ptr().wrapping_add(run.x0);
+    let kernel = match run.stride {
+        1 => fewshot_taps3_s1_s8,
+        _ => fewshot_taps3_s2_s8,
+    };
+    // SAFETY: every word the kernel reads lies in `rows` (`end` above), it writes the `n > 0`
+    // accumulators of `acc`, and follows the AAPCS.
+    unsafe { kernel(x, run.wp, n, &run.k, run.base, acc.as_mut_ptr()) };
+    true
 }

@@ -192,7 +192,7 @@ pub fn conv_with<K: Kernels>(
             stride: g.stride,
             shared: !g.depthwise,
         };
-        direct::direct(&planes, g.kernel, input, y);
+        direct::direct::<K>(&planes, g.kernel, input, y);
         return Ok(());
     }
     // A group of output channels sees the same input channels: all of them, or (depthwise)

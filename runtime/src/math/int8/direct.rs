@@ -14,7 +14,7 @@
 
 use super::dsp::{smlad, sxtb16, sxtb16_ror8};
 use super::pack::pair;
-use super::Requant;
+use super::{Kernels, Requant};
 
 /// Outputs accumulated before they are requantised together.
 const RUN: usize = 32;
@@ -48,12 +48,12 @@ pub(super) fn applies(depthwise: bool, in_channels: usize, [kh, kw]: [usize; 2])
 /// Every output channel of the layer ([`applies`]): `xp` holds the padded planes (and at least
 /// three bytes after them), `y` the output planes.
 #[inline(never)]
-pub(super) fn direct(p: &Planes, [kh, kw]: [usize; 2], xp: &[i8], y: &mut [i8]) {
+pub(super) fn direct<K: Kernels>(p: &Planes, [kh, kw]: [usize; 2], xp: &[i8], y: &mut [i8]) {
     match (kh, kw > 4) {
-        (1, false) => channels::<1, 1>(p, kw, xp, y),
-        (1, true) => channels::<1, 2>(p, kw, xp, y),
-        (_, false) => channels::<3, 1>(p, kw, xp, y),
-        (_, true) => channels::<3, 2>(p, kw, xp, y),
+        (1, false) => channels::<K, 1, 1>(p, kw, xp, y),
+        (1, true) => channels::<K, 1, 2>(p, kw, xp, y),
+        (_, false) => channels::<K, 3, 1>(p, kw, xp, y),
+        (_, true) => channels::<K, 3, 2>(p, kw, xp, y),
     }
 }
 
@@ -65,7 +65,12 @@ fn plane<'a>(p: &Planes, xp: &'a [i8], c: usize) -> &'a [i8] {
 }
 
 /// Every channel, with kernels of `KH` rows of `kw <= 4 W` columns.
-fn channels<const KH: usize, const W: usize>(p: &Planes, kw: usize, xp: &[i8], y: &mut [i8]) {
+fn channels<K: Kernels, const KH: usize, const W: usize>(
+    p: &Planes,
+    kw: usize,
+    xp: &[i8],
+    y: &mut [i8],
+) {
     let [oh, ow] = p.out;
     let wp = p.padded[1];
     let mut acc = [0i32; RUN];
@@ -93,7 +98,7 @@ fn channels<const KH: usize, const W: usize>(p: &Planes, kw: usize, xp: &[i8], y
                     x0: r * RUN * p.stride,
                     stride: p.stride,
                 };
-                k.taps(run, acc);
+                k.taps::<K>(run, acc);
                 match small {
                     true => ch.apply_all_small(acc, o),
                     false => ch.apply_all(acc, o),
@@ -160,7 +165,23 @@ impl<'a, const KH: usize, const W: usize> Packed<'a, KH, W> {
     /// `[x1, x3]`, and two `SMLAD` add its products (bytes past the kernel's width meet zero
     /// weights). Its own function: the kernel in registers.
     #[inline(never)]
-    fn taps(&self, run: Run, acc: &mut [i32]) {
+    fn taps<K: Kernels>(&self, run: Run, acc: &mut [i32]) {
+        // Three rows of one block: the target's kernel, when it has one for this run.
+        if let (3, 1, [a, b, c]) = (KH, W, self.k.as_slice()) {
+            if let (Some(a), Some(b), Some(c)) = (a.first(), b.first(), c.first()) {
+                let run = super::Taps3 {
+                    rows: run.rows,
+                    wp: run.wp,
+                    x0: run.x0,
+                    stride: run.stride,
+                    k: [a.0, a.1, b.0, b.1, c.0, c.1],
+                    base: run.base,
+                };
+                if K::taps3(&run, acc) {
+                    return;
+                }
+            }
+        }
         if !run.holds(acc.len(), KH, 4 * W) {
             return taps_checked(&run, self.w, [KH, self.kw], acc);
         }

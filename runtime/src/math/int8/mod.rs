@@ -63,6 +63,26 @@ pub trait Kernels {
     fn dot_r2c1(w0: &[i8], w1: &[i8], x: &[u32], acc: [i32; 2]) -> [i32; 2];
     /// One weight row, four interleaved packed columns.
     fn dot_c4(w: &[i8], x: &[u32], acc: [i32; 4]) -> [i32; 4];
+    /// The accumulators of `acc.len()` outputs of `run`; false, with nothing written, when
+    /// these kernels do not take the run (the caller's loop then does).
+    fn taps3(run: &Taps3, acc: &mut [i32]) -> bool;
+}
+
+/// A run of outputs of a kernel of three rows of up to four columns ([`Kernels::taps3`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Taps3<'a> {
+    /// Rows of `wp` bytes, from the first row the windows read.
+    pub rows: &'a [i8],
+    /// Bytes per row.
+    pub wp: usize,
+    /// The first window's first column.
+    pub x0: usize,
+    /// Columns between windows.
+    pub stride: usize,
+    /// The kernel's int16 pairs, row by row: `[w0 w2]`, `[w1 w3]` (zeros past its width).
+    pub k: [u32; 6],
+    /// Where every accumulator starts.
+    pub base: i32,
 }
 
 /// The portable kernels ([`kernel`]), on every target.
@@ -80,6 +100,10 @@ impl Kernels for Portable {
     #[inline(always)]
     fn dot_c4(w: &[i8], x: &[u32], acc: [i32; 4]) -> [i32; 4] {
         kernel::dot_c4(w, x, acc)
+    }
+    #[inline(always)]
+    fn taps3(_: &Taps3, _: &mut [i32]) -> bool {
+        false
     }
 }
 
@@ -100,6 +124,10 @@ impl Kernels for M4f {
     #[inline(always)]
     fn dot_c4(w: &[i8], x: &[u32], acc: [i32; 4]) -> [i32; 4] {
         arm::dot_c4(w, x, acc)
+    }
+    #[inline(always)]
+    fn taps3(run: &Taps3, acc: &mut [i32]) -> bool {
+        arm::taps3(run, acc)
     }
 }
 
