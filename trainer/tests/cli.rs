@@ -671,6 +671,25 @@ fn enroll_eval_margins_protect_the_original_classes() {
             .any(|x| x.as_f64() == Some(m)),
         "{v}"
     );
+    // Calibration draws need the rows too: refused by name, not a panic on an empty pool.
+    let o = run(bin()
+        .args(["enroll-eval", "--max-classes", "32", "--episodes", "1"])
+        .args([
+            "--classes",
+            "3",
+            "--query",
+            "300",
+            "--protect",
+            "1",
+            "--model",
+        ])
+        .arg(&digits));
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--protect: class 0 has fewer than 305 rows"),
+        "{}",
+        stderr(&o)
+    );
     let o = eval(&["--margin", "nan"]);
     assert!(!o.status.success());
     assert!(

@@ -59,6 +59,20 @@ pub fn choose_margin(
     if !(bound.is_finite() && bound >= 0.0) {
         bail!("--protect takes a drop in points, at least 0");
     }
+    // An original class is shipped or enrolled in turn: it needs queries and either's samples.
+    let need = spec.query + spec.shots.max(spec.original_shots);
+    let by = setup.ds.by_class();
+    if let Some(&c) = original
+        .iter()
+        .find(|&&c| by.get(c).map_or(0, Vec::len) < need)
+    {
+        bail!(
+            "--protect: class {} has fewer than {need} rows ({} queries + {} samples)",
+            setup.ds.class_name(c),
+            spec.query,
+            spec.shots.max(spec.original_shots)
+        );
+    }
     let enrolled = original.len() / 2;
     let shipped = original.len() - enrolled;
     let draws: Vec<Draw> = (0..episodes)
