@@ -233,19 +233,55 @@ macro_rules! relu_4x4 {
     };
 }
 
+/// One weight register per filter, each filter's terms over inputs `$x0..$x7`: the 2 x 8
+/// block's accumulators s0-s7 (the filter in `$w0`) and s8-s15 (`$w1`).
+macro_rules! mla_2x8 {
+    ($w0:literal, $w1:literal; $x0:literal $x1:literal $x2:literal $x3:literal $x4:literal $x5:literal $x6:literal $x7:literal) => {
+        concat!(
+            vmla_w!($w0; "s0" $x0, "s1" $x1, "s2" $x2, "s3" $x3, "s4" $x4, "s5" $x5, "s6" $x6, "s7" $x7),
+            vmla_w!($w1; "s8" $x0, "s9" $x1, "s10" $x2, "s11" $x3, "s12" $x4, "s13" $x5, "s14" $x6, "s15" $x7)
+        )
+    };
+}
+/// [`mla_2x8!`] for the 4 x 4 block: accumulators s0-s3, s4-s7, s8-s11, s12-s15.
+macro_rules! mla_4x4 {
+    ($w0:literal, $w1:literal, $w2:literal, $w3:literal; $x0:literal $x1:literal $x2:literal $x3:literal) => {
+        concat!(
+            vmla_w!($w0; "s0" $x0, "s1" $x1, "s2" $x2, "s3" $x3),
+            vmla_w!($w1; "s4" $x0, "s5" $x1, "s6" $x2, "s7" $x3),
+            vmla_w!($w2; "s8" $x0, "s9" $x1, "s10" $x2, "s11" $x3),
+            vmla_w!($w3; "s12" $x0, "s13" $x1, "s14" $x2, "s15" $x3)
+        )
+    };
+}
+/// One tap of the 2 x 8 block: the two filters' next weights (r0, r9) into `$w0`, `$w1`, then
+/// their terms over the inputs.
+macro_rules! tap_2x8 {
+    ($w0:literal, $w1:literal; $($x:literal)+) => {
+        concat!(
+            "    vldmia r0!, {{", $w0, "}}\n    vldmia r9!, {{", $w1, "}}\n",
+            mla_2x8!($w0, $w1; $($x)+)
+        )
+    };
+}
+/// One tap of the 4 x 4 block: the four filters' next weights (r0, r9, r10, r11), their terms.
+macro_rules! tap_4x4 {
+    ($w0:literal, $w1:literal, $w2:literal, $w3:literal; $($x:literal)+) => {
+        concat!(
+            "    vldmia r0!, {{", $w0, "}}\n    vldmia r9!, {{", $w1,
+            "}}\n    vldmia r10!, {{", $w2, "}}\n    vldmia r11!, {{", $w3, "}}\n",
+            mla_4x4!($w0, $w1, $w2, $w3; $($x)+)
+        )
+    };
+}
+
 conv_kernel!(
     "fewshot_conv_c2n8_f32",
     bias_2x8!(),
     filters_2!(),
     tap_loop!(
         load_8!(),
-        concat!(
-            "    vldmia r0!, {{s24}}
-    vldmia r9!, {{s25}}
-",
-            vmla_w!("s24"; "s0" "s16", "s1" "s17", "s2" "s18", "s3" "s19", "s4" "s20", "s5" "s21", "s6" "s22", "s7" "s23"),
-            vmla_w!("s25"; "s8" "s16", "s9" "s17", "s10" "s18", "s11" "s19", "s12" "s20", "s13" "s21", "s14" "s22", "s15" "s23")
-        )
+        tap_2x8!("s24", "s25"; "s16" "s17" "s18" "s19" "s20" "s21" "s22" "s23")
     ),
     store_2x8!(),
     relu_2x8!()
@@ -257,17 +293,7 @@ conv_kernel!(
     tap_loop!(
         "    vldmia r2, {{s16-s19}}
 ",
-        concat!(
-            "    vldmia r0!, {{s24}}
-    vldmia r9!, {{s25}}
-    vldmia r10!, {{s26}}
-    vldmia r11!, {{s27}}
-",
-            vmla_w!("s24"; "s0" "s16", "s1" "s17", "s2" "s18", "s3" "s19"),
-            vmla_w!("s25"; "s4" "s16", "s5" "s17", "s6" "s18", "s7" "s19"),
-            vmla_w!("s26"; "s8" "s16", "s9" "s17", "s10" "s18", "s11" "s19"),
-            vmla_w!("s27"; "s12" "s16", "s13" "s17", "s14" "s18", "s15" "s19")
-        )
+        tap_4x4!("s24", "s25", "s26", "s27"; "s16" "s17" "s18" "s19")
     ),
     store_4x4!(),
     relu_4x4!()
@@ -317,12 +343,9 @@ conv_kernel!(
     vldmia r0!, {{s26-s28}}
     vldmia r9!, {{s29-s31}}
 ",
-        vmla_w!("s26"; "s0" "s16", "s1" "s17", "s2" "s18", "s3" "s19", "s4" "s20", "s5" "s21", "s6" "s22", "s7" "s23"),
-        vmla_w!("s29"; "s8" "s16", "s9" "s17", "s10" "s18", "s11" "s19", "s12" "s20", "s13" "s21", "s14" "s22", "s15" "s23"),
-        vmla_w!("s27"; "s0" "s17", "s1" "s18", "s2" "s19", "s3" "s20", "s4" "s21", "s5" "s22", "s6" "s23", "s7" "s24"),
-        vmla_w!("s30"; "s8" "s17", "s9" "s18", "s10" "s19", "s11" "s20", "s12" "s21", "s13" "s22", "s14" "s23", "s15" "s24"),
-        vmla_w!("s28"; "s0" "s18", "s1" "s19", "s2" "s20", "s3" "s21", "s4" "s22", "s5" "s23", "s6" "s24", "s7" "s25"),
-        vmla_w!("s31"; "s8" "s18", "s9" "s19", "s10" "s20", "s11" "s21", "s12" "s22", "s13" "s23", "s14" "s24", "s15" "s25")
+        mla_2x8!("s26", "s29"; "s16" "s17" "s18" "s19" "s20" "s21" "s22" "s23"),
+        mla_2x8!("s27", "s30"; "s17" "s18" "s19" "s20" "s21" "s22" "s23" "s24"),
+        mla_2x8!("s28", "s31"; "s18" "s19" "s20" "s21" "s22" "s23" "s24" "s25")
     ),
     store_2x8!(),
     relu_2x8!()
@@ -338,24 +361,15 @@ conv_kernel!(
     vldmia r10!, {{s28}}
     vldmia r11!, {{s29}}
 ",
-        vmla_w!("s22"; "s0" "s16", "s1" "s17", "s2" "s18", "s3" "s19"),
-        vmla_w!("s25"; "s4" "s16", "s5" "s17", "s6" "s18", "s7" "s19"),
-        vmla_w!("s28"; "s8" "s16", "s9" "s17", "s10" "s18", "s11" "s19"),
-        vmla_w!("s29"; "s12" "s16", "s13" "s17", "s14" "s18", "s15" "s19"),
+        mla_4x4!("s22", "s25", "s28", "s29"; "s16" "s17" "s18" "s19"),
         "    vldmia r10!, {{s28}}
     vldmia r11!, {{s29}}
 ",
-        vmla_w!("s23"; "s0" "s17", "s1" "s18", "s2" "s19", "s3" "s20"),
-        vmla_w!("s26"; "s4" "s17", "s5" "s18", "s6" "s19", "s7" "s20"),
-        vmla_w!("s28"; "s8" "s17", "s9" "s18", "s10" "s19", "s11" "s20"),
-        vmla_w!("s29"; "s12" "s17", "s13" "s18", "s14" "s19", "s15" "s20"),
+        mla_4x4!("s23", "s26", "s28", "s29"; "s17" "s18" "s19" "s20"),
         "    vldmia r10!, {{s28}}
     vldmia r11!, {{s29}}
 ",
-        vmla_w!("s24"; "s0" "s18", "s1" "s19", "s2" "s20", "s3" "s21"),
-        vmla_w!("s27"; "s4" "s18", "s5" "s19", "s6" "s20", "s7" "s21"),
-        vmla_w!("s28"; "s8" "s18", "s9" "s19", "s10" "s20", "s11" "s21"),
-        vmla_w!("s29"; "s12" "s18", "s13" "s19", "s14" "s20", "s15" "s21")
+        mla_4x4!("s24", "s27", "s28", "s29"; "s18" "s19" "s20" "s21")
     ),
     store_4x4!(),
     relu_4x4!()
@@ -385,31 +399,12 @@ conv_kernel!(
     filters_2!(),
     concat!(
         "    vldmia r1, {{s16-s27}}
-    vldmia r0!, {{s28}}
-    vldmia r9!, {{s29}}
 ",
-        vmla_w!("s28"; "s0" "s16", "s1" "s17", "s2" "s18", "s3" "s19", "s4" "s20", "s5" "s21", "s6" "s22", "s7" "s23"),
-        vmla_w!("s29"; "s8" "s16", "s9" "s17", "s10" "s18", "s11" "s19", "s12" "s20", "s13" "s21", "s14" "s22", "s15" "s23"),
-        "    vldmia r0!, {{s28}}
-    vldmia r9!, {{s29}}
-",
-        vmla_w!("s28"; "s0" "s17", "s1" "s18", "s2" "s19", "s3" "s20", "s4" "s21", "s5" "s22", "s6" "s23", "s7" "s24"),
-        vmla_w!("s29"; "s8" "s17", "s9" "s18", "s10" "s19", "s11" "s20", "s12" "s21", "s13" "s22", "s14" "s23", "s15" "s24"),
-        "    vldmia r0!, {{s28}}
-    vldmia r9!, {{s29}}
-",
-        vmla_w!("s28"; "s0" "s18", "s1" "s19", "s2" "s20", "s3" "s21", "s4" "s22", "s5" "s23", "s6" "s24", "s7" "s25"),
-        vmla_w!("s29"; "s8" "s18", "s9" "s19", "s10" "s20", "s11" "s21", "s12" "s22", "s13" "s23", "s14" "s24", "s15" "s25"),
-        "    vldmia r0!, {{s28}}
-    vldmia r9!, {{s29}}
-",
-        vmla_w!("s28"; "s0" "s19", "s1" "s20", "s2" "s21", "s3" "s22", "s4" "s23", "s5" "s24", "s6" "s25", "s7" "s26"),
-        vmla_w!("s29"; "s8" "s19", "s9" "s20", "s10" "s21", "s11" "s22", "s12" "s23", "s13" "s24", "s14" "s25", "s15" "s26"),
-        "    vldmia r0!, {{s28}}
-    vldmia r9!, {{s29}}
-",
-        vmla_w!("s28"; "s0" "s20", "s1" "s21", "s2" "s22", "s3" "s23", "s4" "s24", "s5" "s25", "s6" "s26", "s7" "s27"),
-        vmla_w!("s29"; "s8" "s20", "s9" "s21", "s10" "s22", "s11" "s23", "s12" "s24", "s13" "s25", "s14" "s26", "s15" "s27")
+        tap_2x8!("s28", "s29"; "s16" "s17" "s18" "s19" "s20" "s21" "s22" "s23"),
+        tap_2x8!("s28", "s29"; "s17" "s18" "s19" "s20" "s21" "s22" "s23" "s24"),
+        tap_2x8!("s28", "s29"; "s18" "s19" "s20" "s21" "s22" "s23" "s24" "s25"),
+        tap_2x8!("s28", "s29"; "s19" "s20" "s21" "s22" "s23" "s24" "s25" "s26"),
+        tap_2x8!("s28", "s29"; "s20" "s21" "s22" "s23" "s24" "s25" "s26" "s27")
     ),
     store_2x8!(),
     relu_2x8!()
@@ -420,51 +415,12 @@ conv_kernel!(
     filters_4!(),
     concat!(
         "    vldmia r1, {{s16-s23}}
-    vldmia r0!, {{s24}}
-    vldmia r9!, {{s25}}
-    vldmia r10!, {{s26}}
-    vldmia r11!, {{s27}}
 ",
-        vmla_w!("s24"; "s0" "s16", "s1" "s17", "s2" "s18", "s3" "s19"),
-        vmla_w!("s25"; "s4" "s16", "s5" "s17", "s6" "s18", "s7" "s19"),
-        vmla_w!("s26"; "s8" "s16", "s9" "s17", "s10" "s18", "s11" "s19"),
-        vmla_w!("s27"; "s12" "s16", "s13" "s17", "s14" "s18", "s15" "s19"),
-        "    vldmia r0!, {{s24}}
-    vldmia r9!, {{s25}}
-    vldmia r10!, {{s26}}
-    vldmia r11!, {{s27}}
-",
-        vmla_w!("s24"; "s0" "s17", "s1" "s18", "s2" "s19", "s3" "s20"),
-        vmla_w!("s25"; "s4" "s17", "s5" "s18", "s6" "s19", "s7" "s20"),
-        vmla_w!("s26"; "s8" "s17", "s9" "s18", "s10" "s19", "s11" "s20"),
-        vmla_w!("s27"; "s12" "s17", "s13" "s18", "s14" "s19", "s15" "s20"),
-        "    vldmia r0!, {{s24}}
-    vldmia r9!, {{s25}}
-    vldmia r10!, {{s26}}
-    vldmia r11!, {{s27}}
-",
-        vmla_w!("s24"; "s0" "s18", "s1" "s19", "s2" "s20", "s3" "s21"),
-        vmla_w!("s25"; "s4" "s18", "s5" "s19", "s6" "s20", "s7" "s21"),
-        vmla_w!("s26"; "s8" "s18", "s9" "s19", "s10" "s20", "s11" "s21"),
-        vmla_w!("s27"; "s12" "s18", "s13" "s19", "s14" "s20", "s15" "s21"),
-        "    vldmia r0!, {{s24}}
-    vldmia r9!, {{s25}}
-    vldmia r10!, {{s26}}
-    vldmia r11!, {{s27}}
-",
-        vmla_w!("s24"; "s0" "s19", "s1" "s20", "s2" "s21", "s3" "s22"),
-        vmla_w!("s25"; "s4" "s19", "s5" "s20", "s6" "s21", "s7" "s22"),
-        vmla_w!("s26"; "s8" "s19", "s9" "s20", "s10" "s21", "s11" "s22"),
-        vmla_w!("s27"; "s12" "s19", "s13" "s20", "s14" "s21", "s15" "s22"),
-        "    vldmia r0!, {{s24}}
-    vldmia r9!, {{s25}}
-    vldmia r10!, {{s26}}
-    vldmia r11!, {{s27}}
-",
-        vmla_w!("s24"; "s0" "s20", "s1" "s21", "s2" "s22", "s3" "s23"),
-        vmla_w!("s25"; "s4" "s20", "s5" "s21", "s6" "s22", "s7" "s23"),
-        vmla_w!("s26"; "s8" "s20", "s9" "s21", "s10" "s22", "s11" "s23"),
-        vmla_w!("s27"; "s12" "s20", "s13" "s21", "s14" "s22", "s15" "s23")
+        tap_4x4!("s24", "s25", "s26", "s27"; "s16" "s17" "s18" "s19"),
+        tap_4x4!("s24", "s25", "s26", "s27"; "s17" "s18" "s19" "s20"),
+        tap_4x4!("s24", "s25", "s26", "s27"; "s18" "s19" "s20" "s21"),
+        tap_4x4!("s24", "s25", "s26", "s27"; "s19" "s20" "s21" "s22"),
+        tap_4x4!("s24", "s25", "s26", "s27"; "s20" "s21" "s22" "s23")
     ),
     store_4x4!(),
     relu_4x4!()
