@@ -5,6 +5,7 @@
 //! metric) needs `input.kind = "image"`. `configs/digits.toml` and `configs/plaid.toml` are
 //! complete examples.
 
+use super::augment::{Axes, TimeAugment};
 use super::class_names::NamedClasses;
 use super::proto::ProtoSpec;
 use crate::config::{ConfigError, MAX_CLIP};
@@ -199,6 +200,9 @@ pub struct ClsConfig {
     pub val_rotations: Vec<u8>,
     /// Random shifts of up to this many pixels (meta-training only).
     pub shift: usize,
+    /// Time shifts and masks of series and images (meta-training only; `[augment]`, see
+    /// `classify::augment`).
+    pub augment: TimeAugment,
     /// Trunk widths (ReLU layers); the identity trunk (no layer: the normalised input) is
     /// always a candidate too.
     pub hidden: Vec<usize>,
@@ -299,6 +303,7 @@ impl Default for ClsConfig {
             split_seed: 0,
             rotations: false,
             shift: 0,
+            augment: TimeAugment::default(),
             val_rotations: vec![],
             hidden: vec![64, 64],
             trunk: Vec::new(),
@@ -501,6 +506,7 @@ impl ClsConfig {
                 width >= 1 && height >= 1 && self.input.width().is_some_and(|w| w <= max_width)
             }
         };
+        let augment = self.augment.check(Axes::of(&self.input).as_ref());
         let checks: Vec<(bool, &'static str, String)> = vec![
             (
                 self.task == "classification",
@@ -522,6 +528,11 @@ impl ClsConfig {
             ),
             (!self.rotations || side.is_some(), "rotations", not_image("rotations")),
             (self.shift == 0 || side.is_some(), "shift", not_image("shifts")),
+            (
+                augment.is_ok(),
+                "augment",
+                augment.clone().err().unwrap_or_default(),
+            ),
             (self.blur == 0.0 || side.is_some(), "blur", not_image("the blur")),
             (!m.enabled || side.is_some(), "matching.enabled", not_image("matching heads with warps")),
             (

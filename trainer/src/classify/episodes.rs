@@ -1,6 +1,8 @@
 //! N-way K-shot episodes: pools of classes (optionally rotated copies of square images as extra
-//! classes), seeded sampling, per-sample shift augmentation, and episodes listed in a file.
+//! classes), seeded sampling, per-sample augmentation (shifts of square images, and the time
+//! shifts and masks of [`super::augment`]), and episodes listed in a file.
 
+use super::augment::{Axes, TimeAugment};
 use super::data::Dataset;
 use anyhow::{bail, Result};
 use rand::seq::index;
@@ -20,6 +22,10 @@ pub struct PoolClass {
 pub struct Augment {
     /// Largest shift in pixels (0 = none); each sample draws dx, dy in [-shift, shift].
     pub shift: usize,
+    /// Time shifts and masks along `axes` (after the rotation and pixel shift, if any).
+    pub time: TimeAugment,
+    /// The rows' time and feature axes (needed when `time` is active).
+    pub axes: Option<Axes>,
 }
 
 /// A class-major episode: `ways * shots` support rows then `ways * query` query rows.
@@ -84,6 +90,17 @@ impl Pool {
         if (rotations || augment.shift > 0) && side.is_none_or(|s| s * s != ds.d) {
             bail!(
                 "{}: rotations and shifts need a square image input, rows have {} features",
+                ds.file,
+                ds.d
+            );
+        }
+        if augment.time.is_active()
+            && augment
+                .axes
+                .is_none_or(|a| a.steps.checked_mul(a.features) != Some(ds.d))
+        {
+            bail!(
+                "{}: time shifts and masks need series or image rows of the declared shape, rows have {} features",
                 ds.file,
                 ds.d
             );
@@ -166,8 +183,8 @@ impl Pool {
         Ok(ep)
     }
 
-    /// Appends to `out` data row `row` as pool class `pc` sees it: rotated, and shifted by a
-    /// draw from `rng` when the pool augments (`buf`: scratch).
+    /// Appends to `out` data row `row` as pool class `pc` sees it: rotated, and shifted and
+    /// masked by draws from `rng` when the pool augments (`buf`: scratch).
     pub fn push_input(
         &self,
         ds: &Dataset,
@@ -179,7 +196,7 @@ impl Pool {
     ) {
         let rot = self.classes.get(pc).map_or(0, |c| c.rot);
         let img = ds.row(row);
-        match self.side {
+        let img = match self.side {
             Some(side) if rot != 0 || self.augment.shift > 0 => {
                 let m = self.augment.shift as i64;
                 let (dx, dy) = if m > 0 {
@@ -188,7 +205,15 @@ impl Pool {
                     (0, 0)
                 };
                 transform(img, side, rot, dx, dy, buf);
-                out.extend_from_slice(buf);
+                buf.as_slice()
+            }
+            _ => img,
+        };
+        match self.augment.axes {
+            Some(axes) if self.augment.time.is_active() => {
+                let mut timed = Vec::with_capacity(img.len());
+                self.augment.time.apply(&axes, img, rng, &mut timed);
+                out.extend_from_slice(&timed);
             }
             _ => out.extend_from_slice(img),
         }

@@ -2,6 +2,7 @@
 //! (ProtoNet / Proto-MAML) on a shared trunk with a multi-task head, image-only machinery (rotations, warps), and
 //! evaluation as deployed.
 
+pub mod augment;
 pub mod class_names;
 pub mod config;
 pub mod data;

@@ -3,6 +3,7 @@
 //! device's prototype scale and rate), a progress bar with per-head metrics, and the resumable
 //! loop (checkpoints, Ctrl-C, --stop-after) shared with the other trainers.
 
+use super::augment::Axes;
 use super::config::{ClsConfig, InputKind, Normalise, ValidateOn};
 use super::data::{ClassSplit, Dataset};
 use super::episodes::{Augment, Episode, Pool};
@@ -288,7 +289,11 @@ impl Setup {
                 Normalisation::fit_windowed(&ds, &all_rows, cfg.input.channels(), per_feature)
             }
         };
-        let aug = Augment { shift: cfg.shift };
+        let aug = Augment {
+            shift: cfg.shift,
+            time: cfg.augment,
+            axes: Axes::of(&cfg.input),
+        };
         let trunk_classes = |part: &[(usize, Vec<usize>)]| -> Vec<(usize, Vec<usize>)> {
             part.iter()
                 .filter(|(c, _)| !val_classes.contains(c))
