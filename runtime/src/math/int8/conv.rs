@@ -277,21 +277,9 @@ fn pad(l: &QuantConv, x: &[i8], xp: &mut [i8]) {
         for (y, row) in plane.chunks_exact(w).enumerate() {
             let at = (c * hp + y + g.padding[0]) * wp + g.padding[1];
             if let Some(to) = xp.get_mut(at..at + w) {
-                copy_words(to, row);
+                crate::math::copy_fours(to, row);
             }
         }
-    }
-}
-
-/// `to = from` (the same length), four bytes at a time.
-#[inline(always)]
-fn copy_words(to: &mut [i8], from: &[i8]) {
-    let (mut t, mut f) = (to.chunks_exact_mut(4), from.chunks_exact(4));
-    for (a, b) in (&mut t).zip(&mut f) {
-        a.copy_from_slice(b);
-    }
-    for (a, b) in t.into_remainder().iter_mut().zip(f.remainder()) {
-        *a = *b;
     }
 }
 

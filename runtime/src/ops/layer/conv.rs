@@ -158,7 +158,8 @@ impl Conv {
         ) else {
             return false;
         };
-        self.pad_into(y, p);
+        // The input map only: `y` is as long as the larger of the input and output maps.
+        self.pad_into(y.get(..n_in).unwrap_or_default(), p);
         if let Some(y) = y.get_mut(..n_out) {
             self.convolve(w, b, p, &map, [0, 0], y);
         }
@@ -177,7 +178,7 @@ impl Conv {
             for (r, row) in xc.chunks_exact(wd.max(1)).enumerate() {
                 let at = c * plane + (r + ph) * pwd + pw;
                 if let Some(to) = p.get_mut(at..at + wd) {
-                    to.copy_from_slice(row);
+                    crate::math::copy_fours(to, row);
                 }
             }
         }
