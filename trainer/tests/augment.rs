@@ -33,7 +33,7 @@ fn a_shift_moves_every_channel_together_and_repeats_the_edge() {
         ..Default::default()
     };
     let mut seen = std::collections::BTreeSet::new();
-    let mut out = Vec::new();
+    let mut out = vec![0.0; 12];
     for seed in 0..200 {
         aug.apply(&axes, &row, &mut rng(seed), &mut out);
         // Channel 1 is channel 0 plus 10 at every step: both moved by the same dt.
@@ -52,7 +52,7 @@ fn a_shift_moves_every_channel_together_and_repeats_the_edge() {
 fn masks_set_runs_of_steps_or_features_to_the_row_mean() {
     let (axes, row) = series();
     let mean = row.iter().sum::<f64>() / 12.0;
-    let mut out = Vec::new();
+    let mut out = vec![0.0; 12];
     let time = TimeAugment {
         time_mask: 3,
         ..Default::default()
@@ -104,7 +104,7 @@ fn an_image_shifts_along_its_rows() {
         time_shift: 1,
         ..Default::default()
     };
-    let mut out = Vec::new();
+    let mut out = vec![0.0; 12];
     for seed in 0..50 {
         aug.apply(&axes, &row, &mut rng(seed), &mut out);
         // Whole rows move: each output row is some input row.
@@ -119,7 +119,7 @@ fn an_image_shifts_along_its_rows() {
 fn no_augmentation_draws_nothing() {
     let (axes, row) = series();
     let mut r = rng(7);
-    let mut out = Vec::new();
+    let mut out = vec![0.0; 12];
     TimeAugment::default().apply(&axes, &row, &mut r, &mut out);
     assert_eq!(out, row);
     use rand::Rng;
@@ -213,4 +213,13 @@ fn only_an_augmenting_pool_changes_its_rows() {
         ..aug
     };
     assert!(Pool::new(&ds, None, &classes, false, wrong).is_err());
+    // So are widths that would leave no step of a row.
+    let too_wide = Augment {
+        time: TimeAugment {
+            time_mask: 4,
+            ..Default::default()
+        },
+        ..aug
+    };
+    assert!(Pool::new(&ds, None, &classes, false, too_wide).is_err());
 }

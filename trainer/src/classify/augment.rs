@@ -19,7 +19,7 @@
 //! let aug = TimeAugment { time_shift: 1, time_mask: 0, feature_mask: 0 };
 //! let axes = Axes::of(&InputKind::Image { width: 2, height: 4 }).unwrap();
 //! let row = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
-//! let mut out = Vec::new();
+//! let mut out = [0.0; 8];
 //! let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
 //! aug.apply(&axes, &row, &mut rng, &mut out);
 //! // Each frame is one of the row's frames, in order, at most one step away.
@@ -111,11 +111,11 @@ impl TimeAugment {
         Ok(())
     }
 
-    /// Writes `row` (laid out as `axes`), shifted and masked by draws from `rng`, to `out`.
-    /// Draws only for what is asked (no draw at all when nothing is).
-    pub fn apply(&self, axes: &Axes, row: &[f64], rng: &mut ChaCha8Rng, out: &mut Vec<f64>) {
-        out.clear();
-        out.extend_from_slice(row);
+    /// Writes `row` (laid out as `axes`, widths as [`TimeAugment::check`] passes), shifted and
+    /// masked by draws from `rng`, to `out` (as long as `row`). Draws only for what is asked
+    /// (no draw at all when nothing is).
+    pub fn apply(&self, axes: &Axes, row: &[f64], rng: &mut ChaCha8Rng, out: &mut [f64]) {
+        out.copy_from_slice(row);
         let steps = axes.steps as i64;
         if self.time_shift > 0 {
             let m = self.time_shift as i64;
@@ -126,6 +126,9 @@ impl TimeAugment {
                     out[axes.at(t, f)] = row[axes.at(from, f)];
                 }
             }
+        }
+        if self.feature_mask + self.time_mask == 0 {
+            return;
         }
         let mean = row.iter().sum::<f64>() / row.len().max(1) as f64;
         if self.feature_mask > 0 {

@@ -94,16 +94,20 @@ impl Pool {
                 ds.d
             );
         }
-        if augment.time.is_active()
-            && augment
+        if augment.time.is_active() {
+            if augment
                 .axes
                 .is_none_or(|a| a.steps.checked_mul(a.features) != Some(ds.d))
-        {
-            bail!(
-                "{}: time shifts and masks need series or image rows of the declared shape, rows have {} features",
-                ds.file,
-                ds.d
-            );
+            {
+                bail!(
+                    "{}: time shifts and masks need series or image rows of the declared shape, rows have {} features",
+                    ds.file,
+                    ds.d
+                );
+            }
+            if let Err(e) = augment.time.check(augment.axes.as_ref()) {
+                bail!("{}: {e}", ds.file);
+            }
         }
         let rots: &[u8] = if rotations { &[0, 1, 2, 3] } else { &[0] };
         let mut v = Vec::new();
@@ -209,13 +213,12 @@ impl Pool {
             }
             _ => img,
         };
-        match self.augment.axes {
-            Some(axes) if self.augment.time.is_active() => {
-                let mut timed = Vec::with_capacity(img.len());
-                self.augment.time.apply(&axes, img, rng, &mut timed);
-                out.extend_from_slice(&timed);
+        let at = out.len();
+        out.extend_from_slice(img);
+        if let (Some(axes), true) = (self.augment.axes, self.augment.time.is_active()) {
+            if let Some(timed) = out.get_mut(at..) {
+                self.augment.time.apply(&axes, img, rng, timed);
             }
-            _ => out.extend_from_slice(img),
         }
     }
 }

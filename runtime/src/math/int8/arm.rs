@@ -213,23 +213,25 @@ global_asm!(
     taps3!("fewshot_taps3_s2_s8", "2"),
 );
 
+/// Declares the three-row kernels `taps3!` defines, with their one signature.
+macro_rules! taps3_extern {
+    ($($name:ident),*) => {
+        extern "C" {
+            $(fn $name(
+                x: *const i8,
+                wp: usize,
+                n: usize,
+                k: *const [u32; 6],
+                base: i32,
+                out: *mut i32,
+            );)*
+        }
+    };
+}
+
+taps3_extern!(fewshot_taps3_s1_s8, fewshot_taps3_s2_s8);
+
 extern "C" {
-    fn fewshot_taps3_s1_s8(
-        x: *const i8,
-        wp: usize,
-        n: usize,
-        k: *const [u32; 6],
-        base: i32,
-        out: *mut i32,
-    );
-    fn fewshot_taps3_s2_s8(
-        x: *const i8,
-        wp: usize,
-        n: usize,
-        k: *const [u32; 6],
-        base: i32,
-        out: *mut i32,
-    );
     fn fewshot_dot_c4_s8(w: *const i8, x: *const u32, n: usize, acc: *mut [i32; 4]);
     fn fewshot_dot_r2_s8(w0: *const i8, w1: *const i8, x: *const u32, n: usize, acc: *mut [i32; 2]);
 }
