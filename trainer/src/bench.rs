@@ -41,6 +41,7 @@ pub fn run(algorithms: &[Algorithm], iters: u64, steps: usize, parallel: bool) -
                 lr: 1e-3,
                 lr_final: 1e-3,
                 grad_norm_clip: 0.0,
+                warmup: 0,
                 seed: 1,
                 checkpoint_every: 0,
             };

@@ -184,6 +184,7 @@ impl Default for TrainSettings {
             lr: 2e-3,
             lr_final: 1e-4,
             grad_norm_clip: 10.0,
+            warmup: 0,
             seed: 0,
             checkpoint_every: 1000,
         }

@@ -28,6 +28,9 @@ pub struct TrainSettings {
     pub lr_final: f64,
     /// Clip of the global norm of the meta-gradient (0 = off).
     pub grad_norm_clip: f64,
+    /// Iterations over which the outer rate rises linearly to its schedule's (0: none).
+    #[serde(default)]
+    pub warmup: u64,
     pub seed: u64,
     pub checkpoint_every: u64,
 }
@@ -150,7 +153,7 @@ impl TrainSettings {
     /// The engine's optimiser for these settings.
     pub fn optimiser(&self) -> Optimiser {
         let (lr, clip) = (self.lr, self.grad_norm_clip);
-        Optimiser::new(lr, Some(self.lr_final), clip, self.iterations)
+        Optimiser::new(lr, Some(self.lr_final), clip, self.iterations).with_warmup(self.warmup)
     }
 }
 

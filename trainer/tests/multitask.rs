@@ -502,6 +502,12 @@ fn bad_multitask_configs_exit_2_naming_file_line_and_field() {
             "lr_final",
         ),
         (
+            "val_batches = 2",
+            "val_batches = 2\nwarmup = 1000000",
+            7,
+            "warmup",
+        ),
+        (
             "source = \"intensity\"",
             "source = \"brightness\"",
             20,

@@ -257,6 +257,8 @@ pub struct ClsConfig {
     pub lr_final: Option<f64>,
     /// Clip of the gradient's global norm (0: off).
     pub grad_norm_clip: f64,
+    /// Iterations over which the rate rises linearly to its schedule's (0: none).
+    pub warmup: u64,
     /// Prototype head while meta-training (steps > 0: Proto-MAML).
     pub proto: ProtoSpec,
     /// Multi-task head over every meta-training class (with rotations); 0 weight = none.
@@ -324,6 +326,7 @@ impl Default for ClsConfig {
             lr: 1e-3,
             lr_final: None,
             grad_norm_clip: 0.0,
+            warmup: 0,
             proto: ProtoSpec {
                 scale: 0.5,
                 steps: 0,
@@ -728,6 +731,6 @@ impl ClsConfig {
     /// The engine's optimiser for this configuration.
     pub fn optimiser(&self) -> Optimiser {
         let (lr, clip) = (self.lr, self.grad_norm_clip);
-        Optimiser::new(lr, self.lr_final, clip, self.iterations)
+        Optimiser::new(lr, self.lr_final, clip, self.iterations).with_warmup(self.warmup)
     }
 }

@@ -470,7 +470,7 @@ fn print_candidates(trained: &Trained, chosen: &str) {
             100.0 * f.mean(&f.identity)
         );
     }
-    if let Some(w) = &trained.overfit_warning {
+    if let Some(w) = &trained.warning {
         eprintln!("warning: {w}");
     }
 }

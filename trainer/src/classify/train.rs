@@ -550,10 +550,12 @@ pub struct Trained {
     /// Where training stopped early (no validation gain for `patience` validations).
     #[serde(default)]
     pub early_stop: Option<u64>,
-    /// Set when validation on held-out rows of the training classes rose while the held-out
-    /// classes fell: the trunk learned the training classes, not features that transfer.
-    #[serde(default)]
-    pub overfit_warning: Option<String>,
+    /// What went wrong in training, when something did: validation never rose above the
+    /// initial trunk's (it did not start learning), or validation on held-out rows of the
+    /// training classes rose while the held-out classes fell (it learned the training classes,
+    /// not features that transfer).
+    #[serde(default, alias = "overfit_warning")]
+    pub warning: Option<String>,
     /// The fold validation that chose the trunk, when `trunk_folds` asked for it.
     #[serde(default)]
     pub folds: Option<FoldScores>,
@@ -921,6 +923,24 @@ fn device_grid(
     (chosen, grid)
 }
 
+/// The warning of a run whose validation never rose above its first point (iteration 0, the
+/// random initial trunk): the trunk did not start learning, usually because the first steps
+/// at the full rate pushed its ReLUs where no gradient reaches them.
+fn stuck_warning(cfg: &ClsConfig, curve: &[CurvePoint], best_iter: u64) -> Option<String> {
+    let last = curve.last()?;
+    if best_iter != 0 || last.iter == 0 || cfg.freeze_trunk || !cfg.has_trunk_layers() {
+        return None;
+    }
+    let first = curve.first()?;
+    let mean = |v: &[f64]| 100.0 * v.iter().sum::<f64>() / v.len().max(1) as f64;
+    Some(format!(
+        "validation never rose above the random initial trunk's ({:.1}% at iteration 0, {:.1}% at {}): the trunk did not start learning. A linear warm-up of the rate (`warmup = 200`), `grad_norm_clip = 1` or a lower `lr` usually lets it",
+        mean(&first.val_acc),
+        mean(&last.val_acc),
+        last.iter
+    ))
+}
+
 /// The warning of a run whose seen-class validation rose after the best held-out-class point
 /// while the held-out classes fell.
 fn overfit_warning(curve: &[CurvePoint], best_iter: u64) -> Option<String> {
@@ -1064,7 +1084,8 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
         candidates,
         trained_trunk,
         early_stop: st.early_stop,
-        overfit_warning: overfit_warning(&st.curve, best_iter),
+        warning: stuck_warning(cfg, &st.curve, best_iter)
+            .or_else(|| overfit_warning(&st.curve, best_iter)),
         folds: st.folds.clone(),
         trunk_gain,
         open_set_threshold: threshold.first().map(|t| t.exp()),
@@ -1141,4 +1162,55 @@ pub fn trunk_folds(cfg: &ClsConfig, ds: &Dataset, progress: bool) -> Result<Fold
         }
     }
     Ok(scores)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(iter: u64, val: f64, seen: f64) -> CurvePoint {
+        CurvePoint {
+            iter,
+            proto_loss: 0.0,
+            aux_loss: 0.0,
+            train_acc: 0.0,
+            val_acc: vec![val],
+            seen_acc: vec![seen],
+        }
+    }
+
+    #[test]
+    fn a_run_that_never_beats_its_initial_trunk_is_told_so() {
+        let cfg = ClsConfig::default();
+        let flat = [
+            point(0, 0.22, 0.2),
+            point(100, 0.21, 0.2),
+            point(200, 0.2, 0.2),
+        ];
+        let w = stuck_warning(&cfg, &flat, 0).expect("stuck");
+        assert!(
+            w.contains("22.0% at iteration 0") && w.contains("warmup"),
+            "{w}"
+        );
+        // Learning runs, a run of no iterations and a frozen trunk get no warning.
+        assert!(stuck_warning(&cfg, &flat, 100).is_none());
+        assert!(stuck_warning(&cfg, &flat[..1], 0).is_none());
+        let frozen = ClsConfig {
+            freeze_trunk: true,
+            ..ClsConfig::default()
+        };
+        assert!(stuck_warning(&frozen, &flat, 0).is_none());
+    }
+
+    #[test]
+    fn a_trunk_that_learns_its_training_classes_only_is_told_so() {
+        let curve = [
+            point(0, 0.3, 0.3),
+            point(100, 0.5, 0.5),
+            point(200, 0.4, 0.7),
+        ];
+        let w = overfit_warning(&curve, 100).expect("overfits");
+        assert!(w.contains("50.0% -> 70.0%"), "{w}");
+        assert!(overfit_warning(&curve, 200).is_none());
+    }
 }

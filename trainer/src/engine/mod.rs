@@ -16,7 +16,7 @@
 //! }
 //! impl Trainable for Line {
 //!     fn optimiser(&self) -> Optimiser {
-//!         Optimiser { lr: 0.1, lr_final: 0.001, grad_norm_clip: 0.0, iterations: 500 }
+//!         Optimiser { lr: 0.1, lr_final: 0.001, grad_norm_clip: 0.0, iterations: 500, warmup: 0 }
 //!     }
 //!     fn checkpoint_every(&self) -> u64 { 0 }
 //!     fn parts(&mut self) -> (&mut Adam, Vec<&mut [f64]>) { (&mut self.adam, vec![&mut self.x[..]]) }

@@ -1,10 +1,11 @@
 //! The one optimiser of every training job: Adam with bias correction (the form of Kingma & Ba's
-//! Algorithm 1, as PyTorch computes it), a cosine decay of the rate from `lr` to `lr_final`, and
-//! clipping of the gradient's global norm.
+//! Algorithm 1, as PyTorch computes it), a cosine decay of the rate from `lr` to `lr_final`, an
+//! optional linear warm-up of the rate over the first steps, and clipping of the gradient's
+//! global norm.
 //!
 //! ```
 //! use trainer::engine::optim::{Adam, Optimiser};
-//! let opt = Optimiser { lr: 0.1, lr_final: 0.1, grad_norm_clip: 0.0, iterations: 10 };
+//! let opt = Optimiser { lr: 0.1, lr_final: 0.1, grad_norm_clip: 0.0, iterations: 10, warmup: 0 };
 //! let mut adam = Adam::new(1);
 //! let mut x = [1.0f64];
 //! // Minimise x^2: the first step moves by lr whatever the gradient's size.
@@ -30,24 +31,43 @@ pub struct Optimiser {
     pub grad_norm_clip: f64,
     /// Steps of the whole run (the decay's length).
     pub iterations: u64,
+    /// Steps over which the rate rises linearly to the schedule's (step `t <= warmup` takes
+    /// `t / warmup` of it; 0: none).
+    pub warmup: u64,
 }
 
 impl Optimiser {
-    /// The settings of a run of `iterations` steps: a constant rate without `lr_final`.
+    /// The settings of a run of `iterations` steps: a constant rate without `lr_final`, no
+    /// warm-up (see [`Optimiser::with_warmup`]).
     pub fn new(lr: f64, lr_final: Option<f64>, grad_norm_clip: f64, iterations: u64) -> Self {
         Optimiser {
             lr,
             lr_final: lr_final.unwrap_or(lr),
             grad_norm_clip,
             iterations,
+            warmup: 0,
         }
     }
 
-    /// The rate of step `t` (1-based).
+    /// The same with a linear warm-up over the first `steps` steps.
+    pub fn with_warmup(self, steps: u64) -> Self {
+        Optimiser {
+            warmup: steps,
+            ..self
+        }
+    }
+
+    /// The rate of step `t` (1-based): the cosine decay, scaled by `t / warmup` while
+    /// `t < warmup`.
     pub fn rate(&self, t: u64) -> f64 {
         let frac = (t as f64 / self.iterations.max(1) as f64).min(1.0);
-        self.lr_final
-            + 0.5 * (self.lr - self.lr_final) * (1.0 + (std::f64::consts::PI * frac).cos())
+        let decayed = self.lr_final
+            + 0.5 * (self.lr - self.lr_final) * (1.0 + (std::f64::consts::PI * frac).cos());
+        if t < self.warmup {
+            decayed * t as f64 / self.warmup as f64
+        } else {
+            decayed
+        }
     }
 
     /// The range checks shared by every configuration: `(key, message)` of the first bad value.
@@ -58,6 +78,15 @@ impl Optimiser {
         }
         if !(pos(self.lr_final) && self.lr_final <= self.lr) {
             return Err(("lr_final", "must be finite, > 0 and <= lr".into()));
+        }
+        if self.warmup > self.iterations {
+            return Err((
+                "warmup",
+                format!(
+                    "must be at most iterations ({}), got {}",
+                    self.iterations, self.warmup
+                ),
+            ));
         }
         if !(self.grad_norm_clip.is_finite() && (0.0..=max_clip).contains(&self.grad_norm_clip)) {
             return Err((
@@ -175,6 +204,7 @@ mod tests {
             lr_final,
             grad_norm_clip: clip,
             iterations: 100,
+            warmup: 0,
         }
     }
 
@@ -237,6 +267,26 @@ mod tests {
         assert!((o.rate(100) - 0.001).abs() < 1e-15);
         assert_eq!(o.rate(1000), o.rate(100));
         assert_eq!(opt(0.1, 0.1, 0.0).rate(37), 0.1);
+    }
+
+    #[test]
+    fn warmup_rises_linearly_then_follows_the_schedule() {
+        let o = opt(0.1, 0.001, 0.0).with_warmup(10);
+        assert!((o.rate(1) - opt(0.1, 0.001, 0.0).rate(1) / 10.0).abs() < 1e-15);
+        assert!((o.rate(5) - 0.5 * opt(0.1, 0.001, 0.0).rate(5)).abs() < 1e-15);
+        for t in [10, 50, 100] {
+            assert_eq!(o.rate(t), opt(0.1, 0.001, 0.0).rate(t));
+        }
+        assert!(o.rate(3) < o.rate(4) && o.rate(4) < o.rate(9));
+        assert_eq!(
+            opt(0.1, 0.1, 0.0)
+                .with_warmup(200)
+                .check(1.0)
+                .unwrap_err()
+                .0,
+            "warmup"
+        );
+        assert!(opt(0.1, 0.1, 0.0).with_warmup(100).check(1.0).is_ok());
     }
 
     #[test]

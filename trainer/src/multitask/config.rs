@@ -269,6 +269,8 @@ pub struct MtConfig {
     pub lr_final: Option<f64>,
     /// Clip of the gradient's global norm (0: off).
     pub grad_norm_clip: f64,
+    /// Iterations over which the rate rises linearly to its schedule's (0: none).
+    pub warmup: u64,
     /// Rows per batch of a fixed head.
     pub batch: usize,
     /// Tasks per batch of an adaptable head.
@@ -288,7 +290,7 @@ impl MtConfig {
     /// The engine's optimiser for this configuration.
     pub fn optimiser(&self) -> Optimiser {
         let (lr, clip) = (self.lr, self.grad_norm_clip);
-        Optimiser::new(lr, self.lr_final, clip, self.iterations)
+        Optimiser::new(lr, self.lr_final, clip, self.iterations).with_warmup(self.warmup)
     }
 }
 
@@ -300,6 +302,7 @@ impl Default for MtConfig {
             lr: 2e-3,
             lr_final: None,
             grad_norm_clip: 0.0,
+            warmup: 0,
             batch: 32,
             meta_batch: 4,
             val_every: 50,
