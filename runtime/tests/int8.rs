@@ -133,7 +133,7 @@ fn params(rng: &mut Lcg, n: usize) -> Params {
     Params {
         bias: (0..n).map(|_| rng.i32(20_000)).collect(),
         mult: (0..n)
-            .map(|_| (1 << 30) + rng.i32(1 << 29).abs() * 2)
+            .map(|_| (1 << 30) + rng.i32(1 << 29).abs().min((1 << 29) - 1) * 2)
             .collect(),
         shift: (0..n).map(|_| -(rng.i32(12).abs()) - 1).collect(),
     }
@@ -240,6 +240,10 @@ fn conv_matches_naive_loops() {
         ConvGeom { in_channels: 1, height: 4, width: 9, out_channels: 2, kernel: [3, 6], stride: 3, padding: [1, 2], depthwise: false },
         ConvGeom { in_channels: 6, height: 3, width: 5, out_channels: 7, kernel: [1, 1], stride: 1, padding: [0, 0], depthwise: false },
         ConvGeom { in_channels: 5, height: 4, width: 3, out_channels: 3, kernel: [1, 1], stride: 2, padding: [1, 1], depthwise: false },
+        // pointwise read from the planes: whole blocks of channels and positions; the keyword
+        // trunk's 16 -> 32 over 13 x 10 (its last block two positions)
+        ConvGeom { in_channels: 8, height: 2, width: 6, out_channels: 3, kernel: [1, 1], stride: 1, padding: [0, 0], depthwise: false },
+        ConvGeom { in_channels: 16, height: 13, width: 10, out_channels: 32, kernel: [1, 1], stride: 1, padding: [0, 0], depthwise: false },
         // no padding, several channels: the im2col gather reads the input in place, its last
         // windows ending at the input's last byte (kernel widths 3, 5 and 2)
         ConvGeom { in_channels: 3, height: 4, width: 7, out_channels: 4, kernel: [2, 3], stride: 1, padding: [0, 0], depthwise: false },

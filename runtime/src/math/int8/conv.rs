@@ -28,6 +28,7 @@
 //! assert_eq!(y, [3, 6, 9, 7]); // x - 5 = [1, 2, 3, 4]; the padding adds 0
 //! ```
 
+use super::pack::pack_planes;
 use super::{check_len, direct, pack_column, packed_words, Kernels, Native, Requant};
 use crate::Error;
 
@@ -202,6 +203,9 @@ pub fn conv_with<K: Kernels>(
     } else {
         (1, oc_n)
     };
+    // A 1 x 1 window with stride 1 and no padding is one value of every input plane at the
+    // output's own position: packed from the planes directly (`pack_planes`).
+    let planes = !g.depthwise && g.kernel == [1, 1] && g.stride == 1 && g.padding == [0, 0];
     for grp in 0..groups {
         let part = |n: usize| grp * per_group * n..(grp + 1) * per_group * n;
         let rows = Rows {
@@ -213,11 +217,21 @@ pub fn conv_with<K: Kernels>(
         let yg = y.get_mut(part(positions)).unwrap_or_default();
         for p0 in (0..positions).step_by(4) {
             let cols = (positions - p0).min(4);
-            for c in 0..cols {
-                let n = gather(l, input, grp, ((p0 + c) / ow, (p0 + c) % ow), window);
-                pack_column(window.get(..n).unwrap_or_default(), l.in_zp, packed, 4, c);
+            if planes {
+                pack_planes(
+                    input,
+                    (g.in_channels, positions),
+                    (p0, cols),
+                    l.in_zp,
+                    packed,
+                );
+            } else {
+                for c in 0..cols {
+                    let n = gather(l, input, grp, ((p0 + c) / ow, (p0 + c) % ow), window);
+                    pack_column(window.get(..n).unwrap_or_default(), l.in_zp, packed, 4, c);
+                }
             }
-            block::<K>(&rows, &l.requant, packed, yg, positions, p0, cols);
+            block::<K>(&rows, &l.requant, packed, (yg, positions), (p0, cols));
         }
     }
     Ok(())
@@ -238,10 +252,8 @@ fn block<K: Kernels>(
     rows: &Rows,
     rq: &Requant,
     packed: &[u32],
-    y: &mut [i8],
-    positions: usize,
-    p0: usize,
-    cols: usize,
+    (y, positions): (&mut [i8], usize),
+    (p0, cols): (usize, usize),
 ) {
     let fan = rows.weights.len() / rows.bias.len().max(1);
     let params = rows.bias.iter().zip(rows.multiplier).zip(rows.shift);

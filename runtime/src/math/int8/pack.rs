@@ -42,6 +42,49 @@ pub fn pack_column(x: &[i8], zp: i32, buf: &mut [u32], cols: usize, col: usize) 
     }
 }
 
+/// Packs the four columns of positions `p0..p0 + 4` (`cols` of them real, the others packed
+/// from the zero point, so 0) of a 1 x 1 convolution with stride 1 and no padding, straight
+/// from its channel-major input `x` (`channels` planes of `positions` values): the window of a
+/// position is one value of every plane, so every block of four channels is four words read
+/// once (four positions of four planes) and transposed, instead of gathering each byte.
+/// Blocks whose words lie outside `buf` are dropped (callers size it with
+/// [`packed_words`]`(channels, 4)`).
+#[inline(always)]
+pub(crate) fn pack_planes(
+    x: &[i8],
+    (channels, positions): (usize, usize),
+    (p0, cols): (usize, usize),
+    zp: i32,
+    buf: &mut [u32],
+) {
+    let fill = zp as i8;
+    // Four positions of plane `c`, the zero point past the planes or the positions.
+    let row = |c: usize| -> [i8; 4] {
+        if c >= channels {
+            return [fill; 4];
+        }
+        let at = c * positions + p0;
+        match x.get(at..).and_then(|s| s.first_chunk::<4>()) {
+            Some(r) if cols >= 4 => *r,
+            _ => core::array::from_fn(|j| match j < cols {
+                true => x.get(at + j).copied().unwrap_or(fill),
+                false => fill,
+            }),
+        }
+    };
+    for (b, block) in buf
+        .chunks_exact_mut(8)
+        .take(channels.div_ceil(4))
+        .enumerate()
+    {
+        let r = [row(4 * b), row(4 * b + 1), row(4 * b + 2), row(4 * b + 3)];
+        for (j, o) in block.chunks_exact_mut(2).enumerate() {
+            let w = u32::from_le_bytes(r.map(|v| v.get(j).copied().unwrap_or(fill) as u8));
+            put(o, widen(w, zp));
+        }
+    }
+}
+
 /// The two words of a block at the start of `o` (dropped if it is shorter).
 #[inline(always)]
 fn put(o: &mut [u32], (lo, hi): (u32, u32)) {
