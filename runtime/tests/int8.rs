@@ -261,11 +261,23 @@ fn conv_matches_naive_loops() {
             mult: p.mult.clone(),
             shift: p.shift.iter().map(|s| s - 18).collect(),
         };
+        // A layer whose first channel shifts left: every channel takes the general form.
+        let left = Params {
+            bias: p.bias.clone(),
+            mult: p.mult.iter().map(|m| m / 64).collect(),
+            shift: p
+                .shift
+                .iter()
+                .enumerate()
+                .map(|(c, s)| if c == 0 { 2 } else { *s })
+                .collect(),
+        };
         for (in_zp, relu, p) in [
             (0, false, &p),
             (-20, true, &p),
             (127, false, &p),
             (5, false, &big),
+            (-7, false, &left),
         ] {
             let l = QuantConv {
                 geom: g,

@@ -49,7 +49,7 @@ pub fn pack_column(x: &[i8], zp: i32, buf: &mut [u32], cols: usize, col: usize) 
 /// once (four positions of four planes) and transposed, instead of gathering each byte.
 /// Blocks whose words lie outside `buf` are dropped (callers size it with
 /// [`packed_words`]`(channels, 4)`).
-#[inline(always)]
+#[inline(never)]
 pub(crate) fn pack_planes(
     x: &[i8],
     (channels, positions): (usize, usize),
@@ -58,26 +58,28 @@ pub(crate) fn pack_planes(
     buf: &mut [u32],
 ) {
     let fill = zp as i8;
-    // Four positions of plane `c`, the zero point past the planes or the positions.
-    let row = |c: usize| -> [i8; 4] {
-        if c >= channels {
-            return [fill; 4];
-        }
-        let at = c * positions + p0;
-        match x.get(at..).and_then(|s| s.first_chunk::<4>()) {
-            Some(r) if cols >= 4 => *r,
-            _ => core::array::from_fn(|j| match j < cols {
-                true => x.get(at + j).copied().unwrap_or(fill),
-                false => fill,
-            }),
-        }
-    };
     for (b, block) in buf
         .chunks_exact_mut(8)
         .take(channels.div_ceil(4))
         .enumerate()
     {
-        let r = [row(4 * b), row(4 * b + 1), row(4 * b + 2), row(4 * b + 3)];
+        // Four positions of planes 4b..4b + 4, the zero point past the planes or the positions.
+        let mut r = [[fill; 4]; 4];
+        for (i, ri) in r
+            .iter_mut()
+            .enumerate()
+            .take(channels.saturating_sub(4 * b))
+        {
+            let at = (4 * b + i) * positions + p0;
+            match x.get(at..).and_then(|s| s.first_chunk::<4>()) {
+                Some(v) if cols >= 4 => *ri = *v,
+                _ => {
+                    for (j, o) in ri.iter_mut().enumerate().take(cols) {
+                        *o = x.get(at + j).copied().unwrap_or(fill);
+                    }
+                }
+            }
+        }
         for (j, o) in block.chunks_exact_mut(2).enumerate() {
             let w = u32::from_le_bytes(r.map(|v| v.get(j).copied().unwrap_or(fill) as u8));
             put(o, widen(w, zp));
