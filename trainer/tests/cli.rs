@@ -650,6 +650,19 @@ fn enroll_eval_margins_protect_the_original_classes() {
     let walled = "device bank, 0 steps, margin 1000";
     assert_eq!(at(walled, 10)["original_change"][0], 0.0);
     assert_eq!(at(walled, 10)["enrolled"][0], 0.0);
+    // The class as the unit: each class's mean over the episodes, then the CI over classes.
+    assert_eq!(at(walled, 10)["enrolled_over_classes"][0], 0.0);
+    let row = at("device bank, 0 steps", 10);
+    let per_class: Vec<f64> = row["per_class"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c[1].as_f64().unwrap())
+        .collect();
+    assert!(per_class.len() >= 2, "{row}");
+    assert!(per_class.iter().all(|a| (0.0..=100.0).contains(a)), "{row}");
+    let over = row["enrolled_over_classes"][1].as_f64().unwrap();
+    assert!(over.is_finite() && over >= 0.0, "{row}");
     assert!(
         at("device bank, 0 steps", 10)["enrolled"][0]
             .as_f64()

@@ -11,7 +11,10 @@
 //! and 10 enrollments it scores the original classes' queries among every active class, the
 //! same among the original classes only (how far their rows moved), and the enrolled classes'
 //! queries among every active class. Nearest centroid on the raw input and on the trunk's
-//! features, with the same samples and the same schedule, are printed beside.
+//! features, with the same samples and the same schedule, are printed beside. Each accuracy
+//! comes twice: with a CI over the episodes (which redraw rows and orders of the same few
+//! classes), and with the class as the unit (each class's mean over the episodes, then Student's
+//! t over the classes), which says how much another class could differ.
 //!
 //! The device bank runs once per inner step count and per margin ([`ClassBank::set_margin`],
 //! set after the original classes are enrolled, so only the held-out ones carry it);
@@ -180,22 +183,27 @@ impl Classifier for Centroids<'_> {
     }
 }
 
-/// Accuracy on the queries of `classes` (indices into the draw) by `c`.
+/// Accuracy on the queries of `classes` (indices into the draw) by `c`, and each class's own
+/// (its data set class and accuracy).
 fn accuracy<C: Classifier>(
     c: &mut C,
     setup: &Setup,
     draw: &Draw,
     classes: &[usize],
-) -> Result<f64> {
+) -> Result<(f64, Vec<(usize, f64)>)> {
     let (mut right, mut total) = (0usize, 0usize);
+    let mut per_class = Vec::new();
     for &i in classes {
+        let before = right;
         for &r in &draw.queries[i] {
             let x: Vec<f32> = setup.ds.row(r).iter().map(|&v| v as f32).collect();
             right += usize::from(c.classify(&x)? == label(draw.classes[i])?);
             total += 1;
         }
+        let n = draw.queries[i].len().max(1);
+        per_class.push((draw.classes[i], (right - before) as f64 / n as f64));
     }
-    Ok(right as f64 / total.max(1) as f64)
+    Ok((right as f64 / total.max(1) as f64, per_class))
 }
 
 fn label(class: usize) -> Result<u16> {
@@ -217,15 +225,23 @@ fn support(setup: &Setup, draw: &Draw, i: usize, round: usize, shots: usize) -> 
         .collect()
 }
 
-/// Scores of one classifier on one episode: per checkpoint, (original among all, original
-/// among originals only, enrolled among all).
+/// Scores of one classifier on one episode at a checkpoint: original among all, original
+/// among originals only, enrolled among all; and each original and enrolled class's accuracy
+/// among all (its data set class, its accuracy).
+struct Scores {
+    all: [f64; 3],
+    original: Vec<(usize, f64)>,
+    enrolled: Vec<(usize, f64)>,
+}
+
+/// [`Scores`] of one classifier on one episode, per checkpoint.
 fn run<C: Classifier>(
     mut c: C,
     setup: &Setup,
     draw: &Draw,
     originals: usize,
     [shots, original_shots]: [usize; 2],
-) -> Result<Vec<[f64; 3]>> {
+) -> Result<Vec<Scores>> {
     let orig: Vec<usize> = (0..originals).collect();
     let held = draw.classes.len() - originals;
     for &i in &orig {
@@ -252,15 +268,16 @@ fn run<C: Classifier>(
             for &i in &enrolled {
                 only.forget(label(draw.classes[i])?)?;
             }
-            scores.push([
-                accuracy(&mut c, setup, draw, &orig)?,
-                accuracy(&mut only, setup, draw, &orig)?,
-                if enrolled.is_empty() {
-                    f64::NAN
-                } else {
-                    accuracy(&mut c, setup, draw, &enrolled)?
-                },
-            ]);
+            let (original, per_original) = accuracy(&mut c, setup, draw, &orig)?;
+            let (new, per_new) = match enrolled.is_empty() {
+                true => (f64::NAN, Vec::new()),
+                false => accuracy(&mut c, setup, draw, &enrolled)?,
+            };
+            scores.push(Scores {
+                all: [original, accuracy(&mut only, setup, draw, &orig)?.0, new],
+                original: per_original,
+                enrolled: per_new,
+            });
         }
     }
     Ok(scores)
@@ -308,6 +325,27 @@ pub struct EnrollRow {
     pub enrolled: Option<(f64, f64)>,
     /// Original-class accuracy at this checkpoint minus at 0 (paired over episodes).
     pub original_change: (f64, f64),
+    /// The same accuracies with the class as the unit: each class's mean over the episodes
+    /// (among every active class), then the mean and 95% CI (Student's t) over the classes.
+    /// The episodes redraw rows and orders of the same few classes, so their CI says how
+    /// well these classes were measured, this one how much another class could differ.
+    pub original_over_classes: (f64, f64),
+    pub enrolled_over_classes: Option<(f64, f64)>,
+    /// Each class's mean accuracy in percent (original, then enrolled classes; data set
+    /// class indices).
+    pub per_class: Vec<(usize, f64)>,
+}
+
+/// Each class's mean of `scores` over the episodes where it has one, in class order.
+fn class_means<'a>(scores: impl Iterator<Item = &'a (usize, f64)>) -> Vec<(usize, f64)> {
+    let mut sums = std::collections::BTreeMap::<usize, (f64, usize)>::new();
+    for &(class, acc) in scores {
+        let e = sums.entry(class).or_default();
+        *e = (e.0 + acc, e.1 + 1);
+    }
+    sums.into_iter()
+        .map(|(c, (s, n))| (c, s / n as f64))
+        .collect()
 }
 
 /// Runs the protocol of the [module docs](self) with the enrollable head `head` of `bytes`.
@@ -362,8 +400,8 @@ pub fn evaluate(
         .collect();
     methods.push("nearest centroid, raw input".into());
     methods.push("nearest centroid, trunk features".into());
-    // Per episode: per method, per checkpoint, the three scores.
-    let per_episode: Vec<Vec<Vec<[f64; 3]>>> = (0..spec.episodes)
+    // Per episode: per method, per checkpoint, the scores.
+    let per_episode: Vec<Vec<Vec<Scores>>> = (0..spec.episodes)
         .into_par_iter()
         .map(|e| -> Result<_> {
             let d = draw(setup, original, held, spec.query, spec.seed, e);
@@ -396,16 +434,30 @@ pub fn evaluate(
     let mut rows = Vec::new();
     for (mi, method) in methods.iter().enumerate() {
         for (ci_at, &enrollments) in CHECKPOINTS.iter().enumerate() {
+            fn at(ep: &[Vec<Scores>], mi: usize, ci_at: usize) -> &Scores {
+                &ep[mi][ci_at]
+            }
             let col = |k: usize| {
                 per_episode
                     .iter()
-                    .map(|ep| ep[mi][ci_at][k])
-                    .collect::<Vec<f64>>()
+                    .map(|ep| at(ep, mi, ci_at).all[k])
+                    .collect()
             };
             let change = per_episode
                 .iter()
-                .map(|ep| ep[mi][ci_at][0] - ep[mi][0][0])
+                .map(|ep| at(ep, mi, ci_at).all[0] - at(ep, mi, 0).all[0])
                 .collect();
+            let originals = class_means(
+                per_episode
+                    .iter()
+                    .flat_map(|ep| &at(ep, mi, ci_at).original),
+            );
+            let enrolled = class_means(
+                per_episode
+                    .iter()
+                    .flat_map(|ep| &at(ep, mi, ci_at).enrolled),
+            );
+            let over = |v: &[(usize, f64)]| ci(v.iter().map(|c| c.1).collect());
             rows.push(EnrollRow {
                 method: method.clone(),
                 enrollments,
@@ -413,6 +465,13 @@ pub fn evaluate(
                 original_only: ci(col(1)),
                 enrolled: (enrollments > 0).then(|| ci(col(2))),
                 original_change: ci(change),
+                original_over_classes: over(&originals),
+                enrolled_over_classes: (enrollments > 0).then(|| over(&enrolled)),
+                per_class: originals
+                    .iter()
+                    .chain(&enrolled)
+                    .map(|&(c, a)| (c, 100.0 * a))
+                    .collect(),
             });
         }
     }
@@ -422,10 +481,10 @@ pub fn evaluate(
 /// The table of [`evaluate`]'s rows.
 pub fn table(rows: &[EnrollRow]) -> String {
     let pm = |(m, c): (f64, f64)| format!("{m:.2} +- {c:.2}");
-    let mut s = String::from("| method | enrollments | original classes | original, among themselves | change of original | enrolled classes |\n|---|---:|---|---|---|---|\n");
+    let mut s = String::from("| method | enrollments | original classes | original, among themselves | change of original | enrolled classes | original, CI over classes | enrolled, CI over classes |\n|---|---:|---|---|---|---|---|---|\n");
     for r in rows {
         s += &format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.method,
             r.enrollments,
             pm(r.original),
@@ -435,7 +494,9 @@ pub fn table(rows: &[EnrollRow]) -> String {
             } else {
                 format!("{:+.2} +- {:.2}", r.original_change.0, r.original_change.1)
             },
-            r.enrolled.map_or(String::new(), pm)
+            r.enrolled.map_or(String::new(), pm),
+            pm(r.original_over_classes),
+            r.enrolled_over_classes.map_or(String::new(), pm)
         );
     }
     s

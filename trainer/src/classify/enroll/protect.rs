@@ -99,7 +99,7 @@ pub fn choose_margin(
                 let device = Device::new(model, head, 0, 0.0, margin)?;
                 let s = run(device, setup, d, shipped, [spec.shots, spec.original_shots])?;
                 match (s.first(), s.get(CHECKPOINTS.len() - 1)) {
-                    (Some(first), Some(last)) => Ok(100.0 * (first[0] - last[0])),
+                    (Some(first), Some(last)) => Ok(100.0 * (first.all[0] - last.all[0])),
                     _ => bail!("calibration episode without its checkpoints"),
                 }
             })
