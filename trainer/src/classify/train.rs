@@ -931,20 +931,24 @@ fn stuck_warning(cfg: &ClsConfig, curve: &[CurvePoint], best_iter: u64) -> Optio
     if best_iter != 0 || last.iter == 0 || cfg.freeze_trunk || !cfg.has_trunk_layers() {
         return None;
     }
-    let first = curve.first()?;
-    let mean = |v: &[f64]| 100.0 * v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let first = curve.iter().find(|c| c.iter == best_iter)?;
     Some(format!(
-        "validation never rose above the random initial trunk's ({:.1}% at iteration 0, {:.1}% at {}): the trunk did not start learning. A linear warm-up of the rate (`warmup = 200`), `grad_norm_clip = 1` or a lower `lr` usually lets it",
-        mean(&first.val_acc),
-        mean(&last.val_acc),
-        last.iter
+        "validation never rose above the random initial trunk's ({:.1}% at iteration 0, {:.1}% at {}): the trunk did not start learning. A linear warm-up of the rate (`warmup = {}`), `grad_norm_clip = 1` or a lower `lr` usually lets it",
+        100.0 * mean(&first.val_acc),
+        100.0 * mean(&last.val_acc),
+        last.iter,
+        cfg.iterations.min(200)
     ))
+}
+
+/// The mean of `v` (0 when empty).
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
 /// The warning of a run whose seen-class validation rose after the best held-out-class point
 /// while the held-out classes fell.
 fn overfit_warning(curve: &[CurvePoint], best_iter: u64) -> Option<String> {
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let best = curve.iter().find(|c| c.iter == best_iter)?;
     let last = curve.last()?;
     if best.seen_acc.is_empty() || last.iter == best.iter {
