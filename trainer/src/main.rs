@@ -827,7 +827,12 @@ fn eval_with_setup(
         .map_or(cfg.ways, usize::from);
     let ways = e.ways.unwrap_or(classes);
     let shots = e.shots.unwrap_or_else(|| vec![1, 5]);
-    let steps = e.steps.unwrap_or_else(|| vec![0, usize::from(spec.steps)]);
+    // 0 steps (the prototype start) and the model's default count, once each.
+    let steps = e.steps.unwrap_or_else(|| {
+        let mut s = vec![0, usize::from(spec.steps)];
+        s.dedup();
+        s
+    });
     if shots.is_empty() || shots.contains(&0) || ways < 2 || e.query == Some(0) {
         bail!("--shots must be >= 1 each, --ways >= 2, --query >= 1");
     }

@@ -272,7 +272,16 @@ device_steps = 2
     let eval = |extra: &[&str]| {
         common::run(
             common::bin()
-                .args(["eval", "--episodes", "20", "--shots", "1,3", "--model"])
+                .args([
+                    "eval",
+                    "--episodes",
+                    "20",
+                    "--shots",
+                    "1,3",
+                    "--steps",
+                    "0,2",
+                ])
+                .arg("--model")
                 .arg(&model)
                 .args(extra),
         )

@@ -35,13 +35,13 @@ pub fn host_rows(
         if eps.is_empty() {
             bail!("no episodes");
         }
-        for steps in [0, device.steps] {
+        for steps in device.step_counts() {
             let spec = super::proto::ProtoSpec { steps, ..device };
             let per = episode_accuracies(trunk, params, &eps, &spec);
             rows.push(row("trunk_host", k, Some(steps), &per));
         }
         if let Some(q) = int8 {
-            for steps in [0, device.steps] {
+            for steps in device.step_counts() {
                 let spec = super::proto::ProtoSpec { steps, ..device };
                 let per = crate::quantise::episode_accuracies(q, trunk, &eps, &spec)?;
                 rows.push(row("trunk_int8", k, Some(steps), &per));

@@ -24,6 +24,17 @@ pub struct ProtoSpec {
     pub clip: f64,
 }
 
+impl ProtoSpec {
+    /// The step counts a report shows: 0 (the prototype start) and the device's, once each.
+    pub fn step_counts(&self) -> Vec<usize> {
+        if self.steps == 0 {
+            vec![0]
+        } else {
+            vec![0, self.steps]
+        }
+    }
+}
+
 /// An episode in the compute type: normalised rows (support, query, then the rows of other
 /// classes an open-set episode scores), labels.
 #[derive(Clone, Debug)]

@@ -380,6 +380,9 @@ pub fn train_and_export(
         );
     }
     print_candidates(&trained, "exported");
+    if let Some(note) = inconclusive_trunk_note(cfg, trained.trunk_gain, trained.folds.is_some()) {
+        eprintln!("note: {note}");
+    }
     std::fs::write(
         out.with_extension("trained.json"),
         serde_json::to_string(&trained)?,
@@ -406,7 +409,7 @@ pub fn train_and_export(
         &setup,
         cfg.ways,
         &shots,
-        &[0, trained.device.steps],
+        &trained.device.step_counts(),
         &EpisodeSpec::Sampled {
             n: 2000,
             query,
@@ -429,6 +432,28 @@ pub fn train_and_export(
         eprintln!("plot: {}", p.display());
     }
     Ok(Some(trained))
+}
+
+/// The note of a run whose validation episodes could not tell the trained trunk from the
+/// identity (the paired difference's 95% interval contains zero, no folds asked for), naming
+/// the fold comparison when the training classes allow one.
+fn inconclusive_trunk_note(
+    cfg: &ClsConfig,
+    trunk_gain: Option<(f64, f64)>,
+    had_folds: bool,
+) -> Option<String> {
+    let (gain, ci) = trunk_gain?;
+    let folds = (cfg.train_classes.len() / 2).min(4);
+    if had_folds
+        || gain.abs() > ci
+        || folds < 2
+        || cfg.validate_on != super::config::ValidateOn::HeldOutClasses
+    {
+        return None;
+    }
+    Some(format!(
+        "the validation episodes do not tell the trained trunk from the identity (the difference's interval contains 0), as is usual with few validation classes or a validation near 100 %: `trunk_folds = {folds}` compares them over {folds} folds of the training classes instead (one more training each)"
+    ))
 }
 
 /// The trunks compared on the validation episodes (the chosen one marked `chosen`: exported), the trained trunk's gain over the
@@ -456,7 +481,7 @@ fn print_candidates(trained: &Trained, chosen: &str) {
     }
     if let (Some((gain, ci)), None) = (trained.trunk_gain, &trained.folds) {
         eprintln!(
-            "  trained minus identity on the same validation episodes: {:+.2} +- {:.2} points (the trained trunk is chosen only when this is above zero and its best validation came after iteration 0)",
+            "  trained minus identity on the same validation episodes: {:+.2} +- {:.2} points (the trained trunk is chosen only when this interval lies above zero and its best validation came after iteration 0)",
             100.0 * gain,
             100.0 * ci
         );
@@ -472,5 +497,36 @@ fn print_candidates(trained: &Trained, chosen: &str) {
     }
     if let Some(w) = &trained.warning {
         eprintln!("warning: {w}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_inconclusive_trunk_comparison_names_the_folds() {
+        let cfg = ClsConfig {
+            train_classes: (0..8).collect(),
+            ..ClsConfig::default()
+        };
+        let note = inconclusive_trunk_note(&cfg, Some((-0.002, 0.006)), false).expect("note");
+        assert!(note.contains("trunk_folds = 4"), "{note}");
+        // Decided either way, already folded, no trained trunk, or too few classes: no note.
+        assert!(inconclusive_trunk_note(&cfg, Some((0.02, 0.006)), false).is_none());
+        assert!(inconclusive_trunk_note(&cfg, Some((-0.02, 0.006)), false).is_none());
+        assert!(inconclusive_trunk_note(&cfg, Some((0.0, 0.006)), true).is_none());
+        assert!(inconclusive_trunk_note(&cfg, None, false).is_none());
+        let few = ClsConfig {
+            train_classes: vec![0, 1, 2],
+            ..ClsConfig::default()
+        };
+        assert!(inconclusive_trunk_note(&few, Some((0.0, 0.006)), false).is_none());
+        let five = ClsConfig {
+            train_classes: (0..5).collect(),
+            ..ClsConfig::default()
+        };
+        let note = inconclusive_trunk_note(&five, Some((0.0, 0.006)), false).expect("note");
+        assert!(note.contains("trunk_folds = 2"), "{note}");
     }
 }

@@ -1066,8 +1066,13 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
         ways: cfg.ways,
         device: match &matching {
             Some(m) => m.device(cfg.device_clip),
+            // Steps at rate 0 change nothing: the device is told to take none.
             None => ProtoSpec {
-                steps: cfg.device_steps,
+                steps: if chosen.1.alpha > 0.0 {
+                    cfg.device_steps
+                } else {
+                    0
+                },
                 ..chosen.1
             },
         },

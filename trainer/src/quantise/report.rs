@@ -122,7 +122,7 @@ fn deployed(
         model_input: None,
         ..baselines
     };
-    let steps = [0, t.device.steps];
+    let steps = t.device.step_counts();
     let mut rows: Vec<AccRow> = Vec::new();
     for k in [1, 5] {
         let eps = test_episodes(setup, cfg.ways, k, query, n, crate::classify::EVAL_SEED)?;
