@@ -314,6 +314,14 @@ pub fn enrollable(bytes: &[u8], head: usize, max_classes: u16) -> Result<ModelDe
         .heads
         .get_mut(head)
         .ok_or_else(|| anyhow!("the model has no head {head}"))?;
+    let classes = model
+        .head(head)
+        .ok()
+        .and_then(|h| h.kind.classes())
+        .map(usize::from);
+    if let Some(c) = classes.filter(|&c| usize::from(max_classes) < c) {
+        bail!("--max-classes {max_classes}: head {head} already has {c} classes, so its bank must hold at least {c} (at most {})", runtime::format::MAX_ENROLL_CLASSES);
+    }
     h.max_classes = Some(max_classes);
     def.to_bytes()
         .map_err(|e| anyhow!("head {head} cannot be enrollable with {max_classes} classes: {e}"))?;

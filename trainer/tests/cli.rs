@@ -552,6 +552,23 @@ fn export_inspect_and_enroll_eval_of_an_enrollable_head() {
         .arg(&digits));
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--max-classes"), "{}", stderr(&o));
+    // A bank smaller than the head's own 20 classes is refused, saying so.
+    let o = run(bin()
+        .args([
+            "enroll-eval",
+            "--max-classes",
+            "6",
+            "--episodes",
+            "1",
+            "--model",
+        ])
+        .arg(&digits));
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("already has 20 classes"),
+        "{}",
+        stderr(&o)
+    );
 
     let o = run(bin()
         .args([

@@ -98,6 +98,15 @@ fn a_users_series_csv_trains_evaluates_with_baselines_and_refuses_another_split(
         "{t}"
     );
 
+    // Steps at a chosen rate of 0 would change nothing: the model then asks for none.
+    let device = &t["device"];
+    let steps = device["steps"].as_u64().unwrap();
+    assert_eq!(
+        steps == 0,
+        device["alpha"].as_f64().unwrap() == 0.0,
+        "{device}"
+    );
+
     let eval = |extra: &[&str]| {
         run(bin()
             .args(["eval", "--episodes", "30", "--json", "--model"])
@@ -116,16 +125,15 @@ fn a_users_series_csv_trains_evaluates_with_baselines_and_refuses_another_split(
             .filter(|r| r["shots"] == shots)
             .map(|r| r["method"].as_str().unwrap())
             .collect();
-        assert_eq!(
-            methods,
-            [
-                "model",
-                "model",
-                "nearest_centroid_raw",
-                "nearest_centroid_standardised",
-                "protonet"
-            ]
-        );
+        // The model at 0 steps, and at the model's own steps when it takes any.
+        let models = if steps == 0 { 1 } else { 2 };
+        let mut want = vec!["model"; models];
+        want.extend([
+            "nearest_centroid_raw",
+            "nearest_centroid_standardised",
+            "protonet",
+        ]);
+        assert_eq!(methods, want);
     }
     for r in rows {
         let per = r["per_episode"].as_array().unwrap();
@@ -168,6 +176,25 @@ fn a_users_series_csv_trains_evaluates_with_baselines_and_refuses_another_split(
     let e = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{e}");
     assert!(e.contains("val_classes"), "{e}");
+
+    // Enrollment measured with a bank too small for the run's original classes and the
+    // held-out ones is refused before any episode, naming the size it needs.
+    let o = run(bin()
+        .args([
+            "enroll-eval",
+            "--max-classes",
+            "5",
+            "--episodes",
+            "1",
+            "--model",
+        ])
+        .arg(&model));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{e}");
+    assert!(
+        e.contains("--max-classes 5: the protocol holds the") && e.contains("or more"),
+        "{e}"
+    );
 
     // A shipped model (no record beside it) on the user's own classes: every class of the data
     // is new to it, the baselines beside it on the same episodes.

@@ -358,9 +358,19 @@ pub fn evaluate(
     spec: &EnrollSpec,
 ) -> Result<Vec<EnrollRow>> {
     let model = Model::from_bytes(bytes).map_err(|e| anyhow!("model: {e}"))?;
-    if model.enrollable(head).is_none() {
+    let Some(bank) = model.enrollable(head) else {
         bail!(
             "head {head} is not enrollable (`trainer export MODEL --head {head} --max-classes C`)"
+        );
+    };
+    // The bank holds every original class and, at most, every held-out one at once.
+    let peak = original.len() + held.len().min(*CHECKPOINTS.last().unwrap_or(&0));
+    if usize::from(bank.max_classes) < peak {
+        bail!(
+            "--max-classes {}: the protocol holds the {} original classes and up to {} enrolled ones at once, {peak} in all (--max-classes {peak} or more)",
+            bank.max_classes,
+            original.len(),
+            peak - original.len()
         );
     }
     let by = setup.ds.by_class();
