@@ -217,6 +217,9 @@ fn main() -> ! {
         geom(3, [9, 8], 3, [3, 3], 2, [1, 1], true),
         geom(2, [6, 9], 2, [3, 4], 1, [1, 2], true),
         geom(1, [7, 10], 3, [3, 2], 3, [1, 0], false),
+        // blocks of whole output rows, the last one shorter; rows longer than a block
+        geom(1, [13, 20], 3, [3, 3], 1, [1, 1], false),
+        geom(1, [3, 150], 2, [3, 3], 1, [1, 1], false),
     ];
     let (mut cases, mut same) = (0u32, 0u32);
     for g in geoms {

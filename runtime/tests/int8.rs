@@ -222,6 +222,12 @@ fn conv_matches_naive_loops() {
     let geoms = [
         // plaid_conv1d's first layer, shortened; conv1d 8 -> 16 k5; digits conv2d; depthwise
         ConvGeom { in_channels: 1, height: 1, width: 40, out_channels: 8, kernel: [1, 7], stride: 2, padding: [0, 3], depthwise: false },
+        // Direct layers in blocks of whole output rows (the last block shorter), and rows
+        // longer than a block, run in pieces.
+        ConvGeom { in_channels: 2, height: 13, width: 20, out_channels: 2, kernel: [3, 3], stride: 1, padding: [1, 1], depthwise: true },
+        ConvGeom { in_channels: 1, height: 11, width: 9, out_channels: 3, kernel: [3, 3], stride: 2, padding: [1, 1], depthwise: false },
+        ConvGeom { in_channels: 1, height: 3, width: 150, out_channels: 2, kernel: [3, 3], stride: 1, padding: [1, 1], depthwise: false },
+        ConvGeom { in_channels: 2, height: 1, width: 200, out_channels: 2, kernel: [1, 5], stride: 1, padding: [0, 2], depthwise: true },
         ConvGeom { in_channels: 8, height: 1, width: 13, out_channels: 16, kernel: [1, 5], stride: 1, padding: [0, 2], depthwise: false },
         ConvGeom { in_channels: 1, height: 8, width: 8, out_channels: 8, kernel: [3, 3], stride: 1, padding: [1, 1], depthwise: false },
         ConvGeom { in_channels: 3, height: 5, width: 6, out_channels: 2, kernel: [2, 3], stride: 2, padding: [1, 0], depthwise: false },

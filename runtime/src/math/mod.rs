@@ -161,8 +161,13 @@ pub(crate) fn copy_fours<T: Copy>(to: &mut [T], from: &[T]) {
     for (a, b) in (&mut t).zip(&mut f) {
         a.copy_from_slice(b);
     }
-    for (a, b) in t.into_remainder().iter_mut().zip(f.remainder()) {
-        *a = *b;
+    // The last one to three values one by one (a loop here became a `memcpy` call, which
+    // costs more than the copy for a short row).
+    let (t, f) = (t.into_remainder(), f.remainder());
+    for i in 0..3 {
+        if let (Some(a), Some(b)) = (t.get_mut(i), f.get(i)) {
+            *a = *b;
+        }
     }
 }
 

@@ -270,29 +270,39 @@ pub fn dot_c4(w: &[i8], x: &[u32], acc: [i32; 4]) -> [i32; 4] {
     a
 }
 
-/// See [`super::Kernels::taps3`]: the `fewshot_taps3_*` kernels for strides 1 and 2.
+/// See [`super::Kernels::taps3`]: the `fewshot_taps3_*` kernels for strides 1 and 2, one
+/// call per output row.
 #[inline(always)]
 pub fn taps3(run: &super::Taps3, acc: &mut [i32]) -> bool {
-    let n = acc.len();
-    // The last window's third row ends `2 wp + x0 + (n - 1) stride + 4` bytes in.
-    let end = n
+    let n = run.per_row;
+    if n == 0 || !acc.len().is_multiple_of(n) || !matches!(run.stride, 1 | 2) {
+        return false;
+    }
+    // The last output row's last window's third row ends `(rows - 1) row_step + 2 wp + x0 +
+    // (n - 1) stride + 4` bytes in.
+    let end = (acc.len() / n)
         .checked_sub(1)
-        .and_then(|m| m.checked_mul(run.stride))
+        .and_then(|r| r.checked_mul(run.row_step))
+        .and_then(|v| v.checked_add((n - 1).checked_mul(run.stride)?))
         .and_then(|v| {
             v.checked_add(run.x0)?
                 .checked_add(4)?
                 .checked_add(run.wp.checked_mul(2)?)
         });
-    if !matches!(end, Some(e) if e <= run.rows.len()) || !matches!(run.stride, 1 | 2) {
+    if !matches!(end, Some(e) if e <= run.rows.len()) {
         return false;
     }
-    let x = run.rows.as_ptr().wrapping_add(run.x0);
     let kernel = match run.stride {
         1 => fewshot_taps3_s1_s8,
         _ => fewshot_taps3_s2_s8,
     };
-    // SAFETY: every word the kernel reads lies in `rows` (`end` above), it writes the `n > 0`
-    // accumulators of `acc`, and follows the AAPCS.
-    unsafe { kernel(x, run.wp, n, &run.k, run.base, acc.as_mut_ptr()) };
+    let mut x = run.rows.as_ptr().wrapping_add(run.x0);
+    for row in acc.chunks_exact_mut(n) {
+        // SAFETY: every word the kernel reads lies in `rows` (`end` above: this row's windows
+        // end at most where the last row's do), it writes the `n > 0` accumulators of `row`,
+        // and follows the AAPCS.
+        unsafe { kernel(x, run.wp, n, &run.k, run.base, row.as_mut_ptr()) };
+        x = x.wrapping_add(run.row_step);
+    }
     true
 }

@@ -4,7 +4,10 @@
 //! series). An output's few taps (9 for 3 x 3) are multiply-accumulated from the padded bytes,
 //! a run of outputs of a row at a time, then that run is requantised in one pass
 //! ([`super::Channel::apply_all`]); the im2col copy and packing of [`super::conv`], which pays
-//! off when many input channels feed each output, is skipped. Kernels of one or three rows of
+//! off when many input channels feed each output, is skipped. The outputs of as many whole rows
+//! as the accumulators hold are one run (one call of the kernel and of the requantisation per
+//! block of rows, not per row: a small map's per-call set-up was a third of the layer's work);
+//! a row longer than that is run in pieces. Kernels of one or three rows of
 //! up to eight columns are held in registers as int16 pairs; a window row of up to four
 //! columns is one word load, two `SXTB16` and two `SMLAD` ([`super::dsp`]), up to eight two.
 //!
@@ -17,7 +20,7 @@ use super::pack::pair;
 use super::{Kernels, Requant};
 
 /// Outputs accumulated before they are requantised together.
-const RUN: usize = 32;
+const RUN: usize = 64;
 
 /// The channels' kernels, biases and requantisation, and the geometry of the padded planes.
 pub(super) struct Planes<'a> {
@@ -87,9 +90,12 @@ fn channels<K: Kernels, const KH: usize, const W: usize>(
         let k = Packed::<KH, W>::of(w, kw);
         let ch = p.requant.channel(c);
         let plane = plane(p, xp, c);
-        for (oy, row_out) in out.chunks_exact_mut(ow.max(1)).enumerate() {
-            let rows = plane.get(oy * p.stride * wp..).unwrap_or_default();
-            for (r, o) in row_out.chunks_mut(RUN).enumerate() {
+        // Blocks of whole output rows that fit the accumulators (one row when none does).
+        let per_block = (RUN / ow.max(1)).max(1);
+        let row_step = p.stride * wp;
+        for (b, block) in out.chunks_mut(per_block * ow.max(1)).enumerate() {
+            let rows = plane.get(b * per_block * row_step..).unwrap_or_default();
+            for (r, o) in block.chunks_mut(RUN).enumerate() {
                 let acc = acc.get_mut(..o.len()).unwrap_or_default();
                 let run = Run {
                     base,
@@ -97,6 +103,8 @@ fn channels<K: Kernels, const KH: usize, const W: usize>(
                     wp,
                     x0: r * RUN * p.stride,
                     stride: p.stride,
+                    per_row: if ow <= RUN { ow } else { o.len() },
+                    row_step,
                 };
                 k.taps::<K>(run, acc);
                 match small {
@@ -108,23 +116,31 @@ fn channels<K: Kernels, const KH: usize, const W: usize>(
     }
 }
 
-/// Where a run of outputs reads: `rows` from the first row its windows read (rows of `wp`
-/// padded bytes, then whatever follows), its first window at column `x0`, the next ones
-/// `stride` apart; every accumulator starts at `base`.
+/// Where a run of outputs reads: output rows of `per_row` outputs, the first one's windows
+/// from `rows` (rows of `wp` padded bytes, then whatever follows), each next one `row_step`
+/// bytes further; a row's first window at column `x0`, the next ones `stride` apart; every
+/// accumulator starts at `base`.
 struct Run<'r> {
     base: i32,
     rows: &'r [i8],
     wp: usize,
     x0: usize,
     stride: usize,
+    per_row: usize,
+    row_step: usize,
 }
 
 impl Run<'_> {
-    /// Whether the windows of `n` outputs, each `rows` high and reading `width` bytes of a row,
-    /// lie inside `rows` (checked once per run, so the loops read without bounds checks).
+    /// Whether the windows of `n` outputs (whole output rows of `per_row`), each `rows` high
+    /// and reading `width` bytes of a row, lie inside `rows` (checked once per run, so the
+    /// loops read without bounds checks).
     fn holds(&self, n: usize, rows: usize, width: usize) -> bool {
-        n.saturating_sub(1)
-            .checked_mul(self.stride)
+        let per_row = self.per_row.max(1);
+        let out_rows = n.div_ceil(per_row);
+        out_rows
+            .saturating_sub(1)
+            .checked_mul(self.row_step)
+            .and_then(|v| v.checked_add(per_row.min(n).saturating_sub(1).checked_mul(self.stride)?))
             .and_then(|v| v.checked_add(self.x0)?.checked_add(width))
             .and_then(|end| {
                 rows.saturating_sub(1)
@@ -174,6 +190,8 @@ impl<'a, const KH: usize, const W: usize> Packed<'a, KH, W> {
                     wp: run.wp,
                     x0: run.x0,
                     stride: run.stride,
+                    per_row: run.per_row,
+                    row_step: run.row_step,
                     k: [a.0, a.1, b.0, b.1, c.0, c.1],
                     base: run.base,
                 };
@@ -186,21 +204,24 @@ impl<'a, const KH: usize, const W: usize> Packed<'a, KH, W> {
             return taps_checked(&run, self.w, [KH, self.kw], acc);
         }
         let origin = run.rows.as_ptr();
-        for (j, a) in acc.iter_mut().enumerate() {
-            let at = run.x0 + j * run.stride;
-            let mut v = run.base;
-            for (ky, kr) in self.k.iter().enumerate() {
-                for (d, &(w02, w13)) in kr.iter().enumerate() {
-                    // SAFETY: `ky * wp + at + 4 d + 4 <= (KH - 1) * wp + x0 + (n - 1) * stride
-                    // + 4 W <= rows.len()` (`holds`); an unaligned read of four bytes.
-                    let x = unsafe {
-                        let p = origin.add(ky * run.wp + at + 4 * d);
-                        core::ptr::read_unaligned(p.cast::<u32>())
-                    };
-                    v = smlad(sxtb16(x), w02, smlad(sxtb16_ror8(x), w13, v));
+        for (r, row) in acc.chunks_mut(run.per_row.max(1)).enumerate() {
+            for (j, a) in row.iter_mut().enumerate() {
+                let at = r * run.row_step + run.x0 + j * run.stride;
+                let mut v = run.base;
+                for (ky, kr) in self.k.iter().enumerate() {
+                    for (d, &(w02, w13)) in kr.iter().enumerate() {
+                        // SAFETY: `ky * wp + at + 4 d + 4 <= (KH - 1) * wp + (rows - 1) *
+                        // row_step + x0 + (per_row - 1) * stride + 4 W <= rows.len()`
+                        // (`holds`); an unaligned read of four bytes.
+                        let x = unsafe {
+                            let p = origin.add(ky * run.wp + at + 4 * d);
+                            core::ptr::read_unaligned(p.cast::<u32>())
+                        };
+                        v = smlad(sxtb16(x), w02, smlad(sxtb16_ror8(x), w13, v));
+                    }
                 }
+                *a = v;
             }
-            *a = v;
         }
     }
 }
@@ -209,12 +230,14 @@ impl<'a, const KH: usize, const W: usize> Packed<'a, KH, W> {
 /// geometry rules out): `base` plus the products of the `kh x kw` weights `w` with the window,
 /// every read checked (a byte past the rows reads 0).
 fn taps_checked(run: &Run, w: &[i8], [kh, kw]: [usize; 2], acc: &mut [i32]) {
-    for (j, a) in acc.iter_mut().enumerate() {
-        let at = run.x0 + j * run.stride;
-        *a = run.base;
-        for (ky, wr) in w.chunks_exact(kw.max(1)).take(kh).enumerate() {
-            for (kx, &wv) in wr.iter().enumerate() {
-                *a = a.wrapping_add(i32::from(wv) * run.at(ky * run.wp + at + kx));
+    for (r, row) in acc.chunks_mut(run.per_row.max(1)).enumerate() {
+        for (j, a) in row.iter_mut().enumerate() {
+            let at = r * run.row_step + run.x0 + j * run.stride;
+            *a = run.base;
+            for (ky, wr) in w.chunks_exact(kw.max(1)).take(kh).enumerate() {
+                for (kx, &wv) in wr.iter().enumerate() {
+                    *a = a.wrapping_add(i32::from(wv) * run.at(ky * run.wp + at + kx));
+                }
             }
         }
     }

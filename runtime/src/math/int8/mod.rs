@@ -63,15 +63,17 @@ pub trait Kernels {
     fn dot_r2c1(w0: &[i8], w1: &[i8], x: &[u32], acc: [i32; 2]) -> [i32; 2];
     /// One weight row, four interleaved packed columns.
     fn dot_c4(w: &[i8], x: &[u32], acc: [i32; 4]) -> [i32; 4];
-    /// The accumulators of `acc.len()` outputs of `run`; false, with nothing written, when
-    /// these kernels do not take the run (the caller's loop then does).
+    /// The accumulators of the `acc.len()` outputs of `run` (`acc.len() / run.per_row` output
+    /// rows of `run.per_row`, one after the other); false, with nothing written, when these
+    /// kernels do not take the run (the caller's loop then does).
     fn taps3(run: &Taps3, acc: &mut [i32]) -> bool;
 }
 
-/// A run of outputs of a kernel of three rows of up to four columns ([`Kernels::taps3`]).
+/// A run of outputs of a kernel of three rows of up to four columns ([`Kernels::taps3`]): one
+/// or more output rows of `per_row` outputs each.
 #[derive(Clone, Copy, Debug)]
 pub struct Taps3<'a> {
-    /// Rows of `wp` bytes, from the first row the windows read.
+    /// Rows of `wp` bytes, from the first row the first output row's windows read.
     pub rows: &'a [i8],
     /// Bytes per row.
     pub wp: usize,
@@ -79,6 +81,10 @@ pub struct Taps3<'a> {
     pub x0: usize,
     /// Columns between windows.
     pub stride: usize,
+    /// Outputs per output row.
+    pub per_row: usize,
+    /// Bytes between the first rows of successive output rows (`stride * wp`).
+    pub row_step: usize,
     /// The kernel's int16 pairs, row by row: `[w0 w2]`, `[w1 w3]` (zeros past its width).
     pub k: [u32; 6],
     /// Where every accumulator starts.
