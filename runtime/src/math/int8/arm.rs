@@ -44,6 +44,72 @@ macro_rules! block_c4 {
     };
 }
 
+/// The body of the four-column kernels (r0 = weights, r1 = packed columns, r2 = weights in
+/// the row, r3 = the four accumulators' start): r3 pushed, the accumulators in r4, r5, r8, r9;
+/// blocks in pairs (an odd one first), then the last 1-3 weights with zeros above them; ends at
+/// label 4 with r3 still pushed.
+macro_rules! dot_c4_body {
+    () => {
+        concat!(
+            "    push {{r3, r4, r5, r6, r7, r8, r9, r10, r11, lr}}
+    ldm r3, {{r4, r5, r8, r9}}
+    lsrs r3, r2, #3
+    tst r2, #4
+    beq 1f
+",
+            block_c4!(),
+            "1:
+    cbz r3, 3f
+2:
+",
+            block_c4!(),
+            block_c4!(),
+            "    subs r3, r3, #1
+    bne 2b
+3:
+    ands r2, r2, #3
+    beq 4f
+    ldrb r12, [r0]
+    cmp r2, #2
+    blo 5f
+    ldrb lr, [r0, #1]
+    orr r12, r12, lr, lsl #8
+    beq 5f
+    ldrb lr, [r0, #2]
+    orr r12, r12, lr, lsl #16
+5:
+",
+            widened_c4!(),
+            "4:
+"
+        )
+    };
+}
+
+/// The short requantisation (`Short::apply4`) of accumulator `$a` into byte `$o` of r7, with
+/// the multiplier in r0, the right shift in r1, `2^(right - 1)` in r2 and the zero point in r6:
+/// `SMMULR` of `2a` is the rounding high multiply, the rounding shift adds `half - [y < 0]`,
+/// `SSAT` clamps to int8. r10 is scratch.
+macro_rules! short_rq {
+    ($a:literal, $o:literal) => {
+        concat!(
+            "    lsl r10, ",
+            $a,
+            ", #1
+    smmulr r10, r10, r0
+    add r10, r10, r10, asr #31
+    add r10, r10, r2
+    asr r10, r10, r1
+    add r10, r10, r6
+    ssat r10, #8, r10
+    strb r10, [r7, #",
+            $o,
+            "]
+"
+        )
+    };
+}
+
 /// One block of two rows (in r8 and r10) against one packed column (r2 post-incremented):
 /// accumulators r4, r5; r6, r7, r9 and r11 are scratch.
 macro_rules! widened_r2 {
@@ -83,37 +149,46 @@ global_asm!(
     // r0 = weights, r1 = packed columns, r2 = weights in the row, r3 = the four accumulators.
     // Blocks in pairs (an odd one first), then the last 1-3 weights with zeros above them.
     "fewshot_dot_c4_s8:",
-    "    push {{r3, r4, r5, r6, r7, r8, r9, r10, r11, lr}}",
-    "    ldm r3, {{r4, r5, r8, r9}}",
-    "    lsrs r3, r2, #3",
-    "    tst r2, #4",
-    "    beq 1f",
-    block_c4!(),
-    "1:",
-    "    cbz r3, 3f",
-    "2:",
-    block_c4!(),
-    block_c4!(),
-    "    subs r3, r3, #1",
-    "    bne 2b",
-    "3:",
-    "    ands r2, r2, #3",
-    "    beq 4f",
-    "    ldrb r12, [r0]",
-    "    cmp r2, #2",
-    "    blo 5f",
-    "    ldrb lr, [r0, #1]",
-    "    orr r12, r12, lr, lsl #8",
-    "    beq 5f",
-    "    ldrb lr, [r0, #2]",
-    "    orr r12, r12, lr, lsl #16",
-    "5:",
-    widened_c4!(),
-    "4:",
+    dot_c4_body!(),
     "    pop {{r3}}",
     "    stm r3, {{r4, r5, r8, r9}}",
     "    pop {{r4, r5, r6, r7, r8, r9, r10, r11, pc}}",
     ".size fewshot_dot_c4_s8, . - fewshot_dot_c4_s8",
+    "",
+    ".section .text.fewshot_dot_c4_rq_s8,\"ax\",%progbits",
+    ".global fewshot_dot_c4_rq_s8",
+    ".type fewshot_dot_c4_rq_s8,%function",
+    ".thumb_func",
+    ".p2align 2",
+    // `fewshot_dot_c4_s8`, then the short requantisation: r3 = the `RqArgs` (the four
+    // accumulators' start, then the `Short` and the output). Returns 1 with the four outputs
+    // stored, or 0 with the accumulators stored in place of their start when one of them is
+    // 2^30 or more in magnitude.
+    "fewshot_dot_c4_rq_s8:",
+    dot_c4_body!(),
+    "    pop {{r3}}",
+    "    eor r6, r4, r4, asr #31",
+    "    eor r7, r5, r5, asr #31",
+    "    orr r6, r6, r7",
+    "    eor r7, r8, r8, asr #31",
+    "    orr r6, r6, r7",
+    "    eor r7, r9, r9, asr #31",
+    "    orr r6, r6, r7",
+    "    cmp r6, #0x40000000",
+    "    bhs 6f",
+    "    add r12, r3, #16",
+    "    ldm r12, {{r0, r1, r2, r6, r7}}",
+    short_rq!("r4", "0"),
+    short_rq!("r5", "1"),
+    short_rq!("r8", "2"),
+    short_rq!("r9", "3"),
+    "    movs r0, #1",
+    "    pop {{r4, r5, r6, r7, r8, r9, r10, r11, pc}}",
+    "6:",
+    "    stm r3, {{r4, r5, r8, r9}}",
+    "    movs r0, #0",
+    "    pop {{r4, r5, r6, r7, r8, r9, r10, r11, pc}}",
+    ".size fewshot_dot_c4_rq_s8, . - fewshot_dot_c4_rq_s8",
     "",
     ".section .text.fewshot_dot_r2_s8,\"ax\",%progbits",
     ".global fewshot_dot_r2_s8",
@@ -231,8 +306,17 @@ macro_rules! taps3_extern {
 
 taps3_extern!(fewshot_taps3_s1_s8, fewshot_taps3_s2_s8);
 
+/// The argument block of `fewshot_dot_c4_rq_s8`.
+#[repr(C)]
+struct RqArgs {
+    acc: [i32; 4],
+    short: super::Short,
+    out: *mut i8,
+}
+
 extern "C" {
     fn fewshot_dot_c4_s8(w: *const i8, x: *const u32, n: usize, acc: *mut [i32; 4]);
+    fn fewshot_dot_c4_rq_s8(w: *const i8, x: *const u32, n: usize, args: *mut RqArgs) -> u32;
     fn fewshot_dot_r2_s8(w0: *const i8, w1: *const i8, x: *const u32, n: usize, acc: *mut [i32; 2]);
 }
 
@@ -268,6 +352,33 @@ pub fn dot_c4(w: &[i8], x: &[u32], acc: [i32; 4]) -> [i32; 4] {
     // it writes only `a` and follows the AAPCS.
     unsafe { fewshot_dot_c4_s8(w.as_ptr(), x.as_ptr(), w.len(), &mut a) };
     a
+}
+
+/// See [`super::Kernels::dot_c4_short`]: the portable code unless `x` holds all the row's
+/// blocks.
+#[inline(always)]
+pub fn dot_c4_short(
+    w: &[i8],
+    x: &[u32],
+    bias: i32,
+    short: &super::Short,
+    out: &mut [i8; 4],
+    acc: &mut [i32; 4],
+) -> bool {
+    if x.len() < w.len().div_ceil(4) * 8 {
+        *acc = kernel::dot_c4(w, x, [bias; 4]);
+        return short.apply4(acc, out);
+    }
+    let mut args = RqArgs {
+        acc: [bias; 4],
+        short: *short,
+        out: out.as_mut_ptr(),
+    };
+    // SAFETY: `w` holds the `n` bytes and `x` the `8 ceil(n / 4)` words the function reads; it
+    // writes `args` and the four bytes of `out`, and follows the AAPCS.
+    let stored = unsafe { fewshot_dot_c4_rq_s8(w.as_ptr(), x.as_ptr(), w.len(), &mut args) };
+    *acc = args.acc;
+    stored != 0
 }
 
 /// See [`super::Kernels::taps3`]: the `fewshot_taps3_*` kernels for strides 1 and 2, one

@@ -259,11 +259,23 @@ fn block<K: Kernels>(
     let params = rows.bias.iter().zip(rows.multiplier).zip(rows.shift);
     let outs = y.chunks_exact_mut(positions.max(1));
     for ((w, ((&b, &m), &s)), out) in rows.weights.chunks_exact(fan.max(1)).zip(params).zip(outs) {
-        let acc = K::dot_c4(w, packed, [b; 4]);
         let ch = rq.with(m, s);
         let Some(o) = out.get_mut(p0..p0 + cols) else {
             continue;
         };
+        if K::FUSED_REQUANT {
+            // Four columns (all but a row's last block) of a channel whose requantisation has
+            // the short form: the kernel requantises them itself (unless an accumulator is
+            // too large for that form, which it hands back).
+            if let (Some(o4), Some(short)) = (o.first_chunk_mut::<4>(), ch.short()) {
+                let mut acc = [0; 4];
+                if !K::dot_c4_short(w, packed, b, &short, o4, &mut acc) {
+                    ch.apply_each(&acc, o4);
+                }
+                continue;
+            }
+        }
+        let acc = K::dot_c4(w, packed, [b; 4]);
         match o.first_chunk_mut::<4>() {
             // Four columns (all but a row's last block): a fixed length, no per-output test.
             Some(o4) => ch.apply_each(&acc, o4),

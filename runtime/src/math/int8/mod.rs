@@ -49,7 +49,7 @@ pub use pool::{avg_pool, max_pool, PoolGeom};
 pub use quant::{dequantize, quantize, round_half_away, QuantParams};
 pub use requant::{
     multiply_by_quantized_multiplier, quantize_multiplier, rounding_divide_by_pot,
-    saturating_rounding_doubling_high_mul, Channel, Requant, MAX_SHIFT, MIN_SHIFT,
+    saturating_rounding_doubling_high_mul, Channel, Requant, Short, MAX_SHIFT, MIN_SHIFT,
 };
 
 use crate::Error;
@@ -63,6 +63,25 @@ pub trait Kernels {
     fn dot_r2c1(w0: &[i8], w1: &[i8], x: &[u32], acc: [i32; 2]) -> [i32; 2];
     /// One weight row, four interleaved packed columns.
     fn dot_c4(w: &[i8], x: &[u32], acc: [i32; 4]) -> [i32; 4];
+    /// Whether [`Kernels::dot_c4_short`] is these kernels' own (the convolutions then call it
+    /// for channels whose requantisation has the short form); else they call
+    /// [`Kernels::dot_c4`] and requantise after it.
+    const FUSED_REQUANT: bool = false;
+    /// [`Kernels::dot_c4`] from `bias` in every accumulator, then `short`'s requantisation of
+    /// the four into `out`: true; or, when an accumulator is 2^30 or more in magnitude, false
+    /// with `out` untouched and the accumulators in `acc`.
+    #[inline(always)]
+    fn dot_c4_short(
+        w: &[i8],
+        x: &[u32],
+        bias: i32,
+        short: &Short,
+        out: &mut [i8; 4],
+        acc: &mut [i32; 4],
+    ) -> bool {
+        *acc = Self::dot_c4(w, x, [bias; 4]);
+        short.apply4(acc, out)
+    }
     /// The accumulators of the `acc.len()` outputs of `run` (`acc.len() / run.per_row` output
     /// rows of `run.per_row`, one after the other); false, with nothing written, when these
     /// kernels do not take the run (the caller's loop then does).
@@ -119,6 +138,7 @@ pub struct M4f;
 
 #[cfg(m4f_kernels)]
 impl Kernels for M4f {
+    const FUSED_REQUANT: bool = true;
     #[inline(always)]
     fn dot_c1(w: &[i8], x: &[u32], acc: i32) -> i32 {
         arm::dot_c1(w, x, acc)
@@ -130,6 +150,17 @@ impl Kernels for M4f {
     #[inline(always)]
     fn dot_c4(w: &[i8], x: &[u32], acc: [i32; 4]) -> [i32; 4] {
         arm::dot_c4(w, x, acc)
+    }
+    #[inline(always)]
+    fn dot_c4_short(
+        w: &[i8],
+        x: &[u32],
+        bias: i32,
+        short: &Short,
+        out: &mut [i8; 4],
+        acc: &mut [i32; 4],
+    ) -> bool {
+        arm::dot_c4_short(w, x, bias, short, out, acc)
     }
     #[inline(always)]
     fn taps3(run: &Taps3, acc: &mut [i32]) -> bool {

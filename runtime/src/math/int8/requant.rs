@@ -239,6 +239,18 @@ impl Channel {
         }
     }
 
+    /// The short form's parameters ([`Short`]) when this channel has no left shift, a right
+    /// shift of at least 1 and the whole int8 range as its clamp.
+    #[inline(always)]
+    pub fn short(&self) -> Option<Short> {
+        (self.left == 0 && self.right >= 1 && (self.min, self.max) == (-128, 127)).then(|| Short {
+            multiplier: self.multiplier,
+            right: self.right,
+            half: 1 << (self.right - 1),
+            out_zp: self.out_zp,
+        })
+    }
+
     /// [`Channel::apply`] for `|acc| < 2^30`, no left shift, a right shift of at least 1 and
     /// `half = 2^(right - 1)`, in fewer operations and to the same value:
     /// `(x m + 2^30) >> 31 = (2x m + 2^31) >> 32` (the rounding high multiply, `SMMULR` on the
@@ -265,5 +277,38 @@ impl Channel {
         let y = ((i64::from(x) * i64::from(self.multiplier) + (1 << 30)) >> 31) as i32;
         let v = rounding_divide_by_pot(y, self.right).saturating_add(self.out_zp);
         v.clamp(self.min, self.max) as i8
+    }
+}
+
+/// The requantisation of a channel in its short form ([`Channel::short`]: no left shift, a right
+/// shift of at least 1, the whole int8 range), exact for accumulators below 2^30 in magnitude;
+/// laid out for the Cortex-M4F kernel that applies it (`fewshot_dot_c4_rq_s8`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct Short {
+    /// The Q31 multiplier.
+    pub multiplier: i32,
+    /// The right shift (at least 1).
+    pub right: u32,
+    /// `2^(right - 1)`.
+    pub half: i32,
+    /// The output's zero point.
+    pub out_zp: i32,
+}
+
+impl Short {
+    /// The outputs of four accumulators into `out`, or false (nothing written) when one is
+    /// 2^30 or more in magnitude.
+    #[inline(always)]
+    pub fn apply4(&self, acc: &[i32; 4], out: &mut [i8; 4]) -> bool {
+        if acc.iter().fold(0u32, |o, &a| o | (a ^ (a >> 31)) as u32) >= 1 << 30 {
+            return false;
+        }
+        for (o, &a) in out.iter_mut().zip(acc) {
+            let y = ((i64::from(a << 1) * i64::from(self.multiplier) + (1 << 31)) >> 32) as i32;
+            let v = (y + self.half + (y >> 31)) >> self.right;
+            *o = (v + self.out_zp).clamp(-128, 127) as i8;
+        }
+        true
     }
 }
