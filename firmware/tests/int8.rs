@@ -235,11 +235,22 @@ fn main() -> ! {
     let mut d = d;
     for (i, (b, s)) in d.bias.iter_mut().zip(&mut d.shift).enumerate() {
         let step = i as i32 * (1 << 20);
-        *b = if i % 2 == 0 { (1 << 30) + step } else { -(1 << 30) - step };
+        *b = if i % 2 == 0 {
+            (1 << 30) + step
+        } else {
+            -(1 << 30) - step
+        };
         *s = -24;
     }
-    let big = conv_agrees(&d, geom(8, [2, 6], 4, [1, 1], 1, [0, 0], false), (0, 3, false))
-        && conv_agrees(&d, geom(16, [4, 4], 8, [3, 3], 1, [1, 1], false), (-5, 0, false));
+    let big = conv_agrees(
+        &d,
+        geom(8, [2, 6], 4, [1, 1], 1, [0, 0], false),
+        (0, 3, false),
+    ) && conv_agrees(
+        &d,
+        geom(16, [4, 4], 8, [3, 3], 1, [1, 1], false),
+        (-5, 0, false),
+    );
     c.check(big, "int8 conv past 2^30 equals the portable kernels");
     golden_case(&mut c);
     c.finish()

@@ -6,7 +6,7 @@
 //! ([`super::Channel::apply_all`]); the im2col copy and packing of [`super::conv`], which pays
 //! off when many input channels feed each output, is skipped. The outputs of as many whole rows
 //! as the accumulators hold are one run (one call of the kernel and of the requantisation per
-//! block of rows, not per row: a small map's per-call set-up was a third of the layer's work);
+//! block of rows, not per row: a small map's per-row set-up was about a quarter of the layer's work);
 //! a row longer than that is run in pieces. Kernels of one or three rows of
 //! up to eight columns are held in registers as int16 pairs; a window row of up to four
 //! columns is one word load, two `SXTB16` and two `SMLAD` ([`super::dsp`]), up to eight two.
