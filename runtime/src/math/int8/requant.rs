@@ -208,7 +208,7 @@ impl Channel {
     /// [`Channel::apply_each`], its accumulators known to be small when `small` is true.
     #[inline(always)]
     fn apply_known(&self, acc: &[i32], out: &mut [i8], small: bool) {
-        let small = small || acc.iter().fold(0u32, |o, &a| o | (a ^ (a >> 31)) as u32) < 1 << 30;
+        let small = small || below_2_30(acc);
         if self.left == 0 && self.right >= 1 && small {
             let half = 1i32 << (self.right - 1);
             if (self.min, self.max) == (-128, 127) {
@@ -259,8 +259,7 @@ impl Channel {
     /// `|y| < 2^30`, so the sum fits).
     #[inline(always)]
     fn apply_small(&self, acc: i32, half: i32) -> i8 {
-        let y = ((i64::from(acc << 1) * i64::from(self.multiplier) + (1 << 31)) >> 32) as i32;
-        let v = (y + half + (y >> 31)) >> self.right;
+        let v = short_form(acc, self.multiplier, half, self.right);
         (v + self.out_zp).clamp(self.min, self.max) as i8
     }
 
@@ -301,14 +300,29 @@ impl Short {
     /// 2^30 or more in magnitude.
     #[inline(always)]
     pub fn apply4(&self, acc: &[i32; 4], out: &mut [i8; 4]) -> bool {
-        if acc.iter().fold(0u32, |o, &a| o | (a ^ (a >> 31)) as u32) >= 1 << 30 {
+        if !below_2_30(acc) {
             return false;
         }
         for (o, &a) in out.iter_mut().zip(acc) {
-            let y = ((i64::from(a << 1) * i64::from(self.multiplier) + (1 << 31)) >> 32) as i32;
-            let v = (y + self.half + (y >> 31)) >> self.right;
+            let v = short_form(a, self.multiplier, self.half, self.right);
             *o = (v + self.out_zp).clamp(-128, 127) as i8;
         }
         true
     }
+}
+
+/// Whether every accumulator is below 2^30 in magnitude (`a ^ (a >> 31)` is `|a|` or
+/// `|a| - 1`), where the short form is exact.
+#[inline(always)]
+fn below_2_30(acc: &[i32]) -> bool {
+    acc.iter().fold(0u32, |o, &a| o | (a ^ (a >> 31)) as u32) < 1 << 30
+}
+
+/// The short form of the requantisation before the zero point and the clamp
+/// ([`Channel::apply_small`]): the rounding high multiply of `2 acc` by `multiplier`, then the
+/// rounding right shift by `right` (`half = 2^(right - 1)`).
+#[inline(always)]
+fn short_form(acc: i32, multiplier: i32, half: i32, right: u32) -> i32 {
+    let y = ((i64::from(acc << 1) * i64::from(multiplier) + (1 << 31)) >> 32) as i32;
+    (y + half + (y >> 31)) >> right
 }
