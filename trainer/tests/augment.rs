@@ -93,11 +93,7 @@ fn masks_set_runs_of_steps_or_features_to_the_row_mean() {
 
 #[test]
 fn an_image_shifts_along_its_rows() {
-    let axes = Axes::of(&InputKind::Image {
-        width: 3,
-        height: 4,
-    })
-    .unwrap();
+    let axes = Axes::of(&InputKind::grey(3, 4)).unwrap();
     assert_eq!((axes.steps, axes.features), (4, 3));
     let row: Vec<f64> = (0..12).map(f64::from).collect();
     let aug = TimeAugment {
@@ -113,6 +109,48 @@ fn an_image_shifts_along_its_rows() {
             "{out:?}"
         );
     }
+}
+
+#[test]
+fn every_channel_of_an_image_shifts_and_is_masked_alike() {
+    let axes = Axes::of(&InputKind::Image {
+        width: 3,
+        height: 4,
+        channels: 2,
+    })
+    .unwrap();
+    assert_eq!((axes.steps, axes.features, axes.planes), (4, 3, 2));
+    // Plane 1 is plane 0 plus 100: any shift or mask that treats the planes alike keeps
+    // that, except where a mask wrote the row's mean into both.
+    let row: Vec<f64> = (0..24)
+        .map(|i| f64::from(i % 12 + 100 * (i / 12)))
+        .collect();
+    let mean = row.iter().sum::<f64>() / 24.0;
+    let aug = TimeAugment {
+        time_shift: 1,
+        time_mask: 2,
+        feature_mask: 1,
+    };
+    let mut out = vec![0.0; 24];
+    let mut masked = 0;
+    for seed in 0..100 {
+        aug.apply(&axes, &row, &mut rng(seed), &mut out);
+        for i in 0..12 {
+            if out[i] == mean {
+                assert_eq!(out[12 + i], mean, "{out:?}");
+                masked += 1;
+            } else {
+                assert_eq!(out[12 + i], out[i] + 100.0, "{out:?}");
+            }
+        }
+        assert!(
+            out[..12]
+                .chunks(3)
+                .all(|r| r.contains(&mean) || row[..12].chunks(3).any(|s| s == r)),
+            "{out:?}"
+        );
+    }
+    assert!(masked > 0);
 }
 
 #[test]

@@ -197,10 +197,7 @@ fn scaled(d: usize, factor: f64) -> trainer::classify::train::Normalisation {
 fn image_cfg() -> trainer::classify::config::ClsConfig {
     use trainer::classify::config::{ClsConfig, InputKind, Normalise, ValidateOn};
     ClsConfig {
-        input: InputKind::Image {
-            width: 2,
-            height: 2,
-        },
+        input: InputKind::grey(2, 2),
         normalise: Normalise::Scale { factor: 1.0 / 16.0 },
         validate_on: ValidateOn::HeldOutRows,
         rotations: true,

@@ -597,6 +597,15 @@ fn export_inspect_and_enroll_eval_of_an_enrollable_head() {
     assert_eq!(at(plain, 10)["original_only"], at(plain, 0)["original"]);
     assert!(at(plain, 10)["enrolled"][0].as_f64().unwrap() > 50.0);
     assert_eq!(v["held_out"], serde_json::json!([5, 6]));
+    // `export` wrote the run record beside its model: the enrollable model is measured alone,
+    // with the same results.
+    let o = run(bin()
+        .args(["enroll-eval", "--episodes", "3", "--classes", "2"])
+        .args(["--query", "5", "--steps", "0,2", "--json", "--model"])
+        .arg(&out));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let w: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(w["results"], v["results"]);
 
     // Original classes enrolled from more samples than the new ones (a device that ships
     // knowing them); more than a class has is refused, naming it.

@@ -128,13 +128,8 @@ val_fraction = 0.4
 [front_end]
 dct_coeffs = 10
 "#;
-    std::fs::write(d.join("run.toml"), config).unwrap();
     let model = d.join("kws.postcard");
-    let o = run(bin()
-        .args(["train", "--no-eval", "--config"])
-        .arg(d.join("run.toml"))
-        .arg("--out")
-        .arg(&model));
+    let o = common::train_no_eval(&d, config, &model);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let blob = runtime::format::AlignedBytes::from_slice(&std::fs::read(&model).unwrap());
     assert_eq!(blob.as_bytes()[4], 6, "format v6");

@@ -4,7 +4,7 @@
 //! another data file or split is refused, and so are options the input kind cannot take.
 
 mod common;
-use common::{bin, run, train_refuses, Noise};
+use common::{bin, run, train_no_eval, train_refuses, Noise};
 use std::path::{Path, PathBuf};
 
 fn dir(name: &str) -> PathBuf {
@@ -286,6 +286,39 @@ fn wrong_shapes_and_image_options_are_refused_before_any_work() {
 }
 
 #[test]
+fn an_image_of_several_channels_trains_through_a_conv2d_stem() {
+    // The 3 x 8 windows read as images of 3 channels x 2 rows x 4 columns.
+    let d = dir("channels");
+    windows_csv(&d.join("windows.csv"));
+    let image = CONFIG.replace("hidden = [16]\n", "").replace(
+        "kind = \"series\"\nchannels = 3\nlength = 8",
+        "kind = \"image\"\nchannels = 3\nheight = 2\nwidth = 4",
+    ) + "[[trunk]]\nkind = \"conv2d\"\nchannels = 4\nkernel = 3\npadding = 1\n\
+           [[trunk]]\nkind = \"global_avg_pool\"\n\
+           [augment]\ntime_shift = 1\nfeature_mask = 1\n";
+    let model = d.join("m.postcard");
+    let o = train_no_eval(&d, &image, &model);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(bin().arg("inspect").arg(&model));
+    let text = String::from_utf8_lossy(&o.stdout);
+    // The trained trunk or the identity was exported: either way the input is 3 x 2 x 4.
+    assert!(
+        text.contains("3x2x4 -> 4x2x4") || text.contains("inputs     24"),
+        "{text}"
+    );
+    // Rotations and the other square grey-image options need one channel (here 6 x 2 x 2).
+    let d = dir("channels-refused");
+    windows_csv(&d.join("windows.csv"));
+    let square = image
+        .replace("iterations = 40", "iterations = 40\nrotations = true")
+        .replace(
+            "channels = 3\nheight = 2\nwidth = 4",
+            "channels = 6\nheight = 2\nwidth = 2",
+        );
+    train_refuses(&d, &[(square, "width = height and one channel")]);
+}
+
+#[test]
 fn standardised_windows_are_exported_and_computed_as_the_device_does() {
     // The host's f64 standardisation (training) against the runtime's f32 one (the device).
     let w = trainer::net::WindowStandardise {
@@ -331,13 +364,8 @@ fn the_trunk_can_be_chosen_over_folds_of_the_training_classes() {
     let d = dir("folds");
     windows_csv(&d.join("windows.csv"));
     let cfg = CONFIG.replace("hidden = [16]", "hidden = [16]\ntrunk_folds = 2");
-    std::fs::write(d.join("run.toml"), cfg).unwrap();
     let model = d.join("m.postcard");
-    let o = run(bin()
-        .args(["train", "--no-eval", "--config"])
-        .arg(d.join("run.toml"))
-        .arg("--out")
-        .arg(&model));
+    let o = train_no_eval(&d, &cfg, &model);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert!(err.contains("chosen over 2 folds"), "{err}");

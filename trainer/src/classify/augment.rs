@@ -4,7 +4,8 @@
 //!
 //! The time axis is an image's rows (its height: the frames of a log-mel image, which
 //! `trainer features` writes frame-major) or a series' samples (its length); the feature axis
-//! is an image's columns (mel bands) or a series' channels. A shift moves the row by up to
+//! is an image's columns (mel bands) or a series' channels. An image of several channels is
+//! shifted and masked alike in every channel. A shift moves the row by up to
 //! `time_shift` steps either way, repeating its first or last step into the gap (the edges of
 //! a clip or window are background, so no step of zeros appears that the device never sees);
 //! a time mask sets up to `time_mask` consecutive steps, a feature mask up to `feature_mask`
@@ -17,7 +18,7 @@
 //!
 //! // A 4-frame, 2-band image shifted by up to one frame, no masks.
 //! let aug = TimeAugment { time_shift: 1, time_mask: 0, feature_mask: 0 };
-//! let axes = Axes::of(&InputKind::Image { width: 2, height: 4 }).unwrap();
+//! let axes = Axes::of(&InputKind::grey(2, 4)).unwrap();
 //! let row = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
 //! let mut out = [0.0; 8];
 //! let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
@@ -46,14 +47,18 @@ pub struct TimeAugment {
     pub feature_mask: usize,
 }
 
-/// Where a row's time steps and features are: value `(t, f)` is at `t * time_stride + f *
-/// feature_stride`.
+/// Where a row's time steps and features are: value `(t, f)` of plane `p` is at `p *
+/// plane_stride + t * time_stride + f * feature_stride` (an image's channels are its planes; a
+/// series is one plane).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Axes {
     pub steps: usize,
     pub features: usize,
     pub time_stride: usize,
     pub feature_stride: usize,
+    /// Planes shifted and masked alike (an image's channels; 1 for a series).
+    pub planes: usize,
+    pub plane_stride: usize,
 }
 
 impl Axes {
@@ -61,23 +66,40 @@ impl Axes {
     pub fn of(input: &InputKind) -> Option<Axes> {
         match *input {
             InputKind::Vector => None,
-            InputKind::Image { width, height } => Some(Axes {
+            InputKind::Image {
+                width,
+                height,
+                channels,
+            } => Some(Axes {
                 steps: height,
                 features: width,
                 time_stride: width,
                 feature_stride: 1,
+                planes: channels,
+                plane_stride: width * height,
             }),
             InputKind::Series { channels, length } => Some(Axes {
                 steps: length,
                 features: channels,
                 time_stride: 1,
                 feature_stride: length,
+                planes: 1,
+                plane_stride: 0,
             }),
         }
     }
 
-    fn at(&self, t: usize, f: usize) -> usize {
-        t * self.time_stride + f * self.feature_stride
+    /// The values of a row with these axes.
+    pub fn values(&self) -> Option<usize> {
+        self.steps
+            .checked_mul(self.features)?
+            .checked_mul(self.planes)
+    }
+
+    /// Every index of value `(t, f)`, one per plane.
+    fn at(&self, t: usize, f: usize) -> impl Iterator<Item = usize> + '_ {
+        let base = t * self.time_stride + f * self.feature_stride;
+        (0..self.planes).map(move |p| base + p * self.plane_stride)
     }
 }
 
@@ -123,7 +145,9 @@ impl TimeAugment {
             for t in 0..axes.steps {
                 let from = (t as i64 - dt).clamp(0, steps - 1) as usize;
                 for f in 0..axes.features {
-                    out[axes.at(t, f)] = row[axes.at(from, f)];
+                    for (to, from) in axes.at(t, f).zip(axes.at(from, f)) {
+                        out[to] = row[from];
+                    }
                 }
             }
         }
@@ -135,7 +159,7 @@ impl TimeAugment {
             let (f0, width) = run(rng, self.feature_mask, axes.features);
             for t in 0..axes.steps {
                 for f in f0..f0 + width {
-                    out[axes.at(t, f)] = mean;
+                    axes.at(t, f).for_each(|i| out[i] = mean);
                 }
             }
         }
@@ -143,7 +167,7 @@ impl TimeAugment {
             let (t0, width) = run(rng, self.time_mask, axes.steps);
             for t in t0..t0 + width {
                 for f in 0..axes.features {
-                    out[axes.at(t, f)] = mean;
+                    axes.at(t, f).for_each(|i| out[i] = mean);
                 }
             }
         }

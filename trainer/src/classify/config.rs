@@ -24,30 +24,60 @@ pub enum InputKind {
     Vector,
     /// `channels x length` samples of a time series, channel-major.
     Series { channels: usize, length: usize },
-    /// A `height x width` grey image, row-major.
-    Image { width: usize, height: usize },
+    /// A `channels x height x width` image, channel-major, each plane row-major (`channels`
+    /// defaults to 1: a grey image).
+    Image {
+        width: usize,
+        height: usize,
+        #[serde(default = "one_channel")]
+        channels: usize,
+    },
+}
+
+/// An image's default channel count.
+fn one_channel() -> usize {
+    1
 }
 
 impl InputKind {
+    /// A grey (one-channel) `height x width` image.
+    pub fn grey(width: usize, height: usize) -> Self {
+        InputKind::Image {
+            width,
+            height,
+            channels: 1,
+        }
+    }
     /// The number of features the kind declares (`None`: any).
     pub fn width(&self) -> Option<usize> {
         match *self {
             InputKind::Vector => None,
             InputKind::Series { channels, length } => channels.checked_mul(length),
-            InputKind::Image { width, height } => width.checked_mul(height),
+            InputKind::Image {
+                width,
+                height,
+                channels,
+            } => width.checked_mul(height)?.checked_mul(channels),
         }
     }
-    /// Channels of the input (a series' channels, else 1).
+    /// Channels of the input (a series' or an image's channels, else 1).
     pub fn channels(&self) -> usize {
         match *self {
-            InputKind::Series { channels, .. } => channels.max(1),
+            InputKind::Series { channels, .. } | InputKind::Image { channels, .. } => {
+                channels.max(1)
+            }
             _ => 1,
         }
     }
-    /// The side of a square image input.
+    /// The side of a square grey image input (what rotations, shifts, warps and the blur
+    /// work on).
     pub fn square_side(&self) -> Option<usize> {
         match *self {
-            InputKind::Image { width, height } if width == height => Some(width),
+            InputKind::Image {
+                width,
+                height,
+                channels: 1,
+            } if width == height => Some(width),
             _ => None,
         }
     }
@@ -64,9 +94,13 @@ impl InputKind {
                 },
                 true,
             ),
-            InputKind::Image { width, height } => (
+            InputKind::Image {
+                width,
+                height,
+                channels,
+            } => (
                 Shape {
-                    channels: 1,
+                    channels,
                     height,
                     width,
                 },
@@ -485,7 +519,7 @@ impl ClsConfig {
         let side = self.input.square_side();
         let not_image = |what: &str| {
             format!(
-                "{what} need `input.kind = \"image\"` with width = height; this run's input is `{}`",
+                "{what} need `input.kind = \"image\"` with width = height and one channel; this run's input is `{}`",
                 self.input.name()
             )
         };
@@ -505,8 +539,15 @@ impl ClsConfig {
             InputKind::Series { channels, length } => {
                 channels >= 1 && length >= 1 && self.input.width().is_some_and(|w| w <= max_width)
             }
-            InputKind::Image { width, height } => {
-                width >= 1 && height >= 1 && self.input.width().is_some_and(|w| w <= max_width)
+            InputKind::Image {
+                width,
+                height,
+                channels,
+            } => {
+                width >= 1
+                    && height >= 1
+                    && channels >= 1
+                    && self.input.width().is_some_and(|w| w <= max_width)
             }
         };
         let augment = self.augment.check(Axes::of(&self.input).as_ref());

@@ -95,10 +95,7 @@ impl Pool {
             );
         }
         if augment.time.is_active() {
-            if augment
-                .axes
-                .is_none_or(|a| a.steps.checked_mul(a.features) != Some(ds.d))
-            {
+            if augment.axes.is_none_or(|a| a.values() != Some(ds.d)) {
                 bail!(
                     "{}: time shifts and masks need series or image rows of the declared shape, rows have {} features",
                     ds.file,

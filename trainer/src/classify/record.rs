@@ -70,6 +70,16 @@ impl RunRecord {
         write(model, self)
     }
 
+    /// Writes this record (read beside another model) beside `model`, a re-export of that
+    /// model with the same trunk, classes and normalisation (an enrollable head): the model's
+    /// SHA-256 and the data path made relative to its folder.
+    pub fn write_for(&self, model: &Path) -> Result<PathBuf> {
+        let mut r = self.clone();
+        r.model_sha256 = crate::record::file_sha256(model)?;
+        r.config.data = relative_path(model, &self.config.data);
+        write(model, &r)
+    }
+
     /// The classification record beside `model` (None: no record, or another kind's), checked
     /// to describe exactly these model bytes; its data path resolved.
     pub fn read(model: &Path) -> Result<Option<Self>> {

@@ -217,7 +217,11 @@ impl Setup {
                     match cfg.input {
                         InputKind::Series { channels, length } =>
                             format!("{channels} channels x {length}"),
-                        InputKind::Image { width, height } => format!("{width} x {height}"),
+                        InputKind::Image {
+                            width,
+                            height,
+                            channels,
+                        } => format!("{channels} channels x {height} x {width}"),
                         InputKind::Vector => String::new(),
                     }
                 );

@@ -27,6 +27,7 @@ pub struct ExportArgs {
 }
 
 pub fn export(a: ExportArgs) -> Result<ExitCode> {
+    let record = RunRecord::read(&a.model)?;
     let blob = export::read(&a.model)?;
     let def = export::enrollable(&blob, a.head, a.max_classes)?;
     let n = export::write(&a.out, &def)?;
@@ -36,6 +37,14 @@ pub fn export(a: ExportArgs) -> Result<ExitCode> {
         a.head,
         a.max_classes
     );
+    if let Some(record) = record {
+        let p = record.write_for(&a.out)?;
+        println!(
+            "{}: the run record of {}, for `eval` and `enroll-eval` on the new model",
+            p.display(),
+            a.model.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -95,7 +104,7 @@ pub struct EnrollEvalArgs {
 pub fn enroll_eval(a: EnrollEvalArgs) -> Result<ExitCode> {
     let record = RunRecord::read(&a.model)?.ok_or_else(|| {
         anyhow!(
-            "{}: no classification run record beside the model",
+            "{}: no classification run record beside the model (`train`, `quantise --export` and `export` write one)",
             a.model.display()
         )
     })?;

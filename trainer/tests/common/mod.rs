@@ -35,6 +35,16 @@ impl Noise {
 
 /// `train --no-eval --config <d>/run.toml` on each configuration text: exit 2 with `want` in
 /// the message, no model written, in under 20 s (refused before any training).
+/// Writes `config` as `d/run.toml` and runs `train --no-eval` on it, writing `model`.
+pub fn train_no_eval(d: &Path, config: &str, model: &Path) -> Output {
+    std::fs::write(d.join("run.toml"), config).unwrap();
+    run(bin()
+        .args(["train", "--no-eval", "--config"])
+        .arg(d.join("run.toml"))
+        .arg("--out")
+        .arg(model))
+}
+
 pub fn train_refuses(d: &Path, cases: &[(String, &str)]) {
     for (text, want) in cases {
         std::fs::write(d.join("run.toml"), text).unwrap();
