@@ -94,6 +94,9 @@ fn features_are_the_runtimes_and_the_model_carries_the_front_end() {
     // The rows, as the trainer's loader reads them, are the runtime's features bit for bit.
     let ds = trainer::classify::data::Dataset::load(&out).unwrap();
     assert_eq!((ds.rows(), ds.d), (30, 490));
+    // Its index labels are named by the record's words, so a configuration may name them.
+    assert_eq!(ds.class_names[4], "echo");
+    assert_eq!(ds.class_names.len(), 6);
     let mut fe = Box::new(FrontEnd::<512, 40, 490>::new(&MFCC).unwrap());
     fe.push(&clip(WORDS[1].2, 2)).unwrap();
     let mut want = [0.0f32; 490];
@@ -110,9 +113,9 @@ fn features_are_the_runtimes_and_the_model_carries_the_front_end() {
     // Train on it with the same front-end: the export carries it.
     let config = r#"task = "classification"
 data = "features.csv.gz"
-train_classes = [0, 1, 2, 3]
-val_classes = [2, 3]
-test_classes = [4, 5]
+train_classes = ["alpha", "bravo", "charlie", "delta"]
+val_classes = ["charlie", "delta"]
+test_classes = ["echo", "foxtrot"]
 ways = 2
 shots = [1]
 query = 2

@@ -125,14 +125,15 @@ fn percentile_ranges_are_inside_min_max() {
 }
 
 /// `train` a small conv trunk on a synthetic series CSV (8 classes of sine phases), then
-/// `quantise` it: the int8 rows sit beside the f32 rows and the baselines, with the sizes.
+/// `quantise` it: the int8 rows sit beside the f32 rows and the baselines, with the sizes. The
+/// novel classes' 14 rows leave 9 queries at 5 shots: the evaluation takes 9, as `train`'s.
 #[test]
 fn quantise_command_prints_int8_beside_f32() {
     let d = common::dir("quantise", "cli");
     let mut csv = String::from("label");
     (0..16).for_each(|t| csv += &format!(",t{t}"));
     let mut noise = Noise(99);
-    for row in 0..240 {
+    for row in 0..112 {
         let class = row % 8;
         csv += &format!("\n{class}");
         for t in 0..16 {
@@ -156,19 +157,22 @@ fn quantise_command_prints_int8_beside_f32() {
             "--episodes",
             "30",
             "--calibration",
-            "50",
+            "20",
             "--config",
         ])
         .arg(d.join("run.toml"))
         .arg("--trained")
         .arg(out.with_extension("trained.json")));
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("allow 9 queries per class"), "{err}");
     for want in [
+        "9 queries per class",
         "trunk_host",
         "trunk_int8",
         "nearest_centroid_raw",
-        "50 calibration rows",
+        "20 calibration rows",
         "trunk bytes: f32 64,",
     ] {
         assert!(text.contains(want), "{want} missing:\n{text}");

@@ -3,7 +3,9 @@
 //! gzip accepted; every value finite as f32. Labels are class indices (0, 1, ...) or names
 //! (`walk`, `run`; every label one or the other, a number that is not an index refused: it is
 //! more often a wrong column than a class): the names in sorted order are classes 0, 1, ...
-//! Also the class split used by episodes.
+//! The index labels of a `trainer features` CSV take their names from its record (label `i`
+//! is the record's word `i`), so a configuration may name its words. Also the class split used
+//! by episodes.
 
 use crate::csvio::{self, CsvError};
 use anyhow::{bail, Context, Result};
@@ -27,8 +29,9 @@ pub struct Dataset {
     pub sha256: String,
     /// Column names (`f1..` without a header), features only.
     pub columns: Vec<String>,
-    /// The name of each class when the labels are names (sorted: class `c` is `class_names[c]`);
-    /// empty when they are class indices.
+    /// The name of each class (class `c` is `class_names[c]`): the labels in sorted order
+    /// when they are names; the words of a `trainer features` CSV's record (whose labels are
+    /// indices); else empty.
     pub class_names: Vec<String>,
 }
 
@@ -43,6 +46,14 @@ impl Dataset {
         let (text, sha) = csvio::read_text(path)?;
         let mut ds = Self::parse_labelled(&text, &path.display().to_string(), label)?;
         ds.sha256 = sha;
+        if ds.class_names.is_empty() {
+            if let Some(record) = crate::features::recorded(path)? {
+                let words: Vec<String> = record.labels.into_iter().map(|(w, _)| w).collect();
+                if ds.labels.iter().all(|&l| l < words.len()) {
+                    ds.class_names = words;
+                }
+            }
+        }
         Ok(ds)
     }
 
@@ -222,8 +233,9 @@ impl Dataset {
             );
         }
         self.class_names
-            .binary_search_by(|n| n.as_str().cmp(label))
-            .map_err(|_| {
+            .iter()
+            .position(|n| n == label)
+            .ok_or_else(|| {
                 anyhow::anyhow!(
                     "{}: no class named {label:?}; its classes are {:?}",
                     self.file,

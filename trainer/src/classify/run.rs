@@ -278,6 +278,23 @@ pub fn trained_eval_shots(setup: &Setup, ways: usize) -> Option<(Vec<usize>, usi
     Some((shots, query))
 }
 
+/// [`trained_eval_shots`], with a note on stderr when the data allow fewer shots or queries
+/// than 1 and 5 shots with [`DEFAULT_QUERY`] queries, or no episode at all (None).
+pub fn noted_eval_shots(setup: &Setup, ways: usize) -> Option<(Vec<usize>, usize)> {
+    let Some((shots, query)) = trained_eval_shots(setup, ways) else {
+        eprintln!(
+            "note: no evaluation: {ways}-way 1-shot episodes with a query need {ways} novel classes with 2 rows"
+        );
+        return None;
+    };
+    if query < DEFAULT_QUERY || shots.len() < 2 {
+        eprintln!(
+            "note: the novel classes' rows allow {query} queries per class at {shots:?} shots (of {DEFAULT_QUERY} at 1 and 5)"
+        );
+    }
+    Some((shots, query))
+}
+
 /// Queries per class of an evaluation, unless the data allow fewer.
 pub const DEFAULT_QUERY: usize = 15;
 
@@ -390,19 +407,9 @@ pub fn train_and_export(
     if flags.no_eval {
         return Ok(Some(trained));
     }
-    let Some((shots, query)) = trained_eval_shots(&setup, cfg.ways) else {
-        eprintln!(
-            "note: no evaluation: {}-way 1-shot episodes with a query need {} novel classes with 2 rows",
-            cfg.ways, cfg.ways
-        );
+    let Some((shots, query)) = noted_eval_shots(&setup, cfg.ways) else {
         return Ok(Some(trained));
     };
-    if query < DEFAULT_QUERY || shots.len() < 2 {
-        eprintln!(
-            "note: the novel classes' rows allow {query} queries per class at {:?} shots (of {DEFAULT_QUERY} at 1 and 5)",
-            shots
-        );
-    }
     let blob = export::read(out)?;
     let report = eval_rows(
         &blob,

@@ -43,9 +43,11 @@ pub fn run(a: &QuantiseArgs) -> Result<()> {
     let raw = calibration_rows(&setup, a.calibration, CALIBRATION_SEED);
     let x: Vec<f32> = arch.normalise(&raw);
     let q = QuantTrunk::new(arch, params, &x, a.ranges)?;
-    let (n, query) = (a.episodes, 15);
+    let n = a.episodes;
+    let (shots, query) = crate::classify::run::noted_eval_shots(&setup, cfg.ways)
+        .context("no evaluation episode fits the novel classes' rows")?;
     if let Some(out) = a.export {
-        return deployed(&cfg, &setup, &t, &q, out, (n, query));
+        return deployed(&cfg, &setup, &t, &q, out, (n, &shots, query));
     }
     let rows = crate::classify::host::host_rows(
         &setup,
@@ -53,7 +55,7 @@ pub fn run(a: &QuantiseArgs) -> Result<()> {
         (arch, params),
         Some(&q),
         cfg.ways,
-        &[1, 5],
+        &shots,
         (n, query, crate::classify::EVAL_SEED),
     )?;
     println!(
@@ -82,7 +84,7 @@ fn deployed(
     t: &Trained,
     q: &QuantTrunk,
     out: &Path,
-    (n, query): (usize, usize),
+    (n, shots, query): (usize, &[usize], usize),
 ) -> Result<()> {
     let (arch, params) = t
         .trained_trunk
@@ -124,7 +126,7 @@ fn deployed(
     };
     let steps = t.device.step_counts();
     let mut rows: Vec<AccRow> = Vec::new();
-    for k in [1, 5] {
+    for &k in shots {
         let eps = test_episodes(setup, cfg.ways, k, query, n, crate::classify::EVAL_SEED)?;
         let named = |rows: Vec<AccRow>, name: &'static str| {
             rows.into_iter().map(move |mut r| {
