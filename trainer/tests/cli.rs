@@ -640,6 +640,26 @@ fn export_inspect_and_enroll_eval_of_an_enrollable_head() {
         "{}",
         stderr(&o)
     );
+    // Queries that leave a held-out class fewer than two enrollments' samples (digit 6: 181
+    // rows, 172 queries): its re-enrollment reuses samples, and a note says so.
+    let o = run(bin()
+        .args(["enroll-eval", "--max-classes", "32", "--episodes", "1"])
+        .args([
+            "--classes",
+            "2",
+            "--steps",
+            "0",
+            "--query",
+            "172",
+            "--model",
+        ])
+        .arg(&digits));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("class 6 leaves 9 rows beside its 172 queries, fewer than 2 x 5"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// `enroll-eval --margin`: a margin no held-out class can overcome leaves the original classes

@@ -213,7 +213,9 @@ fn unknown_rows_of(
         .count();
     if usable < ways || pool.classes.len() <= ways {
         bail!(
-            "unknown inputs: the threshold is chosen on {ways}-way episodes of the validation classes {classes:?} (and held-out rows of the trunk's classes, if any), with other classes' rows as unknown queries; {usable} of them have {k} + {query} rows and {} exist (lower --ways or --query)",
+            "unknown inputs: the threshold is chosen on {ways}-way episodes of the validation classes {} (and held-out rows of the trunk's classes, if any), with another class's rows as unknown queries: that needs {} classes, {ways} of them with {k} + {query} rows; there are {}, {usable} with those rows (lower --ways or --query, or give --unknown-threshold)",
+            setup.ds.describe_classes(&classes),
+            ways + 1,
             pool.classes.len()
         );
     }

@@ -6,7 +6,7 @@ use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use trainer::classify::enroll::protect::choose_margin;
-use trainer::classify::enroll::{evaluate, table, EnrollSpec};
+use trainer::classify::enroll::{evaluate, table, EnrollSpec, CHECKPOINTS};
 use trainer::classify::record::RunRecord;
 use trainer::classify::run::{Setup, DEFAULT_QUERY};
 use trainer::export;
@@ -133,6 +133,7 @@ pub fn enroll_eval(a: EnrollEvalArgs) -> Result<ExitCode> {
     if let Some(m) = a.margin.iter().find(|m| !m.is_finite()) {
         bail!("--margin {m}: not a finite number");
     }
+    note_reused_samples(&setup, &held, a.shots, query);
     let mut spec = EnrollSpec {
         shots: a.shots,
         original_shots,
@@ -191,6 +192,26 @@ pub fn enroll_eval(a: EnrollEvalArgs) -> Result<ExitCode> {
         print!("{}", table(&rows));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A note when enrollments past the held-out classes' count re-enroll a class from a pool
+/// (its rows beside its queries) too short for fresh samples: they reuse its first ones.
+fn note_reused_samples(setup: &Setup, held: &[usize], shots: usize, query: usize) {
+    let last = CHECKPOINTS.iter().copied().max().unwrap_or(0);
+    if held.is_empty() || held.len() >= last {
+        return;
+    }
+    let by = setup.ds.by_class();
+    let pool = |c: usize| by.get(c).map_or(0, Vec::len).saturating_sub(query);
+    if let Some((rows, class)) = held.iter().map(|&c| (pool(c), c)).min() {
+        if rows < 2 * shots {
+            eprintln!(
+                "note: class {} leaves {rows} rows beside its {query} queries, fewer than 2 x {shots}: enrollments past {} enroll it again from samples it was enrolled from before, not fresh ones (lower --query or --shots)",
+                setup.ds.class_name(class),
+                held.len()
+            );
+        }
+    }
 }
 
 /// Queries per class when `--query` is not given: [`DEFAULT_QUERY`], or what the smallest
