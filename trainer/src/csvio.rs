@@ -1,5 +1,6 @@
 //! Reading a user's CSV file: plain or gzip, its SHA-256 fingerprint (recorded with every model
-//! trained on it), records through the `csv` crate with their line numbers, and numbers checked
+//! trained on it), records through the `csv` crate with their line numbers (fields separated by
+//! commas, or by the semicolons or tabs of a file whose first line has no comma), and numbers checked
 //! finite *as f32* (the device's type), so that `1e300` is refused where it is read, with the
 //! file, line and column, instead of turning into `inf` in a model or an evaluation.
 
@@ -40,10 +41,32 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The non-empty records of `text` with their 1-based line numbers, cells trimmed. Every record
-/// must have the first one's width (the error names the line).
+/// The field separator of `text`: a comma, unless its first line (blank and `#` lines aside)
+/// has none and has semicolons (a spreadsheet saved in a locale whose decimal mark is the
+/// comma) or tabs.
+pub fn delimiter(text: &str) -> u8 {
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap_or("");
+    if first.contains(',') {
+        b','
+    } else if first.contains(';') {
+        b';'
+    } else if first.contains('\t') {
+        b'\t'
+    } else {
+        b','
+    }
+}
+
+/// The non-empty records of `text` with their 1-based line numbers, cells trimmed, fields
+/// separated as [`delimiter`] finds. Every record must have the first one's width (the error
+/// names the line).
 pub fn records(text: &str, file: &str) -> Result<Vec<(usize, Vec<String>)>, CsvError> {
     let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter(text))
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
@@ -97,9 +120,13 @@ pub fn records(text: &str, file: &str) -> Result<Vec<(usize, Vec<String>)>, CsvE
 
 /// `cell` as a number that is finite in f32 (what the device computes in).
 pub fn finite_f32(cell: &str) -> Result<f64, String> {
-    let v: f64 = cell
-        .parse()
-        .map_err(|_| format!("not a number: {cell:?}"))?;
+    let v: f64 = cell.parse().map_err(|_| {
+        if cell.replacen(',', ".", 1).parse::<f64>().is_ok() {
+            format!("not a number: {cell:?} (a decimal comma: write numbers with a decimal point)")
+        } else {
+            format!("not a number: {cell:?}")
+        }
+    })?;
     if !v.is_finite() || v.abs() > f64::from(f32::MAX) {
         return Err(format!(
             "{cell} is not a finite 32-bit float (|x| <= 3.4e38)"
@@ -127,7 +154,24 @@ pub fn column(header: &[String], name: &str) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::records;
+    use super::{finite_f32, records};
+
+    #[test]
+    fn semicolons_and_tabs_separate_fields_when_the_first_line_has_no_comma() {
+        for text in [
+            "a;b\n1;2\n",
+            "# note, with a comma\na\tb\n1\t2\n",
+            "a,b\n1,2\n",
+        ] {
+            let r = records(text, "t.csv").unwrap();
+            assert_eq!(r[1].1, ["1", "2"], "{text:?}");
+        }
+        // A comma in the first line keeps the comma: semicolons are then part of a field.
+        let r = records("a,b;c\n1,2;3\n", "t.csv").unwrap();
+        assert_eq!(r[1].1, ["1", "2;3"]);
+        assert!(finite_f32("23,5").unwrap_err().contains("decimal comma"));
+        assert!(!finite_f32("x").unwrap_err().contains("decimal comma"));
+    }
 
     #[test]
     fn records_carry_their_lines_across_blank_lines() {

@@ -337,7 +337,8 @@ impl CsvTasks {
                 .map(str::trim)
                 .find(|l| !l.is_empty() && !l.starts_with('#'));
             if let (Some(c), Some(h)) = (col, header) {
-                if let Some(name) = h.split(',').nth(c.saturating_sub(1)) {
+                let sep = char::from(crate::csvio::delimiter(text));
+                if let Some(name) = h.split(sep).nth(c.saturating_sub(1)) {
                     e.msg = format!("column {c}: {}", e.msg);
                     e.field = name.trim().to_string();
                 }
