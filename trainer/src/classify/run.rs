@@ -280,12 +280,23 @@ pub fn trained_eval_shots(setup: &Setup, ways: usize) -> Option<(Vec<usize>, usi
     Some((shots, query))
 }
 
-/// [`trained_eval_shots`], with a note on stderr when the data allow fewer shots or queries
-/// than 1 and 5 shots with [`DEFAULT_QUERY`] queries, or no episode at all (None).
+/// The shot counts and queries per class of the `ways`-way evaluation after training (and of
+/// `quantise`: the model's head is `ways`-way): [`trained_eval_shots`], with a note on stderr
+/// when the data allow less than 1 and 5 shots with [`DEFAULT_QUERY`] queries. None (noted,
+/// with the fix): not even 1-shot episodes with a query fit.
 pub fn noted_eval_shots(setup: &Setup, ways: usize) -> Option<(Vec<usize>, usize)> {
     let Some((shots, query)) = trained_eval_shots(setup, ways) else {
+        let classes = setup.test.classes.len();
+        let fix = if classes < ways {
+            format!(
+                "there are {classes}: set `ways = {}` (the device's head takes `ways` classes) or hold out more classes in `test_classes`",
+                classes.max(2)
+            )
+        } else {
+            "fewer of them have 2 rows".to_string()
+        };
         eprintln!(
-            "note: no evaluation: {ways}-way 1-shot episodes with a query need {ways} novel classes with 2 rows"
+            "note: no evaluation: the model's head is {ways}-way, and {ways}-way 1-shot episodes with a query need {ways} novel classes with 2 rows; {fix}"
         );
         return None;
     };
@@ -412,11 +423,12 @@ pub fn train_and_export(
     let Some((shots, query)) = noted_eval_shots(&setup, cfg.ways) else {
         return Ok(Some(trained));
     };
+    let ways = cfg.ways;
     let blob = export::read(out)?;
     let report = eval_rows(
         &blob,
         &setup,
-        cfg.ways,
+        ways,
         &shots,
         &trained.device.step_counts(),
         &EpisodeSpec::Sampled {
