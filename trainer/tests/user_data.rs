@@ -319,6 +319,24 @@ fn an_image_of_several_channels_trains_through_a_conv2d_stem() {
 }
 
 #[test]
+fn device_steps_that_change_nothing_are_not_chosen() {
+    // Steps at a rate too small to move a prototype tie with the prototype start on every
+    // validation episode: the device is set to take none, though the stepped setting comes
+    // first in the grid.
+    let d = dir("no-steps");
+    windows_csv(&d.join("windows.csv"));
+    let cfg = CONFIG.replace("device_alphas = [0.0, 0.3]", "device_alphas = [1e-9, 0.0]");
+    let model = d.join("m.postcard");
+    let o = train_no_eval(&d, &cfg, &model);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let t: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.with_extension("trained.json")).unwrap())
+            .unwrap();
+    assert_eq!(t["device"]["steps"], 0, "{}", t["device"]);
+    assert_eq!(t["device"]["alpha"], 0.0, "{}", t["device"]);
+}
+
+#[test]
 fn standardised_windows_are_exported_and_computed_as_the_device_does() {
     // The host's f64 standardisation (training) against the runtime's f32 one (the device).
     let w = trainer::net::WindowStandardise {

@@ -895,7 +895,10 @@ impl ClsState {
 crate::engine::resumable!(ClsState, ClsConfig);
 
 /// The best device setting (prototype scale, rate, steps) for a trunk on validation episodes:
-/// (mean accuracy, accuracy per shot count, setting), and every setting tried.
+/// (mean accuracy, accuracy per shot count, setting), and every setting tried. A setting that
+/// takes steps is chosen only when it beats the best one without (the prototype start alone)
+/// beyond the validation episodes' noise: its paired gain's 95% interval above zero, as for
+/// the trunk; else the device takes no steps.
 type Grid = Vec<(f64, f64, Vec<f64>)>;
 fn device_grid(
     cfg: &ClsConfig,
@@ -905,6 +908,7 @@ fn device_grid(
 ) -> ((f64, Vec<f64>, ProtoSpec), Grid) {
     let mut grid = Vec::new();
     let mut chosen = (f64::NEG_INFINITY, Vec::new(), cfg.proto);
+    let mut no_steps: Option<(f64, Vec<f64>, ProtoSpec)> = None;
     for &scale in &cfg.device_scales {
         for &alpha in &cfg.device_alphas {
             let spec = ProtoSpec {
@@ -921,7 +925,23 @@ fn device_grid(
             if s > chosen.0 + 1e-9 {
                 chosen = (s, accs.clone(), spec);
             }
+            if spec.steps == 0 && no_steps.as_ref().is_none_or(|n| s > n.0 + 1e-9) {
+                no_steps = Some((s, accs.clone(), spec));
+            }
             grid.push((scale, alpha, accs));
+        }
+    }
+    if let Some(start) = no_steps.filter(|_| chosen.2.steps > 0) {
+        let per_episode = |spec: &ProtoSpec| -> Vec<f64> {
+            val.iter()
+                .flat_map(|eps| episode_accuracies(trunk, params, eps, spec))
+                .collect()
+        };
+        let (a, b) = (per_episode(&chosen.2), per_episode(&start.2));
+        let diff: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
+        let (gain, ci) = crate::eval::mean_ci(&diff);
+        if gain <= ci {
+            chosen = start;
         }
     }
     (chosen, grid)
