@@ -85,7 +85,8 @@ enum Cmd {
         /// Classification: the data file [default: the one the model was trained on]; its
         /// SHA-256 must be the recorded one, or it is another voice split of the same
         /// `trainer features` recording (same manifest, front-end and labels). Without a run
-        /// record or --config: every class of this file is new to the model.
+        /// record or --config: every class of this file is new to the model. Regression (CSV
+        /// tasks, with the run record): every task of this file, all new to the model.
         #[arg(long)]
         data: Option<PathBuf>,
         /// [default: 20260101; classification: 20260105]
@@ -458,13 +459,28 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if shots.is_empty() || shots.contains(&0) || tasks == 0 || query == 0 {
                 bail!("--shots must be >= 1 each; --tasks and --query >= 1");
             }
-            let (source, task) = regression_source(
-                run_config,
-                task,
-                test_fraction,
-                split_seed,
-                reg_record.as_ref(),
-            )?;
+            let (source, task) = match (&data, &reg_record) {
+                (Some(d), Some(r)) if task.is_none() && run_config.is_none() => {
+                    let new = r.new_tasks(d)?;
+                    eprintln!(
+                        "{}: {} tasks, all new to the model (none of its meta-training tasks); the population mean and the line use the model's training statistics",
+                        d.display(),
+                        new.tasks.test_ids.len()
+                    );
+                    let name = new.name();
+                    (Box::new(new) as Box<dyn TaskSource>, name)
+                }
+                (Some(_), _) => bail!(
+                    "--data with a regression model takes tasks new to it, with the run record beside the model and without --task or --config"
+                ),
+                (None, _) => regression_source(
+                    run_config,
+                    task,
+                    test_fraction,
+                    split_seed,
+                    reg_record.as_ref(),
+                )?,
+            };
             let blob = export::read(&model)?;
             let report =
                 eval::evaluate(&blob, source.as_ref(), &shots, &steps, tasks, query, seed)?;

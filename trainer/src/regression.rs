@@ -7,7 +7,7 @@ use crate::engine::Checkpoints;
 use crate::eval::{self, Report, Units};
 use crate::export;
 use crate::record::{file_sha256, relative_path};
-use crate::tasks::{CsvTasks, StandardisedTargets, TaskSource};
+use crate::tasks::{CsvTasks, NewTasks, StandardisedTargets, TaskSource};
 use crate::train::{train, State};
 use anyhow::{anyhow, bail, Context, Result};
 use runtime::writer::ModelDef;
@@ -114,6 +114,31 @@ impl Record {
             );
         }
         Ok(Some(r))
+    }
+
+    /// Every task of `path` as tasks new to this record's model ([`NewTasks`]): read with the
+    /// run's columns; refused when one of them is a task the model meta-trained on, or when the
+    /// record holds no training targets' mean (a run without `standardise_targets`).
+    pub fn new_tasks(&self, path: &Path) -> Result<NewTasks> {
+        let tasks = CsvTasks::read(path, 2, &self.config.task.columns())?.all_held_out();
+        if let Some(id) = tasks.test_ids.iter().find(|i| self.train_ids.contains(i)) {
+            bail!(
+                "{}: task {id:?} is one of the model's meta-training tasks: --data takes tasks new to the model (without --data, eval takes the run's held-out tasks)",
+                path.display()
+            );
+        }
+        let Some((target_mean, _)) = self.targets.clone() else {
+            bail!(
+                "the run record holds no mean of the meta-training targets (a run with standardise_targets = false): give --task csv:{} with the run's --config",
+                path.display()
+            );
+        };
+        Ok(NewTasks {
+            tasks,
+            target_mean,
+            shift: self.input_shift.clone(),
+            scale: self.input_scale.clone(),
+        })
     }
 
     /// Refuses tasks that are not the run's: another data file, or another split (its held-out

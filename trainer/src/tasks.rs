@@ -482,6 +482,16 @@ impl CsvTasks {
         Ok(())
     }
 
+    /// Every task held out (none meta-trains): a file of tasks all new to a model, which
+    /// [`NewTasks`] evaluates with that model's training statistics.
+    pub fn all_held_out(mut self) -> Self {
+        self.test = (0..self.all.len()).collect();
+        self.test_ids = self.all.iter().map(|t| t.id.clone()).collect();
+        self.train.clear();
+        self.train_ids.clear();
+        self
+    }
+
     /// The meta-training tasks with fewer than `rows` rows, as `id (rows)`.
     pub fn rows_below(&self, rows: usize) -> Vec<String> {
         self.train
@@ -583,6 +593,46 @@ impl TaskSource for CsvTasks {
     }
     fn target_normalisation(&self) -> Option<(Vec<f64>, Vec<f64>)> {
         Some(self.train_stats(self.n_out, |t| &t.y))
+    }
+}
+
+/// Tasks that are all new to a model (another file than its training data), evaluated with the
+/// statistics of the tasks it was meta-trained on: the population-mean baseline predicts their
+/// targets' mean, and the per-task line standardises inputs as the model does. Every task is
+/// held out ([`CsvTasks::all_held_out`]).
+pub struct NewTasks {
+    pub tasks: CsvTasks,
+    /// The meta-training targets' mean per output.
+    pub target_mean: Vec<f64>,
+    /// The model's input normalisation `x' = (x - shift) * scale`.
+    pub shift: Vec<f64>,
+    pub scale: Vec<f64>,
+}
+
+impl TaskSource for NewTasks {
+    fn name(&self) -> String {
+        self.tasks.name()
+    }
+    fn n_in(&self) -> usize {
+        self.tasks.n_in
+    }
+    fn n_out(&self) -> usize {
+        self.tasks.n_out
+    }
+    fn sample(&self, _split: Split, k: usize, q: usize, rng: &mut ChaCha8Rng) -> Task {
+        self.tasks.sample(Split::MetaTest, k, q, rng)
+    }
+    fn held_out(&self) -> Option<Vec<(String, usize)>> {
+        self.tasks.held_out()
+    }
+    fn sample_held_out(&self, index: usize, k: usize, q: usize, rng: &mut ChaCha8Rng) -> Task {
+        self.tasks.sample_held_out(index, k, q, rng)
+    }
+    fn normalisation(&self) -> (Vec<f64>, Vec<f64>) {
+        (self.shift.clone(), self.scale.clone())
+    }
+    fn target_mean(&self) -> Vec<f64> {
+        self.target_mean.clone()
     }
 }
 

@@ -299,6 +299,38 @@ fn trains_and_evaluates_on_gzipped_csv_tasks() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     // The model at 0 and 2 steps, the population mean and the line.
     assert_eq!(v["results"].as_array().unwrap().len(), 4);
+    // Tasks new to the model, in another file: every one of them is evaluated; the training
+    // file itself is refused (its tasks include the meta-training ones).
+    let mut fresh = String::from("task_id,x1,y1\n");
+    for t in 0..4 {
+        for r in 0..12 {
+            let x = r as f64 / 4.0 - 1.5;
+            fresh += &format!("new{t},{x},{}\n", (0.2 * t as f64 - 0.4) * x + 0.5);
+        }
+    }
+    let fresh = write(&d, "new-lines.csv", &fresh);
+    let eval_data = |data: &Path| {
+        run(bin()
+            .args([
+                "eval", "--shots", "5", "--steps", "2", "--tasks", "8", "--json",
+            ])
+            .arg("--model")
+            .arg(&m)
+            .arg("--data")
+            .arg(data))
+    };
+    let o = eval_data(&fresh);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["results"].as_array().unwrap().len(), 4);
+    assert_eq!(v["results"][0]["tasks"], 4, "{v}");
+    let o = eval_data(&p);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("is one of the model's meta-training tasks"),
+        "{}",
+        stderr(&o)
+    );
     // Two inputs and no input_scale key: the inputs are standardised on the meta-train tasks
     // (the default used to be the sinusoid's one-input scale, refused for two inputs).
     let mut text = String::from("task_id,x1,x2,y1\n");
