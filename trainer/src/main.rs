@@ -65,11 +65,11 @@ enum Cmd {
         /// Device inner steps [regression: 1,10; classification: 0 and the model's default].
         #[arg(long, value_delimiter = ',')]
         steps: Option<Vec<usize>>,
-        /// Regression: units to evaluate. Distinct held-out CSV tasks: this many (or all of them,
-        /// each drawn ceil(tasks / held-out tasks) times, averaged per task: the CI is over the
-        /// distinct tasks).
-        #[arg(long, default_value_t = 600)]
-        tasks: usize,
+        /// Regression: units to evaluate [default: 600]. Distinct held-out CSV tasks: this many
+        /// (or all of them, each drawn ceil(tasks / held-out tasks) times, averaged per task: the
+        /// CI is over the distinct tasks).
+        #[arg(long)]
+        tasks: Option<usize>,
         /// Query points per task [default: 100], or per class [default: 15].
         #[arg(long)]
         query: Option<usize>,
@@ -80,8 +80,9 @@ enum Cmd {
         /// Classification: a number of seeded episodes per shot count, or a FILE listing
         /// episodes (comma-separated 0-based data rows: N*K support then N*Q query rows,
         /// class-major; `#` comments).
-        #[arg(long, default_value = "2000")]
-        episodes: String,
+        /// [default: 2000]
+        #[arg(long)]
+        episodes: Option<String>,
         /// Classification: the data file [default: the one the model was trained on]; its
         /// SHA-256 must be the recorded one, or it is another voice split of the same
         /// `trainer features` recording (same manifest, front-end and labels). Without a run
@@ -321,6 +322,14 @@ fn write_secret(path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
+/// Refuses the first flag of `flags` that was given (`(name, given)`): it is for `kind`.
+fn refuse_given(flags: &[(&str, bool)], kind: &str) -> Result<()> {
+    match flags.iter().find(|(_, given)| *given) {
+        Some((flag, _)) => bail!("{flag} is for {kind}"),
+        None => Ok(()),
+    }
+}
+
 /// The tasks of a regression evaluation: from --config, --task, or the model's run record
 /// (CSV tasks are checked against the record: the same data file and held-out tasks).
 fn regression_source(
@@ -423,6 +432,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 other => (None, other),
             };
             if let Some(cfg) = classification {
+                refuse_given(
+                    &[
+                        ("--tasks", tasks.is_some()),
+                        ("--test-fraction", test_fraction.is_some()),
+                        ("--split-seed", split_seed.is_some()),
+                    ],
+                    "regression models; a classification model takes --episodes and its run's split",
+                )?;
+                let episodes = episodes.unwrap_or_else(|| "2000".into());
                 let unknown = match unknown_queries {
                     None => None,
                     Some(0) => bail!("--unknown-queries must be >= 1"),
@@ -449,9 +467,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 };
                 return eval_classification(&model, cfg, record, data, e);
             }
-            if unknown_queries.is_some() {
-                bail!("--unknown-queries is for classification models");
-            }
+            refuse_given(
+                &[
+                    ("--unknown-queries", unknown_queries.is_some()),
+                    ("--ways", ways.is_some()),
+                    ("--episodes", episodes.is_some()),
+                ],
+                "classification models; a regression model takes --tasks",
+            )?;
+            let tasks = tasks.unwrap_or(600);
             let query = query.unwrap_or(100);
             let seed = seed.unwrap_or(20_260_101);
             let shots = shots.unwrap_or_else(|| vec![5, 10, 20]);

@@ -324,6 +324,14 @@ fn trains_and_evaluates_on_gzipped_csv_tasks() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["results"].as_array().unwrap().len(), 4);
     assert_eq!(v["results"][0]["tasks"], 4, "{v}");
+    // A classification flag on a regression model is refused, not ignored.
+    let o = run(bin().args(["eval", "--ways", "3", "--model"]).arg(&m));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--ways is for classification models"),
+        "{}",
+        stderr(&o)
+    );
     let o = eval_data(&p);
     assert_eq!(o.status.code(), Some(2));
     assert!(

@@ -113,6 +113,11 @@ fn a_users_series_csv_trains_evaluates_with_baselines_and_refuses_another_split(
             .arg(&model)
             .args(extra))
     };
+    // A regression flag on a classification model is refused, not ignored.
+    let o = eval(&["--tasks", "5"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--tasks is for regression models"), "{err}");
     let o = eval(&["--per-task"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
