@@ -310,6 +310,48 @@ pub fn read(path: &Path) -> Result<runtime::format::AlignedBytes> {
 pub fn enrollable(bytes: &[u8], head: usize, max_classes: u16) -> Result<ModelDef> {
     let model = runtime::Model::from_bytes(bytes).map_err(|e| anyhow!("not a valid model: {e}"))?;
     let mut def = ModelDef::from_model(&model).map_err(|e| anyhow!("{e}"))?;
+    make_enrollable(&model, &mut def, head, max_classes)?;
+    Ok(def)
+}
+
+/// The model of `bytes` re-exported with head `head` changed: enrollable with up to
+/// `max_classes` classes ([`enrollable`]), and/or asking the device for `steps` inner steps by
+/// default (its adaptation spec's `steps`; 0: the prototype start alone). Nothing else changes.
+pub fn reexport(
+    bytes: &[u8],
+    head: usize,
+    max_classes: Option<u16>,
+    steps: Option<u16>,
+) -> Result<ModelDef> {
+    let model = runtime::Model::from_bytes(bytes).map_err(|e| anyhow!("not a valid model: {e}"))?;
+    let mut def = ModelDef::from_model(&model).map_err(|e| anyhow!("{e}"))?;
+    if let Some(steps) = steps {
+        if steps > runtime::MAX_STEPS {
+            bail!("--steps {steps}: at most {}", runtime::MAX_STEPS);
+        }
+        let adapt = def
+            .heads
+            .get_mut(head)
+            .ok_or_else(|| anyhow!("the model has no head {head}"))?
+            .adapt
+            .as_mut()
+            .ok_or_else(|| anyhow!("head {head} does not adapt on the device: no steps to set"))?;
+        adapt.steps = steps;
+    }
+    if let Some(c) = max_classes {
+        make_enrollable(&model, &mut def, head, c)?;
+    }
+    def.to_bytes().map_err(|e| anyhow!("runtime writer: {e}"))?;
+    Ok(def)
+}
+
+/// Makes head `head` of `def` (the definition of `model`) enrollable with up to `max_classes`.
+fn make_enrollable(
+    model: &runtime::Model<'_>,
+    def: &mut ModelDef,
+    head: usize,
+    max_classes: u16,
+) -> Result<()> {
     let h = def
         .heads
         .get_mut(head)
@@ -325,5 +367,5 @@ pub fn enrollable(bytes: &[u8], head: usize, max_classes: u16) -> Result<ModelDe
     h.max_classes = Some(max_classes);
     def.to_bytes()
         .map_err(|e| anyhow!("head {head} cannot be enrollable with {max_classes} classes: {e}"))?;
-    Ok(def)
+    Ok(())
 }

@@ -586,6 +586,33 @@ fn export_inspect_and_enroll_eval_of_an_enrollable_head() {
     assert!(runtime::ClassBank::<2144, 256>::new(&model, 0).is_ok());
     assert_eq!(bank, 2144);
 
+    // `--steps`: the same model asking the device for another default step count, alone or
+    // with --max-classes; more than the runtime's MAX_STEPS, or nothing to change, is refused.
+    let plaid = root.join("models/plaid_conv1d.postcard");
+    let stepped = dir("enroll").join("plaid-steps.postcard");
+    for (extra, want_max) in [(&[][..], None), (&["--max-classes", "24"][..], Some(24))] {
+        let o = run(bin()
+            .arg("export")
+            .arg(&plaid)
+            .args(["--head", "0", "--steps", "2", "--out"])
+            .arg(&stepped)
+            .args(extra));
+        assert!(o.status.success(), "{}", stderr(&o));
+        let blob = runtime::format::AlignedBytes::read(&stepped).unwrap();
+        let m = runtime::Model::from_bytes(&blob).unwrap();
+        assert_eq!(m.adapt_spec(0).unwrap().steps, 2);
+        assert_eq!(m.enrollable(0).map(|e| e.max_classes), want_max);
+    }
+    for bad in [&["--steps", "1001"][..], &[][..]] {
+        let o = run(bin()
+            .arg("export")
+            .arg(&plaid)
+            .args(["--head", "0", "--out"])
+            .arg(&stepped)
+            .args(bad));
+        assert_eq!(o.status.code(), Some(2), "{bad:?}");
+    }
+
     // A head that is not enrollable is refused, naming the fix.
     let o = run(bin()
         .args(["enroll-eval", "--episodes", "1", "--model"])

@@ -20,22 +20,37 @@ pub struct ExportArgs {
     pub head: usize,
     /// Most classes the device may hold in that head (at least its exported class count).
     #[arg(long)]
-    pub max_classes: u16,
-    /// Where to write the model (format v4).
+    pub max_classes: Option<u16>,
+    /// The inner steps the model asks the device for by default (0: the prototype start alone),
+    /// e.g. the count `eval` measured best on your own held-out classes.
+    #[arg(long)]
+    pub steps: Option<u16>,
+    /// Where to write the model.
     #[arg(long)]
     pub out: PathBuf,
 }
 
 pub fn export(a: ExportArgs) -> Result<ExitCode> {
+    if a.max_classes.is_none() && a.steps.is_none() {
+        bail!("nothing to change: give --max-classes, --steps or both");
+    }
     let record = RunRecord::read(&a.model)?;
     let blob = export::read(&a.model)?;
-    let def = export::enrollable(&blob, a.head, a.max_classes)?;
+    let def = export::reexport(&blob, a.head, a.max_classes, a.steps)?;
     let n = export::write(&a.out, &def)?;
+    let mut changes = Vec::new();
+    if let Some(c) = a.max_classes {
+        changes.push(format!("holds up to {c} classes on the device"));
+    }
+    if let Some(s) = a.steps {
+        changes.push(format!("asks the device for {s} inner steps by default"));
+    }
     println!(
-        "{}: head {} holds up to {} classes on the device ({n} bytes, format v4)",
+        "{}: head {} {} ({n} bytes, format v{})",
         a.out.display(),
         a.head,
-        a.max_classes
+        changes.join(" and "),
+        export::read(&a.out)?.get(4).copied().unwrap_or(0)
     );
     if let Some(record) = record {
         let p = record.write_for(&a.out)?;
