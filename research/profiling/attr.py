@@ -1,22 +1,13 @@
 #!/usr/bin/env python3
 """Attribute .text bytes of an ELF to runtime source files / functions via addr2line inlines.
-usage: attr.py ELF [start end]  (prints per-file and per-function totals)"""
+usage: attr.py ELF  (prints per-file, per-function and outermost-function totals)"""
 import subprocess, sys, re, collections
+from qemu_trace import inline_frames
 elf = sys.argv[1]
 dis = subprocess.run(["llvm-objdump", "-d", "--no-show-raw-insn", "-j", ".text", elf], capture_output=True, text=True).stdout
 addrs = [int(m.group(1), 16) for m in re.finditer(r"^\s*([0-9a-f]+):", dis, re.M)]
 addrs.sort()
-out = subprocess.run(["llvm-addr2line", "-e", elf, "-f", "-i", "-a", "-C"], input="\n".join(hex(a) for a in addrs), capture_output=True, text=True).stdout
-blocks = {}
-cur = None
-lines = out.splitlines()
-i = 0
-while i < len(lines):
-    l = lines[i]
-    if l.startswith("0x"):
-        cur = int(l, 16); blocks[cur] = []; i += 1; continue
-    fn = l; loc = lines[i+1] if i+1 < len(lines) else ""
-    blocks[cur].append((fn, loc)); i += 2
+blocks = inline_frames(elf, addrs)
 end = addrs[-1] + 4
 files = collections.Counter(); funcs = collections.Counter(); outer = collections.Counter()
 for k, a in enumerate(addrs):

@@ -1,48 +1,10 @@
 #!/usr/bin/env python3
-"""seg.py ELF LOG [N]: like prof.py, counting only the PCs between the zz_mark calls."""
-import sys, re, subprocess, collections, bisect
+"""seg.py ELF LOG [N]: like prof.py, counting only the PCs between the first two zz_mark calls."""
+import sys
+from qemu_trace import Symbols, pcs_of, report
+
 elf, log = sys.argv[1], sys.argv[2]
-n = int(sys.argv[3]) if len(sys.argv) > 3 else 40
-nm = subprocess.run(["llvm-nm", "-S", "-C", "--defined-only", elf], capture_output=True, text=True).stdout
-syms = []
-mark = None
-for l in nm.splitlines():
-    p = l.split(None, 3)
-    if len(p) == 4 and p[2] in "tTW":
-        syms.append((int(p[0], 16) & ~1, int(p[1], 16), p[3]))
-        if p[3] == "zz_mark": mark = int(p[0], 16) & ~1
-syms.sort()
-starts = [s[0] for s in syms]
-def sym(pc):
-    i = bisect.bisect_right(starts, pc) - 1
-    if i >= 0 and pc < syms[i][0] + max(syms[i][1], 1): return syms[i][2]
-    return "?"
-pcs = collections.Counter()
-inside = False; marks = 0
-for line in open(log):
-    m = re.match(r"Trace \d+: \S+ \[[0-9a-f]+/([0-9a-f]+)/", line)
-    if not m: continue
-    pc = int(m.group(1), 16)
-    if pc == mark:
-        marks += 1; inside = marks == 1; continue
-    if inside: pcs[pc] += 1
-fn = collections.Counter()
-for pc, c in pcs.items(): fn[sym(pc)] += c
-tot = sum(pcs.values())
-print("total", tot)
-for f, c in fn.most_common(n): print(f"{c:9d} {100*c/tot:5.1f}% {f[:120]}")
-addrs = sorted(pcs)
-out = subprocess.run(["llvm-addr2line", "-e", elf, "-a", "-C", "-f", "-i"], input="\n".join(hex(a) for a in addrs), capture_output=True, text=True).stdout
-cur=None; first={}
-lines = out.splitlines(); i=0
-while i < len(lines):
-    if lines[i].startswith("0x"):
-        cur = int(lines[i],16); first[cur]=None; i+=1; continue
-    loc = lines[i+1] if i+1 < len(lines) else ""
-    if first[cur] is None and "/src/" in loc and "/rustc/" not in loc:
-        first[cur] = re.sub(r"^.*?/((runtime|firmware|protocol)/src/)", r"\1", loc).split(" ")[0]
-    i += 2
-ln = collections.Counter()
-for pc, c in pcs.items(): ln[first.get(pc) or "?"] += c
-print("--- lines")
-for f, c in ln.most_common(n): print(f"{c:9d} {100*c/tot:5.1f}% {f}")
+mark = Symbols(elf).address("zz_mark")
+if mark is None:
+    sys.exit(f"{elf} has no zz_mark symbol: build the marker binary (see README.md)")
+report(elf, pcs_of(log, mark), int(sys.argv[3]) if len(sys.argv) > 3 else 40)

@@ -304,19 +304,11 @@ pub fn read(path: &Path) -> Result<runtime::format::AlignedBytes> {
     Ok(bytes)
 }
 
-/// Model `bytes` with head `head` made enrollable: the device may hold up to `max_classes`
-/// classes in it (format v4; the runtime's `ClassBank`). Everything else is kept, model id
-/// included.
-pub fn enrollable(bytes: &[u8], head: usize, max_classes: u16) -> Result<ModelDef> {
-    let model = runtime::Model::from_bytes(bytes).map_err(|e| anyhow!("not a valid model: {e}"))?;
-    let mut def = ModelDef::from_model(&model).map_err(|e| anyhow!("{e}"))?;
-    make_enrollable(&model, &mut def, head, max_classes)?;
-    Ok(def)
-}
-
 /// The model of `bytes` re-exported with head `head` changed: enrollable with up to
-/// `max_classes` classes ([`enrollable`]), and/or asking the device for `steps` inner steps by
-/// default (its adaptation spec's `steps`; 0: the prototype start alone). Nothing else changes.
+/// `max_classes` classes (at least its own class count; the device then adds classes to it),
+/// and/or asking the device for `steps` inner steps by
+/// default (its adaptation spec's `steps`; 0: the prototype start alone). Everything else is
+/// kept, model id included.
 pub fn reexport(
     bytes: &[u8],
     head: usize,
@@ -341,7 +333,6 @@ pub fn reexport(
     if let Some(c) = max_classes {
         make_enrollable(&model, &mut def, head, c)?;
     }
-    def.to_bytes().map_err(|e| anyhow!("runtime writer: {e}"))?;
     Ok(def)
 }
 

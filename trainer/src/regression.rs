@@ -117,8 +117,9 @@ impl Record {
     }
 
     /// Every task of `path` as tasks new to this record's model ([`NewTasks`]): read with the
-    /// run's columns; refused when one of them is a task the model meta-trained on, or when the
-    /// record holds no training targets' mean (a run without `standardise_targets`).
+    /// run's columns; refused when one of them is a task the model meta-trained on. The
+    /// meta-training targets' mean is the record's (a run that standardised its targets), else
+    /// read from the run's own data file.
     pub fn new_tasks(&self, path: &Path) -> Result<NewTasks> {
         let tasks = CsvTasks::read(path, 2, &self.config.task.columns())?.all_held_out();
         if let Some(id) = tasks.test_ids.iter().find(|i| self.train_ids.contains(i)) {
@@ -127,11 +128,9 @@ impl Record {
                 path.display()
             );
         }
-        let Some((target_mean, _)) = self.targets.clone() else {
-            bail!(
-                "the run record holds no mean of the meta-training targets (a run with standardise_targets = false): give --task csv:{} with the run's --config",
-                path.display()
-            );
+        let target_mean = match &self.targets {
+            Some((mean, _)) => mean.clone(),
+            None => self.tasks()?.target_mean(),
         };
         Ok(NewTasks {
             tasks,

@@ -309,21 +309,48 @@ fn trains_and_evaluates_on_gzipped_csv_tasks() {
         }
     }
     let fresh = write(&d, "new-lines.csv", &fresh);
-    let eval_data = |data: &Path| {
+    let eval_model = |model: &Path, data: &Path| {
         run(bin()
             .args([
                 "eval", "--shots", "5", "--steps", "2", "--tasks", "8", "--json",
             ])
             .arg("--model")
-            .arg(&m)
+            .arg(model)
             .arg("--data")
             .arg(data))
     };
+    let eval_data = |data: &Path| eval_model(&m, data);
     let o = eval_data(&fresh);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["results"].as_array().unwrap().len(), 4);
     assert_eq!(v["results"][0]["tasks"], 4, "{v}");
+    // A model trained on raw targets: the record holds no targets' mean, so the population mean
+    // is read from the run's own data file; the same meta-training tasks, the same baseline.
+    let raw_cfg = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("[model]\n", "[model]\nstandardise_targets = false\n");
+    let raw_cfg = write(&d, "lines-raw.toml", &raw_cfg);
+    let raw = d.join("lines-raw.postcard");
+    let o = run(bin()
+        .args(["train", "--no-eval", "--config"])
+        .arg(&raw_cfg)
+        .arg("--out")
+        .arg(&raw));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = eval_model(&raw, &fresh);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let w: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let population = |v: &serde_json::Value| {
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["method"] == "population_mean")
+            .map(|r| r["mean_mse"].clone())
+    };
+    assert_eq!(population(&w), population(&v));
+    assert!(population(&v).is_some());
     // A classification flag on a regression model is refused, not ignored.
     let o = run(bin().args(["eval", "--ways", "3", "--model"]).arg(&m));
     assert_eq!(o.status.code(), Some(2));

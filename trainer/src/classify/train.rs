@@ -932,19 +932,28 @@ fn device_grid(
         }
     }
     if let Some(start) = no_steps.filter(|_| chosen.2.steps > 0) {
-        let per_episode = |spec: &ProtoSpec| -> Vec<f64> {
-            val.iter()
-                .flat_map(|eps| episode_accuracies(trunk, params, eps, spec))
-                .collect()
-        };
-        let (a, b) = (per_episode(&chosen.2), per_episode(&start.2));
-        let diff: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
-        let (gain, ci) = crate::eval::mean_ci(&diff);
+        let (gain, ci) = paired_gain(val, (trunk, params, &chosen.2), (trunk, params, &start.2));
         if gain <= ci {
             chosen = start;
         }
     }
     (chosen, grid)
+}
+
+/// A trunk and its parameters with a device setting.
+type Setting<'a> = (&'a Arch, &'a [f64], &'a ProtoSpec);
+
+/// The mean accuracy gain of `a` over `b` on the same validation episodes, paired per episode,
+/// and its 95% interval's half-width.
+fn paired_gain(val: &[Vec<Episode>], a: Setting<'_>, b: Setting<'_>) -> (f64, f64) {
+    let per_episode = |(arch, p, spec): Setting<'_>| -> Vec<f64> {
+        val.iter()
+            .flat_map(|eps| episode_accuracies(arch, p, eps, spec))
+            .collect()
+    };
+    let (a, b) = (per_episode(a), per_episode(b));
+    let diff: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
+    crate::eval::mean_ci(&diff)
 }
 
 /// The warning of a run whose validation never rose above its first point (iteration 0, the
@@ -1051,15 +1060,11 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
             // The trained trunk must beat the identity beyond the noise of the validation
             // episodes: its paired gain's 95% interval above zero (or, with folds, a higher
             // mean over the folds); else the simpler identity trunk is exported.
-            let per_episode = |arch: &Arch, p: &[f64], spec: &ProtoSpec| -> Vec<f64> {
-                val.iter()
-                    .flat_map(|eps| episode_accuracies(arch, p, eps, spec))
-                    .collect()
-            };
-            let a = per_episode(&trunk, &params, &chosen.1);
-            let b = per_episode(&identity, &[], &device);
-            let diff: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
-            let (gain, ci) = crate::eval::mean_ci(&diff);
+            let (gain, ci) = paired_gain(
+                &val,
+                (&trunk, &params, &chosen.1),
+                (&identity, &[], &device),
+            );
             trunk_gain = Some((gain, ci));
             // A best validation at iteration 0 is the random initial trunk, not a learned one.
             let identity_wins = best_iter == 0

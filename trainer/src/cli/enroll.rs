@@ -50,7 +50,7 @@ pub fn export(a: ExportArgs) -> Result<ExitCode> {
         a.out.display(),
         a.head,
         changes.join(" and "),
-        export::read(&a.out)?.get(4).copied().unwrap_or(0)
+        def.version()
     );
     if let Some(record) = record {
         let p = record.write_for(&a.out)?;
@@ -128,7 +128,7 @@ pub fn enroll_eval(a: EnrollEvalArgs) -> Result<ExitCode> {
     record.check(&cfg, &setup)?;
     let blob = export::read(&a.model)?;
     let bytes = match a.max_classes {
-        Some(c) => export::enrollable(&blob, a.head, c)?
+        Some(c) => export::reexport(&blob, a.head, Some(c), None)?
             .to_bytes()
             .map_err(|e| anyhow!("{e}"))?,
         None => blob.to_vec(),

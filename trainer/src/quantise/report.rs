@@ -44,18 +44,17 @@ pub fn run(a: &QuantiseArgs) -> Result<()> {
     let x: Vec<f32> = arch.normalise(&raw);
     let q = QuantTrunk::new(arch, params, &x, a.ranges)?;
     let n = a.episodes;
-    let ways = cfg.ways;
-    let (shots, query) = crate::classify::run::noted_eval_shots(&setup, ways)
+    let (shots, query) = crate::classify::run::noted_eval_shots(&setup, cfg.ways)
         .context("no evaluation episode fits the novel classes")?;
     if let Some(out) = a.export {
-        return deployed(&cfg, &setup, &t, &q, out, (ways, n, &shots, query));
+        return deployed(&cfg, &setup, &t, &q, out, (n, &shots, query));
     }
     let rows = crate::classify::host::host_rows(
         &setup,
         &t,
         (arch, params),
         Some(&q),
-        ways,
+        cfg.ways,
         &shots,
         (n, query, crate::classify::EVAL_SEED),
     )?;
@@ -65,7 +64,7 @@ pub fn run(a: &QuantiseArgs) -> Result<()> {
         setup.ds.describe_classes(&cfg.train_classes),
         a.ranges,
         setup.ds.describe_classes(&cfg.test_classes),
-        ways
+        cfg.ways
     );
     print!("{}", table(&rows));
     println!(
@@ -85,7 +84,7 @@ fn deployed(
     t: &Trained,
     q: &QuantTrunk,
     out: &Path,
-    (ways, n, shots, query): (usize, usize, &[usize], usize),
+    (n, shots, query): (usize, &[usize], usize),
 ) -> Result<()> {
     let (arch, params) = t
         .trained_trunk
@@ -128,7 +127,7 @@ fn deployed(
     let steps = t.device.step_counts();
     let mut rows: Vec<AccRow> = Vec::new();
     for &k in shots {
-        let eps = test_episodes(setup, ways, k, query, n, crate::classify::EVAL_SEED)?;
+        let eps = test_episodes(setup, cfg.ways, k, query, n, crate::classify::EVAL_SEED)?;
         let named = |rows: Vec<AccRow>, name: &'static str| {
             rows.into_iter().map(move |mut r| {
                 if r.method == "model" {
@@ -147,7 +146,7 @@ fn deployed(
     println!(
         "as deployed: the exported bytes through the runtime (prototype head, {} inner steps), {}-way, {n} episodes per shot count, {query} queries per class, novel classes {}; 95% CI over episodes",
         t.device.steps,
-        ways,
+        cfg.ways,
         setup.ds.describe_classes(&cfg.test_classes)
     );
     print!("{}", table(&rows));
