@@ -19,6 +19,8 @@ pub struct TaskConfig {
     pub task_column: String,
     /// CSV: the target columns by name (every other column an input); empty: `x..` and `y..`.
     pub targets: Vec<String>,
+    /// CSV: columns read as neither input nor target (row ids, timestamps).
+    pub ignore_columns: Vec<String>,
 }
 
 impl Default for TaskConfig {
@@ -30,6 +32,7 @@ impl Default for TaskConfig {
             split_seed: 0,
             task_column: Columns::default().task_column,
             targets: Vec::new(),
+            ignore_columns: Vec::new(),
         }
     }
 }
@@ -40,6 +43,7 @@ impl TaskConfig {
         Columns {
             task_column: self.task_column.clone(),
             targets: self.targets.clone(),
+            ignore: self.ignore_columns.clone(),
         }
     }
 }

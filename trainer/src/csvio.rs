@@ -152,9 +152,38 @@ pub fn column(header: &[String], name: &str) -> Option<usize> {
     })
 }
 
+/// The columns of `header` that `names` name (a configuration's `ignore_columns`, `trainer
+/// device --ignore-columns`): read by nothing, neither features nor label nor targets (row ids,
+/// timestamps, subjects). An error, as the message to show, when the file has no header or a
+/// name matches no column.
+pub fn ignored(header: Option<&[String]>, names: &[String]) -> Result<Vec<usize>, String> {
+    let Some(header) = header else {
+        return match names.first() {
+            Some(n) => Err(format!(
+                "`ignore_columns` names {n:?}, and this file has no header row to find it in"
+            )),
+            None => Ok(Vec::new()),
+        };
+    };
+    let mut cols = Vec::with_capacity(names.len());
+    for n in names {
+        match column(header, n) {
+            Some(i) if !cols.contains(&i) => cols.push(i),
+            Some(_) => return Err(format!("`ignore_columns` names {n:?} twice")),
+            None => {
+                return Err(format!(
+                    "`ignore_columns` names {n:?}: no such column among {}",
+                    header.join(", ")
+                ))
+            }
+        }
+    }
+    Ok(cols)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{finite_f32, records};
+    use super::{finite_f32, ignored, records};
 
     #[test]
     fn semicolons_and_tabs_separate_fields_when_the_first_line_has_no_comma() {
@@ -184,5 +213,25 @@ mod tests {
         assert_eq!(lines, [1, 3, 6, 7]);
         let err = records("a,b\n1,2\n\n3\n", "t.csv").unwrap_err();
         assert_eq!((err.line, err.field.as_str()), (4, "column 2"));
+    }
+
+    #[test]
+    fn ignored_columns_are_found_by_name_once_each() {
+        let header: Vec<String> = ["Subject", "t", "x", "label"].map(String::from).into();
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            ignored(Some(&header), &names(&["subject", "t"])),
+            Ok(vec![0, 1])
+        );
+        assert_eq!(ignored(None, &[]), Ok(vec![]));
+        assert!(ignored(None, &names(&["t"]))
+            .unwrap_err()
+            .contains("no header"));
+        assert!(ignored(Some(&header), &names(&["y"]))
+            .unwrap_err()
+            .contains("Subject, t, x"));
+        assert!(ignored(Some(&header), &names(&["t", "T"]))
+            .unwrap_err()
+            .contains("twice"));
     }
 }

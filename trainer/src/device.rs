@@ -2,6 +2,7 @@
 //! over a serial port or a unix socket (QEMU's `-chardev socket`) and reads the reply frame;
 //! [`read_rows`] reads a CSV of samples for the device, with the trainer's CSV conventions.
 
+pub use crate::classify::data::Columns;
 use crate::csvio;
 use anyhow::{anyhow, bail, Context, Result};
 use fewshot_protocol::frame::{self, Frame, FrameReader};
@@ -119,37 +120,49 @@ pub struct Row {
 /// if any, the label or targets. Every value must be finite as f32, but for a `label` column's
 /// class names ([`Row::class`]).
 pub fn read_rows(path: &Path, inputs: usize) -> Result<Vec<Row>> {
-    read_rows_labelled(path, inputs, None)
+    read_rows_labelled(path, inputs, Columns::default())
 }
 
-/// [`read_rows`] with the label in the header's column `label_column` (`None`: the column
-/// named `label`); an error when the file has no header or no such column.
-pub fn read_rows_labelled(
-    path: &Path,
-    inputs: usize,
-    label_column: Option<&str>,
-) -> Result<Vec<Row>> {
+/// [`read_rows`] with the label in the header's column `cols.label` (`None`: the column named
+/// `label`; an error when the file has no header or no such column) and the header's columns
+/// `cols.ignore` read by nothing.
+pub fn read_rows_labelled(path: &Path, inputs: usize, cols: Columns) -> Result<Vec<Row>> {
     let file = path.display().to_string();
     let (text, _) = csvio::read_text(path)?;
     let mut records = csvio::records(&text, &file)?;
     let mut label = None;
-    let name = label_column.unwrap_or("label");
+    let mut header = None;
+    let name = cols.label.unwrap_or("label");
     if records.first().is_some_and(|(_, c)| csvio::is_header(c)) {
-        let (_, header) = records.remove(0);
-        label = csvio::column(&header, name);
+        let (_, h) = records.remove(0);
+        label = csvio::column(&h, name);
+        header = Some(h);
     }
-    if let (Some(l), None) = (label_column, label) {
+    if let (Some(l), None) = (cols.label, label) {
         bail!("{file}: no header column named {l:?} (--label-column)");
+    }
+    let ignored = csvio::ignored(header.as_deref(), cols.ignore).map_err(|m| {
+        anyhow!(
+            "{file}: {}",
+            m.replace("`ignore_columns`", "--ignore-columns")
+        )
+    })?;
+    if label.is_some_and(|l| ignored.contains(&l)) {
+        bail!("{file}: --ignore-columns names the label column");
     }
     let mut rows = Vec::with_capacity(records.len());
     for (line, cells) in records {
-        let width = cells.len() - usize::from(label.is_some());
+        let read = |i: &usize| !ignored.contains(i);
+        let width = (0..cells.len())
+            .filter(read)
+            .count()
+            .saturating_sub(usize::from(label.is_some()));
         if width < inputs {
             bail!("{file}:{line}: {width} feature columns, the model takes {inputs}");
         }
         let mut values = Vec::with_capacity(cells.len());
         let mut class = None;
-        for (i, c) in cells.iter().enumerate() {
+        for (i, c) in cells.iter().enumerate().filter(|(i, _)| read(i)) {
             // A label that is not a number is a class name, kept as text.
             if Some(i) == label && c.trim().parse::<f64>().is_err() && !c.trim().is_empty() {
                 class = Some(c.trim().to_string());
@@ -159,7 +172,11 @@ pub fn read_rows_labelled(
                 .map_err(|m| anyhow!("{file}:{line}: column {}: {m}", i + 1))?;
             values.push(v);
         }
-        let label_value = label.filter(|_| class.is_none()).map(|l| values.remove(l));
+        // The label's place among the columns read.
+        let label_at = label.map(|l| (0..l).filter(read).count());
+        let label_value = label_at
+            .filter(|_| class.is_none())
+            .map(|l| values.remove(l));
         let rest: Vec<f64> = label_value
             .into_iter()
             .chain(values.drain(inputs..))

@@ -153,7 +153,7 @@ struct CsvTask {
 }
 
 /// Which columns of a task CSV hold the task id, the inputs and the targets (`[task]`'s
-/// `task_column` and `targets`).
+/// `task_column`, `targets` and `ignore_columns`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Columns {
     /// The task id column's name.
@@ -162,6 +162,8 @@ pub struct Columns {
     /// input, in the file's order. Empty: the inputs are the columns named `x..`, then the
     /// targets those named `y..`, right after the task id.
     pub targets: Vec<String>,
+    /// Columns read as neither input nor target nor task id (row ids, timestamps).
+    pub ignore: Vec<String>,
 }
 
 impl Default for Columns {
@@ -169,6 +171,7 @@ impl Default for Columns {
         Columns {
             task_column: "task_id".into(),
             targets: Vec::new(),
+            ignore: Vec::new(),
         }
     }
 }
@@ -185,7 +188,9 @@ impl Columns {
     /// offending field and why.
     fn of(&self, names: &[String]) -> Result<Layout, (String, String)> {
         let find = |n: &str| crate::csvio::column(names, n);
-        let Some(task) = find(&self.task_column) else {
+        let ignored = crate::csvio::ignored(Some(names), &self.ignore)
+            .map_err(|m| ("ignore_columns".to_string(), m))?;
+        let Some(task) = find(&self.task_column).filter(|i| !ignored.contains(i)) else {
             return Err((
                 self.task_column.clone(),
                 format!(
@@ -199,7 +204,9 @@ impl Columns {
             let mut targets = Vec::new();
             for t in &self.targets {
                 match find(t) {
-                    Some(i) if i != task && !targets.contains(&i) => targets.push(i),
+                    Some(i) if i != task && !targets.contains(&i) && !ignored.contains(&i) => {
+                        targets.push(i)
+                    }
                     _ => {
                         let msg = format!(
                             "`targets` names {t:?}: not a distinct data column of {}",
@@ -210,7 +217,7 @@ impl Columns {
                 }
             }
             let inputs: Vec<usize> = (0..names.len())
-                .filter(|i| *i != task && !targets.contains(i))
+                .filter(|i| *i != task && !targets.contains(i) && !ignored.contains(i))
                 .collect();
             if inputs.is_empty() {
                 return Err((
@@ -224,23 +231,22 @@ impl Columns {
                 targets,
             });
         }
-        let hint = "expected columns x1..xn then y1..ym, or name the targets (`targets = [\"..\"]` under [task]: every other column is an input)";
-        if task != 0 {
+        let hint = "expected columns x1..xn then y1..ym, or name the targets (`targets = [\"..\"]` under [task]: every other column is an input; `ignore_columns = [\"..\"]`: columns read as neither)";
+        // The columns read, in the file's order: the task id first, then x.., then y...
+        let kept: Vec<usize> = (0..names.len()).filter(|i| !ignored.contains(i)).collect();
+        if kept.first() != Some(&task) {
+            let first = kept.first().map_or("header", |&i| names[i].as_str());
             return Err((
-                names[0].clone(),
+                first.to_string(),
                 format!("the task id must be the first column; {hint}"),
             ));
         }
-        let n_in = names.iter().filter(|n| n.starts_with('x')).count();
-        let n_out = names.iter().filter(|n| n.starts_with('y')).count();
-        for (i, n) in names.iter().enumerate().skip(1) {
-            let ok = if i <= n_in {
-                n.starts_with('x')
-            } else {
-                n.starts_with('y')
-            };
-            if !ok {
-                return Err((n.clone(), hint.into()));
+        let starts = |i: &usize, c: char| names[*i].starts_with(c);
+        let n_in = kept.iter().filter(|i| starts(i, 'x')).count();
+        let n_out = kept.iter().filter(|i| starts(i, 'y')).count();
+        for (k, i) in kept.iter().enumerate().skip(1) {
+            if !starts(i, if k <= n_in { 'x' } else { 'y' }) {
+                return Err((names[*i].clone(), hint.into()));
             }
         }
         if n_in == 0 || n_out == 0 {
@@ -250,9 +256,9 @@ impl Columns {
             ));
         }
         Ok(Layout {
-            task: 0,
-            inputs: (1..=n_in).collect(),
-            targets: (n_in + 1..=n_in + n_out).collect(),
+            task,
+            inputs: kept[1..=n_in].to_vec(),
+            targets: kept[n_in + 1..].to_vec(),
         })
     }
 }

@@ -4,7 +4,7 @@
 mod common;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use trainer::classify::data::{ClassSplit, Dataset};
+use trainer::classify::data::{ClassSplit, Columns, Dataset};
 use trainer::classify::episodes::{parse_file, transform, Augment, Pool};
 use trainer::classify::proto::{episode_grad, EpisodeData, ProtoSpec, Scratch};
 use trainer::net::{Activation, Arch, HeadKind};
@@ -75,7 +75,7 @@ fn csv_errors_name_file_line_and_field() {
     );
     // Another header column named by `label_column`: the labels, wherever it is.
     let text = "gesture,ax,ay\nswipe up,1,2\ntap,-3,4\n";
-    let ok = Dataset::parse_labelled(text, "d.csv", Some("gesture")).unwrap();
+    let ok = Dataset::parse_labelled(text, "d.csv", Columns::label(Some("gesture"))).unwrap();
     assert_eq!(
         (ok.labels.clone(), ok.columns.clone(), ok.x.clone()),
         (
@@ -85,10 +85,10 @@ fn csv_errors_name_file_line_and_field() {
         )
     );
     // Named as the device command names it: trimmed, any ASCII case; an exact match first.
-    let same = Dataset::parse_labelled(text, "d.csv", Some(" Gesture")).unwrap();
+    let same = Dataset::parse_labelled(text, "d.csv", Columns::label(Some(" Gesture"))).unwrap();
     assert_eq!((same.labels.clone(), same.x.clone()), (ok.labels, ok.x));
     let both = "Label,x,label\n5,1,0\n6,2,1\n";
-    let exact = Dataset::parse_labelled(both, "d.csv", Some("label")).unwrap();
+    let exact = Dataset::parse_labelled(both, "d.csv", Columns::label(Some("label"))).unwrap();
     assert_eq!(exact.columns, vec!["Label".to_string(), "x".into()]);
     // Without it the last column is the label, and the names in `gesture` are refused with
     // the way out.
@@ -101,10 +101,47 @@ fn csv_errors_name_file_line_and_field() {
         (text, "no column named \"kind\""),
         ("1,2,0\n", "has no header row"),
     ] {
-        let e = Dataset::parse_labelled(text, "d.csv", Some("kind"))
+        let e = Dataset::parse_labelled(text, "d.csv", Columns::label(Some("kind")))
             .unwrap_err()
             .to_string();
         assert!(e.contains(want), "{e}");
+    }
+    // Columns that are neither features nor the label (a subject's name, a timestamp): the
+    // message for the first names the key, and with it they are read by nothing.
+    let logged = "subject,t,gesture,ax,ay\nana,17,swipe up,1,2\nben,18,tap,-3,4\n";
+    let gesture = Columns::label(Some("gesture"));
+    let e = Dataset::parse_labelled(logged, "d.csv", gesture)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("field `subject`") && e.contains(r#"`ignore_columns = ["subject"]`"#),
+        "{e}"
+    );
+    let ignore = ["Subject".to_string(), "t".into()];
+    let cols = Columns {
+        label: Some("gesture"),
+        ignore: &ignore,
+    };
+    let read = Dataset::parse_labelled(logged, "d.csv", cols).unwrap();
+    assert_eq!(
+        (read.d, read.columns.clone(), read.x.clone(), read.labels),
+        (
+            2,
+            vec!["ax".to_string(), "ay".into()],
+            vec![1.0, 2.0, -3.0, 4.0],
+            vec![0, 1]
+        )
+    );
+    for (ignore, want) in [
+        (&["gesture".to_string()][..], "names the label column"),
+        (&["when".to_string()][..], "no such column"),
+    ] {
+        let cols = Columns {
+            label: Some("gesture"),
+            ignore,
+        };
+        let e = Dataset::parse_labelled(logged, "d.csv", cols).unwrap_err();
+        assert!(e.to_string().contains(want), "{e}");
     }
     // A number that is not an index, or an empty label, is more likely a wrong column: refused.
     for (text, want) in [

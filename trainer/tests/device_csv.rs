@@ -1,7 +1,7 @@
 //! `trainer device`'s CSV rows: the trainer's conventions (optional header, `label` column
 //! anywhere, else the columns after the input), values finite as f32, errors with the line.
 
-use trainer::device::read_rows;
+use trainer::device::{read_rows, Columns};
 
 fn rows(text: &str, inputs: usize) -> anyhow::Result<Vec<(Vec<f32>, Vec<f64>)>> {
     let dir = std::env::temp_dir().join(format!("fewshot-device-csv-{}", std::process::id()));
@@ -11,6 +11,14 @@ fn rows(text: &str, inputs: usize) -> anyhow::Result<Vec<(Vec<f32>, Vec<f64>)>> 
     let r = read_rows(&path, inputs).map(|v| v.into_iter().map(|r| (r.x, r.rest)).collect());
     let _ = std::fs::remove_file(&path);
     r
+}
+
+/// Each row's input, other values and class name.
+type Fields = (Vec<f32>, Vec<f64>, Option<String>);
+
+fn fields(rows: &[trainer::device::Row]) -> Vec<Fields> {
+    let each = |r: &trainer::device::Row| (r.x.clone(), r.rest.clone(), r.class.clone());
+    rows.iter().map(each).collect()
 }
 
 #[test]
@@ -36,12 +44,8 @@ fn a_label_column_of_names_is_kept_as_text() {
     let path = dir.join("named.csv");
     std::fs::write(&path, "a,b,label\n1,2,walk\n3,4,\"swipe left\"\n5,6,walk\n").unwrap();
     let r = read_rows(&path, 2).unwrap();
-    let got: Vec<_> = r
-        .iter()
-        .map(|r| (r.x.clone(), r.rest.clone(), r.class.clone()))
-        .collect();
     assert_eq!(
-        got,
+        fields(&r),
         vec![
             (vec![1.0, 2.0], vec![], Some("walk".to_string())),
             (vec![3.0, 4.0], vec![], Some("swipe left".to_string())),
@@ -50,15 +54,38 @@ fn a_label_column_of_names_is_kept_as_text() {
     );
     // Another header column named as the label column (`--label-column`).
     std::fs::write(&path, "gesture,a,b\ntap,1,2\n").unwrap();
-    let r = trainer::device::read_rows_labelled(&path, 2, Some("gesture")).unwrap();
+    let r = trainer::device::read_rows_labelled(&path, 2, Columns::label(Some("gesture"))).unwrap();
     assert_eq!(
         (r[0].x.clone(), r[0].class.clone()),
         (vec![1.0, 2.0], Some("tap".to_string()))
     );
-    let e = trainer::device::read_rows_labelled(&path, 2, Some("kind"))
+    let e = trainer::device::read_rows_labelled(&path, 2, Columns::label(Some("kind")))
         .unwrap_err()
         .to_string();
     assert!(e.contains("no header column named \"kind\""), "{e}");
+    // Columns read as nothing (`--ignore-columns`), before and after the label; a numeric
+    // label's place among the columns read.
+    std::fs::write(&path, "who,gesture,a,t,b\nana,tap,1,99,2\nben,3,4,98,5\n").unwrap();
+    let ignore = ["who".to_string(), "T".into()];
+    let cols = Columns {
+        label: Some("gesture"),
+        ignore: &ignore,
+    };
+    let r = trainer::device::read_rows_labelled(&path, 2, cols).unwrap();
+    assert_eq!(
+        fields(&r),
+        vec![
+            (vec![1.0, 2.0], vec![], Some("tap".to_string())),
+            (vec![4.0, 5.0], vec![3.0], None),
+        ]
+    );
+    let ignore = ["gesture".to_string()];
+    let cols = Columns {
+        label: Some("gesture"),
+        ignore: &ignore,
+    };
+    let e = trainer::device::read_rows_labelled(&path, 2, cols).unwrap_err();
+    assert!(e.to_string().contains("names the label column"), "{e}");
     // Names only in a header's `label` column: elsewhere a word is a bad value.
     let e = rows("a,b,c\n1,2,walk\n", 2).unwrap_err().to_string();
     assert!(e.contains(":2:") && e.contains("column 3"), "{e}");

@@ -83,6 +83,7 @@ fn csv_columns_can_be_named() {
     let columns = Columns {
         task_column: "subject".into(),
         targets: vec!["reading_mv".into()],
+        ignore: Vec::new(),
     };
     let a = CsvTasks::parse(&named, "n.csv", 0.3, 2, 2, &columns).unwrap();
     let b = CsvTasks::parse(&plain, "p.csv", 0.3, 2, 2, &Columns::default()).unwrap();
@@ -104,7 +105,7 @@ fn csv_columns_can_be_named() {
     );
     let bad = Columns {
         targets: vec!["reading".into()],
-        ..columns
+        ..columns.clone()
     };
     let e = CsvTasks::parse(&named, "n.csv", 0.3, 2, 2, &bad)
         .unwrap_err()
@@ -113,6 +114,43 @@ fn csv_columns_can_be_named() {
         e.contains("field `reading`: `targets` names \"reading\""),
         "{e}"
     );
+    // A column read as nothing (a timestamp), with named targets and with the x.. / y.. layout:
+    // the same tasks as the file without it.
+    let stamp = |text: &str| -> String {
+        let mut lines = text.lines();
+        let head = format!("logged,{}\n", lines.next().unwrap());
+        let rows = lines
+            .enumerate()
+            .map(|(i, l)| format!("{},{l}\n", 1_700_000_000 + i));
+        std::iter::once(head).chain(rows).collect()
+    };
+    let ignoring = |c: &Columns| Columns {
+        ignore: vec!["logged".into()],
+        ..c.clone()
+    };
+    for (text, cols) in [(&named, columns), (&plain, Columns::default())] {
+        let a = CsvTasks::parse(&stamp(text), "s.csv", 0.3, 2, 2, &ignoring(&cols)).unwrap();
+        let b = CsvTasks::parse(text, "p.csv", 0.3, 2, 2, &cols).unwrap();
+        let mut r = (ChaCha8Rng::seed_from_u64(9), ChaCha8Rng::seed_from_u64(9));
+        assert_eq!((a.n_in(), a.n_out(), &a.test_ids), (2, 1, &b.test_ids));
+        assert_eq!(
+            a.sample(Split::MetaTrain, 2, 2, &mut r.0),
+            b.sample(Split::MetaTrain, 2, 2, &mut r.1)
+        );
+        // Without `ignore_columns` the timestamp is an input (named targets) or sits where the
+        // task id must be (x.. / y..); a name matching no column is refused.
+        let first = CsvTasks::parse(&stamp(text), "s.csv", 0.3, 2, 2, &cols);
+        assert!(first.map_or(true, |t| t.n_in() == 3));
+        let bad = Columns {
+            ignore: vec!["when".into()],
+            ..cols.clone()
+        };
+        let e = CsvTasks::parse(&stamp(text), "s.csv", 0.3, 2, 2, &bad).unwrap_err();
+        assert!(
+            e.to_string().contains("`ignore_columns` names \"when\""),
+            "{e}"
+        );
+    }
 }
 
 fn err(text: &str) -> String {

@@ -66,7 +66,18 @@ impl NamedClasses {
             Some(Value::String(l)) => Some(l.as_str()),
             _ => None,
         };
-        let ds = Dataset::load_labelled(Path::new(&data), label)?;
+        let ignore: Vec<String> = match table.get("ignore_columns") {
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let cols = super::data::Columns {
+            label,
+            ignore: &ignore,
+        };
+        let ds = Dataset::load_labelled(Path::new(&data), cols)?;
         for (key, ids) in KEYS.iter().zip(named.ids(&ds)?) {
             if table.contains_key(*key) {
                 let ids = ids.into_iter().map(|c| Value::Integer(c as i64)).collect();

@@ -198,6 +198,8 @@ pub struct ClsConfig {
     pub data: PathBuf,
     /// The header column holding the labels (absent: the column named `label`, else the last).
     pub label_column: Option<String>,
+    /// Header columns that are neither features nor the label (ids, timestamps, subjects).
+    pub ignore_columns: Vec<String>,
     pub input: InputKind,
     pub normalise: Normalise,
     /// Standardise every sample's channels by their own mean and variance first (on the device
@@ -326,6 +328,7 @@ impl Default for ClsConfig {
             task: "classification".into(),
             data: PathBuf::new(),
             label_column: None,
+            ignore_columns: Vec::new(),
             input: InputKind::Vector,
             normalise: Normalise::Auto,
             standardise_windows: false,
@@ -430,10 +433,18 @@ impl ClsConfig {
     pub fn set_data(&mut self, data: &Path) -> anyhow::Result<()> {
         self.data = data.to_path_buf();
         if let Some(named) = &self.named {
-            let ds = super::data::Dataset::load_labelled(data, self.label_column.as_deref())?;
+            let ds = super::data::Dataset::load_labelled(data, self.columns())?;
             [self.train_classes, self.val_classes, self.test_classes] = named.ids(&ds)?;
         }
         Ok(())
+    }
+
+    /// What the data file's columns are: the label column and the ignored ones.
+    pub fn columns(&self) -> super::data::Columns<'_> {
+        super::data::Columns {
+            label: self.label_column.as_deref(),
+            ignore: &self.ignore_columns,
+        }
     }
 
     /// Parse a configuration's text and check every value; errors name the file, line and key.

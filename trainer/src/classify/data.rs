@@ -1,6 +1,6 @@
 //! A labelled data set from a user's CSV: any width, an optional header (its label column the
-//! one a configuration's `label_column` names, else the one named `label`, else the last),
-//! gzip accepted; every value finite as f32. Labels are class indices (0, 1, ...) or names
+//! one a configuration's `label_column` names, else the one named `label`, else the last;
+//! the columns `ignore_columns` names read by nothing), gzip accepted; every value finite as f32. Labels are class indices (0, 1, ...) or names
 //! (`walk`, `run`; every label one or the other, a number that is not an index refused: it is
 //! more often a wrong column than a class): the names in sorted order are classes 0, 1, ...
 //! The index labels of a `trainer features` CSV take their names from its record (label `i`
@@ -13,6 +13,24 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::path::Path;
+
+/// Which columns of a labelled CSV are what: a configuration's `label_column` and
+/// `ignore_columns`; every other column is a feature.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Columns<'a> {
+    /// The labels' header column (`None`: the column named `label`, else the last).
+    pub label: Option<&'a str>,
+    /// Header columns that are neither features nor the label (ids, timestamps, subjects).
+    pub ignore: &'a [String],
+}
+
+impl<'a> Columns<'a> {
+    /// The labels in the header's column `label` (`None`: `label`, else the last), no column
+    /// ignored.
+    pub fn label(label: Option<&'a str>) -> Self {
+        Columns { label, ignore: &[] }
+    }
+}
 
 /// Rows of features with one class label each.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,14 +55,14 @@ pub struct Dataset {
 
 impl Dataset {
     pub fn load(path: &Path) -> Result<Self> {
-        Self::load_labelled(path, None)
+        Self::load_labelled(path, Columns::default())
     }
 
-    /// [`Dataset::load`] with the labels in the header's column `label` (the configuration's
-    /// `label_column`; `None`: the column named `label`, else the last).
-    pub fn load_labelled(path: &Path, label: Option<&str>) -> Result<Self> {
+    /// [`Dataset::load`] with the labels and ignored columns of `cols` (the configuration's
+    /// `label_column` and `ignore_columns`).
+    pub fn load_labelled(path: &Path, cols: Columns) -> Result<Self> {
         let (text, sha) = csvio::read_text(path)?;
-        let mut ds = Self::parse_labelled(&text, &path.display().to_string(), label)?;
+        let mut ds = Self::parse_labelled(&text, &path.display().to_string(), cols)?;
         ds.sha256 = sha;
         if ds.class_names.is_empty() {
             if let Some(record) = crate::features::recorded(path)? {
@@ -58,11 +76,12 @@ impl Dataset {
     }
 
     pub fn parse(text: &str, file: &str) -> Result<Self, CsvError> {
-        Self::parse_labelled(text, file, None)
+        Self::parse_labelled(text, file, Columns::default())
     }
 
-    /// [`Dataset::parse`] with the labels in the header's column `label`.
-    pub fn parse_labelled(text: &str, file: &str, label: Option<&str>) -> Result<Self, CsvError> {
+    /// [`Dataset::parse`] with the labels and ignored columns of `cols`.
+    pub fn parse_labelled(text: &str, file: &str, cols: Columns) -> Result<Self, CsvError> {
+        let label = cols.label;
         let err = |line: usize, field: &str, msg: String| CsvError {
             file: file.to_string(),
             line,
@@ -99,7 +118,14 @@ impl Dataset {
                 return Err(err(l0, l, msg));
             }
         };
-        if width < 2 {
+        let ignored = csvio::ignored(header.as_deref(), cols.ignore)
+            .map_err(|m| err(l0, "ignore_columns", m))?;
+        if ignored.contains(&label_col) {
+            let msg = "`ignore_columns` names the label column".into();
+            return Err(err(l0, "ignore_columns", msg));
+        }
+        let is_feature = |i: usize| i != label_col && !ignored.contains(&i);
+        if width < 2 + ignored.len() {
             return Err(err(
                 l0,
                 "label",
@@ -114,7 +140,7 @@ impl Dataset {
             }
         };
         let columns: Vec<String> = (0..width)
-            .filter(|&i| i != label_col)
+            .filter(|&i| is_feature(i))
             .map(|i| {
                 header
                     .as_ref()
@@ -122,7 +148,7 @@ impl Dataset {
             })
             .collect();
         let mut ds = Dataset {
-            d: width - 1,
+            d: columns.len(),
             x: Vec::new(),
             labels: Vec::new(),
             lines: Vec::new(),
@@ -134,14 +160,20 @@ impl Dataset {
         let mut raw_labels = Vec::new();
         for (line, cells) in recs {
             for (i, c) in cells.iter().enumerate() {
-                if i == label_col {
+                if !is_feature(i) {
                     continue;
                 }
                 let v = csvio::finite_f32(c).map_err(|m| {
                     let hint = match (&header, label) {
-                        (Some(_), None) if c.parse::<f64>().is_err() => format!(
-                            " (the labels were taken from column `{}`; a header column named `label` is taken instead, or set `label_column`)",
-                            name(label_col)
+                        _ if c.parse::<f64>().is_ok() => String::new(),
+                        (Some(_), None) => format!(
+                            " (the labels were taken from column `{}`; a header column named `label` is taken instead, or set `label_column`; a column that is neither a feature nor the label: `ignore_columns = [{:?}]`)",
+                            name(label_col),
+                            name(i)
+                        ),
+                        (Some(_), Some(_)) => format!(
+                            " (a column that is neither a feature nor the label: `ignore_columns = [{:?}]`)",
+                            name(i)
                         ),
                         _ => String::new(),
                     };

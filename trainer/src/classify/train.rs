@@ -174,7 +174,7 @@ impl Setup {
     }
 
     pub fn for_purpose(cfg: &ClsConfig, purpose: Purpose) -> Result<Self> {
-        let ds = Dataset::load_labelled(&cfg.data, cfg.label_column.as_deref())?;
+        let ds = Dataset::load_labelled(&cfg.data, cfg.columns())?;
         Self::build(cfg, ds, purpose)
     }
 

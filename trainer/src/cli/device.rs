@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
-use trainer::device::{read_rows_labelled, Client, Row};
+use trainer::device::{read_rows_labelled, Client, Columns, Row};
 
 /// `trainer device`: one command to a device.
 #[derive(clap::Args)]
@@ -30,6 +30,9 @@ pub struct DeviceArgs {
     /// The CSV header column of the labels (default: the column named `label`).
     #[arg(long)]
     pub label_column: Option<String>,
+    /// CSV header columns read as nothing (ids, timestamps, subjects), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub ignore_columns: Vec<String>,
     /// The device's label of a class name in the CSV's label column, `NAME=LABEL` (as enrolled
     /// with `enroll --class NAME --label LABEL`); repeat for each class. `push` sends such rows
     /// under their labels, `classify` scores them.
@@ -136,6 +139,7 @@ pub fn run(args: DeviceArgs) -> Result<ExitCode> {
     let mut out = Output {
         json: args.json,
         label_column: args.label_column.clone(),
+        ignore_columns: args.ignore_columns.clone(),
         names: class_label_map(&args.class_labels)?,
         replies: Vec::new(),
         refused: false,
@@ -188,6 +192,8 @@ struct Output {
     json: bool,
     /// The CSVs' label column (`--label-column`).
     label_column: Option<String>,
+    /// The CSVs' columns read as nothing (`--ignore-columns`).
+    ignore_columns: Vec<String>,
     /// The device's labels of class names (`--class-label`).
     names: BTreeMap<String, u16>,
     replies: Vec<serde_json::Value>,
@@ -197,7 +203,11 @@ struct Output {
 impl Output {
     /// The rows of `csv` for a model of `inputs` floats, labels from `--label-column`.
     fn rows(&self, csv: &Path, inputs: usize) -> Result<Vec<Row>> {
-        read_rows_labelled(csv, inputs, self.label_column.as_deref())
+        let cols = Columns {
+            label: self.label_column.as_deref(),
+            ignore: &self.ignore_columns,
+        };
+        read_rows_labelled(csv, inputs, cols)
     }
 
     /// Asks `request`; prints the reply with `text`. Returns it.

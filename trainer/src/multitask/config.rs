@@ -91,6 +91,8 @@ pub struct HeadConfig {
     /// The header column of a rows CSV's labels (absent: the column named `label`, else the
     /// last).
     pub label_column: Option<String>,
+    /// Header columns that are neither inputs nor labels or targets (ids, timestamps).
+    pub ignore_columns: Vec<String>,
     /// `csv_tasks` heads: the column naming each task (default `task_id`), and the target
     /// columns by name (every other column an input; empty: `x..` then `y..`), as a
     /// regression run's `[task]`.
@@ -194,6 +196,7 @@ impl HeadConfig {
                 .clone()
                 .unwrap_or_else(|| Columns::default().task_column),
             targets: self.targets.clone(),
+            ignore: self.ignore_columns.clone(),
         }
     }
 
@@ -215,6 +218,7 @@ impl Default for HeadConfig {
             source: None,
             path: None,
             label_column: None,
+            ignore_columns: Vec::new(),
             task_column: None,
             targets: Vec::new(),
             classes: Vec::new(),

@@ -104,12 +104,15 @@ pub fn build_heads(cfg: &MtConfig, base: &Path) -> Result<Vec<Head>> {
             }
             HeadSource::Classes | HeadSource::Intensity => {
                 let p = path.ok_or_else(|| anyhow!("{}: no path", at()))?;
-                let label = h.label_column.as_deref();
-                let key = format!("{}\n{}", p.display(), label.unwrap_or_default());
+                let cols = crate::classify::data::Columns {
+                    label: h.label_column.as_deref(),
+                    ignore: &h.ignore_columns,
+                };
+                let key = format!("{}\n{cols:?}", p.display());
                 let ds = match files.get(&key) {
                     Some(d) => d.clone(),
                     None => {
-                        let d = Dataset::load_labelled(&p, label).with_context(at)?;
+                        let d = Dataset::load_labelled(&p, cols).with_context(at)?;
                         let d = std::rc::Rc::new(d);
                         files.insert(key, d.clone());
                         d
