@@ -90,6 +90,14 @@ enum Cmd {
         /// tasks, with the run record): every task of this file, all new to the model.
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Classification, --data without a run record or --config: the data's label column
+        /// (default: the column named `label`, else the last), as a run's `label_column`.
+        #[arg(long)]
+        label_column: Option<String>,
+        /// Classification, --data without a run record or --config: header columns read as
+        /// nothing (ids, timestamps), comma-separated, as a run's `ignore_columns`.
+        #[arg(long, value_delimiter = ',')]
+        ignore_columns: Vec<String>,
         /// [default: 20260101; classification: 20260105]
         #[arg(long)]
         seed: Option<u64>,
@@ -405,6 +413,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             ways,
             episodes,
             data,
+            label_column,
+            ignore_columns,
             seed,
             json,
             per_task,
@@ -413,6 +423,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             unknown_score,
             unknown_threshold,
         } => {
+            // The columns of a data file the model has no record or configuration of.
+            let columns = ClsConfig {
+                label_column,
+                ignore_columns,
+                ..ClsConfig::default()
+            };
+            let columns_given =
+                columns.label_column.is_some() || !columns.ignore_columns.is_empty();
             let reg_record = regression::Record::read(&model)?;
             let record = match reg_record {
                 Some(_) => None,
@@ -465,13 +483,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     json,
                     per_task,
                 };
-                return eval_classification(&model, cfg, record, data, e);
+                if columns_given && (cfg.is_some() || record.is_some() || data.is_none()) {
+                    bail!("--label-column and --ignore-columns describe a --data file the model has no run record or --config of; the run's configuration names its own columns");
+                }
+                return eval_classification(&model, cfg, record, data, columns, e);
             }
             refuse_given(
                 &[
                     ("--unknown-queries", unknown_queries.is_some()),
                     ("--ways", ways.is_some()),
                     ("--episodes", episodes.is_some()),
+                    ("--label-column", columns.label_column.is_some()),
+                    ("--ignore-columns", !columns.ignore_columns.is_empty()),
                 ],
                 "classification models; a regression model takes --tasks",
             )?;
@@ -788,6 +811,7 @@ fn eval_classification(
     config: Option<ClsConfig>,
     record: Option<RunRecord>,
     data: Option<PathBuf>,
+    columns: ClsConfig,
     e: ClsEval,
 ) -> Result<ExitCode> {
     let mut cfg = match (config, &record, &data) {
@@ -802,8 +826,7 @@ fn eval_classification(
             if e.unknown.is_some_and(|u| u.threshold.is_none()) {
                 bail!("--unknown-queries chooses its threshold on the model's validation classes: give the run's --config (or its record), or the threshold (--unknown-threshold)");
             }
-            let ds = trainer::classify::data::Dataset::load(d)?;
-            let (cfg, setup) = run::Setup::new_classes(ds)?;
+            let (cfg, setup) = run::Setup::new_classes(d, columns)?;
             return eval_with_setup(model, &cfg, &setup, None, e);
         }
         (None, None, None) => bail!(

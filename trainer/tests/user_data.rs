@@ -576,7 +576,7 @@ fn classes_named_in_the_data_are_named_in_the_configuration() {
         "data = \"windows.csv\"",
         "data = \"windows.csv\"\nlabel_column = \"gesture\"",
     );
-    std::fs::write(d.join("run.toml"), config).unwrap();
+    std::fs::write(d.join("run.toml"), &config).unwrap();
     let o = run(bin()
         .current_dir(&d)
         .args(["train", "--no-eval", "--config", "run.toml", "--out"])
@@ -586,6 +586,38 @@ fn classes_named_in_the_data_are_named_in_the_configuration() {
         eval(&["--model", "m.postcard"])["test_classes"],
         serde_json::json!(test)
     );
+    // A column read as nothing (each row's subject): `ignore_columns` in a run, the same as
+    // flags for a model without a record; the same episodes and numbers as without it.
+    let logged: String = std::fs::read_to_string(d.join("windows.csv"))
+        .unwrap()
+        .lines()
+        .enumerate()
+        .map(|(i, l)| match i {
+            0 => format!("subject,{l}\n"),
+            _ => format!("s{},{l}\n", i % 3),
+        })
+        .collect();
+    std::fs::write(d.join("logged.csv"), logged).unwrap();
+    let logged_cfg = config.replace(
+        "data = \"windows.csv\"",
+        "data = \"logged.csv\"\nignore_columns = [\"subject\"]",
+    );
+    std::fs::write(d.join("logged.toml"), logged_cfg).unwrap();
+    let o = run(bin().current_dir(&d).args([
+        "train",
+        "--no-eval",
+        "--config",
+        "logged.toml",
+        "--out",
+        "l.postcard",
+    ]));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bare = ["--model", "bare.postcard", "--label-column", "gesture"];
+    let plain = eval(&[&bare[..], &["--data", "windows.csv"]].concat());
+    let ignoring = ["--data", "logged.csv", "--ignore-columns", "subject"];
+    let skipped = eval(&[&bare[..], &ignoring[..]].concat());
+    assert_eq!(plain["results"], skipped["results"]);
+    assert!(plain["results"].as_array().is_some_and(|r| !r.is_empty()));
 }
 
 #[test]

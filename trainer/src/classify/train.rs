@@ -185,22 +185,25 @@ impl Setup {
     /// An evaluation of a model on data whose every class is new to it (no training or
     /// validation classes): every class with rows is a test class. The standardised nearest
     /// centroid baseline is fitted on all of the data's rows (labels unused), there being no
-    /// training rows to fit it on.
-    pub fn new_classes(ds: Dataset) -> Result<(ClsConfig, Self)> {
-        let test_classes: Vec<usize> = ds
+    /// training rows to fit it on. `columns` holds the data's `label_column` and
+    /// `ignore_columns` (the rest of it is ignored).
+    pub fn new_classes(data: &std::path::Path, columns: ClsConfig) -> Result<(ClsConfig, Self)> {
+        let mut cfg = ClsConfig {
+            data: data.to_path_buf(),
+            label_column: columns.label_column,
+            ignore_columns: columns.ignore_columns,
+            validate_on: ValidateOn::HeldOutRows,
+            normalise: Normalise::Standardise,
+            ..ClsConfig::default()
+        };
+        let ds = Dataset::load_labelled(data, cfg.columns())?;
+        cfg.test_classes = ds
             .by_class()
             .iter()
             .enumerate()
             .filter(|(_, rows)| !rows.is_empty())
             .map(|(c, _)| c)
             .collect();
-        let cfg = ClsConfig {
-            data: std::path::PathBuf::from(&ds.file),
-            test_classes,
-            validate_on: ValidateOn::HeldOutRows,
-            normalise: Normalise::Standardise,
-            ..ClsConfig::default()
-        };
         let setup = Self::build(&cfg, ds, Purpose::Evaluate)?;
         Ok((cfg, setup))
     }
