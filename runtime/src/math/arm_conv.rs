@@ -120,10 +120,25 @@ macro_rules! broadcast {
         )
     };
 }
-/// Stores the registers through ReLU (the integer `bic` of `math::activate`) at r2, advancing it.
+/// Stores four consecutive registers through ReLU (the integer `bic` of `math::activate`) at
+/// r2, advancing it: two `vmov` of register pairs into r4-r7, four `bic`, one `stmia` (7
+/// instructions for 4 outputs; r4-r11 are free once the block's terms are added).
 macro_rules! relu_store {
-    ($($s:literal),*) => {
-        concat!($("    vmov r4, ", $s, "\n    bic r4, r4, r4, asr #31\n    str r4, [r2], #4\n",)*)
+    ($a:literal, $b:literal, $c:literal, $d:literal) => {
+        concat!(
+            "    vmov r4, r5, ",
+            $a,
+            ", ",
+            $b,
+            "\n    vmov r6, r7, ",
+            $c,
+            ", ",
+            $d,
+            "\n",
+            "    bic r4, r4, r4, asr #31\n    bic r5, r5, r5, asr #31\n",
+            "    bic r6, r6, r6, asr #31\n    bic r7, r7, r7, asr #31\n",
+            "    stmia r2!, {{r4-r7}}\n"
+        )
     };
 }
 /// One output channel of 8 positions: its bias broadcast, its plain and ReLU stores.
@@ -142,7 +157,8 @@ macro_rules! relu_1x8 {
     () => {
         concat!(
             "    sub r12, r12, #32\n",
-            relu_store!("s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7")
+            relu_store!("s0", "s1", "s2", "s3"),
+            relu_store!("s4", "s5", "s6", "s7")
         )
     };
 }
@@ -182,7 +198,8 @@ macro_rules! relu_2x8 {
         concat!(
             relu_1x8!(),
             "    add r2, r2, r12\n",
-            relu_store!("s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15")
+            relu_store!("s8", "s9", "s10", "s11"),
+            relu_store!("s12", "s13", "s14", "s15")
         )
     };
 }
