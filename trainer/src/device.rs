@@ -168,8 +168,13 @@ pub fn read_rows_labelled(path: &Path, inputs: usize, cols: Columns) -> Result<V
                 class = Some(c.trim().to_string());
                 continue;
             }
-            let v = csvio::finite_f32(c)
-                .map_err(|m| anyhow!("{file}:{line}: column {}: {m}", i + 1))?;
+            let v = csvio::finite_f32(c).map_err(|m| match header.as_ref().map(|h| &h[i]) {
+                Some(name) if c.trim().parse::<f64>().is_err() => anyhow!(
+                    "{file}:{line}: column {} ({name:?}): {m} (a column that is neither a feature nor the label: --ignore-columns {name})",
+                    i + 1
+                ),
+                _ => anyhow!("{file}:{line}: column {}: {m}", i + 1),
+            })?;
             values.push(v);
         }
         // The label's place among the columns read.

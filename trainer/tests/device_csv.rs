@@ -86,6 +86,13 @@ fn a_label_column_of_names_is_kept_as_text() {
     };
     let e = trainer::device::read_rows_labelled(&path, 2, cols).unwrap_err();
     assert!(e.to_string().contains("names the label column"), "{e}");
+    let e = trainer::device::read_rows_labelled(&path, 2, Columns::label(Some("gesture")))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(":2: column 1 (\"who\")") && e.contains("--ignore-columns who"),
+        "{e}"
+    );
     // Names only in a header's `label` column: elsewhere a word is a bad value.
     let e = rows("a,b,c\n1,2,walk\n", 2).unwrap_err().to_string();
     assert!(e.contains(":2:") && e.contains("column 3"), "{e}");
