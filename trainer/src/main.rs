@@ -158,12 +158,16 @@ enum Cmd {
     /// the runtime's int8 kernels): accuracy beside the f32 trunk and the baselines on the same
     /// novel-class episodes, and the trunk's bytes in f32 and int8.
     Quantise {
-        /// The run's configuration file.
-        #[arg(long)]
-        config: PathBuf,
-        /// The run's `<out>.trained.json`.
-        #[arg(long)]
-        trained: PathBuf,
+        /// The run's model: its run record (configuration, data) and its `<out>.trained.json`
+        /// beside it, instead of --config and --trained.
+        #[arg(long, conflicts_with_all = ["config", "trained"])]
+        model: Option<PathBuf>,
+        /// The run's configuration file (with --trained).
+        #[arg(long, requires = "trained")]
+        config: Option<PathBuf>,
+        /// The run's `<out>.trained.json` (with --config).
+        #[arg(long, requires = "config")]
+        trained: Option<PathBuf>,
         /// Calibration rows, drawn (seeded) from the training classes only.
         #[arg(long, default_value_t = 512)]
         calibration: usize,
@@ -571,6 +575,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Quantise {
+            model,
             config,
             trained,
             calibration,
@@ -581,9 +586,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let ranges = percentile.map_or(trainer::quantise::Ranges::MinMax, |p| {
                 trainer::quantise::Ranges::Percentile(p)
             });
+            use trainer::quantise::report::Run;
+            let run = match (&model, &config, &trained) {
+                (Some(m), _, _) => Run::Model(m),
+                (None, Some(config), Some(trained)) => Run::Files { config, trained },
+                _ => bail!("give --model (a model with its run record), or --config and --trained"),
+            };
             trainer::quantise::report::run(&trainer::quantise::report::QuantiseArgs {
-                config: &config,
-                trained: &trained,
+                run,
                 calibration,
                 ranges,
                 episodes,

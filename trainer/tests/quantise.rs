@@ -151,15 +151,13 @@ fn quantise_command_prints_int8_beside_f32() {
         .arg("--out")
         .arg(&out));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = run(bin()
-        .args([
-            "quantise",
-            "--episodes",
-            "30",
-            "--calibration",
-            "20",
-            "--config",
-        ])
+    let quantise = || {
+        let mut c = bin();
+        c.args(["quantise", "--episodes", "30", "--calibration", "20"]);
+        c
+    };
+    let o = run(quantise()
+        .arg("--config")
         .arg(d.join("run.toml"))
         .arg("--trained")
         .arg(out.with_extension("trained.json")));
@@ -177,6 +175,14 @@ fn quantise_command_prints_int8_beside_f32() {
     ] {
         assert!(text.contains(want), "{want} missing:\n{text}");
     }
+    // The model alone: its run record and `<out>.trained.json`, the same table.
+    let by_model = run(quantise().arg("--model").arg(&out));
+    assert!(
+        by_model.status.success(),
+        "{}",
+        String::from_utf8_lossy(&by_model.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&by_model.stdout), text);
 }
 
 #[test]

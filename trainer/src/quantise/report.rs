@@ -13,10 +13,49 @@ use std::path::Path;
 /// The calibration rows' seed.
 pub const CALIBRATION_SEED: u64 = 0x1a7;
 
+/// Which run `trainer quantise` reads: its configuration and `<out>.trained.json`, or a model
+/// with its run record and `<out>.trained.json` beside it.
+pub enum Run<'a> {
+    Files { config: &'a Path, trained: &'a Path },
+    Model(&'a Path),
+}
+
+impl Run<'_> {
+    /// The run's configuration and data, checked against the record when read from one, and
+    /// the path of its trained parameters.
+    fn open(&self) -> Result<(ClsConfig, Setup, std::path::PathBuf)> {
+        match *self {
+            Run::Files { config, trained } => {
+                let cfg = ClsConfig::load(config)?;
+                let setup = Setup::new(&cfg)?;
+                Ok((cfg, setup, trained.to_path_buf()))
+            }
+            Run::Model(model) => {
+                let record = crate::classify::record::RunRecord::read(model)?.with_context(|| {
+                    format!(
+                        "{}: no classification run record beside it (`<name>.run.json`): give --config and --trained",
+                        model.display()
+                    )
+                })?;
+                let cfg = record.config.clone();
+                let setup = Setup::new(&cfg)?;
+                record.check(&cfg, &setup)?;
+                let trained = model.with_extension("trained.json");
+                if !trained.exists() {
+                    bail!(
+                        "{}: not found beside the model (`train` writes it; a re-exported model has none): give the run's --config and --trained",
+                        trained.display()
+                    );
+                }
+                Ok((cfg, setup, trained))
+            }
+        }
+    }
+}
+
 /// What `trainer quantise` does.
 pub struct QuantiseArgs<'a> {
-    pub config: &'a Path,
-    pub trained: &'a Path,
+    pub run: Run<'a>,
     pub calibration: usize,
     pub ranges: Ranges,
     pub episodes: usize,
@@ -26,14 +65,13 @@ pub struct QuantiseArgs<'a> {
 
 /// Quantises the trunk of `<out>.trained.json`, prints the accuracy table and the flash sizes.
 pub fn run(a: &QuantiseArgs) -> Result<()> {
-    let cfg = ClsConfig::load(a.config)?;
-    let setup = Setup::new(&cfg)?;
-    let text = std::fs::read_to_string(a.trained)
-        .with_context(|| format!("cannot read {}", a.trained.display()))?;
+    let (cfg, setup, trained) = a.run.open()?;
+    let text = std::fs::read_to_string(&trained)
+        .with_context(|| format!("cannot read {}", trained.display()))?;
     let t: Trained = serde_json::from_str(&text).with_context(|| {
         format!(
             "{} is not a trained run (`<out>.trained.json`)",
-            a.trained.display()
+            trained.display()
         )
     })?;
     let (arch, params) = t
