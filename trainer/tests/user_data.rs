@@ -339,6 +339,13 @@ fn device_steps_that_change_nothing_are_not_chosen() {
             .unwrap();
     assert_eq!(t["device"]["steps"], 0, "{}", t["device"]);
     assert_eq!(t["device"]["alpha"], 0.0, "{}", t["device"]);
+    // The test that decided it, recorded and printed.
+    assert_eq!(t["steps_test"]["gain"], 0.0, "{}", t["steps_test"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("device steps minus the prototype start on the same validation episodes: +0.00 +- 0.00 points: not above zero beyond noise, the device takes none"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -516,6 +516,18 @@ fn print_candidates(trained: &Trained, chosen: &str) {
             100.0 * f.mean(&f.identity)
         );
     }
+    if let Some(t) = &trained.steps_test {
+        eprintln!(
+            "  device steps minus the prototype start on the same validation episodes: {:+.2} +- {:.2} points: {}",
+            100.0 * t.gain,
+            100.0 * t.ci,
+            if t.passed() {
+                "the device takes them"
+            } else {
+                "not above zero beyond noise, the device takes none"
+            }
+        );
+    }
     if let Some(w) = &trained.warning {
         eprintln!("warning: {w}");
     }

@@ -570,6 +570,9 @@ pub struct Trained {
     /// (mean and 95% half-width), each at its best device setting.
     #[serde(default)]
     pub trunk_gain: Option<(f64, f64)>,
+    /// The test that decided whether the device takes steps (None: the best setting took none).
+    #[serde(default)]
+    pub steps_test: Option<StepsTest>,
     /// Open-set training's learned distance threshold `tau` (squared distance to the nearest
     /// prototype) at the kept iteration.
     #[serde(default)]
@@ -621,6 +624,30 @@ pub fn pool_episodes(
         .collect()
 }
 
+/// Correct queries of the prototype head on each episode (f32, as the device computes).
+fn episode_correct(trunk: &Arch, params: &[f64], eps: &[Episode], spec: &ProtoSpec) -> Vec<usize> {
+    let p: Vec<f32> = params.iter().map(|&v| v as f32).collect();
+    eps.par_iter()
+        .map_init(Fwd::default, |fwd, ep| {
+            let d = EpisodeData::<f32>::new(trunk, ep, None);
+            episode_accuracy(trunk, &p, &d, spec, fwd)
+        })
+        .collect()
+}
+
+/// Each episode's share of `correct` queries.
+fn shares(correct: &[usize], eps: &[Episode]) -> Vec<f64> {
+    let per = correct.iter().zip(eps);
+    per.map(|(&c, ep)| c as f64 / ep.query_y.len().max(1) as f64)
+        .collect()
+}
+
+/// All of `correct` over all of the episodes' queries.
+fn overall(correct: &[usize], eps: &[Episode]) -> f64 {
+    let total: usize = eps.iter().map(|e| e.query_y.len()).sum();
+    correct.iter().sum::<usize>() as f64 / total.max(1) as f64
+}
+
 /// Query accuracy of the prototype head on each episode (f32, as the device computes).
 pub fn episode_accuracies(
     trunk: &Arch,
@@ -628,27 +655,12 @@ pub fn episode_accuracies(
     eps: &[Episode],
     spec: &ProtoSpec,
 ) -> Vec<f64> {
-    let p: Vec<f32> = params.iter().map(|&v| v as f32).collect();
-    eps.par_iter()
-        .map_init(Fwd::default, |fwd, ep| {
-            let d = EpisodeData::<f32>::new(trunk, ep, None);
-            episode_accuracy(trunk, &p, &d, spec, fwd) as f64 / ep.query_y.len().max(1) as f64
-        })
-        .collect()
+    shares(&episode_correct(trunk, params, eps, spec), eps)
 }
 
 /// Mean query accuracy of the prototype head over episodes (f32, as the device computes).
 pub fn accuracy(trunk: &Arch, params: &[f64], eps: &[Episode], spec: &ProtoSpec) -> f64 {
-    let p: Vec<f32> = params.iter().map(|&v| v as f32).collect();
-    let correct: usize = eps
-        .par_iter()
-        .map_init(Fwd::default, |fwd, ep| {
-            let d = EpisodeData::<f32>::new(trunk, ep, None);
-            episode_accuracy(trunk, &p, &d, spec, fwd)
-        })
-        .sum();
-    let total: usize = eps.iter().map(|e| e.query_y.len()).sum();
-    correct as f64 / total.max(1) as f64
+    overall(&episode_correct(trunk, params, eps, spec), eps)
 }
 
 /// The trunk and the number of the multi-task head's classes of a run (from its configuration
@@ -897,21 +909,23 @@ impl ClsState {
 
 crate::engine::resumable!(ClsState, ClsConfig);
 
-/// The best device setting (prototype scale, rate, steps) for a trunk on validation episodes:
-/// (mean accuracy, accuracy per shot count, setting), and every setting tried. A setting that
-/// takes steps is chosen only when it beats the best one without (the prototype start alone)
-/// beyond the validation episodes' noise: its paired gain's 95% interval above zero, as for
-/// the trunk; else the device takes no steps.
+/// Every device setting (prototype scale, rate, steps) tried for a trunk on the validation
+/// episodes; [`DeviceGrid::choice`] is the device's.
 type Grid = Vec<(f64, f64, Vec<f64>)>;
-fn device_grid(
-    cfg: &ClsConfig,
-    trunk: &Arch,
-    params: &[f64],
-    val: &[Vec<Episode>],
-) -> ((f64, Vec<f64>, ProtoSpec), Grid) {
-    let mut grid = Vec::new();
-    let mut chosen = (f64::NEG_INFINITY, Vec::new(), cfg.proto);
-    let mut no_steps: Option<(f64, Vec<f64>, ProtoSpec)> = None;
+type Choice = (f64, Vec<f64>, ProtoSpec);
+struct DeviceGrid {
+    /// Every setting tried: (mean validation accuracy, accuracy per shot count, setting).
+    settings: Vec<Choice>,
+    /// The same settings: (scale, rate, each validation episode's accuracy, shot counts in
+    /// turn), for the paired tests.
+    episodes: Grid,
+}
+
+fn device_grid(cfg: &ClsConfig, trunk: &Arch, params: &[f64], val: &[Vec<Episode>]) -> DeviceGrid {
+    let mut g = DeviceGrid {
+        settings: Vec::new(),
+        episodes: Vec::new(),
+    };
     for &scale in &cfg.device_scales {
         for &alpha in &cfg.device_alphas {
             let spec = ProtoSpec {
@@ -920,43 +934,94 @@ fn device_grid(
                 alpha,
                 clip: cfg.device_clip,
             };
-            let accs: Vec<f64> = val
+            let correct: Vec<Vec<usize>> = val
                 .iter()
-                .map(|e| accuracy(trunk, params, e, &spec))
+                .map(|e| episode_correct(trunk, params, e, &spec))
                 .collect();
-            let s = accs.iter().sum::<f64>() / accs.len().max(1) as f64;
-            if s > chosen.0 + 1e-9 {
-                chosen = (s, accs.clone(), spec);
-            }
-            if spec.steps == 0 && no_steps.as_ref().is_none_or(|n| s > n.0 + 1e-9) {
-                no_steps = Some((s, accs.clone(), spec));
-            }
-            grid.push((scale, alpha, accs));
+            let accs: Vec<f64> = correct
+                .iter()
+                .zip(val)
+                .map(|(c, e)| overall(c, e))
+                .collect();
+            let each = correct.iter().zip(val).flat_map(|(c, e)| shares(c, e));
+            g.episodes.push((scale, alpha, each.collect()));
+            g.settings.push((mean(&accs), accs, spec));
         }
     }
-    if let Some(start) = no_steps.filter(|_| chosen.2.steps > 0) {
-        let (gain, ci) = paired_gain(val, (trunk, params, &chosen.2), (trunk, params, &start.2));
-        if gain <= ci {
-            chosen = start;
-        }
-    }
-    (chosen, grid)
+    g
 }
 
-/// A trunk and its parameters with a device setting.
-type Setting<'a> = (&'a Arch, &'a [f64], &'a ProtoSpec);
-
-/// The mean accuracy gain of `a` over `b` on the same validation episodes, paired per episode,
-/// and its 95% interval's half-width.
-fn paired_gain(val: &[Vec<Episode>], a: Setting<'_>, b: Setting<'_>) -> (f64, f64) {
-    let per_episode = |(arch, p, spec): Setting<'_>| -> Vec<f64> {
-        val.iter()
-            .flat_map(|eps| episode_accuracies(arch, p, eps, spec))
+impl DeviceGrid {
+    /// Every setting tried: (scale, rate, validation accuracy per shot count).
+    fn grid(&self) -> Grid {
+        let each = self.settings.iter();
+        each.map(|(_, accs, s)| (s.scale, s.alpha, accs.clone()))
             .collect()
-    };
-    let (a, b) = (per_episode(a), per_episode(b));
-    let diff: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
+    }
+
+    /// The best setting without steps (the prototype start alone), or with steps when it is
+    /// `steps`.
+    fn best(&self, steps: bool) -> Option<&Choice> {
+        let mut best: Option<&Choice> = None;
+        for c in self.settings.iter().filter(|c| steps || c.2.steps == 0) {
+            if best.is_none_or(|b| c.0 > b.0 + 1e-9) {
+                best = Some(c);
+            }
+        }
+        best
+    }
+
+    /// The setting the device is given: the best on the validation episodes, unless it takes
+    /// steps and its paired gain over the prototype start does not lie above zero beyond the
+    /// episodes' noise (its 95% interval), as for the trunk; then the prototype start. Also
+    /// that test, when the best setting took steps.
+    fn choice(&self) -> Result<(Choice, Option<StepsTest>)> {
+        let Some(best) = self.best(true) else {
+            bail!("internal: no device setting was tried");
+        };
+        let Some(start) = self.best(false).filter(|_| best.2.steps > 0) else {
+            return Ok((best.clone(), None));
+        };
+        let (gain, ci) = setting_gain(&self.episodes, &best.2, &start.2).unwrap_or((0.0, 0.0));
+        let test = StepsTest { gain, ci };
+        let chosen = if test.passed() { best } else { start };
+        Ok((chosen.clone(), Some(test)))
+    }
+}
+
+/// The device steps' paired gain over the prototype start on the validation episodes
+/// (accuracy, mean and 95% half-width) that decided whether the device takes them.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepsTest {
+    pub gain: f64,
+    pub ci: f64,
+}
+
+impl StepsTest {
+    /// Whether the gain lies above zero beyond noise.
+    pub fn passed(&self) -> bool {
+        self.gain > self.ci
+    }
+}
+
+/// The mean accuracy gain of setting `a` over setting `b` (by scale and rate) on the same
+/// episodes (per-episode accuracies, [`DeviceGrid::episodes`]), paired per episode, with its
+/// 95% interval's half-width; None when `g` lacks either setting.
+fn setting_gain(g: &Grid, a: &ProtoSpec, b: &ProtoSpec) -> Option<(f64, f64)> {
+    Some(paired(episodes_at(g, a)?, episodes_at(g, b)?))
+}
+
+/// The mean of `a - b`, paired per episode, and its 95% interval's half-width.
+fn paired(a: &[f64], b: &[f64]) -> (f64, f64) {
+    let diff: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
     crate::eval::mean_ci(&diff)
+}
+
+/// The per-episode accuracies of setting `s` (by scale and rate) in `g`.
+fn episodes_at<'g>(g: &'g Grid, s: &ProtoSpec) -> Option<&'g [f64]> {
+    g.iter()
+        .find(|(scale, alpha, _)| *scale == s.scale && *alpha == s.alpha)
+        .map(|(_, _, e)| e.as_slice())
 }
 
 /// The warning of a run whose validation never rose above its first point (iteration 0, the
@@ -1036,14 +1101,19 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
     let mut grid = Vec::new();
     let mut candidates = Vec::new();
     let mut trunk_gain = None;
+    let mut steps_test = None;
+    let mut device_episodes = Vec::new();
     let (mut trunk, mut params, mut aux_classes) = (trunk, params.clone(), aux_classes);
     let trunk_trains = !cfg.freeze_trunk && cfg.has_trunk_layers();
     if cv.is_none() && matching.is_none() {
         // The device settings are chosen on the final trunk; a trained trunk competes with the
         // identity trunk (the normalised input), so the export is never below nearest centroid
         // on the validation classes.
-        let ((score, per_shots, device), g) = device_grid(cfg, &trunk, &params, &val);
-        grid = g;
+        let g = device_grid(cfg, &trunk, &params, &val);
+        let ((score, per_shots, device), test) = g.choice()?;
+        steps_test = test;
+        grid = g.grid();
+        device_episodes.push(g.episodes);
         chosen = (score, device);
         candidates.push(Candidate {
             trunk: if trunk_trains { "trained" } else { "fixed" }.into(),
@@ -1053,7 +1123,9 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
         });
         if trunk_trains {
             let identity = trunk_arch(&[], &setup.norm);
-            let ((score, per_shots, device), _) = device_grid(cfg, &identity, &[], &val);
+            let ig = device_grid(cfg, &identity, &[], &val);
+            let ((score, per_shots, device), identity_test) = ig.choice()?;
+            device_episodes.push(ig.episodes);
             candidates.push(Candidate {
                 trunk: "identity".into(),
                 score,
@@ -1063,11 +1135,12 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
             // The trained trunk must beat the identity beyond the noise of the validation
             // episodes: its paired gain's 95% interval above zero (or, with folds, a higher
             // mean over the folds); else the simpler identity trunk is exported.
-            let (gain, ci) = paired_gain(
-                &val,
-                (&trunk, &params, &chosen.1),
-                (&identity, &[], &device),
-            );
+            let trained_at = episodes_at(&device_episodes[0], &chosen.1);
+            let identity_at = episodes_at(&device_episodes[1], &device);
+            let (gain, ci) = match (trained_at, identity_at) {
+                (Some(a), Some(b)) => paired(a, b),
+                _ => bail!("internal: a chosen device setting is missing from its grid"),
+            };
             trunk_gain = Some((gain, ci));
             // A best validation at iteration 0 is the random initial trunk, not a learned one.
             let identity_wins = best_iter == 0
@@ -1077,6 +1150,7 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
                 };
             if identity_wins {
                 candidates.swap(0, 1);
+                steps_test = identity_test;
                 chosen = (score, device);
                 (trunk, params, aux_classes) = (identity, Vec::new(), 0);
             }
@@ -1129,6 +1203,7 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
             .or_else(|| overfit_warning(&st.curve, best_iter)),
         folds: st.folds.clone(),
         trunk_gain,
+        steps_test,
         open_set_threshold: threshold.first().map(|t| t.exp()),
     })
 }
