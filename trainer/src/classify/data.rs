@@ -167,12 +167,14 @@ impl Dataset {
                     let hint = match (&header, label) {
                         _ if c.parse::<f64>().is_ok() => String::new(),
                         (Some(_), None) => format!(
-                            " (the labels were taken from column `{}`; a header column named `label` is taken instead, or set `label_column`; a column that is neither a feature nor the label: `ignore_columns = [{:?}]`)",
+                            " (the labels were taken from column `{}`; a header column named `label` is taken instead, or set `label_column` (`eval`: --label-column); a column that is neither a feature nor the label: `ignore_columns = [{:?}]` (`eval`: --ignore-columns {}))",
                             name(label_col),
+                            name(i),
                             name(i)
                         ),
                         (Some(_), Some(_)) => format!(
-                            " (a column that is neither a feature nor the label: `ignore_columns = [{:?}]`)",
+                            " (a column that is neither a feature nor the label: `ignore_columns = [{:?}]` (`eval`: --ignore-columns {}))",
+                            name(i),
                             name(i)
                         ),
                         _ => String::new(),
