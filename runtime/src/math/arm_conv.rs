@@ -443,7 +443,82 @@ conv_kernel!(
     relu_4x4!()
 );
 
+/// What the row kernel reads besides its pointers (`#[repr(C)]`, offsets fixed in the asm).
+#[repr(C)]
+struct RowGeometry {
+    /// Blocks of 8 outputs in the row, > 0.
+    blocks: u32,
+    /// The filter's bias.
+    bias: *const f32,
+    /// Non-zero: ReLU as the outputs are stored.
+    relu: u32,
+}
+
+/// Two taps of the 7-tap stride-2 row kernel from one load of 16 inputs (r1 at the first tap's,
+/// then two columns on): the even tap `$w0` over s16, s18, .., s30, the odd one `$w1` over
+/// s17, .., s31.
+macro_rules! taps_s2 {
+    ($w0:literal, $w1:literal) => {
+        concat!(
+            "    vldmia r1, {{s16-s31}}\n    adds r1, r1, #8\n",
+            vmla_w!($w0; "s0" "s16", "s1" "s18", "s2" "s20", "s3" "s22", "s4" "s24", "s5" "s26", "s6" "s28", "s7" "s30"),
+            vmla_w!($w1; "s0" "s17", "s1" "s19", "s2" "s21", "s3" "s23", "s4" "s25", "s5" "s27", "s6" "s29", "s7" "s31")
+        )
+    };
+}
+
+// A whole output row of a one-row, 7-tap filter over one input channel at stride 2 (the
+// series stem's first layer, 1 x 7 / 2): the 7 weights stay in s8-s14 and the bias in s15 for
+// every block of 8 outputs, and one `vldmia` of 16 inputs serves two taps (the last tap's
+// 15), so a block costs its 56 `vmla`, 4 loads and their steps, the bias broadcast and the
+// store (about 89 instructions, against 168 for a call of the general 1 x 8 stride-2 kernel
+// per block). Each output is its bias plus its 7 terms in tap order, as the portable loop
+// adds them. r0 = the filter, r1 = the row's first input, r2 = its first output, r3 = the
+// [`RowGeometry`].
+global_asm!(concat!(
+    asm_fn_start!("fewshot_conv_c1n8s2k7_row_f32"),
+    "    push {{r4, r5, r6, r7, lr}}
+    vpush {{s16-s31}}
+    ldr r12, [r3, #0]
+    ldr r4, [r3, #4]
+    vldr s15, [r4]
+    vldmia r0, {{s8-s14}}
+    ldr r3, [r3, #8]
+1:
+",
+    "    vmov.f32 s0, s15\n    vmov.f32 s1, s15\n    vmov.f32 s2, s15\n    vmov.f32 s3, s15\n",
+    "    vmov.f32 s4, s15\n    vmov.f32 s5, s15\n    vmov.f32 s6, s15\n    vmov.f32 s7, s15\n",
+    taps_s2!("s8", "s9"),
+    taps_s2!("s10", "s11"),
+    taps_s2!("s12", "s13"),
+    // The last tap reads 15 inputs: its window ends at the block's last input.
+    "    vldmia r1, {{s16-s30}}\n",
+    vmla_w!("s14"; "s0" "s16", "s1" "s18", "s2" "s20", "s3" "s22", "s4" "s24", "s5" "s26", "s6" "s28", "s7" "s30"),
+    // The next block's inputs: 8 outputs at stride 2 on from this block's first, 6 taps back.
+    "    adds r1, r1, #40
+    cbnz r3, 2f
+    vstmia r2!, {{s0-s7}}
+    b 3f
+2:
+",
+    relu_store!("s0", "s1", "s2", "s3"),
+    relu_store!("s4", "s5", "s6", "s7"),
+    "3:
+    subs r12, r12, #1
+    bne 1b
+    vpop {{s16-s31}}
+    pop {{r4, r5, r6, r7, pc}}
+",
+    asm_fn_end!("fewshot_conv_c1n8s2k7_row_f32")
+));
+
 extern "C" {
+    fn fewshot_conv_c1n8s2k7_row_f32(
+        w: *const f32,
+        x: *const f32,
+        y: *mut f32,
+        g: *const RowGeometry,
+    );
     fn fewshot_conv_c2n8_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
     fn fewshot_conv_c4n4_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
     fn fewshot_conv_c2n8k3_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
@@ -467,13 +542,24 @@ pub enum Block {
     /// 1 channel x 8 positions 2 apart (stride 2; depthwise or not): one `vldmia` of the 15
     /// inputs per tap.
     C1N8S2,
+    /// Whole rows of 8-position blocks of a one-row 7-tap filter over one input channel at
+    /// stride 2 (the series stem's 1 x 7 / 2 first layer): the weights stay in registers.
+    Rows1x7S2,
 }
 
 impl Block {
-    /// The kernel for rows of `ow` outputs at `stride`, if any: 8 positions from 8 outputs, 4
-    /// channels x 4 positions for rows of 4 to 7 (full convolutions at stride 1 only).
-    pub fn for_row(depthwise: bool, stride: usize, ow: usize) -> Option<Block> {
+    /// The kernel for rows of `ow` outputs at `stride` of a `kernel` (rows, columns) over
+    /// `groups` input channels a filter, if any: 8 positions from 8 outputs, 4 channels x 4
+    /// positions for rows of 4 to 7 (full convolutions at stride 1 only).
+    pub fn for_row(
+        depthwise: bool,
+        stride: usize,
+        ow: usize,
+        kernel: [usize; 2],
+        groups: usize,
+    ) -> Option<Block> {
         match (depthwise, stride, ow) {
+            (_, 2, 8..) if kernel == [1, 7] && groups == 1 => Some(Block::Rows1x7S2),
             (_, 2, 8..) => Some(Block::C1N8S2),
             (true, 1, 8..) => Some(Block::C1N8),
             (false, 1, 8..) => Some(Block::C2N8),
@@ -487,7 +573,7 @@ impl Block {
         match self {
             Block::C2N8 => (2, 8),
             Block::C4N4 => (4, 4),
-            Block::C1N8 | Block::C1N8S2 => (1, 8),
+            Block::C1N8 | Block::C1N8S2 | Block::Rows1x7S2 => (1, 8),
         }
     }
 }
@@ -532,7 +618,13 @@ pub fn layer(
         && (c == 1 || !s.depthwise)
         && (kind != Block::C1N8 || s.depthwise)
         && (!s.depthwise || s.groups == 1)
-        && s.stride == if kind == Block::C1N8S2 { 2 } else { 1 }
+        && s.stride
+            == if matches!(kind, Block::C1N8S2 | Block::Rows1x7S2) {
+                2
+            } else {
+                1
+            }
+        && (kind != Block::Rows1x7S2 || (s.kw, s.kh, s.groups) == (7, 1, 1))
         && (s.oh - 1) * s.stride + s.kh <= s.h
         && (s.ow - 1) * s.stride + s.kw <= s.row
         && in_channels.checked_mul(plane).is_some_and(|v| v <= x.len())
@@ -566,6 +658,7 @@ pub fn layer(
         (Block::C1N8, 3) => fewshot_conv_c1n8k3_f32,
         (Block::C1N8, _) => fewshot_conv_c1n8_f32,
         (Block::C1N8S2, _) => fewshot_conv_c1n8s2_f32,
+        (Block::Rows1x7S2, _) => return rows_k7s2(s, relu, w, b, x, y),
     };
     let (cdone, xdone) = (s.co - s.co % c, s.ow - s.ow % n);
     for oc0 in (0..cdone).step_by(c) {
@@ -594,4 +687,50 @@ pub fn layer(
         }
     }
     (cdone, xdone)
+}
+
+/// [`layer`] for one-row 7-tap filters over one input channel at stride 2: a call of the row
+/// kernel per output row, outside `layer`'s block loop. The
+/// caller has checked the slices and sizes as for the block kernels.
+#[inline(never)]
+fn rows_k7s2(
+    s: &Shape,
+    relu: bool,
+    w: &[f32],
+    b: &[f32],
+    x: &[f32],
+    y: &mut [f32],
+) -> (usize, usize) {
+    let (plane, per, fan) = (s.h * s.row, s.oh * s.ow, 7);
+    let xdone = s.ow - s.ow % 8;
+    // No block: nothing written (the kernel runs at least one).
+    let Ok(blocks @ 1..) = u32::try_from(xdone / 8) else {
+        return (0, 0);
+    };
+    for oc in 0..s.co {
+        let x0 = if s.depthwise { oc * plane } else { 0 };
+        for oy in 0..s.oh {
+            let row = RowGeometry {
+                blocks,
+                // SAFETY: `oc < co <= b.len()`.
+                bias: unsafe { b.as_ptr().add(oc) },
+                relu: u32::from(relu),
+            };
+            // SAFETY: as for the block kernels in [`layer`], for every block of the row at
+            // once: filter oc (7 weights, `co * fan <= w.len()`), its bias, inputs of channel
+            // x0 / plane, row oy * 2, columns up to (xdone - 1) 2 + 6 (`< row`: each block's
+            // loads end at its last output's last tap, the last block's at column
+            // (xdone - 8) 2 + 20); outputs of channel oc, row oy, columns 0..xdone (`<= ow`).
+            // AAPCS-VFP, memory only through these pointers.
+            unsafe {
+                fewshot_conv_c1n8s2k7_row_f32(
+                    w.as_ptr().add(oc * fan),
+                    x.as_ptr().add(x0 + oy * s.stride * s.row),
+                    y.as_mut_ptr().add(oc * per + oy * s.ow),
+                    &row,
+                );
+            }
+        }
+    }
+    (s.co, xdone)
 }

@@ -300,7 +300,8 @@ impl Conv {
             _ => return (0, 0),
         };
         let (ow, stride) = (usize::from(out.width), usize::from(self.spec.stride));
-        let Some(kind) = Block::for_row(self.depthwise, stride, ow) else {
+        let kernel = self.spec.kernel.map(usize::from);
+        let Some(kind) = Block::for_row(self.depthwise, stride, ow, kernel, self.group_in()) else {
             return (0, 0);
         };
         if pad != [0, 0] {
