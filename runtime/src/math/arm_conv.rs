@@ -9,7 +9,9 @@
 //! `vmla.f32` with each tap's register window one column on: 1.06 (2 x 8), 1.19 (4 x 4) and
 //! 1.08 (1 x 8, depthwise) instructions per multiply-accumulate per kernel row. Kernels of five
 //! columns (1 x 5 series filters, full convolutions) load the `N + 4` inputs once a row and the
-//! weights tap by tap: 1.14 (2 x 8) and 1.26 (4 x 4).
+//! weights tap by tap: 1.14 (2 x 8) and 1.26 (4 x 4). One-row 7-tap filters over one input
+//! channel at stride 2 (a series stem's first layer) run a whole output row per call, the
+//! weights and bias in registers, one `vldmia` of 16 inputs for an even and an odd tap.
 //!
 //! Each output is its bias plus its terms in (input channel, kernel row, kernel column) order,
 //! one `vmla.f32` (multiply, round, add, round: not fused) per term: the portable loop's
