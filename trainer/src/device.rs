@@ -168,7 +168,7 @@ pub fn read_rows_labelled(path: &Path, inputs: usize, cols: Columns) -> Result<V
                 class = Some(c.trim().to_string());
                 continue;
             }
-            let v = csvio::finite_f32(c).map_err(|m| match header.as_ref().map(|h| &h[i]) {
+            let v = csvio::finite_f32(c).map_err(|m| match header.as_ref().and_then(|h| h.get(i)) {
                 Some(name) if c.trim().parse::<f64>().is_err() => anyhow!(
                     "{file}:{line}: column {} ({name:?}): {m} (a column that is neither a feature nor the label: --ignore-columns {name})",
                     i + 1

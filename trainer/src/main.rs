@@ -428,13 +428,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             unknown_threshold,
         } => {
             // The columns of a data file the model has no record or configuration of.
-            let columns = ClsConfig {
-                label_column,
-                ignore_columns,
-                ..ClsConfig::default()
+            let columns = trainer::classify::data::Columns {
+                label: label_column.as_deref(),
+                ignore: &ignore_columns,
             };
-            let columns_given =
-                columns.label_column.is_some() || !columns.ignore_columns.is_empty();
+            let columns_given = columns.label.is_some() || !columns.ignore.is_empty();
             let reg_record = regression::Record::read(&model)?;
             let record = match reg_record {
                 Some(_) => None,
@@ -497,8 +495,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     ("--unknown-queries", unknown_queries.is_some()),
                     ("--ways", ways.is_some()),
                     ("--episodes", episodes.is_some()),
-                    ("--label-column", columns.label_column.is_some()),
-                    ("--ignore-columns", !columns.ignore_columns.is_empty()),
+                    ("--label-column", columns.label.is_some()),
+                    ("--ignore-columns", !columns.ignore.is_empty()),
                 ],
                 "classification models; a regression model takes --tasks",
             )?;
@@ -821,7 +819,7 @@ fn eval_classification(
     config: Option<ClsConfig>,
     record: Option<RunRecord>,
     data: Option<PathBuf>,
-    columns: ClsConfig,
+    columns: trainer::classify::data::Columns,
     e: ClsEval,
 ) -> Result<ExitCode> {
     let mut cfg = match (config, &record, &data) {

@@ -234,18 +234,21 @@ impl Columns {
         let hint = "expected columns x1..xn then y1..ym, or name the targets (`targets = [\"..\"]` under [task]: every other column is an input; `ignore_columns = [\"..\"]`: columns read as neither)";
         // The columns read, in the file's order: the task id first, then x.., then y...
         let kept: Vec<usize> = (0..names.len()).filter(|i| !ignored.contains(i)).collect();
-        if kept.first() != Some(&task) {
-            let first = kept.first().map_or("header", |&i| names[i].as_str());
-            return Err((
-                first.to_string(),
-                format!("the task id must be the first column; {hint}"),
-            ));
-        }
+        let rest = match kept.split_first() {
+            Some((&first, rest)) if first == task => rest,
+            first => {
+                let first = first.map_or("header", |(&i, _)| names[i].as_str());
+                return Err((
+                    first.to_string(),
+                    format!("the task id must be the first column; {hint}"),
+                ));
+            }
+        };
         let starts = |i: &usize, c: char| names[*i].starts_with(c);
-        let n_in = kept.iter().filter(|i| starts(i, 'x')).count();
-        let n_out = kept.iter().filter(|i| starts(i, 'y')).count();
-        for (k, i) in kept.iter().enumerate().skip(1) {
-            if !starts(i, if k <= n_in { 'x' } else { 'y' }) {
+        let n_in = rest.iter().filter(|i| starts(i, 'x')).count();
+        let n_out = rest.len() - n_in;
+        for (k, i) in rest.iter().enumerate() {
+            if !starts(i, if k < n_in { 'x' } else { 'y' }) {
                 return Err((names[*i].clone(), hint.into()));
             }
         }
@@ -255,10 +258,11 @@ impl Columns {
                 format!("need at least one x and one y column; {hint}"),
             ));
         }
+        let (inputs, targets) = rest.split_at(n_in);
         Ok(Layout {
             task,
-            inputs: kept[1..=n_in].to_vec(),
-            targets: kept[n_in + 1..].to_vec(),
+            inputs: inputs.to_vec(),
+            targets: targets.to_vec(),
         })
     }
 }

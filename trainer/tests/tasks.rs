@@ -114,6 +114,14 @@ fn csv_columns_can_be_named() {
         e.contains("field `reading`: `targets` names \"reading\""),
         "{e}"
     );
+    // A task column whose name starts with `x` is not counted among the inputs.
+    let xid = Columns {
+        task_column: "xunit".into(),
+        ..Columns::default()
+    };
+    let renamed = plain.replacen("task_id", "xunit", 1);
+    let t = CsvTasks::parse(&renamed, "x.csv", 0.3, 2, 2, &xid).unwrap();
+    assert_eq!((t.n_in(), t.n_out()), (2, 1));
     // A column read as nothing (a timestamp), with named targets and with the x.. / y.. layout:
     // the same tasks as the file without it.
     let stamp = |text: &str| -> String {

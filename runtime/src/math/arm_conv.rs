@@ -470,8 +470,8 @@ macro_rules! taps_s2 {
 }
 
 // A whole output row of a one-row, 7-tap filter over one input channel at stride 2 (the
-// series stem's first layer, 1 x 7 / 2): the 7 weights stay in s8-s14 and the bias in s15 for
-// every block of 8 outputs, and one `vldmia` of 16 inputs serves two taps (the last tap's
+// series stem's first layer, 1 x 7 / 2): the 7 weights stay in s8-s14 (and the bias's address
+// in r12, the block count in r0) for every block of 8 outputs, and one `vldmia` of 16 inputs serves two taps (the last tap's
 // 15), so a block costs its 56 `vmla`, 4 loads and their steps, the bias broadcast and the
 // store (about 89 instructions, against 168 for a call of the general 1 x 8 stride-2 kernel
 // per block). Each output is its bias plus its 7 terms in tap order, as the portable loop
@@ -481,15 +481,13 @@ global_asm!(concat!(
     asm_fn_start!("fewshot_conv_c1n8s2k7_row_f32"),
     "    push {{r4, r5, r6, r7, lr}}
     vpush {{s16-s31}}
-    ldr r12, [r3, #0]
-    ldr r4, [r3, #4]
-    vldr s15, [r4]
     vldmia r0, {{s8-s14}}
+    ldr r0, [r3, #0]
+    ldr r12, [r3, #4]
     ldr r3, [r3, #8]
 1:
 ",
-    "    vmov.f32 s0, s15\n    vmov.f32 s1, s15\n    vmov.f32 s2, s15\n    vmov.f32 s3, s15\n",
-    "    vmov.f32 s4, s15\n    vmov.f32 s5, s15\n    vmov.f32 s6, s15\n    vmov.f32 s7, s15\n",
+    bias_1x8!(),
     taps_s2!("s8", "s9"),
     taps_s2!("s10", "s11"),
     taps_s2!("s12", "s13"),
@@ -506,7 +504,7 @@ global_asm!(concat!(
     relu_store!("s0", "s1", "s2", "s3"),
     relu_store!("s4", "s5", "s6", "s7"),
     "3:
-    subs r12, r12, #1
+    subs r0, r0, #1
     bne 1b
     vpop {{s16-s31}}
     pop {{r4, r5, r6, r7, pc}}

@@ -185,13 +185,15 @@ impl Setup {
     /// An evaluation of a model on data whose every class is new to it (no training or
     /// validation classes): every class with rows is a test class. The standardised nearest
     /// centroid baseline is fitted on all of the data's rows (labels unused), there being no
-    /// training rows to fit it on. `columns` holds the data's `label_column` and
-    /// `ignore_columns` (the rest of it is ignored).
-    pub fn new_classes(data: &std::path::Path, columns: ClsConfig) -> Result<(ClsConfig, Self)> {
+    /// training rows to fit it on. `columns`: the data's label and ignored columns.
+    pub fn new_classes(
+        data: &std::path::Path,
+        columns: super::data::Columns,
+    ) -> Result<(ClsConfig, Self)> {
         let mut cfg = ClsConfig {
             data: data.to_path_buf(),
-            label_column: columns.label_column,
-            ignore_columns: columns.ignore_columns,
+            label_column: columns.label.map(String::from),
+            ignore_columns: columns.ignore.to_vec(),
             validate_on: ValidateOn::HeldOutRows,
             normalise: Normalise::Standardise,
             ..ClsConfig::default()
@@ -909,22 +911,21 @@ impl ClsState {
 
 crate::engine::resumable!(ClsState, ClsConfig);
 
+/// (scale, rate, validation accuracy per shot count) of device settings.
+type Grid = Vec<(f64, f64, Vec<f64>)>;
+/// A device setting's mean validation accuracy, accuracy per shot count, and the setting.
+type Choice = (f64, Vec<f64>, ProtoSpec);
 /// Every device setting (prototype scale, rate, steps) tried for a trunk on the validation
 /// episodes; [`DeviceGrid::choice`] is the device's.
-type Grid = Vec<(f64, f64, Vec<f64>)>;
-type Choice = (f64, Vec<f64>, ProtoSpec);
 struct DeviceGrid {
-    /// Every setting tried: (mean validation accuracy, accuracy per shot count, setting).
-    settings: Vec<Choice>,
-    /// The same settings: (scale, rate, each validation episode's accuracy, shot counts in
-    /// turn), for the paired tests.
-    episodes: Grid,
+    /// Every setting tried: (mean validation accuracy, accuracy per shot count, setting), and
+    /// each validation episode's accuracy (shot counts in turn), for the paired tests.
+    settings: Vec<(Choice, Vec<f64>)>,
 }
 
 fn device_grid(cfg: &ClsConfig, trunk: &Arch, params: &[f64], val: &[Vec<Episode>]) -> DeviceGrid {
     let mut g = DeviceGrid {
         settings: Vec::new(),
-        episodes: Vec::new(),
     };
     for &scale in &cfg.device_scales {
         for &alpha in &cfg.device_alphas {
@@ -944,8 +945,7 @@ fn device_grid(cfg: &ClsConfig, trunk: &Arch, params: &[f64], val: &[Vec<Episode
                 .map(|(c, e)| overall(c, e))
                 .collect();
             let each = correct.iter().zip(val).flat_map(|(c, e)| shares(c, e));
-            g.episodes.push((scale, alpha, each.collect()));
-            g.settings.push((mean(&accs), accs, spec));
+            g.settings.push(((mean(&accs), accs, spec), each.collect()));
         }
     }
     g
@@ -955,15 +955,23 @@ impl DeviceGrid {
     /// Every setting tried: (scale, rate, validation accuracy per shot count).
     fn grid(&self) -> Grid {
         let each = self.settings.iter();
-        each.map(|(_, accs, s)| (s.scale, s.alpha, accs.clone()))
+        each.map(|((_, accs, s), _)| (s.scale, s.alpha, accs.clone()))
             .collect()
+    }
+
+    /// Each validation episode's accuracy at setting `s` (by scale and rate).
+    fn episodes(&self, s: &ProtoSpec) -> Option<&[f64]> {
+        let mut each = self.settings.iter();
+        each.find(|((_, _, t), _)| t.scale == s.scale && t.alpha == s.alpha)
+            .map(|(_, e)| e.as_slice())
     }
 
     /// The best setting without steps (the prototype start alone), or with steps when it is
     /// `steps`.
     fn best(&self, steps: bool) -> Option<&Choice> {
         let mut best: Option<&Choice> = None;
-        for c in self.settings.iter().filter(|c| steps || c.2.steps == 0) {
+        let each = self.settings.iter().map(|(c, _)| c);
+        for c in each.filter(|c| steps || c.2.steps == 0) {
             if best.is_none_or(|b| c.0 > b.0 + 1e-9) {
                 best = Some(c);
             }
@@ -982,7 +990,10 @@ impl DeviceGrid {
         let Some(start) = self.best(false).filter(|_| best.2.steps > 0) else {
             return Ok((best.clone(), None));
         };
-        let (gain, ci) = setting_gain(&self.episodes, &best.2, &start.2).unwrap_or((0.0, 0.0));
+        let (gain, ci) = match (self.episodes(&best.2), self.episodes(&start.2)) {
+            (Some(a), Some(b)) => paired(a, b),
+            _ => bail!("internal: a device setting is missing from its grid"),
+        };
         let test = StepsTest { gain, ci };
         let chosen = if test.passed() { best } else { start };
         Ok((chosen.clone(), Some(test)))
@@ -1004,24 +1015,10 @@ impl StepsTest {
     }
 }
 
-/// The mean accuracy gain of setting `a` over setting `b` (by scale and rate) on the same
-/// episodes (per-episode accuracies, [`DeviceGrid::episodes`]), paired per episode, with its
-/// 95% interval's half-width; None when `g` lacks either setting.
-fn setting_gain(g: &Grid, a: &ProtoSpec, b: &ProtoSpec) -> Option<(f64, f64)> {
-    Some(paired(episodes_at(g, a)?, episodes_at(g, b)?))
-}
-
 /// The mean of `a - b`, paired per episode, and its 95% interval's half-width.
 fn paired(a: &[f64], b: &[f64]) -> (f64, f64) {
     let diff: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
     crate::eval::mean_ci(&diff)
-}
-
-/// The per-episode accuracies of setting `s` (by scale and rate) in `g`.
-fn episodes_at<'g>(g: &'g Grid, s: &ProtoSpec) -> Option<&'g [f64]> {
-    g.iter()
-        .find(|(scale, alpha, _)| *scale == s.scale && *alpha == s.alpha)
-        .map(|(_, _, e)| e.as_slice())
 }
 
 /// The warning of a run whose validation never rose above its first point (iteration 0, the
@@ -1102,7 +1099,6 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
     let mut candidates = Vec::new();
     let mut trunk_gain = None;
     let mut steps_test = None;
-    let mut device_episodes = Vec::new();
     let (mut trunk, mut params, mut aux_classes) = (trunk, params.clone(), aux_classes);
     let trunk_trains = !cfg.freeze_trunk && cfg.has_trunk_layers();
     if cv.is_none() && matching.is_none() {
@@ -1113,7 +1109,6 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
         let ((score, per_shots, device), test) = g.choice()?;
         steps_test = test;
         grid = g.grid();
-        device_episodes.push(g.episodes);
         chosen = (score, device);
         candidates.push(Candidate {
             trunk: if trunk_trains { "trained" } else { "fixed" }.into(),
@@ -1125,7 +1120,6 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
             let identity = trunk_arch(&[], &setup.norm);
             let ig = device_grid(cfg, &identity, &[], &val);
             let ((score, per_shots, device), identity_test) = ig.choice()?;
-            device_episodes.push(ig.episodes);
             candidates.push(Candidate {
                 trunk: "identity".into(),
                 score,
@@ -1135,9 +1129,7 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
             // The trained trunk must beat the identity beyond the noise of the validation
             // episodes: its paired gain's 95% interval above zero (or, with folds, a higher
             // mean over the folds); else the simpler identity trunk is exported.
-            let trained_at = episodes_at(&device_episodes[0], &chosen.1);
-            let identity_at = episodes_at(&device_episodes[1], &device);
-            let (gain, ci) = match (trained_at, identity_at) {
+            let (gain, ci) = match (g.episodes(&chosen.1), ig.episodes(&device)) {
                 (Some(a), Some(b)) => paired(a, b),
                 _ => bail!("internal: a chosen device setting is missing from its grid"),
             };
