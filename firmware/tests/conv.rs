@@ -35,7 +35,7 @@ impl Lcg {
 }
 
 /// Each output: its bias, then every tap in (input channel, kernel row, kernel column) order,
-/// `w x 0` for a tap in the padding; then ReLU.
+/// `w x 0` for a tap in the padding; then ReLU when the layer has it.
 fn naive(s: &ConvSpec, depthwise: bool, w: &[f32], b: &[f32], x: &[f32], y: &mut [f32]) {
     let (h, wd) = (s.input.height as isize, s.input.width as isize);
     let (kh, kw, st) = (
@@ -70,7 +70,12 @@ fn naive(s: &ConvSpec, depthwise: bool, w: &[f32], b: &[f32], x: &[f32], y: &mut
                         }
                     }
                 }
-                y[i] = if acc.is_sign_negative() { 0.0 } else { acc };
+                let relu = s.activation == Activation::Relu;
+                y[i] = if relu && acc.is_sign_negative() {
+                    0.0
+                } else {
+                    acc
+                };
                 i += 1;
             }
         }
@@ -97,7 +102,12 @@ fn layers(checks: &mut usize) -> u32 {
         for k in [[1, 3], [3, 3], [2, 2], [1, 5], [1, 7]] {
             for stride in 1..=2 {
                 for pad in [[0, 0], [0, 1], [1, 1], [1, 2]] {
-                    for depthwise in [false, true] {
+                    for (depthwise, activation) in [
+                        (false, Activation::Relu),
+                        (true, Activation::Relu),
+                        (false, Activation::Identity),
+                        (true, Activation::Identity),
+                    ] {
                         let spec = ConvSpec {
                             input: Map {
                                 channels: c,
@@ -108,7 +118,7 @@ fn layers(checks: &mut usize) -> u32 {
                             kernel: k,
                             stride,
                             padding: pad,
-                            activation: Activation::Relu,
+                            activation,
                             offset: 0,
                         };
                         let layer = if depthwise {
@@ -122,7 +132,8 @@ fn layers(checks: &mut usize) -> u32 {
                         }
                         let (n_in, n_out) = (op.inputs(), op.outputs());
                         let nw = op.weight_count();
-                        let (mut src, mut dst) = ([0.0f32; MAX], [0.0f32; MAX]);
+                        // Stale values in the work buffer: the padded copy must write its zeros.
+                        let (mut src, mut dst) = ([0.0f32; MAX], [3.5f32; MAX]);
                         let mut x = [0.0f32; MAX];
                         for v in x.iter_mut().take(n_in) {
                             *v = r.next();

@@ -9,9 +9,13 @@
 //! `vmla.f32` with each tap's register window one column on: 1.06 (2 x 8), 1.19 (4 x 4) and
 //! 1.08 (1 x 8, depthwise) instructions per multiply-accumulate per kernel row. Kernels of five
 //! columns (1 x 5 series filters, full convolutions) load the `N + 4` inputs once a row and the
-//! weights tap by tap: 1.14 (2 x 8) and 1.26 (4 x 4). One-row 7-tap filters over one input
-//! channel at stride 2 (a series stem's first layer) run a whole output row per call, the
-//! weights and bias in registers, one `vldmia` of 16 inputs for an even and an odd tap.
+//! weights tap by tap: 1.14 (2 x 8) and 1.26 (4 x 4).
+//!
+//! Filters whose weights all fit in registers run a whole output plane per call (plane
+//! kernels): depthwise 3 x 3 and 1 x 5 filters at stride 1, and one-row 7-tap filters over one
+//! input channel at stride 2 (a series stem's first layer, one `vldmia` of 16 inputs for an
+//! even and an odd tap). The filter is loaded once, the bias stays in a core register and
+//! starts each block's accumulators two at a time.
 //!
 //! Each output is its bias plus its terms in (input channel, kernel row, kernel column) order,
 //! one `vmla.f32` (multiply, round, add, round: not fused) per term: the portable loop's
@@ -113,13 +117,19 @@ macro_rules! tap_loop {
     };
 }
 
-/// Loads the bias at byte `$at` from r12 into the first register, then copies it into the others.
+/// Copies the bits of core register `$r` into every register of the pairs `$a $b` (one `vmov`
+/// of two single-precision registers from two core registers per pair: half the instructions
+/// of a `vmov.f32` per register, the same bits).
+macro_rules! splat {
+    ($r:literal; $($a:literal $b:literal),+) => {
+        concat!($("    vmov ", $a, ", ", $b, ", ", $r, ", ", $r, "\n",)+)
+    };
+}
+/// Loads the bias at byte `$at` from r12 into r4, then [`splat!`]s it into the pairs (r4 is free
+/// until the kernels load their geometry).
 macro_rules! broadcast {
-    ($at:literal, $first:literal $(, $rest:literal)*) => {
-        concat!(
-            "    vldr ", $first, ", [r12, #", $at, "]\n",
-            $("    vmov.f32 ", $rest, ", ", $first, "\n",)*
-        )
+    ($at:literal; $($a:literal $b:literal),+) => {
+        concat!("    ldr r4, [r12, #", $at, "]\n", splat!("r4"; $($a $b),+))
     };
 }
 /// Stores four consecutive registers through ReLU (the integer `bic` of `math::activate`) at
@@ -146,7 +156,7 @@ macro_rules! relu_store {
 /// One output channel of 8 positions: its bias broadcast, its plain and ReLU stores.
 macro_rules! bias_1x8 {
     () => {
-        broadcast!(0, "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7")
+        broadcast!(0; "s0" "s1", "s2" "s3", "s4" "s5", "s6" "s7")
     };
 }
 macro_rules! store_1x8 {
@@ -177,7 +187,7 @@ macro_rules! bias_2x8 {
     () => {
         concat!(
             bias_1x8!(),
-            broadcast!(4, "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15")
+            broadcast!(4; "s8" "s9", "s10" "s11", "s12" "s13", "s14" "s15")
         )
     };
 }
@@ -210,10 +220,10 @@ macro_rules! relu_2x8 {
 macro_rules! bias_4x4 {
     () => {
         concat!(
-            broadcast!(0, "s0", "s1", "s2", "s3"),
-            broadcast!(4, "s4", "s5", "s6", "s7"),
-            broadcast!(8, "s8", "s9", "s10", "s11"),
-            broadcast!(12, "s12", "s13", "s14", "s15")
+            broadcast!(0; "s0" "s1", "s2" "s3"),
+            broadcast!(4; "s4" "s5", "s6" "s7"),
+            broadcast!(8; "s8" "s9", "s10" "s11"),
+            broadcast!(12; "s12" "s13", "s14" "s15")
         )
     };
 }
@@ -445,18 +455,94 @@ conv_kernel!(
     relu_4x4!()
 );
 
-/// What the row kernel reads besides its pointers (`#[repr(C)]`, offsets fixed in the asm).
+/// What a plane kernel reads besides its pointers (`#[repr(C)]`, offsets fixed in the asm).
 #[repr(C)]
-struct RowGeometry {
-    /// Blocks of 8 outputs in the row, > 0.
+struct PlaneGeometry {
+    /// Output rows, > 0.
+    rows: u32,
+    /// Blocks of 8 outputs in a row, > 0.
     blocks: u32,
+    /// Bytes from one input row to the next (a filter's kernel rows).
+    in_row: u32,
+    /// Bytes from the input after a row's last block to the next output row's first input
+    /// (`stride` input rows on from the row's first, less what the blocks advanced).
+    in_skip: u32,
+    /// Bytes from the output after a row's last block to the next row's first output.
+    out_skip: u32,
     /// The filter's bias.
     bias: *const f32,
     /// Non-zero: ReLU as the outputs are stored.
     relu: u32,
 }
 
-/// Two taps of the 7-tap stride-2 row kernel from one load of 16 inputs (r1 at the first tap's,
+/// One output row's blocks of 8 (r0 of them, from the geometry at r3) through `$body` (the
+/// block's terms from r1, which it leaves at the next block's first input) and `$store` (r2
+/// post-incremented), then the steps to the next row's first input and output (r9, r10). The
+/// accumulators start from the bias's bits in lr; r8 counts the rows; labels `$row`/`$block`.
+macro_rules! plane_rows {
+    ($row:literal, $block:literal, $body:expr, $store:expr) => {
+        concat!(
+            $row,
+            ":\n    ldr r0, [r3, #4]\n",
+            $block,
+            ":\n",
+            splat!("lr"; "s0" "s1", "s2" "s3", "s4" "s5", "s6" "s7"),
+            $body,
+            $store,
+            "    subs r0, r0, #1\n    bne ",
+            $block,
+            "b\n    add r1, r1, r9\n    add r2, r2, r10\n    subs r8, r8, #1\n    bne ",
+            $row,
+            "b\n"
+        )
+    };
+}
+
+/// A plane kernel `$name`: a whole output plane (every row's blocks of 8 outputs) of one
+/// filter, its weights loaded once by `$weights` (from r0) into registers the `$body` reads,
+/// the bias kept in lr. r0 = the filter, r1 = the plane's first input, r2 = its first output,
+/// r3 = the [`PlaneGeometry`]; r11 holds `in_row` for the body. A call saves what a block
+/// kernel's call per block costs (its registers, geometry and filter reloaded for each 8
+/// outputs).
+macro_rules! plane_kernel {
+    ($name:literal, $weights:expr, $body:expr) => {
+        global_asm!(concat!(
+            asm_fn_start!($name),
+            "    push {{r4, r5, r6, r7, r8, r9, r10, r11, lr}}
+    vpush {{s16-s31}}
+",
+            $weights,
+            "    ldr r8, [r3, #0]
+    ldr r11, [r3, #8]
+    ldr r9, [r3, #12]
+    ldr r10, [r3, #16]
+    ldr r12, [r3, #20]
+    ldr lr, [r12]
+    ldr r12, [r3, #24]
+    cmp r12, #0
+    bne 5f
+",
+            plane_rows!("1", "2", $body, "    vstmia r2!, {{s0-s7}}\n"),
+            "    b 6f\n",
+            plane_rows!(
+                "5",
+                "4",
+                $body,
+                concat!(
+                    relu_store!("s0", "s1", "s2", "s3"),
+                    relu_store!("s4", "s5", "s6", "s7")
+                )
+            ),
+            "6:
+    vpop {{s16-s31}}
+    pop {{r4, r5, r6, r7, r8, r9, r10, r11, pc}}
+",
+            asm_fn_end!($name)
+        ));
+    };
+}
+
+/// Two taps of the 7-tap stride-2 body from one load of 16 inputs (r1 at the first tap's,
 /// then two columns on): the even tap `$w0` over s16, s18, .., s30, the odd one `$w1` over
 /// s17, .., s31.
 macro_rules! taps_s2 {
@@ -469,56 +555,79 @@ macro_rules! taps_s2 {
     };
 }
 
-// A whole output row of a one-row, 7-tap filter over one input channel at stride 2 (the
-// series stem's first layer, 1 x 7 / 2): the 7 weights stay in s8-s14 (and the bias's address
-// in r12, the block count in r0) for every block of 8 outputs, and one `vldmia` of 16 inputs serves two taps (the last tap's
-// 15), so a block costs its 56 `vmla`, 4 loads and their steps, the bias broadcast and the
-// store (about 89 instructions, against 168 for a call of the general 1 x 8 stride-2 kernel
-// per block). Each output is its bias plus its 7 terms in tap order, as the portable loop
-// adds them. r0 = the filter, r1 = the row's first input, r2 = its first output, r3 = the
-// [`RowGeometry`].
-global_asm!(concat!(
-    asm_fn_start!("fewshot_conv_c1n8s2k7_row_f32"),
-    "    push {{r4, r5, r6, r7, lr}}
-    vpush {{s16-s31}}
-    vldmia r0, {{s8-s14}}
-    ldr r0, [r3, #0]
-    ldr r12, [r3, #4]
-    ldr r3, [r3, #8]
-1:
-",
-    bias_1x8!(),
-    taps_s2!("s8", "s9"),
-    taps_s2!("s10", "s11"),
-    taps_s2!("s12", "s13"),
-    // The last tap reads 15 inputs: its window ends at the block's last input.
-    "    vldmia r1, {{s16-s30}}\n",
-    vmla_w!("s14"; "s0" "s16", "s1" "s18", "s2" "s20", "s3" "s22", "s4" "s24", "s5" "s26", "s6" "s28", "s7" "s30"),
-    // The next block's inputs: 8 outputs at stride 2 on from this block's first, 6 taps back.
-    "    adds r1, r1, #40
-    cbnz r3, 2f
-    vstmia r2!, {{s0-s7}}
-    b 3f
-2:
-",
-    relu_store!("s0", "s1", "s2", "s3"),
-    relu_store!("s4", "s5", "s6", "s7"),
-    "3:
-    subs r0, r0, #1
-    bne 1b
-    vpop {{s16-s31}}
-    pop {{r4, r5, r6, r7, pc}}
-",
-    asm_fn_end!("fewshot_conv_c1n8s2k7_row_f32")
-));
+// A one-row, 7-tap filter over one input channel at stride 2 (the series stem's first layer,
+// 1 x 7 / 2): the 7 weights in s8-s14, one `vldmia` of 16 inputs serving two taps (the last
+// tap's 15), so a block costs its 56 `vmla`, 4 loads and their steps, the bias and the store
+// (about 80 instructions, against 168 for a call of the general 1 x 8 stride-2 kernel per
+// block). Each output is its bias plus its 7 terms in tap order, as the portable loop adds them.
+plane_kernel!(
+    "fewshot_conv_plane1x7s2_f32",
+    "    vldmia r0, {{s8-s14}}\n",
+    concat!(
+        taps_s2!("s8", "s9"),
+        taps_s2!("s10", "s11"),
+        taps_s2!("s12", "s13"),
+        // The last tap reads 15 inputs: its window ends at the block's last input.
+        "    vldmia r1, {{s16-s30}}\n",
+        vmla_w!("s14"; "s0" "s16", "s1" "s18", "s2" "s20", "s3" "s22", "s4" "s24", "s5" "s26", "s6" "s28", "s7" "s30"),
+        // The next block's inputs: 8 outputs at stride 2 on from this block's first, 6 taps back.
+        "    adds r1, r1, #40\n"
+    )
+);
+
+/// One kernel row of 3 taps (weights `$w0 $w1 $w2`) over the 10 inputs s16-s25 of 8 outputs.
+macro_rules! row3 {
+    ($w0:literal, $w1:literal, $w2:literal) => {
+        concat!(
+            vmla_w!($w0; "s0" "s16", "s1" "s17", "s2" "s18", "s3" "s19", "s4" "s20", "s5" "s21", "s6" "s22", "s7" "s23"),
+            vmla_w!($w1; "s0" "s17", "s1" "s18", "s2" "s19", "s3" "s20", "s4" "s21", "s5" "s22", "s6" "s23", "s7" "s24"),
+            vmla_w!($w2; "s0" "s18", "s1" "s19", "s2" "s20", "s3" "s21", "s4" "s22", "s5" "s23", "s6" "s24", "s7" "s25")
+        )
+    };
+}
+
+// A depthwise 3 x 3 filter at stride 1: the 9 weights in s8-s15 and s26, each kernel row's 10
+// inputs in one `vldmia` (r12 steps the rows by r11): 72 `vmla`, 3 loads, 2 row steps, the bias
+// (4) and the store per block of 8 (about 85 instructions, 98 through ReLU).
+plane_kernel!(
+    "fewshot_dw_plane3x3_f32",
+    "    vldmia r0, {{s8-s15}}\n    vldr s26, [r0, #32]\n",
+    concat!(
+        "    vldmia r1, {{s16-s25}}\n",
+        row3!("s8", "s9", "s10"),
+        "    add r12, r1, r11\n    vldmia r12, {{s16-s25}}\n",
+        row3!("s11", "s12", "s13"),
+        "    add r12, r12, r11\n    vldmia r12, {{s16-s25}}\n",
+        row3!("s14", "s15", "s26"),
+        "    adds r1, r1, #32\n"
+    )
+);
+
+// A depthwise 1 x 5 filter at stride 1 (a series filter): the 5 weights in s8-s12, the block's
+// 12 inputs in one `vldmia`: 40 `vmla` per block of 8.
+plane_kernel!(
+    "fewshot_dw_plane1x5_f32",
+    "    vldmia r0, {{s8-s12}}\n",
+    concat!(
+        "    vldmia r1, {{s16-s27}}\n",
+        vmla_w!("s8"; "s0" "s16", "s1" "s17", "s2" "s18", "s3" "s19", "s4" "s20", "s5" "s21", "s6" "s22", "s7" "s23"),
+        vmla_w!("s9"; "s0" "s17", "s1" "s18", "s2" "s19", "s3" "s20", "s4" "s21", "s5" "s22", "s6" "s23", "s7" "s24"),
+        vmla_w!("s10"; "s0" "s18", "s1" "s19", "s2" "s20", "s3" "s21", "s4" "s22", "s5" "s23", "s6" "s24", "s7" "s25"),
+        vmla_w!("s11"; "s0" "s19", "s1" "s20", "s2" "s21", "s3" "s22", "s4" "s23", "s5" "s24", "s6" "s25", "s7" "s26"),
+        vmla_w!("s12"; "s0" "s20", "s1" "s21", "s2" "s22", "s3" "s23", "s4" "s24", "s5" "s25", "s6" "s26", "s7" "s27"),
+        "    adds r1, r1, #32\n"
+    )
+);
 
 extern "C" {
-    fn fewshot_conv_c1n8s2k7_row_f32(
+    fn fewshot_conv_plane1x7s2_f32(
         w: *const f32,
         x: *const f32,
         y: *mut f32,
-        g: *const RowGeometry,
+        g: *const PlaneGeometry,
     );
+    fn fewshot_dw_plane3x3_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const PlaneGeometry);
+    fn fewshot_dw_plane1x5_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const PlaneGeometry);
     fn fewshot_conv_c2n8_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
     fn fewshot_conv_c4n4_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
     fn fewshot_conv_c2n8k3_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
@@ -542,15 +651,20 @@ pub enum Block {
     /// 1 channel x 8 positions 2 apart (stride 2; depthwise or not): one `vldmia` of the 15
     /// inputs per tap.
     C1N8S2,
-    /// Whole rows of 8-position blocks of a one-row 7-tap filter over one input channel at
+    /// Whole planes of 8-position blocks of a one-row 7-tap filter over one input channel at
     /// stride 2 (the series stem's 1 x 7 / 2 first layer): the weights stay in registers.
-    Rows1x7S2,
+    Plane1x7S2,
+    /// Whole planes of a depthwise 3 x 3 filter at stride 1, its weights in registers.
+    PlaneDw3x3,
+    /// Whole planes of a depthwise 1 x 5 filter at stride 1, its weights in registers.
+    PlaneDw1x5,
 }
 
 impl Block {
     /// The kernel for rows of `ow` outputs at `stride` of a `kernel` (rows, columns) over
-    /// `groups` input channels a filter, if any: 8 positions from 8 outputs, 4 channels x 4
-    /// positions for rows of 4 to 7 (full convolutions at stride 1 only).
+    /// `groups` input channels a filter, if any: a plane kernel for the shapes that have one,
+    /// 8 positions from 8 outputs, 4 channels x 4 positions for rows of 4 to 7 (full
+    /// convolutions at stride 1 only).
     pub fn for_row(
         depthwise: bool,
         stride: usize,
@@ -559,8 +673,10 @@ impl Block {
         groups: usize,
     ) -> Option<Block> {
         match (depthwise, stride, ow) {
-            (_, 2, 8..) if kernel == [1, 7] && groups == 1 => Some(Block::Rows1x7S2),
+            (_, 2, 8..) if kernel == [1, 7] && groups == 1 => Some(Block::Plane1x7S2),
             (_, 2, 8..) => Some(Block::C1N8S2),
+            (true, 1, 8..) if kernel == [3, 3] => Some(Block::PlaneDw3x3),
+            (true, 1, 8..) if kernel == [1, 5] => Some(Block::PlaneDw1x5),
             (true, 1, 8..) => Some(Block::C1N8),
             (false, 1, 8..) => Some(Block::C2N8),
             (false, 1, 4..) => Some(Block::C4N4),
@@ -568,12 +684,22 @@ impl Block {
         }
     }
 
-    /// Output channels and positions of one call.
+    /// Output channels and positions of one block.
     pub fn size(self) -> (usize, usize) {
         match self {
             Block::C2N8 => (2, 8),
             Block::C4N4 => (4, 4),
-            Block::C1N8 | Block::C1N8S2 | Block::Rows1x7S2 => (1, 8),
+            _ => (1, 8),
+        }
+    }
+
+    /// A plane kernel's stride and kernel (rows, columns), and whether it must be depthwise.
+    fn plane(self) -> Option<(usize, [usize; 2], bool)> {
+        match self {
+            Block::Plane1x7S2 => Some((2, [1, 7], false)),
+            Block::PlaneDw3x3 => Some((1, [3, 3], true)),
+            Block::PlaneDw1x5 => Some((1, [1, 5], true)),
+            _ => None,
         }
     }
 }
@@ -618,13 +744,13 @@ pub fn layer(
         && (c == 1 || !s.depthwise)
         && (kind != Block::C1N8 || s.depthwise)
         && (!s.depthwise || s.groups == 1)
-        && s.stride
-            == if matches!(kind, Block::C1N8S2 | Block::Rows1x7S2) {
-                2
-            } else {
-                1
+        && match kind.plane() {
+            Some((stride, kernel, depthwise)) => {
+                (s.stride, [s.kh, s.kw], s.groups) == (stride, kernel, 1)
+                    && (s.depthwise || !depthwise)
             }
-        && (kind != Block::Rows1x7S2 || (s.kw, s.kh, s.groups) == (7, 1, 1))
+            None => s.stride == if kind == Block::C1N8S2 { 2 } else { 1 },
+        }
         && (s.oh - 1) * s.stride + s.kh <= s.h
         && (s.ow - 1) * s.stride + s.kw <= s.row
         && in_channels.checked_mul(plane).is_some_and(|v| v <= x.len())
@@ -658,7 +784,9 @@ pub fn layer(
         (Block::C1N8, 3) => fewshot_conv_c1n8k3_f32,
         (Block::C1N8, _) => fewshot_conv_c1n8_f32,
         (Block::C1N8S2, _) => fewshot_conv_c1n8s2_f32,
-        (Block::Rows1x7S2, _) => return rows_k7s2(s, relu, w, b, x, y),
+        (Block::Plane1x7S2, _) => return planes(fewshot_conv_plane1x7s2_f32, s, relu, w, b, x, y),
+        (Block::PlaneDw3x3, _) => return planes(fewshot_dw_plane3x3_f32, s, relu, w, b, x, y),
+        (Block::PlaneDw1x5, _) => return planes(fewshot_dw_plane1x5_f32, s, relu, w, b, x, y),
     };
     let (cdone, xdone) = (s.co - s.co % c, s.ow - s.ow % n);
     for oc0 in (0..cdone).step_by(c) {
@@ -689,11 +817,15 @@ pub fn layer(
     (cdone, xdone)
 }
 
-/// [`layer`] for one-row 7-tap filters over one input channel at stride 2: a call of the row
-/// kernel per output row, outside `layer`'s block loop. The
-/// caller has checked the slices and sizes as for the block kernels.
+/// A plane kernel (see `plane_kernel!`).
+type PlaneFn = unsafe extern "C" fn(*const f32, *const f32, *mut f32, *const PlaneGeometry);
+
+/// [`layer`] for the plane kernels: a call per output channel, outside `layer`'s block loop.
+/// The caller has checked the slices and sizes as for the block kernels, and the kernel's
+/// shape ([`Block::plane`]).
 #[inline(never)]
-fn rows_k7s2(
+fn planes(
+    f: PlaneFn,
     s: &Shape,
     relu: bool,
     w: &[f32],
@@ -701,36 +833,184 @@ fn rows_k7s2(
     x: &[f32],
     y: &mut [f32],
 ) -> (usize, usize) {
-    let (plane, per, fan) = (s.h * s.row, s.oh * s.ow, 7);
+    let (plane, per, fan) = (s.h * s.row, s.oh * s.ow, s.kh * s.kw);
     let xdone = s.ow - s.ow % 8;
-    // No block: nothing written (the kernel runs at least one).
-    let Ok(blocks @ 1..) = u32::try_from(xdone / 8) else {
+    let bytes = |v: usize| v.checked_mul(4).and_then(|v| u32::try_from(v).ok());
+    // No block or row: nothing written (the kernel runs at least one of each).
+    let g = (|| {
+        Some(PlaneGeometry {
+            rows: u32::try_from(s.oh).ok().filter(|&r| r > 0)?,
+            blocks: u32::try_from(xdone / 8).ok().filter(|&n| n > 0)?,
+            in_row: bytes(s.row)?,
+            // The blocks advance 8 strides each.
+            in_skip: bytes(s.stride.checked_mul(s.row.checked_sub(xdone)?)?)?,
+            out_skip: bytes(s.ow - xdone)?,
+            bias: b.as_ptr(),
+            relu: u32::from(relu),
+        })
+    })();
+    let Some(mut g) = g else {
         return (0, 0);
     };
     for oc in 0..s.co {
         let x0 = if s.depthwise { oc * plane } else { 0 };
-        for oy in 0..s.oh {
-            let row = RowGeometry {
-                blocks,
-                // SAFETY: `oc < co <= b.len()`.
-                bias: unsafe { b.as_ptr().add(oc) },
-                relu: u32::from(relu),
-            };
-            // SAFETY: as for the block kernels in [`layer`], for every block of the row at
-            // once: filter oc (7 weights, `co * fan <= w.len()`), its bias, inputs of channel
-            // x0 / plane, row oy * 2, columns up to (xdone - 1) 2 + 6 (`< row`: each block's
-            // loads end at its last output's last tap, the last block's at column
-            // (xdone - 8) 2 + 20); outputs of channel oc, row oy, columns 0..xdone (`<= ow`).
-            // AAPCS-VFP, memory only through these pointers.
-            unsafe {
-                fewshot_conv_c1n8s2k7_row_f32(
-                    w.as_ptr().add(oc * fan),
-                    x.as_ptr().add(x0 + oy * s.stride * s.row),
-                    y.as_mut_ptr().add(oc * per + oy * s.ow),
-                    &row,
-                );
-            }
+        // SAFETY: as for the block kernels in [`layer`], for every block of the plane at once:
+        // filter oc (`fan` weights, `co * fan <= w.len()`), its bias (`oc < co <= b.len()`),
+        // inputs of channel x0 / plane, rows oy s..oy s + kh (`(oh - 1) s + kh <= h`) of every
+        // output row oy, columns up to (xdone - 8) s + 7 s + kw - 1 (`<= (ow - 1) s + kw - 1 <
+        // row`: each block's loads end at its last output's last tap; with stride 2 the
+        // 7-tap body's last load of 15 ends there too); outputs of channel oc, every row,
+        // columns 0..xdone (`<= ow`). AAPCS-VFP, memory only through these pointers.
+        unsafe {
+            g.bias = b.as_ptr().add(oc);
+            f(
+                w.as_ptr().add(oc * fan),
+                x.as_ptr().add(x0),
+                y.as_mut_ptr().add(oc * per),
+                &g,
+            );
         }
     }
     (s.co, xdone)
+}
+
+/// What the padded copy reads besides its pointers (`#[repr(C)]`, offsets fixed in the asm).
+#[repr(C)]
+struct PadGeometry {
+    /// Planes (channels), > 0.
+    planes: u32,
+    /// Rows of a plane, > 0.
+    rows: u32,
+    /// Values of a row.
+    width: u32,
+    /// Zero columns left and right of each row.
+    left: u32,
+    /// Zero values above (and below) each plane: padded rows x padded row length.
+    top: u32,
+}
+
+/// r12 values (clobbered) of r0's words (post-incremented) to r1: sixteen at a time through
+/// s0-s15 (caller-saved), then eight and four if as many are left, then one by one through
+/// lr. Labels 1-4 (local).
+macro_rules! copy_run {
+    () => {
+        "1:
+    cmp r12, #16
+    blo 2f
+    vldmia r0!, {{s0-s15}}
+    vstmia r1!, {{s0-s15}}
+    subs r12, r12, #16
+    b 1b
+2:
+    cmp r12, #8
+    blo 3f
+    vldmia r0!, {{s0-s7}}
+    vstmia r1!, {{s0-s7}}
+    subs r12, r12, #8
+3:
+    cmp r12, #4
+    blo 4f
+    vldmia r0!, {{s0-s3}}
+    vstmia r1!, {{s0-s3}}
+    subs r12, r12, #4
+4:
+    subs r12, r12, #1
+    blo 5f
+    ldr lr, [r0], #4
+    str lr, [r1], #4
+    b 4b
+5:
+"
+    };
+}
+/// r12 zeros (clobbered) to r1 (post-incremented): four at a time from r8-r11, then one by one.
+/// Labels 1-3 (local).
+macro_rules! zero_run {
+    () => {
+        "1:
+    cmp r12, #4
+    blo 2f
+    stmia r1!, {{r8, r9, r10, r11}}
+    subs r12, r12, #4
+    b 1b
+2:
+    subs r12, r12, #1
+    blo 3f
+    str r8, [r1], #4
+    b 2b
+3:
+"
+    };
+}
+
+// The padded copy of a map of floats: each plane's rows above, its rows with their zero
+// columns, its rows below, every value written once (the zeros between two rows, and below
+// one plane and above the next, in one run each), sixteen values at a time by
+// `vldmia`/`vstmia`: about 25 instructions for a row of 8 with a column either side, against
+// 68 for the portable loop (`math::pad_planes`) and a `memclr` of the whole map. r0 = the map,
+// r1 = the padded map, r2 = the [`PadGeometry`].
+global_asm!(concat!(
+    asm_fn_start!("fewshot_pad_f32"),
+    "    push {{r4, r5, r6, r7, r8, r9, r10, r11, lr}}
+    ldr r6, [r2, #16]
+    ldm r2, {{r2, r3, r4, r5}}
+    movs r8, #0
+    movs r9, #0
+    movs r10, #0
+    movs r11, #0
+7:
+    add r12, r6, r5
+",
+    zero_run!(),
+    "    mov r7, r3
+8:
+    mov r12, r4
+",
+    copy_run!(),
+    "    subs r7, r7, #1
+    beq 9f
+    lsl r12, r5, #1
+",
+    zero_run!(),
+    "    b 8b
+9:
+    add r12, r6, r5
+",
+    zero_run!(),
+    "    subs r2, r2, #1
+    bne 7b
+    pop {{r4, r5, r6, r7, r8, r9, r10, r11, pc}}
+",
+    asm_fn_end!("fewshot_pad_f32")
+));
+
+extern "C" {
+    fn fewshot_pad_f32(x: *const f32, p: *mut f32, g: *const PadGeometry);
+}
+
+/// Writes the planes of `x` (`[rows, columns]` each) into `p` with `padding` zeros around each
+/// (`math::pad_planes`' values): true; false, with nothing written, unless `p` holds exactly
+/// the padded planes and `x` the planes (then the caller's portable copy runs).
+pub fn pad(x: &[f32], [h, w]: [usize; 2], [py, px]: [usize; 2], p: &mut [f32]) -> bool {
+    let (hp, wp) = (h + 2 * py, w + 2 * px);
+    let planes = x.len().checked_div(h * w).unwrap_or(0);
+    let fits =
+        planes > 0 && planes * h * w == x.len() && Some(p.len()) == planes.checked_mul(hp * wp);
+    let g = (|| {
+        Some(PadGeometry {
+            planes: u32::try_from(planes).ok()?,
+            rows: u32::try_from(h).ok().filter(|&r| r > 0)?,
+            width: u32::try_from(w).ok()?,
+            left: u32::try_from(px).ok()?,
+            top: u32::try_from(py.checked_mul(wp)?).ok()?,
+        })
+    })();
+    let (true, Some(g)) = (fits, g) else {
+        return false;
+    };
+    // SAFETY: reads the `planes * h * w == x.len()` values of `x` and writes
+    // `planes * (2 top + h (2 px + w)) = planes * hp * wp == p.len()` values of `p`, each
+    // once, through r0 and r1 only (AAPCS-VFP; s0-s15 are caller-saved).
+    unsafe { fewshot_pad_f32(x.as_ptr(), p.as_mut_ptr(), &g) };
+    true
 }

@@ -171,6 +171,57 @@ pub(crate) fn copy_fours<T: Copy>(to: &mut [T], from: &[T]) {
     }
 }
 
+/// Writes the planes of `x` (of `[rows, columns]` each) into `xp` with `padding` (rows above
+/// and below, columns left and right) of `fill` around each, then `fill` to the end of `xp`:
+/// the rows above and below a plane and each row's columns left and right of it are written
+/// once, not the whole plane before the input over it, and the rows are copied four values
+/// at a time (a small map's rows are too short for `memcpy` and `memset` calls to pay).
+/// Planes that do not fit `xp` are left out.
+#[cfg(any(feature = "conv", feature = "int8"))]
+#[inline(never)]
+pub(crate) fn pad_planes<T: Copy>(
+    x: &[T],
+    [h, w]: [usize; 2],
+    [py, px]: [usize; 2],
+    fill: T,
+    xp: &mut [T],
+) {
+    let (h, w) = (h.max(1), w.max(1));
+    let (hp, wp) = (h + 2 * py, w + 2 * px);
+    let planes = xp.chunks_mut(hp * wp);
+    let mut filled = 0;
+    for (plane, to) in x.chunks_exact(h * w).zip(planes) {
+        let (top, rest) = to.split_at_mut((py * wp).min(to.len()));
+        top.fill(fill);
+        let (body, bottom) = rest.split_at_mut((h * wp).min(rest.len()));
+        bottom.fill(fill);
+        for (row, from) in body.chunks_exact_mut(wp).zip(plane.chunks_exact(w)) {
+            let (left, rest) = row.split_at_mut(px.min(row.len()));
+            fill_few(left, fill);
+            let (mid, right) = rest.split_at_mut(w.min(rest.len()));
+            copy_fours(mid, from);
+            fill_few(right, fill);
+        }
+        filled += hp * wp;
+    }
+    if let Some(rest) = xp.get_mut(filled..) {
+        rest.fill(fill);
+    }
+}
+
+/// `s` filled with `v`: a padding of a few columns, one store each (a `memset` call costs
+/// more than that).
+#[cfg(any(feature = "conv", feature = "int8"))]
+#[inline(always)]
+fn fill_few<T: Copy>(s: &mut [T], v: T) {
+    match s {
+        [] => {}
+        [a] => *a = v,
+        [a, b] => (*a, *b) = (v, v),
+        _ => s.fill(v),
+    }
+}
+
 /// `e^x` (micromath), with the ends of the range handled here: micromath returns NaN for
 /// finite `x` in about [88.72, 89.42] (where `e^x` overflows f32) and asserts on NaN in debug
 /// builds. Above 88 the result is `+inf` (the true value is within a factor 2 of `f32::MAX`),

@@ -292,45 +292,10 @@ fn bytes(w: &mut [u32]) -> &mut [i8] {
 }
 
 /// Writes the input, zero-padded with its zero point, as bytes into `xp` (then the zero point
-/// to its end): each padded plane's rows above and below the input, and each row's columns
-/// left and right of it, are written once, not the whole plane before the input over it.
+/// to its end): [`crate::math::pad_planes`].
 fn pad(l: &QuantConv, x: &[i8], xp: &mut [i8]) {
     let g = &l.geom;
-    let [hp, wp] = padded(g);
-    let zp = l.in_zp as i8;
-    let (h, w) = (g.height.max(1), g.width.max(1));
-    let [py, px] = g.padding;
-    let planes = xp.chunks_mut((hp * wp).max(1));
-    let mut filled = 0;
-    for (plane, to) in x.chunks_exact(h * w).zip(planes) {
-        let (top, rest) = to.split_at_mut((py * wp).min(to.len()));
-        top.fill(zp);
-        let (body, bottom) = rest.split_at_mut((h * wp).min(rest.len()));
-        bottom.fill(zp);
-        for (row, from) in body.chunks_exact_mut(wp.max(1)).zip(plane.chunks_exact(w)) {
-            let (left, rest) = row.split_at_mut(px.min(row.len()));
-            fill_few(left, zp);
-            let (mid, right) = rest.split_at_mut(w.min(rest.len()));
-            crate::math::copy_fours(mid, from);
-            fill_few(right, zp);
-        }
-        filled += hp * wp;
-    }
-    if let Some(rest) = xp.get_mut(filled..) {
-        rest.fill(zp);
-    }
-}
-
-/// `s` filled with `v`: a padding of a few columns, one store each (a `memset` call costs
-/// more than that).
-#[inline(always)]
-fn fill_few(s: &mut [i8], v: i8) {
-    match s {
-        [] => {}
-        [a] => *a = v,
-        [a, b] => (*a, *b) = (v, v),
-        _ => s.fill(v),
-    }
+    crate::math::pad_planes(x, [g.height, g.width], g.padding, l.in_zp as i8, xp);
 }
 
 /// Gathers the window of output position `at` (row, column) of group `grp` from the padded

@@ -46,6 +46,10 @@ use crate::{Activation, Error};
 pub struct Conv {
     spec: ConvSpec,
     depthwise: bool,
+    /// [`Conv::output_map`] and [`Conv::padded_map`], found once (a layer asks for them at
+    /// every step of its forward pass).
+    output: Option<Map>,
+    padded: Option<Map>,
 }
 
 /// The output length of one side: `(len + 2 pad - k) / stride + 1`, `None` when the kernel does
@@ -70,12 +74,44 @@ pub(crate) fn map_len(map: &Map) -> Option<usize> {
         .then_some(n)
 }
 
+/// The output map of `s`, `None` when the geometry is invalid (the caller has checked the
+/// padded map).
+fn output_map(s: &ConvSpec, depthwise: bool) -> Option<Map> {
+    if s.channels == 0 || (depthwise && s.channels != s.input.channels) {
+        return None;
+    }
+    let map = Map {
+        channels: s.channels,
+        height: side(s.input.height, s.kernel[0], s.padding[0], s.stride)?,
+        width: side(s.input.width, s.kernel[1], s.padding[1], s.stride)?,
+    };
+    map_len(&s.input)?;
+    map_len(&map)?;
+    Some(map)
+}
+
+/// The input map of `s` with its zero padding; `None` above
+/// [`MAX_MAP_LEN`](crate::format::spec::MAX_MAP_LEN).
+fn padded_map(s: &ConvSpec) -> Option<Map> {
+    let grow = |len: u16, pad: u16| len.checked_add(pad.checked_mul(2)?);
+    let map = Map {
+        channels: s.input.channels,
+        height: grow(s.input.height, s.padding[0])?,
+        width: grow(s.input.width, s.padding[1])?,
+    };
+    map_len(&map).map(|_| map)
+}
+
 impl Conv {
     /// The convolution of a stem entry (`depthwise`: one input channel per filter).
     pub fn of(spec: &ConvSpec, depthwise: bool) -> Conv {
+        let padded = padded_map(spec);
+        let output = padded.and_then(|_| output_map(spec, depthwise));
         Conv {
             spec: *spec,
             depthwise,
+            output,
+            padded,
         }
     }
 
@@ -98,19 +134,7 @@ impl Conv {
 
     /// The output map, `None` when the geometry is invalid.
     pub fn output_map(&self) -> Option<Map> {
-        let s = &self.spec;
-        if s.channels == 0 || (self.depthwise && s.channels != s.input.channels) {
-            return None;
-        }
-        let map = Map {
-            channels: s.channels,
-            height: side(s.input.height, s.kernel[0], s.padding[0], s.stride)?,
-            width: side(s.input.width, s.kernel[1], s.padding[1], s.stride)?,
-        };
-        map_len(&s.input)?;
-        map_len(&map)?;
-        self.padded_map()?;
-        Some(map)
+        self.output
     }
 
     /// The input map.
@@ -121,14 +145,7 @@ impl Conv {
     /// The input map with its zero padding (the input map without padding); `None` above
     /// [`MAX_MAP_LEN`](crate::format::spec::MAX_MAP_LEN).
     fn padded_map(&self) -> Option<Map> {
-        let s = &self.spec;
-        let grow = |len: u16, pad: u16| len.checked_add(pad.checked_mul(2)?);
-        let map = Map {
-            channels: s.input.channels,
-            height: grow(s.input.height, s.padding[0])?,
-            width: grow(s.input.width, s.padding[1])?,
-        };
-        map_len(&map).map(|_| map)
+        self.padded
     }
 
     /// Floats of the buffer [`Conv::run`] writes the padded input map to (0 without padding).
@@ -169,19 +186,15 @@ impl Conv {
     /// Copies the input map `x` into the zero-padded map `p`.
     fn pad_into(&self, x: &[f32], p: &mut [f32]) {
         let s = &self.spec;
-        let (h, wd) = (usize::from(s.input.height), usize::from(s.input.width));
-        let [ph, pw] = [usize::from(s.padding[0]), usize::from(s.padding[1])];
-        let pwd = wd + 2 * pw;
-        p.fill(0.0);
-        let plane = (h + 2 * ph) * pwd;
-        for (c, xc) in x.chunks_exact((h * wd).max(1)).enumerate() {
-            for (r, row) in xc.chunks_exact(wd.max(1)).enumerate() {
-                let at = c * plane + (r + ph) * pwd + pw;
-                if let Some(to) = p.get_mut(at..at + wd) {
-                    crate::math::copy_fours(to, row);
-                }
-            }
+        let (map, pad) = (
+            [s.input.height, s.input.width].map(usize::from),
+            s.padding.map(usize::from),
+        );
+        #[cfg(m4f_kernels)]
+        if crate::math::arm_conv::pad(x, map, pad, p) {
+            return;
         }
+        crate::math::pad_planes(x, map, pad, 0.0, p);
     }
 
     /// Output `(oc, oy, ox)` over the map `x` (of `xm`, zero-padded by `pad`): the bias, then
@@ -265,7 +278,9 @@ impl Conv {
         let act = self.spec.activation;
         // Channels below `cdone`, columns below `xdone` of every row: done by block kernels.
         let (cdone, xdone) = self.blocks(&out, xm, pad, w, b, x, y);
-        for oc in 0..co {
+        // Channels whose rows the kernels finished are skipped.
+        let first = if xdone == ow { cdone } else { 0 };
+        for oc in first..co {
             let bias = b.get(oc).copied().unwrap_or(0.0);
             let from = if oc < cdone { xdone } else { 0 };
             for oy in 0..oh {
