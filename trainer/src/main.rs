@@ -842,6 +842,7 @@ fn eval_classification(
             model.display()
         ),
     };
+    let from_record = record.is_some() && data.is_some();
     if let Some(d) = data {
         cfg.set_data(&d)?;
     }
@@ -858,7 +859,16 @@ fn eval_classification(
         cfg.shots = vec![1];
         cfg.query = 1;
     }
-    let mut setup = run::Setup::for_purpose(&cfg, trainer::classify::train::Purpose::Evaluate)?;
+    let mut setup = run::Setup::for_purpose(&cfg, trainer::classify::train::Purpose::Evaluate)
+        .with_context(|| match from_record {
+            // `--data` of a model with its record takes the run's classes from that file.
+            true => format!(
+                "{}: evaluated with the run's classes from the record beside {} (another split of the run's data); for a file of your own classes, each new to the model, evaluate a copy of the model without its `.run.json`",
+                cfg.data.display(),
+                model.display()
+            ),
+            false => format!("{}: the run's classes", cfg.data.display()),
+        })?;
     if let Some(r) = &record {
         if other_split.is_some() {
             r.use_normalisation(&mut setup);

@@ -171,6 +171,24 @@ fn a_users_series_csv_trains_evaluates_with_baselines_and_refuses_another_split(
     let e = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{e}");
     assert!(e.contains("SHA-256"), "{e}");
+    // A file of other classes (the user's own): with the record it would be the run's classes,
+    // so the refusal says how to take the file's classes as new to the model.
+    let few = d.join("few.csv");
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            let label = l.split(',').next().and_then(|c| c.parse::<u32>().ok());
+            l.starts_with("label") || label.is_some_and(|c| c < 6)
+        })
+        .collect();
+    std::fs::write(&few, kept.join("\n") + "\n").unwrap();
+    let o = eval(&["--data", few.to_str().unwrap()]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("run's classes") && e.contains("without its `.run.json`"),
+        "{e}"
+    );
     // Another split given with --config is refused too.
     std::fs::write(
         d.join("other.toml"),
