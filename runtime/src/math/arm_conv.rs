@@ -891,7 +891,7 @@ struct PadGeometry {
 
 /// r12 values (clobbered) of r0's words (post-incremented) to r1: sixteen at a time through
 /// s0-s15 (caller-saved), then eight and four if as many are left, then one by one through
-/// lr. Labels 1-4 (local).
+/// lr. Labels 1-5 (local).
 macro_rules! copy_run {
     () => {
         "1:
