@@ -262,12 +262,29 @@ macro_rules! relu_4x4 {
     };
 }
 
+/// One weight register's terms over inputs `$x0..$x7`, into the accumulators s0-s7 of a block
+/// of 8 outputs (one filter tap over the block).
+macro_rules! mla_1x8 {
+    ($w:literal; $x0:literal $x1:literal $x2:literal $x3:literal $x4:literal $x5:literal $x6:literal $x7:literal) => {
+        vmla_w!($w; "s0" $x0, "s1" $x1, "s2" $x2, "s3" $x3, "s4" $x4, "s5" $x5, "s6" $x6, "s7" $x7)
+    };
+}
+/// One kernel row of 3 taps (weights `$w0 $w1 $w2`) over the 10 inputs s16-s25 of 8 outputs.
+macro_rules! row3 {
+    ($w0:literal, $w1:literal, $w2:literal) => {
+        concat!(
+            mla_1x8!($w0; "s16" "s17" "s18" "s19" "s20" "s21" "s22" "s23"),
+            mla_1x8!($w1; "s17" "s18" "s19" "s20" "s21" "s22" "s23" "s24"),
+            mla_1x8!($w2; "s18" "s19" "s20" "s21" "s22" "s23" "s24" "s25")
+        )
+    };
+}
 /// One weight register per filter, each filter's terms over inputs `$x0..$x7`: the 2 x 8
 /// block's accumulators s0-s7 (the filter in `$w0`) and s8-s15 (`$w1`).
 macro_rules! mla_2x8 {
     ($w0:literal, $w1:literal; $x0:literal $x1:literal $x2:literal $x3:literal $x4:literal $x5:literal $x6:literal $x7:literal) => {
         concat!(
-            vmla_w!($w0; "s0" $x0, "s1" $x1, "s2" $x2, "s3" $x3, "s4" $x4, "s5" $x5, "s6" $x6, "s7" $x7),
+            mla_1x8!($w0; $x0 $x1 $x2 $x3 $x4 $x5 $x6 $x7),
             vmla_w!($w1; "s8" $x0, "s9" $x1, "s10" $x2, "s11" $x3, "s12" $x4, "s13" $x5, "s14" $x6, "s15" $x7)
         )
     };
@@ -336,7 +353,7 @@ conv_kernel!(
         concat!(
             "    vldmia r0!, {{s8}}
 ",
-            vmla_w!("s8"; "s0" "s16", "s1" "s17", "s2" "s18", "s3" "s19", "s4" "s20", "s5" "s21", "s6" "s22", "s7" "s23")
+            mla_1x8!("s8"; "s16" "s17" "s18" "s19" "s20" "s21" "s22" "s23")
         )
     ),
     store_1x8!(),
@@ -353,7 +370,7 @@ conv_kernel!(
         concat!(
             "    vldmia r0!, {{s8}}
 ",
-            vmla_w!("s8"; "s0" "s16", "s1" "s18", "s2" "s20", "s3" "s22", "s4" "s24", "s5" "s26", "s6" "s28", "s7" "s30")
+            mla_1x8!("s8"; "s16" "s18" "s20" "s22" "s24" "s26" "s28" "s30")
         )
     ),
     store_1x8!(),
@@ -412,9 +429,7 @@ conv_kernel!(
         "    vldmia r1, {{s16-s25}}
     vldmia r0!, {{s26-s28}}
 ",
-        vmla_w!("s26"; "s0" "s16", "s1" "s17", "s2" "s18", "s3" "s19", "s4" "s20", "s5" "s21", "s6" "s22", "s7" "s23"),
-        vmla_w!("s27"; "s0" "s17", "s1" "s18", "s2" "s19", "s3" "s20", "s4" "s21", "s5" "s22", "s6" "s23", "s7" "s24"),
-        vmla_w!("s28"; "s0" "s18", "s1" "s19", "s2" "s20", "s3" "s21", "s4" "s22", "s5" "s23", "s6" "s24", "s7" "s25")
+        row3!("s26", "s27", "s28")
     ),
     store_1x8!(),
     relu_1x8!()
@@ -549,8 +564,8 @@ macro_rules! taps_s2 {
     ($w0:literal, $w1:literal) => {
         concat!(
             "    vldmia r1, {{s16-s31}}\n    adds r1, r1, #8\n",
-            vmla_w!($w0; "s0" "s16", "s1" "s18", "s2" "s20", "s3" "s22", "s4" "s24", "s5" "s26", "s6" "s28", "s7" "s30"),
-            vmla_w!($w1; "s0" "s17", "s1" "s19", "s2" "s21", "s3" "s23", "s4" "s25", "s5" "s27", "s6" "s29", "s7" "s31")
+            mla_1x8!($w0; "s16" "s18" "s20" "s22" "s24" "s26" "s28" "s30"),
+            mla_1x8!($w1; "s17" "s19" "s21" "s23" "s25" "s27" "s29" "s31")
         )
     };
 }
@@ -569,22 +584,11 @@ plane_kernel!(
         taps_s2!("s12", "s13"),
         // The last tap reads 15 inputs: its window ends at the block's last input.
         "    vldmia r1, {{s16-s30}}\n",
-        vmla_w!("s14"; "s0" "s16", "s1" "s18", "s2" "s20", "s3" "s22", "s4" "s24", "s5" "s26", "s6" "s28", "s7" "s30"),
+        mla_1x8!("s14"; "s16" "s18" "s20" "s22" "s24" "s26" "s28" "s30"),
         // The next block's inputs: 8 outputs at stride 2 on from this block's first, 6 taps back.
         "    adds r1, r1, #40\n"
     )
 );
-
-/// One kernel row of 3 taps (weights `$w0 $w1 $w2`) over the 10 inputs s16-s25 of 8 outputs.
-macro_rules! row3 {
-    ($w0:literal, $w1:literal, $w2:literal) => {
-        concat!(
-            vmla_w!($w0; "s0" "s16", "s1" "s17", "s2" "s18", "s3" "s19", "s4" "s20", "s5" "s21", "s6" "s22", "s7" "s23"),
-            vmla_w!($w1; "s0" "s17", "s1" "s18", "s2" "s19", "s3" "s20", "s4" "s21", "s5" "s22", "s6" "s23", "s7" "s24"),
-            vmla_w!($w2; "s0" "s18", "s1" "s19", "s2" "s20", "s3" "s21", "s4" "s22", "s5" "s23", "s6" "s24", "s7" "s25")
-        )
-    };
-}
 
 // A depthwise 3 x 3 filter at stride 1: the 9 weights in s8-s15 and s26, each kernel row's 10
 // inputs in one `vldmia` (r12 steps the rows by r11): 72 `vmla`, 3 loads, 2 row steps, the bias
@@ -610,11 +614,11 @@ plane_kernel!(
     "    vldmia r0, {{s8-s12}}\n",
     concat!(
         "    vldmia r1, {{s16-s27}}\n",
-        vmla_w!("s8"; "s0" "s16", "s1" "s17", "s2" "s18", "s3" "s19", "s4" "s20", "s5" "s21", "s6" "s22", "s7" "s23"),
-        vmla_w!("s9"; "s0" "s17", "s1" "s18", "s2" "s19", "s3" "s20", "s4" "s21", "s5" "s22", "s6" "s23", "s7" "s24"),
-        vmla_w!("s10"; "s0" "s18", "s1" "s19", "s2" "s20", "s3" "s21", "s4" "s22", "s5" "s23", "s6" "s24", "s7" "s25"),
-        vmla_w!("s11"; "s0" "s19", "s1" "s20", "s2" "s21", "s3" "s22", "s4" "s23", "s5" "s24", "s6" "s25", "s7" "s26"),
-        vmla_w!("s12"; "s0" "s20", "s1" "s21", "s2" "s22", "s3" "s23", "s4" "s24", "s5" "s25", "s6" "s26", "s7" "s27"),
+        mla_1x8!("s8"; "s16" "s17" "s18" "s19" "s20" "s21" "s22" "s23"),
+        mla_1x8!("s9"; "s17" "s18" "s19" "s20" "s21" "s22" "s23" "s24"),
+        mla_1x8!("s10"; "s18" "s19" "s20" "s21" "s22" "s23" "s24" "s25"),
+        mla_1x8!("s11"; "s19" "s20" "s21" "s22" "s23" "s24" "s25" "s26"),
+        mla_1x8!("s12"; "s20" "s21" "s22" "s23" "s24" "s25" "s26" "s27"),
         "    adds r1, r1, #32\n"
     )
 );
