@@ -484,10 +484,15 @@ struct PlaneGeometry {
     in_skip: u32,
     /// Bytes from the output after a row's last block to the next row's first output.
     out_skip: u32,
-    /// The filter's bias.
+    /// The first filter's bias (the others follow it).
     bias: *const f32,
     /// Non-zero: ReLU as the outputs are stored.
     relu: u32,
+    /// Filters (output planes), > 0.
+    planes: u32,
+    /// Bytes (wrapping) from the input after a plane's last row to the next plane's first
+    /// input: the next input channel's when depthwise, back to the same one's otherwise.
+    in_next: u32,
 }
 
 /// One output row's blocks of 8 (r0 of them, from the geometry at r3) through `$body` (the
@@ -513,26 +518,38 @@ macro_rules! plane_rows {
     };
 }
 
-/// A plane kernel `$name`: a whole output plane (every row's blocks of 8 outputs) of one
-/// filter, its weights loaded once by `$weights` (from r0) into registers the `$body` reads,
-/// the bias kept in lr. r0 = the filter, r1 = the plane's first input, r2 = its first output,
-/// r3 = the [`PlaneGeometry`]; r11 holds `in_row` for the body. A call saves what a block
-/// kernel's call per block costs (its registers, geometry and filter reloaded for each 8
-/// outputs).
+/// A plane kernel `$name`: every output plane of a layer (every row's blocks of 8 outputs), one
+/// filter after another; each filter's weights loaded once by `$weights` (from r0) into
+/// registers the `$body` reads, its bias kept in lr; filters `$fan` bytes apart. r0 = the
+/// first filter, r1 = the first plane's first input, r2 = its first output, r3 = the
+/// [`PlaneGeometry`]; r11 holds `in_row` for the body; the next filter, the next bias and the
+/// filters left live on the stack. A call saves what a block kernel's call per block costs
+/// (its registers, geometry and filter reloaded for each 8 outputs) and a call per plane.
 macro_rules! plane_kernel {
-    ($name:literal, $weights:expr, $body:expr) => {
+    ($name:literal, $fan:literal, $weights:expr, $body:expr) => {
         global_asm!(concat!(
             asm_fn_start!($name),
             "    push {{r4, r5, r6, r7, r8, r9, r10, r11, lr}}
     vpush {{s16-s31}}
-",
-            $weights,
-            "    ldr r8, [r3, #0]
+    sub sp, sp, #16
+    ldr r12, [r3, #20]
+    strd r0, r12, [sp]
+    ldr r12, [r3, #28]
+    str r12, [sp, #8]
     ldr r11, [r3, #8]
     ldr r9, [r3, #12]
     ldr r10, [r3, #16]
-    ldr r12, [r3, #20]
-    ldr lr, [r12]
+0:
+    ldr r0, [sp]
+",
+            $weights,
+            "    adds r0, r0, #",
+            $fan,
+            "
+    ldr r12, [sp, #4]
+    ldr lr, [r12], #4
+    strd r0, r12, [sp]
+    ldr r8, [r3, #0]
     ldr r12, [r3, #24]
     cmp r12, #0
     bne 5f
@@ -549,6 +566,13 @@ macro_rules! plane_kernel {
                 )
             ),
             "6:
+    ldr r12, [r3, #32]
+    add r1, r1, r12
+    ldr r12, [sp, #8]
+    subs r12, r12, #1
+    str r12, [sp, #8]
+    bne 0b
+    add sp, sp, #16
     vpop {{s16-s31}}
     pop {{r4, r5, r6, r7, r8, r9, r10, r11, pc}}
 ",
@@ -577,6 +601,7 @@ macro_rules! taps_s2 {
 // block). Each output is its bias plus its 7 terms in tap order, as the portable loop adds them.
 plane_kernel!(
     "fewshot_conv_plane1x7s2_f32",
+    "28",
     "    vldmia r0, {{s8-s14}}\n",
     concat!(
         taps_s2!("s8", "s9"),
@@ -595,6 +620,7 @@ plane_kernel!(
 // (4) and the store per block of 8 (about 85 instructions, 98 through ReLU).
 plane_kernel!(
     "fewshot_dw_plane3x3_f32",
+    "36",
     "    vldmia r0, {{s8-s15}}\n    vldr s26, [r0, #32]\n",
     concat!(
         "    vldmia r1, {{s16-s25}}\n",
@@ -611,6 +637,7 @@ plane_kernel!(
 // 12 inputs in one `vldmia`: 40 `vmla` per block of 8.
 plane_kernel!(
     "fewshot_dw_plane1x5_f32",
+    "20",
     "    vldmia r0, {{s8-s12}}\n",
     concat!(
         "    vldmia r1, {{s16-s27}}\n",
@@ -761,6 +788,18 @@ pub fn layer(
         && s.co.checked_mul(fan).is_some_and(|v| v <= w.len())
         && s.co.checked_mul(per).is_some_and(|v| v <= y.len())
         && s.co <= b.len();
+    if !ok {
+        return (0, 0);
+    }
+    let whole: Option<PlaneFn> = match kind {
+        Block::Plane1x7S2 => Some(fewshot_conv_plane1x7s2_f32),
+        Block::PlaneDw3x3 => Some(fewshot_dw_plane3x3_f32),
+        Block::PlaneDw1x5 => Some(fewshot_dw_plane1x5_f32),
+        _ => None,
+    };
+    if let Some(f) = whole {
+        return planes(f, s, relu, w, b, x, y);
+    }
     let bytes = |v: usize| v.checked_mul(4).and_then(|v| u32::try_from(v).ok());
     let g = (|| {
         Some(Geometry {
@@ -775,7 +814,7 @@ pub fn layer(
             relu: u32::from(relu),
         })
     })();
-    let (true, Some(mut g)) = (ok, g) else {
+    let Some(mut g) = g else {
         return (0, 0);
     };
     let f = match (kind, s.kw) {
@@ -788,9 +827,8 @@ pub fn layer(
         (Block::C1N8, 3) => fewshot_conv_c1n8k3_f32,
         (Block::C1N8, _) => fewshot_conv_c1n8_f32,
         (Block::C1N8S2, _) => fewshot_conv_c1n8s2_f32,
-        (Block::Plane1x7S2, _) => return planes(fewshot_conv_plane1x7s2_f32, s, relu, w, b, x, y),
-        (Block::PlaneDw3x3, _) => return planes(fewshot_dw_plane3x3_f32, s, relu, w, b, x, y),
-        (Block::PlaneDw1x5, _) => return planes(fewshot_dw_plane1x5_f32, s, relu, w, b, x, y),
+        // Dispatched above.
+        (Block::Plane1x7S2 | Block::PlaneDw3x3 | Block::PlaneDw1x5, _) => return (0, 0),
     };
     let (cdone, xdone) = (s.co - s.co % c, s.ow - s.ow % n);
     for oc0 in (0..cdone).step_by(c) {
@@ -824,9 +862,9 @@ pub fn layer(
 /// A plane kernel (see `plane_kernel!`).
 type PlaneFn = unsafe extern "C" fn(*const f32, *const f32, *mut f32, *const PlaneGeometry);
 
-/// [`layer`] for the plane kernels: a call per output channel, outside `layer`'s block loop.
-/// The caller has checked the slices and sizes as for the block kernels, and the kernel's
-/// shape ([`Block::plane`]).
+/// [`layer`] for the plane kernels: one call for every output channel, outside `layer`'s block
+/// loop. The caller has checked the slices and sizes as for the block kernels, and the
+/// kernel's shape ([`Block::plane`]).
 #[inline(never)]
 fn planes(
     f: PlaneFn,
@@ -837,10 +875,11 @@ fn planes(
     x: &[f32],
     y: &mut [f32],
 ) -> (usize, usize) {
-    let (plane, per, fan) = (s.h * s.row, s.oh * s.ow, s.kh * s.kw);
     let xdone = s.ow - s.ow % 8;
     let bytes = |v: usize| v.checked_mul(4).and_then(|v| u32::try_from(v).ok());
-    // No block or row: nothing written (the kernel runs at least one of each).
+    // After a plane's rows r1 is `oh` strides of rows on from its first input.
+    let next = if s.depthwise { s.h * s.row } else { 0 };
+    // No block, row or channel: nothing written (the kernel runs at least one of each).
     let g = (|| {
         Some(PlaneGeometry {
             rows: u32::try_from(s.oh).ok().filter(|&r| r > 0)?,
@@ -851,30 +890,23 @@ fn planes(
             out_skip: bytes(s.ow - xdone)?,
             bias: b.as_ptr(),
             relu: u32::from(relu),
+            planes: u32::try_from(s.co).ok().filter(|&n| n > 0)?,
+            in_next: bytes(next)?.wrapping_sub(bytes(s.oh.checked_mul(s.stride * s.row)?)?),
         })
     })();
-    let Some(mut g) = g else {
+    let Some(g) = g else {
         return (0, 0);
     };
-    for oc in 0..s.co {
-        let x0 = if s.depthwise { oc * plane } else { 0 };
-        // SAFETY: as for the block kernels in [`layer`], for every block of the plane at once:
-        // filter oc (`fan` weights, `co * fan <= w.len()`), its bias (`oc < co <= b.len()`),
-        // inputs of channel x0 / plane, rows oy s..oy s + kh (`(oh - 1) s + kh <= h`) of every
-        // output row oy, columns up to (xdone - 8) s + 7 s + kw - 1 (`<= (ow - 1) s + kw - 1 <
-        // row`: each block's loads end at its last output's last tap; with stride 2 the
-        // 7-tap body's last load of 15 ends there too); outputs of channel oc, every row,
-        // columns 0..xdone (`<= ow`). AAPCS-VFP, memory only through these pointers.
-        unsafe {
-            g.bias = b.as_ptr().add(oc);
-            f(
-                w.as_ptr().add(oc * fan),
-                x.as_ptr().add(x0),
-                y.as_mut_ptr().add(oc * per),
-                &g,
-            );
-        }
-    }
+    // SAFETY: as for the block kernels in [`layer`], for every block of every plane: filter oc
+    // (`fan` weights from oc fan, `co * fan <= w.len()`), its bias (`oc < co <= b.len()`),
+    // inputs of channel oc (depthwise; else 0) from its plane's start, rows oy s..oy s + kh
+    // (`(oh - 1) s + kh <= h`) of every output row oy, columns up to (xdone - 8) s + 7 s + kw - 1
+    // (`<= (ow - 1) s + kw - 1 < row`: each block's loads end at its last output's last tap;
+    // with stride 2 the 7-tap body's last load of 15 ends there too); outputs of channel oc
+    // (from oc per), every row, columns 0..xdone (`<= ow`). The kernel steps its input pointer
+    // by `in_next` after a plane's rows, to the next plane's start (`oh` row strides on). AAPCS-VFP,
+    // memory only through these pointers and its stack.
+    unsafe { f(w.as_ptr(), x.as_ptr(), y.as_mut_ptr(), &g) };
     (s.co, xdone)
 }
 
@@ -894,41 +926,45 @@ struct PadGeometry {
 }
 
 /// r12 values (clobbered) of r0's words (post-incremented) to r1: sixteen at a time through
-/// s0-s15 (caller-saved), then eight and four if as many are left, then one by one through
-/// lr. Labels 1-5 (local).
+/// s0-s15 (caller-saved) while as many are left (the count's low four bits survive the
+/// subtractions of 16), then eight, four, two and one by the bits of what is left (`lsls #29`:
+/// carry = bit 3, negative = bit 2; `lsls #31`: bits 1 and 0), without a loop: a row of 8 costs
+/// 9 instructions. Labels 1-5 (local); lr clobbered.
 macro_rules! copy_run {
     () => {
-        "1:
-    cmp r12, #16
+        "    subs r12, r12, #16
     blo 2f
+1:
     vldmia r0!, {{s0-s15}}
     vstmia r1!, {{s0-s15}}
     subs r12, r12, #16
-    b 1b
+    bhs 1b
 2:
-    cmp r12, #8
-    blo 3f
+    lsls lr, r12, #29
+    bcc 3f
     vldmia r0!, {{s0-s7}}
     vstmia r1!, {{s0-s7}}
-    subs r12, r12, #8
 3:
-    cmp r12, #4
-    blo 4f
+    bpl 4f
     vldmia r0!, {{s0-s3}}
     vstmia r1!, {{s0-s3}}
-    subs r12, r12, #4
 4:
-    subs r12, r12, #1
-    blo 5f
-    ldr lr, [r0], #4
-    str lr, [r1], #4
-    b 4b
+    ands lr, r12, #3
+    beq 5f
+    lsls lr, r12, #31
+    itt cs
+    vldmiacs r0!, {{s0-s1}}
+    vstmiacs r1!, {{s0-s1}}
+    itt mi
+    vldmiami r0!, {{s0}}
+    vstmiami r1!, {{s0}}
 5:
 "
     };
 }
-/// r12 zeros (clobbered) to r1 (post-incremented): four at a time from r8-r11, then one by one.
-/// Labels 1-3 (local).
+/// r12 zeros (clobbered) to r1 (post-incremented): four at a time from r8-r11, then the last
+/// two and one by the bits of what is left (`lsls #31`: carry = bit 1, negative = bit 0),
+/// without a loop: a gap of two zeros between rows costs 7 instructions. Labels 1-2 (local).
 macro_rules! zero_run {
     () => {
         "1:
@@ -938,11 +974,11 @@ macro_rules! zero_run {
     subs r12, r12, #4
     b 1b
 2:
-    subs r12, r12, #1
-    blo 3f
-    str r8, [r1], #4
-    b 2b
-3:
+    lsls r12, r12, #31
+    it cs
+    strdcs r8, r9, [r1], #8
+    it mi
+    strmi r8, [r1], #4
 "
     };
 }
@@ -950,9 +986,10 @@ macro_rules! zero_run {
 // The padded copy of a map of floats: each plane's rows above, its rows with their zero
 // columns, its rows below, every value written once (the zeros between two rows, and below
 // one plane and above the next, in one run each), sixteen values at a time by
-// `vldmia`/`vstmia`: about 25 instructions for a row of 8 with a column either side, against
-// 68 for the portable loop (`math::pad_planes`) and a `memclr` of the whole map. r0 = the map,
-// r1 = the padded map, r2 = the [`PadGeometry`].
+// `vldmia`/`vstmia`: 18 instructions for a row of 8 with a column either side (the copy 9, the
+// two zeros 7, the loop 2), against 68 for the portable loop (`math::pad_planes`) and a
+// `memclr` of the whole map. r0 = the map, r1 = the padded map, r2 = the [`PadGeometry`]; r5 =
+// the zeros between two rows, r6 = those above a plane's first value (and below its last).
 global_asm!(concat!(
     asm_fn_start!("fewshot_pad_f32"),
     "    push {{r4, r5, r6, r7, r8, r9, r10, r11, lr}}
@@ -962,23 +999,25 @@ global_asm!(concat!(
     movs r9, #0
     movs r10, #0
     movs r11, #0
+    add r6, r6, r5
+    lsl r5, r5, #1
 7:
-    add r12, r6, r5
+    mov r12, r6
 ",
     zero_run!(),
     "    mov r7, r3
-8:
+    b 8f
+0:
+    mov r12, r5
+",
+    zero_run!(),
+    "8:
     mov r12, r4
 ",
     copy_run!(),
     "    subs r7, r7, #1
-    beq 9f
-    lsl r12, r5, #1
-",
-    zero_run!(),
-    "    b 8b
-9:
-    add r12, r6, r5
+    bne 0b
+    mov r12, r6
 ",
     zero_run!(),
     "    subs r2, r2, #1

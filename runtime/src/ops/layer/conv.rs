@@ -158,29 +158,40 @@ impl Conv {
 
     /// The stem's forward pass: `src` holds the input map; returns true when the output map is
     /// at the start of `dst`, false when it is at the start of `src` (with padding: the padded
-    /// input is written to `dst`, at least [`Conv::work_len`] floats, and convolved into `src`).
-    /// Short buffers write nothing (the caller checked their sizes).
-    pub fn run(&self, w: &[f32], b: &[f32], src: &mut [f32], dst: &mut [f32]) -> bool {
+    /// input is written to `dst` and convolved into `src`). Buffers shorter than the wider of
+    /// the input, output and padded maps are an internal error ([`Stem::run`](super::Stem::run)
+    /// sizes them).
+    pub fn run(
+        &self,
+        w: &[f32],
+        b: &[f32],
+        src: &mut [f32],
+        dst: &mut [f32],
+    ) -> Result<bool, Error> {
         let (n_in, n_out, work) = (self.inputs(), self.outputs(), self.work_len());
+        let need = n_in.max(n_out).max(work);
+        if src.len() < need || dst.len() < need {
+            return Err(Error::internal("conv::run"));
+        }
         if work == 0 {
             if let (Some(x), Some(y)) = (src.get(..n_in), dst.get_mut(..n_out)) {
                 self.forward(w, b, x, y);
             }
-            return true;
+            return Ok(true);
         }
         let (Some(map), Some(p), Some(y)) = (
             self.padded_map(),
             dst.get_mut(..work),
             src.get_mut(..n_out.max(n_in)),
         ) else {
-            return false;
+            return Err(Error::internal("conv::run"));
         };
         // The input map only: `y` is as long as the larger of the input and output maps.
         self.pad_into(y.get(..n_in).unwrap_or_default(), p);
         if let Some(y) = y.get_mut(..n_out) {
             self.convolve(w, b, p, &map, [0, 0], y);
         }
-        false
+        Ok(false)
     }
 
     /// Copies the input map `x` into the zero-padded map `p`.

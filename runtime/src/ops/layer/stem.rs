@@ -145,13 +145,7 @@ impl Stem {
     ) -> Result<bool, Error> {
         match *self {
             #[cfg(feature = "conv")]
-            Stem::Conv(c) => {
-                let need = c.inputs().max(c.outputs()).max(c.work_len());
-                if src.len() < need || dst.len() < need {
-                    return Err(Error::internal("stem::run"));
-                }
-                Ok(c.run(w, b, src, dst))
-            }
+            Stem::Conv(c) => c.run(w, b, src, dst),
             _ => self.run_buffers(w, b, src, dst).map(|()| true),
         }
     }
