@@ -464,9 +464,9 @@ impl ModelDef {
         Ok(def)
     }
 
-    /// Encodes the model as a blob of the oldest format that holds it (v5 with input views, v4
-    /// with a stem or an enrollable head, else v3), its capabilities derived from what it
-    /// contains.
+    /// Encodes the model as a blob of the oldest format that holds it ([`ModelDef::version`]:
+    /// v6 with an audio front-end, v5 with input views, v4 with a stem or an enrollable head,
+    /// else v3), its capabilities derived from what it contains.
     pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
         self.to_bytes_as(self.version())
     }
