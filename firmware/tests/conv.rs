@@ -98,8 +98,9 @@ fn layers(checks: &mut usize) -> u32 {
         (3, 5, 4),
         (2, 3, 12),
         (1, 1, 40),
+        (2, 1, 6),
     ] {
-        for k in [[1, 3], [3, 3], [2, 2], [1, 5], [1, 7]] {
+        for k in [[1, 3], [3, 3], [2, 2], [1, 5], [1, 7], [1, 1], [3, 1]] {
             for stride in 1..=2 {
                 for pad in [[0, 0], [0, 1], [1, 1], [1, 2]] {
                     for (depthwise, activation) in [

@@ -60,6 +60,55 @@ struct Geometry {
 /// and stores them through ReLU.
 macro_rules! conv_kernel {
     ($name:literal, $bias:expr, $filters:expr, $row:expr, $store:expr, $relu:expr) => {
+        block_kernel!(
+            $name,
+            $bias,
+            $filters,
+            concat!(
+                "3:
+    mov r3, r5
+2:
+",
+                $row,
+                "    add r1, r1, r7
+    subs r3, r3, #1
+    bne 2b
+    add r1, r1, r8
+    subs r6, r6, #1
+    bne 3b
+"
+            ),
+            $store,
+            $relu
+        );
+    };
+}
+
+/// [`conv_kernel!`] for 1 x 1 filters: one loop over the input channels (r6), each `$group`
+/// adding one channel's terms from r1, which then steps a whole plane (r7: the row step plus
+/// the plane skip).
+macro_rules! pointwise_kernel {
+    ($name:literal, $bias:expr, $filters:expr, $group:expr, $store:expr, $relu:expr) => {
+        block_kernel!(
+            $name,
+            $bias,
+            $filters,
+            concat!(
+                "    add r7, r7, r8\n3:\n",
+                $group,
+                "    add r1, r1, r7\n    subs r6, r6, #1\n    bne 3b\n"
+            ),
+            $store,
+            $relu
+        );
+    };
+}
+
+/// What every block kernel shares: the registers saved, the biases (r12 = the bias pointer),
+/// the geometry in r4-r9 (`kw`, `kh`, `groups`, `row_step`, `plane_skip`, `filter_step`),
+/// the other filters, `$loops` adding every term, then the plain or ReLU store.
+macro_rules! block_kernel {
+    ($name:literal, $bias:expr, $filters:expr, $loops:expr, $store:expr, $relu:expr) => {
         global_asm!(concat!(
             asm_fn_start!($name),
             "    push {{r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, lr}}
@@ -69,18 +118,8 @@ macro_rules! conv_kernel {
             $bias,
             "    ldm r3, {{r4, r5, r6, r7, r8, r9}}\n",
             $filters,
-            "3:
-    mov r3, r5
-2:
-",
-            $row,
-            "    add r1, r1, r7
-    subs r3, r3, #1
-    bne 2b
-    add r1, r1, r8
-    subs r6, r6, #1
-    bne 3b
-    ldr r2, [sp, #64]
+            $loops,
+            "    ldr r2, [sp, #64]
     ldr r3, [sp, #68]
     ldr r12, [r3, #24]
     ldr r4, [r3, #32]
@@ -172,6 +211,12 @@ macro_rules! relu_1x8 {
             relu_store!("s0", "s1", "s2", "s3"),
             relu_store!("s4", "s5", "s6", "s7")
         )
+    };
+}
+/// One input channel's values at the block's positions (`$regs`, from r1).
+macro_rules! load_1 {
+    ($regs:literal) => {
+        concat!("    vldmia r1, {{", $regs, "}}\n")
     };
 }
 /// The inputs of 8 consecutive positions.
@@ -331,6 +376,31 @@ conv_kernel!(
     ),
     store_2x8!(),
     relu_2x8!()
+);
+// 1 x 1 filters (pointwise layers, whose blocks run along the whole plane): per input
+// channel one `vldmia` of the 8 (or 4) inputs, one weight per filter, 16 `vmla` and the
+// channel step (22 instructions per 16 terms, where the tap loop of any width takes 29).
+pointwise_kernel!(
+    "fewshot_conv_c2n8k1_f32",
+    bias_2x8!(),
+    filters_2!(),
+    concat!(
+        load_1!("s16-s23"),
+        tap_2x8!("s24", "s25"; "s16" "s17" "s18" "s19" "s20" "s21" "s22" "s23")
+    ),
+    store_2x8!(),
+    relu_2x8!()
+);
+pointwise_kernel!(
+    "fewshot_conv_c4n4k1_f32",
+    bias_4x4!(),
+    filters_4!(),
+    concat!(
+        load_1!("s16-s19"),
+        tap_4x4!("s24", "s25", "s26", "s27"; "s16" "s17" "s18" "s19")
+    ),
+    store_4x4!(),
+    relu_4x4!()
 );
 conv_kernel!(
     "fewshot_conv_c4n4_f32",
@@ -661,6 +731,8 @@ extern "C" {
     fn fewshot_dw_plane1x5_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const PlaneGeometry);
     fn fewshot_conv_c2n8_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
     fn fewshot_conv_c4n4_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
+    fn fewshot_conv_c2n8k1_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
+    fn fewshot_conv_c4n4k1_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
     fn fewshot_conv_c2n8k3_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
     fn fewshot_conv_c4n4k3_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
     fn fewshot_conv_c1n8k3_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
@@ -752,11 +824,14 @@ pub struct Shape {
     pub ow: usize,
 }
 
-/// Every whole block of the layer: output `(c, oy, ox)` is `b[c]` plus the terms
-/// `w[c][g][a][k] x[g'][oy s + a][ox s + k]` (`s` the stride) in `(g, a, k)` order (`g' = c` when depthwise, else
-/// `g`), then ReLU when `relu`, for `c` below the first value returned and `ox` below the second
-/// (the rest is the caller's). `(0, 0)` (nothing written) when a slice is too short, the kernel
-/// does not fit the convolution or a size does not fit 32 bits.
+/// The layer in blocks: output `(c, oy, ox)` is `b[c]` plus the terms
+/// `w[c][g][a][k] x[g'][oy s + a][ox s + k]` (`s` the stride) in `(g, a, k)` order (`g' = c`
+/// when depthwise, else `g`), then ReLU when `relu`, for `c` below the first value returned and
+/// `ox` below the second: every output (`(co, ow)`), the last block of a row or of the
+/// channels overlapping the one before it where the block size does not divide the layer's;
+/// `(0, 0)` (nothing written, the caller computes every output) when the layer has fewer
+/// channels or columns than a block, a slice is too short, the kernel does not fit the
+/// convolution or a size does not fit 32 bits.
 pub fn layer(
     kind: Block,
     s: &Shape,
@@ -791,14 +866,26 @@ pub fn layer(
     if !ok {
         return (0, 0);
     }
+    // Blocks covering every channel and column when there are at least as many as a block
+    // holds: the last one overlaps its neighbour where the block does not divide the layer (its
+    // outputs are computed twice, the same bits each time).
+    if s.co < c || s.ow < n {
+        return (0, 0);
+    }
     let whole: Option<PlaneFn> = match kind {
         Block::Plane1x7S2 => Some(fewshot_conv_plane1x7s2_f32),
         Block::PlaneDw3x3 => Some(fewshot_dw_plane3x3_f32),
         Block::PlaneDw1x5 => Some(fewshot_dw_plane1x5_f32),
         _ => None,
     };
-    if let Some(f) = whole {
-        return planes(f, s, relu, w, b, x, y);
+    let plane_done = whole.is_some();
+    if let Some(pf) = whole {
+        if planes(pf, s, relu, w, b, x, y) != (s.co, s.ow - s.ow % n) {
+            return (0, 0);
+        }
+        if s.ow.is_multiple_of(n) {
+            return (s.co, s.ow);
+        }
     }
     let bytes = |v: usize| v.checked_mul(4).and_then(|v| u32::try_from(v).ok());
     let g = (|| {
@@ -817,47 +904,65 @@ pub fn layer(
     let Some(mut g) = g else {
         return (0, 0);
     };
-    let f = match (kind, s.kw) {
+    // The block kernel (for the plane kinds: the one of the same filters, for each row's last,
+    // overlapping block).
+    let f: BlockFn = match (kind, s.kw) {
+        (Block::C2N8, 1) if s.kh == 1 => fewshot_conv_c2n8k1_f32,
+        (Block::C4N4, 1) if s.kh == 1 => fewshot_conv_c4n4k1_f32,
         (Block::C2N8, 3) => fewshot_conv_c2n8k3_f32,
         (Block::C4N4, 3) => fewshot_conv_c4n4k3_f32,
         (Block::C2N8, 5) => fewshot_conv_c2n8k5_f32,
         (Block::C4N4, 5) => fewshot_conv_c4n4k5_f32,
         (Block::C2N8, _) => fewshot_conv_c2n8_f32,
         (Block::C4N4, _) => fewshot_conv_c4n4_f32,
-        (Block::C1N8, 3) => fewshot_conv_c1n8k3_f32,
-        (Block::C1N8, _) => fewshot_conv_c1n8_f32,
-        (Block::C1N8S2, _) => fewshot_conv_c1n8s2_f32,
-        // Dispatched above.
-        (Block::Plane1x7S2 | Block::PlaneDw3x3 | Block::PlaneDw1x5, _) => return (0, 0),
+        (Block::C1N8 | Block::PlaneDw3x3, 3) => fewshot_conv_c1n8k3_f32,
+        (Block::C1N8 | Block::PlaneDw3x3 | Block::PlaneDw1x5, _) => fewshot_conv_c1n8_f32,
+        (Block::C1N8S2 | Block::Plane1x7S2, _) => fewshot_conv_c1n8s2_f32,
     };
-    let (cdone, xdone) = (s.co - s.co % c, s.ow - s.ow % n);
-    for oc0 in (0..cdone).step_by(c) {
+    // Whole blocks of a row, then its last block where `n` does not divide the row (at
+    // `ow - n`, overlapping the one before it); a plane kernel has done the whole ones.
+    let tail = (!s.ow.is_multiple_of(n)).then(|| s.ow - n);
+    let whole_blocks = if plane_done { 0 } else { s.ow / n };
+    // The same for the channels.
+    let last = (!s.co.is_multiple_of(c)).then(|| s.co - c);
+    let groups = (0..s.co / c).map(|i| i * c).chain(last);
+    for oc0 in groups {
         let x0 = if s.depthwise { oc0 * plane } else { 0 };
+        g.bias = b.as_ptr().wrapping_add(oc0);
+        let filter = w.as_ptr().wrapping_add(oc0 * fan);
         for oy in 0..s.oh {
-            for ox0 in (0..xdone).step_by(n) {
-                // SAFETY: the block reads filters oc0..oc0 + c (below co, `co * fan <= w.len()`),
-                // biases oc0..oc0 + c (`co <= b.len()`), inputs of channels x0 / plane.. +
-                // groups (below in_channels), rows oy s..oy s + kh (`<= h`) and columns
-                // ox0 s..(ox0 + n - 1) s + kw (`<= row`; with stride 2 its `vldmia` reads the 15
-                // columns from the tap's, the last at (ox0 + 7) 2 + tap): within
-                // `in_channels * plane <= x.len()`; it writes
-                // channels oc0..oc0 + c, row oy, columns ox0..ox0 + n (`<= ow`): within
-                // `co * per <= y.len()`. The kernels follow the AAPCS-VFP and touch memory only
-                // through these pointers.
+            let (xi, yi) = (x0 + oy * s.stride * s.row, oc0 * per + oy * s.ow);
+            let mut block = |ox0: usize| {
+                // SAFETY: the block reads filters oc0..oc0 + c (`oc0 + c <= co`, `co * fan <=
+                // w.len()`), biases oc0..oc0 + c (`co <= b.len()`), inputs of channels x0 /
+                // plane.. + groups (below in_channels), rows oy s..oy s + kh (`<= h`) and
+                // columns ox0 s..(ox0 + n - 1) s + kw (`ox0 + n <= ow`, so `<= row`; with
+                // stride 2 its `vldmia` reads the 15 columns from the tap's, the last at (ox0 +
+                // 7) 2 + tap): within `in_channels * plane <= x.len()`; it writes channels
+                // oc0..oc0 + c, row oy, columns ox0..ox0 + n: within `co * per <= y.len()`. The
+                // kernels follow the AAPCS-VFP and touch memory only through these pointers.
                 unsafe {
-                    g.bias = b.as_ptr().add(oc0);
                     f(
-                        w.as_ptr().add(oc0 * fan),
-                        x.as_ptr().add(x0 + oy * s.stride * s.row + ox0 * s.stride),
-                        y.as_mut_ptr().add(oc0 * per + oy * s.ow + ox0),
+                        filter,
+                        x.as_ptr().add(xi + ox0 * s.stride),
+                        y.as_mut_ptr().add(yi + ox0),
                         &g,
-                    );
+                    )
                 }
+            };
+            for i in 0..whole_blocks {
+                block(i * n);
+            }
+            if let Some(t) = tail {
+                block(t);
             }
         }
     }
-    (cdone, xdone)
+    (s.co, s.ow)
 }
+
+/// A block kernel (see `conv_kernel!`).
+type BlockFn = unsafe extern "C" fn(*const f32, *const f32, *mut f32, *const Geometry);
 
 /// A plane kernel (see `plane_kernel!`).
 type PlaneFn = unsafe extern "C" fn(*const f32, *const f32, *mut f32, *const PlaneGeometry);

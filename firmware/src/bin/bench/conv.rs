@@ -2,7 +2,9 @@
 //! (the runtime's `Conv`, bias and ReLU included) in instructions per MAC, then whole inferences
 //! of the convolution models (stem, trunk and every head). MACs are nominal: every tap of every
 //! output, the taps in the zero padding included (`LayerOp::macs`). Shapes: the layers of the
-//! `plaid_conv1d` and `digits_conv2d` presets, and depthwise convolutions of the same sizes.
+//! `plaid_conv1d` and `digits_conv2d` presets, depthwise convolutions of the same sizes, and
+//! layers whose rows or planes are not multiples of a block (rows of 5, 7, 10 and 50 outputs,
+//! stride 2, pointwise).
 
 use core::hint::black_box;
 use fewshot_firmware::fixtures::conv::{DIGITS_CONV2D, PLAID_CONV1D, STEM};
@@ -141,6 +143,30 @@ pub fn rows(x: &[f32], scratch: &mut [f32]) {
         (
             "depthwise conv2d 8x8x8, 3x3",
             StemLayer::Depthwise(conv(8, [8, 8], 8, [3, 3], 1, [1, 1])),
+        ),
+        (
+            "conv2d 4x10x10 -> 8, 3x3 (rows of 10)",
+            StemLayer::Conv(conv(4, [10, 10], 8, [3, 3], 1, [1, 1])),
+        ),
+        (
+            "depthwise conv2d 4x13x10, 3x3 s2 (rows of 5)",
+            StemLayer::Depthwise(conv(4, [13, 10], 4, [3, 3], 2, [1, 1])),
+        ),
+        (
+            "depthwise conv2d 2x16x20, 3x3 s2 (rows of 10)",
+            StemLayer::Depthwise(conv(2, [16, 20], 2, [3, 3], 2, [1, 1])),
+        ),
+        (
+            "pointwise conv2d 16x5x7 -> 16",
+            StemLayer::Conv(conv(16, [5, 7], 16, [1, 1], 1, [0, 0])),
+        ),
+        (
+            "pointwise conv2d 16x6x10 -> 16",
+            StemLayer::Conv(conv(16, [6, 10], 16, [1, 1], 1, [0, 0])),
+        ),
+        (
+            "conv1d 4x50 -> 8, k5 (rows of 50)",
+            StemLayer::Conv(conv(4, [1, 50], 8, [1, 5], 1, [0, 2])),
         ),
     ];
     for (name, layer) in layers {

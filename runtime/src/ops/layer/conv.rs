@@ -63,6 +63,43 @@ pub(crate) fn side(len: u16, k: u16, pad: u16, stride: u16) -> Option<u16> {
     u16::try_from((padded - k) / u32::from(stride) + 1).ok()
 }
 
+/// Adds to each output `row[i]` (output column `from + i`) the terms `t[k] x[(from + i) s + k]`
+/// of one kernel row `t` over one input row `x` at stride `s`, in order: unrolled for the usual
+/// kernel widths, whose lengths are then known to the compiler.
+fn add_row_terms(row: &mut [f32], t: &[f32], x: &[f32], s: usize, from: usize) {
+    fn fixed<const K: usize>(row: &mut [f32], t: &[f32], x: &[f32], s: usize, from: usize) {
+        let Ok(t) = <&[f32; K]>::try_from(t) else {
+            return;
+        };
+        for (i, o) in row.iter_mut().enumerate() {
+            let at = (from + i) * s;
+            let Some(Ok(xs)) = x.get(at..at + K).map(<&[f32; K]>::try_from) else {
+                return;
+            };
+            let mut acc = *o;
+            for k in 0..K {
+                acc += t[k] * xs[k];
+            }
+            *o = acc;
+        }
+    }
+    match t.len() {
+        1 => fixed::<1>(row, t, x, s, from),
+        3 => fixed::<3>(row, t, x, s, from),
+        5 => fixed::<5>(row, t, x, s, from),
+        7 => fixed::<7>(row, t, x, s, from),
+        n => {
+            for (i, o) in row.iter_mut().enumerate() {
+                let at = (from + i) * s;
+                let Some(xs) = x.get(at..at + n) else {
+                    return;
+                };
+                *o = dot_from(*o, t, xs);
+            }
+        }
+    }
+}
+
 /// Values in `map`, `None` above [`MAX_MAP_LEN`](crate::format::spec::MAX_MAP_LEN) or when
 /// a size is zero.
 pub(crate) fn map_len(map: &Map) -> Option<usize> {
@@ -291,6 +328,10 @@ impl Conv {
         let (cdone, xdone) = self.blocks(&out, xm, pad, w, b, x, y);
         // Channels whose rows the kernels finished are skipped.
         let first = if xdone == ow { cdone } else { 0 };
+        if pad == [0, 0] {
+            self.rest(w, b, x, xm, [first, cdone, xdone], y);
+            return;
+        }
         for oc in first..co {
             let bias = b.get(oc).copied().unwrap_or(0.0);
             let from = if oc < cdone { xdone } else { 0 };
@@ -300,6 +341,61 @@ impl Conv {
                     if let Some(o) = y.get_mut(oc * per + oy * ow + ox) {
                         *o = v;
                     }
+                }
+            }
+        }
+    }
+
+    /// The outputs of channels from `first` the block kernels left (from column `xdone` of the
+    /// channels below `cdone`, every column above) over the map `x` (of `xm`) without padding:
+    /// [`Conv::one`]'s terms in its order, with the filter, its bias and each output row found
+    /// once instead of per output.
+    fn rest(
+        &self,
+        w: &[f32],
+        b: &[f32],
+        x: &[f32],
+        xm: &Map,
+        [first, cdone, xdone]: [usize; 3],
+        y: &mut [f32],
+    ) {
+        let Some(out) = self.output_map() else {
+            return;
+        };
+        let (oh, ow) = (usize::from(out.height), usize::from(out.width));
+        let (h, wd) = (usize::from(xm.height), usize::from(xm.width));
+        let [kh, kw] = self.spec.kernel.map(usize::from);
+        let (st, fan, groups) = (
+            usize::from(self.spec.stride),
+            self.fan_in(),
+            self.group_in(),
+        );
+        let act = self.spec.activation;
+        for oc in first..usize::from(out.channels) {
+            let Some(filter) = w.get(oc * fan..oc * fan + fan) else {
+                continue;
+            };
+            let bias = b.get(oc).copied().unwrap_or(0.0);
+            let ic0 = if self.depthwise { oc } else { 0 };
+            let from = if oc < cdone { xdone } else { 0 };
+            for oy in 0..oh {
+                let at = (oc * oh + oy) * ow + from;
+                let Some(row) = y.get_mut(at..(oc * oh + oy + 1) * ow) else {
+                    continue;
+                };
+                // The row's accumulators live in the output row: each output gets its bias,
+                // then its terms kernel row by kernel row in (group, kernel row, column) order.
+                row.fill(bias);
+                for (r, t) in filter.chunks_exact(kw.max(1)).take(groups * kh).enumerate() {
+                    let (g, a) = (r / kh, r % kh);
+                    let start = ((ic0 + g) * h + oy * st + a) * wd;
+                    let Some(xr) = x.get(start..start + wd) else {
+                        continue;
+                    };
+                    add_row_terms(row, t, xr, st, from);
+                }
+                for o in row.iter_mut() {
+                    *o = activate(act, *o);
                 }
             }
         }
@@ -333,7 +429,7 @@ impl Conv {
         if pad != [0, 0] {
             return (0, 0);
         }
-        let shape = Shape {
+        let mut shape = Shape {
             stride,
             kw: usize::from(self.spec.kernel[1]),
             kh: usize::from(self.spec.kernel[0]),
@@ -345,6 +441,18 @@ impl Conv {
             oh: usize::from(out.height),
             ow,
         };
+        if kernel == [1, 1] && stride == 1 {
+            // A pointwise layer's output plane is its input plane, position for position: one
+            // row of every position, so the blocks run along the whole plane, not row by row.
+            (shape.h, shape.row, shape.oh, shape.ow) = (1, shape.h * shape.row, 1, shape.oh * ow);
+            let Some(kind) = Block::for_row(self.depthwise, 1, shape.ow, kernel, shape.groups)
+            else {
+                return (0, 0);
+            };
+            let (c, x) = layer(kind, &shape, relu, w, b, x, y);
+            // Every output, or none.
+            return (c, if x == shape.ow { ow } else { 0 });
+        }
         layer(kind, &shape, relu, w, b, x, y)
     }
 
