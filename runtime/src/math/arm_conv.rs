@@ -11,11 +11,18 @@
 //! columns (1 x 5 series filters, full convolutions) load the `N + 4` inputs once a row and the
 //! weights tap by tap: 1.14 (2 x 8) and 1.26 (4 x 4).
 //!
-//! Filters whose weights all fit in registers run a whole output plane per call (plane
-//! kernels): depthwise 3 x 3 and 1 x 5 filters at stride 1, and one-row 7-tap filters over one
-//! input channel at stride 2 (a series stem's first layer, one `vldmia` of 16 inputs for an
-//! even and an odd tap). The filter is loaded once, the bias stays in a core register and
-//! starts each block's accumulators two at a time.
+//! Filters whose weights all fit in registers run every output plane of a layer in one call
+//! (plane kernels): depthwise 3 x 3 filters at stride 1 and 2 (rows of 8 or more in blocks of
+//! 8, rows of 4 to 7 in blocks of 4), depthwise 1 x 5 filters at stride 1, and one-row 7-tap
+//! filters over one input channel at stride 2 (a series stem's first layer, one `vldmia` of 16
+//! inputs for an even and an odd tap). Each filter is loaded once, its bias stays in a core
+//! register and starts each block's accumulators two at a time. 1 x 1 filters (pointwise
+//! layers, their plane taken as one row) have block kernels of their own: one loop over the
+//! input channels.
+//!
+//! Where the block does not divide a row (or the output channels), the last block starts a
+//! block before the end and overlaps the one before it: its outputs are computed twice, the
+//! same bits each time.
 //!
 //! Each output is its bias plus its terms in (input channel, kernel row, kernel column) order,
 //! one `vmla.f32` (multiply, round, add, round: not fused) per term: the portable loop's
@@ -565,18 +572,19 @@ struct PlaneGeometry {
     in_next: u32,
 }
 
-/// One output row's blocks of 8 (r0 of them, from the geometry at r3) through `$body` (the
-/// block's terms from r1, which it leaves at the next block's first input) and `$store` (r2
-/// post-incremented), then the steps to the next row's first input and output (r9, r10). The
-/// accumulators start from the bias's bits in lr; r8 counts the rows; labels `$row`/`$block`.
+/// One output row's blocks of 8 or 4 outputs (r0 of them, from the geometry at r3): `$splat`
+/// starts the accumulators from the bias's bits in lr, `$body` adds the block's terms from r1
+/// (which it leaves at the next block's first input), `$store` stores them (r2
+/// post-incremented); then the steps to the next row's first input and output (r9, r10). r8
+/// counts the rows; labels `$row`/`$block`.
 macro_rules! plane_rows {
-    ($row:literal, $block:literal, $body:expr, $store:expr) => {
+    ($row:literal, $block:literal, $splat:expr, $body:expr, $store:expr) => {
         concat!(
             $row,
             ":\n    ldr r0, [r3, #4]\n",
             $block,
             ":\n",
-            splat!("lr"; "s0" "s1", "s2" "s3", "s4" "s5", "s6" "s7"),
+            $splat,
             $body,
             $store,
             "    subs r0, r0, #1\n    bne ",
@@ -597,6 +605,32 @@ macro_rules! plane_rows {
 /// (its registers, geometry and filter reloaded for each 8 outputs) and a call per plane.
 macro_rules! plane_kernel {
     ($name:literal, $fan:literal, $weights:expr, $body:expr) => {
+        plane_kernel!(
+            $name,
+            $fan,
+            $weights,
+            $body,
+            splat!("lr"; "s0" "s1", "s2" "s3", "s4" "s5", "s6" "s7"),
+            "    vstmia r2!, {{s0-s7}}\n",
+            concat!(
+                relu_store!("s0", "s1", "s2", "s3"),
+                relu_store!("s4", "s5", "s6", "s7")
+            )
+        );
+    };
+    // Blocks of 4 outputs (rows of 4 to 7): s0-s3.
+    (4; $name:literal, $fan:literal, $weights:expr, $body:expr) => {
+        plane_kernel!(
+            $name,
+            $fan,
+            $weights,
+            $body,
+            splat!("lr"; "s0" "s1", "s2" "s3"),
+            "    vstmia r2!, {{s0-s3}}\n",
+            relu_store!("s0", "s1", "s2", "s3")
+        );
+    };
+    ($name:literal, $fan:literal, $weights:expr, $body:expr, $splat:expr, $store:expr, $relu:expr) => {
         global_asm!(concat!(
             asm_fn_start!($name),
             "    push {{r4, r5, r6, r7, r8, r9, r10, r11, lr}}
@@ -624,17 +658,9 @@ macro_rules! plane_kernel {
     cmp r12, #0
     bne 5f
 ",
-            plane_rows!("1", "2", $body, "    vstmia r2!, {{s0-s7}}\n"),
+            plane_rows!("1", "2", $splat, $body, $store),
             "    b 6f\n",
-            plane_rows!(
-                "5",
-                "4",
-                $body,
-                concat!(
-                    relu_store!("s0", "s1", "s2", "s3"),
-                    relu_store!("s4", "s5", "s6", "s7")
-                )
-            ),
+            plane_rows!("5", "4", $splat, $body, $relu),
             "6:
     ldr r12, [r3, #32]
     add r1, r1, r12
@@ -685,20 +711,121 @@ plane_kernel!(
     )
 );
 
+/// A depthwise 3 x 3 filter's 9 weights (from r0) into s8-s15 and s26.
+macro_rules! weights_3x3 {
+    () => {
+        "    vldmia r0, {{s8-s15}}\n    vldr s26, [r0, #32]\n"
+    };
+}
+/// A block's three kernel rows at stride 1 through `$row` (weights s8-s10, s11-s13, s14 s15
+/// s26), each row's `$inputs` in one `vldmia` (r12 steps the rows by r11); r1 then steps
+/// `$step` bytes to the next block.
+macro_rules! rows3_s1 {
+    ($row:ident, $inputs:literal, $step:literal) => {
+        concat!(
+            "    vldmia r1, {{",
+            $inputs,
+            "}}\n",
+            $row!("s8", "s9", "s10"),
+            "    add r12, r1, r11\n    vldmia r12, {{",
+            $inputs,
+            "}}\n",
+            $row!("s11", "s12", "s13"),
+            "    add r12, r12, r11\n    vldmia r12, {{",
+            $inputs,
+            "}}\n",
+            $row!("s14", "s15", "s26"),
+            "    adds r1, r1, #",
+            $step,
+            "\n"
+        )
+    };
+}
+
 // A depthwise 3 x 3 filter at stride 1: the 9 weights in s8-s15 and s26, each kernel row's 10
 // inputs in one `vldmia` (r12 steps the rows by r11): 72 `vmla`, 3 loads, 2 row steps, the bias
 // (4) and the store per block of 8 (about 85 instructions, 98 through ReLU).
 plane_kernel!(
     "fewshot_dw_plane3x3_f32",
     "36",
-    "    vldmia r0, {{s8-s15}}\n    vldr s26, [r0, #32]\n",
+    weights_3x3!(),
+    rows3_s1!(row3, "s16-s25", "32")
+);
+
+/// One kernel row of a depthwise 3 x 3 filter at stride 2 for 4 outputs (weights `$w0 $w1
+/// $w2`) over the 9 inputs s16-s24 the row's `vldmia` loaded; `$a` the first accumulator:
+/// output j reads inputs 2j, 2j + 1, 2j + 2.
+macro_rules! row3_s2 {
+    ($a0:literal $a1:literal $a2:literal $a3:literal; $w0:literal, $w1:literal, $w2:literal) => {
+        concat!(
+            vmla_w!($w0; $a0 "s16", $a1 "s18", $a2 "s20", $a3 "s22"),
+            vmla_w!($w1; $a0 "s17", $a1 "s19", $a2 "s21", $a3 "s23"),
+            vmla_w!($w2; $a0 "s18", $a1 "s20", $a2 "s22", $a3 "s24")
+        )
+    };
+}
+/// The three kernel rows of one half (4 outputs) of a stride-2 3 x 3 block from r12 (its first
+/// input), stepping r12 a row (r11) between them.
+macro_rules! half3_s2 {
+    ($a0:literal $a1:literal $a2:literal $a3:literal) => {
+        concat!(
+            "    vldmia r12, {{s16-s24}}\n",
+            row3_s2!($a0 $a1 $a2 $a3; "s8", "s9", "s10"),
+            "    add r12, r12, r11\n    vldmia r12, {{s16-s24}}\n",
+            row3_s2!($a0 $a1 $a2 $a3; "s11", "s12", "s13"),
+            "    add r12, r12, r11\n    vldmia r12, {{s16-s24}}\n",
+            row3_s2!($a0 $a1 $a2 $a3; "s14", "s15", "s26")
+        )
+    };
+}
+
+// A depthwise 3 x 3 filter at stride 2 (a DS-CNN's downsampling layers): the 9 weights in
+// s8-s15 and s26; a block of 8 outputs reads 17 columns, too many registers at once, so it
+// runs as two halves of 4 outputs, each kernel row's 9 inputs in one `vldmia`: 72 `vmla`, 6
+// loads, 5 row steps, the bias (4) and the store per block (about 90 instructions, 103 through
+// ReLU).
+plane_kernel!(
+    "fewshot_dw_plane3x3s2_f32",
+    "36",
+    weights_3x3!(),
     concat!(
-        "    vldmia r1, {{s16-s25}}\n",
-        row3!("s8", "s9", "s10"),
-        "    add r12, r1, r11\n    vldmia r12, {{s16-s25}}\n",
-        row3!("s11", "s12", "s13"),
-        "    add r12, r12, r11\n    vldmia r12, {{s16-s25}}\n",
-        row3!("s14", "s15", "s26"),
+        "    mov r12, r1\n",
+        half3_s2!("s0" "s1" "s2" "s3"),
+        "    add r12, r1, #32\n",
+        half3_s2!("s4" "s5" "s6" "s7"),
+        "    adds r1, r1, #64\n"
+    )
+);
+
+/// One kernel row of a depthwise 3 x 3 filter at stride 1 for 4 outputs (weights `$w0 $w1
+/// $w2`) over the 6 inputs s16-s21.
+macro_rules! row3_n4 {
+    ($w0:literal, $w1:literal, $w2:literal) => {
+        concat!(
+            vmla_w!($w0; "s0" "s16", "s1" "s17", "s2" "s18", "s3" "s19"),
+            vmla_w!($w1; "s0" "s17", "s1" "s18", "s2" "s19", "s3" "s20"),
+            vmla_w!($w2; "s0" "s18", "s1" "s19", "s2" "s20", "s3" "s21")
+        )
+    };
+}
+
+// The depthwise 3 x 3 plane kernels for rows of 4 to 7 outputs (a small map, as after a
+// DS-CNN's downsampling layers): blocks of 4 (the last overlapping), the weights in
+// registers as in the kernels of 8. At stride 1 each kernel row's 6 inputs in one `vldmia`, at
+// stride 2 its 9; 36 `vmla` per block.
+plane_kernel!(4;
+    "fewshot_dw_plane3x3n4_f32",
+    "36",
+    weights_3x3!(),
+    rows3_s1!(row3_n4, "s16-s21", "16")
+);
+plane_kernel!(4;
+    "fewshot_dw_plane3x3s2n4_f32",
+    "36",
+    weights_3x3!(),
+    concat!(
+        "    mov r12, r1\n",
+        half3_s2!("s0" "s1" "s2" "s3"),
         "    adds r1, r1, #32\n"
     )
 );
@@ -729,6 +856,24 @@ extern "C" {
     );
     fn fewshot_dw_plane3x3_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const PlaneGeometry);
     fn fewshot_dw_plane1x5_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const PlaneGeometry);
+    fn fewshot_dw_plane3x3s2_f32(
+        w: *const f32,
+        x: *const f32,
+        y: *mut f32,
+        g: *const PlaneGeometry,
+    );
+    fn fewshot_dw_plane3x3n4_f32(
+        w: *const f32,
+        x: *const f32,
+        y: *mut f32,
+        g: *const PlaneGeometry,
+    );
+    fn fewshot_dw_plane3x3s2n4_f32(
+        w: *const f32,
+        x: *const f32,
+        y: *mut f32,
+        g: *const PlaneGeometry,
+    );
     fn fewshot_conv_c2n8_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
     fn fewshot_conv_c4n4_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
     fn fewshot_conv_c2n8k1_f32(w: *const f32, x: *const f32, y: *mut f32, g: *const Geometry);
@@ -761,6 +906,12 @@ pub enum Block {
     PlaneDw3x3,
     /// Whole planes of a depthwise 1 x 5 filter at stride 1, its weights in registers.
     PlaneDw1x5,
+    /// Whole planes of a depthwise 3 x 3 filter at stride 2, its weights in registers.
+    PlaneDw3x3S2,
+    /// [`Block::PlaneDw3x3`] in blocks of 4 outputs (rows of 4 to 7).
+    PlaneDw3x3N4,
+    /// [`Block::PlaneDw3x3S2`] in blocks of 4 outputs (rows of 4 to 7).
+    PlaneDw3x3S2N4,
 }
 
 impl Block {
@@ -777,6 +928,9 @@ impl Block {
     ) -> Option<Block> {
         match (depthwise, stride, ow) {
             (_, 2, 8..) if kernel == [1, 7] && groups == 1 => Some(Block::Plane1x7S2),
+            (true, 2, 8..) if kernel == [3, 3] => Some(Block::PlaneDw3x3S2),
+            (true, 2, 4..=7) if kernel == [3, 3] => Some(Block::PlaneDw3x3S2N4),
+            (true, 1, 4..=7) if kernel == [3, 3] => Some(Block::PlaneDw3x3N4),
             (_, 2, 8..) => Some(Block::C1N8S2),
             (true, 1, 8..) if kernel == [3, 3] => Some(Block::PlaneDw3x3),
             (true, 1, 8..) if kernel == [1, 5] => Some(Block::PlaneDw1x5),
@@ -792,6 +946,7 @@ impl Block {
         match self {
             Block::C2N8 => (2, 8),
             Block::C4N4 => (4, 4),
+            Block::PlaneDw3x3N4 | Block::PlaneDw3x3S2N4 => (1, 4),
             _ => (1, 8),
         }
     }
@@ -802,6 +957,8 @@ impl Block {
             Block::Plane1x7S2 => Some((2, [1, 7], false)),
             Block::PlaneDw3x3 => Some((1, [3, 3], true)),
             Block::PlaneDw1x5 => Some((1, [1, 5], true)),
+            Block::PlaneDw3x3S2 | Block::PlaneDw3x3S2N4 => Some((2, [3, 3], true)),
+            Block::PlaneDw3x3N4 => Some((1, [3, 3], true)),
             _ => None,
         }
     }
@@ -876,16 +1033,16 @@ pub fn layer(
         Block::Plane1x7S2 => Some(fewshot_conv_plane1x7s2_f32),
         Block::PlaneDw3x3 => Some(fewshot_dw_plane3x3_f32),
         Block::PlaneDw1x5 => Some(fewshot_dw_plane1x5_f32),
+        Block::PlaneDw3x3S2 => Some(fewshot_dw_plane3x3s2_f32),
+        Block::PlaneDw3x3N4 => Some(fewshot_dw_plane3x3n4_f32),
+        Block::PlaneDw3x3S2N4 => Some(fewshot_dw_plane3x3s2n4_f32),
         _ => None,
     };
-    let plane_done = whole.is_some();
     if let Some(pf) = whole {
-        if planes(pf, s, relu, w, b, x, y) != (s.co, s.ow - s.ow % n) {
-            return (0, 0);
-        }
-        if s.ow.is_multiple_of(n) {
-            return (s.co, s.ow);
-        }
+        // Every row's whole blocks, then its last block (overlapping) in a second call.
+        let done = planes(pf, n, s, relu, w, b, x, y, 0) == s.ow / n
+            && (s.ow.is_multiple_of(n) || planes(pf, n, s, relu, w, b, x, y, s.ow - n) == 1);
+        return if done { (s.co, s.ow) } else { (0, 0) };
     }
     let bytes = |v: usize| v.checked_mul(4).and_then(|v| u32::try_from(v).ok());
     let g = (|| {
@@ -904,8 +1061,7 @@ pub fn layer(
     let Some(mut g) = g else {
         return (0, 0);
     };
-    // The block kernel (for the plane kinds: the one of the same filters, for each row's last,
-    // overlapping block).
+    // The block kernel.
     let f: BlockFn = match (kind, s.kw) {
         (Block::C2N8, 1) if s.kh == 1 => fewshot_conv_c2n8k1_f32,
         (Block::C4N4, 1) if s.kh == 1 => fewshot_conv_c4n4k1_f32,
@@ -915,14 +1071,24 @@ pub fn layer(
         (Block::C4N4, 5) => fewshot_conv_c4n4k5_f32,
         (Block::C2N8, _) => fewshot_conv_c2n8_f32,
         (Block::C4N4, _) => fewshot_conv_c4n4_f32,
-        (Block::C1N8 | Block::PlaneDw3x3, 3) => fewshot_conv_c1n8k3_f32,
-        (Block::C1N8 | Block::PlaneDw3x3 | Block::PlaneDw1x5, _) => fewshot_conv_c1n8_f32,
-        (Block::C1N8S2 | Block::Plane1x7S2, _) => fewshot_conv_c1n8s2_f32,
+        (Block::C1N8, 3) => fewshot_conv_c1n8k3_f32,
+        (Block::C1N8, _) => fewshot_conv_c1n8_f32,
+        (Block::C1N8S2, _) => fewshot_conv_c1n8s2_f32,
+        // Run above.
+        (
+            Block::Plane1x7S2
+            | Block::PlaneDw3x3
+            | Block::PlaneDw1x5
+            | Block::PlaneDw3x3S2
+            | Block::PlaneDw3x3N4
+            | Block::PlaneDw3x3S2N4,
+            _,
+        ) => return (0, 0),
     };
     // Whole blocks of a row, then its last block where `n` does not divide the row (at
-    // `ow - n`, overlapping the one before it); a plane kernel has done the whole ones.
+    // `ow - n`, overlapping the one before it).
     let tail = (!s.ow.is_multiple_of(n)).then(|| s.ow - n);
-    let whole_blocks = if plane_done { 0 } else { s.ow / n };
+    let whole_blocks = s.ow / n;
     // The same for the channels.
     let last = (!s.co.is_multiple_of(c)).then(|| s.co - c);
     let groups = (0..s.co / c).map(|i| i * c).chain(last);
@@ -967,20 +1133,26 @@ type BlockFn = unsafe extern "C" fn(*const f32, *const f32, *mut f32, *const Geo
 /// A plane kernel (see `plane_kernel!`).
 type PlaneFn = unsafe extern "C" fn(*const f32, *const f32, *mut f32, *const PlaneGeometry);
 
-/// [`layer`] for the plane kernels: one call for every output channel, outside `layer`'s block
-/// loop. The caller has checked the slices and sizes as for the block kernels, and the
-/// kernel's shape ([`Block::plane`]).
+/// [`layer`] for the plane kernels (blocks of `n` outputs): one call for every output channel,
+/// outside `layer`'s block loop, for the whole blocks of every row from column 0 (`from == 0`),
+/// or for one block of every row from column `from` (a row's last, overlapping block); returns the blocks of a
+/// row it computed (0: none, nothing written). The caller has checked the slices and sizes as
+/// for the block kernels, and the kernel's shape ([`Block::plane`]).
 #[inline(never)]
+#[allow(clippy::too_many_arguments)]
 fn planes(
     f: PlaneFn,
+    n: usize,
     s: &Shape,
     relu: bool,
     w: &[f32],
     b: &[f32],
     x: &[f32],
     y: &mut [f32],
-) -> (usize, usize) {
-    let xdone = s.ow - s.ow % 8;
+    from: usize,
+) -> usize {
+    let blocks = if from == 0 { s.ow / n } else { 1 };
+    let end = from + n * blocks;
     let bytes = |v: usize| v.checked_mul(4).and_then(|v| u32::try_from(v).ok());
     // After a plane's rows r1 is `oh` strides of rows on from its first input.
     let next = if s.depthwise { s.h * s.row } else { 0 };
@@ -988,11 +1160,13 @@ fn planes(
     let g = (|| {
         Some(PlaneGeometry {
             rows: u32::try_from(s.oh).ok().filter(|&r| r > 0)?,
-            blocks: u32::try_from(xdone / 8).ok().filter(|&n| n > 0)?,
+            blocks: u32::try_from(blocks)
+                .ok()
+                .filter(|&n| n > 0 && end <= s.ow)?,
             in_row: bytes(s.row)?,
-            // The blocks advance 8 strides each.
-            in_skip: bytes(s.stride.checked_mul(s.row.checked_sub(xdone)?)?)?,
-            out_skip: bytes(s.ow - xdone)?,
+            // The blocks advance `n` strides each.
+            in_skip: bytes(s.stride.checked_mul(s.row.checked_sub(n * blocks)?)?)?,
+            out_skip: bytes(s.ow - n * blocks)?,
             bias: b.as_ptr(),
             relu: u32::from(relu),
             planes: u32::try_from(s.co).ok().filter(|&n| n > 0)?,
@@ -1000,19 +1174,26 @@ fn planes(
         })
     })();
     let Some(g) = g else {
-        return (0, 0);
+        return 0;
     };
     // SAFETY: as for the block kernels in [`layer`], for every block of every plane: filter oc
     // (`fan` weights from oc fan, `co * fan <= w.len()`), its bias (`oc < co <= b.len()`),
     // inputs of channel oc (depthwise; else 0) from its plane's start, rows oy s..oy s + kh
-    // (`(oh - 1) s + kh <= h`) of every output row oy, columns up to (xdone - 8) s + 7 s + kw - 1
-    // (`<= (ow - 1) s + kw - 1 < row`: each block's loads end at its last output's last tap;
-    // with stride 2 the 7-tap body's last load of 15 ends there too); outputs of channel oc
-    // (from oc per), every row, columns 0..xdone (`<= ow`). The kernel steps its input pointer
-    // by `in_next` after a plane's rows, to the next plane's start (`oh` row strides on). AAPCS-VFP,
-    // memory only through these pointers and its stack.
-    unsafe { f(w.as_ptr(), x.as_ptr(), y.as_mut_ptr(), &g) };
-    (s.co, xdone)
+    // (`(oh - 1) s + kh <= h`) of every output row oy, columns from `from s` up to (end - 1) s +
+    // kw - 1 (`end <= ow`, so `<= (ow - 1) s + kw - 1 < row`: each block's loads end at its last
+    // output's last tap; with stride 2 the 7-tap body's last load of 15 ends there too);
+    // outputs of channel oc (from oc per), every row, columns from..end (`<= ow`). The kernel
+    // steps its input pointer by `in_next` after a plane's rows, to the next plane's first
+    // block (`oh` row strides on). AAPCS-VFP, memory only through these pointers and its stack.
+    unsafe {
+        f(
+            w.as_ptr(),
+            x.as_ptr().add(from * s.stride),
+            y.as_mut_ptr().add(from),
+            &g,
+        )
+    };
+    blocks
 }
 
 /// What the padded copy reads besides its pointers (`#[repr(C)]`, offsets fixed in the asm).

@@ -17,7 +17,7 @@ use fewshot_runtime::{Activation, Heads, Model};
 /// Weights of the largest layer (32 x 16 x 3 x 3) and its biases, and the largest map (1 024
 /// values; padded maps are smaller here).
 const MAX_W: usize = 4608 + 32;
-const MAX_MAP: usize = 1024;
+const MAX_MAP: usize = 2048;
 
 /// Pseudo-random weights in [-0.5, 0.5), in flash (the stack holds the benchmark's other
 /// buffers).
@@ -147,6 +147,18 @@ pub fn rows(x: &[f32], scratch: &mut [f32]) {
         (
             "conv2d 4x10x10 -> 8, 3x3 (rows of 10)",
             StemLayer::Conv(conv(4, [10, 10], 8, [3, 3], 1, [1, 1])),
+        ),
+        (
+            "depthwise conv2d 6x16x16, 3x3 s2",
+            StemLayer::Depthwise(conv(6, [16, 16], 6, [3, 3], 2, [1, 1])),
+        ),
+        (
+            "depthwise conv2d 4x16x24, 3x3 s2 (rows of 12)",
+            StemLayer::Depthwise(conv(4, [16, 24], 4, [3, 3], 2, [1, 1])),
+        ),
+        (
+            "depthwise conv2d 2x12x34, 3x3 s2 (rows of 17)",
+            StemLayer::Depthwise(conv(2, [12, 34], 2, [3, 3], 2, [1, 1])),
         ),
         (
             "depthwise conv2d 4x13x10, 3x3 s2 (rows of 5)",
