@@ -12,8 +12,10 @@
 //! buffer that receives the output otherwise) and convolves that map with no bounds to check,
 //! back into the input's buffer. On the Cortex-M4F, blocks of output channels x 8 (or 4)
 //! consecutive outputs of a row at stride 1 or 2 go through the kernels of `math::arm_conv` (one
-//! `vldmia` of the inputs per tap); the rest, other strides and other targets, one output at a
-//! time. [`LayerOp::forward`] gives the same values without the padded copy (slower).
+//! `vldmia` of the inputs per tap; a row's last block overlapping the one before it); what they
+//! do not take (other strides, maps narrower than a block, other targets) goes through
+//! a portable loop, one kernel row over one output row at a time. [`LayerOp::forward`]
+//! gives the same values without the padded copy (slower).
 //!
 //! ```
 //! use fewshot_runtime::format::spec::{ConvSpec, Map};
