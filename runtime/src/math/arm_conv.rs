@@ -1269,16 +1269,17 @@ macro_rules! zero_run {
     };
 }
 
-// The padded copy of a map of floats: each plane's rows above, its rows with their zero
-// columns, its rows below, every value written once (the zeros between two rows, and below
-// one plane and above the next, in one run each), sixteen values at a time by
-// `vldmia`/`vstmia`: 18 instructions for a row of 8 with a column either side (the copy 9, the
-// two zeros 7, the loop 2), against 68 for the portable loop (`math::pad_planes`) and a
-// `memclr` of the whole map. r0 = the map, r1 = the padded map, r2 = the [`PadGeometry`]; r5 =
-// the zeros between two rows, r6 = those above a plane's first value (and below its last).
-global_asm!(concat!(
-    asm_fn_start!("fewshot_pad_f32"),
-    "    push {{r4, r5, r6, r7, r8, r9, r10, r11, lr}}
+/// A padded copy of a map of floats, `$name`: each plane's rows above, its rows with their zero
+/// columns, its rows below, every value written once (the zeros between two rows, and below
+/// one plane and above the next, in one run each), sixteen values at a time by
+/// `vldmia`/`vstmia`; `$gap` writes the zeros between two rows. r0 = the map, r1 = the padded
+/// map, r2 = the [`PadGeometry`]; r5 = the zeros between two rows, r6 = those above a plane's
+/// first value (and below its last).
+macro_rules! pad_kernel {
+    ($name:literal, $gap:expr) => {
+        global_asm!(concat!(
+            asm_fn_start!($name),
+            "    push {{r4, r5, r6, r7, r8, r9, r10, r11, lr}}
     ldr r6, [r2, #16]
     ldm r2, {{r2, r3, r4, r5}}
     movs r8, #0
@@ -1290,31 +1291,41 @@ global_asm!(concat!(
 7:
     mov r12, r6
 ",
-    zero_run!(),
-    "    mov r7, r3
+            zero_run!(),
+            "    mov r7, r3
     b 8f
 0:
-    mov r12, r5
 ",
-    zero_run!(),
-    "8:
+            $gap,
+            "8:
     mov r12, r4
 ",
-    copy_run!(),
-    "    subs r7, r7, #1
+            copy_run!(),
+            "    subs r7, r7, #1
     bne 0b
     mov r12, r6
 ",
-    zero_run!(),
-    "    subs r2, r2, #1
+            zero_run!(),
+            "    subs r2, r2, #1
     bne 7b
     pop {{r4, r5, r6, r7, r8, r9, r10, r11, pc}}
 ",
-    asm_fn_end!("fewshot_pad_f32")
-));
+            asm_fn_end!($name)
+        ));
+    };
+}
+
+// Any padding: a row of 8 costs its copy (9 instructions), its run of zeros (7 for two, 12
+// for four) and the loop (3), where the portable loop (`math::pad_planes`) took 68 and a
+// `memclr` of the whole map.
+pad_kernel!("fewshot_pad_f32", concat!("    mov r12, r5\n", zero_run!()));
+// One zero column either side (padding 1, the usual): the two zeros between rows are one
+// `strd`, 13 instructions for a row of 8.
+pad_kernel!("fewshot_pad1_f32", "    strd r8, r9, [r1], #8\n");
 
 extern "C" {
     fn fewshot_pad_f32(x: *const f32, p: *mut f32, g: *const PadGeometry);
+    fn fewshot_pad1_f32(x: *const f32, p: *mut f32, g: *const PadGeometry);
 }
 
 /// Writes the planes of `x` (`[rows, columns]` each) into `p` with `padding` zeros around each
@@ -1340,6 +1351,12 @@ pub fn pad(x: &[f32], [h, w]: [usize; 2], [py, px]: [usize; 2], p: &mut [f32]) -
     // SAFETY: reads the `planes * h * w == x.len()` values of `x` and writes
     // `planes * (2 top + h (2 px + w)) = planes * hp * wp == p.len()` values of `p`, each
     // once, through r0 and r1 only (AAPCS-VFP; s0-s15 are caller-saved).
-    unsafe { fewshot_pad_f32(x.as_ptr(), p.as_mut_ptr(), &g) };
+    unsafe {
+        if px == 1 {
+            fewshot_pad1_f32(x.as_ptr(), p.as_mut_ptr(), &g)
+        } else {
+            fewshot_pad_f32(x.as_ptr(), p.as_mut_ptr(), &g)
+        }
+    };
     true
 }
