@@ -116,7 +116,8 @@ fn layers(checks: &mut usize) -> u32 {
                                 height: h,
                                 width: wd,
                             },
-                            channels: if depthwise { c } else { 5 },
+                            // 5 output channels (a block of 2 or 4 overlaps the last) or 4.
+                            channels: if depthwise { c } else { 4 + wd % 2 },
                             kernel: k,
                             stride,
                             padding: pad,

@@ -425,9 +425,6 @@ impl Conv {
         };
         let (ow, stride) = (usize::from(out.width), usize::from(self.spec.stride));
         let kernel = self.spec.kernel.map(usize::from);
-        let Some(kind) = Block::for_row(self.depthwise, stride, ow, kernel, self.group_in()) else {
-            return (0, 0);
-        };
         if pad != [0, 0] {
             return (0, 0);
         }
@@ -443,19 +440,19 @@ impl Conv {
             oh: usize::from(out.height),
             ow,
         };
-        if kernel == [1, 1] && stride == 1 {
+        let pointwise = kernel == [1, 1] && stride == 1;
+        if pointwise {
             // A pointwise layer's output plane is its input plane, position for position: one
             // row of every position, so the blocks run along the whole plane, not row by row.
             (shape.h, shape.row, shape.oh, shape.ow) = (1, shape.h * shape.row, 1, shape.oh * ow);
-            let Some(kind) = Block::for_row(self.depthwise, 1, shape.ow, kernel, shape.groups)
-            else {
-                return (0, 0);
-            };
-            let (c, x) = layer(kind, &shape, relu, w, b, x, y);
-            // Every output, or none.
-            return (c, if x == shape.ow { ow } else { 0 });
         }
-        layer(kind, &shape, relu, w, b, x, y)
+        let (d, s) = (self.depthwise, &shape);
+        let Some(kind) = Block::for_row(d, stride, s.ow, kernel, s.groups, s.co) else {
+            return (0, 0);
+        };
+        let (c, x) = layer(kind, &shape, relu, w, b, x, y);
+        // Every output of a pointwise layer, or none.
+        (c, if pointwise && x == shape.ow { ow } else { x })
     }
 
     /// No block kernels off the Cortex-M4F.
