@@ -963,6 +963,38 @@ impl Block {
         }
     }
 
+    /// The plane kernel of a plane kind.
+    fn plane_fn(self) -> Option<PlaneFn> {
+        match self {
+            Block::Plane1x7S2 => Some(fewshot_conv_plane1x7s2_f32),
+            Block::PlaneDw3x3 => Some(fewshot_dw_plane3x3_f32),
+            Block::PlaneDw1x5 => Some(fewshot_dw_plane1x5_f32),
+            Block::PlaneDw3x3S2 => Some(fewshot_dw_plane3x3s2_f32),
+            Block::PlaneDw3x3N4 => Some(fewshot_dw_plane3x3n4_f32),
+            Block::PlaneDw3x3S2N4 => Some(fewshot_dw_plane3x3s2n4_f32),
+            _ => None,
+        }
+    }
+
+    /// The block kernel of a block kind for a kernel of `kh x kw` (unrolled rows for the
+    /// widths that have one).
+    fn block_fn(self, kh: usize, kw: usize) -> Option<BlockFn> {
+        Some(match (self, kw) {
+            (Block::C2N8, 1) if kh == 1 => fewshot_conv_c2n8k1_f32,
+            (Block::C4N4, 1) if kh == 1 => fewshot_conv_c4n4k1_f32,
+            (Block::C2N8, 3) => fewshot_conv_c2n8k3_f32,
+            (Block::C4N4, 3) => fewshot_conv_c4n4k3_f32,
+            (Block::C2N8, 5) => fewshot_conv_c2n8k5_f32,
+            (Block::C4N4, 5) => fewshot_conv_c4n4k5_f32,
+            (Block::C2N8, _) => fewshot_conv_c2n8_f32,
+            (Block::C4N4, _) => fewshot_conv_c4n4_f32,
+            (Block::C1N8, 3) => fewshot_conv_c1n8k3_f32,
+            (Block::C1N8, _) => fewshot_conv_c1n8_f32,
+            (Block::C1N8S2, _) => fewshot_conv_c1n8s2_f32,
+            _ => return None,
+        })
+    }
+
     /// A plane kernel's stride and kernel (rows, columns), and whether it must be depthwise.
     fn plane(self) -> Option<(usize, [usize; 2], bool)> {
         match self {
@@ -1011,10 +1043,33 @@ pub fn layer(
     y: &mut [f32],
 ) -> (usize, usize) {
     let (c, n) = kind.size();
+    // Blocks covering every channel and column when there are at least as many as a block
+    // holds: the last one overlaps its neighbour where the block does not divide the layer (its
+    // outputs are computed twice, the same bits each time).
+    if !fits(kind, s, w, b, x, y) || s.co < c || s.ow < n {
+        return (0, 0);
+    }
+    if let Some(pf) = kind.plane_fn() {
+        // Every row's whole blocks, then its last block (overlapping) in a second call.
+        let done = planes(pf, n, s, relu, w, b, x, y, 0) == s.ow / n
+            && (s.ow.is_multiple_of(n) || planes(pf, n, s, relu, w, b, x, y, s.ow - n) == 1);
+        return if done { (s.co, s.ow) } else { (0, 0) };
+    }
+    let (Some(f), Some(g)) = (kind.block_fn(s.kh, s.kw), Geometry::of(s, b, relu)) else {
+        return (0, 0);
+    };
+    blocks(f, g, (c, n), s, w, b, x, y);
+    (s.co, s.ow)
+}
+
+/// Whether the kernel of `kind` fits the convolution `s` and the slices hold what it reads
+/// and writes (the conditions every kernel's safety rests on).
+fn fits(kind: Block, s: &Shape, w: &[f32], b: &[f32], x: &[f32], y: &[f32]) -> bool {
+    let (c, _) = kind.size();
     let fan = s.groups * s.kh * s.kw;
     let (plane, per) = (s.h * s.row, s.oh * s.ow);
     let in_channels = if s.depthwise { s.co } else { s.groups };
-    let ok = fan > 0
+    fan > 0
         && per > 0
         && (c == 1 || !s.depthwise)
         && (kind != Block::C1N8 || s.depthwise)
@@ -1031,80 +1086,48 @@ pub fn layer(
         && in_channels.checked_mul(plane).is_some_and(|v| v <= x.len())
         && s.co.checked_mul(fan).is_some_and(|v| v <= w.len())
         && s.co.checked_mul(per).is_some_and(|v| v <= y.len())
-        && s.co <= b.len();
-    if !ok {
-        return (0, 0);
-    }
-    // Blocks covering every channel and column when there are at least as many as a block
-    // holds: the last one overlaps its neighbour where the block does not divide the layer (its
-    // outputs are computed twice, the same bits each time).
-    if s.co < c || s.ow < n {
-        return (0, 0);
-    }
-    let whole: Option<PlaneFn> = match kind {
-        Block::Plane1x7S2 => Some(fewshot_conv_plane1x7s2_f32),
-        Block::PlaneDw3x3 => Some(fewshot_dw_plane3x3_f32),
-        Block::PlaneDw1x5 => Some(fewshot_dw_plane1x5_f32),
-        Block::PlaneDw3x3S2 => Some(fewshot_dw_plane3x3s2_f32),
-        Block::PlaneDw3x3N4 => Some(fewshot_dw_plane3x3n4_f32),
-        Block::PlaneDw3x3S2N4 => Some(fewshot_dw_plane3x3s2n4_f32),
-        _ => None,
-    };
-    if let Some(pf) = whole {
-        // Every row's whole blocks, then its last block (overlapping) in a second call.
-        let done = planes(pf, n, s, relu, w, b, x, y, 0) == s.ow / n
-            && (s.ow.is_multiple_of(n) || planes(pf, n, s, relu, w, b, x, y, s.ow - n) == 1);
-        return if done { (s.co, s.ow) } else { (0, 0) };
-    }
-    let bytes = |v: usize| v.checked_mul(4).and_then(|v| u32::try_from(v).ok());
-    let g = (|| {
+        && s.co <= b.len()
+}
+
+impl Geometry {
+    /// The block kernels' geometry of `s` (the first bias `b`'s), `None` when a size does not
+    /// fit 32 bits.
+    fn of(s: &Shape, b: &[f32], relu: bool) -> Option<Geometry> {
+        let bytes = |v: usize| v.checked_mul(4).and_then(|v| u32::try_from(v).ok());
         Some(Geometry {
             kw: u32::try_from(s.kw).ok()?,
             kh: u32::try_from(s.kh).ok()?,
             groups: u32::try_from(s.groups).ok()?,
             row_step: bytes(s.row)?,
-            plane_skip: bytes(plane - s.kh * s.row)?,
-            filter_step: bytes(fan)?,
-            channel_step: bytes(per)?,
+            plane_skip: bytes(s.h * s.row - s.kh * s.row)?,
+            filter_step: bytes(s.groups * s.kh * s.kw)?,
+            channel_step: bytes(s.oh * s.ow)?,
             bias: b.as_ptr(),
             relu: u32::from(relu),
         })
-    })();
-    let Some(mut g) = g else {
-        return (0, 0);
-    };
-    // The block kernel.
-    let f: BlockFn = match (kind, s.kw) {
-        (Block::C2N8, 1) if s.kh == 1 => fewshot_conv_c2n8k1_f32,
-        (Block::C4N4, 1) if s.kh == 1 => fewshot_conv_c4n4k1_f32,
-        (Block::C2N8, 3) => fewshot_conv_c2n8k3_f32,
-        (Block::C4N4, 3) => fewshot_conv_c4n4k3_f32,
-        (Block::C2N8, 5) => fewshot_conv_c2n8k5_f32,
-        (Block::C4N4, 5) => fewshot_conv_c4n4k5_f32,
-        (Block::C2N8, _) => fewshot_conv_c2n8_f32,
-        (Block::C4N4, _) => fewshot_conv_c4n4_f32,
-        (Block::C1N8, 3) => fewshot_conv_c1n8k3_f32,
-        (Block::C1N8, _) => fewshot_conv_c1n8_f32,
-        (Block::C1N8S2, _) => fewshot_conv_c1n8s2_f32,
-        // Run above.
-        (
-            Block::Plane1x7S2
-            | Block::PlaneDw3x3
-            | Block::PlaneDw1x5
-            | Block::PlaneDw3x3S2
-            | Block::PlaneDw3x3N4
-            | Block::PlaneDw3x3S2N4,
-            _,
-        ) => return (0, 0),
-    };
-    // Whole blocks of a row, then its last block where `n` does not divide the row (at
-    // `ow - n`, overlapping the one before it).
+    }
+}
+
+/// Every block of the layer (`c` channels x `n` positions each) through the block kernel `f`:
+/// the whole blocks of each row, then its last block where `n` does not divide the row (at
+/// `ow - n`, overlapping the one before it); the channels likewise. The caller has checked
+/// [`fits`] and that the layer has at least `c` channels and `n` columns.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn blocks(
+    f: BlockFn,
+    mut g: Geometry,
+    (c, n): (usize, usize),
+    s: &Shape,
+    w: &[f32],
+    b: &[f32],
+    x: &[f32],
+    y: &mut [f32],
+) {
+    let (fan, plane, per) = (s.groups * s.kh * s.kw, s.h * s.row, s.oh * s.ow);
     let tail = (!s.ow.is_multiple_of(n)).then(|| s.ow - n);
-    let whole_blocks = s.ow / n;
-    // The same for the channels.
     let last = (!s.co.is_multiple_of(c)).then(|| s.co - c);
-    let groups = (0..s.co / c).map(|i| i * c).chain(last);
-    for oc0 in groups {
+    for oc0 in (0..s.co / c).map(|i| i * c).chain(last) {
         let x0 = if s.depthwise { oc0 * plane } else { 0 };
         g.bias = b.as_ptr().wrapping_add(oc0);
         let filter = w.as_ptr().wrapping_add(oc0 * fan);
@@ -1117,8 +1140,9 @@ pub fn layer(
                 // columns ox0 s..(ox0 + n - 1) s + kw (`ox0 + n <= ow`, so `<= row`; with
                 // stride 2 its `vldmia` reads the 15 columns from the tap's, the last at (ox0 +
                 // 7) 2 + tap): within `in_channels * plane <= x.len()`; it writes channels
-                // oc0..oc0 + c, row oy, columns ox0..ox0 + n: within `co * per <= y.len()`. The
-                // kernels follow the AAPCS-VFP and touch memory only through these pointers.
+                // oc0..oc0 + c, row oy, columns ox0..ox0 + n: within `co * per <= y.len()`
+                // ([`fits`]). The kernels follow the AAPCS-VFP and touch memory only through
+                // these pointers.
                 unsafe {
                     f(
                         filter,
@@ -1128,7 +1152,7 @@ pub fn layer(
                     )
                 }
             };
-            for i in 0..whole_blocks {
+            for i in 0..s.ow / n {
                 block(i * n);
             }
             if let Some(t) = tail {
@@ -1136,7 +1160,6 @@ pub fn layer(
             }
         }
     }
-    (s.co, s.ow)
 }
 
 /// A block kernel (see `conv_kernel!`).
