@@ -860,14 +860,17 @@ fn eval_classification(
         cfg.query = 1;
     }
     let mut setup = run::Setup::for_purpose(&cfg, trainer::classify::train::Purpose::Evaluate)
-        .with_context(|| match from_record {
-            // `--data` of a model with its record takes the run's classes from that file.
-            true => format!(
-                "{}: evaluated with the run's classes from the record beside {} (another split of the run's data); for a file of your own classes, each new to the model, evaluate a copy of the model without its `.run.json`",
-                cfg.data.display(),
-                model.display()
-            ),
-            false => format!("{}: the run's classes", cfg.data.display()),
+        .with_context(|| {
+            if from_record {
+                // `--data` of a model with its record takes the run's classes from that file.
+                format!(
+                    "{}: evaluated with the run's classes from the record beside {} (another split of the run's data); for a file of your own classes, each new to the model, evaluate a copy of the model without its `.run.json`",
+                    cfg.data.display(),
+                    model.display()
+                )
+            } else {
+                format!("{}: the run's classes", cfg.data.display())
+            }
         })?;
     if let Some(r) = &record {
         if other_split.is_some() {

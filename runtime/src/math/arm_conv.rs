@@ -1025,12 +1025,11 @@ pub struct Shape {
     pub ow: usize,
 }
 
-/// The layer in blocks: output `(c, oy, ox)` is `b[c]` plus the terms
+/// The layer in blocks: every output `(c, oy, ox)` is `b[c]` plus the terms
 /// `w[c][g][a][k] x[g'][oy s + a][ox s + k]` (`s` the stride) in `(g, a, k)` order (`g' = c`
-/// when depthwise, else `g`), then ReLU when `relu`, for `c` below the first value returned and
-/// `ox` below the second: every output (`(co, ow)`), the last block of a row or of the
-/// channels overlapping the one before it where the block size does not divide the layer's;
-/// `(0, 0)` (nothing written, the caller computes every output) when the layer has fewer
+/// when depthwise, else `g`), then ReLU when `relu` (the last block of a row or of the
+/// channels overlapping the one before it where the block size does not divide the layer's):
+/// true. False, nothing written (the caller computes every output), when the layer has fewer
 /// channels or columns than a block, a slice is too short, the kernel does not fit the
 /// convolution or a size does not fit 32 bits.
 pub fn layer(
@@ -1041,25 +1040,24 @@ pub fn layer(
     b: &[f32],
     x: &[f32],
     y: &mut [f32],
-) -> (usize, usize) {
+) -> bool {
     let (c, n) = kind.size();
     // Blocks covering every channel and column when there are at least as many as a block
     // holds: the last one overlaps its neighbour where the block does not divide the layer (its
     // outputs are computed twice, the same bits each time).
     if !fits(kind, s, w, b, x, y) || s.co < c || s.ow < n {
-        return (0, 0);
+        return false;
     }
     if let Some(pf) = kind.plane_fn() {
         // Every row's whole blocks, then its last block (overlapping) in a second call.
-        let done = planes(pf, n, s, relu, w, b, x, y, 0) == s.ow / n
+        return planes(pf, n, s, relu, w, b, x, y, 0) == s.ow / n
             && (s.ow.is_multiple_of(n) || planes(pf, n, s, relu, w, b, x, y, s.ow - n) == 1);
-        return if done { (s.co, s.ow) } else { (0, 0) };
     }
     let (Some(f), Some(g)) = (kind.block_fn(s.kh, s.kw), Geometry::of(s, b, relu)) else {
-        return (0, 0);
+        return false;
     };
     blocks(f, g, (c, n), s, w, b, x, y);
-    (s.co, s.ow)
+    true
 }
 
 /// Whether the kernel of `kind` fits the convolution `s` and the slices hold what it reads

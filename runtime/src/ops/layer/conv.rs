@@ -65,16 +65,16 @@ pub(crate) fn side(len: u16, k: u16, pad: u16, stride: u16) -> Option<u16> {
     u16::try_from((padded - k) / u32::from(stride) + 1).ok()
 }
 
-/// Adds to each output `row[i]` (output column `from + i`) the terms `t[k] x[(from + i) s + k]`
-/// of one kernel row `t` over one input row `x` at stride `s`, in order: unrolled for the usual
-/// kernel widths, whose lengths are then known to the compiler.
-fn add_row_terms(row: &mut [f32], t: &[f32], x: &[f32], s: usize, from: usize) {
-    fn fixed<const K: usize>(row: &mut [f32], t: &[f32], x: &[f32], s: usize, from: usize) {
+/// Adds to each output `row[i]` the terms `t[k] x[i s + k]` of one kernel row `t` over one
+/// input row `x` at stride `s`, in order: unrolled for the usual kernel widths, whose lengths
+/// are then known to the compiler.
+fn add_row_terms(row: &mut [f32], t: &[f32], x: &[f32], s: usize) {
+    fn fixed<const K: usize>(row: &mut [f32], t: &[f32], x: &[f32], s: usize) {
         let Ok(t) = <&[f32; K]>::try_from(t) else {
             return;
         };
         for (i, o) in row.iter_mut().enumerate() {
-            let at = (from + i) * s;
+            let at = i * s;
             let Some(Ok(xs)) = x.get(at..at + K).map(<&[f32; K]>::try_from) else {
                 return;
             };
@@ -86,13 +86,13 @@ fn add_row_terms(row: &mut [f32], t: &[f32], x: &[f32], s: usize, from: usize) {
         }
     }
     match t.len() {
-        1 => fixed::<1>(row, t, x, s, from),
-        3 => fixed::<3>(row, t, x, s, from),
-        5 => fixed::<5>(row, t, x, s, from),
-        7 => fixed::<7>(row, t, x, s, from),
+        1 => fixed::<1>(row, t, x, s),
+        3 => fixed::<3>(row, t, x, s),
+        5 => fixed::<5>(row, t, x, s),
+        7 => fixed::<7>(row, t, x, s),
         n => {
             for (i, o) in row.iter_mut().enumerate() {
-                let at = (from + i) * s;
+                let at = i * s;
                 let Some(xs) = x.get(at..at + n) else {
                     return;
                 };
@@ -267,29 +267,6 @@ impl Conv {
         let [ph, pw] = pad;
         let st = usize::from(s.stride);
         let mut acc = bias;
-        if pad == [0, 0] {
-            // Every tap in the map: one contiguous row of `kw` inputs per (channel, kernel row).
-            let fan = self.fan_in();
-            let filter = w.get(oc * fan..oc * fan + fan).unwrap_or(&[]);
-            let ic0 = if self.depthwise { oc } else { 0 };
-            let first = (ic0 * h + oy * st) * wd + ox * st;
-            let (mut at, mut a) = (first, 0);
-            for taps in filter.chunks_exact(kw.max(1)) {
-                if let Some(xr) = x.get(at..at + kw) {
-                    for (t, v) in taps.iter().zip(xr) {
-                        acc += t * v;
-                    }
-                }
-                // The next kernel row, or the next channel's first.
-                a += 1;
-                at += wd;
-                if a == kh {
-                    a = 0;
-                    at += (h - kh.min(h)) * wd;
-                }
-            }
-            return acc;
-        }
         let zeros = |acc: f32, taps: &[f32]| taps.iter().fold(acc, |acc, &t| acc + t * 0.0);
         for gi in 0..self.group_in() {
             let ic = if self.depthwise { oc } else { gi };
@@ -323,22 +300,21 @@ impl Conv {
         let Some(out) = self.output_map() else {
             return;
         };
+        // Every output by the block kernels, or none.
+        if self.blocks(&out, xm, pad, w, b, x, y) {
+            return;
+        }
+        if pad == [0, 0] {
+            self.rows(&out, w, b, x, xm, y);
+            return;
+        }
         let (oh, ow) = (usize::from(out.height), usize::from(out.width));
         let (co, per) = (usize::from(out.channels), oh * ow);
         let act = self.spec.activation;
-        // Channels below `cdone`, columns below `xdone` of every row: done by block kernels.
-        let (cdone, xdone) = self.blocks(&out, xm, pad, w, b, x, y);
-        // Channels whose rows the kernels finished are skipped.
-        let first = if xdone == ow { cdone } else { 0 };
-        if pad == [0, 0] {
-            self.rest(w, b, x, xm, [first, cdone, xdone], y);
-            return;
-        }
-        for oc in first..co {
+        for oc in 0..co {
             let bias = b.get(oc).copied().unwrap_or(0.0);
-            let from = if oc < cdone { xdone } else { 0 };
             for oy in 0..oh {
-                for ox in from..ow {
+                for ox in 0..ow {
                     let v = activate(act, self.one(oc, oy, ox, w, bias, x, xm, pad));
                     if let Some(o) = y.get_mut(oc * per + oy * ow + ox) {
                         *o = v;
@@ -348,22 +324,10 @@ impl Conv {
         }
     }
 
-    /// The outputs of channels from `first` the block kernels left (from column `xdone` of the
-    /// channels below `cdone`, every column above) over the map `x` (of `xm`) without padding:
-    /// [`Conv::one`]'s terms in its order, with the filter, its bias and each output row found
-    /// once instead of per output.
-    fn rest(
-        &self,
-        w: &[f32],
-        b: &[f32],
-        x: &[f32],
-        xm: &Map,
-        [first, cdone, xdone]: [usize; 3],
-        y: &mut [f32],
-    ) {
-        let Some(out) = self.output_map() else {
-            return;
-        };
+    /// Every output (of the map `out`) over the map `x` (of `xm`) without padding, a kernel row
+    /// over an output row at a time: each output its bias, then its terms in (group, kernel
+    /// row, column) order, as [`Conv::one`] adds them.
+    fn rows(&self, out: &Map, w: &[f32], b: &[f32], x: &[f32], xm: &Map, y: &mut [f32]) {
         let (oh, ow) = (usize::from(out.height), usize::from(out.width));
         let (h, wd) = (usize::from(xm.height), usize::from(xm.width));
         let [kh, kw] = self.spec.kernel.map(usize::from);
@@ -373,16 +337,15 @@ impl Conv {
             self.group_in(),
         );
         let act = self.spec.activation;
-        for oc in first..usize::from(out.channels) {
+        for oc in 0..usize::from(out.channels) {
             let Some(filter) = w.get(oc * fan..oc * fan + fan) else {
                 continue;
             };
             let bias = b.get(oc).copied().unwrap_or(0.0);
             let ic0 = if self.depthwise { oc } else { 0 };
-            let from = if oc < cdone { xdone } else { 0 };
             for oy in 0..oh {
-                let at = (oc * oh + oy) * ow + from;
-                let Some(row) = y.get_mut(at..(oc * oh + oy + 1) * ow) else {
+                let at = (oc * oh + oy) * ow;
+                let Some(row) = y.get_mut(at..at + ow) else {
                     continue;
                 };
                 // The row's accumulators live in the output row: each output gets its bias,
@@ -394,7 +357,7 @@ impl Conv {
                     let Some(xr) = x.get(start..start + wd) else {
                         continue;
                     };
-                    add_row_terms(row, t, xr, st, from);
+                    add_row_terms(row, t, xr, st);
                 }
                 for o in row.iter_mut() {
                     *o = activate(act, *o);
@@ -403,8 +366,8 @@ impl Conv {
         }
     }
 
-    /// The Cortex-M4F's block kernels on a map without padding at stride 1 (ReLU or identity):
-    /// returns the channels and columns they computed (see `arm_conv::layer`).
+    /// The Cortex-M4F's block kernels on a map without padding (ReLU or identity): true when
+    /// they computed every output, false when none (see `arm_conv::layer`).
     #[cfg(m4f_kernels)]
     #[allow(clippy::too_many_arguments)]
     fn blocks(
@@ -416,17 +379,17 @@ impl Conv {
         b: &[f32],
         x: &[f32],
         y: &mut [f32],
-    ) -> (usize, usize) {
+    ) -> bool {
         use crate::math::arm_conv::{layer, Block, Shape};
         let relu = match self.spec.activation {
             Activation::Relu => true,
             Activation::Identity => false,
-            _ => return (0, 0),
+            _ => return false,
         };
         let (ow, stride) = (usize::from(out.width), usize::from(self.spec.stride));
         let kernel = self.spec.kernel.map(usize::from);
         if pad != [0, 0] {
-            return (0, 0);
+            return false;
         }
         let mut shape = Shape {
             stride,
@@ -447,12 +410,8 @@ impl Conv {
             (shape.h, shape.row, shape.oh, shape.ow) = (1, shape.h * shape.row, 1, shape.oh * ow);
         }
         let (d, s) = (self.depthwise, &shape);
-        let Some(kind) = Block::for_row(d, stride, s.ow, kernel, s.groups, s.co) else {
-            return (0, 0);
-        };
-        let (c, x) = layer(kind, &shape, relu, w, b, x, y);
-        // Every output of a pointwise layer, or none.
-        (c, if pointwise && x == shape.ow { ow } else { x })
+        Block::for_row(d, stride, s.ow, kernel, s.groups, s.co)
+            .is_some_and(|kind| layer(kind, &shape, relu, w, b, x, y))
     }
 
     /// No block kernels off the Cortex-M4F.
@@ -467,8 +426,8 @@ impl Conv {
         _: &[f32],
         _: &[f32],
         _: &mut [f32],
-    ) -> (usize, usize) {
-        (0, 0)
+    ) -> bool {
+        false
     }
 }
 
