@@ -103,6 +103,14 @@ fn conv_agrees(d: &Data, geom: ConvGeom, zp: (i32, i32, bool)) -> bool {
     ra.is_ok() && rb.is_ok() && a[..n] == b[..n]
 }
 
+/// The shapes of the cases near 2^30: a 1 x 1 convolution to `channels` channels, and a 3 x 3
+/// one to 8.
+fn large_cases_agree(d: &Data, channels: usize) -> bool {
+    let pointwise = geom(8, [2, 6], channels, [1, 1], 1, [0, 0], false);
+    let full = geom(16, [4, 4], 8, [3, 3], 1, [1, 1], false);
+    conv_agrees(d, pointwise, (0, 3, false)) && conv_agrees(d, full, (-5, 0, false))
+}
+
 /// `x[i] = (i k + 11) mod 255` as int8: the host test's formula.
 fn golden(out: &mut [i8], k: usize) {
     for (i, v) in out.iter_mut().enumerate() {
@@ -242,16 +250,30 @@ fn main() -> ! {
         };
         *s = -24;
     }
-    let big = conv_agrees(
+    c.check(
+        large_cases_agree(&d, 4),
+        "int8 conv past 2^30 equals the portable kernels",
+    );
+    // Every third channel within range: a run of channels is handed back in the middle, the
+    // rest requantised by the kernel before and after it.
+    for (i, b) in d.bias.iter_mut().enumerate() {
+        if i % 3 == 1 {
+            *b = i as i32 * 97 - 1500;
+        }
+    }
+    let mixed = conv_agrees(
         &d,
-        geom(8, [2, 6], 4, [1, 1], 1, [0, 0], false),
+        geom(8, [2, 6], 7, [1, 1], 1, [0, 0], false),
         (0, 3, false),
     ) && conv_agrees(
         &d,
         geom(16, [4, 4], 8, [3, 3], 1, [1, 1], false),
         (-5, 0, false),
     );
-    c.check(big, "int8 conv past 2^30 equals the portable kernels");
+    c.check(
+        mixed,
+        "int8 conv partly past 2^30 equals the portable kernels",
+    );
     golden_case(&mut c);
     c.finish()
 }

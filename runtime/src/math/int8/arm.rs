@@ -8,7 +8,10 @@
 //! `LDR` of four weights, two `SXTB16`, two `LDM` of the four columns' eight words and eight
 //! `SMLAD`, 13 instructions per 16 multiply-accumulates; two rows over one column (dense layers
 //! at batch 1, where each weight is used once) 11 per 8. A row's last 1-3 weights are read
-//! byte by byte, with zeros above them, as the portable code pads them.
+//! byte by byte, with zeros above them, as the portable code pads them. The convolutions' run
+//! of output channels over four columns (`fewshot_dot_c4n_rq_s8`) loops over the channels in
+//! one call, each channel's four accumulators requantised in the short form (`SMMULR`, the
+//! rounding shift, `SSAT`: 8 instructions an output) before the next channel's blocks.
 //!
 //! The sums are the portable kernels' exactly: every product fits 32 bits and `SMLAD` keeps
 //! the low 32 bits of the exact sum (it only sets the Q flag on overflow), which is the
@@ -155,18 +158,62 @@ global_asm!(
     "    pop {{r4, r5, r6, r7, r8, r9, r10, r11, pc}}",
     ".size fewshot_dot_c4_s8, . - fewshot_dot_c4_s8",
     "",
-    ".section .text.fewshot_dot_c4_rq_s8,\"ax\",%progbits",
-    ".global fewshot_dot_c4_rq_s8",
-    ".type fewshot_dot_c4_rq_s8,%function",
+    ".section .text.fewshot_dot_c4n_rq_s8,\"ax\",%progbits",
+    ".global fewshot_dot_c4n_rq_s8",
+    ".type fewshot_dot_c4n_rq_s8,%function",
     ".thumb_func",
     ".p2align 2",
-    // `fewshot_dot_c4_s8`, then the short requantisation: r3 = the `RqArgs` (the four
-    // accumulators' start, then the `Short` and the output). Returns 1 with the four outputs
-    // stored, or 0 with the accumulators stored in place of their start when one of them is
-    // 2^30 or more in magnitude.
-    "fewshot_dot_c4_rq_s8:",
-    dot_c4_body!(),
-    "    pop {{r3}}",
+    // r0 = the `RunArgs`. For each channel k < n: the accumulators from bias[k], the blocks of
+    // `fewshot_dot_c4_s8` over the `fan` weights at `w` (advanced by `fan` in the arguments
+    // first), then the short requantisation of the four into `out` (advanced by `step`).
+    // Returns the channels done: n, or the first channel with an accumulator of 2^30 or more
+    // in magnitude, its accumulators stored in `acc`. [sp] = the arguments, [sp, #4] = k.
+    "fewshot_dot_c4n_rq_s8:",
+    "    push {{r4, r5, r6, r7, r8, r9, r10, r11, lr}}",
+    "    sub sp, #12",
+    "    str r0, [sp]",
+    "    movs r1, #0",
+    "    str r1, [sp, #4]",
+    "10:",
+    "    ldr r3, [sp]",
+    "    ldr r2, [sp, #4]",
+    "    ldr r1, [r3, #12]",
+    "    cmp r2, r1",
+    "    bhs 19f",
+    "    ldr r1, [r3, #16]",
+    "    ldr r4, [r1, r2, lsl #2]",
+    "    mov r5, r4",
+    "    mov r8, r4",
+    "    mov r9, r4",
+    "    ldrd r0, r1, [r3]",
+    "    ldr r2, [r3, #8]",
+    "    add r12, r0, r2",
+    "    str r12, [r3]",
+    "    lsrs r3, r2, #3",
+    "    tst r2, #4",
+    "    beq 1f",
+    block_c4!(),
+    "1:",
+    "    cbz r3, 3f",
+    "2:",
+    block_c4!(),
+    block_c4!(),
+    "    subs r3, r3, #1",
+    "    bne 2b",
+    "3:",
+    "    ands r2, r2, #3",
+    "    beq 4f",
+    "    ldrb r12, [r0]",
+    "    cmp r2, #2",
+    "    blo 5f",
+    "    ldrb lr, [r0, #1]",
+    "    orr r12, r12, lr, lsl #8",
+    "    beq 5f",
+    "    ldrb lr, [r0, #2]",
+    "    orr r12, r12, lr, lsl #16",
+    "5:",
+    widened_c4!(),
+    "4:",
     "    eor r6, r4, r4, asr #31",
     "    eor r7, r5, r5, asr #31",
     "    orr r6, r6, r7",
@@ -175,20 +222,36 @@ global_asm!(
     "    eor r7, r9, r9, asr #31",
     "    orr r6, r6, r7",
     "    cmp r6, #0x40000000",
-    "    bhs 6f",
-    "    add r12, r3, #16",
-    "    ldm r12, {{r0, r1, r2, r6, r7}}",
+    "    bhs 18f",
+    "    ldr r3, [sp]",
+    "    ldr r11, [sp, #4]",
+    "    ldrd r12, lr, [r3, #20]",
+    "    ldr r0, [r12, r11, lsl #2]",
+    "    ldr r1, [lr, r11, lsl #2]",
+    "    rsbs r1, r1, #0",
+    "    sub r12, r1, #1",
+    "    movs r2, #1",
+    "    lsl r2, r2, r12",
+    "    ldrd r7, r12, [r3, #28]",
+    "    ldr r6, [r3, #36]",
+    "    add r12, r12, r7",
+    "    str r12, [r3, #28]",
     short_rq!("r4", "0"),
     short_rq!("r5", "1"),
     short_rq!("r8", "2"),
     short_rq!("r9", "3"),
-    "    movs r0, #1",
-    "    pop {{r4, r5, r6, r7, r8, r9, r10, r11, pc}}",
-    "6:",
+    "    adds r11, r11, #1",
+    "    str r11, [sp, #4]",
+    "    b 10b",
+    "18:",
+    "    ldr r3, [sp]",
+    "    add r3, r3, #40",
     "    stm r3, {{r4, r5, r8, r9}}",
-    "    movs r0, #0",
+    "19:",
+    "    ldr r0, [sp, #4]",
+    "    add sp, #12",
     "    pop {{r4, r5, r6, r7, r8, r9, r10, r11, pc}}",
-    ".size fewshot_dot_c4_rq_s8, . - fewshot_dot_c4_rq_s8",
+    ".size fewshot_dot_c4n_rq_s8, . - fewshot_dot_c4n_rq_s8",
     "",
     ".section .text.fewshot_dot_r2_s8,\"ax\",%progbits",
     ".global fewshot_dot_r2_s8",
@@ -306,17 +369,25 @@ macro_rules! taps3_extern {
 
 taps3_extern!(fewshot_taps3_s1_s8, fewshot_taps3_s2_s8);
 
-/// The argument block of `fewshot_dot_c4_rq_s8`.
+/// The argument block of `fewshot_dot_c4n_rq_s8` (the offsets its code reads).
 #[repr(C)]
-struct RqArgs {
-    acc: [i32; 4],
-    short: super::Short,
+struct RunArgs {
+    w: *const i8,
+    x: *const u32,
+    fan: usize,
+    n: usize,
+    bias: *const i32,
+    multiplier: *const i32,
+    shift: *const i32,
     out: *mut i8,
+    step: usize,
+    out_zp: i32,
+    acc: [i32; 4],
 }
 
 extern "C" {
     fn fewshot_dot_c4_s8(w: *const i8, x: *const u32, n: usize, acc: *mut [i32; 4]);
-    fn fewshot_dot_c4_rq_s8(w: *const i8, x: *const u32, n: usize, args: *mut RqArgs) -> u32;
+    fn fewshot_dot_c4n_rq_s8(args: *mut RunArgs) -> usize;
     fn fewshot_dot_r2_s8(w0: *const i8, w1: *const i8, x: *const u32, n: usize, acc: *mut [i32; 2]);
 }
 
@@ -354,31 +425,58 @@ pub fn dot_c4(w: &[i8], x: &[u32], acc: [i32; 4]) -> [i32; 4] {
     a
 }
 
-/// See [`super::Kernels::dot_c4_short`]: the portable code unless `x` holds all the row's
-/// blocks.
+/// See [`super::Kernels::dot_c4_channels`]: the portable code unless `x` holds every block of
+/// a row, `run` every channel's weights and `out` every channel's four outputs.
 #[inline(always)]
-pub fn dot_c4_short(
-    w: &[i8],
+pub fn dot_c4_channels(
+    run: &super::ShortRun,
     x: &[u32],
-    bias: i32,
-    short: &super::Short,
-    out: &mut [i8; 4],
+    (out, step): (&mut [i8], usize),
     acc: &mut [i32; 4],
-) -> bool {
-    if x.len() < w.len().div_ceil(4) * 8 {
-        *acc = kernel::dot_c4(w, x, [bias; 4]);
-        return short.apply4(acc, out);
+) -> usize {
+    let n = run.len();
+    let fan = run.fan();
+    let (weights, [bias, multiplier, shift]) = run.parts();
+    // `ShortRun::new` checked `n fan` weights and `n` of each per-channel slice, and every
+    // shift; what remains is `x` and `out`.
+    let fits = x.len() >= fan.div_ceil(4) * 8
+        && n.checked_sub(1)
+            .and_then(|l| l.checked_mul(step)?.checked_add(4))
+            .is_some_and(|o| o <= out.len());
+    if !fits || n == 0 {
+        return kernel_channels(run, x, (out, step), acc);
     }
-    let mut args = RqArgs {
-        acc: [bias; 4],
-        short: *short,
+    let mut args = RunArgs {
+        w: weights.as_ptr(),
+        x: x.as_ptr(),
+        fan,
+        n,
+        bias: bias.as_ptr(),
+        multiplier: multiplier.as_ptr(),
+        shift: shift.as_ptr(),
         out: out.as_mut_ptr(),
+        step,
+        out_zp: run.out_zp(),
+        acc: *acc,
     };
-    // SAFETY: `w` holds the `n` bytes and `x` the `8 ceil(n / 4)` words the function reads; it
-    // writes `args` and the four bytes of `out`, and follows the AAPCS.
-    let stored = unsafe { fewshot_dot_c4_rq_s8(w.as_ptr(), x.as_ptr(), w.len(), &mut args) };
+    // SAFETY: `run` holds the `n fan` weights and the `n` biases, multipliers and shifts the
+    // function reads (`ShortRun::new`), `x` the `8 ceil(fan / 4)` words of every channel's
+    // blocks and `out` the `(n - 1) step + 4` bytes it writes (`fits` above); it writes only
+    // those and `args`, and follows the AAPCS. Every shift is a right shift of 1 to 31 bits
+    // (`ShortRun::new`).
+    let done = unsafe { fewshot_dot_c4n_rq_s8(&mut args) };
     *acc = args.acc;
-    stored != 0
+    done
+}
+
+/// [`super::Kernels::dot_c4_channels`]'s portable loop.
+fn kernel_channels(
+    run: &super::ShortRun,
+    x: &[u32],
+    out: (&mut [i8], usize),
+    acc: &mut [i32; 4],
+) -> usize {
+    <super::Portable as super::Kernels>::dot_c4_channels(run, x, out, acc)
 }
 
 /// See [`super::Kernels::taps3`]: the `fewshot_taps3_*` kernels for strides 1 and 2, one

@@ -5,10 +5,12 @@
 //!
 //! The input is first copied into the scratch zero-padded (with its zero point). Layers whose
 //! outputs each see one input plane (depthwise, or one input channel) through a kernel of one
-//! or three rows of up to eight columns then run from it directly ([`super::direct`]). The others are unrolled four output positions at a time into
-//! the packed int16 scratch (im2col, see [`super::pack`]), so every weight word widened once
-//! feeds four columns: each window is first gathered as int8 bytes (a kernel row copied four
-//! bytes at a time; a 1 x 1 window one byte per channel), then widened four values at a time.
+//! or three rows of up to eight columns then run from it directly ([`super::direct`]). The
+//! others are unrolled four output positions at a time into the packed int16 scratch (im2col,
+//! [`super::im2col`], [`super::pack`]), so every weight word widened once feeds four columns;
+//! then every output channel of the four columns is one dot product over them and one
+//! requantisation, all the channels in one kernel call where their requantisations have the
+//! short form ([`super::Kernels::dot_c4_channels`]).
 //!
 //! ```
 //! use fewshot_runtime::math::int8::{conv, ConvGeom, QuantConv, Requant};
@@ -28,8 +30,9 @@
 //! assert_eq!(y, [3, 6, 9, 7]); // x - 5 = [1, 2, 3, 4]; the padding adds 0
 //! ```
 
+use super::im2col::{bytes, Windows};
 use super::pack::pack_planes;
-use super::{check_len, direct, pack_column, packed_words, Kernels, Native, Requant};
+use super::{check_len, direct, packed_words, Kernels, Native, Requant, ShortRun};
 use crate::Error;
 
 /// A convolution's shapes (a series is a map of height 1).
@@ -172,7 +175,7 @@ pub fn conv_with<K: Kernels>(
     let s = super::scratch(scratch, l.scratch_words())?;
     let (packed, rest) = s.split_at_mut(packed_words(fan, 4));
     let (window, input) = rest.split_at_mut(fan.div_ceil(4) + 1);
-    let (window, padded_input) = (bytes(window), bytes(input));
+    let padded_input = bytes(input);
     let direct = direct::applies(g.depthwise, g.in_channels, g.kernel);
     // Without padding the padded layout is the input's own: the im2col gather reads it in
     // place (the direct kernels read whole words, and need the spare bytes after a copy).
@@ -208,13 +211,27 @@ pub fn conv_with<K: Kernels>(
     let planes = !g.depthwise && g.kernel == [1, 1] && g.stride == 1 && g.padding == [0, 0];
     for grp in 0..groups {
         let part = |n: usize| grp * per_group * n..(grp + 1) * per_group * n;
+        let shift = l.requant.shift.get(part(1)).unwrap_or_default();
         let rows = Rows {
             weights: l.weights.get(part(fan)).unwrap_or_default(),
             bias: l.bias.get(part(1)).unwrap_or_default(),
             multiplier: l.requant.multiplier.get(part(1)).unwrap_or_default(),
-            shift: l.requant.shift.get(part(1)).unwrap_or_default(),
+            shift,
         };
+        let short = ShortRun::new(
+            rows.weights,
+            fan,
+            [rows.bias, rows.multiplier, rows.shift],
+            &l.requant,
+        );
         let yg = y.get_mut(part(positions)).unwrap_or_default();
+        let channels = if g.depthwise {
+            (grp, 1)
+        } else {
+            (0, g.in_channels)
+        };
+        let windows = Windows::of(g, input, channels, (padded(g), ow), l.in_zp);
+        windows.prime(window);
         for p0 in (0..positions).step_by(4) {
             let cols = (positions - p0).min(4);
             if planes {
@@ -226,12 +243,15 @@ pub fn conv_with<K: Kernels>(
                     packed,
                 );
             } else {
-                for c in 0..cols {
-                    let n = gather(l, input, grp, ((p0 + c) / ow, (p0 + c) % ow), window);
-                    pack_column(window.get(..n).unwrap_or_default(), l.in_zp, packed, 4, c);
-                }
+                windows.pack((p0, cols), window, packed);
             }
-            block::<K>(&rows, &l.requant, packed, (yg, positions), (p0, cols));
+            block::<K>(
+                (&rows, short.as_ref()),
+                &l.requant,
+                packed,
+                (yg, positions),
+                (p0, cols),
+            );
         }
     }
     Ok(())
@@ -246,16 +266,36 @@ struct Rows<'a> {
 }
 
 /// Every output channel of `rows` at the `cols` positions from `p0` (the packed columns):
-/// `y` holds the group's outputs, `positions` per channel.
+/// `y` holds the group's outputs, `positions` per channel. Four columns of channels whose
+/// requantisations have the short form (`short`, the same channels) go through
+/// [`Kernels::dot_c4_channels`], all of them in one call (a channel it hands back is
+/// requantised here, and the next call starts after it).
 #[inline(never)]
 fn block<K: Kernels>(
-    rows: &Rows,
+    (rows, short): (&Rows, Option<&ShortRun>),
     rq: &Requant,
     packed: &[u32],
     (y, positions): (&mut [i8], usize),
     (p0, cols): (usize, usize),
 ) {
-    let fan = rows.weights.len() / rows.bias.len().max(1);
+    let n = rows.bias.len();
+    let fan = rows.weights.len() / n.max(1);
+    if let (4, Some(short)) = (cols, short) {
+        let mut k = 0;
+        while k < n {
+            let out = y.get_mut(k * positions + p0..).unwrap_or_default();
+            let mut acc = [0; 4];
+            k += K::dot_c4_channels(&short.from(k), packed, (out, positions), &mut acc);
+            if k < n {
+                let o = y.get_mut(k * positions + p0..).unwrap_or_default();
+                let at = |v: &[i32]| v.get(k).copied().unwrap_or(0);
+                rq.with(at(rows.multiplier), at(rows.shift))
+                    .apply_each(&acc, o);
+                k += 1;
+            }
+        }
+        return;
+    }
     let params = rows.bias.iter().zip(rows.multiplier).zip(rows.shift);
     let outs = y.chunks_exact_mut(positions.max(1));
     for ((w, ((&b, &m), &s)), out) in rows.weights.chunks_exact(fan.max(1)).zip(params).zip(outs) {
@@ -263,18 +303,6 @@ fn block<K: Kernels>(
         let Some(o) = out.get_mut(p0..p0 + cols) else {
             continue;
         };
-        if K::FUSED_REQUANT {
-            // Four columns (all but a row's last block) of a channel whose requantisation has
-            // the short form: the kernel requantises them itself (unless an accumulator is
-            // too large for that form, which it hands back).
-            if let (Some(o4), Some(short)) = (o.first_chunk_mut::<4>(), ch.short()) {
-                let mut acc = [0; 4];
-                if !K::dot_c4_short(w, packed, b, &short, o4, &mut acc) {
-                    ch.apply_each(&acc, o4);
-                }
-                continue;
-            }
-        }
         let acc = K::dot_c4(w, packed, [b; 4]);
         match o.first_chunk_mut::<4>() {
             // Four columns (all but a row's last block): a fixed length, no per-output test.
@@ -284,104 +312,9 @@ fn block<K: Kernels>(
     }
 }
 
-/// The scratch words as bytes.
-fn bytes(w: &mut [u32]) -> &mut [i8] {
-    // SAFETY: the same memory, borrowed mutably for the same lifetime; `i8` has no alignment
-    // requirement and every bit pattern is valid for both types.
-    unsafe { core::slice::from_raw_parts_mut(w.as_mut_ptr().cast::<i8>(), w.len() * 4) }
-}
-
 /// Writes the input, zero-padded with its zero point, as bytes into `xp` (then the zero point
 /// to its end): [`crate::math::pad_planes`].
 fn pad(l: &QuantConv, x: &[i8], xp: &mut [i8]) {
     let g = &l.geom;
     crate::math::pad_planes(x, [g.height, g.width], g.padding, l.in_zp as i8, xp);
-}
-
-/// Gathers the window of output position `at` (row, column) of group `grp` from the padded
-/// input `xp` into `col` in depth order; returns its length (the fan-in).
-fn gather(l: &QuantConv, xp: &[i8], grp: usize, at: (usize, usize), col: &mut [i8]) -> usize {
-    let g = &l.geom;
-    let [hp, wp] = padded(g);
-    let (c0, cn) = if g.depthwise {
-        (grp, 1)
-    } else {
-        (0, g.in_channels)
-    };
-    let [kh, kw] = g.kernel;
-    let (oy, ox) = (at.0 * g.stride, at.1 * g.stride);
-    if [kh, kw] == [1, 1] {
-        // Pointwise: one value of each channel's plane.
-        let plane = hp * wp;
-        let from = (c0 * hp + oy) * wp + ox;
-        let values = xp
-            .get(from..)
-            .unwrap_or_default()
-            .iter()
-            .step_by(plane.max(1));
-        let mut d = 0;
-        for (o, &v) in col.iter_mut().zip(values.take(cn)) {
-            *o = v;
-            d += 1;
-        }
-        return d;
-    }
-    let mut d = 0;
-    for ic in c0..c0 + cn {
-        let mut from = (ic * hp + oy) * wp + ox;
-        for _ in 0..kh {
-            // The usual kernel widths as fixed-size copies (a few loads and stores each).
-            let copied = match kw {
-                3 => copy_fixed::<3>(col, d, xp, from),
-                5 => copy_fixed::<5>(col, d, xp, from),
-                7 => copy_fixed::<7>(col, d, xp, from),
-                _ => false,
-            };
-            if !copied {
-                copy_run(col, d, xp, from, kw);
-            }
-            d += kw;
-            from += wp;
-        }
-    }
-    d
-}
-
-/// `col[d..d + N] = x[at..at + N]` when both hold them (else false: nothing copied).
-#[inline(always)]
-fn copy_fixed<const N: usize>(col: &mut [i8], d: usize, x: &[i8], at: usize) -> bool {
-    let src = x.get(at..).and_then(|s| s.first_chunk::<N>());
-    let dst = col.get_mut(d..).and_then(|s| s.first_chunk_mut::<N>());
-    match (src, dst) {
-        (Some(src), Some(dst)) => {
-            *dst = *src;
-            true
-        }
-        _ => false,
-    }
-}
-
-/// `col[d..d + n] = x[at..at + n]`, four bytes at a time while both have them; the last copy
-/// may write up to three bytes past `d + n` (the next run, or nothing, reads them).
-#[inline(always)]
-fn copy_run(col: &mut [i8], d: usize, x: &[i8], at: usize, n: usize) {
-    let mut i = 0;
-    while i < n {
-        match (x.get(at + i..at + i + 4), col.get_mut(d + i..d + i + 4)) {
-            (Some(src), Some(dst)) => dst.copy_from_slice(src),
-            _ => break,
-        }
-        i += 4;
-    }
-    for j in i..n {
-        set(col, d + j, x.get(at + j).copied().unwrap_or(0));
-    }
-}
-
-/// `col[i] = v` (dropped past the end: the scratch is sized for the window).
-#[inline(always)]
-fn set(col: &mut [i8], i: usize, v: i8) {
-    if let Some(o) = col.get_mut(i) {
-        *o = v;
-    }
 }

@@ -36,6 +36,7 @@ mod conv;
 mod dense;
 mod direct;
 pub mod dsp;
+mod im2col;
 pub mod kernel;
 mod pack;
 mod pool;
@@ -63,24 +64,28 @@ pub trait Kernels {
     fn dot_r2c1(w0: &[i8], w1: &[i8], x: &[u32], acc: [i32; 2]) -> [i32; 2];
     /// One weight row, four interleaved packed columns.
     fn dot_c4(w: &[i8], x: &[u32], acc: [i32; 4]) -> [i32; 4];
-    /// Whether [`Kernels::dot_c4_short`] is these kernels' own (the convolutions then call it
-    /// for channels whose requantisation has the short form); else they call
-    /// [`Kernels::dot_c4`] and requantise after it.
-    const FUSED_REQUANT: bool = false;
-    /// [`Kernels::dot_c4`] from `bias` in every accumulator, then `short`'s requantisation of
-    /// the four into `out`: true; or, when an accumulator is 2^30 or more in magnitude, false
-    /// with `out` untouched and the accumulators in `acc`.
+    /// For each output channel of `run` in turn, [`Kernels::dot_c4`] from its bias over the
+    /// four columns of `x`, then its short requantisation ([`Short`]) into `out[c * step..]
+    /// [..4]`; stops at the first channel with an accumulator of 2^30 or more in magnitude (the
+    /// short form is not exact there), its accumulators in `acc`. Returns the channels done
+    /// (`run.len()` when every one was).
     #[inline(always)]
-    fn dot_c4_short(
-        w: &[i8],
+    fn dot_c4_channels(
+        run: &ShortRun,
         x: &[u32],
-        bias: i32,
-        short: &Short,
-        out: &mut [i8; 4],
+        (out, step): (&mut [i8], usize),
         acc: &mut [i32; 4],
-    ) -> bool {
-        *acc = Self::dot_c4(w, x, [bias; 4]);
-        short.apply4(acc, out)
+    ) -> usize {
+        for c in 0..run.len() {
+            *acc = Self::dot_c4(run.weights(c), x, [run.bias(c); 4]);
+            let o = out
+                .get_mut(c * step..)
+                .and_then(|o| o.first_chunk_mut::<4>());
+            if !o.is_some_and(|o| run.short(c).apply4(acc, o)) {
+                return c;
+            }
+        }
+        run.len()
     }
     /// The accumulators of the `acc.len()` outputs of `run` (`acc.len() / run.per_row` output
     /// rows of `run.per_row`, one after the other); false, with nothing written, when these
@@ -108,6 +113,108 @@ pub struct Taps3<'a> {
     pub k: [u32; 6],
     /// Where every accumulator starts.
     pub base: i32,
+}
+
+/// Output channels whose requantisations all have the short form ([`Channel::short`]: no left
+/// shift, a right shift of at least 1, the whole int8 range), for
+/// [`Kernels::dot_c4_channels`]: channel `c`'s weights are `weights[c * fan..][..fan]`. Built
+/// by [`ShortRun::new`], which checks it once for every call.
+#[derive(Clone, Copy, Debug)]
+pub struct ShortRun<'a> {
+    weights: &'a [i8],
+    fan: usize,
+    bias: &'a [i32],
+    multiplier: &'a [i32],
+    shift: &'a [i32],
+    out_zp: i32,
+}
+
+impl<'a> ShortRun<'a> {
+    /// The channels of `bias`, `multiplier` and `shift` (one each per channel) and `weights`
+    /// (`fan` per channel) with `rq`'s zero point, when every shift is a right shift
+    /// (`MIN_SHIFT..=-1`), `rq`'s clamp is the whole int8 range and the lengths agree; else
+    /// `None`.
+    pub fn new(
+        weights: &'a [i8],
+        fan: usize,
+        [bias, multiplier, shift]: [&'a [i32]; 3],
+        rq: &Requant,
+    ) -> Option<Self> {
+        let n = bias.len();
+        let ok = (rq.act_min, rq.act_max) == (-128, 127)
+            && shift.iter().all(|s| (MIN_SHIFT..=-1).contains(s))
+            && multiplier.len() == n
+            && shift.len() == n
+            && n.checked_mul(fan) == Some(weights.len());
+        ok.then_some(ShortRun {
+            weights,
+            fan,
+            bias,
+            multiplier,
+            shift,
+            out_zp: rq.out_zp,
+        })
+    }
+    /// The channels from `k` on.
+    pub fn from(&self, k: usize) -> Self {
+        let part = |v: &'a [i32]| v.get(k..).unwrap_or_default();
+        ShortRun {
+            weights: self
+                .weights
+                .get(k.saturating_mul(self.fan)..)
+                .unwrap_or_default(),
+            bias: part(self.bias),
+            multiplier: part(self.multiplier),
+            shift: part(self.shift),
+            ..*self
+        }
+    }
+    /// The channels.
+    pub fn len(&self) -> usize {
+        self.bias.len()
+    }
+    /// Whether there is no channel.
+    pub fn is_empty(&self) -> bool {
+        self.bias.is_empty()
+    }
+    /// Weights per channel.
+    pub fn fan(&self) -> usize {
+        self.fan
+    }
+    /// Channel `c`'s weights (empty past the end).
+    pub fn weights(&self, c: usize) -> &'a [i8] {
+        let at = c.saturating_mul(self.fan);
+        self.weights
+            .get(at..at.saturating_add(self.fan))
+            .unwrap_or_default()
+    }
+    /// Channel `c`'s bias (0 past the end).
+    pub fn bias(&self, c: usize) -> i32 {
+        self.bias.get(c).copied().unwrap_or(0)
+    }
+    /// Channel `c`'s short requantisation (a right shift of 1 past the end).
+    pub fn short(&self, c: usize) -> Short {
+        let m = self.multiplier.get(c).copied().unwrap_or(0);
+        let right = self
+            .shift
+            .get(c)
+            .map_or(1, |&s| s.clamp(MIN_SHIFT, -1).unsigned_abs());
+        Short {
+            multiplier: m,
+            right,
+            half: 1 << (right - 1),
+            out_zp: self.out_zp,
+        }
+    }
+    /// The output's zero point.
+    pub fn out_zp(&self) -> i32 {
+        self.out_zp
+    }
+    /// The slices the Cortex-M4F kernel reads: weights, biases, multipliers, shifts.
+    #[cfg(m4f_kernels)]
+    fn parts(&self) -> (&'a [i8], [&'a [i32]; 3]) {
+        (self.weights, [self.bias, self.multiplier, self.shift])
+    }
 }
 
 /// The portable kernels ([`kernel`]), on every target.
@@ -138,7 +245,6 @@ pub struct M4f;
 
 #[cfg(m4f_kernels)]
 impl Kernels for M4f {
-    const FUSED_REQUANT: bool = true;
     #[inline(always)]
     fn dot_c1(w: &[i8], x: &[u32], acc: i32) -> i32 {
         arm::dot_c1(w, x, acc)
@@ -152,15 +258,13 @@ impl Kernels for M4f {
         arm::dot_c4(w, x, acc)
     }
     #[inline(always)]
-    fn dot_c4_short(
-        w: &[i8],
+    fn dot_c4_channels(
+        run: &ShortRun,
         x: &[u32],
-        bias: i32,
-        short: &Short,
-        out: &mut [i8; 4],
+        out: (&mut [i8], usize),
         acc: &mut [i32; 4],
-    ) -> bool {
-        arm::dot_c4_short(w, x, bias, short, out, acc)
+    ) -> usize {
+        arm::dot_c4_channels(run, x, out, acc)
     }
     #[inline(always)]
     fn taps3(run: &Taps3, acc: &mut [i32]) -> bool {

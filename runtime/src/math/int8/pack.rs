@@ -42,6 +42,17 @@ pub fn pack_column(x: &[i8], zp: i32, buf: &mut [u32], cols: usize, col: usize) 
     }
 }
 
+/// Widens the words of a column's values (four int8 each, the last padded with the zero point)
+/// minus `zp` into column `col` (0 to 3) of four interleaved columns in `packed`: block `b` from
+/// `words[b]` (blocks outside `packed` are dropped).
+#[inline(always)]
+pub(crate) fn widen_into(words: &[u32], zp: i32, packed: &mut [u32], col: usize) {
+    for (block, &w) in packed.as_chunks_mut::<8>().0.iter_mut().zip(words) {
+        let (lo, hi) = widen(u32::from_le(w), zp);
+        block.as_chunks_mut::<2>().0[col & 3] = [lo, hi];
+    }
+}
+
 /// Packs the four columns of positions `p0..p0 + 4` (`cols` of them real, the others packed
 /// from the zero point, so 0) of a 1 x 1 convolution with stride 1 and no padding, straight
 /// from its channel-major input `x` (`channels` planes of `positions` values): the window of a

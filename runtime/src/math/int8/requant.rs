@@ -281,9 +281,8 @@ impl Channel {
 
 /// The requantisation of a channel in its short form ([`Channel::short`]: no left shift, a right
 /// shift of at least 1, the whole int8 range), exact for accumulators below 2^30 in magnitude;
-/// laid out for the Cortex-M4F kernel that applies it (`fewshot_dot_c4_rq_s8`).
+/// one channel of a [`super::ShortRun`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(C)]
 pub struct Short {
     /// The Q31 multiplier.
     pub multiplier: i32,
