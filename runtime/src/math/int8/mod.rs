@@ -39,6 +39,7 @@ pub mod dsp;
 mod im2col;
 pub mod kernel;
 mod pack;
+mod pad;
 mod pool;
 mod quant;
 mod requant;
