@@ -1,14 +1,16 @@
 //! Convolution stems on the target (feature `conv`), bit for bit against the host: the stem
 //! fixture (conv2d, depthwise, max and average pooling, a dense trunk layer), the trainer's
 //! `digits_conv2d` preset on digits 5-9 and its `plaid_conv1d` preset on PLAID's novel appliance
-//! classes. Per episode the head starts from the prototypes of the support set and adapts, then
+//! classes, and a user-shaped trunk the trainer exported (odd map sizes, a 2 x 2 kernel,
+//! depthwise 3 x 3 at stride 2, a pointwise layer: `fixtures/strided-conv2d.toml`) on digits
+//! 5-9. Per episode the head starts from the prototypes of the support set and adapts, then
 //! every query runs the stem, the trunk and every head; every output, support loss and adapted
 //! parameter must equal the host's golden vectors (`tests/tests/firmware_fixtures/conv.rs`).
-//! Then the two presets' int8 exports (feature `int8`: the stem in int8, `SMLAD` kernels on the
+//! Then the int8 exports of the user-shaped trunk and of the two presets (feature `int8`: the stem in int8, `SMLAD` kernels on the
 //! Cortex-M4F, portable ones on the M3) on the same episodes, against their own golden vectors.
 //!
 //! Before them, the stem's convolution path (`Stem::run`: the padded copy, the Cortex-M4F's block
-//! kernels on stride 1, one output at a time elsewhere) against a naive convolution written here,
+//! kernels, the row loop elsewhere) against a naive convolution written here,
 //! bit for bit, on small shapes that reach every kernel and every remainder.
 #![no_std]
 #![no_main]
@@ -16,8 +18,9 @@
 use cortex_m_rt::entry;
 use fewshot_firmware::fixtures::conv::{
     digits_conv2d_episodes, digits_conv2d_int8_episodes, plaid_conv1d_episodes,
-    plaid_conv1d_int8_episodes, stem_episodes, DIGITS_CONV2D, DIGITS_CONV2D_INT8, PLAID_CONV1D,
-    PLAID_CONV1D_INT8, STEM,
+    plaid_conv1d_int8_episodes, stem_episodes, strided_conv2d_episodes,
+    strided_conv2d_int8_episodes, DIGITS_CONV2D, DIGITS_CONV2D_INT8, PLAID_CONV1D,
+    PLAID_CONV1D_INT8, STEM, STRIDED_CONV2D, STRIDED_CONV2D_INT8,
 };
 use fewshot_firmware::{self as fw, episodes};
 use fewshot_runtime::format::spec::{ConvSpec, Map, StemLayer};
@@ -176,6 +179,12 @@ fn main() -> ! {
         ("stem fixture", STEM, stem_episodes()),
         ("digits_conv2d", DIGITS_CONV2D, digits_conv2d_episodes()),
         ("plaid_conv1d", PLAID_CONV1D, plaid_conv1d_episodes()),
+        ("strided_conv2d", STRIDED_CONV2D, strided_conv2d_episodes()),
+        (
+            "strided_conv2d int8",
+            STRIDED_CONV2D_INT8,
+            strided_conv2d_int8_episodes(),
+        ),
         (
             "digits_conv2d int8",
             DIGITS_CONV2D_INT8,

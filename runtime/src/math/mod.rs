@@ -154,7 +154,7 @@ pub(crate) fn copy(dst: &mut [f32], src: &[f32], at: &'static str) -> Result<(),
 /// `to = from` (the same length), four values at a time: rows of a small map are too short for
 /// `memcpy`'s call and alignment checks to pay (57 instructions for 8 floats on the
 /// Cortex-M4F), as the padded copies of the convolutions' inputs are.
-#[cfg(any(feature = "conv", feature = "int8"))]
+#[cfg(feature = "conv")]
 #[inline(always)]
 pub(crate) fn copy_fours<T: Copy>(to: &mut [T], from: &[T]) {
     let (mut t, mut f) = (to.chunks_exact_mut(4), from.chunks_exact(4));
@@ -177,7 +177,7 @@ pub(crate) fn copy_fours<T: Copy>(to: &mut [T], from: &[T]) {
 /// once, not the whole plane before the input over it, and the rows are copied four values
 /// at a time (a small map's rows are too short for `memcpy` and `memset` calls to pay).
 /// Planes that do not fit `xp` are left out.
-#[cfg(any(feature = "conv", feature = "int8"))]
+#[cfg(feature = "conv")]
 #[inline(never)]
 pub(crate) fn pad_planes<T: Copy>(
     x: &[T],
@@ -211,7 +211,7 @@ pub(crate) fn pad_planes<T: Copy>(
 
 /// `s` filled with `v`: a padding of a few columns, one store each (a `memset` call costs
 /// more than that).
-#[cfg(any(feature = "conv", feature = "int8"))]
+#[cfg(feature = "conv")]
 #[inline(always)]
 fn fill_few<T: Copy>(s: &mut [T], v: T) {
     match s {

@@ -313,7 +313,7 @@ fn block<K: Kernels>(
 }
 
 /// Writes the input, zero-padded with its zero point, as bytes into `xp` (then the zero point
-/// to its end): [`super::pad::pad_planes`].
+/// to its end): `pad::pad_planes`.
 fn pad(l: &QuantConv, x: &[i8], xp: &mut [i8]) {
     let g = &l.geom;
     super::pad::pad_planes(x, [g.height, g.width], g.padding, l.in_zp as i8, xp);

@@ -1,5 +1,5 @@
 //! The zero-padded copy of an int8 layer's input: its planes with the input's zero point
-//! around them, as [`crate::math::pad_planes`] writes them (the same bytes), in fewer
+//! around them, the layout of the f32 stem's padded copy (`math::pad_planes`), in fewer
 //! instructions for bytes: the whole buffer filled with the zero point first (`memset`'s word
 //! stores), then each row's values copied over it a word at a time.
 
