@@ -201,60 +201,58 @@ pub fn conv_with<K: Kernels>(
     }
     // A group of output channels sees the same input channels: all of them, or (depthwise)
     // its own.
-    let (groups, per_group) = if g.depthwise {
-        (g.in_channels, 1)
+    let groups = if g.depthwise { g.in_channels } else { 1 };
+    for grp in 0..groups {
+        group::<K>(l, grp, (input, [oh, ow]), (packed, window), y);
+    }
+    Ok(())
+}
+
+/// The output channels of group `grp` (all of them, or a depthwise layer's channel `grp`)
+/// through im2col: four positions at a time packed from `input` (the padded input, or the
+/// input itself without padding) into `packed` through `window`, then every channel's dot
+/// products and requantisation ([`block`]) into its planes of `y`.
+fn group<K: Kernels>(
+    l: &QuantConv,
+    grp: usize,
+    (input, [oh, ow]): (&[i8], [usize; 2]),
+    (packed, window): (&mut [u32], &mut [u32]),
+    y: &mut [i8],
+) {
+    let g = &l.geom;
+    let positions = oh * ow;
+    let fan = g.fan_in().unwrap_or(0);
+    let (per_group, channels) = if g.depthwise {
+        (1, (grp, 1))
     } else {
-        (1, oc_n)
+        (g.out_channels, (0, g.in_channels))
     };
+    let part = |n: usize| grp * per_group * n..(grp + 1) * per_group * n;
+    let rows = Rows {
+        weights: l.weights.get(part(fan)).unwrap_or_default(),
+        bias: l.bias.get(part(1)).unwrap_or_default(),
+        multiplier: l.requant.multiplier.get(part(1)).unwrap_or_default(),
+        shift: l.requant.shift.get(part(1)).unwrap_or_default(),
+    };
+    let per_channel = [rows.bias, rows.multiplier, rows.shift];
+    let short = ShortRun::new(rows.weights, fan, per_channel, &l.requant);
+    let yg = y.get_mut(part(positions)).unwrap_or_default();
     // A 1 x 1 window with stride 1 and no padding is one value of every input plane at the
     // output's own position: packed from the planes directly (`pack_planes`).
     let planes = !g.depthwise && g.kernel == [1, 1] && g.stride == 1 && g.padding == [0, 0];
-    for grp in 0..groups {
-        let part = |n: usize| grp * per_group * n..(grp + 1) * per_group * n;
-        let shift = l.requant.shift.get(part(1)).unwrap_or_default();
-        let rows = Rows {
-            weights: l.weights.get(part(fan)).unwrap_or_default(),
-            bias: l.bias.get(part(1)).unwrap_or_default(),
-            multiplier: l.requant.multiplier.get(part(1)).unwrap_or_default(),
-            shift,
-        };
-        let short = ShortRun::new(
-            rows.weights,
-            fan,
-            [rows.bias, rows.multiplier, rows.shift],
-            &l.requant,
-        );
-        let yg = y.get_mut(part(positions)).unwrap_or_default();
-        let channels = if g.depthwise {
-            (grp, 1)
+    let windows = Windows::of(g, input, channels, (padded(g), ow), l.in_zp);
+    windows.prime(window);
+    for p0 in (0..positions).step_by(4) {
+        let cols = (positions - p0).min(4);
+        if planes {
+            let shape = (g.in_channels, positions);
+            pack_planes(input, shape, (p0, cols), l.in_zp, packed);
         } else {
-            (0, g.in_channels)
-        };
-        let windows = Windows::of(g, input, channels, (padded(g), ow), l.in_zp);
-        windows.prime(window);
-        for p0 in (0..positions).step_by(4) {
-            let cols = (positions - p0).min(4);
-            if planes {
-                pack_planes(
-                    input,
-                    (g.in_channels, positions),
-                    (p0, cols),
-                    l.in_zp,
-                    packed,
-                );
-            } else {
-                windows.pack((p0, cols), window, packed);
-            }
-            block::<K>(
-                (&rows, short.as_ref()),
-                &l.requant,
-                packed,
-                (yg, positions),
-                (p0, cols),
-            );
+            windows.pack((p0, cols), window, packed);
         }
+        let run = (&rows, short.as_ref());
+        block::<K>(run, &l.requant, packed, (yg, positions), (p0, cols));
     }
-    Ok(())
 }
 
 /// The weights and per-channel parameters of one group's output channels.

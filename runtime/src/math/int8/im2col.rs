@@ -13,19 +13,19 @@ use super::ConvGeom;
 /// of `[hp, wp]`) and the geometry of a window in it.
 pub(super) struct Windows<'a> {
     /// The zero-padded input of every channel.
-    pub xp: &'a [i8],
+    xp: &'a [i8],
     /// The group's first input channel and how many it sees.
-    pub channels: (usize, usize),
+    channels: (usize, usize),
     /// Kernel rows and columns.
-    pub kernel: [usize; 2],
+    kernel: [usize; 2],
     /// Rows and columns of a padded plane.
-    pub padded: [usize; 2],
+    padded: [usize; 2],
     /// The convolution's stride.
-    pub stride: usize,
+    stride: usize,
     /// Output columns (a position `p` is row `p / ow`, column `p % ow`).
-    pub ow: usize,
+    ow: usize,
     /// The input's zero point.
-    pub zp: i32,
+    zp: i32,
 }
 
 impl<'a> Windows<'a> {
