@@ -13,7 +13,7 @@
 //! ```
 
 use super::check_len;
-use crate::math::tiles::{tiled, Window};
+use crate::math::tiles::tiled;
 use crate::Error;
 
 /// A pooling window's shapes.
@@ -70,14 +70,14 @@ impl PoolGeom {
         let plane = self.height * self.width;
         let outs = y.chunks_exact_mut((oh * ow).max(1));
         let fold = |w: &[i8], acc: i32| w.iter().fold(acc, |a, &v| step(a, v));
-        let one = |w: Window<'_, i8>| finish(w.fold(init, |a, &v| step(a, v)));
+        let one = |w: &[i8]| finish(fold(w, init));
         let (wd, st) = (self.width, self.stride);
         for (xc, yc) in x.chunks_exact(plane.max(1)).zip(outs) {
             // Windows two columns wide on one or two rows at a stride of 2 (max pool 2 and
             // 2 x 2) are read as pairs of those rows: the same values in the same order as the
             // general loop.
             match (kh, kw, st) {
-                (1 | 2, 2, 2) => tiled::<_, 2>(xc, yc, [wd, ow, kh], one),
+                (1 | 2, 2, 2) => tiled(xc, yc, [wd, ow, kh], one),
                 _ => {
                     for (oy, yr) in yc.chunks_exact_mut(ow.max(1)).enumerate() {
                         let band = xc.get(oy * st * wd..).unwrap_or_default();

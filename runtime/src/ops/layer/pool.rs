@@ -99,17 +99,24 @@ impl Pool {
 
     /// One channel's plane into its outputs (`ow` a row). Windows two columns wide on one or
     /// two rows at a stride of 2 (max pool 2 and 2 x 2) are read as pairs of those rows
-    /// ([`tiled`]), max and mean each in its own loop; any other window through
-    /// [`Pool::window`]. The same values in the same order either way.
+    /// ([`tiled`]), max and mean each in its own loop; a window the size of the plane (global
+    /// pooling) in one loop over it; any other window through [`Pool::window`]. The same
+    /// values in the same order either way.
     fn plane(&self, xs: &[f32], ys: &mut [f32], ow: usize) {
         let wd = usize::from(self.spec.input.width);
         let st = usize::from(self.spec.stride);
         let [kh, kw] = self.spec.size.map(usize::from);
         let scale = 1.0 / (kh * kw) as f32;
-        let mean = |v| mean_of(v, scale);
+        let whole = kh * kw == xs.len() && kw == wd;
         match (kh, kw, st, self.max) {
-            (1 | 2, 2, 2, true) => tiled::<_, 2>(xs, ys, [wd, ow, kh], max_of),
-            (1 | 2, 2, 2, false) => tiled::<_, 2>(xs, ys, [wd, ow, kh], mean),
+            (1 | 2, 2, 2, true) => tiled(xs, ys, [wd, ow, kh], |w| max_of(w.iter())),
+            (1 | 2, 2, 2, false) => tiled(xs, ys, [wd, ow, kh], |w| mean_of(w.iter(), scale)),
+            // One window, the whole plane (global pooling): its values in order, one loop.
+            _ if whole => {
+                if let Some(y) = ys.first_mut() {
+                    *y = self.reduce(xs.iter());
+                }
+            }
             _ => {
                 for (oy, yr) in ys.chunks_exact_mut(ow.max(1)).enumerate() {
                     for (ox, v) in yr.iter_mut().enumerate() {
