@@ -21,6 +21,7 @@
 
 use super::spec::{MAX_FFT_SIZE, MIN_FFT_SIZE};
 use crate::Error;
+use core::cell::Cell;
 
 /// Transforms `buf` (a power of two from [`MIN_FFT_SIZE`] to `FFT`, at most [`MAX_FFT_SIZE`],
 /// samples) in place; after it, `buf[k]` for `k` in `0..=len/2` is the power `|X_k|^2` of bin
@@ -32,9 +33,13 @@ pub fn power_spectrum<const FFT: usize>(buf: &mut [f32]) -> Result<(), Error> {
     // imaginary slot. Power `k` goes to index `k`, whose value (bin k / 2) was read before.
     let n = buf.len();
     let (dc, nyquist) = (buf[0], buf[1]);
-    for k in 1..n / 2 {
-        let (re, im) = (buf[2 * k], buf[2 * k + 1]);
-        buf[k] = re * re + im * im;
+    // As cells, the buffer is read as pairs and written in place in one loop without bounds
+    // checks: iteration k reads pair k (values 2k, 2k + 1, ahead of k) and writes value k.
+    let cells = Cell::from_mut(&mut *buf).as_slice_of_cells();
+    let pairs = cells.as_chunks::<2>().0.get(1..).unwrap_or_default();
+    for (power, [re, im]) in cells.get(1..).unwrap_or_default().iter().zip(pairs) {
+        let (re, im) = (re.get(), im.get());
+        power.set(re * re + im * im);
     }
     buf[0] = dc * dc;
     buf[n / 2] = nyquist * nyquist;
