@@ -1,9 +1,10 @@
 //! Convolution stems on the target (feature `conv`), bit for bit against the host: the stem
 //! fixture (conv2d, depthwise, max and average pooling, a dense trunk layer), the trainer's
 //! `digits_conv2d` preset on digits 5-9 and its `plaid_conv1d` preset on PLAID's novel appliance
-//! classes, and a user-shaped trunk the trainer exported (odd map sizes, a 2 x 2 kernel,
-//! depthwise 3 x 3 at stride 2, a pointwise layer: `fixtures/strided-conv2d.toml`) on digits
-//! 5-9. Per episode the head starts from the prototypes of the support set and adapts, then
+//! classes, and two user-shaped trunks the trainer exported (odd map sizes, a 2 x 2 kernel,
+//! depthwise 3 x 3 at stride 2, a pointwise layer: `fixtures/strided-conv2d.toml`; a series of 8
+//! channels, conv1d, depthwise k3 at stride 2, pointwise: `fixtures/series-conv1d.toml`) on
+//! digits 5-9. Per episode the head starts from the prototypes of the support set and adapts, then
 //! every query runs the stem, the trunk and every head; every output, support loss and adapted
 //! parameter must equal the host's golden vectors (`tests/tests/firmware_fixtures/conv.rs`).
 //! Then the int8 exports of the user-shaped trunk and of the two presets (feature `int8`: the stem in int8, `SMLAD` kernels on the
@@ -18,9 +19,10 @@
 use cortex_m_rt::entry;
 use fewshot_firmware::fixtures::conv::{
     digits_conv2d_episodes, digits_conv2d_int8_episodes, plaid_conv1d_episodes,
-    plaid_conv1d_int8_episodes, stem_episodes, strided_conv2d_episodes,
-    strided_conv2d_int8_episodes, DIGITS_CONV2D, DIGITS_CONV2D_INT8, PLAID_CONV1D,
-    PLAID_CONV1D_INT8, STEM, STRIDED_CONV2D, STRIDED_CONV2D_INT8,
+    plaid_conv1d_int8_episodes, series_conv1d_episodes, series_conv1d_int8_episodes, stem_episodes,
+    strided_conv2d_episodes, strided_conv2d_int8_episodes, DIGITS_CONV2D, DIGITS_CONV2D_INT8,
+    PLAID_CONV1D, PLAID_CONV1D_INT8, SERIES_CONV1D, SERIES_CONV1D_INT8, STEM, STRIDED_CONV2D,
+    STRIDED_CONV2D_INT8,
 };
 use fewshot_firmware::{self as fw, episodes};
 use fewshot_runtime::format::spec::{ConvSpec, Map, StemLayer};
@@ -184,6 +186,12 @@ fn main() -> ! {
             "strided_conv2d int8",
             STRIDED_CONV2D_INT8,
             strided_conv2d_int8_episodes(),
+        ),
+        ("series_conv1d", SERIES_CONV1D, series_conv1d_episodes()),
+        (
+            "series_conv1d int8",
+            SERIES_CONV1D_INT8,
+            series_conv1d_int8_episodes(),
         ),
         (
             "digits_conv2d int8",

@@ -4,9 +4,10 @@
 //! with held-out episodes and the host's golden outputs on them. The bench firmware times the
 //! three models' inference.
 //!
-//! A user-shaped trunk (odd map sizes, a 2 x 2 kernel, depthwise 3 x 3 at stride 2, a pointwise
-//! layer: `firmware/fixtures/strided-conv2d.toml`) is a committed trainer export too, in f32 and
-//! int8, on the digits episodes.
+//! Two user-shaped trunks are committed trainer exports too, in f32 and int8, on the digits
+//! episodes: odd map sizes, a 2 x 2 kernel, depthwise 3 x 3 at stride 2 and a pointwise layer
+//! (`firmware/fixtures/strided-conv2d.toml`), and a series of 8 channels with conv1d, depthwise
+//! k3 at stride 2 and a pointwise layer (`firmware/fixtures/series-conv1d.toml`).
 //!
 //! The presets' models are committed exports (`models/plaid_conv1d.postcard`,
 //! `models/digits_conv2d.postcard`), made by the commands in [`files`]; this test never
@@ -138,14 +139,8 @@ pub fn files() -> Vec<(&'static str, Vec<u8>)> {
     );
     let plaid = data_rows("plaid.csv.gz", 256);
     let (plaid_episodes, plaid_golden) = episodes_and_golden(&plaid_conv1d, &plaid, &PLAID);
-    let strided = fixture_model("strided-conv2d.postcard");
-    let (strided_episodes, strided_golden) = episodes_and_golden(&strided, &digits, &DIGITS);
-    let strided_int8 = fixture_model("strided-conv2d-int8.postcard");
-    let (same, strided_int8_golden) = episodes_and_golden(&strided_int8, &digits, &DIGITS);
-    assert_eq!(
-        same, strided_episodes,
-        "the int8 export runs the f32 one's episodes"
-    );
+    let strided = user_shaped("strided-conv2d", &digits);
+    let series = user_shaped("series-conv1d", &digits);
     let digits_int8 = int8_golden("digits_conv2d", (&digits, &DIGITS), &digits_episodes);
     let plaid_int8 = int8_golden("plaid_conv1d", (&plaid, &PLAID), &plaid_episodes);
     vec![
@@ -157,23 +152,43 @@ pub fn files() -> Vec<(&'static str, Vec<u8>)> {
         ("plaid-conv1d-episodes.bin", plaid_episodes),
         ("plaid-conv1d-golden.bin", plaid_golden),
         ("digits-conv2d-int8-golden.bin", digits_int8),
-        ("strided-conv2d-episodes.bin", strided_episodes),
-        ("strided-conv2d-golden.bin", strided_golden),
-        ("strided-conv2d-int8-golden.bin", strided_int8_golden),
         ("plaid-conv1d-int8-golden.bin", plaid_int8),
     ]
+    .into_iter()
+    .chain(strided)
+    .chain(series)
+    .collect()
 }
 
-/// A model the trainer exported for the tests (`firmware/fixtures/<file>`; the commands that
-/// remake it are in `firmware/fixtures/strided-conv2d.toml`): committed, never retrained here.
-fn fixture_model(file: &str) -> Vec<u8> {
-    let path = super::fixtures_dir().join(file);
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (see firmware/fixtures/strided-conv2d.toml)",
-            path.display()
-        )
-    })
+/// The episodes and golden outputs of a user-shaped trunk the trainer exported for the tests,
+/// `firmware/fixtures/<name>.postcard` and its int8 export `<name>-int8.postcard` (committed,
+/// never retrained here; `<name>.toml` beside them has the commands that remake them), on the
+/// digits episodes: `<name>-episodes.bin`, `<name>-golden.bin`, `<name>-int8-golden.bin`.
+fn user_shaped(name: &str, digits: &[(Vec<f32>, usize)]) -> Vec<(&'static str, Vec<u8>)> {
+    let read = |file: String| {
+        let path = super::fixtures_dir().join(&file);
+        std::fs::read(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (see firmware/fixtures/{name}.toml)",
+                path.display()
+            )
+        })
+    };
+    let f32_model = read(format!("{name}.postcard"));
+    let (episodes, golden) = episodes_and_golden(&f32_model, digits, &DIGITS);
+    let int8_model = read(format!("{name}-int8.postcard"));
+    let (same, int8_golden) = episodes_and_golden(&int8_model, digits, &DIGITS);
+    assert_eq!(
+        same, episodes,
+        "{name}: the int8 export runs the f32 one's episodes"
+    );
+    // The file list's names are `&'static str` (the other fixtures' are literals).
+    let file = |suffix: &str| -> &'static str { format!("{name}{suffix}").leak() };
+    vec![
+        (file("-episodes.bin"), episodes),
+        (file("-golden.bin"), golden),
+        (file("-int8-golden.bin"), int8_golden),
+    ]
 }
 
 /// The host's golden outputs of the int8 export of `preset` (`models/<preset>_int8.postcard`)
