@@ -73,11 +73,11 @@ impl PoolGeom {
         let one = |w: &[i8]| finish(fold(w, init));
         let (wd, st) = (self.width, self.stride);
         for (xc, yc) in x.chunks_exact(plane.max(1)).zip(outs) {
-            // Windows two columns wide on one or two rows at a stride of 2 (max pool 2 and
-            // 2 x 2) are read as pairs of those rows: the same values in the same order as the
+            // Windows two columns wide on one or two rows of an even width at a stride of 2
+            // (max pool 2 and 2 x 2) are read as pairs of those rows: the same values in the same order as the
             // general loop.
             match (kh, kw, st) {
-                (1 | 2, 2, 2) => tiled(xc, yc, [wd, ow, kh], one),
+                (1 | 2, 2, 2) if wd % 2 == 0 => tiled(xc, yc, [wd, ow, kh], one),
                 _ => {
                     for (oy, yr) in yc.chunks_exact_mut(ow.max(1)).enumerate() {
                         let band = xc.get(oy * st * wd..).unwrap_or_default();

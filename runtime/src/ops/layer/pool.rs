@@ -98,7 +98,7 @@ impl Pool {
     }
 
     /// One channel's plane into its outputs (`ow` a row). Windows two columns wide on one or
-    /// two rows at a stride of 2 (max pool 2 and 2 x 2) are read as pairs of those rows
+    /// two rows of an even width at a stride of 2 (max pool 2 and 2 x 2) are read as pairs
     /// ([`tiled`]), max and mean each in its own loop; a window the size of the plane (global
     /// pooling) in one loop over it; any other window through [`Pool::window`]. The same
     /// values in the same order either way.
@@ -108,9 +108,12 @@ impl Pool {
         let [kh, kw] = self.spec.size.map(usize::from);
         let scale = 1.0 / (kh * kw) as f32;
         let whole = kh * kw == xs.len() && kw == wd;
+        let pairs = wd % 2 == 0;
         match (kh, kw, st, self.max) {
-            (1 | 2, 2, 2, true) => tiled(xs, ys, [wd, ow, kh], |w| max_of(w.iter())),
-            (1 | 2, 2, 2, false) => tiled(xs, ys, [wd, ow, kh], |w| mean_of(w.iter(), scale)),
+            (1 | 2, 2, 2, true) if pairs => tiled(xs, ys, [wd, ow, kh], |w| max_of(w.iter())),
+            (1 | 2, 2, 2, false) if pairs => {
+                tiled(xs, ys, [wd, ow, kh], |w| mean_of(w.iter(), scale))
+            }
             // One window, the whole plane (global pooling): its values in order, one loop.
             _ if whole => {
                 if let Some(y) = ys.first_mut() {
