@@ -462,7 +462,54 @@ fn bad_descriptions_are_errors_not_panics() {
     assert!(dequantize(&[1], p, &mut [0.0]).is_err());
 }
 
+/// `f32::round` (ties away from zero) saturated to `i32`, NaN to 0: what `round_half_away`
+/// must equal for every float.
+fn round_ref(v: f32) -> i32 {
+    v.round() as i32
+}
+
+#[test]
+fn round_half_away_at_the_edges() {
+    let below_half = f32::from_bits(0.5f32.to_bits() - 1);
+    let mut edges = vec![
+        0.0,
+        -0.0,
+        0.5,
+        below_half,
+        1.5,
+        2.5,
+        8_388_607.5,
+        8_388_608.0,
+        16_777_217.0,
+        2_147_483_520.0,
+        2_147_483_648.0,
+        1e10,
+        f32::MAX,
+        f32::INFINITY,
+        f32::NAN,
+        f32::MIN_POSITIVE,
+        f32::from_bits(1),
+    ];
+    edges.extend(edges.clone().iter().map(|v| -v));
+    for v in edges {
+        assert_eq!(round_half_away(v), round_ref(v), "{v:e}");
+    }
+}
+
 proptest! {
+    #[test]
+    fn round_half_away_is_f32_round_on_every_float(bits in any::<u32>()) {
+        let v = f32::from_bits(bits);
+        prop_assert_eq!(round_half_away(v), round_ref(v));
+    }
+
+    #[test]
+    fn round_half_away_is_f32_round_near_integers(x in -70_000.0f32..70_000.0) {
+        for v in [x, x.trunc() + 0.5, x.trunc() - 0.5] {
+            prop_assert_eq!(round_half_away(v), round_ref(v));
+        }
+    }
+
     #[test]
     fn quantize_rounds_like_f32_round(x in -300.0f32..300.0, zp in -128i32..=127) {
         let p = QuantParams { scale: 0.75, zero_point: zp };

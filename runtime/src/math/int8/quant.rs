@@ -41,21 +41,16 @@ impl QuantParams {
 }
 
 /// `v` rounded to the nearest integer, ties away from zero, saturated to `i32` (NaN gives 0):
-/// the same on every target (no libm).
+/// the same on every target (no libm), and without a comparison: the truncation `t` plus the
+/// truncation of twice the fraction `v - t`, which is exact below 2^23 in magnitude (and 0
+/// from there on, `v` an integer; beyond `i32` the saturating addition keeps the saturated
+/// `t`): `2 (v - t)` is in (-2, 2) and truncates to 1 exactly when the fraction is at least
+/// 0.5, to -1 when it is at most -0.5.
 #[inline]
 pub fn round_half_away(v: f32) -> i32 {
-    let t = v as i32; // truncation towards zero, saturating
-    if v.abs() >= 8_388_608.0 {
-        return t; // already an integer (or saturated)
-    }
-    let frac = v - t as f32; // exact below 2^23
-    if frac >= 0.5 {
-        t + 1
-    } else if frac <= -0.5 {
-        t - 1
-    } else {
-        t
-    }
+    let t = v as i32; // truncation towards zero, saturating; NaN gives 0
+    let frac = v - t as f32;
+    t.saturating_add((2.0 * frac) as i32)
 }
 
 /// `q = clamp(round(x / scale) + zero_point, -128, 127)` for every value (TFLM's `Quantize`).
