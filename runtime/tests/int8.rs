@@ -496,6 +496,35 @@ fn round_half_away_at_the_edges() {
     }
 }
 
+/// `round_half_away` as it was first written, with comparisons: the truncation, then one up
+/// or down when the exact fraction is at least one half away from zero.
+fn round_by_comparisons(v: f32) -> i32 {
+    let t = v as i32;
+    if v.abs() >= 8_388_608.0 {
+        return t;
+    }
+    let frac = v - t as f32;
+    if frac >= 0.5 {
+        t + 1
+    } else if frac <= -0.5 {
+        t - 1
+    } else {
+        t
+    }
+}
+
+/// Every one of the 2^32 floats (about 11 s in release, so not in the default run:
+/// `cargo test --release -p fewshot-runtime --test int8 -- --ignored`).
+#[test]
+#[ignore]
+fn round_half_away_equals_the_comparison_form_on_every_float() {
+    let differ = (0..=u32::MAX)
+        .map(f32::from_bits)
+        .filter(|&v| round_half_away(v) != round_by_comparisons(v))
+        .count();
+    assert_eq!(differ, 0);
+}
+
 proptest! {
     #[test]
     fn round_half_away_is_f32_round_on_every_float(bits in any::<u32>()) {
