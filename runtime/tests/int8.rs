@@ -462,6 +462,45 @@ fn bad_descriptions_are_errors_not_panics() {
     assert!(dequantize(&[1], p, &mut [0.0]).is_err());
 }
 
+#[test]
+fn requant_check_takes_exactly_the_ranges() {
+    use fewshot_runtime::math::int8::{MAX_SHIFT, MIN_SHIFT};
+    let edges = [
+        i32::MIN,
+        i32::MIN + 30,
+        -32,
+        MIN_SHIFT,
+        0,
+        MAX_SHIFT,
+        31,
+        i32::MAX - 30,
+        i32::MAX,
+    ];
+    for &m in &[i32::MIN, -1, 0, 1 << 30, i32::MAX] {
+        for &s in &edges {
+            let (mult, shift) = ([1 << 30, m, 0], [0, s, -3]);
+            let rq = Requant {
+                multiplier: &mult,
+                shift: &shift,
+                out_zp: 0,
+                act_min: -128,
+                act_max: 127,
+            };
+            let ok = m >= 0 && (MIN_SHIFT..=MAX_SHIFT).contains(&s);
+            let got = rq.check(3);
+            assert_eq!(got.is_ok(), ok, "multiplier {m} shift {s}: {got:?}");
+            if !ok {
+                let field = if m < 0 {
+                    "int8 multiplier"
+                } else {
+                    "int8 shift"
+                };
+                assert_eq!(got, Err(Error::InvalidHeader { field }));
+            }
+        }
+    }
+}
+
 /// `f32::round` (ties away from zero) saturated to `i32`, NaN to 0: what `round_half_away`
 /// must equal for every float.
 fn round_ref(v: f32) -> i32 {

@@ -118,15 +118,23 @@ impl Requant<'_> {
         super::check_len("int8 multipliers", channels, self.multiplier.len())?;
         super::check_len("int8 shifts", channels, self.shift.len())?;
         let bad = |field| Err(Error::InvalidHeader { field });
-        if self.multiplier.iter().any(|&m| m < 0) {
-            return bad("int8 multiplier");
-        }
-        if self
-            .shift
+        // One pass, no branch per channel (it runs on every layer call): a negative
+        // multiplier, or a shift outside `MIN_SHIFT..=MAX_SHIFT` (either difference negative,
+        // wrapping ones included), sets the sign bit.
+        let signs = self
+            .multiplier
             .iter()
-            .any(|s| !(MIN_SHIFT..=MAX_SHIFT).contains(s))
-        {
-            return bad("int8 shift");
+            .zip(self.shift)
+            .fold(0, |a, (&m, &s)| {
+                a | m | s.wrapping_sub(MIN_SHIFT) | MAX_SHIFT.wrapping_sub(s)
+            });
+        if signs < 0 {
+            let m_bad = self.multiplier.iter().any(|&m| m < 0);
+            return bad(if m_bad {
+                "int8 multiplier"
+            } else {
+                "int8 shift"
+            });
         }
         if !(-128..=127).contains(&self.out_zp) {
             return bad("int8 output zero point");
