@@ -44,6 +44,11 @@ impl<const FFT: usize, const MELS: usize, const RING: usize> FrontEnd<FFT, MELS,
                 .get_mut(..usize::from(spec.frame_len))
                 .ok_or(Error::internal("frontend::new"))?,
         );
+        // The PCM's scale folded into the window: `s * (w / 2^15)` has the bits of
+        // `(s / 2^15) * w` (a power of two, every product a normal float), one multiply less.
+        for w in &mut window {
+            *w *= 1.0 / 32768.0;
+        }
         let log_dct = LogDct::new(spec)?;
         let ring = FeatureRing::new(log_dct.width(), spec.frames_per_second())?;
         Ok(FrontEnd {
@@ -105,7 +110,7 @@ impl<const FFT: usize, const MELS: usize, const RING: usize> FrontEnd<FFT, MELS,
             .ok_or(Error::internal("frontend::frame"))?;
         let (head, tail) = buf.split_at_mut(frame);
         for ((b, &s), &w) in head.iter_mut().zip(&self.pcm).zip(&self.window) {
-            *b = f32::from(s) * (1.0 / 32768.0) * w;
+            *b = f32::from(s) * w;
         }
         tail.fill(0.0);
         power_spectrum::<FFT>(buf)?;
