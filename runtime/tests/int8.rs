@@ -462,6 +462,62 @@ fn bad_descriptions_are_errors_not_panics() {
     assert!(dequantize(&[1], p, &mut [0.0]).is_err());
 }
 
+/// The short form (the zero point folded into the rounding offset, the sign taken from the
+/// accumulator) against the general form, at every shift, the zero point's extremes, the
+/// accumulators' edges below 2^30, ties and the negative accumulators whose product rounds to
+/// 0: through a channel's runs and through a `ShortRun`'s channels.
+#[test]
+fn the_short_form_equals_the_general_one() {
+    let mut rng = Lcg(7);
+    let mut accs = vec![-(1 << 30) + 1, -(1 << 30), (1 << 30) - 1, -2, -1, 0, 1, 2];
+    accs.extend((0..200).map(|_| rng.i32(1 << 30)));
+    accs.extend((0..200).map(|_| rng.i32(1 << 12)));
+    for k in 1..=30 {
+        accs.extend([
+            (1 << k) - 1,
+            1 << k,
+            (1 << k) + 1,
+            -(1 << k),
+            -(1 << k) - 1,
+            3 << (k - 1),
+        ]);
+        accs.extend([-(1 << k) + 1, -(3 << (k - 1))]);
+    }
+    let accs: Vec<i32> = accs
+        .into_iter()
+        .filter(|a| a.unsigned_abs() < 1 << 30)
+        .collect();
+    for s in MIN_SHIFT..=MAX_SHIFT {
+        for zp in [-128, -127, -1, 0, 1, 127] {
+            for m in [0, 1, 3, 1 << 30, (1 << 30) + 12345, i32::MAX - 1, i32::MAX] {
+                for act_min in [-128i8, zp as i8] {
+                    let (mult, shift) = ([m], [s]);
+                    let rq = Requant {
+                        multiplier: &mult,
+                        shift: &shift,
+                        out_zp: zp,
+                        act_min,
+                        act_max: 127,
+                    };
+                    let ch = rq.channel(0);
+                    let want: Vec<i8> = accs.iter().map(|&a| ch.apply(a)).collect();
+                    let mut got = vec![0i8; accs.len()];
+                    ch.apply_all(&accs, &mut got);
+                    assert_eq!(got, want, "shift {s} zp {zp} m {m} act_min {act_min}");
+                    let Some(run) = ShortRun::new(&[0; 4], 4, [&[0], &mult, &shift], &rq) else {
+                        continue;
+                    };
+                    for (a, w) in accs.chunks_exact(4).zip(want.chunks_exact(4)) {
+                        let mut o = [0i8; 4];
+                        assert!(run.short(0).apply4(a.try_into().unwrap(), &mut o));
+                        assert_eq!(&o[..], w, "run: shift {s} zp {zp} m {m} acc {a:?}");
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn requant_check_takes_exactly_the_ranges() {
     use fewshot_runtime::math::int8::{MAX_SHIFT, MIN_SHIFT};

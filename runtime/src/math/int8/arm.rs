@@ -90,20 +90,20 @@ macro_rules! dot_c4_body {
 }
 
 /// The short requantisation (`Short::apply4`) of accumulator `$a` into byte `$o` of r7, with
-/// the multiplier in r0, the right shift in r1, `2^(right - 1)` in r2 and the zero point in r6:
-/// `SMMULR` of `2a` is the rounding high multiply, the rounding shift adds `half - [y < 0]`,
-/// `SSAT` clamps to int8. r10 is scratch.
+/// the multiplier in r0, the right shift in r1 and the offset (`2^(right - 1) + zp 2^right`)
+/// in r2: `SMMLAR` of `2a` is the offset plus the rounding high multiply, the rounding shift
+/// subtracts `[a < 0]`, `SSAT` clamps to int8. r10 is scratch.
 macro_rules! short_rq {
     ($a:literal, $o:literal) => {
         concat!(
             "    lsl r10, ",
             $a,
             ", #1
-    smmulr r10, r10, r0
-    add r10, r10, r10, asr #31
-    add r10, r10, r2
+    smmlar r10, r10, r0, r2
+    add r10, r10, ",
+            $a,
+            ", asr #31
     asr r10, r10, r1
-    add r10, r10, r6
     ssat r10, #8, r10
     strb r10, [r7, #",
             $o,
@@ -234,6 +234,8 @@ global_asm!(
     "    lsl r2, r2, r12",
     "    ldrd r7, r12, [r3, #28]",
     "    ldr r6, [r3, #36]",
+    "    lsl r6, r6, r1",
+    "    add r2, r2, r6",
     "    add r12, r12, r7",
     "    str r12, [r3, #28]",
     short_rq!("r4", "0"),

@@ -51,7 +51,8 @@ pub use pool::{avg_pool, max_pool, PoolGeom};
 pub use quant::{dequantize, quantize, round_half_away, QuantParams};
 pub use requant::{
     multiply_by_quantized_multiplier, quantize_multiplier, rounding_divide_by_pot,
-    saturating_rounding_doubling_high_mul, Channel, Requant, Short, MAX_SHIFT, MIN_SHIFT,
+    saturating_rounding_doubling_high_mul, short_offset, Channel, Requant, Short, MAX_SHIFT,
+    MAX_SHORT_RIGHT, MIN_SHIFT,
 };
 
 use crate::Error;
@@ -117,7 +118,7 @@ pub struct Taps3<'a> {
 }
 
 /// Output channels whose requantisations all have the short form ([`Channel::short`]: no left
-/// shift, a right shift of at least 1, the whole int8 range), for
+/// shift, a right shift of 1 to [`MAX_SHORT_RIGHT`], the whole int8 range), for
 /// [`Kernels::dot_c4_channels`]: channel `c`'s weights are `weights[c * fan..][..fan]`. Built
 /// by [`ShortRun::new`], which checks it once for every call.
 #[derive(Clone, Copy, Debug)]
@@ -132,9 +133,9 @@ pub struct ShortRun<'a> {
 
 impl<'a> ShortRun<'a> {
     /// The channels of `bias`, `multiplier` and `shift` (one each per channel) and `weights`
-    /// (`fan` per channel) with `rq`'s zero point, when every shift is a right shift
-    /// (`MIN_SHIFT..=-1`), `rq`'s clamp is the whole int8 range and the lengths agree; else
-    /// `None`.
+    /// (`fan` per channel) with `rq`'s zero point, when every shift is a right shift of at most
+    /// [`MAX_SHORT_RIGHT`], the zero point is in int8 range, `rq`'s clamp is the whole int8
+    /// range and the lengths agree; else `None`.
     pub fn new(
         weights: &'a [i8],
         fan: usize,
@@ -142,8 +143,10 @@ impl<'a> ShortRun<'a> {
         rq: &Requant,
     ) -> Option<Self> {
         let n = bias.len();
+        let rights = -(MAX_SHORT_RIGHT as i32)..=-1;
         let ok = (rq.act_min, rq.act_max) == (-128, 127)
-            && shift.iter().all(|s| (MIN_SHIFT..=-1).contains(s))
+            && (-128..=127).contains(&rq.out_zp)
+            && shift.iter().all(|s| rights.contains(s))
             && multiplier.len() == n
             && shift.len() == n
             && n.checked_mul(fan) == Some(weights.len());
@@ -196,15 +199,13 @@ impl<'a> ShortRun<'a> {
     /// Channel `c`'s short requantisation (a right shift of 1 past the end).
     pub fn short(&self, c: usize) -> Short {
         let m = self.multiplier.get(c).copied().unwrap_or(0);
-        let right = self
-            .shift
-            .get(c)
-            .map_or(1, |&s| s.clamp(MIN_SHIFT, -1).unsigned_abs());
+        let right = self.shift.get(c).map_or(1, |&s| {
+            s.clamp(-(MAX_SHORT_RIGHT as i32), -1).unsigned_abs()
+        });
         Short {
             multiplier: m,
             right,
-            half: 1 << (right - 1),
-            out_zp: self.out_zp,
+            offset: short_offset(right, self.out_zp),
         }
     }
     /// The output's zero point.

@@ -18,6 +18,9 @@ use crate::Error;
 pub const MAX_SHIFT: i32 = 30;
 /// The largest right shift a multiplier may carry (`shift >= -31`).
 pub const MIN_SHIFT: i32 = -31;
+/// The largest right shift of the short form ([`Short`]): its offset, `2^(right - 1)` plus the
+/// output zero point times `2^right`, then fits beside any product below 2^30 in an `i32`.
+pub const MAX_SHORT_RIGHT: u32 = 22;
 
 /// `round(a * b / 2^31)` (ties towards +infinity), saturated: the only overflow,
 /// `i32::MIN * i32::MIN`, gives `i32::MAX`. gemmlowp's `SaturatingRoundingDoublingHighMul`.
@@ -217,22 +220,16 @@ impl Channel {
     #[inline(always)]
     fn apply_known(&self, acc: &[i32], out: &mut [i8], small: bool) {
         let small = small || below_2_30(acc);
-        if self.left == 0 && self.right >= 1 && small {
-            let half = 1i32 << (self.right - 1);
+        if let (Some(offset), true) = (self.offset(), small) {
             if (self.min, self.max) == (-128, 127) {
                 // The whole int8 range (a ReLU whose zero point is -128, or no activation): the
                 // clamp is one saturation (`SSAT` on the Cortex-M4F).
-                let full = Channel {
-                    min: -128,
-                    max: 127,
-                    ..*self
-                };
                 for (o, &a) in out.iter_mut().zip(acc) {
-                    *o = full.apply_small(a, half);
+                    *o = short_form(a, self.multiplier, offset, self.right).clamp(-128, 127) as i8;
                 }
             } else {
                 for (o, &a) in out.iter_mut().zip(acc) {
-                    *o = self.apply_small(a, half);
+                    *o = self.apply_small(a, offset);
                 }
             }
         } else if self.left == 0 {
@@ -248,27 +245,33 @@ impl Channel {
     }
 
     /// The short form's parameters ([`Short`]) when this channel has no left shift, a right
-    /// shift of at least 1 and the whole int8 range as its clamp.
+    /// shift of 1 to [`MAX_SHORT_RIGHT`] and the whole int8 range as its clamp.
     #[inline(always)]
     pub fn short(&self) -> Option<Short> {
-        (self.left == 0 && self.right >= 1 && (self.min, self.max) == (-128, 127)).then(|| Short {
+        let offset = self.offset()?;
+        ((self.min, self.max) == (-128, 127)).then_some(Short {
             multiplier: self.multiplier,
             right: self.right,
-            half: 1 << (self.right - 1),
-            out_zp: self.out_zp,
+            offset,
         })
     }
 
-    /// [`Channel::apply`] for `|acc| < 2^30`, no left shift, a right shift of at least 1 and
-    /// `half = 2^(right - 1)`, in fewer operations and to the same value:
-    /// `(x m + 2^30) >> 31 = (2x m + 2^31) >> 32` (the rounding high multiply, `SMMULR` on the
-    /// Cortex-M4F; `2x` fits and nothing saturates, `m < 2^31`), and rounding half away from zero
-    /// by `2^right` is `(y + 2^(right - 1) - [y < 0]) >> right` (`y >> 31` is `-[y < 0]`;
-    /// `|y| < 2^30`, so the sum fits).
+    /// The short form's offset, `2^(right - 1) + out_zp 2^right`, when the short form applies
+    /// (no left shift, a right shift of 1 to [`MAX_SHORT_RIGHT`], a zero point in int8 range).
     #[inline(always)]
-    fn apply_small(&self, acc: i32, half: i32) -> i8 {
-        let v = short_form(acc, self.multiplier, half, self.right);
-        (v + self.out_zp).clamp(self.min, self.max) as i8
+    fn offset(&self) -> Option<i32> {
+        let ok = self.left == 0
+            && (1..=MAX_SHORT_RIGHT).contains(&self.right)
+            && (-128..=127).contains(&self.out_zp);
+        ok.then(|| short_offset(self.right, self.out_zp))
+    }
+
+    /// [`Channel::apply`] in the short form ([`short_form`], `offset` from
+    /// [`Channel::offset`]), for `|acc| < 2^30`; then the clamp.
+    #[inline(always)]
+    fn apply_small(&self, acc: i32, offset: i32) -> i8 {
+        let v = short_form(acc, self.multiplier, offset, self.right);
+        v.clamp(self.min, self.max) as i8
     }
 
     /// The int8 output of an accumulator.
@@ -288,18 +291,16 @@ impl Channel {
 }
 
 /// The requantisation of a channel in its short form ([`Channel::short`]: no left shift, a right
-/// shift of at least 1, the whole int8 range), exact for accumulators below 2^30 in magnitude;
-/// one channel of a [`super::ShortRun`].
+/// shift of 1 to [`MAX_SHORT_RIGHT`], the whole int8 range), exact for accumulators below 2^30
+/// in magnitude; one channel of a [`super::ShortRun`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Short {
     /// The Q31 multiplier.
     pub multiplier: i32,
-    /// The right shift (at least 1).
+    /// The right shift (1 to [`MAX_SHORT_RIGHT`]).
     pub right: u32,
-    /// `2^(right - 1)`.
-    pub half: i32,
-    /// The output's zero point.
-    pub out_zp: i32,
+    /// `2^(right - 1) + out_zp 2^right` ([`short_offset`]).
+    pub offset: i32,
 }
 
 impl Short {
@@ -311,8 +312,7 @@ impl Short {
             return false;
         }
         for (o, &a) in out.iter_mut().zip(acc) {
-            let v = short_form(a, self.multiplier, self.half, self.right);
-            *o = (v + self.out_zp).clamp(-128, 127) as i8;
+            *o = short_form(a, self.multiplier, self.offset, self.right).clamp(-128, 127) as i8;
         }
         true
     }
@@ -325,11 +325,28 @@ fn below_2_30(acc: &[i32]) -> bool {
     acc.iter().fold(0u32, |o, &a| o | (a ^ (a >> 31)) as u32) < 1 << 30
 }
 
-/// The short form of the requantisation before the zero point and the clamp
-/// ([`Channel::apply_small`]): the rounding high multiply of `2 acc` by `multiplier`, then the
-/// rounding right shift by `right` (`half = 2^(right - 1)`).
+/// The offset of the short form for a right shift `right` (1 to [`MAX_SHORT_RIGHT`]) and an
+/// output zero point `out_zp` (int8): `2^(right - 1) + out_zp 2^right`.
 #[inline(always)]
-fn short_form(acc: i32, multiplier: i32, half: i32, right: u32) -> i32 {
+pub fn short_offset(right: u32, out_zp: i32) -> i32 {
+    (1 << (right - 1)) + (out_zp << right)
+}
+
+/// The requantisation before the clamp, in the short form: for `|acc| < 2^30`, no left shift,
+/// `right` in `1..=MAX_SHORT_RIGHT`, `multiplier >= 0` and `offset` from [`short_offset`], the
+/// general form's value plus the zero point ([`Channel::apply`] before its clamp), in fewer
+/// operations:
+/// - `(x m + 2^30) >> 31 = (2x m + 2^31) >> 32 = y` (the rounding high multiply: `2x` fits and
+///   nothing saturates, `m < 2^31`);
+/// - rounding half away from zero by `2^right` is `(y + 2^(right - 1) - [y < 0]) >> right`, and
+///   `[acc < 0]` may stand for `[y < 0]`: they differ only when `acc < 0` and `y = 0`, where
+///   both sums shift to 0;
+/// - the zero point added before the shift as `out_zp 2^right` adds exactly `out_zp` after it.
+///
+/// `|y| <= 2^30`, `|offset| < 2^29 + 2^21`: the sums fit. `offset + y` is one rounding
+/// multiply-accumulate of the high word (`SMMLAR` on the Cortex-M4F).
+#[inline(always)]
+fn short_form(acc: i32, multiplier: i32, offset: i32, right: u32) -> i32 {
     let y = ((i64::from(acc << 1) * i64::from(multiplier) + (1 << 31)) >> 32) as i32;
-    (y + half + (y >> 31)) >> right
+    (y + offset + (acc >> 31)) >> right
 }
