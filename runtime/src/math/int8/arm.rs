@@ -10,8 +10,9 @@
 //! at batch 1, where each weight is used once) 11 per 8. A row's last 1-3 weights are read
 //! byte by byte, with zeros above them, as the portable code pads them. The convolutions' run
 //! of output channels over four columns (`fewshot_dot_c4n_rq_s8`) loops over the channels in
-//! one call, each channel's four accumulators requantised in the short form (`SMMULR`, the
-//! rounding shift, `SSAT`: 8 instructions an output) before the next channel's blocks.
+//! one call, each channel's four accumulators requantised in the short form (`SMMLAR` adding
+//! the rounding and the zero point, the sign, the shift, `SSAT`: 6 instructions an output)
+//! before the next channel's blocks.
 //!
 //! The sums are the portable kernels' exactly: every product fits 32 bits and `SMLAD` keeps
 //! the low 32 bits of the exact sum (it only sets the Q flag on overflow), which is the
@@ -521,8 +522,8 @@ pub fn dot_c4_channels(
     // SAFETY: `run` holds the `n fan` weights and the `n` biases, multipliers and shifts the
     // function reads (`ShortRun::new`), `x` the `8 ceil(fan / 4)` words of every channel's
     // blocks and `out` the `(n - 1) step + 4` bytes it writes (`fits` above); it writes only
-    // those and `args`, and follows the AAPCS. Every shift is a right shift of 1 to 31 bits
-    // (`ShortRun::new`).
+    // those and `args`, and follows the AAPCS. Every shift is a right shift of 1 to
+    // `MAX_SHORT_RIGHT` bits and the zero point is in int8 range (`ShortRun::new`).
     let done = unsafe { fewshot_dot_c4n_rq_s8(&mut args) };
     *acc = args.acc;
     done
