@@ -11,6 +11,7 @@ use fewshot_firmware::int8::conv_geom as geom;
 use fewshot_firmware::{self as fw, Checks};
 use fewshot_runtime::math::int8::{
     conv, conv_with, dense, dense_with, ConvGeom, Portable, QuantConv, QuantDense, Requant,
+    MAX_SHORT_RIGHT,
 };
 
 const MAX_W: usize = 4608;
@@ -239,16 +240,19 @@ fn main() -> ! {
     defmt::info!("{=u32} of {=u32} convolution cases equal", same, cases);
     c.check(same == cases, "int8 conv equals the portable kernels");
     // Accumulators of 2^30 or more in magnitude (biases near 2^30, scaled by about 2^-25 into
-    // range): the kernel that requantises in the short form hands them back to the general one.
+    // range: multipliers near 2^28 and a right shift of 22, the largest the short form takes):
+    // the kernel that requantises in the short form hands them back to the general one.
     let mut d = d;
-    for (i, (b, s)) in d.bias.iter_mut().zip(&mut d.shift).enumerate() {
+    let channels = d.bias.iter_mut().zip(&mut d.shift).zip(&mut d.mult);
+    for (i, ((b, s), m)) in channels.enumerate() {
         let step = i as i32 * (1 << 20);
         *b = if i % 2 == 0 {
             (1 << 30) + step
         } else {
             -(1 << 30) - step
         };
-        *s = -24;
+        *s = -(MAX_SHORT_RIGHT as i32);
+        *m = (1 << 28) + i as i32 * 12_345;
     }
     c.check(
         large_cases_agree(&d, 4),

@@ -48,16 +48,13 @@ macro_rules! block_c4 {
     };
 }
 
-/// The body of the four-column kernels (r0 = weights, r1 = packed columns, r2 = weights in
-/// the row, r3 = the four accumulators' start): r3 pushed, the accumulators in r4, r5, r8, r9;
-/// blocks in pairs (an odd one first), then the last 1-3 weights with zeros above them; ends at
-/// label 4 with r3 still pushed.
-macro_rules! dot_c4_body {
+/// The blocks of one weight row (r0 = weights, r2 = how many) against four packed columns
+/// (r1), added to the accumulators r4, r5, r8, r9: in pairs (an odd one first), then the last
+/// 1-3 weights with zeros above them; ends at label 4. r3 and r6-r12, lr are scratch.
+macro_rules! blocks_c4 {
     () => {
         concat!(
-            "    push {{r3, r4, r5, r6, r7, r8, r9, r10, r11, lr}}
-    ldm r3, {{r4, r5, r8, r9}}
-    lsrs r3, r2, #3
+            "    lsrs r3, r2, #3
     tst r2, #4
     beq 1f
 ",
@@ -90,6 +87,20 @@ macro_rules! dot_c4_body {
     };
 }
 
+/// The body of the four-column kernels (r0 = weights, r1 = packed columns, r2 = weights in
+/// the row, r3 = the four accumulators' start): r3 pushed, the accumulators in r4, r5, r8, r9,
+/// [`blocks_c4`]; ends at label 4 with r3 still pushed.
+macro_rules! dot_c4_body {
+    () => {
+        concat!(
+            "    push {{r3, r4, r5, r6, r7, r8, r9, r10, r11, lr}}
+    ldm r3, {{r4, r5, r8, r9}}
+",
+            blocks_c4!()
+        )
+    };
+}
+
 /// The short requantisation (`Short::apply4`) of accumulator `$a` into byte `$o` of r7, with
 /// the multiplier in r0, the right shift in r1 and the offset (`2^(right - 1) + zp 2^right`)
 /// in r2: `SMMLAR` of `2a` is the offset plus the rounding high multiply, the rounding shift
@@ -110,6 +121,86 @@ macro_rules! short_rq {
             $o,
             "]
 "
+        )
+    };
+}
+
+/// Branches to 18 when one of the accumulators r4, r5, r8, r9 is 2^30 or more in magnitude
+/// (`a ^ (a >> 31)` is `|a|` or `|a| - 1`); r6 and r7 are scratch.
+macro_rules! check_2_30 {
+    () => {
+        "    eor r6, r4, r4, asr #31
+    eor r7, r5, r5, asr #31
+    orr r6, r6, r7
+    eor r7, r8, r8, asr #31
+    orr r6, r6, r7
+    eor r7, r9, r9, asr #31
+    orr r6, r6, r7
+    cmp r6, #0x40000000
+    bhs 18f
+"
+    };
+}
+
+/// The channel kernel `$name`: r0 = the `RunArgs`. For each channel until `bias` reaches
+/// `bias_end`: the accumulators from `*bias`, the blocks of `fewshot_dot_c4_s8` over the `fan`
+/// weights at `w` (advanced by `fan` first), then `$check` (empty, or [`check_2_30`]: a
+/// channel with an accumulator of 2^30 or more is handed back, its accumulators stored in
+/// `acc` and `bias` left at it), then the short requantisation of the four into `out` (advanced
+/// by `step`) with the multiplier and shift at `bias + multiplier_off` and `bias + shift_off`
+/// and the offset `((2 zp + 1) << right) >> 1 = 2^(right - 1) + zp 2^right`, and `bias`
+/// advanced. [sp] = the arguments.
+macro_rules! dot_c4n_rq {
+    ($name:literal, $check:expr) => {
+        concat!(
+            asm_fn_start!($name),
+            "    push {{r4, r5, r6, r7, r8, r9, r10, r11, lr}}
+    sub sp, #4
+    str r0, [sp]
+10:
+    ldr r3, [sp]
+    ldrd r1, r2, [r3, #12]
+    cmp r2, r1
+    beq 19f
+    ldr r4, [r2]
+    mov r5, r4
+    mov r8, r4
+    mov r9, r4
+    ldm r3, {{r0, r1, r2}}
+    add r12, r0, r2
+    str r12, [r3]
+",
+            blocks_c4!(),
+            $check,
+            "    ldr r3, [sp]
+    ldrd r11, r12, [r3, #16]
+    ldr lr, [r3, #24]
+    ldr r0, [r11, r12]
+    ldr r1, [r11, lr]
+    add r11, r11, #4
+    str r11, [r3, #16]
+    rsbs r1, r1, #0
+    ldrd r7, r12, [r3, #28]
+    ldr r6, [r3, #36]
+    lsl r2, r6, r1
+    asr r2, r2, #1
+    add r12, r12, r7
+    str r12, [r3, #28]
+",
+            short_rq!("r4", "0"),
+            short_rq!("r5", "1"),
+            short_rq!("r8", "2"),
+            short_rq!("r9", "3"),
+            "    b 10b
+18:
+    ldr r3, [sp]
+    add r3, r3, #40
+    stm r3, {{r4, r5, r8, r9}}
+19:
+    add sp, #4
+    pop {{r4, r5, r6, r7, r8, r9, r10, r11, pc}}
+",
+            asm_fn_end!($name)
         )
     };
 }
@@ -159,102 +250,8 @@ global_asm!(
     "    pop {{r4, r5, r6, r7, r8, r9, r10, r11, pc}}",
     ".size fewshot_dot_c4_s8, . - fewshot_dot_c4_s8",
     "",
-    ".section .text.fewshot_dot_c4n_rq_s8,\"ax\",%progbits",
-    ".global fewshot_dot_c4n_rq_s8",
-    ".type fewshot_dot_c4n_rq_s8,%function",
-    ".thumb_func",
-    ".p2align 2",
-    // r0 = the `RunArgs`. For each channel k < n: the accumulators from bias[k], the blocks of
-    // `fewshot_dot_c4_s8` over the `fan` weights at `w` (advanced by `fan` in the arguments
-    // first), then the short requantisation of the four into `out` (advanced by `step`).
-    // Returns the channels done: n, or the first channel with an accumulator of 2^30 or more
-    // in magnitude, its accumulators stored in `acc`. [sp] = the arguments, [sp, #4] = k.
-    "fewshot_dot_c4n_rq_s8:",
-    "    push {{r4, r5, r6, r7, r8, r9, r10, r11, lr}}",
-    "    sub sp, #12",
-    "    str r0, [sp]",
-    "    movs r1, #0",
-    "    str r1, [sp, #4]",
-    "10:",
-    "    ldr r3, [sp]",
-    "    ldr r2, [sp, #4]",
-    "    ldr r1, [r3, #12]",
-    "    cmp r2, r1",
-    "    bhs 19f",
-    "    ldr r1, [r3, #16]",
-    "    ldr r4, [r1, r2, lsl #2]",
-    "    mov r5, r4",
-    "    mov r8, r4",
-    "    mov r9, r4",
-    "    ldrd r0, r1, [r3]",
-    "    ldr r2, [r3, #8]",
-    "    add r12, r0, r2",
-    "    str r12, [r3]",
-    "    lsrs r3, r2, #3",
-    "    tst r2, #4",
-    "    beq 1f",
-    block_c4!(),
-    "1:",
-    "    cbz r3, 3f",
-    "2:",
-    block_c4!(),
-    block_c4!(),
-    "    subs r3, r3, #1",
-    "    bne 2b",
-    "3:",
-    "    ands r2, r2, #3",
-    "    beq 4f",
-    "    ldrb r12, [r0]",
-    "    cmp r2, #2",
-    "    blo 5f",
-    "    ldrb lr, [r0, #1]",
-    "    orr r12, r12, lr, lsl #8",
-    "    beq 5f",
-    "    ldrb lr, [r0, #2]",
-    "    orr r12, r12, lr, lsl #16",
-    "5:",
-    widened_c4!(),
-    "4:",
-    "    eor r6, r4, r4, asr #31",
-    "    eor r7, r5, r5, asr #31",
-    "    orr r6, r6, r7",
-    "    eor r7, r8, r8, asr #31",
-    "    orr r6, r6, r7",
-    "    eor r7, r9, r9, asr #31",
-    "    orr r6, r6, r7",
-    "    cmp r6, #0x40000000",
-    "    bhs 18f",
-    "    ldr r3, [sp]",
-    "    ldr r11, [sp, #4]",
-    "    ldrd r12, lr, [r3, #20]",
-    "    ldr r0, [r12, r11, lsl #2]",
-    "    ldr r1, [lr, r11, lsl #2]",
-    "    rsbs r1, r1, #0",
-    "    sub r12, r1, #1",
-    "    movs r2, #1",
-    "    lsl r2, r2, r12",
-    "    ldrd r7, r12, [r3, #28]",
-    "    ldr r6, [r3, #36]",
-    "    lsl r6, r6, r1",
-    "    add r2, r2, r6",
-    "    add r12, r12, r7",
-    "    str r12, [r3, #28]",
-    short_rq!("r4", "0"),
-    short_rq!("r5", "1"),
-    short_rq!("r8", "2"),
-    short_rq!("r9", "3"),
-    "    adds r11, r11, #1",
-    "    str r11, [sp, #4]",
-    "    b 10b",
-    "18:",
-    "    ldr r3, [sp]",
-    "    add r3, r3, #40",
-    "    stm r3, {{r4, r5, r8, r9}}",
-    "19:",
-    "    ldr r0, [sp, #4]",
-    "    add sp, #12",
-    "    pop {{r4, r5, r6, r7, r8, r9, r10, r11, pc}}",
-    ".size fewshot_dot_c4n_rq_s8, . - fewshot_dot_c4n_rq_s8",
+    dot_c4n_rq!("fewshot_dot_c4n_rq_s8", check_2_30!()),
+    dot_c4n_rq!("fewshot_dot_c4n_rqb_s8", ""),
     "",
     ".section .text.fewshot_dot_r2_s8,\"ax\",%progbits",
     ".global fewshot_dot_r2_s8",
@@ -429,25 +426,29 @@ taps3_extern!(
     fewshot_taps3_s1p_s8
 );
 
-/// The argument block of `fewshot_dot_c4n_rq_s8` (the offsets its code reads).
+/// The argument block of the channel kernels (`dot_c4n_rq!`; the offsets their code reads).
 #[repr(C)]
 struct RunArgs {
     w: *const i8,
     x: *const u32,
     fan: usize,
-    n: usize,
+    bias_end: *const i32,
     bias: *const i32,
-    multiplier: *const i32,
-    shift: *const i32,
+    /// Bytes from a channel's bias to its multiplier (wrapping).
+    multiplier_off: usize,
+    /// Bytes from a channel's bias to its shift (wrapping).
+    shift_off: usize,
     out: *mut i8,
     step: usize,
-    out_zp: i32,
+    /// `2 out_zp + 1`.
+    zp2: i32,
     acc: [i32; 4],
 }
 
 extern "C" {
     fn fewshot_dot_c4_s8(w: *const i8, x: *const u32, n: usize, acc: *mut [i32; 4]);
-    fn fewshot_dot_c4n_rq_s8(args: *mut RunArgs) -> usize;
+    fn fewshot_dot_c4n_rq_s8(args: *mut RunArgs);
+    fn fewshot_dot_c4n_rqb_s8(args: *mut RunArgs);
     fn fewshot_dot_r2_s8(w0: *const i8, w1: *const i8, x: *const u32, n: usize, acc: *mut [i32; 2]);
 }
 
@@ -506,27 +507,35 @@ pub fn dot_c4_channels(
     if !fits || n == 0 {
         return kernel_channels(run, x, (out, step), acc);
     }
+    let at = |p: *const i32| (p as usize).wrapping_sub(bias.as_ptr() as usize);
     let mut args = RunArgs {
         w: weights.as_ptr(),
         x: x.as_ptr(),
         fan,
-        n,
+        bias_end: bias.as_ptr_range().end,
         bias: bias.as_ptr(),
-        multiplier: multiplier.as_ptr(),
-        shift: shift.as_ptr(),
+        multiplier_off: at(multiplier.as_ptr()),
+        shift_off: at(shift.as_ptr()),
         out: out.as_mut_ptr(),
         step,
-        out_zp: run.out_zp(),
+        zp2: 2 * run.out_zp() + 1,
         acc: *acc,
     };
     // SAFETY: `run` holds the `n fan` weights and the `n` biases, multipliers and shifts the
     // function reads (`ShortRun::new`), `x` the `8 ceil(fan / 4)` words of every channel's
     // blocks and `out` the `(n - 1) step + 4` bytes it writes (`fits` above); it writes only
     // those and `args`, and follows the AAPCS. Every shift is a right shift of 1 to
-    // `MAX_SHORT_RIGHT` bits and the zero point is in int8 range (`ShortRun::new`).
-    let done = unsafe { fewshot_dot_c4n_rq_s8(&mut args) };
+    // `MAX_SHORT_RIGHT` bits and the zero point is in int8 range (`ShortRun::new`); the kernel
+    // without the 2^30 test runs only when `ShortRun::bounded` says no accumulator reaches it.
+    unsafe {
+        if run.bounded() {
+            fewshot_dot_c4n_rqb_s8(&mut args);
+        } else {
+            fewshot_dot_c4n_rq_s8(&mut args);
+        }
+    }
     *acc = args.acc;
-    done
+    (args.bias as usize).wrapping_sub(bias.as_ptr() as usize) / 4
 }
 
 /// [`super::Kernels::dot_c4_channels`]'s portable loop.

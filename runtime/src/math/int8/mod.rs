@@ -129,6 +129,7 @@ pub struct ShortRun<'a> {
     multiplier: &'a [i32],
     shift: &'a [i32],
     out_zp: i32,
+    bounded: bool,
 }
 
 impl<'a> ShortRun<'a> {
@@ -150,6 +151,11 @@ impl<'a> ShortRun<'a> {
             && multiplier.len() == n
             && shift.len() == n
             && n.checked_mul(fan) == Some(weights.len());
+        // Every accumulator is a bias plus `fan` products of a weight (|w| <= 128) and a
+        // widened input minus its zero point (|x - zp| <= 255).
+        let largest = bias.iter().fold(0, |m, b| m.max(b.unsigned_abs()));
+        let reach = (fan as u64).saturating_mul(128 * 255);
+        let bounded = reach.saturating_add(u64::from(largest)) < 1 << 30;
         ok.then_some(ShortRun {
             weights,
             fan,
@@ -157,6 +163,7 @@ impl<'a> ShortRun<'a> {
             multiplier,
             shift,
             out_zp: rq.out_zp,
+            bounded,
         })
     }
     /// The channels from `k` on.
@@ -211,6 +218,11 @@ impl<'a> ShortRun<'a> {
     /// The output's zero point.
     pub fn out_zp(&self) -> i32 {
         self.out_zp
+    }
+    /// Whether no channel's accumulator can reach 2^30 in magnitude (`|bias| + 128 x 255 x
+    /// fan` below it for every channel), so the kernels need not test them.
+    pub fn bounded(&self) -> bool {
+        self.bounded
     }
     /// The slices the Cortex-M4F kernel reads: weights, biases, multipliers, shifts.
     #[cfg(m4f_kernels)]
