@@ -518,6 +518,38 @@ fn the_short_form_equals_the_general_one() {
     }
 }
 
+/// `ShortRun::bounded` says no accumulator can reach 2^30: `|bias| + 128 x 255 x fan` below it
+/// for every channel, exactly at the edge and with `i32::MIN` biases.
+#[test]
+fn a_short_run_is_bounded_exactly_below_2_30() {
+    let fan = 4;
+    let edge = (1i64 << 30) - 128 * 255 * fan as i64; // the first |bias| that reaches 2^30
+    let (m, s) = ([1 << 30; 2], [-3; 2]);
+    let rq = Requant {
+        multiplier: &m,
+        shift: &s,
+        out_zp: 0,
+        act_min: -128,
+        act_max: 127,
+    };
+    let w = [1i8; 8];
+    for (bias, bounded) in [
+        ([0, (edge - 1) as i32], true),
+        ([-(edge - 1) as i32, 5], true),
+        ([0, edge as i32], false),
+        ([-(edge as i32), 0], false),
+        ([i32::MIN, 0], false),
+    ] {
+        let run = ShortRun::new(&w, fan, [&bias, &m, &s], &rq).unwrap();
+        assert_eq!(run.bounded(), bounded, "biases {bias:?}");
+        assert_eq!(
+            run.from(1).bounded(),
+            bounded,
+            "a part keeps the layer's bound"
+        );
+    }
+}
+
 #[test]
 fn requant_check_takes_exactly_the_ranges() {
     use fewshot_runtime::math::int8::{MAX_SHIFT, MIN_SHIFT};
