@@ -81,12 +81,18 @@ fn channels<K: Kernels, const KH: usize, const W: usize>(
     let per_channel = p.weights.chunks_exact(fan).zip(p.bias);
     let outs = y.chunks_exact_mut((oh * ow).max(1));
     for (c, ((w, &b), out)) in per_channel.zip(outs).enumerate() {
-        let sum = w.iter().fold(0i32, |a, &v| a.wrapping_add(i32::from(v)));
+        // The weights' sum and the sum of their magnitudes in one pass (at most 24 weights of
+        // at most 128: the second fits a `u32`).
+        let (sum, abs) = w.iter().fold((0i32, 0u32), |(s, a), &v| {
+            (
+                s.wrapping_add(i32::from(v)),
+                a + u32::from(v.unsigned_abs()),
+            )
+        });
         let base = b.wrapping_sub(p.zp.wrapping_mul(sum));
         // Every accumulator is `base` plus at most `128 sum |w|` either way: when that stays
         // below 2^30, the requantisation need not test them.
-        let reach = w.iter().map(|&v| u64::from(v.unsigned_abs())).sum::<u64>() * 128;
-        let small = u64::from(base.unsigned_abs()) + reach < 1 << 30;
+        let small = u64::from(base.unsigned_abs()) + u64::from(abs) * 128 < 1 << 30;
         let k = Packed::<KH, W>::of(w, kw);
         let ch = p.requant.channel(c);
         let plane = plane(p, xp, c);
