@@ -300,12 +300,32 @@ global_asm!(
     ".size fewshot_dot_r2_s8, . - fewshot_dot_r2_s8",
 );
 
+/// After an output row of the three-row kernels (which keep the row's first window at [sp]
+/// and its count at [sp + 4] below their saved registers, the rows left at [sp + 52] and the
+/// bytes between rows' first windows at [sp + 56]): to label 9 when it was the last, else r0 =
+/// the next row's first window and r3 = the count (r2 scratch); the caller branches back.
+macro_rules! taps3_next_row {
+    () => {
+        "    ldr r2, [sp, #52]
+    subs r2, r2, #1
+    beq 9f
+    str r2, [sp, #52]
+    ldrd r0, r3, [sp]
+    ldr r2, [sp, #56]
+    add r0, r0, r2
+    str r0, [sp]
+"
+    };
+}
+
 /// The direct taps of a kernel of three rows of up to four columns, `$stride` bytes between
 /// windows: r0 = the first window's first row (post-incremented by the stride), r1 = bytes per
-/// padded row, r2 = outputs (> 0), r3 = the six int16 pairs `[w0 w2], [w1 w3]` of the three
-/// rows; [sp] = the accumulators' start, [sp + 4] = where they go. Per output three `LDR`,
-/// six `SXTB16` and six `SMLAD`, the first adding to the start value: 19 instructions for up
-/// to 12 multiply-accumulates. Every weight stays in a register (r4-r9).
+/// padded row, r2 = outputs per row (> 0), r3 = the six int16 pairs `[w0 w2], [w1 w3]` of the
+/// three rows; [sp] = the accumulators' start, [sp + 4] = where they go (one row's after the
+/// other's), [sp + 8] = output rows (> 0), [sp + 12] = bytes between their first windows. Per
+/// output three `LDR`, six `SXTB16` and six `SMLAD`, the first adding to the start value: 19
+/// instructions for up to 12 multiply-accumulates; 9 more a row ([`taps3_next_row`]). Every
+/// weight stays in a register (r4-r9).
 macro_rules! taps3 {
     ($name:literal, $stride:literal) => {
         concat!(
@@ -314,6 +334,9 @@ macro_rules! taps3 {
     ldm r3, {{r4, r5, r6, r7, r8, r9}}
     ldr r10, [sp, #36]
     ldr r11, [sp, #40]
+    sub sp, #8
+    str r0, [sp]
+    str r2, [sp, #4]
     mov r3, r2
 1:
     ldr lr, [r0]
@@ -337,6 +360,11 @@ macro_rules! taps3 {
             "
     subs r3, r3, #1
     bne 1b
+",
+            taps3_next_row!(),
+            "    b 1b
+9:
+    add sp, #8
     pop {{r4, r5, r6, r7, r8, r9, r10, r11, pc}}
 ",
             asm_fn_end!($name)
@@ -387,9 +415,12 @@ global_asm!(
     "    push {{r4, r5, r6, r7, r8, r9, r10, r11, lr}}
     ldm r3, {{r4, r5, r6, r7, r8, r9}}
     ldr r11, [sp, #40]
+    sub sp, #8
     lsrs r3, r2, #1
+    str r0, [sp]
+    str r3, [sp, #4]
 1:
-    ldr r12, [sp, #36]
+    ldr r12, [sp, #44]
     mov r10, r12
 ",
     taps_pair_row!("ldr lr, [r0]", "r4", "r5"),
@@ -399,6 +430,11 @@ global_asm!(
     adds r0, r0, #2
     subs r3, r3, #1
     bne 1b
+",
+    taps3_next_row!(),
+    "    b 1b
+9:
+    add sp, #8
     pop {{r4, r5, r6, r7, r8, r9, r10, r11, pc}}
 ",
     asm_fn_end!("fewshot_taps3_s1p_s8"),
@@ -415,6 +451,8 @@ macro_rules! taps3_extern {
                 k: *const [u32; 6],
                 base: i32,
                 out: *mut i32,
+                rows: usize,
+                row_step: usize,
             );)*
         }
     };
@@ -578,25 +616,41 @@ pub fn taps3(run: &super::Taps3, acc: &mut [i32]) -> bool {
     // two outputs per window word; an odd row's last output through the one-output kernel.
     let pairs = run.stride == 1 && [1, 3, 5].iter().all(|&i| run.k[i] >> 16 == 0);
     let even = if pairs { n & !1 } else { 0 };
-    let mut x = run.rows.as_ptr().wrapping_add(run.x0);
-    for row in acc.chunks_exact_mut(n) {
-        let out = row.as_mut_ptr();
-        // SAFETY: every word the kernels read lies in `rows` (`end` above: this row's windows
-        // end at most where the last row's do; the pair kernel reads output j's window word
-        // for outputs j and j + 1), they write the `n > 0` accumulators of `row` (`even` of
-        // them by the pair kernel, the rest after them), and follow the AAPCS.
-        unsafe {
-            if even == 0 {
-                kernel(x, run.wp, n, &run.k, run.base, out);
+    let rows = acc.len() / n;
+    let x = run.rows.as_ptr().wrapping_add(run.x0);
+    // SAFETY: every word the kernels read lies in `rows` (`end` above: each output row's
+    // windows end at most where the last row's do; the pair kernel reads output j's window
+    // word for outputs j and j + 1), they write the `n > 0` accumulators of each of the
+    // `rows > 0` rows of `acc` (`even` of each by the pair kernel, the rest after them), and
+    // follow the AAPCS.
+    unsafe {
+        if even == 0 || even == n {
+            // Whole rows through one kernel, every row in one call.
+            let kernel = if even == n {
+                fewshot_taps3_s1p_s8
             } else {
-                fewshot_taps3_s1p_s8(x, run.wp, even, &run.k, run.base, out);
-                if even < n {
-                    let (x, out) = (x.wrapping_add(even), out.wrapping_add(even));
-                    kernel(x, run.wp, n - even, &run.k, run.base, out);
-                }
+                kernel
+            };
+            kernel(
+                x,
+                run.wp,
+                n,
+                &run.k,
+                run.base,
+                acc.as_mut_ptr(),
+                rows,
+                run.row_step,
+            );
+        } else {
+            let mut x = x;
+            for row in acc.chunks_exact_mut(n) {
+                let out = row.as_mut_ptr();
+                fewshot_taps3_s1p_s8(x, run.wp, even, &run.k, run.base, out, 1, 0);
+                let (xt, ot) = (x.wrapping_add(even), out.wrapping_add(even));
+                kernel(xt, run.wp, n - even, &run.k, run.base, ot, 1, 0);
+                x = x.wrapping_add(run.row_step);
             }
         }
-        x = x.wrapping_add(run.row_step);
     }
     true
 }
