@@ -69,11 +69,26 @@ pub(crate) fn pack_planes(
     buf: &mut [u32],
 ) {
     let fill = zp as i8;
+    // Four real positions inside every plane, and every plane inside `x`: the blocks of four
+    // whole channels read their four words without a check each.
+    let inside = cols >= 4
+        && p0.checked_add(4).is_some_and(|e| e <= positions)
+        && channels
+            .checked_mul(positions)
+            .is_some_and(|n| n <= x.len());
     for (b, block) in buf
         .chunks_exact_mut(8)
         .take(channels.div_ceil(4))
         .enumerate()
     {
+        if let (true, true, Some(block)) = (inside, 4 * b + 4 <= channels, block.first_chunk_mut())
+        {
+            // SAFETY: planes `4b..4b + 4` are below `channels`, positions `p0..p0 + 4` below
+            // `positions`, and `channels positions <= x.len()` (`inside`).
+            let rows = unsafe { four_rows(x, 4 * b, positions, p0) };
+            *block = transpose_widened(rows, zp);
+            continue;
+        }
         // Four positions of planes 4b..4b + 4, the zero point past the planes or the positions.
         let mut r = [[fill; 4]; 4];
         for (i, ri) in r
@@ -96,6 +111,38 @@ pub(crate) fn pack_planes(
             put(o, widen(w, zp));
         }
     }
+}
+
+/// Positions `p0..p0 + 4` of planes `c..c + 4` (of `positions` values each) as four words.
+///
+/// # Safety
+/// `(c + 4) positions <= x.len()` and `p0 + 4 <= positions`.
+#[inline(always)]
+unsafe fn four_rows(x: &[i8], c: usize, positions: usize, p0: usize) -> [u32; 4] {
+    let at = x.as_ptr().add(c * positions + p0);
+    [0, 1, 2, 3].map(|i| u32::from_le(at.add(i * positions).cast::<u32>().read_unaligned()))
+}
+
+/// The block of four positions of four channels (`rows[i]`: channel `i`'s four values), widened
+/// minus `zp`: each channel's word widened once (`[v0, v2]`, `[v1, v3]`), then position `j`'s
+/// two words `[ch0, ch2]`, `[ch1, ch3]` put together from the halves (`PKHBT` / `PKHTB` on the
+/// Cortex-M4F): 4 widenings of two instructions and 8 half-word packs for 16 values, where the
+/// byte transpose then widening took about 45 instructions.
+#[inline(always)]
+fn transpose_widened(rows: [u32; 4], zp: i32) -> [u32; 8] {
+    let [a, b, c, d] = rows.map(|r| widen(r, zp));
+    let low = |x: u32, y: u32| (x & 0xffff) | (y << 16);
+    let high = |x: u32, y: u32| (y & 0xffff_0000) | (x >> 16);
+    [
+        low(a.0, c.0),
+        low(b.0, d.0),
+        low(a.1, c.1),
+        low(b.1, d.1),
+        high(a.0, c.0),
+        high(b.0, d.0),
+        high(a.1, c.1),
+        high(b.1, d.1),
+    ]
 }
 
 /// The two words of a block at the start of `o` (dropped if it is shorter).
