@@ -140,11 +140,22 @@ fn params(rng: &mut Lcg, n: usize) -> Params {
 }
 
 fn requant(p: &Params, zp: i32, relu: bool) -> Requant<'_> {
+    requant_of(&p.mult, &p.shift, zp, if relu { zp as i8 } else { -128 })
+}
+
+/// Per-channel multipliers and shifts, the output zero point and the clamp's floor (its ceiling
+/// 127).
+fn requant_of<'a>(
+    multiplier: &'a [i32],
+    shift: &'a [i32],
+    out_zp: i32,
+    act_min: i8,
+) -> Requant<'a> {
     Requant {
-        multiplier: &p.mult,
-        shift: &p.shift,
-        out_zp: zp,
-        act_min: if relu { zp as i8 } else { -128 },
+        multiplier,
+        shift,
+        out_zp,
+        act_min,
         act_max: 127,
     }
 }
@@ -358,13 +369,7 @@ fn pools_match_naive_loops() {
 #[test]
 fn bad_descriptions_are_errors_not_panics() {
     let (w, b, m, s) = ([1i8; 6], [0i32; 2], [1 << 30; 2], [0i32; 2]);
-    let rq = Requant {
-        multiplier: &m,
-        shift: &s,
-        out_zp: 0,
-        act_min: -128,
-        act_max: 127,
-    };
+    let rq = requant_of(&m, &s, 0, -128);
     let l = QuantDense {
         inputs: 3,
         outputs: 2,
@@ -492,13 +497,7 @@ fn the_short_form_equals_the_general_one() {
             for m in [0, 1, 3, 1 << 30, (1 << 30) + 12345, i32::MAX - 1, i32::MAX] {
                 for act_min in [-128i8, zp as i8] {
                     let (mult, shift) = ([m], [s]);
-                    let rq = Requant {
-                        multiplier: &mult,
-                        shift: &shift,
-                        out_zp: zp,
-                        act_min,
-                        act_max: 127,
-                    };
+                    let rq = requant_of(&mult, &shift, zp, act_min);
                     let ch = rq.channel(0);
                     let want: Vec<i8> = accs.iter().map(|&a| ch.apply(a)).collect();
                     let mut got = vec![0i8; accs.len()];
@@ -525,13 +524,7 @@ fn a_short_run_is_bounded_exactly_below_2_30() {
     let fan = 4;
     let edge = (1i64 << 30) - 128 * 255 * fan as i64; // the first |bias| that reaches 2^30
     let (m, s) = ([1 << 30; 2], [-3; 2]);
-    let rq = Requant {
-        multiplier: &m,
-        shift: &s,
-        out_zp: 0,
-        act_min: -128,
-        act_max: 127,
-    };
+    let rq = requant_of(&m, &s, 0, -128);
     let w = [1i8; 8];
     for (bias, bounded) in [
         ([0, (edge - 1) as i32], true),
@@ -567,13 +560,7 @@ fn requant_check_takes_exactly_the_ranges() {
     for &m in &[i32::MIN, -1, 0, 1 << 30, i32::MAX] {
         for &s in &edges {
             let (mult, shift) = ([1 << 30, m, 0], [0, s, -3]);
-            let rq = Requant {
-                multiplier: &mult,
-                shift: &shift,
-                out_zp: 0,
-                act_min: -128,
-                act_max: 127,
-            };
+            let rq = requant_of(&mult, &shift, 0, -128);
             let ok = m >= 0 && (MIN_SHIFT..=MAX_SHIFT).contains(&s);
             let got = rq.check(3);
             assert_eq!(got.is_ok(), ok, "multiplier {m} shift {s}: {got:?}");
@@ -694,13 +681,7 @@ fn golden_vectors_for_the_firmware() {
     let bias: Vec<i32> = (0..8).map(|o| o * 1000 - 3500).collect();
     let mult = [1_518_500_250i32; 8];
     let shift: Vec<i32> = (0..8).map(|o| -8 - o % 3).collect();
-    let rq = Requant {
-        multiplier: &mult,
-        shift: &shift,
-        out_zp: -7,
-        act_min: -7,
-        act_max: 127,
-    };
+    let rq = requant_of(&mult, &shift, -7, -7);
     let l = QuantDense {
         inputs: 20,
         outputs: 8,

@@ -300,13 +300,16 @@ global_asm!(
     ".size fewshot_dot_r2_s8, . - fewshot_dot_r2_s8",
 );
 
-/// After an output row of the three-row kernels (which keep the row's first window at [sp]
-/// and its count at [sp + 4] below their saved registers, the rows left at [sp + 52] and the
-/// bytes between rows' first windows at [sp + 56]): to label 9 when it was the last, else r0 =
-/// the next row's first window and r3 = the count (r2 scratch); the caller branches back.
-macro_rules! taps3_next_row {
+/// The end of the three-row kernels' loop (which keep the row's first window at [sp] and its
+/// count at [sp + 4] below their saved registers, the rows left at [sp + 52] and the bytes
+/// between rows' first windows at [sp + 56]): the next output (or pair) of the row at label 1
+/// while r3 counts down; then the next row, r0 = its first window and r3 = the count (r2
+/// scratch), 9 instructions; after the last row the return.
+macro_rules! taps3_loop_end {
     () => {
-        "    ldr r2, [sp, #52]
+        "    subs r3, r3, #1
+    bne 1b
+    ldr r2, [sp, #52]
     subs r2, r2, #1
     beq 9f
     str r2, [sp, #52]
@@ -314,6 +317,10 @@ macro_rules! taps3_next_row {
     ldr r2, [sp, #56]
     add r0, r0, r2
     str r0, [sp]
+    b 1b
+9:
+    add sp, #8
+    pop {{r4, r5, r6, r7, r8, r9, r10, r11, pc}}
 "
     };
 }
@@ -324,7 +331,7 @@ macro_rules! taps3_next_row {
 /// three rows; [sp] = the accumulators' start, [sp + 4] = where they go (one row's after the
 /// other's), [sp + 8] = output rows (> 0), [sp + 12] = bytes between their first windows. Per
 /// output three `LDR`, six `SXTB16` and six `SMLAD`, the first adding to the start value: 19
-/// instructions for up to 12 multiply-accumulates; 9 more a row ([`taps3_next_row`]). Every
+/// instructions for up to 12 multiply-accumulates; 9 more a row ([`taps3_loop_end`]). Every
 /// weight stays in a register (r4-r9).
 macro_rules! taps3 {
     ($name:literal, $stride:literal) => {
@@ -358,15 +365,8 @@ macro_rules! taps3 {
     add r0, r0, #",
             $stride,
             "
-    subs r3, r3, #1
-    bne 1b
 ",
-            taps3_next_row!(),
-            "    b 1b
-9:
-    add sp, #8
-    pop {{r4, r5, r6, r7, r8, r9, r10, r11, pc}}
-",
+            taps3_loop_end!(),
             asm_fn_end!($name)
         )
     };
@@ -428,15 +428,8 @@ global_asm!(
     taps_pair_row!("ldr lr, [r0, r1, lsl #1]", "r8", "r9"),
     "    strd r12, r10, [r11], #8
     adds r0, r0, #2
-    subs r3, r3, #1
-    bne 1b
 ",
-    taps3_next_row!(),
-    "    b 1b
-9:
-    add sp, #8
-    pop {{r4, r5, r6, r7, r8, r9, r10, r11, pc}}
-",
+    taps3_loop_end!(),
     asm_fn_end!("fewshot_taps3_s1p_s8"),
 );
 

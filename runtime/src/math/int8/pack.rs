@@ -126,8 +126,8 @@ unsafe fn four_rows(x: &[i8], c: usize, positions: usize, p0: usize) -> [u32; 4]
 /// The block of four positions of four channels (`rows[i]`: channel `i`'s four values), widened
 /// minus `zp`: each channel's word widened once (`[v0, v2]`, `[v1, v3]`), then position `j`'s
 /// two words `[ch0, ch2]`, `[ch1, ch3]` put together from the halves (`PKHBT` / `PKHTB` on the
-/// Cortex-M4F): 4 widenings of two instructions and 8 half-word packs for 16 values, where the
-/// byte transpose then widening took about 45 instructions.
+/// Cortex-M4F): 4 widenings of two instructions and 8 half-word packs for 16 values (a byte
+/// transpose before the widening is about 45).
 #[inline(always)]
 fn transpose_widened(rows: [u32; 4], zp: i32) -> [u32; 8] {
     let [a, b, c, d] = rows.map(|r| widen(r, zp));
