@@ -25,9 +25,9 @@ pub const LOSS_LOG: usize = STEPS as usize + 1;
 pub type Learner<'m> = fewshot_runtime::Learner<'m, PARAMS, SCRATCH, LOSS_LOG>;
 /// Most classes the device holds in the head (its class bank).
 pub const MAX_CLASSES: usize = 8;
-/// Floats of the class bank: MAX_CLASSES x (label, flag, 16 weights, bias).
-pub const BANK: usize = 152;
+/// Floats of the class bank: MAX_CLASSES x (label, flag, samples, scatter, 16 weights, bias).
+pub const BANK: usize = 168;
 /// Scratch floats of the class bank: classify, and enroll (up to K_MAX samples, no inner steps).
 pub const BANK_SCRATCH: usize = 56;
-/// RAM of the class bank: 832 bytes.
+/// RAM of the class bank: 896 bytes.
 pub type ClassBank<'m> = fewshot_runtime::ClassBank<'m, BANK, BANK_SCRATCH>;

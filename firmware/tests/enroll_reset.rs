@@ -17,12 +17,12 @@ use fewshot_runtime::persist::nor_flash::NorFlash;
 use fewshot_runtime::persist::Slots;
 use fewshot_runtime::{ClassBank, Error, Model};
 
-/// Each slot: two 4 KiB erase blocks (a 16-class bank of 64 features is a 4 316-byte record).
+/// Each slot: two 4 KiB erase blocks (a 16-class bank of 64 features is a 4 444-byte record).
 const SLOT: u32 = 8192;
 const D: usize = 64;
 
-/// The fixture's bank: 16 classes x (2 + 64 + 1) floats, scratch to classify and enroll.
-type Bank<'m> = ClassBank<'m, 1072, 208>;
+/// The fixture's bank: 16 classes x (4 + 64 + 1) floats, scratch to classify and enroll.
+type Bank<'m> = ClassBank<'m, 1104, 208>;
 
 /// Sample `i` of class `c`: a bright quarter of the image (which one: `c`) plus noise.
 fn sample(c: u16, i: u32, x: &mut [f32]) {

@@ -7,15 +7,15 @@ mod common;
 
 use common::sim_flash::{tears, SimFlash};
 use common::{dense, Rng};
-use fewshot_runtime::enroll::ClassBank;
+use fewshot_runtime::enroll::{ClassBank, SLOT_HEADER};
 use fewshot_runtime::persist::Slots;
 use fewshot_runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef, RateDef};
 use fewshot_runtime::{Activation, AdaptScope, Error, Model};
 
 const D: usize = 4;
 const MAX: u16 = 6;
-/// 6 classes x (2 + 4 + 1).
-type Bank<'m> = ClassBank<'m, 42, 256>;
+/// 6 classes x (4 + 4 + 1).
+type Bank<'m> = ClassBank<'m, 54, 256>;
 
 /// Input 4 -> trunk 4 (tanh) -> a 3-class head that holds up to 6 classes, prototype scale 2.
 fn model_def(max: u16) -> ModelDef {
@@ -46,7 +46,7 @@ fn enrolls_to_capacity_then_refuses_and_classifies_by_label() {
     let blob = model_def(MAX).to_aligned_bytes().unwrap();
     assert_eq!(blob.as_bytes()[4], 4, "an enrollable head is format v4");
     let model = Model::from_bytes(&blob).unwrap();
-    assert_eq!(Bank::bank_len(&model, 0).unwrap(), 42);
+    assert_eq!(Bank::bank_len(&model, 0).unwrap(), 54);
     let mut bank = Bank::new(&model, 0).unwrap();
     assert!(bank.is_empty());
     assert!(matches!(
@@ -172,14 +172,15 @@ fn the_prototype_start_is_the_mean_feature() {
         .to_aligned_bytes()
         .unwrap();
     let model = Model::from_bytes(&blob).unwrap();
-    let mut bank: ClassBank<'_, 10, 16> = ClassBank::new(&model, 0).unwrap();
+    let mut bank: ClassBank<'_, 14, 16> = ClassBank::new(&model, 0).unwrap();
     bank.enroll(3, &[1.0, 2.0, 3.0, 4.0]).unwrap();
+    // Label, flag, 2 samples, their scatter (1, 2) and (3, 4) about (2, 3): 4; the row.
     assert_eq!(
-        bank.as_slice()[..5],
-        [3.0, 1.0, 8.0, 12.0, -2.0 * (4.0 + 9.0)]
+        bank.as_slice()[..7],
+        [3.0, 1.0, 2.0, 4.0, 8.0, 12.0, -2.0 * (4.0 + 9.0)]
     );
     // The exported classes as the bank's start.
-    let bank: ClassBank<'_, 10, 16> = ClassBank::from_head(&model, 0).unwrap();
+    let bank: ClassBank<'_, 14, 16> = ClassBank::from_head(&model, 0).unwrap();
     assert_eq!(bank.labels().collect::<Vec<_>>(), [0, 1]);
 }
 
@@ -187,7 +188,7 @@ fn the_prototype_start_is_the_mean_feature() {
 fn replay_steps_keep_the_other_classes() {
     let blob = model_def(MAX).to_aligned_bytes().unwrap();
     let model = Model::from_bytes(&blob).unwrap();
-    let mut with: ClassBank<'_, 42, 256> = Bank::new(&model, 0).unwrap();
+    let mut with: ClassBank<'_, 54, 256> = Bank::new(&model, 0).unwrap();
     let mut rng = Rng(4);
     let sets: Vec<Vec<f32>> = (0..6u16).map(|c| samples(&mut rng, c, 5)).collect();
     for (c, s) in sets.iter().enumerate() {
@@ -198,7 +199,7 @@ fn replay_steps_keep_the_other_classes() {
         assert_eq!(with.classify(&samples(&mut rng, c, 1)).unwrap().0, c);
     }
     // The rows moved (the steps ran), unlike a bank enrolled without steps.
-    let mut plain: ClassBank<'_, 42, 256> = Bank::new(&model, 0).unwrap();
+    let mut plain: ClassBank<'_, 54, 256> = Bank::new(&model, 0).unwrap();
     for (c, s) in sets.iter().enumerate() {
         plain.enroll(c as u16, s).unwrap();
     }
@@ -290,11 +291,11 @@ fn the_enrollable_field_is_validated_at_load() {
     assert_eq!(again, blob.as_bytes());
     // Sizes made for another model are refused at `new`.
     assert!(matches!(
-        ClassBank::<'_, 41, 256>::new(&model, 0),
-        Err(Error::Capacity { needed: 42, .. })
+        ClassBank::<'_, 53, 256>::new(&model, 0),
+        Err(Error::Capacity { needed: 54, .. })
     ));
     assert!(matches!(
-        ClassBank::<'_, 42, 8>::new(&model, 0),
+        ClassBank::<'_, 54, 8>::new(&model, 0),
         Err(Error::Capacity { .. })
     ));
 }
@@ -398,19 +399,26 @@ fn a_bank_record_is_checked_before_it_is_used() {
     bank.enroll(5, &samples(&mut rng, 1, 3)).unwrap();
     slots.save_bank(&mut flash, &bank).unwrap();
     // Another model's bank: refused, untouched.
-    let mut theirs: ClassBank<'_, 49, 256> = ClassBank::new(&other, 0).unwrap();
+    let mut theirs: ClassBank<'_, 63, 256> = ClassBank::new(&other, 0).unwrap();
     assert_eq!(
         slots.restore_bank(&mut flash, &mut theirs).unwrap_err(),
         Error::SavedStateMismatch { what: "model" }
     );
     assert!(theirs.is_empty());
     // Records whose CRC holds but whose values the bank refuses (a foreign writer): a label
-    // active twice, a label that is not a whole u16, a flag other than 0 or 1. The bank is
-    // emptied.
+    // active twice, a label that is not a whole u16, a flag other than 0 or 1, a sample count
+    // that is not a whole u16, a negative scatter. The bank is emptied.
     let info = slots.newest(&mut flash).ok();
     assert_eq!(info, Some(None), "a bank record is not an adapted state's");
-    let stride = 2 + D + 1;
-    for (at, value) in [(stride, 4.0f32), (stride, 4.5), (stride + 1, 0.5)] {
+    let stride = SLOT_HEADER + D + 1;
+    for (at, value) in [
+        (stride, 4.0f32),
+        (stride, 4.5),
+        (stride + 1, 0.5),
+        (stride + 2, 2.5),
+        (stride + 2, -1.0),
+        (stride + 3, -0.25),
+    ] {
         let mut f = SimFlash::<4, 256> {
             mem: flash.mem.clone(),
             ..SimFlash::new(0)
@@ -566,7 +574,7 @@ fn score_gives_the_distance_to_the_chosen_prototype() {
         .to_aligned_bytes()
         .unwrap();
     let model = Model::from_bytes(&blob).unwrap();
-    let mut bank: ClassBank<'_, 15, 16> = ClassBank::new(&model, 0).unwrap();
+    let mut bank: ClassBank<'_, 21, 16> = ClassBank::new(&model, 0).unwrap();
     bank.enroll(7, &[1.0, 0.0, 0.9, 0.1]).unwrap(); // prototype (0.95, 0.05)
     bank.enroll(3, &[-1.0, 0.0, -1.0, 0.2]).unwrap(); // prototype (-1, 0.1)
     for (x, label, d) in [
@@ -587,12 +595,74 @@ fn score_gives_the_distance_to_the_chosen_prototype() {
 }
 
 #[test]
+fn the_relative_distance_divides_by_the_pooled_within_class_variance() {
+    let blob = model_def(MAX).to_aligned_bytes().unwrap();
+    let model = Model::from_bytes(&blob).unwrap();
+    let mut rng = Rng(21);
+    let mut bank = Bank::new(&model, 0).unwrap();
+    // The exported head's classes and classes of one sample have no spread.
+    assert_eq!(
+        Bank::from_head(&model, 0).unwrap().within_class_variance(),
+        None
+    );
+    bank.enroll(0, &samples(&mut rng, 0, 1)).unwrap();
+    let s = bank.score(&samples(&mut rng, 0, 1)).unwrap();
+    assert_eq!(
+        (bank.within_class_variance(), s.relative_distance),
+        (None, None)
+    );
+    // Classes of 3, 5 and 2 samples, one of them forgotten: the active ones' scatter about
+    // their mean feature (two passes in f64 here), over their samples less one each.
+    let sets = [(1u16, 3usize), (2, 5), (3, 2)].map(|(c, k)| (c, samples(&mut rng, c, k)));
+    for (c, x) in &sets {
+        bank.enroll(*c, x).unwrap();
+    }
+    bank.forget(2).unwrap();
+    let net = model.network();
+    let (mut scratch, mut f) = ([0.0f32; 64], [0.0f32; D]);
+    let (mut scatter, mut degrees) = (0.0f64, 0.0f64);
+    for (_, x) in sets.iter().filter(|(c, _)| *c != 2) {
+        let feats: Vec<[f64; D]> = x
+            .chunks_exact(D)
+            .map(|row| {
+                net.features(row, &mut scratch, &mut f).unwrap();
+                f.map(f64::from)
+            })
+            .collect();
+        let k = feats.len() as f64;
+        let mean: Vec<f64> = (0..D)
+            .map(|j| feats.iter().map(|v| v[j]).sum::<f64>() / k)
+            .collect();
+        scatter += feats
+            .iter()
+            .map(|v| (0..D).map(|j| (v[j] - mean[j]).powi(2)).sum::<f64>())
+            .sum::<f64>();
+        degrees += k - 1.0;
+    }
+    let want = scatter / degrees;
+    let got = f64::from(bank.within_class_variance().unwrap());
+    assert!((got - want).abs() < 1e-5 * want, "{got} against {want}");
+    for c in [0u16, 1, 3, 5] {
+        let s = bank.score(&samples(&mut rng, c, 1)).unwrap();
+        let v = bank.within_class_variance().unwrap();
+        assert_eq!(
+            s.relative_distance.map(f32::to_bits),
+            Some((s.distance / v).to_bits())
+        );
+    }
+    // Forgetting every class of two or more samples takes the variance away again.
+    bank.forget(1).unwrap();
+    bank.forget(3).unwrap();
+    assert_eq!(bank.within_class_variance(), None);
+}
+
+#[test]
 fn a_margin_lowers_the_rows_enrolled_after_it_and_nothing_else() {
     let blob = model_def(MAX).to_aligned_bytes().unwrap();
     let model = Model::from_bytes(&blob).unwrap();
     let mut rng = Rng(11);
     let sets: Vec<Vec<f32>> = (0..4u16).map(|c| samples(&mut rng, c, 5)).collect();
-    let stride = 2 + D + 1;
+    let stride = SLOT_HEADER + D + 1;
     let bias = |bank: &Bank<'_>, slot: usize| bank.as_slice()[slot * stride + stride - 1];
     // Scale 2, margin 0.75: each new row's bias 1.5 lower, its weights and the older rows as
     // without the margin; by `enroll`, `enroll_each` and `enroll_steps` alike.
@@ -657,7 +727,7 @@ fn a_margin_lowers_the_rows_enrolled_after_it_and_nothing_else() {
         .to_aligned_bytes()
         .unwrap();
     let model = Model::from_bytes(&blob).unwrap();
-    let mut bank: ClassBank<'_, 10, 16> = ClassBank::new(&model, 0).unwrap();
+    let mut bank: ClassBank<'_, 14, 16> = ClassBank::new(&model, 0).unwrap();
     bank.enroll(7, &[0.0, 0.0]).unwrap();
     bank.set_margin(2.0).unwrap();
     bank.enroll(8, &[2.0, 0.0]).unwrap();

@@ -290,7 +290,7 @@ fn bank_sizes(w: &mut String, m: &Model<'_>, head: usize, k: usize) -> Result<()
     writeln!(w, "pub const MAX_CLASSES: usize = {max};")?;
     writeln!(
         w,
-        "/// Floats of the class bank: MAX_CLASSES x (label, flag, {} weights, bias).",
+        "/// Floats of the class bank: MAX_CLASSES x (label, flag, samples, scatter, {} weights, bias).",
         m.feature_len()
     )?;
     writeln!(w, "pub const BANK: usize = {bank};")?;

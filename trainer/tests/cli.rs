@@ -610,8 +610,8 @@ fn export_inspect_and_enroll_eval_of_an_enrollable_head() {
         !text.contains("pub type Learner"),
         "head 0 is fixed: no learner"
     );
-    assert!(runtime::ClassBank::<2144, 256>::new(&model, 0).is_ok());
-    assert_eq!(bank, 2144);
+    assert!(runtime::ClassBank::<2208, 256>::new(&model, 0).is_ok());
+    assert_eq!(bank, 2208); // 32 x (4 + 64 + 1)
 
     // `--steps`: the same model asking the device for another default step count, alone or
     // with --max-classes; more than the runtime's MAX_STEPS, or nothing to change, is refused.

@@ -214,11 +214,11 @@ fn matching_forward(data: &Data, scratch: &mut [f32]) {
     );
 }
 
-/// The class bank of the enrollable digits fixture: 16 classes x (2 + 64 + 1) floats, and its
+/// The class bank of the enrollable digits fixture: 16 classes x (4 + 64 + 1) floats, and its
 /// scratch to classify and enroll without inner steps (the numbers `trainer inspect --rust`
 /// prints for it; `ClassBank::new` refuses smaller ones).
 const ENROLL_SCRATCH: usize = 208;
-type EnrollBank<'m> = ClassBank<'m, 1072, ENROLL_SCRATCH>;
+type EnrollBank<'m> = ClassBank<'m, 1104, ENROLL_SCRATCH>;
 
 /// Enrolling one class from 5 samples into a bank that holds 4 (trunk passes, prototype row),
 /// then classifying one sample over the 5 active classes: instructions, RAM (bank + scratch)

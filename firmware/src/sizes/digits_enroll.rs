@@ -15,9 +15,9 @@ pub const OUTPUTS: usize = 20;
 pub const K_MAX: usize = 5;
 /// Most classes the device holds in the head (its class bank).
 pub const MAX_CLASSES: usize = 24;
-/// Floats of the class bank: MAX_CLASSES x (label, flag, 64 weights, bias).
-pub const BANK: usize = 1608;
+/// Floats of the class bank: MAX_CLASSES x (label, flag, samples, scatter, 64 weights, bias).
+pub const BANK: usize = 1656;
 /// Scratch floats of the class bank: classify, and enroll (up to K_MAX samples, no inner steps).
 pub const BANK_SCRATCH: usize = 216;
-/// RAM of the class bank: 7296 bytes.
+/// RAM of the class bank: 7488 bytes.
 pub type ClassBank<'m> = fewshot_runtime::ClassBank<'m, BANK, BANK_SCRATCH>;

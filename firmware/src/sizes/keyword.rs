@@ -25,11 +25,11 @@ pub const LOSS_LOG: usize = STEPS as usize + 1;
 pub type Learner<'m> = fewshot_runtime::Learner<'m, PARAMS, SCRATCH, LOSS_LOG>;
 /// Most classes the device holds in the head (its class bank).
 pub const MAX_CLASSES: usize = 16;
-/// Floats of the class bank: MAX_CLASSES x (label, flag, 64 weights, bias).
-pub const BANK: usize = 1072;
+/// Floats of the class bank: MAX_CLASSES x (label, flag, samples, scatter, 64 weights, bias).
+pub const BANK: usize = 1104;
 /// Scratch floats of the class bank: classify, and enroll (up to K_MAX samples, no inner steps).
 pub const BANK_SCRATCH: usize = 5930;
-/// RAM of the class bank: 28008 bytes.
+/// RAM of the class bank: 28136 bytes.
 pub type ClassBank<'m> = fewshot_runtime::ClassBank<'m, BANK, BANK_SCRATCH>;
 /// The model's audio front-end: FFT points.
 pub const FFT: usize = 512;

@@ -3,14 +3,24 @@
 //! caller's own `u16` label.
 //!
 //! The bank holds up to the head's declared `max_classes` classes. Each is a slot of
-//! `2 + F + 1` floats (`F` the trunk's feature width): its label, an active flag (0 or 1), and
-//! its row of the head's last layer (`W_c`, then `b_c`). [`ClassBank::enroll`] runs the K samples
+//! `4 + F + 1` floats (`F` the trunk's feature width): its label, an active flag (0 or 1), the
+//! count of samples it was enrolled from and their scatter (the sum of their squared feature
+//! distances to their mean), and its row of the head's last layer (`W_c`, then `b_c`).
+//! [`ClassBank::enroll`] runs the K samples
 //! through the frozen trunk and starts the row from their mean feature `mu` with the head's
 //! prototype scale `s` (1 without one): `W_c = 2 s mu`, `b_c = -s |mu|^2`, so that the logit
 //! is `-s |x - mu|^2` up to a term shared by every class. The other classes' rows are not
 //! touched unless [`ClassBank::enroll_steps`] asks for inner steps (cross-entropy over the
 //! new samples and one replay sample per other class, its stored prototype).
 //! [`ClassBank::classify`] scores the active classes only and returns the caller's label.
+//!
+//! An input of no taught class is told by its distance to the nearest prototype
+//! ([`ClassBank::score`]). A threshold on the squared distance itself holds only for inputs
+//! recorded as the threshold's calibration data was; [`ClassScore::relative_distance`] divides
+//! it by the enrolled samples' pooled within-class variance
+//! ([`ClassBank::within_class_variance`]), so a threshold on it follows the conditions the
+//! device's own samples were recorded in (one user's voice, one sensor's mounting):
+//! `trainer eval --unknown-score relative` chooses and measures it.
 //!
 //! A device that ships knowing some classes can protect them from the ones its users add:
 //! [`ClassBank::set_margin`] makes every class enrolled from then on score as if each input
@@ -34,8 +44,8 @@
 //!     .with_max_classes(3);
 //! let blob = ModelDef::new("bank", 2).head(head).to_aligned_bytes().unwrap();
 //! let model = Model::from_bytes(&blob).unwrap();
-//! // 3 classes x (2 + 2 + 1) floats of bank; scratch for the classifier.
-//! let mut bank: ClassBank<'_, 15, 16> = ClassBank::new(&model, 0).unwrap();
+//! // 3 classes x (4 + 2 + 1) floats of bank; scratch for the classifier.
+//! let mut bank: ClassBank<'_, 21, 16> = ClassBank::new(&model, 0).unwrap();
 //! bank.enroll(700, &[1.0, 0.0, 0.9, 0.1]).unwrap(); // two samples of class 700
 //! bank.enroll(42, &[0.0, 1.0, 0.1, 0.9]).unwrap();
 //! assert_eq!(bank.classify(&[0.8, 0.1]).unwrap().0, 700);
@@ -52,8 +62,14 @@ use crate::format::{HeadKind, Model};
 use crate::math::{dot, exp};
 use crate::Error;
 
-/// Floats of a slot before its row: the label and the active flag.
-pub const SLOT_HEADER: usize = 2;
+/// Floats of a slot before its row: the label, the active flag, the sample count and the
+/// samples' scatter.
+pub const SLOT_HEADER: usize = 4;
+/// Where a slot keeps the count of samples its class was enrolled from (0 for a class of the
+/// exported head, [`ClassBank::from_head`]).
+const SAMPLES: usize = 2;
+/// Where a slot keeps its samples' scatter, `sum |x_i - mu|^2` over their features.
+const SCATTER: usize = 3;
 
 /// An enrollable head's classes on the device; see the [module docs](self). `B` floats hold the
 /// bank (at least [`ClassBank::bank_len`]), `S` the scratch (at least
@@ -71,7 +87,7 @@ pub struct ClassBank<'m, const B: usize, const S: usize> {
 }
 
 impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
-    /// Floats of bank head `head` of `model` needs: `max_classes x (2 + F + 1)`.
+    /// Floats of bank head `head` of `model` needs: `max_classes x (4 + F + 1)`.
     pub fn bank_len(model: &Model<'_>, head: usize) -> Result<usize, Error> {
         let e = model.enrollable(head).ok_or(Error::TargetKindMismatch)?;
         Ok(usize::from(e.max_classes) * (SLOT_HEADER + model.feature_len() + 1))
@@ -188,7 +204,7 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
     ///     .with_max_classes(2);
     /// let blob = ModelDef::new("bank", 1).head(head).to_aligned_bytes().unwrap();
     /// let model = Model::from_bytes(&blob).unwrap();
-    /// let mut bank: ClassBank<'_, 8, 8> = ClassBank::new(&model, 0).unwrap();
+    /// let mut bank: ClassBank<'_, 12, 8> = ClassBank::new(&model, 0).unwrap();
     /// bank.enroll(1, &[0.0]).unwrap(); // shipped class at 0
     /// bank.set_margin(0.5).unwrap();
     /// bank.enroll(2, &[1.0]).unwrap(); // a user's class at 1
@@ -236,7 +252,7 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
         Ok(slot)
     }
 
-    /// Floats per class slot: `2 + F + 1`.
+    /// Floats per class slot: `4 + F + 1`.
     fn stride(&self) -> usize {
         SLOT_HEADER + self.features + 1
     }
@@ -298,15 +314,18 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
         self.bank.get_mut(..n).unwrap_or(&mut [])
     }
 
-    /// Checks floats restored into the bank: finite, labels whole numbers of `u16`, flags 0 or
-    /// 1, no label active twice.
+    /// Checks floats restored into the bank: finite, labels whole numbers of `u16`, sample
+    /// counts whole numbers (of at most 2^24, where `f32` counts exactly), flags 0 or 1,
+    /// scatters not negative, no label active twice.
     pub(crate) fn check(&self) -> Result<(), Error> {
         let s = self.stride();
+        let whole = |v: f32, max: f32| v >= 0.0 && v <= max && v == (v as u32) as f32;
         for (i, slot) in self.as_slice().chunks_exact(s).enumerate() {
             let (label, flag) = (slot[0], slot[1]);
-            let whole =
-                label >= 0.0 && label <= f32::from(u16::MAX) && label == f32::from(label as u16);
-            if !whole || !(flag == 0.0 || flag == 1.0) || slot.iter().any(|v| !v.is_finite()) {
+            let counts = whole(label, f32::from(u16::MAX))
+                && whole(slot[SAMPLES], 16_777_216.0)
+                && slot[SCATTER] >= 0.0;
+            if !counts || !(flag == 0.0 || flag == 1.0) || slot.iter().any(|v| !v.is_finite()) {
                 return Err(Error::NonFinite {
                     what: "saved class slot",
                     sample: i,
@@ -368,12 +387,56 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
         self.score(x).map(|s| (s.label, s.probability))
     }
 
+    /// The enrolled samples' pooled within-class variance: the active classes' scatters
+    /// summed, over their sample counts less one each, summed (classes enrolled from one
+    /// sample, and the exported head's classes, add nothing to either sum). `None` while no
+    /// active class was enrolled from two samples or more, or all of them were alike.
+    ///
+    /// ```
+    /// # #[cfg(feature = "std")] {
+    /// use fewshot_runtime::enroll::ClassBank;
+    /// use fewshot_runtime::writer::{Dense, HeadDef, ModelDef};
+    /// use fewshot_runtime::{Activation, Model};
+    ///
+    /// let head = HeadDef::classification(0, "who", vec![Dense::zeros(1, 2, Activation::Identity)])
+    ///     .with_max_classes(3);
+    /// let blob = ModelDef::new("bank", 1).head(head).to_aligned_bytes().unwrap();
+    /// let model = Model::from_bytes(&blob).unwrap();
+    /// let mut bank: ClassBank<'_, 18, 8> = ClassBank::new(&model, 0).unwrap();
+    /// bank.enroll(1, &[0.0]).unwrap(); // one sample: no spread to measure
+    /// assert_eq!(bank.within_class_variance(), None);
+    /// bank.enroll(2, &[1.0, 3.0]).unwrap(); // mean 2, scatter 1 + 1
+    /// bank.enroll(3, &[6.0, 7.0, 8.0]).unwrap(); // mean 7, scatter 1 + 0 + 1
+    /// assert_eq!(bank.within_class_variance(), Some(4.0 / 3.0)); // (2 + 2) / (1 + 2)
+    /// let s = bank.score(&[4.0]).unwrap(); // class 2's prototype at 2: 4 away
+    /// assert_eq!((s.label, s.distance, s.relative_distance), (2, 4.0, Some(3.0)));
+    /// # }
+    /// ```
+    pub fn within_class_variance(&self) -> Option<f32> {
+        let s = self.stride();
+        let (mut scatter, mut degrees) = (0.0f32, 0.0f32);
+        for slot in self
+            .as_slice()
+            .chunks_exact(s)
+            .filter(|slot| slot[1] == 1.0)
+        {
+            if slot[SAMPLES] >= 2.0 {
+                scatter += slot[SCATTER];
+                degrees += slot[SAMPLES] - 1.0;
+            }
+        }
+        let variance = scatter / degrees;
+        (degrees > 0.0 && variance > 0.0 && variance.is_finite()).then_some(variance)
+    }
+
     /// [`ClassBank::classify`] with the squared distance from `x`'s features to the chosen
     /// class's prototype, the better score to tell an input of no taught class by (a
     /// threshold on it: `trainer eval --unknown-score distance`): from the row,
     /// `|f|^2 - z / s` (`z = W_c . f + b_c`, `s` the prototype scale), which is
     /// `|f - mu|^2` while the row is the prototype's (`W_c = 2 s mu`, `b_c = -s |mu|^2`);
-    /// after inner steps it is the distance the adapted row implies. At least 0.
+    /// after inner steps it is the distance the adapted row implies. At least 0. And that
+    /// distance over [`ClassBank::within_class_variance`] (`trainer eval --unknown-score
+    /// relative`).
     pub fn score(&mut self, x: &[f32]) -> Result<ClassScore, Error> {
         self.features_of(x)?;
         let (label, probability, z) = self.softmax()?;
@@ -387,6 +450,7 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
             label,
             probability,
             distance,
+            relative_distance: self.within_class_variance().map(|v| distance / v),
         })
     }
 
@@ -454,4 +518,7 @@ pub struct ClassScore {
     pub probability: f32,
     /// The squared distance from the input's features to that class's prototype.
     pub distance: f32,
+    /// `distance` over the enrolled samples' pooled within-class variance
+    /// ([`ClassBank::within_class_variance`]; `None` without one).
+    pub relative_distance: Option<f32>,
 }

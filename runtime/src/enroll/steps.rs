@@ -1,6 +1,6 @@
 //! Enrollment: the prototype start of a new class, then optional inner steps with replay.
 
-use super::{ClassBank, SLOT_HEADER};
+use super::{ClassBank, SAMPLES, SCATTER, SLOT_HEADER};
 use crate::math::{dot, exp, max};
 use crate::Error;
 
@@ -114,7 +114,7 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
     /// let blob = ModelDef::new("bank", 2).head(head).to_aligned_bytes().unwrap();
     /// let model = Model::from_bytes(&blob).unwrap();
     /// let samples = [[1.0, 0.0], [0.9, 0.1]];
-    /// let (mut a, mut b): (ClassBank<'_, 15, 16>, ClassBank<'_, 15, 16>) =
+    /// let (mut a, mut b): (ClassBank<'_, 21, 16>, ClassBank<'_, 21, 16>) =
     ///     (ClassBank::new(&model, 0).unwrap(), ClassBank::new(&model, 0).unwrap());
     /// a.enroll(7, &[1.0, 0.0, 0.9, 0.1]).unwrap();
     /// let mut x = [0.0; 2];
@@ -211,16 +211,24 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
                 .ok_or(Error::internal("enroll::start_row"))?
                 .copy_from_slice(feat);
         }
-        let row = self
+        let s = self
             .bank
-            .get_mut(slot * stride + SLOT_HEADER..slot * stride + SLOT_HEADER + f);
-        for (a, v) in row
-            .ok_or(Error::internal("enroll::start_row"))?
-            .iter_mut()
-            .zip(feat)
-        {
-            *a += v;
+            .get_mut(slot * stride..slot * stride + SLOT_HEADER + f)
+            .ok_or(Error::internal("enroll::start_row"))?;
+        // Until `finish_row` the row is the features' sum; the scatter is updated as
+        // Welford's: `(x - mean before) . (x - mean after)` (no cancellation of large sums).
+        // The first sample adds exactly 0: its sum is `v`, and `v - v * 1` is 0.
+        let before = s[SAMPLES];
+        let inv_before = if before > 0.0 { 1.0 / before } else { 0.0 };
+        let inv_after = 1.0 / (before + 1.0);
+        let mut added = 0.0;
+        for (a, v) in s[SLOT_HEADER..].iter_mut().zip(feat) {
+            let sum = *a + v;
+            added += (v - *a * inv_before) * (v - sum * inv_after);
+            *a = sum;
         }
+        s[SAMPLES] = before + 1.0;
+        s[SCATTER] += added;
         Ok(())
     }
 

@@ -1,6 +1,8 @@
 //! A [`ClassBank`] on NOR flash: the same two-slot records as an adapted state, magic
-//! [`BANK_MAGIC`], the bank's floats ([`ClassBank::as_slice`]: per class its label, active flag
-//! and row) as the record's values.
+//! [`BANK_MAGIC`], the bank's floats ([`ClassBank::as_slice`]: per class its label, active flag,
+//! sample count, scatter and row) as the record's values. A record of a runtime whose slots
+//! held no sample count and scatter (before the relative distance) is refused by its size,
+//! `Error::SavedStateMismatch { what: "parameter count" }`: enroll the classes again.
 
 use super::{RecordInfo, Slots};
 use crate::enroll::ClassBank;

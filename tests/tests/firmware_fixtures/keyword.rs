@@ -11,11 +11,12 @@
 //! squared distance to that word's prototype), "unknown" when the distance is above the
 //! threshold of `keyword.toml`.
 //!
-//! The golden file (`FSKG` v2, little-endian u32 words): `FSKG`, version 2, clips, chunk,
+//! The golden file (`FSKG` v3, little-endian u32 words): `FSKG`, version 3, clips, chunk,
 //! threshold bits; per clip its role (0 teach, 1 classify), its label (`NONE` for the untaught
 //! word) and the CRC-32 of its features' little-endian bytes; per classified clip, in clip
-//! order, the bank's label, the probability bits, the distance bits and the decision (the
-//! label, or `NONE` for unknown).
+//! order, the bank's label, the probability bits, the distance bits, the relative distance
+//! bits (`ClassScore::relative_distance`, `u32::MAX` without one) and the decision (the label,
+//! or `NONE` for unknown).
 
 use super::{fixtures_dir, push_u32s, trained_model};
 use runtime::frontend::{AudioConfig, FrontEnd};
@@ -124,7 +125,7 @@ pub fn files() -> Vec<(&'static str, Vec<u8>)> {
     let mut out = b"FSKG".to_vec();
     push_u32s(
         &mut out,
-        &[2, roles.len() as u32, CHUNK as u32, threshold.to_bits()],
+        &[3, roles.len() as u32, CHUNK as u32, threshold.to_bits()],
     );
     for ((teach, label), f) in roles.iter().zip(&feats) {
         push_u32s(&mut out, &[u32::from(!*teach), *label, crc(f)]);
@@ -147,13 +148,15 @@ pub fn files() -> Vec<(&'static str, Vec<u8>)> {
         }
         let s = bank.score(f).expect("scores");
         let (got, p, d) = (s.label, s.probability, s.distance);
+        let r = s.relative_distance.map_or(u32::MAX, f32::to_bits);
         let decision = if d > threshold { NONE } else { u32::from(got) };
         eprintln!(
-            "keyword: word {label:#x}: classified {got}, p {p:.3}, distance {d:.2}, decision {decision:#x}"
+            "keyword: word {label:#x}: classified {got}, p {p:.3}, distance {d:.2}, relative {:?}, decision {decision:#x}",
+            s.relative_distance
         );
         push_u32s(
             &mut out,
-            &[u32::from(got), p.to_bits(), d.to_bits(), decision],
+            &[u32::from(got), p.to_bits(), d.to_bits(), r, decision],
         );
     }
     vec![("keyword-enroll.fsm", blob), ("keyword-golden.bin", out)]

@@ -8,10 +8,11 @@
 //! the golden file's chunks, as audio arrives; its second of log-mel frames is the input of the
 //! int8 trunk. Three novel words are enrolled from their three clips each, one clip at a time
 //! (`ClassBank::enroll_each`); then a held-out clip of each (an unseen voice) and a clip of a
-//! word never taught are scored (`ClassBank::score`): the bank's word, its probability and the
+//! word never taught are scored (`ClassBank::score`): the bank's word, its probability, the
 //! squared distance to its prototype, "unknown" above the threshold distance
-//! (`fixtures/keyword.toml`). Every clip's features (CRC-32), every answer (label, probability
-//! and distance bits) and decision are compared with the host's (`keyword-golden.bin`).
+//! (`fixtures/keyword.toml`), and the relative distance (over the taught clips' within-class
+//! variance). Every clip's features (CRC-32), every answer (label, probability, distance and
+//! relative distance bits) and decision are compared with the host's (`keyword-golden.bin`).
 
 use fewshot_firmware::fixtures::keyword::{self as fx, Golden, NONE};
 use fewshot_firmware::sizes::keyword as sizes;
@@ -111,6 +112,7 @@ fn words(golden: &Golden) -> Result<u32, Error> {
         differ += u32::from(!features(&mut fe, golden, c, &mut x)?);
         let s = bank.score(&x)?;
         let (label, p, d) = (s.label, s.probability, s.distance);
+        let r = s.relative_distance.unwrap_or(f32::NAN);
         let decision = if d > golden.threshold { NONE } else { label };
         right += u32::from(decision == g.label);
         let host = golden.answer(n);
@@ -118,6 +120,7 @@ fn words(golden: &Golden) -> Result<u32, Error> {
             h.label == label
                 && h.p_bits == p.to_bits()
                 && h.d_bits == d.to_bits()
+                && h.r_bits == s.relative_distance.map_or(u32::MAX, f32::to_bits)
                 && h.decision == decision
         });
         differ += u32::from(!same);
@@ -128,13 +131,14 @@ fn words(golden: &Golden) -> Result<u32, Error> {
             i32::from(g.label)
         };
         defmt::info!(
-            "keyword clip {=usize} (word {=i32}): best word {=u16}, p {=f32}, distance {=f32} (bits {=u32:#x}): {=str}; the host's answer: {=bool}",
+            "keyword clip {=usize} (word {=i32}): best word {=u16}, p {=f32}, distance {=f32} (bits {=u32:#x}), relative distance {=f32}: {=str}; the host's answer: {=bool}",
             c,
             truth,
             label,
             p,
             d,
             d.to_bits(),
+            r,
             if decision == NONE { "unknown" } else { "recognised" },
             same
         );
