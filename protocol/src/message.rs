@@ -105,9 +105,9 @@ pub enum Request {
         /// Its label from now on.
         new: u16,
     },
-    /// The bank's most probable active class for `x`, by the caller's label, and its
-    /// probability over the active classes: [`Reply::Class`]. (`Classify` stays the adapted
-    /// learner's: the bank and the learner are separate states of the same head.)
+    /// The bank's most probable active class for `x`, by the caller's label, its probability
+    /// over the active classes and its distances: [`Reply::Enrolled`]. (`Classify` stays the
+    /// adapted learner's: the bank and the learner are separate states of the same head.)
     ClassifyEnrolled {
         /// The input.
         x: Input,
@@ -160,8 +160,7 @@ pub enum Reply {
     },
     /// To [`Request::Infer`]: the head's outputs (values, or one probability per class).
     Outputs(Vec<f32, MAX_OUTPUTS>),
-    /// To [`Request::Classify`] (the class index) and [`Request::ClassifyEnrolled`] (the
-    /// caller's label).
+    /// To [`Request::Classify`]: the class index.
     Class {
         /// The most probable class.
         class: u16,
@@ -210,6 +209,19 @@ pub enum Reply {
         classes: u16,
         /// Classes it holds at most.
         capacity: u16,
+    },
+    /// To [`Request::ClassifyEnrolled`]: the bank's answer (`ClassBank::score`), by which a
+    /// host also decides "none of the taught classes".
+    Enrolled {
+        /// The most probable active class, by the caller's label.
+        class: u16,
+        /// Its probability over the active classes.
+        score: f32,
+        /// The squared feature distance to its prototype.
+        distance: f32,
+        /// That distance over the enrolled samples' within-class variance (`None` until a
+        /// class was enrolled from 2 samples or more).
+        relative_distance: Option<f32>,
     },
 }
 

@@ -511,8 +511,22 @@ fn enroll_classify_relabel_forget_and_their_refusals() {
     for i in 4..7 {
         let r = ask(&mut s, &mut dev, &Request::ClassifyEnrolled { x: novel(i) });
         assert!(
-            matches!(r, Reply::Class { class: 100, .. }),
+            matches!(r, Reply::Enrolled { class: 100, .. }),
             "held-out {i}: {r:?}"
+        );
+        // Class 100 came from 4 samples: the bank has a within-class variance (the exported
+        // classes have none), and the relative distance is the distance over it.
+        let Reply::Enrolled {
+            distance,
+            relative_distance: Some(relative),
+            ..
+        } = r
+        else {
+            panic!("no relative distance: {r:?}")
+        };
+        assert!(
+            distance > 0.0 && relative > 0.0 && relative.is_finite(),
+            "{r:?}"
         );
     }
 
@@ -543,7 +557,7 @@ fn enroll_classify_relabel_forget_and_their_refusals() {
         }
     );
     let r = ask(&mut s, &mut dev, &Request::ClassifyEnrolled { x: novel(5) });
-    assert!(matches!(r, Reply::Class { class: 200, .. }), "{r:?}");
+    assert!(matches!(r, Reply::Enrolled { class: 200, .. }), "{r:?}");
 
     // Fill the bank: 8 classes, the ninth is refused and the buffer kept.
     for label in [300, 301] {
@@ -606,14 +620,14 @@ fn a_margin_holds_back_the_classes_enrolled_after_it() {
     assert_eq!(enroll(&mut s, &mut dev, 100), bank(6));
     let r = ask(&mut s, &mut dev, &Request::ClassifyEnrolled { x: novel(5) });
     assert!(
-        matches!(r, Reply::Class { class, .. } if class < 5),
+        matches!(r, Reply::Enrolled { class, .. } if class < 5),
         "behind the margin, an exported class answers: {r:?}"
     );
     assert_eq!(ask(&mut s, &mut dev, &set(0.0)), bank(6));
     push_novel(&mut s, &mut dev, 0..4);
     assert_eq!(enroll(&mut s, &mut dev, 101), bank(7));
     let r = ask(&mut s, &mut dev, &Request::ClassifyEnrolled { x: novel(5) });
-    assert!(matches!(r, Reply::Class { class: 101, .. }), "{r:?}");
+    assert!(matches!(r, Reply::Enrolled { class: 101, .. }), "{r:?}");
 }
 
 #[test]

@@ -126,7 +126,10 @@ fn enroll_save_reboot_restore_forget(s: &Path, dir: &Path) {
     );
     assert_eq!(labels(s), serde_json::json!([0, 1, 2, 3, 4, 100]));
     let before = enrolled_classes(s, &held_out);
-    let hits = before.iter().filter(|r| r["Class"]["class"] == 100).count();
+    let hits = before
+        .iter()
+        .filter(|r| r["Enrolled"]["class"] == 100)
+        .count();
     assert!(
         hits * 2 > before.len(),
         "held-out rows of class 100: {before:?}"
@@ -153,7 +156,7 @@ fn enroll_save_reboot_restore_forget(s: &Path, dir: &Path) {
     assert_eq!(labels(s), serde_json::json!([0, 1, 2, 3, 4]));
     let after = enrolled_classes(s, &held_out);
     assert!(
-        after.iter().all(|r| r["Class"]["class"] != 100),
+        after.iter().all(|r| r["Enrolled"]["class"] != 100),
         "{after:?}"
     );
     let (again, accepted) = device(s, &["forget", "--label", "100"]);
@@ -171,7 +174,7 @@ fn enroll_save_reboot_restore_forget(s: &Path, dir: &Path) {
     );
     let walled = enrolled_classes(s, &held_out);
     assert!(
-        walled.iter().all(|r| r["Class"]["class"] != 100),
+        walled.iter().all(|r| r["Enrolled"]["class"] != 100),
         "{walled:?}"
     );
     ok(s, &["forget", "--label", "100"]);
@@ -205,7 +208,7 @@ fn enroll_save_reboot_restore_forget(s: &Path, dir: &Path) {
     assert_eq!(
         by_name
             .iter()
-            .filter(|r| r["Class"]["class"] == 101)
+            .filter(|r| r["Enrolled"]["class"] == 101)
             .count(),
         hits,
         "the named rows are the same samples as class 100's: {by_name:?}"
@@ -228,6 +231,38 @@ fn enroll_save_reboot_restore_forget(s: &Path, dir: &Path) {
     ] {
         assert!(text.lines().any(|l| l == line), "{line:?} in {text}");
     }
+    // Each answer carries its distances (class 101 came from 4 rows: a within-class
+    // variance); above `--unknown-relative` a row is "unknown".
+    assert!(
+        by_name.iter().all(|r| r["Enrolled"]["relative_distance"]
+            .as_f64()
+            .is_some_and(|v| v >= 0.0)),
+        "{by_name:?}"
+    );
+    let unknown = |threshold: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_trainer"))
+            .args(["device", "--socket"])
+            .arg(s)
+            .args(["classify", "--enrolled", "--csv"])
+            .arg(&named)
+            .args([
+                "--class-label",
+                "desk lamp=101",
+                "--unknown-relative",
+                threshold,
+            ])
+            .output()
+            .expect("the trainer binary runs");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let text = unknown("1e30");
+    assert!(text.contains("\"desk lamp\": answered 101 x4"), "{text}");
+    // The lamp's own rows lie off their mean: at 0 every row is unknown.
+    let text = unknown("0");
+    assert!(
+        text.contains("\"desk lamp\": answered unknown x4") && text.contains("accuracy: 0/4"),
+        "{text}"
+    );
     // `push` sends rows labelled by name under the labels `--class-label` gives them, and
     // refuses a name without one.
     let named_csv = named.to_str().unwrap();

@@ -316,8 +316,13 @@ impl<
             Request::Relabel { old, new } => bank.relabel(*old, *new)?,
             Request::SetMargin { margin } => bank.set_margin(*margin)?,
             Request::ClassifyEnrolled { x } => {
-                let (class, score) = bank.classify(finite(x)?)?;
-                return Ok(Reply::Class { class, score });
+                let s = bank.score(finite(x)?)?;
+                return Ok(Reply::Enrolled {
+                    class: s.label,
+                    score: s.probability,
+                    distance: s.distance,
+                    relative_distance: s.relative_distance,
+                });
             }
             Request::SaveBank => {
                 let r = slots.save_bank(&mut self.flash, bank)?;

@@ -70,6 +70,20 @@ pub enum DeviceCmd {
         /// head.
         #[arg(long)]
         enrolled: bool,
+        /// With --enrolled: answer "unknown" for a row whose relative distance to the best
+        /// class (over the enrolled samples' within-class variance) is above R: minus the `t`
+        /// of `trainer eval --unknown-score relative`.
+        #[arg(long, value_name = "R", requires = "enrolled")]
+        unknown_relative: Option<f32>,
+        /// With --enrolled: answer "unknown" for a row whose squared feature distance to the
+        /// best class is above D: minus the `t` of `trainer eval --unknown-score distance`.
+        #[arg(
+            long,
+            value_name = "D",
+            requires = "enrolled",
+            conflicts_with = "unknown_relative"
+        )]
+        unknown_distance: Option<f32>,
     },
     /// The adapted head's outputs for each row of a CSV.
     Infer {
@@ -151,7 +165,20 @@ pub fn run(args: DeviceArgs) -> Result<ExitCode> {
         DeviceCmd::Adapt { steps } => {
             out.one(&mut client, &Request::Adapt { steps: *steps }, describe)?
         }
-        DeviceCmd::Classify { csv, enrolled } => classify(&mut client, &mut out, csv, *enrolled)?,
+        DeviceCmd::Classify {
+            csv,
+            enrolled,
+            unknown_relative,
+            unknown_distance,
+        } => {
+            let by = match (enrolled, unknown_relative, unknown_distance) {
+                (false, ..) => By::Head,
+                (true, Some(r), _) => By::Bank(Some(Unknown::Relative(*r))),
+                (true, None, Some(d)) => By::Bank(Some(Unknown::Distance(*d))),
+                (true, None, None) => By::Bank(None),
+            };
+            classify(&mut client, &mut out, csv, by)?
+        }
         DeviceCmd::Infer { csv } => {
             let info = info(&mut client)?;
             for row in out.rows(csv, usize::from(info.input_len))? {
@@ -332,22 +359,66 @@ fn class_label_map(pairs: &[String]) -> Result<BTreeMap<String, u16>> {
     Ok(map)
 }
 
-/// Classifies each row, by the adapted head or (`enrolled`) the class bank, whose classes are
-/// the caller's labels. Rows labelled by number are scored against the answer; rows labelled
-/// by class name are scored through `--class-label` (their device labels), and their answers
-/// are tallied per name.
-fn classify(client: &mut Client, out: &mut Output, csv: &Path, enrolled: bool) -> Result<()> {
+/// What classifies the rows.
+#[derive(Clone, Copy)]
+enum By {
+    /// The adapted head.
+    Head,
+    /// The class bank, answering "unknown" above a threshold if one is given.
+    Bank(Option<Unknown>),
+}
+
+/// The "none of the taught classes" threshold of `classify --enrolled`.
+#[derive(Clone, Copy)]
+enum Unknown {
+    /// On the relative distance.
+    Relative(f32),
+    /// On the squared distance.
+    Distance(f32),
+}
+
+/// The class a reply answers (`None`: unknown), or `None` for a refusal.
+fn answer(reply: &Reply, by: By) -> Result<Option<Option<u16>>> {
+    Ok(Some(match (reply, by) {
+        (&Reply::Class { class, .. }, By::Head) => Some(class),
+        (&Reply::Enrolled { class, .. }, By::Bank(None)) => Some(class),
+        (
+            &Reply::Enrolled { class, distance, .. },
+            By::Bank(Some(Unknown::Distance(d))),
+        ) => (distance <= d).then_some(class),
+        (
+            &Reply::Enrolled {
+                class,
+                relative_distance,
+                ..
+            },
+            By::Bank(Some(Unknown::Relative(r))),
+        ) => match relative_distance {
+            Some(v) => (v <= r).then_some(class),
+            None => bail!(
+                "--unknown-relative: the bank has no within-class variance yet (enroll a class from 2 samples or more)"
+            ),
+        },
+        _ => return Ok(None),
+    }))
+}
+
+/// Classifies each row, by the adapted head or the class bank, whose classes are the caller's
+/// labels (answering "unknown" above `--unknown-relative` or `--unknown-distance`). Rows
+/// labelled by number are scored against the answer; rows labelled by class name are scored
+/// through `--class-label` (their device labels), and their answers are tallied per name.
+fn classify(client: &mut Client, out: &mut Output, csv: &Path, by: By) -> Result<()> {
     let info = info(client)?;
     let (mut right, mut labelled) = (0usize, 0usize);
-    let mut tally: BTreeMap<String, BTreeMap<u16, usize>> = BTreeMap::new();
+    let mut tally: BTreeMap<String, BTreeMap<Option<u16>, usize>> = BTreeMap::new();
     for row in out.rows(csv, usize::from(info.input_len))? {
         let x = input(&row)?;
-        let request = match enrolled {
-            true => Request::ClassifyEnrolled { x },
-            false => Request::Classify { x },
+        let request = match by {
+            By::Bank(_) => Request::ClassifyEnrolled { x },
+            By::Head => Request::Classify { x },
         };
         let reply = out.ask(client, &request, describe)?;
-        let Reply::Class { class, .. } = reply else {
+        let Some(class) = answer(&reply, by)? else {
             continue;
         };
         let truth = match &row.class {
@@ -363,14 +434,20 @@ fn classify(client: &mut Client, out: &mut Output, csv: &Path, enrolled: bool) -
         };
         if let Some(l) = truth {
             labelled += 1;
-            right += usize::from(class == l);
+            right += usize::from(class == Some(l));
         }
     }
     if out.json {
         return Ok(());
     }
     for (name, answers) in &tally {
-        let list: Vec<String> = answers.iter().map(|(l, n)| format!("{l} x{n}")).collect();
+        let list: Vec<String> = answers
+            .iter()
+            .map(|(l, n)| match l {
+                Some(l) => format!("{l} x{n}"),
+                None => format!("unknown x{n}"),
+            })
+            .collect();
         println!("class {name:?}: answered {}", list.join(", "));
     }
     let unnamed: Vec<&String> = tally
@@ -531,6 +608,15 @@ fn describe(reply: &Reply) -> String {
         }
         Reply::Outputs(o) => format!("outputs: {:?}", o.as_slice()),
         Reply::Class { class, score } => format!("class {class} (p = {score:.3})"),
+        Reply::Enrolled {
+            class,
+            score,
+            distance,
+            relative_distance,
+        } => {
+            let relative = relative_distance.map_or("-".into(), |r| format!("{r:.3}"));
+            format!("class {class} (p = {score:.3}, distance {distance:.3}, relative {relative})")
+        }
         Reply::Saved { sequence, slot } => format!("saved: record {sequence} in slot {slot}"),
         Reply::Restored { sequence, slot } => {
             format!("restored: record {sequence} from slot {slot}")
