@@ -123,11 +123,15 @@ enum Cmd {
         unknown_rule: String,
         /// With --unknown-queries: the score thresholded, `probability` (the adapted head's
         /// highest class probability), `distance` (minus the squared distance of the query's
-        /// trunk features to the nearest support prototype) or `cosine` (its cosine).
+        /// trunk features to the nearest support prototype), `relative` (that distance over
+        /// the support's pooled within-class variance, `ClassScore::relative_distance`: a
+        /// threshold that follows the conditions the device's samples were recorded in; 2 or
+        /// more shots) or `cosine` (its cosine).
         #[arg(long, default_value = "probability", value_name = "SCORE")]
         unknown_score: String,
         /// With --unknown-queries: this threshold (as the table's `t` column prints it: minus
-        /// the squared distance for `distance`) instead of one chosen on validation classes,
+        /// the squared distance for `distance`, minus the relative distance for `relative`)
+        /// instead of one chosen on validation classes,
         /// e.g. the one a device uses; no run record or config needed.
         #[arg(long, value_name = "T", allow_hyphen_values = true)]
         unknown_threshold: Option<f32>,

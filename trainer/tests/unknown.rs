@@ -106,10 +106,8 @@ fn pool(ds: &Dataset, classes: &[usize]) -> Pool {
     Pool::new(ds, None, &by_class, false, Augment::default()).unwrap()
 }
 
-#[test]
-fn false_accepts_and_rejects_are_counted_on_the_right_queries() {
-    let ds = data();
-    // A prototype head on the raw features, exported for 3 classes: evaluated 2-way.
+/// A 3-class prototype head (scale 1, no steps) on two raw features: an identity trunk.
+fn prototype_model() -> runtime::format::AlignedBytes {
     let adapt = AdaptDef::new(runtime::AdaptScope::HeadOnly, 0, RateDef::Scalar(0.0), 1.0)
         .with_prototypes(1.0);
     let head = HeadDef::classification(
@@ -118,11 +116,17 @@ fn false_accepts_and_rejects_are_counted_on_the_right_queries() {
         vec![Dense::zeros(2, 3, runtime::Activation::Identity)],
     )
     .with_adapt(adapt);
-    let three = ModelDef::new("open", 2)
+    ModelDef::new("open", 2)
         .head(head)
         .to_aligned_bytes()
-        .unwrap();
-    let blob = with_ways(&three, 2).unwrap();
+        .unwrap()
+}
+
+#[test]
+fn false_accepts_and_rejects_are_counted_on_the_right_queries() {
+    let ds = data();
+    // A prototype head on the raw features, exported for 3 classes: evaluated 2-way.
+    let blob = with_ways(&prototype_model(), 2).unwrap();
     let model = runtime::Model::from_bytes(&blob).unwrap();
     assert_eq!(model.head(0).unwrap().kind.classes(), Some(2));
 
@@ -215,11 +219,69 @@ fn false_accepts_and_rejects_are_counted_on_the_right_queries() {
         ("probability", Score::Probability),
         ("distance", Score::Distance),
         ("cosine", Score::Cosine),
+        ("relative", Score::Relative),
     ] {
         assert_eq!(text.parse::<Score>().unwrap(), score);
         assert_eq!(score.to_string(), text);
     }
     assert!("margin".parse::<Score>().is_err());
+}
+
+/// 12 classes x 12 rows of 2 features, every value times `scale`: class `c` a noisy point of
+/// its own.
+fn scaled(scale: f64) -> Dataset {
+    let mut s = String::from("f1,f2,label\n");
+    let mut noise = common::Noise(5);
+    for row in 0..144 {
+        let c = row % 12;
+        let centre = [(c % 4) as f64 * 1.5, (c / 4) as f64 * 1.5];
+        let x = centre.map(|v| scale * (v + 1.5 * noise.next()));
+        s += &format!("{},{},{c}\n", x[0], x[1]);
+    }
+    Dataset::parse(&s, "scaled.csv").unwrap()
+}
+
+#[test]
+fn the_relative_distance_keeps_its_rates_when_the_features_scale() {
+    // An identity trunk and a prototype head; the same episodes and unknown rows of data
+    // recorded at two scales (another microphone gain, a louder room): a threshold on the
+    // squared distance accepts differently, one on the relative distance the same.
+    let blob = prototype_model();
+    let rows_at = |scale: f64, score: Score, t: f32, shots: usize| {
+        let ds = scaled(scale);
+        let p = pool(&ds, &(0..12).collect::<Vec<_>>());
+        let eps = pool_episodes(&p, &ds, 3, shots, 4, 30, 3).unwrap();
+        let novel = Drawn {
+            unknown: draws(&p, &ds, &eps, 6, 4).unwrap(),
+            eps: &eps,
+        };
+        let spec = UnknownSpec {
+            queries: 6,
+            rule: Rule::Eer,
+            score,
+            threshold: Some(t),
+        };
+        evaluate(&blob, None, &novel, &[0], &spec).map(|r| (r[0].false_reject, r[0].false_accept))
+    };
+    let (relative, distance) = (
+        [1.0, 3.0].map(|k| rows_at(k, Score::Relative, -4.0, 3).unwrap()),
+        [1.0, 3.0].map(|k| rows_at(k, Score::Distance, -1.0, 3).unwrap()),
+    );
+    assert_eq!(relative[0], relative[1]);
+    assert!(
+        relative[0].0 < 50.0 && relative[0].1 < 100.0,
+        "{relative:?}"
+    );
+    // Nine times the squared distances: more known queries rejected, fewer unknown accepted.
+    assert!(
+        distance[1].0 > distance[0].0 && distance[1].1 < distance[0].1,
+        "{distance:?}"
+    );
+    // One shot of a class gives no within-class variance.
+    let err = rows_at(1.0, Score::Relative, -4.0, 1)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("2 or more shots"), "{err}");
 }
 
 /// 12 classes x 20 rows of 4 features: each class a noisy point of its own.

@@ -104,6 +104,13 @@ pub enum Score {
     Distance,
     /// The cosine of the angle between the query's trunk features and the nearest prototype.
     Cosine,
+    /// Minus the squared distance to the nearest prototype over the support's pooled
+    /// within-class variance: the squared distances of the support samples to their own
+    /// prototype, summed, over `N - C` (`N` samples of `C` classes); what
+    /// `runtime::ClassBank::score` gives as `relative_distance`. A scale the enrolled samples
+    /// set, so the threshold follows the conditions they were recorded in. Needs 2 or more
+    /// shots.
+    Relative,
 }
 
 impl std::str::FromStr for Score {
@@ -113,7 +120,8 @@ impl std::str::FromStr for Score {
             "probability" => Ok(Score::Probability),
             "distance" => Ok(Score::Distance),
             "cosine" => Ok(Score::Cosine),
-            _ => bail!("unknown score {s:?}: `probability`, `distance` or `cosine`"),
+            "relative" => Ok(Score::Relative),
+            _ => bail!("unknown score {s:?}: `probability`, `distance`, `relative` or `cosine`"),
         }
     }
 }
@@ -124,6 +132,7 @@ impl std::fmt::Display for Score {
             Score::Probability => "probability",
             Score::Distance => "distance",
             Score::Cosine => "cosine",
+            Score::Relative => "relative",
         })
     }
 }
@@ -371,6 +380,11 @@ fn prototype_scores(
         p.iter_mut().for_each(|v| *v /= n.max(1) as f32);
     }
     let norm = |v: &[f32]| v.iter().map(|a| a * a).sum::<f32>().sqrt().max(1e-12);
+    let squared = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
+    let variance = match score {
+        Score::Relative => within_class_variance(&support, &ep.support_y, &protos, squared)?,
+        _ => 1.0,
+    };
     let queries: Vec<f64> = ep.query_x.iter().chain(extra).copied().collect();
     let mut out = Vec::new();
     for q in trunk_features(model, &queries, ep.d)? {
@@ -379,11 +393,34 @@ fn prototype_scores(
                 Score::Cosine => {
                     q.iter().zip(p).map(|(a, b)| a * b).sum::<f32>() / (norm(&q) * norm(p))
                 }
-                _ => -q.iter().zip(p).map(|(a, b)| (a - b) * (a - b)).sum::<f32>(),
+                _ => -squared(&q, p) / variance,
             });
         }
     }
     Ok(out)
+}
+
+/// The support's pooled within-class variance: `sum |x - mu_c|^2 / (N - C)` over its `N`
+/// samples of `C` classes (the classes of one sample add nothing to either sum).
+fn within_class_variance(
+    support: &[Vec<f32>],
+    labels: &[usize],
+    protos: &[Vec<f32>],
+    squared: impl Fn(&[f32], &[f32]) -> f32,
+) -> Result<f32> {
+    let scatter: f32 = support
+        .iter()
+        .zip(labels)
+        .map(|(x, &c)| squared(x, &protos[c]))
+        .sum();
+    let degrees = support.len().saturating_sub(protos.len());
+    let variance = scatter / degrees as f32;
+    if degrees == 0 || variance.is_nan() || variance <= 0.0 {
+        bail!(
+            "--unknown-score relative needs 2 or more shots of a class (and samples that differ)"
+        );
+    }
+    Ok(variance)
 }
 
 /// The threshold for one (shots, steps) and what it does on the novel classes.
