@@ -379,6 +379,30 @@ device_steps = 2
             assert!((0.0..=100.0).contains(&r[k].as_f64().unwrap()), "{k}: {r}");
         }
     }
+    // The relative score needs 2 shots: the 1-shot rows are left out with a note, the rest
+    // measured.
+    let o = eval(&[
+        "--ways",
+        "2",
+        "--unknown-queries",
+        "6",
+        "--unknown-score",
+        "relative",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no unknown-input rows at 1 shot"));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let keys: Vec<(u64, u64, &str)> = v["unknown"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let n = |k: &str| r[k].as_u64().unwrap();
+            (n("shots"), n("steps"), r["score"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(keys, [(3, 0, "relative"), (3, 2, "relative")]);
     // The table prints the threshold; without --unknown-queries there is no unknown row.
     let with_rule = |rule: &str| {
         eval(&[

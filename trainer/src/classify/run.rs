@@ -195,6 +195,12 @@ fn unknown_rows_of(
     steps: &[usize],
     u: &UnknownSpec,
 ) -> Result<Vec<UnknownRow>> {
+    if u.score == unknown::Score::Relative && k < 2 {
+        eprintln!(
+            "note: --unknown-score relative: no unknown-input rows at {k} shot (a within-class variance needs 2 or more shots of a class)"
+        );
+        return Ok(Vec::new());
+    }
     let novel = Drawn {
         unknown: unknown::draws(&setup.test, &setup.ds, eps, u.queries, seed)?,
         eps,
