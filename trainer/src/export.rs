@@ -104,6 +104,42 @@ pub fn exportable(arch: &Arch) -> Result<()> {
     Ok(())
 }
 
+/// Refuses, before any training, a trunk the runtime's format cannot hold: the runtime writer's
+/// own checks (layer and input widths, map sizes, the stem's length) on a copy of `arch`'s
+/// trunk with zero weights and a two-class head, the error naming each layer's output width.
+pub fn check_holds(arch: &Arch) -> Result<()> {
+    let trunk = Arch {
+        layers: arch.layers[..arch.n_trunk].to_vec(),
+        ..arch.clone()
+    };
+    let theta = vec![0.0; trunk.n_params()];
+    let head = HeadDef::classification(
+        0,
+        "check",
+        vec![Dense::zeros(
+            trunk.outputs(),
+            2,
+            runtime::Activation::Identity,
+        )],
+    );
+    let built = trunk_def("check", &trunk, &theta)
+        .and_then(|def| def.head(head).to_bytes().map_err(|e| anyhow!("{e}")));
+    built.map(drop).map_err(|e| {
+        let widths: Vec<String> = trunk
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| format!("{i} {} {}", l.op.name(), l.outputs))
+            .collect();
+        anyhow!(
+            "the runtime cannot hold this trunk: {e}. Its input has {} values, its layers output {}; a dense layer takes at most {} inputs and gives at most as many outputs: add a stride or a pooling layer before the flatten, or use fewer channels",
+            trunk.inputs,
+            widths.join(", "),
+            runtime::format::spec::MAX_WIDTH
+        )
+    })
+}
+
 /// The indices of the layers of `arch` that become the runtime's stem.
 fn stem_layers(arch: &Arch) -> impl Iterator<Item = usize> + '_ {
     (0..arch.n_trunk).filter(|&l| !matches!(arch.layers[l].op, Op::Dense | Op::Flatten))

@@ -304,6 +304,14 @@ fn wrong_shapes_and_image_options_are_refused_before_any_work() {
             CONFIG.replace("iterations = 40", "iterations = 40\nlr = 1e300"),
             "field `lr`",
         ),
+        // A trunk the runtime cannot hold (a flattened map of more than 4096 values into a
+        // dense layer): refused before training, not at export, with each layer's width.
+        (
+            CONFIG.replace("hidden = [16]\n", "")
+                + "[[trunk]]\nkind = \"conv1d\"\nchannels = 600\nkernel = 3\npadding = 1\n\
+                   [[trunk]]\nkind = \"flatten\"\n[[trunk]]\nkind = \"dense\"\nunits = 16\n",
+            "the runtime cannot hold this trunk: layer width (MAX_WIDTH) too small: needs 4800, capacity 4096. Its input has 24 values, its layers output 0 convolution 4800, 1 flatten 4800, 2 dense 16",
+        ),
     ];
     train_refuses(&d, &cases);
 }

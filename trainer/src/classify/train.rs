@@ -467,18 +467,22 @@ pub fn trunk_arch(hidden: &[usize], norm: &Normalisation) -> Arch {
 }
 
 /// The configured trunk (`trunk` or `hidden`) after the input normalisation.
+/// Refused when the runtime could not hold it (`export::check_holds`): before any training.
 pub fn configured_trunk(cfg: &ClsConfig, norm: &Normalisation) -> Result<Arch> {
-    if cfg.trunk.is_empty() {
-        return Ok(trunk_arch(&cfg.hidden, norm));
-    }
-    let layers = cfg
-        .trunk_layers(norm.shift.len())
-        .map_err(|(i, e)| anyhow::anyhow!("trunk layer {i}: {e}"))?;
-    Ok(Arch {
-        n_trunk: layers.len(),
-        layers,
-        ..trunk_arch(&[], norm)
-    })
+    let arch = if cfg.trunk.is_empty() {
+        trunk_arch(&cfg.hidden, norm)
+    } else {
+        let layers = cfg
+            .trunk_layers(norm.shift.len())
+            .map_err(|(i, e)| anyhow::anyhow!("trunk layer {i}: {e}"))?;
+        Arch {
+            n_trunk: layers.len(),
+            layers,
+            ..trunk_arch(&[], norm)
+        }
+    };
+    crate::export::check_holds(&arch)?;
+    Ok(arch)
 }
 
 /// Initial trunk: the identity where a layer is square (a small positive bias keeps ReLUs of
