@@ -377,7 +377,10 @@ impl fmt::Display for Error {
             }
             Error::EmptySupport => write!(f, "support set is empty"),
             Error::ClassWithoutSamples { class } => {
-                write!(f, "class {class} has no support sample (prototype init)")
+                write!(
+                    f,
+                    "class {class} has no support sample (prototype init: every class of the head needs one; `trainer export --ways` resizes the head)"
+                )
             }
             Error::ZeroSteps => write!(f, "zero inner steps"),
             Error::TooManySteps { steps } => {

@@ -249,8 +249,9 @@ enum Cmd {
         #[arg(long, default_value_t = 20)]
         k: usize,
     },
-    /// Re-export a model with a classification head the device adds classes to (format v4):
-    /// `--max-classes` is the most it holds at once (the runtime's `ClassBank`).
+    /// Re-export a model with a head of another class count (`--ways`: what `Learner::adapt`
+    /// is given), a classification head the device adds classes to (`--max-classes`, format
+    /// v4: the most the runtime's `ClassBank` holds at once) or other default steps.
     Export(cli::enroll::ExportArgs),
     /// Classes added on the device one after another (enroll / forget), run by the runtime's
     /// own class bank on the host: accuracy on the classes the device started with before and

@@ -630,7 +630,22 @@ fn export_inspect_and_enroll_eval_of_an_enrollable_head() {
         assert_eq!(m.adapt_spec(0).unwrap().steps, 2);
         assert_eq!(m.enrollable(0).map(|e| e.max_classes), want_max);
     }
-    for bad in [&["--steps", "1001"][..], &[][..]] {
+    // `--ways`: the prototype head resized for a device taught 3 classes at a time (with
+    // --max-classes too); its learner is sized for 3 outputs.
+    let three = dir("enroll").join("plaid-3.postcard");
+    let o = run(bin()
+        .arg("export")
+        .arg(&plaid)
+        .args(["--head", "0", "--ways", "3", "--out"])
+        .arg(&three));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("head 0 has 3 classes"));
+    let blob = runtime::format::AlignedBytes::read(&three).unwrap();
+    let m = runtime::Model::from_bytes(&blob).unwrap();
+    assert_eq!(m.head(0).unwrap().kind.classes(), Some(3));
+    let o = run(bin().args(["inspect", "--rust", "--k", "9"]).arg(&three));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("pub const OUTPUTS: usize = 3;"));
+    for bad in [&["--steps", "1001"][..], &[][..], &["--ways", "1"][..]] {
         let o = run(bin()
             .arg("export")
             .arg(&plaid)

@@ -5,6 +5,7 @@ use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use trainer::classify::deploy;
 use trainer::classify::enroll::protect::choose_margin;
 use trainer::classify::enroll::{evaluate, table, EnrollSpec, CHECKPOINTS};
 use trainer::classify::record::RunRecord;
@@ -21,6 +22,11 @@ pub struct ExportArgs {
     /// Most classes the device may hold in that head (at least its exported class count).
     #[arg(long)]
     pub max_classes: Option<u16>,
+    /// The head's class count, for a device whose `Learner::adapt` is given this many classes
+    /// (a head that starts from prototypes: its last layer, which the support set sets, is
+    /// resized; nothing learned changes).
+    #[arg(long)]
+    pub ways: Option<usize>,
     /// The inner steps the model asks the device for by default (0: the prototype start alone),
     /// e.g. the count `eval` measured best on your own held-out classes.
     #[arg(long)]
@@ -31,14 +37,24 @@ pub struct ExportArgs {
 }
 
 pub fn export(a: ExportArgs) -> Result<ExitCode> {
-    if a.max_classes.is_none() && a.steps.is_none() {
-        bail!("nothing to change: give --max-classes, --steps or both");
+    if a.max_classes.is_none() && a.steps.is_none() && a.ways.is_none() {
+        bail!("nothing to change: give --ways, --max-classes, --steps or several");
     }
     let record = RunRecord::read(&a.model)?;
-    let blob = export::read(&a.model)?;
+    let mut blob = export::read(&a.model)?;
+    let mut changes = Vec::new();
+    if let Some(w) = a.ways {
+        let head = runtime::Model::from_bytes(&blob)
+            .map_err(|e| anyhow!("model: {e}"))
+            .and_then(|m| deploy::prototype_head(&m))?;
+        if head != a.head || w < 2 {
+            bail!("--ways {w}: resizes a head that starts from prototypes (here head {head}) to 2 classes or more");
+        }
+        blob = deploy::with_ways(&blob, w)?;
+        changes.push(format!("has {w} classes"));
+    }
     let def = export::reexport(&blob, a.head, a.max_classes, a.steps)?;
     let n = export::write(&a.out, &def)?;
-    let mut changes = Vec::new();
     if let Some(c) = a.max_classes {
         changes.push(format!("holds up to {c} classes on the device"));
     }
