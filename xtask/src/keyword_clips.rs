@@ -8,9 +8,10 @@
 //!
 //! The pick, from the novel words (no training step sees them), in alphabetical order: the
 //! first [`TAUGHT`] words are taught from the first [`SHOTS`] clips of a seen voice each, and
-//! each has one held-out clip, its first clip of an unseen voice; the next word is never taught
-//! and gives one clip of an unseen voice, to be rejected. Clips are in that order (taught words'
-//! clips word by word, then the held-out ones, then the untaught one).
+//! each has [`HELD_OUT`] held-out clips, its first clips of unseen voices; the next
+//! [`UNTAUGHT`] words are never taught and give one clip of an unseen voice each, to be
+//! rejected. Clips are in that order (taught words' clips word by word, then the held-out ones,
+//! then the untaught ones).
 
 use anyhow::{bail, Context, Result};
 use fewshot_datasets::words::{Manifest, Record, VoiceSplit, WordSplit};
@@ -21,6 +22,10 @@ use std::path::{Path, PathBuf};
 pub const TAUGHT: usize = 3;
 /// Clips each taught word is taught from.
 pub const SHOTS: usize = 3;
+/// Held-out clips (unseen voices) of each taught word, to be recognised.
+pub const HELD_OUT: usize = 3;
+/// Words never taught, one clip (an unseen voice) each, to be rejected.
+pub const UNTAUGHT: usize = 3;
 
 /// The files written, relative to the repository root.
 const PCM: &str = "firmware/fixtures/keyword-clips.bin";
@@ -47,7 +52,7 @@ pub fn command(root: &Path, args: &[String]) -> Result<()> {
          # PCM, 16 kHz mono, 16 000 samples each, in this order), synthesised by espeak-ng through\n\
          # `cargo xtask data words` (made by this project; data/README.md), cut out by\n\
          # `cargo xtask data keyword-clips`. Label: the class label a taught word is enrolled\n\
-         # under, or the true word's label of a held-out clip; `-` for the untaught word.\n\
+         # under, or the true word's label of a held-out clip; `-` for an untaught word.\n\
          # clip role label word file sha256"
     )?;
     for (i, (role, label, r)) in picked.iter().enumerate() {
@@ -69,13 +74,18 @@ pub fn command(root: &Path, args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The first clip of an unseen voice among `clips` (novel word number `word`).
-fn first_unseen<'m>(clips: &[&'m Record], word: usize) -> Result<&'m Record> {
-    clips
+/// The first `n` clips of unseen voices among `clips` (novel word number `word`).
+fn first_unseen<'m>(clips: &[&'m Record], n: usize, word: usize) -> Result<Vec<&'m Record>> {
+    let unseen: Vec<&Record> = clips
         .iter()
-        .find(|r| r.voice_split == VoiceSplit::Unseen)
+        .filter(|r| r.voice_split == VoiceSplit::Unseen)
+        .take(n)
         .copied()
-        .with_context(|| format!("novel word {word} has no clip of an unseen voice"))
+        .collect();
+    if unseen.len() < n {
+        bail!("novel word {word} has fewer than {n} clips of unseen voices");
+    }
+    Ok(unseen)
 }
 
 /// The clips in fixture order: (role, label, record).
@@ -85,7 +95,7 @@ fn pick(m: &Manifest) -> Result<Vec<(&'static str, Option<usize>, &Record)>> {
     let mut taught = Vec::new();
     let mut held_out = Vec::new();
     for label in 0..TAUGHT {
-        let clips = words.next().context("fewer than 4 novel words")?;
+        let clips = words.next().context("too few novel words")?;
         let seen: Vec<_> = clips
             .iter()
             .filter(|r| r.voice_split == VoiceSplit::Seen)
@@ -95,10 +105,17 @@ fn pick(m: &Manifest) -> Result<Vec<(&'static str, Option<usize>, &Record)>> {
             bail!("novel word {label} has fewer than {SHOTS} clips of seen voices");
         }
         taught.extend(seen.into_iter().map(|r| ("teach", Some(label), *r)));
-        held_out.push(("held-out", Some(label), first_unseen(clips, label)?));
+        let unseen = first_unseen(clips, HELD_OUT, label)?;
+        held_out.extend(unseen.into_iter().map(|r| ("held-out", Some(label), r)));
     }
-    let untaught = words.next().context("fewer than 4 novel words")?;
     taught.extend(held_out);
-    taught.push(("untaught", None, first_unseen(untaught, TAUGHT)?));
+    for word in TAUGHT..TAUGHT + UNTAUGHT {
+        let clips = words.next().context("too few novel words")?;
+        taught.extend(
+            first_unseen(clips, 1, word)?
+                .into_iter()
+                .map(|r| ("untaught", None, r)),
+        );
+    }
     Ok(taught)
 }

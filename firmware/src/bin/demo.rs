@@ -13,7 +13,7 @@
 //! - Keywords from raw audio (`demo/keyword.rs`, features `audio-frontend`, `conv` and `int8`,
 //!   as `cargo xtask firmware` builds the demo): the int8 keyword model's front-end and trunk
 //!   enroll three spoken words from three clips each, then recognise held-out clips and reject
-//!   a word never taught.
+//!   words never taught.
 #![no_std]
 #![no_main]
 

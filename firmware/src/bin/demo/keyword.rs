@@ -7,8 +7,9 @@
 //! Each clip's 16-bit PCM (`fixtures/keyword-clips.bin`) is pushed into the model's front-end in
 //! the golden file's chunks, as audio arrives; its second of log-mel frames is the input of the
 //! int8 trunk. Three novel words are enrolled from their three clips each, one clip at a time
-//! (`ClassBank::enroll_each`); then a held-out clip of each (an unseen voice) and a clip of a
-//! word never taught are scored (`ClassBank::score`): the bank's word, its probability, the
+//! (`ClassBank::enroll_each`); then three held-out clips of each (unseen voices) and a clip of
+//! each of three words never taught are scored (`ClassBank::score`): the bank's word, its
+//! probability, the
 //! squared distance to its prototype, "unknown" above the threshold distance
 //! (`fixtures/keyword.toml`), and the relative distance (over the taught clips' within-class
 //! variance). Every clip's features (CRC-32), every answer (label, probability, distance and
@@ -106,7 +107,7 @@ fn words(golden: &Golden) -> Result<u32, Error> {
         enrolled += 1;
         defmt::info!("keyword: word {=u16} enrolled from {=usize} clips", word, k);
     }
-    // Classify the other clips (word -1: the one never taught).
+    // Classify the other clips (word -1: the ones never taught).
     let mut right = 0u32;
     for (n, (c, g)) in clips.filter(|(_, g)| !g.teach).enumerate() {
         differ += u32::from(!features(&mut fe, golden, c, &mut x)?);
@@ -124,7 +125,7 @@ fn words(golden: &Golden) -> Result<u32, Error> {
                 && h.decision == decision
         });
         differ += u32::from(!same);
-        // -1: the word never taught.
+        // -1: a word never taught.
         let truth = if g.label == NONE {
             -1
         } else {
