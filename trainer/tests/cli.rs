@@ -575,16 +575,23 @@ fn inspect_rust_prints_the_learners_sizes() {
 /// bank's sizes, and `enroll-eval` runs the runtime's bank on a tiny subset: without inner
 /// steps the original classes' rows never move, so their accuracy among themselves is the same
 /// after 10 enrollments as before.
+/// `trainer export MODEL --head 0 ARGS --out OUT`.
+fn export(model: &Path, args: &[&str], out: &Path) -> std::process::Output {
+    run(bin()
+        .arg("export")
+        .arg(model)
+        .args(["--head", "0"])
+        .args(args)
+        .arg("--out")
+        .arg(out))
+}
+
 #[test]
 fn export_inspect_and_enroll_eval_of_an_enrollable_head() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let digits = root.join("models/digits.postcard");
     let out = dir("enroll").join("digits32.postcard");
-    let o = run(bin()
-        .arg("export")
-        .arg(&digits)
-        .args(["--head", "0", "--max-classes", "32", "--out"])
-        .arg(&out));
+    let o = export(&digits, &["--max-classes", "32"], &out);
     assert!(o.status.success(), "{}", stderr(&o));
     let blob = runtime::format::AlignedBytes::read(&out).unwrap();
     // Format v5: the digits model's warps are written as its input views.
@@ -618,12 +625,7 @@ fn export_inspect_and_enroll_eval_of_an_enrollable_head() {
     let plaid = root.join("models/plaid_conv1d.postcard");
     let stepped = dir("enroll").join("plaid-steps.postcard");
     for (extra, want_max) in [(&[][..], None), (&["--max-classes", "24"][..], Some(24))] {
-        let o = run(bin()
-            .arg("export")
-            .arg(&plaid)
-            .args(["--head", "0", "--steps", "2", "--out"])
-            .arg(&stepped)
-            .args(extra));
+        let o = export(&plaid, &[&["--steps", "2"][..], extra].concat(), &stepped);
         assert!(o.status.success(), "{}", stderr(&o));
         let blob = runtime::format::AlignedBytes::read(&stepped).unwrap();
         let m = runtime::Model::from_bytes(&blob).unwrap();
@@ -633,11 +635,7 @@ fn export_inspect_and_enroll_eval_of_an_enrollable_head() {
     // `--ways`: the prototype head resized for a device taught 3 classes at a time (with
     // --max-classes too); its learner is sized for 3 outputs.
     let three = dir("enroll").join("plaid-3.postcard");
-    let o = run(bin()
-        .arg("export")
-        .arg(&plaid)
-        .args(["--head", "0", "--ways", "3", "--out"])
-        .arg(&three));
+    let o = export(&plaid, &["--ways", "3"], &three);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("head 0 has 3 classes"));
     let blob = runtime::format::AlignedBytes::read(&three).unwrap();
@@ -646,12 +644,7 @@ fn export_inspect_and_enroll_eval_of_an_enrollable_head() {
     let o = run(bin().args(["inspect", "--rust", "--k", "9"]).arg(&three));
     assert!(String::from_utf8_lossy(&o.stdout).contains("pub const OUTPUTS: usize = 3;"));
     for bad in [&["--steps", "1001"][..], &[][..], &["--ways", "1"][..]] {
-        let o = run(bin()
-            .arg("export")
-            .arg(&plaid)
-            .args(["--head", "0", "--out"])
-            .arg(&stepped)
-            .args(bad));
+        let o = export(&plaid, bad, &stepped);
         assert_eq!(o.status.code(), Some(2), "{bad:?}");
     }
 
