@@ -7,7 +7,8 @@
 use heapless::{String, Vec};
 use serde::{Deserialize, Serialize};
 
-/// Floats in one sample's input (the widest model input a request carries).
+/// Floats of a sample's input one request carries: a wider input goes in chunks
+/// ([`Request::StageInput`], then [`Request::WithStaged`]).
 pub const MAX_INPUT: usize = 64;
 /// Floats in a head's outputs or a sample's regression targets.
 pub const MAX_OUTPUTS: usize = 32;
@@ -124,6 +125,84 @@ pub enum Request {
         /// The margin.
         margin: f32,
     },
+    /// Stages `values` as the input's values from `offset`, for an input wider than one frame
+    /// carries ([`MAX_INPUT`]): [`Reply::Staged`]. Offset 0 starts a new input; any other
+    /// offset must be where the staged values end ([`DeviceError::InputOutOfOrder`]), and no
+    /// value may lie past the model's input width ([`DeviceError::InputTooWide`]). A refused
+    /// chunk leaves the staged values as they were. [`InputAction::requests`] writes the
+    /// sequence.
+    StageInput {
+        /// Where `values` go in the input.
+        offset: u16,
+        /// The values.
+        values: Input,
+    },
+    /// Does `action` with the staged input (all of the model's input width, else
+    /// [`DeviceError::InputIncomplete`]): the reply of the request that carries its input
+    /// inline. The staged input stays (classify it both ways, or push it twice) until a
+    /// [`Request::StageInput`] at offset 0.
+    WithStaged(InputAction),
+}
+
+/// What a request with an input does with it: [`Request::WithStaged`], or inline (the
+/// request of the same name).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum InputAction {
+    /// [`Request::PushSample`].
+    Push {
+        /// Its class or its regression values.
+        target: Target,
+    },
+    /// [`Request::Infer`].
+    Infer,
+    /// [`Request::Classify`].
+    Classify,
+    /// [`Request::ClassifyEnrolled`].
+    ClassifyEnrolled,
+}
+
+impl InputAction {
+    /// The requests that do this with `x` (raw units), in order: one inline request when `x`
+    /// fits a frame ([`MAX_INPUT`] values), else [`Request::StageInput`] chunks of
+    /// [`MAX_INPUT`] values from offset 0, then [`Request::WithStaged`]. `None` when `x` has
+    /// more values than an offset counts (65 535 and a chunk).
+    ///
+    /// ```
+    /// use fewshot_protocol::{InputAction, Request, MAX_INPUT};
+    ///
+    /// let wide = vec![0.5f32; 3 * MAX_INPUT + 1];
+    /// let requests: Vec<Request> = InputAction::Classify.requests(&wide).unwrap().collect();
+    /// assert_eq!(requests.len(), 5); // four chunks, then the action
+    /// assert!(matches!(requests[3], Request::StageInput { offset, .. } if offset as usize == 3 * MAX_INPUT));
+    /// assert_eq!(requests[4], Request::WithStaged(InputAction::Classify));
+    /// let narrow: Vec<Request> = InputAction::Infer.requests(&[1.0, 2.0]).unwrap().collect();
+    /// assert!(matches!(&narrow[..], [Request::Infer { x }] if x.len() == 2));
+    /// ```
+    pub fn requests(self, x: &[f32]) -> Option<impl Iterator<Item = Request> + '_> {
+        if x.len() > usize::from(u16::MAX) + MAX_INPUT {
+            return None;
+        }
+        let inline = Input::from_slice(x).ok().map(|x| match self.clone() {
+            InputAction::Push { target } => Request::PushSample { target, x },
+            InputAction::Infer => Request::Infer { x },
+            InputAction::Classify => Request::Classify { x },
+            InputAction::ClassifyEnrolled => Request::ClassifyEnrolled { x },
+        });
+        let to_stage = if inline.is_none() { x } else { &[] };
+        let chunks = to_stage
+            .chunks(MAX_INPUT)
+            .enumerate()
+            .map(|(i, c)| Request::StageInput {
+                // At most u16::MAX (checked above); chunks of MAX_INPUT values.
+                offset: u16::try_from(i * MAX_INPUT).unwrap_or(u16::MAX),
+                values: c.iter().copied().collect(),
+            });
+        let last = match inline {
+            Some(r) => r,
+            None => Request::WithStaged(self),
+        };
+        Some(chunks.chain(core::iter::once(last)))
+    }
 }
 
 /// The target of a support sample.
@@ -223,6 +302,13 @@ pub enum Reply {
         /// class was enrolled from 2 samples or more).
         relative_distance: Option<f32>,
     },
+    /// To [`Request::StageInput`]: the input staged so far.
+    Staged {
+        /// Values staged (from offset 0).
+        staged: u16,
+        /// Values the model takes (the input is complete when `staged` is this).
+        width: u16,
+    },
 }
 
 /// The device, its model and its buffers: the reply to [`Request::Info`].
@@ -317,6 +403,27 @@ pub enum DeviceError {
     /// A class bank request ([`Request::Enroll`], ...) to a device whose head is not
     /// enrollable.
     NoBank,
+    /// [`Request::StageInput`] at an offset other than 0 or where the staged values end.
+    InputOutOfOrder {
+        /// The chunk's offset.
+        offset: u16,
+        /// Values staged: where the next chunk starts.
+        staged: u16,
+    },
+    /// [`Request::StageInput`] with values past the model's input width.
+    InputTooWide {
+        /// Where the chunk ends.
+        end: u32,
+        /// Values the model takes.
+        width: u16,
+    },
+    /// [`Request::WithStaged`] before the whole input was staged.
+    InputIncomplete {
+        /// Values staged.
+        staged: u16,
+        /// Values the model takes.
+        width: u16,
+    },
 }
 
 /// An error of the runtime (`fewshot_runtime::Error`), compactly: the variant's name, the

@@ -7,7 +7,7 @@ mod sizes;
 
 use fewshot_protocol::device::{Device, Layout, RamFlash, Session};
 use fewshot_protocol::MAX_OUTPUTS;
-use fewshot_protocol::{frame, DeviceError, Input, Reply, Request, Target};
+use fewshot_protocol::{frame, DeviceError, Input, InputAction, Reply, Request, Target};
 use fewshot_protocol::{BankInfo, HeadInfo, HeadKind, Info, Installed, RuntimeError};
 use fewshot_protocol::{MAX_CHUNK, MAX_CLASSES, MAX_FRAME, MAX_HEADS, MAX_INPUT, MAX_NAME};
 use fewshot_runtime::format::AlignedBytes;
@@ -108,6 +108,17 @@ fn the_largest_messages_fit_a_frame() {
             offset: u32::MAX,
             bytes: heapless::Vec::from_iter([0u8; MAX_CHUNK]),
         }),
+        enc(&Request::StageInput {
+            offset: u16::MAX,
+            values: x.clone(),
+        }),
+        enc(&Request::WithStaged(InputAction::Push {
+            target: Target::Values(values.clone()),
+        })),
+        enc(&Reply::Error(DeviceError::InputTooWide {
+            end: u32::MAX,
+            width: u16::MAX,
+        })),
         enc(&Reply::Outputs(values)),
         enc(&Reply::Info(Info {
             protocol_version: u16::MAX,
@@ -748,4 +759,71 @@ fn an_enrollable_head_needs_room_for_its_bank() {
         no_bank,
         Err(fewshot_runtime::Error::Capacity { .. })
     ));
+}
+
+#[test]
+fn a_staged_input_is_answered_as_the_same_input_inline() {
+    let (mut s, mut dev) = (Session::new(), device(model()));
+    for c in 0..5 {
+        for i in 0..2 {
+            let (inline, staged) = (sample(c, i), sample(c, i + 2));
+            let push = |x: Input| Request::PushSample {
+                target: Target::Class(c),
+                x,
+            };
+            assert!(matches!(
+                ask(&mut s, &mut dev, &push(inline)),
+                Reply::Samples { .. }
+            ));
+            let stage = Request::StageInput {
+                offset: 0,
+                values: staged,
+            };
+            assert_eq!(
+                ask(&mut s, &mut dev, &stage),
+                Reply::Staged {
+                    staged: 8,
+                    width: 8
+                }
+            );
+            let push = Request::WithStaged(InputAction::Push {
+                target: Target::Class(c),
+            });
+            assert!(matches!(
+                ask(&mut s, &mut dev, &push),
+                Reply::Samples { .. }
+            ));
+        }
+    }
+    assert!(matches!(
+        ask(&mut s, &mut dev, &Request::Adapt { steps: None }),
+        Reply::Adapted { .. }
+    ));
+    let x = sample(3, 9);
+    let inline = [
+        Request::Infer { x: x.clone() },
+        Request::Classify { x: x.clone() },
+        Request::ClassifyEnrolled { x: x.clone() },
+    ];
+    let staged = [
+        InputAction::Infer,
+        InputAction::Classify,
+        InputAction::ClassifyEnrolled,
+    ];
+    let stage = Request::StageInput {
+        offset: 0,
+        values: x,
+    };
+    assert_eq!(
+        ask(&mut s, &mut dev, &stage),
+        Reply::Staged {
+            staged: 8,
+            width: 8
+        }
+    );
+    for (r, a) in inline.iter().zip(staged) {
+        let want = ask(&mut s, &mut dev, r);
+        assert!(!matches!(want, Reply::Error(_)), "{want:?}");
+        assert_eq!(ask(&mut s, &mut dev, &Request::WithStaged(a)), want);
+    }
 }

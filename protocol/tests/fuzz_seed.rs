@@ -2,7 +2,7 @@
 //! host sends it, so the fuzzer starts from streams that reach every request, the class bank and
 //! the signed update included. This test fails when the seed is stale; `FEWSHOT_BLESS=1` rewrites it.
 
-use fewshot_protocol::{frame, Input, Request, Target, MAX_CHUNK, MAX_FRAME};
+use fewshot_protocol::{frame, Input, InputAction, Request, Target, MAX_CHUNK, MAX_FRAME};
 
 static V1: &[u8] = include_bytes!("../../firmware/fixtures/update-v1.signed");
 const SEED: &str = concat!(
@@ -30,7 +30,17 @@ fn session() -> Vec<u8> {
         // The class bank: the buffered samples become class 100, behind a margin.
         Request::SetMargin { margin: 0.5 },
         Request::Enroll { label: 100 },
-        Request::ClassifyEnrolled { x },
+        Request::ClassifyEnrolled { x: x.clone() },
+        // The same input staged in two chunks, then used.
+        Request::StageInput {
+            offset: 0,
+            values: Input::from_slice(&x[..5]).unwrap(),
+        },
+        Request::StageInput {
+            offset: 5,
+            values: Input::from_slice(&x[5..]).unwrap(),
+        },
+        Request::WithStaged(InputAction::ClassifyEnrolled),
         Request::Relabel { old: 100, new: 7 },
         Request::SaveBank,
         Request::Forget { label: 7 },

@@ -9,7 +9,7 @@
 //! Needs QEMU and the firmware ELF: `cargo xtask firmware` builds it and runs this test with
 //! `FEWSHOT_SERIAL_ELF` set (it is `#[ignore]`d in a plain `cargo test`).
 
-use fewshot_protocol::{frame, DeviceError, Reply, MAX_FRAME};
+use fewshot_protocol::{frame, DeviceError, Input, InputAction, Reply, Request, MAX_FRAME};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -313,14 +313,55 @@ fn bad_frames(socket: &Path) {
         }),
     ];
     for w in want {
-        let mut f = Vec::new();
-        let mut b = [0u8; 1];
-        while f.last() != Some(&0) {
-            s.read_exact(&mut b).expect("a reply");
-            f.push(b[0]);
-        }
-        assert_eq!(frame::decode::<Reply>(&mut f).unwrap(), w);
+        assert_eq!(read_reply(&mut s), w);
     }
+}
+
+/// One request on the raw line, its reply.
+fn raw_ask(s: &mut UnixStream, request: &Request) -> Reply {
+    let mut buf = [0u8; MAX_FRAME];
+    s.write_all(frame::encode(request, &mut buf).unwrap())
+        .unwrap();
+    read_reply(s)
+}
+
+/// The next reply frame on the raw line.
+fn read_reply(s: &mut UnixStream) -> Reply {
+    let mut f = Vec::new();
+    let mut b = [0u8; 1];
+    while f.last() != Some(&0) {
+        s.read_exact(&mut b).expect("a reply");
+        f.push(b[0]);
+    }
+    frame::decode::<Reply>(&mut f).unwrap()
+}
+
+/// An input staged in two chunks is answered as the same input sent inline (the path of
+/// inputs wider than a frame; the host's side is `tests/device_staged.rs`).
+fn staged_input(socket: &Path) {
+    let mut s = UnixStream::connect(socket).expect("the socket connects");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let x: Vec<f32> = (0..8).map(|j| if j == 2 { 3.0 } else { 0.1 }).collect();
+    let inline = raw_ask(
+        &mut s,
+        &Request::ClassifyEnrolled {
+            x: Input::from_slice(&x).unwrap(),
+        },
+    );
+    assert!(
+        matches!(inline, Reply::Enrolled { class: 2, .. }),
+        "{inline:?}"
+    );
+    for (offset, part) in [(0u16, &x[..5]), (5, &x[5..])] {
+        let chunk = Request::StageInput {
+            offset,
+            values: Input::from_slice(part).unwrap(),
+        };
+        let staged = offset + part.len() as u16;
+        assert_eq!(raw_ask(&mut s, &chunk), Reply::Staged { staged, width: 8 });
+    }
+    let action = Request::WithStaged(InputAction::ClassifyEnrolled);
+    assert_eq!(raw_ask(&mut s, &action), inline);
 }
 
 #[test]
@@ -388,6 +429,7 @@ fn push_adapt_classify_save_reboot_restore_enroll_update() {
     assert_eq!(info[0]["Info"]["model_name"], "multihead-update");
     assert_eq!(info[0]["Info"]["installed"]["model_version"], 1);
     bad_frames(s);
+    staged_input(s);
     assert_eq!(
         ok(s, &["info"])[0]["Info"]["model_name"],
         "multihead-update"

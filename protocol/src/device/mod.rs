@@ -49,7 +49,8 @@ pub use ram::RamFlash;
 pub use session::{Answer, Handler, Session};
 pub use window::Window;
 
-use crate::{BankInfo, DeviceError, HeadInfo, HeadKind, Info, Installed, Reply, Request, Target};
+use crate::{BankInfo, DeviceError, HeadInfo, HeadKind, Info, InputAction, Installed, Reply};
+use crate::{Request, Target};
 use crate::{MAX_CLASSES, MAX_HEADS, MAX_NAME, MAX_OUTPUTS, PROTOCOL_VERSION};
 use fewshot_runtime::enroll::ClassBank;
 use fewshot_runtime::persist::nor_flash::NorFlash;
@@ -116,7 +117,8 @@ impl Layout {
 /// When the head is enrollable (exported with a max class count) the device also holds its
 /// [`ClassBank`] of `B` floats and `BS` scratch floats (`BANK` and `BANK_SCRATCH` of
 /// `trainer inspect --rust`), started from the head's exported classes as labels `0..N`; for
-/// other heads `B` and `BS` are unused (0 by default).
+/// other heads `B` and `BS` are unused (0 by default). An input wider than a request carries
+/// is staged into a buffer of `D` floats ([`Request::StageInput`]).
 pub struct Device<
     'm,
     F,
@@ -133,6 +135,8 @@ pub struct Device<
     learner: Learner<'m, P, S, LOG>,
     bank: Option<(ClassBank<'m, B, BS>, Slots)>,
     samples: SupportSet<K, D, T>,
+    /// The input [`Request::StageInput`] writes and [`Request::WithStaged`] reads.
+    staged: Vec<f32, D>,
     flash: F,
     state: Slots,
     models: ModelSlots,
@@ -180,6 +184,7 @@ impl<
             learner,
             bank,
             samples: SupportSet::new(),
+            staged: Vec::new(),
             flash,
             state,
             models,
@@ -242,11 +247,10 @@ impl<
         Ok(match request {
             Request::Info => Reply::Info(self.info()?),
             Request::PushSample { target, x } => {
-                match target {
-                    Target::Class(c) => self.samples.push_labelled(x, *c)?,
-                    Target::Values(v) => self.samples.push_valued(x, v)?,
-                }
-                self.samples_reply()
+                let push = InputAction::Push {
+                    target: target.clone(),
+                };
+                self.serve_input(&push, Some(x))?
             }
             Request::ClearSamples => {
                 self.samples.clear();
@@ -262,11 +266,13 @@ impl<
                     final_loss: r.final_loss,
                 }
             }
-            Request::Infer { x } => Reply::Outputs(self.infer(finite(x)?)?),
-            Request::Classify { x } => {
-                let (class, score) = self.learner.classify(finite(x)?)?;
-                Reply::Class { class, score }
+            Request::Infer { x } => self.serve_input(&InputAction::Infer, Some(x))?,
+            Request::Classify { x } => self.serve_input(&InputAction::Classify, Some(x))?,
+            Request::ClassifyEnrolled { x } => {
+                self.serve_input(&InputAction::ClassifyEnrolled, Some(x))?
             }
+            Request::StageInput { offset, values } => self.stage(*offset, values),
+            Request::WithStaged(action) => self.serve_input(action, None)?,
             Request::Save => {
                 let r = self
                     .state
@@ -294,7 +300,6 @@ impl<
             Request::Enroll { .. }
             | Request::Forget { .. }
             | Request::Relabel { .. }
-            | Request::ClassifyEnrolled { .. }
             | Request::SaveBank
             | Request::RestoreBank
             | Request::SetMargin { .. } => self.serve_bank(request)?,
@@ -315,15 +320,6 @@ impl<
             Request::Forget { label } => bank.forget(*label)?,
             Request::Relabel { old, new } => bank.relabel(*old, *new)?,
             Request::SetMargin { margin } => bank.set_margin(*margin)?,
-            Request::ClassifyEnrolled { x } => {
-                let s = bank.score(finite(x)?)?;
-                return Ok(Reply::Enrolled {
-                    class: s.label,
-                    score: s.probability,
-                    distance: s.distance,
-                    relative_distance: s.relative_distance,
-                });
-            }
             Request::SaveBank => {
                 let r = slots.save_bank(&mut self.flash, bank)?;
                 return Ok(Reply::Saved {
@@ -379,22 +375,97 @@ impl<
         }
     }
 
+    /// `action` with `inline`, or with the staged input when `None`.
+    fn serve_input(
+        &mut self,
+        action: &InputAction,
+        inline: Option<&[f32]>,
+    ) -> Result<Reply, Error> {
+        let width = self.model.input_len();
+        let x = match inline {
+            Some(x) => x,
+            None if self.staged.len() == width => &self.staged,
+            None => {
+                return Ok(Reply::Error(DeviceError::InputIncomplete {
+                    staged: count(self.staged.len()),
+                    width: count(width),
+                }))
+            }
+        };
+        Ok(match action {
+            InputAction::Push { target } => {
+                match target {
+                    Target::Class(c) => self.samples.push_labelled(x, *c)?,
+                    Target::Values(v) => self.samples.push_valued(x, v)?,
+                }
+                self.samples_reply()
+            }
+            InputAction::Infer => {
+                let mut out = Vec::<f32, MAX_OUTPUTS>::new();
+                // `new` checked that the outputs fit.
+                out.resize(self.learner.output_len()?, 0.0)
+                    .map_err(|_| Error::Internal {
+                        at: "device::infer",
+                    })?;
+                self.learner.predict(finite(x)?, &mut out)?;
+                Reply::Outputs(out)
+            }
+            InputAction::Classify => {
+                let (class, score) = self.learner.classify(finite(x)?)?;
+                Reply::Class { class, score }
+            }
+            InputAction::ClassifyEnrolled => {
+                let Some((bank, _)) = self.bank.as_mut() else {
+                    return Ok(Reply::Error(DeviceError::NoBank));
+                };
+                let s = bank.score(finite(x)?)?;
+                Reply::Enrolled {
+                    class: s.label,
+                    score: s.probability,
+                    distance: s.distance,
+                    relative_distance: s.relative_distance,
+                }
+            }
+        })
+    }
+
+    /// Stages `values` from `offset` ([`Request::StageInput`]).
+    fn stage(&mut self, offset: u16, values: &[f32]) -> Reply {
+        let width = self.model.input_len();
+        let staged = self.staged.len();
+        if offset != 0 && usize::from(offset) != staged {
+            return Reply::Error(DeviceError::InputOutOfOrder {
+                offset,
+                staged: count(staged),
+            });
+        }
+        let end = usize::from(offset) + values.len();
+        if end > width {
+            return Reply::Error(DeviceError::InputTooWide {
+                end: u32::try_from(end).unwrap_or(u32::MAX),
+                width: count(width),
+            });
+        }
+        if offset == 0 {
+            self.staged.clear();
+        }
+        // `check_sizes`: the model's width fits D, and `end` is within it.
+        if self.staged.extend_from_slice(values).is_err() {
+            return Reply::Error(DeviceError::Runtime(runtime_error(&Error::Internal {
+                at: "device::stage",
+            })));
+        }
+        Reply::Staged {
+            staged: count(self.staged.len()),
+            width: count(width),
+        }
+    }
+
     fn samples_reply(&self) -> Reply {
         Reply::Samples {
             stored: count(self.samples.len()),
             capacity: count(K),
         }
-    }
-
-    fn infer(&mut self, x: &[f32]) -> Result<Vec<f32, MAX_OUTPUTS>, Error> {
-        let mut out = Vec::new();
-        // `new` checked that the outputs fit.
-        out.resize(self.learner.output_len()?, 0.0)
-            .map_err(|_| Error::Internal {
-                at: "device::infer",
-            })?;
-        self.learner.predict(x, &mut out)?;
-        Ok(out)
     }
 
     fn info(&mut self) -> Result<Info, Error> {

@@ -2,7 +2,8 @@
 //! `serial` firmware under QEMU).
 
 use anyhow::{anyhow, bail, Context, Result};
-use fewshot_protocol::{DeviceError, HeadKind, Info, Input, Reply, Request, Target, MAX_CHUNK};
+use fewshot_protocol::{DeviceError, HeadKind, Info, InputAction, Reply, Request, Target};
+use fewshot_protocol::{MAX_CHUNK, MAX_INPUT};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -182,7 +183,7 @@ pub fn run(args: DeviceArgs) -> Result<ExitCode> {
         DeviceCmd::Infer { csv } => {
             let info = info(&mut client)?;
             for row in out.rows(csv, usize::from(info.input_len))? {
-                out.one(&mut client, &Request::Infer { x: input(&row)? }, describe)?;
+                out.act(&mut client, &info, InputAction::Infer, &row)?;
             }
         }
         DeviceCmd::Save => out.one(&mut client, &Request::Save, describe)?,
@@ -264,6 +265,39 @@ impl Output {
         self.ask(c, r, text).map(|_| ())
     }
 
+    /// Does `action` with `row`'s input: one request, or (wider than [`MAX_INPUT`]) the input
+    /// staged in chunks, then the action. Prints the action's reply, or the refused chunk's.
+    fn act(
+        &mut self,
+        client: &mut Client,
+        info: &Info,
+        action: InputAction,
+        row: &Row,
+    ) -> Result<Reply> {
+        let requests: Vec<Request> = action
+            .requests(&row.x)
+            .with_context(|| format!("line {}: more inputs than a device takes", row.line))?
+            .collect();
+        let (last, chunks) = requests.split_last().context("no request")?;
+        if !chunks.is_empty() && info.protocol_version < STAGING_SINCE {
+            bail!(
+                "line {}: {} inputs are more than one request carries ({MAX_INPUT}), and the device speaks protocol {}, which cannot stage them: give it a firmware built with fewshot-protocol {STAGING_SINCE} or later",
+                row.line,
+                row.x.len(),
+                info.protocol_version
+            );
+        }
+        for chunk in chunks {
+            // Progress replies only count; a refusal is printed and ends the row.
+            let reply = client.ask(chunk)?;
+            if let Reply::Error(_) = reply {
+                self.show(&reply, describe)?;
+                return Ok(reply);
+            }
+        }
+        self.ask(client, last, describe)
+    }
+
     fn finish(self) -> Result<ExitCode> {
         if self.json {
             println!("{}", serde_json::to_string_pretty(&self.replies)?);
@@ -279,15 +313,8 @@ fn info(client: &mut Client) -> Result<Info> {
     }
 }
 
-fn input(row: &Row) -> Result<Input> {
-    Input::from_slice(&row.x).map_err(|_| {
-        anyhow!(
-            "line {}: more than {} inputs",
-            row.line,
-            fewshot_protocol::MAX_INPUT
-        )
-    })
-}
+/// The protocol version that stages inputs wider than a request carries.
+const STAGING_SINCE: u16 = 4;
 
 fn push(client: &mut Client, out: &mut Output, csv: &Path) -> Result<()> {
     let info = info(client)?;
@@ -314,14 +341,7 @@ fn push(client: &mut Client, out: &mut Output, csv: &Path) -> Result<()> {
                 (None, l) => Target::Class(l.context("push needs a label column")?),
             },
         };
-        let reply = out.ask(
-            client,
-            &Request::PushSample {
-                target,
-                x: input(&row)?,
-            },
-            describe,
-        )?;
+        let reply = out.act(client, &info, InputAction::Push { target }, &row)?;
         if matches!(reply, Reply::Error(_)) {
             break;
         }
@@ -412,12 +432,11 @@ fn classify(client: &mut Client, out: &mut Output, csv: &Path, by: By) -> Result
     let (mut right, mut labelled) = (0usize, 0usize);
     let mut tally: BTreeMap<String, BTreeMap<Option<u16>, usize>> = BTreeMap::new();
     for row in out.rows(csv, usize::from(info.input_len))? {
-        let x = input(&row)?;
-        let request = match by {
-            By::Bank(_) => Request::ClassifyEnrolled { x },
-            By::Head => Request::Classify { x },
+        let action = match by {
+            By::Bank(_) => InputAction::ClassifyEnrolled,
+            By::Head => InputAction::Classify,
         };
-        let reply = out.ask(client, &request, describe)?;
+        let reply = out.act(client, &info, action, &row)?;
         let Some(class) = answer(&reply, by)? else {
             continue;
         };
@@ -486,11 +505,10 @@ fn enroll(
         return Ok(());
     }
     for row in &rows {
-        let request = Request::PushSample {
+        let push = InputAction::Push {
             target: Target::Class(0),
-            x: input(row)?,
         };
-        if matches!(out.ask(client, &request, describe)?, Reply::Error(_)) {
+        if matches!(out.act(client, &info, push, row)?, Reply::Error(_)) {
             return Ok(());
         }
     }
@@ -641,8 +659,18 @@ fn describe(reply: &Reply) -> String {
         Reply::Error(DeviceError::NoBank) => {
             "refused: the device's head is not enrollable (no class bank)".into()
         }
-        Reply::Error(e) => format!("refused: {e:?}"),
         Reply::Bank { classes, capacity } => format!("class bank: {classes} of {capacity} classes"),
+        Reply::Staged { staged, width } => format!("input: {staged} of {width} values staged"),
+        Reply::Error(DeviceError::InputOutOfOrder { offset, staged }) => {
+            format!("refused: an input chunk at {offset}, but {staged} values are staged")
+        }
+        Reply::Error(DeviceError::InputTooWide { end, width }) => {
+            format!("refused: an input chunk ends at {end}, past the model's {width} inputs")
+        }
+        Reply::Error(DeviceError::InputIncomplete { staged, width }) => {
+            format!("refused: {staged} of the model's {width} inputs staged")
+        }
+        Reply::Error(e) => format!("refused: {e:?}"),
         Reply::Info(_) => describe_info(reply),
     }
 }

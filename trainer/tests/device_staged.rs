@@ -1,0 +1,190 @@
+//! `trainer device` with inputs wider than one request carries (`MAX_INPUT`, 64 values): a
+//! device served on the host (the protocol's `Device` on a unix socket, as QEMU's UART would be)
+//! for a model of 200 inputs, a sensor window. `push`, `adapt`, `classify`, `enroll` and
+//! `classify --enrolled` stage each row in chunks; a device of protocol 3 (which cannot stage)
+//! is refused with what to do.
+
+use fewshot_protocol::device::{Device, Handler, Layout, RamFlash, Session};
+use fewshot_protocol::{Reply, Request};
+use runtime::signature::PublicKey;
+use runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef, RateDef};
+use runtime::{Activation, AdaptScope, Model};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Inputs: a window of 200 values, four bands of 50.
+const W: usize = 200;
+const BANDS: usize = 4;
+type Dev = Device<'static, RamFlash<40960>, 15, 512, 4, 16, W, 1, 45, 512>;
+
+/// 200 -> 4 (tanh: each feature a band's mean) -> a 3-class prototype head, up to 5 classes.
+fn model() -> &'static Model<'static> {
+    let band = W / BANDS;
+    let weights = (0..BANDS * W)
+        .map(|i| if (i % W) / band == i / W { 0.02 } else { 0.0 })
+        .collect();
+    let trunk = Dense::new(W, BANDS, Activation::Tanh, weights, vec![0.0; BANDS]);
+    let adapt =
+        AdaptDef::new(AdaptScope::HeadOnly, 3, RateDef::Scalar(0.1), 10.0).with_prototypes(2.0);
+    let head = HeadDef::classification(
+        0,
+        "window",
+        vec![Dense::zeros(BANDS, 3, Activation::Identity)],
+    )
+    .with_adapt(adapt)
+    .with_max_classes(5);
+    let def = ModelDef::new("window-200", W).trunk(trunk).head(head);
+    let blob = Box::leak(Box::new(def.to_aligned_bytes().unwrap()));
+    Box::leak(Box::new(Model::from_bytes(blob.as_bytes()).unwrap()))
+}
+
+/// The device, answering `Info` as protocol `version`.
+struct Served {
+    device: Dev,
+    version: u16,
+}
+
+impl Handler for Served {
+    fn handle(&mut self, request: &Request) -> Reply {
+        match self.device.handle(request) {
+            Reply::Info(mut i) => {
+                i.protocol_version = self.version;
+                Reply::Info(i)
+            }
+            r => r,
+        }
+    }
+}
+
+/// Serves a fresh device on a socket in `dir`, one connection after another (each `trainer
+/// device` command connects once), for as long as the test runs.
+fn serve(dir: &Path, version: u16) -> PathBuf {
+    let socket = dir.join(format!("device-v{version}.sock"));
+    let _ = std::fs::remove_file(&socket);
+    let listener = UnixListener::bind(&socket).unwrap();
+    let key = PublicKey::from_bytes([7; 32]);
+    let device = Device::new(model(), 0, RamFlash::new(), &Layout::SMALL, key).unwrap();
+    let mut served = Served { device, version };
+    std::thread::spawn(move || {
+        let mut session = Session::new();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut byte = [0u8; 1];
+            while let Ok(1) = stream.read(&mut byte) {
+                if let Some(a) = session.feed(&mut served, byte[0]) {
+                    if stream.write_all(a.frame).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    socket
+}
+
+/// `trainer device --socket S ARGS`: stdout, stderr, success.
+fn device(socket: &Path, args: &[&str]) -> (String, String, bool) {
+    let out = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["device", "--socket"])
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("the trainer binary runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (text(&out.stdout), text(&out.stderr), out.status.success())
+}
+
+fn ok(socket: &Path, args: &[&str]) -> String {
+    let (out, err, success) = device(socket, args);
+    assert!(success, "trainer device {args:?}: {out}\n{err}");
+    out
+}
+
+/// A CSV of windows (band `class` high) labelled `class`, shots `shots` of each class.
+fn windows(path: &Path, classes: &[usize], shots: std::ops::Range<usize>) {
+    let band = W / BANDS;
+    let mut text = String::new();
+    for &c in classes {
+        for i in shots.clone() {
+            let x: Vec<String> = (0..W)
+                .map(|j| {
+                    let v = if j / band == c { 40.0 } else { 0.0 } + ((i * 7 + j) % 5) as f64;
+                    format!("{v}")
+                })
+                .collect();
+            text += &format!("{},{c}\n", x.join(","));
+        }
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn wide_rows_are_staged_by_every_command_that_sends_an_input() {
+    let dir = std::env::temp_dir().join(format!("fewshot-staged-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let s = serve(&dir, fewshot_protocol::PROTOCOL_VERSION);
+    let (support, query) = (dir.join("support.csv"), dir.join("query.csv"));
+    windows(&support, &[0, 1, 2], 0..3);
+    windows(&query, &[0, 1, 2], 3..6);
+    let info = ok(&s, &["info"]);
+    assert!(info.contains("200 inputs"), "{info}");
+    let pushed = ok(&s, &["push", "--csv", support.to_str().unwrap()]);
+    assert_eq!(pushed.lines().last(), Some("samples: 9 of 16"), "{pushed}");
+    ok(&s, &["adapt"]);
+    let classified = ok(&s, &["classify", "--csv", query.to_str().unwrap()]);
+    assert!(
+        classified.contains("accuracy: 9/9 (100.0%)"),
+        "{classified}"
+    );
+    let infer = ok(&s, &["infer", "--csv", query.to_str().unwrap()]);
+    assert_eq!(
+        infer.lines().filter(|l| l.starts_with("outputs: ")).count(),
+        9
+    );
+
+    // A class enrolled from wide rows (band 3), classified by its label.
+    let (new, new_query) = (dir.join("new.csv"), dir.join("new-query.csv"));
+    windows(&new, &[3], 0..4);
+    windows(&new_query, &[3], 4..8);
+    let enrolled = ok(
+        &s,
+        &["enroll", "--label", "30", "--csv", new.to_str().unwrap()],
+    );
+    assert_eq!(
+        enrolled.lines().last(),
+        Some("class bank: 4 of 5 classes"),
+        "{enrolled}"
+    );
+    let by_bank = ok(
+        &s,
+        &[
+            "classify",
+            "--enrolled",
+            "--csv",
+            new_query.to_str().unwrap(),
+            "--class-label",
+            "3=30",
+        ],
+    );
+    assert_eq!(
+        by_bank
+            .lines()
+            .filter(|l| l.starts_with("class 30 "))
+            .count(),
+        4,
+        "{by_bank}"
+    );
+
+    // A device that cannot stage: refused before anything is sent, saying why.
+    let old = serve(&dir, 3);
+    let (_, err, success) = device(&old, &["classify", "--csv", query.to_str().unwrap()]);
+    assert!(!success);
+    assert!(
+        err.contains("200 inputs are more than one request carries (64)")
+            && err.contains("protocol 3"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
