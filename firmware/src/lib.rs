@@ -16,7 +16,13 @@ pub mod int8;
 pub mod measure;
 pub mod nor;
 pub mod serial_device;
-pub mod serial_sizes;
+/// The sizes of the model the `serial` firmware serves ([`fixtures::SERIAL_MODEL`]): what
+/// `trainer inspect MODEL --rust --head H --k K --device` printed for it (`build.rs`:
+/// `FEWSHOT_SERIAL_MODEL` and `FEWSHOT_SERIAL_SIZES`, else the multi-head fixture's,
+/// `src/serial_sizes.rs`).
+pub mod serial_sizes {
+    include!(concat!(env!("OUT_DIR"), "/serial_sizes.rs"));
+}
 pub mod sizes;
 pub mod uart;
 

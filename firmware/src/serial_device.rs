@@ -4,19 +4,9 @@
 //! path, beside `serial_sizes.rs`: its parent module has both).
 
 use super::serial_sizes as sizes;
-use fewshot_protocol::device::Device;
 
-/// The device serving head [`sizes::HEAD`] of the multi-head fixture (up to [`sizes::K_MAX`]
-/// support samples, its class bank), its slots on the flash `F`.
-pub type SerialDevice<'m, F> = Device<
-    'm,
-    F,
-    { sizes::PARAMS },
-    { sizes::SCRATCH },
-    { sizes::LOSS_LOG },
-    { sizes::K_MAX },
-    { sizes::INPUTS },
-    1,
-    { sizes::BANK },
-    { sizes::BANK_SCRATCH },
->;
+/// The device serving head [`sizes::HEAD`] of the model `serial_sizes.rs` is for (the
+/// multi-head fixture's, or in the `serial` firmware the one chosen at build time: up to
+/// [`sizes::K_MAX`] support samples, its class bank), its slots on the flash `F`: the `Device`
+/// that `trainer inspect --rust --device` writes.
+pub type SerialDevice<'m, F> = sizes::Device<'m, F>;

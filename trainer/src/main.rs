@@ -248,6 +248,10 @@ enum Cmd {
         /// With --rust: the largest support set (samples) to size the scratch for.
         #[arg(long, default_value_t = 20)]
         k: usize,
+        /// With --rust: also the serial protocol's `Device` for the head (a firmware that
+        /// serves it over a UART with `fewshot-protocol`, feature `device`).
+        #[arg(long, requires = "rust")]
+        device: bool,
     },
     /// Re-export a model with a head of another class count (`--ways`: what `Learner::adapt`
     /// is given), a classification head the device adds classes to (`--max-classes`, format
@@ -676,11 +680,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             rust,
             head,
             k,
+            device,
         } => {
             let blob = runtime::format::AlignedBytes::read(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
             let text = if rust {
-                inspect::rust_sizes(&blob, head, k, &file.display().to_string())
+                inspect::rust_sizes(&blob, head, k, &file.display().to_string(), device)
             } else {
                 inspect::describe(&blob)
             };

@@ -879,7 +879,7 @@ fn firmware_size_modules_are_current() {
         ),
         (
             "firmware/fixtures/multihead.fsm",
-            &["--head", "1", "--k", "20"],
+            &["--head", "1", "--k", "20", "--device"],
             "firmware/src/serial_sizes.rs",
         ),
         (

@@ -176,6 +176,8 @@ fn wide_rows_are_staged_by_every_command_that_sends_an_input() {
         4,
         "{by_bank}"
     );
+    // The CSV's numeric class 3 is the device's 30 (`--class-label 3=30`): scored as such.
+    assert!(by_bank.contains("accuracy: 4/4 (100.0%)"), "{by_bank}");
 
     // A device that cannot stage: refused before anything is sent, saying why.
     let old = serve(&dir, 3);

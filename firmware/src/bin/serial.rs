@@ -1,7 +1,8 @@
 //! The device side of the serial protocol (`fewshot-protocol`) on UART0: reads bytes, answers
 //! each request frame with a reply frame, forever. It serves the 5-way prototype head of the
-//! multi-head fixture, enrollable up to 8 classes (sizes from `trainer inspect --rust`,
-//! `src/serial_sizes.rs`), keeps its saved state, class bank and signed model updates on the
+//! multi-head fixture, enrollable up to 8 classes (sizes from `trainer inspect --rust --device`,
+//! `src/serial_sizes.rs`), or the model and sizes `FEWSHOT_SERIAL_MODEL` and
+//! `FEWSHOT_SERIAL_SIZES` name at build time (`build.rs`, `fixtures::SERIAL_MODEL`), keeps its saved state, class bank and signed model updates on the
 //! simulated NOR flash (`nor.rs`, 40 KiB: `Layout::SMALL` with the bank), and resets the
 //! core on `Reboot`: the flash lives through that reset, as a real part's flash lives through a
 //! power cycle. A cold boot (no handover word) erases the flash first (factory state). At boot
@@ -12,7 +13,7 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use fewshot_firmware::fixtures::MULTIHEAD;
+use fewshot_firmware::fixtures::SERIAL_MODEL;
 use fewshot_firmware::nor::{handover, set_handover, Handover, NoinitNor, NOR_SIZE};
 use fewshot_firmware::serial_device::SerialDevice;
 use fewshot_firmware::serial_sizes as sizes;
@@ -61,7 +62,7 @@ fn main() -> ! {
         defmt::error!("serial: no flash");
         fw::finish(1)
     };
-    let built_in = match Model::from_bytes(MULTIHEAD) {
+    let built_in = match Model::from_bytes(SERIAL_MODEL) {
         Ok(m) => m,
         Err(e) => {
             defmt::error!("serial: model: {}", e);

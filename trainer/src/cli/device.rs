@@ -36,7 +36,8 @@ pub struct DeviceArgs {
     pub ignore_columns: Vec<String>,
     /// The device's label of a class name in the CSV's label column, `NAME=LABEL` (as enrolled
     /// with `enroll --class NAME --label LABEL`); repeat for each class. `push` sends such rows
-    /// under their labels, `classify` scores them.
+    /// under their labels, `classify` scores them. In a numeric label column, NAME is the
+    /// number (`--class-label 3=103`: the CSV's class 3 is the device's 103).
     #[arg(long = "class-label", value_name = "NAME=LABEL", global = true)]
     pub class_labels: Vec<String>,
     #[command(subcommand)]
@@ -238,6 +239,12 @@ impl Output {
         read_rows_labelled(csv, inputs, cols)
     }
 
+    /// The device's label of a CSV's numeric label `l`: as `--class-label L=D` gives it, else
+    /// `l` itself.
+    fn device_label(&self, l: u16) -> u16 {
+        self.names.get(&l.to_string()).copied().unwrap_or(l)
+    }
+
     /// Asks `request`; prints the reply with `text`. Returns it.
     fn ask(
         &mut self,
@@ -338,7 +345,9 @@ fn push(client: &mut Client, out: &mut Output, csv: &Path) -> Result<()> {
                         row.line
                     ),
                 },
-                (None, l) => Target::Class(l.context("push needs a label column")?),
+                (None, l) => {
+                    Target::Class(out.device_label(l.context("push needs a label column")?))
+                }
             },
         };
         let reply = out.act(client, &info, InputAction::Push { target }, &row)?;
@@ -449,7 +458,7 @@ fn classify(client: &mut Client, out: &mut Output, csv: &Path, by: By) -> Result
                     .or_default() += 1;
                 out.names.get(name).copied()
             }
-            None => label(&row)?,
+            None => label(&row)?.map(|l| out.device_label(l)),
         };
         if let Some(l) = truth {
             labelled += 1;

@@ -2,6 +2,8 @@
 //! source, and the check that `train` refuses a configuration before it writes a model.
 #![allow(dead_code)]
 
+pub mod qemu;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

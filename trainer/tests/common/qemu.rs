@@ -1,0 +1,63 @@
+//! QEMU's mps2-an386 running a serial firmware, its UART0 on a unix socket, and `trainer
+//! device --json` commands to it (`device_qemu.rs`, `device_qemu_user.rs`).
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// QEMU, killed when the test ends (passed or not).
+pub struct Qemu(Child);
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts QEMU on `elf`, its UART0 on `socket` (waited for), its defmt output into `log`.
+pub fn start_qemu(elf: &Path, socket: &Path, log: &Path) -> Qemu {
+    let chardev = format!("socket,id=s0,path={},server=on,wait=off", socket.display());
+    let child = Command::new("qemu-system-arm")
+        .args(["-M", "mps2-an386", "-display", "none", "-monitor", "none"])
+        .args(["-semihosting-config", "enable=on,target=native"])
+        .args(["-chardev", &chardev, "-serial", "chardev:s0", "-kernel"])
+        .arg(elf)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(log).expect("the defmt log file"))
+        .spawn()
+        .expect("qemu-system-arm (cargo xtask setup installs it)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() {
+        assert!(Instant::now() < deadline, "QEMU made no socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Qemu(child)
+}
+
+/// `trainer device --socket S --json ARGS`: its replies and whether it exited 0.
+pub fn device(socket: &Path, args: &[&str]) -> (Vec<Value>, bool) {
+    let out = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["device", "--socket"])
+        .arg(socket)
+        .arg("--json")
+        .args(args)
+        .output()
+        .expect("the trainer binary runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let replies = serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!(
+            "trainer device {args:?}: {e}\nstdout: {text}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (replies, out.status.success())
+}
+
+/// `device`, which must succeed.
+pub fn ok(socket: &Path, args: &[&str]) -> Vec<Value> {
+    let (replies, success) = device(socket, args);
+    assert!(success, "trainer device {args:?} was refused: {replies:?}");
+    replies
+}

@@ -1,0 +1,212 @@
+//! A model of the user's own over the serial line, as the README's "Your model over the serial
+//! protocol" builds it: the shipped PLAID int8 model (current signatures, 256 inputs) exported
+//! with a class bank (`export --max-classes`), its sizes written by `inspect --rust --device`,
+//! the `serial` firmware built around both (`FEWSHOT_SERIAL_MODEL`, `FEWSHOT_SERIAL_SIZES`) and
+//! run under QEMU. Five appliances the model never saw are enrolled from CSV rows of
+//! `data/plaid.csv.gz` (each row staged in chunks: wider than a request carries), held-out rows
+//! classified by their labels: every answer bit-equal to the runtime's `ClassBank` on the host,
+//! and the same after saving the bank, a reboot and restoring it.
+//!
+//! Needs QEMU and the firmware's toolchain: `cargo xtask firmware` runs it (`#[ignore]`d in a
+//! plain `cargo test`). It builds the firmware in `firmware/target/serial-user`.
+
+mod common;
+
+use common::qemu::{ok, start_qemu};
+use common::{bin, run};
+use runtime::{ClassBank, Model};
+use serde_json::Value;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// PLAID's appliance classes the model was not trained on (`trainer/configs/plaid_conv1d.toml`).
+const NOVEL: [u16; 5] = [3, 5, 8, 9, 10];
+/// Support rows per enrolled class (the device's buffer, `--k`).
+const SHOTS: usize = 5;
+/// Held-out rows per class.
+const HELD_OUT: usize = 10;
+
+/// A row: its 256 values and its class.
+type Row = (Vec<f32>, u16);
+
+/// The repository's root.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// PLAID's rows (256 values, then the class) by class, in file order.
+fn plaid_rows() -> Vec<Row> {
+    let file = std::fs::File::open(root().join("data/plaid.csv.gz")).unwrap();
+    let lines = std::io::BufReader::new(flate2::read::GzDecoder::new(file)).lines();
+    lines
+        .map(|l| {
+            let l = l.unwrap();
+            let (x, c) = l.rsplit_once(',').unwrap();
+            let x = x.split(',').map(|v| v.parse().unwrap()).collect();
+            (x, c.trim().parse().unwrap())
+        })
+        .collect()
+}
+
+/// The first `SHOTS` rows of each novel class into `support`, the next `HELD_OUT` into `query`;
+/// the same rows, for the host's bank.
+fn write_csvs(support: &Path, query: &Path) -> (Vec<Row>, Vec<Row>) {
+    let rows = plaid_rows();
+    let (mut s, mut q) = (Vec::new(), Vec::new());
+    for c in NOVEL {
+        let of: Vec<_> = rows.iter().filter(|r| r.1 == c).cloned().collect();
+        s.extend(of[..SHOTS].iter().cloned());
+        q.extend(of[SHOTS..SHOTS + HELD_OUT].iter().cloned());
+    }
+    let csv = |rows: &[Row]| -> String {
+        rows.iter()
+            .map(|(x, c)| {
+                let x: Vec<String> = x.iter().map(|v| v.to_string()).collect();
+                format!("{},{c}\n", x.join(","))
+            })
+            .collect()
+    };
+    std::fs::write(support, csv(&s)).unwrap();
+    std::fs::write(query, csv(&q)).unwrap();
+    (s, q)
+}
+
+/// `trainer ARGS`, which must succeed; its stdout.
+fn trainer(args: &[&str]) -> Vec<u8> {
+    let o = run(bin().current_dir(root()).args(args));
+    assert!(
+        o.status.success(),
+        "trainer {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o.stdout
+}
+
+/// The `serial` firmware around `model` and `sizes`, built in its own target folder (the
+/// default `serial` ELF stays the fixture's).
+fn build_firmware(model: &Path, sizes: &Path) -> PathBuf {
+    let fw = root().join("firmware");
+    let target = fw.join("target").join("serial-user");
+    let status = Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+        .current_dir(&fw)
+        .env_remove("CARGO_TARGET_DIR")
+        .env("FEWSHOT_SERIAL_MODEL", model)
+        .env("FEWSHOT_SERIAL_SIZES", sizes)
+        .args([
+            "build",
+            "--release",
+            "--bin",
+            "serial",
+            "--features",
+            "conv",
+        ])
+        .args(["--target", "thumbv7em-none-eabihf", "--target-dir"])
+        .arg(&target)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "the serial firmware builds around {}",
+        model.display()
+    );
+    target.join("thumbv7em-none-eabihf/release/serial")
+}
+
+/// The host's answers: the runtime's bank on the same model, exported classes forgotten, the
+/// novel classes enrolled from the same rows, each query scored.
+fn host_answers(model: &Path, support: &[Row], query: &[Row]) -> Vec<Value> {
+    let blob = runtime::format::AlignedBytes::read(model).unwrap();
+    let model = Model::from_bytes(&blob).unwrap();
+    let mut bank = Box::new(ClassBank::<'_, 2048, 8192>::from_head(&model, 0).unwrap());
+    for l in 0..5 {
+        bank.forget(l).unwrap();
+    }
+    for c in NOVEL {
+        let x: Vec<f32> = support
+            .iter()
+            .filter(|r| r.1 == c)
+            .flat_map(|r| r.0.clone())
+            .collect();
+        bank.enroll(c, &x).unwrap();
+    }
+    query
+        .iter()
+        .map(|(x, _)| {
+            let s = bank.score(x).unwrap();
+            serde_json::json!({"Enrolled": {"class": s.label, "score": s.probability,
+                "distance": s.distance, "relative_distance": s.relative_distance}})
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "needs QEMU and the firmware toolchain: run by `cargo xtask firmware`"]
+fn a_users_model_of_256_inputs_enrolls_appliances_over_the_uart() {
+    let dir = std::env::temp_dir().join(format!("fewshot-serial-user-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (model, sizes) = (dir.join("plaid.postcard"), dir.join("plaid_sizes.rs"));
+    let m = model.to_str().unwrap();
+    trainer(
+        &["export", "models/plaid_conv1d_int8.postcard", "--head", "0"]
+            .into_iter()
+            .chain(["--max-classes", "12", "--out", m])
+            .collect::<Vec<_>>(),
+    );
+    let k = SHOTS.to_string();
+    let text = trainer(&["inspect", m, "--rust", "--head", "0", "--k", &k, "--device"]);
+    std::fs::write(&sizes, text).unwrap();
+    let elf = build_firmware(&model, &sizes);
+    let (support, query) = (dir.join("support.csv"), dir.join("query.csv"));
+    let (support_rows, query_rows) = write_csvs(&support, &query);
+
+    let (socket, log) = (dir.join("uart0.sock"), dir.join("defmt.bin"));
+    let _ = std::fs::remove_file(&socket);
+    let _qemu = start_qemu(&elf, &socket, &log);
+    let s = socket.as_path();
+    let info = &ok(s, &["info"])[0]["Info"];
+    assert_eq!(info["model_name"], "plaid_conv1d_int8");
+    assert_eq!(info["input_len"], 256);
+    for l in ["0", "1", "2", "3", "4"] {
+        ok(s, &["forget", "--label", l]);
+    }
+    for c in NOVEL {
+        let (c, csv) = (c.to_string(), support.to_str().unwrap());
+        let enrolled = ok(s, &["enroll", "--label", &c, "--csv", csv, "--class", &c]);
+        assert_eq!(
+            enrolled.len(),
+            2 + SHOTS,
+            "clear, {SHOTS} rows, enroll: {enrolled:?}"
+        );
+    }
+    let classify = ["classify", "--enrolled", "--csv", query.to_str().unwrap()];
+    let answers = ok(s, &classify);
+    let want = host_answers(&model, &support_rows, &query_rows);
+    assert_eq!(
+        answers, want,
+        "the device answers as the runtime on the host"
+    );
+    let right = answers
+        .iter()
+        .zip(&query_rows)
+        .filter(|(a, q)| a["Enrolled"]["class"] == q.1)
+        .count();
+    eprintln!(
+        "PLAID novel appliances over the UART, 5-way {SHOTS}-shot: {right} of {} right",
+        query_rows.len()
+    );
+    assert!(
+        right * 5 > 2 * query_rows.len(),
+        "well above chance (1 in 5): {right}"
+    );
+
+    ok(s, &["save-bank"]);
+    assert_eq!(ok(s, &["reboot"])[0], "Done");
+    ok(s, &["restore-bank"]);
+    assert_eq!(
+        ok(s, &classify),
+        want,
+        "the restored bank answers as before the reboot"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
