@@ -77,12 +77,15 @@ fn serve<F: MappedFlash, P: Port>(
             None
         });
     let model = installed.as_ref().unwrap_or(&built_in);
-    let mut device: SerialDevice<'_, F> = Device::new(model, head, flash, layout, KEY)?;
+    // Borrowed where it was made: moving it out of the `Result` would copy the whole device
+    // (support buffer, learner, bank) into a second place on the stack.
+    let mut made: Result<SerialDevice<'_, F>, Error> = Device::new(model, head, flash, layout, KEY);
+    let device = made.as_mut().map_err(|e| *e)?;
     defmt::info!(
         "serving {=str} (head {=usize}) over the serial protocol",
         model.name(),
         serial_sizes::HEAD
     );
-    Session::new().serve(&mut device, port);
+    Session::new().serve(device, port);
     Ok(())
 }

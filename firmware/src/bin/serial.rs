@@ -80,7 +80,10 @@ fn main() -> ! {
             None
         });
     let model = installed.as_ref().unwrap_or(&built_in);
-    let mut device: Serial<'_> = match Device::new(model, sizes::HEAD, nor, &Layout::SMALL, KEY) {
+    // Borrowed where it was made: moving it out of the `Result` would copy the whole device
+    // (its support buffer, learner and bank) into a second place on the stack.
+    let mut made: Result<Serial<'_>, _> = Device::new(model, sizes::HEAD, nor, &Layout::SMALL, KEY);
+    let device = match &mut made {
         Ok(d) => d,
         Err(e) => {
             defmt::error!("serial: device: {}", e);
@@ -91,7 +94,7 @@ fn main() -> ! {
     let mut uart = unsafe { Uart::uart0(BAUDDIV) };
     let mut session = Session::new();
     defmt::info!("serial: serving {=str} on UART0", model.name());
-    session.serve(&mut device, &mut uart);
+    session.serve(device, &mut uart);
     defmt::info!("serial: reboot");
     cortex_m::peripheral::SCB::sys_reset()
 }
