@@ -319,6 +319,13 @@ fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` and the like ends the process quietly, as other Unix tools do,
+    // instead of a panic at the next print (Rust ignores SIGPIPE by default).
+    #[cfg(unix)]
+    // SAFETY: restores the default action of one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
