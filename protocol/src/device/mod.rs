@@ -161,6 +161,11 @@ impl<
     /// with the key of `key`. Refuses sizes made for another model ([`Error::Capacity`]), and
     /// for an enrollable head a bank of `B` / `BS` too small ([`Error::Capacity`]) or a flash
     /// without room for the bank's slots at `layout.bank_at` ([`Error::FlashLayout`]).
+    ///
+    /// The device is large (its support buffer, learner and bank: `trainer inspect --rust
+    /// --device` prints the bytes); on a small stack use it where it was made, `match &mut
+    /// made { Ok(device) => ..., }`, rather than moving it out of the `Result`, which copies
+    /// it once more (the `serial` firmware does so).
     pub fn new(
         model: &'m Model<'m>,
         head: usize,
