@@ -165,7 +165,7 @@ impl InputAction {
     /// The requests that do this with `x` (raw units), in order: one inline request when `x`
     /// fits a frame ([`MAX_INPUT`] values), else [`Request::StageInput`] chunks of
     /// [`MAX_INPUT`] values from offset 0, then [`Request::WithStaged`]. `None` when `x` has
-    /// more values than an offset counts (65 535 and a chunk).
+    /// more than 65 535 values (what a `u16` offset and width count).
     ///
     /// ```
     /// use fewshot_protocol::{InputAction, Request, MAX_INPUT};
@@ -177,9 +177,10 @@ impl InputAction {
     /// assert_eq!(requests[4], Request::WithStaged(InputAction::Classify));
     /// let narrow: Vec<Request> = InputAction::Infer.requests(&[1.0, 2.0]).unwrap().collect();
     /// assert!(matches!(&narrow[..], [Request::Infer { x }] if x.len() == 2));
+    /// assert!(InputAction::Infer.requests(&vec![0.0; 65_536]).is_none());
     /// ```
     pub fn requests(self, x: &[f32]) -> Option<impl Iterator<Item = Request> + '_> {
-        if x.len() > usize::from(u16::MAX) + MAX_INPUT {
+        if x.len() > usize::from(u16::MAX) {
             return None;
         }
         let inline = Input::from_slice(x).ok().map(|x| match self.clone() {
@@ -193,7 +194,7 @@ impl InputAction {
             .chunks(MAX_INPUT)
             .enumerate()
             .map(|(i, c)| Request::StageInput {
-                // At most u16::MAX (checked above); chunks of MAX_INPUT values.
+                // Below x.len(), at most u16::MAX (checked above).
                 offset: u16::try_from(i * MAX_INPUT).unwrap_or(u16::MAX),
                 values: c.iter().copied().collect(),
             });
