@@ -160,7 +160,9 @@ impl<
     /// keeping its state and model updates on `flash` as `layout` says; updates must be signed
     /// with the key of `key`. Refuses sizes made for another model ([`Error::Capacity`]), and
     /// for an enrollable head a bank of `B` / `BS` too small ([`Error::Capacity`]) or a flash
-    /// without room for the bank's slots at `layout.bank_at` ([`Error::FlashLayout`]).
+    /// without room for the bank's slots at `layout.bank_at` ([`Error::FlashLayout`]), and an
+    /// adapted state or a bank whose record does not fit `layout.state_slot`
+    /// ([`Error::Capacity`]: a larger layout, or fewer classes).
     ///
     /// The device is large (its support buffer, learner and bank: `trainer inspect --rust
     /// --device` prints the bytes); on a small stack use it where it was made, `match &mut
@@ -183,6 +185,21 @@ impl<
             )),
             None => None,
         };
+        // A record too large for its slot would be refused only at the first save.
+        let record = |what, floats| {
+            let needed = Slots::record_len::<F>(floats).unwrap_or(usize::MAX);
+            Error::check_capacity(what, needed, layout.state_slot as usize)
+        };
+        record(
+            "adapted state's record (Layout::state_slot)",
+            model.adapted_param_count(head)?,
+        )?;
+        if bank.is_some() {
+            record(
+                "class bank's record (Layout::state_slot)",
+                ClassBank::<B, BS>::bank_len(model, head)?,
+            )?;
+        }
         let models = layout.model_slots(&flash, key)?;
         Ok(Device {
             model,
