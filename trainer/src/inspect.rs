@@ -269,7 +269,26 @@ fn device_sizes(w: &mut String, m: &Model<'_>, head: usize, k: usize) -> Result<
         "/// `device`) on the flash `F`: the learner{}, and {support} bytes of support buffer and staged input.",
         if bank == "0" { "" } else { ", the class bank" },
     )?;
-    writeln!(w, "pub type Device<'m, F> = fewshot_protocol::device::Device<'m, F, PARAMS, SCRATCH, LOSS_LOG, K_MAX, INPUTS, TARGETS, {bank}, {bank_scratch}>;")?;
+    // One parameter a line, as rustfmt lays it out (the module is formatted with its crate).
+    writeln!(
+        w,
+        "pub type Device<'m, F> = fewshot_protocol::device::Device<"
+    )?;
+    for p in [
+        "'m",
+        "F",
+        "PARAMS",
+        "SCRATCH",
+        "LOSS_LOG",
+        "K_MAX",
+        "INPUTS",
+        "TARGETS",
+        bank,
+        bank_scratch,
+    ] {
+        writeln!(w, "    {p},")?;
+    }
+    writeln!(w, ">;")?;
     Ok(())
 }
 
