@@ -8,7 +8,8 @@
 //! and the same after saving the bank, a reboot and restoring it.
 //!
 //! Needs QEMU and the firmware's toolchain: `cargo xtask firmware` runs it (`#[ignore]`d in a
-//! plain `cargo test`). It builds the firmware in `firmware/target/serial-user`.
+//! plain `cargo test`). It builds the firmware in `firmware/target/serial-user`, and the
+//! nRF52840 DK's firmware around the same model in `boards/target/serial-user`.
 
 mod common;
 
@@ -72,6 +73,52 @@ fn write_csvs(support: &Path, query: &Path) -> (Vec<Row>, Vec<Row>) {
     (s, q)
 }
 
+/// A fresh folder in the temp dir.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("fewshot-user-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The user's model in `dir`, as the README makes it: the PLAID int8 model exported with a
+/// bank of 12 classes, and its sizes for `SHOTS` samples with the protocol's `Device`.
+fn users_model(dir: &Path) -> (PathBuf, PathBuf) {
+    let (model, sizes) = (dir.join("plaid.postcard"), dir.join("plaid_sizes.rs"));
+    let m = model.to_str().unwrap();
+    trainer(
+        &["export", "models/plaid_conv1d_int8.postcard", "--head", "0"]
+            .into_iter()
+            .chain(["--max-classes", "12", "--out", m])
+            .collect::<Vec<_>>(),
+    );
+    let k = SHOTS.to_string();
+    let text = trainer(&["inspect", m, "--rust", "--head", "0", "--k", &k, "--device"]);
+    std::fs::write(&sizes, text).unwrap();
+    (model, sizes)
+}
+
+/// `cargo build --release ARGS` in `dir` (a crate of its own workspace) with the user's model
+/// and sizes, into `target` (the default builds' folders stay the fixture's).
+fn build_with_model(dir: &Path, (model, sizes): (&Path, &Path), target: &Path, args: &[&str]) {
+    let status = Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+        .current_dir(dir)
+        .env_remove("CARGO_TARGET_DIR")
+        .env("FEWSHOT_SERIAL_MODEL", model)
+        .env("FEWSHOT_SERIAL_SIZES", sizes)
+        .args(["build", "--release"])
+        .args(args)
+        .arg("--target-dir")
+        .arg(target)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "{} builds around {}",
+        dir.display(),
+        model.display()
+    );
+}
+
 /// `trainer ARGS`, which must succeed; its stdout.
 fn trainer(args: &[&str]) -> Vec<u8> {
     let o = run(bin().current_dir(root()).args(args));
@@ -83,33 +130,13 @@ fn trainer(args: &[&str]) -> Vec<u8> {
     o.stdout
 }
 
-/// The `serial` firmware around `model` and `sizes`, built in its own target folder (the
-/// default `serial` ELF stays the fixture's).
+/// The `serial` firmware around `model` and `sizes`, built in its own target folder.
 fn build_firmware(model: &Path, sizes: &Path) -> PathBuf {
     let fw = root().join("firmware");
     let target = fw.join("target").join("serial-user");
-    let status = Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
-        .current_dir(&fw)
-        .env_remove("CARGO_TARGET_DIR")
-        .env("FEWSHOT_SERIAL_MODEL", model)
-        .env("FEWSHOT_SERIAL_SIZES", sizes)
-        .args([
-            "build",
-            "--release",
-            "--bin",
-            "serial",
-            "--features",
-            "conv",
-        ])
-        .args(["--target", "thumbv7em-none-eabihf", "--target-dir"])
-        .arg(&target)
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "the serial firmware builds around {}",
-        model.display()
-    );
+    let args = ["--bin", "serial", "--features", "conv"];
+    let triple = ["--target", "thumbv7em-none-eabihf"];
+    build_with_model(&fw, (model, sizes), &target, &[&args[..], &triple].concat());
     target.join("thumbv7em-none-eabihf/release/serial")
 }
 
@@ -143,19 +170,8 @@ fn host_answers(model: &Path, support: &[Row], query: &[Row]) -> Vec<Value> {
 #[test]
 #[ignore = "needs QEMU and the firmware toolchain: run by `cargo xtask firmware`"]
 fn a_users_model_of_256_inputs_enrolls_appliances_over_the_uart() {
-    let dir = std::env::temp_dir().join(format!("fewshot-serial-user-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (model, sizes) = (dir.join("plaid.postcard"), dir.join("plaid_sizes.rs"));
-    let m = model.to_str().unwrap();
-    trainer(
-        &["export", "models/plaid_conv1d_int8.postcard", "--head", "0"]
-            .into_iter()
-            .chain(["--max-classes", "12", "--out", m])
-            .collect::<Vec<_>>(),
-    );
-    let k = SHOTS.to_string();
-    let text = trainer(&["inspect", m, "--rust", "--head", "0", "--k", &k, "--device"]);
-    std::fs::write(&sizes, text).unwrap();
+    let dir = scratch("qemu");
+    let (model, sizes) = users_model(&dir);
     let elf = build_firmware(&model, &sizes);
     let (support, query) = (dir.join("support.csv"), dir.join("query.csv"));
     let (support_rows, query_rows) = write_csvs(&support, &query);
@@ -207,6 +223,27 @@ fn a_users_model_of_256_inputs_enrolls_appliances_over_the_uart() {
         ok(s, &classify),
         want,
         "the restored bank answers as before the reboot"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The real boards take the same model the same way: the nRF52840 DK's firmware builds around
+/// it (`--features conv` passed through to the runtime). Built, not run: no board is attached.
+#[test]
+#[ignore = "needs the boards' toolchain: run by `cargo xtask firmware`"]
+fn a_board_firmware_builds_around_the_same_model() {
+    let dir = scratch("board");
+    let (model, sizes) = users_model(&dir);
+    let boards = root().join("boards");
+    let target = boards.join("target").join("serial-user");
+    let args = ["-p", "nrf52840-dk", "--features", "conv"];
+    build_with_model(&boards, (&model, &sizes), &target, &args);
+    let elf = target.join("thumbv7em-none-eabihf/release/nrf52840-dk");
+    let bytes = std::fs::read(&elf).expect("the board's ELF");
+    let name = b"plaid_conv1d_int8";
+    assert!(
+        bytes.windows(name.len()).any(|w| w == name),
+        "the board embeds the user's model"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
