@@ -404,7 +404,8 @@ pub fn ci(root: &Path) -> Result<()> {
 
 /// The `serial` firmware under QEMU (Cortex-M4F), driven over its UART by `trainer device`:
 /// `trainer/tests/device_qemu.rs`, which starts QEMU itself, and `device_qemu_user.rs`, which
-/// also builds the firmware around a model of its own (PLAID's int8 model, 256 inputs). `--workspace` keeps the feature
+/// also builds the firmware (and the nRF52840 DK's) around a model of its own (PLAID's int8
+/// model, 256 inputs). `--workspace` keeps the feature
 /// set of `cargo test --workspace`, so nothing is rebuilt after it.
 pub fn serial_end_to_end(root: &Path) -> Result<()> {
     let (triple, _) = MACHINES[0];
