@@ -17,7 +17,8 @@ use std::process::Command;
 /// Inputs: a window of 200 values, four bands of 50.
 const W: usize = 200;
 const BANDS: usize = 4;
-type Dev = Device<'static, RamFlash<40960>, 15, 512, 4, 16, W, 1, 45, 512>;
+/// Room for either model below: 15 adapted parameters, 2 targets a sample, a bank of 45.
+type Dev = Device<'static, RamFlash<40960>, 15, 512, 4, 16, W, 2, 45, 512>;
 
 /// 200 -> 4 (tanh: each feature a band's mean) -> a 3-class prototype head, up to 5 classes.
 fn model() -> &'static Model<'static> {
@@ -60,12 +61,12 @@ impl Handler for Served {
 
 /// Serves a fresh device on a socket in `dir`, one connection after another (each `trainer
 /// device` command connects once), for as long as the test runs.
-fn serve(dir: &Path, version: u16) -> PathBuf {
-    let socket = dir.join(format!("device-v{version}.sock"));
+fn serve(dir: &Path, model: &'static Model<'static>, version: u16) -> PathBuf {
+    let socket = dir.join(format!("{}-v{version}.sock", model.name()));
     let _ = std::fs::remove_file(&socket);
     let listener = UnixListener::bind(&socket).unwrap();
     let key = PublicKey::from_bytes([7; 32]);
-    let device = Device::new(model(), 0, RamFlash::new(), &Layout::SMALL, key).unwrap();
+    let device = Device::new(model, 0, RamFlash::new(), &Layout::SMALL, key).unwrap();
     let mut served = Served { device, version };
     std::thread::spawn(move || {
         let mut session = Session::new();
@@ -124,7 +125,7 @@ fn windows(path: &Path, classes: &[usize], shots: std::ops::Range<usize>) {
 fn wide_rows_are_staged_by_every_command_that_sends_an_input() {
     let dir = std::env::temp_dir().join(format!("fewshot-staged-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let s = serve(&dir, fewshot_protocol::PROTOCOL_VERSION);
+    let s = serve(&dir, model(), fewshot_protocol::PROTOCOL_VERSION);
     let (support, query) = (dir.join("support.csv"), dir.join("query.csv"));
     windows(&support, &[0, 1, 2], 0..3);
     windows(&query, &[0, 1, 2], 3..6);
@@ -180,12 +181,59 @@ fn wide_rows_are_staged_by_every_command_that_sends_an_input() {
     assert!(by_bank.contains("accuracy: 4/4 (100.0%)"), "{by_bank}");
 
     // A device that cannot stage: refused before anything is sent, saying why.
-    let old = serve(&dir, 3);
+    let old = serve(&dir, model(), 3);
     let (_, err, success) = device(&old, &["classify", "--csv", query.to_str().unwrap()]);
     assert!(!success);
     assert!(
         err.contains("200 inputs are more than one request carries (64)")
             && err.contains("protocol 3"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// 200 -> 4 (tanh) -> 2 values (a regression head, its last layer adapted).
+fn regression_model() -> &'static Model<'static> {
+    let trunk = Dense::new(
+        W,
+        BANDS,
+        Activation::Tanh,
+        vec![0.01; BANDS * W],
+        vec![0.0; BANDS],
+    );
+    let adapt = AdaptDef::new(AdaptScope::HeadOnly, 3, RateDef::Scalar(0.1), 10.0);
+    let head = HeadDef::regression(0, "y", vec![Dense::zeros(BANDS, 2, Activation::Identity)])
+        .with_adapt(adapt);
+    let def = ModelDef::new("window-regression", W)
+        .trunk(trunk)
+        .head(head);
+    let blob = Box::leak(Box::new(def.to_aligned_bytes().unwrap()));
+    Box::leak(Box::new(Model::from_bytes(blob.as_bytes()).unwrap()))
+}
+
+#[test]
+fn regression_rows_carry_as_many_targets_as_the_head_predicts() {
+    let dir = std::env::temp_dir().join(format!("fewshot-staged-reg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let s = serve(&dir, regression_model(), fewshot_protocol::PROTOCOL_VERSION);
+    let row = |targets: &[f64]| {
+        let x: Vec<String> = (0..W).map(|j| format!("{}", j % 7)).collect();
+        let y: Vec<String> = targets.iter().map(|v| v.to_string()).collect();
+        format!("{},{}\n", x.join(","), y.join(","))
+    };
+    let (good, bad) = (dir.join("good.csv"), dir.join("bad.csv"));
+    std::fs::write(&good, row(&[1.0, -2.0]) + &row(&[0.5, 3.0])).unwrap();
+    let pushed = ok(&s, &["push", "--csv", good.to_str().unwrap()]);
+    assert_eq!(pushed.lines().last(), Some("samples: 2 of 16"), "{pushed}");
+    let adapted = ok(&s, &["adapt"]);
+    assert!(adapted.starts_with("adapted: 3 steps"), "{adapted}");
+    // 40 values after the input: an error naming the line, not a panic.
+    let many: Vec<f64> = (0..40).map(f64::from).collect();
+    std::fs::write(&bad, row(&many)).unwrap();
+    let (_, err, success) = device(&s, &["push", "--csv", bad.to_str().unwrap()]);
+    assert!(!success);
+    assert!(
+        err.contains("line 1: 40 target values after the 200 inputs; the device's head predicts 2"),
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&dir);

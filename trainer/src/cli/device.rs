@@ -3,7 +3,7 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use fewshot_protocol::{DeviceError, HeadKind, Info, InputAction, Reply, Request, Target};
-use fewshot_protocol::{MAX_CHUNK, MAX_INPUT};
+use fewshot_protocol::{MAX_CHUNK, MAX_INPUT, MAX_OUTPUTS};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -331,12 +331,20 @@ fn push(client: &mut Client, out: &mut Output, csv: &Path) -> Result<()> {
         .context("the device's adapted head is not in its head list")?;
     for row in out.rows(csv, usize::from(info.input_len))? {
         let target = match head.kind {
-            HeadKind::Regression => Target::Values(
-                row.rest
-                    .iter()
-                    .map(|&v| v as f32)
-                    .collect::<heapless::Vec<_, 32>>(),
-            ),
+            HeadKind::Regression => {
+                if row.rest.len() != usize::from(head.outputs) {
+                    bail!(
+                        "line {}: {} target values after the {} inputs; the device's head predicts {}",
+                        row.line,
+                        row.rest.len(),
+                        info.input_len,
+                        head.outputs
+                    );
+                }
+                // At most MAX_OUTPUTS: the device's head has no more outputs (Device::new).
+                let values = row.rest.iter().map(|&v| v as f32);
+                Target::Values(heapless::Vec::from_iter(values.take(MAX_OUTPUTS)))
+            }
             _ => match (&row.class, label(&row)?) {
                 (Some(name), _) => match out.names.get(name) {
                     Some(&l) => Target::Class(l),
