@@ -213,6 +213,87 @@ fn int8_stem_runs_the_kernels_bit_for_bit() {
     }
 }
 
+/// The f32 convolution (and max pool) before the quantise step of a mixed stem.
+#[cfg(all(feature = "int8", feature = "conv"))]
+fn f32_layers(rng: &mut Rng) -> [StemDef; 2] {
+    let conv = ConvSpec {
+        activation: Activation::Relu,
+        ..conv_spec().conv
+    };
+    [
+        StemDef::conv(conv, rng.vec(9, 1.0), rng.vec(3, 0.5)),
+        StemDef::max_pool(pool_spec()),
+    ]
+}
+
+/// A stem may run f32 layers before its quantise step (a thin first layer in f32, the rest in
+/// int8): the features are those of the f32 layers' model fed to the int8 layers' model, bit
+/// for bit.
+#[cfg(all(feature = "int8", feature = "conv"))]
+#[test]
+fn f32_layers_before_the_quantise_step_compose_bit_for_bit() {
+    let pooled = Map {
+        channels: 3,
+        height: 1,
+        width: 6,
+    };
+    let head = |rng: &mut Rng, inputs| {
+        let layer = Dense::new(
+            inputs,
+            2,
+            Activation::Identity,
+            rng.vec(2 * inputs, 1.0),
+            rng.vec(2, 1.0),
+        );
+        HeadDef::classification(0, "c", vec![layer])
+    };
+    for seed in 1..=10u64 {
+        let mut rng = Rng(seed);
+        let dv = values(&mut rng, 5, 18);
+        let [conv, pool] = f32_layers(&mut rng);
+        let int8_part = |d: ModelDef| {
+            d.stem(StemDef::quantise(pooled, P_CONV))
+                .stem(StemDef::int8_dense(dense_spec(), &dv).unwrap())
+                .stem(StemDef::dequantise(
+                    Map {
+                        channels: 5,
+                        height: 1,
+                        width: 1,
+                    },
+                    P_DENSE,
+                ))
+        };
+        let mixed = int8_part(
+            ModelDef::new("mixed", 12)
+                .stem(conv.clone())
+                .stem(pool.clone()),
+        )
+        .head(head(&mut rng, 5));
+        let first = ModelDef::new("f32 part", 12)
+            .stem(conv)
+            .stem(pool)
+            .head(head(&mut rng, 18));
+        let second = int8_part(ModelDef::new("int8 part", 18)).head(head(&mut rng, 5));
+        let blobs = [mixed, first, second].map(|d| d.to_aligned_bytes().unwrap());
+        let [mixed, first, second] = [0, 1, 2].map(|i| Model::from_bytes(&blobs[i]).unwrap());
+        assert!(mixed.capabilities().contains(Capabilities::INT8));
+        let features = |m: &Model<'_>, x: &[f32], n: usize| {
+            let mut scratch = vec![0.0f32; m.infer_scratch_len()];
+            let mut f = vec![0.0f32; n];
+            m.network().features(x, &mut scratch, &mut f).unwrap();
+            f.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        };
+        for _ in 0..10 {
+            let x = rng.vec(12, 4.0);
+            let halfway: Vec<f32> = features(&first, &x, 18)
+                .into_iter()
+                .map(f32::from_bits)
+                .collect();
+            assert_eq!(features(&mixed, &x, 5), features(&second, &halfway, 5));
+        }
+    }
+}
+
 #[cfg(feature = "int8")]
 #[test]
 fn int8_stem_round_trips_through_the_writer() {
