@@ -8,6 +8,10 @@
 pub static SINUSOID: &[u8] = fewshot_runtime::include_model!("../../models/sinusoid.postcard");
 /// A 3-head model: 8 -> 16 -> 16 trunk; 10-way, 5-way (prototypes), regression heads.
 pub static MULTIHEAD: &[u8] = fewshot_runtime::include_model!("../fixtures/multihead.fsm");
+/// A model of the user's own the benchmark measures beside its own (`cargo xtask
+/// bench-firmware --model PATH`, through `FEWSHOT_BENCH_MODEL` and `build.rs`); empty without.
+pub static BENCH_USER_MODEL: &[u8] =
+    fewshot_runtime::include_model!(concat!(env!("OUT_DIR"), "/bench_model.bin"));
 /// The model the `serial` firmware serves: the multi-head fixture, or the model file
 /// `FEWSHOT_SERIAL_MODEL` names at build time (`build.rs`; its sizes: [`crate::serial_sizes`]).
 pub static SERIAL_MODEL: &[u8] =

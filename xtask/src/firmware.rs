@@ -562,16 +562,29 @@ fn size_check(root: &Path, update: bool) -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask bench-firmware`: runs the bench firmware under
-/// `-icount shift=0` (it logs the instruction and stack table), then prints
-/// the flash/RAM split of the bench and demo ELFs.
-pub fn bench(root: &Path) -> Result<()> {
+/// `cargo xtask bench-firmware [--model PATH]`: runs the bench firmware under
+/// `-icount shift=0` (it logs the instruction and stack table; with `--model`, also the rows
+/// of that model file, a user's, beside the int8 models'), then prints the flash/RAM split of
+/// the bench and demo ELFs.
+pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     let fw = firmware_dir(root);
     let (triple, _) = MACHINES[0];
+    let model = match args {
+        [] => None,
+        [flag, path] if flag == "--model" => {
+            Some(std::fs::canonicalize(path).with_context(|| format!("--model {path}"))?)
+        }
+        _ => bail!("usage: cargo xtask bench-firmware [--model PATH]"),
+    };
+    let model = model.map(|p| p.to_string_lossy().into_owned());
+    let env: Vec<(&str, &str)> = model
+        .iter()
+        .map(|p| ("FEWSHOT_BENCH_MODEL", p.as_str()))
+        .collect();
     // The bench and the demo need the `conv` and `audio-frontend` features (the f32
     // convolution, audio front-end and keyword rows; the demo's keyword part), as CI builds
     // them; the size probes are built without them.
-    run(
+    run_with(
         &fw,
         "cargo",
         &[
@@ -584,6 +597,7 @@ pub fn bench(root: &Path) -> Result<()> {
             "--features",
             FEATURES,
         ],
+        &env,
     )?;
     run(
         &fw,

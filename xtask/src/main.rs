@@ -65,7 +65,7 @@ fn main() -> Result<()> {
         ),
         Some("demo") => firmware::demo(&root(), &args[1..]),
         Some("size") => firmware::size_command(&root(), &args[1..]),
-        Some("bench-firmware") => firmware::bench(&root()),
+        Some("bench-firmware") => firmware::bench(&root(), &args[1..]),
         Some("size-table") => size_table::run(&root()),
         Some("fuzz-smoke") => fuzz::smoke(&root(), &args[1..]),
         Some("fuzz-long") => fuzz::long(&root(), &args[1..]),
@@ -111,7 +111,7 @@ fn main() -> Result<()> {
             );
             eprintln!("  size [--update] firmware .text against firmware/size-snapshot.txt");
             eprintln!(
-                "  bench-firmware  instruction counts, flash and RAM of the firmware (not in ci)"
+                "  bench-firmware [--model PATH]  instruction counts, flash and RAM of the firmware, and of a model of yours (not in ci)"
             );
             eprintln!(
                 "  size-table      the runtime's .text per feature set, opt-level z and 3 (not in ci)"

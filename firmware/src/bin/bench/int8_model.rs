@@ -12,6 +12,7 @@ use core::hint::black_box;
 use fewshot_firmware::fixtures::conv::{
     DIGITS_CONV2D, DIGITS_CONV2D_INT8, PLAID_CONV1D, PLAID_CONV1D_INT8,
 };
+use fewshot_firmware::fixtures::BENCH_USER_MODEL;
 use fewshot_firmware::measure::{instructions_x100, peak_stack};
 use fewshot_firmware::{self as fw};
 use fewshot_runtime::ops::layer::{LayerOp, Stem};
@@ -147,9 +148,40 @@ fn model_row(name: &str, blob: &'static [u8], stem_macs: u32, x: &[f32], scratch
     );
 }
 
-/// Logs each model's stem layers, then the whole-model rows, of the f32 and int8 exports; `x`
-/// (pseudo-random values in [0, 1), at least [`SHOTS`] x 256) is every model's input, `scratch`
-/// their scratch.
+/// Why the benchmark's buffers cannot measure `model` (a user's, `--model`), if they cannot:
+/// its input wider than `x` holds for [`SHOTS`] samples, a first head that is not a
+/// classification head of 5 classes or more (the 5-way support), more adapted parameters than
+/// [`PARAMS`], more outputs than 8, a stem map over [`MAP`] floats, or scratch over `scratch`.
+fn unfit(model: &Model<'_>, x: &[f32], scratch: usize) -> Option<&'static str> {
+    let classes = match model.head(0).map(|h| h.kind) {
+        Ok(fewshot_runtime::HeadKind::Classification { classes }) => usize::from(classes),
+        _ => 0,
+    };
+    let stem_fits = model
+        .stem()
+        .iter()
+        .all(|l| Stem::of(l).is_ok_and(|op| op.buffer_len().max(op.work_len()) <= MAP));
+    let Ok(needs) = model.ram_needs(0, SHOTS) else {
+        return Some("its first head does not adapt");
+    };
+    if model.input_len() > MAP.min(x.len() / SHOTS) {
+        Some("its input is wider than the benchmark's 256 values")
+    } else if !(5..=8).contains(&classes) {
+        Some("its first head is not a classification head of 5 to 8 classes")
+    } else if needs.state > PARAMS {
+        Some("it adapts more parameters than the benchmark's 645")
+    } else if !stem_fits {
+        Some("a stem map is larger than the benchmark's 1 024 floats")
+    } else if needs.infer_scratch.max(needs.adapt_scratch) > scratch {
+        Some("it needs more scratch than the benchmark's")
+    } else {
+        None
+    }
+}
+
+/// Logs each model's stem layers, then the whole-model rows, of the f32 and int8 exports and
+/// of the user's model if one was given (`--model`); `x` (pseudo-random values in [0, 1), at
+/// least [`SHOTS`] x 256) is every model's input, `scratch` their scratch.
 #[inline(never)]
 pub fn rows(x: &[f32], scratch: &mut [f32]) {
     let models = [
@@ -157,10 +189,20 @@ pub fn rows(x: &[f32], scratch: &mut [f32]) {
         ("plaid_conv1d int8", PLAID_CONV1D_INT8),
         ("digits_conv2d f32", DIGITS_CONV2D),
         ("digits_conv2d int8", DIGITS_CONV2D_INT8),
+        ("your model (--model)", BENCH_USER_MODEL),
     ];
+    let mut count = models.len() - 1;
+    if !BENCH_USER_MODEL.is_empty() {
+        let user = load("your model", BENCH_USER_MODEL);
+        match unfit(&user, x, scratch.len()) {
+            Some(why) => defmt::warn!("your model (--model) is not measured: {=str}", why),
+            None => count += 1,
+        }
+    }
+    let models = &models[..count];
     defmt::info!("| stem layer, as the model runs it | instructions | per MAC |");
     defmt::info!("|---|---:|---:|");
-    let mut stem_macs = [0u32; 4];
+    let mut stem_macs = [0u32; 5];
     let mut buffers = [0.0f32; 2 * MAP];
     for ((name, blob), macs) in models.iter().zip(stem_macs.iter_mut()) {
         *macs = stem_rows(name, &load(name, blob), x, &mut buffers);
