@@ -185,6 +185,10 @@ enum Cmd {
         /// evaluate it and the f32 export as deployed on the same episodes instead of on the host.
         #[arg(long)]
         export: Option<PathBuf>,
+        /// Keep the trunk's first N layers in f32 (convolutions and pools), quantising the map
+        /// after them: a thin first layer costs more in int8 than in f32 on the device.
+        #[arg(long, default_value_t = 0)]
+        f32_layers: usize,
     },
     /// Task relatedness of a multi-task configuration's heads: trunk-gradient cosines and the
     /// transfer gain of training pairs together vs alone; prints a table, writes a heatmap PNG.
@@ -596,6 +600,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             percentile,
             episodes,
             export,
+            f32_layers,
         } => {
             let ranges = percentile.map_or(trainer::quantise::Ranges::MinMax, |p| {
                 trainer::quantise::Ranges::Percentile(p)
@@ -612,6 +617,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ranges,
                 episodes,
                 export: export.as_deref(),
+                f32_layers,
             })?;
             Ok(ExitCode::SUCCESS)
         }

@@ -221,3 +221,51 @@ fn the_exported_int8_stem_computes_the_host_int8_trunk_bit_for_bit() {
         assert!(described.contains(line), "{line:?} in\n{described}");
     }
 }
+
+/// `--f32-layers`: the first layers stay f32 stem layers before the quantise step, and the
+/// deployed stem tracks the host's mixed trunk (the host runs them with the trainer's forward,
+/// the device with the runtime's: the f32 maps agree to rounding, so a quantised value may
+/// land one step apart); a trunk kept wholly in f32 is refused.
+#[test]
+fn f32_first_layers_run_before_the_quantise_step() {
+    use runtime::writer::{Dense, HeadDef};
+    let (a, p, x) = setup(Activation::Relu);
+    for (n, stem) in [
+        (1, "stem[0]    conv 1x1x16 -> 4x1x16"),
+        (2, "stem[1]    max pool"),
+    ] {
+        let q = QuantTrunk::with_f32_layers(&a, &p, &x, Ranges::MinMax, n).unwrap();
+        assert_eq!((q.f32_layers, q.layers.len()), (n, 3 - n));
+        let def = trainer::quantise::export::int8_trunk_def("q", &a, &p, &q)
+            .unwrap()
+            .head(HeadDef::regression(
+                0,
+                "y",
+                vec![Dense::zeros(8, 1, runtime::Activation::Identity)],
+            ));
+        let blob = def.to_aligned_bytes().unwrap();
+        let model = runtime::Model::from_bytes(&blob).unwrap();
+        let described = trainer::inspect::describe(blob.as_bytes()).unwrap();
+        let quantise = format!("stem[{n}]    quantise");
+        for line in [stem, quantise.as_str()] {
+            assert!(described.contains(line), "{line:?} in\n{described}");
+        }
+        let net = model.network();
+        let mut scratch = vec![0.0f32; model.infer_scratch_len()];
+        let (mut got, mut want) = (vec![0.0f32; 8], vec![0.0f32; 8]);
+        let (mut equal, mut total) = (0, 0);
+        let step = q.output.scale;
+        for row in x.chunks_exact(16) {
+            net.features(row, &mut scratch, &mut got).unwrap();
+            q.features(row, &mut want).unwrap();
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() <= 2.0 * step, "{g} vs {w} (step {step})");
+                equal += usize::from(g.to_bits() == w.to_bits());
+                total += 1;
+            }
+        }
+        assert!(equal * 10 >= total * 9, "{equal} of {total} bit-equal");
+    }
+    let e = QuantTrunk::with_f32_layers(&a, &p, &x, Ranges::MinMax, 3).unwrap_err();
+    assert!(e.to_string().contains("at least one must be int8"), "{e}");
+}

@@ -1,8 +1,9 @@
 //! Export of a quantised trunk: the runtime's int8 stem (format v4, capability `int8`). The
-//! model's input normalisation and transform stay f32; the stem quantises the normalised input
-//! with the calibrated input parameters, runs every trunk layer in int8 (convolutions, poolings
-//! and dense layers; a flatten is nothing) and dequantises the last layer's output, the f32
-//! features the heads read and adapt on.
+//! model's input normalisation and transform stay f32; the stem runs the layers kept in f32
+//! (none by default), quantises their output (or the normalised input) with the calibrated
+//! parameters, runs every other trunk layer in int8 (convolutions, poolings and dense layers; a
+//! flatten is nothing) and dequantises the last layer's output, the f32 features the heads read
+//! and adapt on.
 
 use super::{QLayer, QWeights, QuantTrunk};
 use crate::export::{input_def, stem_def};
@@ -83,6 +84,14 @@ fn int8_layer(
     }))
 }
 
+/// The map stem layer `layer` (trunk layer `l`) writes.
+fn output_map(layer: &StemLayer, l: usize) -> Result<Map> {
+    Stem::of(layer)
+        .ok()
+        .and_then(|s| s.output_map())
+        .with_context(|| format!("layer {l}: no output map"))
+}
+
 fn rt(e: runtime::Error) -> anyhow::Error {
     anyhow!("runtime writer: {e}")
 }
@@ -112,23 +121,27 @@ fn input_map(arch: &Arch) -> Result<Map> {
 /// The model definition of `arch`'s input and the int8 stem of `q`, the quantised trunk of
 /// `arch` with parameters `theta`: no f32 trunk layers, no heads yet.
 pub fn int8_trunk_def(name: &str, arch: &Arch, theta: &[f64], q: &QuantTrunk) -> Result<ModelDef> {
-    if q.layers.len() != arch.n_trunk {
+    if q.f32_layers + q.layers.len() != arch.n_trunk {
         bail!(
-            "the quantised trunk has {} layers, the network's trunk {}",
+            "the quantised trunk has {} f32 and {} int8 layers, the network's trunk {}",
+            q.f32_layers,
             q.layers.len(),
             arch.n_trunk
         );
     }
     let mut def = input_def(name, arch);
     let mut map = input_map(arch)?;
+    // The layers kept in f32 (convolutions and pools: `QuantTrunk::with_f32_layers`).
+    for l in 0..q.f32_layers {
+        let layer = stem_def(arch, theta, l)?;
+        map = output_map(&layer.layer, l)?;
+        def = def.stem(layer);
+    }
     def = def.stem(StemDef::quantise(map, params(q.input)?));
     let mut cur = q.input;
-    for (l, ql) in q.layers.iter().enumerate() {
+    for (l, ql) in (q.f32_layers..).zip(&q.layers) {
         if let Some(layer) = int8_layer((arch, theta), l, ql, cur)? {
-            map = Stem::of(&layer.layer)
-                .ok()
-                .and_then(|s| s.output_map())
-                .with_context(|| format!("layer {l}: no output map"))?;
+            map = output_map(&layer.layer, l)?;
             def = def.stem(layer);
         }
         cur = ql.output();

@@ -34,10 +34,17 @@ pub fn params_for(lo: f64, hi: f64) -> QuantParams {
     }
 }
 
-/// A quantised trunk: the input's parameters, its layers, the output's parameters.
+/// A quantised trunk: its first layers kept in f32 (`f32_layers`, none by default), the
+/// parameters of the map it quantises, its int8 layers, the output's parameters.
 #[derive(Clone, Debug)]
 pub struct QuantTrunk {
+    /// The layers before the quantise step, run in f32 (convolutions and pools only).
+    pub f32_layers: usize,
+    /// The trunk in f32 (its first `f32_layers` layers run on the host from it).
+    f32_trunk: (Arch, Vec<f32>),
+    /// The quantised map: the input's, or the last f32 layer's output's.
     pub input: QuantParams,
+    /// The int8 layers: the trunk's layers from `f32_layers` on.
     pub layers: Vec<QLayer>,
     pub output: QuantParams,
     pub inputs: usize,
@@ -48,6 +55,19 @@ impl QuantTrunk {
     /// Quantises `arch` (every layer) with `params`, its activation ranges measured on the
     /// normalised calibration rows `calib` (`rows x arch.inputs`).
     pub fn new(arch: &Arch, params: &[f64], calib: &[f32], ranges: Ranges) -> Result<Self> {
+        Self::with_f32_layers(arch, params, calib, ranges, 0)
+    }
+
+    /// As [`QuantTrunk::new`], its first `f32_layers` layers kept in f32 (convolutions and
+    /// pools: a thin first layer, whose outputs each see a few inputs, costs more in int8 than
+    /// in f32 on the device), the map after them quantised.
+    pub fn with_f32_layers(
+        arch: &Arch,
+        params: &[f64],
+        calib: &[f32],
+        ranges: Ranges,
+        f32_layers: usize,
+    ) -> Result<Self> {
         if params.len() < arch.n_params() {
             bail!(
                 "{} parameters for a trunk of {}",
@@ -55,18 +75,41 @@ impl QuantTrunk {
                 arch.n_params()
             );
         }
+        if f32_layers >= arch.layers.len() {
+            bail!(
+                "--f32-layers {f32_layers}: the trunk has {} layers, and at least one must be int8",
+                arch.layers.len()
+            );
+        }
+        if let Some((l, s)) = arch.layers[..f32_layers]
+            .iter()
+            .enumerate()
+            .find(|(_, s)| matches!(s.op, crate::net::Op::Dense | crate::net::Op::Flatten))
+        {
+            bail!(
+                "--f32-layers {f32_layers}: layer {l} is a {} layer; only convolutions and pools run in f32 before the int8 ones",
+                s.op.name()
+            );
+        }
         let bounds = calibrate::measure(arch, params, calib, ranges)?;
-        let input = params_for(bounds[0].0, bounds[0].1);
+        let (lo, hi) = bounds[f32_layers];
+        let input = params_for(lo, hi);
         let mut layers = Vec::new();
         let mut cur = input;
-        for (l, spec) in arch.layers.iter().enumerate() {
+        for (l, spec) in arch.layers.iter().enumerate().skip(f32_layers) {
             let (lo, hi) = bounds[l + 1];
             let p = &params[arch.w_off(l)..arch.end_off(l)];
             let q = QLayer::new(l, spec, p, cur, params_for(lo, hi))?;
             cur = q.output();
             layers.push(q);
         }
+        let f32_params = params[..arch.n_params()]
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
         Ok(QuantTrunk {
+            f32_layers,
+            f32_trunk: (arch.clone(), f32_params),
             input,
             layers,
             output: cur,
@@ -75,10 +118,20 @@ impl QuantTrunk {
         })
     }
 
-    /// The trunk's f32 features of one normalised sample, through the runtime's int8 kernels.
+    /// The trunk's f32 features of one normalised sample: its f32 layers (the trainer's
+    /// forward), then the runtime's int8 kernels.
     pub fn features(&self, x: &[f32], out: &mut [f32]) -> Result<()> {
-        let mut a = vec![0i8; x.len()];
-        quantize(x, self.input, &mut a)?;
+        let mut fwd = crate::net::Fwd::default();
+        let quantised = match self.f32_layers {
+            0 => x,
+            n => {
+                let (arch, p) = &self.f32_trunk;
+                crate::net::forward(arch, p, x, 1, &mut fwd, 0);
+                &fwd.ys[n]
+            }
+        };
+        let mut a = vec![0i8; quantised.len()];
+        quantize(quantised, self.input, &mut a)?;
         let mut scratch = Vec::new();
         for l in &self.layers {
             a = l.run(&a, &mut scratch)?;
@@ -87,10 +140,15 @@ impl QuantTrunk {
         Ok(())
     }
 
-    /// Bytes of the int8 trunk's tensors: int8 weights, int32 biases, multipliers and shifts,
-    /// and 8 bytes (scale, zero point) per quantised tensor.
+    /// Bytes of the trunk's tensors: the f32 layers' weights and biases, then the int8 ones'
+    /// int8 weights, int32 biases, multipliers and shifts, and 8 bytes (scale, zero point) per
+    /// quantised tensor.
     pub fn bytes(&self) -> usize {
-        8 + self.layers.iter().map(QLayer::bytes).sum::<usize>()
+        let (arch, _) = &self.f32_trunk;
+        let f32_params: usize = (0..self.f32_layers)
+            .map(|l| arch.end_off(l) - arch.w_off(l))
+            .sum();
+        4 * f32_params + 8 + self.layers.iter().map(QLayer::bytes).sum::<usize>()
     }
 }
 

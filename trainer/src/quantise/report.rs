@@ -61,6 +61,8 @@ pub struct QuantiseArgs<'a> {
     pub episodes: usize,
     /// Write the int8 model there and evaluate it as deployed beside the f32 export.
     pub export: Option<&'a Path>,
+    /// The trunk's first layers kept in f32 (`QuantTrunk::with_f32_layers`).
+    pub f32_layers: usize,
 }
 
 /// Quantises the trunk of `<out>.trained.json`, prints the accuracy table and the flash sizes.
@@ -80,7 +82,7 @@ pub fn run(a: &QuantiseArgs) -> Result<()> {
         .context("the run has no trained trunk (freeze_trunk)")?;
     let raw = calibration_rows(&setup, a.calibration, CALIBRATION_SEED);
     let x: Vec<f32> = arch.normalise(&raw);
-    let q = QuantTrunk::new(arch, params, &x, a.ranges)?;
+    let q = QuantTrunk::with_f32_layers(arch, params, &x, a.ranges, a.f32_layers)?;
     let n = a.episodes;
     let (shots, query) = crate::classify::run::noted_eval_shots(&setup, cfg.ways)
         .context("no evaluation episode fits the novel classes")?;
@@ -97,7 +99,8 @@ pub fn run(a: &QuantiseArgs) -> Result<()> {
         (n, query, crate::classify::EVAL_SEED),
     )?;
     println!(
-        "int8 trunk: {} calibration rows of the training classes {} ({:?} ranges), novel classes {}, {}-way, {n} episodes per shot count, {query} queries per class; 95% CI over episodes",
+        "int8 trunk{}: {} calibration rows of the training classes {} ({:?} ranges), novel classes {}, {}-way, {n} episodes per shot count, {query} queries per class; 95% CI over episodes",
+        f32_note(&q),
         x.len() / arch.inputs.max(1),
         setup.ds.describe_classes(&cfg.train_classes),
         a.ranges,
@@ -106,11 +109,20 @@ pub fn run(a: &QuantiseArgs) -> Result<()> {
     );
     print!("{}", table(&rows));
     println!(
-        "trunk bytes: f32 {}, int8 {} (f32: weights and biases; int8: int8 weights, int32 biases, multipliers, shifts, scales and zero points)",
+        "trunk bytes: f32 {}, int8 {} (f32: weights and biases; int8: int8 weights, int32 biases, multipliers, shifts, scales and zero points{})",
         f32_bytes(arch),
-        q.bytes()
+        q.bytes(),
+        if q.f32_layers > 0 { ", and the f32 layers' weights and biases" } else { "" }
     );
     Ok(())
+}
+
+/// ` (its first N layers in f32)`, or nothing.
+fn f32_note(q: &QuantTrunk) -> String {
+    match q.f32_layers {
+        0 => String::new(),
+        n => format!(" (its first {n} layers in f32)"),
+    }
 }
 
 /// Writes the int8 model of `q` (the heads of the f32 export on the int8 stem) to `out`, then
@@ -182,7 +194,8 @@ fn deployed(
         rows.extend(named(int8_rows, "int8_model").filter(|r| r.method == "int8_model"));
     }
     println!(
-        "as deployed: the exported bytes through the runtime (prototype head, {} inner steps), {}-way, {n} episodes per shot count, {query} queries per class, novel classes {}; 95% CI over episodes",
+        "as deployed{}: the exported bytes through the runtime (prototype head, {} inner steps), {}-way, {n} episodes per shot count, {query} queries per class, novel classes {}; 95% CI over episodes",
+        f32_note(q),
         t.device.steps,
         cfg.ways,
         setup.ds.describe_classes(&cfg.test_classes)
