@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::qemu::{device, ok, start_qemu};
+use common::qemu::{device, device_on, ok, start_qemu, start_qemu_pty};
 use fewshot_protocol::{frame, DeviceError, Input, InputAction, Reply, Request, MAX_FRAME};
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -387,5 +387,39 @@ fn push_adapt_classify_save_reboot_restore_enroll_update() {
         "end to end over QEMU's UART: {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The host's serial-port path (`--port`, the `serialport` crate, as for a board's USB serial
+/// port) on QEMU's UART0 as a pseudo-terminal: info, push, adapt and classify.
+#[test]
+#[ignore = "needs QEMU and the serial firmware: run by `cargo xtask firmware`"]
+fn the_serial_port_path_on_a_pseudo_terminal() {
+    let elf = PathBuf::from(
+        std::env::var_os("FEWSHOT_SERIAL_ELF")
+            .expect("FEWSHOT_SERIAL_ELF: the serial firmware's ELF (cargo xtask firmware)"),
+    );
+    let dir = std::env::temp_dir().join(format!("fewshot-pty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (support, query) = (dir.join("support.csv"), dir.join("query.csv"));
+    write_csv(&support, 0..3);
+    write_csv(&query, 4..6);
+    let pty = dir.join("uart0.pty");
+    let _qemu = start_qemu_pty(&elf, &pty, &dir.join("defmt.bin"));
+    let pty = pty.to_str().unwrap();
+    let port = ["--port", pty];
+    let ok = |args: &[&str]| {
+        let (replies, success) = device_on(&port, args);
+        assert!(success, "trainer device --port {pty} {args:?}: {replies:?}");
+        replies
+    };
+    assert_eq!(ok(&["info"])[0]["Info"]["input_len"], 8);
+    let pushed = ok(&["push", "--csv", support.to_str().unwrap()]);
+    assert_eq!(pushed.last().unwrap()["Samples"]["stored"], 15);
+    assert_eq!(ok(&["adapt"])[0]["Adapted"]["steps"], 3);
+    let classified = ok(&["classify", "--csv", query.to_str().unwrap()]);
+    for (i, r) in classified.iter().enumerate() {
+        assert_eq!(r["Class"]["class"], i / 2, "query {i}: {r}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

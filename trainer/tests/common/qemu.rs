@@ -36,11 +36,40 @@ pub fn start_qemu(elf: &Path, socket: &Path, log: &Path) -> Qemu {
     Qemu(child)
 }
 
+/// Starts QEMU on `elf`, its UART0 on a pseudo-terminal (`-chardev pty`) that `link` (a
+/// symbolic link QEMU makes) names, its defmt output into `log`.
+pub fn start_qemu_pty(elf: &Path, link: &Path, log: &Path) -> Qemu {
+    let _ = std::fs::remove_file(link);
+    let chardev = format!("pty,id=s0,path={}", link.display());
+    let child = Command::new("qemu-system-arm")
+        .args(["-M", "mps2-an386", "-display", "none", "-monitor", "none"])
+        .args(["-semihosting-config", "enable=on,target=native"])
+        .args(["-chardev", &chardev, "-serial", "chardev:s0", "-kernel"])
+        .arg(elf)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(log).expect("the defmt log file"))
+        .spawn()
+        .expect("qemu-system-arm (cargo xtask setup installs it)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !link.exists() {
+        assert!(Instant::now() < deadline, "QEMU made no pseudo-terminal");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Qemu(child)
+}
+
 /// `trainer device --socket S --json ARGS`: its replies and whether it exited 0.
 pub fn device(socket: &Path, args: &[&str]) -> (Vec<Value>, bool) {
+    let link = ["--socket", socket.to_str().expect("a UTF-8 path")];
+    device_on(&link, args)
+}
+
+/// `trainer device LINK --json ARGS` (`LINK`: `--socket PATH` or `--port PATH`): its replies
+/// and whether it exited 0.
+pub fn device_on(link: &[&str], args: &[&str]) -> (Vec<Value>, bool) {
     let out = Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(["device", "--socket"])
-        .arg(socket)
+        .arg("device")
+        .args(link)
         .arg("--json")
         .args(args)
         .output()
