@@ -239,19 +239,15 @@ pub fn rust_sizes(
 /// The serial protocol part of [`rust_sizes`] (`--device`): `fewshot_protocol::device::Device`
 /// for the head, its support buffer of K_MAX samples.
 fn device_sizes(w: &mut String, m: &Model<'_>, head: usize, k: usize) -> Result<()> {
-    let e = |e: runtime::Error| anyhow!("{e}");
-    let regression = matches!(
-        m.head(head).map_err(e)?.kind,
-        runtime::HeadKind::Regression { .. }
-    );
-    let targets = if regression {
-        m.head(head).map_err(e)?.kind.outputs()
-    } else {
-        1
+    let kind = m.head(head).map_err(|e| anyhow!("{e}"))?.kind;
+    let targets = match kind {
+        runtime::HeadKind::Regression { .. } => kind.outputs(),
+        _ => 1,
     };
-    let (bank, bank_scratch) = match m.enrollable(head) {
-        Some(_) => ("BANK", "BANK_SCRATCH"),
-        None => ("0", "0"),
+    let enrollable = m.enrollable(head).is_some();
+    let (bank, bank_scratch) = match enrollable {
+        true => ("BANK", "BANK_SCRATCH"),
+        false => ("0", "0"),
     };
     writeln!(
         w,
@@ -267,7 +263,7 @@ fn device_sizes(w: &mut String, m: &Model<'_>, head: usize, k: usize) -> Result<
     writeln!(
         w,
         "/// `device`) on the flash `F`: the learner{}, and {support} bytes of support buffer and staged input.",
-        if bank == "0" { "" } else { ", the class bank" },
+        if enrollable { ", the class bank" } else { "" },
     )?;
     // One parameter a line, as rustfmt lays it out (the module is formatted with its crate).
     writeln!(

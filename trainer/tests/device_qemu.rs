@@ -313,15 +313,25 @@ fn staged_input(socket: &Path) {
     assert_eq!(raw_ask(&mut s, &action), inline);
 }
 
+/// The serial firmware's ELF (`cargo xtask firmware` sets `FEWSHOT_SERIAL_ELF`).
+fn serial_elf() -> PathBuf {
+    PathBuf::from(
+        std::env::var_os("FEWSHOT_SERIAL_ELF")
+            .expect("FEWSHOT_SERIAL_ELF: the serial firmware's ELF (cargo xtask firmware)"),
+    )
+}
+
+/// A fresh folder `fewshot-<name>-<pid>` in the temp dir.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("fewshot-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 #[test]
 #[ignore = "needs QEMU and the serial firmware: run by `cargo xtask firmware`"]
 fn push_adapt_classify_save_reboot_restore_enroll_update() {
-    let elf = PathBuf::from(
-        std::env::var_os("FEWSHOT_SERIAL_ELF")
-            .expect("FEWSHOT_SERIAL_ELF: the serial firmware's ELF (cargo xtask firmware)"),
-    );
-    let dir = std::env::temp_dir().join(format!("fewshot-serial-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let (elf, dir) = (serial_elf(), scratch("serial"));
     let (socket, log) = (dir.join("uart0.sock"), dir.join("defmt.bin"));
     let _ = std::fs::remove_file(&socket);
     let (support, query) = (dir.join("support.csv"), dir.join("query.csv"));
@@ -395,12 +405,7 @@ fn push_adapt_classify_save_reboot_restore_enroll_update() {
 #[test]
 #[ignore = "needs QEMU and the serial firmware: run by `cargo xtask firmware`"]
 fn the_serial_port_path_on_a_pseudo_terminal() {
-    let elf = PathBuf::from(
-        std::env::var_os("FEWSHOT_SERIAL_ELF")
-            .expect("FEWSHOT_SERIAL_ELF: the serial firmware's ELF (cargo xtask firmware)"),
-    );
-    let dir = std::env::temp_dir().join(format!("fewshot-pty-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let (elf, dir) = (serial_elf(), scratch("pty"));
     let (support, query) = (dir.join("support.csv"), dir.join("query.csv"));
     write_csv(&support, 0..3);
     write_csv(&query, 4..6);

@@ -185,19 +185,23 @@ fn quantise_command_prints_int8_beside_f32() {
     assert_eq!(String::from_utf8_lossy(&by_model.stdout), text);
 }
 
+/// The quantised trunk `q` of `a` exported with a one-output regression head.
+fn exported(a: &Arch, p: &[f64], q: &QuantTrunk) -> runtime::format::AlignedBytes {
+    use runtime::writer::{Dense, HeadDef};
+    let head = HeadDef::regression(
+        0,
+        "y",
+        vec![Dense::zeros(8, 1, runtime::Activation::Identity)],
+    );
+    let def = trainer::quantise::export::int8_trunk_def("q", a, p, q).unwrap();
+    def.head(head).to_aligned_bytes().unwrap()
+}
+
 #[test]
 fn the_exported_int8_stem_computes_the_host_int8_trunk_bit_for_bit() {
-    use runtime::writer::{Dense, HeadDef};
     let (a, p, x) = setup(Activation::Relu);
     let q = QuantTrunk::new(&a, &p, &x, Ranges::MinMax).unwrap();
-    let def = trainer::quantise::export::int8_trunk_def("q", &a, &p, &q)
-        .unwrap()
-        .head(HeadDef::regression(
-            0,
-            "y",
-            vec![Dense::zeros(8, 1, runtime::Activation::Identity)],
-        ));
-    let blob = def.to_aligned_bytes().unwrap();
+    let blob = exported(&a, &p, &q);
     let model = runtime::Model::from_bytes(&blob).unwrap();
     // quantise, conv, max pool, dense, dequantise; no f32 trunk layer.
     assert_eq!((model.stem().len(), model.trunk().len()), (5, 0));
@@ -228,22 +232,14 @@ fn the_exported_int8_stem_computes_the_host_int8_trunk_bit_for_bit() {
 /// land one step apart); a trunk kept wholly in f32 is refused.
 #[test]
 fn f32_first_layers_run_before_the_quantise_step() {
-    use runtime::writer::{Dense, HeadDef};
     let (a, p, x) = setup(Activation::Relu);
     for (n, stem) in [
         (1, "stem[0]    conv 1x1x16 -> 4x1x16"),
         (2, "stem[1]    max pool"),
     ] {
         let q = QuantTrunk::with_f32_layers(&a, &p, &x, Ranges::MinMax, n).unwrap();
-        assert_eq!((q.f32_layers, q.layers.len()), (n, 3 - n));
-        let def = trainer::quantise::export::int8_trunk_def("q", &a, &p, &q)
-            .unwrap()
-            .head(HeadDef::regression(
-                0,
-                "y",
-                vec![Dense::zeros(8, 1, runtime::Activation::Identity)],
-            ));
-        let blob = def.to_aligned_bytes().unwrap();
+        assert_eq!((q.f32_layers(), q.layers.len()), (n, 3 - n));
+        let blob = exported(&a, &p, &q);
         let model = runtime::Model::from_bytes(&blob).unwrap();
         let described = trainer::inspect::describe(blob.as_bytes()).unwrap();
         let quantise = format!("stem[{n}]    quantise");

@@ -121,10 +121,10 @@ fn input_map(arch: &Arch) -> Result<Map> {
 /// The model definition of `arch`'s input and the int8 stem of `q`, the quantised trunk of
 /// `arch` with parameters `theta`: no f32 trunk layers, no heads yet.
 pub fn int8_trunk_def(name: &str, arch: &Arch, theta: &[f64], q: &QuantTrunk) -> Result<ModelDef> {
-    if q.f32_layers + q.layers.len() != arch.n_trunk {
+    if q.f32_layers() + q.layers.len() != arch.n_trunk {
         bail!(
             "the quantised trunk has {} f32 and {} int8 layers, the network's trunk {}",
-            q.f32_layers,
+            q.f32_layers(),
             q.layers.len(),
             arch.n_trunk
         );
@@ -132,14 +132,14 @@ pub fn int8_trunk_def(name: &str, arch: &Arch, theta: &[f64], q: &QuantTrunk) ->
     let mut def = input_def(name, arch);
     let mut map = input_map(arch)?;
     // The layers kept in f32 (convolutions and pools: `QuantTrunk::with_f32_layers`).
-    for l in 0..q.f32_layers {
+    for l in 0..q.f32_layers() {
         let layer = stem_def(arch, theta, l)?;
         map = output_map(&layer.layer, l)?;
         def = def.stem(layer);
     }
     def = def.stem(StemDef::quantise(map, params(q.input)?));
     let mut cur = q.input;
-    for (l, ql) in (q.f32_layers..).zip(&q.layers) {
+    for (l, ql) in (q.f32_layers()..).zip(&q.layers) {
         if let Some(layer) = int8_layer((arch, theta), l, ql, cur)? {
             map = output_map(&layer.layer, l)?;
             def = def.stem(layer);

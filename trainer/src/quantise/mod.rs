@@ -34,17 +34,16 @@ pub fn params_for(lo: f64, hi: f64) -> QuantParams {
     }
 }
 
-/// A quantised trunk: its first layers kept in f32 (`f32_layers`, none by default), the
-/// parameters of the map it quantises, its int8 layers, the output's parameters.
+/// A quantised trunk: its first layers kept in f32 (none by default), the parameters of the
+/// map it quantises, its int8 layers, the output's parameters.
 #[derive(Clone, Debug)]
 pub struct QuantTrunk {
-    /// The layers before the quantise step, run in f32 (convolutions and pools only).
-    pub f32_layers: usize,
-    /// The trunk in f32 (its first `f32_layers` layers run on the host from it).
-    f32_trunk: (Arch, Vec<f32>),
+    /// The layers before the quantise step (convolutions and pools only) and their f32
+    /// parameters: the trunk cut after them, which the host runs.
+    f32_prefix: (Arch, Vec<f32>),
     /// The quantised map: the input's, or the last f32 layer's output's.
     pub input: QuantParams,
-    /// The int8 layers: the trunk's layers from `f32_layers` on.
+    /// The int8 layers: the trunk's layers after the f32 ones.
     pub layers: Vec<QLayer>,
     pub output: QuantParams,
     pub inputs: usize,
@@ -103,13 +102,17 @@ impl QuantTrunk {
             cur = q.output();
             layers.push(q);
         }
-        let f32_params = params[..arch.n_params()]
+        let prefix = Arch {
+            layers: arch.layers[..f32_layers].to_vec(),
+            n_trunk: f32_layers,
+            ..arch.clone()
+        };
+        let prefix_params = params[..prefix.n_params()]
             .iter()
             .map(|&v| v as f32)
             .collect();
         Ok(QuantTrunk {
-            f32_layers,
-            f32_trunk: (arch.clone(), f32_params),
+            f32_prefix: (prefix, prefix_params),
             input,
             layers,
             output: cur,
@@ -118,15 +121,20 @@ impl QuantTrunk {
         })
     }
 
+    /// The layers kept in f32 before the quantise step.
+    pub fn f32_layers(&self) -> usize {
+        self.f32_prefix.0.layers.len()
+    }
+
     /// The trunk's f32 features of one normalised sample: its f32 layers (the trainer's
     /// forward), then the runtime's int8 kernels.
     pub fn features(&self, x: &[f32], out: &mut [f32]) -> Result<()> {
         let mut fwd = crate::net::Fwd::default();
-        let quantised = match self.f32_layers {
+        let quantised = match self.f32_layers() {
             0 => x,
             n => {
-                let (arch, p) = &self.f32_trunk;
-                crate::net::forward(arch, p, x, 1, &mut fwd, 0);
+                let (prefix, p) = &self.f32_prefix;
+                crate::net::forward(prefix, p, x, 1, &mut fwd, 0);
                 &fwd.ys[n]
             }
         };
@@ -144,11 +152,7 @@ impl QuantTrunk {
     /// int8 weights, int32 biases, multipliers and shifts, and 8 bytes (scale, zero point) per
     /// quantised tensor.
     pub fn bytes(&self) -> usize {
-        let (arch, _) = &self.f32_trunk;
-        let f32_params: usize = (0..self.f32_layers)
-            .map(|l| arch.end_off(l) - arch.w_off(l))
-            .sum();
-        4 * f32_params + 8 + self.layers.iter().map(QLayer::bytes).sum::<usize>()
+        4 * self.f32_prefix.1.len() + 8 + self.layers.iter().map(QLayer::bytes).sum::<usize>()
     }
 }
 

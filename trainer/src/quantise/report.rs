@@ -112,14 +112,14 @@ pub fn run(a: &QuantiseArgs) -> Result<()> {
         "trunk bytes: f32 {}, int8 {} (f32: weights and biases; int8: int8 weights, int32 biases, multipliers, shifts, scales and zero points{})",
         f32_bytes(arch),
         q.bytes(),
-        if q.f32_layers > 0 { ", and the f32 layers' weights and biases" } else { "" }
+        if q.f32_layers() > 0 { ", and the f32 layers' weights and biases" } else { "" }
     );
     Ok(())
 }
 
 /// ` (its first N layers in f32)`, or nothing.
 fn f32_note(q: &QuantTrunk) -> String {
-    match q.f32_layers {
+    match q.f32_layers() {
         0 => String::new(),
         n => format!(" (its first {n} layers in f32)"),
     }

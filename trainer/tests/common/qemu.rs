@@ -19,43 +19,40 @@ impl Drop for Qemu {
 /// Starts QEMU on `elf`, its UART0 on `socket` (waited for), its defmt output into `log`.
 pub fn start_qemu(elf: &Path, socket: &Path, log: &Path) -> Qemu {
     let chardev = format!("socket,id=s0,path={},server=on,wait=off", socket.display());
-    let child = Command::new("qemu-system-arm")
-        .args(["-M", "mps2-an386", "-display", "none", "-monitor", "none"])
-        .args(["-semihosting-config", "enable=on,target=native"])
-        .args(["-chardev", &chardev, "-serial", "chardev:s0", "-kernel"])
-        .arg(elf)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(log).expect("the defmt log file"))
-        .spawn()
-        .expect("qemu-system-arm (cargo xtask setup installs it)");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !socket.exists() {
-        assert!(Instant::now() < deadline, "QEMU made no socket");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Qemu(child)
+    spawn(elf, &chardev, socket, log)
 }
 
 /// Starts QEMU on `elf`, its UART0 on a pseudo-terminal (`-chardev pty`) that `link` (a
 /// symbolic link QEMU makes) names, its defmt output into `log`.
 pub fn start_qemu_pty(elf: &Path, link: &Path, log: &Path) -> Qemu {
     let _ = std::fs::remove_file(link);
-    let chardev = format!("pty,id=s0,path={}", link.display());
+    spawn(
+        elf,
+        &format!("pty,id=s0,path={}", link.display()),
+        link,
+        log,
+    )
+}
+
+/// QEMU on `elf` with UART0 on the character device `chardev` (id `s0`), once `made` (the
+/// socket or link it creates) exists.
+fn spawn(elf: &Path, chardev: &str, made: &Path, log: &Path) -> Qemu {
     let child = Command::new("qemu-system-arm")
         .args(["-M", "mps2-an386", "-display", "none", "-monitor", "none"])
         .args(["-semihosting-config", "enable=on,target=native"])
-        .args(["-chardev", &chardev, "-serial", "chardev:s0", "-kernel"])
+        .args(["-chardev", chardev, "-serial", "chardev:s0", "-kernel"])
         .arg(elf)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(log).expect("the defmt log file"))
         .spawn()
         .expect("qemu-system-arm (cargo xtask setup installs it)");
+    let qemu = Qemu(child);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !link.exists() {
-        assert!(Instant::now() < deadline, "QEMU made no pseudo-terminal");
+    while !made.exists() {
+        assert!(Instant::now() < deadline, "QEMU made no {}", made.display());
         std::thread::sleep(Duration::from_millis(20));
     }
-    Qemu(child)
+    qemu
 }
 
 /// `trainer device --socket S --json ARGS`: its replies and whether it exited 0.
