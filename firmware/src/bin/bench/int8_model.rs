@@ -18,10 +18,14 @@ use fewshot_firmware::{self as fw};
 use fewshot_runtime::ops::layer::{LayerOp, Stem};
 use fewshot_runtime::{AdaptState, Heads, Model, Support};
 
-/// Support samples of the adaptation rows: 5-way 2-shot (labels `i % 5`).
+/// Support samples of the adaptation rows: 2 shots of each of 5 classes for the presets
+/// (labels `i % classes`).
 const SHOTS: usize = 10;
 /// The adapted head's parameters (32 or 128 features x 5 classes + 5 biases).
 const PARAMS: usize = 645;
+
+/// Outputs of every head the inference rows take.
+const OUTPUTS: usize = 8;
 
 /// Floats of each of the two buffers the stem rows run between (the largest int8 map, plaid's
 /// 8 x 128 values, is 256 words; its input 256 floats).
@@ -92,7 +96,7 @@ fn model_row(name: &str, blob: &'static [u8], stem_macs: u32, x: &[f32], scratch
     let Ok(needs) = model.ram_needs(head, SHOTS) else {
         fw::finish(1)
     };
-    let mut out = [0.0f32; 8];
+    let mut out = [0.0f32; OUTPUTS];
     let no = model.network().output_len(Heads::ALL).min(out.len());
     let (ok, infer_stack) = peak_stack(|| {
         model
@@ -110,8 +114,9 @@ fn model_row(name: &str, blob: &'static [u8], stem_macs: u32, x: &[f32], scratch
         black_box(r.is_ok());
     });
     let mut labels = [0u16; SHOTS];
+    let ways = classes(&model).max(1);
     for (i, l) in labels.iter_mut().enumerate() {
-        *l = (i % 5) as u16;
+        *l = (i % ways) as u16;
     }
     let support = Support::classes(&x[..SHOTS * d], &labels);
     let mut losses = [0.0f32; 8];
@@ -132,13 +137,15 @@ fn model_row(name: &str, blob: &'static [u8], stem_macs: u32, x: &[f32], scratch
     });
     let macs = stem_macs + crate::macs(&model);
     defmt::info!(
-        "| {=str} | {=usize} B | load {=u32} | inference {=u32} ({=u32} MACs, {=f32} per MAC) | adapt 5-way 2-shot {=u32} | inference scratch {=usize} B, stack {=u32} B | adaptation state {=usize} B + scratch {=usize} B, stack {=u32} B |",
+        "| {=str} | {=usize} B | load {=u32} | inference {=u32} ({=u32} MACs, {=f32} per MAC) | adapt {=usize}-way, {=usize} samples {=u32} | inference scratch {=usize} B, stack {=u32} B | adaptation state {=usize} B + scratch {=usize} B, stack {=u32} B |",
         name,
         blob.len(),
         loads / 100,
         infer / 100,
         macs,
         infer as f32 / 100.0 / macs.max(1) as f32,
+        ways,
+        SHOTS,
         adapt_x100 / 100,
         4 * needs.infer_scratch,
         infer_stack,
@@ -148,15 +155,22 @@ fn model_row(name: &str, blob: &'static [u8], stem_macs: u32, x: &[f32], scratch
     );
 }
 
-/// Why the benchmark's buffers cannot measure `model` (a user's, `--model`), if they cannot:
-/// its input wider than `x` holds for [`SHOTS`] samples, a first head that is not a
-/// classification head of 5 classes or more (the 5-way support), more adapted parameters than
-/// [`PARAMS`], more outputs than 8, a stem map over [`MAP`] floats, or scratch over `scratch`.
-fn unfit(model: &Model<'_>, x: &[f32], scratch: usize) -> Option<&'static str> {
-    let classes = match model.head(0).map(|h| h.kind) {
+/// The classes of `model`'s first head (0 when it is not a classification head): the support
+/// of the adaptation rows is [`SHOTS`] samples of them in turn.
+fn classes(model: &Model<'_>) -> usize {
+    match model.head(0).map(|h| h.kind) {
         Ok(fewshot_runtime::HeadKind::Classification { classes }) => usize::from(classes),
         _ => 0,
-    };
+    }
+}
+
+/// Why the benchmark's buffers cannot measure `model` (a user's, `--model`), if they cannot:
+/// its input wider than `x` holds for [`SHOTS`] samples, a first head that is not a
+/// classification head of 2 to 5 classes (each given 2 of the [`SHOTS`] support samples or
+/// more), more than [`OUTPUTS`] outputs of all heads, more adapted parameters than [`PARAMS`],
+/// a stem map over [`MAP`] floats, or scratch over `scratch`.
+fn unfit(model: &Model<'_>, x: &[f32], scratch: usize) -> Option<&'static str> {
+    let classes = classes(model);
     let stem_fits = model
         .stem()
         .iter()
@@ -166,8 +180,10 @@ fn unfit(model: &Model<'_>, x: &[f32], scratch: usize) -> Option<&'static str> {
     };
     if model.input_len() > MAP.min(x.len() / SHOTS) {
         Some("its input is wider than the benchmark's 256 values")
-    } else if !(5..=8).contains(&classes) {
-        Some("its first head is not a classification head of 5 to 8 classes")
+    } else if !(2..=SHOTS / 2).contains(&classes) {
+        Some("its first head is not a classification head of 2 to 5 classes")
+    } else if model.network().output_len(Heads::ALL) > OUTPUTS {
+        Some("its heads have more than the benchmark's 8 outputs")
     } else if needs.state > PARAMS {
         Some("it adapts more parameters than the benchmark's 645")
     } else if !stem_fits {
