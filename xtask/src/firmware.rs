@@ -33,11 +33,6 @@ const FEATURES: &str = "conv,audio-frontend";
 /// Default guard against a firmware that hangs.
 const DEFAULT_TIMEOUT_S: u64 = 120;
 
-/// Whether the firmware CI builds (and runs) the runtime for `triple`.
-pub fn builds_target(triple: &str) -> bool {
-    MACHINES.iter().any(|(t, _)| *t == triple)
-}
-
 pub(crate) fn firmware_dir(root: &Path) -> PathBuf {
     root.join("firmware")
 }

@@ -1,11 +1,14 @@
 //! Assembly-text macros shared by the Cortex-M4F kernels ([`super::arm`], `arm_conv`): a
 //! function's opening and closing directives, and runs of `vmla.f32` that share a weight.
 
-/// The directives that open a Thumb function `$name` in its own section.
+/// The directives that open a Thumb function `$name` in its own section. `.fpu` names the
+/// Cortex-M4F's FPU: a `global_asm!` block is assembled with the target's base features, which
+/// leave it out unless the crate is compiled with fat LTO (a plain `cargo build` of a crate
+/// that depends on the runtime would refuse the `vpush` and `vldmia` below).
 macro_rules! asm_fn_start {
     ($name:literal) => {
         concat!(
-            ".section .text.",
+            ".fpu fpv4-sp-d16\n.section .text.",
             $name,
             ",\"ax\",%progbits\n.global ",
             $name,
