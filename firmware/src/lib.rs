@@ -4,7 +4,8 @@
 //!   on a real board (`--features rtt`);
 //! - [`exit`]: ends the run with a status (QEMU returns it to the host);
 //! - a panic handler and a HardFault handler that exit with a non-zero status
-//!   instead of hanging, so CI fails instead of timing out;
+//!   instead of hanging, so CI fails instead of timing out, and a guard below the
+//!   stack ([`stack_guard`]) so an overflow faults instead of overwriting statics;
 //! - [`measure`]: instruction counting with SysTick (exact under QEMU
 //!   `-icount shift=0`) and stack painting for peak stack use.
 #![no_std]
@@ -24,6 +25,7 @@ pub mod serial_sizes {
     include!(concat!(env!("OUT_DIR"), "/serial_sizes.rs"));
 }
 pub mod sizes;
+pub mod stack_guard;
 pub mod uart;
 
 #[cfg(feature = "rtt")]
@@ -101,6 +103,7 @@ unsafe fn DefaultHandler(irqn: i16) {
 /// Call first in `main`: logs the banner (the same on every core, so that
 /// decoded logs of M4F and M3 runs can be compared line for line).
 pub fn init(name: &str) {
+    stack_guard::install();
     defmt::info!("{=str}", name);
     defmt::debug!("core: {=str}", core_name());
 }

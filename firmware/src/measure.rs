@@ -8,7 +8,7 @@
 //!
 //! **Stack.** [`peak_stack`] paints the free stack below the current stack
 //! pointer with a pattern, runs the operation, and finds the lowest word that
-//! was overwritten.
+//! was overwritten; [`StackWatch`] does the same for a `main` that never returns.
 
 use core::ptr::{addr_of, read_volatile, write_volatile};
 use cortex_m::peripheral::{syst::SystClkSource, SYST};
@@ -68,8 +68,6 @@ pub fn spin(n: u32) {
 }
 
 extern "C" {
-    /// Lowest address of the stack (end of `.bss`/`.uninit`), from cortex-m-rt.
-    static _stack_end: u32;
     /// Initial stack pointer (top of RAM), from cortex-m-rt.
     static _stack_start: u32;
 }
@@ -80,7 +78,7 @@ const PAINT: u32 = 0xC0DE_5AFE;
 /// with [`PAINT`]. Returns the highest painted address (exclusive).
 #[inline(never)]
 fn paint() -> usize {
-    let bottom = addr_of!(_stack_end) as usize;
+    let bottom = crate::stack_guard::floor();
     // Leave a small margin below this function's own stack pointer.
     let top = (cortex_m::register::msp::read() as usize).saturating_sub(16) & !3;
     let mut p = bottom;
@@ -95,7 +93,7 @@ fn paint() -> usize {
 /// Lowest address at or above the stack bottom whose word lost the paint.
 #[inline(never)]
 fn lowest_touched(limit: usize) -> usize {
-    let mut p = addr_of!(_stack_end) as usize;
+    let mut p = crate::stack_guard::floor();
     while p < limit {
         // SAFETY: reading the painted region, word aligned, inside RAM.
         if unsafe { read_volatile(p as *const u32) } != PAINT {
@@ -120,9 +118,29 @@ pub fn peak_stack<R>(f: impl FnOnce() -> R) -> (R, u32) {
     )
 }
 
-/// Total stack (bytes) between the initial stack pointer and the stack bottom.
+/// The stack's high-water mark of a program whose `main` never returns (the `serial`
+/// firmware): painted once, read whenever it is logged.
+pub struct StackWatch {
+    top: usize,
+}
+
+impl StackWatch {
+    /// Paints the free stack below the caller's frame (call it first thing in `main`).
+    pub fn paint() -> Self {
+        StackWatch { top: paint() }
+    }
+
+    /// Bytes of stack used at the deepest so far, from the initial stack pointer (so the frame
+    /// of the function that painted counts whole).
+    pub fn peak(&self) -> u32 {
+        let top = addr_of!(_stack_start) as usize;
+        u32::try_from(top.saturating_sub(lowest_touched(self.top))).unwrap_or(u32::MAX)
+    }
+}
+
+/// Total stack (bytes) between the initial stack pointer and the stack's guard.
 pub fn stack_size() -> u32 {
     let top = addr_of!(_stack_start) as usize;
-    let bottom = addr_of!(_stack_end) as usize;
+    let bottom = crate::stack_guard::floor();
     u32::try_from(top.saturating_sub(bottom)).unwrap_or(u32::MAX)
 }

@@ -2,7 +2,8 @@
 //! update tests.
 //!
 //! The mps2 boards under QEMU have no flash controller to program, so the test stands a RAM
-//! region in for NOR flash: 40 KiB in cortex-m-rt's `.uninit` section, which the startup code
+//! region in for NOR flash: 128 KiB in a `.nor` section of its own RAM region (`memory.x`: not
+//! the 64 KiB the program's statics and stack must fit), which the startup code
 //! neither zeroes nor initialises, so its bytes live through `SCB::sys_reset()` (QEMU keeps RAM
 //! across a system reset; so does SRAM on real parts while powered). It behaves as NOR does:
 //! erase sets whole 4 KiB blocks to 0xff, a write of 4-byte words can only clear bits, and
@@ -16,14 +17,15 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use fewshot_runtime::persist::nor_flash::{ErrorType, NorFlash, NorFlashErrorKind, ReadNorFlash};
 use fewshot_runtime::update::MappedFlash;
 
-/// Bytes of the simulated flash: the serial firmware's `Layout::SMALL` with its class bank.
-pub const NOR_SIZE: usize = 40 * 1024;
+/// Bytes of the simulated flash: room for the serial firmware's layout (`Layout::fitting` for
+/// the served model's records; its build fails when they need more).
+pub const NOR_SIZE: usize = 128 * 1024;
 
 /// The flash's bytes, 4-byte aligned so a model stored in it loads in place.
 #[repr(C, align(4))]
 struct NorBytes([u8; NOR_SIZE]);
 
-#[link_section = ".uninit.FEWSHOT_NOR"]
+#[link_section = ".nor"]
 static mut NOR: MaybeUninit<NorBytes> = MaybeUninit::uninit();
 static TAKEN: AtomicBool = AtomicBool::new(false);
 

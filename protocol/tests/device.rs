@@ -827,3 +827,61 @@ fn a_staged_input_is_answered_as_the_same_input_inline() {
         assert_eq!(ask(&mut s, &mut dev, &Request::WithStaged(a)), want);
     }
 }
+
+#[test]
+fn a_device_built_in_place_answers_as_one_built_by_new() {
+    let key = PublicKey::from_bytes(KEY);
+    // In place in a heap slot, as a firmware's `static` would hold it.
+    let mut slot: Box<std::mem::MaybeUninit<Dev<'static>>> = Box::new_uninit();
+    let in_place = Device::init(
+        &mut slot,
+        model(),
+        sizes::HEAD,
+        RamFlash::new(),
+        &Layout::SMALL,
+        key,
+    )
+    .unwrap();
+    let mut by_value = device(model());
+    let (mut s1, mut s2) = (Session::new(), Session::new());
+    for c in 0..5 {
+        for i in 0..2 {
+            let push = Request::PushSample {
+                target: Target::Class(c),
+                x: sample(c, i),
+            };
+            assert_eq!(
+                ask(&mut s1, in_place, &push),
+                ask(&mut s2, &mut by_value, &push)
+            );
+        }
+    }
+    for r in [
+        Request::Adapt { steps: None },
+        Request::Classify { x: sample(3, 7) },
+        Request::Enroll { label: 9 },
+        Request::ClassifyEnrolled { x: sample(3, 7) },
+        Request::SaveBank,
+        Request::Info,
+    ] {
+        assert_eq!(
+            ask(&mut s1, in_place, &r),
+            ask(&mut s2, &mut by_value, &r),
+            "{r:?}"
+        );
+    }
+    // A refusal leaves nothing to drop: the slot is taken as uninitialised again.
+    let mut small: Box<std::mem::MaybeUninit<Dev<'static, 32768>>> = Box::new_uninit();
+    let refused = Device::init(
+        &mut small,
+        model(),
+        sizes::HEAD,
+        RamFlash::new(),
+        &Layout::SMALL,
+        key,
+    );
+    assert!(matches!(
+        refused,
+        Err(fewshot_runtime::Error::FlashLayout { .. })
+    ));
+}

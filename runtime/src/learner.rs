@@ -27,10 +27,13 @@
 
 use crate::adapt::{AdaptReport, AdaptState, Support};
 use crate::format::{HeadKind, Model};
+use crate::in_place::by_value;
 use crate::infer::Heads;
 use crate::persist::nor_flash::NorFlash;
 use crate::persist::{RecordInfo, Slots};
 use crate::Error;
+use core::mem::MaybeUninit;
+use core::ptr::addr_of_mut;
 
 /// Head `head` of a model, ready to adapt and predict: `P` adapted parameters, `S` floats of
 /// scratch (adaptation with the largest support set it will see, and inference), a log of
@@ -49,15 +52,32 @@ impl<'m, const P: usize, const S: usize, const LOG: usize> Learner<'m, P, S, LOG
     /// when `P`, `S` (for inference) or `LOG` (for the default steps) is too small for this
     /// model: constants written for another model are refused here, not at the first call.
     pub fn new(model: &'m Model<'m>, head: usize) -> Result<Self, Error> {
+        // SAFETY: `init` initialises every field of the slot when it returns Ok.
+        unsafe { by_value(|slot| Self::init(slot, model, head)) }
+    }
+
+    /// [`Learner::new`] built in `slot` (a `static`, say): its `P + S + LOG` floats are never
+    /// on the stack, so a firmware keeps a learner larger than its stack, and the linker
+    /// checks that it fits the RAM. On error `slot` is left as uninitialised as it came.
+    pub fn init<'s>(
+        slot: &'s mut MaybeUninit<Self>,
+        model: &'m Model<'m>,
+        head: usize,
+    ) -> Result<&'s mut Self, Error> {
         Self::check_sizes(model, head)?;
-        let state = AdaptState::new(model, head)?;
-        Ok(Learner {
-            model,
-            state,
-            scratch: [0.0; S],
-            losses: [0.0; LOG],
-            logged: 0,
-        })
+        let p = slot.as_mut_ptr();
+        // SAFETY: `p` is valid for writes of a `Self` (it is `slot`'s); `state` is a
+        // `MaybeUninit` view of its own field (same layout); zero bytes are the floats 0.0;
+        // each field is written once, and after the last write every field is initialised.
+        unsafe {
+            let state = &mut *addr_of_mut!((*p).state).cast::<MaybeUninit<AdaptState<P>>>();
+            AdaptState::init(state, model, head)?;
+            addr_of_mut!((*p).model).write(model);
+            addr_of_mut!((*p).scratch).write_bytes(0, 1);
+            addr_of_mut!((*p).losses).write_bytes(0, 1);
+            addr_of_mut!((*p).logged).write(0);
+            Ok(slot.assume_init_mut())
+        }
     }
 
     /// What [`Learner::new`] checks, without building the learner (nor its `P + S + LOG`

@@ -46,6 +46,7 @@ pub mod enroll;
 mod error;
 pub mod format;
 pub mod frontend;
+pub mod in_place;
 pub mod infer;
 pub mod learner;
 pub mod math;

@@ -256,6 +256,11 @@ enum Cmd {
         /// serves it over a UART with `fewshot-protocol`, feature `device`).
         #[arg(long, requires = "rust")]
         device: bool,
+        /// With --device: bytes of the largest signed model update the device takes (its model
+        /// slots and the RAM it loads an update into; default: this model's envelope, rounded
+        /// up to 4 KiB).
+        #[arg(long, requires = "device")]
+        update_bytes: Option<usize>,
     },
     /// Re-export a model with a head of another class count (`--ways`: what `Learner::adapt`
     /// is given), a classification head the device adds classes to (`--max-classes`, format
@@ -694,9 +699,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             head,
             k,
             device,
+            update_bytes,
         } => {
             let blob = runtime::format::AlignedBytes::read(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
+            let device = device.then_some(inspect::DeviceOptions { update_bytes });
             let text = if rust {
                 inspect::rust_sizes(&blob, head, k, &file.display().to_string(), device)
             } else {

@@ -81,14 +81,16 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 /// The user's model in `dir`, as the README makes it: the PLAID int8 model exported with a
-/// bank of 12 classes, and its sizes for `SHOTS` samples with the protocol's `Device`.
+/// bank of 40 classes (a record of 5 948 bytes: more than `Layout::SMALL`'s 4 KiB slots, so the
+/// firmware's flash layout must be the one made for the model's records), and its sizes for
+/// `SHOTS` samples with the protocol's `Device`.
 fn users_model(dir: &Path) -> (PathBuf, PathBuf) {
     let (model, sizes) = (dir.join("plaid.postcard"), dir.join("plaid_sizes.rs"));
     let m = model.to_str().unwrap();
     trainer(
         &["export", "models/plaid_conv1d_int8.postcard", "--head", "0"]
             .into_iter()
-            .chain(["--max-classes", "12", "--out", m])
+            .chain(["--max-classes", "40", "--out", m])
             .collect::<Vec<_>>(),
     );
     let k = SHOTS.to_string();

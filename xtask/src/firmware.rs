@@ -638,7 +638,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
             "| {bin} | {} | {} | {model} | {runtime} | {data} | {bss} | {} |",
             e.section_size(".text"),
             e.section_size(".rodata"),
-            (64 * 1024u32).saturating_sub(data + bss)
+            e.section_size(".stack")
         );
     }
     println!();

@@ -1,8 +1,8 @@
 //! The fewshot serial device on an nRF52840 DK (PCA10056): the protocol on UARTE0 at
 //! 115 200 baud, 8N1, on the pins of the on-board J-Link's virtual COM port (P0.06 TXD, P0.08
 //! RXD: `/dev/ttyACM0` on the host), its saved state, class bank and signed model updates in
-//! the last 40 KiB of the chip's flash through the NVMC (`Layout::SMALL`: 4 KiB pages), logs
-//! over defmt-rtt. See `boards/README.md`.
+//! the last 256 KiB of the chip's flash through the NVMC (the layout made for the served
+//! model's records, in 4 KiB pages), logs over defmt-rtt. See `boards/README.md`.
 #![no_std]
 #![no_main]
 
@@ -10,13 +10,23 @@ use cortex_m_rt::entry;
 use embassy_nrf::buffered_uarte::{self, BufferedUarte};
 use embassy_nrf::nvmc::{Nvmc, FLASH_SIZE};
 use embassy_nrf::{bind_interrupts, peripherals, uarte};
-use fewshot_boards::{Async, Window};
+use fewshot_boards::{Async, SerialDevice, Window};
 use fewshot_protocol::device::Layout;
+use static_cell::StaticCell;
 
-/// Bytes of flash for the device's slots: `Layout::SMALL` with the class bank.
-const SLOTS_LEN: u32 = 40 * 1024;
-/// Where they start: the end of the flash (`memory.x` leaves it out of the program).
+/// Bytes of flash set aside for the device's slots (`memory.x` leaves them out of the program).
+const SLOTS_LEN: u32 = 256 * 1024;
+/// Where they start: the end of the flash.
 const SLOTS_AT: u32 = FLASH_SIZE as u32 - SLOTS_LEN;
+/// The slots for the served model's records, in the NVMC's 4 KiB pages.
+const LAYOUT: Layout = fewshot_boards::layout::<Nvmc<'static>>();
+const _: () = assert!(
+    matches!(LAYOUT.end::<Nvmc<'static>>(), Some(n) if n <= SLOTS_LEN),
+    "the model's records need more flash than SLOTS_LEN (and memory.x) set aside"
+);
+
+/// The device, built in place (`fewshot_boards::run`).
+static DEVICE: StaticCell<SerialDevice<'static, Window<Nvmc<'static>>>> = StaticCell::new();
 
 bind_interrupts!(struct Irqs {
     UARTE0 => buffered_uarte::InterruptHandler<peripherals::UARTE0>;
@@ -56,5 +66,5 @@ fn main() -> ! {
         &mut rx,
         &mut tx,
     );
-    fewshot_boards::run(flash, &Layout::SMALL, &mut Async(uart))
+    fewshot_boards::run(flash, &LAYOUT, DEVICE.uninit(), &mut Async(uart))
 }

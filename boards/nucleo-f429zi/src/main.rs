@@ -6,17 +6,19 @@
 //! The F4's flash erases in sectors of 16, 64 and 128 KiB, and embassy's `Flash` erases in
 //! blocks of the largest (`ERASE_SIZE` = 128 KiB). Bank 2 (sectors 12-23, 1 MiB) is eight such
 //! blocks: sectors 12-16 (4 x 16 + 64 KiB) make the first, sectors 17-23 the other seven. The
-//! device needs eight erase blocks (two each for the adapted state, the model slots, the
-//! version floor and the class bank), so each slot is one 128 KiB block.
+//! device's layout for the served model's records (two slots each for the adapted state, the
+//! model updates, the version floor and the class bank) takes whole blocks: eight for records
+//! of up to 128 KiB each; the build fails when they need more than bank 2.
 #![no_std]
 #![no_main]
 
 use cortex_m_rt::entry;
-use embassy_stm32::flash::Flash;
+use embassy_stm32::flash::{Blocking as BlockingFlash, Flash};
 use embassy_stm32::usart::{self, BufferedUart};
 use embassy_stm32::{bind_interrupts, peripherals};
-use fewshot_boards::{Blocking, Window};
+use fewshot_boards::{Blocking, SerialDevice, Window};
 use fewshot_protocol::device::Layout;
+use static_cell::StaticCell;
 
 /// The flash's erase block as embassy's `Flash` sees it (its `ERASE_SIZE`).
 const BLOCK: u32 = 128 * 1024;
@@ -25,16 +27,16 @@ const BANK2_AT: u32 = 0x10_0000;
 const BANK2_LEN: u32 = 8 * BLOCK;
 const BANK2_ADDRESS: usize = 0x0810_0000;
 
-/// Each slot one block: the state's at 0 and 128 KiB, the models' at 256 and 384 KiB, the
-/// version floor's records at 512 and 640 KiB, the class bank's at 768 and 896 KiB.
-const LAYOUT: Layout = Layout {
-    state_at: 0,
-    state_slot: BLOCK,
-    models_at: 2 * BLOCK,
-    model_slot: BLOCK,
-    floor_at: 4 * BLOCK,
-    bank_at: 6 * BLOCK,
-};
+/// The device's slots in bank 2, made for the served model's records.
+const LAYOUT: Layout = fewshot_boards::layout::<Flash<'static, BlockingFlash>>();
+const _: () = assert!(
+    matches!(LAYOUT.end::<Flash<'static, BlockingFlash>>(), Some(n) if n <= BANK2_LEN),
+    "the model's records need more flash than bank 2"
+);
+
+/// The device, built in place (`fewshot_boards::run`).
+static DEVICE: StaticCell<SerialDevice<'static, Window<Flash<'static, BlockingFlash>>>> =
+    StaticCell::new();
 
 bind_interrupts!(struct Irqs {
     USART3 => usart::BufferedInterruptHandler<peripherals::USART3>;
@@ -71,5 +73,5 @@ fn main() -> ! {
         Ok(u) => u,
         Err(e) => defmt::panic!("usart3: {}", e),
     };
-    fewshot_boards::run(flash, &LAYOUT, &mut Blocking(uart))
+    fewshot_boards::run(flash, &LAYOUT, DEVICE.uninit(), &mut Blocking(uart))
 }

@@ -29,12 +29,15 @@ pub use fewshot_protocol::device::Window;
 pub use port::{Async, Blocking};
 pub use serial_device::SerialDevice;
 
+use core::mem::MaybeUninit;
 use defmt_rtt as _;
 use fewshot_protocol::device::{Device, Layout, Port, Session};
+use fewshot_runtime::persist::nor_flash::NorFlash;
 use fewshot_runtime::signature::PublicKey;
 use fewshot_runtime::update::MappedFlash;
 use fewshot_runtime::{Error, Model};
 use panic_probe as _;
+use static_cell::{ConstStaticCell, StaticCell};
 
 /// The served model: the multi-head fixture the QEMU `serial` firmware embeds, or the model
 /// file `FEWSHOT_SERIAL_MODEL` names at build time (`build.rs`).
@@ -47,11 +50,18 @@ pub static KEY: PublicKey = PublicKey::from_bytes(*include_bytes!(
 ));
 
 /// Serves the protocol on `port` with the device's slots on `flash` as `layout` places them,
-/// until a `Reboot` request has been answered (then it resets the core). A device that cannot
-/// start (its flash window too small for `layout`, a model the sizes do not fit) logs why and
-/// sleeps.
-pub fn run<F: MappedFlash, P: Port>(flash: F, layout: &Layout, port: &mut P) -> ! {
-    match serve(flash, layout, port) {
+/// until a `Reboot` request has been answered (then it resets the core). The device is built
+/// in place in `device` (a board's `static`, `StaticCell::uninit`: its learner, class bank and
+/// support buffer never on the stack, and counted by the linker against the RAM). A device that
+/// cannot start (its flash window too small for `layout`, a model the sizes do not fit) logs
+/// why and sleeps.
+pub fn run<F: MappedFlash, P: Port>(
+    flash: F,
+    layout: &Layout,
+    device: &'static mut MaybeUninit<SerialDevice<'static, F>>,
+    port: &mut P,
+) -> ! {
+    match serve(flash, layout, device, port) {
         Ok(()) => {
             defmt::info!("reboot");
             cortex_m::peripheral::SCB::sys_reset()
@@ -65,28 +75,43 @@ pub fn run<F: MappedFlash, P: Port>(flash: F, layout: &Layout, port: &mut P) -> 
     }
 }
 
-/// Bytes of RAM for a copy of an installed model update (a larger one is refused at boot and
-/// the built-in model runs).
-const MODEL_RAM_WORDS: usize = 8192 / 4;
+/// Where the device keeps its records on a board's flash `F`: the layout `Layout::fitting`
+/// makes for the served model's (`serial_sizes::RECORDS`), each slot in whole erase blocks. A
+/// board keeps it in a `const`, where a layout that overflows is a build error, and checks
+/// there that [`Layout::end`] fits the flash it sets aside.
+pub const fn layout<F: NorFlash>() -> Layout {
+    match Layout::fitting::<F>(&serial_sizes::RECORDS) {
+        Some(layout) => layout,
+        None => panic!("flash layout overflows"),
+    }
+}
+
+/// Words of RAM for a copy of an installed model update: the largest update the device takes
+/// (`serial_sizes::UPDATE_BYTES`; a larger one is refused when it is offered).
+const MODEL_RAM_WORDS: usize = serial_sizes::UPDATE_BYTES.div_ceil(4);
+
+/// The copy in RAM of an installed model update.
+static MODEL_RAM: ConstStaticCell<[u32; MODEL_RAM_WORDS]> =
+    ConstStaticCell::new([0; MODEL_RAM_WORDS]);
+/// The model served: the installed update or the built-in one.
+static SERVED: StaticCell<Model<'static>> = StaticCell::new();
 
 fn serve<F: MappedFlash, P: Port>(
     mut flash: F,
     layout: &Layout,
+    device: &'static mut MaybeUninit<SerialDevice<'static, F>>,
     port: &mut P,
 ) -> Result<(), Error> {
     let built_in = Model::from_bytes(MODEL)?;
-    let mut ram = [0u32; MODEL_RAM_WORDS];
     let head = serial_sizes::HEAD;
-    let installed = SerialDevice::<'_, F>::installed(&mut flash, layout, KEY, &mut ram, head)
-        .unwrap_or_else(|e| {
-            defmt::warn!("installed model refused, running the built-in one: {}", e);
-            None
-        });
-    let model = installed.as_ref().unwrap_or(&built_in);
-    // Borrowed where it was made: moving it out of the `Result` would copy the whole device
-    // (support buffer, learner, bank) into a second place on the stack.
-    let mut made: Result<SerialDevice<'_, F>, Error> = Device::new(model, head, flash, layout, KEY);
-    let device = made.as_mut().map_err(|e| *e)?;
+    let installed =
+        SerialDevice::<'_, F>::installed(&mut flash, layout, KEY, MODEL_RAM.take(), head)
+            .unwrap_or_else(|e| {
+                defmt::warn!("installed model refused, running the built-in one: {}", e);
+                None
+            });
+    let model = SERVED.init(installed.unwrap_or(built_in));
+    let device = Device::init(device, model, head, flash, layout, KEY)?;
     defmt::info!(
         "serving {=str} (head {=usize}) over the serial protocol",
         model.name(),

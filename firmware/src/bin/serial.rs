@@ -3,7 +3,8 @@
 //! multi-head fixture, enrollable up to 8 classes (sizes from `trainer inspect --rust --device`,
 //! `src/serial_sizes.rs`), or the model and sizes `FEWSHOT_SERIAL_MODEL` and
 //! `FEWSHOT_SERIAL_SIZES` name at build time (`build.rs`, `fixtures::SERIAL_MODEL`), keeps its saved state, class bank and signed model updates on the
-//! simulated NOR flash (`nor.rs`, 40 KiB: `Layout::SMALL` with the bank), and resets the
+//! simulated NOR flash (`nor.rs`, in the layout `Layout::fitting` makes for the model's
+//! records, `sizes::RECORDS`), and resets the
 //! core on `Reboot`: the flash lives through that reset, as a real part's flash lives through a
 //! power cycle. A cold boot (no handover word) erases the flash first (factory state). At boot
 //! it runs the signed update installed in the model slots, if any (copied into RAM, since the
@@ -14,6 +15,7 @@
 
 use cortex_m_rt::entry;
 use fewshot_firmware::fixtures::SERIAL_MODEL;
+use fewshot_firmware::measure::{stack_size, StackWatch};
 use fewshot_firmware::nor::{handover, set_handover, Handover, NoinitNor, NOR_SIZE};
 use fewshot_firmware::serial_device::SerialDevice;
 use fewshot_firmware::serial_sizes as sizes;
@@ -23,6 +25,7 @@ use fewshot_protocol::device::{Device, Layout, Session};
 use fewshot_runtime::persist::nor_flash::NorFlash;
 use fewshot_runtime::signature::PublicKey;
 use fewshot_runtime::Model;
+use static_cell::{ConstStaticCell, StaticCell};
 
 /// The key model updates must be signed with (the public test key of the fixtures).
 static KEY: PublicKey = PublicKey::from_bytes(*include_bytes!("../../fixtures/test-signing.pub"));
@@ -52,13 +55,48 @@ fn flash() -> Option<NoinitNor> {
     Some(nor)
 }
 
-/// Words of RAM for a copy of the installed model: a whole model slot.
-const MODEL_RAM_WORDS: usize = Layout::SMALL.model_slot as usize / 4;
+/// Where the device keeps its records on the simulated flash: the layout made for the served
+/// model's (a build error when a size overflows, or when they need more than `NOR_SIZE`).
+const LAYOUT: Layout =
+    Layout::fitting::<NoinitNor>(&sizes::RECORDS).expect("flash layout overflows");
+const _: () = match LAYOUT.end::<NoinitNor>() {
+    Some(n) if n as usize <= NOR_SIZE => {}
+    _ => panic!("the model's records need more flash than the simulated NOR holds (nor.rs)"),
+};
+
+/// Words of RAM for a copy of an installed model: the largest update the device takes.
+const MODEL_RAM_WORDS: usize = sizes::UPDATE_BYTES.div_ceil(4);
+
+/// The RAM of the part this firmware stands for (QEMU's machine has more).
+const RAM_BUDGET: usize = 64 * 1024;
+/// Stack the firmware needs besides its statics: it peaks at about 13.4 KB (the model's
+/// loader, the session's frames, inference), logged at each reboot.
+const STACK_NEEDED: usize = 14 * 1024;
+/// The device, the copy of an update and the served model are statics: with the stack they
+/// fit the part's RAM, or the build fails here.
+const _: () = assert!(
+    size_of::<Serial<'static>>()
+        + MODEL_RAM_WORDS * 4
+        + size_of::<Model<'static>>()
+        + STACK_NEEDED
+        <= RAM_BUDGET,
+    "the device needs more than the 64 KiB of RAM: a smaller --k or fewer classes (export --max-classes)"
+);
+
+/// The copy in RAM of an installed model update (a static: off the stack).
+static MODEL_RAM: ConstStaticCell<[u32; MODEL_RAM_WORDS]> =
+    ConstStaticCell::new([0; MODEL_RAM_WORDS]);
+/// The model served: the installed update or the built-in one.
+static MODEL: StaticCell<Model<'static>> = StaticCell::new();
+/// The device, built in place (`Device::init`): its learner, class bank and support buffer
+/// are statics, which the linker checks against the RAM, not values on the stack.
+static DEVICE: StaticCell<Serial<'static>> = StaticCell::new();
 
 #[entry]
 fn main() -> ! {
+    let stack = StackWatch::paint();
     fw::init("serial");
-    let Some(nor) = flash() else {
+    let Some(mut nor) = flash() else {
         defmt::error!("serial: no flash");
         fw::finish(1)
     };
@@ -69,9 +107,7 @@ fn main() -> ! {
             fw::finish(1)
         }
     };
-    let mut nor = nor;
-    let mut ram = [0u32; MODEL_RAM_WORDS];
-    let installed = Serial::installed(&mut nor, &Layout::SMALL, KEY, &mut ram, sizes::HEAD)
+    let installed = Serial::installed(&mut nor, &LAYOUT, KEY, MODEL_RAM.take(), sizes::HEAD)
         .unwrap_or_else(|e| {
             defmt::warn!(
                 "serial: installed model refused, running the built-in one: {}",
@@ -79,11 +115,8 @@ fn main() -> ! {
             );
             None
         });
-    let model = installed.as_ref().unwrap_or(&built_in);
-    // Borrowed where it was made: moving it out of the `Result` would copy the whole device
-    // (its support buffer, learner and bank) into a second place on the stack.
-    let mut made: Result<Serial<'_>, _> = Device::new(model, sizes::HEAD, nor, &Layout::SMALL, KEY);
-    let device = match &mut made {
+    let model = MODEL.init(installed.unwrap_or(built_in));
+    let device = match Device::init(DEVICE.uninit(), model, sizes::HEAD, nor, &LAYOUT, KEY) {
         Ok(d) => d,
         Err(e) => {
             defmt::error!("serial: device: {}", e);
@@ -95,6 +128,10 @@ fn main() -> ! {
     let mut session = Session::new();
     defmt::info!("serial: serving {=str} on UART0", model.name());
     session.serve(device, &mut uart);
-    defmt::info!("serial: reboot");
+    defmt::info!(
+        "serial: reboot; stack peak {=u32} of {=u32} bytes",
+        stack.peak(),
+        stack_size()
+    );
     cortex_m::peripheral::SCB::sys_reset()
 }

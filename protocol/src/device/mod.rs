@@ -37,6 +37,7 @@
 //! assert!(matches!(reply, Some(Reply::Info(info)) if info.input_len == 2 && info.max_samples == 4));
 //! ```
 
+mod bank;
 mod error;
 mod port;
 mod ram;
@@ -52,7 +53,11 @@ pub use window::Window;
 use crate::{BankInfo, DeviceError, HeadInfo, HeadKind, Info, InputAction, Installed, Reply};
 use crate::{Request, Target};
 use crate::{MAX_CLASSES, MAX_HEADS, MAX_NAME, MAX_OUTPUTS, PROTOCOL_VERSION};
+use bank::Bank;
+use core::mem::MaybeUninit;
+use core::ptr::addr_of_mut;
 use fewshot_runtime::enroll::ClassBank;
+use fewshot_runtime::in_place::by_value;
 use fewshot_runtime::persist::nor_flash::NorFlash;
 use fewshot_runtime::persist::Slots;
 use fewshot_runtime::signature::PublicKey;
@@ -61,6 +66,8 @@ use fewshot_runtime::{Error, Learner, Model, SupportSet};
 use heapless::{String, Vec};
 
 /// Where the device keeps what it saves, in bytes of its flash (multiples of its erase size).
+/// [`Layout::fitting`] makes one for a model's [`Records`] (`trainer inspect --rust --device`
+/// writes them), so no slot size is written by hand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Layout {
     /// The adapted state's two slots, from this offset.
@@ -71,16 +78,33 @@ pub struct Layout {
     pub models_at: u32,
     /// Bytes of each model slot.
     pub model_slot: u32,
-    /// The class bank's two slots (`state_slot` bytes each), from this offset: used only when
-    /// the served head is enrollable.
-    pub bank_at: u32,
-    /// The version floor's records (two erase blocks), from this offset.
+    /// The version floor's records (two erase blocks, or the fewest that hold a record each),
+    /// from this offset.
     pub floor_at: u32,
+    /// The class bank's two slots, from this offset: used only when the served head is
+    /// enrollable.
+    pub bank_at: u32,
+    /// Bytes of each class bank slot (0 when the layout keeps no bank).
+    pub bank_slot: u32,
+}
+
+/// What a device keeps on its flash for the head it serves, in the units the records are
+/// counted in: `trainer inspect --rust --device` writes them for a model (`RECORDS`), and
+/// [`Layout::fitting`] places them on a flash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Records {
+    /// Floats of the adapted state (the head's adapted parameters).
+    pub state: usize,
+    /// Floats of the class bank (`ClassBank::bank_len`); 0 when the head is not enrollable.
+    pub bank: usize,
+    /// Bytes of the largest signed model update the device takes (a whole envelope).
+    pub update: usize,
 }
 
 impl Layout {
-    /// 32 KiB of 4 KiB blocks: state slots of 4 KiB at 0, model slots of 8 KiB at 8 KiB, the
-    /// floor at 24 KiB; with an enrollable head 40 KiB: the bank's slots at 32 KiB.
+    /// 40 KiB of 4 KiB blocks: state slots of 4 KiB at 0, model slots of 8 KiB at 8 KiB, the
+    /// floor at 24 KiB, the bank's slots of 4 KiB at 32 KiB (what [`Layout::fitting`] gives
+    /// on such a flash for a state and a bank of at most 4 KiB and updates of at most 8 KiB).
     pub const SMALL: Layout = Layout {
         state_at: 0,
         state_slot: 4096,
@@ -88,7 +112,93 @@ impl Layout {
         model_slot: 8192,
         floor_at: 24576,
         bank_at: 32768,
+        bank_slot: 4096,
     };
+
+    /// The layout that holds `records` on a flash `F`, from offset 0: the adapted state's two
+    /// slots, the two model slots, the version floor's two records, then the class bank's two
+    /// slots (none when `records.bank` is 0), each slot the fewest whole erase blocks
+    /// (`F::ERASE_SIZE`) that hold its record. [`Layout::end`] is the flash it spans. None when
+    /// a size does not fit a `u32`; in a `const`, `.expect(..)` makes that a compile error:
+    ///
+    /// ```
+    /// use fewshot_protocol::device::{Layout, RamFlash, Records};
+    /// type Flash = RamFlash<65536>; // 4 KiB erase blocks
+    /// // 165 adapted floats, a bank of 32 classes of 64 features, updates of up to 12 KiB.
+    /// const RECORDS: Records = Records { state: 165, bank: 32 * 69, update: 12 * 1024 };
+    /// const LAYOUT: Layout = Layout::fitting::<Flash>(&RECORDS).expect("layout overflows");
+    /// assert_eq!(LAYOUT.model_slot, 12 * 1024);
+    /// assert_eq!(LAYOUT.bank_slot, 12 * 1024); // a record of 8 860 bytes, in whole blocks
+    /// assert_eq!(LAYOUT.end::<Flash>(), Some(64 * 1024));
+    /// ```
+    pub const fn fitting<F: NorFlash>(records: &Records) -> Option<Layout> {
+        let erase = if F::ERASE_SIZE > 1 { F::ERASE_SIZE } else { 1 };
+        let (Some(state), Some(model), Some(floor)) = (
+            whole_blocks(Slots::record_len::<F>(records.state), erase),
+            whole_blocks(Some(records.update), erase),
+            ModelSlots::floor_slot_len::<F>(),
+        ) else {
+            return None;
+        };
+        let bank = match records.bank {
+            0 => 0,
+            floats => match whole_blocks(Slots::record_len::<F>(floats), erase) {
+                Some(n) => n,
+                None => return None,
+            },
+        };
+        // The state's slots from 0, each region's two slots after the last.
+        let Some(models_at) = two_slots_end(0, state) else {
+            return None;
+        };
+        let Some(floor_at) = two_slots_end(models_at, model) else {
+            return None;
+        };
+        let Some(bank_at) = two_slots_end(floor_at, floor) else {
+            return None;
+        };
+        if two_slots_end(bank_at, bank).is_none() {
+            return None;
+        }
+        Some(Layout {
+            state_at: 0,
+            state_slot: state,
+            models_at,
+            model_slot: model,
+            floor_at,
+            bank_at,
+            bank_slot: bank,
+        })
+    }
+
+    /// Bytes of flash from offset 0 to the end of this layout's last region on a flash `F` (the
+    /// bank's slots only when it has them): what a firmware sets aside for the device.
+    pub const fn end<F: NorFlash>(&self) -> Option<u32> {
+        let Some(floor) = ModelSlots::floor_slot_len::<F>() else {
+            return None;
+        };
+        let ends = [
+            two_slots_end(self.state_at, self.state_slot),
+            two_slots_end(self.models_at, self.model_slot),
+            two_slots_end(self.floor_at, floor),
+            if self.bank_slot == 0 {
+                Some(0)
+            } else {
+                two_slots_end(self.bank_at, self.bank_slot)
+            },
+        ];
+        let mut last = 0;
+        let mut i = 0;
+        while i < ends.len() {
+            match ends[i] {
+                Some(e) if e > last => last = e,
+                Some(_) => {}
+                None => return None,
+            }
+            i += 1;
+        }
+        Some(last)
+    }
 
     /// The model slots of this layout on `flash`, updates signed with the key of `key`.
     pub fn model_slots<F: NorFlash>(&self, flash: &F, key: PublicKey) -> Result<ModelSlots, Error> {
@@ -108,6 +218,26 @@ impl Layout {
         let slots = self.model_slots(flash, key)?;
         let active = slots.active(flash)?;
         slots.copy_model(flash, &active, ram)
+    }
+}
+
+/// `bytes` rounded up to whole erase blocks of `erase` bytes, None when that does not fit a
+/// `u32`.
+const fn whole_blocks(bytes: Option<usize>, erase: usize) -> Option<u32> {
+    let Some(n) = bytes else {
+        return None;
+    };
+    match n.checked_add(erase - 1) {
+        Some(up) if up / erase * erase <= u32::MAX as usize => Some((up / erase * erase) as u32),
+        _ => None,
+    }
+}
+
+/// The end of two slots of `slot` bytes from `at`.
+const fn two_slots_end(at: u32, slot: u32) -> Option<u32> {
+    match (slot as u64) * 2 + at as u64 {
+        n if n <= u32::MAX as u64 => Some(n as u32),
+        _ => None,
     }
 }
 
@@ -133,7 +263,7 @@ pub struct Device<
 > {
     model: &'m Model<'m>,
     learner: Learner<'m, P, S, LOG>,
-    bank: Option<(ClassBank<'m, B, BS>, Slots)>,
+    bank: Bank<'m, B, BS>,
     samples: SupportSet<K, D, T>,
     /// The input [`Request::StageInput`] writes and [`Request::WithStaged`] reads.
     staged: Vec<f32, D>,
@@ -161,13 +291,14 @@ impl<
     /// with the key of `key`. Refuses sizes made for another model ([`Error::Capacity`]), and
     /// for an enrollable head a bank of `B` / `BS` too small ([`Error::Capacity`]) or a flash
     /// without room for the bank's slots at `layout.bank_at` ([`Error::FlashLayout`]), and an
-    /// adapted state or a bank whose record does not fit `layout.state_slot`
-    /// ([`Error::Capacity`]: a larger layout, or fewer classes).
+    /// adapted state or a bank whose record does not fit `layout.state_slot` or
+    /// `layout.bank_slot` ([`Error::Capacity`]: a layout made by [`Layout::fitting`] for the
+    /// model's records, or fewer classes).
     ///
     /// The device is large (its support buffer, learner and bank: `trainer inspect --rust
-    /// --device` prints the bytes); on a small stack use it where it was made, `match &mut
-    /// made { Ok(device) => ..., }`, rather than moving it out of the `Result`, which copies
-    /// it once more (the `serial` firmware does so).
+    /// --device` prints the bytes): a firmware builds it in place in a `static` with
+    /// [`Device::init`] (the `serial` firmware does so), where the linker checks that it fits
+    /// the RAM; a value returned from `new` is on the stack, and moving it copies it.
     pub fn new(
         model: &'m Model<'m>,
         head: usize,
@@ -175,43 +306,66 @@ impl<
         layout: &Layout,
         key: PublicKey,
     ) -> Result<Self, Error> {
+        // SAFETY: `init` initialises every field of the slot when it returns Ok.
+        unsafe { by_value(|slot| Self::init(slot, model, head, flash, layout, key)) }
+    }
+
+    /// [`Device::new`] built in `slot` (a `static`, say): the learner, the class bank and the
+    /// support buffer are written where they stay, never on the stack. On error `slot` is to
+    /// be taken as uninitialised (and `flash` is dropped).
+    pub fn init<'s>(
+        slot: &'s mut MaybeUninit<Self>,
+        model: &'m Model<'m>,
+        head: usize,
+        flash: F,
+        layout: &Layout,
+        key: PublicKey,
+    ) -> Result<&'s mut Self, Error> {
         Self::check_sizes(model, head)?;
-        let learner = Learner::new(model, head)?;
         let state = Slots::new(&flash, layout.state_at, layout.state_slot)?;
-        let bank = match model.enrollable(head) {
-            Some(_) => Some((
-                ClassBank::from_head(model, head)?,
-                Slots::new(&flash, layout.bank_at, layout.state_slot)?,
-            )),
+        let bank_slots = match model.enrollable(head) {
+            Some(_) => Some(Slots::new(&flash, layout.bank_at, layout.bank_slot)?),
             None => None,
         };
         // A record too large for its slot would be refused only at the first save.
-        let record = |what, floats| {
+        let record = |what, floats, slot: u32| {
             let needed = Slots::record_len::<F>(floats).unwrap_or(usize::MAX);
-            Error::check_capacity(what, needed, layout.state_slot as usize)
+            Error::check_capacity(what, needed, slot as usize)
         };
         record(
             "adapted state's record (Layout::state_slot)",
             model.adapted_param_count(head)?,
+            layout.state_slot,
         )?;
-        if bank.is_some() {
+        if bank_slots.is_some() {
             record(
-                "class bank's record (Layout::state_slot)",
+                "class bank's record (Layout::bank_slot)",
                 ClassBank::<B, BS>::bank_len(model, head)?,
+                layout.bank_slot,
             )?;
         }
         let models = layout.model_slots(&flash, key)?;
-        Ok(Device {
-            model,
-            learner,
-            bank,
-            samples: SupportSet::new(),
-            staged: Vec::new(),
-            flash,
-            state,
-            models,
-            update: None,
-        })
+        let p = slot.as_mut_ptr();
+        // SAFETY: `p` is valid for writes of a `Self` (it is `slot`'s); `learner` is viewed as
+        // the `MaybeUninit` of its own type (same layout); each field is written once (the
+        // fallible ones first, and the flash last: on error nothing written needs dropping), and
+        // after the last write every field is initialised.
+        unsafe {
+            let learner = addr_of_mut!((*p).learner).cast::<MaybeUninit<Learner<'m, P, S, LOG>>>();
+            Learner::init(&mut *learner, model, head)?;
+            match bank_slots {
+                Some(slots) => Bank::init(addr_of_mut!((*p).bank), model, head, slots)?,
+                None => Bank::write_none(addr_of_mut!((*p).bank)),
+            }
+            addr_of_mut!((*p).model).write(model);
+            addr_of_mut!((*p).samples).write(SupportSet::new());
+            addr_of_mut!((*p).staged).write(Vec::new());
+            addr_of_mut!((*p).state).write(state);
+            addr_of_mut!((*p).models).write(models);
+            addr_of_mut!((*p).update).write(None);
+            addr_of_mut!((*p).flash).write(flash);
+            Ok(slot.assume_init_mut())
+        }
     }
 
     /// What [`Device::new`] checks of the model before it takes the flash: these sizes serve
@@ -330,7 +484,7 @@ impl<
 
     /// The class bank requests; [`DeviceError::NoBank`] when the head is not enrollable.
     fn serve_bank(&mut self, request: &Request) -> Result<Reply, Error> {
-        let Some((bank, slots)) = self.bank.as_mut() else {
+        let Some((bank, slots)) = self.bank.get_mut() else {
             return Ok(Reply::Error(DeviceError::NoBank));
         };
         match request {
@@ -437,7 +591,7 @@ impl<
                 Reply::Class { class, score }
             }
             InputAction::ClassifyEnrolled => {
-                let Some((bank, _)) = self.bank.as_mut() else {
+                let Some((bank, _)) = self.bank.get_mut() else {
                     return Ok(Reply::Error(DeviceError::NoBank));
                 };
                 let s = bank.score(finite(x)?)?;
@@ -521,7 +675,7 @@ impl<
             max_samples: count(K),
             free_samples: count(K.saturating_sub(self.samples.len())),
             installed,
-            bank: self.bank.as_ref().map(|(b, _)| BankInfo {
+            bank: self.bank.get().map(|b| BankInfo {
                 capacity: count(b.capacity()),
                 labels: b.labels().take(MAX_CLASSES).collect(),
                 margin: b.margin(),

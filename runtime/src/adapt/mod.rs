@@ -55,9 +55,12 @@ pub use support::{Support, SupportSet, Targets};
 
 use crate::format::layout::AdaptedRange;
 use crate::format::Model;
+use crate::in_place::by_value;
 use crate::infer::{state_offsets, AdaptedParams, Network};
 use crate::math::copy;
 use crate::Error;
+use core::mem::MaybeUninit;
+use core::ptr::addr_of_mut;
 use inner::InnerLoop;
 
 /// The adapted parameters of one head (capacity `P` floats), in RAM.
@@ -86,10 +89,29 @@ impl<const P: usize> AdaptState<P> {
     /// A state for head `head` of `model`, holding its meta-learned values. Fails with
     /// [`Error::Capacity`] when `P` is smaller than [`Model::adapted_param_count`].
     pub fn new(model: &Model<'_>, head: usize) -> Result<Self, Error> {
+        // SAFETY: `init` initialises every field of the slot when it returns Ok.
+        unsafe { by_value(|slot| Self::init(slot, model, head)) }
+    }
+
+    /// [`AdaptState::new`] built in `slot` (a `static`, say), the `P` floats never on the
+    /// stack. On error `slot` is left as uninitialised as it came.
+    pub fn init<'s>(
+        slot: &'s mut MaybeUninit<Self>,
+        model: &Model<'_>,
+        head: usize,
+    ) -> Result<&'s mut Self, Error> {
         const { assert!(P > 0, "AdaptState capacity must be non-zero") };
-        let mut params = [0.0; P];
-        let of = Fingerprint::new(model, head, &mut params)?;
-        Ok(AdaptState { params, of })
+        let p = slot.as_mut_ptr();
+        // SAFETY: `p` is valid for writes of a `Self` (it is `slot`'s); zero bytes are the
+        // floats 0.0, so `params` is an initialised array once written, and `params` is the only
+        // reference to it until `of` is written; after both writes every field is initialised.
+        unsafe {
+            let params = addr_of_mut!((*p).params);
+            params.write_bytes(0, 1);
+            let of = Fingerprint::new(model, head, &mut *params)?;
+            addr_of_mut!((*p).of).write(of);
+            Ok(slot.assume_init_mut())
+        }
     }
 
     /// Back to the meta-learned values.

@@ -59,8 +59,11 @@
 mod steps;
 
 use crate::format::{HeadKind, Model};
+use crate::in_place::by_value;
 use crate::math::{dot, exp};
 use crate::Error;
+use core::mem::MaybeUninit;
+use core::ptr::addr_of_mut;
 
 /// Floats of a slot before its row: the label, the active flag, the sample count and the
 /// samples' scatter.
@@ -129,6 +132,34 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
     /// An empty bank for enrollable head `head`. [`Error::TargetKindMismatch`] when the head is
     /// not enrollable; [`Error::Capacity`] when `B` or `S` (to classify) is too small.
     pub fn new(model: &'m Model<'m>, head: usize) -> Result<Self, Error> {
+        // SAFETY: `init_empty` initialises every field of the slot when it returns Ok.
+        unsafe { by_value(|slot| Self::init_empty(slot, model, head)) }
+    }
+
+    /// A bank holding the head's exported classes as labels `0..N`, their rows as exported.
+    pub fn from_head(model: &'m Model<'m>, head: usize) -> Result<Self, Error> {
+        // SAFETY: `init` initialises every field of the slot when it returns Ok.
+        unsafe { by_value(|slot| Self::init(slot, model, head)) }
+    }
+
+    /// [`ClassBank::from_head`] built in `slot` (a `static`, say): its `B + S` floats are
+    /// never on the stack. On error `slot` is to be taken as uninitialised.
+    pub fn init<'s>(
+        slot: &'s mut MaybeUninit<Self>,
+        model: &'m Model<'m>,
+        head: usize,
+    ) -> Result<&'s mut Self, Error> {
+        let bank = Self::init_empty(slot, model, head)?;
+        bank.load_head()?;
+        Ok(bank)
+    }
+
+    /// [`ClassBank::new`] built in `slot`.
+    fn init_empty<'s>(
+        slot: &'s mut MaybeUninit<Self>,
+        model: &'m Model<'m>,
+        head: usize,
+    ) -> Result<&'s mut Self, Error> {
         Self::check_sizes(model, head)?;
         let e = model.enrollable(head).ok_or(Error::TargetKindMismatch)?;
         let scale = model
@@ -136,41 +167,45 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
             .adapt
             .and_then(|a| a.prototype_scale)
             .unwrap_or(1.0);
-        Ok(ClassBank {
-            model,
-            head,
-            classes: usize::from(e.max_classes),
-            features: model.feature_len(),
-            scale,
-            margin: 0.0,
-            bank: [0.0; B],
-            scratch: [0.0; S],
-        })
+        let p = slot.as_mut_ptr();
+        // SAFETY: `p` is valid for writes of a `Self` (it is `slot`'s); zero bytes are the
+        // floats 0.0; each field is written once, and after the last write every field is
+        // initialised.
+        unsafe {
+            addr_of_mut!((*p).model).write(model);
+            addr_of_mut!((*p).head).write(head);
+            addr_of_mut!((*p).classes).write(usize::from(e.max_classes));
+            addr_of_mut!((*p).features).write(model.feature_len());
+            addr_of_mut!((*p).scale).write(scale);
+            addr_of_mut!((*p).margin).write(0.0);
+            addr_of_mut!((*p).bank).write_bytes(0, 1);
+            addr_of_mut!((*p).scratch).write_bytes(0, 1);
+            Ok(slot.assume_init_mut())
+        }
     }
 
-    /// A bank holding the head's exported classes as labels `0..N`, their rows as exported.
-    pub fn from_head(model: &'m Model<'m>, head: usize) -> Result<Self, Error> {
-        let mut bank = Self::new(model, head)?;
-        let spec = model.head(head)?;
+    /// Writes the head's exported classes into the (empty) bank as labels `0..N`.
+    fn load_head(&mut self) -> Result<(), Error> {
+        let spec = self.model.head(self.head)?;
         let (HeadKind::Classification { classes }, Some(layer)) = (spec.kind, spec.layers.first())
         else {
             return Err(Error::TargetKindMismatch);
         };
-        let (w, b) = model.layer_params(layer)?;
-        let f = bank.features;
+        let (w, b) = self.model.layer_params(layer)?;
+        let f = self.features;
         for c in 0..classes {
             let i = usize::from(c);
             let row = w
                 .get(i * f..(i + 1) * f)
                 .ok_or(Error::internal("enroll::from_head"))?;
             let bias = *b.get(i).ok_or(Error::internal("enroll::from_head"))?;
-            let slot = bank.slot_mut(i)?;
+            let slot = self.slot_mut(i)?;
             slot[0] = f32::from(c);
             slot[1] = 1.0;
             slot[SLOT_HEADER..SLOT_HEADER + f].copy_from_slice(row);
             slot[SLOT_HEADER + f] = bias;
         }
-        Ok(bank)
+        Ok(())
     }
 
     /// The model's head this bank belongs to.

@@ -125,8 +125,11 @@ pub struct RecordInfo {
 }
 
 /// Bytes of a record's data (header and parameters) for `params` parameters.
-fn data_len(params: usize) -> Option<usize> {
-    params.checked_mul(4)?.checked_add(HEADER_LEN)
+const fn data_len(params: usize) -> Option<usize> {
+    match params.checked_mul(4) {
+        Some(n) => n.checked_add(HEADER_LEN),
+        None => None,
+    }
 }
 
 /// Two slots of NOR flash holding one head's adapted state; see the [module docs](self).
@@ -171,8 +174,11 @@ impl Slots {
     }
 
     /// Flash bytes a record of `params` parameters takes on a flash of this `WRITE_SIZE`.
-    pub fn record_len<F: NorFlash>(params: usize) -> Option<usize> {
-        region::record_len::<F>(data_len(params)?)
+    pub const fn record_len<F: NorFlash>(params: usize) -> Option<usize> {
+        match data_len(params) {
+            Some(n) => region::record_len::<F>(n),
+            None => None,
+        }
     }
 
     /// The header of slot `slot`'s record that starts with `magic` (an adapted state's or a class

@@ -35,8 +35,11 @@ const fn chunk_for(unit: usize) -> usize {
 }
 
 /// `n` rounded up to a multiple of `unit` (`unit` > 0).
-pub(crate) fn round_up(n: usize, unit: usize) -> Option<usize> {
-    n.checked_add(unit - 1).map(|v| v / unit * unit)
+pub(crate) const fn round_up(n: usize, unit: usize) -> Option<usize> {
+    match n.checked_add(unit - 1) {
+        Some(v) => Some(v / unit * unit),
+        None => None,
+    }
 }
 
 /// `a` is newer than `b` in serial-number order (RFC 1982 style, so sequences may wrap).
@@ -298,7 +301,10 @@ impl Region {
 
 /// Flash bytes a record of `data_len` bytes of data takes (data and CRC, each padded to
 /// `WRITE_SIZE`).
-pub(crate) fn record_len<F: NorFlash>(data_len: usize) -> Option<usize> {
-    let unit = F::WRITE_SIZE.max(1);
-    round_up(data_len, unit)?.checked_add(round_up(4, unit)?)
+pub(crate) const fn record_len<F: NorFlash>(data_len: usize) -> Option<usize> {
+    let unit = if F::WRITE_SIZE > 1 { F::WRITE_SIZE } else { 1 };
+    match (round_up(data_len, unit), round_up(4, unit)) {
+        (Some(data), Some(crc)) => data.checked_add(crc),
+        _ => None,
+    }
 }

@@ -32,6 +32,19 @@ struct FloorRecord {
     floor: u32,
 }
 
+/// Bytes of each of the floor's two slots on a flash `F`: the fewest whole erase blocks that
+/// hold a record.
+pub(crate) const fn slot_len<F: NorFlash>() -> Option<u32> {
+    let erase = if F::ERASE_SIZE > 1 { F::ERASE_SIZE } else { 1 };
+    let Some(record) = region::record_len::<F>(FLOOR_LEN) else {
+        return None;
+    };
+    match round_up(record, erase) {
+        Some(n) if n <= u32::MAX as usize => Some(n as u32),
+        _ => None,
+    }
+}
+
 /// Two records of the version floor; see the [module docs](self).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -42,10 +55,7 @@ pub(crate) struct VersionFloor {
 impl VersionFloor {
     /// The two records from byte `offset`, each in the fewest whole erase blocks that hold it.
     pub(crate) fn new<F: NorFlash>(flash: &F, offset: u32) -> Result<Self, Error> {
-        let slot = region::record_len::<F>(FLOOR_LEN)
-            .and_then(|n| round_up(n, F::ERASE_SIZE.max(1)))
-            .and_then(|n| u32::try_from(n).ok())
-            .ok_or(layout("version floor record"))?;
+        let slot = slot_len::<F>().ok_or(layout("version floor record"))?;
         Ok(VersionFloor {
             region: Region::new(flash, offset, slot)?,
         })

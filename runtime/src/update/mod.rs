@@ -189,6 +189,13 @@ impl ModelSlots {
         Ok(ModelSlots { models, floor, key })
     }
 
+    /// Bytes of each of the version floor's two records' slots on a flash `F` (the fewest whole
+    /// erase blocks that hold one): the floor takes twice this at `floor_at`. None when that
+    /// does not fit a `u32`.
+    pub const fn floor_slot_len<F: NorFlash>() -> Option<u32> {
+        floor::slot_len::<F>()
+    }
+
     /// The version floor: the highest model version accepted (0 before the first).
     pub fn floor<F: NorFlash>(&self, flash: &mut F) -> Result<u32, Error> {
         self.floor.read(flash)
