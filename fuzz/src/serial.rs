@@ -17,7 +17,14 @@ static MODEL: &[u8] = fewshot_runtime::include_model!("../../firmware/fixtures/m
 static UPDATE: &[u8] = fewshot_runtime::include_model!("../../firmware/fixtures/update-v1.signed");
 const KEY: [u8; 32] = *include_bytes!("../../firmware/fixtures/test-signing.pub");
 
-type Dev<'m> = serial_device::SerialDevice<'m, RamFlash<40960>>;
+type Flash = RamFlash<40960>;
+type Dev<'m> = serial_device::SerialDevice<'m, Flash>;
+
+/// The `serial` firmware's layout: the one made for the served head's records.
+const LAYOUT: Layout = match Layout::fitting::<Flash>(&serial_sizes::RECORDS) {
+    Some(layout) => layout,
+    None => panic!("the fixture's records fit a layout"),
+};
 
 /// Feeds `data` to a device byte by byte. Every reply must decode, and at the end the update
 /// slots hold no model or a whole, validly signed one: the update fixture's (the only model the
@@ -27,13 +34,9 @@ pub fn serial(data: &[u8]) {
         panic!("the multi-head fixture loads")
     };
     let key = PublicKey::from_bytes(KEY);
-    let Ok(mut dev): Result<Dev<'_>, _> = Device::new(
-        &model,
-        serial_sizes::HEAD,
-        RamFlash::new(),
-        &Layout::SMALL,
-        key,
-    ) else {
+    let Ok(mut dev): Result<Dev<'_>, _> =
+        Device::new(&model, serial_sizes::HEAD, RamFlash::new(), &LAYOUT, key)
+    else {
         panic!("the device is made")
     };
     let mut session = Session::new();
@@ -49,7 +52,7 @@ pub fn serial(data: &[u8]) {
         panic!("the update fixture's model loads")
     };
     let mut flash = dev.flash().clone();
-    let Ok(slots) = Layout::SMALL.model_slots(&flash, key) else {
+    let Ok(slots) = LAYOUT.model_slots(&flash, key) else {
         panic!("the layout is valid")
     };
     match slots.active(&mut flash) {

@@ -226,7 +226,43 @@ fn a_users_model_of_256_inputs_enrolls_appliances_over_the_uart() {
         want,
         "the restored bank answers as before the reboot"
     );
+    update_to_another_export(s, &dir);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The fixtures' signing seed (`tests/tests/signed_fixtures.rs`): the key whose public half
+/// the firmware compiles in.
+const TEST_SEED: &[u8; 32] = b"fewshot firmware TEST key 000001";
+
+/// A model update of the user's size: the same model exported with a bank of 30 (7 KB, other
+/// bytes), signed as version 2 with `trainer sign`, sent in chunks with `trainer device
+/// update`, and served after a reboot from the RAM the sizes' `UPDATE_BYTES` gave it.
+fn update_to_another_export(s: &Path, dir: &Path) {
+    let (model, key) = (dir.join("update.postcard"), dir.join("test.secret"));
+    let m = model.to_str().unwrap();
+    trainer(
+        &["export", "models/plaid_conv1d_int8.postcard", "--head", "0"]
+            .into_iter()
+            .chain(["--max-classes", "30", "--out", m])
+            .collect::<Vec<_>>(),
+    );
+    std::fs::write(&key, TEST_SEED).unwrap();
+    let signed = dir.join("update.signed");
+    trainer(
+        &["sign", m, "--key", key.to_str().unwrap(), "--version", "2"]
+            .into_iter()
+            .chain(["--out", signed.to_str().unwrap()])
+            .collect::<Vec<_>>(),
+    );
+    let sent = ok(s, &["update", "--envelope", signed.to_str().unwrap()]);
+    assert_eq!(sent.last().unwrap()["UpdateInstalled"]["model_version"], 2);
+    assert_eq!(ok(s, &["reboot"])[0], "Done");
+    let info = &ok(s, &["info"])[0]["Info"];
+    assert_eq!(info["installed"]["model_version"], 2);
+    assert_eq!(
+        info["bank"]["capacity"], 30,
+        "the update's bank, not the built-in one's 40"
+    );
 }
 
 /// The real boards take the same model the same way: the nRF52840 DK's firmware builds around
