@@ -56,3 +56,4 @@ pub const RECORDS: fewshot_protocol::device::Records = fewshot_protocol::device:
     bank: BANK,
     update: UPDATE_BYTES,
 };
+// Flash on 4 KiB erase blocks: 32 KiB (state 2 x 4 KiB, model updates 2 x 4 KiB, version floor 2 x 4 KiB, bank 2 x 4 KiB).

@@ -325,7 +325,42 @@ fn device_sizes(w: &mut String, m: &Model<'_>, head: usize, k: usize, update: us
     writeln!(w, "    bank: {bank},")?;
     writeln!(w, "    update: UPDATE_BYTES,")?;
     writeln!(w, "}};")?;
+    writeln!(w, "{}", flash_comment(m, head, update)?)?;
     Ok(())
+}
+
+/// A comment line: the flash `Layout::fitting` gives the head's records on a flash of 4 KiB
+/// erase blocks and 4-byte writes (an nRF52840's pages, the QEMU firmware's NOR), region by
+/// region, so a firmware author knows what to set aside before building.
+fn flash_comment(m: &Model<'_>, head: usize, update: usize) -> Result<String> {
+    use fewshot_protocol::device::{Layout, RamFlash, Records};
+    type Pages = RamFlash<4096>;
+    let bank = match m.enrollable(head) {
+        Some(_) => runtime::ClassBank::<0, 0>::bank_len(m, head).map_err(|e| anyhow!("{e}"))?,
+        None => 0,
+    };
+    let state = m.adapted_param_count(head).map_err(|e| anyhow!("{e}"))?;
+    let records = Records {
+        state,
+        bank,
+        update,
+    };
+    let layout = Layout::fitting::<Pages>(&records)
+        .ok_or_else(|| anyhow!("the device's records do not fit a 32-bit flash"))?;
+    let total = layout.end::<Pages>().unwrap_or(u32::MAX);
+    let floor = runtime::update::ModelSlots::floor_slot_len::<Pages>().unwrap_or(u32::MAX);
+    let kib = |bytes: u32| format!("{} KiB", bytes / 1024);
+    let bank = match layout.bank_slot {
+        0 => String::new(),
+        b => format!(", bank 2 x {}", kib(b)),
+    };
+    Ok(format!(
+        "// Flash on 4 KiB erase blocks: {} (state 2 x {}, model updates 2 x {}, version floor 2 x {}{bank}).",
+        kib(total),
+        kib(layout.state_slot),
+        kib(layout.model_slot),
+        kib(floor),
+    ))
 }
 
 /// The audio front-end part of [`rust_sizes`] (a model that carries its front-end, format v6):

@@ -917,3 +917,54 @@ fn firmware_size_modules_are_current() {
         }
     }
 }
+
+#[test]
+fn inspect_device_reserves_the_update_bytes_asked_for() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let inspect = |extra: &[&str]| {
+        run(bin()
+            .current_dir(&root)
+            .args([
+                "inspect",
+                "firmware/fixtures/multihead.fsm",
+                "--rust",
+                "--head",
+                "1",
+            ])
+            .args(["--device"])
+            .args(extra))
+    };
+    // By default the model's own envelope (3 444 + 80 bytes), rounded up to 4 KiB.
+    let o = inspect(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        text.contains("pub const UPDATE_BYTES: usize = 4096;"),
+        "{text}"
+    );
+    // A later, larger model: its slots and the flash they take.
+    let o = inspect(&["--update-bytes", "20000"]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        text.contains("pub const UPDATE_BYTES: usize = 20000;"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "// Flash on 4 KiB erase blocks: 64 KiB (state 2 x 4 KiB, model updates 2 x 20 KiB"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("--device --update-bytes 20000`"),
+        "the command is recorded"
+    );
+    // Less than the model's own envelope is refused.
+    let o = inspect(&["--update-bytes", "100"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("this model's own signed envelope is 3524 bytes"),
+        "{}",
+        stderr(&o)
+    );
+}
