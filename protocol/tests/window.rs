@@ -20,7 +20,8 @@ static MODEL: &[u8] = fewshot_runtime::include_model!("../../firmware/fixtures/m
 static V2: &[u8] = include_bytes!("../../firmware/fixtures/update-v2.signed");
 const KEY: [u8; 32] = *include_bytes!("../../firmware/fixtures/test-signing.pub");
 
-/// The chip: 64 KiB; the window: 40 KiB (`Layout::SMALL` with the bank) from 16 KiB.
+/// The chip: 64 KiB; the window: 40 KiB from 16 KiB, holding the layout the boards make for
+/// the served head's records (32 KiB).
 const CHIP: usize = 65536;
 const AT: u32 = 16384;
 const LEN: u32 = 40960;
@@ -35,7 +36,9 @@ fn window(chip: &mut RamFlash<CHIP>) -> Window<&mut RamFlash<CHIP>> {
 
 fn device<'m, 'f>(model: &'m Model<'m>, chip: &'f mut RamFlash<CHIP>) -> Dev<'m, 'f> {
     let key = PublicKey::from_bytes(KEY);
-    Device::new(model, serial_sizes::HEAD, window(chip), &Layout::SMALL, key).unwrap()
+    let layout = Layout::fitting::<Window<&mut RamFlash<CHIP>>>(&serial_sizes::RECORDS).unwrap();
+    assert!(layout.end::<Window<&mut RamFlash<CHIP>>>().unwrap() <= LEN);
+    Device::new(model, serial_sizes::HEAD, window(chip), &layout, key).unwrap()
 }
 
 fn sample(c: u16, i: usize) -> Input {
