@@ -128,10 +128,18 @@ fn main() -> ! {
     let mut session = Session::new();
     defmt::info!("serial: serving {=str} on UART0", model.name());
     session.serve(device, &mut uart);
+    let peak = stack.peak();
     defmt::info!(
         "serial: reboot; stack peak {=u32} of {=u32} bytes",
-        stack.peak(),
+        peak,
         stack_size()
     );
+    if peak as usize > STACK_NEEDED {
+        // The compile-time RAM check assumed less: a part with only the budget would overflow.
+        defmt::warn!(
+            "serial: the stack peaked above the {=usize} bytes the RAM check allows",
+            STACK_NEEDED
+        );
+    }
     cortex_m::peripheral::SCB::sys_reset()
 }
