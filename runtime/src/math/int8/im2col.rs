@@ -91,13 +91,24 @@ impl<'a> Windows<'a> {
         let (mut oy, mut ox) = (p0 / ow, p0 % ow);
         let first = self.channels.0 * hp * wp;
         let room = window.len() * 4;
+        let [kh, kw] = self.kernel.map(|k| k.max(1));
+        // A window's rows, and the bytes it reads from its first value (the last row starts at
+        // `(channels - 1) plane + (kh - 1) wp`): the same for every window of the layer.
+        let (rows, plane) = (self.channels.1 * kh, hp * wp);
+        let span = self.channels.1.checked_sub(1).and_then(|c| {
+            c.checked_mul(plane)?
+                .checked_add((kh - 1).checked_mul(wp)?)?
+                .checked_add(kw)
+        });
         for col in 0..cols.min(4) {
             let from = first + (oy * wp + ox) * self.stride;
             let rows = Rows {
                 xp: self.xp.get(from..).unwrap_or_default(),
                 kernel: self.kernel,
-                plane: hp * wp,
+                plane,
                 wp,
+                rows,
+                span,
             };
             copy(
                 &rows,
@@ -121,24 +132,26 @@ struct Rows<'a> {
     kernel: [usize; 2],
     plane: usize,
     wp: usize,
+    /// Rows of a whole window (`kernel[0]` a plane).
+    rows: usize,
+    /// Bytes a whole window reads from `xp[0]` (None: more than a `usize`).
+    span: Option<usize>,
 }
 
 impl Rows<'_> {
     /// Every row as a copy of `KW` bytes (a few loads and stores) into `out`, one after the
-    /// other: the last row's bounds checked once, then the rows read without a check each
-    /// (the check and its stepping cost about as much as the copy of a row of 3).
+    /// other: the window's span checked once, then the rows read without a check each (the
+    /// check and its stepping cost about as much as the copy of a row of 3); a window of one
+    /// row a plane (a conv1d's) steps a plane a row.
     #[inline(always)]
     fn copy<const KW: usize>(&self, out: &mut [i8]) {
         let rows = out.as_chunks_mut::<KW>().0;
         let (kh, wp, plane) = (self.kernel[0].max(1), self.wp, self.plane);
-        let planes = rows.len() / kh;
-        // The last row read starts at `(planes - 1) plane + (kh - 1) wp`.
-        let end = planes.checked_sub(1).and_then(|p| {
-            p.checked_mul(plane)?
-                .checked_add((kh - 1).checked_mul(wp)?)?
-                .checked_add(KW)
-        });
-        if planes * kh != rows.len() || end.is_none_or(|e| e > self.xp.len()) {
+        // Whole windows whose last row lies inside `xp` (the layer's span, checked once here).
+        if rows.len() != self.rows
+            || self.kernel[1] != KW
+            || self.span.is_none_or(|e| e > self.xp.len())
+        {
             return self.each(rows.iter_mut(), |s, d| {
                 if let Some(s) = s.first_chunk::<KW>() {
                     *d = *s;
@@ -148,10 +161,21 @@ impl Rows<'_> {
         // As `each` steps: `wp` between the rows of a plane, `skip` to the next plane's first.
         let skip = (plane + wp).saturating_sub(kh * wp);
         let (mut s, mut left) = (self.xp.as_ptr(), kh);
+        if kh == 1 {
+            // One row a plane (a conv1d's window: a row of each channel): every row a plane on.
+            for d in rows {
+                // SAFETY: as below, with `kh = 1`: row `p` reads the `KW` bytes from `p plane`,
+                // at most `(rows - 1) plane + KW = span <= xp.len()`.
+                *d = unsafe { s.cast::<[i8; KW]>().read() };
+                s = s.wrapping_add(plane);
+            }
+            return;
+        }
         for d in rows {
-            // SAFETY: row `r` of plane `p` reads the `KW` bytes from `p plane + r wp` (where
-            // `s` points), at most `(planes - 1) plane + (kh - 1) wp + KW = end <= xp.len()`
-            // (checked above); `[i8; KW]` has no alignment requirement.
+            // SAFETY: row `r` of plane `p` (`p` below the window's planes: `rows = planes kh`,
+            // checked above) reads the `KW` bytes from `p plane + r wp` (where `s` points), at
+            // most `(planes - 1) plane + (kh - 1) wp + KW = span <= xp.len()` (checked above;
+            // `KW` is the kernel's width); `[i8; KW]` has no alignment requirement.
             *d = unsafe { s.cast::<[i8; KW]>().read() };
             left -= 1;
             if left == 0 {
