@@ -265,6 +265,58 @@ fn update_to_another_export(s: &Path, dir: &Path) {
     );
 }
 
+/// Sizes that do not fit fail the build, naming what to change: a bank of 64 classes at
+/// K = 20 needs more than the 64 KiB of RAM the `serial` firmware stands for, and updates of
+/// 300 000 bytes more flash than its simulated NOR.
+#[test]
+#[ignore = "needs the firmware's toolchain: run by `cargo xtask firmware`"]
+fn sizes_that_do_not_fit_fail_the_build() {
+    let dir = scratch("too-large");
+    let model = dir.join("plaid.postcard");
+    let m = model.to_str().unwrap();
+    trainer(
+        &["export", "models/plaid_conv1d_int8.postcard", "--head", "0"]
+            .into_iter()
+            .chain(["--max-classes", "64", "--out", m])
+            .collect::<Vec<_>>(),
+    );
+    let inspect = ["inspect", m, "--rust", "--head", "0", "--device"];
+    let cases = [
+        (&["--k", "20"][..], "needs more than the 64 KiB of RAM"),
+        (
+            &["--k", "5", "--update-bytes", "300000"][..],
+            "more flash than the simulated NOR",
+        ),
+    ];
+    for (i, (args, message)) in cases.into_iter().enumerate() {
+        let sizes = dir.join(format!("sizes{i}.rs"));
+        let text = trainer(&[&inspect[..], args].concat());
+        std::fs::write(&sizes, text).unwrap();
+        let fw = root().join("firmware");
+        let o = Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+            .current_dir(&fw)
+            .env_remove("CARGO_TARGET_DIR")
+            .env("FEWSHOT_SERIAL_MODEL", &model)
+            .env("FEWSHOT_SERIAL_SIZES", &sizes)
+            .args([
+                "build",
+                "--release",
+                "--bin",
+                "serial",
+                "--features",
+                "conv",
+            ])
+            .args(["--target", "thumbv7em-none-eabihf", "--target-dir"])
+            .arg(fw.join("target").join("serial-user"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args:?} built");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The real boards take the same model the same way: the nRF52840 DK's firmware builds around
 /// it (`--features conv` passed through to the runtime). Built, not run: no board is attached.
 #[test]
