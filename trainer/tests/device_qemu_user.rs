@@ -180,7 +180,7 @@ fn a_users_model_of_256_inputs_enrolls_appliances_over_the_uart() {
 
     let (socket, log) = (dir.join("uart0.sock"), dir.join("defmt.bin"));
     let _ = std::fs::remove_file(&socket);
-    let _qemu = start_qemu(&elf, &socket, &log);
+    let qemu = start_qemu(&elf, &socket, &log);
     let s = socket.as_path();
     let info = &ok(s, &["info"])[0]["Info"];
     assert_eq!(info["model_name"], "plaid_conv1d_int8");
@@ -227,6 +227,23 @@ fn a_users_model_of_256_inputs_enrolls_appliances_over_the_uart() {
         "the restored bank answers as before the reboot"
     );
     update_to_another_export(s, &dir);
+    // Each reboot logged its stack peak, within what the firmware's RAM check allows
+    // (`STACK_NEEDED` in `serial.rs`; the second session verified a signed update).
+    let text = qemu.stop_and_read_log(&elf, &log);
+    let peaks: Vec<u32> = text
+        .lines()
+        .filter_map(|l| {
+            l.split("stack peak ")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert_eq!(peaks.len(), 2, "two reboots: {text}");
+    assert!(peaks.iter().all(|&p| p <= 20 * 1024), "{peaks:?}");
+    assert!(!text.contains("peaked above"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -55,6 +55,22 @@ fn spawn(elf: &Path, chardev: &str, made: &Path, log: &Path) -> Qemu {
     qemu
 }
 
+impl Qemu {
+    /// Stops QEMU and returns its defmt log, decoded by `defmt-print` with `elf` (what `cargo
+    /// xtask setup` installs).
+    pub fn stop_and_read_log(mut self, elf: &Path, log: &Path) -> String {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        let out = Command::new("defmt-print")
+            .arg("-e")
+            .arg(elf)
+            .stdin(std::fs::File::open(log).expect("the defmt log file"))
+            .output()
+            .expect("defmt-print (cargo xtask setup installs it)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
 /// `trainer device --socket S --json ARGS`: its replies and whether it exited 0.
 pub fn device(socket: &Path, args: &[&str]) -> (Vec<Value>, bool) {
     let link = ["--socket", socket.to_str().expect("a UTF-8 path")];
