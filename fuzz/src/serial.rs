@@ -7,6 +7,7 @@ use fewshot_runtime::signature::{PublicKey, ENVELOPE_HEADER_LEN};
 use fewshot_runtime::{Error, Model};
 
 #[path = "../../firmware/src/serial_device.rs"]
+#[allow(dead_code)] // `start` and its statics are the firmware's and the boards'
 mod serial_device;
 #[allow(dead_code)]
 #[path = "../../firmware/src/serial_sizes.rs"]

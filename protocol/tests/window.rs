@@ -3,6 +3,7 @@
 //! device, and a signed update is verified in place through the window's mapping.
 
 #[path = "../../firmware/src/serial_device.rs"]
+#[allow(dead_code)] // `start` and its statics are the firmware's and the boards'
 mod serial_device;
 #[allow(dead_code)]
 #[path = "../../firmware/src/serial_sizes.rs"]

@@ -19,7 +19,7 @@ use runtime::{ClassBank, Model};
 use serde_json::Value;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
 
 /// PLAID's appliance classes the model was not trained on (`trainer/configs/plaid_conv1d.toml`).
 const NOVEL: [u16; 5] = [3, 5, 8, 9, 10];
@@ -86,23 +86,34 @@ fn scratch(name: &str) -> PathBuf {
 /// `SHOTS` samples with the protocol's `Device`.
 fn users_model(dir: &Path) -> (PathBuf, PathBuf) {
     let (model, sizes) = (dir.join("plaid.postcard"), dir.join("plaid_sizes.rs"));
-    let m = model.to_str().unwrap();
-    trainer(
-        &["export", "models/plaid_conv1d_int8.postcard", "--head", "0"]
-            .into_iter()
-            .chain(["--max-classes", "40", "--out", m])
-            .collect::<Vec<_>>(),
-    );
+    let m = export_with_bank(40, &model);
     let k = SHOTS.to_string();
     let text = trainer(&["inspect", m, "--rust", "--head", "0", "--k", &k, "--device"]);
     std::fs::write(&sizes, text).unwrap();
     (model, sizes)
 }
 
+/// The shipped PLAID int8 model exported to `out` with a bank of `classes` (`export
+/// --max-classes`); `out` as a string.
+fn export_with_bank(classes: u16, out: &Path) -> &str {
+    let (c, m) = (classes.to_string(), out.to_str().unwrap());
+    trainer(&[
+        "export",
+        "models/plaid_conv1d_int8.postcard",
+        "--head",
+        "0",
+        "--max-classes",
+        &c,
+        "--out",
+        m,
+    ]);
+    m
+}
+
 /// `cargo build --release ARGS` in `dir` (a crate of its own workspace) with the user's model
-/// and sizes, into `target` (the default builds' folders stay the fixture's).
-fn build_with_model(dir: &Path, (model, sizes): (&Path, &Path), target: &Path, args: &[&str]) {
-    let status = Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+/// and sizes, into `target` (the default builds' folders stay the fixture's): its output.
+fn cargo_build(dir: &Path, (model, sizes): (&Path, &Path), target: &Path, args: &[&str]) -> Output {
+    Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
         .current_dir(dir)
         .env_remove("CARGO_TARGET_DIR")
         .env("FEWSHOT_SERIAL_MODEL", model)
@@ -111,13 +122,21 @@ fn build_with_model(dir: &Path, (model, sizes): (&Path, &Path), target: &Path, a
         .args(args)
         .arg("--target-dir")
         .arg(target)
-        .status()
-        .unwrap();
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+/// [`cargo_build`], which must succeed.
+fn build_with_model(dir: &Path, model_sizes: (&Path, &Path), target: &Path, args: &[&str]) {
+    let o = cargo_build(dir, model_sizes, target, args);
     assert!(
-        status.success(),
-        "{} builds around {}",
+        o.status.success(),
+        "{} builds around {}: {}",
         dir.display(),
-        model.display()
+        model_sizes.0.display(),
+        String::from_utf8_lossy(&o.stderr)
     );
 }
 
@@ -132,13 +151,25 @@ fn trainer(args: &[&str]) -> Vec<u8> {
     o.stdout
 }
 
-/// The `serial` firmware around `model` and `sizes`, built in its own target folder.
-fn build_firmware(model: &Path, sizes: &Path) -> PathBuf {
+/// The `serial` firmware's build: its folder, its target folder (its own) and arguments.
+fn serial_build() -> (PathBuf, PathBuf, [&'static str; 6]) {
     let fw = root().join("firmware");
     let target = fw.join("target").join("serial-user");
-    let args = ["--bin", "serial", "--features", "conv"];
-    let triple = ["--target", "thumbv7em-none-eabihf"];
-    build_with_model(&fw, (model, sizes), &target, &[&args[..], &triple].concat());
+    let args = [
+        "--bin",
+        "serial",
+        "--features",
+        "conv",
+        "--target",
+        "thumbv7em-none-eabihf",
+    ];
+    (fw, target, args)
+}
+
+/// The `serial` firmware around `model` and `sizes`, built in its own target folder.
+fn build_firmware(model: &Path, sizes: &Path) -> PathBuf {
+    let (fw, target, args) = serial_build();
+    build_with_model(&fw, (model, sizes), &target, &args);
     target.join("thumbv7em-none-eabihf/release/serial")
 }
 
@@ -256,13 +287,7 @@ const TEST_SEED: &[u8; 32] = b"fewshot firmware TEST key 000001";
 /// update`, and served after a reboot from the RAM the sizes' `UPDATE_BYTES` gave it.
 fn update_to_another_export(s: &Path, dir: &Path) {
     let (model, key) = (dir.join("update.postcard"), dir.join("test.secret"));
-    let m = model.to_str().unwrap();
-    trainer(
-        &["export", "models/plaid_conv1d_int8.postcard", "--head", "0"]
-            .into_iter()
-            .chain(["--max-classes", "30", "--out", m])
-            .collect::<Vec<_>>(),
-    );
+    let m = export_with_bank(30, &model);
     std::fs::write(&key, TEST_SEED).unwrap();
     let signed = dir.join("update.signed");
     trainer(
@@ -290,13 +315,7 @@ fn update_to_another_export(s: &Path, dir: &Path) {
 fn sizes_that_do_not_fit_fail_the_build() {
     let dir = scratch("too-large");
     let model = dir.join("plaid.postcard");
-    let m = model.to_str().unwrap();
-    trainer(
-        &["export", "models/plaid_conv1d_int8.postcard", "--head", "0"]
-            .into_iter()
-            .chain(["--max-classes", "64", "--out", m])
-            .collect::<Vec<_>>(),
-    );
+    let m = export_with_bank(64, &model);
     let inspect = ["inspect", m, "--rust", "--head", "0", "--device"];
     let cases = [
         (&["--k", "20"][..], "needs more than the 64 KiB of RAM"),
@@ -309,24 +328,8 @@ fn sizes_that_do_not_fit_fail_the_build() {
         let sizes = dir.join(format!("sizes{i}.rs"));
         let text = trainer(&[&inspect[..], args].concat());
         std::fs::write(&sizes, text).unwrap();
-        let fw = root().join("firmware");
-        let o = Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
-            .current_dir(&fw)
-            .env_remove("CARGO_TARGET_DIR")
-            .env("FEWSHOT_SERIAL_MODEL", &model)
-            .env("FEWSHOT_SERIAL_SIZES", &sizes)
-            .args([
-                "build",
-                "--release",
-                "--bin",
-                "serial",
-                "--features",
-                "conv",
-            ])
-            .args(["--target", "thumbv7em-none-eabihf", "--target-dir"])
-            .arg(fw.join("target").join("serial-user"))
-            .output()
-            .unwrap();
+        let (fw, target, build) = serial_build();
+        let o = cargo_build(&fw, (&model, &sizes), &target, &build);
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success(), "{args:?} built");
         assert!(stderr.contains(message), "{args:?}: {stderr}");

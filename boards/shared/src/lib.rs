@@ -28,10 +28,11 @@ pub mod serial_sizes {
 pub use fewshot_protocol::device::Window;
 pub use port::{Async, Blocking};
 pub use serial_device::SerialDevice;
+use serial_device::{start, Statics, MODEL_RAM_WORDS};
 
 use core::mem::MaybeUninit;
 use defmt_rtt as _;
-use fewshot_protocol::device::{Device, Layout, Port, Session};
+use fewshot_protocol::device::{Layout, Port, Session};
 use fewshot_runtime::persist::nor_flash::NorFlash;
 use fewshot_runtime::signature::PublicKey;
 use fewshot_runtime::update::MappedFlash;
@@ -86,10 +87,6 @@ pub const fn layout<F: NorFlash>() -> Layout {
     }
 }
 
-/// Words of RAM for a copy of an installed model update: the largest update the device takes
-/// (`serial_sizes::UPDATE_BYTES`; a larger one is refused when it is offered).
-const MODEL_RAM_WORDS: usize = serial_sizes::UPDATE_BYTES.div_ceil(4);
-
 /// The copy in RAM of an installed model update.
 static MODEL_RAM: ConstStaticCell<[u32; MODEL_RAM_WORDS]> =
     ConstStaticCell::new([0; MODEL_RAM_WORDS]);
@@ -97,21 +94,19 @@ static MODEL_RAM: ConstStaticCell<[u32; MODEL_RAM_WORDS]> =
 static SERVED: StaticCell<Model<'static>> = StaticCell::new();
 
 fn serve<F: MappedFlash, P: Port>(
-    mut flash: F,
+    flash: F,
     layout: &Layout,
     device: &'static mut MaybeUninit<SerialDevice<'static, F>>,
     port: &mut P,
 ) -> Result<(), Error> {
     let built_in = Model::from_bytes(MODEL)?;
-    let head = serial_sizes::HEAD;
-    let installed =
-        SerialDevice::<'_, F>::installed(&mut flash, layout, KEY, MODEL_RAM.take(), head)
-            .unwrap_or_else(|e| {
-                defmt::warn!("installed model refused, running the built-in one: {}", e);
-                None
-            });
-    let model = SERVED.init(installed.unwrap_or(built_in));
-    let device = Device::init(device, model, head, flash, layout, KEY)?;
+    let statics = Statics {
+        ram: MODEL_RAM.take(),
+        served: SERVED.uninit(),
+        device,
+    };
+    let refused = |e| defmt::warn!("installed model refused, running the built-in one: {}", e);
+    let (model, device) = start(flash, layout, KEY, built_in, statics, refused)?;
     defmt::info!(
         "serving {=str} (head {=usize}) over the serial protocol",
         model.name(),

@@ -17,11 +17,11 @@ use cortex_m_rt::entry;
 use fewshot_firmware::fixtures::SERIAL_MODEL;
 use fewshot_firmware::measure::{stack_size, StackWatch};
 use fewshot_firmware::nor::{handover, set_handover, Handover, NoinitNor, NOR_SIZE};
-use fewshot_firmware::serial_device::SerialDevice;
+use fewshot_firmware::serial_device::{start, SerialDevice, Statics, MODEL_RAM_WORDS};
 use fewshot_firmware::serial_sizes as sizes;
 use fewshot_firmware::uart::Uart;
 use fewshot_firmware::{self as fw};
-use fewshot_protocol::device::{Device, Layout, Session};
+use fewshot_protocol::device::{Layout, Session};
 use fewshot_runtime::persist::nor_flash::NorFlash;
 use fewshot_runtime::signature::PublicKey;
 use fewshot_runtime::Model;
@@ -64,9 +64,6 @@ const _: () = match LAYOUT.end::<NoinitNor>() {
     _ => panic!("the model's records need more flash than the simulated NOR holds (nor.rs)"),
 };
 
-/// Words of RAM for a copy of an installed model: the largest update the device takes.
-const MODEL_RAM_WORDS: usize = sizes::UPDATE_BYTES.div_ceil(4);
-
 /// The RAM of the part this firmware stands for (QEMU's machine has more).
 const RAM_BUDGET: usize = 64 * 1024;
 /// Stack the firmware needs besides its statics: it peaks at about 14.2 KB serving (the
@@ -97,7 +94,7 @@ static DEVICE: StaticCell<Serial<'static>> = StaticCell::new();
 fn main() -> ! {
     let stack = StackWatch::paint();
     fw::init("serial");
-    let Some(mut nor) = flash() else {
+    let Some(nor) = flash() else {
         defmt::error!("serial: no flash");
         fw::finish(1)
     };
@@ -108,17 +105,19 @@ fn main() -> ! {
             fw::finish(1)
         }
     };
-    let installed = Serial::installed(&mut nor, &LAYOUT, KEY, MODEL_RAM.take(), sizes::HEAD)
-        .unwrap_or_else(|e| {
-            defmt::warn!(
-                "serial: installed model refused, running the built-in one: {}",
-                e
-            );
-            None
-        });
-    let model = MODEL.init(installed.unwrap_or(built_in));
-    let device = match Device::init(DEVICE.uninit(), model, sizes::HEAD, nor, &LAYOUT, KEY) {
-        Ok(d) => d,
+    let statics = Statics {
+        ram: MODEL_RAM.take(),
+        served: MODEL.uninit(),
+        device: DEVICE.uninit(),
+    };
+    let refused = |e| {
+        defmt::warn!(
+            "serial: installed model refused, running the built-in one: {}",
+            e
+        )
+    };
+    let (model, device) = match start(nor, &LAYOUT, KEY, built_in, statics, refused) {
+        Ok(started) => started,
         Err(e) => {
             defmt::error!("serial: device: {}", e);
             fw::finish(1)
