@@ -2,7 +2,7 @@
 //! QEMU `serial` firmware, the real boards (`boards/shared`), the host test
 //! `protocol/tests/window.rs` and the `serial` fuzz target (the last three include this file by
 //! path, beside `serial_sizes.rs`: its parent module has both); [`start`], how the firmware and
-//! the boards make it at boot.
+//! the boards make it at boot, serving an installed update in place from their flash.
 
 use super::serial_sizes as sizes;
 
@@ -18,16 +18,9 @@ use fewshot_runtime::signature::PublicKey;
 use fewshot_runtime::update::MappedFlash;
 use fewshot_runtime::{Error, Model};
 
-/// Words of RAM an installed model update is copied into: the largest update the device takes
-/// ([`sizes::UPDATE_BYTES`]; a larger one is refused when it is offered).
-pub const MODEL_RAM_WORDS: usize = sizes::UPDATE_BYTES.div_ceil(4);
-
-/// Where [`start`] puts what it keeps: the copy of an installed update (at least
-/// [`MODEL_RAM_WORDS`]), the model served and the device, each a firmware's `static`
-/// (`StaticCell`), so the linker counts them against the RAM.
+/// Where [`start`] puts what it keeps: the model served and the device, each a firmware's
+/// `static` (`StaticCell`), so the linker counts them against the RAM.
 pub struct Statics<F: 'static> {
-    /// The RAM an installed update is copied into (the device owns the flash).
-    pub ram: &'static mut [u32],
     /// The model served.
     pub served: &'static mut MaybeUninit<Model<'static>>,
     /// The device, built in place ([`Device::init`]).
@@ -36,9 +29,15 @@ pub struct Statics<F: 'static> {
 
 /// At boot: the device for head [`sizes::HEAD`] on `flash` as `layout` places its records,
 /// serving the signed update installed in its model slots when one verifies, loads and fits
-/// these sizes, else `built_in` (`refused` is told why an installed one was not taken).
-/// Returns the model served and the device.
-pub fn start<F: MappedFlash>(
+/// these sizes (read in place: no RAM holds a copy), else `built_in` (`refused` is told why an
+/// installed one was not taken). Returns the model served and the device.
+///
+/// # Safety
+/// `flash.mapped()` is memory that stays readable at the same address for the rest of the
+/// program, wherever the handle `flash` is moved (a part's memory-mapped flash, or a `static`):
+/// the device this returns is its only writer, and it refuses an update into the slot it
+/// serves from.
+pub unsafe fn start<F: MappedFlash>(
     mut flash: F,
     layout: &Layout,
     key: PublicKey,
@@ -52,8 +51,9 @@ pub fn start<F: MappedFlash>(
     ),
     Error,
 > {
+    // SAFETY: the caller's contract; the device below is the flash's only writer.
     let installed =
-        SerialDevice::<'_, F>::installed(&mut flash, layout, key, statics.ram, sizes::HEAD)
+        unsafe { SerialDevice::<'_, F>::installed(&mut flash, layout, key, sizes::HEAD) }
             .unwrap_or_else(|e| {
                 refused(e);
                 None

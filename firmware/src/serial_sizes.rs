@@ -47,8 +47,8 @@ pub type Device<'m, F> = fewshot_protocol::device::Device<
     BANK,
     BANK_SCRATCH,
 >;
-/// Bytes of the largest signed model update the device takes (its model slots, and the RAM
-/// an installed update is loaded into).
+/// Bytes of the largest signed model update the device takes: each of its two model slots
+/// on flash (an installed update is served in place from its slot: no RAM holds a copy).
 pub const UPDATE_BYTES: usize = 4096;
 /// What the device keeps on its flash: `Layout::fitting::<F>(&RECORDS)` places it on a flash `F`.
 pub const RECORDS: fewshot_protocol::device::Records = fewshot_protocol::device::Records {

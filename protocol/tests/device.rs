@@ -11,7 +11,8 @@ use fewshot_protocol::{frame, DeviceError, Input, InputAction, Reply, Request, T
 use fewshot_protocol::{BankInfo, HeadInfo, HeadKind, Info, Installed, RuntimeError};
 use fewshot_protocol::{MAX_CHUNK, MAX_CLASSES, MAX_FRAME, MAX_HEADS, MAX_INPUT, MAX_NAME};
 use fewshot_runtime::format::AlignedBytes;
-use fewshot_runtime::signature::PublicKey;
+use fewshot_runtime::signature::{PublicKey, SigningKey};
+use fewshot_runtime::update::MappedFlash;
 use fewshot_runtime::Model;
 
 static MODEL: &[u8] = fewshot_runtime::include_model!("../../firmware/fixtures/multihead.fsm");
@@ -19,15 +20,17 @@ static V1: &[u8] = include_bytes!("../../firmware/fixtures/update-v1.signed");
 static V2: &[u8] = include_bytes!("../../firmware/fixtures/update-v2.signed");
 const KEY: [u8; 32] = *include_bytes!("../../firmware/fixtures/test-signing.pub");
 
-/// The serial firmware's device (a flash of `N` bytes, a bank of `B` and `BS` floats).
+/// The serial firmware's device (a flash of `N` bytes, a bank of `B` and `BS` floats), on the
+/// flash `F` (by default a `RamFlash` of `N` bytes it owns).
 type Dev<
     'm,
     const N: usize = 40960,
     const B: usize = { sizes::BANK },
     const BS: usize = { sizes::BANK_SCRATCH },
+    F = RamFlash<N>,
 > = Device<
     'm,
-    RamFlash<N>,
+    F,
     { sizes::PARAMS },
     { sizes::SCRATCH },
     { sizes::LOSS_LOG },
@@ -37,6 +40,9 @@ type Dev<
     B,
     BS,
 >;
+
+/// The serial firmware's device on the flash `F`.
+type On<'m, F> = Dev<'m, 40960, { sizes::BANK }, { sizes::BANK_SCRATCH }, F>;
 
 fn device(model: &'static Model<'static>) -> Dev<'static> {
     Device::new(
@@ -54,7 +60,11 @@ fn model() -> &'static Model<'static> {
 }
 
 /// Sends `bytes` through a session; every reply decoded.
-fn exchange(session: &mut Session, dev: &mut Dev<'_>, bytes: &[u8]) -> Vec<Reply> {
+fn exchange<F: MappedFlash>(
+    session: &mut Session,
+    dev: &mut On<'_, F>,
+    bytes: &[u8],
+) -> Vec<Reply> {
     let mut replies = Vec::new();
     for &b in bytes {
         if let Some(a) = session.feed(dev, b) {
@@ -64,7 +74,7 @@ fn exchange(session: &mut Session, dev: &mut Dev<'_>, bytes: &[u8]) -> Vec<Reply
     replies
 }
 
-fn ask(session: &mut Session, dev: &mut Dev<'_>, request: &Request) -> Reply {
+fn ask<F: MappedFlash>(session: &mut Session, dev: &mut On<'_, F>, request: &Request) -> Reply {
     let mut buf = [0u8; MAX_FRAME];
     let bytes = frame::encode(request, &mut buf).unwrap().to_vec();
     let mut replies = exchange(session, dev, &bytes);
@@ -287,7 +297,12 @@ fn push_adapt_classify_save_restore_reset() {
     assert_eq!(p.len(), 5);
 }
 
-fn install(s: &mut Session, dev: &mut Dev<'_>, envelope: &[u8], tamper: Option<usize>) -> Reply {
+fn install<F: MappedFlash>(
+    s: &mut Session,
+    dev: &mut On<'_, F>,
+    envelope: &[u8],
+    tamper: Option<usize>,
+) -> Reply {
     let begin = Request::UpdateBegin {
         total_len: envelope.len() as u32,
     };
@@ -403,17 +418,16 @@ fn signed_updates_install_whole_or_not_at_all() {
     );
 }
 
-/// After a reboot the firmware runs the installed update: the active slot's model, copied into
-/// RAM so the flash can go to the device, which then serves it; none installed: the built-in.
+/// After a reboot the firmware runs the installed update: the active slot's model, read in
+/// place from the flash it then hands to the device, which serves it and refuses an update
+/// into that slot until the next reboot; none installed: the built-in.
 #[test]
 fn the_installed_update_runs_after_a_reboot() {
     let key = PublicKey::from_bytes(KEY);
-    let mut ram = vec![0u32; Layout::SMALL.model_slot as usize / 4];
     let mut blank: RamFlash<40960> = RamFlash::new();
     assert_eq!(
-        Layout::SMALL
-            .installed_model(&mut blank, key, &mut ram)
-            .err(),
+        // SAFETY: nothing is loaded from the blank flash.
+        unsafe { Layout::SMALL.installed_model(&mut blank, key) }.err(),
         Some(fewshot_runtime::Error::NoValidModel)
     );
     let m = model();
@@ -425,12 +439,21 @@ fn the_installed_update_runs_after_a_reboot() {
             Reply::UpdateInstalled { .. }
         ));
     }
-    // The reboot: the same flash, a new device on the model it holds.
-    let mut flash = dev.flash().clone();
-    let update = Layout::SMALL
-        .installed_model(&mut flash, key, &mut ram)
-        .expect("the installed update loads");
+    // The reboot: the same flash (where it stays, as a part's flash does), a new device on the
+    // model it holds, served in place.
+    let flash: &'static mut RamFlash<40960> = Box::leak(Box::new(dev.flash().clone()));
+    // SAFETY: the flash is leaked, and only the device below writes it.
+    let update = unsafe { Layout::SMALL.installed_model(flash, key) };
+    let update: &'static Model<'static> = Box::leak(Box::new(update.expect("it loads")));
     let signed = &V2[fewshot_runtime::signature::ENVELOPE_HEADER_LEN..];
+    assert_eq!(update.bytes(), signed);
+    let in_slot_1 = flash.mapped()[Layout::SMALL.models_at as usize..].as_ptr() as usize
+        + Layout::SMALL.model_slot as usize;
+    let at = update.bytes().as_ptr() as usize;
+    assert_eq!(
+        at,
+        in_slot_1 + fewshot_runtime::signature::ENVELOPE_HEADER_LEN
+    );
     let signed = AlignedBytes::from_slice(signed);
     let expected = Model::from_bytes(signed.as_bytes()).unwrap();
     assert_eq!(update.crc(), expected.crc());
@@ -439,21 +462,44 @@ fn the_installed_update_runs_after_a_reboot() {
         m.model_id(),
         "the update is another model"
     );
-    // Too little RAM for the copy is an error, not a truncated model.
-    let mut small = vec![0u32; 16];
-    assert!(matches!(
-        Layout::SMALL.installed_model(&mut flash, key, &mut small),
-        Err(fewshot_runtime::Error::Capacity { .. })
-    ));
-    let mut rebooted: Dev<'_> =
-        Device::new(&update, sizes::HEAD, flash, &Layout::SMALL, key).unwrap();
-    match ask(&mut Session::new(), &mut rebooted, &Request::Info) {
+    let mut rebooted: On<'_, &mut RamFlash<40960>> =
+        Device::new(update, sizes::HEAD, flash, &Layout::SMALL, key).unwrap();
+    let mut s = Session::new();
+    match ask(&mut s, &mut rebooted, &Request::Info) {
         Reply::Info(i) => {
             assert_eq!(i.model_id, expected.model_id());
             assert_eq!(i.model_name.as_str(), expected.name());
         }
         r => panic!("{r:?}"),
     }
+    // Version 3 goes to slot 0; the next update would erase slot 1, which the device reads
+    // its model from: refused until the reboot, the model's bytes untouched.
+    let blob = &V2[fewshot_runtime::signature::ENVELOPE_HEADER_LEN..];
+    let v3 = SigningKey::from_seed(*b"fewshot firmware TEST key 000001")
+        .sign(blob, 3)
+        .unwrap();
+    assert_eq!(
+        install(&mut s, &mut rebooted, &v3, None),
+        Reply::UpdateInstalled {
+            slot: 0,
+            model_version: 3
+        }
+    );
+    let r = ask(
+        &mut s,
+        &mut rebooted,
+        &Request::UpdateBegin {
+            total_len: v3.len() as u32,
+        },
+    );
+    let Reply::Error(DeviceError::Runtime(e)) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(
+        (e.kind.as_str(), e.numbers.as_slice()),
+        ("SlotInUse", &[1][..])
+    );
+    assert_eq!(update.bytes(), blob);
 }
 
 /// Sample `i` of a class the head was not exported with: every input high.

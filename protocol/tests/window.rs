@@ -29,9 +29,16 @@ const LEN: u32 = 40960;
 
 type Dev<'m, 'f> = SerialDevice<'m, Window<&'f mut RamFlash<CHIP>>>;
 
+/// A chip that stays where it is for the rest of the test program (as a part's flash does).
+fn chip() -> &'static mut RamFlash<CHIP> {
+    Box::leak(Box::new(RamFlash::new()))
+}
+
+/// The window of a chip from [`chip`].
 fn window(chip: &mut RamFlash<CHIP>) -> Window<&mut RamFlash<CHIP>> {
     let at = chip.mapped().as_ptr().wrapping_add(AT as usize);
-    // SAFETY: `at` is where `chip` maps offset `AT`; the window is its only writer while it lives.
+    // SAFETY: `at` is where `chip` maps offset `AT`, for good (leaked by `chip`); the window is
+    // its only writer while it lives.
     unsafe { Window::new(chip, AT, LEN, at) }.unwrap()
 }
 
@@ -61,7 +68,7 @@ fn outside(chip: &mut RamFlash<CHIP>) -> usize {
 
 #[test]
 fn windows_refuse_ranges_that_are_not_whole_blocks_of_the_chip() {
-    let mut chip = RamFlash::<CHIP>::new();
+    let chip = chip();
     let at = chip.mapped().as_ptr();
     for (start, len) in [
         (100, 4096),
@@ -70,10 +77,10 @@ fn windows_refuse_ranges_that_are_not_whole_blocks_of_the_chip() {
         (u32::MAX - 4095, 8192),
     ] {
         // SAFETY: never read: every range is refused.
-        let w = unsafe { Window::new(&mut chip, start, len, at) };
+        let w = unsafe { Window::new(&mut *chip, start, len, at) };
         assert!(w.is_none(), "{start} + {len}");
     }
-    let mut w = window(&mut chip);
+    let mut w = window(chip);
     assert_eq!(w.capacity(), LEN as usize);
     assert!(w.erase(4096, 0).is_err());
     assert!(w.erase(0, LEN + 4096).is_err());
@@ -85,9 +92,9 @@ fn windows_refuse_ranges_that_are_not_whole_blocks_of_the_chip() {
 #[test]
 fn the_device_keeps_its_state_and_updates_inside_the_window() {
     let model = Model::from_bytes(MODEL).unwrap();
-    let mut chip = RamFlash::<CHIP>::new();
+    let chip = chip();
     let adapted: Vec<Reply> = {
-        let mut dev = device(&model, &mut chip);
+        let mut dev = device(&model, chip);
         for i in 0..4 {
             for c in 0..5 {
                 let x = sample(c, i);
@@ -124,9 +131,9 @@ fn the_device_keeps_its_state_and_updates_inside_the_window() {
             .map(|c| dev.handle(&Request::Classify { x: sample(c, 1) }))
             .collect()
     };
-    assert_eq!(outside(&mut chip), 0, "nothing written outside the window");
+    assert_eq!(outside(chip), 0, "nothing written outside the window");
     // The next boot: a new device over the same chip restores the state.
-    let mut dev = device(&model, &mut chip);
+    let mut dev = device(&model, chip);
     let restored = dev.handle(&Request::Restore);
     assert!(
         matches!(restored, Reply::Restored { sequence: 1, .. }),
@@ -143,4 +150,67 @@ fn the_device_keeps_its_state_and_updates_inside_the_window() {
         info.installed.is_some(),
         "the update is found through the window"
     );
+}
+
+/// The boards' boot (`serial_device::start`): with a signed update installed in the window,
+/// the device serves it, read in place from the chip (no copy); with none, the built-in model
+/// (the refusal of an update into the served slot: `tests/device.rs`).
+#[test]
+fn the_boot_serves_an_installed_update_in_place() {
+    let key = PublicKey::from_bytes(KEY);
+    let layout = Layout::fitting::<Window<&mut RamFlash<CHIP>>>(&serial_sizes::RECORDS).unwrap();
+    let chip = chip();
+    let boot = |chip: &'static mut RamFlash<CHIP>| {
+        let built_in = Model::from_bytes(MODEL).unwrap();
+        let statics = serial_device::Statics {
+            served: Box::leak(Box::new(std::mem::MaybeUninit::uninit())),
+            device: Box::leak(Box::new(std::mem::MaybeUninit::uninit())),
+        };
+        let refused = |e| panic!("refused: {e}");
+        // SAFETY: the chip is leaked; the device is the window's only writer.
+        unsafe { serial_device::start(window(chip), &layout, key, built_in, statics, refused) }
+            .unwrap()
+    };
+    let (model, device) = boot(chip);
+    assert_eq!(
+        model.bytes().as_ptr(),
+        MODEL.as_ptr(),
+        "none installed: the built-in"
+    );
+    let begin = Request::UpdateBegin {
+        total_len: V2.len() as u32,
+    };
+    assert!(matches!(
+        device.handle(&begin),
+        Reply::UpdateStarted { slot: 0 }
+    ));
+    for (i, chunk) in V2.chunks(MAX_CHUNK).enumerate() {
+        let bytes = heapless::Vec::from_slice(chunk).unwrap();
+        let r = device.handle(&Request::UpdateChunk {
+            offset: (i * MAX_CHUNK) as u32,
+            bytes,
+        });
+        assert!(matches!(r, Reply::UpdateProgress { .. }), "{r:?}");
+    }
+    let done = device.handle(&Request::UpdateFinish);
+    assert!(
+        matches!(done, Reply::UpdateInstalled { slot: 0, .. }),
+        "{done:?}"
+    );
+    // The next boot (the window's bytes on a chip of their own: the first is the first
+    // device's for good) serves version 2 from slot 0 of the window, in place.
+    let chip2 = self::chip();
+    chip2.write(AT, device.flash().mapped()).unwrap();
+    let chip_at = chip2.mapped().as_ptr() as usize;
+    let (model, device) = boot(chip2);
+    let signed = &V2[fewshot_runtime::signature::ENVELOPE_HEADER_LEN..];
+    assert_eq!(model.bytes(), signed);
+    let slot0 = chip_at + AT as usize + layout.models_at as usize;
+    let envelope_at = slot0 + fewshot_runtime::signature::ENVELOPE_HEADER_LEN;
+    assert_eq!(model.bytes().as_ptr() as usize, envelope_at);
+    let Reply::Info(info) = device.handle(&Request::Info) else {
+        panic!("info")
+    };
+    assert_eq!(info.model_id, model.model_id());
+    assert_eq!(info.installed.map(|i| i.slot), Some(0));
 }

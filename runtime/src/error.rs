@@ -238,6 +238,13 @@ pub enum Error {
         /// Byte offset given.
         offset: u32,
     },
+    /// An update would be written into the model slot that holds the model being served (in
+    /// place, from the memory-mapped flash): an update was installed since the last reboot.
+    /// Reboot (the installed update is then served), then send the next one.
+    SlotInUse {
+        /// The model slot (0 or 1).
+        slot: u8,
+    },
     /// `finish` was called before every announced byte of the update was written.
     UpdateIncomplete {
         /// Bytes written.
@@ -424,6 +431,11 @@ impl fmt::Display for Error {
             Error::ChunkOutOfOrder { expected, offset } => write!(
                 f,
                 "update chunk at offset {offset} refused: the next chunk starts at {expected}"
+            ),
+            Error::SlotInUse { slot } => write!(
+                f,
+                "model slot {slot} holds the model being served: reboot to serve the installed \
+                 update, then send the next"
             ),
             Error::UpdateIncomplete { written, len } => {
                 write!(f, "update incomplete: {written} of {len} bytes written")

@@ -353,6 +353,66 @@ fn a_newer_model_found_at_boot_raises_the_floor() {
     assert_eq!(boot(&mut flash, &slots), 3);
 }
 
+/// begin_keeping, the chunks in order, finish, keeping the bytes of `served`.
+fn install_keeping<F: MappedFlash>(
+    slots: &ModelSlots,
+    flash: &mut F,
+    env: &[u8],
+    served: &Model<'_>,
+) -> Result<Active, Error> {
+    let mut update = slots.begin_keeping(flash, env.len() as u32, served.bytes())?;
+    for (i, chunk) in env.chunks(CHUNK).enumerate() {
+        slots.write_chunk(flash, &mut update, (i * CHUNK) as u32, chunk)?;
+    }
+    slots.finish(flash, update)
+}
+
+#[test]
+fn a_model_served_in_place_keeps_its_slot_until_the_reboot() {
+    // The flash lives as long as the program (as a part's memory-mapped flash does).
+    let flash: &'static mut SimFlash<4, 1024> = Box::leak(Box::new(running_two().0));
+    let slots = layout(flash);
+    let active = slots.active(flash).expect("version 2 runs");
+    // SAFETY: the flash is leaked (its bytes stay put); every update below keeps the model's.
+    let served = unsafe { slots.model_in_place(&*flash, &active) }.expect("loads in place");
+    let blob = |v: u32| envelope(v)[ENVELOPE_HEADER_LEN..].to_vec();
+    assert_eq!(served.bytes(), blob(2));
+    let at = flash.mapped().as_ptr() as usize + active.slot as usize * SLOT as usize;
+    assert_eq!(served.bytes().as_ptr() as usize, at + ENVELOPE_HEADER_LEN);
+    // Version 3 goes into the other slot; version 4 would erase the served one: refused before
+    // anything is erased, and the served model reads the same bytes.
+    let three = install_keeping(&slots, flash, &envelope(3), &served).expect("installs");
+    assert_ne!(three.slot, active.slot);
+    let ops = flash.ops;
+    assert_eq!(
+        install_keeping(&slots, flash, &envelope(4), &served),
+        Err(Error::SlotInUse { slot: active.slot })
+    );
+    assert_eq!(flash.ops, ops, "nothing erased or written");
+    assert_eq!(served.bytes(), blob(2));
+    assert_eq!(
+        Error::SlotInUse { slot: 1 }.to_string(),
+        "model slot 1 holds the model being served: reboot to serve the installed update, then \
+         send the next"
+    );
+    // After the reboot version 3 is served, from its slot, and version 4 installs.
+    let active = slots.active(flash).expect("version 3 runs");
+    // SAFETY: as above.
+    let served = unsafe { slots.model_in_place(&*flash, &active) }.expect("loads in place");
+    assert_eq!(
+        (active.model_version, served.bytes()),
+        (3, blob(3).as_slice())
+    );
+    let four = install_keeping(&slots, flash, &envelope(4), &served).expect("installs");
+    assert_eq!(four.slot, 1 - active.slot);
+    // A model served from elsewhere (RAM, the program's flash) never stops an update.
+    let ram = fewshot_runtime::format::AlignedBytes::from_slice(&blob(1));
+    let built_in = Model::from_bytes(&ram).expect("loads");
+    install_keeping(&slots, flash, &envelope(5), &built_in).expect("installs");
+    install_keeping(&slots, flash, &envelope(6), &built_in).expect("installs");
+    assert_eq!(boot(flash, &slots), 6);
+}
+
 #[test]
 fn the_layout_is_checked() {
     let flash = SimFlash::<4, 1024>::new(flash_len::<1024>());

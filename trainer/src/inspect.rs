@@ -309,9 +309,12 @@ fn device_sizes(w: &mut String, m: &Model<'_>, head: usize, k: usize, update: us
     writeln!(w, ">;")?;
     writeln!(
         w,
-        "/// Bytes of the largest signed model update the device takes (its model slots, and the RAM"
+        "/// Bytes of the largest signed model update the device takes: each of its two model slots"
     )?;
-    writeln!(w, "/// an installed update is loaded into).")?;
+    writeln!(
+        w,
+        "/// on flash (an installed update is served in place from its slot: no RAM holds a copy)."
+    )?;
     writeln!(w, "pub const UPDATE_BYTES: usize = {update};")?;
     writeln!(
         w,

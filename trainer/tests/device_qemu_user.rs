@@ -284,7 +284,8 @@ const TEST_SEED: &[u8; 32] = b"fewshot firmware TEST key 000001";
 
 /// A model update of the user's size: the same model exported with a bank of 30 (7 KB, other
 /// bytes), signed as version 2 with `trainer sign`, sent in chunks with `trainer device
-/// update`, and served after a reboot from the RAM the sizes' `UPDATE_BYTES` gave it.
+/// update` into a model slot of the sizes' `UPDATE_BYTES`, and served in place from that slot
+/// after a reboot.
 fn update_to_another_export(s: &Path, dir: &Path) {
     let (model, key) = (dir.join("update.postcard"), dir.join("test.secret"));
     let m = export_with_bank(30, &model);

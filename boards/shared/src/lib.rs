@@ -28,17 +28,16 @@ pub mod serial_sizes {
 pub use fewshot_protocol::device::Window;
 pub use port::{Async, Blocking};
 pub use serial_device::SerialDevice;
-use serial_device::{start, Statics, MODEL_RAM_WORDS};
+use serial_device::{start, Statics};
 
 use core::mem::MaybeUninit;
 use defmt_rtt as _;
 use fewshot_protocol::device::{Layout, Port, Session};
 use fewshot_runtime::persist::nor_flash::NorFlash;
 use fewshot_runtime::signature::PublicKey;
-use fewshot_runtime::update::MappedFlash;
 use fewshot_runtime::{Error, Model};
 use panic_probe as _;
-use static_cell::{ConstStaticCell, StaticCell};
+use static_cell::StaticCell;
 
 /// The served model: the multi-head fixture the QEMU `serial` firmware embeds, or the model
 /// file `FEWSHOT_SERIAL_MODEL` names at build time (`build.rs`).
@@ -56,10 +55,10 @@ pub static KEY: PublicKey = PublicKey::from_bytes(*include_bytes!(
 /// support buffer never on the stack, and counted by the linker against the RAM). A device that
 /// cannot start (its flash window too small for `layout`, a model the sizes do not fit) logs
 /// why and sleeps.
-pub fn run<F: MappedFlash, P: Port>(
-    flash: F,
+pub fn run<W: NorFlash, P: Port>(
+    flash: Window<W>,
     layout: &Layout,
-    device: &'static mut MaybeUninit<SerialDevice<'static, F>>,
+    device: &'static mut MaybeUninit<SerialDevice<'static, Window<W>>>,
     port: &mut P,
 ) -> ! {
     match serve(flash, layout, device, port) {
@@ -87,26 +86,24 @@ pub const fn layout<F: NorFlash>() -> Layout {
     }
 }
 
-/// The copy in RAM of an installed model update.
-static MODEL_RAM: ConstStaticCell<[u32; MODEL_RAM_WORDS]> =
-    ConstStaticCell::new([0; MODEL_RAM_WORDS]);
 /// The model served: the installed update or the built-in one.
 static SERVED: StaticCell<Model<'static>> = StaticCell::new();
 
-fn serve<F: MappedFlash, P: Port>(
-    flash: F,
+fn serve<W: NorFlash, P: Port>(
+    flash: Window<W>,
     layout: &Layout,
-    device: &'static mut MaybeUninit<SerialDevice<'static, F>>,
+    device: &'static mut MaybeUninit<SerialDevice<'static, Window<W>>>,
     port: &mut P,
 ) -> Result<(), Error> {
     let built_in = Model::from_bytes(MODEL)?;
     let statics = Statics {
-        ram: MODEL_RAM.take(),
         served: SERVED.uninit(),
         device,
     };
     let refused = |e| defmt::warn!("installed model refused, running the built-in one: {}", e);
-    let (model, device) = start(flash, layout, KEY, built_in, statics, refused)?;
+    // SAFETY: `Window::new`'s contract: the window's bytes stay mapped where they are for the
+    // rest of the program, written only through the window, which the device now owns.
+    let (model, device) = unsafe { start(flash, layout, KEY, built_in, statics, refused) }?;
     defmt::info!(
         "serving {=str} (head {=usize}) over the serial protocol",
         model.name(),

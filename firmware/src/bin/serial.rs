@@ -7,9 +7,10 @@
 //! records, `sizes::RECORDS`), and resets the
 //! core on `Reboot`: the flash lives through that reset, as a real part's flash lives through a
 //! power cycle. A cold boot (no handover word) erases the flash first (factory state). At boot
-//! it runs the signed update installed in the model slots, if any (copied into RAM, since the
-//! device owns the flash), else its built-in model; an update whose sizes do not fit this
-//! firmware's buffers is logged and the built-in model runs.
+//! it runs the signed update installed in the model slots, if any (read in place from the
+//! flash, as a part's memory-mapped flash is; the device refuses an update into that slot until
+//! the next reboot), else its built-in model; an update whose sizes do not fit this firmware's
+//! buffers is logged and the built-in model runs.
 #![no_std]
 #![no_main]
 
@@ -17,7 +18,7 @@ use cortex_m_rt::entry;
 use fewshot_firmware::fixtures::SERIAL_MODEL;
 use fewshot_firmware::measure::{stack_size, StackWatch};
 use fewshot_firmware::nor::{handover, set_handover, Handover, NoinitNor, NOR_SIZE};
-use fewshot_firmware::serial_device::{start, SerialDevice, Statics, MODEL_RAM_WORDS};
+use fewshot_firmware::serial_device::{start, SerialDevice, Statics};
 use fewshot_firmware::serial_sizes as sizes;
 use fewshot_firmware::uart::Uart;
 use fewshot_firmware::{self as fw};
@@ -25,7 +26,7 @@ use fewshot_protocol::device::{Layout, Session};
 use fewshot_runtime::persist::nor_flash::NorFlash;
 use fewshot_runtime::signature::PublicKey;
 use fewshot_runtime::Model;
-use static_cell::{ConstStaticCell, StaticCell};
+use static_cell::StaticCell;
 
 /// The key model updates must be signed with (the public test key of the fixtures).
 static KEY: PublicKey = PublicKey::from_bytes(*include_bytes!("../../fixtures/test-signing.pub"));
@@ -70,20 +71,16 @@ const RAM_BUDGET: usize = 64 * 1024;
 /// model's loader, the session's frames, inference) and 18.8 KB in a session that verifies a
 /// signed model update (Ed25519), logged at each reboot (`device_qemu_user.rs` checks it).
 const STACK_NEEDED: usize = 20 * 1024;
-/// The device, the copy of an update and the served model are statics: with the stack they
-/// fit the part's RAM, or the build fails here.
+/// The device and the served model are statics: with the stack they fit the part's RAM, or
+/// the build fails here.
 const _: () = assert!(
     size_of::<Serial<'static>>()
-        + MODEL_RAM_WORDS * 4
         + size_of::<Model<'static>>()
         + STACK_NEEDED
         <= RAM_BUDGET,
     "the device needs more than the 64 KiB of RAM: a smaller --k or fewer classes (export --max-classes)"
 );
 
-/// The copy in RAM of an installed model update (a static: off the stack).
-static MODEL_RAM: ConstStaticCell<[u32; MODEL_RAM_WORDS]> =
-    ConstStaticCell::new([0; MODEL_RAM_WORDS]);
 /// The model served: the installed update or the built-in one.
 static MODEL: StaticCell<Model<'static>> = StaticCell::new();
 /// The device, built in place (`Device::init`): its learner, class bank and support buffer
@@ -106,7 +103,6 @@ fn main() -> ! {
         }
     };
     let statics = Statics {
-        ram: MODEL_RAM.take(),
         served: MODEL.uninit(),
         device: DEVICE.uninit(),
     };
@@ -116,7 +112,10 @@ fn main() -> ! {
             e
         )
     };
-    let (model, device) = match start(nor, &LAYOUT, KEY, built_in, statics, refused) {
+    // SAFETY: the NOR's bytes are a static region (`nor.rs`), and the device is its only
+    // writer from here on.
+    let started = unsafe { start(nor, &LAYOUT, KEY, built_in, statics, refused) };
+    let (model, device) = match started {
         Ok(started) => started,
         Err(e) => {
             defmt::error!("serial: device: {}", e);

@@ -206,18 +206,25 @@ impl Layout {
     }
 
     /// At boot: the signed model installed in this layout's model slots (the highest valid
-    /// version, see [`ModelSlots::active`]), copied into `ram` and loaded from there, so the
-    /// flash can then be handed to the [`Device`]. `ram` needs `model_slot / 4` words.
-    /// Err([`Error::NoValidModel`]) when no update was installed: run the built-in model.
-    pub fn installed_model<'r, F: MappedFlash>(
+    /// version, see [`ModelSlots::active`]), read in place from the memory-mapped flash
+    /// ([`ModelSlots::model_in_place`]): no RAM holds a copy, and the flash can then be handed
+    /// to the [`Device`], which refuses an update into the slot it serves from until the next
+    /// reboot ([`Error::SlotInUse`]). Err([`Error::NoValidModel`]) when no update was
+    /// installed: run the built-in model.
+    ///
+    /// # Safety
+    /// `flash.mapped()` stays readable at the same address for the rest of the program (a
+    /// part's memory-mapped flash, or a `static`), and nothing but a [`Device`] serving the
+    /// returned model writes the model slots while it is in use.
+    pub unsafe fn installed_model<F: MappedFlash>(
         &self,
         flash: &mut F,
         key: PublicKey,
-        ram: &'r mut [u32],
-    ) -> Result<Model<'r>, Error> {
+    ) -> Result<Model<'static>, Error> {
         let slots = self.model_slots(flash, key)?;
         let active = slots.active(flash)?;
-        slots.copy_model(flash, &active, ram)
+        // SAFETY: the caller's contract; the device refuses updates into the served slot.
+        unsafe { slots.model_in_place(flash, &active) }
     }
 }
 
@@ -388,19 +395,24 @@ impl<
         }
     }
 
-    /// At boot: the signed update installed in `layout`'s model slots on `flash`, copied into
-    /// `ram` ([`Layout::installed_model`]), when it also fits these sizes for head `head`
+    /// At boot: the signed update installed in `layout`'s model slots on `flash`, read in place
+    /// ([`Layout::installed_model`]), when it also fits these sizes for head `head`
     /// ([`Device::check_sizes`]). Ok(None) when none is installed; an error when the installed
-    /// one is refused (too large for `ram`, or sizes made for another model): either way the
-    /// firmware serves its built-in model.
-    pub fn installed<'r>(
+    /// one is refused (sizes made for another model): either way the firmware serves its
+    /// built-in model.
+    ///
+    /// # Safety
+    /// As [`Layout::installed_model`]: `flash.mapped()` stays readable where it is for the rest
+    /// of the program, and the model is served by the [`Device`] this `flash` is then given to
+    /// (the only writer of its model slots).
+    pub unsafe fn installed(
         flash: &mut F,
         layout: &Layout,
         key: PublicKey,
-        ram: &'r mut [u32],
         head: usize,
-    ) -> Result<Option<Model<'r>>, Error> {
-        let model = match layout.installed_model(flash, key, ram) {
+    ) -> Result<Option<Model<'static>>, Error> {
+        // SAFETY: the caller's contract.
+        let model = match unsafe { layout.installed_model(flash, key) } {
             Err(Error::NoValidModel) => return Ok(None),
             other => other?,
         };
@@ -523,7 +535,11 @@ impl<
         match request {
             Request::UpdateBegin { total_len } => {
                 self.update = None;
-                let u = self.models.begin(&mut self.flash, *total_len)?;
+                // The model may be served in place from a model slot (`installed_in_place`).
+                let served = self.model.bytes();
+                let u = self
+                    .models
+                    .begin_keeping(&mut self.flash, *total_len, served)?;
                 let slot = u.slot();
                 self.update = Some(u);
                 Ok(Reply::UpdateStarted { slot })

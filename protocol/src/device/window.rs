@@ -13,10 +13,10 @@
 //! use fewshot_runtime::persist::nor_flash::{NorFlash, ReadNorFlash};
 //! use fewshot_runtime::update::MappedFlash;
 //!
-//! let mut chip = RamFlash::<16384>::new();
+//! let chip: &'static mut RamFlash<16384> = Box::leak(Box::new(RamFlash::new()));
 //! let at = chip.mapped().as_ptr().wrapping_add(4096);
-//! // SAFETY: `at` is where `chip` maps offset 4096; only the window writes it.
-//! let mut window = unsafe { Window::new(&mut chip, 4096, 8192, at) }.unwrap();
+//! // SAFETY: `at` is where `chip` maps offset 4096, for good (leaked); only the window writes it.
+//! let mut window = unsafe { Window::new(&mut *chip, 4096, 8192, at) }.unwrap();
 //! window.erase(0, 4096).unwrap();
 //! window.write(8, &[1, 2, 3, 4]).unwrap();
 //! assert_eq!(window.mapped()[8..12], [1, 2, 3, 4]);
@@ -46,7 +46,9 @@ impl<F: NorFlash> Window<F> {
     ///
     /// # Safety
     /// `mapped` is the address where the CPU reads offset `start` of `flash` (the next `len`
-    /// bytes follow it), and nothing else writes that range while the window lives.
+    /// bytes follow it), readable there for the rest of the program (a part's memory-mapped
+    /// flash: a model served in place from the window reads it wherever the window is moved),
+    /// and nothing else writes that range while the window lives.
     pub unsafe fn new(flash: F, start: u32, len: u32, mapped: *const u8) -> Option<Self> {
         let block = u32::try_from(F::ERASE_SIZE).ok()?;
         let end = start.checked_add(len)?;

@@ -129,7 +129,8 @@ pub struct Model<'a> {
     /// What the model needs (declared by a v3 blob, derived for older ones).
     capabilities: Capabilities,
     crc: u32,
-    blob_len: usize,
+    /// The whole blob (where it is: flash or RAM).
+    bytes: &'a [u8],
     /// Widest of the input, the stem's maps and the trunk's layers (derived at load).
     trunk_width: u16,
     /// The dense trunk's input width: the stem's output, or the input (derived at load).
@@ -512,7 +513,7 @@ impl<'a> Model<'a> {
             weights,
             capabilities,
             crc: stored,
-            blob_len: len,
+            bytes,
             trunk_width,
             trunk_input,
             stem_width: widest_map,
@@ -549,7 +550,12 @@ impl<'a> Model<'a> {
     }
     /// The blob's length in bytes (flash it occupies).
     pub fn blob_len(&self) -> usize {
-        self.blob_len
+        self.bytes.len()
+    }
+    /// The blob the model was loaded from (it reads its weights there): where it lives tells
+    /// a flash writer which bytes it must not touch while the model is in use.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
     }
     /// Input width.
     pub fn input_len(&self) -> usize {

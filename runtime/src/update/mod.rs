@@ -117,6 +117,12 @@ pub trait MappedFlash: NorFlash {
     fn mapped(&self) -> &[u8];
 }
 
+impl<T: MappedFlash> MappedFlash for &mut T {
+    fn mapped(&self) -> &[u8] {
+        T::mapped(self)
+    }
+}
+
 /// The model the device runs: which slot, which version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -203,12 +209,7 @@ impl ModelSlots {
 
     /// The envelope in model slot `slot`, as far as its header says it reaches.
     fn envelope<'f, F: MappedFlash>(&self, flash: &'f F, slot: u8) -> Result<&'f [u8], Error> {
-        let start = self.models.slot_start(slot) as usize;
-        let size = self.models.slot_size() as usize;
-        let in_slot = flash
-            .mapped()
-            .get(start..start + size)
-            .ok_or(layout("mapped flash shorter than its capacity"))?;
+        let in_slot = self.slot_bytes(flash, slot)?;
         let len = signature::read_header(in_slot)?.envelope_len();
         in_slot.get(..len).ok_or(Error::BadEnvelope {
             what: "length (larger than the slot)",
@@ -262,6 +263,48 @@ impl ModelSlots {
         Model::from_bytes(envelope.get(ENVELOPE_HEADER_LEN..).unwrap_or(&[]))
     }
 
+    /// Loads the model of `active` in place, for the rest of the program: for a firmware that
+    /// then hands its flash to a writer which owns it (the protocol's `Device` does), so the
+    /// model cannot borrow the flash. No RAM holds a copy ([`ModelSlots::copy_model`] is the
+    /// alternative that needs one).
+    ///
+    /// # Safety
+    /// `flash.mapped()` stays readable at the same address for the rest of the program (a
+    /// microcontroller's memory-mapped flash, or a `static`), and `active`'s slot is neither
+    /// erased nor written while the model, or anything borrowed from it, is in use: whoever
+    /// writes the flash starts updates with [`ModelSlots::begin_keeping`] and the model's
+    /// [`Model::bytes`] (as the protocol's `Device` does), and never erases the model slots
+    /// otherwise.
+    pub unsafe fn model_in_place<F: MappedFlash>(
+        &self,
+        flash: &F,
+        active: &Active,
+    ) -> Result<Model<'static>, Error> {
+        let envelope = self.envelope(flash, active.slot)?;
+        let blob = envelope.get(ENVELOPE_HEADER_LEN..).unwrap_or(&[]);
+        // SAFETY: the caller's contract: these bytes stay where they are, unchanged, for as
+        // long as the model is used.
+        let blob: &'static [u8] = unsafe { core::slice::from_raw_parts(blob.as_ptr(), blob.len()) };
+        Model::from_bytes(blob)
+    }
+
+    /// Model slot `slot`'s bytes, read in place.
+    fn slot_bytes<'f, F: MappedFlash>(&self, flash: &'f F, slot: u8) -> Result<&'f [u8], Error> {
+        let start = self.models.slot_start(slot) as usize;
+        let size = self.models.slot_size() as usize;
+        flash
+            .mapped()
+            .get(start..start + size)
+            .ok_or(layout("mapped flash shorter than its capacity"))
+    }
+
+    /// Whether model slot `slot` of `flash` holds any byte of `bytes` (by address).
+    fn slot_holds<F: MappedFlash>(&self, flash: &F, slot: u8, bytes: &[u8]) -> Result<bool, Error> {
+        let in_slot = self.slot_bytes(flash, slot)?;
+        let (a, b) = (in_slot.as_ptr() as usize, bytes.as_ptr() as usize);
+        Ok(!bytes.is_empty() && a < b.saturating_add(bytes.len()) && b < a + in_slot.len())
+    }
+
     /// Copies the model of `active` into `ram` and loads it from there: for a firmware that
     /// hands its flash to a writer which owns it (the protocol's device does), so the running
     /// model cannot borrow the flash in place. `ram` must hold the model's bytes
@@ -288,11 +331,28 @@ impl ModelSlots {
     /// Starts an update of a `len`-byte signed envelope: erases the model slot not in use (slot
     /// 0 when none is). The model in use stays untouched until the update is accepted.
     pub fn begin<F: MappedFlash>(&self, flash: &mut F, len: u32) -> Result<Update, Error> {
+        self.begin_keeping(flash, len, &[])
+    }
+
+    /// [`ModelSlots::begin`] for a device that serves a model in place ([`ModelSlots::model_in_place`]):
+    /// refuses with [`Error::SlotInUse`], before anything is erased, when the slot it would
+    /// write holds any of `served` (the served model's [`Model::bytes`]). That happens after an
+    /// update was accepted and before the reboot that serves it: the slot not in use is then
+    /// the one the running model is read from.
+    pub fn begin_keeping<F: MappedFlash>(
+        &self,
+        flash: &mut F,
+        len: u32,
+        served: &[u8],
+    ) -> Result<Update, Error> {
         let slot = match self.active(flash) {
             Ok(active) => 1 - active.slot,
             Err(Error::NoValidModel) => 0,
             Err(e) => return Err(e),
         };
+        if self.slot_holds(flash, slot, served)? {
+            return Err(Error::SlotInUse { slot });
+        }
         let available = self.models.slot_size() as usize;
         if len as usize > available {
             return Err(Error::Capacity {

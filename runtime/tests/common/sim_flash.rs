@@ -18,6 +18,17 @@ impl Mem {
         assert!(len.is_multiple_of(4), "flash size {len}");
         Mem(vec![u32::MAX; len / 4])
     }
+
+    /// Bytes `range`, borrowed alone: as a flash controller writes, without a reference to
+    /// the other bytes (a model read in place from them stays valid: Miri checks it).
+    pub fn range_mut(&mut self, range: std::ops::Range<usize>) -> &mut [u8] {
+        assert!(range.start <= range.end && range.end <= self.0.len() * 4);
+        // SAFETY: in bounds (above); `as_mut_ptr` makes no reference to the whole buffer.
+        unsafe {
+            let at = self.0.as_mut_ptr().cast::<u8>().add(range.start);
+            std::slice::from_raw_parts_mut(at, range.end - range.start)
+        }
+    }
 }
 
 impl Deref for Mem {
@@ -153,9 +164,9 @@ impl<const W: usize, const E: usize> NorFlash for SimFlash<W, E> {
             Some(Tear::Before) => 0,
             Some(Tear::Prefix(k)) | Some(Tear::Garbage(k)) => k.min(n),
         };
-        self.mem[from..from + done].fill(0xff);
+        self.mem.range_mut(from..from + done).fill(0xff);
         if let Some(Tear::Garbage(_)) = tear {
-            for b in &mut self.mem[from + done..to] {
+            for b in self.mem.range_mut(from + done..to) {
                 *b |= self.rng.next_u64() as u8; // an erase only sets bits
             }
         }
@@ -183,11 +194,11 @@ impl<const W: usize, const E: usize> NorFlash for SimFlash<W, E> {
             Some(Tear::Before) => 0,
             Some(Tear::Prefix(k)) | Some(Tear::Garbage(k)) => k.min(n),
         };
-        for (m, d) in self.mem[at..at + done].iter_mut().zip(bytes) {
+        for (m, d) in self.mem.range_mut(at..at + done).iter_mut().zip(bytes) {
             *m &= *d;
         }
         if let Some(Tear::Garbage(_)) = tear {
-            for m in &mut self.mem[at + done..at + n] {
+            for m in self.mem.range_mut(at + done..at + n) {
                 *m &= self.rng.next_u64() as u8; // a write only clears bits
             }
         }
