@@ -535,7 +535,7 @@ impl<
         match request {
             Request::UpdateBegin { total_len } => {
                 self.update = None;
-                // The model may be served in place from a model slot (`installed_in_place`).
+                // The model may be served in place from a model slot (`Device::installed`).
                 let served = self.model.bytes();
                 let u = self
                     .models

@@ -19,7 +19,11 @@
 //! verifies, loads and is not below the floor, the highest version. When that version is above
 //! the floor (power was cut after the last chunk and before the floor was raised) it raises
 //! the floor to it, so an older model can never come back. [`ModelSlots::model`] loads it in
-//! place.
+//! place, borrowing the flash. A firmware that then hands its flash to a writer (the protocol's
+//! `Device`) loads it with [`ModelSlots::model_in_place`] (the mapped bytes stay where they are
+//! for the program) and starts every update with [`ModelSlots::begin_keeping`] and the model's
+//! [`Model::bytes`]: until the reboot after an accepted update, the slot an update would erase
+//! is the one the running model is read from, and that is refused ([`Error::SlotInUse`]).
 //!
 //! A power cut at any flash operation leaves the old model or the new one to run, never
 //! none, and a floor at least the version that ran (`runtime/tests/update.rs` cuts at every
