@@ -1,7 +1,14 @@
 //! The command line's subcommands that need more than a few lines.
 
+pub mod bench;
 pub mod device;
 pub mod enroll;
+pub mod eval;
+pub mod features;
+pub mod inspect;
+pub mod keys;
+pub mod quantise;
+pub mod relatedness;
 pub mod train;
 
 use anyhow::{anyhow, Result};

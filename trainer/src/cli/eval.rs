@@ -1,0 +1,574 @@
+//! `trainer eval` (a model as deployed, beside the baselines on the same draws: held-out tasks
+//! of a regression run, novel classes of a classification run, or a data file of your own) and
+//! `trainer cv` (cross-validation of a regression configuration over task ids).
+
+use super::threads;
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use trainer::classify::config::ClsConfig;
+use trainer::classify::record::RunRecord;
+use trainer::classify::run;
+use trainer::classify::unknown::UnknownSpec;
+use trainer::presets::RunConfig;
+use trainer::tasks::{CsvTasks, Sinusoid, TaskSource};
+use trainer::{eval, export, regression};
+
+/// `trainer eval`'s options.
+#[derive(Args)]
+pub struct EvalArgs {
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The run's configuration file (instead of the model's run record).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Regression: `sinusoid` or `csv:PATH`.
+    #[arg(long)]
+    pub task: Option<String>,
+    /// CSV tasks: the meta-test fraction and split seed [default: the run record's; without
+    /// one 0.2 and 0]. A split that is not the recorded one is refused.
+    #[arg(long)]
+    pub test_fraction: Option<f64>,
+    #[arg(long)]
+    pub split_seed: Option<u64>,
+    /// Support-set sizes [regression: 5,10,20; classification: 1,5 per class].
+    #[arg(long, value_delimiter = ',')]
+    pub shots: Option<Vec<usize>>,
+    /// Device inner steps [regression: 1,10; classification: 0 and the model's default].
+    #[arg(long, value_delimiter = ',')]
+    pub steps: Option<Vec<usize>>,
+    /// Regression: units to evaluate [default: 600]. Distinct held-out CSV tasks: this many
+    /// (or all of them, each drawn ceil(tasks / held-out tasks) times, averaged per task: the
+    /// CI is over the distinct tasks).
+    #[arg(long)]
+    pub tasks: Option<usize>,
+    /// Query points per task [default: 100], or per class [default: 15].
+    #[arg(long)]
+    pub query: Option<usize>,
+    /// Classification: ways of each episode [default: the model's head; another N resizes
+    /// the prototype head, whose weights the device sets from the support set].
+    #[arg(long)]
+    pub ways: Option<usize>,
+    /// Classification: a number of seeded episodes per shot count, or a FILE listing
+    /// episodes (comma-separated 0-based data rows: N*K support then N*Q query rows,
+    /// class-major; `#` comments).
+    /// [default: 2000]
+    #[arg(long)]
+    pub episodes: Option<String>,
+    /// Classification: the data file [default: the one the model was trained on]; its
+    /// SHA-256 must be the recorded one, or it is another voice split of the same
+    /// `trainer features` recording (same manifest, front-end and labels). Without a run
+    /// record or --config: every class of this file is new to the model. Regression (CSV
+    /// tasks, with the run record): every task of this file, all new to the model.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Classification, --data without a run record or --config: the data's label column
+    /// (default: the column named `label`, else the last), as a run's `label_column`.
+    #[arg(long)]
+    pub label_column: Option<String>,
+    /// Classification, --data without a run record or --config: header columns read as
+    /// nothing (ids, timestamps), comma-separated, as a run's `ignore_columns`.
+    #[arg(long, value_delimiter = ',')]
+    pub ignore_columns: Vec<String>,
+    /// [default: 20260101; classification: 20260105]
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+    /// With --json: every episode's accuracy (classification), every held-out task's mean
+    /// query MSE (regression), for paired comparisons.
+    #[arg(long)]
+    pub per_task: bool,
+    /// Classification: also U unknown queries per episode (rows of the pool's classes
+    /// outside the episode), and the "unknown input" decision: a query is accepted when the
+    /// adapted head's highest class probability is at least a threshold chosen on episodes
+    /// of the run's validation classes (with too few of them, also held-out rows of the
+    /// trunk's classes; never the novel ones); prints the threshold, its false-reject and
+    /// false-accept rates and the accuracy among accepted queries on the novel classes.
+    #[arg(long, value_name = "U")]
+    pub unknown_queries: Option<usize>,
+    /// With --unknown-queries: how the threshold is chosen, `eer` (equal error rate),
+    /// `fr=F` (the highest threshold that rejects at most the fraction F of known queries)
+    /// or `fa=F` (the lowest that accepts at most the fraction F of unknown queries).
+    #[arg(long, default_value = "eer", value_name = "RULE")]
+    pub unknown_rule: String,
+    /// With --unknown-queries: the score thresholded, `probability` (the adapted head's
+    /// highest class probability), `distance` (minus the squared distance of the query's
+    /// trunk features to the nearest support prototype), `relative` (that distance over
+    /// the support's pooled within-class variance, `ClassScore::relative_distance`: a
+    /// threshold that follows the conditions the device's samples were recorded in; 2 or
+    /// more shots) or `cosine` (its cosine).
+    #[arg(long, default_value = "probability", value_name = "SCORE")]
+    pub unknown_score: String,
+    /// With --unknown-queries: this threshold (as the table's `t` column prints it: minus
+    /// the squared distance for `distance`, minus the relative distance for `relative`)
+    /// instead of one chosen on validation classes,
+    /// e.g. the one a device uses; no run record or config needed.
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
+    pub unknown_threshold: Option<f32>,
+}
+
+/// `trainer cv`'s options.
+#[derive(Args)]
+pub struct CvArgs {
+    #[arg(long)]
+    pub config: PathBuf,
+    #[arg(long)]
+    pub folds: usize,
+    /// Meta-iterations per fold (overrides the configuration).
+    #[arg(long)]
+    pub iterations: Option<u64>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+    /// With --json: every task's mean query MSE.
+    #[arg(long)]
+    pub per_task: bool,
+    /// Worker threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+/// `trainer eval`: a classification model on its run's novel classes (or a file of new
+/// classes), else a regression model on held-out tasks.
+pub fn run(a: EvalArgs) -> Result<ExitCode> {
+    let reg_record = regression::Record::read(&a.model)?;
+    let record = match reg_record {
+        Some(_) => None,
+        None => RunRecord::read(&a.model)?,
+    };
+    let run_config = match &a.config {
+        Some(c) => Some(trainer::presets::load(None, Some(c))?.0),
+        None => None,
+    };
+    let (classification, run_config) = match run_config {
+        Some(RunConfig::Classification(cfg)) => (Some(Some(*cfg)), None),
+        None if record.is_some() && a.task.is_none() => (Some(None), None),
+        // A user's own data for a classification model (every class new to it).
+        None if a.data.is_some() && a.task.is_none() && classifies(&a.model)? => (Some(None), None),
+        other => (None, other),
+    };
+    match classification {
+        Some(cfg) => classification_model(a, cfg, record),
+        None => regression_model(a, run_config, reg_record),
+    }
+}
+
+/// `trainer eval` of a classification model (`cfg`: the run's, from --config; else its
+/// record's, or every class of --data new to it): refuses the regression options.
+fn classification_model(
+    a: EvalArgs,
+    cfg: Option<ClsConfig>,
+    record: Option<RunRecord>,
+) -> Result<ExitCode> {
+    refuse_given(
+        &[
+            ("--tasks", a.tasks.is_some()),
+            ("--test-fraction", a.test_fraction.is_some()),
+            ("--split-seed", a.split_seed.is_some()),
+        ],
+        "regression models; a classification model takes --episodes and its run's split",
+    )?;
+    let unknown = match a.unknown_queries {
+        None => None,
+        Some(0) => bail!("--unknown-queries must be >= 1"),
+        Some(queries) => Some(UnknownSpec {
+            queries,
+            rule: a.unknown_rule.parse()?,
+            score: a.unknown_score.parse()?,
+            threshold: a.unknown_threshold,
+        }),
+    };
+    if a.unknown_threshold.is_some() && a.unknown_queries.is_none() {
+        bail!("--unknown-threshold needs --unknown-queries");
+    }
+    let e = ClsEval {
+        unknown,
+        ways: a.ways,
+        shots: a.shots,
+        steps: a.steps,
+        episodes: a.episodes.unwrap_or_else(|| "2000".into()),
+        query: a.query,
+        seed: a.seed,
+        json: a.json,
+        per_task: a.per_task,
+    };
+    // The columns of a data file the model has no record or configuration of.
+    let columns = trainer::classify::data::Columns {
+        label: a.label_column.as_deref(),
+        ignore: &a.ignore_columns,
+    };
+    let columns_given = columns.label.is_some() || !columns.ignore.is_empty();
+    if columns_given && (cfg.is_some() || record.is_some() || a.data.is_none()) {
+        bail!("--label-column and --ignore-columns describe a --data file the model has no run record or --config of; the run's configuration names its own columns");
+    }
+    eval_classification(&a.model, cfg, record, a.data, columns, e)
+}
+
+/// `trainer eval` of a regression model: on the tasks of --data (new to it), or the held-out
+/// tasks of its run (`run_config`, --task or its record); refuses the classification options.
+fn regression_model(
+    a: EvalArgs,
+    run_config: Option<RunConfig>,
+    reg_record: Option<regression::Record>,
+) -> Result<ExitCode> {
+    refuse_given(
+        &[
+            ("--unknown-queries", a.unknown_queries.is_some()),
+            ("--ways", a.ways.is_some()),
+            ("--episodes", a.episodes.is_some()),
+            ("--label-column", a.label_column.is_some()),
+            ("--ignore-columns", !a.ignore_columns.is_empty()),
+        ],
+        "classification models; a regression model takes --tasks",
+    )?;
+    let tasks = a.tasks.unwrap_or(600);
+    let query = a.query.unwrap_or(100);
+    let seed = a.seed.unwrap_or(20_260_101);
+    let shots = a.shots.unwrap_or_else(|| vec![5, 10, 20]);
+    let steps = a.steps.unwrap_or_else(|| vec![1, 10]);
+    if shots.is_empty() || shots.contains(&0) || tasks == 0 || query == 0 {
+        bail!("--shots must be >= 1 each; --tasks and --query >= 1");
+    }
+    let (source, task) = match (&a.data, &reg_record) {
+        (Some(d), Some(r)) if a.task.is_none() && run_config.is_none() => {
+            let new = r.new_tasks(d)?;
+            eprintln!(
+                "{}: {} tasks, all new to the model (none of its meta-training tasks); the population mean and the line use the model's training statistics",
+                d.display(),
+                new.tasks.test_ids.len()
+            );
+            let name = new.name();
+            (Box::new(new) as Box<dyn TaskSource>, name)
+        }
+        (Some(_), _) => bail!(
+            "--data with a regression model takes tasks new to it, with the run record beside the model and without --task or --config"
+        ),
+        (None, _) => regression_source(
+            run_config,
+            a.task,
+            a.test_fraction,
+            a.split_seed,
+            reg_record.as_ref(),
+        )?,
+    };
+    let blob = export::read(&a.model)?;
+    let report = eval::evaluate(&blob, source.as_ref(), &shots, &steps, tasks, query, seed)?;
+    print_report(
+        report,
+        a.json,
+        a.per_task,
+        serde_json::json!({ "model": a.model, "task": task, "seed": seed }),
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `trainer cv`: one model per fold, each evaluated as deployed on the fold's tasks.
+pub fn cv(a: CvArgs) -> Result<ExitCode> {
+    let CvArgs {
+        config,
+        folds,
+        iterations,
+        json,
+        per_task,
+        threads: nt,
+    } = a;
+    threads(nt)?;
+    let mut cfg = match trainer::presets::load(None, Some(&config))?.0 {
+        RunConfig::Regression(c) => *c,
+        _ => bail!(
+            "{}: cross-validation takes a regression configuration",
+            config.display()
+        ),
+    };
+    if let Some(i) = iterations {
+        if i == 0 {
+            bail!("--iterations must be >= 1");
+        }
+        cfg.train.iterations = i;
+    }
+    let (report, fold_ids) = regression::cross_validate(&cfg, folds, !json)?;
+    print_report(
+        report,
+        json,
+        per_task,
+        serde_json::json!({ "config": config, "folds": fold_ids }),
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses the first flag of `flags` that was given (`(name, given)`): it is for `kind`.
+fn refuse_given(flags: &[(&str, bool)], kind: &str) -> Result<()> {
+    match flags.iter().find(|(_, given)| *given) {
+        Some((flag, _)) => bail!("{flag} is for {kind}"),
+        None => Ok(()),
+    }
+}
+
+/// The tasks of a regression evaluation: from --config, --task, or the model's run record
+/// (CSV tasks are checked against the record: the same data file and held-out tasks).
+fn regression_source(
+    run_config: Option<RunConfig>,
+    task: Option<String>,
+    test_fraction: Option<f64>,
+    split_seed: Option<u64>,
+    record: Option<&regression::Record>,
+) -> Result<(Box<dyn TaskSource>, String)> {
+    let csv = match (run_config, task) {
+        (Some(RunConfig::Regression(cfg)), None) => match cfg.csv()? {
+            Some(t) => t,
+            None => return Ok((Box::new(Sinusoid), "sinusoid".into())),
+        },
+        (None, Some(t)) => match t.split_once(':') {
+            None if t == "sinusoid" => return Ok((Box::new(Sinusoid), t)),
+            Some(("csv", p)) => {
+                let r = record.map(|r| &r.config.task);
+                CsvTasks::load(
+                    Path::new(p),
+                    test_fraction.or(r.map(|t| t.test_fraction)).unwrap_or(0.2),
+                    split_seed.or(r.map(|t| t.split_seed)).unwrap_or(0),
+                    2,
+                    &r.map(|t| t.columns()).unwrap_or_default(),
+                )?
+            }
+            _ => bail!("unknown task {t:?} (sinusoid or csv:PATH)"),
+        },
+        (None, None) => match record {
+            Some(r) => {
+                if test_fraction.is_some() || split_seed.is_some() {
+                    let mut c = r.config.clone();
+                    c.task.test_fraction = test_fraction.unwrap_or(c.task.test_fraction);
+                    c.task.split_seed = split_seed.unwrap_or(c.task.split_seed);
+                    c.csv()?
+                        .ok_or_else(|| anyhow!("run record without CSV tasks"))?
+                } else {
+                    r.tasks()?
+                }
+            }
+            None => return Ok((Box::new(Sinusoid), "sinusoid".into())),
+        },
+        (Some(RunConfig::Multitask(_)), _) => bail!("multi-task models are evaluated by `train`"),
+        _ => bail!("give --task or --config, not both"),
+    };
+    match record {
+        Some(r) => r.check(&csv)?,
+        None => eprintln!(
+            "warning: no run record beside the model: the split (held-out tasks {:?}) is not checked against the one it was trained with",
+            csv.test_ids
+        ),
+    }
+    let name = csv.name();
+    Ok((Box::new(csv), name))
+}
+
+/// Prints a regression evaluation: the units and the table, or JSON (`head`'s keys, the query
+/// size asked, the units and the rows; each held-out task's score with `per_task`).
+fn print_report(
+    mut report: eval::Report,
+    json: bool,
+    per_task: bool,
+    head: serde_json::Value,
+) -> Result<()> {
+    if !per_task {
+        for r in &mut report.results {
+            r.per_task.clear();
+        }
+    }
+    if json {
+        let mut v = head;
+        v["query"] = report.query.into();
+        v["units"] = serde_json::to_value(&report.units)?;
+        v["results"] = serde_json::to_value(&report.results)?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print!("{}", eval::describe(&report));
+        print!("{}", eval::table(&report.results));
+    }
+    Ok(())
+}
+
+/// Whether the model at `path` has a head the device adapts from a support set of classes.
+fn classifies(path: &Path) -> Result<bool> {
+    let blob = export::read(path)?;
+    let m = runtime::Model::from_bytes(&blob).map_err(|e| anyhow!("model: {e}"))?;
+    Ok(trainer::classify::deploy::prototype_head(&m).is_ok())
+}
+
+/// The options of a classification evaluation.
+struct ClsEval {
+    unknown: Option<UnknownSpec>,
+    ways: Option<usize>,
+    shots: Option<Vec<usize>>,
+    steps: Option<Vec<usize>>,
+    episodes: String,
+    query: Option<usize>,
+    seed: Option<u64>,
+    json: bool,
+    per_task: bool,
+}
+
+/// `trainer eval` of a classification model: the run's classes, split and normalisation (from
+/// `config`, else the record), checked against the record when there is one.
+fn eval_classification(
+    model: &Path,
+    config: Option<ClsConfig>,
+    record: Option<RunRecord>,
+    data: Option<PathBuf>,
+    columns: trainer::classify::data::Columns,
+    e: ClsEval,
+) -> Result<ExitCode> {
+    let mut cfg = match (config, &record, &data) {
+        (Some(c), _, _) => c,
+        (None, Some(r), _) => r.config.clone(),
+        (None, None, Some(d)) => {
+            eprintln!(
+                "{}: no run record beside the model and no --config: every class of {} is new to the model (episodes of all its classes; nearest centroid standardised on all its rows)",
+                model.display(),
+                d.display()
+            );
+            if e.unknown.is_some_and(|u| u.threshold.is_none()) {
+                bail!("--unknown-queries chooses its threshold on the model's validation classes: give the run's --config (or its record), or the threshold (--unknown-threshold)");
+            }
+            let (cfg, setup) = run::Setup::new_classes(d, columns)?;
+            return eval_with_setup(model, &cfg, &setup, None, e);
+        }
+        (None, None, None) => bail!(
+            "{}: no run record beside the model; give --config (the run's classes), or --data alone (every class of that data new to the model)",
+            model.display()
+        ),
+    };
+    let from_record = record.is_some() && data.is_some();
+    if let Some(d) = data {
+        cfg.set_data(&d)?;
+    }
+    let other_split = match &record {
+        Some(r) if cfg.data != r.config.data => r.other_split(&cfg.data)?,
+        _ => None,
+    };
+    if let Some(split) = &other_split {
+        eprintln!(
+            "{}: the voice split `{split}` of the run's recording, with the run's classes and normalisation",
+            cfg.data.display()
+        );
+        // Nothing trains on it: its classes need only the rows of the evaluation's episodes.
+        cfg.shots = vec![1];
+        cfg.query = 1;
+    }
+    let mut setup = run::Setup::for_purpose(&cfg, trainer::classify::train::Purpose::Evaluate)
+        .with_context(|| {
+            if from_record {
+                // `--data` of a model with its record takes the run's classes from that file.
+                format!(
+                    "{}: evaluated with the run's classes from the record beside {} (another split of the run's data); for a file of your own classes, each new to the model, evaluate a copy of the model without its `.run.json`",
+                    cfg.data.display(),
+                    model.display()
+                )
+            } else {
+                format!("{}: the run's classes", cfg.data.display())
+            }
+        })?;
+    if let Some(r) = &record {
+        if other_split.is_some() {
+            r.use_normalisation(&mut setup);
+        }
+        r.check(&cfg, &setup)?;
+    }
+    eval_with_setup(model, &cfg, &setup, record.as_ref(), e)
+}
+
+/// `trainer eval` of a classification model on `setup`'s test classes.
+fn eval_with_setup(
+    model: &Path,
+    cfg: &ClsConfig,
+    setup: &run::Setup,
+    record: Option<&RunRecord>,
+    e: ClsEval,
+) -> Result<ExitCode> {
+    let blob = export::read(model)?;
+    let m = runtime::Model::from_bytes(&blob).map_err(|e| anyhow!("model: {e}"))?;
+    if let (Some(rec), Some(fe)) = (trainer::features::recorded(&cfg.data)?, m.front_end()) {
+        if rec.front_end != fe {
+            bail!(
+                "{}: its features were made with another front-end than the model's ({:?}; the model: {:?}): remake them with `trainer features --front-end`",
+                cfg.data.display(),
+                rec.front_end,
+                fe
+            );
+        }
+    }
+    let head = trainer::classify::deploy::prototype_head(&m)?;
+    let spec = m.adapt_spec(head).map_err(|e| anyhow!("model: {e}"))?;
+    let classes = m
+        .head(head)
+        .map_err(|e| anyhow!("model: {e}"))?
+        .kind
+        .classes()
+        .map_or(cfg.ways, usize::from);
+    let ways = e.ways.unwrap_or(classes);
+    let shots = e.shots.unwrap_or_else(|| vec![1, 5]);
+    // 0 steps (the prototype start) and the model's default count, once each.
+    let steps = e.steps.unwrap_or_else(|| {
+        let mut s = vec![0, usize::from(spec.steps)];
+        s.dedup();
+        s
+    });
+    if shots.is_empty() || shots.contains(&0) || ways < 2 || e.query == Some(0) {
+        bail!("--shots must be >= 1 each, --ways >= 2, --query >= 1");
+    }
+    let seed = e.seed.unwrap_or(trainer::classify::EVAL_SEED);
+    let query = match e.query {
+        Some(q) => q,
+        None => {
+            let most = shots.iter().copied().max().unwrap_or(1);
+            match run::default_query(setup, ways, most) {
+                0 => run::DEFAULT_QUERY,
+                q => q,
+            }
+        }
+    };
+    let path;
+    let spec = match e.episodes.parse::<usize>() {
+        Ok(0) => bail!("--episodes must be >= 1"),
+        Ok(n) => run::EpisodeSpec::Sampled {
+            n,
+            query,
+            seed,
+            unknown: e.unknown,
+        },
+        Err(_) => {
+            if e.unknown.is_some() {
+                bail!("--unknown-queries draws seeded episodes: give --episodes a number");
+            }
+            path = PathBuf::from(&e.episodes);
+            run::EpisodeSpec::File(&path)
+        }
+    };
+    let baselines = run::baselines(setup, record);
+    let blob = trainer::classify::deploy::with_ways(&blob, ways)?;
+    let mut report = run::eval_rows(&blob, setup, ways, &shots, &steps, &spec, &baselines)?;
+    if !e.per_task {
+        for r in &mut report.rows {
+            r.per_episode.clear();
+        }
+    }
+    if e.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "model": model, "data": cfg.data, "data_sha256": setup.ds.sha256,
+                "ways": ways, "train_classes": cfg.train_classes, "val_classes": setup.val_classes,
+                "test_classes": cfg.test_classes, "class_names": setup.ds.class_names,
+                "query": query, "seed": seed,
+                "episodes": e.episodes, "units": report.units, "results": report.rows,
+                "unknown": report.unknown
+            }))?
+        );
+    } else {
+        print!("{}", run::describe(cfg, &setup.ds, &report));
+        print!("{}", trainer::classify::deploy::table(&report.rows));
+        print!("{}", trainer::classify::unknown::table(&report.unknown));
+    }
+    Ok(ExitCode::SUCCESS)
+}

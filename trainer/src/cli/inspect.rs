@@ -1,0 +1,54 @@
+//! `trainer inspect`: a model file's architecture, sizes and RAM, or its firmware constants.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use trainer::inspect;
+
+/// `trainer inspect`'s options.
+#[derive(Args)]
+pub struct InspectArgs {
+    pub file: PathBuf,
+    /// Print instead the Rust constants of `fewshot_runtime::Learner` for this model (save
+    /// them as a module of the firmware: no size written by hand).
+    #[arg(long)]
+    pub rust: bool,
+    /// With --rust: the head to adapt (default: the first adaptable one).
+    #[arg(long)]
+    pub head: Option<usize>,
+    /// With --rust: the largest support set (samples) to size the scratch for.
+    #[arg(long, default_value_t = 20)]
+    pub k: usize,
+    /// With --rust: also the serial protocol's `Device` for the head (a firmware that
+    /// serves it over a UART with `fewshot-protocol`, feature `device`).
+    #[arg(long, requires = "rust")]
+    pub device: bool,
+    /// With --device: bytes of the largest signed model update the device takes (each of its
+    /// two model slots on flash, from which an installed update is served in place; default:
+    /// this model's envelope, rounded up to 4 KiB).
+    #[arg(long, requires = "device")]
+    pub update_bytes: Option<usize>,
+}
+
+/// `trainer inspect`: the description, or with `--rust` the firmware's sizes module.
+pub fn run(a: InspectArgs) -> Result<ExitCode> {
+    let InspectArgs {
+        file,
+        rust,
+        head,
+        k,
+        device,
+        update_bytes,
+    } = a;
+    let blob = runtime::format::AlignedBytes::read(&file)
+        .with_context(|| format!("reading {}", file.display()))?;
+    let device = device.then_some(inspect::DeviceOptions { update_bytes });
+    let text = if rust {
+        inspect::rust_sizes(&blob, head, k, &file.display().to_string(), device)
+    } else {
+        inspect::describe(&blob)
+    };
+    print!("{}", text.with_context(|| format!("{}", file.display()))?);
+    Ok(ExitCode::SUCCESS)
+}
