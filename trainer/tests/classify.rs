@@ -222,8 +222,8 @@ fn episodes_are_class_major_and_split() {
 }
 
 /// The normalisation `x * factor` of `d` features.
-fn scaled(d: usize, factor: f64) -> trainer::classify::train::Normalisation {
-    trainer::classify::train::Normalisation {
+fn scaled(d: usize, factor: f64) -> trainer::classify::setup::Normalisation {
+    trainer::classify::setup::Normalisation {
         shift: vec![0.0; d],
         scale: vec![factor; d],
         window: None,
@@ -336,7 +336,7 @@ fn open_set_gradients_match_fd() {
 #[test]
 fn covariance_metric_is_exact_through_the_trunk() {
     use trainer::classify::metric::{matrix_power, metric_trunk, sym_eig};
-    use trainer::classify::train::trunk_arch;
+    use trainer::classify::setup::trunk_arch;
     let d = 6;
     // A symmetric positive definite matrix.
     let b: Vec<f64> = (0..d * d)
@@ -386,7 +386,7 @@ fn covariance_metric_is_exact_through_the_trunk() {
 fn leave_digits_out_cross_validation_never_touches_test_classes() {
     use trainer::classify::config::ClsConfig;
     use trainer::classify::metric::{cross_validate, folds};
-    use trainer::classify::train::{trunk_arch, Setup};
+    use trainer::classify::setup::{trunk_arch, Setup};
     let ds = tiny();
     let cfg = ClsConfig {
         train_classes: vec![0, 1, 2, 3],
@@ -433,7 +433,7 @@ fn leave_digits_out_cross_validation_never_touches_test_classes() {
 #[test]
 fn val_classes_are_kept_out_of_training_and_sizes_are_checked_first() {
     use trainer::classify::config::ClsConfig;
-    use trainer::classify::train::Setup;
+    use trainer::classify::setup::Setup;
     let cfg = ClsConfig {
         train_classes: vec![0, 1, 2, 3],
         test_classes: vec![4, 5],
@@ -461,7 +461,7 @@ fn val_classes_are_kept_out_of_training_and_sizes_are_checked_first() {
     );
     // The normalisation is fitted on the meta-training classes only.
     let rows: Vec<usize> = (0..36).filter(|r| r % 6 < 4).collect();
-    let n = trainer::classify::train::Normalisation::fit(&setup.ds, &rows);
+    let n = trainer::classify::setup::Normalisation::fit(&setup.ds, &rows);
     for (a, b) in setup
         .norm
         .shift
@@ -513,7 +513,7 @@ fn matching_cross_validation_scores_every_candidate_as_deployed_and_picks_the_be
     use trainer::classify::config::{ClsConfig, MatchingSpec};
     use trainer::classify::matching::{choose, MatchingChoice};
     use trainer::classify::metric::folds;
-    use trainer::classify::train::{init_trunk, trunk_arch, Setup};
+    use trainer::classify::setup::{init_trunk, trunk_arch, Setup};
     let ds = tiny();
     let cfg = ClsConfig {
         train_classes: vec![0, 1, 2, 3],
@@ -607,7 +607,7 @@ fn scaled_features(a: f64, b: f64) -> Dataset {
 #[test]
 fn auto_normalisation_is_chosen_by_nearest_centroid_on_the_validation_classes() {
     use trainer::classify::config::ClsConfig;
-    use trainer::classify::train::Setup;
+    use trainer::classify::setup::Setup;
     let cfg = ClsConfig {
         train_classes: vec![0, 1, 2, 3, 4, 5],
         test_classes: vec![6, 7],

@@ -7,7 +7,8 @@
 use super::episodes::Episode;
 use super::matching::MatchingChoice;
 use super::proto::ProtoSpec;
-use super::train::{episode_accuracies, Normalisation, Trained};
+use super::setup::Normalisation;
+use super::train::{episode_accuracies, Trained};
 use crate::eval::mean_ci;
 use crate::export::f32s;
 use crate::net::Arch;

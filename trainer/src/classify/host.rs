@@ -6,7 +6,8 @@
 use super::config::ClsConfig;
 use super::deploy::{baseline, row, AccRow};
 use super::run::test_episodes;
-use super::train::{episode_accuracies, Setup, Trained};
+use super::setup::Setup;
+use super::train::{episode_accuracies, Trained};
 use crate::net::Arch;
 use crate::quantise::QuantTrunk;
 use anyhow::{bail, Result};

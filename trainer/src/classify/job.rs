@@ -6,9 +6,8 @@ use super::config::LossWeight;
 use super::episodes::Episode;
 use super::open_set::training_episode;
 use super::proto::{episode_grad, EpisodeData, ProtoSpec, Scratch};
-use super::train::{
-    accuracy, pool_episodes, shapes, val_episodes, Best, ClsState, CurvePoint, Setup,
-};
+use super::setup::Setup;
+use super::train::{accuracy, pool_episodes, shapes, val_episodes, Best, ClsState, CurvePoint};
 use crate::engine::optim::{Adam, Optimiser};
 use crate::engine::{self, Checkpoints, Flow, Job, Trainable};
 use crate::net::Arch;

@@ -13,7 +13,7 @@ use super::config::ClsConfig;
 use super::deploy::{episode_correct, trunk_def, with_device_head};
 use super::metric::{first_best, folds, never_below, percents, print_header, set_means, Fold};
 use super::proto::ProtoSpec;
-use super::train::Setup;
+use super::setup::Setup;
 use crate::net::Arch;
 use anyhow::{anyhow, Result};
 use rayon::prelude::*;

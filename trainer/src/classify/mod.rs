@@ -9,6 +9,7 @@ pub mod data;
 pub mod deploy;
 pub mod enroll;
 pub mod episodes;
+pub mod folds;
 pub mod host;
 mod job;
 pub mod matching;
@@ -18,6 +19,8 @@ pub mod plots;
 pub mod proto;
 pub mod record;
 pub mod run;
+pub mod select;
+pub mod setup;
 pub mod train;
 pub mod unknown;
 

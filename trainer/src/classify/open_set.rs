@@ -12,7 +12,7 @@
 use super::config::ClsConfig;
 use super::episodes::Episode;
 use super::proto::{prototypes, EpisodeData};
-use super::train::Setup;
+use super::setup::Setup;
 use super::unknown::draw_outside;
 use crate::net::{forward, Arch, Fwd};
 use crate::real::Real;

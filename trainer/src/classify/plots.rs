@@ -5,7 +5,8 @@
 
 use super::deploy::{baseline, evaluate, Baselines};
 use super::run::test_episodes;
-use super::train::{Setup, Trained};
+use super::setup::Setup;
+use super::train::Trained;
 use crate::eval::mean_ci;
 use crate::plots::{line_chart, pe, Series};
 use anyhow::Result;

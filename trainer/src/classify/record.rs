@@ -5,7 +5,8 @@
 //! normalisation, and refuses another data file or a model the record does not describe.
 
 use super::config::ClsConfig;
-use super::train::{Candidate, Normalisation, Setup, Trained};
+use super::setup::{Normalisation, Setup};
+use super::train::{Candidate, Trained};
 use crate::net::Arch;
 use crate::record::{read, relative_path, write};
 use anyhow::{bail, Context, Result};

@@ -456,7 +456,7 @@ fn eval_classification(
         cfg.shots = vec![1];
         cfg.query = 1;
     }
-    let mut setup = run::Setup::for_purpose(&cfg, trainer::classify::train::Purpose::Evaluate)
+    let mut setup = run::Setup::for_purpose(&cfg, trainer::classify::setup::Purpose::Evaluate)
         .with_context(|| {
             if from_record {
                 // `--data` of a model with its record takes the run's classes from that file.

@@ -2,7 +2,7 @@
 //! meta-training classes only, never the novel ones; each tensor's range is its minimum and
 //! maximum over them, or a central percentile of its values.
 
-use crate::classify::train::Setup;
+use crate::classify::setup::Setup;
 use crate::net::{forward, Arch, Fwd};
 use anyhow::{bail, Result};
 use rand::seq::SliceRandom;

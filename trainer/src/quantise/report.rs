@@ -6,7 +6,8 @@ use crate::classify::config::ClsConfig;
 use crate::classify::deploy::evaluate;
 use crate::classify::deploy::{table, with_heads, AccRow, Baselines};
 use crate::classify::run::test_episodes;
-use crate::classify::train::{Setup, Trained};
+use crate::classify::setup::Setup;
+use crate::classify::train::Trained;
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::Path;
 

@@ -23,7 +23,7 @@
 
 pub mod protect;
 
-use super::train::Setup;
+use super::setup::Setup;
 use crate::eval::mean_ci;
 use anyhow::{anyhow, bail, Result};
 use rand::seq::SliceRandom;

@@ -11,7 +11,7 @@
 //! then bisection on the same draws.
 
 use super::{draw, run, Centroids, Device, Draw, EnrollSpec, CHECKPOINTS};
-use crate::classify::train::Setup;
+use crate::classify::setup::Setup;
 use anyhow::{bail, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;

@@ -1,0 +1,86 @@
+//! Fold validation of the trunk: the trained trunk against the identity on each fold of the
+//! training classes.
+
+use super::config::ClsConfig;
+use super::data::Dataset;
+use super::select::finish;
+use super::setup::Setup;
+use super::train::{train_from, ClsState};
+use crate::engine::Checkpoints;
+use anyhow::Result;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// The validation of both trunks on each fold of the training classes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FoldScores {
+    /// The held-out classes of each fold.
+    pub folds: Vec<Vec<usize>>,
+    /// Mean validation accuracy (over the shot counts) of each trunk, per fold.
+    pub trained: Vec<f64>,
+    pub identity: Vec<f64>,
+}
+
+impl FoldScores {
+    pub fn mean(&self, v: &[f64]) -> f64 {
+        v.iter().sum::<f64>() / v.len().max(1) as f64
+    }
+}
+
+/// Trains a trunk on the other classes for each of `cfg.trunk_folds` folds of the training
+/// classes (drawn with `split_seed`) and scores it and the identity trunk on the fold's classes,
+/// each at its best device setting: the same procedure as the run's own validation split.
+pub fn trunk_folds(cfg: &ClsConfig, ds: &Dataset, progress: bool) -> Result<FoldScores> {
+    let mut classes = cfg.train_classes.clone();
+    classes.shuffle(&mut ChaCha8Rng::seed_from_u64(cfg.split_seed ^ 0x0f01_d5ee));
+    let n = cfg.trunk_folds;
+    let folds: Vec<Vec<usize>> = (0..n)
+        .map(|f| {
+            let mut v: Vec<usize> = classes.iter().skip(f).step_by(n).copied().collect();
+            v.sort_unstable();
+            v
+        })
+        .collect();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let none = Checkpoints {
+        path: None,
+        stop: &stop,
+        stop_at: None,
+    };
+    let mut scores = FoldScores {
+        folds: folds.clone(),
+        trained: Vec::new(),
+        identity: Vec::new(),
+    };
+    let t0 = std::time::Instant::now();
+    for fold in &folds {
+        let fold_cfg = ClsConfig {
+            val_classes: fold.clone(),
+            trunk_folds: 0,
+            ..cfg.clone()
+        };
+        let setup = Setup::with_data(&fold_cfg, ds.clone())?;
+        let mut st = ClsState::new(&fold_cfg, &setup, false)?;
+        train_from(&mut st, &setup, &none, false)?;
+        let t = finish(&st, &setup)?;
+        let score = |name: &str| {
+            t.candidates
+                .iter()
+                .find(|c| c.trunk == name)
+                .map_or(0.0, |c| c.score)
+        };
+        scores.trained.push(score("trained"));
+        scores.identity.push(score("identity"));
+        if progress {
+            eprintln!(
+                "trunk fold {fold:?}: trained {:.2}%, identity {:.2}% ({:.0} s)",
+                100.0 * score("trained"),
+                100.0 * score("identity"),
+                t0.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(scores)
+}

@@ -1,0 +1,355 @@
+//! After training: the device's setting (prototype scale, rate, steps) chosen on the validation
+//! episodes, the trunk compared with the identity, the warnings a run earned, and the
+//! [`Trained`] classifier.
+
+use super::config::ClsConfig;
+use super::episodes::Episode;
+use super::proto::ProtoSpec;
+use super::setup::{configured_trunk, trunk_arch, Setup};
+use super::train::{
+    episode_correct, overall, shapes, shares, val_episodes, Best, Candidate, ClsState, CurvePoint,
+    Trained,
+};
+use crate::net::Arch;
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+/// (scale, rate, validation accuracy per shot count) of device settings.
+type Grid = Vec<(f64, f64, Vec<f64>)>;
+/// A device setting's mean validation accuracy, accuracy per shot count, and the setting.
+type Choice = (f64, Vec<f64>, ProtoSpec);
+/// Every device setting (prototype scale, rate, steps) tried for a trunk on the validation
+/// episodes; [`DeviceGrid::choice`] is the device's.
+struct DeviceGrid {
+    /// Every setting tried: (mean validation accuracy, accuracy per shot count, setting), and
+    /// each validation episode's accuracy (shot counts in turn), for the paired tests.
+    settings: Vec<(Choice, Vec<f64>)>,
+}
+
+fn device_grid(cfg: &ClsConfig, trunk: &Arch, params: &[f64], val: &[Vec<Episode>]) -> DeviceGrid {
+    let mut g = DeviceGrid {
+        settings: Vec::new(),
+    };
+    for &scale in &cfg.device_scales {
+        for &alpha in &cfg.device_alphas {
+            let spec = ProtoSpec {
+                scale,
+                steps: if alpha > 0.0 { cfg.device_steps } else { 0 },
+                alpha,
+                clip: cfg.device_clip,
+            };
+            let correct: Vec<Vec<usize>> = val
+                .iter()
+                .map(|e| episode_correct(trunk, params, e, &spec))
+                .collect();
+            let accs: Vec<f64> = correct
+                .iter()
+                .zip(val)
+                .map(|(c, e)| overall(c, e))
+                .collect();
+            let each = correct.iter().zip(val).flat_map(|(c, e)| shares(c, e));
+            g.settings.push(((mean(&accs), accs, spec), each.collect()));
+        }
+    }
+    g
+}
+
+impl DeviceGrid {
+    /// Every setting tried: (scale, rate, validation accuracy per shot count).
+    fn grid(&self) -> Grid {
+        let each = self.settings.iter();
+        each.map(|((_, accs, s), _)| (s.scale, s.alpha, accs.clone()))
+            .collect()
+    }
+
+    /// Each validation episode's accuracy at setting `s` (by scale and rate).
+    fn episodes(&self, s: &ProtoSpec) -> Option<&[f64]> {
+        let mut each = self.settings.iter();
+        each.find(|((_, _, t), _)| t.scale == s.scale && t.alpha == s.alpha)
+            .map(|(_, e)| e.as_slice())
+    }
+
+    /// The best setting without steps (the prototype start alone), or with steps when it is
+    /// `steps`.
+    fn best(&self, steps: bool) -> Option<&Choice> {
+        let mut best: Option<&Choice> = None;
+        let each = self.settings.iter().map(|(c, _)| c);
+        for c in each.filter(|c| steps || c.2.steps == 0) {
+            if best.is_none_or(|b| c.0 > b.0 + 1e-9) {
+                best = Some(c);
+            }
+        }
+        best
+    }
+
+    /// The setting the device is given: the best on the validation episodes, unless it takes
+    /// steps and its paired gain over the prototype start does not lie above zero beyond the
+    /// episodes' noise (its 95% interval), as for the trunk; then the prototype start. Also
+    /// that test, when the best setting took steps.
+    fn choice(&self) -> Result<(Choice, Option<StepsTest>)> {
+        let Some(best) = self.best(true) else {
+            bail!("internal: no device setting was tried");
+        };
+        let Some(start) = self.best(false).filter(|_| best.2.steps > 0) else {
+            return Ok((best.clone(), None));
+        };
+        let (gain, ci) = match (self.episodes(&best.2), self.episodes(&start.2)) {
+            (Some(a), Some(b)) => paired(a, b),
+            _ => bail!("internal: a device setting is missing from its grid"),
+        };
+        let test = StepsTest { gain, ci };
+        let chosen = if test.passed() { best } else { start };
+        Ok((chosen.clone(), Some(test)))
+    }
+}
+
+/// The device steps' paired gain over the prototype start on the validation episodes
+/// (accuracy, mean and 95% half-width) that decided whether the device takes them.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepsTest {
+    pub gain: f64,
+    pub ci: f64,
+}
+
+impl StepsTest {
+    /// Whether the gain lies above zero beyond noise.
+    pub fn passed(&self) -> bool {
+        self.gain > self.ci
+    }
+}
+
+/// The mean of `a - b`, paired per episode, and its 95% interval's half-width.
+fn paired(a: &[f64], b: &[f64]) -> (f64, f64) {
+    let diff: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    crate::eval::mean_ci(&diff)
+}
+
+/// The warning of a run whose validation never rose above its first point (iteration 0, the
+/// random initial trunk): the trunk did not start learning, usually because the first steps
+/// at the full rate pushed its ReLUs where no gradient reaches them.
+fn stuck_warning(cfg: &ClsConfig, curve: &[CurvePoint], best_iter: u64) -> Option<String> {
+    let last = curve.last()?;
+    if best_iter != 0 || last.iter == 0 || cfg.freeze_trunk || !cfg.has_trunk_layers() {
+        return None;
+    }
+    let first = curve.iter().find(|c| c.iter == best_iter)?;
+    Some(format!(
+        "validation never rose above the random initial trunk's ({:.1}% at iteration 0, {:.1}% at {}): the trunk did not start learning. A linear warm-up of the rate (`warmup = {}`), `grad_norm_clip = 1` or a lower `lr` usually lets it",
+        100.0 * mean(&first.val_acc),
+        100.0 * mean(&last.val_acc),
+        last.iter,
+        cfg.iterations.min(200)
+    ))
+}
+
+/// The mean of `v` (0 when empty).
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+/// The warning of a run whose seen-class validation rose after the best held-out-class point
+/// while the held-out classes fell.
+fn overfit_warning(curve: &[CurvePoint], best_iter: u64) -> Option<String> {
+    let best = curve.iter().find(|c| c.iter == best_iter)?;
+    let last = curve.last()?;
+    if best.seen_acc.is_empty() || last.iter == best.iter {
+        return None;
+    }
+    let (seen0, seen1) = (mean(&best.seen_acc), mean(&last.seen_acc));
+    let (val0, val1) = (mean(&best.val_acc), mean(&last.val_acc));
+    (seen1 > seen0 + 0.01 && val1 < val0 - 0.01).then(|| {
+        format!(
+            "after iteration {best_iter} the trunk kept improving on held-out rows of its training classes ({:.1}% -> {:.1}%) while the held-out classes fell ({:.1}% -> {:.1}%): it learns the training classes, not features that transfer; the model keeps iteration {best_iter} (more classes, `anchor`, or fewer `hidden` units may help)",
+            100.0 * seen0,
+            100.0 * seen1,
+            100.0 * val0,
+            100.0 * val1
+        )
+    })
+}
+
+/// The trained classifier of a finished run: its best parameters, and the device's prototype
+/// scale and rate chosen for them.
+pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
+    let cfg = &st.config;
+    let (trunk, aux_classes) = shapes(cfg, setup)?;
+    let Some(Best {
+        score: best_val,
+        iter: best_iter,
+        params,
+        threshold,
+    }) = &st.best
+    else {
+        bail!("the run has not been validated yet");
+    };
+    let (best_val, best_iter) = (*best_val, *best_iter);
+    let val = val_episodes(setup, cfg)?;
+    let cv = &st.cv;
+    let curve = st.curve.clone();
+    // The device's prototype scale and rate, chosen on validation episodes: the
+    // cross-validation's when it ran (0-step rows: the prototype start, scale-free), else on
+    // the validation episodes with the final trunk.
+    let mut chosen = (f64::NEG_INFINITY, cfg.proto);
+    if let Some((p, rows)) = &cv {
+        for r in rows.iter().filter(|r| r.power == *p) {
+            if r.score > chosen.0 + 1e-9 {
+                chosen = (r.score, r.device);
+            }
+        }
+    }
+    let matching = st.matching.as_ref().map(|(choice, _)| *choice);
+    let mut grid = Vec::new();
+    let mut candidates = Vec::new();
+    let mut trunk_gain = None;
+    let mut steps_test = None;
+    let (mut trunk, mut params, mut aux_classes) = (trunk, params.clone(), aux_classes);
+    let trunk_trains = !cfg.freeze_trunk && cfg.has_trunk_layers();
+    if cv.is_none() && matching.is_none() {
+        // The device settings are chosen on the final trunk; a trained trunk competes with the
+        // identity trunk (the normalised input), so the export is never below nearest centroid
+        // on the validation classes.
+        let g = device_grid(cfg, &trunk, &params, &val);
+        let ((score, per_shots, device), test) = g.choice()?;
+        steps_test = test;
+        grid = g.grid();
+        chosen = (score, device);
+        candidates.push(Candidate {
+            trunk: if trunk_trains { "trained" } else { "fixed" }.into(),
+            score,
+            per_shots,
+            device,
+        });
+        if trunk_trains {
+            let identity = trunk_arch(&[], &setup.norm);
+            let ig = device_grid(cfg, &identity, &[], &val);
+            let ((score, per_shots, device), identity_test) = ig.choice()?;
+            candidates.push(Candidate {
+                trunk: "identity".into(),
+                score,
+                per_shots,
+                device,
+            });
+            // The trained trunk must beat the identity beyond the noise of the validation
+            // episodes: its paired gain's 95% interval above zero (or, with folds, a higher
+            // mean over the folds); else the simpler identity trunk is exported.
+            let (gain, ci) = match (g.episodes(&chosen.1), ig.episodes(&device)) {
+                (Some(a), Some(b)) => paired(a, b),
+                _ => bail!("internal: a chosen device setting is missing from its grid"),
+            };
+            trunk_gain = Some((gain, ci));
+            // A best validation at iteration 0 is the random initial trunk, not a learned one.
+            let identity_wins = best_iter == 0
+                || match &st.folds {
+                    Some(f) => f.mean(&f.identity) >= f.mean(&f.trained),
+                    None => gain <= ci,
+                };
+            if identity_wins {
+                candidates.swap(0, 1);
+                steps_test = identity_test;
+                chosen = (score, device);
+                (trunk, params, aux_classes) = (identity, Vec::new(), 0);
+            }
+        }
+    }
+    let configured = configured_trunk(cfg, &setup.norm)?;
+    let trained_trunk = trunk_trains.then(|| {
+        let nt = configured.n_params();
+        let p = st
+            .best
+            .as_ref()
+            .map_or_else(Vec::new, |b| b.params[..nt].to_vec());
+        (configured, p)
+    });
+    Ok(Trained {
+        trunk,
+        params: params.clone(),
+        aux_classes,
+        ways: cfg.ways,
+        device: match &matching {
+            Some(m) => m.device(cfg.device_clip),
+            // Steps at rate 0 change nothing: the device is told to take none.
+            None => ProtoSpec {
+                steps: if chosen.1.alpha > 0.0 {
+                    cfg.device_steps
+                } else {
+                    0
+                },
+                ..chosen.1
+            },
+        },
+        matching,
+        matching_cv: st.matching.as_ref().map_or_else(Vec::new, |m| m.1.clone()),
+        best_iter,
+        best_val,
+        val_shots: cfg.shots.clone(),
+        curve,
+        device_grid: grid,
+        metric_power: cv.as_ref().map_or(0.0, |c| c.0),
+        cv_sets: if cv.is_some() {
+            super::metric::set_names(cfg)
+        } else {
+            Vec::new()
+        },
+        cv: cv.as_ref().map_or_else(Vec::new, |c| c.1.clone()),
+        candidates,
+        trained_trunk,
+        early_stop: st.early_stop,
+        warning: stuck_warning(cfg, &st.curve, best_iter)
+            .or_else(|| overfit_warning(&st.curve, best_iter)),
+        folds: st.folds.clone(),
+        trunk_gain,
+        steps_test,
+        open_set_threshold: threshold.first().map(|t| t.exp()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(iter: u64, val: f64, seen: f64) -> CurvePoint {
+        CurvePoint {
+            iter,
+            proto_loss: 0.0,
+            aux_loss: 0.0,
+            train_acc: 0.0,
+            val_acc: vec![val],
+            seen_acc: vec![seen],
+        }
+    }
+
+    #[test]
+    fn a_run_that_never_beats_its_initial_trunk_is_told_so() {
+        let cfg = ClsConfig::default();
+        let flat = [
+            point(0, 0.22, 0.2),
+            point(100, 0.21, 0.2),
+            point(200, 0.2, 0.2),
+        ];
+        let w = stuck_warning(&cfg, &flat, 0).expect("stuck");
+        assert!(
+            w.contains("22.0% at iteration 0") && w.contains("warmup"),
+            "{w}"
+        );
+        // Learning runs, a run of no iterations and a frozen trunk get no warning.
+        assert!(stuck_warning(&cfg, &flat, 100).is_none());
+        assert!(stuck_warning(&cfg, &flat[..1], 0).is_none());
+        let frozen = ClsConfig {
+            freeze_trunk: true,
+            ..ClsConfig::default()
+        };
+        assert!(stuck_warning(&frozen, &flat, 0).is_none());
+    }
+
+    #[test]
+    fn a_trunk_that_learns_its_training_classes_only_is_told_so() {
+        let curve = [
+            point(0, 0.3, 0.3),
+            point(100, 0.5, 0.5),
+            point(200, 0.4, 0.7),
+        ];
+        let w = overfit_warning(&curve, 100).expect("overfits");
+        assert!(w.contains("50.0% -> 70.0%"), "{w}");
+        assert!(overfit_warning(&curve, 200).is_none());
+    }
+}
