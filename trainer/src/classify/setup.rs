@@ -204,34 +204,7 @@ impl Setup {
 
     fn build(cfg: &ClsConfig, ds: Dataset, purpose: Purpose) -> Result<Self> {
         let train_checks = purpose == Purpose::Train;
-        if let Some(w) = cfg.input.width() {
-            if w != ds.d {
-                bail!(
-                    "{}: rows have {} features, `input` declares {} x {} = {w}",
-                    ds.file,
-                    ds.d,
-                    cfg.input.name(),
-                    match cfg.input {
-                        InputKind::Series { channels, length } =>
-                            format!("{channels} channels x {length}"),
-                        InputKind::Image {
-                            width,
-                            height,
-                            channels,
-                        } => format!("{channels} channels x {height} x {width}"),
-                        InputKind::Vector => String::new(),
-                    }
-                );
-            }
-        }
-        if ds.d > runtime::format::MAX_WIDTH {
-            bail!(
-                "{}: {} features per row, the runtime takes at most {}",
-                ds.file,
-                ds.d,
-                runtime::format::MAX_WIDTH
-            );
-        }
+        check_width(cfg, &ds)?;
         let side = cfg.input.square_side();
         let split = ClassSplit::new(
             &ds,
@@ -240,24 +213,7 @@ impl Setup {
             cfg.val_fraction,
             cfg.split_seed,
         )?;
-        let val_classes = match cfg.validate_on {
-            ValidateOn::HeldOutRows => Vec::new(),
-            ValidateOn::HeldOutClasses if !cfg.val_classes.is_empty() => cfg.val_classes.clone(),
-            ValidateOn::HeldOutClasses => {
-                let n = cfg.train_classes.len();
-                let k = n.div_ceil(3).max(2);
-                if n < k + 2 {
-                    bail!(
-                        "train_classes: {n} classes; validation on held-out classes needs at least 4 (2 to validate on, 2 to train on)"
-                    );
-                }
-                let mut c = cfg.train_classes.clone();
-                c.shuffle(&mut ChaCha8Rng::seed_from_u64(cfg.split_seed ^ 0x0c1a_55e5));
-                c.truncate(k);
-                c.sort_unstable();
-                c
-            }
-        };
+        let val_classes = validation_classes(cfg)?;
         let all_rows: Vec<usize> = split
             .train
             .iter()
@@ -272,73 +228,8 @@ impl Setup {
         };
         let standardise = Normalisation::fit(&ds, &all_rows);
         let common = Normalisation::fit_common(&ds, &all_rows);
-        let norm = match (cfg.normalise.clone(), cfg.standardise_windows) {
-            (Normalise::Standardise | Normalise::Auto, false) => standardise.clone(),
-            (Normalise::Common, false) => common.clone(),
-            (Normalise::Scale { factor }, false) => Normalisation {
-                shift: vec![0.0; ds.d],
-                scale: vec![factor; ds.d],
-                window: None,
-            },
-            (Normalise::None, false) => Normalisation {
-                shift: vec![0.0; ds.d],
-                scale: vec![1.0; ds.d],
-                window: None,
-            },
-            (kind, true) => {
-                let per_feature = matches!(kind, Normalise::Standardise | Normalise::Auto);
-                Normalisation::fit_windowed(&ds, &all_rows, cfg.input.channels(), per_feature)
-            }
-        };
-        let aug = Augment {
-            shift: cfg.shift,
-            time: cfg.augment,
-            axes: Axes::of(&cfg.input),
-        };
-        let trunk_classes = |part: &[(usize, Vec<usize>)]| -> Vec<(usize, Vec<usize>)> {
-            part.iter()
-                .filter(|(c, _)| !val_classes.contains(c))
-                .cloned()
-                .collect()
-        };
-        let mut train = Pool::new(&ds, side, &trunk_classes(&split.train), cfg.rotations, aug)?;
-        let (mut val, seen) = if val_classes.is_empty() {
-            (
-                Pool::new(&ds, side, &split.val, cfg.rotations, Augment::default())?,
-                None,
-            )
-        } else {
-            let held: Vec<(usize, Vec<usize>)> = split
-                .train
-                .iter()
-                .zip(&split.val)
-                .filter(|((c, _), _)| val_classes.contains(c))
-                .map(|((c, t), (_, v))| {
-                    let mut r = t.clone();
-                    r.extend_from_slice(v);
-                    r.sort_unstable();
-                    (*c, r)
-                })
-                .collect();
-            let seen = Pool::new(
-                &ds,
-                side,
-                &trunk_classes(&split.val),
-                false,
-                Augment::default(),
-            )?;
-            (
-                Pool::new(&ds, side, &held, cfg.rotations, Augment::default())?,
-                Some(seen),
-            )
-        };
-        if !cfg.val_rotations.is_empty() {
-            train
-                .classes
-                .retain(|c| !cfg.val_rotations.contains(&c.rot));
-            val.classes.retain(|c| cfg.val_rotations.contains(&c.rot));
-        }
-        let test = Pool::new(&ds, side, &split.test, false, Augment::default())?;
+        let norm = configured_normalisation(cfg, &ds, &all_rows, &standardise, &common);
+        let (train, val, seen, test) = pools(cfg, &ds, side, &split, &val_classes)?;
         let need = cfg.max_shots() + cfg.query;
         let usable =
             |p: &Pool, need: usize| p.classes.iter().filter(|c| c.rows.len() >= need).count();
@@ -389,28 +280,9 @@ impl Setup {
         let (norm, normalise_choice) = match (&cfg.normalise, cfg.standardise_windows) {
             // Chosen on validation episodes (an evaluation reads the model's own).
             (Normalise::Auto, false) if val_usable => {
-                let score = |n: &Normalisation| -> Result<f64> {
-                    let mut total = (0.0, 0usize);
-                    for &k in &cfg.shots {
-                        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x0a07_0a07);
-                        rng.set_stream(k as u64);
-                        for _ in 0..cfg.val_episodes.min(200) {
-                            let ways = val_ways.min(val.classes.len());
-                            let ep = val.sample(&ds, ways, k, val_query, &mut rng)?;
-                            let c = super::deploy::centroid_correct(&ep, Some(n));
-                            total.0 += c as f64 / ep.query_y.len().max(1) as f64;
-                            total.1 += 1;
-                        }
-                    }
-                    Ok(total.0 / total.1.max(1) as f64)
-                };
-                let (s, c) = (score(&standardise)?, score(&common)?);
-                let choice = NormaliseChoice {
-                    common: c > s,
-                    standardise_score: s,
-                    common_score: c,
-                };
-                (if c > s { common } else { norm }, Some(choice))
+                let episodes = (&val, val_ways, val_query);
+                let choice = choose_normalisation(cfg, &ds, episodes, &standardise, &common)?;
+                (if choice.common { common } else { norm }, Some(choice))
             }
             _ => (norm, None),
         };
@@ -432,6 +304,187 @@ impl Setup {
             standardise,
         })
     }
+}
+
+/// Refuses rows whose width is not the declared input's, or wider than the runtime takes.
+fn check_width(cfg: &ClsConfig, ds: &Dataset) -> Result<()> {
+    if let Some(w) = cfg.input.width() {
+        if w != ds.d {
+            bail!(
+                "{}: rows have {} features, `input` declares {} x {} = {w}",
+                ds.file,
+                ds.d,
+                cfg.input.name(),
+                match cfg.input {
+                    InputKind::Series { channels, length } =>
+                        format!("{channels} channels x {length}"),
+                    InputKind::Image {
+                        width,
+                        height,
+                        channels,
+                    } => format!("{channels} channels x {height} x {width}"),
+                    InputKind::Vector => String::new(),
+                }
+            );
+        }
+    }
+    if ds.d > runtime::format::MAX_WIDTH {
+        bail!(
+            "{}: {} features per row, the runtime takes at most {}",
+            ds.file,
+            ds.d,
+            runtime::format::MAX_WIDTH
+        );
+    }
+    Ok(())
+}
+
+/// The meta-training classes held out of trunk training to validate on (none: validation on
+/// held-out rows): the configured ones, or a seeded third of the training classes.
+fn validation_classes(cfg: &ClsConfig) -> Result<Vec<usize>> {
+    Ok(match cfg.validate_on {
+        ValidateOn::HeldOutRows => Vec::new(),
+        ValidateOn::HeldOutClasses if !cfg.val_classes.is_empty() => cfg.val_classes.clone(),
+        ValidateOn::HeldOutClasses => {
+            let n = cfg.train_classes.len();
+            let k = n.div_ceil(3).max(2);
+            if n < k + 2 {
+                bail!(
+                    "train_classes: {n} classes; validation on held-out classes needs at least 4 (2 to validate on, 2 to train on)"
+                );
+            }
+            let mut c = cfg.train_classes.clone();
+            c.shuffle(&mut ChaCha8Rng::seed_from_u64(cfg.split_seed ^ 0x0c1a_55e5));
+            c.truncate(k);
+            c.sort_unstable();
+            c
+        }
+    })
+}
+
+/// The input normalisation `cfg.normalise` asks for, fitted on `rows` (`standardise` and
+/// `common`: the per-feature and common fits on them); `auto` starts from per-feature
+/// standardisation and is chosen later on validation episodes.
+fn configured_normalisation(
+    cfg: &ClsConfig,
+    ds: &Dataset,
+    rows: &[usize],
+    standardise: &Normalisation,
+    common: &Normalisation,
+) -> Normalisation {
+    match (cfg.normalise.clone(), cfg.standardise_windows) {
+        (Normalise::Standardise | Normalise::Auto, false) => standardise.clone(),
+        (Normalise::Common, false) => common.clone(),
+        (Normalise::Scale { factor }, false) => Normalisation {
+            shift: vec![0.0; ds.d],
+            scale: vec![factor; ds.d],
+            window: None,
+        },
+        (Normalise::None, false) => Normalisation {
+            shift: vec![0.0; ds.d],
+            scale: vec![1.0; ds.d],
+            window: None,
+        },
+        (kind, true) => {
+            let per_feature = matches!(kind, Normalise::Standardise | Normalise::Auto);
+            Normalisation::fit_windowed(ds, rows, cfg.input.channels(), per_feature)
+        }
+    }
+}
+
+/// The episode pools of a run: the trunk's training classes, validation (held-out classes,
+/// or held-out rows), the seen-class check (held-out rows of the training classes, when
+/// validation is on held-out classes) and the test classes.
+fn pools(
+    cfg: &ClsConfig,
+    ds: &Dataset,
+    side: Option<usize>,
+    split: &ClassSplit,
+    val_classes: &[usize],
+) -> Result<(Pool, Pool, Option<Pool>, Pool)> {
+    let aug = Augment {
+        shift: cfg.shift,
+        time: cfg.augment,
+        axes: Axes::of(&cfg.input),
+    };
+    let trunk_classes = |part: &[(usize, Vec<usize>)]| -> Vec<(usize, Vec<usize>)> {
+        part.iter()
+            .filter(|(c, _)| !val_classes.contains(c))
+            .cloned()
+            .collect()
+    };
+    let mut train = Pool::new(ds, side, &trunk_classes(&split.train), cfg.rotations, aug)?;
+    let (mut val, seen) = if val_classes.is_empty() {
+        (
+            Pool::new(ds, side, &split.val, cfg.rotations, Augment::default())?,
+            None,
+        )
+    } else {
+        let held: Vec<(usize, Vec<usize>)> = split
+            .train
+            .iter()
+            .zip(&split.val)
+            .filter(|((c, _), _)| val_classes.contains(c))
+            .map(|((c, t), (_, v))| {
+                let mut r = t.clone();
+                r.extend_from_slice(v);
+                r.sort_unstable();
+                (*c, r)
+            })
+            .collect();
+        let seen = Pool::new(
+            ds,
+            side,
+            &trunk_classes(&split.val),
+            false,
+            Augment::default(),
+        )?;
+        (
+            Pool::new(ds, side, &held, cfg.rotations, Augment::default())?,
+            Some(seen),
+        )
+    };
+    if !cfg.val_rotations.is_empty() {
+        train
+            .classes
+            .retain(|c| !cfg.val_rotations.contains(&c.rot));
+        val.classes.retain(|c| cfg.val_rotations.contains(&c.rot));
+    }
+    let test = Pool::new(ds, side, &split.test, false, Augment::default())?;
+    Ok((train, val, seen, test))
+}
+
+/// `normalise = "auto"`: nearest centroid on validation episodes (`val`, its ways and
+/// queries per class) under per-feature standardisation and under the common scale.
+fn choose_normalisation(
+    cfg: &ClsConfig,
+    ds: &Dataset,
+    (val, val_ways, val_query): (&Pool, usize, usize),
+    standardise: &Normalisation,
+    common: &Normalisation,
+) -> Result<NormaliseChoice> {
+    let score = |n: &Normalisation| -> Result<f64> {
+        let mut total = (0.0, 0usize);
+        for &k in &cfg.shots {
+            let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x0a07_0a07);
+            rng.set_stream(k as u64);
+            for _ in 0..cfg.val_episodes.min(200) {
+                let ways = val_ways.min(val.classes.len());
+                let ep = val.sample(ds, ways, k, val_query, &mut rng)?;
+                let c = super::deploy::centroid_correct(&ep, Some(n));
+                total.0 += c as f64 / ep.query_y.len().max(1) as f64;
+                total.1 += 1;
+            }
+        }
+        Ok(total.0 / total.1.max(1) as f64)
+    };
+    let (s, c) = (score(standardise)?, score(common)?);
+    let choice = NormaliseChoice {
+        common: c > s,
+        standardise_score: s,
+        common_score: c,
+    };
+    Ok(choice)
 }
 
 /// Queries per class of validation episodes.
