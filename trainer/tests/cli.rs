@@ -968,3 +968,25 @@ fn inspect_device_reserves_the_update_bytes_asked_for() {
         stderr(&o)
     );
 }
+
+/// A classification model without its run record, evaluated with none of --config, --data or
+/// --task, is refused naming what to give, instead of being taken for a regression model.
+#[test]
+fn eval_of_a_classification_model_without_its_record_names_what_to_give() {
+    let d = dir("no-record");
+    let model = d.join("plaid_int8.postcard");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::copy(root.join("models/plaid_conv1d_int8.postcard"), &model).unwrap();
+    for extra in [&[][..], &["--episodes", "10"][..]] {
+        let o = run(bin().args(["eval", "--model"]).arg(&model).args(extra));
+        assert_eq!(o.status.code(), Some(2));
+        let e = stderr(&o);
+        assert!(
+            e.contains("a classification model without its run record")
+                && e.contains("--config")
+                && e.contains("--data"),
+            "{e}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}

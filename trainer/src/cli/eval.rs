@@ -152,6 +152,19 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
     };
     match classification {
         Some(cfg) => classification_model(a, cfg, record),
+        // Without a record, --config, --task or --data, a classification model would be
+        // taken for the sinusoid's regression model.
+        None if run_config.is_none()
+            && reg_record.is_none()
+            && a.task.is_none()
+            && classifies(&a.model)? =>
+        {
+            bail!(
+                "{}: a classification model without its run record ({}): give --config (the run's configuration: its classes and split) or --data FILE (your own classes, each new to the model)",
+                a.model.display(),
+                trainer::record::path_of(&a.model).display()
+            )
+        }
         None => regression_model(a, run_config, reg_record),
     }
 }
