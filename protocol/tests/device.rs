@@ -499,6 +499,9 @@ fn the_installed_update_runs_after_a_reboot() {
         (e.kind.as_str(), e.numbers.as_slice()),
         ("SlotInUse", &[1][..])
     );
+    // The whole text arrives (it fits MAX_MESSAGE): what the host prints.
+    let text = fewshot_runtime::Error::SlotInUse { slot: 1 }.to_string();
+    assert_eq!(e.message.as_str(), text);
     assert_eq!(update.bytes(), blob);
 }
 

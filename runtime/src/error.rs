@@ -434,8 +434,8 @@ impl fmt::Display for Error {
             ),
             Error::SlotInUse { slot } => write!(
                 f,
-                "model slot {slot} holds the model being served: reboot to serve the installed \
-                 update, then send the next"
+                "model slot {slot} holds the served model: reboot first (the installed update \
+                 is served after it)"
             ),
             Error::UpdateIncomplete { written, len } => {
                 write!(f, "update incomplete: {written} of {len} bytes written")

@@ -392,8 +392,8 @@ fn a_model_served_in_place_keeps_its_slot_until_the_reboot() {
     assert_eq!(served.bytes(), blob(2));
     assert_eq!(
         Error::SlotInUse { slot: 1 }.to_string(),
-        "model slot 1 holds the model being served: reboot to serve the installed update, then \
-         send the next"
+        "model slot 1 holds the served model: reboot first (the installed update is served \
+         after it)"
     );
     // After the reboot version 3 is served, from its slot, and version 4 installs.
     let active = slots.active(flash).expect("version 3 runs");
