@@ -227,6 +227,24 @@ fn regression_rows_carry_as_many_targets_as_the_head_predicts() {
     assert_eq!(pushed.lines().last(), Some("samples: 2 of 16"), "{pushed}");
     let adapted = ok(&s, &["adapt"]);
     assert!(adapted.starts_with("adapted: 3 steps"), "{adapted}");
+    // `infer` on rows with their targets: each row's outputs, then the MSE over the targets.
+    let infer = ok(&s, &["infer", "--csv", good.to_str().unwrap()]);
+    let outputs: Vec<f64> = infer
+        .lines()
+        .filter_map(|l| l.strip_prefix("outputs: ["))
+        .flat_map(|l| l.trim_end_matches(']').split(", "))
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let targets = [1.0, -2.0, 0.5, 3.0];
+    assert_eq!(outputs.len(), targets.len(), "{infer}");
+    let mse = outputs
+        .iter()
+        .zip(targets)
+        .map(|(p, t)| (p - t).powi(2))
+        .sum::<f64>()
+        / 4.0;
+    let expected = format!("query MSE: {mse:.6} over 4 target values");
+    assert_eq!(infer.lines().last(), Some(expected.as_str()), "{infer}");
     // 40 values after the input: an error naming the line, not a panic.
     let many: Vec<f64> = (0..40).map(f64::from).collect();
     std::fs::write(&bad, row(&many)).unwrap();

@@ -87,7 +87,8 @@ pub enum DeviceCmd {
         )]
         unknown_distance: Option<f32>,
     },
-    /// The adapted head's outputs for each row of a CSV.
+    /// The adapted head's outputs for each row of a CSV; for a regression head whose rows carry
+    /// their targets after the inputs, also the query MSE over them.
     Infer {
         #[arg(long)]
         csv: PathBuf,
@@ -181,12 +182,7 @@ pub fn run(args: DeviceArgs) -> Result<ExitCode> {
             };
             classify(&mut client, &mut out, csv, by)?
         }
-        DeviceCmd::Infer { csv } => {
-            let info = info(&mut client)?;
-            for row in out.rows(csv, usize::from(info.input_len))? {
-                out.act(&mut client, &info, InputAction::Infer, &row)?;
-            }
-        }
+        DeviceCmd::Infer { csv } => infer(&mut client, &mut out, csv)?,
         DeviceCmd::Save => out.one(&mut client, &Request::Save, describe)?,
         DeviceCmd::Restore => out.one(&mut client, &Request::Restore, describe)?,
         DeviceCmd::Reset => out.one(&mut client, &Request::Reset, describe)?,
@@ -496,6 +492,32 @@ fn classify(client: &mut Client, out: &mut Output, csv: &Path, by: By) -> Result
     if labelled > 0 {
         let pct = 100.0 * right as f64 / labelled as f64;
         println!("accuracy: {right}/{labelled} ({pct:.1}%)");
+    }
+    Ok(())
+}
+
+/// The adapted head's outputs for each row of `csv`; for a regression head and rows with its
+/// targets after the inputs, also the query MSE over them (in the targets' units).
+fn infer(client: &mut Client, out: &mut Output, csv: &Path) -> Result<()> {
+    let info = info(client)?;
+    let regression = info
+        .heads
+        .get(usize::from(info.adapted_head))
+        .is_some_and(|h| matches!(h.kind, HeadKind::Regression));
+    let (mut sum, mut n) = (0.0f64, 0usize);
+    for row in out.rows(csv, usize::from(info.input_len))? {
+        let reply = out.act(client, &info, InputAction::Infer, &row)?;
+        if let (true, Reply::Outputs(o)) = (regression, &reply) {
+            if !row.rest.is_empty() && row.rest.len() == o.len() {
+                for (p, t) in o.iter().zip(&row.rest) {
+                    sum += (f64::from(*p) - t).powi(2);
+                    n += 1;
+                }
+            }
+        }
+    }
+    if n > 0 && !out.json {
+        println!("query MSE: {:.6} over {n} target values", sum / n as f64);
     }
     Ok(())
 }
