@@ -1,10 +1,14 @@
 //! The `serial` target's body: an arbitrary byte stream into the device side of the serial
-//! protocol (`fewshot_protocol::device`), as the `serial` firmware runs it, on an in-memory flash.
+//! protocol (`fewshot_protocol::device`), as the `serial` firmware runs it, on an in-memory flash:
+//! once serving the built-in model, once serving an installed update in place from the flash
+//! (as the firmware does after a reboot), whose bytes must never change.
 
-use fewshot_protocol::device::{Device, Layout, RamFlash, Session};
+use fewshot_protocol::device::{Device, Handler, Layout, RamFlash, Session};
 use fewshot_protocol::{frame, Reply};
 use fewshot_runtime::signature::{PublicKey, ENVELOPE_HEADER_LEN};
+use fewshot_runtime::update::{Active, MappedFlash};
 use fewshot_runtime::{Error, Model};
+use std::sync::OnceLock;
 
 #[path = "../../firmware/src/serial_device.rs"]
 #[allow(dead_code)] // `start` and its statics are the firmware's and the boards'
@@ -27,9 +31,10 @@ const LAYOUT: Layout = match Layout::fitting::<Flash>(&serial_sizes::RECORDS) {
     None => panic!("the fixture's records fit a layout"),
 };
 
-/// Feeds `data` to a device byte by byte. Every reply must decode, and at the end the update
-/// slots hold no model or a whole, validly signed one: the update fixture's (the only model the
-/// test key signed), never a half-written one.
+/// Feeds `data` to a device byte by byte, twice: serving the built-in model, and serving the
+/// installed update in place. Every reply must decode, and at the end the update slots hold no
+/// model or a whole, validly signed one: the update fixture's (the only model the test key
+/// signed), never a half-written one; the model served in place reads the same bytes.
 pub fn serial(data: &[u8]) {
     let Ok(model) = Model::from_bytes(MODEL) else {
         panic!("the multi-head fixture loads")
@@ -40,19 +45,94 @@ pub fn serial(data: &[u8]) {
     else {
         panic!("the device is made")
     };
+    feed(&mut dev, data);
+    check_slots(dev.flash().clone(), key);
+    in_place(data, key);
+}
+
+/// The in-place run's flash: a static, so the model read from it stays where it is while the
+/// device that owns the flash moves (as a part's memory-mapped flash does).
+static mut CHIP: Flash = RamFlash::new();
+
+/// The device after a reboot that found the update fixture (version 1) installed in slot 0:
+/// it serves that model in place from `CHIP` (as `Device::installed` reads it), and `data`
+/// must not change its bytes (an update into its slot is refused until the next reboot).
+fn in_place(data: &[u8], key: PublicKey) {
+    // SAFETY: one input at a time, and nothing else takes `CHIP`: this is its only reference.
+    let chip: &'static mut Flash = unsafe { &mut *core::ptr::addr_of_mut!(CHIP) };
+    chip.clone_from(installed(key));
+    let Ok(slots) = LAYOUT.model_slots(&*chip, key) else {
+        panic!("the layout is valid")
+    };
+    // What `Device::installed` finds at boot, without verifying the signature again for every
+    // input (`installed` checked the image once).
+    let active = Active {
+        slot: 0,
+        model_version: 1,
+        envelope_len: UPDATE.len() as u32,
+    };
+    // SAFETY: `CHIP` is a static; the device below is its only writer while the model is used.
+    let Ok(served) = (unsafe { slots.model_in_place(&*chip, &active) }) else {
+        panic!("the installed update loads in place")
+    };
+    let before = served.bytes().to_vec();
+    let Ok(mut dev): Result<InPlace<'_>, _> =
+        Device::new(&served, serial_sizes::HEAD, chip, &LAYOUT, key)
+    else {
+        panic!("the device is made")
+    };
+    feed(&mut dev, data);
+    assert!(served.bytes() == before, "the served model's bytes changed");
+    // Unchanged slots hold the installed update (verified once): only changed ones are checked
+    // (two signature verifications, which would otherwise take most of every input's time).
+    let flash: &Flash = dev.flash();
+    if flash.mapped() != installed(key).mapped() {
+        check_slots(flash.clone(), key);
+    }
+}
+
+/// The device on the static chip.
+type InPlace<'m> = serial_device::SerialDevice<'m, &'static mut Flash>;
+
+/// A flash with the update fixture installed (version 1, slot 0), made once.
+fn installed(key: PublicKey) -> &'static Flash {
+    static IMAGE: OnceLock<Flash> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let mut flash = Flash::new();
+        let Ok(slots) = LAYOUT.model_slots(&flash, key) else {
+            panic!("the layout is valid")
+        };
+        let Ok(mut update) = slots.begin(&mut flash, UPDATE.len() as u32) else {
+            panic!("an update begins on a blank flash")
+        };
+        let written = slots.write_chunk(&mut flash, &mut update, 0, UPDATE);
+        let finished = written.and_then(|()| slots.finish(&mut flash, update));
+        match finished {
+            Ok(a) if a.slot == 0 && a.model_version == 1 => {}
+            other => panic!("the update fixture installs in slot 0 as version 1: {other:?}"),
+        }
+        flash
+    })
+}
+
+/// Feeds `data` to `handler` byte by byte; every reply must decode.
+fn feed<H: Handler>(handler: &mut H, data: &[u8]) {
     let mut session = Session::new();
     for &b in data {
-        if let Some(answer) = session.feed(&mut dev, b) {
+        if let Some(answer) = session.feed(handler, b) {
             let mut f = answer.frame.to_vec();
             if let Err(e) = frame::decode::<Reply>(&mut f) {
                 panic!("a reply does not decode: {e}");
             }
         }
     }
+}
+
+/// The update slots of `flash` hold no model or the update fixture's, never a half-written one.
+fn check_slots(mut flash: Flash, key: PublicKey) {
     let Ok(signed) = Model::from_bytes(UPDATE.get(ENVELOPE_HEADER_LEN..).unwrap_or(&[])) else {
         panic!("the update fixture's model loads")
     };
-    let mut flash = dev.flash().clone();
     let Ok(slots) = LAYOUT.model_slots(&flash, key) else {
         panic!("the layout is valid")
     };

@@ -5,6 +5,7 @@
 use fewshot_protocol::{frame, Input, InputAction, Request, Target, MAX_CHUNK, MAX_FRAME};
 
 static V1: &[u8] = include_bytes!("../../firmware/fixtures/update-v1.signed");
+static V2: &[u8] = include_bytes!("../../firmware/fixtures/update-v2.signed");
 const SEED: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../fuzz/regressions/serial/session"
@@ -46,17 +47,24 @@ fn session() -> Vec<u8> {
         Request::Forget { label: 7 },
         Request::RestoreBank,
         Request::ClearSamples,
-        Request::UpdateBegin {
-            total_len: V1.len() as u32,
-        },
     ]);
-    for (i, c) in V1.chunks(MAX_CHUNK).enumerate() {
-        requests.push(Request::UpdateChunk {
-            offset: (i * MAX_CHUNK) as u32,
-            bytes: heapless::Vec::from_slice(c).unwrap(),
+    // Two signed updates, then a third begun: a device serving an installed update in place
+    // (the fuzz target's second run) refuses it, the slot it reads from being the one to erase.
+    for envelope in [V1, V2] {
+        requests.push(Request::UpdateBegin {
+            total_len: envelope.len() as u32,
         });
+        for (i, c) in envelope.chunks(MAX_CHUNK).enumerate() {
+            requests.push(Request::UpdateChunk {
+                offset: (i * MAX_CHUNK) as u32,
+                bytes: heapless::Vec::from_slice(c).unwrap(),
+            });
+        }
+        requests.extend([Request::UpdateFinish, Request::Info]);
     }
-    requests.extend([Request::UpdateFinish, Request::Info]);
+    requests.push(Request::UpdateBegin {
+        total_len: V2.len() as u32,
+    });
     let mut stream = Vec::new();
     for r in &requests {
         let mut buf = [0u8; MAX_FRAME];

@@ -96,6 +96,10 @@ pub struct Device<
     state: Slots,
     models: ModelSlots,
     update: Option<Update>,
+    /// The model slots' active update as `Info` reports it, once looked up (a look-up verifies
+    /// the slots' signatures: millions of instructions on a Cortex-M); set by `UpdateFinish`,
+    /// forgotten by `UpdateBegin` (the requests that change the slots).
+    installed: Option<Option<Installed>>,
 }
 
 impl<
@@ -188,6 +192,7 @@ impl<
             addr_of_mut!((*p).state).write(state);
             addr_of_mut!((*p).models).write(models);
             addr_of_mut!((*p).update).write(None);
+            addr_of_mut!((*p).installed).write(None);
             addr_of_mut!((*p).flash).write(flash);
             Ok(slot.assume_init_mut())
         }
@@ -360,6 +365,8 @@ impl<
                     .begin_keeping(&mut self.flash, *total_len, served)?;
                 let slot = u.slot();
                 self.update = Some(u);
+                // `begin` erased a slot and may have raised the floor: look up again when asked.
+                self.installed = None;
                 Ok(Reply::UpdateStarted { slot })
             }
             Request::UpdateChunk { offset, bytes } => {
@@ -377,6 +384,10 @@ impl<
                     return Ok(Reply::Error(DeviceError::NoUpdate));
                 };
                 let a = self.models.finish(&mut self.flash, u)?;
+                self.installed = Some(Some(Installed {
+                    slot: a.slot,
+                    model_version: a.model_version,
+                }));
                 Ok(Reply::UpdateInstalled {
                     slot: a.slot,
                     model_version: a.model_version,
@@ -495,10 +506,17 @@ impl<
             // At most MAX_HEADS (take above).
             let _ = heads.push(head);
         }
-        let installed = self.models.active(&mut self.flash).ok().map(|a| Installed {
-            slot: a.slot,
-            model_version: a.model_version,
-        });
+        let installed = match self.installed {
+            Some(known) => known,
+            None => {
+                let found = self.models.active(&mut self.flash).ok().map(|a| Installed {
+                    slot: a.slot,
+                    model_version: a.model_version,
+                });
+                self.installed = Some(found);
+                found
+            }
+        };
         Ok(Info {
             protocol_version: PROTOCOL_VERSION,
             model_id: self.model.model_id(),
