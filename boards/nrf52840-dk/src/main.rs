@@ -39,8 +39,9 @@ fn main() -> ! {
     config.hfclk_source = embassy_nrf::config::HfclkSource::ExternalXtal;
     let p = embassy_nrf::init(config);
     defmt::info!("nrf52840-dk: flash slots at {=u32:#x}", SLOTS_AT);
-    // SAFETY: the nRF52840's flash is mapped at address 0 (offset = address); `memory.x` keeps
-    // the program out of the window, and the NVMC handle moved into it is the only writer.
+    // SAFETY: the nRF52840's flash is mapped at address 0 (offset = address) for the program's
+    // life; `memory.x` keeps the program out of the window, and the NVMC handle moved into it
+    // is the only writer.
     let Some(flash) = (unsafe {
         Window::new(
             Nvmc::new(p.NVMC),

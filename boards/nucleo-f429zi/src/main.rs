@@ -46,8 +46,9 @@ bind_interrupts!(struct Irqs {
 fn main() -> ! {
     let p = embassy_stm32::init(Default::default());
     defmt::info!("nucleo-f429zi: flash slots in bank 2");
-    // SAFETY: flash offset `BANK2_AT` is read at `BANK2_ADDRESS`; `memory.x` keeps the program
-    // in bank 1, and the `Flash` handle moved into the window is the only writer.
+    // SAFETY: flash offset `BANK2_AT` is read at `BANK2_ADDRESS` for the program's life (the
+    // flash is memory-mapped); `memory.x` keeps the program in bank 1, and the `Flash` handle
+    // moved into the window is the only writer.
     let window = unsafe {
         Window::new(
             Flash::new_blocking(p.FLASH),
