@@ -36,7 +36,7 @@ fn chip() -> &'static mut RamFlash<CHIP> {
 
 /// The window of a chip from [`chip`].
 fn window(chip: &mut RamFlash<CHIP>) -> Window<&mut RamFlash<CHIP>> {
-    let at = chip.mapped().as_ptr().wrapping_add(AT as usize);
+    let at = chip.as_ptr().wrapping_add(AT as usize);
     // SAFETY: `at` is where `chip` maps offset `AT`, for good (leaked by `chip`); the window is
     // its only writer while it lives.
     unsafe { Window::new(chip, AT, LEN, at) }.unwrap()
@@ -69,7 +69,7 @@ fn outside(chip: &mut RamFlash<CHIP>) -> usize {
 #[test]
 fn windows_refuse_ranges_that_are_not_whole_blocks_of_the_chip() {
     let chip = chip();
-    let at = chip.mapped().as_ptr();
+    let at = chip.as_ptr();
     for (start, len) in [
         (100, 4096),
         (4096, 100),
@@ -201,7 +201,7 @@ fn the_boot_serves_an_installed_update_in_place() {
     // device's for good) serves version 2 from slot 0 of the window, in place.
     let chip2 = self::chip();
     chip2.write(AT, device.flash().mapped()).unwrap();
-    let chip_at = chip2.mapped().as_ptr() as usize;
+    let chip_at = chip2.as_ptr() as usize;
     let (model, device) = boot(chip2);
     let signed = &V2[fewshot_runtime::signature::ENVELOPE_HEADER_LEN..];
     assert_eq!(model.bytes(), signed);

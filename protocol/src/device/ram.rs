@@ -1,15 +1,28 @@
 //! [`RamFlash`]: `N` bytes of RAM behaving as memory-mapped NOR flash, for host tests, the fuzz
 //! target and examples.
 
+use core::cell::UnsafeCell;
 use fewshot_runtime::persist::nor_flash::{ErrorType, NorFlash, NorFlashErrorKind, ReadNorFlash};
 use fewshot_runtime::update::MappedFlash;
 
 /// NOR flash in RAM: 4 KiB erase blocks set to `0xff`, 4-byte writes that only clear bits,
 /// misaligned or out-of-range operations refused, bytes readable in place.
-#[derive(Clone)]
-pub struct RamFlash<const N: usize>(Aligned<N>);
+///
+/// The bytes sit in an `UnsafeCell`, so the address [`RamFlash::as_ptr`] gives stays valid
+/// across writes through `&mut self`, as a part's memory-mapped flash stays readable while its
+/// controller programs it: a [`super::Window`] over a `RamFlash` reads through that address
+/// what the window writes (Miri checks it).
+pub struct RamFlash<const N: usize>(UnsafeCell<Aligned<N>>);
 
-#[derive(Clone)]
+// SAFETY: the bytes change only through `&mut self` (`erase`, `write`); `&self` only reads.
+unsafe impl<const N: usize> Sync for RamFlash<N> {}
+
+impl<const N: usize> Clone for RamFlash<N> {
+    fn clone(&self) -> Self {
+        RamFlash(UnsafeCell::new(Aligned(*self.bytes())))
+    }
+}
+
 #[repr(C, align(4))]
 struct Aligned<const N: usize>([u8; N]);
 
@@ -22,7 +35,22 @@ impl<const N: usize> Default for RamFlash<N> {
 impl<const N: usize> RamFlash<N> {
     /// Erased flash.
     pub const fn new() -> Self {
-        RamFlash(Aligned([0xff; N]))
+        RamFlash(UnsafeCell::new(Aligned([0xff; N])))
+    }
+
+    /// Where the bytes are: the address a [`super::Window`] over this flash reads (valid for as
+    /// long as the flash is not moved or dropped, across its writes).
+    pub fn as_ptr(&self) -> *const u8 {
+        self.0.get().cast::<u8>()
+    }
+
+    fn bytes(&self) -> &[u8; N] {
+        // SAFETY: writes need `&mut self`, so none happens while this borrow of `self` lives.
+        unsafe { &(*self.0.get()).0 }
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8; N] {
+        &mut self.0.get_mut().0
     }
 
     fn range(&self, at: u32, len: usize) -> Result<core::ops::Range<usize>, NorFlashErrorKind> {
@@ -43,7 +71,7 @@ impl<const N: usize> ReadNorFlash for RamFlash<N> {
 
     fn read(&mut self, at: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
         let r = self.range(at, bytes.len())?;
-        let src = self.0 .0.get(r).ok_or(NorFlashErrorKind::OutOfBounds)?;
+        let src = self.bytes().get(r).ok_or(NorFlashErrorKind::OutOfBounds)?;
         bytes.copy_from_slice(src);
         Ok(())
     }
@@ -63,8 +91,7 @@ impl<const N: usize> NorFlash for RamFlash<N> {
             return Err(NorFlashErrorKind::NotAligned);
         }
         let r = self.range(from, (to - from) as usize)?;
-        self.0
-             .0
+        self.bytes_mut()
             .get_mut(r)
             .ok_or(NorFlashErrorKind::OutOfBounds)?
             .fill(0xff);
@@ -77,7 +104,10 @@ impl<const N: usize> NorFlash for RamFlash<N> {
             return Err(NorFlashErrorKind::NotAligned);
         }
         let r = self.range(at, bytes.len())?;
-        let dst = self.0 .0.get_mut(r).ok_or(NorFlashErrorKind::OutOfBounds)?;
+        let dst = self
+            .bytes_mut()
+            .get_mut(r)
+            .ok_or(NorFlashErrorKind::OutOfBounds)?;
         for (d, b) in dst.iter_mut().zip(bytes) {
             *d &= b; // NOR: programming only clears bits
         }
@@ -87,6 +117,6 @@ impl<const N: usize> NorFlash for RamFlash<N> {
 
 impl<const N: usize> MappedFlash for RamFlash<N> {
     fn mapped(&self) -> &[u8] {
-        &self.0 .0
+        self.bytes()
     }
 }

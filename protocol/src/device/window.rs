@@ -14,7 +14,7 @@
 //! use fewshot_runtime::update::MappedFlash;
 //!
 //! let chip: &'static mut RamFlash<16384> = Box::leak(Box::new(RamFlash::new()));
-//! let at = chip.mapped().as_ptr().wrapping_add(4096);
+//! let at = chip.as_ptr().wrapping_add(4096);
 //! // SAFETY: `at` is where `chip` maps offset 4096, for good (leaked); only the window writes it.
 //! let mut window = unsafe { Window::new(&mut *chip, 4096, 8192, at) }.unwrap();
 //! window.erase(0, 4096).unwrap();
