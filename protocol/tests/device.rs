@@ -934,3 +934,32 @@ fn a_device_built_in_place_answers_as_one_built_by_new() {
         Err(fewshot_runtime::Error::FlashLayout { .. })
     ));
 }
+
+/// The refusals a host meets in a session (a class missing from the support set, a label out
+/// of range, a full buffer, an update before the reboot, a replay) reach it whole: their text
+/// fits a reply's `MAX_MESSAGE` bytes, so the hint at the end is not cut.
+#[test]
+fn common_refusals_fit_a_reply_whole() {
+    use fewshot_protocol::device::runtime_error;
+    use fewshot_runtime::Error;
+    for e in [
+        Error::ClassWithoutSamples { class: u16::MAX },
+        Error::LabelOutOfRange {
+            sample: 65_535,
+            label: 65_535,
+            classes: 65_535,
+        },
+        Error::SupportSetFull { capacity: 65_535 },
+        Error::SlotInUse { slot: 1 },
+        Error::Rollback {
+            offered: u32::MAX,
+            floor: u32::MAX,
+        },
+        Error::UnknownLabel { label: u16::MAX },
+        Error::NoSavedState,
+    ] {
+        let text = e.to_string();
+        assert!(text.len() <= fewshot_protocol::MAX_MESSAGE, "{text}");
+        assert_eq!(runtime_error(&e).message.as_str(), text);
+    }
+}

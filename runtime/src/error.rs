@@ -386,7 +386,7 @@ impl fmt::Display for Error {
             Error::ClassWithoutSamples { class } => {
                 write!(
                     f,
-                    "class {class} has no support sample (prototype init: every class of the head needs one; `trainer export --ways` resizes the head)"
+                    "class {class} has no support sample: every class needs one (for fewer: `trainer export --ways`)"
                 )
             }
             Error::ZeroSteps => write!(f, "zero inner steps"),
