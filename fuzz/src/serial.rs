@@ -60,19 +60,15 @@ static mut CHIP: Flash = RamFlash::new();
 fn in_place(data: &[u8], key: PublicKey) {
     // SAFETY: one input at a time, and nothing else takes `CHIP`: this is its only reference.
     let chip: &'static mut Flash = unsafe { &mut *core::ptr::addr_of_mut!(CHIP) };
-    chip.clone_from(installed(key));
+    let (image, active) = installed(key);
+    chip.clone_from(image);
     let Ok(slots) = LAYOUT.model_slots(&*chip, key) else {
         panic!("the layout is valid")
     };
-    // What `Device::installed` finds at boot, without verifying the signature again for every
-    // input (`installed` checked the image once).
-    let active = Active {
-        slot: 0,
-        model_version: 1,
-        envelope_len: UPDATE.len() as u32,
-    };
+    // What `Device::installed` finds at boot (`active`, from the install), without verifying
+    // the signature again for every input.
     // SAFETY: `CHIP` is a static; the device below is its only writer while the model is used.
-    let Ok(served) = (unsafe { slots.model_in_place(&*chip, &active) }) else {
+    let Ok(served) = (unsafe { slots.model_in_place(&*chip, active) }) else {
         panic!("the installed update loads in place")
     };
     let before = served.bytes().to_vec();
@@ -86,7 +82,7 @@ fn in_place(data: &[u8], key: PublicKey) {
     // Unchanged slots hold the installed update (verified once): only changed ones are checked
     // (two signature verifications, which would otherwise take most of every input's time).
     let flash: &Flash = dev.flash();
-    if flash.mapped() != installed(key).mapped() {
+    if flash.mapped() != installed(key).0.mapped() {
         check_slots(flash.clone(), key);
     }
 }
@@ -94,9 +90,10 @@ fn in_place(data: &[u8], key: PublicKey) {
 /// The device on the static chip.
 type InPlace<'m> = serial_device::SerialDevice<'m, &'static mut Flash>;
 
-/// A flash with the update fixture installed (version 1, slot 0), made once.
-fn installed(key: PublicKey) -> &'static Flash {
-    static IMAGE: OnceLock<Flash> = OnceLock::new();
+/// A flash with the update fixture installed (version 1, slot 0), and what `finish` made of it;
+/// made once.
+fn installed(key: PublicKey) -> &'static (Flash, Active) {
+    static IMAGE: OnceLock<(Flash, Active)> = OnceLock::new();
     IMAGE.get_or_init(|| {
         let mut flash = Flash::new();
         let Ok(slots) = LAYOUT.model_slots(&flash, key) else {
@@ -106,12 +103,10 @@ fn installed(key: PublicKey) -> &'static Flash {
             panic!("an update begins on a blank flash")
         };
         let written = slots.write_chunk(&mut flash, &mut update, 0, UPDATE);
-        let finished = written.and_then(|()| slots.finish(&mut flash, update));
-        match finished {
-            Ok(a) if a.slot == 0 && a.model_version == 1 => {}
-            other => panic!("the update fixture installs in slot 0 as version 1: {other:?}"),
+        match written.and_then(|()| slots.finish(&mut flash, update)) {
+            Ok(active) => (flash, active),
+            Err(e) => panic!("the update fixture installs: {e}"),
         }
-        flash
     })
 }
 

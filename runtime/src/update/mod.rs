@@ -269,8 +269,7 @@ impl ModelSlots {
 
     /// Loads the model of `active` in place, for the rest of the program: for a firmware that
     /// then hands its flash to a writer which owns it (the protocol's `Device` does), so the
-    /// model cannot borrow the flash. No RAM holds a copy ([`ModelSlots::copy_model`] is the
-    /// alternative that needs one).
+    /// model cannot borrow the flash. No RAM holds a copy.
     ///
     /// # Safety
     /// `flash.mapped()` stays readable at the same address for the rest of the program (a
@@ -307,29 +306,6 @@ impl ModelSlots {
         let in_slot = self.slot_bytes(flash, slot)?;
         let (a, b) = (in_slot.as_ptr() as usize, bytes.as_ptr() as usize);
         Ok(!bytes.is_empty() && a < b.saturating_add(bytes.len()) && b < a + in_slot.len())
-    }
-
-    /// Copies the model of `active` into `ram` and loads it from there: for a firmware that
-    /// hands its flash to a writer which owns it (the protocol's device does), so the running
-    /// model cannot borrow the flash in place. `ram` must hold the model's bytes
-    /// ([`Error::Capacity`] otherwise; a model slot's size always does).
-    pub fn copy_model<'r, F: MappedFlash>(
-        &self,
-        flash: &F,
-        active: &Active,
-        ram: &'r mut [u32],
-    ) -> Result<Model<'r>, Error> {
-        let envelope = self.envelope(flash, active.slot)?;
-        let blob = envelope.get(ENVELOPE_HEADER_LEN..).unwrap_or(&[]);
-        let bytes: &mut [u8] = bytemuck::cast_slice_mut(ram);
-        let available = bytes.len();
-        let copy = bytes.get_mut(..blob.len()).ok_or(Error::Capacity {
-            what: "model copy in RAM (bytes)",
-            needed: blob.len(),
-            available,
-        })?;
-        copy.copy_from_slice(blob);
-        Model::from_bytes(copy)
     }
 
     /// Starts an update of a `len`-byte signed envelope: erases the model slot not in use (slot
