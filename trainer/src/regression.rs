@@ -47,10 +47,33 @@ pub fn train_on(
 }
 
 /// The model of a trained state: its head carries the target normalisation (format v2), or
-/// none (v1, bytes as before for the sinusoid).
-pub fn model_def(name: &str, s: &State) -> Result<ModelDef> {
-    let def = export::model_def(name, &s.arch, &s.spec, &s.theta, &s.u)?;
+/// none (v1, bytes as before for the sinusoid), and is named after the target columns the
+/// configuration names (`ppm`, `temp_c, humidity`; [`head_name`]), else `y`.
+pub fn model_def(name: &str, cfg: &Config, s: &State) -> Result<ModelDef> {
+    let mut def = export::model_def(name, &s.arch, &s.spec, &s.theta, &s.u)?;
+    if let (Some(head), Some(named)) = (def.heads.first_mut(), head_name(&cfg.task.targets)) {
+        head.name = named;
+    }
     Ok(export::with_targets(def, &s.targets))
+}
+
+/// A regression head's name from its target columns, joined by `", "` and cut to the format's
+/// [`MAX_NAME_LEN`](runtime::format::MAX_NAME_LEN) bytes on a character boundary; `None`
+/// without names (the `y1..ym` layout).
+pub fn head_name(targets: &[String]) -> Option<String> {
+    let mut name = targets.join(", ");
+    if name.trim().is_empty() {
+        return None;
+    }
+    let max = runtime::format::MAX_NAME_LEN;
+    if name.len() > max {
+        let cut = (0..=max)
+            .rev()
+            .find(|&i| name.is_char_boundary(i))
+            .unwrap_or(0);
+        name.truncate(cut);
+    }
+    Some(name)
 }
 
 /// What a regression model on CSV tasks was trained on: written beside it by `train`, checked by
@@ -223,7 +246,7 @@ pub fn cross_validate(
         };
         eprintln!("fold {}/{folds}: held-out tasks {test:?}", f + 1);
         train_on(&tasks, &mut state, &ckpts, progress)?;
-        let bytes = model_def("cv", &state)?
+        let bytes = model_def("cv", cfg, &state)?
             .to_bytes()
             .map_err(|e| anyhow!("runtime writer refused the model: {e}"))?;
         let blob = runtime::format::AlignedBytes::from_slice(&bytes);

@@ -100,6 +100,48 @@ fn row(v: &serde_json::Value, method: &str, k: u64, steps: u64) -> serde_json::V
 }
 
 #[test]
+fn the_head_is_named_after_the_target_columns() {
+    let d = dir("named");
+    // The same measures under a user's column names, the target before an input.
+    let csv =
+        repeated_measures(12, true, 3).replacen("task_id,x1,y1", "subject,hours,reading_mv", 1);
+    let csv: String = csv
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            format!("{},{},{}\n", f[0], f[2], f[1])
+        })
+        .collect();
+    std::fs::write(d.join("subjects.csv"), csv).unwrap();
+    let cfg = config("maml", 5).replacen(
+        "test_fraction = 0.2",
+        "test_fraction = 0.2\ntask_column = \"subject\"\ntargets = [\"reading_mv\"]",
+        1,
+    );
+    std::fs::write(d.join("run.toml"), cfg).unwrap();
+    let model = d.join("m.postcard");
+    let o = run(bin()
+        .args(["train", "--threads", "1", "--no-eval", "--config"])
+        .arg(d.join("run.toml"))
+        .arg("--out")
+        .arg(&model));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let blob = runtime::format::AlignedBytes::read(&model).unwrap();
+    let m = runtime::Model::from_bytes(&blob).unwrap();
+    assert_eq!(m.heads()[0].name, "reading_mv");
+    assert_eq!(m.input_len(), 1);
+    // Names are cut to the format's limit on a character boundary; none gives `y`.
+    let long = vec![
+        "température_°C".to_string(),
+        "humidité_relative_%".to_string(),
+    ];
+    let name = trainer::regression::head_name(&long).unwrap();
+    assert!(name.len() <= runtime::format::MAX_NAME_LEN, "{name}");
+    assert!("température_°C, humidité_relative_%".starts_with(&name));
+    assert_eq!(trainer::regression::head_name(&[]), None);
+}
+
+#[test]
 fn a_csv_run_records_its_split_evaluates_over_distinct_tasks_and_refuses_another_split() {
     let d = dir("run");
     std::fs::write(d.join("subjects.csv"), repeated_measures(30, true, 1)).unwrap();
@@ -308,7 +350,7 @@ fn targets_and_inputs_are_standardised_on_meta_training_tasks_only() {
     let cfg = Config::default();
     let s = trainer::regression::fresh_state(&cfg, &Sinusoid).unwrap();
     assert_eq!(s.targets, None);
-    let bytes = trainer::regression::model_def("s", &s)
+    let bytes = trainer::regression::model_def("s", &cfg, &s)
         .unwrap()
         .to_bytes()
         .unwrap();

@@ -57,7 +57,10 @@ pub enum DeviceCmd {
     },
     /// Empty the support buffer.
     Clear,
-    /// Adapt on the buffered samples.
+    /// Adapt on the buffered samples; prints the support loss before and after, as the head
+    /// trains on it: a classifier's cross-entropy, a regression head's mean squared error of
+    /// its targets in the model's standardised units (a model trained on raw units divides by
+    /// its targets' standard deviation: `trainer inspect` prints it; `infer` gives raw units).
     Adapt {
         /// Inner steps [default: the model's].
         #[arg(long)]

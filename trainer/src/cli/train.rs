@@ -167,7 +167,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     };
     trained.store(true, Ordering::SeqCst);
     let secs = t0.elapsed().as_secs_f64();
-    let def = regression::model_def(&name, &state)?;
+    let def = regression::model_def(&name, &cfg, &state)?;
     let bytes = export::write(&out, &def)?;
     eprintln!(
         "trained {} iterations in {secs:.1} s; wrote {} ({bytes} bytes)",
