@@ -518,33 +518,38 @@ impl ClsConfig {
         self.shots.iter().copied().max().unwrap_or(1)
     }
 
-    /// Range checks: (key, message) of the first bad value. Sizes are checked against the
-    /// runtime's capacities, image-only options against the input kind.
+    /// Range checks: (key, message) of the first bad value, in the order of the groups below.
+    /// Sizes are checked against the runtime's capacities, image-only options against the
+    /// input kind.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        let finite_pos = |v: f64| v.is_finite() && v > 0.0 && v <= 1e6;
-        let finite_nonneg = |v: f64| v.is_finite() && (0.0..=1e6).contains(&v);
-        let distinct = |v: &[usize]| v.iter().enumerate().all(|(i, a)| !v[..i].contains(a));
-        let steps_max = usize::from(runtime::MAX_STEPS);
+        let groups = [
+            self.input_checks(),
+            self.metric_checks(),
+            self.trunk_checks(),
+            self.class_checks(),
+            self.episode_checks(),
+            self.selection_checks(),
+        ];
+        match groups.into_iter().flatten().find(|c| !c.0) {
+            Some((_, key, msg)) => Err((key, msg)),
+            None => self.optimiser().check(MAX_CLIP),
+        }
+    }
+
+    /// The message of an option that needs a square one-channel image.
+    fn not_image(&self, what: &str) -> String {
+        format!(
+            "{what} need `input.kind = \"image\"` with width = height and one channel; this run's input is `{}`",
+            self.input.name()
+        )
+    }
+
+    /// The task, the input's sizes, its normalisation, the options only images take, the
+    /// augmentation.
+    fn input_checks(&self) -> Vec<Check> {
         let max_width = runtime::format::MAX_WIDTH;
-        let m = &self.matching;
-        let side = self.input.square_side();
-        let not_image = |what: &str| {
-            format!(
-                "{what} need `input.kind = \"image\"` with width = height and one channel; this run's input is `{}`",
-                self.input.name()
-            )
-        };
-        let val_ok = match self.validate_on {
-            ValidateOn::HeldOutRows => self.val_classes.is_empty(),
-            ValidateOn::HeldOutClasses => {
-                distinct(&self.val_classes)
-                    && self
-                        .val_classes
-                        .iter()
-                        .all(|c| self.train_classes.contains(c))
-                    && self.train_classes.len() >= self.val_classes.len() + 2
-            }
-        };
+        let (m, side) = (&self.matching, self.input.square_side());
+        let not_image = |what: &str| self.not_image(what);
         let input_ok = match self.input {
             InputKind::Vector => true,
             InputKind::Series { channels, length } => {
@@ -562,7 +567,7 @@ impl ClsConfig {
             }
         };
         let augment = self.augment.check(Axes::of(&self.input).as_ref());
-        let checks: Vec<(bool, &'static str, String)> = vec![
+        vec![
             (
                 self.task == "classification",
                 "task",
@@ -595,6 +600,13 @@ impl ClsConfig {
                 "metric_powers",
                 not_image("the covariance metric's powers"),
             ),
+        ]
+    }
+
+    /// The identity trunk's start, the covariance metric and the matching head's candidates.
+    fn metric_checks(&self) -> Vec<Check> {
+        let m = &self.matching;
+        vec![
             (
                 !(self.identity_init && self.normalise == Normalise::Standardise),
                 "identity_init",
@@ -623,6 +635,14 @@ impl ClsConfig {
                 "matching.per_class",
                 "matching: non-empty candidate lists; per_class 1..=64, shifts <= 2, shears in [0, 1], scales finite and > 0, alphas finite and >= 0; and 2 <= cv_holdout < training classes, episodes >= 1".into(),
             ),
+        ]
+    }
+
+    /// The dense trunk's widths and the convolution trunk's layers.
+    fn trunk_checks(&self) -> Vec<Check> {
+        let max_width = runtime::format::MAX_WIDTH;
+        let m = &self.matching;
+        vec![
             (
                 self.hidden.len() <= runtime::format::MAX_TRUNK_LAYERS
                     && self.hidden.iter().all(|&h| (1..=max_width).contains(&h)),
@@ -651,6 +671,23 @@ impl ClsConfig {
                 "trunk",
                 format!("at most {} layers", runtime::format::MAX_TRUNK_LAYERS),
             ),
+        ]
+    }
+
+    /// The class split: training, test and validation classes, folds, held-out rows.
+    fn class_checks(&self) -> Vec<Check> {
+        let val_ok = match self.validate_on {
+            ValidateOn::HeldOutRows => self.val_classes.is_empty(),
+            ValidateOn::HeldOutClasses => {
+                distinct(&self.val_classes)
+                    && self
+                        .val_classes
+                        .iter()
+                        .all(|c| self.train_classes.contains(c))
+                    && self.train_classes.len() >= self.val_classes.len() + 2
+            }
+        };
+        vec![
             (
                 !self.train_classes.is_empty() && distinct(&self.train_classes),
                 "train_classes",
@@ -700,6 +737,13 @@ impl ClsConfig {
                 "val_rotations",
                 "quarter turns 1..=3, and they need `rotations = true`".into(),
             ),
+        ]
+    }
+
+    /// Episode sizes, iterations, the blur and the prototype head's training settings.
+    fn episode_checks(&self) -> Vec<Check> {
+        let steps_max = usize::from(runtime::MAX_STEPS);
+        vec![
             (
                 (2..=256).contains(&self.ways),
                 "ways",
@@ -738,6 +782,14 @@ impl ClsConfig {
                 "proto.scale",
                 format!("proto: scale and clip finite in (0, 1e6], alpha in [0, 1e6], steps <= {steps_max}"),
             ),
+        ]
+    }
+
+    /// What chooses the model: the device head's grid, the metric's cross-validation, the
+    /// validation episodes.
+    fn selection_checks(&self) -> Vec<Check> {
+        let steps_max = usize::from(runtime::MAX_STEPS);
+        vec![
             (
                 self.device_steps <= steps_max,
                 "device_steps",
@@ -773,11 +825,7 @@ impl ClsConfig {
                 "val_episodes",
                 "val_episodes in 1..=1e6, cv_episodes >= 1, val_every >= 1".into(),
             ),
-        ];
-        match checks.into_iter().find(|c| !c.0) {
-            Some((_, key, msg)) => Err((key, msg)),
-            None => self.optimiser().check(MAX_CLIP),
-        }
+        ]
     }
 
     /// The engine's optimiser for this configuration.
@@ -785,4 +833,22 @@ impl ClsConfig {
         let (lr, clip) = (self.lr, self.grad_norm_clip);
         Optimiser::new(lr, self.lr_final, clip, self.iterations).with_warmup(self.warmup)
     }
+}
+
+/// One range check: whether it holds, the key it names, the message when it does not.
+type Check = (bool, &'static str, String);
+
+/// Finite and in (0, 1e6].
+fn finite_pos(v: f64) -> bool {
+    v.is_finite() && v > 0.0 && v <= 1e6
+}
+
+/// Finite and in [0, 1e6].
+fn finite_nonneg(v: f64) -> bool {
+    v.is_finite() && (0.0..=1e6).contains(&v)
+}
+
+/// Each value once.
+fn distinct(v: &[usize]) -> bool {
+    v.iter().enumerate().all(|(i, a)| !v[..i].contains(a))
 }
