@@ -28,6 +28,17 @@ fn csv_errors_name_file_line_and_field() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("d.csv:2") && e.contains("f2"), "{e}");
+    // A text column beside a header's `label` column: the hint is to ignore it; without a
+    // `label` column (the last one taken), also where the labels came from.
+    let e = Dataset::parse("subject,a,label\ns1,1,walk\n", "d.csv")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("ignore_columns = [\"subject\"]"), "{e}");
+    assert!(!e.contains("taken from"), "{e}");
+    let e = Dataset::parse("subject,a,cls\ns1,1,walk\n", "d.csv")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("taken from column `cls`") && e.contains("ignore_columns"), "{e}");
     let e = Dataset::parse("1,2,0\n1,2\n", "d.csv")
         .unwrap_err()
         .to_string();

@@ -81,13 +81,7 @@ impl Dataset {
 
     /// [`Dataset::parse`] with the labels and ignored columns of `cols`.
     pub fn parse_labelled(text: &str, file: &str, cols: Columns) -> Result<Self, CsvError> {
-        let label = cols.label;
-        let err = |line: usize, field: &str, msg: String| CsvError {
-            file: file.to_string(),
-            line,
-            field: field.to_string(),
-            msg,
-        };
+        let err = |line: usize, field: &str, msg: String| csv_error(file, line, field, msg);
         let mut recs = csvio::records(text, file)?.into_iter().peekable();
         let Some((l0, first)) = recs.peek().cloned() else {
             return Err(err(1, "-", "no data rows".into()));
@@ -96,138 +90,34 @@ impl Dataset {
             recs.next();
             first.clone()
         });
-        let width = first.len();
-        let label_col = match (label, &header) {
-            (None, _) => header
-                .as_ref()
-                .and_then(|h| csvio::column(h, "label"))
-                .unwrap_or(width.saturating_sub(1)),
-            (Some(l), Some(h)) => match csvio::column(h, l) {
-                Some(i) => i,
-                None => {
-                    let msg = format!(
-                        "no column named {l:?} (`label_column`); the header's columns: {}",
-                        preview(h)
-                    );
-                    return Err(err(l0, l, msg));
-                }
-            },
-            (Some(l), None) => {
-                let msg =
-                    "`label_column` names a header column, and this file has no header row".into();
-                return Err(err(l0, l, msg));
-            }
-        };
-        let ignored = csvio::ignored(header.as_deref(), cols.ignore)
-            .map_err(|m| err(l0, "ignore_columns", m))?;
-        if ignored.contains(&label_col) {
-            let msg = "`ignore_columns` names the label column".into();
-            return Err(err(l0, "ignore_columns", msg));
-        }
-        let is_feature = |i: usize| i != label_col && !ignored.contains(&i);
-        if width < 2 + ignored.len() {
-            return Err(err(
-                l0,
-                "label",
-                "need at least one feature and a label".into(),
-            ));
-        }
-        let name = |i: usize| -> String {
-            match &header {
-                Some(h) => h[i].clone(),
-                None if i == label_col => "label".into(),
-                None => format!("f{}", i + 1),
-            }
-        };
-        let columns: Vec<String> = (0..width)
-            .filter(|&i| is_feature(i))
-            .map(|i| {
-                header
-                    .as_ref()
-                    .map_or_else(|| format!("f{}", i + 1), |h| h[i].clone())
-            })
-            .collect();
+        let layout = Layout::new(header, first.len(), cols).map_err(|(f, m)| err(l0, &f, m))?;
         let mut ds = Dataset {
-            d: columns.len(),
+            d: layout.columns().len(),
             x: Vec::new(),
             labels: Vec::new(),
             lines: Vec::new(),
             file: file.to_string(),
             sha256: String::new(),
-            columns,
+            columns: layout.columns(),
             class_names: Vec::new(),
         };
         let mut raw_labels = Vec::new();
         for (line, cells) in recs {
-            for (i, c) in cells.iter().enumerate() {
-                if !is_feature(i) {
-                    continue;
-                }
-                let v = csvio::finite_f32(c).map_err(|m| {
-                    let hint = match (&header, label) {
-                        _ if c.parse::<f64>().is_ok() => String::new(),
-                        (Some(_), None) => format!(
-                            " (the labels were taken from column `{}`; a header column named `label` is taken instead, or set `label_column` (`eval`: --label-column); a column that is neither a feature nor the label: `ignore_columns = [{:?}]` (`eval`: --ignore-columns {}))",
-                            name(label_col),
-                            name(i),
-                            name(i)
-                        ),
-                        (Some(_), Some(_)) => format!(
-                            " (a column that is neither a feature nor the label: `ignore_columns = [{:?}]` (`eval`: --ignore-columns {}))",
-                            name(i),
-                            name(i)
-                        ),
-                        _ => String::new(),
-                    };
-                    err(line, &name(i), m + &hint)
-                })?;
+            for (i, c) in cells
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| layout.is_feature(i))
+            {
+                let v = csvio::finite_f32(c)
+                    .map_err(|m| err(line, &layout.name(i), m + &layout.hint(i, c)))?;
                 ds.x.push(v);
             }
-            raw_labels.push(cells[label_col].trim().to_string());
+            raw_labels.push(cells[layout.label].trim().to_string());
             ds.lines.push(line);
         }
-        let label_err = |i: usize, msg: String| err(ds.lines[i], &name(label_col), msg);
-        if let Some(i) = raw_labels.iter().position(|c| c.is_empty()) {
-            return Err(label_err(i, "empty class label".into()));
-        }
-        let is_number = |c: &str| c.parse::<f64>().is_ok();
-        match raw_labels.iter().position(|c| !is_number(c)) {
-            None => {
-                for (i, c) in raw_labels.iter().enumerate() {
-                    match c.parse::<usize>() {
-                        Ok(l) if l <= u16::MAX as usize => ds.labels.push(l),
-                        Ok(l) => return Err(label_err(i, format!("class {l} > 65535"))),
-                        Err(_) => {
-                            let msg =
-                                format!("not a class index (0, 1, ...) or a class name: {c:?}");
-                            return Err(label_err(i, msg));
-                        }
-                    }
-                }
-            }
-            Some(first) => {
-                if let Some(i) = raw_labels.iter().position(|c| is_number(c)) {
-                    let msg = format!(
-                        "a number among class names (line {} names {:?}): give every class a name, or every class an index",
-                        ds.lines[first], raw_labels[first]
-                    );
-                    return Err(label_err(i, msg));
-                }
-                let mut names = raw_labels.clone();
-                names.sort_unstable();
-                names.dedup();
-                if names.len() > u16::MAX as usize + 1 {
-                    let msg = format!("{} class names, at most 65536", names.len());
-                    return Err(label_err(0, msg));
-                }
-                ds.labels = raw_labels
-                    .iter()
-                    // Every label is in `names`, which was made from them.
-                    .map(|c| names.binary_search(c).unwrap_or_default())
-                    .collect();
-                ds.class_names = names;
-            }
-        }
+        let (labels, names) = class_labels(&raw_labels, &ds.lines)
+            .map_err(|(i, msg)| err(ds.lines[i], &layout.name(layout.label), msg))?;
+        (ds.labels, ds.class_names) = (labels, names);
         if ds.labels.is_empty() {
             return Err(err(l0, "-", "no data rows".into()));
         }
@@ -355,6 +245,164 @@ impl ClassSplit {
 }
 
 /// The first few of a header's columns, for a message.
+/// A CSV error at `file:line`, field `field`.
+fn csv_error(file: &str, line: usize, field: &str, msg: String) -> CsvError {
+    CsvError {
+        file: file.to_string(),
+        line,
+        field: field.to_string(),
+        msg,
+    }
+}
+
+/// What each column of a labelled CSV is: its header, the label's column, the ignored ones.
+struct Layout {
+    header: Option<Vec<String>>,
+    width: usize,
+    /// The label's column.
+    label: usize,
+    ignored: Vec<usize>,
+    /// The label's column was chosen by name (the configuration's `label_column`, or the
+    /// header's `label`), not as the last column.
+    label_by_name: bool,
+}
+
+impl Layout {
+    /// The columns of rows `width` wide under `header`, the label's chosen by `cols` (the
+    /// header's `label` column, else the last, unless `cols` names one); `(field, message)`
+    /// when `cols` names what the file does not have, or leaves no feature.
+    fn new(
+        header: Option<Vec<String>>,
+        width: usize,
+        cols: Columns<'_>,
+    ) -> Result<Self, (String, String)> {
+        let by_default = header.as_ref().and_then(|h| csvio::column(h, "label"));
+        let label_by_name = cols.label.is_some() || by_default.is_some();
+        let label = match (cols.label, &header) {
+            (None, _) => by_default.unwrap_or(width.saturating_sub(1)),
+            (Some(l), Some(h)) => csvio::column(h, l).ok_or_else(|| {
+                let msg = format!(
+                    "no column named {l:?} (`label_column`); the header's columns: {}",
+                    preview(h)
+                );
+                (l.to_string(), msg)
+            })?,
+            (Some(l), None) => {
+                let msg =
+                    "`label_column` names a header column, and this file has no header row".into();
+                return Err((l.to_string(), msg));
+            }
+        };
+        let ignored = csvio::ignored(header.as_deref(), cols.ignore)
+            .map_err(|m| ("ignore_columns".to_string(), m))?;
+        if ignored.contains(&label) {
+            let msg = "`ignore_columns` names the label column".into();
+            return Err(("ignore_columns".into(), msg));
+        }
+        if width < 2 + ignored.len() {
+            let msg = "need at least one feature and a label".into();
+            return Err(("label".into(), msg));
+        }
+        Ok(Layout {
+            header,
+            width,
+            label,
+            ignored,
+            label_by_name,
+        })
+    }
+
+    fn is_feature(&self, i: usize) -> bool {
+        i != self.label && !self.ignored.contains(&i)
+    }
+
+    /// Column `i`'s name: the header's, else `label` or `f1`, `f2`, ...
+    fn name(&self, i: usize) -> String {
+        match &self.header {
+            Some(h) => h[i].clone(),
+            None if i == self.label => "label".into(),
+            None => format!("f{}", i + 1),
+        }
+    }
+
+    /// The feature columns' names (`f1..` without a header).
+    fn columns(&self) -> Vec<String> {
+        (0..self.width)
+            .filter(|&i| self.is_feature(i))
+            .map(|i| match &self.header {
+                Some(h) => h[i].clone(),
+                None => format!("f{}", i + 1),
+            })
+            .collect()
+    }
+
+    /// What to add to the error of a feature cell `c` of column `i` that is not a number:
+    /// where the labels were taken from and how to name another column or skip this one.
+    fn hint(&self, i: usize, c: &str) -> String {
+        match (&self.header, self.label_by_name) {
+            _ if c.parse::<f64>().is_ok() => String::new(),
+            (Some(_), false) => format!(
+                " (the labels were taken from column `{}`; a header column named `label` is taken instead, or set `label_column` (`eval`: --label-column); a column that is neither a feature nor the label: `ignore_columns = [{:?}]` (`eval`: --ignore-columns {}))",
+                self.name(self.label),
+                self.name(i),
+                self.name(i)
+            ),
+            (Some(_), true) => format!(
+                " (a column that is neither a feature nor the label: `ignore_columns = [{:?}]` (`eval`: --ignore-columns {}))",
+                self.name(i),
+                self.name(i)
+            ),
+            _ => String::new(),
+        }
+    }
+}
+
+/// The class of each raw label and the class names: indices as given (no names), or names
+/// numbered in sorted order; `(row, message)` of an empty label, a number among names, an
+/// index above 65535 or a number that is not an index. `lines` are the rows' file lines.
+fn class_labels(
+    raw: &[String],
+    lines: &[usize],
+) -> Result<(Vec<usize>, Vec<String>), (usize, String)> {
+    if let Some(i) = raw.iter().position(|c| c.is_empty()) {
+        return Err((i, "empty class label".into()));
+    }
+    let is_number = |c: &str| c.parse::<f64>().is_ok();
+    let Some(first) = raw.iter().position(|c| !is_number(c)) else {
+        let mut labels = Vec::with_capacity(raw.len());
+        for (i, c) in raw.iter().enumerate() {
+            match c.parse::<usize>() {
+                Ok(l) if l <= u16::MAX as usize => labels.push(l),
+                Ok(l) => return Err((i, format!("class {l} > 65535"))),
+                Err(_) => {
+                    let msg = format!("not a class index (0, 1, ...) or a class name: {c:?}");
+                    return Err((i, msg));
+                }
+            }
+        }
+        return Ok((labels, Vec::new()));
+    };
+    if let Some(i) = raw.iter().position(|c| is_number(c)) {
+        let msg = format!(
+            "a number among class names (line {} names {:?}): give every class a name, or every class an index",
+            lines[first], raw[first]
+        );
+        return Err((i, msg));
+    }
+    let mut names = raw.to_vec();
+    names.sort_unstable();
+    names.dedup();
+    if names.len() > u16::MAX as usize + 1 {
+        return Err((0, format!("{} class names, at most 65536", names.len())));
+    }
+    // Every label is in `names`, which was made from them.
+    let labels = raw
+        .iter()
+        .map(|c| names.binary_search(c).unwrap_or_default())
+        .collect();
+    Ok((labels, names))
+}
+
 fn preview(h: &[String]) -> String {
     let shown: Vec<&str> = h.iter().take(6).map(String::as_str).collect();
     let more = h.len().saturating_sub(shown.len());
