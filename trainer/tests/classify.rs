@@ -38,7 +38,10 @@ fn csv_errors_name_file_line_and_field() {
     let e = Dataset::parse("subject,a,cls\ns1,1,walk\n", "d.csv")
         .unwrap_err()
         .to_string();
-    assert!(e.contains("taken from column `cls`") && e.contains("ignore_columns"), "{e}");
+    assert!(
+        e.contains("taken from column `cls`") && e.contains("ignore_columns"),
+        "{e}"
+    );
     let e = Dataset::parse("1,2,0\n1,2\n", "d.csv")
         .unwrap_err()
         .to_string();

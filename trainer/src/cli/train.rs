@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use trainer::classify::run;
+use trainer::config::Config;
 use trainer::engine::{train_checkpointed, RunFlags, RunSettings};
 use trainer::presets::{self, RunConfig};
 use trainer::tasks::CsvTasks;
@@ -81,18 +82,14 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         stop_after,
         no_eval,
     };
-    // Each kind of run checkpoints alike: <out>.ckpt every `checkpoint_every` iterations and
-    // when stopped; Ctrl-C or --stop-after exits 130, and --resume continues bit for bit.
-    let finished = |done: bool| match done {
-        true => ExitCode::SUCCESS,
-        false => ExitCode::from(130),
-    };
     if flags.iterations == Some(0) {
         bail!("--iterations must be >= 1");
     }
     let (run_config, name) = presets::load(preset.as_deref(), config.as_deref())?;
     let out = out.unwrap_or_else(|| PathBuf::from(format!("models/{name}.postcard")));
-    let mut cfg = match run_config {
+    // Each kind of run checkpoints alike: <out>.ckpt every `checkpoint_every` iterations and
+    // when stopped; Ctrl-C or --stop-after exits 130, and --resume continues bit for bit.
+    let done = match run_config {
         RunConfig::Classification(cfg) => {
             let mut cfg = *cfg;
             if let Some(d) = &data {
@@ -106,17 +103,30 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
             cfg.validate()
                 .map_err(|(key, msg)| anyhow!("{key} (from the command line): {msg}"))?;
             let (stop, _) = stop_on_ctrl_c()?;
-            let trained = run::train_and_export(&cfg, &name, &out, &flags, &stop)?;
-            return Ok(finished(trained.is_some()));
+            run::train_and_export(&cfg, &name, &out, &flags, &stop)?.is_some()
         }
         RunConfig::Multitask(c) => {
             let (stop, _) = stop_on_ctrl_c()?;
-            let trained = trainer::multitask::train_and_export(&c, &out, &flags, &stop)?;
-            return Ok(finished(trained.is_some()));
+            trainer::multitask::train_and_export(&c, &out, &flags, &stop)?.is_some()
         }
-        RunConfig::Regression(cfg) => *cfg,
+        RunConfig::Regression(cfg) => regression_run(*cfg, &name, &out, &flags, data.as_deref())?,
     };
-    if let Some(d) = &data {
+    Ok(match done {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::from(130),
+    })
+}
+
+/// A regression run: meta-train (from its checkpoint with --resume), export, write the run
+/// record of a CSV source, evaluate and plot; false when stopped before the end.
+fn regression_run(
+    mut cfg: Config,
+    name: &str,
+    out: &Path,
+    flags: &RunFlags,
+    data: Option<&Path>,
+) -> Result<bool> {
+    if let Some(d) = data {
         if cfg.task.kind != "csv" {
             bail!(
                 "--data needs a csv task source (this configuration's task kind is {:?})",
@@ -155,57 +165,60 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         Ok(s)
     };
     let Some(state) = train_checkpointed(
-        &out,
-        &flags,
+        out,
+        flags,
         &stop,
         resumed,
         || Ok(fresh.clone()),
         |s, ckpts| regression::train_on(source.as_ref(), s, ckpts, true),
     )?
     else {
-        return Ok(ExitCode::from(130));
+        return Ok(false);
     };
     trained.store(true, Ordering::SeqCst);
     let secs = t0.elapsed().as_secs_f64();
-    let def = regression::model_def(&name, &cfg, &state)?;
-    let bytes = export::write(&out, &def)?;
+    let def = regression::model_def(name, &cfg, &state)?;
+    let bytes = export::write(out, &def)?;
     eprintln!(
         "trained {} iterations in {secs:.1} s; wrote {} ({bytes} bytes)",
         state.iter,
         out.display()
     );
     if let Some(t) = &csv {
-        let p = regression::Record::new(&out, &cfg, t, &state)?.write(&out)?;
+        let p = regression::Record::new(out, &cfg, t, &state)?.write(out)?;
         eprintln!("run record: {}", p.display());
     }
     if !flags.no_eval {
-        let blob = export::read(&out)?;
-        let e = &cfg.eval;
-        let mut report = eval::evaluate(
-            &blob,
-            source.as_ref(),
-            &e.shots,
-            &e.steps,
-            e.tasks,
-            e.query,
-            e.seed,
-        )?;
-        println!("query MSE after adaptation, as deployed, and baselines on the same draws:");
-        print!("{}", eval::describe(&report));
-        print!("{}", eval::table(&report.results));
-        for r in &mut report.results {
-            r.per_task.clear();
-        }
-        std::fs::write(
-            out.with_extension("eval.json"),
-            serde_json::to_string_pretty(&report.results)?,
-        )?;
-        let written = plots::write_all(&out, &state, &blob, source.as_ref(), e)?;
-        for p in written {
-            eprintln!("plot: {}", p.display());
-        }
+        evaluate_regression(out, &cfg, &state, source.as_ref())?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(true)
+}
+
+/// The exported regression model evaluated as deployed beside the baselines (printed and
+/// written to `<out>.eval.json`), and its plots.
+fn evaluate_regression(
+    out: &Path,
+    cfg: &Config,
+    state: &State,
+    source: &dyn trainer::tasks::TaskSource,
+) -> Result<()> {
+    let blob = export::read(out)?;
+    let e = &cfg.eval;
+    let mut report = eval::evaluate(&blob, source, &e.shots, &e.steps, e.tasks, e.query, e.seed)?;
+    println!("query MSE after adaptation, as deployed, and baselines on the same draws:");
+    print!("{}", eval::describe(&report));
+    print!("{}", eval::table(&report.results));
+    for r in &mut report.results {
+        r.per_task.clear();
+    }
+    std::fs::write(
+        out.with_extension("eval.json"),
+        serde_json::to_string_pretty(&report.results)?,
+    )?;
+    for p in plots::write_all(out, state, &blob, source, e)? {
+        eprintln!("plot: {}", p.display());
+    }
+    Ok(())
 }
 
 /// Prints the split of a CSV run (the held-out task ids) and its normalisations; warns when the
