@@ -8,7 +8,16 @@ use std::fmt::Write;
 pub fn describe(bytes: &[u8]) -> Result<String> {
     let m = Model::from_bytes(bytes).map_err(|e| anyhow!("not a valid model: {e}"))?;
     let mut s = String::new();
-    let w = &mut s;
+    write_input(&mut s, &m, bytes)?;
+    write_layers(&mut s, &m)?;
+    for h in 0..m.heads().len() {
+        write_head(&mut s, &m, h)?;
+    }
+    Ok(s)
+}
+
+/// The model's name, format, input, its transform, views and front-end, parameter count.
+fn write_input(w: &mut String, m: &Model<'_>, bytes: &[u8]) -> Result<()> {
     writeln!(w, "model      {:?} (id {:#010x})", m.name(), m.model_id())?;
     writeln!(
         w,
@@ -66,10 +75,15 @@ pub fn describe(bytes: &[u8]) -> Result<String> {
         )?;
     }
     writeln!(w, "parameters {}", m.param_count())?;
+    Ok(())
+}
+
+/// The stem's layers (and the flash its int8 tensors save), the trunk's.
+fn write_layers(w: &mut String, m: &Model<'_>) -> Result<()> {
     for (i, l) in m.stem().iter().enumerate() {
-        write_stem_layer(w, &m, i, l)?;
+        write_stem_layer(w, m, i, l)?;
     }
-    if let Some((int8, f32)) = int8_flash(&m)? {
+    if let Some((int8, f32)) = int8_flash(m)? {
         writeln!(
             w,
             "int8 stem  {int8} bytes of tensors (int8 weights; int32 biases, multipliers, shifts; f32 weight scales), {f32} as f32 weights and biases: {} bytes saved ({:.2}x smaller)",
@@ -87,77 +101,93 @@ pub fn describe(bytes: &[u8]) -> Result<String> {
             l.param_count()
         )?;
     }
-    for (h, head) in m.heads().iter().enumerate() {
-        let kind = head.kind;
-        writeln!(w, "head {h}     id {} {:?}: {kind}", head.id, head.name)?;
-        if let Some(e) = m.enrollable(h) {
-            let bank = runtime::ClassBank::<1, 1>::bank_len(&m, h).map_err(|e| anyhow!("{e}"))?;
-            writeln!(
-                w,
-                "  enroll   up to {} classes added on the device (class bank {bank} floats, {} bytes)",
-                e.max_classes,
-                4 * bank
-            )?;
-        }
-        if let Some((shift, scale)) = m.output_normalisation(h) {
-            writeln!(
-                w,
-                "  outputs  in raw units: z * {scale:?} + {shift:?} (targets standardised alike)"
-            )?;
-        }
-        for (i, l) in head.layers.iter().enumerate() {
-            writeln!(
-                w,
-                "  layer[{i}] {} -> {} {:?} ({} params)",
-                l.inputs,
-                l.outputs,
-                l.activation,
-                l.param_count()
-            )?;
-        }
-        match &head.adapt {
-            None => writeln!(w, "  adapt    none (fixed head)")?,
-            Some(a) => {
-                let rate = a.rate;
-                let rates = match runtime::writer::ModelDef::from_model(&m)
-                    .map_err(|e| anyhow!("{e}"))?
-                    .heads
-                    .get(h)
-                    .and_then(|hd| hd.adapt.clone())
-                    .map(|a| a.rate)
-                {
-                    Some(RateDef::Scalar(r)) => vec![r],
-                    Some(RateDef::PerLayerPerStep { table, .. }) => table,
-                    Some(RateDef::PerParameter(v)) | Some(RateDef::Proximal(v)) => v,
-                    None => vec![],
-                };
-                let (lo, hi) = rates
-                    .iter()
-                    .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &x| {
-                        (a.min(x), b.max(x))
-                    });
-                writeln!(
-                    w,
-                    "  adapt    {:?}, {} steps, rates {rate} in [{lo:.4}, {hi:.4}], clip {}{}",
-                    a.scope,
-                    a.steps,
-                    a.clip,
-                    a.prototype_scale
-                        .map_or(String::new(), |p| format!(", prototypes (scale {p})"))
-                )?;
-                writeln!(
-                    w,
-                    "  adapted  {} params",
-                    m.adapted_param_count(h).map_err(|e| anyhow!("{e}"))?
-                )?;
-                for k in [1, 5, 10, 20] {
-                    let r = m.ram_needs(h, k).map_err(|e| anyhow!("{e}"))?;
-                    writeln!(w, "  RAM K={k:<3} {} bytes (state {} + scratch {} floats; lower bound {} floats)", r.total_bytes(), r.state, r.adapt_scratch.max(r.infer_scratch), r.lower_bound())?;
-                }
-            }
-        }
+    Ok(())
+}
+
+/// Head `h`: its kind, class bank, output normalisation, layers and adaptation.
+fn write_head(w: &mut String, m: &Model<'_>, h: usize) -> Result<()> {
+    let head = &m.heads()[h];
+    let kind = head.kind;
+    writeln!(w, "head {h}     id {} {:?}: {kind}", head.id, head.name)?;
+    if let Some(e) = m.enrollable(h) {
+        let bank = runtime::ClassBank::<1, 1>::bank_len(m, h).map_err(|e| anyhow!("{e}"))?;
+        writeln!(
+            w,
+            "  enroll   up to {} classes added on the device (class bank {bank} floats, {} bytes)",
+            e.max_classes,
+            4 * bank
+        )?;
     }
-    Ok(s)
+    if let Some((shift, scale)) = m.output_normalisation(h) {
+        writeln!(
+            w,
+            "  outputs  in raw units: z * {scale:?} + {shift:?} (targets standardised alike)"
+        )?;
+    }
+    for (i, l) in head.layers.iter().enumerate() {
+        writeln!(
+            w,
+            "  layer[{i}] {} -> {} {:?} ({} params)",
+            l.inputs,
+            l.outputs,
+            l.activation,
+            l.param_count()
+        )?;
+    }
+    match &head.adapt {
+        None => writeln!(w, "  adapt    none (fixed head)")?,
+        Some(a) => write_adapt(w, m, h, a)?,
+    }
+    Ok(())
+}
+
+/// Head `h`'s adaptation: scope, steps, the range of its rates, clip, adapted parameters and
+/// RAM for a few K.
+fn write_adapt(w: &mut String, m: &Model<'_>, h: usize, a: &runtime::AdaptSpec) -> Result<()> {
+    let rate = a.rate;
+    let rates = match runtime::writer::ModelDef::from_model(m)
+        .map_err(|e| anyhow!("{e}"))?
+        .heads
+        .get(h)
+        .and_then(|hd| hd.adapt.clone())
+        .map(|a| a.rate)
+    {
+        Some(RateDef::Scalar(r)) => vec![r],
+        Some(RateDef::PerLayerPerStep { table, .. }) => table,
+        Some(RateDef::PerParameter(v)) | Some(RateDef::Proximal(v)) => v,
+        None => vec![],
+    };
+    let (lo, hi) = rates
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &x| {
+            (a.min(x), b.max(x))
+        });
+    writeln!(
+        w,
+        "  adapt    {:?}, {} steps, rates {rate} in [{lo:.4}, {hi:.4}], clip {}{}",
+        a.scope,
+        a.steps,
+        a.clip,
+        a.prototype_scale
+            .map_or(String::new(), |p| format!(", prototypes (scale {p})"))
+    )?;
+    writeln!(
+        w,
+        "  adapted  {} params",
+        m.adapted_param_count(h).map_err(|e| anyhow!("{e}"))?
+    )?;
+    for k in [1, 5, 10, 20] {
+        let r = m.ram_needs(h, k).map_err(|e| anyhow!("{e}"))?;
+        writeln!(
+            w,
+            "  RAM K={k:<3} {} bytes (state {} + scratch {} floats; lower bound {} floats)",
+            r.total_bytes(),
+            r.state,
+            r.adapt_scratch.max(r.infer_scratch),
+            r.lower_bound()
+        )?;
+    }
+    Ok(())
 }
 
 /// The Rust constants a firmware needs to run head `head` (default: the first adaptable one) of
