@@ -358,44 +358,7 @@ pub fn evaluate(
     spec: &EnrollSpec,
 ) -> Result<Vec<EnrollRow>> {
     let model = Model::from_bytes(bytes).map_err(|e| anyhow!("model: {e}"))?;
-    let Some(bank) = model.enrollable(head) else {
-        bail!(
-            "head {head} is not enrollable (`trainer export MODEL --head {head} --max-classes C`)"
-        );
-    };
-    // The bank holds every original class and, at most, every held-out one at once.
-    let peak = original.len() + held.len().min(*CHECKPOINTS.last().unwrap_or(&0));
-    if usize::from(bank.max_classes) < peak {
-        bail!(
-            "--max-classes {}: the protocol holds the {} original classes and up to {} enrolled ones at once, {peak} in all (--max-classes {peak} or more)",
-            bank.max_classes,
-            original.len(),
-            peak - original.len()
-        );
-    }
-    let by = setup.ds.by_class();
-    let need = |c: usize| {
-        let shots = match original.contains(&c) {
-            true => spec.original_shots,
-            false => spec.shots,
-        };
-        (spec.query + shots, shots)
-    };
-    if let Some(&c) = original
-        .iter()
-        .chain(held)
-        .find(|&&c| by.get(c).map_or(0, Vec::len) < need(c).0)
-    {
-        let (n, shots) = need(c);
-        bail!(
-            "class {} has fewer than {n} rows ({} queries + {shots} shots)",
-            setup.ds.class_name(c),
-            spec.query,
-        );
-    }
-    if held.is_empty() || original.is_empty() {
-        bail!("needs original (meta-training) and held-out classes");
-    }
+    check(&model, head, setup, original, held, spec)?;
     let banks: Vec<(u16, f32)> = spec
         .steps
         .iter()
@@ -437,6 +400,63 @@ pub fn evaluate(
             Ok(out)
         })
         .collect::<Result<_>>()?;
+    Ok(summarise(&methods, &per_episode))
+}
+
+/// Refuses, before any episode, a head that is not enrollable or holds too few classes for
+/// the protocol, and classes with too few rows for their queries and shots.
+fn check(
+    model: &Model<'_>,
+    head: usize,
+    setup: &Setup,
+    original: &[usize],
+    held: &[usize],
+    spec: &EnrollSpec,
+) -> Result<()> {
+    let Some(bank) = model.enrollable(head) else {
+        bail!(
+            "head {head} is not enrollable (`trainer export MODEL --head {head} --max-classes C`)"
+        );
+    };
+    // The bank holds every original class and, at most, every held-out one at once.
+    let peak = original.len() + held.len().min(*CHECKPOINTS.last().unwrap_or(&0));
+    if usize::from(bank.max_classes) < peak {
+        bail!(
+            "--max-classes {}: the protocol holds the {} original classes and up to {} enrolled ones at once, {peak} in all (--max-classes {peak} or more)",
+            bank.max_classes,
+            original.len(),
+            peak - original.len()
+        );
+    }
+    let by = setup.ds.by_class();
+    let need = |c: usize| {
+        let shots = match original.contains(&c) {
+            true => spec.original_shots,
+            false => spec.shots,
+        };
+        (spec.query + shots, shots)
+    };
+    if let Some(&c) = original
+        .iter()
+        .chain(held)
+        .find(|&&c| by.get(c).map_or(0, Vec::len) < need(c).0)
+    {
+        let (n, shots) = need(c);
+        bail!(
+            "class {} has fewer than {n} rows ({} queries + {shots} shots)",
+            setup.ds.class_name(c),
+            spec.query,
+        );
+    }
+    if held.is_empty() || original.is_empty() {
+        bail!("needs original (meta-training) and held-out classes");
+    }
+    Ok(())
+}
+
+/// One row per method and checkpoint: mean +- 95 % CI over the episodes (in percent), the
+/// change from before any enrollment paired by episode, and the same over classes.
+fn summarise(methods: &[String], per_episode: &[Vec<Vec<Scores>>]) -> Vec<EnrollRow> {
     let ci = |v: Vec<f64>| -> (f64, f64) {
         let (m, c) = mean_ci(&v);
         (100.0 * m, 100.0 * c)
@@ -485,7 +505,7 @@ pub fn evaluate(
             });
         }
     }
-    Ok(rows)
+    rows
 }
 
 /// The table of [`evaluate`]'s rows.
