@@ -315,16 +315,43 @@ impl Config {
         Ok(cfg)
     }
 
-    /// Range checks: (section, key, message) of the first bad value.
+    /// Range checks: (section, key, message) of the first bad value, section by section.
     pub fn validate(&self) -> Result<(), (&'static str, &'static str, String)> {
-        // Values the device stores as f32 and computes with: positive and far from overflow.
-        let pos = |v: f64| v.is_finite() && v > 0.0;
-        let rate = |v: f64| pos(v) && v <= MAX_RATE;
-        let max_w = runtime::format::MAX_WIDTH;
-        let max_l = runtime::format::MAX_TRUNK_LAYERS;
-        let m = &self.meta;
-        let t = &self.train;
-        let checks: Vec<(bool, &'static str, &'static str, String)> = vec![
+        let sections = [
+            self.task_checks(),
+            self.model_checks(),
+            self.meta_checks(),
+            self.train_checks(),
+            self.eval_checks(),
+        ];
+        for (ok, s, k, msg) in sections.into_iter().flatten() {
+            if !ok {
+                return Err((s, k, msg));
+            }
+        }
+        let (m, t) = (&self.meta, &self.train);
+        t.optimiser()
+            .check(MAX_CLIP)
+            .map_err(|(key, msg)| ("train", key, msg))?;
+        if m.algorithm == Algorithm::Proximal {
+            // The head's shape does not depend on the task source's input and output counts.
+            let arch = Arch::mlp(
+                1,
+                &self.model.hidden,
+                1,
+                self.model.activation,
+                HeadKind::Regression,
+            );
+            if let Some((key, msg)) = crate::meta::proximal_unsupported(&arch, &self.spec()) {
+                return Err(("meta", key, msg));
+            }
+        }
+        Ok(())
+    }
+
+    /// `[task]`: the source's kind, its file, the held-out share.
+    fn task_checks(&self) -> Vec<SectionCheck> {
+        vec![
             (
                 matches!(self.task.kind.as_str(), "sinusoid" | "csv"),
                 "task",
@@ -343,6 +370,14 @@ impl Config {
                 "test_fraction",
                 "must be in (0, 1)".into(),
             ),
+        ]
+    }
+
+    /// `[model]`: the trunk's widths and the input normalisation's values.
+    fn model_checks(&self) -> Vec<SectionCheck> {
+        let max_w = runtime::format::MAX_WIDTH;
+        let max_l = runtime::format::MAX_TRUNK_LAYERS;
+        vec![
             (
                 (1..=max_l).contains(&self.model.hidden.len())
                     && self.model.hidden.iter().all(|&h| (1..=max_w).contains(&h)),
@@ -368,6 +403,16 @@ impl Config {
                 },
                 "values must be finite as 32-bit floats (|x| <= 3.4e38)".into(),
             ),
+        ]
+    }
+
+    /// `[meta]`: the scope, inner steps, rates (values the device stores as f32 and computes
+    /// with: positive and far from overflow), clip and step weights.
+    fn meta_checks(&self) -> Vec<SectionCheck> {
+        let pos = |v: f64| v.is_finite() && v > 0.0;
+        let rate = |v: f64| pos(v) && v <= MAX_RATE;
+        let m = &self.meta;
+        vec![
             (
                 !matches!(m.scope, Scope::HeadAndLastTrunk(k) if k == 0 || k > self.model.hidden.len()),
                 "meta",
@@ -404,12 +449,21 @@ impl Config {
             (
                 m.step_weights.is_empty()
                     || (m.step_weights.len() == m.steps
-                        && m.step_weights.iter().all(|w| w.is_finite() && (0.0..=1e6).contains(w))
+                        && m.step_weights
+                            .iter()
+                            .all(|w| w.is_finite() && (0.0..=1e6).contains(w))
                         && m.step_weights.iter().any(|w| *w > 0.0)),
                 "meta",
                 "step_weights",
                 "need `steps` weights in [0, 1e6], not all zero (or none)".into(),
             ),
+        ]
+    }
+
+    /// `[train]`: iterations, meta-batch, shots and queries.
+    fn train_checks(&self) -> Vec<SectionCheck> {
+        let t = &self.train;
+        vec![
             (
                 t.iterations >= 1,
                 "train",
@@ -440,6 +494,12 @@ impl Config {
                 "query",
                 "must be in 1..=10000".into(),
             ),
+        ]
+    }
+
+    /// `[eval]`: shots, steps, tasks and queries of the evaluation.
+    fn eval_checks(&self) -> Vec<SectionCheck> {
+        vec![
             (
                 !self.eval.shots.is_empty()
                     && self.eval.shots.iter().all(|&k| (1..=1000).contains(&k)),
@@ -465,29 +525,7 @@ impl Config {
                 "query",
                 "must be in 1..=100000".into(),
             ),
-        ];
-        for (ok, s, k, msg) in checks {
-            if !ok {
-                return Err((s, k, msg));
-            }
-        }
-        t.optimiser()
-            .check(MAX_CLIP)
-            .map_err(|(key, msg)| ("train", key, msg))?;
-        if m.algorithm == Algorithm::Proximal {
-            // The head's shape does not depend on the task source's input and output counts.
-            let arch = Arch::mlp(
-                1,
-                &self.model.hidden,
-                1,
-                self.model.activation,
-                HeadKind::Regression,
-            );
-            if let Some((key, msg)) = crate::meta::proximal_unsupported(&arch, &self.spec()) {
-                return Err(("meta", key, msg));
-            }
-        }
-        Ok(())
+        ]
     }
 
     pub fn spec(&self) -> MetaSpec {
@@ -590,3 +628,6 @@ fn field_of(e: &toml::de::Error) -> String {
         .nth(1)
         .map_or_else(|| "-".to_string(), str::to_string)
 }
+
+/// One range check: whether it holds, its section and key, the message when it does not.
+type SectionCheck = (bool, &'static str, &'static str, String);
