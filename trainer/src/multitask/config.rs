@@ -404,9 +404,9 @@ impl MtConfig {
         Self::parse(&ConfigError::read(path)?, &path.display().to_string())
     }
 
-    /// (head index, section, key, message) of the first bad value.
-    #[allow(clippy::type_complexity)]
-    pub fn validate(&self) -> Result<(), (Option<usize>, &'static str, &'static str, String)> {
+    /// (head index, section, key, message) of the first bad value: the run's settings, the
+    /// trunk, the relatedness measurement, then each head.
+    pub fn validate(&self) -> Result<(), Invalid> {
         let top = |ok: bool, key: &'static str, msg: &str| {
             if ok {
                 Ok(())
@@ -421,6 +421,32 @@ impl MtConfig {
         top(self.batch >= 1, "batch", "must be >= 1")?;
         top(self.meta_batch >= 1, "meta_batch", "must be >= 1")?;
         top(self.val_batches >= 1, "val_batches", "must be >= 1")?;
+        self.validate_trunk()?;
+        if self.relatedness.batches == 0 {
+            return Err((None, "relatedness", "batches", "must be >= 1".into()));
+        }
+        if !(1..=100).contains(&self.relatedness.seeds) {
+            return Err((None, "relatedness", "seeds", "must be in 1..=100".into()));
+        }
+        top(
+            !self.heads.is_empty(),
+            "head",
+            "declare at least one [[head]]",
+        )?;
+        top(
+            self.heads.len() <= 8,
+            "head",
+            "at most 8 heads (the runtime's head mask)",
+        )?;
+        for (i, h) in self.heads.iter().enumerate() {
+            h.validate(&self.heads[..i])
+                .map_err(|(key, msg)| (Some(i), "head", key, msg))?;
+        }
+        Ok(())
+    }
+
+    /// The trunk's dense widths or its layers, and its input scale.
+    fn validate_trunk(&self) -> Result<(), Invalid> {
         if self.trunk.layers.is_empty()
             && (self.trunk.hidden.is_empty()
                 || self.trunk.hidden.iter().any(|&h| !(1..=4096).contains(&h)))
@@ -464,109 +490,102 @@ impl MtConfig {
             }
             _ => {}
         }
-        if self.relatedness.batches == 0 {
-            return Err((None, "relatedness", "batches", "must be >= 1".into()));
+        Ok(())
+    }
+}
+
+/// A configuration's first bad value: (head index, section, key, message).
+pub type Invalid = (Option<usize>, &'static str, &'static str, String);
+
+impl HeadConfig {
+    /// (key, message) of this head's first bad value; `earlier` are the heads before it.
+    fn validate(&self, earlier: &[HeadConfig]) -> Result<(), (&'static str, String)> {
+        let h = self;
+        let bad = |key: &'static str, msg: String| Err((key, msg));
+        if h.name.is_empty() {
+            return bad("name", "every head needs a name".into());
         }
-        if !(1..=100).contains(&self.relatedness.seeds) {
-            return Err((None, "relatedness", "seeds", "must be in 1..=100".into()));
+        if earlier.iter().any(|o| o.name == h.name) {
+            return bad("name", format!("duplicate head name {:?}", h.name));
         }
-        top(
-            !self.heads.is_empty(),
-            "head",
-            "declare at least one [[head]]",
-        )?;
-        top(
-            self.heads.len() <= 8,
-            "head",
-            "at most 8 heads (the runtime's head mask)",
-        )?;
-        for (i, h) in self.heads.iter().enumerate() {
-            let bad = |key: &'static str, msg: String| Err((Some(i), "head", key, msg));
-            if h.name.is_empty() {
-                return bad("name", "every head needs a name".into());
+        let Some(source) = h.source else {
+            return bad(
+                "source",
+                "every head needs a source (sinusoid, csv_tasks, classes, intensity)".into(),
+            );
+        };
+        let rows = source.is_rows();
+        if source != HeadSource::Sinusoid && h.path.is_none() {
+            return bad("path", format!("source {:?} needs `path`", source.name()));
+        }
+        let want = source.loss();
+        if h.loss != Some(want) {
+            return bad(
+                "loss",
+                format!(
+                    "source {:?} takes loss {:?} (mse or ce)",
+                    source.name(),
+                    want.name()
+                ),
+            );
+        }
+        match &h.weight {
+            WeightSpec::Fixed(w) if !(w.is_finite() && *w >= 0.0) => {
+                return bad("weight", format!("{w}: must be >= 0"));
             }
-            if self.heads[..i].iter().any(|o| o.name == h.name) {
-                return bad("name", format!("duplicate head name {:?}", h.name));
+            WeightSpec::Named(s) if s != "uncertainty" => {
+                return bad("weight", format!("{s:?}: a number or \"uncertainty\""));
             }
-            let Some(source) = h.source else {
+            _ => {}
+        }
+        if h.standardise_targets == Some(true) && source != HeadSource::CsvTasks {
+            return bad(
+                "standardise_targets",
+                format!(
+                    "csv_tasks heads only (this head's source is {:?})",
+                    source.name()
+                ),
+            );
+        }
+        if h.rotate > 3 || (h.rotate > 0 && !rows) {
+            return bad("rotate", "0..=3, rows sources only".into());
+        }
+        if h.hidden.iter().any(|&w| !(1..=4096).contains(&w)) {
+            return bad("hidden", "layers must be 1..=4096 wide".into());
+        }
+        if !(h.val_fraction > 0.0 && h.val_fraction < 1.0) {
+            return bad("val_fraction", "must be in (0, 1)".into());
+        }
+        if h.adaptable {
+            let max = usize::from(runtime::MAX_STEPS);
+            if h.steps == 0 || h.steps > max {
                 return bad(
-                    "source",
-                    "every head needs a source (sinusoid, csv_tasks, classes, intensity)".into(),
+                    "steps",
+                    format!("an adaptable head needs 1..={max} inner steps"),
                 );
-            };
-            let rows = source.is_rows();
-            if source != HeadSource::Sinusoid && h.path.is_none() {
-                return bad("path", format!("source {:?} needs `path`", source.name()));
             }
-            let want = source.loss();
-            if h.loss != Some(want) {
+            if !(h.clip.is_finite() && h.clip > 0.0) {
+                return bad("clip", "must be a positive number".into());
+            }
+            if !(h.alpha.is_finite() && h.alpha > 0.0) {
+                return bad("alpha", "must be a positive number".into());
+            }
+            if h.shots == 0 || h.query == 0 {
+                return bad("shots", "shots and query must be >= 1".into());
+            }
+            if source == HeadSource::Classes && h.ways < 2 {
+                return bad("ways", "must be >= 2".into());
+            }
+            if matches!(h.algorithm, Algorithm::Reptile) {
+                return bad("algorithm", "reptile has no query loss to weight".into());
+            }
+            if matches!(h.algorithm, Algorithm::Proximal)
+                && (h.loss != Some(Loss::Mse) || !h.hidden.is_empty())
+            {
                 return bad(
-                    "loss",
-                    format!(
-                        "source {:?} takes loss {:?} (mse or ce)",
-                        source.name(),
-                        want.name()
-                    ),
+                    "algorithm",
+                    "proximal needs an mse head of one linear layer (no hidden layers)".into(),
                 );
-            }
-            match &h.weight {
-                WeightSpec::Fixed(w) if !(w.is_finite() && *w >= 0.0) => {
-                    return bad("weight", format!("{w}: must be >= 0"));
-                }
-                WeightSpec::Named(s) if s != "uncertainty" => {
-                    return bad("weight", format!("{s:?}: a number or \"uncertainty\""));
-                }
-                _ => {}
-            }
-            if h.standardise_targets == Some(true) && source != HeadSource::CsvTasks {
-                return bad(
-                    "standardise_targets",
-                    format!(
-                        "csv_tasks heads only (this head's source is {:?})",
-                        source.name()
-                    ),
-                );
-            }
-            if h.rotate > 3 || (h.rotate > 0 && !rows) {
-                return bad("rotate", "0..=3, rows sources only".into());
-            }
-            if h.hidden.iter().any(|&w| !(1..=4096).contains(&w)) {
-                return bad("hidden", "layers must be 1..=4096 wide".into());
-            }
-            if !(h.val_fraction > 0.0 && h.val_fraction < 1.0) {
-                return bad("val_fraction", "must be in (0, 1)".into());
-            }
-            if h.adaptable {
-                let max = usize::from(runtime::MAX_STEPS);
-                if h.steps == 0 || h.steps > max {
-                    return bad(
-                        "steps",
-                        format!("an adaptable head needs 1..={max} inner steps"),
-                    );
-                }
-                if !(h.clip.is_finite() && h.clip > 0.0) {
-                    return bad("clip", "must be a positive number".into());
-                }
-                if !(h.alpha.is_finite() && h.alpha > 0.0) {
-                    return bad("alpha", "must be a positive number".into());
-                }
-                if h.shots == 0 || h.query == 0 {
-                    return bad("shots", "shots and query must be >= 1".into());
-                }
-                if source == HeadSource::Classes && h.ways < 2 {
-                    return bad("ways", "must be >= 2".into());
-                }
-                if matches!(h.algorithm, Algorithm::Reptile) {
-                    return bad("algorithm", "reptile has no query loss to weight".into());
-                }
-                if matches!(h.algorithm, Algorithm::Proximal)
-                    && (h.loss != Some(Loss::Mse) || !h.hidden.is_empty())
-                {
-                    return bad(
-                        "algorithm",
-                        "proximal needs an mse head of one linear layer (no hidden layers)".into(),
-                    );
-                }
             }
         }
         Ok(())
