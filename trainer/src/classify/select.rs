@@ -168,6 +168,76 @@ fn overfit_warning(curve: &[CurvePoint], best_iter: u64) -> Option<String> {
     })
 }
 
+/// What `finish` exports: the device setting chosen (validation score, setting), the grid
+/// tried, the trunks that competed, the trained trunk's gain over the identity, the steps'
+/// test, and the trunk with its parameters and auxiliary classes.
+struct Pick {
+    chosen: (f64, ProtoSpec),
+    grid: Grid,
+    candidates: Vec<Candidate>,
+    trunk_gain: Option<(f64, f64)>,
+    steps_test: Option<StepsTest>,
+    model: (Arch, Vec<f64>, usize),
+}
+
+/// The device settings chosen on the final trunk; a trained trunk competes with the identity
+/// trunk (the normalised input), so the export is never below nearest centroid on the
+/// validation classes.
+fn pick_trunk(
+    st: &ClsState,
+    setup: &Setup,
+    val: &[Vec<Episode>],
+    trunk_trains: bool,
+    mut pick: Pick,
+) -> Result<Pick> {
+    let cfg = &st.config;
+    let best_iter = st.best.as_ref().map_or(0, |b| b.iter);
+    let g = device_grid(cfg, &pick.model.0, &pick.model.1, val);
+    let ((score, per_shots, device), test) = g.choice()?;
+    pick.steps_test = test;
+    pick.grid = g.grid();
+    pick.chosen = (score, device);
+    pick.candidates.push(Candidate {
+        trunk: if trunk_trains { "trained" } else { "fixed" }.into(),
+        score,
+        per_shots,
+        device,
+    });
+    if !trunk_trains {
+        return Ok(pick);
+    }
+    let identity = trunk_arch(&[], &setup.norm);
+    let ig = device_grid(cfg, &identity, &[], val);
+    let ((score, per_shots, device), identity_test) = ig.choice()?;
+    pick.candidates.push(Candidate {
+        trunk: "identity".into(),
+        score,
+        per_shots,
+        device,
+    });
+    // The trained trunk must beat the identity beyond the noise of the validation
+    // episodes: its paired gain's 95% interval above zero (or, with folds, a higher
+    // mean over the folds); else the simpler identity trunk is exported.
+    let (gain, ci) = match (g.episodes(&pick.chosen.1), ig.episodes(&device)) {
+        (Some(a), Some(b)) => paired(a, b),
+        _ => bail!("internal: a chosen device setting is missing from its grid"),
+    };
+    pick.trunk_gain = Some((gain, ci));
+    // A best validation at iteration 0 is the random initial trunk, not a learned one.
+    let identity_wins = best_iter == 0
+        || match &st.folds {
+            Some(f) => f.mean(&f.identity) >= f.mean(&f.trained),
+            None => gain <= ci,
+        };
+    if identity_wins {
+        pick.candidates.swap(0, 1);
+        pick.steps_test = identity_test;
+        pick.chosen = (score, device);
+        pick.model = (identity, Vec::new(), 0);
+    }
+    Ok(pick)
+}
+
 /// The trained classifier of a finished run: its best parameters, and the device's prototype
 /// scale and rate chosen for them.
 pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
@@ -198,59 +268,26 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
         }
     }
     let matching = st.matching.as_ref().map(|(choice, _)| *choice);
-    let mut grid = Vec::new();
-    let mut candidates = Vec::new();
-    let mut trunk_gain = None;
-    let mut steps_test = None;
-    let (mut trunk, mut params, mut aux_classes) = (trunk, params.clone(), aux_classes);
     let trunk_trains = !cfg.freeze_trunk && cfg.has_trunk_layers();
+    let mut pick = Pick {
+        chosen,
+        grid: Vec::new(),
+        candidates: Vec::new(),
+        trunk_gain: None,
+        steps_test: None,
+        model: (trunk, params.clone(), aux_classes),
+    };
     if cv.is_none() && matching.is_none() {
-        // The device settings are chosen on the final trunk; a trained trunk competes with the
-        // identity trunk (the normalised input), so the export is never below nearest centroid
-        // on the validation classes.
-        let g = device_grid(cfg, &trunk, &params, &val);
-        let ((score, per_shots, device), test) = g.choice()?;
-        steps_test = test;
-        grid = g.grid();
-        chosen = (score, device);
-        candidates.push(Candidate {
-            trunk: if trunk_trains { "trained" } else { "fixed" }.into(),
-            score,
-            per_shots,
-            device,
-        });
-        if trunk_trains {
-            let identity = trunk_arch(&[], &setup.norm);
-            let ig = device_grid(cfg, &identity, &[], &val);
-            let ((score, per_shots, device), identity_test) = ig.choice()?;
-            candidates.push(Candidate {
-                trunk: "identity".into(),
-                score,
-                per_shots,
-                device,
-            });
-            // The trained trunk must beat the identity beyond the noise of the validation
-            // episodes: its paired gain's 95% interval above zero (or, with folds, a higher
-            // mean over the folds); else the simpler identity trunk is exported.
-            let (gain, ci) = match (g.episodes(&chosen.1), ig.episodes(&device)) {
-                (Some(a), Some(b)) => paired(a, b),
-                _ => bail!("internal: a chosen device setting is missing from its grid"),
-            };
-            trunk_gain = Some((gain, ci));
-            // A best validation at iteration 0 is the random initial trunk, not a learned one.
-            let identity_wins = best_iter == 0
-                || match &st.folds {
-                    Some(f) => f.mean(&f.identity) >= f.mean(&f.trained),
-                    None => gain <= ci,
-                };
-            if identity_wins {
-                candidates.swap(0, 1);
-                steps_test = identity_test;
-                chosen = (score, device);
-                (trunk, params, aux_classes) = (identity, Vec::new(), 0);
-            }
-        }
+        pick = pick_trunk(st, setup, &val, trunk_trains, pick)?;
     }
+    let Pick {
+        chosen,
+        grid,
+        candidates,
+        trunk_gain,
+        steps_test,
+        model: (trunk, params, aux_classes),
+    } = pick;
     let configured = configured_trunk(cfg, &setup.norm)?;
     let trained_trunk = trunk_trains.then(|| {
         let nt = configured.n_params();
@@ -262,7 +299,7 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
     });
     Ok(Trained {
         trunk,
-        params: params.clone(),
+        params,
         aux_classes,
         ways: cfg.ways,
         device: match &matching {
