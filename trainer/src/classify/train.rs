@@ -276,96 +276,18 @@ impl ClsState {
             trunk.layers.first(),
         ) {
             if cfg.blur != 0.0 && l0.inputs == l0.outputs {
-                let s = side as i64;
-                for r in 0..s {
-                    for c in 0..s {
-                        for (dr, dc) in [
-                            (-1i64, -1i64),
-                            (-1, 0),
-                            (-1, 1),
-                            (0, -1),
-                            (0, 1),
-                            (1, -1),
-                            (1, 0),
-                            (1, 1),
-                        ] {
-                            let (rr, cc) = (r + dr, c + dc);
-                            if rr >= 0 && cc >= 0 && rr < s && cc < s {
-                                let a = if dr != 0 && dc != 0 {
-                                    cfg.blur / 2.0
-                                } else {
-                                    cfg.blur
-                                };
-                                params[((r * s + c) * s * s + rr * s + cc) as usize] = a;
-                            }
-                        }
-                    }
-                }
+                blur_identity(&mut params, side, cfg.blur);
             }
         }
         // The fixed input metric, chosen with the device settings by leave-classes-out
         // cross-validation on the meta-training classes.
         let mut cv = None;
         if cfg.identity_init && !cfg.metric_powers.is_empty() && !cfg.matching.enabled {
-            let t0 = std::time::Instant::now();
-            let folds = super::metric::folds(cfg, setup)?;
-            let zero = ProtoSpec {
-                steps: 0,
-                alpha: 0.0,
-                clip: cfg.device_clip,
-                ..cfg.proto
-            };
-            let by_power =
-                super::metric::cross_validate(setup, &trunk, &folds, &cfg.metric_powers, &[zero])?;
-            // The best mean over the validation sets among the powers never below the input metric
-            // (power 0, when it is a candidate) on any set, beyond one paired standard error.
-            let base = by_power.iter().find(|r| r.power == 0.0);
-            let best_p = super::metric::first_best(
-                by_power
-                    .iter()
-                    .filter(|r| base.is_none_or(|b| r.never_below(b))),
-                |r| r.score,
-            )
-            .map_or(0.0, |r| r.power);
-            let mut devices = Vec::new();
-            for &scale in &cfg.device_scales {
-                for &alpha in cfg.device_alphas.iter().filter(|&&a| a > 0.0) {
-                    devices.push(ProtoSpec {
-                        scale,
-                        steps: cfg.device_steps,
-                        alpha,
-                        clip: cfg.device_clip,
-                    });
-                }
-            }
-            let by_device =
-                super::metric::cross_validate(setup, &trunk, &folds, &[best_p], &devices)?;
-            if progress {
-                super::metric::print_header(cfg, "", folds.len(), cfg.cv_episodes, t0);
-                for r in by_power.iter().chain(&by_device) {
-                    let below = base.is_some_and(|b| r.steps_free() && !r.never_below(b));
-                    eprintln!(
-                        "  power {:<5} scale {:<5} rate {:<5} steps {}: {} | mean {:.2}{}",
-                        r.power,
-                        r.device.scale,
-                        r.device.alpha,
-                        r.device.steps,
-                        super::metric::percents(&r.acc),
-                        100.0 * r.score,
-                        if below {
-                            " (below the input metric)"
-                        } else {
-                            ""
-                        }
-                    );
-                }
-            }
+            let (best_p, rows) = metric_cv(cfg, setup, &trunk, progress)?;
             if best_p != 0.0 {
                 params = super::metric::fit_trunk(&setup.ds, &setup.train, &trunk, best_p)
                     .ok_or_else(|| anyhow::anyhow!("metric_powers need square trunk layers"))?;
             }
-            let mut rows = by_power;
-            rows.extend(by_device);
             cv = Some((best_p, rows));
         }
         let matching = if cfg.matching.enabled {
@@ -428,3 +350,96 @@ impl ClsState {
 }
 
 crate::engine::resumable!(ClsState, ClsConfig);
+
+/// An identity trunk layer over a square image of `side` pixels blurred: each pixel also takes
+/// `blur` of its 4 edge neighbours and `blur / 2` of its 4 corner neighbours (`params`: the
+/// layer's weights first, row-major).
+fn blur_identity(params: &mut [f64], side: usize, blur: f64) {
+    let s = side as i64;
+    for r in 0..s {
+        for c in 0..s {
+            for (dr, dc) in [
+                (-1i64, -1i64),
+                (-1, 0),
+                (-1, 1),
+                (0, -1),
+                (0, 1),
+                (1, -1),
+                (1, 0),
+                (1, 1),
+            ] {
+                let (rr, cc) = (r + dr, c + dc);
+                if rr >= 0 && cc >= 0 && rr < s && cc < s {
+                    let a = if dr != 0 && dc != 0 { blur / 2.0 } else { blur };
+                    params[((r * s + c) * s * s + rr * s + cc) as usize] = a;
+                }
+            }
+        }
+    }
+}
+
+/// The fixed input metric's power, chosen with the device settings by leave-classes-out
+/// cross-validation on the meta-training classes, and every row scored (the powers at the
+/// prototype start, then the device settings at the power chosen).
+fn metric_cv(
+    cfg: &ClsConfig,
+    setup: &Setup,
+    trunk: &Arch,
+    progress: bool,
+) -> Result<(f64, Vec<super::metric::CvRow>)> {
+    let t0 = std::time::Instant::now();
+    let folds = super::metric::folds(cfg, setup)?;
+    let zero = ProtoSpec {
+        steps: 0,
+        alpha: 0.0,
+        clip: cfg.device_clip,
+        ..cfg.proto
+    };
+    let by_power =
+        super::metric::cross_validate(setup, trunk, &folds, &cfg.metric_powers, &[zero])?;
+    // The best mean over the validation sets among the powers never below the input metric
+    // (power 0, when it is a candidate) on any set, beyond one paired standard error.
+    let base = by_power.iter().find(|r| r.power == 0.0);
+    let best_p = super::metric::first_best(
+        by_power
+            .iter()
+            .filter(|r| base.is_none_or(|b| r.never_below(b))),
+        |r| r.score,
+    )
+    .map_or(0.0, |r| r.power);
+    let mut devices = Vec::new();
+    for &scale in &cfg.device_scales {
+        for &alpha in cfg.device_alphas.iter().filter(|&&a| a > 0.0) {
+            devices.push(ProtoSpec {
+                scale,
+                steps: cfg.device_steps,
+                alpha,
+                clip: cfg.device_clip,
+            });
+        }
+    }
+    let by_device = super::metric::cross_validate(setup, trunk, &folds, &[best_p], &devices)?;
+    if progress {
+        super::metric::print_header(cfg, "", folds.len(), cfg.cv_episodes, t0);
+        for r in by_power.iter().chain(&by_device) {
+            let below = base.is_some_and(|b| r.steps_free() && !r.never_below(b));
+            eprintln!(
+                "  power {:<5} scale {:<5} rate {:<5} steps {}: {} | mean {:.2}{}",
+                r.power,
+                r.device.scale,
+                r.device.alpha,
+                r.device.steps,
+                super::metric::percents(&r.acc),
+                100.0 * r.score,
+                if below {
+                    " (below the input metric)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    let mut rows = by_power;
+    rows.extend(by_device);
+    Ok((best_p, rows))
+}
