@@ -99,6 +99,18 @@ pub fn task_meta_grad<T: Real>(
     if ctx.spec.algorithm == Algorithm::Proximal {
         return proximal::task_meta_grad(ctx, d, &mut ws.prox, g_theta, g_alpha);
     }
+    inner_loop(ctx, d, ws);
+    g_alpha.fill(T::zero());
+    if ctx.spec.algorithm == Algorithm::Reptile {
+        return reptile(ctx, d, ws, g_theta);
+    }
+    meta_backward(ctx, d, ws, g_theta, g_alpha)
+}
+
+/// The inner loop on the support set: `ws.thetas[0..=steps]`, each step's gradient in
+/// `ws.grads`, and the forward and backward passes the meta-backward reads again (every step's
+/// for second order, else the last).
+fn inner_loop<T: Real>(ctx: &Ctx<T>, d: &TaskData<T>, ws: &mut Workspace<T>) {
     let arch = ctx.arch;
     let spec = ctx.spec;
     let np = arch.n_params();
@@ -112,7 +124,6 @@ pub fn task_meta_grad<T: Real>(
     ws.bwds.resize_with(keep, Bwd::default);
     ws.thetas[0].clear();
     ws.thetas[0].extend_from_slice(&ctx.theta);
-    // Inner loop on the support set.
     for s in 0..steps {
         let slot = if second { s } else { 0 };
         let from = if s == 0 || second { 0 } else { ctx.first };
@@ -147,26 +158,45 @@ pub fn task_meta_grad<T: Real>(
             }
         }
     }
-    g_alpha.fill(T::zero());
-    if spec.algorithm == Algorithm::Reptile {
-        // The Reptile direction: theta_0 - theta_S, plus the query loss for logging.
-        forward(arch, &ws.thetas[steps], &d.qx, d.q, &mut ws.fq, 0);
-        let lq = crate::net::loss_and_dy(
-            arch.head,
-            &ws.fq.ys[arch.layers.len()],
-            arch.outputs(),
-            d.qt(),
-            &mut ws.gq,
-        );
-        for ((o, a), b) in g_theta.iter_mut().zip(&ws.thetas[0]).zip(&ws.thetas[steps]) {
-            *o = *a - *b;
-        }
-        return TaskLoss {
-            loss: lq,
-            final_loss: lq,
-        };
+}
+
+/// The Reptile direction `theta_0 - theta_S` into `g_theta`, and the query loss for logging.
+fn reptile<T: Real>(
+    ctx: &Ctx<T>,
+    d: &TaskData<T>,
+    ws: &mut Workspace<T>,
+    g_theta: &mut [T],
+) -> TaskLoss<T> {
+    let (arch, steps) = (ctx.arch, ctx.spec.steps);
+    forward(arch, &ws.thetas[steps], &d.qx, d.q, &mut ws.fq, 0);
+    let lq = crate::net::loss_and_dy(
+        arch.head,
+        &ws.fq.ys[arch.layers.len()],
+        arch.outputs(),
+        d.qt(),
+        &mut ws.gq,
+    );
+    for ((o, a), b) in g_theta.iter_mut().zip(&ws.thetas[0]).zip(&ws.thetas[steps]) {
+        *o = *a - *b;
     }
-    // Meta-backward.
+    TaskLoss {
+        loss: lq,
+        final_loss: lq,
+    }
+}
+
+/// The meta-gradient from the last step back to theta_0: the weighted query losses' gradients
+/// carried through every step's update (with the Hessian-vector products of second order)
+/// into `g_theta`, the rates' gradients into `g_alpha`.
+fn meta_backward<T: Real>(
+    ctx: &Ctx<T>,
+    d: &TaskData<T>,
+    ws: &mut Workspace<T>,
+    g_theta: &mut [T],
+    g_alpha: &mut [T],
+) -> TaskLoss<T> {
+    let (arch, spec) = (ctx.arch, ctx.spec);
+    let (np, steps) = (arch.n_params(), spec.steps);
     let weight = |s: usize| {
         T::from_f64(
             spec.step_weights
@@ -182,48 +212,7 @@ pub fn task_meta_grad<T: Real>(
     ws.gq.resize(np, T::zero());
     for s in (0..=steps).rev() {
         if s < steps {
-            // Adjoint through theta_{s+1} = theta_s - alpha_s (.) clamp(g_s).
-            let g = &ws.grads[s];
-            let al = &ctx.alphas[s];
-            // Every entry is written: zeros outside the adapted ranges, the adjoint inside.
-            zero_outside(&mut ws.a, np, &ctx.ranges);
-            let row = if ctx.rate_rows > 0 {
-                Some(s.min(ctx.rate_rows - 1))
-            } else {
-                None
-            };
-            let clip = ctx.clip;
-            for r in &ctx.ranges {
-                let (gr, vr, ar) = (&g[r.clone()], &v[r.clone()], &al[r.clone()]);
-                if let Some(row) = row {
-                    let ga_row = &mut g_alpha[row * np..(row + 1) * np];
-                    for ((ga, gi), vi) in ga_row[r.clone()].iter_mut().zip(gr).zip(vr) {
-                        *ga -= clamp(*gi, clip) * *vi;
-                    }
-                }
-                for (((o, gi), vi), ai) in ws.a[r.clone()].iter_mut().zip(gr).zip(vr).zip(ar) {
-                    // The clamp's derivative: 1 strictly inside the clip, else 0.
-                    let keep = if gi.abs() < clip { T::one() } else { T::zero() };
-                    *o = *ai * *vi * keep;
-                }
-            }
-            if second {
-                ws.h.resize(np, T::zero());
-                hvp(
-                    arch,
-                    &ws.thetas[s],
-                    &ws.a,
-                    ctx.first,
-                    &ws.fwds[s],
-                    &ws.bwds[s],
-                    d.st(),
-                    &mut ws.h,
-                    &mut ws.rs,
-                );
-                for (vi, hi) in v.iter_mut().zip(&ws.h) {
-                    *vi -= *hi;
-                }
-            }
+            step_adjoint(ctx, d, ws, s, v, g_alpha);
         }
         let w = weight(s);
         if w != T::zero() || s == steps {
@@ -253,6 +242,61 @@ pub fn task_meta_grad<T: Real>(
         }
     }
     TaskLoss { loss, final_loss }
+}
+
+/// The adjoint `v` carried back through `theta_{s+1} = theta_s - alpha_s (.) clamp(g_s)`:
+/// the rates' gradient of row `s` into `g_alpha`, and `v` minus the Hessian-vector product
+/// at step `s` under second order.
+fn step_adjoint<T: Real>(
+    ctx: &Ctx<T>,
+    d: &TaskData<T>,
+    ws: &mut Workspace<T>,
+    s: usize,
+    v: &mut [T],
+    g_alpha: &mut [T],
+) {
+    let (arch, np, second) = (ctx.arch, ctx.arch.n_params(), ctx.spec.second_order());
+    let g = &ws.grads[s];
+    let al = &ctx.alphas[s];
+    // Every entry is written: zeros outside the adapted ranges, the adjoint inside.
+    zero_outside(&mut ws.a, np, &ctx.ranges);
+    let row = if ctx.rate_rows > 0 {
+        Some(s.min(ctx.rate_rows - 1))
+    } else {
+        None
+    };
+    let clip = ctx.clip;
+    for r in &ctx.ranges {
+        let (gr, vr, ar) = (&g[r.clone()], &v[r.clone()], &al[r.clone()]);
+        if let Some(row) = row {
+            let ga_row = &mut g_alpha[row * np..(row + 1) * np];
+            for ((ga, gi), vi) in ga_row[r.clone()].iter_mut().zip(gr).zip(vr) {
+                *ga -= clamp(*gi, clip) * *vi;
+            }
+        }
+        for (((o, gi), vi), ai) in ws.a[r.clone()].iter_mut().zip(gr).zip(vr).zip(ar) {
+            // The clamp's derivative: 1 strictly inside the clip, else 0.
+            let keep = if gi.abs() < clip { T::one() } else { T::zero() };
+            *o = *ai * *vi * keep;
+        }
+    }
+    if second {
+        ws.h.resize(np, T::zero());
+        hvp(
+            arch,
+            &ws.thetas[s],
+            &ws.a,
+            ctx.first,
+            &ws.fwds[s],
+            &ws.bwds[s],
+            d.st(),
+            &mut ws.h,
+            &mut ws.rs,
+        );
+        for (vi, hi) in v.iter_mut().zip(&ws.h) {
+            *vi -= *hi;
+        }
+    }
 }
 
 /// Mean meta-loss and meta-gradient (wrt theta and u) over a batch of tasks, in f64 sums.
