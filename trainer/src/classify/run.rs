@@ -381,9 +381,42 @@ pub fn train_and_export(
     let bytes = export::write(out, &def)?;
     let record = RunRecord::new(out, cfg, &setup, &trained)?;
     record.write(out)?;
+    report_run(
+        cfg,
+        &setup,
+        &record,
+        &trained,
+        (st.iter, secs),
+        (out, bytes),
+    );
+    std::fs::write(
+        out.with_extension("trained.json"),
+        serde_json::to_string(&trained)?,
+    )?;
+    if flags.no_eval {
+        return Ok(Some(trained));
+    }
+    let Some((shots, query)) = noted_eval_shots(&setup, cfg.ways) else {
+        return Ok(Some(trained));
+    };
+    evaluate_export(cfg, &setup, &record, &trained, out, &shots, query)?;
+    Ok(Some(trained))
+}
+
+/// What a finished run prints: iterations, best validation, the device setting and the file;
+/// the open-set threshold, the normalisation chosen, the validation classes, the trunks that
+/// competed and a note when their difference was inconclusive.
+fn report_run(
+    cfg: &ClsConfig,
+    setup: &Setup,
+    record: &RunRecord,
+    trained: &Trained,
+    (iters, secs): (u64, f64),
+    (out, bytes): (&Path, usize),
+) {
     eprintln!(
         "trained {} iterations in {secs:.1} s (best validation {:.2}% at iteration {}{}); device: scale {}, rate {}, {} steps; wrote {} ({bytes} bytes) and its run record",
-        st.iter,
+        iters,
         100.0 * trained.best_val,
         trained.best_iter,
         trained
@@ -416,27 +449,30 @@ pub fn train_and_export(
             setup.ds.describe_classes(&record.trunk_classes)
         );
     }
-    print_candidates(&trained, "exported");
+    print_candidates(trained, "exported");
     if let Some(note) = inconclusive_trunk_note(cfg, trained.trunk_gain, trained.folds.is_some()) {
         eprintln!("note: {note}");
     }
-    std::fs::write(
-        out.with_extension("trained.json"),
-        serde_json::to_string(&trained)?,
-    )?;
-    if flags.no_eval {
-        return Ok(Some(trained));
-    }
-    let Some((shots, query)) = noted_eval_shots(&setup, cfg.ways) else {
-        return Ok(Some(trained));
-    };
+}
+
+/// The exported model evaluated as deployed (2000 episodes of `shots`, baselines on the same
+/// draws), printed and written to `<out>.eval.json`, and the run's plots.
+fn evaluate_export(
+    cfg: &ClsConfig,
+    setup: &Setup,
+    record: &RunRecord,
+    trained: &Trained,
+    out: &Path,
+    shots: &[usize],
+    query: usize,
+) -> Result<()> {
     let ways = cfg.ways;
     let blob = export::read(out)?;
     let report = eval_rows(
         &blob,
-        &setup,
+        setup,
         ways,
-        &shots,
+        shots,
         &trained.device.step_counts(),
         &EpisodeSpec::Sampled {
             n: 2000,
@@ -444,7 +480,7 @@ pub fn train_and_export(
             seed: crate::classify::EVAL_SEED,
             unknown: None,
         },
-        &baselines(&setup, Some(&record)),
+        &baselines(setup, Some(record)),
     )?;
     print!("{}", describe(cfg, &setup.ds, &report));
     print!("{}", table(&report.rows));
@@ -456,10 +492,10 @@ pub fn train_and_export(
         out.with_extension("eval.json"),
         serde_json::to_string_pretty(&report.rows)?,
     )?;
-    for p in super::plots::write_all(out, &trained, &blob, &setup)? {
+    for p in super::plots::write_all(out, trained, &blob, setup)? {
         eprintln!("plot: {}", p.display());
     }
-    Ok(Some(trained))
+    Ok(())
 }
 
 /// The note of a run whose validation episodes could not tell the trained trunk from the
