@@ -430,18 +430,11 @@ pub fn host_front_end(spec: &FrontEndSpec) -> Result<Box<HostFrontEnd>> {
     ))
 }
 
-/// `trainer features`: writes the CSV `out` and its [`Recorded`]; returns the record.
-pub fn run(
-    manifest: &Path,
-    spec: &FrontEndSpec,
-    voice_split: Option<&str>,
-    window: Window,
-    out: &Path,
-) -> Result<Recorded> {
-    let (clips, manifest_sha256) = read_manifest(manifest)?;
-    // Labels: the words of the `train` split first, then the others, each split in word order.
+/// The class labels of a manifest's clips, `(word, its word split)`: the words of the `train`
+/// split first, then the others, each split in word order.
+fn word_labels(clips: &[Clip]) -> Vec<(String, String)> {
     let mut words: BTreeMap<(bool, String, String), ()> = BTreeMap::new();
-    for c in &clips {
+    for c in clips {
         words.insert(
             (
                 c.word_split != "train",
@@ -451,7 +444,66 @@ pub fn run(
             (),
         );
     }
-    let labels: Vec<(String, String)> = words.into_keys().map(|(_, s, w)| (w, s)).collect();
+    words.into_keys().map(|(_, s, w)| (w, s)).collect()
+}
+
+/// Refuses a clip whose bytes are not the ones the manifest's SHA-256 names (none: any bytes).
+fn check_sha256(manifest: &Path, c: &Clip) -> Result<()> {
+    if c.sha256.is_empty() {
+        return Ok(());
+    }
+    let bytes = std::fs::read(&c.path)
+        .with_context(|| format!("line {}: reading {}", c.line, c.path.display()))?;
+    let sha = csvio::hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    if sha != c.sha256 {
+        bail!(
+            "{}:{}: {} has SHA-256 {sha}, the manifest says {}",
+            manifest.display(),
+            c.line,
+            c.path.display(),
+            c.sha256
+        );
+    }
+    Ok(())
+}
+
+/// Notes on the clips that were cut, padded or converted to the front-end's format.
+fn print_notes(r: &Recorded) {
+    let (rows, rate) = (r.rows, r.front_end.sample_rate);
+    if r.cut > 0 {
+        let which = match r.window {
+            Window::Centred => "the second centred on the word (--window first: the first)",
+            Window::First => "the first second",
+        };
+        eprintln!(
+            "note: {} of {rows} clips longer than a second, cut to {which}",
+            r.cut
+        );
+    }
+    if r.padded > 0 {
+        eprintln!(
+            "note: {} of {rows} clips shorter than a second, padded with silence",
+            r.padded
+        );
+    }
+    if r.converted > 0 {
+        eprintln!(
+            "note: {} of {rows} clips converted to {rate} Hz 16-bit mono (channels averaged, resampled); the device's microphone runs at {rate} Hz",
+            r.converted
+        );
+    }
+}
+
+/// `trainer features`: writes the CSV `out` and its [`Recorded`]; returns the record.
+pub fn run(
+    manifest: &Path,
+    spec: &FrontEndSpec,
+    voice_split: Option<&str>,
+    window: Window,
+    out: &Path,
+) -> Result<Recorded> {
+    let (clips, manifest_sha256) = read_manifest(manifest)?;
+    let labels = word_labels(&clips);
     let label_of: BTreeMap<&str, usize> = labels
         .iter()
         .enumerate()
@@ -479,20 +531,7 @@ pub fn run(
         .iter()
         .filter(|c| voice_split.is_none_or(|v| c.voice_split == v))
     {
-        if !c.sha256.is_empty() {
-            let bytes = std::fs::read(&c.path)
-                .with_context(|| format!("line {}: reading {}", c.line, c.path.display()))?;
-            let sha = csvio::hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
-            if sha != c.sha256 {
-                bail!(
-                    "{}:{}: {} has SHA-256 {sha}, the manifest says {}",
-                    manifest.display(),
-                    c.line,
-                    c.path.display(),
-                    c.sha256
-                );
-            }
-        }
+        check_sha256(manifest, c)?;
         let clip = read_clip(&c.path, spec, window)?;
         converted += usize::from(clip.converted);
         cut += usize::from(clip.len > second);
@@ -522,22 +561,7 @@ pub fn run(
         cut,
         padded,
     };
-    if cut > 0 {
-        let which = match window {
-            Window::Centred => "the second centred on the word (--window first: the first)",
-            Window::First => "the first second",
-        };
-        eprintln!("note: {cut} of {rows} clips longer than a second, cut to {which}");
-    }
-    if padded > 0 {
-        eprintln!("note: {padded} of {rows} clips shorter than a second, padded with silence");
-    }
-    if converted > 0 {
-        eprintln!(
-            "note: {converted} of {rows} clips converted to {} Hz 16-bit mono (channels averaged, resampled); the device's microphone runs at {} Hz",
-            spec.sample_rate, spec.sample_rate
-        );
-    }
+    print_notes(&record);
     let path = recorded_path(out);
     std::fs::write(&path, serde_json::to_string_pretty(&record)? + "\n")
         .with_context(|| format!("writing {}", path.display()))?;
