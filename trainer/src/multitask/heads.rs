@@ -12,7 +12,8 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// Labelled rows (transformed), split into training and validation rows.
 pub struct Rows {
@@ -76,106 +77,18 @@ impl Head {
     }
 }
 
+/// A normalisation `(shift, scale)`, per value.
+type Normalisation = (Vec<f64>, Vec<f64>);
+
 /// Heads of a configuration, data loaded (a file shared by heads is read once).
 pub fn build_heads(cfg: &MtConfig, base: &Path) -> Result<Vec<Head>> {
-    let mut files: HashMap<String, std::rc::Rc<Dataset>> = HashMap::new();
+    let mut files: HashMap<String, Rc<Dataset>> = HashMap::new();
     let mut heads = Vec::new();
     for (i, h) in cfg.heads.iter().enumerate() {
         let at = || format!("head[{i}] {:?}", h.name);
         let path = h.path.as_deref().map(|p| base.join(p));
-        let mut targets = None;
-        let source = match h.source() {
-            HeadSource::Sinusoid => Source::Tasks(Box::new(Sinusoid)),
-            HeadSource::CsvTasks => {
-                let p = path.ok_or_else(|| anyhow!("{}: no path", at()))?;
-                let tasks = CsvTasks::load(&p, 0.2, 0, 2, &h.columns()).with_context(at)?;
-                targets = h
-                    .standardises_targets()
-                    .then(|| tasks.target_normalisation())
-                    .flatten();
-                Source::Tasks(match &targets {
-                    Some((shift, scale)) => Box::new(StandardisedTargets {
-                        inner: Box::new(tasks) as Box<dyn TaskSource>,
-                        shift: shift.clone(),
-                        scale: scale.clone(),
-                    }),
-                    None => Box::new(tasks),
-                })
-            }
-            HeadSource::Classes | HeadSource::Intensity => {
-                let p = path.ok_or_else(|| anyhow!("{}: no path", at()))?;
-                let cols = crate::classify::data::Columns {
-                    label: h.label_column.as_deref(),
-                    ignore: &h.ignore_columns,
-                };
-                let key = format!("{}\n{cols:?}", p.display());
-                let ds = match files.get(&key) {
-                    Some(d) => d.clone(),
-                    None => {
-                        let d = Dataset::load_labelled(&p, cols).with_context(at)?;
-                        let d = std::rc::Rc::new(d);
-                        files.insert(key, d.clone());
-                        d
-                    }
-                };
-                Source::Rows(rows(&ds, h).with_context(at)?)
-            }
-        };
-        let (outputs, kind) = match (&source, h.adaptable) {
-            (Source::Tasks(t), _) => (t.n_out(), HeadKind::Regression),
-            (Source::Rows(_), _) if h.source() == HeadSource::Intensity => {
-                (1, HeadKind::Regression)
-            }
-            (Source::Rows(_), true) => (h.ways, HeadKind::Classification),
-            (Source::Rows(r), false) => (r.classes, HeadKind::Classification),
-        };
-        if let Source::Rows(r) = &source {
-            if h.adaptable && h.source() == HeadSource::Classes && r.classes < h.ways {
-                bail!(
-                    "{}: {} classes for {}-way episodes",
-                    at(),
-                    r.classes,
-                    h.ways
-                );
-            }
-        }
-        let n_in = match &source {
-            Source::Tasks(t) => t.n_in(),
-            Source::Rows(r) => r.d,
-        };
-        if let Some(w) = cfg.trunk.input.width().filter(|&w| w != n_in) {
-            bail!(
-                "{}: {n_in} features per row, but `trunk.input` declares {} of {w}",
-                at(),
-                cfg.trunk.input.name()
-            );
-        }
-        let trunk = cfg
-            .trunk
-            .network_layers(n_in)
-            .map_err(|(i, msg)| anyhow!("trunk layer {i}: {msg}"))?;
-        let arch = Arch::with_trunk(n_in, trunk, &h.hidden, outputs, cfg.trunk.activation, kind);
-        let steps = if h.adaptable { h.steps } else { 0 };
-        let spec = MetaSpec {
-            algorithm: h.algorithm,
-            scope: h.scope,
-            steps,
-            alpha: h.alpha,
-            alpha_max: (h.alpha * 10.0).max(1.0),
-            clip: h.clip,
-            // The query loss after the last step: with no weights an adaptable head's
-            // meta-objective was identically zero (no gradient reached its head or the trunk).
-            step_weights: crate::meta::last_step_weights(steps),
-            first_order: false,
-        };
-        heads.push(Head {
-            cfg: h.clone(),
-            source,
-            arch,
-            spec,
-            key: name_key(&h.name),
-            targets,
-        });
+        let (source, targets) = head_source(h, path, &mut files, &at)?;
+        heads.push(build_head(cfg, h, source, targets, &at)?);
     }
     if let Some((i, h)) = heads
         .iter()
@@ -195,6 +108,118 @@ pub fn build_heads(cfg: &MtConfig, base: &Path) -> Result<Vec<Head>> {
         h.arch.scale.clone_from(&scale);
     }
     Ok(heads)
+}
+
+/// A head's data (`files`: the labelled files read so far, by path and columns) and, for a
+/// `csv_tasks` head that standardises them, its targets' normalisation.
+fn head_source(
+    h: &HeadConfig,
+    path: Option<PathBuf>,
+    files: &mut HashMap<String, Rc<Dataset>>,
+    at: &dyn Fn() -> String,
+) -> Result<(Source, Option<Normalisation>)> {
+    let mut targets = None;
+    let source = match h.source() {
+        HeadSource::Sinusoid => Source::Tasks(Box::new(Sinusoid)),
+        HeadSource::CsvTasks => {
+            let p = path.ok_or_else(|| anyhow!("{}: no path", at()))?;
+            let tasks = CsvTasks::load(&p, 0.2, 0, 2, &h.columns()).with_context(at)?;
+            targets = h
+                .standardises_targets()
+                .then(|| tasks.target_normalisation())
+                .flatten();
+            Source::Tasks(match &targets {
+                Some((shift, scale)) => Box::new(StandardisedTargets {
+                    inner: Box::new(tasks) as Box<dyn TaskSource>,
+                    shift: shift.clone(),
+                    scale: scale.clone(),
+                }),
+                None => Box::new(tasks),
+            })
+        }
+        HeadSource::Classes | HeadSource::Intensity => {
+            let p = path.ok_or_else(|| anyhow!("{}: no path", at()))?;
+            let cols = crate::classify::data::Columns {
+                label: h.label_column.as_deref(),
+                ignore: &h.ignore_columns,
+            };
+            let key = format!("{}\n{cols:?}", p.display());
+            let ds = match files.get(&key) {
+                Some(d) => d.clone(),
+                None => {
+                    let d = Dataset::load_labelled(&p, cols).with_context(at)?;
+                    let d = Rc::new(d);
+                    files.insert(key, d.clone());
+                    d
+                }
+            };
+            Source::Rows(rows(&ds, h).with_context(at)?)
+        }
+    };
+    Ok((source, targets))
+}
+
+/// The head of `source`: its kind and width, its network on the shared trunk, its inner loop.
+fn build_head(
+    cfg: &MtConfig,
+    h: &HeadConfig,
+    source: Source,
+    targets: Option<Normalisation>,
+    at: &dyn Fn() -> String,
+) -> Result<Head> {
+    let (outputs, kind) = match (&source, h.adaptable) {
+        (Source::Tasks(t), _) => (t.n_out(), HeadKind::Regression),
+        (Source::Rows(_), _) if h.source() == HeadSource::Intensity => (1, HeadKind::Regression),
+        (Source::Rows(_), true) => (h.ways, HeadKind::Classification),
+        (Source::Rows(r), false) => (r.classes, HeadKind::Classification),
+    };
+    if let Source::Rows(r) = &source {
+        if h.adaptable && h.source() == HeadSource::Classes && r.classes < h.ways {
+            bail!(
+                "{}: {} classes for {}-way episodes",
+                at(),
+                r.classes,
+                h.ways
+            );
+        }
+    }
+    let n_in = match &source {
+        Source::Tasks(t) => t.n_in(),
+        Source::Rows(r) => r.d,
+    };
+    if let Some(w) = cfg.trunk.input.width().filter(|&w| w != n_in) {
+        bail!(
+            "{}: {n_in} features per row, but `trunk.input` declares {} of {w}",
+            at(),
+            cfg.trunk.input.name()
+        );
+    }
+    let trunk = cfg
+        .trunk
+        .network_layers(n_in)
+        .map_err(|(i, msg)| anyhow!("trunk layer {i}: {msg}"))?;
+    let arch = Arch::with_trunk(n_in, trunk, &h.hidden, outputs, cfg.trunk.activation, kind);
+    let steps = if h.adaptable { h.steps } else { 0 };
+    let spec = MetaSpec {
+        algorithm: h.algorithm,
+        scope: h.scope,
+        steps,
+        alpha: h.alpha,
+        alpha_max: (h.alpha * 10.0).max(1.0),
+        clip: h.clip,
+        // The query loss after the last step: with no weights an adaptable head's
+        // meta-objective was identically zero (no gradient reached its head or the trunk).
+        step_weights: crate::meta::last_step_weights(steps),
+        first_order: false,
+    };
+    Ok(Head {
+        cfg: h.clone(),
+        source,
+        arch,
+        spec,
+        key: name_key(&h.name),
+        targets,
+    })
 }
 
 /// The trunk's input normalisation `(shift, scale)`: with `standardise_inputs`, every feature's
