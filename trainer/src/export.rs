@@ -396,3 +396,23 @@ fn make_enrollable(
         .map_err(|e| anyhow!("head {head} cannot be enrollable with {max_classes} classes: {e}"))?;
     Ok(())
 }
+
+/// `name` cut to the format's [`MAX_NAME_LEN`](runtime::format::MAX_NAME_LEN) bytes on a
+/// character boundary (a model's or a head's name).
+pub fn fit_name(mut name: String) -> String {
+    let max = runtime::format::MAX_NAME_LEN;
+    if name.len() > max {
+        let cut = (0..=max)
+            .rev()
+            .find(|&i| name.is_char_boundary(i))
+            .unwrap_or(0);
+        name.truncate(cut);
+    }
+    name
+}
+
+/// The name of a model written to `out`: the file's stem, [`fit_name`]; `None` without one.
+pub fn model_name(out: &Path) -> Option<String> {
+    let name = fit_name(out.file_stem()?.to_string_lossy().into_owned());
+    (!name.is_empty()).then_some(name)
+}

@@ -137,7 +137,9 @@ fn located(sources: &[Source], key: &str, msg: String) -> ConfigError {
     }
 }
 
-/// The configuration of `--preset` and/or `--config`, and the run's name.
+/// The configuration of `--preset` and/or `--config`, and the run's name: the preset's, else
+/// the configuration file's stem, cut to the format's name length
+/// ([`fit_name`](crate::export::fit_name)).
 pub fn load(preset: Option<&str>, config: Option<&Path>) -> Result<(RunConfig, String)> {
     let (base, name) = match (preset, config) {
         (Some(p), _) => (path(p)?, p.to_string()),
@@ -148,6 +150,7 @@ pub fn load(preset: Option<&str>, config: Option<&Path>) -> Result<(RunConfig, S
         ),
         (None, None) => bail!("give --preset NAME or --config FILE"),
     };
+    let name = crate::export::fit_name(name);
     let mut sources = vec![Source::read(&base)?];
     if let (Some(_), Some(c)) = (preset, config) {
         sources.push(Source::read(c)?);

@@ -61,19 +61,11 @@ pub fn model_def(name: &str, cfg: &Config, s: &State) -> Result<ModelDef> {
 /// [`MAX_NAME_LEN`](runtime::format::MAX_NAME_LEN) bytes on a character boundary; `None`
 /// without names (the `y1..ym` layout).
 pub fn head_name(targets: &[String]) -> Option<String> {
-    let mut name = targets.join(", ");
+    let name = targets.join(", ");
     if name.trim().is_empty() {
         return None;
     }
-    let max = runtime::format::MAX_NAME_LEN;
-    if name.len() > max {
-        let cut = (0..=max)
-            .rev()
-            .find(|&i| name.is_char_boundary(i))
-            .unwrap_or(0);
-        name.truncate(cut);
-    }
-    Some(name)
+    Some(export::fit_name(name))
 }
 
 /// What a regression model on CSV tasks was trained on: written beside it by `train`, checked by

@@ -139,6 +139,23 @@ fn the_head_is_named_after_the_target_columns() {
     assert!(name.len() <= runtime::format::MAX_NAME_LEN, "{name}");
     assert!("température_°C, humidité_relative_%".starts_with(&name));
     assert_eq!(trainer::regression::head_name(&[]), None);
+    // A configuration file's stem longer than a model name may be is cut, not refused after
+    // the training (a 38-byte stem failed at export before).
+    let long_cfg = d.join("sensor_calibration_with_temperature_v2.toml");
+    std::fs::copy(d.join("run.toml"), &long_cfg).unwrap();
+    let o = run(bin()
+        .args(["train", "--threads", "1", "--no-eval", "--config"])
+        .arg(&long_cfg)
+        .arg("--out")
+        .arg(d.join("long.postcard")));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let blob = runtime::format::AlignedBytes::read(d.join("long.postcard")).unwrap();
+    let m = runtime::Model::from_bytes(&blob).unwrap();
+    assert_eq!(m.name(), "sensor_calibration_with_temperat");
+    // A multi-task model is named after its file, cut the same way.
+    let long = std::path::Path::new("/tmp/a model of the front door's vibration sensor.postcard");
+    let name = trainer::export::model_name(long).unwrap();
+    assert_eq!(name, "a model of the front door's vibr");
 }
 
 #[test]

@@ -89,9 +89,7 @@ pub fn train_and_export(
         return Ok(None);
     };
     let trained = st.trained(&heads);
-    let name = out
-        .file_stem()
-        .map_or("multitask".into(), |s| s.to_string_lossy().into_owned());
+    let name = crate::export::model_name(out).unwrap_or_else(|| "multitask".into());
     let bytes = crate::export::write(out, &model_def(&name, &heads, &trained.params)?)?;
     let blob = crate::export::read(out)?;
     eprintln!(
