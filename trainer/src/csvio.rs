@@ -115,7 +115,34 @@ pub fn records(text: &str, file: &str) -> Result<Vec<(usize, Vec<String>)>, CsvE
         }
         out.push((line, cells));
     }
+    drop_empty_columns(&mut out);
     Ok(out)
+}
+
+/// Removes the columns empty in every record, the header's name included: the column a
+/// trailing comma on every line makes (as spreadsheets export), or `,,`. Such a column holds
+/// nothing a feature, a label or a target could be read from.
+fn drop_empty_columns(records: &mut [(usize, Vec<String>)]) {
+    let Some(width) = records.first().map(|(_, r)| r.len()) else {
+        return;
+    };
+    let empty: Vec<bool> = (0..width)
+        .map(|c| {
+            records
+                .iter()
+                .all(|(_, r)| r.get(c).is_none_or(String::is_empty))
+        })
+        .collect();
+    if !empty.contains(&true) {
+        return;
+    }
+    for (_, r) in records.iter_mut() {
+        let mut c = 0;
+        r.retain(|_| {
+            c += 1;
+            !empty[c - 1]
+        });
+    }
 }
 
 /// `cell` as a number that is finite in f32 (what the device computes in).
@@ -200,6 +227,18 @@ mod tests {
         assert_eq!(r[1].1, ["1", "2;3"]);
         assert!(finite_f32("23,5").unwrap_err().contains("decimal comma"));
         assert!(!finite_f32("x").unwrap_err().contains("decimal comma"));
+    }
+
+    #[test]
+    fn columns_empty_in_every_record_are_dropped() {
+        // A trailing comma on every line (spreadsheet exports), CRLF, and an empty column
+        // between two others; a column empty in some rows only stays (its cells are errors
+        // for the reader to name).
+        let r = records("a,,b,\r\n1,,2,\r\n3,,4,\r\n", "t.csv").unwrap();
+        assert_eq!(r[0].1, ["a", "b"]);
+        assert_eq!(r[2].1, ["3", "4"]);
+        let r = records("a,b\n1,\n3,4\n", "t.csv").unwrap();
+        assert_eq!(r[1].1, ["1", ""]);
     }
 
     #[test]
