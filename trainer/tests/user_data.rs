@@ -186,9 +186,24 @@ fn a_users_series_csv_trains_evaluates_with_baselines_and_refuses_another_split(
     let e = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{e}");
     assert!(
-        e.contains("run's classes") && e.contains("without its `.run.json`"),
+        e.contains("run's classes") && e.contains("add --new-classes"),
         "{e}"
     );
+    // With --new-classes the record is not read: every class of the file is new to the model.
+    let o = eval(&[
+        "--data",
+        few.to_str().unwrap(),
+        "--new-classes",
+        "--ways",
+        "2",
+        "--shots",
+        "1",
+    ]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{e}");
+    assert!(e.contains("is new to the model"), "{e}");
+    let o = eval(&["--new-classes"]);
+    assert_eq!(o.status.code(), Some(2));
     // Another split given with --config is refused too.
     std::fs::write(
         d.join("other.toml"),

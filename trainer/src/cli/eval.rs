@@ -71,6 +71,11 @@ pub struct EvalArgs {
     /// nothing (ids, timestamps), comma-separated, as a run's `ignore_columns`.
     #[arg(long, value_delimiter = ',')]
     pub ignore_columns: Vec<String>,
+    /// Classification, with --data: every class of the file is new to the model (classes it
+    /// meets after deployment), even when its run record lies beside it: the record is not read
+    /// (its split and normalisation describe the run's own data).
+    #[arg(long)]
+    pub new_classes: bool,
     /// [default: 20260101; classification: 20260105]
     #[arg(long)]
     pub seed: Option<u64>,
@@ -134,9 +139,13 @@ pub struct CvArgs {
 /// `trainer eval`: a classification model on its run's novel classes (or a file of new
 /// classes), else a regression model on held-out tasks.
 pub fn run(a: EvalArgs) -> Result<ExitCode> {
+    if a.new_classes && (a.data.is_none() || a.config.is_some() || a.task.is_some()) {
+        bail!("--new-classes takes --data (the file of classes new to the model), without --config or --task");
+    }
     let reg_record = regression::Record::read(&a.model)?;
     let record = match reg_record {
         Some(_) => None,
+        None if a.new_classes => None,
         None => RunRecord::read(&a.model)?,
     };
     let run_config = match &a.config {
@@ -437,7 +446,7 @@ fn eval_classification(
         (None, Some(r), _) => r.config.clone(),
         (None, None, Some(d)) => {
             eprintln!(
-                "{}: no run record beside the model and no --config: every class of {} is new to the model (episodes of all its classes; nearest centroid standardised on all its rows)",
+                "{}: no run record read (none beside the model, or --new-classes) and no --config: every class of {} is new to the model (episodes of all its classes; nearest centroid standardised on all its rows)",
                 model.display(),
                 d.display()
             );
@@ -474,7 +483,7 @@ fn eval_classification(
             if from_record {
                 // `--data` of a model with its record takes the run's classes from that file.
                 format!(
-                    "{}: evaluated with the run's classes from the record beside {} (another split of the run's data); for a file of your own classes, each new to the model, evaluate a copy of the model without its `.run.json`",
+                    "{}: evaluated with the run's classes from the record beside {} (another split of the run's data); for a file of your own classes, each new to the model, add --new-classes",
                     cfg.data.display(),
                     model.display()
                 )
