@@ -383,11 +383,12 @@ fn make_enrollable(
         .heads
         .get_mut(head)
         .ok_or_else(|| anyhow!("the model has no head {head}"))?;
-    let classes = model
-        .head(head)
-        .ok()
-        .and_then(|h| h.kind.classes())
-        .map(usize::from);
+    let kind = model.head(head).ok().map(|h| h.kind);
+    let classes = kind.and_then(|k| k.classes()).map(usize::from);
+    if classes.is_none() {
+        let kind = kind.map_or("?".to_string(), |k| k.to_string());
+        bail!("--max-classes: head {head} ({kind}) has no classes; classes are added on the device to a classification head (one dense layer on the trunk's features)");
+    }
     if let Some(c) = classes.filter(|&c| usize::from(max_classes) < c) {
         bail!("--max-classes {max_classes}: head {head} already has {c} classes, so its bank must hold at least {c} (at most {})", runtime::format::MAX_ENROLL_CLASSES);
     }

@@ -593,6 +593,15 @@ fn export_inspect_and_enroll_eval_of_an_enrollable_head() {
     let out = dir("enroll").join("digits32.postcard");
     let o = export(&digits, &["--max-classes", "32"], &out);
     assert!(o.status.success(), "{}", stderr(&o));
+    // A regression head takes no classes: said, not a header error.
+    let sinusoid = root.join("models/sinusoid.postcard");
+    let o = export(
+        &sinusoid,
+        &["--max-classes", "4"],
+        &out.with_file_name("s.postcard"),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("has no classes"), "{}", stderr(&o));
     let blob = runtime::format::AlignedBytes::read(&out).unwrap();
     // Format v5: the digits model's warps are written as its input views.
     assert_eq!(blob.as_bytes()[4], 5);
