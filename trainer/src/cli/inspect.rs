@@ -17,9 +17,9 @@ pub struct InspectArgs {
     /// With --rust: the head to adapt (default: the first adaptable one).
     #[arg(long)]
     pub head: Option<usize>,
-    /// With --rust: the largest support set (samples) to size the scratch for.
-    #[arg(long, default_value_t = 20)]
-    pub k: usize,
+    /// With --rust: the largest support set (samples) to size the scratch for (at least 1).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub k: u32,
     /// With --rust: also the serial protocol's `Device` for the head (a firmware that
     /// serves it over a UART with `fewshot-protocol`, feature `device`).
     #[arg(long, requires = "rust")]
@@ -45,7 +45,7 @@ pub fn run(a: InspectArgs) -> Result<ExitCode> {
         .with_context(|| format!("reading {}", file.display()))?;
     let device = device.then_some(inspect::DeviceOptions { update_bytes });
     let text = if rust {
-        inspect::rust_sizes(&blob, head, k, &file.display().to_string(), device)
+        inspect::rust_sizes(&blob, head, k as usize, &file.display().to_string(), device)
     } else {
         inspect::describe(&blob)
     };
