@@ -407,9 +407,9 @@ impl CsvTasks {
         if tasks.len() < 2 {
             return Err(err(
                 hl,
-                "task_id",
+                &names[task_col],
                 format!(
-                    "{} task(s): the meta-train/meta-test split needs at least 2",
+                    "{} task(s): a split into meta-training and held-out tasks, and an evaluation's confidence interval over tasks, need at least 2",
                     tasks.len()
                 ),
             )

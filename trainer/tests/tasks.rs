@@ -181,7 +181,25 @@ fn csv_errors_name_file_line_and_field() {
         "{e}"
     );
     let e = err("task_id,x1,y1\na,1,2\na,1,3\n");
-    assert!(e.contains("at least 2"), "{e}");
+    assert!(
+        e.contains("at least 2") && e.contains("field `task_id`"),
+        "{e}"
+    );
+    // The task column under its own name.
+    let e = CsvTasks::parse(
+        "unit,x1,y1\na,1,2\na,1,3\n",
+        "bad.csv",
+        0.3,
+        1,
+        2,
+        &Columns {
+            task_column: "unit".into(),
+            ..Columns::default()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("field `unit`: 1 task(s)"), "{e}");
     let e = err("id,x1,y1\n");
     assert!(e.contains("bad.csv:1") && e.contains("task_id"), "{e}");
     let e = err("task_id,x1,y1\na,1,2\nb,1,3\n");
