@@ -204,6 +204,14 @@ fn a_csv_run_records_its_split_evaluates_over_distinct_tasks_and_refuses_another
             .arg(&model)
             .args(extra))
     };
+    // --new-classes is a classification option: refused, not ignored.
+    let o = eval(&[
+        "--new-classes",
+        "--data",
+        d.join("subjects.csv").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--new-classes is for classification"));
     let o = eval(&["--per-task"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();

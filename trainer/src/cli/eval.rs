@@ -243,6 +243,7 @@ fn regression_model(
             ("--episodes", a.episodes.is_some()),
             ("--label-column", a.label_column.is_some()),
             ("--ignore-columns", !a.ignore_columns.is_empty()),
+            ("--new-classes", a.new_classes),
         ],
         "classification models; a regression model takes --tasks",
     )?;

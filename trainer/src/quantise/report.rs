@@ -144,9 +144,7 @@ fn deployed(
     if t.trunk.layers != arch.layers || t.params.get(..arch.n_params()) != Some(params) {
         bail!("the run exported the identity trunk, not its trained one: there is no trunk to quantise in its model");
     }
-    let name = out
-        .file_stem()
-        .map_or("int8".into(), |s| s.to_string_lossy().into_owned());
+    let name = crate::export::model_name(out).unwrap_or_else(|| "int8".into());
     let mut int8 = with_heads(super::export::int8_trunk_def(&name, arch, params, q)?, t)?;
     // The same front-end as the f32 export: the device builds it from the model.
     int8.front_end = cfg.front_end;
