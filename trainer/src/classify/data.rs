@@ -91,14 +91,15 @@ impl Dataset {
             first.clone()
         });
         let layout = Layout::new(header, first.len(), cols).map_err(|(f, m)| err(l0, &f, m))?;
+        let columns = layout.columns();
         let mut ds = Dataset {
-            d: layout.columns().len(),
+            d: columns.len(),
             x: Vec::new(),
             labels: Vec::new(),
             lines: Vec::new(),
             file: file.to_string(),
             sha256: String::new(),
-            columns: layout.columns(),
+            columns,
             class_names: Vec::new(),
         };
         let mut raw_labels = Vec::new();
