@@ -61,10 +61,33 @@ pub fn delimiter(text: &str) -> u8 {
     }
 }
 
+/// The records of a CSV file as [`records`] reads them.
+#[derive(Clone, Debug)]
+pub struct Table {
+    /// Each non-empty record: its 1-based line number and its trimmed cells.
+    pub rows: Vec<(usize, Vec<String>)>,
+    /// Where each cell index was read from in the file.
+    pub columns: FileColumns,
+}
+
+/// The 1-based column of the file each cell index of a [`Table`]'s records was read from:
+/// columns empty in every record are dropped, so a later column's index is not its place in
+/// the file, which messages must name.
+#[derive(Clone, Debug)]
+pub struct FileColumns(Vec<usize>);
+
+impl FileColumns {
+    /// The column of the file, counted from 1 as a spreadsheet shows it, that cell index `i`
+    /// of a record was read from.
+    pub fn number(&self, i: usize) -> usize {
+        self.0.get(i).copied().unwrap_or(i + 1)
+    }
+}
+
 /// The non-empty records of `text` with their 1-based line numbers, cells trimmed, fields
 /// separated as [`delimiter`] finds. Every record must have the first one's width (the error
 /// names the line).
-pub fn records(text: &str, file: &str) -> Result<Vec<(usize, Vec<String>)>, CsvError> {
+pub fn records(text: &str, file: &str) -> Result<Table, CsvError> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter(text))
         .has_headers(false)
@@ -115,16 +138,17 @@ pub fn records(text: &str, file: &str) -> Result<Vec<(usize, Vec<String>)>, CsvE
         }
         out.push((line, cells));
     }
-    drop_empty_columns(&mut out);
-    Ok(out)
+    let columns = FileColumns(drop_empty_columns(&mut out));
+    Ok(Table { rows: out, columns })
 }
 
 /// Removes the columns empty in every record, the header's name included: the column a
 /// trailing comma on every line makes (as spreadsheets export), or `,,`. Such a column holds
-/// nothing a feature, a label or a target could be read from.
-fn drop_empty_columns(records: &mut [(usize, Vec<String>)]) {
+/// nothing a feature, a label or a target could be read from. Returns the 1-based file column
+/// of each column kept.
+fn drop_empty_columns(records: &mut [(usize, Vec<String>)]) -> Vec<usize> {
     let Some(width) = records.first().map(|(_, r)| r.len()) else {
-        return;
+        return Vec::new();
     };
     let empty: Vec<bool> = (0..width)
         .map(|c| {
@@ -133,8 +157,9 @@ fn drop_empty_columns(records: &mut [(usize, Vec<String>)]) {
                 .all(|(_, r)| r.get(c).is_none_or(String::is_empty))
         })
         .collect();
+    let kept = (1..=width).filter(|c| !empty[c - 1]).collect();
     if !empty.contains(&true) {
-        return;
+        return kept;
     }
     for (_, r) in records.iter_mut() {
         let mut c = 0;
@@ -143,6 +168,7 @@ fn drop_empty_columns(records: &mut [(usize, Vec<String>)]) {
             !empty[c - 1]
         });
     }
+    kept
 }
 
 /// `cell` as a number that is finite in f32 (what the device computes in).
@@ -219,11 +245,11 @@ mod tests {
             "# note, with a comma\na\tb\n1\t2\n",
             "a,b\n1,2\n",
         ] {
-            let r = records(text, "t.csv").unwrap();
+            let r = records(text, "t.csv").unwrap().rows;
             assert_eq!(r[1].1, ["1", "2"], "{text:?}");
         }
         // A comma in the first line keeps the comma: semicolons are then part of a field.
-        let r = records("a,b;c\n1,2;3\n", "t.csv").unwrap();
+        let r = records("a,b;c\n1,2;3\n", "t.csv").unwrap().rows;
         assert_eq!(r[1].1, ["1", "2;3"]);
         assert!(finite_f32("23,5").unwrap_err().contains("decimal comma"));
         assert!(!finite_f32("x").unwrap_err().contains("decimal comma"));
@@ -234,11 +260,14 @@ mod tests {
         // A trailing comma on every line (spreadsheet exports), CRLF, and an empty column
         // between two others; a column empty in some rows only stays (its cells are errors
         // for the reader to name).
-        let r = records("a,,b,\r\n1,,2,\r\n3,,4,\r\n", "t.csv").unwrap();
-        assert_eq!(r[0].1, ["a", "b"]);
-        assert_eq!(r[2].1, ["3", "4"]);
-        let r = records("a,b\n1,\n3,4\n", "t.csv").unwrap();
-        assert_eq!(r[1].1, ["1", ""]);
+        let t = records("a,,b,\r\n1,,2,\r\n3,,4,\r\n", "t.csv").unwrap();
+        assert_eq!(t.rows[0].1, ["a", "b"]);
+        assert_eq!(t.rows[2].1, ["3", "4"]);
+        // Messages name the file's columns: "b" is the third.
+        assert_eq!((t.columns.number(0), t.columns.number(1)), (1, 3));
+        let t = records("a,b\n1,\n3,4\n", "t.csv").unwrap();
+        assert_eq!(t.rows[1].1, ["1", ""]);
+        assert_eq!(t.columns.number(1), 2);
     }
 
     #[test]
@@ -246,6 +275,7 @@ mod tests {
         let text = "a,b\n\n1,2\n\n\r\n3,4\n5,6\n";
         let lines: Vec<usize> = records(text, "t.csv")
             .unwrap()
+            .rows
             .iter()
             .map(|(line, _)| *line)
             .collect();

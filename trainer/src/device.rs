@@ -129,7 +129,10 @@ pub fn read_rows(path: &Path, inputs: usize) -> Result<Vec<Row>> {
 pub fn read_rows_labelled(path: &Path, inputs: usize, cols: Columns) -> Result<Vec<Row>> {
     let file = path.display().to_string();
     let (text, _) = csvio::read_text(path)?;
-    let mut records = csvio::records(&text, &file)?;
+    let csvio::Table {
+        rows: mut records,
+        columns,
+    } = csvio::records(&text, &file)?;
     let mut label = None;
     let mut header = None;
     let name = cols.label.unwrap_or("label");
@@ -171,9 +174,9 @@ pub fn read_rows_labelled(path: &Path, inputs: usize, cols: Columns) -> Result<V
             let v = csvio::finite_f32(c).map_err(|m| match header.as_ref().and_then(|h| h.get(i)) {
                 Some(name) if c.trim().parse::<f64>().is_err() => anyhow!(
                     "{file}:{line}: column {} ({name:?}): {m} (a column that is neither a feature nor the label: --ignore-columns {name})",
-                    i + 1
+                    columns.number(i)
                 ),
-                _ => anyhow!("{file}:{line}: column {}: {m}", i + 1),
+                _ => anyhow!("{file}:{line}: column {}: {m}", columns.number(i)),
             })?;
             values.push(v);
         }

@@ -255,7 +255,7 @@ struct Clip {
 fn read_manifest(manifest: &Path) -> Result<(Vec<Clip>, String)> {
     let (text, sha) = csvio::read_text(manifest)?;
     let file = manifest.display().to_string();
-    let recs = csvio::records(&text, &file)?;
+    let recs = csvio::records(&text, &file)?.rows;
     let Some(((_, header), rows)) = recs.split_first() else {
         bail!("{file}: empty manifest");
     };

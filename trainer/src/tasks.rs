@@ -336,7 +336,7 @@ impl CsvTasks {
             field: field.to_string(),
             msg,
         };
-        let records = crate::csvio::records(text, file).map_err(|mut e| {
+        let table = crate::csvio::records(text, file).map_err(|mut e| {
             // A record of the wrong width: name the header's column when there is one.
             let col = e
                 .field
@@ -355,7 +355,7 @@ impl CsvTasks {
             }
             e
         })?;
-        let mut records = records.into_iter();
+        let (file_columns, mut records) = (table.columns, table.rows.into_iter());
         let Some((hl, names)) = records.next() else {
             return Err(err(
                 1,
@@ -384,8 +384,13 @@ impl CsvTasks {
                 .map(|i| (i, true))
                 .chain(targets.iter().map(|i| (i, false)))
             {
-                let v = crate::csvio::finite_f32(&cells[i])
-                    .map_err(|m| err(line, &names[i], format!("column {}: {m}", i + 1)))?;
+                let v = crate::csvio::finite_f32(&cells[i]).map_err(|m| {
+                    err(
+                        line,
+                        &names[i],
+                        format!("column {}: {m}", file_columns.number(i)),
+                    )
+                })?;
                 if to_x {
                     t.x.push(v)
                 } else {

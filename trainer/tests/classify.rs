@@ -53,6 +53,12 @@ fn csv_errors_name_file_line_and_field() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("d.csv:2") && e.contains("label"), "{e}");
+    // Without a header, features are named by their column in the file, also past a column
+    // empty on every line (dropped).
+    let e = Dataset::parse("1,,2,0\n1,,x,1\n", "d.csv")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("field `f3`"), "{e}");
     let ok = Dataset::parse("f1,f2,label\n1,2,0\n\n3,4,1\n", "d.csv").unwrap();
     assert_eq!((ok.d, ok.rows(), ok.lines.clone()), (2, 2, vec![2, 4]));
     // Finite in f64 but not in f32 (the device's type): refused where it is read.

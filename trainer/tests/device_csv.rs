@@ -107,4 +107,7 @@ fn too_few_columns_and_bad_values_name_the_line() {
     );
     let huge = rows("1,2,0\n1,1e300,0\n", 2).unwrap_err().to_string();
     assert!(huge.contains(":2:") && huge.contains("column 2"), "{huge}");
+    // Past a column empty on every line (dropped), the file's column is named.
+    let huge = rows("1,,2,0\n1,,1e300,0\n", 2).unwrap_err().to_string();
+    assert!(huge.contains(":2:") && huge.contains("column 3"), "{huge}");
 }

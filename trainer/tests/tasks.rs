@@ -180,6 +180,9 @@ fn csv_errors_name_file_line_and_field() {
         e.contains("bad.csv:3: field `x1`") && e.contains("column 2: not a number"),
         "{e}"
     );
+    // Past a column empty on every line (dropped), the file's column is named, not the index.
+    let e = err("task_id,,x1,y1\na,,1,2\na,,zz,2\n");
+    assert!(e.contains("column 3: not a number"), "{e}");
     let e = err("task_id,x1,y1\na,1,2\na,1,3\n");
     assert!(
         e.contains("at least 2") && e.contains("field `task_id`"),

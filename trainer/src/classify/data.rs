@@ -82,7 +82,8 @@ impl Dataset {
     /// [`Dataset::parse`] with the labels and ignored columns of `cols`.
     pub fn parse_labelled(text: &str, file: &str, cols: Columns) -> Result<Self, CsvError> {
         let err = |line: usize, field: &str, msg: String| csv_error(file, line, field, msg);
-        let mut recs = csvio::records(text, file)?.into_iter().peekable();
+        let csvio::Table { rows, columns } = csvio::records(text, file)?;
+        let mut recs = rows.into_iter().peekable();
         let Some((l0, first)) = recs.peek().cloned() else {
             return Err(err(1, "-", "no data rows".into()));
         };
@@ -90,7 +91,8 @@ impl Dataset {
             recs.next();
             first.clone()
         });
-        let layout = Layout::new(header, first.len(), cols).map_err(|(f, m)| err(l0, &f, m))?;
+        let layout =
+            Layout::new(header, columns, first.len(), cols).map_err(|(f, m)| err(l0, &f, m))?;
         let columns = layout.columns();
         let mut ds = Dataset {
             d: columns.len(),
@@ -245,7 +247,6 @@ impl ClassSplit {
     }
 }
 
-/// The first few of a header's columns, for a message.
 /// A CSV error at `file:line`, field `field`.
 fn csv_error(file: &str, line: usize, field: &str, msg: String) -> CsvError {
     CsvError {
@@ -259,6 +260,8 @@ fn csv_error(file: &str, line: usize, field: &str, msg: String) -> CsvError {
 /// What each column of a labelled CSV is: its header, the label's column, the ignored ones.
 struct Layout {
     header: Option<Vec<String>>,
+    /// Where each column was in the file (`f3` is the file's third column).
+    file_columns: csvio::FileColumns,
     width: usize,
     /// The label's column.
     label: usize,
@@ -274,6 +277,7 @@ impl Layout {
     /// when `cols` names what the file does not have, or leaves no feature.
     fn new(
         header: Option<Vec<String>>,
+        file_columns: csvio::FileColumns,
         width: usize,
         cols: Columns<'_>,
     ) -> Result<Self, (String, String)> {
@@ -306,6 +310,7 @@ impl Layout {
         }
         Ok(Layout {
             header,
+            file_columns,
             width,
             label,
             ignored,
@@ -317,12 +322,20 @@ impl Layout {
         i != self.label && !self.ignored.contains(&i)
     }
 
-    /// Column `i`'s name: the header's, else `label` or `f1`, `f2`, ...
+    /// Column `i`'s name: the header's, else `label` or `f1`, `f2`, ... (numbered as in the
+    /// file).
     fn name(&self, i: usize) -> String {
         match &self.header {
-            Some(h) => h[i].clone(),
             None if i == self.label => "label".into(),
-            None => format!("f{}", i + 1),
+            _ => self.feature_name(i),
+        }
+    }
+
+    /// Feature column `i`'s name: the header's, else `f` and its column in the file.
+    fn feature_name(&self, i: usize) -> String {
+        match &self.header {
+            Some(h) => h[i].clone(),
+            None => format!("f{}", self.file_columns.number(i)),
         }
     }
 
@@ -330,10 +343,7 @@ impl Layout {
     fn columns(&self) -> Vec<String> {
         (0..self.width)
             .filter(|&i| self.is_feature(i))
-            .map(|i| match &self.header {
-                Some(h) => h[i].clone(),
-                None => format!("f{}", i + 1),
-            })
+            .map(|i| self.feature_name(i))
             .collect()
     }
 
