@@ -311,7 +311,8 @@ pub fn line_predict(task: &Task, norm: &(Vec<f64>, Vec<f64>)) -> Vec<f64> {
     out
 }
 
-fn mse(pred: impl Iterator<Item = f64>, truth: &[f64]) -> f64 {
+/// The mean squared error of `pred` against `truth`.
+pub fn mse(pred: impl Iterator<Item = f64>, truth: &[f64]) -> f64 {
     let (se, n) = pred
         .zip(truth)
         .fold((0.0, 0usize), |(s, n), (p, t)| (s + (p - t).powi(2), n + 1));

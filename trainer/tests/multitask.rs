@@ -299,8 +299,9 @@ fn a_csv_tasks_head_trains_on_standardised_targets_and_the_device_returns_raw_un
         y[0]
     );
     assert!((y[0] - 5000.0).abs() < 2000.0, "raw units: {}", y[0]);
-    // As deployed, in raw units, one unit per held-out task (4 of 20), beside the population
-    // mean on the same draws: the adapted head is far below it.
+    // As deployed, in raw units, one unit per held-out task (4 of 20, the 100 support draws
+    // shared out among them), beside the population mean and a per-task line on the same
+    // draws: the adapted head is far below the mean.
     let rows = trainer::multitask::deployed::evaluate(&bytes, &heads, &cfg, 100).unwrap();
     let find = |m: &str, s: Option<usize>| {
         rows.iter()
@@ -309,9 +310,11 @@ fn a_csv_tasks_head_trains_on_standardised_targets_and_the_device_returns_raw_un
     };
     let (adapted, mean) = (find("model", Some(1)), find("population_mean", None));
     assert_eq!(
-        (adapted.units, adapted.unit, mean.units),
-        (4, "held-out task", 4)
+        (adapted.units, adapted.unit, mean.units, adapted.draws),
+        (4, "held-out task", 4, 25)
     );
+    let line = find("line", None);
+    assert!(line.units == 4 && line.mean.is_finite(), "{line:?}");
     assert!(mean.mean > 1e4, "raw units^2: {mean:?}");
     assert!(adapted.mean < mean.mean / 2.0, "{rows:?}");
     assert!(adapted.mean < find("model", Some(0)).mean, "{rows:?}");
@@ -378,6 +381,12 @@ fn inputs_are_standardised_on_training_tasks_only_and_exported() {
     raw_inputs_csv(&csv, 20, 500.0, &held);
     let moved = build_heads(&cfg, &d).unwrap();
     assert_eq!(held_out_ids(&moved[0]), held);
+    // The split is the head's own `test_fraction` and `split_seed` (default 0.2 and 0).
+    assert_eq!(held.len(), 4);
+    let keys = "loss = \"mse\"\ntest_fraction = 0.5\nsplit_seed = 3\n";
+    let half = MtConfig::parse(&RAW_INPUTS.replace("loss = \"mse\"\n", keys), "mt.toml").unwrap();
+    let other = held_out_ids(&build_heads(&half, &d).unwrap()[0]);
+    assert!(other.len() == 10 && other != held, "{other:?}");
     assert_eq!(
         (&moved[0].arch.shift, &moved[0].arch.scale),
         (&shift, &scale)
@@ -524,6 +533,13 @@ fn bad_multitask_configs_exit_2_naming_file_line_and_field() {
             "name = \"classes\"",
             25,
             "head[2].name",
+        ),
+        // A rows head holds out rows (`val_fraction`), not tasks.
+        (
+            "name = \"episodes\"",
+            "name = \"episodes\"\nsplit_seed = 1",
+            26,
+            "head[2].split_seed",
         ),
     ];
     for (i, (from, to, line, field)) in cases.iter().enumerate() {

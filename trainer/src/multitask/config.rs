@@ -98,6 +98,11 @@ pub struct HeadConfig {
     /// regression run's `[task]`.
     pub task_column: Option<String>,
     pub targets: Vec<String>,
+    /// `csv_tasks` heads: the share of task ids held out (evaluated as deployed, never
+    /// trained on) and the seed that chooses them, as a regression run's `[task]` (absent:
+    /// 0.2 and 0).
+    pub test_fraction: Option<f64>,
+    pub split_seed: Option<u64>,
     /// Labels used from a rows CSV (empty: every label in the file), in head-output order:
     /// class indices or the data's class names.
     pub classes: Vec<ClassRef>,
@@ -205,6 +210,14 @@ impl HeadConfig {
         self.source.unwrap_or(HeadSource::Sinusoid)
     }
 
+    /// A `csv_tasks` head's held-out share of task ids and the seed that chooses them.
+    pub fn task_split(&self) -> (f64, u64) {
+        (
+            self.test_fraction.unwrap_or(0.2),
+            self.split_seed.unwrap_or(0),
+        )
+    }
+
     /// Whether the head trains on standardised targets.
     pub fn standardises_targets(&self) -> bool {
         self.source == Some(HeadSource::CsvTasks) && self.standardise_targets != Some(false)
@@ -221,6 +234,8 @@ impl Default for HeadConfig {
             ignore_columns: Vec::new(),
             task_column: None,
             targets: Vec::new(),
+            test_fraction: None,
+            split_seed: None,
             classes: Vec::new(),
             rotate: 0,
             loss: None,
@@ -546,6 +561,18 @@ impl HeadConfig {
                     source.name()
                 ),
             );
+        }
+        if source != HeadSource::CsvTasks && (h.test_fraction.is_some() || h.split_seed.is_some()) {
+            let key = if h.test_fraction.is_some() {
+                "test_fraction"
+            } else {
+                "split_seed"
+            };
+            let msg = format!("csv_tasks heads only (this head's source is {:?}; rows sources hold out `val_fraction` of their rows)", source.name());
+            return bad(key, msg);
+        }
+        if h.test_fraction.is_some_and(|f| !(f > 0.0 && f < 1.0)) {
+            return bad("test_fraction", "must be in (0, 1)".into());
         }
         if h.rotate > 3 || (h.rotate > 0 && !rows) {
             return bad("rotate", "0..=3, rows sources only".into());

@@ -1,22 +1,22 @@
 //! Every head of an exported multi-task model evaluated as deployed: the model's bytes loaded by
-//! the runtime, adaptable heads adapted by the runtime's inner loop, beside a simple baseline on
-//! the same draws (population mean for regression heads, nearest centroid on raw features for
-//! classification heads), with confidence intervals over independent units.
+//! the runtime, adaptable heads adapted by the runtime's inner loop, beside baselines on the
+//! same draws (regression heads: the population mean, and a line fitted to each support set
+//! where draws have one; classification heads: nearest centroid on raw features), with
+//! confidence intervals over independent units.
 //!
-//! Units: the held-out tasks of a CSV task source (one draw each), fresh tasks of an unbounded
-//! family, episodes of the validation rows for an adaptable classification head, and every
-//! validation row once for a fixed head on rows. Regression errors are in the data's units (a
+//! Units: the held-out tasks of a CSV task source (the support draws shared out among them and
+//! averaged per task, as the regression evaluator does), fresh tasks of an unbounded family,
+//! episodes of the validation rows for an adaptable classification head, and every validation
+//! row once for a fixed head on rows. Regression errors are in the data's units (a
 //! head that trained on standardised targets returns raw units on the device).
 
 use super::config::MtConfig;
 use super::heads::{draws, Draw, Head, Source};
 use crate::classify::deploy::{centroid_correct, class_means, episode_correct, nearest_mean};
 use crate::classify::episodes::Episode;
-use crate::eval::{adapt_head, mean_ci};
+use crate::eval::{adapt_head, line_predict, mean_ci, mse};
 use crate::tasks::Task;
-use anyhow::{anyhow, bail, Result};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+use anyhow::{anyhow, bail, Context, Result};
 use rayon::prelude::*;
 use runtime::{Heads, Model};
 use serde::Serialize;
@@ -34,11 +34,14 @@ pub struct HeadRow {
     /// Independent units the interval is over, and what they are.
     pub units: usize,
     pub unit: &'static str,
+    /// Draws per unit, averaged per unit before the mean over units.
+    pub draws: usize,
     pub mean: f64,
     pub ci95: f64,
 }
 
-/// Every head of `bytes` on its validation data; `tasks` draws for unbounded task families.
+/// Every head of `bytes` on its validation data; `tasks` draws for unbounded task families
+/// (and the support draws shared out among a finite set of held-out tasks).
 pub fn evaluate(
     bytes: &[u8],
     heads: &[Head],
@@ -48,32 +51,40 @@ pub fn evaluate(
     let model = Model::from_bytes(bytes).map_err(|e| anyhow!("model: {e}"))?;
     let mut rows = Vec::new();
     for (i, h) in heads.iter().enumerate() {
-        let (unit, units) = units_of(h, cfg, tasks);
+        let (unit, units) = units_of(h, cfg, tasks)
+            .with_context(|| format!("head {:?} (its `shots`)", h.cfg.name))?;
         let steps: Vec<usize> = if h.cfg.adaptable {
             vec![0, h.spec.steps]
         } else {
             vec![0]
         };
         let baseline = Baseline::of(h);
-        let scores: Vec<Vec<f64>> = units
-            .par_iter()
-            .map(|d| score(&model, i, h, d, &steps, &baseline))
-            .collect::<Result<_>>()?;
-        let cls = matches!(units.first(), Some(Draw::Labels { .. }));
+        let Some(first) = units.first().and_then(|u| u.first()) else {
+            continue;
+        };
+        let cls = matches!(first, Draw::Labels { .. });
         let (metric, scale) = if cls {
             ("accuracy", 100.0)
         } else {
             ("mse", 1.0)
         };
-        let baseline = if cls {
-            "nearest_centroid_raw"
-        } else {
-            "population_mean"
-        };
-        let methods = steps
-            .iter()
-            .map(|&s| ("model", Some(s)))
-            .chain([(baseline, None)]);
+        let baselines = baseline_names(first);
+        let scores: Vec<Vec<f64>> = units
+            .par_iter()
+            .map(|u| {
+                let mut acc = vec![0.0; steps.len() + baselines.len()];
+                for d in u {
+                    let v = score(&model, i, h, d, &steps, &baseline)?;
+                    for (a, v) in acc.iter_mut().zip(v) {
+                        *a += v / u.len() as f64;
+                    }
+                }
+                Ok(acc)
+            })
+            .collect::<Result<_>>()?;
+        let draws = units.iter().map(Vec::len).max().unwrap_or(1);
+        let methods =
+            (steps.iter().map(|&s| ("model", Some(s)))).chain(baselines.iter().map(|&b| (b, None)));
         for (j, (method, s)) in methods.enumerate() {
             let v: Vec<f64> = scores.iter().map(|u| u[j]).collect();
             let (mean, ci) = mean_ci(&v);
@@ -84,6 +95,7 @@ pub fn evaluate(
                 metric,
                 units: v.len(),
                 unit,
+                draws,
                 mean: scale * mean,
                 ci95: scale * ci,
             });
@@ -92,9 +104,11 @@ pub fn evaluate(
     Ok(rows)
 }
 
-/// The head's evaluation units in the data's units, and their name.
-fn units_of(h: &Head, cfg: &MtConfig, tasks: usize) -> (&'static str, Vec<Draw>) {
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xe7a1 ^ h.key);
+/// The head's evaluation units in the data's units, each unit's draws (averaged before the
+/// mean over units), and what a unit is. A finite set of held-out tasks shares `tasks` support
+/// draws out among its tasks, as the regression evaluator does ([`crate::eval::draws`]).
+fn units_of(h: &Head, cfg: &MtConfig, tasks: usize) -> Result<(&'static str, Vec<Vec<Draw>>)> {
+    let seed = cfg.seed ^ 0xe7a1 ^ h.key;
     let raw = |mut t: Task| {
         if let Some((shift, scale)) = &h.targets {
             let m = shift.len().max(1);
@@ -110,28 +124,31 @@ fn units_of(h: &Head, cfg: &MtConfig, tasks: usize) -> (&'static str, Vec<Draw>)
         }
         Draw::Values(t)
     };
-    match (&h.source, h.cfg.adaptable) {
-        (Source::Tasks(src), _) => match src.held_out() {
-            Some(ids) => {
-                let (k, q) = (h.cfg.shots, h.cfg.query);
-                let units = (0..ids.len()).map(|j| raw(src.sample_held_out(j, k, q, &mut rng)));
-                ("held-out task", units.collect())
-            }
-            None => {
-                let per = if h.cfg.adaptable { cfg.meta_batch } else { 1 };
-                let n = tasks.div_ceil(per.max(1)) as u64;
-                let all = (0..n).flat_map(|b| draws(h, cfg, cfg.seed ^ 0xe7a1, b, true));
-                let units = all.map(|d| match d {
-                    Draw::Values(t) => raw(t),
-                    other => other,
-                });
-                ("task", units.collect())
-            }
-        },
+    let one_each = |units: Vec<Draw>| units.into_iter().map(|d| vec![d]).collect();
+    Ok(match (&h.source, h.cfg.adaptable) {
+        (Source::Tasks(src), _) if src.held_out().is_some() => {
+            let (k, q) = (h.cfg.shots, h.cfg.query);
+            let d = crate::eval::draws(src.as_ref(), k, tasks, q, seed)?;
+            let units = d
+                .tasks
+                .into_iter()
+                .map(|u| u.into_iter().map(raw).collect());
+            ("held-out task", units.collect())
+        }
+        (Source::Tasks(_), _) => {
+            let per = if h.cfg.adaptable { cfg.meta_batch } else { 1 };
+            let n = tasks.div_ceil(per.max(1)) as u64;
+            let all = (0..n).flat_map(|b| draws(h, cfg, cfg.seed ^ 0xe7a1, b, true));
+            let units = all.map(|d| match d {
+                Draw::Values(t) => raw(t),
+                other => other,
+            });
+            ("task", one_each(units.collect()))
+        }
         (Source::Rows(_), true) => {
             let n = tasks.div_ceil(cfg.meta_batch.max(1)) as u64;
             let all = (0..n).flat_map(|b| draws(h, cfg, cfg.seed ^ 0xe7a1, b, true));
-            ("episode", all.collect())
+            ("episode", one_each(all.collect()))
         }
         (Source::Rows(r), false) => {
             let d = r.d;
@@ -158,15 +175,17 @@ fn units_of(h: &Head, cfg: &MtConfig, tasks: usize) -> (&'static str, Vec<Draw>)
                     })
                 }
             });
-            ("validation row", units.collect())
+            ("validation row", one_each(units.collect()))
         }
-    }
+    })
 }
 
 /// A head's baseline, fitted once on its training data.
 enum Baseline {
-    /// Regression: the mean training target of each output (raw units).
-    Mean(Vec<f64>),
+    /// Regression: the mean training target of each output (raw units), and where draws have a
+    /// support set, a line fitted to it ([`line_predict`]) on inputs standardised with this
+    /// `(shift, scale)`.
+    Mean(Vec<f64>, (Vec<f64>, Vec<f64>)),
     /// A fixed classification head: the class means of its training rows (raw features).
     ClassMeans(Vec<f64>),
     /// An adaptable classification head: nearest centroid on each episode's support set.
@@ -175,9 +194,13 @@ enum Baseline {
 
 impl Baseline {
     fn of(h: &Head) -> Self {
+        let line_norm = match &h.source {
+            Source::Tasks(src) => src.normalisation(),
+            Source::Rows(_) => (Vec::new(), Vec::new()),
+        };
         match (&h.targets, &h.source) {
-            (Some((shift, _)), _) => Baseline::Mean(shift.clone()),
-            (None, Source::Tasks(src)) => Baseline::Mean(src.target_mean()),
+            (Some((shift, _)), _) => Baseline::Mean(shift.clone(), line_norm),
+            (None, Source::Tasks(src)) => Baseline::Mean(src.target_mean(), line_norm),
             (None, Source::Rows(_)) if h.cfg.adaptable && h.is_cls() => Baseline::SupportCentroids,
             (None, Source::Rows(r)) => {
                 let train: Vec<usize> = r.train.iter().flatten().copied().collect();
@@ -193,10 +216,19 @@ impl Baseline {
                     Baseline::ClassMeans(class_means(&x, &y, classes, d))
                 } else {
                     let mean = train.iter().map(|&j| r.value[j]).sum::<f64>();
-                    Baseline::Mean(vec![mean / train.len().max(1) as f64])
+                    Baseline::Mean(vec![mean / train.len().max(1) as f64], line_norm)
                 }
             }
         }
+    }
+}
+
+/// The baselines' method names for draws like `d`, in the order [`score`] returns them.
+fn baseline_names(d: &Draw) -> Vec<&'static str> {
+    match d {
+        Draw::Labels { .. } => vec!["nearest_centroid_raw"],
+        Draw::Values(t) if t.support_y.is_empty() => vec!["population_mean"],
+        Draw::Values(_) => vec!["population_mean", "line"],
     }
 }
 
@@ -216,17 +248,18 @@ fn score(
             } else {
                 vec![fixed_mse(model, i, t)?]
             };
-            let Baseline::Mean(mean) = baseline else {
+            let Baseline::Mean(mean, line_norm) = baseline else {
                 bail!(
                     "head {:?}: values scored against a class baseline",
                     h.cfg.name
                 );
             };
             let m = mean.len().max(1);
-            let se: f64 = (t.query_y.iter().enumerate())
-                .map(|(j, y)| (y - mean.get(j % m).copied().unwrap_or(0.0)).powi(2))
-                .sum();
-            v.push(se / t.query_y.len().max(1) as f64);
+            let at = |j: usize| mean.get(j % m).copied().unwrap_or(0.0);
+            v.push(mse((0..t.query_y.len()).map(at), &t.query_y));
+            if !t.support_y.is_empty() {
+                v.push(mse(line_predict(t, line_norm).into_iter(), &t.query_y));
+            }
             Ok(v)
         }
         Draw::Labels { d, sx, sl, qx, ql } => {
@@ -257,7 +290,7 @@ fn score(
                 Baseline::ClassMeans(mu) => (qx.chunks_exact(*d).zip(ql))
                     .filter(|(x, &y)| nearest_mean(mu, *d, x) == y)
                     .count(),
-                Baseline::Mean(_) => {
+                Baseline::Mean(..) => {
                     bail!("head {:?}: labels scored against a mean", h.cfg.name)
                 }
             };
@@ -284,12 +317,7 @@ fn infer(model: &Model<'_>, i: usize, x: &[f64]) -> Result<Vec<f32>> {
 
 fn fixed_mse(model: &Model<'_>, i: usize, t: &Task) -> Result<f64> {
     let out = infer(model, i, &t.query_x)?;
-    let se: f64 = out
-        .iter()
-        .zip(&t.query_y)
-        .map(|(&p, y)| (p as f64 - y).powi(2))
-        .sum();
-    Ok(se / t.query_y.len().max(1) as f64)
+    Ok(mse(out.into_iter().map(f64::from), &t.query_y))
 }
 
 fn fixed_correct(model: &Model<'_>, i: usize, ep: &Episode) -> Result<usize> {

@@ -44,7 +44,7 @@ fn print_deployed(rows: &[super::deployed::HeadRow]) {
     );
     for r in rows {
         println!(
-            "{:<16} {:<22} {:>5} {:>9} {:>14.5} {:>12.5}  {} {}s",
+            "{:<16} {:<22} {:>5} {:>9} {:>14.5} {:>12.5}  {} {}s{}",
             r.head,
             r.method,
             r.steps.map_or("-".into(), |s| s.to_string()),
@@ -52,8 +52,30 @@ fn print_deployed(rows: &[super::deployed::HeadRow]) {
             r.mean,
             r.ci95,
             r.units,
-            r.unit
+            r.unit,
+            if r.draws > 1 {
+                format!(" ({} support draws each, averaged per unit)", r.draws)
+            } else {
+                String::new()
+            }
         );
+    }
+}
+
+/// Prints the held-out task ids of every `csv_tasks` head (evaluated as deployed, never
+/// trained on).
+fn describe_splits(heads: &[Head]) {
+    for h in heads {
+        if let (super::Source::Tasks(src), Some(path)) = (&h.source, &h.cfg.path) {
+            if let Some(held) = src.held_out() {
+                let ids: Vec<&str> = held.iter().map(|(id, _)| id.as_str()).collect();
+                eprintln!(
+                    "head {:?}: {path}: {} held-out tasks {ids:?} (`test_fraction`, `split_seed`)",
+                    h.cfg.name,
+                    ids.len()
+                );
+            }
+        }
     }
 }
 
@@ -76,6 +98,7 @@ pub fn train_and_export(
     );
     let base = cfg_path.parent().unwrap_or(Path::new("."));
     let heads = build_heads(&cfg, base)?;
+    describe_splits(&heads);
     let t0 = std::time::Instant::now();
     let Some(st) = train_checkpointed(
         out,

@@ -123,7 +123,9 @@ fn head_source(
         HeadSource::Sinusoid => Source::Tasks(Box::new(Sinusoid)),
         HeadSource::CsvTasks => {
             let p = path.ok_or_else(|| anyhow!("{}: no path", at()))?;
-            let tasks = CsvTasks::load(&p, 0.2, 0, 2, &h.columns()).with_context(at)?;
+            let (test_fraction, split_seed) = h.task_split();
+            let tasks =
+                CsvTasks::load(&p, test_fraction, split_seed, 2, &h.columns()).with_context(at)?;
             targets = h
                 .standardises_targets()
                 .then(|| tasks.target_normalisation())
