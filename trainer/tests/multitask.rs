@@ -433,6 +433,42 @@ fn inputs_are_standardised_on_training_tasks_only_and_exported() {
 }
 
 #[test]
+fn a_training_k_range_draws_each_training_task_its_own_k_and_validates_at_shots() {
+    let d = dir("k-range");
+    raw_inputs_csv(&d.join("tasks.csv"), 20, 500.0, &[]);
+    let text = RAW_INPUTS.replace("shots = 4\n", "shots = 4\nshots_min = 2\nshots_max = 6\n");
+    let cfg = MtConfig::parse(&text, "mt.toml").unwrap();
+    let heads = build_heads(&cfg, &d).unwrap();
+    let k_of = |val: bool| -> Vec<usize> {
+        (0..20)
+            .flat_map(|b| trainer::multitask::draws(&heads[0], &cfg, 0, b, val))
+            .map(|dr| match dr {
+                trainer::multitask::Draw::Values(t) => t.k(),
+                _ => panic!("a task head"),
+            })
+            .collect()
+    };
+    let train_k = k_of(false);
+    assert!(train_k.iter().all(|k| (2..=6).contains(k)), "{train_k:?}");
+    assert!(train_k.contains(&2) && train_k.contains(&6), "{train_k:?}");
+    assert!(k_of(true).iter().all(|&k| k == 4));
+    // Without a range every training task has `shots`.
+    let fixed = MtConfig::parse(RAW_INPUTS, "mt.toml").unwrap();
+    let h = build_heads(&fixed, &d).unwrap();
+    let dr = trainer::multitask::draws(&h[0], &fixed, 0, 3, false);
+    assert!(dr
+        .iter()
+        .all(|x| matches!(x, trainer::multitask::Draw::Values(t) if t.k() == 4)));
+    // An empty range is refused, naming the key.
+    let bad = RAW_INPUTS.replace("shots = 4\n", "shots = 4\nshots_min = 5\nshots_max = 3\n");
+    let e = MtConfig::parse(&bad, "mt.toml").unwrap_err().to_string();
+    assert!(
+        e.contains("head[0].shots_min") && e.contains("5..=3"),
+        "{e}"
+    );
+}
+
+#[test]
 fn rows_heads_standardise_on_training_rows_only_and_share_one_input_width() {
     let d = dir("std-rows");
     tiny_csv(&d.join("tiny.csv"), 4, 12);

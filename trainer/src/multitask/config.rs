@@ -122,8 +122,14 @@ pub struct HeadConfig {
     pub clip: f64,
     /// Adaptable classification: classes per episode (head outputs).
     pub ways: usize,
-    /// Adaptable: support rows per task (per class for episodes).
+    /// Adaptable: support rows per task (per class for episodes): the K of validation and of
+    /// the as-deployed evaluation, and of training unless `shots_min` / `shots_max` set a range.
     pub shots: usize,
+    /// Adaptable: the range each training task's (or episode's) K is drawn from, uniformly
+    /// (absent: `shots`). Training on several K makes the meta-learned start and steps serve a
+    /// device whose support sets vary in size.
+    pub shots_min: Option<usize>,
+    pub shots_max: Option<usize>,
     pub query: usize,
     /// Rows sources: held-out share of rows for validation.
     pub val_fraction: f64,
@@ -210,6 +216,15 @@ impl HeadConfig {
         self.source.unwrap_or(HeadSource::Sinusoid)
     }
 
+    /// The range a training task's K is drawn from: `shots_min..=shots_max`, each `shots`
+    /// when absent.
+    pub fn train_shots(&self) -> (usize, usize) {
+        (
+            self.shots_min.unwrap_or(self.shots),
+            self.shots_max.unwrap_or(self.shots),
+        )
+    }
+
     /// A `csv_tasks` head's held-out share of task ids and the seed that chooses them.
     pub fn task_split(&self) -> (f64, u64) {
         (
@@ -249,6 +264,8 @@ impl Default for HeadConfig {
             clip: 10.0,
             ways: 5,
             shots: 5,
+            shots_min: None,
+            shots_max: None,
             query: 10,
             val_fraction: 0.25,
             standardise_targets: None,
@@ -599,6 +616,16 @@ impl HeadConfig {
             }
             if h.shots == 0 || h.query == 0 {
                 return bad("shots", "shots and query must be >= 1".into());
+            }
+            let (lo, hi) = h.train_shots();
+            if lo == 0 || lo > hi {
+                let key = if h.shots_min.is_some() {
+                    "shots_min"
+                } else {
+                    "shots_max"
+                };
+                let msg = format!("the training K range {lo}..={hi} must be >= 1 and not empty");
+                return bad(key, msg);
             }
             if source == HeadSource::Classes && h.ways < 2 {
                 return bad("ways", "must be >= 2".into());

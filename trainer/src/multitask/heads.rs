@@ -411,12 +411,22 @@ pub fn draws(h: &Head, cfg: &MtConfig, seed: u64, stream: u64, val: bool) -> Vec
         (cfg.batch, 1)
     };
     let n = if h.cfg.adaptable { cfg.meta_batch } else { 1 };
+    let (lo, hi) = h.cfg.train_shots();
     (0..n)
-        .map(|_| match &h.source {
-            Source::Tasks(t) => Draw::Values(t.sample(split, k, q, &mut rng)),
-            Source::Rows(r) => {
-                let pick = if val { &r.val } else { &r.train };
-                rows_draw(h, r, pick, k, q, &mut rng)
+        .map(|_| {
+            // Training draws of a K range: each its own K (a fixed K draws nothing, so a
+            // configuration without a range keeps its batches).
+            let k = if h.cfg.adaptable && !val && lo < hi {
+                rng.random_range(lo..=hi)
+            } else {
+                k
+            };
+            match &h.source {
+                Source::Tasks(t) => Draw::Values(t.sample(split, k, q, &mut rng)),
+                Source::Rows(r) => {
+                    let pick = if val { &r.val } else { &r.train };
+                    rows_draw(h, r, pick, k, q, &mut rng)
+                }
             }
         })
         .collect()
