@@ -517,7 +517,11 @@ fn val_classes_are_kept_out_of_training_and_sizes_are_checked_first() {
         ..cfg.clone()
     };
     let e = Setup::with_data(&big, tiny()).err().unwrap().to_string();
-    assert!(e.contains("shots + query = 15"), "{e}");
+    // The refusal says what each training class has.
+    assert!(
+        e.contains("shots + query = 5 + 10 = 15") && e.contains("rows (after `val_fraction`"),
+        "{e}"
+    );
     // Image-only options on a vector input name their key.
     let rot = ClsConfig {
         rotations: true,

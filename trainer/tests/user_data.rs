@@ -312,7 +312,7 @@ fn wrong_shapes_and_image_options_are_refused_before_any_work() {
         // Training episodes larger than the training classes' rows (30 less the 8 held out).
         (
             CONFIG.replace("shots = [1, 5]", "shots = [1, 20]"),
-            "training episodes need 2 classes with shots + query = 25",
+            "training episodes need 2 classes with shots + query = 20 + 5 = 25",
         ),
         // A value that passes the type check but not the range check.
         (

@@ -8,7 +8,7 @@ use super::episodes::Episode;
 use super::matching::MatchingChoice;
 use super::proto::ProtoSpec;
 use super::setup::Normalisation;
-use super::train::{episode_accuracies, Trained};
+use super::train::{trunk_hits, Trained};
 use crate::eval::mean_ci;
 use crate::export::f32s;
 use crate::net::Arch;
@@ -173,12 +173,27 @@ pub fn episode_correct(
     ep: &Episode,
     steps: usize,
 ) -> Result<usize> {
+    Ok(count(&episode_hits(model, head, ep, steps)?))
+}
+
+/// [`episode_correct`] query by query: which queries are classified right, in order.
+pub fn episode_hits(
+    model: &Model<'_>,
+    head: usize,
+    ep: &Episode,
+    steps: usize,
+) -> Result<Vec<bool>> {
     let out = episode_probs(model, head, ep, steps, &[])?;
     Ok(out
         .chunks_exact(ep.ways)
         .zip(&ep.query_y)
-        .filter(|(z, &y)| argmax(z) == y)
-        .count())
+        .map(|(z, &y)| argmax(z) == y)
+        .collect())
+}
+
+/// The `true`s of `hits`.
+fn count(hits: &[bool]) -> usize {
+    hits.iter().filter(|&&h| h).count()
 }
 
 /// The first index of the largest value (0 for an empty slice).
@@ -233,8 +248,14 @@ pub fn episode_probs(
     Ok(out)
 }
 
-/// Nearest class mean (squared Euclidean distance) of `norm`-normalised inputs, or raw ones.
+/// Nearest class mean (squared Euclidean distance) of `norm`-normalised inputs, or raw ones:
+/// the episode's correct queries.
 pub fn centroid_correct(ep: &Episode, norm: Option<&Normalisation>) -> usize {
+    count(&centroid_hits(ep, norm))
+}
+
+/// [`centroid_correct`] query by query, in order.
+pub fn centroid_hits(ep: &Episode, norm: Option<&Normalisation>) -> Vec<bool> {
     let d = ep.d;
     let (sx, qx) = match norm {
         Some(n) => (n.apply(&ep.support_x), n.apply(&ep.query_x)),
@@ -243,8 +264,8 @@ pub fn centroid_correct(ep: &Episode, norm: Option<&Normalisation>) -> usize {
     let mu = class_means(&sx, &ep.support_y, ep.ways, d);
     qx.chunks_exact(d)
         .zip(&ep.query_y)
-        .filter(|(x, &y)| nearest_mean(&mu, d, x) == y)
-        .count()
+        .map(|(x, &y)| nearest_mean(&mu, d, x) == y)
+        .collect()
 }
 
 /// The mean of each of `ways` classes (row-major, `ways x d`) of rows `x` labelled `y`; a class
@@ -290,16 +311,33 @@ pub struct AccRow {
     /// Device inner steps (`None` for the baseline).
     pub steps: Option<usize>,
     pub episodes: usize,
-    /// Mean query accuracy over episodes, in percent, and the 95% CI half-width.
+    /// Mean query accuracy over episodes, in percent, and the 95% CI half-width (over the
+    /// episodes: how well these classes were measured).
     pub accuracy: f64,
     pub ci95: f64,
+    /// The same with the class as the unit: each class's accuracy over all its queries, then
+    /// the mean and Student's t 95% CI half-width over the classes (how much another class
+    /// might differ), in percent.
+    pub classes: usize,
+    pub class_accuracy: f64,
+    pub class_ci95: f64,
     /// Query accuracy of every episode, in order (for paired comparisons; `eval --per-task`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub per_episode: Vec<f64>,
 }
 
-pub(super) fn row(method: &str, shots: usize, steps: Option<usize>, per_ep: &[f64]) -> AccRow {
-    let (m, ci) = mean_ci(per_ep);
+/// The row of `method` from which queries of each of `eps` it got right.
+pub(super) fn row(
+    method: &str,
+    shots: usize,
+    steps: Option<usize>,
+    hits: &[Vec<bool>],
+    eps: &[Episode],
+) -> AccRow {
+    let per_ep = shares(hits);
+    let (m, ci) = mean_ci(&per_ep);
+    let per_class = class_accuracies(hits, eps);
+    let (cm, cci) = mean_ci(&per_class);
     AccRow {
         method: method.into(),
         shots,
@@ -307,8 +345,34 @@ pub(super) fn row(method: &str, shots: usize, steps: Option<usize>, per_ep: &[f6
         episodes: per_ep.len(),
         accuracy: 100.0 * m,
         ci95: 100.0 * ci,
-        per_episode: per_ep.to_vec(),
+        classes: per_class.len(),
+        class_accuracy: 100.0 * cm,
+        class_ci95: 100.0 * cci,
+        per_episode: per_ep,
     }
+}
+
+/// Each episode's share of queries right.
+pub fn shares(hits: &[Vec<bool>]) -> Vec<f64> {
+    hits.iter()
+        .map(|h| count(h) as f64 / h.len().max(1) as f64)
+        .collect()
+}
+
+/// Each class's accuracy over all of its queries in `eps` (classes told apart by
+/// [`Episode::pool_class`]), in the order of their class keys.
+fn class_accuracies(hits: &[Vec<bool>], eps: &[Episode]) -> Vec<f64> {
+    let mut by: std::collections::BTreeMap<usize, (usize, usize)> = Default::default();
+    for (h, ep) in hits.iter().zip(eps) {
+        for (&hit, &y) in h.iter().zip(&ep.query_y) {
+            let key = ep.pool_class.get(y).copied().unwrap_or(y);
+            let e = by.entry(key).or_default();
+            (e.0, e.1) = (e.0 + usize::from(hit), e.1 + 1);
+        }
+    }
+    by.values()
+        .map(|&(r, n)| r as f64 / n.max(1) as f64)
+        .collect()
 }
 
 /// Accuracy of the model as deployed for each step count, and the baselines, on `eps`.
@@ -348,31 +412,19 @@ pub fn evaluate(
     let shots = first.shots;
     let mut rows = Vec::new();
     for &s in steps {
-        let per: Vec<f64> = eps
+        let hits: Vec<Vec<bool>> = eps
             .par_iter()
-            .map(|ep| Ok(episode_correct(&model, head, ep, s)? as f64 / ep.query_y.len() as f64))
+            .map(|ep| episode_hits(&model, head, ep, s))
             .collect::<Result<_>>()?;
-        rows.push(row("model", shots, Some(s), &per));
+        rows.push(row("model", shots, Some(s), &hits, eps));
     }
-    rows.push(row(
-        "nearest_centroid_raw",
-        shots,
-        None,
-        &baseline(eps, None),
-    ));
-    rows.push(row(
-        "nearest_centroid_standardised",
-        shots,
-        None,
-        &baseline(eps, Some(baselines.standardise)),
-    ));
+    let raw = baseline(eps, None);
+    rows.push(row("nearest_centroid_raw", shots, None, &raw, eps));
+    let std = baseline(eps, Some(baselines.standardise));
+    rows.push(row("nearest_centroid_standardised", shots, None, &std, eps));
     if let Some(norm) = baselines.model_input {
-        rows.push(row(
-            "nearest_centroid_model_input",
-            shots,
-            None,
-            &baseline(eps, Some(norm)),
-        ));
+        let own = baseline(eps, Some(norm));
+        rows.push(row("nearest_centroid_model_input", shots, None, &own, eps));
     }
     if let Some((arch, params, name)) = baselines.trunk {
         let spec = ProtoSpec {
@@ -381,34 +433,79 @@ pub fn evaluate(
             alpha: 0.0,
             clip: 1.0,
         };
-        let per = episode_accuracies(arch, params, eps, &spec);
-        rows.push(row(name, shots, Some(0), &per));
+        let hits = trunk_hits(arch, params, eps, &spec);
+        rows.push(row(name, shots, Some(0), &hits, eps));
     }
     Ok(rows)
 }
 
-/// Query accuracy of nearest centroid on every episode (`norm`: on normalised inputs).
-pub fn baseline(eps: &[Episode], norm: Option<&Normalisation>) -> Vec<f64> {
-    eps.par_iter()
-        .map(|ep| centroid_correct(ep, norm) as f64 / ep.query_y.len() as f64)
-        .collect()
+/// Which queries of every episode nearest centroid classifies right (`norm`: on normalised
+/// inputs).
+pub fn baseline(eps: &[Episode], norm: Option<&Normalisation>) -> Vec<Vec<bool>> {
+    eps.par_iter().map(|ep| centroid_hits(ep, norm)).collect()
 }
 
+/// The rows as a table: accuracy with its interval over the episodes, then with the class as
+/// the unit (`classes`: how many, `per class %` and its interval over them).
 pub fn table(rows: &[AccRow]) -> String {
     let mut s = format!(
-        "{:<30} {:>5} {:>6} {:>9} {:>9} {:>7}\n",
-        "method", "shots", "steps", "episodes", "acc %", "95% CI"
+        "{:<30} {:>5} {:>6} {:>9} {:>9} {:>7} {:>8} {:>11} {:>7}\n",
+        "method",
+        "shots",
+        "steps",
+        "episodes",
+        "acc %",
+        "95% CI",
+        "classes",
+        "per class %",
+        "95% CI"
     );
     for r in rows {
         s += &format!(
-            "{:<30} {:>5} {:>6} {:>9} {:>9.2} {:>7.2}\n",
+            "{:<30} {:>5} {:>6} {:>9} {:>9.2} {:>7.2} {:>8} {:>11.2} {:>7.2}\n",
             r.method,
             r.shots,
             r.steps.map_or("-".into(), |v| v.to_string()),
             r.episodes,
             r.accuracy,
-            r.ci95
+            r.ci95,
+            r.classes,
+            r.class_accuracy,
+            r.class_ci95
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 2-way episode of pool classes `classes`, two queries per class.
+    fn episode(classes: [usize; 2]) -> Episode {
+        Episode {
+            ways: 2,
+            query: 2,
+            query_y: vec![0, 0, 1, 1],
+            pool_class: classes.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn rows_give_the_episode_and_the_class_as_the_unit() {
+        // Class 7 always right (4 queries), class 9 once in two, class 3 never.
+        let eps = [episode([7, 9]), episode([3, 7])];
+        let hits = [
+            vec![true, true, true, false],
+            vec![false, false, true, true],
+        ];
+        let r = row("model", 1, Some(0), &hits, &eps);
+        assert_eq!((r.episodes, r.classes), (2, 3));
+        assert!((r.accuracy - 62.5).abs() < 1e-9, "{r:?}");
+        // Classes 3, 7, 9: 0, 1 and 0.5, whatever their query counts.
+        let (mean, ci) = mean_ci(&[0.0, 1.0, 0.5]);
+        assert!((r.class_accuracy - 100.0 * mean).abs() < 1e-9, "{r:?}");
+        assert!((r.class_ci95 - 100.0 * ci).abs() < 1e-9, "{r:?}");
+    }
 }

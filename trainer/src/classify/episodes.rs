@@ -39,7 +39,9 @@ pub struct Episode {
     pub support_y: Vec<usize>,
     pub query_x: Vec<f64>,
     pub query_y: Vec<usize>,
-    /// Pool index of each way (for the multi-task head's global labels).
+    /// Pool index of each way (for the multi-task head's global labels; for an episode read
+    /// from listed rows, the data's class of the way's rows): what tells the episodes' classes
+    /// apart, e.g. for accuracies with the class as the unit.
     pub pool_class: Vec<usize>,
     /// Data-file rows, support then query, class-major.
     pub rows: Vec<usize>,
@@ -227,7 +229,9 @@ pub fn from_rows(ds: &Dataset, ways: usize, shots: usize, query: usize, rows: &[
         shots,
         query,
         d: ds.d,
-        pool_class: (0..ways).collect(),
+        pool_class: (0..ways)
+            .map(|w| rows.get(w * shots).map_or(w, |&r| ds.labels[r]))
+            .collect(),
         rows: rows.to_vec(),
         ..Default::default()
     };

@@ -7,7 +7,7 @@ use super::config::ClsConfig;
 use super::deploy::{baseline, row, AccRow};
 use super::run::test_episodes;
 use super::setup::Setup;
-use super::train::{episode_accuracies, Trained};
+use super::train::{trunk_hits, Trained};
 use crate::net::Arch;
 use crate::quantise::QuantTrunk;
 use anyhow::{bail, Result};
@@ -38,22 +38,23 @@ pub fn host_rows(
         }
         for steps in device.step_counts() {
             let spec = super::proto::ProtoSpec { steps, ..device };
-            let per = episode_accuracies(trunk, params, &eps, &spec);
-            rows.push(row("trunk_host", k, Some(steps), &per));
+            let hits = trunk_hits(trunk, params, &eps, &spec);
+            rows.push(row("trunk_host", k, Some(steps), &hits, &eps));
         }
         if let Some(q) = int8 {
             for steps in device.step_counts() {
                 let spec = super::proto::ProtoSpec { steps, ..device };
-                let per = crate::quantise::episode_accuracies(q, trunk, &eps, &spec)?;
-                rows.push(row("trunk_int8", k, Some(steps), &per));
+                let hits = crate::quantise::episode_hits(q, trunk, &eps, &spec)?;
+                rows.push(row("trunk_int8", k, Some(steps), &hits, &eps));
             }
         }
-        rows.push(row("nearest_centroid_raw", k, None, &baseline(&eps, None)));
+        let raw = baseline(&eps, None);
+        rows.push(row("nearest_centroid_raw", k, None, &raw, &eps));
         let std = baseline(&eps, Some(&setup.standardise));
-        rows.push(row("nearest_centroid_standardised", k, None, &std));
+        rows.push(row("nearest_centroid_standardised", k, None, &std, &eps));
         if setup.norm.window.is_some() {
             let own = baseline(&eps, Some(&setup.norm));
-            rows.push(row("nearest_centroid_model_input", k, None, &own));
+            rows.push(row("nearest_centroid_model_input", k, None, &own, &eps));
         }
     }
     Ok(rows)
@@ -62,7 +63,7 @@ pub fn host_rows(
 /// The lines above a host evaluation's table.
 pub fn describe(cfg: &ClsConfig, ways: usize, n: usize, query: usize) -> String {
     format!(
-        "novel classes {:?} (never seen in training or validation), on the host (the trainer's forward pass in f32; the runtime cannot run this trunk yet):\n  {ways}-way: {n} episodes per shot count, {query} queries per class; 95% CI over episodes\n",
+        "novel classes {:?} (never seen in training or validation), on the host (the trainer's forward pass in f32; the runtime cannot run this trunk yet):\n  {ways}-way: {n} episodes per shot count, {query} queries per class; 95% CI over episodes, then with the class as the unit\n",
         cfg.test_classes
     )
 }

@@ -116,7 +116,10 @@ pub fn accuracy_plot(path: &Path, t: &Trained, model: &[u8], setup: &Setup) -> R
                 .collect(),
             reference: false,
         });
-        let (b, _) = mean_ci(&baseline(&eps, Some(&setup.standardise)));
+        let (b, _) = mean_ci(&super::deploy::shares(&baseline(
+            &eps,
+            Some(&setup.standardise),
+        )));
         let last = *steps.last().unwrap_or(&1) as f64;
         series.push(Series {
             label: format!("nearest centroid (standardised), {k}-shot"),

@@ -362,19 +362,42 @@ pub fn episode_accuracy<T: Real>(
     spec: &ProtoSpec,
     fwd: &mut Fwd<T>,
 ) -> usize {
+    episode_hits(trunk, p, ep, spec, fwd)
+        .iter()
+        .filter(|&&h| h)
+        .count()
+}
+
+/// Which queries of the episode the prototype head (and its inner steps) classifies right, in
+/// query order.
+pub fn episode_hits<T: Real>(
+    trunk: &Arch,
+    p: &[T],
+    ep: &EpisodeData<T>,
+    spec: &ProtoSpec,
+    fwd: &mut Fwd<T>,
+) -> Vec<bool> {
     let d = trunk.outputs();
     let nt = trunk.n_params();
     forward(trunk, &p[..nt], &ep.x, ep.ns + ep.nq, fwd, 0);
-    head_accuracy(&fwd.ys[trunk.layers.len()], ep, d, spec)
+    head_hits(&fwd.ys[trunk.layers.len()], ep, d, spec)
 }
 
 /// Correct queries of the prototype head (and its inner steps) on the episode's features `f`
 /// (support rows then query rows, `d` wide).
 pub fn head_accuracy<T: Real>(f: &[T], ep: &EpisodeData<T>, d: usize, spec: &ProtoSpec) -> usize {
+    head_hits(f, ep, d, spec).iter().filter(|&&h| h).count()
+}
+
+/// [`head_accuracy`] query by query: which queries the head classifies right, in order.
+pub fn head_hits<T: Real>(f: &[T], ep: &EpisodeData<T>, d: usize, spec: &ProtoSpec) -> Vec<bool> {
     let (fs, fq) = f.split_at(ep.ns * d);
     let (mut w, mut b, _, _) = prototypes(fs, &ep.sl, ep.ways, d, T::from_f64(spec.scale));
     inner_steps(fs, &ep.sl, d, spec, &mut w, &mut b);
-    let (mut z, mut g) = (Vec::new(), Vec::new());
+    let mut z = Vec::new();
     logits(fq, ep.nq, d, &w, &b, &mut z);
-    cross_entropy(&z, ep.ways, &ep.ql, &mut g).1
+    z.chunks_exact(ep.ways.max(1))
+        .zip(&ep.ql)
+        .map(|(z, &y)| argmax(z) == y)
+        .collect()
 }

@@ -334,11 +334,11 @@ pub fn describe(cfg: &ClsConfig, ds: &Dataset, report: &EvalReport) -> String {
     };
     for u in &report.units {
         s += &format!(
-            "  {}-way {}-shot: {} episodes ({} distinct draws from {} rows of {} classes), {} queries per class; 95% CI over episodes\n",
+            "  {}-way {}-shot: {} episodes ({} distinct draws from {} rows of {} classes), {} queries per class\n",
             u.ways, u.shots, u.episodes, u.distinct, u.rows, u.classes, u.query_per_class
         );
     }
-    s
+    s + "95% CI over episodes (how well these classes were measured), then with the class as the unit: each class's accuracy over its queries, their mean and 95% CI (how much another class might differ)\n"
 }
 
 /// Train (or resume), export `out`, write `<out>.trained.json`, evaluate as deployed

@@ -235,10 +235,16 @@ impl Setup {
             |p: &Pool, need: usize| p.classes.iter().filter(|c| c.rows.len() >= need).count();
         let train_ways = cfg.ways.min(usable(&train, need));
         if train_checks && train_ways < 2 {
+            let classes: Vec<usize> = train.classes.iter().map(|c| c.class).collect();
             bail!(
-                "{}: training episodes need 2 classes with shots + query = {need} training rows each; {} of the trunk's training classes have them (lower `shots`/`query`, or `val_fraction`)",
+                "{}: training episodes need 2 classes with shots + query = {} + {} = {need} training rows each; {} of the trunk's training classes have them: {} have {:?} rows (after `val_fraction` = {} of each is held out); lower `shots`/`query`, or `val_fraction`",
                 ds.file,
-                train_ways
+                cfg.max_shots(),
+                cfg.query,
+                train_ways,
+                ds.describe_classes(&classes),
+                train.classes.iter().map(|c| c.rows.len()).collect::<Vec<_>>(),
+                cfg.val_fraction
             );
         }
         // 15 queries per class, or what each pool's smallest class allows: the held-out rows

@@ -155,6 +155,23 @@ pub(super) fn episode_correct(
         .collect()
 }
 
+/// Which queries of each episode the prototype head classifies right (f32, as the device
+/// computes), in query order.
+pub fn trunk_hits(
+    trunk: &Arch,
+    params: &[f64],
+    eps: &[Episode],
+    spec: &ProtoSpec,
+) -> Vec<Vec<bool>> {
+    let p: Vec<f32> = params.iter().map(|&v| v as f32).collect();
+    eps.par_iter()
+        .map_init(Fwd::default, |fwd, ep| {
+            let d = EpisodeData::<f32>::new(trunk, ep, None);
+            super::proto::episode_hits(trunk, &p, &d, spec, fwd)
+        })
+        .collect()
+}
+
 /// Each episode's share of `correct` queries.
 pub(super) fn shares(correct: &[usize], eps: &[Episode]) -> Vec<f64> {
     let per = correct.iter().zip(eps);

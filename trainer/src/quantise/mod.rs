@@ -161,15 +161,15 @@ pub fn f32_bytes(arch: &Arch) -> usize {
     4 * arch.n_params()
 }
 
-/// Mean query accuracy of every episode with the int8 trunk's features (the prototype head
-/// and its inner steps in f32, as on the device).
-pub fn episode_accuracies(
+/// Which queries of every episode the prototype head (and its inner steps in f32, as on the
+/// device) classifies right with the int8 trunk's features, in query order.
+pub fn episode_hits(
     q: &QuantTrunk,
     arch: &Arch,
     eps: &[crate::classify::episodes::Episode],
     spec: &crate::classify::proto::ProtoSpec,
-) -> Result<Vec<f64>> {
-    use crate::classify::proto::{head_accuracy, EpisodeData};
+) -> Result<Vec<Vec<bool>>> {
+    use crate::classify::proto::{head_hits, EpisodeData};
     use rayon::prelude::*;
     eps.par_iter()
         .map(|ep| {
@@ -181,8 +181,7 @@ pub fn episode_accuracies(
             {
                 q.features(x, o)?;
             }
-            let correct = head_accuracy(&f, &d, q.features, spec);
-            Ok(correct as f64 / ep.query_y.len().max(1) as f64)
+            Ok(head_hits(&f, &d, q.features, spec))
         })
         .collect()
 }

@@ -193,7 +193,7 @@ fn deployed(
         rows.extend(named(int8_rows, "int8_model").filter(|r| r.method == "int8_model"));
     }
     println!(
-        "as deployed{}: the exported bytes through the runtime (prototype head, {} inner steps), {}-way, {n} episodes per shot count, {query} queries per class, novel classes {}; 95% CI over episodes",
+        "as deployed{}: the exported bytes through the runtime (prototype head, {} inner steps), {}-way, {n} episodes per shot count, {query} queries per class, novel classes {}; 95% CI over episodes, then with the class as the unit",
         f32_note(q),
         t.device.steps,
         cfg.ways,
