@@ -40,6 +40,19 @@ pub struct EvalRow {
     /// Each unit's mean query MSE (for paired comparisons; `eval --per-task`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub per_task: Vec<TaskScore>,
+    /// With several outputs, each one's query MSE in its own units (`mean_mse` is their mean,
+    /// so an output in large units would hide the others).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_output: Vec<OutputMse>,
+}
+
+/// One output's query MSE over the units: mean and 95% CI half-width.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutputMse {
+    /// Its target column's name, else `y1`, `y2`, ...
+    pub output: String,
+    pub mean_mse: f64,
+    pub ci95: f64,
 }
 
 /// One held-out unit's mean query MSE over its draws.
@@ -106,6 +119,18 @@ pub fn adapt_head(
     steps: &[usize],
     extra_x: &[f64],
 ) -> Result<(Vec<f64>, Vec<Vec<f32>>)> {
+    let (mses, _, preds) = adapt_head_outputs(model, head, task, steps, extra_x)?;
+    Ok((mses, preds))
+}
+
+/// [`adapt_head`] with each output's query MSE after each step count too.
+pub fn adapt_head_outputs(
+    model: &Model<'_>,
+    head: usize,
+    task: &Task,
+    steps: &[usize],
+    extra_x: &[f64],
+) -> Result<PerStep> {
     let e = |e: runtime::Error| anyhow!("runtime: {e}");
     let mut state = Box::new(AdaptState::<STATE_CAP>::new(model, head).map_err(e)?);
     let needs = model.ram_needs(head, task.k().max(task.q())).map_err(e)?;
@@ -120,6 +145,7 @@ pub fn adapt_head(
     let ex = f32s(extra_x);
     let m = task.n_out;
     let mut mses = Vec::with_capacity(steps.len());
+    let mut per_output = Vec::with_capacity(steps.len());
     let mut preds = Vec::new();
     for &s in steps {
         state.reset(model).map_err(e)?;
@@ -145,6 +171,11 @@ pub fn adapt_head(
             .map(|(&y, &t)| (y as f64 - t).powi(2))
             .sum();
         mses.push(se / out.len().max(1) as f64);
+        per_output.push(output_mses(
+            out.iter().map(|&y| f64::from(y)),
+            &task.query_y,
+            m,
+        ));
         if !ex.is_empty() {
             let mut p = vec![0.0f32; ex.len() / task.n_in.max(1) * m];
             net.infer_batch(&ex, Heads::only(head), &mut scratch, &mut p)
@@ -152,7 +183,25 @@ pub fn adapt_head(
             preds.push(p);
         }
     }
-    Ok((mses, preds))
+    Ok((mses, per_output, preds))
+}
+
+/// What [`adapt_head_outputs`] gives per step count: the query MSE, each output's, and the
+/// predictions at the extra inputs.
+pub type PerStep = (Vec<f64>, Vec<Vec<f64>>, Vec<Vec<f32>>);
+
+/// Each of `m` outputs' mean squared error of `pred` against `truth` (row-major, `m` a row).
+pub fn output_mses(pred: impl Iterator<Item = f64>, truth: &[f64], m: usize) -> Vec<f64> {
+    let m = m.max(1);
+    let (mut se, mut n) = (vec![0.0; m], vec![0usize; m]);
+    for (i, (p, t)) in pred.zip(truth).enumerate() {
+        se[i % m] += (p - t).powi(2);
+        n[i % m] += 1;
+    }
+    se.iter()
+        .zip(&n)
+        .map(|(s, &n)| s / n.max(1) as f64)
+        .collect()
 }
 
 /// Two-sided 95% quantile of Student's t with `df` degrees of freedom (exact table to 30, then
@@ -329,7 +378,9 @@ pub fn methods(steps: &[usize]) -> Vec<(String, usize)> {
         .collect()
 }
 
-/// Every unit's mean query MSE per method column of [`methods`], averaged over its draws.
+/// Every unit's mean query MSE per method column of [`methods`], averaged over its draws;
+/// with several outputs, then each method's per-output MSEs (method-major: column
+/// `methods + j * outputs + o`).
 pub fn score(
     model: &Model<'_>,
     draws: &Draws,
@@ -341,13 +392,24 @@ pub fn score(
         .tasks
         .par_iter()
         .map(|unit| {
-            let mut acc = vec![0.0; steps.len() + 2];
+            let mut acc = Vec::new();
             for t in unit {
-                let (mses, _) = adapt_task(model, t, steps, &[])?;
+                let (mses, outs, _) = adapt_head_outputs(model, 0, t, steps, &[])?;
                 let m = target_mean.len().max(1);
-                let mean = mse((0..t.query_y.len()).map(|i| target_mean[i % m]), &t.query_y);
-                let line = mse(line_predict(t, input_norm).into_iter(), &t.query_y);
-                for (a, v) in acc.iter_mut().zip(mses.into_iter().chain([mean, line])) {
+                let mean_pred = (0..t.query_y.len()).map(|i| target_mean[i % m]);
+                let line_pred = line_predict(t, input_norm);
+                let mean = mse(mean_pred.clone(), &t.query_y);
+                let line = mse(line_pred.iter().copied(), &t.query_y);
+                let mut v: Vec<f64> = mses.into_iter().chain([mean, line]).collect();
+                if t.n_out > 1 {
+                    let baselines = [
+                        output_mses(mean_pred, &t.query_y, t.n_out),
+                        output_mses(line_pred.into_iter(), &t.query_y, t.n_out),
+                    ];
+                    v.extend(outs.into_iter().chain(baselines).flatten());
+                }
+                acc.resize(v.len(), 0.0);
+                for (a, v) in acc.iter_mut().zip(v) {
                     *a += v / unit.len() as f64;
                 }
             }
@@ -356,20 +418,42 @@ pub fn score(
         .collect()
 }
 
-/// Rows of one K from every unit's scores: mean +- t-interval over the units.
+/// Rows of one K from every unit's scores ([`score`]'s columns): mean +- t-interval over the
+/// units; `outputs` names the outputs of a multi-output head (else `y1`, `y2`, ...).
 pub fn rows(
     k: usize,
     steps: &[usize],
     ids: &[String],
     per_unit: &[Vec<f64>],
     draws: usize,
+    outputs: &[String],
 ) -> Vec<EvalRow> {
-    methods(steps)
+    let methods = methods(steps);
+    let nm = methods.len();
+    let mo = per_unit
+        .first()
+        .map_or(0, |u| u.len().saturating_sub(nm) / nm.max(1));
+    let over_units = |c: usize| -> (f64, f64) {
+        let v: Vec<f64> = per_unit.iter().map(|u| u[c]).collect();
+        mean_ci(&v)
+    };
+    methods
         .into_iter()
         .enumerate()
         .map(|(j, (method, s))| {
             let v: Vec<f64> = per_unit.iter().map(|u| u[j]).collect();
             let (mean_mse, ci95) = mean_ci(&v);
+            let per_output = (0..mo)
+                .map(|o| {
+                    let (mean_mse, ci95) = over_units(nm + j * mo + o);
+                    let output = outputs.get(o).cloned();
+                    OutputMse {
+                        output: output.unwrap_or_else(|| format!("y{}", o + 1)),
+                        mean_mse,
+                        ci95,
+                    }
+                })
+                .collect();
             EvalRow {
                 method,
                 shots: k,
@@ -386,6 +470,7 @@ pub fn rows(
                         mse,
                     })
                     .collect(),
+                per_output,
             }
         })
         .collect()
@@ -453,9 +538,10 @@ pub fn evaluate(
         let d = draws(source, k, n_tasks, query, seed)?;
         let per_unit = score(&model, &d, &steps, &mean, &norm)?;
         let per = d.tasks.first().map_or(1, Vec::len);
+        let names = source.target_names();
         report
             .results
-            .extend(rows(k, &steps, &d.ids, &per_unit, per));
+            .extend(rows(k, &steps, &d.ids, &per_unit, per, &names));
         let (query_min, query_max) = query_range(&d);
         report.units.push(Units {
             shots: k,
@@ -495,6 +581,7 @@ pub fn describe(r: &Report) -> String {
     s
 }
 
+/// The rows as a table; with several outputs, a second table of each output's MSE.
 pub fn table(rows: &[EvalRow]) -> String {
     let mut s = format!(
         "{:>6} {:<16} {:>6} {:>6} {:>12} {:>10}\n",
@@ -510,6 +597,33 @@ pub fn table(rows: &[EvalRow]) -> String {
             "{:>6} {:<16} {:>6} {:>6} {:>12.4} {:>10.4}\n",
             r.shots, r.method, steps, r.tasks, r.mean_mse, r.ci95
         );
+    }
+    s + &outputs_table(rows)
+}
+
+/// Each output's query MSE, in its own units^2 (empty for one output).
+fn outputs_table(rows: &[EvalRow]) -> String {
+    let Some(first) = rows.iter().find(|r| !r.per_output.is_empty()) else {
+        return String::new();
+    };
+    let mut s = "each output's query MSE in its own units^2 (the query MSE above is their mean):\n"
+        .to_string();
+    s += &format!("{:>6} {:<16} {:>6}", "K", "method", "steps");
+    for o in &first.per_output {
+        s += &format!(" {:>14} {:>10}", o.output, "95% CI");
+    }
+    s += "\n";
+    for r in rows {
+        let steps = if r.method == "model" {
+            r.steps.to_string()
+        } else {
+            "-".into()
+        };
+        s += &format!("{:>6} {:<16} {:>6}", r.shots, r.method, steps);
+        for o in &r.per_output {
+            s += &format!(" {:>14.4} {:>10.4}", o.mean_mse, o.ci95);
+        }
+        s += "\n";
     }
     s
 }

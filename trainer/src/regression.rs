@@ -262,7 +262,7 @@ pub fn cross_validate(
     for (&k, (ids, scores, lo, hi)) in e.shots.iter().zip(acc) {
         report
             .results
-            .extend(eval::rows(k, &steps, &ids, &scores, per));
+            .extend(eval::rows(k, &steps, &ids, &scores, per, &all.target_names));
         report.units.push(Units {
             shots: k,
             distinct: true,

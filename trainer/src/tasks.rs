@@ -83,6 +83,10 @@ pub trait TaskSource: Send + Sync {
     fn target_normalisation(&self) -> Option<(Vec<f64>, Vec<f64>)> {
         None
     }
+    /// The outputs' names, in order (CSV tasks: their target columns); empty when unnamed.
+    fn target_names(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// 2000 seeded meta-training tasks of 20 support points (and one query point): the sample the
@@ -278,6 +282,8 @@ pub struct CsvTasks {
     pub sha256: String,
     n_in: usize,
     n_out: usize,
+    /// The target columns' names, in output order (the header's).
+    pub target_names: Vec<String>,
     /// Every task, sorted by id.
     all: Vec<CsvTask>,
     train: Vec<usize>,
@@ -425,6 +431,7 @@ impl CsvTasks {
             sha256: String::new(),
             n_in,
             n_out,
+            target_names: targets.iter().map(|&i| names[i].clone()).collect(),
             all: tasks.into_values().collect(),
             train: vec![],
             test: vec![],
@@ -606,6 +613,9 @@ impl TaskSource for CsvTasks {
         let rows = self.train.iter().flat_map(|&i| &self.all[i].x);
         rows.copied().collect()
     }
+    fn target_names(&self) -> Vec<String> {
+        self.target_names.clone()
+    }
     fn target_normalisation(&self) -> Option<(Vec<f64>, Vec<f64>)> {
         Some(self.train_stats(self.n_out, |t| &t.y))
     }
@@ -695,6 +705,9 @@ where
     }
     fn train_inputs(&self) -> Vec<f64> {
         self.inner.train_inputs()
+    }
+    fn target_names(&self) -> Vec<String> {
+        self.inner.target_names()
     }
     fn held_out(&self) -> Option<Vec<(String, usize)>> {
         self.inner.held_out()

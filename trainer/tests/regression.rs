@@ -99,6 +99,16 @@ fn row(v: &serde_json::Value, method: &str, k: u64, steps: u64) -> serde_json::V
         .clone()
 }
 
+/// `trainer train --no-eval` of `config` into `model`, which must succeed.
+fn train_quietly(config: &std::path::Path, model: &std::path::Path) {
+    let o = run(bin()
+        .args(["train", "--threads", "1", "--no-eval", "--config"])
+        .arg(config)
+        .arg("--out")
+        .arg(model));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 #[test]
 fn the_head_is_named_after_the_target_columns() {
     let d = dir("named");
@@ -120,12 +130,7 @@ fn the_head_is_named_after_the_target_columns() {
     );
     std::fs::write(d.join("run.toml"), cfg).unwrap();
     let model = d.join("m.postcard");
-    let o = run(bin()
-        .args(["train", "--threads", "1", "--no-eval", "--config"])
-        .arg(d.join("run.toml"))
-        .arg("--out")
-        .arg(&model));
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    train_quietly(&d.join("run.toml"), &model);
     let blob = runtime::format::AlignedBytes::read(&model).unwrap();
     let m = runtime::Model::from_bytes(&blob).unwrap();
     assert_eq!(m.heads()[0].name, "reading_mv");
@@ -143,12 +148,7 @@ fn the_head_is_named_after_the_target_columns() {
     // the training (a 38-byte stem failed at export before).
     let long_cfg = d.join("sensor_calibration_with_temperature_v2.toml");
     std::fs::copy(d.join("run.toml"), &long_cfg).unwrap();
-    let o = run(bin()
-        .args(["train", "--threads", "1", "--no-eval", "--config"])
-        .arg(&long_cfg)
-        .arg("--out")
-        .arg(d.join("long.postcard")));
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    train_quietly(&long_cfg, &d.join("long.postcard"));
     let blob = runtime::format::AlignedBytes::read(d.join("long.postcard")).unwrap();
     let m = runtime::Model::from_bytes(&blob).unwrap();
     assert_eq!(m.name(), "sensor_calibration_with_temperat");
@@ -156,6 +156,63 @@ fn the_head_is_named_after_the_target_columns() {
     let long = std::path::Path::new("/tmp/a model of the front door's vibration sensor.postcard");
     let name = trainer::export::model_name(long).unwrap();
     assert_eq!(name, "a model of the front door's vibr");
+}
+
+#[test]
+fn several_targets_are_scored_each_in_its_units_and_eval_takes_the_runs_settings() {
+    let d = dir("two-targets");
+    // A second target in other units (a thousandth of the first, plus a per-row wobble).
+    let csv: String = repeated_measures(12, true, 3)
+        .lines()
+        .enumerate()
+        .map(|(i, l)| match i {
+            0 => "task_id,x1,level,level_k\n".to_string(),
+            _ => {
+                let y: f64 = l.rsplit(',').next().unwrap().parse().unwrap();
+                format!("{l},{}\n", y / 1000.0 + (i % 3) as f64 * 1e-3)
+            }
+        })
+        .collect();
+    std::fs::write(d.join("subjects.csv"), csv).unwrap();
+    let cfg = config("maml", 5).replacen(
+        "test_fraction = 0.2",
+        "test_fraction = 0.2\ntargets = [\"level\", \"level_k\"]",
+        1,
+    );
+    std::fs::write(d.join("run.toml"), cfg).unwrap();
+    let model = d.join("m.postcard");
+    train_quietly(&d.join("run.toml"), &model);
+    // No --shots / --steps / --tasks: the run's [eval] (K 2 and 5, 5 steps), not 5,10,20.
+    let o = run(bin().args(["eval", "--json", "--model"]).arg(&model));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let shots: Vec<u64> = v["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["shots"].as_u64().unwrap())
+        .collect();
+    assert_eq!(shots, [2, 5]);
+    for method in ["model", "population_mean", "line"] {
+        let r = row(&v, method, 5, if method == "model" { 5 } else { 0 });
+        let per = r["per_output"].as_array().unwrap();
+        let names: Vec<&str> = per.iter().map(|o| o["output"].as_str().unwrap()).collect();
+        assert_eq!(names, ["level", "level_k"]);
+        // The query MSE is their mean; the second output's is a millionth of the first's.
+        let (a, b) = (
+            per[0]["mean_mse"].as_f64().unwrap(),
+            per[1]["mean_mse"].as_f64().unwrap(),
+        );
+        let mean = r["mean_mse"].as_f64().unwrap();
+        assert!((mean - (a + b) / 2.0).abs() < 1e-9 * mean.max(1.0), "{r}");
+        assert!(b < a * 1e-3, "{r}");
+    }
+    let o = run(bin().args(["eval", "--model"]).arg(&model));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("each output's query MSE") && text.contains("level_k"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -32,18 +32,22 @@ pub struct EvalArgs {
     pub test_fraction: Option<f64>,
     #[arg(long)]
     pub split_seed: Option<u64>,
-    /// Support-set sizes [regression: 5,10,20; classification: 1,5 per class].
+    /// Support-set sizes [regression: the run's `[eval] shots` (its record or --config), else
+    /// 5,10,20; classification: 1,5 per class].
     #[arg(long, value_delimiter = ',')]
     pub shots: Option<Vec<usize>>,
-    /// Device inner steps [regression: 1,10; classification: 0 and the model's default].
+    /// Device inner steps [regression: the run's `[eval] steps`, else 1,10; classification: 0
+    /// and the model's default].
     #[arg(long, value_delimiter = ',')]
     pub steps: Option<Vec<usize>>,
-    /// Regression: units to evaluate [default: 600]. Distinct held-out CSV tasks: this many
+    /// Regression: units to evaluate [default: the run's `[eval] tasks`, else 600]. Distinct
+    /// held-out CSV tasks: this many
     /// (or all of them, each drawn ceil(tasks / held-out tasks) times, averaged per task: the
     /// CI is over the distinct tasks).
     #[arg(long)]
     pub tasks: Option<usize>,
-    /// Query points per task [default: 100], or per class [default: 15].
+    /// Query points per task [default: the run's `[eval] query`, else 100], or per class
+    /// [default: 15].
     #[arg(long)]
     pub query: Option<usize>,
     /// Classification: ways of each episode [default: the model's head; another N resizes
@@ -247,11 +251,18 @@ fn regression_model(
         ],
         "classification models; a regression model takes --tasks",
     )?;
-    let tasks = a.tasks.unwrap_or(600);
-    let query = a.query.unwrap_or(100);
-    let seed = a.seed.unwrap_or(20_260_101);
-    let shots = a.shots.unwrap_or_else(|| vec![5, 10, 20]);
-    let steps = a.steps.unwrap_or_else(|| vec![1, 10]);
+    // The run's own evaluation settings (its configuration or record), so that `eval` of a
+    // trained model measures what `train` printed; the sinusoid preset's without either.
+    let run_eval = match (&run_config, &reg_record) {
+        (Some(RunConfig::Regression(c)), _) => c.eval.clone(),
+        (None, Some(r)) => r.config.eval.clone(),
+        _ => trainer::config::EvalConfig::default(),
+    };
+    let tasks = a.tasks.unwrap_or(run_eval.tasks);
+    let query = a.query.unwrap_or(run_eval.query);
+    let seed = a.seed.unwrap_or(run_eval.seed);
+    let shots = a.shots.unwrap_or(run_eval.shots);
+    let steps = a.steps.unwrap_or(run_eval.steps);
     if shots.is_empty() || shots.contains(&0) || tasks == 0 || query == 0 {
         bail!("--shots must be >= 1 each; --tasks and --query >= 1");
     }
