@@ -202,8 +202,9 @@ fn regression_model() -> &'static Model<'static> {
         vec![0.0; BANDS],
     );
     let adapt = AdaptDef::new(AdaptScope::HeadOnly, 3, RateDef::Scalar(0.1), 10.0);
-    let head = HeadDef::regression(0, "y", vec![Dense::zeros(BANDS, 2, Activation::Identity)])
-        .with_adapt(adapt);
+    let outputs = vec![Dense::zeros(BANDS, 2, Activation::Identity)];
+    // Named after its two target columns, as the trainer names it.
+    let head = HeadDef::regression(0, "level, level_k", outputs).with_adapt(adapt);
     let def = ModelDef::new("window-regression", W)
         .trunk(trunk)
         .head(head);
@@ -227,7 +228,8 @@ fn regression_rows_carry_as_many_targets_as_the_head_predicts() {
     assert_eq!(pushed.lines().last(), Some("samples: 2 of 16"), "{pushed}");
     let adapted = ok(&s, &["adapt"]);
     assert!(adapted.starts_with("adapted: 3 steps"), "{adapted}");
-    // `infer` on rows with their targets: each row's outputs, then the MSE over the targets.
+    // `infer` on rows with their targets: each row's outputs, then the MSE over the targets,
+    // then each target's.
     let infer = ok(&s, &["infer", "--csv", good.to_str().unwrap()]);
     let outputs: Vec<f64> = infer
         .lines()
@@ -244,7 +246,16 @@ fn regression_rows_carry_as_many_targets_as_the_head_predicts() {
         .sum::<f64>()
         / 4.0;
     let expected = format!("query MSE: {mse:.6} over 4 target values");
-    assert_eq!(infer.lines().last(), Some(expected.as_str()), "{infer}");
+    let each = |o: usize| {
+        let se: f64 = (0..2)
+            .map(|r| (outputs[r * 2 + o] - targets[r * 2 + o]).powi(2))
+            .sum();
+        se / 2.0
+    };
+    let tail: Vec<&str> = infer.lines().rev().take(3).collect();
+    assert_eq!(tail[2], expected, "{infer}");
+    assert_eq!(tail[1], format!("  level: {:.6}", each(0)), "{infer}");
+    assert_eq!(tail[0], format!("  level_k: {:.6}", each(1)), "{infer}");
     // 40 values after the input: an error naming the line, not a panic.
     let many: Vec<f64> = (0..40).map(f64::from).collect();
     std::fs::write(&bad, row(&many)).unwrap();

@@ -500,27 +500,40 @@ fn classify(client: &mut Client, out: &mut Output, csv: &Path, by: By) -> Result
 }
 
 /// The adapted head's outputs for each row of `csv`; for a regression head and rows with its
-/// targets after the inputs, also the query MSE over them (in the targets' units).
+/// targets after the inputs, also the query MSE over them (in the targets' units), and with
+/// several outputs each one's (a target in large units would hide the others in the mean).
 fn infer(client: &mut Client, out: &mut Output, csv: &Path) -> Result<()> {
     let info = info(client)?;
-    let regression = info
-        .heads
-        .get(usize::from(info.adapted_head))
-        .is_some_and(|h| matches!(h.kind, HeadKind::Regression));
-    let (mut sum, mut n) = (0.0f64, 0usize);
+    let head = info.heads.get(usize::from(info.adapted_head));
+    let regression = head.is_some_and(|h| matches!(h.kind, HeadKind::Regression));
+    let (mut preds, mut truth) = (Vec::new(), Vec::new());
+    let mut width = 0;
     for row in out.rows(csv, usize::from(info.input_len))? {
         let reply = out.act(client, &info, InputAction::Infer, &row)?;
         if let (true, Reply::Outputs(o)) = (regression, &reply) {
             if !row.rest.is_empty() && row.rest.len() == o.len() {
-                for (p, t) in o.iter().zip(&row.rest) {
-                    sum += (f64::from(*p) - t).powi(2);
-                    n += 1;
-                }
+                preds.extend(o.iter().map(|&p| f64::from(p)));
+                truth.extend_from_slice(&row.rest);
+                width = o.len();
             }
         }
     }
-    if n > 0 && !out.json {
-        println!("query MSE: {:.6} over {n} target values", sum / n as f64);
+    if !truth.is_empty() && !out.json {
+        let n = truth.len();
+        let all = trainer::eval::mse(preds.iter().copied(), &truth);
+        println!("query MSE: {all:.6} over {n} target values");
+        if width > 1 {
+            // The head is named after its target columns, joined by ", ".
+            let names: Vec<&str> = head.map_or("", |h| h.name.as_str()).split(", ").collect();
+            let each = trainer::eval::output_mses(preds.into_iter(), &truth, width);
+            for (o, m) in each.iter().enumerate() {
+                let name = match names.len() == width {
+                    true => names[o].to_string(),
+                    false => format!("output {}", o + 1),
+                };
+                println!("  {name}: {m:.6}");
+            }
+        }
     }
     Ok(())
 }
