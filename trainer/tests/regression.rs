@@ -213,6 +213,35 @@ fn several_targets_are_scored_each_in_its_units_and_eval_takes_the_runs_settings
         text.contains("each output's query MSE") && text.contains("level_k"),
         "{text}"
     );
+    // An `[eval]` K that a held-out task (8 to 15 rows) cannot serve is refused before any
+    // training, naming the key; few held-out tasks get a note pointing to `cv`.
+    let big = std::fs::read_to_string(d.join("run.toml"))
+        .unwrap()
+        .replace("shots = [2, 5]", "shots = [2, 15]");
+    std::fs::write(d.join("big.toml"), big).unwrap();
+    let o = run(bin()
+        .args(["train", "--threads", "1", "--config"])
+        .arg(d.join("big.toml"))
+        .arg("--out")
+        .arg(d.join("big.postcard")));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("`[eval] shots` has K = 15"),
+        "{err}"
+    );
+    assert!(!d.join("big.postcard").exists());
+    let two = std::fs::read_to_string(d.join("run.toml")).unwrap();
+    assert!(two.contains("test_fraction = 0.2"));
+    let o = run(bin()
+        .args(["train", "--threads", "1", "--iterations", "1", "--config"])
+        .arg(d.join("run.toml"))
+        .arg("--out")
+        .arg(d.join("two.postcard")));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("note: 2 held-out task(s)") && err.contains("trainer cv"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -145,6 +145,9 @@ fn regression_run(
     let fresh = regression::fresh_state(&cfg, source.as_ref())?;
     if let Some(t) = &csv {
         describe_split(t, &fresh, cfg.train.shots_max);
+        if !flags.no_eval {
+            check_eval_shots(t, &cfg.eval.shots)?;
+        }
     }
     let (stop, trained) = stop_on_ctrl_c()?;
     let t0 = std::time::Instant::now();
@@ -259,6 +262,27 @@ fn describe_split(t: &CsvTasks, s: &State, shots_max: usize) {
             short.join(", ")
         );
     }
+}
+
+/// Refuses, before any training, `[eval] shots` that some held-out task cannot serve (K support
+/// rows and at least one query row), and notes when too few tasks are held out for an interval.
+fn check_eval_shots(t: &CsvTasks, shots: &[usize]) -> Result<()> {
+    let held = trainer::tasks::TaskSource::held_out(t).unwrap_or_default();
+    let fewest = held.iter().map(|h| h.1).min().unwrap_or(0);
+    if let Some(&k) = shots.iter().filter(|&&k| k >= fewest).max() {
+        bail!(
+            "`[eval] shots` has K = {k}, but held-out task(s) have as few as {fewest} rows (K support + at least 1 query): set `[eval] shots` up to {}, or hold out other tasks (`test_fraction`, `split_seed`)",
+            fewest.saturating_sub(1)
+        );
+    }
+    if held.len() < 5 {
+        eprintln!(
+            "note: {} held-out task(s): the evaluation's interval over tasks is {}; with few tasks, `trainer cv --config FILE --folds N` scores every task with a model that never saw it",
+            held.len(),
+            if held.len() < 2 { "undefined" } else { "wide" }
+        );
+    }
+    Ok(())
 }
 
 /// The stop flag of a training run: the first Ctrl-C raises it (the loop then checkpoints and
