@@ -317,7 +317,14 @@ fn pools_match_naive_loops() {
     let mut rng = Lcg(3);
     // Windows that tile one or two rows (read as chunks of them) and windows that do not, on
     // maps of even and odd heights and widths, and one-row series.
-    for [channels, height, width] in [[3, 4, 7], [2, 1, 8], [2, 1, 7], [2, 3, 6]] {
+    for [channels, height, width] in [
+        [3, 4, 7],
+        [2, 1, 8],
+        [2, 1, 7],
+        [2, 3, 6],
+        [3, 4, 6],
+        [2, 5, 4],
+    ] {
         for (kernel, stride) in [
             ([2, 3], 2),
             ([1, 2], 2),

@@ -176,7 +176,8 @@ fn every_small_convolution_matches_the_naive_one() {
 fn every_small_pooling_matches_the_naive_one() {
     let mut rng = Rng(6);
     // One-row series of even and odd widths, maps of odd and even heights, one or more
-    // channels.
+    // channels (even heights and widths: the whole map as one run of row pairs; odd heights:
+    // plane by plane).
     for (c, h, wd) in [
         (1, 1, 7),
         (2, 1, 4),
@@ -185,6 +186,8 @@ fn every_small_pooling_matches_the_naive_one() {
         (1, 4, 4),
         (3, 4, 5),
         (3, 2, 6),
+        (3, 4, 6),
+        (2, 5, 4),
     ] {
         for (kh, kw) in [(1, 1), (1, 2), (1, 3), (2, 2), (2, 3), (3, 2)] {
             for stride in 1..=3 {

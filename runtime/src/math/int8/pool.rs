@@ -68,16 +68,32 @@ impl PoolGeom {
         check_len("int8 pool output", c * oh * ow, y.len())?;
         let [kh, kw] = self.kernel;
         let plane = self.height * self.width;
-        let outs = y.chunks_exact_mut((oh * ow).max(1));
         let fold = |w: &[i8], acc: i32| w.iter().fold(acc, |a, &v| step(a, v));
         let one = |w: &[i8]| finish(fold(w, init));
         let (wd, st) = (self.width, self.stride);
-        for (xc, yc) in x.chunks_exact(plane.max(1)).zip(outs) {
-            // Windows two columns wide on one or two rows of an even width at a stride of 2
-            // (max pool 2 and 2 x 2) are read as pairs of those rows: the same values in the same order as the
-            // general loop.
-            match (kh, kw, st) {
-                (1 | 2, 2, 2) if wd % 2 == 0 => tiled(xc, yc, [wd, ow, kh], one),
+        // Windows two columns wide on one or two rows of an even width at a stride of 2 (max
+        // pool 2 and 2 x 2) are read as pairs of those rows (`tiled`: the same values in the
+        // same order as the general loop), the whole map at once where its planes are whole
+        // row pairs (an even number of rows) or one row each (a series), plane by plane over
+        // an odd number of rows read in pairs.
+        let pairs = matches!((kh, kw, st), (1 | 2, 2, 2)) && wd % 2 == 0;
+        let (run, band) = match self.height {
+            1 if pairs => (x.len(), Some(1)),
+            h if pairs && h % 2 == 0 => (x.len(), Some(2)),
+            _ if pairs && kh == 2 => (plane, Some(2)),
+            _ => (plane, None),
+        };
+        // A window the size of the plane (global pooling): one value per plane.
+        if [kh, kw] == [self.height, wd] {
+            for (xc, o) in x.chunks_exact(plane.max(1)).zip(y.iter_mut()) {
+                *o = one(xc);
+            }
+            return Ok(());
+        }
+        let outs = y.chunks_exact_mut((run / plane.max(1) * oh * ow).max(1));
+        for (xc, yc) in x.chunks_exact(run.max(1)).zip(outs) {
+            match band {
+                Some(b) => tiled(xc, yc, [wd, ow, kh, b], one),
                 _ => {
                     for (oy, yr) in yc.chunks_exact_mut(ow.max(1)).enumerate() {
                         let band = xc.get(oy * st * wd..).unwrap_or_default();

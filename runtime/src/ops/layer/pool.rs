@@ -97,23 +97,45 @@ impl Pool {
         }
     }
 
-    /// One channel's plane into its outputs (`ow` a row). Windows two columns wide on one or
-    /// two rows of an even width at a stride of 2 (max pool 2 and 2 x 2) are read as pairs
-    /// ([`tiled`]), max and mean each in its own loop; a window the size of the plane (global
-    /// pooling) in one loop over it; any other window through [`Pool::window`]. The same
-    /// values in the same order either way.
-    fn plane(&self, xs: &[f32], ys: &mut [f32], ow: usize) {
-        let wd = usize::from(self.spec.input.width);
+    /// The input's row width.
+    fn width(&self) -> usize {
+        usize::from(self.spec.input.width)
+    }
+
+    /// `Some(rows)` of a window two columns wide on one or two rows, at a stride of 2, over
+    /// rows of an even width: the windows [`tiled`] reads as pairs.
+    fn pairs(&self) -> Option<usize> {
+        let [kh, kw] = self.spec.size.map(usize::from);
+        let fits = matches!(kh, 1 | 2) && kw == 2 && self.spec.stride == 2;
+        (fits && self.width().is_multiple_of(2)).then_some(kh)
+    }
+
+    /// How [`tiled`] runs this pooling: `(planes at once, rows of its bands)`, the whole map
+    /// where planes are whole row pairs (an even number of rows) or single rows (a series),
+    /// plane by plane over an odd number of rows read in pairs; None for every other window.
+    fn runs(&self) -> Option<(usize, usize)> {
+        let (height, channels) = (self.spec.input.height, self.spec.input.channels);
+        match (self.pairs()?, height) {
+            (_, 1) => Some((usize::from(channels), 1)),
+            (_, h) if h % 2 == 0 => Some((usize::from(channels), 2)),
+            (2, _) => Some((1, 2)),
+            _ => None,
+        }
+    }
+
+    /// `xs` (one plane, or with `band` the planes of a run) into its outputs (rows of `ow`):
+    /// with `band`, by [`tiled`] in bands of that many rows, max and mean each in its own loop;
+    /// a window the size of the plane (global pooling) in one loop over it; any other window
+    /// through [`Pool::window`]. The same values in the same order either way.
+    fn planes(&self, xs: &[f32], ys: &mut [f32], ow: usize, band: Option<usize>) {
+        let wd = self.width();
         let st = usize::from(self.spec.stride);
         let [kh, kw] = self.spec.size.map(usize::from);
         let scale = 1.0 / (kh * kw) as f32;
         let whole = kh * kw == xs.len() && kw == wd;
-        let pairs = wd % 2 == 0;
-        match (kh, kw, st, self.max) {
-            (1 | 2, 2, 2, true) if pairs => tiled(xs, ys, [wd, ow, kh], |w| max_of(w.iter())),
-            (1 | 2, 2, 2, false) if pairs => {
-                tiled(xs, ys, [wd, ow, kh], |w| mean_of(w.iter(), scale))
-            }
+        match (band, self.max) {
+            (Some(b), true) => tiled(xs, ys, [wd, ow, kh, b], |w| max_of(w.iter())),
+            (Some(b), false) => tiled(xs, ys, [wd, ow, kh, b], |w| mean_of(w.iter(), scale)),
             // One window, the whole plane (global pooling): its values in order, one loop.
             _ if whole => {
                 if let Some(y) = ys.first_mut() {
@@ -185,8 +207,23 @@ impl LayerOp for Pool {
         let plane = usize::from(self.spec.input.height) * usize::from(self.spec.input.width);
         let per = usize::from(out.height) * usize::from(out.width);
         let ow = usize::from(out.width);
-        for (xs, ys) in x.chunks_exact(plane).zip(y.chunks_exact_mut(per)) {
-            self.plane(xs, ys, ow);
+        let channels = usize::from(out.channels);
+        // A window the size of the plane (global pooling): one value per plane, in one loop.
+        if per == 1 && self.macs() == x.len().min(plane * channels) {
+            for (xs, v) in x.chunks_exact(plane).zip(y.iter_mut()) {
+                *v = self.reduce(xs.iter());
+            }
+            return;
+        }
+        let (planes, band) = match self.runs() {
+            Some((planes, band)) => (planes, Some(band)),
+            None => (1, None),
+        };
+        let runs = x
+            .chunks_exact(plane * planes)
+            .zip(y.chunks_exact_mut(per * planes));
+        for (xs, ys) in runs {
+            self.planes(xs, ys, ow, band);
         }
     }
 }
