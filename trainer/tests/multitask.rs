@@ -433,6 +433,31 @@ fn inputs_are_standardised_on_training_tasks_only_and_exported() {
 }
 
 #[test]
+fn an_adaptable_rows_regression_head_is_scored_beside_its_line() {
+    // Its draws have support rows, so the line baseline runs on the head's own training rows'
+    // standardisation (an empty one indexed out of bounds).
+    let d = dir("rows-line");
+    tiny_csv(&d.join("tiny.csv"), 4, 12);
+    let text = "iterations = 4\nval_every = 2\nval_batches = 1\n[trunk]\nhidden = [8]\n\n\
+        [[head]]\nname = \"mean\"\nsource = \"intensity\"\npath = \"tiny.csv\"\n\
+        loss = \"mse\"\nadaptable = true\nalgorithm = \"maml\"\nsteps = 1\nshots = 3\n\
+        query = 3\n";
+    let cfg = MtConfig::parse(text, "mt.toml").unwrap();
+    let heads = build_heads(&cfg, &d).unwrap();
+    let t = train(&cfg, &heads, &AtomicBool::new(false), false).unwrap();
+    let bytes = model_def("mt", &heads, &t.params)
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    let rows = trainer::multitask::deployed::evaluate(&bytes, &heads, &cfg, 20).unwrap();
+    let line = rows
+        .iter()
+        .find(|r| r.method == "line")
+        .expect("a line row");
+    assert!(line.mean.is_finite() && line.units == 20, "{rows:?}");
+}
+
+#[test]
 fn a_training_k_range_draws_each_training_task_its_own_k_and_validates_at_shots() {
     let d = dir("k-range");
     raw_inputs_csv(&d.join("tasks.csv"), 20, 500.0, &[]);

@@ -194,9 +194,13 @@ enum Baseline {
 
 impl Baseline {
     fn of(h: &Head) -> Self {
+        // The line's inputs standardised as its source's (rows: on the head's training rows).
         let line_norm = match &h.source {
             Source::Tasks(src) => src.normalisation(),
-            Source::Rows(_) => (Vec::new(), Vec::new()),
+            Source::Rows(r) => {
+                let x = h.train_inputs();
+                crate::standardise::fit(r.d, x.chunks_exact(r.d.max(1)))
+            }
         };
         match (&h.targets, &h.source) {
             (Some((shift, _)), _) => Baseline::Mean(shift.clone(), line_norm),
