@@ -274,7 +274,7 @@ pub fn draws(
             .unwrap_or(1)
             .saturating_sub(1);
         bail!(
-            "K = {k} needs {} rows per held-out task (K support + at least 1 query); {} of {} held-out tasks have fewer: {}; use --shots up to {fit}",
+            "K = {k} needs {} rows per held-out task (K support + at least 1 query); {} of {} held-out tasks have fewer: {}; a K up to {fit} fits every one",
             k + 1,
             short.len(),
             held.len(),

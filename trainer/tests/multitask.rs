@@ -432,6 +432,94 @@ fn inputs_are_standardised_on_training_tasks_only_and_exported() {
     );
 }
 
+/// Trains the configuration `text` on the files in `d`, exports it and evaluates it as
+/// deployed (20 draws): its heads, bytes and table.
+fn trained_and_evaluated(
+    text: &str,
+    d: &Path,
+) -> (
+    Vec<trainer::multitask::Head>,
+    Vec<u8>,
+    Vec<trainer::multitask::deployed::HeadRow>,
+) {
+    let cfg = MtConfig::parse(text, "mt.toml").unwrap();
+    let heads = build_heads(&cfg, d).unwrap();
+    let t = train(&cfg, &heads, &AtomicBool::new(false), false).unwrap();
+    let bytes = model_def("mt", &heads, &t.params)
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    let rows = trainer::multitask::deployed::evaluate(&bytes, &heads, &cfg, 20).unwrap();
+    (heads, bytes, rows)
+}
+
+#[test]
+fn classification_heads_are_also_scored_with_the_class_as_the_unit() {
+    let d = dir("class-unit");
+    tiny_csv(&d.join("tiny.csv"), 4, 12);
+    let (heads, bytes, rows) = trained_and_evaluated(MT, &d);
+    let of = |head: &str, unit: &str| -> Vec<_> {
+        rows.iter()
+            .filter(|r| r.head == head && r.unit == unit)
+            .collect()
+    };
+    // The fixed head: each class's accuracy over its validation rows, recomputed here.
+    let Source::Rows(r) = &heads[0].source else {
+        panic!("rows head")
+    };
+    let model = Model::from_bytes(&bytes).unwrap();
+    let mut scratch = vec![0.0f32; model.infer_scratch_len()];
+    let per_class: Vec<f64> = (0..r.classes)
+        .map(|c| {
+            let hits = r.val[c].iter().filter(|&&j| {
+                let x: Vec<f32> = r.x[j * r.d..(j + 1) * r.d]
+                    .iter()
+                    .map(|&v| v as f32)
+                    .collect();
+                let mut p = [0.0f32; 4];
+                model
+                    .network()
+                    .infer(&x, Heads::only(0), &mut scratch, &mut p)
+                    .unwrap();
+                (0..4).fold(0, |a, k| if p[k] > p[a] { k } else { a }) == c
+            });
+            hits.count() as f64 / r.val[c].len() as f64
+        })
+        .collect();
+    let (mean, ci) = trainer::eval::mean_ci(&per_class);
+    let model_row = of("classes", "class")
+        .into_iter()
+        .find(|r| r.method == "model")
+        .expect("a class-unit row");
+    assert_eq!(model_row.units, 4, "{rows:?}");
+    assert!(
+        (model_row.mean - 100.0 * mean).abs() < 1e-9,
+        "{rows:?} vs {per_class:?}"
+    );
+    assert!((model_row.ci95 - 100.0 * ci).abs() < 1e-9, "{rows:?}");
+    // Both kinds of units, every method, for the adaptable head too (2 of 4 classes an episode).
+    for head in ["classes", "episodes"] {
+        let (unit, class) = (
+            of(
+                head,
+                if head == "classes" {
+                    "validation row"
+                } else {
+                    "episode"
+                },
+            ),
+            of(head, "class"),
+        );
+        assert_eq!(unit.len(), class.len(), "{rows:?}");
+        assert!(
+            class.iter().all(|r| r.units == 4 && r.draws == 1),
+            "{rows:?}"
+        );
+    }
+    // A regression head has no class rows.
+    assert!(of("intensity", "class").is_empty(), "{rows:?}");
+}
+
 #[test]
 fn an_adaptable_rows_regression_head_is_scored_beside_its_line() {
     // Its draws have support rows, so the line baseline runs on the head's own training rows'
@@ -442,14 +530,7 @@ fn an_adaptable_rows_regression_head_is_scored_beside_its_line() {
         [[head]]\nname = \"mean\"\nsource = \"intensity\"\npath = \"tiny.csv\"\n\
         loss = \"mse\"\nadaptable = true\nalgorithm = \"maml\"\nsteps = 1\nshots = 3\n\
         query = 3\n";
-    let cfg = MtConfig::parse(text, "mt.toml").unwrap();
-    let heads = build_heads(&cfg, &d).unwrap();
-    let t = train(&cfg, &heads, &AtomicBool::new(false), false).unwrap();
-    let bytes = model_def("mt", &heads, &t.params)
-        .unwrap()
-        .to_bytes()
-        .unwrap();
-    let rows = trainer::multitask::deployed::evaluate(&bytes, &heads, &cfg, 20).unwrap();
+    let (_, _, rows) = trained_and_evaluated(text, &d);
     let line = rows
         .iter()
         .find(|r| r.method == "line")

@@ -289,7 +289,8 @@ fn regression_model(
         )?,
     };
     let blob = export::read(&a.model)?;
-    let report = eval::evaluate(&blob, source.as_ref(), &shots, &steps, tasks, query, seed)?;
+    let report = eval::evaluate(&blob, source.as_ref(), &shots, &steps, tasks, query, seed)
+        .context("the shots evaluated (--shots, else the run's `[eval] shots`)")?;
     print_report(
         report,
         a.json,

@@ -7,12 +7,13 @@
 //! Units: the held-out tasks of a CSV task source (the support draws shared out among them and
 //! averaged per task, as the regression evaluator does), fresh tasks of an unbounded family,
 //! episodes of the validation rows for an adaptable classification head, and every validation
-//! row once for a fixed head on rows. Regression errors are in the data's units (a
+//! row once for a fixed head on rows; classification heads again with the class as the unit
+//! (each class's accuracy over all of its queries). Regression errors are in the data's units (a
 //! head that trained on standardised targets returns raw units on the device).
 
 use super::config::MtConfig;
 use super::heads::{draws, Draw, Head, Source};
-use crate::classify::deploy::{centroid_correct, class_means, episode_correct, nearest_mean};
+use crate::classify::deploy::{centroid_hits, class_means, episode_hits, nearest_mean};
 use crate::classify::episodes::Episode;
 use crate::eval::{adapt_head, line_predict, mean_ci, mse};
 use crate::tasks::Task;
@@ -69,36 +70,41 @@ pub fn evaluate(
             ("mse", 1.0)
         };
         let baselines = baseline_names(first);
-        let scores: Vec<Vec<f64>> = units
+        let methods: Vec<(&str, Option<usize>)> = (steps.iter().map(|&s| ("model", Some(s))))
+            .chain(baselines.iter().map(|&b| (b, None)))
+            .collect();
+        let scored: Vec<(Vec<f64>, Tally)> = units
             .par_iter()
-            .map(|u| {
-                let mut acc = vec![0.0; steps.len() + baselines.len()];
-                for d in u {
-                    let v = score(&model, i, h, d, &steps, &baseline)?;
-                    for (a, v) in acc.iter_mut().zip(v) {
-                        *a += v / u.len() as f64;
-                    }
-                }
-                Ok(acc)
-            })
+            .map(|u| score_unit(&model, (i, h), u, &steps, &baseline, methods.len()))
             .collect::<Result<_>>()?;
         let draws = units.iter().map(Vec::len).max().unwrap_or(1);
-        let methods =
-            (steps.iter().map(|&s| ("model", Some(s)))).chain(baselines.iter().map(|&b| (b, None)));
-        for (j, (method, s)) in methods.enumerate() {
-            let v: Vec<f64> = scores.iter().map(|u| u[j]).collect();
-            let (mean, ci) = mean_ci(&v);
-            rows.push(HeadRow {
+        let row = |j: usize, v: &[f64], units: usize, unit: &'static str, draws: usize| {
+            let (mean, ci) = mean_ci(v);
+            let (method, steps) = methods[j];
+            HeadRow {
                 head: h.cfg.name.clone(),
                 method: method.into(),
-                steps: s,
+                steps,
                 metric,
-                units: v.len(),
+                units,
                 unit,
                 draws,
                 mean: scale * mean,
                 ci95: scale * ci,
-            });
+            }
+        };
+        for j in 0..methods.len() {
+            let v: Vec<f64> = scored.iter().map(|(u, _)| u[j]).collect();
+            rows.push(row(j, &v, v.len(), unit, draws));
+        }
+        // Classification: the same queries with the class as the unit (each class's accuracy
+        // over all of its queries), as the classification evaluator prints beside episodes.
+        let by_class = class_accuracies(scored.iter().map(|(_, t)| t), methods.len());
+        if by_class.len() >= 2 {
+            for j in 0..methods.len() {
+                let v: Vec<f64> = by_class.iter().map(|a| a[j]).collect();
+                rows.push(row(j, &v, v.len(), "class", 1));
+            }
         }
     }
     Ok(rows)
@@ -162,6 +168,7 @@ fn units_of(h: &Head, cfg: &MtConfig, tasks: usize) -> Result<(&'static str, Vec
                         sl: Vec::new(),
                         qx: x,
                         ql: vec![r.class[j]],
+                        classes: (0..r.classes).collect(),
                     }
                 } else {
                     Draw::Values(Task {
@@ -236,72 +243,147 @@ fn baseline_names(d: &Draw) -> Vec<&'static str> {
     }
 }
 
-/// One unit's scores: the model after each of `steps`, then the baseline.
-fn score(
+/// One unit's score per method (its draws averaged) and its queries' tally by class.
+fn score_unit(
+    model: &Model<'_>,
+    (i, h): (usize, &Head),
+    u: &[Draw],
+    steps: &[usize],
+    baseline: &Baseline,
+    methods: usize,
+) -> Result<(Vec<f64>, Tally)> {
+    let mut acc = vec![0.0; methods];
+    let mut tally = Tally::new();
+    for d in u {
+        let v = match d {
+            Draw::Values(t) => score_values(model, i, h, t, steps, baseline)?,
+            Draw::Labels { ql, classes, .. } => {
+                let hits = label_hits(model, i, h, d, steps, baseline)?;
+                tally_classes(&mut tally, &hits, ql, classes);
+                hits.iter().map(|m| share(m)).collect()
+            }
+        };
+        for (a, v) in acc.iter_mut().zip(v) {
+            *a += v / u.len() as f64;
+        }
+    }
+    Ok((acc, tally))
+}
+
+/// Per head class, each method's correct queries and the class's queries.
+type Tally = std::collections::BTreeMap<usize, (Vec<usize>, usize)>;
+
+/// Adds each query of a draw (labels `ql` indexing the head's `classes`) to its class's tally.
+fn tally_classes(tally: &mut Tally, hits: &[Vec<bool>], ql: &[usize], classes: &[usize]) {
+    for (q, &l) in ql.iter().enumerate() {
+        let c = classes.get(l).copied().unwrap_or(l);
+        let (all, n) = tally.entry(c).or_insert((vec![0; hits.len()], 0));
+        for (a, m) in all.iter_mut().zip(hits) {
+            *a += usize::from(m[q]);
+        }
+        *n += 1;
+    }
+}
+
+/// Each class's accuracy per method over the queries of every unit's tally.
+fn class_accuracies<'a>(tallies: impl Iterator<Item = &'a Tally>, methods: usize) -> Vec<Vec<f64>> {
+    let mut all = Tally::new();
+    for t in tallies {
+        for (&c, (hits, n)) in t {
+            let (sum, total) = all.entry(c).or_insert((vec![0; methods], 0));
+            sum.iter_mut().zip(hits).for_each(|(a, h)| *a += h);
+            *total += n;
+        }
+    }
+    all.values()
+        .map(|(hits, n)| {
+            hits.iter()
+                .map(|&h| h as f64 / (*n).max(1) as f64)
+                .collect()
+        })
+        .collect()
+}
+
+/// The fraction of `hits` that are true.
+fn share(hits: &[bool]) -> f64 {
+    hits.iter().filter(|&&h| h).count() as f64 / hits.len().max(1) as f64
+}
+
+/// One regression draw's errors: the model after each of `steps`, then the baselines.
+fn score_values(
+    model: &Model<'_>,
+    i: usize,
+    h: &Head,
+    t: &Task,
+    steps: &[usize],
+    baseline: &Baseline,
+) -> Result<Vec<f64>> {
+    let mut v = if h.cfg.adaptable {
+        adapt_head(model, i, t, steps, &[])?.0
+    } else {
+        vec![fixed_mse(model, i, t)?]
+    };
+    let Baseline::Mean(mean, line_norm) = baseline else {
+        bail!(
+            "head {:?}: values scored against a class baseline",
+            h.cfg.name
+        );
+    };
+    let m = mean.len().max(1);
+    let at = |j: usize| mean.get(j % m).copied().unwrap_or(0.0);
+    v.push(mse((0..t.query_y.len()).map(at), &t.query_y));
+    if !t.support_y.is_empty() {
+        v.push(mse(line_predict(t, line_norm).into_iter(), &t.query_y));
+    }
+    Ok(v)
+}
+
+/// One labelled draw, query by query: which queries the model classifies right after each of
+/// `steps`, then the baseline.
+fn label_hits(
     model: &Model<'_>,
     i: usize,
     h: &Head,
     d: &Draw,
     steps: &[usize],
     baseline: &Baseline,
-) -> Result<Vec<f64>> {
-    match d {
-        Draw::Values(t) => {
-            let mut v = if h.cfg.adaptable {
-                adapt_head(model, i, t, steps, &[])?.0
-            } else {
-                vec![fixed_mse(model, i, t)?]
-            };
-            let Baseline::Mean(mean, line_norm) = baseline else {
-                bail!(
-                    "head {:?}: values scored against a class baseline",
-                    h.cfg.name
-                );
-            };
-            let m = mean.len().max(1);
-            let at = |j: usize| mean.get(j % m).copied().unwrap_or(0.0);
-            v.push(mse((0..t.query_y.len()).map(at), &t.query_y));
-            if !t.support_y.is_empty() {
-                v.push(mse(line_predict(t, line_norm).into_iter(), &t.query_y));
-            }
-            Ok(v)
-        }
-        Draw::Labels { d, sx, sl, qx, ql } => {
-            let ep = Episode {
-                ways: h.arch.outputs(),
-                shots: 0,
-                query: 0,
-                d: *d,
-                support_x: sx.clone(),
-                support_y: sl.clone(),
-                query_x: qx.clone(),
-                query_y: ql.clone(),
-                pool_class: Vec::new(),
-                rows: Vec::new(),
-            };
-            let q = ql.len().max(1) as f64;
-            let mut v = Vec::new();
-            for &s in steps {
-                let correct = if h.cfg.adaptable {
-                    episode_correct(model, i, &ep, s)?
-                } else {
-                    fixed_correct(model, i, &ep)?
-                };
-                v.push(correct as f64 / q);
-            }
-            let correct = match baseline {
-                Baseline::SupportCentroids => centroid_correct(&ep, None),
-                Baseline::ClassMeans(mu) => (qx.chunks_exact(*d).zip(ql))
-                    .filter(|(x, &y)| nearest_mean(mu, *d, x) == y)
-                    .count(),
-                Baseline::Mean(..) => {
-                    bail!("head {:?}: labels scored against a mean", h.cfg.name)
-                }
-            };
-            v.push(correct as f64 / q);
-            Ok(v)
-        }
+) -> Result<Vec<Vec<bool>>> {
+    let Draw::Labels {
+        d, sx, sl, qx, ql, ..
+    } = d
+    else {
+        bail!("head {:?}: values scored as labels", h.cfg.name);
+    };
+    let ep = Episode {
+        ways: h.arch.outputs(),
+        shots: 0,
+        query: 0,
+        d: *d,
+        support_x: sx.clone(),
+        support_y: sl.clone(),
+        query_x: qx.clone(),
+        query_y: ql.clone(),
+        pool_class: Vec::new(),
+        rows: Vec::new(),
+    };
+    let mut v = Vec::new();
+    for &s in steps {
+        v.push(if h.cfg.adaptable {
+            episode_hits(model, i, &ep, s)?
+        } else {
+            fixed_hits(model, i, &ep)?
+        });
     }
+    v.push(match baseline {
+        Baseline::SupportCentroids => centroid_hits(&ep, None),
+        Baseline::ClassMeans(mu) => (qx.chunks_exact(*d).zip(ql))
+            .map(|(x, &y)| nearest_mean(mu, *d, x) == y)
+            .collect(),
+        Baseline::Mean(..) => {
+            bail!("head {:?}: labels scored against a mean", h.cfg.name)
+        }
+    });
+    Ok(v)
 }
 
 /// The model's outputs of head `i` for `x` (rows of the model's input width).
@@ -324,13 +406,13 @@ fn fixed_mse(model: &Model<'_>, i: usize, t: &Task) -> Result<f64> {
     Ok(mse(out.into_iter().map(f64::from), &t.query_y))
 }
 
-fn fixed_correct(model: &Model<'_>, i: usize, ep: &Episode) -> Result<usize> {
+fn fixed_hits(model: &Model<'_>, i: usize, ep: &Episode) -> Result<Vec<bool>> {
     let out = infer(model, i, &ep.query_x)?;
     let m = ep.ways;
     let argmax = |z: &[f32]| (0..m).fold(0, |a, j| if z[j] > z[a] { j } else { a });
     Ok(out
         .chunks_exact(m)
         .zip(&ep.query_y)
-        .filter(|(z, &y)| argmax(z) == y)
-        .count())
+        .map(|(z, &y)| argmax(z) == y)
+        .collect())
 }

@@ -44,7 +44,7 @@ fn print_deployed(rows: &[super::deployed::HeadRow]) {
     );
     for r in rows {
         println!(
-            "{:<16} {:<22} {:>5} {:>9} {:>14.5} {:>12.5}  {} {}s{}",
+            "{:<16} {:<22} {:>5} {:>9} {:>14.5} {:>12.5}  {} {}{}",
             r.head,
             r.method,
             r.steps.map_or("-".into(), |s| s.to_string()),
@@ -52,13 +52,22 @@ fn print_deployed(rows: &[super::deployed::HeadRow]) {
             r.mean,
             r.ci95,
             r.units,
-            r.unit,
+            plural(r.unit),
             if r.draws > 1 {
                 format!(" ({} support draws each, averaged per unit)", r.draws)
             } else {
                 String::new()
             }
         );
+    }
+}
+
+/// `unit` in the plural: "episodes", "classes".
+fn plural(unit: &str) -> String {
+    if unit.ends_with('s') {
+        format!("{unit}es")
+    } else {
+        format!("{unit}s")
     }
 }
 

@@ -306,7 +306,8 @@ pub enum Batch {
 }
 
 /// One draw of a head's data in the data's units: regression rows or tasks (targets as the
-/// head trains on them), or labelled rows (class indices of the head).
+/// head trains on them), or labelled rows: labels index `classes`, the head's class (its
+/// position in the head's class list) of each label.
 pub enum Draw {
     Values(Task),
     Labels {
@@ -315,6 +316,7 @@ pub enum Draw {
         sl: Vec<usize>,
         qx: Vec<f64>,
         ql: Vec<usize>,
+        classes: Vec<usize>,
     },
 }
 
@@ -372,14 +374,16 @@ fn rows_draw(
             sl: lab(&s),
             qx: xs(&qq),
             ql: lab(&qq),
+            classes: (0..r.classes).collect(),
         };
     }
     // An N-way episode: `k` support and `q` query rows per class (drawn with replacement).
     let ways = h.cfg.ways;
     let mut cls: Vec<usize> = (0..pick.len()).collect();
     cls.shuffle(rng);
+    cls.truncate(ways);
     let (mut sx, mut sl, mut qx, mut ql) = (vec![], vec![], vec![], vec![]);
-    for (w, &c) in cls.iter().take(ways).enumerate() {
+    for (w, &c) in cls.iter().enumerate() {
         let rows = &pick[c];
         for j in 0..k + q {
             let i = rows[rng.random_range(0..rows.len().max(1))];
@@ -392,7 +396,14 @@ fn rows_draw(
             l.push(w);
         }
     }
-    Draw::Labels { d, sx, sl, qx, ql }
+    Draw::Labels {
+        d,
+        sx,
+        sl,
+        qx,
+        ql,
+        classes: cls,
+    }
 }
 
 /// The draws of head `h`'s batch for (seed, stream): a pure function of them and the head's
