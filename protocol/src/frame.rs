@@ -22,6 +22,17 @@ pub fn decode<T: DeserializeOwned>(frame: &mut [u8]) -> Result<T, Error> {
     postcard::from_bytes_cobs(frame).map_err(|_| Error::Decode { len })
 }
 
+/// The protocol version an [`crate::Reply::Info`] frame carries, read from its first two
+/// fields alone (the reply's variant and [`crate::Info::protocol_version`], which no version
+/// moves), so a host can name the version of a device whose `Info` it cannot decode. `None`
+/// for any other frame. Decodes in place, as [`decode`].
+pub fn info_version(frame: &mut [u8]) -> Option<u16> {
+    match postcard::take_from_bytes_cobs::<(u32, u16)>(frame) {
+        Ok(((0, version), _)) => Some(version),
+        _ => None,
+    }
+}
+
 fn buf_len(n: usize) -> u16 {
     u16::try_from(n).unwrap_or(u16::MAX)
 }

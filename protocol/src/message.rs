@@ -335,6 +335,10 @@ pub struct Info {
     pub installed: Option<Installed>,
     /// The class bank of the served head (`None`: the head is not enrollable).
     pub bank: Option<BankInfo>,
+    /// The model slot the running model is read from (`None`: the firmware's built-in model).
+    /// It differs from `installed`'s slot after an update was accepted and before the reboot
+    /// that runs it.
+    pub served_slot: Option<u8>,
 }
 
 /// The class bank of an enrollable head, in [`Info`].

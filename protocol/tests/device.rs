@@ -148,6 +148,7 @@ fn the_largest_messages_fit_a_frame() {
                 labels: heapless::Vec::from_iter([u16::MAX; MAX_CLASSES]),
                 margin: f32::MAX,
             }),
+            served_slot: Some(1),
         })),
         enc(&Reply::Error(DeviceError::Runtime(RuntimeError {
             kind: heapless::String::try_from("k".repeat(MAX_NAME).as_str()).unwrap(),
@@ -163,6 +164,28 @@ fn the_largest_messages_fit_a_frame() {
 fn enc<T: serde::Serialize>(m: &T) -> Result<Vec<u8>, fewshot_protocol::Error> {
     let mut buf = [0u8; MAX_FRAME];
     frame::encode(m, &mut buf).map(<[u8]>::to_vec)
+}
+
+#[test]
+fn an_info_of_another_version_still_names_its_version() {
+    let mut buf = [0u8; 64];
+    // What an older device's Info starts with (variant 0, version 4), the rest of another shape.
+    let mut older = frame::encode(&(0u32, 4u16, 7u8), &mut buf)
+        .unwrap()
+        .to_vec();
+    let mut copy = older.clone();
+    assert!(frame::decode::<Reply>(&mut older).is_err());
+    assert_eq!(frame::info_version(&mut copy), Some(4));
+    let mut samples = frame::encode(
+        &Reply::Samples {
+            stored: 1,
+            capacity: 4,
+        },
+        &mut buf,
+    )
+    .unwrap()
+    .to_vec();
+    assert_eq!(frame::info_version(&mut samples), None);
 }
 
 #[test]
@@ -222,7 +245,7 @@ fn push_adapt_classify_save_restore_reset() {
         (0x3417_0001, 1, 3)
     );
     assert_eq!(info.heads[1].kind, HeadKind::Classification);
-    assert_eq!(info.installed, None);
+    assert_eq!((info.installed, info.served_slot), (None, None));
     let adapt = Request::Adapt { steps: None };
     assert_eq!(runtime_kind(&ask(&mut s, &mut dev, &adapt)), "EmptySupport");
     for i in 0..4 {
@@ -469,6 +492,8 @@ fn the_installed_update_runs_after_a_reboot() {
         Reply::Info(i) => {
             assert_eq!(i.model_id, expected.model_id());
             assert_eq!(i.model_name.as_str(), expected.name());
+            assert_eq!(i.served_slot, Some(1), "read in place from slot 1");
+            assert_eq!(i.installed.map(|m| m.slot), Some(1));
         }
         r => panic!("{r:?}"),
     }
@@ -485,6 +510,17 @@ fn the_installed_update_runs_after_a_reboot() {
             model_version: 3
         }
     );
+    // Installed, not yet running: Info tells the two apart.
+    match ask(&mut s, &mut rebooted, &Request::Info) {
+        Reply::Info(i) => assert_eq!(
+            (
+                i.served_slot,
+                i.installed.map(|m| (m.slot, m.model_version))
+            ),
+            (Some(1), Some((0, 3)))
+        ),
+        r => panic!("{r:?}"),
+    }
     let r = ask(
         &mut s,
         &mut rebooted,

@@ -6,7 +6,7 @@ pub use crate::classify::data::Columns;
 use crate::csvio;
 use anyhow::{anyhow, bail, Context, Result};
 use fewshot_protocol::frame::{self, Frame, FrameReader};
-use fewshot_protocol::{Reply, Request, MAX_FRAME};
+use fewshot_protocol::{Reply, Request, MAX_FRAME, PROTOCOL_VERSION};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -81,13 +81,25 @@ impl Client {
             };
             for &b in &chunk[..n] {
                 match self.reader.push(b) {
-                    Some(Frame::Whole(f)) => return Ok(frame::decode(f)?),
+                    Some(Frame::Whole(f)) => return reply_of(f),
                     Some(Frame::TooLong) => bail!("a reply longer than {MAX_FRAME} bytes"),
                     None => {}
                 }
             }
         }
     }
+}
+
+/// A reply frame decoded; one that does not decode names the device's protocol version when
+/// it is an `Info` of another version.
+fn reply_of(f: &mut [u8]) -> Result<Reply> {
+    let mut copy = f.to_vec();
+    frame::decode(f).map_err(|e| match frame::info_version(&mut copy) {
+        Some(v) if v != PROTOCOL_VERSION => anyhow!(
+            "the device speaks fewshot-protocol {v}, this host {PROTOCOL_VERSION}: build its firmware and this trainer from the same version"
+        ),
+        _ => anyhow!("{e} (a reply of fewshot-protocol {PROTOCOL_VERSION} expected)"),
+    })
 }
 
 fn is_timeout(e: &std::io::Error) -> bool {
@@ -198,4 +210,21 @@ pub fn read_rows_labelled(path: &Path, inputs: usize, cols: Columns) -> Result<V
         });
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_of_another_protocol_version_names_it() {
+        let mut buf = [0u8; 64];
+        let mut f = frame::encode(&(0u32, 4u16, 7u8), &mut buf)
+            .unwrap()
+            .to_vec();
+        let e = reply_of(&mut f).unwrap_err().to_string();
+        assert!(e.contains("speaks fewshot-protocol 4, this host"), "{e}");
+        let mut f = frame::encode(&Reply::Done, &mut buf).unwrap().to_vec();
+        assert!(matches!(reply_of(&mut f), Ok(Reply::Done)));
+    }
 }

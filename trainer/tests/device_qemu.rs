@@ -387,6 +387,10 @@ fn push_adapt_classify_save_reboot_restore_enroll_update() {
     let info = ok(s, &["info"]);
     assert_eq!(info[0]["Info"]["model_name"], "multihead-update");
     assert_eq!(info[0]["Info"]["installed"]["model_version"], 1);
+    assert_eq!(
+        info[0]["Info"]["served_slot"], 0,
+        "read in place from slot 0"
+    );
     bad_frames(s);
     staged_input(s);
     assert_eq!(

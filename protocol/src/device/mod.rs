@@ -527,6 +527,11 @@ impl<
             max_samples: count(K),
             free_samples: count(K.saturating_sub(self.samples.len())),
             installed,
+            served_slot: self
+                .models
+                .served_slot(&self.flash, self.model.bytes())
+                .ok()
+                .flatten(),
             bank: self.bank.get().map(|b| BankInfo {
                 capacity: count(b.capacity()),
                 labels: b.labels().take(MAX_CLASSES).collect(),

@@ -302,6 +302,23 @@ impl ModelSlots {
     }
 
     /// Whether model slot `slot` of `flash` holds any byte of `bytes` (by address).
+    /// The model slot `served` (the served model's [`Model::bytes`]) is read from, in place
+    /// ([`ModelSlots::model_in_place`]); `None` for bytes elsewhere (a firmware's built-in
+    /// model). After an accepted update and before the reboot that serves it, this is not the
+    /// [`ModelSlots::active`] slot.
+    pub fn served_slot<F: MappedFlash>(
+        &self,
+        flash: &F,
+        served: &[u8],
+    ) -> Result<Option<u8>, Error> {
+        for slot in [0, 1] {
+            if self.slot_holds(flash, slot, served)? {
+                return Ok(Some(slot));
+            }
+        }
+        Ok(None)
+    }
+
     fn slot_holds<F: MappedFlash>(&self, flash: &F, slot: u8, bytes: &[u8]) -> Result<bool, Error> {
         let in_slot = self.slot_bytes(flash, slot)?;
         let (a, b) = (in_slot.as_ptr() as usize, bytes.as_ptr() as usize);

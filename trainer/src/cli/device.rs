@@ -650,9 +650,17 @@ fn describe_info(reply: &Reply) -> String {
         "support buffer: {} of {} samples free\n",
         i.free_samples, i.max_samples
     );
+    s += &match i.served_slot {
+        Some(slot) => format!("running: the update in model slot {slot}\n"),
+        None => "running: the firmware's built-in model\n".into(),
+    };
     s += &match i.installed {
+        Some(m) if i.served_slot == Some(m.slot) => format!(
+            "installed update: model version {} in slot {} (running)",
+            m.model_version, m.slot
+        ),
         Some(m) => format!(
-            "installed update: model version {} in slot {}",
+            "installed update: model version {} in slot {} (runs from the next boot)",
             m.model_version, m.slot
         ),
         None => "installed update: none".into(),
