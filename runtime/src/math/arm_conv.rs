@@ -1305,11 +1305,14 @@ macro_rules! zero_run {
 /// A padded copy of a map of floats, `$name`: each plane's rows above, its rows with their zero
 /// columns, its rows below, every value written once (the zeros between two rows, and below
 /// one plane and above the next, in one run each), sixteen values at a time by
-/// `vldmia`/`vstmia`; `$gap` writes the zeros between two rows. r0 = the map, r1 = the padded
-/// map, r2 = the [`PadGeometry`]; r5 = the zeros between two rows, r6 = those above a plane's
-/// first value (and below its last).
+/// `vldmia`/`vstmia`; `$gap` writes the zeros between two rows, `$row` copies a row (r4 values).
+/// r0 = the map, r1 = the padded map, r2 = the [`PadGeometry`]; r5 = the zeros between two
+/// rows, r6 = those above a plane's first value (and below its last).
 macro_rules! pad_kernel {
     ($name:literal, $gap:expr) => {
+        pad_kernel!($name, $gap, concat!("    mov r12, r4\n", copy_run!()));
+    };
+    ($name:literal, $gap:expr, $row:expr) => {
         global_asm!(concat!(
             asm_fn_start!($name),
             "    push {{r4, r5, r6, r7, r8, r9, r10, r11, lr}}
@@ -1331,9 +1334,8 @@ macro_rules! pad_kernel {
 ",
             $gap,
             "8:
-    mov r12, r4
 ",
-            copy_run!(),
+            $row,
             "    subs r7, r7, #1
     bne 0b
     mov r12, r6
@@ -1355,10 +1357,24 @@ pad_kernel!("fewshot_pad_f32", concat!("    mov r12, r5\n", zero_run!()));
 // One zero column either side (padding 1, the usual): the two zeros between rows are one
 // `strd`, 13 instructions for a row of 8.
 pad_kernel!("fewshot_pad1_f32", "    strd r8, r9, [r1], #8\n");
+// Padding 1 around rows of 16 or 8 (the usual maps of small images): a row is one `vldmia` and
+// one `vstmia`, 5 instructions with its gap and the loop.
+pad_kernel!(
+    "fewshot_pad1w16_f32",
+    "    strd r8, r9, [r1], #8\n",
+    "    vldmia r0!, {{s0-s15}}\n    vstmia r1!, {{s0-s15}}\n"
+);
+pad_kernel!(
+    "fewshot_pad1w8_f32",
+    "    strd r8, r9, [r1], #8\n",
+    "    vldmia r0!, {{s0-s7}}\n    vstmia r1!, {{s0-s7}}\n"
+);
 
 extern "C" {
     fn fewshot_pad_f32(x: *const f32, p: *mut f32, g: *const PadGeometry);
     fn fewshot_pad1_f32(x: *const f32, p: *mut f32, g: *const PadGeometry);
+    fn fewshot_pad1w16_f32(x: *const f32, p: *mut f32, g: *const PadGeometry);
+    fn fewshot_pad1w8_f32(x: *const f32, p: *mut f32, g: *const PadGeometry);
 }
 
 /// Writes the planes of `x` (`[rows, columns]` each) into `p` with `padding` zeros around each
@@ -1385,10 +1401,11 @@ pub fn pad(x: &[f32], [h, w]: [usize; 2], [py, px]: [usize; 2], p: &mut [f32]) -
     // `planes * (2 top + h (2 px + w)) = planes * hp * wp == p.len()` values of `p`, each
     // once, through r0 and r1 only (AAPCS-VFP; s0-s15 are caller-saved).
     unsafe {
-        if px == 1 {
-            fewshot_pad1_f32(x.as_ptr(), p.as_mut_ptr(), &g)
-        } else {
-            fewshot_pad_f32(x.as_ptr(), p.as_mut_ptr(), &g)
+        match (px, w) {
+            (1, 16) => fewshot_pad1w16_f32(x.as_ptr(), p.as_mut_ptr(), &g),
+            (1, 8) => fewshot_pad1w8_f32(x.as_ptr(), p.as_mut_ptr(), &g),
+            (1, _) => fewshot_pad1_f32(x.as_ptr(), p.as_mut_ptr(), &g),
+            _ => fewshot_pad_f32(x.as_ptr(), p.as_mut_ptr(), &g),
         }
     };
     true
