@@ -132,12 +132,52 @@ pub fn check_holds(arch: &Arch) -> Result<()> {
             .map(|(i, l)| format!("{i} {} {}", l.op.name(), l.outputs))
             .collect();
         anyhow!(
-            "the runtime cannot hold this trunk: {e}. Its input has {} values, its layers output {}; a dense layer takes at most {} inputs and gives at most as many outputs: add a stride or a pooling layer before the flatten, or use fewer channels",
+            "the runtime cannot hold this trunk: {e}. Its input has {} values, its layers output {}. {}",
             trunk.inputs,
             widths.join(", "),
-            runtime::format::spec::MAX_WIDTH
+            too_wide(&trunk)
         )
     })
+}
+
+/// What in `trunk` passes the runtime's limits: a convolution or pooling map (the stem's, a
+/// padded input included) holds at most `MAX_MAP_LEN` values, a dense layer takes and gives at
+/// most `MAX_WIDTH`.
+fn too_wide(trunk: &Arch) -> String {
+    use runtime::format::spec::{MAX_MAP_LEN, MAX_WIDTH};
+    let stem: Vec<usize> = stem_layers(trunk).collect();
+    let over: Vec<String> = trunk
+        .layers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            // A stem layer's input is the map before it (or the trunk's input).
+            let (limit, what, n) = if stem.contains(&i) {
+                (MAX_MAP_LEN, "a convolution or pooling map holds", l.outputs)
+            } else if matches!(l.op, Op::Dense) {
+                let n = l.inputs.max(l.outputs);
+                (MAX_WIDTH, "a dense layer takes and gives", n)
+            } else {
+                return None;
+            };
+            (n > limit).then(|| {
+                format!(
+                    "layer {i} ({}): {n} values, {what} at most {limit}",
+                    l.op.name()
+                )
+            })
+        })
+        .collect();
+    if over.is_empty() {
+        format!(
+            "A convolution or pooling map holds at most {MAX_MAP_LEN} values (a convolution's zero-padded input too), a dense layer takes and gives at most {MAX_WIDTH}: use fewer channels, a stride or a pooling layer"
+        )
+    } else {
+        format!(
+            "{}: use fewer channels, or a stride or a pooling layer before it",
+            over.join("; ")
+        )
+    }
 }
 
 /// The indices of the layers of `arch` that become the runtime's stem.

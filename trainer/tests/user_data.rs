@@ -325,7 +325,14 @@ fn wrong_shapes_and_image_options_are_refused_before_any_work() {
             CONFIG.replace("hidden = [16]\n", "")
                 + "[[trunk]]\nkind = \"conv1d\"\nchannels = 600\nkernel = 3\npadding = 1\n\
                    [[trunk]]\nkind = \"flatten\"\n[[trunk]]\nkind = \"dense\"\nunits = 16\n",
-            "the runtime cannot hold this trunk: layer width (MAX_WIDTH) too small: needs 4800, capacity 4096. Its input has 24 values, its layers output 0 convolution 4800, 1 flatten 4800, 2 dense 16",
+            "the runtime cannot hold this trunk: layer width (MAX_WIDTH) too small: needs 4800, capacity 4096. Its input has 24 values, its layers output 0 convolution 4800, 1 flatten 4800, 2 dense 16. layer 2 (dense): 4800 values, a dense layer takes and gives at most 4096",
+        ),
+        // A convolution map above the stem's limit, named with the limit it passes.
+        (
+            CONFIG.replace("hidden = [16]\n", "")
+                + "[[trunk]]\nkind = \"conv1d\"\nchannels = 2100\nkernel = 3\npadding = 1\n\
+                   [[trunk]]\nkind = \"global_avg_pool\"\n",
+            "layer 0 (convolution): 16800 values, a convolution or pooling map holds at most 16384: use fewer channels",
         ),
     ];
     train_refuses(&d, &cases);
