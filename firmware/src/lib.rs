@@ -15,6 +15,8 @@ pub mod fixtures;
 #[cfg(feature = "int8")]
 pub mod int8;
 pub mod measure;
+#[cfg(feature = "conv")]
+pub mod model_rows;
 pub mod nor;
 pub mod serial_device;
 /// The sizes of the model the `serial` firmware serves ([`fixtures::SERIAL_MODEL`]): what

@@ -558,9 +558,9 @@ fn size_check(root: &Path, update: bool) -> Result<()> {
 }
 
 /// `cargo xtask bench-firmware [--model PATH]`: runs the bench firmware under
-/// `-icount shift=0` (it logs the instruction and stack table; with `--model`, also the rows
-/// of that model file, a user's, beside the int8 models'), then prints the flash/RAM split of
-/// the bench and demo ELFs.
+/// `-icount shift=0` (it logs the instruction and stack table; with `--model`, then the
+/// `bench_model` firmware on that model file, a user's: the rows of the presets' table for it),
+/// then prints the flash/RAM split of the bench and demo ELFs.
 pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     let fw = firmware_dir(root);
     let (triple, _) = MACHINES[0];
@@ -579,21 +579,12 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     // The bench and the demo need the `conv` and `audio-frontend` features (the f32
     // convolution, audio front-end and keyword rows; the demo's keyword part), as CI builds
     // them; the size probes are built without them.
-    run_with(
-        &fw,
-        "cargo",
-        &[
-            "build",
-            "--release",
-            "--bin",
-            "bench",
-            "--bin",
-            "demo",
-            "--features",
-            FEATURES,
-        ],
-        &env,
-    )?;
+    let mut bins = vec!["build", "--release", "--bin", "bench", "--bin", "demo"];
+    if model.is_some() {
+        bins.extend(["--bin", "bench_model"]);
+    }
+    bins.extend(["--features", FEATURES]);
+    run_with(&fw, "cargo", &bins, &env)?;
     run(
         &fw,
         "cargo",
@@ -614,6 +605,16 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     })?;
     if code != 0 {
         bail!("bench firmware exited with status {code}");
+    }
+    if let Some(path) = &model {
+        let (code, _) = run_qemu(&QemuRun {
+            elf: release_elf(root, triple, "bench_model"),
+            icount: true,
+            timeout: Duration::from_secs(600),
+        })?;
+        if code != 0 {
+            bail!("your model {path} was not measured: the log above says why");
+        }
     }
     println!();
     println!("| ELF ({triple}, release) | .text | .rodata | model bytes | runtime fns | .data | .bss | stack reserved |");

@@ -17,6 +17,7 @@ use fewshot_firmware::fixtures::{
     BENCH_DIGITS, BENCH_ENROLL, BENCH_SINUSOID_HEAD, DIGITS, SINUSOID, SINUSOID_PROXIMAL,
 };
 use fewshot_firmware::measure::{self, instructions_x100, peak_stack, spin};
+use fewshot_firmware::model_rows;
 use fewshot_firmware::{self as fw};
 use fewshot_runtime::{AdaptState, ClassBank, Heads, Model, Support};
 
@@ -47,18 +48,6 @@ fn row(what: &str, insns_x100: u32, unit: &str, units: u32) {
         per,
         unit
     );
-}
-
-/// Multiply-accumulates of one forward pass over every head.
-fn macs(model: &Model<'_>) -> u32 {
-    let trunk: usize = model.trunk().iter().map(|l| l.macs()).sum();
-    let heads: usize = model
-        .heads()
-        .iter()
-        .flat_map(|h| h.layers.iter())
-        .map(|l| l.macs())
-        .sum();
-    (trunk + heads) as u32
 }
 
 struct Data {
@@ -341,7 +330,7 @@ fn rows() -> ! {
         } else {
             "forward sinusoid 1-40-40-1 (batch 1)"
         };
-        row(what, fwd, "MAC", macs(&model));
+        row(what, fwd, "MAC", model_rows::dense_macs(&model));
     }
     matching_forward(&data, &mut scratch);
     enrollment(&data);

@@ -106,7 +106,7 @@ fn model_macs(model: &Model<'_>) -> u32 {
         .filter_map(|l| Stem::of(l).ok())
         .map(|l| l.macs())
         .sum();
-    stem as u32 + crate::macs(model)
+    stem as u32 + fewshot_firmware::model_rows::dense_macs(model)
 }
 
 /// Logs the f32 convolution rows; `x` (pseudo-random values, at least [`MAX_MAP`]) is the

@@ -42,7 +42,7 @@ fn trunk_row<const S: usize>(what: &str, blob: &'static [u8], x: &[f32]) -> Resu
             .features(black_box(x), &mut scratch, &mut out[..f]);
     });
     ran?;
-    super::int8_model::stem_rows(what, &model, x, &mut scratch);
+    fewshot_firmware::model_rows::stem_rows(what, &model, x, &mut scratch);
     let macs: usize = model
         .stem()
         .iter()
