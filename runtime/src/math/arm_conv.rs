@@ -902,11 +902,13 @@ pub enum Block {
     /// Whole planes of 8-position blocks of a one-row 7-tap filter over one input channel at
     /// stride 2 (the series stem's 1 x 7 / 2 first layer): the weights stay in registers.
     Plane1x7S2,
-    /// Whole planes of a depthwise 3 x 3 filter at stride 1, its weights in registers.
+    /// Whole planes of a 3 x 3 filter over one input plane (depthwise, or a single input
+    /// channel) at stride 1, its weights in registers.
     PlaneDw3x3,
-    /// Whole planes of a depthwise 1 x 5 filter at stride 1, its weights in registers.
+    /// Whole planes of a 1 x 5 filter over one input plane at stride 1, its weights in registers.
     PlaneDw1x5,
-    /// Whole planes of a depthwise 3 x 3 filter at stride 2, its weights in registers.
+    /// Whole planes of a 3 x 3 filter over one input plane at stride 2, its weights in
+    /// registers.
     PlaneDw3x3S2,
     /// [`Block::PlaneDw3x3`] in blocks of 4 outputs (rows of 4 to 7).
     PlaneDw3x3N4,
@@ -933,16 +935,20 @@ impl Block {
         let cover = |c: usize, n: usize| {
             (channels >= c && ow >= n).then(|| channels.div_ceil(c) * c * ow.div_ceil(n) * n)
         };
-        match (depthwise, stride, ow) {
-            (_, 2, 8..) if kernel == [1, 7] && groups == 1 => Some(Block::Plane1x7S2),
+        // A filter over one input plane: a depthwise one, or any over a single input channel
+        // (each output plane is that channel through its own filter, the terms in the same
+        // order), which the plane kernels take.
+        let plane = depthwise || groups == 1;
+        match (plane, stride, ow) {
+            (true, 2, 8..) if kernel == [1, 7] => Some(Block::Plane1x7S2),
             (true, 2, 8..) if kernel == [3, 3] => Some(Block::PlaneDw3x3S2),
             (true, 2, 4..=7) if kernel == [3, 3] => Some(Block::PlaneDw3x3S2N4),
             (true, 1, 4..=7) if kernel == [3, 3] => Some(Block::PlaneDw3x3N4),
             (_, 2, 8..) => Some(Block::C1N8S2),
             (true, 1, 8..) if kernel == [3, 3] => Some(Block::PlaneDw3x3),
             (true, 1, 8..) if kernel == [1, 5] => Some(Block::PlaneDw1x5),
-            (true, 1, 8..) => Some(Block::C1N8),
-            (false, 1, 4..) => match (cover(2, 8), cover(4, 4)) {
+            (true, 1, 8..) if depthwise => Some(Block::C1N8),
+            (_, 1, 4..) if !depthwise => match (cover(2, 8), cover(4, 4)) {
                 // The 4 x 4 kernels take about 1.1 times the 2 x 8 kernels' instructions per
                 // term: a row of 10 costs 12 outputs in blocks of 4, 16 in blocks of 8.
                 (Some(c2n8), Some(c4n4)) if c4n4 * 11 < c2n8 * 10 => Some(Block::C4N4),
@@ -995,14 +1001,15 @@ impl Block {
         })
     }
 
-    /// A plane kernel's stride and kernel (rows, columns), and whether it must be depthwise.
-    fn plane(self) -> Option<(usize, [usize; 2], bool)> {
+    /// A plane kernel's stride and kernel (rows, columns); its filters read one input plane
+    /// each (a depthwise layer's, or the single input channel of a full convolution).
+    fn plane(self) -> Option<(usize, [usize; 2])> {
         match self {
-            Block::Plane1x7S2 => Some((2, [1, 7], false)),
-            Block::PlaneDw3x3 => Some((1, [3, 3], true)),
-            Block::PlaneDw1x5 => Some((1, [1, 5], true)),
-            Block::PlaneDw3x3S2 | Block::PlaneDw3x3S2N4 => Some((2, [3, 3], true)),
-            Block::PlaneDw3x3N4 => Some((1, [3, 3], true)),
+            Block::Plane1x7S2 => Some((2, [1, 7])),
+            Block::PlaneDw3x3 => Some((1, [3, 3])),
+            Block::PlaneDw1x5 => Some((1, [1, 5])),
+            Block::PlaneDw3x3S2 | Block::PlaneDw3x3S2N4 => Some((2, [3, 3])),
+            Block::PlaneDw3x3N4 => Some((1, [3, 3])),
             _ => None,
         }
     }
@@ -1073,10 +1080,8 @@ fn fits(kind: Block, s: &Shape, w: &[f32], b: &[f32], x: &[f32], y: &[f32]) -> b
         && (kind != Block::C1N8 || s.depthwise)
         && (!s.depthwise || s.groups == 1)
         && match kind.plane() {
-            Some((stride, kernel, depthwise)) => {
-                (s.stride, [s.kh, s.kw], s.groups) == (stride, kernel, 1)
-                    && (s.depthwise || !depthwise)
-            }
+            // One input plane a filter: depthwise, or a single input channel.
+            Some((stride, kernel)) => (s.stride, [s.kh, s.kw], s.groups) == (stride, kernel, 1),
             None => s.stride == if kind == Block::C1N8S2 { 2 } else { 1 },
         }
         && (s.oh - 1) * s.stride + s.kh <= s.h
