@@ -9,6 +9,7 @@
 use crate::measure::{instructions_x100, peak_stack};
 use core::hint::black_box;
 use core::mem::MaybeUninit;
+use fewshot_runtime::format::MAX_STEPS;
 use fewshot_runtime::ops::layer::{LayerOp, Stem};
 use fewshot_runtime::{AdaptState, Heads, Model, Support};
 
@@ -102,8 +103,8 @@ pub fn dense_macs(model: &Model<'_>) -> u32 {
 }
 
 /// The row of the model in `blob`, `stem_macs` stem MACs: `x` its input (at least one
-/// sample), `support` the first head's support set of `samples` samples (`ways` classes, 0 for
-/// values), `scratch` the calls' scratch, `out` every head's outputs.
+/// sample), `support` the adapted head's support set of `samples` samples (`ways` classes, 0
+/// for values).
 pub struct Row<'a> {
     /// Its name in the table.
     pub name: &'a str,
@@ -113,7 +114,9 @@ pub struct Row<'a> {
     pub stem_macs: u32,
     /// One input sample (or more).
     pub x: &'a [f32],
-    /// The first head's support set.
+    /// The head adapted.
+    pub head: usize,
+    /// Its support set.
     pub support: Support<'a>,
     /// Its samples and classes (0: values).
     pub samples: usize,
@@ -122,21 +125,21 @@ pub struct Row<'a> {
 }
 
 /// Adapts head `head` of `model` on `support` from its meta-learned start, its state built in
-/// `slot` (never on the stack): true on success.
+/// `slot` (never on the stack), its losses logged in `losses`: true on success, else the error
+/// is logged.
 fn adapt_once<const P: usize>(
     slot: &mut MaybeUninit<AdaptState<P>>,
     model: &Model<'_>,
     head: usize,
     support: Support<'_>,
-    scratch: &mut [f32],
+    (scratch, losses): (&mut [f32], &mut [f32]),
 ) -> bool {
-    let mut losses = [0.0f32; 8];
-    let Ok(state) = AdaptState::init(slot, model, head) else {
-        crate::finish(1)
-    };
-    state
-        .adapt(model, support, None, scratch, &mut losses)
-        .is_ok()
+    let r = AdaptState::init(slot, model, head)
+        .and_then(|state| state.adapt(model, support, None, scratch, losses));
+    if let Err(e) = &r {
+        defmt::error!("adaptation: {}", e);
+    }
+    r.is_ok()
 }
 
 /// Logs `row`'s line; `state` holds the adapted state (`P` parameters at most). Ends the run
@@ -151,19 +154,19 @@ pub fn model_row<const P: usize>(
         black_box(Model::from_bytes(black_box(row.blob)).is_ok());
     });
     let model = load(row.name, row.blob);
-    let (d, head) = (model.input_len(), 0);
+    let (d, head) = (model.input_len(), row.head);
     let Ok(needs) = model.ram_needs(head, row.samples) else {
         crate::finish(1)
     };
     let no = model.network().output_len(Heads::ALL).min(out.len());
     let x = &row.x[..d];
-    let (ok, infer_stack) = peak_stack(|| {
+    let (r, infer_stack) = peak_stack(|| {
         model
             .network()
             .infer(x, Heads::ALL, scratch, &mut out[..no])
-            .is_ok()
     });
-    if !ok {
+    if let Err(e) = r {
+        defmt::error!("inference: {}", e);
         crate::finish(1)
     }
     let infer = instructions_x100(3, || {
@@ -172,7 +175,9 @@ pub fn model_row<const P: usize>(
             .infer(black_box(x), Heads::ALL, scratch, &mut out[..no]);
         black_box(r.is_ok());
     });
-    let mut adapt = || adapt_once(state, &model, head, row.support, scratch);
+    // Any step count a model may declare; outside the measured calls' frames.
+    let mut losses = [0.0f32; MAX_STEPS as usize + 1];
+    let mut adapt = || adapt_once(state, &model, head, row.support, (scratch, &mut losses));
     let (ok, adapt_stack) = peak_stack(&mut adapt);
     if !ok {
         crate::finish(1)
@@ -202,10 +207,10 @@ pub fn model_row<const P: usize>(
     }
 }
 
-/// The classes of `model`'s first head (0 when it takes values).
-pub fn classes(model: &Model<'_>) -> usize {
+/// The classes of head `head` of `model` (0 when it takes values).
+pub fn classes(model: &Model<'_>, head: usize) -> usize {
     model
-        .head(0)
+        .head(head)
         .ok()
         .and_then(|h| h.kind.classes())
         .map_or(0, usize::from)

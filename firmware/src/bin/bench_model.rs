@@ -1,8 +1,9 @@
 //! A model of yours on the Cortex-M4F, run by `cargo xtask bench-firmware --model PATH` under
 //! QEMU `-icount shift=0` (the model file through `FEWSHOT_BENCH_MODEL` and `build.rs`): each
 //! stem layer as the model runs it, loading, one inference of every head, adapting its first
-//! head (2 samples of each class of a classification head, [`VALUE_SAMPLES`] of a regression
-//! head's), flash and RAM, as the benchmark's rows of the presets ([`model_rows`]).
+//! head that adapts (2 samples of each class of a classification head, or 1 when those do not
+//! fit; [`VALUE_SAMPLES`] of a regression head's), flash and RAM, as the benchmark's rows of
+//! the presets ([`model_rows`]).
 //!
 //! Its buffers are carved out of one static arena at run time, as the model needs them (the
 //! inputs of the support set and the scratch of the larger of an inference and an adaptation:
@@ -69,11 +70,10 @@ fn main() -> ! {
     let stem_macs = model_rows::stem_rows(name, &model, inputs, scratch);
     model_rows::model_header();
     let mut labels = [0u16; 2 * 256];
-    let ways = model_rows::classes(&model);
     for (i, l) in labels.iter_mut().enumerate() {
-        *l = (i % ways.max(1)) as u16;
+        *l = (i % plan.ways.max(1)) as u16;
     }
-    let support = if ways > 0 {
+    let support = if plan.ways > 0 {
         Support::classes(inputs, &labels[..plan.samples])
     } else {
         Support::values(inputs, values)
@@ -83,17 +83,22 @@ fn main() -> ! {
         blob: BENCH_USER_MODEL,
         stem_macs,
         x: inputs,
+        head: plan.head,
         support,
         samples: plan.samples,
-        ways,
+        ways: plan.ways,
     };
     let mut out = [0.0f32; OUTPUTS];
     model_rows::model_row(&row, state, scratch, &mut out);
     fewshot_firmware::finish(0)
 }
 
-/// What the arena holds for `model`, in floats.
+/// What the arena holds for `model`, in floats, and the head it adapts.
 struct Plan {
+    /// The first head that adapts.
+    head: usize,
+    /// Its classes (0: values).
+    ways: usize,
     /// Support samples.
     samples: usize,
     /// A regression head's support values.
@@ -102,27 +107,19 @@ struct Plan {
     scratch: usize,
 }
 
-/// The arena's plan for `model`, or `None` (logged with the numbers) when it does not fit:
-/// a first head that does not adapt, more than 256 classes, [`OUTPUTS`] or [`PARAMS`], or
-/// needs beyond the arena.
+/// The arena's plan for `model`'s first head that adapts (2 samples a class, else 1 when
+/// those do not fit), or `None` (logged with the numbers) when none adapts, it has more than
+/// 256 classes, the model more than [`OUTPUTS`] outputs or [`PARAMS`] adapted parameters, or
+/// its needs pass the arena.
 fn plan(model: &Model<'_>) -> Option<Plan> {
-    let ways = model_rows::classes(model);
-    let samples = if ways > 0 { 2 * ways } else { VALUE_SAMPLES };
-    let outputs = model.network().output_len(Heads::ALL);
-    let Ok(needs) = model.ram_needs(0, samples) else {
-        defmt::error!("not measured: its first head does not adapt");
+    let Some((head, needs)) =
+        (0..model.heads().len()).find_map(|h| model.ram_needs(h, 1).ok().map(|n| (h, n)))
+    else {
+        defmt::error!("not measured: no head of it adapts");
         return None;
     };
-    let values = if ways > 0 {
-        0
-    } else {
-        samples * model.head(0).map_or(1, |h| h.kind.outputs())
-    };
-    let scratch = needs
-        .infer_scratch
-        .max(needs.adapt_scratch)
-        .max(model_rows::stem_buffers(model));
-    let floats = samples * model.input_len() + values + scratch;
+    let ways = model_rows::classes(model, head);
+    let outputs = model.network().output_len(Heads::ALL);
     if ways > 256 || outputs > OUTPUTS || needs.state > PARAMS {
         defmt::error!(
             "not measured: {=usize} classes (at most 256), {=usize} outputs of all heads (at most {=usize}), {=usize} adapted parameters (at most {=usize})",
@@ -134,21 +131,45 @@ fn plan(model: &Model<'_>) -> Option<Plan> {
         );
         return None;
     }
-    if floats > ARENA {
-        defmt::error!(
-            "not measured: it needs {=usize} B of RAM besides its adapted state ({=usize} support samples of {=usize} inputs: {=usize} B; scratch of an inference, an adaptation and the stem's maps: {=usize} B), the benchmark has {=usize} B of the part's 128 KiB",
-            4 * floats,
+    let (mut last, d) = (0, model.input_len());
+    let per_class: &[usize] = if ways > 0 { &[2, 1] } else { &[1] };
+    for &per in per_class {
+        let samples = if ways > 0 { per * ways } else { VALUE_SAMPLES };
+        let values = if ways > 0 {
+            0
+        } else {
+            samples * model.head(head).map_or(1, |h| h.kind.outputs())
+        };
+        let Ok(needs) = model.ram_needs(head, samples) else {
+            return None;
+        };
+        let scratch = needs
+            .infer_scratch
+            .max(needs.adapt_scratch)
+            .max(model_rows::stem_buffers(model));
+        let floats = samples * d + values + scratch;
+        if floats <= ARENA {
+            return Some(Plan {
+                head,
+                ways,
+                samples,
+                values,
+                scratch,
+            });
+        }
+        last = floats;
+        defmt::warn!(
+            "{=usize} support samples of {=usize} inputs ({=usize} B) and a scratch of {=usize} B do not fit the arena",
             samples,
-            model.input_len(),
-            4 * samples * model.input_len(),
-            4 * scratch,
-            4 * ARENA
+            d,
+            4 * samples * d,
+            4 * scratch
         );
-        return None;
     }
-    Some(Plan {
-        samples,
-        values,
-        scratch,
-    })
+    defmt::error!(
+        "not measured: it needs {=usize} B of RAM besides its adapted state, the benchmark has {=usize} B of the part's 128 KiB",
+        4 * last,
+        4 * ARENA
+    );
+    None
 }

@@ -49,7 +49,7 @@ pub fn rows(x: &[f32], scratch: &mut [f32]) {
     let mut state = MaybeUninit::<AdaptState<PARAMS>>::uninit();
     for ((name, blob), stem_macs) in models.iter().zip(stem_macs) {
         let model = model_rows::load(name, blob);
-        let (d, ways) = (model.input_len(), model_rows::classes(&model).max(1));
+        let (d, ways) = (model.input_len(), model_rows::classes(&model, 0).max(1));
         for (i, l) in labels.iter_mut().enumerate() {
             *l = (i % ways) as u16;
         }
@@ -58,6 +58,7 @@ pub fn rows(x: &[f32], scratch: &mut [f32]) {
             blob,
             stem_macs,
             x,
+            head: 0,
             support: Support::classes(&x[..SHOTS * d], &labels),
             samples: SHOTS,
             ways,
