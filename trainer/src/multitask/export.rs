@@ -125,8 +125,11 @@ pub fn train_and_export(
     let bytes = crate::export::write(out, &model_def(&name, &heads, &trained.params)?)?;
     let blob = crate::export::read(out)?;
     eprintln!(
-        "trained {} heads for {} iterations in {:.1} s; wrote {} ({bytes} bytes)",
-        heads.len(),
+        "trained {} for {} iterations in {:.1} s; wrote {} ({bytes} bytes)",
+        match heads.len() {
+            1 => "1 head".to_string(),
+            n => format!("{n} heads"),
+        },
         trained.curve.last().map_or(0, |p| p.iter),
         t0.elapsed().as_secs_f64(),
         out.display()
