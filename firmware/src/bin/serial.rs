@@ -78,7 +78,7 @@ const _: () = assert!(
         + size_of::<Model<'static>>()
         + STACK_NEEDED
         <= RAM_BUDGET,
-    "the device needs more than the 64 KiB of RAM: a smaller --k or fewer classes (export --max-classes)"
+    "the device needs more than the 64 KiB of RAM (the learner, class bank and support buffer `trainer inspect --rust --device` lists, the model and 20 KiB of stack): a smaller --k or fewer classes (export --max-classes)"
 );
 
 /// The model served: the installed update or the built-in one.
