@@ -22,7 +22,8 @@ pub struct QuantiseArgs {
     /// Calibration rows, drawn (seeded) from the training classes only.
     #[arg(long, default_value_t = 512)]
     pub calibration: usize,
-    /// Activation ranges from the P-th and (100 - P)-th percentiles instead of min/max.
+    /// Activation ranges from the P-th and (100 - P)-th percentiles instead of min/max (0.01 and
+    /// 99.99 name the same range).
     #[arg(long)]
     pub percentile: Option<f64>,
     /// Episodes per shot count.
@@ -51,6 +52,13 @@ pub fn run(a: QuantiseArgs) -> Result<ExitCode> {
         export,
         f32_layers,
     } = a;
+    if let Some(p) = percentile {
+        if !(p > 0.0 && p < 100.0 && p != 50.0) {
+            bail!(
+                "--percentile {p}: the range runs from the P-th to the (100 - P)-th percentile of each tensor's calibration values, so P is above 0, below 100 and not 50 (0.01 and 99.99 name the same range)"
+            );
+        }
+    }
     let ranges = percentile.map_or(trainer::quantise::Ranges::MinMax, |p| {
         trainer::quantise::Ranges::Percentile(p)
     });

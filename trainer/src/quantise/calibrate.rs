@@ -14,7 +14,8 @@ use rand_chacha::ChaCha8Rng;
 pub enum Ranges {
     /// The smallest and largest value.
     MinMax,
-    /// The `p`-th and `(100 - p)`-th percentiles (e.g. `p = 0.01`).
+    /// The `p`-th and `(100 - p)`-th percentiles, the lower first (`p = 0.01` and `p = 99.99`
+    /// name the same range).
     Percentile(f64),
 }
 
@@ -67,6 +68,19 @@ fn range(y: &[f32], r: Ranges) -> (f64, f64) {
     let at = |q: f64| v[((q / 100.0 * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)];
     match r {
         Ranges::MinMax => (v[0], v[v.len() - 1]),
-        Ranges::Percentile(p) => (at(p), at(100.0 - p)),
+        Ranges::Percentile(p) => (at(p.min(100.0 - p)), at(p.max(100.0 - p))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_percentile_and_its_complement_name_the_same_range_lower_first() {
+        let y: Vec<f32> = (0..=1000).map(|i| i as f32).collect();
+        assert_eq!(range(&y, Ranges::Percentile(1.0)), (10.0, 990.0));
+        assert_eq!(range(&y, Ranges::Percentile(99.0)), (10.0, 990.0));
+        assert_eq!(range(&y, Ranges::MinMax), (0.0, 1000.0));
     }
 }
