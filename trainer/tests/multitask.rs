@@ -191,6 +191,33 @@ fn relatedness_prints_a_table_and_writes_a_heatmap() {
 }
 
 #[test]
+fn eval_of_a_multitask_regression_model_says_what_it_lacks() {
+    // Without a run record, --task or --config, `eval` would take the sinusoid family: a model
+    // of another width is refused naming what to give, not with the tasks' widths alone.
+    let d = dir("eval-mt");
+    tiny_csv(&d.join("tiny.csv"), 4, 12);
+    let text = "iterations = 4\nval_every = 2\nval_batches = 1\n[trunk]\nhidden = [8]\n\n\
+        [[head]]\nname = \"mean\"\nsource = \"intensity\"\npath = \"tiny.csv\"\n\
+        loss = \"mse\"\n";
+    std::fs::write(d.join("mt.toml"), text).unwrap();
+    let model = d.join("m.postcard");
+    let o = run(bin()
+        .args(["train", "--config"])
+        .arg(d.join("mt.toml"))
+        .arg("--out")
+        .arg(&model));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(bin().arg("eval").arg("--model").arg(&model));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("would take the sinusoid family (1 input), the model has 16 inputs")
+            && err.contains("--task csv:PATH or --config"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_multitask_head_can_take_the_implicit_step() {
     let d = dir("proximal");
     tiny_csv(&d.join("tiny.csv"), 4, 12);

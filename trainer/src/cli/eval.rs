@@ -266,6 +266,9 @@ fn regression_model(
     if shots.is_empty() || shots.contains(&0) || tasks == 0 || query == 0 {
         bail!("--shots must be >= 1 each; --tasks and --query >= 1");
     }
+    // Without a record, --task, --config or --data the tasks are the sinusoid family's.
+    let implicit_sinusoid =
+        a.data.is_none() && a.task.is_none() && run_config.is_none() && reg_record.is_none();
     let (source, task) = match (&a.data, &reg_record) {
         (Some(d), Some(r)) if a.task.is_none() && run_config.is_none() => {
             let new = r.new_tasks(d)?;
@@ -289,8 +292,19 @@ fn regression_model(
         )?,
     };
     let blob = export::read(&a.model)?;
-    let report = eval::evaluate(&blob, source.as_ref(), &shots, &steps, tasks, query, seed)
-        .context("the shots evaluated (--shots, else the run's `[eval] shots`)")?;
+    if implicit_sinusoid {
+        let model = runtime::Model::from_bytes(&blob).map_err(|e| anyhow!("model: {e}"))?;
+        if model.input_len() != source.n_in() {
+            bail!(
+                "{}: no regression run record beside it ({}), and neither --task, --config nor --data: `eval` would take the sinusoid family ({} input), the model has {} inputs. Give --task csv:PATH or --config (the run's configuration); a multi-task model's table is `train`'s (<out>.eval.json)",
+                a.model.display(),
+                trainer::record::path_of(&a.model).display(),
+                source.n_in(),
+                model.input_len()
+            );
+        }
+    }
+    let report = eval::evaluate(&blob, source.as_ref(), &shots, &steps, tasks, query, seed)?;
     print_report(
         report,
         a.json,
