@@ -190,16 +190,18 @@ fn relatedness_prints_a_table_and_writes_a_heatmap() {
     assert!(o.status.success() && !blob.is_empty());
 }
 
+/// A short run of one fixed regression head on `tiny.csv`'s mean intensity (append a head key
+/// to change it).
+const INTENSITY: &str = "iterations = 4\nval_every = 2\nval_batches = 1\n[trunk]\nhidden = [8]\n\n\
+    [[head]]\nname = \"mean\"\nsource = \"intensity\"\npath = \"tiny.csv\"\nloss = \"mse\"\n";
+
 #[test]
 fn eval_of_a_multitask_regression_model_says_what_it_lacks() {
     // Without a run record, --task or --config, `eval` would take the sinusoid family: a model
     // of another width is refused naming what to give, not with the tasks' widths alone.
     let d = dir("eval-mt");
     tiny_csv(&d.join("tiny.csv"), 4, 12);
-    let text = "iterations = 4\nval_every = 2\nval_batches = 1\n[trunk]\nhidden = [8]\n\n\
-        [[head]]\nname = \"mean\"\nsource = \"intensity\"\npath = \"tiny.csv\"\n\
-        loss = \"mse\"\n";
-    std::fs::write(d.join("mt.toml"), text).unwrap();
+    std::fs::write(d.join("mt.toml"), INTENSITY).unwrap();
     let model = d.join("m.postcard");
     let o = run(bin()
         .args(["train", "--config"])
@@ -553,11 +555,10 @@ fn an_adaptable_rows_regression_head_is_scored_beside_its_line() {
     // standardisation (an empty one indexed out of bounds).
     let d = dir("rows-line");
     tiny_csv(&d.join("tiny.csv"), 4, 12);
-    let text = "iterations = 4\nval_every = 2\nval_batches = 1\n[trunk]\nhidden = [8]\n\n\
-        [[head]]\nname = \"mean\"\nsource = \"intensity\"\npath = \"tiny.csv\"\n\
-        loss = \"mse\"\nadaptable = true\nalgorithm = \"maml\"\nsteps = 1\nshots = 3\n\
-        query = 3\n";
-    let (_, _, rows) = trained_and_evaluated(text, &d);
+    let text = format!(
+        "{INTENSITY}adaptable = true\nalgorithm = \"maml\"\nsteps = 1\nshots = 3\nquery = 3\n"
+    );
+    let (_, _, rows) = trained_and_evaluated(&text, &d);
     let line = rows
         .iter()
         .find(|r| r.method == "line")
