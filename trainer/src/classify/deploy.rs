@@ -362,17 +362,43 @@ pub fn shares(hits: &[Vec<bool>]) -> Vec<f64> {
 /// Each class's accuracy over all of its queries in `eps` (classes told apart by
 /// [`Episode::pool_class`]), in the order of their class keys.
 fn class_accuracies(hits: &[Vec<bool>], eps: &[Episode]) -> Vec<f64> {
-    let mut by: std::collections::BTreeMap<usize, (usize, usize)> = Default::default();
+    let mut tally = ClassTally::default();
     for (h, ep) in hits.iter().zip(eps) {
-        for (&hit, &y) in h.iter().zip(&ep.query_y) {
-            let key = ep.pool_class.get(y).copied().unwrap_or(y);
-            let e = by.entry(key).or_default();
+        tally.add(h, &ep.query_y, &ep.pool_class);
+    }
+    tally.accuracies()
+}
+
+/// Each class's queries and those answered right, over any number of draws: the class as the
+/// unit of an accuracy.
+#[derive(Clone, Debug, Default)]
+pub struct ClassTally(std::collections::BTreeMap<usize, (usize, usize)>);
+
+impl ClassTally {
+    /// Adds one draw's queries: `hits` in the order of their `labels`, a label's class the key
+    /// `keys[label]` (the label itself where `keys` has none).
+    pub fn add(&mut self, hits: &[bool], labels: &[usize], keys: &[usize]) {
+        for (&hit, &y) in hits.iter().zip(labels) {
+            let e = self.0.entry(keys.get(y).copied().unwrap_or(y)).or_default();
             (e.0, e.1) = (e.0 + usize::from(hit), e.1 + 1);
         }
     }
-    by.values()
-        .map(|&(r, n)| r as f64 / n.max(1) as f64)
-        .collect()
+
+    /// Adds `other`'s queries.
+    pub fn merge(&mut self, other: &ClassTally) {
+        for (&key, &(r, n)) in &other.0 {
+            let e = self.0.entry(key).or_default();
+            (e.0, e.1) = (e.0 + r, e.1 + n);
+        }
+    }
+
+    /// Each class's accuracy, in the order of their keys.
+    pub fn accuracies(&self) -> Vec<f64> {
+        self.0
+            .values()
+            .map(|&(r, n)| r as f64 / n.max(1) as f64)
+            .collect()
+    }
 }
 
 /// Accuracy of the model as deployed for each step count, and the baselines, on `eps`.

@@ -13,7 +13,9 @@
 
 use super::config::MtConfig;
 use super::heads::{draws, Draw, Head, Source};
-use crate::classify::deploy::{centroid_hits, class_means, episode_hits, nearest_mean};
+use crate::classify::deploy::{
+    centroid_hits, class_means, episode_hits, nearest_mean, shares, ClassTally,
+};
 use crate::classify::episodes::Episode;
 use crate::eval::{adapt_head, line_predict, mean_ci, mse};
 use crate::tasks::Task;
@@ -73,7 +75,7 @@ pub fn evaluate(
         let methods: Vec<(&str, Option<usize>)> = (steps.iter().map(|&s| ("model", Some(s))))
             .chain(baselines.iter().map(|&b| (b, None)))
             .collect();
-        let scored: Vec<(Vec<f64>, Tally)> = units
+        let scored: Vec<(Vec<f64>, Vec<ClassTally>)> = units
             .par_iter()
             .map(|u| score_unit(&model, (i, h), u, &steps, &baseline, methods.len()))
             .collect::<Result<_>>()?;
@@ -99,10 +101,15 @@ pub fn evaluate(
         }
         // Classification: the same queries with the class as the unit (each class's accuracy
         // over all of its queries), as the classification evaluator prints beside episodes.
-        let by_class = class_accuracies(scored.iter().map(|(_, t)| t), methods.len());
-        if by_class.len() >= 2 {
-            for j in 0..methods.len() {
-                let v: Vec<f64> = by_class.iter().map(|a| a[j]).collect();
+        let mut tallies = vec![ClassTally::default(); methods.len()];
+        for (_, unit) in &scored {
+            for (t, u) in tallies.iter_mut().zip(unit) {
+                t.merge(u);
+            }
+        }
+        for (j, t) in tallies.iter().enumerate() {
+            let v = t.accuracies();
+            if v.len() >= 2 {
                 rows.push(row(j, &v, v.len(), "class", 1));
             }
         }
@@ -243,7 +250,8 @@ fn baseline_names(d: &Draw) -> Vec<&'static str> {
     }
 }
 
-/// One unit's score per method (its draws averaged) and its queries' tally by class.
+/// One unit's score per method (its draws averaged) and, per method, its queries' tally by
+/// class (classification draws).
 fn score_unit(
     model: &Model<'_>,
     (i, h): (usize, &Head),
@@ -251,62 +259,25 @@ fn score_unit(
     steps: &[usize],
     baseline: &Baseline,
     methods: usize,
-) -> Result<(Vec<f64>, Tally)> {
+) -> Result<(Vec<f64>, Vec<ClassTally>)> {
     let mut acc = vec![0.0; methods];
-    let mut tally = Tally::new();
+    let mut tallies = vec![ClassTally::default(); methods];
     for d in u {
         let v = match d {
             Draw::Values(t) => score_values(model, i, h, t, steps, baseline)?,
             Draw::Labels { ql, classes, .. } => {
                 let hits = label_hits(model, i, h, d, steps, baseline)?;
-                tally_classes(&mut tally, &hits, ql, classes);
-                hits.iter().map(|m| share(m)).collect()
+                for (t, m) in tallies.iter_mut().zip(&hits) {
+                    t.add(m, ql, classes);
+                }
+                shares(&hits)
             }
         };
         for (a, v) in acc.iter_mut().zip(v) {
             *a += v / u.len() as f64;
         }
     }
-    Ok((acc, tally))
-}
-
-/// Per head class, each method's correct queries and the class's queries.
-type Tally = std::collections::BTreeMap<usize, (Vec<usize>, usize)>;
-
-/// Adds each query of a draw (labels `ql` indexing the head's `classes`) to its class's tally.
-fn tally_classes(tally: &mut Tally, hits: &[Vec<bool>], ql: &[usize], classes: &[usize]) {
-    for (q, &l) in ql.iter().enumerate() {
-        let c = classes.get(l).copied().unwrap_or(l);
-        let (all, n) = tally.entry(c).or_insert((vec![0; hits.len()], 0));
-        for (a, m) in all.iter_mut().zip(hits) {
-            *a += usize::from(m[q]);
-        }
-        *n += 1;
-    }
-}
-
-/// Each class's accuracy per method over the queries of every unit's tally.
-fn class_accuracies<'a>(tallies: impl Iterator<Item = &'a Tally>, methods: usize) -> Vec<Vec<f64>> {
-    let mut all = Tally::new();
-    for t in tallies {
-        for (&c, (hits, n)) in t {
-            let (sum, total) = all.entry(c).or_insert((vec![0; methods], 0));
-            sum.iter_mut().zip(hits).for_each(|(a, h)| *a += h);
-            *total += n;
-        }
-    }
-    all.values()
-        .map(|(hits, n)| {
-            hits.iter()
-                .map(|&h| h as f64 / (*n).max(1) as f64)
-                .collect()
-        })
-        .collect()
-}
-
-/// The fraction of `hits` that are true.
-fn share(hits: &[bool]) -> f64 {
-    hits.iter().filter(|&&h| h).count() as f64 / hits.len().max(1) as f64
+    Ok((acc, tallies))
 }
 
 /// One regression draw's errors: the model after each of `steps`, then the baselines.
