@@ -125,23 +125,15 @@ impl Pool {
 
     /// `xs` (one plane, or with `band` the planes of a run) into its outputs (rows of `ow`):
     /// with `band`, by [`tiled`] in bands of that many rows, max and mean each in its own loop;
-    /// a window the size of the plane (global pooling) in one loop over it; any other window
-    /// through [`Pool::window`]. The same values in the same order either way.
+    /// any other window through [`Pool::window`]. The same values in the same order either way.
     fn planes(&self, xs: &[f32], ys: &mut [f32], ow: usize, band: Option<usize>) {
         let wd = self.width();
         let st = usize::from(self.spec.stride);
         let [kh, kw] = self.spec.size.map(usize::from);
         let scale = 1.0 / (kh * kw) as f32;
-        let whole = kh * kw == xs.len() && kw == wd;
         match (band, self.max) {
             (Some(b), true) => tiled(xs, ys, [wd, ow, kh, b], |w| max_of(w.iter())),
             (Some(b), false) => tiled(xs, ys, [wd, ow, kh, b], |w| mean_of(w.iter(), scale)),
-            // One window, the whole plane (global pooling): its values in order, one loop.
-            _ if whole => {
-                if let Some(y) = ys.first_mut() {
-                    *y = self.reduce(xs.iter());
-                }
-            }
             _ => {
                 for (oy, yr) in ys.chunks_exact_mut(ow.max(1)).enumerate() {
                     for (ox, v) in yr.iter_mut().enumerate() {
@@ -207,9 +199,9 @@ impl LayerOp for Pool {
         let plane = usize::from(self.spec.input.height) * usize::from(self.spec.input.width);
         let per = usize::from(out.height) * usize::from(out.width);
         let ow = usize::from(out.width);
-        let channels = usize::from(out.channels);
-        // A window the size of the plane (global pooling): one value per plane, in one loop.
-        if per == 1 && self.macs() == x.len().min(plane * channels) {
+        // A window the size of the plane (global pooling): one value per plane, its values in
+        // order, in one loop.
+        if self.spec.size == [self.spec.input.height, self.spec.input.width] {
             for (xs, v) in x.chunks_exact(plane).zip(y.iter_mut()) {
                 *v = self.reduce(xs.iter());
             }
