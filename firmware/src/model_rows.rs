@@ -102,14 +102,12 @@ pub fn dense_macs(model: &Model<'_>) -> u32 {
     (trunk + heads) as u32
 }
 
-/// The row of the model in `blob`, `stem_macs` stem MACs: `x` its input (at least one
-/// sample), `support` the adapted head's support set of `samples` samples (`ways` classes, 0
-/// for values).
+/// What [`model_row`] measures of one model.
 pub struct Row<'a> {
     /// Its name in the table.
     pub name: &'a str,
-    /// The model file.
-    pub blob: &'a [u8],
+    /// The model, loaded from its file (its bytes: [`Model::bytes`]).
+    pub model: &'a Model<'a>,
     /// The stem's MACs ([`stem_rows`]).
     pub stem_macs: u32,
     /// One input sample (or more).
@@ -118,7 +116,7 @@ pub struct Row<'a> {
     pub head: usize,
     /// Its support set.
     pub support: Support<'a>,
-    /// Its samples and classes (0: values).
+    /// Its samples.
     pub samples: usize,
     /// Classes of the support set (0 for values).
     pub ways: usize,
@@ -150,16 +148,15 @@ pub fn model_row<const P: usize>(
     scratch: &mut [f32],
     out: &mut [f32],
 ) {
+    let (model, blob) = (row.model, row.model.bytes());
     let loads = instructions_x100(3, || {
-        black_box(Model::from_bytes(black_box(row.blob)).is_ok());
+        black_box(Model::from_bytes(black_box(blob)).is_ok());
     });
-    let model = load(row.name, row.blob);
     let (d, head) = (model.input_len(), row.head);
-    let Ok(needs) = model.ram_needs(head, row.samples) else {
+    let (Ok(needs), Some(x)) = (model.ram_needs(head, row.samples), row.x.get(..d)) else {
         crate::finish(1)
     };
     let no = model.network().output_len(Heads::ALL).min(out.len());
-    let x = &row.x[..d];
     let (r, infer_stack) = peak_stack(|| {
         model
             .network()
@@ -177,7 +174,7 @@ pub fn model_row<const P: usize>(
     });
     // Any step count a model may declare; outside the measured calls' frames.
     let mut losses = [0.0f32; MAX_STEPS as usize + 1];
-    let mut adapt = || adapt_once(state, &model, head, row.support, (scratch, &mut losses));
+    let mut adapt = || adapt_once(state, model, head, row.support, (scratch, &mut losses));
     let (ok, adapt_stack) = peak_stack(&mut adapt);
     if !ok {
         crate::finish(1)
@@ -185,7 +182,7 @@ pub fn model_row<const P: usize>(
     let adapt_x100 = instructions_x100(1, || {
         black_box(adapt());
     });
-    let macs = row.stem_macs + dense_macs(&model);
+    let macs = row.stem_macs + dense_macs(model);
     let per_mac = infer as f32 / 100.0 / macs.max(1) as f32;
     let (infer_ram, state, adapt_ram) = (
         4 * needs.infer_scratch,
@@ -195,13 +192,13 @@ pub fn model_row<const P: usize>(
     if row.ways > 0 {
         defmt::info!(
             "| {=str} | {=usize} B | load {=u32} | inference {=u32} ({=u32} MACs, {=f32} per MAC) | adapt {=usize}-way, {=usize} samples {=u32} | inference scratch {=usize} B, stack {=u32} B | adaptation state {=usize} B + scratch {=usize} B, stack {=u32} B |",
-            row.name, row.blob.len(), loads / 100, infer / 100, macs, per_mac, row.ways,
+            row.name, blob.len(), loads / 100, infer / 100, macs, per_mac, row.ways,
             row.samples, adapt_x100 / 100, infer_ram, infer_stack, state, adapt_ram, adapt_stack
         );
     } else {
         defmt::info!(
             "| {=str} | {=usize} B | load {=u32} | inference {=u32} ({=u32} MACs, {=f32} per MAC) | adapt to {=usize} samples' values {=u32} | inference scratch {=usize} B, stack {=u32} B | adaptation state {=usize} B + scratch {=usize} B, stack {=u32} B |",
-            row.name, row.blob.len(), loads / 100, infer / 100, macs, per_mac,
+            row.name, blob.len(), loads / 100, infer / 100, macs, per_mac,
             row.samples, adapt_x100 / 100, infer_ram, infer_stack, state, adapt_ram, adapt_stack
         );
     }

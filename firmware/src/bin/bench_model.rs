@@ -80,7 +80,7 @@ fn main() -> ! {
     };
     let row = Row {
         name,
-        blob: BENCH_USER_MODEL,
+        model: &model,
         stem_macs,
         x: inputs,
         head: plan.head,
@@ -141,6 +141,11 @@ fn plan(model: &Model<'_>) -> Option<Plan> {
             samples * model.head(head).map_or(1, |h| h.kind.outputs())
         };
         let Ok(needs) = model.ram_needs(head, samples) else {
+            defmt::error!(
+                "not measured: head {=usize} does not adapt on {=usize} samples",
+                head,
+                samples
+            );
             return None;
         };
         let scratch = needs

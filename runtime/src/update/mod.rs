@@ -301,7 +301,6 @@ impl ModelSlots {
             .ok_or(layout("mapped flash shorter than its capacity"))
     }
 
-    /// Whether model slot `slot` of `flash` holds any byte of `bytes` (by address).
     /// The model slot `served` (the served model's [`Model::bytes`]) is read from, in place
     /// ([`ModelSlots::model_in_place`]); `None` for bytes elsewhere (a firmware's built-in
     /// model). After an accepted update and before the reboot that serves it, this is not the
@@ -319,6 +318,7 @@ impl ModelSlots {
         Ok(None)
     }
 
+    /// Whether model slot `slot` of `flash` holds any byte of `bytes` (by address).
     fn slot_holds<F: MappedFlash>(&self, flash: &F, slot: u8, bytes: &[u8]) -> Result<bool, Error> {
         let in_slot = self.slot_bytes(flash, slot)?;
         let (a, b) = (in_slot.as_ptr() as usize, bytes.as_ptr() as usize);

@@ -36,26 +36,25 @@ pub fn rows(x: &[f32], scratch: &mut [f32]) {
         ("digits_conv2d f32", DIGITS_CONV2D),
         ("digits_conv2d int8", DIGITS_CONV2D_INT8),
     ];
+    let models = models.map(|(name, blob)| (name, model_rows::load(name, blob)));
     model_rows::stem_header();
     let mut stem_macs = [0u32; 4];
     let mut buffers = [0.0f32; 2 * MAP];
-    for ((name, blob), macs) in models.iter().zip(stem_macs.iter_mut()) {
-        let model = model_rows::load(name, blob);
-        *macs = model_rows::stem_rows(name, &model, x, &mut buffers);
+    for ((name, model), macs) in models.iter().zip(stem_macs.iter_mut()) {
+        *macs = model_rows::stem_rows(name, model, x, &mut buffers);
     }
     model_rows::model_header();
     let mut labels = [0u16; SHOTS];
     let mut out = [0.0f32; OUTPUTS];
     let mut state = MaybeUninit::<AdaptState<PARAMS>>::uninit();
-    for ((name, blob), stem_macs) in models.iter().zip(stem_macs) {
-        let model = model_rows::load(name, blob);
-        let (d, ways) = (model.input_len(), model_rows::classes(&model, 0).max(1));
+    for ((name, model), stem_macs) in models.iter().zip(stem_macs) {
+        let (d, ways) = (model.input_len(), model_rows::classes(model, 0).max(1));
         for (i, l) in labels.iter_mut().enumerate() {
             *l = (i % ways) as u16;
         }
         let row = Row {
             name,
-            blob,
+            model,
             stem_macs,
             x,
             head: 0,
