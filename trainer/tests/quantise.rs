@@ -124,32 +124,54 @@ fn percentile_ranges_are_inside_min_max() {
     assert!(pc.input.scale < mm.input.scale);
 }
 
+/// Writes `d/s.csv` (8 classes of 14 sine-phase series of 16 samples, uniform noise of width
+/// `noise`) and `d/run.toml`: a conv1d trunk trained on classes 0-4 (3 and 4 validate), 3-way
+/// 1-shot, with `keys` (test classes, iterations, validation) added; then `train` with `flags`
+/// writes `d/<model>`.
+fn conv_run(
+    d: &std::path::Path,
+    noise: f64,
+    keys: &str,
+    flags: &[&str],
+    model: &str,
+) -> std::process::Output {
+    let mut csv = String::from("label");
+    (0..16).for_each(|t| csv += &format!(",t{t}"));
+    let mut rng = Noise(99);
+    for row in 0..112 {
+        let class = row % 8;
+        csv += &format!("\n{class}");
+        for t in 0..16 {
+            let v = (t as f64 * 0.7 + class as f64 * 0.8).sin() + noise * rng.next();
+            csv += &format!(",{v:.4}");
+        }
+    }
+    std::fs::write(d.join("s.csv"), csv + "\n").unwrap();
+    let config = format!("task = \"classification\"\ndata = \"s.csv\"\ntrain_classes = [0, 1, 2, 3, 4]\nval_classes = [3, 4]\n{keys}\nways = 3\nshots = [1]\nquery = 3\n[input]\nkind = \"series\"\nchannels = 1\nlength = 16\n[[trunk]]\nkind = \"conv1d\"\nchannels = 4\nkernel = 3\npadding = 1\n[[trunk]]\nkind = \"max_pool\"\nsize = 2\n[[trunk]]\nkind = \"flatten\"\n");
+    std::fs::write(d.join("run.toml"), config).unwrap();
+    run(bin()
+        .arg("train")
+        .args(flags)
+        .arg("--config")
+        .arg(d.join("run.toml"))
+        .arg("--out")
+        .arg(d.join(model)))
+}
+
 /// `train` a small conv trunk on a synthetic series CSV (8 classes of sine phases), then
 /// `quantise` it: the int8 rows sit beside the f32 rows and the baselines, with the sizes. The
 /// novel classes' 14 rows leave 9 queries at 5 shots: the evaluation takes 9, as `train`'s.
 #[test]
 fn quantise_command_prints_int8_beside_f32() {
     let d = common::dir("quantise", "cli");
-    let mut csv = String::from("label");
-    (0..16).for_each(|t| csv += &format!(",t{t}"));
-    let mut noise = Noise(99);
-    for row in 0..112 {
-        let class = row % 8;
-        csv += &format!("\n{class}");
-        for t in 0..16 {
-            let v = (t as f64 * 0.7 + class as f64 * 0.8).sin() + 1.5 * noise.next();
-            csv += &format!(",{v:.4}");
-        }
-    }
-    std::fs::write(d.join("s.csv"), csv + "\n").unwrap();
-    let config = "task = \"classification\"\ndata = \"s.csv\"\ntrain_classes = [0, 1, 2, 3, 4]\nval_classes = [3, 4]\ntest_classes = [5, 6, 7]\nways = 3\nshots = [1]\nquery = 3\niterations = 10\nval_every = 5\nval_episodes = 10\n[input]\nkind = \"series\"\nchannels = 1\nlength = 16\n[[trunk]]\nkind = \"conv1d\"\nchannels = 4\nkernel = 3\npadding = 1\n[[trunk]]\nkind = \"max_pool\"\nsize = 2\n[[trunk]]\nkind = \"flatten\"\n";
-    std::fs::write(d.join("run.toml"), config).unwrap();
+    let o = conv_run(
+        &d,
+        1.5,
+        "test_classes = [5, 6, 7]\niterations = 10\nval_every = 5\nval_episodes = 10",
+        &["--no-eval"],
+        "m",
+    );
     let out = d.join("m");
-    let o = run(bin()
-        .args(["train", "--no-eval", "--config"])
-        .arg(d.join("run.toml"))
-        .arg("--out")
-        .arg(&out));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let quantise = || {
         let mut c = bin();
@@ -183,6 +205,62 @@ fn quantise_command_prints_int8_beside_f32() {
         String::from_utf8_lossy(&by_model.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&by_model.stdout), text);
+}
+
+/// A run with a single novel class (a device that adds it later, by enrollment): no evaluation
+/// episode exists, yet `quantise --export` still calibrates and writes the int8 model, warning
+/// that it could not be compared with f32 and why; without --export (the comparison alone) it
+/// is refused, naming --export.
+#[test]
+fn quantise_exports_without_novel_classes_to_compare_on() {
+    let d = common::dir("quantise", "one-novel");
+    // Trained long enough that its trunk beats the identity and is exported.
+    let o = conv_run(
+        &d,
+        2.0,
+        "test_classes = [5]\niterations = 300\nlr = 0.01\nval_every = 20\nval_episodes = 200",
+        &[],
+        "m.postcard",
+    );
+    let out = d.join("m.postcard");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("trunk trained") && err.contains("<- exported"),
+        "{err}"
+    );
+    // One novel class: no `ways` makes an episode, so the advice is to hold out more.
+    assert!(
+        err.contains("there is 1, and any episode needs 2: hold out at least 2 more classes in `test_classes`, or 1 more class and set `ways = 2`"),
+        "{err}"
+    );
+    let int8 = d.join("m.int8.postcard");
+    let o = run(bin()
+        .args(["quantise", "--calibration", "20", "--model"])
+        .arg(&out)
+        .arg("--export")
+        .arg(&int8));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("warning: the int8 model was not compared with the f32 one: no evaluation episode fits the novel classes [5]"),
+        "{err}"
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("trunk tensors: f32"), "{text}");
+    let blob = runtime::format::AlignedBytes::read(&int8).unwrap();
+    runtime::Model::from_bytes(&blob).unwrap();
+    assert!(int8.with_extension("run.json").exists());
+    // The comparison alone has nothing to compare on.
+    let o = run(bin()
+        .args(["quantise", "--calibration", "20", "--model"])
+        .arg(&out));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("`--export OUT.postcard` writes the int8 model"),
+        "{err}"
+    );
 }
 
 /// The quantised trunk `q` of `a` exported with a one-output regression head.

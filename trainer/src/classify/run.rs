@@ -293,15 +293,7 @@ pub fn trained_eval_shots(setup: &Setup, ways: usize) -> Option<(Vec<usize>, usi
 /// with the fix): not even 1-shot episodes with a query fit.
 pub fn noted_eval_shots(setup: &Setup, ways: usize) -> Option<(Vec<usize>, usize)> {
     let Some((shots, query)) = trained_eval_shots(setup, ways) else {
-        let classes = setup.test.classes.len();
-        let fix = if classes < ways {
-            format!(
-                "there are {classes}: set `ways = {}` (the device's head takes `ways` classes) or hold out more classes in `test_classes`",
-                classes.max(2)
-            )
-        } else {
-            "fewer of them have 2 rows".to_string()
-        };
+        let fix = too_few_novel_classes(setup.test.classes.len(), ways);
         eprintln!(
             "note: no evaluation: the model's head is {ways}-way, and {ways}-way 1-shot episodes with a query need {ways} novel classes with 2 rows; {fix}"
         );
@@ -313,6 +305,30 @@ pub fn noted_eval_shots(setup: &Setup, ways: usize) -> Option<(Vec<usize>, usize
         );
     }
     Some((shots, query))
+}
+
+/// The end of [`noted_eval_shots`]' note: how many novel classes there are and what to change.
+/// Fewer than 2 make no episode whatever `ways` is: only holding out more classes helps.
+fn too_few_novel_classes(classes: usize, ways: usize) -> String {
+    let more = |n: usize| format!("{n} more class{}", if n == 1 { "" } else { "es" });
+    if classes < 2 {
+        let to_ways = match ways > 2 {
+            true => format!(", or {} and set `ways = 2`", more(2 - classes)),
+            false => String::new(),
+        };
+        format!(
+            "there {}, and any episode needs 2: hold out at least {} in `test_classes`{to_ways} (a class the device enrolls later cannot be measured here)",
+            if classes == 1 { "is 1".to_string() } else { format!("are {classes}") },
+            more(ways - classes),
+        )
+    } else if classes < ways {
+        format!(
+            "there are {classes}: set `ways = {classes}` (the device's head takes `ways` classes) or hold out {} in `test_classes`",
+            more(ways - classes)
+        )
+    } else {
+        "fewer of them have 2 rows".to_string()
+    }
 }
 
 /// Queries per class of an evaluation, unless the data allow fewer.
@@ -604,5 +620,28 @@ mod tests {
         };
         let note = inconclusive_trunk_note(&five, Some((0.0, 0.006)), false).expect("note");
         assert!(note.contains("trunk_folds = 2"), "{note}");
+    }
+
+    #[test]
+    fn too_few_novel_classes_gives_a_fix_that_makes_an_episode() {
+        // One novel class: no `ways` makes an episode; only holding out more does.
+        let one = too_few_novel_classes(1, 2);
+        assert!(
+            one.contains("there is 1") && one.contains("at least 1 more class in"),
+            "{one}"
+        );
+        assert!(!one.contains("set `ways"), "{one}");
+        let five = too_few_novel_classes(1, 5);
+        assert!(five.contains("at least 4 more classes"), "{five}");
+        assert!(
+            five.contains("or 1 more class and set `ways = 2`"),
+            "{five}"
+        );
+        // Three novel classes for a 5-way head: 3-way, or two more classes.
+        let three = too_few_novel_classes(3, 5);
+        assert!(
+            three.contains("set `ways = 3`") && three.contains("2 more classes"),
+            "{three}"
+        );
     }
 }

@@ -81,15 +81,31 @@ pub fn run(a: &QuantiseArgs) -> Result<()> {
         .trained_trunk
         .as_ref()
         .context("the run has no trained trunk (freeze_trunk)")?;
+    if a.export.is_some()
+        && (t.trunk.layers != arch.layers || t.params.get(..arch.n_params()) != Some(params))
+    {
+        bail!("the run exported the identity trunk (no layer: nearest centroid on the normalised input), not its trained one: its model has no trunk to quantise, and runs on the device as it is");
+    }
     let raw = calibration_rows(&setup, a.calibration, CALIBRATION_SEED);
     let x: Vec<f32> = arch.normalise(&raw);
     let q = QuantTrunk::with_f32_layers(arch, params, &x, a.ranges, a.f32_layers)?;
     let n = a.episodes;
-    let (shots, query) = crate::classify::run::noted_eval_shots(&setup, cfg.ways)
-        .context("no evaluation episode fits the novel classes")?;
+    // None: too few novel classes (noted, with the fix). The export needs no episode; only
+    // the comparison with f32 does.
+    let eval = crate::classify::run::noted_eval_shots(&setup, cfg.ways);
     if let Some(out) = a.export {
-        return deployed(&cfg, &setup, &t, &q, out, (n, &shots, query));
+        return deployed(
+            &cfg,
+            &setup,
+            &t,
+            &q,
+            out,
+            eval.as_ref().map(|(s, q)| (n, &s[..], *q)),
+        );
     }
+    let (shots, query) = eval.context(
+        "no evaluation episode fits the novel classes, and without --export `quantise` only compares the int8 trunk with f32 on them: `--export OUT.postcard` writes the int8 model without that comparison",
+    )?;
     let rows = crate::classify::host::host_rows(
         &setup,
         &t,
@@ -129,21 +145,20 @@ fn f32_note(q: &QuantTrunk) -> String {
 /// Writes the int8 model of `q` (the heads of the f32 export on the int8 stem) to `out`, then
 /// evaluates it and the f32 export as deployed (the runtime's loader, inner loop and inference)
 /// on the same episodes, beside nearest centroid; prints the table and the stem's flash.
+/// Without episodes (`eval` None: too few novel classes), writes the model and warns that it
+/// was not compared with f32.
 fn deployed(
     cfg: &ClsConfig,
     setup: &Setup,
     t: &Trained,
     q: &QuantTrunk,
     out: &Path,
-    (n, shots, query): (usize, &[usize], usize),
+    eval: Option<(usize, &[usize], usize)>,
 ) -> Result<()> {
     let (arch, params) = t
         .trained_trunk
         .as_ref()
         .context("the run has no trained trunk")?;
-    if t.trunk.layers != arch.layers || t.params.get(..arch.n_params()) != Some(params) {
-        bail!("the run exported the identity trunk, not its trained one: there is no trunk to quantise in its model");
-    }
     let name = crate::export::model_name(out).unwrap_or_else(|| "int8".into());
     let mut int8 = with_heads(super::export::int8_trunk_def(&name, arch, params, q)?, t)?;
     // The same front-end as the f32 export: the device builds it from the model.
@@ -164,6 +179,36 @@ fn deployed(
         f32.as_bytes().len(),
         record.display()
     );
+    match eval {
+        Some(episodes) => compare(cfg, setup, t, q, (&f32, &int8), episodes)?,
+        None => eprintln!(
+            "warning: the int8 model was not compared with the f32 one: no evaluation episode fits the novel classes {} (the note above), so what int8 costs in accuracy is unmeasured; hold out more classes in `test_classes` and train again to measure it",
+            setup.ds.describe_classes(&cfg.test_classes)
+        ),
+    }
+    let model = runtime::Model::from_bytes(&int8).map_err(|e| anyhow!("{e}"))?;
+    if let Some((i8b, f32b)) = crate::inspect::int8_flash(&model)? {
+        println!(
+            "trunk tensors: f32 {f32b} bytes, int8 {i8b} bytes ({} bytes saved)",
+            f32b.saturating_sub(i8b)
+        );
+    }
+    Ok(())
+}
+
+/// The int8 bytes and the f32 export evaluated as deployed on the same episodes, beside
+/// nearest centroid: the table.
+fn compare(
+    cfg: &ClsConfig,
+    setup: &Setup,
+    t: &Trained,
+    q: &QuantTrunk,
+    (f32, int8): (
+        &runtime::format::AlignedBytes,
+        &runtime::format::AlignedBytes,
+    ),
+    (n, shots, query): (usize, &[usize], usize),
+) -> Result<()> {
     let baselines = Baselines {
         standardise: &setup.standardise,
         model_input: setup.norm.window.is_some().then_some(&setup.norm),
@@ -189,7 +234,7 @@ fn deployed(
             evaluate(f32.as_bytes(), &eps, &steps, &baselines)?,
             "f32_model",
         ));
-        let int8_rows = evaluate(&int8, &eps, &steps, &none)?;
+        let int8_rows = evaluate(int8, &eps, &steps, &none)?;
         rows.extend(named(int8_rows, "int8_model").filter(|r| r.method == "int8_model"));
     }
     println!(
@@ -200,12 +245,5 @@ fn deployed(
         setup.ds.describe_classes(&cfg.test_classes)
     );
     print!("{}", table(&rows));
-    let model = runtime::Model::from_bytes(&int8).map_err(|e| anyhow!("{e}"))?;
-    if let Some((i8b, f32b)) = crate::inspect::int8_flash(&model)? {
-        println!(
-            "trunk tensors: f32 {f32b} bytes, int8 {i8b} bytes ({} bytes saved)",
-            f32b.saturating_sub(i8b)
-        );
-    }
     Ok(())
 }
