@@ -17,7 +17,7 @@ pub const K_MAX: usize = 20;
 pub const STEPS: u16 = 3;
 /// Adapted parameters.
 pub const PARAMS: usize = 85;
-/// Scratch floats: adaptation with K_MAX samples, and inference.
+/// Scratch floats: adaptation with K_MAX samples, and inference; the device lends it to the class bank.
 pub const SCRATCH: usize = 452;
 /// Support losses logged by an adaptation with the default steps.
 pub const LOSS_LOG: usize = STEPS as usize + 1;
@@ -34,7 +34,7 @@ pub type ClassBank<'m> = fewshot_runtime::ClassBank<'m, BANK, BANK_SCRATCH>;
 /// Values per support sample's target: the regression head's outputs, else 1 (its class).
 pub const TARGETS: usize = 1;
 /// The serial protocol's device for this head (`fewshot_protocol::device::Device`, feature
-/// `device`) on the flash `F`: the learner, the class bank, and 792 bytes of support buffer and staged input.
+/// `device`) on the flash `F`: the learner (2164 bytes), the class bank (672 bytes: it works in the learner's scratch), and 792 bytes of support buffer and staged input.
 pub type Device<'m, F> = fewshot_protocol::device::Device<
     'm,
     F,
@@ -45,7 +45,6 @@ pub type Device<'m, F> = fewshot_protocol::device::Device<
     INPUTS,
     TARGETS,
     BANK,
-    BANK_SCRATCH,
 >;
 /// Bytes of the largest signed model update the device takes: each of its two model slots
 /// on flash (an installed update is served in place from its slot: no RAM holds a copy).

@@ -20,15 +20,9 @@ static V1: &[u8] = include_bytes!("../../firmware/fixtures/update-v1.signed");
 static V2: &[u8] = include_bytes!("../../firmware/fixtures/update-v2.signed");
 const KEY: [u8; 32] = *include_bytes!("../../firmware/fixtures/test-signing.pub");
 
-/// The serial firmware's device (a flash of `N` bytes, a bank of `B` and `BS` floats), on the
+/// The serial firmware's device (a flash of `N` bytes, a bank of `B` floats), on the
 /// flash `F` (by default a `RamFlash` of `N` bytes it owns).
-type Dev<
-    'm,
-    const N: usize = 40960,
-    const B: usize = { sizes::BANK },
-    const BS: usize = { sizes::BANK_SCRATCH },
-    F = RamFlash<N>,
-> = Device<
+type Dev<'m, const N: usize = 40960, const B: usize = { sizes::BANK }, F = RamFlash<N>> = Device<
     'm,
     F,
     { sizes::PARAMS },
@@ -38,11 +32,10 @@ type Dev<
     { sizes::INPUTS },
     1,
     B,
-    BS,
 >;
 
 /// The serial firmware's device on the flash `F`.
-type On<'m, F> = Dev<'m, 40960, { sizes::BANK }, { sizes::BANK_SCRATCH }, F>;
+type On<'m, F> = Dev<'m, 40960, { sizes::BANK }, F>;
 
 fn device(model: &'static Model<'static>) -> Dev<'static> {
     Device::new(
@@ -837,9 +830,9 @@ fn an_enrollable_head_needs_room_for_its_bank() {
         small,
         Err(fewshot_runtime::Error::FlashLayout { .. })
     ));
-    // B and BS left at 0: no bank fits.
+    // B left at 0: no bank fits.
     let no_bank =
-        Dev::<'_, 40960, 0, 0>::new(model(), sizes::HEAD, RamFlash::new(), &Layout::SMALL, key);
+        Dev::<'_, 40960, 0>::new(model(), sizes::HEAD, RamFlash::new(), &Layout::SMALL, key);
     assert!(matches!(
         no_bank,
         Err(fewshot_runtime::Error::Capacity { .. })

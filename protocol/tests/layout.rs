@@ -25,7 +25,7 @@ fn model(max: u16) -> &'static Model<'static> {
 }
 
 /// Room for 16 classes of 64 features in RAM: 16 x (4 + 64 + 1) floats.
-type Dev = Device<'static, RamFlash<65536>, 195, 2048, 2, 4, 8, 1, 1104, 2048>;
+type Dev = Device<'static, RamFlash<65536>, 195, 2048, 2, 4, 8, 1, 1104>;
 type Flash = RamFlash<65536>;
 
 fn make_in(max: u16, layout: &Layout) -> Result<Box<Dev>, Error> {

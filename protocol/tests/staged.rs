@@ -15,7 +15,7 @@ const W: usize = 150;
 /// Trunk features.
 const F: usize = 8;
 /// 150 -> 8 (tanh) -> a 3-class prototype head, enrollable up to 6 classes.
-type Dev<'m> = Device<'m, RamFlash<40960>, 27, 512, 4, 12, W, 1, 78, 512>;
+type Dev<'m> = Device<'m, RamFlash<40960>, 27, 512, 4, 12, W, 1, 78>;
 
 fn model() -> &'static Model<'static> {
     // Feature f sums the inputs of its band of the window, so the classes (bands) separate.

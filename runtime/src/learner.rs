@@ -154,6 +154,13 @@ impl<'m, const P: usize, const S: usize, const LOG: usize> Learner<'m, P, S, LOG
         &self.state
     }
 
+    /// The learner's scratch, lent to other work between its calls (a device's class bank,
+    /// [`crate::enroll::BankState`]): nothing in it lasts from one call of the learner to the
+    /// next, so a firmware keeps one scratch for both.
+    pub fn scratch_mut(&mut self) -> &mut [f32] {
+        &mut self.scratch
+    }
+
     /// Restores the newest state saved in `slots` (by [`Slots::save`] of [`Learner::state`])
     /// into this learner, as [`Slots::restore`] does (on error the state is as that leaves it:
     /// unchanged, or at the meta-learned start); the loss log is emptied.

@@ -59,7 +59,7 @@ pub mod update;
 pub use format::writer;
 
 pub use adapt::{AdaptReport, AdaptState, Capacities, RamNeeds, Support, SupportSet, Targets};
-pub use enroll::{ClassBank, ClassScore};
+pub use enroll::{BankState, ClassBank, ClassScore};
 pub use error::Error;
 pub use format::{
     Activation, AdaptScope, AdaptSpec, Capabilities, HeadKind, HeadSpec, Header, LayerSpec,

@@ -1,13 +1,13 @@
 //! Classes added on the device ([`ClassBank`]): enrollment to capacity, the full-bank and label
 //! errors (each leaving the bank as it was), forget and relabel, classification over the active
-//! classes only, inner steps with replay, the format v4 field's validation, and the bank on
+//! classes only, inner steps with replay, the bank without scratch ([`BankState`]) in a lent one, the format v4 field's validation, and the bank on
 //! flash under a power cut at every operation of a save.
 
 mod common;
 
 use common::sim_flash::{tears, SimFlash};
 use common::{dense, Rng};
-use fewshot_runtime::enroll::{ClassBank, SLOT_HEADER};
+use fewshot_runtime::enroll::{BankState, ClassBank, SLOT_HEADER};
 use fewshot_runtime::persist::Slots;
 use fewshot_runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef, RateDef};
 use fewshot_runtime::{Activation, AdaptScope, Error, Model};
@@ -236,6 +236,56 @@ fn replay_steps_keep_the_other_classes() {
     assert_eq!(bits(bank.as_slice()), before);
     // Without steps the same class enrolls.
     bank.enroll(5, &large).unwrap();
+}
+
+#[test]
+fn a_bank_in_a_lent_scratch_gives_the_own_scratch_bits() {
+    let blob = model_def(MAX).to_aligned_bytes().unwrap();
+    let model = Model::from_bytes(&blob).unwrap();
+    let mut own = Bank::new(&model, 0).unwrap();
+    let mut lent: BankState<'_, 54> = BankState::new(&model, 0).unwrap();
+    let mut scratch = vec![0.0f32; 256];
+    let mut rng = Rng(9);
+    for c in 0..4u16 {
+        let s = samples(&mut rng, c, 5);
+        own.enroll_steps(c, &s, c % 2, 0.5).unwrap();
+        lent.enroll_steps(c, &s, c % 2, 0.5, &mut scratch).unwrap();
+    }
+    assert_eq!(bits(own.as_slice()), bits(lent.as_slice()));
+    let q = samples(&mut rng, 2, 1);
+    assert_eq!(
+        own.score(&q).unwrap(),
+        lent.score(&q, &mut scratch).unwrap()
+    );
+    // A scratch too short for the call is refused, saying what it needs; nothing changes.
+    let needed = BankState::<54>::scratch_len(&model, 0, 5, 2).unwrap();
+    let before = bits(lent.as_slice());
+    let r = lent.enroll_steps(
+        9,
+        &samples(&mut rng, 1, 5),
+        2,
+        0.5,
+        &mut scratch[..needed - 1],
+    );
+    assert_eq!(
+        r,
+        Err(Error::BufferTooSmall {
+            what: "class bank scratch",
+            needed,
+            provided: needed - 1,
+        })
+    );
+    let classify = BankState::<54>::scratch_len(&model, 0, 0, 0).unwrap();
+    let r = lent.classify(&q, &mut scratch[..classify - 1]);
+    assert!(matches!(r, Err(Error::BufferTooSmall { .. })), "{r:?}");
+    assert_eq!(bits(lent.as_slice()), before);
+    // The same bank saved from one and restored into the other.
+    let mut flash = SimFlash::<4, 256>::new(2048);
+    let slots = Slots::new(&flash, 512, 512).unwrap();
+    slots.save_bank(&mut flash, &own).unwrap();
+    let mut back: BankState<'_, 54> = BankState::new(&model, 0).unwrap();
+    slots.restore_bank(&mut flash, &mut back).unwrap();
+    assert_eq!(bits(back.as_slice()), bits(own.as_slice()));
 }
 
 #[test]

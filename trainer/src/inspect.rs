@@ -252,8 +252,15 @@ pub fn rust_sizes(
     writeln!(w, "/// The largest support set the scratch is sized for.")?;
     writeln!(w, "pub const K_MAX: usize = {k};")?;
     let adaptable = m.adapt_spec(head).is_ok();
+    let mut learner_bytes = 0;
     if adaptable {
-        learner_sizes(w, &m, head, k)?;
+        // The protocol's device lends the learner's scratch to the class bank.
+        let lent = match (device, m.enrollable(head)) {
+            (Some(_), Some(_)) => runtime::BankState::<0>::scratch_len(&m, head, k.max(1), 0)
+                .map_err(|e| anyhow!("{e}"))?,
+            _ => 0,
+        };
+        learner_bytes = learner_sizes(w, &m, head, k, lent)?;
     }
     if m.enrollable(head).is_some() {
         bank_sizes(w, &m, head, k)?;
@@ -274,7 +281,7 @@ pub fn rust_sizes(
         if update < least {
             bail!("--update-bytes {update}: this model's own signed envelope is {least} bytes");
         }
-        device_sizes(w, &m, head, k, update)?;
+        device_sizes(w, &m, (head, k), update, learner_bytes)?;
     }
     Ok(s)
 }
@@ -289,17 +296,23 @@ pub struct DeviceOptions {
 
 /// The serial protocol part of [`rust_sizes`] (`--device`): `fewshot_protocol::device::Device`
 /// for the head, its support buffer of K_MAX samples, and the records it keeps on its flash
-/// (`update` bytes for a model update).
-fn device_sizes(w: &mut String, m: &Model<'_>, head: usize, k: usize, update: usize) -> Result<()> {
+/// (`update` bytes for a model update); `learner` the learner's bytes.
+fn device_sizes(
+    w: &mut String,
+    m: &Model<'_>,
+    (head, k): (usize, usize),
+    update: usize,
+    learner: usize,
+) -> Result<()> {
     let kind = m.head(head).map_err(|e| anyhow!("{e}"))?.kind;
     let targets = match kind {
         runtime::HeadKind::Regression { .. } => kind.outputs(),
         _ => 1,
     };
     let enrollable = m.enrollable(head).is_some();
-    let (bank, bank_scratch) = match enrollable {
-        true => ("BANK", "BANK_SCRATCH"),
-        false => ("0", "0"),
+    let bank = match enrollable {
+        true => "BANK",
+        false => "0",
     };
     writeln!(
         w,
@@ -314,8 +327,14 @@ fn device_sizes(w: &mut String, m: &Model<'_>, head: usize, k: usize, update: us
     )?;
     writeln!(
         w,
-        "/// `device`) on the flash `F`: the learner{}, and {support} bytes of support buffer and staged input.",
-        if enrollable { ", the class bank" } else { "" },
+        "/// `device`) on the flash `F`: the learner ({learner} bytes){}, and {support} bytes of support buffer and staged input.",
+        match enrollable {
+            true => format!(
+                ", the class bank ({} bytes: it works in the learner's scratch)",
+                4 * runtime::BankState::<0>::bank_len(m, head).map_err(|e| anyhow!("{e}"))?
+            ),
+            false => String::new(),
+        },
     )?;
     // One parameter a line, as rustfmt lays it out (the module is formatted with its crate).
     writeln!(
@@ -323,16 +342,7 @@ fn device_sizes(w: &mut String, m: &Model<'_>, head: usize, k: usize, update: us
         "pub type Device<'m, F> = fewshot_protocol::device::Device<"
     )?;
     for p in [
-        "'m",
-        "F",
-        "PARAMS",
-        "SCRATCH",
-        "LOSS_LOG",
-        "K_MAX",
-        "INPUTS",
-        "TARGETS",
-        bank,
-        bank_scratch,
+        "'m", "F", "PARAMS", "SCRATCH", "LOSS_LOG", "K_MAX", "INPUTS", "TARGETS", bank,
     ] {
         writeln!(w, "    {p},")?;
     }
@@ -416,20 +426,36 @@ fn front_end_sizes(w: &mut String, spec: &runtime::frontend::FrontEndSpec) -> Re
     Ok(())
 }
 
-/// The `Learner` part of [`rust_sizes`].
-fn learner_sizes(w: &mut String, m: &Model<'_>, head: usize, k: usize) -> Result<()> {
+/// The `Learner` part of [`rust_sizes`]; its scratch also covers `lent` floats (the class
+/// bank's, which the protocol's device runs in the learner's scratch; 0 for none). Returns the
+/// learner's bytes.
+fn learner_sizes(
+    w: &mut String,
+    m: &Model<'_>,
+    head: usize,
+    k: usize,
+    lent: usize,
+) -> Result<usize> {
     let e = |e: runtime::Error| anyhow!("{e}");
     let spec = m.adapt_spec(head).map_err(e)?;
     let outputs = m.head(head).map_err(e)?.kind.outputs();
     let needs = m.ram_needs(head, k.max(1)).map_err(e)?;
-    let scratch = needs.adapt_scratch.max(m.infer_scratch_len() + outputs);
+    let scratch = needs
+        .adapt_scratch
+        .max(m.infer_scratch_len() + outputs)
+        .max(lent);
     writeln!(w, "/// The model's default inner steps.")?;
     writeln!(w, "pub const STEPS: u16 = {};", spec.steps)?;
     writeln!(w, "/// Adapted parameters.")?;
     writeln!(w, "pub const PARAMS: usize = {};", needs.state)?;
     writeln!(
         w,
-        "/// Scratch floats: adaptation with K_MAX samples, and inference."
+        "/// Scratch floats: adaptation with K_MAX samples, and inference{}.",
+        if lent > 0 {
+            "; the device lends it to the class bank"
+        } else {
+            ""
+        }
     )?;
     writeln!(w, "pub const SCRATCH: usize = {scratch};")?;
     writeln!(
@@ -437,16 +463,13 @@ fn learner_sizes(w: &mut String, m: &Model<'_>, head: usize, k: usize) -> Result
         "/// Support losses logged by an adaptation with the default steps."
     )?;
     writeln!(w, "pub const LOSS_LOG: usize = STEPS as usize + 1;")?;
-    writeln!(
-        w,
-        "/// RAM of the learner: {} bytes.",
-        4 * (needs.state + scratch + usize::from(spec.steps) + 1)
-    )?;
+    let bytes = 4 * (needs.state + scratch + usize::from(spec.steps) + 1);
+    writeln!(w, "/// RAM of the learner: {bytes} bytes.")?;
     writeln!(
         w,
         "pub type Learner<'m> = fewshot_runtime::Learner<'m, PARAMS, SCRATCH, LOSS_LOG>;"
     )?;
-    Ok(())
+    Ok(bytes)
 }
 
 /// The `ClassBank` part of [`rust_sizes`] (an enrollable head): enrollment from up to K_MAX

@@ -18,7 +18,7 @@ use std::process::Command;
 const W: usize = 200;
 const BANDS: usize = 4;
 /// Room for either model below: 15 adapted parameters, 2 targets a sample, a bank of 45.
-type Dev = Device<'static, RamFlash<40960>, 15, 512, 4, 16, W, 2, 45, 512>;
+type Dev = Device<'static, RamFlash<40960>, 15, 512, 4, 16, W, 2, 45>;
 
 /// 200 -> 4 (tanh: each feature a band's mean) -> a 3-class prototype head, up to 5 classes.
 fn model() -> &'static Model<'static> {

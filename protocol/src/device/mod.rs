@@ -58,7 +58,7 @@ use crate::{MAX_CLASSES, MAX_HEADS, MAX_NAME, MAX_OUTPUTS, PROTOCOL_VERSION};
 use bank::Bank;
 use core::mem::MaybeUninit;
 use core::ptr::addr_of_mut;
-use fewshot_runtime::enroll::ClassBank;
+use fewshot_runtime::enroll::BankState;
 use fewshot_runtime::in_place::by_value;
 use fewshot_runtime::persist::Slots;
 use fewshot_runtime::signature::PublicKey;
@@ -70,9 +70,10 @@ use heapless::{String, Vec};
 /// parameters, `S` scratch floats, `LOG` losses: the sizes `trainer inspect --rust` writes), a
 /// support buffer of `K` samples of `D` inputs (`T` regression targets each) and the flash `F`.
 /// When the head is enrollable (exported with a max class count) the device also holds its
-/// [`ClassBank`] of `B` floats and `BS` scratch floats (`BANK` and `BANK_SCRATCH` of
-/// `trainer inspect --rust`), started from the head's exported classes as labels `0..N`; for
-/// other heads `B` and `BS` are unused (0 by default). An input wider than a request carries
+/// class bank ([`BankState`]) of `B` floats (`BANK` of `trainer inspect --rust --device`),
+/// started from the head's exported classes as labels `0..N`, which works in the learner's
+/// scratch (`S` then covers the bank's scratch too: `--device` sizes it so); for other heads
+/// `B` is unused (0 by default). An input wider than a request carries
 /// is staged into a buffer of `D` floats ([`Request::StageInput`]).
 pub struct Device<
     'm,
@@ -84,11 +85,10 @@ pub struct Device<
     const D: usize,
     const T: usize,
     const B: usize = 0,
-    const BS: usize = 0,
 > {
     model: &'m Model<'m>,
     learner: Learner<'m, P, S, LOG>,
-    bank: Bank<'m, B, BS>,
+    bank: Bank<'m, B>,
     samples: SupportSet<K, D, T>,
     /// The input [`Request::StageInput`] writes and [`Request::WithStaged`] reads.
     staged: Vec<f32, D>,
@@ -112,13 +112,13 @@ impl<
         const D: usize,
         const T: usize,
         const B: usize,
-        const BS: usize,
-    > Device<'m, F, P, S, LOG, K, D, T, B, BS>
+    > Device<'m, F, P, S, LOG, K, D, T, B>
 {
     /// The device for head `head` of `model` at its meta-learned start, with an empty buffer,
     /// keeping its state and model updates on `flash` as `layout` says; updates must be signed
     /// with the key of `key`. Refuses sizes made for another model ([`Error::Capacity`]), and
-    /// for an enrollable head a bank of `B` / `BS` too small ([`Error::Capacity`]) or a flash
+    /// for an enrollable head a bank of `B` or a scratch `S` too small for it
+    /// ([`Error::Capacity`]) or a flash
     /// without room for the bank's slots at `layout.bank_at` ([`Error::FlashLayout`]), and an
     /// adapted state or a bank whose record does not fit `layout.state_slot` or
     /// `layout.bank_slot` ([`Error::Capacity`]: a layout made by [`Layout::fitting`] for the
@@ -169,7 +169,7 @@ impl<
         if bank_slots.is_some() {
             record(
                 "class bank's record (Layout::bank_slot)",
-                ClassBank::<B, BS>::bank_len(model, head)?,
+                BankState::<B>::bank_len(model, head)?,
                 layout.bank_slot,
             )?;
         }
@@ -213,7 +213,12 @@ impl<
             Error::check_capacity("support targets (T)", outputs, T)?;
         }
         match model.enrollable(head) {
-            Some(_) => ClassBank::<B, BS>::check_sizes(model, head),
+            Some(_) => {
+                BankState::<B>::check_sizes(model, head)?;
+                // The bank works in the learner's scratch (`Learner::scratch_mut`).
+                let needed = BankState::<B>::scratch_len(model, head, K, 0)?;
+                Error::check_capacity("learner scratch (S), lent to the class bank", needed, S)
+            }
             None => Ok(()),
         }
     }
@@ -325,7 +330,8 @@ impl<
         match request {
             Request::Enroll { label } => {
                 // Every buffered input, whatever its target; the bank checks the count.
-                bank.enroll(*label, self.samples.as_support().inputs)?;
+                let scratch = self.learner.scratch_mut();
+                bank.enroll(*label, self.samples.as_support().inputs, scratch)?;
                 self.samples.clear();
             }
             Request::Forget { label } => bank.forget(*label)?,
@@ -439,7 +445,7 @@ impl<
                 let Some((bank, _)) = self.bank.get_mut() else {
                     return Ok(Reply::Error(DeviceError::NoBank));
                 };
-                let s = bank.score(finite(x)?)?;
+                let s = bank.score(finite(x)?, self.learner.scratch_mut())?;
                 Reply::Enrolled {
                     class: s.label,
                     score: s.probability,
@@ -550,8 +556,7 @@ impl<
         const D: usize,
         const T: usize,
         const B: usize,
-        const BS: usize,
-    > Handler for Device<'_, F, P, S, LOG, K, D, T, B, BS>
+    > Handler for Device<'_, F, P, S, LOG, K, D, T, B>
 {
     fn handle(&mut self, request: &Request) -> Reply {
         Device::handle(self, request)

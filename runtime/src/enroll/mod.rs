@@ -18,20 +18,25 @@
 //! ([`ClassBank::score`]). A threshold on the squared distance itself holds only for inputs
 //! recorded as the threshold's calibration data was; [`ClassScore::relative_distance`] divides
 //! it by the enrolled samples' pooled within-class variance
-//! ([`ClassBank::within_class_variance`]), so a threshold on it follows the conditions the
+//! ([`BankState::within_class_variance`]), so a threshold on it follows the conditions the
 //! device's own samples were recorded in (one user's voice, one sensor's mounting):
 //! `trainer eval --unknown-score relative` chooses and measures it.
 //!
 //! A device that ships knowing some classes can protect them from the ones its users add:
-//! [`ClassBank::set_margin`] makes every class enrolled from then on score as if each input
+//! [`BankState::set_margin`] makes every class enrolled from then on score as if each input
 //! were `m` farther from it (squared feature distance: `b_c` lowered by `s m`), so it takes a
 //! query only when it is nearer by more than `m`. The shipped classes lose fewer queries to
 //! the new ones, the new ones win fewer of their own: `trainer enroll-eval --margin` measures
 //! both, `--protect P` chooses `m` on the training classes.
 //!
-//! The bank is plain floats ([`ClassBank::as_slice`]); [`crate::persist::Slots::save_bank`]
+//! The bank is plain floats ([`BankState::as_slice`]); [`crate::persist::Slots::save_bank`]
 //! keeps it power-cut safe. Sizes are const generics, `B` floats of bank and `S` of scratch
 //! (`trainer inspect MODEL --rust` prints both); nothing is allocated and nothing panics.
+//! [`ClassBank`] owns its scratch; [`BankState`] is the same bank without one, each call
+//! taking the caller's (a device whose [`crate::Learner`] already keeps a scratch as large
+//! lends it: [`crate::Learner::scratch_mut`]). A `ClassBank` dereferences to its
+//! `BankState`, so the calls that need no scratch (`forget`, `relabel`, `labels`,
+//! `set_margin`, ...) are the same on both.
 //!
 //! ```
 //! # #[cfg(feature = "std")] {
@@ -56,13 +61,16 @@
 //! # }
 //! ```
 
+mod state;
 mod steps;
 
-use crate::format::{HeadKind, Model};
+pub use state::BankState;
+
+use crate::format::Model;
 use crate::in_place::by_value;
-use crate::math::{dot, exp};
 use crate::Error;
 use core::mem::MaybeUninit;
+use core::ops::{Deref, DerefMut};
 use core::ptr::addr_of_mut;
 
 /// Floats of a slot before its row: the label, the active flag, the sample count and the
@@ -74,66 +82,50 @@ const SAMPLES: usize = 2;
 /// Where a slot keeps its samples' scatter, `sum |x_i - mu|^2` over their features.
 const SCATTER: usize = 3;
 
-/// An enrollable head's classes on the device; see the [module docs](self). `B` floats hold the
-/// bank (at least [`ClassBank::bank_len`]), `S` the scratch (at least
-/// [`ClassBank::scratch_len`] for the largest enrollment and steps it will see).
+/// An enrollable head's classes on the device with their own scratch; see the
+/// [module docs](self). `B` floats hold the bank (at least [`BankState::bank_len`]), `S` the
+/// scratch (at least [`BankState::scratch_len`] for the largest enrollment and steps it will
+/// see). Dereferences to its [`BankState`] for the calls that need no scratch.
 #[derive(Debug, Clone)]
 pub struct ClassBank<'m, const B: usize, const S: usize> {
-    model: &'m Model<'m>,
-    head: usize,
-    classes: usize,
-    features: usize,
-    scale: f32,
-    margin: f32,
-    bank: [f32; B],
+    state: BankState<'m, B>,
     scratch: [f32; S],
 }
 
 impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
     /// Floats of bank head `head` of `model` needs: `max_classes x (4 + F + 1)`.
     pub fn bank_len(model: &Model<'_>, head: usize) -> Result<usize, Error> {
-        let e = model.enrollable(head).ok_or(Error::TargetKindMismatch)?;
-        Ok(usize::from(e.max_classes) * (SLOT_HEADER + model.feature_len() + 1))
+        BankState::<B>::bank_len(model, head)
     }
 
-    /// Floats of scratch to classify, and to enroll up to `k` samples with `steps` inner steps:
-    /// the trunk's ping-pong buffers, a feature vector and a logit per class; with steps also
-    /// the K samples' features and a copy of the bank (the steps are undone on error).
+    /// Floats of scratch to classify, and to enroll up to `k` samples with `steps` inner steps
+    /// ([`BankState::scratch_len`]).
     pub fn scratch_len(
         model: &Model<'_>,
         head: usize,
         k: usize,
         steps: u16,
     ) -> Result<usize, Error> {
-        let bank = Self::bank_len(model, head)?;
-        let classes = usize::from(model.enrollable(head).map_or(0, |e| e.max_classes));
-        let f = model.feature_len();
-        let base = 2 * model.trunk_width() + f + classes;
-        Ok(match steps {
-            0 => base,
-            // Saturating: any K the caller passes, even one no memory holds, is an answer.
-            _ => base
-                .saturating_add(k.saturating_mul(f))
-                .saturating_add(bank),
-        })
+        BankState::<B>::scratch_len(model, head, k, steps)
     }
 
     /// What [`ClassBank::new`] checks, without building the bank.
     pub fn check_sizes(model: &Model<'_>, head: usize) -> Result<(), Error> {
-        model.enrollable(head).ok_or(Error::TargetKindMismatch)?;
-        Error::check_capacity("class bank (B)", Self::bank_len(model, head)?, B)?;
-        Error::check_capacity(
-            "class bank scratch (S)",
-            Self::scratch_len(model, head, 0, 0)?,
-            S,
-        )
+        BankState::<B>::check_sizes(model, head)?;
+        Self::check_scratch(model, head, 0, 0)
+    }
+
+    /// [`Error::Capacity`] when `S` is too small for `k` samples and `steps`.
+    fn check_scratch(model: &Model<'_>, head: usize, k: usize, steps: u16) -> Result<(), Error> {
+        let needed = Self::scratch_len(model, head, k, steps)?;
+        Error::check_capacity("class bank scratch (S)", needed, S)
     }
 
     /// An empty bank for enrollable head `head`. [`Error::TargetKindMismatch`] when the head is
     /// not enrollable; [`Error::Capacity`] when `B` or `S` (to classify) is too small.
     pub fn new(model: &'m Model<'m>, head: usize) -> Result<Self, Error> {
-        // SAFETY: `init_empty` initialises every field of the slot when it returns Ok.
-        unsafe { by_value(|slot| Self::init_empty(slot, model, head)) }
+        // SAFETY: `init_with` initialises every field of the slot when it returns Ok.
+        unsafe { by_value(|slot| Self::init_with(slot, model, head, false)) }
     }
 
     /// A bank holding the head's exported classes as labels `0..N`, their rows as exported.
@@ -149,402 +141,96 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
         model: &'m Model<'m>,
         head: usize,
     ) -> Result<&'s mut Self, Error> {
-        let bank = Self::init_empty(slot, model, head)?;
-        bank.load_head()?;
-        Ok(bank)
+        Self::init_with(slot, model, head, true)
     }
 
-    /// [`ClassBank::new`] built in `slot`.
-    fn init_empty<'s>(
+    /// An empty bank in `slot`, or (`exported`) one holding the head's exported classes.
+    fn init_with<'s>(
         slot: &'s mut MaybeUninit<Self>,
         model: &'m Model<'m>,
         head: usize,
+        exported: bool,
     ) -> Result<&'s mut Self, Error> {
         Self::check_sizes(model, head)?;
-        let e = model.enrollable(head).ok_or(Error::TargetKindMismatch)?;
-        let scale = model
-            .head(head)?
-            .adapt
-            .and_then(|a| a.prototype_scale)
-            .unwrap_or(1.0);
         let p = slot.as_mut_ptr();
-        // SAFETY: `p` is valid for writes of a `Self` (it is `slot`'s); zero bytes are the
-        // floats 0.0; each field is written once, and after the last write every field is
-        // initialised.
+        // SAFETY: `p` is valid for writes of a `Self` (it is `slot`'s); `state` is a
+        // `MaybeUninit` view of its own field (same layout); zero bytes are the floats 0.0;
+        // each field is written once, and after the last write every field is initialised.
         unsafe {
-            addr_of_mut!((*p).model).write(model);
-            addr_of_mut!((*p).head).write(head);
-            addr_of_mut!((*p).classes).write(usize::from(e.max_classes));
-            addr_of_mut!((*p).features).write(model.feature_len());
-            addr_of_mut!((*p).scale).write(scale);
-            addr_of_mut!((*p).margin).write(0.0);
-            addr_of_mut!((*p).bank).write_bytes(0, 1);
+            let state = &mut *addr_of_mut!((*p).state).cast::<MaybeUninit<BankState<'m, B>>>();
+            let state = BankState::init_empty(state, model, head)?;
+            if exported {
+                state.load_head()?;
+            }
             addr_of_mut!((*p).scratch).write_bytes(0, 1);
             Ok(slot.assume_init_mut())
         }
     }
 
-    /// Writes the head's exported classes into the (empty) bank as labels `0..N`.
-    fn load_head(&mut self) -> Result<(), Error> {
-        let spec = self.model.head(self.head)?;
-        let (HeadKind::Classification { classes }, Some(layer)) = (spec.kind, spec.layers.first())
-        else {
-            return Err(Error::TargetKindMismatch);
-        };
-        let (w, b) = self.model.layer_params(layer)?;
-        let f = self.features;
-        for c in 0..classes {
-            let i = usize::from(c);
-            let row = w
-                .get(i * f..(i + 1) * f)
-                .ok_or(Error::internal("enroll::from_head"))?;
-            let bias = *b.get(i).ok_or(Error::internal("enroll::from_head"))?;
-            let slot = self.slot_mut(i)?;
-            slot[0] = f32::from(c);
-            slot[1] = 1.0;
-            slot[SLOT_HEADER..SLOT_HEADER + f].copy_from_slice(row);
-            slot[SLOT_HEADER + f] = bias;
-        }
-        Ok(())
+    /// [`BankState::enroll`] in the bank's own scratch.
+    pub fn enroll(&mut self, label: u16, samples: &[f32]) -> Result<usize, Error> {
+        self.enroll_steps(label, samples, 0, 0.0)
     }
 
-    /// The model's head this bank belongs to.
-    pub fn head(&self) -> usize {
-        self.head
+    /// [`BankState::enroll_steps`] in the bank's own scratch ([`Error::Capacity`] when `S` is
+    /// too small for K and `steps`).
+    pub fn enroll_steps(
+        &mut self,
+        label: u16,
+        samples: &[f32],
+        steps: u16,
+        rate: f32,
+    ) -> Result<usize, Error> {
+        let k = samples.len() / self.state.model.input_len().max(1);
+        Self::check_scratch(self.state.model, self.state.head, k, steps)?;
+        let scratch = &mut self.scratch;
+        self.state
+            .enroll_steps(label, samples, steps, rate, scratch)
     }
 
-    /// The model this bank belongs to.
-    pub fn model(&self) -> &'m Model<'m> {
-        self.model
+    /// [`BankState::enroll_each`] in the bank's own scratch.
+    pub fn enroll_each(
+        &mut self,
+        label: u16,
+        k: usize,
+        x: &mut [f32],
+        fill: impl FnMut(usize, &mut [f32]) -> Result<(), Error>,
+    ) -> Result<usize, Error> {
+        Self::check_scratch(self.state.model, self.state.head, k, 0)?;
+        self.state.enroll_each(label, k, x, &mut self.scratch, fill)
     }
 
-    /// Most classes the bank holds (the head's `max_classes`).
-    pub fn capacity(&self) -> usize {
-        self.classes
-    }
-
-    /// Sets the margin of the classes enrolled from now on (0 when the bank is made): each
-    /// scores as if every input were `margin` farther from its prototype, in squared feature
-    /// distance (the units of [`ClassScore::distance`]); classes already in the bank keep
-    /// theirs. A device setting, not saved with the bank: set it again after a restore.
-    /// [`Error::NonFinite`] when `margin` is not finite (the margin is then unchanged).
-    ///
-    /// ```
-    /// # #[cfg(feature = "std")] {
-    /// use fewshot_runtime::enroll::ClassBank;
-    /// use fewshot_runtime::writer::{Dense, HeadDef, ModelDef};
-    /// use fewshot_runtime::{Activation, Model};
-    ///
-    /// let head = HeadDef::classification(0, "who", vec![Dense::zeros(1, 2, Activation::Identity)])
-    ///     .with_max_classes(2);
-    /// let blob = ModelDef::new("bank", 1).head(head).to_aligned_bytes().unwrap();
-    /// let model = Model::from_bytes(&blob).unwrap();
-    /// let mut bank: ClassBank<'_, 12, 8> = ClassBank::new(&model, 0).unwrap();
-    /// bank.enroll(1, &[0.0]).unwrap(); // shipped class at 0
-    /// bank.set_margin(0.5).unwrap();
-    /// bank.enroll(2, &[1.0]).unwrap(); // a user's class at 1
-    /// assert_eq!(bank.classify(&[0.6]).unwrap().0, 1); // 0.36 < 0.16 + 0.5
-    /// assert_eq!(bank.classify(&[0.8]).unwrap().0, 2); // 0.64 > 0.04 + 0.5
-    /// assert_eq!(bank.score(&[1.0]).unwrap().distance, 0.5);
-    /// # }
-    /// ```
-    pub fn set_margin(&mut self, margin: f32) -> Result<(), Error> {
-        if !(margin * self.scale).is_finite() {
-            return Err(Error::NonFinite {
-                what: "enrollment margin",
-                sample: 0,
-            });
-        }
-        self.margin = margin;
-        Ok(())
-    }
-
-    /// The margin of the classes enrolled from now on ([`ClassBank::set_margin`]).
-    pub fn margin(&self) -> f32 {
-        self.margin
-    }
-
-    /// How far the margin lowers a new row's bias: `s m`.
-    fn lowering(&self) -> f32 {
-        self.scale * self.margin
-    }
-
-    /// Makes slot `slot` class `label`, its bias lowered by `lower` ([`ClassBank::lowering`],
-    /// or 0 when the inner steps have lowered it); when that is not finite the slot is freed.
-    fn activate(&mut self, slot: usize, label: u16, lower: f32) -> Result<usize, Error> {
-        let f = self.features;
-        let s = self.slot_mut(slot)?;
-        s[0] = f32::from(label);
-        s[1] = 1.0;
-        s[SLOT_HEADER + f] -= lower;
-        if !s[SLOT_HEADER + f].is_finite() {
-            s.fill(0.0);
-            return Err(Error::NonFinite {
-                what: "class prototype",
-                sample: 0,
-            });
-        }
-        Ok(slot)
-    }
-
-    /// Floats per class slot: `4 + F + 1`.
-    fn stride(&self) -> usize {
-        SLOT_HEADER + self.features + 1
-    }
-
-    fn slot(&self, i: usize) -> Result<&[f32], Error> {
-        let s = self.stride();
-        self.bank
-            .get(i * s..(i + 1) * s)
-            .ok_or(Error::internal("enroll::slot"))
-    }
-
-    fn slot_mut(&mut self, i: usize) -> Result<&mut [f32], Error> {
-        let s = self.stride();
-        self.bank
-            .get_mut(i * s..(i + 1) * s)
-            .ok_or(Error::internal("enroll::slot"))
-    }
-
-    /// The active slots' `(slot index, label)`.
-    fn active(&self) -> impl Iterator<Item = (usize, u16)> + '_ {
-        let s = self.stride();
-        self.bank
-            .get(..self.classes * s)
-            .unwrap_or(&[])
-            .chunks_exact(s)
-            .enumerate()
-            .filter(|(_, slot)| slot[1] == 1.0)
-            .map(|(i, slot)| (i, slot[0] as u16))
-    }
-
-    /// Labels of the active classes, in slot order.
-    pub fn labels(&self) -> impl Iterator<Item = u16> + '_ {
-        self.active().map(|(_, l)| l)
-    }
-
-    /// Active classes.
-    pub fn len(&self) -> usize {
-        self.active().count()
-    }
-
-    /// True when no class is active.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The slot of the active class `label`.
-    fn find(&self, label: u16) -> Option<usize> {
-        self.active().find(|&(_, l)| l == label).map(|(i, _)| i)
-    }
-
-    /// The bank's floats, as [`crate::persist::Slots::save_bank`] stores them.
-    pub fn as_slice(&self) -> &[f32] {
-        self.bank.get(..self.classes * self.stride()).unwrap_or(&[])
-    }
-
-    /// The bank's floats to restore into; [`ClassBank::check`] must pass after writing them.
-    pub(crate) fn as_mut_slice(&mut self) -> &mut [f32] {
-        let n = self.classes * self.stride();
-        self.bank.get_mut(..n).unwrap_or(&mut [])
-    }
-
-    /// Checks floats restored into the bank: finite, labels whole numbers of `u16`, sample
-    /// counts whole numbers (of at most 2^24, where `f32` counts exactly), flags 0 or 1,
-    /// scatters not negative, no label active twice.
-    pub(crate) fn check(&self) -> Result<(), Error> {
-        let s = self.stride();
-        let whole = |v: f32, max: f32| v >= 0.0 && v <= max && v == (v as u32) as f32;
-        for (i, slot) in self.as_slice().chunks_exact(s).enumerate() {
-            let (label, flag) = (slot[0], slot[1]);
-            let counts = whole(label, f32::from(u16::MAX))
-                && whole(slot[SAMPLES], 16_777_216.0)
-                && slot[SCATTER] >= 0.0;
-            if !counts || !(flag == 0.0 || flag == 1.0) || slot.iter().any(|v| !v.is_finite()) {
-                return Err(Error::NonFinite {
-                    what: "saved class slot",
-                    sample: i,
-                });
-            }
-            if flag == 1.0
-                && self
-                    .active()
-                    .take_while(|&(j, _)| j < i)
-                    .any(|(_, l)| f32::from(l) == label)
-            {
-                return Err(Error::DuplicateLabel {
-                    label: label as u16,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// Forgets class `label`: its slot is free for the next enrollment.
-    pub fn forget(&mut self, label: u16) -> Result<(), Error> {
-        let i = self.find(label).ok_or(Error::UnknownLabel { label })?;
-        self.slot_mut(i)?.fill(0.0);
-        Ok(())
-    }
-
-    /// Gives class `old` the label `new` (its row unchanged). [`Error::DuplicateLabel`] when
-    /// another active class has `new`.
-    pub fn relabel(&mut self, old: u16, new: u16) -> Result<(), Error> {
-        let i = self.find(old).ok_or(Error::UnknownLabel { label: old })?;
-        if old != new && self.find(new).is_some() {
-            return Err(Error::DuplicateLabel { label: new });
-        }
-        self.slot_mut(i)?[0] = f32::from(new);
-        Ok(())
-    }
-
-    /// The feature vector of `x` (the frozen trunk's output) into `scratch[2T..2T + F]`.
-    fn features_of(&mut self, x: &[f32]) -> Result<(), Error> {
-        let t = 2 * self.model.trunk_width();
-        let f = self.features;
-        let (trunk, rest) = self.scratch.split_at_mut(t.min(S));
-        let out = rest
-            .get_mut(..f)
-            .ok_or(Error::internal("enroll::features_of"))?;
-        self.model.network().features(x, trunk, out)?;
-        if out.iter().any(|v| !v.is_finite()) {
-            return Err(Error::NonFinite {
-                what: "features",
-                sample: 0,
-            });
-        }
-        Ok(())
-    }
-
-    /// The label of `x`'s most likely active class and its probability (softmax over the
-    /// active classes only). [`Error::NonFinite`] when a class's score overflows.
+    /// [`BankState::classify`] in the bank's own scratch.
     pub fn classify(&mut self, x: &[f32]) -> Result<(u16, f32), Error> {
-        self.score(x).map(|s| (s.label, s.probability))
+        self.state.classify(x, &mut self.scratch)
     }
 
-    /// The enrolled samples' pooled within-class variance: the active classes' scatters
-    /// summed, over their sample counts less one each, summed (classes enrolled from one
-    /// sample, and the exported head's classes, add nothing to either sum). `None` while no
-    /// active class was enrolled from two samples or more, or all of them were alike.
-    ///
-    /// ```
-    /// # #[cfg(feature = "std")] {
-    /// use fewshot_runtime::enroll::ClassBank;
-    /// use fewshot_runtime::writer::{Dense, HeadDef, ModelDef};
-    /// use fewshot_runtime::{Activation, Model};
-    ///
-    /// let head = HeadDef::classification(0, "who", vec![Dense::zeros(1, 2, Activation::Identity)])
-    ///     .with_max_classes(3);
-    /// let blob = ModelDef::new("bank", 1).head(head).to_aligned_bytes().unwrap();
-    /// let model = Model::from_bytes(&blob).unwrap();
-    /// let mut bank: ClassBank<'_, 18, 8> = ClassBank::new(&model, 0).unwrap();
-    /// bank.enroll(1, &[0.0]).unwrap(); // one sample: no spread to measure
-    /// assert_eq!(bank.within_class_variance(), None);
-    /// bank.enroll(2, &[1.0, 3.0]).unwrap(); // mean 2, scatter 1 + 1
-    /// bank.enroll(3, &[6.0, 7.0, 8.0]).unwrap(); // mean 7, scatter 1 + 0 + 1
-    /// assert_eq!(bank.within_class_variance(), Some(4.0 / 3.0)); // (2 + 2) / (1 + 2)
-    /// let s = bank.score(&[4.0]).unwrap(); // class 2's prototype at 2: 4 away
-    /// assert_eq!((s.label, s.distance, s.relative_distance), (2, 4.0, Some(3.0)));
-    /// # }
-    /// ```
-    pub fn within_class_variance(&self) -> Option<f32> {
-        let s = self.stride();
-        let (mut scatter, mut degrees) = (0.0f32, 0.0f32);
-        for slot in self
-            .as_slice()
-            .chunks_exact(s)
-            .filter(|slot| slot[1] == 1.0)
-        {
-            if slot[SAMPLES] >= 2.0 {
-                scatter += slot[SCATTER];
-                degrees += slot[SAMPLES] - 1.0;
-            }
-        }
-        let variance = scatter / degrees;
-        (degrees > 0.0 && variance > 0.0 && variance.is_finite()).then_some(variance)
-    }
-
-    /// [`ClassBank::classify`] with the squared distance from `x`'s features to the chosen
-    /// class's prototype, the better score to tell an input of no taught class by (a
-    /// threshold on it: `trainer eval --unknown-score distance`): from the row,
-    /// `|f|^2 - z / s` (`z = W_c . f + b_c`, `s` the prototype scale), which is
-    /// `|f - mu|^2` while the row is the prototype's (`W_c = 2 s mu`, `b_c = -s |mu|^2`);
-    /// after inner steps it is the distance the adapted row implies. At least 0. And that
-    /// distance over [`ClassBank::within_class_variance`] (`trainer eval --unknown-score
-    /// relative`).
+    /// [`BankState::score`] in the bank's own scratch.
     pub fn score(&mut self, x: &[f32]) -> Result<ClassScore, Error> {
-        self.features_of(x)?;
-        let (label, probability, z) = self.softmax()?;
-        let t = 2 * self.model.trunk_width();
-        let feat = self
-            .scratch
-            .get(t..t + self.features)
-            .ok_or(Error::internal("enroll::score"))?;
-        let distance = (dot(feat, feat) - z / self.scale).max(0.0);
-        Ok(ClassScore {
-            label,
-            probability,
-            distance,
-            relative_distance: self.within_class_variance().map(|v| distance / v),
-        })
+        self.state.score(x, &mut self.scratch)
     }
 
-    /// The most likely active class of the features in the scratch: its label, probability and
-    /// logit.
-    fn softmax(&mut self) -> Result<(u16, f32, f32), Error> {
-        let t = 2 * self.model.trunk_width();
-        let f = self.features;
-        let (head, rest) = self.scratch.split_at_mut((t + f).min(S));
-        let feat = head.get(t..).ok_or(Error::internal("enroll::classify"))?;
-        let logits = rest
-            .get_mut(..self.classes)
-            .ok_or(Error::internal("enroll::classify"))?;
-        let s = SLOT_HEADER + f + 1;
-        let mut best: Option<(usize, f32)> = None;
-        for ((i, slot), z) in self
-            .bank
-            .chunks_exact(s)
-            .take(self.classes)
-            .enumerate()
-            .zip(logits.iter_mut())
-        {
-            if slot[1] != 1.0 {
-                continue;
-            }
-            *z = dot(&slot[SLOT_HEADER..SLOT_HEADER + f], feat) + slot[SLOT_HEADER + f];
-            if !z.is_finite() {
-                // Features far outside what the rows were made from.
-                return Err(Error::NonFinite {
-                    what: "class score",
-                    sample: i,
-                });
-            }
-            if best.is_none_or(|(_, m)| *z > m) {
-                best = Some((i, *z));
-            }
-        }
-        let (i, m) = best.ok_or(Error::Capacity {
-            what: "enrolled classes",
-            needed: 1,
-            available: 0,
-        })?;
-        let mut sum = 0.0;
-        for (slot, z) in self
-            .bank
-            .chunks_exact(s)
-            .take(self.classes)
-            .zip(logits.iter())
-        {
-            if slot[1] == 1.0 {
-                sum += exp(z - m);
-            }
-        }
-        let label = self.slot(i)?[0] as u16;
-        Ok((label, 1.0 / sum, m))
+    /// The bank without its scratch.
+    pub fn state(&self) -> &BankState<'m, B> {
+        &self.state
     }
 }
 
-/// What [`ClassBank::score`] gives for one input.
+impl<'m, const B: usize, const S: usize> Deref for ClassBank<'m, B, S> {
+    type Target = BankState<'m, B>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.state
+    }
+}
+
+impl<const B: usize, const S: usize> DerefMut for ClassBank<'_, B, S> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.state
+    }
+}
+
+/// What [`BankState::score`] gives for one input.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ClassScore {
     /// The most likely active class's label.
@@ -554,6 +240,6 @@ pub struct ClassScore {
     /// The squared distance from the input's features to that class's prototype.
     pub distance: f32,
     /// `distance` over the enrolled samples' pooled within-class variance
-    /// ([`ClassBank::within_class_variance`]; `None` without one).
+    /// ([`BankState::within_class_variance`]; `None` without one).
     pub relative_distance: Option<f32>,
 }

@@ -1,6 +1,6 @@
 //! Enrollment: the prototype start of a new class, then optional inner steps with replay.
 
-use super::{ClassBank, SAMPLES, SCATTER, SLOT_HEADER};
+use super::{BankState, SAMPLES, SCATTER, SLOT_HEADER};
 use crate::math::{dot, exp, max};
 use crate::Error;
 
@@ -42,27 +42,35 @@ fn sgd_sample(
     }
 }
 
-impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
+impl<const B: usize> BankState<'_, B> {
     /// Enrolls class `label` from `samples` (K inputs one after the other): its row starts at
     /// the prototype of their mean feature, lowered by the bank's margin
-    /// ([`ClassBank::set_margin`]); the other classes are not touched. Returns its slot.
+    /// ([`BankState::set_margin`]); the other classes are not touched. Returns its slot.
     /// [`Error::DuplicateLabel`] when `label` is active (forget it first to enroll it anew),
-    /// [`Error::Capacity`] when the bank is full. On error the bank is as before.
-    pub fn enroll(&mut self, label: u16, samples: &[f32]) -> Result<usize, Error> {
-        self.enroll_steps(label, samples, 0, 0.0)
+    /// [`Error::Capacity`] when the bank is full, [`Error::BufferTooSmall`] when `scratch` is
+    /// shorter than [`BankState::scratch_len`]. On error the bank is as before.
+    pub fn enroll(
+        &mut self,
+        label: u16,
+        samples: &[f32],
+        scratch: &mut [f32],
+    ) -> Result<usize, Error> {
+        self.enroll_steps(label, samples, 0, 0.0, scratch)
     }
 
-    /// [`ClassBank::enroll`], then `steps` epochs of cross-entropy SGD at `rate` (divided by
+    /// [`BankState::enroll`], then `steps` epochs of cross-entropy SGD at `rate` (divided by
     /// the epoch's sample count) over every active class, on the K samples and one replay
     /// sample per other class (its prototype as stored before this call, `W_c / 2s`), which
-    /// keeps the other classes from drifting; the margin lowers the row after the steps. Needs [`ClassBank::scratch_len`] for K and
-    /// `steps`. When a value would stop being finite, the bank goes back to how it was.
+    /// keeps the other classes from drifting; the margin lowers the row after the steps. Needs
+    /// [`BankState::scratch_len`] for K and `steps`. When a value would stop being finite, the
+    /// bank goes back to how it was.
     pub fn enroll_steps(
         &mut self,
         label: u16,
         samples: &[f32],
         steps: u16,
         rate: f32,
+        scratch: &mut [f32],
     ) -> Result<usize, Error> {
         let slot = self.free_slot(label)?;
         let n = self.model.input_len();
@@ -80,12 +88,8 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
                 sample: 0,
             });
         }
-        Error::check_capacity(
-            "class bank scratch (S)",
-            Self::scratch_len(self.model, self.head, k, steps)?,
-            S,
-        )?;
-        let started = self.start_row(slot, samples, k, steps > 0);
+        self.check_scratch(k, steps, scratch)?;
+        let started = self.start_row(slot, samples, k, steps > 0, scratch);
         if let Err(e) = started {
             self.slot_mut(slot)?.fill(0.0);
             return Err(e);
@@ -93,11 +97,11 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
         if steps == 0 {
             return self.activate(slot, label, self.lowering());
         }
-        self.replay_steps(slot, k, steps, rate)?;
+        self.replay_steps(slot, k, steps, rate, scratch)?;
         self.activate(slot, label, 0.0)
     }
 
-    /// [`ClassBank::enroll`] from `k` samples that the caller makes one at a time: `fill(j, x)`
+    /// [`BankState::enroll`] from `k` samples that the caller makes one at a time: `fill(j, x)`
     /// writes sample `j` into `x` (one input, `input_len` floats), which the bank then runs
     /// through the trunk before asking for the next. A device whose samples come from a sensor
     /// or an audio front-end holds one sample instead of K; the row has the bits `enroll` gives
@@ -105,7 +109,7 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
     ///
     /// ```
     /// # #[cfg(feature = "std")] {
-    /// use fewshot_runtime::enroll::ClassBank;
+    /// use fewshot_runtime::enroll::BankState;
     /// use fewshot_runtime::writer::{Dense, HeadDef, ModelDef};
     /// use fewshot_runtime::{Activation, Model};
     ///
@@ -114,11 +118,12 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
     /// let blob = ModelDef::new("bank", 2).head(head).to_aligned_bytes().unwrap();
     /// let model = Model::from_bytes(&blob).unwrap();
     /// let samples = [[1.0, 0.0], [0.9, 0.1]];
-    /// let (mut a, mut b): (ClassBank<'_, 21, 16>, ClassBank<'_, 21, 16>) =
-    ///     (ClassBank::new(&model, 0).unwrap(), ClassBank::new(&model, 0).unwrap());
-    /// a.enroll(7, &[1.0, 0.0, 0.9, 0.1]).unwrap();
+    /// let (mut a, mut b): (BankState<'_, 21>, BankState<'_, 21>) =
+    ///     (BankState::new(&model, 0).unwrap(), BankState::new(&model, 0).unwrap());
+    /// let mut scratch = [0.0; 16];
+    /// a.enroll(7, &[1.0, 0.0, 0.9, 0.1], &mut scratch).unwrap();
     /// let mut x = [0.0; 2];
-    /// b.enroll_each(7, 2, &mut x, |j, x| {
+    /// b.enroll_each(7, 2, &mut x, &mut scratch, |j, x| {
     ///     x.copy_from_slice(&samples[j]);
     ///     Ok(())
     /// })
@@ -131,6 +136,7 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
         label: u16,
         k: usize,
         x: &mut [f32],
+        scratch: &mut [f32],
         mut fill: impl FnMut(usize, &mut [f32]) -> Result<(), Error>,
     ) -> Result<usize, Error> {
         let slot = self.free_slot(label)?;
@@ -141,16 +147,12 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
                 found: k.min(1) * x.len(),
             });
         }
-        Error::check_capacity(
-            "class bank scratch (S)",
-            Self::scratch_len(self.model, self.head, k, 0)?,
-            S,
-        )?;
+        self.check_scratch(k, 0, scratch)?;
         self.slot_mut(slot)?.fill(0.0);
         let row = (0..k)
             .try_for_each(|j| {
                 fill(j, x)?;
-                self.add_sample(slot, j, x, false)
+                self.add_sample(slot, j, x, false, scratch)
             })
             .and_then(|()| self.finish_row(slot, k));
         match row {
@@ -170,13 +172,14 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
         samples: &[f32],
         k: usize,
         keep: bool,
+        scratch: &mut [f32],
     ) -> Result<(), Error> {
         self.slot_mut(slot)?.fill(0.0);
         for (j, x) in samples
             .chunks_exact(self.model.input_len().max(1))
             .enumerate()
         {
-            self.add_sample(slot, j, x, keep)?;
+            self.add_sample(slot, j, x, keep, scratch)?;
         }
         self.finish_row(slot, k)
     }
@@ -197,13 +200,20 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
 
     /// Adds sample `j`'s features to slot `slot`'s row (zeroed first by the caller); with
     /// `keep`, also keeps them in the scratch after the logits.
-    fn add_sample(&mut self, slot: usize, j: usize, x: &[f32], keep: bool) -> Result<(), Error> {
+    fn add_sample(
+        &mut self,
+        slot: usize,
+        j: usize,
+        x: &[f32],
+        keep: bool,
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
         let f = self.features;
         let t = 2 * self.model.trunk_width();
         let kept_at = t + f + self.classes;
         let stride = self.stride();
-        self.features_of(x)?;
-        let (feat, rest) = self.scratch.split_at_mut((t + f).min(S));
+        self.features_of(x, scratch)?;
+        let (feat, rest) = scratch.split_at_mut((t + f).min(scratch.len()));
         let feat = feat.get(t..).ok_or(Error::internal("enroll::start_row"))?;
         if keep {
             let at = kept_at - t - f + j * f;
@@ -253,18 +263,24 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
         Ok(())
     }
 
-    /// The inner steps of [`ClassBank::enroll_steps`], the new class at slot `slot` (made
+    /// The inner steps of [`BankState::enroll_steps`], the new class at slot `slot` (made
     /// active here) with its `k` features kept in the scratch, then its bias lowered by the
     /// margin. On a non-finite value the bank goes back to its copy and slot `slot` is freed.
-    fn replay_steps(&mut self, slot: usize, k: usize, steps: u16, rate: f32) -> Result<(), Error> {
+    fn replay_steps(
+        &mut self,
+        slot: usize,
+        k: usize,
+        steps: u16,
+        rate: f32,
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
         let f = self.features;
         let t = 2 * self.model.trunk_width();
         let len = self.classes * self.stride();
         let stride = self.stride();
         let lower = self.lowering();
-        let (front, copy) = self
-            .scratch
-            .split_at_mut((t + f + self.classes + k * f).min(S));
+        let at = t + f + self.classes + k * f;
+        let (front, copy) = scratch.split_at_mut(at.min(scratch.len()));
         let copy = copy
             .get_mut(..len)
             .ok_or(Error::internal("enroll::replay_steps"))?;

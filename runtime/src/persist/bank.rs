@@ -1,11 +1,12 @@
-//! A [`ClassBank`] on NOR flash: the same two-slot records as an adapted state, magic
-//! [`BANK_MAGIC`], the bank's floats ([`ClassBank::as_slice`]: per class its label, active flag,
+//! A class bank ([`BankState`], or a [`crate::ClassBank`] through its `Deref`) on NOR flash:
+//! the same two-slot records as an adapted state, magic [`BANK_MAGIC`], the bank's floats
+//! ([`BankState::as_slice`]: per class its label, active flag,
 //! sample count, scatter and row) as the record's values. A record of a runtime whose slots
 //! held no sample count and scatter (before the relative distance) is refused by its size,
 //! `Error::SavedStateMismatch { what: "parameter count" }`: enroll the classes again.
 
 use super::{RecordInfo, Slots};
-use crate::enroll::ClassBank;
+use crate::enroll::BankState;
 use crate::Error;
 use embedded_storage::nor_flash::NorFlash;
 
@@ -16,10 +17,10 @@ impl Slots {
     /// Saves `bank` like [`Slots::save`] an adapted state: into the slot without the newest
     /// bank record, the CRC last, so a power cut at any instant leaves the old or the new bank
     /// whole. Give the bank its own slots (a state's record is not a bank's).
-    pub fn save_bank<F: NorFlash, const B: usize, const S: usize>(
+    pub fn save_bank<F: NorFlash, const B: usize>(
         &self,
         flash: &mut F,
-        bank: &ClassBank<'_, B, S>,
+        bank: &BankState<'_, B>,
     ) -> Result<RecordInfo, Error> {
         self.save_values(
             flash,
@@ -35,10 +36,10 @@ impl Slots {
     /// before `bank` is touched, so on those errors it is unchanged. Values that pass the CRC
     /// but not the bank's own checks (a label that is not a whole `u16`, a flag other than 0 or
     /// 1, a label active twice: only a foreign writer makes them) leave the bank empty.
-    pub fn restore_bank<F: NorFlash, const B: usize, const S: usize>(
+    pub fn restore_bank<F: NorFlash, const B: usize>(
         &self,
         flash: &mut F,
-        bank: &mut ClassBank<'_, B, S>,
+        bank: &mut BankState<'_, B>,
     ) -> Result<RecordInfo, Error> {
         let (model, head) = (bank.model(), bank.head());
         let count = bank.as_slice().len();
