@@ -205,6 +205,88 @@ pub fn column(header: &[String], name: &str) -> Option<usize> {
     })
 }
 
+/// `what` (the file, or a head's name) and its inputs' column names in the order the device
+/// takes them: every name up to 12, else the first 8, `...` and the last 2.
+pub fn describe_inputs(what: &str, names: &[String]) -> String {
+    let shown = match names.len() {
+        0..=12 => names.join(", "),
+        n => format!(
+            "{}, ..., {}",
+            names[..8].join(", "),
+            names[n - 2..].join(", ")
+        ),
+    };
+    format!(
+        "{what}: {} input(s), in the order the device takes them: {shown}",
+        names.len()
+    )
+}
+
+/// The input columns (of `d`, row-major `groups`: each group's rows in file order, a task's or
+/// the whole file's) whose value rises from one row to the next on at least 95 % of the
+/// consecutive pairs of every group together (20 pairs or more) and, over several groups,
+/// whose groups' ranges mostly do not overlap (at most half of the pairs of groups): a
+/// timestamp or a running row index, which rarely belongs among a model's inputs. A sweep
+/// each task repeats (the same set points in rising order) overlaps, and is not one.
+pub fn rising_columns(groups: &[&[f64]], d: usize) -> Vec<usize> {
+    let pairs: usize = groups
+        .iter()
+        .map(|g| (g.len() / d.max(1)).saturating_sub(1))
+        .sum();
+    if d == 0 || pairs < 20 {
+        return Vec::new();
+    }
+    (0..d)
+        .filter(|&j| {
+            let rises: usize = groups
+                .iter()
+                .map(|g| {
+                    let col: Vec<f64> = g.chunks_exact(d).map(|r| r[j]).collect();
+                    col.windows(2).filter(|w| w[1] > w[0]).count()
+                })
+                .sum();
+            rises as f64 >= 0.95 * pairs as f64 && !ranges_overlap(groups, d, j)
+        })
+        .collect()
+}
+
+/// True when column `j`'s ranges over `groups` overlap in more than half of the pairs of
+/// groups (false for one group).
+fn ranges_overlap(groups: &[&[f64]], d: usize, j: usize) -> bool {
+    let ranges: Vec<(f64, f64)> = groups
+        .iter()
+        .filter(|g| g.len() >= d)
+        .map(|g| {
+            g.chunks_exact(d)
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), r| {
+                    (lo.min(r[j]), hi.max(r[j]))
+                })
+        })
+        .collect();
+    let (mut pairs, mut overlapping) = (0usize, 0usize);
+    for (i, a) in ranges.iter().enumerate() {
+        for b in &ranges[i + 1..] {
+            pairs += 1;
+            overlapping += usize::from(a.0 <= b.1 && b.0 <= a.1);
+        }
+    }
+    2 * overlapping > pairs
+}
+
+/// The warning line for [`rising_columns`] of `names`, if any.
+pub fn rising_warning(names: &[String], groups: &[&[f64]]) -> Option<String> {
+    let rising = rising_columns(groups, names.len());
+    if rising.is_empty() {
+        return None;
+    }
+    let listed: Vec<String> = rising.iter().map(|&j| format!("{:?}", names[j])).collect();
+    Some(format!(
+        "warning: input column(s) {} rise from each row to the next: a time or a row index is rarely an input (the device would see values it was never trained on); if it is not one of your inputs, `ignore_columns = [{}]`",
+        listed.join(", "),
+        listed.join(", ")
+    ))
+}
+
 /// The columns of `header` that `names` name (a configuration's `ignore_columns`, `trainer
 /// device --ignore-columns`): read by nothing, neither features nor label nor targets (row ids,
 /// timestamps, subjects). An error, as the message to show, when the file has no header or a
@@ -236,7 +318,7 @@ pub fn ignored(header: Option<&[String]>, names: &[String]) -> Result<Vec<usize>
 
 #[cfg(test)]
 mod tests {
-    use super::{finite_f32, ignored, records};
+    use super::{describe_inputs, finite_f32, ignored, records, rising_columns, rising_warning};
 
     #[test]
     fn semicolons_and_tabs_separate_fields_when_the_first_line_has_no_comma() {
@@ -302,5 +384,31 @@ mod tests {
         assert!(ignored(Some(&header), &names(&["t", "T"]))
             .unwrap_err()
             .contains("twice"));
+    }
+
+    #[test]
+    fn a_time_column_is_told_and_sensor_columns_are_not() {
+        // Two tasks of 15 rows: a timestamp rising within each, a sensor going up and down.
+        let task = |t0: f64| -> Vec<f64> {
+            (0..15)
+                .flat_map(|i| [t0 + i as f64, ((i * 7) % 5) as f64])
+                .collect()
+        };
+        let (a, b) = (task(1000.0), task(10.0));
+        assert_eq!(rising_columns(&[&a, &b], 2), vec![0]);
+        let names = ["timestamp", "r1"].map(String::from);
+        let w = rising_warning(&names, &[&a, &b]).unwrap();
+        assert!(w.contains("\"timestamp\"") && !w.contains("r1"), "{w}");
+        // Too few rows to tell.
+        assert!(rising_columns(&[&a[..20]], 2).is_empty());
+        // A sweep each task repeats is an input.
+        let sweep = task(0.0);
+        assert!(rising_columns(&[&sweep, &sweep], 2).is_empty());
+        let inputs: Vec<String> = (1..=20).map(|i| format!("x{i}")).collect();
+        let line = describe_inputs("f.csv", &inputs);
+        assert!(
+            line.contains("20 input(s)") && line.ends_with("x8, ..., x19, x20"),
+            "{line}"
+        );
     }
 }

@@ -199,9 +199,10 @@ pub fn rust_sizes(
     bytes: &[u8],
     head: Option<usize>,
     k: usize,
-    file: &str,
+    source: &Source<'_>,
     device: Option<DeviceOptions>,
 ) -> Result<String> {
+    let file = source.file;
     let m = Model::from_bytes(bytes).map_err(|e| anyhow!("not a valid model: {e}"))?;
     let head = match head {
         Some(h) => h,
@@ -244,6 +245,21 @@ pub fn rust_sizes(
     )?;
     writeln!(w, "/// Floats per input sample.")?;
     writeln!(w, "pub const INPUTS: usize = {};", m.input_len())?;
+    if let Some(names) = source
+        .inputs
+        .filter(|n| n.len() == m.input_len() && n.len() <= MAX_INPUT_NAMES)
+    {
+        writeln!(
+            w,
+            "/// The input columns, in the order the model takes them (its run record)."
+        )?;
+        let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+        writeln!(
+            w,
+            "pub const INPUT_NAMES: [&str; INPUTS] = [{}];",
+            quoted.join(", ")
+        )?;
+    }
     writeln!(
         w,
         "/// The head's outputs (values, or one probability per class)."
@@ -284,6 +300,20 @@ pub fn rust_sizes(
         device_sizes(w, &m, (head, k), update, learner_bytes)?;
     }
     Ok(s)
+}
+
+/// Most input names `--rust` writes as `INPUT_NAMES` (wider inputs are images or spectra,
+/// their columns numbered rather than named).
+const MAX_INPUT_NAMES: usize = 64;
+
+/// Where the model bytes of [`rust_sizes`] come from: the file (as the generated module's
+/// header names it) and its inputs' column names when its run record keeps them.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    /// The model file as the command was given it.
+    pub file: &'a str,
+    /// The input columns' names, in the order the model takes them.
+    pub inputs: Option<&'a [String]>,
 }
 
 /// What `--device` is given besides the head and K.

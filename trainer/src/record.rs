@@ -85,3 +85,19 @@ pub fn read(model: &Path, kind: Option<&str>) -> Result<Option<(PathBuf, serde_j
     }
     Ok(Some((p, v)))
 }
+
+/// The input columns' names the record beside `model` keeps (a classification or regression
+/// run's, in the order the model takes them): None without a record, or one written before
+/// they were kept. Refused as [`read`] refuses a record of other model bytes.
+pub fn input_names(model: &Path) -> Result<Option<Vec<String>>> {
+    let found = match read(model, None)? {
+        Some(r) => Some(r),
+        None => read(model, Some("regression"))?,
+    };
+    let names = found
+        .and_then(|(_, v)| v.get("input_names").cloned())
+        .map(serde_json::from_value::<Vec<String>>)
+        .transpose()
+        .context("the run record's input_names")?;
+    Ok(names.filter(|n| !n.is_empty()))
+}

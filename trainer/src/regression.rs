@@ -83,6 +83,10 @@ pub struct Record {
     /// Meta-training and held-out (meta-test) task ids.
     pub train_ids: Vec<String>,
     pub test_ids: Vec<String>,
+    /// The input columns' names, in the order the model takes them (empty in a record written
+    /// before they were kept).
+    #[serde(default)]
+    pub input_names: Vec<String>,
     /// The model's input normalisation `x' = (x - shift) * scale`, fitted on the meta-training
     /// tasks.
     pub input_shift: Vec<f64>,
@@ -103,6 +107,7 @@ impl Record {
             data_sha256: tasks.sha256.clone(),
             train_ids: tasks.train_ids.clone(),
             test_ids: tasks.test_ids.clone(),
+            input_names: tasks.input_names.clone(),
             input_shift: s.arch.shift.clone(),
             input_scale: s.arch.scale.clone(),
             targets: s.targets.clone(),

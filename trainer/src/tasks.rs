@@ -282,6 +282,8 @@ pub struct CsvTasks {
     pub sha256: String,
     n_in: usize,
     n_out: usize,
+    /// The input columns' names, in the order the model takes them (the header's).
+    pub input_names: Vec<String>,
     /// The target columns' names, in output order (the header's).
     pub target_names: Vec<String>,
     /// Every task, sorted by id.
@@ -431,6 +433,7 @@ impl CsvTasks {
             sha256: String::new(),
             n_in,
             n_out,
+            input_names: inputs.iter().map(|&i| names[i].clone()).collect(),
             target_names: targets.iter().map(|&i| names[i].clone()).collect(),
             all: tasks.into_values().collect(),
             train: vec![],
@@ -438,6 +441,11 @@ impl CsvTasks {
             train_ids: vec![],
             test_ids: vec![],
         })
+    }
+
+    /// Every task's inputs (row-major, its rows in file order), sorted by id.
+    pub fn task_inputs(&self) -> Vec<&[f64]> {
+        self.all.iter().map(|t| t.x.as_slice()).collect()
     }
 
     /// Every task id, sorted.

@@ -163,6 +163,18 @@ fn csv_errors_name_file_line_and_field() {
         let e = Dataset::parse_labelled(logged, "d.csv", cols).unwrap_err();
         assert!(e.to_string().contains(want), "{e}");
     }
+    // The label taken as the last column by default, and ignored: the message says so.
+    let ignore = ["ay".to_string()];
+    let cols = Columns {
+        label: None,
+        ignore: &ignore,
+    };
+    let e = Dataset::parse_labelled(logged, "d.csv", cols).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("the labels are the last column (\"ay\"); name the label's column"),
+        "{e}"
+    );
     // A number that is not an index, or an empty label, is more likely a wrong column: refused.
     for (text, want) in [
         ("1,2.5\n", "or a class name: \"2.5\""),

@@ -525,6 +525,72 @@ fn keygen_and_sign_make_a_model_the_runtime_accepts_only_with_that_key() {
 
 /// `inspect --rust` prints the sizes the runtime's `Learner` needs for the model's first
 /// adaptable head: exactly what the runtime reports, the learner built with them.
+/// The inputs a run takes are named in order when it trains, a running timestamp among them is
+/// warned about, and the run record keeps the names for `inspect` and `inspect --rust`.
+#[test]
+fn train_names_the_inputs_in_order_and_inspect_reads_them_from_the_record() {
+    let d = dir("input-names");
+    let mut text = String::from("time,device,temp_c,y,humidity\n");
+    let mut t = 1_700_000_000u64;
+    for dev in 0..8 {
+        for r in 0..12 {
+            let (a, h) = (r as f64 - 6.0, ((r * 7) % 5) as f64);
+            t += 60;
+            text += &format!("{t},dev{dev},{a},{},{h}\n", 0.2 * dev as f64 * a + h);
+        }
+    }
+    let data = write(&d, "logged.csv", &text);
+    let cfg = |ignore: &str| {
+        format!(
+            "[task]\nkind = \"csv\"\npath = {:?}\ntask_column = \"device\"\ntargets = [\"y\"]\n{ignore}test_fraction = 0.25\n{TINY}",
+            data.display().to_string()
+        )
+    };
+    let m = d.join("logged.postcard");
+    let o = run(bin()
+        .args(["train", "--no-eval", "--config"])
+        .arg(write(&d, "all.toml", &cfg("")))
+        .arg("--out")
+        .arg(&m));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("3 input(s), in the order the device takes them: time, temp_c, humidity"),
+        "{e}"
+    );
+    assert!(
+        e.contains("warning: input column(s) \"time\" rise") && !e.contains("\"temp_c\" rise"),
+        "{e}"
+    );
+    let o = run(bin()
+        .args(["train", "--no-eval", "--config"])
+        .arg(write(
+            &d,
+            "kept.toml",
+            &cfg("ignore_columns = [\"time\"]\n"),
+        ))
+        .arg("--out")
+        .arg(&m));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        !stderr(&o).contains("warning: input column"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(bin().arg("inspect").arg(&m));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("inputs (from the run record): 2 input(s), in the order the device takes them: temp_c, humidity"),
+        "{out}"
+    );
+    let o = run(bin().args(["inspect", "--rust"]).arg(&m));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("pub const INPUT_NAMES: [&str; INPUTS] = [\"temp_c\", \"humidity\"];"),
+        "{out}"
+    );
+}
+
 #[test]
 fn inspect_rust_prints_the_learners_sizes() {
     let fixture =

@@ -301,7 +301,16 @@ impl Layout {
         let ignored = csvio::ignored(header.as_deref(), cols.ignore)
             .map_err(|m| ("ignore_columns".to_string(), m))?;
         if ignored.contains(&label) {
-            let msg = "`ignore_columns` names the label column".into();
+            let msg = match label_by_name {
+                true => "`ignore_columns` names the label column".into(),
+                false => format!(
+                    "`ignore_columns` names the label column: with no `label_column` set and no header column named `label`, the labels are the last column{}; name the label's column with `label_column` (`eval`: --label-column)",
+                    header
+                        .as_ref()
+                        .and_then(|h| h.get(label))
+                        .map_or(String::new(), |n| format!(" ({n:?})"))
+                ),
+            };
             return Err(("ignore_columns".into(), msg));
         }
         if width < 2 + ignored.len() {

@@ -24,6 +24,10 @@ pub struct RunRecord {
     pub data_sha256: String,
     pub data_rows: usize,
     pub features: usize,
+    /// The input columns' names, in the order the model takes them (`f1..` without a header;
+    /// empty in a record written before they were kept).
+    #[serde(default)]
+    pub input_names: Vec<String>,
     /// The meta-training classes held out of trunk training (validation), the trunk's training
     /// classes, and the novel classes of the evaluation.
     pub val_classes: Vec<usize>,
@@ -51,6 +55,7 @@ impl RunRecord {
             data_sha256: setup.ds.sha256.clone(),
             data_rows: setup.ds.rows(),
             features: setup.ds.d,
+            input_names: setup.ds.columns.clone(),
             val_classes: setup.val_classes.clone(),
             trunk_classes: cfg
                 .train_classes

@@ -369,6 +369,11 @@ pub fn train_and_export(
     stop: &AtomicBool,
 ) -> Result<Option<Trained>> {
     let setup = Setup::new(cfg)?;
+    let ds = &setup.ds;
+    eprintln!("{}", crate::csvio::describe_inputs(&ds.file, &ds.columns));
+    if let Some(w) = crate::csvio::rising_warning(&ds.columns, &[&ds.x]) {
+        eprintln!("{w}");
+    }
     if let Some(spec) = &cfg.front_end {
         crate::features::check_config(spec, &cfg.data, setup.ds.d)?;
     }

@@ -44,10 +44,27 @@ pub fn run(a: InspectArgs) -> Result<ExitCode> {
     let blob = runtime::format::AlignedBytes::read(&file)
         .with_context(|| format!("reading {}", file.display()))?;
     let device = device.then_some(inspect::DeviceOptions { update_bytes });
+    // The input columns' names, from the run record beside the model (a record of other
+    // bytes is left out, said once: inspect describes the bytes whatever the record says).
+    let inputs = trainer::record::input_names(&file).unwrap_or_else(|e| {
+        eprintln!("note: the run record beside the model is left out: {e:#}");
+        None
+    });
     let text = if rust {
-        inspect::rust_sizes(&blob, head, k as usize, &file.display().to_string(), device)
+        let source = inspect::Source {
+            file: &file.display().to_string(),
+            inputs: inputs.as_deref(),
+        };
+        inspect::rust_sizes(&blob, head, k as usize, &source, device)
     } else {
-        inspect::describe(&blob)
+        inspect::describe(&blob).map(|mut s| {
+            if let Some(names) = &inputs {
+                let what = "inputs (from the run record)";
+                s.push_str(&trainer::csvio::describe_inputs(what, names));
+                s.push('\n');
+            }
+            s
+        })
     };
     print!("{}", text.with_context(|| format!("{}", file.display()))?);
     Ok(ExitCode::SUCCESS)

@@ -234,6 +234,13 @@ fn describe_split(t: &CsvTasks, s: &State, shots_max: usize) {
         t.test_ids.len(),
         t.test_ids
     );
+    eprintln!(
+        "{}",
+        trainer::csvio::describe_inputs(&t.path.display().to_string(), &t.input_names)
+    );
+    if let Some(w) = trainer::csvio::rising_warning(&t.input_names, &t.task_inputs()) {
+        eprintln!("{w}");
+    }
     let fmt = |v: &[f64]| {
         v.iter()
             .map(|x| format!("{x:.4}"))
