@@ -235,6 +235,32 @@ pub fn mean_ci(v: &[f64]) -> (f64, f64) {
     (mean, t95(v.len() - 1) * (var / n).sqrt())
 }
 
+/// Refuses a K that leaves one of the `held` tasks `(id, rows)` (`what` they are) no query row:
+/// K support rows and at least 1 query, so the largest K that fits is the fewest rows - 1.
+pub fn check_rows(k: usize, held: &[(String, usize)], what: &str) -> Result<()> {
+    let short: Vec<String> = held
+        .iter()
+        .filter(|(_, rows)| *rows < k + 1)
+        .map(|(id, rows)| format!("{id:?} ({rows} rows)"))
+        .collect();
+    if short.is_empty() {
+        return Ok(());
+    }
+    let fit = held
+        .iter()
+        .map(|h| h.1)
+        .min()
+        .unwrap_or(1)
+        .saturating_sub(1);
+    bail!(
+        "K = {k} needs {} rows per held-out task (K support + at least 1 query); {} of {} {what} have fewer: {}; a K up to {fit} fits every one",
+        k + 1,
+        short.len(),
+        held.len(),
+        short.join(", ")
+    )
+}
+
 /// The held-out draws of one K: per unit, its id and tasks.
 pub struct Draws {
     pub ids: Vec<String>,
@@ -261,26 +287,7 @@ pub fn draws(
             distinct: false,
         });
     };
-    let short: Vec<String> = held
-        .iter()
-        .filter(|(_, rows)| *rows < k + 1)
-        .map(|(id, rows)| format!("{id:?} ({rows} rows)"))
-        .collect();
-    if !short.is_empty() {
-        let fit = held
-            .iter()
-            .map(|h| h.1)
-            .min()
-            .unwrap_or(1)
-            .saturating_sub(1);
-        bail!(
-            "K = {k} needs {} rows per held-out task (K support + at least 1 query); {} of {} held-out tasks have fewer: {}; a K up to {fit} fits every one",
-            k + 1,
-            short.len(),
-            held.len(),
-            short.join(", ")
-        );
-    }
+    check_rows(k, &held, "held-out tasks")?;
     let mut order: Vec<usize> = (0..held.len()).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(k as u64);

@@ -231,6 +231,18 @@ pub fn cross_validate(
     // Per K: (ids, per-unit scores, query range).
     type Scores = (Vec<String>, Vec<Vec<f64>>, usize, usize);
     let mut acc: Vec<Scores> = vec![(vec![], vec![], usize::MAX, 0); e.shots.len()];
+    // Every task is held out by one fold: each K is checked against all of them before any
+    // fold trains, not when the fold holding out the smallest task comes.
+    let mut held = Vec::new();
+    for test in &fold_ids {
+        let mut tasks = all.clone();
+        tasks.set_test_ids(test)?;
+        held.extend(tasks.held_out().unwrap_or_default());
+    }
+    held.sort();
+    for &k in &e.shots {
+        eval::check_rows(k, &held, "tasks the folds hold out")?;
+    }
     let stop = AtomicBool::new(false);
     for (f, test) in fold_ids.iter().enumerate() {
         let mut tasks = all.clone();

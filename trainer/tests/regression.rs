@@ -422,6 +422,43 @@ fn cross_validation_scores_every_task_once_from_its_own_fold() {
         .arg(d.join("run.toml")));
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--folds must be in 2..=9"));
+    // A K that some task cannot serve is refused before any fold trains, naming every such
+    // task across the folds and the largest K that fits all of them (the fewest rows - 1).
+    let text = std::fs::read_to_string(d.join("subjects.csv")).unwrap();
+    let mut rows = std::collections::BTreeMap::<String, usize>::new();
+    for l in text.lines().skip(1) {
+        *rows
+            .entry(l.split(',').next().unwrap().to_string())
+            .or_default() += 1;
+    }
+    let fewest = *rows.values().min().unwrap();
+    let k = *rows.values().max().unwrap() - 1;
+    let short = rows.values().filter(|&&r| r < k + 1).count();
+    assert!(short >= 2 && fewest < k, "{rows:?}");
+    std::fs::write(
+        d.join("big.toml"),
+        config("meta_sgd", 40).replace("shots = [2, 5]", &format!("shots = [2, {k}]")),
+    )
+    .unwrap();
+    let o = run(bin()
+        .args(["cv", "--folds", "9", "--config"])
+        .arg(d.join("big.toml")));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        !err.contains("fold 1/"),
+        "refused only after training: {err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{short} of 9 tasks the folds hold out have fewer: "
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("a K up to {} fits every one", fewest - 1)),
+        "{err}"
+    );
 }
 
 #[test]
