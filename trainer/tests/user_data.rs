@@ -545,19 +545,24 @@ fn gestures_csv(path: &Path, extra: usize) {
     std::fs::write(path, s).unwrap();
 }
 
-#[test]
-fn classes_named_in_the_data_are_named_in_the_configuration() {
-    let d = dir("named");
-    gestures_csv(&d.join("windows.csv"), 0);
-    gestures_csv(&d.join("more.csv"), 30);
+/// [`CONFIG`] naming its classes by their gestures, for [`gestures_csv`].
+fn named_config() -> String {
     let names = |v: &[usize]| format!("{:?}", v.iter().map(|&c| GESTURES[c]).collect::<Vec<_>>());
-    let config = CONFIG
+    CONFIG
         .replace(
             "[0, 1, 2, 3, 4, 5, 6, 7]",
             &names(&[0, 1, 2, 3, 4, 5, 6, 7]),
         )
         .replace("[6, 7]", &names(&[6, 7]))
-        .replace("[8, 9, 10, 11]", &names(&[8, 9, 10, 11]));
+        .replace("[8, 9, 10, 11]", &names(&[8, 9, 10, 11]))
+}
+
+#[test]
+fn classes_named_in_the_data_are_named_in_the_configuration() {
+    let d = dir("named");
+    gestures_csv(&d.join("windows.csv"), 0);
+    gestures_csv(&d.join("more.csv"), 30);
+    let config = named_config();
     std::fs::write(d.join("run.toml"), &config).unwrap();
     let model = d.join("m.postcard");
     let o = run(bin()
@@ -673,6 +678,31 @@ fn classes_named_in_the_data_are_named_in_the_configuration() {
     let skipped = eval(&[&bare[..], &ignoring[..]].concat());
     assert_eq!(plain["results"], skipped["results"]);
     assert!(plain["results"].as_array().is_some_and(|r| !r.is_empty()));
+}
+
+/// Messages name classes as the data does: the fold lines of `trunk_folds` too. A `ways` the
+/// classes cannot fill is said, with what the episodes use instead.
+#[test]
+fn fold_lines_name_classes_and_fewer_ways_than_asked_are_noted() {
+    let d = dir("fold-names");
+    gestures_csv(&d.join("windows.csv"), 0);
+    let config = named_config()
+        .replace("hidden = [16]", "hidden = [16]\ntrunk_folds = 2")
+        .replace("ways = 4", "ways = 7");
+    let o = train_no_eval(&d, &config, &d.join("m.postcard"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("trunk fold [\""), "{err}");
+    assert!(!err.contains("trunk fold [0"), "{err}");
+    assert!(
+        err.contains("chosen over 2 folds of the training classes [\""),
+        "{err}"
+    );
+    // 6 trunk classes (8 less the 2 validating) and 2 validation classes for `ways = 7`.
+    assert!(
+        err.contains("note: `ways = 7` asks for 7-way episodes; the data allow training episodes 6-way (the trunk trains on 6 classes), validation episodes 2-way (2 validation classes)"),
+        "{err}"
+    );
 }
 
 #[test]

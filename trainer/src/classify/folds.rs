@@ -75,7 +75,8 @@ pub fn trunk_folds(cfg: &ClsConfig, ds: &Dataset, progress: bool) -> Result<Fold
         scores.identity.push(score("identity"));
         if progress {
             eprintln!(
-                "trunk fold {fold:?}: trained {:.2}%, identity {:.2}% ({:.0} s)",
+                "trunk fold {}: trained {:.2}%, identity {:.2}% ({:.0} s)",
+                ds.describe_classes(fold),
                 100.0 * score("trained"),
                 100.0 * score("identity"),
                 t0.elapsed().as_secs_f64()

@@ -61,9 +61,15 @@ pub fn host_rows(
 }
 
 /// The lines above a host evaluation's table.
-pub fn describe(cfg: &ClsConfig, ways: usize, n: usize, query: usize) -> String {
+pub fn describe(
+    cfg: &ClsConfig,
+    ds: &super::data::Dataset,
+    ways: usize,
+    n: usize,
+    query: usize,
+) -> String {
     format!(
-        "novel classes {:?} (never seen in training or validation), on the host (the trainer's forward pass in f32; the runtime cannot run this trunk yet):\n  {ways}-way: {n} episodes per shot count, {query} queries per class; 95% CI over episodes, then with the class as the unit\n",
-        cfg.test_classes
+        "novel classes {} (never seen in training or validation), on the host (the trainer's forward pass in f32; the runtime cannot run this trunk yet):\n  {ways}-way: {n} episodes per shot count, {query} queries per class; 95% CI over episodes, then with the class as the unit\n",
+        ds.describe_classes(&cfg.test_classes)
     )
 }

@@ -383,6 +383,9 @@ pub fn train_and_export(
     {
         eprintln!("warning: validate_on = \"held_out_rows\" with a trained trunk: the stopping point and the device settings are chosen on the classes the trunk learns, which overrates it; held-out classes measure what the device does");
     }
+    if let Some(note) = setup.ways_note(cfg) {
+        eprintln!("note: {note}");
+    }
     let t0 = std::time::Instant::now();
     let Some(st) = train_checkpointed(
         out,
@@ -470,7 +473,7 @@ fn report_run(
             setup.ds.describe_classes(&record.trunk_classes)
         );
     }
-    print_candidates(trained, "exported");
+    print_candidates(trained, &setup.ds, "exported");
     if let Some(note) = inconclusive_trunk_note(cfg, trained.trunk_gain, trained.folds.is_some()) {
         eprintln!("note: {note}");
     }
@@ -543,7 +546,7 @@ fn inconclusive_trunk_note(
 
 /// The trunks compared on the validation episodes (the chosen one marked `chosen`: exported), the trained trunk's gain over the
 /// identity, the fold validation and the overfitting warning.
-fn print_candidates(trained: &Trained, chosen: &str) {
+fn print_candidates(trained: &Trained, ds: &Dataset, chosen: &str) {
     for c in &trained.candidates {
         eprintln!(
             "  trunk {:<9} validation {:.2}% (per shots {}) with scale {}, rate {}, {} steps{}",
@@ -573,9 +576,13 @@ fn print_candidates(trained: &Trained, chosen: &str) {
     }
     if let Some(f) = &trained.folds {
         eprintln!(
-            "  the trunk was chosen over {} folds of the training classes {:?}: trained {:.2}%, identity {:.2}% (mean validation)",
+            "  the trunk was chosen over {} folds of the training classes {}: trained {:.2}%, identity {:.2}% (mean validation)",
             f.folds.len(),
-            f.folds,
+            f.folds
+                .iter()
+                .map(|fold| ds.describe_classes(fold))
+                .collect::<Vec<_>>()
+                .join(", "),
             100.0 * f.mean(&f.trained),
             100.0 * f.mean(&f.identity)
         );

@@ -312,6 +312,47 @@ impl Setup {
     }
 }
 
+impl Setup {
+    /// A note when the episodes are fewer-way than `ways` asks (too few training or validation
+    /// classes for it): what was asked, what is used and why. None when both are `ways`-way.
+    pub fn ways_note(&self, cfg: &ClsConfig) -> Option<String> {
+        let mut used = Vec::new();
+        if self.train_ways < cfg.ways {
+            let need = cfg.max_shots() + cfg.query;
+            let pool = &self.train.classes;
+            let usable = pool.iter().filter(|c| c.rows.len() >= need).count();
+            used.push(match usable < pool.len() {
+                true => format!(
+                    "training episodes {}-way ({usable} of the trunk's {} training classes have max(shots) + query = {need} rows)",
+                    self.train_ways,
+                    pool.len()
+                ),
+                false => format!(
+                    "training episodes {}-way (the trunk trains on {} classes)",
+                    self.train_ways,
+                    pool.len()
+                ),
+            });
+        }
+        if self.val_ways < cfg.ways {
+            used.push(format!(
+                "validation episodes {}-way ({} validation classes)",
+                self.val_ways,
+                self.val.classes.len()
+            ));
+        }
+        (!used.is_empty()).then(|| {
+            format!(
+                "`ways = {}` asks for {}-way episodes; the data allow {}. The exported head still takes {} classes (the device's `ways`)",
+                cfg.ways,
+                cfg.ways,
+                used.join(", "),
+                cfg.ways
+            )
+        })
+    }
+}
+
 /// Refuses rows whose width is not the declared input's, or wider than the runtime takes.
 fn check_width(cfg: &ClsConfig, ds: &Dataset) -> Result<()> {
     if let Some(w) = cfg.input.width() {

@@ -576,7 +576,7 @@ fn percent(v: f64) -> String {
 }
 
 /// The unknown-input table printed under the accuracy table.
-pub fn table(rows: &[UnknownRow]) -> String {
+pub fn table(rows: &[UnknownRow], ds: &super::data::Dataset) -> String {
     let Some(first) = rows.first() else {
         return String::new();
     };
@@ -584,8 +584,9 @@ pub fn table(rows: &[UnknownRow]) -> String {
         "t given (--unknown-threshold)".to_string()
     } else {
         format!(
-            "t chosen by rule {} on episodes of classes {:?} (never the novel ones)",
-            first.rule, first.calibration_classes
+            "t chosen by rule {} on episodes of classes {} (never the novel ones)",
+            first.rule,
+            ds.describe_classes(&first.calibration_classes)
         )
     };
     let mut s = format!(

@@ -617,7 +617,10 @@ fn eval_with_setup(
     } else {
         print!("{}", run::describe(cfg, &setup.ds, &report));
         print!("{}", trainer::classify::deploy::table(&report.rows));
-        print!("{}", trainer::classify::unknown::table(&report.unknown));
+        print!(
+            "{}",
+            trainer::classify::unknown::table(&report.unknown, &setup.ds)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
