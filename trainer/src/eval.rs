@@ -35,7 +35,8 @@ pub struct EvalRow {
     pub draws: usize,
     pub mean_mse: f64,
     /// Half-width of the 95% confidence interval of the mean over the units (Student's t,
-    /// `tasks - 1` degrees of freedom).
+    /// `tasks - 1` degrees of freedom); NaN (`null`) with 1 task: no interval.
+    #[serde(deserialize_with = "nan_if_null")]
     pub ci95: f64,
     /// Each unit's mean query MSE (for paired comparisons; `eval --per-task`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -52,6 +53,7 @@ pub struct OutputMse {
     /// Its target column's name, else `y1`, `y2`, ...
     pub output: String,
     pub mean_mse: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub ci95: f64,
 }
 
@@ -224,12 +226,13 @@ pub fn t95(df: usize) -> f64 {
 }
 
 /// Mean and half-width of its 95% confidence interval (Student's t over `v.len()` independent
-/// values; 0 for a single value, which has no spread to estimate).
+/// values). Fewer than 2 values have no spread to estimate, so no interval: the half-width is
+/// NaN, which JSON writes as `null` and [`Interval`] and [`ci_cell`] print as not available.
 pub fn mean_ci(v: &[f64]) -> (f64, f64) {
     let n = v.len().max(1) as f64;
     let mean = v.iter().sum::<f64>() / n;
     if v.len() < 2 {
-        return (mean, 0.0);
+        return (mean, f64::NAN);
     }
     let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
     (mean, t95(v.len() - 1) * (var / n).sqrt())
@@ -259,6 +262,71 @@ pub fn check_rows(k: usize, held: &[(String, usize)], what: &str) -> Result<()> 
         held.len(),
         short.join(", ")
     )
+}
+
+/// A mean and its 95% interval over `n` units (episodes, classes, tasks), as [`mean_ci`] gives
+/// them: `52.13 +- 1.23`, or, with no interval (fewer than 2 units), `52.13 (1 class, no
+/// interval)`. The formatter's precision (default 2) and `+` flag apply to the mean and the
+/// half-width.
+#[derive(Clone, Copy, Debug)]
+pub struct Interval<'a> {
+    pub mean: f64,
+    pub half: f64,
+    pub n: usize,
+    pub unit: &'a str,
+}
+
+impl std::fmt::Display for Interval<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = f.precision().unwrap_or(2);
+        let mean = match f.sign_plus() {
+            true => format!("{:+.p$}", self.mean),
+            false => format!("{:.p$}", self.mean),
+        };
+        match self.half.is_finite() {
+            true => write!(f, "{mean} +- {:.p$}", self.half),
+            false => write!(f, "{mean} ({}, no interval)", count(self.n, self.unit)),
+        }
+    }
+}
+
+/// A half-width written as `null` (no interval, see [`mean_ci`]) read back as NaN.
+pub fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// A (mean, half-width) pair, if any, whose half-width may be `null` ([`nan_if_null`]).
+pub fn pair_nan_if_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<(f64, f64)>, D::Error> {
+    let pair = Option::<(f64, Option<f64>)>::deserialize(d)?;
+    Ok(pair.map(|(m, h)| (m, h.unwrap_or(f64::NAN))))
+}
+
+/// A table's 95% CI cell: the half-width to `decimals`, or `n/a` where there is no interval
+/// (fewer than 2 units, see [`mean_ci`]).
+pub fn ci_cell(half: f64, decimals: usize) -> String {
+    match half.is_finite() {
+        true => format!("{half:.decimals$}"),
+        false => "n/a".into(),
+    }
+}
+
+/// `n` `unit`s: "1 class", "3 classes", "2 tasks".
+pub fn count(n: usize, unit: &str) -> String {
+    match n {
+        1 => format!("1 {unit}"),
+        _ => format!("{n} {}", plural(unit)),
+    }
+}
+
+/// `unit` in the plural: "episodes", "classes".
+pub fn plural(unit: &str) -> String {
+    if unit.ends_with('s') {
+        format!("{unit}es")
+    } else {
+        format!("{unit}s")
+    }
 }
 
 /// The held-out draws of one K: per unit, its id and tasks.
@@ -601,8 +669,13 @@ pub fn table(rows: &[EvalRow]) -> String {
             "-".into()
         };
         s += &format!(
-            "{:>6} {:<16} {:>6} {:>6} {:>12.4} {:>10.4}\n",
-            r.shots, r.method, steps, r.tasks, r.mean_mse, r.ci95
+            "{:>6} {:<16} {:>6} {:>6} {:>12.4} {:>10}\n",
+            r.shots,
+            r.method,
+            steps,
+            r.tasks,
+            r.mean_mse,
+            ci_cell(r.ci95, 4)
         );
     }
     s + &outputs_table(rows)
@@ -628,7 +701,7 @@ fn outputs_table(rows: &[EvalRow]) -> String {
         };
         s += &format!("{:>6} {:<16} {:>6}", r.shots, r.method, steps);
         for o in &r.per_output {
-            s += &format!(" {:>14.4} {:>10.4}", o.mean_mse, o.ci95);
+            s += &format!(" {:>14.4} {:>10}", o.mean_mse, ci_cell(o.ci95, 4));
         }
         s += "\n";
     }

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 mod common;
 use common::{bin, run, train_refuses};
 use trainer::config::Config;
-use trainer::eval::{line_predict, mean_ci, t95};
+use trainer::eval::{ci_cell, line_predict, mean_ci, t95, Interval};
 use trainer::tasks::{CsvTasks, Sinusoid, Task, TaskSource};
 
 /// Subject trajectories in raw units: `linear`: y = offset + slope * t + noise (offset ~ 500 +-
@@ -608,6 +608,28 @@ fn the_line_baseline_and_the_t_interval() {
     assert!((t95(1000) - 1.9623).abs() < 1e-3);
     let (m, ci) = mean_ci(&[1.0, 2.0, 3.0]);
     assert!((m - 2.0).abs() < 1e-12 && (ci - 4.303 / 3f64.sqrt()).abs() < 1e-9);
+    // One unit has no interval: not a zero-width one. Printed as not available, `null` in JSON.
+    let (m, ci) = mean_ci(&[52.13]);
+    assert!(m == 52.13 && ci.is_nan(), "{ci}");
+    let one = Interval {
+        mean: m,
+        half: ci,
+        n: 1,
+        unit: "class",
+    };
+    assert_eq!(one.to_string(), "52.13 (1 class, no interval)");
+    let two = Interval {
+        mean: -2.8,
+        half: 0.2,
+        n: 500,
+        unit: "episode",
+    };
+    assert_eq!(format!("{two:+}"), "-2.80 +- 0.20");
+    assert_eq!(
+        (ci_cell(ci, 2), ci_cell(0.5, 2)),
+        ("n/a".into(), "0.50".into())
+    );
+    assert_eq!(serde_json::json!([m, ci]), serde_json::json!([52.13, null]));
 }
 
 /// The measurement for the README: full-size data sets, the three algorithms, as deployed.

@@ -488,16 +488,16 @@ pub fn table(rows: &[AccRow]) -> String {
     );
     for r in rows {
         s += &format!(
-            "{:<30} {:>5} {:>6} {:>9} {:>9.2} {:>7.2} {:>8} {:>11.2} {:>7.2}\n",
+            "{:<30} {:>5} {:>6} {:>9} {:>9.2} {:>7} {:>8} {:>11.2} {:>7}\n",
             r.method,
             r.shots,
             r.steps.map_or("-".into(), |v| v.to_string()),
             r.episodes,
             r.accuracy,
-            r.ci95,
+            crate::eval::ci_cell(r.ci95, 2),
             r.classes,
             r.class_accuracy,
-            r.class_ci95
+            crate::eval::ci_cell(r.class_ci95, 2)
         );
     }
     s

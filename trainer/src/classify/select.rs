@@ -108,6 +108,7 @@ impl DeviceGrid {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepsTest {
     pub gain: f64,
+    #[serde(deserialize_with = "crate::eval::nan_if_null")]
     pub ci: f64,
 }
 
@@ -227,7 +228,8 @@ fn pick_trunk(
     let identity_wins = best_iter == 0
         || match &st.folds {
             Some(f) => f.mean(&f.identity) >= f.mean(&f.trained),
-            None => gain <= ci,
+            // No interval (a single validation episode): nothing shows a gain.
+            None => ci.is_nan() || gain <= ci,
         };
     if identity_wins {
         pick.candidates.swap(0, 1);

@@ -90,7 +90,7 @@ pub struct Trained {
     pub folds: Option<FoldScores>,
     /// The trained trunk's accuracy minus the identity trunk's on the same validation episodes
     /// (mean and 95% half-width), each at its best device setting.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::eval::pair_nan_if_null")]
     pub trunk_gain: Option<(f64, f64)>,
     /// The test that decided whether the device takes steps (None: the best setting took none).
     #[serde(default)]

@@ -44,30 +44,21 @@ fn print_deployed(rows: &[super::deployed::HeadRow]) {
     );
     for r in rows {
         println!(
-            "{:<16} {:<22} {:>5} {:>9} {:>14.5} {:>12.5}  {} {}{}",
+            "{:<16} {:<22} {:>5} {:>9} {:>14.5} {:>12}  {} {}{}",
             r.head,
             r.method,
             r.steps.map_or("-".into(), |s| s.to_string()),
             r.metric,
             r.mean,
-            r.ci95,
+            crate::eval::ci_cell(r.ci95, 5),
             r.units,
-            plural(r.unit),
+            crate::eval::plural(r.unit),
             if r.draws > 1 {
                 format!(" ({} support draws each, averaged per unit)", r.draws)
             } else {
                 String::new()
             }
         );
-    }
-}
-
-/// `unit` in the plural: "episodes", "classes".
-fn plural(unit: &str) -> String {
-    if unit.ends_with('s') {
-        format!("{unit}es")
-    } else {
-        format!("{unit}s")
     }
 }
 

@@ -443,6 +443,11 @@ fn check(
     {
         let (n, shots) = need(c);
         bail!(
+    /// The units of those intervals: episodes, original classes, enrolled classes (a CI over
+    /// fewer than 2 is none: its half-width is `null`).
+    pub episodes: usize,
+    pub original_classes: usize,
+    pub enrolled_classes: usize,
             "class {} has fewer than {n} rows ({} queries + {shots} shots)",
             setup.ds.class_name(c),
             spec.query,
@@ -510,24 +515,37 @@ fn summarise(methods: &[String], per_episode: &[Vec<Vec<Scores>>]) -> Vec<Enroll
 
 /// The table of [`evaluate`]'s rows.
 pub fn table(rows: &[EnrollRow]) -> String {
-    let pm = |(m, c): (f64, f64)| format!("{m:.2} +- {c:.2}");
+    use crate::eval::Interval;
+    let over = |(mean, half): (f64, f64), n: usize, unit: &'static str| Interval {
+        mean,
+        half,
+        n,
+        unit,
+    };
     let mut s = String::from("| method | enrollments | original classes | original, among themselves | change of original | enrolled classes | original, CI over classes | enrolled, CI over classes |\n|---|---:|---|---|---|---|---|---|\n");
     for r in rows {
         s += &format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.method,
             r.enrollments,
-            pm(r.original),
-            pm(r.original_only),
+            over(r.original, r.episodes, "episode"),
+            over(r.original_only, r.episodes, "episode"),
             if r.enrollments == 0 {
                 "".into()
             } else {
-                format!("{:+.2} +- {:.2}", r.original_change.0, r.original_change.1)
+                format!("{:+}", over(r.original_change, r.episodes, "episode"))
             },
-            r.enrolled.map_or(String::new(), pm),
-            pm(r.original_over_classes),
-            r.enrolled_over_classes.map_or(String::new(), pm)
+            r.enrolled
+                .map_or(String::new(), |e| over(e, r.episodes, "episode")
+                    .to_string()),
+            over(r.original_over_classes, r.original_classes, "class"),
+            r.enrolled_over_classes.map_or(String::new(), |e| {
+                over(e, r.enrolled_classes, "class").to_string()
+            })
         );
     }
     s
 }
+                episodes: per_episode.len(),
+                original_classes: originals.len(),
+                enrolled_classes: enrolled.len(),
