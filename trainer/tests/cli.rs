@@ -2,6 +2,7 @@
 //! bit (also across a checkpoint and --resume), and the written model loads, evaluates and
 //! inspects.
 
+mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -774,6 +775,26 @@ fn export_inspect_and_enroll_eval_of_an_enrollable_head() {
     assert_eq!(at(plain, 10)["original_only"], at(plain, 0)["original"]);
     assert!(at(plain, 10)["enrolled"][0].as_f64().unwrap() > 50.0);
     assert_eq!(v["held_out"], serde_json::json!([5, 6]));
+    // The digits preset's trunk is frozen: every row is new to it, and the output says so.
+    assert_eq!(v["original_queries"]["source"], "untrained_trunk");
+    // One class of each: an interval over one class does not exist, `null` and said so.
+    let one = |json: &[&str]| {
+        run(bin()
+            .args(["enroll-eval", "--max-classes", "32", "--episodes", "2"])
+            .args(["--classes", "1", "--query", "5", "--steps", "0"])
+            .args(json)
+            .arg("--model")
+            .arg(&digits))
+    };
+    let o = one(&["--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let w: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let row = &w["results"][1];
+    assert_eq!(row["enrolled_classes"], 1, "{row}");
+    assert!(row["enrolled_over_classes"][1].is_null(), "{row}");
+    assert!(row["original_over_classes"][1].is_null(), "{row}");
+    let text = String::from_utf8_lossy(&one(&[]).stdout).into_owned();
+    assert!(text.contains(" (1 class, no interval) |"), "{text}");
     // `export` wrote the run record beside its model: the enrollable model is measured alone,
     // with the same results.
     let o = run(bin()
@@ -836,6 +857,60 @@ fn export_inspect_and_enroll_eval_of_an_enrollable_head() {
         stderr(&o).contains("class 6 leaves 9 rows beside its 172 queries, fewer than 2 x 5"),
         "{}",
         stderr(&o)
+    );
+}
+
+/// `enroll-eval` on a trunk that trained: the original classes' queries are drawn from the
+/// run's held-out rows of its training classes (and any row of its validation classes) when
+/// they hold enough, else from any row, the training rows among them; either is said, under
+/// the table and in `--json`.
+#[test]
+fn enroll_eval_scores_the_original_classes_on_rows_the_trunk_did_not_train_on() {
+    let d = dir("enroll-fresh");
+    let o = common::conv_run(
+        &d,
+        2.0,
+        "test_classes = [5, 6]\niterations = 300\nlr = 0.01\nval_every = 20\nval_episodes = 200",
+        &["--no-eval"],
+        "m.postcard",
+    );
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("trunk trained") && err.contains("<- exported"),
+        "{err}"
+    );
+    let eval = |query: &[&str]| {
+        run(bin()
+            .args(["enroll-eval", "--max-classes", "16", "--episodes", "2"])
+            .args(["--steps", "0"])
+            .args(query)
+            .arg("--model")
+            .arg(d.join("m.postcard")))
+    };
+    // Classes 0-2 trained the trunk and keep 4 of their 14 rows out of it (`val_fraction`
+    // 0.25); 3 and 4 only validated.
+    let o = eval(&["--query", "3", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let q = &v["original_queries"];
+    assert_eq!(q["source"], "held_out_rows", "{q}");
+    let note = q["note"].as_str().unwrap();
+    assert!(
+        note.contains("held-out rows of [0, 1, 2] and any row of [3, 4]"),
+        "{note}"
+    );
+    // 9 queries (what 14 rows leave beside 5 samples) exceed the 4 held-out rows.
+    let o = eval(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("note: the original classes' queries are drawn from all their rows, the trunk's training rows among them (the run holds out 4 rows of class 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("`--query 4` draws them from held-out rows"),
+        "{text}"
     );
 }
 

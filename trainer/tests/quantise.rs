@@ -3,7 +3,7 @@
 //! calibration rows, and activations the int8 kernels cannot express are refused.
 
 mod common;
-use common::{bin, run, Noise};
+use common::{bin, run};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use trainer::net::conv::Conv;
@@ -124,47 +124,13 @@ fn percentile_ranges_are_inside_min_max() {
     assert!(pc.input.scale < mm.input.scale);
 }
 
-/// Writes `d/s.csv` (8 classes of 14 sine-phase series of 16 samples, uniform noise of width
-/// `noise`) and `d/run.toml`: a conv1d trunk trained on classes 0-4 (3 and 4 validate), 3-way
-/// 1-shot, with `keys` (test classes, iterations, validation) added; then `train` with `flags`
-/// writes `d/<model>`.
-fn conv_run(
-    d: &std::path::Path,
-    noise: f64,
-    keys: &str,
-    flags: &[&str],
-    model: &str,
-) -> std::process::Output {
-    let mut csv = String::from("label");
-    (0..16).for_each(|t| csv += &format!(",t{t}"));
-    let mut rng = Noise(99);
-    for row in 0..112 {
-        let class = row % 8;
-        csv += &format!("\n{class}");
-        for t in 0..16 {
-            let v = (t as f64 * 0.7 + class as f64 * 0.8).sin() + noise * rng.next();
-            csv += &format!(",{v:.4}");
-        }
-    }
-    std::fs::write(d.join("s.csv"), csv + "\n").unwrap();
-    let config = format!("task = \"classification\"\ndata = \"s.csv\"\ntrain_classes = [0, 1, 2, 3, 4]\nval_classes = [3, 4]\n{keys}\nways = 3\nshots = [1]\nquery = 3\n[input]\nkind = \"series\"\nchannels = 1\nlength = 16\n[[trunk]]\nkind = \"conv1d\"\nchannels = 4\nkernel = 3\npadding = 1\n[[trunk]]\nkind = \"max_pool\"\nsize = 2\n[[trunk]]\nkind = \"flatten\"\n");
-    std::fs::write(d.join("run.toml"), config).unwrap();
-    run(bin()
-        .arg("train")
-        .args(flags)
-        .arg("--config")
-        .arg(d.join("run.toml"))
-        .arg("--out")
-        .arg(d.join(model)))
-}
-
 /// `train` a small conv trunk on a synthetic series CSV (8 classes of sine phases), then
 /// `quantise` it: the int8 rows sit beside the f32 rows and the baselines, with the sizes. The
 /// novel classes' 14 rows leave 9 queries at 5 shots: the evaluation takes 9, as `train`'s.
 #[test]
 fn quantise_command_prints_int8_beside_f32() {
     let d = common::dir("quantise", "cli");
-    let o = conv_run(
+    let o = common::conv_run(
         &d,
         1.5,
         "test_classes = [5, 6, 7]\niterations = 10\nval_every = 5\nval_episodes = 10",
@@ -215,7 +181,7 @@ fn quantise_command_prints_int8_beside_f32() {
 fn quantise_exports_without_novel_classes_to_compare_on() {
     let d = common::dir("quantise", "one-novel");
     // Trained long enough that its trunk beats the identity and is exported.
-    let o = conv_run(
+    let o = common::conv_run(
         &d,
         2.0,
         "test_classes = [5]\niterations = 300\nlr = 0.01\nval_every = 20\nval_episodes = 200",

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use trainer::classify::deploy;
 use trainer::classify::enroll::protect::choose_margin;
-use trainer::classify::enroll::{evaluate, table, EnrollSpec, CHECKPOINTS};
+use trainer::classify::enroll::{evaluate, original_queries, table, EnrollSpec, CHECKPOINTS};
 use trainer::classify::record::RunRecord;
 use trainer::classify::run::{Setup, DEFAULT_QUERY};
 use trainer::export;
@@ -165,6 +165,7 @@ pub fn enroll_eval(a: EnrollEvalArgs) -> Result<ExitCode> {
         bail!("--margin {m}: not a finite number");
     }
     note_reused_samples(&setup, &held, a.shots, query);
+    let queries = original_queries(&setup, &record, &original, query);
     let mut spec = EnrollSpec {
         shots: a.shots,
         original_shots,
@@ -174,6 +175,7 @@ pub fn enroll_eval(a: EnrollEvalArgs) -> Result<ExitCode> {
         steps: a.steps.clone(),
         rate: a.rate,
         margins: a.margin.clone(),
+        original_query_rows: queries.rows.clone(),
     };
     let protection = match a.protect {
         Some(bound) => {
@@ -201,7 +203,8 @@ pub fn enroll_eval(a: EnrollEvalArgs) -> Result<ExitCode> {
             serde_json::to_string_pretty(&serde_json::json!({
                 "model": a.model, "head": a.head, "original": original, "held_out": held,
                 "shots": a.shots, "original_shots": original_shots, "query": query, "episodes": a.episodes, "seed": a.seed,
-                "rate": a.rate, "margins": spec.margins, "protect": protection, "results": rows
+                "rate": a.rate, "margins": spec.margins, "protect": protection,
+                "original_queries": queries, "results": rows
             }))?
         );
     } else {
@@ -221,6 +224,7 @@ pub fn enroll_eval(a: EnrollEvalArgs) -> Result<ExitCode> {
             );
         }
         print!("{}", table(&rows));
+        println!("note: {}", queries.note);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -63,3 +63,37 @@ pub fn train_refuses(d: &Path, cases: &[(String, &str)]) {
         assert!(t0.elapsed().as_secs() < 20);
     }
 }
+
+/// Writes `d/s.csv` (8 classes of 14 sine-phase series of 16 samples, uniform noise of width
+/// `noise`) and `d/run.toml`: a conv1d trunk trained on classes 0-4 (3 and 4 validate), 3-way
+/// 1-shot, with `keys` (test classes, iterations, validation) added; then `train` with `flags`
+/// writes `d/<model>`.
+pub fn conv_run(
+    d: &Path,
+    noise: f64,
+    keys: &str,
+    flags: &[&str],
+    model: &str,
+) -> std::process::Output {
+    let mut csv = String::from("label");
+    (0..16).for_each(|t| csv += &format!(",t{t}"));
+    let mut rng = Noise(99);
+    for row in 0..112 {
+        let class = row % 8;
+        csv += &format!("\n{class}");
+        for t in 0..16 {
+            let v = (t as f64 * 0.7 + class as f64 * 0.8).sin() + noise * rng.next();
+            csv += &format!(",{v:.4}");
+        }
+    }
+    std::fs::write(d.join("s.csv"), csv + "\n").unwrap();
+    let config = format!("task = \"classification\"\ndata = \"s.csv\"\ntrain_classes = [0, 1, 2, 3, 4]\nval_classes = [3, 4]\n{keys}\nways = 3\nshots = [1]\nquery = 3\n[input]\nkind = \"series\"\nchannels = 1\nlength = 16\n[[trunk]]\nkind = \"conv1d\"\nchannels = 4\nkernel = 3\npadding = 1\n[[trunk]]\nkind = \"max_pool\"\nsize = 2\n[[trunk]]\nkind = \"flatten\"\n");
+    std::fs::write(d.join("run.toml"), config).unwrap();
+    run(bin()
+        .arg("train")
+        .args(flags)
+        .arg("--config")
+        .arg(d.join("run.toml"))
+        .arg("--out")
+        .arg(d.join(model)))
+}

@@ -23,6 +23,7 @@
 
 pub mod protect;
 
+use super::record::RunRecord;
 use super::setup::Setup;
 use crate::eval::mean_ci;
 use anyhow::{anyhow, bail, Result};
@@ -57,6 +58,104 @@ pub struct EnrollSpec {
     pub rate: f32,
     /// Margins of the held-out classes' enrollments (one row of results each per step count).
     pub margins: Vec<f32>,
+    /// Per original class (in order), the rows its queries are drawn from; empty, or shorter
+    /// than the classes: any of its rows ([`original_queries`]).
+    pub original_query_rows: Vec<Vec<usize>>,
+}
+
+/// Where the original classes' queries come from, and the line that says so.
+#[derive(Clone, Debug, Serialize)]
+pub struct OriginalQueries {
+    /// `held_out_rows`: rows the trunk did not train on (the run's held-out rows of its
+    /// training classes, every row of a validation class); `training_rows`: any of the class's
+    /// rows, the trunk's training rows among them; `untrained_trunk`: any row, the model's
+    /// trunk having trained on none (the identity exported, or `freeze_trunk`).
+    pub source: &'static str,
+    pub note: String,
+    /// Per original class, the rows its queries are drawn from (empty: any row).
+    #[serde(skip)]
+    pub rows: Vec<Vec<usize>>,
+}
+
+/// The rows the `original` classes' queries are drawn from: when the run holds out at least
+/// `query` rows of every class the trunk trained on (the record's `trunk_classes`;
+/// `val_fraction` of each, [`super::data::ClassSplit`]), those, so that the original classes are
+/// scored on rows as new to the trunk as the enrolled classes' are; else any of their rows, said
+/// so. An exported identity trunk, or a frozen one, trained on no row.
+pub fn original_queries(
+    setup: &Setup,
+    record: &RunRecord,
+    original: &[usize],
+    query: usize,
+) -> OriginalQueries {
+    let trunk_classes = &record.trunk_classes;
+    let identity = record
+        .candidates
+        .first()
+        .is_some_and(|c| c.trunk == "identity");
+    if identity || record.config.freeze_trunk {
+        return OriginalQueries {
+            source: "untrained_trunk",
+            note: "the model's trunk trained on no row (the identity, or `freeze_trunk`): the original classes' queries are as new to it as the enrolled classes' are".into(),
+            rows: Vec::new(),
+        };
+    }
+    let held = |c: usize| {
+        setup
+            .split
+            .val
+            .iter()
+            .find(|(v, _)| *v == c)
+            .map_or(&[][..], |(_, r)| &r[..])
+    };
+    let trained: Vec<usize> = original
+        .iter()
+        .copied()
+        .filter(|c| trunk_classes.contains(c))
+        .collect();
+    let fewest = trained.iter().map(|&c| (held(c).len(), c)).min();
+    match fewest {
+        Some((n, c)) if n < query => OriginalQueries {
+            source: "training_rows",
+            note: format!(
+                "the original classes' queries are drawn from all their rows, the trunk's training rows among them (the run holds out {n} rows of class {}, `val_fraction` = {}, fewer than the {query} queries): the original classes' accuracies overrate them beside the enrolled classes, which the trunk never saw{}",
+                setup.ds.class_name(c),
+                record.config.val_fraction,
+                match n {
+                    0 => String::new(),
+                    n => format!("; `--query {n}` draws them from held-out rows"),
+                }
+            ),
+            rows: Vec::new(),
+        },
+        _ => OriginalQueries {
+            source: "held_out_rows",
+            note: format!(
+                "the original classes' queries are rows the trunk did not train on: the run's held-out rows of {}{} (their enrollment samples may be training rows)",
+                setup.ds.describe_classes(&trained),
+                match original.iter().any(|c| !trained.contains(c)) {
+                    true => format!(
+                        " and any row of {} (validation classes: never trained on, though the stopping point was chosen on them)",
+                        setup.ds.describe_classes(
+                            &original
+                                .iter()
+                                .copied()
+                                .filter(|c| !trained.contains(c))
+                                .collect::<Vec<_>>()
+                        )
+                    ),
+                    false => String::new(),
+                }
+            ),
+            rows: original
+                .iter()
+                .map(|&c| match trained.contains(&c) {
+                    true => held(c).to_vec(),
+                    false => Vec::new(),
+                })
+                .collect(),
+        },
+    }
 }
 
 /// The classes of one episode, original first, then the held-out ones in enrollment order:
@@ -284,10 +383,11 @@ fn run<C: Classifier>(
 }
 
 /// Episode `e`'s draw: queries and pools of the original classes, then of the held-out classes
-/// in a drawn order.
+/// in a drawn order. `from[i]`, when not empty, holds the rows original class `i`'s queries are
+/// drawn from ([`EnrollSpec::original_query_rows`]); its pool is then every other row.
 fn draw(
     setup: &Setup,
-    original: &[usize],
+    (original, from): (&[usize], &[Vec<usize>]),
     held: &[usize],
     query: usize,
     seed: u64,
@@ -300,12 +400,24 @@ fn draw(
     order.shuffle(&mut rng);
     let classes: Vec<usize> = original.iter().copied().chain(order).collect();
     let (mut queries, mut pools) = (Vec::new(), Vec::new());
-    for &c in &classes {
+    for (i, &c) in classes.iter().enumerate() {
         let mut rows = by[c].clone();
         rows.shuffle(&mut rng);
-        let pool = rows.split_off(query.min(rows.len()));
-        queries.push(rows);
-        pools.push(pool);
+        match from.get(i).filter(|f| !f.is_empty() && i < original.len()) {
+            Some(f) => {
+                let mut q = f.clone();
+                q.shuffle(&mut rng);
+                q.truncate(query);
+                rows.retain(|r| !q.contains(r));
+                queries.push(q);
+                pools.push(rows);
+            }
+            None => {
+                let pool = rows.split_off(query.min(rows.len()));
+                queries.push(rows);
+                pools.push(pool);
+            }
+        }
     }
     Draw {
         classes,
@@ -331,6 +443,11 @@ pub struct EnrollRow {
     /// well these classes were measured, this one how much another class could differ.
     pub original_over_classes: (f64, f64),
     pub enrolled_over_classes: Option<(f64, f64)>,
+    /// The units of those intervals: episodes, original classes, enrolled classes (a CI over
+    /// fewer than 2 is none: its half-width is `null`).
+    pub episodes: usize,
+    pub original_classes: usize,
+    pub enrolled_classes: usize,
     /// Each class's mean accuracy in percent (original, then enrolled classes; data set
     /// class indices).
     pub per_class: Vec<(usize, f64)>,
@@ -377,7 +494,8 @@ pub fn evaluate(
     let per_episode: Vec<Vec<Vec<Scores>>> = (0..spec.episodes)
         .into_par_iter()
         .map(|e| -> Result<_> {
-            let d = draw(setup, original, held, spec.query, spec.seed, e);
+            let from = (original, &spec.original_query_rows[..]);
+            let d = draw(setup, from, held, spec.query, spec.seed, e);
             let o = original.len();
             let mut out = Vec::new();
             for &(steps, margin) in &banks {
@@ -443,11 +561,6 @@ fn check(
     {
         let (n, shots) = need(c);
         bail!(
-    /// The units of those intervals: episodes, original classes, enrolled classes (a CI over
-    /// fewer than 2 is none: its half-width is `null`).
-    pub episodes: usize,
-    pub original_classes: usize,
-    pub enrolled_classes: usize,
             "class {} has fewer than {n} rows ({} queries + {shots} shots)",
             setup.ds.class_name(c),
             spec.query,
@@ -502,6 +615,9 @@ fn summarise(methods: &[String], per_episode: &[Vec<Vec<Scores>>]) -> Vec<Enroll
                 original_change: ci(change),
                 original_over_classes: over(&originals),
                 enrolled_over_classes: (enrollments > 0).then(|| over(&enrolled)),
+                episodes: per_episode.len(),
+                original_classes: originals.len(),
+                enrolled_classes: enrolled.len(),
                 per_class: originals
                     .iter()
                     .chain(&enrolled)
@@ -546,6 +662,3 @@ pub fn table(rows: &[EnrollRow]) -> String {
     }
     s
 }
-                episodes: per_episode.len(),
-                original_classes: originals.len(),
-                enrolled_classes: enrolled.len(),

@@ -84,7 +84,7 @@ pub fn choose_margin(
             let (ship, new) = classes.split_at(shipped);
             draw(
                 setup,
-                ship,
+                (ship, &[]),
                 new,
                 spec.query,
                 spec.seed ^ CALIBRATION_STREAM,
