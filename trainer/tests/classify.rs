@@ -141,6 +141,7 @@ fn csv_errors_name_file_line_and_field() {
     let cols = Columns {
         label: Some("gesture"),
         ignore: &ignore,
+        subject: None,
     };
     let read = Dataset::parse_labelled(logged, "d.csv", cols).unwrap();
     assert_eq!(
@@ -159,6 +160,32 @@ fn csv_errors_name_file_line_and_field() {
         let cols = Columns {
             label: Some("gesture"),
             ignore,
+            subject: None,
+        };
+        let e = Dataset::parse_labelled(logged, "d.csv", cols).unwrap_err();
+        assert!(e.to_string().contains(want), "{e}");
+    }
+    // A subject column is no feature: each row's subject is kept by name.
+    let cols = Columns {
+        label: Some("gesture"),
+        ignore: &["t".to_string()],
+        subject: Some("Subject"),
+    };
+    let read = Dataset::parse_labelled(logged, "d.csv", cols).unwrap();
+    assert_eq!(read.columns, ["ax", "ay"]);
+    assert_eq!(read.subject_names, ["ana", "ben"]);
+    assert_eq!(
+        (read.subjects.clone(), read.by_subject()),
+        (vec![0, 1], vec![vec![0], vec![1]])
+    );
+    for (subject, want) in [
+        ("who", "no column named \"who\" (`subject_column`)"),
+        ("gesture", "`subject_column` names the label column"),
+    ] {
+        let cols = Columns {
+            label: Some("gesture"),
+            ignore: &["t".to_string()],
+            subject: Some(subject),
         };
         let e = Dataset::parse_labelled(logged, "d.csv", cols).unwrap_err();
         assert!(e.to_string().contains(want), "{e}");
@@ -168,6 +195,7 @@ fn csv_errors_name_file_line_and_field() {
     let cols = Columns {
         label: None,
         ignore: &ignore,
+        subject: None,
     };
     let e = Dataset::parse_labelled(logged, "d.csv", cols).unwrap_err();
     assert!(
@@ -663,4 +691,53 @@ fn auto_normalisation_is_chosen_by_nearest_centroid_on_the_validation_classes() 
     let c = setup.normalise_choice.unwrap();
     assert!(!c.common && c.standardise_score > c.common_score, "{c:?}");
     assert_eq!(setup.norm, setup.standardise);
+}
+
+#[test]
+fn within_subject_episodes_keep_to_one_subject() {
+    use trainer::classify::config::ClsConfig;
+    use trainer::classify::setup::Setup;
+    // 3 subjects; subject 2 has one row of class 5 only: it cannot host a 2-way 1-shot episode
+    // with a query of each class.
+    let mut s = String::from("who,f1,f2,f3,f4,label\n");
+    for r in 0..54 {
+        let (subject, class) = (r % 3, (r / 3) % 6);
+        if subject == 2 && class == 5 && r > 20 {
+            continue;
+        }
+        let v: Vec<String> = (0..4)
+            .map(|j| format!("{}", (class * 3 + j + r) % 7))
+            .collect();
+        s += &format!("s{subject},{},{class}\n", v.join(","));
+    }
+    let cols = Columns {
+        subject: Some("who"),
+        ..Columns::default()
+    };
+    let ds = Dataset::parse_labelled(&s, "s.csv", cols).unwrap();
+    let cfg = ClsConfig {
+        train_classes: vec![0, 1, 2, 3],
+        val_classes: vec![2, 3],
+        test_classes: vec![4, 5],
+        ways: 2,
+        shots: vec![1],
+        query: 1,
+        subject_column: Some("who".into()),
+        ..ClsConfig::default()
+    };
+    let setup = Setup::with_data(&cfg, ds).unwrap();
+    let within = trainer::classify::subjects::episodes(&setup, 2, 1, 2, (40, 1))
+        .unwrap()
+        .unwrap();
+    let (eps, subjects, eligible) = (within.eps, within.subjects, within.eligible);
+    assert_eq!(eligible, ["s0", "s1"]);
+    for (ep, &subject) in eps.iter().zip(&subjects) {
+        assert!(subject < 2);
+        assert!(
+            ep.rows.iter().all(|&r| setup.ds.subjects[r] == subject),
+            "{ep:?}"
+        );
+        assert_eq!((ep.query, ep.rows.len()), (2, 6));
+    }
+    assert!(subjects.contains(&0) && subjects.contains(&1));
 }

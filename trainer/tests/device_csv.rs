@@ -70,6 +70,7 @@ fn a_label_column_of_names_is_kept_as_text() {
     let cols = Columns {
         label: Some("gesture"),
         ignore: &ignore,
+        subject: None,
     };
     let r = trainer::device::read_rows_labelled(&path, 2, cols).unwrap();
     assert_eq!(
@@ -83,6 +84,7 @@ fn a_label_column_of_names_is_kept_as_text() {
     let cols = Columns {
         label: Some("gesture"),
         ignore: &ignore,
+        subject: None,
     };
     let e = trainer::device::read_rows_labelled(&path, 2, cols).unwrap_err();
     assert!(e.to_string().contains("names the label column"), "{e}");

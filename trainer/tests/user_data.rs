@@ -768,3 +768,96 @@ fn open_set_training_learns_a_threshold_resumes_exactly_and_checks_its_rows() {
         "{err}"
     );
 }
+
+/// Rows of 6 subjects x 6 classes x 5: each class a pattern of 4 features, each subject an
+/// offset much larger than the patterns' differences (a sensor's own gain and bias).
+fn subjects_csv(path: &Path) {
+    let mut s = String::from("who,a,b,c,d,label\n");
+    let mut noise = Noise(77);
+    for subject in 0..6 {
+        let offset: Vec<f64> = (0..4).map(|_| 40.0 * noise.next()).collect();
+        for class in 0..6 {
+            for _ in 0..5 {
+                s += &format!("s{subject}");
+                for (j, o) in offset.iter().enumerate() {
+                    let pattern = if (class + j) % 4 == 0 { 3.0 } else { 0.0 };
+                    s += &format!(",{:.3}", o + pattern + 0.3 * noise.next());
+                }
+                s += &format!(",{class}\n");
+            }
+        }
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+/// With `subject_column`, `eval` also draws episodes within one subject (the subject as a
+/// unit): where subjects differ more than classes, nearest centroid within a subject is near
+/// perfect while pooled episodes mix subjects; the subject column is no feature.
+#[test]
+fn a_subject_column_adds_episodes_within_one_subject() {
+    let d = dir("subjects");
+    subjects_csv(&d.join("subjects.csv"));
+    let config = r#"task = "classification"
+data = "subjects.csv"
+subject_column = "who"
+train_classes = [0, 1, 2, 3]
+val_classes = [2, 3]
+test_classes = [4, 5]
+ways = 2
+shots = [1]
+query = 3
+hidden = [8]
+iterations = 10
+val_every = 5
+val_episodes = 10
+"#;
+    let model = d.join("m.postcard");
+    let o = train_no_eval(&d, config, &model);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("4 input(s)"), "{err}");
+    let o = run(bin()
+        .args([
+            "eval",
+            "--episodes",
+            "200",
+            "--shots",
+            "1,4",
+            "--json",
+            "--model",
+        ])
+        .arg(&model));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let acc = |rows: &serde_json::Value, method: &str, shots: u64| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["method"] == method && r["shots"] == shots)
+            .map(|r| r["accuracy"].as_f64().unwrap())
+            .unwrap()
+    };
+    let within = &v["within_subject"];
+    assert_eq!(within.as_array().unwrap().len(), 2, "{within}");
+    // Every subject has 5 rows of each novel class: 4 queries beside 1 shot, 1 beside 4.
+    assert_eq!(within[0]["eligible"].as_array().unwrap().len(), 6);
+    assert_eq!(within[0]["query"], serde_json::json!([4, 4]));
+    assert_eq!(within[1]["query"], serde_json::json!([1, 1]));
+    let rows = &within[0]["rows"];
+    assert_eq!(rows[0]["subjects"], 6, "{rows}");
+    let pooled = acc(&v["results"], "nearest_centroid_raw", 1);
+    let own = acc(rows, "nearest_centroid_raw", 1);
+    assert!(
+        own > 95.0 && own > pooled + 20.0,
+        "within {own}, pooled {pooled}"
+    );
+    // The text says what the episodes were drawn from.
+    let o = run(bin()
+        .args(["eval", "--episodes", "50", "--shots", "1", "--model"])
+        .arg(&model));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("within one subject, 2-way 1-shot: episodes drawn from 6 of 6 subjects"),
+        "{out}"
+    );
+}

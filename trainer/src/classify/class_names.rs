@@ -73,9 +73,14 @@ impl NamedClasses {
                 .collect(),
             _ => Vec::new(),
         };
+        let subject = match table.get("subject_column") {
+            Some(Value::String(l)) => Some(l.as_str()),
+            _ => None,
+        };
         let cols = super::data::Columns {
             label,
             ignore: &ignore,
+            subject,
         };
         let ds = Dataset::load_labelled(Path::new(&data), cols)?;
         for (key, ids) in KEYS.iter().zip(named.ids(&ds)?) {

@@ -200,6 +200,10 @@ pub struct ClsConfig {
     pub label_column: Option<String>,
     /// Header columns that are neither features nor the label (ids, timestamps, subjects).
     pub ignore_columns: Vec<String>,
+    /// The header column naming each row's subject (a user, a device, a session): not a
+    /// feature. The evaluation then also draws each episode's support and queries from one
+    /// subject's rows, as a device adapts to its own user, with the subject as a unit.
+    pub subject_column: Option<String>,
     pub input: InputKind,
     pub normalise: Normalise,
     /// Standardise every sample's channels by their own mean and variance first (on the device
@@ -329,6 +333,7 @@ impl Default for ClsConfig {
             data: PathBuf::new(),
             label_column: None,
             ignore_columns: Vec::new(),
+            subject_column: None,
             input: InputKind::Vector,
             normalise: Normalise::Auto,
             standardise_windows: false,
@@ -444,6 +449,7 @@ impl ClsConfig {
         super::data::Columns {
             label: self.label_column.as_deref(),
             ignore: &self.ignore_columns,
+            subject: self.subject_column.as_deref(),
         }
     }
 

@@ -22,13 +22,19 @@ pub struct Columns<'a> {
     pub label: Option<&'a str>,
     /// Header columns that are neither features nor the label (ids, timestamps, subjects).
     pub ignore: &'a [String],
+    /// The header column naming each row's subject (a user, a device, a session): not a
+    /// feature; the rows' subjects are kept ([`Dataset::subjects`]).
+    pub subject: Option<&'a str>,
 }
 
 impl<'a> Columns<'a> {
     /// The labels in the header's column `label` (`None`: `label`, else the last), no column
     /// ignored.
     pub fn label(label: Option<&'a str>) -> Self {
-        Columns { label, ignore: &[] }
+        Columns {
+            label,
+            ..Columns::default()
+        }
     }
 }
 
@@ -51,6 +57,11 @@ pub struct Dataset {
     /// when they are names; the words of a `trainer features` CSV's record (whose labels are
     /// indices); else empty.
     pub class_names: Vec<String>,
+    /// Each row's subject (an index into `subject_names`) when the columns name a subject
+    /// column; else empty.
+    pub subjects: Vec<usize>,
+    /// The subjects' names, sorted.
+    pub subject_names: Vec<String>,
 }
 
 impl Dataset {
@@ -103,8 +114,11 @@ impl Dataset {
             sha256: String::new(),
             columns,
             class_names: Vec::new(),
+            subjects: Vec::new(),
+            subject_names: Vec::new(),
         };
         let mut raw_labels = Vec::new();
+        let mut raw_subjects = Vec::new();
         for (line, cells) in recs {
             for (i, c) in cells
                 .iter()
@@ -116,7 +130,21 @@ impl Dataset {
                 ds.x.push(v);
             }
             raw_labels.push(cells[layout.label].trim().to_string());
+            if let Some(j) = layout.subject {
+                raw_subjects.push(cells[j].trim().to_string());
+            }
             ds.lines.push(line);
+        }
+        if layout.subject.is_some() {
+            let mut names = raw_subjects.clone();
+            names.sort_unstable();
+            names.dedup();
+            // Every subject is in `names`, which was made from them.
+            ds.subjects = raw_subjects
+                .iter()
+                .map(|c| names.binary_search(c).unwrap_or_default())
+                .collect();
+            ds.subject_names = names;
         }
         let (labels, names) = class_labels(&raw_labels, &ds.lines)
             .map_err(|(i, msg)| err(ds.lines[i], &layout.name(layout.label), msg))?;
@@ -186,6 +214,15 @@ impl Dataset {
         }
         v
     }
+    /// Row indices of each subject (empty without a subject column).
+    pub fn by_subject(&self) -> Vec<Vec<usize>> {
+        let mut v = vec![Vec::new(); self.subject_names.len()];
+        for (i, &s) in self.subjects.iter().enumerate() {
+            v[s].push(i);
+        }
+        v
+    }
+
     /// Side of a square image (`d = side^2`), if the rows are one.
     pub fn square_side(&self) -> Option<usize> {
         let s = (self.d as f64).sqrt().round() as usize;
@@ -269,6 +306,8 @@ struct Layout {
     /// The label's column was chosen by name (the configuration's `label_column`, or the
     /// header's `label`), not as the last column.
     label_by_name: bool,
+    /// The subjects' column, when `subject_column` names one.
+    subject: Option<usize>,
 }
 
 impl Layout {
@@ -313,6 +352,26 @@ impl Layout {
             };
             return Err(("ignore_columns".into(), msg));
         }
+        let subject = match (cols.subject, &header) {
+            (None, _) => None,
+            (Some(n), Some(h)) => Some(csvio::column(h, n).ok_or_else(|| {
+                let msg = format!(
+                    "no column named {n:?} (`subject_column`); the header's columns: {}",
+                    preview(h)
+                );
+                (n.to_string(), msg)
+            })?),
+            (Some(n), None) => {
+                let msg = "`subject_column` names a header column, and this file has no header row"
+                    .into();
+                return Err((n.to_string(), msg));
+            }
+        };
+        if subject == Some(label) {
+            let msg = "`subject_column` names the label column".into();
+            return Err(("subject_column".into(), msg));
+        }
+        let ignored: Vec<usize> = ignored.into_iter().chain(subject).collect();
         if width < 2 + ignored.len() {
             let msg = "need at least one feature and a label".into();
             return Err(("label".into(), msg));
@@ -324,6 +383,7 @@ impl Layout {
             label,
             ignored,
             label_by_name,
+            subject,
         })
     }
 

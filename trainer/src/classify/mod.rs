@@ -21,6 +21,7 @@ pub mod record;
 pub mod run;
 pub mod select;
 pub mod setup;
+pub mod subjects;
 pub mod train;
 pub mod unknown;
 

@@ -508,6 +508,21 @@ fn evaluate_export(
     )?;
     print!("{}", describe(cfg, &setup.ds, &report));
     print!("{}", table(&report.rows));
+    let within = super::subjects::report(
+        &blob,
+        setup,
+        (ways, shots, query),
+        &trained.device.step_counts(),
+        (2000, crate::classify::EVAL_SEED, false),
+        &baselines(setup, Some(record)),
+    )?;
+    if let Some(within) = &within {
+        print!("{}", super::subjects::table(&setup.ds, ways, within));
+        std::fs::write(
+            out.with_extension("eval_subjects.json"),
+            serde_json::to_string_pretty(within)?,
+        )?;
+    }
     let mut report = report;
     for r in &mut report.rows {
         r.per_episode.clear();

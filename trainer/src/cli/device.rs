@@ -234,6 +234,7 @@ impl Output {
         let cols = Columns {
             label: self.label_column.as_deref(),
             ignore: &self.ignore_columns,
+            subject: None,
         };
         read_rows_labelled(csv, inputs, cols)
     }

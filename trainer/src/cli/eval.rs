@@ -225,6 +225,7 @@ fn classification_model(
     let columns = trainer::classify::data::Columns {
         label: a.label_column.as_deref(),
         ignore: &a.ignore_columns,
+        subject: None,
     };
     let columns_given = columns.label.is_some() || !columns.ignore.is_empty();
     if columns_given && (cfg.is_some() || record.is_some() || a.data.is_none()) {
@@ -597,6 +598,17 @@ fn eval_with_setup(
     let baselines = run::baselines(setup, record);
     let blob = trainer::classify::deploy::with_ways(&blob, ways)?;
     let mut report = run::eval_rows(&blob, setup, ways, &shots, &steps, &spec, &baselines)?;
+    let within = match &spec {
+        run::EpisodeSpec::Sampled { n, .. } => trainer::classify::subjects::report(
+            &blob,
+            setup,
+            (ways, &shots, query),
+            &steps,
+            (*n, seed, e.per_task),
+            &baselines,
+        )?,
+        run::EpisodeSpec::File(_) => None,
+    };
     if !e.per_task {
         for r in &mut report.rows {
             r.per_episode.clear();
@@ -611,12 +623,18 @@ fn eval_with_setup(
                 "test_classes": cfg.test_classes, "class_names": setup.ds.class_names,
                 "query": query, "seed": seed,
                 "episodes": e.episodes, "units": report.units, "results": report.rows,
-                "unknown": report.unknown
+                "unknown": report.unknown, "within_subject": within
             }))?
         );
     } else {
         print!("{}", run::describe(cfg, &setup.ds, &report));
         print!("{}", trainer::classify::deploy::table(&report.rows));
+        if let Some(within) = &within {
+            print!(
+                "{}",
+                trainer::classify::subjects::table(&setup.ds, ways, within)
+            );
+        }
         print!(
             "{}",
             trainer::classify::unknown::table(&report.unknown, &setup.ds)

@@ -144,6 +144,7 @@ fn head_source(
             let cols = crate::classify::data::Columns {
                 label: h.label_column.as_deref(),
                 ignore: &h.ignore_columns,
+                subject: None,
             };
             let key = format!("{}\n{cols:?}", p.display());
             let ds = match files.get(&key) {

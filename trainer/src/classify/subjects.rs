@@ -1,0 +1,309 @@
+//! Evaluation within one subject: with a `subject_column`, each episode's support and queries
+//! are one subject's rows of the novel classes (a device adapting to its own user, sensor or
+//! session), and every accuracy is also given with the subject as the unit.
+//!
+//! Pooled episodes (rows of any subject) measure a head adapted on several people's samples
+//! and asked about others'; a device holds one user's samples and answers that user. On data
+//! where subjects differ (a sensor's gain, a person's gait) the two differ, in either
+//! direction: the within-subject rows are what the device does.
+
+use super::data::Dataset;
+use super::deploy::{evaluate, AccRow, Baselines};
+use super::episodes::{Episode, Pool, PoolClass};
+use super::setup::Setup;
+use crate::eval::{ci_cell, mean_ci};
+use anyhow::{bail, Result};
+use rand::Rng;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+/// One method's accuracy over the within-subject episodes of one shot count: the episode rows
+/// ([`AccRow`]), then with the subject as the unit (each subject's mean episode accuracy, then
+/// the mean and Student's t 95 % CI over the subjects).
+#[derive(Clone, Debug, Serialize)]
+pub struct SubjectRow {
+    #[serde(flatten)]
+    pub row: AccRow,
+    pub subjects: usize,
+    pub subject_accuracy: f64,
+    pub subject_ci95: f64,
+}
+
+/// The within-subject evaluation of one shot count: its rows, the subjects that could host an
+/// episode of it, and the queries per class its episodes had.
+#[derive(Clone, Debug, Serialize)]
+pub struct SubjectReport {
+    pub shots: usize,
+    pub rows: Vec<SubjectRow>,
+    /// Names of the subjects with `ways` novel classes of `shots + 1` rows or more.
+    pub eligible: Vec<String>,
+    /// Fewest and most queries per class of an episode.
+    pub query: (usize, usize),
+}
+
+/// Each subject's novel classes as pools: the test pool's classes cut to the subject's rows,
+/// those with `shots + 1` rows or more; `(subject, pool, queries per class)` of the subjects
+/// with `ways` such classes. Queries: up to `query`, as many as the subject's `ways`-th
+/// largest class leaves beside the shots (its smaller classes left out of its episodes).
+fn subject_pools(
+    setup: &Setup,
+    ways: usize,
+    shots: usize,
+    query: usize,
+) -> Vec<(usize, Pool, usize)> {
+    let ds = &setup.ds;
+    let mut out = Vec::new();
+    for s in 0..ds.subject_names.len() {
+        let mut classes: Vec<PoolClass> = setup
+            .test
+            .classes
+            .iter()
+            .map(|c| PoolClass {
+                rows: c
+                    .rows
+                    .iter()
+                    .copied()
+                    .filter(|&r| ds.subjects[r] == s)
+                    .collect(),
+                ..c.clone()
+            })
+            .filter(|c| c.rows.len() > shots)
+            .collect();
+        if classes.len() < ways {
+            continue;
+        }
+        let mut sizes: Vec<usize> = classes.iter().map(|c| c.rows.len()).collect();
+        sizes.sort_unstable_by(|a, b| b.cmp(a));
+        let q = (sizes[ways - 1] - shots).min(query);
+        classes.retain(|c| c.rows.len() >= shots + q);
+        let pool = Pool {
+            classes,
+            side: setup.test.side,
+            augment: setup.test.augment,
+        };
+        out.push((s, pool, q));
+    }
+    out
+}
+
+/// Episodes drawn within one subject each ([`episodes`]).
+pub struct WithinEpisodes {
+    pub eps: Vec<Episode>,
+    /// Each episode's subject.
+    pub subjects: Vec<usize>,
+    /// Names of the subjects that could host an episode.
+    pub eligible: Vec<String>,
+}
+
+/// `n` seeded `ways`-way `shots`-shot episodes, each within one subject drawn uniformly among
+/// those that can host one ([`subject_pools`]); None when no subject can.
+pub fn episodes(
+    setup: &Setup,
+    ways: usize,
+    shots: usize,
+    query: usize,
+    (n, seed): (usize, u64),
+) -> Result<Option<WithinEpisodes>> {
+    let pools = subject_pools(setup, ways, shots, query);
+    if pools.is_empty() {
+        return Ok(None);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x005b_1ec7);
+    rng.set_stream(shots as u64);
+    let (mut eps, mut subjects) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for _ in 0..n {
+        let (s, pool, q) = &pools[rng.random_range(0..pools.len())];
+        eps.push(pool.sample(&setup.ds, ways, shots, *q, &mut rng)?);
+        subjects.push(*s);
+    }
+    let names = pools
+        .iter()
+        .map(|(s, _, _)| setup.ds.subject_names[*s].clone())
+        .collect();
+    Ok(Some(WithinEpisodes {
+        eps,
+        subjects,
+        eligible: names,
+    }))
+}
+
+/// The within-subject evaluation of `bytes` for each of `shots` (the methods and baselines of
+/// [`evaluate`], on the same episodes), `n` episodes each; a shot count no subject can host is
+/// left out (said in [`describe`]'s caller's note).
+pub fn evaluate_within(
+    bytes: &[u8],
+    setup: &Setup,
+    (ways, shots, query): (usize, &[usize], usize),
+    steps: &[usize],
+    (n, seed): (usize, u64),
+    baselines: &Baselines<'_>,
+) -> Result<Vec<SubjectReport>> {
+    if setup.ds.subjects.is_empty() {
+        bail!("no subject column: set `subject_column` in the configuration");
+    }
+    let mut out = Vec::new();
+    for &k in shots {
+        let Some(WithinEpisodes {
+            eps,
+            subjects,
+            eligible,
+        }) = episodes(setup, ways, k, query, (n, seed))?
+        else {
+            continue;
+        };
+        let rows = evaluate(bytes, &eps, steps, baselines)?
+            .into_iter()
+            .map(|row| subject_row(row, &subjects))
+            .collect();
+        let q = eps.iter().map(|e| e.query);
+        let query = (q.clone().min().unwrap_or(0), q.max().unwrap_or(0));
+        out.push(SubjectReport {
+            shots: k,
+            rows,
+            eligible,
+            query,
+        });
+    }
+    Ok(out)
+}
+
+/// [`evaluate_within`] when the run names a `subject_column` (None otherwise), `n` seeded
+/// episodes per shot count; every episode's accuracy dropped unless `per_episode`.
+pub fn report(
+    bytes: &[u8],
+    setup: &Setup,
+    (ways, shots, query): (usize, &[usize], usize),
+    steps: &[usize],
+    (n, seed, per_episode): (usize, u64, bool),
+    baselines: &Baselines<'_>,
+) -> Result<Option<Vec<SubjectReport>>> {
+    if setup.ds.subjects.is_empty() {
+        return Ok(None);
+    }
+    let mut reports = evaluate_within(
+        bytes,
+        setup,
+        (ways, shots, query),
+        steps,
+        (n, seed),
+        baselines,
+    )?;
+    if !per_episode {
+        for r in reports.iter_mut().flat_map(|r| &mut r.rows) {
+            r.row.per_episode.clear();
+        }
+    }
+    Ok(Some(reports))
+}
+
+/// `row` with the subject as the unit: each subject's mean over its episodes (`subjects`:
+/// each episode's), then their mean and interval.
+fn subject_row(row: AccRow, subjects: &[usize]) -> SubjectRow {
+    let mut by: std::collections::BTreeMap<usize, (f64, usize)> = Default::default();
+    for (acc, s) in row.per_episode.iter().zip(subjects) {
+        let e = by.entry(*s).or_default();
+        *e = (e.0 + acc, e.1 + 1);
+    }
+    let means: Vec<f64> = by.values().map(|(sum, n)| sum / *n as f64).collect();
+    let (m, ci) = mean_ci(&means);
+    SubjectRow {
+        row,
+        subjects: means.len(),
+        subject_accuracy: 100.0 * m,
+        subject_ci95: 100.0 * ci,
+    }
+}
+
+/// What the within-subject episodes of each shot count were drawn from, then the rows as a
+/// table: accuracy over the episodes, then with the subject as the unit.
+pub fn table(ds: &Dataset, ways: usize, reports: &[SubjectReport]) -> String {
+    let mut s = String::new();
+    if reports.is_empty() {
+        return format!(
+            "within one subject: no episode: no subject of {} has {ways} novel classes with a row beside the shots\n",
+            ds.subject_names.len()
+        );
+    }
+    for r in reports {
+        s += &format!(
+            "within one subject, {ways}-way {}-shot: episodes drawn from {} of {} subjects (those with {ways} novel classes of {} rows or more: {}), {} queries per class\n",
+            r.shots,
+            r.eligible.len(),
+            ds.subject_names.len(),
+            r.shots + 1,
+            preview(&r.eligible),
+            match r.query {
+                (a, b) if a == b => a.to_string(),
+                (a, b) => format!("{a}-{b}"),
+            }
+        );
+    }
+    s += &format!(
+        "{:<30} {:>5} {:>6} {:>9} {:>9} {:>7} {:>8} {:>13} {:>7}\n",
+        "method (within one subject)",
+        "shots",
+        "steps",
+        "episodes",
+        "acc %",
+        "95% CI",
+        "subjects",
+        "per subject %",
+        "95% CI"
+    );
+    for r in reports.iter().flat_map(|r| &r.rows) {
+        s += &format!(
+            "{:<30} {:>5} {:>6} {:>9} {:>9.2} {:>7} {:>8} {:>13.2} {:>7}\n",
+            r.row.method,
+            r.row.shots,
+            r.row.steps.map_or("-".into(), |v| v.to_string()),
+            r.row.episodes,
+            r.row.accuracy,
+            ci_cell(r.row.ci95, 2),
+            r.subjects,
+            r.subject_accuracy,
+            ci_cell(r.subject_ci95, 2)
+        );
+    }
+    s
+}
+
+/// Up to 6 names, then how many more.
+fn preview(names: &[String]) -> String {
+    match names.len() {
+        0..=6 => names.join(", "),
+        n => format!("{}, and {} more", names[..6].join(", "), n - 6),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acc_row(per_episode: Vec<f64>) -> AccRow {
+        AccRow {
+            method: "m".into(),
+            shots: 1,
+            steps: None,
+            episodes: per_episode.len(),
+            accuracy: 0.0,
+            ci95: 0.0,
+            classes: 0,
+            class_accuracy: 0.0,
+            class_ci95: 0.0,
+            per_episode,
+        }
+    }
+
+    #[test]
+    fn the_subject_is_the_unit_whatever_its_episode_count() {
+        // Subject 3: three episodes at 1.0; subject 8: one at 0.0 -> the subjects' mean is 0.5.
+        let r = subject_row(acc_row(vec![1.0, 0.0, 1.0, 1.0]), &[3, 8, 3, 3]);
+        assert_eq!(r.subjects, 2);
+        assert!((r.subject_accuracy - 50.0).abs() < 1e-9, "{r:?}");
+        // One subject: no interval.
+        let r = subject_row(acc_row(vec![1.0, 0.5]), &[4, 4]);
+        assert_eq!(r.subjects, 1);
+        assert!(r.subject_ci95.is_nan());
+    }
+}
