@@ -740,4 +740,18 @@ fn within_subject_episodes_keep_to_one_subject() {
         assert_eq!((ep.query, ep.rows.len()), (2, 6));
     }
     assert!(subjects.contains(&0) && subjects.contains(&1));
+    // The validation episodes (validation classes 2 and 3) keep to one subject too.
+    let val = trainer::classify::train::val_episodes(&setup, &cfg).unwrap();
+    assert_eq!(val[0].len(), cfg.val_episodes);
+    for ep in &val[0] {
+        let first = setup.ds.subjects[ep.rows[0]];
+        assert!(
+            ep.rows.iter().all(|&r| setup.ds.subjects[r] == first),
+            "{ep:?}"
+        );
+        assert!(ep
+            .rows
+            .iter()
+            .all(|&r| [2, 3].contains(&setup.ds.labels[r])));
+    }
 }

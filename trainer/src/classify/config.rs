@@ -202,7 +202,8 @@ pub struct ClsConfig {
     pub ignore_columns: Vec<String>,
     /// The header column naming each row's subject (a user, a device, a session): not a
     /// feature. The evaluation then also draws each episode's support and queries from one
-    /// subject's rows, as a device adapts to its own user, with the subject as a unit.
+    /// subject's rows, as a device adapts to its own user, with the subject as a unit, and the
+    /// validation episodes are drawn so too.
     pub subject_column: Option<String>,
     pub input: InputKind,
     pub normalise: Normalise,

@@ -42,21 +42,19 @@ pub struct SubjectReport {
     pub query: (usize, usize),
 }
 
-/// Each subject's novel classes as pools: the test pool's classes cut to the subject's rows,
+/// Each subject's classes of `pool` as pools: the pool's classes cut to the subject's rows,
 /// those with `shots + 1` rows or more; `(subject, pool, queries per class)` of the subjects
 /// with `ways` such classes. Queries: up to `query`, as many as the subject's `ways`-th
 /// largest class leaves beside the shots (its smaller classes left out of its episodes).
 fn subject_pools(
-    setup: &Setup,
+    pool: &Pool,
+    ds: &Dataset,
     ways: usize,
-    shots: usize,
-    query: usize,
+    (shots, query): (usize, usize),
 ) -> Vec<(usize, Pool, usize)> {
-    let ds = &setup.ds;
     let mut out = Vec::new();
     for s in 0..ds.subject_names.len() {
-        let mut classes: Vec<PoolClass> = setup
-            .test
+        let mut classes: Vec<PoolClass> = pool
             .classes
             .iter()
             .map(|c| PoolClass {
@@ -77,12 +75,12 @@ fn subject_pools(
         sizes.sort_unstable_by(|a, b| b.cmp(a));
         let q = (sizes[ways - 1] - shots).min(query);
         classes.retain(|c| c.rows.len() >= shots + q);
-        let pool = Pool {
+        let own = Pool {
             classes,
-            side: setup.test.side,
-            augment: setup.test.augment,
+            side: pool.side,
+            augment: pool.augment,
         };
-        out.push((s, pool, q));
+        out.push((s, own, q));
     }
     out
 }
@@ -96,8 +94,8 @@ pub struct WithinEpisodes {
     pub eligible: Vec<String>,
 }
 
-/// `n` seeded `ways`-way `shots`-shot episodes, each within one subject drawn uniformly among
-/// those that can host one ([`subject_pools`]); None when no subject can.
+/// `n` seeded `ways`-way `shots`-shot episodes of the novel classes, each within one subject
+/// ([`episodes_of`] the test pool).
 pub fn episodes(
     setup: &Setup,
     ways: usize,
@@ -105,7 +103,20 @@ pub fn episodes(
     query: usize,
     (n, seed): (usize, u64),
 ) -> Result<Option<WithinEpisodes>> {
-    let pools = subject_pools(setup, ways, shots, query);
+    episodes_of(&setup.test, &setup.ds, ways, (shots, query), (n, seed))
+}
+
+/// `n` seeded `ways`-way `shots`-shot episodes of `pool`'s classes, each within one subject
+/// drawn uniformly among those that can host one ([`subject_pools`]); None when no subject
+/// can.
+pub fn episodes_of(
+    pool: &Pool,
+    ds: &Dataset,
+    ways: usize,
+    (shots, query): (usize, usize),
+    (n, seed): (usize, u64),
+) -> Result<Option<WithinEpisodes>> {
+    let pools = subject_pools(pool, ds, ways, (shots, query));
     if pools.is_empty() {
         return Ok(None);
     }
@@ -114,12 +125,12 @@ pub fn episodes(
     let (mut eps, mut subjects) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for _ in 0..n {
         let (s, pool, q) = &pools[rng.random_range(0..pools.len())];
-        eps.push(pool.sample(&setup.ds, ways, shots, *q, &mut rng)?);
+        eps.push(pool.sample(ds, ways, shots, *q, &mut rng)?);
         subjects.push(*s);
     }
     let names = pools
         .iter()
-        .map(|(s, _, _)| setup.ds.subject_names[*s].clone())
+        .map(|(s, _, _)| ds.subject_names[*s].clone())
         .collect();
     Ok(Some(WithinEpisodes {
         eps,

@@ -114,7 +114,26 @@ pub struct Candidate {
 
 /// Fixed validation episodes (the validation pool: held-out classes or rows), per shot count.
 pub fn val_episodes(setup: &Setup, cfg: &ClsConfig) -> Result<Vec<Vec<Episode>>> {
-    pool_episodes(setup, &setup.val, setup.val_query, cfg)
+    let pooled = pool_episodes(setup, &setup.val, setup.val_query, cfg)?;
+    if setup.ds.subjects.is_empty() {
+        return Ok(pooled);
+    }
+    // With a subject column the device's case is one subject's rows: validate on it, so the
+    // trunk, the stopping point and the device settings are chosen for it.
+    let ways = setup.val_ways.min(setup.val.classes.len());
+    let mut out = Vec::with_capacity(cfg.shots.len());
+    for (&k, pooled) in cfg.shots.iter().zip(pooled) {
+        let spec = (k, setup.val_query);
+        let seed = (cfg.val_episodes, cfg.seed ^ 0x5eed_0a11);
+        match super::subjects::episodes_of(&setup.val, &setup.ds, ways, spec, seed)? {
+            Some(within) => out.push(within.eps),
+            None => {
+                eprintln!("note: no subject has {ways} validation classes of {} rows: the {k}-shot validation episodes mix subjects", k + 1);
+                out.push(pooled);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Fixed episodes of `pool` (`setup.val_ways`-way, `query` queries), per shot count.
