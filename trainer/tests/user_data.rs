@@ -458,21 +458,20 @@ fn the_trunk_can_be_chosen_over_folds_of_the_training_classes() {
     assert_eq!(all, (0..8).collect::<Vec<_>>());
     assert_eq!(f["trained"].as_array().unwrap().len(), 2);
     assert_eq!(f["identity"].as_array().unwrap().len(), 2);
-    // The exported trunk is the one with the better fold mean.
-    let mean = |k: &str| {
-        f[k].as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .sum::<f64>()
-    };
+    // The exported trunk is the trained one only when its paired gain over every fold's
+    // validation episodes lies above zero beyond the interval (the folds' intervals added in
+    // quadrature), and its best validation came after iteration 0.
+    let gains: Vec<(f64, f64)> = serde_json::from_value(f["gains"].clone()).unwrap();
+    assert_eq!(gains.len(), 2);
+    let gain = (gains[0].0 + gains[1].0) / 2.0;
+    let ci = (gains[0].1.powi(2) + gains[1].1.powi(2)).sqrt() / 2.0;
     let first = t["candidates"][0]["trunk"].as_str().unwrap();
-    let want = if mean("identity") >= mean("trained") {
-        "identity"
-    } else {
-        "trained"
-    };
-    assert_eq!(first, want);
+    let trained = gain > ci && t["best_iter"].as_u64().unwrap() > 0;
+    assert_eq!(first, if trained { "trained" } else { "identity" }, "{f}");
+    assert!(
+        err.contains("trained minus identity over the folds' validation episodes"),
+        "{err}"
+    );
     // Too many folds for the classes is refused at its key.
     std::fs::write(
         d.join("bad.toml"),

@@ -21,11 +21,28 @@ pub struct FoldScores {
     /// Mean validation accuracy (over the shot counts) of each trunk, per fold.
     pub trained: Vec<f64>,
     pub identity: Vec<f64>,
+    /// The trained trunk's paired gain over the identity on each fold's validation episodes,
+    /// and its 95 % interval's half-width (empty in a record written before they were kept).
+    #[serde(default)]
+    pub gains: Vec<(f64, f64)>,
 }
 
 impl FoldScores {
     pub fn mean(&self, v: &[f64]) -> f64 {
         v.iter().sum::<f64>() / v.len().max(1) as f64
+    }
+
+    /// The paired gain over every fold's validation episodes (the folds' episodes are as
+    /// many and independent): the mean of the folds' gains, its half-width theirs added in
+    /// quadrature over the fold count. None without gains, or when a fold has no interval.
+    pub fn gain(&self) -> Option<(f64, f64)> {
+        if self.gains.is_empty() || self.gains.iter().any(|(_, ci)| !ci.is_finite()) {
+            return None;
+        }
+        let n = self.gains.len() as f64;
+        let gain = self.gains.iter().map(|g| g.0).sum::<f64>() / n;
+        let ci = self.gains.iter().map(|g| g.1 * g.1).sum::<f64>().sqrt() / n;
+        Some((gain, ci))
     }
 }
 
@@ -53,6 +70,7 @@ pub fn trunk_folds(cfg: &ClsConfig, ds: &Dataset, progress: bool) -> Result<Fold
         folds: folds.clone(),
         trained: Vec::new(),
         identity: Vec::new(),
+        gains: Vec::new(),
     };
     let t0 = std::time::Instant::now();
     for fold in &folds {
@@ -73,6 +91,9 @@ pub fn trunk_folds(cfg: &ClsConfig, ds: &Dataset, progress: bool) -> Result<Fold
         };
         scores.trained.push(score("trained"));
         scores.identity.push(score("identity"));
+        scores
+            .gains
+            .push(t.trunk_gain.unwrap_or((f64::NAN, f64::NAN)));
         if progress {
             eprintln!(
                 "trunk fold {}: trained {:.2}%, identity {:.2}% ({:.0} s)",

@@ -601,6 +601,13 @@ fn print_candidates(trained: &Trained, ds: &Dataset, chosen: &str) {
             100.0 * f.mean(&f.trained),
             100.0 * f.mean(&f.identity)
         );
+        if let Some((gain, ci)) = f.gain() {
+            eprintln!(
+                "  trained minus identity over the folds' validation episodes: {:+.2} +- {:.2} points (the trained trunk is chosen only when this interval lies above zero and its best validation came after iteration 0)",
+                100.0 * gain,
+                100.0 * ci
+            );
+        }
     }
     if let Some(t) = &trained.steps_test {
         eprintln!(

@@ -217,8 +217,9 @@ fn pick_trunk(
         device,
     });
     // The trained trunk must beat the identity beyond the noise of the validation
-    // episodes: its paired gain's 95% interval above zero (or, with folds, a higher
-    // mean over the folds); else the simpler identity trunk is exported.
+    // episodes: its paired gain's 95% interval above zero (with folds, over every fold's
+    // episodes; a record without the folds' gains: a higher mean); else the simpler
+    // identity trunk is exported.
     let (gain, ci) = match (g.episodes(&pick.chosen.1), ig.episodes(&device)) {
         (Some(a), Some(b)) => paired(a, b),
         _ => bail!("internal: a chosen device setting is missing from its grid"),
@@ -227,7 +228,10 @@ fn pick_trunk(
     // A best validation at iteration 0 is the random initial trunk, not a learned one.
     let identity_wins = best_iter == 0
         || match &st.folds {
-            Some(f) => f.mean(&f.identity) >= f.mean(&f.trained),
+            Some(f) => match f.gain() {
+                Some((gain, ci)) => gain <= ci,
+                None => f.mean(&f.identity) >= f.mean(&f.trained),
+            },
             // No interval (a single validation episode): nothing shows a gain.
             None => ci.is_nan() || gain <= ci,
         };
