@@ -11,9 +11,7 @@ fn bin() -> Command {
 }
 
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("trainer-cli-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::dir("cli", name)
 }
 
 fn run(c: &mut Command) -> Output {
@@ -524,8 +522,6 @@ fn keygen_and_sign_make_a_model_the_runtime_accepts_only_with_that_key() {
     assert!(stderr(&o).contains("junk.fsm"), "{}", stderr(&o));
 }
 
-/// `inspect --rust` prints the sizes the runtime's `Learner` needs for the model's first
-/// adaptable head: exactly what the runtime reports, the learner built with them.
 /// The inputs a run takes are named in order when it trains, a running timestamp among them is
 /// warned about, and the run record keeps the names for `inspect` and `inspect --rust`.
 #[test]
@@ -592,6 +588,8 @@ fn train_names_the_inputs_in_order_and_inspect_reads_them_from_the_record() {
     );
 }
 
+/// `inspect --rust` prints the sizes the runtime's `Learner` needs for the model's first
+/// adaptable head: exactly what the runtime reports, the learner built with them.
 #[test]
 fn inspect_rust_prints_the_learners_sizes() {
     let fixture =

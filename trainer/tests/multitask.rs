@@ -10,10 +10,10 @@ use trainer::multitask::config::MtConfig;
 use trainer::multitask::{build_heads, model_def, train, Source};
 use trainer::net::{forward, Fwd};
 
+mod common;
+
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("trainer-mt-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::dir("mt", name)
 }
 
 /// 4x4 images, `classes` classes, `per` rows each: a class-dependent stroke plus row noise.

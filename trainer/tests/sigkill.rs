@@ -26,6 +26,8 @@ fn trainer() -> Command {
 #[test]
 fn sigkill_then_resume_gives_the_uninterrupted_bytes() {
     let d: PathBuf = std::env::temp_dir().join(format!("trainer-sigkill-{}", std::process::id()));
+    // A checkpoint an earlier process of the same pid left would be found at once.
+    let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("temp dir");
     let cfg = d.join("run.toml");
     std::fs::write(&cfg, CONFIG).expect("config");

@@ -12,8 +12,18 @@ pub fn bin() -> Command {
 }
 
 /// A fresh folder `trainer-<prefix>-<pid>-<name>` in the temp dir.
+/// The first call for a folder in this process empties what an earlier process of the same
+/// pid left there (a `keys/` folder `keygen` refuses to overwrite, say); later calls, from the
+/// same test or another, share it.
 pub fn dir(prefix: &str, name: &str) -> PathBuf {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static FRESH: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
     let d = std::env::temp_dir().join(format!("trainer-{prefix}-{}-{name}", std::process::id()));
+    let mut fresh = FRESH.get_or_init(Default::default).lock().unwrap();
+    if fresh.insert(d.clone()) {
+        let _ = std::fs::remove_dir_all(&d);
+    }
     std::fs::create_dir_all(&d).unwrap();
     d
 }
