@@ -85,9 +85,40 @@ pub struct EpisodeUnits {
     /// another choice of these.
     pub classes: usize,
     pub rows: usize,
+    /// The class whose (support, query) rows took the fewest distinct forms over the
+    /// episodes, and how many: a class of few rows repeats however many episodes are drawn.
+    pub fewest_splits: Option<(usize, usize)>,
 }
 
-fn units(eps: &[Episode]) -> Option<EpisodeUnits> {
+/// The data class of each way of `ep` and its support and query rows, sorted.
+fn way_splits(ep: &Episode, labels: &[usize]) -> Vec<(usize, Vec<usize>, Vec<usize>)> {
+    let (k, q) = (ep.shots, ep.query);
+    (0..ep.ways)
+        .filter_map(|w| {
+            let mut support = ep.rows.get(w * k..(w + 1) * k)?.to_vec();
+            let at = ep.ways * k + w * q;
+            let mut query = ep.rows.get(at..at + q)?.to_vec();
+            support.sort_unstable();
+            query.sort_unstable();
+            Some((*labels.get(*support.first()?)?, support, query))
+        })
+        .collect()
+}
+
+/// [`EpisodeUnits::fewest_splits`] of `eps` (`labels`: each data row's class).
+fn fewest_splits(eps: &[Episode], labels: &[usize]) -> Option<(usize, usize)> {
+    let mut splits: Vec<(usize, Vec<usize>, Vec<usize>)> =
+        eps.iter().flat_map(|ep| way_splits(ep, labels)).collect();
+    splits.sort_unstable();
+    splits.dedup();
+    let mut per_class: std::collections::BTreeMap<usize, usize> = Default::default();
+    for (c, _, _) in &splits {
+        *per_class.entry(*c).or_default() += 1;
+    }
+    per_class.into_iter().min_by_key(|&(_, n)| n)
+}
+
+fn units(eps: &[Episode], labels: &[usize]) -> Option<EpisodeUnits> {
     let first = eps.first()?;
     let mut draws: Vec<Vec<usize>> = eps.iter().map(|e| e.rows.clone()).collect();
     let mut rows: Vec<usize> = draws.iter().flatten().copied().collect();
@@ -106,6 +137,7 @@ fn units(eps: &[Episode]) -> Option<EpisodeUnits> {
         query_per_class: first.query,
         classes: classes.len(),
         rows: rows.len(),
+        fewest_splits: fewest_splits(eps, labels),
     })
 }
 
@@ -146,7 +178,7 @@ pub fn eval_rows(
             }
             for &k in shots {
                 let eps = test_episodes(setup, ways, k, *query, *n, *seed)?;
-                all_units.extend(units(&eps));
+                all_units.extend(units(&eps, &setup.ds.labels));
                 rows.extend(evaluate(bytes, &eps, steps, baselines)?);
                 if let Some(u) = unknown {
                     let spec = (k, *query, *n, *seed);
@@ -173,7 +205,7 @@ pub fn eval_rows(
             }
             let q = fields / ways - k;
             let eps = parse_file(&text, &path.display().to_string(), &setup.ds, ways, *k, q)?;
-            all_units.extend(units(&eps));
+            all_units.extend(units(&eps, &setup.ds.labels));
             rows.extend(evaluate(bytes, &eps, steps, baselines)?);
         }
     }
@@ -353,6 +385,14 @@ pub fn describe(cfg: &ClsConfig, ds: &Dataset, report: &EvalReport) -> String {
             "  {}-way {}-shot: {} episodes ({} distinct draws from {} rows of {} classes), {} queries per class\n",
             u.ways, u.shots, u.episodes, u.distinct, u.rows, u.classes, u.query_per_class
         );
+        // A class of few rows repeats its few splits in every draw: say so when they are far
+        // fewer than the draws.
+        if let Some((c, n)) = u.fewest_splits.filter(|&(_, n)| 10 * n < u.distinct) {
+            s += &format!(
+                "    class {} has {n} distinct support and query splits only (its rows are few): the episodes repeat them\n",
+                ds.describe_classes(&[c])
+            );
+        }
     }
     s + "95% CI over episodes (how well these classes were measured), then with the class as the unit: each class's accuracy over its queries, their mean and 95% CI (how much another class might differ)\n"
 }
@@ -629,6 +669,26 @@ fn print_candidates(trained: &Trained, ds: &Dataset, chosen: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_class_of_few_rows_has_few_splits_however_many_draws() {
+        // Class 0 has rows 0-2 (1 shot, 1 query: at most 6 splits), class 1 rows 10-29.
+        let labels: Vec<usize> = (0..30).map(|r| usize::from(r >= 10)).collect();
+        let eps: Vec<Episode> = (0..40)
+            .map(|i| Episode {
+                ways: 2,
+                shots: 1,
+                query: 1,
+                // Support (class 0, class 1) then query (class 0, class 1).
+                rows: vec![i % 3, 10 + i % 20, (i + 1) % 3, 10 + (i + 7) % 20],
+                pool_class: vec![0, 1],
+                ..Default::default()
+            })
+            .collect();
+        assert_eq!(fewest_splits(&eps, &labels), Some((0, 3)));
+        let u = units(&eps, &labels).unwrap();
+        assert_eq!((u.distinct, u.fewest_splits), (40, Some((0, 3))));
+    }
 
     #[test]
     fn an_inconclusive_trunk_comparison_names_the_folds() {
