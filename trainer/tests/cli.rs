@@ -3,19 +3,12 @@
 //! inspects.
 
 mod common;
+use common::{bin, run};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_trainer"))
-}
-
 fn dir(name: &str) -> PathBuf {
     common::dir("cli", name)
-}
-
-fn run(c: &mut Command) -> Output {
-    c.output().unwrap()
 }
 
 fn stderr(o: &Output) -> String {

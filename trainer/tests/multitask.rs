@@ -4,13 +4,14 @@
 
 use runtime::{Heads, Model};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::AtomicBool;
 use trainer::multitask::config::MtConfig;
 use trainer::multitask::{build_heads, model_def, train, Source};
 use trainer::net::{forward, Fwd};
 
 mod common;
+use common::{bin, run};
 
 fn dir(name: &str) -> PathBuf {
     common::dir("mt", name)
@@ -68,14 +69,6 @@ query = 2
 steps = 2
 alpha = 0.2
 "#;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_trainer"))
-}
-
-fn run(c: &mut Command) -> Output {
-    c.output().unwrap()
-}
 
 #[test]
 fn multi_head_model_serves_every_head_from_one_trunk_pass() {

@@ -850,13 +850,27 @@ val_episodes = 10
         own > 95.0 && own > pooled + 20.0,
         "within {own}, pooled {pooled}"
     );
-    // The text says what the episodes were drawn from.
+    // The text says what the episodes were drawn from, and which shot count no subject can
+    // host (5 shots and a query need 6 rows of a class; every subject has 5).
     let o = run(bin()
-        .args(["eval", "--episodes", "50", "--shots", "1", "--model"])
+        .args([
+            "eval",
+            "--episodes",
+            "50",
+            "--shots",
+            "1,5",
+            "--query",
+            "1",
+            "--model",
+        ])
         .arg(&model));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         out.contains("within one subject, 2-way 1-shot: episodes drawn from 6 of 6 subjects"),
+        "{out}"
+    );
+    assert!(
+        out.contains("within one subject, 2-way 5-shot: no episode: none of the 6 subjects has 2 novel classes of 6 rows or more"),
         "{out}"
     );
 }

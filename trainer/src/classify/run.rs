@@ -342,7 +342,7 @@ pub fn noted_eval_shots(setup: &Setup, ways: usize) -> Option<(Vec<usize>, usize
 /// The end of [`noted_eval_shots`]' note: how many novel classes there are and what to change.
 /// Fewer than 2 make no episode whatever `ways` is: only holding out more classes helps.
 fn too_few_novel_classes(classes: usize, ways: usize) -> String {
-    let more = |n: usize| format!("{n} more class{}", if n == 1 { "" } else { "es" });
+    let more = |n: usize| crate::eval::count(n, "more class");
     if classes < 2 {
         let to_ways = match ways > 2 {
             true => format!(", or {} and set `ways = 2`", more(2 - classes)),

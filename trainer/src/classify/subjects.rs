@@ -68,12 +68,13 @@ fn subject_pools(
             })
             .filter(|c| c.rows.len() > shots)
             .collect();
-        if classes.len() < ways {
-            continue;
-        }
         let mut sizes: Vec<usize> = classes.iter().map(|c| c.rows.len()).collect();
         sizes.sort_unstable_by(|a, b| b.cmp(a));
-        let q = (sizes[ways - 1] - shots).min(query);
+        // The `ways`-th largest class (none: the subject cannot host an episode).
+        let Some(&nth) = ways.checked_sub(1).and_then(|i| sizes.get(i)) else {
+            continue;
+        };
+        let q = (nth - shots).min(query);
         classes.retain(|c| c.rows.len() >= shots + q);
         let own = Pool {
             classes,
@@ -140,8 +141,8 @@ pub fn episodes_of(
 }
 
 /// The within-subject evaluation of `bytes` for each of `shots` (the methods and baselines of
-/// [`evaluate`], on the same episodes), `n` episodes each; a shot count no subject can host is
-/// left out (said in [`describe`]'s caller's note).
+/// [`evaluate`], on the same episodes), `n` episodes each; a shot count no subject can host
+/// has no rows (and no eligible subject), which [`table`] says.
 pub fn evaluate_within(
     bytes: &[u8],
     setup: &Setup,
@@ -161,6 +162,12 @@ pub fn evaluate_within(
             eligible,
         }) = episodes(setup, ways, k, query, (n, seed))?
         else {
+            out.push(SubjectReport {
+                shots: k,
+                rows: Vec::new(),
+                eligible: Vec::new(),
+                query: (0, 0),
+            });
             continue;
         };
         let rows = evaluate(bytes, &eps, steps, baselines)?
@@ -230,13 +237,16 @@ fn subject_row(row: AccRow, subjects: &[usize]) -> SubjectRow {
 /// table: accuracy over the episodes, then with the subject as the unit.
 pub fn table(ds: &Dataset, ways: usize, reports: &[SubjectReport]) -> String {
     let mut s = String::new();
-    if reports.is_empty() {
-        return format!(
-            "within one subject: no episode: no subject of {} has {ways} novel classes with a row beside the shots\n",
-            ds.subject_names.len()
-        );
-    }
     for r in reports {
+        if r.eligible.is_empty() {
+            s += &format!(
+                "within one subject, {ways}-way {}-shot: no episode: none of the {} subjects has {ways} novel classes of {} rows or more\n",
+                r.shots,
+                ds.subject_names.len(),
+                r.shots + 1
+            );
+            continue;
+        }
         s += &format!(
             "within one subject, {ways}-way {}-shot: episodes drawn from {} of {} subjects (those with {ways} novel classes of {} rows or more: {}), {} queries per class\n",
             r.shots,
