@@ -296,6 +296,19 @@ fn ci() -> Result<()> {
         args.extend_from_slice(build);
         run_with(&root(), "cargo", &args, &[("RUSTDOCFLAGS", "-D warnings")])?;
     }
+    // The host crates' docs as well: a link a refactor broke fails here, not in a reader's hands.
+    run_with(
+        &root(),
+        "cargo",
+        &[
+            "doc",
+            "--workspace",
+            "--no-deps",
+            "--exclude",
+            "fewshot-runtime",
+        ],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
     firmware::ci(&root())?;
     boards::ci(&root())?;
     // 30 s per target: several hundred thousand inputs each from the seeded corpus (real

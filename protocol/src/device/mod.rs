@@ -1,5 +1,5 @@
 //! The device side: [`Device`] answers each [`Request`] from one head's [`Learner`], a support
-//! buffer ([`SupportSet`]), the head's [`ClassBank`] when it is enrollable, and a flash holding
+//! buffer ([`SupportSet`]), the head's class bank ([`BankState`]) when it is enrollable, and a flash holding
 //! the saved state and bank ([`Slots`]) and the signed model slots ([`ModelSlots`]);
 //! [`Session`] turns received bytes into reply frames, and [`Session::serve`] runs that loop
 //! over a firmware's UART ([`Port`]).

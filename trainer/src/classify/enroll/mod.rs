@@ -16,7 +16,7 @@
 //! classes), and with the class as the unit (each class's mean over the episodes, then Student's
 //! t over the classes), which says how much another class could differ.
 //!
-//! The device bank runs once per inner step count and per margin ([`ClassBank::set_margin`],
+//! The device bank runs once per inner step count and per margin ([`runtime::BankState::set_margin`],
 //! set after the original classes are enrolled, so only the held-out ones carry it);
 //! [`protect::choose_margin`] picks the smallest margin that keeps the original classes' drop
 //! within a bound, on episodes of the original classes alone.

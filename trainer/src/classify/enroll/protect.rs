@@ -1,5 +1,5 @@
 //! `trainer enroll-eval --protect P`: the smallest enrollment margin
-//! ([`runtime::ClassBank::set_margin`]) that keeps the original classes' accuracy within `P`
+//! ([`runtime::BankState::set_margin`]) that keeps the original classes' accuracy within `P`
 //! points of where it started after 10 enrollments, chosen without the held-out classes.
 //!
 //! Calibration episodes use the original classes alone: each episode splits them at random
