@@ -205,6 +205,11 @@ pub struct ClsConfig {
     /// subject's rows, as a device adapts to its own user, with the subject as a unit, and the
     /// validation episodes are drawn so too.
     pub subject_column: Option<String>,
+    /// Where the training episodes come from when a `subject_column` is given: every
+    /// subject's rows pooled (`pooled`, the default: the trunk also learns to ignore what
+    /// differs between subjects), or one subject's rows each (`within_subject`: as one device
+    /// sees its classes).
+    pub train_episodes: TrainEpisodes,
     pub input: InputKind,
     pub normalise: Normalise,
     /// Standardise every sample's channels by their own mean and variance first (on the device
@@ -335,6 +340,7 @@ impl Default for ClsConfig {
             label_column: None,
             ignore_columns: Vec::new(),
             subject_column: None,
+            train_episodes: TrainEpisodes::Pooled,
             input: InputKind::Vector,
             normalise: Normalise::Auto,
             standardise_windows: false,
@@ -405,6 +411,17 @@ fn trunk_line(text: &str, i: usize) -> usize {
         Some(line) => line,
         None => crate::config::line_of(text, "", "trunk"),
     }
+}
+
+/// Where training episodes are drawn from when the data name each row's subject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrainEpisodes {
+    /// Each episode's classes and rows from one subject (among those with `ways` classes of
+    /// `shots + query` rows; the rest of the subjects' rows serve no episode).
+    WithinSubject,
+    /// Classes and rows from every subject's rows pooled.
+    Pooled,
 }
 
 /// Which validation episodes choose the trunk, the stopping point and the device settings.

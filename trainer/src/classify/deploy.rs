@@ -324,6 +324,10 @@ pub struct AccRow {
     /// Query accuracy of every episode, in order (for paired comparisons; `eval --per-task`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub per_episode: Vec<f64>,
+    /// Each class's accuracy over its queries, by the class's place in the episodes' pool
+    /// ([`Episode::pool_class`]), in that order (for `cv`, which pools classes over folds).
+    #[serde(skip)]
+    pub per_class: Vec<(usize, f64)>,
 }
 
 /// The row of `method` from which queries of each of `eps` it got right.
@@ -336,7 +340,8 @@ pub(super) fn row(
 ) -> AccRow {
     let per_ep = shares(hits);
     let (m, ci) = mean_ci(&per_ep);
-    let per_class = class_accuracies(hits, eps);
+    let keyed = class_accuracies(hits, eps);
+    let per_class: Vec<f64> = keyed.iter().map(|c| c.1).collect();
     let (cm, cci) = mean_ci(&per_class);
     AccRow {
         method: method.into(),
@@ -349,6 +354,7 @@ pub(super) fn row(
         class_accuracy: 100.0 * cm,
         class_ci95: 100.0 * cci,
         per_episode: per_ep,
+        per_class: keyed,
     }
 }
 
@@ -360,13 +366,13 @@ pub fn shares(hits: &[Vec<bool>]) -> Vec<f64> {
 }
 
 /// Each class's accuracy over all of its queries in `eps` (classes told apart by
-/// [`Episode::pool_class`]), in the order of their class keys.
-fn class_accuracies(hits: &[Vec<bool>], eps: &[Episode]) -> Vec<f64> {
+/// [`Episode::pool_class`]), with its key, in the order of their keys.
+fn class_accuracies(hits: &[Vec<bool>], eps: &[Episode]) -> Vec<(usize, f64)> {
     let mut tally = ClassTally::default();
     for (h, ep) in hits.iter().zip(eps) {
         tally.add(h, &ep.query_y, &ep.pool_class);
     }
-    tally.accuracies()
+    tally.keyed()
 }
 
 /// Each class's queries and those answered right, over any number of draws: the class as the
@@ -390,6 +396,14 @@ impl ClassTally {
             let e = self.0.entry(key).or_default();
             (e.0, e.1) = (e.0 + r, e.1 + n);
         }
+    }
+
+    /// Each class's key and accuracy, in the order of their keys.
+    pub fn keyed(&self) -> Vec<(usize, f64)> {
+        self.0
+            .iter()
+            .map(|(&key, &(r, n))| (key, r as f64 / n.max(1) as f64))
+            .collect()
     }
 
     /// Each class's accuracy, in the order of their keys.

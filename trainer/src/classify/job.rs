@@ -13,7 +13,7 @@ use crate::engine::{self, Checkpoints, Flow, Job, Trainable};
 use crate::net::Arch;
 use anyhow::Result;
 use indicatif::ProgressBar;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
@@ -41,6 +41,7 @@ pub fn train_from(
         // The identity trunk without a multi-task head has no parameter: validation only.
         nothing_to_train: n == 0 || (cfg.freeze_trunk && aux_classes == 0),
         trunk,
+        within: super::subjects::training_pools(setup, cfg),
     };
     engine::run(&mut job, st, ckpts, progress)
 }
@@ -71,6 +72,8 @@ struct EpisodicTraining<'a> {
     val: Vec<Vec<Episode>>,
     seen: Vec<Vec<Episode>>,
     nothing_to_train: bool,
+    /// Per shot count, the training pool cut per subject (empty: pooled episodes).
+    within: Vec<Vec<super::subjects::SubjectPool>>,
 }
 
 impl Job for EpisodicTraining<'_> {
@@ -180,12 +183,18 @@ impl EpisodicTraining<'_> {
         let global: Vec<usize> = (0..setup.train.classes.len()).collect();
         let mut r = ChaCha8Rng::seed_from_u64(cfg.seed);
         r.set_stream(it + 1);
-        let shots = cfg.shots[(it as usize) % cfg.shots.len()];
+        let shot_idx = (it as usize) % cfg.shots.len();
+        let shots = cfg.shots[shot_idx];
+        let within = self.within.get(shot_idx).map_or(&[][..], |w| &w[..]);
         let eps: Vec<Episode> = (0..cfg.meta_batch)
-            .map(|_| {
-                setup
+            .map(|_| match within.len() {
+                0 => setup
                     .train
-                    .sample(&setup.ds, setup.train_ways, shots, cfg.query, &mut r)
+                    .sample(&setup.ds, setup.train_ways, shots, cfg.query, &mut r),
+                n => {
+                    let (_, pool, query) = &within[r.random_range(0..n)];
+                    pool.sample(&setup.ds, setup.train_ways, shots, *query, &mut r)
+                }
             })
             .collect::<Result<_>>()?;
         // The rows of other classes are drawn after the episodes: a closed-set run's stream

@@ -5,8 +5,10 @@
 //! Pooled episodes (rows of any subject) measure a head adapted on several people's samples
 //! and asked about others'; a device holds one user's samples and answers that user. On data
 //! where subjects differ (a sensor's gain, a person's gait) the two differ, in either
-//! direction: the within-subject rows are what the device does.
+//! direction: the within-subject rows are what the device does. Training episodes are drawn
+//! so too with `train_episodes = "within_subject"` ([`training_pools`]).
 
+use super::config::{ClsConfig, TrainEpisodes};
 use super::data::Dataset;
 use super::deploy::{evaluate, AccRow, Baselines};
 use super::episodes::{Episode, Pool, PoolClass};
@@ -42,11 +44,13 @@ pub struct SubjectReport {
     pub query: (usize, usize),
 }
 
-/// Each subject's classes of `pool` as pools: the pool's classes cut to the subject's rows,
-/// those with `shots + 1` rows or more; `(subject, pool, queries per class)` of the subjects
-/// with `ways` such classes. Queries: up to `query`, as many as the subject's `ways`-th
-/// largest class leaves beside the shots (its smaller classes left out of its episodes).
-fn subject_pools(
+/// Each subject's classes of `pool` as pools: the pool's classes cut to the subject's rows;
+/// `(subject, pool, queries per class)` of the subjects with `ways` classes of `shots + 1`
+/// rows or more. Queries: up to `query`, as many as the subject's `ways`-th largest class
+/// leaves beside the shots; a class with fewer rows than the shots and those queries keeps
+/// none (no episode of the subject takes it). Every class keeps its place, so an episode's
+/// `pool_class` names the same class as in `pool`, whichever subject it came from.
+pub(super) fn subject_pools(
     pool: &Pool,
     ds: &Dataset,
     ways: usize,
@@ -66,16 +70,23 @@ fn subject_pools(
                     .collect(),
                 ..c.clone()
             })
-            .filter(|c| c.rows.len() > shots)
             .collect();
-        let mut sizes: Vec<usize> = classes.iter().map(|c| c.rows.len()).collect();
+        let mut sizes: Vec<usize> = classes
+            .iter()
+            .map(|c| c.rows.len())
+            .filter(|&n| n > shots)
+            .collect();
         sizes.sort_unstable_by(|a, b| b.cmp(a));
         // The `ways`-th largest class (none: the subject cannot host an episode).
         let Some(&nth) = ways.checked_sub(1).and_then(|i| sizes.get(i)) else {
             continue;
         };
         let q = (nth - shots).min(query);
-        classes.retain(|c| c.rows.len() >= shots + q);
+        for c in &mut classes {
+            if c.rows.len() < shots + q {
+                c.rows.clear();
+            }
+        }
         let own = Pool {
             classes,
             side: pool.side,
@@ -84,6 +95,35 @@ fn subject_pools(
         out.push((s, own, q));
     }
     out
+}
+
+/// One subject's share of a pool: `(subject, its classes cut to its rows, queries per class)`.
+pub(super) type SubjectPool = (usize, Pool, usize);
+
+/// The training pool cut per subject for each of `cfg.shots` (`setup.train_ways`-way
+/// episodes, `cfg.query` queries), as `train_episodes = "within_subject"` draws them; an empty list for a
+/// shot count no subject can host (noted: those episodes mix subjects), and for every shot
+/// count when the data name no subject or episodes are pooled.
+pub fn training_pools(setup: &Setup, cfg: &ClsConfig) -> Vec<Vec<SubjectPool>> {
+    let within =
+        !setup.ds.subjects.is_empty() && cfg.train_episodes == TrainEpisodes::WithinSubject;
+    cfg.shots
+        .iter()
+        .map(|&k| {
+            if !within {
+                return Vec::new();
+            }
+            let pools = subject_pools(&setup.train, &setup.ds, setup.train_ways, (k, cfg.query));
+            if pools.is_empty() {
+                eprintln!(
+                    "note: no subject has {} training classes of {} rows: the {k}-shot training episodes mix subjects",
+                    setup.train_ways,
+                    k + 1
+                );
+            }
+            pools
+        })
+        .collect()
 }
 
 /// Episodes drawn within one subject each ([`episodes`]).
@@ -108,7 +148,7 @@ pub fn episodes(
 }
 
 /// `n` seeded `ways`-way `shots`-shot episodes of `pool`'s classes, each within one subject
-/// drawn uniformly among those that can host one ([`subject_pools`]); None when no subject
+/// drawn uniformly among those that can host one (`subject_pools`); None when no subject
 /// can.
 pub fn episodes_of(
     pool: &Pool,
@@ -313,7 +353,60 @@ mod tests {
             class_accuracy: 0.0,
             class_ci95: 0.0,
             per_episode,
+            per_class: Vec::new(),
         }
+    }
+
+    /// Within-subject training episodes take every row from one subject; a shot count no
+    /// subject can host, and pooled training, draw from the pooled classes.
+    #[test]
+    fn within_subject_training_episodes_keep_to_one_subject() {
+        let dir = std::env::temp_dir().join(format!("fewshot-subjects-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // 3 subjects x 6 classes x 4 rows (subject s2: 2 rows of classes 0 and 1).
+        let mut csv = String::from("who,a,b,label\n");
+        for s in 0..3 {
+            for c in 0..6 {
+                let rows = if s == 2 && c < 2 { 2 } else { 4 };
+                for r in 0..rows {
+                    csv += &format!("s{s},{},{},{c}\n", c * 3 + s * 10 + r % 2, r + s);
+                }
+            }
+        }
+        std::fs::write(dir.join("d.csv"), csv).unwrap();
+        let mut cfg = ClsConfig {
+            data: dir.join("d.csv"),
+            subject_column: Some("who".into()),
+            train_classes: vec![0, 1, 2, 3],
+            val_classes: vec![2, 3],
+            test_classes: vec![4, 5],
+            ways: 2,
+            shots: vec![1, 4],
+            query: 1,
+            train_episodes: TrainEpisodes::WithinSubject,
+            ..ClsConfig::default()
+        };
+        let setup = Setup::new(&cfg).unwrap();
+        let pools = training_pools(&setup, &cfg);
+        // 1 shot: subjects with 2 training classes of 2 rows (after `val_fraction`); 4: none.
+        assert!(
+            !pools[0].is_empty() && pools[1].is_empty(),
+            "{}",
+            pools.len()
+        );
+        let mut subjects: Vec<usize> = pools[0].iter().map(|(s, _, _)| *s).collect();
+        subjects.dedup();
+        assert_eq!(subjects.len(), pools[0].len());
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for (s, pool, q) in pools.iter().flatten() {
+            for _ in 0..20 {
+                let ep = pool.sample(&setup.ds, 2, 1, *q, &mut rng).unwrap();
+                assert!(ep.rows.iter().all(|&r| setup.ds.subjects[r] == *s));
+            }
+        }
+        cfg.train_episodes = TrainEpisodes::Pooled;
+        assert!(training_pools(&setup, &cfg).iter().all(Vec::is_empty));
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
