@@ -34,10 +34,10 @@ enum Cmd {
     /// file and held-out tasks (or --task csv:PATH / --config, checked against the record); the
     /// sinusoid takes --task sinusoid (the default without a record).
     Eval(cli::eval::EvalArgs),
-    /// Cross-validation of a regression configuration on CSV tasks over task ids: for each of N
-    /// folds, train from scratch on the other folds' tasks, evaluate as deployed on the fold's
-    /// tasks; the table aggregates every task's scores (N = the number of tasks: leave one task
-    /// out). Writes no model.
+    /// Cross-validation: for each of N folds, train from scratch on the other folds, evaluate as
+    /// deployed on the fold's, beside the baselines. A regression configuration of CSV tasks is
+    /// cut by task ids (N = the number of tasks: leave one task out); a classification one by
+    /// its classes, each novel once, every accuracy with the class as the unit. Writes no model.
     Cv(cli::eval::CvArgs),
     /// Post-training int8 quantisation of a classification run's trained trunk (TFLM semantics,
     /// the runtime's int8 kernels): accuracy beside the f32 trunk and the baselines on the same

@@ -789,14 +789,8 @@ fn subjects_csv(path: &Path) {
     std::fs::write(path, s).unwrap();
 }
 
-/// With `subject_column`, `eval` also draws episodes within one subject (the subject as a
-/// unit): where subjects differ more than classes, nearest centroid within a subject is near
-/// perfect while pooled episodes mix subjects; the subject column is no feature.
-#[test]
-fn a_subject_column_adds_episodes_within_one_subject() {
-    let d = dir("subjects");
-    subjects_csv(&d.join("subjects.csv"));
-    let config = r#"task = "classification"
+/// A run on `subjects_csv`: 2 novel classes of the 6 (`cv` holds out every class in turn).
+const SUBJECTS_CONFIG: &str = r#"task = "classification"
 data = "subjects.csv"
 subject_column = "who"
 train_classes = [0, 1, 2, 3]
@@ -810,8 +804,16 @@ iterations = 10
 val_every = 5
 val_episodes = 10
 "#;
+
+/// With `subject_column`, `eval` also draws episodes within one subject (the subject as a
+/// unit): where subjects differ more than classes, nearest centroid within a subject is near
+/// perfect while pooled episodes mix subjects; the subject column is no feature.
+#[test]
+fn a_subject_column_adds_episodes_within_one_subject() {
+    let d = dir("subjects");
+    subjects_csv(&d.join("subjects.csv"));
     let model = d.join("m.postcard");
-    let o = train_no_eval(&d, config, &model);
+    let o = train_no_eval(&d, SUBJECTS_CONFIG, &model);
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(o.status.success(), "{err}");
     assert!(err.contains("4 input(s)"), "{err}");
@@ -873,4 +875,100 @@ val_episodes = 10
         out.contains("within one subject, 2-way 5-shot: no episode: none of the 6 subjects has 2 novel classes of 6 rows or more"),
         "{out}"
     );
+}
+
+/// `cv` of a classification configuration: every class the configuration names is novel in
+/// one fold, its accuracy the unit; the within-subject table comes with a subject column; a
+/// fold count the classes cannot fill is refused before any training.
+#[test]
+fn cv_of_a_classification_configuration_makes_every_class_novel_once() {
+    let d = dir("cv_classes");
+    subjects_csv(&d.join("subjects.csv"));
+    std::fs::write(d.join("cv.toml"), SUBJECTS_CONFIG).unwrap();
+    let cv = |folds: &str| {
+        run(bin()
+            .args([
+                "cv",
+                "--episodes",
+                "100",
+                "--json",
+                "--per-task",
+                "--folds",
+                folds,
+                "--config",
+            ])
+            .arg(d.join("cv.toml")))
+    };
+    let o = cv("3");
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    assert_eq!(err.matches("fold ").count(), 3, "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut named: Vec<String> = v["folds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| {
+            f.as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap().to_string())
+        })
+        .collect();
+    named.sort();
+    assert_eq!(named, ["0", "1", "2", "3", "4", "5"]);
+    let row = |table: &str, method: &str, shots: u64| {
+        v[table]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["method"] == method && r["shots"] == shots)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {method} {shots} in {table}: {v}"))
+    };
+    for table in ["pooled", "within_subject"] {
+        let m = row(table, "model", 1);
+        assert_eq!(m["classes"], 6, "{m}");
+        let mut classes: Vec<&str> = m["per_class"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c[0].as_str().unwrap())
+            .collect();
+        classes.sort_unstable();
+        assert_eq!(classes, ["0", "1", "2", "3", "4", "5"], "{m}");
+        // The reference is the nearest-centroid baseline with the highest mean.
+        let best = m["centroid"].as_str().unwrap();
+        let c = row(table, best, 1);
+        assert_eq!(c["minus_centroid"], 0.0, "{c}");
+        for other in ["nearest_centroid_raw", "nearest_centroid_standardised"] {
+            assert!(
+                row(table, other, 1)["class_accuracy"].as_f64() <= c["class_accuracy"].as_f64()
+            );
+        }
+        // The paired difference is the difference of the means over the same classes.
+        let diff = m["class_accuracy"].as_f64().unwrap() - c["class_accuracy"].as_f64().unwrap();
+        assert!(
+            (m["minus_centroid"].as_f64().unwrap() - diff).abs() < 1e-9,
+            "{m} {c}"
+        );
+    }
+    // Subjects differ more than classes: within one subject nearest centroid does far better
+    // (classes 0 and 4, 1 and 5 share a pattern: a fold holding out such a pair cannot tell
+    // them apart).
+    let own = row("within_subject", "nearest_centroid_raw", 1)["class_accuracy"]
+        .as_f64()
+        .unwrap();
+    let pooled = row("pooled", "nearest_centroid_raw", 1)["class_accuracy"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        own > 75.0 && own > pooled + 20.0,
+        "within {own}, pooled {pooled}"
+    );
+    let o = cv("4");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("give 2 to 3 folds"), "{err}");
+    assert!(!err.contains("fold 1/"), "{err}");
 }

@@ -5,6 +5,7 @@
 pub mod augment;
 pub mod class_names;
 pub mod config;
+pub mod cv;
 pub mod data;
 pub mod deploy;
 pub mod enroll;

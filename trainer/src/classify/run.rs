@@ -14,6 +14,7 @@ use super::train::{train_from, ClsState, Trained};
 use super::unknown::{self, Drawn, UnknownRow, UnknownSpec};
 use crate::engine::{train_checkpointed, RunFlags};
 use crate::export;
+use crate::net::Arch;
 use anyhow::{bail, Context, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -282,19 +283,29 @@ fn unknown_rows_of(
 
 /// The baselines of a run: standardised nearest centroid and the trained trunk, if any.
 pub fn baselines<'a>(setup: &'a Setup, record: Option<&'a RunRecord>) -> Baselines<'a> {
+    trunk_baselines(
+        setup,
+        record.and_then(|r| r.trained_trunk.as_ref()),
+        record.is_some_and(|r| r.plain_protonet),
+    )
+}
+
+/// The baselines of a run with the trained trunk `trunk` (named `protonet` when it is a plain
+/// ProtoNet, else `trained_trunk`).
+pub fn trunk_baselines<'a>(
+    setup: &'a Setup,
+    trunk: Option<&'a (Arch, Vec<f64>)>,
+    plain_protonet: bool,
+) -> Baselines<'a> {
+    let name = if plain_protonet {
+        "protonet"
+    } else {
+        "trained_trunk"
+    };
     Baselines {
         standardise: &setup.standardise,
         model_input: setup.norm.window.is_some().then_some(&setup.norm),
-        trunk: record.and_then(|r| {
-            r.trained_trunk.as_ref().map(|(a, p)| {
-                let name = if r.plain_protonet {
-                    "protonet"
-                } else {
-                    "trained_trunk"
-                };
-                (a, p.as_slice(), name)
-            })
-        }),
+        trunk: trunk.map(|(a, p)| (a, p.as_slice(), name)),
     }
 }
 

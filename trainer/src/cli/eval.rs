@@ -122,17 +122,24 @@ pub struct EvalArgs {
 /// `trainer cv`'s options.
 #[derive(Args)]
 pub struct CvArgs {
+    /// A regression configuration of CSV tasks, or a classification configuration.
     #[arg(long)]
     pub config: PathBuf,
+    /// Folds of the task ids (regression), or of the classes the configuration names
+    /// (classification: at most classes / ways).
     #[arg(long)]
     pub folds: usize,
     /// Meta-iterations per fold (overrides the configuration).
     #[arg(long)]
     pub iterations: Option<u64>,
+    /// Classification: episodes per fold and shot count.
+    #[arg(long, default_value_t = 2000)]
+    pub episodes: usize,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
-    /// With --json: every task's mean query MSE.
+    /// With --json: every task's mean query MSE (regression), every class's accuracy
+    /// (classification).
     #[arg(long)]
     pub per_task: bool,
     /// Worker threads (0 = all cores).
@@ -315,28 +322,32 @@ fn regression_model(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `trainer cv`: one model per fold, each evaluated as deployed on the fold's tasks.
+/// `trainer cv`: one model per fold, each evaluated as deployed on the fold's tasks or classes.
 pub fn cv(a: CvArgs) -> Result<ExitCode> {
     let CvArgs {
         config,
         folds,
         iterations,
+        episodes,
         json,
         per_task,
         threads: nt,
     } = a;
     threads(nt)?;
+    if iterations == Some(0) {
+        bail!("--iterations must be >= 1");
+    }
     let mut cfg = match trainer::presets::load(None, Some(&config))?.0 {
         RunConfig::Regression(c) => *c,
+        RunConfig::Classification(c) => {
+            return classification_cv(*c, folds, iterations, episodes, json, per_task)
+        }
         _ => bail!(
-            "{}: cross-validation takes a regression configuration",
+            "{}: cross-validation takes a regression or a classification configuration",
             config.display()
         ),
     };
     if let Some(i) = iterations {
-        if i == 0 {
-            bail!("--iterations must be >= 1");
-        }
         cfg.train.iterations = i;
     }
     let (report, fold_ids) = regression::cross_validate(&cfg, folds, !json)?;
@@ -346,6 +357,39 @@ pub fn cv(a: CvArgs) -> Result<ExitCode> {
         per_task,
         serde_json::json!({ "config": config, "folds": fold_ids }),
     )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `trainer cv` of a classification configuration ([`trainer::classify::cv`]).
+fn classification_cv(
+    mut cfg: ClsConfig,
+    folds: usize,
+    iterations: Option<u64>,
+    episodes: usize,
+    json: bool,
+    per_class: bool,
+) -> Result<ExitCode> {
+    if episodes == 0 {
+        bail!("--episodes must be >= 1");
+    }
+    if let Some(i) = iterations {
+        cfg.iterations = i;
+    }
+    let mut report = trainer::classify::cv::cross_validate(&cfg, folds, episodes)?;
+    if json {
+        if !per_class {
+            for r in report
+                .pooled
+                .iter_mut()
+                .chain(report.within_subject.iter_mut().flatten())
+            {
+                r.per_class.clear();
+            }
+        }
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", trainer::classify::cv::describe(&report));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
