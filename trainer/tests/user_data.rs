@@ -458,18 +458,25 @@ fn the_trunk_can_be_chosen_over_folds_of_the_training_classes() {
     assert_eq!(all, (0..8).collect::<Vec<_>>());
     assert_eq!(f["trained"].as_array().unwrap().len(), 2);
     assert_eq!(f["identity"].as_array().unwrap().len(), 2);
-    // The exported trunk is the trained one only when its paired gain over every fold's
-    // validation episodes lies above zero beyond the interval (the folds' intervals added in
-    // quadrature), and its best validation came after iteration 0.
+    // The exported trunk is the trained one only when its gain over the identity, class by
+    // class over every fold's validation classes (each training class once), lies above zero
+    // beyond Student's t interval, and its best validation came after iteration 0.
     let gains: Vec<(f64, f64)> = serde_json::from_value(f["gains"].clone()).unwrap();
     assert_eq!(gains.len(), 2);
-    let gain = (gains[0].0 + gains[1].0) / 2.0;
-    let ci = (gains[0].1.powi(2) + gains[1].1.powi(2)).sqrt() / 2.0;
+    let per_class: Vec<Vec<f64>> = serde_json::from_value(f["class_gains"].clone()).unwrap();
+    let all: Vec<f64> = per_class.concat();
+    assert_eq!(all.len(), 8, "{f}");
+    let n = all.len() as f64;
+    let gain = all.iter().sum::<f64>() / n;
+    let sd = (all.iter().map(|g| (g - gain).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    let ci = 2.365 * sd / n.sqrt();
     let first = t["candidates"][0]["trunk"].as_str().unwrap();
     let trained = gain > ci && t["best_iter"].as_u64().unwrap() > 0;
     assert_eq!(first, if trained { "trained" } else { "identity" }, "{f}");
     assert!(
-        err.contains("trained minus identity over the folds' validation episodes"),
+        err.contains(
+            "trained minus identity over the folds' 8 validation classes (the class as the unit)"
+        ),
         "{err}"
     );
     // Too many folds for the classes is refused at its key.

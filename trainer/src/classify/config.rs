@@ -229,8 +229,8 @@ pub struct ClsConfig {
     pub named: Option<NamedClasses>,
     /// Choose between the trained and the identity trunk by this many folds of the training
     /// classes (each fold held out once, a trunk trained on the others; 0: on `val_classes`
-    /// alone). More validation classes make the choice less noisy, at the cost of one training
-    /// per fold.
+    /// alone), the trained trunk's gain taken with the class as the unit. More validation
+    /// classes make the choice less noisy, at the cost of one training per fold.
     pub trunk_folds: usize,
     /// Which validation episodes choose the trunk, the stopping point and the device settings.
     pub validate_on: ValidateOn,

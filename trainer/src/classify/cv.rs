@@ -390,11 +390,12 @@ fn table(head: &str, rows: &[CvRow]) -> String {
     );
     let mut best = Vec::new();
     for r in rows {
-        let mut steps = r.steps.clone();
-        steps.dedup();
-        let steps = match steps.is_empty() {
-            true => "-".into(),
-            false => steps
+        // One count when every fold took it, else each fold's.
+        let steps = match r.steps.split_first() {
+            None => "-".into(),
+            Some((s, rest)) if rest.iter().all(|x| x == s) => s.to_string(),
+            Some(_) => r
+                .steps
                 .iter()
                 .map(usize::to_string)
                 .collect::<Vec<_>>()

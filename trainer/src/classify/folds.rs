@@ -25,6 +25,10 @@ pub struct FoldScores {
     /// and its 95 % interval's half-width (empty in a record written before they were kept).
     #[serde(default)]
     pub gains: Vec<(f64, f64)>,
+    /// The same gain class by class, per fold (empty in a record written before they were
+    /// kept).
+    #[serde(default)]
+    pub class_gains: Vec<Vec<f64>>,
 }
 
 impl FoldScores {
@@ -43,6 +47,18 @@ impl FoldScores {
         let gain = self.gains.iter().map(|g| g.0).sum::<f64>() / n;
         let ci = self.gains.iter().map(|g| g.1 * g.1).sum::<f64>().sqrt() / n;
         Some((gain, ci))
+    }
+
+    /// The gain with the class as the unit: the mean of every fold's validation classes'
+    /// gains (each training class validates in one fold), its Student's t 95 % half-width,
+    /// and the class count. None without class gains.
+    pub fn class_gain(&self) -> Option<(f64, f64, usize)> {
+        let all: Vec<f64> = self.class_gains.iter().flatten().copied().collect();
+        if all.is_empty() {
+            return None;
+        }
+        let (gain, ci) = crate::eval::mean_ci(&all);
+        Some((gain, ci, all.len()))
     }
 }
 
@@ -71,6 +87,7 @@ pub fn trunk_folds(cfg: &ClsConfig, ds: &Dataset, progress: bool) -> Result<Fold
         trained: Vec::new(),
         identity: Vec::new(),
         gains: Vec::new(),
+        class_gains: Vec::new(),
     };
     let t0 = std::time::Instant::now();
     for fold in &folds {
@@ -94,6 +111,7 @@ pub fn trunk_folds(cfg: &ClsConfig, ds: &Dataset, progress: bool) -> Result<Fold
         scores
             .gains
             .push(t.trunk_gain.unwrap_or((f64::NAN, f64::NAN)));
+        scores.class_gains.push(t.trunk_class_gains.clone());
         if progress {
             eprintln!(
                 "trunk fold {}: trained {:.2}%, identity {:.2}% ({:.0} s)",
@@ -105,4 +123,36 @@ pub fn trunk_folds(cfg: &ClsConfig, ds: &Dataset, progress: bool) -> Result<Fold
         }
     }
     Ok(scores)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scores(class_gains: Vec<Vec<f64>>) -> FoldScores {
+        FoldScores {
+            folds: vec![vec![0, 1], vec![2, 3]],
+            trained: vec![0.9, 0.9],
+            identity: vec![0.8, 0.8],
+            gains: vec![(0.1, 0.01), (0.1, 0.01)],
+            class_gains,
+        }
+    }
+
+    /// A gain that comes from one class of four is no gain with the class as the unit, even
+    /// when every fold's episodes say +10 points +- 1.
+    #[test]
+    fn the_class_is_the_unit_of_the_folds_gain() {
+        let (gain, ci, n) = scores(vec![vec![0.4, 0.0], vec![0.0, 0.0]])
+            .class_gain()
+            .unwrap();
+        assert_eq!(n, 4);
+        assert!((gain - 0.1).abs() < 1e-12 && ci > gain, "{gain} {ci}");
+        let (gain, ci, _) = scores(vec![vec![0.1, 0.12], vec![0.09, 0.11]])
+            .class_gain()
+            .unwrap();
+        assert!(gain > ci, "{gain} {ci}");
+        // A record written before class gains were kept has none.
+        assert!(scores(Vec::new()).class_gain().is_none());
+    }
 }

@@ -652,12 +652,28 @@ fn print_candidates(trained: &Trained, ds: &Dataset, chosen: &str) {
             100.0 * f.mean(&f.trained),
             100.0 * f.mean(&f.identity)
         );
-        if let Some((gain, ci)) = f.gain() {
-            eprintln!(
-                "  trained minus identity over the folds' validation episodes: {:+.2} +- {:.2} points (the trained trunk is chosen only when this interval lies above zero and its best validation came after iteration 0)",
+        let rule = "the trained trunk is chosen only when this interval lies above zero and its best validation came after iteration 0";
+        match (f.class_gain(), f.gain()) {
+            (Some((gain, ci, n)), episodes) if ci.is_finite() => {
+                let over = episodes.map_or(String::new(), |(g, c)| {
+                    format!(
+                        "; over their episodes {:+.2} +- {:.2}",
+                        100.0 * g,
+                        100.0 * c
+                    )
+                });
+                eprintln!(
+                    "  trained minus identity over the folds' {n} validation classes (the class as the unit): {:+.2} +- {:.2} points ({rule}){over}",
+                    100.0 * gain,
+                    100.0 * ci
+                );
+            }
+            (_, Some((gain, ci))) => eprintln!(
+                "  trained minus identity over the folds' validation episodes: {:+.2} +- {:.2} points ({rule})",
                 100.0 * gain,
                 100.0 * ci
-            );
+            ),
+            _ => {}
         }
     }
     if let Some(t) = &trained.steps_test {

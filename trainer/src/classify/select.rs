@@ -3,12 +3,13 @@
 //! [`Trained`] classifier.
 
 use super::config::ClsConfig;
+use super::deploy::ClassTally;
 use super::episodes::Episode;
 use super::proto::ProtoSpec;
 use super::setup::{configured_trunk, trunk_arch, Setup};
 use super::train::{
-    episode_correct, overall, shapes, shares, val_episodes, Best, Candidate, ClsState, CurvePoint,
-    Trained,
+    episode_correct, overall, shapes, shares, trunk_hits, val_episodes, Best, Candidate, ClsState,
+    CurvePoint, Trained,
 };
 use crate::net::Arch;
 use anyhow::{bail, Result};
@@ -177,6 +178,8 @@ struct Pick {
     grid: Grid,
     candidates: Vec<Candidate>,
     trunk_gain: Option<(f64, f64)>,
+    /// The trained trunk's accuracy minus the identity's on each validation class.
+    class_gains: Vec<f64>,
     steps_test: Option<StepsTest>,
     model: (Arch, Vec<f64>, usize),
 }
@@ -225,12 +228,21 @@ fn pick_trunk(
         _ => bail!("internal: a chosen device setting is missing from its grid"),
     };
     pick.trunk_gain = Some((gain, ci));
-    // A best validation at iteration 0 is the random initial trunk, not a learned one.
+    pick.class_gains = class_gains(
+        (&pick.model.0, &pick.model.1, &pick.chosen.1),
+        (&identity, &[], &device),
+        val,
+    );
+    // A best validation at iteration 0 is the random initial trunk, not a learned one. Over
+    // folds, every training class has validated once: the gain must hold with the class as
+    // the unit (a trunk can win on every fold's episodes by a lot on one class and lose on
+    // the classes it never saw).
     let identity_wins = best_iter == 0
         || match &st.folds {
-            Some(f) => match f.gain() {
-                Some((gain, ci)) => gain <= ci,
-                None => f.mean(&f.identity) >= f.mean(&f.trained),
+            Some(f) => match (f.class_gain(), f.gain()) {
+                (Some((gain, ci, _)), _) if ci.is_finite() => gain <= ci,
+                (_, Some((gain, ci))) => gain <= ci,
+                _ => f.mean(&f.identity) >= f.mean(&f.trained),
             },
             // No interval (a single validation episode): nothing shows a gain.
             None => ci.is_nan() || gain <= ci,
@@ -242,6 +254,27 @@ fn pick_trunk(
         pick.model = (identity, Vec::new(), 0);
     }
     Ok(pick)
+}
+
+/// Trunk `a`'s accuracy minus trunk `b`'s on each class of the validation episodes (its
+/// queries over every episode and shot count), each `(arch, params, device setting)`.
+fn class_gains(
+    a: (&Arch, &[f64], &ProtoSpec),
+    b: (&Arch, &[f64], &ProtoSpec),
+    val: &[Vec<Episode>],
+) -> Vec<f64> {
+    let per_class = |(arch, params, spec): (&Arch, &[f64], &ProtoSpec)| {
+        let mut tally = ClassTally::default();
+        for eps in val {
+            let hits = trunk_hits(arch, params, eps, spec);
+            for (h, ep) in hits.iter().zip(eps) {
+                tally.add(h, &ep.query_y, &ep.pool_class);
+            }
+        }
+        tally.accuracies()
+    };
+    let (x, y) = (per_class(a), per_class(b));
+    x.iter().zip(&y).map(|(p, q)| p - q).collect()
 }
 
 /// The trained classifier of a finished run: its best parameters, and the device's prototype
@@ -280,6 +313,7 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
         grid: Vec::new(),
         candidates: Vec::new(),
         trunk_gain: None,
+        class_gains: Vec::new(),
         steps_test: None,
         model: (trunk, params.clone(), aux_classes),
     };
@@ -291,6 +325,7 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
         grid,
         candidates,
         trunk_gain,
+        class_gains,
         steps_test,
         model: (trunk, params, aux_classes),
     } = pick;
@@ -341,6 +376,7 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
             .or_else(|| overfit_warning(&st.curve, best_iter)),
         folds: st.folds.clone(),
         trunk_gain,
+        trunk_class_gains: class_gains,
         steps_test,
         open_set_threshold: threshold.first().map(|t| t.exp()),
     })

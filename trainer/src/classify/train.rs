@@ -92,6 +92,10 @@ pub struct Trained {
     /// (mean and 95% half-width), each at its best device setting.
     #[serde(default, deserialize_with = "crate::eval::pair_nan_if_null")]
     pub trunk_gain: Option<(f64, f64)>,
+    /// The trained trunk's validation accuracy minus the identity's, class by class (empty
+    /// when they did not compete, or in a record written before they were kept).
+    #[serde(default)]
+    pub trunk_class_gains: Vec<f64>,
     /// The test that decided whether the device takes steps (None: the best setting took none).
     #[serde(default)]
     pub steps_test: Option<StepsTest>,
