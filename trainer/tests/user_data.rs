@@ -882,6 +882,11 @@ fn a_subject_column_adds_episodes_within_one_subject() {
         out.contains("within one subject, 2-way 5-shot: no episode: none of the 6 subjects has 2 novel classes of 6 rows or more"),
         "{out}"
     );
+    // Two novel classes of six: `cv` is named, with the most folds the classes allow.
+    assert!(
+        out.contains("(2 novel classes: `trainer cv --config <this configuration> --folds 3`"),
+        "{out}"
+    );
 }
 
 /// `cv` of a classification configuration: every class the configuration names is novel in

@@ -64,9 +64,8 @@ pub struct CvReport {
     pub within_subject: Option<Vec<CvRow>>,
 }
 
-/// The classes a configuration names (training, validation and novel), cut into `n` folds
-/// drawn with its `split_seed`.
-pub fn class_folds(cfg: &ClsConfig, n: usize) -> Result<Vec<Vec<usize>>> {
+/// The classes a configuration names (training, validation and novel), sorted.
+fn classes(cfg: &ClsConfig) -> Vec<usize> {
     let mut classes: Vec<usize> = cfg
         .train_classes
         .iter()
@@ -76,6 +75,17 @@ pub fn class_folds(cfg: &ClsConfig, n: usize) -> Result<Vec<Vec<usize>>> {
         .collect();
     classes.sort_unstable();
     classes.dedup();
+    classes
+}
+
+/// How many classes a configuration names (training, validation and novel).
+pub fn class_count(cfg: &ClsConfig) -> usize {
+    classes(cfg).len()
+}
+
+/// The classes a configuration names, cut into `n` folds drawn with its `split_seed`.
+pub fn class_folds(cfg: &ClsConfig, n: usize) -> Result<Vec<Vec<usize>>> {
+    let mut classes = classes(cfg);
     let most = classes.len() / cfg.ways.max(1);
     if n < 2 || n > most {
         bail!(

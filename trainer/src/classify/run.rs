@@ -405,7 +405,25 @@ pub fn describe(cfg: &ClsConfig, ds: &Dataset, report: &EvalReport) -> String {
             );
         }
     }
-    s + "95% CI over episodes (how well these classes were measured), then with the class as the unit: each class's accuracy over its queries, their mean and 95% CI (how much another class might differ)\n"
+    s += "95% CI over episodes (how well these classes were measured), then with the class as the unit: each class's accuracy over its queries, their mean and 95% CI (how much another class might differ)\n";
+    if let Some(hint) = cv_hint(cfg) {
+        s += &format!("{hint}\n");
+    }
+    s
+}
+
+/// The hint of a run with few novel classes: `trainer cv` makes every class novel once.
+fn cv_hint(cfg: &ClsConfig) -> Option<String> {
+    let folds = super::cv::class_count(cfg) / cfg.ways.max(1);
+    let novel = cfg.test_classes.len();
+    (!cfg.train_classes.is_empty() && novel <= 5 && folds >= 2).then(|| {
+        format!(
+            "({}: `trainer cv --config <this configuration> --folds {}` trains a run per fold of all {} classes, each novel once, for accuracies over every class)",
+            crate::eval::count(novel, "novel class"),
+            folds.min(5),
+            super::cv::class_count(cfg)
+        )
+    })
 }
 
 /// Train (or resume), export `out`, write `<out>.trained.json`, evaluate as deployed
