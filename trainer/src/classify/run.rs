@@ -543,7 +543,12 @@ fn report_run(
         );
     }
     print_candidates(trained, &setup.ds, "exported");
-    if let Some(note) = inconclusive_trunk_note(cfg, trained.trunk_gain, trained.folds.is_some()) {
+    let exported = trained
+        .candidates
+        .first()
+        .is_some_and(|c| c.trunk == "trained");
+    let note = inconclusive_trunk_note(cfg, trained.trunk_gain, trained.folds.is_some(), exported);
+    if let Some(note) = note {
         eprintln!("note: {note}");
     }
 }
@@ -606,21 +611,27 @@ fn evaluate_export(
     Ok(())
 }
 
-/// The note of a run whose validation episodes could not tell the trained trunk from the
-/// identity (the paired difference's 95% interval contains zero, no folds asked for), naming
-/// the fold comparison when the training classes allow one.
+/// The note of a run without folds whose validation episodes could not tell the trained trunk
+/// from the identity (the paired difference's 95% interval contains zero), or whose trained
+/// trunk won on them (`trained_exported`: a few classes' episodes cannot show it wins on
+/// others), naming the fold comparison when the training classes allow one.
 fn inconclusive_trunk_note(
     cfg: &ClsConfig,
     trunk_gain: Option<(f64, f64)>,
     had_folds: bool,
+    trained_exported: bool,
 ) -> Option<String> {
     let (gain, ci) = trunk_gain?;
     let folds = (cfg.train_classes.len() / 2).min(4);
-    if had_folds
-        || gain.abs() > ci
-        || folds < 2
-        || cfg.validate_on != super::config::ValidateOn::HeldOutClasses
-    {
+    if had_folds || folds < 2 || cfg.validate_on != super::config::ValidateOn::HeldOutClasses {
+        return None;
+    }
+    if trained_exported && gain > ci {
+        return Some(format!(
+            "the trained trunk won on the validation classes' episodes; a few classes cannot show it wins on others (a large gain on one class passes that interval): `trunk_folds = {folds}` asks the gain to hold with the class as the unit over every training class (one more training each), and `trainer cv` measures it on every class"
+        ));
+    }
+    if gain.abs() > ci {
         return None;
     }
     Some(format!(
@@ -741,24 +752,37 @@ mod tests {
             train_classes: (0..8).collect(),
             ..ClsConfig::default()
         };
-        let note = inconclusive_trunk_note(&cfg, Some((-0.002, 0.006)), false).expect("note");
-        assert!(note.contains("trunk_folds = 4"), "{note}");
-        // Decided either way, already folded, no trained trunk, or too few classes: no note.
-        assert!(inconclusive_trunk_note(&cfg, Some((0.02, 0.006)), false).is_none());
-        assert!(inconclusive_trunk_note(&cfg, Some((-0.02, 0.006)), false).is_none());
-        assert!(inconclusive_trunk_note(&cfg, Some((0.0, 0.006)), true).is_none());
-        assert!(inconclusive_trunk_note(&cfg, None, false).is_none());
+        let note = |cfg: &ClsConfig, gain, folds, exported| {
+            inconclusive_trunk_note(cfg, gain, folds, exported)
+        };
+        let n = note(&cfg, Some((-0.002, 0.006)), false, false).expect("note");
+        assert!(
+            n.contains("trunk_folds = 4") && n.contains("do not tell"),
+            "{n}"
+        );
+        // Decided against the trained trunk, already folded, no trained trunk, or too few
+        // classes: no note.
+        assert!(note(&cfg, Some((-0.02, 0.006)), false, false).is_none());
+        assert!(note(&cfg, Some((0.0, 0.006)), true, false).is_none());
+        assert!(note(&cfg, None, false, false).is_none());
+        // Decided for it on a few classes' episodes: the folds are named too.
+        let n = note(&cfg, Some((0.02, 0.006)), false, true).expect("note");
+        assert!(
+            n.contains("trunk_folds = 4") && n.contains("class as the unit"),
+            "{n}"
+        );
+        assert!(note(&cfg, Some((0.02, 0.006)), true, true).is_none());
         let few = ClsConfig {
             train_classes: vec![0, 1, 2],
             ..ClsConfig::default()
         };
-        assert!(inconclusive_trunk_note(&few, Some((0.0, 0.006)), false).is_none());
+        assert!(note(&few, Some((0.0, 0.006)), false, false).is_none());
         let five = ClsConfig {
             train_classes: (0..5).collect(),
             ..ClsConfig::default()
         };
-        let note = inconclusive_trunk_note(&five, Some((0.0, 0.006)), false).expect("note");
-        assert!(note.contains("trunk_folds = 2"), "{note}");
+        let n = note(&five, Some((0.0, 0.006)), false, false).expect("note");
+        assert!(n.contains("trunk_folds = 2"), "{n}");
     }
 
     #[test]
