@@ -983,4 +983,16 @@ fn cv_of_a_classification_configuration_makes_every_class_novel_once() {
     assert!(!o.status.success());
     assert!(err.contains("give 2 to 3 folds"), "{err}");
     assert!(!err.contains("fold 1/"), "{err}");
+    // A fold trains on fewer classes than the configuration: 2 folds of 6 leave 3, too few
+    // for `trunk_folds = 2`; refused before any training.
+    let folded = SUBJECTS_CONFIG.replace("hidden = [8]", "hidden = [8]\ntrunk_folds = 2");
+    std::fs::write(d.join("cv.toml"), folded).unwrap();
+    let o = cv("2");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("trains on 3 classes, and its `trunk_folds` does not fit them"),
+        "{err}"
+    );
+    assert!(!err.contains("fold 1/2: novel"), "{err}");
 }

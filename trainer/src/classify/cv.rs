@@ -127,6 +127,17 @@ fn fold_config(cfg: &ClsConfig, folds: &[Vec<usize>], fold: usize) -> ClsConfig 
 /// fold), pooling every class's accuracy; progress lines on stderr.
 pub fn cross_validate(cfg: &ClsConfig, n: usize, episodes: usize) -> Result<CvReport> {
     let folds = class_folds(cfg, n)?;
+    // A fold trains on fewer classes than the configuration: its values are checked again.
+    for f in 0..n {
+        let fcfg = fold_config(cfg, &folds, f);
+        if let Err((key, msg)) = fcfg.validate() {
+            bail!(
+                "fold {}/{n} trains on {} classes, and its `{key}` does not fit them: {msg} (fewer --folds leave more)",
+                f + 1,
+                fcfg.train_classes.len()
+            );
+        }
+    }
     let first = Setup::new(&fold_config(cfg, &folds, 0))?;
     let ds = first.ds.clone();
     // Every fold's setup before any training: a fold its classes cannot serve stops the run
