@@ -344,15 +344,18 @@ impl Tally {
     /// paired difference from the best nearest-centroid baseline.
     fn rows(&self, n: usize) -> Vec<CvRow> {
         let mut out = Vec::new();
+        let mut best: BTreeMap<usize, (String, Vec<f64>)> = BTreeMap::new();
         for ((shots, method), folds) in &self.0 {
             let Some(per_class) = self.classes(*shots, method, n) else {
                 continue;
             };
             let acc: Vec<f64> = per_class.iter().map(|c| c.1).collect();
             let (m, ci) = mean_ci(&acc);
-            let (centroid, base) = self.best_centroid(*shots, n).unwrap_or_default();
+            let (centroid, base) = &*best
+                .entry(*shots)
+                .or_insert_with(|| self.best_centroid(*shots, n).unwrap_or_default());
             let diff: Vec<f64> = match base.len() == acc.len() {
-                true => acc.iter().zip(&base).map(|(a, b)| a - b).collect(),
+                true => acc.iter().zip(base).map(|(a, b)| a - b).collect(),
                 false => Vec::new(),
             };
             let (dm, dci) = mean_ci(&diff);
@@ -363,7 +366,7 @@ impl Tally {
                 classes: acc.len(),
                 class_accuracy: 100.0 * m,
                 class_ci95: 100.0 * ci,
-                centroid,
+                centroid: centroid.clone(),
                 minus_centroid: 100.0 * dm,
                 minus_centroid_ci95: 100.0 * dci,
                 fold_accuracy: folds.iter().map(|f| f.accuracy).collect(),

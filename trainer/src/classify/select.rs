@@ -8,8 +8,8 @@ use super::episodes::Episode;
 use super::proto::ProtoSpec;
 use super::setup::{configured_trunk, trunk_arch, Setup};
 use super::train::{
-    episode_correct, overall, shapes, shares, trunk_hits, val_episodes, Best, Candidate, ClsState,
-    CurvePoint, Trained,
+    overall, shapes, shares, trunk_hits, val_episodes, Best, Candidate, ClsState, CurvePoint,
+    Trained,
 };
 use crate::net::Arch;
 use anyhow::{bail, Result};
@@ -22,9 +22,10 @@ type Choice = (f64, Vec<f64>, ProtoSpec);
 /// Every device setting (prototype scale, rate, steps) tried for a trunk on the validation
 /// episodes; [`DeviceGrid::choice`] is the device's.
 struct DeviceGrid {
-    /// Every setting tried: (mean validation accuracy, accuracy per shot count, setting), and
-    /// each validation episode's accuracy (shot counts in turn), for the paired tests.
-    settings: Vec<(Choice, Vec<f64>)>,
+    /// Every setting tried: (mean validation accuracy, accuracy per shot count, setting), each
+    /// validation episode's accuracy (shot counts in turn), for the paired tests, and each
+    /// validation class's accuracy (over every episode and shot count, in key order).
+    settings: Vec<(Choice, Vec<f64>, Vec<f64>)>,
 }
 
 fn device_grid(cfg: &ClsConfig, trunk: &Arch, params: &[f64], val: &[Vec<Episode>]) -> DeviceGrid {
@@ -39,17 +40,28 @@ fn device_grid(cfg: &ClsConfig, trunk: &Arch, params: &[f64], val: &[Vec<Episode
                 alpha,
                 clip: cfg.device_clip,
             };
-            let correct: Vec<Vec<usize>> = val
-                .iter()
-                .map(|e| episode_correct(trunk, params, e, &spec))
-                .collect();
+            let mut tally = ClassTally::default();
+            let mut correct: Vec<Vec<usize>> = Vec::with_capacity(val.len());
+            for eps in val {
+                let hits = trunk_hits(trunk, params, eps, &spec);
+                for (h, ep) in hits.iter().zip(eps) {
+                    tally.add(h, &ep.query_y, &ep.pool_class);
+                }
+                correct.push(
+                    hits.iter()
+                        .map(|h| h.iter().filter(|&&x| x).count())
+                        .collect(),
+                );
+            }
             let accs: Vec<f64> = correct
                 .iter()
                 .zip(val)
                 .map(|(c, e)| overall(c, e))
                 .collect();
             let each = correct.iter().zip(val).flat_map(|(c, e)| shares(c, e));
-            g.settings.push(((mean(&accs), accs, spec), each.collect()));
+            let choice = (mean(&accs), accs, spec);
+            g.settings
+                .push((choice, each.collect(), tally.accuracies()));
         }
     }
     g
@@ -59,22 +71,27 @@ impl DeviceGrid {
     /// Every setting tried: (scale, rate, validation accuracy per shot count).
     fn grid(&self) -> Grid {
         let each = self.settings.iter();
-        each.map(|((_, accs, s), _)| (s.scale, s.alpha, accs.clone()))
+        each.map(|((_, accs, s), _, _)| (s.scale, s.alpha, accs.clone()))
             .collect()
+    }
+
+    /// The episodes' and the classes' accuracies at setting `s` (by scale and rate).
+    fn scores(&self, s: &ProtoSpec) -> Option<(&[f64], &[f64])> {
+        let mut each = self.settings.iter();
+        each.find(|((_, _, t), _, _)| t.scale == s.scale && t.alpha == s.alpha)
+            .map(|(_, e, c)| (e.as_slice(), c.as_slice()))
     }
 
     /// Each validation episode's accuracy at setting `s` (by scale and rate).
     fn episodes(&self, s: &ProtoSpec) -> Option<&[f64]> {
-        let mut each = self.settings.iter();
-        each.find(|((_, _, t), _)| t.scale == s.scale && t.alpha == s.alpha)
-            .map(|(_, e)| e.as_slice())
+        self.scores(s).map(|(e, _)| e)
     }
 
     /// The best setting without steps (the prototype start alone), or with steps when it is
     /// `steps`.
     fn best(&self, steps: bool) -> Option<&Choice> {
         let mut best: Option<&Choice> = None;
-        let each = self.settings.iter().map(|(c, _)| c);
+        let each = self.settings.iter().map(|(c, _, _)| c);
         for c in each.filter(|c| steps || c.2.steps == 0) {
             if best.is_none_or(|b| c.0 > b.0 + 1e-9) {
                 best = Some(c);
@@ -223,16 +240,18 @@ fn pick_trunk(
     // episodes: its paired gain's 95% interval above zero (with folds, over every fold's
     // episodes; a record without the folds' gains: a higher mean); else the simpler
     // identity trunk is exported.
-    let (gain, ci) = match (g.episodes(&pick.chosen.1), ig.episodes(&device)) {
-        (Some(a), Some(b)) => paired(a, b),
+    let ((a, a_classes), (b, b_classes)) = match (g.scores(&pick.chosen.1), ig.scores(&device)) {
+        (Some(a), Some(b)) => (a, b),
         _ => bail!("internal: a chosen device setting is missing from its grid"),
     };
+    let (gain, ci) = paired(a, b);
     pick.trunk_gain = Some((gain, ci));
-    pick.class_gains = class_gains(
-        (&pick.model.0, &pick.model.1, &pick.chosen.1),
-        (&identity, &[], &device),
-        val,
-    );
+    // The same validation episodes for both trunks: the classes come in the same key order.
+    pick.class_gains = a_classes
+        .iter()
+        .zip(b_classes)
+        .map(|(x, y)| x - y)
+        .collect();
     // A best validation at iteration 0 is the random initial trunk, not a learned one. Over
     // folds, every training class has validated once: the gain must hold with the class as
     // the unit (a trunk can win on every fold's episodes by a lot on one class and lose on
@@ -254,27 +273,6 @@ fn pick_trunk(
         pick.model = (identity, Vec::new(), 0);
     }
     Ok(pick)
-}
-
-/// Trunk `a`'s accuracy minus trunk `b`'s on each class of the validation episodes (its
-/// queries over every episode and shot count), each `(arch, params, device setting)`.
-fn class_gains(
-    a: (&Arch, &[f64], &ProtoSpec),
-    b: (&Arch, &[f64], &ProtoSpec),
-    val: &[Vec<Episode>],
-) -> Vec<f64> {
-    let per_class = |(arch, params, spec): (&Arch, &[f64], &ProtoSpec)| {
-        let mut tally = ClassTally::default();
-        for eps in val {
-            let hits = trunk_hits(arch, params, eps, spec);
-            for (h, ep) in hits.iter().zip(eps) {
-                tally.add(h, &ep.query_y, &ep.pool_class);
-            }
-        }
-        tally.accuracies()
-    };
-    let (x, y) = (per_class(a), per_class(b));
-    x.iter().zip(&y).map(|(p, q)| p - q).collect()
 }
 
 /// The trained classifier of a finished run: its best parameters, and the device's prototype

@@ -55,7 +55,7 @@ pub(super) fn subject_pools(
     ds: &Dataset,
     ways: usize,
     (shots, query): (usize, usize),
-) -> Vec<(usize, Pool, usize)> {
+) -> Vec<SubjectPool> {
     let mut out = Vec::new();
     for s in 0..ds.subject_names.len() {
         let mut classes: Vec<PoolClass> = pool
