@@ -1,5 +1,6 @@
 //! Format v4's enrollable heads ([`Enrollable`]): decoding by version and validation.
 
+use super::decode::{self, decode_struct};
 use super::{invalid, Extension, HeadKind, Header, InputTransform, OutputNormalisation};
 use super::{Enrollable, MAX_ENROLL_CLASSES, MAX_HEADS};
 use crate::Error;
@@ -7,19 +8,22 @@ use heapless::Vec;
 use serde::{Deserialize, Serialize};
 
 /// The extension as versions 2 and 3 encode it (no enrollable heads).
-#[derive(Serialize, Deserialize)]
-struct ExtensionV3 {
+#[derive(Serialize, Deserialize, Debug)]
+pub(super) struct ExtensionV3 {
     input_transform: Option<InputTransform>,
     outputs: Vec<OutputNormalisation, MAX_HEADS>,
 }
+decode_struct!(ExtensionV3 {
+    input_transform,
+    outputs
+});
 
 /// Decodes the extension of a blob of format `version` (2 or later) from the front of `bytes`.
 pub(crate) fn decode(version: u16, bytes: &[u8]) -> Result<(Extension, &[u8]), Error> {
     if version >= 4 {
-        return postcard::take_from_bytes::<Extension>(bytes).map_err(|_| Error::HeaderDecode);
+        return decode::take::<Extension>(bytes);
     }
-    let (v3, rest) =
-        postcard::take_from_bytes::<ExtensionV3>(bytes).map_err(|_| Error::HeaderDecode)?;
+    let (v3, rest) = decode::take::<ExtensionV3>(bytes)?;
     let ext = Extension {
         input_transform: v3.input_transform,
         outputs: v3.outputs,

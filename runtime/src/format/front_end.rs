@@ -32,7 +32,7 @@ pub const FRONT_END_SINCE: u16 = 6;
 /// Decodes the front-end of a v6 blob from `bytes`; returns it and the bytes after it.
 #[cfg(feature = "audio-frontend")]
 pub(crate) fn take(bytes: &[u8]) -> Result<(Option<FrontEndSpec>, &[u8]), Error> {
-    postcard::take_from_bytes(bytes).map_err(|_| Error::HeaderDecode)
+    super::decode::take(bytes)
 }
 
 /// Without the `audio-frontend` feature only a v6 blob without a front-end gets here (the

@@ -67,6 +67,7 @@
 //! ```
 
 mod capabilities;
+mod decode;
 mod enrollable;
 pub mod front_end;
 pub mod int8;
@@ -212,8 +213,7 @@ impl<'a> Model<'a> {
         } else {
             (None, postcard_bytes)
         };
-        let (header, after): (Header<'a>, &'a [u8]) =
-            postcard::take_from_bytes(postcard_bytes).map_err(|_| Error::HeaderDecode)?;
+        let (header, after): (Header<'a>, &'a [u8]) = decode::take(postcard_bytes)?;
         let (mut ext, after) = if found >= 2 {
             enrollable::decode(found, after)?
         } else {

@@ -33,7 +33,7 @@ use heapless::Vec;
 /// list (one zero byte) and refuses any other.
 pub(crate) fn take_stem(bytes: &[u8]) -> Result<(Vec<StemLayer, MAX_STEM_LAYERS>, &[u8]), Error> {
     #[cfg(feature = "conv")]
-    return postcard::take_from_bytes(bytes).map_err(|_| Error::HeaderDecode);
+    return super::decode::take(bytes);
     #[cfg(not(feature = "conv"))]
     match bytes.split_first() {
         Some((0, rest)) => Ok((Vec::new(), rest)),

@@ -33,7 +33,7 @@ pub const VIEWS_SINCE: u16 = 5;
 
 /// Decodes the views of a v5 blob from `bytes`; returns them and the bytes after them.
 pub(crate) fn take_views(bytes: &[u8]) -> Result<(Option<WarpSet>, &[u8]), Error> {
-    postcard::take_from_bytes(bytes).map_err(|_| Error::HeaderDecode)
+    super::decode::take(bytes)
 }
 
 /// The model's views: the extension's (v5), or the one head's warps of an older blob. A v5 head
