@@ -105,7 +105,8 @@ pub fn class_folds(cfg: &ClsConfig, n: usize) -> Result<Vec<Vec<usize>>> {
 }
 
 /// The configuration of the run that holds out `fold`: it trains on the other classes, its
-/// validation classes drawn from them.
+/// validation classes drawn from them, and its `trunk_folds` (if any) the most its training
+/// classes allow, up to the configuration's ([`fitted_trunk_folds`]).
 fn fold_config(cfg: &ClsConfig, folds: &[Vec<usize>], fold: usize) -> ClsConfig {
     let test = folds[fold].clone();
     let mut train: Vec<usize> = folds
@@ -116,10 +117,21 @@ fn fold_config(cfg: &ClsConfig, folds: &[Vec<usize>], fold: usize) -> ClsConfig 
         .collect();
     train.sort_unstable();
     ClsConfig {
+        trunk_folds: fitted_trunk_folds(cfg.trunk_folds, train.len()),
         train_classes: train,
         val_classes: Vec::new(),
         test_classes: test,
         ..cfg.clone()
+    }
+}
+
+/// `trunk_folds` for a run on `classes` training classes: at most the asked `folds`, each fold
+/// of at least two classes; 0 (the trunk chosen on validation classes) when not even two folds
+/// fit, or none were asked.
+fn fitted_trunk_folds(folds: usize, classes: usize) -> usize {
+    match folds.min(classes / 2) {
+        n if n >= 2 => n,
+        _ => 0,
     }
 }
 
@@ -130,6 +142,19 @@ pub fn cross_validate(cfg: &ClsConfig, n: usize, episodes: usize) -> Result<CvRe
     // A fold trains on fewer classes than the configuration: its values are checked again.
     for f in 0..n {
         let fcfg = fold_config(cfg, &folds, f);
+        if fcfg.trunk_folds != cfg.trunk_folds {
+            eprintln!(
+                "note: fold {}/{n} trains on {} classes: its trunk is chosen over {} (`trunk_folds = {}` needs {} classes)",
+                f + 1,
+                fcfg.train_classes.len(),
+                match fcfg.trunk_folds {
+                    0 => "its validation classes".to_string(),
+                    k => format!("{k} folds of them"),
+                },
+                cfg.trunk_folds,
+                2 * cfg.trunk_folds
+            );
+        }
         if let Err((key, msg)) = fcfg.validate() {
             bail!(
                 "fold {}/{n} trains on {} classes, and its `{key}` does not fit them: {msg} (fewer --folds leave more)",
@@ -454,4 +479,21 @@ fn table(head: &str, rows: &[CvRow]) -> String {
         );
     }
     s + &format!("best nearest centroid: {}\n", best.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fitted_trunk_folds;
+
+    #[test]
+    fn a_folds_trunk_folds_is_the_most_its_classes_allow() {
+        // (asked, training classes) -> folds of at least two classes each, or none.
+        for (asked, classes, fitted) in [(3, 6, 3), (3, 5, 2), (4, 12, 4), (2, 3, 0), (0, 10, 0)] {
+            assert_eq!(
+                fitted_trunk_folds(asked, classes),
+                fitted,
+                "{asked} of {classes}"
+            );
+        }
+    }
 }
