@@ -8,6 +8,7 @@ mod serial_model;
 
 fn main() {
     println!("cargo:rerun-if-changed=memory.x");
+    println!("cargo:rerun-if-changed=memory-riscv.x");
     let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     serial_model::write_serial_model(&dir.join(".."));
     bench_model();

@@ -6,10 +6,10 @@
 
 use fewshot_firmware as fw;
 
-#[cortex_m_rt::entry]
+#[fw::entry]
 fn main() -> ! {
     fw::init("hang");
     loop {
-        cortex_m::asm::nop();
+        core::hint::spin_loop();
     }
 }

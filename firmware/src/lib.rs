@@ -3,21 +3,38 @@
 //! - the defmt global logger: semihosting under QEMU (default), or defmt-rtt
 //!   on a real board (`--features rtt`);
 //! - [`exit`]: ends the run with a status (QEMU returns it to the host);
-//! - a panic handler and a HardFault handler that exit with a non-zero status
-//!   instead of hanging, so CI fails instead of timing out, and a guard below the
-//!   stack ([`stack_guard`]) so an overflow faults instead of overwriting statics;
-//! - [`measure`]: instruction counting with SysTick (exact under QEMU
-//!   `-icount shift=0`) and stack painting for peak stack use.
+//! - [`entry`]: the program's entry attribute (cortex-m-rt's, or riscv-rt's);
+//! - a panic handler and a fault handler (HardFault; on RISC-V, any exception) that exit
+//!   with a non-zero status instead of hanging, so CI fails instead of timing out;
+//! - with the `mps2` feature (Cortex-M): a guard below the stack (`stack_guard`) so an
+//!   overflow faults instead of overwriting statics, and `measure`: instruction counting
+//!   with SysTick (exact under QEMU `-icount shift=0`) and stack painting for peak stack use.
+//!
+//! The same programs build for RISC-V (`riscv32imac-unknown-none-elf`, QEMU's `virt` machine,
+//! without `mps2`): the demo and the tests that need no mps2 peripheral, bit-exact with the
+//! host as on the Cortex-M.
 #![no_std]
+
+#[cfg(all(feature = "mps2", not(target_arch = "arm")))]
+compile_error!("the `mps2` feature is the Cortex-M machines' peripherals: build RISC-V with `--no-default-features`");
+
+// The core's own part: its entry attribute, fault handlers and halt.
+#[cfg_attr(target_arch = "arm", path = "arch/arm.rs")]
+#[cfg_attr(target_arch = "riscv32", path = "arch/riscv.rs")]
+mod arch;
+pub use arch::entry;
 
 pub mod episodes;
 pub mod fixtures;
 #[cfg(feature = "int8")]
 pub mod int8;
+#[cfg(feature = "mps2")]
 pub mod measure;
-#[cfg(feature = "conv")]
+#[cfg(all(feature = "conv", feature = "mps2"))]
 pub mod model_rows;
+#[cfg(feature = "mps2")]
 pub mod nor;
+#[cfg(feature = "mps2")]
 pub mod serial_device;
 /// The sizes of the model the `serial` firmware serves ([`fixtures::SERIAL_MODEL`]): what
 /// `trainer inspect MODEL --rust --head H --k K --device` printed for it (`build.rs`:
@@ -27,7 +44,9 @@ pub mod serial_sizes {
     include!(concat!(env!("OUT_DIR"), "/serial_sizes.rs"));
 }
 pub mod sizes;
+#[cfg(feature = "mps2")]
 pub mod stack_guard;
+#[cfg(feature = "mps2")]
 pub mod uart;
 
 #[cfg(feature = "rtt")]
@@ -36,7 +55,6 @@ use defmt_rtt as _;
 use defmt_semihosting as _;
 
 use core::sync::atomic::{AtomicBool, Ordering};
-use cortex_m_rt::{exception, ExceptionFrame};
 
 /// Exit status of a panic.
 pub const EXIT_PANIC: i32 = 101;
@@ -62,10 +80,7 @@ pub fn exit(code: i32) -> ! {
         } else {
             defmt::error!("exit {}", code);
         }
-        loop {
-            cortex_m::asm::bkpt();
-            cortex_m::asm::wfi();
-        }
+        arch::halt()
     }
 }
 
@@ -74,7 +89,7 @@ static PANICKING: AtomicBool = AtomicBool::new(false);
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    cortex_m::interrupt::disable();
+    arch::interrupts_off();
     if !PANICKING.swap(true, Ordering::Relaxed) {
         // Location only: formatting the message would pull `core::fmt` into
         // every firmware and blur the `.text` budget.
@@ -86,25 +101,10 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     exit(EXIT_PANIC)
 }
 
-#[exception]
-unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
-    defmt::error!(
-        "HardFault at pc={=u32:#010x} lr={=u32:#010x}",
-        frame.pc(),
-        frame.lr()
-    );
-    exit(EXIT_HARDFAULT)
-}
-
-#[exception]
-unsafe fn DefaultHandler(irqn: i16) {
-    defmt::error!("unexpected exception or interrupt {=i16}", irqn);
-    exit(EXIT_UNEXPECTED_IRQ)
-}
-
 /// Call first in `main`: logs the banner (the same on every core, so that
 /// decoded logs of M4F and M3 runs can be compared line for line).
 pub fn init(name: &str) {
+    #[cfg(feature = "mps2")]
     stack_guard::install();
     defmt::info!("{=str}", name);
     defmt::debug!("core: {=str}", core_name());
@@ -112,7 +112,9 @@ pub fn init(name: &str) {
 
 /// The core this firmware was built for.
 pub const fn core_name() -> &'static str {
-    if cfg!(target_feature = "vfp2") || cfg!(target_abi = "eabihf") {
+    if cfg!(target_arch = "riscv32") {
+        "RISC-V rv32imac (riscv32imac-unknown-none-elf)"
+    } else if cfg!(target_feature = "vfp2") || cfg!(target_abi = "eabihf") {
         "Cortex-M4F (thumbv7em-none-eabihf)"
     } else if cfg!(target_feature = "v7") {
         "Cortex-M3 (thumbv7m-none-eabi)"

@@ -16,7 +16,7 @@
 #![no_std]
 #![no_main]
 
-use cortex_m_rt::entry;
+use fewshot_firmware::entry;
 use fewshot_firmware::fixtures::conv::{
     digits_conv2d_episodes, digits_conv2d_int8_episodes, plaid_conv1d_episodes,
     plaid_conv1d_int8_episodes, series_conv1d_episodes, series_conv1d_int8_episodes, stem_episodes,

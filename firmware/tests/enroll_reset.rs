@@ -7,7 +7,7 @@
 #![no_std]
 #![no_main]
 
-use cortex_m_rt::entry;
+use fewshot_firmware::entry;
 use fewshot_firmware::fixtures::BENCH_ENROLL;
 use fewshot_firmware::nor::{
     clear_handover, hand_over_and_reset, handover, Handover, NoinitNor, NOR_SIZE,

@@ -7,7 +7,7 @@
 #![no_std]
 #![no_main]
 
-use cortex_m_rt::entry;
+use fewshot_firmware::entry;
 use fewshot_firmware::fixtures::frontend::{self as fx, CLIP_LEN, LOGMEL, MFCC, OUTPUTS};
 use fewshot_firmware::fixtures::F32s;
 use fewshot_firmware::{self as fw, Checks};

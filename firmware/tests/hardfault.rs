@@ -5,7 +5,7 @@
 
 use fewshot_firmware as fw;
 
-#[cortex_m_rt::entry]
+#[fewshot_firmware::entry]
 fn main() -> ! {
     fw::init("hardfault");
     // Reading from an address that maps to nothing on mps2 faults.

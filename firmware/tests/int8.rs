@@ -6,7 +6,7 @@
 #![no_std]
 #![no_main]
 
-use cortex_m_rt::entry;
+use fewshot_firmware::entry;
 use fewshot_firmware::int8::conv_geom as geom;
 use fewshot_firmware::{self as fw, Checks};
 use fewshot_runtime::math::int8::{

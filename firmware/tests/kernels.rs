@@ -10,7 +10,7 @@
 #![no_std]
 #![no_main]
 
-use cortex_m_rt::entry;
+use fewshot_firmware::entry;
 use fewshot_firmware::{self as fw, Checks};
 use fewshot_runtime::math::block::{
     bias_step, bias_step_portable, columns_step, columns_step_portable, Backprop, Columns,

@@ -4,7 +4,7 @@
 
 use fewshot_firmware as fw;
 
-#[cortex_m_rt::entry]
+#[fewshot_firmware::entry]
 fn main() -> ! {
     fw::init("panic");
     let v: [u32; 2] = [1, 2];

@@ -6,7 +6,7 @@
 #![no_std]
 #![no_main]
 
-use cortex_m_rt::entry;
+use fewshot_firmware::entry;
 use fewshot_firmware::fixtures::{Tasks, MAX_K, MAX_Q, MULTIHEAD, SINUSOID, SINUSOID_PARAMS};
 use fewshot_firmware::nor::{
     clear_handover, hand_over_and_reset, handover, Handover, NoinitNor, NOR_SIZE,

@@ -4,7 +4,7 @@
 #![no_std]
 #![no_main]
 
-use cortex_m_rt::entry;
+use fewshot_firmware::entry;
 use fewshot_firmware::fixtures::{MULTIHEAD, SINUSOID, SINUSOID_PARAMS};
 use fewshot_firmware::{self as fw, Checks};
 use fewshot_runtime::{AdaptState, Capacities, Error, Heads, Model, Support};

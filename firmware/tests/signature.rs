@@ -6,7 +6,7 @@
 #![no_std]
 #![no_main]
 
-use cortex_m_rt::entry;
+use fewshot_firmware::entry;
 use fewshot_firmware::fixtures::SINUSOID;
 use fewshot_firmware::{self as fw, measure, Checks};
 use fewshot_runtime::signature::{PublicKey, ENVELOPE_HEADER_LEN};

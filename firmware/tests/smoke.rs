@@ -2,7 +2,7 @@
 #![no_std]
 #![no_main]
 
-use cortex_m_rt::entry;
+use fewshot_firmware::entry;
 use fewshot_firmware::{self as fw, measure, Checks};
 
 #[inline(never)]

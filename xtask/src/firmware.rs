@@ -17,6 +17,10 @@ const MACHINES: &[(&str, &str)] = &[
     ("thumbv7m-none-eabi", "mps2-an385"),
 ];
 
+/// RISC-V rv32imac (soft float) on QEMU's `virt` machine: the demo and the tests that need
+/// no mps2 peripheral (`qemu-system-riscv32`, from Debian's qemu-system-misc).
+const RISCV: (&str, &str) = ("riscv32imac-unknown-none-elf", "virt");
+
 /// defmt-print pinned: 1.x decodes defmt 0.3.100+ (which forwards to defmt 1,
 /// wire format 4).
 const DEFMT_PRINT_VERSION: &str = "1.2.0";
@@ -29,6 +33,8 @@ const SIZE_TOLERANCE_PERCENT: u64 = 5;
 /// keyword part (`src/bin/demo/keyword.rs`), `tests/conv.rs` and `tests/frontend.rs` need. One
 /// feature set for all, so that no step rebuilds what another built.
 const FEATURES: &str = "conv,audio-frontend";
+/// The firmware's default features but `mps2`, for RISC-V (with [`FEATURES`]).
+const RISCV_FEATURES: &str = "implicit-step,matching-head,input-views,int8";
 
 /// Default guard against a firmware that hangs.
 const DEFAULT_TIMEOUT_S: u64 = 120;
@@ -59,10 +65,16 @@ fn defmt_print() -> PathBuf {
     cargo_home.join("bin").join("defmt-print")
 }
 
-/// Installs QEMU (Debian bookworm-backports) and defmt-print when missing.
+/// Installs QEMU (Debian bookworm-backports: `qemu-system-arm`, and `qemu-system-misc` for
+/// `qemu-system-riscv32`) and defmt-print when missing.
 pub fn setup_host_tools() -> Result<()> {
-    if !succeeds("qemu-system-arm", &["--version"]) {
-        install_qemu()?;
+    let missing: Vec<&str> = QEMU_PACKAGES
+        .iter()
+        .filter(|(binary, _)| !succeeds(binary, &["--version"]))
+        .map(|&(_, package)| package)
+        .collect();
+    if !missing.is_empty() {
+        install_qemu(&missing)?;
     }
     let dp = defmt_print();
     let version = Command::new(&dp)
@@ -86,10 +98,17 @@ pub fn setup_host_tools() -> Result<()> {
     Ok(())
 }
 
-/// QEMU 10 from bookworm-backports, the version the firmware is tested with.
-fn install_qemu() -> Result<()> {
+/// The QEMU binaries the firmware runs on and the Debian packages that hold them.
+const QEMU_PACKAGES: &[(&str, &str)] = &[
+    ("qemu-system-arm", "qemu-system-arm"),
+    ("qemu-system-riscv32", "qemu-system-misc"),
+];
+
+/// QEMU 10 from bookworm-backports, the version the firmware is tested with: `packages`.
+fn install_qemu(packages: &[&str]) -> Result<()> {
+    let names = packages.join(" ");
     if !succeeds("apt-get", &["--version"]) {
-        bail!("qemu-system-arm is missing and there is no apt-get: install QEMU >= 7 by hand");
+        bail!("{names} missing and there is no apt-get: install QEMU >= 7 by hand");
     }
     let sources = Path::new("/etc/apt/sources.list.d/backports.sources");
     if !sources.exists() {
@@ -101,25 +120,20 @@ fn install_qemu() -> Result<()> {
         .with_context(|| format!("cannot write {} (run as root)", sources.display()))?;
     }
     run(Path::new("/"), "apt-get", &["update"])?;
-    eprintln!("+ apt-get install -y -t bookworm-backports qemu-system-arm");
+    eprintln!("+ apt-get install -y -t bookworm-backports {names}");
     let start = Instant::now();
     let status = Command::new("apt-get")
-        .args([
-            "install",
-            "-y",
-            "-t",
-            "bookworm-backports",
-            "qemu-system-arm",
-        ])
+        .args(["install", "-y", "-t", "bookworm-backports"])
+        .args(packages)
         .env("DEBIAN_FRONTEND", "noninteractive")
         .status()
         .context("cannot start apt-get")?;
     eprintln!(
-        "+ [{:.1} s] apt-get install -y -t bookworm-backports qemu-system-arm",
+        "+ [{:.1} s] apt-get install -y -t bookworm-backports {names}",
         start.elapsed().as_secs_f64()
     );
     if !status.success() {
-        bail!("apt-get install qemu-system-arm failed with {status}");
+        bail!("apt-get install {names} failed with {status}");
     }
     Ok(())
 }
@@ -135,7 +149,8 @@ struct QemuRun {
 fn machine_for(elf: &Path) -> Result<(&'static str, &'static str)> {
     for comp in elf.components() {
         let comp = comp.as_os_str().to_string_lossy();
-        if let Some(&(triple, machine)) = MACHINES.iter().find(|(t, _)| *t == comp) {
+        if let Some(&(triple, machine)) = MACHINES.iter().chain([&RISCV]).find(|(t, _)| *t == comp)
+        {
             return Ok((triple, machine));
         }
     }
@@ -144,6 +159,7 @@ fn machine_for(elf: &Path) -> Result<(&'static str, &'static str)> {
         elf.display(),
         MACHINES
             .iter()
+            .chain([&RISCV])
             .map(|(t, _)| *t)
             .collect::<Vec<_>>()
             .join(", ")
@@ -156,9 +172,13 @@ fn machine_for(elf: &Path) -> Result<(&'static str, &'static str)> {
 fn run_qemu(opts: &QemuRun) -> Result<(i32, Vec<String>)> {
     let (triple, machine) = machine_for(&opts.elf)?;
     let elf = opts.elf.to_string_lossy().into_owned();
-    let mut args = vec![
-        "-M",
-        machine,
+    let (qemu_bin, mut args) = if (triple, machine) == RISCV {
+        // No firmware before the program: QEMU jumps to the ELF's entry in machine mode.
+        ("qemu-system-riscv32", vec!["-M", machine, "-bios", "none"])
+    } else {
+        ("qemu-system-arm", vec!["-M", machine])
+    };
+    args.extend([
         "-display",
         "none",
         "-monitor",
@@ -167,18 +187,18 @@ fn run_qemu(opts: &QemuRun) -> Result<(i32, Vec<String>)> {
         "null",
         "-semihosting-config",
         "enable=on,target=native",
-    ];
+    ]);
     if opts.icount {
         args.extend(["-icount", "shift=0"]);
     }
     args.extend(["-kernel", &elf]);
     eprintln!("qemu: {triple} on {machine}: {elf}");
-    let mut qemu = Command::new("qemu-system-arm")
+    let mut qemu = Command::new(qemu_bin)
         .args(&args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
-        .context("cannot start qemu-system-arm (run `cargo xtask setup`)")?;
+        .with_context(|| format!("cannot start {qemu_bin} (run `cargo xtask setup`)"))?;
     let qemu_out = qemu.stdout.take().context("no qemu stdout")?;
     let mut printer = Command::new(defmt_print())
         .args(["-e", &elf])
@@ -375,7 +395,8 @@ fn compare_expected(
 }
 
 /// What CI runs for the firmware: the demo and the on-target tests on both
-/// machines, the serial protocol end to end, then the size check.
+/// Cortex-M machines, the demo and the tests without mps2 peripherals on RISC-V, the serial
+/// protocol end to end, then the size check.
 pub fn ci(root: &Path) -> Result<()> {
     let fw = firmware_dir(root);
     for (triple, _) in MACHINES {
@@ -393,8 +414,28 @@ pub fn ci(root: &Path) -> Result<()> {
             ],
         )?;
     }
+    riscv(&fw)?;
     serial_end_to_end(root)?;
     size_command(root, &[])
+}
+
+/// The demo and every on-target test that needs no mps2 peripheral, on RISC-V (QEMU virt):
+/// the same expected logs, so the same bits as the host and the Cortex-M.
+fn riscv(fw: &Path) -> Result<()> {
+    let features = format!("{RISCV_FEATURES},{FEATURES}");
+    for verb in [&["run", "--bin", "demo"][..], &["test"][..]] {
+        let mut args = verb.to_vec();
+        args.extend([
+            "--release",
+            "--target",
+            RISCV.0,
+            "--no-default-features",
+            "--features",
+            &features,
+        ]);
+        run(fw, "cargo", &args)?;
+    }
+    Ok(())
 }
 
 /// The `serial` firmware under QEMU (Cortex-M4F), driven over its UART by `trainer device`:

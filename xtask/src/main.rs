@@ -254,11 +254,28 @@ fn ci() -> Result<()> {
             "warnings",
         ],
     )?;
-    // The firmware for its default target (firmware/.cargo/config.toml).
+    // The firmware for its default target (firmware/.cargo/config.toml), and for RISC-V
+    // (without the mps2 peripherals).
     run(
         &root().join("firmware"),
         "cargo",
         &["clippy", "--all-targets", "--", "-D", "warnings"],
+    )?;
+    run(
+        &root().join("firmware"),
+        "cargo",
+        &[
+            "clippy",
+            "--all-targets",
+            "--target",
+            "riscv32imac-unknown-none-elf",
+            "--no-default-features",
+            "--features",
+            "implicit-step,matching-head,input-views,int8",
+            "--",
+            "-D",
+            "warnings",
+        ],
     )?;
     embedded(false)?;
     run(&root(), "cargo", &["test", "--workspace", "--all-targets"])?;

@@ -13,7 +13,7 @@
 #![no_main]
 
 use core::mem::MaybeUninit;
-use cortex_m_rt::entry;
+use fewshot_firmware::entry;
 use fewshot_firmware::fixtures::BENCH_USER_MODEL;
 use fewshot_firmware::measure;
 use fewshot_firmware::model_rows::{self, Row};

@@ -23,7 +23,7 @@ mod enroll;
 #[path = "demo/keyword.rs"]
 mod keyword;
 
-use cortex_m_rt::entry;
+use fewshot_firmware::entry;
 use fewshot_firmware::fixtures::{
     bit_mismatches, Episodes, Tasks, DIGITS, MAX_K, MAX_Q, SINUSOID, SINUSOID_PROXIMAL,
 };

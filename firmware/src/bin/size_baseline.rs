@@ -3,7 +3,7 @@
 #![no_main]
 
 use core::hint::black_box;
-use cortex_m_rt::entry;
+use fewshot_firmware::entry;
 use fewshot_firmware::fixtures::{BENCH_DIGITS, SINUSOID};
 
 #[entry]

@@ -11,7 +11,7 @@
 #![no_main]
 
 use core::hint::black_box;
-use cortex_m_rt::entry;
+use fewshot_firmware::entry;
 use fewshot_firmware::fixtures::{BENCH_DIGITS, SINUSOID, SINUSOID_PARAMS};
 use fewshot_runtime::{AdaptState, Heads, Model, Support};
 
