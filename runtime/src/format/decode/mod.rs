@@ -37,8 +37,9 @@
 //! # }
 //! ```
 
+// Every type's decoder is compiled in every build; one is linked only where a section calls
+// it (a build without `conv` takes no stem list, one without `audio-frontend` no front-end).
 mod spec;
-#[cfg(feature = "conv")]
 mod stem;
 
 use crate::Error;

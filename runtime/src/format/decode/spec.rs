@@ -27,9 +27,7 @@ decode_struct!(HeadSpec<'a> { id, name, kind, layers, adapt });
 decode_struct!(Header<'a> { model_id, name, input_len, normalisation, trunk, heads, weights_len });
 decode_struct!(Enrollable { head, max_classes });
 decode_struct!(OutputNormalisation { head, offset });
-#[cfg(feature = "audio-frontend")]
 use crate::frontend::FrontEndSpec;
-#[cfg(feature = "audio-frontend")]
 decode_struct!(FrontEndSpec {
     sample_rate,
     frame_len,

@@ -1,4 +1,4 @@
-//! [`Decode`] for the stem's layers (format v4, feature `conv`).
+//! [`Decode`] for the stem's layers (format v4; called only with the feature `conv`).
 
 use super::{decode_struct, Decode, Reader};
 use crate::format::spec::*;
