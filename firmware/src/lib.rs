@@ -6,13 +6,14 @@
 //! - [`entry`]: the program's entry attribute (cortex-m-rt's, or riscv-rt's);
 //! - a panic handler and a fault handler (HardFault; on RISC-V, any exception) that exit
 //!   with a non-zero status instead of hanging, so CI fails instead of timing out;
+//! - [`measure`]: instruction counting (SysTick on the Cortex-M, `minstret` on RISC-V, both
+//!   exact under QEMU `-icount shift=0`) and stack painting for peak stack use;
 //! - with the `mps2` feature (Cortex-M): a guard below the stack (`stack_guard`) so an
-//!   overflow faults instead of overwriting statics, and `measure`: instruction counting
-//!   with SysTick (exact under QEMU `-icount shift=0`) and stack painting for peak stack use.
+//!   overflow faults instead of overwriting statics.
 //!
 //! The same programs build for RISC-V (`riscv32imac-unknown-none-elf`, QEMU's `virt` machine,
-//! without `mps2`): the demo and the tests that need no mps2 peripheral, bit-exact with the
-//! host as on the Cortex-M.
+//! without `mps2`): the demo, the benchmark and the tests that need no mps2 peripheral,
+//! bit-exact with the host as on the Cortex-M.
 #![no_std]
 
 #[cfg(all(feature = "mps2", not(target_arch = "arm")))]
@@ -28,9 +29,8 @@ pub mod episodes;
 pub mod fixtures;
 #[cfg(feature = "int8")]
 pub mod int8;
-#[cfg(feature = "mps2")]
 pub mod measure;
-#[cfg(all(feature = "conv", feature = "mps2"))]
+#[cfg(feature = "conv")]
 pub mod model_rows;
 #[cfg(feature = "mps2")]
 pub mod nor;

@@ -1,74 +1,64 @@
-//! Measurements for the benchmark firmware.
+//! Measurements for the benchmark firmware, on both cores.
 //!
-//! **Instructions.** QEMU has no working DWT cycle counter, but with
-//! `-icount shift=0` every executed instruction advances virtual time by
-//! 1 ns, and SysTick (clocked from the 25 MHz core clock on mps2) then ticks
-//! once every [`INSTRUCTIONS_PER_TICK`] instructions: a deterministic count,
-//! with a resolution of 40 instructions (repeat short operations).
+//! **Instructions.** Under QEMU with `-icount shift=0` (the runner's default) every executed
+//! instruction advances virtual time by 1 ns. On the Cortex-M, which has no working DWT
+//! cycle counter there, SysTick (clocked from the 25 MHz core clock on mps2) then ticks once
+//! every 40 instructions: a deterministic count with a resolution of 40 instructions (repeat
+//! short operations). On RISC-V the `minstret` counter counts every retired instruction:
+//! exact. [`start`] starts the counter, [`instructions`] counts what a closure executes.
 //!
 //! **Stack.** [`peak_stack`] paints the free stack below the current stack
 //! pointer with a pattern, runs the operation, and finds the lowest word that
 //! was overwritten; [`StackWatch`] does the same for a `main` that never returns.
 
+use crate::arch;
 use core::ptr::{addr_of, read_volatile, write_volatile};
-use cortex_m::peripheral::{syst::SystClkSource, SYST};
 
-/// Executed instructions per SysTick tick under `-icount shift=0` on mps2.
-pub const INSTRUCTIONS_PER_TICK: u32 = 40;
-
-const RELOAD: u32 = 0x00FF_FFFF;
-
-/// Starts SysTick free-running from the core clock, without interrupts.
-pub fn start_systick(syst: &mut SYST) {
-    syst.disable_interrupt();
-    syst.set_clock_source(SystClkSource::Core);
-    syst.set_reload(RELOAD);
-    syst.clear_current();
-    syst.enable_counter();
+/// Starts the instruction counter (SysTick on the Cortex-M; RISC-V's `minstret` always runs).
+pub fn start() {
+    arch::start_counter();
 }
 
-/// Runs `f` and returns its result with the SysTick ticks it took
-/// (SysTick counts down; at most 2^24 ticks, ~670 M instructions, per call).
+/// Runs `f` and returns its result with the instructions it executed (the Cortex-M's count
+/// in steps of 40; at most about 670 M instructions per call there).
 #[inline(always)]
-pub fn ticks<R>(f: impl FnOnce() -> R) -> (R, u32) {
-    let start = SYST::get_current();
+pub fn instructions<R>(f: impl FnOnce() -> R) -> (R, u32) {
+    let start = arch::counter();
     let r = core::hint::black_box(f());
-    let end = SYST::get_current();
-    (r, start.wrapping_sub(end) & RELOAD)
+    let end = arch::counter();
+    (r, arch::instructions_between(start, end))
 }
 
 /// Instructions that `f` executes `reps` times in a row take, per repetition,
 /// in hundredths of an instruction, minus the measured cost of an empty loop.
-pub fn instructions_x100(reps: u32, mut f: impl FnMut()) -> u32 {
+pub fn instructions_x100(reps: u32, mut f: impl FnMut()) -> u64 {
     let reps = reps.max(1);
-    let ((), empty) = ticks(|| {
+    let ((), empty) = instructions(|| {
         for _ in 0..reps {
             core::hint::black_box(());
         }
     });
-    let ((), t) = ticks(|| {
+    let ((), t) = instructions(|| {
         for _ in 0..reps {
             f();
         }
     });
-    let insns = u64::from(t.saturating_sub(empty)) * u64::from(INSTRUCTIONS_PER_TICK) * 100;
-    u32::try_from(insns / u64::from(reps)).unwrap_or(u32::MAX)
+    u64::from(t.saturating_sub(empty)) * 100 / u64::from(reps)
 }
 
-/// Exactly `2 * n` instructions (`subs` + `bne` per iteration).
+/// Whole instructions of an [`instructions_x100`] figure (at most `u32::MAX`).
+pub fn whole(insns_x100: u64) -> u32 {
+    u32::try_from(insns_x100 / 100).unwrap_or(u32::MAX)
+}
+
+/// Exactly `2 * n` instructions (a decrement and a branch per iteration).
 #[inline(never)]
 pub fn spin(n: u32) {
-    if n == 0 {
-        return;
-    }
-    // SAFETY: a register-only countdown loop.
-    unsafe {
-        core::arch::asm!("1:", "subs {0}, #1", "bne 1b", inout(reg) n => _, options(nomem, nostack));
-    }
+    arch::spin(n)
 }
 
 extern "C" {
-    /// Initial stack pointer (top of RAM), from cortex-m-rt.
+    /// Initial stack pointer (top of the stack), from cortex-m-rt or riscv-rt.
     static _stack_start: u32;
 }
 
@@ -78,9 +68,9 @@ const PAINT: u32 = 0xC0DE_5AFE;
 /// with [`PAINT`]. Returns the highest painted address (exclusive).
 #[inline(never)]
 fn paint() -> usize {
-    let bottom = crate::stack_guard::floor();
+    let bottom = arch::stack_floor();
     // Leave a small margin below this function's own stack pointer.
-    let top = (cortex_m::register::msp::read() as usize).saturating_sub(16) & !3;
+    let top = arch::stack_pointer().saturating_sub(16) & !3;
     let mut p = bottom;
     while p < top {
         // SAFETY: [bottom, top) is free stack below this frame, word aligned.
@@ -93,7 +83,7 @@ fn paint() -> usize {
 /// Lowest address at or above the stack bottom whose word lost the paint.
 #[inline(never)]
 fn lowest_touched(limit: usize) -> usize {
-    let mut p = crate::stack_guard::floor();
+    let mut p = arch::stack_floor();
     while p < limit {
         // SAFETY: reading the painted region, word aligned, inside RAM.
         if unsafe { read_volatile(p as *const u32) } != PAINT {
@@ -108,7 +98,7 @@ fn lowest_touched(limit: usize) -> usize {
 /// the caller's stack pointer (resolution: a few words of this helper's own frame).
 #[inline(never)]
 pub fn peak_stack<R>(f: impl FnOnce() -> R) -> (R, u32) {
-    let base = cortex_m::register::msp::read() as usize;
+    let base = arch::stack_pointer();
     let top = paint();
     let r = core::hint::black_box(f());
     let low = lowest_touched(top);
@@ -141,6 +131,6 @@ impl StackWatch {
 /// Total stack (bytes) between the initial stack pointer and the stack's guard.
 pub fn stack_size() -> u32 {
     let top = addr_of!(_stack_start) as usize;
-    let bottom = crate::stack_guard::floor();
+    let bottom = arch::stack_floor();
     u32::try_from(top.saturating_sub(bottom)).unwrap_or(u32::MAX)
 }

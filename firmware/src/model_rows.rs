@@ -6,7 +6,7 @@
 //! of each call). MACs: every tap of every output of the stem (the padding's included), one per
 //! value a pooling reads or a boundary converts, and the dense layers'.
 
-use crate::measure::{instructions_x100, peak_stack};
+use crate::measure::{instructions_x100, peak_stack, whole};
 use core::hint::black_box;
 use core::mem::MaybeUninit;
 use fewshot_runtime::format::MAX_STEPS;
@@ -55,7 +55,7 @@ pub fn stem_rows(name: &str, model: &Model<'_>, x: &[f32], buffers: &mut [f32]) 
             name,
             i,
             op.macs() as u32,
-            n / 100,
+            crate::measure::whole(n),
             n as f32 / 100.0 / op.macs().max(1) as f32
         );
         macs += op.macs() as u32;
@@ -192,14 +192,14 @@ pub fn model_row<const P: usize>(
     if row.ways > 0 {
         defmt::info!(
             "| {=str} | {=usize} B | load {=u32} | inference {=u32} ({=u32} MACs, {=f32} per MAC) | adapt {=usize}-way, {=usize} samples {=u32} | inference scratch {=usize} B, stack {=u32} B | adaptation state {=usize} B + scratch {=usize} B, stack {=u32} B |",
-            row.name, blob.len(), loads / 100, infer / 100, macs, per_mac, row.ways,
-            row.samples, adapt_x100 / 100, infer_ram, infer_stack, state, adapt_ram, adapt_stack
+            row.name, blob.len(), whole(loads), whole(infer), macs, per_mac, row.ways,
+            row.samples, whole(adapt_x100), infer_ram, infer_stack, state, adapt_ram, adapt_stack
         );
     } else {
         defmt::info!(
             "| {=str} | {=usize} B | load {=u32} | inference {=u32} ({=u32} MACs, {=f32} per MAC) | adapt to {=usize} samples' values {=u32} | inference scratch {=usize} B, stack {=u32} B | adaptation state {=usize} B + scratch {=usize} B, stack {=u32} B |",
-            row.name, blob.len(), loads / 100, infer / 100, macs, per_mac,
-            row.samples, adapt_x100 / 100, infer_ram, infer_stack, state, adapt_ram, adapt_stack
+            row.name, blob.len(), whole(loads), whole(infer), macs, per_mac,
+            row.samples, whole(adapt_x100), infer_ram, infer_stack, state, adapt_ram, adapt_stack
         );
     }
 }

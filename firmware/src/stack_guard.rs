@@ -6,19 +6,12 @@
 //! QEMU reports a lockup, since the fault cannot push its frame either. [`crate::init`]
 //! installs it.
 
-use core::ptr::addr_of;
-
-extern "C" {
-    /// Lowest address of the stack (the start of the RAM, `memory.x`).
-    static _stack_end: u32;
-}
-
 /// Bytes of the guard (1 MiB: a power of two, and a multiple of it ends at the RAM's start).
 const GUARD: usize = 1 << 20;
 
 /// The lowest address the stack may use.
 pub fn floor() -> usize {
-    addr_of!(_stack_end) as usize
+    crate::arch::stack_floor()
 }
 
 /// Makes the guard a no-access region (MPU region 0, the default memory map elsewhere).

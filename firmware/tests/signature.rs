@@ -31,12 +31,9 @@ fn refused_as(bytes: &[u8], key: &PublicKey, want: fn(&Error) -> bool) -> bool {
 fn main() -> ! {
     fw::init("signature");
     let mut c = Checks::new();
-    let Some(mut p) = cortex_m::Peripherals::take() else {
-        fw::finish(1)
-    };
-    measure::start_systick(&mut p.SYST);
+    measure::start();
 
-    let (loaded, ticks) = measure::ticks(|| Model::from_signed_bytes(SIGNED, &KEY));
+    let (loaded, insns) = measure::instructions(|| Model::from_signed_bytes(SIGNED, &KEY));
     let same = match (&loaded, Model::from_bytes(SINUSOID)) {
         (Ok(signed), Ok(plain)) => signed.crc() == plain.crc(),
         _ => false,
@@ -48,7 +45,7 @@ fn main() -> ! {
     defmt::info!(
         "verify + load of a {=usize}-byte envelope: {=u32} instructions",
         SIGNED.len(),
-        ticks.saturating_mul(measure::INSTRUCTIONS_PER_TICK)
+        insns
     );
 
     let n = SIGNED.len();

@@ -82,11 +82,11 @@ fn first_boot(mut c: Checks, slots: &ModelSlots, nor: &mut NoinitNor) -> ! {
 fn second_boot(c: &mut Checks, slots: &ModelSlots, nor: &mut NoinitNor) {
     defmt::info!("boot 2: after the reset");
     clear_handover();
-    let (active, ticks) = measure::ticks(|| slots.active(nor));
+    let (active, insns) = measure::instructions(|| slots.active(nor));
     defmt::info!(
         "boot: active() over two {=usize}-byte envelopes: {=u32} instructions",
         V2.len(),
-        ticks.saturating_mul(measure::INSTRUCTIONS_PER_TICK)
+        insns
     );
     let Ok(active) = active else {
         c.check(false, "a model is active after the reset");
@@ -120,10 +120,7 @@ fn second_boot(c: &mut Checks, slots: &ModelSlots, nor: &mut NoinitNor) {
 fn main() -> ! {
     fw::init("update_reset");
     let mut c = Checks::new();
-    let Some(mut p) = cortex_m::Peripherals::take() else {
-        fw::finish(1)
-    };
-    measure::start_systick(&mut p.SYST);
+    measure::start();
     let Some(mut nor) = NoinitNor::take() else {
         c.check(false, "the simulated flash");
         c.finish()

@@ -604,40 +604,75 @@ fn size_check(root: &Path, update: bool) -> Result<()> {
 /// then prints the flash/RAM split of the bench and demo ELFs.
 pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     let fw = firmware_dir(root);
-    let (triple, _) = MACHINES[0];
-    let model = match args {
-        [] => None,
-        [flag, path] if flag == "--model" => {
-            Some(std::fs::canonicalize(path).with_context(|| format!("--model {path}"))?)
+    let mut triple = MACHINES[0].0;
+    let mut model = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match (a.as_str(), it.next()) {
+            ("--model", Some(path)) => {
+                let p = std::fs::canonicalize(path).with_context(|| format!("--model {path}"))?;
+                model = Some(p.to_string_lossy().into_owned());
+            }
+            ("--target", Some(t)) => {
+                triple = MACHINES
+                    .iter()
+                    .chain([&RISCV])
+                    .map(|&(m, _)| m)
+                    .find(|m| m == t)
+                    .with_context(|| format!("no QEMU machine for --target {t}"))?;
+            }
+            _ => bail!(
+                "usage: cargo xtask bench-firmware [--model PATH] [--target thumbv7em-none-eabihf|thumbv7m-none-eabi|{}]",
+                RISCV.0
+            ),
         }
-        _ => bail!("usage: cargo xtask bench-firmware [--model PATH]"),
-    };
-    let model = model.map(|p| p.to_string_lossy().into_owned());
+    }
     let env: Vec<(&str, &str)> = model
         .iter()
         .map(|p| ("FEWSHOT_BENCH_MODEL", p.as_str()))
         .collect();
     // The bench and the demo need the `conv` and `audio-frontend` features (the f32
     // convolution, audio front-end and keyword rows; the demo's keyword part), as CI builds
-    // them; the size probes are built without them.
-    let mut bins = vec!["build", "--release", "--bin", "bench", "--bin", "demo"];
+    // them; the size probes are built without them. RISC-V builds without `mps2`.
+    let riscv_features = format!("{RISCV_FEATURES},{FEATURES}");
+    let (features, probe_features): (&str, &[&str]) = if triple == RISCV.0 {
+        (
+            &riscv_features,
+            &["--no-default-features", "--features", RISCV_FEATURES],
+        )
+    } else {
+        (FEATURES, &[])
+    };
+    let mut bins = vec![
+        "build",
+        "--release",
+        "--target",
+        triple,
+        "--bin",
+        "bench",
+        "--bin",
+        "demo",
+    ];
     if model.is_some() {
         bins.extend(["--bin", "bench_model"]);
     }
-    bins.extend(["--features", FEATURES]);
+    if triple == RISCV.0 {
+        bins.push("--no-default-features");
+    }
+    bins.extend(["--features", features]);
     run_with(&fw, "cargo", &bins, &env)?;
-    run(
-        &fw,
-        "cargo",
-        &[
-            "build",
-            "--release",
-            "--bin",
-            "size_probe",
-            "--bin",
-            "size_baseline",
-        ],
-    )?;
+    let mut probes = vec![
+        "build",
+        "--release",
+        "--target",
+        triple,
+        "--bin",
+        "size_probe",
+        "--bin",
+        "size_baseline",
+    ];
+    probes.extend_from_slice(probe_features);
+    run(&fw, "cargo", &probes)?;
     let elf = release_elf(root, triple, "bench");
     let (code, _) = run_qemu(&QemuRun {
         elf: elf.clone(),

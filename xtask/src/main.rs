@@ -111,7 +111,7 @@ fn main() -> Result<()> {
             );
             eprintln!("  size [--update] firmware .text against firmware/size-snapshot.txt");
             eprintln!(
-                "  bench-firmware [--model PATH]  instruction counts, flash and RAM of the firmware, and of a model of yours (not in ci)"
+                "  bench-firmware [--model PATH] [--target TRIPLE]  instruction counts, flash and RAM of the firmware (Cortex-M4F; M3, RISC-V), and of a model of yours (not in ci)"
             );
             eprintln!(
                 "  size-table      the runtime's .text per feature set, opt-level z and 3 (not in ci)"

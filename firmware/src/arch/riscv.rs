@@ -1,9 +1,57 @@
 //! RISC-V (rv32imac, machine mode, one hart): riscv-rt's entry, the exception and interrupt
-//! handlers, halting. A trap ends the run as a HardFault does on the Cortex-M (status 102, the
-//! same log line), so a fault never hangs QEMU.
+//! handlers, halting, the instruction counter (`minstret`) and the stack's bounds. A trap ends
+//! the run as a HardFault does on the Cortex-M (status 102, the same log line), so a fault
+//! never hangs QEMU.
 
 use crate::{exit, EXIT_HARDFAULT, EXIT_UNEXPECTED_IRQ};
+use core::ptr::addr_of;
 pub use riscv_rt::entry;
+
+extern "C" {
+    /// The end of riscv-rt's heap (empty here): the stack's lowest address.
+    static __eheap: u32;
+}
+
+/// `minstret` counts in machine mode from reset: nothing to start.
+pub fn start_counter() {}
+
+/// Instructions retired so far (the low 32 bits of `minstret`).
+#[inline(always)]
+pub fn counter() -> u32 {
+    riscv::register::minstret::read() as u32
+}
+
+/// Instructions between two [`counter`] values.
+#[inline(always)]
+pub fn instructions_between(start: u32, end: u32) -> u32 {
+    end.wrapping_sub(start)
+}
+
+/// Exactly `2 * n` instructions (`addi` + `bnez` per iteration).
+#[inline(always)]
+pub fn spin(n: u32) {
+    if n == 0 {
+        return;
+    }
+    // SAFETY: a register-only countdown loop.
+    unsafe {
+        core::arch::asm!("1:", "addi {0}, {0}, -1", "bnez {0}, 1b", inout(reg) n => _, options(nomem, nostack));
+    }
+}
+
+/// The current stack pointer.
+#[inline(always)]
+pub fn stack_pointer() -> usize {
+    let sp: usize;
+    // SAFETY: reads a register.
+    unsafe { core::arch::asm!("mv {0}, sp", out(reg) sp, options(nomem, nostack)) };
+    sp
+}
+
+/// The lowest address the stack may use.
+pub fn stack_floor() -> usize {
+    addr_of!(__eheap) as usize
+}
 
 /// Masks machine interrupts (the panic handler's first act).
 pub fn interrupts_off() {

@@ -37,10 +37,7 @@ static mut STATE: MaybeUninit<AdaptState<PARAMS>> = MaybeUninit::uninit();
 #[entry]
 fn main() -> ! {
     fewshot_firmware::init("bench_model");
-    let Some(mut p) = cortex_m::Peripherals::take() else {
-        fewshot_firmware::finish(1)
-    };
-    measure::start_systick(&mut p.SYST);
+    measure::start();
     if BENCH_USER_MODEL.is_empty() {
         defmt::error!("no model: run it through `cargo xtask bench-firmware --model PATH`");
         fewshot_firmware::finish(1)

@@ -8,7 +8,7 @@
 
 use core::hint::black_box;
 use fewshot_firmware::fixtures::conv::{DIGITS_CONV2D, PLAID_CONV1D, STEM};
-use fewshot_firmware::measure::instructions_x100;
+use fewshot_firmware::measure::{self, instructions_x100};
 use fewshot_firmware::{self as fw};
 use fewshot_runtime::format::spec::{ConvSpec, Map, StemLayer};
 use fewshot_runtime::ops::layer::{LayerOp, Stem};
@@ -60,12 +60,12 @@ fn conv(
     }
 }
 
-fn row(name: &str, insns_x100: u32, macs: u32) {
+fn row(name: &str, insns_x100: u64, macs: u32) {
     defmt::info!(
         "| f32 {=str}, {=u32} MACs | {=u32} | {=f32} per MAC |",
         name,
         macs,
-        insns_x100 / 100,
+        measure::whole(insns_x100),
         insns_x100 as f32 / 100.0 / macs.max(1) as f32
     );
 }

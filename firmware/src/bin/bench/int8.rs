@@ -7,7 +7,7 @@
 
 use core::hint::black_box;
 use fewshot_firmware::int8::conv_geom as geom;
-use fewshot_firmware::measure::instructions_x100;
+use fewshot_firmware::measure::{self, instructions_x100};
 use fewshot_firmware::{self as fw};
 use fewshot_runtime::math::int8::{
     conv_with, dense_with, ConvGeom, Kernels, Native, Portable, QuantConv, QuantDense, Requant,
@@ -29,14 +29,14 @@ struct Data {
 }
 
 /// One table row: `| int8 NAME (KERNELS) | instructions | per MAC |`.
-fn row(name: &str, kernels: &str, insns_x100: u32, macs: u32) {
+fn row(name: &str, kernels: &str, insns_x100: u64, macs: u32) {
     let per = insns_x100 as f32 / 100.0 / macs.max(1) as f32;
     defmt::info!(
         "| int8 {=str} ({=str}), {=u32} MACs | {=u32} | {=f32} per MAC |",
         name,
         kernels,
         macs,
-        insns_x100 / 100,
+        measure::whole(insns_x100),
         per
     );
 }
