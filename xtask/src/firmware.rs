@@ -18,7 +18,7 @@ const MACHINES: &[(&str, &str)] = &[
 ];
 
 /// RISC-V rv32imac (soft float) on QEMU's `virt` machine: the demo and the tests that need
-/// no mps2 peripheral (`qemu-system-riscv32`, from Debian's qemu-system-misc).
+/// no mps2 peripheral (`qemu-system-riscv32`, from Debian's qemu-system-riscv).
 const RISCV: (&str, &str) = ("riscv32imac-unknown-none-elf", "virt");
 
 /// defmt-print pinned: 1.x decodes defmt 0.3.100+ (which forwards to defmt 1,
@@ -65,7 +65,7 @@ fn defmt_print() -> PathBuf {
     cargo_home.join("bin").join("defmt-print")
 }
 
-/// Installs QEMU (Debian bookworm-backports: `qemu-system-arm`, and `qemu-system-misc` for
+/// Installs QEMU (Debian bookworm-backports: `qemu-system-arm`, and `qemu-system-riscv` for
 /// `qemu-system-riscv32`) and defmt-print when missing.
 pub fn setup_host_tools() -> Result<()> {
     let missing: Vec<&str> = QEMU_PACKAGES
@@ -101,7 +101,7 @@ pub fn setup_host_tools() -> Result<()> {
 /// The QEMU binaries the firmware runs on and the Debian packages that hold them.
 const QEMU_PACKAGES: &[(&str, &str)] = &[
     ("qemu-system-arm", "qemu-system-arm"),
-    ("qemu-system-riscv32", "qemu-system-misc"),
+    ("qemu-system-riscv32", "qemu-system-riscv"),
 ];
 
 /// QEMU 10 from bookworm-backports, the version the firmware is tested with: `packages`.

@@ -1,9 +1,12 @@
-//! `cargo xtask size-table`: the runtime's own `.text` per feature set on the Cortex-M4F.
+//! `cargo xtask size-table`: the runtime's own `.text` per feature set on the Cortex-M4F and
+//! on RISC-V (rv32imac).
 //!
 //! Each row builds the firmware's `size_probe` (load a dense model, infer, adapt by gradient
 //! steps, reset; see `firmware/src/bin/size_probe.rs`) with one set of the firmware's features,
 //! at `opt-level = "z"` and at the release profile's `opt-level = 3`, and subtracts
-//! `size_baseline` (the same program without the runtime calls). The builds go to their own
+//! `size_baseline` (the same program without the runtime calls). On RISC-V the runtime's code
+//! includes the f32 library calls a core without an FPU needs; a row that needs the mps2
+//! machines (persistence) has no RISC-V figure. The builds go to their own
 //! target folder (`firmware/target/size-table`), so the release build the tests use is left
 //! alone.
 
@@ -11,8 +14,8 @@ use crate::firmware::{firmware_dir, read_elf};
 use anyhow::Result;
 use std::path::Path;
 
-/// The probe's triple (the Cortex-M4F the other figures are for).
-const TRIPLE: &str = "thumbv7em-none-eabihf";
+/// The probe's triples: the Cortex-M4F the other figures are for, and RISC-V.
+const TRIPLES: [&str; 2] = ["thumbv7em-none-eabihf", "riscv32imac-unknown-none-elf"];
 
 /// One row: its label and the firmware features it builds with (never the defaults).
 const ROWS: &[(&str, &str)] = &[
@@ -48,14 +51,23 @@ pub fn run(root: &Path) -> Result<()> {
     let mut lines = Vec::new();
     for (label, features) in ROWS {
         let mut sizes = Vec::new();
-        for opt in ["z", "3"] {
-            sizes.push(probe(&fw, &target_dir, features, opt)?);
+        for triple in TRIPLES {
+            for opt in ["z", "3"] {
+                let mps2_only = features.contains("probe-persist");
+                sizes.push(match triple {
+                    "riscv32imac-unknown-none-elf" if mps2_only => "-".to_string(),
+                    _ => probe(&fw, &target_dir, triple, features, opt)?.to_string(),
+                });
+            }
         }
-        lines.push(format!("| {label} | {} | {} |", sizes[0], sizes[1]));
+        lines.push(format!("| {label} | {} |", sizes.join(" | ")));
     }
     println!();
-    println!("| runtime features ({TRIPLE}) | `.text` at opt-level \"z\" | at opt-level 3 |");
-    println!("|---|---:|---:|");
+    println!(
+        "| runtime features | {} `.text` at opt-level \"z\" | at opt-level 3 | {} at \"z\" | at 3 |",
+        TRIPLES[0], TRIPLES[1]
+    );
+    println!("|---|---:|---:|---:|---:|");
     for line in lines {
         println!("{line}");
     }
@@ -64,14 +76,14 @@ pub fn run(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The runtime's `.text` with `features` at `opt`: `size_probe - size_baseline`.
-fn probe(fw: &Path, target_dir: &str, features: &str, opt: &str) -> Result<u32> {
+/// The runtime's `.text` on `triple` with `features` at `opt`: `size_probe - size_baseline`.
+fn probe(fw: &Path, target_dir: &str, triple: &str, features: &str, opt: &str) -> Result<u32> {
     let mut args = vec![
         "build",
         "-q",
         "--release",
         "--target",
-        TRIPLE,
+        triple,
         "--bin",
         "size_probe",
         "--bin",
@@ -90,7 +102,7 @@ fn probe(fw: &Path, target_dir: &str, features: &str, opt: &str) -> Result<u32> 
             ("CARGO_PROFILE_RELEASE_OPT_LEVEL", opt),
         ],
     )?;
-    let elf = |bin: &str| read_elf(&Path::new(target_dir).join(TRIPLE).join("release").join(bin));
+    let elf = |bin: &str| read_elf(&Path::new(target_dir).join(triple).join("release").join(bin));
     let with = elf("size_probe")?.section_size(".text");
     let without = elf("size_baseline")?.section_size(".text");
     Ok(with.saturating_sub(without))
