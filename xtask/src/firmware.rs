@@ -36,6 +36,27 @@ const FEATURES: &str = "conv,audio-frontend";
 /// The firmware's default features but `mps2`, for RISC-V (with [`FEATURES`]).
 const RISCV_FEATURES: &str = "implicit-step,matching-head,input-views,int8";
 
+/// What RISC-V builds the demo, the tests and the benchmark with: [`RISCV_FEATURES`] and
+/// [`FEATURES`].
+fn riscv_features() -> String {
+    format!("{RISCV_FEATURES},{FEATURES}")
+}
+
+/// `cargo build` of the size probes (`size_probe`, `size_baseline`) for `triple`, in release;
+/// the caller adds the features.
+pub(crate) fn probe_build(triple: &str) -> Vec<&str> {
+    vec![
+        "build",
+        "--release",
+        "--target",
+        triple,
+        "--bin",
+        "size_probe",
+        "--bin",
+        "size_baseline",
+    ]
+}
+
 /// Default guard against a firmware that hangs.
 const DEFAULT_TIMEOUT_S: u64 = 120;
 
@@ -422,7 +443,7 @@ pub fn ci(root: &Path) -> Result<()> {
 /// The demo and every on-target test that needs no mps2 peripheral, on RISC-V (QEMU virt):
 /// the same expected logs, so the same bits as the host and the Cortex-M.
 fn riscv(fw: &Path) -> Result<()> {
-    let features = format!("{RISCV_FEATURES},{FEATURES}");
+    let features = riscv_features();
     for verb in [&["run", "--bin", "demo"][..], &["test"][..]] {
         let mut args = verb.to_vec();
         args.extend([
@@ -634,7 +655,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     // The bench and the demo need the `conv` and `audio-frontend` features (the f32
     // convolution, audio front-end and keyword rows; the demo's keyword part), as CI builds
     // them; the size probes are built without them. RISC-V builds without `mps2`.
-    let riscv_features = format!("{RISCV_FEATURES},{FEATURES}");
+    let riscv_features = riscv_features();
     let (features, probe_features): (&str, &[&str]) = if triple == RISCV.0 {
         (
             &riscv_features,
@@ -661,16 +682,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     }
     bins.extend(["--features", features]);
     run_with(&fw, "cargo", &bins, &env)?;
-    let mut probes = vec![
-        "build",
-        "--release",
-        "--target",
-        triple,
-        "--bin",
-        "size_probe",
-        "--bin",
-        "size_baseline",
-    ];
+    let mut probes = probe_build(triple);
     probes.extend_from_slice(probe_features);
     run(&fw, "cargo", &probes)?;
     let elf = release_elf(root, triple, "bench");

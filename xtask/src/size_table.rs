@@ -10,7 +10,7 @@
 //! target folder (`firmware/target/size-table`), so the release build the tests use is left
 //! alone.
 
-use crate::firmware::{firmware_dir, read_elf};
+use crate::firmware::{firmware_dir, probe_build, read_elf};
 use anyhow::Result;
 use std::path::Path;
 
@@ -78,18 +78,8 @@ pub fn run(root: &Path) -> Result<()> {
 
 /// The runtime's `.text` on `triple` with `features` at `opt`: `size_probe - size_baseline`.
 fn probe(fw: &Path, target_dir: &str, triple: &str, features: &str, opt: &str) -> Result<u32> {
-    let mut args = vec![
-        "build",
-        "-q",
-        "--release",
-        "--target",
-        triple,
-        "--bin",
-        "size_probe",
-        "--bin",
-        "size_baseline",
-        "--no-default-features",
-    ];
+    let mut args = probe_build(triple);
+    args.extend(["-q", "--no-default-features"]);
     if !features.is_empty() {
         args.extend(["--features", features]);
     }

@@ -139,9 +139,9 @@ fn fitted_trunk_folds(folds: usize, classes: usize) -> usize {
 /// fold), pooling every class's accuracy; progress lines on stderr.
 pub fn cross_validate(cfg: &ClsConfig, n: usize, episodes: usize) -> Result<CvReport> {
     let folds = class_folds(cfg, n)?;
+    let configs: Vec<ClsConfig> = (0..n).map(|f| fold_config(cfg, &folds, f)).collect();
     // A fold trains on fewer classes than the configuration: its values are checked again.
-    for f in 0..n {
-        let fcfg = fold_config(cfg, &folds, f);
+    for (f, fcfg) in configs.iter().enumerate() {
         if fcfg.trunk_folds != cfg.trunk_folds {
             eprintln!(
                 "note: fold {}/{n} trains on {} classes: its trunk is chosen over {} (`trunk_folds = {}` needs {} classes)",
@@ -163,13 +163,13 @@ pub fn cross_validate(cfg: &ClsConfig, n: usize, episodes: usize) -> Result<CvRe
             );
         }
     }
-    let first = Setup::new(&fold_config(cfg, &folds, 0))?;
+    let first = Setup::new(&configs[0])?;
     let ds = first.ds.clone();
     // Every fold's setup before any training: a fold its classes cannot serve stops the run
     // now, and the shots and queries are those every fold allows.
     let mut setups = vec![first];
-    for f in 1..n {
-        setups.push(Setup::with_data(&fold_config(cfg, &folds, f), ds.clone())?);
+    for fcfg in &configs[1..] {
+        setups.push(Setup::with_data(fcfg, ds.clone())?);
     }
     let mut shots = vec![1, 5];
     let mut query = usize::MAX;
@@ -188,10 +188,9 @@ pub fn cross_validate(cfg: &ClsConfig, n: usize, episodes: usize) -> Result<CvRe
     let mut pooled = Tally::default();
     let mut within = Tally::default();
     let t0 = std::time::Instant::now();
-    for (f, (setup, fold)) in setups.iter().zip(&folds).enumerate() {
-        let fcfg = fold_config(cfg, &folds, f);
-        let t = train_fold(&fcfg, setup)?;
-        let (rows, within_rows) = evaluate_fold(&fcfg, setup, &t, (&shots, query, episodes))?;
+    for (f, ((setup, fold), fcfg)) in setups.iter().zip(&folds).zip(&configs).enumerate() {
+        let t = train_fold(fcfg, setup)?;
+        let (rows, within_rows) = evaluate_fold(fcfg, setup, &t, (&shots, query, episodes))?;
         let names = |key: usize| {
             let class = setup.test.classes.get(key).map_or(key, |c| c.class);
             ds.class_name(class)
@@ -206,7 +205,7 @@ pub fn cross_validate(cfg: &ClsConfig, n: usize, episodes: usize) -> Result<CvRe
             "fold {}/{n}: novel {}, trained on {} ({}); {}device {} steps; {}-shot model {:.2}%, nearest centroid standardised {:.2}% ({:.0} s)",
             f + 1,
             ds.describe_classes(fold),
-            ds.describe_classes(&trunk_classes(&fcfg, setup)),
+            ds.describe_classes(&trunk_classes(fcfg, setup)),
             match setup.val_classes.is_empty() {
                 true => "validation on held-out rows".to_string(),
                 false => format!("validation {}", ds.describe_classes(&setup.val_classes)),

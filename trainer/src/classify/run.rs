@@ -414,14 +414,14 @@ pub fn describe(cfg: &ClsConfig, ds: &Dataset, report: &EvalReport) -> String {
 
 /// The hint of a run with few novel classes: `trainer cv` makes every class novel once.
 fn cv_hint(cfg: &ClsConfig) -> Option<String> {
-    let folds = super::cv::class_count(cfg) / cfg.ways.max(1);
+    let classes = super::cv::class_count(cfg);
+    let folds = classes / cfg.ways.max(1);
     let novel = cfg.test_classes.len();
     (!cfg.train_classes.is_empty() && novel <= 5 && folds >= 2).then(|| {
         format!(
-            "({}: `trainer cv --config <this configuration> --folds {}` trains a run per fold of all {} classes, each novel once, for accuracies over every class)",
+            "({}: `trainer cv --config <this configuration> --folds {}` trains a run per fold of all {classes} classes, each novel once, for accuracies over every class)",
             crate::eval::count(novel, "novel class"),
             folds.min(5),
-            super::cv::class_count(cfg)
         )
     })
 }
