@@ -8,12 +8,15 @@
 //!   with a non-zero status instead of hanging, so CI fails instead of timing out;
 //! - [`measure`]: instruction counting (SysTick on the Cortex-M, `minstret` on RISC-V, both
 //!   exact under QEMU `-icount shift=0`) and stack painting for peak stack use;
+//! - [`reset`] and a NOR flash simulated in RAM that survives it ([`nor`]);
+//! - the machine's UART (`uart`: the mps2 boards' CMSDK UART, feature `mps2`, or the `virt`
+//!   machine's NS16550A on RISC-V) for the serial protocol's firmware;
 //! - with the `mps2` feature (Cortex-M): a guard below the stack (`stack_guard`) so an
 //!   overflow faults instead of overwriting statics.
 //!
 //! The same programs build for RISC-V (`riscv32imac-unknown-none-elf`, QEMU's `virt` machine,
-//! without `mps2`): the demo, the benchmark and the tests that need no mps2 peripheral,
-//! bit-exact with the host as on the Cortex-M.
+//! without `mps2`): the demo, the benchmark, the `serial` firmware and every test, bit-exact
+//! with the host as on the Cortex-M.
 #![no_std]
 
 #[cfg(all(feature = "mps2", not(target_arch = "arm")))]
@@ -32,9 +35,7 @@ pub mod int8;
 pub mod measure;
 #[cfg(feature = "conv")]
 pub mod model_rows;
-#[cfg(feature = "mps2")]
 pub mod nor;
-#[cfg(feature = "mps2")]
 pub mod serial_device;
 /// The sizes of the model the `serial` firmware serves ([`fixtures::SERIAL_MODEL`]): what
 /// `trainer inspect MODEL --rust --head H --k K --device` printed for it (`build.rs`:
@@ -46,7 +47,7 @@ pub mod serial_sizes {
 pub mod sizes;
 #[cfg(feature = "mps2")]
 pub mod stack_guard;
-#[cfg(feature = "mps2")]
+#[cfg(any(feature = "mps2", target_arch = "riscv32"))]
 pub mod uart;
 
 #[cfg(feature = "rtt")]
@@ -99,6 +100,13 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
         }
     }
     exit(EXIT_PANIC)
+}
+
+/// Resets the core and its system (Cortex-M: `SCB::sys_reset`; RISC-V: QEMU virt's test
+/// device); RAM keeps its contents, so the simulated NOR ([`nor`]) and `.uninit` statics
+/// survive it.
+pub fn reset() -> ! {
+    arch::reset()
 }
 
 /// Call first in `main`: logs the banner (the same on every core, so that

@@ -1,11 +1,11 @@
 //! A NOR flash simulated in RAM that survives a core reset, for the persistence and model
 //! update tests.
 //!
-//! The mps2 boards under QEMU have no flash controller to program, so the test stands a RAM
-//! region in for NOR flash: 128 KiB in a `.nor` section of its own RAM region (`memory.x`: not
-//! the 64 KiB the program's statics and stack must fit), which the startup code
-//! neither zeroes nor initialises, so its bytes live through `SCB::sys_reset()` (QEMU keeps RAM
-//! across a system reset; so does SRAM on real parts while powered). It behaves as NOR does:
+//! QEMU's mps2 and virt machines have no flash controller to program, so the test stands a RAM
+//! region in for NOR flash: 128 KiB in a `.nor` section of its own RAM region (`memory.x`,
+//! `memory-riscv.x`: not the RAM the program's statics and stack must fit), which the startup
+//! code neither zeroes nor initialises, so its bytes live through [`crate::reset`] (QEMU keeps
+//! RAM across a system reset; so does SRAM on real parts while powered). It behaves as NOR does:
 //! erase sets whole 4 KiB blocks to 0xff, a write of 4-byte words can only clear bits, and
 //! misaligned or out-of-range operations are errors, and its bytes read in place
 //! ([`MappedFlash`], as a part's internal flash is memory-mapped). A real board would
@@ -124,7 +124,7 @@ impl MappedFlash for NoinitNor {
     }
 }
 
-/// A few words in `.uninit` that tell a boot after `sys_reset` from a cold boot, and carry
+/// A few words in `.uninit` that tell a boot after [`crate::reset`] from a cold boot, and carry
 /// what the first boot predicted, for the second to compare with.
 #[repr(C)]
 pub struct Handover {
@@ -169,12 +169,12 @@ pub fn set_handover(h: Handover) {
 }
 
 /// Ends a first boot: after a failed check the run ends there; otherwise `h` goes to the next
-/// boot and the core resets (`SCB::sys_reset`).
+/// boot and the core resets ([`crate::reset`]).
 pub fn hand_over_and_reset(c: crate::Checks, h: Handover) -> ! {
     if c.failures() != 0 {
         c.finish()
     }
     set_handover(h);
-    defmt::info!("boot 1: resetting the core (SCB::sys_reset)");
-    cortex_m::peripheral::SCB::sys_reset()
+    defmt::info!("boot 1: resetting the core");
+    crate::reset()
 }

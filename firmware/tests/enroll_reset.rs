@@ -2,7 +2,7 @@
 //! classes from 5 samples each into the class bank of an enrollable head (`bench-enroll.fsm`),
 //! classifies, relabels one, forgets another, saves the bank to the (RAM-simulated, see
 //! `nor.rs`) NOR flash, hands its answers over in `.uninit` RAM and resets the core with
-//! `SCB::sys_reset()`; the second boot restores the bank and must answer exactly the same
+//! `fewshot_firmware::reset()`; the second boot restores the bank and must answer exactly the same
 //! (labels and probability bits), over the active classes only.
 #![no_std]
 #![no_main]

@@ -1,6 +1,6 @@
 //! Adapted state survives a real reset of the core: the first boot adapts the sinusoid model
 //! twice (saving after each, so both slots are used), predicts on the query points, hands the
-//! predictions over in `.uninit` RAM and resets the core with `SCB::sys_reset()`; the second
+//! predictions over in `.uninit` RAM and resets the core with `fewshot_firmware::reset()`; the second
 //! boot restores the state from the (RAM-simulated, see `nor.rs`) NOR flash and must predict
 //! exactly the same bits.
 #![no_std]

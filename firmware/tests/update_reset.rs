@@ -1,7 +1,7 @@
 //! A signed model update across a real reset of the core: the first boot installs
 //! `fixtures/update-v1.signed` (an update of the multi-head model signed as model version 1), then updates
 //! to `fixtures/update-v2.signed` in 256-byte chunks into the other slot of the
-//! (RAM-simulated, see `nor.rs`) NOR flash, and resets the core with `SCB::sys_reset()`; the
+//! (RAM-simulated, see `nor.rs`) NOR flash, and resets the core with `fewshot_firmware::reset()`; the
 //! second boot must run version 2 from the second slot, with the floor at 2, and refuse the
 //! validly signed version 1 (anti-rollback). Logs the boot's cost in instructions (two
 //! signature checks).

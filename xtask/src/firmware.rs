@@ -17,8 +17,8 @@ const MACHINES: &[(&str, &str)] = &[
     ("thumbv7m-none-eabi", "mps2-an385"),
 ];
 
-/// RISC-V rv32imac (soft float) on QEMU's `virt` machine: the demo and the tests that need
-/// no mps2 peripheral (`qemu-system-riscv32`, from Debian's qemu-system-riscv).
+/// RISC-V rv32imac (soft float) on QEMU's `virt` machine: the demo, every on-target test and
+/// the serial firmware (`qemu-system-riscv32`, from Debian's qemu-system-riscv).
 const RISCV: (&str, &str) = ("riscv32imac-unknown-none-elf", "virt");
 
 /// defmt-print pinned: 1.x decodes defmt 0.3.100+ (which forwards to defmt 1,
@@ -416,8 +416,8 @@ fn compare_expected(
 }
 
 /// What CI runs for the firmware: the demo and the on-target tests on both
-/// Cortex-M machines, the demo and the tests without mps2 peripherals on RISC-V, the serial
-/// protocol end to end, then the size check.
+/// Cortex-M machines and on RISC-V, the serial protocol end to end (Cortex-M4F and RISC-V),
+/// then the size check.
 pub fn ci(root: &Path) -> Result<()> {
     let fw = firmware_dir(root);
     for (triple, _) in MACHINES {
@@ -440,8 +440,8 @@ pub fn ci(root: &Path) -> Result<()> {
     size_command(root, &[])
 }
 
-/// The demo and every on-target test that needs no mps2 peripheral, on RISC-V (QEMU virt):
-/// the same expected logs, so the same bits as the host and the Cortex-M.
+/// The demo and every on-target test on RISC-V (QEMU virt): the same expected logs, so the
+/// same bits as the host and the Cortex-M.
 fn riscv(fw: &Path) -> Result<()> {
     let features = riscv_features();
     for verb in [&["run", "--bin", "demo"][..], &["test"][..]] {
@@ -459,35 +459,36 @@ fn riscv(fw: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The `serial` firmware under QEMU (Cortex-M4F), driven over its UART by `trainer device`:
-/// `trainer/tests/device_qemu.rs`, which starts QEMU itself, and `device_qemu_user.rs`, which
-/// also builds the firmware (and the nRF52840 DK's) around a model of its own (PLAID's int8
-/// model, 256 inputs). `--workspace` keeps the feature
-/// set of `cargo test --workspace`, so nothing is rebuilt after it.
+/// The `serial` firmware under QEMU, driven over its UART by `trainer device`:
+/// `trainer/tests/device_qemu.rs`, which starts QEMU itself (on the Cortex-M4F, then on
+/// RISC-V), and `device_qemu_user.rs`, which also builds the firmware (and the nRF52840 DK's)
+/// around a model of its own (PLAID's int8 model, 256 inputs; Cortex-M4F only). `--workspace`
+/// keeps the feature set of `cargo test --workspace`, so nothing is rebuilt after it.
 pub fn serial_end_to_end(root: &Path) -> Result<()> {
     let (triple, _) = MACHINES[0];
-    run(
-        &firmware_dir(root),
-        "cargo",
-        &["build", "--release", "--bin", "serial", "--target", triple],
-    )?;
-    let elf = release_elf(root, triple, "serial");
-    let elf = elf.to_string_lossy();
-    run_with(
-        root,
-        "cargo",
-        &[
-            "test",
-            "--workspace",
-            "--test",
-            "device_qemu",
-            "--test",
-            "device_qemu_user",
-            "--",
-            "--ignored",
-        ],
-        &[("FEWSHOT_SERIAL_ELF", &elf)],
-    )
+    let riscv_features = riscv_features();
+    let builds: [(&str, &[&str], &[&str]); 2] = [
+        (triple, &[], &["device_qemu", "device_qemu_user"]),
+        (
+            RISCV.0,
+            &["--no-default-features", "--features", &riscv_features],
+            &["device_qemu"],
+        ),
+    ];
+    for (triple, features, tests) in builds {
+        let mut args = vec!["build", "--release", "--bin", "serial", "--target", triple];
+        args.extend(features);
+        run(&firmware_dir(root), "cargo", &args)?;
+        let elf = release_elf(root, triple, "serial");
+        let elf = elf.to_string_lossy();
+        let mut args = vec!["test", "--workspace"];
+        for test in tests {
+            args.extend(["--test", test]);
+        }
+        args.extend(["--", "--ignored"]);
+        run_with(root, "cargo", &args, &[("FEWSHOT_SERIAL_ELF", &elf)])?;
+    }
+    Ok(())
 }
 
 /// `cargo qemu` / `cargo xtask demo [TARGET]`: the demo in release, on M4F

@@ -5,8 +5,7 @@
 //! steps, reset; see `firmware/src/bin/size_probe.rs`) with one set of the firmware's features,
 //! at `opt-level = "z"` and at the release profile's `opt-level = 3`, and subtracts
 //! `size_baseline` (the same program without the runtime calls). On RISC-V the runtime's code
-//! includes the f32 library calls a core without an FPU needs; a row that needs the mps2
-//! machines (persistence) has no RISC-V figure. The builds go to their own
+//! includes the f32 library calls a core without an FPU needs. The builds go to their own
 //! target folder (`firmware/target/size-table`), so the release build the tests use is left
 //! alone.
 
@@ -53,11 +52,7 @@ pub fn run(root: &Path) -> Result<()> {
         let mut sizes = Vec::new();
         for triple in TRIPLES {
             for opt in ["z", "3"] {
-                let mps2_only = features.contains("probe-persist");
-                sizes.push(match triple {
-                    "riscv32imac-unknown-none-elf" if mps2_only => "-".to_string(),
-                    _ => probe(&fw, &target_dir, triple, features, opt)?.to_string(),
-                });
+                sizes.push(probe(&fw, &target_dir, triple, features, opt)?.to_string());
             }
         }
         lines.push(format!("| {label} | {} |", sizes.join(" | ")));

@@ -1,5 +1,6 @@
-//! Cortex-M: cortex-m-rt's entry, the HardFault and default handlers, halting, the
-//! instruction counter (SysTick under QEMU `-icount shift=0`) and the stack's bounds.
+//! Cortex-M: cortex-m-rt's entry, the HardFault and default handlers, halting, a system
+//! reset, the instruction counter (SysTick under QEMU `-icount shift=0`) and the stack's
+//! bounds.
 
 use crate::{exit, EXIT_HARDFAULT, EXIT_UNEXPECTED_IRQ};
 use core::ptr::addr_of;
@@ -92,4 +93,9 @@ unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
 unsafe fn DefaultHandler(irqn: i16) {
     defmt::error!("unexpected exception or interrupt {=i16}", irqn);
     exit(EXIT_UNEXPECTED_IRQ)
+}
+
+/// Resets the whole system (`SCB::sys_reset`: AIRCR.SYSRESETREQ); RAM keeps its contents.
+pub fn reset() -> ! {
+    cortex_m::peripheral::SCB::sys_reset()
 }

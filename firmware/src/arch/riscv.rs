@@ -1,5 +1,6 @@
 //! RISC-V (rv32imac, machine mode, one hart): riscv-rt's entry, the exception and interrupt
-//! handlers, halting, the instruction counter (`minstret`) and the stack's bounds. A trap ends
+//! handlers, halting, a system reset (QEMU virt's), the instruction counter (`minstret`) and
+//! the stack's bounds. A trap ends
 //! the run as a HardFault does on the Cortex-M (status 102, the same log line), so a fault
 //! never hangs QEMU.
 
@@ -61,6 +62,23 @@ pub fn interrupts_off() {
 /// Waits for interrupts forever.
 #[allow(dead_code)] // Only the `rtt` exit halts.
 pub fn halt() -> ! {
+    loop {
+        riscv::asm::wfi();
+    }
+}
+
+/// QEMU virt's test device (`hw/misc/sifive_test.c`): a write of [`TEST_RESET`] resets the
+/// machine, as a write of 0x5555 / 0x3333 ends the run.
+const VIRT_TEST: usize = 0x0010_0000;
+/// The test device's reset command (`FINISHER_RESET`).
+const TEST_RESET: u32 = 0x7777;
+
+/// Resets the whole machine through QEMU virt's test device: the hart starts again from the
+/// reset vector and QEMU loads the program's segments again; RAM outside them (`.uninit`, the
+/// simulated NOR) keeps its contents. A real board resets through its own peripheral.
+pub fn reset() -> ! {
+    // SAFETY: a write to the test device's one register, which nothing else uses.
+    unsafe { core::ptr::write_volatile(VIRT_TEST as *mut u32, TEST_RESET) };
     loop {
         riscv::asm::wfi();
     }

@@ -1,4 +1,4 @@
-//! The device side of the serial protocol (`fewshot-protocol`) on UART0: reads bytes, answers
+//! The device side of the serial protocol (`fewshot-protocol`) on the machine's UART (`uart`): reads bytes, answers
 //! each request frame with a reply frame, forever. It serves the 5-way prototype head of the
 //! multi-head fixture, enrollable up to 8 classes (sizes from `trainer inspect --rust --device`,
 //! `src/serial_sizes.rs`), or the model and sizes `FEWSHOT_SERIAL_MODEL` and
@@ -13,6 +13,9 @@
 //! buffers is logged and the built-in model runs.
 #![no_std]
 #![no_main]
+
+#[cfg(not(any(feature = "mps2", target_arch = "riscv32")))]
+compile_error!("the serial firmware needs the machine's UART: the feature `mps2` on the Cortex-M");
 
 use fewshot_firmware::entry;
 use fewshot_firmware::fixtures::SERIAL_MODEL;
@@ -32,8 +35,6 @@ use static_cell::StaticCell;
 static KEY: PublicKey = PublicKey::from_bytes(*include_bytes!("../../fixtures/test-signing.pub"));
 /// The handover stage that marks the flash as this firmware's (kept across `Reboot`).
 const SERIAL_STAGE: u32 = 4;
-/// UART clock divisor (QEMU ignores it; a 25 MHz board at 115 200 baud would use 217).
-const BAUDDIV: u32 = 217;
 
 type Serial<'m> = SerialDevice<'m, NoinitNor>;
 
@@ -123,7 +124,7 @@ fn main() -> ! {
         }
     };
     // SAFETY: the only handle to UART0 in this firmware.
-    let mut uart = unsafe { Uart::uart0(BAUDDIV) };
+    let mut uart = unsafe { Uart::uart0() };
     let mut session = Session::new();
     defmt::info!("serial: serving {=str} on UART0", model.name());
     session.serve(device, &mut uart);
@@ -140,5 +141,5 @@ fn main() -> ! {
             STACK_NEEDED
         );
     }
-    cortex_m::peripheral::SCB::sys_reset()
+    fewshot_firmware::reset()
 }

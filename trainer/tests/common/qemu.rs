@@ -1,5 +1,6 @@
-//! QEMU's mps2-an386 running a serial firmware, its UART0 on a unix socket, and `trainer
-//! device --json` commands to it (`device_qemu.rs`, `device_qemu_user.rs`).
+//! QEMU running a serial firmware (mps2-an386, or `virt` for a RISC-V build), its UART on a
+//! unix socket or a pseudo-terminal, and `trainer device --json` commands to it
+//! (`device_qemu.rs`, `device_qemu_user.rs`).
 
 use serde_json::Value;
 use std::path::Path;
@@ -37,15 +38,17 @@ pub fn start_qemu_pty(elf: &Path, link: &Path, log: &Path) -> Qemu {
 /// QEMU on `elf` with UART0 on the character device `chardev` (id `s0`), once `made` (the
 /// socket or link it creates) exists.
 fn spawn(elf: &Path, chardev: &str, made: &Path, log: &Path) -> Qemu {
-    let child = Command::new("qemu-system-arm")
-        .args(["-M", "mps2-an386", "-display", "none", "-monitor", "none"])
+    let (program, machine) = machine(elf);
+    let child = Command::new(program)
+        .args(machine)
+        .args(["-display", "none", "-monitor", "none"])
         .args(["-semihosting-config", "enable=on,target=native"])
         .args(["-chardev", chardev, "-serial", "chardev:s0", "-kernel"])
         .arg(elf)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(log).expect("the defmt log file"))
         .spawn()
-        .expect("qemu-system-arm (cargo xtask setup installs it)");
+        .unwrap_or_else(|e| panic!("{program} (cargo xtask setup installs it): {e}"));
     let qemu = Qemu(child);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !made.exists() {
@@ -53,6 +56,19 @@ fn spawn(elf: &Path, chardev: &str, made: &Path, log: &Path) -> Qemu {
         std::thread::sleep(Duration::from_millis(20));
     }
     qemu
+}
+
+/// QEMU's program and machine for the firmware `elf`, by the target triple in its path:
+/// RISC-V's `virt` (no firmware before the program), else the Cortex-M4F's mps2-an386.
+fn machine(elf: &Path) -> (&'static str, &'static [&'static str]) {
+    if elf
+        .components()
+        .any(|c| c.as_os_str() == "riscv32imac-unknown-none-elf")
+    {
+        ("qemu-system-riscv32", &["-M", "virt", "-bios", "none"])
+    } else {
+        ("qemu-system-arm", &["-M", "mps2-an386"])
+    }
 }
 
 impl Qemu {
