@@ -8,6 +8,7 @@ pub mod engine;
 pub mod eval;
 pub mod export;
 pub mod features;
+pub mod input_columns;
 pub mod inspect;
 pub mod kernels;
 pub mod meta;

@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::engine::Checkpoints;
 use crate::eval::{self, Report, Units};
 use crate::export;
+use crate::input_columns::{match_by_name, Matched};
 use crate::record::{file_sha256, relative_path};
 use crate::tasks::{CsvTasks, NewTasks, StandardisedTargets, TaskSource};
 use crate::train::{train, State};
@@ -87,6 +88,10 @@ pub struct Record {
     /// before they were kept).
     #[serde(default)]
     pub input_names: Vec<String>,
+    /// The target columns' names, in output order (empty in a record written before they were
+    /// kept).
+    #[serde(default)]
+    pub target_names: Vec<String>,
     /// The model's input normalisation `x' = (x - shift) * scale`, fitted on the meta-training
     /// tasks.
     pub input_shift: Vec<f64>,
@@ -108,6 +113,7 @@ impl Record {
             train_ids: tasks.train_ids.clone(),
             test_ids: tasks.test_ids.clone(),
             input_names: tasks.input_names.clone(),
+            target_names: tasks.target_names.clone(),
             input_shift: s.arch.shift.clone(),
             input_scale: s.arch.scale.clone(),
             targets: s.targets.clone(),
@@ -137,11 +143,28 @@ impl Record {
     }
 
     /// Every task of `path` as tasks new to this record's model ([`NewTasks`]): read with the
-    /// run's columns; refused when one of them is a task the model meta-trained on. The
+    /// run's columns, the inputs matched by name to the model's ([`match_by_name`]: another
+    /// order, or columns the model does not read, are read as the model takes its inputs);
+    /// refused when one of them is a task the model meta-trained on. The
     /// meta-training targets' mean is the record's (a run that standardised its targets), else
     /// read from the run's own data file.
     pub fn new_tasks(&self, path: &Path) -> Result<NewTasks> {
-        let tasks = CsvTasks::read(path, 2, &self.config.task.columns())?.all_held_out();
+        let mut columns = self.config.task.columns();
+        if columns.targets.is_empty() && !self.input_names.is_empty() {
+            // The run's targets by name: every other column is an input, matched below.
+            columns.targets = self.target_names.clone();
+        }
+        let mut tasks = CsvTasks::read(path, 2, &columns)?.all_held_out();
+        if !self.input_names.is_empty() {
+            let file = path.display().to_string();
+            let matched = match_by_name(&self.input_names, &tasks.input_names, &file)?;
+            if let Some(note) = matched.note(&file, &self.input_names) {
+                eprintln!("{note}");
+            }
+            if let Matched::Select { order, .. } = &matched {
+                tasks.select_inputs(order);
+            }
+        }
         if let Some(id) = tasks.test_ids.iter().find(|i| self.train_ids.contains(i)) {
             bail!(
                 "{}: task {id:?} is one of the model's meta-training tasks: --data takes tasks new to the model (without --data, eval takes the run's held-out tasks)",

@@ -522,6 +522,20 @@ impl CsvTasks {
         self
     }
 
+    /// Keeps the input columns `order` (indices into [`CsvTasks::input_names`]), in that order:
+    /// a file read by name as a model takes its inputs ([`crate::input_columns`]).
+    pub fn select_inputs(&mut self, order: &[usize]) {
+        let n = self.n_in;
+        for t in &mut self.all {
+            t.x =
+                t.x.chunks_exact(n)
+                    .flat_map(|row| order.iter().map(|&c| row[c]))
+                    .collect();
+        }
+        self.input_names = order.iter().map(|&c| self.input_names[c].clone()).collect();
+        self.n_in = order.len();
+    }
+
     /// The meta-training tasks with fewer than `rows` rows, as `id (rows)`.
     pub fn rows_below(&self, rows: usize) -> Vec<String> {
         self.train

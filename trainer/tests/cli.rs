@@ -387,6 +387,35 @@ fn trains_and_evaluates_on_gzipped_csv_tasks() {
     let o = run(bin().arg("inspect").arg(&m));
     assert!(o.status.success() && !model.is_empty());
     assert!(String::from_utf8_lossy(&o.stdout).contains("inputs     2"));
+    // Tasks new to it, their inputs in the other order and beside a column it does not read:
+    // matched by name to the record's, the same numbers as the file in the model's order.
+    let (mut ordered, mut reordered) = (
+        String::from("task_id,x1,x2,y1\n"),
+        String::from("task_id,hour,x2,x1,y1\n"),
+    );
+    for t in 0..4 {
+        for r in 0..12 {
+            let (x1, x2) = (r as f64 * 10.0, (r % 5) as f64);
+            let y = 0.02 * t as f64 * x1 - x2;
+            ordered += &format!("new{t},{x1},{x2},{y}\n");
+            reordered += &format!("new{t},{r},{x2},{x1},{y}\n");
+        }
+    }
+    let ordered = write(&d, "planes-new.csv", &ordered);
+    let reordered = write(&d, "planes-new-reordered.csv", &reordered);
+    let results = |data: &Path| {
+        let o = eval_model(&m, data);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (v["results"].clone(), stderr(&o))
+    };
+    let (by_position, _) = results(&ordered);
+    let (by_name, e) = results(&reordered);
+    assert_eq!(by_name, by_position);
+    assert!(
+        e.contains("read by name") && e.contains("not read: hour"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -202,6 +202,43 @@ fn a_users_series_csv_trains_evaluates_with_baselines_and_refuses_another_split(
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{e}");
     assert!(e.contains("is new to the model"), "{e}");
+    // The same file with its feature columns in reverse order, and a column the model does not
+    // read: matched by name to the record's inputs, the same episodes give the same numbers.
+    let reordered = d.join("few-reordered.csv");
+    let rows: Vec<String> = kept
+        .iter()
+        .map(|l| {
+            let mut cells: Vec<&str> = l.split(',').collect();
+            cells[1..].reverse();
+            let extra = if l.starts_with("label") { "hour" } else { "7" };
+            format!("{},{extra}", cells.join(","))
+        })
+        .collect();
+    std::fs::write(&reordered, rows.join("\n") + "\n").unwrap();
+    let new_classes = |file: &Path| {
+        let o = eval(&[
+            "--data",
+            file.to_str().unwrap(),
+            "--new-classes",
+            "--ways",
+            "2",
+            "--shots",
+            "1",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (
+            v["results"].clone(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (by_position, _) = new_classes(&few);
+    let (by_name, e) = new_classes(&reordered);
+    assert_eq!(by_name, by_position);
+    assert!(
+        e.contains("read by name") && e.contains("not read: hour"),
+        "{e}"
+    );
     let o = eval(&["--new-classes"]);
     assert_eq!(o.status.code(), Some(2));
     // Another split given with --config is refused too.

@@ -65,6 +65,18 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// Keeps the feature columns `order` (indices into [`Dataset::columns`]), in that order: a
+    /// file read by name as a model takes its inputs ([`crate::input_columns`]).
+    pub fn select_columns(&mut self, order: &[usize]) {
+        self.x = self
+            .x
+            .chunks_exact(self.d)
+            .flat_map(|row| order.iter().map(|&c| row[c]))
+            .collect();
+        self.columns = order.iter().map(|&c| self.columns[c].clone()).collect();
+        self.d = order.len();
+    }
+
     pub fn load(path: &Path) -> Result<Self> {
         Self::load_labelled(path, Columns::default())
     }

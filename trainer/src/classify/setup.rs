@@ -5,6 +5,7 @@ use super::augment::Axes;
 use super::config::{ClsConfig, InputKind, Normalise, ValidateOn};
 use super::data::{ClassSplit, Dataset};
 use super::episodes::{Augment, Pool};
+use crate::input_columns::{match_by_name, Matched};
 use crate::net::{Activation, Arch, HeadKind, LayerSpec, WindowStandardise};
 use anyhow::{bail, Result};
 use rand::seq::SliceRandom;
@@ -177,10 +178,13 @@ impl Setup {
     /// An evaluation of a model on data whose every class is new to it (no training or
     /// validation classes): every class with rows is a test class. The standardised nearest
     /// centroid baseline is fitted on all of the data's rows (labels unused), there being no
-    /// training rows to fit it on. `columns`: the data's label and ignored columns.
+    /// training rows to fit it on. `columns`: the data's label and ignored columns;
+    /// `model_inputs`: the model's input columns (its run record's), matched by name to the
+    /// data's ([`match_by_name`]).
     pub fn new_classes(
         data: &std::path::Path,
         columns: super::data::Columns,
+        model_inputs: Option<&[String]>,
     ) -> Result<(ClsConfig, Self)> {
         let mut cfg = ClsConfig {
             data: data.to_path_buf(),
@@ -190,7 +194,17 @@ impl Setup {
             normalise: Normalise::Standardise,
             ..ClsConfig::default()
         };
-        let ds = Dataset::load_labelled(data, cfg.columns())?;
+        let mut ds = Dataset::load_labelled(data, cfg.columns())?;
+        if let Some(model) = model_inputs {
+            let file = data.display().to_string();
+            let matched = match_by_name(model, &ds.columns, &file)?;
+            if let Some(note) = matched.note(&file, model) {
+                eprintln!("{note}");
+            }
+            if let Matched::Select { order, .. } = &matched {
+                ds.select_columns(order);
+            }
+        }
         cfg.test_classes = ds
             .by_class()
             .iter()

@@ -525,7 +525,10 @@ fn eval_classification(
             if e.unknown.is_some_and(|u| u.threshold.is_none()) {
                 bail!("--unknown-queries chooses its threshold on the model's validation classes: give the run's --config (or its record), or the threshold (--unknown-threshold)");
             }
-            let (cfg, setup) = run::Setup::new_classes(d, columns)?;
+            // The record's input columns, when there is one of these bytes: the data's are
+            // matched to them by name (its split and normalisation are the run's data's).
+            let inputs = trainer::record::input_names(model).ok().flatten();
+            let (cfg, setup) = run::Setup::new_classes(d, columns, inputs.as_deref())?;
             return eval_with_setup(model, &cfg, &setup, None, e);
         }
         (None, None, None) => bail!(

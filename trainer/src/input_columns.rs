@@ -1,0 +1,124 @@
+//! A data file's input columns matched by name to those a model was trained on (its run
+//! record's `input_names`, in the order the model takes them), so that a file whose columns
+//! come in another order, or with columns the model does not read, is read as the model
+//! expects instead of by position.
+
+use anyhow::{bail, Result};
+
+/// How a file's input columns meet the model's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Matched {
+    /// The model's columns, in its order: nothing to do.
+    Same,
+    /// Every model input is a column of the file, in another order or beside others: the
+    /// file's column of each model input, in the model's order, and the file's columns left
+    /// unread.
+    Select {
+        order: Vec<usize>,
+        unread: Vec<String>,
+    },
+    /// No name in common (a file without a header, or named otherwise): read by position.
+    Unnamed,
+}
+
+impl Matched {
+    /// What a user is told about the match (None when the columns are the model's).
+    pub fn note(&self, file: &str, model: &[String]) -> Option<String> {
+        match self {
+            Matched::Same => None,
+            Matched::Select { unread, .. } if unread.is_empty() => Some(format!(
+                "{file}: its input columns read by name in the model's order ({})",
+                model.join(", ")
+            )),
+            Matched::Select { unread, .. } => Some(format!(
+                "{file}: its input columns read by name in the model's order ({}); not read: {}",
+                model.join(", "),
+                unread.join(", ")
+            )),
+            Matched::Unnamed => Some(format!(
+                "warning: {file}: none of its columns is named as the model's inputs ({}): read by position",
+                model.join(", ")
+            )),
+        }
+    }
+}
+
+/// Matches the file's input columns `file` (names, in the file's order) to the model's
+/// `model`, each found as [`crate::csvio::column`] finds a named column (trimmed, then
+/// ignoring ASCII case). Refused when some of the model's inputs are columns of the file and
+/// others are not, naming the missing ones.
+pub fn match_by_name(model: &[String], file: &[String], what: &str) -> Result<Matched> {
+    let found: Vec<Option<usize>> = model
+        .iter()
+        .map(|n| crate::csvio::column(file, n))
+        .collect();
+    if found.iter().all(Option::is_none) {
+        return Ok(Matched::Unnamed);
+    }
+    let missing: Vec<&str> = model
+        .iter()
+        .zip(&found)
+        .filter(|(_, f)| f.is_none())
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "{what}: the model's input column(s) {} are not among its input columns ({}); the model reads {} (its run record)",
+            missing.join(", "),
+            file.join(", "),
+            model.join(", ")
+        );
+    }
+    let order: Vec<usize> = found.into_iter().flatten().collect();
+    if order.iter().enumerate().all(|(i, &c)| i == c) && order.len() == file.len() {
+        return Ok(Matched::Same);
+    }
+    let unread = (0..file.len())
+        .filter(|c| !order.contains(c))
+        .map(|c| file[c].clone())
+        .collect();
+    Ok(Matched::Select { order, unread })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn columns_are_matched_by_name_whatever_their_order() {
+        let model = names(&["temp_c", "humidity"]);
+        let m = |file: &[&str]| match_by_name(&model, &names(file), "f.csv");
+        assert_eq!(m(&["temp_c", "humidity"]).unwrap(), Matched::Same);
+        // Case and spaces as a named column's.
+        assert_eq!(m(&["Temp_C", " humidity "]).unwrap(), Matched::Same);
+        assert_eq!(
+            m(&["humidity", "temp_c"]).unwrap(),
+            Matched::Select {
+                order: vec![1, 0],
+                unread: vec![]
+            }
+        );
+        let extra = m(&["hour", "humidity", "temp_c"]).unwrap();
+        assert_eq!(
+            extra,
+            Matched::Select {
+                order: vec![2, 1],
+                unread: names(&["hour"])
+            }
+        );
+        assert!(extra
+            .note("f.csv", &model)
+            .unwrap()
+            .contains("not read: hour"));
+        assert_eq!(m(&["f1", "f2"]).unwrap(), Matched::Unnamed);
+        let e = m(&["temp_c", "pressure"]).unwrap_err().to_string();
+        assert!(
+            e.contains("humidity are not among") && e.contains("pressure"),
+            "{e}"
+        );
+    }
+}
