@@ -700,22 +700,23 @@ impl ClsConfig {
 
     /// The class split: training, test and validation classes, folds, held-out rows.
     fn class_checks(&self) -> Vec<Check> {
-        let val_ok = match self.validate_on {
-            ValidateOn::HeldOutRows => self.val_classes.is_empty(),
-            ValidateOn::HeldOutClasses => {
-                distinct(&self.val_classes)
-                    && self
-                        .val_classes
-                        .iter()
-                        .all(|c| self.train_classes.contains(c))
-                    && self.train_classes.len() >= self.val_classes.len() + 2
-            }
-        };
+        let (val_ok, val_msg) = self.val_check();
+        // Held-out classes chosen for the user (val_classes empty) need 4 training classes.
+        let auto_val =
+            self.validate_on == ValidateOn::HeldOutClasses && self.val_classes.is_empty();
         vec![
             (
                 !self.train_classes.is_empty() && distinct(&self.train_classes),
                 "train_classes",
-                "must be non-empty, each class once".into(),
+                "required: the classes the trunk learns from, each once".into(),
+            ),
+            (
+                !auto_val || self.train_classes.len() >= 4,
+                "train_classes",
+                format!(
+                    "{} class(es): validation on held-out training classes (`validate_on`'s default) needs at least 4, 2 to validate on and 2 to train on; list more, or set validate_on = \"held_out_rows\" (validation on held-out rows of these classes)",
+                    self.train_classes.len()
+                ),
             ),
             (
                 distinct(&self.test_classes)
@@ -731,11 +732,7 @@ impl ClsConfig {
                 "unknown_queries",
                 "at most 4096 rows of other classes per training episode".into(),
             ),
-            (
-                val_ok,
-                "val_classes",
-                "held_out_classes: distinct training classes, leaving at least 2 to train on (empty: about a third, chosen with split_seed); held_out_rows: must be empty".into(),
-            ),
+            (val_ok, "val_classes", val_msg),
             (
                 self.trunk_folds == 0
                     || (self.trunk_folds >= 2
@@ -762,6 +759,29 @@ impl ClsConfig {
                 "quarter turns 1..=3, and they need `rotations = true`".into(),
             ),
         ]
+    }
+
+    /// Whether `val_classes` fits `validate_on` and `train_classes`, and what to fix if not.
+    fn val_check(&self) -> (bool, String) {
+        let val = &self.val_classes;
+        let outside = val
+            .iter()
+            .filter(|c| !self.train_classes.contains(c))
+            .count();
+        match self.validate_on {
+            ValidateOn::HeldOutRows if !val.is_empty() => (false, "must be empty with validate_on = \"held_out_rows\" (validation on held-out rows of every training class)".into()),
+            ValidateOn::HeldOutClasses if !distinct(val) => (false, "each class once".into()),
+            ValidateOn::HeldOutClasses if outside > 0 => (false, format!(
+                "{outside} of them not in train_classes: val_classes are training classes held out of the trunk's training to validate on (the trunk learns train_classes minus val_classes), so list each in train_classes too"
+            )),
+            ValidateOn::HeldOutClasses if self.train_classes.len() < val.len() + 2 => (false, format!(
+                "{} of the {} training classes held out leave {}: the trunk needs at least 2 to train on",
+                val.len(),
+                self.train_classes.len(),
+                self.train_classes.len() - val.len()
+            )),
+            _ => (true, String::new()),
+        }
     }
 
     /// Episode sizes, iterations, the blur and the prototype head's training settings.
@@ -875,4 +895,49 @@ fn finite_nonneg(v: f64) -> bool {
 /// Each value once.
 fn distinct(v: &[usize]) -> bool {
     v.iter().enumerate().all(|(i, a)| !v[..i].contains(a))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(train: &[usize], val: &[usize], on: ValidateOn) -> Option<(&'static str, String)> {
+        ClsConfig {
+            train_classes: train.to_vec(),
+            val_classes: val.to_vec(),
+            test_classes: vec![9],
+            validate_on: on,
+            ..ClsConfig::default()
+        }
+        .validate()
+        .err()
+    }
+
+    /// Each way of getting the validation classes wrong is told at the key to change, with
+    /// what to change.
+    #[test]
+    fn validation_class_mistakes_name_their_fix() {
+        let (on_classes, on_rows) = (ValidateOn::HeldOutClasses, ValidateOn::HeldOutRows);
+        assert!(refused(&[0, 1, 2, 3], &[], on_classes).is_none());
+        assert!(refused(&[0, 1, 2, 3], &[2, 3], on_classes).is_none());
+        let (key, msg) = refused(&[0, 1, 2, 3], &[5], on_classes).unwrap();
+        assert!(
+            key == "val_classes" && msg.contains("list each in train_classes too"),
+            "{msg}"
+        );
+        let (key, msg) = refused(&[0, 1, 2], &[0, 1], on_classes).unwrap();
+        assert!(key == "val_classes" && msg.contains("leave 1"), "{msg}");
+        // Chosen for the user (none listed): train_classes is what is short.
+        let (key, msg) = refused(&[0, 1, 2], &[], on_classes).unwrap();
+        assert!(
+            key == "train_classes" && msg.contains("held_out_rows"),
+            "{msg}"
+        );
+        assert!(refused(&[0, 1], &[], on_rows).is_none());
+        let (key, msg) = refused(&[0, 1, 2, 3], &[0], on_rows).unwrap();
+        assert!(
+            key == "val_classes" && msg.contains("must be empty"),
+            "{msg}"
+        );
+    }
 }
