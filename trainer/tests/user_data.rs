@@ -552,6 +552,24 @@ fn train_takes_the_data_file_from_the_command_line_and_eval_follows_the_record()
         .args(["eval", "--episodes", "5", "--model"])
         .arg(&model));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A class of the file that no list names is not dropped silently.
+    std::fs::write(
+        d.join("unlisted.toml"),
+        CONFIG
+            .replace("windows.csv", "elsewhere/mine.csv")
+            .replace("test_classes = [8, 9, 10, 11]", "test_classes = [8, 9, 10]"),
+    )
+    .unwrap();
+    let o = run(bin()
+        .current_dir(&d)
+        .args(["train", "--no-eval", "--config", "unlisted.toml", "--out"])
+        .arg(d.join("unlisted.postcard")));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{e}");
+    assert!(
+        e.contains("1 of the data's 12 classes are in neither train_classes nor test_classes, so no run uses their 30 rows: [11]"),
+        "{e}"
+    );
 }
 
 /// The classes of `windows_csv` by name (a gesture each), in its class order; sorted they

@@ -79,16 +79,17 @@ pub struct EpisodeUnits {
     pub shots: usize,
     pub ways: usize,
     pub episodes: usize,
-    /// Episodes whose (support, query) rows differ from every other episode's.
+    /// Episodes that differ from every other: another class, or other support or query rows of
+    /// a class (the order of the ways and of the rows does not make an episode another).
     pub distinct: usize,
     pub query_per_class: usize,
     /// Classes and data rows the episodes drew from: what the interval does not cover is
     /// another choice of these.
     pub classes: usize,
     pub rows: usize,
-    /// The class whose (support, query) rows took the fewest distinct forms over the
+    /// The classes whose (support, query) rows took the fewest distinct forms over the
     /// episodes, and how many: a class of few rows repeats however many episodes are drawn.
-    pub fewest_splits: Option<(usize, usize)>,
+    pub fewest_splits: Option<(Vec<usize>, usize)>,
 }
 
 /// The data class of each way of `ep` and its support and query rows, sorted.
@@ -107,7 +108,7 @@ fn way_splits(ep: &Episode, labels: &[usize]) -> Vec<(usize, Vec<usize>, Vec<usi
 }
 
 /// [`EpisodeUnits::fewest_splits`] of `eps` (`labels`: each data row's class).
-fn fewest_splits(eps: &[Episode], labels: &[usize]) -> Option<(usize, usize)> {
+fn fewest_splits(eps: &[Episode], labels: &[usize]) -> Option<(Vec<usize>, usize)> {
     let mut splits: Vec<(usize, Vec<usize>, Vec<usize>)> =
         eps.iter().flat_map(|ep| way_splits(ep, labels)).collect();
     splits.sort_unstable();
@@ -116,18 +117,32 @@ fn fewest_splits(eps: &[Episode], labels: &[usize]) -> Option<(usize, usize)> {
     for (c, _, _) in &splits {
         *per_class.entry(*c).or_default() += 1;
     }
-    per_class.into_iter().min_by_key(|&(_, n)| n)
+    let fewest = *per_class.values().min()?;
+    let classes = per_class
+        .into_iter()
+        .filter(|&(_, n)| n == fewest)
+        .map(|(c, _)| c)
+        .collect();
+    Some((classes, fewest))
 }
 
 fn units(eps: &[Episode], labels: &[usize]) -> Option<EpisodeUnits> {
     let first = eps.first()?;
-    let mut draws: Vec<Vec<usize>> = eps.iter().map(|e| e.rows.clone()).collect();
-    let mut rows: Vec<usize> = draws.iter().flatten().copied().collect();
+    let mut rows: Vec<usize> = eps.iter().flat_map(|e| e.rows.clone()).collect();
     rows.sort_unstable();
     rows.dedup();
     let mut classes: Vec<usize> = eps.iter().flat_map(|e| e.pool_class.clone()).collect();
     classes.sort_unstable();
     classes.dedup();
+    // Each episode as its ways, each a class with its sorted support and query rows, sorted.
+    let mut draws: Vec<_> = eps
+        .iter()
+        .map(|e| {
+            let mut ways = way_splits(e, labels);
+            ways.sort_unstable();
+            ways
+        })
+        .collect();
     draws.sort_unstable();
     draws.dedup();
     Some(EpisodeUnits {
@@ -398,10 +413,19 @@ pub fn describe(cfg: &ClsConfig, ds: &Dataset, report: &EvalReport) -> String {
         );
         // A class of few rows repeats its few splits in every draw: say so when they are far
         // fewer than the draws.
-        if let Some((c, n)) = u.fewest_splits.filter(|&(_, n)| 10 * n < u.distinct) {
+        if let Some((c, n)) = u
+            .fewest_splits
+            .as_ref()
+            .filter(|(_, n)| 10 * n < u.distinct)
+        {
+            let (class, has) = if c.len() == 1 {
+                ("class", "has")
+            } else {
+                ("classes", "have")
+            };
             s += &format!(
-                "    class {} has {n} distinct support and query splits only (its rows are few): the episodes repeat them\n",
-                ds.describe_classes(&[c])
+                "    {class} {} {has} {n} distinct support and query splits only (their rows are few): the episodes repeat them\n",
+                ds.describe_classes(c)
             );
         }
     }
@@ -453,6 +477,9 @@ pub fn train_and_export(
         eprintln!("warning: validate_on = \"held_out_rows\" with a trained trunk: the stopping point and the device settings are chosen on the classes the trunk learns, which overrates it; held-out classes measure what the device does");
     }
     if let Some(note) = setup.ways_note(cfg) {
+        eprintln!("note: {note}");
+    }
+    if let Some(note) = setup.unused_classes_note(cfg) {
         eprintln!("note: {note}");
     }
     let t0 = std::time::Instant::now();
@@ -741,9 +768,38 @@ mod tests {
                 ..Default::default()
             })
             .collect();
-        assert_eq!(fewest_splits(&eps, &labels), Some((0, 3)));
+        assert_eq!(fewest_splits(&eps, &labels), Some((vec![0], 3)));
         let u = units(&eps, &labels).unwrap();
-        assert_eq!((u.distinct, u.fewest_splits), (40, Some((0, 3))));
+        assert_eq!((u.distinct, u.fewest_splits), (40, Some((vec![0], 3))));
+    }
+
+    /// The same classes, support and query rows in another order of the ways or of the rows
+    /// are the same episode: these 60 draws of 3 classes in rotated orders take 3 splits, so
+    /// they are 3 episodes.
+    #[test]
+    fn episodes_that_differ_only_in_order_are_one_draw() {
+        let labels: Vec<usize> = (0..9).map(|r| r / 3).collect();
+        let eps: Vec<Episode> = (0..60)
+            .map(|i| {
+                // Split s of class c: support row c*3 + s, query row c*3 + (s + 1) % 3.
+                let s = (i / 10) % 3;
+                let mut order = [0usize, 1, 2];
+                order.rotate_left(i % 3);
+                let support: Vec<usize> = order.iter().map(|c| c * 3 + s).collect();
+                let query: Vec<usize> = order.iter().map(|c| c * 3 + (s + 1) % 3).collect();
+                Episode {
+                    ways: 3,
+                    shots: 1,
+                    query: 1,
+                    rows: [support, query].concat(),
+                    pool_class: order.to_vec(),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        let u = units(&eps, &labels).unwrap();
+        assert_eq!(u.distinct, 3);
+        assert_eq!(u.fewest_splits, Some((vec![0, 1, 2], 3)));
     }
 
     #[test]

@@ -327,6 +327,48 @@ impl Setup {
 }
 
 impl Setup {
+    /// A note naming the data's classes that neither `train_classes` nor `test_classes` lists
+    /// (read, but never trained, validated or tested on) and their rows, and a class whose name
+    /// differs from a listed one's only in case or spaces (`Walk` beside `walk`: likely one
+    /// class written two ways). None when every class with rows is listed.
+    pub fn unused_classes_note(&self, cfg: &ClsConfig) -> Option<String> {
+        let ds = &self.ds;
+        let listed = |c: &usize| cfg.train_classes.contains(c) || cfg.test_classes.contains(c);
+        let by_class = ds.by_class();
+        let unused: Vec<usize> = (0..by_class.len())
+            .filter(|c| !by_class[*c].is_empty() && !listed(c))
+            .collect();
+        if unused.is_empty() {
+            return None;
+        }
+        let rows: usize = unused.iter().map(|&c| by_class[c].len()).sum();
+        let mut note = format!(
+            "{} of the data's {} classes are in neither train_classes nor test_classes, so no run uses their {rows} rows: {}",
+            unused.len(),
+            by_class.iter().filter(|r| !r.is_empty()).count(),
+            ds.describe_classes(&unused)
+        );
+        let key = |c: usize| ds.class_name(c).trim().to_ascii_lowercase();
+        let alike: Vec<String> = unused
+            .iter()
+            .filter_map(|&u| {
+                let twin = (0..by_class.len()).find(|c| listed(c) && key(*c) == key(u))?;
+                Some(format!(
+                    "{:?} and {:?}",
+                    ds.class_name(u),
+                    ds.class_name(twin)
+                ))
+            })
+            .collect();
+        if !alike.is_empty() {
+            note += &format!(
+                "; {} differ only in case or spaces: if each pair is one class, write its label one way in the file",
+                alike.join(", ")
+            );
+        }
+        Some(note)
+    }
+
     /// A note when the episodes are fewer-way than `ways` asks (too few training or validation
     /// classes for it): what was asked, what is used and why. None when both are `ways`-way.
     pub fn ways_note(&self, cfg: &ClsConfig) -> Option<String> {
