@@ -199,6 +199,8 @@ impl Dataset {
                 self.file
             );
         }
+        // Labels are read trimmed; so is a configuration's name for one.
+        let label = label.trim();
         self.class_names
             .iter()
             .position(|n| n == label)
@@ -431,8 +433,12 @@ impl Layout {
     /// What to add to the error of a feature cell `c` of column `i` that is not a number:
     /// where the labels were taken from and how to name another column or skip this one.
     fn hint(&self, i: usize, c: &str) -> String {
+        let missing = ["", "na", "n/a", "nan", "null", "none", "?", "-"];
         match (&self.header, self.label_by_name) {
             _ if c.parse::<f64>().is_ok() => String::new(),
+            _ if missing.contains(&c.trim().to_ascii_lowercase().as_str()) => {
+                " (a missing value: the model takes every feature of every row, so fill it in or drop the row)".into()
+            }
             (Some(_), false) => format!(
                 " (the labels were taken from column `{}`; a header column named `label` is taken instead, or set `label_column` (`eval`: --label-column); a column that is neither a feature nor the label: `ignore_columns = [{:?}]` (`eval`: --ignore-columns {}))",
                 self.name(self.label),
@@ -467,7 +473,17 @@ fn class_labels(
                 Ok(l) if l <= u16::MAX as usize => labels.push(l),
                 Ok(l) => return Err((i, format!("class {l} > 65535"))),
                 Err(_) => {
-                    let msg = format!("not a class index (0, 1, ...) or a class name: {c:?}");
+                    let whole = c
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|v| v.fract() == 0.0 && *v >= 0.0);
+                    let msg = match whole {
+                        // `7.0`, as a spreadsheet or pandas writes an integer label.
+                        Some(v) => format!(
+                            "not a class index (0, 1, ...) or a class name: {c:?} (write it {v})"
+                        ),
+                        None => format!("not a class index (0, 1, ...) or a class name: {c:?}"),
+                    };
                     return Err((i, msg));
                 }
             }

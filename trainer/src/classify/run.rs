@@ -203,11 +203,11 @@ pub fn eval_rows(
             }
         }
         EpisodeSpec::File(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
             let [k] = shots else {
                 bail!("--episodes FILE takes one --shots value");
             };
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
             let fields = text
                 .lines()
                 .map(str::trim)
