@@ -189,6 +189,10 @@ pub fn load(preset: Option<&str>, config: Option<&Path>) -> Result<(RunConfig, S
     let parsed = if is_cls {
         let mut cfg: ClsConfig = toml::from_str(&merged).context("merged configuration")?;
         cfg.named = named;
+        let trunk_file = sources.iter().rev().find(|s| s.sets("trunk"));
+        if let Some(e) = trunk_file.and_then(|s| cfg.trunk_error(&s.text, &s.file)) {
+            return Err(e.into());
+        }
         cfg.validate()
             .map_err(|(key, msg)| located(&sources, key, msg))?;
         RunConfig::Classification(Box::new(cfg))

@@ -371,6 +371,12 @@ fn wrong_shapes_and_image_options_are_refused_before_any_work() {
                    [[trunk]]\nkind = \"global_avg_pool\"\n",
             "layer 0 (convolution): 16800 values, a convolution or pooling map holds at most 16384: use fewer channels",
         ),
+        // A kernel longer than the declared series: at its [[trunk]] table, before the data.
+        (
+            CONFIG.replace("hidden = [16]\n", "")
+                + "[[trunk]]\nkind = \"conv1d\"\nchannels = 4\nkernel = 9\n",
+            "field `trunk[0].kind`: `conv1d`: a kernel of 1 x 9 with padding 0 x 0 and stride 1 does not fit its input, a series of 3 channels x 8",
+        ),
     ];
     train_refuses(&d, &cases);
 }

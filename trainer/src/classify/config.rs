@@ -480,17 +480,8 @@ impl ClsConfig {
 
     /// `self` when [`ClsConfig::validate`] passes, else the error at the key's line in `text`.
     pub fn checked(self, text: &str, file: &str) -> Result<Self, ConfigError> {
-        let trunk_error = match self.trunk_layers(1) {
-            Err((i, msg)) if !self.trunk.is_empty() => Some((i, msg)),
-            _ => None,
-        };
-        if let Some((i, msg)) = trunk_error {
-            return Err(ConfigError {
-                file: file.into(),
-                line: trunk_line(text, i),
-                field: format!("trunk[{i}].kind"),
-                msg,
-            });
+        if let Some(e) = self.trunk_error(text, file) {
+            return Err(e);
         }
         self.validate().map_err(|(key, msg)| {
             let (section, name) = key.split_once('.').unwrap_or(("", key));
@@ -506,6 +497,22 @@ impl ClsConfig {
             }
         })?;
         Ok(self)
+    }
+
+    /// The error at the `[[trunk]]` table of the first layer of `trunk` that does not fit the
+    /// declared input (a series' or an image's; a vector input's width comes with the data),
+    /// located in `text`, the file `file` that sets `trunk`.
+    pub fn trunk_error(&self, text: &str, file: &str) -> Option<ConfigError> {
+        if self.trunk.is_empty() {
+            return None;
+        }
+        let (i, msg) = self.trunk_layers(1).err()?;
+        Some(ConfigError {
+            file: file.into(),
+            line: trunk_line(text, i),
+            field: format!("trunk[{i}].kind"),
+            msg,
+        })
     }
 
     /// The trunk's layers on rows of `width` features (a vector input's width; series and images

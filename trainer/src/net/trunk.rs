@@ -127,7 +127,7 @@ impl TrunkLayer {
             };
             let out = c.output_checked().ok_or_else(|| {
                 format!(
-                    "`{}`: a kernel of {} x {} with padding {} x {} and stride {stride} does not fit the input {} (sizes must be >= 1)",
+                    "`{}`: a kernel of {} x {} with padding {} x {} and stride {stride} does not fit its input, {} (an output size would be below 1)",
                     self.kind(), kernel[0], kernel[1], padding[0], padding[1], describe(input, map)
                 )
             })?;
@@ -142,7 +142,7 @@ impl TrunkLayer {
             };
             let out = w.output_checked().ok_or_else(|| {
                 format!(
-                    "`{}`: a window of {} x {} with stride {} does not fit the input {} (sizes must be >= 1)",
+                    "`{}`: a window of {} x {} with stride {} does not fit its input, {} (an output size would be below 1)",
                     self.kind(), kernel[0], kernel[1], w.stride, describe(input, map)
                 )
             })?;
