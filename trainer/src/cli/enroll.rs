@@ -164,7 +164,7 @@ pub fn enroll_eval(a: EnrollEvalArgs) -> Result<ExitCode> {
     if let Some(m) = a.margin.iter().find(|m| !m.is_finite()) {
         bail!("--margin {m}: not a finite number");
     }
-    note_reused_samples(&setup, &held, a.shots, query);
+    let reused = reused_samples(&setup, &held, a.shots, query);
     let queries = original_queries(&setup, &record, &original, query);
     let mut spec = EnrollSpec {
         shots: a.shots,
@@ -209,10 +209,14 @@ pub fn enroll_eval(a: EnrollEvalArgs) -> Result<ExitCode> {
         );
     } else {
         println!(
-            "original classes {} (enrolled first, from {original_shots} samples each), then held-out classes {} one per enrollment (past {} enrollments: forget one and enroll it again from fresh samples); {}-shot, {} queries per class, {} episodes, 95% CI over episodes; accuracy in %:",
+            "original classes {} (enrolled first, from {original_shots} samples each), then held-out classes {} one per enrollment (past {} enrollments: forget one and enroll it again from fresh samples{}); {}-shot, {} queries per class, {} episodes, 95% CI over episodes; accuracy in %:",
             setup.ds.describe_classes(&original),
             setup.ds.describe_classes(&held),
             held.len(),
+            match reused.is_empty() {
+                true => String::new(),
+                false => format!(", except {} from the samples of {} first enrollment: see the note", setup.ds.describe_classes(&reused), if reused.len() == 1 { "its" } else { "their" }),
+            },
             a.shots,
             query,
             a.episodes
@@ -229,24 +233,36 @@ pub fn enroll_eval(a: EnrollEvalArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A note when enrollments past the held-out classes' count re-enroll a class from a pool
-/// (its rows beside its queries) too short for fresh samples: they reuse its first ones.
-fn note_reused_samples(setup: &Setup, held: &[usize], shots: usize, query: usize) {
+/// The held-out classes that enrollments past their count re-enroll from a pool (their rows
+/// beside their queries) too short for fresh samples, so from their first ones again; with a
+/// note naming them.
+fn reused_samples(setup: &Setup, held: &[usize], shots: usize, query: usize) -> Vec<usize> {
     let last = CHECKPOINTS.iter().copied().max().unwrap_or(0);
     if held.is_empty() || held.len() >= last {
-        return;
+        return Vec::new();
     }
     let by = setup.ds.by_class();
     let pool = |c: usize| by.get(c).map_or(0, Vec::len).saturating_sub(query);
-    if let Some((rows, class)) = held.iter().map(|&c| (pool(c), c)).min() {
-        if rows < 2 * shots {
-            eprintln!(
-                "note: class {} leaves {rows} rows beside its {query} queries, fewer than 2 x {shots}: enrollments past {} enroll it again from samples it was enrolled from before, not fresh ones (lower --query or --shots)",
-                setup.ds.class_name(class),
-                held.len()
-            );
-        }
+    let short: Vec<usize> = held
+        .iter()
+        .copied()
+        .filter(|&c| pool(c) < 2 * shots)
+        .collect();
+    if let Some(rows) = short.iter().map(|&c| pool(c)).min() {
+        let (who, leave, its, it, was) = match short.len() {
+            1 => ("class", "leaves", "its", "it", "it was"),
+            _ => ("classes", "leave as few as", "their", "them", "they were"),
+        };
+        eprintln!(
+            "note: {who} {} {leave} {rows} rows beside {its} {query} queries, fewer than 2 x {shots}: enrollments past {} enroll {it} again from samples {was} enrolled from before, not fresh ones (lower --query or --shots)",
+            match short[..] {
+                [one] => setup.ds.class_name(one),
+                _ => setup.ds.describe_classes(&short),
+            },
+            held.len(),
+        );
     }
+    short
 }
 
 /// Queries per class when `--query` is not given: [`DEFAULT_QUERY`], or what the smallest
