@@ -234,6 +234,12 @@ fn describe_split(t: &CsvTasks, s: &State, shots_max: usize) {
         t.test_ids.len(),
         t.test_ids
     );
+    if t.train_ids.len() < 4 {
+        eprintln!(
+            "warning: {} meta-training task(s): what the model meta-learns is their common shape, which a few tasks hardly show; lower test_fraction, or bring more tasks (subjects, units)",
+            t.train_ids.len()
+        );
+    }
     eprintln!(
         "{}",
         trainer::csvio::describe_inputs(&t.path.display().to_string(), &t.input_names)
