@@ -42,6 +42,15 @@ fn csv_errors_name_file_line_and_field() {
         e.contains("taken from column `cls`") && e.contains("ignore_columns"),
         "{e}"
     );
+    // A file without a header whose first cell is a class name: its first line is taken as
+    // the header; the error says it looks like data and how to mend it.
+    let e = Dataset::parse("walk,0.5,1.5\nrun,0.2,0.1\n", "d.csv")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("first line was taken as the header") && e.contains("add a header line"),
+        "{e}"
+    );
     let e = Dataset::parse("1,2,0\n1,2\n", "d.csv")
         .unwrap_err()
         .to_string();

@@ -434,8 +434,14 @@ impl Layout {
     /// where the labels were taken from and how to name another column or skip this one.
     fn hint(&self, i: usize, c: &str) -> String {
         let missing = ["", "na", "n/a", "nan", "null", "none", "?", "-"];
+        // A first line of numbers but one cell (a label) was taken as the header: likely data.
+        let numbers = |h: &[String]| h.iter().filter(|c| c.parse::<f64>().is_ok()).count();
         match (&self.header, self.label_by_name) {
             _ if c.parse::<f64>().is_ok() => String::new(),
+            (Some(h), false) if 2 * numbers(h) > h.len() => format!(
+                " (the first line was taken as the header, for its cell {:?}, though its other cells are numbers: if it is a row of data, add a header line naming the columns, e.g. `label,f1,f2,...`)",
+                h.iter().find(|c| c.parse::<f64>().is_err()).map_or("", String::as_str)
+            ),
             _ if missing.contains(&c.trim().to_ascii_lowercase().as_str()) => {
                 " (a missing value: the model takes every feature of every row, so fill it in or drop the row)".into()
             }
