@@ -494,6 +494,11 @@ fn learner_sizes(
     )?;
     writeln!(w, "pub const LOSS_LOG: usize = STEPS as usize + 1;")?;
     let bytes = 4 * (needs.state + scratch + usize::from(spec.steps) + 1);
+    if bytes > 1 << 20 {
+        eprintln!(
+            "warning: the learner needs {bytes} bytes of RAM for K = {k}, more than a microcontroller's 1 MiB: a smaller --k (its scratch grows with K)"
+        );
+    }
     writeln!(w, "/// RAM of the learner: {bytes} bytes.")?;
     writeln!(
         w,
