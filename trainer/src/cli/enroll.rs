@@ -140,7 +140,8 @@ pub fn enroll_eval(a: EnrollEvalArgs) -> Result<ExitCode> {
         )
     })?;
     let cfg = record.config.clone();
-    let setup = Setup::new(&cfg)?;
+    // The run's split as an evaluation makes it (training's checks and notes were the run's).
+    let setup = Setup::for_purpose(&cfg, trainer::classify::setup::Purpose::Evaluate)?;
     record.check(&cfg, &setup)?;
     let blob = export::read(&a.model)?;
     let bytes = match a.max_classes {
