@@ -11,7 +11,7 @@ pub const HEAD_NAMES: [&str; 3] = ["digits10", "new5", "pose"];
 pub const INPUTS: usize = 8;
 /// The head's outputs (values, or one probability per class).
 pub const OUTPUTS: usize = 5;
-/// The largest support set the scratch is sized for.
+/// The largest support set the scratch is sized for (samples in all: ways x shots).
 pub const K_MAX: usize = 20;
 /// The model's default inner steps.
 pub const STEPS: u16 = 3;
@@ -23,6 +23,15 @@ pub const SCRATCH: usize = 452;
 pub const LOSS_LOG: usize = STEPS as usize + 1;
 /// RAM of the learner: 2164 bytes.
 pub type Learner<'m> = fewshot_runtime::Learner<'m, PARAMS, SCRATCH, LOSS_LOG>;
+/// Bytes of each of the two flash slots (`persist::Slots::new`) that hold the adapted state (`Slots::save`)
+/// on a flash of type `F`: a record of PARAMS floats in whole erase blocks (use it in a
+/// `const`: a size that overflows then fails the build).
+pub const fn state_slot<F: fewshot_runtime::persist::nor_flash::NorFlash>() -> u32 {
+    match fewshot_runtime::persist::Slots::slot_len::<F>(PARAMS) {
+        Some(bytes) => bytes,
+        None => panic!("a record of PARAMS floats overflows a flash slot"),
+    }
+}
 /// Most classes the device holds in the head (its class bank).
 pub const MAX_CLASSES: usize = 8;
 /// Floats of the class bank: MAX_CLASSES x (label, flag, samples, scatter, 16 weights, bias).
@@ -31,6 +40,15 @@ pub const BANK: usize = 168;
 pub const BANK_SCRATCH: usize = 56;
 /// RAM of the class bank: 896 bytes.
 pub type ClassBank<'m> = fewshot_runtime::ClassBank<'m, BANK, BANK_SCRATCH>;
+/// Bytes of each of the two flash slots (`persist::Slots::new`) that hold the class bank (`Slots::save_bank`)
+/// on a flash of type `F`: a record of BANK floats in whole erase blocks (use it in a
+/// `const`: a size that overflows then fails the build).
+pub const fn bank_slot<F: fewshot_runtime::persist::nor_flash::NorFlash>() -> u32 {
+    match fewshot_runtime::persist::Slots::slot_len::<F>(BANK) {
+        Some(bytes) => bytes,
+        None => panic!("a record of BANK floats overflows a flash slot"),
+    }
+}
 /// Values per support sample's target: the regression head's outputs, else 1 (its class).
 pub const TARGETS: usize = 1;
 /// The serial protocol's device for this head (`fewshot_protocol::device::Device`, feature

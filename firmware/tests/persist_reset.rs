@@ -16,8 +16,10 @@ use fewshot_runtime::persist::nor_flash::NorFlash;
 use fewshot_runtime::persist::Slots;
 use fewshot_runtime::{AdaptState, Error, Heads, Model, Support};
 
-/// Each slot: two 4 KiB erase blocks (a 1761-parameter record is 7 072 bytes).
-const SLOT: u32 = 8192;
+/// Each slot: the sinusoid state's record in whole erase blocks (a 1761-parameter record is
+/// 7 072 bytes: two 4 KiB blocks), from the generated sizes (`trainer inspect --rust`).
+const SLOT: u32 = fewshot_firmware::sizes::sinusoid::state_slot::<NoinitNor>();
+const _: () = assert!(SLOT == 8192);
 
 type State = AdaptState<SINUSOID_PARAMS>;
 

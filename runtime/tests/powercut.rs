@@ -210,6 +210,20 @@ fn state_for_another_model_or_head_is_refused() {
     ));
     let (_, n) = slots.load(&mut flash, &model, 0, &mut buf).expect("load");
     assert_eq!(bits(&buf[..n]), bits(saved.params()));
+    // The slot a state of this model needs, in whole erase blocks: its record fits, one erase
+    // block less does not.
+    let slot = Slots::slot_len::<SimFlash<4, 1024>>(saved.params().len()).expect("fits u32");
+    let record = Slots::record_len::<SimFlash<4, 1024>>(saved.params().len()).unwrap();
+    assert!(slot as usize >= record && slot as usize - record < 1024 && slot.is_multiple_of(1024));
+    let exact = Slots::new(&flash, 0, slot).expect("layout");
+    exact
+        .save(&mut flash, &model, &saved)
+        .expect("a state fits its slot_len");
+    assert!(Slots::new(&flash, 0, slot - 1024)
+        .unwrap()
+        .save(&mut flash, &model, &saved)
+        .is_err());
+    assert_eq!(Slots::slot_len::<SimFlash<4, 1024>>(usize::MAX / 2), None);
     let small = Slots::new(&flash, 0, 1024).expect("layout");
     assert!(matches!(
         small.save(&mut flash, &model, &saved),

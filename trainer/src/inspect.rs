@@ -265,7 +265,10 @@ pub fn rust_sizes(
         "/// The head's outputs (values, or one probability per class)."
     )?;
     writeln!(w, "pub const OUTPUTS: usize = {outputs};")?;
-    writeln!(w, "/// The largest support set the scratch is sized for.")?;
+    writeln!(
+        w,
+        "/// The largest support set the scratch is sized for (samples in all: ways x shots)."
+    )?;
     writeln!(w, "pub const K_MAX: usize = {k};")?;
     let adaptable = m.adapt_spec(head).is_ok();
     let mut learner_bytes = 0;
@@ -504,7 +507,46 @@ fn learner_sizes(
         w,
         "pub type Learner<'m> = fewshot_runtime::Learner<'m, PARAMS, SCRATCH, LOSS_LOG>;"
     )?;
+    slot_fn(
+        w,
+        "state_slot",
+        "PARAMS",
+        "the adapted state (`Slots::save`)",
+    )?;
     Ok(bytes)
+}
+
+/// A `const fn NAME<F>() -> u32` of the generated module: the bytes of each of the two flash
+/// slots that hold a record of `floats` values on a flash of type `F` (`Slots::slot_len`).
+fn slot_fn(w: &mut String, name: &str, floats: &str, what: &str) -> Result<()> {
+    writeln!(
+        w,
+        "/// Bytes of each of the two flash slots (`persist::Slots::new`) that hold {what}"
+    )?;
+    writeln!(
+        w,
+        "/// on a flash of type `F`: a record of {floats} floats in whole erase blocks (use it in a"
+    )?;
+    writeln!(
+        w,
+        "/// `const`: a size that overflows then fails the build)."
+    )?;
+    writeln!(
+        w,
+        "pub const fn {name}<F: fewshot_runtime::persist::nor_flash::NorFlash>() -> u32 {{"
+    )?;
+    writeln!(
+        w,
+        "    match fewshot_runtime::persist::Slots::slot_len::<F>({floats}) {{"
+    )?;
+    writeln!(w, "        Some(bytes) => bytes,")?;
+    writeln!(
+        w,
+        "        None => panic!(\"a record of {floats} floats overflows a flash slot\"),"
+    )?;
+    writeln!(w, "    }}")?;
+    writeln!(w, "}}")?;
+    Ok(())
 }
 
 /// The `ClassBank` part of [`rust_sizes`] (an enrollable head): enrollment from up to K_MAX
@@ -540,7 +582,12 @@ fn bank_sizes(w: &mut String, m: &Model<'_>, head: usize, k: usize) -> Result<()
         w,
         "pub type ClassBank<'m> = fewshot_runtime::ClassBank<'m, BANK, BANK_SCRATCH>;"
     )?;
-    Ok(())
+    slot_fn(
+        w,
+        "bank_slot",
+        "BANK",
+        "the class bank (`Slots::save_bank`)",
+    )
 }
 
 /// One frozen stem layer (format v4): its kind, input and output maps, parameters and MACs;

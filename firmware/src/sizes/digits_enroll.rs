@@ -11,7 +11,7 @@ pub const HEAD_NAMES: [&str; 2] = ["base", "novel"];
 pub const INPUTS: usize = 64;
 /// The head's outputs (values, or one probability per class).
 pub const OUTPUTS: usize = 20;
-/// The largest support set the scratch is sized for.
+/// The largest support set the scratch is sized for (samples in all: ways x shots).
 pub const K_MAX: usize = 5;
 /// Most classes the device holds in the head (its class bank).
 pub const MAX_CLASSES: usize = 24;
@@ -21,3 +21,12 @@ pub const BANK: usize = 1656;
 pub const BANK_SCRATCH: usize = 216;
 /// RAM of the class bank: 7488 bytes.
 pub type ClassBank<'m> = fewshot_runtime::ClassBank<'m, BANK, BANK_SCRATCH>;
+/// Bytes of each of the two flash slots (`persist::Slots::new`) that hold the class bank (`Slots::save_bank`)
+/// on a flash of type `F`: a record of BANK floats in whole erase blocks (use it in a
+/// `const`: a size that overflows then fails the build).
+pub const fn bank_slot<F: fewshot_runtime::persist::nor_flash::NorFlash>() -> u32 {
+    match fewshot_runtime::persist::Slots::slot_len::<F>(BANK) {
+        Some(bytes) => bytes,
+        None => panic!("a record of BANK floats overflows a flash slot"),
+    }
+}

@@ -11,7 +11,7 @@ pub const HEAD_NAMES: [&str; 1] = ["novel"];
 pub const INPUTS: usize = 1960;
 /// The head's outputs (values, or one probability per class).
 pub const OUTPUTS: usize = 5;
-/// The largest support set the scratch is sized for.
+/// The largest support set the scratch is sized for (samples in all: ways x shots).
 pub const K_MAX: usize = 1;
 /// The model's default inner steps.
 pub const STEPS: u16 = 0;
@@ -23,6 +23,15 @@ pub const SCRATCH: usize = 19077;
 pub const LOSS_LOG: usize = STEPS as usize + 1;
 /// RAM of the learner: 77612 bytes.
 pub type Learner<'m> = fewshot_runtime::Learner<'m, PARAMS, SCRATCH, LOSS_LOG>;
+/// Bytes of each of the two flash slots (`persist::Slots::new`) that hold the adapted state (`Slots::save`)
+/// on a flash of type `F`: a record of PARAMS floats in whole erase blocks (use it in a
+/// `const`: a size that overflows then fails the build).
+pub const fn state_slot<F: fewshot_runtime::persist::nor_flash::NorFlash>() -> u32 {
+    match fewshot_runtime::persist::Slots::slot_len::<F>(PARAMS) {
+        Some(bytes) => bytes,
+        None => panic!("a record of PARAMS floats overflows a flash slot"),
+    }
+}
 /// The model's audio front-end: FFT points.
 pub const FFT: usize = 512;
 /// The model's audio front-end: mel bands.

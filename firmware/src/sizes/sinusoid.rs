@@ -11,7 +11,7 @@ pub const HEAD_NAMES: [&str; 1] = ["y"];
 pub const INPUTS: usize = 1;
 /// The head's outputs (values, or one probability per class).
 pub const OUTPUTS: usize = 1;
-/// The largest support set the scratch is sized for.
+/// The largest support set the scratch is sized for (samples in all: ways x shots).
 pub const K_MAX: usize = 10;
 /// The model's default inner steps.
 pub const STEPS: u16 = 10;
@@ -23,3 +23,12 @@ pub const SCRATCH: usize = 900;
 pub const LOSS_LOG: usize = STEPS as usize + 1;
 /// RAM of the learner: 10688 bytes.
 pub type Learner<'m> = fewshot_runtime::Learner<'m, PARAMS, SCRATCH, LOSS_LOG>;
+/// Bytes of each of the two flash slots (`persist::Slots::new`) that hold the adapted state (`Slots::save`)
+/// on a flash of type `F`: a record of PARAMS floats in whole erase blocks (use it in a
+/// `const`: a size that overflows then fails the build).
+pub const fn state_slot<F: fewshot_runtime::persist::nor_flash::NorFlash>() -> u32 {
+    match fewshot_runtime::persist::Slots::slot_len::<F>(PARAMS) {
+        Some(bytes) => bytes,
+        None => panic!("a record of PARAMS floats overflows a flash slot"),
+    }
+}

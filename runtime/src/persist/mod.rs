@@ -181,6 +181,22 @@ impl Slots {
         }
     }
 
+    /// Bytes of each of two slots that hold a record of `floats` values (an adapted state's
+    /// parameters, `PARAMS`, or a class bank's floats, `BANK`) on a flash of type `F`: the
+    /// record rounded up to whole erase blocks, the `slot_size` [`Slots::new`] takes. `None`
+    /// when a size overflows `u32`. `trainer inspect --rust` writes `state_slot` and
+    /// `bank_slot` from it, for a model's sizes.
+    pub const fn slot_len<F: NorFlash>(floats: usize) -> Option<u32> {
+        let erase = if F::ERASE_SIZE > 1 { F::ERASE_SIZE } else { 1 };
+        let Some(record) = Self::record_len::<F>(floats) else {
+            return None;
+        };
+        match region::round_up(record, erase) {
+            Some(n) if n <= u32::MAX as usize => Some(n as u32),
+            _ => None,
+        }
+    }
+
     /// The header of slot `slot`'s record that starts with `magic` (an adapted state's or a class
     /// bank's) when the record is whole (magic, version, size and
     /// CRC check out); `None` for an erased, torn or foreign slot.

@@ -17,7 +17,8 @@ pub struct InspectArgs {
     /// With --rust: the head to adapt (default: the first adaptable one).
     #[arg(long)]
     pub head: Option<usize>,
-    /// With --rust: the largest support set (samples) to size the scratch for (at least 1).
+    /// With --rust: the largest support set to size the scratch for, in samples (all classes'
+    /// together: ways x shots; at least 1).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub k: u32,
     /// With --rust: also the serial protocol's `Device` for the head (a firmware that
