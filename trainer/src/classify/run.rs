@@ -215,7 +215,7 @@ pub fn eval_rows(
                 .map_or(0, |l| l.split(',').count());
             if fields % ways != 0 || fields / ways <= *k {
                 bail!(
-                    "{}: first episode has {fields} rows: not {ways} x ({k} + queries)",
+                    "{}: first episode has {fields} rows: not {ways} x ({k} + queries) (an episode is one line of comma-separated 0-based data rows: the {ways} x {k} support rows, class by class, then the queries, as many per class)",
                     path.display()
                 );
             }

@@ -152,6 +152,13 @@ fn stuck_warning(cfg: &ClsConfig, curve: &[CurvePoint], best_iter: u64) -> Optio
         return None;
     }
     let first = curve.iter().find(|c| c.iter == best_iter)?;
+    if mean(&first.val_acc) >= 0.99 {
+        // Not a trunk that failed to learn: validation that cannot rise.
+        return Some(format!(
+            "validation was {:.1}% at iteration 0 already: its episodes are too easy to show what training adds, so the initial trunk was kept; validate on more or harder classes (`val_classes`), or compare over folds (`trunk_folds`), and read the novel classes' table beside nearest centroid",
+            100.0 * mean(&first.val_acc)
+        ));
+    }
     Some(format!(
         "validation never rose above the random initial trunk's ({:.1}% at iteration 0, {:.1}% at {}): the trunk did not start learning. A linear warm-up of the rate (`warmup = {}`), `grad_norm_clip = 1` or a lower `lr` usually lets it",
         100.0 * mean(&first.val_acc),
@@ -408,6 +415,10 @@ mod tests {
             w.contains("22.0% at iteration 0") && w.contains("warmup"),
             "{w}"
         );
+        // Validation at 100 % from the start: saturated, not stuck.
+        let full = [point(0, 1.0, 1.0), point(100, 1.0, 1.0)];
+        let w = stuck_warning(&cfg, &full, 0).expect("saturated");
+        assert!(w.contains("too easy") && !w.contains("warmup"), "{w}");
         // Learning runs, a run of no iterations and a frozen trunk get no warning.
         assert!(stuck_warning(&cfg, &flat, 100).is_none());
         assert!(stuck_warning(&cfg, &flat[..1], 0).is_none());

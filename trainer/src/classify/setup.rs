@@ -566,8 +566,9 @@ fn choose_normalisation(
     standardise: &Normalisation,
     common: &Normalisation,
 ) -> Result<NormaliseChoice> {
-    let score = |n: &Normalisation| -> Result<f64> {
-        let mut total = (0.0, 0usize);
+    // Each episode's accuracy; both normalisations see the same episodes (the same seeds).
+    let scores = |n: &Normalisation| -> Result<Vec<f64>> {
+        let mut v = Vec::new();
         for &k in &cfg.shots {
             let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x0a07_0a07);
             rng.set_stream(k as u64);
@@ -575,19 +576,28 @@ fn choose_normalisation(
                 let ways = val_ways.min(val.classes.len());
                 let ep = val.sample(ds, ways, k, val_query, &mut rng)?;
                 let c = super::deploy::centroid_correct(&ep, Some(n));
-                total.0 += c as f64 / ep.query_y.len().max(1) as f64;
-                total.1 += 1;
+                v.push(c as f64 / ep.query_y.len().max(1) as f64);
             }
         }
-        Ok(total.0 / total.1.max(1) as f64)
+        Ok(v)
     };
-    let (s, c) = (score(standardise)?, score(common)?);
-    let choice = NormaliseChoice {
-        common: c > s,
-        standardise_score: s,
-        common_score: c,
-    };
-    Ok(choice)
+    let (s, c) = (scores(standardise)?, scores(common)?);
+    let gains: Vec<f64> = c.iter().zip(&s).map(|(c, s)| c - s).collect();
+    let (gain, ci) = crate::eval::mean_ci(&gains);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    Ok(NormaliseChoice {
+        common: common_wins(gain, ci),
+        standardise_score: mean(&s),
+        common_score: mean(&c),
+    })
+}
+
+/// `auto` takes the common scale only when its paired gain over per-feature standardisation
+/// on the validation episodes lies above zero beyond its 95 % interval: on a tie (validation
+/// near 100 % for both, or too few episodes to tell) per-feature standardisation, which
+/// suits raw units of different sizes, stays.
+fn common_wins(gain: f64, ci: f64) -> bool {
+    ci.is_finite() && gain > ci
 }
 
 /// Queries per class of validation episodes.
@@ -657,4 +667,25 @@ pub fn init_trunk(arch: &Arch, identity: bool, rng: &mut ChaCha8Rng) -> Vec<f64>
 pub(super) fn pool_query(pool: &Pool, max_shots: usize) -> usize {
     let fewest = pool.classes.iter().map(|c| c.rows.len()).min().unwrap_or(0);
     VAL_QUERY.min(fewest.saturating_sub(max_shots))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The common scale wins on a gain beyond the noise, not on a tie or a noisy lead.
+    #[test]
+    fn auto_takes_the_common_scale_only_beyond_the_noise() {
+        let wins = |gains: &[f64]| {
+            let (g, ci) = crate::eval::mean_ci(gains);
+            common_wins(g, ci)
+        };
+        assert!(wins(&[0.05, 0.04, 0.06, 0.05, 0.05]));
+        // 100 % against 99.6 %: a lead of one query in one episode of five.
+        assert!(!wins(&[0.0, 0.0, 0.02, 0.0, 0.0]));
+        assert!(!wins(&[0.0; 5]));
+        assert!(!wins(&[0.1, -0.1, 0.12, -0.08]));
+        // One episode tells nothing.
+        assert!(!wins(&[0.3]));
+    }
 }

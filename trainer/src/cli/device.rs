@@ -23,16 +23,16 @@ pub struct DeviceArgs {
     #[arg(long)]
     pub socket: Option<PathBuf>,
     /// Seconds to wait for each reply.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, global = true)]
     pub timeout: f64,
     /// Machine-readable output: the device's replies as JSON.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub json: bool,
     /// The CSV header column of the labels (default: the column named `label`).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub label_column: Option<String>,
     /// CSV header columns read as nothing (ids, timestamps, subjects), comma-separated.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', global = true)]
     pub ignore_columns: Vec<String>,
     /// The device's label of a class name in the CSV's label column, `NAME=LABEL` (as enrolled
     /// with `enroll --class NAME --label LABEL`); repeat for each class. `push` sends such rows
