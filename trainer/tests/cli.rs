@@ -1036,7 +1036,7 @@ fn enroll_eval_margins_protect_the_original_classes() {
 #[test]
 fn firmware_size_modules_are_current() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let modules: [(&str, &[&str], &str); 6] = [
+    let modules: [(&str, &[&str], &str); 7] = [
         (
             "models/sinusoid.postcard",
             &["--k", "10"],
@@ -1066,6 +1066,11 @@ fn firmware_size_modules_are_current() {
             "models/keyword.postcard",
             &["--head", "0", "--k", "1"],
             "firmware/src/sizes/keyword_f32.rs",
+        ),
+        (
+            "firmware/fixtures/multihead.fsm",
+            &["--head", "1", "--k", "20"],
+            "template/src/sizes.rs",
         ),
     ];
     let bless = std::env::var_os("FEWSHOT_BLESS").is_some();

@@ -224,7 +224,7 @@ fn ci() -> Result<()> {
     setup()?;
     // Formatting and lints first: they fail in seconds, not after the build.
     run(&root(), "cargo", &["fmt", "--all", "--check"])?;
-    for dir in ["firmware", "fuzz"] {
+    for dir in ["firmware", "fuzz", "template"] {
         run(&root().join(dir), "cargo", &["fmt", "--check"])?;
     }
     run(
@@ -253,6 +253,12 @@ fn ci() -> Result<()> {
             "-D",
             "warnings",
         ],
+    )?;
+    // The firmware template (its own workspace; run by `cargo xtask firmware`).
+    run(
+        &root().join("template"),
+        "cargo",
+        &["clippy", "--all-targets", "--", "-D", "warnings"],
     )?;
     // The firmware for its default target (firmware/.cargo/config.toml), and for RISC-V
     // (without the mps2 peripherals).

@@ -1,0 +1,63 @@
+//! A NOR flash in RAM behind the `embedded-storage` traits the runtime persists through. On a
+//! board, use its HAL's flash driver instead (it implements the same `NorFlash`).
+
+use fewshot_runtime::persist::nor_flash::{ErrorType, NorFlash, NorFlashErrorKind, ReadNorFlash};
+
+/// Bytes of the simulated flash.
+const SIZE: usize = 32 * 1024;
+
+/// 32 KiB of RAM standing in for a part's flash: 4 KiB erase blocks, 4-byte writes that only
+/// clear bits.
+pub struct RamFlash([u8; SIZE]);
+
+impl RamFlash {
+    /// Erased flash.
+    pub fn new() -> Self {
+        RamFlash([0xff; SIZE])
+    }
+}
+
+impl ErrorType for RamFlash {
+    type Error = NorFlashErrorKind;
+}
+
+impl ReadNorFlash for RamFlash {
+    const READ_SIZE: usize = 1;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+        let at = offset as usize;
+        let src = self
+            .0
+            .get(at..at + bytes.len())
+            .ok_or(NorFlashErrorKind::OutOfBounds)?;
+        bytes.copy_from_slice(src);
+        Ok(())
+    }
+
+    fn capacity(&self) -> usize {
+        SIZE
+    }
+}
+
+impl NorFlash for RamFlash {
+    const WRITE_SIZE: usize = 4;
+    const ERASE_SIZE: usize = 4096;
+
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+        let block = self.0.get_mut(from as usize..to as usize);
+        block.ok_or(NorFlashErrorKind::OutOfBounds)?.fill(0xff);
+        Ok(())
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
+        let at = offset as usize;
+        let dst = self
+            .0
+            .get_mut(at..at + bytes.len())
+            .ok_or(NorFlashErrorKind::OutOfBounds)?;
+        for (d, b) in dst.iter_mut().zip(bytes) {
+            *d &= *b;
+        }
+        Ok(())
+    }
+}

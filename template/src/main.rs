@@ -1,0 +1,129 @@
+//! A firmware of your own around `fewshot-runtime`, to copy: it loads a model from flash,
+//! adapts its head to a support set (`Learner`), enrolls a class of its own (`ClassBank`),
+//! classifies, and saves and restores both on NOR flash, with every size from the generated
+//! `src/sizes.rs`. Under QEMU (`cargo run --release`) it prints what it does and exits 0.
+#![no_std]
+#![no_main]
+
+#[allow(dead_code)] // a firmware uses some of the sizes
+mod sizes; // trainer inspect ../firmware/fixtures/multihead.fsm --rust --head 1 --k 20 > src/sizes.rs
+
+mod flash;
+
+use cortex_m as _; // its critical section (cortex-m's `critical-section-single-core`)
+use cortex_m_rt::entry;
+use fewshot_runtime::persist::Slots;
+use fewshot_runtime::{Error, Model, Support};
+use semihosting::println;
+
+/// The model, embedded 4-byte aligned in flash (the path is relative to this file).
+static MODEL: &[u8] = fewshot_runtime::include_model!("../../firmware/fixtures/multihead.fsm");
+
+/// Row `i` of class `c` of this example's data (8 features; your samples come from your
+/// sensor): feature `c` (and `c + 5`) high.
+fn sample(c: usize, i: usize) -> [f32; sizes::INPUTS] {
+    core::array::from_fn(|j| if j % 5 == c { 3.0 } else { 0.0 } + 0.1 * ((i + j) % 3) as f32)
+}
+
+#[entry]
+fn main() -> ! {
+    let code = match run() {
+        Ok(()) => 0,
+        Err(e) => {
+            println!("error: {e}");
+            1
+        }
+    };
+    semihosting::process::exit(code)
+}
+
+fn run() -> Result<(), Error> {
+    let model = Model::from_bytes(MODEL)?;
+    println!(
+        "model {:?}: head {:?}",
+        model.name(),
+        sizes::HEAD_NAMES[sizes::HEAD]
+    );
+
+    // The head's classes (OUTPUTS of them) from 4 samples each, then the model's steps.
+    let (ways, shots) = (sizes::OUTPUTS, 4);
+    let mut xs = [0.0f32; sizes::K_MAX * sizes::INPUTS];
+    let mut labels = [0u16; sizes::K_MAX];
+    for (n, (c, i)) in (0..ways)
+        .flat_map(|c| (0..shots).map(move |i| (c, i)))
+        .enumerate()
+    {
+        xs[n * sizes::INPUTS..][..sizes::INPUTS].copy_from_slice(&sample(c, i));
+        labels[n] = c as u16;
+    }
+    let support = Support::classes(&xs[..ways * shots * sizes::INPUTS], &labels[..ways * shots]);
+    let mut learner = sizes::Learner::new(&model, sizes::HEAD)?;
+    let report = learner.adapt(support)?;
+    println!(
+        "adapted: support loss {} -> {}",
+        report.initial_loss, report.final_loss
+    );
+    let right = (0..ways)
+        .filter(|&c| {
+            learner
+                .classify(&sample(c, 7))
+                .is_ok_and(|(class, _)| class as usize == c)
+        })
+        .count();
+    println!("learner: {right} of {ways} new rows right");
+
+    // Flash: two slots for the adapted state, two for the class bank, each sized by the model.
+    const STATE_SLOT: u32 = sizes::state_slot::<flash::RamFlash>();
+    const BANK_SLOT: u32 = sizes::bank_slot::<flash::RamFlash>();
+    let mut flash = flash::RamFlash::new();
+    let state_slots = Slots::new(&flash, 0, STATE_SLOT)?;
+    let bank_slots = Slots::new(&flash, 2 * STATE_SLOT, BANK_SLOT)?;
+    let saved = state_slots.save(&mut flash, &model, learner.state())?;
+    let before = learner.classify(&sample(2, 9))?;
+    learner.reset()?;
+    learner.restore(&state_slots, &mut flash)?;
+    let after = learner.classify(&sample(2, 9))?;
+    println!(
+        "state saved (sequence {}) and restored: the same answer, bit for bit: {}",
+        saved.sequence,
+        before.0 == after.0 && before.1.to_bits() == after.1.to_bits()
+    );
+
+    // A class of your own under your label: every feature high, from 5 samples.
+    let mine = |i: usize| -> [f32; sizes::INPUTS] {
+        core::array::from_fn(|j| 2.0 + 0.1 * ((i + j) % 3) as f32)
+    };
+    let mut bank = sizes::ClassBank::from_head(&model, sizes::HEAD)?;
+    let mut five = [0.0f32; 5 * sizes::INPUTS];
+    for (i, row) in five.chunks_exact_mut(sizes::INPUTS).enumerate() {
+        row.copy_from_slice(&mine(i));
+    }
+    bank.enroll(100, &five)?;
+    let (label, p) = bank.classify(&mine(6))?;
+    println!("bank: a new row of class 100 is {label} (p = {p})");
+    bank_slots.save_bank(&mut flash, &bank)?;
+    let mut restored = sizes::ClassBank::new(&model, sizes::HEAD)?;
+    bank_slots.restore_bank(&mut flash, &mut restored)?;
+    let (again, _) = restored.classify(&mine(6))?;
+    println!("bank restored from flash: {again}");
+    if right == ways && label == 100 && again == 100 {
+        Ok(())
+    } else {
+        Err(Error::Internal {
+            at: "template: an answer differs from the expected one",
+        })
+    }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    println!("{info}");
+    semihosting::process::exit(101)
+}
+
+/// A fault ends the run (cortex-m-rt's default handler would spin, and QEMU with it).
+#[cortex_m_rt::exception]
+unsafe fn HardFault(frame: &cortex_m_rt::ExceptionFrame) -> ! {
+    println!("HardFault at pc {:#010x}", frame.pc());
+    semihosting::process::exit(102)
+}
