@@ -23,7 +23,7 @@ pub const SCRATCH: usize = 452;
 pub const LOSS_LOG: usize = STEPS as usize + 1;
 /// RAM of the learner: 2164 bytes.
 pub type Learner<'m> = fewshot_runtime::Learner<'m, PARAMS, SCRATCH, LOSS_LOG>;
-/// Bytes of each of the two flash slots (`persist::Slots::new`) that hold the adapted state (`Slots::save`)
+/// Bytes of each of the two flash slots (`persist::Slots::new`) that hold the adapted state
 /// on a flash of type `F`: a record of PARAMS floats in whole erase blocks (use it in a
 /// `const`: a size that overflows then fails the build).
 pub const fn state_slot<F: fewshot_runtime::persist::nor_flash::NorFlash>() -> u32 {
@@ -40,7 +40,7 @@ pub const BANK: usize = 168;
 pub const BANK_SCRATCH: usize = 56;
 /// RAM of the class bank: 896 bytes.
 pub type ClassBank<'m> = fewshot_runtime::ClassBank<'m, BANK, BANK_SCRATCH>;
-/// Bytes of each of the two flash slots (`persist::Slots::new`) that hold the class bank (`Slots::save_bank`)
+/// Bytes of each of the two flash slots (`persist::Slots::new`) that hold the class bank
 /// on a flash of type `F`: a record of BANK floats in whole erase blocks (use it in a
 /// `const`: a size that overflows then fails the build).
 pub const fn bank_slot<F: fewshot_runtime::persist::nor_flash::NorFlash>() -> u32 {

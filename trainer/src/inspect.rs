@@ -507,12 +507,7 @@ fn learner_sizes(
         w,
         "pub type Learner<'m> = fewshot_runtime::Learner<'m, PARAMS, SCRATCH, LOSS_LOG>;"
     )?;
-    slot_fn(
-        w,
-        "state_slot",
-        "PARAMS",
-        "the adapted state (`Slots::save`)",
-    )?;
+    slot_fn(w, "state_slot", "PARAMS", "the adapted state")?;
     Ok(bytes)
 }
 
@@ -582,12 +577,7 @@ fn bank_sizes(w: &mut String, m: &Model<'_>, head: usize, k: usize) -> Result<()
         w,
         "pub type ClassBank<'m> = fewshot_runtime::ClassBank<'m, BANK, BANK_SCRATCH>;"
     )?;
-    slot_fn(
-        w,
-        "bank_slot",
-        "BANK",
-        "the class bank (`Slots::save_bank`)",
-    )
+    slot_fn(w, "bank_slot", "BANK", "the class bank")
 }
 
 /// One frozen stem layer (format v4): its kind, input and output maps, parameters and MACs;

@@ -21,7 +21,7 @@ pub const BANK: usize = 1656;
 pub const BANK_SCRATCH: usize = 216;
 /// RAM of the class bank: 7488 bytes.
 pub type ClassBank<'m> = fewshot_runtime::ClassBank<'m, BANK, BANK_SCRATCH>;
-/// Bytes of each of the two flash slots (`persist::Slots::new`) that hold the class bank (`Slots::save_bank`)
+/// Bytes of each of the two flash slots (`persist::Slots::new`) that hold the class bank
 /// on a flash of type `F`: a record of BANK floats in whole erase blocks (use it in a
 /// `const`: a size that overflows then fails the build).
 pub const fn bank_slot<F: fewshot_runtime::persist::nor_flash::NorFlash>() -> u32 {

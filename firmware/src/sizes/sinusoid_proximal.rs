@@ -23,7 +23,7 @@ pub const SCRATCH: usize = 610;
 pub const LOSS_LOG: usize = STEPS as usize + 1;
 /// RAM of the learner: 2612 bytes.
 pub type Learner<'m> = fewshot_runtime::Learner<'m, PARAMS, SCRATCH, LOSS_LOG>;
-/// Bytes of each of the two flash slots (`persist::Slots::new`) that hold the adapted state (`Slots::save`)
+/// Bytes of each of the two flash slots (`persist::Slots::new`) that hold the adapted state
 /// on a flash of type `F`: a record of PARAMS floats in whole erase blocks (use it in a
 /// `const`: a size that overflows then fails the build).
 pub const fn state_slot<F: fewshot_runtime::persist::nor_flash::NorFlash>() -> u32 {
