@@ -204,7 +204,9 @@ fn run_bank(model: &Model<'_>, head: usize, seed: &[u8]) {
     };
     for label in 0..bank.capacity() as u16 + 2 {
         let before = bits(&bank);
-        let steps = u16::from(label % 3 == 0);
+        // Inner steps replay every other class: over a bank of thousands of classes, filling it
+        // with steps would cost the cube of its size, so only the first enrollments take them.
+        let steps = u16::from(label % 3 == 0 && label < 24);
         if bank.enroll_steps(label ^ 0x5a5a, &x, steps, 0.5).is_err() {
             assert_eq!(bits(&bank), before, "a failed enroll changed the bank");
         }
