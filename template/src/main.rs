@@ -45,18 +45,20 @@ fn run() -> Result<(), Error> {
         sizes::HEAD_NAMES[sizes::HEAD]
     );
 
-    // The head's classes (OUTPUTS of them) from 4 samples each, then the model's steps.
-    let (ways, shots) = (sizes::OUTPUTS, 4);
+    // The head's classes (OUTPUTS of them) from up to 4 samples each, as many as the scratch
+    // was sized for (K_MAX in all), then the model's steps.
+    let (ways, shots) = (sizes::OUTPUTS, (sizes::K_MAX / sizes::OUTPUTS).min(4));
     let mut xs = [0.0f32; sizes::K_MAX * sizes::INPUTS];
     let mut labels = [0u16; sizes::K_MAX];
-    for (n, (c, i)) in (0..ways)
-        .flat_map(|c| (0..shots).map(move |i| (c, i)))
-        .enumerate()
-    {
-        xs[n * sizes::INPUTS..][..sizes::INPUTS].copy_from_slice(&sample(c, i));
-        labels[n] = c as u16;
+    let rows = (0..ways).flat_map(|c| (0..shots).map(move |i| (c, i)));
+    let slots = xs.chunks_exact_mut(sizes::INPUTS).zip(labels.iter_mut());
+    let mut n = 0;
+    for ((c, i), (x, label)) in rows.zip(slots) {
+        x.copy_from_slice(&sample(c, i));
+        *label = c as u16;
+        n += 1;
     }
-    let support = Support::classes(&xs[..ways * shots * sizes::INPUTS], &labels[..ways * shots]);
+    let support = Support::classes(&xs[..n * sizes::INPUTS], &labels[..n]);
     let mut learner = sizes::Learner::new(&model, sizes::HEAD)?;
     let report = learner.adapt(support)?;
     println!(
