@@ -388,3 +388,69 @@ fn internal_errors_name_their_place() {
     assert!(e.to_string().contains("adapt::inner::run"), "{e}");
     assert_ne!(e, Error::StateMismatch);
 }
+
+/// A support set made for wider samples (`set_widths`: one buffer for several models) holds
+/// the model's samples packed, and adapts to the same bits as a set of the model's own width.
+#[test]
+fn a_set_made_for_wider_samples_adapts_as_one_of_the_models_width() {
+    let xs: [[f32; 2]; 3] = [[0.1, -0.2], [0.4, 0.3], [-0.5, 0.2]];
+    for def in [regression(3), classifier()] {
+        let blob = def.to_aligned_bytes().expect("writes");
+        let model = Model::from_bytes(&blob).expect("loads");
+        let mut exact: SupportSet<3, 2, 1> = SupportSet::new();
+        let mut wide: SupportSet<3, 7, 4> = SupportSet::new();
+        assert_eq!(
+            wide.set_widths(8, 1),
+            Err(Error::Capacity {
+                what: "support input width (D)",
+                needed: 8,
+                available: 7
+            })
+        );
+        wide.set_widths(2, 1).expect("fits");
+        let regression = matches!(
+            model.heads()[0].kind,
+            fewshot_runtime::HeadKind::Regression { .. }
+        );
+        for (i, x) in xs.iter().enumerate() {
+            for set in [&mut exact as &mut dyn Push, &mut wide] {
+                match regression {
+                    true => set.valued(x, &[i as f32 * 0.5 - 0.5]),
+                    false => set.labelled(x, i as u16),
+                }
+                .expect("room");
+            }
+        }
+        assert!(matches!(
+            wide.push_labelled(&[0.0; 7], 0),
+            Err(Error::SupportSetFull { capacity: 3 }) | Err(Error::TargetKindMismatch)
+        ));
+        let adapted = |support: Support<'_>| {
+            let mut state = State::new(&model, 0).expect("fits");
+            let mut scratch = vec![0.0f32; model.ram_needs(0, 3).expect("needs").adapt_scratch];
+            let mut losses = [0.0f32; 8];
+            state
+                .adapt(&model, support, None, &mut scratch, &mut losses)
+                .expect("adapts");
+            bits(state.params())
+        };
+        assert_eq!(adapted(wide.as_support()), adapted(exact.as_support()));
+        wide.clear();
+        assert!(wide.push_labelled(&[0.0; 7], 0).is_err(), "the width stays");
+    }
+}
+
+/// Both support sets of the test above, behind one interface.
+trait Push {
+    fn valued(&mut self, x: &[f32], y: &[f32]) -> Result<(), Error>;
+    fn labelled(&mut self, x: &[f32], label: u16) -> Result<(), Error>;
+}
+
+impl<const K: usize, const D: usize, const T: usize> Push for SupportSet<K, D, T> {
+    fn valued(&mut self, x: &[f32], y: &[f32]) -> Result<(), Error> {
+        self.push_valued(x, y)
+    }
+    fn labelled(&mut self, x: &[f32], label: u16) -> Result<(), Error> {
+        self.push_labelled(x, label)
+    }
+}

@@ -151,6 +151,10 @@ impl<
         key: PublicKey,
     ) -> Result<&'s mut Self, Error> {
         Self::check_sizes(model, head)?;
+        let targets = match model.head(head)?.kind {
+            fewshot_runtime::HeadKind::Regression { outputs } => usize::from(outputs),
+            _ => 1,
+        };
         let state = Slots::new(&flash, layout.state_at, layout.state_slot)?;
         let bank_slots = match model.enrollable(head) {
             Some(_) => Some(Slots::new(&flash, layout.bank_at, layout.bank_slot)?),
@@ -188,6 +192,8 @@ impl<
             }
             addr_of_mut!((*p).model).write(model);
             addr_of_mut!((*p).samples).write(SupportSet::new());
+            // The model's widths in the room of `D` and `T` (`check_sizes` compared them).
+            (*p).samples.set_widths(model.input_len(), targets)?;
             addr_of_mut!((*p).staged).write(Vec::new());
             addr_of_mut!((*p).state).write(state);
             addr_of_mut!((*p).models).write(models);
