@@ -4,6 +4,7 @@ pub mod classify;
 pub mod config;
 pub mod csvio;
 pub mod device;
+pub mod device_sim;
 pub mod engine;
 pub mod eval;
 pub mod export;

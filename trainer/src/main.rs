@@ -70,6 +70,11 @@ enum Cmd {
     /// adapt, classify, save/restore, enroll/forget/relabel classes, signed model updates. Over
     /// a serial port (--port) or QEMU's unix socket (--socket).
     Device(cli::device::DeviceArgs),
+    /// A device on the host, for `trainer device --socket PATH`: the serial protocol's device
+    /// code (the firmware's) serving a model file's head on a unix socket, its flash in RAM
+    /// (kept across `reboot`), until stopped. Answers as the firmware does, with the host's
+    /// buffers (256 support samples) instead of a part's.
+    DeviceSim(cli::device_sim::DeviceSimArgs),
     /// Meta-iterations per second for every algorithm (meta-batch 25, K=10, 1-40-40-1 ReLU).
     Bench(cli::bench::BenchArgs),
 }
@@ -106,6 +111,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Keygen(args) => cli::keys::keygen(args),
         Cmd::Sign(args) => cli::keys::sign(args),
         Cmd::Device(args) => cli::device::run(args),
+        Cmd::DeviceSim(args) => cli::device_sim::run(args),
         Cmd::Bench(args) => cli::bench::run(args),
     }
 }

@@ -1,5 +1,6 @@
 //! End to end over a serial line: the `serial` firmware under QEMU (mps2-an386), its UART0 on a
-//! unix socket, driven by `trainer device`. Push, adapt, classify, save; reboot the device
+//! unix socket, driven by `trainer device`, and the same on `trainer device-sim` (the host's
+//! simulated device, whose answers are compared with the firmware's). Push, adapt, classify, save; reboot the device
 //! (`Reboot`: a core reset, the simulated flash stays, as a real part's flash stays through a
 //! power cycle); restore and classify again with the same replies, bit for bit; a class
 //! enrolled from a CSV into the head's class bank, classified by its label, saved, kept through
@@ -11,7 +12,7 @@
 
 mod common;
 
-use common::qemu::{device, device_on, ok, start_qemu, start_qemu_pty};
+use common::qemu::{device, device_on, ok, start_qemu, start_qemu_pty, start_sim, Sim};
 use fewshot_protocol::{frame, DeviceError, Input, InputAction, Reply, Request, MAX_FRAME};
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -328,33 +329,43 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-#[test]
-#[ignore = "needs QEMU and the serial firmware: run by `cargo xtask firmware`"]
-fn push_adapt_classify_save_reboot_restore_enroll_update() {
-    let (elf, dir) = (serial_elf(), scratch("serial"));
-    let (socket, log) = (dir.join("uart0.sock"), dir.join("defmt.bin"));
-    let _ = std::fs::remove_file(&socket);
+/// Support rows 0..4 and query rows 4..7 of each of the five classes, in `dir`.
+fn support_and_query(dir: &Path) -> (PathBuf, PathBuf) {
     let (support, query) = (dir.join("support.csv"), dir.join("query.csv"));
     write_csv(&support, 0..4);
     write_csv(&query, 4..7);
-    let started = Instant::now();
-    let _qemu = start_qemu(&elf, &socket, &log);
-    let s = socket.as_path();
+    (support, query)
+}
 
-    let info = ok(s, &["info"]);
-    assert_eq!(info[0]["Info"]["model_name"], "multihead-fixture");
-    assert_eq!(info[0]["Info"]["input_len"], 8);
+/// Push the support rows, adapt, classify the query rows: the replies.
+fn adapted_answers(s: &Path, support: &Path, query: &Path) -> Vec<Value> {
     let pushed = ok(s, &["push", "--csv", support.to_str().unwrap()]);
     assert_eq!(pushed.len(), 20);
     assert_eq!(pushed[19]["Samples"]["stored"], 20);
-    let (full, accepted) = device(s, &["push", "--csv", query.to_str().unwrap()]);
-    assert!(!accepted, "a full buffer is refused");
-    assert_eq!(full[0]["Error"]["Runtime"]["kind"], "SupportSetFull");
     let adapted = ok(s, &["adapt"]);
     assert_eq!(adapted[0]["Adapted"]["steps"], 3);
-    let before = ok(s, &["classify", "--csv", query.to_str().unwrap()]);
+    ok(s, &["classify", "--csv", query.to_str().unwrap()])
+}
+
+/// What the `serial` firmware and `trainer device-sim` are both asked, on the device at
+/// `s` serving head 1 of the multi-head fixture: push, adapt, classify, save, reboot,
+/// restore; enroll, save, reboot, restore, forget; a signed update run after a reboot; bad
+/// frames and a staged input. `buffer`: the support buffer's capacity, filled and refused
+/// past when it is the firmware's 20. Returns the first classification's replies.
+fn scenario(s: &Path, dir: &Path, buffer: usize) -> Vec<Value> {
+    let (support, query) = support_and_query(dir);
+    let info = ok(s, &["info"]);
+    assert_eq!(info[0]["Info"]["model_name"], "multihead-fixture");
+    assert_eq!(info[0]["Info"]["input_len"], 8);
+    assert_eq!(info[0]["Info"]["max_samples"], buffer);
+    let before = adapted_answers(s, &support, &query);
     for (i, r) in before.iter().enumerate() {
         assert_eq!(r["Class"]["class"], i / 3, "query {i}: {r}");
+    }
+    if buffer == 20 {
+        let (full, accepted) = device(s, &["push", "--csv", query.to_str().unwrap()]);
+        assert!(!accepted, "a full buffer is refused");
+        assert_eq!(full[0]["Error"]["Runtime"]["kind"], "SupportSetFull");
     }
     assert_eq!(ok(s, &["save"])[0]["Saved"]["sequence"], 1);
 
@@ -370,7 +381,7 @@ fn push_adapt_classify_save_reboot_restore_enroll_update() {
         after, before,
         "the restored state classifies as before the reboot"
     );
-    enroll_save_reboot_restore_forget(s, &dir);
+    enroll_save_reboot_restore_forget(s, dir);
 
     let v1 = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/fixtures/update-v1.signed");
     let installed = ok(s, &["update", "--envelope", v1.to_str().unwrap()]);
@@ -397,10 +408,52 @@ fn push_adapt_classify_save_reboot_restore_enroll_update() {
         ok(s, &["info"])[0]["Info"]["model_name"],
         "multihead-update"
     );
+    before
+}
+
+/// `trainer device-sim` on the fixture's head 1, updates signed with the fixtures' key.
+fn start_fixture_sim(socket: &Path) -> Sim {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/fixtures");
+    start_sim(
+        &fixtures.join("multihead.fsm"),
+        1,
+        &fixtures.join("test-signing.pub"),
+        socket,
+    )
+}
+
+#[test]
+#[ignore = "needs QEMU and the serial firmware: run by `cargo xtask firmware`"]
+fn push_adapt_classify_save_reboot_restore_enroll_update() {
+    let (elf, dir) = (serial_elf(), scratch("serial"));
+    let (socket, log) = (dir.join("uart0.sock"), dir.join("defmt.bin"));
+    let _ = std::fs::remove_file(&socket);
+    let started = Instant::now();
+    let qemu = start_qemu(&elf, &socket, &log);
+    let on_device = scenario(&socket, &dir, 20);
     eprintln!(
         "end to end over QEMU's UART: {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    drop(qemu);
+
+    // The host's simulator answers as the firmware, bit for bit: probabilities included.
+    let (support, query) = support_and_query(&dir);
+    let sim_socket = dir.join("sim.sock");
+    let _sim = start_fixture_sim(&sim_socket);
+    let on_host = adapted_answers(&sim_socket, &support, &query);
+    assert_eq!(on_host, on_device, "device-sim and the serial firmware");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The same scenario on `trainer device-sim` (its buffer: 256 samples).
+#[test]
+fn the_host_simulator_serves_the_scenario() {
+    let dir = scratch("sim");
+    let socket = dir.join("sim.sock");
+    let _sim = start_fixture_sim(&socket);
+    let answers = scenario(&socket, &dir, 256);
+    assert_eq!(answers.len(), 15);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -38,6 +38,19 @@ impl<const N: usize> RamFlash<N> {
         RamFlash(UnsafeCell::new(Aligned([0xff; N])))
     }
 
+    /// Erased flash on the heap, never on the stack (a flash of megabytes for a host
+    /// program: `Box::new(RamFlash::new())` may build it on the stack first).
+    #[cfg(feature = "std")]
+    pub fn boxed() -> std::boxed::Box<Self> {
+        let mut b = std::boxed::Box::<Self>::new_uninit();
+        // SAFETY: a `RamFlash` is its `N` bytes (an `UnsafeCell` of an aligned byte array,
+        // `repr(C)`); every byte written `0xff` makes it an initialised, erased flash.
+        unsafe {
+            b.as_mut_ptr().cast::<u8>().write_bytes(0xff, N);
+            b.assume_init()
+        }
+    }
+
     /// Where the bytes are: the address a [`super::Window`] over this flash reads (valid for as
     /// long as the flash is not moved or dropped, across its writes).
     pub fn as_ptr(&self) -> *const u8 {

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod device;
+pub mod device_sim;
 pub mod enroll;
 pub mod eval;
 pub mod features;

@@ -1,6 +1,7 @@
-//! QEMU running a serial firmware (mps2-an386, or `virt` for a RISC-V build), its UART on a
-//! unix socket or a pseudo-terminal, and `trainer device --json` commands to it
-//! (`device_qemu.rs`, `device_qemu_user.rs`).
+//! A device on a line: QEMU running a serial firmware (mps2-an386, or `virt` for a RISC-V
+//! build), its UART on a unix socket or a pseudo-terminal, or `trainer device-sim` on a
+//! socket; and `trainer device --json` commands to it (`device_qemu.rs`,
+//! `device_qemu_user.rs`).
 
 use serde_json::Value;
 use std::path::Path;
@@ -56,6 +57,46 @@ fn spawn(elf: &Path, chardev: &str, made: &Path, log: &Path) -> Qemu {
         std::thread::sleep(Duration::from_millis(20));
     }
     qemu
+}
+
+/// `trainer device-sim`, killed when the test ends (passed or not).
+pub struct Sim(Child);
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `trainer device-sim` serving head `head` of `model` (updates signed with `key`) on
+/// `socket`, once it listens; what it prints goes to `socket` with extension `log`.
+pub fn start_sim(model: &Path, head: usize, key: &Path, socket: &Path) -> Sim {
+    let _ = std::fs::remove_file(socket);
+    let child = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .arg("device-sim")
+        .arg("--model")
+        .arg(model)
+        .args(["--head", &head.to_string(), "--key"])
+        .arg(key)
+        .arg("--socket")
+        .arg(socket)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(socket.with_extension("log")).expect("the sim's log"))
+        .spawn()
+        .expect("the trainer binary runs");
+    let sim = Sim(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "device-sim made no {}",
+            socket.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sim
 }
 
 /// QEMU's program and machine for the firmware `elf`, by the target triple in its path:

@@ -1,0 +1,81 @@
+//! `trainer device-sim`: a device on the host, on a unix socket (`trainer::device_sim`).
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use runtime::signature::{PublicKey, PUBLIC_KEY_LEN};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use trainer::device_sim::{listen, serve, Served, SimSizes, FLASH_BYTES, UPDATE_BYTES};
+
+/// `trainer device-sim`'s options.
+#[derive(Args)]
+pub struct DeviceSimArgs {
+    /// Model file to serve (`trainer train` or `trainer export` writes it).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The head the device adapts, classifies with and (when exported with --max-classes)
+    /// enrolls classes into.
+    #[arg(long, default_value_t = 0)]
+    pub head: usize,
+    /// Unix socket to listen on (`trainer device --socket PATH` connects to it).
+    #[arg(long)]
+    pub socket: PathBuf,
+    /// Public key model updates must be signed with (`trainer keygen`'s <out>.pub); without
+    /// it every update is refused.
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+}
+
+/// `trainer device-sim`: serves until stopped (Ctrl-C).
+pub fn run(a: DeviceSimArgs) -> Result<ExitCode> {
+    let bytes =
+        std::fs::read(&a.model).with_context(|| format!("reading {}", a.model.display()))?;
+    let key = match &a.key {
+        Some(path) => read_key(path)?,
+        // A fresh key whose secret is dropped: no update verifies.
+        None => runtime::signature::SigningKey::generate().public_key(),
+    };
+    let served =
+        Served::new(&bytes, a.head, key).with_context(|| format!("{}", a.model.display()))?;
+    let listener = listen(&a.socket)?;
+    let m = served.model();
+    let kind = match m.enrollable(a.head) {
+        Some(e) => format!(", enrollable up to {} classes", e.max_classes),
+        None => String::new(),
+    };
+    eprintln!(
+        "device-sim: serving head {} of \"{}\" (id {:#010x}{kind}) on {}",
+        a.head,
+        m.name(),
+        m.model_id(),
+        a.socket.display()
+    );
+    eprintln!(
+        "device-sim: buffers: {} support samples of up to {} inputs; flash {} MiB in RAM \
+         (updates up to {} MiB{}), kept across `reboot`, lost when this stops (Ctrl-C)",
+        SimSizes::K_MAX,
+        SimSizes::INPUTS,
+        FLASH_BYTES >> 20,
+        UPDATE_BYTES >> 20,
+        match a.key {
+            Some(_) => "",
+            None => ", refused: no --key",
+        }
+    );
+    serve(&listener, &served)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A public key file: its 32 bytes.
+fn read_key(path: &PathBuf) -> Result<PublicKey> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let Ok(raw) = <[u8; PUBLIC_KEY_LEN]>::try_from(bytes.as_slice()) else {
+        bail!(
+            "{}: {} bytes, a public key is {PUBLIC_KEY_LEN} (`trainer keygen`'s <out>.pub, not \
+             the .secret)",
+            path.display(),
+            bytes.len()
+        );
+    };
+    Ok(PublicKey::from_bytes(raw))
+}

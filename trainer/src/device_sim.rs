@@ -1,0 +1,223 @@
+//! A device on the host: the serial protocol's [`Device`] (the code a firmware runs) serving
+//! a model file on a unix socket, so `trainer device --socket PATH ...` talks to it as to a
+//! board or to the `serial` firmware under QEMU: push, adapt, classify, enroll, save, reboot,
+//! signed updates. Its answers are the runtime's, as on the device (the same f32 operations in
+//! the same order: bit for bit on a Cortex-M4F, `trainer/tests/device_qemu.rs` compares them);
+//! its buffers are the host's ([`SimSizes`]), not a part's.
+//!
+//! Its flash is RAM ([`RamFlash`], [`FLASH_BYTES`]): it keeps saved states, banks and
+//! installed updates across `Reboot`, which rebuilds the device as a firmware's boot does
+//! (serving an installed update when one verifies and fits), and is lost when the program
+//! stops, as the QEMU firmware's flash is at a cold boot.
+
+use anyhow::{anyhow, bail, Context, Result};
+use fewshot_protocol::device::{Device, Layout, RamFlash, Records, Session, Window};
+use fewshot_protocol::MAX_OUTPUTS;
+use runtime::signature::PublicKey;
+use runtime::Model;
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+
+/// Bytes of the simulated flash: the device's records, and two model slots of
+/// [`UPDATE_BYTES`].
+pub const FLASH_BYTES: usize = 8 << 20;
+/// The largest signed model update the simulated device takes (a whole envelope).
+pub const UPDATE_BYTES: usize = 2 << 20;
+
+/// The simulated device's buffers (the const generics of [`Device`]), far above what a
+/// part holds; `trainer inspect --rust --device` sizes a firmware's.
+#[derive(Debug, Clone, Copy)]
+pub struct SimSizes;
+
+impl SimSizes {
+    /// Adapted parameters.
+    pub const PARAMS: usize = 1 << 16;
+    /// Scratch floats (adaptation, inference, the class bank's work).
+    pub const SCRATCH: usize = 1 << 21;
+    /// Support losses logged: the most inner steps a model asks for, and one.
+    pub const LOSS_LOG: usize = runtime::MAX_STEPS as usize + 1;
+    /// Support samples held at once.
+    pub const K_MAX: usize = 256;
+    /// Floats per input sample.
+    pub const INPUTS: usize = 1 << 13;
+    /// Floats of the class bank.
+    pub const BANK: usize = 1 << 18;
+}
+
+type Chip = RamFlash<FLASH_BYTES>;
+type Flash<'c> = Window<&'c mut Chip>;
+type SimDevice<'m, 'c> = Device<
+    'm,
+    Flash<'c>,
+    { SimSizes::PARAMS },
+    { SimSizes::SCRATCH },
+    { SimSizes::LOSS_LOG },
+    { SimSizes::K_MAX },
+    { SimSizes::INPUTS },
+    MAX_OUTPUTS,
+    { SimSizes::BANK },
+>;
+
+/// What the simulated device serves: head `head` of `model`, updates signed with `key`.
+pub struct Served {
+    model: &'static Model<'static>,
+    head: usize,
+    key: PublicKey,
+    layout: Layout,
+}
+
+impl Served {
+    /// Head `head` of the model in `bytes`; refused when the head does not exist or the
+    /// protocol's device cannot serve it (the error names the size at fault).
+    pub fn new(bytes: &[u8], head: usize, key: PublicKey) -> Result<Self> {
+        let aligned = Box::leak(Box::new(runtime::format::AlignedBytes::from_slice(bytes)));
+        let bytes: &'static [u8] = aligned.as_bytes();
+        let model: &'static Model<'static> = Box::leak(Box::new(
+            Model::from_bytes(bytes).map_err(|e| anyhow!("not a valid model: {e}"))?,
+        ));
+        let heads = model.heads().len();
+        if head >= heads {
+            bail!("--head {head}: the model has {heads} head(s) (0..{heads})");
+        }
+        if let Err(e) = SimDevice::check_sizes(model, head) {
+            let servable: Vec<String> = (0..heads)
+                .filter(|&h| SimDevice::check_sizes(model, h).is_ok())
+                .map(|h| format!("--head {h}"))
+                .collect();
+            let hint = match servable.is_empty() {
+                true => "no head of this model can be".to_string(),
+                false => format!("{} can be", servable.join(", ")),
+            };
+            bail!("head {head} cannot be served over the protocol: {e} ({hint})");
+        }
+        let bank = match model.enrollable(head) {
+            Some(_) => runtime::ClassBank::<0, 0>::bank_len(model, head)
+                .map_err(|e| anyhow!("head {head}: {e}"))?,
+            None => 0,
+        };
+        let records = Records {
+            state: model
+                .adapted_param_count(head)
+                .map_err(|e| anyhow!("{e}"))?,
+            bank,
+            update: UPDATE_BYTES,
+        };
+        let layout = Layout::fitting::<Flash<'_>>(&records)
+            .filter(|l| {
+                l.end::<Flash<'_>>()
+                    .is_some_and(|e| e as usize <= FLASH_BYTES)
+            })
+            .ok_or_else(|| anyhow!("head {head}'s records do not fit the simulated flash"))?;
+        Ok(Served {
+            model,
+            head,
+            key,
+            layout,
+        })
+    }
+
+    /// The model served at a cold boot.
+    pub fn model(&self) -> &Model<'static> {
+        self.model
+    }
+}
+
+/// Serves `served` on `listener` until the program stops: one connection at a time (each
+/// `trainer device` command is one), a `Reboot` rebuilding the device from its flash.
+pub fn serve(listener: &UnixListener, served: &Served) -> Result<()> {
+    let chip: &'static mut Chip = Box::leak(Chip::boxed());
+    let mapped = chip.as_ptr();
+    let mut conn = None;
+    loop {
+        // SAFETY: `mapped` is where the leaked chip's bytes stay for the rest of the program;
+        // the device built on this window is their only writer until it is dropped.
+        let mut flash = unsafe { Window::new(&mut *chip, 0, FLASH_BYTES as u32, mapped) }
+            .ok_or_else(|| anyhow!("the simulated flash is not whole erase blocks"))?;
+        // SAFETY: as above: a model read in place from the chip stays readable there.
+        let installed =
+            unsafe { SimDevice::installed(&mut flash, &served.layout, served.key, served.head) };
+        let model: &'static Model<'static> = match installed {
+            Ok(Some(m)) => {
+                eprintln!(
+                    "device-sim: boot, serving the installed update \"{}\"",
+                    m.name()
+                );
+                Box::leak(Box::new(m))
+            }
+            Ok(None) => served.model,
+            Err(e) => {
+                eprintln!("device-sim: boot, installed update refused ({e}): the model file");
+                served.model
+            }
+        };
+        let mut slot = Box::<SimDevice<'_, '_>>::new_uninit();
+        let device = SimDevice::init(
+            &mut *slot,
+            model,
+            served.head,
+            flash,
+            &served.layout,
+            served.key,
+        )
+        .map_err(|e| anyhow!("the device: {e}"))?;
+        until_reboot(listener, &mut conn, device)?;
+        // SAFETY: `init` initialised the slot, and `device`, its only borrow, is done.
+        unsafe { slot.assume_init_drop() };
+        eprintln!("device-sim: reboot (the flash stays)");
+    }
+}
+
+/// Answers the requests of one connection after another until one asks for a reboot (its
+/// reply sent; `conn` stays open for the next boot, as a serial line does).
+fn until_reboot(
+    listener: &UnixListener,
+    conn: &mut Option<UnixStream>,
+    device: &mut SimDevice<'_, '_>,
+) -> Result<()> {
+    let mut session = Session::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let stream = match conn {
+            Some(s) => s,
+            None => {
+                let (s, _) = listener.accept().context("accepting a connection")?;
+                session = Session::new(); // no half frame of another connection
+                conn.insert(s)
+            }
+        };
+        let n = match stream.read(&mut buf) {
+            Ok(0) | Err(_) => {
+                *conn = None;
+                continue;
+            }
+            Ok(n) => n,
+        };
+        for &b in &buf[..n] {
+            let Some(answer) = session.feed(device, b) else {
+                continue;
+            };
+            let reboot = answer.reboot;
+            if stream.write_all(answer.frame).is_err() {
+                *conn = None;
+                break;
+            }
+            if reboot {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The listening socket at `path`, replacing a stale socket (a file of another kind is
+/// refused).
+pub fn listen(path: &Path) -> Result<UnixListener> {
+    use std::os::unix::fs::FileTypeExt;
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            bail!("{}: exists and is not a socket", path.display());
+        }
+        std::fs::remove_file(path).with_context(|| format!("removing {}", path.display()))?;
+    }
+    UnixListener::bind(path).with_context(|| format!("listening on {}", path.display()))
+}
