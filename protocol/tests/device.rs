@@ -992,3 +992,51 @@ fn common_refusals_fit_a_reply_whole() {
         assert_eq!(runtime_error(&e).message.as_str(), text);
     }
 }
+
+/// A validly signed update of a model this device cannot serve (its input wider than the
+/// support buffer's `D`) is refused when it is accepted, not at the next boot: the slot is
+/// erased, the running model and the installed update stay, and a boot finds no other model.
+#[test]
+fn an_update_the_device_cannot_serve_is_refused_at_finish() {
+    use fewshot_runtime::writer::{AdaptDef, Dense, HeadDef, ModelDef, RateDef};
+    use fewshot_runtime::{Activation, AdaptScope};
+    let key = PublicKey::from_bytes(KEY);
+    let m = model();
+    let mut dev = device(m);
+    let mut s = Session::new();
+    let wide = sizes::INPUTS + 4;
+    let layer = || vec![Dense::zeros(wide, 5, Activation::Identity)];
+    let adapt = AdaptDef::new(AdaptScope::HeadOnly, 3, RateDef::Scalar(0.1), 10.0);
+    // Head 1, as the device serves.
+    let blob = ModelDef::new("too wide", wide)
+        .head(HeadDef::classification(0, "first", layer()))
+        .head(HeadDef::classification(1, "wide", layer()).with_adapt(adapt))
+        .to_bytes()
+        .unwrap();
+    let signed = SigningKey::from_seed(*b"fewshot firmware TEST key 000001")
+        .sign(&blob, 7)
+        .unwrap();
+    let r = install(&mut s, &mut dev, &signed, None);
+    let Reply::Error(DeviceError::Runtime(e)) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(
+        (e.kind.as_str(), e.numbers.as_slice()),
+        ("Capacity", &[wide as u32, sizes::INPUTS as u32][..]),
+        "{}",
+        e.message
+    );
+    assert_eq!(installed(&mut s, &mut dev), None);
+    let mut flash = dev.flash().clone();
+    assert_eq!(
+        // SAFETY: the model is not kept.
+        unsafe { Layout::SMALL.installed_model(&mut flash, key) }.err(),
+        Some(fewshot_runtime::Error::NoValidModel),
+        "the refused slot was erased"
+    );
+    // The same device still takes an update it can serve, above the refused version.
+    assert!(matches!(
+        install(&mut s, &mut dev, V2, None),
+        Reply::UpdateInstalled { .. }
+    ));
+}

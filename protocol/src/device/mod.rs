@@ -71,7 +71,7 @@ use heapless::{String, Vec};
 /// support buffer of `K` samples of `D` inputs (`T` regression targets each) and the flash `F`.
 /// When the head is enrollable (exported with a max class count) the device also holds its
 /// class bank ([`BankState`]) of `B` floats (`BANK` of `trainer inspect --rust --device`),
-/// started from the head's exported classes as labels `0..N`, which works in the learner's
+/// started from the head's exported classes as labels `0..N` (but rows of zeros), which works in the learner's
 /// scratch (`S` then covers the bank's scratch too: `--device` sizes it so); for other heads
 /// `B` is unused (0 by default). An input wider than a request carries
 /// is staged into a buffer of `D` floats ([`Request::StageInput`]).
@@ -95,6 +95,8 @@ pub struct Device<
     flash: F,
     state: Slots,
     models: ModelSlots,
+    /// Where the records are: an update's model must fit its slots.
+    layout: Layout,
     update: Option<Update>,
     /// The model slots' active update as `Info` reports it, once looked up (a look-up verifies
     /// the slots' signatures: millions of instructions on a Cortex-M); set by `UpdateFinish`,
@@ -150,7 +152,7 @@ impl<
         layout: &Layout,
         key: PublicKey,
     ) -> Result<&'s mut Self, Error> {
-        Self::check_sizes(model, head)?;
+        Self::check_fits(model, head, layout)?;
         let targets = match model.head(head)?.kind {
             fewshot_runtime::HeadKind::Regression { outputs } => usize::from(outputs),
             _ => 1,
@@ -160,23 +162,6 @@ impl<
             Some(_) => Some(Slots::new(&flash, layout.bank_at, layout.bank_slot)?),
             None => None,
         };
-        // A record too large for its slot would be refused only at the first save.
-        let record = |what, floats, slot: u32| {
-            let needed = Slots::record_len::<F>(floats).unwrap_or(usize::MAX);
-            Error::check_capacity(what, needed, slot as usize)
-        };
-        record(
-            "adapted state's record (Layout::state_slot)",
-            model.adapted_param_count(head)?,
-            layout.state_slot,
-        )?;
-        if bank_slots.is_some() {
-            record(
-                "class bank's record (Layout::bank_slot)",
-                BankState::<B>::bank_len(model, head)?,
-                layout.bank_slot,
-            )?;
-        }
         let models = layout.model_slots(&flash, key)?;
         let p = slot.as_mut_ptr();
         // SAFETY: `p` is valid for writes of a `Self` (it is `slot`'s); `learner` is viewed as
@@ -197,6 +182,7 @@ impl<
             addr_of_mut!((*p).staged).write(Vec::new());
             addr_of_mut!((*p).state).write(state);
             addr_of_mut!((*p).models).write(models);
+            addr_of_mut!((*p).layout).write(*layout);
             addr_of_mut!((*p).update).write(None);
             addr_of_mut!((*p).installed).write(None);
             addr_of_mut!((*p).flash).write(flash);
@@ -229,11 +215,35 @@ impl<
         }
     }
 
+    /// [`Device::check_sizes`], and the head's records (its adapted state, its class bank)
+    /// fit `layout`'s slots: what a model must pass to be served, at boot and when an update
+    /// is accepted (a record too large for its slot would be refused only at the first save).
+    fn check_fits(model: &Model<'_>, head: usize, layout: &Layout) -> Result<(), Error> {
+        Self::check_sizes(model, head)?;
+        let record = |what, floats, slot: u32| {
+            let needed = Slots::record_len::<F>(floats).unwrap_or(usize::MAX);
+            Error::check_capacity(what, needed, slot as usize)
+        };
+        record(
+            "adapted state's record (Layout::state_slot)",
+            model.adapted_param_count(head)?,
+            layout.state_slot,
+        )?;
+        if model.enrollable(head).is_some() {
+            record(
+                "class bank's record (Layout::bank_slot)",
+                BankState::<B>::bank_len(model, head)?,
+                layout.bank_slot,
+            )?;
+        }
+        Ok(())
+    }
+
     /// At boot: the signed update installed in `layout`'s model slots on `flash`, read in place
     /// ([`Layout::installed_model`]), when it also fits these sizes for head `head`
-    /// ([`Device::check_sizes`]). Ok(None) when none is installed; an error when the installed
-    /// one is refused (sizes made for another model): either way the firmware serves its
-    /// built-in model.
+    /// ([`Device::check_sizes`]) and its records fit `layout`'s slots. Ok(None) when none is
+    /// installed; an error when the installed one is refused (sizes made for another model):
+    /// either way the firmware serves its built-in model.
     ///
     /// # Safety
     /// As [`Layout::installed_model`]: `flash.mapped()` stays readable where it is for the rest
@@ -250,7 +260,7 @@ impl<
             Err(Error::NoValidModel) => return Ok(None),
             other => other?,
         };
-        Self::check_sizes(&model, head)?;
+        Self::check_fits(&model, head, layout)?;
         Ok(Some(model))
     }
 
@@ -395,7 +405,10 @@ impl<
                 let Some(u) = self.update.take() else {
                     return Ok(Reply::Error(DeviceError::NoUpdate));
                 };
-                let a = self.models.finish(&mut self.flash, u)?;
+                // A model this device cannot serve is refused now, not at the next boot.
+                let (head, layout) = (self.learner.head(), self.layout);
+                let fits = |m: &Model<'_>| Self::check_fits(m, head, &layout);
+                let a = self.models.finish_fitting(&mut self.flash, u, fits)?;
                 self.installed = Some(Some(Installed {
                     slot: a.slot,
                     model_version: a.model_version,

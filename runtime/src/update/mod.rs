@@ -222,10 +222,15 @@ impl ModelSlots {
 
     /// Model slot `slot`'s version when its envelope verifies against the key and its model
     /// loads.
-    fn check_slot<F: MappedFlash>(&self, flash: &F, slot: u8) -> Result<Active, Error> {
+    fn check_slot<F: MappedFlash>(
+        &self,
+        flash: &F,
+        slot: u8,
+        model: impl FnOnce(&Model<'_>),
+    ) -> Result<Active, Error> {
         let envelope = self.envelope(flash, slot)?;
         let opened = signature::open_versioned(envelope, &self.key)?;
-        Model::from_bytes(opened.blob)?;
+        model(&Model::from_bytes(opened.blob)?);
         Ok(Active {
             slot,
             model_version: opened.model_version,
@@ -240,7 +245,7 @@ impl ModelSlots {
     pub fn active<F: MappedFlash>(&self, flash: &mut F) -> Result<Active, Error> {
         let floor = self.floor.read(flash)?;
         let usable = |slot| {
-            self.check_slot(flash, slot)
+            self.check_slot(flash, slot, |_| ())
                 .ok()
                 .filter(|a| a.model_version >= floor)
         };
@@ -419,13 +424,30 @@ impl ModelSlots {
     /// the key, its model loads and its version is above the floor: raises the floor to that
     /// version, and the new model is the active one. On an error the model in use stays active.
     pub fn finish<F: MappedFlash>(&self, flash: &mut F, update: Update) -> Result<Active, Error> {
+        self.finish_fitting(flash, update, |_| Ok(()))
+    }
+
+    /// [`ModelSlots::finish`] asking `fits` of the update's model first (a device's buffers
+    /// and flash slots for it): when `fits` refuses, the update's slot is erased, so that no
+    /// boot takes the model either, and its error is returned; the model in use stays active.
+    pub fn finish_fitting<F: MappedFlash>(
+        &self,
+        flash: &mut F,
+        update: Update,
+        fits: impl FnOnce(&Model<'_>) -> Result<(), Error>,
+    ) -> Result<Active, Error> {
         if update.written != update.len {
             return Err(Error::UpdateIncomplete {
                 written: update.written,
                 len: update.len,
             });
         }
-        let new = self.check_slot(flash, update.slot)?;
+        let mut fit = Ok(());
+        let new = self.check_slot(flash, update.slot, |m| fit = fits(m))?;
+        if let Err(e) = fit {
+            self.models.erase_slot(flash, update.slot)?;
+            return Err(e);
+        }
         let floor = self.floor.read(flash)?;
         if new.model_version <= floor {
             return Err(Error::Rollback {
