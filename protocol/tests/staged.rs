@@ -129,7 +129,7 @@ fn wide_inputs_are_staged_and_answered_as_the_runtime_answers_them() {
         }
     }
 
-    // A fourth class enrolled from staged windows, then classified by its label.
+    // A class enrolled from staged windows, then classified by its label.
     for i in 0..3 {
         let push = InputAction::Push {
             target: Target::Class(0),
@@ -137,10 +137,12 @@ fn wide_inputs_are_staged_and_answered_as_the_runtime_answers_them() {
         act(&mut s, &mut dev, push, &window(5, i));
     }
     let r = ask(&mut s, &mut dev, &Request::Enroll { label: 40 });
+    // The head's rows are zeros (placeholders for the prototype start): the bank started
+    // empty, and holds this class alone.
     assert_eq!(
         r,
         Reply::Bank {
-            classes: 4,
+            classes: 1,
             capacity: 6
         }
     );

@@ -165,7 +165,7 @@ fn the_prototype_start_is_the_mean_feature() {
     let adapt =
         AdaptDef::new(AdaptScope::HeadOnly, 1, RateDef::Scalar(0.1), 10.0).with_prototypes(2.0);
     let head = HeadDef::classification(0, "h", vec![Dense::zeros(2, 2, Activation::Identity)])
-        .with_adapt(adapt)
+        .with_adapt(adapt.clone())
         .with_max_classes(2);
     let blob = ModelDef::new("id", 2)
         .head(head)
@@ -179,9 +179,27 @@ fn the_prototype_start_is_the_mean_feature() {
         bank.as_slice()[..7],
         [3.0, 1.0, 2.0, 4.0, 8.0, 12.0, -2.0 * (4.0 + 9.0)]
     );
-    // The exported classes as the bank's start.
+    // The exported classes as the bank's start, but for rows of zeros (placeholders: this
+    // head starts from prototypes): none here, class 1 of a head whose row 1 is set.
     let bank: ClassBank<'_, 14, 16> = ClassBank::from_head(&model, 0).unwrap();
-    assert_eq!(bank.labels().collect::<Vec<_>>(), [0, 1]);
+    assert_eq!(bank.labels().count(), 0);
+    let set = Dense::new(
+        2,
+        2,
+        Activation::Identity,
+        vec![0.0, 0.0, 0.5, 0.0],
+        vec![0.0; 2],
+    );
+    let head = HeadDef::classification(0, "h", vec![set])
+        .with_adapt(adapt)
+        .with_max_classes(2);
+    let blob = ModelDef::new("id", 2)
+        .head(head)
+        .to_aligned_bytes()
+        .unwrap();
+    let model = Model::from_bytes(&blob).unwrap();
+    let bank: ClassBank<'_, 14, 16> = ClassBank::from_head(&model, 0).unwrap();
+    assert_eq!(bank.labels().collect::<Vec<_>>(), [1]);
 }
 
 #[test]

@@ -81,6 +81,10 @@ impl<'a> InnerLoop<'a> {
             return Err(Error::TooManySteps { steps });
         }
         let d = model.input_len();
+        // Before the targets' kind: an empty set has none (a `SupportSet` says classes).
+        if support.inputs.is_empty() {
+            return Err(Error::EmptySupport);
+        }
         let k = kind.support_len(model, head, support.targets)?;
         if k == 0 {
             return Err(Error::EmptySupport);

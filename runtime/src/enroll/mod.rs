@@ -128,7 +128,8 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
         unsafe { by_value(|slot| Self::init_with(slot, model, head, false)) }
     }
 
-    /// A bank holding the head's exported classes as labels `0..N`, their rows as exported.
+    /// A bank holding the head's exported classes as labels `0..N`, their rows as exported
+    /// (rows of zeros, placeholders of a head that starts from prototypes, left out).
     pub fn from_head(model: &'m Model<'m>, head: usize) -> Result<Self, Error> {
         // SAFETY: `init` initialises every field of the slot when it returns Ok.
         unsafe { by_value(|slot| Self::init(slot, model, head)) }

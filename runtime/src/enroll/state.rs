@@ -67,7 +67,9 @@ impl<'m, const B: usize> BankState<'m, B> {
         unsafe { by_value(|slot| Self::init_empty(slot, model, head)) }
     }
 
-    /// A bank holding the head's exported classes as labels `0..N`, their rows as exported.
+    /// A bank holding the head's exported classes as labels `0..N`, their rows as exported
+    /// (a class whose row and bias are all zero, a placeholder, is left out: a head that
+    /// starts from prototypes starts an empty bank).
     pub fn from_head(model: &'m Model<'m>, head: usize) -> Result<Self, Error> {
         // SAFETY: `init` initialises every field of the slot when it returns Ok.
         unsafe { by_value(|slot| Self::init(slot, model, head)) }
@@ -114,7 +116,8 @@ impl<'m, const B: usize> BankState<'m, B> {
         }
     }
 
-    /// Writes the head's exported classes into the (empty) bank as labels `0..N`.
+    /// Writes the head's exported classes into the (empty) bank as labels `0..N`, but for
+    /// rows of zeros (placeholders).
     pub(super) fn load_head(&mut self) -> Result<(), Error> {
         let spec = self.model.head(self.head)?;
         let (HeadKind::Classification { classes }, Some(layer)) = (spec.kind, spec.layers.first())
@@ -129,6 +132,11 @@ impl<'m, const B: usize> BankState<'m, B> {
                 .get(i * f..(i + 1) * f)
                 .ok_or(Error::internal("enroll::from_head"))?;
             let bias = *b.get(i).ok_or(Error::internal("enroll::from_head"))?;
+            // A zero row and bias answer every input alike: a placeholder (a head that starts
+            // from prototypes is exported so), not a class. Its slot stays free.
+            if bias == 0.0 && row.iter().all(|&v| v == 0.0) {
+                continue;
+            }
             let slot = self.slot_mut(i)?;
             slot[0] = f32::from(c);
             slot[1] = 1.0;

@@ -1,7 +1,7 @@
 //! `trainer export` (an enrollable head) and `trainer enroll-eval` (classes added on the
 //! device, measured as deployed).
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +36,29 @@ pub struct ExportArgs {
     pub out: PathBuf,
 }
 
+/// What a device's class bank starts from for head `head` of `def`: the head's classes whose
+/// rows are set (rows of zeros are placeholders the bank leaves out).
+fn bank_start(def: &runtime::writer::ModelDef, head: usize) -> Result<String> {
+    let bytes = def.to_aligned_bytes().map_err(|e| anyhow!("{e}"))?;
+    let m = runtime::Model::from_bytes(&bytes).map_err(|e| anyhow!("{e}"))?;
+    let spec = m.head(head).map_err(|e| anyhow!("{e}"))?;
+    let layer = spec.layers.first().context("the head has no layer")?;
+    let (w, b) = m.layer_params(layer).map_err(|e| anyhow!("{e}"))?;
+    let f = m.feature_len();
+    let set: Vec<String> = (0..b.len())
+        .filter(|&c| {
+            let row = w.get(c * f..(c + 1) * f).unwrap_or(&[]);
+            b[c] != 0.0 || row.iter().any(|&v| v != 0.0)
+        })
+        .map(|c| c.to_string())
+        .collect();
+    Ok(match set.len() {
+        0 => "starting empty: its rows are placeholders for the prototype start; `trainer device enroll` adds classes".to_string(),
+        n if n == b.len() => format!("starting with its {n} classes as labels 0 to {}", n - 1),
+        _ => format!("starting with its classes {} (the others' rows are zeros)", set.join(", ")),
+    })
+}
+
 pub fn export(a: ExportArgs) -> Result<ExitCode> {
     if a.max_classes.is_none() && a.steps.is_none() && a.ways.is_none() {
         bail!("nothing to change: give --ways, --max-classes, --steps or several");
@@ -56,7 +79,10 @@ pub fn export(a: ExportArgs) -> Result<ExitCode> {
     let def = export::reexport(&blob, a.head, a.max_classes, a.steps)?;
     let n = export::write(&a.out, &def)?;
     if let Some(c) = a.max_classes {
-        changes.push(format!("holds up to {c} classes on the device"));
+        changes.push(format!(
+            "holds up to {c} classes on the device ({})",
+            bank_start(&def, a.head)?
+        ));
     }
     if let Some(s) = a.steps {
         changes.push(format!("asks the device for {s} inner steps by default"));
