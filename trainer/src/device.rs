@@ -4,6 +4,7 @@
 
 pub use crate::classify::data::Columns;
 use crate::csvio;
+use crate::input_columns::{match_by_name, Matched};
 use anyhow::{anyhow, bail, Context, Result};
 use fewshot_protocol::frame::{self, Frame, FrameReader};
 use fewshot_protocol::{Reply, Request, MAX_FRAME, PROTOCOL_VERSION};
@@ -33,12 +34,20 @@ impl Client {
         }
     }
 
-    /// A unix socket (QEMU: `-chardev socket,id=s0,path=PATH,server=on,wait=off -serial
-    /// chardev:s0`).
+    /// A unix socket (`trainer device-sim --socket PATH`; QEMU: `-chardev
+    /// socket,id=s0,path=PATH,server=on,wait=off -serial chardev:s0`).
     #[cfg(unix)]
     pub fn socket(path: &Path, timeout: Duration) -> Result<Self> {
-        let s = std::os::unix::net::UnixStream::connect(path)
-            .with_context(|| format!("connecting to {}", path.display()))?;
+        use std::io::ErrorKind;
+        let s = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+            let hint = match e.kind() {
+                ErrorKind::NotFound | ErrorKind::ConnectionRefused => {
+                    ": no device listens there (start `trainer device-sim --socket PATH`, or QEMU with the firmware; a socket file left by a stopped one answers nothing)"
+                }
+                _ => "",
+            };
+            anyhow!("connecting to {}: {e}{hint}", path.display())
+        })?;
         s.set_read_timeout(Some(Duration::from_millis(100)))?;
         Ok(Self::new(Box::new(s), timeout))
     }
@@ -139,6 +148,21 @@ pub fn read_rows(path: &Path, inputs: usize) -> Result<Vec<Row>> {
 /// `label`; an error when the file has no header or no such column) and the header's columns
 /// `cols.ignore` read by nothing.
 pub fn read_rows_labelled(path: &Path, inputs: usize, cols: Columns) -> Result<Vec<Row>> {
+    Ok(read_rows_named(path, inputs, cols, None)?.0)
+}
+
+/// [`read_rows_labelled`] with the input columns found by name when `names` (a model's input
+/// names, in its order: its run record's) are given and the header has them: each row's input
+/// is those columns in the model's order; beside a label column the others are not read,
+/// without one they follow in the file's order (the label or targets), as they would after
+/// the input by position ([`crate::input_columns::match_by_name`]; a header without the names
+/// is read by position). Also returns what the user is told about the match, if anything.
+pub fn read_rows_named(
+    path: &Path,
+    inputs: usize,
+    cols: Columns,
+    names: Option<&[String]>,
+) -> Result<(Vec<Row>, Option<String>)> {
     let file = path.display().to_string();
     let (text, _) = csvio::read_text(path)?;
     let csvio::Table {
@@ -165,6 +189,10 @@ pub fn read_rows_labelled(path: &Path, inputs: usize, cols: Columns) -> Result<V
     if label.is_some_and(|l| ignored.contains(&l)) {
         bail!("{file}: --ignore-columns names the label column");
     }
+    let (order, note) = match (names, &header) {
+        (Some(names), Some(h)) => by_name(names, h, (label, &ignored), inputs, &file)?,
+        _ => (None, None),
+    };
     let mut rows = Vec::with_capacity(records.len());
     for (line, cells) in records {
         let read = |i: &usize| !ignored.contains(i);
@@ -175,6 +203,9 @@ pub fn read_rows_labelled(path: &Path, inputs: usize, cols: Columns) -> Result<V
         if width < inputs {
             bail!("{file}:{line}: {width} feature columns, the model takes {inputs}");
         }
+        // Beside a label column every other column read is an input: more would be dropped
+        // (checked once the values parse: a column of words is named there).
+        let too_wide = width > inputs && label.is_some() && order.is_none();
         let mut values = Vec::with_capacity(cells.len());
         let mut class = None;
         for (i, c) in cells.iter().enumerate().filter(|(i, _)| read(i)) {
@@ -184,7 +215,7 @@ pub fn read_rows_labelled(path: &Path, inputs: usize, cols: Columns) -> Result<V
                 continue;
             }
             let v = csvio::finite_f32(c).map_err(|m| match header.as_ref().and_then(|h| h.get(i)) {
-                Some(name) if c.trim().parse::<f64>().is_err() => anyhow!(
+                Some(name) if c.trim().parse::<f64>().is_err() && !m.contains("decimal comma") => anyhow!(
                     "{file}:{line}: column {} ({name:?}): {m} (a column that is neither a feature nor the label: --ignore-columns {name})",
                     columns.number(i)
                 ),
@@ -192,11 +223,29 @@ pub fn read_rows_labelled(path: &Path, inputs: usize, cols: Columns) -> Result<V
             })?;
             values.push(v);
         }
+        if too_wide {
+            let read: Vec<&str> = header
+                .iter()
+                .flatten()
+                .enumerate()
+                .filter(|(i, _)| Some(*i) != label && !ignored.contains(i))
+                .map(|(_, n)| n.as_str())
+                .collect();
+            bail!(
+                "{file}:{line}: {width} feature columns beside the label ({}), the model takes {inputs}: --ignore-columns NAME for a column that is not an input, or --model MODEL to read the model's input columns by name",
+                read.join(", ")
+            );
+        }
         // The label's place among the columns read.
         let label_at = label.map(|l| (0..l).filter(read).count());
         let label_value = label_at
             .filter(|_| class.is_none())
             .map(|l| values.remove(l));
+        if let Some(order) = &order {
+            let picked: Option<Vec<f64>> = order.iter().map(|&i| values.get(i).copied()).collect();
+            values =
+                picked.with_context(|| format!("{file}:{line}: fewer columns than its header"))?;
+        }
         let rest: Vec<f64> = label_value
             .into_iter()
             .chain(values.drain(inputs..))
@@ -209,7 +258,59 @@ pub fn read_rows_labelled(path: &Path, inputs: usize, cols: Columns) -> Result<V
             class,
         });
     }
-    Ok(rows)
+    Ok((rows, note))
+}
+
+/// The permutation of a row's values read (the label taken out) that puts the model's input
+/// columns `names` first, in its order, the others after them in the file's order; None when
+/// the file's columns are the model's, in its order, or none of them is named so (read by
+/// position). With the note for the user.
+fn by_name(
+    names: &[String],
+    header: &[String],
+    (label, ignored): (Option<usize>, &[usize]),
+    inputs: usize,
+    file: &str,
+) -> Result<(Option<Vec<usize>>, Option<String>)> {
+    if names.len() != inputs {
+        bail!(
+            "the run record names {} input columns, the device's model takes {inputs}: the record is another model's",
+            names.len()
+        );
+    }
+    let read: Vec<String> = (0..header.len())
+        .filter(|i| Some(*i) != label && !ignored.contains(i))
+        .map(|i| header[i].clone())
+        .collect();
+    let what = format!("{file}'s header");
+    let (order, after) = match match_by_name(names, &read, &what)? {
+        Matched::Unnamed => return Ok((None, Matched::Unnamed.note(file, names))),
+        Matched::Same => return Ok((None, None)),
+        Matched::Select { order, unread } => (order, unread),
+    };
+    let mut perm = order.clone();
+    let mut note = format!(
+        "{file}: its input columns read by name in the model's order ({})",
+        names.join(", ")
+    );
+    if label.is_some() {
+        // The label has its column: the others are not read.
+        if !after.is_empty() {
+            note += &format!("; not read: {}", after.join(", "));
+        }
+    } else {
+        perm.extend((0..read.len()).filter(|i| !order.contains(i)));
+        if perm.iter().enumerate().all(|(i, &p)| i == p) {
+            return Ok((None, None)); // the inputs first, the label or targets after them
+        }
+        if !after.is_empty() {
+            note += &format!(
+                "; after them, as the label or targets: {}",
+                after.join(", ")
+            );
+        }
+    }
+    Ok((Some(perm), Some(note)))
 }
 
 #[cfg(test)]

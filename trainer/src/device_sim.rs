@@ -73,12 +73,18 @@ impl Served {
     pub fn new(bytes: &[u8], head: usize, key: PublicKey) -> Result<Self> {
         let aligned = Box::leak(Box::new(runtime::format::AlignedBytes::from_slice(bytes)));
         let bytes: &'static [u8] = aligned.as_bytes();
-        let model: &'static Model<'static> = Box::leak(Box::new(
-            Model::from_bytes(bytes).map_err(|e| anyhow!("not a valid model: {e}"))?,
-        ));
+        let model = Model::from_bytes(bytes).map_err(|e| match signed(bytes) {
+            true => anyhow!("a signed envelope, not a model file: serve the model it was signed from, and send this one with `trainer device update --envelope`"),
+            false => anyhow!("not a valid model: {e}"),
+        })?;
+        let model: &'static Model<'static> = Box::leak(Box::new(model));
         let heads = model.heads().len();
         if head >= heads {
-            bail!("--head {head}: the model has {heads} head(s) (0..{heads})");
+            let which = match heads {
+                1 => "one head, --head 0".to_string(),
+                n => format!("{n} heads, 0 to {}", n - 1),
+            };
+            bail!("--head {head}: the model has {which}");
         }
         if let Err(e) = SimDevice::check_sizes(model, head) {
             let servable: Vec<String> = (0..heads)
@@ -91,16 +97,11 @@ impl Served {
             };
             bail!("head {head} cannot be served over the protocol: {e} ({hint})");
         }
-        let bank = match model.enrollable(head) {
-            Some(_) => runtime::ClassBank::<0, 0>::bank_len(model, head)
-                .map_err(|e| anyhow!("head {head}: {e}"))?,
-            None => 0,
-        };
+        // Slots for the largest records the buffers hold, so that an update the buffers
+        // serve fits the flash as well.
         let records = Records {
-            state: model
-                .adapted_param_count(head)
-                .map_err(|e| anyhow!("{e}"))?,
-            bank,
+            state: SimSizes::PARAMS,
+            bank: SimSizes::BANK,
             update: UPDATE_BYTES,
         };
         let layout = Layout::fitting::<Flash<'_>>(&records)
@@ -108,7 +109,7 @@ impl Served {
                 l.end::<Flash<'_>>()
                     .is_some_and(|e| e as usize <= FLASH_BYTES)
             })
-            .ok_or_else(|| anyhow!("head {head}'s records do not fit the simulated flash"))?;
+            .ok_or_else(|| anyhow!("the simulated device's records do not fit its flash"))?;
         Ok(Served {
             model,
             head,
@@ -121,6 +122,11 @@ impl Served {
     pub fn model(&self) -> &Model<'static> {
         self.model
     }
+}
+
+/// Whether `bytes` start as a signed envelope does (`trainer sign`'s output).
+fn signed(bytes: &[u8]) -> bool {
+    runtime::signature::read_header(bytes).is_ok()
 }
 
 /// Serves `served` on `listener` until the program stops: one connection at a time (each
@@ -209,13 +215,19 @@ fn until_reboot(
     }
 }
 
-/// The listening socket at `path`, replacing a stale socket (a file of another kind is
-/// refused).
+/// The listening socket at `path`, replacing a stale socket (one nothing answers on); a live
+/// one, or a file of another kind, is refused.
 pub fn listen(path: &Path) -> Result<UnixListener> {
     use std::os::unix::fs::FileTypeExt;
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
             bail!("{}: exists and is not a socket", path.display());
+        }
+        if UnixStream::connect(path).is_ok() {
+            bail!(
+                "{}: a device serves it already (another device-sim, or QEMU): stop it, or give another --socket",
+                path.display()
+            );
         }
         std::fs::remove_file(path).with_context(|| format!("removing {}", path.display()))?;
     }

@@ -267,7 +267,7 @@ fn a_users_series_csv_trains_evaluates_with_baselines_and_refuses_another_split(
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "{e}");
     assert!(
-        e.contains("--max-classes 5: the protocol holds the") && e.contains("or more"),
+        e.contains("head 0 holds 5 classes at most") && e.contains("`--max-classes 12` or more"),
         "{e}"
     );
 

@@ -8,18 +8,20 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
-use trainer::device::{read_rows_labelled, Client, Columns, Row};
+use trainer::device::{read_rows_named, Client, Columns, Row};
 
 /// `trainer device`: one command to a device.
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("link").required(true).args(["port", "socket"])))]
 pub struct DeviceArgs {
     /// Serial port (e.g. /dev/ttyACM0, or the pty QEMU's `-serial pty` prints).
-    #[arg(long, conflicts_with = "socket", required_unless_present = "socket")]
+    #[arg(long)]
     pub port: Option<String>,
     /// Baud rate of --port.
     #[arg(long, default_value_t = 115_200)]
     pub baud: u32,
-    /// Unix socket of QEMU's `-chardev socket,path=PATH,server=on` (instead of --port).
+    /// Unix socket of `trainer device-sim`, or of QEMU's `-chardev socket,path=PATH,server=on`
+    /// (instead of --port).
     #[arg(long)]
     pub socket: Option<PathBuf>,
     /// Seconds to wait for each reply.
@@ -40,6 +42,12 @@ pub struct DeviceArgs {
     /// number (`--class-label 3=103`: the CSV's class 3 is the device's 103).
     #[arg(long = "class-label", value_name = "NAME=LABEL", global = true)]
     pub class_labels: Vec<String>,
+    /// The model file the device serves: its run record (`<model>.run.json`, written by
+    /// `train`) names the input columns, so a CSV's columns are read by name in the model's
+    /// order (others after them, as the label or targets) instead of by position; refused when
+    /// the device serves another model.
+    #[arg(long, global = true)]
+    pub model: Option<PathBuf>,
     #[command(subcommand)]
     pub cmd: DeviceCmd,
 }
@@ -57,7 +65,9 @@ pub enum DeviceCmd {
     },
     /// Empty the support buffer.
     Clear,
-    /// Adapt on the buffered samples; prints the support loss before and after, as the head
+    /// Adapt on the buffered samples, from the state the head is in (a second `adapt` goes on
+    /// from the first; `reset` goes back to the meta-learned start); prints the support loss
+    /// before and after, as the head
     /// trains on it: a classifier's cross-entropy, a regression head's mean squared error of
     /// its targets in the model's standardised units (a model trained on raw units divides by
     /// its targets' standard deviation: `trainer inspect` prints it; `infer` gives raw units).
@@ -161,6 +171,7 @@ pub fn run(args: DeviceArgs) -> Result<ExitCode> {
         label_column: args.label_column.clone(),
         ignore_columns: args.ignore_columns.clone(),
         names: class_label_map(&args.class_labels)?,
+        model: args.model.as_deref().map(ServedModel::read).transpose()?,
         replies: Vec::new(),
         refused: false,
     };
@@ -224,19 +235,46 @@ struct Output {
     ignore_columns: Vec<String>,
     /// The device's labels of class names (`--class-label`).
     names: BTreeMap<String, u16>,
+    /// The model the device serves (`--model`), whose inputs the CSVs' columns are read as.
+    model: Option<ServedModel>,
     replies: Vec<serde_json::Value>,
     refused: bool,
 }
 
 impl Output {
-    /// The rows of `csv` for a model of `inputs` floats, labels from `--label-column`.
-    fn rows(&self, csv: &Path, inputs: usize) -> Result<Vec<Row>> {
+    /// The rows of `csv` for the model the device `info` describes, labels from
+    /// `--label-column`, inputs by name with `--model`.
+    fn rows(&self, csv: &Path, info: &Info) -> Result<Vec<Row>> {
         let cols = Columns {
             label: self.label_column.as_deref(),
             ignore: &self.ignore_columns,
             subject: None,
         };
-        read_rows_labelled(csv, inputs, cols)
+        let names = match &self.model {
+            Some(m) => m.input_names(info)?,
+            None => None,
+        };
+        let (rows, note) = read_rows_named(csv, usize::from(info.input_len), cols, names)?;
+        if let Some(note) = note {
+            eprintln!("{note}");
+        }
+        if rows.is_empty() {
+            bail!("{}: no rows", csv.display());
+        }
+        // A --class-label name no row carries is a typo more often than not.
+        let unused: Vec<&String> = self
+            .names
+            .keys()
+            .filter(|n| n.parse::<f64>().is_err())
+            .filter(|n| !rows.iter().any(|r| r.class.as_ref() == Some(*n)))
+            .collect();
+        if !unused.is_empty() && rows.iter().any(|r| r.class.is_some()) {
+            eprintln!(
+                "warning: {}: no row of class {unused:?} (--class-label; names are compared as written)",
+                csv.display()
+            );
+        }
+        Ok(rows)
     }
 
     /// The device's label of a CSV's numeric label `l`: as `--class-label L=D` gives it, else
@@ -313,6 +351,49 @@ impl Output {
     }
 }
 
+/// `--model`: the model file the device serves, and its input columns' names.
+struct ServedModel {
+    path: PathBuf,
+    id: u32,
+    /// From its run record; None without one (the columns are then read by position).
+    names: Option<Vec<String>>,
+}
+
+impl ServedModel {
+    fn read(path: &Path) -> Result<Self> {
+        let bytes = trainer::export::read(path)?;
+        let id = runtime::Model::from_bytes(&bytes)
+            .map_err(|e| anyhow!("{}: {e}", path.display()))?
+            .model_id();
+        let names = trainer::record::input_names(path)?;
+        if names.is_none() {
+            eprintln!(
+                "warning: {}: no run record naming its input columns beside it: CSV columns read by position",
+                path.display()
+            );
+        }
+        Ok(ServedModel {
+            path: path.to_path_buf(),
+            id,
+            names,
+        })
+    }
+
+    /// The input names, once the device is seen to serve this model.
+    fn input_names(&self, info: &Info) -> Result<Option<&[String]>> {
+        if info.model_id != self.id {
+            bail!(
+                "the device serves model \"{}\" (id {:#010x}), not {} (id {:#010x}): --model names the model the device serves",
+                info.model_name,
+                info.model_id,
+                self.path.display(),
+                self.id
+            );
+        }
+        Ok(self.names.as_deref())
+    }
+}
+
 fn info(client: &mut Client) -> Result<Info> {
     match client.ask(&Request::Info)? {
         Reply::Info(i) => Ok(i),
@@ -329,7 +410,7 @@ fn push(client: &mut Client, out: &mut Output, csv: &Path) -> Result<()> {
         .heads
         .get(usize::from(info.adapted_head))
         .context("the device's adapted head is not in its head list")?;
-    for row in out.rows(csv, usize::from(info.input_len))? {
+    for row in out.rows(csv, &info)? {
         let target = match head.kind {
             HeadKind::Regression => {
                 if row.rest.len() != usize::from(head.outputs) {
@@ -345,7 +426,7 @@ fn push(client: &mut Client, out: &mut Output, csv: &Path) -> Result<()> {
                 let values = row.rest.iter().map(|&v| v as f32);
                 Target::Values(heapless::Vec::from_iter(values.take(MAX_OUTPUTS)))
             }
-            _ => match (&row.class, label(&row)?) {
+            _ => match (&row.class, label(&row, csv)?) {
                 (Some(name), _) => match out.names.get(name) {
                     Some(&l) => Target::Class(l),
                     None => bail!(
@@ -358,6 +439,20 @@ fn push(client: &mut Client, out: &mut Output, csv: &Path) -> Result<()> {
                 }
             },
         };
+        let classes = match head.kind {
+            HeadKind::Regression => None,
+            HeadKind::Classification | HeadKind::Matching => Some(head.outputs),
+        };
+        if let (Target::Class(c), Some(classes)) = (&target, classes) {
+            if *c >= classes {
+                bail!(
+                    "{}:{}: label {c}: the device's head has {classes} classes (0 to {}); `enroll` adds a class",
+                    csv.display(),
+                    row.line,
+                    classes - 1
+                );
+            }
+        }
         let reply = out.act(client, &info, InputAction::Push { target }, &row)?;
         if matches!(reply, Reply::Error(_)) {
             break;
@@ -367,13 +462,16 @@ fn push(client: &mut Client, out: &mut Output, csv: &Path) -> Result<()> {
 }
 
 /// The row's class label, if it has one.
-fn label(row: &Row) -> Result<Option<u16>> {
+fn label(row: &Row, csv: &Path) -> Result<Option<u16>> {
+    let at = format!("{}:{}", csv.display(), row.line);
     match row.rest.as_slice() {
         [] => Ok(None),
         [l] if *l >= 0.0 && l.fract() == 0.0 && *l <= f64::from(u16::MAX) => Ok(Some(*l as u16)),
-        _ => bail!(
-            "line {}: expected one integer class label after the input",
-            row.line
+        [l] => bail!("{at}: class label {l}: a label is a whole number from 0 to 65535"),
+        more => bail!(
+            "{at}: {} values after the {} inputs, where one class label (or none) goes: a column that is neither an input nor the label? --ignore-columns NAME, or --model MODEL to read the model's input columns by name",
+            more.len(),
+            row.x.len()
         ),
     }
 }
@@ -414,6 +512,16 @@ enum Unknown {
     Distance(f32),
 }
 
+impl Unknown {
+    /// The threshold as its option gives it.
+    fn describe(self) -> String {
+        match self {
+            Unknown::Relative(r) => format!("--unknown-relative {r}"),
+            Unknown::Distance(d) => format!("--unknown-distance {d}"),
+        }
+    }
+}
+
 /// The class a reply answers (`None`: unknown), or `None` for a refusal.
 fn answer(reply: &Reply, by: By) -> Result<Option<Option<u16>>> {
     Ok(Some(match (reply, by) {
@@ -448,15 +556,21 @@ fn classify(client: &mut Client, out: &mut Output, csv: &Path, by: By) -> Result
     let info = info(client)?;
     let (mut right, mut labelled) = (0usize, 0usize);
     let mut tally: BTreeMap<String, BTreeMap<Option<u16>, usize>> = BTreeMap::new();
-    for row in out.rows(csv, usize::from(info.input_len))? {
+    for row in out.rows(csv, &info)? {
         let action = match by {
             By::Bank(_) => InputAction::ClassifyEnrolled,
             By::Head => InputAction::Classify,
         };
         let reply = out.act(client, &info, action, &row)?;
+        if matches!(reply, Reply::Error(_)) {
+            break; // every other row would be refused alike
+        }
         let Some(class) = answer(&reply, by)? else {
             continue;
         };
+        if let (None, false, By::Bank(Some(threshold))) = (class, out.json, by) {
+            println!("  -> unknown (above {})", threshold.describe());
+        }
         let truth = match &row.class {
             Some(name) => {
                 *tally
@@ -466,7 +580,7 @@ fn classify(client: &mut Client, out: &mut Output, csv: &Path, by: By) -> Result
                     .or_default() += 1;
                 out.names.get(name).copied()
             }
-            None => label(&row)?.map(|l| out.device_label(l)),
+            None => label(&row, csv)?.map(|l| out.device_label(l)),
         };
         if let Some(l) = truth {
             labelled += 1;
@@ -509,8 +623,21 @@ fn infer(client: &mut Client, out: &mut Output, csv: &Path) -> Result<()> {
     let regression = head.is_some_and(|h| matches!(h.kind, HeadKind::Regression));
     let (mut preds, mut truth) = (Vec::new(), Vec::new());
     let mut width = 0;
-    for row in out.rows(csv, usize::from(info.input_len))? {
+    let outputs = head.map_or(0, |h| usize::from(h.outputs));
+    for row in out.rows(csv, &info)? {
+        if regression && !row.rest.is_empty() && row.rest.len() != outputs {
+            bail!(
+                "{}:{}: {} values after the {} inputs; the device's head predicts {outputs} (its targets, or none): --ignore-columns NAME for a column that is neither, or --model MODEL to read the model's input columns by name",
+                csv.display(),
+                row.line,
+                row.rest.len(),
+                row.x.len()
+            );
+        }
         let reply = out.act(client, &info, InputAction::Infer, &row)?;
+        if matches!(reply, Reply::Error(_)) {
+            break;
+        }
         if let (true, Reply::Outputs(o)) = (regression, &reply) {
             if !row.rest.is_empty() && row.rest.len() == o.len() {
                 preds.extend(o.iter().map(|&p| f64::from(p)));
@@ -550,10 +677,27 @@ fn enroll(
     class: Option<&str>,
 ) -> Result<()> {
     let info = info(client)?;
-    if info.bank.is_none() {
+    let Some(bank) = &info.bank else {
         bail!("the device's head is not enrollable (export it with --max-classes)");
+    };
+    // Refused here, before the support buffer is emptied (the device would refuse it after).
+    if bank.labels.contains(&label) {
+        bail!("label {label} is enrolled already (forget it first, or relabel it)");
     }
-    let rows = of_class(out.rows(csv, usize::from(info.input_len))?, class, csv)?;
+    let rows = of_class(out.rows(csv, &info)?, class, csv)?;
+    if class.is_none() {
+        let mut classes: Vec<String> = rows.iter().filter_map(class_of).collect();
+        classes.sort_unstable();
+        classes.dedup();
+        if classes.len() > 1 {
+            eprintln!(
+                "warning: {}: rows of {} classes ({}) enrolled as one class {label}: --class NAME enrolls one class's rows",
+                csv.display(),
+                classes.len(),
+                classes.join(", ")
+            );
+        }
+    }
     if matches!(
         out.ask(client, &Request::ClearSamples, describe)?,
         Reply::Error(_)
@@ -571,6 +715,15 @@ fn enroll(
     out.one(client, &Request::Enroll { label }, describe)
 }
 
+/// A row's class, by name or number, when it has one.
+fn class_of(r: &Row) -> Option<String> {
+    match (&r.class, r.rest.as_slice()) {
+        (Some(n), _) => Some(n.clone()),
+        (None, [l]) => Some(l.to_string()),
+        _ => None,
+    }
+}
+
 /// The rows of `class` (by its name, or its number in a numeric label column), or every row.
 fn of_class(rows: Vec<Row>, class: Option<&str>, csv: &Path) -> Result<Vec<Row>> {
     let Some(class) = class else {
@@ -583,11 +736,7 @@ fn of_class(rows: Vec<Row>, class: Option<&str>, csv: &Path) -> Result<Vec<Row>>
     };
     let mut names: Vec<String> = rows
         .iter()
-        .map(|r| match (&r.class, r.rest.as_slice()) {
-            (Some(n), _) => n.clone(),
-            (None, [l]) => l.to_string(),
-            _ => String::new(),
-        })
+        .map(|r| class_of(r).unwrap_or_default())
         .collect();
     let picked: Vec<Row> = rows.into_iter().filter(is).collect();
     if picked.is_empty() {

@@ -19,7 +19,7 @@ pub struct KeygenArgs {
 /// `trainer sign`'s options.
 #[derive(Args)]
 pub struct SignArgs {
-    /// Model file (format v1).
+    /// Model file (`train` or `export` writes it).
     pub model: PathBuf,
     /// Secret key file written by `trainer keygen` (<out>.secret).
     #[arg(long)]

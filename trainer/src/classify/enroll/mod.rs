@@ -540,7 +540,7 @@ fn check(
     let peak = original.len() + held.len().min(*CHECKPOINTS.last().unwrap_or(&0));
     if usize::from(bank.max_classes) < peak {
         bail!(
-            "--max-classes {}: the protocol holds the {} original classes and up to {} enrolled ones at once, {peak} in all (--max-classes {peak} or more)",
+            "head {head} holds {} classes at most (its --max-classes), and this protocol holds the {} original classes and up to {} enrolled ones at once, {peak} in all: `--max-classes {peak}` or more",
             bank.max_classes,
             original.len(),
             peak - original.len()

@@ -1,0 +1,226 @@
+//! A user's own model on `trainer device-sim`, driven by `trainer device` as the README shows:
+//! CSV columns in another order read by name through `--model` (the run record's input
+//! names), the refusals that keep a user from a silently wrong answer (an extra column, a
+//! label the head does not have, a label enrolled already: refused before the buffer is
+//! emptied), a head that starts from prototypes exported enrollable (its bank starts empty),
+//! and a socket already served.
+
+mod common;
+use common::qemu::{device_on, start_sim};
+use common::{bin, run, Noise};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// 8 classes x 20 rows of 4 features: class `c` high on feature `c % 4`, shifted by 1.5 on
+/// the odd features for `c >= 4`.
+fn value(c: usize, j: usize, noise: &mut Noise) -> f64 {
+    let on = if j == c % 4 { 2.0 } else { 0.0 };
+    let shift = if c >= 4 && j % 2 == 1 { 1.5 } else { 0.0 };
+    on + shift + 0.6 * noise.next()
+}
+
+/// The training file: header `a,b,c,d,label`.
+fn data_csv(path: &Path) {
+    let mut noise = Noise(7);
+    let mut s = String::from("a,b,c,d,label\n");
+    for c in 0..8 {
+        for _ in 0..20 {
+            let x: Vec<String> = (0..4)
+                .map(|j| format!("{:.4}", value(c, j, &mut noise)))
+                .collect();
+            s += &format!("{},{c}\n", x.join(","));
+        }
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+/// Rows of classes 4..8 labelled 0..4 (the head's classes), seeded by `seed`: once with the
+/// model's columns in its order, once as `label,d,time,c,b,a` (another order, and a column
+/// that is not an input).
+fn novel_csvs(dir: &Path, name: &str, rows: usize, seed: u64) -> (PathBuf, PathBuf) {
+    let mut noise = Noise(seed);
+    let (mut plain, mut swapped) = (
+        String::from("a,b,c,d,label\n"),
+        String::from("label,d,time,c,b,a\n"),
+    );
+    for c in 4..8 {
+        for i in 0..rows {
+            let x: Vec<f64> = (0..4).map(|j| value(c, j, &mut noise)).collect();
+            plain += &format!("{},{},{},{},{}\n", x[0], x[1], x[2], x[3], c - 4);
+            swapped += &format!("{},{},{i},{},{},{}\n", c - 4, x[3], x[2], x[1], x[0]);
+        }
+    }
+    let (p, s) = (
+        dir.join(format!("{name}.csv")),
+        dir.join(format!("{name}-swapped.csv")),
+    );
+    std::fs::write(&p, plain).unwrap();
+    std::fs::write(&s, swapped).unwrap();
+    (p, s)
+}
+
+const CONFIG: &str = r#"task = "classification"
+data = "data.csv"
+train_classes = [0, 1, 2, 3]
+test_classes = [4, 5, 6, 7]
+ways = 4
+shots = [1, 5]
+query = 5
+hidden = [8]
+iterations = 20
+val_every = 10
+val_episodes = 10
+"#;
+
+/// `trainer device --socket S ARGS`: exit status, stdout, stderr.
+fn device_text(socket: &Path, args: &[&str]) -> (bool, String, String) {
+    let o = run(bin().arg("device").arg("--socket").arg(socket).args(args));
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (o.status.success(), text(&o.stdout), text(&o.stderr))
+}
+
+#[test]
+fn a_users_model_on_the_simulated_device() {
+    let d = common::dir("sim", "user");
+    data_csv(&d.join("data.csv"));
+    std::fs::write(d.join("run.toml"), CONFIG).unwrap();
+    let model = d.join("m.postcard");
+    let o = run(bin()
+        .args(["train", "--no-eval", "--config"])
+        .arg(d.join("run.toml"))
+        .arg("--out")
+        .arg(&model));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let enrollable = d.join("e.postcard");
+    let o = run(bin()
+        .arg("export")
+        .arg(&model)
+        .args(["--head", "0", "--max-classes", "8", "--out"])
+        .arg(&enrollable));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && text.contains("starting empty"),
+        "{text}"
+    );
+
+    let socket = d.join("dev.sock");
+    let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/fixtures/test-signing.pub");
+    let _sim = start_sim(&enrollable, 0, &key, &socket);
+    let again = run(bin()
+        .args(["device-sim", "--model"])
+        .arg(&enrollable)
+        .arg("--socket")
+        .arg(&socket));
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        !again.status.success() && err.contains("a device serves it already"),
+        "{err}"
+    );
+
+    let s = socket.to_str().unwrap();
+    let m = enrollable.to_str().unwrap();
+    let (support, support_swapped) = novel_csvs(&d, "support", 3, 11);
+    let (query, query_swapped) = novel_csvs(&d, "query", 5, 12);
+    let json = |args: &[&str]| {
+        let (replies, ok) = device_on(&["--socket", s], args);
+        assert!(ok, "{args:?}: {replies:?}");
+        replies
+    };
+    let path = |p: &PathBuf| p.to_str().unwrap().to_string();
+
+    // The model's column order, by position.
+    json(&["push", "--csv", &path(&support)]);
+    json(&["adapt"]);
+    let by_position = json(&["classify", "--csv", &path(&query)]);
+    // Another order and a column that is not an input: refused by position, read by name
+    // with --model, to the same answers.
+    let (ok, _, err) = device_text(&socket, &["classify", "--csv", &path(&query_swapped)]);
+    assert!(
+        !ok && err
+            .contains("5 feature columns beside the label (d, time, c, b, a), the model takes 4"),
+        "{err}"
+    );
+    json(&["clear"]);
+    json(&["reset"]);
+    let (ok, _, err) = device_text(
+        &socket,
+        &["--model", m, "push", "--csv", &path(&support_swapped)],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("read by name in the model's order (a, b, c, d); not read: time"),
+        "{err}"
+    );
+    json(&["adapt"]);
+    let by_name = json(&["--model", m, "classify", "--csv", &path(&query_swapped)]);
+    assert_eq!(by_name, by_position);
+    // --model names the model the device serves.
+    let (ok, _, err) = device_text(
+        &socket,
+        &[
+            "--model",
+            model.to_str().unwrap(),
+            "classify",
+            "--csv",
+            &path(&query),
+        ],
+    );
+    assert!(ok, "the export keeps the model id: {err}");
+
+    // A label the head does not have is refused at push, naming the file and line.
+    let bad = d.join("bad-label.csv");
+    std::fs::write(&bad, "a,b,c,d,label\n1,0,0,0,7\n").unwrap();
+    let (ok, _, err) = device_text(&socket, &["push", "--csv", &path(&bad)]);
+    assert!(
+        !ok && err.contains("bad-label.csv:2: label 7: the device's head has 4 classes"),
+        "{err}"
+    );
+
+    // The bank of a head that starts from prototypes starts empty; enrolling a label in use
+    // is refused before the support buffer is emptied.
+    let labels = |replies: &[Value]| replies[0]["Info"]["bank"]["labels"].clone();
+    assert_eq!(labels(&json(&["info"])), serde_json::json!([]));
+    let (ok, _, err) = device_text(
+        &socket,
+        &[
+            "enroll",
+            "--label",
+            "100",
+            "--csv",
+            &path(&support),
+            "--class",
+            "2",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(labels(&json(&["info"])), serde_json::json!([100]));
+    json(&["push", "--csv", &path(&support)]);
+    let stored = |replies: &[Value]| replies[0]["Info"]["free_samples"].clone();
+    let free = stored(&json(&["info"]));
+    let (ok, _, err) = device_text(
+        &socket,
+        &["enroll", "--label", "100", "--csv", &path(&support)],
+    );
+    assert!(
+        !ok && err.contains("label 100 is enrolled already"),
+        "{err}"
+    );
+    assert_eq!(stored(&json(&["info"])), free, "the buffer is as it was");
+    // Rows above the threshold are said to be unknown, row by row.
+    let (ok, out, err) = device_text(
+        &socket,
+        &[
+            "classify",
+            "--enrolled",
+            "--csv",
+            &path(&query),
+            "--unknown-relative",
+            "0",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("-> unknown (above --unknown-relative 0)"),
+        "{out}"
+    );
+}
