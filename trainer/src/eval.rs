@@ -320,9 +320,14 @@ pub fn count(n: usize, unit: &str) -> String {
     }
 }
 
-/// `unit` in the plural: "episodes", "classes".
+/// `unit` in the plural: "episodes", "classes", "queries".
 pub fn plural(unit: &str) -> String {
-    if unit.ends_with('s') {
+    let consonant_y = unit
+        .strip_suffix('y')
+        .filter(|stem| !stem.ends_with(['a', 'e', 'i', 'o', 'u']));
+    if let Some(stem) = consonant_y {
+        format!("{stem}ies")
+    } else if unit.ends_with('s') {
         format!("{unit}es")
     } else {
         format!("{unit}s")
@@ -706,4 +711,20 @@ fn outputs_table(rows: &[EvalRow]) -> String {
         s += "\n";
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{count, plural};
+
+    #[test]
+    fn plurals_of_the_units_printed() {
+        let got: Vec<String> = ["query", "class", "episode", "day", "draw"]
+            .iter()
+            .map(|u| plural(u))
+            .collect();
+        assert_eq!(got, ["queries", "classes", "episodes", "days", "draws"]);
+        assert_eq!(count(1, "query"), "1 query");
+        assert_eq!(count(3, "distinct draw"), "3 distinct draws");
+    }
 }

@@ -13,6 +13,7 @@ pub use super::setup::Setup;
 use super::train::{train_from, ClsState, Trained};
 use super::unknown::{self, Drawn, UnknownRow, UnknownSpec};
 use crate::engine::{train_checkpointed, RunFlags};
+use crate::eval::count;
 use crate::export;
 use crate::net::Arch;
 use anyhow::{bail, Context, Result};
@@ -408,8 +409,14 @@ pub fn describe(cfg: &ClsConfig, ds: &Dataset, report: &EvalReport) -> String {
     };
     for u in &report.units {
         s += &format!(
-            "  {}-way {}-shot: {} episodes ({} distinct draws from {} rows of {} classes), {} queries per class\n",
-            u.ways, u.shots, u.episodes, u.distinct, u.rows, u.classes, u.query_per_class
+            "  {}-way {}-shot: {} ({} from {} of {}), {} per class\n",
+            u.ways,
+            u.shots,
+            count(u.episodes, "episode"),
+            count(u.distinct, "distinct draw"),
+            count(u.rows, "row"),
+            count(u.classes, "class"),
+            count(u.query_per_class, "query"),
         );
         // A class of few rows repeats its few splits in every draw: say so when they are far
         // fewer than the draws.
