@@ -39,7 +39,19 @@ impl Client {
     #[cfg(unix)]
     pub fn socket(path: &Path, timeout: Duration) -> Result<Self> {
         use std::io::ErrorKind;
-        let s = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+        use std::os::unix::net::UnixStream;
+        // A device started a moment ago (`device-sim ... &`) may not listen yet: a short wait.
+        let started = Instant::now();
+        let mut connected = UnixStream::connect(path);
+        while let Err(e) = &connected {
+            let early = matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused);
+            if !early || started.elapsed() > Duration::from_millis(500) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            connected = UnixStream::connect(path);
+        }
+        let s = connected.map_err(|e| {
             let hint = match e.kind() {
                 ErrorKind::NotFound | ErrorKind::ConnectionRefused => {
                     ": no device listens there (start `trainer device-sim --socket PATH`, or QEMU with the firmware; a socket file left by a stopped one answers nothing)"

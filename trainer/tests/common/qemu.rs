@@ -70,7 +70,8 @@ impl Drop for Sim {
 }
 
 /// Starts `trainer device-sim` serving head `head` of `model` (updates signed with `key`) on
-/// `socket`, once it listens; what it prints goes to `socket` with extension `log`.
+/// `socket`, once it accepts a connection; what it prints goes to `socket` with extension
+/// `log`.
 pub fn start_sim(model: &Path, head: usize, key: &Path, socket: &Path) -> Sim {
     let _ = std::fs::remove_file(socket);
     let child = Command::new(env!("CARGO_BIN_EXE_trainer"))
@@ -87,11 +88,12 @@ pub fn start_sim(model: &Path, head: usize, key: &Path, socket: &Path) -> Sim {
         .spawn()
         .expect("the trainer binary runs");
     let sim = Sim(child);
+    // Until it answers: the socket's file appears at its bind, before it listens.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !socket.exists() {
+    while std::os::unix::net::UnixStream::connect(socket).is_err() {
         assert!(
             Instant::now() < deadline,
-            "device-sim made no {}",
+            "device-sim does not listen on {}",
             socket.display()
         );
         std::thread::sleep(Duration::from_millis(20));
