@@ -8,14 +8,20 @@
 //! Its flash is RAM ([`RamFlash`], [`FLASH_BYTES`]): it keeps saved states, banks and
 //! installed updates across `Reboot`, which rebuilds the device as a firmware's boot does
 //! (serving an installed update when one verifies and fits), and is lost when the program
-//! stops, as the QEMU firmware's flash is at a cold boot.
+//! stops, as the QEMU firmware's flash is at a cold boot; with a file ([`flash_file`],
+//! [`Mirrored`]) every erase and write is made there too, and the next run starts from it, as a
+//! part starts after a power cut.
 
 use anyhow::{anyhow, bail, Context, Result};
 use fewshot_protocol::device::{Device, Layout, RamFlash, Records, Session, Window};
 use fewshot_protocol::MAX_OUTPUTS;
+use runtime::persist::nor_flash::{ErrorType, NorFlash, NorFlashErrorKind, ReadNorFlash};
 use runtime::signature::PublicKey;
+use runtime::update::MappedFlash;
 use runtime::Model;
+use std::fs::File;
 use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 
@@ -45,8 +51,95 @@ impl SimSizes {
     pub const BANK: usize = 1 << 18;
 }
 
-type Chip = RamFlash<FLASH_BYTES>;
-type Flash<'c> = Window<&'c mut Chip>;
+/// The simulated flash chip.
+pub type Chip = RamFlash<FLASH_BYTES>;
+type Flash<'c> = Window<Mirrored<'c>>;
+
+/// The chip, each erase and write also made in a file (`--flash FILE`) when there is one, so
+/// that the flash outlives the program as a part's outlives a power cut.
+pub struct Mirrored<'c> {
+    chip: &'c mut Chip,
+    file: Option<&'c File>,
+}
+
+impl Mirrored<'_> {
+    /// The chip's bytes `at..at + len` into the file.
+    fn mirror(&mut self, at: u32, len: usize) -> Result<(), NorFlashErrorKind> {
+        let Some(file) = self.file else {
+            return Ok(());
+        };
+        let (start, end) = (at as usize, at as usize + len);
+        let bytes = self
+            .chip
+            .mapped()
+            .get(start..end)
+            .ok_or(NorFlashErrorKind::OutOfBounds)?;
+        file.write_all_at(bytes, u64::from(at))
+            .map_err(|_| NorFlashErrorKind::Other)
+    }
+}
+
+impl ErrorType for Mirrored<'_> {
+    type Error = NorFlashErrorKind;
+}
+
+impl ReadNorFlash for Mirrored<'_> {
+    const READ_SIZE: usize = Chip::READ_SIZE;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+        self.chip.read(offset, bytes)
+    }
+
+    fn capacity(&self) -> usize {
+        self.chip.capacity()
+    }
+}
+
+impl NorFlash for Mirrored<'_> {
+    const WRITE_SIZE: usize = Chip::WRITE_SIZE;
+    const ERASE_SIZE: usize = Chip::ERASE_SIZE;
+
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+        self.chip.erase(from, to)?;
+        self.mirror(from, to.saturating_sub(from) as usize)
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
+        self.chip.write(offset, bytes)?;
+        self.mirror(offset, bytes.len())
+    }
+}
+
+/// The flash of `--flash FILE`: its bytes when the file exists (as long as the simulated
+/// flash), else a new file of erased flash.
+pub fn flash_file(path: &Path) -> Result<(File, Box<Chip>)> {
+    let mut chip = Chip::boxed();
+    let existed = path.exists();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    if existed {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        if bytes.len() != FLASH_BYTES {
+            bail!(
+                "{}: {} bytes, the simulated flash is {FLASH_BYTES}: a file another program wrote? (give a new path)",
+                path.display(),
+                bytes.len()
+            );
+        }
+        // Programming an erased chip leaves exactly these bytes (NOR writes clear bits).
+        chip.write(0, &bytes)
+            .map_err(|e| anyhow!("{}: {e:?}", path.display()))?;
+    } else {
+        file.write_all_at(chip.mapped(), 0)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok((file, chip))
+}
 type SimDevice<'m, 'c> = Device<
     'm,
     Flash<'c>,
@@ -130,15 +223,25 @@ fn signed(bytes: &[u8]) -> bool {
 }
 
 /// Serves `served` on `listener` until the program stops: one connection at a time (each
-/// `trainer device` command is one), a `Reboot` rebuilding the device from its flash.
-pub fn serve(listener: &UnixListener, served: &Served) -> Result<()> {
-    let chip: &'static mut Chip = Box::leak(Chip::boxed());
+/// `trainer device` command is one), a `Reboot` rebuilding the device from its flash, `chip`
+/// (erased, or [`flash_file`]'s, each change made in `file` too).
+pub fn serve(
+    listener: &UnixListener,
+    served: &Served,
+    chip: Box<Chip>,
+    file: Option<&File>,
+) -> Result<()> {
+    let chip: &'static mut Chip = Box::leak(chip);
     let mapped = chip.as_ptr();
     let mut conn = None;
     loop {
+        let mirrored = Mirrored {
+            chip: &mut *chip,
+            file,
+        };
         // SAFETY: `mapped` is where the leaked chip's bytes stay for the rest of the program;
         // the device built on this window is their only writer until it is dropped.
-        let mut flash = unsafe { Window::new(&mut *chip, 0, FLASH_BYTES as u32, mapped) }
+        let mut flash = unsafe { Window::new(mirrored, 0, FLASH_BYTES as u32, mapped) }
             .ok_or_else(|| anyhow!("the simulated flash is not whole erase blocks"))?;
         // SAFETY: as above: a model read in place from the chip stays readable there.
         let installed =

@@ -6,7 +6,7 @@
 //! and a socket already served.
 
 mod common;
-use common::qemu::{device_on, start_sim};
+use common::qemu::{device_on, start_sim, start_sim_on};
 use common::{bin, run, Noise};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -223,4 +223,54 @@ fn a_users_model_on_the_simulated_device() {
         out.contains("-> unknown (above --unknown-relative 0)"),
         "{out}"
     );
+}
+
+/// `--flash FILE`: a state saved before the simulator stops is restored by the next one on the
+/// same file (a power cut between them), and answers as before.
+#[test]
+fn the_flash_file_outlives_the_simulator() {
+    let d = common::dir("sim", "flash");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/fixtures");
+    let (model, key) = (
+        fixtures.join("multihead.fsm"),
+        fixtures.join("test-signing.pub"),
+    );
+    let (socket, flash) = (d.join("dev.sock"), d.join("flash.bin"));
+    let mut text = String::from("f1,f2,f3,f4,f5,f6,f7,f8,label\n");
+    for c in 0..5 {
+        for i in 0..3 {
+            let x: Vec<String> = (0..8)
+                .map(|j| {
+                    format!(
+                        "{}",
+                        if j % 5 == c {
+                            3.0
+                        } else {
+                            0.1 * ((i + j) % 3) as f64
+                        }
+                    )
+                })
+                .collect();
+            text += &format!("{},{c}\n", x.join(","));
+        }
+    }
+    let csv = d.join("rows.csv");
+    std::fs::write(&csv, text).unwrap();
+    let csv = csv.to_str().unwrap();
+    let s = socket.to_str().unwrap();
+    let json = |args: &[&str]| {
+        let (replies, ok) = device_on(&["--socket", s], args);
+        assert!(ok, "{args:?}: {replies:?}");
+        replies
+    };
+    let sim = start_sim_on(&model, 1, &key, &socket, Some(&flash));
+    json(&["push", "--csv", csv]);
+    json(&["adapt"]);
+    let before = json(&["classify", "--csv", csv]);
+    json(&["save"]);
+    drop(sim);
+    let _sim = start_sim_on(&model, 1, &key, &socket, Some(&flash));
+    assert_ne!(json(&["classify", "--csv", csv]), before, "a fresh start");
+    json(&["restore"]);
+    assert_eq!(json(&["classify", "--csv", csv]), before);
 }

@@ -5,7 +5,8 @@ use clap::Args;
 use runtime::signature::{PublicKey, PUBLIC_KEY_LEN};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use trainer::device_sim::{listen, serve, Served, SimSizes, FLASH_BYTES, UPDATE_BYTES};
+use trainer::device_sim::{flash_file, listen, serve, Chip, Served, SimSizes};
+use trainer::device_sim::{FLASH_BYTES, UPDATE_BYTES};
 
 /// `trainer device-sim`'s options.
 #[derive(Args)]
@@ -24,6 +25,11 @@ pub struct DeviceSimArgs {
     /// it every update is refused.
     #[arg(long)]
     pub key: Option<PathBuf>,
+    /// Keep the flash in this file: every erase and write is made there too, and a run given
+    /// an existing file starts from it (saved states, banks, installed updates), as a device
+    /// starts after a power cut. Without it the flash is lost when this stops.
+    #[arg(long)]
+    pub flash: Option<PathBuf>,
 }
 
 /// `trainer device-sim`: serves until stopped (Ctrl-C).
@@ -37,6 +43,13 @@ pub fn run(a: DeviceSimArgs) -> Result<ExitCode> {
     };
     let served =
         Served::new(&bytes, a.head, key).with_context(|| format!("{}", a.model.display()))?;
+    let (file, chip) = match &a.flash {
+        Some(path) => {
+            let (file, chip) = flash_file(path)?;
+            (Some(file), chip)
+        }
+        None => (None, Chip::boxed()),
+    };
     let listener = listen(&a.socket)?;
     let m = served.model();
     let kind = match m.enrollable(a.head) {
@@ -51,8 +64,8 @@ pub fn run(a: DeviceSimArgs) -> Result<ExitCode> {
         a.socket.display()
     );
     eprintln!(
-        "device-sim: buffers: {} support samples of up to {} inputs; flash {} MiB in RAM \
-         (updates up to {} MiB{}), kept across `reboot`, lost when this stops (Ctrl-C)",
+        "device-sim: buffers: {} support samples of up to {} inputs; flash {} MiB (updates up \
+         to {} MiB{}), kept across `reboot`, {}",
         SimSizes::K_MAX,
         SimSizes::INPUTS,
         FLASH_BYTES >> 20,
@@ -60,9 +73,13 @@ pub fn run(a: DeviceSimArgs) -> Result<ExitCode> {
         match a.key {
             Some(_) => "",
             None => ", refused: no --key",
+        },
+        match &a.flash {
+            Some(p) => format!("and in {} (Ctrl-C stops it)", p.display()),
+            None => "lost when this stops (Ctrl-C; --flash FILE keeps it)".to_string(),
         }
     );
-    serve(&listener, &served)?;
+    serve(&listener, &served, chip, file.as_ref())?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -73,9 +73,24 @@ impl Drop for Sim {
 /// `socket`, once it accepts a connection; what it prints goes to `socket` with extension
 /// `log`.
 pub fn start_sim(model: &Path, head: usize, key: &Path, socket: &Path) -> Sim {
+    start_sim_on(model, head, key, socket, None)
+}
+
+/// [`start_sim`], its flash kept in `flash` when given (`--flash`).
+pub fn start_sim_on(
+    model: &Path,
+    head: usize,
+    key: &Path,
+    socket: &Path,
+    flash: Option<&Path>,
+) -> Sim {
     let _ = std::fs::remove_file(socket);
-    let child = Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .arg("device-sim")
+    let mut command = Command::new(env!("CARGO_BIN_EXE_trainer"));
+    command.arg("device-sim");
+    if let Some(f) = flash {
+        command.arg("--flash").arg(f);
+    }
+    let child = command
         .arg("--model")
         .arg(model)
         .args(["--head", &head.to_string(), "--key"])
