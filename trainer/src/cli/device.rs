@@ -556,6 +556,12 @@ fn classify(client: &mut Client, out: &mut Output, csv: &Path, by: By) -> Result
     let info = info(client)?;
     let (mut right, mut labelled) = (0usize, 0usize);
     let mut tally: BTreeMap<String, BTreeMap<Option<u16>, usize>> = BTreeMap::new();
+    // Rows the head scored 1 / classes: all its classes alike (a head not adapted yet).
+    let (mut uniform, mut answered) = (0usize, 0usize);
+    let classes = info
+        .heads
+        .get(usize::from(info.adapted_head))
+        .map_or(0, |h| h.outputs);
     for row in out.rows(csv, &info)? {
         let action = match by {
             By::Bank(_) => InputAction::ClassifyEnrolled,
@@ -564,6 +570,10 @@ fn classify(client: &mut Client, out: &mut Output, csv: &Path, by: By) -> Result
         let reply = out.act(client, &info, action, &row)?;
         if matches!(reply, Reply::Error(_)) {
             break; // every other row would be refused alike
+        }
+        if let Reply::Class { score, .. } = reply {
+            answered += 1;
+            uniform += usize::from(classes > 0 && score == 1.0 / f32::from(classes));
         }
         let Some(class) = answer(&reply, by)? else {
             continue;
@@ -589,6 +599,11 @@ fn classify(client: &mut Client, out: &mut Output, csv: &Path, by: By) -> Result
     }
     if out.json {
         return Ok(());
+    }
+    if answered > 0 && uniform == answered {
+        eprintln!(
+            "note: every row scored 1/{classes} for every class: the head's classes are alike, as before any adaptation (push samples and adapt, or restore a saved state)"
+        );
     }
     for (name, answers) in &tally {
         let list: Vec<String> = answers
