@@ -8,6 +8,9 @@ use std::process::ExitCode;
 use trainer::device_sim::{flash_file, listen, serve, Chip, Served, SimSizes};
 use trainer::device_sim::{FLASH_BYTES, UPDATE_BYTES};
 
+/// Stack of the device's thread: reserved, used as touched.
+const STACK_BYTES: usize = 256 << 20;
+
 /// `trainer device-sim`'s options.
 #[derive(Args)]
 pub struct DeviceSimArgs {
@@ -79,7 +82,16 @@ pub fn run(a: DeviceSimArgs) -> Result<ExitCode> {
             None => "lost when this stops (Ctrl-C; --flash FILE keeps it)".to_string(),
         }
     );
-    serve(&listener, &served, chip, file.as_ref())?;
+    // The device's buffers (tens of MB) are built in place, but an unoptimised build makes
+    // temporaries of them on the stack: a thread with room for them.
+    let device = std::thread::Builder::new()
+        .name("device-sim".into())
+        .stack_size(STACK_BYTES)
+        .spawn(move || serve(&listener, &served, chip, file.as_ref()))
+        .context("starting the device's thread")?;
+    device
+        .join()
+        .map_err(|_| anyhow::anyhow!("the device's thread panicked"))??;
     Ok(ExitCode::SUCCESS)
 }
 

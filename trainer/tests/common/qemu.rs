@@ -102,14 +102,19 @@ pub fn start_sim_on(
         .stderr(std::fs::File::create(socket.with_extension("log")).expect("the sim's log"))
         .spawn()
         .expect("the trainer binary runs");
-    let sim = Sim(child);
+    let mut sim = Sim(child);
     // Until it answers: the socket's file appears at its bind, before it listens.
     let deadline = Instant::now() + Duration::from_secs(10);
+    let log = || std::fs::read_to_string(socket.with_extension("log")).unwrap_or_default();
     while std::os::unix::net::UnixStream::connect(socket).is_err() {
+        if let Ok(Some(status)) = sim.0.try_wait() {
+            panic!("device-sim stopped ({status}):\n{}", log());
+        }
         assert!(
             Instant::now() < deadline,
-            "device-sim does not listen on {}",
-            socket.display()
+            "device-sim does not listen on {}:\n{}",
+            socket.display(),
+            log()
         );
         std::thread::sleep(Duration::from_millis(20));
     }
