@@ -52,7 +52,10 @@ impl Client {
             connected = UnixStream::connect(path);
         }
         let s = connected.map_err(|e| {
+            use std::os::unix::fs::FileTypeExt;
+            let not_socket = std::fs::metadata(path).is_ok_and(|m| !m.file_type().is_socket());
             let hint = match e.kind() {
+                _ if not_socket => ": not a socket (give the path device-sim or QEMU listens on)",
                 ErrorKind::NotFound | ErrorKind::ConnectionRefused => {
                     ": no device listens there (start `trainer device-sim --socket PATH`, or QEMU with the firmware; a socket file left by a stopped one answers nothing)"
                 }
@@ -92,7 +95,10 @@ impl Client {
         let mut chunk = [0u8; 64];
         loop {
             if Instant::now() > deadline {
-                bail!("no reply within {:?}", self.timeout);
+                bail!(
+                    "no reply within {:?} (is the device running? device-sim and QEMU serve one connection at a time: another client holding it open keeps this one waiting)",
+                    self.timeout
+                );
             }
             let n = match self.link.read(&mut chunk) {
                 Ok(0) => bail!("the device closed the connection"),
@@ -192,7 +198,10 @@ pub fn read_rows_named(
     if let (Some(l), None) = (cols.label, label) {
         bail!("{file}: no header column named {l:?} (--label-column)");
     }
-    let ignored = csvio::ignored(header.as_deref(), cols.ignore).map_err(|m| {
+    if header.is_none() && !cols.ignore.is_empty() {
+        bail!("{file}: --ignore-columns names header columns, and the file has no header line");
+    }
+    let mut ignored = csvio::ignored(header.as_deref(), cols.ignore).map_err(|m| {
         anyhow!(
             "{file}: {}",
             m.replace("`ignore_columns`", "--ignore-columns")
@@ -202,7 +211,11 @@ pub fn read_rows_named(
         bail!("{file}: --ignore-columns names the label column");
     }
     let (order, note) = match (names, &header) {
-        (Some(names), Some(h)) => by_name(names, h, (label, &ignored), inputs, &file)?,
+        (Some(names), Some(h)) => {
+            let m = by_name(names, h, (label, &ignored), inputs, &file)?;
+            ignored.extend(m.unread);
+            (m.order, m.note)
+        }
         _ => (None, None),
     };
     let mut rows = Vec::with_capacity(records.len());
@@ -228,10 +241,11 @@ pub fn read_rows_named(
             }
             let v = csvio::finite_f32(c).map_err(|m| match header.as_ref().and_then(|h| h.get(i)) {
                 Some(name) if c.trim().parse::<f64>().is_err() && !m.contains("decimal comma") => anyhow!(
-                    "{file}:{line}: column {} ({name:?}): {m} (a column that is neither a feature nor the label: --ignore-columns {name})",
+                    "{file}:{line}: column {} ({name:?}): {m} (a column that is neither a feature nor the label: --ignore-columns {name}; the labels: --label-column {name})",
                     columns.number(i)
                 ),
-                _ => anyhow!("{file}:{line}: column {}: {m}", columns.number(i)),
+                Some(name) => anyhow!("{file}:{line}: column {} ({name:?}): {m}", columns.number(i)),
+                None => anyhow!("{file}:{line}: column {}: {m}", columns.number(i)),
             })?;
             values.push(v);
         }
@@ -273,56 +287,92 @@ pub fn read_rows_named(
     Ok((rows, note))
 }
 
-/// The permutation of a row's values read (the label taken out) that puts the model's input
-/// columns `names` first, in its order, the others after them in the file's order; None when
-/// the file's columns are the model's, in its order, or none of them is named so (read by
-/// position). With the note for the user.
+/// How [`by_name`] reads a file's columns for a model.
+struct ByName {
+    /// The permutation of a row's values read (the label and `unread` taken out) that puts the
+    /// model's inputs first, in its order; None when they come so already.
+    order: Option<Vec<usize>>,
+    /// Header columns left unread (beside a label column, those that are not inputs).
+    unread: Vec<usize>,
+    /// What the user is told.
+    note: Option<String>,
+}
+
+/// The model's input columns `names` found in `header` (the label and `ignored` columns
+/// aside): read in the model's order; beside a label column the others are not read, without
+/// one they follow the inputs in the file's order (the label or targets). None of them named
+/// so: read by position.
 fn by_name(
     names: &[String],
     header: &[String],
     (label, ignored): (Option<usize>, &[usize]),
     inputs: usize,
     file: &str,
-) -> Result<(Option<Vec<usize>>, Option<String>)> {
+) -> Result<ByName> {
     if names.len() != inputs {
         bail!(
             "the run record names {} input columns, the device's model takes {inputs}: the record is another model's",
             names.len()
         );
     }
-    let read: Vec<String> = (0..header.len())
+    let read: Vec<usize> = (0..header.len())
         .filter(|i| Some(*i) != label && !ignored.contains(i))
-        .map(|i| header[i].clone())
         .collect();
+    let read_names: Vec<String> = read.iter().map(|&i| header[i].clone()).collect();
     let what = format!("{file}'s header");
-    let (order, after) = match match_by_name(names, &read, &what)? {
-        Matched::Unnamed => return Ok((None, Matched::Unnamed.note(file, names))),
-        Matched::Same => return Ok((None, None)),
+    let none = |note| ByName {
+        order: None,
+        unread: Vec::new(),
+        note,
+    };
+    let (order, after) = match match_by_name(names, &read_names, &what)? {
+        Matched::Unnamed => return Ok(none(Matched::Unnamed.note(file, names))),
+        Matched::Same => return Ok(none(None)),
         Matched::Select { order, unread } => (order, unread),
     };
-    let mut perm = order.clone();
     let mut note = format!(
         "{file}: its input columns read by name in the model's order ({})",
         names.join(", ")
     );
     if label.is_some() {
-        // The label has its column: the others are not read.
+        // The label has its column: the others are not read (nor parsed).
+        let unread: Vec<usize> = (0..read.len())
+            .filter(|r| !order.contains(r))
+            .map(|r| read[r])
+            .collect();
+        // Each input's place among the inputs in the file's order.
+        let mut kept = order.clone();
+        kept.sort_unstable();
+        let perm: Vec<usize> = order
+            .iter()
+            .map(|r| kept.iter().position(|k| k == r).unwrap_or(0))
+            .collect();
         if !after.is_empty() {
             note += &format!("; not read: {}", after.join(", "));
         }
-    } else {
-        perm.extend((0..read.len()).filter(|i| !order.contains(i)));
-        if perm.iter().enumerate().all(|(i, &p)| i == p) {
-            return Ok((None, None)); // the inputs first, the label or targets after them
-        }
-        if !after.is_empty() {
-            note += &format!(
-                "; after them, as the label or targets: {}",
-                after.join(", ")
-            );
-        }
+        let identity = perm.iter().enumerate().all(|(i, &p)| i == p);
+        return Ok(ByName {
+            order: (!identity).then_some(perm),
+            unread,
+            note: Some(note),
+        });
     }
-    Ok((Some(perm), Some(note)))
+    let mut perm = order.clone();
+    perm.extend((0..read.len()).filter(|i| !order.contains(i)));
+    if perm.iter().enumerate().all(|(i, &p)| i == p) {
+        return Ok(none(None)); // the inputs first, the label or targets after them
+    }
+    if !after.is_empty() {
+        note += &format!(
+            "; after them, as the label or targets: {}",
+            after.join(", ")
+        );
+    }
+    Ok(ByName {
+        order: Some(perm),
+        unread: Vec::new(),
+        note: Some(note),
+    })
 }
 
 #[cfg(test)]

@@ -122,6 +122,15 @@ pub fn flash_file(path: &Path) -> Result<(File, Box<Chip>)> {
         .truncate(false)
         .open(path)
         .with_context(|| format!("opening {}", path.display()))?;
+    // One device on one flash: a second simulator would overwrite the first's records.
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a file descriptor this function owns; the lock goes with the file.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        bail!(
+            "{}: another device-sim keeps its flash in this file (one device, one flash)",
+            path.display()
+        );
+    }
     if existed {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         if bytes.len() != FLASH_BYTES {

@@ -52,6 +52,15 @@ pub fn match_by_name(model: &[String], file: &[String], what: &str) -> Result<Ma
         .iter()
         .map(|n| crate::csvio::column(file, n))
         .collect();
+    // A name the file gives two columns: which one the model reads cannot be told.
+    for n in model {
+        let same = file
+            .iter()
+            .filter(|f| crate::csvio::column(&[(*f).clone()], n).is_some());
+        if same.count() > 1 {
+            bail!("{what}: the column {n:?} appears more than once: rename one (the model reads one column of that name)");
+        }
+    }
     if found.iter().all(Option::is_none) {
         return Ok(Matched::Unnamed);
     }
@@ -63,7 +72,7 @@ pub fn match_by_name(model: &[String], file: &[String], what: &str) -> Result<Ma
         .collect();
     if !missing.is_empty() {
         bail!(
-            "{what}: the model's input column(s) {} are not among its input columns ({}); the model reads {} (its run record)",
+            "{what}: the model's input column(s) {} are not among its columns ({}); the model reads {} (its run record)",
             missing.join(", "),
             file.join(", "),
             model.join(", ")
@@ -86,6 +95,14 @@ mod tests {
 
     fn names(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_name_the_file_gives_two_columns_is_refused() {
+        let e = match_by_name(&names(&["a", "b"]), &names(&["B", "a", "b"]), "f.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("the column \"b\" appears more than once"), "{e}");
     }
 
     #[test]

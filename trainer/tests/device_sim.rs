@@ -35,19 +35,19 @@ fn data_csv(path: &Path) {
 }
 
 /// Rows of classes 4..8 labelled 0..4 (the head's classes), seeded by `seed`: once with the
-/// model's columns in its order, once as `label,d,time,c,b,a` (another order, and a column
-/// that is not an input).
+/// model's columns in its order, once as `label,d,time,site,c,b,a` (another order, and a
+/// number and a word that are not inputs).
 fn novel_csvs(dir: &Path, name: &str, rows: usize, seed: u64) -> (PathBuf, PathBuf) {
     let mut noise = Noise(seed);
     let (mut plain, mut swapped) = (
         String::from("a,b,c,d,label\n"),
-        String::from("label,d,time,c,b,a\n"),
+        String::from("label,d,time,site,c,b,a\n"),
     );
     for c in 4..8 {
         for i in 0..rows {
             let x: Vec<f64> = (0..4).map(|j| value(c, j, &mut noise)).collect();
             plain += &format!("{},{},{},{},{}\n", x[0], x[1], x[2], x[3], c - 4);
-            swapped += &format!("{},{},{i},{},{},{}\n", c - 4, x[3], x[2], x[1], x[0]);
+            swapped += &format!("{},{},{i},M0{c},{},{},{}\n", c - 4, x[3], x[2], x[1], x[0]);
         }
     }
     let (p, s) = (
@@ -136,6 +136,21 @@ fn a_users_model_on_the_simulated_device() {
     // with --model, to the same answers.
     let (ok, _, err) = device_text(&socket, &["classify", "--csv", &path(&query_swapped)]);
     assert!(
+        !ok && err.contains("column 4 (\"site\"): not a number")
+            && err.contains("--ignore-columns site"),
+        "{err}"
+    );
+    let (ok, _, err) = device_text(
+        &socket,
+        &[
+            "classify",
+            "--csv",
+            &path(&query_swapped),
+            "--ignore-columns",
+            "site",
+        ],
+    );
+    assert!(
         !ok && err
             .contains("5 feature columns beside the label (d, time, c, b, a), the model takes 4"),
         "{err}"
@@ -148,7 +163,7 @@ fn a_users_model_on_the_simulated_device() {
     );
     assert!(ok, "{err}");
     assert!(
-        err.contains("read by name in the model's order (a, b, c, d); not read: time"),
+        err.contains("read by name in the model's order (a, b, c, d); not read: time, site"),
         "{err}"
     );
     json(&["adapt"]);

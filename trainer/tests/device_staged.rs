@@ -264,7 +264,7 @@ fn regression_rows_carry_as_many_targets_as_the_head_predicts() {
     let (_, err, success) = device(&s, &["push", "--csv", bad.to_str().unwrap()]);
     assert!(!success);
     assert!(
-        err.contains("line 1: 40 target values after the 200 inputs; the device's head predicts 2"),
+        err.contains(":1: 40 target values after the 200 inputs; the device's head predicts 2"),
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -434,6 +434,13 @@ impl<'m, const B: usize> BankState<'m, B> {
             .get(t..t + self.features)
             .ok_or(Error::internal("enroll::score"))?;
         let distance = (dot(feat, feat) - z / self.scale).max(0.0);
+        if !distance.is_finite() {
+            // Features so large that their square overflows: no distance to tell by.
+            return Err(Error::NonFinite {
+                what: "class distance",
+                sample: 0,
+            });
+        }
         Ok(ClassScore {
             label,
             probability,

@@ -117,6 +117,19 @@ impl Dataset {
         let layout =
             Layout::new(header, columns, first.len(), cols).map_err(|(f, m)| err(l0, &f, m))?;
         let columns = layout.columns();
+        // Two feature columns of one name: a model read by name could not tell them apart.
+        if let Some(n) = columns
+            .iter()
+            .enumerate()
+            .find(|(i, c)| columns[..*i].iter().any(|p| p.eq_ignore_ascii_case(c)))
+            .map(|(_, c)| c)
+        {
+            return Err(err(
+                l0,
+                n,
+                format!("the header names two feature columns {n:?}: rename one (or `ignore_columns` one)"),
+            ));
+        }
         let mut ds = Dataset {
             d: columns.len(),
             x: Vec::new(),

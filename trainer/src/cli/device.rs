@@ -65,9 +65,9 @@ pub enum DeviceCmd {
     },
     /// Empty the support buffer.
     Clear,
-    /// Adapt on the buffered samples, from the state the head is in (a second `adapt` goes on
-    /// from the first; `reset` goes back to the meta-learned start); prints the support loss
-    /// before and after, as the head
+    /// Adapt on the buffered samples: a head that starts from prototypes starts over from the
+    /// samples' class means each time, another goes on from the state it is in (`reset`: back
+    /// to the meta-learned start); prints the support loss before and after, as the head
     /// trains on it: a classifier's cross-entropy, a regression head's mean squared error of
     /// its targets in the model's standardised units (a model trained on raw units divides by
     /// its targets' standard deviation: `trainer inspect` prints it; `infer` gives raw units).
@@ -415,7 +415,8 @@ fn push(client: &mut Client, out: &mut Output, csv: &Path) -> Result<()> {
             HeadKind::Regression => {
                 if row.rest.len() != usize::from(head.outputs) {
                     bail!(
-                        "line {}: {} target values after the {} inputs; the device's head predicts {}",
+                        "{}:{}: {} target values after the {} inputs; the device's head predicts {}",
+                        csv.display(),
                         row.line,
                         row.rest.len(),
                         info.input_len,
@@ -554,6 +555,10 @@ fn answer(reply: &Reply, by: By) -> Result<Option<Option<u16>>> {
 /// through `--class-label` (their device labels), and their answers are tallied per name.
 fn classify(client: &mut Client, out: &mut Output, csv: &Path, by: By) -> Result<()> {
     let info = info(client)?;
+    let head = info.heads.get(usize::from(info.adapted_head));
+    if matches!(by, By::Head) && head.is_some_and(|h| matches!(h.kind, HeadKind::Regression)) {
+        bail!("the device's head is a regression head: `infer` gives its outputs");
+    }
     let (mut right, mut labelled) = (0usize, 0usize);
     let mut tally: BTreeMap<String, BTreeMap<Option<u16>, usize>> = BTreeMap::new();
     // Rows the head scored 1 / classes: all its classes alike (a head not adapted yet).
@@ -641,8 +646,12 @@ fn infer(client: &mut Client, out: &mut Output, csv: &Path) -> Result<()> {
     let outputs = head.map_or(0, |h| usize::from(h.outputs));
     for row in out.rows(csv, &info)? {
         if regression && !row.rest.is_empty() && row.rest.len() != outputs {
+            let by_name = match out.model {
+                Some(_) => "",
+                None => ", or --model MODEL to read the model's input columns by name",
+            };
             bail!(
-                "{}:{}: {} values after the {} inputs; the device's head predicts {outputs} (its targets, or none): --ignore-columns NAME for a column that is neither, or --model MODEL to read the model's input columns by name",
+                "{}:{}: {} values after the {} inputs; the device's head predicts {outputs} (its targets, or none): --ignore-columns NAME for a column that is neither{by_name}",
                 csv.display(),
                 row.line,
                 row.rest.len(),
@@ -699,6 +708,16 @@ fn enroll(
     if bank.labels.contains(&label) {
         bail!("label {label} is enrolled already (forget it first, or relabel it)");
     }
+    // `labels` lists the first MAX_CLASSES: a shorter list is every class.
+    if bank.labels.len() < fewshot_protocol::MAX_CLASSES
+        && bank.labels.len() >= usize::from(bank.capacity)
+    {
+        bail!(
+            "the class bank is full ({} of {} classes): forget one first",
+            bank.labels.len(),
+            bank.capacity
+        );
+    }
     let rows = of_class(out.rows(csv, &info)?, class, csv)?;
     if class.is_none() {
         let mut classes: Vec<String> = rows.iter().filter_map(class_of).collect();
@@ -727,7 +746,15 @@ fn enroll(
             return Ok(());
         }
     }
-    out.one(client, &Request::Enroll { label }, describe)
+    if matches!(
+        out.ask(client, &Request::Enroll { label }, describe)?,
+        Reply::Error(_)
+    ) {
+        // The rows were pushed for this class only: a later `adapt` must not learn from them.
+        client.ask(&Request::ClearSamples)?;
+        eprintln!("the rows pushed for it were cleared from the support buffer");
+    }
+    Ok(())
 }
 
 /// A row's class, by name or number, when it has one.
@@ -850,7 +877,8 @@ fn describe(reply: &Reply) -> String {
             initial_loss,
             final_loss,
         } => {
-            format!("adapted: {steps} steps, support loss {initial_loss:.4} -> {final_loss:.4}")
+            let steps = trainer::eval::count(usize::from(*steps), "step");
+            format!("adapted: {steps}, support loss {initial_loss:.4} -> {final_loss:.4}")
         }
         Reply::Outputs(o) => format!("outputs: {:?}", o.as_slice()),
         Reply::Class { class, score } => format!("class {class} (p = {score:.3})"),
