@@ -16,10 +16,18 @@ pub fn encode<'b, T: Serialize>(message: &T, buf: &'b mut [u8]) -> Result<&'b [u
     Ok(frame)
 }
 
-/// Decodes one frame's bytes (COBS-encoded, with or without the delimiter) in place.
+/// Decodes one frame's bytes (COBS-encoded, with or without the delimiter) in place. The
+/// message must take the whole frame: bytes after it (a sender's bug, or a corruption that
+/// kept the prefix a valid message) make the frame `Decode`, as postcard alone would accept it.
 pub fn decode<T: DeserializeOwned>(frame: &mut [u8]) -> Result<T, Error> {
-    let len = buf_len(frame.len());
-    postcard::from_bytes_cobs(frame).map_err(|_| Error::Decode { len })
+    let bad = Error::Decode {
+        len: buf_len(frame.len()),
+    };
+    let n = cobs::decode_in_place(frame).map_err(|_| bad)?;
+    match postcard::take_from_bytes(frame.get(..n).ok_or(bad)?) {
+        Ok((message, [])) => Ok(message),
+        _ => Err(bad),
+    }
 }
 
 /// The protocol version an [`crate::Reply::Info`] frame carries, read from its first two

@@ -207,6 +207,18 @@ fn bad_frames_get_error_replies_and_the_session_goes_on() {
         replies[..],
         [Reply::Error(DeviceError::BadFrame { .. })]
     ));
+    // Trailing: a whole push with one byte more inside the frame.
+    let mut raw = postcard::to_allocvec(&push).unwrap();
+    raw.push(7);
+    let mut longer = vec![0u8; raw.len() + 8];
+    let n = cobs::encode(&raw, &mut longer);
+    longer.truncate(n);
+    longer.push(0);
+    let replies = exchange(&mut s, &mut dev, &longer);
+    assert!(matches!(
+        replies[..],
+        [Reply::Error(DeviceError::BadFrame { .. })]
+    ));
     // Oversized: one error for the whole frame, whatever its length.
     let mut long = vec![0x55u8; 3 * MAX_FRAME];
     long.push(0);
