@@ -6,7 +6,7 @@
 //! and a socket already served.
 
 mod common;
-use common::qemu::{device_on, start_sim, start_sim_on};
+use common::qemu::{device_measured, device_on, start_sim, start_sim_on};
 use common::{bin, run, Noise};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -132,6 +132,15 @@ fn a_users_model_on_the_simulated_device() {
     json(&["push", "--csv", &path(&support)]);
     json(&["adapt"]);
     let by_position = json(&["classify", "--csv", &path(&query)]);
+    // --json gives the accuracy beside the replies (rows of class c in order, 5 each).
+    let (replies, measured, _) =
+        device_measured(&["--socket", s], &["classify", "--csv", &path(&query)]);
+    assert_eq!(replies, by_position);
+    let right = (replies.iter().enumerate())
+        .filter(|(i, r)| r["Class"]["class"] == serde_json::json!(i / 5))
+        .count();
+    assert_eq!(measured["accuracy"]["labelled"], 20, "{measured:?}");
+    assert_eq!(measured["accuracy"]["right"], right, "{measured:?}");
     // Another order and a column that is not an input: refused by position, read by name
     // with --model, to the same answers.
     let (ok, _, err) = device_text(&socket, &["classify", "--csv", &path(&query_swapped)]);

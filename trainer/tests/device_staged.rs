@@ -258,6 +258,18 @@ fn regression_rows_carry_as_many_targets_as_the_head_predicts() {
     assert_eq!(tail[2], expected, "{infer}");
     assert_eq!(tail[1], format!("  level: {:.6}", each(0)), "{infer}");
     assert_eq!(tail[0], format!("  level_k: {:.6}", each(1)), "{infer}");
+    // The same measures in --json, beside the replies.
+    let (json, _, success) = device(&s, &["--json", "infer", "--csv", good.to_str().unwrap()]);
+    assert!(success, "{json}");
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["replies"].as_array().map(Vec::len), Some(2), "{json}");
+    // The text printed the outputs rounded to f32's shortest form: close, not equal.
+    let close =
+        |v: &serde_json::Value, x: f64| (v.as_f64().unwrap() - x).abs() <= 1e-6 * x.abs().max(1.0);
+    assert!(close(&json["query_mse"]["mse"], mse), "{json}");
+    assert_eq!(json["query_mse"]["target_values"], 4, "{json}");
+    assert!(close(&json["per_output"]["level"], each(0)), "{json}");
+    assert!(close(&json["per_output"]["level_k"], each(1)), "{json}");
     // 40 values after the input: an error naming the line, not a panic.
     let many: Vec<f64> = (0..40).map(f64::from).collect();
     std::fs::write(&bad, row(&many)).unwrap();

@@ -27,7 +27,9 @@ pub struct DeviceArgs {
     /// Seconds to wait for each reply.
     #[arg(long, default_value_t = 10.0, global = true)]
     pub timeout: f64,
-    /// Machine-readable output: the device's replies as JSON.
+    /// Machine-readable output: `{"replies": [...]}`, the device's replies as JSON, with what
+    /// the command measured beside them (`classify`: `accuracy`; `infer`: `query_mse`,
+    /// `per_output`).
     #[arg(long, global = true)]
     pub json: bool,
     /// The CSV header column of the labels (default: the column named `label`).
@@ -173,6 +175,7 @@ pub fn run(args: DeviceArgs) -> Result<ExitCode> {
         names: class_label_map(&args.class_labels)?,
         model: args.model.as_deref().map(ServedModel::read).transpose()?,
         replies: Vec::new(),
+        summary: serde_json::Map::new(),
         refused: false,
     };
     match &args.cmd {
@@ -238,6 +241,8 @@ struct Output {
     /// The model the device serves (`--model`), whose inputs the CSVs' columns are read as.
     model: Option<ServedModel>,
     replies: Vec<serde_json::Value>,
+    /// What the command measured (the JSON object's other keys).
+    summary: serde_json::Map<String, serde_json::Value>,
     refused: bool,
 }
 
@@ -345,7 +350,10 @@ impl Output {
 
     fn finish(self) -> Result<ExitCode> {
         if self.json {
-            println!("{}", serde_json::to_string_pretty(&self.replies)?);
+            let mut all = serde_json::Map::new();
+            all.insert("replies".into(), self.replies.into());
+            all.extend(self.summary);
+            println!("{}", serde_json::to_string_pretty(&all)?);
         }
         Ok(ExitCode::from(u8::from(self.refused)))
     }
@@ -603,6 +611,14 @@ fn classify(client: &mut Client, out: &mut Output, csv: &Path, by: By) -> Result
         }
     }
     if out.json {
+        if labelled > 0 {
+            let accuracy = serde_json::json!({
+                "right": right,
+                "labelled": labelled,
+                "percent": 100.0 * right as f64 / labelled as f64,
+            });
+            out.summary.insert("accuracy".into(), accuracy);
+        }
         return Ok(());
     }
     if answered > 0 && uniform == answered {
@@ -670,22 +686,37 @@ fn infer(client: &mut Client, out: &mut Output, csv: &Path) -> Result<()> {
             }
         }
     }
-    if !truth.is_empty() && !out.json {
-        let n = truth.len();
-        let all = trainer::eval::mse(preds.iter().copied(), &truth);
-        println!("query MSE: {all:.6} over {n} target values");
-        if width > 1 {
-            // The head is named after its target columns, joined by ", ".
-            let names: Vec<&str> = head.map_or("", |h| h.name.as_str()).split(", ").collect();
-            let each = trainer::eval::output_mses(preds.into_iter(), &truth, width);
-            for (o, m) in each.iter().enumerate() {
-                let name = match names.len() == width {
-                    true => names[o].to_string(),
-                    false => format!("output {}", o + 1),
-                };
-                println!("  {name}: {m:.6}");
-            }
+    if truth.is_empty() {
+        return Ok(());
+    }
+    let n = truth.len();
+    let all = trainer::eval::mse(preds.iter().copied(), &truth);
+    // The head is named after its target columns, joined by ", ".
+    let names: Vec<&str> = head.map_or("", |h| h.name.as_str()).split(", ").collect();
+    let per_output: Vec<(String, f64)> = match width > 1 {
+        true => trainer::eval::output_mses(preds.into_iter(), &truth, width)
+            .into_iter()
+            .enumerate()
+            .map(|(o, m)| match names.len() == width {
+                true => (names[o].to_string(), m),
+                false => (format!("output {}", o + 1), m),
+            })
+            .collect(),
+        false => Vec::new(),
+    };
+    if out.json {
+        let mse = serde_json::json!({ "mse": all, "target_values": n });
+        out.summary.insert("query_mse".into(), mse);
+        if !per_output.is_empty() {
+            let each: serde_json::Map<String, serde_json::Value> =
+                per_output.into_iter().map(|(k, m)| (k, m.into())).collect();
+            out.summary.insert("per_output".into(), each.into());
         }
+        return Ok(());
+    }
+    println!("query MSE: {all:.6} over {n} target values");
+    for (name, m) in per_output {
+        println!("  {name}: {m:.6}");
     }
     Ok(())
 }

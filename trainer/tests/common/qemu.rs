@@ -159,6 +159,16 @@ pub fn device(socket: &Path, args: &[&str]) -> (Vec<Value>, bool) {
 /// `trainer device LINK --json ARGS` (`LINK`: `--socket PATH` or `--port PATH`): its replies
 /// and whether it exited 0.
 pub fn device_on(link: &[&str], args: &[&str]) -> (Vec<Value>, bool) {
+    let (replies, _, success) = device_measured(link, args);
+    (replies, success)
+}
+
+/// `trainer device LINK --json ARGS`: its replies, the rest of its JSON object (what the
+/// command measured: `accuracy`, `query_mse`) and whether it exited 0.
+pub fn device_measured(
+    link: &[&str],
+    args: &[&str],
+) -> (Vec<Value>, serde_json::Map<String, Value>, bool) {
     let out = Command::new(env!("CARGO_BIN_EXE_trainer"))
         .arg("device")
         .args(link)
@@ -167,13 +177,17 @@ pub fn device_on(link: &[&str], args: &[&str]) -> (Vec<Value>, bool) {
         .output()
         .expect("the trainer binary runs");
     let text = String::from_utf8_lossy(&out.stdout);
-    let replies = serde_json::from_str(&text).unwrap_or_else(|e| {
+    let parsed: Result<serde_json::Map<String, Value>, _> = serde_json::from_str(&text);
+    let mut all = parsed.unwrap_or_else(|e| {
         panic!(
             "trainer device {args:?}: {e}\nstdout: {text}\nstderr: {}",
             String::from_utf8_lossy(&out.stderr)
         )
     });
-    (replies, out.status.success())
+    match all.remove("replies") {
+        Some(Value::Array(replies)) => (replies, all, out.status.success()),
+        other => panic!("trainer device {args:?}: replies {other:?}\nstdout: {text}"),
+    }
 }
 
 /// `device`, which must succeed.
