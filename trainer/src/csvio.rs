@@ -188,9 +188,41 @@ pub fn finite_f32(cell: &str) -> Result<f64, String> {
     Ok(v)
 }
 
-/// True when some cell of `cells` is not a number: the first row is then a header.
-pub fn is_header(cells: &[String]) -> bool {
-    cells.iter().any(|c| c.parse::<f64>().is_err())
+/// Whether the first row `first` is a header: some cell is not a number, and the row is not
+/// shaped like the row after it, `next` (text only in columns where `next` has text too: the
+/// first row of a headerless file whose labels are class names). A row shaped so whose numbers
+/// are 0, 1, 2, ... in order (pandas' default column names) is a header.
+pub fn is_header(first: &[String], next: Option<&[String]>) -> bool {
+    let text = |c: &String| c.parse::<f64>().is_err();
+    if !first.iter().any(text) {
+        return false;
+    }
+    let Some(next) = next else {
+        return true;
+    };
+    let like_data =
+        first.len() == next.len() && first.iter().zip(next).all(|(a, b)| !text(a) || text(b));
+    let numbers: Vec<f64> = first.iter().filter_map(|c| c.parse().ok()).collect();
+    let counted = numbers.len() > 1 && (numbers.iter().enumerate()).all(|(i, &v)| v == i as f64);
+    !like_data || counted
+}
+
+/// True when `cell` is how a missing value is written (empty, `NA`, `NaN`, `null`, `?`, ...).
+pub fn is_missing(cell: &str) -> bool {
+    let missing = ["", "na", "n/a", "nan", "null", "none", "?", "-"];
+    missing.contains(&cell.trim().to_ascii_lowercase().as_str())
+}
+
+/// The header row of a CSV file (gzip accepted), None when its first row is data.
+pub fn file_header(path: &Path) -> Result<Option<Vec<String>>> {
+    let file = path.display().to_string();
+    let (text, _) = read_text(path)?;
+    let rows = records(&text, &file)?.rows;
+    let next = rows.get(1).map(|(_, c)| c.as_slice());
+    Ok(rows
+        .first()
+        .filter(|(_, c)| is_header(c, next))
+        .map(|(_, c)| c.clone()))
 }
 
 /// The header column `name` names: the first whose trimmed text is `name`, else the first
@@ -287,6 +319,56 @@ pub fn rising_warning(names: &[String], groups: &[&[f64]]) -> Option<String> {
     ))
 }
 
+/// The input columns (of `d`, row-major `groups`) whose variation the device's 32-bit floats
+/// cannot carry: the spacing of f32 values at the column's largest magnitude is more than 1 %
+/// of its standard deviation (an epoch time in seconds over a few minutes, an id of many
+/// digits). Each with its mean, standard deviation and that spacing.
+pub fn imprecise_columns(groups: &[&[f64]], d: usize) -> Vec<(usize, f64, f64, f64)> {
+    let rows: Vec<&[f64]> = groups
+        .iter()
+        .flat_map(|g| g.chunks_exact(d.max(1)))
+        .collect();
+    if d == 0 || rows.len() < 2 {
+        return Vec::new();
+    }
+    let n = rows.len() as f64;
+    (0..d)
+        .filter_map(|j| {
+            let mean = rows.iter().map(|r| r[j]).sum::<f64>() / n;
+            let sd = (rows.iter().map(|r| (r[j] - mean).powi(2)).sum::<f64>() / n).sqrt();
+            let top = rows.iter().map(|r| r[j].abs()).fold(0.0f64, f64::max) as f32;
+            let spacing = f64::from(f32::from_bits(top.to_bits() + 1) - top);
+            (sd > 0.0 && spacing > 0.01 * sd).then_some((j, mean, sd, spacing))
+        })
+        .collect()
+}
+
+/// The warning line for [`imprecise_columns`] of `names`, if any.
+pub fn imprecise_warning(names: &[String], groups: &[&[f64]]) -> Option<String> {
+    let found = imprecise_columns(groups, names.len());
+    if found.is_empty() {
+        return None;
+    }
+    let listed: Vec<String> = found
+        .iter()
+        .map(|&(j, m, sd, step)| {
+            format!(
+                "{:?} (around {m:.4e}, varying by {sd:.3e}; f32 steps of {step:.3e} there)",
+                names[j]
+            )
+        })
+        .collect();
+    let names: Vec<String> = found
+        .iter()
+        .map(|&(j, ..)| format!("{:?}", names[j]))
+        .collect();
+    Some(format!(
+        "warning: input column(s) {}: the device takes inputs as 32-bit floats, which lose most of this variation (a time or an id?); if it is not one of your inputs, `ignore_columns = [{}]`, else subtract an offset first",
+        listed.join(", "),
+        names.join(", ")
+    ))
+}
+
 /// The columns of `header` that `names` name (a configuration's `ignore_columns`, `trainer
 /// device --ignore-columns`): read by nothing, neither features nor label nor targets (row ids,
 /// timestamps, subjects). An error, as the message to show, when the file has no header or a
@@ -318,7 +400,43 @@ pub fn ignored(header: Option<&[String]>, names: &[String]) -> Result<Vec<usize>
 
 #[cfg(test)]
 mod tests {
-    use super::{describe_inputs, finite_f32, ignored, records, rising_columns, rising_warning};
+    use super::{
+        describe_inputs, finite_f32, ignored, imprecise_columns, is_header, records,
+        rising_columns, rising_warning,
+    };
+
+    #[test]
+    fn columns_f32_cannot_carry_are_found() {
+        // An epoch time over 20 minutes beside a reading around 10: the time's f32 spacing
+        // (128 s) is 37 % of its spread.
+        let rows: Vec<f64> = (0..40)
+            .flat_map(|i| [1.7e9 + 30.0 * f64::from(i), 10.0 + 0.1 * f64::from(i % 7)])
+            .collect();
+        let found = imprecise_columns(&[&rows], 2);
+        assert_eq!(found.iter().map(|c| c.0).collect::<Vec<_>>(), [0]);
+        assert_eq!(found[0].3, 128.0);
+        // The same time over days is carried (128 s of a spread of hours), as is a constant.
+        let days: Vec<f64> = (0..40)
+            .flat_map(|i| [1.7e9 + 86_400.0 * f64::from(i), 5.0])
+            .collect();
+        assert!(imprecise_columns(&[&days], 2).is_empty());
+    }
+
+    #[test]
+    fn a_first_row_shaped_like_the_data_is_data() {
+        let row = |cells: &[&str]| cells.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        let data = row(&["1.5", "-2", "wave"]);
+        let next = Some(&data[..]);
+        // Headerless, class names for labels: text where the next row has text.
+        assert!(!is_header(&row(&["0.5", "3", "pull"]), next));
+        assert!(!is_header(&row(&["0.5", "3", "1"]), next));
+        // Names, a subject column's text, pandas' 0, 1, ... column names, no next row.
+        assert!(is_header(&row(&["ax", "ay", "gesture"]), next));
+        assert!(is_header(&row(&["ax", "2", "gesture"]), next));
+        assert!(is_header(&row(&["0", "1", "label"]), next));
+        assert!(is_header(&row(&["0.5", "3", "pull"]), None));
+        assert!(is_header(&row(&["0.5", "pull"]), next), "another width");
+    }
 
     #[test]
     fn semicolons_and_tabs_separate_fields_when_the_first_line_has_no_comma() {

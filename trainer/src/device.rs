@@ -190,7 +190,11 @@ pub fn read_rows_named(
     let mut label = None;
     let mut header = None;
     let name = cols.label.unwrap_or("label");
-    if records.first().is_some_and(|(_, c)| csvio::is_header(c)) {
+    let next = records.get(1).map(|(_, c)| c.as_slice());
+    if records
+        .first()
+        .is_some_and(|(_, c)| csvio::is_header(c, next))
+    {
         let (_, h) = records.remove(0);
         label = csvio::column(&h, name);
         header = Some(h);
@@ -239,7 +243,12 @@ pub fn read_rows_named(
                 class = Some(c.trim().to_string());
                 continue;
             }
+            let missing = csvio::is_missing(c);
             let v = csvio::finite_f32(c).map_err(|m| match header.as_ref().and_then(|h| h.get(i)) {
+                _ if missing => anyhow!(
+                    "{file}:{line}: column {}: {c:?}, a missing value (the model takes every input of every row: fill it in or drop the row)",
+                    columns.number(i)
+                ),
                 Some(name) if c.trim().parse::<f64>().is_err() && !m.contains("decimal comma") => anyhow!(
                     "{file}:{line}: column {} ({name:?}): {m} (a column that is neither a feature nor the label: --ignore-columns {name}; the labels: --label-column {name})",
                     columns.number(i)

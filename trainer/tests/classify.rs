@@ -42,9 +42,18 @@ fn csv_errors_name_file_line_and_field() {
         e.contains("taken from column `cls`") && e.contains("ignore_columns"),
         "{e}"
     );
-    // A file without a header whose first cell is a class name: its first line is taken as
-    // the header; the error says it looks like data and how to mend it.
+    // A file without a header whose first cell is a class name: its first line is data (its
+    // text where the next line's is), its last column the label; the error says so and how to
+    // mend it.
     let e = Dataset::parse("walk,0.5,1.5\nrun,0.2,0.1\n", "d.csv")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("d.csv:1") && e.contains("no header line") && e.contains("add a header line"),
+        "{e}"
+    );
+    // A first line of numbers and one word, text elsewhere on the next: taken as a header.
+    let e = Dataset::parse("0.5,1.5,x\nrun,0.2,0.1\n", "d.csv")
         .unwrap_err()
         .to_string();
     assert!(
@@ -750,7 +759,7 @@ fn within_subject_episodes_keep_to_one_subject() {
     }
     assert!(subjects.contains(&0) && subjects.contains(&1));
     // The validation episodes (validation classes 2 and 3) keep to one subject too.
-    let val = trainer::classify::train::val_episodes(&setup, &cfg).unwrap();
+    let val = trainer::classify::train::val_episodes(&setup, &cfg, false).unwrap();
     assert_eq!(val[0].len(), cfg.val_episodes);
     for ep in &val[0] {
         let first = setup.ds.subjects[ep.rows[0]];

@@ -106,11 +106,13 @@ impl Dataset {
     pub fn parse_labelled(text: &str, file: &str, cols: Columns) -> Result<Self, CsvError> {
         let err = |line: usize, field: &str, msg: String| csv_error(file, line, field, msg);
         let csvio::Table { rows, columns } = csvio::records(text, file)?;
+        let next = rows.get(1).map(|(_, r)| r.as_slice());
+        let is_header = rows.first().is_some_and(|(_, r)| csvio::is_header(r, next));
         let mut recs = rows.into_iter().peekable();
         let Some((l0, first)) = recs.peek().cloned() else {
             return Err(err(1, "-", "no data rows".into()));
         };
-        let header = csvio::is_header(&first).then(|| {
+        let header = is_header.then(|| {
             recs.next();
             first.clone()
         });
@@ -446,7 +448,6 @@ impl Layout {
     /// What to add to the error of a feature cell `c` of column `i` that is not a number:
     /// where the labels were taken from and how to name another column or skip this one.
     fn hint(&self, i: usize, c: &str) -> String {
-        let missing = ["", "na", "n/a", "nan", "null", "none", "?", "-"];
         // A first line of numbers but one cell (a label) was taken as the header: likely data.
         let numbers = |h: &[String]| h.iter().filter(|c| c.parse::<f64>().is_ok()).count();
         match (&self.header, self.label_by_name) {
@@ -455,7 +456,7 @@ impl Layout {
                 " (the first line was taken as the header, for its cell {:?}, though its other cells are numbers: if it is a row of data, add a header line naming the columns, e.g. `label,f1,f2,...`)",
                 h.iter().find(|c| c.parse::<f64>().is_err()).map_or("", String::as_str)
             ),
-            _ if missing.contains(&c.trim().to_ascii_lowercase().as_str()) => {
+            _ if csvio::is_missing(c) => {
                 " (a missing value: the model takes every feature of every row, so fill it in or drop the row)".into()
             }
             (Some(_), false) => format!(
@@ -469,7 +470,10 @@ impl Layout {
                 self.name(i),
                 self.name(i)
             ),
-            _ => String::new(),
+            (None, _) => format!(
+                " (the file has no header line, so its last column ({}) is the label and every other a feature: add a header line naming the columns, e.g. `label,f1,f2,...`, with `label` over the labels)",
+                self.label + 1
+            ),
         }
     }
 }

@@ -33,7 +33,7 @@ pub fn train_from(
     let mut job = EpisodicTraining {
         setup,
         aux_classes,
-        val: val_episodes(setup, cfg)?,
+        val: val_episodes(setup, cfg, true)?,
         seen: match &setup.seen {
             Some(pool) => pool_episodes(setup, pool, setup.seen_query, cfg)?,
             None => Vec::new(),

@@ -474,6 +474,9 @@ pub fn train_and_export(
     if let Some(w) = crate::csvio::rising_warning(&ds.columns, &[&ds.x]) {
         eprintln!("{w}");
     }
+    if let Some(w) = crate::csvio::imprecise_warning(&ds.columns, &[&ds.x]) {
+        eprintln!("{w}");
+    }
     if let Some(spec) = &cfg.front_end {
         crate::features::check_config(spec, &cfg.data, setup.ds.d)?;
     }

@@ -297,7 +297,7 @@ pub fn finish(st: &ClsState, setup: &Setup) -> Result<Trained> {
         bail!("the run has not been validated yet");
     };
     let (best_val, best_iter) = (*best_val, *best_iter);
-    let val = val_episodes(setup, cfg)?;
+    let val = val_episodes(setup, cfg, false)?;
     let cv = &st.cv;
     let curve = st.curve.clone();
     // The device's prototype scale and rate, chosen on validation episodes: the

@@ -116,8 +116,10 @@ pub struct Candidate {
     pub device: ProtoSpec,
 }
 
-/// Fixed validation episodes (the validation pool: held-out classes or rows), per shot count.
-pub fn val_episodes(setup: &Setup, cfg: &ClsConfig) -> Result<Vec<Vec<Episode>>> {
+/// Fixed validation episodes (the validation pool: held-out classes or rows), per shot count;
+/// `note`: say when they mix subjects (once a run: training draws them, then the selection
+/// draws the same again).
+pub fn val_episodes(setup: &Setup, cfg: &ClsConfig, note: bool) -> Result<Vec<Vec<Episode>>> {
     let pooled = pool_episodes(setup, &setup.val, setup.val_query, cfg)?;
     if setup.ds.subjects.is_empty() {
         return Ok(pooled);
@@ -132,7 +134,9 @@ pub fn val_episodes(setup: &Setup, cfg: &ClsConfig) -> Result<Vec<Vec<Episode>>>
         match super::subjects::episodes_of(&setup.val, &setup.ds, ways, spec, seed)? {
             Some(within) => out.push(within.eps),
             None => {
-                eprintln!("note: no subject has {ways} validation classes of {} rows: the {k}-shot validation episodes mix subjects", k + 1);
+                if note {
+                    eprintln!("note: no subject has {ways} validation classes of {} rows: the {k}-shot validation episodes mix subjects", k + 1);
+                }
                 out.push(pooled);
             }
         }

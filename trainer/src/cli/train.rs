@@ -244,7 +244,11 @@ fn describe_split(t: &CsvTasks, s: &State, shots_max: usize) {
         "{}",
         trainer::csvio::describe_inputs(&t.path.display().to_string(), &t.input_names)
     );
-    if let Some(w) = trainer::csvio::rising_warning(&t.input_names, &t.task_inputs()) {
+    let inputs = t.task_inputs();
+    if let Some(w) = trainer::csvio::rising_warning(&t.input_names, &inputs) {
+        eprintln!("{w}");
+    }
+    if let Some(w) = trainer::csvio::imprecise_warning(&t.input_names, &inputs) {
         eprintln!("{w}");
     }
     let fmt = |v: &[f64]| {
