@@ -15,7 +15,7 @@ use super::setup::Setup;
 use super::train::{train_from, ClsState, Trained};
 use crate::engine::Checkpoints;
 use crate::eval::{ci_cell, mean_ci};
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -163,13 +163,18 @@ pub fn cross_validate(cfg: &ClsConfig, n: usize, episodes: usize) -> Result<CvRe
             );
         }
     }
-    let first = Setup::new(&configs[0])?;
+    let in_fold = |f: usize| {
+        move || {
+            format!("fold {}/{n} (its validation classes drawn from its training classes, as `train` draws them)", f + 1)
+        }
+    };
+    let first = Setup::new(&configs[0]).with_context(in_fold(0))?;
     let ds = first.ds.clone();
     // Every fold's setup before any training: a fold its classes cannot serve stops the run
     // now, and the shots and queries are those every fold allows.
     let mut setups = vec![first];
-    for fcfg in &configs[1..] {
-        setups.push(Setup::with_data(fcfg, ds.clone())?);
+    for (f, fcfg) in configs.iter().enumerate().skip(1) {
+        setups.push(Setup::with_data(fcfg, ds.clone()).with_context(in_fold(f))?);
     }
     let mut shots = vec![1, 5];
     let mut query = usize::MAX;

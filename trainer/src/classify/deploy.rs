@@ -268,6 +268,48 @@ pub fn centroid_hits(ep: &Episode, norm: Option<&Normalisation>) -> Vec<bool> {
         .collect()
 }
 
+/// [`centroid_correct`] in the device's arithmetic: the inputs normalised in f32 as the runtime
+/// does (`(x - shift) * scale`) and each class scored `2 mu.x - |mu|^2` in f32 (a prototype
+/// head's logits, up to its scale), so a normalisation whose values cancel in 32 bits (a shift
+/// far from some features' values, beside a feature of much larger values) scores what it
+/// would on the device, not what it would in f64.
+pub fn centroid_correct_f32(ep: &Episode, norm: &Normalisation) -> usize {
+    let d = ep.d;
+    let apply = |x: &[f64]| -> Vec<f32> {
+        let x = match &norm.window {
+            Some(w) => w.apply(x, d),
+            None => x.to_vec(),
+        };
+        let (shift, scale) = (&norm.shift, &norm.scale);
+        (x.iter().enumerate())
+            .map(|(i, &v)| (v as f32 - shift[i % d] as f32) * scale[i % d] as f32)
+            .collect()
+    };
+    let (sx, qx) = (apply(&ep.support_x), apply(&ep.query_x));
+    let mut mu = vec![0.0f32; ep.ways * d];
+    let mut n = vec![0.0f32; ep.ways];
+    for (x, &c) in sx.chunks_exact(d).zip(&ep.support_y) {
+        n[c] += 1.0;
+        for (m, v) in mu[c * d..(c + 1) * d].iter_mut().zip(x) {
+            *m += v;
+        }
+    }
+    for (m, k) in mu.chunks_exact_mut(d.max(1)).zip(&n) {
+        m.iter_mut().for_each(|m| *m /= k.max(1.0));
+    }
+    let logit = |m: &[f32], x: &[f32]| -> f32 {
+        let dot = m.iter().zip(x).fold(0.0f32, |a, (m, x)| a + 2.0 * m * x);
+        dot - m.iter().fold(0.0f32, |a, m| a + m * m)
+    };
+    let nearest = |x: &[f32]| -> usize {
+        let scores: Vec<f32> = mu.chunks_exact(d.max(1)).map(|m| logit(m, x)).collect();
+        (0..scores.len()).fold(0, |a, c| if scores[c] > scores[a] { c } else { a })
+    };
+    (qx.chunks_exact(d.max(1)).zip(&ep.query_y))
+        .filter(|(x, &y)| nearest(x) == y)
+        .count()
+}
+
 /// The mean of each of `ways` classes (row-major, `ways x d`) of rows `x` labelled `y`; a class
 /// without rows has mean 0.
 pub fn class_means(x: &[f64], y: &[usize], ways: usize, d: usize) -> Vec<f64> {
@@ -530,6 +572,48 @@ mod tests {
             pool_class: classes.to_vec(),
             ..Default::default()
         }
+    }
+
+    /// Two classes 1 unit apart in two features around 10, beside a timestamp near 1.7e9: a
+    /// common shift of the pooled mean (about 5.7e8) leaves the small features nothing in f32.
+    #[test]
+    fn a_common_shift_that_cancels_in_f32_scores_as_the_device_would() {
+        let row = |c: usize, i: usize| -> [f64; 3] {
+            let v = 10.0 + c as f64 + 0.1 * i as f64;
+            [v, v, 1.7e9 + (i % 2) as f64]
+        };
+        let mut ep = Episode {
+            ways: 2,
+            shots: 2,
+            query: 2,
+            d: 3,
+            query_y: vec![0, 0, 1, 1],
+            support_y: vec![0, 0, 1, 1],
+            ..Default::default()
+        };
+        for (x, i0) in [(&mut ep.support_x, 0), (&mut ep.query_x, 2)] {
+            for c in 0..2 {
+                x.extend(row(c, i0).into_iter().chain(row(c, i0 + 1)));
+            }
+        }
+        let mean = (4.0 * (2.0 * 10.5 + 1.7e9)) / 12.0;
+        let common = Normalisation {
+            shift: vec![mean; 3],
+            scale: vec![1.0 / 8.0e8; 3],
+            window: None,
+        };
+        let standardise = Normalisation {
+            shift: vec![10.5, 10.5, 1.7e9],
+            scale: vec![2.0, 2.0, 2.0],
+            window: None,
+        };
+        assert_eq!(
+            centroid_correct(&ep, Some(&common)),
+            4,
+            "f64 tells them apart"
+        );
+        assert!(centroid_correct_f32(&ep, &common) < 4, "f32 does not");
+        assert_eq!(centroid_correct_f32(&ep, &standardise), 4);
     }
 
     #[test]

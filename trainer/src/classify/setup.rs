@@ -273,7 +273,7 @@ impl Setup {
         let val_usable = val_query > 0 && val_ways >= 2;
         if train_checks && !val_usable {
             bail!(
-                "{}: validation episodes need 2 classes with more than max(shots) = {} rows each; the {} {} have {:?} rows (lower `shots`, or validate on classes with more rows)",
+                "{}: validation episodes need at least 2 classes, every one of them with more than max(shots) = {} rows (the support and a query); the {} {} have {:?} rows (lower `shots`, or leave the classes this small out of the run, or name validation classes with more rows: `val_classes`)",
                 ds.file,
                 cfg.max_shots(),
                 if val_classes.is_empty() { "held-out rows of the training classes" } else { "validation classes" },
@@ -426,7 +426,7 @@ fn check_width(cfg: &ClsConfig, ds: &Dataset) -> Result<()> {
                         height,
                         channels,
                     } => format!("{channels} channels x {height} x {width}"),
-                    InputKind::Vector => String::new(),
+                    InputKind::Vector {} => String::new(),
                 }
             );
         }
@@ -558,7 +558,9 @@ fn pools(
 }
 
 /// `normalise = "auto"`: nearest centroid on validation episodes (`val`, its ways and
-/// queries per class) under per-feature standardisation and under the common scale.
+/// queries per class) under per-feature standardisation and under the common scale, each in
+/// the device's f32 arithmetic (a common shift far from some features' values cancels them
+/// there, however well it scores in f64).
 fn choose_normalisation(
     cfg: &ClsConfig,
     ds: &Dataset,
@@ -575,7 +577,7 @@ fn choose_normalisation(
             for _ in 0..cfg.val_episodes.min(200) {
                 let ways = val_ways.min(val.classes.len());
                 let ep = val.sample(ds, ways, k, val_query, &mut rng)?;
-                let c = super::deploy::centroid_correct(&ep, Some(n));
+                let c = super::deploy::centroid_correct_f32(&ep, n);
                 v.push(c as f64 / ep.query_y.len().max(1) as f64);
             }
         }

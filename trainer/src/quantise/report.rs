@@ -116,10 +116,10 @@ pub fn run(a: &QuantiseArgs) -> Result<()> {
         (n, query, crate::classify::EVAL_SEED),
     )?;
     println!(
-        "int8 trunk{}: {} calibration rows of the training classes {} ({:?} ranges), novel classes {}, {}-way, {n} episodes per shot count, {query} queries per class; 95% CI over episodes",
+        "int8 trunk{}: {} calibration rows of the trunk's training classes {} ({:?} ranges), novel classes {}, {}-way, {n} episodes per shot count, {query} queries per class; 95% CI over episodes",
         f32_note(&q),
         x.len() / arch.inputs.max(1),
-        setup.ds.describe_classes(&cfg.train_classes),
+        setup.ds.describe_classes(&calibration_classes(&setup)),
         a.ranges,
         setup.ds.describe_classes(&cfg.test_classes),
         cfg.ways
@@ -246,4 +246,15 @@ fn compare(
     );
     print!("{}", table(&rows));
     Ok(())
+}
+
+/// The classes the calibration rows are drawn from ([`super::calibrate::calibration_rows`]):
+/// the trunk's training pool (the training classes but the validation ones), unrotated.
+fn calibration_classes(setup: &crate::classify::setup::Setup) -> Vec<usize> {
+    let mut classes: Vec<usize> = (setup.train.classes.iter())
+        .filter(|c| c.rot == 0)
+        .map(|c| c.class)
+        .collect();
+    classes.dedup();
+    classes
 }
