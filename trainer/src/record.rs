@@ -86,6 +86,54 @@ pub fn read(model: &Path, kind: Option<&str>) -> Result<Option<(PathBuf, serde_j
     Ok(Some((p, v)))
 }
 
+/// The CSV columns a run read as something other than an input: what a file of the same
+/// layout is read with for its model ([`csv_columns`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CsvColumns {
+    /// A classification run's label column (`label_column`).
+    pub label: Option<String>,
+    /// Columns read as no input: the subject column, a regression run's task id column and
+    /// every `ignore_columns` name.
+    pub unread: Vec<String>,
+    /// A regression run's target columns, in the model's output order.
+    pub targets: Vec<String>,
+}
+
+/// The label and unread columns of the run record beside `model` (a classification run's
+/// `label_column`, `subject_column`, `ignore_columns`; a regression run's `task_column`,
+/// `ignore_columns`): default when there is no record.
+pub fn csv_columns(model: &Path) -> Result<CsvColumns> {
+    let found = match read(model, None)? {
+        Some(r) => Some(r),
+        None => read(model, Some("regression"))?,
+    };
+    let Some((_, record)) = found else {
+        return Ok(CsvColumns::default());
+    };
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+    let config = &record["config"];
+    // A regression run's columns sit in its `task` table.
+    let table = match config["task"].is_object() {
+        true => &config["task"],
+        false => config,
+    };
+    let mut unread: Vec<String> = ["subject_column", "task_column"]
+        .iter()
+        .filter_map(|k| text(&table[*k]))
+        .collect();
+    if let Some(names) = table["ignore_columns"].as_array() {
+        unread.extend(names.iter().filter_map(text));
+    }
+    let targets = (record["target_names"].as_array().into_iter().flatten())
+        .filter_map(text)
+        .collect();
+    Ok(CsvColumns {
+        label: text(&table["label_column"]),
+        unread,
+        targets,
+    })
+}
+
 /// The input columns' names the record beside `model` keeps (a classification or regression
 /// run's, in the order the model takes them): None without a record, or one written before
 /// they were kept. Refused as [`read`] refuses a record of other model bytes.

@@ -681,6 +681,9 @@ impl TaskSource for NewTasks {
     fn target_mean(&self) -> Vec<f64> {
         self.target_mean.clone()
     }
+    fn target_names(&self) -> Vec<String> {
+        self.tasks.target_names()
+    }
 }
 
 /// A task source whose targets are standardised, `(y - shift) / scale` per output: what the

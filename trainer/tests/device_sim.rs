@@ -19,10 +19,10 @@ fn value(c: usize, j: usize, noise: &mut Noise) -> f64 {
     on + shift + 0.6 * noise.next()
 }
 
-/// The training file: header `a,b,c,d,label`.
+/// The training file: header `a,b,c,d,class` (the run's `label_column`).
 fn data_csv(path: &Path) {
     let mut noise = Noise(7);
-    let mut s = String::from("a,b,c,d,label\n");
+    let mut s = String::from("a,b,c,d,class\n");
     for c in 0..8 {
         for _ in 0..20 {
             let x: Vec<String> = (0..4)
@@ -61,6 +61,7 @@ fn novel_csvs(dir: &Path, name: &str, rows: usize, seed: u64) -> (PathBuf, PathB
 
 const CONFIG: &str = r#"task = "classification"
 data = "data.csv"
+label_column = "class"
 train_classes = [0, 1, 2, 3]
 test_classes = [4, 5, 6, 7]
 ways = 4
@@ -178,6 +179,15 @@ fn a_users_model_on_the_simulated_device() {
     json(&["adapt"]);
     let by_name = json(&["--model", m, "classify", "--csv", &path(&query_swapped)]);
     assert_eq!(by_name, by_position);
+    // The run's label column (`class`) found by --model without --label-column, beside a
+    // column of words.
+    let renamed = d.join("query-class.csv");
+    let text = std::fs::read_to_string(&query_swapped).unwrap();
+    std::fs::write(&renamed, text.replacen("label,", "class,", 1)).unwrap();
+    let (ok, _, err) = device_text(&socket, &["classify", "--csv", &path(&renamed)]);
+    assert!(!ok && err.contains("(\"site\"): not a number"), "{err}");
+    let by_record = json(&["--model", m, "classify", "--csv", &path(&renamed)]);
+    assert_eq!(by_record, by_position);
     // --model names the model the device serves.
     let (ok, _, err) = device_text(
         &socket,

@@ -46,8 +46,10 @@ pub struct DeviceArgs {
     pub class_labels: Vec<String>,
     /// The model file the device serves: its run record (`<model>.run.json`, written by
     /// `train`) names the input columns, so a CSV's columns are read by name in the model's
-    /// order (others after them, as the label or targets) instead of by position; refused when
-    /// the device serves another model.
+    /// order (others after them, as the label or targets) instead of by position, and the
+    /// run's label column, subject, task id and ignored columns are read as they were in
+    /// training (a regression run's targets by name, every other column unread); refused
+    /// when the device serves another model.
     #[arg(long, global = true)]
     pub model: Option<PathBuf>,
     #[command(subcommand)]
@@ -112,7 +114,7 @@ pub enum DeviceCmd {
     Save,
     /// Restore the newest saved state.
     Restore,
-    /// Back to the meta-learned start.
+    /// Back to the meta-learned start (the support buffer keeps its samples: `clear`).
     Reset,
     /// Reset the device (its flash stays).
     Reboot,
@@ -148,7 +150,8 @@ pub enum DeviceCmd {
     },
     /// The margin of the classes enrolled from now on (squared feature distance: a new class
     /// takes an input only when it is nearer by more than this; `trainer enroll-eval
-    /// --margin/--protect` measures it). 0 after a boot, not saved with the bank.
+    /// --margin/--protect` measures it; a negative margin favours the new classes). 0 after a
+    /// boot, not saved with the bank.
     SetMargin {
         #[arg(long, allow_negative_numbers = true)]
         margin: f32,
@@ -219,6 +222,9 @@ pub fn run(args: DeviceArgs) -> Result<ExitCode> {
             out.one(&mut client, &r, describe)?
         }
         DeviceCmd::SetMargin { margin } => {
+            if !margin.is_finite() {
+                bail!("--margin {margin}: a finite number (a squared feature distance)");
+            }
             let r = Request::SetMargin { margin: *margin };
             out.one(&mut client, &r, describe)?
         }
@@ -250,14 +256,15 @@ impl Output {
     /// The rows of `csv` for the model the device `info` describes, labels from
     /// `--label-column`, inputs by name with `--model`.
     fn rows(&self, csv: &Path, info: &Info) -> Result<Vec<Row>> {
-        let cols = Columns {
-            label: self.label_column.as_deref(),
-            ignore: &self.ignore_columns,
-            subject: None,
-        };
         let names = match &self.model {
             Some(m) => m.input_names(info)?,
             None => None,
+        };
+        let (label, ignore) = self.columns(csv)?;
+        let cols = Columns {
+            label: label.as_deref(),
+            ignore: &ignore,
+            subject: None,
         };
         let (rows, note) = read_rows_named(csv, usize::from(info.input_len), cols, names)?;
         if let Some(note) = note {
@@ -280,6 +287,49 @@ impl Output {
             );
         }
         Ok(rows)
+    }
+
+    /// The label column and the unread columns of `csv`: `--label-column` and
+    /// `--ignore-columns`, and with `--model` those its run read its CSV with (its label
+    /// column, unless `--label-column` names another; its subject, task id and ignored
+    /// columns; for a regression model whose targets the header names, every column that is
+    /// neither an input nor a target), where `csv`'s header has them.
+    fn columns(&self, csv: &Path) -> Result<(Option<String>, Vec<String>)> {
+        let (mut label, mut ignore) = (self.label_column.clone(), self.ignore_columns.clone());
+        let (Some(model), Some(header)) = (&self.model, trainer::csvio::file_header(csv)?) else {
+            return Ok((label, ignore));
+        };
+        let has = |n: &str| trainer::csvio::column(&header, n).is_some();
+        if label.is_none() {
+            label = model.columns.label.clone().filter(|l| has(l));
+        }
+        let mut unread = model.columns.unread.clone();
+        // A regression model's targets, all in the header: every other column but the
+        // inputs is unread, and the targets must come in the model's order.
+        let targets = &model.columns.targets;
+        let at: Option<Vec<usize>> = targets
+            .iter()
+            .map(|t| trainer::csvio::column(&header, t))
+            .collect();
+        if let (Some(at), Some(inputs)) = (at.filter(|a| !a.is_empty()), &model.names) {
+            if at.windows(2).any(|w| w[0] > w[1]) {
+                bail!(
+                    "{}: the target columns come in another order than the model's outputs ({}): put them in that order",
+                    csv.display(),
+                    targets.join(", ")
+                );
+            }
+            let kept =
+                |n: &String| (inputs.iter().chain(targets)).any(|k| k.eq_ignore_ascii_case(n));
+            unread.extend(header.iter().filter(|n| !kept(n)).cloned());
+        }
+        for n in &unread {
+            let named = |o: &String| o.eq_ignore_ascii_case(n);
+            if has(n) && !ignore.iter().any(named) && !label.iter().any(named) {
+                ignore.push(n.clone());
+            }
+        }
+        Ok((label, ignore))
     }
 
     /// The device's label of a CSV's numeric label `l`: as `--class-label L=D` gives it, else
@@ -365,6 +415,8 @@ struct ServedModel {
     id: u32,
     /// From its run record; None without one (the columns are then read by position).
     names: Option<Vec<String>>,
+    /// Its run's label and unread columns (its record's).
+    columns: trainer::record::CsvColumns,
 }
 
 impl ServedModel {
@@ -384,6 +436,7 @@ impl ServedModel {
             path: path.to_path_buf(),
             id,
             names,
+            columns: trainer::record::csv_columns(path)?,
         })
     }
 
