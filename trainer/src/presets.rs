@@ -137,6 +137,37 @@ fn located(sources: &[Source], key: &str, msg: String) -> ConfigError {
     }
 }
 
+/// An error of the merged configuration (`merged`, re-encoded from `sources`) told where the
+/// user wrote it: an unknown key in the file that set it, at its line; any other as the merged
+/// configuration's.
+fn merged_error(sources: &[Source], merged: &str, e: &toml::de::Error) -> anyhow::Error {
+    let field = e
+        .message()
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split('`').next());
+    let Some(field) = field else {
+        return anyhow::anyhow!("merged configuration: {e}");
+    };
+    // The table the key sits in: the `[section]` header the error points at (a table's
+    // unknown key is reported at its table), else the last one before it.
+    let start = e.span().map_or(0, |s| s.start).min(merged.len());
+    let line_end = merged[start..]
+        .find('\n')
+        .map_or(merged.len(), |n| start + n);
+    let section = merged[..line_end]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').to_string());
+    let key = match section {
+        Some(s) if !s.is_empty() => format!("{s}.{field}"),
+        _ => field.to_string(),
+    };
+    let msg = e.message().trim().to_string();
+    located(sources, &key, msg).into()
+}
+
 /// The configuration of `--preset` and/or `--config`, and the run's name: the preset's, else
 /// the configuration file's stem, cut to the format's name length
 /// ([`fit_name`](crate::export::fit_name)).
@@ -182,12 +213,13 @@ pub fn load(preset: Option<&str>, config: Option<&Path>) -> Result<(RunConfig, S
     }
     let named = match is_cls {
         true => NamedClasses::resolve(&mut table)
-            .with_context(|| format!("{}: class names", sources[sources.len() - 1].file))?,
+            .with_context(|| sources[sources.len() - 1].file.clone())?,
         false => None,
     };
     let merged = toml::to_string(&table).context("re-encoding the configuration")?;
     let parsed = if is_cls {
-        let mut cfg: ClsConfig = toml::from_str(&merged).context("merged configuration")?;
+        let mut cfg: ClsConfig =
+            toml::from_str(&merged).map_err(|e| merged_error(&sources, &merged, &e))?;
         cfg.named = named;
         let trunk_file = sources.iter().rev().find(|s| s.sets("trunk"));
         if let Some(e) = trunk_file.and_then(|s| cfg.trunk_error(&s.text, &s.file)) {
@@ -197,7 +229,8 @@ pub fn load(preset: Option<&str>, config: Option<&Path>) -> Result<(RunConfig, S
             .map_err(|(key, msg)| located(&sources, key, msg))?;
         RunConfig::Classification(Box::new(cfg))
     } else {
-        let cfg: Config = toml::from_str(&merged).context("merged configuration")?;
+        let cfg: Config =
+            toml::from_str(&merged).map_err(|e| merged_error(&sources, &merged, &e))?;
         cfg.validate()
             .map_err(|(section, key, msg)| located(&sources, &format!("{section}.{key}"), msg))?;
         RunConfig::Regression(Box::new(cfg))

@@ -171,3 +171,24 @@ fn steps_alone_take_the_default_weights_of_their_count() {
     let c = Config::parse("[meta]\nsteps = 2\nstep_weights = [0.0, 1.0]\n", "c.toml").unwrap();
     assert_eq!(c.meta.step_weights, [0.0, 1.0]);
 }
+
+/// A configuration naming its classes is parsed only once merged (the names are resolved
+/// against the data first): an unknown key is still told in its file, at its line.
+#[test]
+fn an_unknown_key_beside_class_names_names_its_file_and_line() {
+    let dir = std::env::temp_dir().join(format!("trainer-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("d.csv"), "a,b,label\n1,2,x\n3,4,y\n5,6,z\n").unwrap();
+    let cfg = dir.join("c.toml");
+    let text = "task = \"classification\"\ndata = \"d.csv\"\ntrain_classes = [\"x\", \"y\"]\ntest_classes = [\"z\"]\nvalidate_on = \"held_out_rows\"\n\n[input]\nkind = \"vector\"\nwidth2 = 1\n";
+    std::fs::write(&cfg, text).unwrap();
+    let Err(e) = trainer::presets::load(None, Some(&cfg)) else {
+        panic!("an unknown key was accepted");
+    };
+    let shown = format!("{e:#}");
+    assert!(
+        shown.contains("c.toml:9: field `input.width2`: unknown field `width2`"),
+        "{shown}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -65,7 +65,7 @@ impl Axes {
     /// The axes of an image (rows are time) or a channel-major series; None for a vector.
     pub fn of(input: &InputKind) -> Option<Axes> {
         match *input {
-            InputKind::Vector => None,
+            InputKind::Vector {} => None,
             InputKind::Image {
                 width,
                 height,

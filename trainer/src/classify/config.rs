@@ -20,8 +20,10 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum InputKind {
-    /// Any number of features, no structure.
-    Vector,
+    /// Any number of features, no structure (a struct variant: serde's `deny_unknown_fields`
+    /// does not reach a unit variant of an internally tagged enum, so a mistyped key beside
+    /// `kind = "vector"` would pass unseen).
+    Vector {},
     /// `channels x length` samples of a time series, channel-major.
     Series { channels: usize, length: usize },
     /// A `channels x height x width` image, channel-major, each plane row-major (`channels`
@@ -51,7 +53,7 @@ impl InputKind {
     /// The number of features the kind declares (`None`: any).
     pub fn width(&self) -> Option<usize> {
         match *self {
-            InputKind::Vector => None,
+            InputKind::Vector {} => None,
             InputKind::Series { channels, length } => channels.checked_mul(length),
             InputKind::Image {
                 width,
@@ -85,7 +87,7 @@ impl InputKind {
     /// or an image: what convolutions and pooling need).
     pub fn shape(&self, width: usize) -> (Shape, bool) {
         match *self {
-            InputKind::Vector => (Shape::flat(width), false),
+            InputKind::Vector {} => (Shape::flat(width), false),
             InputKind::Series { channels, length } => (
                 Shape {
                     channels,
@@ -110,7 +112,7 @@ impl InputKind {
     }
     pub fn name(&self) -> &'static str {
         match self {
-            InputKind::Vector => "vector",
+            InputKind::Vector {} => "vector",
             InputKind::Series { .. } => "series",
             InputKind::Image { .. } => "image",
         }
@@ -341,7 +343,7 @@ impl Default for ClsConfig {
             ignore_columns: Vec::new(),
             subject_column: None,
             train_episodes: TrainEpisodes::Pooled,
-            input: InputKind::Vector,
+            input: InputKind::Vector {},
             normalise: Normalise::Auto,
             standardise_windows: false,
             train_classes: Vec::new(),
@@ -582,7 +584,7 @@ impl ClsConfig {
         let (m, side) = (&self.matching, self.input.square_side());
         let not_image = |what: &str| self.not_image(what);
         let input_ok = match self.input {
-            InputKind::Vector => true,
+            InputKind::Vector {} => true,
             InputKind::Series { channels, length } => {
                 channels >= 1 && length >= 1 && self.input.width().is_some_and(|w| w <= max_width)
             }

@@ -63,7 +63,7 @@ impl Default for TrunkConfig {
         TrunkConfig {
             hidden: vec![32, 32],
             activation: Activation::Relu,
-            input: InputKind::Vector,
+            input: InputKind::Vector {},
             layers: Vec::new(),
             standardise_inputs: true,
             input_scale: None,
