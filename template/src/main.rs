@@ -28,7 +28,13 @@ fn sample(c: usize, i: usize) -> [f32; sizes::INPUTS] {
 #[entry]
 fn main() -> ! {
     let code = match run() {
-        Ok(()) => 0,
+        Ok(true) => 0,
+        Ok(false) => {
+            // Not an error of the runtime: this example's rows and model give other answers
+            // than the ones checked below. With your model and rows, check your own.
+            println!("check: an answer differs from the one this example expects");
+            2
+        }
         Err(e) => {
             println!("error: {e}");
             1
@@ -37,7 +43,8 @@ fn main() -> ! {
     semihosting::process::exit(code)
 }
 
-fn run() -> Result<(), Error> {
+/// Runs the example: Ok(whether every answer is the one expected of this example's rows).
+fn run() -> Result<bool, Error> {
     let model = Model::from_bytes(MODEL)?;
     println!(
         "model {:?}: head {:?}",
@@ -91,30 +98,33 @@ fn run() -> Result<(), Error> {
         before.0 == after.0 && before.1.to_bits() == after.1.to_bits()
     );
 
-    // A class of your own under your label: every feature high, from 5 samples.
+    // The class bank: classes of your own under your labels. It needs a head exported with
+    // `--max-classes` (an enrollable head; `sizes::ClassBank` exists only then): for another
+    // head, delete from here to the end of `run` (and the bank's slots above).
+    // Class 100: every feature high; class 101: the example's class 0; 5 samples each.
     let mine = |i: usize| -> [f32; sizes::INPUTS] {
         core::array::from_fn(|j| 2.0 + 0.1 * ((i + j) % 3) as f32)
     };
     let mut bank = sizes::ClassBank::from_head(&model, sizes::HEAD)?;
     let mut five = [0.0f32; 5 * sizes::INPUTS];
-    for (i, row) in five.chunks_exact_mut(sizes::INPUTS).enumerate() {
-        row.copy_from_slice(&mine(i));
+    for (label, row_of) in [
+        (100, &mine as &dyn Fn(usize) -> _),
+        (101, &|i| sample(0, i)),
+    ] {
+        for (i, row) in five.chunks_exact_mut(sizes::INPUTS).enumerate() {
+            row.copy_from_slice(&row_of(i));
+        }
+        bank.enroll(label, &five)?;
     }
-    bank.enroll(100, &five)?;
     let (label, p) = bank.classify(&mine(6))?;
-    println!("bank: a new row of class 100 is {label} (p = {p})");
+    let (other, _) = bank.classify(&sample(0, 6))?;
+    println!("bank: new rows of classes 100 and 101 are {label} (p = {p}) and {other}");
     bank_slots.save_bank(&mut flash, &bank)?;
     let mut restored = sizes::ClassBank::new(&model, sizes::HEAD)?;
     bank_slots.restore_bank(&mut flash, &mut restored)?;
     let (again, _) = restored.classify(&mine(6))?;
     println!("bank restored from flash: {again}");
-    if right == ways && label == 100 && again == 100 {
-        Ok(())
-    } else {
-        Err(Error::Internal {
-            at: "template: an answer differs from the expected one",
-        })
-    }
+    Ok(right == ways && (label, other, again) == (100, 101, 100))
 }
 
 #[panic_handler]
