@@ -405,6 +405,18 @@ pub fn reexport(
             .as_mut()
             .ok_or_else(|| anyhow!("head {head} does not adapt on the device: no steps to set"))?;
         adapt.steps = steps;
+        let zero = |v: &[f32]| v.iter().all(|&r| r == 0.0);
+        let still = match &adapt.rate {
+            runtime::writer::RateDef::Scalar(r) => *r == 0.0,
+            runtime::writer::RateDef::PerLayerPerStep { table, .. } => zero(table),
+            runtime::writer::RateDef::PerParameter(v) => zero(v),
+            _ => false,
+        };
+        if steps > 0 && still {
+            eprintln!(
+                "warning: head {head}'s step size is 0 in this model, so the device's {steps} steps will change nothing (train chose 0 when steps did not help on its validation episodes)"
+            );
+        }
     }
     if let Some(c) = max_classes {
         make_enrollable(&model, &mut def, head, c)?;

@@ -502,7 +502,10 @@ fn learner_sizes(
             "warning: the learner needs {bytes} bytes of RAM for K = {k}, more than a microcontroller's 1 MiB: a smaller --k (its scratch grows with K)"
         );
     }
-    writeln!(w, "/// RAM of the learner: {bytes} bytes.")?;
+    writeln!(
+        w,
+        "/// RAM of the learner: {bytes} bytes (state and scratch, as `trainer inspect` counts them, and the loss log)."
+    )?;
     writeln!(
         w,
         "pub type Learner<'m> = fewshot_runtime::Learner<'m, PARAMS, SCRATCH, LOSS_LOG>;"

@@ -393,10 +393,19 @@ impl CsvTasks {
                 .chain(targets.iter().map(|i| (i, false)))
             {
                 let v = crate::csvio::finite_f32(&cells[i]).map_err(|m| {
+                    let c = &cells[i];
+                    let hint = match (crate::csvio::is_missing(c), c.trim().parse::<f64>()) {
+                        (true, _) => " (a missing value: fill it in or drop the row)".to_string(),
+                        (false, Err(_)) if !m.contains("decimal comma") => format!(
+                            " (a column that is neither an input nor a target: `ignore_columns = [{:?}]` in `[task]`)",
+                            names[i]
+                        ),
+                        _ => String::new(),
+                    };
                     err(
                         line,
                         &names[i],
-                        format!("column {}: {m}", file_columns.number(i)),
+                        format!("column {}: {m}{hint}", file_columns.number(i)),
                     )
                 })?;
                 if to_x {

@@ -152,7 +152,7 @@ fn quantise_command_prints_int8_beside_f32() {
     let text = String::from_utf8_lossy(&o.stdout);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
-    assert!(err.contains("allow 9 queries per class"), "{err}");
+    assert!(err.contains("with 9 queries per class"), "{err}");
     for want in [
         "9 queries per class",
         "trunk_host",

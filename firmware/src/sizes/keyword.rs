@@ -21,7 +21,7 @@ pub const PARAMS: usize = 325;
 pub const SCRATCH: usize = 6195;
 /// Support losses logged by an adaptation with the default steps.
 pub const LOSS_LOG: usize = STEPS as usize + 1;
-/// RAM of the learner: 26084 bytes.
+/// RAM of the learner: 26084 bytes (state and scratch, as `trainer inspect` counts them, and the loss log).
 pub type Learner<'m> = fewshot_runtime::Learner<'m, PARAMS, SCRATCH, LOSS_LOG>;
 /// Bytes of each of the two flash slots (`persist::Slots::new`) that hold the adapted state
 /// on a flash of type `F`: a record of PARAMS floats in whole erase blocks (use it in a

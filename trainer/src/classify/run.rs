@@ -187,9 +187,10 @@ pub fn eval_rows(
                     .count();
                 if enough < ways {
                     bail!(
-                        "{}-way {k}-shot episodes with {query} queries per class need {ways} novel classes with {need} rows; {enough} of {} have them",
+                        "{}-way {k}-shot episodes with {query} queries per class need {ways} novel classes with {need} rows; {enough} of {} have them ({:?} rows)",
                         ways,
-                        setup.ds.describe_classes(&setup.test.classes.iter().map(|c| c.class).collect::<Vec<_>>())
+                        setup.ds.describe_classes(&setup.test.classes.iter().map(|c| c.class).collect::<Vec<_>>()),
+                        setup.test.classes.iter().map(|c| c.rows.len()).collect::<Vec<_>>()
                     );
                 }
             }
@@ -360,7 +361,7 @@ pub fn noted_eval_shots(setup: &Setup, ways: usize) -> Option<(Vec<usize>, usize
     };
     if query < DEFAULT_QUERY || shots.len() < 2 {
         eprintln!(
-            "note: the novel classes' rows allow {query} queries per class at {shots:?} shots (of {DEFAULT_QUERY} at 1 and 5)"
+            "note: the evaluation after training (1 and 5 shots, {DEFAULT_QUERY} queries per class, as the novel classes' rows allow) runs at {shots:?} shots with {query} queries per class; `trainer eval --model OUT --shots K,..` evaluates other shot counts"
         );
     }
     Some((shots, query))
@@ -545,7 +546,7 @@ fn report_run(
     (out, bytes): (&Path, usize),
 ) {
     eprintln!(
-        "trained {} iterations in {secs:.1} s (best validation {:.2}% at iteration {}{}); device: scale {}, rate {}, {} steps; wrote {} ({bytes} bytes) and its run record",
+        "trained {} iterations in {secs:.1} s (best validation {:.2}% at iteration {}{}, with the training's head setting); device: scale {}, rate {}, {} steps, chosen after it on the validation episodes (each trunk below with its own); wrote {} ({bytes} bytes) and its run record",
         iters,
         100.0 * trained.best_val,
         trained.best_iter,

@@ -413,8 +413,28 @@ impl Setup {
 fn check_width(cfg: &ClsConfig, ds: &Dataset) -> Result<()> {
     if let Some(w) = cfg.input.width() {
         if w != ds.d {
+            // More features than declared: likely a column that is not an input (a time, an
+            // id); name the file's feature columns that are not the shape's.
+            let hint = match ds.d > w && !ds.columns.is_empty() {
+                true => {
+                    let names: Vec<&String> = (ds.columns.iter())
+                        .filter(|c| !c.chars().any(|x| x.is_ascii_digit()))
+                        .take(5)
+                        .collect();
+                    let listed = match names.is_empty() {
+                        true => String::new(),
+                        false => {
+                            format!(" (feature columns without a number in their name: {names:?})")
+                        }
+                    };
+                    format!(
+                        "; a column that is not an input: `ignore_columns = [\"NAME\"]`{listed}"
+                    )
+                }
+                false => String::new(),
+            };
             bail!(
-                "{}: rows have {} features, `input` declares {} x {} = {w}",
+                "{}: rows have {} features, `input` declares {} x {} = {w}{hint}",
                 ds.file,
                 ds.d,
                 cfg.input.name(),

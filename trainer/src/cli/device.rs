@@ -869,7 +869,7 @@ fn of_class(rows: Vec<Row>, class: Option<&str>, csv: &Path) -> Result<Vec<Row>>
         names.sort_unstable();
         names.dedup();
         bail!(
-            "{}: no row of class {class:?} (a header's `label` column); its classes: {names:?}",
+            "{}: no row of class {class:?} in the labels' column (the header's `label`, --label-column's or the model's); its classes: {names:?}",
             csv.display()
         );
     }

@@ -620,7 +620,12 @@ fn eval_with_setup(
         None => {
             let most = shots.iter().copied().max().unwrap_or(1);
             match run::default_query(setup, ways, most) {
-                0 => run::DEFAULT_QUERY,
+                0 => bail!(
+                    "no {ways}-way {most}-shot episode fits the novel classes: {ways} of them need {} rows each (the support and a query); {} have {:?} rows (fewer --ways, lower --shots, or leave the smallest classes out)",
+                    most + 1,
+                    setup.ds.describe_classes(&setup.test.classes.iter().map(|c| c.class).collect::<Vec<_>>()),
+                    setup.test.classes.iter().map(|c| c.rows.len()).collect::<Vec<_>>()
+                ),
                 q => q,
             }
         }

@@ -15,11 +15,11 @@ pub struct InspectArgs {
     #[arg(long)]
     pub rust: bool,
     /// With --rust: the head to adapt (default: the first adaptable one).
-    #[arg(long)]
+    #[arg(long, requires = "rust")]
     pub head: Option<usize>,
     /// With --rust: the largest support set to size the scratch for, in samples (all classes'
     /// together: ways x shots; at least 1).
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 20, requires = "rust", value_parser = clap::value_parser!(u32).range(1..))]
     pub k: u32,
     /// With --rust: also the serial protocol's `Device` for the head (a firmware that
     /// serves it over a UART with `fewshot-protocol`, feature `device`).
