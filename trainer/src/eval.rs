@@ -391,28 +391,31 @@ pub fn draws(
 }
 
 /// Per-task straight line (the simplest adaptive baseline), its predictions at the query inputs
-/// in raw units: per output, least squares of y on x over the support set for one input, and
-/// ridge regression (penalty 1 on the inputs standardised with `norm`, intercept free) for
-/// several; with one support row, or an input that does not vary, the support mean.
+/// in raw units: per output, least squares of y on x over the support set (intercept free),
+/// when the support has at least `inputs + 2` rows (one input: 2); with fewer, ridge
+/// regression with a penalty of a tenth of the task's own mean input variance times the rows
+/// (scale-free: a penalty fixed in population units shrank a task's line to its mean when its
+/// inputs vary little within it); with one support row, or an input that does not vary, the
+/// support mean. Inputs standardised with `norm` first.
 pub fn line_predict(task: &Task, norm: &(Vec<f64>, Vec<f64>)) -> Vec<f64> {
     let (d, m, k, q) = (task.n_in, task.n_out, task.k(), task.q());
-    let lambda = if d == 1 { 0.0 } else { 1.0 };
     let z = |x: &[f64], r: usize, j: usize| (x[r * d + j] - norm.0[j]) * norm.1[j];
     let xm: Vec<f64> = (0..d)
         .map(|j| (0..k).map(|r| z(&task.support_x, r, j)).sum::<f64>() / k as f64)
         .collect();
     // Centred Gram matrix + lambda I, Cholesky-factored by nalgebra (d is the input count:
     // small); None when it is not positive definite (a constant input).
-    let gram = nalgebra::DMatrix::from_fn(d, d, |i, j| {
-        let s: f64 = (0..k)
+    let mut gram = nalgebra::DMatrix::from_fn(d, d, |i, j| {
+        (0..k)
             .map(|r| (z(&task.support_x, r, i) - xm[i]) * (z(&task.support_x, r, j) - xm[j]))
-            .sum();
-        if i == j {
-            s + lambda
-        } else {
-            s
-        }
+            .sum::<f64>()
     });
+    if d > 1 && k < d + 2 {
+        let lambda = 0.1 * gram.trace() / d as f64;
+        for i in 0..d {
+            gram[(i, i)] += lambda;
+        }
+    }
     let scale = gram.diagonal().amax();
     let chol = nalgebra::Cholesky::new(gram).filter(|c| {
         let l = c.l_dirty();

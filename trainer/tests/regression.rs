@@ -596,13 +596,30 @@ fn the_line_baseline_and_the_t_interval() {
         line_predict(&task(&[2.0, 2.0], &[1.0, 3.0], &[9.0], 1), &id),
         [2.0]
     );
-    // Several inputs: ridge, shrunk towards the mean but following the trend.
+    // Several inputs and at least inputs + 2 rows: least squares, exact on a plane.
     let id2 = (vec![0.0, 0.0], vec![1.0, 1.0]);
     let sx = [0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 2.0, 2.0];
     let sy: Vec<f64> = sx.chunks(2).map(|x| 10.0 * x[0] + x[1]).collect();
     let p = line_predict(&task(&sx, &sy, &[3.0, 0.0], 2), &id2);
-    let mean = sy.iter().sum::<f64>() / 5.0;
-    assert!(p[0] > mean + 5.0 && p[0] < 30.0, "{p:?}");
+    assert!((p[0] - 30.0).abs() < 1e-9, "{p:?}");
+    // Fewer rows: ridge, shrunk towards the mean but following the trend, whatever the
+    // inputs' units (a task whose inputs vary 1000x less than the population's is not
+    // flattened to its mean).
+    let ridge = |unit: f64| {
+        let sx: Vec<f64> = sx[..6].iter().map(|v| v * unit).collect();
+        line_predict(&task(&sx, &sy[..3], &[3.0 * unit, 0.0], 2), &id2)[0]
+    };
+    let mean = sy[..3].iter().sum::<f64>() / 3.0;
+    assert!(
+        ridge(1.0) > mean + 5.0 && ridge(1.0) < 30.0,
+        "{}",
+        ridge(1.0)
+    );
+    assert!(
+        (ridge(1e-3) - ridge(1.0)).abs() < 1e-6 * ridge(1.0),
+        "{}",
+        ridge(1e-3)
+    );
     // Student's t for few units, the normal's 1.96 for many.
     assert_eq!(t95(5), 2.571);
     assert!((t95(1000) - 1.9623).abs() < 1e-3);
