@@ -224,10 +224,10 @@ pub fn check_config(spec: &FrontEndSpec, data: &Path, width: usize) -> Result<()
     };
     if rec.front_end != *spec {
         bail!(
-            "[front_end] {spec:?} differs from the front-end {} was made with ({:?}, in {})",
+            "[front_end] differs from the front-end {} was made with (in {}): {}",
             data.display(),
-            rec.front_end,
-            recorded_path(data).display()
+            recorded_path(data).display(),
+            differences(spec, &rec.front_end)
         );
     }
     if width != spec.input_len() {
@@ -240,6 +240,24 @@ pub fn check_config(spec: &FrontEndSpec, data: &Path, width: usize) -> Result<()
         );
     }
     Ok(())
+}
+
+/// The settings in which front-end `a` differs from `b`: `key a (b)`, comma-separated.
+pub fn differences(a: &FrontEndSpec, b: &FrontEndSpec) -> String {
+    let (a, b) = (serde_json::to_value(a), serde_json::to_value(b));
+    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) = (a, b) else {
+        return "their settings".into();
+    };
+    let diff: Vec<String> = (a.iter())
+        .filter(|(k, v)| b.get(*k) != Some(*v))
+        .map(|(k, v)| {
+            format!(
+                "{k} {v} ({})",
+                b.get(k).map_or("-".into(), |w| w.to_string())
+            )
+        })
+        .collect();
+    diff.join(", ")
 }
 
 /// One manifest row.
@@ -268,6 +286,12 @@ fn read_manifest(manifest: &Path) -> Result<(Vec<Clip>, String)> {
     let cell = |cells: &[String], c: Option<usize>| {
         c.and_then(|c| cells.get(c)).cloned().unwrap_or_default()
     };
+    if let Some((line, _)) = rows
+        .iter()
+        .find(|(_, c)| cell(c, Some(w)).trim().is_empty())
+    {
+        bail!("{file}:{line}: an empty `word`: every clip needs its word");
+    }
     let clips = rows
         .iter()
         .map(|(line, cells)| Clip {
@@ -293,6 +317,9 @@ pub fn read_clip(path: &Path, spec: &FrontEndSpec, window: Window) -> Result<Cli
     let second = spec.sample_rate as usize;
     let channels = usize::from(s.channels.max(1));
     let frames = reader.duration() as usize;
+    if frames == 0 {
+        bail!("{}: no audio in it (0 samples)", path.display());
+    }
     if frames > MAX_CLIP_SECONDS * s.sample_rate as usize {
         bail!(
             "{}: {:.1} s long: clips of at most {MAX_CLIP_SECONDS} s (cut the recording into clips)",
@@ -509,6 +536,35 @@ pub fn run(
         .enumerate()
         .map(|(i, (w, _))| (w.as_str(), i))
         .collect();
+    // Words named by numbers keep their own numbers only by chance: the label column holds
+    // each word's place in the record's list.
+    let renumbered: Vec<String> = (label_of.iter())
+        .filter(|(w, &i)| w.parse::<usize>().is_ok_and(|n| n != i))
+        .map(|(w, i)| format!("{w:?} -> {i}"))
+        .collect();
+    if !renumbered.is_empty() {
+        eprintln!(
+            "warning: words named by numbers are labelled by their order, not by their names: {} (the record beside the CSV lists the words; name them with letters to avoid the mix-up)",
+            renumbered.join(", ")
+        );
+    }
+    if !clips
+        .iter()
+        .any(|c| voice_split.is_none_or(|v| c.voice_split == v))
+    {
+        match voice_split {
+            Some(v) => bail!(
+                "{}: no clip has voice_split {v:?} (its `voice_split` column{})",
+                manifest.display(),
+                if clips.iter().all(|c| c.voice_split.is_empty()) {
+                    ", which it has not"
+                } else {
+                    ""
+                }
+            ),
+            None => bail!("{}: the manifest lists no clip", manifest.display()),
+        }
+    }
     let mut fe = host_front_end(spec)?;
     let (frames, width) = (spec.frames_per_second(), spec.features_per_frame());
     let file = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;

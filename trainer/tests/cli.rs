@@ -533,6 +533,33 @@ fn keygen_and_sign_make_a_model_the_runtime_accepts_only_with_that_key() {
         "{}",
         stderr(&o)
     );
+    // keygen's two 32-byte files mixed up, and version 0 (below any device's newest).
+    for (key, version, says) in [
+        ("pub", "3", "the public key: sign with the secret one"),
+        ("secret", "0", "--version"),
+    ] {
+        let o = run(bin()
+            .arg("sign")
+            .arg(&model)
+            .arg("--key")
+            .arg(prefix.with_extension(key))
+            .args(["--version", version]));
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains(says), "{}", stderr(&o));
+    }
+    let o = run(bin()
+        .args(["device-sim", "--model"])
+        .arg(&model)
+        .arg("--key")
+        .arg(prefix.with_extension("secret"))
+        .arg("--socket")
+        .arg(d.join("never.sock")));
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("the secret key (its public key is"),
+        "{}",
+        stderr(&o)
+    );
     let junk = write(&d, "junk.fsm", "not a model");
     let o = run(bin()
         .arg("sign")

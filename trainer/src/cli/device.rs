@@ -261,6 +261,12 @@ impl Output {
             None => None,
         };
         let (label, ignore) = self.columns(csv)?;
+        if self.model.is_none() && trainer::csvio::file_header(csv)?.is_some() {
+            eprintln!(
+                "note: {}: columns read by position, its header's names unchecked (--model MODEL reads them by name)",
+                csv.display()
+            );
+        }
         let cols = Columns {
             label: label.as_deref(),
             ignore: &ignore,
@@ -621,6 +627,8 @@ fn classify(client: &mut Client, out: &mut Output, csv: &Path, by: By) -> Result
         bail!("the device's head is a regression head: `infer` gives its outputs");
     }
     let (mut right, mut labelled) = (0usize, 0usize);
+    // The rows' labels none of the bank's: scored against classes it cannot answer.
+    let mut foreign: std::collections::BTreeSet<u16> = Default::default();
     let mut tally: BTreeMap<String, BTreeMap<Option<u16>, usize>> = BTreeMap::new();
     // Rows the head scored 1 / classes: all its classes alike (a head not adapted yet).
     let (mut uniform, mut answered) = (0usize, 0usize);
@@ -661,6 +669,11 @@ fn classify(client: &mut Client, out: &mut Output, csv: &Path, by: By) -> Result
         if let Some(l) = truth {
             labelled += 1;
             right += usize::from(class == Some(l));
+            if let (By::Bank(_), Some(bank)) = (by, &info.bank) {
+                if !bank.labels.contains(&l) {
+                    foreign.insert(l);
+                }
+            }
         }
     }
     if out.json {
@@ -699,6 +712,12 @@ fn classify(client: &mut Client, out: &mut Output, csv: &Path, by: By) -> Result
     if labelled > 0 {
         let pct = 100.0 * right as f64 / labelled as f64;
         println!("accuracy: {right}/{labelled} ({pct:.1}%)");
+    }
+    if let (false, Some(bank)) = (foreign.is_empty(), &info.bank) {
+        eprintln!(
+            "note: rows labelled {foreign:?}, which the bank has not enrolled (its labels: {:?}), cannot be answered right: give the CSV's labels the enrolled ones with --class-label CSV=ENROLLED",
+            bank.labels
+        );
     }
     Ok(())
 }
@@ -850,11 +869,33 @@ fn class_of(r: &Row) -> Option<String> {
     }
 }
 
-/// The rows of `class` (by its name, or its number in a numeric label column), or every row.
+/// The rows of `class` (by its name, or its number in a numeric label column; for a CSV of
+/// `trainer features`, also a word its record numbers), or every row.
 fn of_class(rows: Vec<Row>, class: Option<&str>, csv: &Path) -> Result<Vec<Row>> {
-    let Some(class) = class else {
+    let Some(given) = class else {
         return Ok(rows);
     };
+    // A features CSV's label column holds the words' numbers; its record names them.
+    let words: Vec<String> = trainer::features::recorded(csv)?
+        .map(|r| r.labels.into_iter().map(|(w, _)| w).collect())
+        .unwrap_or_default();
+    let named = rows.iter().any(|r| r.class.as_deref() == Some(given));
+    let number = match (named, words.iter().position(|w| w == given)) {
+        (false, Some(i)) if given.parse::<usize>().is_ok_and(|n| n != i) => bail!(
+            "--class {given}: {} numbers its words, and word {given:?} is label {i} while label {given} is word {:?}: give the label of the word you mean (--class {i} for word {given:?})",
+            csv.display(),
+            words.get(given.parse::<usize>().unwrap_or(usize::MAX)).map_or("none", String::as_str)
+        ),
+        (false, Some(i)) => {
+            eprintln!(
+                "{}: word {given:?} is label {i} in it (its features record)",
+                csv.display()
+            );
+            i.to_string()
+        }
+        _ => given.to_string(),
+    };
+    let class = number.as_str();
     let is = |r: &Row| match (&r.class, r.rest.as_slice()) {
         (Some(name), _) => name == class,
         (None, [l]) => class.parse::<f64>() == Ok(*l),
@@ -988,14 +1029,8 @@ fn describe(reply: &Reply) -> String {
         } => {
             format!("update: model version {model_version} installed in slot {slot} (runs from the next boot)")
         }
-        Reply::Error(DeviceError::Runtime(e)) => {
-            format!(
-                "refused: {} ({} {:?})",
-                e.message,
-                e.kind,
-                e.numbers.as_slice()
-            )
-        }
+        // The message says it all; the variant stays for a script (`--json` has the numbers).
+        Reply::Error(DeviceError::Runtime(e)) => format!("refused: {} ({})", e.message, e.kind),
         Reply::Error(DeviceError::NoBank) => {
             "refused: the device's head is not enrollable (no class bank)".into()
         }

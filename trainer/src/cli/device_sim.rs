@@ -106,5 +106,15 @@ fn read_key(path: &PathBuf) -> Result<PublicKey> {
             bytes.len()
         );
     };
+    // keygen's two files are 32 bytes each: the secret seed is told by the public key it makes.
+    let public = runtime::signature::SigningKey::from_seed(raw).public_key();
+    let sibling = std::fs::read(path.with_extension("pub")).unwrap_or_default();
+    if path.extension().is_some_and(|e| e == "secret") || sibling == public.as_bytes() {
+        bail!(
+            "{}: the secret key (its public key is {}): give the device the public one",
+            path.display(),
+            path.with_extension("pub").display()
+        );
+    }
     Ok(PublicKey::from_bytes(raw))
 }

@@ -302,6 +302,13 @@ fn regression_model(
     let blob = export::read(&a.model)?;
     if implicit_sinusoid {
         let model = runtime::Model::from_bytes(&blob).map_err(|e| anyhow!("model: {e}"))?;
+        if model.input_len() != source.n_in() && model.heads().len() > 1 {
+            bail!(
+                "{}: a model of {} heads, without a regression run record beside it: a multi-task model is evaluated by `train` (its table: <out>.eval.json beside the model)",
+                a.model.display(),
+                model.heads().len()
+            );
+        }
         if model.input_len() != source.n_in() {
             bail!(
                 "{}: no regression run record beside it ({}), and neither --task, --config nor --data: `eval` would take the sinusoid family ({} input), the model has {} inputs. Give --task csv:PATH or --config (the run's configuration); a multi-task model's table is `train`'s (<out>.eval.json)",
@@ -443,7 +450,7 @@ fn regression_source(
             }
             None => return Ok((Box::new(Sinusoid), "sinusoid".into())),
         },
-        (Some(RunConfig::Multitask(_)), _) => bail!("multi-task models are evaluated by `train`"),
+        (Some(RunConfig::Multitask(_)), _) => bail!("multi-task models are evaluated by `train` (its table: <out>.eval.json beside the model)"),
         _ => bail!("give --task or --config, not both"),
     };
     match record {
@@ -585,15 +592,18 @@ fn eval_with_setup(
 ) -> Result<ExitCode> {
     let blob = export::read(model)?;
     let m = runtime::Model::from_bytes(&blob).map_err(|e| anyhow!("model: {e}"))?;
-    if let (Some(rec), Some(fe)) = (trainer::features::recorded(&cfg.data)?, m.front_end()) {
-        if rec.front_end != fe {
-            bail!(
-                "{}: its features were made with another front-end than the model's ({:?}; the model: {:?}): remake them with `trainer features --front-end`",
-                cfg.data.display(),
-                rec.front_end,
-                fe
-            );
-        }
+    match (trainer::features::recorded(&cfg.data)?, m.front_end()) {
+        (Some(rec), Some(fe)) if rec.front_end != fe => bail!(
+            "{}: its features were made with another front-end than the model's ({}, the model's in brackets): remake them with `trainer features --front-end`",
+            cfg.data.display(),
+            trainer::features::differences(&rec.front_end, &fe)
+        ),
+        (None, Some(_)) => eprintln!(
+            "warning: {}: no features record beside it ({}): nothing tells that its features were made with the model's front-end (`trainer features` writes it)",
+            cfg.data.display(),
+            trainer::features::recorded_path(&cfg.data).display()
+        ),
+        _ => {}
     }
     let head = trainer::classify::deploy::prototype_head(&m)?;
     let spec = m.adapt_spec(head).map_err(|e| anyhow!("model: {e}"))?;

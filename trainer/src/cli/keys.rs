@@ -28,8 +28,9 @@ pub struct SignArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Model version, signed with the model: devices refuse a version that is not greater
-    /// than the newest they accepted (anti-rollback), so each release needs a larger one.
-    #[arg(long)]
+    /// than the newest they accepted (anti-rollback), so each release needs a larger one; a
+    /// device starts at 0, so the first is 1 or more.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub version: u32,
 }
 
@@ -74,6 +75,15 @@ pub fn sign(a: SignArgs) -> Result<ExitCode> {
             seed.len()
         )
     })?;
+    // keygen's two files are 32 bytes each: the public one is told by name or by its secret.
+    let sibling = std::fs::read(key.with_extension("pub")).unwrap_or_default();
+    if key.extension().is_some_and(|e| e == "pub") || sibling == seed {
+        bail!(
+            "{}: the public key: sign with the secret one ({})",
+            key.display(),
+            key.with_extension("secret").display()
+        );
+    }
     let blob = std::fs::read(&model).with_context(|| format!("reading {}", model.display()))?;
     let signed = runtime::signature::SigningKey::from_seed(seed)
         .sign(&blob, version)
