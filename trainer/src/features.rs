@@ -588,7 +588,8 @@ pub fn run(
         .filter(|c| voice_split.is_none_or(|v| c.voice_split == v))
     {
         check_sha256(manifest, c)?;
-        let clip = read_clip(&c.path, spec, window)?;
+        let clip = read_clip(&c.path, spec, window)
+            .with_context(|| format!("{}:{}", manifest.display(), c.line))?;
         converted += usize::from(clip.converted);
         cut += usize::from(clip.len > second);
         padded += usize::from(clip.len < second);

@@ -593,8 +593,15 @@ pub fn table(rows: &[UnknownRow], ds: &super::data::Dataset) -> String {
         "unknown inputs: {} unknown queries per episode from the pool's other classes; a query is accepted when its score ({}) >= t, {how}; rates on the novel classes in %, 95% CI over episodes:\n",
         first.unknown_per_episode, first.score
     );
+    // The method column as wide as its longest name (`model (distance)`).
+    let w = rows
+        .iter()
+        .map(|r| r.method.len())
+        .max()
+        .unwrap_or(0)
+        .max(8);
     s += &format!(
-        "{:<8} {:>5} {:>6} {:>11} {:>9} {:>9} {:>15} {:>15} {:>17} {:>15}\n",
+        "{:<w$} {:>5} {:>6} {:>11} {:>9} {:>9} {:>15} {:>15} {:>17} {:>15}\n",
         "method",
         "shots",
         "steps",
@@ -608,7 +615,7 @@ pub fn table(rows: &[UnknownRow], ds: &super::data::Dataset) -> String {
     );
     for r in rows {
         s += &format!(
-            "{:<8} {:>5} {:>6} {:>11} {:>9} {:>9} {:>8.2} +- {:>4.2} {:>8.2} +- {:>4.2} {:>10.2} +- {:>4.2} {:>8.2} +- {:>4.2}\n",
+            "{:<w$} {:>5} {:>6} {:>11} {:>9} {:>9} {:>8.2} +- {:>4.2} {:>8.2} +- {:>4.2} {:>10.2} +- {:>4.2} {:>8.2} +- {:>4.2}\n",
             r.method,
             r.shots,
             r.steps,

@@ -664,7 +664,17 @@ fn classify(client: &mut Client, out: &mut Output, csv: &Path, by: By) -> Result
                     .or_default() += 1;
                 out.names.get(name).copied()
             }
-            None => label(&row, csv)?.map(|l| out.device_label(l)),
+            None => {
+                let l = label(&row, csv)?;
+                // A number given its device label by --class-label is tallied as a name is.
+                if let Some(key) = l
+                    .map(|l| l.to_string())
+                    .filter(|k| out.names.contains_key(k))
+                {
+                    *tally.entry(key).or_default().entry(class).or_default() += 1;
+                }
+                l.map(|l| out.device_label(l))
+            }
         };
         if let Some(l) = truth {
             labelled += 1;

@@ -60,7 +60,7 @@ pub fn run(a: DeviceSimArgs) -> Result<ExitCode> {
         None => String::new(),
     };
     eprintln!(
-        "device-sim: serving head {} of \"{}\" (id {:#010x}{kind}) on {}",
+        "device-sim: on {3}, built in: head {0} of \"{1}\" (id {2:#010x}{kind}), served unless the flash holds an update that boots",
         a.head,
         m.name(),
         m.model_id(),

@@ -44,6 +44,12 @@ pub fn run(a: InspectArgs) -> Result<ExitCode> {
     } = a;
     let blob = runtime::format::AlignedBytes::read(&file)
         .with_context(|| format!("reading {}", file.display()))?;
+    if blob.starts_with(&runtime::signature::ENVELOPE_MAGIC) {
+        anyhow::bail!(
+            "{}: a signed envelope (`trainer sign`'s), not a model file: inspect the model it was signed from",
+            file.display()
+        );
+    }
     let device = device.then_some(inspect::DeviceOptions { update_bytes });
     // The input columns' names, from the run record beside the model (a record of other
     // bytes is left out, said once: inspect describes the bytes whatever the record says).

@@ -238,7 +238,7 @@ pub fn table(r: &Report) -> String {
     }
     if let (Some(g), Some(gsd), Some(p)) = (&r.gain, &r.gain_sd, &r.pair) {
         s += &format!(
-            "\ntransfer gain ({} iterations each, mean over {} seed(s)): head (row) val loss alone -> with column head (% drop +- sd across seeds; acc)\n",
+            "\ntransfer gain ({} iterations each, mean over {} seed(s)): head (row) val loss alone -> with column head (% drop: the mean of each seed's own drop, not the drop between the mean losses shown, +- sd across seeds; acc)\n",
             r.budget, r.seeds
         );
         s += &format!("{:<16} {:>18}", "", "alone");
