@@ -561,7 +561,9 @@ fn val_classes_are_kept_out_of_training_and_sizes_are_checked_first() {
     // Evaluations take 15 queries a class, or what the novel classes' 6 rows leave.
     use trainer::classify::run::{default_query, trained_eval_shots};
     assert_eq!((default_query(&s, 2, 1), default_query(&s, 2, 6)), (5, 0));
-    assert_eq!(trained_eval_shots(&s, 2), Some((vec![1, 5], 1)));
+    assert_eq!(trained_eval_shots(&s, 2, &[]), Some((vec![1, 5], 1)));
+    // The configuration's shots too, where the rows allow them (6 do not).
+    assert_eq!(trained_eval_shots(&s, 2, &[2, 6]), Some((vec![1, 2, 5], 1)));
     // A validation class that is not a training class, and episodes too large for the rows,
     // are refused before any work.
     let bad = ClsConfig {

@@ -176,10 +176,12 @@ pub fn cross_validate(cfg: &ClsConfig, n: usize, episodes: usize) -> Result<CvRe
     for (f, fcfg) in configs.iter().enumerate().skip(1) {
         setups.push(Setup::with_data(fcfg, ds.clone()).with_context(in_fold(f))?);
     }
-    let mut shots = vec![1, 5];
+    let mut shots: Vec<usize> = [1, 5].iter().chain(&cfg.shots).copied().collect();
+    shots.sort_unstable();
+    shots.dedup();
     let mut query = usize::MAX;
     for (setup, fold) in setups.iter().zip(&folds) {
-        let Some((s, q)) = trained_eval_shots(setup, cfg.ways) else {
+        let Some((s, q)) = trained_eval_shots(setup, cfg.ways, &cfg.shots) else {
             bail!(
                 "fold {}: {}-way 1-shot episodes with a query need {} classes of 2 rows",
                 ds.describe_classes(fold),

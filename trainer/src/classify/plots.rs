@@ -91,7 +91,7 @@ pub fn training_curve(path: &Path, t: &Trained) -> Result<()> {
 pub fn accuracy_plot(path: &Path, t: &Trained, model: &[u8], setup: &Setup) -> Result<()> {
     let steps: Vec<usize> = (0..=t.device.steps.max(1)).collect();
     let mut series = Vec::new();
-    let (shots, query) = super::run::trained_eval_shots(setup, t.ways).unwrap_or_default();
+    let (shots, query) = super::run::trained_eval_shots(setup, t.ways, &[]).unwrap_or_default();
     for k in shots {
         let eps = test_episodes(
             setup,

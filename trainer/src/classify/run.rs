@@ -336,13 +336,18 @@ pub fn default_query(setup: &Setup, ways: usize, max_shots: usize) -> usize {
         .min(DEFAULT_QUERY)
 }
 
-/// The shot counts (1 and 5, those the novel classes' rows allow) and queries per class of the
-/// evaluation after training and of its plot; None when not even 1-shot episodes fit.
-pub fn trained_eval_shots(setup: &Setup, ways: usize) -> Option<(Vec<usize>, usize)> {
-    let shots: Vec<usize> = [1, 5]
-        .into_iter()
-        .filter(|&k| default_query(setup, ways, k) > 0)
-        .collect();
+/// The shot counts (1 and 5 and the configuration's `configured` ones, those the novel
+/// classes' rows allow) and queries per class of the evaluation after training; None when not
+/// even 1-shot episodes fit.
+pub fn trained_eval_shots(
+    setup: &Setup,
+    ways: usize,
+    configured: &[usize],
+) -> Option<(Vec<usize>, usize)> {
+    let mut shots: Vec<usize> = [1, 5].iter().chain(configured).copied().collect();
+    shots.sort_unstable();
+    shots.dedup();
+    shots.retain(|&k| k > 0 && default_query(setup, ways, k) > 0);
     let query = default_query(setup, ways, *shots.last()?);
     Some((shots, query))
 }
@@ -351,17 +356,21 @@ pub fn trained_eval_shots(setup: &Setup, ways: usize) -> Option<(Vec<usize>, usi
 /// `quantise`: the model's head is `ways`-way): [`trained_eval_shots`], with a note on stderr
 /// when the data allow less than 1 and 5 shots with [`DEFAULT_QUERY`] queries. None (noted,
 /// with the fix): not even 1-shot episodes with a query fit.
-pub fn noted_eval_shots(setup: &Setup, ways: usize) -> Option<(Vec<usize>, usize)> {
-    let Some((shots, query)) = trained_eval_shots(setup, ways) else {
+pub fn noted_eval_shots(
+    setup: &Setup,
+    ways: usize,
+    configured: &[usize],
+) -> Option<(Vec<usize>, usize)> {
+    let Some((shots, query)) = trained_eval_shots(setup, ways, configured) else {
         let fix = too_few_novel_classes(setup.test.classes.len(), ways);
         eprintln!(
             "note: no evaluation: the model's head is {ways}-way, and {ways}-way 1-shot episodes with a query need {ways} novel classes with 2 rows; {fix}"
         );
         return None;
     };
-    if query < DEFAULT_QUERY || shots.len() < 2 {
+    if query < DEFAULT_QUERY || !shots.contains(&5) {
         eprintln!(
-            "note: the evaluation after training (1 and 5 shots, {DEFAULT_QUERY} queries per class, as the novel classes' rows allow) runs at {shots:?} shots with {query} queries per class; `trainer eval --model OUT --shots K,..` evaluates other shot counts"
+            "note: the evaluation after training (1 and 5 shots and the configuration's, {DEFAULT_QUERY} queries per class, as the novel classes' rows allow) runs at {shots:?} shots with {query} queries per class; `trainer eval --model OUT --shots K,..` evaluates other shot counts"
         );
     }
     Some((shots, query))
@@ -527,7 +536,7 @@ pub fn train_and_export(
     if flags.no_eval {
         return Ok(Some(trained));
     }
-    let Some((shots, query)) = noted_eval_shots(&setup, cfg.ways) else {
+    let Some((shots, query)) = noted_eval_shots(&setup, cfg.ways, &cfg.shots) else {
         return Ok(Some(trained));
     };
     evaluate_export(cfg, &setup, &record, &trained, out, &shots, query)?;

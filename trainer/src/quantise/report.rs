@@ -92,7 +92,7 @@ pub fn run(a: &QuantiseArgs) -> Result<()> {
     let n = a.episodes;
     // None: too few novel classes (noted, with the fix). The export needs no episode; only
     // the comparison with f32 does.
-    let eval = crate::classify::run::noted_eval_shots(&setup, cfg.ways);
+    let eval = crate::classify::run::noted_eval_shots(&setup, cfg.ways, &cfg.shots);
     if let Some(out) = a.export {
         return deployed(
             &cfg,
