@@ -171,6 +171,39 @@ fn a_users_series_csv_trains_evaluates_with_baselines_and_refuses_another_split(
     let e = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{e}");
     assert!(e.contains("SHA-256"), "{e}");
+    // An episode file (4-way 1-shot, 1 query) over the novel classes 8-11 is evaluated; one
+    // whose first class is a training class (0) is refused, naming it.
+    let labels: Vec<u32> = (text.lines().skip(1))
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    let rows_of = |c: u32| -> Vec<usize> {
+        (0..labels.len())
+            .filter(|&r| labels[r] == c)
+            .take(2)
+            .collect()
+    };
+    let episode = |classes: [u32; 4]| {
+        let two: Vec<Vec<usize>> = classes.iter().map(|&c| rows_of(c)).collect();
+        let support = two.iter().map(|r| r[0]);
+        let query = two.iter().map(|r| r[1]);
+        let rows: Vec<String> = support.chain(query).map(|r| r.to_string()).collect();
+        rows.join(",") + "\n"
+    };
+    for (classes, ok) in [([8, 9, 10, 11], true), ([0, 9, 10, 11], false)] {
+        let file = d.join("episodes.txt");
+        std::fs::write(&file, episode(classes)).unwrap();
+        let o = run(bin()
+            .args(["eval", "--shots", "1", "--episodes"])
+            .arg(&file)
+            .arg("--model")
+            .arg(&model));
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.success(), ok, "{classes:?}: {e}");
+        assert!(
+            ok || e.contains("class 0 is not one of the model's novel classes"),
+            "{e}"
+        );
+    }
     // A file of other classes (the user's own): with the record it would be the run's classes,
     // so the refusal says how to take the file's classes as new to the model.
     let few = d.join("few.csv");
@@ -434,7 +467,8 @@ fn device_steps_that_change_nothing_are_not_chosen() {
     assert_eq!(t["steps_test"]["gain"], 0.0, "{}", t["steps_test"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("device steps minus the prototype start on the same validation episodes: +0.00 +- 0.00 points: not above zero beyond noise, the device takes none"),
+        err.contains("device steps minus the prototype start on the same validation episodes: +0.00 +- 0.00 points (")
+            && err.contains("not above zero beyond noise, the device takes none"),
         "{err}"
     );
 }

@@ -43,6 +43,10 @@ pub struct RunRecord {
     /// The trained trunk is a plain ProtoNet (prototype loss only, no inner step, no multi-task
     /// head).
     pub plain_protonet: bool,
+    /// The iteration the trained trunk was kept at (its best validation); 0 is its random
+    /// start. None in a record written before it was kept.
+    #[serde(default)]
+    pub trunk_iteration: Option<u64>,
 }
 
 impl RunRecord {
@@ -69,6 +73,16 @@ impl RunRecord {
             candidates: t.candidates.clone(),
             trained_trunk: t.trained_trunk.clone(),
             plain_protonet: cfg.proto.steps == 0 && !cfg.aux,
+            trunk_iteration: t.trained_trunk.as_ref().map(|_| t.best_iter),
+        })
+    }
+
+    /// The note under a table whose trained-trunk baseline is the run's random start (its
+    /// best validation was at iteration 0): that row is no trained ProtoNet.
+    pub fn untrained_trunk_note(&self) -> Option<String> {
+        (self.trained_trunk.is_some() && self.trunk_iteration == Some(0)).then(|| {
+            let row = if self.plain_protonet { "protonet" } else { "trained_trunk" };
+            format!("note: the `{row}` row's trunk is the run's at iteration 0, its random start (no later validation beat it): an untrained trunk, not a trained ProtoNet\n")
         })
     }
 

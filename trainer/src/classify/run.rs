@@ -223,6 +223,20 @@ pub fn eval_rows(
             }
             let q = fields / ways - k;
             let eps = parse_file(&text, &path.display().to_string(), &setup.ds, ways, *k, q)?;
+            // Only the novel classes: a class the model trained or validated on would score
+            // what it learned, not what it adapts to, under the novel classes' name.
+            let novel: Vec<usize> = setup.test.classes.iter().map(|c| c.class).collect();
+            for (i, ep) in eps.iter().enumerate() {
+                if let Some(&c) = ep.pool_class.iter().find(|c| !novel.contains(c)) {
+                    bail!(
+                        "{}: episode {}: class {} is not one of the model's novel classes {} (its training and validation classes cannot be evaluated as new)",
+                        path.display(),
+                        i + 1,
+                        setup.ds.class_name(c),
+                        setup.ds.describe_classes(&novel)
+                    );
+                }
+            }
             all_units.extend(units(&eps, &setup.ds.labels));
             rows.extend(evaluate(bytes, &eps, steps, baselines)?);
         }
@@ -575,7 +589,7 @@ fn report_run(
     }
     if let Some(c) = &setup.normalise_choice {
         eprintln!(
-            "input normalisation (auto): {} (nearest centroid on the validation episodes: per-feature standardisation {:.2}%, common scale {:.2}%)",
+            "input normalisation (auto): {} (nearest centroid in the device's f32 arithmetic, on up to 200 validation episodes a shot count drawn for this choice, not the trunks' below: per-feature standardisation {:.2}%, common scale {:.2}%)",
             if c.common { "a common scale for every feature" } else { "per-feature standardisation" },
             100.0 * c.standardise_score,
             100.0 * c.common_score
@@ -629,6 +643,7 @@ fn evaluate_export(
     )?;
     print!("{}", describe(cfg, &setup.ds, &report));
     print!("{}", table(&report.rows));
+    print!("{}", record.untrained_trunk_note().unwrap_or_default());
     let within = super::subjects::report(
         &blob,
         setup,
@@ -754,7 +769,7 @@ fn print_candidates(trained: &Trained, ds: &Dataset, chosen: &str) {
     }
     if let Some(t) = &trained.steps_test {
         eprintln!(
-            "  device steps minus the prototype start on the same validation episodes: {:+.2} +- {:.2} points: {}",
+            "  device steps minus the prototype start on the same validation episodes: {:+.2} +- {:.2} points (the step setting was picked on these episodes too: the interval does not count that choice; the novel classes' table is the test): {}",
             100.0 * t.gain,
             100.0 * t.ci,
             if t.passed() {

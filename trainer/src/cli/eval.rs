@@ -676,6 +676,7 @@ fn eval_with_setup(
             r.per_episode.clear();
         }
     }
+    let sampled = matches!(spec, run::EpisodeSpec::Sampled { .. });
     if e.json {
         println!(
             "{}",
@@ -683,7 +684,8 @@ fn eval_with_setup(
                 "model": model, "data": cfg.data, "data_sha256": setup.ds.sha256,
                 "ways": ways, "train_classes": cfg.train_classes, "val_classes": setup.val_classes,
                 "test_classes": cfg.test_classes, "class_names": setup.ds.class_names,
-                "query": query, "seed": seed,
+                // A file's episodes carry their own queries and draw nothing.
+                "query": sampled.then_some(query), "seed": sampled.then_some(seed),
                 "episodes": e.episodes, "units": report.units, "results": report.rows,
                 "unknown": report.unknown, "within_subject": within
             }))?
@@ -691,6 +693,8 @@ fn eval_with_setup(
     } else {
         print!("{}", run::describe(cfg, &setup.ds, &report));
         print!("{}", trainer::classify::deploy::table(&report.rows));
+        let note = record.and_then(|r| r.untrained_trunk_note());
+        print!("{}", note.unwrap_or_default());
         if let Some(within) = &within {
             print!(
                 "{}",
