@@ -433,7 +433,7 @@ pub fn describe(cfg: &ClsConfig, ds: &Dataset, report: &EvalReport) -> String {
     };
     for u in &report.units {
         s += &format!(
-            "  {}-way {}-shot: {} ({} from {} of {}), {} per class\n",
+            "  {}-way {}-shot: {} ({} from {} of {}), {} per class; chance {:.2}%\n",
             u.ways,
             u.shots,
             count(u.episodes, "episode"),
@@ -441,6 +441,7 @@ pub fn describe(cfg: &ClsConfig, ds: &Dataset, report: &EvalReport) -> String {
             count(u.rows, "row"),
             count(u.classes, "class"),
             count(u.query_per_class, "query"),
+            100.0 / u.ways.max(1) as f64,
         );
         // A class of few rows repeats its few splits in every draw: say so when they are far
         // fewer than the draws.
