@@ -20,6 +20,8 @@ impl<T: Read + Write + Send> Link for T {}
 pub struct Client {
     link: Box<dyn Link>,
     reader: FrameReader<{ MAX_FRAME - 1 }>,
+    /// Bytes read past the last reply's frame (the next reply's, when two came in one read).
+    pending: std::collections::VecDeque<u8>,
     timeout: Duration,
 }
 
@@ -30,6 +32,7 @@ impl Client {
         Client {
             link,
             reader: FrameReader::new(),
+            pending: Default::default(),
             timeout,
         }
     }
@@ -87,13 +90,30 @@ impl Client {
             .write_all(bytes)
             .context("writing to the device")?;
         self.link.flush().context("writing to the device")?;
-        self.read_reply()
+        // A `BadFrame` of another length than this request's frame answers bytes the line held
+        // before it (a byte a reset left on the UART, ended by the leading delimiter): the
+        // request's own reply follows.
+        let sent = u16::try_from(len - 1).unwrap_or(u16::MAX);
+        for _ in 0..4 {
+            match self.read_reply()? {
+                Reply::Error(fewshot_protocol::DeviceError::BadFrame { len }) if len != sent => {}
+                reply => return Ok(reply),
+            }
+        }
+        bail!("the device answered bad frames it was not sent, four times over: is the line noisy (baud rate)?")
     }
 
     fn read_reply(&mut self) -> Result<Reply> {
         let deadline = Instant::now() + self.timeout;
         let mut chunk = [0u8; 64];
         loop {
+            while let Some(b) = self.pending.pop_front() {
+                match self.reader.push(b) {
+                    Some(Frame::Whole(f)) => return reply_of(f),
+                    Some(Frame::TooLong) => bail!("a reply longer than {MAX_FRAME} bytes"),
+                    None => {}
+                }
+            }
             if Instant::now() > deadline {
                 bail!(
                     "no reply within {:?} (is the device running? device-sim and QEMU serve one connection at a time: another client holding it open keeps this one waiting)",
@@ -106,13 +126,7 @@ impl Client {
                 Err(e) if is_timeout(&e) => continue,
                 Err(e) => return Err(e).context("reading from the device"),
             };
-            for &b in &chunk[..n] {
-                match self.reader.push(b) {
-                    Some(Frame::Whole(f)) => return reply_of(f),
-                    Some(Frame::TooLong) => bail!("a reply longer than {MAX_FRAME} bytes"),
-                    None => {}
-                }
-            }
+            self.pending.extend(&chunk[..n]);
         }
     }
 }
@@ -387,6 +401,49 @@ fn by_name(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A device line that answers with `replies`, whatever is written to it.
+    struct Canned(std::io::Cursor<Vec<u8>>);
+    impl Read for Canned {
+        fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
+            self.0.read(b)
+        }
+    }
+    impl Write for Canned {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn answering(replies: &[Reply]) -> Client {
+        let mut bytes = Vec::new();
+        let mut buf = [0u8; MAX_FRAME];
+        for r in replies {
+            bytes.extend(frame::encode(r, &mut buf).unwrap());
+        }
+        Client::new(
+            Box::new(Canned(std::io::Cursor::new(bytes))),
+            Duration::from_secs(1),
+        )
+    }
+
+    #[test]
+    fn a_bad_frame_reply_to_bytes_before_the_request_is_skipped() {
+        use fewshot_protocol::DeviceError::BadFrame;
+        let done = || Reply::Done;
+        // A stray byte before the request's leading delimiter: BadFrame of 1, then the reply.
+        let mut c = answering(&[Reply::Error(BadFrame { len: 1 }), done()]);
+        assert_eq!(c.ask(&Request::Reset).unwrap(), Reply::Done);
+        // The request's own frame refused (its length, 2 for `Reset`): that is the reply.
+        let mut buf = [0u8; MAX_FRAME];
+        let sent = frame::encode(&Request::Reset, &mut buf).unwrap().len() as u16 - 1;
+        let mut c = answering(&[Reply::Error(BadFrame { len: sent }), done()]);
+        let r = c.ask(&Request::Reset).unwrap();
+        assert_eq!(r, Reply::Error(BadFrame { len: sent }));
+    }
 
     #[test]
     fn a_reply_of_another_protocol_version_names_it() {
