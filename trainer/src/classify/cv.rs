@@ -176,9 +176,7 @@ pub fn cross_validate(cfg: &ClsConfig, n: usize, episodes: usize) -> Result<CvRe
     for (f, fcfg) in configs.iter().enumerate().skip(1) {
         setups.push(Setup::with_data(fcfg, ds.clone()).with_context(in_fold(f))?);
     }
-    let mut shots: Vec<usize> = [1, 5].iter().chain(&cfg.shots).copied().collect();
-    shots.sort_unstable();
-    shots.dedup();
+    let mut shots = super::run::eval_shot_counts(&cfg.shots);
     let mut query = usize::MAX;
     for (setup, fold) in setups.iter().zip(&folds) {
         let Some((s, q)) = trained_eval_shots(setup, cfg.ways, &cfg.shots) else {

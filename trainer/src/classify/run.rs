@@ -350,6 +350,16 @@ pub fn default_query(setup: &Setup, ways: usize, max_shots: usize) -> usize {
         .min(DEFAULT_QUERY)
 }
 
+/// 1 and 5 shots and the configuration's `configured` ones, in order: what an evaluation after
+/// training (and `cv`) takes, as far as the novel classes' rows allow.
+pub fn eval_shot_counts(configured: &[usize]) -> Vec<usize> {
+    let mut shots: Vec<usize> = [1, 5].iter().chain(configured).copied().collect();
+    shots.sort_unstable();
+    shots.dedup();
+    shots.retain(|&k| k > 0);
+    shots
+}
+
 /// The shot counts (1 and 5 and the configuration's `configured` ones, those the novel
 /// classes' rows allow) and queries per class of the evaluation after training; None when not
 /// even 1-shot episodes fit.
@@ -358,10 +368,8 @@ pub fn trained_eval_shots(
     ways: usize,
     configured: &[usize],
 ) -> Option<(Vec<usize>, usize)> {
-    let mut shots: Vec<usize> = [1, 5].iter().chain(configured).copied().collect();
-    shots.sort_unstable();
-    shots.dedup();
-    shots.retain(|&k| k > 0 && default_query(setup, ways, k) > 0);
+    let mut shots = eval_shot_counts(configured);
+    shots.retain(|&k| default_query(setup, ways, k) > 0);
     let query = default_query(setup, ways, *shots.last()?);
     Some((shots, query))
 }

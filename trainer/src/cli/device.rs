@@ -260,8 +260,9 @@ impl Output {
             Some(m) => m.input_names(info)?,
             None => None,
         };
-        let (label, ignore) = self.columns(csv)?;
-        if self.model.is_none() && trainer::csvio::file_header(csv)?.is_some() {
+        let header = trainer::csvio::file_header(csv)?;
+        let (label, ignore) = self.columns(csv, header.as_deref())?;
+        if self.model.is_none() && header.is_some() {
             eprintln!(
                 "note: {}: columns read by position, its header's names unchecked (--model MODEL reads them by name)",
                 csv.display()
@@ -300,12 +301,16 @@ impl Output {
     /// column, unless `--label-column` names another; its subject, task id and ignored
     /// columns; for a regression model whose targets the header names, every column that is
     /// neither an input nor a target), where `csv`'s header has them.
-    fn columns(&self, csv: &Path) -> Result<(Option<String>, Vec<String>)> {
+    fn columns(
+        &self,
+        csv: &Path,
+        header: Option<&[String]>,
+    ) -> Result<(Option<String>, Vec<String>)> {
         let (mut label, mut ignore) = (self.label_column.clone(), self.ignore_columns.clone());
-        let (Some(model), Some(header)) = (&self.model, trainer::csvio::file_header(csv)?) else {
+        let (Some(model), Some(header)) = (&self.model, header) else {
             return Ok((label, ignore));
         };
-        let has = |n: &str| trainer::csvio::column(&header, n).is_some();
+        let has = |n: &str| trainer::csvio::column(header, n).is_some();
         if label.is_none() {
             label = model.columns.label.clone().filter(|l| has(l));
         }
@@ -315,7 +320,7 @@ impl Output {
         let targets = &model.columns.targets;
         let at: Option<Vec<usize>> = targets
             .iter()
-            .map(|t| trainer::csvio::column(&header, t))
+            .map(|t| trainer::csvio::column(header, t))
             .collect();
         if let (Some(at), Some(inputs)) = (at.filter(|a| !a.is_empty()), &model.names) {
             if at.windows(2).any(|w| w[0] > w[1]) {
