@@ -101,7 +101,8 @@ impl Default for MetaConfig {
 #[serde(default, deny_unknown_fields)]
 struct MetaFile {
     algorithm: Algorithm,
-    scope: Scope,
+    /// Left out: the head for the head-only algorithms (`anil`, `proximal`), else everything.
+    scope: Option<Scope>,
     steps: usize,
     alpha: f64,
     alpha_max: f64,
@@ -114,7 +115,7 @@ impl Default for MetaFile {
     fn default() -> Self {
         MetaFile {
             algorithm: Algorithm::MetaSgd,
-            scope: Scope::Everything,
+            scope: None,
             steps: 10,
             alpha: 0.02,
             alpha_max: 1.0,
@@ -130,7 +131,11 @@ impl From<MetaFile> for MetaConfig {
         let steps = f.steps;
         MetaConfig {
             algorithm: f.algorithm,
-            scope: f.scope,
+            scope: f.scope.unwrap_or(if f.algorithm.head_only() {
+                Scope::HeadOnly
+            } else {
+                Scope::Everything
+            }),
             steps,
             alpha: f.alpha,
             alpha_max: f.alpha_max,
@@ -413,6 +418,15 @@ impl Config {
         let rate = |v: f64| pos(v) && v <= MAX_RATE;
         let m = &self.meta;
         vec![
+            (
+                !m.algorithm.head_only() || m.scope == Scope::HeadOnly,
+                "meta",
+                "scope",
+                format!(
+                    "{} adapts the head only: leave scope out or set \"head_only\" (maml, fomaml, meta_sgd, ... take a wider scope)",
+                    m.algorithm.name()
+                ),
+            ),
             (
                 !matches!(m.scope, Scope::HeadAndLastTrunk(k) if k == 0 || k > self.model.hidden.len()),
                 "meta",

@@ -45,6 +45,21 @@ pub struct EvalRow {
     /// so an output in large units would hide the others).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub per_output: Vec<OutputMse>,
+    /// A model row's query MSE minus each baseline's, unit by unit on the same draws (empty on
+    /// a baseline's row).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub minus_baseline: Vec<PairedDifference>,
+}
+
+/// The model's query MSE minus a baseline's, paired over the same units and draws: the mean of
+/// the units' differences and its 95% CI half-width (negative: the model is better).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PairedDifference {
+    /// `population_mean` or `line`.
+    pub baseline: String,
+    pub mean: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub ci95: f64,
 }
 
 /// One output's query MSE over the units: mean and 95% CI half-width.
@@ -520,12 +535,23 @@ pub fn rows(
         let v: Vec<f64> = per_unit.iter().map(|u| u[c]).collect();
         mean_ci(&v)
     };
+    // The baselines are the last two columns of `methods`.
+    let baselines: Vec<(String, usize)> = methods[steps.len()..]
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| (name.clone(), steps.len() + i))
+        .collect();
     methods
         .into_iter()
         .enumerate()
         .map(|(j, (method, s))| {
             let v: Vec<f64> = per_unit.iter().map(|u| u[j]).collect();
             let (mean_mse, ci95) = mean_ci(&v);
+            let minus_baseline = if j < steps.len() {
+                paired_differences(per_unit, j, &baselines)
+            } else {
+                Vec::new()
+            };
             let per_output = (0..mo)
                 .map(|o| {
                     let (mean_mse, ci95) = over_units(nm + j * mo + o);
@@ -554,6 +580,27 @@ pub fn rows(
                     })
                     .collect(),
                 per_output,
+                minus_baseline,
+            }
+        })
+        .collect()
+}
+
+/// Column `j` minus each of `baselines` (name, column), unit by unit: mean and interval.
+fn paired_differences(
+    per_unit: &[Vec<f64>],
+    j: usize,
+    baselines: &[(String, usize)],
+) -> Vec<PairedDifference> {
+    baselines
+        .iter()
+        .map(|(baseline, c)| {
+            let d: Vec<f64> = per_unit.iter().map(|u| u[j] - u[*c]).collect();
+            let (mean, ci95) = mean_ci(&d);
+            PairedDifference {
+                baseline: baseline.clone(),
+                mean,
+                ci95,
             }
         })
         .collect()
@@ -686,7 +733,30 @@ pub fn table(rows: &[EvalRow]) -> String {
             ci_cell(r.ci95, 4)
         );
     }
-    s + &outputs_table(rows)
+    s + &differences_table(rows) + &outputs_table(rows)
+}
+
+/// Each model row minus each baseline, paired over the same units (empty without model rows).
+fn differences_table(rows: &[EvalRow]) -> String {
+    let Some(first) = rows.iter().find(|r| !r.minus_baseline.is_empty()) else {
+        return String::new();
+    };
+    let mut s =
+        "the model's query MSE minus each baseline's, task by task on the same draws (negative: the model is better):\n"
+            .to_string();
+    s += &format!("{:>6} {:>6}", "K", "steps");
+    for d in &first.minus_baseline {
+        s += &format!(" {:>18} {:>10}", format!("- {}", d.baseline), "95% CI");
+    }
+    s += "\n";
+    for r in rows.iter().filter(|r| !r.minus_baseline.is_empty()) {
+        s += &format!("{:>6} {:>6}", r.shots, r.steps);
+        for d in &r.minus_baseline {
+            s += &format!(" {:>18.4} {:>10}", d.mean, ci_cell(d.ci95, 4));
+        }
+        s += "\n";
+    }
+    s
 }
 
 /// Each output's query MSE, in its own units^2 (empty for one output).
@@ -718,7 +788,32 @@ fn outputs_table(rows: &[EvalRow]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{count, plural};
+    use super::{count, plural, rows};
+
+    /// A model a constant below the line on every task: the paired difference is that
+    /// constant with no spread, however far apart the tasks' MSEs are.
+    #[test]
+    fn paired_differences_are_task_by_task() {
+        // Columns: model at 0 steps, population mean, line.
+        let per_unit = vec![
+            vec![10.0, 50.0, 12.0],
+            vec![1000.0, 900.0, 1002.0],
+            vec![5.0, 40.0, 7.0],
+        ];
+        let ids: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let r = rows(5, &[0], &ids, &per_unit, 1, &[]);
+        assert_eq!(r.len(), 3);
+        let d = &r[0].minus_baseline;
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[1].baseline, "line");
+        assert!((d[1].mean + 2.0).abs() < 1e-12 && d[1].ci95.abs() < 1e-12);
+        assert_eq!(d[0].baseline, "population_mean");
+        assert!((d[0].mean - (-40.0 + 100.0 - 35.0) / 3.0).abs() < 1e-12);
+        assert!(d[0].ci95 > 0.0);
+        // The unpaired intervals are far wider than the paired one.
+        assert!(r[0].ci95 > 100.0 && r[2].ci95 > 100.0);
+        assert!(r[1].minus_baseline.is_empty() && r[2].minus_baseline.is_empty());
+    }
 
     #[test]
     fn plurals_of_the_units_printed() {

@@ -43,6 +43,12 @@ fn bad_values_name_file_line_and_field() {
             4,
             "meta.step_weights",
         ),
+        // ANIL adapts the head only: a wider scope would be ignored.
+        (
+            "[meta]\nalgorithm = \"anil\"\nscope = \"everything\"\n",
+            3,
+            "meta.scope",
+        ),
     ];
     for (text, line, field) in cases {
         let e = Config::parse(text, "c.toml").unwrap_err();
@@ -52,6 +58,22 @@ fn bad_values_name_file_line_and_field() {
                 .starts_with(&format!("c.toml:{line}: field `{field}`")),
             "{e}"
         );
+    }
+}
+
+/// Left out, the scope is the one the algorithm adapts: the head for ANIL, else everything.
+#[test]
+fn the_scope_left_out_is_the_algorithms() {
+    use trainer::meta::Scope;
+    for (algorithm, scope) in [
+        ("anil", Scope::HeadOnly),
+        ("maml", Scope::Everything),
+        ("meta_sgd", Scope::Everything),
+    ] {
+        let text = format!("[meta]\nalgorithm = \"{algorithm}\"\n");
+        let c = Config::parse(&text, "c.toml").unwrap();
+        assert_eq!(c.meta.scope, scope, "{algorithm}");
+        assert_eq!(c.meta.algorithm.name(), algorithm);
     }
 }
 

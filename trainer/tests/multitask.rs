@@ -593,6 +593,15 @@ fn a_training_k_range_draws_each_training_task_its_own_k_and_validates_at_shots(
         e.contains("head[0].shots_min") && e.contains("5..=3"),
         "{e}"
     );
+    // ANIL adapts the head only: a wider scope, which it would ignore, is refused.
+    let anil = RAW_INPUTS.replace("algorithm = \"maml\"", "algorithm = \"anil\"");
+    assert!(MtConfig::parse(&anil, "mt.toml").is_ok());
+    let wide = anil.replace("steps = 1\n", "steps = 1\nscope = \"everything\"\n");
+    let e = MtConfig::parse(&wide, "mt.toml").unwrap_err().to_string();
+    assert!(
+        e.contains("head[0].scope") && e.contains("anil adapts the head only"),
+        "{e}"
+    );
 }
 
 #[test]

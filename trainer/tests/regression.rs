@@ -335,6 +335,26 @@ fn a_csv_run_records_its_split_evaluates_over_distinct_tasks_and_refuses_another
             assert!((ci - r["ci95"].as_f64().unwrap()).abs() < 1e-9 * ci.abs().max(1.0));
             assert_eq!(r["tasks"], 6);
         }
+        // Each model row minus each baseline, task by task, recomputed from `per_task`.
+        let per = |r: &serde_json::Value| -> Vec<f64> {
+            let t = r["per_task"].as_array().unwrap();
+            t.iter().map(|t| t["mse"].as_f64().unwrap()).collect()
+        };
+        let model = row(&v, "model", k, 5);
+        let diffs = model["minus_baseline"].as_array().unwrap();
+        assert_eq!(diffs.len(), 2);
+        for d in diffs {
+            let base = row(&v, d["baseline"].as_str().unwrap(), k, 0);
+            let paired: Vec<f64> = per(&model)
+                .iter()
+                .zip(per(&base))
+                .map(|(a, b)| a - b)
+                .collect();
+            let (mean, ci) = mean_ci(&paired);
+            assert!((mean - d["mean"].as_f64().unwrap()).abs() < 1e-9 * mean.abs().max(1.0));
+            assert!((ci - d["ci95"].as_f64().unwrap()).abs() < 1e-9 * ci.abs().max(1.0));
+        }
+        assert!(row(&v, "line", k, 0).get("minus_baseline").is_none());
     }
     // Raw units: the population mean's error is the spread of subjects (thousands to tens of
     // thousands); the model adapted to 5 points beats it.

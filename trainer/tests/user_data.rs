@@ -144,7 +144,8 @@ fn a_users_series_csv_trains_evaluates_with_baselines_and_refuses_another_split(
         let per = r["per_episode"].as_array().unwrap();
         assert_eq!((per.len(), r["episodes"].as_u64()), (30, Some(30)), "{r}");
         let mean = per.iter().map(|a| a.as_f64().unwrap()).sum::<f64>() / 30.0;
-        assert!((100.0 * mean - r["accuracy"].as_f64().unwrap()).abs() < 1e-9);
+        // In percent, as `accuracy`.
+        assert!((mean - r["accuracy"].as_f64().unwrap()).abs() < 1e-9);
     }
     // Episodes are the independent units: their count and distinct draws are reported.
     let units = v["units"].as_array().unwrap();

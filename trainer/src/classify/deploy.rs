@@ -363,7 +363,8 @@ pub struct AccRow {
     pub classes: usize,
     pub class_accuracy: f64,
     pub class_ci95: f64,
-    /// Query accuracy of every episode, in order (for paired comparisons; `eval --per-task`).
+    /// Query accuracy of every episode, in percent like `accuracy`, in order (for paired
+    /// comparisons; `eval --per-task`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub per_episode: Vec<f64>,
     /// Each class's accuracy over its queries, by the class's place in the episodes' pool
@@ -395,7 +396,7 @@ pub(super) fn row(
         classes: per_class.len(),
         class_accuracy: 100.0 * cm,
         class_ci95: 100.0 * cci,
-        per_episode: per_ep,
+        per_episode: per_ep.iter().map(|a| 100.0 * a).collect(),
         per_class: keyed,
     }
 }

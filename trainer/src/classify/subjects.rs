@@ -256,7 +256,7 @@ pub fn report(
 }
 
 /// `row` with the subject as the unit: each subject's mean over its episodes (`subjects`:
-/// each episode's), then their mean and interval.
+/// each episode's), then their mean and interval (percent, as the episodes').
 fn subject_row(row: AccRow, subjects: &[usize]) -> SubjectRow {
     let mut by: std::collections::BTreeMap<usize, (f64, usize)> = Default::default();
     for (acc, s) in row.per_episode.iter().zip(subjects) {
@@ -268,8 +268,8 @@ fn subject_row(row: AccRow, subjects: &[usize]) -> SubjectRow {
     SubjectRow {
         row,
         subjects: means.len(),
-        subject_accuracy: 100.0 * m,
-        subject_ci95: 100.0 * ci,
+        subject_accuracy: m,
+        subject_ci95: ci,
     }
 }
 
@@ -326,7 +326,21 @@ pub fn table(ds: &Dataset, ways: usize, reports: &[SubjectReport]) -> String {
             ci_cell(r.subject_ci95, 2)
         );
     }
-    s
+    s + &few_subjects_note(reports)
+}
+
+/// A line under the table when some row's interval is over 2 or 3 subjects (t of 12.7 or
+/// 4.3: wider than the scale), else nothing.
+fn few_subjects_note(reports: &[SubjectReport]) -> String {
+    let fewest = reports.iter().flat_map(|r| &r.rows).map(|r| r.subjects);
+    match fewest.min() {
+        Some(n @ 2..=3) => format!(
+            "with {n} subjects the per-subject interval has {} degree(s) of freedom (t = {:.1}): it says little; more subjects narrow it\n",
+            n - 1,
+            crate::eval::t95(n - 1)
+        ),
+        _ => String::new(),
+    }
 }
 
 /// Up to 6 names, then how many more.
@@ -411,13 +425,30 @@ mod tests {
 
     #[test]
     fn the_subject_is_the_unit_whatever_its_episode_count() {
-        // Subject 3: three episodes at 1.0; subject 8: one at 0.0 -> the subjects' mean is 0.5.
-        let r = subject_row(acc_row(vec![1.0, 0.0, 1.0, 1.0]), &[3, 8, 3, 3]);
+        // Subject 3: three episodes at 100 %; subject 8: one at 0 -> the subjects' mean is 50.
+        let r = subject_row(acc_row(vec![100.0, 0.0, 100.0, 100.0]), &[3, 8, 3, 3]);
         assert_eq!(r.subjects, 2);
         assert!((r.subject_accuracy - 50.0).abs() < 1e-9, "{r:?}");
         // One subject: no interval.
-        let r = subject_row(acc_row(vec![1.0, 0.5]), &[4, 4]);
+        let r = subject_row(acc_row(vec![100.0, 50.0]), &[4, 4]);
         assert_eq!(r.subjects, 1);
         assert!(r.subject_ci95.is_nan());
+    }
+
+    #[test]
+    fn an_interval_over_two_or_three_subjects_is_said_to_say_little() {
+        let report = |subjects: &[usize]| SubjectReport {
+            shots: 1,
+            rows: vec![subject_row(acc_row(vec![100.0; subjects.len()]), subjects)],
+            eligible: vec![],
+            query: (1, 1),
+        };
+        let note = few_subjects_note(&[report(&[0, 1, 2, 3]), report(&[4, 5])]);
+        assert!(
+            note.starts_with("with 2 subjects") && note.contains("t = 12.7"),
+            "{note}"
+        );
+        assert!(few_subjects_note(&[report(&[0, 1, 2, 3])]).is_empty());
+        assert!(few_subjects_note(&[report(&[0])]).is_empty());
     }
 }

@@ -63,6 +63,10 @@ impl Algorithm {
             _ => RateKind::Scalar,
         }
     }
+    /// Whether the inner loop adapts the head only, whatever the scope (ANIL, the implicit step).
+    pub fn head_only(self) -> bool {
+        matches!(self, Algorithm::Anil | Algorithm::Proximal)
+    }
     pub fn name(self) -> &'static str {
         match self {
             Algorithm::Maml => "maml",
@@ -121,7 +125,7 @@ pub fn last_step_weights(steps: usize) -> Vec<f64> {
 
 impl MetaSpec {
     pub fn effective_scope(&self) -> Scope {
-        if matches!(self.algorithm, Algorithm::Anil | Algorithm::Proximal) {
+        if self.algorithm.head_only() {
             Scope::HeadOnly
         } else {
             self.scope

@@ -597,6 +597,13 @@ impl HeadConfig {
         if h.hidden.iter().any(|&w| !(1..=4096).contains(&w)) {
             return bad("hidden", "layers must be 1..=4096 wide".into());
         }
+        if h.algorithm.head_only() && h.scope != Scope::HeadOnly {
+            let msg = format!(
+                "{} adapts the head only: leave scope out or set \"head_only\"",
+                h.algorithm.name()
+            );
+            return bad("scope", msg);
+        }
         if !(h.val_fraction > 0.0 && h.val_fraction < 1.0) {
             return bad("val_fraction", "must be in (0, 1)".into());
         }
