@@ -288,15 +288,15 @@ pub fn table(ds: &Dataset, ways: usize, reports: &[SubjectReport]) -> String {
             continue;
         }
         s += &format!(
-            "within one subject, {ways}-way {}-shot: episodes drawn from {} of {} subjects (those with {ways} novel classes of {} rows or more: {}), {} queries per class\n",
+            "within one subject, {ways}-way {}-shot: episodes drawn from {} of {} subjects (those with {ways} novel classes of {} rows or more: {}), {} per class\n",
             r.shots,
             r.eligible.len(),
             ds.subject_names.len(),
             r.shots + 1,
             preview(&r.eligible),
             match r.query {
-                (a, b) if a == b => a.to_string(),
-                (a, b) => format!("{a}-{b}"),
+                (a, b) if a == b => crate::eval::count(a, "query"),
+                (a, b) => format!("{a}-{b} queries"),
             }
         );
     }
