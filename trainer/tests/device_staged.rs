@@ -281,3 +281,54 @@ fn regression_rows_carry_as_many_targets_as_the_head_predicts() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `adapt` with `--model`: a head of one regression output reports its support loss on the
+/// standardised targets, and the command adds it in the target's raw units (times sd^2).
+#[test]
+fn adapt_with_the_model_gives_the_support_loss_in_raw_units() {
+    let dir = std::env::temp_dir().join(format!("fewshot-staged-raw-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let adapt = AdaptDef::new(AdaptScope::HeadOnly, 3, RateDef::Scalar(0.1), 10.0);
+    let head = HeadDef::regression(
+        0,
+        "level_mv",
+        vec![Dense::zeros(4, 1, Activation::Identity)],
+    )
+    .with_adapt(adapt)
+    .with_output_normalisation(vec![500.0], vec![20.0]);
+    let def = ModelDef::new("one-output", 4).head(head);
+    let blob = Box::leak(Box::new(def.to_aligned_bytes().unwrap()));
+    let path = dir.join("one-output.postcard");
+    std::fs::write(&path, blob.as_bytes()).unwrap();
+    let model: &'static Model<'static> =
+        Box::leak(Box::new(Model::from_bytes(blob.as_bytes()).unwrap()));
+    let s = serve(&dir, model, fewshot_protocol::PROTOCOL_VERSION);
+    let csv = dir.join("support.csv");
+    std::fs::write(&csv, "1,0,0,0,520\n0,1,0,0,470\n0,0,1,0,505\n").unwrap();
+    ok(&s, &["push", "--csv", csv.to_str().unwrap()]);
+    let m = ["--model", path.to_str().unwrap()];
+    // The head starts at zero, so it predicts the shift (500): raw errors 20, -30 and 5.
+    let (out, err, success) = device(&s, &[&m[..], &["adapt"]].concat());
+    assert!(success, "{err}");
+    assert!(
+        out.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("  in level_mv's raw units: support MSE 441.6667 -> "),
+        "{out}"
+    );
+    // In --json beside the reply: the device's figures times sd^2 = 400.
+    let (out, err, success) = device(&s, &[&["--json"], &m[..], &["adapt"]].concat());
+    assert!(success, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let reply = &v["replies"][0]["Adapted"];
+    let raw = &v["support_mse_raw"];
+    assert_eq!(raw["target"], "level_mv", "{v}");
+    for (device, key) in [("initial_loss", "before"), ("final_loss", "after")] {
+        let (d, r) = (reply[device].as_f64().unwrap(), raw[key].as_f64().unwrap());
+        assert!((d * 400.0 - r).abs() < 1e-9 * r, "{v}");
+    }
+    // Without --model the device's figure alone.
+    assert_eq!(ok(&s, &["adapt"]).lines().count(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -9,6 +9,40 @@ pub(super) fn info(client: &mut Client) -> Result<Info> {
     }
 }
 
+/// `adapt`; with `--model` and a head of one regression output, the support loss in the
+/// target's raw units too (the device reports it on the standardised targets the head trains
+/// on: the raw MSE is that times the target's variance).
+pub(super) fn adapt(client: &mut Client, out: &mut Output, steps: Option<u16>) -> Result<()> {
+    let unit = match &out.model {
+        Some(m) => m.raw_mse_factor(&info(client)?)?,
+        None => None,
+    };
+    let reply = out.ask(client, &Request::Adapt { steps }, describe)?;
+    if let (
+        Some((factor, target)),
+        Reply::Adapted {
+            initial_loss,
+            final_loss,
+            ..
+        },
+    ) = (unit, &reply)
+    {
+        let (before, after) = (
+            f64::from(*initial_loss) * factor,
+            f64::from(*final_loss) * factor,
+        );
+        if out.json {
+            out.summary.insert(
+                "support_mse_raw".into(),
+                serde_json::json!({ "target": target, "before": before, "after": after }),
+            );
+        } else {
+            println!("  in {target}'s raw units: support MSE {before:.4} -> {after:.4}");
+        }
+    }
+    Ok(())
+}
+
 /// The protocol version that stages inputs wider than a request carries.
 pub(super) const STAGING_SINCE: u16 = 4;
 

@@ -15,7 +15,7 @@ mod commands;
 mod output;
 
 use classify::{classify, By, Unknown};
-use commands::{class_label_map, enroll, infer, info, label, push, update, STAGING_SINCE};
+use commands::{adapt, class_label_map, enroll, infer, info, label, push, update, STAGING_SINCE};
 use output::{describe, describe_info, Output, ServedModel};
 
 /// `trainer device`: one command to a device.
@@ -82,7 +82,8 @@ pub enum DeviceCmd {
     /// to the meta-learned start); prints the support loss before and after, as the head
     /// trains on it: a classifier's cross-entropy, a regression head's mean squared error of
     /// its targets in the model's standardised units (a model trained on raw units divides by
-    /// its targets' standard deviation: `trainer inspect` prints it; `infer` gives raw units).
+    /// its targets' standard deviation: `trainer inspect` prints it); with --model and a head
+    /// of one output, also in the target's raw units, as `infer` reports its MSE.
     Adapt {
         /// Inner steps [default: the model's].
         #[arg(long)]
@@ -193,9 +194,7 @@ pub fn run(args: DeviceArgs) -> Result<ExitCode> {
         DeviceCmd::Info => out.one(&mut client, &Request::Info, describe_info)?,
         DeviceCmd::Push { csv } => push(&mut client, &mut out, csv)?,
         DeviceCmd::Clear => out.one(&mut client, &Request::ClearSamples, describe)?,
-        DeviceCmd::Adapt { steps } => {
-            out.one(&mut client, &Request::Adapt { steps: *steps }, describe)?
-        }
+        DeviceCmd::Adapt { steps } => adapt(&mut client, &mut out, *steps)?,
         DeviceCmd::Classify {
             csv,
             enrolled,

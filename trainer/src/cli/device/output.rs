@@ -224,6 +224,29 @@ impl ServedModel {
         })
     }
 
+    /// For the adapted head of `info`'s device when it is a regression head of one output
+    /// with a stored target normalisation: its standard deviation squared and the target's
+    /// name (else `None`).
+    pub(super) fn raw_mse_factor(&self, info: &Info) -> Result<Option<(f64, String)>> {
+        self.input_names(info)?;
+        let bytes = trainer::export::read(&self.path)?;
+        let model = runtime::Model::from_bytes(&bytes).map_err(|e| anyhow!("{e}"))?;
+        let head = usize::from(info.adapted_head);
+        let one = matches!(
+            model.head(head).map(|h| h.kind),
+            Ok(runtime::HeadKind::Regression { outputs: 1 })
+        );
+        let sd = match model.output_normalisation(head) {
+            Some((_, &[sd])) if one => f64::from(sd),
+            _ => return Ok(None),
+        };
+        let name = model.head(head).map_or("", |h| h.name).to_string();
+        Ok(Some((
+            sd * sd,
+            if name.is_empty() { "y1".into() } else { name },
+        )))
+    }
+
     /// The input names, once the device is seen to serve this model.
     pub(super) fn input_names(&self, info: &Info) -> Result<Option<&[String]>> {
         if info.model_id != self.id {
