@@ -405,14 +405,7 @@ pub fn reexport(
             .as_mut()
             .ok_or_else(|| anyhow!("head {head} does not adapt on the device: no steps to set"))?;
         adapt.steps = steps;
-        let zero = |v: &[f32]| v.iter().all(|&r| r == 0.0);
-        let still = match &adapt.rate {
-            runtime::writer::RateDef::Scalar(r) => *r == 0.0,
-            runtime::writer::RateDef::PerLayerPerStep { table, .. } => zero(table),
-            runtime::writer::RateDef::PerParameter(v) => zero(v),
-            _ => false,
-        };
-        if steps > 0 && still {
+        if steps > 0 && still_rate(&adapt.rate) {
             eprintln!(
                 "warning: head {head}'s step size is 0 in this model, so the device's {steps} steps will change nothing (train chose 0 when steps did not help on its validation episodes)"
             );
@@ -468,4 +461,16 @@ pub fn fit_name(mut name: String) -> String {
 pub fn model_name(out: &Path) -> Option<String> {
     let name = fit_name(out.file_stem()?.to_string_lossy().into_owned());
     (!name.is_empty()).then_some(name)
+}
+
+/// Whether a head's step size is 0 everywhere (train exports rate 0 when steps did not help on
+/// its validation episodes): its device steps change nothing.
+pub fn still_rate(rate: &runtime::writer::RateDef) -> bool {
+    let zero = |v: &[f32]| v.iter().all(|&r| r == 0.0);
+    match rate {
+        runtime::writer::RateDef::Scalar(r) => *r == 0.0,
+        runtime::writer::RateDef::PerLayerPerStep { table, .. } => zero(table),
+        runtime::writer::RateDef::PerParameter(v) => zero(v),
+        _ => false,
+    }
 }

@@ -113,6 +113,12 @@ fn a_users_series_csv_trains_evaluates_with_baselines_and_refuses_another_split(
             .arg(&model)
             .args(extra))
     };
+    // Steps asked of a head whose step size is 0 are said to repeat the 0-step row.
+    let o = eval(&["--steps", "0,3", "--shots", "1"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let noted =
+        String::from_utf8_lossy(&o.stderr).contains("its rows with steps repeat the 0-step row");
+    assert_eq!(noted, device["alpha"].as_f64().unwrap() == 0.0, "{device}");
     // A regression flag on a classification model is refused, not ignored.
     let o = eval(&["--tasks", "5"]);
     assert_eq!(o.status.code(), Some(2));

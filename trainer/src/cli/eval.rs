@@ -624,6 +624,7 @@ fn eval_with_setup(
     if shots.is_empty() || shots.contains(&0) || ways < 2 || e.query == Some(0) {
         bail!("--shots must be >= 1 each, --ways >= 2, --query >= 1");
     }
+    note_still_steps(&m, head, &steps)?;
     let seed = e.seed.unwrap_or(trainer::classify::EVAL_SEED);
     let query = match e.query {
         Some(q) => q,
@@ -707,4 +708,21 @@ fn eval_with_setup(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A note when `steps` asks for steps of a head whose step size is 0: their rows repeat the
+/// 0-step row.
+fn note_still_steps(m: &runtime::Model<'_>, head: usize, steps: &[usize]) -> Result<()> {
+    let def = runtime::writer::ModelDef::from_model(m).map_err(|e| anyhow!("model: {e}"))?;
+    let still = def
+        .heads
+        .get(head)
+        .and_then(|h| h.adapt.as_ref())
+        .is_some_and(|a| trainer::export::still_rate(&a.rate));
+    if still && steps.iter().any(|&s| s > 0) {
+        eprintln!(
+            "note: head {head}'s step size is 0 in this model (train chose no steps: they did not help on its validation episodes), so its rows with steps repeat the 0-step row"
+        );
+    }
+    Ok(())
 }
