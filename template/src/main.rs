@@ -10,10 +10,16 @@ mod sizes; // trainer inspect ../firmware/fixtures/multihead.fsm --rust --head 1
 
 mod flash;
 
+#[cfg(target_arch = "arm")]
 use cortex_m as _; // its critical section (cortex-m's `critical-section-single-core`)
+#[cfg(target_arch = "arm")]
 use cortex_m_rt::entry;
 use fewshot_runtime::persist::Slots;
 use fewshot_runtime::{Error, Model, Support};
+#[cfg(target_arch = "riscv32")]
+use riscv as _; // its critical section (riscv's `critical-section-single-hart`)
+#[cfg(target_arch = "riscv32")]
+use riscv_rt::entry;
 use semihosting::println;
 
 /// The model, embedded 4-byte aligned in flash (the path is relative to this file).
@@ -134,8 +140,19 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
 }
 
 /// A fault ends the run (cortex-m-rt's default handler would spin, and QEMU with it).
+#[cfg(target_arch = "arm")]
 #[cortex_m_rt::exception]
 unsafe fn HardFault(frame: &cortex_m_rt::ExceptionFrame) -> ! {
     println!("HardFault at pc {:#010x}", frame.pc());
+    semihosting::process::exit(102)
+}
+
+/// A fault ends the run on RISC-V too (riscv-rt's default handler would spin).
+#[cfg(target_arch = "riscv32")]
+#[export_name = "ExceptionHandler"]
+fn exception_handler(_frame: &riscv_rt::TrapFrame) -> ! {
+    let pc = riscv::register::mepc::read();
+    let cause = riscv::register::mcause::read().bits();
+    println!("exception at pc {pc:#010x} (mcause {cause})");
     semihosting::process::exit(102)
 }

@@ -437,8 +437,14 @@ pub fn ci(root: &Path) -> Result<()> {
     }
     riscv(&fw)?;
     // The template a firmware of one's own starts from (template/): built and run under QEMU
-    // by its own runner, as a user runs it; it exits 0 when every answer is the expected one.
+    // by its own runner, as a user runs it, on the Cortex-M4F and on RISC-V; it exits 0 when
+    // every answer is the expected one.
     run(&root.join("template"), "cargo", &["run", "--release"])?;
+    run(
+        &root.join("template"),
+        "cargo",
+        &["run", "--release", "--target", RISCV.0],
+    )?;
     serial_end_to_end(root)?;
     size_command(root, &[])
 }

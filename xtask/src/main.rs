@@ -254,11 +254,25 @@ fn ci() -> Result<()> {
             "warnings",
         ],
     )?;
-    // The firmware template (its own workspace; run by `cargo xtask firmware`).
+    // The firmware template (its own workspace; run by `cargo xtask firmware`), for the
+    // Cortex-M4F and for RISC-V.
     run(
         &root().join("template"),
         "cargo",
         &["clippy", "--all-targets", "--", "-D", "warnings"],
+    )?;
+    run(
+        &root().join("template"),
+        "cargo",
+        &[
+            "clippy",
+            "--all-targets",
+            "--target",
+            "riscv32imac-unknown-none-elf",
+            "--",
+            "-D",
+            "warnings",
+        ],
     )?;
     // The firmware for its default target (firmware/.cargo/config.toml), and for RISC-V
     // (without the mps2 peripherals).
