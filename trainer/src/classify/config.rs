@@ -789,6 +789,7 @@ impl ClsConfig {
                 self.train_classes.len(),
                 self.train_classes.len() - val.len()
             )),
+            ValidateOn::HeldOutClasses if val.len() == 1 => (false, "1 class: validation episodes need at least 2 (name 2 or more of the training classes, or leave val_classes out: a third of them, drawn with split_seed)".into()),
             _ => (true, String::new()),
         }
     }
@@ -934,6 +935,8 @@ mod tests {
             key == "val_classes" && msg.contains("list each in train_classes too"),
             "{msg}"
         );
+        let (key, msg) = refused(&[0, 1, 2, 3], &[2], on_classes).unwrap();
+        assert!(key == "val_classes" && msg.starts_with("1 class"), "{msg}");
         let (key, msg) = refused(&[0, 1, 2], &[0, 1], on_classes).unwrap();
         assert!(key == "val_classes" && msg.contains("leave 1"), "{msg}");
         // Chosen for the user (none listed): train_classes is what is short.

@@ -270,14 +270,6 @@ impl Setup {
             .map_or(val_query, |p| pool_query(p, cfg.max_shots()));
         let val_ways = cfg.ways.min(val.classes.len());
         let seen_ways = seen.as_ref().map_or(val_ways, |p| p.classes.len());
-        if train_checks && !val_classes.is_empty() && val_classes.len() < 2 {
-            bail!(
-                "{}: validation episodes need at least 2 classes; `val_classes` names {}: {} (name 2 or more of the training classes, or leave `val_classes` out: a third of them, drawn with `split_seed`)",
-                ds.file,
-                val_classes.len(),
-                ds.describe_classes(&val_classes),
-            );
-        }
         let val_usable = val_query > 0 && val_ways >= 2;
         if train_checks && !val_usable {
             bail!(
