@@ -16,6 +16,8 @@ pub static BENCH_USER_MODEL: &[u8] =
 /// `FEWSHOT_SERIAL_MODEL` names at build time (`build.rs`; its sizes: [`crate::serial_sizes`]).
 pub static SERIAL_MODEL: &[u8] =
     fewshot_runtime::include_model!(concat!(env!("OUT_DIR"), "/serial_model.bin"));
+// Sizes generated for another model fail the build here, not at boot.
+const _: () = crate::serial_sizes::check_model(SERIAL_MODEL);
 /// Benchmarks: the sinusoid network adapting its head only.
 pub static BENCH_SINUSOID_HEAD: &[u8] =
     fewshot_runtime::include_model!("../fixtures/bench-sinusoid-head.fsm");

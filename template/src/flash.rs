@@ -3,17 +3,29 @@
 
 use fewshot_runtime::persist::nor_flash::{ErrorType, NorFlash, NorFlashErrorKind, ReadNorFlash};
 
+use core::sync::atomic::{AtomicBool, Ordering};
+
 /// Bytes of the simulated flash.
 const SIZE: usize = 32 * 1024;
 
+/// Its bytes: a static, so the linker counts them against the RAM.
+static mut MEMORY: [u8; SIZE] = [0; SIZE];
+static TAKEN: AtomicBool = AtomicBool::new(false);
+
 /// 32 KiB of RAM standing in for a part's flash: 4 KiB erase blocks, 4-byte writes that only
 /// clear bits.
-pub struct RamFlash([u8; SIZE]);
+pub struct RamFlash(&'static mut [u8; SIZE]);
 
 impl RamFlash {
-    /// Erased flash.
-    pub fn new() -> Self {
-        RamFlash([0xff; SIZE])
+    /// The flash, erased; `None` when taken already (there is one).
+    pub fn take() -> Option<Self> {
+        if TAKEN.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        // SAFETY: `TAKEN` hands the one reference out once.
+        let memory = unsafe { &mut *core::ptr::addr_of_mut!(MEMORY) };
+        memory.fill(0xff);
+        Some(RamFlash(memory))
     }
 }
 

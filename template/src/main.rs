@@ -10,6 +10,7 @@ mod sizes; // trainer inspect ../firmware/fixtures/multihead.fsm --rust --head 1
 
 mod flash;
 
+use core::mem::MaybeUninit;
 #[cfg(target_arch = "arm")]
 use cortex_m as _; // its critical section (cortex-m's `critical-section-single-core`)
 #[cfg(target_arch = "arm")]
@@ -21,9 +22,22 @@ use riscv as _; // its critical section (riscv's `critical-section-single-hart`)
 #[cfg(target_arch = "riscv32")]
 use riscv_rt::entry;
 use semihosting::println;
+use static_cell::StaticCell;
 
 /// The model, embedded 4-byte aligned in flash (the path is relative to this file).
 static MODEL: &[u8] = fewshot_runtime::include_model!("../../firmware/fixtures/multihead.fsm");
+// `src/sizes.rs` generated from another model fails the build here.
+const _: () = sizes::check_model(MODEL);
+
+// What the program keeps in RAM lives in statics, built in place: the linker counts them
+// against the part's RAM (memory.x), and refuses a build that leaves the stack less than
+// memory.x's `_min_stack`, where on the stack an overflow would go unnoticed.
+static LOADED: StaticCell<Model<'static>> = StaticCell::new();
+static LEARNER: StaticCell<sizes::Learner<'static>> = StaticCell::new();
+static BANK: StaticCell<sizes::ClassBank<'static>> = StaticCell::new();
+static RESTORED_BANK: StaticCell<sizes::ClassBank<'static>> = StaticCell::new();
+/// The support set: your input rows (K_MAX of them).
+static SUPPORT: StaticCell<[f32; sizes::K_MAX * sizes::INPUTS]> = StaticCell::new();
 
 /// Row `i` of class `c` of this example's data (8 features; your samples come from your
 /// sensor): feature `c` (and `c + 5`) high.
@@ -51,7 +65,7 @@ fn main() -> ! {
 
 /// Runs the example: Ok(whether every answer is the one expected of this example's rows).
 fn run() -> Result<bool, Error> {
-    let model = Model::from_bytes(MODEL)?;
+    let model: &'static Model<'static> = LOADED.init(Model::from_bytes(MODEL)?);
     println!(
         "model {:?}: head {:?}",
         model.name(),
@@ -61,7 +75,7 @@ fn run() -> Result<bool, Error> {
     // The head's classes (OUTPUTS of them) from up to 4 samples each, as many as the scratch
     // was sized for (K_MAX in all), then the model's steps.
     let (ways, shots) = (sizes::OUTPUTS, (sizes::K_MAX / sizes::OUTPUTS).min(4));
-    let mut xs = [0.0f32; sizes::K_MAX * sizes::INPUTS];
+    let xs = zeroed(SUPPORT.uninit());
     let mut labels = [0u16; sizes::K_MAX];
     let rows = (0..ways).flat_map(|c| (0..shots).map(move |i| (c, i)));
     let slots = xs.chunks_exact_mut(sizes::INPUTS).zip(labels.iter_mut());
@@ -72,7 +86,7 @@ fn run() -> Result<bool, Error> {
         n += 1;
     }
     let support = Support::classes(&xs[..n * sizes::INPUTS], &labels[..n]);
-    let mut learner = sizes::Learner::new(&model, sizes::HEAD)?;
+    let learner = sizes::Learner::init(LEARNER.uninit(), model, sizes::HEAD)?;
     let report = learner.adapt(support)?;
     println!(
         "adapted: support loss {} -> {}",
@@ -90,10 +104,10 @@ fn run() -> Result<bool, Error> {
     // Flash: two slots for the adapted state, two for the class bank, each sized by the model.
     const STATE_SLOT: u32 = sizes::state_slot::<flash::RamFlash>();
     const BANK_SLOT: u32 = sizes::bank_slot::<flash::RamFlash>();
-    let mut flash = flash::RamFlash::new();
+    let mut flash = flash::RamFlash::take().expect("the flash is taken once");
     let state_slots = Slots::new(&flash, 0, STATE_SLOT)?;
     let bank_slots = Slots::new(&flash, 2 * STATE_SLOT, BANK_SLOT)?;
-    let saved = state_slots.save(&mut flash, &model, learner.state())?;
+    let saved = state_slots.save(&mut flash, model, learner.state())?;
     let before = learner.classify(&sample(2, 9))?;
     learner.reset()?;
     learner.restore(&state_slots, &mut flash)?;
@@ -111,7 +125,7 @@ fn run() -> Result<bool, Error> {
     let mine = |i: usize| -> [f32; sizes::INPUTS] {
         core::array::from_fn(|j| 2.0 + 0.1 * ((i + j) % 3) as f32)
     };
-    let mut bank = sizes::ClassBank::from_head(&model, sizes::HEAD)?;
+    let bank = sizes::ClassBank::init(BANK.uninit(), model, sizes::HEAD)?;
     let mut five = [0.0f32; 5 * sizes::INPUTS];
     for (label, row_of) in [
         (100, &mine as &dyn Fn(usize) -> _),
@@ -125,12 +139,21 @@ fn run() -> Result<bool, Error> {
     let (label, p) = bank.classify(&mine(6))?;
     let (other, _) = bank.classify(&sample(0, 6))?;
     println!("bank: new rows of classes 100 and 101 are {label} (p = {p}) and {other}");
-    bank_slots.save_bank(&mut flash, &bank)?;
-    let mut restored = sizes::ClassBank::new(&model, sizes::HEAD)?;
-    bank_slots.restore_bank(&mut flash, &mut restored)?;
+    bank_slots.save_bank(&mut flash, bank)?;
+    let restored = sizes::ClassBank::init(RESTORED_BANK.uninit(), model, sizes::HEAD)?;
+    bank_slots.restore_bank(&mut flash, restored)?;
     let (again, _) = restored.classify(&mine(6))?;
     println!("bank restored from flash: {again}");
     Ok(right == ways && (label, other, again) == (100, 101, 100))
+}
+
+/// `slot` as an array of zeros, written in place (never on the stack).
+fn zeroed<const N: usize>(slot: &'static mut MaybeUninit<[f32; N]>) -> &'static mut [f32; N] {
+    // SAFETY: all-zero bits are 0.0 in every f32 of the array, which is then initialised.
+    unsafe {
+        slot.as_mut_ptr().write_bytes(0, 1);
+        slot.assume_init_mut()
+    }
 }
 
 #[panic_handler]

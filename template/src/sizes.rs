@@ -3,6 +3,16 @@
 
 /// The model these sizes are for (`Model::model_id`).
 pub const MODEL_ID: u32 = 0x34170001;
+/// The model's CRC-32 (its last 4 bytes, `Model::crc`): what `check_model` compares.
+pub const MODEL_CRC: u32 = 0x920425a1;
+/// Fails the build unless `bytes` are the model these sizes were generated from: write
+/// `const _: () = sizes::check_model(MODEL);` beside the model's `include_model!`.
+pub const fn check_model(bytes: &[u8]) {
+    match fewshot_runtime::format::trailer_crc(bytes) {
+        Some(crc) if crc == MODEL_CRC => {}
+        _ => panic!("these sizes were generated from another model (`trainer inspect firmware/fixtures/multihead.fsm --rust --head 1 --k 20`): regenerate them from the model this firmware embeds"),
+    }
+}
 /// The head the learner adapts.
 pub const HEAD: usize = 1;
 /// Every head's name, by index (`Learner::predict_head`).

@@ -231,6 +231,28 @@ pub fn rust_sizes(
     writeln!(w)?;
     writeln!(w, "/// The model these sizes are for (`Model::model_id`).")?;
     writeln!(w, "pub const MODEL_ID: u32 = {:#010x};", m.model_id())?;
+    writeln!(
+        w,
+        "/// The model's CRC-32 (its last 4 bytes, `Model::crc`): what `check_model` compares."
+    )?;
+    writeln!(w, "pub const MODEL_CRC: u32 = {:#010x};", m.crc())?;
+    writeln!(
+        w,
+        "/// Fails the build unless `bytes` are the model these sizes were generated from: write"
+    )?;
+    writeln!(
+        w,
+        "/// `const _: () = sizes::check_model(MODEL);` beside the model's `include_model!`."
+    )?;
+    writeln!(w, "pub const fn check_model(bytes: &[u8]) {{")?;
+    writeln!(
+        w,
+        "    match fewshot_runtime::format::trailer_crc(bytes) {{"
+    )?;
+    writeln!(w, "        Some(crc) if crc == MODEL_CRC => {{}}")?;
+    writeln!(w, "        _ => panic!(\"these sizes were generated from another model (`trainer inspect {file} --rust --head {head} --k {k}{flag}`): regenerate them from the model this firmware embeds\"),")?;
+    writeln!(w, "    }}")?;
+    writeln!(w, "}}")?;
     writeln!(w, "/// The head the learner adapts.")?;
     writeln!(w, "pub const HEAD: usize = {head};")?;
     writeln!(

@@ -43,6 +43,8 @@ use static_cell::StaticCell;
 /// file `FEWSHOT_SERIAL_MODEL` names at build time (`build.rs`).
 pub static MODEL: &[u8] =
     fewshot_runtime::include_model!(concat!(env!("OUT_DIR"), "/serial_model.bin"));
+// Sizes generated for another model fail the build here, not at boot.
+const _: () = serial_sizes::check_model(MODEL);
 
 /// The key model updates must be signed with: the fixtures' public **test** key.
 pub static KEY: PublicKey = PublicKey::from_bytes(*include_bytes!(

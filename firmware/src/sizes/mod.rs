@@ -10,3 +10,12 @@ pub mod keyword;
 pub mod keyword_f32;
 pub mod sinusoid;
 pub mod sinusoid_proximal;
+
+// Each module is for its fixture: one regenerated for another model fails the build.
+const _: () = digits_enroll::check_model(crate::fixtures::DIGITS_ENROLL);
+#[cfg(all(feature = "audio-frontend", feature = "conv", feature = "int8"))]
+const _: () = keyword::check_model(crate::fixtures::keyword::MODEL);
+#[cfg(all(feature = "audio-frontend", feature = "conv", feature = "int8"))]
+const _: () = keyword_f32::check_model(crate::fixtures::keyword::F32);
+const _: () = sinusoid::check_model(crate::fixtures::SINUSOID);
+const _: () = sinusoid_proximal::check_model(crate::fixtures::SINUSOID_PROXIMAL);

@@ -3,6 +3,16 @@
 
 /// The model these sizes are for (`Model::model_id`).
 pub const MODEL_ID: u32 = 0x7b3a104a;
+/// The model's CRC-32 (its last 4 bytes, `Model::crc`): what `check_model` compares.
+pub const MODEL_CRC: u32 = 0xd3807633;
+/// Fails the build unless `bytes` are the model these sizes were generated from: write
+/// `const _: () = sizes::check_model(MODEL);` beside the model's `include_model!`.
+pub const fn check_model(bytes: &[u8]) {
+    match fewshot_runtime::format::trailer_crc(bytes) {
+        Some(crc) if crc == MODEL_CRC => {}
+        _ => panic!("these sizes were generated from another model (`trainer inspect models/sinusoid_proximal.postcard --rust --head 0 --k 10`): regenerate them from the model this firmware embeds"),
+    }
+}
 /// The head the learner adapts.
 pub const HEAD: usize = 0;
 /// Every head's name, by index (`Learner::predict_head`).

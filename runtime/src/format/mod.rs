@@ -162,6 +162,23 @@ fn view_readers(header: &Header<'_>) -> u8 {
         .fold(0, |bits, (i, _)| bits | 1 << i)
 }
 
+/// The CRC-32 a model blob ends with (its trailer), read without validating anything else:
+/// what a `const` compares with the CRC a generated sizes module records, so that sizes made
+/// for another model fail the build (`trainer inspect --rust` writes `check_model`). `None`
+/// for fewer than 4 bytes. [`Model::crc`] is the same value once the blob is validated.
+///
+/// ```
+/// use fewshot_runtime::format::trailer_crc;
+/// assert_eq!(trailer_crc(&[1, 2, 0x78, 0x56, 0x34, 0x12]), Some(0x1234_5678));
+/// assert_eq!(trailer_crc(&[1, 2, 3]), None);
+/// ```
+pub const fn trailer_crc(bytes: &[u8]) -> Option<u32> {
+    match bytes.last_chunk::<TRAILER>() {
+        Some(t) => Some(u32::from_le_bytes(*t)),
+        None => None,
+    }
+}
+
 /// Rounds `n` up to a multiple of 4.
 pub(crate) fn align4(n: usize) -> Option<usize> {
     n.checked_add(3).map(|v| v & !3)
