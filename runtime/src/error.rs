@@ -312,6 +312,8 @@ pub enum Error {
     },
     /// The model carries no audio front-end (format v6, `Extension::front_end`).
     NoFrontEnd,
+    /// A class bank asked to classify holds no class yet: enroll one first.
+    NoClassEnrolled,
 }
 
 impl fmt::Display for Error {
@@ -383,6 +385,9 @@ impl fmt::Display for Error {
                 write!(f, "support targets do not match the head's kind")
             }
             Error::EmptySupport => write!(f, "support set is empty"),
+            Error::NoClassEnrolled => {
+                write!(f, "the class bank holds no class yet: enroll one first")
+            }
             Error::ClassWithoutSamples { class } => {
                 write!(
                     f,

@@ -356,7 +356,8 @@ impl<'m, const B: usize> BankState<'m, B> {
 
     /// The label of `x`'s most likely active class and its probability (softmax over the
     /// active classes only), in `scratch` (at least [`BankState::scratch_len`] for K = 0).
-    /// [`Error::NonFinite`] when a class's score overflows.
+    /// [`Error::NonFinite`] when a class's score overflows, [`Error::NoClassEnrolled`] when no
+    /// class is active.
     pub fn classify(&self, x: &[f32], scratch: &mut [f32]) -> Result<(u16, f32), Error> {
         self.score(x, scratch).map(|s| (s.label, s.probability))
     }
@@ -483,11 +484,7 @@ impl<'m, const B: usize> BankState<'m, B> {
                 best = Some((i, *z));
             }
         }
-        let (i, m) = best.ok_or(Error::Capacity {
-            what: "enrolled classes",
-            needed: 1,
-            available: 0,
-        })?;
+        let (i, m) = best.ok_or(Error::NoClassEnrolled)?;
         let mut sum = 0.0;
         for (slot, z) in self
             .bank
