@@ -76,7 +76,7 @@ impl<const B: usize> BankState<'_, B> {
         let n = self.model.input_len();
         if samples.is_empty() || !samples.len().is_multiple_of(n.max(1)) {
             return Err(Error::LengthMismatch {
-                what: "enrollment samples",
+                what: "enrollment samples (whole rows of the input width)",
                 expected: n,
                 found: samples.len(),
             });
