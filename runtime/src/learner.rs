@@ -121,19 +121,35 @@ impl<'m, const P: usize, const S: usize, const LOG: usize> Learner<'m, P, S, LOG
     }
 
     /// Adapts on `support` for `steps` steps (`None`: the model's default); `steps + 1` must fit
-    /// the loss log.
+    /// the loss log. A support set larger than the scratch was sized for (`K_MAX` of the
+    /// generated module) is [`Error::Capacity`] naming the learner's scratch.
     pub fn adapt_steps(
         &mut self,
         support: Support<'_>,
         steps: Option<u16>,
     ) -> Result<AdaptReport, Error> {
-        let report = self.state.adapt(
-            self.model,
-            support,
-            steps,
-            &mut self.scratch,
-            &mut self.losses,
-        )?;
+        let report = self
+            .state
+            .adapt(
+                self.model,
+                support,
+                steps,
+                &mut self.scratch,
+                &mut self.losses,
+            )
+            .map_err(|e| match e {
+                // The learner's own buffers: sized by the generated module, for its K_MAX.
+                Error::BufferTooSmall {
+                    what: "adaptation scratch",
+                    needed,
+                    provided,
+                } => Error::Capacity {
+                    what: "learner scratch S (more samples than K_MAX: `--k`)",
+                    needed,
+                    available: provided,
+                },
+                e => e,
+            })?;
         self.logged = usize::from(report.steps) + 1;
         Ok(report)
     }

@@ -112,6 +112,17 @@ fn wrong_buffers_and_kinds_are_errors_not_panics() {
     let e = learner.adapt_steps(Support::classes(&x, &y), Some(10));
     assert!(e.is_err(), "{e:?}");
     assert!(learner.losses().is_empty());
+    // More samples than the scratch was sized for: the learner's scratch named.
+    let x: Vec<f32> = (0..100 * 8).map(|i| (i % 13) as f32 * 0.1).collect();
+    let y: Vec<u16> = (0..100).map(|i| (i % 5) as u16).collect();
+    assert!(matches!(
+        learner.adapt(Support::classes(&x, &y)),
+        Err(Error::Capacity {
+            what: "learner scratch S (more samples than K_MAX: `--k`)",
+            available: 256,
+            ..
+        })
+    ));
     let mut pose: Learner<'_, 426, 1200, 3> = Learner::new(&model, 2).unwrap();
     assert!(matches!(pose.classify(&q), Err(Error::TargetKindMismatch)));
 }
