@@ -113,7 +113,7 @@ fn write_head(w: &mut String, m: &Model<'_>, h: usize) -> Result<()> {
         let bank = runtime::ClassBank::<1, 1>::bank_len(m, h).map_err(|e| anyhow!("{e}"))?;
         writeln!(
             w,
-            "  enroll   up to {} classes added on the device (class bank {bank} floats, {} bytes)",
+            "  enroll   up to {} classes added on the device (class bank {bank} floats, {} bytes, beside its scratch: `--rust --k K` gives the RAM of both)",
             e.max_classes,
             4 * bank
         )?;
