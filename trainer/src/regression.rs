@@ -150,12 +150,19 @@ impl Record {
     /// read from the run's own data file.
     pub fn new_tasks(&self, path: &Path) -> Result<NewTasks> {
         let mut columns = self.config.task.columns();
+        let Some(header) = crate::csvio::file_header(path)? else {
+            bail!(
+                "{}: no header line (its first row is data, as the next): a file of new tasks is read by its columns' names, the run's: task column {:?}, inputs {}, targets {}; give it the training file's header line",
+                path.display(),
+                columns.task_column,
+                self.input_names.join(", "),
+                self.target_names.join(", ")
+            );
+        };
         // Columns the run ignored need not be in a file of new tasks.
-        if let Some(header) = crate::csvio::file_header(path)? {
-            columns
-                .ignore
-                .retain(|n| crate::csvio::column(&header, n).is_some());
-        }
+        columns
+            .ignore
+            .retain(|n| crate::csvio::column(&header, n).is_some());
         if columns.targets.is_empty() && !self.input_names.is_empty() {
             // The run's targets by name: every other column is an input, matched below.
             columns.targets = self.target_names.clone();

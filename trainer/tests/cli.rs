@@ -358,6 +358,20 @@ fn trains_and_evaluates_on_gzipped_csv_tasks() {
         "{}",
         stderr(&o)
     );
+    // The same new tasks without their header line: refused, asking for it.
+    let text = std::fs::read_to_string(&fresh).unwrap();
+    let headless = write(
+        &d,
+        "new-lines-headless.csv",
+        text.split_once('\n').unwrap().1,
+    );
+    let o = eval_data(&headless);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("no header line") && stderr(&o).contains("training file's header"),
+        "{}",
+        stderr(&o)
+    );
     // Two inputs and no input_scale key: the inputs are standardised on the meta-train tasks
     // (the default used to be the sinusoid's one-input scale, refused for two inputs).
     let mut text = String::from("task_id,x1,x2,y1\n");
