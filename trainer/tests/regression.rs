@@ -225,8 +225,11 @@ fn several_targets_are_scored_each_in_its_units_and_eval_takes_the_runs_settings
         .arg("--out")
         .arg(d.join("big.postcard")));
     let err = String::from_utf8_lossy(&o.stderr);
+    // ... and the held-out tasks too short for it.
     assert!(
-        !o.status.success() && err.contains("`[eval] shots` has K = 15"),
+        !o.status.success()
+            && err.contains("`[eval] shots`: K = 15 needs 16 rows per held-out task")
+            && err.contains(" rows); a K up to "),
         "{err}"
     );
     assert!(!d.join("big.postcard").exists());

@@ -88,7 +88,7 @@ pub struct EvalArgs {
     pub json: bool,
     /// With --json: every episode's accuracy (classification), every held-out task's mean
     /// query MSE (regression), for paired comparisons.
-    #[arg(long)]
+    #[arg(long, requires = "json")]
     pub per_task: bool,
     /// Classification: also U unknown queries per episode (rows of the pool's classes
     /// outside the episode), and the "unknown input" decision: a query is accepted when the
@@ -140,7 +140,7 @@ pub struct CvArgs {
     pub json: bool,
     /// With --json: every task's mean query MSE (regression), every class's accuracy
     /// (classification).
-    #[arg(long)]
+    #[arg(long, requires = "json")]
     pub per_task: bool,
     /// Worker threads (0 = all cores).
     #[arg(long, default_value_t = 0)]

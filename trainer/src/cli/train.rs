@@ -251,9 +251,13 @@ fn describe_split(t: &CsvTasks, s: &State, shots_max: usize) {
     if let Some(w) = trainer::csvio::imprecise_warning(&t.input_names, &inputs) {
         eprintln!("{w}");
     }
+    // Five significant digits below 0.1: a timestamp's scale (1e-8) must not print as 0.
     let fmt = |v: &[f64]| {
         v.iter()
-            .map(|x| format!("{x:.4}"))
+            .map(|&x| match x.abs() {
+                a if a != 0.0 && !(0.1..1e6).contains(&a) => format!("{x:.4e}"),
+                _ => format!("{x:.4}"),
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -287,10 +291,9 @@ fn check_eval_shots(t: &CsvTasks, shots: &[usize]) -> Result<()> {
     let held = trainer::tasks::TaskSource::held_out(t).unwrap_or_default();
     let fewest = held.iter().map(|h| h.1).min().unwrap_or(0);
     if let Some(&k) = shots.iter().filter(|&&k| k >= fewest).max() {
-        bail!(
-            "`[eval] shots` has K = {k}, but held-out task(s) have as few as {fewest} rows (K support + at least 1 query): set `[eval] shots` up to {}, or hold out other tasks (`test_fraction`, `split_seed`)",
-            fewest.saturating_sub(1)
-        );
+        if let Err(e) = trainer::eval::check_rows(k, &held, "held-out tasks") {
+            bail!("`[eval] shots`: {e}: lower `[eval] shots`, or hold out other tasks (`test_fraction`, `split_seed`)");
+        }
     }
     if held.len() < 5 {
         eprintln!(
