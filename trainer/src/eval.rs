@@ -60,6 +60,10 @@ pub struct PairedDifference {
     pub mean: f64,
     #[serde(deserialize_with = "nan_if_null")]
     pub ci95: f64,
+    /// With several outputs, the same for each output in its own units (`mean` is over their
+    /// mean, in which a baseline better on one output can be hidden).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_output: Vec<OutputMse>,
 }
 
 /// One output's query MSE over the units: mean and 95% CI half-width.
@@ -548,7 +552,7 @@ pub fn rows(
             let v: Vec<f64> = per_unit.iter().map(|u| u[j]).collect();
             let (mean_mse, ci95) = mean_ci(&v);
             let minus_baseline = if j < steps.len() {
-                paired_differences(per_unit, j, &baselines)
+                paired_differences(per_unit, j, &baselines, (nm, mo, outputs))
             } else {
                 Vec::new()
             };
@@ -586,21 +590,41 @@ pub fn rows(
         .collect()
 }
 
-/// Column `j` minus each of `baselines` (name, column), unit by unit: mean and interval.
+/// Column `j` minus each of `baselines` (name, column), unit by unit: mean and interval; with
+/// `mo` outputs named `outputs` (their columns after the `nm` methods', [`score`]'s layout),
+/// each output's too.
 fn paired_differences(
     per_unit: &[Vec<f64>],
     j: usize,
     baselines: &[(String, usize)],
+    (nm, mo, outputs): (usize, usize, &[String]),
 ) -> Vec<PairedDifference> {
+    let paired = |a: usize, b: usize| {
+        let d: Vec<f64> = per_unit.iter().map(|u| u[a] - u[b]).collect();
+        mean_ci(&d)
+    };
     baselines
         .iter()
         .map(|(baseline, c)| {
-            let d: Vec<f64> = per_unit.iter().map(|u| u[j] - u[*c]).collect();
-            let (mean, ci95) = mean_ci(&d);
+            let (mean, ci95) = paired(j, *c);
+            let per_output = (0..mo)
+                .map(|o| {
+                    let (mean_mse, ci95) = paired(nm + j * mo + o, nm + c * mo + o);
+                    OutputMse {
+                        output: outputs
+                            .get(o)
+                            .cloned()
+                            .unwrap_or_else(|| format!("y{}", o + 1)),
+                        mean_mse,
+                        ci95,
+                    }
+                })
+                .collect();
             PairedDifference {
                 baseline: baseline.clone(),
                 mean,
                 ci95,
+                per_output,
             }
         })
         .collect()
@@ -756,6 +780,22 @@ fn differences_table(rows: &[EvalRow]) -> String {
         }
         s += "\n";
     }
+    if first
+        .minus_baseline
+        .iter()
+        .any(|d| !d.per_output.is_empty())
+    {
+        s += "the same for each output, in its own units^2:\n";
+        for r in rows.iter().filter(|r| !r.minus_baseline.is_empty()) {
+            for d in &r.minus_baseline {
+                s += &format!("{:>6} {:>6} - {:<16}", r.shots, r.steps, d.baseline);
+                for o in &d.per_output {
+                    s += &format!(" {}: {:.4} +- {}", o.output, o.mean_mse, ci_cell(o.ci95, 4));
+                }
+                s += "\n";
+            }
+        }
+    }
     s
 }
 
@@ -789,6 +829,40 @@ fn outputs_table(rows: &[EvalRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::{count, plural, rows};
+
+    /// With two outputs each output's paired difference is over its own columns: one the
+    /// line wins, the other it loses, which their mean hides.
+    #[test]
+    fn paired_differences_per_output() {
+        // model, population mean, line; then each method's two outputs.
+        let unit = |m: [f64; 2], p: [f64; 2], l: [f64; 2]| {
+            let mean = |v: [f64; 2]| (v[0] + v[1]) / 2.0;
+            vec![
+                mean(m),
+                mean(p),
+                mean(l),
+                m[0],
+                m[1],
+                p[0],
+                p[1],
+                l[0],
+                l[1],
+            ]
+        };
+        let per_unit = vec![
+            unit([10.0, 100.0], [50.0, 500.0], [5.0, 300.0]),
+            unit([12.0, 90.0], [40.0, 450.0], [6.0, 280.0]),
+        ];
+        let names = ["ppm".to_string(), "ppb".to_string()];
+        let r = rows(5, &[0], &["a".into(), "b".into()], &per_unit, 1, &names);
+        let line = &r[0].minus_baseline[1];
+        assert_eq!(line.baseline, "line");
+        assert!(line.mean < 0.0, "the mean of the outputs: the model better");
+        let o = &line.per_output;
+        assert_eq!((o[0].output.as_str(), o[1].output.as_str()), ("ppm", "ppb"));
+        assert!((o[0].mean_mse - 5.5).abs() < 1e-12, "{o:?}");
+        assert!((o[1].mean_mse + 195.0).abs() < 1e-12, "{o:?}");
+    }
 
     /// A model a constant below the line on every task: the paired difference is that
     /// constant with no spread, however far apart the tasks' MSEs are.
