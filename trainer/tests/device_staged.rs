@@ -270,6 +270,21 @@ fn regression_rows_carry_as_many_targets_as_the_head_predicts() {
     assert_eq!(json["query_mse"]["target_values"], 4, "{json}");
     assert!(close(&json["per_output"]["level"], each(0)), "{json}");
     assert!(close(&json["per_output"]["level_k"], each(1)), "{json}");
+    // A header, read by position, naming a target column among the inputs: refused.
+    let names: Vec<String> = (0..W).map(|j| format!("c{j}")).collect();
+    let mut swapped = names.clone();
+    swapped[3] = "level".into();
+    let header = format!("{},c3,level_k\n", swapped.join(","));
+    let reordered = dir.join("reordered.csv");
+    std::fs::write(&reordered, header + &row(&[1.0, -2.0])).unwrap();
+    let (_, err, success) = device(&s, &["infer", "--csv", reordered.to_str().unwrap()]);
+    assert!(!success);
+    assert!(
+        err.contains(
+            "its column \"level\" (the name of the head's target) would be read as input 4 of 200"
+        ),
+        "{err}"
+    );
     // 40 values after the input: an error naming the line, not a panic.
     let many: Vec<f64> = (0..40).map(f64::from).collect();
     std::fs::write(&bad, row(&many)).unwrap();

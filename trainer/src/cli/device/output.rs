@@ -30,7 +30,8 @@ impl Output {
         };
         let header = trainer::csvio::file_header(csv)?;
         let (label, ignore) = self.columns(csv, header.as_deref())?;
-        if self.model.is_none() && header.is_some() {
+        if let (None, Some(h)) = (&self.model, &header) {
+            target_among_inputs(csv, h, info, label.as_deref(), &ignore)?;
             eprintln!(
                 "note: {}: columns read by position, its header's names unchecked (--model MODEL reads them by name)",
                 csv.display()
@@ -260,6 +261,43 @@ impl ServedModel {
         }
         Ok(self.names.as_deref())
     }
+}
+
+/// Refuses a header, read by position, that puts a column named as one of the adapted
+/// regression head's targets (the trainer names such a head after its target columns, `a, b`)
+/// among the inputs: the columns come in another order than the model's.
+fn target_among_inputs(
+    csv: &Path,
+    header: &[String],
+    info: &Info,
+    label: Option<&str>,
+    ignore: &[String],
+) -> Result<()> {
+    let Some(head) = info.heads.get(usize::from(info.adapted_head)) else {
+        return Ok(());
+    };
+    if head.kind != HeadKind::Regression {
+        return Ok(());
+    }
+    let skipped = |n: &String| {
+        label.is_some_and(|l| n.trim().eq_ignore_ascii_case(l))
+            || ignore.iter().any(|i| n.trim().eq_ignore_ascii_case(i))
+    };
+    let read: Vec<&String> = header.iter().filter(|n| !skipped(n)).collect();
+    let inputs = usize::from(info.input_len).min(read.len());
+    for target in head.name.split(", ") {
+        if let Some(i) = read[..inputs]
+            .iter()
+            .position(|n| n.trim().eq_ignore_ascii_case(target))
+        {
+            bail!(
+                "{}: its column {target:?} (the name of the head's target) would be read as input {} of {inputs}: its columns come in another order than the model's; give --model MODEL to read them by name",
+                csv.display(),
+                i + 1
+            );
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn describe_info(reply: &Reply) -> String {
