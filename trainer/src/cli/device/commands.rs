@@ -14,7 +14,19 @@ pub(super) fn info(client: &mut Client) -> Result<Info> {
 /// on: the raw MSE is that times the target's variance).
 pub(super) fn adapt(client: &mut Client, out: &mut Output, steps: Option<u16>) -> Result<()> {
     let unit = match &out.model {
-        Some(m) => m.raw_mse_factor(&info(client)?)?,
+        Some(m) => {
+            let i = info(client)?;
+            let factor = m.raw_mse_factor(&i)?;
+            let several =
+                |h: &&fewshot_protocol::HeadInfo| h.kind == HeadKind::Regression && h.outputs > 1;
+            if let Some(h) = i.heads.get(usize::from(i.adapted_head)).filter(several) {
+                eprintln!(
+                    "note: the support loss is the mean of the {} outputs' MSEs on their standardised targets: it has no raw units (`infer --csv` gives each output's MSE in its own)",
+                    h.outputs
+                );
+            }
+            factor
+        }
         None => None,
     };
     let reply = out.ask(client, &Request::Adapt { steps }, describe)?;

@@ -318,10 +318,10 @@ pub(super) fn describe_info(reply: &Reply) -> String {
             ""
         };
         s += &format!(
-            "  head {n} {:?}: {:?}, {} outputs{adapted}\n",
+            "  head {n} {:?}: {:?}, {}{adapted}\n",
             h.name.as_str(),
             h.kind,
-            h.outputs
+            trainer::eval::count(usize::from(h.outputs), "output")
         );
     }
     s += &format!(
