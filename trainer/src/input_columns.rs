@@ -72,7 +72,7 @@ pub fn match_by_name(model: &[String], file: &[String], what: &str) -> Result<Ma
         .collect();
     if !missing.is_empty() {
         bail!(
-            "{what}: the model's input column(s) {} are not among its columns ({}); the model reads {} (its run record)",
+            "{what}: the model's input column(s) {} are not among its input columns ({}: the columns neither label, task, target nor ignored); the model reads {} (its run record)",
             missing.join(", "),
             file.join(", "),
             model.join(", ")
