@@ -287,6 +287,25 @@ pub fn rust_sizes(
         "/// The head's outputs (values, or one probability per class)."
     )?;
     writeln!(w, "pub const OUTPUTS: usize = {outputs};")?;
+    let regression = matches!(
+        m.head(head).map(|h| h.kind),
+        Ok(runtime::HeadKind::Regression { .. })
+    );
+    if let Some(names) = source
+        .targets
+        .filter(|n| regression && n.len() == outputs && n.len() <= MAX_INPUT_NAMES)
+    {
+        writeln!(
+            w,
+            "/// The head's outputs by index: its target columns (the run record), in raw units."
+        )?;
+        let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+        writeln!(
+            w,
+            "pub const OUTPUT_NAMES: [&str; OUTPUTS] = [{}];",
+            quoted.join(", ")
+        )?;
+    }
     writeln!(
         w,
         "/// The largest support set the scratch is sized for (samples in all: ways x shots)."
@@ -339,6 +358,8 @@ pub struct Source<'a> {
     pub file: &'a str,
     /// The input columns' names, in the order the model takes them.
     pub inputs: Option<&'a [String]>,
+    /// A regression run's target columns, in the order of the head's outputs.
+    pub targets: Option<&'a [String]>,
 }
 
 /// What `--device` is given besides the head and K.

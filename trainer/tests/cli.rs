@@ -646,7 +646,8 @@ fn train_names_the_inputs_in_order_and_inspect_reads_them_from_the_record() {
     let o = run(bin().args(["inspect", "--rust"]).arg(&m));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
-        out.contains("pub const INPUT_NAMES: [&str; INPUTS] = [\"temp_c\", \"humidity\"];"),
+        out.contains("pub const INPUT_NAMES: [&str; INPUTS] = [\"temp_c\", \"humidity\"];")
+            && out.contains("pub const OUTPUT_NAMES: [&str; OUTPUTS] = [\"y\"];"),
         "{out}"
     );
 }

@@ -58,9 +58,16 @@ pub fn run(a: InspectArgs) -> Result<ExitCode> {
         None
     });
     let text = if rust {
+        // A regression run's target columns name the head's outputs.
+        let targets = trainer::record::csv_columns(&file)
+            .map(|c| c.targets)
+            .unwrap_or_default();
         let source = inspect::Source {
             file: &file.display().to_string(),
             inputs: inputs.as_deref(),
+            targets: Some(&targets)
+                .filter(|t| !t.is_empty())
+                .map(|t| t.as_slice()),
         };
         inspect::rust_sizes(&blob, head, k as usize, &source, device)
     } else {
