@@ -268,6 +268,9 @@ fn the_exported_int8_stem_computes_the_host_int8_trunk_bit_for_bit() {
     ] {
         assert!(described.contains(line), "{line:?} in\n{described}");
     }
+    // quantise's trunk bytes are the stem's tensors as the file stores them, as inspect says.
+    let (int8, _) = trainer::inspect::int8_flash(&model).unwrap().unwrap();
+    assert_eq!(q.bytes(), int8);
 }
 
 /// `--f32-layers`: the first layers stay f32 stem layers before the quantise step, and the

@@ -207,7 +207,7 @@ pub fn cross_validate(cfg: &ClsConfig, n: usize, episodes: usize) -> Result<CvRe
             .iter()
             .find(|r| r.method == "nearest_centroid_standardised");
         eprintln!(
-            "fold {}/{n}: novel {}, trained on {} ({}); {}device {} steps; {}-shot model {:.2}%, nearest centroid standardised {:.2}% ({:.0} s)",
+            "fold {}/{n}: novel {}, trained on {} ({}); {}device {} steps; {}-shot model after them {:.2}% (the `model (device steps)` row), nearest centroid standardised {:.2}% ({:.0} s)",
             f + 1,
             ds.describe_classes(fold),
             ds.describe_classes(&trunk_classes(fcfg, setup)),

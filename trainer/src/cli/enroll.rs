@@ -256,6 +256,9 @@ pub fn enroll_eval(a: EnrollEvalArgs) -> Result<ExitCode> {
         }
         print!("{}", table(&rows));
         println!("note: {}", queries.note);
+        if let Some(note) = trainer::classify::enroll::steps_note(&rows, a.rate) {
+            println!("note: {note}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -111,8 +111,11 @@ impl QWeights {
             .map(|(i, &v)| f64::from(self.w_scale[i / fan]) * f64::from(v))
             .collect()
     }
+    /// Bytes of its tensors as the model file stores them: the int8 weights four to a word,
+    /// and per output channel an int32 bias, multiplier and shift and an f32 weight scale.
     fn bytes(&self) -> usize {
-        self.weights.len() + 4 * (self.bias.len() + self.multiplier.len() + self.shift.len()) + 8
+        let per_channel = self.bias.len() + self.multiplier.len() + self.shift.len();
+        self.weights.len().next_multiple_of(4) + 4 * (per_channel + self.w_scale.len())
     }
 }
 

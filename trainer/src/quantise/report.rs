@@ -126,7 +126,7 @@ pub fn run(a: &QuantiseArgs) -> Result<()> {
     );
     print!("{}", table(&rows));
     println!(
-        "trunk bytes: f32 {}, int8 {} (f32: weights and biases; int8: int8 weights, int32 biases, multipliers, shifts, scales and zero points{})",
+        "trunk bytes: f32 {}, int8 {} (f32: weights and biases; int8: as the model file stores them, int8 weights four to a word, per channel an int32 bias, multiplier, shift and an f32 weight scale, as `trainer inspect` counts them{})",
         f32_bytes(arch),
         q.bytes(),
         if q.f32_layers() > 0 { ", and the f32 layers' weights and biases" } else { "" }

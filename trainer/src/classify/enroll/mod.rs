@@ -483,9 +483,15 @@ pub fn evaluate(
         .collect();
     let mut methods: Vec<String> = banks
         .iter()
-        .map(|&(s, m)| match m {
-            0.0 => format!("device bank, {s} steps"),
-            _ => format!("device bank, {s} steps, margin {m}"),
+        .map(|&(s, m)| {
+            let steps = match s {
+                0 => "0 steps".to_string(),
+                _ => format!("{s} steps at rate {}", spec.rate),
+            };
+            match m {
+                0.0 => format!("device bank, {steps}"),
+                _ => format!("device bank, {steps}, margin {m}"),
+            }
         })
         .collect();
     methods.push("nearest centroid, raw input".into());
@@ -661,4 +667,69 @@ pub fn table(rows: &[EnrollRow]) -> String {
         );
     }
     s
+}
+
+/// A note when a row of inner steps scores the original classes below the prototype-only row
+/// of the same margin before any enrollment, beyond both intervals: the steps at this rate
+/// over-fit the samples (None otherwise).
+pub fn steps_note(rows: &[EnrollRow], rate: f32) -> Option<String> {
+    let start = |r: &&EnrollRow| r.enrollments == 0;
+    let plain: Vec<&EnrollRow> = rows.iter().filter(start).collect();
+    let base = plain.iter().find(|r| r.method == "device bank, 0 steps")?;
+    let worse: Vec<&str> = plain
+        .iter()
+        .filter(|r| r.method.contains(" steps at rate ") && !r.method.contains("margin"))
+        .filter(|r| r.original.0 + r.original.1 < base.original.0 - base.original.1)
+        .map(|r| r.method.as_str())
+        .collect();
+    (!worse.is_empty()).then(|| {
+        format!(
+            "{} start(s) the original classes below the bank without steps ({:.2} %): steps at rate {rate} over-fit the enrollment samples on this model; a lower --rate (0.05, 0.005), or none (the device's default is the prototype alone)",
+            worse.join("; "),
+            base.original.0
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{steps_note, EnrollRow};
+
+    fn row(method: &str, enrollments: usize, original: f64) -> EnrollRow {
+        EnrollRow {
+            method: method.into(),
+            enrollments,
+            original: (original, 0.5),
+            original_only: (original, 0.5),
+            enrolled: None,
+            original_change: (0.0, 0.0),
+            original_over_classes: (original, 5.0),
+            enrolled_over_classes: None,
+            episodes: 100,
+            original_classes: 5,
+            enrolled_classes: 5,
+            per_class: vec![],
+        }
+    }
+
+    /// Steps that start the original classes far below the prototype alone are said to
+    /// over-fit; steps within the intervals, or later checkpoints, are not.
+    #[test]
+    fn steps_that_over_fit_are_noted() {
+        let plain = row("device bank, 0 steps", 0, 78.45);
+        let steps = row("device bank, 5 steps at rate 0.5", 0, 21.07);
+        let note = steps_note(&[plain.clone(), steps], 0.5).unwrap();
+        assert!(
+            note.starts_with("device bank, 5 steps at rate 0.5 start(s)"),
+            "{note}"
+        );
+        assert!(
+            note.contains("78.45 %") && note.contains("lower --rate"),
+            "{note}"
+        );
+        let close = row("device bank, 5 steps at rate 0.05", 0, 78.2);
+        assert_eq!(steps_note(&[plain.clone(), close], 0.05), None);
+        let later = row("device bank, 5 steps at rate 0.5", 5, 10.0);
+        assert_eq!(steps_note(&[plain, later], 0.5), None);
+    }
 }
