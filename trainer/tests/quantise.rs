@@ -265,12 +265,16 @@ fn the_exported_int8_stem_computes_the_host_int8_trunk_bit_for_bit() {
         "stem[3]    int8 dense 32 (flat) -> 8x1x1",
         "per-channel scale",
         "bytes saved",
+        "in int8 layers, stored in",
     ] {
         assert!(described.contains(line), "{line:?} in\n{described}");
     }
     // quantise's trunk bytes are the stem's tensors as the file stores them, as inspect says.
     let (int8, _) = trainer::inspect::int8_flash(&model).unwrap().unwrap();
     assert_eq!(q.bytes(), int8);
+    // Its parameters are the f32 trunk's: weights and biases, each counted once.
+    let params = format!("parameters {} (", a.n_params() + 8 + 1);
+    assert!(described.contains(&params), "{params} in\n{described}");
 }
 
 /// `--f32-layers`: the first layers stay f32 stem layers before the quantise step, and the
