@@ -331,6 +331,20 @@ pub fn ci_cell(half: f64, decimals: usize) -> String {
     }
 }
 
+/// A line saying that an interval over only 2 or 3 `unit`s (Student's t of 12.7 or 4.3: wider
+/// than the scale) says little; empty for more units, or fewer (no interval at all).
+pub fn few_units_note(n: usize, unit: &str) -> String {
+    match n {
+        2..=3 => format!(
+            "with {n} {units} the per-{unit} interval has {} degree(s) of freedom (t = {:.1}): it says little; more {units} narrow it\n",
+            n - 1,
+            t95(n - 1),
+            units = plural(unit)
+        ),
+        _ => String::new(),
+    }
+}
+
 /// `n` `unit`s: "1 class", "3 classes", "2 tasks".
 pub fn count(n: usize, unit: &str) -> String {
     match n {

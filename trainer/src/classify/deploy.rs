@@ -557,7 +557,8 @@ pub fn table(rows: &[AccRow]) -> String {
             crate::eval::ci_cell(r.class_ci95, 2)
         );
     }
-    s
+    let fewest = rows.iter().map(|r| r.classes).min().unwrap_or(0);
+    s + &crate::eval::few_units_note(fewest, "class")
 }
 
 #[cfg(test)]

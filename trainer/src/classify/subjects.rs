@@ -329,18 +329,10 @@ pub fn table(ds: &Dataset, ways: usize, reports: &[SubjectReport]) -> String {
     s + &few_subjects_note(reports)
 }
 
-/// A line under the table when some row's interval is over 2 or 3 subjects (t of 12.7 or
-/// 4.3: wider than the scale), else nothing.
+/// A line under the table when some row's interval is over 2 or 3 subjects, else nothing.
 fn few_subjects_note(reports: &[SubjectReport]) -> String {
     let fewest = reports.iter().flat_map(|r| &r.rows).map(|r| r.subjects);
-    match fewest.min() {
-        Some(n @ 2..=3) => format!(
-            "with {n} subjects the per-subject interval has {} degree(s) of freedom (t = {:.1}): it says little; more subjects narrow it\n",
-            n - 1,
-            crate::eval::t95(n - 1)
-        ),
-        _ => String::new(),
-    }
+    crate::eval::few_units_note(fewest.min().unwrap_or(0), "subject")
 }
 
 /// Up to 6 names, then how many more.
