@@ -304,11 +304,20 @@ pub fn parse_file(
             let c = ds.labels[r];
             match class_of[b] {
                 None if class_of.contains(&Some(c)) => {
-                    bail!("{}: class {c} already used by another block", at(f))
+                    bail!(
+                        "{}: class {} already used by another block (read as {ways}-way {shots}-shot episodes with {query} queries per class: check --ways, --shots and --query)",
+                        at(f),
+                        ds.class_name(c)
+                    )
                 }
                 None => class_of[b] = Some(c),
                 Some(k) if k != c => {
-                    bail!("{}: row {r} is class {c}, its block is class {k}", at(f))
+                    bail!(
+                        "{}: row {r} is class {}, its block is class {} (read as {ways}-way {shots}-shot episodes with {query} queries per class: check --ways, --shots and --query)",
+                        at(f),
+                        ds.class_name(c),
+                        ds.class_name(k)
+                    )
                 }
                 _ => {}
             }
