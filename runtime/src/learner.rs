@@ -140,10 +140,10 @@ impl<'m, const P: usize, const S: usize, const LOG: usize> Learner<'m, P, S, LOG
             .map_err(|e| match e {
                 // The learner's own buffers: sized by the generated module, for its K_MAX.
                 Error::BufferTooSmall {
-                    what: "adaptation scratch",
+                    what,
                     needed,
                     provided,
-                } => Error::Capacity {
+                } if what == crate::adapt::inner::ADAPTATION_SCRATCH => Error::Capacity {
                     what: "learner scratch S (more samples than K_MAX: `--k`)",
                     needed,
                     available: provided,

@@ -474,3 +474,11 @@ pub fn still_rate(rate: &runtime::writer::RateDef) -> bool {
         _ => false,
     }
 }
+
+/// Writes a run's trained state beside its model `out` (`<out>.trained.json`: what `quantise`
+/// and `--trained` read back).
+pub fn write_trained(out: &Path, trained: &impl serde::Serialize) -> Result<()> {
+    let path = out.with_extension("trained.json");
+    let text = serde_json::to_string(trained)?;
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+}

@@ -75,7 +75,8 @@ fn write_input(w: &mut String, m: &Model<'_>, bytes: &[u8]) -> Result<()> {
         )?;
     }
     let words = m.param_count();
-    match int8_params(m)? {
+    // The int8 layers' stored bytes and the f32 bytes of the same weights and biases.
+    match int8_flash(m)?.map(|(int8, f32)| (int8 / 4, f32 / 4)) {
         Some((stored, params)) => writeln!(
             w,
             "parameters {} ({params} in int8 layers, stored in {stored} words with their per-channel requantisation)",
@@ -84,23 +85,6 @@ fn write_input(w: &mut String, m: &Model<'_>, bytes: &[u8]) -> Result<()> {
         None => writeln!(w, "parameters {words}")?,
     }
     Ok(())
-}
-
-/// The int8 stem layers' words in the weights section and their parameters (int8 weights and
-/// int32 biases), or None without an int8 layer.
-fn int8_params(m: &Model<'_>) -> Result<Option<(usize, usize)>> {
-    let mut found = None;
-    for l in m
-        .stem()
-        .iter()
-        .filter(|l| l.offset().is_some() && l.is_int8())
-    {
-        let t = int8_tensor(m, l)?;
-        let (words, params) = found.get_or_insert((0, 0));
-        *words += 4 * t.scale.len() + t.weights.len().div_ceil(4);
-        *params += t.weights.len() + t.bias.len();
-    }
-    Ok(found)
 }
 
 /// The stem's layers (and the flash its int8 tensors save), the trunk's.

@@ -63,6 +63,10 @@ pub(crate) struct InnerLoop<'a> {
     pub rates: &'a [f32],
 }
 
+/// The `what` of the inner loop's [`Error::BufferTooSmall`] for its scratch: [`crate::Learner`]
+/// tells it as its own scratch's capacity.
+pub(crate) const ADAPTATION_SCRATCH: &str = "adaptation scratch";
+
 impl<'a> InnerLoop<'a> {
     /// Validates the call; nothing is changed on error.
     pub fn new(
@@ -154,7 +158,7 @@ impl<'a> InnerLoop<'a> {
         let needed = self.geo.total();
         if scratch.len() < needed {
             return Err(Error::BufferTooSmall {
-                what: "adaptation scratch",
+                what: ADAPTATION_SCRATCH,
                 needed,
                 provided: scratch.len(),
             });

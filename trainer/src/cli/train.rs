@@ -289,11 +289,9 @@ fn describe_split(t: &CsvTasks, s: &State, shots_max: usize) {
 /// rows and at least one query row), and notes when too few tasks are held out for an interval.
 fn check_eval_shots(t: &CsvTasks, shots: &[usize]) -> Result<()> {
     let held = trainer::tasks::TaskSource::held_out(t).unwrap_or_default();
-    let fewest = held.iter().map(|h| h.1).min().unwrap_or(0);
-    if let Some(&k) = shots.iter().filter(|&&k| k >= fewest).max() {
-        if let Err(e) = trainer::eval::check_rows(k, &held, "held-out tasks") {
-            bail!("`[eval] shots`: {e}: lower `[eval] shots`, or hold out other tasks (`test_fraction`, `split_seed`)");
-        }
+    let k = shots.iter().copied().max().unwrap_or(0);
+    if let Err(e) = trainer::eval::check_rows(k, &held, "held-out tasks") {
+        bail!("`[eval] shots`: {e}: lower `[eval] shots`, or hold out other tasks (`test_fraction`, `split_seed`)");
     }
     if held.len() < 5 {
         eprintln!(

@@ -125,10 +125,7 @@ pub fn train_and_export(
         t0.elapsed().as_secs_f64(),
         out.display()
     );
-    std::fs::write(
-        out.with_extension("trained.json"),
-        serde_json::to_string(&trained)?,
-    )?;
+    crate::export::write_trained(out, &trained)?;
     if flags.no_eval {
         return Ok(Some(trained));
     }

@@ -430,6 +430,9 @@ fn draw(
 #[derive(Clone, Debug, Serialize)]
 pub struct EnrollRow {
     pub method: String,
+    /// The device bank's inner steps per enrollment and margin (None: a nearest-centroid
+    /// baseline).
+    pub bank: Option<(u16, f32)>,
     pub enrollments: usize,
     /// Mean accuracy in percent and 95% CI half-width, over episodes.
     pub original: (f64, f64),
@@ -524,7 +527,7 @@ pub fn evaluate(
             Ok(out)
         })
         .collect::<Result<_>>()?;
-    Ok(summarise(&methods, &per_episode))
+    Ok(summarise(&methods, &banks, &per_episode))
 }
 
 /// Refuses, before any episode, a head that is not enrollable or holds too few classes for
@@ -580,7 +583,12 @@ fn check(
 
 /// One row per method and checkpoint: mean +- 95 % CI over the episodes (in percent), the
 /// change from before any enrollment paired by episode, and the same over classes.
-fn summarise(methods: &[String], per_episode: &[Vec<Vec<Scores>>]) -> Vec<EnrollRow> {
+/// `banks` are the first methods' (steps, margin), the nearest-centroid baselines after them.
+fn summarise(
+    methods: &[String],
+    banks: &[(u16, f32)],
+    per_episode: &[Vec<Vec<Scores>>],
+) -> Vec<EnrollRow> {
     let ci = |v: Vec<f64>| -> (f64, f64) {
         let (m, c) = mean_ci(&v);
         (100.0 * m, 100.0 * c)
@@ -614,6 +622,7 @@ fn summarise(methods: &[String], per_episode: &[Vec<Vec<Scores>>]) -> Vec<Enroll
             let over = |v: &[(usize, f64)]| ci(v.iter().map(|c| c.1).collect());
             rows.push(EnrollRow {
                 method: method.clone(),
+                bank: banks.get(mi).copied(),
                 enrollments,
                 original: ci(col(0)),
                 original_only: ci(col(1)),
@@ -675,10 +684,13 @@ pub fn table(rows: &[EnrollRow]) -> String {
 pub fn steps_note(rows: &[EnrollRow], rate: f32) -> Option<String> {
     let start = |r: &&EnrollRow| r.enrollments == 0;
     let plain: Vec<&EnrollRow> = rows.iter().filter(start).collect();
-    let base = plain.iter().find(|r| r.method == "device bank, 0 steps")?;
+    let base = plain.iter().find(|r| r.bank == Some((0, 0.0)))?;
     let worse: Vec<&str> = plain
         .iter()
-        .filter(|r| r.method.contains(" steps at rate ") && !r.method.contains("margin"))
+        .filter(|r| {
+            r.bank
+                .is_some_and(|(steps, margin)| steps > 0 && margin == 0.0)
+        })
         .filter(|r| r.original.0 + r.original.1 < base.original.0 - base.original.1)
         .map(|r| r.method.as_str())
         .collect();
@@ -695,9 +707,10 @@ pub fn steps_note(rows: &[EnrollRow], rate: f32) -> Option<String> {
 mod tests {
     use super::{steps_note, EnrollRow};
 
-    fn row(method: &str, enrollments: usize, original: f64) -> EnrollRow {
+    fn row(method: &str, steps: u16, enrollments: usize, original: f64) -> EnrollRow {
         EnrollRow {
             method: method.into(),
+            bank: Some((steps, 0.0)),
             enrollments,
             original: (original, 0.5),
             original_only: (original, 0.5),
@@ -716,8 +729,8 @@ mod tests {
     /// over-fit; steps within the intervals, or later checkpoints, are not.
     #[test]
     fn steps_that_over_fit_are_noted() {
-        let plain = row("device bank, 0 steps", 0, 78.45);
-        let steps = row("device bank, 5 steps at rate 0.5", 0, 21.07);
+        let plain = row("device bank, 0 steps", 0, 0, 78.45);
+        let steps = row("device bank, 5 steps at rate 0.5", 5, 0, 21.07);
         let note = steps_note(&[plain.clone(), steps], 0.5).unwrap();
         assert!(
             note.starts_with("device bank, 5 steps at rate 0.5 start(s)"),
@@ -727,9 +740,9 @@ mod tests {
             note.contains("78.45 %") && note.contains("lower --rate"),
             "{note}"
         );
-        let close = row("device bank, 5 steps at rate 0.05", 0, 78.2);
+        let close = row("device bank, 5 steps at rate 0.05", 5, 0, 78.2);
         assert_eq!(steps_note(&[plain.clone(), close], 0.05), None);
-        let later = row("device bank, 5 steps at rate 0.5", 5, 10.0);
+        let later = row("device bank, 5 steps at rate 0.5", 5, 5, 10.0);
         assert_eq!(steps_note(&[plain, later], 0.5), None);
     }
 }

@@ -65,10 +65,7 @@ pub fn train_and_export(
         (st.iter, secs),
         (out, bytes),
     );
-    std::fs::write(
-        out.with_extension("trained.json"),
-        serde_json::to_string(&trained)?,
-    )?;
+    crate::export::write_trained(out, &trained)?;
     if flags.no_eval {
         return Ok(Some(trained));
     }
