@@ -133,11 +133,12 @@ pub struct EnrollEvalArgs {
     pub episodes: usize,
     #[arg(long, default_value_t = 20_260_115)]
     pub seed: u64,
-    /// Inner steps per enrollment, one result row each (0: prototype only).
-    #[arg(long, value_delimiter = ',', default_value = "0,5")]
+    /// Inner steps per enrollment, one result row each (0: prototype only, the device's
+    /// `enroll`; `0,5` also measures `enroll_steps` with 5 steps beside it).
+    #[arg(long, value_delimiter = ',', default_value = "0")]
     pub steps: Vec<u16>,
-    /// Rate of the inner steps.
-    #[arg(long, default_value_t = 0.5)]
+    /// Rate of the inner steps (the rate the README's measurements use).
+    #[arg(long, default_value_t = 0.05)]
     pub rate: f32,
     /// Margins of the held-out classes' enrollments (squared feature distance, the device's
     /// `ClassBank::set_margin`), one result row each per step count.
