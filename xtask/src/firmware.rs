@@ -2,7 +2,7 @@
 //! check and benchmark.
 
 use crate::elf::{Elf, STT_FUNC, STT_OBJECT};
-use crate::{run, run_with};
+use crate::{run, run_limited, run_with};
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -56,6 +56,9 @@ pub(crate) fn probe_build(triple: &str) -> Vec<&str> {
         "size_baseline",
     ]
 }
+
+/// The template's build and run under its own runner, at most (a cold build takes about 1 min).
+const TEMPLATE_LIMIT: Duration = Duration::from_secs(600);
 
 /// Default guard against a firmware that hangs.
 const DEFAULT_TIMEOUT_S: u64 = 120;
@@ -438,12 +441,15 @@ pub fn ci(root: &Path) -> Result<()> {
     riscv(&fw)?;
     // The template a firmware of one's own starts from (template/): built and run under QEMU
     // by its own runner, as a user runs it, on the Cortex-M4F and on RISC-V; it exits 0 when
-    // every answer is the expected one.
-    run(&root.join("template"), "cargo", &["run", "--release"])?;
-    run(
-        &root.join("template"),
+    // every answer is the expected one. Its runner has no timeout (a user's QEMU command line):
+    // the build and the run are limited here instead.
+    let template = root.join("template");
+    run_limited(&template, "cargo", &["run", "--release"], TEMPLATE_LIMIT)?;
+    run_limited(
+        &template,
         "cargo",
         &["run", "--release", "--target", RISCV.0],
+        TEMPLATE_LIMIT,
     )?;
     serial_end_to_end(root)?;
     size_command(root, &[])

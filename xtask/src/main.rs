@@ -5,7 +5,7 @@
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 mod boards;
 mod data;
@@ -148,16 +148,55 @@ pub(crate) fn run_with(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> Result<()> {
+    run_command(dir, program, args, env, None)
+}
+
+/// [`run`] that fails when the command takes longer than `limit`: the command and everything
+/// it started (its own process group: cargo and the QEMU its runner starts) are killed, so a
+/// hung firmware run by a runner without a timeout fails CI instead of stalling it.
+pub(crate) fn run_limited(dir: &Path, program: &str, args: &[&str], limit: Duration) -> Result<()> {
+    run_command(dir, program, args, &[], Some(limit))
+}
+
+fn run_command(
+    dir: &Path,
+    program: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    limit: Option<Duration>,
+) -> Result<()> {
+    use std::os::unix::process::CommandExt;
     let vars: String = env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
     let line = format!("{vars}{program} {}", args.join(" "));
     eprintln!("+ {line}");
     let start = Instant::now();
-    let status = Command::new(program)
+    let mut command = Command::new(program);
+    command
         .args(args)
         .envs(env.iter().copied())
-        .current_dir(dir)
-        .status()
+        .current_dir(dir);
+    if limit.is_some() {
+        command.process_group(0);
+    }
+    let mut child = command
+        .spawn()
         .with_context(|| format!("cannot start {program}"))?;
+    let status = match limit {
+        None => child.wait().context("waiting for the command")?,
+        Some(limit) => loop {
+            if let Some(status) = child.try_wait().context("waiting for the command")? {
+                break status;
+            }
+            if start.elapsed() >= limit {
+                // The whole group: killing cargo alone would leave its runner's QEMU running.
+                let group = format!("-{}", child.id());
+                let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+                let _ = child.wait();
+                bail!("`{line}` still running after {} s: killed", limit.as_secs());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        },
+    };
     eprintln!("+ [{:.1} s] {line}", start.elapsed().as_secs_f64());
     if !status.success() {
         bail!("`{program} {}` failed with {status}", args.join(" "));
@@ -352,4 +391,32 @@ fn ci() -> Result<()> {
     // models and every regression input); the long runs are `fuzz-long`.
     fuzz::smoke(&root(), &["30".to_string()])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A command past its limit fails, and what it started is killed with it.
+    #[test]
+    fn a_command_past_its_limit_fails_and_its_children_die() {
+        let dir = std::env::temp_dir().join(format!("xtask-limit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let start = Instant::now();
+        let script = "sleep 30 & echo $! > child.pid; wait";
+        let r = run_limited(&dir, "sh", &["-c", script], Duration::from_secs(1));
+        assert!(r
+            .unwrap_err()
+            .to_string()
+            .contains("still running after 1 s"));
+        assert!(start.elapsed() < Duration::from_secs(10));
+        let pid = std::fs::read_to_string(dir.join("child.pid")).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        // Gone, or a zombie waiting for its new parent to reap it: not running either way.
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
+        let running = stat.is_ok_and(|s| !s.contains(") Z "));
+        assert!(!running, "the child {pid} outlived the limit");
+        run_limited(&dir, "true", &[], Duration::from_secs(10)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
