@@ -282,7 +282,7 @@ pub fn read_rows_named(
                 .collect();
             bail!(
                 "{file}:{line}: {width} feature columns beside the label ({}), the model takes {inputs}: --ignore-columns NAME for a column that is not an input, or --model MODEL to read the model's input columns by name",
-                read.join(", ")
+                crate::input_columns::names(&read)
             );
         }
         // The label's place among the columns read.
@@ -355,7 +355,7 @@ fn by_name(
     };
     let mut note = format!(
         "{file}: its input columns read by name in the model's order ({})",
-        names.join(", ")
+        crate::input_columns::names(names)
     );
     if label.is_some() {
         // The label has its column: the others are not read (nor parsed).
@@ -371,7 +371,7 @@ fn by_name(
             .map(|r| kept.iter().position(|k| k == r).unwrap_or(0))
             .collect();
         if !after.is_empty() {
-            note += &format!("; not read: {}", after.join(", "));
+            note += &format!("; not read: {}", crate::input_columns::names(&after));
         }
         let identity = perm.iter().enumerate().all(|(i, &p)| i == p);
         return Ok(ByName {
@@ -388,7 +388,7 @@ fn by_name(
     if !after.is_empty() {
         note += &format!(
             "; after them, as the label or targets: {}",
-            after.join(", ")
+            crate::input_columns::names(&after)
         );
     }
     Ok(ByName {

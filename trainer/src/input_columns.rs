@@ -28,18 +28,32 @@ impl Matched {
             Matched::Same => None,
             Matched::Select { unread, .. } if unread.is_empty() => Some(format!(
                 "{file}: its input columns read by name in the model's order ({})",
-                model.join(", ")
+                names(model)
             )),
             Matched::Select { unread, .. } => Some(format!(
                 "{file}: its input columns read by name in the model's order ({}); not read: {}",
-                model.join(", "),
-                unread.join(", ")
+                names(model),
+                names(unread)
             )),
             Matched::Unnamed => Some(format!(
                 "warning: {file}: none of its columns is named as the model's inputs ({}): read by position",
-                model.join(", ")
+                names(model)
             )),
         }
+    }
+}
+
+/// Column names for a note: all of them up to 12, else the first 8, `...` and the last 2 with
+/// the count (an image's hundreds of pixel columns would fill the terminal).
+pub fn names<S: AsRef<str>>(list: &[S]) -> String {
+    let join = |l: &[S]| l.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(", ");
+    match list.len() {
+        n if n > 12 => format!(
+            "{}, ..., {}: {n} columns",
+            join(&list[..8]),
+            join(&list[n - 2..])
+        ),
+        _ => join(list),
     }
 }
 
@@ -95,6 +109,17 @@ mod tests {
 
     fn names(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn long_lists_of_names_are_cut_with_their_count() {
+        let few: Vec<String> = (0..12).map(|i| format!("c{i}")).collect();
+        assert_eq!(super::names(&few), few.join(", "));
+        let many: Vec<String> = (0..288).map(|i| format!("c{i}")).collect();
+        assert_eq!(
+            super::names(&many),
+            "c0, c1, c2, c3, c4, c5, c6, c7, ..., c286, c287: 288 columns"
+        );
     }
 
     #[test]

@@ -456,6 +456,58 @@ fn inputs_are_standardised_on_training_tasks_only_and_exported() {
 
 /// Trains the configuration `text` on the files in `d`, exports it and evaluates it as
 /// deployed (20 draws): its heads, bytes and table.
+/// `eval --data` of a model whose adaptable classification head was meta-learned (no prototype
+/// start): episodes of the head's ways on the file's classes, each new to the model, adapted by
+/// the runtime's inner loop; other ways are refused naming the head's, and the 0-step row is
+/// said to be chance.
+#[test]
+fn eval_data_scores_a_meta_learned_classification_head_at_its_ways() {
+    let d = dir("eval-mt-cls");
+    tiny_csv(&d.join("tiny.csv"), 4, 12);
+    std::fs::write(d.join("mt.toml"), MT).unwrap();
+    let model = d.join("m.postcard");
+    let o = run(bin()
+        .args(["train", "--no-eval", "--config"])
+        .arg(d.join("mt.toml"))
+        .arg("--out")
+        .arg(&model));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(d.join("tiny.csv")).unwrap();
+    let header: Vec<String> = (0..16).map(|j| format!("p{j}")).collect();
+    let data = d.join("mine.csv");
+    std::fs::write(&data, format!("{},label\n{text}", header.join(","))).unwrap();
+    let eval = |extra: &[&str]| {
+        run(bin()
+            .args(["eval", "--episodes", "6", "--shots", "1", "--model"])
+            .arg(&model)
+            .arg("--data")
+            .arg(&data)
+            .args(extra))
+    };
+    let o = eval(&[]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("2-way 1-shot"), "{out}");
+    assert!(out.contains("chance by construction"), "{out}");
+    let o = eval(&["--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let steps: Vec<_> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["method"] == "model")
+        .map(|r| r["steps"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, [0, 2], "{v}");
+    let o = eval(&["--ways", "3"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("takes 2-way episodes only (--ways 2)"),
+        "{err}"
+    );
+}
+
 fn trained_and_evaluated(
     text: &str,
     d: &Path,

@@ -115,6 +115,25 @@ pub fn prototype_head(model: &Model<'_>) -> Result<usize> {
         .ok_or_else(|| anyhow!("the model has no prototype-initialised head"))
 }
 
+/// The head a classification evaluation adapts: the first that starts from prototypes, else
+/// the first adaptable head with classes (a head whose rows were meta-learned, by MAML, ANIL,
+/// Meta-SGD or MAML++, on episodes whose labels were drawn at random: its `classes` are the
+/// episodes' ways, not classes of the data).
+pub fn classifying_head(model: &Model<'_>) -> Result<usize> {
+    prototype_head(model).or_else(|_| {
+        (0..model.heads().len())
+            .find(|&h| {
+                model.adapt_spec(h).is_ok()
+                    && model
+                        .head(h)
+                        .is_ok_and(|head| head.kind.classes().is_some())
+            })
+            .ok_or_else(|| {
+                anyhow!("the model has no classification head that adapts on the device")
+            })
+    })
+}
+
 /// Model `bytes` with its prototype head resized to `ways` classes, as `trainer train` exports
 /// it for `ways`-way episodes (the head's last layer is zeros that the device sets from the
 /// support set, so nothing learned changes); the bytes as they are when the head already has
@@ -122,10 +141,16 @@ pub fn prototype_head(model: &Model<'_>) -> Result<usize> {
 /// head's size).
 pub fn with_ways(bytes: &[u8], ways: usize) -> Result<runtime::format::AlignedBytes> {
     let model = Model::from_bytes(bytes).map_err(|e| anyhow!("model: {e}"))?;
-    let head = prototype_head(&model)?;
+    let head = classifying_head(&model)?;
     let kind = model.head(head).map_err(|e| anyhow!("model: {e}"))?.kind;
     if kind.classes().map(usize::from) == Some(ways) {
         return Ok(runtime::format::AlignedBytes::from_slice(bytes));
+    }
+    if prototype_head(&model).ok() != Some(head) {
+        bail!(
+            "head {head} does not start from prototypes: its {} class rows were meta-learned, so it takes {0}-way episodes only (--ways {0}); a head that starts from prototypes takes any number",
+            kind.classes().unwrap_or(0)
+        );
     }
     let classes = u16::try_from(ways).context("too many ways")?;
     let mut def = ModelDef::from_model(&model).map_err(|e| anyhow!("model: {e}"))?;
@@ -466,7 +491,7 @@ pub fn evaluate(
     baselines: &Baselines<'_>,
 ) -> Result<Vec<AccRow>> {
     let model = Model::from_bytes(bytes).map_err(|e| anyhow!("model: {e}"))?;
-    let head = prototype_head(&model)?;
+    let head = classifying_head(&model)?;
     let classes = match model
         .head(head)
         .map_err(|e| anyhow!("model: {e}"))?
@@ -474,14 +499,14 @@ pub fn evaluate(
         .classes()
     {
         Some(classes) => usize::from(classes),
-        None => bail!("the prototype head is not a classification head"),
+        None => bail!("head {head} is not a classification head"),
     };
     let Some(first) = eps.first() else {
         bail!("no episodes");
     };
     if first.ways != classes {
         bail!(
-            "the model's prototype head has {classes} classes, the episodes are {}-way",
+            "the model's head {head} has {classes} classes, the episodes are {}-way",
             first.ways
         );
     }

@@ -494,7 +494,7 @@ fn print_report(
 fn classifies(path: &Path) -> Result<bool> {
     let blob = export::read(path)?;
     let m = runtime::Model::from_bytes(&blob).map_err(|e| anyhow!("model: {e}"))?;
-    Ok(trainer::classify::deploy::prototype_head(&m).is_ok())
+    Ok(trainer::classify::deploy::classifying_head(&m).is_ok())
 }
 
 /// The options of a classification evaluation.
@@ -577,7 +577,15 @@ fn eval_classification(
         if other_split.is_some() {
             r.use_normalisation(&mut setup);
         }
-        r.check(&cfg, &setup)?;
+        r.check(&cfg, &setup).map_err(|err| {
+            if from_record && setup.ds.sha256 != r.data_sha256 {
+                // Another file than the run's (new sessions, subjects or units): its class
+                // indices and split are not the run's, so only new classes can be read from it.
+                err.context("with a run record, --data is the run's file (or another voice split that `trainer features` made of its recording); for rows of another file (new sessions or units), keep the rows of classes the model did not train on (the record's test_classes) and add --new-classes")
+            } else {
+                err
+            }
+        })?;
     }
     eval_with_setup(model, &cfg, &setup, record.as_ref(), e)
 }
@@ -605,7 +613,7 @@ fn eval_with_setup(
         ),
         _ => {}
     }
-    let head = trainer::classify::deploy::prototype_head(&m)?;
+    let head = trainer::classify::deploy::classifying_head(&m)?;
     let spec = m.adapt_spec(head).map_err(|e| anyhow!("model: {e}"))?;
     let classes = m
         .head(head)
@@ -696,6 +704,11 @@ fn eval_with_setup(
         print!("{}", trainer::classify::deploy::table(&report.rows));
         let note = record.and_then(|r| r.untrained_trunk_note());
         print!("{}", note.unwrap_or_default());
+        if steps.contains(&0) && trainer::classify::deploy::prototype_head(&m).ok() != Some(head) {
+            println!(
+                "(head {head} does not start from prototypes: at 0 steps it is its meta-learned rows, which the episode's labels, drawn at random, do not match: chance by construction)"
+            );
+        }
         if let Some(within) = &within {
             print!(
                 "{}",
