@@ -197,7 +197,13 @@ impl Served {
                 true => "no head of this model can be".to_string(),
                 false => format!("{} can be", servable.join(", ")),
             };
-            bail!("head {head} cannot be served over the protocol: {e} ({hint})");
+            let why = match e {
+                // The protocol's device is a `Learner` of the head it serves (its class bank
+                // beside it): a fixed head has nothing to adapt.
+                runtime::Error::HeadNotAdaptable { .. } => ": the protocol's device adapts the head it serves (and enrolls into it when it is enrollable); a fixed head's class bank runs in a firmware of your own (`ClassBank`, template/)",
+                _ => "",
+            };
+            bail!("head {head} cannot be served over the protocol: {e}{why} ({hint})");
         }
         // Slots for the largest records the buffers hold, so that an update the buffers
         // serve fits the flash as well.

@@ -434,6 +434,13 @@ fn make_enrollable(
         let kind = kind.map_or("?".to_string(), |k| k.to_string());
         bail!("--max-classes: head {head} ({kind}) has no classes; classes are added on the device to a classification head (one dense layer on the trunk's features)");
     }
+    if let Some(k @ runtime::HeadKind::Matching { .. }) = kind {
+        bail!("--max-classes: head {head} ({k}) holds several prototypes per class; classes are added on the device to a classification head (one dense layer on the trunk's features, one row per class)");
+    }
+    let layers = model.head(head).map_or(0, |h| h.layers.len());
+    if layers != 1 {
+        bail!("--max-classes: head {head} has {layers} layers; classes are added on the device to a classification head of one dense layer on the trunk's features (its rows are the classes' prototypes)");
+    }
     if let Some(c) = classes.filter(|&c| usize::from(max_classes) < c) {
         bail!("--max-classes {max_classes}: head {head} already has {c} classes, so its bank must hold at least {c} (at most {})", runtime::format::MAX_ENROLL_CLASSES);
     }

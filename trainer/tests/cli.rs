@@ -731,6 +731,18 @@ fn export_inspect_and_enroll_eval_of_an_enrollable_head() {
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("has no classes"), "{}", stderr(&o));
+    // Nor does a matching head (several prototypes per class): said, not a header error.
+    let o = run(bin()
+        .arg("export")
+        .arg(&digits)
+        .args(["--head", "1", "--max-classes", "16", "--out"])
+        .arg(out.with_file_name("m.postcard")));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("holds several prototypes per class"),
+        "{}",
+        stderr(&o)
+    );
     let blob = runtime::format::AlignedBytes::read(&out).unwrap();
     // Format v5: the digits model's warps are written as its input views.
     assert_eq!(blob.as_bytes()[4], 5);

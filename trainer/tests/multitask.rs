@@ -506,6 +506,18 @@ fn eval_data_scores_a_meta_learned_classification_head_at_its_ways() {
         err.contains("takes 2-way episodes only (--ways 2)"),
         "{err}"
     );
+    // Made enrollable, its meta-learned rows are said to be no classes of the data.
+    let o = run(bin()
+        .arg("export")
+        .arg(&model)
+        .args(["--head", "2", "--max-classes", "8", "--out"])
+        .arg(d.join("enroll.postcard")));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        out.contains("2 meta-learned rows as labels 0, 1") && out.contains("forget them"),
+        "{out}"
+    );
 }
 
 fn trained_and_evaluated(

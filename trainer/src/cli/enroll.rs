@@ -52,6 +52,18 @@ fn bank_start(def: &runtime::writer::ModelDef, head: usize) -> Result<String> {
         })
         .map(|c| c.to_string())
         .collect();
+    // A head meta-learned by gradient steps (MAML, ANIL, ...) holds the start of its inner
+    // steps, learned on episodes whose labels were drawn at random: no class of the data.
+    let meta_learned = m
+        .adapt_spec(head)
+        .is_ok_and(|s| s.prototype_scale.is_none());
+    if meta_learned && !set.is_empty() {
+        return Ok(format!(
+            "starting with its {} meta-learned rows as labels {}: they are the start of its inner steps, learned on episodes whose labels were drawn at random, not classes of your data; on the device, forget them (`trainer device forget --label L`) before enrolling, or export a head that starts from prototypes",
+            set.len(),
+            set.join(", ")
+        ));
+    }
     Ok(match set.len() {
         0 => "starting empty: its rows are placeholders for the prototype start; `trainer device enroll` adds classes".to_string(),
         n if n == b.len() => format!("starting with its {n} classes as labels 0 to {}", n - 1),
