@@ -298,7 +298,7 @@ pub fn head_def(
     let Some((spec, u)) = adapt else {
         return Ok(head);
     };
-    check_scope(arch, spec.effective_scope())?;
+    check_scope(arch, spec.effective_scope(), "[meta] scope")?;
     let steps = u16::try_from(spec.steps).context("too many inner steps")?;
     let adapt = AdaptDef::new(
         scope(spec.effective_scope())?,
@@ -309,18 +309,24 @@ pub fn head_def(
     Ok(head.with_adapt(adapt))
 }
 
-/// Refuses a scope that would adapt the runtime's frozen stem, naming the configuration key.
-fn check_scope(arch: &Arch, scope: Scope) -> Result<()> {
+/// Refuses a scope that would adapt the runtime's frozen stem, naming the configuration key
+/// (`key`: `[meta] scope`, or a multi-task head's `scope`).
+pub fn check_scope(arch: &Arch, scope: Scope, key: &str) -> Result<()> {
     if stem_layers(arch).next().is_none() {
         return Ok(());
     }
     let dense = dense_trunk_layers(arch);
+    let name = match scope {
+        Scope::BiasesOnly => "biases_only",
+        Scope::Everything => "everything",
+        _ => "",
+    };
     match scope {
         Scope::BiasesOnly | Scope::Everything => bail!(
-            "`[meta] scope` = {scope:?} adapts every trunk layer, but the trunk's convolution and pooling layers export as the runtime's frozen stem: use head_only or head_and_last_trunk (at most {dense})"
+            "`{key}` = \"{name}\" adapts every trunk layer, but the trunk's convolution and pooling layers export as the runtime's frozen stem: use \"head_only\" or {{ head_and_last_trunk = k }} (k at most {dense}, the trunk's dense layers)"
         ),
         Scope::HeadAndLastTrunk(k) if k > dense => bail!(
-            "`[meta] scope` = head_and_last_trunk {k} reaches past the trunk's {dense} dense layers into its convolution and pooling layers (the runtime's frozen stem)"
+            "`{key}` = {{ head_and_last_trunk = {k} }} reaches past the trunk's {dense} dense layers into its convolution and pooling layers (the runtime's frozen stem)"
         ),
         _ => Ok(()),
     }

@@ -102,7 +102,9 @@ fn runtime_adaptation_matches_trainer_inner_loop() {
 /// A network of `trunk` on `input`, then a dense ReLU trunk layer of 6 and a regression head of 2.
 fn conv_arch(input: trainer::net::Shape, trunk: &[trainer::net::trunk::TrunkLayer]) -> Arch {
     use trainer::net::LayerSpec;
-    let mut layers = trainer::net::trunk::build(input, true, trunk).expect("trunk fits");
+    let mut layers =
+        trainer::net::trunk::build(input, trainer::net::trunk::Layout::of_map(input), trunk)
+            .expect("trunk fits");
     let feat = layers.last().map_or(input.len(), |l| l.outputs);
     layers.push(LayerSpec::dense(feat, 6, Activation::Relu));
     let n_trunk = layers.len();

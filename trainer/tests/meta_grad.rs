@@ -48,7 +48,8 @@ fn setup_conv() -> (Arch, Vec<f64>, Vec<TaskData<f64>>) {
         },
         TrunkLayer::Flatten,
     ];
-    let mut layers = build(input, true, &trunk).expect("trunk fits");
+    let mut layers =
+        build(input, trainer::net::trunk::Layout::of_map(input), &trunk).expect("trunk fits");
     let n_trunk = layers.len();
     let feat = layers[n_trunk - 1].outputs;
     layers.push(LayerSpec::dense(feat, 3, Activation::Identity));

@@ -520,6 +520,54 @@ fn eval_data_scores_a_meta_learned_classification_head_at_its_ways() {
     );
 }
 
+/// A scope that would adapt the convolution stem is refused before any training, naming the
+/// head and its key (the export used to refuse it after the run, its checkpoint of no use).
+#[test]
+fn a_scope_into_a_conv_stem_is_refused_before_training() {
+    let d = dir("scope-stem");
+    tiny_csv(&d.join("tiny.csv"), 4, 12);
+    let cfg = r#"
+iterations = 5
+[trunk]
+input = { kind = "image", width = 4, height = 4 }
+[[trunk.layers]]
+kind = "conv2d"
+channels = 2
+kernel = 3
+[[trunk.layers]]
+kind = "flatten"
+[[trunk.layers]]
+kind = "dense"
+units = 4
+[[head]]
+name = "episodes"
+source = "classes"
+path = "tiny.csv"
+loss = "ce"
+adaptable = true
+algorithm = "fomaml"
+scope = "everything"
+ways = 2
+shots = 1
+query = 2
+steps = 1
+"#;
+    std::fs::write(d.join("mt.toml"), cfg).unwrap();
+    let model = d.join("m.postcard");
+    let o = run(bin()
+        .args(["train", "--config"])
+        .arg(d.join("mt.toml"))
+        .arg("--out")
+        .arg(&model));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("head[0] \"episodes\": `scope` = \"everything\" adapts every trunk layer"),
+        "{err}"
+    );
+    assert!(!model.with_extension("ckpt").exists());
+}
+
 fn trained_and_evaluated(
     text: &str,
     d: &Path,

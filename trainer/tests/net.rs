@@ -5,7 +5,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use trainer::net::trunk::{build, TrunkLayer};
+use trainer::net::trunk::{build, Layout, TrunkLayer};
 use trainer::net::{
     backward, forward, hvp, Activation, Arch, Bwd, Fwd, HeadKind, LayerSpec, RScratch, Shape,
     Targets,
@@ -124,7 +124,7 @@ fn gradient_and_hvp_match_finite_differences() {
 
 /// `trunk` on `input` then a dense head of 3 outputs.
 fn conv_arch(input: Shape, trunk: &[TrunkLayer], head: HeadKind) -> Arch {
-    let mut layers = build(input, true, trunk).expect("trunk fits");
+    let mut layers = build(input, Layout::of_map(input), trunk).expect("trunk fits");
     let feat = layers.last().map_or(input.len(), |l| l.outputs);
     let n_trunk = layers.len();
     layers.push(LayerSpec::dense(feat, 3, Activation::Identity));
@@ -263,17 +263,17 @@ fn trunk_shapes_are_checked() {
         padding: 0,
         activation: Activation::Relu,
     };
-    let err = build(series(1, 16), true, std::slice::from_ref(&conv2d)).unwrap_err();
+    let err = build(series(1, 16), Layout::Series, std::slice::from_ref(&conv2d)).unwrap_err();
     assert_eq!(err.0, 0);
     assert!(err.1.contains("`conv2d` needs an image"), "{}", err.1);
-    let err = build(image(1, 2, 2), true, std::slice::from_ref(&conv2d)).unwrap_err();
+    let err = build(image(1, 2, 2), Layout::Image, std::slice::from_ref(&conv2d)).unwrap_err();
     assert!(err.1.contains("does not fit"), "{}", err.1);
-    let err = build(image(1, 8, 8), true, &[Flatten, conv2d]).unwrap_err();
+    let err = build(image(1, 8, 8), Layout::Image, &[Flatten, conv2d]).unwrap_err();
     assert_eq!(err.0, 1);
     assert!(err.1.contains("a vector of 64"), "{}", err.1);
     let l = build(
         series(1, 16),
-        true,
+        Layout::Series,
         &[
             MaxPool {
                 size: 4,
@@ -284,4 +284,21 @@ fn trunk_shapes_are_checked() {
     )
     .unwrap();
     assert_eq!((l[0].outputs, l[1].outputs), (4, 1));
+    // An image pooled to one pixel is still an image: a 1 x 1 convolution takes it.
+    let pointwise = Conv2d {
+        channels: 2,
+        kernel: 1,
+        stride: 1,
+        padding: 0,
+        activation: Activation::Relu,
+    };
+    let pool = MaxPool {
+        size: 6,
+        stride: None,
+    };
+    let l = build(image(4, 6, 6), Layout::Image, &[pool, pointwise.clone()]).unwrap();
+    assert_eq!((l[0].outputs, l[1].outputs), (4, 2));
+    // A vector input names what declares a shape.
+    let err = build(Shape::flat(1), Layout::Vector, &[pointwise]).unwrap_err();
+    assert!(err.1.contains("without an `[input]` table"), "{}", err.1);
 }

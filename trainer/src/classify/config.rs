@@ -64,6 +64,23 @@ impl InputKind {
             } => width.checked_mul(height)?.checked_mul(channels),
         }
     }
+    /// What to tell a user whose rows have `d` features where the kind declares another count:
+    /// a whole number of the declared channel's values is most likely a channel count left
+    /// out (empty when it is not, or for a vector).
+    pub fn channels_hint(&self, d: usize) -> String {
+        let Some(w) = self.width() else {
+            return String::new();
+        };
+        let per_channel = w / self.channels();
+        match per_channel > 0 && d != w && d.is_multiple_of(per_channel) {
+            true => format!(
+                "; {d} is {} channels of {per_channel} values: `channels = {}`?",
+                d / per_channel,
+                d / per_channel
+            ),
+            false => String::new(),
+        }
+    }
     /// Channels of the input (a series' or an image's channels, else 1).
     pub fn channels(&self) -> usize {
         match *self {
@@ -87,16 +104,16 @@ impl InputKind {
     }
     /// The shape a trunk sees (`width` features for a vector) and whether it is a map (a series
     /// or an image: what convolutions and pooling need).
-    pub fn shape(&self, width: usize) -> (Shape, bool) {
+    pub fn shape(&self, width: usize) -> (Shape, crate::net::trunk::Layout) {
         match *self {
-            InputKind::Vector {} => (Shape::flat(width), false),
+            InputKind::Vector {} => (Shape::flat(width), crate::net::trunk::Layout::Vector),
             InputKind::Series { channels, length } => (
                 Shape {
                     channels,
                     height: 1,
                     width: length,
                 },
-                true,
+                crate::net::trunk::Layout::Series,
             ),
             InputKind::Image {
                 width,
@@ -108,7 +125,7 @@ impl InputKind {
                     height,
                     width,
                 },
-                true,
+                crate::net::trunk::Layout::Image,
             ),
         }
     }
@@ -523,16 +540,16 @@ impl ClsConfig {
     /// declare theirs): `trunk` when given, else `hidden` as dense ReLU layers; or the index of
     /// the first layer that does not fit the input and why.
     pub fn trunk_layers(&self, width: usize) -> Result<Vec<LayerSpec>, (usize, String)> {
-        let (shape, map) = self.input.shape(width);
+        let (shape, layout) = self.input.shape(width);
         if self.trunk.is_empty() {
             let dense = |&units| TrunkLayer::Dense {
                 units,
                 activation: crate::net::Activation::Relu,
             };
             let hidden: Vec<TrunkLayer> = self.hidden.iter().map(dense).collect();
-            return build(shape, map, &hidden);
+            return build(shape, layout, &hidden);
         }
-        build(shape, map, &self.trunk)
+        build(shape, layout, &self.trunk)
     }
 
     /// The trunk has layers to train (else it is the identity: the normalised input).
@@ -563,6 +580,21 @@ impl ClsConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_whole_number_of_channels_is_suggested() {
+        let image = InputKind::Image {
+            width: 12,
+            height: 12,
+            channels: 1,
+        };
+        assert_eq!(
+            image.channels_hint(288),
+            "; 288 is 2 channels of 144 values: `channels = 2`?"
+        );
+        assert_eq!(image.channels_hint(145), "");
+        assert_eq!(InputKind::Vector {}.channels_hint(288), "");
+    }
 
     fn refused(train: &[usize], val: &[usize], on: ValidateOn) -> Option<(&'static str, String)> {
         ClsConfig {

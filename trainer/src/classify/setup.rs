@@ -415,7 +415,8 @@ fn check_width(cfg: &ClsConfig, ds: &Dataset) -> Result<()> {
         if w != ds.d {
             // More features than declared: likely a column that is not an input (a time, an
             // id); name the file's feature columns that are not the shape's.
-            let hint = match ds.d > w && !ds.columns.is_empty() {
+            let channels = cfg.input.channels_hint(ds.d);
+            let hint = match ds.d > w && !ds.columns.is_empty() && channels.is_empty() {
                 true => {
                     let names: Vec<&String> = (ds.columns.iter())
                         .filter(|c| !c.chars().any(|x| x.is_ascii_digit()))
@@ -431,7 +432,7 @@ fn check_width(cfg: &ClsConfig, ds: &Dataset) -> Result<()> {
                         "; a column that is not an input: `ignore_columns = [\"NAME\"]`{listed}"
                     )
                 }
-                false => String::new(),
+                false => channels,
             };
             bail!(
                 "{}: rows have {} features, `input` declares {} x {} = {w}{hint}",

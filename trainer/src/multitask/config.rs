@@ -46,10 +46,11 @@ impl TrunkConfig {
                 activation: self.activation,
             };
             let hidden: Vec<TrunkLayer> = self.hidden.iter().map(dense).collect();
-            return build(crate::net::layer::Shape::flat(width), false, &hidden);
+            let flat = crate::net::layer::Shape::flat(width);
+            return build(flat, crate::net::trunk::Layout::Vector, &hidden);
         }
-        let (shape, map) = self.input.shape(width);
-        build(shape, map, &self.layers)
+        let (shape, layout) = self.input.shape(width);
+        build(shape, layout, &self.layers)
     }
 
     /// The common input scale when inputs are not standardised.

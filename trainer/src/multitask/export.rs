@@ -97,7 +97,7 @@ pub fn train_and_export(
         &mut cfg.checkpoint_every,
     );
     let base = cfg_path.parent().unwrap_or(Path::new("."));
-    let heads = build_heads(&cfg, base)?;
+    let heads = build_heads(&cfg, base).with_context(|| cfg_path.display().to_string())?;
     describe_splits(&heads);
     let t0 = std::time::Instant::now();
     let Some(st) = train_checkpointed(

@@ -192,9 +192,10 @@ fn build_head(
     };
     if let Some(w) = cfg.trunk.input.width().filter(|&w| w != n_in) {
         bail!(
-            "{}: {n_in} features per row, but `trunk.input` declares {} of {w}",
+            "{}: {n_in} features per row, but `trunk.input` declares {} of {w}{}",
             at(),
-            cfg.trunk.input.name()
+            cfg.trunk.input.name(),
+            cfg.trunk.input.channels_hint(n_in)
         );
     }
     let trunk = cfg
@@ -215,6 +216,10 @@ fn build_head(
         step_weights: crate::meta::last_step_weights(steps),
         first_order: false,
     };
+    if h.adaptable {
+        // Before any training: the export would refuse it after the run.
+        crate::export::check_scope(&arch, spec.effective_scope(), "scope").with_context(at)?;
+    }
     Ok(Head {
         cfg: h.clone(),
         source,

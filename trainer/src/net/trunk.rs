@@ -100,11 +100,14 @@ impl TrunkLayer {
         }
     }
 
-    /// The network layer this one is on an input of shape `input` (whether it is a map: `map`),
-    /// or why it cannot be.
-    fn layer(&self, input: Shape, map: bool) -> Result<(LayerSpec, Shape, bool), String> {
+    /// The network layer this one is on an input of shape `input` laid out as `layout`, the
+    /// layout of its output, or why it cannot be.
+    fn layer(&self, input: Shape, layout: Layout) -> Result<(LayerSpec, Shape, Layout), String> {
         let n = input.len();
-        let series = map && input.height == 1;
+        // What the input was declared as, whatever its size: an image pooled to one row is
+        // still an image.
+        let series = layout == Layout::Series;
+        let map = layout != Layout::Vector;
         let need = |ok: bool, what: &str| {
             if ok {
                 Ok(())
@@ -112,7 +115,7 @@ impl TrunkLayer {
                 Err(format!(
                     "`{}` needs {what}; its input is {}",
                     self.kind(),
-                    describe(input, map)
+                    describe(input, layout)
                 ))
             }
         };
@@ -128,7 +131,7 @@ impl TrunkLayer {
             let out = c.output_checked().ok_or_else(|| {
                 format!(
                     "`{}`: a kernel of {} x {} with padding {} x {} and stride {stride} does not fit its input, {} (an output size would be below 1)",
-                    self.kind(), kernel[0], kernel[1], padding[0], padding[1], describe(input, map)
+                    self.kind(), kernel[0], kernel[1], padding[0], padding[1], describe(input, layout)
                 )
             })?;
             Ok::<_, String>((Op::Conv(c), out))
@@ -143,16 +146,16 @@ impl TrunkLayer {
             let out = w.output_checked().ok_or_else(|| {
                 format!(
                     "`{}`: a window of {} x {} with stride {} does not fit its input, {} (an output size would be below 1)",
-                    self.kind(), kernel[0], kernel[1], w.stride, describe(input, map)
+                    self.kind(), kernel[0], kernel[1], w.stride, describe(input, layout)
                 )
             })?;
             Ok::<_, String>((w, out))
         };
-        let (op, out, act, map) = match *self {
+        let (op, out, act, keeps_map) = match *self {
             TrunkLayer::Dense { units, activation } => {
                 need(units >= 1, "units >= 1")?;
                 let l = LayerSpec::dense(n, units, activation);
-                return Ok((l, Shape::flat(units), false));
+                return Ok((l, Shape::flat(units), Layout::Vector));
             }
             TrunkLayer::Conv1d {
                 channels,
@@ -226,34 +229,64 @@ impl TrunkLayer {
             }
             TrunkLayer::Flatten => (Op::Flatten, Shape::flat(n), Activation::Identity, false),
         };
-        Ok((LayerSpec::with_op(n, op, act), out, map))
+        let out_layout = if keeps_map { layout } else { Layout::Vector };
+        Ok((LayerSpec::with_op(n, op, act), out, out_layout))
     }
 }
 
-fn describe(s: Shape, map: bool) -> String {
-    match (map, s.height) {
-        (false, _) => format!("a vector of {}", s.len()),
-        (true, 1) => format!("a series of {} channels x {}", s.channels, s.width),
-        (true, _) => format!(
+fn describe(s: Shape, layout: Layout) -> String {
+    match layout {
+        // The input's width is not known where the configuration is checked (1 stands in).
+        Layout::Vector if s.len() > 1 => format!(
+            "a vector of {} (after `flatten`, `global_avg_pool` or `dense`, or an input without an `[input]` table)",
+            s.len()
+        ),
+        Layout::Vector => {
+            "a vector (an input without an `[input]` table declaring its shape, or after `flatten`, `global_avg_pool` or `dense`)".into()
+        }
+        Layout::Series => format!("a series of {} channels x {}", s.channels, s.width),
+        Layout::Image => format!(
             "a map of {} channels x {} x {}",
             s.channels, s.height, s.width
         ),
     }
 }
 
-/// The network layers of `trunk` on an input of shape `input` (`map`: a series or an image, else
-/// a plain vector), or the index of the first layer that does not fit and why.
+/// How a layer's input is laid out: what the configuration's `input.kind` declared, until a
+/// layer makes it a vector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Features without positions.
+    Vector,
+    /// Channels x length.
+    Series,
+    /// Channels x height x width.
+    Image,
+}
+
+impl Layout {
+    /// A map of `shape`'s size read by its height: a series when it has one row, else an image.
+    pub fn of_map(shape: Shape) -> Layout {
+        match shape.height {
+            1 => Layout::Series,
+            _ => Layout::Image,
+        }
+    }
+}
+
+/// The network layers of `trunk` on an input of shape `input` laid out as `layout`, or the
+/// index of the first layer that does not fit and why.
 pub fn build(
     input: Shape,
-    map: bool,
+    layout: Layout,
     trunk: &[TrunkLayer],
 ) -> Result<Vec<LayerSpec>, (usize, String)> {
-    let (mut shape, mut map) = (input, map);
+    let (mut shape, mut layout) = (input, layout);
     let mut layers = Vec::with_capacity(trunk.len());
     for (i, t) in trunk.iter().enumerate() {
-        let (l, out, m) = t.layer(shape, map).map_err(|e| (i, e))?;
+        let (l, out, m) = t.layer(shape, layout).map_err(|e| (i, e))?;
         layers.push(l);
-        (shape, map) = (out, m);
+        (shape, layout) = (out, m);
     }
     Ok(layers)
 }
