@@ -47,7 +47,7 @@ pub use message::*;
 
 /// The protocol's version, in [`Info::protocol_version`]: raised when a message changes
 /// incompatibly.
-pub const PROTOCOL_VERSION: u16 = 5;
+pub const PROTOCOL_VERSION: u16 = 6;
 
 /// What encoding or decoding a frame can fail with.
 #[non_exhaustive]

@@ -142,6 +142,7 @@ fn the_largest_messages_fit_a_frame() {
                 margin: f32::MAX,
             }),
             served_slot: Some(1),
+            installed_refused: true,
         })),
         enc(&Reply::Error(DeviceError::Runtime(RuntimeError {
             kind: heapless::String::try_from("k".repeat(MAX_NAME).as_str()).unwrap(),

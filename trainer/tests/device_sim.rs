@@ -308,3 +308,40 @@ fn the_flash_file_outlives_the_simulator() {
     json(&["restore"]);
     assert_eq!(json(&["classify", "--csv", csv]), before);
 }
+
+/// An update installed on the flash that the next boot's firmware cannot serve (another model
+/// built in: here one whose head 0 does not adapt) is said to be refused, not to run "from the
+/// next boot": a reboot would not change it.
+#[test]
+fn an_installed_update_the_boot_refused_is_said_so() {
+    let d = common::dir("sim", "refused");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/fixtures");
+    let key = fixtures.join("test-signing.pub");
+    let (socket, flash) = (d.join("dev.sock"), d.join("flash.bin"));
+    let sim = start_sim_on(
+        &fixtures.join("multihead.fsm"),
+        1,
+        &key,
+        &socket,
+        Some(&flash),
+    );
+    let envelope = fixtures.join("update-v1.signed");
+    let (ok, _, err) = device_text(
+        &socket,
+        &["update", "--envelope", envelope.to_str().unwrap()],
+    );
+    assert!(ok, "{err}");
+    let (ok, out, err) = device_text(&socket, &["info"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("in slot 0 (runs from the next boot)"), "{out}");
+    drop(sim);
+    let sinusoid = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/sinusoid.postcard");
+    let _sim = start_sim_on(&sinusoid, 0, &key, &socket, Some(&flash));
+    let (ok, out, err) = device_text(&socket, &["info"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("running: the firmware's built-in model")
+            && out.contains("(not running: this boot refused it"),
+        "{out}"
+    );
+}

@@ -102,6 +102,8 @@ pub struct Device<
     /// the slots' signatures: millions of instructions on a Cortex-M); set by `UpdateFinish`,
     /// forgotten by `UpdateBegin` (the requests that change the slots).
     installed: Option<Option<Installed>>,
+    /// An update was accepted since this boot (it runs from the next one).
+    accepted: bool,
 }
 
 impl<
@@ -185,6 +187,7 @@ impl<
             addr_of_mut!((*p).layout).write(*layout);
             addr_of_mut!((*p).update).write(None);
             addr_of_mut!((*p).installed).write(None);
+            addr_of_mut!((*p).accepted).write(false);
             addr_of_mut!((*p).flash).write(flash);
             Ok(slot.assume_init_mut())
         }
@@ -413,6 +416,7 @@ impl<
                     slot: a.slot,
                     model_version: a.model_version,
                 }));
+                self.accepted = true;
                 Ok(Reply::UpdateInstalled {
                     slot: a.slot,
                     model_version: a.model_version,
@@ -542,6 +546,14 @@ impl<
                 found
             }
         };
+        let served_slot = self
+            .models
+            .served_slot(&self.flash, self.model.bytes())
+            .ok()
+            .flatten();
+        // Installed before this boot and not served: the boot refused it.
+        let installed_refused =
+            !self.accepted && installed.is_some_and(|i| served_slot != Some(i.slot));
         Ok(Info {
             protocol_version: PROTOCOL_VERSION,
             model_id: self.model.model_id(),
@@ -552,11 +564,8 @@ impl<
             max_samples: count(K),
             free_samples: count(K.saturating_sub(self.samples.len())),
             installed,
-            served_slot: self
-                .models
-                .served_slot(&self.flash, self.model.bytes())
-                .ok()
-                .flatten(),
+            installed_refused,
+            served_slot,
             bank: self.bank.get().map(|b| BankInfo {
                 capacity: count(b.capacity()),
                 labels: b.labels().take(MAX_CLASSES).collect(),

@@ -337,6 +337,10 @@ pub(super) fn describe_info(reply: &Reply) -> String {
             "installed update: model version {} in slot {} (running)",
             m.model_version, m.slot
         ),
+        Some(m) if i.installed_refused => format!(
+            "installed update: model version {} in slot {} (not running: this boot refused it as a model this firmware cannot serve, the device's log says why; a reboot will not change that: send one it can serve, above version {0})",
+            m.model_version, m.slot
+        ),
         Some(m) => format!(
             "installed update: model version {} in slot {} (runs from the next boot)",
             m.model_version, m.slot
