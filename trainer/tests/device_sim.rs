@@ -257,6 +257,22 @@ fn a_users_model_on_the_simulated_device() {
         out.contains("-> unknown (above --unknown-relative 0)"),
         "{out}"
     );
+    // --json carries what the text says: each row's answer, null for unknown.
+    let o = run(bin()
+        .args(["device", "--json", "--socket"])
+        .arg(&socket)
+        .args(["classify", "--enrolled", "--csv"])
+        .arg(&query)
+        .args(["--unknown-relative", "0"]));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let unknown = out.matches("-> unknown").count();
+    let answers = v["answers"].as_array().unwrap();
+    assert_eq!(
+        answers.iter().filter(|a| a.is_null()).count(),
+        unknown,
+        "{v}"
+    );
+    assert!(unknown > 0);
 }
 
 /// `--flash FILE`: a state saved before the simulator stops is restored by the next one on the

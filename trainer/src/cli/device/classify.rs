@@ -72,6 +72,8 @@ pub(super) fn classify(client: &mut Client, out: &mut Output, csv: &Path, by: By
     let mut tally: BTreeMap<String, BTreeMap<Option<u16>, usize>> = BTreeMap::new();
     // Rows the head scored 1 / classes: all its classes alike (a head not adapted yet).
     let (mut uniform, mut answered) = (0usize, 0usize);
+    // Each answered row's class (`None`: unknown), in order: `answers` in --json.
+    let mut answers: Vec<Option<u16>> = Vec::new();
     let classes = info
         .heads
         .get(usize::from(info.adapted_head))
@@ -92,6 +94,7 @@ pub(super) fn classify(client: &mut Client, out: &mut Output, csv: &Path, by: By
         let Some(class) = answer(&reply, by)? else {
             continue;
         };
+        answers.push(class);
         if let (None, false, By::Bank(Some(threshold))) = (class, out.json, by) {
             println!("  -> unknown (above {})", threshold.describe());
         }
@@ -134,6 +137,34 @@ pub(super) fn classify(client: &mut Client, out: &mut Output, csv: &Path, by: By
                 "percent": 100.0 * right as f64 / labelled as f64,
             });
             out.summary.insert("accuracy".into(), accuracy);
+        }
+        // What the text prints: each row's answer (null: unknown, above the threshold), the
+        // answers per class name, the names not scored and the labels the bank lacks.
+        out.summary
+            .insert("answers".into(), serde_json::json!(answers));
+        if !tally.is_empty() {
+            let per_name: BTreeMap<&String, BTreeMap<String, usize>> = tally
+                .iter()
+                .map(|(name, a)| {
+                    let counts = a
+                        .iter()
+                        .map(|(l, n)| (l.map_or("unknown".into(), |l| l.to_string()), *n))
+                        .collect();
+                    (name, counts)
+                })
+                .collect();
+            out.summary
+                .insert("answered_per_class".into(), serde_json::json!(per_name));
+            let unnamed: Vec<&String> = tally
+                .keys()
+                .filter(|n| !out.names.contains_key(*n))
+                .collect();
+            out.summary
+                .insert("not_scored".into(), serde_json::json!(unnamed));
+        }
+        if !foreign.is_empty() {
+            out.summary
+                .insert("labels_not_enrolled".into(), serde_json::json!(foreign));
         }
         return Ok(());
     }
