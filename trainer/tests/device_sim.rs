@@ -203,10 +203,22 @@ fn a_users_model_on_the_simulated_device() {
 
     // A label the head does not have is refused at push, naming the file and line.
     let bad = d.join("bad-label.csv");
-    std::fs::write(&bad, "a,b,c,d,label\n1,0,0,0,7\n").unwrap();
+    std::fs::write(&bad, "a,b,c,d,label\n1,0,0,0,1\n1,0,0,0,7\n").unwrap();
+    let free = |replies: Vec<Value>| replies[0]["Info"]["free_samples"].clone();
+    let before = free(json(&["info"]));
     let (ok, _, err) = device_text(&socket, &["push", "--csv", &path(&bad)]);
     assert!(
-        !ok && err.contains("bad-label.csv:2: label 7: the device's head has 4 classes"),
+        !ok && err.contains("bad-label.csv:3: label 7: the device's head has 4 classes"),
+        "{err}"
+    );
+    // Refused before any row was sent: the good row before it is not in the buffer.
+    assert_eq!(free(json(&["info"])), before);
+    // `classify` scores such a row as wrong, and says why.
+    let (ok, _, err) = device_text(&socket, &["classify", "--csv", &path(&bad)]);
+    assert!(
+        ok && err.contains(
+            "rows labelled {7} cannot be answered right: the device's head has 4 classes, 0 to 3"
+        ),
         "{err}"
     );
 
@@ -237,6 +249,19 @@ fn a_users_model_on_the_simulated_device() {
     );
     assert!(
         !ok && err.contains("label 100 is enrolled already"),
+        "{err}"
+    );
+    assert_eq!(stored(&json(&["info"])), free, "the buffer is as it was");
+    // More rows than the buffer holds: refused before it is emptied, saying how many fit.
+    let many = d.join("many.csv");
+    let rows: String = (0..257).map(|i| format!("{i},0,0,1,2\n")).collect();
+    std::fs::write(&many, format!("a,b,c,d,label\n{rows}")).unwrap();
+    let (ok, _, err) = device_text(
+        &socket,
+        &["enroll", "--label", "101", "--csv", &path(&many)],
+    );
+    assert!(
+        !ok && err.contains("257 rows to enroll, the device's support buffer holds 256"),
         "{err}"
     );
     assert_eq!(stored(&json(&["info"])), free, "the buffer is as it was");

@@ -122,10 +122,13 @@ pub(super) fn classify(client: &mut Client, out: &mut Output, csv: &Path, by: By
         if let Some(l) = truth {
             labelled += 1;
             right += usize::from(class == Some(l));
-            if let (By::Bank(_), Some(bank)) = (by, &info.bank) {
-                if !bank.labels.contains(&l) {
-                    foreign.insert(l);
-                }
+            let answerable = match (by, &info.bank) {
+                (By::Bank(_), Some(bank)) => bank.labels.contains(&l),
+                (By::Bank(_), None) => true, // the device refuses: said by its reply
+                (By::Head, _) => l < classes,
+            };
+            if !answerable {
+                foreign.insert(l);
             }
         }
     }
@@ -164,7 +167,7 @@ pub(super) fn classify(client: &mut Client, out: &mut Output, csv: &Path, by: By
         }
         if !foreign.is_empty() {
             out.summary
-                .insert("labels_not_enrolled".into(), serde_json::json!(foreign));
+                .insert("labels_it_cannot_answer".into(), serde_json::json!(foreign));
         }
         return Ok(());
     }
@@ -194,11 +197,16 @@ pub(super) fn classify(client: &mut Client, out: &mut Output, csv: &Path, by: By
         let pct = 100.0 * right as f64 / labelled as f64;
         println!("accuracy: {right}/{labelled} ({pct:.1}%)");
     }
-    if let (false, Some(bank)) = (foreign.is_empty(), &info.bank) {
-        eprintln!(
+    match (foreign.is_empty(), by, &info.bank) {
+        (true, _, _) => {}
+        (false, By::Bank(_), Some(bank)) => eprintln!(
             "note: rows labelled {foreign:?}, which the bank has not enrolled (its labels: {:?}), cannot be answered right: give the CSV's labels the enrolled ones with --class-label CSV=ENROLLED",
             bank.labels
-        );
+        ),
+        (false, _, _) => eprintln!(
+            "note: rows labelled {foreign:?} cannot be answered right: the device's head has {classes} classes, 0 to {} (`push` refuses such labels)",
+            classes.saturating_sub(1)
+        ),
     }
     Ok(())
 }

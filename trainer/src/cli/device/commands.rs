@@ -64,6 +64,9 @@ pub(super) fn push(client: &mut Client, out: &mut Output, csv: &Path) -> Result<
         .heads
         .get(usize::from(info.adapted_head))
         .context("the device's adapted head is not in its head list")?;
+    // Every row's target first: a bad row refuses the file before any is sent, so the support
+    // buffer is never left half filled with it.
+    let mut pushes = Vec::new();
     for row in out.rows(csv, &info)? {
         let target = match head.kind {
             HeadKind::Regression => {
@@ -108,8 +111,21 @@ pub(super) fn push(client: &mut Client, out: &mut Output, csv: &Path) -> Result<
                 );
             }
         }
+        pushes.push((target, row));
+    }
+    let total = pushes.len();
+    for (i, (target, row)) in pushes.into_iter().enumerate() {
         let reply = out.act(client, &info, InputAction::Push { target }, &row)?;
         if matches!(reply, Reply::Error(_)) {
+            // The device refuses what it cannot hold (a full buffer): the rows before stay.
+            if i > 0 {
+                eprintln!(
+                    "note: {}: {i} of its {total} rows are in the support buffer (it had room for {} of {}); `clear` empties it",
+                    csv.display(),
+                    info.free_samples,
+                    info.max_samples
+                );
+            }
             break;
         }
     }
@@ -262,6 +278,16 @@ pub(super) fn enroll(
             );
         }
     }
+    // The buffer is emptied for the class's rows: it must hold them all.
+    if rows.len() > usize::from(info.max_samples) {
+        bail!(
+            "{}: {} rows to enroll, the device's support buffer holds {}: enroll from at most {} rows (--class NAME for one class's)",
+            csv.display(),
+            rows.len(),
+            info.max_samples,
+            info.max_samples
+        );
+    }
     if matches!(
         out.ask(client, &Request::ClearSamples, describe)?,
         Reply::Error(_)
@@ -363,5 +389,14 @@ pub(super) fn update(client: &mut Client, out: &mut Output, envelope: &Path) -> 
             return out.show(&reply, describe);
         }
     }
-    out.one(client, &Request::UpdateFinish, describe)
+    let reply = out.ask(client, &Request::UpdateFinish, describe)?;
+    if let Reply::Error(DeviceError::Runtime(e)) = &reply {
+        if e.kind.as_str() == "BadSignature" {
+            eprintln!(
+                "note: {}: its signature does not verify against the device's public key: it was signed with another key (`trainer sign --key` takes the secret of the key the device was built with, or device-sim's --key) or changed since; a device-sim started without --key refuses every update",
+                envelope.display()
+            );
+        }
+    }
+    Ok(())
 }
