@@ -264,7 +264,7 @@ impl SigningKey {
     /// and an envelope already signed.
     pub fn sign(&self, blob: &[u8], model_version: u32) -> Result<std::vec::Vec<u8>, Error> {
         if blob.starts_with(&ENVELOPE_MAGIC) {
-            return Err(bad("already signed"));
+            return Err(bad("input, a signed envelope already"));
         }
         Model::from_bytes(crate::format::AlignedBytes::from_slice(blob).as_bytes())?;
         let len = u32::try_from(blob.len()).map_err(|_| Error::TooLong { len: blob.len() })?;

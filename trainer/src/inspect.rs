@@ -599,8 +599,8 @@ fn slot_fn(w: &mut String, name: &str, floats: &str, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// The `ClassBank` part of [`rust_sizes`] (an enrollable head): enrollment from up to K_MAX
-/// samples without inner steps (the default, see trainer/README.md).
+/// The `ClassBank` part of [`rust_sizes`] (an enrollable head): enrollment without inner
+/// steps (the default, see trainer/README.md), whose scratch does not grow with the samples.
 fn bank_sizes(w: &mut String, m: &Model<'_>, head: usize, k: usize) -> Result<()> {
     type Bank<'m> = runtime::ClassBank<'m, 1, 1>;
     let e = |e: runtime::Error| anyhow!("{e}");
@@ -620,7 +620,7 @@ fn bank_sizes(w: &mut String, m: &Model<'_>, head: usize, k: usize) -> Result<()
     writeln!(w, "pub const BANK: usize = {bank};")?;
     writeln!(
         w,
-        "/// Scratch floats of the class bank: classify, and enroll (up to K_MAX samples, no inner steps)."
+        "/// Scratch floats of the class bank: classify, and enroll from any number of samples without inner steps (`enroll_steps` needs `ClassBank::scratch_len`)."
     )?;
     writeln!(w, "pub const BANK_SCRATCH: usize = {scratch};")?;
     writeln!(

@@ -499,6 +499,7 @@ fn eval_data_scores_a_meta_learned_classification_head_at_its_ways() {
         .map(|r| r["steps"].as_u64().unwrap())
         .collect();
     assert_eq!(steps, [0, 2], "{v}");
+    assert_eq!(v["episodes"], 6, "a count, as every other count");
     let o = eval(&["--ways", "3"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "{err}");

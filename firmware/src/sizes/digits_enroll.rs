@@ -27,7 +27,7 @@ pub const K_MAX: usize = 5;
 pub const MAX_CLASSES: usize = 24;
 /// Floats of the class bank: MAX_CLASSES x (label, flag, samples, scatter, 64 weights, bias).
 pub const BANK: usize = 1656;
-/// Scratch floats of the class bank: classify, and enroll (up to K_MAX samples, no inner steps).
+/// Scratch floats of the class bank: classify, and enroll from any number of samples without inner steps (`enroll_steps` needs `ClassBank::scratch_len`).
 pub const BANK_SCRATCH: usize = 216;
 /// RAM of the class bank: 7488 bytes.
 pub type ClassBank<'m> = fewshot_runtime::ClassBank<'m, BANK, BANK_SCRATCH>;

@@ -46,7 +46,7 @@ pub const fn state_slot<F: fewshot_runtime::persist::nor_flash::NorFlash>() -> u
 pub const MAX_CLASSES: usize = 16;
 /// Floats of the class bank: MAX_CLASSES x (label, flag, samples, scatter, 64 weights, bias).
 pub const BANK: usize = 1104;
-/// Scratch floats of the class bank: classify, and enroll (up to K_MAX samples, no inner steps).
+/// Scratch floats of the class bank: classify, and enroll from any number of samples without inner steps (`enroll_steps` needs `ClassBank::scratch_len`).
 pub const BANK_SCRATCH: usize = 5930;
 /// RAM of the class bank: 28136 bytes.
 pub type ClassBank<'m> = fewshot_runtime::ClassBank<'m, BANK, BANK_SCRATCH>;

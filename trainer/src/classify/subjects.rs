@@ -300,6 +300,10 @@ pub fn table(ds: &Dataset, ways: usize, reports: &[SubjectReport]) -> String {
             }
         );
     }
+    // No subject hosts an episode at any K: the lines above say why, and there is no row.
+    if reports.iter().all(|r| r.rows.is_empty()) {
+        return s;
+    }
     s += &format!(
         "{:<30} {:>5} {:>6} {:>9} {:>9} {:>7} {:>8} {:>13} {:>7}\n",
         "method (within one subject)",

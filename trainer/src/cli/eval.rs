@@ -695,7 +695,9 @@ fn eval_with_setup(
                 "test_classes": cfg.test_classes, "class_names": setup.ds.class_names,
                 // A file's episodes carry their own queries and draw nothing.
                 "query": sampled.then_some(query), "seed": sampled.then_some(seed),
-                "episodes": e.episodes, "units": report.units, "results": report.rows,
+                // A count, or the episode file's path.
+                "episodes": e.episodes.parse::<usize>().map_or_else(|_| serde_json::json!(e.episodes), |n| serde_json::json!(n)),
+                "units": report.units, "results": report.rows,
                 "unknown": report.unknown, "within_subject": within
             }))?
         );

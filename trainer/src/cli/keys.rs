@@ -85,10 +85,27 @@ pub fn sign(a: SignArgs) -> Result<ExitCode> {
         );
     }
     let blob = std::fs::read(&model).with_context(|| format!("reading {}", model.display()))?;
+    if let Ok(header) = runtime::signature::read_header(&blob) {
+        bail!(
+            "{}: a signed envelope already (model version {}): sign the model file it was made from",
+            model.display(),
+            header.model_version
+        );
+    }
     let signed = runtime::signature::SigningKey::from_seed(seed)
         .sign(&blob, version)
         .with_context(|| format!("{}: cannot sign", model.display()))?;
     let out = out.unwrap_or_else(|| model.with_extension("signed"));
+    if let Some(old) = std::fs::read(&out)
+        .ok()
+        .and_then(|b| runtime::signature::read_header(&b).ok())
+    {
+        eprintln!(
+            "note: {} held an envelope of model version {}: replaced",
+            out.display(),
+            old.model_version
+        );
+    }
     std::fs::write(&out, &signed).with_context(|| format!("writing {}", out.display()))?;
     eprintln!(
         "wrote {} ({} bytes, model version {version})",

@@ -639,7 +639,10 @@ impl HeadConfig {
                 return bad("ways", "must be >= 2".into());
             }
             if matches!(h.algorithm, Algorithm::Reptile) {
-                return bad("algorithm", "reptile has no query loss to weight".into());
+                return bad(
+                    "algorithm",
+                    "reptile is not a multi-task head's algorithm: a multi-task run sums every head's query loss into one gradient of the shared trunk, and Reptile's update is a move towards adapted weights, not a loss; use fomaml (first-order, as cheap) or maml, anil, meta_sgd (a single-head regression run's [meta] takes reptile)".into(),
+                );
             }
             if matches!(h.algorithm, Algorithm::Proximal)
                 && (h.loss != Some(Loss::Mse) || !h.hidden.is_empty())

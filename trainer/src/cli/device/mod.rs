@@ -211,7 +211,12 @@ pub fn run(args: DeviceArgs) -> Result<ExitCode> {
         }
         DeviceCmd::Infer { csv } => infer(&mut client, &mut out, csv)?,
         DeviceCmd::Save => out.one(&mut client, &Request::Save, describe)?,
-        DeviceCmd::Restore => out.one(&mut client, &Request::Restore, describe)?,
+        DeviceCmd::Restore => {
+            let reply = out.ask(&mut client, &Request::Restore, describe)?;
+            if saved_for_another_model(&reply) {
+                eprintln!("note: the adapted state on the device's flash was saved with another model (its bytes' CRC: an update, even a re-export of the same model, changes it): adapt again and save");
+            }
+        }
         DeviceCmd::Reset => out.one(&mut client, &Request::Reset, describe)?,
         DeviceCmd::Reboot => out.one(&mut client, &Request::Reboot, describe)?,
         DeviceCmd::Update { envelope } => update(&mut client, &mut out, envelope)?,
@@ -236,7 +241,17 @@ pub fn run(args: DeviceArgs) -> Result<ExitCode> {
             out.one(&mut client, &r, describe)?
         }
         DeviceCmd::SaveBank => out.one(&mut client, &Request::SaveBank, describe)?,
-        DeviceCmd::RestoreBank => out.one(&mut client, &Request::RestoreBank, describe)?,
+        DeviceCmd::RestoreBank => {
+            let reply = out.ask(&mut client, &Request::RestoreBank, describe)?;
+            if saved_for_another_model(&reply) {
+                eprintln!("note: the class bank on the device's flash was saved with another model (its bytes' CRC: an update, even a re-export of the same model, changes it): enroll the classes again and save-bank");
+            }
+        }
     }
     out.finish()
+}
+
+/// A restore refused because the record was saved with other model bytes.
+fn saved_for_another_model(reply: &Reply) -> bool {
+    matches!(reply, Reply::Error(DeviceError::Runtime(e)) if e.kind.as_str() == "SavedStateMismatch")
 }

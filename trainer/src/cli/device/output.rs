@@ -212,10 +212,18 @@ impl ServedModel {
             .model_id();
         let names = trainer::record::input_names(path)?;
         if names.is_none() {
-            eprintln!(
-                "warning: {}: no run record naming its input columns beside it: CSV columns read by position",
-                path.display()
-            );
+            let record = trainer::record::path_of(path);
+            match record.exists() {
+                true => eprintln!(
+                    "note: {}: its run record names no input columns (its data had no header): CSV columns read by position",
+                    record.display()
+                ),
+                false => eprintln!(
+                    "warning: {}: no run record beside it ({}) to name its input columns: CSV columns read by position",
+                    path.display(),
+                    record.display()
+                ),
+            }
         }
         Ok(ServedModel {
             path: path.to_path_buf(),
