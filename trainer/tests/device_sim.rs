@@ -381,7 +381,7 @@ fn an_installed_update_the_boot_refused_is_said_so() {
     let (ok, out, err) = device_text(&socket, &["info"]);
     assert!(ok, "{err}");
     assert!(
-        out.contains("running: the firmware's built-in model")
+        out.contains("running: the model built into the firmware")
             && out.contains("(not running: this boot refused it"),
         "{out}"
     );

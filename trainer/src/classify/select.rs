@@ -159,6 +159,29 @@ fn stuck_warning(cfg: &ClsConfig, curve: &[CurvePoint], best_iter: u64) -> Optio
             100.0 * mean(&first.val_acc)
         ));
     }
+    // Did it learn its training classes? Their held-out rows (at iteration 0 too), else the
+    // training episodes' accuracy (none at iteration 0: from the first interval on).
+    let rose = match (first.seen_acc.is_empty(), curve.get(1)) {
+        (false, _) => Some((
+            mean(&first.seen_acc),
+            mean(&last.seen_acc),
+            "held-out rows of the training classes",
+        )),
+        (true, Some(second)) if curve.len() >= 3 => {
+            Some((second.train_acc, last.train_acc, "training episodes"))
+        }
+        _ => None,
+    };
+    if let Some((from, to, what)) = rose.filter(|(from, to, _)| *to >= from + 0.05) {
+        return Some(format!(
+            "validation never rose above the random initial trunk's ({:.1}% at iteration 0, {:.1}% at {}) while its {what} rose ({:.1}% -> {:.1}%): the trunk learned its training classes in a way that does not carry to new ones, so the initial trunk was kept. More training classes (or subjects), augmentation, a smaller trunk or fewer iterations may carry; compare with nearest centroid in the table",
+            100.0 * mean(&first.val_acc),
+            100.0 * mean(&last.val_acc),
+            last.iter,
+            100.0 * from,
+            100.0 * to
+        ));
+    }
     Some(format!(
         "validation never rose above the random initial trunk's ({:.1}% at iteration 0, {:.1}% at {}): the trunk did not start learning. A linear warm-up of the rate (`warmup = {}`), `grad_norm_clip = 1` or a lower `lr` usually lets it",
         100.0 * mean(&first.val_acc),
@@ -419,6 +442,22 @@ mod tests {
         let full = [point(0, 1.0, 1.0), point(100, 1.0, 1.0)];
         let w = stuck_warning(&cfg, &full, 0).expect("saturated");
         assert!(w.contains("too easy") && !w.contains("warmup"), "{w}");
+        // Training classes' held-out rows that rose while validation did not: it learned.
+        let mut fitted = flat.clone();
+        fitted[2].seen_acc = vec![0.9];
+        let w = stuck_warning(&cfg, &fitted, 0).expect("fitted");
+        assert!(
+            w.contains("training classes rose (20.0% -> 90.0%)") && !w.contains("warmup"),
+            "{w}"
+        );
+        // Without them, the training episodes' accuracy from the first interval on.
+        for p in &mut fitted {
+            p.seen_acc.clear();
+        }
+        fitted[1].train_acc = 0.4;
+        fitted[2].train_acc = 0.8;
+        let w = stuck_warning(&cfg, &fitted, 0).expect("fitted");
+        assert!(w.contains("training episodes rose (40.0% -> 80.0%)"), "{w}");
         // Learning runs, a run of no iterations and a frozen trunk get no warning.
         assert!(stuck_warning(&cfg, &flat, 100).is_none());
         assert!(stuck_warning(&cfg, &flat[..1], 0).is_none());

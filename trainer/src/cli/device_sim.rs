@@ -46,14 +46,19 @@ pub fn run(a: DeviceSimArgs) -> Result<ExitCode> {
     };
     let served =
         Served::new(&bytes, a.head, key).with_context(|| format!("{}", a.model.display()))?;
+    // The socket first: a second simulator on a socket in use is refused before it creates a
+    // flash file.
+    let listener = listen(&a.socket)?;
     let (file, chip) = match &a.flash {
-        Some(path) => {
-            let (file, chip) = flash_file(path)?;
-            (Some(file), chip)
-        }
+        Some(path) => match flash_file(path) {
+            Ok((file, chip)) => (Some(file), chip),
+            Err(e) => {
+                let _ = std::fs::remove_file(&a.socket);
+                return Err(e);
+            }
+        },
         None => (None, Chip::boxed()),
     };
-    let listener = listen(&a.socket)?;
     let m = served.model();
     let kind = match m.enrollable(a.head) {
         Some(e) => format!(", enrollable up to {} classes", e.max_classes),

@@ -338,7 +338,10 @@ pub(super) fn describe_info(reply: &Reply) -> String {
     );
     s += &match i.served_slot {
         Some(slot) => format!("running: the update in model slot {slot}\n"),
-        None => "running: the firmware's built-in model\n".into(),
+        None => {
+            "running: the model built into the firmware (device-sim: its --model file), no update\n"
+                .into()
+        }
     };
     s += &match i.installed {
         Some(m) if i.served_slot == Some(m.slot) => format!(
