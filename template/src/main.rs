@@ -28,6 +28,11 @@ use static_cell::StaticCell;
 static MODEL: &[u8] = fewshot_runtime::include_model!("../../firmware/fixtures/multihead.fsm");
 // `src/sizes.rs` generated from another model fails the build here.
 const _: () = sizes::check_model(MODEL);
+// The example adapts its head from at least one sample of each class.
+const _: () = assert!(
+    sizes::K_MAX >= sizes::OUTPUTS,
+    "K_MAX (`trainer inspect --rust --k`) is below the head's classes: give --k of at least one sample per class"
+);
 
 // What the program keeps in RAM lives in statics, built in place: the linker counts them
 // against the part's RAM (memory.x), and refuses a build that leaves the stack less than
