@@ -13,6 +13,16 @@ pub const fn check_model(bytes: &[u8]) {
         _ => panic!("these sizes were generated from another model (`trainer inspect firmware/fixtures/multihead.fsm --rust --head 1 --k 20 --device`): regenerate them from the model this firmware embeds"),
     }
 }
+/// What the model needs of the runtime (`Model::capabilities`): dense.
+pub const MODEL_CAPABILITIES: fewshot_runtime::format::Capabilities =
+    fewshot_runtime::format::Capabilities(0x1);
+/// Fails the build unless this build of the runtime runs every op of the model: write
+/// `const _: () = sizes::check_features();` where the firmware serves it.
+pub const fn check_features() {
+    if !fewshot_runtime::format::Capabilities::ENABLED.contains(MODEL_CAPABILITIES) {
+        panic!("the model needs runtime features this build lacks: this runtime is older than the model");
+    }
+}
 /// The head the learner adapts.
 pub const HEAD: usize = 1;
 /// Every head's name, by index (`Learner::predict_head`).

@@ -28,6 +28,8 @@ use static_cell::StaticCell;
 static MODEL: &[u8] = fewshot_runtime::include_model!("../../firmware/fixtures/multihead.fsm");
 // `src/sizes.rs` generated from another model fails the build here.
 const _: () = sizes::check_model(MODEL);
+// So does a model that needs a runtime feature this build lacks (Cargo.toml's features).
+const _: () = sizes::check_features();
 // The example adapts its head from at least one sample of each class.
 const _: () = assert!(
     sizes::K_MAX >= sizes::OUTPUTS,

@@ -262,6 +262,7 @@ pub fn rust_sizes(
     writeln!(w, "        _ => panic!(\"these sizes were generated from another model (`trainer inspect {file} --rust --head {head} --k {k}{flag}`): regenerate them from the model this firmware embeds\"),")?;
     writeln!(w, "    }}")?;
     writeln!(w, "}}")?;
+    feature_check(w, &m)?;
     writeln!(w, "/// The head the learner adapts.")?;
     writeln!(w, "pub const HEAD: usize = {head};")?;
     writeln!(
@@ -593,6 +594,61 @@ fn slot_fn(w: &mut String, name: &str, floats: &str, what: &str) -> Result<()> {
     writeln!(
         w,
         "        None => panic!(\"a record of {floats} floats overflows a flash slot\"),"
+    )?;
+    writeln!(w, "    }}")?;
+    writeln!(w, "}}")?;
+    Ok(())
+}
+
+/// The model's capabilities and `check_features`, which fails the build of a firmware whose
+/// runtime lacks a feature the model needs (it would be refused at boot with
+/// `Error::FeatureDisabled`).
+fn feature_check(w: &mut String, m: &Model<'_>) -> Result<()> {
+    let caps = m.capabilities();
+    let names: Vec<&str> = caps.names().collect();
+    // The capabilities a runtime build may lack: those behind a cargo feature of the same name.
+    let features: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| {
+            !runtime::format::Capabilities::ALWAYS
+                .names()
+                .any(|a| a == *n)
+        })
+        .collect();
+    writeln!(
+        w,
+        "/// What the model needs of the runtime (`Model::capabilities`): {}.",
+        names.join(", ")
+    )?;
+    writeln!(
+        w,
+        "pub const MODEL_CAPABILITIES: fewshot_runtime::format::Capabilities =\n    fewshot_runtime::format::Capabilities({:#x});",
+        caps.0
+    )?;
+    writeln!(
+        w,
+        "/// Fails the build unless this build of the runtime runs every op of the model: write"
+    )?;
+    writeln!(
+        w,
+        "/// `const _: () = sizes::check_features();` where the firmware serves it."
+    )?;
+    writeln!(w, "pub const fn check_features() {{")?;
+    writeln!(
+        w,
+        "    if !fewshot_runtime::format::Capabilities::ENABLED.contains(MODEL_CAPABILITIES) {{"
+    )?;
+    let how = match features.is_empty() {
+        true => "this runtime is older than the model".to_string(),
+        false => format!(
+            "build with the features {0} (`--features {0}`: the firmware's and fewshot-runtime's features of those names)",
+            features.join(",")
+        ),
+    };
+    writeln!(
+        w,
+        "        panic!(\"the model needs runtime features this build lacks: {how}\");"
     )?;
     writeln!(w, "    }}")?;
     writeln!(w, "}}")?;

@@ -45,6 +45,8 @@ pub static MODEL: &[u8] =
     fewshot_runtime::include_model!(concat!(env!("OUT_DIR"), "/serial_model.bin"));
 // Sizes generated for another model fail the build here, not at boot.
 const _: () = serial_sizes::check_model(MODEL);
+// A model that needs a runtime feature this build lacks fails the build here too.
+const _: () = serial_sizes::check_features();
 
 /// The key model updates must be signed with: the fixtures' public **test** key.
 pub static KEY: PublicKey = PublicKey::from_bytes(*include_bytes!(

@@ -31,6 +31,10 @@ use fewshot_runtime::signature::PublicKey;
 use fewshot_runtime::Model;
 use static_cell::StaticCell;
 
+// A model that needs a runtime feature this build lacks (`--features conv`, ...) fails the
+// build here, not at boot.
+const _: () = sizes::check_features();
+
 /// The key model updates must be signed with (the public test key of the fixtures).
 static KEY: PublicKey = PublicKey::from_bytes(*include_bytes!("../../fixtures/test-signing.pub"));
 /// The handover stage that marks the flash as this firmware's (kept across `Reboot`).

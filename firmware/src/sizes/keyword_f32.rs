@@ -13,6 +13,16 @@ pub const fn check_model(bytes: &[u8]) {
         _ => panic!("these sizes were generated from another model (`trainer inspect models/keyword.postcard --rust --head 0 --k 1`): regenerate them from the model this firmware embeds"),
     }
 }
+/// What the model needs of the runtime (`Model::capabilities`): dense, conv, audio-frontend.
+pub const MODEL_CAPABILITIES: fewshot_runtime::format::Capabilities =
+    fewshot_runtime::format::Capabilities(0x121);
+/// Fails the build unless this build of the runtime runs every op of the model: write
+/// `const _: () = sizes::check_features();` where the firmware serves it.
+pub const fn check_features() {
+    if !fewshot_runtime::format::Capabilities::ENABLED.contains(MODEL_CAPABILITIES) {
+        panic!("the model needs runtime features this build lacks: build with the features conv,audio-frontend (`--features conv,audio-frontend`: the firmware's and fewshot-runtime's features of those names)");
+    }
+}
 /// The head the learner adapts.
 pub const HEAD: usize = 0;
 /// Every head's name, by index (`Learner::predict_head`).

@@ -59,11 +59,13 @@ impl Capabilities {
     /// An audio front-end carried by the model (format v6, cargo feature `audio-frontend`).
     pub const AUDIO_FRONTEND: Capabilities = Capabilities(1 << 8);
 
+    /// What every build of the runtime can run (no cargo feature turns it off).
+    pub const ALWAYS: Capabilities =
+        Capabilities(Self::DENSE.0 | Self::INPUT_TRANSFORM.0 | Self::OUTPUT_NORMALISATION.0);
+
     /// What this build runs.
     pub const ENABLED: Capabilities = Capabilities(
-        Self::DENSE.0
-            | Self::INPUT_TRANSFORM.0
-            | Self::OUTPUT_NORMALISATION.0
+        Self::ALWAYS.0
             | if cfg!(feature = "matching-head") {
                 Self::MATCHING_HEAD.0
             } else {
