@@ -87,9 +87,9 @@ pub fn match_by_name(model: &[String], file: &[String], what: &str) -> Result<Ma
     if !missing.is_empty() {
         bail!(
             "{what}: the model's input column(s) {} are not among its input columns ({}: the columns neither label, task, target nor ignored); the model reads {} (its run record)",
-            missing.join(", "),
-            file.join(", "),
-            model.join(", ")
+            names(&missing),
+            names(file),
+            names(model)
         );
     }
     let order: Vec<usize> = found.into_iter().flatten().collect();

@@ -276,7 +276,8 @@ fn a_users_series_csv_trains_evaluates_with_baselines_and_refuses_another_split(
     let (by_name, e) = new_classes(&reordered);
     assert_eq!(by_name, by_position);
     assert!(
-        e.contains("read by name") && e.contains("not read: hour"),
+        e.contains("read by name")
+            && e.contains("not read (not the model's inputs nor the label): hour"),
         "{e}"
     );
     let o = eval(&["--new-classes"]);
@@ -308,6 +309,49 @@ fn a_users_series_csv_trains_evaluates_with_baselines_and_refuses_another_split(
     assert!(!o.status.success(), "{e}");
     assert!(
         e.contains("head 0 holds 5 classes at most") && e.contains("`--max-classes 12` or more"),
+        "{e}"
+    );
+
+    // --new-classes with the record beside the model: a text column that is neither an input
+    // nor the label is left unread, and the classes its trunk trained on are named.
+    let sited = d.join("sited.csv");
+    let with_site: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| match i {
+            0 => format!("{l},site"),
+            _ => format!("{l},plant{}", i % 3),
+        })
+        .collect();
+    std::fs::write(&sited, with_site.join("\n") + "\n").unwrap();
+    let o = run(bin()
+        .args([
+            "eval",
+            "--episodes",
+            "5",
+            "--ways",
+            "4",
+            "--new-classes",
+            "--model",
+        ])
+        .arg(&model)
+        .arg("--data")
+        .arg(&sited));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{e}");
+    assert!(
+        e.contains("not read (not the model's inputs nor the label): site"),
+        "{e}"
+    );
+    assert!(
+        e.contains("are classes the model's trunk trained on"),
+        "{e}"
+    );
+    // More ways than the run's novel classes: said so, not as a row count.
+    let o = run(bin().args(["eval", "--ways", "5", "--model"]).arg(&model));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("the novel classes are 4") && e.contains("--ways 4 at most"),
         "{e}"
     );
 

@@ -66,19 +66,36 @@ impl InputKind {
     }
     /// What to tell a user whose rows have `d` features where the kind declares another count:
     /// a whole number of the declared channel's values is most likely a channel count left
-    /// out (empty when it is not, or for a vector).
-    pub fn channels_hint(&self, d: usize) -> String {
+    /// out; else, with the declared channels (2 or more), a series' length or a square image's
+    /// side; empty when neither fits, and for a vector.
+    pub fn shape_hint(&self, d: usize) -> String {
         let Some(w) = self.width() else {
             return String::new();
         };
-        let per_channel = w / self.channels();
-        match per_channel > 0 && d != w && d.is_multiple_of(per_channel) {
-            true => format!(
-                "; {d} is {} channels of {per_channel} values: `channels = {}`?",
-                d / per_channel,
-                d / per_channel
+        let channels = self.channels();
+        let per_channel = w / channels;
+        if d == w || per_channel == 0 {
+            return String::new();
+        }
+        if d.is_multiple_of(per_channel) {
+            let c = d / per_channel;
+            return format!("; {d} is {c} channels of {per_channel} values: `channels = {c}`?");
+        }
+        // The channels right, each channel's size wrong (with one channel any count divides:
+        // an extra column is likelier, which the caller's hint names).
+        if channels < 2 || !d.is_multiple_of(channels) {
+            return String::new();
+        }
+        let each = d / channels;
+        let side = (1..=each).find(|s| s * s >= each).filter(|s| s * s == each);
+        match (self, side) {
+            (InputKind::Series { .. }, _) => {
+                format!("; {d} is {channels} channels of {each} values: `length = {each}`?")
+            }
+            (InputKind::Image { .. }, Some(side)) => format!(
+                "; {d} is {channels} channels of {side} x {side}: `width = {side}`, `height = {side}`?"
             ),
-            false => String::new(),
+            _ => String::new(),
         }
     }
     /// Channels of the input (a series' or an image's channels, else 1).
@@ -589,11 +606,29 @@ mod tests {
             channels: 1,
         };
         assert_eq!(
-            image.channels_hint(288),
+            image.shape_hint(288),
             "; 288 is 2 channels of 144 values: `channels = 2`?"
         );
-        assert_eq!(image.channels_hint(145), "");
-        assert_eq!(InputKind::Vector {}.channels_hint(288), "");
+        assert_eq!(image.shape_hint(145), "");
+        let two = InputKind::Image {
+            width: 10,
+            height: 10,
+            channels: 2,
+        };
+        assert_eq!(
+            two.shape_hint(288),
+            "; 288 is 2 channels of 12 x 12: `width = 12`, `height = 12`?"
+        );
+        assert_eq!(InputKind::Vector {}.shape_hint(288), "");
+        // A series with the right channels and the wrong length.
+        let series = InputKind::Series {
+            channels: 3,
+            length: 100,
+        };
+        assert_eq!(
+            series.shape_hint(384),
+            "; 384 is 3 channels of 128 values: `length = 128`?"
+        );
     }
 
     fn refused(train: &[usize], val: &[usize], on: ValidateOn) -> Option<(&'static str, String)> {

@@ -155,7 +155,7 @@ fn stuck_warning(cfg: &ClsConfig, curve: &[CurvePoint], best_iter: u64) -> Optio
     if mean(&first.val_acc) >= 0.99 {
         // Not a trunk that failed to learn: validation that cannot rise.
         return Some(format!(
-            "validation was {:.1}% at iteration 0 already: its episodes are too easy to show what training adds, so the initial trunk was kept; validate on more or harder classes (`val_classes`), or compare over folds (`trunk_folds`), and read the novel classes' table beside nearest centroid",
+            "validation was {:.1}% at iteration 0 already: its episodes are too easy to show what training adds, so the identity trunk (the normalised input) is exported; validate on more or harder classes (`val_classes`), or compare over folds (`trunk_folds`), and read the novel classes' table beside nearest centroid",
             100.0 * mean(&first.val_acc)
         ));
     }
@@ -174,7 +174,7 @@ fn stuck_warning(cfg: &ClsConfig, curve: &[CurvePoint], best_iter: u64) -> Optio
     };
     if let Some((from, to, what)) = rose.filter(|(from, to, _)| *to >= from + 0.05) {
         return Some(format!(
-            "validation never rose above the random initial trunk's ({:.1}% at iteration 0, {:.1}% at {}) while its {what} rose ({:.1}% -> {:.1}%): the trunk learned its training classes in a way that does not carry to new ones, so the initial trunk was kept. More training classes (or subjects), augmentation, a smaller trunk or fewer iterations may carry; compare with nearest centroid in the table",
+            "validation never rose above the random initial trunk's ({:.1}% at iteration 0, {:.1}% at {}) while its {what} rose ({:.1}% -> {:.1}%): the trunk learned its training classes in a way that does not carry to new ones, so the identity trunk (the normalised input) is exported. More training classes (or subjects), augmentation, a smaller trunk or fewer iterations may carry; compare with nearest centroid in the table",
             100.0 * mean(&first.val_acc),
             100.0 * mean(&last.val_acc),
             last.iter,

@@ -194,6 +194,20 @@ impl Setup {
             normalise: Normalise::Standardise,
             ..ClsConfig::default()
         };
+        if let Some(model) = model_inputs {
+            // Columns that are neither the model's inputs nor the label (a subject's name, a
+            // time) are left unread, not parsed as numbers.
+            let mut extra = unread_columns(data, model, columns.label)?;
+            extra.retain(|e| crate::csvio::column(columns.ignore, e).is_none());
+            if !extra.is_empty() {
+                eprintln!(
+                    "{}: not read (not the model's inputs nor the label): {}",
+                    data.display(),
+                    crate::input_columns::names(&extra)
+                );
+            }
+            cfg.ignore_columns.extend(extra);
+        }
         let mut ds = Dataset::load_labelled(data, cfg.columns())?;
         if let Some(model) = model_inputs {
             let file = data.display().to_string();
@@ -415,7 +429,7 @@ fn check_width(cfg: &ClsConfig, ds: &Dataset) -> Result<()> {
         if w != ds.d {
             // More features than declared: likely a column that is not an input (a time, an
             // id); name the file's feature columns that are not the shape's.
-            let channels = cfg.input.channels_hint(ds.d);
+            let channels = cfg.input.shape_hint(ds.d);
             let hint = match ds.d > w && !ds.columns.is_empty() && channels.is_empty() {
                 true => {
                     let names: Vec<&String> = (ds.columns.iter())
@@ -690,6 +704,32 @@ pub fn init_trunk(arch: &Arch, identity: bool, rng: &mut ChaCha8Rng) -> Vec<f64>
 pub(super) fn pool_query(pool: &Pool, max_shots: usize) -> usize {
     let fewest = pool.classes.iter().map(|c| c.rows.len()).min().unwrap_or(0);
     VAL_QUERY.min(fewest.saturating_sub(max_shots))
+}
+
+/// The header columns of `data` that are neither one of the model's inputs `model` nor the
+/// label (`label`, else the column named `label`, else the last) when every input is named in
+/// the header; none otherwise (a file without those names is read by position).
+fn unread_columns(
+    data: &std::path::Path,
+    model: &[String],
+    label: Option<&str>,
+) -> Result<Vec<String>> {
+    use crate::csvio::column;
+    let Some(header) = crate::csvio::file_header(data)? else {
+        return Ok(Vec::new());
+    };
+    let inputs: Option<Vec<usize>> = model.iter().map(|n| column(&header, n)).collect();
+    let Some(inputs) = inputs else {
+        return Ok(Vec::new());
+    };
+    let label = match label {
+        Some(l) => column(&header, l),
+        None => column(&header, "label").or(header.len().checked_sub(1)),
+    };
+    Ok((0..header.len())
+        .filter(|i| !inputs.contains(i) && Some(*i) != label)
+        .map(|i| header[i].clone())
+        .collect())
 }
 
 #[cfg(test)]

@@ -638,5 +638,78 @@ pub fn table(rows: &[UnknownRow], ds: &super::data::Dataset) -> String {
     {
         s += "note: an equal error rate near or above 50% on the calibration classes: there the highest probability barely tells unknown inputs from known ones (a prototype head is confident on inputs far from every prototype)\n";
     }
+    for r in rows
+        .iter()
+        .filter(|r| (r.auroc - 50.0).abs() <= r.auroc_ci95)
+    {
+        s += &format!(
+            "note: {} at {} shots, {} steps: AUROC {:.1} +- {:.1} holds chance (50): on the novel classes its score does not tell unknown inputs from known ones, whatever the threshold\n",
+            r.method, r.shots, r.steps, r.auroc, r.auroc_ci95
+        );
+    }
+    // "Accuracy of accepted" over a handful of episodes says little (100.00 +- 0.00 from 5
+    // episodes that accepted anything at all): each such row is named with its count.
+    for r in rows.iter().filter(|r| r.accepted_episodes < r.episodes / 4) {
+        s += &format!(
+            "note: {} at {} shots, {} steps: only {} of {} episodes accepted a known query (false reject {:.1}%): its accuracy of accepted rests on those {} episodes\n",
+            r.method, r.shots, r.steps, r.accepted_episodes, r.episodes, r.false_reject, r.accepted_episodes
+        );
+    }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(auroc: f64, accepted_episodes: usize) -> UnknownRow {
+        UnknownRow {
+            method: "model (probability)".into(),
+            shots: 5,
+            steps: 0,
+            rule: "given".into(),
+            score: "probability".into(),
+            calibration_classes: Vec::new(),
+            threshold: 0.8,
+            calibration_false_reject: f64::NAN,
+            calibration_false_accept: f64::NAN,
+            episodes: 100,
+            unknown_per_episode: 10,
+            false_reject: 97.0,
+            false_reject_ci95: 1.0,
+            false_accept: 2.0,
+            false_accept_ci95: 1.0,
+            accepted_accuracy: 100.0,
+            accepted_accuracy_ci95: 0.0,
+            accepted_episodes,
+            auroc,
+            auroc_ci95: 4.0,
+        }
+    }
+
+    /// A row whose accuracy of accepted rests on a few episodes, or whose AUROC holds chance,
+    /// is said to be so under the table; a separating score on many episodes is not.
+    #[test]
+    fn thin_or_chance_rows_are_noted() {
+        let ds = crate::classify::data::Dataset {
+            d: 1,
+            x: Vec::new(),
+            labels: Vec::new(),
+            lines: Vec::new(),
+            file: "f.csv".into(),
+            sha256: String::new(),
+            columns: Vec::new(),
+            class_names: Vec::new(),
+            subjects: Vec::new(),
+            subject_names: Vec::new(),
+        };
+        let t = table(&[row(52.0, 3)], &ds);
+        assert!(
+            t.contains("only 3 of 100 episodes accepted a known query"),
+            "{t}"
+        );
+        assert!(t.contains("AUROC 52.0 +- 4.0 holds chance"), "{t}");
+        let t = table(&[row(80.0, 90)], &ds);
+        assert!(!t.contains("note:"), "{t}");
+    }
 }

@@ -490,6 +490,39 @@ fn print_report(
     Ok(())
 }
 
+/// A warning when some of `setup`'s classes (a file whose every class is taken as new) are,
+/// by name, classes the model's trunk trained on, as its run record beside it says (None
+/// without a record, or when the run's data cannot be read to name its classes).
+fn trained_on_note(model: &Path, setup: &run::Setup) -> Option<String> {
+    let record = RunRecord::read(model).ok().flatten()?;
+    let run = trainer::classify::data::Dataset::load_labelled(
+        &record.config.data,
+        record.config.columns(),
+    )
+    .ok()?;
+    // Classes by name; numbered classes (no names) by their numbers.
+    let here: Vec<usize> = setup.test.classes.iter().map(|c| c.class).collect();
+    let trained: Vec<usize> = match (run.class_names.is_empty(), setup.ds.class_names.is_empty()) {
+        (true, true) => (record.trunk_classes.iter())
+            .copied()
+            .filter(|c| here.contains(c))
+            .collect(),
+        _ => (record.trunk_classes.iter())
+            .filter_map(|&c| run.class_names.get(c))
+            .filter_map(|name| setup.ds.class_names.iter().position(|n| n == name))
+            .filter(|c| here.contains(c))
+            .collect(),
+    };
+    (!trained.is_empty()).then(|| {
+        format!(
+            "warning: classes {} of {} are classes the model's trunk trained on (its run record, {}): their episodes overrate what it does on a new class; leave their rows out of the file to measure new classes only",
+            setup.ds.describe_classes(&trained),
+            setup.ds.file,
+            trainer::record::path_of(model).display()
+        )
+    })
+}
+
 /// Whether the model at `path` has a head the device adapts from a support set of classes.
 fn classifies(path: &Path) -> Result<bool> {
     let blob = export::read(path)?;
@@ -536,6 +569,9 @@ fn eval_classification(
             // matched to them by name (its split and normalisation are the run's data's).
             let inputs = trainer::record::input_names(model).ok().flatten();
             let (cfg, setup) = run::Setup::new_classes(d, columns, inputs.as_deref())?;
+            if let Some(note) = trained_on_note(model, &setup) {
+                eprintln!("{note}");
+            }
             return eval_with_setup(model, &cfg, &setup, None, e);
         }
         (None, None, None) => bail!(
@@ -631,6 +667,15 @@ fn eval_with_setup(
     });
     if shots.is_empty() || shots.contains(&0) || ways < 2 || e.query == Some(0) {
         bail!("--shots must be >= 1 each, --ways >= 2, --query >= 1");
+    }
+    let novel: Vec<usize> = setup.test.classes.iter().map(|c| c.class).collect();
+    if ways > novel.len() && e.episodes.parse::<usize>().is_ok() {
+        bail!(
+            "--ways {ways}: an episode draws {ways} different classes, and the novel classes are {} ({}): --ways {} at most",
+            novel.len(),
+            setup.ds.describe_classes(&novel),
+            novel.len()
+        );
     }
     note_still_steps(&m, head, &steps)?;
     let seed = e.seed.unwrap_or(trainer::classify::EVAL_SEED);

@@ -195,7 +195,7 @@ fn build_head(
             "{}: {n_in} features per row, but `trunk.input` declares {} of {w}{}",
             at(),
             cfg.trunk.input.name(),
-            cfg.trunk.input.channels_hint(n_in)
+            cfg.trunk.input.shape_hint(n_in)
         );
     }
     let trunk = cfg

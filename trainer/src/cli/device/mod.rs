@@ -237,8 +237,14 @@ pub fn run(args: DeviceArgs) -> Result<ExitCode> {
             if !margin.is_finite() {
                 bail!("--margin {margin}: a finite number (a squared feature distance)");
             }
+            if *margin < 0.0 {
+                eprintln!("warning: --margin {margin}: negative, so the classes enrolled from now on take queries the earlier classes are nearer to (a margin protects the earlier classes when positive)");
+            }
             let r = Request::SetMargin { margin: *margin };
-            out.one(&mut client, &r, describe)?
+            let reply = out.ask(&mut client, &r, describe)?;
+            if !out.json && !matches!(reply, Reply::Error(_)) {
+                println!("margin of the classes enrolled from now on: {margin} (0 after a reboot)");
+            }
         }
         DeviceCmd::SaveBank => out.one(&mut client, &Request::SaveBank, describe)?,
         DeviceCmd::RestoreBank => {
