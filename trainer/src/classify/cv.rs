@@ -88,8 +88,13 @@ pub fn class_folds(cfg: &ClsConfig, n: usize) -> Result<Vec<Vec<usize>>> {
     let mut classes = classes(cfg);
     let most = classes.len() / cfg.ways.max(1);
     if n < 2 || n > most {
+        let fits = match most {
+            0 | 1 => "no count of folds fits: name more classes, or lower `ways`".to_string(),
+            2 => "--folds 2 is the only count that fits".to_string(),
+            _ => format!("give 2 to {most} folds"),
+        };
         bail!(
-            "--folds {n}: the configuration names {} classes and a fold holds {}-way episodes' novel classes: give 2 to {most} folds",
+            "--folds {n}: the configuration names {} classes and a fold holds {}-way episodes' novel classes: {fits}",
             classes.len(),
             cfg.ways
         );
@@ -192,8 +197,9 @@ pub fn cross_validate(cfg: &ClsConfig, n: usize, episodes: usize) -> Result<CvRe
     }
     let mut pooled = Tally::default();
     let mut within = Tally::default();
-    let t0 = std::time::Instant::now();
     for (f, ((setup, fold), fcfg)) in setups.iter().zip(&folds).zip(&configs).enumerate() {
+        // This fold's time: its training and evaluation.
+        let t0 = std::time::Instant::now();
         let t = train_fold(fcfg, setup)?;
         let (rows, within_rows) = evaluate_fold(fcfg, setup, &t, (&shots, query, episodes))?;
         let names = |key: usize| {
