@@ -319,6 +319,9 @@ pub struct Info {
     pub protocol_version: u16,
     /// The running model's id (`Model::model_id`).
     pub model_id: u32,
+    /// Its bytes' CRC-32 (`Model::crc`): another export of the same model has the same id and
+    /// another CRC.
+    pub model_crc: u32,
     /// Its name.
     pub model_name: String<MAX_NAME>,
     /// Floats per input sample.

@@ -126,6 +126,7 @@ fn the_largest_messages_fit_a_frame() {
         enc(&Reply::Info(Info {
             protocol_version: u16::MAX,
             model_id: u32::MAX,
+            model_crc: u32::MAX,
             model_name: name,
             input_len: u16::MAX,
             heads: heapless::Vec::from_iter((0..MAX_HEADS).map(|_| head.clone())),

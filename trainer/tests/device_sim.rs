@@ -200,6 +200,7 @@ fn a_users_model_on_the_simulated_device() {
         ],
     );
     assert!(ok, "the export keeps the model id: {err}");
+    assert!(err.contains("the device serves another export of"), "{err}");
 
     // A label the head does not have is refused at push, naming the file and line.
     let bad = d.join("bad-label.csv");

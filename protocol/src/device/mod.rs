@@ -557,6 +557,7 @@ impl<
         Ok(Info {
             protocol_version: PROTOCOL_VERSION,
             model_id: self.model.model_id(),
+            model_crc: self.model.crc(),
             model_name: name(self.model.name()),
             input_len: count(self.model.input_len()),
             heads,

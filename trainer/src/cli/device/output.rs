@@ -198,6 +198,8 @@ impl Output {
 pub(super) struct ServedModel {
     pub(super) path: PathBuf,
     pub(super) id: u32,
+    /// Its bytes' CRC-32, told apart from another export of the same model.
+    pub(super) crc: u32,
     /// From its run record; None without one (the columns are then read by position).
     pub(super) names: Option<Vec<String>>,
     /// Its run's label and unread columns (its record's).
@@ -207,9 +209,9 @@ pub(super) struct ServedModel {
 impl ServedModel {
     pub(super) fn read(path: &Path) -> Result<Self> {
         let bytes = trainer::export::read(path)?;
-        let id = runtime::Model::from_bytes(&bytes)
-            .map_err(|e| anyhow!("{}: {e}", path.display()))?
-            .model_id();
+        let model =
+            runtime::Model::from_bytes(&bytes).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        let (id, crc) = (model.model_id(), model.crc());
         let names = trainer::record::input_names(path)?;
         if names.is_none() {
             let record = trainer::record::path_of(path);
@@ -228,6 +230,7 @@ impl ServedModel {
         Ok(ServedModel {
             path: path.to_path_buf(),
             id,
+            crc,
             names,
             columns: trainer::record::csv_columns(path)?,
         })
@@ -265,6 +268,16 @@ impl ServedModel {
                 info.model_id,
                 self.path.display(),
                 self.id
+            );
+        }
+        if info.model_crc != self.crc {
+            // The same model's columns and normalisation, most likely (a re-export with
+            // another class count or step count keeps the id): said, not refused.
+            eprintln!(
+                "note: the device serves another export of {} (CRC {:#010x}, the file's {:#010x}): its input columns are read as the file's run record names them",
+                self.path.display(),
+                info.model_crc,
+                self.crc
             );
         }
         Ok(self.names.as_deref())
