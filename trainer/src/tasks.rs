@@ -198,7 +198,7 @@ impl Columns {
             return Err((
                 self.task_column.clone(),
                 format!(
-                    "no `{}` column (its columns: {}); set `task_column` under [task] to the column naming each task",
+                    "no `{}` column (its columns: {}); set `task_column` (under [task], or in a multi-task run the head's [[head]] table) to the column naming each task",
                     self.task_column,
                     names.join(", ")
                 ),

@@ -336,7 +336,8 @@ fn sizes_that_do_not_fit_fail_the_build() {
 }
 
 /// The real boards take the same model the same way: the nRF52840 DK's firmware builds around
-/// it (`--features conv` passed through to the runtime). Built, not run: no board is attached.
+/// it (`--features conv,int8` passed through to the runtime; without int8 the build fails,
+/// `check_features`). Built, not run: no board is attached.
 #[test]
 #[ignore = "needs the boards' toolchain: run by `cargo xtask firmware`"]
 fn a_board_firmware_builds_around_the_same_model() {
@@ -344,7 +345,7 @@ fn a_board_firmware_builds_around_the_same_model() {
     let (model, sizes) = users_model(&dir);
     let boards = root().join("boards");
     let target = boards.join("target").join("serial-user");
-    let args = ["-p", "nrf52840-dk", "--features", "conv"];
+    let args = ["-p", "nrf52840-dk", "--features", "conv,int8"];
     build_with_model(&boards, (&model, &sizes), &target, &args);
     let elf = target.join("thumbv7em-none-eabihf/release/nrf52840-dk");
     let bytes = std::fs::read(&elf).expect("the board's ELF");

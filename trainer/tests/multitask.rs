@@ -489,6 +489,20 @@ fn eval_data_scores_a_meta_learned_classification_head_at_its_ways() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(out.contains("2-way 1-shot"), "{out}");
     assert!(out.contains("chance by construction"), "{out}");
+    // Which of the model's heads is scored, and that the others are not, is said.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("head 2 \"episodes\" is evaluated here")
+            && err.contains("0 \"classes\" (fixed), 1 \"intensity\" (fixed)"),
+        "{err}"
+    );
+    // Without --data: what evaluates a model of several heads.
+    let o = run(bin().args(["eval", "--model"]).arg(&model));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("a model of 3 heads") && err.contains("`train`'s table"),
+        "{err}"
+    );
     let o = eval(&["--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let steps: Vec<_> = v["results"]

@@ -119,19 +119,57 @@ pub fn prototype_head(model: &Model<'_>) -> Result<usize> {
 /// the first adaptable head with classes (a head whose rows were meta-learned, by MAML, ANIL,
 /// Meta-SGD or MAML++, on episodes whose labels were drawn at random: its `classes` are the
 /// episodes' ways, not classes of the data).
+///
+/// A model of several heads (a multi-task run's) is evaluated on one only when no other head
+/// could be meant: several classification heads that adapt are refused, naming them.
 pub fn classifying_head(model: &Model<'_>) -> Result<usize> {
-    prototype_head(model).or_else(|_| {
-        (0..model.heads().len())
-            .find(|&h| {
-                model.adapt_spec(h).is_ok()
-                    && model
-                        .head(h)
-                        .is_ok_and(|head| head.kind.classes().is_some())
-            })
-            .ok_or_else(|| {
-                anyhow!("the model has no classification head that adapts on the device")
-            })
-    })
+    if let Ok(h) = prototype_head(model) {
+        return Ok(h);
+    }
+    let adapting: Vec<usize> = (0..model.heads().len())
+        .filter(|&h| {
+            model.adapt_spec(h).is_ok()
+                && model
+                    .head(h)
+                    .is_ok_and(|head| head.kind.classes().is_some())
+        })
+        .collect();
+    match adapting.as_slice() {
+        [h] => Ok(*h),
+        [] => bail!("the model has no classification head that adapts on the device (a fixed head's classes are its own: `train`'s table scores it on its held-out rows)"),
+        many => bail!(
+            "the model has {} classification heads that adapt ({}): `eval` takes a model with one",
+            many.len(),
+            many.iter()
+                .map(|&h| format!("{h} {:?}", model.head(h).map_or("", |x| x.name)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// What `eval` says of the head it scores in a model of several heads: which, and that the
+/// others are `train`'s (None for a model of one head).
+pub fn head_note(model: &Model<'_>, head: usize) -> Option<String> {
+    let heads = model.heads();
+    if heads.len() < 2 {
+        return None;
+    }
+    let others: Vec<String> = (0..heads.len())
+        .filter(|&h| h != head)
+        .map(|h| {
+            let kind = match model.adapt_spec(h) {
+                Ok(_) => "adapts",
+                Err(_) => "fixed",
+            };
+            format!("{h} {:?} ({kind})", heads[h].name)
+        })
+        .collect();
+    Some(format!(
+        "head {head} {:?} is evaluated here, on classes each new to it; the model's other heads, {}, are not (`train`'s table scores every head on its held-out data)",
+        heads[head].name,
+        others.join(", ")
+    ))
 }
 
 /// Model `bytes` with its prototype head resized to `ways` classes, as `trainer train` exports

@@ -179,6 +179,12 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
             && a.task.is_none()
             && classifies(&a.model)? =>
         {
+            if let Some(heads) = several_heads(&a.model)? {
+                bail!(
+                    "{}: a model of {heads} without a run record (a multi-task run writes none): `train`'s table (<out>.eval.json) scores every head on its held-out data; `eval --data FILE` scores its classification head that adapts on classes of FILE, each new to it",
+                    a.model.display()
+                )
+            }
             bail!(
                 "{}: a classification model without its run record ({}): give --config (the run's configuration: its classes and split) or --data FILE (your own classes, each new to the model)",
                 a.model.display(),
@@ -523,11 +529,26 @@ fn trained_on_note(model: &Path, setup: &run::Setup) -> Option<String> {
     })
 }
 
+/// The heads of a model of several (`3 heads: 0 "a" (regression), ...`), None for one head.
+fn several_heads(path: &Path) -> Result<Option<String>> {
+    let blob = export::read(path)?;
+    let m = runtime::Model::from_bytes(&blob).map_err(|e| anyhow!("model: {e}"))?;
+    let heads = m.heads();
+    Ok((heads.len() > 1).then(|| {
+        let list: Vec<String> = (0..heads.len())
+            .map(|h| format!("{h} {:?} ({})", heads[h].name, heads[h].kind))
+            .collect();
+        format!("{} heads: {}", heads.len(), list.join(", "))
+    }))
+}
+
 /// Whether the model at `path` has a head the device adapts from a support set of classes.
 fn classifies(path: &Path) -> Result<bool> {
     let blob = export::read(path)?;
     let m = runtime::Model::from_bytes(&blob).map_err(|e| anyhow!("model: {e}"))?;
-    Ok(trainer::classify::deploy::classifying_head(&m).is_ok())
+    // Any head the device adapts from classes (which one: `classifying_head`, later).
+    Ok((0..m.heads().len())
+        .any(|h| m.adapt_spec(h).is_ok() && m.head(h).is_ok_and(|x| x.kind.classes().is_some())))
 }
 
 /// The options of a classification evaluation.
@@ -568,7 +589,19 @@ fn eval_classification(
             // The record's input columns, when there is one of these bytes: the data's are
             // matched to them by name (its split and normalisation are the run's data's).
             let inputs = trainer::record::input_names(model).ok().flatten();
-            let (cfg, setup) = run::Setup::new_classes(d, columns, inputs.as_deref())?;
+            let heads = several_heads(model)?;
+            let (cfg, setup) = match run::Setup::new_classes(d, columns, inputs.as_deref()) {
+                Ok(v) => v,
+                // A multi-task model's file of another head (a regression head's subjects)
+                // is read as classes here: say which head `--data` is for.
+                Err(e) => match &heads {
+                    Some(heads) => return Err(e.context(format!(
+                        "{}: read as labelled classes for the model's classification head that adapts ({heads}); a regression head's new subjects are not evaluated by `eval` for a multi-task model (`train`'s table scores it on its held-out tasks)",
+                        d.display()
+                    ))),
+                    None => return Err(e),
+                },
+            };
             if let Some(note) = trained_on_note(model, &setup) {
                 eprintln!("{note}");
             }
@@ -650,6 +683,9 @@ fn eval_with_setup(
         _ => {}
     }
     let head = trainer::classify::deploy::classifying_head(&m)?;
+    if let Some(note) = trainer::classify::deploy::head_note(&m, head) {
+        eprintln!("{note}");
+    }
     let spec = m.adapt_spec(head).map_err(|e| anyhow!("model: {e}"))?;
     let classes = m
         .head(head)

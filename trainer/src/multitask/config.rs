@@ -556,7 +556,7 @@ impl HeadConfig {
             return bad(
                 "loss",
                 format!(
-                    "source {:?} takes loss {:?} (mse or ce)",
+                    "source {:?} takes loss {:?} (a classes source is scored by cross-entropy \"ce\", the others by \"mse\")",
                     source.name(),
                     want.name()
                 ),
