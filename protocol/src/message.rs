@@ -343,7 +343,7 @@ pub struct Info {
     /// that runs it.
     pub served_slot: Option<u8>,
     /// The installed update was in its slot at this boot and the device does not serve it:
-    /// the boot refused it (its sizes do not fit this firmware's; the device's log says why)
+    /// the boot refused it (a model this firmware cannot serve; the device's log says why)
     /// and runs the built-in model. False for an update accepted since the boot (it runs from
     /// the next one).
     pub installed_refused: bool,

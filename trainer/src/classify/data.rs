@@ -339,6 +339,14 @@ struct Layout {
     subject: Option<usize>,
 }
 
+/// The labels' column of rows `width` wide when the configuration names none: the header's
+/// column `label`, else the last.
+pub fn default_label(header: Option<&[String]>, width: usize) -> usize {
+    header
+        .and_then(|h| csvio::column(h, "label"))
+        .unwrap_or(width.saturating_sub(1))
+}
+
 impl Layout {
     /// The columns of rows `width` wide under `header`, the label's chosen by `cols` (the
     /// header's `label` column, else the last, unless `cols` names one); `(field, message)`
@@ -352,7 +360,7 @@ impl Layout {
         let by_default = header.as_ref().and_then(|h| csvio::column(h, "label"));
         let label_by_name = cols.label.is_some() || by_default.is_some();
         let label = match (cols.label, &header) {
-            (None, _) => by_default.unwrap_or(width.saturating_sub(1)),
+            (None, _) => default_label(header.as_deref(), width),
             (Some(l), Some(h)) => csvio::column(h, l).ok_or_else(|| {
                 let msg = format!(
                     "no column named {l:?} (`label_column`); the header's columns: {}",

@@ -104,14 +104,28 @@ pub fn with_heads(mut def: ModelDef, t: &Trained) -> Result<ModelDef> {
     with_device_head(def, id, arch, t.ways, &t.device, t.matching.as_ref())
 }
 
+/// Whether head `h` starts its adaptation from prototypes of the support set.
+pub fn starts_from_prototypes(model: &Model<'_>, h: usize) -> bool {
+    model
+        .adapt_spec(h)
+        .is_ok_and(|s| s.prototype_scale.is_some())
+}
+
+/// Whether head `h` has classes and adapts on the device (from prototypes or meta-learned rows).
+pub fn adapts_classes(model: &Model<'_>, h: usize) -> bool {
+    model.adapt_spec(h).is_ok() && model.head(h).is_ok_and(|x| x.kind.classes().is_some())
+}
+
+/// What a head meta-learned by gradient steps (no prototype start) gives at 0 steps: its
+/// meta-learned rows, under labels each episode draws at random (`who`: the head, as named).
+pub fn chance_note(who: &str) -> String {
+    format!("({who} does not start from prototypes: at 0 steps it is its meta-learned rows, which the episode's labels, drawn at random, do not match: chance by construction)")
+}
+
 /// The first head that starts from prototypes.
 pub fn prototype_head(model: &Model<'_>) -> Result<usize> {
     (0..model.heads().len())
-        .find(|&h| {
-            model
-                .adapt_spec(h)
-                .is_ok_and(|s| s.prototype_scale.is_some())
-        })
+        .find(|&h| starts_from_prototypes(model, h))
         .ok_or_else(|| anyhow!("the model has no prototype-initialised head"))
 }
 
@@ -127,12 +141,7 @@ pub fn classifying_head(model: &Model<'_>) -> Result<usize> {
         return Ok(h);
     }
     let adapting: Vec<usize> = (0..model.heads().len())
-        .filter(|&h| {
-            model.adapt_spec(h).is_ok()
-                && model
-                    .head(h)
-                    .is_ok_and(|head| head.kind.classes().is_some())
-        })
+        .filter(|&h| adapts_classes(model, h))
         .collect();
     match adapting.as_slice() {
         [h] => Ok(*h),
@@ -184,7 +193,7 @@ pub fn with_ways(bytes: &[u8], ways: usize) -> Result<runtime::format::AlignedBy
     if kind.classes().map(usize::from) == Some(ways) {
         return Ok(runtime::format::AlignedBytes::from_slice(bytes));
     }
-    if prototype_head(&model).ok() != Some(head) {
+    if !starts_from_prototypes(&model, head) {
         bail!(
             "head {head} does not start from prototypes: its {} class rows were meta-learned, so it takes {0}-way episodes only (--ways {0}); a head that starts from prototypes takes any number",
             kind.classes().unwrap_or(0)
@@ -289,10 +298,7 @@ pub fn episode_probs(
         .collect::<Result<_>>()?;
     let n = u16::try_from(steps).map_err(|_| anyhow!("{steps} steps is too many"))?;
     // A head that does not start from prototypes is its meta-learned start at 0 steps.
-    let prototypes = model
-        .adapt_spec(head)
-        .is_ok_and(|s| s.prototype_scale.is_some());
-    if steps > 0 || prototypes {
+    if steps > 0 || starts_from_prototypes(model, head) {
         state
             .adapt(
                 model,

@@ -198,7 +198,10 @@ impl Setup {
             // Columns that are neither the model's inputs nor the label (a subject's name, a
             // time) are left unread, not parsed as numbers.
             let mut extra = unread_columns(data, model, columns.label)?;
-            extra.retain(|e| crate::csvio::column(columns.ignore, e).is_none());
+            let named = |e: &String| {
+                crate::csvio::column(columns.ignore, e).is_some() || columns.subject == Some(e)
+            };
+            extra.retain(|e| !named(e));
             if !extra.is_empty() {
                 eprintln!(
                     "{}: not read (not the model's inputs nor the label): {}",
@@ -707,8 +710,8 @@ pub(super) fn pool_query(pool: &Pool, max_shots: usize) -> usize {
 }
 
 /// The header columns of `data` that are neither one of the model's inputs `model` nor the
-/// label (`label`, else the column named `label`, else the last) when every input is named in
-/// the header; none otherwise (a file without those names is read by position).
+/// label (`label`, else as a run finds it: [`super::data::default_label`]) when every input is
+/// named in the header; none otherwise (a file without those names is read by position).
 fn unread_columns(
     data: &std::path::Path,
     model: &[String],
@@ -724,7 +727,7 @@ fn unread_columns(
     };
     let label = match label {
         Some(l) => column(&header, l),
-        None => column(&header, "label").or(header.len().checked_sub(1)),
+        None => Some(super::data::default_label(Some(&header), header.len())),
     };
     Ok((0..header.len())
         .filter(|i| !inputs.contains(i) && Some(*i) != label)

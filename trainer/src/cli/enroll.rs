@@ -54,9 +54,7 @@ fn bank_start(def: &runtime::writer::ModelDef, head: usize) -> Result<String> {
         .collect();
     // A head meta-learned by gradient steps (MAML, ANIL, ...) holds the start of its inner
     // steps, learned on episodes whose labels were drawn at random: no class of the data.
-    let meta_learned = m
-        .adapt_spec(head)
-        .is_ok_and(|s| s.prototype_scale.is_none());
+    let meta_learned = m.adapt_spec(head).is_ok() && !deploy::starts_from_prototypes(&m, head);
     if meta_learned && !set.is_empty() {
         return Ok(format!(
             "starting with its {} meta-learned rows as labels {}: they are the start of its inner steps, learned on episodes whose labels were drawn at random, not classes of your data; on the device, forget them (`trainer device forget --label L`) before enrolling, or export a head that starts from prototypes",

@@ -547,8 +547,7 @@ fn classifies(path: &Path) -> Result<bool> {
     let blob = export::read(path)?;
     let m = runtime::Model::from_bytes(&blob).map_err(|e| anyhow!("model: {e}"))?;
     // Any head the device adapts from classes (which one: `classifying_head`, later).
-    Ok((0..m.heads().len())
-        .any(|h| m.adapt_spec(h).is_ok() && m.head(h).is_ok_and(|x| x.kind.classes().is_some())))
+    Ok((0..m.heads().len()).any(|h| trainer::classify::deploy::adapts_classes(&m, h)))
 }
 
 /// The options of a classification evaluation.
@@ -787,10 +786,9 @@ fn eval_with_setup(
         print!("{}", trainer::classify::deploy::table(&report.rows));
         let note = record.and_then(|r| r.untrained_trunk_note());
         print!("{}", note.unwrap_or_default());
-        if steps.contains(&0) && trainer::classify::deploy::prototype_head(&m).ok() != Some(head) {
-            println!(
-                "(head {head} does not start from prototypes: at 0 steps it is its meta-learned rows, which the episode's labels, drawn at random, do not match: chance by construction)"
-            );
+        if steps.contains(&0) && !trainer::classify::deploy::starts_from_prototypes(&m, head) {
+            let note = trainer::classify::deploy::chance_note(&format!("head {head}"));
+            println!("{note}");
         }
         if let Some(within) = &within {
             print!(

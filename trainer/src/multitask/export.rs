@@ -60,8 +60,8 @@ fn print_deployed(rows: &[super::deployed::HeadRow]) {
             }
         );
     }
-    // An adaptable classification head's 0-step row: its meta-learned rows on episodes whose
-    // labels are drawn at random (a multi-task head starts from no prototypes).
+    // An adaptable classification head's 0-step row (a multi-task head starts from no
+    // prototypes).
     let mut chance: Vec<&str> = rows
         .iter()
         .filter(|r| r.metric == "accuracy" && r.method == "model" && r.steps.is_some_and(|s| s > 0))
@@ -69,7 +69,10 @@ fn print_deployed(rows: &[super::deployed::HeadRow]) {
         .collect();
     chance.dedup();
     for head in chance {
-        println!("({head:?} at 0 steps is its meta-learned rows, which the episode's labels, drawn at random, do not match: chance by construction)");
+        println!(
+            "{}",
+            crate::classify::deploy::chance_note(&format!("{head:?}"))
+        );
     }
 }
 

@@ -390,13 +390,11 @@ pub(super) fn update(client: &mut Client, out: &mut Output, envelope: &Path) -> 
         }
     }
     let reply = out.ask(client, &Request::UpdateFinish, describe)?;
-    if let Reply::Error(DeviceError::Runtime(e)) = &reply {
-        if e.kind.as_str() == "BadSignature" {
-            eprintln!(
-                "note: {}: its signature does not verify against the device's public key: it was signed with another key (`trainer sign --key` takes the secret of the key the device was built with, or device-sim's --key) or changed since; a device-sim started without --key refuses every update",
-                envelope.display()
-            );
-        }
+    if refused_with(&reply, "BadSignature") {
+        eprintln!(
+            "note: {}: its signature does not verify against the device's public key: it was signed with another key (`trainer sign --key` takes the secret of the key the device was built with, or device-sim's --key) or changed since; a device-sim started without --key refuses every update",
+            envelope.display()
+        );
     }
     Ok(())
 }

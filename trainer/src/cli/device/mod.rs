@@ -257,7 +257,12 @@ pub fn run(args: DeviceArgs) -> Result<ExitCode> {
     out.finish()
 }
 
+/// A reply refusing the request with the runtime's error `kind` (its variant's name).
+fn refused_with(reply: &Reply, kind: &str) -> bool {
+    matches!(reply, Reply::Error(DeviceError::Runtime(e)) if e.kind.as_str() == kind)
+}
+
 /// A restore refused because the record was saved with other model bytes.
 fn saved_for_another_model(reply: &Reply) -> bool {
-    matches!(reply, Reply::Error(DeviceError::Runtime(e)) if e.kind.as_str() == "SavedStateMismatch")
+    refused_with(reply, "SavedStateMismatch")
 }
