@@ -17,6 +17,15 @@ fn dir(name: &str) -> PathBuf {
     common::dir("mt", name)
 }
 
+/// `trainer train --config CONFIG --out MODEL`.
+fn train_config(config: &Path, model: &Path) -> Output {
+    run(bin()
+        .args(["train", "--config"])
+        .arg(config)
+        .arg("--out")
+        .arg(model))
+}
+
 /// 4x4 images, `classes` classes, `per` rows each: a class-dependent stroke plus row noise.
 fn tiny_csv(path: &Path, classes: usize, per: usize) {
     let mut s = String::new();
@@ -171,11 +180,7 @@ fn relatedness_prints_a_table_and_writes_a_heatmap() {
     assert_eq!(o.status.code(), Some(2));
     // train --config with [[head]] tables trains and exports the multi-head model.
     let model = d.join("m.postcard");
-    let o = run(bin()
-        .args(["train", "--config"])
-        .arg(d.join("mt.toml"))
-        .arg("--out")
-        .arg(&model));
+    let o = train_config(&d.join("mt.toml"), &model);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let blob = std::fs::read(&model).unwrap();
     assert!(model.with_extension("curve.png").exists());
@@ -189,19 +194,29 @@ const INTENSITY: &str = "iterations = 4\nval_every = 2\nval_batches = 1\n[trunk]
     [[head]]\nname = \"mean\"\nsource = \"intensity\"\npath = \"tiny.csv\"\nloss = \"mse\"\n";
 
 #[test]
-fn eval_of_a_multitask_regression_model_says_what_it_lacks() {
-    // Without a run record, --task or --config, `eval` would take the sinusoid family: a model
-    // of another width is refused naming what to give, not with the tasks' widths alone.
+fn eval_of_a_multitask_model_reads_its_record_or_says_what_it_lacks() {
     let d = dir("eval-mt");
     tiny_csv(&d.join("tiny.csv"), 4, 12);
     std::fs::write(d.join("mt.toml"), INTENSITY).unwrap();
     let model = d.join("m.postcard");
-    let o = run(bin()
-        .args(["train", "--config"])
-        .arg(d.join("mt.toml"))
-        .arg("--out")
-        .arg(&model));
+    let o = train_config(&d.join("mt.toml"), &model);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // With the run record `train` wrote, `eval` scores every head as `train`'s table did.
+    let o = run(bin().arg("eval").arg("--model").arg(&model));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let table = std::fs::read_to_string(d.join("m.eval.json")).unwrap();
+    let trained: serde_json::Value = serde_json::from_str(&table).unwrap();
+    let mean = trained[0]["mean"].as_f64().unwrap();
+    assert!(
+        out.contains("mean ")
+            && out.contains("population_mean")
+            && out.contains(&format!("{mean:.5}")),
+        "{out}\n{table}"
+    );
+    // Without it, `eval` would take the sinusoid family: a model of another width is refused
+    // naming what to give, not with the tasks' widths alone.
+    std::fs::remove_file(d.join("m.run.json")).unwrap();
     let o = run(bin().arg("eval").arg("--model").arg(&model));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "{err}");
@@ -210,6 +225,187 @@ fn eval_of_a_multitask_regression_model_says_what_it_lacks() {
             && err.contains("--task csv:PATH or --config"),
         "{err}"
     );
+    let o = run(bin()
+        .args(["eval", "--head", "mean", "--model"])
+        .arg(&model));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("with its run record"),
+        "{err}"
+    );
+}
+
+/// `subject,f1..f4,cadence` rows of per-subject lines `cadence = a_s (f1 + f2) + b_s` (the
+/// columns in `order`), subjects `first..first + n`, 12 rows each.
+fn subjects_csv(path: &Path, first: usize, n: usize, order: &[&str]) {
+    let mut t = order.join(",") + "\n";
+    for s in first..first + n {
+        let (a, b) = (1.0 + 0.3 * (s % 5) as f64, 100.0 + 5.0 * (s % 3) as f64);
+        for j in 0..12 {
+            let f: Vec<f64> = (0..4)
+                .map(|i| ((s * 7 + j * 3 + i * 5) % 11) as f64 / 5.0 - 1.0)
+                .collect();
+            let cell = |c: &str| match c {
+                "subject" => format!("p{s}"),
+                "cadence" => format!("{}", a * (f[0] + f[1]) + b),
+                f_i => format!("{}", f[f_i[1..].parse::<usize>().unwrap() - 1]),
+            };
+            t += &(order.iter().map(|c| cell(c)).collect::<Vec<_>>().join(",") + "\n");
+        }
+    }
+    std::fs::write(path, t).unwrap();
+}
+
+/// `f1..f4,label` rows of classes `first..first + n`, `per` each (the columns in `order`).
+fn activity_csv(path: &Path, first: usize, n: usize, per: usize, order: &[&str]) {
+    let mut t = order.join(",") + "\n";
+    for c in first..first + n {
+        for j in 0..per {
+            let f: Vec<f64> = (0..4)
+                .map(|i| ((c * 5 + i * 3) % 7) as f64 + ((j * 13 + i) % 5) as f64 / 10.0)
+                .collect();
+            let cell = |col: &str| match col {
+                "label" => format!("k{c}"),
+                f_i => format!("{}", f[f_i[1..].parse::<usize>().unwrap() - 1]),
+            };
+            t += &(order.iter().map(|c| cell(c)).collect::<Vec<_>>().join(",") + "\n");
+        }
+    }
+    std::fs::write(path, t).unwrap();
+}
+
+#[test]
+fn eval_scores_one_head_of_a_multitask_model_on_a_file_it_never_saw() {
+    let d = dir("eval-mt-head");
+    subjects_csv(
+        &d.join("subjects.csv"),
+        0,
+        12,
+        &["subject", "f1", "f2", "f3", "f4", "cadence"],
+    );
+    // The rows head's columns in another order: read by name in the trunk's.
+    activity_csv(
+        &d.join("activity.csv"),
+        0,
+        3,
+        12,
+        &["f2", "f1", "label", "f4", "f3"],
+    );
+    std::fs::write(
+        d.join("mt.toml"),
+        "iterations = 40\nval_every = 20\nmeta_batch = 2\n[trunk]\nhidden = [8]\n\n\
+         [[head]]\nname = \"cadence\"\nsource = \"csv_tasks\"\npath = \"subjects.csv\"\n\
+         task_column = \"subject\"\ntargets = [\"cadence\"]\nloss = \"mse\"\nadaptable = true\n\
+         algorithm = \"fomaml\"\nsteps = 2\nshots = 4\nquery = 4\n\n\
+         [[head]]\nname = \"activity\"\nsource = \"classes\"\npath = \"activity.csv\"\nloss = \"ce\"\n",
+    )
+    .unwrap();
+    let model = d.join("mt.postcard");
+    let o = train_config(&d.join("mt.toml"), &model);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("read by name in the model's order (f1, f2, f3, f4)"),
+        "{err}"
+    );
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("mt.run.json")).unwrap()).unwrap();
+    assert_eq!(record["kind"], "multitask");
+    assert_eq!(
+        record["input_names"],
+        serde_json::json!(["f1", "f2", "f3", "f4"])
+    );
+    assert_eq!(
+        record["heads"][1]["outputs"],
+        serde_json::json!(["k0", "k1", "k2"])
+    );
+    // New subjects, their columns in another order: every one a unit, beside the population
+    // mean (the training targets') and a line on the same draws.
+    subjects_csv(
+        &d.join("new.csv"),
+        20,
+        3,
+        &["cadence", "f3", "subject", "f2", "f1", "f4"],
+    );
+    let eval = |head: &str, data: &str, extra: &[&str]| {
+        run(bin()
+            .args(["eval", "--json", "--head", head, "--data"])
+            .arg(d.join(data))
+            .args(extra)
+            .arg("--model")
+            .arg(&model))
+    };
+    let o = eval("cadence", "new.csv", &["--tasks", "30"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let methods: Vec<(&str, &str, u64)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["method"].as_str().unwrap(),
+                r["unit"].as_str().unwrap(),
+                r["units"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        methods,
+        [
+            ("model", "new task", 3),
+            ("model", "new task", 3),
+            ("population_mean", "new task", 3),
+            ("line", "new task", 3)
+        ]
+    );
+    assert_eq!(rows[0]["draws"], 10);
+    // The training subjects are refused; a fixed head's new rows are scored by its classes'
+    // names; a class it does not have is refused naming its classes.
+    let o = eval("cadence", "subjects.csv", &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("is one of head \"cadence\"'s meta-training tasks"),
+        "{err}"
+    );
+    activity_csv(
+        &d.join("later.csv"),
+        1,
+        2,
+        5,
+        &["f1", "f2", "f3", "f4", "label"],
+    );
+    let o = eval("activity", "later.csv", &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (rows[0]["unit"].as_str(), rows[0]["units"].as_u64()),
+        (Some("row"), Some(10))
+    );
+    activity_csv(
+        &d.join("other.csv"),
+        2,
+        2,
+        5,
+        &["f1", "f2", "f3", "f4", "label"],
+    );
+    let o = eval("1", "other.csv", &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success()
+            && err.contains("class \"k3\" is not one of the head's classes (k0, k1, k2)"),
+        "{err}"
+    );
+    // The run's data changed since: refused, not scored on another split.
+    subjects_csv(
+        &d.join("subjects.csv"),
+        0,
+        11,
+        &["subject", "f1", "f2", "f3", "f4", "cadence"],
+    );
+    let o = run(bin().arg("eval").arg("--model").arg(&model));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("the run read"), "{err}");
 }
 
 #[test]
@@ -496,13 +692,24 @@ fn eval_data_scores_a_meta_learned_classification_head_at_its_ways() {
             && err.contains("0 \"classes\" (fixed), 1 \"intensity\" (fixed)"),
         "{err}"
     );
-    // Without --data: what evaluates a model of several heads.
+    // Without --data: every head on its held-out data, by the run record.
+    let o = run(bin().args(["eval", "--tasks", "4", "--model"]).arg(&model));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for head in ["classes ", "intensity ", "episodes "] {
+        assert!(out.contains(head), "{out}");
+    }
+    assert!(out.contains("every head on its held-out data"), "{out}");
+    // Without the record: what evaluates a model of several heads.
+    let record = std::fs::read(d.join("m.run.json")).unwrap();
+    std::fs::remove_file(d.join("m.run.json")).unwrap();
     let o = run(bin().args(["eval", "--model"]).arg(&model));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("a model of 3 heads") && err.contains("`train`'s table"),
+        err.contains("a model of 3 heads") && err.contains("without its run record"),
         "{err}"
     );
+    std::fs::write(d.join("m.run.json"), record).unwrap();
     let o = eval(&["--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let steps: Vec<_> = v["results"]
@@ -569,11 +776,7 @@ steps = 1
 "#;
     std::fs::write(d.join("mt.toml"), cfg).unwrap();
     let model = d.join("m.postcard");
-    let o = run(bin()
-        .args(["train", "--config"])
-        .arg(d.join("mt.toml"))
-        .arg("--out")
-        .arg(&model));
+    let o = train_config(&d.join("mt.toml"), &model);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(

@@ -175,7 +175,7 @@ pub fn head_note(model: &Model<'_>, head: usize) -> Option<String> {
         })
         .collect();
     Some(format!(
-        "head {head} {:?} is evaluated here, on classes each new to it; the model's other heads, {}, are not (`train`'s table scores every head on its held-out data)",
+        "head {head} {:?} is evaluated here, on classes each new to it; the model's other heads, {}, are not (with its run record, `eval --model M` scores every head on its held-out data, `--head NAME --data FILE` one head on a file)",
         heads[head].name,
         others.join(", ")
     ))

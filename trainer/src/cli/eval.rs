@@ -80,7 +80,13 @@ pub struct EvalArgs {
     /// (its split and normalisation describe the run's own data).
     #[arg(long)]
     pub new_classes: bool,
-    /// [default: 20260101; classification: 20260105]
+    /// A multi-task model (with its run record): the head scored, by name or number
+    /// [default: every head, each on its held-out data]; with --data, the head the file is
+    /// for (a regression head's new tasks, a fixed head's rows, an adaptable classification
+    /// head's new classes).
+    #[arg(long)]
+    pub head: Option<String>,
+    /// [default: 20260101; classification: 20260105; a multi-task model: its run's seed]
     #[arg(long)]
     pub seed: Option<u64>,
     /// Machine-readable output.
@@ -153,6 +159,16 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
     if a.new_classes && (a.data.is_none() || a.config.is_some() || a.task.is_some()) {
         bail!("--new-classes takes --data (the file of classes new to the model), without --config or --task");
     }
+    if let Some(record) = trainer::multitask::record::Record::read(&a.model)? {
+        if a.head.is_some() || a.data.is_none() {
+            return multitask_model(a, record);
+        }
+    } else if a.head.is_some() {
+        bail!(
+            "--head scores one head of a multi-task model, with its run record beside it ({}: `train --config` of a multi-task configuration writes it)",
+            trainer::record::path_of(&a.model).display()
+        );
+    }
     let reg_record = regression::Record::read(&a.model)?;
     let record = match reg_record {
         Some(_) => None,
@@ -181,8 +197,9 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
         {
             if let Some(heads) = several_heads(&a.model)? {
                 bail!(
-                    "{}: a model of {heads} without a run record (a multi-task run writes none): `train`'s table (<out>.eval.json) scores every head on its held-out data; `eval --data FILE` scores its classification head that adapts on classes of FILE, each new to it",
-                    a.model.display()
+                    "{}: a model of {heads} without its run record ({}, which `train` writes beside a multi-task model): `eval --model` with the record scores every head on its held-out data (as `train`'s table, <out>.eval.json); without it, `eval --data FILE` scores its classification head that adapts on classes of FILE, each new to it",
+                    a.model.display(),
+                    trainer::record::path_of(&a.model).display()
                 )
             }
             bail!(
@@ -193,6 +210,88 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
         }
         None => regression_model(a, run_config, reg_record),
     }
+}
+
+/// `trainer eval` of a multi-task model with its run record: every head (or `--head`) on its
+/// held-out data as `train` scored it, or `--head` on `--data`, a file the model never saw.
+fn multitask_model(a: EvalArgs, record: trainer::multitask::record::Record) -> Result<ExitCode> {
+    refuse_given(
+        &[
+            ("--config", a.config.is_some()),
+            ("--task", a.task.is_some()),
+            ("--test-fraction", a.test_fraction.is_some()),
+            ("--split-seed", a.split_seed.is_some()),
+            ("--ways", a.ways.is_some()),
+            ("--episodes", a.episodes.is_some()),
+            ("--label-column", a.label_column.is_some()),
+            ("--ignore-columns", !a.ignore_columns.is_empty()),
+            ("--new-classes", a.new_classes),
+            ("--unknown-queries", a.unknown_queries.is_some()),
+            ("--per-task", a.per_task),
+        ],
+        "single-head models; a multi-task model's heads are read with their run's columns and split (--head, --data, --shots, --steps, --tasks, --query)",
+    )?;
+    let mut record = record;
+    if let Some(seed) = a.seed {
+        record.config.seed = seed;
+    }
+    let chosen = a
+        .head
+        .as_deref()
+        .map(|h| record.head_index(h))
+        .transpose()?;
+    let mut heads = record.heads()?;
+    for (i, h) in heads.iter_mut().enumerate() {
+        if chosen.is_some_and(|c| c != i) {
+            continue;
+        }
+        match a.shots.as_deref() {
+            Some([k]) if *k >= 1 => h.cfg.shots = *k,
+            Some(_) => bail!("--shots: one K at a time for a multi-task model's heads (>= 1)"),
+            None => {}
+        }
+        match a.query {
+            Some(0) => bail!("--query must be >= 1"),
+            Some(q) => h.cfg.query = q,
+            None => {}
+        }
+    }
+    let tasks = match a.tasks {
+        Some(0) => bail!("--tasks must be >= 1"),
+        Some(t) => t,
+        None => trainer::multitask::DEPLOYED_TASKS,
+    };
+    let plan = trainer::multitask::deployed::Plan {
+        tasks,
+        steps: a.steps.clone(),
+        new_data: a.data.is_some(),
+    };
+    let scored = match (&a.data, chosen) {
+        (Some(data), Some(i)) => vec![record.on_new_data(&mut heads, i, data)?],
+        (Some(_), None) => {
+            bail!("--data of a multi-task model takes --head: the head the file is for")
+        }
+        (None, Some(i)) => vec![trainer::multitask::deployed::Scored::new(i, &heads[i])],
+        (None, None) => (heads.iter().enumerate())
+            .map(|(i, h)| trainer::multitask::deployed::Scored::new(i, h))
+            .collect(),
+    };
+    let blob = export::read(&a.model)?;
+    let rows = trainer::multitask::deployed::evaluate_heads(&blob, &scored, &record.config, &plan)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        match &a.data {
+            Some(d) => println!(
+                "head {:?} on {} (data the model never saw; the population mean and a fixed head's class means are its training data's):",
+                scored.first().map_or("", |s| s.head.cfg.name.as_str()),
+                d.display()
+            ),
+            None => println!("every head on its held-out data (the run's split, {}):", trainer::record::path_of(&a.model).display()),
+        }
+        trainer::multitask::print_deployed(&rows);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `trainer eval` of a classification model (`cfg`: the run's, from --config; else its
@@ -310,7 +409,7 @@ fn regression_model(
         let model = runtime::Model::from_bytes(&blob).map_err(|e| anyhow!("model: {e}"))?;
         if model.input_len() != source.n_in() && model.heads().len() > 1 {
             bail!(
-                "{}: a model of {} heads, without a regression run record beside it: a multi-task model is evaluated by `train` (its table: <out>.eval.json beside the model)",
+                "{}: a model of {} heads, without its run record beside it: a multi-task model is evaluated by `eval` with the record `train` writes (<out>.run.json), or by `train`'s table (<out>.eval.json)",
                 a.model.display(),
                 model.heads().len()
             );

@@ -51,17 +51,65 @@ pub fn evaluate(
     cfg: &MtConfig,
     tasks: usize,
 ) -> Result<Vec<HeadRow>> {
+    let scored: Vec<Scored> = heads
+        .iter()
+        .enumerate()
+        .map(|(i, h)| Scored::new(i, h))
+        .collect();
+    let plan = Plan {
+        tasks,
+        steps: None,
+        new_data: false,
+    };
+    evaluate_heads(bytes, &scored, cfg, &plan)
+}
+
+/// A head to score: the model's head `index`, its data, and its baseline (fitted on its
+/// training data: kept when the data is swapped for a file the model never saw).
+pub struct Scored<'a> {
+    pub index: usize,
+    pub head: &'a Head,
+    pub baseline: Baseline,
+}
+
+impl<'a> Scored<'a> {
+    /// Head `index` on its own data.
+    pub fn new(index: usize, head: &'a Head) -> Self {
+        Scored {
+            index,
+            head,
+            baseline: Baseline::of(head),
+        }
+    }
+}
+
+/// How heads are scored: `tasks` draws for unbounded task families; the device step counts
+/// (None: 0 and the head's own); `new_data`: the data is a file the model never saw (its units
+/// are named so).
+pub struct Plan {
+    pub tasks: usize,
+    pub steps: Option<Vec<usize>>,
+    pub new_data: bool,
+}
+
+/// [`evaluate`] of `heads`, as `plan` says.
+pub fn evaluate_heads(
+    bytes: &[u8],
+    heads: &[Scored<'_>],
+    cfg: &MtConfig,
+    plan: &Plan,
+) -> Result<Vec<HeadRow>> {
     let model = Model::from_bytes(bytes).map_err(|e| anyhow!("model: {e}"))?;
     let mut rows = Vec::new();
-    for (i, h) in heads.iter().enumerate() {
-        let (unit, units) = units_of(h, cfg, tasks)
+    for s in heads {
+        let (i, h, baseline) = (s.index, s.head, &s.baseline);
+        let (unit, units) = units_of(h, cfg, plan)
             .with_context(|| format!("head {:?} (its `shots`)", h.cfg.name))?;
-        let steps: Vec<usize> = if h.cfg.adaptable {
-            vec![0, h.spec.steps]
-        } else {
-            vec![0]
+        let steps: Vec<usize> = match (&plan.steps, h.cfg.adaptable) {
+            (Some(steps), true) => crate::eval::with_zero(steps),
+            (None, true) => vec![0, h.spec.steps],
+            (_, false) => vec![0],
         };
-        let baseline = Baseline::of(h);
         let Some(first) = units.first().and_then(|u| u.first()) else {
             continue;
         };
@@ -77,7 +125,7 @@ pub fn evaluate(
             .collect();
         let scored: Vec<(Vec<f64>, Vec<ClassTally>)> = units
             .par_iter()
-            .map(|u| score_unit(&model, (i, h), u, &steps, &baseline, methods.len()))
+            .map(|u| score_unit(&model, (i, h), u, &steps, baseline, methods.len()))
             .collect::<Result<_>>()?;
         let draws = units.iter().map(Vec::len).max().unwrap_or(1);
         let row = |j: usize, v: &[f64], units: usize, unit: &'static str, draws: usize| {
@@ -120,7 +168,8 @@ pub fn evaluate(
 /// The head's evaluation units in the data's units, each unit's draws (averaged before the
 /// mean over units), and what a unit is. A finite set of held-out tasks shares `tasks` support
 /// draws out among its tasks, as the regression evaluator does ([`crate::eval::draws`]).
-fn units_of(h: &Head, cfg: &MtConfig, tasks: usize) -> Result<(&'static str, Vec<Vec<Draw>>)> {
+fn units_of(h: &Head, cfg: &MtConfig, plan: &Plan) -> Result<(&'static str, Vec<Vec<Draw>>)> {
+    let tasks = plan.tasks;
     let seed = cfg.seed ^ 0xe7a1 ^ h.key;
     let raw = |mut t: Task| {
         if let Some((shift, scale)) = &h.targets {
@@ -146,7 +195,12 @@ fn units_of(h: &Head, cfg: &MtConfig, tasks: usize) -> Result<(&'static str, Vec
                 .tasks
                 .into_iter()
                 .map(|u| u.into_iter().map(raw).collect());
-            ("held-out task", units.collect())
+            let unit = if plan.new_data {
+                "new task"
+            } else {
+                "held-out task"
+            };
+            (unit, units.collect())
         }
         (Source::Tasks(_), _) => {
             let per = if h.cfg.adaptable { cfg.meta_batch } else { 1 };
@@ -189,13 +243,18 @@ fn units_of(h: &Head, cfg: &MtConfig, tasks: usize) -> Result<(&'static str, Vec
                     })
                 }
             });
-            ("validation row", one_each(units.collect()))
+            let unit = if plan.new_data {
+                "row"
+            } else {
+                "validation row"
+            };
+            (unit, one_each(units.collect()))
         }
     })
 }
 
 /// A head's baseline, fitted once on its training data.
-enum Baseline {
+pub enum Baseline {
     /// Regression: the mean training target of each output (raw units), and where draws have a
     /// support set, a line fitted to it ([`line_predict`]) on inputs standardised with this
     /// `(shift, scale)`.
@@ -207,7 +266,8 @@ enum Baseline {
 }
 
 impl Baseline {
-    fn of(h: &Head) -> Self {
+    /// The baseline of head `h`, fitted on its training data.
+    pub fn of(h: &Head) -> Self {
         // The line's inputs standardised as its source's (rows: on the head's training rows).
         let line_norm = match &h.source {
             Source::Tasks(src) => src.normalisation(),

@@ -31,10 +31,10 @@ pub fn model_def(name: &str, heads: &[Head], p: &Params) -> Result<ModelDef> {
 }
 
 /// Tasks (or episodes) drawn for a head whose units are not a finite list.
-const DEPLOYED_TASKS: usize = 600;
+pub const DEPLOYED_TASKS: usize = 600;
 
 /// The as-deployed table: every head, the model at 0 and its device steps, and its baseline.
-fn print_deployed(rows: &[super::deployed::HeadRow]) {
+pub fn print_deployed(rows: &[super::deployed::HeadRow]) {
     println!(
         "as deployed (the exported bytes through the runtime), 95% CI over independent units:"
     );
@@ -140,6 +140,8 @@ pub fn train_and_export(
         out.display()
     );
     crate::export::write_trained(out, &trained)?;
+    let record = super::record::Record::new(out, cfg_path, &cfg, &heads)?.write(out)?;
+    eprintln!("run record: {}", record.display());
     if flags.no_eval {
         return Ok(Some(trained));
     }

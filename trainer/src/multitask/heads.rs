@@ -44,6 +44,25 @@ pub struct Head {
     /// The output normalisation `(shift, scale)` the head trains under and exports (None: raw
     /// targets).
     pub targets: Option<(Vec<f64>, Vec<f64>)>,
+    /// Where its data came from (the run record's view of it).
+    pub origin: Origin,
+}
+
+/// What a head's data file was: its columns, fingerprint, outputs and split, as the run
+/// record keeps them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Origin {
+    /// The input columns' names, in the order the trunk takes them (empty: the sinusoid).
+    pub input_names: Vec<String>,
+    /// SHA-256 of the data file (empty: the sinusoid).
+    pub sha256: String,
+    /// The outputs' names: a rows head's classes in output order (a fixed head's; empty for
+    /// an adaptable head, whose outputs are each episode's classes), a `csv_tasks` head's
+    /// target columns.
+    pub outputs: Vec<String>,
+    /// A `csv_tasks` head's meta-training and held-out task ids.
+    pub train_ids: Vec<String>,
+    pub test_ids: Vec<String>,
 }
 
 fn name_key(name: &str) -> u64 {
@@ -83,12 +102,19 @@ type Normalisation = (Vec<f64>, Vec<f64>);
 /// Heads of a configuration, data loaded (a file shared by heads is read once).
 pub fn build_heads(cfg: &MtConfig, base: &Path) -> Result<Vec<Head>> {
     let mut files: HashMap<String, Rc<Dataset>> = HashMap::new();
-    let mut heads = Vec::new();
+    let mut heads: Vec<Head> = Vec::new();
     for (i, h) in cfg.heads.iter().enumerate() {
         let at = || format!("head[{i}] {:?}", h.name);
         let path = h.path.as_deref().map(|p| base.join(p));
-        let (source, targets) = head_source(h, path, &mut files, &at)?;
-        heads.push(build_head(cfg, h, source, targets, &at)?);
+        // The first named columns are the trunk's: every other head's are read in their order.
+        let reference = heads
+            .iter()
+            .find(|h| !h.origin.input_names.is_empty())
+            .map(|h| (h.cfg.name.as_str(), &h.origin.input_names[..]));
+        let (source, targets, origin) = head_source(h, path, &mut files, reference, &at)?;
+        let mut head = build_head(cfg, h, source, targets, &at)?;
+        head.origin = origin;
+        heads.push(head);
     }
     if let Some((i, h)) = heads
         .iter()
@@ -110,34 +136,63 @@ pub fn build_heads(cfg: &MtConfig, base: &Path) -> Result<Vec<Head>> {
     Ok(heads)
 }
 
-/// A head's data (`files`: the labelled files read so far, by path and columns) and, for a
-/// `csv_tasks` head that standardises them, its targets' normalisation.
+/// A head's data (`files`: the labelled files read so far, by path and columns), its input
+/// columns read in the order of `reference` (an earlier head's, named: the trunk takes one
+/// order), for a `csv_tasks` head that standardises them its targets' normalisation, and where
+/// it came from.
 fn head_source(
     h: &HeadConfig,
     path: Option<PathBuf>,
     files: &mut HashMap<String, Rc<Dataset>>,
+    reference: Option<(&str, &[String])>,
     at: &dyn Fn() -> String,
-) -> Result<(Source, Option<Normalisation>)> {
+) -> Result<(Source, Option<Normalisation>, Origin)> {
     let mut targets = None;
-    let source = match h.source() {
-        HeadSource::Sinusoid => Source::Tasks(Box::new(Sinusoid)),
+    let matched = |names: &[String], file: &Path| -> Result<Option<Vec<usize>>> {
+        let Some((first, reference)) = reference else {
+            return Ok(None);
+        };
+        let what = format!("{}: {}", at(), file.display());
+        let matched = crate::input_columns::match_by_name(reference, names, &what)
+            .with_context(|| format!("heads share one trunk: head {first:?} reads these inputs"))?;
+        if let Some(note) = matched.note(&what, reference) {
+            eprintln!("{note} (head {first:?}'s)");
+        }
+        Ok(match matched {
+            crate::input_columns::Matched::Select { order, .. } => Some(order),
+            _ => None,
+        })
+    };
+    let (source, origin) = match h.source() {
+        HeadSource::Sinusoid => (Source::Tasks(Box::new(Sinusoid)), Origin::default()),
         HeadSource::CsvTasks => {
             let p = path.ok_or_else(|| anyhow!("{}: no path", at()))?;
             let (test_fraction, split_seed) = h.task_split();
-            let tasks =
+            let mut tasks =
                 CsvTasks::load(&p, test_fraction, split_seed, 2, &h.columns()).with_context(at)?;
+            if let Some(order) = matched(&tasks.input_names, &p)? {
+                tasks.select_inputs(&order);
+            }
             targets = h
                 .standardises_targets()
                 .then(|| tasks.target_normalisation())
                 .flatten();
-            Source::Tasks(match &targets {
+            let origin = Origin {
+                input_names: tasks.input_names.clone(),
+                sha256: tasks.sha256.clone(),
+                outputs: tasks.target_names.clone(),
+                train_ids: tasks.train_ids.clone(),
+                test_ids: tasks.test_ids.clone(),
+            };
+            let source = Source::Tasks(match &targets {
                 Some((shift, scale)) => Box::new(StandardisedTargets {
                     inner: Box::new(tasks) as Box<dyn TaskSource>,
                     shift: shift.clone(),
                     scale: scale.clone(),
                 }),
                 None => Box::new(tasks),
-            })
+            });
+            (source, origin)
         }
         HeadSource::Classes | HeadSource::Intensity => {
             let p = path.ok_or_else(|| anyhow!("{}: no path", at()))?;
@@ -156,10 +211,25 @@ fn head_source(
                     d
                 }
             };
-            Source::Rows(rows(&ds, h).with_context(at)?)
+            let ds = match matched(&ds.columns, &p)? {
+                Some(order) => {
+                    let mut d = (*ds).clone();
+                    d.select_columns(&order);
+                    Rc::new(d)
+                }
+                None => ds,
+            };
+            let (rows, outputs) = rows(&ds, h).with_context(at)?;
+            let origin = Origin {
+                input_names: ds.columns.clone(),
+                sha256: ds.sha256.clone(),
+                outputs,
+                ..Origin::default()
+            };
+            (Source::Rows(rows), origin)
         }
     };
-    Ok((source, targets))
+    Ok((source, targets, origin))
 }
 
 /// The head of `source`: its kind and width, its network on the shared trunk, its inner loop.
@@ -227,6 +297,7 @@ fn build_head(
         spec,
         key: name_key(&h.name),
         targets,
+        origin: Origin::default(),
     })
 }
 
@@ -243,33 +314,18 @@ pub fn input_normalisation(cfg: &MtConfig, heads: &[Head]) -> (Vec<f64>, Vec<f64
     crate::standardise::fit(n_in, x.chunks_exact(n_in.max(1)))
 }
 
-fn rows(ds: &Dataset, h: &HeadConfig) -> Result<Rows> {
+/// A rows head's rows of `ds`, each class's split into training and validation rows by
+/// `val_fraction`, and its outputs' names (a fixed head's classes in output order).
+fn rows(ds: &Dataset, h: &HeadConfig) -> Result<(Rows, Vec<String>)> {
     let by = ds.by_class();
     let classes: Vec<usize> = if h.classes.is_empty() {
         (0..by.len()).filter(|&c| !by[c].is_empty()).collect()
     } else {
         h.classes.iter().map(|c| c.id(ds)).collect::<Result<_>>()?
     };
-    let side = ds.square_side();
-    if h.rotate > 0 && side.is_none() {
-        bail!(
-            "{}: rotate needs square images, rows have {} features",
-            ds.file,
-            ds.d
-        );
-    }
+    let mut r = Rows::empty(ds, h, classes.len())?;
     let big = ds.x.iter().fold(0.0f64, |a, v| a.max(v.abs())).max(1e-12);
-    let mut r = Rows {
-        d: ds.d,
-        x: Vec::new(),
-        class: Vec::new(),
-        value: Vec::new(),
-        classes: classes.len(),
-        train: Vec::new(),
-        val: Vec::new(),
-    };
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let mut buf = Vec::new();
     for (ci, &c) in classes.iter().enumerate() {
         let mut idx = by.get(c).filter(|v| v.len() >= 2).cloned().ok_or_else(|| {
             let name = ds.class_name(c);
@@ -277,31 +333,108 @@ fn rows(ds: &Dataset, h: &HeadConfig) -> Result<Rows> {
         })?;
         idx.shuffle(&mut rng);
         let nv = ((idx.len() as f64 * h.val_fraction).round() as usize).clamp(1, idx.len() - 1);
-        let (mut tr, mut va) = (Vec::new(), Vec::new());
-        for (j, &row) in idx.iter().enumerate() {
-            let img = ds.row(row);
-            let x: &[f64] = match side {
-                Some(s) if h.rotate > 0 => {
-                    transform(img, s, h.rotate, 0, 0, &mut buf);
-                    &buf
-                }
-                _ => img,
-            };
-            let at = r.class.len();
-            r.value
-                .push(x.iter().sum::<f64>() / (x.len().max(1) as f64 * big));
-            r.x.extend_from_slice(x);
-            r.class.push(ci);
-            if j < nv {
-                va.push(at)
-            } else {
-                tr.push(at)
-            }
+        let rows: Vec<usize> = idx
+            .iter()
+            .map(|&row| r.push(ds, h, (row, ci), big))
+            .collect();
+        r.val.push(rows[..nv].to_vec());
+        r.train.push(rows[nv..].to_vec());
+    }
+    let outputs = match h.adaptable {
+        false if h.source() == HeadSource::Classes => {
+            classes.iter().map(|&c| ds.class_name(c)).collect()
         }
-        r.train.push(tr);
-        r.val.push(va);
+        _ => Vec::new(),
+    };
+    Ok((r, outputs))
+}
+
+/// Every row of `ds`, a file the model never saw, as validation rows of head `h`: a fixed
+/// head's rows by their labels' names among its classes `outputs` (classes the file lacks
+/// are left empty); an adaptable head's classes are the file's own, each new to it.
+pub fn new_rows(ds: &Dataset, h: &HeadConfig, outputs: &[String]) -> Result<Rows> {
+    if h.source() == HeadSource::Intensity {
+        bail!("an `intensity` head's target is scaled by its file's largest value: another file's targets are not the model's");
+    }
+    let by = ds.by_class();
+    let present: Vec<usize> = (0..by.len()).filter(|&c| !by[c].is_empty()).collect();
+    let head_class = |c: usize| -> Result<usize> {
+        if h.adaptable {
+            return Ok(present.iter().position(|&p| p == c).unwrap_or(0));
+        }
+        let name = ds.class_name(c);
+        outputs.iter().position(|o| o == &name).ok_or_else(|| {
+            anyhow!(
+                "{}: class {name:?} is not one of the head's classes ({})",
+                ds.file,
+                crate::input_columns::names(outputs)
+            )
+        })
+    };
+    let classes = if h.adaptable {
+        present.len()
+    } else {
+        outputs.len()
+    };
+    let mut r = Rows::empty(ds, h, classes)?;
+    r.train = vec![Vec::new(); classes];
+    r.val = vec![Vec::new(); classes];
+    for &c in &present {
+        let to = head_class(c)?;
+        for &row in &by[c] {
+            let at = r.push(ds, h, (row, to), 1.0);
+            r.val[to].push(at);
+        }
     }
     Ok(r)
+}
+
+impl Rows {
+    /// No rows yet, of `ds`'s width and `classes` classes (square images when `h` rotates).
+    fn empty(ds: &Dataset, h: &HeadConfig, classes: usize) -> Result<Self> {
+        if h.rotate > 0 && ds.square_side().is_none() {
+            bail!(
+                "{}: rotate needs square images, rows have {} features",
+                ds.file,
+                ds.d
+            );
+        }
+        Ok(Rows {
+            d: ds.d,
+            x: Vec::new(),
+            class: Vec::new(),
+            value: Vec::new(),
+            classes,
+            train: Vec::new(),
+            val: Vec::new(),
+        })
+    }
+
+    /// Appends row `row` of `ds` (rotated as `h` asks) of head class `class`, its intensity
+    /// target its mean feature over `big` (the file's largest magnitude); returns its index.
+    fn push(
+        &mut self,
+        ds: &Dataset,
+        h: &HeadConfig,
+        (row, class): (usize, usize),
+        big: f64,
+    ) -> usize {
+        let img = ds.row(row);
+        let mut buf = Vec::new();
+        let x: &[f64] = match ds.square_side() {
+            Some(s) if h.rotate > 0 => {
+                transform(img, s, h.rotate, 0, 0, &mut buf);
+                &buf
+            }
+            _ => img,
+        };
+        let at = self.class.len();
+        self.value
+            .push(x.iter().sum::<f64>() / (x.len().max(1) as f64 * big));
+        self.x.extend_from_slice(x);
+        self.class.push(class);
+        at
+    }
 }
 
 /// One batch of a head: a fixed head's rows (as one task's support set) or an adaptable head's
@@ -338,10 +471,34 @@ impl Draw {
     }
 }
 
+/// `k` support and `q` query rows of `rows`: training draws with replacement; validation
+/// draws (`disjoint`) without, no query row a support row (fewer queries when `rows` has fewer
+/// than `k + q`; with `k` or fewer rows, drawn with replacement as training draws are).
+fn support_query(
+    rows: &[usize],
+    (k, q): (usize, usize),
+    disjoint: bool,
+    rng: &mut ChaCha8Rng,
+) -> (Vec<usize>, Vec<usize>) {
+    if disjoint && rows.len() > k {
+        let mut v = rows.to_vec();
+        v.shuffle(rng);
+        let query = v[k..].iter().take(q).copied().collect();
+        v.truncate(k);
+        return (v, query);
+    }
+    let mut draw = |n: usize| -> Vec<usize> {
+        (0..n)
+            .map(|_| rows[rng.random_range(0..rows.len().max(1))])
+            .collect()
+    };
+    (draw(k), draw(q))
+}
+
 fn rows_draw(
     h: &Head,
     r: &Rows,
-    pick: &[Vec<usize>],
+    (pick, disjoint): (&[Vec<usize>], bool),
     k: usize,
     q: usize,
     rng: &mut ChaCha8Rng,
@@ -350,13 +507,8 @@ fn rows_draw(
     let reg = h.arch.head == HeadKind::Regression;
     let all: Vec<usize> = pick.iter().flatten().copied().collect();
     if reg || !h.cfg.adaptable {
-        // Rows drawn with replacement across the classes.
-        let mut draw = |n: usize| -> Vec<usize> {
-            (0..n)
-                .map(|_| all[rng.random_range(0..all.len().max(1))])
-                .collect()
-        };
-        let (s, qq) = (draw(k), draw(q));
+        // Rows across the classes.
+        let (s, qq) = support_query(&all, (k, q), disjoint, rng);
         let xs = |v: &[usize]| -> Vec<f64> {
             v.iter()
                 .flat_map(|&i| r.x[i * d..(i + 1) * d].iter().copied())
@@ -383,23 +535,22 @@ fn rows_draw(
             classes: (0..r.classes).collect(),
         };
     }
-    // An N-way episode: `k` support and `q` query rows per class (drawn with replacement).
+    // An N-way episode: `k` support and `q` query rows per class, of the classes that have
+    // rows.
     let ways = h.cfg.ways;
-    let mut cls: Vec<usize> = (0..pick.len()).collect();
+    let mut cls: Vec<usize> = (0..pick.len()).filter(|&c| !pick[c].is_empty()).collect();
     cls.shuffle(rng);
     cls.truncate(ways);
     let (mut sx, mut sl, mut qx, mut ql) = (vec![], vec![], vec![], vec![]);
     for (w, &c) in cls.iter().enumerate() {
-        let rows = &pick[c];
-        for j in 0..k + q {
-            let i = rows[rng.random_range(0..rows.len().max(1))];
-            let (x, l) = if j < k {
-                (&mut sx, &mut sl)
-            } else {
-                (&mut qx, &mut ql)
-            };
-            x.extend_from_slice(&r.x[i * d..(i + 1) * d]);
-            l.push(w);
+        let (s, qq) = support_query(&pick[c], (k, q), disjoint, rng);
+        for &i in &s {
+            sx.extend_from_slice(&r.x[i * d..(i + 1) * d]);
+            sl.push(w);
+        }
+        for &i in &qq {
+            qx.extend_from_slice(&r.x[i * d..(i + 1) * d]);
+            ql.push(w);
         }
     }
     Draw::Labels {
@@ -442,7 +593,7 @@ pub fn draws(h: &Head, cfg: &MtConfig, seed: u64, stream: u64, val: bool) -> Vec
                 Source::Tasks(t) => Draw::Values(t.sample(split, k, q, &mut rng)),
                 Source::Rows(r) => {
                     let pick = if val { &r.val } else { &r.train };
-                    rows_draw(h, r, pick, k, q, &mut rng)
+                    rows_draw(h, r, (pick, val), k, q, &mut rng)
                 }
             }
         })

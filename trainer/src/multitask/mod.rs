@@ -9,13 +9,14 @@ pub mod deployed;
 mod export;
 mod heads;
 pub mod plots;
+pub mod record;
 pub mod relatedness;
 mod train;
 
 pub use crate::engine::RunFlags;
-pub use export::{model_def, train_and_export};
+pub use export::{model_def, print_deployed, train_and_export, DEPLOYED_TASKS};
 pub use heads::{
-    batch, build_heads, draws, head_eval, head_grad, input_normalisation, Batch, Draw, Head, Rows,
-    Source,
+    batch, build_heads, draws, head_eval, head_grad, input_normalisation, Batch, Draw, Head,
+    Origin, Rows, Source,
 };
 pub use train::{train, train_from, validate, MtState, MtTrained, Params, Point};

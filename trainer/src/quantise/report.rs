@@ -134,6 +134,9 @@ pub fn run(a: &QuantiseArgs) -> Result<()> {
     Ok(())
 }
 
+/// What an int8 model costs in time: measured, not assumed.
+const SPEED_NOTE: &str = "note: int8 saves flash and RAM, not necessarily time: on the Cortex-M4F the committed int8 models infer 1.12x (digits) and 1.17x (PLAID) slower than their f32 models (thin first layers pay a requantisation per output of few MACs); `cargo xtask bench-firmware --model OUT.postcard` measures yours, and `--f32-layers N` keeps thin first layers in f32 (firmware/README.md, \"int8 models on the device\")";
+
 /// ` (its first N layers in f32)`, or nothing.
 fn f32_note(q: &QuantTrunk) -> String {
     match q.f32_layers() {
@@ -193,6 +196,7 @@ fn deployed(
             f32b.saturating_sub(i8b)
         );
     }
+    println!("{SPEED_NOTE}");
     Ok(())
 }
 
