@@ -858,6 +858,54 @@ fn fold_lines_name_classes_and_fewer_ways_than_asked_are_noted() {
 }
 
 #[test]
+fn a_run_of_named_classes_resumes_from_its_checkpoint() {
+    // The configuration's class names are resolved to indices the checkpoint stores; a resume
+    // compared the names too and refused every such run as "a different configuration".
+    let d = dir("named-resume");
+    windows_csv(&d.join("numbered.csv"));
+    let text = std::fs::read_to_string(d.join("numbered.csv")).unwrap();
+    let named: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| match (i, l.split_once(',')) {
+            (0, _) | (_, None) => l.to_string(),
+            (_, Some((label, rest))) => format!("c{label},{rest}"),
+        })
+        .collect();
+    std::fs::write(d.join("windows.csv"), named.join("\n") + "\n").unwrap();
+    let cfg = CONFIG
+        .replace(
+            "[0, 1, 2, 3, 4, 5, 6, 7]",
+            r#"["c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7"]"#,
+        )
+        .replace("[6, 7]", r#"["c6", "c7"]"#)
+        .replace("[8, 9, 10, 11]", r#"["c8", "c9", "c10", "c11"]"#);
+    std::fs::write(d.join("run.toml"), cfg).unwrap();
+    let train = |out: &str, extra: &[&str]| {
+        run(bin()
+            .args(["train", "--no-eval"])
+            .args(extra)
+            .arg("--config")
+            .arg(d.join("run.toml"))
+            .arg("--out")
+            .arg(d.join(out)))
+    };
+    assert!(train("whole.postcard", &[]).status.success());
+    assert_eq!(
+        train("parts.postcard", &["--stop-after", "20"])
+            .status
+            .code(),
+        Some(130)
+    );
+    let o = train("parts.postcard", &["--resume"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read(d.join("whole.postcard")).unwrap(),
+        std::fs::read(d.join("parts.postcard")).unwrap()
+    );
+}
+
+#[test]
 fn open_set_training_learns_a_threshold_resumes_exactly_and_checks_its_rows() {
     let d = dir("open-set");
     windows_csv(&d.join("windows.csv"));

@@ -43,8 +43,10 @@ pub trait Checkpoint: Serialize {
 }
 
 /// Settings of a resumable run: a resume may change the run's length and its checkpoint period,
-/// nothing else (a changed seed, rate or batch would silently not apply).
-pub trait RunSettings: Clone + PartialEq {
+/// nothing else (a changed seed, rate or batch would silently not apply). Compared as the
+/// checkpoint stores them (a field it does not store, such as the class names a configuration
+/// resolved, cannot differ).
+pub trait RunSettings: Clone + Serialize {
     /// The run's length (iterations) and checkpoint period.
     fn length_and_period(&mut self) -> (&mut u64, &mut u64);
 
@@ -57,7 +59,8 @@ pub trait RunSettings: Clone + PartialEq {
             (*length, *period) = (0, 0);
             c
         };
-        let same = rest(self) == rest(now);
+        let stored = |c: &Self| serde_json::to_value(rest(c)).ok();
+        let same = stored(self).is_some() && stored(self) == stored(now);
         if same {
             *self = now.clone();
         }
