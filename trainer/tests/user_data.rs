@@ -868,12 +868,14 @@ fn a_run_of_named_classes_resumes_from_its_checkpoint() {
         .lines()
         .enumerate()
         .map(|(i, l)| match (i, l.split_once(',')) {
-            (0, _) | (_, None) => l.to_string(),
+            (_, None) => l.to_string(),
+            (0, Some((_, rest))) => format!("kind,{rest}"),
             (_, Some((label, rest))) => format!("c{label},{rest}"),
         })
         .collect();
     std::fs::write(d.join("windows.csv"), named.join("\n") + "\n").unwrap();
     let cfg = CONFIG
+        .replace("ways = 4", "ways = 4\nlabel_column = \"kind\"")
         .replace(
             "[0, 1, 2, 3, 4, 5, 6, 7]",
             r#"["c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7"]"#,
@@ -902,6 +904,37 @@ fn a_run_of_named_classes_resumes_from_its_checkpoint() {
     assert_eq!(
         std::fs::read(d.join("whole.postcard")).unwrap(),
         std::fs::read(d.join("parts.postcard")).unwrap()
+    );
+    // Later rows with a numeric column last: --new-classes reads the labels from the run's
+    // label column (it took the last column, whose values are no labels).
+    let later: Vec<String> = named
+        .iter()
+        .enumerate()
+        .map(|(i, l)| match i {
+            0 => format!("{l},qrs_ms"),
+            _ => format!("{l},{}.5", 100 + i % 7),
+        })
+        .collect();
+    std::fs::write(d.join("later.csv"), later.join("\n") + "\n").unwrap();
+    let o = run(bin()
+        .args([
+            "eval",
+            "--episodes",
+            "5",
+            "--ways",
+            "4",
+            "--new-classes",
+            "--model",
+        ])
+        .arg(d.join("whole.postcard"))
+        .arg("--data")
+        .arg(d.join("later.csv")));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{e}");
+    assert!(
+        e.contains("labels from column \"kind\", the run's")
+            && e.contains("not the model's inputs nor the label): qrs_ms"),
+        "{e}"
     );
 }
 

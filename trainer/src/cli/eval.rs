@@ -676,10 +676,27 @@ fn eval_classification(
         (Some(c), _, _) => c,
         (None, Some(r), _) => r.config.clone(),
         (None, None, Some(d)) => {
+            // A record beside the model (--new-classes): its label column, unless given, when
+            // the file has one of that name (its split and normalisation are not read).
+            let recorded = trainer::record::csv_columns(model).unwrap_or_default().label;
+            let header = trainer::csvio::file_header(d)?.unwrap_or_default();
+            let label = match (columns.label, &recorded) {
+                (None, Some(l)) if trainer::csvio::column(&header, l).is_some() => Some(l.as_str()),
+                (given, _) => given,
+            };
+            let columns = trainer::classify::data::Columns { label, ..columns };
             eprintln!(
-                "{}: no run record read (none beside the model, or --new-classes) and no --config: every class of {} is new to the model (episodes of all its classes; nearest centroid standardised on all its rows)",
+                "{}: {} and no --config: every class of {} is new to the model (episodes of all its classes; nearest centroid standardised on all its rows){}",
                 model.display(),
-                d.display()
+                match trainer::record::path_of(model).exists() {
+                    true => "its run record's split and normalisation not read (--new-classes)",
+                    false => "no run record beside it",
+                },
+                d.display(),
+                match (label, &recorded) {
+                    (Some(l), Some(r)) if l == r => format!("; labels from column {l:?}, the run's"),
+                    _ => String::new(),
+                }
             );
             if e.unknown.is_some_and(|u| u.threshold.is_none()) {
                 bail!("--unknown-queries chooses its threshold on the model's validation classes: give the run's --config (or its record), or the threshold (--unknown-threshold)");
