@@ -312,8 +312,15 @@ pub enum Error {
     },
     /// The model carries no audio front-end (format v6, `Extension::front_end`).
     NoFrontEnd,
-    /// A class bank asked to classify holds no class yet: enroll one first.
+    /// A class bank asked to classify holds no class yet: enroll one first; or a learner of a
+    /// head that starts from prototypes asked before any support set: adapt first.
     NoClassEnrolled,
+    /// A class bank of a head exported without a maximum class count (`trainer export --head H
+    /// --max-classes C` makes it enrollable).
+    NotEnrollable {
+        /// Head index.
+        head: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -385,8 +392,12 @@ impl fmt::Display for Error {
                 write!(f, "support targets do not match the head's kind")
             }
             Error::EmptySupport => write!(f, "support set is empty"),
+            Error::NotEnrollable { head } => write!(
+                f,
+                "head {head} is not enrollable: export it with `trainer export --head {head} --max-classes C`"
+            ),
             Error::NoClassEnrolled => {
-                write!(f, "the class bank holds no class yet: enroll one first")
+                write!(f, "no class yet: enroll one, or adapt the head on a support set, first")
             }
             Error::ClassWithoutSamples { class } => {
                 write!(

@@ -45,6 +45,9 @@ pub struct Learner<'m, const P: usize, const S: usize, const LOG: usize> {
     scratch: [f32; S],
     losses: [f32; LOG],
     logged: usize,
+    /// The head's classes are set (by `adapt` or `restore`): false at the start of a head
+    /// that starts from prototypes, whose class rows are zeros until the support set's.
+    has_classes: bool,
 }
 
 impl<'m, const P: usize, const S: usize, const LOG: usize> Learner<'m, P, S, LOG> {
@@ -76,6 +79,7 @@ impl<'m, const P: usize, const S: usize, const LOG: usize> Learner<'m, P, S, LOG
             addr_of_mut!((*p).scratch).write_bytes(0, 1);
             addr_of_mut!((*p).losses).write_bytes(0, 1);
             addr_of_mut!((*p).logged).write(0);
+            addr_of_mut!((*p).has_classes).write(!starts_from_prototypes(model, head)?);
             Ok(slot.assume_init_mut())
         }
     }
@@ -151,6 +155,7 @@ impl<'m, const P: usize, const S: usize, const LOG: usize> Learner<'m, P, S, LOG
                 e => e,
             })?;
         self.logged = usize::from(report.steps) + 1;
+        self.has_classes = true;
         Ok(report)
     }
 
@@ -162,7 +167,9 @@ impl<'m, const P: usize, const S: usize, const LOG: usize> Learner<'m, P, S, LOG
     /// Back to the meta-learned start.
     pub fn reset(&mut self) -> Result<(), Error> {
         self.logged = 0;
-        self.state.reset(self.model)
+        self.state.reset(self.model)?;
+        self.has_classes = !starts_from_prototypes(self.model, self.head())?;
+        Ok(())
     }
 
     /// The adapted state (to persist it, see [`crate::persist`]).
@@ -186,7 +193,9 @@ impl<'m, const P: usize, const S: usize, const LOG: usize> Learner<'m, P, S, LOG
         flash: &mut F,
     ) -> Result<RecordInfo, Error> {
         self.logged = 0;
-        slots.restore(flash, self.model, &mut self.state)
+        let info = slots.restore(flash, self.model, &mut self.state)?;
+        self.has_classes = true;
+        Ok(info)
     }
 
     /// The adapted head's outputs for one sample `x` into `out` (exactly
@@ -206,8 +215,20 @@ impl<'m, const P: usize, const S: usize, const LOG: usize> Learner<'m, P, S, LOG
                 found: out.len(),
             });
         }
+        self.check_input(head, x)?;
         let net = self.state.network(self.model)?;
-        net.infer(x, Heads::only(head), &mut self.scratch, out)
+        net.infer(x, Heads::only(head), &mut self.scratch, out)?;
+        finite(out, "output")
+    }
+
+    /// [`Error::NonFinite`] for an input value that is NaN or infinite (a disconnected sensor
+    /// would otherwise be answered as a class); [`Error::NoClassEnrolled`] for the adapted head
+    /// of a prototype start before any support set.
+    fn check_input(&self, head: usize, x: &[f32]) -> Result<(), Error> {
+        if head == self.head() && !self.has_classes {
+            return Err(Error::NoClassEnrolled);
+        }
+        finite(x, "input")
     }
 
     /// The class of `x` and its probability, for a classification or matching head.
@@ -217,6 +238,7 @@ impl<'m, const P: usize, const S: usize, const LOG: usize> Learner<'m, P, S, LOG
             HeadKind::Regression { .. } => return Err(Error::TargetKindMismatch),
             kind => kind.outputs(),
         };
+        self.check_input(head, x)?;
         let infer = self.model.infer_scratch_len();
         let net = self.state.network(self.model)?;
         let (scratch, rest) = self.scratch.split_at_mut(infer.min(S));
@@ -226,6 +248,7 @@ impl<'m, const P: usize, const S: usize, const LOG: usize> Learner<'m, P, S, LOG
             provided: S,
         })?;
         net.infer(x, Heads::only(head), scratch, probs)?;
+        finite(probs, "output")?;
         let (best, p) =
             probs.iter().enumerate().fold(
                 (0, f32::NEG_INFINITY),
@@ -233,5 +256,22 @@ impl<'m, const P: usize, const S: usize, const LOG: usize> Learner<'m, P, S, LOG
             );
         // Class counts are u16 in the format.
         Ok((u16::try_from(best).unwrap_or(u16::MAX), p))
+    }
+}
+
+/// Whether `head` starts from prototypes (its class rows set from the support set).
+fn starts_from_prototypes(model: &Model<'_>, head: usize) -> Result<bool, Error> {
+    Ok(match model.adapt_spec(head) {
+        Ok(spec) => spec.prototype_scale.is_some(),
+        Err(Error::HeadNotAdaptable { .. }) => false,
+        Err(e) => return Err(e),
+    })
+}
+
+/// [`Error::NonFinite`] naming `what` when a value of `v` is NaN or infinite.
+fn finite(v: &[f32], what: &'static str) -> Result<(), Error> {
+    match v.iter().position(|x| !x.is_finite()) {
+        Some(_) => Err(Error::NonFinite { what, sample: 0 }),
+        None => Ok(()),
     }
 }

@@ -340,7 +340,14 @@ fn the_enrollable_field_is_validated_at_load() {
     let blob = plain.to_aligned_bytes().unwrap();
     assert_eq!(blob.as_bytes()[4], 3);
     let model = Model::from_bytes(&blob).unwrap();
-    assert_eq!(Bank::new(&model, 0).unwrap_err(), Error::TargetKindMismatch);
+    assert_eq!(
+        Bank::new(&model, 0).unwrap_err(),
+        Error::NotEnrollable { head: 0 }
+    );
+    assert_eq!(
+        Bank::new(&model, 1).unwrap_err(),
+        Error::NoSuchHead { head: 1 }
+    );
     assert_eq!(
         model_def(MAX).to_bytes_as(3).unwrap_err(),
         Error::UnsupportedVersion { found: 3 }

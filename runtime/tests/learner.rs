@@ -149,3 +149,38 @@ fn a_selection_of_no_head_is_refused_not_silently_empty() {
         .infer(&[0.0; 8], Heads::only(2), &mut scratch, &mut out)
         .is_ok());
 }
+
+#[test]
+fn a_sample_that_is_not_finite_or_a_head_without_classes_is_an_error_not_an_answer() {
+    let model = Model::from_bytes(MULTIHEAD).unwrap();
+    let mut learner = New5::new(&model, 1).unwrap();
+    let q: Vec<f32> = (0..8).map(|i| i as f32 * 0.4).collect();
+    // A prototype head before any support set has no classes: it answered class 0 at 1/5.
+    assert!(matches!(learner.classify(&q), Err(Error::NoClassEnrolled)));
+    assert!(matches!(
+        learner.predict(&q, &mut [0.0; 5]),
+        Err(Error::NoClassEnrolled)
+    ));
+    let (x, y) = support();
+    learner.adapt(Support::classes(&x, &y)).unwrap();
+    assert!(learner.classify(&q).is_ok());
+    // A NaN or infinite input (a disconnected sensor) was answered as a class.
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let mut x = q.clone();
+        x[3] = bad;
+        assert!(matches!(
+            learner.classify(&x),
+            Err(Error::NonFinite { what: "input", .. })
+        ));
+        assert!(matches!(
+            learner.predict(&x, &mut [0.0; 5]),
+            Err(Error::NonFinite { what: "input", .. })
+        ));
+    }
+    // Reset: the prototype start again, no classes.
+    learner.reset().unwrap();
+    assert!(matches!(learner.classify(&q), Err(Error::NoClassEnrolled)));
+    // A fixed head's outputs need no support set.
+    let mut pose = [0.0f32; 2];
+    learner.predict_head(2, &q, &mut pose).unwrap();
+}

@@ -642,7 +642,7 @@ fn feature_check(w: &mut String, m: &Model<'_>) -> Result<()> {
     let how = match features.is_empty() {
         true => "this runtime is older than the model".to_string(),
         false => format!(
-            "build with the features {0} (`--features {0}`: the firmware's and fewshot-runtime's features of those names)",
+            "build with the runtime features {0} (fewshot-runtime's features of those names in your Cargo.toml, or `--features {0}` where the firmware forwards them, as the project's firmware and template do)",
             features.join(",")
         ),
     };

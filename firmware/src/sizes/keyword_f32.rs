@@ -20,7 +20,7 @@ pub const MODEL_CAPABILITIES: fewshot_runtime::format::Capabilities =
 /// `const _: () = sizes::check_features();` where the firmware serves it.
 pub const fn check_features() {
     if !fewshot_runtime::format::Capabilities::ENABLED.contains(MODEL_CAPABILITIES) {
-        panic!("the model needs runtime features this build lacks: build with the features conv,audio-frontend (`--features conv,audio-frontend`: the firmware's and fewshot-runtime's features of those names)");
+        panic!("the model needs runtime features this build lacks: build with the runtime features conv,audio-frontend (fewshot-runtime's features of those names in your Cargo.toml, or `--features conv,audio-frontend` where the firmware forwards them, as the project's firmware and template do)");
     }
 }
 /// The head the learner adapts.

@@ -121,8 +121,9 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
         Error::check_capacity("class bank scratch (S)", needed, S)
     }
 
-    /// An empty bank for enrollable head `head`. [`Error::TargetKindMismatch`] when the head is
-    /// not enrollable; [`Error::Capacity`] when `B` or `S` (to classify) is too small.
+    /// An empty bank for enrollable head `head`. [`Error::NoSuchHead`] or
+    /// [`Error::NotEnrollable`] for a head that is not one; [`Error::Capacity`] when `B` or
+    /// `S` (to classify) is too small.
     pub fn new(model: &'m Model<'m>, head: usize) -> Result<Self, Error> {
         // SAFETY: `init_with` initialises every field of the slot when it returns Ok.
         unsafe { by_value(|slot| Self::init_with(slot, model, head, false)) }
@@ -143,6 +144,17 @@ impl<'m, const B: usize, const S: usize> ClassBank<'m, B, S> {
         head: usize,
     ) -> Result<&'s mut Self, Error> {
         Self::init_with(slot, model, head, true)
+    }
+
+    /// [`ClassBank::new`] built in `slot` (a `static`, say): an empty bank whose `B + S`
+    /// floats are never on the stack (a head trained by gradient steps starts with no
+    /// placeholder class to forget). On error `slot` is to be taken as uninitialised.
+    pub fn init_empty<'s>(
+        slot: &'s mut MaybeUninit<Self>,
+        model: &'m Model<'m>,
+        head: usize,
+    ) -> Result<&'s mut Self, Error> {
+        Self::init_with(slot, model, head, false)
     }
 
     /// An empty bank in `slot`, or (`exported`) one holding the head's exported classes.

@@ -28,7 +28,7 @@ pub struct BankState<'m, const B: usize> {
 impl<'m, const B: usize> BankState<'m, B> {
     /// Floats of bank head `head` of `model` needs: `max_classes x (4 + F + 1)`.
     pub fn bank_len(model: &Model<'_>, head: usize) -> Result<usize, Error> {
-        let e = model.enrollable(head).ok_or(Error::TargetKindMismatch)?;
+        let e = enrollable(model, head)?;
         Ok(usize::from(e.max_classes) * (SLOT_HEADER + model.feature_len() + 1))
     }
 
@@ -56,12 +56,13 @@ impl<'m, const B: usize> BankState<'m, B> {
 
     /// What [`BankState::new`] checks, without building the bank.
     pub fn check_sizes(model: &Model<'_>, head: usize) -> Result<(), Error> {
-        model.enrollable(head).ok_or(Error::TargetKindMismatch)?;
+        enrollable(model, head)?;
         Error::check_capacity("class bank (B)", Self::bank_len(model, head)?, B)
     }
 
-    /// An empty bank for enrollable head `head`. [`Error::TargetKindMismatch`] when the head is
-    /// not enrollable; [`Error::Capacity`] when `B` is too small.
+    /// An empty bank for enrollable head `head`. [`Error::NoSuchHead`] or
+    /// [`Error::NotEnrollable`] for a head that is not one; [`Error::Capacity`] when `B` is
+    /// too small.
     pub fn new(model: &'m Model<'m>, head: usize) -> Result<Self, Error> {
         // SAFETY: `init_empty` initialises every field of the slot when it returns Ok.
         unsafe { by_value(|slot| Self::init_empty(slot, model, head)) }
@@ -87,14 +88,16 @@ impl<'m, const B: usize> BankState<'m, B> {
         Ok(bank)
     }
 
-    /// [`BankState::new`] built in `slot`.
-    pub(super) fn init_empty<'s>(
+    /// [`BankState::new`] built in `slot` (a `static`, say): an empty bank whose `B` floats
+    /// are never on the stack (a head trained by gradient steps starts with no placeholder
+    /// class to forget). On error `slot` is to be taken as uninitialised.
+    pub fn init_empty<'s>(
         slot: &'s mut MaybeUninit<Self>,
         model: &'m Model<'m>,
         head: usize,
     ) -> Result<&'s mut Self, Error> {
         Self::check_sizes(model, head)?;
-        let e = model.enrollable(head).ok_or(Error::TargetKindMismatch)?;
+        let e = enrollable(model, head)?;
         let scale = model
             .head(head)?
             .adapt
@@ -499,4 +502,11 @@ impl<'m, const B: usize> BankState<'m, B> {
         let label = self.slot(i)?[0] as u16;
         Ok((label, 1.0 / sum, m))
     }
+}
+
+/// Head `head`'s enrollable section: [`Error::NoSuchHead`] when the model has no such head,
+/// [`Error::NotEnrollable`] when it was exported without `--max-classes`.
+fn enrollable(model: &Model<'_>, head: usize) -> Result<crate::format::Enrollable, Error> {
+    model.head(head)?;
+    model.enrollable(head).ok_or(Error::NotEnrollable { head })
 }
