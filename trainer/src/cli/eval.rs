@@ -160,7 +160,9 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
         bail!("--new-classes takes --data (the file of classes new to the model), without --config or --task");
     }
     if let Some(record) = trainer::multitask::record::Record::read(&a.model)? {
-        if a.head.is_some() || a.data.is_none() {
+        // --data without --head: a model of one head is scored by it; of several, by the
+        // classification path (its one classification head that adapts).
+        if a.head.is_some() || a.data.is_none() || record.heads.len() == 1 {
             return multitask_model(a, record);
         }
     } else if a.head.is_some() {
@@ -235,11 +237,10 @@ fn multitask_model(a: EvalArgs, record: trainer::multitask::record::Record) -> R
     if let Some(seed) = a.seed {
         record.config.seed = seed;
     }
-    let chosen = a
-        .head
-        .as_deref()
-        .map(|h| record.head_index(h))
-        .transpose()?;
+    let chosen = match a.head.as_deref() {
+        Some(h) => Some(record.head_index(h)?),
+        None => (a.data.is_some() && record.heads.len() == 1).then_some(0),
+    };
     let mut heads = record.heads()?;
     for (i, h) in heads.iter_mut().enumerate() {
         if chosen.is_some_and(|c| c != i) {
