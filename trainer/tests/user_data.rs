@@ -1114,6 +1114,63 @@ fn a_subject_column_adds_episodes_within_one_subject() {
         out.contains("(2 novel classes: `trainer cv --config <this configuration> --folds 3`"),
         "{out}"
     );
+
+    // Subjects held out of the run: their rows train nothing, and the novel classes are
+    // evaluated on theirs only (within one subject: those two subjects are the units).
+    let held = SUBJECTS_CONFIG.replace("ways = 2", "ways = 2\ntest_subjects = [\"s4\", \"s5\"]");
+    let model = d.join("held.postcard");
+    let o = train_no_eval(&d, &held, &model);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("test_subjects s4, s5: their 60 rows train and validate nothing"),
+        "{err}"
+    );
+    let o = run(bin()
+        .args([
+            "eval",
+            "--episodes",
+            "50",
+            "--shots",
+            "1",
+            "--json",
+            "--model",
+        ])
+        .arg(&model));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let within = &v["within_subject"][0];
+    assert_eq!(
+        within["eligible"],
+        serde_json::json!(["s4", "s5"]),
+        "{within}"
+    );
+    assert_eq!(within["rows"][0]["subjects"], 2);
+    let o = run(bin()
+        .args(["eval", "--episodes", "50", "--shots", "1", "--model"])
+        .arg(&model));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("episodes drawn from 2 of 2 held-out subjects (`test_subjects`)"),
+        "{out}"
+    );
+    // A subject the column does not hold, or one without a subject column: refused.
+    let o = train_no_eval(&d, &held.replace("\"s5\"", "\"s9\""), &model);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        !o.status.success() && err.contains("no subject \"s9\""),
+        "{err}"
+    );
+    let o = train_no_eval(
+        &d,
+        &held.replace("subject_column = \"who\"", "ignore_columns = [\"who\"]"),
+        &model,
+    );
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        !o.status.success() && err.contains("`test_subjects` names subjects of `subject_column`"),
+        "{err}"
+    );
 }
 
 /// `cv` of a classification configuration: every class the configuration names is novel in

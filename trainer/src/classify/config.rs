@@ -248,6 +248,12 @@ pub struct ClsConfig {
     /// differs between subjects), or one subject's rows each (`within_subject`: as one device
     /// sees its classes).
     pub train_episodes: TrainEpisodes,
+    /// Subjects held out of the run (names of `subject_column`): none of their rows trains or
+    /// validates the trunk, and the novel classes are evaluated on their rows only, so every
+    /// accuracy (the within-subject one with the subject as the unit) is of subjects the model
+    /// never saw. Empty: every subject's rows (the trunk has then seen the evaluated subjects'
+    /// rows of its training classes).
+    pub test_subjects: Vec<String>,
     pub input: InputKind,
     pub normalise: Normalise,
     /// Standardise every sample's channels by their own mean and variance first (on the device
@@ -379,6 +385,7 @@ impl Default for ClsConfig {
             ignore_columns: Vec::new(),
             subject_column: None,
             train_episodes: TrainEpisodes::Pooled,
+            test_subjects: Vec::new(),
             input: InputKind::Vector {},
             normalise: Normalise::Auto,
             standardise_windows: false,

@@ -311,6 +311,27 @@ impl ClassSplit {
             .collect::<Result<_>>()?;
         Ok(ClassSplit { train, val, test })
     }
+
+    /// The rows of subjects `held` (indices into [`Dataset::subject_names`]) taken out of the
+    /// training classes' training and validation rows; the test classes' rows only theirs
+    /// (refused when a test class has none).
+    pub fn hold_out_subjects(&mut self, ds: &Dataset, held: &[usize]) -> Result<()> {
+        let of_held = |r: &usize| ds.subjects.get(*r).is_some_and(|s| held.contains(s));
+        for (_, rows) in self.train.iter_mut().chain(self.val.iter_mut()) {
+            rows.retain(|r| !of_held(r));
+        }
+        for (c, rows) in &mut self.test {
+            rows.retain(of_held);
+            if rows.is_empty() {
+                anyhow::bail!(
+                    "{}: novel class {} has no rows of the held-out subjects (`test_subjects`): hold out subjects that recorded it, or leave it out of `test_classes`",
+                    ds.file,
+                    ds.class_name(*c)
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A CSV error at `file:line`, field `field`.

@@ -237,13 +237,24 @@ impl Setup {
         let train_checks = purpose == Purpose::Train;
         check_width(cfg, &ds)?;
         let side = cfg.input.square_side();
-        let split = ClassSplit::new(
+        let mut split = ClassSplit::new(
             &ds,
             &cfg.train_classes,
             &cfg.test_classes,
             cfg.val_fraction,
             cfg.split_seed,
         )?;
+        if !cfg.test_subjects.is_empty() {
+            let held = held_out_subjects(cfg, &ds)?;
+            split.hold_out_subjects(&ds, &held)?;
+            if train_checks {
+                let rows = ds.subjects.iter().filter(|s| held.contains(s)).count();
+                eprintln!(
+                    "test_subjects {}: their {rows} rows train and validate nothing; the novel classes are evaluated on their rows only",
+                    cfg.test_subjects.join(", ")
+                );
+            }
+        }
         let val_classes = validation_classes(cfg)?;
         let all_rows: Vec<usize> = split
             .train
@@ -733,6 +744,34 @@ fn unread_columns(
         .filter(|i| !inputs.contains(i) && Some(*i) != label)
         .map(|i| header[i].clone())
         .collect())
+}
+
+/// The `test_subjects` of `cfg` as indices into the data's subjects: refused without a
+/// `subject_column`, for a name the column does not hold, or when no subject is left to train.
+fn held_out_subjects(cfg: &ClsConfig, ds: &Dataset) -> Result<Vec<usize>> {
+    if cfg.subject_column.is_none() {
+        bail!("`test_subjects` names subjects of `subject_column`, which the configuration does not give");
+    }
+    let held = cfg
+        .test_subjects
+        .iter()
+        .map(|name| {
+            ds.subject_names.iter().position(|s| s == name).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{}: no subject {name:?} in its subject column (`test_subjects`); its subjects: {}",
+                    ds.file,
+                    crate::input_columns::names(&ds.subject_names)
+                )
+            })
+        })
+        .collect::<Result<Vec<usize>>>()?;
+    if (0..ds.subject_names.len()).all(|s| held.contains(&s)) {
+        bail!(
+            "{}: `test_subjects` holds out every subject: none is left to train the trunk",
+            ds.file
+        );
+    }
+    Ok(held)
 }
 
 #[cfg(test)]

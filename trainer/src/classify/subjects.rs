@@ -275,23 +275,27 @@ fn subject_row(row: AccRow, subjects: &[usize]) -> SubjectRow {
 
 /// What the within-subject episodes of each shot count were drawn from, then the rows as a
 /// table: accuracy over the episodes, then with the subject as the unit.
-pub fn table(ds: &Dataset, ways: usize, reports: &[SubjectReport]) -> String {
+pub fn table(ds: &Dataset, ways: usize, held_out: &[String], reports: &[SubjectReport]) -> String {
     let mut s = String::new();
+    // The subjects the novel classes' rows are of: the held-out ones (`test_subjects`), else
+    // every subject.
+    let of = match held_out.len() {
+        0 => format!("{} subjects", ds.subject_names.len()),
+        n => format!("{n} held-out subjects (`test_subjects`)"),
+    };
     for r in reports {
         if r.eligible.is_empty() {
             s += &format!(
-                "within one subject, {ways}-way {}-shot: no episode: none of the {} subjects has {ways} novel classes of {} rows or more\n",
+                "within one subject, {ways}-way {}-shot: no episode: none of the {of} has {ways} novel classes of {} rows or more\n",
                 r.shots,
-                ds.subject_names.len(),
                 r.shots + 1
             );
             continue;
         }
         s += &format!(
-            "within one subject, {ways}-way {}-shot: episodes drawn from {} of {} subjects (those with {ways} novel classes of {} rows or more: {}), {} per class\n",
+            "within one subject, {ways}-way {}-shot: episodes drawn from {} of {of} (those with {ways} novel classes of {} rows or more: {}), {} per class\n",
             r.shots,
             r.eligible.len(),
-            ds.subject_names.len(),
             r.shots + 1,
             preview(&r.eligible),
             match r.query {

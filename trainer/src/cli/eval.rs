@@ -910,7 +910,7 @@ fn eval_with_setup(
         if let Some(within) = &within {
             print!(
                 "{}",
-                trainer::classify::subjects::table(&setup.ds, ways, within)
+                trainer::classify::subjects::table(&setup.ds, ways, &cfg.test_subjects, within)
             );
         }
         print!(

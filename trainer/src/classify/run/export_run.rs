@@ -174,7 +174,7 @@ fn evaluate_export(
     if let Some(within) = &within {
         print!(
             "{}",
-            crate::classify::subjects::table(&setup.ds, ways, within)
+            crate::classify::subjects::table(&setup.ds, ways, &cfg.test_subjects, within)
         );
         std::fs::write(
             out.with_extension("eval_subjects.json"),
