@@ -38,7 +38,8 @@ pub enum Error {
         /// Version found in the blob.
         found: u16,
     },
-    /// The CRC-32 trailer does not match the bytes.
+    /// The CRC-32 trailer does not match the bytes: damaged, or cut short (a truncated file's
+    /// last four bytes are read as its trailer; the format stores no length).
     CrcMismatch {
         /// CRC stored in the blob.
         stored: u32,
@@ -341,7 +342,7 @@ impl fmt::Display for Error {
             ),
             Error::CrcMismatch { stored, computed } => write!(
                 f,
-                "CRC mismatch: stored {stored:#010x}, computed {computed:#010x}"
+                "CRC mismatch: stored {stored:#010x}, computed {computed:#010x}: the model's bytes are damaged or cut short (copied or flashed in part?)"
             ),
             Error::HeaderDecode => write!(f, "model header cannot be decoded"),
             Error::InvalidHeader { field } => write!(f, "invalid model header field `{field}`"),
@@ -518,5 +519,6 @@ impl Error {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for Error {}
+/// `core::error::Error` (stable since Rust 1.81), so `no_std` code can box or chain it too;
+/// with std it is `std::error::Error`.
+impl core::error::Error for Error {}

@@ -247,9 +247,13 @@ pub fn toml_error(text: &str, file: &str, e: &toml::de::Error) -> ConfigError {
         text.get(..s.start)
             .map_or(1, |t| t.matches('\n').count() + 1)
     });
-    // The key written on the error's line, if that line is `key = value`.
+    // The key written on the error's line, if that line is `key = value`, or the table a
+    // `[table]` / `[[table]]` header there names.
     let key_at = |line: usize| {
-        let l = text.lines().nth(line.saturating_sub(1))?;
+        let l = text.lines().nth(line.saturating_sub(1))?.trim();
+        if l.starts_with('[') {
+            return Some(l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+        }
         let (k, _) = l.split_once('=')?;
         Some(k.trim().to_string())
     };
@@ -263,11 +267,21 @@ pub fn toml_error(text: &str, file: &str, e: &toml::de::Error) -> ConfigError {
     } else {
         (by_span, key_at(by_span).unwrap_or_else(|| field_of(e)))
     };
+    let msg = with_hint(&field, e.message().trim());
     ConfigError {
         file: file.into(),
         line,
         field,
-        msg: e.message().to_string(),
+        msg,
+    }
+}
+
+/// A TOML error's message for `field`, with what was probably meant where a spelling of
+/// another kind of configuration is common.
+pub fn with_hint(field: &str, msg: &str) -> String {
+    match field {
+        "trunk.layers" if msg.contains("expected a sequence") => format!("{msg}: a classification configuration's trunk is a list of `[[trunk]]` tables, one a layer (`[[trunk.layers]]` is a multi-task configuration's)"),
+        _ => msg.to_string(),
     }
 }
 

@@ -129,9 +129,14 @@ fn located(sources: &[Source], key: &str, msg: String) -> ConfigError {
         .find(|s| s.sets(key))
         .unwrap_or(&sources[0]);
     let (section, name) = key.rsplit_once('.').unwrap_or(("", key));
+    // A key that is a table (`[[trunk.layers]]`): its header's line.
+    let header = s.text.lines().position(|l| {
+        let l = l.trim();
+        l.starts_with('[') && l.trim_matches(|c| c == '[' || c == ']').trim() == key
+    });
     ConfigError {
         file: s.file.clone(),
-        line: crate::config::line_of(&s.text, section, name),
+        line: header.map_or_else(|| crate::config::line_of(&s.text, section, name), |i| i + 1),
         field: key.into(),
         msg,
     }
@@ -145,9 +150,6 @@ fn merged_error(sources: &[Source], merged: &str, e: &toml::de::Error) -> anyhow
         .message()
         .strip_prefix("unknown field `")
         .and_then(|rest| rest.split('`').next());
-    let Some(field) = field else {
-        return anyhow::anyhow!("merged configuration: {e}");
-    };
     // The table the key sits in: the `[section]` header the error points at (a table's
     // unknown key is reported at its table), else the last one before it.
     let start = e.span().map_or(0, |s| s.start).min(merged.len());
@@ -160,11 +162,23 @@ fn merged_error(sources: &[Source], merged: &str, e: &toml::de::Error) -> anyhow
         .map(str::trim)
         .find(|l| l.starts_with('['))
         .map(|l| l.trim_matches(|c| c == '[' || c == ']').to_string());
+    let msg = e.message().trim().to_string();
+    let Some(field) = field else {
+        // Another error (a value of the wrong type): the key on the line it points at, in its
+        // table, told in the file that set it.
+        let line = merged[..line_end].lines().last().unwrap_or("").trim();
+        let key = match (line.split_once('='), section) {
+            (Some((k, _)), Some(s)) if !s.is_empty() => format!("{s}.{}", k.trim()),
+            (Some((k, _)), _) => k.trim().to_string(),
+            (None, Some(s)) => s,
+            (None, None) => return anyhow::anyhow!("configuration: {e}"),
+        };
+        return located(sources, &key, crate::config::with_hint(&key, &msg)).into();
+    };
     let key = match section {
         Some(s) if !s.is_empty() => format!("{s}.{field}"),
         _ => field.to_string(),
     };
-    let msg = e.message().trim().to_string();
     located(sources, &key, msg).into()
 }
 

@@ -1276,6 +1276,12 @@ fn bad_digits_configs_exit_2_naming_file_line_and_key() {
             2,
             "checkpoint_every",
         ),
+        // The multi-task spelling of a trunk's layers: named, with the classification one.
+        (
+            "iterations = 4\n[[trunk.layers]]\nkind = \"dense\"\nunits = 4\n",
+            2,
+            "trunk.layers",
+        ),
     ];
     for (i, (text, line, key)) in cases.iter().enumerate() {
         let p = d.join(format!("bad{i}.toml"));
@@ -1287,6 +1293,9 @@ fn bad_digits_configs_exit_2_naming_file_line_and_key() {
         assert_eq!(o.status.code(), Some(2), "{text}: {e}");
         let want = format!("{}:{line}: field `{key}`", p.display());
         assert!(e.contains(&want), "want {want}, got {e}");
+        if *key == "trunk.layers" {
+            assert!(e.contains("list of `[[trunk]]` tables"), "{e}");
+        }
     }
     // A flag override is checked too.
     let o = run(bin().args(["train", "--preset", "digits", "--iterations", "0"]));

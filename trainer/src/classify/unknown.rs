@@ -278,8 +278,14 @@ pub fn draw_outside(
         .flat_map(|(pc, c)| c.rows.iter().map(move |&r| (pc, r)))
         .collect();
     if outside.len() < n {
+        let classes = pool.classes.len();
+        let fix = match (classes > ep.ways, ep.ways > 2) {
+            (false, true) => format!("an episode takes every one of the {classes} classes: lower --ways, so that some are left outside"),
+            (false, false) => format!("an episode takes both of the {classes} classes and --ways cannot be below 2: unknown queries need a third class (hold out more classes as novel)"),
+            (true, _) => "lower --unknown-queries or --ways".to_string(),
+        };
         bail!(
-            "{}: {n} unknown queries per episode, but the classes outside a {}-way episode have {} rows (lower --unknown-queries or --ways)",
+            "{}: {n} unknown queries per episode, but the classes outside a {}-way episode have {} rows ({fix})",
             ds.file,
             ep.ways,
             outside.len()

@@ -106,13 +106,14 @@ fn report_run(
             cfg.unknown_queries
         );
     }
-    if let Some(c) = &setup.normalise_choice {
-        eprintln!(
+    match &setup.normalise_choice {
+        Some(c) => eprintln!(
             "input normalisation (auto): {} (nearest centroid in the device's f32 arithmetic, on up to 200 validation episodes a shot count drawn for this choice, not the trunks' below: per-feature standardisation {:.2}%, common scale {:.2}%)",
             if c.common { "a common scale for every feature" } else { "per-feature standardisation" },
             100.0 * c.standardise_score,
             100.0 * c.common_score
-        );
+        ),
+        None => eprintln!("input normalisation: {}", configured_note(cfg)),
     }
     if !setup.val_classes.is_empty() {
         eprintln!(
@@ -306,5 +307,21 @@ fn print_candidates(trained: &Trained, ds: &Dataset, chosen: &str) {
     }
     if let Some(w) = &trained.warning {
         eprintln!("warning: {w}");
+    }
+}
+
+/// What the configured normalisation is, when nothing was chosen on validation episodes.
+fn configured_note(cfg: &ClsConfig) -> String {
+    use crate::classify::config::Normalise;
+    let per_feature = match &cfg.normalise {
+        Normalise::Auto => "then per-feature standardisation (`normalise = \"auto\"` chooses only without `standardise_windows`, on usable validation episodes)".to_string(),
+        Normalise::Standardise => "then per-feature standardisation".to_string(),
+        Normalise::Common => "then one shift and scale for every feature".to_string(),
+        Normalise::Scale { factor } => format!("then a scale of {factor}"),
+        Normalise::None => "and nothing else".to_string(),
+    };
+    match cfg.standardise_windows {
+        true => format!("each window's channels standardised by their own mean and spread (`standardise_windows`, on the device too), {per_feature}; fitted on the training classes' rows, stored in the model"),
+        false => format!("{} (fitted on the training classes' rows, stored in the model)", per_feature.trim_start_matches("then ")),
     }
 }
