@@ -504,13 +504,25 @@ pub fn score(
     target_mean: &[f64],
     input_norm: &(Vec<f64>, Vec<f64>),
 ) -> Result<Vec<Vec<f64>>> {
+    score_head(model, 0, draws, steps, target_mean, input_norm)
+}
+
+/// [`score`] with head `head` of a multi-head model.
+pub fn score_head(
+    model: &Model<'_>,
+    head: usize,
+    draws: &Draws,
+    steps: &[usize],
+    target_mean: &[f64],
+    input_norm: &(Vec<f64>, Vec<f64>),
+) -> Result<Vec<Vec<f64>>> {
     draws
         .tasks
         .par_iter()
         .map(|unit| {
             let mut acc = Vec::new();
             for t in unit {
-                let (mses, outs, _) = adapt_head_outputs(model, 0, t, steps, &[])?;
+                let (mses, outs, _) = adapt_head_outputs(model, head, t, steps, &[])?;
                 let m = target_mean.len().max(1);
                 let mean_pred = (0..t.query_y.len()).map(|i| target_mean[i % m]);
                 let line_pred = line_predict(t, input_norm);
@@ -654,11 +666,20 @@ pub fn with_zero(steps: &[usize]) -> Vec<usize> {
 /// Loads `bytes` and checks they fit the tasks: as many inputs, a regression head 0 with their
 /// outputs.
 pub fn load_for<'a>(bytes: &'a [u8], source: &dyn TaskSource) -> Result<Model<'a>> {
+    load_head_for(bytes, 0, source)
+}
+
+/// [`load_for`] with head `head` the regression head the tasks are for.
+pub fn load_head_for<'a>(
+    bytes: &'a [u8],
+    head: usize,
+    source: &dyn TaskSource,
+) -> Result<Model<'a>> {
     let model = Model::from_bytes(bytes).map_err(|e| anyhow!("model: {e}"))?;
-    let head = model.head(0).map_err(|e| anyhow!("model: {e}"))?;
-    let outputs = match head.kind {
+    let spec = model.head(head).map_err(|e| anyhow!("model: {e}"))?;
+    let outputs = match spec.kind {
         runtime::HeadKind::Regression { outputs } => usize::from(outputs),
-        _ => bail!("model: head 0 is not a regression head; these tasks are regression"),
+        _ => bail!("model: head {head} is not a regression head; these tasks are regression"),
     };
     if model.input_len() != source.n_in() || outputs != source.n_out() {
         bail!(
@@ -690,11 +711,24 @@ pub fn evaluate(
     query: usize,
     seed: u64,
 ) -> Result<Report> {
+    evaluate_head(bytes, 0, source, shots, steps, (n_tasks, query, seed))
+}
+
+/// [`evaluate`] of head `head` of a multi-head model (`(n_tasks, query, seed)` as there): the
+/// same draws for the same seed, whichever head.
+pub fn evaluate_head(
+    bytes: &[u8],
+    head: usize,
+    source: &dyn TaskSource,
+    shots: &[usize],
+    steps: &[usize],
+    (n_tasks, query, seed): (usize, usize, u64),
+) -> Result<Report> {
     ensure!(
         n_tasks >= 1 && query >= 1,
         "need at least one task and one query point"
     );
-    let model = load_for(bytes, source)?;
+    let model = load_head_for(bytes, head, source)?;
     let steps = with_zero(steps);
     let (mean, norm) = (source.target_mean(), source.normalisation());
     let mut report = Report {
@@ -704,7 +738,7 @@ pub fn evaluate(
     };
     for &k in shots {
         let d = draws(source, k, n_tasks, query, seed)?;
-        let per_unit = score(&model, &d, &steps, &mean, &norm)?;
+        let per_unit = score_head(&model, head, &d, &steps, &mean, &norm)?;
         let per = d.tasks.first().map_or(1, Vec::len);
         let names = source.target_names();
         report

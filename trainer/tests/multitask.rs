@@ -335,31 +335,45 @@ fn eval_scores_one_head_of_a_multitask_model_on_a_file_it_never_saw() {
             .arg("--model")
             .arg(&model))
     };
-    let o = eval("cadence", "new.csv", &["--tasks", "30"]);
+    // A regression head of CSV tasks goes through the regression evaluator (several K, the
+    // paired differences, --per-task), as a model of one head does.
+    let o = eval(
+        "cadence",
+        "new.csv",
+        &["--tasks", "30", "--shots", "2,4", "--per-task"],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let methods: Vec<(&str, &str, u64)> = rows
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let methods: Vec<(&str, u64, u64)> = v["results"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| {
+            let m = r["method"].as_str().unwrap();
             (
-                r["method"].as_str().unwrap(),
-                r["unit"].as_str().unwrap(),
-                r["units"].as_u64().unwrap(),
+                m,
+                r["shots"].as_u64().unwrap(),
+                r["tasks"].as_u64().unwrap(),
             )
         })
         .collect();
     assert_eq!(
-        methods,
+        &methods[..4],
         [
-            ("model", "new task", 3),
-            ("model", "new task", 3),
-            ("population_mean", "new task", 3),
-            ("line", "new task", 3)
+            ("model", 2, 3),
+            ("model", 2, 3),
+            ("population_mean", 2, 3),
+            ("line", 2, 3)
         ]
     );
-    assert_eq!(rows[0]["draws"], 10);
+    assert_eq!(methods.len(), 8);
+    assert_eq!(v["units"][0]["draws"], 10);
+    assert_eq!(v["head"], "cadence");
+    assert_eq!(v["results"][0]["per_task"].as_array().unwrap().len(), 3);
+    assert!(
+        v["results"][1]["minus_baseline"][0]["mean"].is_number(),
+        "{v}"
+    );
     // The training subjects are refused; a fixed head's new rows are scored by its classes'
     // names; a class it does not have is refused naming its classes.
     let o = eval("cadence", "subjects.csv", &[]);

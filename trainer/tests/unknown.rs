@@ -429,7 +429,10 @@ device_steps = 2
     let o = eval(&["--ways", "4", "--unknown-queries", "6"]);
     assert_eq!(o.status.code(), Some(2));
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains("(lower --"), "{e}");
+    assert!(
+        e.contains("an episode takes every one of the 4 classes: lower --ways"),
+        "{e}"
+    );
     // 3-way episodes of the 3 validation classes leave none either: the held-out rows of the
     // trunk's classes 0-4 join them, the novel classes never.
     let o = eval(&["--unknown-queries", "2", "--query", "2", "--json"]);

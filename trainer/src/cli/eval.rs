@@ -229,18 +229,30 @@ fn multitask_model(a: EvalArgs, record: trainer::multitask::record::Record) -> R
             ("--ignore-columns", !a.ignore_columns.is_empty()),
             ("--new-classes", a.new_classes),
             ("--unknown-queries", a.unknown_queries.is_some()),
-            ("--per-task", a.per_task),
         ],
         "single-head models; a multi-task model's heads are read with their run's columns and split (--head, --data, --shots, --steps, --tasks, --query)",
     )?;
     let mut record = record;
-    if let Some(seed) = a.seed {
-        record.config.seed = seed;
-    }
     let chosen = match a.head.as_deref() {
         Some(h) => Some(record.head_index(h)?),
         None => (a.data.is_some() && record.heads.len() == 1).then_some(0),
     };
+    // An adaptable head of CSV tasks: the regression evaluator, as for a model of one head
+    // (the same draws for the same seed, several K, paired differences, --per-task).
+    if let Some(i) = chosen.filter(|&i| {
+        let h = &record.config.heads[i];
+        h.adaptable && h.source() == trainer::multitask::config::HeadSource::CsvTasks
+    }) {
+        return multitask_regression(&a, &record, i);
+    }
+    if a.per_task {
+        bail!(
+            "--per-task is for a regression head of CSV tasks (--head NAME) and single-head models"
+        );
+    }
+    if let Some(seed) = a.seed {
+        record.config.seed = seed;
+    }
     let mut heads = record.heads()?;
     for (i, h) in heads.iter_mut().enumerate() {
         if chosen.is_some_and(|c| c != i) {
@@ -292,6 +304,57 @@ fn multitask_model(a: EvalArgs, record: trainer::multitask::record::Record) -> R
         }
         trainer::multitask::print_deployed(&rows);
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `trainer eval --head H` of a multi-task model's adaptable `csv_tasks` head `i`: its run's
+/// held-out tasks (or those of --data) through the regression evaluator.
+fn multitask_regression(
+    a: &EvalArgs,
+    record: &trainer::multitask::record::Record,
+    i: usize,
+) -> Result<ExitCode> {
+    let h = &record.config.heads[i];
+    let source = record.raw_tasks(i, a.data.as_deref())?;
+    let defaults = trainer::config::EvalConfig::default();
+    let shots = a.shots.clone().unwrap_or_else(|| vec![h.shots]);
+    let steps = a.steps.clone().unwrap_or_else(|| vec![h.steps]);
+    let (tasks, query) = (
+        a.tasks.unwrap_or(defaults.tasks),
+        a.query.unwrap_or(h.query),
+    );
+    let seed = a.seed.unwrap_or(defaults.seed);
+    if shots.is_empty() || shots.contains(&0) || tasks == 0 || query == 0 {
+        bail!("--shots must be >= 1 each; --tasks and --query >= 1");
+    }
+    match &a.data {
+        Some(d) => eprintln!(
+            "head {:?} on {}: {} tasks, all new to the model; the population mean and the line use the head's training statistics",
+            h.name,
+            d.display(),
+            source.held_out().map_or(0, |t| t.len())
+        ),
+        None => eprintln!(
+            "head {:?}: its run's held-out tasks (the split in {})",
+            h.name,
+            trainer::record::path_of(&a.model).display()
+        ),
+    }
+    let blob = export::read(&a.model)?;
+    let report = eval::evaluate_head(
+        &blob,
+        i,
+        source.as_ref(),
+        &shots,
+        &steps,
+        (tasks, query, seed),
+    )?;
+    print_report(
+        report,
+        a.json,
+        a.per_task,
+        serde_json::json!({ "model": a.model, "head": h.name, "task": source.name(), "seed": seed }),
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

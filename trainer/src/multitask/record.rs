@@ -186,6 +186,51 @@ impl Record {
     }
 }
 
+impl Record {
+    /// The tasks of `csv_tasks` head `index` in raw units, as a regression run's evaluator
+    /// takes them (the device returns raw units): its run's held-out tasks, split as
+    /// recorded, or (`data`) every task of a file new to it, with the run's training targets'
+    /// mean and input normalisation for the baselines.
+    pub fn raw_tasks(&self, index: usize, data: Option<&Path>) -> Result<Box<dyn TaskSource>> {
+        let h = self
+            .config
+            .heads
+            .get(index)
+            .ok_or_else(|| anyhow!("no head {index}"))?;
+        let recorded = &self.heads[index];
+        let path = h
+            .path
+            .as_deref()
+            .ok_or_else(|| anyhow!("head {:?}: no path", h.name))?;
+        let (test_fraction, split_seed) = h.task_split();
+        let mut run = CsvTasks::load(Path::new(path), test_fraction, split_seed, 2, &h.columns())?;
+        if let Some(order) = matched(&self.input_names, &run.input_names, path)? {
+            run.select_inputs(&order);
+        }
+        let mut held = run.test_ids.clone();
+        held.sort();
+        let mut want = recorded.test_ids.clone();
+        want.sort();
+        if run.sha256 != recorded.data_sha256 || held != want {
+            bail!(
+                "head {:?}: {path} is not the file the run split (SHA-256 or held-out tasks differ): its split and normalisations belong to that file",
+                h.name
+            );
+        }
+        let Some(data) = data else {
+            return Ok(Box::new(run));
+        };
+        let tasks = read_new_tasks(h, recorded, &self.input_names, data)?;
+        let (shift, scale) = run.normalisation();
+        Ok(Box::new(crate::tasks::NewTasks {
+            tasks,
+            target_mean: run.target_mean(),
+            shift,
+            scale,
+        }))
+    }
+}
+
 impl HeadData {
     fn of(h: &Head) -> Self {
         let Origin {
@@ -225,8 +270,28 @@ fn matched(model: &[String], file: &[String], what: &str) -> Result<Option<Vec<u
 /// head's columns, its inputs matched by name, its targets standardised as the head trained
 /// (the device returns raw units); refused when one is a task the head meta-trained on.
 fn new_tasks(h: &Head, recorded: &HeadData, inputs: &[String], data: &Path) -> Result<Source> {
+    let tasks = read_new_tasks(&h.cfg, recorded, inputs, data)?;
+    Ok(Source::Tasks(match &h.targets {
+        Some((shift, scale)) => Box::new(StandardisedTargets {
+            inner: Box::new(tasks) as Box<dyn TaskSource>,
+            shift: shift.clone(),
+            scale: scale.clone(),
+        }),
+        None => Box::new(tasks),
+    }))
+}
+
+/// The tasks of `data` for `csv_tasks` head `cfg`, every one held out, in raw units: read with
+/// the head's columns, inputs matched by name to the trunk's `inputs`; refused when one is a
+/// task the head meta-trained on.
+fn read_new_tasks(
+    cfg: &super::config::HeadConfig,
+    recorded: &HeadData,
+    inputs: &[String],
+    data: &Path,
+) -> Result<CsvTasks> {
     let file = data.display().to_string();
-    let mut columns = h.cfg.columns();
+    let mut columns = cfg.columns();
     let header = crate::csvio::file_header(data)?.ok_or_else(|| {
         anyhow!(
             "{file}: no header line: a file of new tasks is read by its columns' names, the run's"
@@ -249,15 +314,8 @@ fn new_tasks(h: &Head, recorded: &HeadData, inputs: &[String], data: &Path) -> R
     {
         bail!(
             "{file}: task {id:?} is one of head {:?}'s meta-training tasks: --data takes tasks new to the model (without --data, eval scores the run's held-out tasks)",
-            h.cfg.name
+            cfg.name
         );
     }
-    Ok(Source::Tasks(match &h.targets {
-        Some((shift, scale)) => Box::new(StandardisedTargets {
-            inner: Box::new(tasks) as Box<dyn TaskSource>,
-            shift: shift.clone(),
-            scale: scale.clone(),
-        }),
-        None => Box::new(tasks),
-    }))
+    Ok(tasks)
 }
