@@ -96,7 +96,8 @@ impl Default for MetaConfig {
 }
 
 /// The `[meta]` table as written: `step_weights` left out takes the default weights of the
-/// file's own `steps` (a file that sets `steps = 5` alone is valid).
+/// file's own `steps` (a file that sets `steps = 5` alone is valid), the last step's alone for
+/// the implicit step.
 #[derive(Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct MetaFile {
@@ -140,9 +141,12 @@ impl From<MetaFile> for MetaConfig {
             alpha: f.alpha,
             alpha_max: f.alpha_max,
             clip: f.clip,
-            step_weights: f
-                .step_weights
-                .unwrap_or_else(|| default_step_weights(steps)),
+            // The implicit step weighs the query loss after its last step only (its rule has
+            // no gradient through the steps before it).
+            step_weights: f.step_weights.unwrap_or_else(|| match f.algorithm {
+                Algorithm::Proximal => crate::meta::last_step_weights(steps),
+                _ => default_step_weights(steps),
+            }),
             first_order: f.first_order,
         }
     }

@@ -214,3 +214,17 @@ fn an_unknown_key_beside_class_names_names_its_file_and_line() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_implicit_step_takes_its_own_default_step_weights() {
+    // `step_weights` left out: the last step's alone for the implicit step (its rule weighs
+    // nothing else; the general default was refused as if the user had written it).
+    let cfg = Config::parse(
+        "[task]\nkind = \"sinusoid\"\n[meta]\nalgorithm = \"proximal\"\nsteps = 3\n",
+        "p.toml",
+    )
+    .unwrap();
+    assert_eq!(cfg.meta.step_weights, [0.0, 0.0, 1.0]);
+    let cfg = Config::parse("[meta]\nalgorithm = \"maml\"\nsteps = 3\n", "p.toml").unwrap();
+    assert_eq!(cfg.meta.step_weights, [3.0, 0.1, 1.0]);
+}
