@@ -96,6 +96,9 @@ pub struct Units {
     pub query_max: usize,
     /// The held-out task ids (empty for a task family).
     pub ids: Vec<String>,
+    /// Held-out tasks left out of this K: fewer than K + 1 rows (`id (rows)`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub short: Vec<String>,
 }
 
 /// An evaluation: the rows of every (method, K, steps) and the units behind each K.
@@ -372,12 +375,16 @@ pub struct Draws {
     pub ids: Vec<String>,
     pub tasks: Vec<Vec<Task>>,
     pub distinct: bool,
+    /// Held-out tasks left out of this K, too short for it (`id (rows)`).
+    pub short: Vec<String>,
 }
 
 /// The draws of one K, a pure function of (seed, K). Distinct held-out tasks: `n_tasks` of them
 /// (seeded choice) when there are that many, else all of them, each drawn
-/// `ceil(n_tasks / tasks)` times. A K that leaves a held-out task no query row is refused, naming
-/// the tasks. A task family: `n_tasks` fresh tasks.
+/// `ceil(n_tasks / tasks)` times. A held-out task too short for K (K support rows and a query)
+/// is left out of this K and named in [`Draws::short`] (each task's draws do not depend on
+/// which others are left out); a K no held-out task can serve is refused. A task family:
+/// `n_tasks` fresh tasks.
 pub fn draws(
     source: &dyn TaskSource,
     k: usize,
@@ -391,20 +398,29 @@ pub fn draws(
             ids: (0..tasks.len()).map(|i| i.to_string()).collect(),
             tasks: tasks.into_iter().map(|t| vec![t]).collect(),
             distinct: false,
+            short: Vec::new(),
         });
     };
-    check_rows(k, &held, "held-out tasks")?;
-    let mut order: Vec<usize> = (0..held.len()).collect();
+    let fits = |i: &usize| held[*i].1 > k;
+    let mut order: Vec<usize> = (0..held.len()).filter(fits).collect();
+    if order.is_empty() {
+        check_rows(k, &held, "held-out tasks")?;
+    }
+    let short = (0..held.len())
+        .filter(|i| !fits(i))
+        .map(|i| format!("{:?} ({} rows)", held[i].0, held[i].1))
+        .collect();
+    let eligible = order.len();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(k as u64);
-    let per = if held.len() >= n_tasks {
+    let per = if eligible >= n_tasks {
         use rand::seq::SliceRandom;
         order.shuffle(&mut rng);
         order.truncate(n_tasks);
         order.sort_unstable();
         1
     } else {
-        n_tasks.div_ceil(held.len())
+        n_tasks.div_ceil(eligible)
     };
     let tasks = order
         .iter()
@@ -420,6 +436,7 @@ pub fn draws(
         ids: order.iter().map(|&i| held[i].0.clone()).collect(),
         tasks,
         distinct: true,
+        short,
     })
 }
 
@@ -753,6 +770,7 @@ pub fn evaluate_head(
             query_min,
             query_max,
             ids: if d.distinct { d.ids } else { vec![] },
+            short: d.short,
         });
     }
     Ok(report)
@@ -773,6 +791,16 @@ pub fn describe(r: &Report) -> String {
                 "K = {}: {} distinct held-out tasks, {} support draw(s) each (averaged per task; the CI is over the {} tasks); {q} query points per draw (asked {})\n",
                 u.shots, u.tasks, u.draws, u.tasks, r.query
             );
+            if !u.short.is_empty() {
+                s += &format!(
+                    "  K = {}: {} held-out task(s) left out, fewer than {} rows (K support and a query): {}; this K's rows are over the other {}, not the same tasks as the other K's\n",
+                    u.shots,
+                    u.short.len(),
+                    u.shots + 1,
+                    crate::input_columns::names(&u.short),
+                    u.tasks
+                );
+            }
         } else {
             s += &format!(
                 "K = {}: {} fresh tasks of the family, one draw each; {q} query points per draw\n",

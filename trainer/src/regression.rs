@@ -265,8 +265,9 @@ pub fn cross_validate(
     let steps = eval::with_zero(&e.steps);
     let per = e.tasks.div_ceil(all.ids().len()).max(1);
     // Per K: (ids, per-unit scores, query range).
-    type Scores = (Vec<String>, Vec<Vec<f64>>, usize, usize);
-    let mut acc: Vec<Scores> = vec![(vec![], vec![], usize::MAX, 0); e.shots.len()];
+    // Per K: the tasks scored, their scores, the query rows' range, the tasks too short.
+    type Scores = (Vec<String>, Vec<Vec<f64>>, usize, usize, Vec<String>);
+    let mut acc: Vec<Scores> = vec![(vec![], vec![], usize::MAX, 0, vec![]); e.shots.len()];
     // Every task is held out by one fold: each K is checked against all of them before any
     // fold trains, not when the fold holding out the smallest task comes.
     let mut held = Vec::new();
@@ -276,8 +277,12 @@ pub fn cross_validate(
         held.extend(tasks.held_out().unwrap_or_default());
     }
     held.sort();
+    // A K no task can serve is refused before any fold trains; the tasks too short for a K
+    // are left out of it (each fold's draws name them).
     for &k in &e.shots {
-        eval::check_rows(k, &held, "tasks the folds hold out")?;
+        if held.iter().all(|(_, rows)| *rows <= k) {
+            eval::check_rows(k, &held, "tasks the folds hold out")?;
+        }
     }
     let stop = AtomicBool::new(false);
     for (f, test) in fold_ids.iter().enumerate() {
@@ -298,6 +303,15 @@ pub fn cross_validate(
         let model = eval::load_for(&blob, &tasks)?;
         let (mean, norm) = (tasks.target_mean(), tasks.normalisation());
         for (j, &k) in e.shots.iter().enumerate() {
+            // A fold whose held-out tasks are all too short for K: none scored at K.
+            let held_here = tasks.held_out().unwrap_or_default();
+            if held_here.iter().all(|(_, rows)| *rows <= k) {
+                let short = held_here
+                    .iter()
+                    .map(|(id, rows)| format!("{id:?} ({rows} rows)"));
+                acc[j].4.extend(short);
+                continue;
+            }
             let d = eval::draws(&tasks, k, test.len() * per, e.query, e.seed)?;
             let scores = eval::score(&model, &d, &steps, &mean, &norm)?;
             let (lo, hi) = eval::query_range(&d);
@@ -305,6 +319,7 @@ pub fn cross_validate(
             a.0.extend(d.ids);
             a.1.extend(scores);
             (a.2, a.3) = (a.2.min(lo), a.3.max(hi));
+            a.4.extend(d.short);
         }
     }
     let mut report = Report {
@@ -312,7 +327,7 @@ pub fn cross_validate(
         units: vec![],
         results: vec![],
     };
-    for (&k, (ids, scores, lo, hi)) in e.shots.iter().zip(acc) {
+    for (&k, (ids, scores, lo, hi, short)) in e.shots.iter().zip(acc) {
         report
             .results
             .extend(eval::rows(k, &steps, &ids, &scores, per, &all.target_names));
@@ -324,6 +339,7 @@ pub fn cross_validate(
             query_min: lo,
             query_max: hi,
             ids,
+            short,
         });
     }
     Ok((report, fold_ids))

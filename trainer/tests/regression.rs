@@ -393,8 +393,8 @@ fn a_csv_run_records_its_split_evaluates_over_distinct_tasks_and_refuses_another
             "SHA-256",
         ),
         (
-            vec!["--shots", "12"],
-            "K = 12 needs 13 rows per held-out task",
+            vec!["--shots", "100"],
+            "K = 100 needs 101 rows per held-out task",
         ),
     ] {
         let o = eval(&extra);
@@ -402,6 +402,25 @@ fn a_csv_run_records_its_split_evaluates_over_distinct_tasks_and_refuses_another
         assert_eq!(o.status.code(), Some(2), "{extra:?}: {e}");
         assert!(e.contains(want), "{extra:?}: want {want}, got {e}");
     }
+    // A K some held-out subjects cannot give is scored on the others, the rest named.
+    let o = eval(&["--shots", "12"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let at = |k: u64| {
+        v["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["shots"] == k)
+            .unwrap()
+    };
+    let (all, at12) = (at(2), at(12));
+    let short = at12["short"].as_array().unwrap().len();
+    assert!(short > 0, "{v}");
+    assert_eq!(
+        at12["tasks"].as_u64().unwrap() + short as u64,
+        all["tasks"].as_u64().unwrap()
+    );
 }
 
 #[test]
@@ -445,8 +464,9 @@ fn cross_validation_scores_every_task_once_from_its_own_fold() {
         .arg(d.join("run.toml")));
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--folds must be in 2..=9"));
-    // A K that some task cannot serve is refused before any fold trains, naming every such
-    // task across the folds and the largest K that fits all of them (the fewest rows - 1).
+    // A K that no task can serve is refused before any fold trains, naming every task across
+    // the folds and the largest K that fits all of them (the fewest rows - 1); a K that some
+    // can serve is scored on those, the others named.
     let text = std::fs::read_to_string(d.join("subjects.csv")).unwrap();
     let mut rows = std::collections::BTreeMap::<String, usize>::new();
     for l in text.lines().skip(1) {
@@ -458,14 +478,24 @@ fn cross_validation_scores_every_task_once_from_its_own_fold() {
     let k = *rows.values().max().unwrap() - 1;
     let short = rows.values().filter(|&&r| r < k + 1).count();
     assert!(short >= 2 && fewest < k, "{rows:?}");
-    std::fs::write(
-        d.join("big.toml"),
-        config("meta_sgd", 40).replace("shots = [2, 5]", &format!("shots = [2, {k}]")),
-    )
-    .unwrap();
-    let o = run(bin()
-        .args(["cv", "--folds", "9", "--config"])
-        .arg(d.join("big.toml")));
+    let with_k = |k: usize| {
+        std::fs::write(
+            d.join("big.toml"),
+            config("meta_sgd", 40).replace("shots = [2, 5]", &format!("shots = [2, {k}]")),
+        )
+        .unwrap();
+        run(bin()
+            .args(["cv", "--folds", "9", "--config"])
+            .arg(d.join("big.toml")))
+    };
+    let o = with_k(k);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        out.contains(&format!("K = {k}: {short} held-out task(s) left out")),
+        "{out}"
+    );
+    let o = with_k(k + 1);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
@@ -473,9 +503,7 @@ fn cross_validation_scores_every_task_once_from_its_own_fold() {
         "refused only after training: {err}"
     );
     assert!(
-        err.contains(&format!(
-            "{short} of 9 tasks the folds hold out have fewer: "
-        )),
+        err.contains("9 of 9 tasks the folds hold out have fewer: "),
         "{err}"
     );
     assert!(

@@ -285,13 +285,27 @@ fn describe_split(t: &CsvTasks, s: &State, shots_max: usize) {
     }
 }
 
-/// Refuses, before any training, `[eval] shots` that some held-out task cannot serve (K support
-/// rows and at least one query row), and notes when too few tasks are held out for an interval.
+/// Refuses, before any training, `[eval] shots` that no held-out task can serve (K support rows
+/// and at least one query row), notes the tasks each K leaves out, and notes when too few tasks
+/// are held out for an interval.
 fn check_eval_shots(t: &CsvTasks, shots: &[usize]) -> Result<()> {
     let held = trainer::tasks::TaskSource::held_out(t).unwrap_or_default();
     let k = shots.iter().copied().max().unwrap_or(0);
-    if let Err(e) = trainer::eval::check_rows(k, &held, "held-out tasks") {
-        bail!("`[eval] shots`: {e}: lower `[eval] shots`, or hold out other tasks (`test_fraction`, `split_seed`)");
+    if held.iter().all(|(_, rows)| *rows <= k) {
+        if let Err(e) = trainer::eval::check_rows(k, &held, "held-out tasks") {
+            bail!("`[eval] shots`: {e}: lower `[eval] shots`, or hold out other tasks (`test_fraction`, `split_seed`)");
+        }
+    }
+    for &k in shots {
+        let short = held.iter().filter(|(_, rows)| *rows <= k).count();
+        if short > 0 {
+            eprintln!(
+                "note: `[eval] shots` K = {k}: {short} of {} held-out tasks have {k} rows or fewer (K support and a query need {}): K = {k} is scored on the other {}",
+                held.len(),
+                k + 1,
+                held.len() - short
+            );
+        }
     }
     if held.len() < 5 {
         eprintln!(
