@@ -105,6 +105,9 @@ pub struct Units {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     pub query: usize,
+    /// The tasks' inputs: which fit the `line` baseline is at each K ([`line_predict`]).
+    #[serde(default)]
+    pub inputs: usize,
     pub units: Vec<Units>,
     pub results: Vec<EvalRow>,
 }
@@ -750,6 +753,7 @@ pub fn evaluate_head(
     let (mean, norm) = (source.target_mean(), source.normalisation());
     let mut report = Report {
         query,
+        inputs: source.n_in(),
         units: vec![],
         results: vec![],
     };
@@ -777,9 +781,9 @@ pub fn evaluate_head(
 }
 
 /// What the rows are over, one line per K: distinct held-out tasks and their draws, or fresh
-/// tasks of a family; the query rows really used.
+/// tasks of a family; the query rows really used; which fit the line is at each K.
 pub fn describe(r: &Report) -> String {
-    let mut s = String::new();
+    let mut s = line_note(r);
     for u in &r.units {
         let q = if u.query_min == u.query_max {
             format!("{}", u.query_min)
@@ -809,6 +813,29 @@ pub fn describe(r: &Report) -> String {
         }
     }
     s
+}
+
+/// Which fit the `line` baseline is at the report's K's: least squares needs `inputs + 2`
+/// support rows, a ridge fit below (empty when every K takes one kind, or without inputs).
+fn line_note(r: &Report) -> String {
+    let full = r.inputs + 2;
+    let (ridge, lsq): (Vec<usize>, Vec<usize>) =
+        r.units.iter().map(|u| u.shots).partition(|&k| k < full);
+    // One input: least squares from 2 rows (no ridge).
+    if r.inputs < 2 || ridge.is_empty() || lsq.is_empty() {
+        return String::new();
+    }
+    let list = |v: &[usize]| {
+        v.iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "line: a ridge fit at K = {} (fewer than inputs + 2 = {full} support rows), least squares at K = {}: a line's error need not fall as K grows across that change\n",
+        list(&ridge),
+        list(&lsq)
+    )
 }
 
 /// The rows as a table; with several outputs, a second table of each output's MSE.

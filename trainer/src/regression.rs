@@ -324,6 +324,7 @@ pub fn cross_validate(
     }
     let mut report = Report {
         query: e.query,
+        inputs: all.n_in(),
         units: vec![],
         results: vec![],
     };

@@ -437,8 +437,19 @@ pub fn describe(r: &CvReport) -> String {
     );
     s += &table("method", &r.pooled);
     if let Some(w) = &r.within_subject {
-        s += "episodes within one subject (each fold's subjects that can host one):\n";
+        s += "episodes within one subject (each fold's subjects that can host one); the unit is still the class (its accuracy over its queries within one subject each):\n";
         s += &table("method (within one subject)", w);
+        let missing: Vec<String> = (r.shots.iter())
+            .filter(|k| !w.iter().any(|row| row.shots == **k))
+            .map(|k| k.to_string())
+            .collect();
+        if !missing.is_empty() {
+            s += &format!(
+                "within one subject, {} shot(s): no subject has {}-way episodes of K + 1 rows of each class in any fold\n",
+                missing.join(", "),
+                r.ways
+            );
+        }
     }
     s
 }
