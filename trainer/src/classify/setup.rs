@@ -279,14 +279,22 @@ impl Setup {
         if train_checks && train_ways < 2 {
             let classes: Vec<usize> = train.classes.iter().map(|c| c.class).collect();
             bail!(
-                "{}: training episodes need 2 classes with shots + query = {} + {} = {need} training rows each; {} of the trunk's training classes have them: {} have {:?} rows (after `val_fraction` = {} of each is held out); lower `shots`/`query`, or `val_fraction`",
+                "{}: training episodes need 2 classes with shots + query = {} + {} = {need} training rows each; {} of the trunk's training classes have them: {} have {:?} rows (after `val_fraction` = {} of each is held out{}); lower `shots`/`query`, or `val_fraction`{}",
                 ds.file,
                 cfg.max_shots(),
                 cfg.query,
                 train_ways,
                 ds.describe_classes(&classes),
                 train.classes.iter().map(|c| c.rows.len()).collect::<Vec<_>>(),
-                cfg.val_fraction
+                cfg.val_fraction,
+                match cfg.test_subjects.is_empty() {
+                    true => "",
+                    false => ", and the rows of `test_subjects`",
+                },
+                match cfg.test_subjects.is_empty() {
+                    true => "",
+                    false => ", or hold out subjects with fewer rows of the training classes",
+                }
             );
         }
         // 15 queries per class, or what each pool's smallest class allows: the held-out rows
