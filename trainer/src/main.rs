@@ -33,7 +33,7 @@ enum Cmd {
     /// file or split is refused. Regression models on CSV tasks likewise use their record's data
     /// file and held-out tasks (or --task csv:PATH / --config, checked against the record); the
     /// sinusoid takes --task sinusoid (the default without a record).
-    Eval(cli::eval::EvalArgs),
+    Eval(Box<cli::eval::EvalArgs>),
     /// Cross-validation: for each of N folds, train from scratch on the other folds, evaluate as
     /// deployed on the fold's, beside the baselines. A regression configuration of CSV tasks is
     /// cut by task ids (N = the number of tasks: leave one task out); a classification one by
@@ -100,7 +100,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.cmd {
         Cmd::Train(args) => cli::train::run(args),
-        Cmd::Eval(args) => cli::eval::run(args),
+        Cmd::Eval(args) => cli::eval::run(*args),
         Cmd::Cv(args) => cli::eval::cv(args),
         Cmd::Quantise(args) => cli::quantise::run(args),
         Cmd::Relatedness(args) => cli::relatedness::run(args),

@@ -1115,6 +1115,42 @@ fn a_subject_column_adds_episodes_within_one_subject() {
         "{out}"
     );
 
+    // Later rows of new classes with --new-classes: the record's subject column is read, so
+    // the later subjects are units too; without a record, --subject-column names it.
+    let o = run(bin()
+        .args([
+            "eval",
+            "--new-classes",
+            "--episodes",
+            "50",
+            "--shots",
+            "1",
+            "--ways",
+            "2",
+        ])
+        .args(["--model"])
+        .arg(&model)
+        .arg("--data")
+        .arg(d.join("subjects.csv")));
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("subjects from column \"who\""), "{err}");
+    assert!(out.contains("method (within one subject)"), "{out}");
+    let shipped = d.join("shipped.postcard");
+    std::fs::copy(&model, &shipped).unwrap();
+    let o = run(bin()
+        .args(["eval", "--episodes", "50", "--shots", "1", "--ways", "2"])
+        .args(["--subject-column", "who", "--model"])
+        .arg(&shipped)
+        .arg("--data")
+        .arg(d.join("subjects.csv")));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("method (within one subject)"), "{out}");
+
     // Subjects held out of the run: their rows train nothing, and the novel classes are
     // evaluated on theirs only (within one subject: those two subjects are the units).
     let held = SUBJECTS_CONFIG.replace("ways = 2", "ways = 2\ntest_subjects = [\"s4\", \"s5\"]");

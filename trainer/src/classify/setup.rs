@@ -190,6 +190,7 @@ impl Setup {
             data: data.to_path_buf(),
             label_column: columns.label.map(String::from),
             ignore_columns: columns.ignore.to_vec(),
+            subject_column: columns.subject.map(String::from),
             validate_on: ValidateOn::HeldOutRows,
             normalise: Normalise::Standardise,
             ..ClsConfig::default()

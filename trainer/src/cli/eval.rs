@@ -75,6 +75,12 @@ pub struct EvalArgs {
     /// nothing (ids, timestamps), comma-separated, as a run's `ignore_columns`.
     #[arg(long, value_delimiter = ',')]
     pub ignore_columns: Vec<String>,
+    /// Classification, --data without a run record or --config (or with --new-classes): the
+    /// column naming each row's subject (a patient, a device), as a run's `subject_column`:
+    /// episodes are also drawn within one subject, the subject as a unit [default with
+    /// --new-classes: the run record's, when the file has that column].
+    #[arg(long)]
+    pub subject_column: Option<String>,
     /// Classification, with --data: every class of the file is new to the model (classes it
     /// meets after deployment), even when its run record lies beside it: the record is not read
     /// (its split and normalisation describe the run's own data).
@@ -226,6 +232,7 @@ fn multitask_model(a: EvalArgs, record: trainer::multitask::record::Record) -> R
             ("--ways", a.ways.is_some()),
             ("--episodes", a.episodes.is_some()),
             ("--label-column", a.label_column.is_some()),
+            ("--subject-column", a.subject_column.is_some()),
             ("--ignore-columns", !a.ignore_columns.is_empty()),
             ("--new-classes", a.new_classes),
             ("--unknown-queries", a.unknown_queries.is_some()),
@@ -401,11 +408,12 @@ fn classification_model(
     let columns = trainer::classify::data::Columns {
         label: a.label_column.as_deref(),
         ignore: &a.ignore_columns,
-        subject: None,
+        subject: a.subject_column.as_deref(),
     };
-    let columns_given = columns.label.is_some() || !columns.ignore.is_empty();
+    let columns_given =
+        columns.label.is_some() || !columns.ignore.is_empty() || columns.subject.is_some();
     if columns_given && (cfg.is_some() || record.is_some() || a.data.is_none()) {
-        bail!("--label-column and --ignore-columns describe a --data file the model has no run record or --config of; the run's configuration names its own columns");
+        bail!("--label-column, --ignore-columns and --subject-column describe a --data file the model has no run record or --config of; the run's configuration names its own columns");
     }
     eval_classification(&a.model, cfg, record, a.data, columns, e)
 }
@@ -423,6 +431,7 @@ fn regression_model(
             ("--ways", a.ways.is_some()),
             ("--episodes", a.episodes.is_some()),
             ("--label-column", a.label_column.is_some()),
+            ("--subject-column", a.subject_column.is_some()),
             ("--ignore-columns", !a.ignore_columns.is_empty()),
             ("--new-classes", a.new_classes),
         ],
@@ -743,12 +752,22 @@ fn eval_classification(
             // A record beside the model (--new-classes): its label column, unless given, when
             // the file has one of that name (its split and normalisation are not read).
             let recorded = trainer::record::csv_columns(model).unwrap_or_default().label;
+            let recorded_subject = RunRecord::read(model)
+                .ok()
+                .flatten()
+                .and_then(|r| r.config.subject_column);
             let header = trainer::csvio::file_header(d)?.unwrap_or_default();
-            let label = match (columns.label, &recorded) {
-                (None, Some(l)) if trainer::csvio::column(&header, l).is_some() => Some(l.as_str()),
-                (given, _) => given,
+            fn in_file<'c>(header: &[String], c: &'c Option<String>) -> Option<&'c str> {
+                c.as_deref()
+                    .filter(|c| trainer::csvio::column(header, c).is_some())
+            }
+            let label = columns.label.or(in_file(&header, &recorded));
+            let subject = columns.subject.or(in_file(&header, &recorded_subject));
+            let columns = trainer::classify::data::Columns {
+                label,
+                subject,
+                ..columns
             };
-            let columns = trainer::classify::data::Columns { label, ..columns };
             eprintln!(
                 "{}: {} and no --config: every class of {} is new to the model (episodes of all its classes; nearest centroid standardised on all its rows){}",
                 model.display(),
@@ -760,6 +779,9 @@ fn eval_classification(
                 match (label, &recorded) {
                     (Some(l), Some(r)) if l == r => format!("; labels from column {l:?}, the run's"),
                     _ => String::new(),
+                } + &match subject {
+                    Some(s) => format!("; subjects from column {s:?}"),
+                    None => String::new(),
                 }
             );
             if e.unknown.is_some_and(|u| u.threshold.is_none()) {
