@@ -99,6 +99,9 @@ pub struct Units {
     /// Held-out tasks left out of this K: fewer than K + 1 rows (`id (rows)`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub short: Vec<String>,
+    /// The held-out tasks this K could take: more than `tasks` when `--tasks` chose some.
+    #[serde(default)]
+    pub of: usize,
 }
 
 /// An evaluation: the rows of every (method, K, steps) and the units behind each K.
@@ -380,6 +383,8 @@ pub struct Draws {
     pub distinct: bool,
     /// Held-out tasks left out of this K, too short for it (`id (rows)`).
     pub short: Vec<String>,
+    /// The held-out tasks this K could take (`ids` are all of them, or a seeded choice).
+    pub of: usize,
 }
 
 /// The draws of one K, a pure function of (seed, K). Distinct held-out tasks: `n_tasks` of them
@@ -402,6 +407,7 @@ pub fn draws(
             tasks: tasks.into_iter().map(|t| vec![t]).collect(),
             distinct: false,
             short: Vec::new(),
+            of: 0,
         });
     };
     let fits = |i: &usize| held[*i].1 > k;
@@ -440,6 +446,7 @@ pub fn draws(
         tasks,
         distinct: true,
         short,
+        of: eligible,
     })
 }
 
@@ -775,6 +782,7 @@ pub fn evaluate_head(
             query_max,
             ids: if d.distinct { d.ids } else { vec![] },
             short: d.short,
+            of: d.of,
         });
     }
     Ok(report)
@@ -795,6 +803,16 @@ pub fn describe(r: &Report) -> String {
                 "K = {}: {} distinct held-out tasks, {} support draw(s) each (averaged per task; the CI is over the {} tasks); {q} query points per draw (asked {})\n",
                 u.shots, u.tasks, u.draws, u.tasks, r.query
             );
+            if u.of > u.tasks {
+                s += &format!(
+                    "  K = {}: {} of the {} held-out tasks, chosen by the seed (--tasks {}): {}\n",
+                    u.shots,
+                    u.tasks,
+                    u.of,
+                    u.tasks,
+                    crate::input_columns::names(&u.ids)
+                );
+            }
             if !u.short.is_empty() {
                 s += &format!(
                     "  K = {}: {} held-out task(s) left out, fewer than {} rows (K support and a query): {}; this K's rows are over the other {}, not the same tasks as the other K's\n",

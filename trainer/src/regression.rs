@@ -339,6 +339,7 @@ pub fn cross_validate(
             draws: per,
             query_min: lo,
             query_max: hi,
+            of: ids.len(),
             ids,
             short,
         });

@@ -1078,6 +1078,8 @@ fn a_subject_column_adds_episodes_within_one_subject() {
     assert_eq!(within[0]["eligible"].as_array().unwrap().len(), 6);
     assert_eq!(within[0]["query"], serde_json::json!([4, 4]));
     assert_eq!(within[1]["query"], serde_json::json!([1, 1]));
+    // At 4 shots a class's 5 rows of a subject split 5 ways only, 30 over the 6 subjects.
+    assert_eq!(within[1]["fewest_splits"][1], 30, "{within}");
     let rows = &within[0]["rows"];
     assert_eq!(rows[0]["subjects"], 6, "{rows}");
     let pooled = acc(&v["results"], "nearest_centroid_raw", 1);
@@ -1104,6 +1106,10 @@ fn a_subject_column_adds_episodes_within_one_subject() {
     assert!(
         out.contains("within one subject, 2-way 1-shot: episodes drawn from 6 of 6 subjects"),
         "{out}"
+    );
+    assert!(
+        !out.contains("distinct support and query splits only (their rows are few): the episodes repeat them, and the interval over episodes"),
+        "1 shot of 5 rows: many splits: {out}"
     );
     assert!(
         out.contains("within one subject, 2-way 5-shot: no episode: none of the 6 subjects has 2 novel classes of 6 rows or more"),

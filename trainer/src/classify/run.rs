@@ -130,7 +130,7 @@ fn fewest_splits(eps: &[Episode], labels: &[usize]) -> Option<(Vec<usize>, usize
     Some((classes, fewest))
 }
 
-fn units(eps: &[Episode], labels: &[usize]) -> Option<EpisodeUnits> {
+pub(super) fn units(eps: &[Episode], labels: &[usize]) -> Option<EpisodeUnits> {
     let first = eps.first()?;
     let mut rows: Vec<usize> = eps.iter().flat_map(|e| e.rows.clone()).collect();
     rows.sort_unstable();

@@ -42,6 +42,14 @@ pub struct SubjectReport {
     pub eligible: Vec<String>,
     /// Fewest and most queries per class of an episode.
     pub query: (usize, usize),
+    /// Episodes drawn, and how many of them differ (a subject's few rows repeat).
+    #[serde(default)]
+    pub episodes: usize,
+    #[serde(default)]
+    pub distinct: usize,
+    /// The classes whose (support, query) rows took the fewest distinct forms, and how many.
+    #[serde(default)]
+    pub fewest_splits: Option<(Vec<usize>, usize)>,
 }
 
 /// Each subject's classes of `pool` as pools: the pool's classes cut to the subject's rows;
@@ -207,6 +215,9 @@ pub fn evaluate_within(
                 rows: Vec::new(),
                 eligible: Vec::new(),
                 query: (0, 0),
+                episodes: 0,
+                distinct: 0,
+                fewest_splits: None,
             });
             continue;
         };
@@ -216,11 +227,15 @@ pub fn evaluate_within(
             .collect();
         let q = eps.iter().map(|e| e.query);
         let query = (q.clone().min().unwrap_or(0), q.max().unwrap_or(0));
+        let units = super::run::units(&eps, &setup.ds.labels);
         out.push(SubjectReport {
             shots: k,
             rows,
             eligible,
             query,
+            episodes: eps.len(),
+            distinct: units.as_ref().map_or(0, |u| u.distinct),
+            fewest_splits: units.and_then(|u| u.fewest_splits),
         });
     }
     Ok(out)
@@ -303,6 +318,19 @@ pub fn table(ds: &Dataset, ways: usize, held_out: &[String], reports: &[SubjectR
                 (a, b) => format!("{a}-{b} queries"),
             }
         );
+        // Few rows repeat their few splits in every draw: say so when they are far fewer
+        // than the episodes, as the pooled table does.
+        if let Some((c, n)) = r
+            .fewest_splits
+            .as_ref()
+            .filter(|(_, n)| 10 * n < r.distinct)
+        {
+            s += &format!(
+                "    within these subjects, {} {} {n} distinct support and query splits only (their rows are few): the episodes repeat them, and the interval over episodes overstates how well they were measured; the one over subjects is the unit to read\n",
+                ds.describe_classes(c),
+                if c.len() == 1 { "has" } else { "have" }
+            );
+        }
     }
     // No subject hosts an episode at any K: the lines above say why, and there is no row.
     if reports.iter().all(|r| r.rows.is_empty()) {
@@ -442,6 +470,9 @@ mod tests {
             rows: vec![subject_row(acc_row(vec![100.0; subjects.len()]), subjects)],
             eligible: vec![],
             query: (1, 1),
+            episodes: subjects.len(),
+            distinct: subjects.len(),
+            fewest_splits: None,
         };
         let note = few_subjects_note(&[report(&[0, 1, 2, 3]), report(&[4, 5])]);
         assert!(

@@ -439,6 +439,13 @@ fn regression_model(
     )?;
     // The run's own evaluation settings (its configuration or record), so that `eval` of a
     // trained model measures what `train` printed; the sinusoid preset's without either.
+    if let (Some(c), Some(_)) = (&a.config, &reg_record) {
+        eprintln!(
+            "note: the evaluation settings (`[eval]` shots, steps, tasks, query, seed) are {}'s, not those of the model's run record ({}): its model may have been trained with others",
+            c.display(),
+            trainer::record::path_of(&a.model).display()
+        );
+    }
     let run_eval = match (&run_config, &reg_record) {
         (Some(RunConfig::Regression(c)), _) => c.eval.clone(),
         (None, Some(r)) => r.config.eval.clone(),
