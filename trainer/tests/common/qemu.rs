@@ -169,10 +169,12 @@ pub fn device_measured(
     link: &[&str],
     args: &[&str],
 ) -> (Vec<Value>, serde_json::Map<String, Value>, bool) {
+    // A QEMU guest on a loaded CI machine can take more than the default 10 s to answer
+    // after a reboot (the RISC-V firmware checking an installed update): a hang still fails.
     let out = Command::new(env!("CARGO_BIN_EXE_trainer"))
         .arg("device")
         .args(link)
-        .arg("--json")
+        .args(["--json", "--timeout", "60"])
         .args(args)
         .output()
         .expect("the trainer binary runs");
