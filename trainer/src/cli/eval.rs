@@ -229,14 +229,10 @@ fn multitask_model(a: EvalArgs, record: trainer::multitask::record::Record) -> R
             ("--task", a.task.is_some()),
             ("--test-fraction", a.test_fraction.is_some()),
             ("--split-seed", a.split_seed.is_some()),
-            ("--ways", a.ways.is_some()),
-            ("--episodes", a.episodes.is_some()),
-            ("--label-column", a.label_column.is_some()),
-            ("--subject-column", a.subject_column.is_some()),
-            ("--ignore-columns", !a.ignore_columns.is_empty()),
-            ("--new-classes", a.new_classes),
-            ("--unknown-queries", a.unknown_queries.is_some()),
-        ],
+        ]
+        .into_iter()
+        .chain(classification_flags(&a))
+        .collect::<Vec<_>>(),
         "single-head models; a multi-task model's heads are read with their run's columns and split (--head, --data, --shots, --steps, --tasks, --query)",
     )?;
     let mut record = record;
@@ -426,15 +422,7 @@ fn regression_model(
     reg_record: Option<regression::Record>,
 ) -> Result<ExitCode> {
     refuse_given(
-        &[
-            ("--unknown-queries", a.unknown_queries.is_some()),
-            ("--ways", a.ways.is_some()),
-            ("--episodes", a.episodes.is_some()),
-            ("--label-column", a.label_column.is_some()),
-            ("--subject-column", a.subject_column.is_some()),
-            ("--ignore-columns", !a.ignore_columns.is_empty()),
-            ("--new-classes", a.new_classes),
-        ],
+        &classification_flags(&a),
         "classification models; a regression model takes --tasks",
     )?;
     // The run's own evaluation settings (its configuration or record), so that `eval` of a
@@ -583,6 +571,19 @@ fn classification_cv(
         print!("{}", trainer::classify::cv::describe(&report));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The options only a classification evaluation takes, and whether each was given.
+fn classification_flags(a: &EvalArgs) -> [(&'static str, bool); 7] {
+    [
+        ("--unknown-queries", a.unknown_queries.is_some()),
+        ("--ways", a.ways.is_some()),
+        ("--episodes", a.episodes.is_some()),
+        ("--label-column", a.label_column.is_some()),
+        ("--subject-column", a.subject_column.is_some()),
+        ("--ignore-columns", !a.ignore_columns.is_empty()),
+        ("--new-classes", a.new_classes),
+    ]
 }
 
 /// Refuses the first flag of `flags` that was given (`(name, given)`): it is for `kind`.

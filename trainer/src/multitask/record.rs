@@ -83,6 +83,15 @@ impl Record {
         };
         let mut r: Record = serde_json::from_value(v)
             .with_context(|| format!("{}: not a multi-task run record", p.display()))?;
+        // Every head index is taken from `heads` and used in `config.heads` too.
+        if r.heads.len() != r.config.heads.len() {
+            bail!(
+                "{}: {} heads' data for {} configured heads: not a record `train` wrote",
+                p.display(),
+                r.heads.len(),
+                r.config.heads.len()
+            );
+        }
         for h in &mut r.config.heads {
             if let Some(d) = &h.path {
                 let d = crate::config::relative_to(&p, Path::new(d));
