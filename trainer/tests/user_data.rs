@@ -1082,6 +1082,12 @@ fn a_subject_column_adds_episodes_within_one_subject() {
     assert_eq!(within[1]["fewest_splits"][1], 30, "{within}");
     let rows = &within[0]["rows"];
     assert_eq!(rows[0]["subjects"], 6, "{rows}");
+    // The interval's units: each subject's own mean, named.
+    let per = rows[0]["per_subject"].as_array().unwrap();
+    assert_eq!(per.len(), 6, "{rows}");
+    assert!(per
+        .iter()
+        .all(|p| p["subject"].is_string() && p["episodes"].as_u64() >= Some(1)));
     let pooled = acc(&v["results"], "nearest_centroid_raw", 1);
     let own = acc(rows, "nearest_centroid_raw", 1);
     assert!(

@@ -30,6 +30,16 @@ pub struct SubjectRow {
     pub subjects: usize,
     pub subject_accuracy: f64,
     pub subject_ci95: f64,
+    /// Each subject's mean accuracy over its episodes: the units of the interval above.
+    pub per_subject: Vec<SubjectScore>,
+}
+
+/// One subject's mean accuracy (percent) over the within-subject episodes drawn from its rows.
+#[derive(Clone, Debug, Serialize)]
+pub struct SubjectScore {
+    pub subject: String,
+    pub episodes: usize,
+    pub accuracy: f64,
 }
 
 /// The within-subject evaluation of one shot count: its rows, the subjects that could host an
@@ -223,7 +233,7 @@ pub fn evaluate_within(
         };
         let rows = evaluate(bytes, &eps, steps, baselines)?
             .into_iter()
-            .map(|row| subject_row(row, &subjects))
+            .map(|row| subject_row(row, &subjects, &setup.ds.subject_names))
             .collect();
         let q = eps.iter().map(|e| e.query);
         let query = (q.clone().min().unwrap_or(0), q.max().unwrap_or(0));
@@ -271,20 +281,30 @@ pub fn report(
 }
 
 /// `row` with the subject as the unit: each subject's mean over its episodes (`subjects`:
-/// each episode's), then their mean and interval (percent, as the episodes').
-fn subject_row(row: AccRow, subjects: &[usize]) -> SubjectRow {
+/// each episode's, indices into `names`), then their mean and interval (percent, as the
+/// episodes').
+fn subject_row(row: AccRow, subjects: &[usize], names: &[String]) -> SubjectRow {
     let mut by: std::collections::BTreeMap<usize, (f64, usize)> = Default::default();
     for (acc, s) in row.per_episode.iter().zip(subjects) {
         let e = by.entry(*s).or_default();
         *e = (e.0 + acc, e.1 + 1);
     }
-    let means: Vec<f64> = by.values().map(|(sum, n)| sum / *n as f64).collect();
+    let per_subject: Vec<SubjectScore> = by
+        .iter()
+        .map(|(s, (sum, n))| SubjectScore {
+            subject: names.get(*s).cloned().unwrap_or_else(|| s.to_string()),
+            episodes: *n,
+            accuracy: sum / *n as f64,
+        })
+        .collect();
+    let means: Vec<f64> = per_subject.iter().map(|p| p.accuracy).collect();
     let (m, ci) = mean_ci(&means);
     SubjectRow {
         row,
         subjects: means.len(),
         subject_accuracy: m,
         subject_ci95: ci,
+        per_subject,
     }
 }
 
@@ -454,11 +474,23 @@ mod tests {
     #[test]
     fn the_subject_is_the_unit_whatever_its_episode_count() {
         // Subject 3: three episodes at 100 %; subject 8: one at 0 -> the subjects' mean is 50.
-        let r = subject_row(acc_row(vec![100.0, 0.0, 100.0, 100.0]), &[3, 8, 3, 3]);
+        let names: Vec<String> = (0..9).map(|i| format!("s{i}")).collect();
+        let r = subject_row(
+            acc_row(vec![100.0, 0.0, 100.0, 100.0]),
+            &[3, 8, 3, 3],
+            &names,
+        );
         assert_eq!(r.subjects, 2);
         assert!((r.subject_accuracy - 50.0).abs() < 1e-9, "{r:?}");
+        // Each subject's own mean, named, with its episode count.
+        let per: Vec<_> = r
+            .per_subject
+            .iter()
+            .map(|p| (p.subject.as_str(), p.episodes, p.accuracy))
+            .collect();
+        assert_eq!(per, [("s3", 3, 100.0), ("s8", 1, 0.0)]);
         // One subject: no interval.
-        let r = subject_row(acc_row(vec![100.0, 50.0]), &[4, 4]);
+        let r = subject_row(acc_row(vec![100.0, 50.0]), &[4, 4], &names);
         assert_eq!(r.subjects, 1);
         assert!(r.subject_ci95.is_nan());
     }
@@ -467,7 +499,11 @@ mod tests {
     fn an_interval_over_two_or_three_subjects_is_said_to_say_little() {
         let report = |subjects: &[usize]| SubjectReport {
             shots: 1,
-            rows: vec![subject_row(acc_row(vec![100.0; subjects.len()]), subjects)],
+            rows: vec![subject_row(
+                acc_row(vec![100.0; subjects.len()]),
+                subjects,
+                &[],
+            )],
             eligible: vec![],
             query: (1, 1),
             episodes: subjects.len(),
