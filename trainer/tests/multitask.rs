@@ -174,6 +174,31 @@ fn relatedness_prints_a_table_and_writes_a_heatmap() {
     };
     assert!(flat(&sd_of("1")).iter().all(|&x| x == 0.0));
     assert!(flat(&sd_of("2")).iter().any(|&x| x > 0.0));
+    // The cosines are of mean gradients: once the heads have fit (300 iterations; at 30 they
+    // still differ), a second head of the same task reads as related, far above a head of
+    // another target (a mean of per-batch cosines read both near 0).
+    let copy = MT.replace("name = \"episodes\"", "name = \"copy\"\nsource = \"classes\"\npath = \"tiny.csv\"\nloss = \"ce\"\n[[head]]\nname = \"episodes\"");
+    std::fs::write(d.join("copy.toml"), copy).unwrap();
+    let o = run(bin()
+        .args([
+            "relatedness",
+            "--json",
+            "--no-transfer",
+            "--budget",
+            "300",
+            "--batches",
+            "16",
+            "--config",
+        ])
+        .arg(d.join("copy.toml"))
+        .arg("--out")
+        .arg(&png));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let cos = |i: usize, j: usize| v["cos"][i][j][0].as_f64().unwrap();
+    assert!(cos(0, 2) > 0.3 && cos(0, 2) > cos(0, 1).abs() + 0.2, "{v}");
+    // The diagonal is each head's reliability, not 1.
+    assert!((0.0..1.0).contains(&cos(0, 0)), "{v}");
     let o = run(bin()
         .args(["relatedness", "--seeds", "0", "--config"])
         .arg(d.join("mt.toml")));

@@ -13,7 +13,8 @@ pub struct RelatednessArgs {
     /// Heatmap PNG [default: <config stem>.relatedness.png beside the config].
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Batches the cosines are averaged over (overrides [relatedness] batches).
+    /// Batches each head's trunk gradient is averaged over before the cosines (overrides
+    /// [relatedness] batches; at least 2 for the diagonal's reliability).
     #[arg(long)]
     pub batches: Option<usize>,
     /// Joint / alone / pair training iterations (overrides [relatedness] budget; 0 = cosines

@@ -73,7 +73,7 @@ pub fn relatedness(path: &Path, r: &Report) -> Result<()> {
         let (a, b) = root.split_horizontally(650);
         heatmap(
             &a,
-            "trunk-gradient cosine (mean over batches x seeds)",
+            "cosine of the heads' mean trunk gradients (diagonal: reliability), mean over seeds",
             &r.names,
             &cos,
         )?;
@@ -86,7 +86,7 @@ pub fn relatedness(path: &Path, r: &Report) -> Result<()> {
     } else {
         heatmap(
             &root,
-            "trunk-gradient cosine (mean over batches x seeds)",
+            "cosine of the heads' mean trunk gradients (diagonal: reliability), mean over seeds",
             &r.names,
             &cos,
         )?;

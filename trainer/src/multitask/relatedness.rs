@@ -1,5 +1,5 @@
-//! Task relatedness: the cosine of the heads' loss gradients on the shared trunk, averaged over
-//! batches, measured after a short joint training; and the transfer gain of training a pair of
+//! Task relatedness: the cosine of the heads' loss gradients on the shared trunk, each averaged
+//! over batches first, measured after a short joint training; and the transfer gain of training a pair of
 //! heads together vs. each alone (same seed, same batches, same budget). Everything is repeated
 //! over `seeds` seeds (initialisation and batches), so an effect can be told from the noise of one
 //! run: cosines pool the batches of every seed, gains give their spread across seeds.
@@ -21,7 +21,8 @@ pub struct Report {
     pub budget: u64,
     /// Seeds every measurement was repeated with.
     pub seeds: usize,
-    /// (mean, standard deviation) of the trunk-gradient cosine over batches x seeds, per pair.
+    /// (mean, standard deviation across seeds) of the cosine between two heads' mean trunk
+    /// gradients ([`cosines`]); the diagonal is each head's split-half cosine.
     pub cos: Vec<Vec<(f64, f64)>>,
     /// Validation loss (and accuracy) of each head trained alone, mean over seeds.
     pub alone: Vec<Metric>,
@@ -63,28 +64,56 @@ fn cosine(a: &[f64], b: &[f64]) -> f64 {
     }
 }
 
-/// Trunk-gradient cosines at parameters `p`, one per batch (each head's own batch `b`, drawn
-/// from its training data), for every pair.
-pub fn cosines(cfg: &MtConfig, heads: &[Head], p: &Params, batches: usize) -> Vec<Vec<Vec<f64>>> {
-    let n = heads.len();
+/// Trunk-gradient cosines at parameters `p` (one seed): each head's loss gradient with respect
+/// to the trunk, averaged over `batches` batches of its training data (batch `b` drawn as for
+/// training), then the cosine of every pair of those means. A single batch's gradient is mostly
+/// its rows' noise, so per-batch cosines sit near 0 for any pair, two copies of one task
+/// included; the mean keeps what the batches share. The diagonal is the head's reliability at
+/// this many batches: the cosine `r` of the mean over its even batches with the mean over its
+/// odd ones, stepped up to the whole mean (Spearman-Brown, `2r / (1 + r)`: with gradients
+/// `s + noise`, the cosine of two whole means of one signal). Two heads of one task read about
+/// the geometric mean of their diagonals; unrelated ones about 0.
+pub fn cosines(cfg: &MtConfig, heads: &[Head], p: &Params, batches: usize) -> Vec<Vec<f64>> {
     let nt = p.trunk.len();
-    let mut per = vec![vec![Vec::new(); n]; n];
-    for b in 0..batches as u64 {
-        let g: Vec<Vec<f64>> = heads
-            .iter()
-            .enumerate()
-            .map(|(i, h)| {
+    // (mean over all batches, over even batches, over odd batches) per head.
+    let means: Vec<[Vec<f64>; 3]> = heads
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let mut m = [vec![0.0; nt], vec![0.0; nt], vec![0.0; nt]];
+            for b in 0..batches as u64 {
                 let bt = batch(h, cfg, cfg.seed ^ 0xc05, b, false);
-                head_grad(h, &p.theta(i), &p.u[i], &bt).1[..nt].to_vec()
-            })
-            .collect();
-        for i in 0..n {
-            for j in 0..n {
-                per[i][j].push(cosine(&g[i], &g[j]));
+                let g = head_grad(h, &p.theta(i), &p.u[i], &bt).1;
+                let half = 1 + (b % 2) as usize;
+                for (k, x) in g[..nt].iter().enumerate() {
+                    m[0][k] += x;
+                    m[half][k] += x;
+                }
             }
-        }
+            m
+        })
+        .collect();
+    (0..heads.len())
+        .map(|i| {
+            (0..heads.len())
+                .map(|j| match i == j {
+                    true if batches >= 2 => spearman_brown(cosine(&means[i][1], &means[i][2])),
+                    true => f64::NAN,
+                    false => cosine(&means[i][0], &means[j][0]),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The Spearman-Brown step from a split-half cosine `r` to the whole mean's: `2r / (1 + r)`
+/// (NaN for `r <= -1`).
+fn spearman_brown(r: f64) -> f64 {
+    if r > -1.0 {
+        2.0 * r / (1.0 + r)
+    } else {
+        f64::NAN
     }
-    per
 }
 
 fn subset(cfg: &MtConfig, keep: &[usize]) -> MtConfig {
@@ -95,10 +124,10 @@ fn subset(cfg: &MtConfig, keep: &[usize]) -> MtConfig {
     c
 }
 
-/// One seed's measurement: per-batch cosines, alone metrics, and (with `transfer`) each pair's
+/// One seed's measurement: the cosines of mean gradients, alone metrics, and (with `transfer`) each pair's
 /// metrics `pair[i][j]` (head i trained with head j).
 struct Run {
-    cos: Vec<Vec<Vec<f64>>>,
+    cos: Vec<Vec<f64>>,
     alone: Vec<Metric>,
     pair: Option<Vec<Vec<Metric>>>,
 }
@@ -160,14 +189,7 @@ pub fn measure(cfg: &MtConfig, base: &Path, transfer: bool) -> Result<Report> {
     let cos = (0..n)
         .map(|i| {
             (0..n)
-                .map(|j| {
-                    mean_sd(
-                        &runs
-                            .iter()
-                            .flat_map(|r| r.cos[i][j].clone())
-                            .collect::<Vec<_>>(),
-                    )
-                })
+                .map(|j| mean_sd(&runs.iter().map(|r| r.cos[i][j]).collect::<Vec<_>>()))
                 .collect()
         })
         .collect();
@@ -221,7 +243,7 @@ pub fn measure(cfg: &MtConfig, base: &Path, transfer: bool) -> Result<Report> {
 
 pub fn table(r: &Report) -> String {
     let mut s = format!(
-        "trunk-gradient cosine, mean +- sd over {} batches x {} seed(s), after {} joint iterations:\n",
+        "trunk-gradient cosine of the heads' mean gradients over {} batches, mean +- sd over {} seed(s), after {} joint iterations\n(diagonal: each head's reliability, its even batches against its odd ones stepped up to all of them: two heads of one task read about the geometric mean of theirs, unrelated ones about 0):\n",
         r.batches, r.seeds, r.budget
     );
     s += &format!("{:<16}", "");
@@ -232,7 +254,11 @@ pub fn table(r: &Report) -> String {
     for (i, row) in r.cos.iter().enumerate() {
         s += &format!("{:<16}", r.names[i]);
         for (m, sd) in row {
-            s += &format!(" {:>16}", format!("{m:+.3} +- {sd:.3}"));
+            let cell = match m.is_nan() {
+                true => "n/a".to_string(),
+                false => format!("{m:+.3} +- {sd:.3}"),
+            };
+            s += &format!(" {:>16}", cell);
         }
         s += "\n";
     }
