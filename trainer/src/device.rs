@@ -264,8 +264,9 @@ pub fn read_rows_named(
                     columns.number(i)
                 ),
                 Some(name) if c.trim().parse::<f64>().is_err() && !m.contains("decimal comma") => anyhow!(
-                    "{file}:{line}: column {} ({name:?}): {m} (a column that is neither a feature nor the label: --ignore-columns {name}; the labels: --label-column {name})",
-                    columns.number(i)
+                    "{file}:{line}: column {} ({name:?}): {m} (a column that is neither a feature nor the label: --ignore-columns {w}; the labels: --label-column {w})",
+                    columns.number(i),
+                    w = csvio::shell_word(name)
                 ),
                 Some(name) => anyhow!("{file}:{line}: column {} ({name:?}): {m}", columns.number(i)),
                 None => anyhow!("{file}:{line}: column {}: {m}", columns.number(i)),

@@ -85,8 +85,26 @@ pub fn match_by_name(model: &[String], file: &[String], what: &str) -> Result<Ma
         .map(|(n, _)| n.as_str())
         .collect();
     if !missing.is_empty() {
+        // A column renamed by a space or a case (`I_rms[A]` for `I_rms [A]`) is likely it.
+        let squeeze = |s: &str| -> String {
+            s.chars()
+                .filter(|c| !c.is_whitespace())
+                .flat_map(char::to_lowercase)
+                .collect()
+        };
+        let near: Vec<String> = missing
+            .iter()
+            .filter_map(|m| {
+                let f = file.iter().find(|f| squeeze(f) == squeeze(m))?;
+                Some(format!("{f:?} for {m:?}?"))
+            })
+            .collect();
+        let near = match near.is_empty() {
+            true => String::new(),
+            false => format!(" (renamed: {})", near.join(", ")),
+        };
         bail!(
-            "{what}: the model's input column(s) {} are not among its input columns ({}: the columns neither label, task, target nor ignored); the model reads {} (its run record)",
+            "{what}: the model's input column(s) {} are not among its input columns ({}: the columns neither label, task, target nor ignored){near}; the model reads {} (its run record)",
             names(&missing),
             names(file),
             names(model)

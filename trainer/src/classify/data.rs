@@ -480,24 +480,25 @@ impl Layout {
         // A first line of numbers but one cell (a label) was taken as the header: likely data.
         let numbers = |h: &[String]| h.iter().filter(|c| c.parse::<f64>().is_ok()).count();
         match (&self.header, self.label_by_name) {
-            _ if c.parse::<f64>().is_ok() => String::new(),
+            _ if csvio::is_missing(c) => {
+                " (a missing value: the model takes every feature of every row, so fill it in or drop the row)".into()
+            }
+            // A number (too large for f32) or one with a decimal comma: the message says so.
+            _ if c.replacen(',', ".", 1).parse::<f64>().is_ok() => String::new(),
             (Some(h), false) if 2 * numbers(h) > h.len() => format!(
                 " (the first line was taken as the header, for its cell {:?}, though its other cells are numbers: if it is a row of data, add a header line naming the columns, e.g. `label,f1,f2,...`)",
                 h.iter().find(|c| c.parse::<f64>().is_err()).map_or("", String::as_str)
             ),
-            _ if csvio::is_missing(c) => {
-                " (a missing value: the model takes every feature of every row, so fill it in or drop the row)".into()
-            }
             (Some(_), false) => format!(
                 " (the labels were taken from column `{}`; a header column named `label` is taken instead, or set `label_column` (`eval`: --label-column); a column that is neither a feature nor the label: `ignore_columns = [{:?}]` (`eval`: --ignore-columns {}))",
                 self.name(self.label),
                 self.name(i),
-                self.name(i)
+                csvio::shell_word(&self.name(i))
             ),
             (Some(_), true) => format!(
                 " (a column that is neither a feature nor the label: `ignore_columns = [{:?}]` (`eval`: --ignore-columns {}))",
                 self.name(i),
-                self.name(i)
+                csvio::shell_word(&self.name(i))
             ),
             (None, _) => format!(
                 " (the file has no header line, so its last column ({}) is the label and every other a feature: add a header line naming the columns, e.g. `label,f1,f2,...`, with `label` over the labels)",

@@ -741,13 +741,20 @@ fn unread_columns(
     let Some(header) = crate::csvio::file_header(data)? else {
         return Ok(Vec::new());
     };
-    let inputs: Option<Vec<usize>> = model.iter().map(|n| column(&header, n)).collect();
-    let Some(inputs) = inputs else {
-        return Ok(Vec::new());
-    };
     let label = match label {
         Some(l) => column(&header, l),
         None => Some(super::data::default_label(Some(&header), header.len())),
+    };
+    let inputs: Option<Vec<usize>> = model.iter().map(|n| column(&header, n)).collect();
+    let Some(inputs) = inputs else {
+        // Some of the model's inputs missing: said now, naming them, before a column that
+        // is no input (a comment, a time) is refused as not a number.
+        let columns: Vec<String> = (0..header.len())
+            .filter(|i| Some(*i) != label)
+            .map(|i| header[i].clone())
+            .collect();
+        crate::input_columns::match_by_name(model, &columns, &data.display().to_string())?;
+        return Ok(Vec::new());
     };
     Ok((0..header.len())
         .filter(|i| !inputs.contains(i) && Some(*i) != label)

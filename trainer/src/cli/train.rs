@@ -251,6 +251,9 @@ fn describe_split(t: &CsvTasks, s: &State, shots_max: usize) {
     if let Some(w) = trainer::csvio::imprecise_warning(&t.input_names, &inputs) {
         eprintln!("{w}");
     }
+    if let Some(w) = trainer::csvio::constant_warning(&t.input_names, &inputs) {
+        eprintln!("{w}");
+    }
     // Five significant digits below 0.1: a timestamp's scale (1e-8) must not print as 0.
     let fmt = |v: &[f64]| {
         v.iter()

@@ -23,6 +23,12 @@ pub fn train_and_export(
     if let Some(w) = crate::csvio::imprecise_warning(&ds.columns, &[&ds.x]) {
         eprintln!("{w}");
     }
+    // A vector of sensor readings, not an image's or a series' positions (a digit's border
+    // pixels are 0 in every row by nature).
+    let positions = !matches!(cfg.input, crate::classify::config::InputKind::Vector {});
+    if let Some(w) = crate::csvio::constant_warning(&ds.columns, &[&ds.x]).filter(|_| !positions) {
+        eprintln!("{w}");
+    }
     if let Some(spec) = &cfg.front_end {
         crate::features::check_config(spec, &cfg.data, setup.ds.d)?;
     }
