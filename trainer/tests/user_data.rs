@@ -313,7 +313,8 @@ fn a_users_series_csv_trains_evaluates_with_baselines_and_refuses_another_split(
     );
 
     // --new-classes with the record beside the model: a text column that is neither an input
-    // nor the label is left unread, and the classes its trunk trained on are named.
+    // nor the label is left unread, and the classes its trunk trained on or validated on are
+    // named.
     let sited = d.join("sited.csv");
     let with_site: Vec<String> = text
         .lines()
@@ -344,7 +345,8 @@ fn a_users_series_csv_trains_evaluates_with_baselines_and_refuses_another_split(
         "{e}"
     );
     assert!(
-        e.contains("are classes the model's trunk trained on"),
+        e.contains("are classes the model's trunk trained on")
+            && e.contains("chose its stopping point and device settings"),
         "{e}"
     );
     // More ways than the run's novel classes: said so, not as a row count.

@@ -432,7 +432,7 @@ pub const DEFAULT_QUERY: usize = 15;
 pub fn describe(cfg: &ClsConfig, ds: &Dataset, report: &EvalReport) -> String {
     let mut s = if cfg.train_classes.is_empty() {
         format!(
-            "classes {} of {}, each new to the model as far as this evaluation knows (no run record or config: if the model trained on some of them, this overrates it), as deployed (the runtime's inner loop on the host):\n",
+            "classes {} of {}, each taken as new to the model (a class it trained or validated on is overrated; a run record beside the model names those above), as deployed (the runtime's inner loop on the host):\n",
             ds.describe_classes(&cfg.test_classes),
             cfg.data.display()
         )

@@ -688,22 +688,37 @@ fn trained_on_note(model: &Path, setup: &run::Setup) -> Option<String> {
     .ok()?;
     // Classes by name; numbered classes (no names) by their numbers.
     let here: Vec<usize> = setup.test.classes.iter().map(|c| c.class).collect();
-    let trained: Vec<usize> = match (run.class_names.is_empty(), setup.ds.class_names.is_empty()) {
-        (true, true) => (record.trunk_classes.iter())
-            .copied()
-            .filter(|c| here.contains(c))
-            .collect(),
-        _ => (record.trunk_classes.iter())
-            .filter_map(|&c| run.class_names.get(c))
-            .filter_map(|name| setup.ds.class_names.iter().position(|n| n == name))
-            .filter(|c| here.contains(c))
-            .collect(),
+    let seen = |of: &[usize]| -> Vec<usize> {
+        match (run.class_names.is_empty(), setup.ds.class_names.is_empty()) {
+            (true, true) => of.iter().copied().filter(|c| here.contains(c)).collect(),
+            _ => of
+                .iter()
+                .filter_map(|&c| run.class_names.get(c))
+                .filter_map(|name| setup.ds.class_names.iter().position(|n| n == name))
+                .filter(|c| here.contains(c))
+                .collect(),
+        }
     };
-    (!trained.is_empty()).then(|| {
+    let trained = seen(&record.trunk_classes);
+    let validated = seen(&record.val_classes);
+    let mut parts = Vec::new();
+    if !trained.is_empty() {
+        parts.push(format!(
+            "{} are classes the model's trunk trained on",
+            setup.ds.describe_classes(&trained)
+        ));
+    }
+    if !validated.is_empty() {
+        parts.push(format!(
+            "{} chose its stopping point and device settings (the run's validation classes)",
+            setup.ds.describe_classes(&validated)
+        ));
+    }
+    (!parts.is_empty()).then(|| {
         format!(
-            "warning: classes {} of {} are classes the model's trunk trained on (its run record, {}): their episodes overrate what it does on a new class; leave their rows out of the file to measure new classes only",
-            setup.ds.describe_classes(&trained),
+            "warning: in {}, classes {} (its run record, {}): their episodes overrate what it does on a new class; leave their rows out of the file to measure new classes only",
             setup.ds.file,
+            parts.join("; classes "),
             trainer::record::path_of(model).display()
         )
     })
