@@ -557,7 +557,7 @@ fn learner_sizes(
     }
     writeln!(
         w,
-        "/// RAM of the learner: {bytes} bytes (state and scratch, as `trainer inspect` counts them, and the loss log)."
+        "/// RAM of the learner: {bytes} bytes of floats (state and scratch, as `trainer inspect` counts them, and the loss log),\n/// and a few dozen bytes of its own fields (`core::mem::size_of::<Learner>()` gives the whole)."
     )?;
     writeln!(
         w,
@@ -681,7 +681,7 @@ fn bank_sizes(w: &mut String, m: &Model<'_>, head: usize, k: usize) -> Result<()
     writeln!(w, "pub const BANK_SCRATCH: usize = {scratch};")?;
     writeln!(
         w,
-        "/// RAM of the class bank: {} bytes.",
+        "/// RAM of the class bank: {} bytes of floats, and a few dozen bytes of its own fields\n/// (`core::mem::size_of::<ClassBank>()` gives the whole).",
         4 * (bank + scratch)
     )?;
     writeln!(

@@ -39,7 +39,8 @@ pub const MAX_CLASSES: usize = 24;
 pub const BANK: usize = 1656;
 /// Scratch floats of the class bank: classify, and enroll from any number of samples without inner steps (`enroll_steps` needs `ClassBank::scratch_len`).
 pub const BANK_SCRATCH: usize = 216;
-/// RAM of the class bank: 7488 bytes.
+/// RAM of the class bank: 7488 bytes of floats, and a few dozen bytes of its own fields
+/// (`core::mem::size_of::<ClassBank>()` gives the whole).
 pub type ClassBank<'m> = fewshot_runtime::ClassBank<'m, BANK, BANK_SCRATCH>;
 /// Bytes of each of the two flash slots (`persist::Slots::new`) that hold the class bank
 /// on a flash of type `F`: a record of BANK floats in whole erase blocks (use it in a

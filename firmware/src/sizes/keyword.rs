@@ -41,7 +41,8 @@ pub const PARAMS: usize = 325;
 pub const SCRATCH: usize = 6195;
 /// Support losses logged by an adaptation with the default steps.
 pub const LOSS_LOG: usize = STEPS as usize + 1;
-/// RAM of the learner: 26084 bytes (state and scratch, as `trainer inspect` counts them, and the loss log).
+/// RAM of the learner: 26084 bytes of floats (state and scratch, as `trainer inspect` counts them, and the loss log),
+/// and a few dozen bytes of its own fields (`core::mem::size_of::<Learner>()` gives the whole).
 pub type Learner<'m> = fewshot_runtime::Learner<'m, PARAMS, SCRATCH, LOSS_LOG>;
 /// Bytes of each of the two flash slots (`persist::Slots::new`) that hold the adapted state
 /// on a flash of type `F`: a record of PARAMS floats in whole erase blocks (use it in a
@@ -58,7 +59,8 @@ pub const MAX_CLASSES: usize = 16;
 pub const BANK: usize = 1104;
 /// Scratch floats of the class bank: classify, and enroll from any number of samples without inner steps (`enroll_steps` needs `ClassBank::scratch_len`).
 pub const BANK_SCRATCH: usize = 5930;
-/// RAM of the class bank: 28136 bytes.
+/// RAM of the class bank: 28136 bytes of floats, and a few dozen bytes of its own fields
+/// (`core::mem::size_of::<ClassBank>()` gives the whole).
 pub type ClassBank<'m> = fewshot_runtime::ClassBank<'m, BANK, BANK_SCRATCH>;
 /// Bytes of each of the two flash slots (`persist::Slots::new`) that hold the class bank
 /// on a flash of type `F`: a record of BANK floats in whole erase blocks (use it in a

@@ -41,7 +41,8 @@ pub const PARAMS: usize = 41;
 pub const SCRATCH: usize = 610;
 /// Support losses logged by an adaptation with the default steps.
 pub const LOSS_LOG: usize = STEPS as usize + 1;
-/// RAM of the learner: 2612 bytes (state and scratch, as `trainer inspect` counts them, and the loss log).
+/// RAM of the learner: 2612 bytes of floats (state and scratch, as `trainer inspect` counts them, and the loss log),
+/// and a few dozen bytes of its own fields (`core::mem::size_of::<Learner>()` gives the whole).
 pub type Learner<'m> = fewshot_runtime::Learner<'m, PARAMS, SCRATCH, LOSS_LOG>;
 /// Bytes of each of the two flash slots (`persist::Slots::new`) that hold the adapted state
 /// on a flash of type `F`: a record of PARAMS floats in whole erase blocks (use it in a
