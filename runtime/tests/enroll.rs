@@ -103,8 +103,12 @@ fn label_errors_leave_the_bank_unchanged() {
         Err(Error::LengthMismatch { .. })
     ));
     let mut bad = samples(&mut rng, 2, 2);
-    bad[5] = f32::NAN;
-    assert!(matches!(bank.enroll(3, &bad), Err(Error::NonFinite { .. })));
+    bad[D + 1] = f32::NAN;
+    // The error names the sample (the second), not the first.
+    assert!(matches!(
+        bank.enroll(3, &bad),
+        Err(Error::NonFinite { sample: 1, .. })
+    ));
     assert!(matches!(
         bank.classify(&[0.0; D - 1]),
         Err(Error::LengthMismatch { .. })

@@ -19,7 +19,14 @@ pub struct RamFlash(&'static mut [u8; SIZE]);
 impl RamFlash {
     /// The flash, erased; `None` when taken already (there is one).
     pub fn take() -> Option<Self> {
-        if TAKEN.swap(true, Ordering::AcqRel) {
+        // A load and a store inside a critical section, not `swap`: a core without atomic
+        // read-modify-write (Cortex-M0/M0+, rv32imc) has only loads and stores.
+        let taken = critical_section::with(|_| {
+            let taken = TAKEN.load(Ordering::Relaxed);
+            TAKEN.store(true, Ordering::Relaxed);
+            taken
+        });
+        if taken {
             return None;
         }
         // SAFETY: `TAKEN` hands the one reference out once.

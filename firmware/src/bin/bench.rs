@@ -314,6 +314,13 @@ fn rows() -> ! {
             "load sinusoid model (Model::from_bytes: CRC + validation)"
         };
         row(what, load, "byte", blob.len() as u32);
+        let (_, stack) = peak_stack(|| black_box(Model::from_bytes(black_box(blob)).is_ok()));
+        defmt::info!(
+            "load {=str} model: peak stack of Model::from_bytes {=u32} B (the Model it returns: {=usize} B)",
+            name,
+            stack,
+            core::mem::size_of::<Model>()
+        );
         let Ok(model) = Model::from_bytes(blob) else {
             fw::finish(1)
         };

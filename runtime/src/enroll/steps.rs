@@ -212,7 +212,11 @@ impl<const B: usize> BankState<'_, B> {
         let t = 2 * self.model.trunk_width();
         let kept_at = t + f + self.classes;
         let stride = self.stride();
-        self.features_of(x, scratch)?;
+        // A non-finite input or feature names this sample of the class's `j`, not the first.
+        self.features_of(x, scratch).map_err(|e| match e {
+            Error::NonFinite { what, .. } => Error::NonFinite { what, sample: j },
+            e => e,
+        })?;
         let (feat, rest) = scratch.split_at_mut((t + f).min(scratch.len()));
         let feat = feat.get(t..).ok_or(Error::internal("enroll::start_row"))?;
         if keep {

@@ -18,13 +18,18 @@ decode_struct!(ExtensionV3 {
     outputs
 });
 
-/// Decodes the extension of a blob of format `version` (2 or later) from the front of `bytes`.
-pub(crate) fn decode(version: u16, bytes: &[u8]) -> Result<(Extension, &[u8]), Error> {
+/// Decodes the extension of a blob of format `version` (2 or later) from the front of `bytes`
+/// into `ext`; returns the bytes after it.
+pub(crate) fn decode<'a>(
+    version: u16,
+    bytes: &'a [u8],
+    ext: &mut Extension,
+) -> Result<&'a [u8], Error> {
     if version >= 4 {
-        return decode::take::<Extension>(bytes);
+        return decode::take_into(bytes, ext);
     }
     let (v3, rest) = decode::take::<ExtensionV3>(bytes)?;
-    let ext = Extension {
+    *ext = Extension {
         input_transform: v3.input_transform,
         outputs: v3.outputs,
         enrollable: Vec::new(),
@@ -32,7 +37,7 @@ pub(crate) fn decode(version: u16, bytes: &[u8]) -> Result<(Extension, &[u8]), E
         views: None,
         front_end: None,
     };
-    Ok((ext, rest))
+    Ok(rest)
 }
 
 /// Encodes `ext` as a blob of format `version` (2 or later) carries it: without the enrollable

@@ -31,16 +31,25 @@ pub const FRONT_END_SINCE: u16 = 6;
 
 /// Decodes the front-end of a v6 blob from `bytes`; returns it and the bytes after it.
 #[cfg(feature = "audio-frontend")]
-pub(crate) fn take(bytes: &[u8]) -> Result<(Option<FrontEndSpec>, &[u8]), Error> {
-    super::decode::take(bytes)
+pub(crate) fn take<'a>(
+    bytes: &'a [u8],
+    spec: &mut Option<FrontEndSpec>,
+) -> Result<&'a [u8], Error> {
+    super::decode::take_into(bytes, spec)
 }
 
 /// Without the `audio-frontend` feature only a v6 blob without a front-end gets here (the
 /// capability check refused the others): its `None` byte, and no decoder linked.
 #[cfg(not(feature = "audio-frontend"))]
-pub(crate) fn take(bytes: &[u8]) -> Result<(Option<FrontEndSpec>, &[u8]), Error> {
+pub(crate) fn take<'a>(
+    bytes: &'a [u8],
+    spec: &mut Option<FrontEndSpec>,
+) -> Result<&'a [u8], Error> {
     match bytes.split_first() {
-        Some((0, rest)) => Ok((None, rest)),
+        Some((0, rest)) => {
+            *spec = None;
+            Ok(rest)
+        }
         _ => Err(Error::FeatureDisabled {
             feature: "audio-frontend",
         }),

@@ -194,6 +194,31 @@ impl<'a> Model<'a> {
     /// `bytes` must be 4-byte aligned (embed it with [`crate::include_model!`] or, on a host
     /// with the feature `std`, hold it in an `AlignedBytes`). Nothing is copied; nothing is used before every check has passed.
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, Error> {
+        // Built once, in place: the header and the extension are decoded into it, not built
+        // on the stack and moved (which took about 6 KB of stack on a Cortex-M).
+        let mut model = Model {
+            header: Header::empty(),
+            ext: Extension::default(),
+            weights: &[],
+            capabilities: Capabilities(0),
+            crc: 0,
+            bytes,
+            trunk_width: 0,
+            trunk_input: 0,
+            stem_width: 0,
+            head_hidden_width: 0,
+            views: None,
+            view_readers: 0,
+            infer_scratch: 0,
+        };
+        model.load()?;
+        Ok(model)
+    }
+
+    /// Validates `self.bytes` and fills every other field from them.
+    #[inline(never)]
+    fn load(&mut self) -> Result<(), Error> {
+        let bytes = self.bytes;
         let len = bytes.len();
         if len > MAX_BLOB_LEN {
             return Err(Error::TooLong { len });
@@ -230,32 +255,22 @@ impl<'a> Model<'a> {
         } else {
             (None, postcard_bytes)
         };
-        let (header, after): (Header<'a>, &'a [u8]) = decode::take(postcard_bytes)?;
-        let (mut ext, after) = if found >= 2 {
-            enrollable::decode(found, after)?
-        } else {
-            (Extension::default(), after)
+        let after = decode::take_into(postcard_bytes, &mut self.header)?;
+        let after = match found >= 2 {
+            true => enrollable::decode(found, after, &mut self.ext)?,
+            false => after,
         };
-        let after = if found >= STEM_SINCE {
-            let (stem, after) = stem::take_stem(after)?;
-            ext.stem = stem;
-            after
-        } else {
-            after
+        let after = match found >= STEM_SINCE {
+            true => stem::take_stem(after, &mut self.ext.stem)?,
+            false => after,
         };
-        let after = if found >= views::VIEWS_SINCE {
-            let (set, after) = views::take_views(after)?;
-            ext.views = set;
-            after
-        } else {
-            after
+        let after = match found >= views::VIEWS_SINCE {
+            true => views::take_views(after, &mut self.ext.views)?,
+            false => after,
         };
-        let after = if found >= front_end::FRONT_END_SINCE {
-            let (spec, after) = front_end::take(after)?;
-            ext.front_end = spec;
-            after
-        } else {
-            after
+        let after = match found >= front_end::FRONT_END_SINCE {
+            true => front_end::take(after, &mut self.ext.front_end)?,
+            false => after,
         };
         let header_end = body.len() - after.len();
         let weights_at = align4(header_end).ok_or(Error::TooShort { len })?;
@@ -268,7 +283,8 @@ impl<'a> Model<'a> {
         let weight_bytes = body.get(weights_at..).ok_or(Error::TooShort { len })?;
         let weights: &'a [f32] =
             bytemuck::try_cast_slice(weight_bytes).map_err(|_| Error::Misaligned)?;
-        let capabilities = Capabilities::of(&header, &ext);
+        let (header, ext) = (&self.header, &self.ext);
+        let capabilities = Capabilities::of(header, ext);
         match declared {
             Some(d) if d != capabilities => {
                 return Err(Error::InvalidModel {
@@ -279,8 +295,8 @@ impl<'a> Model<'a> {
             Some(_) => {}
             None => capabilities.check_enabled()?,
         }
-        let views = views::resolve(found, &header, &ext)?;
-        validate(&header, &ext, views.as_ref(), weights)?;
+        let views = views::resolve(found, header, ext)?;
+        validate(header, ext, views.as_ref(), weights)?;
         let (trunk_input, widest_map) = stem::check_stem(header.input_len, &ext.stem)?;
         let trunk_width = header
             .trunk
@@ -294,26 +310,19 @@ impl<'a> Model<'a> {
             .map(|l| l.outputs)
             .max()
             .unwrap_or(0);
-        let view_readers = views.map_or(0, |_| view_readers(&header));
-        let mut model = Model {
-            header,
-            ext,
-            weights,
-            capabilities,
-            crc: stored,
-            bytes,
-            trunk_width,
-            trunk_input,
-            stem_width: widest_map,
-            head_hidden_width,
-            view_readers,
-            views,
-            infer_scratch: 0,
-        };
+        self.view_readers = views.map_or(0, |_| view_readers(header));
+        self.weights = weights;
+        self.capabilities = capabilities;
+        self.crc = stored;
+        self.trunk_width = trunk_width;
+        self.trunk_input = trunk_input;
+        self.stem_width = widest_map;
+        self.head_hidden_width = head_hidden_width;
+        self.views = views;
         // At most 2 x 2 x 4096 + 16 x 4096 + 4096 + a head's 2 x 4096 (`MAX_WIDTH`).
-        model.infer_scratch =
-            u32::try_from(model.derive_infer_scratch_len()).map_err(|_| invalid("scratch"))?;
-        Ok(model)
+        self.infer_scratch =
+            u32::try_from(self.derive_infer_scratch_len()).map_err(|_| invalid("scratch"))?;
+        Ok(())
     }
 
     /// The decoded header.

@@ -223,6 +223,21 @@ pub struct Header<'a> {
     pub weights_len: u32,
 }
 
+impl Header<'_> {
+    /// A header of nothing: what the loader decodes a blob's header into.
+    pub(crate) const fn empty() -> Self {
+        Header {
+            model_id: 0,
+            name: "",
+            input_len: 0,
+            normalisation: None,
+            trunk: Vec::new(),
+            heads: Vec::new(),
+            weights_len: 0,
+        }
+    }
+}
+
 /// What format v2 adds after the v1 [`Header`] (a v1 blob has none of it: the default). Its
 /// tensors follow the v1 tensors in the weights section, in the order listed here.
 ///

@@ -28,15 +28,21 @@ use crate::ops::layer::{LayerOp, Stem};
 use crate::Error;
 use heapless::Vec;
 
-/// Decodes the stem list of a v4 blob from `bytes`; returns it and the bytes after it. A build
+/// Decodes the stem list of a v4 blob from `bytes` into `stem`; returns the bytes after it. A build
 /// without the `conv` feature decodes none (it would only link the decoder): it takes the empty
 /// list (one zero byte) and refuses any other.
-pub(crate) fn take_stem(bytes: &[u8]) -> Result<(Vec<StemLayer, MAX_STEM_LAYERS>, &[u8]), Error> {
+pub(crate) fn take_stem<'a>(
+    bytes: &'a [u8],
+    stem: &mut Vec<StemLayer, MAX_STEM_LAYERS>,
+) -> Result<&'a [u8], Error> {
     #[cfg(feature = "conv")]
-    return super::decode::take(bytes);
+    return super::decode::take_into(bytes, stem);
     #[cfg(not(feature = "conv"))]
     match bytes.split_first() {
-        Some((0, rest)) => Ok((Vec::new(), rest)),
+        Some((0, rest)) => {
+            stem.clear();
+            Ok(rest)
+        }
         Some(_) => Err(Error::FeatureDisabled { feature: "conv" }),
         None => Err(Error::HeaderDecode),
     }

@@ -32,8 +32,11 @@ use crate::Error;
 pub const VIEWS_SINCE: u16 = 5;
 
 /// Decodes the views of a v5 blob from `bytes`; returns them and the bytes after them.
-pub(crate) fn take_views(bytes: &[u8]) -> Result<(Option<WarpSet>, &[u8]), Error> {
-    super::decode::take(bytes)
+pub(crate) fn take_views<'a>(
+    bytes: &'a [u8],
+    views: &mut Option<WarpSet>,
+) -> Result<&'a [u8], Error> {
+    super::decode::take_into(bytes, views)
 }
 
 /// The model's views: the extension's (v5), or the one head's warps of an older blob. A v5 head

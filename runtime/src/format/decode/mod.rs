@@ -54,6 +54,15 @@ pub(crate) struct Reader<'a> {
 pub(crate) trait Decode<'a>: Sized {
     /// Reads one value from the front of `r`; `None` when the bytes are not one.
     fn decode(r: &mut Reader<'a>) -> Option<Self>;
+
+    /// Reads one value from the front of `r` into `out` (left partly written on `None`).
+    /// Structs and vectors write their fields and elements in place, so a large value (the
+    /// header, the extension) is not built on the stack and then moved: the loader's stack
+    /// stays near one model's size.
+    fn decode_into(r: &mut Reader<'a>, out: &mut Self) -> Option<()> {
+        *out = Self::decode(r)?;
+        Some(())
+    }
 }
 
 /// Decodes a `T` from the front of `bytes`; returns it and the bytes after it.
@@ -61,6 +70,17 @@ pub(crate) fn take<'a, T: Decode<'a>>(bytes: &'a [u8]) -> Result<(T, &'a [u8]), 
     let mut r = Reader { rest: bytes };
     let value = T::decode(&mut r).ok_or(Error::HeaderDecode)?;
     Ok((value, r.rest))
+}
+
+/// Decodes a `T` from the front of `bytes` into `out` ([`Decode::decode_into`]); returns the
+/// bytes after it.
+pub(crate) fn take_into<'a, T: Decode<'a>>(
+    bytes: &'a [u8],
+    out: &mut T,
+) -> Result<&'a [u8], Error> {
+    let mut r = Reader { rest: bytes };
+    T::decode_into(&mut r, out).ok_or(Error::HeaderDecode)?;
+    Ok(r.rest)
 }
 
 /// Bytes of the longest varint of a `bits`-bit integer.
@@ -187,6 +207,18 @@ impl<'a, T: Decode<'a>, const N: usize> Decode<'a> for Vec<T, N> {
         }
         Some(items)
     }
+
+    fn decode_into(r: &mut Reader<'a>, out: &mut Self) -> Option<()> {
+        let n = r.len()?;
+        if n > N {
+            return None;
+        }
+        out.clear();
+        for _ in 0..n {
+            out.push(T::decode(r)?).ok()?;
+        }
+        Some(())
+    }
 }
 
 impl<'a, T: Decode<'a>> Decode<'a> for [T; 2] {
@@ -202,6 +234,14 @@ macro_rules! decode_struct {
         impl<'a> $crate::format::decode::Decode<'a> for $ty $(<$lt>)? {
             fn decode(r: &mut $crate::format::decode::Reader<'a>) -> Option<Self> {
                 Some($ty { $($field: $crate::format::decode::Decode::decode(r)?),+ })
+            }
+
+            fn decode_into(
+                r: &mut $crate::format::decode::Reader<'a>,
+                out: &mut Self,
+            ) -> Option<()> {
+                $($crate::format::decode::Decode::decode_into(r, &mut out.$field)?;)+
+                Some(())
             }
         }
     };

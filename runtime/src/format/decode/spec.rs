@@ -126,4 +126,14 @@ impl Decode<'_> for Extension {
             front_end: None,
         })
     }
+
+    fn decode_into(r: &mut Reader<'_>, out: &mut Self) -> Option<()> {
+        Decode::decode_into(r, &mut out.input_transform)?;
+        Decode::decode_into(r, &mut out.outputs)?;
+        Decode::decode_into(r, &mut out.enrollable)?;
+        out.stem.clear();
+        out.views = None;
+        out.front_end = None;
+        Some(())
+    }
 }
