@@ -357,15 +357,39 @@ fn ranges_overlap(groups: &[&[f64]], d: usize, j: usize) -> bool {
     2 * overlapping > pairs
 }
 
-/// The warning line for [`rising_columns`] of `names`, if any.
+/// The input columns (of `d`, row-major `groups`) whose every value is a whole number of at
+/// least 7 digits: an epoch time (seconds or milliseconds), a serial number or a running
+/// counter, whatever the rows' order (an export sorted by class or by device hides a time
+/// from [`rising_columns`]).
+pub fn big_whole_columns(groups: &[&[f64]], d: usize) -> Vec<usize> {
+    let mut rows = groups
+        .iter()
+        .flat_map(|g| g.chunks_exact(d.max(1)))
+        .peekable();
+    if d == 0 || rows.peek().is_none() {
+        return Vec::new();
+    }
+    let mut big = vec![true; d];
+    for r in rows {
+        for (b, v) in big.iter_mut().zip(r) {
+            *b &= v.fract() == 0.0 && v.abs() >= 1e6;
+        }
+    }
+    (0..d).filter(|&j| big[j]).collect()
+}
+
+/// The warning line for [`rising_columns`] and [`big_whole_columns`] of `names`, if any.
 pub fn rising_warning(names: &[String], groups: &[&[f64]]) -> Option<String> {
-    let rising = rising_columns(groups, names.len());
+    let mut rising = rising_columns(groups, names.len());
+    rising.extend(big_whole_columns(groups, names.len()));
+    rising.sort_unstable();
+    rising.dedup();
     if rising.is_empty() {
         return None;
     }
     let listed: Vec<String> = rising.iter().map(|&j| format!("{:?}", names[j])).collect();
     Some(format!(
-        "warning: input column(s) {} rise from each row to the next: a time or a row index is rarely an input (the device would see values it was never trained on); if it is not one of your inputs, `ignore_columns = [{}]`",
+        "warning: input column(s) {} rise from each row to the next or hold only whole numbers of 7 digits or more: a time, a row index, an id or a counter is rarely an input (the device would see values it was never trained on); if it is not one of your inputs, `ignore_columns = [{}]`",
         listed.join(", "),
         listed.join(", ")
     ))
@@ -498,8 +522,8 @@ pub fn ignored(header: Option<&[String]>, names: &[String]) -> Result<Vec<usize>
 #[cfg(test)]
 mod tests {
     use super::{
-        constant_columns, constant_warning, describe_inputs, finite_f32, ignored,
-        imprecise_columns, is_header, records, rising_columns, rising_warning,
+        big_whole_columns, constant_columns, constant_warning, describe_inputs, finite_f32,
+        ignored, imprecise_columns, is_header, records, rising_columns, rising_warning,
     };
 
     #[test]
@@ -527,6 +551,18 @@ mod tests {
         assert!(footer.contains("a line of one field") && footer.contains("\"end of file\""));
         assert!(e("a,b,c\n1,2,3,\n").contains("ends with a ','"));
         assert!(e("a;\"b,c\";d\n1;2;3\n").contains("separated by commas"));
+    }
+
+    #[test]
+    fn epoch_times_are_told_in_any_row_order() {
+        // Sorted by class, not by time: the times fall and rise, still whole and of 10 digits.
+        let rows = [1.7e9 + 50.0, 0.3, 1.7e9 + 10.0, 0.1, 1.7e9 + 90.0, 0.2];
+        assert_eq!(big_whole_columns(&[&rows], 2), [0]);
+        assert!(big_whole_columns(&[&[1.7e9 + 0.5, 1.0]], 2).is_empty());
+        let names: Vec<String> = ["timestamp", "x"].map(String::from).into();
+        assert!(rising_warning(&names, &[&rows])
+            .unwrap()
+            .contains("\"timestamp\""));
     }
 
     #[test]

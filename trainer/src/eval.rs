@@ -814,8 +814,13 @@ pub fn describe(r: &Report) -> String {
                 );
             }
             if !u.short.is_empty() {
+                // Only when another K kept other tasks are the rows of the K's not comparable.
+                let apart = match r.units.iter().all(|o| o.short == u.short) {
+                    true => "",
+                    false => ", not the same tasks as the other K's",
+                };
                 s += &format!(
-                    "  K = {}: {} held-out task(s) left out, fewer than {} rows (K support and a query): {}; this K's rows are over the other {}, not the same tasks as the other K's\n",
+                    "  K = {}: {} held-out task(s) left out, fewer than {} rows (K support and a query): {}; this K's rows are over the other {}{apart}\n",
                     u.shots,
                     u.short.len(),
                     u.shots + 1,
