@@ -1116,7 +1116,7 @@ fn a_subject_column_adds_episodes_within_one_subject() {
         "{out}"
     );
     assert!(
-        !out.contains("distinct support and query splits only (their rows are few): the episodes repeat them, and the interval over episodes"),
+        !out.contains("distinct ways (its rows are few): the episodes repeat them, and the interval over episodes"),
         "1 shot of 5 rows: many splits: {out}"
     );
     assert!(

@@ -444,11 +444,11 @@ pub fn describe(cfg: &ClsConfig, ds: &Dataset, report: &EvalReport) -> String {
     };
     for u in &report.units {
         s += &format!(
-            "  {}-way {}-shot: {} ({} from {} of {}), {} per class; chance {:.2}%\n",
+            "  {}-way {}-shot: {} ({} distinct, drawing on {} of {}), {} per class; chance {:.2}%\n",
             u.ways,
             u.shots,
             count(u.episodes, "episode"),
-            count(u.distinct, "distinct draw"),
+            u.distinct,
             count(u.rows, "row"),
             count(u.classes, "class"),
             count(u.query_per_class, "query"),
@@ -461,13 +461,9 @@ pub fn describe(cfg: &ClsConfig, ds: &Dataset, report: &EvalReport) -> String {
             .as_ref()
             .filter(|(_, n)| 10 * n < u.distinct)
         {
-            let (class, has) = if c.len() == 1 {
-                ("class", "has")
-            } else {
-                ("classes", "have")
-            };
+            let class = if c.len() == 1 { "class" } else { "classes" };
             s += &format!(
-                "    {class} {} {has} {n} distinct support and query splits only (their rows are few): the episodes repeat them\n",
+                "    {class} {}: a class's rows split into support and queries in as few as {n} distinct ways (its rows are few): the episodes repeat them\n",
                 ds.describe_classes(c)
             );
         }

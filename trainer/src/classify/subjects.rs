@@ -346,9 +346,9 @@ pub fn table(ds: &Dataset, ways: usize, held_out: &[String], reports: &[SubjectR
             .filter(|(_, n)| 10 * n < r.distinct)
         {
             s += &format!(
-                "    within these subjects, {} {} {n} distinct support and query splits only (their rows are few): the episodes repeat them, and the interval over episodes overstates how well they were measured; the one over subjects is the unit to read\n",
+                "    within these subjects, {} {}: a class's rows split into support and queries in as few as {n} distinct ways (its rows are few): the episodes repeat them, and the interval over episodes overstates how well they were measured; the one over subjects is the unit to read\n",
+                if c.len() == 1 { "class" } else { "classes" },
                 ds.describe_classes(c),
-                if c.len() == 1 { "has" } else { "have" }
             );
         }
     }
