@@ -61,6 +61,14 @@ fn older_blobs_derive_their_capabilities() {
     let sinusoid = model_file("sinusoid.postcard");
     let m = Model::from_bytes(&sinusoid).unwrap();
     assert_eq!(m.capabilities(), Capabilities::DENSE);
+    // The committed digits preset (v1): its matching head's warps are input views, which a
+    // build must have to load it, so what it needs says so (a firmware's `check_features`
+    // reads this).
+    let digits = model_file("digits.postcard");
+    match Model::from_bytes(&digits).map(|m| m.capabilities()) {
+        Ok(found) => assert!(found.contains(Capabilities::INPUT_VIEWS), "{found:?}"),
+        Err(e) => assert!(matches!(e, Error::FeatureDisabled { .. }), "{e:?}"),
+    }
     let proximal = model_file("sinusoid_proximal.postcard");
     let needs = Capabilities::DENSE.with(Capabilities::IMPLICIT_STEP);
     let loaded = Model::from_bytes(&proximal).map(|m| m.capabilities());

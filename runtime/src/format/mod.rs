@@ -312,7 +312,12 @@ impl<'a> Model<'a> {
             .unwrap_or(0);
         self.view_readers = views.map_or(0, |_| view_readers(header));
         self.weights = weights;
-        self.capabilities = capabilities;
+        // An older blob's matching head with warps reads input views too (`resolve` refused it
+        // in a build without them): what the model needs says so, as a v5 blob's declares.
+        self.capabilities = match views {
+            Some(_) => capabilities.with(Capabilities::INPUT_VIEWS),
+            None => capabilities,
+        };
         self.crc = stored;
         self.trunk_width = trunk_width;
         self.trunk_input = trunk_input;
@@ -337,7 +342,8 @@ impl<'a> Model<'a> {
     pub fn model_id(&self) -> u32 {
         self.header.model_id
     }
-    /// The capabilities the model needs (a v3 blob's header, derived for older ones).
+    /// The capabilities the model needs (a v3 blob's header, derived for older ones; an older
+    /// blob's matching head with warps needs `input-views` too).
     pub fn capabilities(&self) -> Capabilities {
         self.capabilities
     }
