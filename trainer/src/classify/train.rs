@@ -371,10 +371,11 @@ impl ClsState {
     /// iteration count and checkpoint period aside) or its vectors do not fit this model.
     pub fn resume(path: &Path, cfg: &ClsConfig, setup: &Setup) -> Result<Self> {
         let mut st: ClsState = read_json(path)?;
-        if !st.config.resume_as(cfg) {
+        if let Err(differ) = st.config.resume_as(cfg) {
             bail!(
-                "{}: checkpoint was made with a different configuration",
-                path.display()
+                "{}: checkpoint was made with a different configuration: {differ}{}",
+                path.display(),
+                crate::engine::checkpoint::OTHER_VERSION
             );
         }
         let (trunk, aux_classes) = shapes(cfg, setup)?;

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use trainer::classify::run;
 use trainer::config::Config;
+use trainer::engine::checkpoint::differences;
 use trainer::engine::{train_checkpointed, RunFlags, RunSettings};
 use trainer::presets::{self, RunConfig};
 use trainer::tasks::CsvTasks;
@@ -155,14 +156,17 @@ fn regression_run(
         let mut s = State::load(ckpt)?;
         // Everything but the length of the run and the checkpoint period must be as the
         // checkpoint was made.
-        if s.arch != fresh.arch
-            || s.spec != fresh.spec
-            || s.targets != fresh.targets
-            || !s.settings.resume_as(&cfg.train)
-        {
+        let named = |s: &State| serde_json::json!({"arch": &s.arch, "spec": &s.spec, "targets": &s.targets});
+        let mut differ = differences(&named(&s), &named(&fresh));
+        if let Err(d) = s.settings.resume_as(&cfg.train) {
+            differ.push(d);
+        }
+        if !differ.is_empty() {
             bail!(
-                "{}: checkpoint was made with a different model, meta or train configuration",
-                ckpt.display()
+                "{}: checkpoint was made with a different model, meta or train configuration: {}{}",
+                ckpt.display(),
+                differ.join("; "),
+                trainer::engine::checkpoint::OTHER_VERSION
             );
         }
         Ok(s)

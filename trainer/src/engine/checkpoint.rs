@@ -51,20 +51,88 @@ pub trait RunSettings: Clone + Serialize {
     fn length_and_period(&mut self) -> (&mut u64, &mut u64);
 
     /// Whether a run made with `self` (a checkpoint's settings) may continue as `now`; if so,
-    /// `self` takes `now`'s length and checkpoint period.
-    fn resume_as(&mut self, now: &Self) -> bool {
+    /// `self` takes `now`'s length and checkpoint period. Err: the settings that differ
+    /// ([`differences`]).
+    fn resume_as(&mut self, now: &Self) -> Result<(), String> {
         let rest = |c: &Self| {
             let mut c = c.clone();
             let (length, period) = c.length_and_period();
             (*length, *period) = (0, 0);
             c
         };
-        let stored = |c: &Self| serde_json::to_value(rest(c)).ok();
-        let same = stored(self).is_some() && stored(self) == stored(now);
-        if same {
+        let differ = differences(&rest(self), &rest(now));
+        if differ.is_empty() {
             *self = now.clone();
+            return Ok(());
         }
-        same
+        Err(differ.join("; "))
+    }
+}
+
+/// Said after a checkpoint's differences: one made by another version of the trainer (its
+/// defaults or its statistics' last digits) may not resume.
+pub const OTHER_VERSION: &str =
+    " (a checkpoint of another version of the trainer may not resume: start the run again without --resume)";
+
+/// Where `stored` (a checkpoint's) and `now` differ, serialized as JSON: each differing field's
+/// path and both values (`train.lr: checkpoint 0.001, now 0.002`); numbers within a relative
+/// 1e-9 of each other are the same (statistics recomputed by another build can differ in
+/// their last digit). Empty when they agree.
+pub fn differences<T: Serialize>(stored: &T, now: &T) -> Vec<String> {
+    let (Ok(a), Ok(b)) = (serde_json::to_value(stored), serde_json::to_value(now)) else {
+        return vec!["(not comparable)".into()];
+    };
+    let mut out = Vec::new();
+    differ("", &a, &b, &mut out);
+    out
+}
+
+fn differ(at: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value;
+    let join = |k: &str| match at.is_empty() {
+        true => k.to_string(),
+        false => format!("{at}.{k}"),
+    };
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for k in keys {
+                let null = Value::Null;
+                differ(
+                    &join(k),
+                    x.get(k).unwrap_or(&null),
+                    y.get(k).unwrap_or(&null),
+                    out,
+                );
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (u, v)) in x.iter().zip(y).enumerate() {
+                differ(&format!("{at}[{i}]"), u, v, out);
+            }
+        }
+        (Value::Number(x), Value::Number(y)) => {
+            let (u, v) = (
+                x.as_f64().unwrap_or(f64::NAN),
+                y.as_f64().unwrap_or(f64::NAN),
+            );
+            if (u - v).abs() > 1e-9 * u.abs().max(v.abs()) && out.len() < 8 {
+                out.push(format!("{at}: checkpoint {x}, now {y}"));
+            }
+        }
+        _ if a != b && out.len() < 8 => {
+            let show = |v: &Value| {
+                let s = v.to_string();
+                match s.chars().count() > 60 {
+                    true => format!("{}...", s.chars().take(57).collect::<String>()),
+                    false => s,
+                }
+            };
+            out.push(format!("{at}: checkpoint {}, now {}", show(a), show(b)));
+        }
+        _ => {}
     }
 }
 
@@ -229,4 +297,26 @@ pub fn progress_bar(shown: bool, total: u64, at: u64) -> indicatif::ProgressBar 
     );
     b.set_position(at);
     b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::differences;
+    use serde_json::json;
+
+    #[test]
+    fn differences_name_the_field_and_ignore_last_digit_noise() {
+        let stored = json!({"train": {"lr": 0.001, "shift": [0.023103555555555547]}, "k": 5});
+        let noise = json!({"train": {"lr": 0.001, "shift": [0.02310355555555555]}, "k": 5});
+        assert!(differences(&stored, &noise).is_empty());
+        let changed = json!({"train": {"lr": 0.002, "shift": [0.0231035]}, "k": 5, "new": true});
+        assert_eq!(
+            differences(&stored, &changed),
+            [
+                "new: checkpoint null, now true",
+                "train.lr: checkpoint 0.001, now 0.002",
+                "train.shift[0]: checkpoint 0.023103555555555547, now 0.0231035",
+            ]
+        );
+    }
 }

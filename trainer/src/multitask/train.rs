@@ -189,10 +189,13 @@ impl MtState {
         let fits = lens(&st.params) == lens(&fresh)
             && st.adam.fits(fresh.count())
             && st.sums.len() == heads.len();
-        if !fits || !st.config.resume_as(cfg) {
+        let settings = st.config.resume_as(cfg);
+        if !fits || settings.is_err() {
             bail!(
-                "{}: checkpoint was made with a different configuration",
-                path.display()
+                "{}: checkpoint was made with a different configuration{}{}",
+                path.display(),
+                settings.err().map_or(String::new(), |d| format!(": {d}")),
+                crate::engine::checkpoint::OTHER_VERSION
             );
         }
         Ok(st)
