@@ -283,10 +283,26 @@ pub fn toml_error(text: &str, file: &str, e: &toml::de::Error) -> ConfigError {
 /// A TOML error's message for `field`, with what was probably meant where a spelling of
 /// another kind of configuration is common.
 pub fn with_hint(field: &str, msg: &str) -> String {
+    let key = field.rsplit('.').next().unwrap_or(field);
     match field {
         "trunk.layers" if msg.contains("expected a sequence") => format!("{msg}: a classification configuration's trunk is a list of `[[trunk]]` tables, one a layer (`[[trunk.layers]]` is a multi-task configuration's)"),
+        _ if msg.starts_with("unknown field") => match renamed(key) {
+            Some(now) => format!("`{key}` was renamed: {now} ({msg})"),
+            None => msg.to_string(),
+        },
         _ => msg.to_string(),
     }
+}
+
+/// What a key of an earlier version's configuration is written as now.
+fn renamed(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "val_digits" => "write `val_classes = [...]` (the validation classes, by index or name)",
+        "train_digits" => "write `train_classes = [...]`",
+        "test_digits" => "write `test_classes = [...]`",
+        "input_scale" => "in a classification configuration, write `[normalise]` with `kind = \"scale\"` and `factor = ...` (a multi-task one's `[trunk] input_scale` needs `standardise_inputs = false`)",
+        _ => return None,
+    })
 }
 
 /// `p` as written in the configuration file `config`: relative to the file's folder unless

@@ -367,9 +367,21 @@ pub fn with_targets(mut def: ModelDef, targets: &Option<(Vec<f64>, Vec<f64>)>) -
 }
 
 pub fn write(path: &Path, def: &ModelDef) -> Result<usize> {
-    let bytes = def
-        .to_bytes()
-        .map_err(|e| anyhow!("runtime writer refused the model: {e}"))?;
+    write_as(path, def, def.version())
+}
+
+/// [`write`] in format `version` (an older one for devices whose runtime reads no newer):
+/// refused, naming the oldest that holds the model, when `version` cannot express it.
+pub fn write_as(path: &Path, def: &ModelDef, version: u16) -> Result<usize> {
+    let oldest = def.version();
+    let newest = runtime::format::FORMAT_VERSION;
+    if !(1..=newest).contains(&version) {
+        bail!("format version {version}: the formats are 1 to {newest}");
+    }
+    let bytes = def.to_bytes_as(version).map_err(|e| match version < oldest {
+        true => anyhow!("format version {version} cannot hold this model (it needs {oldest} or newer); the device's runtime must be updated to read it ({e})"),
+        false => anyhow!("runtime writer refused the model: {e}"),
+    })?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }

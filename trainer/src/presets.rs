@@ -179,7 +179,7 @@ fn merged_error(sources: &[Source], merged: &str, e: &toml::de::Error) -> anyhow
         Some(s) if !s.is_empty() => format!("{s}.{field}"),
         _ => field.to_string(),
     };
-    located(sources, &key, msg).into()
+    located(sources, &key, crate::config::with_hint(&key, &msg)).into()
 }
 
 /// The configuration of `--preset` and/or `--config`, and the run's name: the preset's, else

@@ -129,17 +129,20 @@ fn bad_csv_and_bad_model_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     let o = run(bin().args(["train", "--preset", "nope"]));
     assert_eq!(o.status.code(), Some(2));
-    // A valid model that does not fit the tasks (the digits classifier on sinusoid tasks).
+    // A valid model that does not fit the tasks (the digits classifier on sinusoid tasks),
+    // and an earlier version's `--task digits`: said what the model is and how to evaluate it.
     let digits = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/digits.postcard");
-    let o = run(bin()
-        .args(["eval", "--task", "sinusoid", "--steps", "0", "--model"])
-        .arg(&digits));
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("not a regression head"),
-        "{}",
-        stderr(&o)
-    );
+    for task in ["sinusoid", "digits"] {
+        let o = run(bin()
+            .args(["eval", "--task", task, "--steps", "0", "--model"])
+            .arg(&digits));
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("is a classification model: it is evaluated from its run record"),
+            "{}",
+            stderr(&o)
+        );
+    }
 }
 
 #[test]
@@ -743,6 +746,30 @@ fn export_inspect_and_enroll_eval_of_an_enrollable_head() {
         "{}",
         stderr(&o)
     );
+    // An older format for devices whose runtime reads no newer: the sinusoid (dense) as v1,
+    // the same outputs; the enrollable digits head cannot be v3 (it needs 5), said so.
+    let v1 = out.with_file_name("s1.postcard");
+    let o = export(&sinusoid, &["--format-version", "1"], &v1);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let old = runtime::format::AlignedBytes::read(&v1).unwrap();
+    assert_eq!(old.as_bytes()[4], 1);
+    let new = runtime::format::AlignedBytes::read(&sinusoid).unwrap();
+    let y = |b: &runtime::format::AlignedBytes| {
+        let m = runtime::Model::from_bytes(b).unwrap();
+        let (mut scratch, mut out) = (vec![0.0; m.infer_scratch_len()], [0.0f32]);
+        m.network()
+            .infer(&[0.7], runtime::Heads::ALL, &mut scratch, &mut out)
+            .unwrap();
+        out[0].to_bits()
+    };
+    assert_eq!(y(&old), y(&new));
+    let o = export(
+        &digits,
+        &["--max-classes", "32", "--format-version", "3"],
+        &out.with_file_name("d3.postcard"),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("needs 5 or newer"), "{}", stderr(&o));
     let blob = runtime::format::AlignedBytes::read(&out).unwrap();
     // Format v5: the digits model's warps are written as its input views.
     assert_eq!(blob.as_bytes()[4], 5);

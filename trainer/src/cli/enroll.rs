@@ -16,8 +16,9 @@ use trainer::export;
 pub struct ExportArgs {
     /// The exported model to re-export.
     pub model: PathBuf,
-    /// The classification head to make enrollable (one dense layer on the trunk's features).
-    #[arg(long)]
+    /// The head --max-classes, --ways and --steps change (--max-classes: a classification head
+    /// of one dense layer on the trunk's features).
+    #[arg(long, default_value_t = 0)]
     pub head: usize,
     /// Most classes the device may hold in that head (at least its exported class count).
     #[arg(long)]
@@ -31,6 +32,12 @@ pub struct ExportArgs {
     /// e.g. the count `eval` measured best on your own held-out classes.
     #[arg(long)]
     pub steps: Option<u16>,
+    /// Write this format version, for devices whose runtime reads no newer (1 to the newest;
+    /// default: the oldest that holds the model, 3 at least): refused when the model needs a
+    /// newer one (3 adds the capabilities a runtime checks before decoding, 4 stems and
+    /// enrollable heads, 5 input views, 6 an audio front-end).
+    #[arg(long)]
+    pub format_version: Option<u16>,
     /// Where to write the model.
     #[arg(long)]
     pub out: PathBuf,
@@ -70,8 +77,14 @@ fn bank_start(def: &runtime::writer::ModelDef, head: usize) -> Result<String> {
 }
 
 pub fn export(a: ExportArgs) -> Result<ExitCode> {
-    if a.max_classes.is_none() && a.steps.is_none() && a.ways.is_none() {
-        bail!("nothing to change: give --ways, --max-classes, --steps or several");
+    if a.max_classes.is_none()
+        && a.steps.is_none()
+        && a.ways.is_none()
+        && a.format_version.is_none()
+    {
+        bail!(
+            "nothing to change: give --ways, --max-classes, --steps, --format-version or several"
+        );
     }
     let record = RunRecord::read(&a.model)?;
     let mut blob = export::read(&a.model)?;
@@ -87,7 +100,8 @@ pub fn export(a: ExportArgs) -> Result<ExitCode> {
         changes.push(format!("has {w} classes"));
     }
     let def = export::reexport(&blob, a.head, a.max_classes, a.steps)?;
-    let n = export::write(&a.out, &def)?;
+    let version = a.format_version.unwrap_or_else(|| def.version());
+    let n = export::write_as(&a.out, &def, version)?;
     if let Some(c) = a.max_classes {
         changes.push(format!(
             "holds up to {c} classes on the device ({})",
@@ -97,13 +111,11 @@ pub fn export(a: ExportArgs) -> Result<ExitCode> {
     if let Some(s) = a.steps {
         changes.push(format!("asks the device for {s} inner steps by default"));
     }
-    println!(
-        "{}: head {} {} ({n} bytes, format v{})",
-        a.out.display(),
-        a.head,
-        changes.join(" and "),
-        def.version()
-    );
+    let what = match changes.is_empty() {
+        true => "unchanged".to_string(),
+        false => format!("head {} {}", a.head, changes.join(" and ")),
+    };
+    println!("{}: {what} ({n} bytes, format v{version})", a.out.display());
     if let Some(record) = record {
         let p = record.write_for(&a.out)?;
         println!(

@@ -177,6 +177,12 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
             trainer::record::path_of(&a.model).display()
         );
     }
+    if a.task.is_some() && classifies(&a.model)? {
+        bail!(
+            "--task names regression tasks (sinusoid or csv:PATH), and {} is a classification model: it is evaluated from its run record (`eval --model MODEL`), its run's configuration (--config) or a file of your own classes (--data FILE; `--task digits` of earlier versions is the digits preset's record)",
+            a.model.display()
+        );
+    }
     let reg_record = regression::Record::read(&a.model)?;
     let record = match reg_record {
         Some(_) => None,
