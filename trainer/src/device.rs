@@ -81,6 +81,17 @@ impl Client {
 
     /// Sends `request` and returns the device's reply (an error reply is a reply: see
     /// [`Reply::Error`]).
+    /// Asks the device for its `Info` and refuses one of another protocol version (which
+    /// might take a request of this one for something else and run it).
+    pub fn check_protocol(&mut self) -> Result<()> {
+        match self.ask(&Request::Info)? {
+            Reply::Info(i) if i.protocol_version != PROTOCOL_VERSION => {
+                Err(mismatch(i.protocol_version))
+            }
+            _ => Ok(()),
+        }
+    }
+
     pub fn ask(&mut self, request: &Request) -> Result<Reply> {
         let mut buf = [0u8; MAX_FRAME + 1];
         // A leading delimiter ends whatever partial frame the line may hold.
@@ -136,11 +147,16 @@ impl Client {
 fn reply_of(f: &mut [u8]) -> Result<Reply> {
     let mut copy = f.to_vec();
     frame::decode(f).map_err(|e| match frame::info_version(&mut copy) {
-        Some(v) if v != PROTOCOL_VERSION => anyhow!(
-            "the device speaks fewshot-protocol {v}, this host {PROTOCOL_VERSION}: build its firmware and this trainer from the same version"
-        ),
+        Some(v) if v != PROTOCOL_VERSION => mismatch(v),
         _ => anyhow!("{e} (a reply of fewshot-protocol {PROTOCOL_VERSION} expected)"),
     })
+}
+
+/// A device of protocol version `v`, not this host's.
+fn mismatch(v: u16) -> anyhow::Error {
+    anyhow!(
+        "the device speaks fewshot-protocol {v}, this host {PROTOCOL_VERSION}: build its firmware and this trainer from the same version"
+    )
 }
 
 fn is_timeout(e: &std::io::Error) -> bool {
@@ -456,5 +472,15 @@ mod tests {
         assert!(e.contains("speaks fewshot-protocol 4, this host"), "{e}");
         let mut f = frame::encode(&Reply::Done, &mut buf).unwrap().to_vec();
         assert!(matches!(reply_of(&mut f), Ok(Reply::Done)));
+        // Asked before any other command: an older device's Info refuses the session.
+        let old = frame::encode(&(0u32, 4u16, 7u8), &mut buf)
+            .unwrap()
+            .to_vec();
+        let mut c = Client::new(
+            Box::new(Canned(std::io::Cursor::new(old))),
+            Duration::from_secs(1),
+        );
+        let e = c.check_protocol().unwrap_err().to_string();
+        assert!(e.contains("speaks fewshot-protocol 4, this host"), "{e}");
     }
 }

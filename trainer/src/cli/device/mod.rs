@@ -190,6 +190,12 @@ pub fn run(args: DeviceArgs) -> Result<ExitCode> {
         summary: serde_json::Map::new(),
         refused: false,
     };
+    // Every command starts with the device's `Info`: a device of another protocol version is
+    // refused before anything is sent that it might take for something else (an older
+    // version's `Adapt` or `Save` would decode and run).
+    if !matches!(args.cmd, DeviceCmd::Info) {
+        client.check_protocol()?;
+    }
     match &args.cmd {
         DeviceCmd::Info => out.one(&mut client, &Request::Info, describe_info)?,
         DeviceCmd::Push { csv } => push(&mut client, &mut out, csv)?,
