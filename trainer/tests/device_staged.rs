@@ -1,8 +1,8 @@
 //! `trainer device` with inputs wider than one request carries (`MAX_INPUT`, 64 values): a
 //! device served on the host (the protocol's `Device` on a unix socket, as QEMU's UART would be)
 //! for a model of 200 inputs, a sensor window. `push`, `adapt`, `classify`, `enroll` and
-//! `classify --enrolled` stage each row in chunks; a device of protocol 3 (which cannot stage)
-//! is refused with what to do.
+//! `classify --enrolled` stage each row in chunks; a device of an older protocol (3 could not
+//! stage) is refused naming both versions.
 
 use fewshot_protocol::device::{Device, Handler, Layout, RamFlash, Session};
 use fewshot_protocol::{Reply, Request};
@@ -182,13 +182,13 @@ fn wide_rows_are_staged_by_every_command_that_sends_an_input() {
     // The CSV's numeric class 3 is the device's 30 (`--class-label 3=30`): scored as such.
     assert!(by_bank.contains("accuracy: 4/4 (100.0%)"), "{by_bank}");
 
-    // A device that cannot stage: refused before anything is sent, saying why.
+    // A device of an older protocol (3 could not stage): refused before any row is sent,
+    // saying why; `info` still describes it.
     let old = serve(&dir, model(), 3);
     let (_, err, success) = device(&old, &["classify", "--csv", query.to_str().unwrap()]);
     assert!(!success);
     assert!(
-        err.contains("200 inputs are more than one request carries (64)")
-            && err.contains("protocol 3"),
+        err.contains("the device speaks fewshot-protocol 3, this host"),
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -83,7 +83,7 @@ pub(super) fn classify(client: &mut Client, out: &mut Output, csv: &Path, by: By
             By::Bank(_) => InputAction::ClassifyEnrolled,
             By::Head => InputAction::Classify,
         };
-        let reply = out.act(client, &info, action, &row)?;
+        let reply = out.act(client, action, &row)?;
         if matches!(reply, Reply::Error(_)) {
             if matches!(by, By::Head) && super::refused_with(&reply, "NoClassEnrolled") {
                 eprintln!("note: the device's head starts from prototypes: it has no classes until a support set (`push --csv`, then `adapt`; or `restore` a saved state); `classify --enrolled` asks the class bank");

@@ -55,9 +55,6 @@ pub(super) fn adapt(client: &mut Client, out: &mut Output, steps: Option<u16>) -
     Ok(())
 }
 
-/// The protocol version that stages inputs wider than a request carries.
-pub(super) const STAGING_SINCE: u16 = 4;
-
 pub(super) fn push(client: &mut Client, out: &mut Output, csv: &Path) -> Result<()> {
     let info = info(client)?;
     let head = info
@@ -115,7 +112,7 @@ pub(super) fn push(client: &mut Client, out: &mut Output, csv: &Path) -> Result<
     }
     let total = pushes.len();
     for (i, (target, row)) in pushes.into_iter().enumerate() {
-        let reply = out.act(client, &info, InputAction::Push { target }, &row)?;
+        let reply = out.act(client, InputAction::Push { target }, &row)?;
         if matches!(reply, Reply::Error(_)) {
             // The device refuses what it cannot hold (a full buffer): the rows before stay.
             if i > 0 {
@@ -189,7 +186,7 @@ pub(super) fn infer(client: &mut Client, out: &mut Output, csv: &Path) -> Result
                 row.x.len()
             );
         }
-        let reply = out.act(client, &info, InputAction::Infer, &row)?;
+        let reply = out.act(client, InputAction::Infer, &row)?;
         if matches!(reply, Reply::Error(_)) {
             break;
         }
@@ -298,7 +295,7 @@ pub(super) fn enroll(
         let push = InputAction::Push {
             target: Target::Class(0),
         };
-        if matches!(out.act(client, &info, push, row)?, Reply::Error(_)) {
+        if matches!(out.act(client, push, row)?, Reply::Error(_)) {
             return Ok(());
         }
     }

@@ -3,7 +3,7 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use fewshot_protocol::{DeviceError, HeadKind, Info, InputAction, Reply, Request, Target};
-use fewshot_protocol::{MAX_CHUNK, MAX_INPUT, MAX_OUTPUTS};
+use fewshot_protocol::{MAX_CHUNK, MAX_OUTPUTS};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,7 +15,7 @@ mod commands;
 mod output;
 
 use classify::{classify, By, Unknown};
-use commands::{adapt, class_label_map, enroll, infer, info, label, push, update, STAGING_SINCE};
+use commands::{adapt, class_label_map, enroll, infer, info, label, push, update};
 use output::{describe, describe_info, Output, ServedModel};
 
 /// `trainer device`: one command to a device.

@@ -150,12 +150,11 @@ impl Output {
         self.ask(c, r, text).map(|_| ())
     }
 
-    /// Does `action` with `row`'s input: one request, or (wider than [`MAX_INPUT`]) the input
+    /// Does `action` with `row`'s input: one request, or (wider than [`fewshot_protocol::MAX_INPUT`]) the input
     /// staged in chunks, then the action. Prints the action's reply, or the refused chunk's.
     pub(super) fn act(
         &mut self,
         client: &mut Client,
-        info: &Info,
         action: InputAction,
         row: &Row,
     ) -> Result<Reply> {
@@ -164,14 +163,6 @@ impl Output {
             .with_context(|| format!("line {}: more inputs than a device takes", row.line))?
             .collect();
         let (last, chunks) = requests.split_last().context("no request")?;
-        if !chunks.is_empty() && info.protocol_version < STAGING_SINCE {
-            bail!(
-                "line {}: {} inputs are more than one request carries ({MAX_INPUT}), and the device speaks protocol {}, which cannot stage them: give it a firmware built with fewshot-protocol {STAGING_SINCE} or later",
-                row.line,
-                row.x.len(),
-                info.protocol_version
-            );
-        }
         for chunk in chunks {
             // Progress replies only count; a refusal is printed and ends the row.
             let reply = client.ask(chunk)?;
