@@ -370,7 +370,7 @@ pub fn write(path: &Path, def: &ModelDef) -> Result<usize> {
     write_as(path, def, def.version())
 }
 
-/// [`write`] in format `version` (an older one for devices whose runtime reads no newer):
+/// [`write()`] in format `version` (an older one for devices whose runtime reads no newer):
 /// refused, naming the oldest that holds the model, when `version` cannot express it.
 pub fn write_as(path: &Path, def: &ModelDef, version: u16) -> Result<usize> {
     let oldest = def.version();
