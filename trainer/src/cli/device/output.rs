@@ -410,7 +410,7 @@ pub(super) fn describe(reply: &Reply) -> String {
             format!("update: model version {model_version} installed in slot {slot} (runs from the next boot)")
         }
         // The message says it all; the variant stays for a script (`--json` has the numbers).
-        Reply::Error(DeviceError::Runtime(e)) => format!("refused: {} ({})", e.message, e.kind),
+        Reply::Error(DeviceError::Runtime(e)) => format!("refused: {} ({})", full_text(e), e.kind),
         Reply::Error(DeviceError::NoBank) => {
             "refused: the device's head is not enrollable (no class bank)".into()
         }
@@ -427,5 +427,69 @@ pub(super) fn describe(reply: &Reply) -> String {
         }
         Reply::Error(e) => format!("refused: {e:?}"),
         Reply::Info(_) => describe_info(reply),
+    }
+}
+
+/// A runtime error's whole text: the device cuts it at `MAX_MESSAGE` bytes (an old envelope's
+/// refusal lost its fix); for the variants whose fields are all numbers the host rebuilds the
+/// error from its kind and numbers and takes its text when it begins with the device's.
+fn full_text(e: &fewshot_protocol::RuntimeError) -> String {
+    let cut = e.message.as_str();
+    rebuilt(e.kind.as_str(), &e.numbers)
+        .map(|r| r.to_string())
+        .filter(|t| t.len() > cut.len() && t.starts_with(cut))
+        .unwrap_or_else(|| cut.to_string())
+}
+
+/// The runtime error `kind` with fields `n` (in order), for the variants of numbers only.
+fn rebuilt(kind: &str, n: &[u32]) -> Option<runtime::Error> {
+    use runtime::Error as E;
+    let at = |i: usize| n.get(i).copied();
+    let small = |i: usize| at(i).and_then(|v| u16::try_from(v).ok());
+    let len = |i: usize| at(i).map(|v| v as usize);
+    Some(match kind {
+        "UnsupportedVersion" => E::UnsupportedVersion { found: small(0)? },
+        "UnsupportedEnvelope" => E::UnsupportedEnvelope { found: small(0)? },
+        "Rollback" => E::Rollback {
+            offered: at(0)?,
+            floor: at(1)?,
+        },
+        "CrcMismatch" => E::CrcMismatch {
+            stored: at(0)?,
+            computed: at(1)?,
+        },
+        "ChunkOutOfOrder" => E::ChunkOutOfOrder {
+            expected: at(0)?,
+            offset: at(1)?,
+        },
+        "UpdateIncomplete" => E::UpdateIncomplete {
+            written: at(0)?,
+            len: at(1)?,
+        },
+        "TooLong" => E::TooLong { len: len(0)? },
+        "TooShort" => E::TooShort { len: len(0)? },
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::full_text;
+    use fewshot_protocol::device::runtime_error;
+
+    #[test]
+    fn a_cut_refusal_is_printed_whole() {
+        let e = runtime::Error::UnsupportedEnvelope { found: 1 };
+        let wire = runtime_error(&e);
+        let whole = e.to_string();
+        assert!(
+            wire.message.len() < whole.len(),
+            "{whole}: not cut, nothing to test"
+        );
+        assert_eq!(full_text(&wire), whole);
+        // A message the rebuilt error does not begin with is kept as the device sent it.
+        let mut other = wire.clone();
+        other.numbers[0] = 2;
+        assert_eq!(full_text(&other), wire.message.as_str());
     }
 }
