@@ -29,7 +29,7 @@ use crate::Error;
 /// The first version whose blobs may carry a front-end.
 pub const FRONT_END_SINCE: u16 = 6;
 
-/// Decodes the front-end of a v6 blob from `bytes`; returns it and the bytes after it.
+/// Decodes the front-end of a v6 blob from `bytes` into `spec`; returns the bytes after it.
 #[cfg(feature = "audio-frontend")]
 pub(crate) fn take<'a>(
     bytes: &'a [u8],

@@ -31,7 +31,7 @@ use crate::Error;
 /// The first version whose blobs declare their views in the extension.
 pub const VIEWS_SINCE: u16 = 5;
 
-/// Decodes the views of a v5 blob from `bytes`; returns them and the bytes after them.
+/// Decodes the views of a v5 blob from `bytes` into `views`; returns the bytes after them.
 pub(crate) fn take_views<'a>(
     bytes: &'a [u8],
     views: &mut Option<WarpSet>,

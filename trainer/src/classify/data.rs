@@ -484,7 +484,7 @@ impl Layout {
                 " (a missing value: the model takes every feature of every row, so fill it in or drop the row)".into()
             }
             // A number (too large for f32) or one with a decimal comma: the message says so.
-            _ if c.replacen(',', ".", 1).parse::<f64>().is_ok() => String::new(),
+            _ if csvio::decimal_comma(c) => String::new(),
             (Some(h), false) if 2 * numbers(h) > h.len() => format!(
                 " (the first line was taken as the header, for its cell {:?}, though its other cells are numbers: if it is a row of data, add a header line naming the columns, e.g. `label,f1,f2,...`)",
                 h.iter().find(|c| c.parse::<f64>().is_err()).map_or("", String::as_str)

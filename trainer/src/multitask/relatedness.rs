@@ -1,8 +1,8 @@
 //! Task relatedness: the cosine of the heads' loss gradients on the shared trunk, each averaged
-//! over batches first, measured after a short joint training; and the transfer gain of training a pair of
-//! heads together vs. each alone (same seed, same batches, same budget). Everything is repeated
-//! over `seeds` seeds (initialisation and batches), so an effect can be told from the noise of one
-//! run: cosines pool the batches of every seed, gains give their spread across seeds.
+//! over batches first, measured after a short joint training; and the transfer gain of training
+//! a pair of heads together vs. each alone (same seed, same batches, same budget). Everything is
+//! repeated over `seeds` seeds (initialisation and batches), so an effect can be told from the
+//! noise of one run: cosines and gains give their spread across seeds.
 
 use super::config::MtConfig;
 use super::{batch, build_heads, head_grad, train, validate, Head, Params};
@@ -22,7 +22,7 @@ pub struct Report {
     /// Seeds every measurement was repeated with.
     pub seeds: usize,
     /// (mean, standard deviation across seeds) of the cosine between two heads' mean trunk
-    /// gradients ([`cosines`]); the diagonal is each head's split-half cosine.
+    /// gradients ([`cosines`]); the diagonal is each head's reliability.
     pub cos: Vec<Vec<(f64, f64)>>,
     /// Validation loss (and accuracy) of each head trained alone, mean over seeds.
     pub alone: Vec<Metric>,
@@ -75,15 +75,17 @@ fn cosine(a: &[f64], b: &[f64]) -> f64 {
 /// the geometric mean of their diagonals; unrelated ones about 0.
 pub fn cosines(cfg: &MtConfig, heads: &[Head], p: &Params, batches: usize) -> Vec<Vec<f64>> {
     let nt = p.trunk.len();
-    // (mean over all batches, over even batches, over odd batches) per head.
+    // (sum over all batches, over even batches, over odd batches) per head: means up to a
+    // scale, which a cosine does not see.
     let means: Vec<[Vec<f64>; 3]> = heads
         .iter()
         .enumerate()
         .map(|(i, h)| {
             let mut m = [vec![0.0; nt], vec![0.0; nt], vec![0.0; nt]];
+            let theta = p.theta(i);
             for b in 0..batches as u64 {
                 let bt = batch(h, cfg, cfg.seed ^ 0xc05, b, false);
-                let g = head_grad(h, &p.theta(i), &p.u[i], &bt).1;
+                let g = head_grad(h, &theta, &p.u[i], &bt).1;
                 let half = 1 + (b % 2) as usize;
                 for (k, x) in g[..nt].iter().enumerate() {
                     m[0][k] += x;
@@ -124,8 +126,8 @@ fn subset(cfg: &MtConfig, keep: &[usize]) -> MtConfig {
     c
 }
 
-/// One seed's measurement: the cosines of mean gradients, alone metrics, and (with `transfer`) each pair's
-/// metrics `pair[i][j]` (head i trained with head j).
+/// One seed's measurement: the cosines of mean gradients, alone metrics, and (with `transfer`)
+/// each pair's metrics `pair[i][j]` (head i trained with head j).
 struct Run {
     cos: Vec<Vec<f64>>,
     alone: Vec<Metric>,

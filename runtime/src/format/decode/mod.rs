@@ -197,14 +197,8 @@ impl<'a, T: Decode<'a>> Decode<'a> for Option<T> {
 
 impl<'a, T: Decode<'a>, const N: usize> Decode<'a> for Vec<T, N> {
     fn decode(r: &mut Reader<'a>) -> Option<Self> {
-        let n = r.len()?;
-        if n > N {
-            return None;
-        }
         let mut items = Vec::new();
-        for _ in 0..n {
-            items.push(T::decode(r)?).ok()?;
-        }
+        Self::decode_into(r, &mut items)?;
         Some(items)
     }
 

@@ -2,7 +2,6 @@
 
 use super::{decode_struct, Decode, Reader};
 use crate::format::spec::*;
-use heapless::Vec;
 
 decode_struct!(LayerSpec {
     inputs,
@@ -117,14 +116,9 @@ impl Decode<'_> for InputTransform {
 /// The extension as format v4 and later encode it (the sections after it are decoded apart).
 impl Decode<'_> for Extension {
     fn decode(r: &mut Reader<'_>) -> Option<Self> {
-        Some(Extension {
-            input_transform: Decode::decode(r)?,
-            outputs: Decode::decode(r)?,
-            enrollable: Decode::decode(r)?,
-            stem: Vec::new(),
-            views: None,
-            front_end: None,
-        })
+        let mut ext = Extension::default();
+        Self::decode_into(r, &mut ext)?;
+        Some(ext)
     }
 
     fn decode_into(r: &mut Reader<'_>, out: &mut Self) -> Option<()> {
