@@ -47,7 +47,13 @@ pub use message::*;
 
 /// The protocol's version, in [`Info::protocol_version`]: raised when a message changes
 /// incompatibly.
-pub const PROTOCOL_VERSION: u16 = 6;
+pub const PROTOCOL_VERSION: u16 = 7;
+
+/// The oldest device protocol a host of this version serves: its requests are this version's
+/// and its replies decode here (version 7 only let a runtime error's text grow from 96 to
+/// [`MAX_MESSAGE`] bytes, so a version-6 device's replies decode and its requests are the
+/// same).
+pub const OLDEST_DEVICE_PROTOCOL: u16 = 6;
 
 /// What encoding or decoding a frame can fail with.
 #[non_exhaustive]

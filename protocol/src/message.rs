@@ -18,8 +18,9 @@ pub const MAX_CHUNK: usize = 256;
 pub const MAX_HEADS: usize = 8;
 /// Bytes of a model or head name in [`Info`] (longer names are cut at a character boundary).
 pub const MAX_NAME: usize = 32;
-/// Bytes of a [`RuntimeError`]'s message.
-pub const MAX_MESSAGE: usize = 96;
+/// Bytes of a [`RuntimeError`]'s message: every text of the runtime's errors fits whole
+/// (protocol 6 cut them at 96).
+pub const MAX_MESSAGE: usize = 240;
 /// Numbers a [`RuntimeError`] carries.
 pub const MAX_NUMBERS: usize = 4;
 /// Labels of enrolled classes listed by [`BankInfo`] (a larger bank lists its first ones).
@@ -394,6 +395,8 @@ pub struct Installed {
 }
 
 /// Why a request was refused.
+// No allocator, so no `Box`: a reply exists once at a time, on the stack or in a session.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum DeviceError {

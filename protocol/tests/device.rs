@@ -979,8 +979,8 @@ fn a_device_built_in_place_answers_as_one_built_by_new() {
 }
 
 /// The refusals a host meets in a session (a class missing from the support set, a label out
-/// of range, a full buffer, an update before the reboot, a replay) reach it whole: their text
-/// fits a reply's `MAX_MESSAGE` bytes, so the hint at the end is not cut.
+/// of range, a full buffer, an update before the reboot, a replay) and the longest texts reach
+/// it whole: they fit a reply's `MAX_MESSAGE` bytes, so the hint at the end is not cut.
 #[test]
 fn common_refusals_fit_a_reply_whole() {
     use fewshot_protocol::device::runtime_error;
@@ -1000,10 +1000,46 @@ fn common_refusals_fit_a_reply_whole() {
         },
         Error::UnknownLabel { label: u16::MAX },
         Error::NoSavedState,
+        // The longest texts, at their longest numbers and names.
+        Error::ScopeReachesStem { head: usize::MAX },
+        Error::IllConditioned {
+            output: usize::MAX,
+            sample: usize::MAX,
+            ratio: u32::MAX,
+            limit: u32::MAX,
+        },
+        Error::NotEnrollable { head: usize::MAX },
+        Error::UnsupportedEnvelope { found: u16::MAX },
+        Error::CrcMismatch {
+            stored: u32::MAX,
+            computed: u32::MAX,
+        },
+        Error::BufferTooSmall {
+            what: "learner scratch S (more samples than K_MAX: `--k`)",
+            needed: usize::MAX,
+            provided: usize::MAX,
+        },
+        Error::FrontEndSetting {
+            field: "log_offset (finite, > 0; value: its f32 bits)",
+            value: u32::MAX,
+            min: u32::MAX,
+            max: u32::MAX,
+        },
+        Error::FeatureDisabled {
+            feature: "audio-frontend",
+        },
     ] {
         let text = e.to_string();
         assert!(text.len() <= fewshot_protocol::MAX_MESSAGE, "{text}");
-        assert_eq!(runtime_error(&e).message.as_str(), text);
+        let wire = runtime_error(&e);
+        assert_eq!(wire.message.as_str(), text);
+        // The whole reply fits a frame.
+        let reply = Reply::Error(DeviceError::Runtime(wire));
+        let mut buf = [0u8; fewshot_protocol::MAX_FRAME];
+        assert!(
+            fewshot_protocol::frame::encode(&reply, &mut buf).is_ok(),
+            "{text}"
+        );
     }
 }
 

@@ -7,7 +7,7 @@ use crate::csvio;
 use crate::input_columns::{match_by_name, Matched};
 use anyhow::{anyhow, bail, Context, Result};
 use fewshot_protocol::frame::{self, Frame, FrameReader};
-use fewshot_protocol::{Reply, Request, MAX_FRAME, PROTOCOL_VERSION};
+use fewshot_protocol::{Reply, Request, MAX_FRAME, OLDEST_DEVICE_PROTOCOL, PROTOCOL_VERSION};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -85,9 +85,7 @@ impl Client {
     /// might take a request of this one for something else and run it).
     pub fn check_protocol(&mut self) -> Result<()> {
         match self.ask(&Request::Info)? {
-            Reply::Info(i) if i.protocol_version != PROTOCOL_VERSION => {
-                Err(mismatch(i.protocol_version))
-            }
+            Reply::Info(i) if !served(i.protocol_version) => Err(mismatch(i.protocol_version)),
             _ => Ok(()),
         }
     }
@@ -147,15 +145,25 @@ impl Client {
 fn reply_of(f: &mut [u8]) -> Result<Reply> {
     let mut copy = f.to_vec();
     frame::decode(f).map_err(|e| match frame::info_version(&mut copy) {
-        Some(v) if v != PROTOCOL_VERSION => mismatch(v),
+        Some(v) if !served(v) => mismatch(v),
         _ => anyhow!("{e} (a reply of fewshot-protocol {PROTOCOL_VERSION} expected)"),
     })
 }
 
-/// A device of protocol version `v`, not this host's.
+/// Whether this host serves a device of protocol version `v`.
+fn served(v: u16) -> bool {
+    (OLDEST_DEVICE_PROTOCOL..=PROTOCOL_VERSION).contains(&v)
+}
+
+/// A device of protocol version `v`, not one this host serves.
 fn mismatch(v: u16) -> anyhow::Error {
+    let fix = if v > PROTOCOL_VERSION {
+        "use a trainer of the firmware's version or newer"
+    } else {
+        "update the device's firmware, or use a trainer of its version"
+    };
     anyhow!(
-        "the device speaks fewshot-protocol {v}, this host {PROTOCOL_VERSION}: build its firmware and this trainer from the same version"
+        "the device speaks fewshot-protocol {v}, this host {OLDEST_DEVICE_PROTOCOL} to {PROTOCOL_VERSION}: {fix}"
     )
 }
 

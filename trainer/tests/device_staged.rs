@@ -191,6 +191,11 @@ fn wide_rows_are_staged_by_every_command_that_sends_an_input() {
         err.contains("the device speaks fewshot-protocol 3, this host"),
         "{err}"
     );
+    assert!(err.contains("update the device's firmware"), "{err}");
+    // Protocol 6 differs from this one only by its shorter error texts: served.
+    let six = serve(&dir, model(), fewshot_protocol::OLDEST_DEVICE_PROTOCOL);
+    let pushed = ok(&six, &["push", "--csv", support.to_str().unwrap()]);
+    assert_eq!(pushed.lines().last(), Some("samples: 9 of 16"), "{pushed}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
