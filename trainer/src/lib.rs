@@ -1,6 +1,7 @@
 //! Meta-training of compact MLPs for few-shot adaptation on microcontrollers.
 pub mod bench;
 pub mod classify;
+pub mod column_checks;
 pub mod config;
 pub mod csvio;
 pub mod device;

@@ -249,13 +249,7 @@ fn describe_split(t: &CsvTasks, s: &State, shots_max: usize) {
         trainer::csvio::describe_inputs(&t.path.display().to_string(), &t.input_names)
     );
     let inputs = t.task_inputs();
-    if let Some(w) = trainer::csvio::rising_warning(&t.input_names, &inputs) {
-        eprintln!("{w}");
-    }
-    if let Some(w) = trainer::csvio::imprecise_warning(&t.input_names, &inputs) {
-        eprintln!("{w}");
-    }
-    if let Some(w) = trainer::csvio::constant_warning(&t.input_names, &inputs) {
+    for w in trainer::column_checks::input_warnings(&t.input_names, &inputs, true, "task_column") {
         eprintln!("{w}");
     }
     // Five significant digits below 0.1: a timestamp's scale (1e-8) must not print as 0.

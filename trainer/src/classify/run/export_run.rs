@@ -17,16 +17,10 @@ pub fn train_and_export(
     let setup = Setup::new(cfg)?;
     let ds = &setup.ds;
     eprintln!("{}", crate::csvio::describe_inputs(&ds.file, &ds.columns));
-    if let Some(w) = crate::csvio::rising_warning(&ds.columns, &[&ds.x]) {
-        eprintln!("{w}");
-    }
-    if let Some(w) = crate::csvio::imprecise_warning(&ds.columns, &[&ds.x]) {
-        eprintln!("{w}");
-    }
     // A vector of sensor readings, not an image's or a series' positions (a digit's border
     // pixels are 0 in every row by nature).
-    let positions = !matches!(cfg.input, crate::classify::config::InputKind::Vector {});
-    if let Some(w) = crate::csvio::constant_warning(&ds.columns, &[&ds.x]).filter(|_| !positions) {
+    let vector = matches!(cfg.input, crate::classify::config::InputKind::Vector {});
+    for w in crate::column_checks::input_warnings(&ds.columns, &[&ds.x], vector, "subject_column") {
         eprintln!("{w}");
     }
     if let Some(spec) = &cfg.front_end {
