@@ -92,8 +92,16 @@ pub struct EpisodeUnits {
     pub classes: usize,
     pub rows: usize,
     /// The classes whose (support, query) rows took the fewest distinct forms over the
-    /// episodes, and how many: a class of few rows repeats however many episodes are drawn.
+    /// episodes, among those drawn ten times as often as that, and how many: a class of few
+    /// rows repeats however many episodes are drawn.
     pub fewest_splits: Option<(Vec<usize>, usize)>,
+    /// The same among the classes drawn at least ten times as often as they took distinct
+    /// splits: those whose episodes repeat (a class drawn rarely, one of many, takes few
+    /// splits because it was drawn few times, and is not one of these).
+    pub repeating: Option<(Vec<usize>, usize)>,
+    /// The novel classes with fewer rows than a way takes (shots and queries), each with its
+    /// rows: in no episode, so in no accuracy.
+    pub left_out: Vec<(usize, usize)>,
 }
 
 /// The data class of each way of `ep` and its support and query rows, sorted.
@@ -111,23 +119,35 @@ fn way_splits(ep: &Episode, labels: &[usize]) -> Vec<(usize, Vec<usize>, Vec<usi
         .collect()
 }
 
-/// [`EpisodeUnits::fewest_splits`] of `eps` (`labels`: each data row's class).
-fn fewest_splits(eps: &[Episode], labels: &[usize]) -> Option<(Vec<usize>, usize)> {
-    let mut splits: Vec<(usize, Vec<usize>, Vec<usize>)> =
-        eps.iter().flat_map(|ep| way_splits(ep, labels)).collect();
+/// Classes and the fewest distinct (support, query) splits they took.
+type FewestSplits = (Vec<usize>, usize);
+
+/// [`EpisodeUnits::fewest_splits`] and [`EpisodeUnits::repeating`] of `eps` (`labels`: each
+/// data row's class).
+fn split_counts(eps: &[Episode], labels: &[usize]) -> (Option<FewestSplits>, Option<FewestSplits>) {
+    let mut draws: std::collections::BTreeMap<usize, usize> = Default::default();
+    let mut splits: Vec<(usize, Vec<usize>, Vec<usize>)> = Vec::new();
+    for split in eps.iter().flat_map(|ep| way_splits(ep, labels)) {
+        *draws.entry(split.0).or_default() += 1;
+        splits.push(split);
+    }
     splits.sort_unstable();
     splits.dedup();
     let mut per_class: std::collections::BTreeMap<usize, usize> = Default::default();
     for (c, _, _) in &splits {
         *per_class.entry(*c).or_default() += 1;
     }
-    let fewest = *per_class.values().min()?;
-    let classes = per_class
-        .into_iter()
-        .filter(|&(_, n)| n == fewest)
-        .map(|(c, _)| c)
-        .collect();
-    Some((classes, fewest))
+    let fewest = |per_class: &std::collections::BTreeMap<usize, usize>| {
+        let fewest = *per_class.values().min()?;
+        let classes = (per_class.iter())
+            .filter(|&(_, &n)| n == fewest)
+            .map(|(&c, _)| c)
+            .collect();
+        Some((classes, fewest))
+    };
+    let all = fewest(&per_class);
+    per_class.retain(|c, n| 10 * *n < draws.get(c).copied().unwrap_or(0));
+    (all, fewest(&per_class))
 }
 
 pub(super) fn units(eps: &[Episode], labels: &[usize]) -> Option<EpisodeUnits> {
@@ -149,6 +169,7 @@ pub(super) fn units(eps: &[Episode], labels: &[usize]) -> Option<EpisodeUnits> {
         .collect();
     draws.sort_unstable();
     draws.dedup();
+    let (fewest_splits, repeating) = split_counts(eps, labels);
     Some(EpisodeUnits {
         shots: first.shots,
         ways: first.ways,
@@ -157,7 +178,9 @@ pub(super) fn units(eps: &[Episode], labels: &[usize]) -> Option<EpisodeUnits> {
         query_per_class: first.query,
         classes: classes.len(),
         rows: rows.len(),
-        fewest_splits: fewest_splits(eps, labels),
+        fewest_splits,
+        repeating,
+        left_out: Vec::new(),
     })
 }
 
@@ -199,7 +222,13 @@ pub fn eval_rows(
             }
             for &k in shots {
                 let eps = test_episodes(setup, ways, k, *query, *n, *seed)?;
-                all_units.extend(units(&eps, &setup.ds.labels));
+                all_units.extend(units(&eps, &setup.ds.labels).map(|mut u| {
+                    u.left_out = (setup.test.classes.iter())
+                        .filter(|c| c.rows.len() < k + query)
+                        .map(|c| (c.class, c.rows.len()))
+                        .collect();
+                    u
+                }));
                 rows.extend(evaluate(bytes, &eps, steps, baselines)?);
                 if let Some(u) = unknown {
                     let spec = (k, *query, *n, *seed);
@@ -456,11 +485,23 @@ pub fn describe(cfg: &ClsConfig, ds: &Dataset, report: &EvalReport) -> String {
         );
         // A class of few rows repeats its few splits in every draw: say so when they are far
         // fewer than the draws.
-        if let Some((c, n)) = u
-            .fewest_splits
-            .as_ref()
-            .filter(|(_, n)| 10 * n < u.distinct)
-        {
+        if !u.left_out.is_empty() {
+            let named: Vec<String> = (u.left_out.iter())
+                .map(|&(c, n)| format!("{} ({})", ds.class_name(c), count(n, "row")))
+                .collect();
+            let fewest = u.left_out.iter().map(|&(_, n)| n).min().unwrap_or(0);
+            let fix = match fewest.checked_sub(u.shots) {
+                Some(q) if q > 0 => format!("`trainer eval --query {q}` takes them in"),
+                _ => "too few rows for this shot count".to_string(),
+            };
+            s += &format!(
+                "    left out: {}: fewer rows than {} + {} ({fix})\n",
+                named.join(", "),
+                count(u.shots, "shot"),
+                count(u.query_per_class, "query"),
+            );
+        }
+        if let Some((c, n)) = &u.repeating {
             let class = if c.len() == 1 { "class" } else { "classes" };
             s += &format!(
                 "    {class} {}: a class's rows split into support and queries in as few as {n} distinct ways (its rows are few): the episodes repeat them\n",
@@ -495,6 +536,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_class_drawn_rarely_is_not_one_of_few_rows() {
+        // Class 0 has 40 rows but is drawn in 4 of 40 episodes (4 distinct splits); class 1 is
+        // in every one. Neither repeats its splits.
+        let labels: Vec<usize> = (0..80).map(|r| usize::from(r >= 40)).collect();
+        let eps: Vec<Episode> = (0..40)
+            .map(|i| Episode {
+                ways: 2,
+                shots: 1,
+                query: 1,
+                rows: match i % 10 {
+                    0 => vec![i, 40 + i, i + 1, 40 + (i + 1) % 40],
+                    _ => vec![
+                        40 + i,
+                        40 + (i + 3) % 40,
+                        40 + (i + 1) % 40,
+                        40 + (i + 5) % 40,
+                    ],
+                },
+                pool_class: vec![0, 1],
+                ..Default::default()
+            })
+            .collect();
+        assert_eq!(split_counts(&eps, &labels).1, None);
+    }
+
+    #[test]
     fn a_class_of_few_rows_has_few_splits_however_many_draws() {
         // Class 0 has rows 0-2 (1 shot, 1 query: at most 6 splits), class 1 rows 10-29.
         let labels: Vec<usize> = (0..30).map(|r| usize::from(r >= 10)).collect();
@@ -509,7 +576,7 @@ mod tests {
                 ..Default::default()
             })
             .collect();
-        assert_eq!(fewest_splits(&eps, &labels), Some((vec![0], 3)));
+        assert_eq!(split_counts(&eps, &labels).1, Some((vec![0], 3)));
         let u = units(&eps, &labels).unwrap();
         assert_eq!((u.distinct, u.fewest_splits), (40, Some((vec![0], 3))));
     }

@@ -60,6 +60,9 @@ pub struct SubjectReport {
     /// The classes whose (support, query) rows took the fewest distinct forms, and how many.
     #[serde(default)]
     pub fewest_splits: Option<(Vec<usize>, usize)>,
+    /// The same among the classes whose episodes repeat their splits (drawn ten times as often).
+    #[serde(default)]
+    pub repeating: Option<(Vec<usize>, usize)>,
 }
 
 /// Each subject's classes of `pool` as pools: the pool's classes cut to the subject's rows;
@@ -228,6 +231,7 @@ pub fn evaluate_within(
                 episodes: 0,
                 distinct: 0,
                 fewest_splits: None,
+                repeating: None,
             });
             continue;
         };
@@ -245,7 +249,8 @@ pub fn evaluate_within(
             query,
             episodes: eps.len(),
             distinct: units.as_ref().map_or(0, |u| u.distinct),
-            fewest_splits: units.and_then(|u| u.fewest_splits),
+            fewest_splits: units.as_ref().and_then(|u| u.fewest_splits.clone()),
+            repeating: units.and_then(|u| u.repeating),
         });
     }
     Ok(out)
@@ -340,11 +345,7 @@ pub fn table(ds: &Dataset, ways: usize, held_out: &[String], reports: &[SubjectR
         );
         // Few rows repeat their few splits in every draw: say so when they are far fewer
         // than the episodes, as the pooled table does.
-        if let Some((c, n)) = r
-            .fewest_splits
-            .as_ref()
-            .filter(|(_, n)| 10 * n < r.distinct)
-        {
+        if let Some((c, n)) = &r.repeating {
             s += &format!(
                 "    within these subjects, {} {}: a class's rows split into support and queries in as few as {n} distinct ways (its rows are few): the episodes repeat them, and the interval over episodes overstates how well they were measured; the one over subjects is the unit to read\n",
                 if c.len() == 1 { "class" } else { "classes" },
@@ -509,6 +510,7 @@ mod tests {
             episodes: subjects.len(),
             distinct: subjects.len(),
             fewest_splits: None,
+            repeating: None,
         };
         let note = few_subjects_note(&[report(&[0, 1, 2, 3]), report(&[4, 5])]);
         assert!(
