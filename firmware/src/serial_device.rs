@@ -14,6 +14,7 @@ pub type SerialDevice<'m, F> = sizes::Device<'m, F>;
 
 use core::mem::MaybeUninit;
 use fewshot_protocol::device::{Device, Layout};
+use fewshot_protocol::Reply;
 use fewshot_runtime::signature::PublicKey;
 use fewshot_runtime::update::MappedFlash;
 use fewshot_runtime::{Error, Model};
@@ -30,7 +31,9 @@ pub struct Statics<F: 'static> {
 /// At boot: the device for head [`sizes::HEAD`] on `flash` as `layout` places its records,
 /// serving the signed update installed in its model slots when one verifies, loads and fits
 /// these sizes (read in place: no RAM holds a copy), else `built_in` (`refused` is told why an
-/// installed one was not taken). Returns the model served and the device.
+/// installed one was not taken). What was saved before the reset (the adapted state and the
+/// class bank, if this model's) is restored (`Device::restore_saved`), and `restored` is given
+/// both replies. Returns the model served and the device.
 ///
 /// # Safety
 /// `flash.mapped()` is memory that stays readable at the same address for the rest of the
@@ -44,6 +47,7 @@ pub unsafe fn start<F: MappedFlash>(
     built_in: Model<'static>,
     statics: Statics<F>,
     refused: impl FnOnce(Error),
+    restored: impl FnOnce(&Reply, &Reply),
 ) -> Result<
     (
         &'static Model<'static>,
@@ -60,5 +64,7 @@ pub unsafe fn start<F: MappedFlash>(
             });
     let model: &'static Model<'static> = statics.served.write(installed.unwrap_or(built_in));
     let device = Device::init(statics.device, model, sizes::HEAD, flash, layout, key)?;
+    let (state, bank) = device.restore_saved();
+    restored(&state, &bank);
     Ok((model, device))
 }

@@ -32,7 +32,9 @@ const LAYOUT: Layout = match Layout::fitting::<Flash>(&serial_sizes::RECORDS) {
 };
 
 /// Feeds `data` to a device byte by byte, twice: serving the built-in model, and serving the
-/// installed update in place. Every reply must decode, and at the end the update slots hold no
+/// installed update in place; each time as it is, then with every frame's check made right
+/// ([`checked`]: a mutation of a frame would else stop at its check, never reaching the
+/// request). Every reply must decode, and at the end the update slots hold no
 /// model or a whole, validly signed one: the update fixture's (the only model the test key
 /// signed), never a half-written one; the model served in place reads the same bytes.
 pub fn serial(data: &[u8]) {
@@ -45,9 +47,35 @@ pub fn serial(data: &[u8]) {
     else {
         panic!("the device is made")
     };
+    let checked = checked(data);
     feed(&mut dev, data);
+    feed(&mut dev, &checked);
     check_slots(dev.flash().clone(), key);
     in_place(data, key);
+    in_place(&checked, key);
+}
+
+/// `data` with the check of every frame that is COBS and holds a check's 4 bytes replaced by
+/// the right one (`frame::CHECK` of the bytes before it); other bytes as they are.
+fn checked(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 8);
+    for (i, piece) in data.split(|&b| b == 0).enumerate() {
+        if i > 0 {
+            out.push(0);
+        }
+        let mut bytes = piece.to_vec();
+        match cobs::decode_in_place(&mut bytes) {
+            Ok(n) if n >= 4 => {
+                let body = n - 4;
+                let check = frame::CHECK.checksum(&bytes[..body]);
+                bytes.truncate(body);
+                bytes.extend(check.to_le_bytes());
+                out.extend(cobs::encode_vec(&bytes));
+            }
+            _ => out.extend(piece),
+        }
+    }
+    out
 }
 
 /// The in-place run's flash: a static, so the model read from it stays where it is while the

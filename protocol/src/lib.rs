@@ -1,8 +1,9 @@
 //! The serial protocol between a host and a fewshot device.
 //!
 //! The host sends a [`Request`], the device answers one [`Reply`]; each message is encoded with
-//! postcard and framed with COBS ([`frame`]: postcard's `to_slice_cobs` / `from_bytes_cobs`, a
-//! zero byte ends each frame), at most [`MAX_FRAME`] bytes. No allocation: every variable part
+//! postcard, followed by its CRC-32 ([`frame::CHECK`]) and framed with COBS ([`frame`]: a zero
+//! byte ends each frame), at most [`MAX_FRAME`] bytes. The wire format, byte by byte, for a
+//! client in another language: `protocol/README.md`. No allocation: every variable part
 //! is a `heapless` container of fixed capacity ([`MAX_INPUT`], [`MAX_CHUNK`], ...), so both
 //! sides bound what they accept. The device side (`device::Device`, feature `device`) maps
 //! requests to the runtime's `Learner`, support set, class bank (an enrollable head's classes
@@ -41,19 +42,15 @@
 pub mod device;
 pub mod frame;
 mod message;
+mod pairing;
 
 pub use frame::MAX_FRAME;
 pub use message::*;
 
-/// The protocol's version, in [`Info::protocol_version`]: raised when a message changes
-/// incompatibly.
+/// The protocol's version, in [`Info::protocol_version`]: raised when a message or the framing
+/// changes incompatibly. Version 7 added the frame check ([`frame::CHECK`]) and let a runtime
+/// error's text grow from 96 to [`MAX_MESSAGE`] bytes.
 pub const PROTOCOL_VERSION: u16 = 7;
-
-/// The oldest device protocol a host of this version serves: its requests are this version's
-/// and its replies decode here (version 7 only let a runtime error's text grow from 96 to
-/// [`MAX_MESSAGE`] bytes, so a version-6 device's replies decode and its requests are the
-/// same).
-pub const OLDEST_DEVICE_PROTOCOL: u16 = 6;
 
 /// What encoding or decoding a frame can fail with.
 #[non_exhaustive]
@@ -64,10 +61,19 @@ pub enum Error {
         /// Bytes of the buffer.
         buffer: u16,
     },
-    /// The frame is not a COBS-encoded message of the expected type.
+    /// The frame is damaged: not COBS-encoded, shorter than its check, or its check
+    /// ([`frame::CHECK`]) does not hold.
     Decode {
         /// Bytes of the frame.
         len: u16,
+    },
+    /// The frame arrived whole (its check holds) but is not a message of the expected type of
+    /// this protocol version: an unknown variant, or fields of another version.
+    Unknown {
+        /// Bytes of the frame.
+        len: u16,
+        /// The message's variant index (its first varint), `u32::MAX` when unreadable.
+        tag: u32,
     },
 }
 
@@ -75,7 +81,13 @@ impl core::fmt::Display for Error {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Error::Encode { buffer } => write!(f, "the message does not fit {buffer} bytes"),
-            Error::Decode { len } => write!(f, "a {len}-byte frame does not decode"),
+            Error::Decode { len } => {
+                write!(f, "a {len}-byte frame is damaged (COBS or its check)")
+            }
+            Error::Unknown { len, tag } => write!(
+                f,
+                "a {len}-byte frame arrived whole but is not a message of this version (variant {tag})"
+            ),
         }
     }
 }

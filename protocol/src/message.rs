@@ -37,7 +37,8 @@ pub enum Request {
     /// The model, its heads, the input width and the support buffer's capacity: [`Reply::Info`].
     Info,
     /// Adds a sample to the device's support buffer: [`Reply::Samples`]. A full buffer is
-    /// [`DeviceError::Runtime`] `SupportSetFull`.
+    /// [`DeviceError::Runtime`] `SupportSetFull`, a class not below the head's classes
+    /// `LabelOutOfRange` (the sample is not added).
     PushSample {
         /// Its class or its regression values.
         target: Target,
@@ -348,6 +349,9 @@ pub struct Info {
     /// and runs the built-in model. False for an update accepted since the boot (it runs from
     /// the next one).
     pub installed_refused: bool,
+    /// The most inner steps [`Request::Adapt`] takes (the learner's loss log; `Learner::
+    /// max_steps`). Protocol 7.
+    pub max_steps: u16,
 }
 
 /// The class bank of an enrollable head, in [`Info`].
@@ -400,7 +404,9 @@ pub struct Installed {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum DeviceError {
-    /// The frame did not decode as a request (corrupted, truncated, or of another protocol).
+    /// The frame is damaged: not COBS-encoded, or its check ([`crate::frame::CHECK`]) does not
+    /// hold (corrupted or truncated on the line, or a frame of a protocol before 7, which had
+    /// no check).
     BadFrame {
         /// Bytes in the frame (COBS-encoded, without its delimiter).
         len: u16,
@@ -439,6 +445,14 @@ pub enum DeviceError {
         staged: u16,
         /// Values the model takes.
         width: u16,
+    },
+    /// The frame arrived whole (its check holds) but is not a request of this device's
+    /// protocol version ([`crate::PROTOCOL_VERSION`] in [`Info`]): a request variant it does
+    /// not know (`tag`), or one whose fields are another version's. A damaged frame is
+    /// [`DeviceError::BadFrame`].
+    UnknownRequest {
+        /// The request's variant index (`u32::MAX` when unreadable).
+        tag: u32,
     },
 }
 

@@ -9,7 +9,9 @@ use fewshot_protocol::device::{Device, Layout, RamFlash, Session};
 use fewshot_protocol::MAX_OUTPUTS;
 use fewshot_protocol::{frame, DeviceError, Input, InputAction, Reply, Request, Target};
 use fewshot_protocol::{BankInfo, HeadInfo, HeadKind, Info, Installed, RuntimeError};
-use fewshot_protocol::{MAX_CHUNK, MAX_CLASSES, MAX_FRAME, MAX_HEADS, MAX_INPUT, MAX_NAME};
+use fewshot_protocol::{
+    MAX_CHUNK, MAX_CLASSES, MAX_FRAME, MAX_HEADS, MAX_INPUT, MAX_MESSAGE, MAX_NAME,
+};
 use fewshot_runtime::format::AlignedBytes;
 use fewshot_runtime::signature::{PublicKey, SigningKey};
 use fewshot_runtime::update::MappedFlash;
@@ -144,11 +146,12 @@ fn the_largest_messages_fit_a_frame() {
             }),
             served_slot: Some(1),
             installed_refused: true,
+            max_steps: u16::MAX,
         })),
         enc(&Reply::Error(DeviceError::Runtime(RuntimeError {
             kind: heapless::String::try_from("k".repeat(MAX_NAME).as_str()).unwrap(),
             numbers: heapless::Vec::from_iter([u32::MAX; 4]),
-            message: heapless::String::try_from("m".repeat(96).as_str()).unwrap(),
+            message: heapless::String::try_from("m".repeat(MAX_MESSAGE).as_str()).unwrap(),
         }))),
     ];
     for m in messages {
@@ -717,7 +720,7 @@ fn a_margin_holds_back_the_classes_enrolled_after_it() {
     };
     assert_eq!(ask(&mut s, &mut dev, &set(1.0e6)), bank(5));
     let r = ask(&mut s, &mut dev, &set(f32::INFINITY));
-    assert_eq!(runtime_kind(&r), "NonFinite", "{r:?}");
+    assert_eq!(runtime_kind(&r), "NonFiniteSetting", "{r:?}");
     assert_eq!(bank_info(&mut s, &mut dev).0.margin, 1.0e6);
     push_novel(&mut s, &mut dev, 0..4);
     assert_eq!(enroll(&mut s, &mut dev, 100), bank(6));

@@ -167,11 +167,47 @@ fn the_boot_serves_an_installed_update_in_place() {
             device: Box::leak(Box::new(std::mem::MaybeUninit::uninit())),
         };
         let refused = |e| panic!("refused: {e}");
+        let mut found = None;
+        let restored = |state: &Reply, bank: &Reply| found = Some((state.clone(), bank.clone()));
         // SAFETY: the chip is leaked; the device is the window's only writer.
-        unsafe { serial_device::start(window(chip), &layout, key, built_in, statics, refused) }
-            .unwrap()
+        let booted = unsafe {
+            serial_device::start(
+                window(chip),
+                &layout,
+                key,
+                built_in,
+                statics,
+                refused,
+                restored,
+            )
+        }
+        .unwrap();
+        (booted.0, booted.1, found.unwrap())
     };
-    let (model, device) = boot(chip);
+    let (model, device, (state, _)) = boot(chip);
+    assert_eq!(
+        fewshot_protocol::device::restore_outcome(&state),
+        "none",
+        "{state:?}"
+    );
+    // An adapted state saved before the update comes back at the next boot of the same model.
+    let x = fewshot_protocol::Input::from_slice(&[0.5; serial_sizes::INPUTS]).unwrap();
+    for class in 0..serial_sizes::OUTPUTS as u16 {
+        let push = Request::PushSample {
+            target: fewshot_protocol::Target::Class(class),
+            x: x.clone(),
+        };
+        assert!(matches!(device.handle(&push), Reply::Samples { .. }));
+    }
+    assert!(matches!(
+        device.handle(&Request::Adapt { steps: None }),
+        Reply::Adapted { .. }
+    ));
+    assert!(matches!(device.handle(&Request::Save), Reply::Saved { .. }));
+    let chip1 = self::chip();
+    chip1.write(AT, device.flash().mapped()).unwrap();
+    let (_, _, (state, _)) = boot(chip1);
+    assert!(matches!(state, Reply::Restored { .. }), "{state:?}");
     assert_eq!(
         model.bytes().as_ptr(),
         MODEL.as_ptr(),
@@ -202,7 +238,9 @@ fn the_boot_serves_an_installed_update_in_place() {
     let chip2 = self::chip();
     chip2.write(AT, device.flash().mapped()).unwrap();
     let chip_at = chip2.as_ptr() as usize;
-    let (model, device) = boot(chip2);
+    let (model, device, (state, _)) = boot(chip2);
+    // Another model now: the state saved for the first is not restored.
+    assert!(matches!(state, Reply::Error(_)), "{state:?}");
     let signed = &V2[fewshot_runtime::signature::ENVELOPE_HEADER_LEN..];
     assert_eq!(model.bytes(), signed);
     let slot0 = chip_at + AT as usize + layout.models_at as usize;

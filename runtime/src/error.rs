@@ -198,7 +198,8 @@ pub enum Error {
         /// What is wrong.
         what: &'static str,
     },
-    /// Neither slot holds a whole saved state.
+    /// Neither slot holds a whole saved record of the kind asked for (adapted state, class
+    /// bank): none was saved, or a save was cut short before it completed.
     NoSavedState,
     /// The newest saved state belongs to another model, head or parameter count; it was not
     /// restored.
@@ -322,6 +323,12 @@ pub enum Error {
         /// Head index.
         head: usize,
     },
+    /// A setting given to the runtime (not a sample's value) is NaN or infinite, or becomes so
+    /// in the units the runtime keeps it in.
+    NonFiniteSetting {
+        /// Which setting, e.g. `"enrollment margin"`.
+        what: &'static str,
+    },
 }
 
 impl fmt::Display for Error {
@@ -427,7 +434,10 @@ impl fmt::Display for Error {
             Error::NonFiniteLoss { step } => write!(f, "support loss not finite at step {step}"),
             Error::Flash { op, kind } => write!(f, "flash {op} failed: {kind}"),
             Error::FlashLayout { what } => write!(f, "flash region for saved state: {what}"),
-            Error::NoSavedState => write!(f, "no saved state in flash"),
+            Error::NoSavedState => write!(
+                f,
+                "nothing saved in flash (neither slot holds a whole record of this kind)"
+            ),
             Error::SavedStateMismatch { what } => {
                 write!(f, "saved state belongs to another {what}; not restored")
             }
@@ -491,6 +501,7 @@ impl fmt::Display for Error {
                 "audio {what} {given} does not match the model's front-end ({model})"
             ),
             Error::NoFrontEnd => write!(f, "the model carries no audio front-end"),
+            Error::NonFiniteSetting { what } => write!(f, "{what} is not finite"),
         }
     }
 }

@@ -124,14 +124,33 @@ impl<'m, const P: usize, const S: usize, const LOG: usize> Learner<'m, P, S, LOG
         self.adapt_steps(support, None)
     }
 
-    /// Adapts on `support` for `steps` steps (`None`: the model's default); `steps + 1` must fit
-    /// the loss log. A support set larger than the scratch was sized for (`K_MAX` of the
-    /// generated module) is [`Error::Capacity`] naming the learner's scratch.
+    /// The most inner steps [`Learner::adapt_steps`] takes: its loss log's `LOG - 1`, at most
+    /// [`crate::MAX_STEPS`] (the generated module's `MAX_STEPS`).
+    pub const fn max_steps(&self) -> u16 {
+        let log = LOG.saturating_sub(1);
+        if log < crate::MAX_STEPS as usize {
+            log as u16
+        } else {
+            crate::MAX_STEPS
+        }
+    }
+
+    /// Adapts on `support` for `steps` steps (`None`: the model's default); at most
+    /// [`Learner::max_steps`], or [`Error::Capacity`] naming the loss log. A support set
+    /// larger than the scratch was sized for (`K_MAX` of the generated module) is
+    /// [`Error::Capacity`] naming the learner's scratch.
     pub fn adapt_steps(
         &mut self,
         support: Support<'_>,
         steps: Option<u16>,
     ) -> Result<AdaptReport, Error> {
+        if let Some(asked) = steps.filter(|&s| usize::from(s) >= LOG) {
+            return Err(Error::Capacity {
+                what: "learner loss log (LOG, a loss per step and one: `trainer inspect --rust --max-steps`)",
+                needed: usize::from(asked) + 1,
+                available: LOG,
+            });
+        }
         let report = self
             .state
             .adapt(

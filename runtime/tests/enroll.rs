@@ -743,16 +743,14 @@ fn a_margin_lowers_the_rows_enrolled_after_it_and_nothing_else() {
     with.enroll(0, &sets[0]).unwrap();
     assert_eq!(
         with.set_margin(f32::NAN),
-        Err(Error::NonFinite {
+        Err(Error::NonFiniteSetting {
             what: "enrollment margin",
-            sample: 0
         })
     );
     assert_eq!(
         with.set_margin(f32::MAX),
-        Err(Error::NonFinite {
+        Err(Error::NonFiniteSetting {
             what: "enrollment margin",
-            sample: 0
         })
     );
     assert_eq!(with.margin(), 0.0);

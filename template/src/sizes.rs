@@ -39,8 +39,10 @@ pub const STEPS: u16 = 3;
 pub const PARAMS: usize = 85;
 /// Scratch floats: adaptation with K_MAX samples, and inference.
 pub const SCRATCH: usize = 452;
-/// Support losses logged by an adaptation with the default steps.
-pub const LOSS_LOG: usize = STEPS as usize + 1;
+/// The most inner steps `Learner::adapt_steps` takes (`--max-steps`; the default: STEPS).
+pub const MAX_STEPS: u16 = 3;
+/// Support losses logged: one before each step and one after the last.
+pub const LOSS_LOG: usize = MAX_STEPS as usize + 1;
 /// RAM of the learner: 2164 bytes of floats (state and scratch, as `trainer inspect` counts them, and the loss log),
 /// and a few dozen bytes of its own fields (`core::mem::size_of::<Learner>()` gives the whole).
 pub type Learner<'m> = fewshot_runtime::Learner<'m, PARAMS, SCRATCH, LOSS_LOG>;

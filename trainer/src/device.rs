@@ -7,7 +7,7 @@ use crate::csvio;
 use crate::input_columns::{match_by_name, Matched};
 use anyhow::{anyhow, bail, Context, Result};
 use fewshot_protocol::frame::{self, Frame, FrameReader};
-use fewshot_protocol::{Reply, Request, MAX_FRAME, OLDEST_DEVICE_PROTOCOL, PROTOCOL_VERSION};
+use fewshot_protocol::{DeviceError, Info, Reply, Request, MAX_FRAME, PROTOCOL_VERSION};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -35,6 +35,22 @@ impl Client {
             pending: Default::default(),
             timeout,
         }
+    }
+
+    /// Drops what the line holds (a reply an earlier client did not read): reads until one read
+    /// times out, for at most a second.
+    fn drain(&mut self) -> Result<()> {
+        let started = Instant::now();
+        let mut chunk = [0u8; 256];
+        while started.elapsed() < Duration::from_secs(1) {
+            match self.link.read(&mut chunk) {
+                Ok(0) => bail!("the device closed the connection"),
+                Ok(_) => {}
+                Err(e) if is_timeout(&e) => break,
+                Err(e) => return Err(e).context("reading from the device"),
+            }
+        }
+        Ok(())
     }
 
     /// A unix socket (`trainer device-sim --socket PATH`; QEMU: `-chardev
@@ -67,7 +83,25 @@ impl Client {
             anyhow!("connecting to {}: {e}{hint}", path.display())
         })?;
         s.set_read_timeout(Some(Duration::from_millis(100)))?;
-        Ok(Self::new(Box::new(s), timeout))
+        let mut c = Self::new(Box::new(s), timeout);
+        c.drain()?;
+        Ok(c)
+    }
+
+    /// A TCP connection to `addr` (`HOST:PORT`: QEMU's `-chardev
+    /// socket,id=s0,host=127.0.0.1,port=PORT,server=on,wait=off -serial chardev:s0`, or a
+    /// serial-to-network bridge).
+    pub fn tcp(addr: &str, timeout: Duration) -> Result<Self> {
+        let s = std::net::TcpStream::connect(addr).with_context(|| {
+            format!(
+                "connecting to {addr} (is the device, or QEMU with the firmware, listening there?)"
+            )
+        })?;
+        s.set_read_timeout(Some(Duration::from_millis(100)))?;
+        s.set_nodelay(true)?;
+        let mut c = Self::new(Box::new(s), timeout);
+        c.drain()?;
+        Ok(c)
     }
 
     /// A serial port (a board's UART, or QEMU's `-serial pty`), 8N1 at `baud`.
@@ -76,40 +110,65 @@ impl Client {
             .timeout(Duration::from_millis(100))
             .open()
             .with_context(|| format!("opening serial port {path}"))?;
-        Ok(Self::new(Box::new(p), timeout))
+        let mut c = Self::new(Box::new(p), timeout);
+        c.drain()?;
+        Ok(c)
     }
 
-    /// Sends `request` and returns the device's reply (an error reply is a reply: see
-    /// [`Reply::Error`]).
+    /// The device's `Info`. A device that refuses the request's frame as damaged is asked
+    /// again in the framing of protocols before 7 (without the frame check), so that an older
+    /// device names its version.
+    pub fn info(&mut self) -> Result<Info> {
+        match self.ask(&Request::Info)? {
+            Reply::Info(i) => Ok(i),
+            Reply::Error(DeviceError::BadFrame { .. }) => {
+                // `Info` unchecked: a delimiter, COBS of its one byte (variant 0), a delimiter.
+                self.send(&[0, 1, 1, 0])?;
+                match self.read_reply()? {
+                    Reply::Info(i) => Ok(i),
+                    r => bail!("the device refuses this host's frames as damaged ({r:?}): is the line noisy (baud rate)?"),
+                }
+            }
+            r => bail!("asked for its info, the device answered {r:?}"),
+        }
+    }
+
     /// Asks the device for its `Info` and refuses one of another protocol version (which
     /// might take a request of this one for something else and run it).
     pub fn check_protocol(&mut self) -> Result<()> {
-        match self.ask(&Request::Info)? {
-            Reply::Info(i) if !served(i.protocol_version) => Err(mismatch(i.protocol_version)),
+        match self.info()?.protocol_version {
+            v if v != PROTOCOL_VERSION => Err(mismatch(v)),
             _ => Ok(()),
         }
     }
 
+    fn send(&mut self, bytes: &[u8]) -> Result<()> {
+        self.link
+            .write_all(bytes)
+            .context("writing to the device")?;
+        self.link.flush().context("writing to the device")
+    }
+
+    /// Sends `request` and returns the device's reply (an error reply is a reply: see
+    /// [`Reply::Error`]). Replies of another kind than the request gets are skipped: a reply
+    /// left on the line by an earlier request that was not read.
     pub fn ask(&mut self, request: &Request) -> Result<Reply> {
         let mut buf = [0u8; MAX_FRAME + 1];
         // A leading delimiter ends whatever partial frame the line may hold.
         let len = frame::encode(request, &mut buf[1..])?.len();
-        let bytes = buf.get(..=len).context("frame length")?;
-        self.link
-            .write_all(bytes)
-            .context("writing to the device")?;
-        self.link.flush().context("writing to the device")?;
+        self.send(buf.get(..=len).context("frame length")?)?;
         // A `BadFrame` of another length than this request's frame answers bytes the line held
         // before it (a byte a reset left on the UART, ended by the leading delimiter): the
         // request's own reply follows.
         let sent = u16::try_from(len - 1).unwrap_or(u16::MAX);
-        for _ in 0..4 {
+        for _ in 0..8 {
             match self.read_reply()? {
-                Reply::Error(fewshot_protocol::DeviceError::BadFrame { len }) if len != sent => {}
+                Reply::Error(DeviceError::BadFrame { len }) if len != sent => {}
+                reply if !request.answered_by(&reply) => {}
                 reply => return Ok(reply),
             }
         }
-        bail!("the device answered bad frames it was not sent, four times over: is the line noisy (baud rate)?")
+        bail!("the device answered eight frames that were not this request's reply: is another client talking to it, or the line noisy (baud rate)?")
     }
 
     fn read_reply(&mut self) -> Result<Reply> {
@@ -145,26 +204,19 @@ impl Client {
 fn reply_of(f: &mut [u8]) -> Result<Reply> {
     let mut copy = f.to_vec();
     frame::decode(f).map_err(|e| match frame::info_version(&mut copy) {
-        Some(v) if !served(v) => mismatch(v),
+        Some(v) if v != PROTOCOL_VERSION => mismatch(v),
         _ => anyhow!("{e} (a reply of fewshot-protocol {PROTOCOL_VERSION} expected)"),
     })
 }
 
-/// Whether this host serves a device of protocol version `v`.
-fn served(v: u16) -> bool {
-    (OLDEST_DEVICE_PROTOCOL..=PROTOCOL_VERSION).contains(&v)
-}
-
-/// A device of protocol version `v`, not one this host serves.
+/// A device of protocol version `v`, not this host's.
 fn mismatch(v: u16) -> anyhow::Error {
     let fix = if v > PROTOCOL_VERSION {
         "use a trainer of the firmware's version or newer"
     } else {
         "update the device's firmware, or use a trainer of its version"
     };
-    anyhow!(
-        "the device speaks fewshot-protocol {v}, this host {OLDEST_DEVICE_PROTOCOL} to {PROTOCOL_VERSION}: {fix}"
-    )
+    anyhow!("the device speaks fewshot-protocol {v}, this host {PROTOCOL_VERSION}: {fix}")
 }
 
 fn is_timeout(e: &std::io::Error) -> bool {
@@ -468,6 +520,40 @@ mod tests {
         let mut c = answering(&[Reply::Error(BadFrame { len: sent }), done()]);
         let r = c.ask(&Request::Reset).unwrap();
         assert_eq!(r, Reply::Error(BadFrame { len: sent }));
+    }
+
+    #[test]
+    fn a_reply_left_on_the_line_by_an_earlier_request_is_skipped() {
+        // A client that stopped before reading `ClearSamples`' reply: the next request's
+        // reply follows it.
+        let stale = Reply::Samples {
+            stored: 0,
+            capacity: 20,
+        };
+        let mut c = answering(&[stale.clone(), Reply::Done]);
+        assert_eq!(c.ask(&Request::Reset).unwrap(), Reply::Done);
+        let mut c = answering(&[stale.clone(), stale]);
+        assert!(c.ask(&Request::Reset).is_err());
+    }
+
+    #[test]
+    fn a_device_of_a_protocol_without_the_frame_check_is_named() {
+        use fewshot_protocol::DeviceError::BadFrame;
+        // A version-6 device refuses the checked `Info` as damaged, then answers the
+        // unchecked one with its `Info`, itself unchecked.
+        let mut bytes = Vec::new();
+        let mut buf = [0u8; MAX_FRAME];
+        let sent = frame::encode(&Request::Info, &mut buf).unwrap().len() as u16 - 1;
+        bytes.extend(frame::encode(&Reply::Error(BadFrame { len: sent }), &mut buf).unwrap());
+        // Its `Info`'s variant 0 and version 6 (varints), then a byte: COBS, delimited.
+        bytes.extend([0x01, 0x03, 0x06, 0x07, 0x00]);
+        let mut c = Client::new(
+            Box::new(Canned(std::io::Cursor::new(bytes))),
+            Duration::from_secs(1),
+        );
+        let e = c.check_protocol().unwrap_err().to_string();
+        assert!(e.contains("speaks fewshot-protocol 6, this host 7"), "{e}");
+        assert!(e.contains("update the device's firmware"), "{e}");
     }
 
     #[test]

@@ -285,6 +285,12 @@ pub fn serve(
             served.key,
         )
         .map_err(|e| anyhow!("the device: {e}"))?;
+        let (state, bank) = device.restore_saved();
+        eprintln!(
+            "device-sim: boot, saved state: {}; saved class bank: {}",
+            fewshot_protocol::device::restore_outcome(&state),
+            fewshot_protocol::device::restore_outcome(&bank)
+        );
         until_reboot(listener, &mut conn, device)?;
         // SAFETY: `init` initialised the slot, and `device`, its only borrow, is done.
         unsafe { slot.assume_init_drop() };

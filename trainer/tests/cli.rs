@@ -1130,7 +1130,7 @@ fn firmware_size_modules_are_current() {
         ),
         (
             "firmware/fixtures/multihead.fsm",
-            &["--head", "1", "--k", "20", "--device"],
+            &["--head", "1", "--k", "20", "--max-steps", "50", "--device"],
             "firmware/src/serial_sizes.rs",
         ),
         (

@@ -2,7 +2,8 @@
 //! unix socket, driven by `trainer device`, and the same on `trainer device-sim` (the host's
 //! simulated device, whose answers are compared with the firmware's). Push, adapt, classify, save; reboot the device
 //! (`Reboot`: a core reset, the simulated flash stays, as a real part's flash stays through a
-//! power cycle); restore and classify again with the same replies, bit for bit; a class
+//! power cycle); the boot restores the saved state, which classifies again with the same
+//! replies, bit for bit; a class
 //! enrolled from a CSV into the head's class bank, classified by its label, saved, kept through
 //! a reboot and forgotten; a signed model update, run after the next reboot; bad frames on the
 //! raw line.
@@ -58,8 +59,8 @@ fn enrolled_classes(socket: &Path, csv: &Path) -> Vec<Value> {
     )
 }
 
-/// Enroll class 100 from a CSV, classify held-out rows by it, save the bank, reboot, restore it
-/// and classify again (the same replies), then forget it.
+/// Enroll class 100 from a CSV, classify held-out rows by it, save the bank, reboot (the boot
+/// restores it) and classify again (the same replies), then forget it.
 fn enroll_save_reboot_restore_forget(s: &Path, dir: &Path) {
     let (shots, held_out) = (dir.join("new-support.csv"), dir.join("new-query.csv"));
     write_novel_csv(&shots, 0..4);
@@ -89,15 +90,15 @@ fn enroll_save_reboot_restore_forget(s: &Path, dir: &Path) {
     assert_eq!(ok(s, &["reboot"])[0], "Done");
     assert_eq!(
         labels(s),
-        serde_json::json!([0, 1, 2, 3, 4]),
-        "a fresh boot"
+        serde_json::json!([0, 1, 2, 3, 4, 100]),
+        "the boot restored the saved bank"
     );
-    assert_eq!(ok(s, &["restore-bank"])[0]["Restored"]["sequence"], 1);
     assert_eq!(
         enrolled_classes(s, &held_out),
         before,
         "the restored bank classifies as before the reboot"
     );
+    assert_eq!(ok(s, &["restore-bank"])[0]["Restored"]["sequence"], 1);
 
     assert_eq!(
         ok(s, &["forget", "--label", "100"])[0]["Bank"]["classes"],
@@ -370,16 +371,24 @@ fn scenario(s: &Path, dir: &Path, buffer: usize) -> Vec<Value> {
     assert_eq!(ok(s, &["save"])[0]["Saved"]["sequence"], 1);
 
     assert_eq!(ok(s, &["reboot"])[0], "Done");
-    // After the reboot the device starts from the meta-learned state: a prototype head has
-    // no classes before a support set.
+    // The boot restored the saved state: it classifies as before the reboot, and `restore`
+    // finds the same record.
+    let after = ok(s, &["classify", "--csv", query.to_str().unwrap()]);
+    assert_eq!(
+        after, before,
+        "the state restored at boot classifies as before the reboot"
+    );
+    assert_eq!(ok(s, &["restore"])[0]["Restored"]["sequence"], 1);
+    // `reset` goes back to the meta-learned start: a prototype head has no classes before a
+    // support set.
+    assert_eq!(ok(s, &["reset"])[0], "Done");
     let (fresh, accepted) = device(s, &["classify", "--csv", query.to_str().unwrap()]);
     assert!(!accepted, "{fresh:?}");
     assert_eq!(fresh[0]["Error"]["Runtime"]["kind"], "NoClassEnrolled");
     assert_eq!(ok(s, &["restore"])[0]["Restored"]["sequence"], 1);
-    let after = ok(s, &["classify", "--csv", query.to_str().unwrap()]);
     assert_eq!(
-        after, before,
-        "the restored state classifies as before the reboot"
+        ok(s, &["classify", "--csv", query.to_str().unwrap()]),
+        before
     );
     enroll_save_reboot_restore_forget(s, dir);
 

@@ -65,13 +65,33 @@ fn serve(dir: &Path, model: &'static Model<'static>, version: u16) -> PathBuf {
     let socket = dir.join(format!("{}-v{version}.sock", model.name()));
     let _ = std::fs::remove_file(&socket);
     let listener = UnixListener::bind(&socket).unwrap();
+    answer(model, version, move || listener.accept().map(|(s, _)| s));
+    socket
+}
+
+/// Serves a fresh device on a TCP port of 127.0.0.1 (as QEMU's `-chardev socket,host=..,
+/// port=..`), one connection after another; its address.
+fn serve_tcp(model: &'static Model<'static>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let version = fewshot_protocol::PROTOCOL_VERSION;
+    answer(model, version, move || listener.accept().map(|(s, _)| s));
+    addr
+}
+
+/// A thread that answers the connections `accept` gives, one after another, with a fresh
+/// device answering `Info` as protocol `version`.
+fn answer<S: Read + Write>(
+    model: &'static Model<'static>,
+    version: u16,
+    mut accept: impl FnMut() -> std::io::Result<S> + Send + 'static,
+) {
     let key = PublicKey::from_bytes([7; 32]);
     let device = Device::new(model, 0, RamFlash::new(), &Layout::SMALL, key).unwrap();
     let mut served = Served { device, version };
     std::thread::spawn(move || {
         let mut session = Session::new();
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
+        while let Ok(mut stream) = accept() {
             let mut byte = [0u8; 1];
             while let Ok(1) = stream.read(&mut byte) {
                 if let Some(a) = session.feed(&mut served, byte[0]) {
@@ -82,7 +102,6 @@ fn serve(dir: &Path, model: &'static Model<'static>, version: u16) -> PathBuf {
             }
         }
     });
-    socket
 }
 
 /// `trainer device --socket S ARGS`: stdout, stderr, success.
@@ -131,6 +150,14 @@ fn wide_rows_are_staged_by_every_command_that_sends_an_input() {
     windows(&query, &[0, 1, 2], 3..6);
     let info = ok(&s, &["info"]);
     assert!(info.contains("200 inputs"), "{info}");
+    assert!(info.contains("adapts for at most 3 steps"), "{info}");
+    // The same device over TCP.
+    let out = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["device", "--tcp", &serve_tcp(model()), "info"])
+        .output()
+        .unwrap();
+    let tcp = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && tcp.contains("200 inputs"), "{tcp}");
     let pushed = ok(&s, &["push", "--csv", support.to_str().unwrap()]);
     assert_eq!(pushed.lines().last(), Some("samples: 9 of 16"), "{pushed}");
     ok(&s, &["adapt"]);
@@ -192,10 +219,6 @@ fn wide_rows_are_staged_by_every_command_that_sends_an_input() {
         "{err}"
     );
     assert!(err.contains("update the device's firmware"), "{err}");
-    // Protocol 6 differs from this one only by its shorter error texts: served.
-    let six = serve(&dir, model(), fewshot_protocol::OLDEST_DEVICE_PROTOCOL);
-    let pushed = ok(&six, &["push", "--csv", support.to_str().unwrap()]);
-    assert_eq!(pushed.lines().last(), Some("samples: 9 of 16"), "{pushed}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -33,6 +33,7 @@ use serial_device::{start, Statics};
 use core::mem::MaybeUninit;
 use defmt_rtt as _;
 use fewshot_protocol::device::{Layout, Port, Session};
+use fewshot_protocol::Reply;
 use fewshot_runtime::persist::nor_flash::NorFlash;
 use fewshot_runtime::signature::PublicKey;
 use fewshot_runtime::{Error, Model};
@@ -107,7 +108,15 @@ fn serve<W: NorFlash, P: Port>(
     let refused = |e| defmt::warn!("installed model refused, running the built-in one: {}", e);
     // SAFETY: `Window::new`'s contract: the window's bytes stay mapped where they are for the
     // rest of the program, written only through the window, which the device now owns.
-    let (model, device) = unsafe { start(flash, layout, KEY, built_in, statics, refused) }?;
+    let restored = |state: &Reply, bank: &Reply| {
+        defmt::info!(
+            "at boot, saved state: {}; saved bank: {}",
+            fewshot_protocol::device::restore_outcome(state),
+            fewshot_protocol::device::restore_outcome(bank)
+        )
+    };
+    let (model, device) =
+        unsafe { start(flash, layout, KEY, built_in, statics, refused, restored) }?;
     defmt::info!(
         "serving {=str} (head {=usize}) over the serial protocol",
         model.name(),

@@ -26,6 +26,7 @@ use fewshot_firmware::serial_sizes as sizes;
 use fewshot_firmware::uart::Uart;
 use fewshot_firmware::{self as fw};
 use fewshot_protocol::device::{Layout, Session};
+use fewshot_protocol::Reply;
 use fewshot_runtime::persist::nor_flash::NorFlash;
 use fewshot_runtime::signature::PublicKey;
 use fewshot_runtime::Model;
@@ -117,9 +118,16 @@ fn main() -> ! {
             e
         )
     };
+    let restored = |state: &Reply, bank: &Reply| {
+        defmt::info!(
+            "serial: at boot, saved state: {}; saved bank: {}",
+            fewshot_protocol::device::restore_outcome(state),
+            fewshot_protocol::device::restore_outcome(bank)
+        )
+    };
     // SAFETY: the NOR's bytes are a static region (`nor.rs`), and the device is its only
     // writer from here on.
-    let started = unsafe { start(nor, &LAYOUT, KEY, built_in, statics, refused) };
+    let started = unsafe { start(nor, &LAYOUT, KEY, built_in, statics, refused, restored) };
     let (model, device) = match started {
         Ok(started) => started,
         Err(e) => {

@@ -272,6 +272,17 @@ impl<
         &self.flash
     }
 
+    /// At boot: restores what was saved for the served model, the adapted state and the class
+    /// bank. Both replies: `Restored`, or the refusal (`NoSavedState` when nothing was saved,
+    /// `SavedStateMismatch` for another model's record, [`DeviceError::NoBank`] for a head
+    /// that is not enrollable); [`restore_outcome`] says which in a word, for a boot log.
+    pub fn restore_saved(&mut self) -> (Reply, Reply) {
+        (
+            self.handle(&Request::Restore),
+            self.handle(&Request::RestoreBank),
+        )
+    }
+
     /// The reply to `request`.
     pub fn handle(&mut self, request: &Request) -> Reply {
         self.serve(request)
@@ -445,7 +456,18 @@ impl<
         Ok(match action {
             InputAction::Push { target } => {
                 match target {
-                    Target::Class(c) => self.samples.push_labelled(x, *c)?,
+                    Target::Class(c) => {
+                        // Refused here, not at the next `Adapt` (which it would block).
+                        let head = self.model.head(self.learner.head())?;
+                        if let Some(classes) = head.kind.classes().filter(|n| c >= n) {
+                            return Err(Error::LabelOutOfRange {
+                                sample: self.samples.len(),
+                                label: *c,
+                                classes,
+                            });
+                        }
+                        self.samples.push_labelled(x, *c)?
+                    }
                     Target::Values(v) => self.samples.push_valued(x, v)?,
                 }
                 self.samples_reply()
@@ -567,6 +589,7 @@ impl<
             installed,
             installed_refused,
             served_slot,
+            max_steps: self.learner.max_steps(),
             bank: self.bank.get().map(|b| BankInfo {
                 capacity: count(b.capacity()),
                 labels: b.labels().take(MAX_CLASSES).collect(),
@@ -616,4 +639,14 @@ fn name(s: &str) -> String<MAX_NAME> {
         }
     }
     out
+}
+
+/// What a restore at boot ([`Device::restore_saved`]) found, in a few words for a boot log.
+pub fn restore_outcome(reply: &Reply) -> &'static str {
+    match reply {
+        Reply::Restored { .. } => "restored",
+        Reply::Error(DeviceError::Runtime(e)) if e.kind.as_str() == "NoSavedState" => "none",
+        Reply::Error(DeviceError::NoBank) => "none (the head is not enrollable)",
+        _ => "not restored (another model's, or refused)",
+    }
 }

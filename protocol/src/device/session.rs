@@ -19,8 +19,9 @@ pub struct Answer<'a> {
 }
 
 /// The receiving end of a serial line: collects frames, decodes requests, encodes replies. A
-/// frame that does not decode gets [`DeviceError::BadFrame`], a frame longer than
-/// [`MAX_FRAME`] [`DeviceError::FrameTooLong`], and the session goes on with the next frame.
+/// damaged frame gets [`DeviceError::BadFrame`], a whole frame that is not a request of this
+/// version [`DeviceError::UnknownRequest`], a frame longer than [`MAX_FRAME`]
+/// [`DeviceError::FrameTooLong`], and the session goes on with the next frame.
 pub struct Session {
     reader: FrameReader<{ MAX_FRAME - 1 }>,
     out: [u8; MAX_FRAME],
@@ -49,6 +50,9 @@ impl Session {
                 let len = u16::try_from(f.len()).unwrap_or(u16::MAX);
                 match frame::decode::<Request>(f) {
                     Ok(request) => (handler.handle(&request), request == Request::Reboot),
+                    Err(crate::Error::Unknown { tag, .. }) => {
+                        (Reply::Error(DeviceError::UnknownRequest { tag }), false)
+                    }
                     Err(_) => (Reply::Error(DeviceError::BadFrame { len }), false),
                 }
             }

@@ -191,9 +191,8 @@ impl<'m, const B: usize> BankState<'m, B> {
     /// ```
     pub fn set_margin(&mut self, margin: f32) -> Result<(), Error> {
         if !(margin * self.scale).is_finite() {
-            return Err(Error::NonFinite {
+            return Err(Error::NonFiniteSetting {
                 what: "enrollment margin",
-                sample: 0,
             });
         }
         self.margin = margin;

@@ -21,6 +21,10 @@ pub struct InspectArgs {
     /// together: ways x shots; at least 1).
     #[arg(long, default_value_t = 20, requires = "rust", value_parser = clap::value_parser!(u32).range(1..))]
     pub k: u32,
+    /// With --rust: the most inner steps an adaptation may ask for (the loss log holds one
+    /// loss per step and one more; default: the model's default steps).
+    #[arg(long, requires = "rust")]
+    pub max_steps: Option<u16>,
     /// With --rust: also the serial protocol's `Device` for the head (a firmware that
     /// serves it over a UART with `fewshot-protocol`, feature `device`).
     #[arg(long, requires = "rust")]
@@ -39,6 +43,7 @@ pub fn run(a: InspectArgs) -> Result<ExitCode> {
         rust,
         head,
         k,
+        max_steps,
         device,
         update_bytes,
     } = a;
@@ -69,7 +74,11 @@ pub fn run(a: InspectArgs) -> Result<ExitCode> {
                 .filter(|t| !t.is_empty())
                 .map(|t| t.as_slice()),
         };
-        inspect::rust_sizes(&blob, head, k as usize, &source, device)
+        let sizing = inspect::Sizing {
+            k: k as usize,
+            max_steps,
+        };
+        inspect::rust_sizes(&blob, head, sizing, &source, device)
     } else {
         inspect::describe(&blob).map(|mut s| {
             if let Some(names) = &inputs {

@@ -3,10 +3,7 @@
 use super::*;
 
 pub(super) fn info(client: &mut Client) -> Result<Info> {
-    match client.ask(&Request::Info)? {
-        Reply::Info(i) => Ok(i),
-        r => Err(anyhow!("the device answered Info with {}", describe(&r))),
-    }
+    client.info()
 }
 
 /// `adapt`; with `--model` and a head of one regression output, the support loss in the

@@ -20,7 +20,7 @@ use output::{describe, describe_info, Output, ServedModel};
 
 /// `trainer device`: one command to a device.
 #[derive(clap::Args)]
-#[command(group(clap::ArgGroup::new("link").required(true).args(["port", "socket"])))]
+#[command(group(clap::ArgGroup::new("link").required(true).args(["port", "socket", "tcp"])))]
 pub struct DeviceArgs {
     /// Serial port (e.g. /dev/ttyACM0, or the pty QEMU's `-serial pty` prints).
     #[arg(long)]
@@ -32,6 +32,10 @@ pub struct DeviceArgs {
     /// (instead of --port).
     #[arg(long)]
     pub socket: Option<PathBuf>,
+    /// TCP address of the device, `HOST:PORT` (QEMU's `-chardev socket,host=..,port=..,
+    /// server=on`, a serial-to-network bridge) (instead of --port).
+    #[arg(long)]
+    pub tcp: Option<String>,
     /// Seconds to wait for each reply.
     #[arg(long, default_value_t = 10.0, global = true)]
     pub timeout: f64,
@@ -174,11 +178,12 @@ pub enum DeviceCmd {
 /// Runs the command; exit code 1 when the device refused a request.
 pub fn run(args: DeviceArgs) -> Result<ExitCode> {
     let timeout = Duration::from_secs_f64(args.timeout.max(0.1));
-    let mut client = match (&args.port, &args.socket) {
-        (Some(p), None) => Client::port(p, args.baud, timeout)?,
+    let mut client = match (&args.port, &args.socket, &args.tcp) {
+        (Some(p), None, None) => Client::port(p, args.baud, timeout)?,
         #[cfg(unix)]
-        (None, Some(s)) => Client::socket(s, timeout)?,
-        _ => bail!("give --port or --socket"),
+        (None, Some(s), None) => Client::socket(s, timeout)?,
+        (None, None, Some(a)) => Client::tcp(a, timeout)?,
+        _ => bail!("give one of --port, --socket or --tcp"),
     };
     let mut out = Output {
         json: args.json,
@@ -197,7 +202,12 @@ pub fn run(args: DeviceArgs) -> Result<ExitCode> {
         client.check_protocol()?;
     }
     match &args.cmd {
-        DeviceCmd::Info => out.one(&mut client, &Request::Info, describe_info)?,
+        DeviceCmd::Info => {
+            // Through `Client::info`: a device of a protocol before the frame check names its
+            // version instead of refusing the frame.
+            let info = Reply::Info(client.info()?);
+            out.show(&info, describe_info)?
+        }
         DeviceCmd::Push { csv } => push(&mut client, &mut out, csv)?,
         DeviceCmd::Clear => out.one(&mut client, &Request::ClearSamples, describe)?,
         DeviceCmd::Adapt { steps } => adapt(&mut client, &mut out, *steps)?,

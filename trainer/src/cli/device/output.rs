@@ -337,8 +337,8 @@ pub(super) fn describe_info(reply: &Reply) -> String {
         );
     }
     s += &format!(
-        "support buffer: {} of {} samples free\n",
-        i.free_samples, i.max_samples
+        "support buffer: {} of {} samples free; adapts for at most {} steps\n",
+        i.free_samples, i.max_samples, i.max_steps
     );
     s += &match i.served_slot {
         Some(slot) => format!("running: the update in model slot {slot}\n"),
@@ -410,7 +410,7 @@ pub(super) fn describe(reply: &Reply) -> String {
             format!("update: model version {model_version} installed in slot {slot} (runs from the next boot)")
         }
         // The message says it all; the variant stays for a script (`--json` has the numbers).
-        Reply::Error(DeviceError::Runtime(e)) => format!("refused: {} ({})", full_text(e), e.kind),
+        Reply::Error(DeviceError::Runtime(e)) => format!("refused: {} ({})", e.message, e.kind),
         Reply::Error(DeviceError::NoBank) => {
             "refused: the device's head is not enrollable (no class bank)".into()
         }
@@ -425,74 +425,10 @@ pub(super) fn describe(reply: &Reply) -> String {
         Reply::Error(DeviceError::InputIncomplete { staged, width }) => {
             format!("refused: {staged} of the model's {width} inputs staged")
         }
+        Reply::Error(DeviceError::UnknownRequest { tag }) => format!(
+            "refused: the device does not know request variant {tag} (a request of another protocol version: `device info` names the device's)"
+        ),
         Reply::Error(e) => format!("refused: {e:?}"),
         Reply::Info(_) => describe_info(reply),
-    }
-}
-
-/// A runtime error's whole text: a device of protocol 6 cut it at 96 bytes (an old envelope's
-/// refusal lost its fix); for the variants whose fields are all numbers the host rebuilds the
-/// error from its kind and numbers and takes its text when it begins with the device's.
-fn full_text(e: &fewshot_protocol::RuntimeError) -> String {
-    let cut = e.message.as_str();
-    rebuilt(e.kind.as_str(), &e.numbers)
-        .map(|r| r.to_string())
-        .filter(|t| t.len() > cut.len() && t.starts_with(cut))
-        .unwrap_or_else(|| cut.to_string())
-}
-
-/// The runtime error `kind` with fields `n` (in order), for the variants of numbers only.
-fn rebuilt(kind: &str, n: &[u32]) -> Option<runtime::Error> {
-    use runtime::Error as E;
-    let at = |i: usize| n.get(i).copied();
-    let small = |i: usize| at(i).and_then(|v| u16::try_from(v).ok());
-    let len = |i: usize| at(i).map(|v| v as usize);
-    Some(match kind {
-        "UnsupportedVersion" => E::UnsupportedVersion { found: small(0)? },
-        "UnsupportedEnvelope" => E::UnsupportedEnvelope { found: small(0)? },
-        "Rollback" => E::Rollback {
-            offered: at(0)?,
-            floor: at(1)?,
-        },
-        "CrcMismatch" => E::CrcMismatch {
-            stored: at(0)?,
-            computed: at(1)?,
-        },
-        "ChunkOutOfOrder" => E::ChunkOutOfOrder {
-            expected: at(0)?,
-            offset: at(1)?,
-        },
-        "UpdateIncomplete" => E::UpdateIncomplete {
-            written: at(0)?,
-            len: at(1)?,
-        },
-        "TooLong" => E::TooLong { len: len(0)? },
-        "TooShort" => E::TooShort { len: len(0)? },
-        _ => return None,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::full_text;
-    use fewshot_protocol::device::runtime_error;
-
-    #[test]
-    fn a_cut_refusal_is_printed_whole() {
-        let e = runtime::Error::UnsupportedEnvelope { found: 1 };
-        let whole = e.to_string();
-        assert!(
-            whole.len() > 96,
-            "{whole}: a device of protocol 6 did not cut it"
-        );
-        // This version's device sends it whole; one of protocol 6 sent its first 96 bytes.
-        let mut wire = runtime_error(&e);
-        assert_eq!(wire.message.as_str(), whole);
-        wire.message.truncate(96);
-        assert_eq!(full_text(&wire), whole);
-        // A message the rebuilt error does not begin with is kept as the device sent it.
-        let mut other = wire.clone();
-        other.numbers[0] = 2;
-        assert_eq!(full_text(&other), wire.message.as_str());
     }
 }
