@@ -459,6 +459,10 @@ fn make_enrollable(
     if layers != 1 {
         bail!("--max-classes: head {head} has {layers} layers; classes are added on the device to a classification head of one dense layer on the trunk's features (its rows are the classes' prototypes)");
     }
+    let most = runtime::format::MAX_ENROLL_CLASSES;
+    if max_classes > most {
+        bail!("--max-classes {max_classes}: a bank holds at most {most} classes (the model format's limit)");
+    }
     if let Some(c) = classes.filter(|&c| usize::from(max_classes) < c) {
         bail!("--max-classes {max_classes}: head {head} already has {c} classes, so its bank must hold at least {c} (at most {})", runtime::format::MAX_ENROLL_CLASSES);
     }

@@ -734,6 +734,18 @@ fn export_inspect_and_enroll_eval_of_an_enrollable_head() {
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("has no classes"), "{}", stderr(&o));
+    // Past the format's 1024 classes: said, not a header error.
+    let o = export(
+        &digits,
+        &["--max-classes", "1025"],
+        &out.with_file_name("big.postcard"),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("a bank holds at most 1024 classes"),
+        "{}",
+        stderr(&o)
+    );
     // Nor does a matching head (several prototypes per class): said, not a header error.
     let o = run(bin()
         .arg("export")

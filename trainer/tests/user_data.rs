@@ -1152,6 +1152,11 @@ fn a_subject_column_adds_episodes_within_one_subject() {
     );
     assert!(o.status.success(), "{err}");
     assert!(err.contains("subjects from column \"who\""), "{err}");
+    // The run trained on every subject of this file: said, with what it overrates.
+    assert!(
+        err.contains("6 of its 6 subjects (\"s0\", \"s1\", \"s2\", \"s3\", \"s4\", \"s5\") gave the model's run its training rows"),
+        "{err}"
+    );
     assert!(out.contains("method (within one subject)"), "{out}");
     let shipped = d.join("shipped.postcard");
     std::fs::copy(&model, &shipped).unwrap();

@@ -166,10 +166,13 @@ impl EpisodicTraining<'_> {
             st.early_stop = Some(it);
         }
         let accs: Vec<String> = accs.iter().map(|a| format!("{a:.3}")).collect();
+        // Before any training batch (the validation at iteration 0) there is no loss yet.
+        let losses = match w.episodes {
+            0 => "proto - aux -".to_string(),
+            _ => format!("proto {:.3} aux {:.3}", w.proto_loss / c, w.aux_loss / c),
+        };
         bar.set_message(format!(
-            "proto {:.3} aux {:.3} | val acc {} (best {best:.3} @ {best_iter})",
-            w.proto_loss / c,
-            w.aux_loss / c,
+            "{losses} | val acc {} (best {best:.3} @ {best_iter})",
             accs.join("/"),
         ));
     }

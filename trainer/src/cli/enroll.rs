@@ -98,6 +98,12 @@ pub fn export(a: ExportArgs) -> Result<ExitCode> {
         }
         blob = deploy::with_ways(&blob, w)?;
         changes.push(format!("has {w} classes"));
+        if w > fewshot_protocol::MAX_OUTPUTS {
+            eprintln!(
+                "warning: --ways {w}: a device on the serial protocol answers at most {} outputs per head (`device-sim` and the firmware refuse this head); for more classes make it enrollable instead (`--max-classes {w}`: classes added on the device, at most 1024)",
+                fewshot_protocol::MAX_OUTPUTS
+            );
+        }
     }
     let def = export::reexport(&blob, a.head, a.max_classes, a.steps)?;
     let version = a.format_version.unwrap_or_else(|| def.version());

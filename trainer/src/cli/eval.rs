@@ -720,14 +720,35 @@ fn trained_on_note(model: &Path, setup: &run::Setup) -> Option<String> {
             setup.ds.describe_classes(&validated)
         ));
     }
-    (!parts.is_empty()).then(|| {
-        format!(
+    let mut lines = Vec::new();
+    if !parts.is_empty() {
+        lines.push(format!(
             "warning: in {}, classes {} (its run record, {}): their episodes overrate what it does on a new class; leave their rows out of the file to measure new classes only",
             setup.ds.file,
             parts.join("; classes "),
             trainer::record::path_of(model).display()
-        )
-    })
+        ));
+    }
+    // Subjects whose rows trained the trunk and fitted the normalisation: every subject of the
+    // run's file but its `test_subjects`.
+    let trained: Vec<&String> = (setup.ds.subject_names.iter())
+        .filter(|s| run.subject_names.contains(s) && !record.config.test_subjects.contains(s))
+        .collect();
+    if !trained.is_empty() {
+        let shown: Vec<String> = trained.iter().take(8).map(|s| format!("{s:?}")).collect();
+        let more = match trained.len() {
+            n if n > 8 => format!(" and {} more", n - 8),
+            _ => String::new(),
+        };
+        lines.push(format!(
+            "warning: in {}, {} of its {} subjects ({}{more}) gave the model's run its training rows (all its subjects but `test_subjects`): their trunk and normalisation have seen them, so the within-subject table overrates a new subject's; keep the rows of new subjects (or the run's `test_subjects`) to measure those",
+            setup.ds.file,
+            trained.len(),
+            setup.ds.subject_names.len(),
+            shown.join(", ")
+        ));
+    }
+    (!lines.is_empty()).then(|| lines.join("\n"))
 }
 
 /// The heads of a model of several (`3 heads: 0 "a" (regression), ...`), None for one head.

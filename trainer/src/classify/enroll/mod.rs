@@ -35,8 +35,9 @@ use runtime::{ClassBank, Model};
 use serde::Serialize;
 
 /// Floats of the host's bank and scratch (any model up to these; the device's come from
-/// `trainer inspect --rust`).
-const CAP: usize = 1 << 14;
+/// `trainer inspect --rust`): 256 KiB each, 250 classes of 256 inputs. Made on the stack
+/// before they are boxed, within a worker thread's 2 MiB.
+const CAP: usize = 1 << 16;
 type Bank<'m> = ClassBank<'m, CAP, CAP>;
 
 /// Enrollments after which the scores are taken.
@@ -189,7 +190,16 @@ struct Device<'m> {
 
 impl<'m> Device<'m> {
     fn new(model: &'m Model<'m>, head: usize, steps: u16, rate: f32, margin: f32) -> Result<Self> {
-        let bank = Box::new(Bank::new(model, head).map_err(|e| anyhow!("bank: {e}"))?);
+        let bank = Box::new(Bank::new(model, head).map_err(|e| match e {
+            runtime::Error::Capacity { needed, .. } => {
+                let classes = model.enrollable(head).map_or(1, |b| usize::from(b.max_classes));
+                anyhow!(
+                    "the host's class bank holds {CAP} floats and this head's {classes} classes need {needed}: enroll-eval measures up to {} classes of this model (a smaller --max-classes); a device's bank is sized by `trainer inspect --rust`",
+                    CAP / needed.div_ceil(classes.max(1))
+                )
+            }
+            e => anyhow!("bank: {e}"),
+        })?);
         Ok(Device {
             bank,
             steps,
