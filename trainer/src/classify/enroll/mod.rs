@@ -35,9 +35,10 @@ use runtime::{ClassBank, Model};
 use serde::Serialize;
 
 /// Floats of the host's bank and scratch (any model up to these; the device's come from
-/// `trainer inspect --rust`): 256 KiB each, 250 classes of 256 inputs. Made on the stack
-/// before they are boxed, within a worker thread's 2 MiB.
-const CAP: usize = 1 << 16;
+/// `trainer inspect --rust`): 128 KiB each, 124 classes of 256 inputs. A bank is made on the
+/// heap, but its clone (at each checkpoint) passes through a worker thread's 2 MiB stack, a
+/// few times over in a debug build.
+const CAP: usize = 1 << 15;
 type Bank<'m> = ClassBank<'m, CAP, CAP>;
 
 /// Enrollments after which the scores are taken.
@@ -190,7 +191,9 @@ struct Device<'m> {
 
 impl<'m> Device<'m> {
     fn new(model: &'m Model<'m>, head: usize, steps: u16, rate: f32, margin: f32) -> Result<Self> {
-        let bank = Box::new(Bank::new(model, head).map_err(|e| match e {
+        let mut slot = Box::<Bank<'m>>::new_uninit();
+        let made = Bank::init_empty(&mut slot, model, head).map(|_| ());
+        made.map_err(|e| match e {
             runtime::Error::Capacity { needed, .. } => {
                 let classes = model.enrollable(head).map_or(1, |b| usize::from(b.max_classes));
                 anyhow!(
@@ -199,7 +202,9 @@ impl<'m> Device<'m> {
                 )
             }
             e => anyhow!("bank: {e}"),
-        })?);
+        })?;
+        // SAFETY: `init_empty` initialised the slot (it returned Ok).
+        let bank = unsafe { slot.assume_init() };
         Ok(Device {
             bank,
             steps,
