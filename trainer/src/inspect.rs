@@ -126,6 +126,12 @@ fn write_head(w: &mut String, m: &Model<'_>, h: usize) -> Result<()> {
             e.max_classes,
             4 * bank
         )?;
+        if 4 * bank > 256 << 10 {
+            writeln!(
+                w,
+                "  warning  the class bank alone is more than 256 KiB of RAM, beyond most microcontrollers: a smaller `export --max-classes`"
+            )?;
+        }
     }
     if let Some((shift, scale)) = m.output_normalisation(h) {
         writeln!(
@@ -185,11 +191,22 @@ fn write_adapt(w: &mut String, m: &Model<'_>, h: usize, a: &runtime::AdaptSpec) 
         "  adapted  {} params",
         m.adapted_param_count(h).map_err(|e| anyhow!("{e}"))?
     )?;
-    for k in [1, 5, 10, 20] {
+    // K counts support samples: a head of C classes takes C of them for 1 shot, 5 C for 5.
+    let ks: Vec<(usize, String)> = match m.head(h).ok().and_then(|hd| hd.kind.classes()) {
+        Some(c) => [1, 5]
+            .iter()
+            .map(|&shots| {
+                let c = usize::from(c);
+                (shots * c, format!(" ({shots} shot x {c} classes)"))
+            })
+            .collect(),
+        None => [1, 5, 10, 20].map(|k| (k, String::new())).into(),
+    };
+    for (k, what) in ks {
         let r = m.ram_needs(h, k).map_err(|e| anyhow!("{e}"))?;
         writeln!(
             w,
-            "  RAM K={k:<3} {} bytes (state {} + scratch {} floats; lower bound {} floats)",
+            "  RAM K={k:<3} {} bytes{what} (state {} + scratch {} floats; lower bound {} floats)",
             r.total_bytes(),
             r.state,
             r.adapt_scratch.max(r.infer_scratch),
