@@ -368,7 +368,18 @@ fn an_installed_update_the_boot_refused_is_said_so() {
         &socket,
         Some(&flash),
     );
+    // A bare model, or an envelope cut short, is refused before anything is sent (the device
+    // would erase its other model slot at the first request).
+    let bare = fixtures.join("multihead.fsm");
+    let (ok, _, err) = device_text(&socket, &["update", "--envelope", bare.to_str().unwrap()]);
+    assert!(!ok && err.contains("a model file? sign it"), "{err}");
+    assert!(err.contains("nothing was sent"), "{err}");
     let envelope = fixtures.join("update-v1.signed");
+    let bytes = std::fs::read(&envelope).unwrap();
+    let cut = d.join("cut.signed");
+    std::fs::write(&cut, &bytes[..bytes.len() - 10]).unwrap();
+    let (ok, _, err) = device_text(&socket, &["update", "--envelope", cut.to_str().unwrap()]);
+    assert!(!ok && err.contains("cut short"), "{err}");
     let (ok, _, err) = device_text(
         &socket,
         &["update", "--envelope", envelope.to_str().unwrap()],

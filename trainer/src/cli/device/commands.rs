@@ -368,6 +368,28 @@ pub(super) fn update(client: &mut Client, out: &mut Output, envelope: &Path) -> 
     let bytes =
         std::fs::read(envelope).with_context(|| format!("reading {}", envelope.display()))?;
     let total_len = u32::try_from(bytes.len()).context("an envelope over 4 GiB")?;
+    // Checked before `UpdateBegin`, which erases the device's other model slot: a file the
+    // device would refuse costs it nothing.
+    let header = runtime::signature::read_header(&bytes).map_err(|e| {
+        let hint = match e {
+            runtime::Error::Unsigned => {
+                " (a model file? sign it: `trainer sign MODEL --key K --version N`)"
+            }
+            runtime::Error::UnsupportedEnvelope { .. } => {
+                " (sign the model again with this trainer)"
+            }
+            _ => "",
+        };
+        anyhow!("{}: {e}{hint}; nothing was sent", envelope.display())
+    })?;
+    if header.envelope_len() != bytes.len() {
+        bail!(
+            "{}: {} bytes, but its header announces {} (cut short, or bytes after it?); nothing was sent",
+            envelope.display(),
+            bytes.len(),
+            header.envelope_len()
+        );
+    }
     let begin = out.ask(client, &Request::UpdateBegin { total_len }, describe)?;
     if matches!(begin, Reply::Error(_)) {
         return Ok(());
