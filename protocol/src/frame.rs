@@ -52,6 +52,36 @@ pub fn decode<T: DeserializeOwned>(frame: &mut [u8]) -> Result<T, Error> {
     }
 }
 
+/// The one frame of a protocol before 7 that this version answers, with an unchecked
+/// [`crate::Reply::Info`] ([`encode_unchecked`]): that protocol's `Info` request (COBS of its one
+/// byte, variant 0), which a host of protocol 6 or older sends first, so that it names this
+/// device's version instead of failing to decode.
+pub const LEGACY_INFO: [u8; 2] = [0x01, 0x01];
+
+/// `message` as a frame of a protocol before 7, without the check: the `Info` a device answers
+/// to [`LEGACY_INFO`].
+pub fn encode_unchecked<'b, T: Serialize>(
+    message: &T,
+    buf: &'b mut [u8],
+) -> Result<&'b [u8], Error> {
+    let buffer = buf_len(buf.len());
+    let frame = postcard::to_slice_cobs(message, buf).map_err(|_| Error::Encode { buffer })?;
+    Ok(frame)
+}
+
+/// Decodes a frame of a protocol before 7 (no check) in place, for a host that meets an older
+/// device: its `BadFrame` reply to a checked request comes this way.
+pub fn decode_unchecked<T: DeserializeOwned>(frame: &mut [u8]) -> Result<T, Error> {
+    let bad = Error::Decode {
+        len: buf_len(frame.len()),
+    };
+    let n = cobs::decode_in_place(frame).map_err(|_| bad)?;
+    match postcard::take_from_bytes(frame.get(..n).ok_or(bad)?) {
+        Ok((message, [])) => Ok(message),
+        _ => Err(bad),
+    }
+}
+
 /// The protocol version an [`crate::Reply::Info`] frame carries, read from its first two
 /// fields alone (the reply's variant and [`crate::Info::protocol_version`], which no version
 /// moves) and without its check (which versions before 7 did not send), so a host can name the

@@ -6,12 +6,12 @@
 mod sizes;
 
 use fewshot_protocol::device::{Device, Layout, RamFlash, Session};
-use fewshot_protocol::MAX_OUTPUTS;
 use fewshot_protocol::{frame, DeviceError, Input, InputAction, Reply, Request, Target};
 use fewshot_protocol::{BankInfo, HeadInfo, HeadKind, Info, Installed, RuntimeError};
 use fewshot_protocol::{
     MAX_CHUNK, MAX_CLASSES, MAX_FRAME, MAX_HEADS, MAX_INPUT, MAX_MESSAGE, MAX_NAME,
 };
+use fewshot_protocol::{MAX_OUTPUTS, PROTOCOL_VERSION};
 use fewshot_runtime::format::AlignedBytes;
 use fewshot_runtime::signature::{PublicKey, SigningKey};
 use fewshot_runtime::update::MappedFlash;
@@ -239,6 +239,29 @@ fn bad_frames_get_error_replies_and_the_session_goes_on() {
     again.extend(&info);
     let replies = exchange(&mut s, &mut dev, &again);
     assert!(matches!(&replies[..], [Reply::Info(i)] if i.input_len == 8 && i.free_samples == 20));
+    // A host of protocol 6 or older asks `Info` without a check: it gets this device's `Info`
+    // in its framing, and so the version it cannot serve.
+    let mut answered = Vec::new();
+    for b in [0x00, 0x01, 0x01, 0x00] {
+        if let Some(a) = s.feed(&mut dev, b) {
+            answered.push(a.frame.to_vec());
+        }
+    }
+    let [legacy] = &mut answered[..] else {
+        panic!("{answered:?}")
+    };
+    assert!(
+        frame::decode::<Reply>(&mut legacy.clone()).is_err(),
+        "unchecked"
+    );
+    assert_eq!(
+        frame::info_version(&mut legacy.clone()),
+        Some(PROTOCOL_VERSION)
+    );
+    assert!(matches!(
+        frame::decode_unchecked::<Reply>(legacy),
+        Ok(Reply::Info(i)) if i.input_len == 8
+    ));
 }
 
 #[test]

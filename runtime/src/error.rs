@@ -154,10 +154,13 @@ pub enum Error {
     },
     /// Zero inner steps asked of a head that does not start from prototypes.
     ZeroSteps,
-    /// More inner steps than [`crate::MAX_STEPS`].
+    /// More inner steps than the runtime ([`crate::MAX_STEPS`]) or a learner's loss log
+    /// (`Learner::max_steps`, the generated module's `MAX_STEPS`) takes.
     TooManySteps {
         /// Steps asked for.
         steps: u16,
+        /// The most this takes.
+        max: u16,
     },
     /// The support set is full.
     SupportSetFull {
@@ -414,8 +417,8 @@ impl fmt::Display for Error {
                 )
             }
             Error::ZeroSteps => write!(f, "zero inner steps"),
-            Error::TooManySteps { steps } => {
-                write!(f, "{steps} inner steps (at most {})", crate::MAX_STEPS)
+            Error::TooManySteps { steps, max } => {
+                write!(f, "{steps} inner steps (at most {max})")
             }
             Error::SupportSetFull { capacity } => {
                 write!(f, "support set full (capacity {capacity})")

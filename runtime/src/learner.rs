@@ -136,7 +136,7 @@ impl<'m, const P: usize, const S: usize, const LOG: usize> Learner<'m, P, S, LOG
     }
 
     /// Adapts on `support` for `steps` steps (`None`: the model's default); at most
-    /// [`Learner::max_steps`], or [`Error::Capacity`] naming the loss log. A support set
+    /// [`Learner::max_steps`], else [`Error::TooManySteps`] with that limit. A support set
     /// larger than the scratch was sized for (`K_MAX` of the generated module) is
     /// [`Error::Capacity`] naming the learner's scratch.
     pub fn adapt_steps(
@@ -144,12 +144,11 @@ impl<'m, const P: usize, const S: usize, const LOG: usize> Learner<'m, P, S, LOG
         support: Support<'_>,
         steps: Option<u16>,
     ) -> Result<AdaptReport, Error> {
-        if let Some(asked) = steps.filter(|&s| usize::from(s) >= LOG) {
-            return Err(Error::Capacity {
-                what: "learner loss log (LOG, a loss per step and one: `trainer inspect --rust --max-steps`)",
-                needed: usize::from(asked) + 1,
-                available: LOG,
-            });
+        // The loss log's limit (`trainer inspect --rust --max-steps` sizes it), as the
+        // runtime's own: `TooManySteps` with the most this learner takes.
+        let max = self.max_steps();
+        if let Some(steps) = steps.filter(|&s| s > max) {
+            return Err(Error::TooManySteps { steps, max });
         }
         let report = self
             .state

@@ -263,6 +263,7 @@ fn zero_steps_are_refused_unless_prototypes_initialise_the_head() {
         |e| {
             *e == Error::TooManySteps {
                 steps: MAX_STEPS + 1,
+                max: MAX_STEPS,
             }
         },
     );
@@ -271,7 +272,12 @@ fn zero_steps_are_refused_unless_prototypes_initialise_the_head() {
         Support::values(&x, &[0.5, 0.5]),
         Some(u16::MAX),
         None,
-        |e| *e == Error::TooManySteps { steps: u16::MAX },
+        |e| {
+            *e == Error::TooManySteps {
+                steps: u16::MAX,
+                max: MAX_STEPS,
+            }
+        },
     );
 }
 

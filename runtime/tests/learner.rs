@@ -89,6 +89,23 @@ fn sizes_for_another_model_are_refused_at_construction() {
     ));
 }
 
+/// More steps than the loss log holds are `TooManySteps` with the learner's limit (the
+/// runtime's own limit past it), before anything changes.
+#[test]
+fn more_steps_than_the_loss_log_holds_are_refused_with_the_limit() {
+    let model = Model::from_bytes(MULTIHEAD).unwrap();
+    let mut learner = Learner::<85, 512, 6>::new(&model, 1).unwrap();
+    assert_eq!(learner.max_steps(), 5);
+    let x = [0.5f32; 8];
+    let support = Support::classes(&x, &[0]);
+    assert_eq!(
+        learner.adapt_steps(support, Some(6)).unwrap_err(),
+        Error::TooManySteps { steps: 6, max: 5 }
+    );
+    let big = Learner::<85, 512, 2000>::new(&model, 1).unwrap();
+    assert_eq!(big.max_steps(), fewshot_runtime::MAX_STEPS);
+}
+
 #[test]
 fn wrong_buffers_and_kinds_are_errors_not_panics() {
     let model = Model::from_bytes(MULTIHEAD).unwrap();

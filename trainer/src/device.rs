@@ -119,16 +119,23 @@ impl Client {
     /// again in the framing of protocols before 7 (without the frame check), so that an older
     /// device names its version.
     pub fn info(&mut self) -> Result<Info> {
-        match self.ask(&Request::Info)? {
+        let first = self.ask(&Request::Info);
+        // An older device refuses the checked frame, its refusal itself unchecked.
+        let refused = match &first {
+            Ok(Reply::Error(DeviceError::BadFrame { .. })) => true,
+            Err(e) => e.is::<LegacyFraming>(),
+            Ok(_) => false,
+        };
+        if refused {
+            // `Info` unchecked: a delimiter, COBS of its one byte (variant 0), a delimiter.
+            self.send(&[0, 1, 1, 0])?;
+            return match self.read_reply()? {
+                Reply::Info(i) => Ok(i),
+                r => bail!("the device refuses this host's frames as damaged ({r:?}): is the line noisy (baud rate)?"),
+            };
+        }
+        match first? {
             Reply::Info(i) => Ok(i),
-            Reply::Error(DeviceError::BadFrame { .. }) => {
-                // `Info` unchecked: a delimiter, COBS of its one byte (variant 0), a delimiter.
-                self.send(&[0, 1, 1, 0])?;
-                match self.read_reply()? {
-                    Reply::Info(i) => Ok(i),
-                    r => bail!("the device refuses this host's frames as damaged ({r:?}): is the line noisy (baud rate)?"),
-                }
-            }
             r => bail!("asked for its info, the device answered {r:?}"),
         }
     }
@@ -200,14 +207,34 @@ impl Client {
 }
 
 /// A reply frame decoded; one that does not decode names the device's protocol version when
-/// it is an `Info` of another version.
+/// it is an `Info` of another version, and is [`LegacyFraming`] when it is a reply of a
+/// protocol before 7 (no check).
 fn reply_of(f: &mut [u8]) -> Result<Reply> {
-    let mut copy = f.to_vec();
+    let (mut copy, mut unchecked) = (f.to_vec(), f.to_vec());
     frame::decode(f).map_err(|e| match frame::info_version(&mut copy) {
         Some(v) if v != PROTOCOL_VERSION => mismatch(v),
+        _ if frame::decode_unchecked::<Reply>(&mut unchecked).is_ok() => {
+            anyhow::Error::new(LegacyFraming)
+        }
         _ => anyhow!("{e} (a reply of fewshot-protocol {PROTOCOL_VERSION} expected)"),
     })
 }
+
+/// A reply in the framing of protocols before 7, without the check: an older device's, which
+/// [`Client::info`] then asks in its own framing.
+#[derive(Debug)]
+struct LegacyFraming;
+
+impl std::fmt::Display for LegacyFraming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the device answers in the framing of protocols before 7 (no frame check): update its firmware, or use a trainer of its version"
+        )
+    }
+}
+
+impl std::error::Error for LegacyFraming {}
 
 /// A device of protocol version `v`, not this host's.
 fn mismatch(v: u16) -> anyhow::Error {
@@ -541,11 +568,22 @@ mod tests {
         use fewshot_protocol::DeviceError::BadFrame;
         // A version-6 device refuses the checked `Info` as damaged, then answers the
         // unchecked one with its `Info`, itself unchecked.
+        // Its `BadFrame { len: 6 }` (variant 11, 0, 6) without a check, then its `Info`'s
+        // variant 0 and version 6 (varints) and a byte: COBS, delimited.
+        let legacy = [0x02, 0x0b, 0x02, 0x06, 0x00, 0x01, 0x03, 0x06, 0x07, 0x00];
+        let mut c = Client::new(
+            Box::new(Canned(std::io::Cursor::new(legacy.to_vec()))),
+            Duration::from_secs(1),
+        );
+        let e = c.check_protocol().unwrap_err().to_string();
+        assert!(e.contains("speaks fewshot-protocol 6, this host 7"), "{e}");
+        assert!(e.contains("update the device's firmware"), "{e}");
+        // A device that refuses the checked frame in this framing (a noisy line) is asked
+        // again unchecked too.
         let mut bytes = Vec::new();
         let mut buf = [0u8; MAX_FRAME];
         let sent = frame::encode(&Request::Info, &mut buf).unwrap().len() as u16 - 1;
         bytes.extend(frame::encode(&Reply::Error(BadFrame { len: sent }), &mut buf).unwrap());
-        // Its `Info`'s variant 0 and version 6 (varints), then a byte: COBS, delimited.
         bytes.extend([0x01, 0x03, 0x06, 0x07, 0x00]);
         let mut c = Client::new(
             Box::new(Canned(std::io::Cursor::new(bytes))),
@@ -553,7 +591,6 @@ mod tests {
         );
         let e = c.check_protocol().unwrap_err().to_string();
         assert!(e.contains("speaks fewshot-protocol 6, this host 7"), "{e}");
-        assert!(e.contains("update the device's firmware"), "{e}");
     }
 
     #[test]

@@ -13,8 +13,9 @@
 //! part starts after a power cut.
 
 use anyhow::{anyhow, bail, Context, Result};
-use fewshot_protocol::device::{Device, Layout, RamFlash, Records, Session, Window};
-use fewshot_protocol::MAX_OUTPUTS;
+use fewshot_protocol::device::{runtime_error, Device, Handler, Layout, RamFlash, Records};
+use fewshot_protocol::device::{Session, Window};
+use fewshot_protocol::{DeviceError, Reply, Request, MAX_OUTPUTS};
 use runtime::persist::nor_flash::{ErrorType, NorFlash, NorFlashErrorKind, ReadNorFlash};
 use runtime::signature::PublicKey;
 use runtime::update::MappedFlash;
@@ -167,9 +168,26 @@ pub struct Served {
     head: usize,
     key: PublicKey,
     layout: Layout,
+    /// The most inner steps `Adapt` takes (a firmware's `MAX_STEPS`, to mirror it).
+    max_steps: u16,
 }
 
 impl Served {
+    /// The device takes at most `n` inner steps, as a firmware whose sizes module says
+    /// `MAX_STEPS = n` (`trainer inspect --rust --max-steps n`); refused below the served
+    /// head's default steps.
+    pub fn with_max_steps(mut self, n: u16) -> Result<Self> {
+        let default = self.model.adapt_spec(self.head).map_or(0, |a| a.steps);
+        if n < default || n > runtime::MAX_STEPS {
+            bail!(
+                "--max-steps {n}: the head's default is {default} inner steps and the runtime takes at most {}",
+                runtime::MAX_STEPS
+            );
+        }
+        self.max_steps = n;
+        Ok(self)
+    }
+
     /// Head `head` of the model in `bytes`; refused when the head does not exist or the
     /// protocol's device cannot serve it (the error names the size at fault).
     pub fn new(bytes: &[u8], head: usize, key: PublicKey) -> Result<Self> {
@@ -223,6 +241,7 @@ impl Served {
             head,
             key,
             layout,
+            max_steps: runtime::MAX_STEPS,
         })
     }
 
@@ -291,10 +310,41 @@ pub fn serve(
             fewshot_protocol::device::restore_outcome(&state),
             fewshot_protocol::device::restore_outcome(&bank)
         );
-        until_reboot(listener, &mut conn, device)?;
+        let mut capped = Capped {
+            device,
+            max_steps: served.max_steps,
+        };
+        until_reboot(listener, &mut conn, &mut capped)?;
         // SAFETY: `init` initialised the slot, and `device`, its only borrow, is done.
         unsafe { slot.assume_init_drop() };
         eprintln!("device-sim: reboot (the flash stays)");
+    }
+}
+
+/// The simulated device with a firmware's limit of inner steps: `Info` says it, and `Adapt`
+/// past it is refused as a firmware's learner refuses it (`TooManySteps` with the limit).
+struct Capped<'d, 'm, 'c> {
+    device: &'d mut SimDevice<'m, 'c>,
+    max_steps: u16,
+}
+
+impl Handler for Capped<'_, '_, '_> {
+    fn handle(&mut self, request: &Request) -> Reply {
+        let max = self.max_steps;
+        match request {
+            Request::Adapt { steps: Some(steps) } if *steps > max => {
+                Reply::Error(DeviceError::Runtime(runtime_error(
+                    &runtime::Error::TooManySteps { steps: *steps, max },
+                )))
+            }
+            _ => match self.device.handle(request) {
+                Reply::Info(mut i) => {
+                    i.max_steps = i.max_steps.min(max);
+                    Reply::Info(i)
+                }
+                r => r,
+            },
+        }
     }
 }
 
@@ -303,7 +353,7 @@ pub fn serve(
 fn until_reboot(
     listener: &UnixListener,
     conn: &mut Option<UnixStream>,
-    device: &mut SimDevice<'_, '_>,
+    device: &mut Capped<'_, '_, '_>,
 ) -> Result<()> {
     let mut session = Session::new();
     let mut buf = [0u8; 4096];

@@ -558,6 +558,12 @@ fn learner_sizes(
     let e = |e: runtime::Error| anyhow!("{e}");
     let spec = m.adapt_spec(head).map_err(e)?;
     let max_steps = sizing.max_steps.unwrap_or(spec.steps);
+    if max_steps < spec.steps {
+        bail!(
+            "--max-steps {max_steps}: below the model's default of {} inner steps, which an adaptation without a step count runs",
+            spec.steps
+        );
+    }
     if max_steps > runtime::MAX_STEPS {
         bail!(
             "--max-steps {max_steps}: the runtime takes at most {} inner steps",

@@ -6,7 +6,7 @@
 //! and a socket already served.
 
 mod common;
-use common::qemu::{device_measured, device_on, start_sim, start_sim_on};
+use common::qemu::{device_measured, device_on, start_sim, start_sim_on, start_sim_with};
 use common::{bin, run, Noise};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -397,5 +397,43 @@ fn an_installed_update_the_boot_refused_is_said_so() {
         out.contains("running: the model built into the firmware")
             && out.contains("(not running: this boot refused it"),
         "{out}"
+    );
+}
+
+/// `device-sim --max-steps N` mirrors a firmware whose loss log holds N steps: `info` says it,
+/// and `adapt --steps` past it is refused with the limit, as the firmware's learner does.
+#[test]
+fn the_simulator_takes_a_firmwares_limit_of_inner_steps() {
+    let d = common::dir("sim", "max-steps");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/fixtures");
+    let (model, key) = (
+        fixtures.join("multihead.fsm"),
+        fixtures.join("test-signing.pub"),
+    );
+    let socket = d.join("dev.sock");
+    let _sim = start_sim_with(&model, 1, &key, &socket, None, &["--max-steps", "5"]);
+    let (ok, out, err) = device_text(&socket, &["info"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("adapts for at most 5 steps"), "{out}");
+    let (replies, ok) = device_on(
+        &["--socket", socket.to_str().unwrap()],
+        &["adapt", "--steps", "6"],
+    );
+    assert!(!ok, "{replies:?}");
+    let e = &replies[0]["Error"]["Runtime"];
+    assert_eq!(e["kind"], "TooManySteps", "{replies:?}");
+    assert_eq!(e["numbers"], serde_json::json!([6, 5]), "{replies:?}");
+    // Below the head's default of 3 steps: refused at the start.
+    let o = run(bin()
+        .arg("device-sim")
+        .arg("--model")
+        .arg(&model)
+        .args(["--head", "1", "--max-steps", "2", "--socket"])
+        .arg(d.join("other.sock")));
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("the head's default is 3 inner steps"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
     );
 }

@@ -21,7 +21,9 @@ pub struct Answer<'a> {
 /// The receiving end of a serial line: collects frames, decodes requests, encodes replies. A
 /// damaged frame gets [`DeviceError::BadFrame`], a whole frame that is not a request of this
 /// version [`DeviceError::UnknownRequest`], a frame longer than [`MAX_FRAME`]
-/// [`DeviceError::FrameTooLong`], and the session goes on with the next frame.
+/// [`DeviceError::FrameTooLong`], and the session goes on with the next frame. The `Info`
+/// request of protocols before 7 ([`frame::LEGACY_INFO`]) gets this device's `Info` without
+/// the check, so that an older host names this device's version.
 pub struct Session {
     reader: FrameReader<{ MAX_FRAME - 1 }>,
     out: [u8; MAX_FRAME],
@@ -46,6 +48,17 @@ impl Session {
     pub fn feed<H: Handler>(&mut self, handler: &mut H, byte: u8) -> Option<Answer<'_>> {
         let (reply, reboot) = match self.reader.push(byte)? {
             Frame::TooLong => (too_long(), false),
+            // An older host's first request: its `Info`, answered in its framing.
+            Frame::Whole(f) if *f == frame::LEGACY_INFO => {
+                let len = frame::encode_unchecked(&handler.handle(&Request::Info), &mut self.out)
+                    .ok()?
+                    .len();
+                let frame = self.out.get(..len)?;
+                return Some(Answer {
+                    frame,
+                    reboot: false,
+                });
+            }
             Frame::Whole(f) => {
                 let len = u16::try_from(f.len()).unwrap_or(u16::MAX);
                 match frame::decode::<Request>(f) {

@@ -82,7 +82,10 @@ impl<'a> InnerLoop<'a> {
             return Err(Error::ZeroSteps);
         }
         if steps > MAX_STEPS {
-            return Err(Error::TooManySteps { steps });
+            return Err(Error::TooManySteps {
+                steps,
+                max: MAX_STEPS,
+            });
         }
         let d = model.input_len();
         // Before the targets' kind: an empty set has none (a `SupportSet` says classes).

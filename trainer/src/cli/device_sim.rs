@@ -33,6 +33,10 @@ pub struct DeviceSimArgs {
     /// starts after a power cut. Without it the flash is lost when this stops.
     #[arg(long)]
     pub flash: Option<PathBuf>,
+    /// The most inner steps `adapt` takes, as a firmware whose sizes module was made with
+    /// `trainer inspect --rust --max-steps N` (default: the runtime's 1000).
+    #[arg(long)]
+    pub max_steps: Option<u16>,
 }
 
 /// `trainer device-sim`: serves until stopped (Ctrl-C).
@@ -44,8 +48,11 @@ pub fn run(a: DeviceSimArgs) -> Result<ExitCode> {
         // A fresh key whose secret is dropped: no update verifies.
         None => runtime::signature::SigningKey::generate().public_key(),
     };
-    let served =
+    let mut served =
         Served::new(&bytes, a.head, key).with_context(|| format!("{}", a.model.display()))?;
+    if let Some(n) = a.max_steps {
+        served = served.with_max_steps(n)?;
+    }
     // The socket first: a second simulator on a socket in use is refused before it creates a
     // flash file.
     let listener = listen(&a.socket)?;

@@ -84,9 +84,21 @@ pub fn start_sim_on(
     socket: &Path,
     flash: Option<&Path>,
 ) -> Sim {
+    start_sim_with(model, head, key, socket, flash, &[])
+}
+
+/// [`start_sim_on`] with more of device-sim's options (`--max-steps N`).
+pub fn start_sim_with(
+    model: &Path,
+    head: usize,
+    key: &Path,
+    socket: &Path,
+    flash: Option<&Path>,
+    extra: &[&str],
+) -> Sim {
     let _ = std::fs::remove_file(socket);
     let mut command = Command::new(env!("CARGO_BIN_EXE_trainer"));
-    command.arg("device-sim");
+    command.arg("device-sim").args(extra);
     if let Some(f) = flash {
         command.arg("--flash").arg(f);
     }
