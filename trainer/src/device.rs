@@ -211,12 +211,17 @@ impl Client {
 /// protocol before 7 (no check).
 fn reply_of(f: &mut [u8]) -> Result<Reply> {
     let (mut copy, mut unchecked) = (f.to_vec(), f.to_vec());
-    frame::decode(f).map_err(|e| match frame::info_version(&mut copy) {
-        Some(v) if v != PROTOCOL_VERSION => mismatch(v),
-        _ if frame::decode_unchecked::<Reply>(&mut unchecked).is_ok() => {
-            anyhow::Error::new(LegacyFraming)
-        }
-        _ => anyhow!("{e} (a reply of fewshot-protocol {PROTOCOL_VERSION} expected)"),
+    frame::decode(f).or_else(|e| match frame::info_version(&mut copy) {
+        Some(v) if v != PROTOCOL_VERSION => Err(mismatch(v)),
+        _ => match frame::decode_unchecked::<Reply>(&mut unchecked) {
+            // This version's `Info`, unchecked: a device's answer to the unchecked `Info`
+            // that `Client::info` sends after a refusal (a noisy line).
+            Ok(info @ Reply::Info(_)) => Ok(info),
+            Ok(_) => Err(anyhow::Error::new(LegacyFraming)),
+            Err(_) => Err(anyhow!(
+                "{e} (a reply of fewshot-protocol {PROTOCOL_VERSION} expected)"
+            )),
+        },
     })
 }
 
@@ -591,6 +596,32 @@ mod tests {
         );
         let e = c.check_protocol().unwrap_err().to_string();
         assert!(e.contains("speaks fewshot-protocol 6, this host 7"), "{e}");
+        // A device of this version refusing the checked frame (a noisy line) answers the
+        // unchecked `Info` with its own, unchecked: served.
+        let info = Info {
+            protocol_version: PROTOCOL_VERSION,
+            model_id: 1,
+            model_crc: 2,
+            model_name: Default::default(),
+            input_len: 8,
+            heads: Default::default(),
+            adapted_head: 0,
+            max_samples: 20,
+            free_samples: 20,
+            installed: None,
+            bank: None,
+            served_slot: None,
+            installed_refused: false,
+            max_steps: 3,
+        };
+        let mut bytes = Vec::new();
+        bytes.extend(frame::encode(&Reply::Error(BadFrame { len: sent }), &mut buf).unwrap());
+        bytes.extend(frame::encode_unchecked(&Reply::Info(info.clone()), &mut buf).unwrap());
+        let mut c = Client::new(
+            Box::new(Canned(std::io::Cursor::new(bytes))),
+            Duration::from_secs(1),
+        );
+        assert_eq!(c.info().unwrap(), info);
     }
 
     #[test]
