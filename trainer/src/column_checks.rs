@@ -96,27 +96,30 @@ fn named_like_id(name: &str) -> bool {
 /// each value in one unbroken run of rows (a file grouped by machine).
 pub fn id_columns(names: &[String], groups: &[&[f64]]) -> Vec<usize> {
     let d = names.len();
-    let rows: Vec<&[f64]> = groups
-        .iter()
-        .flat_map(|g| g.chunks_exact(d.max(1)))
-        .collect();
+    let rows = crate::csvio::rows_of(groups, d);
     if d == 0 || rows.len() < 2 {
         return Vec::new();
     }
     (0..d)
         .filter(|&j| {
-            let col: Vec<f64> = rows.iter().map(|r| r[j]).collect();
-            if col.iter().any(|v| !v.is_finite() || v.fract() != 0.0) {
+            let col = || rows.iter().map(|r| r[j]);
+            if col().any(|v| !v.is_finite() || v.fract() != 0.0) {
                 return false;
             }
-            let mut distinct = col.clone();
+            let first = rows[0][j];
+            if named_like_id(&names[j]) {
+                return col().any(|v| v != first);
+            }
+            // One unbroken run per value: as many runs as values, at least 3 of them, with
+            // 5 rows each on average (the values are counted only when the runs allow it).
+            let runs = 1 + rows.windows(2).filter(|w| w[0][j] != w[1][j]).count();
+            if runs < 3 || 5 * runs > rows.len() {
+                return false;
+            }
+            let mut distinct: Vec<f64> = col().collect();
             distinct.sort_by(f64::total_cmp);
             distinct.dedup();
-            let runs = 1 + col.windows(2).filter(|w| w[0] != w[1]).count();
-            let by_name = distinct.len() >= 2 && named_like_id(&names[j]);
-            let by_runs =
-                distinct.len() >= 3 && col.len() >= 5 * distinct.len() && runs == distinct.len();
-            by_name || by_runs
+            runs == distinct.len()
         })
         .collect()
 }

@@ -444,15 +444,20 @@ pub fn constant_warning(names: &[String], groups: &[&[f64]]) -> Option<String> {
     ))
 }
 
+/// The rows of `d` values of row-major `groups`, in order.
+pub fn rows_of<'a>(groups: &[&'a [f64]], d: usize) -> Vec<&'a [f64]> {
+    groups
+        .iter()
+        .flat_map(|g| g.chunks_exact(d.max(1)))
+        .collect()
+}
+
 /// The input columns (of `d`, row-major `groups`) whose variation the device's 32-bit floats
 /// cannot carry: the spacing of f32 values at the column's largest magnitude is more than 1 %
 /// of its standard deviation (an epoch time in seconds over a few minutes, an id of many
 /// digits). Each with its mean, standard deviation and that spacing.
 pub fn imprecise_columns(groups: &[&[f64]], d: usize) -> Vec<(usize, f64, f64, f64)> {
-    let rows: Vec<&[f64]> = groups
-        .iter()
-        .flat_map(|g| g.chunks_exact(d.max(1)))
-        .collect();
+    let rows = rows_of(groups, d);
     if d == 0 || rows.len() < 2 {
         return Vec::new();
     }

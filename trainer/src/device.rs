@@ -127,8 +127,9 @@ impl Client {
             Ok(_) => false,
         };
         if refused {
-            // `Info` unchecked: a delimiter, COBS of its one byte (variant 0), a delimiter.
-            self.send(&[0, 1, 1, 0])?;
+            // `Info` unchecked, between delimiters.
+            let [a, b] = frame::LEGACY_INFO;
+            self.send(&[0, a, b, 0])?;
             return match self.read_reply()? {
                 Reply::Info(i) => Ok(i),
                 r => bail!("the device refuses this host's frames as damaged ({r:?}): is the line noisy (baud rate)?"),
